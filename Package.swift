@@ -1,0 +1,58 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Dependencies point one way: executables → engine / control plane → pure modules → CShims.
+// Pure modules (Addressing, Packets, Routes, Config) make no syscalls and test without root.
+let package = Package(
+    name: "Weft",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "weft", targets: ["weft"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // The only place C is called.
+        .target(
+            name: "CShims",
+            path: "CShims",
+            linkerSettings: [.linkedLibrary("uring"), .linkedLibrary("pcap")]
+        ),
+
+        // Pure modules.
+        .target(name: "Addressing", path: "Sources/Addressing"),
+        .target(name: "Packets", dependencies: ["Addressing"], path: "Sources/Packets"),
+        .target(name: "Routes", dependencies: ["Addressing"], path: "Sources/Routes"),
+        .target(name: "Config", dependencies: ["Addressing"], path: "Sources/Config"),
+        // The per-packet pipeline (validate, look up, TTL, encap/decap, anti-spoofing) shared by the
+        // engine and by `weft replay`, so a replayed capture exercises exactly what the engine runs.
+        .target(name: "Forwarding", dependencies: ["Addressing", "Packets", "Routes"], path: "Sources/Forwarding"),
+
+        // File I/O around the pure modules: pcap capture files through libpcap.
+        .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture"),
+
+        // Executables.
+        .executableTarget(
+            name: "weft",
+            dependencies: [
+                "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/weft"
+        ),
+
+        .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
+        .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing"]),
+        .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing"]),
+        .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),
+        .testTarget(
+            name: "CaptureTests",
+            dependencies: ["Capture", "Forwarding", "Packets", "Routes", "Config", "Addressing"],
+            resources: [.copy("Fixtures")]
+        ),
+        // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.
+        .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing"]),
+    ]
+)

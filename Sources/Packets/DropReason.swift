@@ -1,0 +1,54 @@
+/// Why a packet was not forwarded. A drop is not an error: every one is counted by reason, and the
+/// engine's counters are indexed by `rawValue`, so cases are only ever appended.
+public enum DropReason: UInt8, CaseIterable, Sendable, CustomStringConvertible {
+    /// Shorter than the headers it claims to carry.
+    case truncated = 0
+    /// IPv4 version field is not 4.
+    case wrongVersion
+    /// IHL below 5, or IHL·4 past the packet.
+    case badIHL
+    /// Total length below IHL·4 or past the buffer.
+    case badTotalLength
+    /// TTL would reach zero on this hop.
+    case ttlExpired
+    /// No route in the current table for the inner destination.
+    case noRoute
+    /// Larger than the buffer or the path can carry.
+    case oversize
+    /// VXLAN I flag (0x08) clear.
+    case vxlanFlagClear
+    /// VXLAN VNI is not ours.
+    case wrongVNI
+    /// Inner Ethernet destination is neither our VtepMAC nor broadcast.
+    case notOurMAC
+    /// Inner EtherType is not IPv4 (0x0800).
+    case notIPv4
+    /// Outer source is not a current lease's PublicIP.
+    case unknownSender
+    /// Inner source lies outside the sending peer's subnet.
+    case spoofedSource
+    /// IPv4 header checksum does not verify.
+    case badChecksum
+    /// Outer datagram is not UDP to our port (seen by replay on raw captures).
+    case notOurTraffic
+
+    public var description: String {
+        switch self {
+        case .truncated: "truncated"
+        case .wrongVersion: "wrong_version"
+        case .badIHL: "bad_ihl"
+        case .badTotalLength: "bad_total_length"
+        case .ttlExpired: "ttl_expired"
+        case .noRoute: "no_route"
+        case .oversize: "oversize"
+        case .vxlanFlagClear: "vxlan_flag_clear"
+        case .wrongVNI: "wrong_vni"
+        case .notOurMAC: "not_our_mac"
+        case .notIPv4: "not_ipv4"
+        case .unknownSender: "unknown_sender"
+        case .spoofedSource: "spoofed_source"
+        case .badChecksum: "bad_checksum"
+        case .notOurTraffic: "not_our_traffic"
+        }
+    }
+}

@@ -44,7 +44,7 @@ public struct IPv4Header {
         nonmutating set { store16(newValue, at: 4) }
     }
 
-    /// The 3 flag bits: 0x4 don't fragment, 0x1 more fragments (0x2 is reserved).
+    /// The 3 flag bits: 0x4 reserved, 0x2 don't fragment, 0x1 more fragments.
     @inlinable public var flags: UInt8 { bytes.load(fromByteOffset: 6, as: UInt8.self) >> 5 }
     @inlinable public var dontFragment: Bool { flags & 0x2 != 0 }
     @inlinable public var moreFragments: Bool { flags & 0x1 != 0 }

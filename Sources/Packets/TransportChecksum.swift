@@ -33,7 +33,13 @@ public enum TransportChecksum {
     /// not a sound, unfragmented TCP/UDP packet. A UDP result of 0 is given as 0xFFFF (0 means none).
     @inlinable
     public static func compute(_ packet: PacketBuffer) -> UInt16? {
-        guard let (bytes, count, field) = segment(packet) else { return nil }
+        guard let segment = segment(packet) else { return nil }
+        return compute(packet, segment)
+    }
+
+    @inlinable
+    static func compute(_ packet: PacketBuffer, _ segment: (bytes: UnsafeMutableRawPointer, count: Int, field: Int)) -> UInt16 {
+        let (bytes, count, field) = segment
         let current = bytes.loadUnaligned(fromByteOffset: field, as: UInt16.self)
         // Cancel the field's current content instead of zeroing it: the packet stays untouched.
         let sum = InternetChecksum.sum(bytes, count: count, initial: pseudoHeaderSum(packet, count: count))
@@ -45,8 +51,9 @@ public enum TransportChecksum {
     /// Computes the checksum and writes it into the TCP or UDP header; false when `compute` gives nil.
     @inlinable @discardableResult
     public static func store(_ packet: PacketBuffer) -> Bool {
-        guard let value = compute(packet), let (bytes, _, field) = segment(packet) else { return false }
-        bytes.storeBytes(of: value.bigEndian, toByteOffset: field, as: UInt16.self)
+        guard let segment = segment(packet) else { return false }
+        let value = compute(packet, segment)
+        segment.bytes.storeBytes(of: value.bigEndian, toByteOffset: segment.field, as: UInt16.self)
         return true
     }
 

@@ -93,6 +93,18 @@ import Testing
         #expect(IPv4Header(datagram.ip).hasValidChecksum)
     }
 
+    @Test func ethernetPrependParsesBack() {
+        var packet = prepended()
+        #expect(Ethernet.prepend(&packet, destination: MACAddress("aa:bb:cc:dd:ee:ff")!, source: MACAddress("02:00:00:00:00:01")!,
+                                 etherType: EtherType.ipv4))
+        #expect(Array(packet.bytes[0..<14]) == [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x00])
+        #expect(packet.loadMAC(0) == MACAddress("aa:bb:cc:dd:ee:ff")!)
+        guard case .datagram(let datagram) = OuterDatagram.parse(packet, link: .ethernet) else { Issue.record(); return }
+        #expect(datagram.payload.bytes == payload)
+        var cramped = buffer.packet([1], headroom: 13)
+        #expect(!Ethernet.prepend(&cramped, destination: .broadcast, source: .broadcast, etherType: EtherType.arp))
+    }
+
     @Test func trimsEthernetPadding() {
         let small = expectedDatagram(payload: [1, 2, 3, 4])  // 32 bytes: padded to 46 on the wire
         let frame = buffer.packet(Self.ethernetHeader + small + Array(repeating: 0, count: 14))

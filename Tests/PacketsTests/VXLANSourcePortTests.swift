@@ -89,6 +89,16 @@ import Testing
         #expect(port(flow(protocol: 1, ports: (0x0800, 1))) == port(flow(protocol: 1, ports: (0x0800, 2))))
     }
 
+    @Test func readsNothingPastThePacket() {
+        // A bare TCP header-less packet: whatever follows it in memory must not matter.
+        let bytes = makeIPv4(protocol: 6, payload: [])
+        let packet = buffer.packet(bytes)
+        (packet.start + 20).initializeMemory(as: UInt8.self, repeating: 0x11, count: 8)
+        let first = VXLAN.sourcePort(forInner: packet)
+        (packet.start + 20).initializeMemory(as: UInt8.self, repeating: 0x99, count: 8)
+        #expect(VXLAN.sourcePort(forInner: packet) == first)
+    }
+
     @Test func malformedPacketsStillGetAPort() {
         #expect(VXLAN.sourcePortRange.contains(port([])))
         var badIHL = flow()

@@ -25,6 +25,18 @@
 # all traffic stays in 198.18.0.0/24 and 10.244.0.0/16.
 set -euo pipefail
 
+# A parent may start us with signals blocked (Foundation's Process spawns children with its
+# thread's mask, which blocks SIGINT and SIGTERM): tcpdump would never see the signal that stops
+# it. Start over once with an empty mask.
+if [ -z "${WEFT_CAPTURE_SIGNALS_CLEARED:-}" ]; then
+  export WEFT_CAPTURE_SIGNALS_CLEARED=1
+  exec python3 -c 'import os, signal, sys
+signal.pthread_sigmask(signal.SIG_SETMASK, [])
+for number in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(number, signal.SIG_DFL)
+os.execvp("bash", ["bash"] + sys.argv[1:])' "$0" "$@"
+fi
+
 here="$(cd "$(dirname "$0")" && pwd)"
 outdir="${1:-$here/../Tests/CaptureTests/Fixtures}"
 shift || true
@@ -131,7 +143,7 @@ start_capture() {  # ns dev file [filter...]
 stop_captures() {
   local pid
   sleep 0.3  # let the last packets reach the capture buffers
-  for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   pids=()
   # A capture that lost packets would make the comparison meaningless.

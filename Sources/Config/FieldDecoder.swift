@@ -27,7 +27,7 @@ struct FieldDecoder {
 
     func bool(_ field: String, _ value: JSONValue) throws(ConfigError) -> Bool {
         guard case .bool(let flag) = value.kind else {
-            throw wrongType(field, value, want: "true or false", example: "\"\(field.split(separator: ".").last!)\": false")
+            throw wrongType(field, value, want: "true or false", example: "\"\(field.split(separator: ".").last ?? Substring(field))\": false")
         }
         return flag
     }

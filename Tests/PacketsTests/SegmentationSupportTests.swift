@@ -50,6 +50,14 @@ enum GSOTest {
         return UInt16(sum)
     }
 
+    /// Where two byte strings first differ, for short failure messages; nil when equal.
+    static func firstDifference(_ a: [UInt8], _ b: [UInt8]) -> String? {
+        if let index = (0..<min(a.count, b.count)).first(where: { a[$0] != b[$0] }) {
+            return "byte \(index): \(a[index]) vs \(b[index])"
+        }
+        return a.count == b.count ? nil : "lengths \(a.count) vs \(b.count)"
+    }
+
     static func ipHeaderLength(_ packet: [UInt8]) -> Int { Int(packet[0] & 0x0F) * 4 }
     static func tcpHeaderLength(_ packet: [UInt8]) -> Int { Int(packet[ipHeaderLength(packet) + 12] >> 4) * 4 }
 

@@ -25,7 +25,8 @@
 /// in a different order. Packets that are not IPv4 TCP, or are malformed, pass through untouched.
 ///
 /// Fixed capacity and allocation-free per batch: the flow table and per-packet state are allocated
-/// once, at `init`. One coalescer per worker.
+/// once, at `init`. One coalescer per worker; it is Sendable so a worker can be handed its own,
+/// and being noncopyable, its storage always has exactly one owner.
 public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
     /// Most packets one `coalesce` call accepts.
     public let batchCapacity: Int
@@ -209,7 +210,9 @@ public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
                 gsoSize: UInt16(state.segmentPayload),
                 checksumStart: UInt16(state.ipHeaderLength), checksumOffset: UInt16(F.tcpChecksum))
         }
-        precondition(packet.prepend(VirtioNetHeader.size), "coalesce: a packet has \(packet.headroom) bytes of headroom, the virtio header needs \(VirtioNetHeader.size)")
+        let headroom = packet.headroom
+        let prepended = packet.prepend(VirtioNetHeader.size)
+        precondition(prepended, "coalesce: a packet has \(headroom) bytes of headroom, the virtio header needs \(VirtioNetHeader.size)")
         header.store(to: packet.start)
     }
 }

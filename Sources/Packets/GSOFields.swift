@@ -1,7 +1,6 @@
 /// The few IPv4, TCP and UDP field offsets and big-endian accessors that segmentation and
 /// coalescing need, on raw pointers. Kept to these files so they stay independent of the module's
 /// IPv4 view.
-@usableFromInline
 enum GSOFields {
     // IPv4 (offsets from the IP header).
     static let ipVersionIHL = 0

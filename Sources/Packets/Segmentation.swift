@@ -42,7 +42,7 @@ public struct SegmentLayout: Equatable, Hashable, Sendable {
     /// in total (65,535 − 20 − 8 over IPv4).
     @inlinable
     public func segmentsPerSend(payloadLimit: Int = 65_507, segmentLimit: Int = 64) -> Int {
-        max(1, min(segmentLimit, payloadLimit / stride))
+        stride > 0 ? max(1, min(segmentLimit, payloadLimit / stride)) : 1
     }
 }
 
@@ -57,7 +57,8 @@ public enum SegmentationResult: Equatable, Hashable, Sendable {
 public enum Segmentation {
     /// Cuts the IPv4 packet `packet`, described by `header` (as read from the TUN), into segments
     /// written back to back into `output` (`capacity` bytes), each behind `gap` untouched bytes and
-    /// `stride` bytes apart (default: packed, `gap + headers + gsoSize`).
+    /// `stride` bytes apart (default: packed, `gap + headers + gsoSize`). `output` must not overlap
+    /// the packet.
     ///
     /// - TCPV4 (with or without the ECN bit): each segment gets the IP header with total length,
     ///   ID = original + i (wrapping) and a fresh header checksum; the TCP header with sequence =

@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         // The only place C is called.
@@ -40,6 +41,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/weft"
+        ),
+
+        // Micro-benchmarks: `swift package benchmark` (see README).
+        .executableTarget(
+            name: "PacketBenchmarks",
+            dependencies: [
+                "Addressing", "Packets", "Routes",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/PacketBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
 
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),

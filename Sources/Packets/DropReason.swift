@@ -31,6 +31,11 @@ public enum DropReason: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     case badChecksum
     /// Outer datagram is not UDP to our port (seen by replay on raw captures).
     case notOurTraffic
+    /// virtio-net header inconsistent with itself or with the packet's headers (GSO type, gso_size,
+    /// hdr_len, csum_start/csum_offset), or an offload Weft does not segment.
+    case badVirtioHeader
+    /// TCP data offset below 5 words.
+    case badTCPHeader
 
     public var description: String {
         switch self {
@@ -49,6 +54,8 @@ public enum DropReason: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .spoofedSource: "spoofed_source"
         case .badChecksum: "bad_checksum"
         case .notOurTraffic: "not_our_traffic"
+        case .badVirtioHeader: "bad_virtio_header"
+        case .badTCPHeader: "bad_tcp_header"
         }
     }
 }

@@ -1,0 +1,175 @@
+// The only file in Config that makes system calls: reading and atomically writing the small
+// files flannel's neighbours (CNI plugin, Docker) read. Everything else here is pure.
+#if canImport(Glibc)
+import Glibc
+private let systemRead = Glibc.read
+private let systemWrite = Glibc.write
+#elseif canImport(Darwin)
+import Darwin
+private let systemRead = Darwin.read
+private let systemWrite = Darwin.write
+#endif
+
+public enum AtomicFile {
+    /// Writes `contents` so a reader sees either the old file or the whole new one: a temporary
+    /// file in the same directory, fsync, rename over the target, fsync the directory. The mode
+    /// is set with fchmod, so the umask does not apply; missing parent directories are created
+    /// 0755. A symbolic link at `path` is refused rather than replaced or followed.
+    public static func write(_ contents: String, to path: String, mode: UInt32 = 0o644) throws(ConfigError) {
+        guard !path.isEmpty, !path.hasSuffix("/") else {
+            throw ConfigError(source: path.isEmpty ? "file" : path, field: "path", problem: "\(ConfigError.show(path)) is not a file path; give a path like /run/flannel/subnet.env")
+        }
+        let (directory, base) = split(path)
+        try createDirectories(directory)
+
+        var status = stat()
+        if lstat(path, &status) == 0 {
+            switch status.st_mode & S_IFMT {
+            case S_IFLNK:
+                throw ConfigError(source: path, field: "path", problem: "the path is a symbolic link; Weft will not write through it: remove the link or choose another path")
+            case S_IFDIR:
+                throw ConfigError(source: path, field: "path", problem: "the path is a directory; remove it or choose another path")
+            default: break
+            }
+        } else if errno != ENOENT {
+            throw failure("inspect the path", path, field: "path")
+        }
+
+        let temporary = "\(directory)/.\(base).tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw failure("create the temporary file", temporary) }
+        var closed = false
+        do throws(ConfigError) {
+            try writeAll(Array(contents.utf8), to: fd, path: temporary)
+            guard fchmod(fd, mode_t(mode)) == 0 else { throw failure("set the mode of the temporary file", temporary) }
+            guard fsync(fd) == 0 else { throw failure("flush the temporary file", temporary) }
+            closed = true
+            guard close(fd) == 0 else { throw failure("close the temporary file", temporary) }
+            guard rename(temporary, path) == 0 else { throw failure("rename the temporary file \(temporary) over the file", path) }
+        } catch {
+            if !closed { close(fd) }
+            unlink(temporary)
+            throw error
+        }
+        // Makes the rename itself durable; the file is already in place if this fails.
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryFD >= 0 {
+            fsync(directoryFD)
+            close(directoryFD)
+        }
+    }
+
+    /// The file's bytes, or nil when it does not exist. Files over `limit` are refused: the files
+    /// read here are a few lines long.
+    public static func read(_ path: String, limit: Int = 1 << 20) throws(ConfigError) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw failure("open the file", path)
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw failure("read the file", path)
+            }
+            if count == 0 { return bytes }
+            bytes += chunk[0..<count]
+            guard bytes.count <= limit else {
+                throw ConfigError(source: path, field: "file", problem: "the file is larger than \(limit) bytes, which no flannel file is; check the path")
+            }
+        }
+    }
+
+    static func split(_ path: String) -> (directory: String, base: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let directory = String(path[..<slash])
+        return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
+    }
+
+    /// mkdir -p, each new directory 0755 whatever the umask.
+    static func createDirectories(_ directory: String) throws(ConfigError) {
+        var prefix = directory.hasPrefix("/") ? "" : "."
+        for component in directory.split(separator: "/") {
+            prefix += "/\(component)"
+            var status = stat()
+            if stat(prefix, &status) == 0 {
+                guard status.st_mode & S_IFMT == S_IFDIR else {
+                    throw ConfigError(source: prefix, field: "directory", problem: "the path is not a directory, so \(directory) cannot be created; remove it or choose another path")
+                }
+                continue
+            }
+            guard errno == ENOENT else { throw failure("inspect the directory", prefix, field: "directory") }
+            if mkdir(prefix, 0o755) != 0 {
+                if errno == EEXIST { continue }
+                throw failure("create the directory", prefix, field: "directory")
+            }
+            guard chmod(prefix, 0o755) == 0 else { throw failure("set the mode of the directory", prefix, field: "directory") }
+        }
+    }
+
+    private static func writeAll(_ bytes: [UInt8], to fd: Int32, path: String) throws(ConfigError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { systemWrite(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw failure("write the temporary file", path)
+            }
+            offset += written
+        }
+    }
+
+    /// One line naming the call, the path, the system's reason and what to do about it.
+    static func failure(_ operation: String, _ path: String, field: String = "file") -> ConfigError {
+        let code = errno
+        let reason = String(cString: strerror(code))
+        let fix = switch code {
+        case EACCES, EPERM: "run weft as root or make the directory writable"
+        case EROFS: "the filesystem is read-only; choose a path on a writable one"
+        case ENOSPC, EDQUOT: "free some space on that filesystem"
+        case ENOTDIR: "a parent of the path is not a directory; fix the path"
+        default: "check the path and its parent directory"
+        }
+        return ConfigError(source: path, field: field, problem: "cannot \(operation): \(reason) (errno \(code)); \(fix)")
+    }
+}
+
+extension SubnetEnv {
+    /// The previous subnet.env, or nil when there is none yet (a first start).
+    public static func read(path: String = defaultPath) throws(ConfigError) -> SubnetEnv? {
+        guard let text = try readText(path) else { return nil }
+        return try parse(text, file: path)
+    }
+
+    /// Every variable of an env file (for DockerOptions), or nil when there is no file; the
+    /// script skips a missing file the same way.
+    public static func readEntries(path: String = defaultPath) throws(ConfigError) -> [String: String]? {
+        guard let text = try readText(path) else { return nil }
+        return try parseEntries(text, file: path)
+    }
+
+    public func write(to path: String = SubnetEnv.defaultPath) throws(ConfigError) {
+        try AtomicFile.write(text, to: path)
+    }
+
+    private static func readText(_ path: String) throws(ConfigError) -> String? {
+        guard let bytes = try AtomicFile.read(path) else { return nil }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw ConfigError(source: path, field: "file", problem: "the file is not UTF-8 text; delete it and let weft write it afresh")
+        }
+        return text
+    }
+}
+
+extension DockerOptions {
+    /// Renders from the env file at `subnetFile` (a missing file gives no options, as in the
+    /// script) and writes the result atomically to `path`.
+    public func write(from subnetFile: String = SubnetEnv.defaultPath, to path: String = defaultPath, inherited: String = "") throws(ConfigError) {
+        let entries = try SubnetEnv.readEntries(path: subnetFile) ?? [:]
+        try AtomicFile.write(render(entries: entries, inherited: inherited), to: path)
+    }
+}

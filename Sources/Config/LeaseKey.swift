@@ -1,0 +1,82 @@
+import Addressing
+
+/// The etcd key of a lease, `<prefix>/subnets/10.244.34.0-24`, and the other keys flannel
+/// derives from its --etcd-prefix.
+public struct LeaseKey: Hashable, Sendable {
+    public var subnet: IPv4Prefix
+    /// The "&fc00:0:0:5::-64" half of a dual-stack key, without the "&". Weft carries IPv4 only,
+    /// so it is ignored, but callers can say so in a log line.
+    public var ignoredIPv6Part: String?
+
+    public init(subnet: IPv4Prefix) {
+        self.subnet = subnet
+        ignoredIPv6Part = nil
+    }
+
+    /// Reads a whole key or just its last element. flannel's pattern is
+    /// `(\d+\.\d+.\d+.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$` with the IPv4 length read as a 5-bit
+    /// number (0...31); anything else is "not a subnet" and skipped.
+    public init?(parsing key: some StringProtocol) {
+        let key = Substring(key)
+        let name = key.split(separator: "/", omittingEmptySubsequences: false).last ?? key
+        let halves = name.split(separator: "&", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let subnet = IPv4Prefix(leaseKey: halves[0]), subnet.length <= 31 else { return nil }
+        self.subnet = subnet
+        ignoredIPv6Part = nil
+        if halves.count == 2 {
+            let v6 = halves[1]
+            guard let dash = v6.lastIndex(of: "-") else { return nil }
+            let address = v6[..<dash]
+            let length = v6[v6.index(after: dash)...]
+            let hexOrColon: (UInt8) -> Bool = {
+                (0x30...0x39).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) || $0 == UInt8(ascii: ":")
+            }
+            guard !address.isEmpty, address.utf8.allSatisfy(hexOrColon),
+                  !length.isEmpty, length.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+            ignoredIPv6Part = String(v6)
+        }
+    }
+
+    /// The last element of the key: "10.244.34.0-24" (no IPv6 part: Weft writes IPv4 leases).
+    public var name: String { subnet.leaseKey }
+
+    /// `<prefix>/subnets/<name>`, joined and cleaned as Go's path.Join does.
+    public func path(prefix: String) -> String {
+        EtcdPath.join(prefix, "subnets", name)
+    }
+}
+
+/// flannel builds every etcd key with Go's path.Join, which also cleans the prefix:
+/// "/coreos.com/network/" and "/coreos.com//network" both give "/coreos.com/network/config".
+public enum EtcdPath {
+    public static let defaultPrefix = "/coreos.com/network"
+
+    /// `<prefix>/config`, where the network config JSON lives.
+    public static func config(prefix: String) -> String { join(prefix, "config") }
+
+    /// `<prefix>/subnets`: flannel lists and watches with this as a key prefix (no trailing "/").
+    public static func subnets(prefix: String) -> String { join(prefix, "subnets") }
+
+    /// Go's path.Join: join with "/", then Clean (drop empty and "." elements, resolve "..").
+    public static func join(_ elements: String...) -> String {
+        let nonEmpty = elements.filter { !$0.isEmpty }
+        guard !nonEmpty.isEmpty else { return "" }
+        let joined = nonEmpty.joined(separator: "/")
+        let rooted = joined.hasPrefix("/")
+        var parts: [Substring] = []
+        for element in joined.split(separator: "/") where element != "." {
+            if element == ".." {
+                if let last = parts.last, last != ".." {
+                    parts.removeLast()
+                } else if !rooted {
+                    parts.append(element)
+                }
+            } else {
+                parts.append(element)
+            }
+        }
+        let body = parts.joined(separator: "/")
+        if rooted { return "/" + body }
+        return body.isEmpty ? "." : body
+    }
+}

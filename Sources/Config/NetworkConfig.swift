@@ -1,0 +1,150 @@
+import Addressing
+
+/// flannel's network configuration (the JSON at `<prefix>/config`), with flannel's defaults
+/// applied and its validation (CheckNetworkConfig) passed. Weft is IPv4-only.
+public struct NetworkConfig: Equatable, Sendable {
+    /// The whole overlay, host bits masked off ("10.1.2.3/16" is 10.1.0.0/16).
+    public let network: IPv4Prefix
+    /// Prefix length of each host's lease.
+    public let subnetLength: Int
+    /// First address of the lowest and of the highest subnet a lease may take (both inclusive).
+    public let subnetMin: IPv4Address
+    public let subnetMax: IPv4Address
+    public let backend: BackendConfig
+    /// Parsed for completeness; the masquerade rules decide what to do with it.
+    public let enableNFTables: Bool
+
+    /// Applies flannel's defaults and checks. nil, 0 (SubnetLen) and 0.0.0.0 (SubnetMin/Max)
+    /// all mean "unset", as in flannel, where they are Go zero values.
+    public init(
+        network: IPv4Prefix, subnetLength: Int? = nil, subnetMin: IPv4Address? = nil,
+        subnetMax: IPv4Address? = nil, backend: BackendConfig = .udp, enableNFTables: Bool = false
+    ) throws(ConfigError) {
+        func refuse(_ field: String, _ problem: String) -> ConfigError {
+            ConfigError(source: "config", field: field, problem: problem)
+        }
+        let example = "\"Network\": \"10.244.0.0/16\""
+        guard network.length > 0 else {
+            throw refuse("Network", "Network \(network) covers every address; use a private range, e.g. \(example)")
+        }
+        // Four subnets of at least four addresses each: /28 is the smallest useful Network.
+        guard network.length <= 28 else {
+            throw refuse("Network", "Network \(network) is too small (the minimum useful prefix is /28); use a Network of /28 or shorter, e.g. \(example)")
+        }
+        let shortest = network.length + 2
+        let suggested = max(24, shortest)
+        let lengthFix = "use a SubnetLen between \(shortest) and 30 (e.g. \"SubnetLen\": \(suggested))"
+        let length: Int
+        if let given = subnetLength, given != 0 {
+            // Each host needs room for a tunnel address and a bridge address.
+            guard given <= 30 else { throw refuse("SubnetLen", "SubnetLen \(given) is larger than 30; \(lengthFix)") }
+            guard given >= shortest else {
+                throw refuse("SubnetLen", "SubnetLen \(given) leaves Network \(network) fewer than four subnets; \(lengthFix)")
+            }
+            length = given
+        } else {
+            length = network.length <= 22 ? 24 : shortest
+        }
+
+        let size = UInt32(1) << UInt32(32 - length)
+        // The first subnet is skipped: its network address would collide with the Network's own.
+        let defaultMin = IPv4Address(network.network.value &+ size)
+        let defaultMax = IPv4Address(network.last.value &- (size - 1))
+        func bound(_ field: String, _ given: IPv4Address?, default fallback: IPv4Address) throws(ConfigError) -> IPv4Address {
+            guard let given, given != .any else { return fallback }
+            guard network.contains(given) else {
+                throw refuse(field, "\(field) \(given) is not in the range of the Network \(network); use an address inside it, e.g. \"\(field)\": \"\(fallback)\"")
+            }
+            let aligned = IPv4Prefix(given, length: length).network
+            guard aligned == given else {
+                throw refuse(field, "\(field) \(given) is not on a SubnetLen boundary (/\(length)); use e.g. \"\(field)\": \"\(aligned)\"")
+            }
+            return given
+        }
+        let lowest = try bound("SubnetMin", subnetMin, default: defaultMin)
+        let highest = try bound("SubnetMax", subnetMax, default: defaultMax)
+        // flannel does not check this; it would only fail later with "out of subnets".
+        guard lowest <= highest else {
+            throw refuse("SubnetMin", "SubnetMin \(lowest) is above SubnetMax \(highest); swap them or widen the range")
+        }
+
+        self.network = network
+        self.subnetLength = length
+        self.subnetMin = lowest
+        self.subnetMax = highest
+        self.backend = backend
+        self.enableNFTables = enableNFTables
+    }
+
+    public static func parse(_ text: String) throws(ConfigError) -> NetworkConfig {
+        try parse(Array(text.utf8))
+    }
+
+    /// Decodes the config JSON like Go's encoding/json into flannel's Config struct (member names
+    /// case-insensitive, unknown members ignored, later duplicates win), then validates.
+    public static func parse(_ bytes: [UInt8]) throws(ConfigError) -> NetworkConfig {
+        let document: JSONDocument
+        do {
+            document = try JSONDocument(bytes)
+        } catch {
+            throw ConfigError(source: "config", field: "JSON", problem: "\(error.summary); fix the JSON syntax (quotes, commas, braces)")
+        }
+        let decoder = FieldDecoder(source: "config", document: document)
+        let members: [JSONMember]
+        switch document.root.kind {
+        case .object(let found): members = found
+        case .null: members = []
+        default:
+            throw decoder.error("JSON", "the network config must be a JSON object, got \(document.root.kindName); use e.g. {\"Network\": \"10.244.0.0/16\", \"Backend\": {\"Type\": \"vxlan\"}}")
+        }
+
+        let enableIPv4 = try members.decodeField("EnableIPv4") { (v) throws(ConfigError) in try decoder.bool("EnableIPv4", v) } ?? true
+        let enableIPv6 = try members.decodeField("EnableIPv6") { (v) throws(ConfigError) in try decoder.bool("EnableIPv6", v) } ?? false
+        let enableNFTables = try members.decodeField("EnableNFTables") { (v) throws(ConfigError) in try decoder.bool("EnableNFTables", v) } ?? false
+        _ = try members.decodeField("IPv6Network") { (v) throws(ConfigError) in
+            try decoder.string("IPv6Network", v, example: "\"IPv6Network\": \"fc00::/48\"")
+        }
+        let network = try members.decodeField("Network") { (v) throws(ConfigError) -> IPv4Prefix in
+            let example = "\"Network\": \"10.244.0.0/16\""
+            let text = try decoder.string("Network", v, example: example)
+            guard let prefix = IPv4Prefix(text) else {
+                throw decoder.error("Network", "Network \(ConfigError.show(text)) is not an IPv4 CIDR; use e.g. \(example)")
+            }
+            return prefix
+        }
+        let subnetLength = try members.decodeField("SubnetLen") { (v) throws(ConfigError) -> Int in
+            let n = try decoder.integer("SubnetLen", v, example: "\"SubnetLen\": 24")
+            guard n >= 0 else {
+                throw decoder.error("SubnetLen", "SubnetLen \(n) is negative; use a SubnetLen between 2 and 30 (e.g. \"SubnetLen\": 24)")
+            }
+            return Int(n)
+        }
+        let subnetMin = try members.decodeField("SubnetMin") { (v) throws(ConfigError) in
+            try decoder.ipv4("SubnetMin", v, example: "\"SubnetMin\": \"10.244.1.0\"")
+        }
+        let subnetMax = try members.decodeField("SubnetMax") { (v) throws(ConfigError) in
+            try decoder.ipv4("SubnetMax", v, example: "\"SubnetMax\": \"10.244.255.0\"")
+        }
+        let backend = try BackendConfig.decode(members.lastMatch("Backend"), with: decoder)
+
+        guard !enableIPv6 else {
+            throw decoder.error("EnableIPv6", "EnableIPv6 true is not supported: Weft carries IPv4 only; remove \"EnableIPv6\" or set it to false")
+        }
+        guard enableIPv4 else {
+            throw decoder.error("EnableIPv4", "EnableIPv4 false leaves nothing to carry: Weft carries IPv4 only; remove \"EnableIPv4\" or set it to true")
+        }
+        guard let network else {
+            throw decoder.error("Network", "Network is missing; add it, e.g. \"Network\": \"10.244.0.0/16\"")
+        }
+        return try NetworkConfig(network: network, subnetLength: subnetLength, subnetMin: subnetMin,
+                                 subnetMax: subnetMax, backend: backend, enableNFTables: enableNFTables)
+    }
+}
+
+extension Array where Element == JSONMember {
+    /// The last member with this name (any case), null included: flannel keeps Backend as a
+    /// json.RawMessage, and a RawMessage takes whatever the last duplicate holds.
+    func lastMatch(_ field: String) -> JSONValue? {
+        last { $0.key.lowercasedASCII == field.lowercasedASCII }?.value
+    }
+}

@@ -1,0 +1,318 @@
+/// Receive-side coalescing (software GRO) of inner IPv4 TCP segments into super-packets for a TUN
+/// opened with IFF_VNET_HDR (DESIGN.md §3): one write of up to 64 KB instead of dozens of writes.
+///
+/// Design: the merged bytes must be contiguous for one TUN write, so the payload of each appended
+/// segment is copied into the tailroom of the flow's first packet (the head), as wireguard-go does.
+/// A head can grow only as far as its `PacketBuffer.capacity`: give receive buffers room for a
+/// whole super-packet (65,535 bytes plus headroom), or coalescing simply stops where the room ends.
+/// No packet's capacity may cover bytes of another packet of the same batch. Every packet needs
+/// at least `VirtioNetHeader.size` bytes of headroom: its virtio header is written in front of it.
+///
+/// A segment is appended to the latest head of its flow (same addresses and ports) only when:
+/// the IP headers are equal apart from total length, ID and checksum (so same TOS/ECN, TTL, DF,
+/// options) and neither is a fragment; its sequence number follows the head's data; its ACK number,
+/// TCP header length, flags and option bytes equal the head's, except that it may add PSH (which
+/// then ends the super-packet) and may not carry SYN, FIN, RST, URG or CWR; its payload is non-empty
+/// and no larger than the head's first payload (a shorter one ends the super-packet); the result
+/// stays within 65,535 bytes and the head's capacity; and both its IPv4 header checksum and its TCP
+/// checksum verify. The last rule matters because the super-packet goes to the kernel as
+/// CHECKSUM_PARTIAL, which the local TCP stack trusts without verifying, so a segment corrupted
+/// on the wire would otherwise be delivered. The head's checksums are verified once, the first time
+/// something could be appended.
+///
+/// Any segment of a flow that is not appended closes that flow's head (and becomes the new head if
+/// it can be one), so packets of one flow keep their order; packets of different flows may leave
+/// in a different order. Packets that are not IPv4 TCP, or are malformed, pass through untouched.
+///
+/// Fixed capacity and allocation-free per batch: the flow table and per-packet state are allocated
+/// once, at `init`. One coalescer per worker; it is Sendable so a worker can be handed its own,
+/// and being noncopyable, its storage always has exactly one owner.
+public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
+    /// Most packets one `coalesce` call accepts.
+    public let batchCapacity: Int
+    private let states: UnsafeMutablePointer<CoalescingState>
+    private let slots: UnsafeMutablePointer<CoalescingFlowSlot>
+    private let slotMask: Int
+    /// Slots stamped with an older generation are empty: a new batch costs no clearing.
+    private var generation: UInt32 = 0
+
+    public init(batchCapacity: Int) {
+        precondition(batchCapacity > 0, "TCPCoalescer: batchCapacity \(batchCapacity) must be positive")
+        self.batchCapacity = batchCapacity
+        // At most one flow per packet, so the table is never more than half full.
+        var slotCount = 16
+        while slotCount < 2 * batchCapacity { slotCount *= 2 }
+        states = .allocate(capacity: batchCapacity)
+        states.initialize(repeating: CoalescingState(), count: batchCapacity)
+        slots = .allocate(capacity: slotCount)
+        slots.initialize(repeating: CoalescingFlowSlot(), count: slotCount)
+        slotMask = slotCount - 1
+    }
+
+    deinit {
+        states.deallocate()
+        slots.deallocate()
+    }
+
+    /// Coalesces a batch of inner IPv4 packets in place. Writes into `writeOrder` the indices of the
+    /// packets to write to the TUN, in the order to write them, and returns how many there are;
+    /// each of those packets now starts with its virtio header (`prepend`ed into its headroom):
+    /// a super-packet's describes it (TCPV4, NEEDS_CSUM, with its TCP checksum field holding the
+    /// pseudo-header sum as Linux expects for CHECKSUM_PARTIAL), anything else gets `.plain`.
+    /// Packets absent from `writeOrder` were appended to a head and are done with.
+    public mutating func coalesce(
+        _ packets: UnsafeMutableBufferPointer<PacketBuffer>, into writeOrder: UnsafeMutableBufferPointer<Int>
+    ) -> Int {
+        precondition(
+            packets.count <= batchCapacity && writeOrder.count >= packets.count,
+            "coalesce: \(packets.count) packets need batchCapacity (\(batchCapacity)) and writeOrder (\(writeOrder.count)) at least as large")
+        startBatch()
+        for index in packets.indices {
+            states[index] = CoalescingState()
+            guard let segment = CoalescingSegment(packets[index]) else { continue }
+            let slot = findSlot(segment.key)
+            let head = Int(slots[slot].head)
+            var corrupt = false
+            if head >= 0 {
+                switch append(segment, index: index, to: head, packets) {
+                case .appended:
+                    states[index].role = .appended
+                    continue
+                case .rejected: break
+                case .corrupt: corrupt = true
+                }
+            }
+            slots[slot].head = !corrupt && startHead(segment, index: index) ? Int32(index) : -1
+        }
+        var count = 0
+        for index in packets.indices where states[index].role != .appended {
+            finish(&packets[index], states[index])
+            writeOrder[count] = index
+            count += 1
+        }
+        return count
+    }
+
+    private mutating func startBatch() {
+        generation &+= 1
+        if generation == 0 {
+            for slot in 0...slotMask { slots[slot].generation = 0 }
+            generation = 1
+        }
+    }
+
+    /// The slot holding `key` in this batch, claimed if new.
+    private func findSlot(_ key: CoalescingFlowKey) -> Int {
+        var slot = key.hashSlot & slotMask
+        while true {
+            if slots[slot].generation != generation {
+                slots[slot] = CoalescingFlowSlot(generation: generation, head: -1, key: key)
+                return slot
+            }
+            if slots[slot].key == key { return slot }
+            slot = (slot + 1) & slotMask
+        }
+    }
+
+    /// Makes packet `index` a head if more segments could follow it; false if it cannot be one.
+    private func startHead(_ segment: CoalescingSegment, index: Int) -> Bool {
+        typealias F = GSOFields
+        let flags = F.load8(segment.tcp, F.tcpFlags)
+        guard segment.payloadLength > 0,
+              flags & (F.tcpSYN | F.tcpFIN | F.tcpRST | F.tcpURG | F.tcpPSH) == 0
+        else { return false }
+        states[index] = CoalescingState(
+            role: .head, ipHeaderLength: segment.ipHeaderLength, tcpHeaderLength: segment.tcpHeaderLength,
+            totalLength: segment.totalLength, segmentPayload: segment.payloadLength, segmentCount: 1,
+            nextSequence: F.load32(segment.tcp, F.tcpSequence) &+ UInt32(segment.payloadLength),
+            isClosed: false, checksumVerified: false)
+        return true
+    }
+
+    private enum AppendOutcome { case appended, rejected, corrupt }
+
+    private func append(
+        _ segment: CoalescingSegment, index: Int, to head: Int, _ packets: UnsafeMutableBufferPointer<PacketBuffer>
+    ) -> AppendOutcome {
+        typealias F = GSOFields
+        var state = states[head]
+        let headIP = packets[head].start
+        let headTCP = headIP + state.ipHeaderLength
+        let ip = segment.ip
+        let tcp = segment.tcp
+        guard !state.isClosed,
+              segment.ipHeaderLength == state.ipHeaderLength,
+              segment.tcpHeaderLength == state.tcpHeaderLength,
+              segment.payloadLength > 0, segment.payloadLength <= state.segmentPayload,
+              F.load32(tcp, F.tcpSequence) == state.nextSequence,
+              F.loadRaw32(tcp, F.tcpAcknowledgment) == F.loadRaw32(headTCP, F.tcpAcknowledgment)
+        else { return .rejected }
+
+        let flags = F.load8(tcp, F.tcpFlags)
+        guard flags & (F.tcpSYN | F.tcpFIN | F.tcpRST | F.tcpURG | F.tcpCWR) == 0,
+              flags & ~F.tcpPSH == F.load8(headTCP, F.tcpFlags) & ~F.tcpCWR
+        else { return .rejected }
+
+        // Version/IHL and TOS; flags/fragment, TTL and protocol; addresses and options.
+        guard F.load16(ip, 0) == F.load16(headIP, 0),
+              F.loadRaw32(ip, F.ipFlagsFragment) == F.loadRaw32(headIP, F.ipFlagsFragment),
+              memoryEqual(ip + F.ipSource, headIP + F.ipSource, state.ipHeaderLength - F.ipSource),
+              memoryEqual(tcp + F.tcpMinimumHeader, headTCP + F.tcpMinimumHeader, state.tcpHeaderLength - F.tcpMinimumHeader)
+        else { return .rejected }
+
+        let newTotalLength = state.totalLength + segment.payloadLength
+        guard newTotalLength <= 65_535, packets[head].headroom + newTotalLength <= packets[head].capacity else {
+            return .rejected
+        }
+
+        if !state.checksumVerified {
+            guard let headSegment = CoalescingSegment(packets[head]), headSegment.checksumsVerify() else {
+                states[head].isClosed = true
+                return .rejected
+            }
+            state.checksumVerified = true
+        }
+        guard segment.checksumsVerify() else {
+            states[head] = state
+            return .corrupt
+        }
+
+        let headers = state.ipHeaderLength + state.tcpHeaderLength
+        (headIP + state.totalLength).copyMemory(from: ip + headers, byteCount: segment.payloadLength)
+        state.totalLength = newTotalLength
+        state.segmentCount += 1
+        state.nextSequence &+= UInt32(segment.payloadLength)
+        if segment.payloadLength < state.segmentPayload { state.isClosed = true }
+        if flags & F.tcpPSH != 0 {
+            headTCP.storeBytes(of: F.load8(headTCP, F.tcpFlags) | F.tcpPSH, toByteOffset: F.tcpFlags, as: UInt8.self)
+            state.isClosed = true
+        }
+        states[head] = state
+        return .appended
+    }
+
+    /// Fixes a super-packet's headers and prepends every written packet's virtio header.
+    private func finish(_ packet: inout PacketBuffer, _ state: CoalescingState) {
+        typealias F = GSOFields
+        var header = VirtioNetHeader.plain
+        if state.role == .head && state.segmentCount > 1 {
+            let ip = packet.start
+            let tcp = ip + state.ipHeaderLength
+            F.store16(ip, F.ipTotalLength, UInt16(state.totalLength))
+            F.refreshIPChecksum(ip, headerLength: state.ipHeaderLength)
+            let pseudo = F.pseudoHeaderSum(ip, protocol: F.protocolTCP, length: state.totalLength - state.ipHeaderLength)
+            F.storeChecksum(tcp, F.tcpChecksum, InternetChecksum.fold(pseudo))
+            packet.length = state.totalLength
+            let ecn = F.load8(tcp, F.tcpFlags) & F.tcpCWR != 0
+            header = VirtioNetHeader(
+                flags: .needsChecksum, gsoType: VirtioNetHeader.GSOType.tcpV4.withECN(ecn),
+                headerLength: UInt16(state.ipHeaderLength + state.tcpHeaderLength),
+                gsoSize: UInt16(state.segmentPayload),
+                checksumStart: UInt16(state.ipHeaderLength), checksumOffset: UInt16(F.tcpChecksum))
+        }
+        let headroom = packet.headroom
+        let prepended = packet.prepend(VirtioNetHeader.size)
+        precondition(prepended, "coalesce: a packet has \(headroom) bytes of headroom, the virtio header needs \(VirtioNetHeader.size)")
+        header.store(to: packet.start)
+    }
+}
+
+@inline(__always)
+private func memoryEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Bool {
+    var offset = 0
+    while offset + 4 <= count {
+        if a.loadUnaligned(fromByteOffset: offset, as: UInt32.self) != b.loadUnaligned(fromByteOffset: offset, as: UInt32.self) {
+            return false
+        }
+        offset += 4
+    }
+    while offset < count {
+        if a.load(fromByteOffset: offset, as: UInt8.self) != b.load(fromByteOffset: offset, as: UInt8.self) { return false }
+        offset += 1
+    }
+    return true
+}
+
+/// What the coalescer knows of one packet of the batch.
+struct CoalescingState {
+    enum Role { case passThrough, head, appended }
+    var role: Role = .passThrough
+    var ipHeaderLength = 0
+    var tcpHeaderLength = 0
+    /// IP total length of the super-packet so far.
+    var totalLength = 0
+    /// Payload of the first segment: the gso_size of the super-packet.
+    var segmentPayload = 0
+    var segmentCount = 0
+    var nextSequence: UInt32 = 0
+    /// No further segment may be appended (a short one or one with PSH came, or the head is corrupt).
+    var isClosed = false
+    var checksumVerified = false
+}
+
+/// Addresses and ports as they sit in memory.
+struct CoalescingFlowKey: Equatable {
+    var source: UInt32 = 0
+    var destination: UInt32 = 0
+    var ports: UInt32 = 0
+
+    var hashSlot: Int {
+        var mixed = (UInt64(source) << 32 | UInt64(destination)) &* 0x9E37_79B9_7F4A_7C15
+        mixed ^= UInt64(ports) &* 0xC2B2_AE3D_27D4_EB4F
+        mixed ^= mixed >> 29
+        return Int(truncatingIfNeeded: mixed)
+    }
+}
+
+struct CoalescingFlowSlot {
+    var generation: UInt32 = 0
+    /// Index of the flow's open head in the batch, or -1.
+    var head: Int32 = -1
+    var key = CoalescingFlowKey()
+}
+
+/// A well-formed, unfragmented IPv4 TCP packet of the batch; `nil` for anything else.
+struct CoalescingSegment {
+    let ip: UnsafeMutableRawPointer
+    let tcp: UnsafeMutableRawPointer
+    let ipHeaderLength: Int
+    let tcpHeaderLength: Int
+    /// IP total length; bytes past it in the buffer (link-layer padding) are not the packet's.
+    let totalLength: Int
+    var payloadLength: Int { totalLength - ipHeaderLength - tcpHeaderLength }
+    var key: CoalescingFlowKey {
+        CoalescingFlowKey(
+            source: GSOFields.loadRaw32(ip, GSOFields.ipSource),
+            destination: GSOFields.loadRaw32(ip, GSOFields.ipDestination),
+            ports: GSOFields.loadRaw32(tcp, 0))
+    }
+
+    init?(_ packet: PacketBuffer) {
+        typealias F = GSOFields
+        let ip = packet.start
+        guard packet.length >= F.ipMinimumHeader else { return nil }
+        let versionIHL = F.load8(ip, F.ipVersionIHL)
+        let ipHeaderLength = Int(versionIHL & 0x0F) * 4
+        let totalLength = Int(F.load16(ip, F.ipTotalLength))
+        guard versionIHL >> 4 == 4, ipHeaderLength >= F.ipMinimumHeader,
+              totalLength <= packet.length, ipHeaderLength + F.tcpMinimumHeader <= totalLength,
+              F.load8(ip, F.ipProtocol) == F.protocolTCP,
+              F.load16(ip, F.ipFlagsFragment) & F.ipMoreFragmentsOrOffset == 0
+        else { return nil }
+        let tcpHeaderLength = Int(F.load8(ip + ipHeaderLength, F.tcpDataOffset) >> 4) * 4
+        guard tcpHeaderLength >= F.tcpMinimumHeader, ipHeaderLength + tcpHeaderLength <= totalLength else { return nil }
+        self.ip = ip
+        self.tcp = ip + ipHeaderLength
+        self.ipHeaderLength = ipHeaderLength
+        self.tcpHeaderLength = tcpHeaderLength
+        self.totalLength = totalLength
+    }
+
+    func checksumsVerify() -> Bool {
+        let tcpLength = totalLength - ipHeaderLength
+        return InternetChecksum.isValid(ip, count: ipHeaderLength)
+            && InternetChecksum.isValid(
+                tcp, count: tcpLength,
+                initial: GSOFields.pseudoHeaderSum(ip, protocol: GSOFields.protocolTCP, length: tcpLength))
+    }
+}

@@ -1,0 +1,214 @@
+import Addressing
+
+/// Owns one immutable route table: built once from the control plane's routes, read by any number
+/// of threads through `table`, freed when the snapshot is destroyed or, once handed to a
+/// `RouteTablePublisher`, when no reader can still hold it.
+///
+/// Building rules:
+/// - Duplicate subnets: the last one in the input wins. The control plane applies lease events in
+///   order, so the last entry is the newest; rejecting would leave the dataplane on a stale table.
+/// - A route for `localSubnet` itself is left out: our own lease is never a next hop (a packet for
+///   it arriving from the TUN would be sent back to ourselves). flannel's lease watcher filters
+///   the local lease the same way.
+/// - Overlapping routes of different lengths: the longest prefix wins.
+public struct RouteSnapshot: ~Copyable, @unchecked Sendable {
+    // Unique owner of the block; `@unchecked Sendable` because the block is immutable after
+    // `init` and ownership moves with the value.
+    let header: UnsafeMutablePointer<RouteTableHeader>
+
+    /// Builds the table. `network` and `subnetLength` are flannel's Network and SubnetLen: when every
+    /// route is a `subnetLength` subnet of `network`, lookup is a direct index; any other route set
+    /// (any lengths, routes outside `network`, nonsense lengths) is still served, by the
+    /// longest-prefix strategy. Never fails.
+    public init(
+        routes: some Sequence<Route>,
+        network: IPv4Prefix,
+        subnetLength: Int,
+        localSubnet: IPv4Prefix? = nil,
+        generation: UInt64 = 0
+    ) {
+        header = RouteTableBuilder.build(
+            routes: routes, network: network, subnetLength: subnetLength,
+            localSubnet: localSubnet, generation: generation)
+    }
+
+    /// The per-packet view; valid while this snapshot is alive.
+    public var table: RouteTable { RouteTable(header: header) }
+
+    deinit { RouteTableMemory.deallocate(header) }
+
+    /// Hands the block to a new owner (the publisher) without freeing it.
+    consuming func relinquish() -> UnsafeMutablePointer<RouteTableHeader> {
+        let block = header
+        discard self
+        return block
+    }
+}
+
+/// Above this many index bits (2^20 slots, 4 MiB of UInt32) the direct strategy costs more memory
+/// and build time per publish than it saves; the longest-prefix strategy takes over. flannel's
+/// default (a /16 Network of /24s) needs 8 bits; a /8 of /24s needs 16.
+let maximumDirectIndexBits = 20
+
+enum RouteTableBuilder {
+    static func build(
+        routes: some Sequence<Route>, network: IPv4Prefix, subnetLength: Int,
+        localSubnet: IPv4Prefix?, generation: UInt64
+    ) -> UnsafeMutablePointer<RouteTableHeader> {
+        precondition(_isPOD(Route.self), "route entries are freed without deinitialization")
+
+        var latest: [IPv4Prefix: NextHop] = [:]
+        for route in routes where route.subnet != localSubnet {
+            latest[route.subnet] = route.nextHop
+        }
+        // (network, length) order puts every prefix after all prefixes that contain it and before
+        // any disjoint prefix that follows it: a depth-first walk of the containment tree, which
+        // the interval sweep relies on.
+        let entries = latest.map { Route(subnet: $0.key, nextHop: $0.value) }.sorted {
+            ($0.subnet.network.value, $0.subnet.length) < ($1.subnet.network.value, $1.subnet.length)
+        }
+        let peers = Array(Set(entries.map(\.nextHop.publicIP))).sorted()
+
+        let indexBits = subnetLength - network.length
+        let isDirect = subnetLength >= max(1, network.length) && subnetLength <= 32
+            && indexBits <= maximumDirectIndexBits
+            && entries.allSatisfy { $0.subnet.length == subnetLength && network.contains($0.subnet.network) }
+
+        var slots: [UInt32]
+        var intervalStarts: [UInt32] = []
+        if isDirect {
+            slots = Array(repeating: 0, count: 1 << indexBits)
+            let shift = UInt32(32 - subnetLength)
+            for (index, entry) in entries.enumerated() {
+                slots[Int((entry.subnet.network.value - network.network.value) >> shift)] = UInt32(index + 1)
+            }
+        } else {
+            (intervalStarts, slots) = intervals(for: entries)
+        }
+
+        var layout = BlockLayout()
+        let headerOffset = layout.reserve(RouteTableHeader.self, count: 1)
+        let routesOffset = layout.reserve(Route.self, count: entries.count)
+        let slotsOffset = layout.reserve(UInt32.self, count: slots.count)
+        let startsOffset = layout.reserve(UInt32.self, count: intervalStarts.count)
+        let peersOffset = layout.reserve(IPv4Address.self, count: peers.count)
+
+        let block = UnsafeMutableRawPointer.allocate(byteCount: layout.size, alignment: 64)
+        let routesPointer = (block + routesOffset).bindMemory(to: Route.self, capacity: entries.count)
+        routesPointer.initialize(from: entries, count: entries.count)
+        let slotsPointer = (block + slotsOffset).bindMemory(to: UInt32.self, capacity: slots.count)
+        slotsPointer.initialize(from: slots, count: slots.count)
+        let startsPointer = (block + startsOffset).bindMemory(to: UInt32.self, capacity: intervalStarts.count)
+        startsPointer.initialize(from: intervalStarts, count: intervalStarts.count)
+        let peersPointer = (block + peersOffset).bindMemory(to: IPv4Address.self, capacity: peers.count)
+        peersPointer.initialize(from: peers, count: peers.count)
+
+        let local = localSubnet.map { ($0.network.value, $0.mask) } ?? (1, 0)
+        let header = (block + headerOffset).bindMemory(to: RouteTableHeader.self, capacity: 1)
+        header.initialize(to: RouteTableHeader(
+            isDirect: isDirect,
+            directBase: isDirect ? network.network.value : 1,
+            directMask: isDirect ? network.mask : 0,
+            directShift: isDirect ? UInt32(32 - subnetLength) : 0,
+            localNetwork: local.0,
+            localMask: local.1,
+            slots: slotsPointer,
+            slotCount: slots.count,
+            intervalStarts: startsPointer,
+            routes: routesPointer,
+            routeCount: entries.count,
+            peers: peersPointer,
+            peerCount: peers.count,
+            generation: generation,
+            network: network,
+            subnetLength: subnetLength,
+            localSubnet: localSubnet,
+            byteCount: layout.size))
+        return header
+    }
+
+    /// Cuts the address space into intervals that each map to one entry number (0: no route), by
+    /// walking the prefixes in containment order with a stack of the prefixes still open. n routes
+    /// give at most 2n + 1 intervals, so a lookup is one binary search over ≤ 2n + 1 starts,
+    /// however many distinct lengths the set has. (A per-length hash probes once per length and a
+    /// trie walks up to 32 nodes; this keeps the hot path a single tight loop over one array, and
+    /// all longest-prefix reasoning happens here, once per publish.)
+    static func intervals(for entries: [Route]) -> (starts: [UInt32], targets: [UInt32]) {
+        var starts: [UInt32] = [0]
+        var targets: [UInt32] = [0]
+
+        func mark(_ start: UInt64, _ target: UInt32) {
+            guard start <= UInt64(UInt32.max) else { return }  // a prefix ending at 255.255.255.255
+            let start = UInt32(start)
+            if starts.last == start {
+                // A longer prefix starting here, or several prefixes closing here: the last word wins.
+                targets[targets.count - 1] = target
+                if targets.count > 1 && targets[targets.count - 2] == target {
+                    starts.removeLast()
+                    targets.removeLast()
+                }
+            } else if targets.last != target {
+                starts.append(start)
+                targets.append(target)
+            }
+        }
+
+        var open: [(last: UInt64, target: UInt32)] = []
+        for (index, entry) in entries.enumerated() {
+            let first = UInt64(entry.subnet.network.value)
+            while let top = open.last, top.last < first {
+                open.removeLast()
+                mark(top.last + 1, open.last?.target ?? 0)
+            }
+            let target = UInt32(index + 1)
+            mark(first, target)
+            open.append((first + entry.subnet.size - 1, target))
+        }
+        while let top = open.popLast() {
+            mark(top.last + 1, open.last?.target ?? 0)
+        }
+        return (starts, targets)
+    }
+}
+
+/// Offsets of the regions in a snapshot's single allocation, each aligned for its type.
+struct BlockLayout {
+    private(set) var size = 0
+
+    mutating func reserve<T>(_ type: T.Type, count: Int) -> Int {
+        let offset = (size + MemoryLayout<T>.alignment - 1) & ~(MemoryLayout<T>.alignment - 1)
+        size = offset + MemoryLayout<T>.stride * count
+        return offset
+    }
+}
+
+enum RouteTableMemory {
+    /// Generation a poisoned table reports; no snapshot the control plane builds uses it.
+    static let poisonedGeneration = UInt64.max
+
+    static func deallocate(_ header: UnsafeMutablePointer<RouteTableHeader>) {
+        // Every region holds trivial values: no deinitialization needed.
+        UnsafeMutableRawPointer(header).deallocate()
+    }
+
+    /// Overwrites a table so a reader that (wrongly) still uses it sees `poisonedGeneration`, no
+    /// routes, misses on every lookup, and 0xA5 bytes in every array.
+    static func poison(_ header: UnsafeMutablePointer<RouteTableHeader>) {
+        let byteCount = header.pointee.byteCount
+        let block = UnsafeMutableRawPointer(header)
+        var offset = MemoryLayout<RouteTableHeader>.stride
+        while offset < byteCount {
+            block.storeBytes(of: 0xA5, toByteOffset: offset, as: UInt8.self)
+            offset += 1
+        }
+        header.pointee.isDirect = true
+        header.pointee.directBase = 1
+        header.pointee.directMask = 0
+        header.pointee.localNetwork = 1
+        header.pointee.localMask = 0
+        header.pointee.slotCount = 0
+        header.pointee.routeCount = 0
+        header.pointee.peerCount = 0
+        header.pointee.generation = poisonedGeneration
+    }
+}

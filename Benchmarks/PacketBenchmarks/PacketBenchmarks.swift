@@ -79,7 +79,7 @@ struct SamplePacket {
         let header = IPv4Header(packet)
         packet[0] = 0x45
         packet[1] = 0
-        header.totalLength = UInt16(length)
+        header.totalLength = length
         header.identification = 1
         packet.store16(0, at: 6)
         header.ttl = 64

@@ -1,20 +1,21 @@
 import Addressing
+import Config
 import Foundation
 
 /// A ROUTES.json file for `weft replay`: a JSON object mapping flannel lease keys to lease values
 /// exactly as they sit in etcd under `<prefix>/subnets/`, e.g.
 /// `{"10.244.2.0-24": {"PublicIP":"198.18.0.2","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:02"}}}`.
-///
-/// A minimal decoder of its own for now: the Config module will provide `LeaseAttributes` for the
-/// lease value, and this file should then decode through it.
+/// Keys go through Config's `LeaseKey` and values through `LeaseAttributes`, the same readers the
+/// control plane uses on etcd's answers.
 struct LeaseFile {
     struct Lease: Equatable {
         var subnet: IPv4Prefix
-        var publicIP: IPv4Address
-        /// "udp", "vxlan", "host-gw"… as written; nil when the lease has no BackendType.
-        var backendType: String?
-        var vni: UInt32?
-        var vtepMAC: MACAddress?
+        var attributes: LeaseAttributes
+        /// BackendData of a vxlan lease; nil for other backends.
+        var vxlan: VXLANLeaseData?
+
+        var publicIP: IPv4Address { attributes.publicIP }
+        var isVXLAN: Bool { attributes.backendType.lowercased() == "vxlan" }
     }
 
     /// Sorted by subnet, so output and errors do not depend on JSON key order.
@@ -26,17 +27,6 @@ struct LeaseFile {
         var description: String { "cannot read routes \(path): \(reason)" }
     }
 
-    private struct Value: Decodable {
-        var PublicIP: IPv4Address
-        var BackendType: String?
-        var BackendData: BackendData?
-    }
-
-    private struct BackendData: Decodable {
-        var VNI: Int?
-        var VtepMAC: MACAddress?
-    }
-
     init(leases: [Lease]) { self.leases = leases }
 
     init(path: String) throws(Failure) {
@@ -44,34 +34,38 @@ struct LeaseFile {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw Failure(path: path, reason: (error as NSError).localizedFailureReason ?? "\(error.localizedDescription)")
+            throw Failure(path: path, reason: (error as NSError).localizedFailureReason ?? error.localizedDescription)
         }
         try self.init(json: data, path: path)
     }
 
     init(json: Data, path: String) throws(Failure) {
-        let values: [String: Value]
+        // Foundation only splits the object into its members; each value is read by Config.
+        let object: Any
         do {
-            values = try JSONDecoder().decode([String: Value].self, from: json)
-        } catch let error as DecodingError {
-            throw Failure(path: path, reason: LeaseFile.describe(error))
+            object = try JSONSerialization.jsonObject(with: json, options: [.fragmentsAllowed])
         } catch {
-            throw Failure(path: path, reason: "\(error)")
+            throw Failure(path: path, reason: "not valid JSON (want an object of lease key → lease value)")
+        }
+        guard let members = object as? [String: Any] else {
+            throw Failure(path: path, reason: "the top level must be a JSON object of lease key → lease value")
         }
         var leases: [Lease] = []
-        for (key, value) in values {
-            guard let subnet = IPv4Prefix(leaseKey: key) else {
+        for (key, value) in members {
+            guard let subnet = LeaseKey(parsing: key)?.subnet else {
                 throw Failure(path: path, reason: "key \"\(key)\" is not a flannel subnet key (want e.g. 10.244.34.0-24)")
             }
-            var vni: UInt32?
-            if let number = value.BackendData?.VNI {
-                guard (0...0xFF_FFFF).contains(number) else {
-                    throw Failure(path: path, reason: "\(key): VNI \(number) does not fit in 24 bits (0...16777215)")
-                }
-                vni = UInt32(number)
+            do {
+                let text = try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed])
+                let attributes = try LeaseAttributes.parse([UInt8](text))
+                var lease = Lease(subnet: subnet, attributes: attributes, vxlan: nil)
+                if lease.isVXLAN { lease.vxlan = try attributes.vxlanData() }
+                leases.append(lease)
+            } catch let error as ConfigError {
+                throw Failure(path: path, reason: "\(key): \(error.problem)")
+            } catch {
+                throw Failure(path: path, reason: "\(key): \(error)")
             }
-            leases.append(Lease(subnet: subnet, publicIP: value.PublicIP, backendType: value.BackendType,
-                                vni: vni, vtepMAC: value.BackendData?.VtepMAC))
         }
         self.leases = leases.sorted { $0.subnet.network < $1.subnet.network }
     }
@@ -79,25 +73,5 @@ struct LeaseFile {
     /// The lease whose PublicIP is `address`: our own, when it is the host's public IP.
     func lease(publicIP address: IPv4Address) -> Lease? {
         leases.first { $0.publicIP == address }
-    }
-
-    /// One line: where in the JSON and what was wrong.
-    private static func describe(_ error: DecodingError) -> String {
-        func at(_ path: [any CodingKey]) -> String {
-            path.isEmpty ? "" : path.map(\.stringValue).joined(separator: ": ") + ": "
-        }
-        switch error {
-        case let .dataCorrupted(context):
-            if context.codingPath.isEmpty { return "not valid JSON (want an object of lease key → lease value)" }
-            return at(context.codingPath) + context.debugDescription
-        case let .keyNotFound(key, context):
-            return at(context.codingPath) + "missing \"\(key.stringValue)\""
-        case let .typeMismatch(_, context) where context.codingPath.isEmpty:
-            return "the top level must be a JSON object of lease key → lease value"
-        case let .typeMismatch(_, context), let .valueNotFound(_, context):
-            return at(context.codingPath) + context.debugDescription
-        @unknown default:
-            return "\(error)"
-        }
     }
 }

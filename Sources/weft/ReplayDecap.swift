@@ -44,14 +44,14 @@ struct ReplayDecap: ParsableCommand {
         let port = self.port ?? (backend == .vxlan ? VXLAN.defaultPort : UDPBackend.defaultPort)
         let leases = try routes.map { path throws(LeaseFile.Failure) in try LeaseFile(path: path) }
         let ours = publicIP.flatMap { leases?.lease(publicIP: $0) }
-        guard let mac = vtepMAC ?? ours?.vtepMAC ?? (backend == .udp ? MACAddress(0) : nil) else {
+        guard let mac = vtepMAC ?? ours?.vxlan?.vtepMAC ?? (backend == .udp ? MACAddress(0) : nil) else {
             throw CommandFailure("vxlan decap needs our VTEP MAC: pass --vtep-mac (or --routes and --public-ip of a lease with a VtepMAC)")
         }
         // Without --routes the table is empty and only decapsulation runs.
         let table = try ReplayRoutes(leases: leases ?? LeaseFile(leases: []), path: routes ?? "", backend: backend,
                                      port: port, network: network, localSubnet: ours?.subnet)
         let antiSpoofing = leases != nil
-        let forwarder = Forwarder(backend: backend, vni: vni ?? ours?.vni ?? 1, vtepMAC: mac,
+        let forwarder = Forwarder(backend: backend, vni: vni ?? ours?.vxlan.map { UInt32($0.vni) } ?? 1, vtepMAC: mac,
                                   tunAddress: ours?.subnet.network ?? .any)
 
         var reader = try CaptureReader(path: input)

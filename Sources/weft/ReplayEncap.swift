@@ -44,13 +44,13 @@ struct ReplayEncap: ParsableCommand {
         }
         let backend = self.backend.backend
         let port = self.port ?? (backend == .vxlan ? VXLAN.defaultPort : UDPBackend.defaultPort)
-        let mac = vtepMAC ?? ours.vtepMAC
+        let mac = vtepMAC ?? ours.vxlan?.vtepMAC
         if backend == .vxlan && mac == nil {
             throw CommandFailure("vxlan encap needs our VTEP MAC: pass --vtep-mac or give our lease a BackendData.VtepMAC")
         }
         let table = try ReplayRoutes(leases: leases, path: routes, backend: backend, port: port, network: network,
                                      localSubnet: ours.subnet)
-        let forwarder = Forwarder(backend: backend, vni: vni ?? ours.vni ?? 1, vtepMAC: mac ?? MACAddress(0),
+        let forwarder = Forwarder(backend: backend, vni: vni ?? ours.vxlan.map { UInt32($0.vni) } ?? 1, vtepMAC: mac ?? MACAddress(0),
                                   tunAddress: ours.subnet.network)
 
         var reader = try CaptureReader(path: input)

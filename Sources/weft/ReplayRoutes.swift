@@ -9,7 +9,7 @@ struct ReplayRoutes: ~Copyable {
     let routes: [Route]
 
     /// Routes for `backend`: vxlan takes only vxlan leases (flannel's vxlan backend ignores the
-    /// others), each of which must name a VtepMAC; udp takes every lease (flannel's udp backend
+    /// others), (LeaseFile has checked their BackendData); udp takes every lease (flannel's udp backend
     /// does not filter by type). Every peer is reached on `port`, as flannel assumes. With no
     /// `network`, the smallest prefix covering every lease stands in for flannel's Network: replay
     /// has no etcd config, and the table's lookups give the same answers for any covering prefix.
@@ -18,10 +18,7 @@ struct ReplayRoutes: ~Copyable {
         var routes: [Route] = []
         for lease in leases.leases {
             if backend == .vxlan {
-                guard lease.backendType == "vxlan" else { continue }
-                guard let mac = lease.vtepMAC else {
-                    throw CommandFailure("cannot read routes \(path): \(lease.subnet.leaseKey): vxlan lease has no BackendData.VtepMAC")
-                }
+                guard let mac = lease.vxlan?.vtepMAC else { continue }
                 routes.append(Route(subnet: lease.subnet,
                                     nextHop: NextHop(publicIP: lease.publicIP, port: port, vtepMAC: mac, backend: .vxlan)))
             } else {

@@ -36,14 +36,15 @@ import Testing
         expectOneLine(result, "--public-ip 198.18.0.50 owns no lease in \(Fixture.path("bed-routes.json")): encap needs our lease for the TUN address")
     }
 
+    // Lease values are read by Config's LeaseAttributes; these messages are its wording.
     @Test(arguments: [
         (#"[1, 2]"#, "the top level must be a JSON object of lease key → lease value"),
         (#"{"10.244.1.0-24": "#, "not valid JSON (want an object of lease key → lease value)"),
         (#"{"10.244.1.0/24": {"PublicIP": "198.18.0.1"}}"#, #"key "10.244.1.0/24" is not a flannel subnet key (want e.g. 10.244.34.0-24)"#),
-        (#"{"10.244.1.0-24": {"BackendType": "vxlan"}}"#, #"10.244.1.0-24: missing "PublicIP""#),
-        (#"{"10.244.1.0-24": {"PublicIP": "198.18.0.300"}}"#, "10.244.1.0-24: PublicIP: \"198.18.0.300\" is not an IPv4 address (want dotted quad, e.g. 198.18.0.1)"),
-        (#"{"10.244.1.0-24": {"PublicIP": "198.18.0.1", "BackendType": "vxlan", "BackendData": {"VNI": 16777216}}}"#, "10.244.1.0-24: VNI 16777216 does not fit in 24 bits (0...16777215)"),
-        (#"{"10.244.1.0-24": {"PublicIP": "198.18.0.1", "BackendType": "vxlan", "BackendData": {"VNI": 1}}}"#, "10.244.1.0-24: vxlan lease has no BackendData.VtepMAC"),
+        (#"{"10.244.1.0-24": {"PublicIP": "198.18.0.300"}}"#, #"10.244.1.0-24: PublicIP "198.18.0.300" is not an IPv4 address; use a dotted quad, e.g. "PublicIP": "198.18.0.1""#),
+        (#"{"10.244.1.0-24": {"PublicIP": "198.18.0.1", "BackendType": "vxlan"}}"#, #"10.244.1.0-24: BackendData is missing, so the peer's VtepMAC is unknown; the peer must publish {"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff"}"#),
+        (#"{"10.244.1.0-24": {"PublicIP": "198.18.0.1", "BackendType": "vxlan", "BackendData": {"VNI": 16777216}}}"#, #"10.244.1.0-24: BackendData.VNI 16777216 is outside 0...65535 (flannel reads it as uint16); publish e.g. "VNI": 1"#),
+        (#"{"10.244.1.0-24": {"PublicIP": "198.18.0.1", "BackendType": "vxlan", "BackendData": {"VNI": 1}}}"#, #"10.244.1.0-24: BackendData.VtepMAC is missing; the peer must publish e.g. "VtepMAC": "aa:bb:cc:dd:ee:ff""#),
     ])
     func badRoutesFile(json: String, reason: String) throws {
         let routes = Fixture.temporaryPath("routes.json")

@@ -9,11 +9,23 @@ enum Fixture {
         return url.path
     }
 
-    /// A fresh path in a per-test temporary directory.
+    /// A fresh path in this test process's temporary directory.
     static func temporaryPath(_ name: String) -> String {
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("weft-capture-tests-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return directory.appendingPathComponent(name).path
+        scratchDirectory.appendingPathComponent("\(UUID().uuidString)-\(name)").path
     }
+
+    /// One directory per test process; directories left by earlier processes that are gone (a
+    /// test run leaves its own behind) are removed when the next run starts.
+    private static let scratchDirectory: URL = {
+        let files = FileManager.default
+        let parent = files.temporaryDirectory
+        let prefix = "weft-capture-tests-"
+        for name in (try? files.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasPrefix(prefix) {
+            let pid = name.dropFirst(prefix.count)
+            if !files.fileExists(atPath: "/proc/\(pid)") { try? files.removeItem(at: parent.appendingPathComponent(name)) }
+        }
+        let directory = parent.appendingPathComponent(prefix + String(ProcessInfo.processInfo.processIdentifier))
+        try? files.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }()
 }

@@ -1,0 +1,87 @@
+import Addressing
+import Packets
+import Routes
+
+/// The per-packet pipeline between the TUN and the peers, for the udp and vxlan backends: the
+/// engine's workers call it on every packet, and `weft replay` calls the same functions on captures.
+///
+/// A trivial value (no references): copy one into each worker. Nothing here allocates or locks.
+///
+/// TTL: the udp backend decrements it on both sides, as flannel's proxy does. The vxlan backend does
+/// not: the kernel's vxlan device leaves the TTL alone (the forwarding hops into and out of
+/// flannel.1 decrement it), and the kernel forwards into and out of Weft's TUN just the same, so a
+/// Weft node and a flannel.1 node hand the peer identical inner packets.
+public struct Forwarder: Sendable {
+    public let backend: Backend
+    /// Our VNI: stamped on what we send, required on what we accept (vxlan).
+    public let vni: UInt32
+    /// Our VTEP MAC: the inner Ethernet source we send, the destination we accept (vxlan).
+    public let vtepMAC: MACAddress
+    /// The TUN's address (our lease's network address): the source of ICMP unreachables.
+    public let tunAddress: IPv4Address
+
+    /// `backend` is udp or vxlan; host-gw moves no packet through Weft.
+    public init(backend: Backend, vni: UInt32 = 1, vtepMAC: MACAddress = MACAddress(0), tunAddress: IPv4Address) {
+        precondition(backend != .hostGateway, "host-gw forwards in the kernel: there is no Weft pipeline for it")
+        self.backend = backend
+        self.vni = vni & 0xFF_FFFF
+        self.vtepMAC = vtepMAC
+        self.tunAddress = tunAddress
+    }
+
+    /// Bytes a packet read from the TUN needs in front of it so `fromTUN` encapsulates in place.
+    @inlinable public var headroom: Int { backend == .vxlan ? VXLAN.overhead : 0 }
+
+    /// A packet read from the TUN: validate it as IPv4 (and trim it to its total length), look up
+    /// the peer that owns its destination, then encapsulate it in place for the backend.
+    /// No route: the packet is turned into an ICMP net unreachable for its sender (`.replyToTUN`),
+    /// or dropped when no reply is due (e.g. it was itself an ICMP error).
+    @inlinable
+    public func fromTUN(_ packet: inout PacketBuffer, table: RouteTable) -> TransmitVerdict {
+        if let reason = IPv4.validateAndTrim(&packet) { return .drop(reason) }
+        guard let nextHop = table.lookup(IPv4Header(packet).destination) else {
+            return ICMPUnreachable.replace(&packet, with: .netUnreachable, source: tunAddress)
+                ? .replyToTUN : .drop(.noRoute)
+        }
+        if backend == .udp {
+            if let reason = IPv4.decrementTTL(packet) { return .drop(reason) }
+        } else {
+            // Short headroom is a buffer-layout bug, not a packet fault; it still must not crash.
+            guard VXLAN.encapsulate(&packet, vni: vni, source: vtepMAC, destination: nextHop.vtepMAC) else {
+                return .drop(.oversize)
+            }
+        }
+        return .send(nextHop)
+    }
+
+    /// A datagram's payload received from `sender` (the outer source address): decapsulate it,
+    /// then admit it only from a current peer and only with an inner source inside that peer's
+    /// subnet. On `.deliver` the buffer holds the inner IPv4 packet for the TUN.
+    @inlinable
+    public func fromWire(_ packet: inout PacketBuffer, sender: IPv4Address, table: RouteTable) -> ReceiveVerdict {
+        if let reason = decapsulate(&packet) { return .drop(reason) }
+        if let reason = admit(packet, sender: sender, table: table) { return .drop(reason) }
+        return .deliver
+    }
+
+    /// The backend half of `fromWire`: strip the encapsulation (vxlan: our VNI, our MAC or
+    /// broadcast, EtherType IPv4), validate the inner IPv4 packet and trim it, and for udp decrement
+    /// the TTL. `weft replay decap` without routes stops here.
+    @inlinable
+    public func decapsulate(_ packet: inout PacketBuffer) -> DropReason? {
+        if backend == .udp {
+            if let reason = UDPBackend.decapsulate(&packet) { return reason }
+            return IPv4.decrementTTL(packet)
+        }
+        return VXLAN.decapsulate(&packet, vni: vni, localMAC: vtepMAC)
+    }
+
+    /// Anti-spoofing for a decapsulated inner packet: the subnet holding its source must be the
+    /// sender's. `.unknownSender` when the sender owns no lease at all, `.spoofedSource` when it
+    /// does but the inner source lies outside its subnet.
+    @inlinable
+    public func admit(_ inner: PacketBuffer, sender: IPv4Address, table: RouteTable) -> DropReason? {
+        if let owner = table.lookup(IPv4Header(inner).source), owner.publicIP == sender { return nil }
+        return table.isPeer(publicIP: sender) ? .spoofedSource : .unknownSender
+    }
+}

@@ -1,0 +1,43 @@
+import Addressing
+import ArgumentParser
+import Foundation
+import Routes
+
+extension IPv4Address: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
+extension IPv4Prefix: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
+extension MACAddress: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
+/// The backends whose packets pass through Weft (host-gw's go through kernel routes).
+enum TunnelBackend: String, ExpressibleByArgument, CaseIterable {
+    case udp, vxlan
+
+    var backend: Backend { self == .udp ? .udp : .vxlan }
+}
+
+/// A failure the user can act on: printed as one line, `weft: <message>`, exit status 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension ParsableCommand {
+    /// Runs `body`, turning any failure into one line on standard error and exit status 1.
+    func reportingFailures(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("weft: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import Addressing
+import ArgumentParser
+import Capture
+import Forwarding
+import Packets
+import Routes
+
+struct ReplayDecap: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decap",
+        abstract: "Captured underlay frames in, the inner IPv4 packets Weft would write to the TUN out.",
+        discussion: """
+            INPUT holds frames as tcpdump writes them on the underlay (EN10MB with or without an \
+            802.1Q tag, RAW, LINUX_SLL, LINUX_SLL2), pcap or pcapng. Only IPv4/UDP to --port is \
+            ours; everything else counts as not_our_traffic. A UDP GSO super-frame (several \
+            datagrams of one UDP_SEGMENT send, seen whole on a veth) is cut into its datagrams: the \
+            first one's length, from its inner IPv4 total length, is the segment size. A tunnel TSO \
+            frame from a kernel VXLAN device is one datagram and gives one large inner packet, as \
+            the receiving flannel.1 shows it. The outer UDP checksum is not checked: captures taken \
+            on the host carry offload's partial sums. OUTPUT (link type RAW) gets the inner packets, \
+            with their frame's timestamp. With --routes, anti-spoofing applies: the sender must be \
+            a lease's PublicIP and the inner source inside that lease's subnet.
+            """)
+
+    @Option(help: "udp or vxlan.") var backend: TunnelBackend
+    @Option(help: "Our VNI (vxlan). Default: our lease's, else 1.") var vni: UInt32?
+    @Option(name: .customLong("vtep-mac"),
+            help: "Our VTEP MAC (vxlan, required): inner frames to other MACs (except broadcast) are dropped, as flannel.1 drops them. Default with --routes and --public-ip: our lease's VtepMAC.")
+    var vtepMAC: MACAddress?
+    @Option(help: "Our UDP port. Default: 8472 (vxlan), 8285 (udp).") var port: UInt16?
+    @Option(help: ArgumentHelp("Leases as in etcd, for anti-spoofing.", valueName: "ROUTES.json")) var routes: String?
+    @Option(name: .customLong("public-ip"), help: "This host's public IP: frames to other addresses are not ours.")
+    var publicIP: IPv4Address?
+    @Option(help: "flannel's Network. Default: the smallest prefix covering every lease.") var network: IPv4Prefix?
+    @Option(help: "Underlay frames (pcap or pcapng).") var input: String
+    @Option(help: "Inner packets (pcap, link type RAW).") var output: String
+
+    func run() throws {
+        try reportingFailures { try replay() }
+    }
+
+    private func replay() throws {
+        let backend = self.backend.backend
+        let port = self.port ?? (backend == .vxlan ? VXLAN.defaultPort : UDPBackend.defaultPort)
+        let leases = try routes.map { path throws(LeaseFile.Failure) in try LeaseFile(path: path) }
+        let ours = publicIP.flatMap { leases?.lease(publicIP: $0) }
+        guard let mac = vtepMAC ?? ours?.vxlan?.vtepMAC ?? (backend == .udp ? MACAddress(0) : nil) else {
+            throw CommandFailure("vxlan decap needs our VTEP MAC: pass --vtep-mac (or --routes and --public-ip of a lease with a VtepMAC)")
+        }
+        // Without --routes the table is empty and only decapsulation runs.
+        let table = try ReplayRoutes(leases: leases ?? LeaseFile(leases: []), path: routes ?? "", backend: backend,
+                                     port: port, network: network, localSubnet: ours?.subnet)
+        let antiSpoofing = leases != nil
+        let forwarder = Forwarder(backend: backend, vni: vni ?? ours?.vxlan.map { UInt32($0.vni) } ?? 1, vtepMAC: mac,
+                                  tunAddress: ours?.subnet.network ?? .any)
+
+        var reader = try CaptureReader(path: input)
+        guard let link = LinkLayer(linkType: Int(reader.linkType.rawValue)) else {
+            throw CommandFailure("cannot replay \(input): link type \(reader.linkType) (want EN10MB, RAW, LINUX_SLL or LINUX_SLL2)")
+        }
+        let writer = try CaptureWriter(path: output, linkType: .raw)
+
+        let buffer = ReplayBuffer()
+        var summary = ReplaySummary()
+        var framesIn: UInt64 = 0, superFrames: UInt64 = 0, datagrams: UInt64 = 0, packetsOut: UInt64 = 0
+        while let captured = try reader.next() {
+            framesIn += 1
+            let frame = buffer.load(captured.bytes)
+            let outer: OuterDatagram
+            switch OuterDatagram.parse(frame, link: link, lengths: .superFrames) {
+            case let .datagram(datagram):
+                outer = datagram
+            case let .drop(reason):
+                summary.drops.count(reason)
+                continue
+            }
+            guard outer.destinationPort == port, publicIP == nil || outer.destination == publicIP else {
+                summary.drops.count(.notOurTraffic)
+                continue
+            }
+            let payload = outer.payload
+            let segmentLength = SuperDatagram.segmentLength(payload, backend: backend)
+            if segmentLength < payload.length { superFrames += 1 }
+            var offset = 0
+            repeat {
+                var segment = PacketBuffer(base: payload.base, headroom: payload.headroom + offset,
+                                           length: min(segmentLength, payload.length - offset), capacity: payload.capacity)
+                offset += segmentLength
+                datagrams += 1
+                let verdict: ReceiveVerdict
+                if antiSpoofing {
+                    verdict = forwarder.fromWire(&segment, sender: outer.source, table: table.snapshot.table)
+                } else {
+                    verdict = forwarder.decapsulate(&segment).map { .drop($0) } ?? .deliver
+                }
+                switch verdict {
+                case .deliver:
+                    writer.write(segment.bytes, timestamp: captured.timestamp)
+                    packetsOut += 1
+                case let .drop(reason):
+                    summary.drops.count(reason)
+                }
+            } while offset < payload.length
+        }
+        try writer.close()
+        summary.lines = [("frames in", framesIn), ("gso super-frames", superFrames), ("datagrams", datagrams),
+                         ("packets out", packetsOut)]
+        print(summary.text, terminator: "")
+    }
+}

@@ -68,3 +68,10 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing"]),
     ]
 )
+
+// libFuzzer target for the packet and config parsers, built only by scripts/fuzz
+// (`swift build -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library` needs no main).
+if Context.environment["WEFT_FUZZ"] != nil {
+    package.targets.append(.target(
+        name: "WeftFuzz", dependencies: ["Addressing", "Packets", "Config"], path: "Fuzz/WeftFuzz"))
+}

@@ -11,10 +11,13 @@ func registerRouteBenchmarks() {
         let routes = uniformRoutes(count)
         let destinations = shuffledDestinations(routes)
 
-        Benchmark("route lookup \(count) subnets: Weft table") { benchmark in
-            let snapshot = RouteSnapshot(routes: routes, network: IPv4Prefix(IPv4Address(10, 0, 0, 0), length: 8),
-                                         subnetLength: 24)
-            let table = snapshot.table
+        // Built once and kept for every sample, as the engine keeps a published table: rebuilding it
+        // per sample would time cold caches, not lookups.
+        let owner = SnapshotOwner(RouteSnapshot(routes: routes, network: IPv4Prefix(IPv4Address(10, 0, 0, 0), length: 8),
+                                                subnetLength: 24))
+        Benchmark("route lookup \(count) subnets: Weft table",
+                  configuration: .init(scalingFactor: .mega)) { benchmark in
+            let table = owner.snapshot.table
             var index = 0
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
@@ -49,6 +52,12 @@ func registerRouteBenchmarks() {
                                            gap: VXLAN.overhead))
         }
     }
+}
+
+/// Keeps a snapshot alive across samples (benchmark set-up only, never on a hot path).
+final class SnapshotOwner: Sendable {
+    let snapshot: RouteSnapshot
+    init(_ snapshot: consuming RouteSnapshot) { self.snapshot = snapshot }
 }
 
 private func uniformRoutes(_ count: Int) -> [Route] {

@@ -43,11 +43,14 @@ let package = Package(
             path: "Sources/weft"
         ),
 
+        // Seeded randomness shared by tests and benchmarks.
+        .target(name: "TestSupport", path: "Tests/Support"),
+
         // Micro-benchmarks: `swift package benchmark` (see README).
         .executableTarget(
             name: "PacketBenchmarks",
             dependencies: [
-                "Addressing", "Packets", "Routes",
+                "Addressing", "Packets", "Routes", "TestSupport",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/PacketBenchmarks",
@@ -55,9 +58,9 @@ let package = Package(
         ),
 
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
-        .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing"]),
-        .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing"]),
+        .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "TestSupport"]),
+        .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "TestSupport"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),
         .testTarget(
             name: "CaptureTests",

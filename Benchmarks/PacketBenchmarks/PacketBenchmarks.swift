@@ -66,6 +66,21 @@ let benchmarks: @Sendable () -> Void = {
     registerRouteBenchmarks()
 }
 
+/// A 20-byte IPv4 header from 10.244.1.2 to 10.244.2.3 covering the whole packet, checksum set.
+func writeSampleIPv4Header(_ packet: PacketBuffer, protocol proto: UInt8, flags: UInt16) {
+    let header = IPv4Header(packet)
+    packet[0] = 0x45
+    packet[1] = 0
+    header.totalLength = packet.length
+    header.identification = 7
+    packet.store16(flags, at: 6)
+    header.ttl = 64
+    header.protocol = proto
+    header.source = IPv4Address(10, 244, 1, 2)
+    header.destination = IPv4Address(10, 244, 2, 3)
+    header.storeChecksum()
+}
+
 /// One valid IPv4/UDP packet with 64 bytes of headroom, built once per benchmark.
 struct SamplePacket {
     let base: UnsafeMutableRawPointer
@@ -76,17 +91,7 @@ struct SamplePacket {
         base = UnsafeMutableRawPointer.allocate(byteCount: headroom + length, alignment: 64)
         base.initializeMemory(as: UInt8.self, repeating: 0xA5, count: headroom + length)
         var packet = PacketBuffer(base: base, headroom: headroom, length: length, capacity: headroom + length)
-        let header = IPv4Header(packet)
-        packet[0] = 0x45
-        packet[1] = 0
-        header.totalLength = length
-        header.identification = 1
-        packet.store16(0, at: 6)
-        header.ttl = 64
-        header.protocol = IPProtocol.udp
-        header.source = IPv4Address(10, 244, 1, 2)
-        header.destination = IPv4Address(10, 244, 2, 3)
-        header.storeChecksum()
+        writeSampleIPv4Header(packet, protocol: IPProtocol.udp, flags: 0)
         packet.store16(40000, at: 20)
         packet.store16(5201, at: 22)
         packet.store16(UInt16(8 + payload), at: 24)

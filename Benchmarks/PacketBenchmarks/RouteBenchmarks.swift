@@ -1,3 +1,4 @@
+import TestSupport
 import Addressing
 import Benchmark
 import Packets
@@ -71,7 +72,7 @@ private func uniformRoutes(_ count: Int) -> [Route] {
 }
 
 private func shuffledDestinations(_ routes: [Route]) -> [IPv4Address] {
-    var generator = SplitMix(seed: 42)
+    var generator = SplitMix64(seed: 42)
     var addresses = routes.map { $0.subnet.host(7) }
     while addresses.count < 4096 { addresses += addresses }
     addresses.shuffle(using: &generator)
@@ -82,17 +83,8 @@ private func makeTCPSuperPacket(at base: UnsafeMutableRawPointer, payload: Int) 
     let length = 40 + payload
     base.initializeMemory(as: UInt8.self, repeating: 0x5A, count: length)
     let packet = PacketBuffer(base: base, headroom: 0, length: length, capacity: length)
+    writeSampleIPv4Header(packet, protocol: IPProtocol.tcp, flags: 0x4000)  // DF, as TCP sends
     let ip = IPv4Header(packet)
-    packet[0] = 0x45
-    packet[1] = 0
-    ip.totalLength = length
-    ip.identification = 7
-    packet.store16(0x4000, at: 6)
-    ip.ttl = 64
-    ip.protocol = IPProtocol.tcp
-    ip.source = IPv4Address(10, 244, 1, 2)
-    ip.destination = IPv4Address(10, 244, 2, 3)
-    ip.storeChecksum()
     packet.store16(40000, at: 20)
     packet.store16(5201, at: 22)
     packet.store32(1000, at: 24)
@@ -105,17 +97,4 @@ private func makeTCPSuperPacket(at base: UnsafeMutableRawPointer, payload: Int) 
     packet.start.storeBytes(of: ~InternetChecksum.finalize(partial), toByteOffset: 36, as: UInt16.self)
     packet.store16(0, at: 38)
     return packet
-}
-
-/// Deterministic shuffles, so every run measures the same destination order.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -1,3 +1,4 @@
+import TestSupport
 import Packets
 import Testing
 
@@ -7,20 +8,9 @@ enum GSOTest {
     static let ack: UInt8 = 0x10, psh: UInt8 = 0x08, fin: UInt8 = 0x01, syn: UInt8 = 0x02
     static let rst: UInt8 = 0x04, urg: UInt8 = 0x20, ece: UInt8 = 0x40, cwr: UInt8 = 0x80
 
-    /// SplitMix64: reproducible random payloads.
-    struct Random: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     static func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
-        var random = Random(state: seed)
+        var random = SplitMix64(seed: seed)
         return (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
     }
 

@@ -1,3 +1,4 @@
+import TestSupport
 import Packets
 import Testing
 
@@ -20,7 +21,7 @@ import Testing
 }
 
 @Test func virtioHeaderRoundTripsEveryField() {
-    var random = GSOTest.Random(state: 99)
+    var random = SplitMix64(seed: 99)
     for _ in 0..<200 {
         let header = VirtioNetHeader(
             flags: .init(rawValue: .random(in: 0...255, using: &random)),

@@ -1,3 +1,4 @@
+import TestSupport
 import Addressing
 import Packets
 
@@ -26,18 +27,6 @@ extension PacketBuffer {
     var bytes: [UInt8] { (0..<length).map { self[$0] } }
 }
 
-/// Deterministic generator so a failing random case can be reproduced.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// RFC 1071 the slow way: big-endian 16-bit words, odd byte padded with zero on the right,
 /// 32-bit accumulator folded until it fits. Returns the wire number of the checksum.

@@ -1,3 +1,4 @@
+import TestSupport
 import Addressing
 import Testing
 @testable import Packets

@@ -1,18 +1,7 @@
+import TestSupport
 import Addressing
 @testable import Routes
 
-/// Reproducible randomness: a failing case can be rerun from the seed in its message.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The specification, computed independently of the table's two strategies: one dictionary per
 /// prefix length keyed by the top `length` bits (a shift, not a mask), probed from /32 down to /0;

@@ -8,10 +8,12 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "weft", targets: ["weft"]),
+        .executable(name: "weftd", targets: ["weftd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         // The only place C is called.
@@ -43,6 +45,11 @@ let package = Package(
             path: "Sources/weft"
         ),
 
+        // weftd, the flanneld drop-in: flags, interface choice, healthz, sd_notify, signals.
+        .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", .product(name: "Logging", package: "swift-log")],
+                path: "Sources/Daemon"),
+        .executableTarget(name: "weftd", dependencies: ["Daemon", .product(name: "Logging", package: "swift-log")], path: "Sources/weftd"),
+
         // Seeded randomness shared by tests and benchmarks.
         .target(name: "TestSupport", path: "Tests/Support"),
 
@@ -67,6 +74,7 @@ let package = Package(
             dependencies: ["Capture", "Forwarding", "Packets", "Routes", "Config", "Addressing"],
             resources: [.copy("Fixtures")]
         ),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config"]),
         // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.
         .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing"]),
     ]

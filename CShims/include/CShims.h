@@ -10,3 +10,4 @@
 static inline int weft_errno(void) { return errno; }
 
 #endif
+#include "weft_daemon.h"

@@ -1,0 +1,37 @@
+// What weftd's shell asks of the kernel beyond plain POSIX calls Swift reaches directly.
+#ifndef WEFT_DAEMON_H
+#define WEFT_DAEMON_H
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+// ioctl is variadic, which Swift cannot call. Returns the MTU of the named interface in the
+// network namespace of `socket_fd`'s creator, or -1 with errno set.
+static inline int weft_daemon_interface_mtu(int socket_fd, const char *name) {
+    struct ifreq request;
+    memset(&request, 0, sizeof(request));
+    strncpy(request.ifr_name, name, IFNAMSIZ - 1);
+    if (ioctl(socket_fd, SIOCGIFMTU, &request) < 0) return -1;
+    return request.ifr_mtu;
+}
+
+// pipe2 and accept4 need _GNU_SOURCE, which the module's headers are not built with; weftd
+// execs nothing, so setting close-on-exec after the fact is race-free enough.
+static inline int weft_daemon_pipe(int ends[2]) {
+    if (pipe(ends) < 0) return -1;
+    fcntl(ends[0], F_SETFD, FD_CLOEXEC);
+    fcntl(ends[1], F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
+static inline int weft_daemon_accept(int listener) {
+    int fd = accept(listener, 0, 0);
+    if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+}
+
+#endif

@@ -1,0 +1,286 @@
+import Addressing
+import Config
+
+/// One flag weftd accepts: how it is written, documented, and stored into DaemonOptions.
+struct DaemonFlag: Sendable {
+    enum Kind: Sendable { case string, bool, number }
+    typealias Apply = @Sendable (inout DaemonOptions, String, String?) throws(DaemonOptionsError) -> Void
+
+    let name: String
+    let kind: Kind
+    let placeholder: String
+    /// A valid value, shown in "needs a value" messages.
+    let example: String
+    let help: String
+    let defaultText: String
+    let apply: Apply
+
+    var display: String { name.count == 1 ? "-\(name)" : "--\(name)" }
+    /// flagutil.SetFlagsFromEnv's rule: upper case, '-' and '.' become '_'.
+    var environmentVariable: String {
+        "FLANNELD_" + String(name.uppercased().map { $0 == "-" || $0 == "." ? "_" : $0 })
+    }
+
+    init(_ name: String, _ kind: Kind, _ placeholder: String = "", example: String = "",
+         default defaultText: String = "", _ help: String, apply: @escaping Apply) {
+        self.name = name
+        self.kind = kind
+        self.placeholder = placeholder
+        self.example = example
+        self.help = help
+        self.defaultText = defaultText
+        self.apply = apply
+    }
+
+    func refuse(_ variable: String?, _ problem: String) -> DaemonOptionsError {
+        DaemonOptionsError(flag: display, environmentVariable: variable, problem: problem)
+    }
+
+    static let named: [String: DaemonFlag] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+
+    // MARK: - Value parsers, each naming the flag and the fix.
+
+    static func text(_ name: String, _ keyPath: WritableKeyPath<DaemonOptions, String> & Sendable,
+                     example: String, default defaultText: String = "", allowEmpty: Bool = true,
+                     _ help: String) -> DaemonFlag {
+        DaemonFlag(name, .string, "VALUE", example: example, default: defaultText, help) { options, value, variable throws(DaemonOptionsError) in
+            if !allowEmpty && value.isEmpty {
+                throw DaemonOptionsError(flag: "--\(name)", environmentVariable: variable,
+                                         problem: "must not be empty; write e.g. --\(name)=\(example)")
+            }
+            options[keyPath: keyPath] = value
+        }
+    }
+
+    static func flag(_ name: String, _ keyPath: WritableKeyPath<DaemonOptions, Bool> & Sendable,
+                     default defaultValue: Bool, _ help: String) -> DaemonFlag {
+        DaemonFlag(name, .bool, example: "true", default: defaultValue ? "true" : "false", help) { options, value, variable throws(DaemonOptionsError) in
+            options[keyPath: keyPath] = try DaemonOptions.parseBool(value, flag: "--\(name)", variable: variable)
+        }
+    }
+
+    static func ignoredText(_ name: String, example: String, _ help: String) -> DaemonFlag {
+        DaemonFlag(name, .string, "VALUE", example: example, help) { options, value, _ in
+            options.ignored.append("--\(name)")
+        }
+    }
+
+    static func ignoredBool(_ name: String, default defaultValue: Bool, _ help: String) -> DaemonFlag {
+        DaemonFlag(name, .bool, example: "true", default: defaultValue ? "true" : "false", help) { options, value, variable throws(DaemonOptionsError) in
+            _ = try DaemonOptions.parseBool(value, flag: "--\(name)", variable: variable)
+            options.ignored.append("--\(name)")
+        }
+    }
+
+    static func address(_ text: String, flag: String, variable: String?) throws(DaemonOptionsError) -> IPv4Address {
+        guard let address = IPv4Address(text) else {
+            let hint = text.contains(":") ? " (Weft is IPv4 only)" : ""
+            throw DaemonOptionsError(flag: flag, environmentVariable: variable,
+                                     problem: "\(DaemonOptionsError.show(text)) is not an IPv4 address\(hint); write e.g. \(flag)=198.18.0.1")
+        }
+        return address
+    }
+
+    static func integer(_ text: String, in range: ClosedRange<Int>, flag: String, variable: String?, example: String) throws(DaemonOptionsError) -> Int {
+        guard let number = Int(text), text.first != "+", range.contains(number) else {
+            throw DaemonOptionsError(flag: flag, environmentVariable: variable,
+                                     problem: "\(DaemonOptionsError.show(text)) is not a whole number in \(range.lowerBound)...\(range.upperBound); write e.g. \(flag)=\(example)")
+        }
+        return number
+    }
+
+    /// "90", "30s", "10m", "1h30m": digits with an h/m/s unit each; a bare number is in `bareUnit` seconds.
+    static func duration(_ text: String, bareUnit: Int64) -> Duration? {
+        if let number = Int64(text), text.first != "+", text.first != "-" {
+            let (seconds, overflow) = number.multipliedReportingOverflow(by: bareUnit)
+            return overflow ? nil : .seconds(seconds)
+        }
+        var total: Int64 = 0
+        var digits = ""
+        for character in text {
+            if character.isASCII, character.isNumber {
+                digits.append(character)
+                continue
+            }
+            let unit: Int64
+            switch character {
+            case "h": unit = 3600
+            case "m": unit = 60
+            case "s": unit = 1
+            default: return nil
+            }
+            guard let number = Int64(digits), number <= Int64(Int32.max) else { return nil }
+            total += number * unit
+            digits = ""
+        }
+        guard digits.isEmpty, !text.isEmpty else { return nil }
+        return .seconds(total)
+    }
+
+    static func describe(_ duration: Duration) -> String {
+        let seconds = duration.components.seconds
+        if seconds % 3600 == 0 { return "\(seconds / 3600)h" }
+        if seconds % 60 == 0 { return "\(seconds / 60)m" }
+        return "\(seconds)s"
+    }
+
+    // MARK: - The table, in --help order.
+
+    static let all: [DaemonFlag] = [
+        DaemonFlag("etcd-endpoints", .string, "URL,URL", example: "http://127.0.0.1:2379",
+                   default: "http://127.0.0.1:4001,http://127.0.0.1:2379",
+                   "comma-separated etcd v3 endpoints") { options, value, variable throws(DaemonOptionsError) in
+            let endpoints = value.split(separator: ",", omittingEmptySubsequences: false)
+                .map { String($0.trimmingPrefixAndSuffixSpaces()) }
+            for endpoint in endpoints {
+                let lower = endpoint.lowercased()
+                guard !endpoint.isEmpty, lower.hasPrefix("http://") || lower.hasPrefix("https://"),
+                      endpoint.count > (lower.hasPrefix("https://") ? 8 : 7) else {
+                    throw DaemonOptionsError(flag: "--etcd-endpoints", environmentVariable: variable,
+                                             problem: "\(DaemonOptionsError.show(endpoint)) is not an http:// or https:// URL; write e.g. --etcd-endpoints=http://127.0.0.1:2379,https://198.18.0.2:2379")
+                }
+            }
+            options.etcdEndpoints = endpoints
+        },
+        text("etcd-prefix", \.etcdPrefix, example: "/coreos.com/network", default: "/coreos.com/network", allowEmpty: false,
+             "etcd key prefix: the config is <prefix>/config, leases are under <prefix>/subnets/"),
+        text("etcd-keyfile", \.etcdKeyFile, example: "/etc/ssl/etcd/client-key.pem", "client TLS key (TLS needs it and --etcd-certfile)"),
+        text("etcd-certfile", \.etcdCertFile, example: "/etc/ssl/etcd/client.pem", "client TLS certificate"),
+        text("etcd-cafile", \.etcdCAFile, example: "/etc/ssl/etcd/ca.pem", "CA that signs etcd's server certificate"),
+        text("etcd-username", \.etcdUsername, example: "flannel", "etcd v3 user name"),
+        text("etcd-password", \.etcdPassword, example: "secret", "etcd v3 password"),
+
+        DaemonFlag("iface", .string, "NAME|IP", example: "eth0",
+                   "interface for inter-host traffic, by name or IPv4 address; repeatable, the first that exists wins") { options, value, variable throws(DaemonOptionsError) in
+            guard !value.isEmpty else {
+                throw DaemonOptionsError(flag: "--iface", environmentVariable: variable,
+                                         problem: "must not be empty; write an interface name or address, e.g. --iface=eth0")
+            }
+            options.interfaces.append(value)
+        },
+        DaemonFlag("iface-regex", .string, "REGEX", example: "^eth[0-9]+$",
+                   "regular expression matched against interface addresses, then names; repeatable, tried after --iface") { options, value, variable throws(DaemonOptionsError) in
+            guard !value.isEmpty, (try? Regex(value)) != nil else {
+                throw DaemonOptionsError(flag: "--iface-regex", environmentVariable: variable,
+                                         problem: "\(DaemonOptionsError.show(value)) is not a regular expression; write e.g. --iface-regex='^eth[0-9]+$'")
+            }
+            options.interfaceRegexes.append(value)
+        },
+        DaemonFlag("iface-can-reach", .string, "IP", example: "198.18.0.1",
+                   "use the interface and source address the kernel would use to reach this IPv4 address") { options, value, variable throws(DaemonOptionsError) in
+            options.interfaceCanReach = try address(value, flag: "--iface-can-reach", variable: variable)
+        },
+        DaemonFlag("public-ip", .string, "IP", example: "198.18.0.1",
+                   "IPv4 address other hosts reach this one at (default: the interface's address)") { options, value, variable throws(DaemonOptionsError) in
+            options.publicIP = try address(value, flag: "--public-ip", variable: variable)
+        },
+        ignoredText("public-ipv6", example: "2001:db8::1", "accepted for compatibility; Weft is IPv4 only"),
+
+        text("subnet-file", \.subnetFile, example: "/run/flannel/subnet.env", default: SubnetEnv.defaultPath, allowEmpty: false,
+             "file the lease is written to for the CNI plugin"),
+        DaemonFlag("subnet-lease-renew-margin", .number, "MINUTES", example: "60", default: "60",
+                   "renew the lease this long before it expires: minutes, or a duration such as 30s") { options, value, variable throws(DaemonOptionsError) in
+            guard let margin = duration(value, bareUnit: 60), margin > .zero else {
+                throw DaemonOptionsError(flag: "--subnet-lease-renew-margin", environmentVariable: variable,
+                                         problem: "\(DaemonOptionsError.show(value)) is not a number of minutes from 1 to 1439 (or a duration like 30s); write e.g. --subnet-lease-renew-margin=60")
+            }
+            options.subnetLeaseRenewMargin = margin
+        },
+        DaemonFlag("subnet-lease-ttl", .string, "DURATION", example: "24h", default: "24h",
+                   "Weft: TTL of the etcd lease, seconds or a duration such as 10m (for tests; flanneld fixes 24h)") { options, value, variable throws(DaemonOptionsError) in
+            guard let ttl = duration(value, bareUnit: 1), ttl >= .seconds(2) else {
+                throw DaemonOptionsError(flag: "--subnet-lease-ttl", environmentVariable: variable,
+                                         problem: "\(DaemonOptionsError.show(value)) is not a duration of at least 2s (etcd refuses shorter leases); write e.g. --subnet-lease-ttl=24h or 30s")
+            }
+            options.subnetLeaseTTL = ttl
+        },
+
+        flag("ip-masq", \.ipMasq, default: false, "masquerade traffic leaving the overlay network"),
+        flag("ip-masq-fully-random-disable", \.ipMasqFullyRandomDisable, default: false, "leave --random-fully off the MASQUERADE rules"),
+        DaemonFlag("iptables-resync", .number, "SECONDS", example: "5", default: "5",
+                   "seconds between checks of the iptables rules") { options, value, variable throws(DaemonOptionsError) in
+            options.iptablesResync = .seconds(try integer(value, in: 1...86400, flag: "--iptables-resync", variable: variable, example: "5"))
+        },
+        flag("iptables-forward-rules", \.iptablesForwardRules, default: true, "add FORWARD accept rules for the network"),
+        flag("ip-blackhole-route", \.ipBlackholeRoute, default: false, "add a blackhole route for this host's subnet"),
+
+        DaemonFlag("healthz-ip", .string, "IP", example: "127.0.0.1", default: "127.0.0.1",
+                   "address the health server listens on (flanneld: 0.0.0.0)") { options, value, variable throws(DaemonOptionsError) in
+            options.healthzIP = try address(value, flag: "--healthz-ip", variable: variable)
+        },
+        DaemonFlag("healthz-port", .number, "PORT", example: "8081", default: "0",
+                   "port of the health server (GET /healthz, /readyz); 0 turns it off") { options, value, variable throws(DaemonOptionsError) in
+            options.healthzPort = UInt16(try integer(value, in: 0...65535, flag: "--healthz-port", variable: variable, example: "8081"))
+        },
+        DaemonFlag("v", .number, "LEVEL", example: "2", default: "0",
+                   "log verbosity: 0 info, 1-4 debug, 5 and up trace") { options, value, variable throws(DaemonOptionsError) in
+            options.verbosity = try integer(value, in: 0...Int(Int32.max), flag: "-v", variable: variable, example: "2")
+        },
+        ignoredText("vmodule", example: "main=2", "accepted for compatibility (klog); ignored"),
+        ignoredText("log_backtrace_at", example: "main.go:10", "accepted for compatibility (klog); ignored"),
+
+        DaemonFlag("engine", .string, "uring|mmsg|auto", example: "auto", default: "auto",
+                   "Weft: packet engine; auto uses io_uring when the kernel allows it, else sendmmsg/recvmmsg") { options, value, variable throws(DaemonOptionsError) in
+            guard let engine = DaemonOptions.Engine(rawValue: value) else {
+                throw DaemonOptionsError(flag: "--engine", environmentVariable: variable,
+                                         problem: "\(DaemonOptionsError.show(value)) is not an engine; write --engine=uring, --engine=mmsg or --engine=auto")
+            }
+            options.engine = engine
+        },
+        DaemonFlag("workers", .number, "N", example: "2", default: "0",
+                   "Weft: engine worker threads; 0 means one per core") { options, value, variable throws(DaemonOptionsError) in
+            options.workers = try integer(value, in: 0...1024, flag: "--workers", variable: variable, example: "2")
+        },
+        DaemonFlag("docker-opts-file", .string, "PATH", example: DockerOptions.defaultPath,
+                   "Weft: also write Docker options there, as mk-docker-opts.sh -d PATH would (default: not written)") { options, value, variable throws(DaemonOptionsError) in
+            guard !value.isEmpty else {
+                throw DaemonOptionsError(flag: "--docker-opts-file", environmentVariable: variable,
+                                         problem: "must not be empty; write e.g. --docker-opts-file=\(DockerOptions.defaultPath)")
+            }
+            options.dockerOptionsFile = value
+        },
+        DaemonFlag("docker-opts-key", .string, "NAME", example: "DOCKER_OPTS", default: DockerOptions.defaultCombinedKey,
+                   "Weft: name of the combined variable, as mk-docker-opts.sh -k NAME") { options, value, variable throws(DaemonOptionsError) in
+            guard let first = value.unicodeScalars.first, !("0"..."9").contains(first),
+                  value.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }) else {
+                throw DaemonOptionsError(flag: "--docker-opts-key", environmentVariable: variable,
+                                         problem: "\(DaemonOptionsError.show(value)) is not a shell variable name; use letters, digits and '_', e.g. --docker-opts-key=DOCKER_OPTS")
+            }
+            options.dockerOptions.combinedKey = value
+        },
+        DaemonFlag("docker-opts-individual", .bool, example: "true", default: "false",
+                   "Weft: write the DOCKER_OPT_* variables (mk-docker-opts.sh -i); with neither this nor --docker-opts-combined, both forms are written") { options, value, variable throws(DaemonOptionsError) in
+            options.dockerIndividual = try DaemonOptions.parseBool(value, flag: "--docker-opts-individual", variable: variable)
+        },
+        DaemonFlag("docker-opts-combined", .bool, example: "true", default: "false",
+                   "Weft: write the combined variable (mk-docker-opts.sh -c)") { options, value, variable throws(DaemonOptionsError) in
+            options.dockerCombined = try DaemonOptions.parseBool(value, flag: "--docker-opts-combined", variable: variable)
+        },
+        DaemonFlag("docker-opts-no-ip-masq", .bool, example: "true", default: "false",
+                   "Weft: leave --ip-masq out of the Docker options (mk-docker-opts.sh -m)") { options, value, variable throws(DaemonOptionsError) in
+            options.dockerOptions.includeIPMasq = !(try DaemonOptions.parseBool(value, flag: "--docker-opts-no-ip-masq", variable: variable))
+        },
+
+        DaemonFlag("kube-subnet-mgr", .bool, example: "false", default: "false",
+                   "not supported: Weft takes leases from etcd only") { _, value, variable throws(DaemonOptionsError) in
+            if try DaemonOptions.parseBool(value, flag: "--kube-subnet-mgr", variable: variable) {
+                throw DaemonOptionsError(flag: "--kube-subnet-mgr", environmentVariable: variable,
+                                         problem: "not supported: weftd takes subnet leases from etcd only; remove it and give --etcd-endpoints (use flanneld for the Kubernetes subnet manager)")
+            }
+        },
+        ignoredText("kube-api-url", example: "https://198.18.0.1:6443", "accepted for compatibility (Kubernetes mode only); ignored"),
+        ignoredText("kubeconfig-file", example: "/etc/kubernetes/kubeconfig", "accepted for compatibility (Kubernetes mode only); ignored"),
+        ignoredText("kube-annotation-prefix", example: "flannel.alpha.coreos.com", "accepted for compatibility (Kubernetes mode only); ignored"),
+        ignoredText("net-config-path", example: "/etc/kube-flannel/net-conf.json", "accepted for compatibility (Kubernetes mode only); ignored"),
+        ignoredBool("set-node-network-unavailable", default: true, "accepted for compatibility (Kubernetes mode only); ignored"),
+    ]
+}
+
+extension Substring {
+    func trimmingPrefixAndSuffixSpaces() -> Substring {
+        var text = self
+        while text.first == " " { text.removeFirst() }
+        while text.last == " " { text.removeLast() }
+        return text
+    }
+}

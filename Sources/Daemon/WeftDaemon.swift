@@ -1,0 +1,124 @@
+import Foundation
+import Logging
+
+/// weftd from flags to exit status. The lead's lease manager and engine run inside `body`: it
+/// gets the context, calls markReady once the lease is held and the dataplane is up, and must
+/// return soon after its task is cancelled (SIGTERM/SIGINT cancel it).
+public enum WeftDaemon {
+    public static let version = "0.1.0"
+
+    public typealias Body = @Sendable (DaemonContext) async throws -> Void
+
+    /// Runs until cancelled: what weftd does while nothing else is wired in.
+    public static let idle: Body = { _ in
+        while true { try await Task.sleep(for: .seconds(3600)) }
+    }
+
+    /// Exit status: 0 after a stop signal or when `body` returns, 1 when startup or `body`
+    /// fails, 2 for a bad flag or FLANNELD_* value.
+    public static func main(arguments: [String], environment: [String: String], body: @escaping Body = idle) async -> Int32 {
+        let options: DaemonOptions
+        do {
+            switch try DaemonOptions.parse(arguments: arguments, environment: environment) {
+            case .help:
+                print(DaemonOptions.usage, terminator: "")
+                return 0
+            case .version:
+                print("weftd \(version)")
+                return 0
+            case .run(let parsed):
+                options = parsed
+            }
+        } catch {
+            FileHandle.standardError.write(Data("weftd: \(error)\n".utf8))
+            return 2
+        }
+
+        var logger = Logger(label: "weftd") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = options.logLevel
+        let stop = StopSignals.shared  // before anything slow, so an early SIGTERM is kept
+        for flag in options.ignored {
+            logger.info("ignoring \(flag): Weft accepts it for compatibility with flanneld and does not use it")
+        }
+
+        let interface: ExternalInterface
+        do {
+            interface = try HostNetwork.selectInterface(InterfaceRequest(options))
+        } catch {
+            logger.error("cannot choose the external interface: \(error)")
+            return 1
+        }
+        logger.info("\(interface.summary)")
+        logger.info("etcd \(options.etcdEndpoints.joined(separator: ",")) prefix \(options.etcdPrefix); subnet file \(options.subnetFile); engine \(options.engine.rawValue), workers \(options.workers == 0 ? "one per core" : String(options.workers)); ip-masq \(options.ipMasq)")
+
+        let readiness = Readiness()
+        var server: HealthServer?
+        if options.healthzPort != 0 {
+            do {
+                server = try HealthServer(address: options.healthzIP, port: options.healthzPort, readiness: readiness)
+            } catch {
+                logger.error("\(error)")
+                return 1
+            }
+            server?.start()
+            logger.info("health server on http://\(options.healthzIP):\(options.healthzPort) (/healthz, /readyz)")
+        }
+        defer { server?.stop() }
+
+        let context = DaemonContext(options: options, interface: interface, logger: logger,
+                                    readiness: readiness, notifier: SystemdNotifier(environment: environment))
+        context.notify("STATUS=\(readiness.current.reason)")
+        return await run(context, until: { await stop.wait() }, body: body)
+    }
+
+    /// The cancellable run loop: `body` runs until it returns, throws, or `stopSignal` yields a
+    /// signal number; then systemd hears STOPPING=1 and `body` is cancelled and awaited.
+    public static func run(_ context: DaemonContext, until stopSignal: @escaping @Sendable () async -> Int32?,
+                           body: @escaping Body) async -> Int32 {
+        enum Outcome: Sendable {
+            case finished, failed(String), signal(Int32), cancelled
+        }
+        return await withTaskGroup(of: Outcome.self) { group in
+            group.addTask {
+                do {
+                    try await body(context)
+                    return .finished
+                } catch is CancellationError {
+                    return .cancelled
+                } catch {
+                    return .failed("\(error)")
+                }
+            }
+            group.addTask {
+                guard let number = await stopSignal() else { return .cancelled }
+                return .signal(number)
+            }
+            var status: Int32 = 0
+            var stopping = false
+            while let outcome = await group.next() {
+                switch outcome {
+                case .signal(let number):
+                    context.logger.info("received \(number == SIGINT ? "SIGINT" : number == SIGTERM ? "SIGTERM" : "signal \(number)"), stopping")
+                    stopping = true
+                    context.readiness.markNotReady("stopping")
+                    context.notify("STOPPING=1")
+                    group.cancelAll()
+                case .finished:
+                    group.cancelAll()
+                case .failed(let message) where stopping:
+                    context.logger.warning("while stopping: \(message)")
+                case .failed(let message):
+                    context.logger.error("\(message)")
+                    context.notify("STOPPING=1")
+                    status = 1
+                    stopping = true
+                    group.cancelAll()
+                case .cancelled:
+                    break
+                }
+            }
+            context.logger.info("stopped")
+            return status
+        }
+    }
+}

@@ -21,7 +21,8 @@ public final class HealthServer: Sendable {
     private let wakeWrite: Int32
     private let readiness: Readiness
     private let finished = DispatchSemaphore(value: 0)
-    private let running = Mutex(false)
+    private enum Phase { case bound, serving, closed }
+    private let phase = Mutex(Phase.bound)
 
     /// Binds and listens; `start` serves. Port 0 takes an ephemeral port (tests); weftd itself
     /// never builds a server for --healthz-port=0.
@@ -64,13 +65,16 @@ public final class HealthServer: Sendable {
     }
 
     deinit {
-        close(listener)
+        if phase.withLock({ $0 }) != .closed { close(listener) }
         close(wakeRead)
         close(wakeWrite)
     }
 
     public func start() {
-        running.withLock { $0 = true }
+        guard phase.withLock({ phase in
+            defer { if phase == .bound { phase = .serving } }
+            return phase == .bound
+        }) else { return }
         let thread = Thread { [self] in
             serve()
             finished.signal()
@@ -79,16 +83,18 @@ public final class HealthServer: Sendable {
         thread.start()
     }
 
-    /// Stops accepting and waits for the serving thread (at most one request's 2 s timeout).
+    /// Waits for the serving thread (at most one request's 2 s timeout) and closes the port.
     public func stop() {
-        let wasRunning = running.withLock { running in
-            defer { running = false }
-            return running
+        let previous = phase.withLock { phase in
+            defer { phase = .closed }
+            return phase
         }
-        guard wasRunning else { return }
-        var byte: UInt8 = 1
-        _ = write(wakeWrite, &byte, 1)
-        finished.wait()
+        if previous == .serving {
+            var byte: UInt8 = 1
+            _ = write(wakeWrite, &byte, 1)
+            finished.wait()
+        }
+        if previous != .closed { close(listener) }
     }
 
     private func serve() {

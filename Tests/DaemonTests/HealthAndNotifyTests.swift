@@ -1,0 +1,220 @@
+import Addressing
+@testable import Daemon
+import Foundation
+import Glibc
+import Logging
+import Synchronization
+import Testing
+
+@Suite struct HealthServerTests {
+    static let loopback = IPv4Address(127, 0, 0, 1)
+
+    @Test func answersHealthzAndReadyzOverRealHTTP() throws {
+        let readiness = Readiness()
+        let server = try HealthServer(address: Self.loopback, port: 0, readiness: readiness)
+        server.start()
+        defer { server.stop() }
+        #expect(server.port != 0)
+
+        let alive = try TestSockets.get(port: server.port, "/healthz")
+        #expect(alive.status == 200 && alive.body == "weftd is running\n")
+        #expect(alive.headers["content-length"] == String(alive.body.utf8.count))
+
+        let waiting = try TestSockets.get(port: server.port, "/readyz")
+        #expect(waiting.status == 503)
+        #expect(waiting.body == "weftd is not ready: waiting for the subnet lease and the dataplane\n")
+
+        readiness.markReady("lease 10.244.34.0/24, engine uring")
+        let ready = try TestSockets.get(port: server.port, "/readyz?verbose")
+        #expect(ready.status == 200 && ready.body == "weftd is ready: lease 10.244.34.0/24, engine uring\n")
+
+        readiness.markNotReady("lost the lease")
+        let lost = try TestSockets.get(port: server.port, "/readyz")
+        #expect(lost.status == 503 && lost.body.contains("lost the lease"))
+
+        let missing = try TestSockets.get(port: server.port, "/metrics")
+        #expect(missing.status == 404)
+        let posted = try TestSockets.get(port: server.port, "/healthz", method: "POST")
+        #expect(posted.status == 405)
+        let head = try TestSockets.get(port: server.port, "/healthz", method: "HEAD")
+        #expect(head.status == 200 && head.body.isEmpty && head.headers["content-length"] == "17")
+        let garbage = TestSockets.parse(try TestSockets.exchange(port: server.port, "hello\r\n\r\n"))
+        #expect(garbage.status == 400)
+    }
+
+    @Test func aSilentClientDoesNotBlockTheNextProbeForever() throws {
+        let server = try HealthServer(address: Self.loopback, port: 0, readiness: Readiness())
+        server.start()
+        defer { server.stop() }
+        // Connect and say nothing; the server gives up on it after its 2 s read timeout.
+        let idle = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(idle) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = server.port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(idle, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        let start = ContinuousClock.now
+        #expect(try TestSockets.get(port: server.port, "/healthz").status == 200)
+        #expect(ContinuousClock.now - start < .seconds(4))
+    }
+
+    @Test func stopClosesThePort() throws {
+        let server = try HealthServer(address: Self.loopback, port: 0, readiness: Readiness())
+        server.start()
+        let port = server.port
+        #expect(try TestSockets.get(port: port, "/healthz").status == 200)
+        server.stop()
+        server.stop()  // a second stop is harmless
+        #expect(throws: POSIXError.self) { _ = try TestSockets.get(port: port, "/healthz") }
+        let again = try HealthServer(address: Self.loopback, port: port, readiness: Readiness())
+        #expect(again.port == port)
+    }
+
+    @Test func bindFailureNamesTheAddressAndTheFix() {
+        do {
+            _ = try HealthServer(address: IPv4Address(198, 18, 255, 254), port: 0, readiness: Readiness())
+            Issue.record("bound an address this host does not have")
+        } catch {
+            #expect(error.description.contains("198.18.255.254:0: bind failed"), "\(error)")
+            #expect(error.description.contains("--healthz-ip"))
+        }
+    }
+
+    @Test func responseTableWithoutSockets() {
+        let ready = Readiness.State(isReady: true, reason: "up")
+        let cases: [(String, Int)] = [
+            ("GET /healthz HTTP/1.1", 200), ("GET /healthz HTTP/1.0", 200), ("HEAD /readyz HTTP/1.1", 200),
+            ("GET /readyz HTTP/1.1", 200), ("GET / HTTP/1.1", 404), ("GET /healthzz HTTP/1.1", 404),
+            ("DELETE /healthz HTTP/1.1", 405), ("GET /healthz", 400), ("GET /healthz SPDY/3", 400), ("", 400),
+        ]
+        for (line, status) in cases {
+            let response = HealthServer.response(to: Array("\(line)\r\nHost: x\r\n\r\n".utf8), readiness: ready)
+            #expect(response.hasPrefix("HTTP/1.1 \(status) "), "\(line): \(response)")
+        }
+    }
+}
+
+@Suite struct SystemdNotifierTests {
+    @Test(arguments: [false, true])
+    func sendsDatagramsToPathAndAbstractSockets(abstract: Bool) throws {
+        let listener = try TestSockets.NotifyListener(abstract: abstract)
+        let notifier = try #require(SystemdNotifier(environment: ["NOTIFY_SOCKET": listener.name]))
+        try notifier.send("READY=1")
+        try notifier.send("STOPPING=1")
+        #expect(listener.receive() == "READY=1")
+        #expect(listener.receive() == "STOPPING=1")
+    }
+
+    @Test func absentOrBadSocketNames() throws {
+        #expect(SystemdNotifier(environment: [:]) == nil)
+        #expect(SystemdNotifier(environment: ["NOTIFY_SOCKET": ""]) == nil)
+        #expect(throws: SystemdNotifier.Failure.self) { try SystemdNotifier(socketPath: "relative/path").send("READY=1") }
+        #expect(throws: SystemdNotifier.Failure.self) { try SystemdNotifier(socketPath: "/" + String(repeating: "x", count: 120)).send("READY=1") }
+        #expect(throws: SystemdNotifier.Failure.self) { try SystemdNotifier(socketPath: "/nonexistent/weftd-notify").send("READY=1") }
+    }
+}
+
+@Suite struct RunLoopTests {
+    static let interface = ExternalInterface(name: "eth0", index: 2, mtu: 1500, address: IPv4Address(198, 18, 0, 2),
+                                             publicIP: IPv4Address(198, 18, 0, 2), reason: "test", others: [])
+
+    static func context(_ notifier: SystemdNotifier?) -> DaemonContext {
+        var logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        logger.logLevel = .critical
+        return DaemonContext(options: DaemonOptions(), interface: interface, logger: logger, notifier: notifier)
+    }
+
+    /// A stop source the test fires by hand.
+    final class Trigger: Sendable {
+        let fired = Mutex<(Int32?, CheckedContinuation<Int32?, Never>?)>((nil, nil))
+        func fire(_ number: Int32) {
+            let waiter = fired.withLock { state in
+                state.0 = number
+                defer { state.1 = nil }
+                return state.1
+            }
+            waiter?.resume(returning: number)
+        }
+        func wait() async -> Int32? {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    let now = fired.withLock { state -> Int32? in
+                        if let number = state.0 { return number }
+                        state.1 = continuation
+                        return nil
+                    }
+                    if let now { continuation.resume(returning: now) }
+                }
+            } onCancel: {
+                let waiter = fired.withLock { state in
+                    defer { state.1 = nil }
+                    return state.1
+                }
+                waiter?.resume(returning: nil)
+            }
+        }
+    }
+
+    @Test func sigtermCancelsTheBodySendsStoppingAndExitsZero() async throws {
+        let listener = try TestSockets.NotifyListener(abstract: true)
+        let context = Self.context(SystemdNotifier(socketPath: listener.name))
+        let trigger = Trigger()
+        let sawCancel = Mutex(false)
+        let status = await WeftDaemon.run(context, until: { await trigger.wait() }) { context in
+            context.markReady("lease and engine up")
+            trigger.fire(SIGTERM)
+            do {
+                try await Task.sleep(for: .seconds(60))
+            } catch {
+                sawCancel.withLock { $0 = true }
+                throw error
+            }
+        }
+        #expect(status == 0)
+        #expect(sawCancel.withLock { $0 })
+        #expect(listener.receive() == "READY=1\nSTATUS=lease and engine up")
+        #expect(listener.receive() == "STOPPING=1")
+        #expect(!context.readiness.current.isReady)
+    }
+
+    @Test func readyIsSentOnce() async throws {
+        let listener = try TestSockets.NotifyListener(abstract: false)
+        let context = Self.context(SystemdNotifier(socketPath: listener.name))
+        context.markReady("one")
+        context.markReady("two")
+        context.markNotReady("lost the lease")
+        context.markReady("three")
+        #expect(listener.receive() == "READY=1\nSTATUS=one")
+        #expect(listener.receive() == "STATUS=lost the lease")
+        #expect(listener.receive() == "READY=1\nSTATUS=three")
+    }
+
+    @Test func bodyFailureExitsOneAndBodyReturnExitsZero() async {
+        struct LeaseLost: Error, CustomStringConvertible { var description: String { "lease lost" } }
+        let failed = await WeftDaemon.run(Self.context(nil), until: { await Trigger().wait() }) { _ in throw LeaseLost() }
+        #expect(failed == 1)
+        let finished = await WeftDaemon.run(Self.context(nil), until: { await Trigger().wait() }) { _ in }
+        #expect(finished == 0)
+    }
+
+    @Test func anErrorWhileStoppingIsNotAFailure() async {
+        struct Interrupted: Error {}
+        let trigger = Trigger()
+        let status = await WeftDaemon.run(Self.context(nil), until: { await trigger.wait() }) { _ in
+            trigger.fire(SIGINT)
+            try? await Task.sleep(for: .seconds(60))
+            throw Interrupted()
+        }
+        #expect(status == 0)
+    }
+
+    @Test func stopSignalsWaitReturnsNilWhenCancelled() async {
+        let task = Task { await StopSignals.shared.wait() }
+        try? await Task.sleep(for: .milliseconds(50))
+        task.cancel()
+        #expect(await task.value == nil)
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import Glibc
+
+/// Test-side clients written directly on sockets, independent of the code under test.
+enum TestSockets {
+    struct Response {
+        let status: Int
+        let headers: [String: String]
+        let body: String
+    }
+
+    /// Sends `request` raw to 127.0.0.1:port and reads until the server closes.
+    static func exchange(port: UInt16, _ request: String) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        let bytes = Array(request.utf8)
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            reply += buffer[0..<count]
+        }
+        return String(decoding: reply, as: UTF8.self)
+    }
+
+    static func get(port: UInt16, _ path: String, method: String = "GET") throws -> Response {
+        let raw = try exchange(port: port, "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test\r\n\r\n")
+        return parse(raw)
+    }
+
+    static func parse(_ raw: String) -> Response {
+        let parts = raw.components(separatedBy: "\r\n\r\n")
+        let head = parts[0].components(separatedBy: "\r\n")
+        let status = Int(head[0].split(separator: " ").dropFirst().first ?? "") ?? -1
+        var headers: [String: String] = [:]
+        for line in head.dropFirst() {
+            if let colon = line.firstIndex(of: ":") {
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return Response(status: status, headers: headers, body: parts.dropFirst().joined(separator: "\r\n\r\n"))
+    }
+
+    /// A bound unix datagram socket that collects what sd_notify sends; `name` starting with '@'
+    /// binds in the abstract namespace.
+    final class NotifyListener {
+        let fd: Int32
+        let name: String
+        let path: String?
+
+        init(abstract: Bool) throws {
+            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+            let unique = "weftd-notify-\(getpid())-\(UUID().uuidString.prefix(8))"
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            var bytes: [UInt8]
+            if abstract {
+                name = "@" + unique
+                path = nil
+                bytes = [0] + Array(unique.utf8)
+            } else {
+                let file = FileManager.default.temporaryDirectory.appendingPathComponent(unique).path
+                name = file
+                path = file
+                bytes = Array(file.utf8) + [0]
+            }
+            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+            let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count)
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+            }
+            guard bound == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
+
+        deinit {
+            close(fd)
+            if let path { unlink(path) }
+        }
+
+        /// The next datagram, or nil after the 5 s timeout.
+        func receive() -> String? {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = recv(fd, &buffer, buffer.count, 0)
+            guard count >= 0 else { return nil }
+            return String(decoding: buffer[0..<count], as: UTF8.self)
+        }
+    }
+}

@@ -75,6 +75,8 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config"]),
+        // Needs root: weftd's interface choice inside a network namespace. Skips otherwise.
+        .testTarget(name: "DaemonIntegrationTests", dependencies: ["Daemon", "Addressing"]),
         // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.
         .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing"]),
     ]

@@ -13,7 +13,7 @@ nonisolated(unsafe) private var stopPipeWriteEnd: Int32 = -1
 /// mask with sigwait, because threads the runtime started earlier would still take the default
 /// action (exit) if the signal landed on them.
 public final class StopSignals: Sendable {
-    public static let shared = StopSignals()
+    public static let shared = StopSignals(installingHandlers: true)
 
     private let readEnd: Int32
     private struct State {
@@ -24,10 +24,15 @@ public final class StopSignals: Sendable {
 
     private let state = Mutex(State())
 
-    private init() {
+    /// Without handlers (tests), only `deliver` stops it: the test runner keeps its own Ctrl-C.
+    init(installingHandlers: Bool) {
         var ends: [Int32] = [-1, -1]
         precondition(weft_daemon_pipe(&ends) == 0, "pipe2 for the stop signals failed")
         readEnd = ends[0]
+        guard installingHandlers else {
+            close(ends[1])
+            return
+        }
         stopPipeWriteEnd = ends[1]
         let handler: @convention(c) (Int32) -> Void = { number in
             let saved = errno

@@ -1,4 +1,5 @@
 import Addressing
+import Config
 @testable import Daemon
 import Foundation
 import Glibc
@@ -211,10 +212,48 @@ import Testing
         #expect(status == 0)
     }
 
-    @Test func stopSignalsWaitReturnsNilWhenCancelled() async {
-        let task = Task { await StopSignals.shared.wait() }
+    @Test func publishWritesSubnetEnvThenDockerOptions() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weftd-publish-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var options = DaemonOptions()
+        options.subnetFile = directory.appendingPathComponent("subnet.env").path
+        options.dockerOptionsFile = directory.appendingPathComponent("docker").path
+        options.dockerOptions.combinedKey = "DOCKER_NETWORK_OPTIONS"
+        var logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        logger.logLevel = .critical
+        let context = DaemonContext(options: options, interface: Self.interface, logger: logger)
+        try context.publish(SubnetEnv(network: IPv4Prefix("10.1.0.0/16")!, subnet: IPv4Prefix("10.1.74.0/24")!, mtu: 1472, ipMasq: false))
+        // flannel's sample_subnet.env and what mk-docker-opts.sh -k DOCKER_NETWORK_OPTIONS prints for it.
+        #expect(try String(contentsOfFile: options.subnetFile, encoding: .utf8)
+            == "FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.74.1/24\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=false\n")
+        #expect(try String(contentsOfFile: options.dockerOptionsFile!, encoding: .utf8) == """
+            DOCKER_OPT_BIP="--bip=10.1.74.1/24"
+            DOCKER_OPT_IPMASQ="--ip-masq=true"
+            DOCKER_OPT_MTU="--mtu=1472"
+            DOCKER_NETWORK_OPTIONS=" --bip=10.1.74.1/24 --ip-masq=true --mtu=1472"
+
+            """)
+        var noDocker = options
+        noDocker.dockerOptionsFile = nil
+        try FileManager.default.removeItem(atPath: options.dockerOptionsFile!)
+        try DaemonContext(options: noDocker, interface: Self.interface, logger: logger).publish(SubnetEnv(network: nil, subnet: nil, mtu: 1450, ipMasq: true))
+        #expect(!FileManager.default.fileExists(atPath: options.dockerOptionsFile!))
+        #expect(try String(contentsOfFile: options.subnetFile, encoding: .utf8) == "FLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n")
+    }
+
+    @Test func stopSignalsWaitReturnsNilWhenCancelledAndTheFirstSignalAfter() async {
+        let signals = StopSignals(installingHandlers: false)
+        let task = Task { await signals.wait() }
         try? await Task.sleep(for: .milliseconds(50))
         task.cancel()
         #expect(await task.value == nil)
+
+        let waiting = Task { await signals.wait() }
+        try? await Task.sleep(for: .milliseconds(50))
+        signals.deliver(SIGINT)
+        signals.deliver(SIGTERM)
+        #expect(await waiting.value == SIGINT)
+        #expect(await signals.wait() == SIGINT, "a late waiter still hears the first signal")
     }
 }

@@ -42,6 +42,15 @@ import Testing
         #expect(kubeStatus == 2 && kube.contains("not supported"))
     }
 
+    @Test(.enabled(if: missing == nil, "\(missing ?? "")"))
+    func aMissingInterfaceIsAStartupFailure() throws {
+        let (status, _, log) = try Self.run(["--iface=weftd-none0", "--iface=198.18.254.254"])
+        #expect(status == 1)
+        let errors = log.split(separator: "\n").filter { $0.contains("error") }
+        #expect(errors.count == 1, "\(log)")
+        #expect(errors.first?.contains("cannot choose the external interface: no interface matches --iface=weftd-none0 --iface=198.18.254.254") == true, "\(log)")
+    }
+
     @Test(.enabled(if: missing == nil, "\(missing ?? "")"), .timeLimit(.minutes(1)))
     func servesReadyzAndStopsOnSigterm() throws {
         let listener = try TestSockets.NotifyListener(abstract: true)

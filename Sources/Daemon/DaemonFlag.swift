@@ -40,10 +40,10 @@ struct DaemonFlag: Sendable {
 
     // MARK: - Value parsers, each naming the flag and the fix.
 
-    static func text(_ name: String, _ keyPath: WritableKeyPath<DaemonOptions, String> & Sendable,
+    static func text(_ name: String, _ keyPath: WritableKeyPath<DaemonOptions, String> & Sendable, _ placeholder: String,
                      example: String, default defaultText: String = "", allowEmpty: Bool = true,
                      _ help: String) -> DaemonFlag {
-        DaemonFlag(name, .string, "VALUE", example: example, default: defaultText, help) { options, value, variable throws(DaemonOptionsError) in
+        DaemonFlag(name, .string, placeholder, example: example, default: defaultText, help) { options, value, variable throws(DaemonOptionsError) in
             if !allowEmpty && value.isEmpty {
                 throw DaemonOptionsError(flag: "--\(name)", environmentVariable: variable,
                                          problem: "must not be empty; write e.g. --\(name)=\(example)")
@@ -142,13 +142,13 @@ struct DaemonFlag: Sendable {
             }
             options.etcdEndpoints = endpoints
         },
-        text("etcd-prefix", \.etcdPrefix, example: "/coreos.com/network", default: "/coreos.com/network", allowEmpty: false,
+        text("etcd-prefix", \.etcdPrefix, "PREFIX", example: "/coreos.com/network", default: "/coreos.com/network", allowEmpty: false,
              "etcd key prefix: the config is <prefix>/config, leases are under <prefix>/subnets/"),
-        text("etcd-keyfile", \.etcdKeyFile, example: "/etc/ssl/etcd/client-key.pem", "client TLS key (TLS needs it and --etcd-certfile)"),
-        text("etcd-certfile", \.etcdCertFile, example: "/etc/ssl/etcd/client.pem", "client TLS certificate"),
-        text("etcd-cafile", \.etcdCAFile, example: "/etc/ssl/etcd/ca.pem", "CA that signs etcd's server certificate"),
-        text("etcd-username", \.etcdUsername, example: "flannel", "etcd v3 user name"),
-        text("etcd-password", \.etcdPassword, example: "secret", "etcd v3 password"),
+        text("etcd-keyfile", \.etcdKeyFile, "PATH", example: "/etc/ssl/etcd/client-key.pem", "client TLS key (TLS needs it and --etcd-certfile)"),
+        text("etcd-certfile", \.etcdCertFile, "PATH", example: "/etc/ssl/etcd/client.pem", "client TLS certificate"),
+        text("etcd-cafile", \.etcdCAFile, "PATH", example: "/etc/ssl/etcd/ca.pem", "CA that signs etcd's server certificate"),
+        text("etcd-username", \.etcdUsername, "NAME", example: "flannel", "etcd v3 user name"),
+        text("etcd-password", \.etcdPassword, "PASSWORD", example: "secret", "etcd v3 password"),
 
         DaemonFlag("iface", .string, "NAME|IP", example: "eth0",
                    "interface for inter-host traffic, by name or IPv4 address; repeatable, the first that exists wins") { options, value, variable throws(DaemonOptionsError) in
@@ -176,7 +176,7 @@ struct DaemonFlag: Sendable {
         },
         ignoredText("public-ipv6", example: "2001:db8::1", "accepted for compatibility; Weft is IPv4 only"),
 
-        text("subnet-file", \.subnetFile, example: "/run/flannel/subnet.env", default: SubnetEnv.defaultPath, allowEmpty: false,
+        text("subnet-file", \.subnetFile, "PATH", example: "/run/flannel/subnet.env", default: SubnetEnv.defaultPath, allowEmpty: false,
              "file the lease is written to for the CNI plugin"),
         DaemonFlag("subnet-lease-renew-margin", .number, "MINUTES", example: "60", default: "60",
                    "renew the lease this long before it expires: minutes, or a duration such as 30s") { options, value, variable throws(DaemonOptionsError) in

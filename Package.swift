@@ -30,6 +30,9 @@ let package = Package(
         // engine and by `weft replay`, so a replayed capture exercises exactly what the engine runs.
         .target(name: "Forwarding", dependencies: ["Addressing", "Packets", "Routes"], path: "Sources/Forwarding"),
 
+        // The io_uring dataplane: TUN queues, UDP sockets, rings and provided buffers.
+        .target(name: "Engine", dependencies: ["CShims", "Packets", "Routes", "Forwarding", "Addressing"], path: "Sources/Engine"),
+
         // File I/O around the pure modules: pcap capture files through libpcap.
         .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture"),
 
@@ -67,6 +70,8 @@ let package = Package(
             dependencies: ["Capture", "Forwarding", "Packets", "Routes", "Config", "Addressing"],
             resources: [.copy("Fixtures")]
         ),
+        // Needs root: each test makes its own network namespace.
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Packets", "Addressing"]),
         // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.
         .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing"]),
     ]

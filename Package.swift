@@ -40,7 +40,7 @@ let package = Package(
         .executableTarget(
             name: "weft",
             dependencies: [
-                "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture",
+                "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture", "Engine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/weft"
@@ -71,7 +71,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         // Needs root: each test makes its own network namespace.
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Packets", "Addressing"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Packets", "Addressing", "Routes", "TestSupport"]),
         // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.
         .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing"]),
     ]

@@ -134,7 +134,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// flannel's udp backend layout: `<subnet network>/32` on the TUN, MTU = underlay − overhead,
-    /// link up, the whole Network routed into it. An address or route already there (a restart
+    /// link up, the whole Network routed into it; plus accept_local (see below). An address or route already there (a restart
     /// onto a persistent device) is accepted.
     private func configureLink(_ configuration: EngineConfiguration) throws(EngineError) {
         var netlink = try RouteNetlink()
@@ -146,6 +146,22 @@ public final class Engine: @unchecked Sendable {
         do {
             try netlink.addRoute(configuration.network, index: index)
         } catch where error.code == EEXIST {}
+        if let problem = Self.acceptLocalSources(on: configuration.tunName) {
+            log("ICMP net unreachable replies will not reach local senders: \(problem)")
+        }
+    }
+
+    /// ICMP net unreachables come out of the TUN from the TUN's own address, which the kernel
+    /// drops as a martian source unless the device has accept_local (flannel's proxy writes the
+    /// same replies without it, and they never reach the sender). Per device: it goes with the TUN.
+    /// Returns what went wrong, or nil.
+    private static func acceptLocalSources(on device: String) -> EngineError? {
+        let path = "/proc/sys/net/ipv4/conf/\(device)/accept_local"
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        if fd < 0 { return EngineError("open", path, code: errno) }
+        defer { close(fd) }
+        let written = weft_write(fd, "1", 1)
+        return written < 0 ? EngineError("write", path, code: Int32(-written)) : nil
     }
 }
 

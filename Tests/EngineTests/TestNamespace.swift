@@ -21,7 +21,7 @@ final class TestNamespace: Sendable {
         return nil
     }()
 
-    private init(name: String) { self.name = name }
+    init(name: String) { self.name = name }
 
     static func with<T: Sendable>(_ body: @Sendable (TestNamespace) throws -> T) throws -> T {
         let serial = counter.withLock { value -> Int in value += 1; return value }

@@ -4,6 +4,7 @@ import Engine
 import Foundation
 import Glibc
 import Packets
+import Routes
 import Testing
 import TestSupport
 
@@ -34,7 +35,43 @@ struct EngineForwardingTests {
             try unroutedDestinationIsNetUnreachable(bed, engineA)
             try strangersAndSpoofersAreCountedNotDelivered(bed, engineA)
             try garbageFloodIsAccountedForWhilePingLosesNothing(bed, engineA)
+            try publishedTablesTakeEffectAndOldOnesAreFreed(bed, engineA)
+
+            let stopping = ContinuousClock.now
+            engineA.stop()
+            #expect(ContinuousClock.now - stopping < WorkerSetup.idleWait * 5, "stop() took \(ContinuousClock.now - stopping)")
+            #expect(engineA.workerFailures.isEmpty, "\(engineA.workerFailures)")
+            let (status, _) = try TwoHostBed.execute(bed.hostA, ["ip", "link", "show", "flannel0"])
+            #expect(status != 0, "flannel0 outlived stop()")
         }
+    }
+
+    /// The control plane's path: a table without B's subnet makes A answer net unreachable; the
+    /// table with it back restores the path. Replaced tables are freed once the workers passed a
+    /// quiescent point (they do at least every idle wait).
+    private func publishedTablesTakeEffectAndOldOnesAreFreed(_ bed: TwoHostBed, _ engine: Engine) throws {
+        let configuration = engine.configuration
+        func publish(_ routes: [Route], generation: UInt64) {
+            engine.publisher.publish(RouteSnapshot(routes: routes, network: configuration.network,
+                                                   subnetLength: configuration.subnetLength,
+                                                   localSubnet: configuration.localSubnet, generation: generation))
+        }
+        let routeToB = Route(subnet: TwoHostBed.subnetB,
+                             nextHop: NextHop(publicIP: TwoHostBed.publicB, port: TwoHostBed.port, backend: .udp))
+        publish([], generation: 1)
+        let cutOff = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 1)
+        #expect(cutOff.output.contains("Destination Net Unreachable"), "\(cutOff.output)")
+        publish([routeToB], generation: 2)
+        let restored = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 2)
+        #expect(restored.received == 2, "\(restored.output)")
+
+        Thread.sleep(forTimeInterval: 0.25)  // over two idle waits: every worker passed a quiescent point
+        engine.publisher.reclaim()
+        let statistics = engine.publisher.statistics
+        #expect(statistics.published == 2)
+        #expect(statistics.readers == configuration.workers)
+        #expect(statistics.awaitingReclamation == 0, "\(statistics)")
+        #expect(engine.publisher.withCurrent { $0.generation } == 2)
     }
 
     private func pingsCrossBothWays(_ bed: TwoHostBed, kind: EngineKind) throws {

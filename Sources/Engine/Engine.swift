@@ -26,6 +26,7 @@ public final class Engine: @unchecked Sendable {
     private let lifecycle = Mutex(())
     private let failures = WorkerFailures()
     private var running: Running?
+    private var started = false
 
     /// What a started engine owns, released in `stop()`.
     private final class Running {
@@ -56,7 +57,7 @@ public final class Engine: @unchecked Sendable {
     /// Why io_uring cannot run here, or nil when it can.
     public static var uringUnavailable: EngineError? { UringWorker.probe() }
 
-    /// The I/O loop the workers run; nil until started.
+    /// The I/O loop the workers run; nil before start() and after stop().
     public var kind: EngineKind? { lifecycle.withLock { _ in running?.kind } }
 
     /// Errors that ended a worker early (each was also logged).
@@ -68,7 +69,9 @@ public final class Engine: @unchecked Sendable {
     @discardableResult
     public func start() throws(EngineError) -> EngineKind {
         try lifecycle.withLock { _ throws(EngineError) -> EngineKind in
-            precondition(running == nil, "Engine.start() called twice")
+            // The stop signal, once raised, stays raised: a restart is a new Engine.
+            precondition(!started, "an Engine starts once; make a new one to start again")
+            started = true
             let configuration = self.configuration
             try configuration.validate()
             let kind = try chooseKind(configuration.engine)

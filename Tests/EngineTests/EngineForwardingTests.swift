@@ -33,6 +33,7 @@ struct EngineForwardingTests {
 
             try pingsCrossBothWays(bed, kind: kind)
             try unroutedDestinationIsNetUnreachable(bed, engineA)
+            try ttlIsDecrementedOnBothSides(bed, engineA, engineB)
             try strangersAndSpoofersAreCountedNotDelivered(bed, engineA)
             try garbageFloodIsAccountedForWhilePingLosesNothing(bed, engineA)
             try publishedTablesTakeEffectAndOldOnesAreFreed(bed, engineA)
@@ -94,9 +95,31 @@ struct EngineForwardingTests {
         #expect(after[.wireSentPackets] == before[.wireSentPackets])
     }
 
-    /// Three datagrams at A for container A's UDP port 9999, each carrying a well-formed inner
-    /// packet: from the stranger (no lease), from B with an inner source outside B's subnet, and
-    /// from B legitimately. Only the last arrives; the first two are counted by reason.
+    /// flannel's udp backend decrements the TTL on each side. A ping leaving container A with
+    /// TTL 2 reaches A's TUN with 1 (hostA forwarded it) and dies in A's engine; with TTL 3 it
+    /// leaves A with 1 and dies in B's; with TTL 5 it arrives (B's engine leaves 2 for hostB).
+    private func ttlIsDecrementedOnBothSides(_ bed: TwoHostBed, _ engineA: Engine, _ engineB: Engine) throws {
+        func ttlDrops() -> (UInt64, UInt64) {
+            (engineA.counters.snapshot().drops[.ttlExpired], engineB.counters.snapshot().drops[.ttlExpired])
+        }
+        func pingWithTTL(_ ttl: Int) throws -> PingResult {
+            let (_, output) = try TwoHostBed.execute(bed.containerA, ["ping", "-n", "-c", "1", "-W", "1", "-t", "\(ttl)", "\(TwoHostBed.containerAddressB)"])
+            return PingResult(output: output)
+        }
+        let start = ttlDrops()
+        #expect(try pingWithTTL(2).received == 0)
+        #expect(ttlDrops() == (start.0 + 1, start.1))
+        #expect(try pingWithTTL(3).received == 0)
+        #expect(ttlDrops() == (start.0 + 1, start.1 + 1))
+        let arrives = try pingWithTTL(5)
+        #expect(arrives.received == 1, "\(arrives.output)")
+        #expect(ttlDrops() == (start.0 + 1, start.1 + 1))
+    }
+
+    /// Four datagrams at A for container A's UDP port 9999, each carrying a well-formed inner
+    /// packet: from the stranger (no lease), from B with an inner source outside B's subnet, from B
+    /// but longer than the TUN MTU, and from B legitimately. Only the last arrives; the others are
+    /// counted by reason.
     private func strangersAndSpoofersAreCountedNotDelivered(_ bed: TwoHostBed, _ engine: Engine) throws {
         let listener = try bed.containerA.enter { try openUDP(TwoHostBed.containerAddressA, port: 9999) }
         defer { close(listener) }
@@ -111,12 +134,16 @@ struct EngineForwardingTests {
         }
         let spoofed = ipv4UDPPacket(source: IPv4Address(10, 244, 7, 7), destination: TwoHostBed.containerAddressA,
                                     port: 9999, payload: Array("spoofed".utf8))
+        let oversize = ipv4UDPPacket(source: TwoHostBed.containerAddressB, destination: TwoHostBed.containerAddressA,
+                                     port: 9999, payload: Array(repeating: 0x0F, count: 1472))
         let legitimate = ipv4UDPPacket(source: TwoHostBed.containerAddressB, destination: TwoHostBed.containerAddressA,
                                        port: 9999, payload: Array("legitimate".utf8))
         try bed.hostB.enter {
             let fd = try openUDP(TwoHostBed.publicB)
             defer { close(fd) }
             try sendUDP(fd, spoofed, to: TwoHostBed.publicA, port: TwoHostBed.port)
+            // Longer than the TUN MTU (1472): no peer with the same MTU sends it; it arrives truncated.
+            try sendUDP(fd, oversize, to: TwoHostBed.publicA, port: TwoHostBed.port)
             try sendUDP(fd, legitimate, to: TwoHostBed.publicA, port: TwoHostBed.port)
         }
 
@@ -129,7 +156,8 @@ struct EngineForwardingTests {
         let after = engine.counters.snapshot()
         #expect(after.drops[.unknownSender] - before.drops[.unknownSender] == 1)
         #expect(after.drops[.spoofedSource] - before.drops[.spoofedSource] == 1)
-        #expect(after.drops.total - before.drops.total == 2)
+        #expect(after.drops[.oversize] - before.drops[.oversize] == 1)
+        #expect(after.drops.total - before.drops.total == 3)
         #expect(after[.tunWrittenPackets] - before[.tunWrittenPackets] == 1)
         let fromB = (after.peers[TwoHostBed.publicB]?.receivedPackets ?? 0) - (before.peers[TwoHostBed.publicB]?.receivedPackets ?? 0)
         #expect(fromB == 1)

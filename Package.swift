@@ -71,7 +71,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         // Needs root: each test makes its own network namespace.
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Packets", "Addressing", "Routes", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Forwarding", "Routes", "Packets", "Addressing", "TestSupport"]),
         // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.
         .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing"]),
     ]

@@ -279,3 +279,4 @@ static inline int weft_recvmsg_parse(void *buffer, int length, struct msghdr *me
 
 #endif
 #include "weft_mmsg.h"
+#include "weft_uring.h"

@@ -32,6 +32,9 @@ let package = Package(
         // engine and by `weft replay`, so a replayed capture exercises exactly what the engine runs.
         .target(name: "Forwarding", dependencies: ["Addressing", "Packets", "Routes"], path: "Sources/Forwarding"),
 
+        // The io_uring dataplane: TUN queues, UDP sockets, rings and provided buffers.
+        .target(name: "Engine", dependencies: ["CShims", "Packets", "Routes", "Forwarding", "Addressing"], path: "Sources/Engine"),
+
         // File I/O around the pure modules: pcap capture files through libpcap.
         .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture"),
 
@@ -39,7 +42,7 @@ let package = Package(
         .executableTarget(
             name: "weft",
             dependencies: [
-                "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture",
+                "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture", "Engine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/weft"
@@ -77,6 +80,8 @@ let package = Package(
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config"]),
         // Needs root: weftd's interface choice inside a network namespace. Skips otherwise.
         .testTarget(name: "DaemonIntegrationTests", dependencies: ["Daemon", "Addressing"]),
+        // Needs root: each test makes its own network namespace.
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Forwarding", "Routes", "Packets", "Addressing", "TestSupport"]),
         // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.
         .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing"]),
     ]

@@ -5,7 +5,7 @@ struct Weft: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weft",
         abstract: "Weft: flannel's overlay network with a user-space dataplane.",
-        subcommands: [Replay.self])
+        subcommands: [Replay.self, Dataplane.self])
 }
 
 struct Replay: ParsableCommand {

@@ -1,0 +1,80 @@
+// What the recvmmsg/sendmmsg worker asks of the kernel: batched datagram calls, a two-fd poll,
+// and non-blocking mode for its TUN queue. Included from CShims.h.
+#ifndef WEFT_MMSG_H
+#define WEFT_MMSG_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+static const int weft_msg_trunc = MSG_TRUNC;
+
+/// Sets or clears O_NONBLOCK; returns whether it was set before (0 or 1), or -errno.
+static inline int weft_set_nonblocking(int fd, int nonblocking) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -errno;
+    int wanted = nonblocking ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+    if (wanted != flags && fcntl(fd, F_SETFL, wanted) < 0) return -errno;
+    return (flags & O_NONBLOCK) ? 1 : 0;
+}
+
+/// Points message `message` at one buffer and one IPv4 address slot. The iovec and the address
+/// must outlive every call that uses the message.
+static inline void weft_mmsg_prepare(struct mmsghdr *message, struct iovec *vector, struct sockaddr_in *name,
+                                     void *bytes, size_t count) {
+    memset(message, 0, sizeof(*message));
+    memset(name, 0, sizeof(*name));
+    name->sin_family = AF_INET;
+    vector->iov_base = bytes;
+    vector->iov_len = count;
+    message->msg_hdr.msg_name = name;
+    message->msg_hdr.msg_namelen = sizeof(*name);
+    message->msg_hdr.msg_iov = vector;
+    message->msg_hdr.msg_iovlen = 1;
+}
+
+/// Receives up to `count` datagrams without waiting. The number received, or -errno (-EAGAIN when
+/// none is queued). Resets each message's name length first: the kernel overwrites it.
+static inline int weft_recvmmsg(int fd, struct mmsghdr *messages, unsigned count) {
+    for (unsigned index = 0; index < count; index++) {
+        messages[index].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+    }
+    int received;
+    do {
+        received = recvmmsg(fd, messages, count, MSG_DONTWAIT, NULL);
+    } while (received < 0 && errno == EINTR);
+    return received < 0 ? -errno : received;
+}
+
+/// Sends `count` datagrams; blocking, so a full socket buffer slows the reader instead of dropping.
+/// The number sent (the first `n` messages; the kernel stops at the first failure), or -errno when
+/// the first one failed.
+static inline int weft_sendmmsg(int fd, struct mmsghdr *messages, unsigned count) {
+    int sent;
+    do {
+        sent = sendmmsg(fd, messages, count, 0);
+    } while (sent < 0 && errno == EINTR);
+    return sent < 0 ? -errno : sent;
+}
+
+/// Waits up to `milliseconds` for either fd to be readable. Bit 0 of the result: `first` is
+/// readable (or in error); bit 1: `second`. 0 on timeout or EINTR, -errno on failure.
+static inline int weft_poll_either(int first, int second, int milliseconds) {
+    struct pollfd entries[2] = {
+        { .fd = first, .events = POLLIN, .revents = 0 },
+        { .fd = second, .events = POLLIN, .revents = 0 },
+    };
+    int result = poll(entries, 2, milliseconds);
+    if (result < 0) return errno == EINTR ? 0 : -errno;
+    return (entries[0].revents ? 1 : 0) | (entries[1].revents ? 2 : 0);
+}
+
+#endif

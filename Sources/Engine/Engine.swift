@@ -1,0 +1,226 @@
+import Addressing
+import CShims
+import Forwarding
+import Glibc
+import Routes
+import Synchronization
+
+/// The dataplane of one host: a multi-queue TUN, one UDP socket and one thread per worker, and
+/// the I/O loop that moves packets between them. The control plane publishes route tables into
+/// `publisher` and reads `counters`; nothing else crosses.
+///
+/// `start()` runs in the calling thread's network namespace, and the workers inherit it.
+/// `stop()` (or releasing the engine) stops and joins the workers and closes every fd, which
+/// removes the TUN and, with it, its address and route.
+public final class Engine: @unchecked Sendable {
+    // @unchecked: the mutable state is only touched inside `lifecycle`'s lock.
+
+    /// Receives the engine's few log lines (start, engine choice, worker failures).
+    public typealias Log = @Sendable (String) -> Void
+
+    public let configuration: EngineConfiguration
+    public let counters: EngineCounters
+    public let publisher: RouteTablePublisher
+    private let log: Log
+    private let stopSignal = StopSignal()
+    private let lifecycle = Mutex(())
+    private let failures = WorkerFailures()
+    private var running: Running?
+    private var started = false
+
+    /// What a started engine owns, released in `stop()`.
+    private final class Running {
+        let kind: EngineKind
+        var tun: TUNDevice?
+        var sockets: [OwnedSocket]
+        var threads: [pthread_t] = []
+
+        init(kind: EngineKind, tun: consuming TUNDevice, sockets: [OwnedSocket]) {
+            self.kind = kind
+            self.tun = .some(tun)
+            self.sockets = sockets
+        }
+    }
+
+    /// `routes` is the initial table (the control plane publishes later ones into `publisher`).
+    public init(configuration: EngineConfiguration, routes: [Route] = [], log: @escaping Log = { _ in }) {
+        self.configuration = configuration
+        self.log = log
+        counters = EngineCounters(workerCount: max(configuration.workers, 1))
+        publisher = RouteTablePublisher(RouteSnapshot(
+            routes: routes, network: configuration.network, subnetLength: configuration.subnetLength,
+            localSubnet: configuration.localSubnet))
+    }
+
+    deinit { stop() }
+
+    /// Why io_uring cannot run here, or nil when it can.
+    public static var uringUnavailable: EngineError? { UringWorker.probe() }
+
+    /// The I/O loop the workers run; nil before start() and after stop().
+    public var kind: EngineKind? { lifecycle.withLock { _ in running?.kind } }
+
+    /// Errors that ended a worker early (each was also logged).
+    public var workerFailures: [EngineError] { failures.errors.withLock { $0 } }
+
+    /// Creates the TUN and sockets, configures the TUN as flannel does, picks the I/O loop and
+    /// starts the workers. Returns the loop chosen. Throws on the first failure, having released
+    /// whatever it created.
+    @discardableResult
+    public func start() throws(EngineError) -> EngineKind {
+        try lifecycle.withLock { _ throws(EngineError) -> EngineKind in
+            // The stop signal, once raised, stays raised: a restart is a new Engine.
+            precondition(!started, "an Engine starts once; make a new one to start again")
+            started = true
+            let configuration = self.configuration
+            try configuration.validate()
+            let kind = try chooseKind(configuration.engine)
+
+            let tun = try TUNDevice(name: configuration.tunName, queueCount: configuration.workers)
+            try configureLink(configuration)
+            var sockets: [OwnedSocket] = []
+            for _ in 0..<configuration.workers {
+                sockets.append(OwnedSocket(try UDPSocket(address: configuration.publicIP, port: configuration.port)))
+            }
+            let queues = tun.queues
+            let running = Running(kind: kind, tun: tun, sockets: sockets)
+            self.running = running
+
+            let forwarder = Forwarder(backend: configuration.backend, vni: configuration.vni,
+                                      vtepMAC: configuration.vtepMAC, tunAddress: configuration.localSubnet.network)
+            for index in 0..<configuration.workers {
+                let setup = WorkerSetup(
+                    index: index, tunQueue: queues[index], socket: sockets[index].socket.fd, forwarder: forwarder,
+                    publisher: publisher, counters: counters.workers[index], batchSize: configuration.batchSize,
+                    mtu: configuration.tunMTU, stop: stopSignal)
+                let launch = WorkerLaunch(setup: setup, kind: kind, log: log, failures: failures)
+                do throws(EngineError) {
+                    running.threads.append(try WorkerLaunch.spawn(launch))
+                } catch {
+                    releaseLocked()
+                    throw error
+                }
+            }
+            log("engine \(kind.rawValue): \(configuration.workers) worker(s), batch \(configuration.batchSize), "
+                + "\(configuration.tunName) mtu \(configuration.tunMTU), \(configuration.publicIP):\(configuration.port)")
+            return kind
+        }
+    }
+
+    /// Stops and joins the workers (each notices within `WorkerSetup.idleWait`), then closes the
+    /// sockets and the TUN. Safe to call more than once.
+    public func stop() {
+        lifecycle.withLock { _ in releaseLocked() }
+    }
+
+    private func releaseLocked() {
+        guard let running else { return }
+        stopSignal.stop()
+        for thread in running.threads { pthread_join(thread, nil) }
+        running.sockets = []
+        running.tun = nil
+        self.running = nil
+    }
+
+    private func chooseKind(_ selection: EngineConfiguration.Selection) throws(EngineError) -> EngineKind {
+        switch selection {
+        case .mmsg:
+            return .mmsg
+        case .uring:
+            if let why = UringWorker.probe() { throw why }
+            return .uring
+        case .auto:
+            guard let why = UringWorker.probe() else { return .uring }
+            log("io_uring unavailable (\(why)): running the recvmmsg/sendmmsg engine")
+            return .mmsg
+        }
+    }
+
+    /// flannel's udp backend layout: `<subnet network>/32` on the TUN, MTU = underlay − overhead,
+    /// link up, the whole Network routed into it; plus accept_local (see below). An address or route already there (a restart
+    /// onto a persistent device) is accepted.
+    private func configureLink(_ configuration: EngineConfiguration) throws(EngineError) {
+        var netlink = try RouteNetlink()
+        let index = try RouteNetlink.interfaceIndex(configuration.tunName)
+        try netlink.setLinkUp(index: index, mtu: configuration.tunMTU)
+        do {
+            try netlink.addAddress(configuration.localSubnet.network, prefixLength: 32, index: index)
+        } catch where error.code == EEXIST {}
+        do {
+            try netlink.addRoute(configuration.network, index: index)
+        } catch where error.code == EEXIST {}
+        if let problem = Self.acceptLocalSources(on: configuration.tunName) {
+            log("ICMP net unreachable replies will not reach local senders: \(problem)")
+        }
+    }
+
+    /// ICMP net unreachables come out of the TUN from the TUN's own address, which the kernel
+    /// drops as a martian source unless the device has accept_local (flannel's proxy writes the
+    /// same replies without it, and they never reach the sender). Per device: it goes with the TUN.
+    /// Returns what went wrong, or nil.
+    private static func acceptLocalSources(on device: String) -> EngineError? {
+        let path = "/proc/sys/net/ipv4/conf/\(device)/accept_local"
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        if fd < 0 { return EngineError("open", path, code: errno) }
+        defer { close(fd) }
+        let written = weft_write(fd, "1", 1)
+        return written < 0 ? EngineError("write", path, code: Int32(-written)) : nil
+    }
+}
+
+/// A socket in a class box, so an array can hold the noncopyable owners.
+final class OwnedSocket {
+    let socket: UDPSocket
+    init(_ socket: consuming UDPSocket) { self.socket = socket }
+}
+
+/// Errors that ended workers, shared by the engine and its worker threads.
+final class WorkerFailures: Sendable {
+    let errors = Mutex<[EngineError]>([])
+}
+
+/// Carries a worker's setup onto its new thread.
+final class WorkerLaunch: @unchecked Sendable {
+    // @unchecked: `setup` is written before the thread starts and taken once on it.
+    private var setup: WorkerSetup?
+    private let index: Int
+    private let kind: EngineKind
+    private let log: Engine.Log
+    private let failures: WorkerFailures
+
+    init(setup: consuming WorkerSetup, kind: EngineKind, log: @escaping Engine.Log, failures: WorkerFailures) {
+        index = setup.index
+        self.setup = .some(setup)
+        self.kind = kind
+        self.log = log
+        self.failures = failures
+    }
+
+    static func spawn(_ launch: WorkerLaunch) throws(EngineError) -> pthread_t {
+        var thread = pthread_t()
+        let argument = Unmanaged.passRetained(launch).toOpaque()
+        let result = pthread_create(&thread, nil, { argument in
+            let launch = Unmanaged<WorkerLaunch>.fromOpaque(argument!).takeRetainedValue()
+            launch.run()
+            return nil
+        }, argument)
+        if result != 0 {
+            Unmanaged<WorkerLaunch>.fromOpaque(argument).release()
+            throw EngineError("pthread_create", "worker \(launch.index)", code: result)
+        }
+        return thread
+    }
+
+    private func run() {
+        guard let setup = setup.take() else { return }
+        do throws(EngineError) {
+            switch kind {
+            case .mmsg: try MmsgWorker.run(setup)
+            case .uring: try UringWorker.run(setup)
+            }
+        } catch {
+            failures.errors.withLock { $0.append(error) }
+            log("worker \(index) (\(kind.rawValue)) stopped: \(error)")
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Addressing
+import Glibc
+import Packets
+import Routes
+
+/// Everything an `Engine` needs to know before it starts: the device, this host's lease, the
+/// socket, and how many workers and which I/O loop to run.
+public struct EngineConfiguration: Sendable {
+    /// Which I/O loop to run: one named, or `auto` (io_uring when it can be set up, else mmsg).
+    public enum Selection: String, Sendable, CaseIterable {
+        case uring, mmsg, auto
+    }
+
+    /// The TUN device, created with one queue per worker (flannel: `flannel0`).
+    public var tunName: String
+    /// flannel's Network: routed into the TUN as a whole.
+    public var network: IPv4Prefix
+    /// flannel's SubnetLen (lets the route table index directly).
+    public var subnetLength: Int
+    /// This host's lease; its network address goes on the TUN as a /32 and sources ICMP replies.
+    public var localSubnet: IPv4Prefix
+    /// The address the UDP sockets bind (the lease's PublicIP).
+    public var publicIP: IPv4Address
+    public var port: UInt16
+    /// udp (the inner packet is the whole datagram) or vxlan (over an L3 TUN, headers in front).
+    public var backend: Backend
+    public var vni: UInt32
+    public var vtepMAC: MACAddress
+    public var engine: Selection
+    public var workers: Int
+    /// Packets per batch and per syscall; 1 moves one packet per syscall, as flannel's proxy does.
+    public var batchSize: Int
+    /// The external interface's MTU; the TUN gets this minus the backend's overhead.
+    public var underlayMTU: Int
+
+    public init(
+        tunName: String = "flannel0", network: IPv4Prefix, subnetLength: Int? = nil, localSubnet: IPv4Prefix,
+        publicIP: IPv4Address, port: UInt16 = 8285, backend: Backend = .udp, vni: UInt32 = 1,
+        vtepMAC: MACAddress = MACAddress(0), engine: Selection = .auto, workers: Int = 1, batchSize: Int = 64,
+        underlayMTU: Int = 1500
+    ) {
+        self.tunName = tunName
+        self.network = network
+        self.subnetLength = subnetLength ?? localSubnet.length
+        self.localSubnet = localSubnet
+        self.publicIP = publicIP
+        self.port = port
+        self.backend = backend
+        self.vni = vni
+        self.vtepMAC = vtepMAC
+        self.engine = engine
+        self.workers = workers
+        self.batchSize = batchSize
+        self.underlayMTU = underlayMTU
+    }
+
+    /// Largest batch a worker preallocates for; beyond a few hundred a batch only adds latency.
+    public static let maximumBatchSize = 1024
+
+    /// Outer IPv4 + UDP (28) plus what the backend puts in front of the inner packet: udp 28
+    /// (flannel's MTU − 28), vxlan 50.
+    public var overhead: Int { 28 + (backend == .vxlan ? VXLAN.overhead : 0) }
+
+    /// The TUN's MTU.
+    public var tunMTU: Int { underlayMTU - overhead }
+
+    /// The first thing wrong with this configuration, as an error naming the field and the fix.
+    func validate() throws(EngineError) {
+        func refuse(_ problem: String) throws(EngineError) {
+            throw EngineError("engine configuration", problem, code: EINVAL)
+        }
+        if workers < 1 { try refuse("workers \(workers): run at least 1") }
+        if batchSize < 1 || batchSize > Self.maximumBatchSize {
+            try refuse("batch size \(batchSize): use 1 to \(Self.maximumBatchSize)")
+        }
+        if tunMTU < 68 { try refuse("underlay MTU \(underlayMTU): leaves a TUN MTU below 68 (IPv4's minimum)") }
+        if backend == .hostGateway { try refuse("backend host-gw: forwards in the kernel, it needs no engine") }
+        if !network.contains(localSubnet) { try refuse("subnet \(localSubnet) lies outside the network \(network)") }
+    }
+}
+

@@ -1,0 +1,84 @@
+import CShims
+import Glibc
+import Packets
+
+/// Everything the mmsg loop touches per packet, allocated once before the first batch: a slot per
+/// packet on each side, and the mmsghdr / iovec / sockaddr_in arrays that point into them. The
+/// headers are wired to their iovec and address slot once; a batch only rewrites lengths,
+/// addresses and ports.
+struct MmsgBuffers: ~Copyable {
+    let batchSize: Int
+    /// Bytes per slot. TUN reads land at `headroom` (room for the vxlan headers `fromTUN` writes in
+    /// front); datagrams land at 0, and one longer than a slot arrives with MSG_TRUNC.
+    let slotBytes: Int
+    let headroom: Int
+
+    /// batchSize TUN slots, then batchSize wire slots.
+    let memory: UnsafeMutableRawPointer
+    /// Length of each packet read from the TUN in this batch.
+    let tunLengths: UnsafeMutablePointer<Int>
+
+    let sendMessages: UnsafeMutablePointer<mmsghdr>
+    let sendVectors: UnsafeMutablePointer<iovec>
+    let sendNames: UnsafeMutablePointer<sockaddr_in>
+    /// The peer each pending send goes to, for its per-peer counters.
+    let sendPeers: UnsafeMutablePointer<UInt32>
+
+    let receiveMessages: UnsafeMutablePointer<mmsghdr>
+    let receiveVectors: UnsafeMutablePointer<iovec>
+    let receiveNames: UnsafeMutablePointer<sockaddr_in>
+
+    /// `mtu` is the TUN's; `headroom` the forwarder's. A slot also holds the largest ICMP reply
+    /// `fromTUN` may write over a short packet, and a datagram of mtu + headroom (the most a peer
+    /// with the same MTU sends us).
+    init(batchSize: Int, mtu: Int, headroom: Int) {
+        self.batchSize = batchSize
+        self.headroom = headroom
+        let packetBytes = max(mtu, ICMPUnreachable.maximumLength)
+        slotBytes = (headroom + packetBytes + 63) & ~63
+        memory = .allocate(byteCount: 2 * batchSize * slotBytes, alignment: 64)
+        // Touch every page now so the first batches do not fault them in (and RSS is flat from here).
+        memory.initializeMemory(as: UInt8.self, repeating: 0, count: 2 * batchSize * slotBytes)
+        tunLengths = .allocate(capacity: batchSize)
+        tunLengths.initialize(repeating: 0, count: batchSize)
+        sendMessages = .allocate(capacity: batchSize)
+        sendVectors = .allocate(capacity: batchSize)
+        sendNames = .allocate(capacity: batchSize)
+        sendPeers = .allocate(capacity: batchSize)
+        sendPeers.initialize(repeating: 0, count: batchSize)
+        receiveMessages = .allocate(capacity: batchSize)
+        receiveVectors = .allocate(capacity: batchSize)
+        receiveNames = .allocate(capacity: batchSize)
+        for index in 0..<batchSize {
+            weft_mmsg_prepare(sendMessages + index, sendVectors + index, sendNames + index, tunSlot(index), 0)
+            weft_mmsg_prepare(receiveMessages + index, receiveVectors + index, receiveNames + index,
+                              wireSlot(index), slotBytes)
+        }
+    }
+
+    deinit {
+        memory.deallocate()
+        tunLengths.deallocate()
+        sendMessages.deallocate()
+        sendVectors.deallocate()
+        sendNames.deallocate()
+        sendPeers.deallocate()
+        receiveMessages.deallocate()
+        receiveVectors.deallocate()
+        receiveNames.deallocate()
+    }
+
+    @inline(__always) func tunSlot(_ index: Int) -> UnsafeMutableRawPointer { memory + index &* slotBytes }
+
+    @inline(__always) func wireSlot(_ index: Int) -> UnsafeMutableRawPointer { memory + (batchSize &+ index) &* slotBytes }
+
+    /// Queues `packet` as send number `index` of this batch, to `publicIP`:`port`.
+    @inline(__always)
+    func stageSend(_ index: Int, _ packet: PacketBuffer, publicIP: UInt32, port: UInt16) {
+        sendVectors[index].iov_base = packet.start
+        sendVectors[index].iov_len = packet.length
+        sendNames[index].sin_addr.s_addr = publicIP.bigEndian
+        sendNames[index].sin_port = port.bigEndian
+        sendPeers[index] = publicIP
+    }
+}

@@ -1,0 +1,143 @@
+import Addressing
+import CShims
+import Forwarding
+import Glibc
+import Packets
+import Routes
+
+/// The worker loop on recvmmsg/sendmmsg + poll, for hosts where io_uring is disabled, and (with
+/// batch size 1) our stand-in for flannel's udp proxy, which moves one packet per syscall.
+///
+/// Each round: read up to a batch from the TUN (non-blocking reads until EAGAIN), run `fromTUN`
+/// on each in place and send the batch with one sendmmsg; then take up to a batch from the socket
+/// with one recvmmsg, run `fromWire` on each and write the delivered ones to the TUN (the TUN has
+/// no batched write). Only when a round moved nothing does the worker go offline and poll both
+/// fds, for at most `WorkerSetup.idleWait`.
+public enum MmsgWorker {
+    public static func run(_ setup: consuming WorkerSetup) throws(EngineError) {
+        let tun = setup.tunQueue, socket = setup.socket
+        let forwarder = setup.forwarder, counters = setup.counters, stop = setup.stop
+        let buffers = MmsgBuffers(batchSize: setup.batchSize, mtu: setup.mtu, headroom: forwarder.headroom)
+        // The TUN queue is handed over blocking (io_uring wants that); this loop reads until EAGAIN.
+        let wasNonblocking = try EngineError.check(weft_set_nonblocking(tun, 1), "fcntl(O_NONBLOCK)", "TUN queue \(setup.index)")
+        defer { if wasNonblocking == 0 { _ = weft_set_nonblocking(tun, 0) } }
+        let idleMilliseconds = Int32(WorkerSetup.idleWait.components.seconds * 1000
+            + WorkerSetup.idleWait.components.attoseconds / 1_000_000_000_000_000)
+
+        let reader = setup.publisher.makeReader()
+        while !stop.isStopped {
+            let table = reader.current()
+            let fromTUN = try forwardFromTUN(buffers, tun: tun, socket: socket, forwarder: forwarder, table: table, counters: counters)
+            let fromWire = try forwardFromWire(buffers, tun: tun, socket: socket, forwarder: forwarder, table: table, counters: counters)
+            reader.quiescent()
+            if fromTUN == 0 && fromWire == 0 {
+                reader.goOffline()
+                let ready = weft_poll_either(tun, socket, idleMilliseconds)
+                reader.goOnline()
+                if ready < 0 { throw EngineError("poll", "TUN queue \(setup.index) and socket", code: -ready) }
+            }
+        }
+    }
+
+    /// One batch TUN → peers. Returns how many packets were read.
+    static func forwardFromTUN(_ buffers: borrowing MmsgBuffers, tun: Int32, socket: Int32, forwarder: Forwarder,
+                               table: RouteTable, counters: WorkerCounters) throws(EngineError) -> Int {
+        let headroom = buffers.headroom, readBytes = buffers.slotBytes - headroom
+        var read = 0
+        while read < buffers.batchSize {
+            let count = weft_read(tun, buffers.tunSlot(read) + headroom, readBytes)
+            if count < 0 {
+                if count == -Int(EINTR) { continue }
+                if count == -Int(EAGAIN) { break }
+                throw EngineError("read", "TUN queue fd \(tun)", code: Int32(-count))
+            }
+            buffers.tunLengths[read] = count
+            counters.count(.tunReadPackets)
+            counters.count(.tunReadBytes, by: UInt64(count))
+            read += 1
+        }
+
+        var staged = 0
+        for index in 0..<read {
+            var packet = PacketBuffer(base: buffers.tunSlot(index), headroom: headroom,
+                                      length: buffers.tunLengths[index], capacity: buffers.slotBytes)
+            switch forwarder.fromTUN(&packet, table: table) {
+            case .send(let nextHop):
+                buffers.stageSend(staged, packet, publicIP: nextHop.publicIP.value, port: nextHop.port)
+                staged += 1
+            case .replyToTUN:
+                counters.countDrop(.noRoute)
+                counters.count(.icmpReplies)
+                writeToTUN(tun, packet, counters: counters)
+            case .drop(let reason):
+                counters.countDrop(reason)
+            }
+        }
+
+        var sent = 0
+        while sent < staged {
+            let result = Int(weft_sendmmsg(socket, buffers.sendMessages + sent, UInt32(staged - sent)))
+            // The kernel stops at the first failing message and reports it only when it is the first.
+            guard result > 0 else {
+                counters.count(.sendErrors)
+                sent += 1
+                continue
+            }
+            for index in sent..<(sent + result) {
+                let bytes = buffers.sendVectors[index].iov_len
+                counters.count(.wireSentPackets)
+                counters.count(.wireSentBytes, by: UInt64(bytes))
+                counters.countSent(to: IPv4Address(buffers.sendPeers[index]), bytes: bytes)
+            }
+            sent += result
+        }
+        return read
+    }
+
+    /// One batch peers → TUN. Returns how many datagrams were received.
+    static func forwardFromWire(_ buffers: borrowing MmsgBuffers, tun: Int32, socket: Int32, forwarder: Forwarder,
+                                table: RouteTable, counters: WorkerCounters) throws(EngineError) -> Int {
+        let received = Int(weft_recvmmsg(socket, buffers.receiveMessages, UInt32(buffers.batchSize)))
+        if received < 0 {
+            switch Int32(-received) {
+            case EAGAIN: return 0
+            // Transient: memory pressure, or a queued ICMP error on the socket.
+            case ENOMEM, ENOBUFS, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH: return 0
+            default: throw EngineError("recvmmsg", "socket fd \(socket)", code: Int32(-received))
+            }
+        }
+        for index in 0..<received {
+            let message = buffers.receiveMessages[index]
+            let length = Int(message.msg_len)
+            counters.count(.wireReceivedPackets)
+            counters.count(.wireReceivedBytes, by: UInt64(length))
+            if message.msg_hdr.msg_flags & weft_msg_trunc != 0 {
+                counters.countDrop(.oversize)
+                continue
+            }
+            let sender = IPv4Address(networkOrder: buffers.receiveNames[index].sin_addr.s_addr)
+            var packet = PacketBuffer(base: buffers.wireSlot(index), headroom: 0, length: length, capacity: buffers.slotBytes)
+            switch forwarder.fromWire(&packet, sender: sender, table: table) {
+            case .deliver:
+                counters.countReceived(from: sender, bytes: length)
+                writeToTUN(tun, packet, counters: counters)
+            case .drop(let reason):
+                counters.countDrop(reason)
+            }
+        }
+        return received
+    }
+
+    /// One write per packet: a TUN write is one packet and never blocks (it queues to the stack).
+    @inline(__always)
+    static func writeToTUN(_ tun: Int32, _ packet: PacketBuffer, counters: WorkerCounters) {
+        var written = weft_write(tun, packet.start, packet.length)
+        if written == -Int(EINTR) { written = weft_write(tun, packet.start, packet.length) }
+        if written < 0 {
+            counters.count(.tunWriteErrors)
+        } else {
+            counters.count(.tunWrittenPackets)
+            counters.count(.tunWrittenBytes, by: UInt64(packet.length))
+        }
+    }
+}

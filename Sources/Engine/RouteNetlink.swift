@@ -1,0 +1,125 @@
+import Addressing
+import CShims
+import Glibc
+
+/// A NETLINK_ROUTE socket that does the four things the engine needs: bring a link up with an MTU,
+/// add an address, add a route, and learn an interface index. Every request asks for an ACK and
+/// waits for it, so a failure surfaces as the kernel's errno on the call that caused it.
+public struct RouteNetlink: ~Copyable {
+    private let fd: Int32
+    private var sequence: UInt32 = 1
+
+    public init() throws(EngineError) {
+        fd = try EngineError.check(weft_netlink_route_socket(), "socket(NETLINK_ROUTE)", "")
+    }
+
+    deinit { close(fd) }
+
+    /// The index of `name` in the calling thread's network namespace.
+    public static func interfaceIndex(_ name: String) throws(EngineError) -> Int32 {
+        let index = if_nametoindex(name)
+        if index == 0 { throw EngineError("if_nametoindex", name, code: errno) }
+        return Int32(index)
+    }
+
+    /// RTM_NEWLINK: IFF_UP, and the MTU when given.
+    public mutating func setLinkUp(index: Int32, mtu: Int? = nil) throws(EngineError) {
+        var message = NetlinkMessage(type: UInt16(RTM_NEWLINK), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), sequence: nextSequence())
+        // struct ifinfomsg: family, pad, type, index, flags, change.
+        message.append(UInt8(AF_UNSPEC)); message.append(UInt8(0)); message.append(UInt16(0))
+        message.append(index)
+        message.append(UInt32(IFF_UP)); message.append(UInt32(IFF_UP))
+        if let mtu { message.appendAttribute(type: UInt16(IFLA_MTU), UInt32(mtu)) }
+        try request(message, "RTM_NEWLINK", "index \(index)")
+    }
+
+    /// RTM_NEWADDR: `address/prefixLength` on the link (flannel puts the subnet's .0 as a /32).
+    public mutating func addAddress(_ address: IPv4Address, prefixLength: Int, index: Int32) throws(EngineError) {
+        var message = NetlinkMessage(type: UInt16(RTM_NEWADDR),
+                                     flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL), sequence: nextSequence())
+        // struct ifaddrmsg: family, prefixlen, flags, scope, index.
+        message.append(UInt8(AF_INET)); message.append(UInt8(prefixLength)); message.append(UInt8(0))
+        message.append(UInt8(RT_SCOPE_UNIVERSE.rawValue)); message.append(UInt32(bitPattern: index))
+        message.appendAttribute(type: UInt16(IFA_LOCAL), address.networkOrder)
+        message.appendAttribute(type: UInt16(IFA_ADDRESS), address.networkOrder)
+        try request(message, "RTM_NEWADDR", "\(address)/\(prefixLength)")
+    }
+
+    /// RTM_NEWROUTE: `prefix` out of the link with link scope (no gateway), in the main table.
+    public mutating func addRoute(_ prefix: IPv4Prefix, index: Int32) throws(EngineError) {
+        var message = NetlinkMessage(type: UInt16(RTM_NEWROUTE),
+                                     flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL), sequence: nextSequence())
+        // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
+        message.append(UInt8(AF_INET)); message.append(UInt8(prefix.length)); message.append(UInt8(0)); message.append(UInt8(0))
+        message.append(UInt8(RT_TABLE_MAIN.rawValue)); message.append(UInt8(RTPROT_BOOT))
+        message.append(UInt8(RT_SCOPE_LINK.rawValue)); message.append(UInt8(RTN_UNICAST))
+        message.append(UInt32(0))
+        message.appendAttribute(type: UInt16(RTA_DST.rawValue), prefix.network.networkOrder)
+        message.appendAttribute(type: UInt16(RTA_OIF.rawValue), UInt32(bitPattern: index))
+        try request(message, "RTM_NEWROUTE", "\(prefix)")
+    }
+
+    private mutating func nextSequence() -> UInt32 {
+        sequence &+= 1
+        return sequence
+    }
+
+    private func request(_ message: NetlinkMessage, _ operation: String, _ subject: String) throws(EngineError) {
+        let bytes = message.finished()
+        let sent = bytes.withUnsafeBytes { weft_netlink_send(fd, $0.baseAddress, $0.count) }
+        if sent < 0 { throw EngineError(operation, subject, code: Int32(-sent)) }
+        // The ACK is an NLMSG_ERROR whose error field is 0 or -errno; skip anything not for this request.
+        var reply = [UInt8](repeating: 0, count: 8192)
+        while true {
+            let received = reply.withUnsafeMutableBytes { weft_read(fd, $0.baseAddress, $0.count) }
+            if received == -Int(EINTR) { continue }
+            if received < 0 { throw EngineError("\(operation) ACK", subject, code: Int32(-received)) }
+            var offset = 0
+            while offset + 20 <= received {
+                let length = Int(reply.loadNative(UInt32.self, at: offset))
+                let type = reply.loadNative(UInt16.self, at: offset + 4)
+                let replySequence = reply.loadNative(UInt32.self, at: offset + 8)
+                guard length >= 16, offset + length <= received else { break }
+                if type == UInt16(NLMSG_ERROR), replySequence == message.sequence {
+                    let error = reply.loadNative(Int32.self, at: offset + 16)
+                    if error != 0 { throw EngineError(operation, subject, code: -error) }
+                    return
+                }
+                offset += (length + 3) & ~3
+            }
+        }
+    }
+}
+
+/// A netlink request under construction, in native byte order as netlink wants (addresses aside).
+struct NetlinkMessage {
+    private(set) var bytes: [UInt8] = []
+    let sequence: UInt32
+
+    init(type: UInt16, flags: UInt16, sequence: UInt32) {
+        self.sequence = sequence
+        append(UInt32(0)) // length, filled by finished()
+        append(type); append(flags); append(sequence); append(UInt32(0)) // port id 0: the kernel assigns
+    }
+
+    mutating func append<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) }
+    }
+
+    /// An rtattr with a 4-byte payload (every attribute Weft sends is one).
+    mutating func appendAttribute(type: UInt16, _ value: UInt32) {
+        append(UInt16(8)); append(type); append(value)
+    }
+
+    func finished() -> [UInt8] {
+        var result = bytes
+        withUnsafeBytes(of: UInt32(result.count)) { result.replaceSubrange(0..<4, with: $0) }
+        return result
+    }
+}
+
+extension Array where Element == UInt8 {
+    func loadNative<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
+        withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
+    }
+}

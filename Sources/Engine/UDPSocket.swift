@@ -1,0 +1,70 @@
+import Addressing
+import CShims
+import Glibc
+
+/// A bound IPv4 UDP socket, one per worker: SO_REUSEPORT lets every worker bind the same port and
+/// the kernel spreads flows across them.
+public struct UDPSocket: ~Copyable {
+    public let fd: Int32
+    /// The bound port (the kernel's choice when 0 was asked for).
+    public let port: UInt16
+
+    /// Default socket buffer: 4 MiB each way, so a burst of GSO sends or a GRO backlog is not dropped
+    /// while a worker is busy with a batch.
+    public static let defaultBufferBytes = 4 << 20
+
+    public init(address: IPv4Address, port: UInt16, reusePort: Bool = true,
+                bufferBytes: Int = UDPSocket.defaultBufferBytes) throws(EngineError) {
+        let fd = try EngineError.check(weft_udp_socket(), "socket(AF_INET, SOCK_DGRAM)", "")
+        do throws(EngineError) {
+            if reusePort {
+                try EngineError.check(weft_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1), "SO_REUSEPORT", "\(address):\(port)")
+            }
+            try EngineError.check(weft_socket_set_buffer(fd, 1, Int32(bufferBytes)), "SO_RCVBUF", "\(bufferBytes)")
+            try EngineError.check(weft_socket_set_buffer(fd, 0, Int32(bufferBytes)), "SO_SNDBUF", "\(bufferBytes)")
+            try EngineError.check(weft_bind_ipv4(fd, address.networkOrder, port.bigEndian), "bind", "\(address):\(port)")
+            let bound = try EngineError.check(weft_local_port(fd), "getsockname", "\(address):\(port)")
+            self.port = UInt16(bigEndian: UInt16(truncatingIfNeeded: bound))
+        } catch {
+            close(fd)
+            throw error
+        }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// UDP_GRO: the kernel may hand one receive many same-sized datagrams, their size in a cmsg.
+    public func enableReceiveCoalescing() throws(EngineError) {
+        try EngineError.check(weft_setsockopt_int(fd, Int32(IPPROTO_UDP), UDP_GRO, 1), "UDP_GRO", "fd \(fd)")
+    }
+
+    /// UDP_SEGMENT as a socket default: every send larger than `segmentSize` is split by the kernel.
+    public func setSegmentSize(_ segmentSize: Int) throws(EngineError) {
+        try EngineError.check(weft_setsockopt_int(fd, Int32(IPPROTO_UDP), UDP_SEGMENT, Int32(segmentSize)), "UDP_SEGMENT", "\(segmentSize)")
+    }
+
+    /// The receive buffer the kernel actually granted (it reports double what was set).
+    public func receiveBufferBytes() throws(EngineError) -> Int {
+        var value: Int32 = 0
+        try EngineError.check(weft_getsockopt_int(fd, SOL_SOCKET, SO_RCVBUF, &value), "getsockopt(SO_RCVBUF)", "fd \(fd)")
+        return Int(value)
+    }
+
+    /// One datagram, outside the ring (control traffic, tests). Returns bytes sent.
+    @discardableResult
+    public func send(_ bytes: UnsafeRawBufferPointer, to address: IPv4Address, port: UInt16) throws(EngineError) -> Int {
+        let sent = weft_sendto_ipv4(fd, bytes.baseAddress, bytes.count, address.networkOrder, port.bigEndian)
+        if sent < 0 { throw EngineError("sendto", "\(address):\(port)", code: Int32(-sent)) }
+        return sent
+    }
+
+    /// One datagram, outside the ring; blocks. Returns its length and sender.
+    public func receive(into bytes: UnsafeMutableRawBufferPointer) throws(EngineError) -> (count: Int, address: IPv4Address, port: UInt16) {
+        var address: UInt32 = 0
+        var port: UInt16 = 0
+        let received = weft_recvfrom_ipv4(fd, bytes.baseAddress, bytes.count, 0, &address, &port)
+        if received < 0 { throw EngineError("recvfrom", "fd \(fd)", code: Int32(-received)) }
+        return (received, IPv4Address(networkOrder: address), UInt16(bigEndian: port))
+    }
+}

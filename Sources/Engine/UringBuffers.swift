@@ -1,0 +1,148 @@
+import CShims
+import Glibc
+
+/// A uring worker's packet memory: one page-aligned slab of equal buffers in two provided-buffer
+/// groups, the two buffer rings, and per-buffer sendmsg state.
+///
+/// Two groups rather than one shared: a flood on one side (TUN reads while sends are slow) cannot
+/// take the buffers the other side receives into, and each group is consumed by exactly one
+/// multishot request, so the worker's count of buffers in a ring is exact and a request ended by
+/// -ENOBUFS is re-armed only once a buffer has really come back (no re-arm spin).
+///
+/// Buffer `id` (TUN group: 0 ..< n, socket group: n ..< 2n) is `stride` bytes at slab + id × stride:
+///
+///     base          base+32                base+64 (headroom)                      base+stride
+///     |  unused     | recvmsg_out + sender | packet (TUN read, or datagram payload) ... |
+///
+/// TUN reads are provided at base + headroom. Socket receives are provided 32 bytes earlier, so
+/// io_uring's recvmsg header (16) and the sender's sockaddr_in (16) land in front and the payload
+/// lands at base + headroom too. Either way the packet has `headroom` bytes in front for outer
+/// headers and is sent from where it was received: a packet is never copied.
+struct UringBuffers: ~Copyable {
+    let layout: UringBufferLayout
+    private let slabBytes: Int
+    private let ringBytes: Int
+    private let ringMemory: UnsafeMutableRawPointer
+
+    init(_ sizing: UringWorker.Sizing) throws(EngineError) {
+        let perGroup = sizing.buffersPerGroup
+        let stride = sizing.bufferBytes
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let slabBytes = UringBufferLayout.roundUp(stride * perGroup * 2, to: page)
+        let oneRing = UringBufferLayout.roundUp(perGroup * Int(weft_buffer_ring_entry_size()), to: page)
+
+        let slab = mmap(nil, slabBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let slab, slab != MAP_FAILED else { throw EngineError("mmap", "\(slabBytes) bytes of packet buffers", code: errno) }
+        let rings = mmap(nil, oneRing * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let rings, rings != MAP_FAILED else {
+            let code = errno
+            munmap(slab, slabBytes)
+            throw EngineError("mmap", "\(oneRing * 2) bytes of buffer rings", code: code)
+        }
+        weft_buffer_ring_init(rings)
+        weft_buffer_ring_init(rings + oneRing)
+
+        let count = perGroup * 2
+        let messages = UnsafeMutablePointer<msghdr>.allocate(capacity: count)
+        let vectors = UnsafeMutablePointer<iovec>.allocate(capacity: count)
+        let peers = UnsafeMutablePointer<sockaddr_in>.allocate(capacity: count)
+        vectors.initialize(repeating: iovec(), count: count)
+        peers.initialize(repeating: sockaddr_in(), count: count)
+        for id in 0..<count {
+            var message = msghdr()
+            message.msg_name = UnsafeMutableRawPointer(peers + id)
+            message.msg_namelen = socklen_t(MemoryLayout<sockaddr_in>.size)
+            message.msg_iov = vectors + id
+            message.msg_iovlen = 1
+            (messages + id).initialize(to: message)
+        }
+        // recvmsg multishot reads only the name and control lengths from this one, for as long as
+        // the request lives.
+        let receiveMessage = UnsafeMutablePointer<msghdr>.allocate(capacity: 1)
+        var template = msghdr()
+        template.msg_namelen = socklen_t(MemoryLayout<sockaddr_in>.size)
+        receiveMessage.initialize(to: template)
+
+        self.slabBytes = slabBytes
+        self.ringBytes = oneRing * 2
+        self.ringMemory = rings
+        self.layout = UringBufferLayout(
+            slab: slab, stride: stride, buffersPerGroup: perGroup, tunRing: rings, socketRing: rings + oneRing,
+            messages: messages, vectors: vectors, peers: peers, receiveMessage: receiveMessage)
+    }
+
+    deinit {
+        munmap(layout.slab, slabBytes)
+        munmap(ringMemory, ringBytes)
+        layout.messages.deallocate()
+        layout.vectors.deallocate()
+        layout.peers.deallocate()
+        layout.receiveMessage.deallocate()
+    }
+
+    /// Gives the memory up without freeing it: for when requests the kernel may still be serving
+    /// point into it (a shutdown whose cancellations did not complete). A leak beats a write into
+    /// memory that has been handed to someone else.
+    consuming func abandon() {
+        discard self
+    }
+}
+
+/// Where `UringBuffers`' pieces are: a plain view of pointers and sizes for the loop, valid while
+/// the owner lives.
+struct UringBufferLayout {
+    /// In front of every packet: ≥ recvmsg header + sockaddr_in (32), ≥ VXLAN + inner Ethernet
+    /// (22) + virtio-net header (10); one cache line.
+    static let headroom = 64
+    /// io_uring_recvmsg_out then the sender's sockaddr_in, in front of a received payload.
+    static let receivePrefix = Int(weft_recvmsg_out_size) + MemoryLayout<sockaddr_in>.size
+    static let tunGroup: UInt16 = 0
+    static let socketGroup: UInt16 = 1
+
+    let slab: UnsafeMutableRawPointer
+    let stride: Int
+    let buffersPerGroup: Int
+    let tunRing: UnsafeMutableRawPointer
+    let socketRing: UnsafeMutableRawPointer
+    /// Per buffer id: a msghdr pointing at that id's iovec and sockaddr_in, ready for sendmsg.
+    let messages: UnsafeMutablePointer<msghdr>
+    let vectors: UnsafeMutablePointer<iovec>
+    let peers: UnsafeMutablePointer<sockaddr_in>
+    let receiveMessage: UnsafeMutablePointer<msghdr>
+
+    /// 4 × batch per group (at least 64, a power of two as buffer rings require): a batch being
+    /// processed, one in flight to the kernel, and room for the receive side to run ahead.
+    static func buffersPerGroup(batchSize: Int) -> Int {
+        var count = 64
+        while count < batchSize * 4 && count < 16384 { count <<= 1 }
+        return count
+    }
+
+    static func roundUp(_ value: Int, to multiple: Int) -> Int { (value + multiple - 1) / multiple * multiple }
+
+    var bufferCount: Int { buffersPerGroup * 2 }
+
+    @inline(__always) func base(_ id: Int) -> UnsafeMutableRawPointer { slab + id * stride }
+
+    @inline(__always) func isTUNBuffer(_ id: Int) -> Bool { id < buffersPerGroup }
+
+    func ringMemory(_ group: UInt16) -> UnsafeMutableRawPointer { group == Self.tunGroup ? tunRing : socketRing }
+
+    /// Where the kernel writes into buffer `id`, and how much it may write.
+    @inline(__always) func providedAddress(_ id: Int) -> UnsafeMutableRawPointer {
+        base(id) + (isTUNBuffer(id) ? Self.headroom : Self.headroom - Self.receivePrefix)
+    }
+
+    @inline(__always) func providedLength(_ id: Int) -> Int {
+        stride - (isTUNBuffer(id) ? Self.headroom : Self.headroom - Self.receivePrefix)
+    }
+
+    /// Puts buffer `id` back in its group's ring at tail + `offset`; the kernel sees it after
+    /// weft_buffer_ring_advance. The ring has as many entries as the group has buffers and each
+    /// buffer is in it at most once, so a staged slot is never one the kernel has yet to consume.
+    @inline(__always) func stage(_ id: Int, offset: Int32) {
+        let ring = isTUNBuffer(id) ? tunRing : socketRing
+        weft_buffer_ring_add(ring, providedAddress(id), UInt32(providedLength(id)), UInt16(truncatingIfNeeded: id),
+                             UInt32(buffersPerGroup), offset)
+    }
+}

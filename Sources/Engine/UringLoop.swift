@@ -1,0 +1,337 @@
+import Addressing
+import CShims
+import Forwarding
+import Glibc
+import Packets
+import Routes
+
+/// What a completion answers, in the top half of its user_data; the bottom half is a buffer id.
+enum UringOperation: UInt64 {
+    case tunRead = 1, socketReceive, send, tunWrite, cancel
+
+    @inline(__always) func userData(_ id: Int = 0) -> UInt64 { rawValue << 32 | UInt64(truncatingIfNeeded: id) }
+}
+
+/// The state of one worker's io_uring loop. Plain pointers and values only (no class reference),
+/// so nothing per packet retains, locks or allocates. The ring and buffers are owned by `run`.
+struct UringLoop: ~Copyable {
+    let ring: UnsafeMutablePointer<io_uring>
+    let buffers: UringBufferLayout
+    let tunQueue: Int32
+    let socket: Int32
+    let forwarder: Forwarder
+    let counters: WorkerCounters
+    let completionBatch: Int
+    private let completions: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>
+
+    private var tunRead: MultishotReceive
+    private var socketReceive: MultishotReceive
+    /// Sends and TUN writes submitted and not yet completed.
+    private(set) var inFlight = 0
+
+    init(ring: UnsafeMutablePointer<io_uring>, buffers: UringBufferLayout, tunQueue: Int32, socket: Int32,
+         forwarder: Forwarder, counters: WorkerCounters, completionBatch: Int) {
+        self.ring = ring
+        self.buffers = buffers
+        self.tunQueue = tunQueue
+        self.socket = socket
+        self.forwarder = forwarder
+        self.counters = counters
+        self.completionBatch = completionBatch
+        completions = .allocate(capacity: completionBatch)
+        tunRead = MultishotReceive(available: buffers.buffersPerGroup)
+        socketReceive = MultishotReceive(available: buffers.buffersPerGroup)
+    }
+
+    deinit { completions.deallocate() }
+
+    /// Until `stop`: arm, reap a batch, forward it, return buffers, submit. Returns the error that
+    /// made the loop give up (a receive that keeps failing), or nil when stopped.
+    mutating func run(reader: borrowing RouteTableReader, stop: StopSignal, idleMilliseconds: Int32) -> EngineError? {
+        while !stop.isStopped {
+            if let failure = armReceives() { return failure }
+            let ready = Int(weft_peek_batch(ring, completions, UInt32(completionBatch)))
+            if ready == 0 {
+                // Nothing to do: wait in the kernel (this also submits the arms) without holding
+                // back route-table reclamation.
+                reader.goOffline()
+                _ = weft_submit_and_wait(ring, 1, idleMilliseconds)
+                reader.goOnline()
+                continue
+            }
+            let table = reader.current()
+            for index in 0..<ready { complete(completions[index].unsafelyUnwrapped.pointee, table: table) }
+            weft_cq_advance(ring, UInt32(ready))
+            reader.quiescent()
+            returnStagedBuffers()
+            _ = weft_submit_and_get_events(ring)
+        }
+        return nil
+    }
+
+    @inline(__always)
+    private mutating func complete(_ completion: io_uring_cqe, table: RouteTable) {
+        let id = Int(truncatingIfNeeded: completion.user_data & 0xFFFF_FFFF)
+        switch UringOperation(rawValue: completion.user_data >> 32) {
+        case .tunRead: tunReadCompleted(completion, table: table)
+        case .socketReceive: receiveCompleted(completion, table: table)
+        case .send: sendCompleted(id, result: completion.res)
+        case .tunWrite: tunWriteCompleted(id, result: completion.res)
+        case .cancel, nil: break
+        }
+    }
+
+    // MARK: Receiving
+
+    /// (Re-)arms each multishot request that has ended, once its group has a buffer to give.
+    private mutating func armReceives() -> EngineError? {
+        if tunRead.needsArming {
+            if tunRead.hasFailed {
+                return EngineError("io_uring multishot read", "TUN queue fd \(tunQueue)", code: tunRead.lastError)
+            }
+            let entry = nextSubmission()
+            weft_prep_read_multishot(entry, tunQueue, UringBufferLayout.tunGroup)
+            weft_sqe_set_user_data(entry, UringOperation.tunRead.userData())
+            tunRead.armed = true
+        }
+        if socketReceive.needsArming {
+            if socketReceive.hasFailed {
+                return EngineError("io_uring multishot recvmsg", "socket fd \(socket)", code: socketReceive.lastError)
+            }
+            let entry = nextSubmission()
+            weft_prep_recvmsg_multishot(entry, socket, buffers.receiveMessage, UringBufferLayout.socketGroup)
+            weft_sqe_set_user_data(entry, UringOperation.socketReceive.userData())
+            socketReceive.armed = true
+        }
+        return nil
+    }
+
+    /// The buffer a receive completion carries, taken out of its group's count; nil when none (or
+    /// an id the kernel cannot have been given).
+    @inline(__always)
+    private mutating func takeBuffer(_ completion: io_uring_cqe, tun: Bool) -> Int? {
+        guard completion.flags & weft_cqe_buffer != 0 else { return nil }
+        let id = Int(completion.flags >> weft_cqe_buffer_shift)
+        guard id < buffers.bufferCount, buffers.isTUNBuffer(id) == tun else { return nil }
+        if tun { tunRead.available -= 1 } else { socketReceive.available -= 1 }
+        return id
+    }
+
+    private mutating func tunReadCompleted(_ completion: io_uring_cqe, table: RouteTable) {
+        if completion.flags & weft_cqe_more == 0 { tunRead.ended(completion.res, counters: counters) }
+        guard let id = takeBuffer(completion, tun: true) else { return }
+        let length = Int(completion.res)
+        guard length > 0 else { return stage(id) }
+        tunRead.failures = 0
+        counters.count(.tunReadPackets)
+        counters.count(.tunReadBytes, by: UInt64(length))
+        // TUN reports a packet's full length even when it copied only what fitted.
+        guard length <= buffers.providedLength(id) else {
+            counters.countDrop(.oversize)
+            return stage(id)
+        }
+        var packet = PacketBuffer(base: buffers.base(id), headroom: UringBufferLayout.headroom, length: length,
+                                  capacity: buffers.stride)
+        switch forwarder.fromTUN(&packet, table: table) {
+        case .send(let nextHop):
+            send(id, packet, to: nextHop)
+        case .replyToTUN:
+            counters.countDrop(.noRoute)
+            counters.count(.icmpReplies)
+            writeToTUN(id, packet)
+        case .drop(let reason):
+            counters.countDrop(reason)
+            stage(id)
+        }
+    }
+
+    private mutating func receiveCompleted(_ completion: io_uring_cqe, table: RouteTable) {
+        if completion.flags & weft_cqe_more == 0 { socketReceive.ended(completion.res, counters: counters) }
+        guard let id = takeBuffer(completion, tun: false) else { return }
+        guard completion.res >= 0 else { return stage(id) }
+        socketReceive.failures = 0
+        var payloadOffset: Int32 = 0
+        var payloadLength: UInt32 = 0
+        var address: UInt32 = 0
+        var port: UInt16 = 0
+        let parsed = weft_recvmsg_parse(buffers.providedAddress(id), completion.res, buffers.receiveMessage,
+                                        &payloadOffset, &payloadLength, &address, &port)
+        counters.count(.wireReceivedPackets)
+        counters.count(.wireReceivedBytes, by: UInt64(payloadLength))
+        let headroom = UringBufferLayout.headroom - UringBufferLayout.receivePrefix + Int(payloadOffset)
+        guard parsed == 0, headroom + Int(payloadLength) <= buffers.stride else {
+            // MSG_TRUNC: the datagram was larger than any packet we could forward.
+            counters.countDrop(parsed < 0 ? .truncated : .oversize)
+            return stage(id)
+        }
+        var packet = PacketBuffer(base: buffers.base(id), headroom: headroom, length: Int(payloadLength),
+                                  capacity: buffers.stride)
+        let sender = IPv4Address(networkOrder: address)
+        switch forwarder.fromWire(&packet, sender: sender, table: table) {
+        case .deliver:
+            counters.countReceived(from: sender, bytes: Int(payloadLength))
+            writeToTUN(id, packet)
+        case .drop(let reason):
+            counters.countDrop(reason)
+            stage(id)
+        }
+    }
+
+    // MARK: Sending
+
+    @inline(__always)
+    private mutating func send(_ id: Int, _ packet: PacketBuffer, to nextHop: NextHop) {
+        let peer = buffers.peers + id
+        peer.pointee.sin_family = sa_family_t(AF_INET)
+        peer.pointee.sin_port = nextHop.port.bigEndian
+        peer.pointee.sin_addr.s_addr = nextHop.publicIP.networkOrder
+        buffers.vectors[id] = iovec(iov_base: packet.start, iov_len: packet.length)
+        let entry = nextSubmission()
+        weft_prep_sendmsg(entry, socket, buffers.messages + id, 0)
+        weft_sqe_set_user_data(entry, UringOperation.send.userData(id))
+        inFlight += 1
+    }
+
+    @inline(__always)
+    private mutating func writeToTUN(_ id: Int, _ packet: PacketBuffer) {
+        let entry = nextSubmission()
+        weft_prep_write(entry, tunQueue, packet.start, UInt32(packet.length))
+        weft_sqe_set_user_data(entry, UringOperation.tunWrite.userData(id))
+        inFlight += 1
+    }
+
+    private mutating func sendCompleted(_ id: Int, result: Int32) {
+        guard id < buffers.bufferCount else { return }
+        inFlight -= 1
+        if result < 0 {
+            // -ENETUNREACH, -EAGAIN, -EMSGSIZE…: the packet is lost, the worker goes on.
+            counters.count(.sendErrors)
+        } else {
+            counters.count(.wireSentPackets)
+            counters.count(.wireSentBytes, by: UInt64(result))
+            counters.countSent(to: IPv4Address(networkOrder: buffers.peers[id].sin_addr.s_addr), bytes: Int(result))
+        }
+        stage(id)
+    }
+
+    private mutating func tunWriteCompleted(_ id: Int, result: Int32) {
+        guard id < buffers.bufferCount else { return }
+        inFlight -= 1
+        if result < 0 {
+            counters.count(.tunWriteErrors)
+        } else {
+            counters.count(.tunWrittenPackets)
+            counters.count(.tunWrittenBytes, by: UInt64(result))
+        }
+        stage(id)
+    }
+
+    // MARK: Buffers and submissions
+
+    /// Returns buffer `id` to its ring; the kernel sees it at the end of the batch.
+    @inline(__always)
+    private mutating func stage(_ id: Int) {
+        if buffers.isTUNBuffer(id) {
+            buffers.stage(id, offset: tunRead.staged)
+            tunRead.staged += 1
+        } else {
+            buffers.stage(id, offset: socketReceive.staged)
+            socketReceive.staged += 1
+        }
+    }
+
+    /// One tail store per ring per batch publishes every buffer staged in it.
+    private mutating func returnStagedBuffers() {
+        tunRead.returnStaged(ring: buffers.tunRing)
+        socketReceive.returnStaged(ring: buffers.socketRing)
+    }
+
+    /// The next free submission entry. The queue holds a full batch, so the flush is for safety only.
+    @inline(__always)
+    private func nextSubmission() -> UnsafeMutablePointer<io_uring_sqe> {
+        if let entry = weft_get_sqe(ring) { return entry }
+        _ = weft_submit(ring)
+        while true {
+            if let entry = weft_get_sqe(ring) { return entry }
+            _ = weft_submit_and_wait(ring, 0, 1)
+        }
+    }
+
+    // MARK: Shutdown
+
+    /// Cancels both receives and reaps until they have ended and every send and write has completed,
+    /// or `milliseconds` pass. True when nothing the kernel does can still touch the buffers.
+    mutating func drain(milliseconds: Int) -> Bool {
+        if tunRead.armed { cancel(.tunRead) }
+        if socketReceive.armed { cancel(.socketReceive) }
+        let deadline = ContinuousClock.now + .milliseconds(milliseconds)
+        while tunRead.armed || socketReceive.armed || inFlight > 0 {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return false }
+            _ = weft_submit_and_wait(ring, 1, Int32(max(1, left.components.attoseconds / 1_000_000_000_000_000
+                                                             + left.components.seconds * 1000)))
+            let ready = Int(weft_peek_batch(ring, completions, UInt32(completionBatch)))
+            for index in 0..<ready {
+                let completion = completions[index].unsafelyUnwrapped.pointee
+                let id = Int(truncatingIfNeeded: completion.user_data & 0xFFFF_FFFF)
+                switch UringOperation(rawValue: completion.user_data >> 32) {
+                case .tunRead:
+                    if completion.flags & weft_cqe_more == 0 { tunRead.armed = false }
+                case .socketReceive:
+                    if completion.flags & weft_cqe_more == 0 { socketReceive.armed = false }
+                case .send: sendCompleted(id, result: completion.res)
+                case .tunWrite: tunWriteCompleted(id, result: completion.res)
+                case .cancel, nil: break
+                }
+            }
+            weft_cq_advance(ring, UInt32(ready))
+        }
+        return true
+    }
+
+    private func cancel(_ operation: UringOperation) {
+        let entry = nextSubmission()
+        weft_prep_cancel(entry, operation.userData())
+        weft_sqe_set_user_data(entry, UringOperation.cancel.userData())
+    }
+}
+
+/// One multishot receive request and the buffer group only it consumes.
+struct MultishotReceive {
+    var armed = false
+    /// Buffers in the group's ring the kernel may take: exact, because only this request takes them.
+    var available: Int
+    /// Buffers staged back into the ring this batch, not yet visible to the kernel.
+    var staged: Int32 = 0
+    /// Ends by an error other than -ENOBUFS with no packet since: a broken fd would otherwise be
+    /// re-armed forever.
+    var failures = 0
+    var lastError: Int32 = 0
+    static let failureLimit = 8
+
+    init(available: Int) { self.available = available }
+
+    /// Re-armed only once its group has a buffer to give, so running dry cannot spin.
+    var needsArming: Bool { !armed && available > 0 }
+    var hasFailed: Bool { failures >= Self.failureLimit }
+
+    /// The request posted a completion without IORING_CQE_F_MORE. -ENOBUFS: the group ran dry; it
+    /// is re-armed when a buffer comes back. -ECANCELED: shutdown.
+    mutating func ended(_ result: Int32, counters: WorkerCounters) {
+        armed = false
+        if result == -ENOBUFS {
+            counters.count(.bufferShortages)
+        } else if result < 0 && result != -ECANCELED {
+            failures += 1
+            lastError = -result
+        }
+    }
+
+    /// One tail store publishes every buffer staged this batch.
+    mutating func returnStaged(ring: UnsafeMutableRawPointer) {
+        guard staged > 0 else { return }
+        weft_buffer_ring_advance(ring, staged)
+        available += Int(staged)
+        staged = 0
+    }
+}

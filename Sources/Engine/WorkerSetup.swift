@@ -1,0 +1,56 @@
+import Forwarding
+import Routes
+import Synchronization
+
+/// Which I/O loop a worker runs. Both run the same per-packet pipeline (`Forwarder`).
+public enum EngineKind: String, Sendable, CaseIterable {
+    /// io_uring: provided-buffer ring, multishot recvmsg on the socket, multishot read on the TUN.
+    case uring
+    /// recvmmsg/sendmmsg + poll: runs where io_uring is disabled (sysctl, seccomp).
+    case mmsg
+}
+
+/// A stop request shared by the engine and its workers. Workers check it between batches and
+/// never block longer than `WorkerSetup.idleWait`, so a stop takes effect within that bound.
+public final class StopSignal: Sendable {
+    private let stopped = Atomic(false)
+    public init() {}
+    public func stop() { stopped.store(true, ordering: .releasing) }
+    public var isStopped: Bool { stopped.load(ordering: .acquiring) }
+}
+
+/// Everything one worker thread needs, handed over whole when its thread starts. The worker owns
+/// the fds it is given for the duration of `run` but does not close them (the engine does).
+public struct WorkerSetup: ~Copyable {
+    /// Longest a worker waits in the kernel before checking `stop` and passing a quiescent point.
+    public static let idleWait: Duration = .milliseconds(100)
+
+    public let index: Int
+    /// This worker's TUN queue (blocking fd).
+    public let tunQueue: Int32
+    /// This worker's UDP socket (SO_REUSEPORT, bound to the backend port).
+    public let socket: Int32
+    public let forwarder: Forwarder
+    /// Created on the worker's own thread (`publisher.makeReader()` must run there).
+    public let publisher: RouteTablePublisher
+    public let counters: WorkerCounters
+    /// Packets per batch; 1 makes the mmsg loop move one packet per syscall (flannel's udp backend).
+    public let batchSize: Int
+    /// Largest packet the TUN hands out (its MTU) and so the largest inner packet we receive.
+    public let mtu: Int
+    public let stop: StopSignal
+
+    public init(index: Int, tunQueue: Int32, socket: Int32, forwarder: Forwarder, publisher: RouteTablePublisher,
+                counters: WorkerCounters, batchSize: Int, mtu: Int, stop: StopSignal) {
+        precondition(batchSize >= 1, "a batch holds at least one packet")
+        self.index = index
+        self.tunQueue = tunQueue
+        self.socket = socket
+        self.forwarder = forwarder
+        self.publisher = publisher
+        self.counters = counters
+        self.batchSize = batchSize
+        self.mtu = mtu
+        self.stop = stop
+    }
+}

@@ -1,0 +1,84 @@
+import Addressing
+import Foundation
+import Testing
+
+/// The built `weft` next to this test bundle (`swift build --build-tests` builds both), or nil.
+let weftExecutable: String? = {
+    guard let bundle = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+    let path = URL(fileURLWithPath: bundle).deletingLastPathComponent().appendingPathComponent("weft").path
+    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+}()
+
+/// `weft dataplane` as the benchmark harness runs it: the ready line, SIGTERM, the JSON counters,
+/// the TUN gone afterwards. Batch size 1 on both hosts: one packet per syscall still forwards.
+@Suite(.enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
+       .enabled(if: weftExecutable != nil, "no weft executable next to the test bundle: run swift build --build-tests"),
+       .serialized, .timeLimit(.minutes(1)))
+struct DataplaneCommandTests {
+    @Test func batchOfOneForwardsAndReportsCountersOnSIGTERM() throws {
+        try TwoHostBed.with { bed in
+            func dataplane(_ host: TestNamespace, subnet: String, publicIP: IPv4Address, peer: String) throws -> NamespaceProcess {
+                try NamespaceProcess(host, [
+                    weftExecutable!, "dataplane", "--tun", "flannel0", "--network", "10.244.0.0/16", "--subnet", subnet,
+                    "--public-ip", "\(publicIP)", "--port", "8285", "--engine", "mmsg", "--batch", "1", "--workers", "1",
+                    "--peer", peer, "--underlay-mtu", "1500",
+                ])
+            }
+            let processA = try dataplane(bed.hostA, subnet: "10.244.1.0/24", publicIP: TwoHostBed.publicA, peer: "10.244.2.0/24=198.18.0.2")
+            defer { processA.stop() }
+            let processB = try dataplane(bed.hostB, subnet: "10.244.2.0/24", publicIP: TwoHostBed.publicB, peer: "10.244.1.0/24=198.18.0.1")
+            defer { processB.stop() }
+            #expect(processA.readLine(milliseconds: 5000) == "ready engine=mmsg workers=1")
+            #expect(processB.readLine(milliseconds: 5000) == "ready engine=mmsg workers=1")
+
+            let (_, link) = try TwoHostBed.execute(bed.hostA, ["ip", "-d", "link", "show", "flannel0"])
+            #expect(link.contains("mtu 1472") && link.contains("multi_queue"), "\(link)")
+            let (_, address) = try TwoHostBed.execute(bed.hostA, ["ip", "-4", "addr", "show", "flannel0"])
+            #expect(address.contains("inet 10.244.1.0/32"), "\(address)")
+
+            let there = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 5)
+            #expect(there.received == 5, "\(there.output)")
+            let back = try ping(from: bed.containerB, TwoHostBed.containerAddressA, count: 5)
+            #expect(back.received == 5, "\(back.output)")
+            let unrouted = try ping(from: bed.containerA, IPv4Address(10, 244, 99, 1), count: 1)
+            #expect(unrouted.output.contains("Destination Net Unreachable"), "\(unrouted.output)")
+            print("weft dataplane --batch 1: ping RTT avg A→B \(there.averageRTT ?? -1) ms, B→A \(back.averageRTT ?? -1) ms")
+
+            processA.process.terminate()
+            let (status, output) = processA.finish()
+            #expect(status == 0)
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
+            #expect(report["engine"] as? String == "mmsg")
+            #expect(report["workers"] as? Int == 1)
+            let drops = try #require(report["drops"] as? [String: Int])
+            #expect(drops["no_route"] == 1)
+            #expect(drops["unknown_sender"] == 0)
+            #expect(drops.count >= 17, "every reason is present: \(drops.keys.sorted())")
+            let traffic = try #require(report["traffic"] as? [String: Int])
+            #expect(traffic["icmp_replies"] == 1)
+            // A sent 5 requests and 5 replies to B, and received as many.
+            let peer = try #require((report["peers"] as? [String: [String: Int]])?["198.18.0.2"], "\(output)")
+            #expect(peer["sent_packets"] == 10 && peer["received_packets"] == 10, "\(peer)")
+            #expect(peer["sent_bytes"] == 10 * 84 && peer["received_bytes"] == 10 * 84, "\(peer)")
+            #expect(traffic["wire_sent_packets"] == 10 && traffic["wire_received_packets"] == 10)
+
+            let (linkStatus, _) = try TwoHostBed.execute(bed.hostA, ["ip", "link", "show", "flannel0"])
+            #expect(linkStatus != 0, "flannel0 outlived weft dataplane")
+        }
+    }
+
+    @Test func badArgumentsFailWithOneLine() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: weftExecutable!)
+        process.arguments = ["dataplane", "--network", "10.244.0.0/16", "--subnet", "10.245.1.0/24", "--public-ip", "127.0.0.1",
+                             "--engine", "mmsg", "--tun", "weft-bad-args"]
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        #expect(output == "weft: engine configuration subnet 10.245.1.0/24 lies outside the network 10.244.0.0/16: Invalid argument (errno 22)\n")
+    }
+}

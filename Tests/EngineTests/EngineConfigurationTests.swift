@@ -1,0 +1,69 @@
+import Addressing
+import Engine
+import Glibc
+import Testing
+
+/// Configuration arithmetic and refusals: no kernel needed (start() validates before any syscall).
+struct EngineConfigurationTests {
+    let network = IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16)
+    let subnet = IPv4Prefix(IPv4Address(10, 244, 1, 0), length: 24)
+
+    func configuration(_ change: (inout EngineConfiguration) -> Void = { _ in }) -> EngineConfiguration {
+        var configuration = EngineConfiguration(network: network, localSubnet: subnet, publicIP: IPv4Address(198, 18, 0, 1))
+        change(&configuration)
+        return configuration
+    }
+
+    @Test func defaultsAreFlannelsUDPBackend() {
+        let defaults = configuration()
+        #expect(defaults.tunName == "flannel0")
+        #expect(defaults.port == 8285)
+        #expect(defaults.subnetLength == 24)
+        #expect(defaults.engine == .auto)
+        // flannel: TUN MTU = external MTU − 28 (udp); vxlan devices get − 50.
+        #expect(defaults.tunMTU == 1472)
+        #expect(configuration { $0.backend = .vxlan }.tunMTU == 1450)
+        #expect(configuration { $0.underlayMTU = 9001 }.tunMTU == 8973)
+    }
+
+    struct Refusal: Sendable, CustomTestStringConvertible {
+        let expected: String
+        let change: @Sendable (inout EngineConfiguration) -> Void
+        init(_ expected: String, _ change: @escaping @Sendable (inout EngineConfiguration) -> Void) {
+            self.expected = expected
+            self.change = change
+        }
+        var testDescription: String { expected }
+    }
+
+    static let refusals = [
+        Refusal("workers 0: run at least 1") { $0.workers = 0 },
+        Refusal("batch size 0: use 1 to 1024") { $0.batchSize = 0 },
+        Refusal("batch size 1025: use 1 to 1024") { $0.batchSize = 1025 },
+        Refusal("underlay MTU 95: leaves a TUN MTU below 68 (IPv4's minimum)") { $0.underlayMTU = 95 },
+        Refusal("backend host-gw: forwards in the kernel, it needs no engine") { $0.backend = .hostGateway },
+        Refusal("subnet 10.245.1.0/24 lies outside the network 10.244.0.0/16") {
+            $0.localSubnet = IPv4Prefix(IPv4Address(10, 245, 1, 0), length: 24)
+        },
+    ]
+
+    @Test(arguments: refusals)
+    func refusalsNameTheFieldAndTheFix(_ refusal: Refusal) {
+        let expected = refusal.expected
+        let engine = Engine(configuration: configuration(refusal.change))
+        do throws(EngineError) {
+            try engine.start()
+            Issue.record("started with \(expected)")
+            engine.stop()
+        } catch {
+            #expect(error.operation == "engine configuration")
+            #expect(error.subject == expected)
+            #expect(error.code == EINVAL)
+        }
+        #expect(engine.kind == nil)
+    }
+
+    @Test func underlayMTU96IsTheSmallestAccepted() {
+        #expect(configuration { $0.underlayMTU = 96 }.tunMTU == 68)
+    }
+}

@@ -1,0 +1,93 @@
+import CShims
+import Foundation
+import Synchronization
+import Glibc
+
+/// A network namespace of its own for one test: `ip netns add` on creation, `ip netns del` in
+/// `withTestNamespace`'s defer whatever the body does. The body runs on a dedicated thread that
+/// has entered the namespace with setns, because a network namespace is a per-thread attribute
+/// and Swift Testing's cooperative threads must not be moved.
+final class TestNamespace: Sendable {
+    let name: String
+
+    private static let counter = Mutex(0)
+
+    /// Why the engine tests cannot run here, or nil.
+    static let missing: String? = {
+        guard getuid() == 0 else { return "not root: network namespaces and TUN devices need it" }
+        for tool in ["/usr/sbin/ip", "/usr/bin/ping"] where !FileManager.default.isExecutableFile(atPath: tool) {
+            return "\(tool) is not installed (scripts/setup installs it)"
+        }
+        return nil
+    }()
+
+    init(name: String) { self.name = name }
+
+    static func with<T: Sendable>(_ body: @Sendable (TestNamespace) throws -> T) throws -> T {
+        let serial = counter.withLock { value -> Int in value += 1; return value }
+        let namespace = TestNamespace(name: "weft-engine-\(getpid())-\(serial)")
+        let (status, output) = try run(["netns", "add", namespace.name])
+        guard status == 0 else { throw TestFailure("ip netns add \(namespace.name): \(output)") }
+        defer { _ = try? run(["netns", "del", namespace.name]) }
+        return try body(namespace)
+    }
+
+    /// Runs `body` on a new thread inside the namespace and waits for it.
+    func enter<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+        let result = Mutex<Result<T, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let path = "/var/run/netns/\(name)"
+        let thread = Thread {
+            defer { done.signal() }
+            let outcome: Result<T, any Error>
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            if fd < 0 {
+                outcome = .failure(TestFailure("open \(path): errno \(errno)"))
+            } else if case let result = weft_enter_network_namespace(fd), result != 0 {
+                outcome = .failure(TestFailure("setns \(path): errno \(-result)"))
+                close(fd)
+            } else {
+                close(fd)
+                outcome = Result { try body() }
+            }
+            result.withLock { $0 = outcome }
+        }
+        thread.start()
+        done.wait()
+        return try result.withLock { $0! }.get()
+    }
+
+    /// `ip -n <namespace> arguments…`; the exit status and the combined output.
+    func ip(_ arguments: String...) throws -> (Int32, String) {
+        try Self.run(["-n", name] + arguments)
+    }
+
+    /// Starts `command` inside the namespace without waiting.
+    func start(_ command: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "exec", name] + command
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    static func run(_ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // The only place C is called.
@@ -29,6 +30,13 @@ let package = Package(
         // The per-packet pipeline (validate, look up, TTL, encap/decap, anti-spoofing) shared by the
         // engine and by `weft replay`, so a replayed capture exercises exactly what the engine runs.
         .target(name: "Forwarding", dependencies: ["Addressing", "Packets", "Routes"], path: "Sources/Forwarding"),
+
+        // Control plane: an etcd v3 client over etcd's JSON gateway.
+        .target(
+            name: "Etcd",
+            dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client"), "Addressing"],
+            path: "Sources/Etcd"
+        ),
 
         // File I/O around the pure modules: pcap capture files through libpcap.
         .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture"),
@@ -61,6 +69,7 @@ let package = Package(
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "TestSupport"]),
         .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
+        .testTarget(name: "EtcdTests", dependencies: ["Etcd"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),
         .testTarget(
             name: "CaptureTests",

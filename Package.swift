@@ -38,6 +38,9 @@ let package = Package(
             path: "Sources/Etcd"
         ),
 
+        // flannel's lease manager and peer watcher: etcd leases in, route-table snapshots out.
+        .target(name: "ControlPlane", dependencies: ["Etcd", "Config", "Routes", "Addressing"], path: "Sources/ControlPlane"),
+
         // File I/O around the pure modules: pcap capture files through libpcap.
         .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture"),
 
@@ -70,6 +73,7 @@ let package = Package(
         .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd"]),
+        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Etcd", "Config", "Routes", "Addressing"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),
         .testTarget(
             name: "CaptureTests",

@@ -52,6 +52,10 @@ public actor LeaseManager {
     /// Highest revision of a watch event on our key not yet checked.
     private var pendingNotice: Int64?
     private var wakeup: CheckedContinuation<Void, Never>?
+    /// The acquisition under way: a caller of `acquire()` and the `run()` loop share it instead
+    /// of racing each other for two subnets.
+    private var acquisition: Task<Result<AcquiredLease, LeaseError>, Never>?
+    private var isRunning = false
 
     public init(client: EtcdClient, configuration: Configuration, clock: any ControlPlaneClock = SystemClock(),
                 log: @escaping LogHandler = { _, _ in }) {
@@ -73,10 +77,20 @@ public actor LeaseManager {
     @discardableResult
     public func acquire() async throws(LeaseError) -> AcquiredLease {
         if let current { return current }
+        if let acquisition { return try await acquisition.value.get() }
         let preferred = [lostSubnet, configuration.previousSubnet].compactMap { $0 }
-        let lease = try await take(preferring: preferred)
-        install(lease)
-        return lease
+        let task = Task { () async -> Result<AcquiredLease, LeaseError> in
+            do throws(LeaseError) {
+                return .success(try await take(preferring: preferred))
+            } catch {
+                return .failure(error)
+            }
+        }
+        acquisition = task
+        let result = await task.value
+        acquisition = nil
+        if case .success(let lease) = result { install(lease) }
+        return try result.get()
     }
 
     private func install(_ lease: AcquiredLease) {
@@ -186,8 +200,11 @@ public actor LeaseManager {
     // MARK: Keeping the lease
 
     /// Renews, verifies and re-acquires until the task is cancelled. Acquires first if
-    /// `acquire()` was not called or failed.
+    /// `acquire()` was not called or failed. A second concurrent call returns at once.
     public func run() async {
+        guard !isRunning else { return }
+        isRunning = true
+        defer { isRunning = false }
         while !Task.isCancelled {
             guard current != nil else {
                 await reacquire()

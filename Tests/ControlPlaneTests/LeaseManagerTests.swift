@@ -49,6 +49,21 @@ struct LeaseManagerTests {
         }
     }
 
+    @Test func concurrentCallsOnOneManagerShareOneAcquisition() async throws {
+        try await TestEtcd.with { etcd in
+            let client = try etcd.client()
+            defer { Task { try? await client.shutdown() } }
+            let prefix = uniquePrefix()
+            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.1", mac: "0a:00:00:00:00:01"), prefix: prefix))
+            async let first = manager.acquire()
+            async let second = manager.acquire()
+            let leases = try await [first, second]
+            #expect(leases[0] == leases[1])
+            #expect(try etcd.subnetKeys(prefix: prefix).count == 1)
+        }
+    }
+
     @Test func missingConfigNamesTheKeyAndTheFixAndRetryingThenSucceeds() async throws {
         try await TestEtcd.with { etcd in
             let client = try etcd.client()

@@ -23,7 +23,7 @@ extension EtcdClient {
         if let error = chunk.error {
             throw EtcdError(
                 operation: "keep lease \(lease) alive", endpoint: transport.endpoints[0],
-                reason: .server(code: error.code ?? 2, message: error.message ?? error.error ?? "unknown"))
+                reason: .server(code: error.grpc_code ?? error.code ?? 2, message: error.message ?? error.error ?? "unknown"))
         }
         // A lost lease answers {"result": {"header":…, "ID":…}}: TTL 0 is the default and so omitted.
         guard let ttl = chunk.result?.TTL?.value, ttl > 0 else { return nil }

@@ -187,10 +187,13 @@ enum Wire {
 
     struct Empty: Decodable {}
 
+    /// Unary calls answer {"error", "message", "code"}; a stream's final chunk is
+    /// {"error": {"grpc_code", "http_code", "message", "http_status"}} and this is its inner object.
     struct GatewayErrorBody: Decodable {
         var error: String?
         var message: String?
         var code: Int?
+        var grpc_code: Int?
     }
 
     struct WatchCreateRequest: Encodable {

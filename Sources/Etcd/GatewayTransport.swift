@@ -30,6 +30,9 @@ final class GatewayTransport: Sendable {
         // which would hide a dead endpoint instead of letting us move to the next one.
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
         httpConfiguration.httpVersion = .http1Only
+        // Each open watch holds one HTTP/1 connection for its lifetime; with the default 8 per host a
+        // few watches would queue every other request behind them.
+        httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
         http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
         self.endpoints = endpoints
         self.configuration = configuration

@@ -2,6 +2,10 @@ import Etcd
 import Foundation
 import Testing
 
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -51,6 +55,24 @@ struct TestEtcd {
         let text = String(decoding: data, as: UTF8.self)
         guard tool.terminationStatus == 0 else { throw TestEtcdFailure("etcdctl \(arguments.joined(separator: " ")): \(text)") }
         return text
+    }
+
+    /// Sends `signal` to this etcd only (SIGKILL: the connections drop without any goodbye).
+    func kill(signal: Int32) {
+        if process.isRunning {
+            Glibc.kill(process.processIdentifier, signal)
+            process.waitUntilExit()
+        }
+    }
+
+    /// One gauge or counter from etcd's Prometheus /metrics (an independent view of what the server holds open).
+    func metric(_ name: String) async throws -> Double {
+        let (data, _) = try await URLSession.shared.data(from: URL(string: endpoint + "/metrics")!)
+        let text = String(decoding: data, as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
+            if let value = Double(line.dropFirst(name.count + 1)) { return value }
+        }
+        throw TestEtcdFailure("metric \(name) not found")
     }
 
     func stop() {
@@ -112,6 +134,35 @@ struct TestEtcd {
 struct TestEtcdFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Runs `body`, failing if it takes longer than `seconds` (a hang becomes a failure, not a stuck test run).
+func within<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let result = first else {
+            throw TestEtcdFailure("no result within \(seconds) s")
+        }
+        return result
+    }
+}
+
+/// Waits for `task`, cancelling it and failing after `seconds` (so a hung consumer cannot hang the run).
+func within<T: Sendable>(seconds: Double, _ task: Task<T, any Error>) async throws -> T {
+    try await within(seconds: seconds) {
+        try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+    }
+}
+
+func within<T: Sendable>(seconds: Double, _ task: Task<T, Never>) async throws -> T {
+    try await within(seconds: seconds) {
+        await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+    }
 }
 
 /// Binds 127.0.0.1:0 and returns the port the kernel chose (closed again, so etcd can take it).

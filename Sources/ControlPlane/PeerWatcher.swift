@@ -112,14 +112,16 @@ public actor PeerWatcher {
     /// Lists, watches and republishes until the task is cancelled.
     public func run() async {
         var revision: Int64?
+        // Reset only by a delivered batch, so a server that fails every watch at once (or keeps
+        // reporting compaction) meets a growing wait, never a hot loop.
         var attempt = 0
+        var compactedLast = false
         while !Task.isCancelled {
             do {
                 if revision == nil {
                     revision = try await list()
-                    attempt = 0
                 }
-                let from = revision! + 1
+                let from = (revision ?? 0) + 1
                 await beforeWatch?(from)
                 let watch = try await client.watch(prefix: subnetsPrefix, fromRevision: from)
                 try await withTaskCancellationHandler {
@@ -128,6 +130,7 @@ public actor PeerWatcher {
                         await apply(batch, revision: &revision)
                         publishIfChanged(receivedAt: receivedAt)
                         attempt = 0
+                        compactedLast = false
                     }
                 } onCancel: {
                     watch.cancel()
@@ -139,6 +142,12 @@ public actor PeerWatcher {
                     log(.info, "watch of \(subnetsPrefix) from revision \(revision.map { $0 + 1 } ?? 0) hit compaction at \(compactedAt); listing again")
                     statistics.relists += 1
                     revision = nil
+                    // One compaction is expected and re-listed at once; another straight after is not.
+                    if compactedLast {
+                        do { try await clock.sleep(for: configuration.backoff.delay(attempt: attempt)) } catch { break }
+                        attempt += 1
+                    }
+                    compactedLast = true
                     continue
                 }
                 if Task.isCancelled { break }

@@ -90,6 +90,44 @@ struct LeaseLossTests {
         }
     }
 
+    @Test func renewalFailingWhileEtcdIsDownIsRetriedAfterTheRetryInterval() async throws {
+        try await TestEtcd.with { etcd in
+            let client = try etcd.client {
+                $0.requestTimeout = .seconds(1)
+                $0.passes = 1
+            }
+            defer { Task { try? await client.shutdown() } }
+            let prefix = uniquePrefix()
+            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            let clock = ManualClock()
+            let log = LogRecorder()
+            var configuration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix)
+            configuration.retryInterval = .seconds(60)
+            let manager = LeaseManager(client: client, configuration: configuration, clock: clock, log: log.handler)
+            let changes = ChangeLog(manager)
+            defer { changes.stop() }
+            let first = try await manager.acquire()
+            let runner = Task { await manager.run() }
+            defer { runner.cancel() }
+
+            etcd.halt()
+            clock.advance(by: .seconds(23 * 3600 + 1))
+            #expect(await eventually { log.lines(at: .warning).contains { $0.contains("cannot renew \(first.key)") } })
+            try await etcd.resume()
+            // Not before the retry interval has passed on the manager's clock.
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(changes.all == [.acquired(first)])
+            clock.advance(by: .seconds(61))
+            #expect(await eventually { changes.all.count == 2 })
+            guard case .renewed(let renewed) = changes.all.last else {
+                Issue.record("expected a renewal, got \(changes.all)")
+                return
+            }
+            #expect(renewed.etcdLease == first.etcdLease)
+            #expect(try await client.timeToLive(lease: #require(first.etcdLease))?.grantedTTL == 86_400)
+        }
+    }
+
     @Test func subnetTakenByAnotherHostDuringTheLossMovesUsAndSaysSoLoudly() async throws {
         try await TestEtcd.with { etcd in
             let client = try etcd.client()

@@ -206,13 +206,14 @@ struct LeaseManagerTests {
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
             try etcd.putConfig(#"{"Network":"10.244.0.0/16","SubnetMin":"10.244.9.0","SubnetMax":"10.244.9.0","Backend":{"Type":"vxlan"}}"#, prefix: prefix)
-            let contenders = 4
+            let contenders = 6
+            let log = LogRecorder()
             for round in 0..<200 {
                 let results = await withTaskGroup(of: Result<AcquiredLease, LeaseError>.self) { group in
                     for host in 0..<contenders {
                         group.addTask {
                             let attributes = vxlanAttributes("198.18.1.\(host + 1)", mac: "0a:00:00:00:01:0\(host)")
-                            let manager = LeaseManager(client: client, configuration: .init(attributes: attributes, prefix: prefix))
+                            let manager = LeaseManager(client: client, configuration: .init(attributes: attributes, prefix: prefix), log: log.handler)
                             do throws(LeaseError) {
                                 return .success(try await manager.acquire())
                             } catch {
@@ -241,6 +242,10 @@ struct LeaseManagerTests {
                 // The next round starts from an empty range; the winner's lease goes with its key.
                 try await client.revokeLease(#require(winners[0].etcdLease))
             }
+            // The hosts really did race: some saw the subnet free, lost the transaction and listed again.
+            let lostTransactions = log.lines(at: .debug).count { $0.contains("listing again") }
+            print("race: \(lostTransactions) lost transactions over 200 rounds of \(contenders) hosts")
+            #expect(lostTransactions > 0)
         }
     }
 

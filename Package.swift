@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // The only place C is called.
@@ -34,6 +35,16 @@ let package = Package(
 
         // The io_uring dataplane: TUN queues, UDP sockets, rings and provided buffers.
         .target(name: "Engine", dependencies: ["CShims", "Packets", "Routes", "Forwarding", "Addressing"], path: "Sources/Engine"),
+
+        // Control plane: an etcd v3 client over etcd's JSON gateway.
+        .target(
+            name: "Etcd",
+            dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client"), "Addressing"],
+            path: "Sources/Etcd"
+        ),
+
+        // flannel's lease manager and peer watcher: etcd leases in, route-table snapshots out.
+        .target(name: "ControlPlane", dependencies: ["Etcd", "Config", "Routes", "Addressing"], path: "Sources/ControlPlane"),
 
         // File I/O around the pure modules: pcap capture files through libpcap.
         .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture"),
@@ -71,6 +82,8 @@ let package = Package(
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "TestSupport"]),
         .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
+        .testTarget(name: "EtcdTests", dependencies: ["Etcd"]),
+        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Etcd", "Config", "Routes", "Addressing"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),
         .testTarget(
             name: "CaptureTests",

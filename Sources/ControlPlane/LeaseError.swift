@@ -1,0 +1,42 @@
+import Addressing
+import Config
+import Etcd
+
+/// Why the lease manager could not read the network config or take a subnet. `description` is
+/// one line naming the key or value at fault and what fixes it.
+public struct LeaseError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Reason: Sendable, Equatable {
+        /// `<prefix>/config` does not exist (in etcd's v3 key space).
+        case configMissing(key: String)
+        /// `<prefix>/config` exists but is not a valid flannel network config.
+        case configInvalid(key: String, ConfigError)
+        /// Every subnet between SubnetMin and SubnetMax is taken.
+        case outOfSubnets(network: IPv4Prefix, subnetMin: IPv4Address, subnetMax: IPv4Address, subnets: Int, prefix: String)
+        /// Other hosts kept winning the compare-and-create transaction.
+        case contended(attempts: Int)
+        /// etcd could not be asked.
+        case etcd(EtcdError)
+    }
+
+    public let reason: Reason
+
+    public init(_ reason: Reason) { self.reason = reason }
+
+    public var description: String {
+        switch reason {
+        case .configMissing(let key):
+            let example = #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#
+            return "network config not found at etcd key \(key); create it with ETCDCTL_API=3 etcdctl put \(key) '\(example)' "
+                + "(data written with the v2 API, e.g. `etcdctl set`, is invisible to weft, as to flannel ≥ 0.18)"
+        case .configInvalid(let key, let error):
+            return "network config at etcd key \(key) is invalid: \(error.problem); fix it with ETCDCTL_API=3 etcdctl put \(key) '<json>'"
+        case .outOfSubnets(let network, let subnetMin, let subnetMax, let subnets, let prefix):
+            return "out of subnets: all \(subnets) subnets of \(network) between SubnetMin \(subnetMin) and SubnetMax \(subnetMax) are leased; "
+                + "remove stale leases (ETCDCTL_API=3 etcdctl get --prefix \(EtcdPath.subnets(prefix: prefix))/) or widen SubnetMin/SubnetMax"
+        case .contended(let attempts):
+            return "lost the race for a free subnet \(attempts) times in a row (other hosts took each one first); retry, or check for many hosts starting at once"
+        case .etcd(let error):
+            return error.description
+        }
+    }
+}

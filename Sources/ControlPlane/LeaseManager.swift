@@ -1,0 +1,363 @@
+import Addressing
+import Config
+import Etcd
+
+/// Takes and keeps this host's subnet lease in etcd, compatibly with flanneld (DESIGN.md §2):
+/// the same keys, the same value bytes, the same order of preference, and every write that takes
+/// or keeps a subnet is a transaction that compares first, so two hosts never own one subnet.
+///
+/// Use: `acquire()` (retry it while it throws: etcd may be down or the config not written yet),
+/// then `run()` for the life of the daemon; it renews the etcd lease when less than the renew
+/// margin is left and re-acquires (preferring the same subnet) when the lease is lost. Every
+/// change is announced on `changes`. Feed watch events on our own key to `noticeOwnKeyChange`.
+public actor LeaseManager {
+    public struct Configuration: Sendable {
+        /// --etcd-prefix.
+        public var prefix: String
+        /// Our lease value; its PublicIP identifies our reservation and our earlier lease.
+        public var attributes: LeaseAttributes
+        /// The subnet of the previous subnet.env (FLANNEL_SUBNET), tried before a random one.
+        public var previousSubnet: IPv4Prefix?
+        /// TTL asked for each etcd lease (flannel: 24 h).
+        public var leaseTTL: Duration = .seconds(86_400)
+        /// Renew when less than this is left (--subnet-lease-renew-margin, flannel: 60 min). A
+        /// margin not below the TTL would renew continuously; half the TTL is used instead.
+        public var renewMargin: Duration = .seconds(3_600)
+        /// Wait before retrying a failed renewal or re-acquisition (flannel: 1 min).
+        public var retryInterval: Duration = .seconds(60)
+        /// Listings + transactions tried before giving up on a contended range (flannel's intent: 10).
+        public var maximumAttempts = 10
+
+        public init(attributes: LeaseAttributes, prefix: String = EtcdPath.defaultPrefix, previousSubnet: IPv4Prefix? = nil) {
+            self.attributes = attributes
+            self.prefix = prefix
+            self.previousSubnet = previousSubnet
+        }
+    }
+
+    public nonisolated let changes: AsyncStream<LeaseChange>
+    private let changeSink: AsyncStream<LeaseChange>.Continuation
+
+    private let client: EtcdClient
+    private let configuration: Configuration
+    private let clock: any ControlPlaneClock
+    private let log: LogHandler
+
+    /// The lease we hold; nil before the first acquisition and between a loss and re-acquisition.
+    public private(set) var current: AcquiredLease?
+    /// The subnet held before the last loss, asked for first when re-acquiring.
+    private var lostSubnet: IPv4Prefix?
+    /// Clock time of the next renewal or retry; nil when there is nothing to renew (a reservation).
+    private var deadline: Duration?
+    /// Highest revision of a watch event on our key not yet checked.
+    private var pendingNotice: Int64?
+    private var wakeup: CheckedContinuation<Void, Never>?
+    /// The acquisition under way: a caller of `acquire()` and the `run()` loop share it instead
+    /// of racing each other for two subnets.
+    private var acquisition: Task<Result<AcquiredLease, LeaseError>, Never>?
+    private var isRunning = false
+
+    public init(client: EtcdClient, configuration: Configuration, clock: any ControlPlaneClock = SystemClock(),
+                log: @escaping LogHandler = { _, _ in }) {
+        self.client = client
+        self.configuration = configuration
+        self.clock = clock
+        self.log = log
+        (changes, changeSink) = AsyncStream.makeStream(of: LeaseChange.self)
+    }
+
+    private var publicIP: IPv4Address { configuration.attributes.publicIP }
+    private var value: String { configuration.attributes.json }
+    private var subnetsPrefix: String { EtcdPath.subnets(prefix: configuration.prefix) + "/" }
+
+    // MARK: Acquisition
+
+    /// Reads the network config and takes a subnet: our reservation, else our existing lease,
+    /// else the previous subnet.env subnet if free, else a random free one. Announced as `.acquired`.
+    @discardableResult
+    public func acquire() async throws(LeaseError) -> AcquiredLease {
+        if let current { return current }
+        if let acquisition { return try await acquisition.value.get() }
+        let preferred = [lostSubnet, configuration.previousSubnet].compactMap { $0 }
+        let task = Task { () async -> Result<AcquiredLease, LeaseError> in
+            do throws(LeaseError) {
+                return .success(try await take(preferring: preferred))
+            } catch {
+                return .failure(error)
+            }
+        }
+        acquisition = task
+        let result = await task.value
+        acquisition = nil
+        if case .success(let lease) = result { install(lease) }
+        return try result.get()
+    }
+
+    private func install(_ lease: AcquiredLease) {
+        if let lostSubnet, lostSubnet != lease.subnet {
+            log(.warning, "lease subnet CHANGED from \(lostSubnet) to \(lease.subnet) (\(lease.key)): containers addressed from \(lostSubnet) lose connectivity until restarted")
+        }
+        lostSubnet = nil
+        current = lease
+        scheduleRenewal(ttl: lease.ttl)
+        log(.info, "acquired \(lease.subnet) (\(lease.origin)) at \(lease.key), etcd lease \(lease.etcdLease.map { "\($0)" } ?? "none (reservation)")")
+        changeSink.yield(.acquired(lease))
+    }
+
+    private func take(preferring preferred: [IPv4Prefix]) async throws(LeaseError) -> AcquiredLease {
+        let config = try await client.networkConfig(prefix: configuration.prefix)
+        // Granted once and reused across lost races; revoked if no write ends up using it.
+        var granted: Lease?
+        var generator = SystemRandomNumberGenerator()
+        do throws(LeaseError) {
+            for _ in 0..<max(1, configuration.maximumAttempts) {
+                let listing = try await etcd { () throws(EtcdError) in try await client.range(prefix: subnetsPrefix) }
+                let leases = listing.kvs.compactMap(ListedLease.init)
+                let (choice, stale) = SubnetChoice.choose(
+                    listing: leases, config: config, publicIP: publicIP, requested: preferred, using: &generator)
+                for kv in stale {
+                    log(.info, "deleting our lease \(kv.key): it no longer fits SubnetLen/SubnetMin/SubnetMax of the config")
+                    _ = try await etcd { () throws(EtcdError) in
+                        try await client.transaction(compare: [.modRevision(kv.key, equals: kv.modRevision)], success: [.delete(key: kv.key)])
+                    }
+                }
+                let outcome: AcquiredLease?
+                switch choice {
+                case .outOfSubnets:
+                    throw LeaseError(.outOfSubnets(
+                        network: config.network, subnetMin: config.subnetMin, subnetMax: config.subnetMax,
+                        subnets: config.subnets.count, prefix: configuration.prefix))
+                case .reservation(let kv, let subnet):
+                    outcome = try await keepReservation(kv, subnet: subnet, config: config)
+                case .existing(let kv, let subnet):
+                    let lease = try await grant(&granted)
+                    outcome = try await write(subnet, lease: lease, config: config, origin: .existing,
+                                              compare: .modRevision(kv.key, equals: kv.modRevision))
+                    if outcome != nil, let old = kv.lease, old != lease.id {
+                        // The key has moved to the new lease; the old one holds nothing now.
+                        try? await client.revokeLease(old)
+                    }
+                case .create(let subnet, let origin):
+                    let lease = try await grant(&granted)
+                    outcome = try await write(subnet, lease: lease, config: config, origin: origin,
+                                              compare: .absent(LeaseKey(subnet: subnet).path(prefix: configuration.prefix)))
+                }
+                if let outcome {
+                    if outcome.etcdLease == granted?.id { granted = nil }
+                    if let unused = granted { try? await client.revokeLease(unused.id) }
+                    return outcome
+                }
+                log(.debug, "another host changed the subnets while we chose one; listing again")
+            }
+            throw LeaseError(.contended(attempts: max(1, configuration.maximumAttempts)))
+        } catch {
+            if let unused = granted { try? await client.revokeLease(unused.id) }
+            throw error
+        }
+    }
+
+    private func grant(_ granted: inout Lease?) async throws(LeaseError) -> Lease {
+        if let granted { return granted }
+        let seconds = max(1, configuration.leaseTTL.components.seconds)
+        let lease = try await etcd { () throws(EtcdError) in try await client.grantLease(ttl: seconds) }
+        granted = lease
+        return lease
+    }
+
+    /// A reservation stays without TTL. Its value is rewritten only if ours differs (a new VtepMAC).
+    private func keepReservation(_ kv: KeyValue, subnet: IPv4Prefix, config: NetworkConfig) async throws(LeaseError) -> AcquiredLease? {
+        var lease = AcquiredLease(subnet: subnet, key: kv.key, etcdLease: nil, ttl: nil, revision: kv.modRevision,
+                                  origin: .reservation, config: config, value: value)
+        if kv.value == value { return lease }
+        let result = try await etcd { () throws(EtcdError) in
+            try await client.transaction(
+                compare: [.modRevision(kv.key, equals: kv.modRevision)],
+                success: [.put(key: kv.key, value: value, lease: nil)])
+        }
+        guard result.succeeded else { return nil }
+        lease.revision = result.revision
+        return lease
+    }
+
+    /// Puts our value at `subnet`'s key, attached to `lease`, if `compare` still holds; nil when
+    /// another host got there first. A timed-out transaction counts as lost: the next listing
+    /// shows whether it applied (then the key is ours and is kept as `.existing`).
+    private func write(_ subnet: IPv4Prefix, lease: Lease, config: NetworkConfig, origin: LeaseOrigin,
+                       compare: Compare) async throws(LeaseError) -> AcquiredLease? {
+        let key = LeaseKey(subnet: subnet).path(prefix: configuration.prefix)
+        let result: TransactionResult
+        do {
+            result = try await client.transaction(compare: [compare], success: [.put(key: key, value: value, lease: lease.id)])
+        } catch {
+            if case .timedOut = error.reason { return nil }
+            throw LeaseError(.etcd(error))
+        }
+        guard result.succeeded else { return nil }
+        return AcquiredLease(subnet: subnet, key: key, etcdLease: lease.id, ttl: .seconds(lease.ttl),
+                             revision: result.revision, origin: origin, config: config, value: value)
+    }
+
+    // MARK: Keeping the lease
+
+    /// Renews, verifies and re-acquires until the task is cancelled. Acquires first if
+    /// `acquire()` was not called or failed. A second concurrent call returns at once.
+    public func run() async {
+        guard !isRunning else { return }
+        isRunning = true
+        defer { isRunning = false }
+        while !Task.isCancelled {
+            guard current != nil else {
+                await reacquire()
+                continue
+            }
+            await sleepUntilDeadlineOrNotice()
+            if Task.isCancelled { break }
+            if let revision = pendingNotice {
+                pendingNotice = nil
+                await verify(afterEventAt: revision)
+            } else if let deadline, clock.now >= deadline {
+                await renew()
+            }
+        }
+    }
+
+    /// A watch event on our own key at `revision`: if it is newer than our last write, the key
+    /// is read back and, if it is no longer ours, the lease counts as lost.
+    public func noticeOwnKeyChange(revision: Int64) {
+        guard let current, revision > current.revision else { return }
+        pendingNotice = max(pendingNotice ?? 0, revision)
+        wake()
+    }
+
+    private func reacquire() async {
+        do {
+            try await acquire()
+        } catch {
+            log(.warning, "cannot acquire a subnet lease: \(error); retrying in \(configuration.retryInterval)")
+            deadline = clock.now + configuration.retryInterval
+            pendingNotice = nil
+            await sleepUntilDeadlineOrNotice()
+        }
+    }
+
+    private func renew() async {
+        guard let lease = current else { return }
+        guard let id = lease.etcdLease else {
+            deadline = nil
+            return
+        }
+        do throws(EtcdError) {
+            guard let ttl = try await client.keepAliveOnce(lease: id) else {
+                lose("etcd lease \(id) expired or was revoked, taking \(lease.key) with it")
+                return
+            }
+            // The etcd lease can outlive the key (someone deleted or overwrote it): check and repair.
+            let kv = try await client.get(lease.key).kvs.first
+            var renewed = lease
+            renewed.ttl = .seconds(ttl)
+            if let kv {
+                guard kv.lease == id else {
+                    lose("\(lease.key) was taken over by etcd lease \(kv.lease.map { "\($0)" } ?? "none")")
+                    return
+                }
+                renewed.revision = kv.modRevision
+                if kv.value != value {
+                    let result = try await client.transaction(
+                        compare: [.modRevision(kv.key, equals: kv.modRevision)],
+                        success: [.put(key: lease.key, value: value, lease: id)])
+                    guard result.succeeded else {
+                        lose("\(lease.key) changed while we rewrote its value")
+                        return
+                    }
+                    renewed.revision = result.revision
+                }
+            } else {
+                let result = try await client.transaction(
+                    compare: [.absent(lease.key)], success: [.put(key: lease.key, value: value, lease: id)])
+                guard result.succeeded else {
+                    lose("\(lease.key) was deleted and taken by another host")
+                    return
+                }
+                renewed.revision = result.revision
+            }
+            current = renewed
+            scheduleRenewal(ttl: renewed.ttl)
+            log(.debug, "renewed \(lease.subnet): etcd lease \(id) has \(ttl) s again")
+            changeSink.yield(.renewed(renewed))
+        } catch {
+            log(.warning, "cannot renew \(lease.key): \(error); retrying in \(configuration.retryInterval)")
+            deadline = clock.now + configuration.retryInterval
+        }
+    }
+
+    private func verify(afterEventAt revision: Int64) async {
+        guard let lease = current, revision > lease.revision else { return }
+        do throws(EtcdError) {
+            let kv = try await client.get(lease.key).kvs.first
+            guard let kv else {
+                lose("\(lease.key) was deleted")
+                return
+            }
+            let holder = try? LeaseAttributes.parse(kv.value)
+            guard kv.lease == lease.etcdLease, holder?.publicIP == publicIP else {
+                lose("\(lease.key) now belongs to \(holder?.publicIP.description ?? "an unreadable value")")
+                return
+            }
+            current?.revision = kv.modRevision
+        } catch {
+            log(.warning, "cannot read back \(lease.key) after a change: \(error); checking again in \(configuration.retryInterval)")
+            pendingNotice = nil
+            deadline = min(deadline ?? .seconds(Int64.max / 2), clock.now + configuration.retryInterval)
+        }
+    }
+
+    private func lose(_ reason: String) {
+        guard let lease = current else { return }
+        log(.warning, "LOST lease \(lease.subnet): \(reason); acquiring again, preferring \(lease.subnet)")
+        current = nil
+        lostSubnet = lease.subnet
+        deadline = nil
+        pendingNotice = nil
+        changeSink.yield(.lost(lease, reason: reason))
+    }
+
+    private func scheduleRenewal(ttl: Duration?) {
+        guard let ttl else {
+            deadline = nil
+            return
+        }
+        let margin = configuration.renewMargin < ttl ? configuration.renewMargin : ttl / 2
+        deadline = clock.now + ttl - margin
+    }
+
+    // MARK: Waiting
+
+    private func sleepUntilDeadlineOrNotice() async {
+        guard pendingNotice == nil else { return }
+        let sleeper = deadline.map { deadline in
+            Task { [clock] in
+                try? await clock.sleep(for: max(.zero, deadline - clock.now))
+                self.wake()
+            }
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { wakeup = $0 }
+        } onCancel: {
+            Task { await self.wake() }
+        }
+        sleeper?.cancel()
+    }
+
+    private func wake() {
+        wakeup?.resume()
+        wakeup = nil
+    }
+
+    private func etcd<T>(_ body: () async throws(EtcdError) -> T) async throws(LeaseError) -> T {
+        do {
+            return try await body()
+        } catch {
+            throw LeaseError(.etcd(error))
+        }
+    }
+}

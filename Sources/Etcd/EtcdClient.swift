@@ -1,0 +1,101 @@
+/// An etcd v3 client over etcd's JSON gateway (`/v3/...` on each client URL, etcd ≥ 3.4).
+/// One HTTP connection pool shared by every call; call `shutdown()` before dropping the client.
+public final class EtcdClient: Sendable {
+    public struct Configuration: Sendable {
+        /// Bound on one attempt at one endpoint, from connecting to the last byte of the answer.
+        public var requestTimeout: Duration = .seconds(5)
+        /// Bound on establishing a TCP connection; a dead endpoint costs at most this before failover.
+        public var connectTimeout: Duration = .seconds(2)
+        /// How many times the whole endpoint list is tried before giving up.
+        public var passes: Int = 3
+        /// Wait between passes.
+        public var backoff = Backoff()
+
+        public init() {}
+    }
+
+    let transport: GatewayTransport
+
+    /// `endpoints`: client URLs (`http://host:port`), tried in order, e.g. from `parseEtcdEndpoints`.
+    public init(endpoints: [String], configuration: Configuration = Configuration()) throws(EtcdError) {
+        guard !endpoints.isEmpty else {
+            throw EtcdError(operation: "configure", endpoint: "", reason: .invalidEndpoint(""))
+        }
+        let validated = try endpoints.map { (endpoint) throws(EtcdError) in try validateEndpoint(endpoint) }
+        transport = GatewayTransport(endpoints: validated, configuration: configuration)
+    }
+
+    /// `endpoints`: flanneld's comma-separated `--etcd-endpoints` value.
+    public convenience init(endpoints: String, configuration: Configuration = Configuration()) throws(EtcdError) {
+        try self.init(endpoints: parseEtcdEndpoints(endpoints), configuration: configuration)
+    }
+
+    public var endpoints: [String] { transport.endpoints }
+
+    public func shutdown() async throws {
+        try await transport.shutdown()
+    }
+
+    // MARK: Keys
+
+    /// The key if it exists (an empty `kvs` otherwise), with the store's revision.
+    public func get(_ key: String) async throws(EtcdError) -> RangeResult {
+        let response = try await transport.call(
+            "get \(key)", path: "/v3/kv/range", body: Wire.RangeRequest(key: GatewayBytes(key)),
+            safety: .idempotent, as: Wire.RangeResponse.self)
+        return RangeResult(response)
+    }
+
+    /// Every key starting with `prefix`, in key order, with the store's revision.
+    public func range(prefix: String) async throws(EtcdError) -> RangeResult {
+        let request = Wire.RangeRequest(key: GatewayBytes(prefix), range_end: GatewayBytes(prefixRangeEnd(Array(prefix.utf8))))
+        let response = try await transport.call(
+            "range \(prefix)", path: "/v3/kv/range", body: request, safety: .idempotent, as: Wire.RangeResponse.self)
+        return RangeResult(response)
+    }
+
+    /// Sets `key`, attached to `lease` if given; returns the revision of the write.
+    @discardableResult
+    public func put(_ key: String, _ value: String, lease: LeaseID? = nil) async throws(EtcdError) -> Int64 {
+        let request = Wire.PutRequest(key: GatewayBytes(key), value: GatewayBytes(value), lease: lease.map { GatewayInt64($0.value) })
+        let response = try await transport.call(
+            "put \(key)", path: "/v3/kv/put", body: request, safety: .idempotent, as: Wire.PutResponse.self)
+        return response.header?.revision?.value ?? 0
+    }
+
+    /// Deletes `key`; returns how many keys were deleted (0 or 1).
+    @discardableResult
+    public func delete(_ key: String) async throws(EtcdError) -> Int64 {
+        let response = try await transport.call(
+            "delete \(key)", path: "/v3/kv/deleterange", body: Wire.DeleteRangeRequest(key: GatewayBytes(key)),
+            safety: .idempotent, as: Wire.DeleteRangeResponse.self)
+        return response.deleted?.value ?? 0
+    }
+
+    /// Runs `success` if every compare holds, `failure` otherwise, atomically.
+    /// Never retried once it may have reached etcd (see `RetrySafety.atMostOnce`): a timeout throws `.timedOut`,
+    /// and the caller must read the keys back to learn whether it applied.
+    public func transaction(
+        compare: [Compare], success: [TransactionOperation], failure: [TransactionOperation] = []
+    ) async throws(EtcdError) -> TransactionResult {
+        let request = Wire.TxnRequest(compare: compare.map(\.wire), success: success.map(\.wire), failure: failure.map(\.wire))
+        let name = "txn " + (compare.first?.key ?? success.first.map { "\($0)" } ?? "")
+        let response = try await transport.call(name, path: "/v3/kv/txn", body: request, safety: .atMostOnce, as: Wire.TxnResponse.self)
+        let responses = (response.responses ?? []).map { (op: Wire.ResponseOp) -> TransactionResponse in
+            if let range = op.response_range { return .range(RangeResult(range)) }
+            if let delete = op.response_delete_range { return .delete(deleted: delete.deleted?.value ?? 0) }
+            // A put answers {"response_put": {...}}; an empty op object can only be a put too,
+            // since its header is the one field that may be present.
+            return .put
+        }
+        return TransactionResult(
+            succeeded: response.succeeded ?? false, revision: response.header?.revision?.value ?? 0, responses: responses)
+    }
+
+    /// Discards history before `revision`; watches from older revisions then fail with `.compacted`.
+    public func compact(revision: Int64) async throws(EtcdError) {
+        _ = try await transport.call(
+            "compact \(revision)", path: "/v3/kv/compaction", body: Wire.CompactionRequest(revision: GatewayInt64(revision)),
+            safety: .idempotent, as: Wire.Empty.self)
+    }
+}

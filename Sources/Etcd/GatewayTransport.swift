@@ -1,0 +1,242 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Whether a request may be sent again after it possibly reached etcd.
+enum RetrySafety {
+    /// Repeating it changes nothing a caller relies on (reads, put of the same value, delete, lease calls).
+    case idempotent
+    /// Sent at most once once it may have reached etcd. A txn is the case: if a create-if-absent
+    /// txn timed out after etcd applied it, a blind retry fails its compare against our own write
+    /// and reports "someone else holds this key" — the caller would then give up a lease it owns.
+    /// Only failures that prove the request never left (no connection) are retried.
+    case atMostOnce
+}
+
+/// POSTs JSON to etcd's gateway, failing over across endpoints with backoff.
+final class GatewayTransport: Sendable {
+    let http: HTTPClient
+    let endpoints: [String]
+    let configuration: EtcdClient.Configuration
+    /// The endpoint that answered last; requests start there so a dead first endpoint costs one failover, not one per call.
+    private let preferred = Mutex(0)
+
+    init(endpoints: [String], configuration: EtcdClient.Configuration) {
+        var httpConfiguration = HTTPClient.Configuration()
+        httpConfiguration.timeout.connect = .nanoseconds(Self.nanoseconds(configuration.connectTimeout))
+        // Without this the pool keeps retrying a refused connection until the request's deadline,
+        // which would hide a dead endpoint instead of letting us move to the next one.
+        httpConfiguration.connectionPool.retryConnectionEstablishment = false
+        httpConfiguration.httpVersion = .http1Only
+        // Each open watch holds one HTTP/1 connection for its lifetime; with the default 8 per host a
+        // few watches would queue every other request behind them.
+        httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
+        http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        self.endpoints = endpoints
+        self.configuration = configuration
+    }
+
+    func shutdown() async throws {
+        try await http.shutdown()
+    }
+
+    /// One unary call: encodes `body`, decodes the first JSON object of the answer as `Response`.
+    func call<Response: Decodable>(
+        _ operation: String, path: String, body: some Encodable, safety: RetrySafety,
+        as _: Response.Type = Response.self
+    ) async throws(EtcdError) -> Response {
+        let payload = try encode(body, operation: operation)
+        return try await withFailover(operation, safety: safety) { (endpoint) throws(Failure) in
+            let (status, bytes) = try await post(payload, to: endpoint + path, timeout: configuration.requestTimeout)
+            return try decodeAnswer(status: status, bytes: bytes, operation: operation, endpoint: endpoint)
+        }
+    }
+
+    /// Opens a streaming call (watch): returns once response headers arrived, with the endpoint that answered.
+    func openStream(_ operation: String, path: String, body: some Encodable) async throws(EtcdError) -> (String, HTTPClientResponse) {
+        let payload = try encode(body, operation: operation)
+        return try await withFailover(operation, safety: .idempotent) { (endpoint) throws(Failure) in
+            let request = makeRequest(payload, url: endpoint + path)
+            let response: HTTPClientResponse
+            do {
+                // The deadline covers only connecting and the response head; the body streams for as long as the watch lives.
+                response = try await http.execute(request, deadline: .now() + .nanoseconds(Self.nanoseconds(configuration.requestTimeout)))
+            } catch {
+                throw Self.classify(error)
+            }
+            if response.status != .ok {
+                let bytes = (try? await response.body.collect(upTo: 1 << 20)).map { Array($0.readableBytesView) } ?? []
+                throw .answered(Self.serverError(bytes: bytes, status: Int(response.status.code), operation: operation, endpoint: endpoint))
+            }
+            return (endpoint, response)
+        }
+    }
+
+    /// Why one attempt at one endpoint failed, and so whether another attempt may follow.
+    enum Failure: Error {
+        /// No connection was made: the request never left, any request may go to the next endpoint.
+        case notConnected(String)
+        /// The request may have reached etcd but no answer came in time.
+        case timedOut
+        /// etcd answered "unavailable" (no leader, shutting down); nothing was applied.
+        case unavailable(EtcdError)
+        /// A definite answer (success handled by the caller, or an error worth reporting as is).
+        case answered(EtcdError)
+    }
+
+    private func withFailover<T>(
+        _ operation: String, safety: RetrySafety, attempt: (String) async throws(Failure) -> T
+    ) async throws(EtcdError) -> T {
+        let start = preferred.withLock { $0 }
+        var generator = SystemRandomNumberGenerator()
+        var lastProblem = ""
+        let attempts = endpoints.count * max(configuration.passes, 1)
+        for index in 0..<attempts {
+            if index > 0, index % endpoints.count == 0 {
+                try? await Task.sleep(for: configuration.backoff.delay(beforePass: index / endpoints.count - 1, using: &generator))
+            }
+            if Task.isCancelled { break }
+            let slot = (start + index) % endpoints.count
+            let endpoint = endpoints[slot]
+            do throws(Failure) {
+                let result = try await attempt(endpoint)
+                preferred.withLock { $0 = slot }
+                return result
+            } catch {
+                switch error {
+                case .notConnected(let problem):
+                    lastProblem = "\(endpoint): \(problem)"
+                case .unavailable(let problem):
+                    lastProblem = problem.description
+                case .timedOut:
+                    guard safety == .idempotent else {
+                        throw EtcdError(operation: operation, endpoint: endpoint, reason: .timedOut(seconds: Self.seconds(configuration.requestTimeout)))
+                    }
+                    lastProblem = "\(endpoint): timed out"
+                case .answered(let problem):
+                    throw problem
+                }
+            }
+        }
+        throw EtcdError(
+            operation: operation, endpoint: endpoints.joined(separator: ","),
+            reason: .unreachable(attempts: attempts, lastError: lastProblem))
+    }
+
+    private func encode(_ body: some Encodable, operation: String) throws(EtcdError) -> [UInt8] {
+        do {
+            return Array(try JSONEncoder().encode(body))
+        } catch {
+            throw EtcdError(operation: operation, endpoint: "-", reason: .malformedResponse("cannot encode request: \(error)"))
+        }
+    }
+
+    private func makeRequest(_ payload: [UInt8], url: String) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: payload))
+        return request
+    }
+
+    /// Sends one request and reads its whole body, all within `timeout`.
+    private func post(_ payload: [UInt8], to url: String, timeout: Duration) async throws(Failure) -> (Int, [UInt8]) {
+        let request = makeRequest(payload, url: url)
+        let http = self.http
+        do {
+            // AsyncHTTPClient's deadline stops at the response head; the race also bounds the body.
+            return try await withThrowingTaskGroup(of: (Int, [UInt8])?.self) { group in
+                group.addTask {
+                    let response = try await http.execute(request, deadline: .now() + .nanoseconds(Self.nanoseconds(timeout)))
+                    let body = try await response.body.collect(upTo: 64 << 20)
+                    return (Int(response.status.code), Array(body.readableBytesView))
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let answer = first else { throw Failure.timedOut }
+                return answer
+            }
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw Self.classify(error)
+        }
+    }
+
+    /// Sorts AsyncHTTPClient/NIO errors into "never sent" and "may have been sent".
+    static func classify(_ error: any Error) -> Failure {
+        if let client = error as? HTTPClientError {
+            switch client {
+            case .connectTimeout, .getConnectionFromPoolTimeout:
+                return .notConnected(String(describing: client))
+            case .deadlineExceeded, .readTimeout, .writeTimeout:
+                return .timedOut
+            default:
+                // remoteConnectionClosed and friends: the request may have been written.
+                return .timedOut
+            }
+        }
+        if error is NIOConnectionError || error is IOError {
+            return .notConnected(String(describing: error))
+        }
+        if let channel = error as? ChannelError, case .connectTimeout = channel {
+            return .notConnected(String(describing: error))
+        }
+        return .timedOut
+    }
+
+    private func decodeAnswer<Response: Decodable>(status: Int, bytes: [UInt8], operation: String, endpoint: String) throws(Failure) -> Response {
+        guard status == 200 else {
+            let error = Self.serverError(bytes: bytes, status: status, operation: operation, endpoint: endpoint)
+            if case .server(code: 14, _) = error.reason { throw .unavailable(error) }
+            throw .answered(error)
+        }
+        // Streaming endpoints (lease keepalive) answer one JSON object per line; unary ones a single object.
+        let line = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).first ?? []
+        do {
+            return try JSONDecoder().decode(Response.self, from: Data(line))
+        } catch {
+            throw .answered(EtcdError(
+                operation: operation, endpoint: endpoint,
+                reason: .malformedResponse("\(Self.snippet(bytes)): \(Self.decodingProblem(error))")))
+        }
+    }
+
+    /// The gateway's {"error", "code", "message"} body as an EtcdError; anything else is malformed.
+    static func serverError(bytes: [UInt8], status: Int, operation: String, endpoint: String) -> EtcdError {
+        if let body = try? JSONDecoder().decode(Wire.GatewayErrorBody.self, from: Data(bytes)),
+           let message = body.message ?? body.error {
+            return EtcdError(operation: operation, endpoint: endpoint, reason: .server(code: body.code ?? 2, message: message))
+        }
+        return EtcdError(operation: operation, endpoint: endpoint, reason: .malformedResponse("HTTP \(status): \(snippet(bytes))"))
+    }
+
+    static func snippet(_ bytes: [UInt8]) -> String {
+        let text = String(decoding: bytes.prefix(120), as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
+        return text.isEmpty ? "empty body" : text
+    }
+
+    static func decodingProblem(_ error: any Error) -> String {
+        guard let decoding = error as? DecodingError else { return String(describing: error) }
+        switch decoding {
+        case .dataCorrupted(let context), .keyNotFound(_, let context), .typeMismatch(_, let context), .valueNotFound(_, let context):
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return path.isEmpty ? context.debugDescription : "\(path): \(context.debugDescription)"
+        @unknown default:
+            return String(describing: decoding)
+        }
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(nanoseconds(duration)) / 1e9
+    }
+}

@@ -1,0 +1,70 @@
+import Addressing
+import Config
+import ControlPlane
+import Etcd
+import Foundation
+import Routes
+import Synchronization
+import Testing
+
+/// A clock that moves only when a test says so; sleepers poll it, so cancellation stays prompt.
+final class ManualClock: ControlPlaneClock {
+    private let time = Mutex<Duration>(.zero)
+
+    var now: Duration { time.withLock { $0 } }
+
+    func advance(by duration: Duration) { time.withLock { $0 += duration } }
+
+    func sleep(for duration: Duration) async throws {
+        let deadline = now + duration
+        while now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+    }
+}
+
+/// Collects log lines, so a test can check what an operator would read.
+final class LogRecorder: Sendable {
+    private let lines = Mutex<[(LogLevel, String)]>([])
+
+    var handler: LogHandler { { level, line in self.lines.withLock { $0.append((level, line)) } } }
+
+    func lines(at level: LogLevel) -> [String] { lines.withLock { $0.filter { $0.0 == level }.map(\.1) } }
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let clock = ContinuousClock()
+    let end = clock.now + timeout
+    while clock.now < end {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+/// A fresh key prefix per test, so leftovers of one test never meet another.
+func uniquePrefix() -> String { "/weft-test-\(UUID().uuidString.prefix(8))/network" }
+
+extension TestEtcd {
+    /// Writes the network config with etcdctl (the operator's way), v3 API.
+    func putConfig(_ json: String, prefix: String) throws {
+        _ = try etcdctl("put", EtcdPath.config(prefix: prefix), json)
+    }
+
+    /// `etcdctl get --prefix <prefix>/subnets/` as (key, value) pairs, read independently of our client.
+    func subnetKeys(prefix: String) throws -> [(key: String, value: String)] {
+        let lines = try etcdctl("get", "--prefix", EtcdPath.subnets(prefix: prefix) + "/")
+            .split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        return stride(from: 0, to: lines.count - 1, by: 2).map { (lines[$0], lines[$0 + 1]) }
+    }
+}
+
+/// The lease value flannel's vxlan backend writes, spelled out by hand (not via LeaseAttributes).
+func flannelVXLANValue(publicIP: String, mac: String) -> String {
+    #"{"PublicIP":"\#(publicIP)","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"\#(mac)"}}"#
+}
+
+func vxlanAttributes(_ publicIP: String, mac: String) -> LeaseAttributes {
+    .vxlan(publicIP: IPv4Address(publicIP)!, data: VXLANLeaseData(vni: 1, vtepMAC: MACAddress(mac)!))
+}
+
+func cidr(_ text: String) -> IPv4Prefix { IPv4Prefix(text)! }

@@ -1,0 +1,185 @@
+import Etcd
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A throwaway single-member etcd on loopback, started by a test and killed (that pid only) after it.
+struct TestEtcd {
+    static let binary = "/usr/bin/etcd"
+    static let isAvailable = FileManager.default.isExecutableFile(atPath: binary)
+    static let skipMessage: Comment = "needs /usr/bin/etcd (Debian package etcd-server) to start a real etcd"
+
+    let endpoint: String
+    let process: Process
+    let dataDirectory: URL
+
+    /// Runs `body` against a fresh etcd, always stopping it afterwards.
+    static func with<T>(_ body: (TestEtcd) async throws -> T) async throws -> T {
+        let etcd = try await start()
+        do {
+            let result = try await body(etcd)
+            etcd.stop()
+            return result
+        } catch {
+            etcd.stop()
+            throw error
+        }
+    }
+
+    /// A client for this etcd (or for `endpoints` if given); the caller shuts it down.
+    func client(endpoints: [String]? = nil, configure: (inout EtcdClient.Configuration) -> Void = { _ in }) throws -> EtcdClient {
+        var configuration = EtcdClient.Configuration()
+        configure(&configuration)
+        return try EtcdClient(endpoints: endpoints ?? [endpoint], configuration: configuration)
+    }
+
+    /// Runs etcdctl against this etcd and returns its standard output (the independent view of the store).
+    func etcdctl(_ arguments: String...) throws -> String {
+        let tool = Process()
+        tool.executableURL = URL(fileURLWithPath: "/usr/bin/etcdctl")
+        tool.arguments = ["--endpoints=\(endpoint)"] + arguments
+        tool.environment = ["ETCDCTL_API": "3"]
+        let output = Pipe()
+        tool.standardOutput = output
+        tool.standardError = output
+        try tool.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        tool.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard tool.terminationStatus == 0 else { throw TestEtcdFailure("etcdctl \(arguments.joined(separator: " ")): \(text)") }
+        return text
+    }
+
+    /// Sends `signal` to this etcd only (SIGKILL: the connections drop without any goodbye).
+    func kill(signal: Int32) {
+        if process.isRunning {
+            Glibc.kill(process.processIdentifier, signal)
+            process.waitUntilExit()
+        }
+    }
+
+    /// One gauge or counter from etcd's Prometheus /metrics (an independent view of what the server holds open).
+    func metric(_ name: String) async throws -> Double {
+        let (data, _) = try await URLSession.shared.data(from: URL(string: endpoint + "/metrics")!)
+        let text = String(decoding: data, as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
+            if let value = Double(line.dropFirst(name.count + 1)) { return value }
+        }
+        throw TestEtcdFailure("metric \(name) not found")
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: dataDirectory)
+    }
+
+    private static func start() async throws -> TestEtcd {
+        // A free port can be taken by someone else between our probe and etcd's bind: try again with new ports.
+        var lastLog = ""
+        for _ in 0..<3 {
+            let clientPort = try freeLoopbackPort()
+            let peerPort = try freeLoopbackPort()
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-etcd-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let client = "http://127.0.0.1:\(clientPort)"
+            let peer = "http://127.0.0.1:\(peerPort)"
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = [
+                "--data-dir", directory.appendingPathComponent("data").path,
+                "--listen-client-urls", client, "--advertise-client-urls", client,
+                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                "--initial-cluster", "default=\(peer)", "--name", "default",
+            ]
+            let log = directory.appendingPathComponent("etcd.log")
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: log)
+            process.standardOutput = handle
+            process.standardError = handle
+            try process.run()
+            let etcd = TestEtcd(endpoint: client, process: process, dataDirectory: directory)
+            if await etcd.waitUntilServing() { return etcd }
+            lastLog = (try? String(contentsOf: log, encoding: .utf8)).map { String($0.suffix(600)) } ?? ""
+            etcd.stop()
+        }
+        throw TestEtcdFailure("etcd did not start; last log: \(lastLog)")
+    }
+
+    /// Polls /v3/kv/range until it answers (etcd needs about a second to elect itself leader).
+    private func waitUntilServing() async -> Bool {
+        guard let client = try? client(configure: {
+            $0.requestTimeout = .milliseconds(500)
+            $0.passes = 1
+        }) else { return false }
+        defer { Task { try? await client.shutdown() } }
+        for _ in 0..<100 {
+            guard process.isRunning else { return false }
+            if (try? await client.get("readiness-probe")) != nil { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+}
+
+struct TestEtcdFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs `body`, failing if it takes longer than `seconds` (a hang becomes a failure, not a stuck test run).
+func within<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let result = first else {
+            throw TestEtcdFailure("no result within \(seconds) s")
+        }
+        return result
+    }
+}
+
+/// Waits for `task`, cancelling it and failing after `seconds` (so a hung consumer cannot hang the run).
+func within<T: Sendable>(seconds: Double, _ task: Task<T, any Error>) async throws -> T {
+    try await within(seconds: seconds) {
+        try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+    }
+}
+
+func within<T: Sendable>(seconds: Double, _ task: Task<T, Never>) async throws -> T {
+    try await within(seconds: seconds) {
+        await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+    }
+}
+
+/// Binds 127.0.0.1:0 and returns the port the kernel chose (closed again, so etcd can take it).
+func freeLoopbackPort() throws -> Int {
+    let socketDescriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard socketDescriptor >= 0 else { throw TestEtcdFailure("socket: errno \(errno)") }
+    defer { close(socketDescriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+            bind(socketDescriptor, generic, length) == 0 && getsockname(socketDescriptor, generic, &length) == 0
+        }
+    }
+    guard bound else { throw TestEtcdFailure("bind 127.0.0.1:0: errno \(errno)") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}

@@ -1,0 +1,197 @@
+import Etcd
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
+struct WatchTests {
+    @Test func changesUnderThePrefixArriveInOrderWithKindsValuesAndRevisions() async throws {
+        try await TestEtcd.with { etcd in
+            let client = try etcd.client()
+            defer { Task { try? await client.shutdown() } }
+            let start = try await client.put("/w/before", "0")
+            let watch = try await client.watch(prefix: "/w/", fromRevision: start + 1)
+            let lease = try await client.grantLease(ttl: 60)
+            let putA = try await client.put("/w/a", "1")
+            // Just outside the prefix on either side: never seen.
+            try await client.put("/w0", "outside")
+            try await client.put("/v/a", "outside")
+            let putB = try await client.put("/w/b/c", "2", lease: lease.id)
+            _ = try etcd.etcdctl("del", "/w/a")
+            let putA2 = try await client.put("/w/a", "3")
+            // Two keys in one transaction share a revision and so arrive as one batch.
+            let both = try await client.transaction(
+                compare: [], success: [.put(key: "/w/x", value: "x", lease: nil), .put(key: "/w/y", value: "y", lease: nil)])
+
+            let batches = try await within(seconds: 5) { try await collect(watch, events: 6) }
+            let events = batches.flatMap { $0 }
+            #expect(events.map(\.kind) == [.put, .put, .delete, .put, .put, .put])
+            #expect(events.map(\.kv.key) == ["/w/a", "/w/b/c", "/w/a", "/w/a", "/w/x", "/w/y"])
+            #expect(events.map(\.kv.value) == ["1", "2", "", "3", "x", "y"])
+            // The delete is the write right after putB (etcdctl del does not report its revision).
+            #expect(events.map(\.revision) == [putA, putB, putB + 1, putA2, both.revision, both.revision])
+            #expect(events.map(\.kv.version) == [1, 1, 0, 1, 1, 1])
+            #expect(events[1].kv.lease == lease.id)
+            #expect(events[3].kv.createRevision == putA2)
+            #expect(batches.last?.map(\.kv.key) == ["/w/x", "/w/y"])
+            #expect(putA2 == putB + 2)
+            watch.cancel()
+        }
+    }
+
+    @Test func watchingFromAnOldRevisionReplaysHistory() async throws {
+        try await TestEtcd.with { etcd in
+            let client = try etcd.client()
+            defer { Task { try? await client.shutdown() } }
+            let first = try await client.put("/h/1", "a")
+            let second = try await client.put("/h/2", "b")
+            try await client.delete("/h/1")
+            let third = try await client.put("/h/1", "c")
+            // Starting in the middle of history: everything from `second` on, nothing before.
+            let watch = try await client.watch(prefix: "/h/", fromRevision: second)
+            let events = try await within(seconds: 5) { try await collect(watch, events: 3).flatMap { $0 } }
+            #expect(events.map(\.kind) == [.put, .delete, .put])
+            #expect(events.map(\.kv.key) == ["/h/2", "/h/1", "/h/1"])
+            #expect(events.map(\.revision) == [second, second + 1, third])
+            #expect(first < second)
+            watch.cancel()
+        }
+    }
+
+    @Test func watchingFromACompactedRevisionThrowsTheCompactRevision() async throws {
+        try await TestEtcd.with { etcd in
+            let client = try etcd.client()
+            defer { Task { try? await client.shutdown() } }
+            let first = try await client.put("/c/1", "a")
+            try await client.put("/c/2", "b")
+            let third = try await client.put("/c/3", "c")
+            try await client.compact(revision: third)
+
+            // etcd confirms the watch first and cancels it right after: watch() succeeds, iteration throws.
+            let old = try await client.watch(prefix: "/c/", fromRevision: first)
+            let failure = try await within(seconds: 5) { await ending(of: old).error }
+            #expect(failure?.reason == .compacted(revision: third))
+            #expect(failure?.description.contains("history before revision \(third) was compacted") == true)
+
+            // The compact revision itself is kept: resuming there works.
+            let resumed = try await client.watch(prefix: "/c/", fromRevision: third)
+            let events = try await within(seconds: 5) { try await collect(resumed, events: 1).flatMap { $0 } }
+            #expect(events.map(\.kv.key) == ["/c/3"])
+            resumed.cancel()
+        }
+    }
+
+    @Test func killingEtcdEndsTheWatchWithAnErrorInsteadOfHanging() async throws {
+        try await TestEtcd.with { etcd in
+            let client = try etcd.client()
+            defer { Task { try? await client.shutdown() } }
+            let watch = try await client.watch(prefix: "/k/", fromRevision: 0)
+            let consumer = Task { await ending(of: watch) }
+            try await client.put("/k/a", "1")
+            try await Task.sleep(for: .milliseconds(200))
+            etcd.kill(signal: SIGKILL)
+            let outcome = try await within(seconds: 5, consumer)
+            #expect(outcome.events == 1)
+            guard case .unreachable? = outcome.error?.reason else {
+                Issue.record("expected a broken stream, got \(String(describing: outcome.error))")
+                return
+            }
+        }
+    }
+
+    @Test func stoppingEtcdGracefullyEndsTheWatchWithItsUnavailableError() async throws {
+        try await TestEtcd.with { etcd in
+            let client = try etcd.client()
+            defer { Task { try? await client.shutdown() } }
+            let watch = try await client.watch(prefix: "/k/", fromRevision: 0)
+            etcd.kill(signal: SIGTERM)
+            // The gateway's last chunk is {"error":{"grpc_code":14,...,"message":"transport is closing"}} with no newline.
+            let failure = try await within(seconds: 5) { await ending(of: watch).error }
+            guard case .server(code: 14, _)? = failure?.reason else {
+                Issue.record("expected gRPC code 14, got \(String(describing: failure))")
+                return
+            }
+        }
+    }
+
+    @Test func cancelEndsIterationPromptlyAndClosesTheStreamOnTheServer() async throws {
+        try await TestEtcd.with { etcd in
+            let client = try etcd.client()
+            defer { Task { try? await client.shutdown() } }
+            #expect(try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0)
+            let watch = try await client.watch(prefix: "/q/", fromRevision: 0)
+            #expect(try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 1)
+            let consumer = Task { () async throws -> Int in
+                var batches = 0
+                for try await _ in watch { batches += 1 }
+                return batches
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            let cancelled = ContinuousClock.now
+            watch.cancel()
+            // Ends with nil, not an error: the caller asked for it.
+            #expect(try await within(seconds: 2, consumer) == 0)
+            #expect(ContinuousClock.now - cancelled < .seconds(1))
+            #expect(try await eventually(seconds: 3) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
+        }
+    }
+
+    @Test func droppingTheWatchOrCancellingItsTaskClosesTheStream() async throws {
+        try await TestEtcd.with { etcd in
+            let client = try etcd.client()
+            defer { Task { try? await client.shutdown() } }
+            do {
+                let watch = try await client.watch(prefix: "/d/", fromRevision: 0)
+                #expect(try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 1)
+                _ = watch
+            }
+            #expect(try await eventually(seconds: 3) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
+
+            let watch = try await client.watch(prefix: "/d/", fromRevision: 0)
+            let consumer = Task { () async throws -> Int in
+                var batches = 0
+                for try await _ in watch { batches += 1 }
+                return batches
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            consumer.cancel()
+            #expect(try await within(seconds: 2, consumer) == 0)
+            #expect(try await eventually(seconds: 3) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
+        }
+    }
+}
+
+/// Iterates `watch` until at least `events` events arrived; returns the batches as they came.
+func collect(_ watch: EtcdWatch, events count: Int) async throws -> [[WatchEvent]] {
+    var batches: [[WatchEvent]] = []
+    for try await batch in watch {
+        batches.append(batch)
+        if batches.joined().count >= count { break }
+    }
+    return batches
+}
+
+/// Iterates `watch` to its end: how many events came, and the error it ended with (nil: cancelled).
+/// Catching without a cast checks that iteration throws `EtcdError` itself, not `any Error`.
+func ending(of watch: EtcdWatch) async -> (events: Int, error: EtcdError?) {
+    var seen = 0
+    do throws(EtcdError) {
+        for try await batch in watch { seen += batch.count }
+        return (seen, nil)
+    } catch {
+        return (seen, error)
+    }
+}
+
+/// Polls `condition` every 50 ms; true as soon as it holds, false after `seconds`.
+func eventually(seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}

@@ -300,13 +300,21 @@ def draw_chart(rows, ratios, path):
         axes.bar_label(bars, fmt="%.2f", fontsize=7)
     axes.axhline(1.0, color="black", linewidth=0.8)
     axes.set_xticks(range(len(METRICS)))
-    axes.set_xticklabels(["%s\n(%s is better)" % (label, better) for _, label, _, better in METRICS], fontsize=9)
+    baseline = next((row for row in rows if row["name"] == BASELINE and row["status"] == "ok"), None)
+    labels = []
+    for key, label, unit, better in METRICS:
+        text = "%s\n(%s is better)" % (label, better)
+        if baseline and baseline["metrics"].get(key) is not None:
+            text += "\nkernel: %s %s" % (format_number(baseline["metrics"][key]), unit)
+        labels.append(text)
+    axes.set_xticklabels(labels, fontsize=9)
     axes.set_ylabel("ratio to %s" % BASELINE)
     title = "Weft dataplanes vs flannel's kernel VXLAN (same namespace bed, one run)"
     if skipped:
         title += "\nnot measured: " + ", ".join(skipped)
     axes.set_title(title, fontsize=10)
-    axes.legend(fontsize=8)
+    if measured:
+        axes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     return True

@@ -208,9 +208,17 @@ def read_row(directory):
         "name": read_text(path("name"), "").strip(),
         "status": status,
         "reason": reason or None,
-        "dataplane": (read_text(path("dataplane"), "") or "").strip() or None,
+        "dataplane": (read_text(path("dataplane"), "") or "").strip().splitlines(),
         "container_mtu": int(read_text(path("mtu"), "0") or 0) or None,
     }
+    output = []
+    for n in (1, 2):
+        lines = (read_text(path("weft%d.out" % n), "") or "").splitlines()
+        output += ["host%d: %s" % (n, line) for line in lines if line.strip() and line.strip() != "ready"]
+        if status != "ok":  # why it would not start or forward
+            output += ["host%d stderr: %s" % (n, line) for line in (read_text(path("weft%d.err" % n), "") or "").splitlines()[-5:]]
+    if output:
+        row["dataplane_output"] = output
     if status != "ok":
         return row
 
@@ -259,13 +267,6 @@ def read_row(directory):
         row["udp64"] = None
         row["status"], row["reason"] = "failed", "UDP counters missing"
     row["background_kernel_cpu_per_s"] = background_rate
-
-    exit_lines = []
-    for n in (1, 2):
-        lines = (read_text(path("weft%d.out" % n), "") or "").splitlines()
-        exit_lines += ["host%d: %s" % (n, line) for line in lines if line.strip() and line.strip() != "ready"]
-    if exit_lines:
-        row["dataplane_output"] = exit_lines
     return row
 
 

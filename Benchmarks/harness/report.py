@@ -315,7 +315,8 @@ def print_table(rows, ratios):
         dataplane = counted.get("dataplane_user_s", 0) + counted.get("dataplane_system_s", 0)
         cells.append(format_number(dataplane) if row["name"] != BASELINE else "(in kernel)")
         lines.append(cells)
-    widths = [max(len(line[i]) for line in lines if len(line) > i and len(line) == len(header)) for i in range(len(header))]
+    widths = [max(len(line[i]) for line in lines if len(line) == len(header)) for i in range(len(header))]
+    widths[0] = max(len(line[0]) for line in lines)
     for line in lines:
         if len(line) != len(header):  # a skipped or failed row: its reason spans the columns
             print(line[0].ljust(widths[0]) + "  " + line[1])

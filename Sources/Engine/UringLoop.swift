@@ -125,7 +125,8 @@ struct UringLoop: ~Copyable {
         tunRead.failures = 0
         counters.count(.tunReadPackets)
         counters.count(.tunReadBytes, by: UInt64(length))
-        // TUN reports a packet's full length even when it copied only what fitted.
+        // TUN truncates a packet longer than the buffer and reports the bytes copied (validation
+        // then drops it as bad_total_length); the guard keeps the view inside the buffer regardless.
         guard length <= buffers.providedLength(id) else {
             counters.countDrop(.oversize)
             return stage(id)

@@ -80,7 +80,7 @@ final class UringTestBed {
     var worker: WorkerCounters { counters.workers[0] }
 
     /// Runs on a thread inside `namespace`.
-    init(_ namespace: TestNamespace, batchSize: Int = 32) throws {
+    init(_ namespace: TestNamespace, batchSize: Int, extraRoutes: [Route]) throws {
         self.namespace = namespace
         // No IPv6 on the links made from here on: flannel0 would read router solicitations.
         try "1".write(toFile: "/proc/sys/net/ipv6/conf/default/disable_ipv6", atomically: false, encoding: .utf8)
@@ -103,7 +103,7 @@ final class UringTestBed {
         let route = Route(subnet: IPv4Prefix(IPv4Address(10, 244, 2, 0), length: 24),
                           nextHop: NextHop(publicIP: Self.peerAddress, port: peer.port, backend: .udp))
         let publisher = RouteTablePublisher(RouteSnapshot(
-            routes: [route], network: IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16), subnetLength: 24,
+            routes: [route] + extraRoutes, network: IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16), subnetLength: 24,
             localSubnet: IPv4Prefix(Self.tunAddress, length: 24)))
         let forwarder = Forwarder(backend: .udp, tunAddress: Self.tunAddress)
         let (tunQueue, socket, counters, stop) = (tun.queues[0], workerSocket.fd, worker, stop)
@@ -170,10 +170,11 @@ final class WorkerOutcome: Sendable {
 }
 
 /// Runs `body` with a fresh test bed, then stops the worker and checks it stopped promptly and cleanly.
-func withUringWorker(batchSize: Int = 32, _ body: @escaping @Sendable (UringTestBed) throws -> Void) throws {
+func withUringWorker(batchSize: Int = 32, extraRoutes: [Route] = [],
+                     _ body: @escaping @Sendable (UringTestBed) throws -> Void) throws {
     try TestNamespace.with { namespace in
         try namespace.enter {
-            let bed = try UringTestBed(namespace, batchSize: batchSize)
+            let bed = try UringTestBed(namespace, batchSize: batchSize, extraRoutes: extraRoutes)
             var stopped = false
             defer { if !stopped { _ = bed.stopWorker() } }
             try body(bed)
@@ -211,6 +212,8 @@ struct UringWorkerTests {
             try bed.expectEchoRoundTrip(sequence: 2)
             #expect(snmpCounter("Icmp", "InEchos").map { $0 - (echoesBefore ?? 0) } == 2)
 
+            // A send is counted when its completion is reaped, which may be after the peer has the datagram.
+            #expect(eventually { bed.worker.value(.wireSentPackets) == 2 })
             let statistics = bed.counters.snapshot()
             #expect(statistics[.wireReceivedPackets] == 2)
             #expect(statistics[.tunWrittenPackets] == 2)
@@ -299,6 +302,53 @@ struct UringWorkerTests {
             #expect(expectedOversize > 0 && expectedTruncated > 0 && expectedWrongVersion > 0)
 
             try bed.expectEchoRoundTrip(sequence: 7)
+        }
+    }
+
+    @Test func unreachablePeerCountsSendErrorsAndTheWorkerCarriesOn() throws {
+        // 198.19.0.9 is in the test range but nothing in the namespace routes to it: -ENETUNREACH.
+        let nowhere = Route(subnet: IPv4Prefix(IPv4Address(10, 244, 5, 0), length: 24),
+                            nextHop: NextHop(publicIP: IPv4Address(198, 19, 0, 9), port: 8285, backend: .udp))
+        try withUringWorker(extraRoutes: [nowhere]) { bed in
+            let (_, output) = try TestNamespace.run(["netns", "exec", bed.namespace.name, "ping", "-c3", "-i0.1", "-W1", "-n", "10.244.5.1"])
+            #expect(eventually { bed.worker.value(.sendErrors) == 3 }, "\(output)")
+            let statistics = bed.counters.snapshot()
+            #expect(statistics[.tunReadPackets] == 3)
+            #expect(statistics[.wireSentPackets] == 0)
+            #expect(statistics.drops.total == 0, "\(statistics.drops.nonZero)")
+            try bed.expectEchoRoundTrip(sequence: 3)
+            #expect(eventually { bed.counters.snapshot().peers[UringTestBed.peerAddress]?.sentPackets == 1 })
+        }
+    }
+
+    @Test func receivesRunningOutOfBuffersAreReArmed() throws {
+        // batch 1: 64 buffers per group, far fewer than the datagrams waiting in the socket.
+        try withUringWorker(batchSize: 1) { bed in
+            let count = 1500
+            let request = echoRequest(from: IPv4Address(10, 244, 2, 5), to: UringTestBed.tunAddress, identifier: 4, sequence: 4)
+            for _ in 0..<count { try bed.send(request, from: bed.peer) }
+            #expect(eventually(milliseconds: 5000) { bed.worker.value(.wireReceivedPackets) == UInt64(count) },
+                    "received \(bed.worker.value(.wireReceivedPackets)) of \(count)")
+            #expect(bed.worker.value(.bufferShortages) > 0)
+            #expect(eventually { bed.worker.value(.tunWrittenPackets) + bed.worker.value(.tunWriteErrors) == UInt64(count) })
+            while try bed.receive(on: bed.peer, milliseconds: 300) != nil {}
+            try bed.expectEchoRoundTrip(sequence: 5)
+        }
+    }
+
+    @Test func tunPacketLargerThanItsBufferIsDropped() throws {
+        try withUringWorker { bed in
+            // The worker sized its buffers for MTU 1472; someone raises the link's MTU under it.
+            let (status, output) = try bed.namespace.ip("link", "set", "flannel0", "mtu", "4000")
+            try #require(status == 0, "\(output)")
+            _ = try TestNamespace.run(["netns", "exec", bed.namespace.name, "ping", "-c2", "-i0.1", "-W1", "-s", "3000", "-n", "10.244.2.5"])
+            #expect(eventually { bed.counters.snapshot().drops.total == 2 }, "\(bed.counters.snapshot().drops.nonZero)")
+            let statistics = bed.counters.snapshot()
+            // The kernel copies what fits and reports that much; the IPv4 total length gives it away.
+            #expect(statistics.drops[.badTotalLength] == 2, "\(statistics.drops.nonZero)")
+            #expect(statistics[.tunReadBytes] == 2 * UInt64(UringTestBed.mtu))
+            #expect(statistics[.wireSentPackets] == 0)
+            try bed.expectEchoRoundTrip(sequence: 6)
         }
     }
 

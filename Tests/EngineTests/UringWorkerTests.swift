@@ -66,6 +66,7 @@ final class UringTestBed {
     static let strangerAddress = IPv4Address(198, 18, 0, 3)
     static let tunAddress = IPv4Address(10, 244, 1, 0)
     static let mtu = 1472
+    static let threadName = "weft-uring-test"
 
     let namespace: TestNamespace
     let tun: TUNDevice
@@ -110,6 +111,7 @@ final class UringTestBed {
         let (finished, outcome) = (finished, outcome)
         Thread {
             defer { finished.signal() }
+            try? Self.threadName.write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
             do throws(EngineError) {
                 try UringWorker.run(WorkerSetup(
                     index: 0, tunQueue: tunQueue, socket: socket, forwarder: forwarder, publisher: publisher,
@@ -118,6 +120,24 @@ final class UringTestBed {
                 outcome.error.withLock { $0 = error }
             }
         }.start()
+    }
+
+    /// CPU time (user, system) the worker thread has used so far (10 ms resolution), found by its
+    /// thread name.
+    func workerCPUSeconds() -> (user: Double, system: Double)? {
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return nil }
+        for task in tasks {
+            guard let name = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8),
+                  name.trimmingCharacters(in: .whitespacesAndNewlines) == Self.threadName,
+                  let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8),
+                  let afterName = stat.range(of: ") ") else { continue }
+            // Fields after "(comm) ": state is field 3, utime 14, stime 15.
+            let fields = stat[afterName.upperBound...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+            let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
+            return (user / tick, system / tick)
+        }
+        return nil
     }
 
     /// Stops the worker; returns how long it took to return (nil: not within 2 s) and its error.
@@ -191,6 +211,46 @@ func withUringWorker(batchSize: Int = 32, extraRoutes: [Route] = [],
 struct UringWorkerTests {
     @Test func probeAcceptsThisKernel() {
         #expect(UringWorker.probe() == nil)
+    }
+
+    @Test func aTUNQueueThatCannotBeReadEndsTheWorkerWithAnError() throws {
+        try TestNamespace.with { namespace in
+            try namespace.enter {
+                for arguments in [["addr", "add", "198.18.0.1/32", "dev", "lo"], ["link", "set", "lo", "up"]] {
+                    let (status, output) = try TestNamespace.run(["-n", namespace.name] + arguments)
+                    try #require(status == 0, "\(output)")
+                }
+                let socket = try UDPSocket(address: UringTestBed.local, port: 0)
+                // /dev/null cannot be polled, so a multishot read on it fails every time it is armed.
+                let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+                try #require(null >= 0)
+                defer { close(null) }
+                let publisher = RouteTablePublisher(RouteSnapshot(
+                    routes: [], network: IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16), subnetLength: 24))
+                let counters = EngineCounters(workerCount: 1)
+                let stop = StopSignal(), outcome = WorkerOutcome(), finished = DispatchSemaphore(value: 0)
+                let fd = socket.fd
+                let start = Date()
+                Thread {
+                    defer { finished.signal() }
+                    do throws(EngineError) {
+                        try UringWorker.run(WorkerSetup(
+                            index: 0, tunQueue: null, socket: fd, forwarder: Forwarder(backend: .udp, tunAddress: UringTestBed.tunAddress),
+                            publisher: publisher, counters: counters.workers[0], batchSize: 8, mtu: 1472, stop: stop))
+                    } catch {
+                        outcome.error.withLock { $0 = error }
+                    }
+                }.start()
+                let returned = finished.wait(timeout: .now() + 2) == .success
+                stop.stop()
+                if !returned { _ = finished.wait(timeout: .now() + 2) }
+                #expect(returned, "the worker kept re-arming a read that cannot succeed")
+                #expect(Date().timeIntervalSince(start) < 2)
+                let error = try #require(outcome.error.withLock { $0 })
+                #expect(error.operation == "io_uring multishot read" && error.subject == "TUN queue fd \(null)", "\(error)")
+                #expect(error.code != 0, "\(error)")
+            }
+        }
     }
 
     @Test func sizingCoversTwoBatchesAndAFullPacket() {
@@ -375,7 +435,9 @@ struct UringWorkerTests {
     /// up to `window` requests outstanding.
     @Test func burstOfEchoRequestsMeasured() throws {
         try withUringWorker(batchSize: 64) { bed in
-            let count = 20_000, window = 256
+            let count = 50_000, window = 256
+            try bed.expectEchoRoundTrip(sequence: 10)  // the worker is up and has named its thread
+            let cpuBefore = try #require(bed.workerCPUSeconds(), "worker thread not found in /proc/self/task")
             let request = echoRequest(from: IPv4Address(10, 244, 2, 5), to: UringTestBed.tunAddress, identifier: 9, sequence: 1)
             var buffer = [UInt8](repeating: 0, count: 2048)
             var sent = 0, received = 0, presumedLost = 0
@@ -403,7 +465,12 @@ struct UringWorkerTests {
                 }
             }
             let seconds = Date().timeIntervalSince(start)
+            let cpuAfter = try #require(bed.workerCPUSeconds())
+            let (user, system) = (cpuAfter.user - cpuBefore.user, cpuAfter.system - cpuBefore.system)
             let statistics = bed.counters.snapshot()
+            let packets = statistics[.wireReceivedPackets] + statistics[.tunReadPackets]
+            print("uring worker: \(packets) packets, worker CPU \(String(format: "%.2f", user)) s user + "
+                  + "\(String(format: "%.2f", system)) s system = \(Int(Double(packets) / max(0.01, user + system))) packets per worker CPU second")
             print("uring worker: \(received) echo round trips in \(String(format: "%.3f", seconds)) s = "
                   + "\(Int(Double(received) / seconds)) round trips/s (each one datagram in and one out through the worker); "
                   + "buffer shortages \(statistics[.bufferShortages]), drops \(statistics.drops.nonZero), "

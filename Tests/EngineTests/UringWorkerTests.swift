@@ -56,10 +56,10 @@ func eventually(milliseconds: Int = 2000, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
-/// A namespace wired like one flannel udp-backend host and its peer: an underlay (veth pair; the
-/// test bed's kernel has no dummy links) with 198.18.0.1 (us), .2 (the peer) and .3 (a stranger); flannel0 (1 queue, 10.244.1.0/32, MTU 1472,
-/// 10.244.0.0/16 routed to it); one route 10.244.2.0/24 → the peer's socket; a uring worker on a
-/// thread of its own.
+/// A namespace wired like one flannel udp-backend host and its peer: an underlay (a veth pair; this
+/// kernel has no dummy links) with 198.18.0.1 (us), .2 (the peer) and .3 (a stranger); flannel0
+/// (1 queue, 10.244.1.0/32, MTU 1472, 10.244.0.0/16 routed to it); one route 10.244.2.0/24 → the
+/// peer's socket; a uring worker on a thread of its own.
 final class UringTestBed {
     static let local = IPv4Address(198, 18, 0, 1)
     static let peerAddress = IPv4Address(198, 18, 0, 2)

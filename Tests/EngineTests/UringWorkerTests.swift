@@ -74,6 +74,7 @@ final class UringTestBed {
     let peer: UDPSocket
     let stranger: UDPSocket
     let counters = EngineCounters(workerCount: 1)
+    let publisher: RouteTablePublisher
     let stop = StopSignal()
     private let finished = DispatchSemaphore(value: 0)
     private let outcome = WorkerOutcome()
@@ -103,11 +104,9 @@ final class UringTestBed {
 
         let route = Route(subnet: IPv4Prefix(IPv4Address(10, 244, 2, 0), length: 24),
                           nextHop: NextHop(publicIP: Self.peerAddress, port: peer.port, backend: .udp))
-        let publisher = RouteTablePublisher(RouteSnapshot(
-            routes: [route] + extraRoutes, network: IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16), subnetLength: 24,
-            localSubnet: IPv4Prefix(Self.tunAddress, length: 24)))
+        publisher = RouteTablePublisher(Self.snapshot([route] + extraRoutes))
         let forwarder = Forwarder(backend: .udp, tunAddress: Self.tunAddress)
-        let (tunQueue, socket, counters, stop) = (tun.queues[0], workerSocket.fd, worker, stop)
+        let (tunQueue, socket, counters, stop, publisher) = (tun.queues[0], workerSocket.fd, worker, stop, publisher)
         let (finished, outcome) = (finished, outcome)
         Thread {
             defer { finished.signal() }
@@ -120,6 +119,11 @@ final class UringTestBed {
                 outcome.error.withLock { $0 = error }
             }
         }.start()
+    }
+
+    static func snapshot(_ routes: [Route], generation: UInt64 = 0) -> RouteSnapshot {
+        RouteSnapshot(routes: routes, network: IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16), subnetLength: 24,
+                      localSubnet: IPv4Prefix(tunAddress, length: 24), generation: generation)
     }
 
     /// CPU time (user, system) the worker thread has used so far (10 ms resolution), found by its
@@ -362,6 +366,27 @@ struct UringWorkerTests {
             #expect(expectedOversize > 0 && expectedTruncated > 0 && expectedWrongVersion > 0)
 
             try bed.expectEchoRoundTrip(sequence: 7)
+        }
+    }
+
+    @Test func aPublishedRouteTableTakesEffectAndTheOldOneIsFreed() throws {
+        try withUringWorker { bed in
+            try bed.expectEchoRoundTrip(sequence: 11)
+            // The peer moves to another port on the same address (a restarted flanneld).
+            let moved = try UDPSocket(address: UringTestBed.peerAddress, port: 0, reusePort: false)
+            bed.publisher.publish(UringTestBed.snapshot([
+                Route(subnet: IPv4Prefix(IPv4Address(10, 244, 2, 0), length: 24),
+                      nextHop: NextHop(publicIP: UringTestBed.peerAddress, port: moved.port, backend: .udp)),
+            ], generation: 1))
+            let request = echoRequest(from: IPv4Address(10, 244, 2, 5), to: UringTestBed.tunAddress, identifier: 12, sequence: 12)
+            try bed.send(request, from: bed.peer)
+            let reply = try #require(try bed.receive(on: moved), "no reply at the peer's new port")
+            #expect(Array(reply.bytes[12..<20]) == [10, 244, 1, 0, 10, 244, 2, 5] && reply.bytes[20] == 0)
+            #expect(try bed.receive(on: bed.peer, milliseconds: 100) == nil, "a reply went to the old port")
+            // The worker passes a quiescent point every batch and goes offline when idle, so the
+            // replaced table can be reclaimed.
+            #expect(eventually { bed.publisher.reclaim(); return bed.publisher.statistics.awaitingReclamation == 0 })
+            #expect(bed.publisher.statistics.reclaimed == 1)
         }
     }
 

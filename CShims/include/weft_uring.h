@@ -2,6 +2,8 @@
 #ifndef WEFT_URING_H
 #define WEFT_URING_H
 
+#include <stdint.h>
+#include <string.h>
 #include <liburing.h>
 
 static const unsigned int weft_recvmsg_out_size = sizeof(struct io_uring_recvmsg_out);

@@ -125,7 +125,8 @@ struct UringLoop: ~Copyable {
         tunRead.failures = 0
         counters.count(.tunReadPackets)
         counters.count(.tunReadBytes, by: UInt64(length))
-        // TUN reports a packet's full length even when it copied only what fitted.
+        // TUN truncates a packet longer than the buffer and reports the bytes copied (validation
+        // then drops it as bad_total_length); the guard keeps the view inside the buffer regardless.
         guard length <= buffers.providedLength(id) else {
             counters.countDrop(.oversize)
             return stage(id)
@@ -268,8 +269,7 @@ struct UringLoop: ~Copyable {
         while tunRead.armed || socketReceive.armed || inFlight > 0 {
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return false }
-            _ = weft_submit_and_wait(ring, 1, Int32(max(1, left.components.attoseconds / 1_000_000_000_000_000
-                                                             + left.components.seconds * 1000)))
+            _ = weft_submit_and_wait(ring, 1, max(1, left.wholeMilliseconds))
             let ready = Int(weft_peek_batch(ring, completions, UInt32(completionBatch)))
             for index in 0..<ready {
                 let completion = completions[index].unsafelyUnwrapped.pointee
@@ -303,8 +303,8 @@ struct MultishotReceive {
     var available: Int
     /// Buffers staged back into the ring this batch, not yet visible to the kernel.
     var staged: Int32 = 0
-    /// Ends by an error other than -ENOBUFS with no packet since: a broken fd would otherwise be
-    /// re-armed forever.
+    /// Ends by an error other than -ENOBUFS, or by end of file, with no packet since: a broken fd
+    /// would otherwise be re-armed forever.
     var failures = 0
     var lastError: Int32 = 0
     static let failureLimit = 8
@@ -316,14 +316,15 @@ struct MultishotReceive {
     var hasFailed: Bool { failures >= Self.failureLimit }
 
     /// The request posted a completion without IORING_CQE_F_MORE. -ENOBUFS: the group ran dry; it
-    /// is re-armed when a buffer comes back. -ECANCELED: shutdown.
+    /// is re-armed when a buffer comes back. -ECANCELED: shutdown. A packet (> 0): the kernel ended
+    /// it for its own reasons (CQ overflow); just re-arm. 0 is end of file: a TUN queue detached.
     mutating func ended(_ result: Int32, counters: WorkerCounters) {
         armed = false
         if result == -ENOBUFS {
             counters.count(.bufferShortages)
-        } else if result < 0 && result != -ECANCELED {
+        } else if result <= 0 && result != -ECANCELED {
             failures += 1
-            lastError = -result
+            lastError = result == 0 ? ENODATA : -result
         }
     }
 

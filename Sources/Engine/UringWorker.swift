@@ -51,9 +51,7 @@ public enum UringWorker {
         let reader = setup.publisher.makeReader()
         var loop = UringLoop(ring: ring.ring, buffers: buffers.layout, tunQueue: setup.tunQueue, socket: setup.socket,
                              forwarder: setup.forwarder, counters: setup.counters, completionBatch: sizing.completionBatch)
-        let wait = WorkerSetup.idleWait.components
-        let idleMilliseconds = Int32(wait.seconds * 1000 + wait.attoseconds / 1_000_000_000_000_000)
-        let failure = loop.run(reader: reader, stop: setup.stop, idleMilliseconds: idleMilliseconds)
+        let failure = loop.run(reader: reader, stop: setup.stop, idleMilliseconds: WorkerSetup.idleWait.wholeMilliseconds)
         reader.goOffline()
         let drained = loop.drain(milliseconds: 250)
         _ = consume loop
@@ -112,5 +110,13 @@ public enum UringWorker {
         let result = (completion.pointee.res, completion.pointee.flags, completion.pointee.user_data)
         weft_cq_advance(ring, 1)
         return result
+    }
+}
+
+extension Duration {
+    /// Rounded down; for io_uring wait timeouts.
+    var wholeMilliseconds: Int32 {
+        let (seconds, attoseconds) = components
+        return Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
     }
 }

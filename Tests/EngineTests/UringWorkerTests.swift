@@ -56,16 +56,17 @@ func eventually(milliseconds: Int = 2000, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
-/// A namespace wired like one flannel udp-backend host and its peer: an underlay (veth pair; the
-/// test bed's kernel has no dummy links) with 198.18.0.1 (us), .2 (the peer) and .3 (a stranger); flannel0 (1 queue, 10.244.1.0/32, MTU 1472,
-/// 10.244.0.0/16 routed to it); one route 10.244.2.0/24 → the peer's socket; a uring worker on a
-/// thread of its own.
+/// A namespace wired like one flannel udp-backend host and its peer: an underlay (a veth pair; this
+/// kernel has no dummy links) with 198.18.0.1 (us), .2 (the peer) and .3 (a stranger); flannel0
+/// (1 queue, 10.244.1.0/32, MTU 1472, 10.244.0.0/16 routed to it); one route 10.244.2.0/24 → the
+/// peer's socket; a uring worker on a thread of its own.
 final class UringTestBed {
     static let local = IPv4Address(198, 18, 0, 1)
     static let peerAddress = IPv4Address(198, 18, 0, 2)
     static let strangerAddress = IPv4Address(198, 18, 0, 3)
     static let tunAddress = IPv4Address(10, 244, 1, 0)
     static let mtu = 1472
+    static let threadName = "weft-uring-test"
 
     let namespace: TestNamespace
     let tun: TUNDevice
@@ -73,6 +74,7 @@ final class UringTestBed {
     let peer: UDPSocket
     let stranger: UDPSocket
     let counters = EngineCounters(workerCount: 1)
+    let publisher: RouteTablePublisher
     let stop = StopSignal()
     private let finished = DispatchSemaphore(value: 0)
     private let outcome = WorkerOutcome()
@@ -80,7 +82,7 @@ final class UringTestBed {
     var worker: WorkerCounters { counters.workers[0] }
 
     /// Runs on a thread inside `namespace`.
-    init(_ namespace: TestNamespace, batchSize: Int = 32) throws {
+    init(_ namespace: TestNamespace, batchSize: Int, extraRoutes: [Route]) throws {
         self.namespace = namespace
         // No IPv6 on the links made from here on: flannel0 would read router solicitations.
         try "1".write(toFile: "/proc/sys/net/ipv6/conf/default/disable_ipv6", atomically: false, encoding: .utf8)
@@ -102,14 +104,13 @@ final class UringTestBed {
 
         let route = Route(subnet: IPv4Prefix(IPv4Address(10, 244, 2, 0), length: 24),
                           nextHop: NextHop(publicIP: Self.peerAddress, port: peer.port, backend: .udp))
-        let publisher = RouteTablePublisher(RouteSnapshot(
-            routes: [route], network: IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16), subnetLength: 24,
-            localSubnet: IPv4Prefix(Self.tunAddress, length: 24)))
+        publisher = RouteTablePublisher(Self.snapshot([route] + extraRoutes))
         let forwarder = Forwarder(backend: .udp, tunAddress: Self.tunAddress)
-        let (tunQueue, socket, counters, stop) = (tun.queues[0], workerSocket.fd, worker, stop)
+        let (tunQueue, socket, counters, stop, publisher) = (tun.queues[0], workerSocket.fd, worker, stop, publisher)
         let (finished, outcome) = (finished, outcome)
         Thread {
             defer { finished.signal() }
+            try? Self.threadName.write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
             do throws(EngineError) {
                 try UringWorker.run(WorkerSetup(
                     index: 0, tunQueue: tunQueue, socket: socket, forwarder: forwarder, publisher: publisher,
@@ -118,6 +119,29 @@ final class UringTestBed {
                 outcome.error.withLock { $0 = error }
             }
         }.start()
+    }
+
+    static func snapshot(_ routes: [Route], generation: UInt64 = 0) -> RouteSnapshot {
+        RouteSnapshot(routes: routes, network: IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16), subnetLength: 24,
+                      localSubnet: IPv4Prefix(tunAddress, length: 24), generation: generation)
+    }
+
+    /// CPU time (user, system) the worker thread has used so far (10 ms resolution), found by its
+    /// thread name.
+    func workerCPUSeconds() -> (user: Double, system: Double)? {
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return nil }
+        for task in tasks {
+            guard let name = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8),
+                  name.trimmingCharacters(in: .whitespacesAndNewlines) == Self.threadName,
+                  let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8),
+                  let afterName = stat.range(of: ") ") else { continue }
+            // Fields after "(comm) ": state is field 3, utime 14, stime 15.
+            let fields = stat[afterName.upperBound...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+            let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
+            return (user / tick, system / tick)
+        }
+        return nil
     }
 
     /// Stops the worker; returns how long it took to return (nil: not within 2 s) and its error.
@@ -170,10 +194,11 @@ final class WorkerOutcome: Sendable {
 }
 
 /// Runs `body` with a fresh test bed, then stops the worker and checks it stopped promptly and cleanly.
-func withUringWorker(batchSize: Int = 32, _ body: @escaping @Sendable (UringTestBed) throws -> Void) throws {
+func withUringWorker(batchSize: Int = 32, extraRoutes: [Route] = [],
+                     _ body: @escaping @Sendable (UringTestBed) throws -> Void) throws {
     try TestNamespace.with { namespace in
         try namespace.enter {
-            let bed = try UringTestBed(namespace, batchSize: batchSize)
+            let bed = try UringTestBed(namespace, batchSize: batchSize, extraRoutes: extraRoutes)
             var stopped = false
             defer { if !stopped { _ = bed.stopWorker() } }
             try body(bed)
@@ -190,6 +215,46 @@ func withUringWorker(batchSize: Int = 32, _ body: @escaping @Sendable (UringTest
 struct UringWorkerTests {
     @Test func probeAcceptsThisKernel() {
         #expect(UringWorker.probe() == nil)
+    }
+
+    @Test func aTUNQueueThatCannotBeReadEndsTheWorkerWithAnError() throws {
+        try TestNamespace.with { namespace in
+            try namespace.enter {
+                for arguments in [["addr", "add", "198.18.0.1/32", "dev", "lo"], ["link", "set", "lo", "up"]] {
+                    let (status, output) = try TestNamespace.run(["-n", namespace.name] + arguments)
+                    try #require(status == 0, "\(output)")
+                }
+                let socket = try UDPSocket(address: UringTestBed.local, port: 0)
+                // /dev/null cannot be polled, so a multishot read on it fails every time it is armed.
+                let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+                try #require(null >= 0)
+                defer { close(null) }
+                let publisher = RouteTablePublisher(RouteSnapshot(
+                    routes: [], network: IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16), subnetLength: 24))
+                let counters = EngineCounters(workerCount: 1)
+                let stop = StopSignal(), outcome = WorkerOutcome(), finished = DispatchSemaphore(value: 0)
+                let fd = socket.fd
+                let start = Date()
+                Thread {
+                    defer { finished.signal() }
+                    do throws(EngineError) {
+                        try UringWorker.run(WorkerSetup(
+                            index: 0, tunQueue: null, socket: fd, forwarder: Forwarder(backend: .udp, tunAddress: UringTestBed.tunAddress),
+                            publisher: publisher, counters: counters.workers[0], batchSize: 8, mtu: 1472, stop: stop))
+                    } catch {
+                        outcome.error.withLock { $0 = error }
+                    }
+                }.start()
+                let returned = finished.wait(timeout: .now() + 2) == .success
+                stop.stop()
+                if !returned { _ = finished.wait(timeout: .now() + 2) }
+                #expect(returned, "the worker kept re-arming a read that cannot succeed")
+                #expect(Date().timeIntervalSince(start) < 2)
+                let error = try #require(outcome.error.withLock { $0 })
+                #expect(error.operation == "io_uring multishot read" && error.subject == "TUN queue fd \(null)", "\(error)")
+                #expect(error.code != 0, "\(error)")
+            }
+        }
     }
 
     @Test func sizingCoversTwoBatchesAndAFullPacket() {
@@ -211,6 +276,8 @@ struct UringWorkerTests {
             try bed.expectEchoRoundTrip(sequence: 2)
             #expect(snmpCounter("Icmp", "InEchos").map { $0 - (echoesBefore ?? 0) } == 2)
 
+            // A send is counted when its completion is reaped, which may be after the peer has the datagram.
+            #expect(eventually { bed.worker.value(.wireSentPackets) == 2 })
             let statistics = bed.counters.snapshot()
             #expect(statistics[.wireReceivedPackets] == 2)
             #expect(statistics[.tunWrittenPackets] == 2)
@@ -302,11 +369,100 @@ struct UringWorkerTests {
         }
     }
 
+    @Test func aPublishedRouteTableTakesEffectAndTheOldOneIsFreed() throws {
+        try withUringWorker { bed in
+            try bed.expectEchoRoundTrip(sequence: 11)
+            // The peer moves to another port on the same address (a restarted flanneld).
+            let moved = try UDPSocket(address: UringTestBed.peerAddress, port: 0, reusePort: false)
+            bed.publisher.publish(UringTestBed.snapshot([
+                Route(subnet: IPv4Prefix(IPv4Address(10, 244, 2, 0), length: 24),
+                      nextHop: NextHop(publicIP: UringTestBed.peerAddress, port: moved.port, backend: .udp)),
+            ], generation: 1))
+            let request = echoRequest(from: IPv4Address(10, 244, 2, 5), to: UringTestBed.tunAddress, identifier: 12, sequence: 12)
+            try bed.send(request, from: bed.peer)
+            let reply = try #require(try bed.receive(on: moved), "no reply at the peer's new port")
+            #expect(Array(reply.bytes[12..<20]) == [10, 244, 1, 0, 10, 244, 2, 5] && reply.bytes[20] == 0)
+            #expect(try bed.receive(on: bed.peer, milliseconds: 100) == nil, "a reply went to the old port")
+            // The worker passes a quiescent point every batch and goes offline when idle, so the
+            // replaced table can be reclaimed.
+            #expect(eventually { bed.publisher.reclaim(); return bed.publisher.statistics.awaitingReclamation == 0 })
+            #expect(bed.publisher.statistics.reclaimed == 1)
+        }
+    }
+
+    @Test func unreachablePeerCountsSendErrorsAndTheWorkerCarriesOn() throws {
+        // 198.19.0.9 is in the test range but nothing in the namespace routes to it: -ENETUNREACH.
+        let nowhere = Route(subnet: IPv4Prefix(IPv4Address(10, 244, 5, 0), length: 24),
+                            nextHop: NextHop(publicIP: IPv4Address(198, 19, 0, 9), port: 8285, backend: .udp))
+        // batch 1: 64 TUN buffers, fewer than the failed sends, so a buffer not returned on error shows.
+        try withUringWorker(batchSize: 1, extraRoutes: [nowhere]) { bed in
+            let (_, output) = try TestNamespace.run(["netns", "exec", bed.namespace.name, "ping", "-c100", "-i0.005", "-W1", "-n", "10.244.5.1"])
+            #expect(eventually { bed.worker.value(.sendErrors) == 100 }, "\(bed.worker.value(.sendErrors)) send errors; \(output)")
+            let statistics = bed.counters.snapshot()
+            #expect(statistics[.tunReadPackets] == 100)
+            #expect(statistics[.wireSentPackets] == 0)
+            #expect(statistics.drops.total == 0, "\(statistics.drops.nonZero)")
+            try bed.expectEchoRoundTrip(sequence: 3)
+            #expect(eventually { bed.counters.snapshot().peers[UringTestBed.peerAddress]?.sentPackets == 1 })
+        }
+    }
+
+    @Test func idleWorkerSleepsInTheKernel() throws {
+        try withUringWorker { bed in
+            func cpuSeconds() -> Double {
+                var usage = rusage()
+                getrusage(RUSAGE_SELF.rawValue, &usage)
+                return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+                    + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1_000_000
+            }
+            usleep(200_000)
+            let before = cpuSeconds()
+            usleep(1_000_000)
+            let used = cpuSeconds() - before
+            // A spinning worker would burn ~1 s; waking every idleWait (100 ms) costs microseconds.
+            #expect(used < 0.1, "\(used) s of CPU in 1 s idle")
+            try bed.expectEchoRoundTrip(sequence: 9)
+        }
+    }
+
+    @Test func receivesRunningOutOfBuffersAreReArmed() throws {
+        // batch 1: 64 buffers per group, far fewer than the datagrams waiting in the socket.
+        try withUringWorker(batchSize: 1) { bed in
+            let count = 1500
+            let request = echoRequest(from: IPv4Address(10, 244, 2, 5), to: UringTestBed.tunAddress, identifier: 4, sequence: 4)
+            for _ in 0..<count { try bed.send(request, from: bed.peer) }
+            #expect(eventually(milliseconds: 5000) { bed.worker.value(.wireReceivedPackets) == UInt64(count) },
+                    "received \(bed.worker.value(.wireReceivedPackets)) of \(count)")
+            #expect(bed.worker.value(.bufferShortages) > 0)
+            #expect(eventually { bed.worker.value(.tunWrittenPackets) + bed.worker.value(.tunWriteErrors) == UInt64(count) })
+            while try bed.receive(on: bed.peer, milliseconds: 300) != nil {}
+            try bed.expectEchoRoundTrip(sequence: 5)
+        }
+    }
+
+    @Test func tunPacketLargerThanItsBufferIsDropped() throws {
+        try withUringWorker { bed in
+            // The worker sized its buffers for MTU 1472; someone raises the link's MTU under it.
+            let (status, output) = try bed.namespace.ip("link", "set", "flannel0", "mtu", "4000")
+            try #require(status == 0, "\(output)")
+            _ = try TestNamespace.run(["netns", "exec", bed.namespace.name, "ping", "-c2", "-i0.1", "-W1", "-s", "3000", "-n", "10.244.2.5"])
+            #expect(eventually { bed.counters.snapshot().drops.total == 2 }, "\(bed.counters.snapshot().drops.nonZero)")
+            let statistics = bed.counters.snapshot()
+            // The kernel copies what fits and reports that much; the IPv4 total length gives it away.
+            #expect(statistics.drops[.badTotalLength] == 2, "\(statistics.drops.nonZero)")
+            #expect(statistics[.tunReadBytes] == 2 * UInt64(UringTestBed.mtu))
+            #expect(statistics[.wireSentPackets] == 0)
+            try bed.expectEchoRoundTrip(sequence: 6)
+        }
+    }
+
     /// Not an assertion on speed (the machine is shared): prints echo round trips per second with
     /// up to `window` requests outstanding.
     @Test func burstOfEchoRequestsMeasured() throws {
         try withUringWorker(batchSize: 64) { bed in
-            let count = 20_000, window = 256
+            let count = 50_000, window = 256
+            try bed.expectEchoRoundTrip(sequence: 10)  // the worker is up and has named its thread
+            let cpuBefore = try #require(bed.workerCPUSeconds(), "worker thread not found in /proc/self/task")
             let request = echoRequest(from: IPv4Address(10, 244, 2, 5), to: UringTestBed.tunAddress, identifier: 9, sequence: 1)
             var buffer = [UInt8](repeating: 0, count: 2048)
             var sent = 0, received = 0, presumedLost = 0
@@ -334,7 +490,12 @@ struct UringWorkerTests {
                 }
             }
             let seconds = Date().timeIntervalSince(start)
+            let cpuAfter = try #require(bed.workerCPUSeconds())
+            let (user, system) = (cpuAfter.user - cpuBefore.user, cpuAfter.system - cpuBefore.system)
             let statistics = bed.counters.snapshot()
+            let packets = statistics[.wireReceivedPackets] + statistics[.tunReadPackets]
+            print("uring worker: \(packets) packets, worker CPU \(String(format: "%.2f", user)) s user + "
+                  + "\(String(format: "%.2f", system)) s system = \(Int(Double(packets) / max(0.01, user + system))) packets per worker CPU second")
             print("uring worker: \(received) echo round trips in \(String(format: "%.3f", seconds)) s = "
                   + "\(Int(Double(received) / seconds)) round trips/s (each one datagram in and one out through the worker); "
                   + "buffer shortages \(statistics[.bufferShortages]), drops \(statistics.drops.nonZero), "

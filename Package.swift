@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
     ],
     targets: [
         // The only place C is called.
@@ -34,7 +35,10 @@ let package = Package(
         // Control plane: an etcd v3 client over etcd's JSON gateway.
         .target(
             name: "Etcd",
-            dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client"), "Addressing"],
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), "Addressing",
+            ],
             path: "Sources/Etcd"
         ),
 

@@ -2,7 +2,7 @@
 /// `description` is one line a user can act on.
 public struct EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Reason: Sendable, Equatable {
-        /// An endpoint string that is not `http://host:port`.
+        /// An endpoint string that is not `http://host:port` or `https://host:port`.
         case invalidEndpoint(String)
         /// No endpoint accepted a connection (every one was tried, with backoff, `attempts` times in all).
         case unreachable(attempts: Int, lastError: String)
@@ -16,6 +16,9 @@ public struct EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
         case compacted(revision: Int64)
         /// The watch stream ended without an error (the server closed it).
         case watchClosed
+        /// TLS is misconfigured (a file, plain http with TLS files) or the handshake failed; the detail
+        /// names the flag to fix. Never followed by a plaintext attempt.
+        case tls(String)
     }
 
     public let operation: String
@@ -32,7 +35,7 @@ public struct EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
         let prefix = "etcd \(operation) at \(endpoint)"
         switch reason {
         case .invalidEndpoint(let value):
-            return "etcd endpoint \"\(value)\" is not http://host:port; fix --etcd-endpoints (comma-separated, TLS not supported yet)"
+            return "etcd endpoint \"\(value)\" is not http://host:port or https://host:port; fix --etcd-endpoints (comma-separated)"
         case .unreachable(let attempts, let lastError):
             return "\(prefix): no endpoint reachable after \(attempts) attempts (\(lastError)); check that etcd runs and --etcd-endpoints lists its client URLs"
         case .timedOut(let seconds):
@@ -45,6 +48,8 @@ public struct EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(prefix): history before revision \(revision) was compacted; re-read the keys and watch from their revision"
         case .watchClosed:
             return "\(prefix): the server closed the watch stream; watch again from the last revision seen + 1"
+        case .tls(let detail):
+            return "\(prefix): \(detail)"
         }
     }
 

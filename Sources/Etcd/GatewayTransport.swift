@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// Whether a request may be sent again after it possibly reached etcd.
@@ -23,8 +24,9 @@ final class GatewayTransport: Sendable {
     /// The endpoint that answered last; requests start there so a dead first endpoint costs one failover, not one per call.
     private let preferred = Mutex(0)
 
-    init(endpoints: [String], configuration: EtcdClient.Configuration) {
+    init(endpoints: [String], configuration: EtcdClient.Configuration, tls: TLSConfiguration?) {
         var httpConfiguration = HTTPClient.Configuration()
+        httpConfiguration.tlsConfiguration = tls
         httpConfiguration.timeout.connect = .nanoseconds(Self.nanoseconds(configuration.connectTimeout))
         // Without this the pool keeps retrying a refused connection until the request's deadline,
         // which would hide a dead endpoint instead of letting us move to the next one.
@@ -49,7 +51,7 @@ final class GatewayTransport: Sendable {
     ) async throws(EtcdError) -> Response {
         let payload = try encode(body, operation: operation)
         return try await withFailover(operation, safety: safety) { (endpoint) throws(Failure) in
-            let (status, bytes) = try await post(payload, to: endpoint + path, timeout: configuration.requestTimeout)
+            let (status, bytes) = try await post(payload, to: endpoint, path: path, timeout: configuration.requestTimeout)
             return try decodeAnswer(status: status, bytes: bytes, operation: operation, endpoint: endpoint)
         }
     }
@@ -64,7 +66,7 @@ final class GatewayTransport: Sendable {
                 // The deadline covers only connecting and the response head; the body streams for as long as the watch lives.
                 response = try await http.execute(request, deadline: .now() + .nanoseconds(Self.nanoseconds(configuration.requestTimeout)))
             } catch {
-                throw Self.classify(error)
+                throw Self.classify(error, endpoint: endpoint)
             }
             if response.status != .ok {
                 let bytes = (try? await response.body.collect(upTo: 1 << 20)).map { Array($0.readableBytesView) } ?? []
@@ -84,6 +86,9 @@ final class GatewayTransport: Sendable {
         case unavailable(EtcdError)
         /// A definite answer (success handled by the caller, or an error worth reporting as is).
         case answered(EtcdError)
+        /// The TLS session failed (untrusted certificate, refused client certificate): etcd processed
+        /// nothing, so another endpoint may be tried, but this is what to report if none works.
+        case rejected(String)
     }
 
     private func withFailover<T>(
@@ -92,6 +97,7 @@ final class GatewayTransport: Sendable {
         let start = preferred.withLock { $0 }
         var generator = SystemRandomNumberGenerator()
         var lastProblem = ""
+        var rejection: EtcdError?
         let attempts = endpoints.count * max(configuration.passes, 1)
         for index in 0..<attempts {
             if index > 0, index % endpoints.count == 0 {
@@ -117,9 +123,14 @@ final class GatewayTransport: Sendable {
                     lastProblem = "\(endpoint): timed out"
                 case .answered(let problem):
                     throw problem
+                case .rejected(let detail):
+                    rejection = EtcdError(operation: operation, endpoint: endpoint, reason: .tls(detail))
+                    lastProblem = "\(endpoint): \(detail)"
                 }
             }
         }
+        // "Unreachable" would send the user to check that etcd runs; a TLS failure needs a different fix.
+        if let rejection { throw rejection }
         throw EtcdError(
             operation: operation, endpoint: endpoints.joined(separator: ","),
             reason: .unreachable(attempts: attempts, lastError: lastProblem))
@@ -142,8 +153,8 @@ final class GatewayTransport: Sendable {
     }
 
     /// Sends one request and reads its whole body, all within `timeout`.
-    private func post(_ payload: [UInt8], to url: String, timeout: Duration) async throws(Failure) -> (Int, [UInt8]) {
-        let request = makeRequest(payload, url: url)
+    private func post(_ payload: [UInt8], to endpoint: String, path: String, timeout: Duration) async throws(Failure) -> (Int, [UInt8]) {
+        let request = makeRequest(payload, url: endpoint + path)
         let http = self.http
         do {
             // AsyncHTTPClient's deadline stops at the response head; the race also bounds the body.
@@ -164,12 +175,15 @@ final class GatewayTransport: Sendable {
         } catch let failure as Failure {
             throw failure
         } catch {
-            throw Self.classify(error)
+            throw Self.classify(error, endpoint: endpoint)
         }
     }
 
     /// Sorts AsyncHTTPClient/NIO errors into "never sent" and "may have been sent".
-    static func classify(_ error: any Error) -> Failure {
+    static func classify(_ error: any Error, endpoint: String) -> Failure {
+        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
+            return .rejected(describeTLSFailure(error, endpoint: endpoint))
+        }
         if let client = error as? HTTPClientError {
             switch client {
             case .connectTimeout, .getConnectionFromPoolTimeout:

@@ -19,10 +19,15 @@ struct TestEtcd {
     let endpoint: String
     let process: Process
     let dataDirectory: URL
+    /// Set when etcd serves https and requires client certificates signed by `tls.authority`.
+    let tls: TestCertificates?
 
-    /// Runs `body` against a fresh etcd, always stopping it afterwards.
-    static func with<T>(_ body: (TestEtcd) async throws -> T) async throws -> T {
-        let etcd = try await start()
+    var log: String { (try? String(contentsOf: dataDirectory.appendingPathComponent("etcd.log"), encoding: .utf8)) ?? "" }
+
+    /// Runs `body` against a fresh etcd, always stopping it afterwards. With `tls`, etcd serves
+    /// https with its server certificate and accepts only client certificates signed by its CA.
+    static func with<T>(tls: TestCertificates? = nil, _ body: (TestEtcd) async throws -> T) async throws -> T {
+        let etcd = try await start(tls: tls)
         do {
             let result = try await body(etcd)
             etcd.stop()
@@ -36,6 +41,11 @@ struct TestEtcd {
     /// A client for this etcd (or for `endpoints` if given); the caller shuts it down.
     func client(endpoints: [String]? = nil, configure: (inout EtcdClient.Configuration) -> Void = { _ in }) throws -> EtcdClient {
         var configuration = EtcdClient.Configuration()
+        if let tls {
+            configuration.caFile = tls.authority
+            configuration.certificateFile = tls.clientCertificate
+            configuration.keyFile = tls.clientKey
+        }
         configure(&configuration)
         return try EtcdClient(endpoints: endpoints ?? [endpoint], configuration: configuration)
     }
@@ -44,7 +54,8 @@ struct TestEtcd {
     func etcdctl(_ arguments: String...) throws -> String {
         let tool = Process()
         tool.executableURL = URL(fileURLWithPath: "/usr/bin/etcdctl")
-        tool.arguments = ["--endpoints=\(endpoint)"] + arguments
+        let certificates = tls.map { ["--cacert=\($0.authority)", "--cert=\($0.clientCertificate)", "--key=\($0.clientKey)"] } ?? []
+        tool.arguments = ["--endpoints=\(endpoint)"] + certificates + arguments
         tool.environment = ["ETCDCTL_API": "3"]
         let output = Pipe()
         tool.standardOutput = output
@@ -83,7 +94,7 @@ struct TestEtcd {
         try? FileManager.default.removeItem(at: dataDirectory)
     }
 
-    private static func start() async throws -> TestEtcd {
+    private static func start(tls: TestCertificates?) async throws -> TestEtcd {
         // A free port can be taken by someone else between our probe and etcd's bind: try again with new ports.
         var lastLog = ""
         for _ in 0..<3 {
@@ -91,7 +102,7 @@ struct TestEtcd {
             let peerPort = try freeLoopbackPort()
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-etcd-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let client = "http://127.0.0.1:\(clientPort)"
+            let client = "\(tls == nil ? "http" : "https")://127.0.0.1:\(clientPort)"
             let peer = "http://127.0.0.1:\(peerPort)"
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
@@ -101,13 +112,19 @@ struct TestEtcd {
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                 "--initial-cluster", "default=\(peer)", "--name", "default",
             ]
+            if let tls {
+                process.arguments! += [
+                    "--cert-file", tls.serverCertificate, "--key-file", tls.serverKey,
+                    "--trusted-ca-file", tls.authority, "--client-cert-auth",
+                ]
+            }
             let log = directory.appendingPathComponent("etcd.log")
             FileManager.default.createFile(atPath: log.path, contents: nil)
             let handle = try FileHandle(forWritingTo: log)
             process.standardOutput = handle
             process.standardError = handle
             try process.run()
-            let etcd = TestEtcd(endpoint: client, process: process, dataDirectory: directory)
+            let etcd = TestEtcd(endpoint: client, process: process, dataDirectory: directory, tls: tls)
             if await etcd.waitUntilServing() { return etcd }
             lastLog = (try? String(contentsOf: log, encoding: .utf8)).map { String($0.suffix(600)) } ?? ""
             etcd.stop()

@@ -16,6 +16,9 @@ public final class EtcdClient: Sendable {
         /// unencrypted PEM key, for an etcd started with --client-cert-auth. Both or neither.
         public var certificateFile: String?
         public var keyFile: String?
+        /// flanneld's --etcd-username and --etcd-password, for an etcd with authentication enabled.
+        public var username: String?
+        public var password: String?
 
         public init() {}
     }

@@ -41,7 +41,7 @@ public struct EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
         case .timedOut(let seconds):
             return "\(prefix): no answer within \(seconds) s; check etcd's health (etcdctl endpoint health) or raise the request timeout"
         case .server(let code, let message):
-            return "\(prefix) failed: \(message) (gRPC code \(code)); \(Self.advice(forCode: code))"
+            return "\(prefix) failed: \(message) (gRPC code \(code)); \(Self.advice(forCode: code, message: message))"
         case .malformedResponse(let detail):
             return "\(prefix): unexpected answer (\(detail)); check that the endpoint is an etcd ≥ 3.4 client URL"
         case .compacted(let revision):
@@ -53,14 +53,22 @@ public struct EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// gRPC status codes etcd uses (google.golang.org/grpc/codes).
-    private static func advice(forCode code: Int) -> String {
-        switch code {
+    /// gRPC status codes etcd uses (google.golang.org/grpc/codes); auth failures share code 3 with
+    /// malformed requests, so those are told apart by etcd's message.
+    private static func advice(forCode code: Int, message: String) -> String {
+        if message.contains("user name is empty") {
+            return "etcd has authentication enabled; give --etcd-username and --etcd-password"
+        }
+        if message.contains("invalid user ID or password") {
+            return "etcd refused the credentials; check --etcd-username and --etcd-password"
+        }
+        return switch code {
         case 3: "the request was malformed; this is a client bug"
         case 5: "the key or lease does not exist (an expired lease must be granted again)"
-        case 7, 16: "etcd requires authentication, which is not supported yet"
+        case 7: "the --etcd-username user lacks permission on this key; grant its role readwrite on the prefix (etcdctl role grant-permission)"
         case 11: "the revision was compacted; read again at the current revision"
         case 14: "etcd is unavailable (no leader?); it is retried on other endpoints"
+        case 16: "etcd rejected the auth token even after authenticating again; check --etcd-username and --etcd-password"
         default: "see etcd's log"
         }
     }

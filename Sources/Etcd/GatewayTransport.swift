@@ -23,6 +23,11 @@ final class GatewayTransport: Sendable {
     let configuration: EtcdClient.Configuration
     /// The endpoint that answered last; requests start there so a dead first endpoint costs one failover, not one per call.
     private let preferred = Mutex(0)
+    /// The auth token sent with every request: nil until the first authentication, "" when no
+    /// credentials are configured or etcd has authentication disabled.
+    let token: Mutex<String?>
+    /// How many times `authenticate` asked etcd for a token (tests check re-authentication happens once).
+    let authentications = Atomic(0)
 
     init(endpoints: [String], configuration: EtcdClient.Configuration, tls: TLSConfiguration?) {
         var httpConfiguration = HTTPClient.Configuration()
@@ -38,6 +43,7 @@ final class GatewayTransport: Sendable {
         http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
         self.endpoints = endpoints
         self.configuration = configuration
+        token = Mutex(configuration.username == nil ? "" : nil)
     }
 
     func shutdown() async throws {
@@ -50,17 +56,20 @@ final class GatewayTransport: Sendable {
         as _: Response.Type = Response.self
     ) async throws(EtcdError) -> Response {
         let payload = try encode(body, operation: operation)
-        return try await withFailover(operation, safety: safety) { (endpoint) throws(Failure) in
-            let (status, bytes) = try await post(payload, to: endpoint, path: path, timeout: configuration.requestTimeout)
-            return try decodeAnswer(status: status, bytes: bytes, operation: operation, endpoint: endpoint)
+        return try await withAuthentication(operation) { (token) throws(EtcdError) in
+            try await withFailover(operation, safety: safety) { (endpoint) throws(Failure) in
+                let (status, bytes) = try await post(payload, to: endpoint, path: path, token: token, timeout: configuration.requestTimeout)
+                return try decodeAnswer(status: status, bytes: bytes, operation: operation, endpoint: endpoint)
+            }
         }
     }
 
     /// Opens a streaming call (watch): returns once response headers arrived, with the endpoint that answered.
-    func openStream(_ operation: String, path: String, body: some Encodable) async throws(EtcdError) -> (String, HTTPClientResponse) {
+    /// The caller wraps it in `withAuthentication`, since a stream reports a bad token only in its first message.
+    func openStream(_ operation: String, path: String, body: some Encodable, token: String) async throws(EtcdError) -> (String, HTTPClientResponse) {
         let payload = try encode(body, operation: operation)
         return try await withFailover(operation, safety: .idempotent) { (endpoint) throws(Failure) in
-            let request = makeRequest(payload, url: endpoint + path)
+            let request = makeRequest(payload, url: endpoint + path, token: token)
             let response: HTTPClientResponse
             do {
                 // The deadline covers only connecting and the response head; the body streams for as long as the watch lives.
@@ -91,7 +100,7 @@ final class GatewayTransport: Sendable {
         case rejected(String)
     }
 
-    private func withFailover<T>(
+    func withFailover<T>(
         _ operation: String, safety: RetrySafety, attempt: (String) async throws(Failure) -> T
     ) async throws(EtcdError) -> T {
         let start = preferred.withLock { $0 }
@@ -136,7 +145,7 @@ final class GatewayTransport: Sendable {
             reason: .unreachable(attempts: attempts, lastError: lastProblem))
     }
 
-    private func encode(_ body: some Encodable, operation: String) throws(EtcdError) -> [UInt8] {
+    func encode(_ body: some Encodable, operation: String) throws(EtcdError) -> [UInt8] {
         do {
             return Array(try JSONEncoder().encode(body))
         } catch {
@@ -144,17 +153,19 @@ final class GatewayTransport: Sendable {
         }
     }
 
-    private func makeRequest(_ payload: [UInt8], url: String) -> HTTPClientRequest {
+    private func makeRequest(_ payload: [UInt8], url: String, token: String) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
+        // etcd's gateway takes the bare token (no "Bearer").
+        if !token.isEmpty { request.headers.add(name: "Authorization", value: token) }
         request.body = .bytes(ByteBuffer(bytes: payload))
         return request
     }
 
     /// Sends one request and reads its whole body, all within `timeout`.
-    private func post(_ payload: [UInt8], to endpoint: String, path: String, timeout: Duration) async throws(Failure) -> (Int, [UInt8]) {
-        let request = makeRequest(payload, url: endpoint + path)
+    func post(_ payload: [UInt8], to endpoint: String, path: String, token: String, timeout: Duration) async throws(Failure) -> (Int, [UInt8]) {
+        let request = makeRequest(payload, url: endpoint + path, token: token)
         let http = self.http
         do {
             // AsyncHTTPClient's deadline stops at the response head; the race also bounds the body.
@@ -204,7 +215,7 @@ final class GatewayTransport: Sendable {
         return .timedOut
     }
 
-    private func decodeAnswer<Response: Decodable>(status: Int, bytes: [UInt8], operation: String, endpoint: String) throws(Failure) -> Response {
+    func decodeAnswer<Response: Decodable>(status: Int, bytes: [UInt8], operation: String, endpoint: String) throws(Failure) -> Response {
         guard status == 200 else {
             let error = Self.serverError(bytes: bytes, status: status, operation: operation, endpoint: endpoint)
             if case .server(code: 14, _) = error.reason { throw .unavailable(error) }

@@ -26,8 +26,9 @@ struct TestEtcd {
 
     /// Runs `body` against a fresh etcd, always stopping it afterwards. With `tls`, etcd serves
     /// https with its server certificate and accepts only client certificates signed by its CA.
-    static func with<T>(tls: TestCertificates? = nil, _ body: (TestEtcd) async throws -> T) async throws -> T {
-        let etcd = try await start(tls: tls)
+    /// `arguments` are added to etcd's command line.
+    static func with<T>(tls: TestCertificates? = nil, arguments: [String] = [], _ body: (TestEtcd) async throws -> T) async throws -> T {
+        let etcd = try await start(tls: tls, arguments: arguments)
         do {
             let result = try await body(etcd)
             etcd.stop()
@@ -94,7 +95,7 @@ struct TestEtcd {
         try? FileManager.default.removeItem(at: dataDirectory)
     }
 
-    private static func start(tls: TestCertificates?) async throws -> TestEtcd {
+    private static func start(tls: TestCertificates?, arguments: [String]) async throws -> TestEtcd {
         // A free port can be taken by someone else between our probe and etcd's bind: try again with new ports.
         var lastLog = ""
         for _ in 0..<3 {
@@ -111,7 +112,7 @@ struct TestEtcd {
                 "--listen-client-urls", client, "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                 "--initial-cluster", "default=\(peer)", "--name", "default",
-            ]
+            ] + arguments
             if let tls {
                 process.arguments! += [
                     "--cert-file", tls.serverCertificate, "--key-file", tls.serverKey,

@@ -29,6 +29,9 @@ final class GatewayTransport: Sendable {
     /// How many times `authenticate` asked etcd for a token (tests check re-authentication happens once).
     let authentications = Atomic(0)
 
+    /// Where the next request goes first.
+    var preferredEndpoint: String { endpoints[preferred.withLock { $0 }] }
+
     init(endpoints: [String], configuration: EtcdClient.Configuration, tls: TLSConfiguration?) {
         var httpConfiguration = HTTPClient.Configuration()
         httpConfiguration.tlsConfiguration = tls
@@ -89,8 +92,8 @@ final class GatewayTransport: Sendable {
     enum Failure: Error {
         /// No connection was made: the request never left, any request may go to the next endpoint.
         case notConnected(String)
-        /// The request may have reached etcd but no answer came in time.
-        case timedOut
+        /// The request may have reached etcd but no answer came (in time, or before the connection closed).
+        case timedOut(String)
         /// etcd answered "unavailable" (no leader, shutting down); nothing was applied.
         case unavailable(EtcdError)
         /// A definite answer (success handled by the caller, or an error worth reporting as is).
@@ -125,11 +128,11 @@ final class GatewayTransport: Sendable {
                     lastProblem = "\(endpoint): \(problem)"
                 case .unavailable(let problem):
                     lastProblem = problem.description
-                case .timedOut:
+                case .timedOut(let problem):
                     guard safety == .idempotent else {
                         throw EtcdError(operation: operation, endpoint: endpoint, reason: .timedOut(seconds: Self.seconds(configuration.requestTimeout)))
                     }
-                    lastProblem = "\(endpoint): timed out"
+                    lastProblem = "\(endpoint): \(problem)"
                 case .answered(let problem):
                     throw problem
                 case .rejected(let detail):
@@ -180,7 +183,7 @@ final class GatewayTransport: Sendable {
                     return nil
                 }
                 defer { group.cancelAll() }
-                guard let first = try await group.next(), let answer = first else { throw Failure.timedOut }
+                guard let first = try await group.next(), let answer = first else { throw Failure.timedOut("timed out") }
                 return answer
             }
         } catch let failure as Failure {
@@ -200,10 +203,10 @@ final class GatewayTransport: Sendable {
             case .connectTimeout, .getConnectionFromPoolTimeout:
                 return .notConnected(String(describing: client))
             case .deadlineExceeded, .readTimeout, .writeTimeout:
-                return .timedOut
+                return .timedOut("timed out")
             default:
                 // remoteConnectionClosed and friends: the request may have been written.
-                return .timedOut
+                return .timedOut(String(describing: client))
             }
         }
         if error is NIOConnectionError || error is IOError {
@@ -212,7 +215,7 @@ final class GatewayTransport: Sendable {
         if let channel = error as? ChannelError, case .connectTimeout = channel {
             return .notConnected(String(describing: error))
         }
-        return .timedOut
+        return .timedOut(String(describing: error))
     }
 
     func decodeAnswer<Response: Decodable>(status: Int, bytes: [UInt8], operation: String, endpoint: String) throws(Failure) -> Response {

@@ -1,0 +1,155 @@
+@testable import Etcd
+import Foundation
+import Synchronization
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
+struct FailoverTests {
+    @Test func aDeadFirstEndpointCostsOneFailoverThenCallsGoStraightToTheLiveOne() async throws {
+        try await TestEtcd.with { etcd in
+            let dead = "http://127.0.0.1:\(try freeLoopbackPort())"
+            let client = try etcd.client(endpoints: [dead, etcd.endpoint])
+            defer { Task { try? await client.shutdown() } }
+            let revision = try await client.put("/f/a", "1")
+            #expect(try etcd.etcdctl("get", "/f/a", "--print-value-only") == "1\n")
+            #expect(client.transport.preferredEndpoint == etcd.endpoint)
+            #expect(try await client.get("/f/a").kvs.map(\.value) == ["1"])
+            let watch = try await client.watch(prefix: "/f/", fromRevision: revision)
+            let events = try await within(seconds: 5) { try await collect(watch, events: 1).flatMap { $0 } }
+            #expect(events.map(\.kv.key) == ["/f/a"])
+            watch.cancel()
+        }
+    }
+
+    @Test func aHungFirstEndpointIsLeftAfterTheRequestTimeoutButATransactionIsNotResent() async throws {
+        try await TestEtcd.with { etcd in
+            // Accepts connections and never answers: the request may have reached etcd.
+            let hung = try TestListener(closesConnections: false)
+            defer { hung.stop() }
+            let client = try etcd.client(endpoints: [hung.endpoint, etcd.endpoint]) { $0.requestTimeout = .milliseconds(400) }
+            defer { Task { try? await client.shutdown() } }
+
+            do throws(EtcdError) {
+                _ = try await client.transaction(compare: [.absent("/f/t")], success: [.put(key: "/f/t", value: "1", lease: nil)])
+                Issue.record("the transaction went to the live endpoint after a timeout")
+            } catch {
+                #expect(error.reason == .timedOut(seconds: 0.4))
+                #expect(error.endpoint == hung.endpoint)
+            }
+            #expect(hung.connections == 1)
+            #expect(try etcd.etcdctl("get", "/f/t") == "")
+
+            let started = ContinuousClock.now
+            try await client.put("/f/p", "1")
+            #expect(ContinuousClock.now - started >= .milliseconds(400))
+            let again = ContinuousClock.now
+            try await client.put("/f/p", "2")
+            #expect(ContinuousClock.now - again < .milliseconds(300))
+            #expect(try etcd.etcdctl("get", "/f/p", "--print-value-only") == "2\n")
+        }
+    }
+
+    @Test func allEndpointsDeadIsUnreachableAfterABoundedNumberOfPassesWithBackoff() async throws {
+        // One endpoint refuses outright (closed port); one accepts and hangs up at once, and counts.
+        let closing = try TestListener(closesConnections: true)
+        defer { closing.stop() }
+        let refused = "http://127.0.0.1:\(try freeLoopbackPort())"
+        var configuration = EtcdClient.Configuration()
+        configuration.passes = 4
+        configuration.backoff = Backoff(initial: .milliseconds(50), maximum: .milliseconds(150))
+        let client = try EtcdClient(endpoints: [refused, closing.endpoint], configuration: configuration)
+        defer { Task { try? await client.shutdown() } }
+
+        let started = ContinuousClock.now
+        do throws(EtcdError) {
+            _ = try await client.get("/f/a")
+            Issue.record("a read with every endpoint dead succeeded")
+        } catch {
+            guard case .unreachable(let attempts, let lastError) = error.reason else {
+                Issue.record("expected unreachable, got \(error)")
+                return
+            }
+            #expect(attempts == 8)
+            #expect(lastError.contains(closing.endpoint) || lastError.contains(refused))
+            #expect(error.endpoint == "\(refused),\(closing.endpoint)")
+            #expect(error.description.contains("check that etcd runs and --etcd-endpoints lists its client URLs"))
+        }
+        let elapsed = ContinuousClock.now - started
+        // One connection per pass, not a hot loop; and no more waiting than the backoff ceilings allow
+        // (50 + 100 + 150 ms between four passes) plus generous time for the connections themselves.
+        #expect(closing.connections == 4)
+        #expect(elapsed < .milliseconds(300 + 1500))
+    }
+
+    @Test func backoffCeilingsDoubleUpToTheMaximumAndDelaysStayBelowThem() {
+        let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
+        let ceilings = (0..<7).map { backoff.ceiling(beforePass: $0) }
+        #expect(ceilings == [100, 200, 400, 800, 1600, 2000, 2000].map { Duration.milliseconds($0) })
+        #expect(backoff.ceiling(beforePass: 10_000) == .seconds(2))
+        var generator = SplitMix64(seed: 7)
+        var total = Duration.zero
+        for _ in 0..<1000 {
+            let delay = backoff.delay(beforePass: 2, using: &generator)
+            #expect(delay >= .zero && delay <= .milliseconds(400))
+            total += delay
+        }
+        // Full jitter: uniform over [0, 400 ms], so the mean is near 200 ms.
+        #expect(abs((total / 1000 - .milliseconds(200)) / .milliseconds(1)) < 20)
+    }
+}
+
+/// A loopback TCP listener standing in for a broken etcd: it either hangs up on every connection or
+/// holds each open in silence, and counts them.
+final class TestListener: Sendable {
+    let endpoint: String
+    private let socketDescriptor: Int32
+    private let state = Mutex<(connections: Int, held: [Int32])>((0, []))
+
+    var connections: Int { state.withLock { $0.connections } }
+
+    init(closesConnections: Bool) throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw TestEtcdFailure("socket: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                bind(descriptor, generic, length) == 0 && getsockname(descriptor, generic, &length) == 0 && listen(descriptor, 16) == 0
+            }
+        }
+        guard listening else {
+            close(descriptor)
+            throw TestEtcdFailure("listen on 127.0.0.1: errno \(errno)")
+        }
+        socketDescriptor = descriptor
+        endpoint = "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))"
+        // The thread holds the listener until stop() makes accept fail.
+        Thread.detachNewThread { [self] in
+            while true {
+                let connection = accept(descriptor, nil, nil)
+                guard connection >= 0 else { return }
+                self.state.withLock { state in
+                    state.connections += 1
+                    if closesConnections { close(connection) } else { state.held.append(connection) }
+                }
+            }
+        }
+    }
+
+    /// Stops accepting (shutdown wakes the blocked accept) and closes every held connection.
+    func stop() {
+        shutdown(socketDescriptor, Int32(SHUT_RDWR))
+        close(socketDescriptor)
+        state.withLock { state in
+            for connection in state.held { close(connection) }
+            state.held = []
+        }
+    }
+}

@@ -103,8 +103,8 @@ struct FailoverTests {
     }
 }
 
-/// A loopback TCP listener standing in for a broken etcd: it either hangs up on every connection or
-/// holds each open in silence, and counts them.
+/// A loopback TCP listener standing in for a broken etcd: on each connection it writes `reply` (if
+/// any), then hangs up or holds the connection open in silence; it counts connections.
 final class TestListener: Sendable {
     let endpoint: String
     private let socketDescriptor: Int32
@@ -112,7 +112,7 @@ final class TestListener: Sendable {
 
     var connections: Int { state.withLock { $0.connections } }
 
-    init(closesConnections: Bool) throws {
+    init(closesConnections: Bool, reply: String? = nil) throws {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw TestEtcdFailure("socket: errno \(errno)") }
         var address = sockaddr_in()
@@ -135,11 +135,34 @@ final class TestListener: Sendable {
             while true {
                 let connection = accept(descriptor, nil, nil)
                 guard connection >= 0 else { return }
+                if let reply {
+                    Self.readRequest(connection)
+                    _ = Array(reply.utf8).withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                }
                 self.state.withLock { state in
                     state.connections += 1
                     if closesConnections { close(connection) } else { state.held.append(connection) }
                 }
             }
+        }
+    }
+
+    /// Reads one HTTP request (head, then Content-Length bytes of body) so the reply answers it
+    /// rather than racing it.
+    private static func readRequest(_ connection: Int32) {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let separator = Array("\r\n\r\n".utf8)
+        while true {
+            if let end = (0..<max(received.count - 3, 0)).first(where: { Array(received[$0..<$0 + 4]) == separator }) {
+                let head = String(decoding: received[..<end], as: UTF8.self).lowercased()
+                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                    .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+                if received.count >= end + 4 + length { return }
+            }
+            let count = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { return }
+            received += buffer[..<count]
         }
     }
 

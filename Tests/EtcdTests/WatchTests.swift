@@ -195,3 +195,61 @@ func eventually(seconds: Double, _ condition: () async throws -> Bool) async thr
     }
     return try await condition()
 }
+
+/// Watch failures only a misbehaving server produces, from a listener that replies with fixed bytes.
+struct WatchProtocolTests {
+    static let streamHead = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    static let created = #"{"result":{"header":{"revision":"9"},"created":true}}"# + "\n"
+
+    /// One HTTP chunk holding `text`.
+    static func chunk(_ text: String) -> String {
+        String(text.utf8.count, radix: 16) + "\r\n" + text + "\r\n"
+    }
+
+    static func failure(of reply: String, configure: (inout EtcdClient.Configuration) -> Void = { _ in }) async throws -> EtcdError? {
+        let server = try TestListener(closesConnections: false, reply: reply)
+        defer { server.stop() }
+        var configuration = EtcdClient.Configuration()
+        configuration.passes = 1
+        configure(&configuration)
+        let client = try EtcdClient(endpoints: [server.endpoint], configuration: configuration)
+        defer { Task { try? await client.shutdown() } }
+        return try await within(seconds: 5) { () async -> EtcdError? in
+            do throws(EtcdError) {
+                let watch = try await client.watch(prefix: "/p/", fromRevision: 1)
+                return await ending(of: watch).error
+            } catch {
+                return error
+            }
+        }
+    }
+
+    @Test func aStreamThatNeverConfirmsTimesOut() async throws {
+        let started = ContinuousClock.now
+        // The response head arrives, so the HTTP deadline is met; "created" never does.
+        let error = try await Self.failure(of: Self.streamHead) { $0.requestTimeout = .milliseconds(300) }
+        #expect(error?.reason == .timedOut(seconds: 0.3))
+        #expect(ContinuousClock.now - started < .seconds(2))
+    }
+
+    @Test func aStreamEndingCleanlyIsWatchClosed() async throws {
+        let error = try await Self.failure(of: Self.streamHead + Self.chunk(Self.created) + "0\r\n\r\n")
+        #expect(error?.reason == .watchClosed)
+        #expect(error?.description.contains("watch again from the last revision seen + 1") == true)
+    }
+
+    @Test func aGarbledMessageIsMalformedAndNamesWhatCame() async throws {
+        let error = try await Self.failure(of: Self.streamHead + Self.chunk(Self.created) + Self.chunk("<html>proxy error</html>\n"))
+        guard case .malformedResponse(let detail)? = error?.reason else {
+            Issue.record("expected a malformed response, got \(String(describing: error))")
+            return
+        }
+        #expect(detail.hasPrefix("<html>proxy error</html>"))
+    }
+
+    @Test func aNonOKStatusIsTheGatewaysError() async throws {
+        let body = #"{"error":"etcdserver: no leader","message":"etcdserver: no leader","code":13}"#
+        let reply = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+        #expect(try await Self.failure(of: reply)?.reason == .server(code: 13, message: "etcdserver: no leader"))
+    }
+}

@@ -5,9 +5,9 @@ import Testing
 @Suite(.enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
 struct AuthTests {
     /// Turns on etcd's authentication with the one user it requires first (root).
-    static func enableAuthentication(_ etcd: TestEtcd) throws {
-        _ = try etcd.etcdctl("user", "add", "root:pw")
-        _ = try etcd.etcdctl("auth", "enable")
+    static func enableAuthentication(_ etcd: TestEtcd) async throws {
+        _ = try await etcd.etcdctl("user", "add", "root:pw")
+        _ = try await etcd.etcdctl("auth", "enable")
     }
 
     static func credentials(_ configuration: inout EtcdClient.Configuration) {
@@ -23,12 +23,12 @@ struct AuthTests {
             let before = try await client.put("/auth/a", "1")
             #expect(client.transport.authentications.load(ordering: .relaxed) == 1)
 
-            try Self.enableAuthentication(etcd)
+            try await Self.enableAuthentication(etcd)
             // The first call after that finds no token and authenticates, once.
             let revision = try await client.put("/auth/b", "2")
             #expect(revision == before + 1)
             #expect(client.transport.authentications.load(ordering: .relaxed) == 2)
-            #expect(try etcd.etcdctl("get", "/auth/b", "--print-value-only", "--user=root:pw") == "2\n")
+            #expect(try await etcd.etcdctl("get", "/auth/b", "--print-value-only", "--user=root:pw") == "2\n")
             #expect(try await client.range(prefix: "/auth/").kvs.map(\.value) == ["1", "2"])
             let created = try await client.transaction(compare: [.absent("/auth/c")], success: [.put(key: "/auth/c", value: "3", lease: nil)])
             #expect(created.succeeded)
@@ -42,7 +42,7 @@ struct AuthTests {
 
     @Test func withoutOrWithWrongCredentialsEachCallFailsWithOneLine() async throws {
         try await TestEtcd.with { etcd in
-            try Self.enableAuthentication(etcd)
+            try await Self.enableAuthentication(etcd)
             let anonymous = try etcd.client()
             defer { Task { try? await anonymous.shutdown() } }
             let noUser = EtcdError.Reason.server(code: 3, message: "etcdserver: user name is empty")
@@ -78,14 +78,14 @@ struct AuthTests {
                 #expect(error.description.hasSuffix("etcd refused the credentials; check --etcd-username and --etcd-password"))
                 #expect(!error.description.contains("guess"))
             }
-            #expect(try etcd.etcdctl("get", "/auth/a", "--user=root:pw") == "")
+            #expect(try await etcd.etcdctl("get", "/auth/a", "--user=root:pw") == "")
         }
     }
 
     @Test func anExpiredTokenIsReplacedOnceAndTheCallRetried() async throws {
         // Simple tokens expire after this many idle seconds.
         try await TestEtcd.with(arguments: ["--auth-token-ttl", "1"]) { etcd in
-            try Self.enableAuthentication(etcd)
+            try await Self.enableAuthentication(etcd)
             let client = try etcd.client(configure: Self.credentials)
             defer { Task { try? await client.shutdown() } }
             let first = try await client.put("/auth/a", "1")

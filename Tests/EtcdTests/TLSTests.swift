@@ -5,16 +5,16 @@ import Testing
 @Suite(.enabled(if: TestEtcd.isAvailable && TestCertificates.isAvailable, "needs /usr/bin/etcd and /usr/bin/openssl"))
 struct TLSTests {
     @Test func mutualTLSCarriesReadsWritesAndWatches() async throws {
-        let pki = try TestCertificates.make()
+        let pki = try await TestCertificates.make()
         defer { pki.remove() }
         try await TestEtcd.with(tls: pki) { etcd in
             #expect(etcd.endpoint.hasPrefix("https://"))
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let revision = try await client.put("/tls/a", "secret")
-            #expect(try etcd.etcdctl("get", "/tls/a", "--print-value-only") == "secret\n")
+            #expect(try await etcd.etcdctl("get", "/tls/a", "--print-value-only") == "secret\n")
             let watch = try await client.watch(prefix: "/tls/", fromRevision: revision)
-            _ = try etcd.etcdctl("put", "/tls/b", "2")
+            _ = try await etcd.etcdctl("put", "/tls/b", "2")
             let events = try await within(seconds: 5) { try await collect(watch, events: 2).flatMap { $0 } }
             #expect(events.map(\.kv.key) == ["/tls/a", "/tls/b"])
             watch.cancel()
@@ -22,7 +22,7 @@ struct TLSTests {
     }
 
     @Test func eachWrongCredentialFailsClosedWithItsOwnLine() async throws {
-        let pki = try TestCertificates.make()
+        let pki = try await TestCertificates.make()
         defer { pki.remove() }
         try await TestEtcd.with(tls: pki) { etcd in
             let cases: [(String, (inout EtcdClient.Configuration) -> Void, String)] = [
@@ -55,8 +55,8 @@ struct TLSTests {
         }
     }
 
-    @Test func configurationMistakesStopTheClientBeforeAnyConnection() throws {
-        let pki = try TestCertificates.make()
+    @Test func configurationMistakesStopTheClientBeforeAnyConnection() async throws {
+        let pki = try await TestCertificates.make()
         defer { pki.remove() }
         func failure(_ endpoints: [String] = ["https://127.0.0.1:2379"], _ configure: (inout EtcdClient.Configuration) -> Void) -> EtcdError? {
             var configuration = EtcdClient.Configuration()

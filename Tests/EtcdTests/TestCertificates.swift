@@ -21,7 +21,7 @@ struct TestCertificates {
 
     func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
-    static func make() throws -> TestCertificates {
+    static func make() async throws -> TestCertificates {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-pki-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let pki = TestCertificates(directory: directory)
@@ -32,21 +32,21 @@ struct TestCertificates {
         try "extendedKeyUsage=clientAuth\n".write(toFile: pki.path("client.ext"), atomically: true, encoding: .utf8)
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         for (name, subject) in [("ca", "weft-test-ca"), ("other-ca", "unrelated-ca")] {
-            try pki.run(["req", "-x509"] + ec + ["-keyout", "\(name).key", "-out", "\(name).crt", "-days", "2", "-subj", "/CN=\(subject)"])
+            try await pki.run(["req", "-x509"] + ec + ["-keyout", "\(name).key", "-out", "\(name).crt", "-days", "2", "-subj", "/CN=\(subject)"])
         }
         for (name, subject) in [("server", "127.0.0.1"), ("client", "weft-client")] {
-            try pki.run(["req"] + ec + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(subject)"])
+            try await pki.run(["req"] + ec + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(subject)"])
         }
-        func sign(_ request: String, by authority: String, into output: String, days: String, extensions: String) throws {
-            try pki.run([
+        func sign(_ request: String, by authority: String, into output: String, days: String, extensions: String) async throws {
+            try await pki.run([
                 "x509", "-req", "-in", "\(request).csr", "-CA", "\(authority).crt", "-CAkey", "\(authority).key",
                 "-CAcreateserial", "-out", output, "-days", days, "-extfile", extensions,
             ])
         }
-        try sign("server", by: "ca", into: "server.crt", days: "2", extensions: "server.ext")
-        try sign("client", by: "ca", into: "client.crt", days: "2", extensions: "client.ext")
-        try sign("client", by: "ca", into: "expired.crt", days: "-1", extensions: "client.ext")
-        try sign("client", by: "other-ca", into: "foreign.crt", days: "2", extensions: "client.ext")
+        try await sign("server", by: "ca", into: "server.crt", days: "2", extensions: "server.ext")
+        try await sign("client", by: "ca", into: "client.crt", days: "2", extensions: "client.ext")
+        try await sign("client", by: "ca", into: "expired.crt", days: "-1", extensions: "client.ext")
+        try await sign("client", by: "other-ca", into: "foreign.crt", days: "2", extensions: "client.ext")
         return pki
     }
 
@@ -54,19 +54,8 @@ struct TestCertificates {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    private func run(_ arguments: [String]) throws {
-        let tool = Process()
-        tool.executableURL = URL(fileURLWithPath: Self.openssl)
-        tool.arguments = arguments
-        tool.currentDirectoryURL = directory
-        let output = Pipe()
-        tool.standardOutput = output
-        tool.standardError = output
-        try tool.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        tool.waitUntilExit()
-        guard tool.terminationStatus == 0 else {
-            throw TestEtcdFailure("openssl \(arguments.joined(separator: " ")): \(String(decoding: data, as: UTF8.self))")
-        }
+    private func run(_ arguments: [String]) async throws {
+        let (status, output) = try await runTool(Self.openssl, arguments, directory: directory)
+        guard status == 0 else { throw TestEtcdFailure("openssl \(arguments.joined(separator: " ")): \(output)") }
     }
 }

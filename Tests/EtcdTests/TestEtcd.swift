@@ -31,10 +31,10 @@ struct TestEtcd {
         let etcd = try await start(tls: tls, arguments: arguments)
         do {
             let result = try await body(etcd)
-            etcd.stop()
+            await etcd.stop()
             return result
         } catch {
-            etcd.stop()
+            await etcd.stop()
             throw error
         }
     }
@@ -52,29 +52,26 @@ struct TestEtcd {
     }
 
     /// Runs etcdctl against this etcd and returns its standard output (the independent view of the store).
-    func etcdctl(_ arguments: String...) throws -> String {
-        let tool = Process()
-        tool.executableURL = URL(fileURLWithPath: "/usr/bin/etcdctl")
+    func etcdctl(_ arguments: String...) async throws -> String {
         let certificates = tls.map { ["--cacert=\($0.authority)", "--cert=\($0.clientCertificate)", "--key=\($0.clientKey)"] } ?? []
-        tool.arguments = ["--endpoints=\(endpoint)"] + certificates + arguments
-        tool.environment = ["ETCDCTL_API": "3"]
-        let output = Pipe()
-        tool.standardOutput = output
-        tool.standardError = output
-        try tool.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        tool.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard tool.terminationStatus == 0 else { throw TestEtcdFailure("etcdctl \(arguments.joined(separator: " ")): \(text)") }
+        let (status, text) = try await runTool(
+            "/usr/bin/etcdctl", ["--endpoints=\(endpoint)"] + certificates + arguments, environment: ["ETCDCTL_API": "3"])
+        guard status == 0 else { throw TestEtcdFailure("etcdctl \(arguments.joined(separator: " ")): \(text)") }
         return text
     }
 
     /// Sends `signal` to this etcd only (SIGKILL: the connections drop without any goodbye).
-    func kill(signal: Int32) {
+    func kill(signal: Int32) async {
         if process.isRunning {
             Glibc.kill(process.processIdentifier, signal)
-            process.waitUntilExit()
+            await waitForExit()
         }
+    }
+
+    /// Polls rather than blocking in waitUntilExit: a blocked thread is one of only two the
+    /// concurrency pool has on this machine, and other tests' clients need it.
+    private func waitForExit() async {
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
     }
 
     /// One gauge or counter from etcd's Prometheus /metrics (an independent view of what the server holds open).
@@ -87,10 +84,10 @@ struct TestEtcd {
         throw TestEtcdFailure("metric \(name) not found")
     }
 
-    func stop() {
+    func stop() async {
         if process.isRunning {
             process.terminate()
-            process.waitUntilExit()
+            await waitForExit()
         }
         try? FileManager.default.removeItem(at: dataDirectory)
     }
@@ -128,7 +125,7 @@ struct TestEtcd {
             let etcd = TestEtcd(endpoint: client, process: process, dataDirectory: directory, tls: tls)
             if await etcd.waitUntilServing() { return etcd }
             lastLog = (try? String(contentsOf: log, encoding: .utf8)).map { String($0.suffix(600)) } ?? ""
-            etcd.stop()
+            await etcd.stop()
         }
         throw TestEtcdFailure("etcd did not start; last log: \(lastLog)")
     }
@@ -152,6 +149,34 @@ struct TestEtcd {
 struct TestEtcdFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Runs a command line tool to its end without blocking a thread; returns its exit status and its
+/// standard output and error together.
+func runTool(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: URL? = nil) async throws -> (Int32, String) {
+    let tool = Process()
+    tool.executableURL = URL(fileURLWithPath: path)
+    tool.arguments = arguments
+    if let environment { tool.environment = environment }
+    if let directory { tool.currentDirectoryURL = directory }
+    // A file, not a pipe: nothing has to drain it while the tool runs.
+    let output = FileManager.default.temporaryDirectory.appendingPathComponent("weft-tool-\(UUID().uuidString)")
+    FileManager.default.createFile(atPath: output.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: output) }
+    let handle = try FileHandle(forWritingTo: output)
+    defer { try? handle.close() }
+    tool.standardOutput = handle
+    tool.standardError = handle
+    let status = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
+        tool.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+        do {
+            try tool.run()
+        } catch {
+            tool.terminationHandler = nil
+            continuation.resume(throwing: error)
+        }
+    }
+    return (status, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
 }
 
 /// Runs `body`, failing if it takes longer than `seconds` (a hang becomes a failure, not a stuck test run).

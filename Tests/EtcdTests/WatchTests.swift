@@ -20,7 +20,7 @@ struct WatchTests {
             try await client.put("/w0", "outside")
             try await client.put("/v/a", "outside")
             let putB = try await client.put("/w/b/c", "2", lease: lease.id)
-            _ = try etcd.etcdctl("del", "/w/a")
+            _ = try await etcd.etcdctl("del", "/w/a")
             let putA2 = try await client.put("/w/a", "3")
             // Two keys in one transaction share a revision and so arrive as one batch.
             let both = try await client.transaction(
@@ -92,7 +92,7 @@ struct WatchTests {
             let consumer = Task { await ending(of: watch) }
             try await client.put("/k/a", "1")
             try await Task.sleep(for: .milliseconds(200))
-            etcd.kill(signal: SIGKILL)
+            await etcd.kill(signal: SIGKILL)
             let outcome = try await within(seconds: 5, consumer)
             #expect(outcome.events == 1)
             guard case .unreachable? = outcome.error?.reason else {
@@ -102,17 +102,20 @@ struct WatchTests {
         }
     }
 
-    @Test func stoppingEtcdGracefullyEndsTheWatchWithItsUnavailableError() async throws {
+    @Test func stoppingEtcdGracefullyEndsTheWatchWithAnError() async throws {
         try await TestEtcd.with { etcd in
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let watch = try await client.watch(prefix: "/k/", fromRevision: 0)
-            etcd.kill(signal: SIGTERM)
-            // The gateway's last chunk is {"error":{"grpc_code":14,...,"message":"transport is closing"}} with no newline.
+            await etcd.kill(signal: SIGTERM)
+            // Usually the gateway's last chunk, {"error":{"grpc_code":14,...}} (decoded in WatchStreamTests);
+            // when etcd closes the connection first, a broken stream. Either way an error, promptly.
             let failure = try await within(seconds: 5) { await ending(of: watch).error }
-            guard case .server(code: 14, _)? = failure?.reason else {
-                Issue.record("expected gRPC code 14, got \(String(describing: failure))")
-                return
+            switch failure?.reason {
+            case .server(code: 14, _)?, .unreachable?, .watchClosed?:
+                break
+            default:
+                Issue.record("expected the watch to end with an error, got \(String(describing: failure))")
             }
         }
     }

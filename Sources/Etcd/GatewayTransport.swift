@@ -195,7 +195,14 @@ final class GatewayTransport: Sendable {
 
     /// Sorts AsyncHTTPClient/NIO errors into "never sent" and "may have been sent".
     static func classify(_ error: any Error, endpoint: String) -> Failure {
-        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
+        // A failed handshake or an alert from etcd (with TLS 1.3 a refused client certificate arrives
+        // as an alert after the handshake) means etcd processed nothing. A TLS connection that merely
+        // closes (uncleanShutdown) is an ordinary broken connection: the request may have been applied.
+        if let ssl = error as? NIOSSLError {
+            if case .handshakeFailed = ssl { return .rejected(describeTLSFailure(error, endpoint: endpoint)) }
+            return .timedOut(String(describing: ssl))
+        }
+        if error is BoringSSLError || error is NIOSSLExtraError {
             return .rejected(describeTLSFailure(error, endpoint: endpoint))
         }
         if let client = error as? HTTPClientError {

@@ -49,6 +49,7 @@ public final class EtcdClient: Sendable {
 
     public var endpoints: [String] { transport.endpoints }
 
+    /// Closes every connection; open watches end with `.unreachable` (their streams broke).
     public func shutdown() async throws {
         try await transport.shutdown()
     }

@@ -142,6 +142,23 @@ struct WatchTests {
         }
     }
 
+    @Test func shuttingTheClientDownEndsAnOpenWatch() async throws {
+        try await TestEtcd.with { etcd in
+            let client = try etcd.client()
+            let watch = try await client.watch(prefix: "/s/", fromRevision: 0)
+            let consumer = Task { await ending(of: watch) }
+            try await within(seconds: 3) { try await client.shutdown() }
+            let outcome = try await within(seconds: 3, consumer)
+            #expect(outcome.events == 0)
+            // Not nil: the consumer did not ask for the end, so it learns the stream broke.
+            guard case .unreachable? = outcome.error?.reason else {
+                Issue.record("expected a broken stream, got \(String(describing: outcome.error))")
+                return
+            }
+            #expect(try await eventually(seconds: 3) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
+        }
+    }
+
     @Test func droppingTheWatchOrCancellingItsTaskClosesTheStream() async throws {
         try await TestEtcd.with { etcd in
             let client = try etcd.client()

@@ -1,0 +1,228 @@
+import Addressing
+import Config
+import ControlPlane
+import Engine
+import Etcd
+import Foundation
+import Logging
+
+/// What weftd runs between startup and a stop signal: read the network config, take the subnet
+/// lease, start the dataplane, write subnet.env, then keep the lease and follow it.
+///
+/// Order and failure policy follow flanneld: a missing or invalid config and an unreachable etcd
+/// are waited out (one log line per distinct problem, not ready meanwhile); after the first lease
+/// nothing in etcd tears the running dataplane down except our lease moving to another subnet.
+/// A stop keeps the lease (no revoke), so a restart finds its subnet again.
+public enum WeftdRun {
+    public static let body: WeftDaemon.Body = { context in
+        try await WeftdRunner(context: context).run()
+    }
+}
+
+/// Thrown for what weftd cannot do yet, or cannot start; the daemon prints it as one line.
+struct WeftdError: Error, CustomStringConvertible {
+    let description: String
+}
+
+struct WeftdRunner {
+    let context: DaemonContext
+    var options: DaemonOptions { context.options }
+    var logger: Logger { context.logger }
+
+    /// Waits between config reads and acquisition attempts (flanneld: every 1 s).
+    static let retry = RetryBackoff(initial: .milliseconds(250), maximum: .seconds(2))
+
+    func run() async throws {
+        let client = try makeClient()
+        do {
+            try await serve(client)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try? await client.shutdown()
+    }
+
+    func makeClient() throws -> EtcdClient {
+        if !options.etcdCertFile.isEmpty || !options.etcdKeyFile.isEmpty {
+            throw WeftdError(description: "--etcd-certfile/--etcd-keyfile: TLS to etcd is not supported by weftd yet; reach etcd over http (e.g. on a private network or through a local TLS proxy)")
+        }
+        if !options.etcdUsername.isEmpty || !options.etcdPassword.isEmpty {
+            throw WeftdError(description: "--etcd-username/--etcd-password: etcd authentication is not supported by weftd yet; run etcd without auth or give weftd a proxy that adds it")
+        }
+        if !options.etcdCAFile.isEmpty {
+            // flanneld does the same when only the CA file is given.
+            logger.warning("no certificate provided: connecting to etcd with http. This is insecure")
+        }
+        do {
+            return try EtcdClient(endpoints: options.etcdEndpoints)
+        } catch {
+            throw WeftdError(description: "\(error)")
+        }
+    }
+
+    private func serve(_ client: EtcdClient) async throws {
+        if options.ipMasq {
+            logger.warning("--ip-masq: weftd does not install the masquerade rules yet; FLANNEL_IPMASQ=true still tells Docker not to masquerade, so add them yourself (iptables -t nat ... MASQUERADE for the Network)")
+        }
+        let problems = ProblemLog(logger: logger)
+        _ = try await retrying(problems) { () async throws(LeaseError) -> NetworkConfig? in
+            let config = try await client.networkConfig(prefix: options.etcdPrefix)
+            if let refusal = Self.refusal(of: config.backend) {
+                let key = "unsupported \(config.backend.kind.rawValue)"
+                if problems.report(kind: key, refusal) { context.readiness.markNotReady(refusal) }
+                return nil
+            }
+            return config
+        }
+
+        let manager = LeaseManager(client: client, configuration: leaseConfiguration(), log: Dataplane.logHandler(logger))
+        let first = try await retrying(problems) { () async throws(LeaseError) -> AcquiredLease? in
+            try await manager.acquire()
+        }
+        var dataplane = try await start(first, client: client, manager: manager)
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await manager.run() }
+            var monitor = Task { await ConfigMonitor(client: client, prefix: options.etcdPrefix, running: first.config, logger: logger).run() }
+            // Ends when the body is cancelled (SIGTERM): an AsyncStream iteration returns nil then.
+            for await change in manager.changes {
+                switch change {
+                case .acquired(let lease) where lease.subnet == dataplane.subnet && lease.config == dataplane.config:
+                    if !context.readiness.current.isReady {
+                        logger.info("lease \(lease.subnet) taken again; the dataplane stayed up")
+                        markReady(lease, dataplane)
+                    }
+                case .acquired(let lease):
+                    if lease.subnet != dataplane.subnet {
+                        logger.error("LEASE MOVED from \(dataplane.subnet) to \(lease.subnet): rebuilding the dataplane; containers addressed from \(dataplane.subnet) must be restarted")
+                    } else {
+                        logger.warning("lease \(lease.subnet) taken again under a changed network config: rebuilding the dataplane")
+                    }
+                    context.readiness.markNotReady("rebuilding the dataplane for \(lease.subnet)")
+                    monitor.cancel()
+                    await dataplane.stop()
+                    do {
+                        dataplane = try await start(lease, client: client, manager: manager)
+                    } catch {
+                        logger.error("cannot start the dataplane for \(lease.subnet): \(error); stopping")
+                        group.cancelAll()
+                        monitor.cancel()
+                        return
+                    }
+                    monitor = Task { await ConfigMonitor(client: client, prefix: options.etcdPrefix, running: lease.config, logger: logger).run() }
+                case .renewed(let lease):
+                    logger.debug("renewed \(lease.subnet)")
+                case .lost(let lease, let reason):
+                    context.markNotReady("lease \(lease.subnet) lost (\(reason)); taking it again, the dataplane stays up meanwhile")
+                }
+            }
+            monitor.cancel()
+            group.cancelAll()
+        }
+        await dataplane.stop()
+        if Task.isCancelled { return }
+        throw WeftdError(description: "the dataplane could not be rebuilt; see the lines above")
+    }
+
+    /// Starts a dataplane for `lease`, writes subnet.env and marks the daemon ready.
+    private func start(_ lease: AcquiredLease, client: EtcdClient, manager: LeaseManager) async throws -> Dataplane {
+        if let refusal = Self.refusal(of: lease.config.backend) { throw WeftdError(description: refusal) }
+        let dataplane: Dataplane
+        do {
+            dataplane = try Dataplane(lease: lease, context: context, client: client, manager: manager)
+        } catch {
+            throw WeftdError(description: "cannot start the engine for \(lease.subnet): \(error)")
+        }
+        do {
+            try context.publish(SubnetEnv(network: lease.config.network, subnet: lease.subnet,
+                                          mtu: dataplane.tunMTU, ipMasq: options.ipMasq))
+        } catch {
+            await dataplane.stop()
+            throw WeftdError(description: "\(error)")
+        }
+        markReady(lease, dataplane)
+        return dataplane
+    }
+
+    private func markReady(_ lease: AcquiredLease, _ dataplane: Dataplane) {
+        let engine = dataplane.engine
+        context.markReady("lease \(lease.subnet) (\(lease.origin)); engine \(engine.kind?.rawValue ?? "stopped"), \(engine.configuration.workers) worker(s), \(engine.configuration.tunName) MTU \(dataplane.tunMTU)")
+    }
+
+    private func leaseConfiguration() -> LeaseManager.Configuration {
+        var configuration = LeaseManager.Configuration(
+            attributes: .udp(publicIP: context.interface.publicIP), prefix: options.etcdPrefix,
+            previousSubnet: previousSubnet())
+        configuration.leaseTTL = options.subnetLeaseTTL
+        configuration.renewMargin = options.subnetLeaseRenewMargin
+        return configuration
+    }
+
+    /// FLANNEL_SUBNET of the subnet.env a previous run wrote, asked for first (flanneld does too).
+    private func previousSubnet() -> IPv4Prefix? {
+        let path = options.subnetFile
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        do {
+            let subnet = try SubnetEnv.parse(text, file: path).subnet
+            if let subnet { logger.info("\(path) names \(subnet) from a previous run; asking for it first") }
+            return subnet
+        } catch {
+            logger.warning("ignoring the previous subnet: \(error)")
+            return nil
+        }
+    }
+
+    /// Why weftd cannot run `backend` yet, as one line, or nil for udp.
+    static func refusal(of backend: BackendConfig) -> String? {
+        switch backend.kind {
+        case .udp:
+            return nil
+        case .vxlan:
+            return "Backend vxlan is not supported by weftd yet (the engine's VXLAN encapsulation is not wired to leases; it comes with the vxlan-backend issue); use {\"Type\":\"udp\"} for now"
+        case .hostGateway:
+            return "Backend host-gw is not supported by weftd yet (kernel routes per peer come with the host-gw issue); use {\"Type\":\"udp\"} for now"
+        }
+    }
+
+    /// Runs `attempt` until it yields a value, logging each distinct failure once and keeping
+    /// the daemon not ready meanwhile. `attempt` returns nil for a problem it reported itself.
+    private func retrying<T>(_ problems: ProblemLog, _ attempt: () async throws(LeaseError) -> T?) async throws -> T {
+        var tries = 0
+        var lastKind: String?
+        while true {
+            do throws(LeaseError) {
+                if let value = try await attempt() {
+                    problems.clear()
+                    return value
+                }
+            } catch {
+                let kind = Self.kind(of: error)
+                if kind != lastKind { tries = 0 }
+                lastKind = kind
+                if problems.report(kind: kind, error.description) {
+                    context.readiness.markNotReady(error.description)
+                    context.notify("STATUS=\(error.description)")
+                }
+            }
+            try Task.checkCancellation()
+            try await Task.sleep(for: Self.retry.delay(attempt: tries))
+            tries += 1
+        }
+    }
+
+    /// What makes two failures the same problem for the log: etcd being away is one problem
+    /// whatever the errno text; each distinct config error is its own.
+    static func kind(of error: LeaseError) -> String {
+        switch error.reason {
+        case .etcd(let etcd):
+            switch etcd.reason {
+            case .unreachable, .timedOut: return "etcd unreachable"
+            case .server(let code, _): return "etcd server \(code)"
+            default: return "etcd \(etcd.reason)"
+            }
+        default:
+            return error.description
+        }
+    }
+}

@@ -1,0 +1,255 @@
+import Foundation
+import Glibc
+import Testing
+
+/// weftd processes against a real etcd in network namespaces: leases, subnet.env, the
+/// dataplane, peers joining and leaving, restarts, etcd outages and bad configs.
+@Suite(.serialized, .enabled(if: bedUnavailable == nil, "\(bedUnavailable ?? "")"))
+struct WeftdEndToEndTests {
+    static let subnetsPrefix = "\(Bed.prefix)/subnets/"
+
+    /// The lease key for "10.244.7.0/24".
+    static func key(_ subnet: String) -> String {
+        subnetsPrefix + subnet.replacingOccurrences(of: "/", with: "-")
+    }
+
+    /// Waits for /readyz 200 in every listed host and returns their subnets.
+    static func waitReady(_ bed: Bed, _ hosts: [Int], _ daemons: [Int: Started]) throws -> [Int: String] {
+        var subnets: [Int: String] = [:]
+        for index in hosts {
+            let ready = waitFor(.seconds(15), interval: .milliseconds(50)) { bed.readyz(index) == 200 && bed.subnet(index) != nil }
+            try #require(ready != nil, "weftd \(index) not ready: \(daemons[index]?.log.suffix(3000) ?? "")")
+            subnets[index] = bed.subnet(index)!
+        }
+        return subnets
+    }
+
+    static func pingMatrix(_ bed: Bed, _ subnets: [Int: String], _ label: String) {
+        for from in subnets.keys.sorted() {
+            for to in subnets.keys.sorted() where to != from {
+                let target = "\(Bed.split(subnets[to]!).0).2"
+                let result = bed.ping(from: from, target, count: 2)
+                #expect(result.status == 0, "\(label): container \(from) → \(target) (host \(to)): \(result.output)")
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func threeHostsLeasesTrafficPeersRestartsAndEtcdOutage() throws {
+        let bed = try Bed(hosts: 3)
+        defer { bed.tearDown() }
+        try bed.startEtcd()
+        try bed.putConfig(Bed.udpConfig)
+
+        var daemons: [Int: Started] = [:]
+        for index in 1...3 { daemons[index] = try bed.startWeftd(index) }
+        var subnets = try Self.waitReady(bed, [1, 2, 3], daemons)
+
+        // Distinct subnets inside the Network, each in etcd with flannel's udp JSON.
+        #expect(Set(subnets.values).count == 3, "\(subnets)")
+        let listing = try bed.etcdctlMust(["get", "--prefix", Self.subnetsPrefix])
+        for index in 1...3 {
+            let subnet = subnets[index]!
+            #expect(subnet.hasPrefix("10.244.") && subnet.hasSuffix("/24"), "\(subnet)")
+            #expect(listing.contains(Self.key(subnet) + "\n" + #"{"PublicIP":"\#(bed.hostIP(index))","PublicIPv6":null}"#), "\(listing)")
+            let env = bed.subnetEnv(index)
+            #expect(env == ["FLANNEL_NETWORK": "10.244.0.0/16", "FLANNEL_SUBNET": "\(Bed.split(subnet).0).1/24",
+                            "FLANNEL_MTU": "1472", "FLANNEL_IPMASQ": "false"], "\(env)")
+            try bed.addressContainer(index, subnet: subnet)
+        }
+        // Each daemon logs a route to each other daemon's subnet.
+        for index in 1...3 {
+            for other in 1...3 where other != index {
+                let line = "route added \(subnets[other]!) via \(bed.hostIP(other)):8285"
+                #expect(waitFor(.seconds(3)) { !daemons[index]!.lines(containing: line).isEmpty } != nil, "weftd \(index): \(line)")
+            }
+        }
+
+        Self.pingMatrix(bed, subnets, "uring")
+
+        // TCP through the overlay.
+        let server = try Started(["/usr/sbin/ip", "netns", "exec", bed.container(2), "/usr/bin/iperf3", "-s", "-1", "-B",
+                                  "\(Bed.split(subnets[2]!).0).2"], logPath: nil)
+        bed.started.append(server)
+        Thread.sleep(forTimeInterval: 0.3)
+        let iperf = try bed.execResult(bed.container(1), ["/usr/bin/iperf3", "-c", "\(Bed.split(subnets[2]!).0).2", "-t", "2", "-J"])
+        #expect(iperf.status == 0, "\(iperf.output.suffix(2000))")
+        let bitsPerSecond = Self.receivedBitsPerSecond(iperf.output)
+        #expect(bitsPerSecond > 0, "iperf3 TCP: \(iperf.output.suffix(1000))")
+        print("iperf3 TCP container 1 → 2 over weftd (udp backend, uring, 1 worker): \(String(format: "%.0f", bitsPerSecond / 1e6)) Mbit/s")
+
+        // No lease covers 10.244.250.0/24: the sender hears net unreachable from its own weftd.
+        let unrouted = bed.ping(from: 1, "10.244.250.1")
+        #expect(unrouted.output.contains("Destination Net Unreachable"), "\(unrouted.output)")
+
+        // A flannel node's lease written by etcdctl becomes a route in every daemon; deleting it removes it.
+        let flannelKey = Self.key("10.244.200.0/24")
+        let putAt = ContinuousClock.now
+        try bed.etcdctlMust(["put", flannelKey, #"{"PublicIP":"198.18.0.9","PublicIPv6":null}"#])
+        var propagation: [Duration] = []
+        for index in 1...3 {
+            let seen = waitFor(.seconds(3), interval: .milliseconds(5)) {
+                !daemons[index]!.lines(containing: "route added 10.244.200.0/24 via 198.18.0.9:8285").isEmpty
+            }
+            #expect(seen != nil, "weftd \(index) did not add the flannel lease: \(daemons[index]!.log.suffix(1500))")
+            propagation.append(ContinuousClock.now - putAt)
+        }
+        print("etcdctl put → route logged in all three daemons: \(propagation.map { "\($0)" }.joined(separator: ", "))")
+        try bed.etcdctlMust(["del", flannelKey])
+        for index in 1...3 {
+            #expect(waitFor(.seconds(3)) { !daemons[index]!.lines(containing: "route removed 10.244.200.0/24").isEmpty } != nil,
+                    "weftd \(index) kept the deleted flannel lease")
+        }
+
+        // The config turns to garbage while running: one line per change, the dataplane stays.
+        try bed.putConfig("{not json")
+        Thread.sleep(forTimeInterval: 1)
+        try bed.putConfig(#"{"Network":"10.244.0.0/16","SubnetLen":33}"#)
+        Thread.sleep(forTimeInterval: 1)
+        for index in 1...3 {
+            #expect(daemons[index]!.lines(containing: "is invalid").count == 2, "weftd \(index): \(daemons[index]!.lines(containing: "is invalid"))")
+            #expect(bed.readyz(index) == 200)
+        }
+        #expect(bed.ping(from: 1, "\(Bed.split(subnets[3]!).0).2").status == 0, "the dataplane must survive a bad config")
+        try bed.putConfig(Bed.udpConfig)
+        for index in 1...3 {
+            #expect(waitFor(.seconds(3)) { !daemons[index]!.lines(containing: "matches the running dataplane again").isEmpty } != nil)
+        }
+
+        // Peer 3 leaves: stop it (the lease stays, as with flanneld), then delete its key.
+        #expect(daemons[3]!.stop(SIGTERM) == 0, "SIGTERM exit status")
+        #expect(daemons[3]!.log.contains("engine for \(subnets[3]!) stopped:"), "counters logged at stop")
+        let deletedAt = ContinuousClock.now
+        try bed.etcdctlMust(["del", Self.key(subnets[3]!)])
+        for index in 1...2 {
+            let gone = waitFor(.seconds(2), interval: .milliseconds(5)) { !daemons[index]!.lines(containing: "route removed \(subnets[3]!)").isEmpty }
+            #expect(gone != nil, "weftd \(index) still routes to the departed peer")
+        }
+        let removal = ContinuousClock.now - deletedAt
+        let unreachable = bed.ping(from: 1, "\(Bed.split(subnets[3]!).0).2")
+        #expect(unreachable.output.contains("Destination Net Unreachable"), "\(unreachable.output)")
+        print("lease delete → route removed in both remaining daemons: \(removal)")
+        #expect(removal <= .seconds(2))
+
+        // It comes back (asking for its previous subnet from subnet.env, which is free again).
+        daemons[3] = try bed.startWeftd(3)
+        let restartedAt = ContinuousClock.now
+        let back = try Self.waitReady(bed, [3], daemons)
+        #expect(back[3] == subnets[3], "a returning host takes its previous subnet")
+        let reachable = waitFor(.seconds(2), interval: .milliseconds(10)) {
+            bed.ping(from: 1, "\(Bed.split(subnets[3]!).0).2", wait: 1).status == 0
+        }
+        #expect(reachable != nil, "the returning peer is not reachable within 2 s")
+        print("weftd start → ready → container reachable from host 1: \(ContinuousClock.now - restartedAt)")
+
+        // SIGTERM and SIGKILL restarts keep the subnet (the lease stays in etcd).
+        #expect(daemons[1]!.stop(SIGTERM) == 0)
+        daemons[1] = try bed.startWeftd(1)
+        #expect(try Self.waitReady(bed, [1], daemons)[1] == subnets[1], "after SIGTERM")
+        daemons[2]!.stop(SIGKILL)
+        daemons[2] = try bed.startWeftd(2)
+        #expect(try Self.waitReady(bed, [2], daemons)[2] == subnets[2], "after SIGKILL")
+        Self.pingMatrix(bed, subnets, "after restarts")
+
+        // etcd away for 5 s: the dataplane keeps going, the leases stay, the watchers resume.
+        let leasesBefore = try bed.etcdctlMust(["get", "--prefix", Self.subnetsPrefix, "-w", "json"])
+        bed.stopEtcd()
+        #expect(bed.ping(from: 2, "\(Bed.split(subnets[3]!).0).2").status == 0, "pings while etcd is down")
+        Thread.sleep(forTimeInterval: 5)
+        try bed.startEtcd()
+        let leasesAfter = try bed.etcdctlMust(["get", "--prefix", Self.subnetsPrefix])
+        for index in 1...3 {
+            #expect(leasesAfter.contains(Self.key(subnets[index]!)), "lease of \(index) kept: \(leasesAfter)")
+            #expect(bed.readyz(index) == 200)
+            #expect(daemons[index]!.lines(containing: "LOST").isEmpty, "\(daemons[index]!.log.suffix(1500))")
+        }
+        #expect(!leasesBefore.isEmpty)
+        Self.pingMatrix(bed, subnets, "after the etcd outage")
+        let lateKey = Self.key("10.244.201.0/24")
+        try bed.etcdctlMust(["put", lateKey, #"{"PublicIP":"198.18.0.9","PublicIPv6":null}"#])
+        for index in 1...3 {
+            #expect(waitFor(.seconds(8)) { !daemons[index]!.lines(containing: "route added 10.244.201.0/24").isEmpty } != nil,
+                    "weftd \(index) did not resume watching after etcd came back")
+        }
+        try bed.etcdctlMust(["del", lateKey])
+
+        // The mmsg engine: restart all three with it; same subnets, full matrix.
+        for index in 1...3 {
+            #expect(daemons[index]!.stop(SIGTERM) == 0)
+            daemons[index] = try bed.startWeftd(index, engine: "mmsg")
+        }
+        let mmsgSubnets = try Self.waitReady(bed, [1, 2, 3], daemons)
+        #expect(mmsgSubnets == subnets)
+        for index in 1...3 { #expect(daemons[index]!.log.contains("engine mmsg"), "\(daemons[index]!.log.suffix(1500))") }
+        Self.pingMatrix(bed, subnets, "mmsg")
+
+        // Host 2's subnet is taken by another host while weftd 2 is down: it gets a new one.
+        #expect(daemons[2]!.stop(SIGTERM) == 0)
+        let takenKey = Self.key(subnets[2]!)
+        let theirs = #"{"PublicIP":"198.18.0.77","PublicIPv6":null}"#
+        try bed.etcdctlMust(["del", takenKey])
+        try bed.etcdctlMust(["put", takenKey, theirs])
+        daemons[2] = try bed.startWeftd(2, engine: "mmsg")
+        let moved = try Self.waitReady(bed, [2], daemons)[2]!
+        #expect(moved != subnets[2] && !subnets.values.contains(moved), "new subnet \(moved), was \(subnets[2]!)")
+        #expect(try bed.etcdctlMust(["get", takenKey, "--print-value-only"]) == theirs + "\n", "the other host's lease is untouched")
+        try bed.addressContainer(2, subnet: moved)
+        subnets[2] = moved
+        // The others drop the taken subnet's old route to host 2 and learn the new one.
+        for index in [1, 3] {
+            #expect(waitFor(.seconds(3)) { !daemons[index]!.lines(containing: "route added \(moved) via 198.18.0.2").isEmpty } != nil)
+        }
+        Self.pingMatrix(bed, subnets, "after the move")
+    }
+
+    /// Weft's own: "end"."sum_received"."bits_per_second" of iperf3 -J.
+    static func receivedBitsPerSecond(_ json: String) -> Double {
+        guard let data = json.data(using: .utf8),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let end = object["end"] as? [String: Any],
+              let received = end["sum_received"] as? [String: Any],
+              let bits = received["bits_per_second"] as? Double else { return 0 }
+        return bits
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func waitsForEtcdAndAGoodConfig() throws {
+        let bed = try Bed(hosts: 1)
+        defer { bed.tearDown() }
+        let daemon = try bed.startWeftd(1)
+
+        // etcd is not up: weftd waits, says so once, and is not ready.
+        Thread.sleep(forTimeInterval: 3)
+        #expect(daemon.isRunning, "\(daemon.log)")
+        #expect(bed.readyz(1) == 503)
+        #expect(daemon.lines(containing: "no endpoint reachable").count == 1, "\(daemon.log)")
+
+        try bed.startEtcd()
+        #expect(waitFor(.seconds(5)) { daemon.lines(containing: "network config not found").count == 1 } != nil, "\(daemon.log)")
+
+        // Each bad config is one line, however long it stays.
+        let bad = [
+            ("{not json", "invalid"),
+            (#"{"Network":"10.244.0.0/16","SubnetLen":33}"#, "SubnetLen"),
+            (#"{"Network":"10.244.0.0/16","Backend":{"Type":"carrier-pigeon"}}"#, "carrier-pigeon"),
+        ]
+        for (number, (json, mention)) in bad.enumerated() {
+            try bed.putConfig(json)
+            Thread.sleep(forTimeInterval: 3)
+            let lines = daemon.lines(containing: "is invalid")
+            #expect(lines.count == number + 1, "\(json): \(lines)")
+            #expect(lines.last?.contains(mention) == true, "\(lines.last ?? "")")
+            #expect(bed.readyz(1) == 503)
+        }
+        // A backend weftd does not run yet is refused in one line too.
+        try bed.putConfig(#"{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}"#)
+        Thread.sleep(forTimeInterval: 3)
+        #expect(daemon.lines(containing: "host-gw is not supported by weftd yet").count == 1, "\(daemon.log)")
+
+        try bed.putConfig(Bed.udpConfig)
+        #expect(waitFor(.seconds(5)) { bed.readyz(1) == 200 } != nil, "\(daemon.log)")
+        #expect(bed.subnet(1) != nil)
+        #expect(daemon.log.split(separator: "\n").count < 30, "few log lines while waiting: \(daemon.log)")
+        #expect(daemon.stop(SIGTERM) == 0)
+    }
+}

@@ -292,6 +292,11 @@ final class Bed {
         started = []
         for namespace in namespaces.reversed() { _ = try? run(["/usr/sbin/ip", "netns", "del", namespace]) }
         namespaces = []
-        try? FileManager.default.removeItem(atPath: directory)
+        // WEFTD_IT_KEEP=1 keeps the logs (weftd-<host>-<n>.log, etcd.log) for a look afterwards.
+        if ProcessInfo.processInfo.environment["WEFTD_IT_KEEP"] == nil {
+            try? FileManager.default.removeItem(atPath: directory)
+        } else {
+            print("logs kept in \(directory)")
+        }
     }
 }

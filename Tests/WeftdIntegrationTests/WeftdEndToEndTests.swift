@@ -173,6 +173,15 @@ struct WeftdEndToEndTests {
         }
         try bed.etcdctlMust(["del", lateKey])
 
+        // Our own key deleted under a running weftd: it takes the same subnet again, the dataplane stays.
+        try bed.etcdctlMust(["del", Self.key(subnets[1]!)])
+        #expect(waitFor(.seconds(5)) { !daemons[1]!.lines(containing: "taken again; the dataplane stayed up").isEmpty } != nil,
+                "\(daemons[1]!.log.suffix(1500))")
+        #expect(waitFor(.seconds(3)) { bed.readyz(1) == 200 } != nil)
+        #expect(try bed.etcdctlMust(["get", Self.key(subnets[1]!), "--print-value-only"]) == #"{"PublicIP":"198.18.0.1","PublicIPv6":null}"# + "\n")
+        #expect(daemons[1]!.lines(containing: "LEASE MOVED").isEmpty && daemons[1]!.lines(containing: "engine for").isEmpty)
+        #expect(bed.ping(from: 2, "\(Bed.split(subnets[1]!).0).2").status == 0)
+
         // The mmsg engine: restart all three with it; same subnets, full matrix.
         for index in 1...3 {
             #expect(daemons[index]!.stop(SIGTERM) == 0)
@@ -200,6 +209,36 @@ struct WeftdEndToEndTests {
             #expect(waitFor(.seconds(3)) { !daemons[index]!.lines(containing: "route added \(moved) via 198.18.0.2").isEmpty } != nil)
         }
         Self.pingMatrix(bed, subnets, "after the move")
+
+        // Host 3's key is overwritten by another host while weftd 3 runs: it moves to a new subnet
+        // and rebuilds its dataplane there; the other host keeps the key.
+        let stolenKey = Self.key(subnets[3]!)
+        let stealer = #"{"PublicIP":"198.18.0.78","PublicIPv6":null}"#
+        try bed.etcdctlMust(["put", stolenKey, stealer])
+        #expect(waitFor(.seconds(5)) { !daemons[3]!.lines(containing: "LEASE MOVED from \(subnets[3]!) to").isEmpty } != nil,
+                "\(daemons[3]!.log.suffix(2000))")
+        let rebuilt = waitFor(.seconds(5)) { bed.readyz(3) == 200 && bed.subnet(3) != subnets[3] }
+        try #require(rebuilt != nil, "\(daemons[3]!.log.suffix(2000))")
+        let relocated = bed.subnet(3)!
+        #expect(!subnets.values.contains(relocated))
+        #expect(daemons[3]!.log.contains("engine for \(subnets[3]!) stopped:"), "the old dataplane was stopped")
+        #expect(try bed.etcdctlMust(["get", stolenKey, "--print-value-only"]) == stealer + "\n")
+        try bed.addressContainer(3, subnet: relocated)
+        subnets[3] = relocated
+        for index in [1, 2] {
+            #expect(waitFor(.seconds(3)) { !daemons[index]!.lines(containing: "route added \(relocated) via 198.18.0.3").isEmpty } != nil)
+        }
+        Self.pingMatrix(bed, subnets, "after the live move")
+    }
+
+    /// utime + stime of `pid` in clock ticks (/proc/<pid>/stat fields 14 and 15).
+    static func cpuTicks(_ pid: Int32) -> Int {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the ")" field 3 (state) is index 0, so fields 14 and 15 are at 11 and 12.
+        guard fields.count > 12 else { return 0 }
+        return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
     }
 
     /// Weft's own: "end"."sum_received"."bits_per_second" of iperf3 -J.
@@ -219,7 +258,10 @@ struct WeftdEndToEndTests {
         let daemon = try bed.startWeftd(1)
 
         // etcd is not up: weftd waits, says so once, and is not ready.
+        let cpuBefore = Self.cpuTicks(daemon.pid)
         Thread.sleep(forTimeInterval: 3)
+        let cpuUsed = Self.cpuTicks(daemon.pid) - cpuBefore
+        #expect(cpuUsed < 30, "weftd used \(cpuUsed) clock ticks of CPU in 3 s while waiting for etcd")
         #expect(daemon.isRunning, "\(daemon.log)")
         #expect(bed.readyz(1) == 503)
         #expect(daemon.lines(containing: "no endpoint reachable").count == 1, "\(daemon.log)")

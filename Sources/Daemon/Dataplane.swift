@@ -43,7 +43,7 @@ final class Dataplane: Sendable {
             client: client, configuration: watcherConfiguration, publisher: engine.publisher,
             log: Self.logHandler(logger),
             onOwnKeyChange: { await manager.noticeOwnKeyChange(revision: $0) },
-            onPublish: { routeLog.record($0) })
+            onPublish: { routeLog.record($0.routes) })
         self.subnet = lease.subnet
         self.config = config
         self.engine = engine
@@ -96,9 +96,10 @@ final class RouteLog: Sendable {
         self.logger = logger
     }
 
-    func record(_ publication: PeerWatcher.Publication) {
+    /// Logs the difference between `routes` (a publish's whole table) and the previous table.
+    func record(_ routes: [Route]) {
         var fresh: [IPv4Prefix: Route] = [:]
-        for route in publication.routes { fresh[route.subnet] = route }
+        for route in routes { fresh[route.subnet] = route }
         let (added, removed) = known.withLock { known -> ([Route], [Route]) in
             defer { known = fresh }
             let added = fresh.values.filter { known[$0.subnet] != $0 }

@@ -22,7 +22,8 @@ final class Dataplane: Sendable {
 
     /// Starts the engine in the calling thread's network namespace, then the watcher. Throws the
     /// engine's error (the TUN, sockets and workers it made are released).
-    init(lease: AcquiredLease, context: DaemonContext, client: EtcdClient, manager: LeaseManager) throws(EngineError) {
+    init(lease: AcquiredLease, vtepMAC: MACAddress, context: DaemonContext, client: EtcdClient,
+         manager: LeaseManager) throws(EngineError) {
         let options = context.options
         let logger = context.logger
         let config = lease.config
@@ -30,10 +31,12 @@ final class Dataplane: Sendable {
             configuration: EngineConfiguration(
                 network: config.network, subnetLength: config.subnetLength, localSubnet: lease.subnet,
                 // Bind the interface's own address: with --public-ip behind NAT the advertised one is not local.
-                publicIP: context.interface.address, port: config.backend.effectivePort, backend: .udp,
+                publicIP: context.interface.address, port: config.backend.effectivePort,
+                backend: config.backend.kind == .vxlan ? .vxlan : .udp, vni: config.backend.vni, vtepMAC: vtepMAC,
                 engine: EngineConfiguration.Selection(rawValue: options.engine.rawValue) ?? .auto,
                 workers: options.workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : options.workers,
-                underlayMTU: context.interface.mtu),
+                // vxlan's Backend.MTU names the underlay MTU to use instead of the interface's.
+                underlayMTU: config.backend.kind == .vxlan ? config.backend.underlayMTU ?? context.interface.mtu : context.interface.mtu),
             log: { logger.info("\($0)") })
         try engine.start()
 

@@ -66,7 +66,7 @@ struct WeftdRunner {
             logger.warning("--ip-masq: weftd does not install the masquerade rules yet; FLANNEL_IPMASQ=true still tells Docker not to masquerade, so add them yourself (iptables -t nat ... MASQUERADE for the Network)")
         }
         let problems = ProblemLog(logger: logger)
-        _ = try await retrying(problems) { () async throws(LeaseError) -> NetworkConfig? in
+        let initial = try await retrying(problems) { () async throws(LeaseError) -> NetworkConfig? in
             let config = try await client.networkConfig(prefix: options.etcdPrefix)
             if let refusal = Self.refusal(of: config.backend) {
                 let key = "unsupported \(config.backend.kind.rawValue)"
@@ -76,11 +76,24 @@ struct WeftdRunner {
             return config
         }
 
-        let manager = LeaseManager(client: client, configuration: leaseConfiguration(), log: Dataplane.logHandler(logger))
+        // The backend is fixed for this run: it decides what our lease says (flanneld too reads
+        // the config once). A lease later taken under another backend ends the run (see start).
+        var identity = Identity(backend: initial.backend.kind, vni: initial.backend.vni, vtepMAC: MACAddress(0))
+        if identity.backend == .vxlan {
+            identity.vtepMAC = try await retrying(problems) { () async throws(LeaseError) -> MACAddress? in
+                do throws(EtcdError) {
+                    return try await VTEPIdentity.choose(client: client, prefix: options.etcdPrefix, publicIP: context.interface.publicIP,
+                                                         subnetFile: options.subnetFile, logger: logger)
+                } catch {
+                    throw LeaseError(.etcd(error))
+                }
+            }
+        }
+        let manager = LeaseManager(client: client, configuration: leaseConfiguration(identity), log: Dataplane.logHandler(logger))
         let first = try await retrying(problems) { () async throws(LeaseError) -> AcquiredLease? in
             try await manager.acquire()
         }
-        var dataplane = try await start(first, client: client, manager: manager)
+        var dataplane = try await start(first, identity: identity, client: client, manager: manager)
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await manager.run() }
@@ -103,7 +116,7 @@ struct WeftdRunner {
                     monitor.cancel()
                     await dataplane.stop()
                     do {
-                        dataplane = try await start(lease, client: client, manager: manager)
+                        dataplane = try await start(lease, identity: identity, client: client, manager: manager)
                     } catch {
                         logger.error("cannot start the dataplane for \(lease.subnet): \(error); stopping")
                         group.cancelAll()
@@ -126,11 +139,14 @@ struct WeftdRunner {
     }
 
     /// Starts a dataplane for `lease`, writes subnet.env and marks the daemon ready.
-    private func start(_ lease: AcquiredLease, client: EtcdClient, manager: LeaseManager) async throws -> Dataplane {
+    private func start(_ lease: AcquiredLease, identity: Identity, client: EtcdClient, manager: LeaseManager) async throws -> Dataplane {
         if let refusal = Self.refusal(of: lease.config.backend) { throw WeftdError(description: refusal) }
+        guard lease.config.backend.kind == identity.backend, lease.config.backend.vni == identity.vni else {
+            throw WeftdError(description: "the network config's Backend changed from \(identity.backend.rawValue) to \(lease.config.backend.kind.rawValue) (or its VNI changed) since weftd started; restart weftd to publish a lease for it")
+        }
         let dataplane: Dataplane
         do {
-            dataplane = try Dataplane(lease: lease, context: context, client: client, manager: manager)
+            dataplane = try Dataplane(lease: lease, vtepMAC: identity.vtepMAC, context: context, client: client, manager: manager)
         } catch {
             throw WeftdError(description: "cannot start the engine for \(lease.subnet): \(error)")
         }
@@ -150,9 +166,20 @@ struct WeftdRunner {
         context.markReady("lease \(lease.subnet) (\(lease.origin)); engine \(engine.kind?.rawValue ?? "stopped"), \(engine.configuration.workers) worker(s), \(engine.configuration.tunName) MTU \(dataplane.tunMTU)")
     }
 
-    private func leaseConfiguration() -> LeaseManager.Configuration {
+    /// What this run publishes in its lease.
+    struct Identity {
+        var backend: BackendConfig.Kind
+        var vni: UInt32
+        var vtepMAC: MACAddress
+    }
+
+    private func leaseConfiguration(_ identity: Identity) -> LeaseManager.Configuration {
+        let publicIP = context.interface.publicIP
+        let attributes: LeaseAttributes = identity.backend == .vxlan
+            ? .vxlan(publicIP: publicIP, data: VXLANLeaseData(configuredVNI: identity.vni, vtepMAC: identity.vtepMAC))
+            : .udp(publicIP: publicIP)
         var configuration = LeaseManager.Configuration(
-            attributes: .udp(publicIP: context.interface.publicIP), prefix: options.etcdPrefix,
+            attributes: attributes, prefix: options.etcdPrefix,
             previousSubnet: previousSubnet())
         configuration.leaseTTL = options.subnetLeaseTTL
         configuration.renewMargin = options.subnetLeaseRenewMargin
@@ -173,13 +200,11 @@ struct WeftdRunner {
         }
     }
 
-    /// Why weftd cannot run `backend` yet, as one line, or nil for udp.
+    /// Why weftd cannot run `backend` yet, as one line, or nil for udp and vxlan.
     static func refusal(of backend: BackendConfig) -> String? {
         switch backend.kind {
-        case .udp:
+        case .udp, .vxlan:
             return nil
-        case .vxlan:
-            return "Backend vxlan is not supported by weftd yet (the engine's VXLAN encapsulation is not wired to leases; it comes with the vxlan-backend issue); use {\"Type\":\"udp\"} for now"
         case .hostGateway:
             return "Backend host-gw is not supported by weftd yet (kernel routes per peer come with the host-gw issue); use {\"Type\":\"udp\"} for now"
         }

@@ -62,12 +62,17 @@ import Testing
         #expect(Set([missing, tooLong, badJSON, refused].map(WeftdRunner.kind(of:))).count == 4)
     }
 
-    @Test func onlyTheUDPBackendRunsToday() {
+    @Test func hostGatewayIsRefusedInOneLine() {
         #expect(WeftdRunner.refusal(of: .udp) == nil)
-        let vxlan = WeftdRunner.refusal(of: .vxlan) ?? ""
+        #expect(WeftdRunner.refusal(of: .vxlan) == nil)
         let hostGateway = WeftdRunner.refusal(of: .hostGateway) ?? ""
-        #expect(vxlan.hasPrefix("Backend vxlan is not supported by weftd yet") && vxlan.contains(#"{"Type":"udp"}"#))
-        #expect(hostGateway.hasPrefix("Backend host-gw is not supported by weftd yet") && !hostGateway.contains("\n"))
+        #expect(hostGateway.hasPrefix("Backend host-gw is not supported by weftd yet") && hostGateway.contains(#"{"Type":"udp"}"#))
+        #expect(!hostGateway.contains("\n"))
+    }
+
+    @Test func theVTEPMACFileSitsBesideSubnetEnv() {
+        #expect(VTEPIdentity.path(subnetFile: "/run/flannel/subnet.env") == "/run/flannel/subnet.vtep-mac")
+        #expect(VTEPIdentity.path(subnetFile: "/run/weft/lease") == "/run/weft/lease.vtep-mac")
     }
 
     @Test func routeChangesAreLoggedAsAddedAndRemoved() throws {

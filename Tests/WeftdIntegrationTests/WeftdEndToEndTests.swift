@@ -295,3 +295,68 @@ struct WeftdEndToEndTests {
         #expect(daemon.stop(SIGTERM) == 0)
     }
 }
+
+/// The vxlan backend: two weftd and one kernel node configured exactly as flanneld configures
+/// flannel.1 (DESIGN.md §4), all pinging each other through port 8472.
+@Suite(.serialized, .enabled(if: bedUnavailable == nil, "\(bedUnavailable ?? "")"))
+struct WeftdVXLANTests {
+    static let config = #"{"Network":"10.244.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}"#
+    static let kernelSubnet = "10.244.210.0/24"
+    static let kernelMAC = "0e:00:5e:00:00:03"
+
+    @Test(.timeLimit(.minutes(2)))
+    func weftdAndAKernelFlannelNodeReachEachOther() throws {
+        let bed = try Bed(hosts: 3)
+        defer { bed.tearDown() }
+        try bed.startEtcd()
+        try bed.putConfig(Self.config)
+        try bed.etcdctlMust(["put", WeftdEndToEndTests.key(Self.kernelSubnet),
+                             #"{"PublicIP":"198.18.0.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"\#(Self.kernelMAC)"}}"#])
+
+        var daemons: [Int: Started] = [:]
+        for index in 1...2 { daemons[index] = try bed.startWeftd(index) }
+        var subnets = try WeftdEndToEndTests.waitReady(bed, [1, 2], daemons)
+        var macs: [Int: String] = [:]
+        for index in 1...2 {
+            let subnet = subnets[index]!
+            #expect(bed.subnetEnv(index)["FLANNEL_MTU"] == "1450")
+            let mac = try String(contentsOfFile: bed.directory + "/subnet-\(index).vtep-mac", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            macs[index] = mac
+            let value = try bed.etcdctlMust(["get", WeftdEndToEndTests.key(subnet), "--print-value-only"])
+            #expect(value == #"{"PublicIP":"\#(bed.hostIP(index))","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"\#(mac)"}}"# + "\n")
+            try bed.addressContainer(index, subnet: subnet)
+            #expect(waitFor(.seconds(3)) {
+                !daemons[index]!.lines(containing: "route added \(Self.kernelSubnet) via 198.18.0.3:8472 vxlan").isEmpty
+            } != nil, "\(daemons[index]!.log.suffix(1500))")
+        }
+
+        // Host 3: flannel.1 as flanneld sets it up, with a neighbour, FDB entry and route per weftd.
+        let kernel = bed.host(3)
+        let (kernelBase, _) = Bed.split(Self.kernelSubnet)
+        try bed.exec(kernel, ["/usr/sbin/ip", "link", "add", "flannel.1", "address", Self.kernelMAC, "type", "vxlan", "id", "1",
+                              "local", "198.18.0.3", "dev", "eth0", "dstport", "8472", "nolearning"])
+        try bed.exec(kernel, ["/usr/sbin/ip", "link", "set", "flannel.1", "mtu", "1450", "up"])
+        try bed.exec(kernel, ["/usr/sbin/ip", "addr", "add", "\(kernelBase).0/32", "dev", "flannel.1"])
+        for index in 1...2 {
+            let (base, _) = Bed.split(subnets[index]!)
+            try bed.exec(kernel, ["/usr/sbin/ip", "neigh", "add", "\(base).0", "lladdr", macs[index]!, "dev", "flannel.1", "nud", "permanent"])
+            try bed.exec(kernel, ["/usr/sbin/bridge", "fdb", "append", macs[index]!, "dev", "flannel.1", "dst", bed.hostIP(index)])
+            try bed.exec(kernel, ["/usr/sbin/ip", "route", "add", subnets[index]!, "via", "\(base).0", "dev", "flannel.1", "onlink"])
+        }
+        try bed.addressContainer(3, subnet: Self.kernelSubnet)
+        subnets[3] = Self.kernelSubnet
+
+        WeftdEndToEndTests.pingMatrix(bed, subnets, "vxlan (weftd 1, weftd 2, kernel 3)")
+        let unrouted = bed.ping(from: 1, "10.244.250.1")
+        #expect(unrouted.output.contains("Destination Net Unreachable"), "\(unrouted.output)")
+
+        // A restart keeps the VTEP MAC (kernel peers hold it in permanent entries) and the subnet.
+        #expect(daemons[1]!.stop(SIGTERM) == 0)
+        try FileManager.default.removeItem(atPath: bed.directory + "/subnet-1.vtep-mac")
+        daemons[1] = try bed.startWeftd(1, engine: "mmsg")
+        #expect(try WeftdEndToEndTests.waitReady(bed, [1], daemons)[1] == subnets[1])
+        #expect(daemons[1]!.log.contains("VTEP MAC \(macs[1]!), from our existing lease"), "\(daemons[1]!.log.suffix(1500))")
+        WeftdEndToEndTests.pingMatrix(bed, subnets, "vxlan after restart on mmsg")
+    }
+}

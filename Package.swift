@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
     ],
     targets: [
         // The only place C is called.
@@ -39,7 +40,10 @@ let package = Package(
         // Control plane: an etcd v3 client over etcd's JSON gateway.
         .target(
             name: "Etcd",
-            dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client"), "Addressing"],
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), "Addressing",
+            ],
             path: "Sources/Etcd"
         ),
 
@@ -83,7 +87,7 @@ let package = Package(
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "TestSupport"]),
         .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
-        .testTarget(name: "EtcdTests", dependencies: ["Etcd"]),
+        .testTarget(name: "EtcdTests", dependencies: ["Etcd", "TestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Etcd", "Config", "Routes", "Addressing"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),
         .testTarget(

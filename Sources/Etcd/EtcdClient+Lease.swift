@@ -42,7 +42,9 @@ extension EtcdClient {
         let response = try await transport.call(
             "lease \(lease) time-to-live", path: "/v3/lease/timetolive", body: Wire.LeaseIDRequest(ID: GatewayInt64(lease.value)),
             safety: .idempotent, as: Wire.LeaseTimeToLiveResponse.self)
-        guard let ttl = response.TTL?.value, ttl >= 0 else { return nil }
+        // Under a second left reads TTL 0, which the gateway omits; only an explicit -1 means gone.
+        let ttl = response.TTL?.value ?? 0
+        guard ttl >= 0 else { return nil }
         return LeaseTimeToLive(ttl: ttl, grantedTTL: response.grantedTTL?.value ?? 0)
     }
 }

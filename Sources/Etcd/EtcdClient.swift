@@ -10,19 +10,36 @@ public final class EtcdClient: Sendable {
         public var passes: Int = 3
         /// Wait between passes.
         public var backoff = Backoff()
+        /// flanneld's --etcd-cafile: PEM CA bundle that signed etcd's server certificate. Nil: the system trust store.
+        public var caFile: String?
+        /// flanneld's --etcd-certfile and --etcd-keyfile: the client certificate (PEM chain) and its
+        /// unencrypted PEM key, for an etcd started with --client-cert-auth. Both or neither.
+        public var certificateFile: String?
+        public var keyFile: String?
+        /// flanneld's --etcd-username and --etcd-password, for an etcd with authentication enabled.
+        public var username: String?
+        public var password: String?
 
         public init() {}
     }
 
     let transport: GatewayTransport
 
-    /// `endpoints`: client URLs (`http://host:port`), tried in order, e.g. from `parseEtcdEndpoints`.
+    /// `endpoints`: client URLs (`http://host:port` or `https://host:port`), tried in order, e.g. from
+    /// `parseEtcdEndpoints`. With any TLS file configured every endpoint must be https: a plain http
+    /// endpoint would send what the files were meant to protect in the clear.
     public init(endpoints: [String], configuration: Configuration = Configuration()) throws(EtcdError) {
         guard !endpoints.isEmpty else {
             throw EtcdError(operation: "configure", endpoint: "", reason: .invalidEndpoint(""))
         }
         let validated = try endpoints.map { (endpoint) throws(EtcdError) in try validateEndpoint(endpoint) }
-        transport = GatewayTransport(endpoints: validated, configuration: configuration)
+        if configuration.hasTLSFiles, let plain = validated.first(where: { $0.hasPrefix("http://") }) {
+            throw EtcdError(operation: "configure", endpoint: plain, reason: .tls(
+                "the endpoint is plain http but --etcd-cafile/--etcd-certfile/--etcd-keyfile were given; use https:// in --etcd-endpoints"))
+        }
+        let tls = configuration.hasTLSFiles || validated.contains(where: { $0.hasPrefix("https://") })
+            ? try makeTLSConfiguration(configuration) : nil
+        transport = GatewayTransport(endpoints: validated, configuration: configuration, tls: tls)
     }
 
     /// `endpoints`: flanneld's comma-separated `--etcd-endpoints` value.
@@ -32,6 +49,7 @@ public final class EtcdClient: Sendable {
 
     public var endpoints: [String] { transport.endpoints }
 
+    /// Closes every connection; open watches end with `.unreachable` (their streams broke).
     public func shutdown() async throws {
         try await transport.shutdown()
     }

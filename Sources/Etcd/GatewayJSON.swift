@@ -196,6 +196,16 @@ enum Wire {
         var grpc_code: Int?
     }
 
+    struct AuthenticateRequest: Encodable {
+        var name: String
+        var password: String
+    }
+
+    struct AuthenticateResponse: Decodable {
+        var header: Header?
+        var token: String?
+    }
+
     struct WatchCreateRequest: Encodable {
         var key: GatewayBytes
         var range_end: GatewayBytes?

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// Whether a request may be sent again after it possibly reached etcd.
@@ -22,9 +23,18 @@ final class GatewayTransport: Sendable {
     let configuration: EtcdClient.Configuration
     /// The endpoint that answered last; requests start there so a dead first endpoint costs one failover, not one per call.
     private let preferred = Mutex(0)
+    /// The auth token sent with every request: nil until the first authentication, "" when no
+    /// credentials are configured or etcd has authentication disabled.
+    let token: Mutex<String?>
+    /// How many times `authenticate` asked etcd for a token (tests check re-authentication happens once).
+    let authentications = Atomic(0)
 
-    init(endpoints: [String], configuration: EtcdClient.Configuration) {
+    /// Where the next request goes first.
+    var preferredEndpoint: String { endpoints[preferred.withLock { $0 }] }
+
+    init(endpoints: [String], configuration: EtcdClient.Configuration, tls: TLSConfiguration?) {
         var httpConfiguration = HTTPClient.Configuration()
+        httpConfiguration.tlsConfiguration = tls
         httpConfiguration.timeout.connect = .nanoseconds(Self.nanoseconds(configuration.connectTimeout))
         // Without this the pool keeps retrying a refused connection until the request's deadline,
         // which would hide a dead endpoint instead of letting us move to the next one.
@@ -36,6 +46,7 @@ final class GatewayTransport: Sendable {
         http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
         self.endpoints = endpoints
         self.configuration = configuration
+        token = Mutex(configuration.username == nil ? "" : nil)
     }
 
     func shutdown() async throws {
@@ -48,23 +59,26 @@ final class GatewayTransport: Sendable {
         as _: Response.Type = Response.self
     ) async throws(EtcdError) -> Response {
         let payload = try encode(body, operation: operation)
-        return try await withFailover(operation, safety: safety) { (endpoint) throws(Failure) in
-            let (status, bytes) = try await post(payload, to: endpoint + path, timeout: configuration.requestTimeout)
-            return try decodeAnswer(status: status, bytes: bytes, operation: operation, endpoint: endpoint)
+        return try await withAuthentication(operation) { (token) throws(EtcdError) in
+            try await withFailover(operation, safety: safety) { (endpoint) throws(Failure) in
+                let (status, bytes) = try await post(payload, to: endpoint, path: path, token: token, timeout: configuration.requestTimeout)
+                return try decodeAnswer(status: status, bytes: bytes, operation: operation, endpoint: endpoint)
+            }
         }
     }
 
     /// Opens a streaming call (watch): returns once response headers arrived, with the endpoint that answered.
-    func openStream(_ operation: String, path: String, body: some Encodable) async throws(EtcdError) -> (String, HTTPClientResponse) {
+    /// The caller wraps it in `withAuthentication`, since a stream reports a bad token only in its first message.
+    func openStream(_ operation: String, path: String, body: some Encodable, token: String) async throws(EtcdError) -> (String, HTTPClientResponse) {
         let payload = try encode(body, operation: operation)
         return try await withFailover(operation, safety: .idempotent) { (endpoint) throws(Failure) in
-            let request = makeRequest(payload, url: endpoint + path)
+            let request = makeRequest(payload, url: endpoint + path, token: token)
             let response: HTTPClientResponse
             do {
                 // The deadline covers only connecting and the response head; the body streams for as long as the watch lives.
                 response = try await http.execute(request, deadline: .now() + .nanoseconds(Self.nanoseconds(configuration.requestTimeout)))
             } catch {
-                throw Self.classify(error)
+                throw Self.classify(error, endpoint: endpoint)
             }
             if response.status != .ok {
                 let bytes = (try? await response.body.collect(upTo: 1 << 20)).map { Array($0.readableBytesView) } ?? []
@@ -78,20 +92,24 @@ final class GatewayTransport: Sendable {
     enum Failure: Error {
         /// No connection was made: the request never left, any request may go to the next endpoint.
         case notConnected(String)
-        /// The request may have reached etcd but no answer came in time.
-        case timedOut
+        /// The request may have reached etcd but no answer came (in time, or before the connection closed).
+        case timedOut(String)
         /// etcd answered "unavailable" (no leader, shutting down); nothing was applied.
         case unavailable(EtcdError)
         /// A definite answer (success handled by the caller, or an error worth reporting as is).
         case answered(EtcdError)
+        /// The TLS session failed (untrusted certificate, refused client certificate): etcd processed
+        /// nothing, so another endpoint may be tried, but this is what to report if none works.
+        case rejected(String)
     }
 
-    private func withFailover<T>(
+    func withFailover<T>(
         _ operation: String, safety: RetrySafety, attempt: (String) async throws(Failure) -> T
     ) async throws(EtcdError) -> T {
         let start = preferred.withLock { $0 }
         var generator = SystemRandomNumberGenerator()
         var lastProblem = ""
+        var rejection: EtcdError?
         let attempts = endpoints.count * max(configuration.passes, 1)
         for index in 0..<attempts {
             if index > 0, index % endpoints.count == 0 {
@@ -110,22 +128,27 @@ final class GatewayTransport: Sendable {
                     lastProblem = "\(endpoint): \(problem)"
                 case .unavailable(let problem):
                     lastProblem = problem.description
-                case .timedOut:
+                case .timedOut(let problem):
                     guard safety == .idempotent else {
                         throw EtcdError(operation: operation, endpoint: endpoint, reason: .timedOut(seconds: Self.seconds(configuration.requestTimeout)))
                     }
-                    lastProblem = "\(endpoint): timed out"
+                    lastProblem = "\(endpoint): \(problem)"
                 case .answered(let problem):
                     throw problem
+                case .rejected(let detail):
+                    rejection = EtcdError(operation: operation, endpoint: endpoint, reason: .tls(detail))
+                    lastProblem = "\(endpoint): \(detail)"
                 }
             }
         }
+        // "Unreachable" would send the user to check that etcd runs; a TLS failure needs a different fix.
+        if let rejection { throw rejection }
         throw EtcdError(
             operation: operation, endpoint: endpoints.joined(separator: ","),
             reason: .unreachable(attempts: attempts, lastError: lastProblem))
     }
 
-    private func encode(_ body: some Encodable, operation: String) throws(EtcdError) -> [UInt8] {
+    func encode(_ body: some Encodable, operation: String) throws(EtcdError) -> [UInt8] {
         do {
             return Array(try JSONEncoder().encode(body))
         } catch {
@@ -133,17 +156,19 @@ final class GatewayTransport: Sendable {
         }
     }
 
-    private func makeRequest(_ payload: [UInt8], url: String) -> HTTPClientRequest {
+    private func makeRequest(_ payload: [UInt8], url: String, token: String) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
+        // etcd's gateway takes the bare token (no "Bearer").
+        if !token.isEmpty { request.headers.add(name: "Authorization", value: token) }
         request.body = .bytes(ByteBuffer(bytes: payload))
         return request
     }
 
     /// Sends one request and reads its whole body, all within `timeout`.
-    private func post(_ payload: [UInt8], to url: String, timeout: Duration) async throws(Failure) -> (Int, [UInt8]) {
-        let request = makeRequest(payload, url: url)
+    func post(_ payload: [UInt8], to endpoint: String, path: String, token: String, timeout: Duration) async throws(Failure) -> (Int, [UInt8]) {
+        let request = makeRequest(payload, url: endpoint + path, token: token)
         let http = self.http
         do {
             // AsyncHTTPClient's deadline stops at the response head; the race also bounds the body.
@@ -158,27 +183,37 @@ final class GatewayTransport: Sendable {
                     return nil
                 }
                 defer { group.cancelAll() }
-                guard let first = try await group.next(), let answer = first else { throw Failure.timedOut }
+                guard let first = try await group.next(), let answer = first else { throw Failure.timedOut("timed out") }
                 return answer
             }
         } catch let failure as Failure {
             throw failure
         } catch {
-            throw Self.classify(error)
+            throw Self.classify(error, endpoint: endpoint)
         }
     }
 
     /// Sorts AsyncHTTPClient/NIO errors into "never sent" and "may have been sent".
-    static func classify(_ error: any Error) -> Failure {
+    static func classify(_ error: any Error, endpoint: String) -> Failure {
+        // A failed handshake or an alert from etcd (with TLS 1.3 a refused client certificate arrives
+        // as an alert after the handshake) means etcd processed nothing. A TLS connection that merely
+        // closes (uncleanShutdown) is an ordinary broken connection: the request may have been applied.
+        if let ssl = error as? NIOSSLError {
+            if case .handshakeFailed = ssl { return .rejected(describeTLSFailure(error, endpoint: endpoint)) }
+            return .timedOut(String(describing: ssl))
+        }
+        if error is BoringSSLError || error is NIOSSLExtraError {
+            return .rejected(describeTLSFailure(error, endpoint: endpoint))
+        }
         if let client = error as? HTTPClientError {
             switch client {
             case .connectTimeout, .getConnectionFromPoolTimeout:
                 return .notConnected(String(describing: client))
             case .deadlineExceeded, .readTimeout, .writeTimeout:
-                return .timedOut
+                return .timedOut("timed out")
             default:
                 // remoteConnectionClosed and friends: the request may have been written.
-                return .timedOut
+                return .timedOut(String(describing: client))
             }
         }
         if error is NIOConnectionError || error is IOError {
@@ -187,10 +222,10 @@ final class GatewayTransport: Sendable {
         if let channel = error as? ChannelError, case .connectTimeout = channel {
             return .notConnected(String(describing: error))
         }
-        return .timedOut
+        return .timedOut(String(describing: error))
     }
 
-    private func decodeAnswer<Response: Decodable>(status: Int, bytes: [UInt8], operation: String, endpoint: String) throws(Failure) -> Response {
+    func decodeAnswer<Response: Decodable>(status: Int, bytes: [UInt8], operation: String, endpoint: String) throws(Failure) -> Response {
         guard status == 200 else {
             let error = Self.serverError(bytes: bytes, status: status, operation: operation, endpoint: endpoint)
             if case .server(code: 14, _) = error.reason { throw .unavailable(error) }

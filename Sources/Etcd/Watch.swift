@@ -11,7 +11,14 @@ extension EtcdClient {
         let request = Wire.WatchRequest(create_request: Wire.WatchCreateRequest(
             key: GatewayBytes(prefix), range_end: GatewayBytes(prefixRangeEnd(Array(prefix.utf8))),
             start_revision: GatewayInt64(fromRevision)))
-        let (endpoint, response) = try await transport.openStream(operation, path: "/v3/watch", body: request)
+        // etcd checks the token when it creates the watch and answers a bad one in the first message.
+        return try await transport.withAuthentication(operation) { (token) throws(EtcdError) in
+            try await startWatch(operation, request: request, token: token)
+        }
+    }
+
+    private func startWatch(_ operation: String, request: Wire.WatchRequest, token: String) async throws(EtcdError) -> EtcdWatch {
+        let (endpoint, response) = try await transport.openStream(operation, path: "/v3/watch", body: request, token: token)
 
         let (stream, continuation) = AsyncStream<WatchSignal>.makeStream()
         let pump = WatchPump(operation: operation, endpoint: endpoint, continuation: continuation)
@@ -166,8 +173,8 @@ final class WatchPump: Sendable {
             return true
         case .compacted(let revision):
             fail(.compacted(revision: revision))
-        case .canceled(let reason):
-            fail(.server(code: 1, message: reason))
+        case .canceled(let code, let reason):
+            fail(.server(code: code, message: reason))
         case .failed(let code, let message):
             fail(.server(code: code, message: message))
         }

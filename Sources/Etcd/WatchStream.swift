@@ -54,8 +54,9 @@ enum WatchMessage: Equatable {
     case events([WatchEvent])
     /// The start revision was compacted: etcd canceled the watch.
     case compacted(revision: Int64)
-    /// etcd canceled the watch for another reason (e.g. permission denied).
-    case canceled(reason: String)
+    /// etcd canceled the watch for another reason: a bad auth token or a denied permission, given
+    /// as "rpc error: code = Unauthenticated desc = etcdserver: invalid auth token" and split here.
+    case canceled(code: Int, reason: String)
     /// The gateway's final {"error": {...}} object: the gRPC stream broke.
     case failed(code: Int, message: String)
 
@@ -78,7 +79,8 @@ enum WatchMessage: Equatable {
             // etcd ≥ 3.4 sets compact_revision only when the start revision is gone.
             if let compacted = result.compact_revision?.value, compacted > 0 { return .compacted(revision: compacted) }
             let reason = result.cancel_reason ?? ""
-            return .canceled(reason: reason.isEmpty ? "etcd canceled the watch" : reason)
+            if reason.isEmpty { return .canceled(code: 1, reason: "etcd canceled the watch") }
+            return splitRPCError(reason)
         }
         if result.created == true { return .created(revision: revision) }
         let events = result.events ?? []
@@ -92,6 +94,20 @@ enum WatchMessage: Equatable {
             }
         })
     }
+}
+
+/// Go's grpc status text, "rpc error: code = <Name> desc = <message>", as (code number, message);
+/// anything else is kept whole with code 1 (Canceled).
+private func splitRPCError(_ text: String) -> WatchMessage {
+    let names = [
+        "Canceled": 1, "Unknown": 2, "InvalidArgument": 3, "DeadlineExceeded": 4, "NotFound": 5, "AlreadyExists": 6,
+        "PermissionDenied": 7, "ResourceExhausted": 8, "FailedPrecondition": 9, "Aborted": 10, "OutOfRange": 11,
+        "Unimplemented": 12, "Internal": 13, "Unavailable": 14, "DataLoss": 15, "Unauthenticated": 16,
+    ]
+    guard let codeMarker = text.range(of: "code = "), let descMarker = text.range(of: " desc = ", range: codeMarker.upperBound..<text.endIndex),
+          let code = names[String(text[codeMarker.upperBound..<descMarker.lowerBound])]
+    else { return .canceled(code: 1, reason: text) }
+    return .canceled(code: code, reason: String(text[descMarker.upperBound...]))
 }
 
 struct WatchDecodingError: Error {

@@ -10,10 +10,10 @@ struct KeyValueTests {
             // Non-ASCII and JSON with padding-sensitive lengths: base64 must be exact both ways.
             let value = #"{"PublicIP":"10.0.0.1","BackendType":"udp","é":"ü"}"#
             let revision = try await client.put("/coreos.com/network/subnets/10.244.1.0-24", value)
-            let printed = try etcd.etcdctl("get", "/coreos.com/network/subnets/10.244.1.0-24", "--print-value-only")
+            let printed = try await etcd.etcdctl("get", "/coreos.com/network/subnets/10.244.1.0-24", "--print-value-only")
             #expect(printed == value + "\n")
 
-            _ = try etcd.etcdctl("put", "/weft/x", "ab")
+            _ = try await etcd.etcdctl("put", "/weft/x", "ab")
             let read = try await client.get("/weft/x")
             #expect(read.kvs.map(\.key) == ["/weft/x"])
             #expect(read.kvs.first?.value == "ab")
@@ -40,7 +40,7 @@ struct KeyValueTests {
             #expect(kv.modRevision == second)
             #expect(kv.version == 2)
             // etcdctl's JSON output prints the same numbers (as JSON numbers, not strings).
-            let json = try etcd.etcdctl("get", "k", "-w", "json")
+            let json = try await etcd.etcdctl("get", "k", "-w", "json")
             #expect(json.contains("\"create_revision\":\(first)"))
             #expect(json.contains("\"mod_revision\":\(second)"))
             #expect(json.contains("\"version\":2"))
@@ -71,7 +71,7 @@ struct KeyValueTests {
             #expect(result.kvs.map(\.key) == ["/n/subnets/a", "/n/subnets/b", "/n/subnets/c/d"])
             #expect(result.kvs.map(\.value) == ["/N/SUBNETS/A", "/N/SUBNETS/B", "/N/SUBNETS/C/D"])
             #expect(result.count == 3)
-            let etcdctlKeys = try etcd.etcdctl("get", "/n/subnets/", "--prefix", "--keys-only")
+            let etcdctlKeys = try await etcd.etcdctl("get", "/n/subnets/", "--prefix", "--keys-only")
                 .split(separator: "\n").map(String.init)
             #expect(etcdctlKeys == result.kvs.map(\.key))
         }
@@ -85,7 +85,7 @@ struct KeyValueTests {
             #expect(try await client.delete("gone") == 1)
             // Deleting nothing omits "deleted" on the wire: 0.
             #expect(try await client.delete("gone") == 0)
-            #expect(try etcd.etcdctl("get", "gone") == "")
+            #expect(try await etcd.etcdctl("get", "gone") == "")
         }
     }
 }

@@ -19,16 +19,22 @@ struct TestEtcd {
     let endpoint: String
     let process: Process
     let dataDirectory: URL
+    /// Set when etcd serves https and requires client certificates signed by `tls.authority`.
+    let tls: TestCertificates?
 
-    /// Runs `body` against a fresh etcd, always stopping it afterwards.
-    static func with<T>(_ body: (TestEtcd) async throws -> T) async throws -> T {
-        let etcd = try await start()
+    var log: String { (try? String(contentsOf: dataDirectory.appendingPathComponent("etcd.log"), encoding: .utf8)) ?? "" }
+
+    /// Runs `body` against a fresh etcd, always stopping it afterwards. With `tls`, etcd serves
+    /// https with its server certificate and accepts only client certificates signed by its CA.
+    /// `arguments` are added to etcd's command line.
+    static func with<T>(tls: TestCertificates? = nil, arguments: [String] = [], _ body: (TestEtcd) async throws -> T) async throws -> T {
+        let etcd = try await start(tls: tls, arguments: arguments)
         do {
             let result = try await body(etcd)
-            etcd.stop()
+            await etcd.stop()
             return result
         } catch {
-            etcd.stop()
+            await etcd.stop()
             throw error
         }
     }
@@ -36,33 +42,36 @@ struct TestEtcd {
     /// A client for this etcd (or for `endpoints` if given); the caller shuts it down.
     func client(endpoints: [String]? = nil, configure: (inout EtcdClient.Configuration) -> Void = { _ in }) throws -> EtcdClient {
         var configuration = EtcdClient.Configuration()
+        if let tls {
+            configuration.caFile = tls.authority
+            configuration.certificateFile = tls.clientCertificate
+            configuration.keyFile = tls.clientKey
+        }
         configure(&configuration)
         return try EtcdClient(endpoints: endpoints ?? [endpoint], configuration: configuration)
     }
 
     /// Runs etcdctl against this etcd and returns its standard output (the independent view of the store).
-    func etcdctl(_ arguments: String...) throws -> String {
-        let tool = Process()
-        tool.executableURL = URL(fileURLWithPath: "/usr/bin/etcdctl")
-        tool.arguments = ["--endpoints=\(endpoint)"] + arguments
-        tool.environment = ["ETCDCTL_API": "3"]
-        let output = Pipe()
-        tool.standardOutput = output
-        tool.standardError = output
-        try tool.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        tool.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard tool.terminationStatus == 0 else { throw TestEtcdFailure("etcdctl \(arguments.joined(separator: " ")): \(text)") }
+    func etcdctl(_ arguments: String...) async throws -> String {
+        let certificates = tls.map { ["--cacert=\($0.authority)", "--cert=\($0.clientCertificate)", "--key=\($0.clientKey)"] } ?? []
+        let (status, text) = try await runTool(
+            "/usr/bin/etcdctl", ["--endpoints=\(endpoint)"] + certificates + arguments, environment: ["ETCDCTL_API": "3"])
+        guard status == 0 else { throw TestEtcdFailure("etcdctl \(arguments.joined(separator: " ")): \(text)") }
         return text
     }
 
     /// Sends `signal` to this etcd only (SIGKILL: the connections drop without any goodbye).
-    func kill(signal: Int32) {
+    func kill(signal: Int32) async {
         if process.isRunning {
             Glibc.kill(process.processIdentifier, signal)
-            process.waitUntilExit()
+            await waitForExit()
         }
+    }
+
+    /// Polls rather than blocking in waitUntilExit: a blocked thread is one of only two the
+    /// concurrency pool has on this machine, and other tests' clients need it.
+    private func waitForExit() async {
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
     }
 
     /// One gauge or counter from etcd's Prometheus /metrics (an independent view of what the server holds open).
@@ -75,15 +84,15 @@ struct TestEtcd {
         throw TestEtcdFailure("metric \(name) not found")
     }
 
-    func stop() {
+    func stop() async {
         if process.isRunning {
             process.terminate()
-            process.waitUntilExit()
+            await waitForExit()
         }
         try? FileManager.default.removeItem(at: dataDirectory)
     }
 
-    private static func start() async throws -> TestEtcd {
+    private static func start(tls: TestCertificates?, arguments: [String]) async throws -> TestEtcd {
         // A free port can be taken by someone else between our probe and etcd's bind: try again with new ports.
         var lastLog = ""
         for _ in 0..<3 {
@@ -91,7 +100,7 @@ struct TestEtcd {
             let peerPort = try freeLoopbackPort()
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-etcd-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let client = "http://127.0.0.1:\(clientPort)"
+            let client = "\(tls == nil ? "http" : "https")://127.0.0.1:\(clientPort)"
             let peer = "http://127.0.0.1:\(peerPort)"
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
@@ -100,17 +109,23 @@ struct TestEtcd {
                 "--listen-client-urls", client, "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                 "--initial-cluster", "default=\(peer)", "--name", "default",
-            ]
+            ] + arguments
+            if let tls {
+                process.arguments! += [
+                    "--cert-file", tls.serverCertificate, "--key-file", tls.serverKey,
+                    "--trusted-ca-file", tls.authority, "--client-cert-auth",
+                ]
+            }
             let log = directory.appendingPathComponent("etcd.log")
             FileManager.default.createFile(atPath: log.path, contents: nil)
             let handle = try FileHandle(forWritingTo: log)
             process.standardOutput = handle
             process.standardError = handle
             try process.run()
-            let etcd = TestEtcd(endpoint: client, process: process, dataDirectory: directory)
+            let etcd = TestEtcd(endpoint: client, process: process, dataDirectory: directory, tls: tls)
             if await etcd.waitUntilServing() { return etcd }
             lastLog = (try? String(contentsOf: log, encoding: .utf8)).map { String($0.suffix(600)) } ?? ""
-            etcd.stop()
+            await etcd.stop()
         }
         throw TestEtcdFailure("etcd did not start; last log: \(lastLog)")
     }
@@ -134,6 +149,34 @@ struct TestEtcd {
 struct TestEtcdFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Runs a command line tool to its end without blocking a thread; returns its exit status and its
+/// standard output and error together.
+func runTool(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: URL? = nil) async throws -> (Int32, String) {
+    let tool = Process()
+    tool.executableURL = URL(fileURLWithPath: path)
+    tool.arguments = arguments
+    if let environment { tool.environment = environment }
+    if let directory { tool.currentDirectoryURL = directory }
+    // A file, not a pipe: nothing has to drain it while the tool runs.
+    let output = FileManager.default.temporaryDirectory.appendingPathComponent("weft-tool-\(UUID().uuidString)")
+    FileManager.default.createFile(atPath: output.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: output) }
+    let handle = try FileHandle(forWritingTo: output)
+    defer { try? handle.close() }
+    tool.standardOutput = handle
+    tool.standardError = handle
+    let status = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
+        tool.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+        do {
+            try tool.run()
+        } catch {
+            tool.terminationHandler = nil
+            continuation.resume(throwing: error)
+        }
+    }
+    return (status, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
 }
 
 /// Runs `body`, failing if it takes longer than `seconds` (a hang becomes a failure, not a stuck test run).

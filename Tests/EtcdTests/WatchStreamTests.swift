@@ -61,9 +61,14 @@ struct WatchStreamTests {
         let compacted = #"{"result":{"header":{"cluster_id":"1","raft_term":"2"},"canceled":true,"compact_revision":"3"}}"#
         #expect(try WatchMessage.decode(Array(compacted.utf8)) == .compacted(revision: 3))
         let denied = #"{"result":{"header":{},"canceled":true,"cancel_reason":"etcdserver: permission denied"}}"#
-        #expect(try WatchMessage.decode(Array(denied.utf8)) == .canceled(reason: "etcdserver: permission denied"))
+        #expect(try WatchMessage.decode(Array(denied.utf8)) == .canceled(code: 1, reason: "etcdserver: permission denied"))
         let bare = #"{"result":{"canceled":true}}"#
-        #expect(try WatchMessage.decode(Array(bare.utf8)) == .canceled(reason: "etcd canceled the watch"))
+        #expect(try WatchMessage.decode(Array(bare.utf8)) == .canceled(code: 1, reason: "etcd canceled the watch"))
+        // Recorded from etcd 3.4.23 with authentication on: created and canceled in one message.
+        let badToken = #"{"result":{"header":{"revision":"1"},"watch_id":"-1","created":true,"canceled":true,"cancel_reason":"rpc error: code = Unauthenticated desc = etcdserver: invalid auth token"}}"#
+        #expect(try WatchMessage.decode(Array(badToken.utf8)) == .canceled(code: 16, reason: "etcdserver: invalid auth token"))
+        let noUser = #"{"result":{"watch_id":"-1","created":true,"canceled":true,"cancel_reason":"rpc error: code = InvalidArgument desc = etcdserver: user name is empty"}}"#
+        #expect(try WatchMessage.decode(Array(noUser.utf8)) == .canceled(code: 3, reason: "etcdserver: user name is empty"))
         let progress = #"{"result":{"header":{"revision":"42"}}}"#
         #expect(try WatchMessage.decode(Array(progress.utf8)) == .progress(revision: 42))
         let explicitPut = #"{"result":{"events":[{"type":"PUT","kv":{"key":"YQ==","mod_revision":"7","lease":"255"}}]}}"#

@@ -20,7 +20,7 @@ struct WatchTests {
             try await client.put("/w0", "outside")
             try await client.put("/v/a", "outside")
             let putB = try await client.put("/w/b/c", "2", lease: lease.id)
-            _ = try etcd.etcdctl("del", "/w/a")
+            _ = try await etcd.etcdctl("del", "/w/a")
             let putA2 = try await client.put("/w/a", "3")
             // Two keys in one transaction share a revision and so arrive as one batch.
             let both = try await client.transaction(
@@ -92,7 +92,7 @@ struct WatchTests {
             let consumer = Task { await ending(of: watch) }
             try await client.put("/k/a", "1")
             try await Task.sleep(for: .milliseconds(200))
-            etcd.kill(signal: SIGKILL)
+            await etcd.kill(signal: SIGKILL)
             let outcome = try await within(seconds: 5, consumer)
             #expect(outcome.events == 1)
             guard case .unreachable? = outcome.error?.reason else {
@@ -102,17 +102,20 @@ struct WatchTests {
         }
     }
 
-    @Test func stoppingEtcdGracefullyEndsTheWatchWithItsUnavailableError() async throws {
+    @Test func stoppingEtcdGracefullyEndsTheWatchWithAnError() async throws {
         try await TestEtcd.with { etcd in
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let watch = try await client.watch(prefix: "/k/", fromRevision: 0)
-            etcd.kill(signal: SIGTERM)
-            // The gateway's last chunk is {"error":{"grpc_code":14,...,"message":"transport is closing"}} with no newline.
+            await etcd.kill(signal: SIGTERM)
+            // Usually the gateway's last chunk, {"error":{"grpc_code":14,...}} (decoded in WatchStreamTests);
+            // when etcd closes the connection first, a broken stream. Either way an error, promptly.
             let failure = try await within(seconds: 5) { await ending(of: watch).error }
-            guard case .server(code: 14, _)? = failure?.reason else {
-                Issue.record("expected gRPC code 14, got \(String(describing: failure))")
-                return
+            switch failure?.reason {
+            case .server(code: 14, _)?, .unreachable?, .watchClosed?:
+                break
+            default:
+                Issue.record("expected the watch to end with an error, got \(String(describing: failure))")
             }
         }
     }
@@ -135,6 +138,23 @@ struct WatchTests {
             // Ends with nil, not an error: the caller asked for it.
             #expect(try await within(seconds: 2, consumer) == 0)
             #expect(ContinuousClock.now - cancelled < .seconds(1))
+            #expect(try await eventually(seconds: 3) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
+        }
+    }
+
+    @Test func shuttingTheClientDownEndsAnOpenWatch() async throws {
+        try await TestEtcd.with { etcd in
+            let client = try etcd.client()
+            let watch = try await client.watch(prefix: "/s/", fromRevision: 0)
+            let consumer = Task { await ending(of: watch) }
+            try await within(seconds: 3) { try await client.shutdown() }
+            let outcome = try await within(seconds: 3, consumer)
+            #expect(outcome.events == 0)
+            // Not nil: the consumer did not ask for the end, so it learns the stream broke.
+            guard case .unreachable? = outcome.error?.reason else {
+                Issue.record("expected a broken stream, got \(String(describing: outcome.error))")
+                return
+            }
             #expect(try await eventually(seconds: 3) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
         }
     }
@@ -194,4 +214,62 @@ func eventually(seconds: Double, _ condition: () async throws -> Bool) async thr
         try await Task.sleep(for: .milliseconds(50))
     }
     return try await condition()
+}
+
+/// Watch failures only a misbehaving server produces, from a listener that replies with fixed bytes.
+struct WatchProtocolTests {
+    static let streamHead = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    static let created = #"{"result":{"header":{"revision":"9"},"created":true}}"# + "\n"
+
+    /// One HTTP chunk holding `text`.
+    static func chunk(_ text: String) -> String {
+        String(text.utf8.count, radix: 16) + "\r\n" + text + "\r\n"
+    }
+
+    static func failure(of reply: String, configure: (inout EtcdClient.Configuration) -> Void = { _ in }) async throws -> EtcdError? {
+        let server = try TestListener(closesConnections: false, reply: reply)
+        defer { server.stop() }
+        var configuration = EtcdClient.Configuration()
+        configuration.passes = 1
+        configure(&configuration)
+        let client = try EtcdClient(endpoints: [server.endpoint], configuration: configuration)
+        defer { Task { try? await client.shutdown() } }
+        return try await within(seconds: 5) { () async -> EtcdError? in
+            do throws(EtcdError) {
+                let watch = try await client.watch(prefix: "/p/", fromRevision: 1)
+                return await ending(of: watch).error
+            } catch {
+                return error
+            }
+        }
+    }
+
+    @Test func aStreamThatNeverConfirmsTimesOut() async throws {
+        let started = ContinuousClock.now
+        // The response head arrives, so the HTTP deadline is met; "created" never does.
+        let error = try await Self.failure(of: Self.streamHead) { $0.requestTimeout = .milliseconds(300) }
+        #expect(error?.reason == .timedOut(seconds: 0.3))
+        #expect(ContinuousClock.now - started < .seconds(2))
+    }
+
+    @Test func aStreamEndingCleanlyIsWatchClosed() async throws {
+        let error = try await Self.failure(of: Self.streamHead + Self.chunk(Self.created) + "0\r\n\r\n")
+        #expect(error?.reason == .watchClosed)
+        #expect(error?.description.contains("watch again from the last revision seen + 1") == true)
+    }
+
+    @Test func aGarbledMessageIsMalformedAndNamesWhatCame() async throws {
+        let error = try await Self.failure(of: Self.streamHead + Self.chunk(Self.created) + Self.chunk("<html>proxy error</html>\n"))
+        guard case .malformedResponse(let detail)? = error?.reason else {
+            Issue.record("expected a malformed response, got \(String(describing: error))")
+            return
+        }
+        #expect(detail.hasPrefix("<html>proxy error</html>"))
+    }
+
+    @Test func aNonOKStatusIsTheGatewaysError() async throws {
+        let body = #"{"error":"etcdserver: no leader","message":"etcdserver: no leader","code":13}"#
+        let reply = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+        #expect(try await Self.failure(of: reply)?.reason == .server(code: 13, message: "etcdserver: no leader"))
+    }
 }

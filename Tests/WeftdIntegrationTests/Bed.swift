@@ -125,7 +125,12 @@ final class Started {
 final class Bed {
     let tag: String
     let directory: String
-    let etcdEndpoint = "http://198.18.0.254:2379"
+    /// "https" once `useTLS` was called.
+    var etcdScheme = "http"
+    var etcdEndpoint: String { "\(etcdScheme)://198.18.0.254:2379" }
+    /// etcd's server flags and etcdctl's client flags for TLS, and etcdctl's --user.
+    var etcdTLSFlags: [String] = []
+    var etcdctlFlags: [String] = []
     var namespaces: [String] = []
     var started: [Started] = []
     var etcd: Started?
@@ -212,12 +217,40 @@ final class Bed {
                             "--data-dir", etcdDataDirectory,
                             "--listen-client-urls", etcdEndpoint, "--advertise-client-urls", etcdEndpoint,
                             "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-                            "--initial-cluster", "bed=http://127.0.0.1:2380"],
+                            "--initial-cluster", "bed=http://127.0.0.1:2380"] + etcdTLSFlags,
                            logPath: directory + "/etcd.log")
         started.append(etcd!)
         guard waitFor(.seconds(15), interval: .milliseconds(100), { (try? etcdctl(["endpoint", "health"]).status) == 0 }) != nil else {
             throw BedFailure("etcd did not become healthy: \(etcd!.log.suffix(2000))")
         }
+    }
+
+    /// A throwaway PKI (openssl): a CA, etcd's server certificate for 198.18.0.254 and a client
+    /// certificate; etcd then serves https and requires client certificates.
+    func useTLS() throws {
+        let pki = directory + "/pki"
+        try FileManager.default.createDirectory(atPath: pki, withIntermediateDirectories: true)
+        // etcd's gateway dials etcd's gRPC port with the server certificate as its client certificate.
+        try "subjectAltName=IP:198.18.0.254\nextendedKeyUsage=serverAuth,clientAuth\n".write(toFile: pki + "/server.ext", atomically: true, encoding: .utf8)
+        try "extendedKeyUsage=clientAuth\n".write(toFile: pki + "/client.ext", atomically: true, encoding: .utf8)
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        func openssl(_ arguments: [String]) throws { try must(["/usr/bin/openssl"] + arguments) }
+        try openssl(["req", "-x509"] + ec + ["-keyout", pki + "/ca.key", "-out", pki + "/ca.crt", "-days", "2", "-subj", "/CN=weftd-it-ca"])
+        for name in ["server", "client"] {
+            try openssl(["req"] + ec + ["-keyout", "\(pki)/\(name).key", "-out", "\(pki)/\(name).csr", "-subj", "/CN=weftd-it-\(name)"])
+            try openssl(["x509", "-req", "-in", "\(pki)/\(name).csr", "-CA", pki + "/ca.crt", "-CAkey", pki + "/ca.key",
+                         "-CAcreateserial", "-out", "\(pki)/\(name).crt", "-days", "2", "-extfile", "\(pki)/\(name).ext"])
+        }
+        etcdScheme = "https"
+        etcdTLSFlags = ["--cert-file", pki + "/server.crt", "--key-file", pki + "/server.key",
+                        "--client-cert-auth", "--trusted-ca-file", pki + "/ca.crt"]
+        etcdctlFlags = ["--cacert", pki + "/ca.crt", "--cert", pki + "/client.crt", "--key", pki + "/client.key"]
+    }
+
+    /// weftd's flags for the PKI of `useTLS`.
+    var weftdTLSFlags: [String] {
+        let pki = directory + "/pki"
+        return ["--etcd-cafile", pki + "/ca.crt", "--etcd-certfile", pki + "/client.crt", "--etcd-keyfile", pki + "/client.key"]
     }
 
     func stopEtcd() {
@@ -227,7 +260,7 @@ final class Bed {
 
     func etcdctl(_ arguments: [String]) throws -> CommandResult {
         try run(["/usr/sbin/ip", "netns", "exec", underlay, "/usr/bin/etcdctl", "--endpoints", etcdEndpoint,
-                 "--dial-timeout", "2s", "--command-timeout", "3s"] + arguments,
+                 "--dial-timeout", "2s", "--command-timeout", "3s"] + etcdctlFlags + arguments,
                 environment: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"])
     }
 

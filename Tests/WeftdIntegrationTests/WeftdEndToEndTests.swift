@@ -360,3 +360,51 @@ struct WeftdVXLANTests {
         WeftdEndToEndTests.pingMatrix(bed, subnets, "vxlan after restart on mmsg")
     }
 }
+
+/// weftd against an etcd that requires TLS client certificates, then one that requires a user and password.
+@Suite(.serialized, .enabled(if: bedUnavailable == nil && FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"),
+                             "\(bedUnavailable ?? "WeftdEtcdSecurityTests need /usr/bin/openssl")"))
+struct WeftdEtcdSecurityTests {
+    @Test(.timeLimit(.minutes(2)))
+    func clientCertificatesThenAuthentication() throws {
+        let bed = try Bed(hosts: 2)
+        defer { bed.tearDown() }
+        try bed.useTLS()
+        try bed.startEtcd()
+        try bed.putConfig(Bed.udpConfig)
+
+        // Without a client certificate etcd refuses the handshake: not ready, said once.
+        var plain = try bed.startWeftd(1, extra: ["--etcd-cafile", bed.directory + "/pki/ca.crt"])
+        Thread.sleep(forTimeInterval: 2)
+        #expect(bed.readyz(1) == 503)
+        #expect(plain.log.split(separator: "\n").filter { $0.contains("warning") }.count == 1, "\(plain.log)")
+        plain.stop()
+
+        plain = try bed.startWeftd(1, extra: bed.weftdTLSFlags)
+        let subnets = try WeftdEndToEndTests.waitReady(bed, [1], [1: plain])
+        let value = try bed.etcdctlMust(["get", WeftdEndToEndTests.key(subnets[1]!), "--print-value-only"])
+        #expect(value == #"{"PublicIP":"198.18.0.1","PublicIPv6":null}"# + "\n")
+        #expect(plain.stop() == 0)
+
+        // Authentication on: the user and password flags carry weftd through. Over plain http:
+        // etcd 3.4's gateway answers 400 ("CommonName of client sending a request against gateway
+        // will be ignored") to every request once auth is on and client certificates are required.
+        bed.stopEtcd()
+        bed.etcdScheme = "http"
+        bed.etcdTLSFlags = []
+        bed.etcdctlFlags = []
+        try bed.startEtcd()
+        try bed.etcdctlMust(["user", "add", "root:pw"])
+        try bed.etcdctlMust(["auth", "enable"])
+        bed.etcdctlFlags = ["--user", "root:pw"]
+        let anonymous = try bed.startWeftd(2)
+        Thread.sleep(forTimeInterval: 2)
+        #expect(bed.readyz(2) == 503)
+        #expect(anonymous.log.contains("--etcd-username"), "the refusal names the flags to give: \(anonymous.log)")
+        anonymous.stop()
+        let authenticated = try bed.startWeftd(2, extra: ["--etcd-username", "root", "--etcd-password", "pw"])
+        let second = try WeftdEndToEndTests.waitReady(bed, [2], [2: authenticated])
+        #expect(second[2] != subnets[1])
+        #expect(try bed.etcdctlMust(["get", "--prefix", WeftdEndToEndTests.subnetsPrefix, "--keys-only"]).contains(WeftdEndToEndTests.key(second[2]!)))
+    }
+}

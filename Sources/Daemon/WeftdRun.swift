@@ -134,8 +134,8 @@ struct WeftdRunner {
                         return
                     }
                     monitor = Task { await ConfigMonitor(client: client, prefix: options.etcdPrefix, running: lease.config, logger: logger).run() }
-                case .renewed(let lease):
-                    logger.debug("renewed \(lease.subnet)")
+                case .renewed:
+                    break  // the lease manager logs renewals at debug level
                 case .lost(let lease, let reason):
                     context.markNotReady("lease \(lease.subnet) lost (\(reason)); taking it again, the dataplane stays up meanwhile")
                 }

@@ -149,8 +149,11 @@ extension WeftdBeds {
 
             // SIGTERM and SIGKILL restarts keep the subnet (the lease stays in etcd).
             #expect(daemons[1]!.stop(SIGTERM) == 0)
+            let kept = try bed.etcdctlMust(["get", Self.key(subnets[1]!), "-w", "fields"])
+            #expect(kept.contains(#""Lease" : "#) && !kept.contains(#""Lease" : 0"#), "SIGTERM keeps the lease attached: \(kept)")
             daemons[1] = try bed.startWeftd(1)
             #expect(try Self.waitReady(bed, [1], daemons)[1] == subnets[1], "after SIGTERM")
+            #expect(daemons[1]!.log.contains("acquired \(subnets[1]!) (existing)"), "the kept lease is found as ours")
             daemons[2]!.stop(SIGKILL)
             daemons[2] = try bed.startWeftd(2)
             #expect(try Self.waitReady(bed, [2], daemons)[2] == subnets[2], "after SIGKILL")

@@ -81,7 +81,7 @@ final class Started {
         process.arguments = Array(arguments.dropFirst())
         process.standardInput = FileHandle.nullDevice
         if let logPath {
-            FileManager.default.createFile(atPath: logPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             let handle = FileHandle(forWritingAtPath: logPath)!
             process.standardOutput = handle
             process.standardError = handle

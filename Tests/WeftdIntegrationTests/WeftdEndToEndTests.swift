@@ -99,7 +99,11 @@ extension WeftdBeds {
                 #expect(seen != nil, "weftd \(index) did not add the flannel lease: \(daemons[index]!.log.suffix(1500))")
                 propagation.append(ContinuousClock.now - putAt)
             }
-            print("etcdctl put → route logged in all three daemons: \(propagation.map { "\($0)" }.joined(separator: ", "))")
+            // What the etcdctl process alone costs (namespace entry, dial, one request), for reading the above.
+            let callStart = ContinuousClock.now
+            _ = try bed.etcdctlMust(["get", flannelKey])
+            let callCost = ContinuousClock.now - callStart
+            print("etcdctl put → route logged in all three daemons: \(propagation.map { "\($0)" }.joined(separator: ", ")); one etcdctl call alone: \(callCost)")
             try bed.etcdctlMust(["del", flannelKey])
             for index in 1...3 {
                 #expect(waitFor(.seconds(3)) { !daemons[index]!.lines(containing: "route removed 10.244.200.0/24").isEmpty } != nil,
@@ -375,6 +379,10 @@ extension WeftdBeds {
             #expect(try WeftdEndToEndTests.waitReady(bed, [1], daemons)[1] == subnets[1])
             #expect(daemons[1]!.log.contains("VTEP MAC \(macs[1]!), from our existing lease"), "\(daemons[1]!.log.suffix(1500))")
             WeftdEndToEndTests.pingMatrix(bed, subnets, "vxlan after restart on mmsg")
+            for index in 1...2 {
+                #expect(daemons[index]!.stop(SIGTERM) == 0)
+                print("weftd \(index) vxlan counters: \(daemons[index]!.lines(containing: "stopped:").last ?? "")")
+            }
         }
     }
 

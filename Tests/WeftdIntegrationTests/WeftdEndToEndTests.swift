@@ -91,6 +91,7 @@ extension WeftdBeds {
             let flannelKey = Self.key("10.244.200.0/24")
             let putAt = ContinuousClock.now
             try bed.etcdctlMust(["put", flannelKey, #"{"PublicIP":"198.18.0.9","PublicIPv6":null}"#])
+            let putCost = ContinuousClock.now - putAt
             var propagation: [Duration] = []
             for index in 1...3 {
                 let seen = waitFor(.seconds(3), interval: .milliseconds(5)) {
@@ -103,7 +104,7 @@ extension WeftdBeds {
             let callStart = ContinuousClock.now
             _ = try bed.etcdctlMust(["get", flannelKey])
             let callCost = ContinuousClock.now - callStart
-            print("etcdctl put → route logged in all three daemons: \(propagation.map { "\($0)" }.joined(separator: ", ")); one etcdctl call alone: \(callCost)")
+            print("etcdctl put → route logged in all three daemons: \(propagation.map { "\($0)" }.joined(separator: ", ")); the etcdctl put returned after \(putCost), one etcdctl get takes \(callCost)")
             try bed.etcdctlMust(["del", flannelKey])
             for index in 1...3 {
                 #expect(waitFor(.seconds(3)) { !daemons[index]!.lines(containing: "route removed 10.244.200.0/24").isEmpty } != nil,

@@ -64,7 +64,8 @@ let package = Package(
         ),
 
         // weftd, the flanneld drop-in: flags, interface choice, healthz, sd_notify, signals.
-        .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", .product(name: "Logging", package: "swift-log")],
+        .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", "Etcd", "ControlPlane", "Engine", "Routes",
+                                              .product(name: "Logging", package: "swift-log")],
                 path: "Sources/Daemon"),
         .executableTarget(name: "weftd", dependencies: ["Daemon", .product(name: "Logging", package: "swift-log")], path: "Sources/weftd"),
 
@@ -94,13 +95,15 @@ let package = Package(
             dependencies: ["Capture", "Forwarding", "Packets", "Routes", "Config", "Addressing"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config", "ControlPlane", "Etcd", "Engine", "Routes"]),
         // Needs root: weftd's interface choice inside a network namespace. Skips otherwise.
         .testTarget(name: "DaemonIntegrationTests", dependencies: ["Daemon", "Addressing"]),
         // Needs root: each test makes its own network namespace.
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Forwarding", "Routes", "Packets", "Addressing", "TestSupport"]),
         // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.
         .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing"]),
+        // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces. Skips otherwise.
+        .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing"]),
     ]
 )
 

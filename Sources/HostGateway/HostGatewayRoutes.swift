@@ -1,0 +1,246 @@
+import Addressing
+import CShims
+import Engine
+import Glibc
+import Routes
+
+/// flannel's host-gw backend: the kernel forwards, Weft only keeps one main-table route per peer,
+/// `<peer subnet> via <peer PublicIP> dev <underlay> proto 87`, in step with the peer routes.
+///
+/// Ownership is the route protocol: Weft adds, replaces and deletes only routes carrying
+/// `routeProtocol` whose destination lies inside `network` (so two Weft daemons serving two
+/// networks on one host leave each other alone). Any other route is foreign and never touched; a
+/// foreign route for a peer's exact subnet makes that peer refused instead.
+///
+/// `reconcile` reads the kernel's table every time rather than trusting what it did before, so the
+/// first call after a restart removes the previous run's routes that are no longer wanted (while
+/// the ones still wanted stay in place, without a gap in traffic), and a periodic `resync` puts
+/// back a route someone deleted, as flannel's 10 s check does.
+public struct HostGatewayRoutes: ~Copyable, Sendable {
+    /// Weft's rtm_protocol. /etc/iproute2/rt_protos assigns 0–4, 8–16, 18, 42, 99, 186–189 and 192;
+    /// 87 ('W') is free there and unused by the routing daemons and CNIs that pick their own
+    /// (Calico's Felix uses 80, BIRD 12). flannel itself installs RTPROT_BOOT (3), the protocol of
+    /// every `ip route add` without `proto`, so its routes cannot be told from an operator's; a
+    /// number of Weft's own is what makes stale-route cleanup safe. Add "87 weft" to
+    /// /etc/iproute2/rt_protos.d/weft.conf to see the name in `ip route`.
+    public static let routeProtocol: UInt8 = 87
+
+    /// Why a peer got no route. Each is logged once when it first appears.
+    public enum RefusalReason: String, Hashable, Sendable, CaseIterable {
+        /// The PublicIP is outside our interface's connected prefix: not a neighbour on our L2 segment.
+        case offSegment = "not on our L2 segment"
+        /// The PublicIP is our own interface address.
+        case ownAddress = "our own address"
+        /// The route's backend is not host-gw.
+        case otherBackend = "not a host-gw lease"
+        /// The subnet lies outside the flannel Network, where Weft owns no routes.
+        case outsideNetwork = "outside the Network"
+        /// A route with another protocol already exists for the subnet.
+        case foreignRoute = "foreign route in the way"
+        /// The kernel refused the route.
+        case kernelError = "kernel refused the route"
+    }
+
+    public struct Refusal: Hashable, Sendable, CustomStringConvertible {
+        public var route: Route
+        public var reason: RefusalReason
+        /// One line: which peer, why, and what to do.
+        public var description: String
+    }
+
+    /// What one `reconcile` did.
+    public struct Reconciliation: Sendable, Equatable {
+        public var added: [KernelRoute] = []
+        public var replaced: [KernelRoute] = []
+        public var removed: [KernelRoute] = []
+        /// Wanted routes already in the kernel as wanted.
+        public var kept = 0
+        public var refused: [Refusal] = []
+    }
+
+    public struct Statistics: Sendable, Equatable {
+        /// Weft routes in the kernel after the last reconcile.
+        public var installed = 0
+        public var added = 0
+        public var replaced = 0
+        public var removed = 0
+        /// Peers refused by the last reconcile, by reason.
+        public var refused: [RefusalReason: Int] = [:]
+        /// Refusals logged so far (each newly appearing peer-and-reason counts once).
+        public var refusalsLogged = 0
+    }
+
+    public let interfaceIndex: Int32
+    public let interfaceAddress: IPv4Address
+    /// The interface's connected prefix: the L2 segment every peer's PublicIP must lie in.
+    public let segment: IPv4Prefix
+    /// flannel's Network: the range in which routes with `routeProtocol` belong to this instance.
+    public let network: IPv4Prefix
+    public private(set) var statistics = Statistics()
+
+    private var netlink: RouteNetlink
+    private let log: @Sendable (String) -> Void
+    private var wanted: [Route] = []
+    private var previousRefusals: Set<RefusalKey> = []
+
+    /// Opens a NETLINK_ROUTE socket in the calling thread's network namespace; it stays bound to
+    /// that namespace whichever thread calls later. Touches no route until `reconcile`.
+    public init(interfaceIndex: Int32, address: IPv4Address, prefixLength: Int, network: IPv4Prefix,
+                log: @escaping @Sendable (String) -> Void = { _ in }) throws(EngineError) {
+        guard (0...32).contains(prefixLength) else {
+            throw EngineError("host-gw interface", "\(address)/\(prefixLength): prefix length outside 0...32", code: EINVAL)
+        }
+        let socket = try RouteNetlink()
+        self.interfaceIndex = interfaceIndex
+        interfaceAddress = address
+        segment = IPv4Prefix(address, length: prefixLength)
+        self.network = network
+        self.log = log
+        netlink = socket
+    }
+
+    /// Makes the kernel's Weft routes exactly the acceptable ones among `routes` (each Publication's
+    /// routes). Refused peers and per-route kernel errors do not stop the others; only a failed
+    /// table dump throws.
+    @discardableResult
+    public mutating func reconcile(_ routes: [Route]) throws(EngineError) -> Reconciliation {
+        wanted = routes
+        return try reconcileWanted()
+    }
+
+    /// Reconciles again with the last routes given: puts back what someone else removed.
+    @discardableResult
+    public mutating func resync() throws(EngineError) -> Reconciliation {
+        try reconcileWanted()
+    }
+
+    /// Deletes every route this instance owns (for a backend switch; flannel leaves them on exit).
+    @discardableResult
+    public mutating func removeAll() throws(EngineError) -> [KernelRoute] {
+        wanted = []
+        return try reconcileWanted().removed
+    }
+
+    private mutating func reconcileWanted() throws(EngineError) -> Reconciliation {
+        let table = try netlink.mainTableRoutes()
+        // Closures copy what they read: capturing a noncopyable self is not allowed.
+        let network = network
+        let owned = table.filter { $0.routeProtocol == Self.routeProtocol && network.contains($0.destination) }
+        var foreign: [IPv4Prefix: KernelRoute] = [:]
+        for route in table where route.routeProtocol != Self.routeProtocol { foreign[route.destination] = foreign[route.destination] ?? route }
+
+        var result = Reconciliation()
+        var targets: [IPv4Prefix: IPv4Address] = [:]
+        var order: [Route] = []
+        for route in wanted {
+            if let reason = refusal(route, foreign: foreign[route.subnet]) {
+                result.refused.append(reason)
+            } else if targets.updateValue(route.nextHop.publicIP, forKey: route.subnet) == nil {
+                order.append(route)
+            }
+        }
+
+        // Owned routes that stay: kept as they are, or rewritten in place by a replace.
+        var handled = Set<KernelRoute>()
+        var installed = 0
+        for route in order {
+            let subnet = route.subnet, gateway = targets[subnet]!
+            let desired = KernelRoute(destination: subnet, gateway: gateway, interfaceIndex: interfaceIndex, routeProtocol: Self.routeProtocol)
+            let current = owned.filter { $0.destination == subnet }
+            if let existing = current.first(where: { Self.matches($0, desired) }) {
+                result.kept += 1
+                installed += 1
+                handled.insert(existing)
+                continue
+            }
+            // NLM_F_REPLACE swaps the route with the same metric in place, so a peer whose PublicIP
+            // changed never goes without a route.
+            let inPlace = current.first { $0.priority == 0 }
+            do throws(EngineError) {
+                if let inPlace {
+                    try netlink.replaceRoute(subnet, via: gateway, interfaceIndex: interfaceIndex, routeProtocol: Self.routeProtocol)
+                    handled.insert(inPlace)
+                    result.replaced.append(desired)
+                    log("host-gw: route \(desired) replaces \(inPlace)")
+                } else {
+                    try netlink.addRoute(subnet, via: gateway, interfaceIndex: interfaceIndex, routeProtocol: Self.routeProtocol)
+                    result.added.append(desired)
+                    log("host-gw: added route \(desired)")
+                }
+                installed += 1
+            } catch {
+                result.refused.append(Refusal(route: route, reason: .kernelError,
+                                              description: "host-gw: refusing peer \(subnet) at \(gateway): \(error)"))
+            }
+        }
+
+        for route in owned where !handled.contains(route) {
+            do throws(EngineError) {
+                try netlink.deleteRoute(route)
+                result.removed.append(route)
+                log("host-gw: removed route \(route)")
+            } catch where error.code == ESRCH {
+                // Already gone: someone else removed it between the dump and now.
+            } catch {
+                log("host-gw: cannot remove route \(route): \(error)")
+            }
+        }
+
+        record(result, installed: installed)
+        return result
+    }
+
+    private static func matches(_ route: KernelRoute, _ desired: KernelRoute) -> Bool {
+        route.destination == desired.destination && route.gateway == desired.gateway
+            && route.interfaceIndex == desired.interfaceIndex && route.priority == 0
+            && route.type == desired.type
+    }
+
+    private func refusal(_ route: Route, foreign: KernelRoute?) -> Refusal? {
+        let peer = "host-gw: refusing peer \(route.subnet) at \(route.nextHop.publicIP)"
+        func refuse(_ reason: RefusalReason, _ why: String) -> Refusal {
+            Refusal(route: route, reason: reason, description: "\(peer): \(why)")
+        }
+        if route.nextHop.backend != .hostGateway {
+            return refuse(.otherBackend, "its lease is for the \(route.nextHop.backend.rawValue) backend, not host-gw; all hosts of a network must use one backend")
+        }
+        if !network.contains(route.subnet) {
+            return refuse(.outsideNetwork, "the subnet is outside the Network \(network)")
+        }
+        if route.nextHop.publicIP == interfaceAddress {
+            return refuse(.ownAddress, "that PublicIP is our own interface address; two hosts claim it")
+        }
+        if !segment.contains(route.nextHop.publicIP) {
+            return refuse(.offSegment, "\(route.nextHop.publicIP) is not on our L2 segment \(segment) (interface index \(interfaceIndex)); host-gw needs every host on one L2 segment, use the vxlan backend")
+        }
+        if let foreign {
+            return refuse(.foreignRoute, "the main table already has \(foreign), which Weft did not add and will not change; delete it to let host-gw route this subnet")
+        }
+        return nil
+    }
+
+    private mutating func record(_ result: Reconciliation, installed: Int) {
+        statistics.installed = installed
+        statistics.added += result.added.count
+        statistics.replaced += result.replaced.count
+        statistics.removed += result.removed.count
+        statistics.refused = [:]
+        var current = Set<RefusalKey>()
+        for refusal in result.refused {
+            statistics.refused[refusal.reason, default: 0] += 1
+            let key = RefusalKey(subnet: refusal.route.subnet, publicIP: refusal.route.nextHop.publicIP, reason: refusal.reason)
+            current.insert(key)
+            if !previousRefusals.contains(key) {
+                statistics.refusalsLogged += 1
+                log(refusal.description)
+            }
+        }
+        previousRefusals = current
+    }
+}
+
+private struct RefusalKey: Hashable {
+    var subnet: IPv4Prefix
+    var publicIP: IPv4Address
+    var reason: HostGatewayRoutes.RefusalReason
+}

@@ -17,12 +17,11 @@ import Routes
 /// the ones still wanted stay in place, without a gap in traffic), and a periodic `resync` puts
 /// back a route someone deleted, as flannel's 10 s check does.
 public struct HostGatewayRoutes: ~Copyable, Sendable {
-    /// Weft's rtm_protocol. /etc/iproute2/rt_protos assigns 0–4, 8–16, 18, 42, 99, 186–189 and 192;
-    /// 87 ('W') is free there and unused by the routing daemons and CNIs that pick their own
-    /// (Calico's Felix uses 80, BIRD 12). flannel itself installs RTPROT_BOOT (3), the protocol of
-    /// every `ip route add` without `proto`, so its routes cannot be told from an operator's; a
-    /// number of Weft's own is what makes stale-route cleanup safe. Add "87 weft" to
-    /// /etc/iproute2/rt_protos.d/weft.conf to see the name in `ip route`.
+    /// Weft's rtm_protocol. /etc/iproute2/rt_protos and linux/rtnetlink.h assign 0–4, 8–18, 42, 99,
+    /// 186–189 and 192; 87 ('W') is free in both. flannel installs RTPROT_BOOT (3), vishvananda/
+    /// netlink's NewRtMsg default and also what every `ip route add` without `proto` gets, so its
+    /// routes cannot be told from an operator's; a number of Weft's own is what makes stale-route
+    /// cleanup safe. "87 weft" in /etc/iproute2/rt_protos.d/weft.conf makes `ip route` print the name.
     public static let routeProtocol: UInt8 = 87
 
     /// Why a peer got no route. Each is logged once when it first appears.
@@ -135,7 +134,8 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
         for route in wanted {
             if let reason = refusal(route, foreign: foreign[route.subnet]) {
                 result.refused.append(reason)
-            } else if targets.updateValue(route.nextHop.publicIP, forKey: route.subnet) == nil {
+            } else if targets[route.subnet] == nil { // a duplicate subnet: the first route given wins
+                targets[route.subnet] = route.nextHop.publicIP
                 order.append(route)
             }
         }

@@ -116,7 +116,9 @@ struct HostGatewayRoutesTests {
                               nextHop: NextHop(publicIP: IPv4Address(198, 18, 0, 8), port: 8472, backend: .vxlan))
             let outside = Route(subnet: IPv4Prefix(IPv4Address(10, 99, 0, 0), length: 24),
                                 nextHop: NextHop(publicIP: IPv4Address(198, 18, 0, 9), port: 0, backend: .hostGateway))
-            let result = try gateway.reconcile([Bed.route(2), Bed.route(3), ownAddress, vxlan, outside, farPeer])
+            // A second route for host 2's subnet: the first one given wins (only the .2 route appears below).
+            let duplicate = Route(subnet: Bed.subnet(2), nextHop: NextHop(publicIP: IPv4Address(198, 18, 0, 9), port: 0, backend: .hostGateway))
+            let result = try gateway.reconcile([Bed.route(2), duplicate, Bed.route(3), ownAddress, vxlan, outside, farPeer])
 
             #expect(result.added.map(\.destination) == [Bed.subnet(2)])
             let reasons = Dictionary(uniqueKeysWithValues: result.refused.map { ($0.route.subnet, $0.reason) })

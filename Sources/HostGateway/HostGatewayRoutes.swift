@@ -1,5 +1,4 @@
 import Addressing
-import CShims
 import Engine
 import Glibc
 import Routes
@@ -121,60 +120,33 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
     }
 
     private mutating func reconcileWanted() throws(EngineError) -> Reconciliation {
-        let table = try netlink.mainTableRoutes()
-        // Closures copy what they read: capturing a noncopyable self is not allowed.
-        let network = network
-        let owned = table.filter { $0.routeProtocol == Self.routeProtocol && network.contains($0.destination) }
-        var foreign: [IPv4Prefix: KernelRoute] = [:]
-        for route in table where route.routeProtocol != Self.routeProtocol { foreign[route.destination] = foreign[route.destination] ?? route }
-
-        var result = Reconciliation()
-        var targets: [IPv4Prefix: IPv4Address] = [:]
-        var order: [Route] = []
-        for route in wanted {
-            if let reason = refusal(route, foreign: foreign[route.subnet]) {
-                result.refused.append(reason)
-            } else if targets[route.subnet] == nil { // a duplicate subnet: the first route given wins
-                targets[route.subnet] = route.nextHop.publicIP
-                order.append(route)
-            }
-        }
-
-        // Owned routes that stay: kept as they are, or rewritten in place by a replace.
-        var handled = Set<KernelRoute>()
-        var installed = 0
-        for route in order {
-            let subnet = route.subnet, gateway = targets[subnet]!
-            let desired = KernelRoute(destination: subnet, gateway: gateway, interfaceIndex: interfaceIndex, routeProtocol: Self.routeProtocol)
-            let current = owned.filter { $0.destination == subnet }
-            if let existing = current.first(where: { Self.matches($0, desired) }) {
-                result.kept += 1
-                installed += 1
-                handled.insert(existing)
-                continue
-            }
-            // NLM_F_REPLACE swaps the route with the same metric in place, so a peer whose PublicIP
-            // changed never goes without a route.
-            let inPlace = current.first { $0.priority == 0 }
+        let plan = HostGatewayPlan(table: try netlink.mainTableRoutes(), wanted: wanted, interfaceIndex: interfaceIndex,
+                                   address: interfaceAddress, segment: segment, network: network)
+        var result = Reconciliation(kept: plan.kept.count, refused: plan.refused)
+        var removals = plan.removals
+        for step in plan.steps {
+            let desired = step.desired
             do throws(EngineError) {
-                if let inPlace {
-                    try netlink.replaceRoute(subnet, via: gateway, interfaceIndex: interfaceIndex, routeProtocol: Self.routeProtocol)
-                    handled.insert(inPlace)
+                if let old = step.replacing {
+                    try netlink.replaceRoute(desired.destination, via: desired.gateway!, interfaceIndex: interfaceIndex,
+                                             routeProtocol: Self.routeProtocol)
                     result.replaced.append(desired)
-                    log("host-gw: route \(desired) replaces \(inPlace)")
+                    log("host-gw: route \(desired) replaces \(old)")
                 } else {
-                    try netlink.addRoute(subnet, via: gateway, interfaceIndex: interfaceIndex, routeProtocol: Self.routeProtocol)
+                    try netlink.addRoute(desired.destination, via: desired.gateway!, interfaceIndex: interfaceIndex,
+                                         routeProtocol: Self.routeProtocol)
                     result.added.append(desired)
                     log("host-gw: added route \(desired)")
                 }
-                installed += 1
             } catch {
-                result.refused.append(Refusal(route: route, reason: .kernelError,
-                                              description: "host-gw: refusing peer \(subnet) at \(gateway): \(error)"))
+                // A route that could not be rewritten still points at the old gateway: remove it.
+                if let old = step.replacing { removals.append(old) }
+                result.refused.append(Refusal(route: step.route, reason: .kernelError,
+                                              description: "host-gw: refusing peer \(step.route.subnet) at \(step.route.nextHop.publicIP): \(error)"))
             }
         }
 
-        for route in owned where !handled.contains(route) {
+        for route in removals {
             do throws(EngineError) {
                 try netlink.deleteRoute(route)
                 result.removed.append(route)
@@ -186,37 +158,8 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
             }
         }
 
-        record(result, installed: installed)
+        record(result, installed: result.kept + result.added.count + result.replaced.count)
         return result
-    }
-
-    private static func matches(_ route: KernelRoute, _ desired: KernelRoute) -> Bool {
-        route.destination == desired.destination && route.gateway == desired.gateway
-            && route.interfaceIndex == desired.interfaceIndex && route.priority == 0
-            && route.type == desired.type
-    }
-
-    private func refusal(_ route: Route, foreign: KernelRoute?) -> Refusal? {
-        let peer = "host-gw: refusing peer \(route.subnet) at \(route.nextHop.publicIP)"
-        func refuse(_ reason: RefusalReason, _ why: String) -> Refusal {
-            Refusal(route: route, reason: reason, description: "\(peer): \(why)")
-        }
-        if route.nextHop.backend != .hostGateway {
-            return refuse(.otherBackend, "its lease is for the \(route.nextHop.backend.rawValue) backend, not host-gw; all hosts of a network must use one backend")
-        }
-        if !network.contains(route.subnet) {
-            return refuse(.outsideNetwork, "the subnet is outside the Network \(network)")
-        }
-        if route.nextHop.publicIP == interfaceAddress {
-            return refuse(.ownAddress, "that PublicIP is our own interface address; two hosts claim it")
-        }
-        if !segment.contains(route.nextHop.publicIP) {
-            return refuse(.offSegment, "\(route.nextHop.publicIP) is not on our L2 segment \(segment) (interface index \(interfaceIndex)); host-gw needs every host on one L2 segment, use the vxlan backend")
-        }
-        if let foreign {
-            return refuse(.foreignRoute, "the main table already has \(foreign), which Weft did not add and will not change; delete it to let host-gw route this subnet")
-        }
-        return nil
     }
 
     private mutating func record(_ result: Reconciliation, installed: Int) {

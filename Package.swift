@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "ControlPlane", dependencies: ["Etcd", "Config", "Routes", "Addressing"], path: "Sources/ControlPlane"),
 
         // flannel's host-gw backend: one kernel route per peer, kept in step over rtnetlink; no userspace dataplane.
-        .target(name: "HostGateway", dependencies: ["Engine", "Routes", "Addressing"], path: "Sources/HostGateway"),
+        .target(name: "HostGateway", dependencies: ["Engine", "Routes", "Addressing", "CShims"], path: "Sources/HostGateway"),
 
         // File I/O around the pure modules: pcap capture files through libpcap.
         .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture"),

@@ -1,4 +1,5 @@
 import Addressing
+import CShims
 import Engine
 import Glibc
 import Routes
@@ -95,6 +96,22 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
         self.network = network
         self.log = log
         netlink = socket
+    }
+
+    /// The L2 segment of `address` on the interface: the kernel's connected route for it (proto
+    /// kernel, scope link, on that device, holding the address; the longest if several), for callers
+    /// that know the address but not its prefix length (getifaddrs gives none).
+    public static func connectedPrefixLength(interfaceIndex: Int32, address: IPv4Address) throws(EngineError) -> Int {
+        var netlink = try RouteNetlink()
+        let connected = try netlink.mainTableRoutes().filter {
+            $0.routeProtocol == UInt8(RTPROT_KERNEL) && $0.scope == UInt8(RT_SCOPE_LINK.rawValue) && $0.gateway == nil
+                && $0.interfaceIndex == interfaceIndex && $0.destination.contains(address)
+        }
+        guard let longest = connected.max(by: { $0.destination.length < $1.destination.length }) else {
+            throw EngineError("host-gw interface", "\(address) on interface index \(interfaceIndex): no connected route in the main table "
+                              + "(address added with noprefixroute?); give the prefix length explicitly", code: ENOENT)
+        }
+        return longest.destination.length
     }
 
     /// Makes the kernel's Weft routes exactly the acceptable ones among `routes` (each Publication's

@@ -158,6 +158,32 @@ struct HostGatewayRoutesTests {
         }
     }
 
+    @Test func connectedPrefixLengthComesFromTheKernelsConnectedRoute() throws {
+        try Bed.with { bed in
+            try bed.ip(1, "addr", "add", "198.18.7.1/28", "dev", "ul0")
+            try bed.ip(1, "addr", "add", "198.18.9.1/32", "dev", "ul0")
+            try bed.ip(1, "addr", "add", "198.18.8.1/24", "dev", "ul0", "noprefixroute")
+            let (segment, narrower, ctr, missing, unprefixed) = try bed.enter(bed.host(1)) {
+                let index = try RouteNetlink.interfaceIndex("ul0")
+                let ctr = try RouteNetlink.interfaceIndex("ctr0")
+                func length(_ index: Int32, _ text: String) -> Result<Int, EngineError> {
+                    Result { () throws(EngineError) in try HostGatewayRoutes.connectedPrefixLength(interfaceIndex: index, address: IPv4Address(text)!) }
+                }
+                return (length(index, "198.18.0.1"), length(index, "198.18.7.1"), length(ctr, "10.244.1.1"),
+                        length(ctr, "198.18.0.1"), length(index, "198.18.8.1"))
+            }
+            #expect(try segment.get() == 24)
+            #expect(try narrower.get() == 28)
+            #expect(try ctr.get() == 24)
+            for failure in [missing, unprefixed] {
+                #expect(throws: EngineError.self) { try failure.get() }
+                if case .failure(let error) = failure {
+                    #expect(error.code == ENOENT && error.description.contains("give the prefix length explicitly"), "\(error)")
+                }
+            }
+        }
+    }
+
     @Test func prefixLengthOutOfRangeIsRejectedBeforeAnySocket() {
         #expect {
             _ = try HostGatewayRoutes(interfaceIndex: 1, address: Bed.publicIP(1), prefixLength: 33, network: Bed.network)

@@ -16,6 +16,10 @@ import Routes
 /// first call after a restart removes the previous run's routes that are no longer wanted (while
 /// the ones still wanted stay in place, without a gap in traffic), and a periodic `resync` puts
 /// back a route someone deleted, as flannel's 10 s check does.
+///
+/// Wiring in weftd: create it on the thread that is in the host's namespace, with the underlay's
+/// index and address (`connectedPrefixLength` supplies the prefix), keep it in a `Mutex`, call
+/// `reconcile(publication.routes)` from PeerWatcher's `onPublish` and `resync()` every 10 s.
 public struct HostGatewayRoutes: ~Copyable, Sendable {
     /// Weft's rtm_protocol. /etc/iproute2/rt_protos and linux/rtnetlink.h assign 0–4, 8–18, 42, 99,
     /// 186–189 and 192; 87 ('W') is free in both. flannel installs RTPROT_BOOT (3), vishvananda/

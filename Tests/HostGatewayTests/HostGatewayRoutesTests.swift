@@ -102,6 +102,11 @@ struct HostGatewayRoutesTests {
             let repaired = try gateways[1]!.resync()
             #expect(repaired.added.map(\.destination) == [Bed.subnet(2)])
             #expect(try bed.routes(1).contains(weftLine(2)))
+
+            // A backend switch: removeAll takes Weft's routes out and leaves the connected ones.
+            let before = try bed.routes(1).filter { !$0.contains("proto 87") }
+            #expect(try gateways[1]!.removeAll().map(\.destination) == [Bed.subnet(2)])
+            #expect(try bed.routes(1) == before)
         }
     }
 

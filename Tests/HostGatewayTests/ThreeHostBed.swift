@@ -169,6 +169,11 @@ final class HostRoutes: Sendable {
         try state.withLock { state throws(EngineError) in try state.resync() }
     }
 
+    @discardableResult
+    func removeAll() throws -> [KernelRoute] {
+        try state.withLock { state throws(EngineError) in try state.removeAll() }
+    }
+
     var statistics: HostGatewayRoutes.Statistics { state.withLock { $0.statistics } }
 }
 

@@ -50,6 +50,9 @@ let package = Package(
         // flannel's lease manager and peer watcher: etcd leases in, route-table snapshots out.
         .target(name: "ControlPlane", dependencies: ["Etcd", "Config", "Routes", "Addressing"], path: "Sources/ControlPlane"),
 
+        // flannel's host-gw backend: one kernel route per peer, kept in step over rtnetlink; no userspace dataplane.
+        .target(name: "HostGateway", dependencies: ["Engine", "Routes", "Addressing", "CShims"], path: "Sources/HostGateway"),
+
         // File I/O around the pure modules: pcap capture files through libpcap.
         .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture"),
 
@@ -100,6 +103,8 @@ let package = Package(
         .testTarget(name: "DaemonIntegrationTests", dependencies: ["Daemon", "Addressing"]),
         // Needs root: each test makes its own network namespace.
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Forwarding", "Routes", "Packets", "Addressing", "TestSupport"]),
+        // Plan tests run anywhere; the three-host namespace tests need root and skip otherwise.
+        .testTarget(name: "HostGatewayTests", dependencies: ["HostGateway", "Engine", "Routes", "Addressing"]),
         // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.
         .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing"]),
         // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces. Skips otherwise.

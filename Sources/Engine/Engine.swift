@@ -33,12 +33,31 @@ public final class Engine: @unchecked Sendable {
         let kind: EngineKind
         var tun: TUNDevice?
         var sockets: [OwnedSocket]
+        /// vxlan: each worker's source-port sockets, and their fds in one block the workers read.
+        var sourceSockets: [OwnedSocket] = []
+        let sourceFDs: UnsafeMutableBufferPointer<Int32>
         var threads: [pthread_t] = []
 
-        init(kind: EngineKind, tun: consuming TUNDevice, sockets: [OwnedSocket]) {
+        init(kind: EngineKind, tun: consuming TUNDevice, sockets: [OwnedSocket], sourceSockets: [OwnedSocket]) {
             self.kind = kind
             self.tun = .some(tun)
             self.sockets = sockets
+            self.sourceSockets = sourceSockets
+            sourceFDs = .allocate(capacity: sourceSockets.count)
+            _ = sourceFDs.initialize(from: sourceSockets.map { $0.socket.fd })
+        }
+
+        /// Worker `index`'s slice of the source-port sockets.
+        func sourcePorts(worker index: Int, perWorker: Int) -> SourcePorts {
+            SourcePorts(sockets: UnsafeBufferPointer(rebasing: sourceFDs[index * perWorker ..< (index + 1) * perWorker]))
+        }
+
+        /// Only once no worker runs.
+        func release() {
+            sockets = []
+            sourceSockets = []
+            tun = nil
+            sourceFDs.deallocate()
         }
     }
 
@@ -82,8 +101,17 @@ public final class Engine: @unchecked Sendable {
             for _ in 0..<configuration.workers {
                 sockets.append(OwnedSocket(try UDPSocket(address: configuration.publicIP, port: configuration.port)))
             }
+            let perWorker = configuration.sourceSocketsPerWorker
+            var sourceSockets: [OwnedSocket] = []
+            for _ in 0..<(configuration.workers * perWorker) {
+                // Port 0: the kernel picks from ip_local_port_range, the range its vxlan device
+                // spreads flows over. Nothing is sent to these ports; a small receive buffer
+                // bounds what a stray sender could park there.
+                sourceSockets.append(OwnedSocket(try UDPSocket(address: configuration.publicIP, port: 0, reusePort: false,
+                                                               receiveBufferBytes: 4096)))
+            }
             let queues = tun.queues
-            let running = Running(kind: kind, tun: tun, sockets: sockets)
+            let running = Running(kind: kind, tun: tun, sockets: sockets, sourceSockets: sourceSockets)
             self.running = running
 
             let forwarder = Forwarder(backend: configuration.backend, vni: configuration.vni,
@@ -92,7 +120,8 @@ public final class Engine: @unchecked Sendable {
                 let setup = WorkerSetup(
                     index: index, tunQueue: queues[index], socket: sockets[index].socket.fd, forwarder: forwarder,
                     publisher: publisher, counters: counters.workers[index], batchSize: configuration.batchSize,
-                    mtu: configuration.tunMTU, stop: stopSignal)
+                    mtu: configuration.tunMTU, stop: stopSignal,
+                    sourcePorts: running.sourcePorts(worker: index, perWorker: perWorker))
                 let launch = WorkerLaunch(setup: setup, kind: kind, log: log, failures: failures)
                 do throws(EngineError) {
                     running.threads.append(try WorkerLaunch.spawn(launch))
@@ -101,7 +130,10 @@ public final class Engine: @unchecked Sendable {
                     throw error
                 }
             }
-            log("engine \(kind.rawValue): \(configuration.workers) worker(s), batch \(configuration.batchSize), "
+            let backend = configuration.backend == .vxlan
+                ? "vxlan vni \(configuration.vni) vtep \(configuration.vtepMAC), \(perWorker) source port(s) per worker, "
+                : "udp, "
+            log("engine \(kind.rawValue): \(configuration.workers) worker(s), batch \(configuration.batchSize), " + backend
                 + "\(configuration.tunName) mtu \(configuration.tunMTU), \(configuration.publicIP):\(configuration.port)")
             return kind
         }
@@ -117,8 +149,7 @@ public final class Engine: @unchecked Sendable {
         guard let running else { return }
         stopSignal.stop()
         for thread in running.threads { pthread_join(thread, nil) }
-        running.sockets = []
-        running.tun = nil
+        running.release()
         self.running = nil
     }
 

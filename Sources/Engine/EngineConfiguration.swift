@@ -32,12 +32,16 @@ public struct EngineConfiguration: Sendable {
     public var batchSize: Int
     /// The external interface's MTU; the TUN gets this minus the backend's overhead.
     public var underlayMTU: Int
+    /// vxlan: sockets per worker that datagrams leave from, each on an ephemeral port, picked by
+    /// inner flow (see `SourcePorts`); 0 sends everything from `port`. The udp backend always
+    /// sends from `port`, as flannel's proxy does.
+    public var sourcePortCount: Int
 
     public init(
         tunName: String = "flannel0", network: IPv4Prefix, subnetLength: Int? = nil, localSubnet: IPv4Prefix,
         publicIP: IPv4Address, port: UInt16 = 8285, backend: Backend = .udp, vni: UInt32 = 1,
         vtepMAC: MACAddress = MACAddress(0), engine: Selection = .auto, workers: Int = 1, batchSize: Int = 64,
-        underlayMTU: Int = 1500
+        underlayMTU: Int = 1500, sourcePortCount: Int = EngineConfiguration.defaultSourcePortCount
     ) {
         self.tunName = tunName
         self.network = network
@@ -52,7 +56,16 @@ public struct EngineConfiguration: Sendable {
         self.workers = workers
         self.batchSize = batchSize
         self.underlayMTU = underlayMTU
+        self.sourcePortCount = sourcePortCount
     }
+
+    /// Enough distinct ports to spread a host's flows over RSS queues and ECMP paths; each costs an
+    /// fd and an ephemeral port.
+    public static let defaultSourcePortCount = 16
+    public static let maximumSourcePortCount = 256
+
+    /// Source-port sockets each worker opens: none for udp.
+    public var sourceSocketsPerWorker: Int { backend == .vxlan ? sourcePortCount : 0 }
 
     /// Largest batch a worker preallocates for; beyond a few hundred a batch only adds latency.
     public static let maximumBatchSize = 1024
@@ -75,6 +88,15 @@ public struct EngineConfiguration: Sendable {
         }
         if tunMTU < 68 { try refuse("underlay MTU \(underlayMTU): leaves a TUN MTU below 68 (IPv4's minimum)") }
         if backend == .hostGateway { try refuse("backend host-gw: forwards in the kernel, it needs no engine") }
+        if backend == .vxlan {
+            if vni > 0xFF_FFFF { try refuse("VNI \(vni): a VXLAN VNI has 24 bits, use 0 to 16777215") }
+            if vtepMAC.value == 0 || vtepMAC.byte(0) & 1 != 0 {
+                try refuse("VTEP MAC \(vtepMAC): give the VTEP a unicast MAC (flannel picks a random locally administered one)")
+            }
+            if sourcePortCount < 0 || sourcePortCount > Self.maximumSourcePortCount {
+                try refuse("source ports \(sourcePortCount): use 0 (send from port \(port)) to \(Self.maximumSourcePortCount)")
+            }
+        }
         if !network.contains(localSubnet) { try refuse("subnet \(localSubnet) lies outside the network \(network)") }
     }
 }

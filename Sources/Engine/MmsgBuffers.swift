@@ -23,6 +23,8 @@ struct MmsgBuffers: ~Copyable {
     let sendNames: UnsafeMutablePointer<sockaddr_in>
     /// The peer each pending send goes to, for its per-peer counters.
     let sendPeers: UnsafeMutablePointer<UInt32>
+    /// The socket each pending send leaves from (vxlan: by inner flow, see `SourcePorts`).
+    let sendSockets: UnsafeMutablePointer<Int32>
 
     let receiveMessages: UnsafeMutablePointer<mmsghdr>
     let receiveVectors: UnsafeMutablePointer<iovec>
@@ -46,6 +48,8 @@ struct MmsgBuffers: ~Copyable {
         sendNames = .allocate(capacity: batchSize)
         sendPeers = .allocate(capacity: batchSize)
         sendPeers.initialize(repeating: 0, count: batchSize)
+        sendSockets = .allocate(capacity: batchSize)
+        sendSockets.initialize(repeating: -1, count: batchSize)
         receiveMessages = .allocate(capacity: batchSize)
         receiveVectors = .allocate(capacity: batchSize)
         receiveNames = .allocate(capacity: batchSize)
@@ -63,6 +67,7 @@ struct MmsgBuffers: ~Copyable {
         sendVectors.deallocate()
         sendNames.deallocate()
         sendPeers.deallocate()
+        sendSockets.deallocate()
         receiveMessages.deallocate()
         receiveVectors.deallocate()
         receiveNames.deallocate()
@@ -72,9 +77,10 @@ struct MmsgBuffers: ~Copyable {
 
     @inline(__always) func wireSlot(_ index: Int) -> UnsafeMutableRawPointer { memory + (batchSize &+ index) &* slotBytes }
 
-    /// Queues `packet` as send number `index` of this batch, to `publicIP`:`port`.
+    /// Queues `packet` as send number `index` of this batch, to `publicIP`:`port` from `socket`.
     @inline(__always)
-    func stageSend(_ index: Int, _ packet: PacketBuffer, publicIP: UInt32, port: UInt16) {
+    func stageSend(_ index: Int, _ packet: PacketBuffer, publicIP: UInt32, port: UInt16, socket: Int32) {
+        sendSockets[index] = socket
         sendVectors[index].iov_base = packet.start
         sendVectors[index].iov_len = packet.length
         sendNames[index].sin_addr.s_addr = publicIP.bigEndian

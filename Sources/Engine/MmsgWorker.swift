@@ -27,7 +27,8 @@ public enum MmsgWorker {
         let reader = setup.publisher.makeReader()
         while !stop.isStopped {
             let table = reader.current()
-            let fromTUN = try forwardFromTUN(buffers, tun: tun, socket: socket, forwarder: forwarder, table: table, counters: counters)
+            let fromTUN = try forwardFromTUN(buffers, tun: tun, socket: socket, forwarder: forwarder, table: table, counters: counters,
+                                             sourcePorts: setup.sourcePorts)
             let fromWire = try forwardFromWire(buffers, tun: tun, socket: socket, forwarder: forwarder, table: table, counters: counters)
             reader.quiescent()
             if fromTUN == 0 && fromWire == 0 {
@@ -41,7 +42,7 @@ public enum MmsgWorker {
 
     /// One batch TUN → peers. Returns how many packets were read.
     static func forwardFromTUN(_ buffers: borrowing MmsgBuffers, tun: Int32, socket: Int32, forwarder: Forwarder,
-                               table: RouteTable, counters: WorkerCounters) throws(EngineError) -> Int {
+                               table: RouteTable, counters: WorkerCounters, sourcePorts: SourcePorts = .none) throws(EngineError) -> Int {
         let headroom = buffers.headroom, readBytes = buffers.slotBytes - headroom
         var read = 0
         while read < buffers.batchSize {
@@ -63,7 +64,8 @@ public enum MmsgWorker {
                                       length: buffers.tunLengths[index], capacity: buffers.slotBytes)
             switch forwarder.fromTUN(&packet, table: table) {
             case .send(let nextHop):
-                buffers.stageSend(staged, packet, publicIP: nextHop.publicIP.value, port: nextHop.port)
+                buffers.stageSend(staged, packet, publicIP: nextHop.publicIP.value, port: nextHop.port,
+                                  socket: sourcePorts.socket(for: packet, forwarder: forwarder, bound: socket))
                 staged += 1
             case .replyToTUN:
                 counters.countDrop(.noRoute)
@@ -76,7 +78,11 @@ public enum MmsgWorker {
 
         var sent = 0
         while sent < staged {
-            let result = Int(weft_sendmmsg(socket, buffers.sendMessages + sent, UInt32(staged - sent)))
+            // One sendmmsg per run of sends from the same socket (one flow's packets are one run).
+            let from = buffers.sendSockets[sent]
+            var run = 1
+            while sent + run < staged && buffers.sendSockets[sent + run] == from { run += 1 }
+            let result = Int(weft_sendmmsg(from, buffers.sendMessages + sent, UInt32(run)))
             // The kernel stops at the first failing message and reports it only when it is the first.
             guard result > 0 else {
                 counters.count(.sendErrors)

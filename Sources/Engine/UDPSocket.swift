@@ -14,13 +14,14 @@ public struct UDPSocket: ~Copyable {
     public static let defaultBufferBytes = 4 << 20
 
     public init(address: IPv4Address, port: UInt16, reusePort: Bool = true,
-                bufferBytes: Int = UDPSocket.defaultBufferBytes) throws(EngineError) {
+                bufferBytes: Int = UDPSocket.defaultBufferBytes, receiveBufferBytes: Int? = nil) throws(EngineError) {
         let fd = try EngineError.check(weft_udp_socket(), "socket(AF_INET, SOCK_DGRAM)", "")
         do throws(EngineError) {
             if reusePort {
                 try EngineError.check(weft_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1), "SO_REUSEPORT", "\(address):\(port)")
             }
-            try EngineError.check(weft_socket_set_buffer(fd, 1, Int32(bufferBytes)), "SO_RCVBUF", "\(bufferBytes)")
+            let receiveBytes = receiveBufferBytes ?? bufferBytes
+            try EngineError.check(weft_socket_set_buffer(fd, 1, Int32(receiveBytes)), "SO_RCVBUF", "\(receiveBytes)")
             try EngineError.check(weft_socket_set_buffer(fd, 0, Int32(bufferBytes)), "SO_SNDBUF", "\(bufferBytes)")
             try EngineError.check(weft_bind_ipv4(fd, address.networkOrder, port.bigEndian), "bind", "\(address):\(port)")
             let bound = try EngineError.check(weft_local_port(fd), "getsockname", "\(address):\(port)")

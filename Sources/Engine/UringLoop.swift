@@ -19,6 +19,7 @@ struct UringLoop: ~Copyable {
     let buffers: UringBufferLayout
     let tunQueue: Int32
     let socket: Int32
+    let sourcePorts: SourcePorts
     let forwarder: Forwarder
     let counters: WorkerCounters
     let completionBatch: Int
@@ -30,11 +31,12 @@ struct UringLoop: ~Copyable {
     private(set) var inFlight = 0
 
     init(ring: UnsafeMutablePointer<io_uring>, buffers: UringBufferLayout, tunQueue: Int32, socket: Int32,
-         forwarder: Forwarder, counters: WorkerCounters, completionBatch: Int) {
+         forwarder: Forwarder, counters: WorkerCounters, completionBatch: Int, sourcePorts: SourcePorts = .none) {
         self.ring = ring
         self.buffers = buffers
         self.tunQueue = tunQueue
         self.socket = socket
+        self.sourcePorts = sourcePorts
         self.forwarder = forwarder
         self.counters = counters
         self.completionBatch = completionBatch
@@ -188,7 +190,7 @@ struct UringLoop: ~Copyable {
         peer.pointee.sin_addr.s_addr = nextHop.publicIP.networkOrder
         buffers.vectors[id] = iovec(iov_base: packet.start, iov_len: packet.length)
         let entry = nextSubmission()
-        weft_prep_sendmsg(entry, socket, buffers.messages + id, 0)
+        weft_prep_sendmsg(entry, sourcePorts.socket(for: packet, forwarder: forwarder, bound: socket), buffers.messages + id, 0)
         weft_sqe_set_user_data(entry, UringOperation.send.userData(id))
         inFlight += 1
     }

@@ -30,6 +30,8 @@ public struct WorkerSetup: ~Copyable {
     public let tunQueue: Int32
     /// This worker's UDP socket (SO_REUSEPORT, bound to the backend port).
     public let socket: Int32
+    /// vxlan: the sockets sends leave from, by inner flow (empty: from `socket`).
+    public let sourcePorts: SourcePorts
     public let forwarder: Forwarder
     /// Created on the worker's own thread (`publisher.makeReader()` must run there).
     public let publisher: RouteTablePublisher
@@ -41,11 +43,12 @@ public struct WorkerSetup: ~Copyable {
     public let stop: StopSignal
 
     public init(index: Int, tunQueue: Int32, socket: Int32, forwarder: Forwarder, publisher: RouteTablePublisher,
-                counters: WorkerCounters, batchSize: Int, mtu: Int, stop: StopSignal) {
+                counters: WorkerCounters, batchSize: Int, mtu: Int, stop: StopSignal, sourcePorts: SourcePorts = .none) {
         precondition(batchSize >= 1, "a batch holds at least one packet")
         self.index = index
         self.tunQueue = tunQueue
         self.socket = socket
+        self.sourcePorts = sourcePorts
         self.forwarder = forwarder
         self.publisher = publisher
         self.counters = counters

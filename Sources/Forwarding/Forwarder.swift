@@ -54,6 +54,16 @@ public struct Forwarder: Sendable {
         return .send(nextHop)
     }
 
+    /// The flow hash of a payload `fromTUN` made for sending: vxlan hashes the inner packet behind
+    /// the headers (what picks the outer source port); udp has one source port and hashes nothing.
+    @inlinable
+    public func flowHash(ofPayload payload: PacketBuffer) -> UInt32 {
+        guard backend == .vxlan else { return 0 }
+        var inner = payload
+        inner.consume(VXLAN.overhead)
+        return VXLAN.flowHash(forInner: inner)
+    }
+
     /// A datagram's payload received from `sender` (the outer source address): decapsulate it,
     /// then admit it only from a current peer and only with an inner source inside that peer's
     /// subnet. On `.deliver` the buffer holds the inner IPv4 packet for the TUN.

@@ -10,6 +10,15 @@ extension VXLAN {
     /// Never fails: a malformed packet hashes whatever fields it has.
     @inlinable
     public static func sourcePort(forInner packet: PacketBuffer) -> UInt16 {
+        // Scale the hash into the range (multiply-shift, as the kernel's udp_flow_src_port).
+        let span = UInt64(sourcePortRange.upperBound - sourcePortRange.lowerBound) + 1
+        return sourcePortRange.lowerBound + UInt16(truncatingIfNeeded: (UInt64(flowHash(forInner: packet)) &* span) >> 32)
+    }
+
+    /// The 32-bit hash `sourcePort` scales: the same fields, so a flow has one hash. The engine
+    /// scales it onto its pool of source-port sockets instead (see `Engine.SourcePorts`).
+    @inlinable
+    public static func flowHash(forInner packet: PacketBuffer) -> UInt32 {
         var flow: UInt64 = 0
         var extra: UInt64 = 0
         if packet.length >= IPv4Header.minimumLength {
@@ -31,8 +40,6 @@ extension VXLAN {
         hash = (hash ^ (hash >> 30)) &* 0xBF58_476D_1CE4_E5B9
         hash = (hash ^ (hash >> 27)) &* 0x94D0_49BB_1331_11EB
         hash ^= hash >> 31
-        // Scale the top 32 bits into the range (multiply-shift, as the kernel's udp_flow_src_port).
-        let span = UInt64(sourcePortRange.upperBound - sourcePortRange.lowerBound) + 1
-        return sourcePortRange.lowerBound + UInt16(truncatingIfNeeded: ((hash >> 32) &* span) >> 32)
+        return UInt32(truncatingIfNeeded: hash >> 32)
     }
 }

@@ -10,11 +10,13 @@ import Routes
 /// once packets flow, and after SIGTERM or SIGINT one JSON object of counters on stdout.
 struct Dataplane: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the udp-backend dataplane on a static route table until SIGTERM or SIGINT.",
+        abstract: "Run the udp- or vxlan-backend dataplane on a static route table until SIGTERM or SIGINT.",
         discussion: """
             Creates the TUN (one queue per worker), gives it <subnet network>/32 and MTU \
-            <underlay MTU> - 28, routes --network into it, and moves packets to and from the \
-            peers given by --peer. Prints `ready engine=<kind> workers=<n>` on stdout when \
+            <underlay MTU> - 28 (udp) or - 50 (vxlan), routes --network into it, and moves packets \
+            to and from the peers given by --peer. vxlan frames each packet as flannel.1 does \
+            (VNI, inner Ethernet from --vtep-mac to the peer's VtepMAC), so kernel flannel nodes \
+            are peers too. Prints `ready engine=<kind> workers=<n>` on stdout when \
             running; on SIGTERM or SIGINT stops, removes the TUN and prints the counters as one \
             JSON object on stdout: drops by reason, traffic, per-peer traffic. Log lines go to \
             standard error.
@@ -25,11 +27,19 @@ struct Dataplane: ParsableCommand {
     @Option(help: "This host's subnet (lease).") var subnet: IPv4Prefix
     @Option(name: .customLong("public-ip"), help: "Address the UDP sockets bind: this host's PublicIP.")
     var publicIP: IPv4Address
-    @Option(help: "UDP port, ours and the peers'.") var port: UInt16 = 8285
+    @Option(help: "udp or vxlan.") var backend: TunnelBackend = .udp
+    @Option(help: "UDP port, ours and the peers' (default: 8285 for udp, 8472 for vxlan).") var port: UInt16?
+    @Option(help: "vxlan: the VNI stamped on and required of every frame.") var vni: UInt32 = 1
+    @Option(name: .customLong("vtep-mac"), help: "vxlan: this host's VtepMAC (as its lease publishes it).")
+    var vtepMAC: MACAddress?
+    @Option(name: .customLong("source-ports"),
+            help: "vxlan: outer UDP source ports per worker, picked by inner flow (0: send from --port).")
+    var sourcePorts = EngineConfiguration.defaultSourcePortCount
     @Option(help: "uring, mmsg or auto (io_uring when available).") var engine: EngineConfiguration.Selection = .auto
     @Option(help: "Packets per batch (1: one packet per syscall, like flannel's udp proxy).") var batch = 64
     @Option(help: "Worker threads, each with its own TUN queue and socket.") var workers = 1
-    @Option(help: ArgumentHelp("A peer's subnet and PublicIP; repeat per peer.", valueName: "subnet=public-ip"))
+    @Option(help: ArgumentHelp("A peer's subnet and PublicIP, and for vxlan its VtepMAC; repeat per peer.",
+                               valueName: "subnet=public-ip[,vtep-mac]"))
     var peer: [PeerRoute] = []
     @Option(name: .customLong("underlay-mtu"), help: "MTU of the interface the datagrams leave by.")
     var underlayMTU = 1500
@@ -39,12 +49,8 @@ struct Dataplane: ParsableCommand {
     }
 
     private func runEngine() throws {
-        let configuration = EngineConfiguration(
-            tunName: tun, network: network, localSubnet: subnet, publicIP: publicIP, port: port, engine: engine,
-            workers: workers, batchSize: batch, underlayMTU: underlayMTU)
-        let routes = peer.map {
-            Route(subnet: $0.subnet, nextHop: NextHop(publicIP: $0.publicIP, port: port, backend: .udp))
-        }
+        let configuration = try configuration()
+        let routes = try self.routes(port: configuration.port)
         // Blocked before the workers exist so they inherit the mask and sigwait below gets the signal.
         var signals = sigset_t()
         sigemptyset(&signals)
@@ -64,6 +70,35 @@ struct Dataplane: ParsableCommand {
         let report = Self.report(dataplane.counters.snapshot(), kind: kind, workers: workers,
                                  failures: dataplane.workerFailures)
         FileHandle.standardOutput.write(report + Data("\n".utf8))
+    }
+
+    func configuration() throws -> EngineConfiguration {
+        if backend == .vxlan, vtepMAC == nil {
+            throw CommandFailure("--backend vxlan needs --vtep-mac: the MAC this host's lease publishes as VtepMAC")
+        }
+        if backend == .udp, vtepMAC != nil { throw CommandFailure("--vtep-mac is for --backend vxlan only") }
+        let defaultPort = backend == .vxlan ? VXLAN.defaultPort : UDPBackend.defaultPort
+        return EngineConfiguration(
+            tunName: tun, network: network, localSubnet: subnet, publicIP: publicIP, port: port ?? defaultPort,
+            backend: backend.backend, vni: vni, vtepMAC: vtepMAC ?? MACAddress(0), engine: engine, workers: workers,
+            batchSize: batch, underlayMTU: underlayMTU, sourcePortCount: sourcePorts)
+    }
+
+    /// The static route table: every peer on `port`, with its VtepMAC for vxlan.
+    func routes(port: UInt16) throws -> [Route] {
+        try peer.map { peer in
+            switch (backend, peer.vtepMAC) {
+            case (.vxlan, nil):
+                throw CommandFailure("--peer \(peer.subnet)=\(peer.publicIP): --backend vxlan needs the peer's VtepMAC "
+                    + "(--peer \(peer.subnet)=\(peer.publicIP),aa:bb:cc:dd:ee:ff)")
+            case (.udp, .some):
+                throw CommandFailure("--peer \(peer.subnet)=\(peer.publicIP),\(peer.vtepMAC!): a VtepMAC is for --backend vxlan only")
+            default:
+                return Route(subnet: peer.subnet, nextHop: NextHop(publicIP: peer.publicIP, port: port,
+                                                                   vtepMAC: peer.vtepMAC ?? MACAddress(0),
+                                                                   backend: backend.backend))
+            }
+        }
     }
 
     /// The counters as one JSON object, every reason and counter present (zeros included) so a
@@ -89,14 +124,23 @@ struct Dataplane: ParsableCommand {
     }
 }
 
-/// `--peer 10.244.2.0/24=198.18.0.2`.
+/// `--peer 10.244.2.0/24=198.18.0.2` (udp) or `--peer 10.244.2.0/24=198.18.0.2,aa:bb:cc:dd:ee:ff` (vxlan).
 struct PeerRoute: ExpressibleByArgument {
     let subnet: IPv4Prefix
     let publicIP: IPv4Address
+    let vtepMAC: MACAddress?
 
     init?(argument: String) {
         let parts = argument.split(separator: "=", omittingEmptySubsequences: false)
-        guard parts.count == 2, let subnet = IPv4Prefix(parts[0]), let publicIP = IPv4Address(parts[1]) else { return nil }
+        guard parts.count == 2, let subnet = IPv4Prefix(parts[0]) else { return nil }
+        let target = parts[1].split(separator: ",", omittingEmptySubsequences: false)
+        guard target.count <= 2, let publicIP = IPv4Address(target[0]) else { return nil }
+        if target.count == 2 {
+            guard let mac = MACAddress(target[1]) else { return nil }
+            vtepMAC = mac
+        } else {
+            vtepMAC = nil
+        }
         self.subnet = subnet
         self.publicIP = publicIP
     }

@@ -45,6 +45,24 @@ struct EngineConfigurationTests {
         Refusal("subnet 10.245.1.0/24 lies outside the network 10.244.0.0/16") {
             $0.localSubnet = IPv4Prefix(IPv4Address(10, 245, 1, 0), length: 24)
         },
+        Refusal("VTEP MAC 00:00:00:00:00:00: give the VTEP a unicast MAC (flannel picks a random locally administered one)") {
+            $0.backend = .vxlan
+        },
+        Refusal("VTEP MAC 01:00:5e:00:00:01: give the VTEP a unicast MAC (flannel picks a random locally administered one)") {
+            $0.backend = .vxlan
+            $0.vtepMAC = MACAddress(0x0100_5E00_0001)
+        },
+        Refusal("VNI 16777216: a VXLAN VNI has 24 bits, use 0 to 16777215") {
+            $0.backend = .vxlan
+            $0.vtepMAC = MACAddress(0x0200_C612_0001)
+            $0.vni = 1 << 24
+        },
+        Refusal("source ports 257: use 0 (send from port 8472) to 256") {
+            $0.backend = .vxlan
+            $0.vtepMAC = MACAddress(0x0200_C612_0001)
+            $0.port = 8472
+            $0.sourcePortCount = 257
+        },
     ]
 
     @Test(arguments: refusals)

@@ -67,7 +67,7 @@ let package = Package(
         ),
 
         // weftd, the flanneld drop-in: flags, interface choice, healthz, sd_notify, signals.
-        .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", "Etcd", "ControlPlane", "Engine", "Routes",
+        .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", "Etcd", "ControlPlane", "Engine", "Routes", "HostGateway",
                                               .product(name: "Logging", package: "swift-log")],
                 path: "Sources/Daemon"),
         .executableTarget(name: "weftd", dependencies: ["Daemon", .product(name: "Logging", package: "swift-log")], path: "Sources/weftd"),

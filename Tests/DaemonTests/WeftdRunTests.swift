@@ -62,12 +62,17 @@ import Testing
         #expect(Set([missing, tooLong, badJSON, refused].map(WeftdRunner.kind(of:))).count == 4)
     }
 
-    @Test func hostGatewayIsRefusedInOneLine() {
-        #expect(WeftdRunner.refusal(of: .udp) == nil)
-        #expect(WeftdRunner.refusal(of: .vxlan) == nil)
-        let hostGateway = WeftdRunner.refusal(of: .hostGateway) ?? ""
-        #expect(hostGateway.hasPrefix("Backend host-gw is not supported by weftd yet") && hostGateway.contains(#"{"Type":"udp"}"#))
-        #expect(!hostGateway.contains("\n"))
+    @Test func hostGatewayRefusesAPublicIPTheInterfaceDoesNotHold() throws {
+        let interface = IPv4Address(198, 18, 0, 1)
+        #expect(WeftdRunner.hostGatewayRefusal(publicIP: interface, interfaceAddress: interface) == nil)
+        let natted = IPv4Address(198, 19, 0, 7)
+        let refusal = try #require(WeftdRunner.hostGatewayRefusal(publicIP: natted, interfaceAddress: interface))
+        // flannel's words, so operators searching for them find this line, then both addresses and the fix.
+        #expect(refusal.contains("differs from interface IP"))
+        #expect(refusal.contains("meaning that probably you're on a NAT, which is not supported by host-gw backend"))
+        #expect(refusal.contains("198.19.0.7") && refusal.contains("198.18.0.1"))
+        #expect(refusal.contains("--public-ip") && refusal.contains("vxlan"))
+        #expect(!refusal.contains("\n"))
     }
 
     @Test func theVTEPMACFileSitsBesideSubnetEnv() {

@@ -437,7 +437,15 @@ extension WeftdBeds {
                 #expect(waitFor(.seconds(3)) { !daemons[index]!.lines(containing: refusal).isEmpty } != nil, "\(daemons[index]!.log.suffix(1500))")
                 #expect(!Self.weftRoutes(bed, index).contains(offSegment))
             }
-            WeftdEndToEndTests.pingMatrix(bed, subnets, "host-gw with an off-segment peer")
+            // A udp node's lease (no BackendType) is ignored, as flannel's hostgw does.
+            let udpPeer = "10.244.231.0/24"
+            try bed.etcdctlMust(["put", WeftdEndToEndTests.key(udpPeer), #"{"PublicIP":"198.18.0.9","PublicIPv6":null}"#])
+            for index in 1...3 {
+                #expect(waitFor(.seconds(3)) { !daemons[index]!.lines(containing: "record(s) under \(WeftdEndToEndTests.subnetsPrefix): BackendType is not host-gw").isEmpty } != nil,
+                        "\(daemons[index]!.log.suffix(1500))")
+                #expect(!Self.weftRoutes(bed, index).contains(udpPeer))
+            }
+            WeftdEndToEndTests.pingMatrix(bed, subnets, "host-gw with an off-segment peer and a udp peer")
 
             // Host 2's key taken by another host while weftd 2 runs: it moves and rebuilds; host 1
             // replaces the old subnet's route (now the other host's) and learns the new one.

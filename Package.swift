@@ -67,7 +67,7 @@ let package = Package(
         ),
 
         // weftd, the flanneld drop-in: flags, interface choice, healthz, sd_notify, signals.
-        .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", "Etcd", "ControlPlane", "Engine", "Routes",
+        .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", "Etcd", "ControlPlane", "Engine", "Routes", "HostGateway",
                                               .product(name: "Logging", package: "swift-log")],
                 path: "Sources/Daemon"),
         .executableTarget(name: "weftd", dependencies: ["Daemon", .product(name: "Logging", package: "swift-log")], path: "Sources/weftd"),
@@ -98,7 +98,7 @@ let package = Package(
             dependencies: ["Capture", "Forwarding", "Packets", "Routes", "Config", "Addressing"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config", "ControlPlane", "Etcd", "Engine", "Routes"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config", "ControlPlane", "Etcd", "Engine", "Routes", "HostGateway"]),
         // Needs root: weftd's interface choice inside a network namespace. Skips otherwise.
         .testTarget(name: "DaemonIntegrationTests", dependencies: ["Daemon", "Addressing"]),
         // Needs root: each test makes its own network namespace.

@@ -17,6 +17,9 @@ public enum PeerSkipReason: String, Sendable, Hashable, CaseIterable, CustomStri
     case overlapsLocal = "overlaps our subnet"
     /// A vxlan peer without a readable BackendData.VtepMAC.
     case badBackendData = "bad BackendData"
+    /// A lease of another backend in a host-gw Network: flannel's hostgw ignores it ("Ignoring
+    /// non-host-gw subnet"), since that host may not forward for its subnet from the underlay.
+    case otherBackend = "BackendType is not host-gw"
 
     public var description: String { rawValue }
 }
@@ -103,6 +106,7 @@ struct PeerTable {
         case .udp:
             return .peer(subnet: subnet, nextHop: NextHop(publicIP: publicIP, port: port, backend: .udp))
         case .hostGateway:
+            guard attributes.backendType == Backend.hostGateway.rawValue else { return .skipped(.otherBackend, subnet: subnet) }
             return .peer(subnet: subnet, nextHop: NextHop(publicIP: publicIP, port: 0, backend: .hostGateway))
         case .vxlan:
             guard let data = try? attributes.vxlanData() else { return .skipped(.badBackendData, subnet: subnet) }

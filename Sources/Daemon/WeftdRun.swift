@@ -77,13 +77,12 @@ struct WeftdRunner {
         }
         let problems = ProblemLog(logger: logger)
         let initial = try await retrying(problems) { () async throws(LeaseError) -> NetworkConfig? in
-            let config = try await client.networkConfig(prefix: options.etcdPrefix)
-            if let refusal = Self.refusal(of: config.backend) {
-                let key = "unsupported \(config.backend.kind.rawValue)"
-                if problems.report(kind: key, refusal) { context.readiness.markNotReady(refusal) }
-                return nil
-            }
-            return config
+            try await client.networkConfig(prefix: options.etcdPrefix)
+        }
+        // Before any lease, as flannel's hostgw.New runs before RegisterNetwork.
+        if initial.backend.kind == .hostGateway,
+           let refusal = Self.hostGatewayRefusal(publicIP: context.interface.publicIP, interfaceAddress: context.interface.address) {
+            throw WeftdError(description: refusal)
         }
 
         // The backend is fixed for this run: it decides what our lease says (flanneld too reads
@@ -148,21 +147,35 @@ struct WeftdRunner {
         throw WeftdError(description: "the dataplane could not be rebuilt; see the lines above")
     }
 
-    /// Starts a dataplane for `lease`, writes subnet.env and marks the daemon ready.
-    private func start(_ lease: AcquiredLease, identity: Identity, client: EtcdClient, manager: LeaseManager) async throws -> Dataplane {
-        if let refusal = Self.refusal(of: lease.config.backend) { throw WeftdError(description: refusal) }
+    /// Starts a dataplane for `lease`, writes subnet.env and marks the daemon ready. host-gw is
+    /// ready only once the peers' routes are in the kernel (the first reconcile).
+    private func start(_ lease: AcquiredLease, identity: Identity, client: EtcdClient, manager: LeaseManager) async throws -> any LeaseDataplane {
         guard lease.config.backend.kind == identity.backend, lease.config.backend.vni == identity.vni else {
             throw WeftdError(description: "the network config's Backend changed from \(identity.backend.rawValue) to \(lease.config.backend.kind.rawValue) (or its VNI changed) since weftd started; restart weftd to publish a lease for it")
         }
-        let dataplane: Dataplane
-        do {
-            dataplane = try Dataplane(lease: lease, vtepMAC: identity.vtepMAC, context: context, client: client, manager: manager)
-        } catch {
-            throw WeftdError(description: "cannot start the engine for \(lease.subnet): \(error)")
+        let dataplane: any LeaseDataplane
+        if identity.backend == .hostGateway {
+            let hostGateway: HostGatewayDataplane
+            do {
+                hostGateway = try HostGatewayDataplane(lease: lease, context: context, client: client, manager: manager)
+            } catch {
+                throw WeftdError(description: "cannot start host-gw routing for \(lease.subnet): \(error)")
+            }
+            guard await hostGateway.awaitFirstReconcile() else {
+                await hostGateway.stop()
+                throw CancellationError()
+            }
+            dataplane = hostGateway
+        } else {
+            do {
+                dataplane = try Dataplane(lease: lease, vtepMAC: identity.vtepMAC, context: context, client: client, manager: manager)
+            } catch {
+                throw WeftdError(description: "cannot start the engine for \(lease.subnet): \(error)")
+            }
         }
         do {
             try context.publish(SubnetEnv(network: lease.config.network, subnet: lease.subnet,
-                                          mtu: dataplane.tunMTU, ipMasq: options.ipMasq))
+                                          mtu: dataplane.mtu, ipMasq: options.ipMasq))
         } catch {
             await dataplane.stop()
             throw WeftdError(description: "\(error)")
@@ -171,9 +184,8 @@ struct WeftdRunner {
         return dataplane
     }
 
-    private func markReady(_ lease: AcquiredLease, _ dataplane: Dataplane) {
-        let engine = dataplane.engine
-        context.markReady("lease \(lease.subnet) (\(lease.origin)); engine \(engine.kind?.rawValue ?? "stopped"), \(engine.configuration.workers) worker(s), \(engine.configuration.tunName) MTU \(dataplane.tunMTU)")
+    private func markReady(_ lease: AcquiredLease, _ dataplane: any LeaseDataplane) {
+        context.markReady("lease \(lease.subnet) (\(lease.origin)); \(dataplane.summary)")
     }
 
     /// What this run publishes in its lease.
@@ -185,9 +197,11 @@ struct WeftdRunner {
 
     private func leaseConfiguration(_ identity: Identity) -> LeaseManager.Configuration {
         let publicIP = context.interface.publicIP
-        let attributes: LeaseAttributes = identity.backend == .vxlan
-            ? .vxlan(publicIP: publicIP, data: VXLANLeaseData(configuredVNI: identity.vni, vtepMAC: identity.vtepMAC))
-            : .udp(publicIP: publicIP)
+        let attributes: LeaseAttributes = switch identity.backend {
+        case .vxlan: .vxlan(publicIP: publicIP, data: VXLANLeaseData(configuredVNI: identity.vni, vtepMAC: identity.vtepMAC))
+        case .hostGateway: .hostGateway(publicIP: publicIP)
+        case .udp: .udp(publicIP: publicIP)
+        }
         var configuration = LeaseManager.Configuration(
             attributes: attributes, prefix: options.etcdPrefix,
             previousSubnet: previousSubnet())
@@ -210,14 +224,12 @@ struct WeftdRunner {
         }
     }
 
-    /// Why weftd cannot run `backend` yet, as one line, or nil for udp and vxlan.
-    static func refusal(of backend: BackendConfig) -> String? {
-        switch backend.kind {
-        case .udp, .vxlan:
-            return nil
-        case .hostGateway:
-            return "Backend host-gw is not supported by weftd yet (kernel routes per peer come with the host-gw issue); use {\"Type\":\"udp\"} for now"
-        }
+    /// flannel's NAT check for host-gw, as one line, or nil: peers route to our PublicIP as an
+    /// on-link gateway, so it must be the address our interface holds, not one a NAT forwards.
+    static func hostGatewayRefusal(publicIP: IPv4Address, interfaceAddress: IPv4Address) -> String? {
+        guard publicIP != interfaceAddress else { return nil }
+        return "your PublicIP \(publicIP) differs from interface IP \(interfaceAddress), meaning that probably you're on a NAT, which is not supported by host-gw backend; "
+            + "drop --public-ip (peers must reach \(interfaceAddress) on one L2 segment) or use the vxlan backend"
     }
 
     /// Runs `attempt` until it yields a value, logging each distinct failure once and keeping

@@ -49,6 +49,17 @@ struct PeerTableTests {
         #expect(gateways.routes(localSubnet: nil).routes.map(\.nextHop) == [NextHop(publicIP: IPv4Address("198.18.0.2")!, port: 0, backend: .hostGateway)])
     }
 
+    @Test func aHostGatewayNetworkSkipsLeasesOfOtherBackends() {
+        var gateways = PeerTable(config: hostGateway)
+        gateways.apply(put("10.244.2.0-24", #"{"PublicIP":"198.18.0.2","PublicIPv6":null,"BackendType":"host-gw"}"#))
+        // flannel's udp node writes no BackendType; a vxlan node writes "vxlan" with its BackendData.
+        gateways.apply(put("10.244.3.0-24", #"{"PublicIP":"198.18.0.3","PublicIPv6":null}"#))
+        gateways.apply(put("10.244.4.0-24", flannelVXLANValue(publicIP: "198.18.0.4", mac: "0a:00:00:00:00:04")))
+        let (routes, skipped) = gateways.routes(localSubnet: nil)
+        #expect(routes.map(\.subnet) == [IPv4Prefix("10.244.2.0/24")!])
+        #expect(skipped == [.otherBackend: 2])
+    }
+
     @Test func deleteRemovesAndAReplacedListingReportsTheDifference() {
         var table = PeerTable(config: vxlan)
         let added = table.apply(put("10.244.2.0-24", flannelVXLANValue(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02")))

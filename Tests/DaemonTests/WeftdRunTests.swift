@@ -4,6 +4,7 @@ import ControlPlane
 @testable import Daemon
 import Engine
 import Etcd
+import HostGateway
 import Logging
 import Routes
 import Synchronization
@@ -62,12 +63,35 @@ import Testing
         #expect(Set([missing, tooLong, badJSON, refused].map(WeftdRunner.kind(of:))).count == 4)
     }
 
-    @Test func hostGatewayIsRefusedInOneLine() {
-        #expect(WeftdRunner.refusal(of: .udp) == nil)
-        #expect(WeftdRunner.refusal(of: .vxlan) == nil)
-        let hostGateway = WeftdRunner.refusal(of: .hostGateway) ?? ""
-        #expect(hostGateway.hasPrefix("Backend host-gw is not supported by weftd yet") && hostGateway.contains(#"{"Type":"udp"}"#))
-        #expect(!hostGateway.contains("\n"))
+    @Test func hostGatewayRefusesAPublicIPTheInterfaceDoesNotHold() throws {
+        let interface = IPv4Address(198, 18, 0, 1)
+        #expect(WeftdRunner.hostGatewayRefusal(publicIP: interface, interfaceAddress: interface) == nil)
+        let natted = IPv4Address(198, 19, 0, 7)
+        let refusal = try #require(WeftdRunner.hostGatewayRefusal(publicIP: natted, interfaceAddress: interface))
+        // flannel's words, so operators searching for them find this line, then both addresses and the fix.
+        #expect(refusal.contains("differs from interface IP"))
+        #expect(refusal.contains("meaning that probably you're on a NAT, which is not supported by host-gw backend"))
+        #expect(refusal.contains("198.19.0.7") && refusal.contains("198.18.0.1"))
+        #expect(refusal.contains("--public-ip") && refusal.contains("vxlan"))
+        #expect(!refusal.contains("\n"))
+    }
+
+    /// Before the watcher's first publication the keeper knows no wanted routes: a resync then
+    /// would remove the previous run's routes, which still carry traffic, and report weftd ready.
+    @Test func aResyncBeforeTheFirstPublicationReleasesNothing() async throws {
+        // Only dumps the table: no route lies in 198.19.255.0/24, so even a reconcile removes nothing.
+        let network = try #require(IPv4Prefix("198.19.255.0/24"))
+        for publishes in [false, true] {
+            let routes = try HostGatewayRoutes(interfaceIndex: 1, address: IPv4Address(127, 0, 0, 1), prefixLength: 8, network: network)
+            let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            let keeper = KernelRouteKeeper(routes: routes, logger: Capture().logger, reconciled: continuation)
+            if publishes { keeper.reconcile([]) }
+            keeper.resync()
+            continuation.finish()
+            var released = 0
+            for await _ in stream { released += 1 }
+            #expect(released == (publishes ? 1 : 0), "publishes: \(publishes)")
+        }
     }
 
     @Test func theVTEPMACFileSitsBesideSubnetEnv() {

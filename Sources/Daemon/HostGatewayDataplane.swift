@@ -1,0 +1,182 @@
+import Addressing
+import Config
+import ControlPlane
+import Engine
+import Etcd
+import HostGateway
+import Logging
+import Routes
+import Synchronization
+
+/// What WeftdRunner starts for a lease and stops when the lease moves or weftd stops: the
+/// user-space `Dataplane` (udp, vxlan) or the kernel-routed `HostGatewayDataplane`.
+protocol LeaseDataplane: AnyObject, Sendable {
+    var subnet: IPv4Prefix { get }
+    /// The network config the dataplane was built with.
+    var config: NetworkConfig { get }
+    /// What subnet.env announces as FLANNEL_MTU.
+    var mtu: Int { get }
+    /// The dataplane's part of the ready line.
+    var summary: String { get }
+    func stop() async
+}
+
+extension Dataplane: LeaseDataplane {
+    var mtu: Int { tunMTU }
+    var summary: String {
+        "engine \(engine.kind?.rawValue ?? "stopped"), \(engine.configuration.workers) worker(s), \(engine.configuration.tunName) MTU \(tunMTU)"
+    }
+}
+
+/// One lease's host-gw dataplane (flannel's pkg/backend/hostgw): no TUN and no engine, the kernel
+/// forwards. A PeerWatcher feeds a route table of its own, and each publication is reconciled into
+/// the main table as `<peer subnet> via <peer PublicIP> dev <underlay> proto 87`; a resync every
+/// 10 s puts back what someone removed, as flannel's route check does.
+///
+/// Stopping leaves the routes in the kernel, as flanneld does on exit: traffic keeps flowing across
+/// a restart, and the next run's first reconcile removes whatever is no longer wanted (a moved
+/// lease's new dataplane does the same, with the same route protocol).
+final class HostGatewayDataplane: LeaseDataplane {
+    /// flannel's hostgw route check period.
+    static let resyncInterval: Duration = .seconds(10)
+
+    let subnet: IPv4Prefix
+    let config: NetworkConfig
+    let mtu: Int
+    let watcher: PeerWatcher
+    private let keeper: KernelRouteKeeper
+    private let interfaceName: String
+    private let watching: Task<Void, Never>
+    private let resyncing: Task<Void, Never>
+    private let firstReconcile: AsyncStream<Void>
+    private let logger: Logger
+
+    /// Opens the route socket in the process's network namespace (the host's) and starts the
+    /// watcher and the resync. Throws when the interface's connected prefix cannot be read or the
+    /// socket cannot be opened; no route is touched before the first publication.
+    init(lease: AcquiredLease, context: DaemonContext, client: EtcdClient, manager: LeaseManager) throws(EngineError) {
+        let interface = context.interface
+        let logger = context.logger
+        let config = lease.config
+        let index = Int32(interface.index)
+        let prefixLength = try HostGatewayRoutes.connectedPrefixLength(interfaceIndex: index, address: interface.address)
+        let routes = try HostGatewayRoutes(interfaceIndex: index, address: interface.address, prefixLength: prefixLength,
+                                           network: config.network, log: Self.logHandler(logger))
+        let (firstReconcile, reconciled) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let keeper = KernelRouteKeeper(routes: routes, logger: logger, reconciled: reconciled)
+
+        // Only the watcher's publications are read: nothing forwards from this table.
+        let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength,
+                                                          localSubnet: lease.subnet))
+        let watcher = PeerWatcher(
+            client: client,
+            configuration: PeerWatcher.Configuration(network: config, localSubnet: lease.subnet, prefix: context.options.etcdPrefix),
+            publisher: publisher, log: Dataplane.logHandler(logger),
+            onOwnKeyChange: { await manager.noticeOwnKeyChange(revision: $0) },
+            onPublish: { keeper.reconcile($0.routes) })
+        self.subnet = lease.subnet
+        self.config = config
+        mtu = interface.mtu
+        self.watcher = watcher
+        self.keeper = keeper
+        interfaceName = interface.name
+        self.firstReconcile = firstReconcile
+        self.logger = logger
+        logger.info("host-gw: kernel routes via \(interface.name) (index \(index)), peers must be on \(IPv4Prefix(interface.address, length: prefixLength))")
+        watching = Task { await watcher.run() }
+        resyncing = Task {
+            while true {
+                do { try await Task.sleep(for: Self.resyncInterval) } catch { return }
+                keeper.resync()
+            }
+        }
+    }
+
+    /// Returns true once the first publication is in the kernel's table, false if the calling task
+    /// was cancelled before that (SIGTERM while etcd is away, say).
+    func awaitFirstReconcile() async -> Bool {
+        for await _ in firstReconcile { return true }
+        return false
+    }
+
+    var summary: String {
+        let installed = keeper.statistics.installed
+        return "host-gw, \(installed) kernel route(s) via \(interfaceName), MTU \(mtu)"
+    }
+
+    /// Stops watching and resyncing; the routes stay (see the type's note). The lease is not touched.
+    func stop() async {
+        watching.cancel()
+        resyncing.cancel()
+        await watching.value
+        await resyncing.value
+        let statistics = keeper.statistics
+        let counts = "\(statistics.added) added, \(statistics.replaced) replaced, \(statistics.removed) removed in this run"
+        logger.info("host-gw dataplane for \(subnet) stopped: \(statistics.installed) route(s) left in the kernel as flanneld leaves them; \(counts)")
+    }
+
+    /// Refusals and failures are warnings; route changes are info, one line each.
+    static func logHandler(_ logger: Logger) -> @Sendable (String) -> Void {
+        { line in
+            if line.contains("refusing") || line.contains("cannot") {
+                logger.warning("\(line)")
+            } else {
+                logger.info("\(line)")
+            }
+        }
+    }
+}
+
+/// Holds HostGatewayRoutes for the watcher's callback and the resync task, which may run at once.
+final class KernelRouteKeeper: Sendable {
+    private struct State: ~Copyable {
+        var routes: HostGatewayRoutes
+        /// Whether a publication was given: before that a resync would reconcile to no routes and
+        /// remove the previous run's, which still carry traffic.
+        var published = false
+    }
+
+    private let state: Mutex<State>
+    private let logger: Logger
+    private let reconciled: AsyncStream<Void>.Continuation
+
+    init(routes: consuming HostGatewayRoutes, logger: Logger, reconciled: AsyncStream<Void>.Continuation) {
+        state = Mutex(State(routes: routes))
+        self.logger = logger
+        self.reconciled = reconciled
+    }
+
+    var statistics: HostGatewayRoutes.Statistics { state.withLock { $0.routes.statistics } }
+
+    /// Makes the kernel's routes the publication's; the first success releases awaitFirstReconcile.
+    func reconcile(_ wanted: [Route]) {
+        do throws(EngineError) {
+            try state.withLock { (state) throws(EngineError) in
+                state.published = true
+                _ = try state.routes.reconcile(wanted)
+            }
+            markReconciled()
+        } catch {
+            logger.error("host-gw: cannot read the main routing table: \(error); the next publication or the 10 s resync tries again")
+        }
+    }
+
+    /// Reconciles the last publication again (puts back removed routes, retries a failed first one).
+    func resync() {
+        do throws(EngineError) {
+            let done = try state.withLock { (state) throws(EngineError) -> Bool in
+                guard state.published else { return false }
+                _ = try state.routes.resync()
+                return true
+            }
+            if done { markReconciled() }
+        } catch {
+            logger.error("host-gw: resync cannot read the main routing table: \(error)")
+        }
+    }
+
+    private func markReconciled() {
+        reconciled.yield()
+        reconciled.finish()
+    }
+}

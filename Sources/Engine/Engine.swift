@@ -76,11 +76,27 @@ public final class Engine: @unchecked Sendable {
             try configuration.validate()
             let kind = try chooseKind(configuration.engine)
 
-            let tun = try TUNDevice(name: configuration.tunName, queueCount: configuration.workers)
+            let offloads = configuration.offloads && kind == .uring
+            if configuration.offloads && !offloads { log("offloads off: the \(kind.rawValue) engine has none") }
+            let tun = try TUNDevice(name: configuration.tunName, queueCount: configuration.workers,
+                                    offloads: offloads ? [.checksum, .tso4] : nil)
             try configureLink(configuration)
             var sockets: [OwnedSocket] = []
-            for _ in 0..<configuration.workers {
-                sockets.append(OwnedSocket(try UDPSocket(address: configuration.publicIP, port: configuration.port)))
+            var segmentation: [Bool] = []
+            for index in 0..<configuration.workers {
+                let socket = try UDPSocket(address: configuration.publicIP, port: configuration.port)
+                if offloads {
+                    try socket.enableReceiveCoalescing()
+                    let probe = weft_probe_segmentation(socket.fd)
+                    if probe < 0 {
+                        log("worker \(index): UDP_SEGMENT refused (\(EngineError("setsockopt(UDP_SEGMENT)", "probe", code: -probe))): "
+                            + "sending one datagram per segment")
+                    }
+                    segmentation.append(probe == 0)
+                } else {
+                    segmentation.append(false)
+                }
+                sockets.append(OwnedSocket(socket))
             }
             let queues = tun.queues
             let running = Running(kind: kind, tun: tun, sockets: sockets)
@@ -92,7 +108,7 @@ public final class Engine: @unchecked Sendable {
                 let setup = WorkerSetup(
                     index: index, tunQueue: queues[index], socket: sockets[index].socket.fd, forwarder: forwarder,
                     publisher: publisher, counters: counters.workers[index], batchSize: configuration.batchSize,
-                    mtu: configuration.tunMTU, stop: stopSignal)
+                    mtu: configuration.tunMTU, stop: stopSignal, offloads: offloads, segmentation: segmentation[index])
                 let launch = WorkerLaunch(setup: setup, kind: kind, log: log, failures: failures)
                 do throws(EngineError) {
                     running.threads.append(try WorkerLaunch.spawn(launch))
@@ -101,7 +117,7 @@ public final class Engine: @unchecked Sendable {
                     throw error
                 }
             }
-            log("engine \(kind.rawValue): \(configuration.workers) worker(s), batch \(configuration.batchSize), "
+            log("engine \(kind.rawValue)\(offloads ? " with offloads" : ""): \(configuration.workers) worker(s), batch \(configuration.batchSize), "
                 + "\(configuration.tunName) mtu \(configuration.tunMTU), \(configuration.publicIP):\(configuration.port)")
             return kind
         }

@@ -32,12 +32,15 @@ public struct EngineConfiguration: Sendable {
     public var batchSize: Int
     /// The external interface's MTU; the TUN gets this minus the backend's overhead.
     public var underlayMTU: Int
+    /// TUN offloads (64 KB TCP super-packets, segmented into one UDP_SEGMENT send) and UDP_GRO
+    /// receives coalesced back into super-packets: udp backend on the uring engine only.
+    public var offloads: Bool
 
     public init(
         tunName: String = "flannel0", network: IPv4Prefix, subnetLength: Int? = nil, localSubnet: IPv4Prefix,
         publicIP: IPv4Address, port: UInt16 = 8285, backend: Backend = .udp, vni: UInt32 = 1,
         vtepMAC: MACAddress = MACAddress(0), engine: Selection = .auto, workers: Int = 1, batchSize: Int = 64,
-        underlayMTU: Int = 1500
+        underlayMTU: Int = 1500, offloads: Bool = false
     ) {
         self.tunName = tunName
         self.network = network
@@ -52,6 +55,7 @@ public struct EngineConfiguration: Sendable {
         self.workers = workers
         self.batchSize = batchSize
         self.underlayMTU = underlayMTU
+        self.offloads = offloads
     }
 
     /// Largest batch a worker preallocates for; beyond a few hundred a batch only adds latency.
@@ -75,6 +79,8 @@ public struct EngineConfiguration: Sendable {
         }
         if tunMTU < 68 { try refuse("underlay MTU \(underlayMTU): leaves a TUN MTU below 68 (IPv4's minimum)") }
         if backend == .hostGateway { try refuse("backend host-gw: forwards in the kernel, it needs no engine") }
+        if offloads && backend != .udp { try refuse("offloads with backend \(backend): only the udp backend segments and coalesces") }
+        if offloads && engine == .mmsg { try refuse("offloads with engine mmsg: only the uring engine has them; use --engine uring") }
         if !network.contains(localSubnet) { try refuse("subnet \(localSubnet) lies outside the network \(network)") }
     }
 }

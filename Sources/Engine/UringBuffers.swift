@@ -9,7 +9,8 @@ import Glibc
 /// multishot request, so the worker's count of buffers in a ring is exact and a request ended by
 /// -ENOBUFS is re-armed only once a buffer has really come back (no re-arm spin).
 ///
-/// Buffer `id` (TUN group: 0 ..< n, socket group: n ..< 2n) is `stride` bytes at slab + id × stride:
+/// Buffer `id` (TUN group: 0 ..< n, socket group: n ..< 2n) is a stride of bytes (`tunStride`,
+/// `socketStride`; equal without offloads) from `base(id)`:
 ///
 ///     base          base+32                base+64 (headroom)                      base+stride
 ///     |  unused     | recvmsg_out + sender | packet (TUN read, or datagram payload) ... |
@@ -18,6 +19,11 @@ import Glibc
 /// io_uring's recvmsg header (16) and the sender's sockaddr_in (16) land in front and the payload
 /// lands at base + headroom too. Either way the packet has `headroom` bytes in front for outer
 /// headers and is sent from where it was received: a packet is never copied.
+///
+/// With offloads a UDP_GRO cmsg (24) also lands in front of the payload (56 ≤ 64), and each buffer
+/// has a second region behind its 64 KB receive region: TUN buffers lay a super-packet's segments
+/// out there for the UDP_SEGMENT sends (segmentation copies once), socket buffers copy the
+/// segments of a coalesced receive there, spaced for their virtio-net headers.
 struct UringBuffers: ~Copyable {
     let layout: UringBufferLayout
     private let slabBytes: Int

@@ -18,14 +18,14 @@ let missingOffloadTool: String? = {
 /// The uring engine with offloads (TUN TSO4 + CSUM, UDP GSO sends, UDP GRO receives coalesced) on
 /// the two-host bed: TCP both ways through iperf3, every inner checksum on the underlay verified
 /// independently, super-packets split across sends, and a node with offloads talking to one without.
-@Suite(.enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
-       .enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
-       .enabled(if: missingOffloadTool == nil, "\(missingOffloadTool ?? "")"),
-       .serialized, .timeLimit(.minutes(2)))
-struct OffloadTests {
-    @Test func offloadsOnBothHostsCarryTCPWithValidChecksums() throws {
+/// In EngineForwardingTests' serialized suite: their flood measures the process's RSS, which these
+/// engines' 18 MB of buffers would disturb if both ran at once.
+extension EngineForwardingTests {
+    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
+          .enabled(if: missingOffloadTool == nil, "\(missingOffloadTool ?? "")"))
+    func offloadsOnBothHostsCarryTCPWithValidChecksums() throws {
         try TwoHostBed.with { bed in
-            try Self.setContainerMTU(bed, 1472)
+            try OffloadBed.setContainerMTU(bed, 1472)
             let engineA = try bed.startEngine(in: bed.hostA, kind: .uring, offloads: true)
             defer { engineA.stop() }
             let engineB = try bed.startEngine(in: bed.hostB, kind: .uring, offloads: true)
@@ -39,19 +39,19 @@ struct OffloadTests {
             let capturePath = NSTemporaryDirectory() + "weft-offload-\(getpid()).pcap"
             defer { unlink(capturePath) }
             let capture = try bed.hostB.start(["tcpdump", "-i", "ul0", "-s", "0", "-U", "-w", capturePath, "udp", "port", "8285"])
-            defer { Self.forceStop(capture) }
+            defer { OffloadBed.forceStop(capture) }
             Thread.sleep(forTimeInterval: 1)
 
             // UDP first: under iperf3's flood tcpdump falls behind, and a kill drops its backlog.
-            try Self.udpDatagramsArrive(from: bed.containerA, to: bed.containerB, count: 20, size: 1000)
-            let forward = try Self.iperf(from: bed.containerA, to: bed.containerB, reverse: false)
-            let reverse = try Self.iperf(from: bed.containerA, to: bed.containerB, reverse: true)
+            try OffloadBed.udpDatagramsArrive(from: bed.containerA, to: bed.containerB, count: 20, size: 1000)
+            let forward = try OffloadBed.iperf(from: bed.containerA, to: bed.containerB, reverse: false)
+            let reverse = try OffloadBed.iperf(from: bed.containerA, to: bed.containerB, reverse: true)
             #expect(forward > 20_000_000, "A → B moved \(forward) bytes in 2 s")
             #expect(reverse > 20_000_000, "B → A moved \(reverse) bytes in 2 s")
             // The traffic is over and tcpdump -U wrote each packet whole as it came, so a kill
             // loses nothing (SIGTERM would not do: children inherit the test runner's blocked mask).
             Thread.sleep(forTimeInterval: 0.5)
-            Self.forceStop(capture)
+            OffloadBed.forceStop(capture)
 
             let summary = try UnderlayCapture(path: capturePath)
             #expect(summary.innerTCP > 2000, "\(summary)")
@@ -78,9 +78,11 @@ struct OffloadTests {
         }
     }
 
-    @Test func nodeWithOffloadsTalksToNodeWithout() throws {
+    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
+          .enabled(if: missingOffloadTool == nil, "\(missingOffloadTool ?? "")"))
+    func nodeWithOffloadsTalksToNodeWithout() throws {
         try TwoHostBed.with { bed in
-            try Self.setContainerMTU(bed, 1472)
+            try OffloadBed.setContainerMTU(bed, 1472)
             let engineA = try bed.startEngine(in: bed.hostA, kind: .uring, offloads: true)
             defer { engineA.stop() }
             let engineB = try bed.startEngine(in: bed.hostB, kind: .uring, offloads: false)
@@ -90,12 +92,12 @@ struct OffloadTests {
             #expect(there.received == 3, "\(there.output)")
             let back = try ping(from: bed.containerB, TwoHostBed.containerAddressA, count: 3)
             #expect(back.received == 3, "\(back.output)")
-            let forward = try Self.iperf(from: bed.containerA, to: bed.containerB, reverse: false)
-            let reverse = try Self.iperf(from: bed.containerA, to: bed.containerB, reverse: true)
+            let forward = try OffloadBed.iperf(from: bed.containerA, to: bed.containerB, reverse: false)
+            let reverse = try OffloadBed.iperf(from: bed.containerA, to: bed.containerB, reverse: true)
             #expect(forward > 5_000_000, "offloads → plain moved \(forward) bytes in 2 s")
             #expect(reverse > 5_000_000, "plain → offloads moved \(reverse) bytes in 2 s")
-            try Self.udpDatagramsArrive(from: bed.containerA, to: bed.containerB, count: 10, size: 1200)
-            try Self.udpDatagramsArrive(from: bed.containerB, to: bed.containerA, count: 10, size: 1200)
+            try OffloadBed.udpDatagramsArrive(from: bed.containerA, to: bed.containerB, count: 10, size: 1200)
+            try OffloadBed.udpDatagramsArrive(from: bed.containerB, to: bed.containerA, count: 10, size: 1200)
             for (engine, name) in [(engineA, "A"), (engineB, "B")] {
                 let statistics = engine.counters.snapshot()
                 #expect(statistics.drops.nonZero.isEmpty, "\(name) dropped \(statistics.drops.nonZero)")
@@ -104,8 +106,10 @@ struct OffloadTests {
         }
     }
 
-    // MARK: Tools
+}
 
+/// The offload tests' tools.
+enum OffloadBed {
     /// Container interfaces at the TUN's MTU (underlay 1500 − 28), as the harness sets them.
     static func setContainerMTU(_ bed: TwoHostBed, _ mtu: Int) throws {
         for (namespace, device) in [(bed.hostA, "ctr0"), (bed.hostB, "ctr0"), (bed.containerA, "eth0"), (bed.containerB, "eth0")] {

@@ -30,7 +30,7 @@ public enum UringWorker {
         static let superPacketRegion = 65_664
         /// Segments of one super-packet laid out for sending, or the segments of one UDP_GRO receive
         /// spread out with room for their virtio-net headers: 64 KB plus 64 bytes for each of 192
-        /// segments (an MSS down to about 340 bytes; a smaller one's super-packets are dropped as
+        /// segments (an MSS down to about 300 bytes with 12 bytes of TCP options; a smaller one's super-packets are dropped as
         /// oversize). 64 × 64 KB buffers per group: a batch of super-packets is already ~4 MB.
         static let offloadRegion = 65_536 + 192 * 64
         static let offloadBuffersPerGroup = 64

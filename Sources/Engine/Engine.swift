@@ -95,11 +95,27 @@ public final class Engine: @unchecked Sendable {
             try configuration.validate()
             let kind = try chooseKind(configuration.engine)
 
-            let tun = try TUNDevice(name: configuration.tunName, queueCount: configuration.workers)
+            let offloads = configuration.offloads && kind == .uring
+            if configuration.offloads && !offloads { log("offloads off: the \(kind.rawValue) engine has none") }
+            let tun = try TUNDevice(name: configuration.tunName, queueCount: configuration.workers,
+                                    offloads: offloads ? [.checksum, .tso4] : nil)
             try configureLink(configuration)
             var sockets: [OwnedSocket] = []
-            for _ in 0..<configuration.workers {
-                sockets.append(OwnedSocket(try UDPSocket(address: configuration.publicIP, port: configuration.port)))
+            var segmentation: [Bool] = []
+            for index in 0..<configuration.workers {
+                let socket = try UDPSocket(address: configuration.publicIP, port: configuration.port)
+                if offloads {
+                    try socket.enableReceiveCoalescing()
+                    let probe = weft_probe_segmentation(socket.fd)
+                    if probe < 0 {
+                        log("worker \(index): UDP_SEGMENT refused (\(EngineError("setsockopt(UDP_SEGMENT)", "probe", code: -probe))): "
+                            + "sending one datagram per segment")
+                    }
+                    segmentation.append(probe == 0)
+                } else {
+                    segmentation.append(false)
+                }
+                sockets.append(OwnedSocket(socket))
             }
             let perWorker = configuration.sourceSocketsPerWorker
             var sourceSockets: [OwnedSocket] = []
@@ -121,7 +137,8 @@ public final class Engine: @unchecked Sendable {
                     index: index, tunQueue: queues[index], socket: sockets[index].socket.fd, forwarder: forwarder,
                     publisher: publisher, counters: counters.workers[index], batchSize: configuration.batchSize,
                     mtu: configuration.tunMTU, stop: stopSignal,
-                    sourcePorts: running.sourcePorts(worker: index, perWorker: perWorker))
+                    sourcePorts: running.sourcePorts(worker: index, perWorker: perWorker),
+                    offloads: offloads, segmentation: segmentation[index])
                 let launch = WorkerLaunch(setup: setup, kind: kind, log: log, failures: failures)
                 do throws(EngineError) {
                     running.threads.append(try WorkerLaunch.spawn(launch))
@@ -133,7 +150,7 @@ public final class Engine: @unchecked Sendable {
             let backend = configuration.backend == .vxlan
                 ? "vxlan vni \(configuration.vni) vtep \(configuration.vtepMAC), \(perWorker) source port(s) per worker, "
                 : "udp, "
-            log("engine \(kind.rawValue): \(configuration.workers) worker(s), batch \(configuration.batchSize), " + backend
+            log("engine \(kind.rawValue)\(offloads ? " with offloads" : ""): \(configuration.workers) worker(s), batch \(configuration.batchSize), " + backend
                 + "\(configuration.tunName) mtu \(configuration.tunMTU), \(configuration.publicIP):\(configuration.port)")
             return kind
         }

@@ -36,12 +36,16 @@ public struct EngineConfiguration: Sendable {
     /// inner flow (see `SourcePorts`); 0 sends everything from `port`. The udp backend always
     /// sends from `port`, as flannel's proxy does.
     public var sourcePortCount: Int
+    /// TUN offloads (64 KB TCP super-packets, segmented into one UDP_SEGMENT send) and UDP_GRO
+    /// receives coalesced back into super-packets: udp backend on the uring engine only.
+    public var offloads: Bool
 
     public init(
         tunName: String = "flannel0", network: IPv4Prefix, subnetLength: Int? = nil, localSubnet: IPv4Prefix,
         publicIP: IPv4Address, port: UInt16 = 8285, backend: Backend = .udp, vni: UInt32 = 1,
         vtepMAC: MACAddress = MACAddress(0), engine: Selection = .auto, workers: Int = 1, batchSize: Int = 64,
-        underlayMTU: Int = 1500, sourcePortCount: Int = EngineConfiguration.defaultSourcePortCount
+        underlayMTU: Int = 1500, sourcePortCount: Int = EngineConfiguration.defaultSourcePortCount,
+        offloads: Bool = false
     ) {
         self.tunName = tunName
         self.network = network
@@ -57,6 +61,7 @@ public struct EngineConfiguration: Sendable {
         self.batchSize = batchSize
         self.underlayMTU = underlayMTU
         self.sourcePortCount = sourcePortCount
+        self.offloads = offloads
     }
 
     /// Enough distinct ports to spread a host's flows over RSS queues and ECMP paths; each costs an
@@ -97,6 +102,8 @@ public struct EngineConfiguration: Sendable {
                 try refuse("source ports \(sourcePortCount): use 0 (send from port \(port)) to \(Self.maximumSourcePortCount)")
             }
         }
+        if offloads && backend != .udp { try refuse("offloads with backend \(backend): only the udp backend segments and coalesces") }
+        if offloads && engine == .mmsg { try refuse("offloads with engine mmsg: only the uring engine has them; use --engine uring") }
         if !network.contains(localSubnet) { try refuse("subnet \(localSubnet) lies outside the network \(network)") }
     }
 }

@@ -14,6 +14,8 @@ extension WorkerCounters.Traffic: CustomStringConvertible {
         case .sendErrors: "send_errors"
         case .tunWriteErrors: "tun_write_errors"
         case .bufferShortages: "buffer_shortages"
+        case .coalescedSegments: "coalesced_segments"
+        case .segmentationFallbacks: "segmentation_fallbacks"
         }
     }
 }

@@ -9,7 +9,8 @@ import Glibc
 /// multishot request, so the worker's count of buffers in a ring is exact and a request ended by
 /// -ENOBUFS is re-armed only once a buffer has really come back (no re-arm spin).
 ///
-/// Buffer `id` (TUN group: 0 ..< n, socket group: n ..< 2n) is `stride` bytes at slab + id × stride:
+/// Buffer `id` (TUN group: 0 ..< n, socket group: n ..< 2n) is a stride of bytes (`tunStride`,
+/// `socketStride`; equal without offloads) from `base(id)`:
 ///
 ///     base          base+32                base+64 (headroom)                      base+stride
 ///     |  unused     | recvmsg_out + sender | packet (TUN read, or datagram payload) ... |
@@ -18,17 +19,22 @@ import Glibc
 /// io_uring's recvmsg header (16) and the sender's sockaddr_in (16) land in front and the payload
 /// lands at base + headroom too. Either way the packet has `headroom` bytes in front for outer
 /// headers and is sent from where it was received: a packet is never copied.
+///
+/// With offloads a UDP_GRO cmsg (24) also lands in front of the payload (56 ≤ 64), and each buffer
+/// has a second region behind its 64 KB receive region: TUN buffers lay a super-packet's segments
+/// out there for the UDP_SEGMENT sends (segmentation copies once), socket buffers copy the
+/// segments of a coalesced receive there, spaced for their virtio-net headers.
 struct UringBuffers: ~Copyable {
     let layout: UringBufferLayout
     private let slabBytes: Int
     private let ringBytes: Int
     private let ringMemory: UnsafeMutableRawPointer
+    private let sends: SegmentSends
 
     init(_ sizing: UringWorker.Sizing) throws(EngineError) {
         let perGroup = sizing.buffersPerGroup
-        let stride = sizing.bufferBytes
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let slabBytes = UringBufferLayout.roundUp(stride * perGroup * 2, to: page)
+        let slabBytes = UringBufferLayout.roundUp((sizing.tunBufferBytes + sizing.socketBufferBytes) * perGroup, to: page)
         let oneRing = UringBufferLayout.roundUp(perGroup * Int(weft_buffer_ring_entry_size()), to: page)
 
         let slab = mmap(nil, slabBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
@@ -61,14 +67,17 @@ struct UringBuffers: ~Copyable {
         let receiveMessage = UnsafeMutablePointer<msghdr>.allocate(capacity: 1)
         var template = msghdr()
         template.msg_namelen = socklen_t(MemoryLayout<sockaddr_in>.size)
+        template.msg_controllen = sizing.offloads ? Int(weft_gro_control_size) : 0
         receiveMessage.initialize(to: template)
 
         self.slabBytes = slabBytes
         self.ringBytes = oneRing * 2
         self.ringMemory = rings
+        self.sends = SegmentSends(slotsPerBuffer: sizing.offloads ? SegmentSends.slotsPerSuperPacket : 0,
+                                  buffers: perGroup, peers: peers)
         self.layout = UringBufferLayout(
-            slab: slab, stride: stride, buffersPerGroup: perGroup, tunRing: rings, socketRing: rings + oneRing,
-            messages: messages, vectors: vectors, peers: peers, receiveMessage: receiveMessage)
+            slab: slab, sizing: sizing, tunRing: rings, socketRing: rings + oneRing,
+            messages: messages, vectors: vectors, peers: peers, receiveMessage: receiveMessage, sends: sends)
     }
 
     deinit {
@@ -78,6 +87,7 @@ struct UringBuffers: ~Copyable {
         layout.vectors.deallocate()
         layout.peers.deallocate()
         layout.receiveMessage.deallocate()
+        sends.deallocate()
     }
 
     /// Gives the memory up without freeing it: for when requests the kernel may still be serving
@@ -90,9 +100,14 @@ struct UringBuffers: ~Copyable {
 
 /// Where `UringBuffers`' pieces are: a plain view of pointers and sizes for the loop, valid while
 /// the owner lives.
+///
+/// With offloads the two groups differ (see `UringWorker.Sizing`): a TUN buffer holds a 64 KB
+/// super-packet and, behind it, the region its segments are laid out in for the UDP_SEGMENT sends;
+/// a socket buffer holds a 64 KB UDP_GRO receive and, behind it, the region its segments are copied
+/// into, each with room for a virtio-net header, for coalescing and the TUN writes.
 struct UringBufferLayout {
-    /// In front of every packet: ≥ recvmsg header + sockaddr_in (32), ≥ VXLAN + inner Ethernet
-    /// (22) + virtio-net header (10); one cache line.
+    /// In front of every packet: ≥ recvmsg header + sockaddr_in (32) + a UDP_GRO cmsg (24),
+    /// ≥ VXLAN + inner Ethernet (22) + virtio-net header (10); one cache line.
     static let headroom = 64
     /// io_uring_recvmsg_out then the sender's sockaddr_in, in front of a received payload.
     static let receivePrefix = Int(weft_recvmsg_out_size) + MemoryLayout<sockaddr_in>.size
@@ -100,8 +115,19 @@ struct UringBufferLayout {
     static let socketGroup: UInt16 = 1
 
     let slab: UnsafeMutableRawPointer
-    let stride: Int
     let buffersPerGroup: Int
+    let tunStride: Int
+    let socketStride: Int
+    /// Bytes the kernel may write at `providedAddress` (TUN: from the headroom on; socket: from
+    /// the recvmsg prefix on).
+    let tunProvidedLength: Int
+    let socketProvidedLength: Int
+    /// The UDP_GRO cmsg space between the sender's address and the payload (0 without offloads).
+    let receiveControlBytes: Int
+    /// Offset in a buffer of the segment (TUN) or assembly (socket) region, and its size; 0 without offloads.
+    let tunOutputOffset: Int
+    let socketAssemblyOffset: Int
+    let regionBytes: Int
     let tunRing: UnsafeMutableRawPointer
     let socketRing: UnsafeMutableRawPointer
     /// Per buffer id: a msghdr pointing at that id's iovec and sockaddr_in, ready for sendmsg.
@@ -109,6 +135,37 @@ struct UringBufferLayout {
     let vectors: UnsafeMutablePointer<iovec>
     let peers: UnsafeMutablePointer<sockaddr_in>
     let receiveMessage: UnsafeMutablePointer<msghdr>
+    let sends: SegmentSends
+
+    init(slab: UnsafeMutableRawPointer, sizing: UringWorker.Sizing, tunRing: UnsafeMutableRawPointer,
+         socketRing: UnsafeMutableRawPointer, messages: UnsafeMutablePointer<msghdr>, vectors: UnsafeMutablePointer<iovec>,
+         peers: UnsafeMutablePointer<sockaddr_in>, receiveMessage: UnsafeMutablePointer<msghdr>, sends: SegmentSends) {
+        self.slab = slab
+        buffersPerGroup = sizing.buffersPerGroup
+        tunStride = sizing.tunBufferBytes
+        socketStride = sizing.socketBufferBytes
+        receiveControlBytes = sizing.offloads ? Int(weft_gro_control_size) : 0
+        if sizing.offloads {
+            tunOutputOffset = UringWorker.Sizing.superPacketRegion
+            socketAssemblyOffset = UringWorker.Sizing.superPacketRegion
+            regionBytes = UringWorker.Sizing.offloadRegion
+            tunProvidedLength = tunOutputOffset - Self.headroom
+            socketProvidedLength = socketAssemblyOffset - Self.headroom + Self.receivePrefix + receiveControlBytes
+        } else {
+            tunOutputOffset = 0
+            socketAssemblyOffset = 0
+            regionBytes = 0
+            tunProvidedLength = tunStride - Self.headroom
+            socketProvidedLength = socketStride - Self.headroom + Self.receivePrefix
+        }
+        self.tunRing = tunRing
+        self.socketRing = socketRing
+        self.messages = messages
+        self.vectors = vectors
+        self.peers = peers
+        self.receiveMessage = receiveMessage
+        self.sends = sends
+    }
 
     /// 4 × batch per group (at least 64, a power of two as buffer rings require): a batch being
     /// processed, one in flight to the kernel, and room for the receive side to run ahead.
@@ -122,19 +179,28 @@ struct UringBufferLayout {
 
     var bufferCount: Int { buffersPerGroup * 2 }
 
-    @inline(__always) func base(_ id: Int) -> UnsafeMutableRawPointer { slab + id * stride }
+    @inline(__always) func base(_ id: Int) -> UnsafeMutableRawPointer {
+        id < buffersPerGroup ? slab + id * tunStride : slab + buffersPerGroup * tunStride + (id - buffersPerGroup) * socketStride
+    }
 
     @inline(__always) func isTUNBuffer(_ id: Int) -> Bool { id < buffersPerGroup }
+
+    /// Bytes of buffer `id` a packet view may cover (the whole stride without offloads; with them,
+    /// the receive region only, so nothing grows into the region behind it).
+    @inline(__always) func packetCapacity(_ id: Int) -> Int {
+        isTUNBuffer(id) ? Self.headroom + tunProvidedLength
+            : Self.headroom - Self.receivePrefix - receiveControlBytes + socketProvidedLength
+    }
 
     func ringMemory(_ group: UInt16) -> UnsafeMutableRawPointer { group == Self.tunGroup ? tunRing : socketRing }
 
     /// Where the kernel writes into buffer `id`, and how much it may write.
     @inline(__always) func providedAddress(_ id: Int) -> UnsafeMutableRawPointer {
-        base(id) + (isTUNBuffer(id) ? Self.headroom : Self.headroom - Self.receivePrefix)
+        base(id) + (isTUNBuffer(id) ? Self.headroom : Self.headroom - Self.receivePrefix - receiveControlBytes)
     }
 
     @inline(__always) func providedLength(_ id: Int) -> Int {
-        stride - (isTUNBuffer(id) ? Self.headroom : Self.headroom - Self.receivePrefix)
+        isTUNBuffer(id) ? tunProvidedLength : socketProvidedLength
     }
 
     /// Puts buffer `id` back in its group's ring at tail + `offset`; the kernel sees it after
@@ -145,4 +211,50 @@ struct UringBufferLayout {
         weft_buffer_ring_add(ring, providedAddress(id), UInt32(providedLength(id)), UInt16(truncatingIfNeeded: id),
                              UInt32(buffersPerGroup), offset)
     }
+}
+
+/// Per TUN buffer, `slotsPerBuffer` ready sendmsg headers for the UDP_SEGMENT sends one
+/// super-packet becomes: slot k of buffer id sends segments [k × perSend, …) of its layout, with
+/// its own iovec and cmsg and the buffer's one destination. Empty without offloads.
+struct SegmentSends {
+    /// 64 KB of payload in 1,472-byte datagrams needs 2 sends with UDP GSO and 45 without; 64 covers
+    /// an MSS down to about 1,000 bytes even when each segment is its own send.
+    static let slotsPerSuperPacket = 64
+
+    let slotsPerBuffer: Int
+    let messages: UnsafeMutablePointer<msghdr>
+    let vectors: UnsafeMutablePointer<iovec>
+    let controls: UnsafeMutableRawPointer
+    /// Datagrams in each slot's send, for the counters.
+    let segments: UnsafeMutablePointer<Int32>
+    static let controlStride = Int(weft_segment_control_size)
+
+    init(slotsPerBuffer: Int, buffers: Int, peers: UnsafeMutablePointer<sockaddr_in>) {
+        let count = max(1, slotsPerBuffer * buffers)
+        self.slotsPerBuffer = slotsPerBuffer
+        messages = .allocate(capacity: count)
+        vectors = .allocate(capacity: count)
+        vectors.initialize(repeating: iovec(), count: count)
+        controls = .allocate(byteCount: count * Self.controlStride, alignment: 8)
+        controls.initializeMemory(as: UInt8.self, repeating: 0, count: count * Self.controlStride)
+        segments = .allocate(capacity: count)
+        segments.initialize(repeating: 0, count: count)
+        for slot in 0..<count {
+            var message = msghdr()
+            message.msg_name = UnsafeMutableRawPointer(peers + (slotsPerBuffer == 0 ? 0 : slot / slotsPerBuffer))
+            message.msg_namelen = socklen_t(MemoryLayout<sockaddr_in>.size)
+            message.msg_iov = vectors + slot
+            message.msg_iovlen = 1
+            (messages + slot).initialize(to: message)
+        }
+    }
+
+    func deallocate() {
+        messages.deallocate()
+        vectors.deallocate()
+        controls.deallocate()
+        segments.deallocate()
+    }
+
+    @inline(__always) func slot(_ id: Int, _ index: Int) -> Int { id * slotsPerBuffer + index }
 }

@@ -8,6 +8,8 @@ import Routes
 /// What a completion answers, in the top half of its user_data; the bottom half is a buffer id.
 enum UringOperation: UInt64 {
     case tunRead = 1, socketReceive, send, tunWrite, cancel
+    /// One UDP_SEGMENT send of a super-packet's segments; the id's bits 16… are the send slot.
+    case segmentSend
 
     @inline(__always) func userData(_ id: Int = 0) -> UInt64 { rawValue << 32 | UInt64(truncatingIfNeeded: id) }
 }
@@ -28,10 +30,20 @@ struct UringLoop: ~Copyable {
     private var tunRead: MultishotReceive
     private var socketReceive: MultishotReceive
     /// Sends and TUN writes submitted and not yet completed.
-    private(set) var inFlight = 0
+    var inFlight = 0
+    /// Per buffer id, its sends and TUN writes not yet completed: it goes back to its ring at 0.
+    let pending: UnsafeMutablePointer<Int32>
+    /// The TUN carries virtio-net headers and the socket has UDP_GRO (UringOffload.swift).
+    let offloads: Bool
+    /// UDP_SEGMENT sends are taken on this socket; false sends each segment on its own.
+    var segmentation: Bool
+    var coalescer: TCPCoalescer
+    let receivedSegments: UnsafeMutablePointer<PacketBuffer>
+    let writeOrder: UnsafeMutablePointer<Int>
 
     init(ring: UnsafeMutablePointer<io_uring>, buffers: UringBufferLayout, tunQueue: Int32, socket: Int32,
-         forwarder: Forwarder, counters: WorkerCounters, completionBatch: Int, sourcePorts: SourcePorts = .none) {
+         forwarder: Forwarder, counters: WorkerCounters, completionBatch: Int, sourcePorts: SourcePorts = .none,
+         offloads: Bool = false, segmentation: Bool = false) {
         self.ring = ring
         self.buffers = buffers
         self.tunQueue = tunQueue
@@ -43,9 +55,21 @@ struct UringLoop: ~Copyable {
         completions = .allocate(capacity: completionBatch)
         tunRead = MultishotReceive(available: buffers.buffersPerGroup)
         socketReceive = MultishotReceive(available: buffers.buffersPerGroup)
+        pending = .allocate(capacity: buffers.bufferCount)
+        pending.initialize(repeating: 0, count: buffers.bufferCount)
+        self.offloads = offloads
+        self.segmentation = segmentation
+        coalescer = TCPCoalescer(batchCapacity: Self.segmentsPerReceive)
+        receivedSegments = .allocate(capacity: Self.segmentsPerReceive)
+        writeOrder = .allocate(capacity: Self.segmentsPerReceive)
     }
 
-    deinit { completions.deallocate() }
+    deinit {
+        completions.deallocate()
+        pending.deallocate()
+        receivedSegments.deallocate()
+        writeOrder.deallocate()
+    }
 
     /// Until `stop`: arm, reap a batch, forward it, return buffers, submit. Returns the error that
     /// made the loop give up (a receive that keeps failing), or nil when stopped.
@@ -79,6 +103,7 @@ struct UringLoop: ~Copyable {
         case .socketReceive: receiveCompleted(completion, table: table)
         case .send: sendCompleted(id, result: completion.res)
         case .tunWrite: tunWriteCompleted(id, result: completion.res)
+        case .segmentSend: segmentSendCompleted(id, result: completion.res)
         case .cancel, nil: break
         }
     }
@@ -133,8 +158,9 @@ struct UringLoop: ~Copyable {
             counters.countDrop(.oversize)
             return stage(id)
         }
+        if offloads { return superPacketRead(id, length: length, table: table) }
         var packet = PacketBuffer(base: buffers.base(id), headroom: UringBufferLayout.headroom, length: length,
-                                  capacity: buffers.stride)
+                                  capacity: buffers.packetCapacity(id))
         switch forwarder.fromTUN(&packet, table: table) {
         case .send(let nextHop):
             send(id, packet, to: nextHop)
@@ -157,18 +183,19 @@ struct UringLoop: ~Copyable {
         var payloadLength: UInt32 = 0
         var address: UInt32 = 0
         var port: UInt16 = 0
+        if offloads { return coalescedReceive(id, completion.res, table: table) }
         let parsed = weft_recvmsg_parse(buffers.providedAddress(id), completion.res, buffers.receiveMessage,
                                         &payloadOffset, &payloadLength, &address, &port)
         counters.count(.wireReceivedPackets)
         counters.count(.wireReceivedBytes, by: UInt64(payloadLength))
         let headroom = UringBufferLayout.headroom - UringBufferLayout.receivePrefix + Int(payloadOffset)
-        guard parsed == 0, headroom + Int(payloadLength) <= buffers.stride else {
+        guard parsed == 0, headroom + Int(payloadLength) <= buffers.packetCapacity(id) else {
             // MSG_TRUNC: the datagram was larger than any packet we could forward.
             counters.countDrop(parsed < 0 ? .truncated : .oversize)
             return stage(id)
         }
         var packet = PacketBuffer(base: buffers.base(id), headroom: headroom, length: Int(payloadLength),
-                                  capacity: buffers.stride)
+                                  capacity: buffers.packetCapacity(id))
         let sender = IPv4Address(networkOrder: address)
         switch forwarder.fromWire(&packet, sender: sender, table: table) {
         case .deliver:
@@ -183,7 +210,7 @@ struct UringLoop: ~Copyable {
     // MARK: Sending
 
     @inline(__always)
-    private mutating func send(_ id: Int, _ packet: PacketBuffer, to nextHop: NextHop) {
+    mutating func send(_ id: Int, _ packet: PacketBuffer, to nextHop: NextHop) {
         let peer = buffers.peers + id
         peer.pointee.sin_family = sa_family_t(AF_INET)
         peer.pointee.sin_port = nextHop.port.bigEndian
@@ -192,14 +219,17 @@ struct UringLoop: ~Copyable {
         let entry = nextSubmission()
         weft_prep_sendmsg(entry, sourcePorts.socket(for: packet, forwarder: forwarder, bound: socket), buffers.messages + id, 0)
         weft_sqe_set_user_data(entry, UringOperation.send.userData(id))
+        pending[id] = 1
         inFlight += 1
     }
 
+    /// One of `id`'s writes; with offloads the packet must already start with its virtio-net header.
     @inline(__always)
-    private mutating func writeToTUN(_ id: Int, _ packet: PacketBuffer) {
+    mutating func writeToTUN(_ id: Int, _ packet: PacketBuffer) {
         let entry = nextSubmission()
         weft_prep_write(entry, tunQueue, packet.start, UInt32(packet.length))
         weft_sqe_set_user_data(entry, UringOperation.tunWrite.userData(id))
+        pending[id] += 1
         inFlight += 1
     }
 
@@ -214,7 +244,7 @@ struct UringLoop: ~Copyable {
             counters.count(.wireSentBytes, by: UInt64(result))
             counters.countSent(to: IPv4Address(networkOrder: buffers.peers[id].sin_addr.s_addr), bytes: Int(result))
         }
-        stage(id)
+        release(id)
     }
 
     private mutating func tunWriteCompleted(_ id: Int, result: Int32) {
@@ -226,14 +256,24 @@ struct UringLoop: ~Copyable {
             counters.count(.tunWrittenPackets)
             counters.count(.tunWrittenBytes, by: UInt64(result))
         }
-        stage(id)
+        release(id)
     }
 
     // MARK: Buffers and submissions
 
+    /// One of `id`'s sends or writes is done; the last one returns the buffer.
+    @inline(__always)
+    mutating func release(_ id: Int) {
+        pending[id] -= 1
+        if pending[id] <= 0 {
+            pending[id] = 0
+            stage(id)
+        }
+    }
+
     /// Returns buffer `id` to its ring; the kernel sees it at the end of the batch.
     @inline(__always)
-    private mutating func stage(_ id: Int) {
+    mutating func stage(_ id: Int) {
         if buffers.isTUNBuffer(id) {
             buffers.stage(id, offset: tunRead.staged)
             tunRead.staged += 1
@@ -251,7 +291,7 @@ struct UringLoop: ~Copyable {
 
     /// The next free submission entry. The queue holds a full batch, so the flush is for safety only.
     @inline(__always)
-    private func nextSubmission() -> UnsafeMutablePointer<io_uring_sqe> {
+    func nextSubmission() -> UnsafeMutablePointer<io_uring_sqe> {
         if let entry = weft_get_sqe(ring) { return entry }
         _ = weft_submit(ring)
         while true {
@@ -283,6 +323,7 @@ struct UringLoop: ~Copyable {
                     if completion.flags & weft_cqe_more == 0 { socketReceive.armed = false }
                 case .send: sendCompleted(id, result: completion.res)
                 case .tunWrite: tunWriteCompleted(id, result: completion.res)
+                case .segmentSend: segmentSendCompleted(id, result: completion.res)
                 case .cancel, nil: break
                 }
             }

@@ -6,7 +6,7 @@ import Glibc
 /// same buffer, buffers back to their ring when the send or write completes.
 public enum UringWorker {
     /// Ring and buffer sizes for a worker with `batchSize` and `mtu`; `wireOverhead` is the
-    /// Forwarder's headroom (0 for udp).
+    /// Forwarder's headroom (0 for udp). With `offloads`, buffers hold 64 KB super-packets.
     public struct Sizing: Equatable, Sendable {
         /// Completions reaped per batch: 2 × batchSize (receives and the completions of sends).
         public let completionBatch: Int
@@ -15,18 +15,38 @@ public enum UringWorker {
         public let completionEntries: Int
         /// Per provided-buffer group (TUN reads, socket receives); the worker has twice as many.
         public let buffersPerGroup: Int
-        /// Bytes per buffer: headroom + MTU + wireOverhead (so a full-MTU packet fits in either
-        /// direction), rounded up to 64.
+        /// Bytes per buffer without offloads: headroom + MTU + wireOverhead (so a full-MTU packet
+        /// fits in either direction), rounded up to 64.
         public let bufferBytes: Int
+        public let offloads: Bool
+        /// Bytes per TUN and per socket buffer: `bufferBytes` without offloads; with them the
+        /// super-packet region plus the segment (TUN) or assembly (socket) region.
+        public let tunBufferBytes: Int
+        public let socketBufferBytes: Int
         /// Packet memory per worker (page-aligned slab), excluding the rings.
-        public var slabBytes: Int { buffersPerGroup * 2 * bufferBytes }
+        public var slabBytes: Int { buffersPerGroup * (tunBufferBytes + socketBufferBytes) }
 
-        public init(batchSize: Int, mtu: Int, wireOverhead: Int = 0) {
+        /// Headroom + the largest IPv4 packet (65,535) + its virtio-net header, rounded up to 64.
+        static let superPacketRegion = 65_664
+        /// Segments of one super-packet laid out for sending, or the segments of one UDP_GRO receive
+        /// spread out with room for their virtio-net headers: 64 KB plus 64 bytes for each of 192
+        /// segments (an MSS down to about 300 bytes with 12 bytes of TCP options; a smaller one's super-packets are dropped as
+        /// oversize). 64 × 64 KB buffers per group: a batch of super-packets is already ~4 MB.
+        static let offloadRegion = 65_536 + 192 * 64
+        static let offloadBuffersPerGroup = 64
+
+        public init(batchSize: Int, mtu: Int, wireOverhead: Int = 0, offloads: Bool = false) {
             completionBatch = batchSize * 2
-            submissionEntries = Self.powerOfTwo(atLeast: completionBatch + 4)
-            buffersPerGroup = UringBufferLayout.buffersPerGroup(batchSize: batchSize)
+            // With offloads one completion can lead to many submissions (a super-packet's sends,
+            // a receive's TUN writes) and every one of them completes.
+            submissionEntries = Self.powerOfTwo(atLeast: offloads ? 1024 : completionBatch + 4)
+            buffersPerGroup = offloads ? Self.offloadBuffersPerGroup : UringBufferLayout.buffersPerGroup(batchSize: batchSize)
             bufferBytes = UringBufferLayout.roundUp(UringBufferLayout.headroom + max(mtu, 68) + wireOverhead, to: 64)
-            completionEntries = max(submissionEntries, Self.powerOfTwo(atLeast: buffersPerGroup * 4))
+            self.offloads = offloads
+            tunBufferBytes = offloads ? Self.superPacketRegion + Self.offloadRegion : bufferBytes
+            socketBufferBytes = tunBufferBytes
+            let operationsPerBuffer = offloads ? SegmentSends.slotsPerSuperPacket : 1
+            completionEntries = max(submissionEntries, Self.powerOfTwo(atLeast: buffersPerGroup * 2 * (operationsPerBuffer + 1)))
         }
 
         static func powerOfTwo(atLeast value: Int) -> Int {
@@ -43,7 +63,8 @@ public enum UringWorker {
     /// (≤ 250 ms) for the kernel to let go of its buffers. Throws when the ring or buffers cannot be
     /// set up, or when a receive keeps failing (a broken fd).
     public static func run(_ setup: consuming WorkerSetup) throws(EngineError) {
-        let sizing = Sizing(batchSize: setup.batchSize, mtu: setup.mtu, wireOverhead: setup.forwarder.headroom)
+        let sizing = Sizing(batchSize: setup.batchSize, mtu: setup.mtu, wireOverhead: setup.forwarder.headroom,
+                            offloads: setup.offloads)
         let buffers = try UringBuffers(sizing)
         let ring = try UringRing(submissionEntries: sizing.submissionEntries, completionEntries: sizing.completionEntries)
         try ring.register(buffers)
@@ -51,7 +72,7 @@ public enum UringWorker {
         let reader = setup.publisher.makeReader()
         var loop = UringLoop(ring: ring.ring, buffers: buffers.layout, tunQueue: setup.tunQueue, socket: setup.socket,
                              forwarder: setup.forwarder, counters: setup.counters, completionBatch: sizing.completionBatch,
-                             sourcePorts: setup.sourcePorts)
+                             sourcePorts: setup.sourcePorts, offloads: setup.offloads, segmentation: setup.segmentation)
         let failure = loop.run(reader: reader, stop: setup.stop, idleMilliseconds: WorkerSetup.idleWait.wholeMilliseconds)
         reader.goOffline()
         let drained = loop.drain(milliseconds: 250)

@@ -24,6 +24,9 @@ public struct WorkerCounters: @unchecked Sendable {
         case icmpReplies
         /// Sends or TUN writes the kernel refused (errno), and buffers the ring ran out of.
         case sendErrors, tunWriteErrors, bufferShortages
+        /// Offloads: inner segments a UDP_GRO receive added to a super-packet (TUN writes saved),
+        /// and sockets that refused a UDP_SEGMENT send (EIO) and went on one datagram per send.
+        case coalescedSegments, segmentationFallbacks
     }
 
     /// Per-peer slots: open addressing on the peer's PublicIP; a full table counts into `overflow`.
@@ -55,11 +58,11 @@ public struct WorkerCounters: @unchecked Sendable {
         add(Self.trafficBase + counter.rawValue, amount)
     }
 
-    /// A datagram of `bytes` payload sent to the peer at `publicIP`.
+    /// `packets` datagrams (one unless a UDP_SEGMENT send) of `bytes` payload sent to the peer at `publicIP`.
     @inlinable
-    public func countSent(to publicIP: IPv4Address, bytes: Int) {
+    public func countSent(to publicIP: IPv4Address, bytes: Int, packets: Int = 1) {
         let slot = peerSlot(publicIP)
-        add(slot + 1, 1)
+        add(slot + 1, UInt64(truncatingIfNeeded: packets))
         add(slot + 2, UInt64(truncatingIfNeeded: bytes))
     }
 

@@ -41,9 +41,14 @@ public struct WorkerSetup: ~Copyable {
     /// Largest packet the TUN hands out (its MTU) and so the largest inner packet we receive.
     public let mtu: Int
     public let stop: StopSignal
+    /// The TUN queue carries virtio-net headers (TSO4 + CSUM) and the socket has UDP_GRO (uring only).
+    public let offloads: Bool
+    /// The socket takes UDP_SEGMENT sends (probed at start).
+    public let segmentation: Bool
 
     public init(index: Int, tunQueue: Int32, socket: Int32, forwarder: Forwarder, publisher: RouteTablePublisher,
-                counters: WorkerCounters, batchSize: Int, mtu: Int, stop: StopSignal, sourcePorts: SourcePorts = .none) {
+                counters: WorkerCounters, batchSize: Int, mtu: Int, stop: StopSignal, sourcePorts: SourcePorts = .none,
+                offloads: Bool = false, segmentation: Bool = false) {
         precondition(batchSize >= 1, "a batch holds at least one packet")
         self.index = index
         self.tunQueue = tunQueue
@@ -55,5 +60,7 @@ public struct WorkerSetup: ~Copyable {
         self.batchSize = batchSize
         self.mtu = mtu
         self.stop = stop
+        self.offloads = offloads
+        self.segmentation = segmentation
     }
 }

@@ -43,6 +43,8 @@ struct Dataplane: ParsableCommand {
     var peer: [PeerRoute] = []
     @Option(name: .customLong("underlay-mtu"), help: "MTU of the interface the datagrams leave by.")
     var underlayMTU = 1500
+    @Flag(help: "TUN offloads + UDP GSO/GRO: 64 KB TCP super-packets in, one segmented send out (uring engine).")
+    var offloads = false
 
     func run() throws {
         try reportingFailures { try runEngine() }
@@ -81,7 +83,7 @@ struct Dataplane: ParsableCommand {
         return EngineConfiguration(
             tunName: tun, network: network, localSubnet: subnet, publicIP: publicIP, port: port ?? defaultPort,
             backend: backend.backend, vni: vni, vtepMAC: vtepMAC ?? MACAddress(0), engine: engine, workers: workers,
-            batchSize: batch, underlayMTU: underlayMTU, sourcePortCount: sourcePorts)
+            batchSize: batch, underlayMTU: underlayMTU, sourcePortCount: sourcePorts, offloads: offloads)
     }
 
     /// The static route table: every peer on `port`, with its VtepMAC for vxlan.

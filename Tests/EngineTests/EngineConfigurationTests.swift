@@ -20,6 +20,7 @@ struct EngineConfigurationTests {
         #expect(defaults.port == 8285)
         #expect(defaults.subnetLength == 24)
         #expect(defaults.engine == .auto)
+        #expect(defaults.offloads == false)
         // flannel: TUN MTU = external MTU − 28 (udp); vxlan devices get − 50.
         #expect(defaults.tunMTU == 1472)
         #expect(configuration { $0.backend = .vxlan }.tunMTU == 1450)
@@ -42,6 +43,15 @@ struct EngineConfigurationTests {
         Refusal("batch size 1025: use 1 to 1024") { $0.batchSize = 1025 },
         Refusal("underlay MTU 95: leaves a TUN MTU below 68 (IPv4's minimum)") { $0.underlayMTU = 95 },
         Refusal("backend host-gw: forwards in the kernel, it needs no engine") { $0.backend = .hostGateway },
+        Refusal("offloads with backend vxlan: only the udp backend segments and coalesces") {
+            $0.offloads = true
+            $0.backend = .vxlan
+            $0.vtepMAC = MACAddress(0x0A_00_00_00_00_01)  // a valid VTEP, so only the offloads refusal is left
+        },
+        Refusal("offloads with engine mmsg: only the uring engine has them; use --engine uring") {
+            $0.offloads = true
+            $0.engine = .mmsg
+        },
         Refusal("subnet 10.245.1.0/24 lies outside the network 10.244.0.0/16") {
             $0.localSubnet = IPv4Prefix(IPv4Address(10, 245, 1, 0), length: 24)
         },

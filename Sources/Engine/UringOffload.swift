@@ -1,0 +1,250 @@
+import Addressing
+import CShims
+import Forwarding
+import Glibc
+import Packets
+import Routes
+
+/// The uring loop with offloads (DESIGN.md §3): the TUN hands out 64 KB TCP super-packets behind a
+/// virtio-net header, which go out as MTU-sized datagrams in one UDP_SEGMENT send; the socket hands
+/// in UDP_GRO receives of many datagrams, whose TCP segments go to the TUN coalesced again.
+extension UringLoop {
+    /// Most datagrams in one UDP_GRO receive (the kernel's UDP_GRO_CNT_MAX).
+    static let segmentsPerReceive = 64
+    /// Bytes in front of each segment copied into the assembly region: its virtio-net header (10),
+    /// rounded so every IP header starts 16-byte aligned relative to the region.
+    static let assemblyGap = 16
+
+    // MARK: Transmit
+
+    /// A TUN read with offloads: `length` bytes of virtio-net header + packet at the headroom.
+    mutating func superPacketRead(_ id: Int, length: Int, table: RouteTable) {
+        let base = buffers.base(id)
+        let headroom = UringBufferLayout.headroom
+        guard length > VirtioNetHeader.size else {
+            counters.countDrop(.truncated)
+            return stage(id)
+        }
+        let header = VirtioNetHeader(loadingFrom: base + headroom)
+        var packet = PacketBuffer(base: base, headroom: headroom + VirtioNetHeader.size, length: length - VirtioNetHeader.size,
+                                  capacity: buffers.packetCapacity(id))
+        let isSuperPacket = header.gsoType.kind != .none
+        if !isSuperPacket {
+            if let reason = header.validate(packetLength: packet.length) ?? Segmentation.completeChecksum(packet, header: header) {
+                counters.countDrop(reason)
+                return stage(id)
+            }
+        }
+        switch forwarder.fromTUN(&packet, table: table) {
+        case .send(let nextHop):
+            if isSuperPacket {
+                sendSegments(id, packet, header: header, to: nextHop)
+            } else {
+                send(id, packet, to: nextHop)
+            }
+        case .replyToTUN:
+            counters.countDrop(.noRoute)
+            counters.count(.icmpReplies)
+            writePlainToTUN(id, &packet)
+        case .drop(let reason):
+            counters.countDrop(reason)
+            stage(id)
+        }
+    }
+
+    /// Segments the super-packet into the buffer's output region and sends the segments in as few
+    /// UDP_SEGMENT sends as the kernel takes (`segmentsPerSend`), each from its own slot.
+    private mutating func sendSegments(_ id: Int, _ packet: PacketBuffer, header: VirtioNetHeader, to nextHop: NextHop) {
+        let output = buffers.base(id) + buffers.tunOutputOffset
+        let layout: SegmentLayout
+        switch Segmentation.segment(packet, header: header, into: output, capacity: buffers.regionBytes) {
+        case .segmented(let result): layout = result
+        case .dropped(let reason):
+            counters.countDrop(reason)
+            return stage(id)
+        }
+        let perSend = segmentation ? layout.segmentsPerSend() : 1
+        let sendCount = (layout.count + perSend - 1) / perSend
+        let sends = buffers.sends
+        guard sendCount <= sends.slotsPerBuffer else {
+            counters.countDrop(.oversize)
+            return stage(id)
+        }
+        let peer = buffers.peers + id
+        peer.pointee.sin_family = sa_family_t(AF_INET)
+        peer.pointee.sin_port = nextHop.port.bigEndian
+        peer.pointee.sin_addr.s_addr = nextHop.publicIP.networkOrder
+        for index in 0..<sendCount {
+            let first = index * perSend
+            let count = min(perSend, layout.count - first)
+            let slot = sends.slot(id, index)
+            let bytes = (count - 1) * layout.stride + layout.gap + layout.length(ofSegment: first + count - 1)
+            sends.vectors[slot] = iovec(iov_base: output + first * layout.stride, iov_len: bytes)
+            sends.segments[slot] = Int32(count)
+            if count > 1 {
+                let control = sends.controls + slot * SegmentSends.controlStride
+                weft_segment_control(control, UInt16(layout.stride))
+                sends.messages[slot].msg_control = control
+                sends.messages[slot].msg_controllen = SegmentSends.controlStride
+            } else {
+                sends.messages[slot].msg_control = nil
+                sends.messages[slot].msg_controllen = 0
+            }
+            let entry = nextSubmission()
+            weft_prep_sendmsg(entry, socket, sends.messages + slot, 0)
+            weft_sqe_set_user_data(entry, UringOperation.segmentSend.userData(id | index << 16))
+        }
+        pending[id] = Int32(sendCount)
+        inFlight += sendCount
+    }
+
+    mutating func segmentSendCompleted(_ tagged: Int, result: Int32) {
+        let id = tagged & 0xFFFF
+        let slot = tagged >> 16
+        guard id < buffers.buffersPerGroup, slot < buffers.sends.slotsPerBuffer else { return }
+        inFlight -= 1
+        let segments = buffers.sends.segments[buffers.sends.slot(id, slot)]
+        if result < 0 {
+            // EIO: the route's device cannot checksum a GSO send; later super-packets go one
+            // datagram per send. The segments of this one are lost, as any failed send's are.
+            if result == -EIO && segments > 1 && segmentation {
+                segmentation = false
+                counters.count(.segmentationFallbacks)
+            }
+            counters.count(.sendErrors)
+        } else {
+            counters.count(.wireSentPackets, by: UInt64(segments))
+            counters.count(.wireSentBytes, by: UInt64(result))
+            counters.countSent(to: IPv4Address(networkOrder: buffers.peers[id].sin_addr.s_addr), bytes: Int(result),
+                               packets: Int(segments))
+        }
+        release(id)
+    }
+
+    // MARK: Receive
+
+    /// A socket receive with UDP_GRO: one datagram, or several of `gso_size` bytes (the last
+    /// shorter) back to back. Each goes through `fromWire`; what is delivered is copied into the
+    /// assembly region behind room for its virtio-net header, and TCP segments of one flow are
+    /// coalesced into super-packets before the TUN writes.
+    mutating func coalescedReceive(_ id: Int, _ result: Int32, table: RouteTable) {
+        var payloadOffset: Int32 = 0
+        var payloadLength: UInt32 = 0
+        var address: UInt32 = 0
+        var port: UInt16 = 0
+        let provided = buffers.providedAddress(id)
+        let parsed = weft_recvmsg_parse(provided, result, buffers.receiveMessage, &payloadOffset, &payloadLength, &address, &port)
+        let base = buffers.base(id)
+        let headroom = (provided - base) + Int(payloadOffset)
+        let length = Int(payloadLength)
+        guard parsed == 0, headroom + length <= buffers.packetCapacity(id) else {
+            counters.count(.wireReceivedPackets)
+            counters.count(.wireReceivedBytes, by: UInt64(length))
+            counters.countDrop(parsed < 0 ? .truncated : .oversize)
+            return stage(id)
+        }
+        let sender = IPv4Address(networkOrder: address)
+        let segmentSize = Int(weft_recvmsg_gro_size(provided, result, buffers.receiveMessage))
+
+        if segmentSize <= 0 || segmentSize >= length {
+            counters.count(.wireReceivedPackets)
+            counters.count(.wireReceivedBytes, by: UInt64(length))
+            // One datagram: its header goes where the recvmsg prefix was.
+            var packet = PacketBuffer(base: base, headroom: headroom, length: length, capacity: buffers.packetCapacity(id))
+            switch forwarder.fromWire(&packet, sender: sender, table: table) {
+            case .deliver:
+                counters.countReceived(from: sender, bytes: packet.length)
+                writePlainToTUN(id, &packet)
+            case .drop(let reason):
+                counters.countDrop(reason)
+                stage(id)
+            }
+            return
+        }
+
+        let assembly = buffers.base(id) + buffers.socketAssemblyOffset
+        let capacity = buffers.regionBytes
+        var cursor = 0
+        var count = 0
+        // Coalescing in place is safe only when every packet is a TCP segment of one flow: then a
+        // super-packet grows only over segments already appended to it (TCPCoalescer's rule that
+        // no packet's capacity covers another's holds for what is left to write).
+        var oneFlow = true
+        var flow: (addresses: UInt64, ports: UInt32) = (0, 0)
+        var offset = 0
+        while offset < length {
+            let segmentLength = min(segmentSize, length - offset)
+            defer { offset += segmentLength }
+            counters.count(.wireReceivedPackets)
+            counters.count(.wireReceivedBytes, by: UInt64(segmentLength))
+            var segment = PacketBuffer(base: base, headroom: headroom + offset, length: segmentLength,
+                                       capacity: headroom + offset + segmentLength)
+            switch forwarder.fromWire(&segment, sender: sender, table: table) {
+            case .deliver: break
+            case .drop(let reason):
+                counters.countDrop(reason)
+                continue
+            }
+            guard count < Self.segmentsPerReceive, cursor + Self.assemblyGap + segment.length <= capacity else {
+                counters.countDrop(.oversize)
+                continue
+            }
+            counters.countReceived(from: sender, bytes: segment.length)
+            let start = cursor + Self.assemblyGap
+            (assembly + start).copyMemory(from: segment.start, byteCount: segment.length)
+            let copied = PacketBuffer(base: assembly, headroom: start, length: segment.length, capacity: capacity)
+            if oneFlow {
+                if let key = Self.tcpFlow(copied) {
+                    if count == 0 { flow = key } else if key != flow { oneFlow = false }
+                } else {
+                    oneFlow = false
+                }
+            }
+            receivedSegments[count] = copied
+            count += 1
+            cursor = start + segment.length
+        }
+        guard count > 0 else { return stage(id) }
+
+        let writes: Int
+        if oneFlow {
+            writes = coalescer.coalesce(UnsafeMutableBufferPointer(start: receivedSegments, count: count),
+                                        into: UnsafeMutableBufferPointer(start: writeOrder, count: count))
+        } else {
+            for index in 0..<count {
+                _ = receivedSegments[index].prepend(VirtioNetHeader.size)
+                VirtioNetHeader.plain.store(to: receivedSegments[index].start)
+                writeOrder[index] = index
+            }
+            writes = count
+        }
+        counters.count(.coalescedSegments, by: UInt64(count - writes))
+        for index in 0..<writes { writeToTUN(id, receivedSegments[writeOrder[index]]) }
+    }
+
+    /// Addresses and ports of an unfragmented IPv4 TCP segment whose headers lie inside it, as the
+    /// coalescer requires of a segment it may append; nil for anything else.
+    @inline(__always)
+    static func tcpFlow(_ packet: PacketBuffer) -> (addresses: UInt64, ports: UInt32)? {
+        guard packet.length >= 40, packet[9] == 6, packet.load16(6) & 0x3FFF == 0 else { return nil }
+        let ipHeaderLength = Int(packet[0] & 0x0F) << 2
+        let totalLength = Int(packet.load16(2))
+        guard ipHeaderLength + 20 <= totalLength, totalLength <= packet.length else { return nil }
+        let tcpHeaderLength = Int(packet[ipHeaderLength + 12] >> 4) << 2
+        guard tcpHeaderLength >= 20, ipHeaderLength + tcpHeaderLength <= totalLength else { return nil }
+        let bytes = UnsafeRawPointer(packet.start)
+        return (bytes.loadUnaligned(fromByteOffset: 12, as: UInt64.self),
+                bytes.loadUnaligned(fromByteOffset: ipHeaderLength, as: UInt32.self))
+    }
+
+    /// Writes `packet` to the TUN behind a plain virtio-net header (no GSO, checksum complete).
+    @inline(__always)
+    mutating func writePlainToTUN(_ id: Int, _ packet: inout PacketBuffer) {
+        guard packet.prepend(VirtioNetHeader.size) else {
+            counters.countDrop(.oversize)
+            return stage(id)
+        }
+        VirtioNetHeader.plain.store(to: packet.start)
+        writeToTUN(id, packet)
+    }
+}

@@ -1,0 +1,255 @@
+import Addressing
+import Capture
+import Engine
+import Foundation
+import Glibc
+import Packets
+import Routes
+import Testing
+
+/// Why the offload tests cannot run here (iperf3 or tcpdump missing), or nil.
+let missingOffloadTool: String? = {
+    for tool in ["/usr/bin/iperf3", "/usr/bin/tcpdump"] where !FileManager.default.isExecutableFile(atPath: tool) {
+        return "\(tool) is not installed (scripts/setup installs it)"
+    }
+    return nil
+}()
+
+/// The uring engine with offloads (TUN TSO4 + CSUM, UDP GSO sends, UDP GRO receives coalesced) on
+/// the two-host bed: TCP both ways through iperf3, every inner checksum on the underlay verified
+/// independently, super-packets split across sends, and a node with offloads talking to one without.
+/// In EngineForwardingTests' serialized suite: their flood measures the process's RSS, which these
+/// engines' 18 MB of buffers would disturb if both ran at once.
+extension EngineForwardingTests {
+    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
+          .enabled(if: missingOffloadTool == nil, "\(missingOffloadTool ?? "")"))
+    func offloadsOnBothHostsCarryTCPWithValidChecksums() throws {
+        try TwoHostBed.with { bed in
+            try OffloadBed.setContainerMTU(bed, 1472)
+            let engineA = try bed.startEngine(in: bed.hostA, kind: .uring, offloads: true)
+            defer { engineA.stop() }
+            let engineB = try bed.startEngine(in: bed.hostB, kind: .uring, offloads: true)
+            defer { engineB.stop() }
+
+            let there = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 3)
+            #expect(there.received == 3, "\(there.output)")
+            let back = try ping(from: bed.containerB, TwoHostBed.containerAddressA, count: 3)
+            #expect(back.received == 3, "\(back.output)")
+
+            let capturePath = NSTemporaryDirectory() + "weft-offload-\(getpid()).pcap"
+            defer { unlink(capturePath) }
+            let capture = try bed.hostB.start(["tcpdump", "-i", "ul0", "-s", "0", "-U", "-w", capturePath, "udp", "port", "8285"])
+            defer { OffloadBed.forceStop(capture) }
+            Thread.sleep(forTimeInterval: 1)
+
+            // UDP first: under iperf3's flood tcpdump falls behind, and a kill drops its backlog.
+            try OffloadBed.udpDatagramsArrive(from: bed.containerA, to: bed.containerB, count: 20, size: 1000)
+            let forward = try OffloadBed.iperf(from: bed.containerA, to: bed.containerB, reverse: false)
+            let reverse = try OffloadBed.iperf(from: bed.containerA, to: bed.containerB, reverse: true)
+            #expect(forward > 20_000_000, "A → B moved \(forward) bytes in 2 s")
+            #expect(reverse > 20_000_000, "B → A moved \(reverse) bytes in 2 s")
+            // The traffic is over and tcpdump -U wrote each packet whole as it came, so a kill
+            // loses nothing (SIGTERM would not do: children inherit the test runner's blocked mask).
+            Thread.sleep(forTimeInterval: 0.5)
+            OffloadBed.forceStop(capture)
+
+            let summary = try OffloadUnderlayCapture(path: capturePath)
+            #expect(summary.innerTCP > 2000, "\(summary)")
+            #expect(summary.innerUDP >= 20, "\(summary)")
+            #expect(summary.badIPChecksums == 0, "\(summary)")
+            #expect(summary.badTransportChecksums == 0, "\(summary)")
+            #expect(summary.malformed == 0, "\(summary)")
+            // A 64 KB super-packet of 1,432-byte payloads is 46 datagrams of 1,472 bytes; one send
+            // takes at most 65,507 / 1,472 = 44 of them, so the biggest sends seen carry exactly 44
+            // and the super-packet's rest went in a second send.
+            #expect(summary.largestSend == SegmentLayout(count: 46, gap: 0, stride: 1472, segmentLength: 1472,
+                                                         lastSegmentLength: 1472).segmentsPerSend(), "\(summary)")
+
+            for (engine, name) in [(engineA, "A"), (engineB, "B")] {
+                let statistics = engine.counters.snapshot()
+                #expect(statistics.drops.nonZero.isEmpty, "\(name) dropped \(statistics.drops.nonZero)")
+                #expect(statistics[.sendErrors] == 0 && statistics[.tunWriteErrors] == 0, "\(name)")
+                #expect(statistics[.segmentationFallbacks] == 0, "\(name)")
+                // Super-packets: many datagrams per TUN read, and many per TUN write.
+                #expect(statistics[.wireSentPackets] > 4 * statistics[.tunReadPackets], "\(name): \(statistics[.wireSentPackets]) sent for \(statistics[.tunReadPackets]) read")
+                #expect(statistics[.coalescedSegments] > statistics[.tunWrittenPackets], "\(name)")
+            }
+            #expect(engineA.workerFailures.isEmpty && engineB.workerFailures.isEmpty)
+        }
+    }
+
+    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
+          .enabled(if: missingOffloadTool == nil, "\(missingOffloadTool ?? "")"))
+    func nodeWithOffloadsTalksToNodeWithout() throws {
+        try TwoHostBed.with { bed in
+            try OffloadBed.setContainerMTU(bed, 1472)
+            let engineA = try bed.startEngine(in: bed.hostA, kind: .uring, offloads: true)
+            defer { engineA.stop() }
+            let engineB = try bed.startEngine(in: bed.hostB, kind: .uring, offloads: false)
+            defer { engineB.stop() }
+
+            let there = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 3)
+            #expect(there.received == 3, "\(there.output)")
+            let back = try ping(from: bed.containerB, TwoHostBed.containerAddressA, count: 3)
+            #expect(back.received == 3, "\(back.output)")
+            let forward = try OffloadBed.iperf(from: bed.containerA, to: bed.containerB, reverse: false)
+            let reverse = try OffloadBed.iperf(from: bed.containerA, to: bed.containerB, reverse: true)
+            #expect(forward > 5_000_000, "offloads → plain moved \(forward) bytes in 2 s")
+            #expect(reverse > 5_000_000, "plain → offloads moved \(reverse) bytes in 2 s")
+            try OffloadBed.udpDatagramsArrive(from: bed.containerA, to: bed.containerB, count: 10, size: 1200)
+            try OffloadBed.udpDatagramsArrive(from: bed.containerB, to: bed.containerA, count: 10, size: 1200)
+            for (engine, name) in [(engineA, "A"), (engineB, "B")] {
+                let statistics = engine.counters.snapshot()
+                #expect(statistics.drops.nonZero.isEmpty, "\(name) dropped \(statistics.drops.nonZero)")
+                #expect(statistics[.sendErrors] == 0 && statistics[.tunWriteErrors] == 0, "\(name)")
+            }
+        }
+    }
+
+}
+
+/// The offload tests' tools.
+enum OffloadBed {
+    /// Container interfaces at the TUN's MTU (underlay 1500 − 28), as the harness sets them.
+    static func setContainerMTU(_ bed: TwoHostBed, _ mtu: Int) throws {
+        for (namespace, device) in [(bed.hostA, "ctr0"), (bed.hostB, "ctr0"), (bed.containerA, "eth0"), (bed.containerB, "eth0")] {
+            let (status, output) = try namespace.ip("link", "set", device, "mtu", "\(mtu)")
+            guard status == 0 else { throw TestFailure("mtu \(mtu) on \(device) in \(namespace.name): \(output)") }
+        }
+    }
+
+    /// SIGKILL: processes started from the test runner inherit its blocked SIGTERM and SIGINT.
+    static func forceStop(_ process: Process) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Bytes iperf3 delivered in 2 s from `client` to `server` (or back with `reverse`).
+    static func iperf(from client: TestNamespace, to server: TestNamespace, reverse: Bool) throws -> Int {
+        let listener = try server.start(["iperf3", "-s", "-1"])
+        defer { forceStop(listener) }
+        Thread.sleep(forTimeInterval: 0.5)
+        let address = server.name == client.name ? "127.0.0.1"
+            : (server.name.hasSuffix("ctrB") ? "\(TwoHostBed.containerAddressB)" : "\(TwoHostBed.containerAddressA)")
+        let (status, output) = try TwoHostBed.execute(client, ["iperf3", "-c", address, "-t", "2", "-J"] + (reverse ? ["-R"] : []))
+        guard status == 0, let data = output.data(using: .utf8),
+              let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let end = json["end"] as? [String: Any], let received = end["sum_received"] as? [String: Any],
+              let bytes = received["bytes"] as? Int
+        else { throw TestFailure("iperf3 \(reverse ? "-R " : "")failed (\(status)): \(output.prefix(400))") }
+        return bytes
+    }
+
+    /// `count` UDP datagrams of `size` bytes each arrive intact from one container to the other.
+    static func udpDatagramsArrive(from sender: TestNamespace, to receiver: TestNamespace, count: Int, size: Int) throws {
+        let toB = receiver.name.hasSuffix("ctrB")
+        let receiverAddress = toB ? TwoHostBed.containerAddressB : TwoHostBed.containerAddressA
+        let senderAddress = toB ? TwoHostBed.containerAddressA : TwoHostBed.containerAddressB
+        let inbox = try receiver.enter { try openUDP(receiverAddress, port: 9999) }
+        defer { close(inbox) }
+        let payloads = (0..<count).map { index in (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ index) } }
+        try sender.enter {
+            let outbox = try openUDP(senderAddress)
+            defer { close(outbox) }
+            for payload in payloads { try sendUDP(outbox, payload, to: receiverAddress, port: 9999) }
+        }
+        var received: [[UInt8]] = []
+        while received.count < count, let datagram = receiveUDPLarge(inbox, milliseconds: 1000) { received.append(datagram) }
+        #expect(received == payloads, "\(received.count) of \(count) datagrams arrived intact")
+    }
+
+    private static func receiveUDPLarge(_ fd: Int32, milliseconds: Int32) -> [UInt8]? {
+        guard weft_poll_readable_shim(fd, milliseconds) else { return nil }
+        var bytes = [UInt8](repeating: 0, count: 65536)
+        let count = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        return count >= 0 ? Array(bytes[..<count]) : nil
+    }
+}
+
+private func weft_poll_readable_shim(_ fd: Int32, _ milliseconds: Int32) -> Bool {
+    var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    return poll(&entry, 1, milliseconds) == 1
+}
+
+/// What a capture of the udp backend's underlay holds: every datagram split into its inner packets
+/// (a GSO send crosses a veth as one super-datagram), each inner IPv4 header checksum and TCP/UDP
+/// checksum recomputed here with a plain loop, independent of Packets.
+struct OffloadUnderlayCapture: CustomStringConvertible {
+    var datagrams = 0
+    var innerTCP = 0
+    var innerUDP = 0
+    var badIPChecksums = 0
+    var badTransportChecksums = 0
+    var malformed = 0
+    /// Most inner packets one captured datagram carried.
+    var largestSend = 0
+
+    var description: String {
+        "datagrams \(datagrams), inner TCP \(innerTCP), inner UDP \(innerUDP), bad IP checksums \(badIPChecksums), "
+            + "bad TCP/UDP checksums \(badTransportChecksums), malformed \(malformed), largest send \(largestSend) segments"
+    }
+
+    init(path: String) throws {
+        var reader = try CaptureReader(path: path)
+        guard reader.linkType == .ethernet else { throw TestFailure("capture link type \(reader.linkType)") }
+        // One frame at a time: the capture holds hundreds of MB of 64 KB super-datagrams.
+        while let frame = try reader.next() {
+            let bytes = frame.bytes
+            guard bytes.count >= 42, bytes[12] == 0x08, bytes[13] == 0x00, bytes[23] == 17 else { continue }
+            let outerHeader = Int(bytes[14] & 0x0F) * 4
+            let udp = 14 + outerHeader
+            let payloadStart = udp + 8
+            let payloadEnd = min(bytes.count, 14 + Self.load16(bytes, 16))
+            guard payloadStart <= payloadEnd else { malformed += 1; continue }
+            datagrams += 1
+            var offset = payloadStart
+            var segments = 0
+            while offset + 20 <= payloadEnd {
+                let total = Self.load16(bytes, offset + 2)
+                let ipHeader = Int(bytes[offset] & 0x0F) * 4
+                guard bytes[offset] >> 4 == 4, ipHeader >= 20, total >= ipHeader, offset + total <= payloadEnd else {
+                    malformed += 1
+                    break
+                }
+                segments += 1
+                if Self.sum(bytes, from: offset, count: ipHeader) != 0xFFFF { badIPChecksums += 1 }
+                let transport = offset + ipHeader
+                let transportLength = total - ipHeader
+                let proto = bytes[offset + 9]
+                if proto == 6 || proto == 17 {
+                    if proto == 6 { innerTCP += 1 } else { innerUDP += 1 }
+                    var pseudo = Self.sum(bytes, from: offset + 12, count: 8)
+                    pseudo += UInt32(proto) + UInt32(transportLength)
+                    let skip = proto == 17 && Self.load16(bytes, transport + 6) == 0  // UDP without checksum
+                    if !skip && Self.fold(pseudo + Self.sum(bytes, from: transport, count: transportLength)) != 0xFFFF {
+                        badTransportChecksums += 1
+                    }
+                }
+                offset += total
+            }
+            if offset != payloadEnd { malformed += 1 }
+            largestSend = max(largestSend, segments)
+        }
+    }
+
+    static func load16(_ bytes: [UInt8], _ offset: Int) -> Int { Int(bytes[offset]) << 8 | Int(bytes[offset + 1]) }
+
+    /// One's-complement sum of big-endian 16-bit words, folded (odd tail padded with zero).
+    static func sum(_ bytes: [UInt8], from start: Int, count: Int) -> UInt32 {
+        var total: UInt32 = 0
+        var index = start
+        while index + 1 < start + count {
+            total += UInt32(bytes[index]) << 8 | UInt32(bytes[index + 1])
+            index += 2
+        }
+        if index < start + count { total += UInt32(bytes[index]) << 8 }
+        return fold(total)
+    }
+
+    static func fold(_ value: UInt32) -> UInt32 {
+        var total = value
+        while total > 0xFFFF { total = (total & 0xFFFF) + (total >> 16) }
+        return total
+    }
+}

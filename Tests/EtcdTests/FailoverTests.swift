@@ -85,10 +85,12 @@ struct FailoverTests {
             #expect(error.description.contains("check that etcd runs and --etcd-endpoints lists its client URLs"))
         }
         let elapsed = ContinuousClock.now - started
-        // One connection per pass, not a hot loop; and no more waiting than the backoff ceilings
-        // (50 + 100 + 150 ms between four passes) plus one connect timeout per attempt at the listener.
+        // One connection per pass, not a hot loop. The backoff ceilings themselves are checked
+        // exactly below; here the clock only proves the passes end: the most they can wait is
+        // 50 + 100 + 150 ms of backoff plus one connect timeout per attempt at the listener, and
+        // ten times that tolerates a loaded machine.
         #expect(closing.connections == 4)
-        #expect(elapsed < .milliseconds(300 + 4 * 1000))
+        #expect(elapsed < .milliseconds(300 + 4 * 1000) * 10)
     }
 
     @Test func backoffCeilingsDoubleUpToTheMaximumAndDelaysStayBelowThem() {

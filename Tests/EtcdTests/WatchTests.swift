@@ -248,8 +248,10 @@ struct WatchProtocolTests {
         let started = ContinuousClock.now
         // The response head arrives, so the HTTP deadline is met; "created" never does.
         let error = try await Self.failure(of: Self.streamHead) { $0.requestTimeout = .milliseconds(300) }
+        // The reason names the 300 ms deadline, and `failure` fails a hang; a loaded machine may
+        // only make it later, so the clock is checked from below: it did not fire early.
         #expect(error?.reason == .timedOut(seconds: 0.3))
-        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(ContinuousClock.now - started >= .milliseconds(300))
     }
 
     @Test func aStreamEndingCleanlyIsWatchClosed() async throws {

@@ -4,12 +4,13 @@ import Foundation
 import Glibc
 import Synchronization
 import Testing
+import TestThreads
 
 /// HostNetwork + InterfaceSelector against a real kernel: a throwaway network namespace with two
 /// dummy interfaces on 198.18.0.0/15 and the default route through the second. HostNetwork runs
 /// on a thread that entered the namespace with setns, which is why it reads
 /// /proc/thread-self/net/route.
-@Suite(.serialized) struct InterfaceNamespaceTests {
+@Suite(.ownThread, .serialized) struct InterfaceNamespaceTests {
     static let missing: String? = {
         guard getuid() == 0 else { return "not root: creating a network namespace needs it" }
         guard FileManager.default.isExecutableFile(atPath: ip) else { return "iproute2's ip is not installed" }

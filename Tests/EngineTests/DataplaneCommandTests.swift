@@ -2,6 +2,7 @@ import Addressing
 import Engine
 import Foundation
 import Testing
+import TestThreads
 
 /// The built `weft` next to this test bundle (`swift build --build-tests` builds both), or nil.
 let weftExecutable: String? = {
@@ -12,7 +13,7 @@ let weftExecutable: String? = {
 
 /// `weft dataplane` as the benchmark harness runs it: the ready line, SIGTERM, the JSON counters,
 /// the TUN gone afterwards. Batch size 1 on both hosts: one packet per syscall still forwards.
-@Suite(.enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
+@Suite(.ownThread, .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
        .enabled(if: weftExecutable != nil, "no weft executable next to the test bundle: run swift build --build-tests"),
        .serialized, .timeLimit(.minutes(1)))
 struct DataplaneCommandTests {

@@ -7,10 +7,11 @@ import Packets
 import Routes
 import Testing
 import TestSupport
+import TestThreads
 
 /// Both I/O loops on the two-host bed: pings cross, unrouted traffic gets ICMP net unreachable,
 /// strangers and spoofers are counted and never delivered, a garbage flood is fully accounted for.
-@Suite(.enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"), .serialized, .timeLimit(.minutes(1)))
+@Suite(.ownThread, .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"), .serialized, .timeLimit(.minutes(1)))
 struct EngineForwardingTests {
     @Test func mmsgEngineForwardsAndDrops() throws {
         try exercise(.mmsg)
@@ -40,7 +41,9 @@ struct EngineForwardingTests {
 
             let stopping = ContinuousClock.now
             engineA.stop()
-            #expect(ContinuousClock.now - stopping < WorkerSetup.idleWait * 5, "stop() took \(ContinuousClock.now - stopping)")
+            // Workers look at the stop flag every idle wait (100 ms); fifty of them tolerate a
+            // loaded machine and still catch a worker blocked without a timeout.
+            #expect(ContinuousClock.now - stopping < WorkerSetup.idleWait * 50, "stop() took \(ContinuousClock.now - stopping)")
             #expect(engineA.workerFailures.isEmpty, "\(engineA.workerFailures)")
             let (status, _) = try TwoHostBed.execute(bed.hostA, ["ip", "link", "show", "flannel0"])
             #expect(status != 0, "flannel0 outlived stop()")

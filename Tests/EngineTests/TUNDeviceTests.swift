@@ -3,6 +3,7 @@ import CShims
 import Engine
 import Foundation
 import Testing
+import TestThreads
 
 /// The RFC 1071 sum written the slow, obvious way, independent of Packets.InternetChecksum.
 func referenceChecksumIsValid(_ bytes: ArraySlice<UInt8>) -> Bool {
@@ -41,7 +42,7 @@ func configureFlannel0() throws {
     try netlink.addRoute(IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16), index: index)
 }
 
-@Suite(.enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"), .timeLimit(.minutes(1)))
+@Suite(.ownThread, .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"), .timeLimit(.minutes(1)))
 struct TUNDeviceTests {
     @Test func multiQueueTUNIsConfiguredByNetlinkAndReceivesPing() throws {
         try TestNamespace.with { namespace in

@@ -30,8 +30,8 @@ struct DataplaneCommandTests {
             defer { processA.stop() }
             let processB = try dataplane(bed.hostB, subnet: "10.244.2.0/24", publicIP: TwoHostBed.publicB, peer: "10.244.1.0/24=198.18.0.1")
             defer { processB.stop() }
-            #expect(processA.readLine(milliseconds: 5000) == "ready engine=mmsg workers=1")
-            #expect(processB.readLine(milliseconds: 5000) == "ready engine=mmsg workers=1")
+            #expect(processA.readLine(milliseconds: 20_000) == "ready engine=mmsg workers=1")
+            #expect(processB.readLine(milliseconds: 20_000) == "ready engine=mmsg workers=1")
 
             let (_, link) = try TwoHostBed.execute(bed.hostA, ["ip", "-d", "link", "show", "flannel0"])
             #expect(link.contains("mtu 1472") && link.contains("multi_queue"), "\(link)")

@@ -63,7 +63,7 @@ struct TUNDeviceTests {
 
                 let ping = try namespace.start(["ping", "-c", "5", "-i", "0.2", "-W", "1", "10.244.2.5"])
                 defer { ping.terminate(); ping.waitUntilExit() }
-                let packet = try #require(readIPv4Packet(fromAnyOf: tun.queues, milliseconds: 3000), "no packet on either TUN queue")
+                let packet = try #require(readIPv4Packet(fromAnyOf: tun.queues, milliseconds: 20_000), "no packet on either TUN queue")
                 try #require(packet.count >= 28)
                 #expect(packet[0] == 0x45)                      // IPv4, IHL 5: no PI header in front
                 #expect(Int(packet[2]) << 8 | Int(packet[3]) == packet.count)

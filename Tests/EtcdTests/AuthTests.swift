@@ -33,7 +33,7 @@ struct AuthTests {
             let created = try await client.transaction(compare: [.absent("/auth/c")], success: [.put(key: "/auth/c", value: "3", lease: nil)])
             #expect(created.succeeded)
             let watch = try await client.watch(prefix: "/auth/", fromRevision: before)
-            let events = try await within(seconds: 5) { try await collect(watch, events: 3).flatMap { $0 } }
+            let events = try await within(seconds: 20) { try await collect(watch, events: 3).flatMap { $0 } }
             #expect(events.map(\.kv.key) == ["/auth/a", "/auth/b", "/auth/c"])
             watch.cancel()
             #expect(client.transport.authentications.load(ordering: .relaxed) == 2)
@@ -110,7 +110,7 @@ struct AuthTests {
 
             try await Self.forgetTokens(etcd)
             let watch = try await client.watch(prefix: "/auth/", fromRevision: first)
-            let events = try await within(seconds: 5) { try await collect(watch, events: 2).flatMap { $0 } }
+            let events = try await within(seconds: 20) { try await collect(watch, events: 2).flatMap { $0 } }
             #expect(events.map(\.kv.key) == ["/auth/a", "/auth/b"])
             watch.cancel()
             #expect(client.transport.authentications.load(ordering: .relaxed) == 3)

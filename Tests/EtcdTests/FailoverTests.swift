@@ -20,7 +20,7 @@ struct FailoverTests {
             #expect(client.transport.preferredEndpoint == etcd.endpoint)
             #expect(try await client.get("/f/a").kvs.map(\.value) == ["1"])
             let watch = try await client.watch(prefix: "/f/", fromRevision: revision)
-            let events = try await within(seconds: 5) { try await collect(watch, events: 1).flatMap { $0 } }
+            let events = try await within(seconds: 20) { try await collect(watch, events: 1).flatMap { $0 } }
             #expect(events.map(\.kv.key) == ["/f/a"])
             watch.cancel()
         }

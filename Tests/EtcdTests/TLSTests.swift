@@ -15,7 +15,7 @@ struct TLSTests {
             #expect(try await etcd.etcdctl("get", "/tls/a", "--print-value-only") == "secret\n")
             let watch = try await client.watch(prefix: "/tls/", fromRevision: revision)
             _ = try await etcd.etcdctl("put", "/tls/b", "2")
-            let events = try await within(seconds: 5) { try await collect(watch, events: 2).flatMap { $0 } }
+            let events = try await within(seconds: 20) { try await collect(watch, events: 2).flatMap { $0 } }
             #expect(events.map(\.kv.key) == ["/tls/a", "/tls/b"])
             watch.cancel()
         }

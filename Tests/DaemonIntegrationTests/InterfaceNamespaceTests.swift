@@ -67,7 +67,10 @@ import TestThreads
     /// The kernel's index for `interface`, read by `ip`, independently of HostNetwork.
     static func index(_ interface: String, in namespace: String) throws -> Int {
         let line = try run(["-n", namespace, "-o", "link", "show", interface])
-        return Int(line.split(separator: ":")[0]) ?? -1
+        guard let index = line.split(separator: ":").first.flatMap({ Int($0) }) else {
+            throw NamespaceError(description: "no index in ip's line for \(interface): \(line)")
+        }
+        return index
     }
 
     /// Runs `work` on a fresh thread that has joined `namespace`; the thread ends with it.
@@ -123,7 +126,7 @@ import TestThreads
             for (request, name, index, mtu, address, reason) in cases {
                 let chosen = try Self.select(request, in: namespace)
                 #expect(chosen.name == name, "\(request)")
-                #expect(chosen.index == index && chosen.mtu == mtu, "\(request): \(chosen)")
+                #expect(chosen.index == index && chosen.mtu == mtu, "\(request): \(chosen); ip says \(name) is \(index)")
                 #expect(chosen.address == IPv4Address(address), "\(request): \(chosen)")
                 #expect(chosen.reason.contains(reason), "\(request): \(chosen.reason)")
                 #expect(chosen.others.count == 1, "the other dummy interface is listed: \(chosen.summary)")

@@ -92,6 +92,8 @@ struct EngineForwardingTests {
         #expect(result.received == 0)
         // The reply comes from the TUN's address, as flannel's proxy sends it.
         #expect(result.output.contains("From 10.244.1.0 icmp_seq=1 Destination Net Unreachable"), "\(result.output)")
+        // The worker counts the reply after writing it, so ping may have it first.
+        _ = eventually { engine.counters.snapshot()[.icmpReplies] > before[.icmpReplies] }
         let after = engine.counters.snapshot()
         #expect(after[.icmpReplies] - before[.icmpReplies] == 1)
         #expect(after.drops[.noRoute] - before.drops[.noRoute] == 1)
@@ -156,6 +158,8 @@ struct EngineForwardingTests {
         #expect(first?.sender == TwoHostBed.containerAddressB)
         #expect(receiveUDP(listener, milliseconds: 300) == nil, "a stranger's or spoofed packet was delivered")
 
+        // The worker counts a TUN write after making it, so the listener may have the packet first.
+        _ = eventually { engine.counters.snapshot()[.tunWrittenPackets] > before[.tunWrittenPackets] }
         let after = engine.counters.snapshot()
         #expect(after.drops[.unknownSender] - before.drops[.unknownSender] == 1)
         #expect(after.drops[.spoofedSource] - before.drops[.spoofedSource] == 1)

@@ -325,6 +325,8 @@ struct UringWorkerTests {
             #expect(output.contains("Destination Net Unreachable"), "\(output)")
             #expect(output.contains("From 10.244.1.0"), "\(output)")
 
+            // A TUN write is counted when its completion is reaped, which may be after ping has the reply.
+            #expect(eventually { bed.worker.value(.tunWrittenPackets) == 1 })
             let statistics = bed.counters.snapshot()
             #expect(statistics.drops[.noRoute] == 1)
             #expect(statistics[.icmpReplies] == 1)

@@ -50,6 +50,9 @@ let package = Package(
         // flannel's lease manager and peer watcher: etcd leases in, route-table snapshots out.
         .target(name: "ControlPlane", dependencies: ["Etcd", "Config", "Routes", "Addressing"], path: "Sources/ControlPlane"),
 
+        // flannel's host-gw backend: one kernel route per peer, kept in step over rtnetlink; no userspace dataplane.
+        .target(name: "HostGateway", dependencies: ["Engine", "Routes", "Addressing", "CShims"], path: "Sources/HostGateway"),
+
         // File I/O around the pure modules: pcap capture files through libpcap.
         .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture"),
 
@@ -64,7 +67,8 @@ let package = Package(
         ),
 
         // weftd, the flanneld drop-in: flags, interface choice, healthz, sd_notify, signals.
-        .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", .product(name: "Logging", package: "swift-log")],
+        .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", "Etcd", "ControlPlane", "Engine", "Routes",
+                                              .product(name: "Logging", package: "swift-log")],
                 path: "Sources/Daemon"),
         .executableTarget(name: "weftd", dependencies: ["Daemon", .product(name: "Logging", package: "swift-log")], path: "Sources/weftd"),
 
@@ -96,13 +100,17 @@ let package = Package(
             dependencies: ["Capture", "Forwarding", "Packets", "Routes", "Config", "Addressing", "TestThreads"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config", "TestThreads"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config", "ControlPlane", "Etcd", "Engine", "Routes", "TestThreads"]),
         // Needs root: weftd's interface choice inside a network namespace. Skips otherwise.
         .testTarget(name: "DaemonIntegrationTests", dependencies: ["Daemon", "Addressing", "TestThreads"]),
         // Needs root: each test makes its own network namespace.
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Forwarding", "Routes", "Packets", "Addressing", "TestSupport", "TestThreads"]),
+        // Plan tests run anywhere; the three-host namespace tests need root and skip otherwise.
+        .testTarget(name: "HostGatewayTests", dependencies: ["HostGateway", "Engine", "Routes", "Addressing", "TestThreads"]),
         // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.
         .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing", "TestThreads"]),
+        // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces. Skips otherwise.
+        .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing", "TestThreads"]),
     ]
 )
 

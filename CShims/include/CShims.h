@@ -281,3 +281,4 @@ static inline int weft_recvmsg_parse(void *buffer, int length, struct msghdr *me
 #include "weft_mmsg.h"
 #include "weft_uring.h"
 #include "weft_daemon.h"
+#include "weft_netlink.h"

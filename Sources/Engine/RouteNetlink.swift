@@ -5,12 +5,14 @@ import Glibc
 /// A NETLINK_ROUTE socket that does the four things the engine needs: bring a link up with an MTU,
 /// add an address, add a route, and learn an interface index. Every request asks for an ACK and
 /// waits for it, so a failure surfaces as the kernel's errno on the call that caused it.
-public struct RouteNetlink: ~Copyable {
-    private let fd: Int32
+/// Sendable: a socket and a sequence counter, used by one owner at a time (it is ~Copyable).
+public struct RouteNetlink: ~Copyable, Sendable {
+    let fd: Int32
     private var sequence: UInt32 = 1
 
     public init() throws(EngineError) {
         fd = try EngineError.check(weft_netlink_route_socket(), "socket(NETLINK_ROUTE)", "")
+        weft_netlink_request_extended_ack(fd)
     }
 
     deinit { close(fd) }
@@ -59,35 +61,13 @@ public struct RouteNetlink: ~Copyable {
         try request(message, "RTM_NEWROUTE", "\(prefix)")
     }
 
-    private mutating func nextSequence() -> UInt32 {
+    mutating func nextSequence() -> UInt32 {
         sequence &+= 1
         return sequence
     }
 
-    private func request(_ message: NetlinkMessage, _ operation: String, _ subject: String) throws(EngineError) {
-        let bytes = message.finished()
-        let sent = bytes.withUnsafeBytes { weft_netlink_send(fd, $0.baseAddress, $0.count) }
-        if sent < 0 { throw EngineError(operation, subject, code: Int32(-sent)) }
-        // The ACK is an NLMSG_ERROR whose error field is 0 or -errno; skip anything not for this request.
-        var reply = [UInt8](repeating: 0, count: 8192)
-        while true {
-            let received = reply.withUnsafeMutableBytes { weft_read(fd, $0.baseAddress, $0.count) }
-            if received == -Int(EINTR) { continue }
-            if received < 0 { throw EngineError("\(operation) ACK", subject, code: Int32(-received)) }
-            var offset = 0
-            while offset + 20 <= received {
-                let length = Int(reply.loadNative(UInt32.self, at: offset))
-                let type = reply.loadNative(UInt16.self, at: offset + 4)
-                let replySequence = reply.loadNative(UInt32.self, at: offset + 8)
-                guard length >= 16, offset + length <= received else { break }
-                if type == UInt16(NLMSG_ERROR), replySequence == message.sequence {
-                    let error = reply.loadNative(Int32.self, at: offset + 16)
-                    if error != 0 { throw EngineError(operation, subject, code: -error) }
-                    return
-                }
-                offset += (length + 3) & ~3
-            }
-        }
+    func request(_ message: NetlinkMessage, _ operation: String, _ subject: String) throws(EngineError) {
+        _ = try exchange(message, operation, subject)
     }
 }
 

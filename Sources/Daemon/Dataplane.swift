@@ -1,0 +1,119 @@
+import Addressing
+import Config
+import ControlPlane
+import Engine
+import Etcd
+import Foundation
+import Logging
+import Routes
+import Synchronization
+
+/// One lease's dataplane: the engine (TUN, sockets, workers) and the peer watcher that feeds its
+/// route table. Both are bound to the subnet they were built for: a new subnet means a new
+/// Dataplane, because an Engine starts once and its TUN carries the subnet's address.
+final class Dataplane: Sendable {
+    let subnet: IPv4Prefix
+    /// The network config the engine and the watcher were built with.
+    let config: NetworkConfig
+    let engine: Engine
+    let watcher: PeerWatcher
+    private let watching: Task<Void, Never>
+    private let logger: Logger
+
+    /// Starts the engine in the calling thread's network namespace, then the watcher. Throws the
+    /// engine's error (the TUN, sockets and workers it made are released).
+    init(lease: AcquiredLease, vtepMAC: MACAddress, context: DaemonContext, client: EtcdClient,
+         manager: LeaseManager) throws(EngineError) {
+        let options = context.options
+        let logger = context.logger
+        let config = lease.config
+        let engine = Engine(
+            configuration: EngineConfiguration(
+                network: config.network, subnetLength: config.subnetLength, localSubnet: lease.subnet,
+                // Bind the interface's own address: with --public-ip behind NAT the advertised one is not local.
+                publicIP: context.interface.address, port: config.backend.effectivePort,
+                backend: config.backend.kind == .vxlan ? .vxlan : .udp, vni: config.backend.vni, vtepMAC: vtepMAC,
+                engine: EngineConfiguration.Selection(rawValue: options.engine.rawValue) ?? .auto,
+                workers: options.workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : options.workers,
+                // vxlan's Backend.MTU names the underlay MTU to use instead of the interface's.
+                underlayMTU: config.backend.kind == .vxlan ? config.backend.underlayMTU ?? context.interface.mtu : context.interface.mtu),
+            log: { logger.info("\($0)") })
+        try engine.start()
+
+        let routeLog = RouteLog(logger: logger)
+        let watcherConfiguration = PeerWatcher.Configuration(network: config, localSubnet: lease.subnet, prefix: options.etcdPrefix)
+        let watcher = PeerWatcher(
+            client: client, configuration: watcherConfiguration, publisher: engine.publisher,
+            log: Self.logHandler(logger),
+            onOwnKeyChange: { await manager.noticeOwnKeyChange(revision: $0) },
+            onPublish: { routeLog.record($0.routes) })
+        self.subnet = lease.subnet
+        self.config = config
+        self.engine = engine
+        self.watcher = watcher
+        self.logger = logger
+        watching = Task { await watcher.run() }
+    }
+
+    /// The TUN's MTU, which subnet.env announces as FLANNEL_MTU.
+    var tunMTU: Int { engine.configuration.tunMTU }
+
+    /// Stops watching, then stops the engine (removing the TUN with its address and route) and
+    /// logs what it moved. The lease is not touched.
+    func stop() async {
+        watching.cancel()
+        await watching.value
+        engine.stop()
+        logger.info("engine for \(subnet) stopped: \(Self.describe(engine.counters.snapshot()))")
+    }
+
+    /// One line of the engine's totals: traffic, then each drop reason counted.
+    static func describe(_ statistics: EngineStatistics) -> String {
+        let traffic = WorkerCounters.Traffic.allCases
+            .filter { statistics[$0] != 0 }
+            .map { "\($0)=\(statistics[$0])" }
+        let drops = statistics.drops.nonZero.map { "\($0.reason)=\($0.count)" }
+        var text = traffic.isEmpty ? "no traffic" : traffic.joined(separator: " ")
+        text += drops.isEmpty ? "; no drops" : "; drops: " + drops.joined(separator: " ")
+        return text
+    }
+
+    static func logHandler(_ logger: Logger) -> ControlPlane.LogHandler {
+        { level, message in
+            switch level {
+            case .debug: logger.debug("\(message)")
+            case .info: logger.info("\(message)")
+            case .warning: logger.warning("\(message)")
+            }
+        }
+    }
+}
+
+/// Logs each route the watcher adds or removes, one line each ("route added 10.244.7.0/24 via
+/// 198.18.0.3:8285 udp"), so an operator (and the integration tests) can follow the table.
+final class RouteLog: Sendable {
+    private let logger: Logger
+    private let known = Mutex<[IPv4Prefix: Route]>([:])
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// Logs the difference between `routes` (a publish's whole table) and the previous table.
+    func record(_ routes: [Route]) {
+        var fresh: [IPv4Prefix: Route] = [:]
+        for route in routes { fresh[route.subnet] = route }
+        let (added, removed) = known.withLock { known -> ([Route], [Route]) in
+            defer { known = fresh }
+            let added = fresh.values.filter { known[$0.subnet] != $0 }
+            let removed = known.values.filter { fresh[$0.subnet] == nil }
+            return (added, removed)
+        }
+        for route in removed.sorted(by: { $0.subnet.network < $1.subnet.network }) {
+            logger.info("route removed \(route.subnet) (was via \(route.nextHop.publicIP))")
+        }
+        for route in added.sorted(by: { $0.subnet.network < $1.subnet.network }) {
+            logger.info("route added \(route.subnet) via \(route.nextHop.publicIP):\(route.nextHop.port) \(route.nextHop.backend.rawValue)")
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Addressing
+import Config
+import ControlPlane
+import Etcd
+import Foundation
+import Logging
+
+/// The VTEP MAC this host publishes in its vxlan lease. Peers (kernel flannel.1 devices
+/// included) hold it in permanent neighbour and FDB entries, so it must survive restarts: the
+/// one in our existing lease wins, then the one kept in the file beside subnet.env, else a new
+/// random locally administered MAC, which is then kept in that file.
+enum VTEPIdentity {
+    /// `/run/flannel/subnet.env` → `/run/flannel/subnet.vtep-mac`.
+    static func path(subnetFile: String) -> String {
+        (subnetFile.hasSuffix(".env") ? String(subnetFile.dropLast(4)) : subnetFile) + ".vtep-mac"
+    }
+
+    static func choose(client: EtcdClient, prefix: String, publicIP: IPv4Address, subnetFile: String,
+                       logger: Logger) async throws(EtcdError) -> MACAddress {
+        let file = path(subnetFile: subnetFile)
+        let listing = try await client.range(prefix: EtcdPath.subnets(prefix: prefix) + "/")
+        let fromLease = listing.kvs.lazy
+            .compactMap { try? LeaseAttributes.parse($0.value) }
+            .first { $0.publicIP == publicIP && $0.backendType == "vxlan" }
+            .flatMap { try? $0.vxlanData().vtepMAC }
+        let fromFile = (try? String(contentsOfFile: file, encoding: .utf8))
+            .flatMap { MACAddress($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let mac: MACAddress
+        if let fromLease {
+            mac = fromLease
+            logger.info("VTEP MAC \(mac), from our existing lease")
+        } else if let fromFile {
+            mac = fromFile
+            logger.info("VTEP MAC \(mac), from \(file)")
+        } else {
+            var generator = SystemRandomNumberGenerator()
+            mac = .randomLocallyAdministered(using: &generator)
+            logger.info("VTEP MAC \(mac), new")
+        }
+        if fromFile != mac {
+            do {
+                try AtomicFile.write("\(mac)\n", to: file)
+            } catch {
+                logger.warning("cannot keep the VTEP MAC: \(error); a restart will publish a new one and kernel peers must relearn it")
+            }
+        }
+        return mac
+    }
+}

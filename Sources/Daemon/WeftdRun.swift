@@ -1,0 +1,263 @@
+import Addressing
+import Config
+import ControlPlane
+import Engine
+import Etcd
+import Foundation
+import Logging
+
+/// What weftd runs between startup and a stop signal: read the network config, take the subnet
+/// lease, start the dataplane, write subnet.env, then keep the lease and follow it.
+///
+/// Order and failure policy follow flanneld: a missing or invalid config and an unreachable etcd
+/// are waited out (one log line per distinct problem, not ready meanwhile); after the first lease
+/// nothing in etcd tears the running dataplane down except our lease moving to another subnet.
+/// A stop keeps the lease (no revoke), so a restart finds its subnet again.
+public enum WeftdRun {
+    public static let body: WeftDaemon.Body = { context in
+        try await WeftdRunner(context: context).run()
+    }
+}
+
+/// Thrown for what weftd cannot do yet, or cannot start; the daemon prints it as one line.
+struct WeftdError: Error, CustomStringConvertible {
+    let description: String
+}
+
+struct WeftdRunner {
+    let context: DaemonContext
+    var options: DaemonOptions { context.options }
+    var logger: Logger { context.logger }
+
+    /// Waits between config reads and acquisition attempts (flanneld: every 1 s).
+    static let retry = RetryBackoff(initial: .milliseconds(250), maximum: .seconds(2))
+
+    func run() async throws {
+        let client = try makeClient()
+        do {
+            try await serve(client)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try? await client.shutdown()
+    }
+
+    /// The etcd client with flanneld's TLS and auth flags. As in flanneld, a CA file alone with
+    /// http endpoints connects in plain text (with flanneld's warning); https endpoints use it.
+    func makeClient() throws -> EtcdClient {
+        var configuration = EtcdClient.Configuration()
+        let hasClientCertificate = !options.etcdCertFile.isEmpty || !options.etcdKeyFile.isEmpty
+        let usesHTTPS = options.etcdEndpoints.contains { $0.hasPrefix("https://") }
+        if !options.etcdCAFile.isEmpty {
+            if hasClientCertificate || usesHTTPS {
+                configuration.caFile = options.etcdCAFile
+            } else {
+                logger.warning("no certificate provided: connecting to etcd with http. This is insecure")
+            }
+        }
+        if !options.etcdCertFile.isEmpty { configuration.certificateFile = options.etcdCertFile }
+        if !options.etcdKeyFile.isEmpty { configuration.keyFile = options.etcdKeyFile }
+        if !options.etcdUsername.isEmpty {
+            configuration.username = options.etcdUsername
+            configuration.password = options.etcdPassword
+        } else if !options.etcdPassword.isEmpty {
+            throw WeftdError(description: "--etcd-password was given without --etcd-username; give both, or neither for an etcd without authentication")
+        }
+        do {
+            return try EtcdClient(endpoints: options.etcdEndpoints, configuration: configuration)
+        } catch {
+            throw WeftdError(description: "\(error)")
+        }
+    }
+
+    private func serve(_ client: EtcdClient) async throws {
+        if options.ipMasq {
+            logger.warning("--ip-masq: weftd does not install the masquerade rules yet; FLANNEL_IPMASQ=true still tells Docker not to masquerade, so add them yourself (iptables -t nat ... MASQUERADE for the Network)")
+        }
+        let problems = ProblemLog(logger: logger)
+        let initial = try await retrying(problems) { () async throws(LeaseError) -> NetworkConfig? in
+            let config = try await client.networkConfig(prefix: options.etcdPrefix)
+            if let refusal = Self.refusal(of: config.backend) {
+                let key = "unsupported \(config.backend.kind.rawValue)"
+                if problems.report(kind: key, refusal) { context.readiness.markNotReady(refusal) }
+                return nil
+            }
+            return config
+        }
+
+        // The backend is fixed for this run: it decides what our lease says (flanneld too reads
+        // the config once). A lease later taken under another backend ends the run (see start).
+        var identity = Identity(backend: initial.backend.kind, vni: initial.backend.vni, vtepMAC: MACAddress(0))
+        if identity.backend == .vxlan {
+            identity.vtepMAC = try await retrying(problems) { () async throws(LeaseError) -> MACAddress? in
+                do throws(EtcdError) {
+                    return try await VTEPIdentity.choose(client: client, prefix: options.etcdPrefix, publicIP: context.interface.publicIP,
+                                                         subnetFile: options.subnetFile, logger: logger)
+                } catch {
+                    throw LeaseError(.etcd(error))
+                }
+            }
+        }
+        let manager = LeaseManager(client: client, configuration: leaseConfiguration(identity), log: Dataplane.logHandler(logger))
+        let first = try await retrying(problems) { () async throws(LeaseError) -> AcquiredLease? in
+            try await manager.acquire()
+        }
+        var dataplane = try await start(first, identity: identity, client: client, manager: manager)
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await manager.run() }
+            var monitor = Task { await ConfigMonitor(client: client, prefix: options.etcdPrefix, running: first.config, logger: logger).run() }
+            // Ends when the body is cancelled (SIGTERM): an AsyncStream iteration returns nil then.
+            for await change in manager.changes {
+                switch change {
+                case .acquired(let lease) where lease.subnet == dataplane.subnet && lease.config == dataplane.config:
+                    if !context.readiness.current.isReady {
+                        logger.info("lease \(lease.subnet) taken again; the dataplane stayed up")
+                        markReady(lease, dataplane)
+                    }
+                case .acquired(let lease):
+                    if lease.subnet != dataplane.subnet {
+                        logger.error("LEASE MOVED from \(dataplane.subnet) to \(lease.subnet): rebuilding the dataplane; containers addressed from \(dataplane.subnet) must be restarted")
+                    } else {
+                        logger.warning("lease \(lease.subnet) taken again under a changed network config: rebuilding the dataplane")
+                    }
+                    context.readiness.markNotReady("rebuilding the dataplane for \(lease.subnet)")
+                    monitor.cancel()
+                    await dataplane.stop()
+                    do {
+                        dataplane = try await start(lease, identity: identity, client: client, manager: manager)
+                    } catch {
+                        logger.error("cannot start the dataplane for \(lease.subnet): \(error); stopping")
+                        group.cancelAll()
+                        monitor.cancel()
+                        return
+                    }
+                    monitor = Task { await ConfigMonitor(client: client, prefix: options.etcdPrefix, running: lease.config, logger: logger).run() }
+                case .renewed:
+                    break  // the lease manager logs renewals at debug level
+                case .lost(let lease, let reason):
+                    context.markNotReady("lease \(lease.subnet) lost (\(reason)); taking it again, the dataplane stays up meanwhile")
+                }
+            }
+            monitor.cancel()
+            group.cancelAll()
+        }
+        await dataplane.stop()
+        if Task.isCancelled { return }
+        throw WeftdError(description: "the dataplane could not be rebuilt; see the lines above")
+    }
+
+    /// Starts a dataplane for `lease`, writes subnet.env and marks the daemon ready.
+    private func start(_ lease: AcquiredLease, identity: Identity, client: EtcdClient, manager: LeaseManager) async throws -> Dataplane {
+        if let refusal = Self.refusal(of: lease.config.backend) { throw WeftdError(description: refusal) }
+        guard lease.config.backend.kind == identity.backend, lease.config.backend.vni == identity.vni else {
+            throw WeftdError(description: "the network config's Backend changed from \(identity.backend.rawValue) to \(lease.config.backend.kind.rawValue) (or its VNI changed) since weftd started; restart weftd to publish a lease for it")
+        }
+        let dataplane: Dataplane
+        do {
+            dataplane = try Dataplane(lease: lease, vtepMAC: identity.vtepMAC, context: context, client: client, manager: manager)
+        } catch {
+            throw WeftdError(description: "cannot start the engine for \(lease.subnet): \(error)")
+        }
+        do {
+            try context.publish(SubnetEnv(network: lease.config.network, subnet: lease.subnet,
+                                          mtu: dataplane.tunMTU, ipMasq: options.ipMasq))
+        } catch {
+            await dataplane.stop()
+            throw WeftdError(description: "\(error)")
+        }
+        markReady(lease, dataplane)
+        return dataplane
+    }
+
+    private func markReady(_ lease: AcquiredLease, _ dataplane: Dataplane) {
+        let engine = dataplane.engine
+        context.markReady("lease \(lease.subnet) (\(lease.origin)); engine \(engine.kind?.rawValue ?? "stopped"), \(engine.configuration.workers) worker(s), \(engine.configuration.tunName) MTU \(dataplane.tunMTU)")
+    }
+
+    /// What this run publishes in its lease.
+    struct Identity {
+        var backend: BackendConfig.Kind
+        var vni: UInt32
+        var vtepMAC: MACAddress
+    }
+
+    private func leaseConfiguration(_ identity: Identity) -> LeaseManager.Configuration {
+        let publicIP = context.interface.publicIP
+        let attributes: LeaseAttributes = identity.backend == .vxlan
+            ? .vxlan(publicIP: publicIP, data: VXLANLeaseData(configuredVNI: identity.vni, vtepMAC: identity.vtepMAC))
+            : .udp(publicIP: publicIP)
+        var configuration = LeaseManager.Configuration(
+            attributes: attributes, prefix: options.etcdPrefix,
+            previousSubnet: previousSubnet())
+        configuration.leaseTTL = options.subnetLeaseTTL
+        configuration.renewMargin = options.subnetLeaseRenewMargin
+        return configuration
+    }
+
+    /// FLANNEL_SUBNET of the subnet.env a previous run wrote, asked for first (flanneld does too).
+    private func previousSubnet() -> IPv4Prefix? {
+        let path = options.subnetFile
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        do {
+            let subnet = try SubnetEnv.parse(text, file: path).subnet
+            if let subnet { logger.info("\(path) names \(subnet) from a previous run; asking for it first") }
+            return subnet
+        } catch {
+            logger.warning("ignoring the previous subnet: \(error)")
+            return nil
+        }
+    }
+
+    /// Why weftd cannot run `backend` yet, as one line, or nil for udp and vxlan.
+    static func refusal(of backend: BackendConfig) -> String? {
+        switch backend.kind {
+        case .udp, .vxlan:
+            return nil
+        case .hostGateway:
+            return "Backend host-gw is not supported by weftd yet (kernel routes per peer come with the host-gw issue); use {\"Type\":\"udp\"} for now"
+        }
+    }
+
+    /// Runs `attempt` until it yields a value, logging each distinct failure once and keeping
+    /// the daemon not ready meanwhile. `attempt` returns nil for a problem it reported itself.
+    private func retrying<T>(_ problems: ProblemLog, _ attempt: () async throws(LeaseError) -> T?) async throws -> T {
+        var tries = 0
+        var lastKind: String?
+        while true {
+            do throws(LeaseError) {
+                if let value = try await attempt() {
+                    problems.clear()
+                    return value
+                }
+            } catch {
+                let kind = Self.kind(of: error)
+                if kind != lastKind { tries = 0 }
+                lastKind = kind
+                if problems.report(kind: kind, error.description) {
+                    context.readiness.markNotReady(error.description)
+                    context.notify("STATUS=\(error.description)")
+                }
+            }
+            try Task.checkCancellation()
+            try await Task.sleep(for: Self.retry.delay(attempt: tries))
+            tries += 1
+        }
+    }
+
+    /// What makes two failures the same problem for the log: etcd being away is one problem
+    /// whatever the errno text; each distinct config error is its own.
+    static func kind(of error: LeaseError) -> String {
+        switch error.reason {
+        case .etcd(let etcd):
+            switch etcd.reason {
+            case .unreachable, .timedOut: return "etcd unreachable"
+            case .server(let code, _): return "etcd server \(code)"
+            default: return "etcd \(etcd.reason)"
+            }
+        default:
+            return error.description
+        }
+    }
+}

@@ -1,0 +1,269 @@
+import Addressing
+import CShims
+import Glibc
+
+/// One IPv4 route of the main table as the kernel reports it in an RTM_GETROUTE dump.
+public struct KernelRoute: Hashable, Sendable {
+    public var destination: IPv4Prefix
+    /// RTA_GATEWAY; nil for a connected route (and for multipath routes, whose hops Weft does not read).
+    public var gateway: IPv4Address?
+    /// RTA_OIF; nil when the kernel gave none (multipath, blackhole).
+    public var interfaceIndex: Int32?
+    /// rtm_protocol: who installed the route (2 kernel, 3 boot, 4 static, ... /etc/iproute2/rt_protos).
+    public var routeProtocol: UInt8
+    public var table: UInt32
+    public var scope: UInt8
+    /// rtm_type: RTN_UNICAST (1), RTN_LOCAL, RTN_BLACKHOLE, ...
+    public var type: UInt8
+    /// RTA_PRIORITY, the metric; 0 when absent.
+    public var priority: UInt32
+
+    public init(destination: IPv4Prefix, gateway: IPv4Address?, interfaceIndex: Int32?, routeProtocol: UInt8,
+                table: UInt32 = UInt32(RT_TABLE_MAIN.rawValue), scope: UInt8 = UInt8(RT_SCOPE_UNIVERSE.rawValue),
+                type: UInt8 = UInt8(RTN_UNICAST), priority: UInt32 = 0) {
+        self.destination = destination
+        self.gateway = gateway
+        self.interfaceIndex = interfaceIndex
+        self.routeProtocol = routeProtocol
+        self.table = table
+        self.scope = scope
+        self.type = type
+        self.priority = priority
+    }
+}
+
+extension KernelRoute: CustomStringConvertible {
+    /// `ip route`'s shape, e.g. "10.244.2.0/24 via 198.18.0.2 dev 3 proto 87"; dev is the index.
+    public var description: String {
+        var text = "\(destination)"
+        if let gateway { text += " via \(gateway)" }
+        if let interfaceIndex { text += " dev \(interfaceIndex)" }
+        text += " proto \(KernelRoute.protocolName(routeProtocol))"
+        if priority != 0 { text += " metric \(priority)" }
+        if table != UInt32(RT_TABLE_MAIN.rawValue) { text += " table \(table)" }
+        return text
+    }
+
+    /// iproute2's names for the protocols a reader is likely to meet; others as numbers.
+    public static func protocolName(_ value: UInt8) -> String {
+        switch Int32(value) {
+        case RTPROT_KERNEL: "kernel"
+        case RTPROT_BOOT: "boot"
+        case RTPROT_STATIC: "static"
+        case RTPROT_DHCP: "dhcp"
+        default: "\(value)"
+        }
+    }
+}
+
+extension RouteNetlink {
+    /// RTM_NEWROUTE with NLM_F_EXCL: `destination via gateway dev index proto routeProtocol`, main
+    /// table. EEXIST when any route for `destination` with the same metric is already there.
+    public mutating func addRoute(_ destination: IPv4Prefix, via gateway: IPv4Address, interfaceIndex: Int32,
+                                  routeProtocol: UInt8) throws(EngineError) {
+        let route = KernelRoute(destination: destination, gateway: gateway, interfaceIndex: interfaceIndex, routeProtocol: routeProtocol)
+        let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+        try request(RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
+                    "RTM_NEWROUTE", "\(route)")
+    }
+
+    /// RTM_NEWROUTE with NLM_F_REPLACE: installs the route, or rewrites the gateway, device and
+    /// protocol of the route already there for `destination` (same metric and TOS), whoever owns it.
+    public mutating func replaceRoute(_ destination: IPv4Prefix, via gateway: IPv4Address, interfaceIndex: Int32,
+                                      routeProtocol: UInt8) throws(EngineError) {
+        let route = KernelRoute(destination: destination, gateway: gateway, interfaceIndex: interfaceIndex, routeProtocol: routeProtocol)
+        let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
+        try request(RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
+                    "RTM_NEWROUTE replace", "\(route)")
+    }
+
+    /// RTM_DELROUTE. The kernel deletes only a route matching every field given, protocol included
+    /// (fib_table_delete), so deleting with Weft's protocol can never remove someone else's route.
+    public mutating func deleteRoute(_ route: KernelRoute) throws(EngineError) {
+        var selector = route
+        selector.scope = UInt8(RT_SCOPE_NOWHERE.rawValue) // "any scope", as `ip route del` sends
+        try request(RouteMessage.encode(selector, type: UInt16(RTM_DELROUTE), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
+                                        sequence: nextSequence()),
+                    "RTM_DELROUTE", "\(route)")
+    }
+
+    /// Every IPv4 route of the main table. A dump the kernel marks interrupted (the table changed
+    /// while it was being read, NLM_F_DUMP_INTR) is read again, up to four times.
+    public mutating func mainTableRoutes() throws(EngineError) -> [KernelRoute] {
+        for _ in 0..<4 {
+            let replies = try exchange(RouteMessage.dumpRequest(sequence: nextSequence()), "RTM_GETROUTE dump", "main table", dump: true)
+            if replies.contains(where: { $0.flags & weft_nlm_f_dump_intr != 0 }) { continue }
+            var routes: [KernelRoute] = []
+            for reply in replies where reply.type == UInt16(RTM_NEWROUTE) {
+                guard let route = try RouteMessage.decode(reply.payload) else { continue }
+                if route.table == UInt32(RT_TABLE_MAIN.rawValue) { routes.append(route) }
+            }
+            return routes
+        }
+        throw EngineError("RTM_GETROUTE dump", "main table (interrupted four times by concurrent changes)", code: EAGAIN)
+    }
+
+    /// Sends `message` and collects the replies carrying its sequence number: until the ACK for a
+    /// request, until NLMSG_DONE for a dump. An NLMSG_ERROR with a nonzero code throws, naming the
+    /// kernel's extended-ACK text when it gave one. Replies to other sequence numbers (a request
+    /// abandoned earlier) are skipped.
+    func exchange(_ message: NetlinkMessage, _ operation: String, _ subject: String,
+                           dump: Bool = false) throws(EngineError) -> [NetlinkReply] {
+        let bytes = message.finished()
+        let sent = bytes.withUnsafeBytes { weft_netlink_send(fd, $0.baseAddress, $0.count) }
+        if sent < 0 { throw EngineError(operation, subject, code: Int32(-sent)) }
+        var collected: [NetlinkReply] = []
+        // Dump datagrams are at most 32 KiB (netlink_dump); 64 KiB leaves room, and MSG_TRUNC catches the rest.
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let ready = weft_poll_readable(fd, 5000)
+            if ready == 0 { throw EngineError("\(operation) reply", subject, code: ETIMEDOUT) }
+            if ready < 0 { throw EngineError("\(operation) reply", subject, code: -ready) }
+            let received = buffer.withUnsafeMutableBytes { weft_netlink_receive(fd, $0.baseAddress, $0.count) }
+            if received < 0 { throw EngineError("\(operation) reply", subject, code: Int32(-received)) }
+            for reply in try NetlinkReply.split(buffer[0..<received], operation, subject) where reply.sequence == message.sequence {
+                switch reply.type {
+                case UInt16(NLMSG_ERROR):
+                    let error = try reply.errorCode(operation, subject)
+                    if error != 0 {
+                        let reason = reply.extendedAckMessage().map { " (kernel: \($0))" } ?? ""
+                        throw EngineError(operation, subject + reason, code: -error)
+                    }
+                    if !dump { return collected }
+                case UInt16(NLMSG_DONE):
+                    // A dump that failed part-way ends with NLMSG_DONE carrying -errno.
+                    let error = reply.payload.count >= 4 ? reply.payload.loadNative(Int32.self, at: 0) : 0
+                    if error != 0 { throw EngineError(operation, subject, code: -error) }
+                    collected.append(reply)
+                    return collected
+                default:
+                    collected.append(reply)
+                }
+            }
+        }
+    }
+}
+
+/// One message of a netlink reply datagram: the header's fields and the payload after it.
+struct NetlinkReply: Equatable {
+    var type: UInt16
+    var flags: UInt16
+    var sequence: UInt32
+    var payload: [UInt8]
+
+    static let headerSize = 16
+
+    /// Cuts a datagram into messages (each 4-byte aligned, NLMSG_ALIGN). A length field that is
+    /// too small or runs past the datagram throws EBADMSG rather than reading out of bounds.
+    static func split(_ bytes: ArraySlice<UInt8>, _ operation: String, _ subject: String) throws(EngineError) -> [NetlinkReply] {
+        let data = Array(bytes)
+        var replies: [NetlinkReply] = []
+        var offset = 0
+        while offset + headerSize <= data.count {
+            let length = Int(data.loadNative(UInt32.self, at: offset))
+            guard length >= headerSize, length <= data.count - offset else {
+                throw EngineError("\(operation) reply", "\(subject): nlmsg_len \(length) at offset \(offset) of a \(data.count)-byte datagram",
+                                  code: EBADMSG)
+            }
+            replies.append(NetlinkReply(type: data.loadNative(UInt16.self, at: offset + 4),
+                                        flags: data.loadNative(UInt16.self, at: offset + 6),
+                                        sequence: data.loadNative(UInt32.self, at: offset + 8),
+                                        payload: Array(data[(offset + headerSize)..<(offset + length)])))
+            offset += (length + 3) & ~3
+        }
+        return replies
+    }
+
+    /// struct nlmsgerr's `error`: 0 for an ACK, -errno for a failure.
+    func errorCode(_ operation: String, _ subject: String) throws(EngineError) -> Int32 {
+        guard payload.count >= 4 else {
+            throw EngineError("\(operation) reply", "\(subject): NLMSG_ERROR of \(payload.count) bytes", code: EBADMSG)
+        }
+        return payload.loadNative(Int32.self, at: 0)
+    }
+
+    /// NLMSGERR_ATTR_MSG from an extended ACK: after `error` comes the echoed request, only its
+    /// 16-byte header when NLM_F_CAPPED is set, then the TLVs.
+    func extendedAckMessage() -> String? {
+        guard flags & weft_nlm_f_ack_tlvs != 0, payload.count >= 4 + NetlinkReply.headerSize else { return nil }
+        let echoed = flags & weft_nlm_f_capped != 0 ? NetlinkReply.headerSize : Int(payload.loadNative(UInt32.self, at: 4))
+        var offset = (4 + echoed + 3) & ~3
+        while offset + 4 <= payload.count {
+            let length = Int(payload.loadNative(UInt16.self, at: offset))
+            let type = payload.loadNative(UInt16.self, at: offset + 2)
+            guard length >= 4, offset + length <= payload.count else { return nil }
+            if type == UInt16(NLMSGERR_ATTR_MSG.rawValue) {
+                let text = payload[(offset + 4)..<(offset + length)].prefix { $0 != 0 }
+                return text.isEmpty ? nil : String(decoding: text, as: UTF8.self)
+            }
+            offset += (length + 3) & ~3
+        }
+        return nil
+    }
+}
+
+/// struct rtmsg plus its attributes, both ways.
+enum RouteMessage {
+    static let headerSize = 12
+
+    /// RTM_NEWROUTE / RTM_DELROUTE for `route`: rtmsg, then RTA_DST, RTA_GATEWAY, RTA_OIF (and
+    /// RTA_PRIORITY / RTA_TABLE only when not the defaults), in the order iproute2 sends them.
+    static func encode(_ route: KernelRoute, type: UInt16, flags: UInt16, sequence: UInt32) -> NetlinkMessage {
+        var message = NetlinkMessage(type: type, flags: flags, sequence: sequence)
+        // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
+        message.append(UInt8(AF_INET)); message.append(UInt8(route.destination.length)); message.append(UInt8(0)); message.append(UInt8(0))
+        message.append(UInt8(truncatingIfNeeded: route.table < 256 ? route.table : UInt32(RT_TABLE_UNSPEC.rawValue)))
+        message.append(route.routeProtocol); message.append(route.scope); message.append(route.type)
+        message.append(UInt32(0))
+        message.appendAttribute(type: UInt16(RTA_DST.rawValue), route.destination.network.networkOrder)
+        if let gateway = route.gateway { message.appendAttribute(type: UInt16(RTA_GATEWAY.rawValue), gateway.networkOrder) }
+        if let index = route.interfaceIndex { message.appendAttribute(type: UInt16(RTA_OIF.rawValue), UInt32(bitPattern: index)) }
+        if route.priority != 0 { message.appendAttribute(type: UInt16(RTA_PRIORITY.rawValue), route.priority) }
+        if route.table >= 256 { message.appendAttribute(type: UInt16(RTA_TABLE.rawValue), route.table) }
+        return message
+    }
+
+    /// RTM_GETROUTE with NLM_F_DUMP for AF_INET: every table; the caller keeps the main one.
+    static func dumpRequest(sequence: UInt32) -> NetlinkMessage {
+        var message = NetlinkMessage(type: UInt16(RTM_GETROUTE), flags: UInt16(NLM_F_REQUEST) | weft_nlm_f_dump, sequence: sequence)
+        message.append(UInt8(AF_INET))
+        for _ in 0..<7 { message.append(UInt8(0)) }
+        message.append(UInt32(0))
+        return message
+    }
+
+    /// An RTM_NEWROUTE payload; nil for a family other than AF_INET. A short header, a destination
+    /// length above 32, or an attribute running past the payload throws EBADMSG.
+    static func decode(_ payload: [UInt8]) throws(EngineError) -> KernelRoute? {
+        guard payload.count >= headerSize else {
+            throw EngineError("RTM_GETROUTE reply", "rtmsg of \(payload.count) bytes (needs \(headerSize))", code: EBADMSG)
+        }
+        guard payload[0] == UInt8(AF_INET) else { return nil }
+        let length = Int(payload[1])
+        guard length <= 32 else { throw EngineError("RTM_GETROUTE reply", "rtm_dst_len \(length) above 32", code: EBADMSG) }
+        var route = KernelRoute(destination: IPv4Prefix(.any, length: length), gateway: nil, interfaceIndex: nil,
+                                routeProtocol: payload[5], table: UInt32(payload[4]), scope: payload[6], type: payload[7])
+        var offset = headerSize
+        while offset + 4 <= payload.count {
+            let attributeLength = Int(payload.loadNative(UInt16.self, at: offset))
+            let type = payload.loadNative(UInt16.self, at: offset + 2) & 0x3FFF // NLA_TYPE_MASK: drop the nested and byte-order flag bits
+            guard attributeLength >= 4, offset + attributeLength <= payload.count else {
+                throw EngineError("RTM_GETROUTE reply", "rtattr length \(attributeLength) at offset \(offset) of a \(payload.count)-byte rtmsg",
+                                  code: EBADMSG)
+            }
+            if attributeLength == 8 {
+                let value = payload.loadNative(UInt32.self, at: offset + 4)
+                switch type {
+                case UInt16(RTA_DST.rawValue): route.destination = IPv4Prefix(IPv4Address(networkOrder: value), length: length)
+                case UInt16(RTA_GATEWAY.rawValue): route.gateway = IPv4Address(networkOrder: value)
+                case UInt16(RTA_OIF.rawValue): route.interfaceIndex = Int32(bitPattern: value)
+                case UInt16(RTA_PRIORITY.rawValue): route.priority = value
+                case UInt16(RTA_TABLE.rawValue): route.table = value // the full id; rtm_table stops at 255
+                default: break
+                }
+            }
+            offset += (attributeLength + 3) & ~3
+        }
+        return route
+    }
+}

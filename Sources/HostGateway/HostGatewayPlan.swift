@@ -1,0 +1,87 @@
+import Addressing
+import Engine
+import Routes
+
+/// What one reconcile must do, decided from the kernel's main table and the wanted routes alone:
+/// no syscalls, so every rule is testable without root.
+struct HostGatewayPlan: Equatable {
+    /// One route to install: added, or written over `replacing` (an owned route with the same
+    /// destination and metric) with NLM_F_REPLACE so the peer never goes without a route.
+    struct Step: Equatable {
+        var route: Route
+        var desired: KernelRoute
+        var replacing: KernelRoute?
+    }
+
+    var steps: [Step] = []
+    /// Owned routes already exactly as wanted.
+    var kept: [KernelRoute] = []
+    /// Owned routes no wanted peer accounts for: stale from a previous run, a peer gone, a duplicate.
+    var removals: [KernelRoute] = []
+    var refused: [HostGatewayRoutes.Refusal] = []
+
+    init(table: [KernelRoute], wanted: [Route], interfaceIndex: Int32, address: IPv4Address, segment: IPv4Prefix, network: IPv4Prefix) {
+        let ours = HostGatewayRoutes.routeProtocol
+        let owned = table.filter { $0.routeProtocol == ours && network.contains($0.destination) }
+        var foreign: [IPv4Prefix: KernelRoute] = [:]
+        for route in table where route.routeProtocol != ours && foreign[route.destination] == nil { foreign[route.destination] = route }
+
+        var accepted: [Route] = []
+        var seen = Set<IPv4Prefix>()
+        for route in wanted {
+            if let refusal = Self.refusal(route, foreign: foreign[route.subnet], interfaceIndex: interfaceIndex, address: address,
+                                          segment: segment, network: network) {
+                refused.append(refusal)
+            } else if seen.insert(route.subnet).inserted { // a duplicate subnet: the first route given wins
+                accepted.append(route)
+            }
+        }
+
+        var handled = Set<KernelRoute>()
+        for route in accepted {
+            let desired = KernelRoute(destination: route.subnet, gateway: route.nextHop.publicIP, interfaceIndex: interfaceIndex,
+                                      routeProtocol: ours)
+            let current = owned.filter { $0.destination == route.subnet }
+            if let existing = current.first(where: { Self.matches($0, desired) }) {
+                kept.append(existing)
+                handled.insert(existing)
+            } else if let inPlace = current.first(where: { $0.priority == 0 }) {
+                steps.append(Step(route: route, desired: desired, replacing: inPlace))
+                handled.insert(inPlace)
+            } else {
+                steps.append(Step(route: route, desired: desired, replacing: nil))
+            }
+        }
+        removals = owned.filter { !handled.contains($0) }
+    }
+
+    /// Exactly what Weft would install: same gateway and device, default metric, unicast.
+    static func matches(_ route: KernelRoute, _ desired: KernelRoute) -> Bool {
+        route.destination == desired.destination && route.gateway == desired.gateway
+            && route.interfaceIndex == desired.interfaceIndex && route.priority == 0 && route.type == desired.type
+    }
+
+    static func refusal(_ route: Route, foreign: KernelRoute?, interfaceIndex: Int32, address: IPv4Address,
+                        segment: IPv4Prefix, network: IPv4Prefix) -> HostGatewayRoutes.Refusal? {
+        let peer = "host-gw: refusing peer \(route.subnet) at \(route.nextHop.publicIP)"
+        func refuse(_ reason: HostGatewayRoutes.RefusalReason, _ why: String) -> HostGatewayRoutes.Refusal {
+            HostGatewayRoutes.Refusal(route: route, reason: reason, description: "\(peer): \(why)")
+        }
+        if route.nextHop.backend != .hostGateway {
+            return refuse(.otherBackend, "its lease is for the \(route.nextHop.backend.rawValue) backend, not host-gw; all hosts of a network must use one backend")
+        }
+        if !network.contains(route.subnet) {
+            return refuse(.outsideNetwork, "the subnet is outside the Network \(network)")
+        }
+        if route.nextHop.publicIP == address {
+            return refuse(.ownAddress, "that PublicIP is our own interface address; two hosts claim it")
+        }
+        if !segment.contains(route.nextHop.publicIP) {
+            return refuse(.offSegment, "\(route.nextHop.publicIP) is not on our L2 segment \(segment) (interface index \(interfaceIndex)); host-gw needs every host on one L2 segment, use the vxlan backend")
+        }
+        if let foreign {
+            return refuse(.foreignRoute, "the main table already has \(foreign), which Weft did not add and will not change; delete it to let host-gw route this subnet")
+        }
+        return nil
+    }
+}

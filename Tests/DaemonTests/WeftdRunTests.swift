@@ -1,0 +1,129 @@
+import Addressing
+import Config
+import ControlPlane
+@testable import Daemon
+import Engine
+import Etcd
+import Logging
+import Routes
+import Synchronization
+import Testing
+
+/// The pieces of weftd's run that decide what is logged: one line per distinct problem, route
+/// changes, config verdicts, the counters line at stop.
+@Suite struct WeftdRunTests {
+    /// A logger whose lines ("<level> <message>") land in `lines`.
+    final class Capture: Sendable {
+        let lines = Mutex<[String]>([])
+        var logger: Logger {
+            Logger(label: "test") { _ in Handler(capture: self) }
+        }
+        var all: [String] { lines.withLock { $0 } }
+
+        struct Handler: Logging.LogHandler {
+            let capture: Capture
+            var metadata: Logger.Metadata = [:]
+            var logLevel: Logger.Level = .trace
+            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+                get { metadata[key] }
+                set { metadata[key] = newValue }
+            }
+            func log(event: LogEvent) {
+                capture.lines.withLock { $0.append("\(event.level) \(event.message)") }
+            }
+        }
+    }
+
+    @Test func aProblemIsLoggedOnceUntilItChangesOrClears() {
+        let capture = Capture()
+        let problems = ProblemLog(logger: capture.logger)
+        #expect(problems.report(kind: "etcd unreachable", "etcd down (attempt 1)"))
+        #expect(!problems.report(kind: "etcd unreachable", "etcd down (attempt 2)"))
+        #expect(problems.report(kind: "config missing", "no config"))
+        #expect(problems.report(kind: "etcd unreachable", "etcd down (attempt 3)"))
+        problems.clear()
+        #expect(problems.report(kind: "etcd unreachable", "etcd down (attempt 4)"))
+        #expect(capture.all == ["warning etcd down (attempt 1)", "warning no config", "warning etcd down (attempt 3)", "warning etcd down (attempt 4)"])
+    }
+
+    @Test func etcdBeingAwayIsOneProblemEachConfigErrorItsOwn() {
+        let refused = LeaseError(.etcd(EtcdError(operation: "get", endpoint: "http://198.18.0.254:2379",
+                                                 reason: .unreachable(attempts: 3, lastError: "connection refused"))))
+        let reset = LeaseError(.etcd(EtcdError(operation: "range", endpoint: "http://198.18.0.253:2379",
+                                               reason: .unreachable(attempts: 1, lastError: "connection reset"))))
+        let slow = LeaseError(.etcd(EtcdError(operation: "get", endpoint: "http://198.18.0.254:2379", reason: .timedOut(seconds: 5))))
+        #expect(WeftdRunner.kind(of: refused) == WeftdRunner.kind(of: reset))
+        #expect(WeftdRunner.kind(of: refused) == WeftdRunner.kind(of: slow))
+        let missing = LeaseError(.configMissing(key: "/coreos.com/network/config"))
+        let tooLong = LeaseError(.configInvalid(key: "/coreos.com/network/config",
+                                                ConfigError(source: "config", field: "SubnetLen", problem: "SubnetLen 33 is larger than 30")))
+        let badJSON = LeaseError(.configInvalid(key: "/coreos.com/network/config",
+                                                ConfigError(source: "config", field: "", problem: "invalid JSON at line 1")))
+        #expect(Set([missing, tooLong, badJSON, refused].map(WeftdRunner.kind(of:))).count == 4)
+    }
+
+    @Test func hostGatewayIsRefusedInOneLine() {
+        #expect(WeftdRunner.refusal(of: .udp) == nil)
+        #expect(WeftdRunner.refusal(of: .vxlan) == nil)
+        let hostGateway = WeftdRunner.refusal(of: .hostGateway) ?? ""
+        #expect(hostGateway.hasPrefix("Backend host-gw is not supported by weftd yet") && hostGateway.contains(#"{"Type":"udp"}"#))
+        #expect(!hostGateway.contains("\n"))
+    }
+
+    @Test func theVTEPMACFileSitsBesideSubnetEnv() {
+        #expect(VTEPIdentity.path(subnetFile: "/run/flannel/subnet.env") == "/run/flannel/subnet.vtep-mac")
+        #expect(VTEPIdentity.path(subnetFile: "/run/weft/lease") == "/run/weft/lease.vtep-mac")
+    }
+
+    @Test func routeChangesAreLoggedAsAddedAndRemoved() throws {
+        let capture = Capture()
+        let log = RouteLog(logger: capture.logger)
+        func route(_ subnet: String, _ ip: String) throws -> Route {
+            Route(subnet: try #require(IPv4Prefix(subnet)), nextHop: NextHop(publicIP: try #require(IPv4Address(ip)), port: 8285, backend: .udp))
+        }
+        log.record([try route("10.244.7.0/24", "198.18.0.2"), try route("10.244.3.0/24", "198.18.0.3")])
+        log.record([try route("10.244.7.0/24", "198.18.0.2"), try route("10.244.3.0/24", "198.18.0.3")])
+        // 3 moves to another host, 7 leaves, 9 arrives.
+        log.record([try route("10.244.3.0/24", "198.18.0.4"), try route("10.244.9.0/24", "198.18.0.5")])
+        #expect(capture.all == [
+            "info route added 10.244.3.0/24 via 198.18.0.3:8285 udp",
+            "info route added 10.244.7.0/24 via 198.18.0.2:8285 udp",
+            "info route removed 10.244.7.0/24 (was via 198.18.0.2)",
+            "info route added 10.244.3.0/24 via 198.18.0.4:8285 udp",
+            "info route added 10.244.9.0/24 via 198.18.0.5:8285 udp",
+        ])
+    }
+
+    @Test func configVerdictsAgainstTheRunningConfig() throws {
+        let running = try NetworkConfig.parse(#"{"Network":"10.244.0.0/16","SubnetLen":24,"Backend":{"Type":"udp"}}"#)
+        let key = "/coreos.com/network/config"
+        func kv(_ value: String) -> KeyValue {
+            KeyValue(key: key, value: value, createRevision: 2, modRevision: 9, version: 3, lease: nil)
+        }
+        typealias Verdict = ConfigMonitor.Verdict
+        // The same config written differently (defaults spelled out, keys in another case) still matches.
+        #expect(Verdict(kv(#"{"network":"10.244.0.0/16","Backend":{"Type":"UDP","Port":8285}}"#), running: running, key: key) == .matches)
+        #expect(Verdict(kv(#"{"Network":"10.244.0.0/16","SubnetLen":26}"#), running: running, key: key)
+                == .changed("Network 10.244.0.0/16, SubnetLen 26, Backend udp"))
+        guard case .unusable(let garbage) = Verdict(kv("{not json"), running: running, key: key) else {
+            Issue.record("garbage must be unusable")
+            return
+        }
+        #expect(garbage.hasPrefix("network config at etcd key \(key) is invalid: "))
+        guard case .unusable(let missing) = Verdict(nil, running: running, key: key) else {
+            Issue.record("a deleted config must be unusable")
+            return
+        }
+        #expect(missing.hasPrefix("network config not found at etcd key \(key)"))
+    }
+
+    @Test func theCountersLineNamesTrafficAndDrops() {
+        var statistics = EngineStatistics()
+        #expect(Dataplane.describe(statistics) == "no traffic; no drops")
+        statistics.traffic[.wireSentPackets] = 12
+        statistics.traffic[.tunReadPackets] = 14
+        statistics.traffic[.icmpReplies] = 0
+        statistics.drops.count(.noRoute, by: 2)
+        #expect(Dataplane.describe(statistics) == "tun_read_packets=14 wire_sent_packets=12; drops: no_route=2")
+    }
+}

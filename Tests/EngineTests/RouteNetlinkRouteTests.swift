@@ -1,0 +1,272 @@
+import Addressing
+import CShims
+@testable import Engine
+import Foundation
+import Glibc
+import Testing
+import TestThreads
+
+// Byte vectors written out by hand from linux/netlink.h and linux/rtnetlink.h (struct nlmsghdr,
+// struct rtmsg, struct rtattr, struct nlmsgerr) on a little-endian host: native-order integers,
+// network-order addresses. They do not go through the encoder's own helpers.
+private let subnet = IPv4Prefix(IPv4Address(10, 244, 2, 0), length: 24)
+private let gateway = IPv4Address(198, 18, 0, 2)
+
+@Suite struct RouteMessageCodecTests {
+    @Test func hostIsLittleEndian() {
+        #expect(UInt16(1).littleEndian == 1 && UInt16(1).bigEndian != 1, "the vectors below assume x86-64/arm64 byte order")
+    }
+
+    @Test func addRouteEncodesAsIPRouteWould() {
+        let route = KernelRoute(destination: subnet, gateway: gateway, interfaceIndex: 3, routeProtocol: 87)
+        let bytes = RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: 0x0605, sequence: 7).finished()
+        #expect(bytes == [
+            0x34, 0, 0, 0, 0x18, 0, 0x05, 0x06, 7, 0, 0, 0, 0, 0, 0, 0, // len 52, RTM_NEWROUTE 24, REQUEST|ACK|EXCL|CREATE, seq 7, pid 0
+            2, 24, 0, 0, 254, 87, 0, 1, 0, 0, 0, 0,                      // AF_INET, /24, main table, proto 87, scope universe, unicast
+            8, 0, 1, 0, 10, 244, 2, 0,                                   // RTA_DST
+            8, 0, 5, 0, 198, 18, 0, 2,                                   // RTA_GATEWAY
+            8, 0, 4, 0, 3, 0, 0, 0,                                      // RTA_OIF
+        ])
+    }
+
+    @Test func deleteAsksForAnyScopeAndKeepsTheProtocol() {
+        let route = KernelRoute(destination: subnet, gateway: gateway, interfaceIndex: 3, routeProtocol: 87, priority: 100)
+        var selector = route
+        selector.scope = 255
+        let bytes = RouteMessage.encode(selector, type: UInt16(RTM_DELROUTE), flags: 0x0005, sequence: 9).finished()
+        #expect(bytes == [
+            0x3c, 0, 0, 0, 0x19, 0, 0x05, 0, 9, 0, 0, 0, 0, 0, 0, 0,     // len 60, RTM_DELROUTE 25, REQUEST|ACK
+            2, 24, 0, 0, 254, 87, 255, 1, 0, 0, 0, 0,                    // scope RT_SCOPE_NOWHERE
+            8, 0, 1, 0, 10, 244, 2, 0,
+            8, 0, 5, 0, 198, 18, 0, 2,
+            8, 0, 4, 0, 3, 0, 0, 0,
+            8, 0, 6, 0, 100, 0, 0, 0,                                    // RTA_PRIORITY 100
+        ])
+    }
+
+    @Test func dumpRequestIsAnEmptyInetRtmsg() {
+        let bytes = RouteMessage.dumpRequest(sequence: 0x01020304).finished()
+        #expect(bytes == [
+            28, 0, 0, 0, 0x1a, 0, 0x01, 0x03, 4, 3, 2, 1, 0, 0, 0, 0,    // RTM_GETROUTE 26, REQUEST|ROOT|MATCH (NLM_F_DUMP)
+            2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ])
+    }
+
+    /// A dump datagram as the kernel sends it for `ip route add 10.244.2.0/24 via 198.18.0.2 dev
+    /// <3> proto 87` plus a local-table route and a connected route with RTA_PREFSRC, then NLMSG_DONE.
+    private static let dumpDatagram: [UInt8] = [
+        // RTM_NEWROUTE, NLM_F_MULTI, seq 5, pid 1234: RTA_TABLE, RTA_DST, RTA_GATEWAY, RTA_OIF
+        0x3c, 0, 0, 0, 0x18, 0, 0x02, 0, 5, 0, 0, 0, 0xd2, 0x04, 0, 0,
+        2, 24, 0, 0, 254, 87, 0, 1, 0, 0, 0, 0,
+        8, 0, 15, 0, 254, 0, 0, 0,
+        8, 0, 1, 0, 10, 244, 2, 0,
+        8, 0, 5, 0, 198, 18, 0, 2,
+        8, 0, 4, 0, 3, 0, 0, 0,
+        // local table (255) route: RTA_TABLE 255, RTA_DST 198.18.0.1/32, RTA_OIF 3, type RTN_LOCAL, proto kernel, scope host
+        0x34, 0, 0, 0, 0x18, 0, 0x02, 0, 5, 0, 0, 0, 0xd2, 0x04, 0, 0,
+        2, 32, 0, 0, 255, 2, 254, 2, 0, 0, 0, 0,
+        8, 0, 15, 0, 255, 0, 0, 0,
+        8, 0, 1, 0, 198, 18, 0, 1,
+        8, 0, 4, 0, 3, 0, 0, 0,
+        // connected 198.18.0.0/24 dev 3 proto kernel scope link src 198.18.0.1, metric 5, and a
+        // 6-byte unknown attribute (padded to 8) the decoder must step over
+        0x4c, 0, 0, 0, 0x18, 0, 0x02, 0, 5, 0, 0, 0, 0xd2, 0x04, 0, 0,
+        2, 24, 0, 0, 254, 2, 253, 1, 0, 0, 0, 0,
+        8, 0, 15, 0, 254, 0, 0, 0,
+        6, 0, 0x63, 0, 0xaa, 0xbb, 0, 0,
+        8, 0, 1, 0, 198, 18, 0, 0,
+        8, 0, 7, 0, 198, 18, 0, 1,
+        8, 0, 6, 0, 5, 0, 0, 0,
+        8, 0, 4, 0, 3, 0, 0, 0,
+        // NLMSG_DONE, error 0
+        20, 0, 0, 0, 3, 0, 0x02, 0, 5, 0, 0, 0, 0xd2, 0x04, 0, 0, 0, 0, 0, 0,
+    ]
+
+    @Test func dumpDatagramSplitsIntoItsMessages() throws {
+        let replies = try NetlinkReply.split(Self.dumpDatagram[...], "test", "dump")
+        #expect(replies.map(\.type) == [24, 24, 24, 3])
+        #expect(replies.allSatisfy { $0.sequence == 5 && $0.flags & weft_nlm_f_multi != 0 })
+        #expect(replies.map(\.payload.count) == [44, 36, 60, 4])
+    }
+
+    @Test func routesDecodeWithTheirTableProtocolAndMetric() throws {
+        let replies = try NetlinkReply.split(Self.dumpDatagram[...], "test", "dump")
+        let routes = try replies.dropLast().map { try #require(try RouteMessage.decode($0.payload)) }
+        #expect(routes[0] == KernelRoute(destination: subnet, gateway: gateway, interfaceIndex: 3, routeProtocol: 87))
+        #expect(routes[0].description == "10.244.2.0/24 via 198.18.0.2 dev 3 proto 87")
+        #expect(routes[1] == KernelRoute(destination: IPv4Prefix(IPv4Address(198, 18, 0, 1), length: 32), gateway: nil,
+                                         interfaceIndex: 3, routeProtocol: 2, table: 255, scope: 254, type: 2))
+        #expect(routes[2] == KernelRoute(destination: IPv4Prefix(IPv4Address(198, 18, 0, 0), length: 24), gateway: nil,
+                                         interfaceIndex: 3, routeProtocol: 2, scope: 253, priority: 5))
+        #expect(routes[2].description == "198.18.0.0/24 dev 3 proto kernel metric 5")
+    }
+
+    @Test func otherFamiliesAreSkipped() throws {
+        var payload: [UInt8] = [10, 64, 0, 0, 254, 2, 0, 1, 0, 0, 0, 0] // AF_INET6
+        payload += [8, 0, 4, 0, 3, 0, 0, 0]
+        #expect(try RouteMessage.decode(payload) == nil)
+    }
+
+    @Test func errorReplyCarriesTheErrnoAndTheKernelText() throws {
+        let text = Array("Nexthop has invalid gateway".utf8) + [0]
+        var datagram: [UInt8] = [0, 0, 0, 0, 2, 0, 0x00, 0x03, 11, 0, 0, 0, 0xd2, 0x04, 0, 0] // NLMSG_ERROR, ACK_TLVS|CAPPED
+        datagram += [0x9b, 0xff, 0xff, 0xff]                                                  // -101 ENETUNREACH
+        datagram += [0x3c, 0, 0, 0, 0x18, 0, 0x05, 0x06, 11, 0, 0, 0, 0, 0, 0, 0]            // the request's header, capped
+        datagram += [UInt8(4 + text.count), 0, 1, 0] + text                                  // NLMSGERR_ATTR_MSG
+        while datagram.count % 4 != 0 { datagram.append(0) }
+        datagram[0] = UInt8(datagram.count)
+        let reply = try #require(try NetlinkReply.split(datagram[...], "test", "error").first)
+        #expect(try reply.errorCode("test", "error") == -101)
+        #expect(reply.extendedAckMessage() == "Nexthop has invalid gateway")
+    }
+
+    @Test func plainAckHasNoText() throws {
+        let datagram: [UInt8] = [36, 0, 0, 0, 2, 0, 0x00, 0x01, 11, 0, 0, 0, 0, 0, 0, 0,
+                                 0, 0, 0, 0,
+                                 0x3c, 0, 0, 0, 0x18, 0, 0x05, 0x06, 11, 0, 0, 0, 0, 0, 0, 0]
+        let reply = try #require(try NetlinkReply.split(datagram[...], "test", "ack").first)
+        #expect(try reply.errorCode("test", "ack") == 0)
+        #expect(reply.extendedAckMessage() == nil)
+    }
+
+    @Test(arguments: [
+        ([12, 0, 0, 0, 24, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0] as [UInt8], "nlmsg_len 12"),       // shorter than a header
+        ([64, 0, 0, 0, 24, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0] as [UInt8], "nlmsg_len 64"), // runs past the datagram
+    ])
+    func malformedHeadersThrowEBADMSG(datagram: [UInt8], detail: String) {
+        #expect {
+            _ = try NetlinkReply.split(datagram[...], "RTM_GETROUTE dump", "main table")
+        } throws: { error in
+            guard let error = error as? EngineError else { return false }
+            return error.code == EBADMSG && error.subject.contains(detail)
+        }
+    }
+
+    @Test func malformedRouteMessagesThrowEBADMSG() {
+        let short: [UInt8] = [2, 24, 0, 0, 254]
+        let wideDestination: [UInt8] = [2, 33, 0, 0, 254, 87, 0, 1, 0, 0, 0, 0]
+        let longAttribute: [UInt8] = [2, 24, 0, 0, 254, 87, 0, 1, 0, 0, 0, 0, 12, 0, 1, 0, 10, 244, 2, 0]
+        let tinyAttribute: [UInt8] = [2, 24, 0, 0, 254, 87, 0, 1, 0, 0, 0, 0, 2, 0, 1, 0]
+        for (payload, detail) in [(short, "rtmsg of 5 bytes"), (wideDestination, "rtm_dst_len 33"),
+                                  (longAttribute, "rtattr length 12"), (tinyAttribute, "rtattr length 2")] {
+            do {
+                _ = try RouteMessage.decode(payload)
+                Issue.record("decoded a malformed rtmsg: \(detail)")
+            } catch {
+                #expect(error.code == EBADMSG && error.subject.contains(detail), "\(error)")
+            }
+        }
+        let errorTooShort = NetlinkReply(type: 2, flags: 0, sequence: 1, payload: [0, 0])
+        #expect(throws: EngineError.self) { _ = try errorTooShort.errorCode("op", "subject") }
+    }
+}
+
+/// The codec against the kernel: what Weft adds, `ip route` reads back, and what `ip route add`
+/// installs, Weft's dump reads back.
+@Suite(.ownThread, .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"), .timeLimit(.minutes(1)))
+struct RouteNetlinkKernelTests {
+    /// A namespace with veth d0 (198.18.0.1/24) whose peer d1 is up, so d0 has carrier.
+    private func withUnderlay(_ body: @escaping @Sendable (TestNamespace, Int32) throws -> Void) throws {
+        try TestNamespace.with { namespace in
+            for arguments in [["link", "add", "d0", "type", "veth", "peer", "name", "d1"], ["addr", "add", "198.18.0.1/24", "dev", "d0"],
+                              ["link", "set", "d1", "up"], ["link", "set", "d0", "up"]] {
+                let (status, output) = try TestNamespace.run(["-n", namespace.name] + arguments)
+                guard status == 0 else { throw TestFailure("ip \(arguments): \(output)") }
+            }
+            try namespace.enter { try body(namespace, try RouteNetlink.interfaceIndex("d0")) }
+        }
+    }
+
+    @Test func addedRouteShowsInIPRouteWithItsProtocol() throws {
+        try withUnderlay { namespace, index in
+            var netlink = try RouteNetlink()
+            try netlink.addRoute(subnet, via: gateway, interfaceIndex: index, routeProtocol: 87)
+            let (_, shown) = try namespace.ip("-d", "route", "show", "10.244.2.0/24")
+            #expect(shown.trimmingCharacters(in: .whitespacesAndNewlines) == "unicast 10.244.2.0/24 via 198.18.0.2 dev d0 proto 87 scope global")
+
+            #expect {
+                try netlink.addRoute(subnet, via: IPv4Address(198, 18, 0, 3), interfaceIndex: index, routeProtocol: 87)
+            } throws: { error in
+                (error as? EngineError).map { $0.code == EEXIST && $0.operation == "RTM_NEWROUTE" && $0.subject.hasPrefix("10.244.2.0/24 via 198.18.0.3") } ?? false
+            }
+            try netlink.replaceRoute(subnet, via: IPv4Address(198, 18, 0, 3), interfaceIndex: index, routeProtocol: 87)
+            let (_, replaced) = try namespace.ip("route", "show", "10.244.2.0/24")
+            #expect(replaced.trimmingCharacters(in: .whitespacesAndNewlines) == "10.244.2.0/24 via 198.18.0.3 dev d0 proto 87")
+        }
+    }
+
+    @Test func dumpReadsWhatIPRouteAdded() throws {
+        try withUnderlay { namespace, index in
+            _ = try namespace.ip("route", "add", "10.244.7.0/24", "via", "198.18.0.9", "dev", "d0", "proto", "87")
+            _ = try namespace.ip("route", "add", "10.244.8.0/24", "via", "198.18.0.8", "dev", "d0", "proto", "static", "metric", "20")
+            var netlink = try RouteNetlink()
+            let routes = Set(try netlink.mainTableRoutes())
+            #expect(routes == [
+                KernelRoute(destination: IPv4Prefix(IPv4Address(10, 244, 7, 0), length: 24), gateway: IPv4Address(198, 18, 0, 9),
+                            interfaceIndex: index, routeProtocol: 87),
+                KernelRoute(destination: IPv4Prefix(IPv4Address(10, 244, 8, 0), length: 24), gateway: IPv4Address(198, 18, 0, 8),
+                            interfaceIndex: index, routeProtocol: UInt8(RTPROT_STATIC), priority: 20),
+                KernelRoute(destination: IPv4Prefix(IPv4Address(198, 18, 0, 0), length: 24), gateway: nil, interfaceIndex: index,
+                            routeProtocol: UInt8(RTPROT_KERNEL), scope: UInt8(RT_SCOPE_LINK.rawValue)),
+            ])
+        }
+    }
+
+    @Test func deleteMatchesTheProtocolSoForeignRoutesSurvive() throws {
+        try withUnderlay { namespace, index in
+            _ = try namespace.ip("route", "add", "10.244.9.0/24", "via", "198.18.0.9", "dev", "d0", "proto", "static")
+            var netlink = try RouteNetlink()
+            let foreign = KernelRoute(destination: IPv4Prefix(IPv4Address(10, 244, 9, 0), length: 24), gateway: IPv4Address(198, 18, 0, 9),
+                                      interfaceIndex: index, routeProtocol: 87)
+            #expect {
+                try netlink.deleteRoute(foreign)
+            } throws: { error in
+                (error as? EngineError).map { $0.code == ESRCH && $0.operation == "RTM_DELROUTE" } ?? false
+            }
+            let (_, kept) = try namespace.ip("route", "show", "10.244.9.0/24")
+            #expect(kept.contains("proto static"), "\(kept)")
+
+            var own = foreign
+            own.destination = IPv4Prefix(IPv4Address(10, 244, 10, 0), length: 24)
+            try netlink.addRoute(own.destination, via: own.gateway!, interfaceIndex: index, routeProtocol: 87)
+            try netlink.deleteRoute(own)
+            let (_, gone) = try namespace.ip("route", "show", "10.244.10.0/24")
+            #expect(gone.isEmpty, "\(gone)")
+        }
+    }
+
+    @Test func offLinkGatewayFailsWithTheKernelsReason() throws {
+        try withUnderlay { _, index in
+            var netlink = try RouteNetlink()
+            #expect {
+                try netlink.addRoute(subnet, via: IPv4Address(198, 19, 0, 5), interfaceIndex: index, routeProtocol: 87)
+            } throws: { error in
+                guard let error = error as? EngineError else { return false }
+                return error.code == ENETUNREACH && error.description.contains("10.244.2.0/24 via 198.19.0.5")
+                    && error.description.contains("Nexthop has invalid gateway")
+            }
+        }
+    }
+
+    /// 1,500 routes take several dump datagrams (each at most 32 KiB), all of one NLM_F_MULTI reply.
+    @Test func multipartDumpReadsEveryRoute() throws {
+        try withUnderlay { namespace, index in
+            let batch = (0..<1500).map { "route add 10.245.\($0 / 250).\($0 % 250)/32 via 198.18.0.\(2 + $0 % 200) dev d0 proto 87" }
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("weft-routes-\(getpid())-\(index).batch")
+            try batch.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: file) }
+            let (status, output) = try namespace.ip("-batch", file.path)
+            try #require(status == 0, "\(output)")
+            var netlink = try RouteNetlink()
+            let routes = try netlink.mainTableRoutes().filter { $0.routeProtocol == 87 }
+            #expect(routes.count == 1500)
+            var expected = Set<KernelRoute>()
+            for n in 0..<1500 {
+                let destination = IPv4Prefix(IPv4Address(10, 245, UInt8(n / 250), UInt8(n % 250)), length: 32)
+                let gateway = IPv4Address(198, 18, 0, UInt8(2 + n % 200))
+                expected.insert(KernelRoute(destination: destination, gateway: gateway, interfaceIndex: index, routeProtocol: 87))
+            }
+            #expect(Set(routes) == expected)
+        }
+    }
+}

@@ -1,0 +1,189 @@
+import Addressing
+import CShims
+import Engine
+import Foundation
+import Glibc
+import HostGateway
+import Routes
+import Synchronization
+
+/// Three hosts on one LAN, a container behind each:
+///
+/// ```
+///  cN 10.244.N.2/24 ── ctr0 10.244.N.1/24  hostN  ul0 198.18.0.N/24 ── port N of bridge br0 (namespace "lan")
+/// ```
+/// for N = 1, 2, 3. Hosts forward; containers route by default through their host. Every namespace
+/// is deleted when `with` returns or throws, including when building fails part-way.
+final class ThreeHostBed: Sendable {
+    static let network = IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16)
+    static let hostNumbers = [1, 2, 3]
+
+    let prefix: String
+
+    static func publicIP(_ host: Int) -> IPv4Address { IPv4Address(198, 18, 0, UInt8(host)) }
+    static func subnet(_ host: Int) -> IPv4Prefix { IPv4Prefix(IPv4Address(10, 244, UInt8(host), 0), length: 24) }
+    static func containerAddress(_ host: Int) -> IPv4Address { IPv4Address(10, 244, UInt8(host), 2) }
+
+    /// The peer route host `n` publishes, as the PeerWatcher hands it out for a host-gw network.
+    static func route(_ host: Int) -> Route {
+        Route(subnet: subnet(host), nextHop: NextHop(publicIP: publicIP(host), port: 0, backend: .hostGateway))
+    }
+
+    func host(_ n: Int) -> String { "\(prefix)-h\(n)" }
+    func container(_ n: Int) -> String { "\(prefix)-c\(n)" }
+    var lan: String { "\(prefix)-lan" }
+    private var all: [String] { [lan] + Self.hostNumbers.flatMap { [host($0), container($0)] } }
+
+    private static let counter = Mutex(0)
+
+    /// Why these tests cannot run here, or nil.
+    static let missing: String? = {
+        guard getuid() == 0 else { return "not root: network namespaces and kernel routes need it" }
+        for tool in ["/usr/sbin/ip", "/usr/bin/ping"] where !FileManager.default.isExecutableFile(atPath: tool) {
+            return "\(tool) is not installed (scripts/setup installs it)"
+        }
+        return nil
+    }()
+
+    private init(prefix: String) { self.prefix = prefix }
+
+    static func with<T>(_ body: (ThreeHostBed) throws -> T) throws -> T {
+        let serial = counter.withLock { value -> Int in value += 1; return value }
+        let bed = ThreeHostBed(prefix: "weft-hgw-\(getpid())-\(serial)")
+        defer { for name in bed.all { _ = try? run(["netns", "del", name]) } }
+        try bed.build()
+        return try body(bed)
+    }
+
+    private func build() throws {
+        for name in all {
+            try must(["netns", "add", name])
+            try must(["-n", name, "link", "set", "lo", "up"])
+        }
+        try must(["-n", lan, "link", "add", "br0", "type", "bridge"])
+        try must(["-n", lan, "link", "set", "br0", "up"])
+        for n in Self.hostNumbers {
+            let h = host(n), c = container(n)
+            try must(["-n", lan, "link", "add", "port\(n)", "type", "veth", "peer", "name", "ul0", "netns", h])
+            try must(["-n", lan, "link", "set", "port\(n)", "master", "br0"])
+            try must(["-n", lan, "link", "set", "port\(n)", "up"])
+            try must(["-n", h, "addr", "add", "\(Self.publicIP(n))/24", "dev", "ul0"])
+            try must(["-n", h, "link", "set", "ul0", "up"])
+            try must(["-n", h, "link", "add", "ctr0", "type", "veth", "peer", "name", "eth0", "netns", c])
+            try must(["-n", h, "addr", "add", "10.244.\(n).1/24", "dev", "ctr0"])
+            try must(["-n", h, "link", "set", "ctr0", "up"])
+            try must(["-n", c, "addr", "add", "\(Self.containerAddress(n))/24", "dev", "eth0"])
+            try must(["-n", c, "link", "set", "eth0", "up"])
+            try must(["-n", c, "route", "add", "default", "via", "10.244.\(n).1"])
+            let (status, output) = try Self.run(["netns", "exec", h, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+            guard status == 0 else { throw TestFailure("sysctl in \(h): \(output)") }
+        }
+    }
+
+    /// Creates host `n`'s HostGatewayRoutes inside its namespace (the netlink socket stays there).
+    func hostGateway(_ n: Int) throws -> HostRoutes {
+        let log = LogLines()
+        return try enter(host(n)) {
+            let index = try RouteNetlink.interfaceIndex("ul0")
+            let routes = try HostGatewayRoutes(interfaceIndex: index, address: Self.publicIP(n), prefixLength: 24,
+                                               network: Self.network, log: { log.append($0) })
+            return HostRoutes(routes, log: log)
+        }
+    }
+
+    /// `ip -n <host N> route show` lines, trimmed.
+    func routes(_ n: Int) throws -> [String] {
+        let (_, output) = try Self.run(["-n", host(n), "route", "show"])
+        return output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    func ip(_ n: Int, _ arguments: String...) throws {
+        try must(["-n", host(n)] + arguments)
+    }
+
+    /// One ping from container `from` to container `to`'s address; true when it came back.
+    func ping(from: Int, to: Int) throws -> Bool {
+        let (status, _) = try Self.run(["netns", "exec", container(from), "ping", "-n", "-c", "1", "-W", "3", "\(Self.containerAddress(to))"])
+        return status == 0
+    }
+
+    /// Runs `body` on a new thread that has entered `namespace`, and waits for it.
+    func enter<T: Sendable>(_ namespace: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
+        let result = Mutex<Result<T, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let path = "/var/run/netns/\(namespace)"
+        let thread = Thread {
+            defer { done.signal() }
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            let outcome: Result<T, any Error>
+            if fd < 0 {
+                outcome = .failure(TestFailure("open \(path): errno \(errno)"))
+            } else {
+                let entered = weft_enter_network_namespace(fd)
+                close(fd)
+                outcome = entered == 0 ? Result { try body() } : .failure(TestFailure("setns \(path): errno \(-entered)"))
+            }
+            result.withLock { $0 = outcome }
+        }
+        thread.start()
+        done.wait()
+        return try result.withLock { $0! }.get()
+    }
+
+    private func must(_ arguments: [String]) throws {
+        let (status, output) = try Self.run(arguments)
+        guard status == 0 else { throw TestFailure("ip \(arguments.joined(separator: " ")): \(output)") }
+    }
+
+    static func run(_ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+}
+
+/// One host's HostGatewayRoutes, shared between the test and the thread that made it.
+final class HostRoutes: Sendable {
+    let state: Mutex<HostGatewayRoutes>
+    let log: LogLines
+
+    init(_ routes: consuming HostGatewayRoutes, log: LogLines) {
+        state = Mutex(routes)
+        self.log = log
+    }
+
+    @discardableResult
+    func reconcile(_ routes: [Route]) throws -> HostGatewayRoutes.Reconciliation {
+        try state.withLock { state throws(EngineError) in try state.reconcile(routes) }
+    }
+
+    @discardableResult
+    func resync() throws -> HostGatewayRoutes.Reconciliation {
+        try state.withLock { state throws(EngineError) in try state.resync() }
+    }
+
+    @discardableResult
+    func removeAll() throws -> [KernelRoute] {
+        try state.withLock { state throws(EngineError) in try state.removeAll() }
+    }
+
+    var statistics: HostGatewayRoutes.Statistics { state.withLock { $0.statistics } }
+}
+
+final class LogLines: Sendable {
+    private let lines = Mutex<[String]>([])
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
+    var all: [String] { lines.withLock { $0 } }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

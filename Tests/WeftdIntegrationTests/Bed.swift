@@ -1,0 +1,335 @@
+import Foundation
+import Glibc
+
+/// Why these tests cannot run here, or nil: they need root (namespaces, TUN), etcd, etcdctl,
+/// iperf3, ping and curl, and the weftd executable built next to the test bundle.
+let bedUnavailable: String? = {
+    if geteuid() != 0 { return "WeftdIntegrationTests need root (network namespaces, TUN devices); run swift test as root" }
+    for tool in ["/usr/bin/etcd", "/usr/bin/etcdctl", "/usr/bin/iperf3", "/usr/bin/ping", "/usr/bin/curl", "/usr/sbin/ip"]
+    where !FileManager.default.isExecutableFile(atPath: tool) {
+        return "WeftdIntegrationTests need \(tool); install it (apt-get install etcd-server etcd-client iperf3 iputils-ping curl iproute2)"
+    }
+    if !FileManager.default.isExecutableFile(atPath: weftdPath) { return "no weftd executable at \(weftdPath); run swift build first" }
+    return nil
+}()
+
+/// `swift test` runs the test bundle from the products directory, where weftd is built too.
+let weftdPath: String = {
+    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("weftd").path
+}()
+
+struct BedFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The output and status of a finished command.
+struct CommandResult {
+    let status: Int32
+    let output: String
+}
+
+/// Runs `arguments` (absolute path first) to completion, standard output and error together.
+@discardableResult
+func run(_ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: arguments[0])
+    process.arguments = Array(arguments.dropFirst())
+    if let environment { process.environment = environment }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+}
+
+/// Runs and throws unless the command exits 0.
+@discardableResult
+func must(_ arguments: [String]) throws -> String {
+    let result = try run(arguments)
+    guard result.status == 0 else {
+        throw BedFailure("\(arguments.joined(separator: " ")) exited \(result.status): \(result.output)")
+    }
+    return result.output
+}
+
+/// Polls `condition` every `interval` until it holds or `timeout` passes; returns the elapsed
+/// time when it held, nil on timeout.
+@discardableResult
+func waitFor(_ timeout: Duration, interval: Duration = .milliseconds(20), _ condition: () throws -> Bool) rethrows -> Duration? {
+    let clock = ContinuousClock()
+    let start = clock.now
+    while true {
+        if try condition() { return clock.now - start }
+        if clock.now - start > timeout { return nil }
+        Thread.sleep(forTimeInterval: Double(interval.components.attoseconds) / 1e18 + Double(interval.components.seconds))
+    }
+}
+
+/// A process we started, stopped only by its pid.
+final class Started {
+    let process = Process()
+    let logPath: String?
+
+    init(_ arguments: [String], logPath: String?) throws {
+        self.logPath = logPath
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        process.standardInput = FileHandle.nullDevice
+        if let logPath {
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            let handle = FileHandle(forWritingAtPath: logPath)!
+            process.standardOutput = handle
+            process.standardError = handle
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+        }
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+
+    /// Sends `signal` and waits up to `timeout` for the exit; SIGKILL after that. Returns the
+    /// exit status (or the signal number for a killed process).
+    @discardableResult
+    func stop(_ signal: Int32 = SIGTERM, timeout: Duration = .seconds(5)) -> Int32 {
+        guard process.isRunning else { return process.terminationStatus }
+        kill(pid, signal)
+        if waitFor(timeout, { !process.isRunning }) == nil {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+        return process.terminationStatus
+    }
+
+    var log: String {
+        guard let logPath else { return "" }
+        return (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    }
+
+    /// Log lines containing `text`.
+    func lines(containing text: String) -> [Substring] {
+        log.split(separator: "\n").filter { $0.contains(text) }
+    }
+}
+
+/// Underlay: one namespace with a bridge on 198.18.0.0/24 (198.18.0.254) running etcd; hosts
+/// 198.18.0.N behind veths on the bridge, each with one container namespace behind a veth. Every
+/// namespace name carries this run's tag; `tearDown` kills what was started and deletes them.
+final class Bed {
+    let tag: String
+    let directory: String
+    /// "https" once `useTLS` was called.
+    var etcdScheme = "http"
+    var etcdEndpoint: String { "\(etcdScheme)://198.18.0.254:2379" }
+    /// etcd's server flags and etcdctl's client flags for TLS, and etcdctl's --user.
+    var etcdTLSFlags: [String] = []
+    var etcdctlFlags: [String] = []
+    var namespaces: [String] = []
+    var started: [Started] = []
+    var etcd: Started?
+    var hostCount = 0
+
+    init(hosts: Int) throws {
+        tag = "wfw\(getpid() % 100_000)\(UInt16.random(in: 0...UInt16.max) % 1000)"
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("weftd-it-\(tag)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        do {
+            try makeUnderlay()
+            for index in 1...hosts { try addHost(index) }
+        } catch {
+            tearDown()
+            throw error
+        }
+    }
+
+    var underlay: String { "\(tag)u" }
+    func host(_ index: Int) -> String { "\(tag)h\(index)" }
+    func container(_ index: Int) -> String { "\(tag)c\(index)" }
+    func hostIP(_ index: Int) -> String { "198.18.0.\(index)" }
+
+    private func addNamespace(_ name: String) throws {
+        try must(["/usr/sbin/ip", "netns", "add", name])
+        namespaces.append(name)
+        try exec(name, ["/usr/sbin/ip", "link", "set", "lo", "up"])
+    }
+
+    @discardableResult
+    func exec(_ namespace: String, _ command: [String]) throws -> String {
+        try must(["/usr/sbin/ip", "netns", "exec", namespace] + command)
+    }
+
+    func execResult(_ namespace: String, _ command: [String]) throws -> CommandResult {
+        try run(["/usr/sbin/ip", "netns", "exec", namespace] + command)
+    }
+
+    private func makeUnderlay() throws {
+        try addNamespace(underlay)
+        try exec(underlay, ["/usr/sbin/ip", "link", "add", "br0", "type", "bridge"])
+        try exec(underlay, ["/usr/sbin/ip", "addr", "add", "198.18.0.254/24", "dev", "br0"])
+        try exec(underlay, ["/usr/sbin/ip", "link", "set", "br0", "up"])
+    }
+
+    /// Host N: eth0 198.18.0.N/24 on the bridge, forwarding on; container N behind veth c0/eth0.
+    func addHost(_ index: Int) throws {
+        let host = host(index), container = container(index)
+        try addNamespace(host)
+        try addNamespace(container)
+        try must(["/usr/sbin/ip", "link", "add", "eth0", "netns", host, "type", "veth", "peer", "name", "h\(index)", "netns", underlay])
+        try exec(underlay, ["/usr/sbin/ip", "link", "set", "h\(index)", "master", "br0", "up"])
+        try exec(host, ["/usr/sbin/ip", "addr", "add", "\(hostIP(index))/24", "dev", "eth0"])
+        try exec(host, ["/usr/sbin/ip", "link", "set", "eth0", "up"])
+        try exec(host, ["/usr/sbin/sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        try must(["/usr/sbin/ip", "link", "add", "c0", "netns", host, "type", "veth", "peer", "name", "eth0", "netns", container])
+        try exec(host, ["/usr/sbin/ip", "link", "set", "c0", "up"])
+        try exec(container, ["/usr/sbin/ip", "link", "set", "eth0", "up"])
+        hostCount = max(hostCount, index)
+    }
+
+    /// Addresses container N from `subnet` (e.g. 10.244.7.0/24): host side .1, container .2,
+    /// default route via .1. Replaces earlier addresses.
+    func addressContainer(_ index: Int, subnet: String) throws {
+        let (base, length) = Self.split(subnet)
+        try exec(host(index), ["/usr/sbin/ip", "addr", "flush", "dev", "c0"])
+        try exec(container(index), ["/usr/sbin/ip", "addr", "flush", "dev", "eth0"])
+        try exec(host(index), ["/usr/sbin/ip", "addr", "add", "\(base).1/\(length)", "dev", "c0"])
+        try exec(container(index), ["/usr/sbin/ip", "addr", "add", "\(base).2/\(length)", "dev", "eth0"])
+        try exec(container(index), ["/usr/sbin/ip", "route", "replace", "default", "via", "\(base).1"])
+    }
+
+    /// "10.244.7.0/24" → ("10.244.7", 24): the bed's subnets are /24s.
+    static func split(_ subnet: String) -> (String, Int) {
+        let parts = subnet.split(separator: "/")
+        let octets = parts[0].split(separator: ".")
+        return (octets.prefix(3).joined(separator: "."), Int(parts[1]) ?? 0)
+    }
+
+    var etcdDataDirectory: String { directory + "/etcd" }
+
+    func startEtcd() throws {
+        etcd = try Started(["/usr/sbin/ip", "netns", "exec", underlay, "/usr/bin/etcd", "--name", "bed",
+                            "--data-dir", etcdDataDirectory,
+                            "--listen-client-urls", etcdEndpoint, "--advertise-client-urls", etcdEndpoint,
+                            "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+                            "--initial-cluster", "bed=http://127.0.0.1:2380"] + etcdTLSFlags,
+                           logPath: directory + "/etcd.log")
+        started.append(etcd!)
+        guard waitFor(.seconds(15), interval: .milliseconds(100), { (try? etcdctl(["endpoint", "health"]).status) == 0 }) != nil else {
+            throw BedFailure("etcd did not become healthy: \(etcd!.log.suffix(2000))")
+        }
+    }
+
+    /// A throwaway PKI (openssl): a CA, etcd's server certificate for 198.18.0.254 and a client
+    /// certificate; etcd then serves https and requires client certificates.
+    func useTLS() throws {
+        let pki = directory + "/pki"
+        try FileManager.default.createDirectory(atPath: pki, withIntermediateDirectories: true)
+        // etcd's gateway dials etcd's gRPC port with the server certificate as its client certificate.
+        try "subjectAltName=IP:198.18.0.254\nextendedKeyUsage=serverAuth,clientAuth\n".write(toFile: pki + "/server.ext", atomically: true, encoding: .utf8)
+        try "extendedKeyUsage=clientAuth\n".write(toFile: pki + "/client.ext", atomically: true, encoding: .utf8)
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        func openssl(_ arguments: [String]) throws { try must(["/usr/bin/openssl"] + arguments) }
+        try openssl(["req", "-x509"] + ec + ["-keyout", pki + "/ca.key", "-out", pki + "/ca.crt", "-days", "2", "-subj", "/CN=weftd-it-ca"])
+        for name in ["server", "client"] {
+            try openssl(["req"] + ec + ["-keyout", "\(pki)/\(name).key", "-out", "\(pki)/\(name).csr", "-subj", "/CN=weftd-it-\(name)"])
+            try openssl(["x509", "-req", "-in", "\(pki)/\(name).csr", "-CA", pki + "/ca.crt", "-CAkey", pki + "/ca.key",
+                         "-CAcreateserial", "-out", "\(pki)/\(name).crt", "-days", "2", "-extfile", "\(pki)/\(name).ext"])
+        }
+        etcdScheme = "https"
+        etcdTLSFlags = ["--cert-file", pki + "/server.crt", "--key-file", pki + "/server.key",
+                        "--client-cert-auth", "--trusted-ca-file", pki + "/ca.crt"]
+        etcdctlFlags = ["--cacert", pki + "/ca.crt", "--cert", pki + "/client.crt", "--key", pki + "/client.key"]
+    }
+
+    /// weftd's flags for the PKI of `useTLS`.
+    var weftdTLSFlags: [String] {
+        let pki = directory + "/pki"
+        return ["--etcd-cafile", pki + "/ca.crt", "--etcd-certfile", pki + "/client.crt", "--etcd-keyfile", pki + "/client.key"]
+    }
+
+    func stopEtcd() {
+        etcd?.stop()
+        etcd = nil
+    }
+
+    func etcdctl(_ arguments: [String]) throws -> CommandResult {
+        try run(["/usr/sbin/ip", "netns", "exec", underlay, "/usr/bin/etcdctl", "--endpoints", etcdEndpoint,
+                 "--dial-timeout", "2s", "--command-timeout", "3s"] + etcdctlFlags + arguments,
+                environment: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"])
+    }
+
+    @discardableResult
+    func etcdctlMust(_ arguments: [String]) throws -> String {
+        let result = try etcdctl(arguments)
+        guard result.status == 0 else { throw BedFailure("etcdctl \(arguments.joined(separator: " ")): \(result.output)") }
+        return result.output
+    }
+
+    static let udpConfig = #"{"Network":"10.244.0.0/16","SubnetLen":24,"Backend":{"Type":"udp"}}"#
+    static let prefix = "/coreos.com/network"
+
+    func putConfig(_ json: String) throws {
+        try etcdctlMust(["put", "\(Self.prefix)/config", json])
+    }
+
+    func subnetFile(_ index: Int) -> String { "\(directory)/subnet-\(index).env" }
+
+    /// Starts weftd in host N with a fresh log file; the health server is on 127.0.0.1:8471 there.
+    func startWeftd(_ index: Int, engine: String = "auto", extra: [String] = []) throws -> Started {
+        let arguments = ["/usr/sbin/ip", "netns", "exec", host(index), weftdPath,
+                         "-etcd-endpoints=\(etcdEndpoint)", "--iface", hostIP(index), "--subnet-file", subnetFile(index),
+                         "--healthz-port", "8471", "--engine", engine, "--workers", "1"] + extra
+        let process = try Started(arguments, logPath: "\(directory)/weftd-\(index)-\(started.count).log")
+        started.append(process)
+        return process
+    }
+
+    /// /readyz's status code in host N (0 when nothing answers).
+    func readyz(_ index: Int) -> Int {
+        let result = try? execResult(host(index), ["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "1", "http://127.0.0.1:8471/readyz"])
+        return Int(result?.output ?? "") ?? 0
+    }
+
+    /// The subnet.env weftd N wrote, as a dictionary.
+    func subnetEnv(_ index: Int) -> [String: String] {
+        guard let text = try? String(contentsOfFile: subnetFile(index), encoding: .utf8) else { return [:] }
+        var values: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { values[String(parts[0])] = String(parts[1]) }
+        }
+        return values
+    }
+
+    /// The lease subnet of weftd N from its subnet.env: FLANNEL_SUBNET 10.244.7.1/24 → 10.244.7.0/24.
+    func subnet(_ index: Int) -> String? {
+        guard let value = subnetEnv(index)["FLANNEL_SUBNET"] else { return nil }
+        let (base, length) = Self.split(value)
+        return "\(base).0/\(length)"
+    }
+
+    /// `ping -c count` from container `from` to `address`.
+    func ping(from: Int, _ address: String, count: Int = 1, wait: Int = 1) -> CommandResult {
+        (try? execResult(container(from), ["/usr/bin/ping", "-n", "-c", String(count), "-i", "0.2", "-W", String(wait), address]))
+            ?? CommandResult(status: -1, output: "")
+    }
+
+    func tearDown() {
+        for process in started.reversed() { process.stop(SIGKILL, timeout: .seconds(2)) }
+        started = []
+        for namespace in namespaces.reversed() { _ = try? run(["/usr/sbin/ip", "netns", "del", namespace]) }
+        namespaces = []
+        // WEFTD_IT_KEEP=1 keeps the logs (weftd-<host>-<n>.log, etcd.log) for a look afterwards.
+        if ProcessInfo.processInfo.environment["WEFTD_IT_KEEP"] == nil {
+            try? FileManager.default.removeItem(atPath: directory)
+        } else {
+            print("logs kept in \(directory)")
+        }
+    }
+}

@@ -66,11 +66,16 @@ import TestThreads
 
     /// The kernel's index for `interface`, read by `ip`, independently of HostNetwork.
     static func index(_ interface: String, in namespace: String) throws -> Int {
-        let line = try run(["-n", namespace, "-o", "link", "show", interface])
-        guard let index = line.split(separator: ":").first.flatMap({ Int($0) }) else {
-            throw NamespaceError(description: "no index in ip's line for \(interface): \(line)")
+        let output = try run(["-n", namespace, "-o", "link", "show", interface])
+        // "2: wa@if2: <...". Standard error shares the pipe: while other suites add and delete
+        // namespaces, ip may also print "Error: Peer netns reference is invalid." and still succeed.
+        for line in output.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2)
+            guard fields.count == 3, let index = Int(fields[0]),
+                  fields[1].trimmingCharacters(in: .whitespaces).split(separator: "@").first == Substring(interface) else { continue }
+            return index
         }
-        return index
+        throw NamespaceError(description: "no index in ip's line for \(interface): \(output)")
     }
 
     /// Runs `work` on a fresh thread that has joined `namespace`; the thread ends with it.

@@ -109,10 +109,14 @@ struct WatchTests {
             let watch = try await client.watch(prefix: "/k/", fromRevision: 0)
             await etcd.kill(signal: SIGTERM)
             // Usually the gateway's last chunk, {"error":{"grpc_code":14,...}} (decoded in WatchStreamTests);
-            // when etcd closes the connection first, a broken stream. Either way an error, promptly.
+            // when etcd closes the connection first, a broken stream; on a loaded machine the gateway
+            // may first see its own gRPC connection to etcd closing (code 1, Canceled). Either way an
+            // error, which the peer watcher answers by watching again.
             let failure = try await within(seconds: 20) { await ending(of: watch).error }
             switch failure?.reason {
             case .server(code: 14, _)?, .unreachable?, .watchClosed?:
+                break
+            case .server(code: 1, let message)? where message.contains("the client connection is closing"):
                 break
             default:
                 Issue.record("expected the watch to end with an error, got \(String(describing: failure))")

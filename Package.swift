@@ -74,6 +74,8 @@ let package = Package(
 
         // Seeded randomness shared by tests and benchmarks.
         .target(name: "TestSupport", path: "Tests/Support"),
+        // The `.ownThread` test trait: tests that block run off the two-thread concurrency pool.
+        .target(name: "TestThreads", path: "Tests/Threads"),
 
         // Micro-benchmarks: `swift package benchmark` (see README).
         .executableTarget(
@@ -88,27 +90,27 @@ let package = Package(
 
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "TestSupport"]),
-        .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "TestSupport"]),
+        .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "TestSupport", "TestThreads"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "TestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Etcd", "Config", "Routes", "Addressing"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),
         .testTarget(
             name: "CaptureTests",
-            dependencies: ["Capture", "Forwarding", "Packets", "Routes", "Config", "Addressing"],
+            dependencies: ["Capture", "Forwarding", "Packets", "Routes", "Config", "Addressing", "TestThreads"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config", "ControlPlane", "Etcd", "Engine", "Routes", "HostGateway"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config", "ControlPlane", "Etcd", "Engine", "Routes", "HostGateway", "TestThreads"]),
         // Needs root: weftd's interface choice inside a network namespace. Skips otherwise.
-        .testTarget(name: "DaemonIntegrationTests", dependencies: ["Daemon", "Addressing"]),
+        .testTarget(name: "DaemonIntegrationTests", dependencies: ["Daemon", "Addressing", "TestThreads"]),
         // Needs root: each test makes its own network namespace.
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Forwarding", "Routes", "Packets", "Addressing", "TestSupport", "Capture"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Forwarding", "Routes", "Packets", "Addressing", "TestSupport", "Capture", "TestThreads"]),
         // Plan tests run anywhere; the three-host namespace tests need root and skip otherwise.
-        .testTarget(name: "HostGatewayTests", dependencies: ["HostGateway", "Engine", "Routes", "Addressing"]),
+        .testTarget(name: "HostGatewayTests", dependencies: ["HostGateway", "Engine", "Routes", "Addressing", "TestThreads"]),
         // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.
-        .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing", "TestThreads"]),
         // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces. Skips otherwise.
-        .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing"]),
+        .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing", "TestThreads"]),
     ]
 )
 

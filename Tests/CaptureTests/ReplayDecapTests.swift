@@ -1,10 +1,11 @@
 import Capture
 import Foundation
 import Testing
+import TestThreads
 
 /// `weft replay decap` on real kernel-VXLAN captures (scripts/capture-fixtures.sh): what Weft would
 /// write to host B's TUN must be, byte for byte and in order, what host B's flannel.1 received.
-@Suite struct ReplayDecapTests {
+@Suite(.ownThread) struct ReplayDecapTests {
     static let receiverMAC = "aa:bb:cc:dd:ee:02"
 
     /// The inner IPv4 packets host B's flannel.1 received (tcpdump -Q in), Ethernet header removed.

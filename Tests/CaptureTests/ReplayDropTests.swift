@@ -1,9 +1,10 @@
 import Capture
 import Foundation
 import Testing
+import TestThreads
 
 /// One generated frame per drop case, replayed in one capture: each reason must be counted once.
-@Suite struct ReplayDropTests {
+@Suite(.ownThread) struct ReplayDropTests {
     static let valid = Frames.innerUDP(source: "10.244.1.2", destination: "10.244.2.2")
 
     /// (frame, the reason it must be dropped for; nil = delivered).

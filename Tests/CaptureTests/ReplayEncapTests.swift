@@ -1,10 +1,11 @@
 import Capture
 import Foundation
 import Testing
+import TestThreads
 
 /// `weft replay encap`, checked against the kernel's own encapsulation of the same packets, against
 /// committed golden outputs, against tshark's dissection, and by a round trip through decap.
-@Suite struct ReplayEncapTests {
+@Suite(.ownThread) struct ReplayEncapTests {
     private func encap(_ input: String, backend: String, routes: String = "bed-routes.json",
                        extra: [String] = []) throws -> (WeftCommand.Result, [CapturedPacket]) {
         let output = Fixture.temporaryPath("outer.pcap")

@@ -1,9 +1,10 @@
 import Capture
 import Foundation
 import Testing
+import TestThreads
 
 /// Failures a user can act on: exit status 1 and one line on standard error.
-@Suite struct ReplayErrorTests {
+@Suite(.ownThread) struct ReplayErrorTests {
     private func expectOneLine(_ result: WeftCommand.Result, _ expected: String) {
         #expect(result.status == 1)
         #expect(result.error == "weft: \(expected)\n", "\(result.error)")

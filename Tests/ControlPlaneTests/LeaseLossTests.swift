@@ -29,7 +29,7 @@ struct LeaseLossTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            try await etcd.putConfig(vxlanConfig, prefix: prefix)
             var configuration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix)
             configuration.retryInterval = .milliseconds(100)
             // A manual clock that never moves: only the notice can trigger anything.
@@ -45,7 +45,7 @@ struct LeaseLossTests {
             try await Task.sleep(for: .milliseconds(200))
             #expect(changes.all == [.acquired(first)])
 
-            _ = try etcd.etcdctl("del", first.key)
+            _ = try await etcd.etcdctl("del", first.key)
             let deletedAt = try #require(try await client.get("\(prefix)/config").revision)
             await manager.noticeOwnKeyChange(revision: deletedAt)
             #expect(await eventually { changes.all.count == 3 })
@@ -56,7 +56,7 @@ struct LeaseLossTests {
             }
             #expect(reason.contains("was deleted"))
             #expect(second.subnet == first.subnet)
-            #expect(try etcd.subnetKeys(prefix: prefix).map(\.key) == [first.key])
+            #expect(try await etcd.subnetKeys(prefix: prefix).map(\.key) == [first.key])
         }
     }
 
@@ -65,7 +65,7 @@ struct LeaseLossTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            try await etcd.putConfig(vxlanConfig, prefix: prefix)
             let clock = ManualClock()
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix), clock: clock)
             let changes = ChangeLog(manager)
@@ -74,7 +74,7 @@ struct LeaseLossTests {
             let runner = Task { await manager.run() }
             defer { runner.cancel() }
 
-            _ = try etcd.etcdctl("del", first.key)
+            _ = try await etcd.etcdctl("del", first.key)
             clock.advance(by: .seconds(23 * 3600 + 1))
             #expect(await eventually { changes.all.count == 2 })
             guard case .renewed(let renewed) = changes.all.last else {
@@ -98,7 +98,7 @@ struct LeaseLossTests {
             }
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            try await etcd.putConfig(vxlanConfig, prefix: prefix)
             let clock = ManualClock()
             let log = LogRecorder()
             var configuration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix)
@@ -110,7 +110,7 @@ struct LeaseLossTests {
             let runner = Task { await manager.run() }
             defer { runner.cancel() }
 
-            etcd.halt()
+            await etcd.halt()
             clock.advance(by: .seconds(23 * 3600 + 1))
             #expect(await eventually { log.lines(at: .warning).contains { $0.contains("cannot renew \(first.key)") } })
             try await etcd.resume()
@@ -133,7 +133,7 @@ struct LeaseLossTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            try await etcd.putConfig(vxlanConfig, prefix: prefix)
             let clock = ManualClock()
             let log = LogRecorder()
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix), clock: clock, log: log.handler)

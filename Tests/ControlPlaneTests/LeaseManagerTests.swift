@@ -15,7 +15,7 @@ struct LeaseManagerTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            try await etcd.putConfig(vxlanConfig, prefix: prefix)
             let hosts = [("198.18.0.1", "0a:00:00:00:00:01"), ("198.18.0.2", "0a:00:00:00:00:02"), ("198.18.0.3", "0a:00:00:00:00:03")]
             var leases: [AcquiredLease] = []
             for (ip, mac) in hosts {
@@ -31,7 +31,7 @@ struct LeaseManagerTests {
                 #expect(lease.origin == .random)
             }
 
-            let stored = try etcd.subnetKeys(prefix: prefix)
+            let stored = try await etcd.subnetKeys(prefix: prefix)
             let expected = zip(hosts, leases).map { host, lease in
                 let name = "\(lease.subnet.network)-24"
                 return ("\(prefix)/subnets/\(name)", flannelVXLANValue(publicIP: host.0, mac: host.1))
@@ -42,7 +42,7 @@ struct LeaseManagerTests {
             // Each key hangs on its own 24 h etcd lease, as etcdctl reports it.
             for lease in leases {
                 let id = try #require(lease.etcdLease)
-                let report = try etcd.etcdctl("lease", "timetolive", "\(id)", "--keys")
+                let report = try await etcd.etcdctl("lease", "timetolive", "\(id)", "--keys")
                 #expect(report.contains("granted with TTL(86400s)"), "\(report)")
                 #expect(report.contains(lease.key), "\(report)")
             }
@@ -54,13 +54,13 @@ struct LeaseManagerTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            try await etcd.putConfig(vxlanConfig, prefix: prefix)
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.1", mac: "0a:00:00:00:00:01"), prefix: prefix))
             async let first = manager.acquire()
             async let second = manager.acquire()
             let leases = try await [first, second]
             #expect(leases[0] == leases[1])
-            #expect(try etcd.subnetKeys(prefix: prefix).count == 1)
+            #expect(try await etcd.subnetKeys(prefix: prefix).count == 1)
         }
     }
 
@@ -78,11 +78,11 @@ struct LeaseManagerTests {
             #expect(!message.contains("\n"))
 
             // The v2 API's data lives in another key space: the v3 key is still missing.
-            try etcd.putConfig(#"{"Network":"10.5.0.0/16"}"#, prefix: prefix)
+            try await etcd.putConfig(#"{"Network":"10.5.0.0/16"}"#, prefix: prefix)
             let lease = try await manager.acquire()
             #expect(IPv4Prefix("10.5.0.0/16")!.contains(lease.subnet))
             // The udp backend writes no BackendType.
-            #expect(try etcd.subnetKeys(prefix: prefix).map(\.value) == [#"{"PublicIP":"198.18.0.1","PublicIPv6":null}"#])
+            #expect(try await etcd.subnetKeys(prefix: prefix).map(\.value) == [#"{"PublicIP":"198.18.0.1","PublicIPv6":null}"#])
         }
     }
 
@@ -91,7 +91,7 @@ struct LeaseManagerTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(#"{"Network":"10.5.0.0/16","SubnetLen":31}"#, prefix: prefix)
+            try await etcd.putConfig(#"{"Network":"10.5.0.0/16","SubnetLen":31}"#, prefix: prefix)
             let manager = LeaseManager(client: client, configuration: .init(attributes: .udp(publicIP: IPv4Address("198.18.0.1")!), prefix: prefix))
             let error = await #expect(throws: LeaseError.self) { try await manager.acquire() }
             #expect(error?.description.contains("SubnetLen 31") == true, "\(String(describing: error))")
@@ -103,12 +103,12 @@ struct LeaseManagerTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            try await etcd.putConfig(vxlanConfig, prefix: prefix)
             // Reserved with an older VtepMAC, as after re-creating the VTEP device.
             let key = "\(prefix)/subnets/10.244.42.0-24"
-            _ = try etcd.etcdctl("put", key, flannelVXLANValue(publicIP: "198.18.0.9", mac: "0a:00:00:00:00:99"))
+            _ = try await etcd.etcdctl("put", key, flannelVXLANValue(publicIP: "198.18.0.9", mac: "0a:00:00:00:00:99"))
             // Another host's reservation is not ours to take.
-            _ = try etcd.etcdctl("put", "\(prefix)/subnets/10.244.43.0-24", flannelVXLANValue(publicIP: "198.18.0.8", mac: "0a:00:00:00:00:98"))
+            _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.43.0-24", flannelVXLANValue(publicIP: "198.18.0.8", mac: "0a:00:00:00:00:98"))
 
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.9", mac: "0a:00:00:00:00:09"), prefix: prefix))
             let lease = try await manager.acquire()
@@ -127,9 +127,9 @@ struct LeaseManagerTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(#"{"Network":"10.244.0.0/16","SubnetMin":"10.244.7.0","SubnetMax":"10.244.7.0","Backend":{"Type":"vxlan"}}"#, prefix: prefix)
+            try await etcd.putConfig(#"{"Network":"10.244.0.0/16","SubnetMin":"10.244.7.0","SubnetMax":"10.244.7.0","Backend":{"Type":"vxlan"}}"#, prefix: prefix)
             let theirs = flannelVXLANValue(publicIP: "198.18.0.8", mac: "0a:00:00:00:00:98")
-            _ = try etcd.etcdctl("put", "\(prefix)/subnets/10.244.7.0-24", theirs)
+            _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.7.0-24", theirs)
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.9", mac: "0a:00:00:00:00:09"), prefix: prefix))
             let error = await #expect(throws: LeaseError.self) { try await manager.acquire() }
             guard case .outOfSubnets(_, _, _, let subnets, _) = error?.reason else {
@@ -138,7 +138,7 @@ struct LeaseManagerTests {
             }
             #expect(subnets == 1)
             #expect(error?.description.hasPrefix("out of subnets: all 1 subnets of 10.244.0.0/16 between SubnetMin 10.244.7.0 and SubnetMax 10.244.7.0") == true)
-            #expect(try etcd.subnetKeys(prefix: prefix).map(\.value) == [theirs])
+            #expect(try await etcd.subnetKeys(prefix: prefix).map(\.value) == [theirs])
         }
     }
 
@@ -147,7 +147,7 @@ struct LeaseManagerTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            try await etcd.putConfig(vxlanConfig, prefix: prefix)
             let attributes = vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05")
             let first = try await LeaseManager(client: client, configuration: .init(attributes: attributes, prefix: prefix)).acquire()
             // Another host in between, so "same subnet" is not luck of the draw.
@@ -164,7 +164,7 @@ struct LeaseManagerTests {
             #expect(kv.value == flannelVXLANValue(publicIP: "198.18.0.5", mac: "0a:00:00:00:00:55"))
             // The old etcd lease, now holding nothing, was revoked.
             #expect(try await client.timeToLive(lease: #require(first.etcdLease)) == nil)
-            #expect(try etcd.subnetKeys(prefix: prefix).count == 2)
+            #expect(try await etcd.subnetKeys(prefix: prefix).count == 2)
         }
     }
 
@@ -173,7 +173,7 @@ struct LeaseManagerTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            try await etcd.putConfig(vxlanConfig, prefix: prefix)
             let previous = try SubnetEnv.parse("FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.77.1/24\n").subnet
             var configuration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix, previousSubnet: previous)
             let lease = try await LeaseManager(client: client, configuration: configuration).acquire()
@@ -182,7 +182,7 @@ struct LeaseManagerTests {
 
             // Someone else holds the subnet from our subnet.env: we take another and theirs stays.
             let other = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: other)
+            try await etcd.putConfig(vxlanConfig, prefix: other)
             let theirs = flannelVXLANValue(publicIP: "198.18.0.7", mac: "0a:00:00:00:00:07")
             let theirKey = "\(other)/subnets/10.244.77.0-24"
             let granted = try await client.grantLease(ttl: 600)
@@ -205,7 +205,7 @@ struct LeaseManagerTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(#"{"Network":"10.244.0.0/16","SubnetMin":"10.244.9.0","SubnetMax":"10.244.9.0","Backend":{"Type":"vxlan"}}"#, prefix: prefix)
+            try await etcd.putConfig(#"{"Network":"10.244.0.0/16","SubnetMin":"10.244.9.0","SubnetMax":"10.244.9.0","Backend":{"Type":"vxlan"}}"#, prefix: prefix)
             let contenders = 6
             let log = LogRecorder()
             for round in 0..<200 {
@@ -254,7 +254,7 @@ struct LeaseManagerTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            try await etcd.putConfig(vxlanConfig, prefix: prefix)
             let clock = ManualClock()
             let log = LogRecorder()
             var configuration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix)
@@ -266,8 +266,8 @@ struct LeaseManagerTests {
             let runner = Task { await manager.run() }
             defer { runner.cancel() }
 
-            _ = try etcd.etcdctl("lease", "revoke", "\(try #require(first.etcdLease))")
-            #expect(try etcd.subnetKeys(prefix: prefix).isEmpty)
+            _ = try await etcd.etcdctl("lease", "revoke", "\(try #require(first.etcdLease))")
+            #expect(try await etcd.subnetKeys(prefix: prefix).isEmpty)
             // Without a watcher, the loss shows at the renewal point (23 h into a 24 h lease).
             clock.advance(by: .seconds(23 * 3600))
             let lost = await changes.next()
@@ -296,7 +296,7 @@ struct LeaseManagerTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            try await etcd.putConfig(vxlanConfig, prefix: prefix)
             let clock = ManualClock()
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix), clock: clock)
             let first = try await manager.acquire()

@@ -40,10 +40,10 @@ struct PeerWatcherTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            try await etcd.putConfig(vxlanConfig, prefix: prefix)
             let config = try await client.networkConfig(prefix: prefix)
-            _ = try etcd.etcdctl("put", "\(prefix)/subnets/10.244.1.0-24", flannelVXLANValue(publicIP: "198.18.0.1", mac: "0a:00:00:00:00:01"))
-            _ = try etcd.etcdctl("put", "\(prefix)/subnets/10.244.2.0-24", flannelVXLANValue(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02"))
+            _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.1.0-24", flannelVXLANValue(publicIP: "198.18.0.1", mac: "0a:00:00:00:00:01"))
+            _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.2.0-24", flannelVXLANValue(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02"))
             let observed = Observed()
             let (watcher, publisher) = makeWatcher(client, config: config, prefix: prefix, localSubnet: cidr("10.244.1.0/24"), observed: observed)
             let runner = Task { await watcher.run() }
@@ -52,13 +52,13 @@ struct PeerWatcherTests {
             // Listed at start; our own lease is not a route.
             #expect(await eventually { subnets(publisher) == [cidr("10.244.2.0/24")] })
 
-            _ = try etcd.etcdctl("put", "\(prefix)/subnets/10.244.3.0-24", flannelVXLANValue(publicIP: "198.18.0.3", mac: "0a:00:00:00:00:03"))
+            _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.3.0-24", flannelVXLANValue(publicIP: "198.18.0.3", mac: "0a:00:00:00:00:03"))
             #expect(await eventually { subnets(publisher) == [cidr("10.244.2.0/24"), cidr("10.244.3.0/24")] })
             let expected = NextHop(publicIP: IPv4Address("198.18.0.3")!, port: 8472, vtepMAC: MACAddress("0a:00:00:00:00:03")!, backend: .vxlan)
             #expect(publisher.withCurrent { $0.lookup(IPv4Address("10.244.3.77")!) } == expected)
             #expect(publisher.withCurrent { $0.lookup(IPv4Address("10.244.1.5")!) } == nil)
 
-            _ = try etcd.etcdctl("del", "\(prefix)/subnets/10.244.3.0-24")
+            _ = try await etcd.etcdctl("del", "\(prefix)/subnets/10.244.3.0-24")
             #expect(await eventually { subnets(publisher) == [cidr("10.244.2.0/24")] })
             #expect(publisher.withCurrent { $0.lookup(IPv4Address("10.244.3.77")!) } == nil)
 
@@ -75,21 +75,21 @@ struct PeerWatcherTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(#"{"Network":"10.244.0.0/16","Backend":{"Type":"udp","Port":9000}}"#, prefix: prefix)
+            try await etcd.putConfig(#"{"Network":"10.244.0.0/16","Backend":{"Type":"udp","Port":9000}}"#, prefix: prefix)
             let config = try await client.networkConfig(prefix: prefix)
             let directory = "\(prefix)/subnets"
-            _ = try etcd.etcdctl("put", "\(directory)/10.244.2.0-24", #"{"PublicIP":"198.18.0.2","PublicIPv6":null}"#)
+            _ = try await etcd.etcdctl("put", "\(directory)/10.244.2.0-24", #"{"PublicIP":"198.18.0.2","PublicIPv6":null}"#)
             let (watcher, publisher) = makeWatcher(client, config: config, prefix: prefix, localSubnet: cidr("10.244.1.0/24"))
             let runner = Task { await watcher.run() }
             defer { runner.cancel() }
             #expect(await eventually { routes(publisher).count == 1 })
 
-            _ = try etcd.etcdctl("put", "\(directory)/not-a-subnet", #"{"PublicIP":"198.18.0.9","PublicIPv6":null}"#)
-            _ = try etcd.etcdctl("put", "\(directory)/10.244.3.0-24", "{PublicIP: 198.18.0.3}")
-            _ = try etcd.etcdctl("put", "\(directory)/10.244.4.0-24", #"{"PublicIPv6":null}"#)
-            _ = try etcd.etcdctl("put", "\(directory)/10.99.5.0-24", #"{"PublicIP":"198.18.0.5","PublicIPv6":null}"#)
-            _ = try etcd.etcdctl("put", "\(directory)/10.244.0.0-23", #"{"PublicIP":"198.18.0.6","PublicIPv6":null}"#)
-            _ = try etcd.etcdctl("put", "\(directory)/10.244.7.0-24", #"{"PublicIP":"198.18.0.7","PublicIPv6":null}"#)
+            _ = try await etcd.etcdctl("put", "\(directory)/not-a-subnet", #"{"PublicIP":"198.18.0.9","PublicIPv6":null}"#)
+            _ = try await etcd.etcdctl("put", "\(directory)/10.244.3.0-24", "{PublicIP: 198.18.0.3}")
+            _ = try await etcd.etcdctl("put", "\(directory)/10.244.4.0-24", #"{"PublicIPv6":null}"#)
+            _ = try await etcd.etcdctl("put", "\(directory)/10.99.5.0-24", #"{"PublicIP":"198.18.0.5","PublicIPv6":null}"#)
+            _ = try await etcd.etcdctl("put", "\(directory)/10.244.0.0-23", #"{"PublicIP":"198.18.0.6","PublicIPv6":null}"#)
+            _ = try await etcd.etcdctl("put", "\(directory)/10.244.7.0-24", #"{"PublicIP":"198.18.0.7","PublicIPv6":null}"#)
             #expect(await eventually { routes(publisher).count == 2 })
             let expectedSkips: [PeerSkipReason: Int] = [.badKey: 1, .badJSON: 1, .missingPublicIP: 1, .outsideNetwork: 1, .overlapsLocal: 1]
             #expect(await eventually { await watcher.statistics.skipped == expectedSkips })
@@ -99,7 +99,7 @@ struct PeerWatcherTests {
             ])
 
             // Fixing a record turns it into a route; the count follows.
-            _ = try etcd.etcdctl("put", "\(directory)/10.244.3.0-24", #"{"PublicIP":"198.18.0.3","PublicIPv6":null}"#)
+            _ = try await etcd.etcdctl("put", "\(directory)/10.244.3.0-24", #"{"PublicIP":"198.18.0.3","PublicIPv6":null}"#)
             #expect(await eventually { routes(publisher).count == 3 })
             #expect(await watcher.statistics.skipped[.badJSON] == nil)
         }
@@ -110,7 +110,7 @@ struct PeerWatcherTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            try await etcd.putConfig(vxlanConfig, prefix: prefix)
             var leaseConfiguration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.1", mac: "0a:00:00:00:00:01"), prefix: prefix)
             leaseConfiguration.retryInterval = .milliseconds(100)
             let manager = LeaseManager(client: client, configuration: leaseConfiguration, clock: ManualClock())
@@ -123,12 +123,14 @@ struct PeerWatcherTests {
             defer { runners.forEach { $0.cancel() } }
             #expect(await eventually { await watcher.statistics.publishes == 1 })
 
-            _ = try etcd.etcdctl("lease", "revoke", "\(try #require(lease.etcdLease))")
+            _ = try await etcd.etcdctl("lease", "revoke", "\(try #require(lease.etcdLease))")
             // Back under a new etcd lease, with no clock movement: only the watch event can have told it.
             #expect(try await eventually {
                 let kv = try await client.get(lease.key).kvs.first
                 return kv != nil && kv?.lease != lease.etcdLease
             })
+            // The manager records the lease after etcd has the key, so the key may show first.
+            #expect(await eventually { await manager.current?.etcdLease.map { $0 != lease.etcdLease } == true })
             #expect(await manager.current?.subnet == lease.subnet)
             #expect(routes(publisher).isEmpty)
         }
@@ -139,11 +141,11 @@ struct PeerWatcherTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            try await etcd.putConfig(vxlanConfig, prefix: prefix)
             let config = try await client.networkConfig(prefix: prefix)
             let directory = "\(prefix)/subnets"
-            _ = try etcd.etcdctl("put", "\(directory)/10.244.2.0-24", flannelVXLANValue(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02"))
-            _ = try etcd.etcdctl("put", "\(directory)/10.244.3.0-24", flannelVXLANValue(publicIP: "198.18.0.3", mac: "0a:00:00:00:00:03"))
+            _ = try await etcd.etcdctl("put", "\(directory)/10.244.2.0-24", flannelVXLANValue(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02"))
+            _ = try await etcd.etcdctl("put", "\(directory)/10.244.3.0-24", flannelVXLANValue(publicIP: "198.18.0.3", mac: "0a:00:00:00:00:03"))
             let firstWatch = Mutex(true)
             // Between the listing and the first watch, peers change and history is compacted away.
             let (watcher, publisher) = makeWatcher(client, config: config, prefix: prefix, localSubnet: nil, beforeWatch: { _ in
@@ -167,7 +169,7 @@ struct PeerWatcherTests {
             #expect(await eventually { routes(publisher) == expected })
             #expect(await watcher.statistics.relists == 1)
             // And it keeps watching after the re-list.
-            _ = try etcd.etcdctl("del", "\(directory)/10.244.4.0-24")
+            _ = try await etcd.etcdctl("del", "\(directory)/10.244.4.0-24")
             #expect(await eventually { routes(publisher) == [expected[0]] })
         }
     }
@@ -180,7 +182,7 @@ struct PeerWatcherTests {
             }
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            try await etcd.putConfig(vxlanConfig, prefix: prefix)
             let config = try await client.networkConfig(prefix: prefix)
             let directory = "\(prefix)/subnets"
             let (watcher, publisher) = makeWatcher(client, config: config, prefix: prefix, localSubnet: nil)
@@ -191,21 +193,21 @@ struct PeerWatcherTests {
             var expected: Set<IPv4Prefix> = []
             var events = 0
             for n in 2...4 {
-                _ = try etcd.etcdctl("put", "\(directory)/10.244.\(n).0-24", flannelVXLANValue(publicIP: "198.18.0.\(n)", mac: "0a:00:00:00:00:0\(n)"))
+                _ = try await etcd.etcdctl("put", "\(directory)/10.244.\(n).0-24", flannelVXLANValue(publicIP: "198.18.0.\(n)", mac: "0a:00:00:00:00:0\(n)"))
                 expected.insert(cidr("10.244.\(n).0/24"))
                 events += 1
             }
             #expect(await eventually { subnets(publisher) == expected })
 
-            etcd.halt()
+            await etcd.halt()
             try await Task.sleep(for: .seconds(3))
             try await etcd.resume()
             for n in 5...7 {
-                _ = try etcd.etcdctl("put", "\(directory)/10.244.\(n).0-24", flannelVXLANValue(publicIP: "198.18.0.\(n)", mac: "0a:00:00:00:00:0\(n)"))
+                _ = try await etcd.etcdctl("put", "\(directory)/10.244.\(n).0-24", flannelVXLANValue(publicIP: "198.18.0.\(n)", mac: "0a:00:00:00:00:0\(n)"))
                 expected.insert(cidr("10.244.\(n).0/24"))
                 events += 1
             }
-            _ = try etcd.etcdctl("del", "\(directory)/10.244.2.0-24")
+            _ = try await etcd.etcdctl("del", "\(directory)/10.244.2.0-24")
             expected.remove(cidr("10.244.2.0/24"))
             events += 1
 
@@ -225,7 +227,7 @@ struct PeerWatcherTests {
             let client = try etcd.client()
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try etcd.putConfig(vxlanConfig, prefix: prefix)
+            try await etcd.putConfig(vxlanConfig, prefix: prefix)
             let config = try await client.networkConfig(prefix: prefix)
             let observed = Observed()
             let clock = SystemClock()

@@ -46,13 +46,13 @@ func uniquePrefix() -> String { "/weft-test-\(UUID().uuidString.prefix(8))/netwo
 
 extension TestEtcd {
     /// Writes the network config with etcdctl (the operator's way), v3 API.
-    func putConfig(_ json: String, prefix: String) throws {
-        _ = try etcdctl("put", EtcdPath.config(prefix: prefix), json)
+    func putConfig(_ json: String, prefix: String) async throws {
+        _ = try await etcdctl("put", EtcdPath.config(prefix: prefix), json)
     }
 
     /// `etcdctl get --prefix <prefix>/subnets/` as (key, value) pairs, read independently of our client.
-    func subnetKeys(prefix: String) throws -> [(key: String, value: String)] {
-        let lines = try etcdctl("get", "--prefix", EtcdPath.subnets(prefix: prefix) + "/")
+    func subnetKeys(prefix: String) async throws -> [(key: String, value: String)] {
+        let lines = try await etcdctl("get", "--prefix", EtcdPath.subnets(prefix: prefix) + "/")
             .split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
         return stride(from: 0, to: lines.count - 1, by: 2).map { (lines[$0], lines[$0 + 1]) }
     }

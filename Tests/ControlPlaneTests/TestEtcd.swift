@@ -33,10 +33,10 @@ final class TestEtcd: @unchecked Sendable {
         let etcd = try await start()
         do {
             let result = try await body(etcd)
-            etcd.stop()
+            await etcd.stop()
             return result
         } catch {
-            etcd.stop()
+            await etcd.stop()
             throw error
         }
     }
@@ -49,32 +49,45 @@ final class TestEtcd: @unchecked Sendable {
     }
 
     /// Runs etcdctl against this etcd and returns its standard output (the independent view of the store).
-    func etcdctl(_ arguments: String...) throws -> String {
+    /// Waits without blocking a thread: the concurrency pool has only two, and other tests need them.
+    func etcdctl(_ arguments: String...) async throws -> String {
         let tool = Process()
         tool.executableURL = URL(fileURLWithPath: "/usr/bin/etcdctl")
         tool.arguments = ["--endpoints=\(endpoint)"] + arguments
         tool.environment = ["ETCDCTL_API": "3"]
-        let output = Pipe()
-        tool.standardOutput = output
-        tool.standardError = output
-        try tool.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        tool.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard tool.terminationStatus == 0 else { throw TestEtcdFailure("etcdctl \(arguments.joined(separator: " ")): \(text)") }
+        // A file, not a pipe: nothing has to drain it while the tool runs.
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("weft-etcdctl-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: output) }
+        let handle = try FileHandle(forWritingTo: output)
+        defer { try? handle.close() }
+        tool.standardOutput = handle
+        tool.standardError = handle
+        let status = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
+            tool.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try tool.run()
+            } catch {
+                tool.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
+        }
+        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        guard status == 0 else { throw TestEtcdFailure("etcdctl \(arguments.joined(separator: " ")): \(text)") }
         return text
     }
 
-    func stop() {
-        halt()
+    func stop() async {
+        await halt()
         try? FileManager.default.removeItem(at: dataDirectory)
     }
 
-    /// Stops the process (SIGTERM to its pid), keeping the data directory.
-    func halt() {
+    /// Stops the process (SIGTERM to its pid), keeping the data directory. Polls rather than
+    /// blocking in waitUntilExit, for the same reason as `etcdctl`.
+    func halt() async {
         if process.isRunning {
             process.terminate()
-            process.waitUntilExit()
+            while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
         }
     }
 
@@ -119,7 +132,7 @@ final class TestEtcd: @unchecked Sendable {
             let etcd = TestEtcd(endpoint: client, process: process, dataDirectory: directory, arguments: arguments, log: log)
             if await etcd.waitUntilServing() { return etcd }
             lastLog = (try? String(contentsOf: log, encoding: .utf8)).map { String($0.suffix(600)) } ?? ""
-            etcd.stop()
+            await etcd.stop()
         }
         throw TestEtcdFailure("etcd did not start; last log: \(lastLog)")
     }

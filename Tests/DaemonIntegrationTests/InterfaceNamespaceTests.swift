@@ -4,12 +4,13 @@ import Foundation
 import Glibc
 import Synchronization
 import Testing
+import TestThreads
 
 /// HostNetwork + InterfaceSelector against a real kernel: a throwaway network namespace with two
 /// dummy interfaces on 198.18.0.0/15 and the default route through the second. HostNetwork runs
 /// on a thread that entered the namespace with setns, which is why it reads
 /// /proc/thread-self/net/route.
-@Suite(.serialized) struct InterfaceNamespaceTests {
+@Suite(.ownThread, .serialized) struct InterfaceNamespaceTests {
     static let missing: String? = {
         guard getuid() == 0 else { return "not root: creating a network namespace needs it" }
         guard FileManager.default.isExecutableFile(atPath: ip) else { return "iproute2's ip is not installed" }
@@ -65,8 +66,16 @@ import Testing
 
     /// The kernel's index for `interface`, read by `ip`, independently of HostNetwork.
     static func index(_ interface: String, in namespace: String) throws -> Int {
-        let line = try run(["-n", namespace, "-o", "link", "show", interface])
-        return Int(line.split(separator: ":")[0]) ?? -1
+        let output = try run(["-n", namespace, "-o", "link", "show", interface])
+        // "2: wa@if2: <...". Standard error shares the pipe: while other suites add and delete
+        // namespaces, ip may also print "Error: Peer netns reference is invalid." and still succeed.
+        for line in output.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2)
+            guard fields.count == 3, let index = Int(fields[0]),
+                  fields[1].trimmingCharacters(in: .whitespaces).split(separator: "@").first == Substring(interface) else { continue }
+            return index
+        }
+        throw NamespaceError(description: "no index in ip's line for \(interface): \(output)")
     }
 
     /// Runs `work` on a fresh thread that has joined `namespace`; the thread ends with it.
@@ -122,7 +131,7 @@ import Testing
             for (request, name, index, mtu, address, reason) in cases {
                 let chosen = try Self.select(request, in: namespace)
                 #expect(chosen.name == name, "\(request)")
-                #expect(chosen.index == index && chosen.mtu == mtu, "\(request): \(chosen)")
+                #expect(chosen.index == index && chosen.mtu == mtu, "\(request): \(chosen); ip says \(name) is \(index)")
                 #expect(chosen.address == IPv4Address(address), "\(request): \(chosen)")
                 #expect(chosen.reason.contains(reason), "\(request): \(chosen.reason)")
                 #expect(chosen.others.count == 1, "the other dummy interface is listed: \(chosen.summary)")

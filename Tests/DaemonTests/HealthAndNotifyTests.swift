@@ -6,8 +6,9 @@ import Glibc
 import Logging
 import Synchronization
 import Testing
+import TestThreads
 
-@Suite struct HealthServerTests {
+@Suite(.ownThread) struct HealthServerTests {
     static let loopback = IPv4Address(127, 0, 0, 1)
 
     @Test func answersHealthzAndReadyzOverRealHTTP() throws {
@@ -59,7 +60,9 @@ import Testing
         }
         let start = ContinuousClock.now
         #expect(try TestSockets.get(port: server.port, "/healthz").status == 200)
-        #expect(ContinuousClock.now - start < .seconds(4))
+        // Answered at the latest when the server gives up on the silent client (2 s); ten times
+        // that for a loaded machine still fails a server that waits on it forever.
+        #expect(ContinuousClock.now - start < .seconds(20))
     }
 
     @Test func stopClosesThePort() throws {
@@ -69,7 +72,14 @@ import Testing
         #expect(try TestSockets.get(port: port, "/healthz").status == 200)
         server.stop()
         server.stop()  // a second stop is harmless
-        #expect(throws: POSIXError.self) { _ = try TestSockets.get(port: port, "/healthz") }
+        // Refused, normally. Parallel suites bind loopback ports all the time, and a freed one may
+        // be someone else's listener by now (or a self-connect): what must not answer is this server.
+        do {
+            let answer = try TestSockets.get(port: port, "/healthz")
+            #expect(answer.body != "weftd is running\n", "the stopped server still answered on \(port)")
+        } catch {
+            #expect(error is POSIXError, "\(error)")
+        }
         let again = try HealthServer(address: Self.loopback, port: port, readiness: Readiness())
         #expect(again.port == port)
     }
@@ -98,7 +108,7 @@ import Testing
     }
 }
 
-@Suite struct SystemdNotifierTests {
+@Suite(.ownThread) struct SystemdNotifierTests {
     @Test(arguments: [false, true])
     func sendsDatagramsToPathAndAbstractSockets(abstract: Bool) throws {
         let listener = try TestSockets.NotifyListener(abstract: abstract)

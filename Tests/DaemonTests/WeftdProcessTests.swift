@@ -1,10 +1,11 @@
 import Foundation
 import Glibc
 import Testing
+import TestThreads
 
 /// The weftd executable end to end: exit codes, --version/--help, and a run that serves /readyz,
 /// then stops on SIGTERM with STOPPING=1 and status 0.
-@Suite struct WeftdProcessTests {
+@Suite(.ownThread) struct WeftdProcessTests {
     /// `swift test` runs the test bundle from the products directory, where weftd is built too.
     static let weftd: String = {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]

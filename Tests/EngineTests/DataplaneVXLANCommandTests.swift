@@ -1,9 +1,10 @@
 import Addressing
 import Foundation
 import Testing
+import TestThreads
 
 /// `weft dataplane --backend vxlan` as the benchmark harness runs it, and its argument refusals.
-@Suite(.enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
+@Suite(.ownThread, .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
        .enabled(if: weftExecutable != nil, "no weft executable next to the test bundle: run swift build --build-tests"),
        .serialized, .timeLimit(.minutes(1)))
 struct DataplaneVXLANCommandTests {

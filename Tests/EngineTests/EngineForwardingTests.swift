@@ -7,10 +7,11 @@ import Packets
 import Routes
 import Testing
 import TestSupport
+import TestThreads
 
 /// Both I/O loops on the two-host bed: pings cross, unrouted traffic gets ICMP net unreachable,
 /// strangers and spoofers are counted and never delivered, a garbage flood is fully accounted for.
-@Suite(.enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"), .serialized, .timeLimit(.minutes(1)))
+@Suite(.ownThread, .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"), .serialized, .timeLimit(.minutes(1)))
 struct EngineForwardingTests {
     @Test func mmsgEngineForwardsAndDrops() throws {
         try exercise(.mmsg)
@@ -40,7 +41,9 @@ struct EngineForwardingTests {
 
             let stopping = ContinuousClock.now
             engineA.stop()
-            #expect(ContinuousClock.now - stopping < WorkerSetup.idleWait * 5, "stop() took \(ContinuousClock.now - stopping)")
+            // Workers look at the stop flag every idle wait (100 ms); fifty of them tolerate a
+            // loaded machine and still catch a worker blocked without a timeout.
+            #expect(ContinuousClock.now - stopping < WorkerSetup.idleWait * 50, "stop() took \(ContinuousClock.now - stopping)")
             #expect(engineA.workerFailures.isEmpty, "\(engineA.workerFailures)")
             let (status, _) = try TwoHostBed.execute(bed.hostA, ["ip", "link", "show", "flannel0"])
             #expect(status != 0, "flannel0 outlived stop()")
@@ -89,6 +92,8 @@ struct EngineForwardingTests {
         #expect(result.received == 0)
         // The reply comes from the TUN's address, as flannel's proxy sends it.
         #expect(result.output.contains("From 10.244.1.0 icmp_seq=1 Destination Net Unreachable"), "\(result.output)")
+        // The worker counts the reply after writing it, so ping may have it first.
+        _ = eventually { engine.counters.snapshot()[.icmpReplies] > before[.icmpReplies] }
         let after = engine.counters.snapshot()
         #expect(after[.icmpReplies] - before[.icmpReplies] == 1)
         #expect(after.drops[.noRoute] - before.drops[.noRoute] == 1)
@@ -148,11 +153,13 @@ struct EngineForwardingTests {
         }
 
         // The legitimate one proves the path works; the others, sent first, would have arrived first.
-        let first = receiveUDP(listener, milliseconds: 2000)
+        let first = receiveUDP(listener, milliseconds: 20_000)
         #expect(first.map { String(decoding: $0.payload, as: UTF8.self) } == "legitimate")
         #expect(first?.sender == TwoHostBed.containerAddressB)
         #expect(receiveUDP(listener, milliseconds: 300) == nil, "a stranger's or spoofed packet was delivered")
 
+        // The worker counts a TUN write after making it, so the listener may have the packet first.
+        _ = eventually { engine.counters.snapshot()[.tunWrittenPackets] > before[.tunWrittenPackets] }
         let after = engine.counters.snapshot()
         #expect(after.drops[.unknownSender] - before.drops[.unknownSender] == 1)
         #expect(after.drops[.spoofedSource] - before.drops[.spoofedSource] == 1)
@@ -173,40 +180,10 @@ struct EngineForwardingTests {
         let datagrams = 100_000
         let before = engine.counters.snapshot()
         let overflowBefore = try TwoHostBed.receiveBufferErrors(bed.hostA)
-        let residentBefore = residentBytes()
 
         let pinger = try NamespaceProcess(bed.containerA, ["ping", "-n", "-c", "40", "-i", "0.05", "-W", "1", "\(TwoHostBed.containerAddressB)"])
         defer { pinger.stop() }
-        let expected = try bed.stranger.enter { () throws -> [DropReason: UInt64] in
-            let fd = try openUDP(TwoHostBed.publicStranger)
-            defer { close(fd) }
-            var random = SplitMix64(seed: 0x5EED_F100D)
-            let valid = ipv4UDPPacket(source: IPv4Address(10, 244, 2, 9), destination: TwoHostBed.containerAddressA,
-                                      port: 9999, payload: Array(repeating: 0xAB, count: 32))
-            var datagram = [UInt8](repeating: 0, count: 256)
-            var expected: [DropReason: UInt64] = [:]
-            for index in 0..<datagrams {
-                let length = index % 4 == 0 ? valid.count : Int(random.next() % 200) + 1
-                if index % 4 == 0 {
-                    datagram.replaceSubrange(0..<length, with: valid)
-                } else {
-                    datagram.withUnsafeMutableBytes { bytes in
-                        for word in 0..<((length + 7) / 8) { bytes.storeBytes(of: random.next(), toByteOffset: word * 8, as: UInt64.self) }
-                    }
-                }
-                if index % 4 == 2 { datagram[0] = 0x40 | datagram[0] & 0x0F }
-                if index % 4 == 3 {
-                    datagram[0] = 0x45
-                    let total = Int(random.next() % UInt64(length + 8))
-                    datagram[2] = UInt8(total >> 8)
-                    datagram[3] = UInt8(total & 0xFF)
-                }
-                let bytes = Array(datagram[..<length])
-                expected[expectedDrop(bytes), default: 0] += 1
-                try sendUDP(fd, bytes, to: TwoHostBed.publicA, port: TwoHostBed.port)
-            }
-            return expected
-        }
+        let expected = try sendGarbageFlood(bed, datagrams: datagrams)
         let (_, pingOutput) = pinger.finish()
         let pingResult = PingResult(output: pingOutput)
         #expect(pingResult.transmitted == 40 && pingResult.received == 40, "\(pingOutput)")
@@ -214,7 +191,8 @@ struct EngineForwardingTests {
         // Let the workers drain the socket, then account.
         var after = engine.counters.snapshot()
         var overflow: UInt64 = 0
-        let deadline = Date().addingTimeInterval(5)
+        // Drained within milliseconds normally; the bound only ends a hang, so it is generous.
+        let deadline = Date().addingTimeInterval(60)
         repeat {
             Thread.sleep(forTimeInterval: 0.05)
             after = engine.counters.snapshot()
@@ -237,10 +215,47 @@ struct EngineForwardingTests {
         let accepted = (after.peers[TwoHostBed.publicB]?.receivedPackets ?? 0) - (before.peers[TwoHostBed.publicB]?.receivedPackets ?? 0)
         #expect(after[.wireReceivedPackets] - before[.wireReceivedPackets] == dropped + accepted)
         #expect(accepted >= 40, "the pings' replies crossed")
-        let growth = residentBytes() - residentBefore
-        #expect(growth < 4 << 20, "RSS grew \(growth) bytes over the flood")
+        // Memory over a flood is checked on a `weft dataplane` process of its own
+        // (DataplaneCommandTests): this process's RSS also holds every suite running beside this one.
         print("flood: \(datagrams) datagrams, \(dropped) dropped by reason \(expected.map { "\($0.key)=\($0.value)" }.sorted()), "
-              + "\(overflow) socket-buffer overflows, RSS +\(growth) bytes")
+              + "\(overflow) socket-buffer overflows")
+    }
+}
+
+/// Sends `datagrams` datagrams from the stranger to host A's port, in four kinds: well-formed
+/// inner packets, random bytes, random bytes behind an IPv4 version nibble, and random bytes
+/// behind a 0x45 with a total length near the datagram's. Returns how many each reason must
+/// drop, by `expectedDrop`. The same seed every call: two floods are the same datagrams.
+func sendGarbageFlood(_ bed: TwoHostBed, datagrams: Int) throws -> [DropReason: UInt64] {
+    try bed.stranger.enter { () throws -> [DropReason: UInt64] in
+        let fd = try openUDP(TwoHostBed.publicStranger)
+        defer { close(fd) }
+        var random = SplitMix64(seed: 0x5EED_F100D)
+        let valid = ipv4UDPPacket(source: IPv4Address(10, 244, 2, 9), destination: TwoHostBed.containerAddressA,
+                                  port: 9999, payload: Array(repeating: 0xAB, count: 32))
+        var datagram = [UInt8](repeating: 0, count: 256)
+        var expected: [DropReason: UInt64] = [:]
+        for index in 0..<datagrams {
+            let length = index % 4 == 0 ? valid.count : Int(random.next() % 200) + 1
+            if index % 4 == 0 {
+                datagram.replaceSubrange(0..<length, with: valid)
+            } else {
+                datagram.withUnsafeMutableBytes { bytes in
+                    for word in 0..<((length + 7) / 8) { bytes.storeBytes(of: random.next(), toByteOffset: word * 8, as: UInt64.self) }
+                }
+            }
+            if index % 4 == 2 { datagram[0] = 0x40 | datagram[0] & 0x0F }
+            if index % 4 == 3 {
+                datagram[0] = 0x45
+                let total = Int(random.next() % UInt64(length + 8))
+                datagram[2] = UInt8(total >> 8)
+                datagram[3] = UInt8(total & 0xFF)
+            }
+            let bytes = Array(datagram[..<length])
+            expected[expectedDrop(bytes), default: 0] += 1
+            try sendUDP(fd, bytes, to: TwoHostBed.publicA, port: TwoHostBed.port)
+        }
+        return expected
     }
 }
 

@@ -4,6 +4,7 @@ import CShims
 import Foundation
 import Glibc
 import Testing
+import TestThreads
 
 // Byte vectors written out by hand from linux/netlink.h and linux/rtnetlink.h (struct nlmsghdr,
 // struct rtmsg, struct rtattr, struct nlmsgerr) on a little-endian host: native-order integers,
@@ -162,7 +163,7 @@ private let gateway = IPv4Address(198, 18, 0, 2)
 
 /// The codec against the kernel: what Weft adds, `ip route` reads back, and what `ip route add`
 /// installs, Weft's dump reads back.
-@Suite(.enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"), .timeLimit(.minutes(1)))
+@Suite(.ownThread, .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"), .timeLimit(.minutes(1)))
 struct RouteNetlinkKernelTests {
     /// A namespace with veth d0 (198.18.0.1/24) whose peer d1 is up, so d0 has carrier.
     private func withUnderlay(_ body: @escaping @Sendable (TestNamespace, Int32) throws -> Void) throws {

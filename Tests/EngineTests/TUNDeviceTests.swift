@@ -3,6 +3,7 @@ import CShims
 import Engine
 import Foundation
 import Testing
+import TestThreads
 
 /// The RFC 1071 sum written the slow, obvious way, independent of Packets.InternetChecksum.
 func referenceChecksumIsValid(_ bytes: ArraySlice<UInt8>) -> Bool {
@@ -41,7 +42,7 @@ func configureFlannel0() throws {
     try netlink.addRoute(IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16), index: index)
 }
 
-@Suite(.enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"), .timeLimit(.minutes(1)))
+@Suite(.ownThread, .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"), .timeLimit(.minutes(1)))
 struct TUNDeviceTests {
     @Test func multiQueueTUNIsConfiguredByNetlinkAndReceivesPing() throws {
         try TestNamespace.with { namespace in
@@ -62,7 +63,7 @@ struct TUNDeviceTests {
 
                 let ping = try namespace.start(["ping", "-c", "5", "-i", "0.2", "-W", "1", "10.244.2.5"])
                 defer { ping.terminate(); ping.waitUntilExit() }
-                let packet = try #require(readIPv4Packet(fromAnyOf: tun.queues, milliseconds: 3000), "no packet on either TUN queue")
+                let packet = try #require(readIPv4Packet(fromAnyOf: tun.queues, milliseconds: 20_000), "no packet on either TUN queue")
                 try #require(packet.count >= 28)
                 #expect(packet[0] == 0x45)                      // IPv4, IHL 5: no PI header in front
                 #expect(Int(packet[2]) << 8 | Int(packet[3]) == packet.count)

@@ -129,11 +129,11 @@ final class TwoHostBed: Sendable {
     }
 }
 
-/// Resident set size of this process in bytes (VmRSS).
-func residentBytes() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+/// Resident set size of process `pid` in bytes (VmRSS), or nil once it is gone.
+func residentBytes(of pid: Int32) -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-          let kilobytes = Int(line.split(separator: " ")[1]) else { return 0 }
+          let kilobytes = Int(line.split(separator: " ")[1]) else { return nil }
     return kilobytes * 1024
 }
 

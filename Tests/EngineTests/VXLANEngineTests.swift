@@ -5,6 +5,7 @@ import Foundation
 import Glibc
 import Packets
 import Testing
+import TestThreads
 
 /// Tools the vxlan bed needs beyond ip and ping.
 let vxlanToolsMissing: String? = {
@@ -19,7 +20,7 @@ let vxlanToolsMissing: String? = {
 /// The vxlan backend end to end: a Weft node and a kernel flannel.1 node interoperate both ways
 /// (ping, TCP, frames as tshark dissects them), two Weft nodes talk, and every malformed or
 /// unwelcome VXLAN datagram is dropped and counted by its reason.
-@Suite(.enabled(if: vxlanToolsMissing == nil, "\(vxlanToolsMissing ?? "")"), .serialized, .timeLimit(.minutes(2)))
+@Suite(.ownThread, .enabled(if: vxlanToolsMissing == nil, "\(vxlanToolsMissing ?? "")"), .serialized, .timeLimit(.minutes(2)))
 struct VXLANEngineTests {
     @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"))
     func uringNodeInteroperatesWithKernelFlannel() throws {

@@ -20,7 +20,7 @@ struct FailoverTests {
             #expect(client.transport.preferredEndpoint == etcd.endpoint)
             #expect(try await client.get("/f/a").kvs.map(\.value) == ["1"])
             let watch = try await client.watch(prefix: "/f/", fromRevision: revision)
-            let events = try await within(seconds: 5) { try await collect(watch, events: 1).flatMap { $0 } }
+            let events = try await within(seconds: 20) { try await collect(watch, events: 1).flatMap { $0 } }
             #expect(events.map(\.kv.key) == ["/f/a"])
             watch.cancel()
         }
@@ -85,10 +85,12 @@ struct FailoverTests {
             #expect(error.description.contains("check that etcd runs and --etcd-endpoints lists its client URLs"))
         }
         let elapsed = ContinuousClock.now - started
-        // One connection per pass, not a hot loop; and no more waiting than the backoff ceilings
-        // (50 + 100 + 150 ms between four passes) plus one connect timeout per attempt at the listener.
+        // One connection per pass, not a hot loop. The backoff ceilings themselves are checked
+        // exactly below; here the clock only proves the passes end: the most they can wait is
+        // 50 + 100 + 150 ms of backoff plus one connect timeout per attempt at the listener, and
+        // ten times that tolerates a loaded machine.
         #expect(closing.connections == 4)
-        #expect(elapsed < .milliseconds(300 + 4 * 1000))
+        #expect(elapsed < .milliseconds(300 + 4 * 1000) * 10)
     }
 
     @Test func backoffCeilingsDoubleUpToTheMaximumAndDelaysStayBelowThem() {

@@ -4,6 +4,7 @@ import Foundation
 import HostGateway
 import Routes
 import Testing
+import TestThreads
 
 private typealias Bed = ThreeHostBed
 
@@ -18,7 +19,7 @@ private func weftLine(_ n: Int, via gateway: Int? = nil) -> String {
 
 private func others(_ n: Int) -> [Route] { Bed.hostNumbers.filter { $0 != n }.map(Bed.route) }
 
-@Suite(.enabled(if: Bed.missing == nil, "\(Bed.missing ?? "")"), .serialized, .timeLimit(.minutes(2)))
+@Suite(.ownThread, .enabled(if: Bed.missing == nil, "\(Bed.missing ?? "")"), .serialized, .timeLimit(.minutes(2)))
 struct HostGatewayRoutesTests {
     @Test func threeHostsReachEachOthersContainersAndTheFarPeerIsRefused() throws {
         try Bed.with { bed in

@@ -1,12 +1,13 @@
 import Capture
 import Foundation
 import Testing
+import TestThreads
 
 /// Records fresh kernel-VXLAN captures in throwaway network namespaces (scripts/capture-fixtures.sh)
 /// and checks that `weft replay decap` of host B's underlay gives exactly the inner packets host B's
 /// flannel.1 received, byte for byte and in order: with offloads off, with tunnel TSO super-frames,
 /// and with UDP GSO super-frames.
-@Suite struct KernelVXLANReplayTests {
+@Suite(.ownThread) struct KernelVXLANReplayTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     static let script = repository.appendingPathComponent("scripts/capture-fixtures.sh").path

@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import Routes
+import TestThreads
 
 /// Collects what `onFree` reports, from whatever thread reports it.
 final class FreeLog: Sendable {
@@ -55,7 +56,7 @@ func inconsistency(of table: RouteTable) -> String? {
     return nil
 }
 
-@Suite struct RouteTablePublication {
+@Suite(.ownThread) struct RouteTablePublication {
     @Test func readerHoldingATableBlocksItsReclamation() {
         let log = FreeLog()
         let publisher = RouteTablePublisher(stampedSnapshot(generation: 0), onFree: log.hook)

@@ -3,9 +3,6 @@
 #ifndef WEFT_CSHIMS_H
 #define WEFT_CSHIMS_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
@@ -145,9 +142,11 @@ static inline int weft_poll_readable(int fd, int milliseconds) {
 }
 
 /// Moves the calling thread into the network namespace behind `fd` (a /var/run/netns file). 0 or -errno.
-static inline int weft_enter_network_namespace(int fd) {
-    return setns(fd, CLONE_NEWNET) < 0 ? -errno : 0;
-}
+/// In shims.c: setns needs _GNU_SOURCE, which this header must not define (see shims.c).
+int weft_enter_network_namespace(int fd);
+
+/// pipe2(O_CLOEXEC), in shims.c for the same reason. 0 or -errno.
+int weft_pipe(int ends[2]);
 
 // MARK: Netlink
 

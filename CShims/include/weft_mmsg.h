@@ -3,9 +3,6 @@
 #ifndef WEFT_MMSG_H
 #define WEFT_MMSG_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -16,6 +13,13 @@
 #include <sys/uio.h>
 
 static const int weft_msg_trunc = MSG_TRUNC;
+
+/// glibc's `struct mmsghdr`, which it declares only under _GNU_SOURCE (see shims.c): same layout,
+/// checked there with static asserts.
+struct weft_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
 
 /// Sets or clears O_NONBLOCK; returns whether it was set before (0 or 1), or -errno.
 static inline int weft_set_nonblocking(int fd, int nonblocking) {
@@ -28,7 +32,7 @@ static inline int weft_set_nonblocking(int fd, int nonblocking) {
 
 /// Points message `message` at one buffer and one IPv4 address slot. The iovec and the address
 /// must outlive every call that uses the message.
-static inline void weft_mmsg_prepare(struct mmsghdr *message, struct iovec *vector, struct sockaddr_in *name,
+static inline void weft_mmsg_prepare(struct weft_mmsghdr *message, struct iovec *vector, struct sockaddr_in *name,
                                      void *bytes, size_t count) {
     memset(message, 0, sizeof(*message));
     memset(name, 0, sizeof(*name));
@@ -41,29 +45,15 @@ static inline void weft_mmsg_prepare(struct mmsghdr *message, struct iovec *vect
     message->msg_hdr.msg_iovlen = 1;
 }
 
+/// In shims.c (recvmmsg and sendmmsg need _GNU_SOURCE).
 /// Receives up to `count` datagrams without waiting. The number received, or -errno (-EAGAIN when
 /// none is queued). Resets each message's name length first: the kernel overwrites it.
-static inline int weft_recvmmsg(int fd, struct mmsghdr *messages, unsigned count) {
-    for (unsigned index = 0; index < count; index++) {
-        messages[index].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
-    }
-    int received;
-    do {
-        received = recvmmsg(fd, messages, count, MSG_DONTWAIT, NULL);
-    } while (received < 0 && errno == EINTR);
-    return received < 0 ? -errno : received;
-}
+int weft_recvmmsg(int fd, struct weft_mmsghdr *messages, unsigned count);
 
 /// Sends `count` datagrams; blocking, so a full socket buffer slows the reader instead of dropping.
 /// The number sent (the first `n` messages; the kernel stops at the first failure), or -errno when
 /// the first one failed.
-static inline int weft_sendmmsg(int fd, struct mmsghdr *messages, unsigned count) {
-    int sent;
-    do {
-        sent = sendmmsg(fd, messages, count, 0);
-    } while (sent < 0 && errno == EINTR);
-    return sent < 0 ? -errno : sent;
-}
+int weft_sendmmsg(int fd, struct weft_mmsghdr *messages, unsigned count);
 
 /// Waits up to `milliseconds` for either fd to be readable. Bit 0 of the result: `first` is
 /// readable (or in error); bit 1: `second`. 0 on timeout or EINTR, -errno on failure.

@@ -18,7 +18,7 @@ struct MmsgBuffers: ~Copyable {
     /// Length of each packet read from the TUN in this batch.
     let tunLengths: UnsafeMutablePointer<Int>
 
-    let sendMessages: UnsafeMutablePointer<mmsghdr>
+    let sendMessages: UnsafeMutablePointer<weft_mmsghdr>
     let sendVectors: UnsafeMutablePointer<iovec>
     let sendNames: UnsafeMutablePointer<sockaddr_in>
     /// The peer each pending send goes to, for its per-peer counters.
@@ -26,7 +26,7 @@ struct MmsgBuffers: ~Copyable {
     /// The socket each pending send leaves from (vxlan: by inner flow, see `SourcePorts`).
     let sendSockets: UnsafeMutablePointer<Int32>
 
-    let receiveMessages: UnsafeMutablePointer<mmsghdr>
+    let receiveMessages: UnsafeMutablePointer<weft_mmsghdr>
     let receiveVectors: UnsafeMutablePointer<iovec>
     let receiveNames: UnsafeMutablePointer<sockaddr_in>
 

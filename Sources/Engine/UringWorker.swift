@@ -92,8 +92,8 @@ public enum UringWorker {
             let ring = try UringRing(submissionEntries: sizing.submissionEntries, completionEntries: sizing.completionEntries)
             try ring.register(buffers)
             var pipeEnds: (Int32, Int32) = (-1, -1)
-            let opened = withUnsafeMutableBytes(of: &pipeEnds) { pipe2($0.baseAddress!.assumingMemoryBound(to: Int32.self), O_CLOEXEC) }
-            if opened != 0 { throw EngineError("pipe2", "probe", code: errno) }
+            let opened = withUnsafeMutableBytes(of: &pipeEnds) { weft_pipe($0.baseAddress!.assumingMemoryBound(to: Int32.self)) }
+            if opened != 0 { throw EngineError("pipe2", "probe", code: -opened) }
             defer { close(pipeEnds.0); close(pipeEnds.1) }
 
             guard let entry = weft_get_sqe(ring.ring) else { throw EngineError("io_uring_get_sqe", "probe", code: EBUSY) }

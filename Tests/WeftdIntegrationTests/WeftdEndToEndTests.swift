@@ -407,8 +407,11 @@ extension WeftdBeds {
             bed.started.append(capture)
             let capturing = waitFor(WeftdBeds.hangGuard, interval: .milliseconds(50)) { capture.log.contains("Capturing on") || !capture.isRunning }
             #expect(capturing != nil && capture.isRunning, "\(capture.log)")
-            _ = bed.ping(from: 1, "\(kernelBase).2", count: 2)
-            #expect(waitFor(.seconds(5)) { !capture.isRunning } != nil, "\(capture.log)")
+            // "Capturing on" can precede the filter's attachment: ping until two frames were taken.
+            #expect(waitFor(.seconds(5), interval: .zero) {
+                _ = bed.ping(from: 1, "\(kernelBase).2", count: 1)
+                return !capture.isRunning
+            } != nil, "\(capture.log)")
             let frames = capture.log.split(separator: "\n").filter { $0.contains("\t") }
             #expect(frames.count == 2, "\(capture.log)")
             for frame in frames {

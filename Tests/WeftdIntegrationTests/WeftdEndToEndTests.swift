@@ -408,7 +408,7 @@ extension WeftdBeds {
             let capturing = waitFor(WeftdBeds.hangGuard, interval: .milliseconds(50)) { capture.log.contains("Capturing on") || !capture.isRunning }
             #expect(capturing != nil && capture.isRunning, "\(capture.log)")
             // "Capturing on" can precede the filter's attachment: ping until two frames were taken.
-            #expect(waitFor(.seconds(5), interval: .zero) {
+            #expect(waitFor(WeftdBeds.hangGuard, interval: .zero) {
                 _ = bed.ping(from: 1, "\(kernelBase).2", count: 1)
                 return !capture.isRunning
             } != nil, "\(capture.log)")

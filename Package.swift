@@ -75,7 +75,7 @@ let package = Package(
         // Seeded randomness shared by tests and benchmarks.
         .target(name: "TestSupport", path: "Tests/Support"),
         // The `.ownThread` test trait: tests that block run off the two-thread concurrency pool.
-        .target(name: "TestThreads", path: "Tests/Threads"),
+        .target(name: "TestThreads", dependencies: ["CShims"], path: "Tests/Threads"),
 
         // Micro-benchmarks: `swift package benchmark` (see README).
         .executableTarget(

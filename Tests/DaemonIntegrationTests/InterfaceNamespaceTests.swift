@@ -80,26 +80,7 @@ import TestThreads
 
     /// Runs `work` on a fresh thread that has joined `namespace`; the thread ends with it.
     static func inNamespace<T: Sendable>(_ namespace: String, _ work: @escaping @Sendable () throws -> T) throws -> T {
-        typealias SetNamespace = @convention(c) (Int32, Int32) -> Int32
-        // setns is declared only under _GNU_SOURCE, which Swift's Glibc module is built without.
-        guard let symbol = dlsym(nil, "setns") else { throw NamespaceError(description: "no setns in libc") }
-        let setNamespace = unsafeBitCast(symbol, to: SetNamespace.self)
-        let result = Mutex<Result<T, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            defer { done.signal() }
-            let fd = open("/run/netns/\(namespace)", O_RDONLY)
-            guard fd >= 0, setNamespace(fd, 0x4000_0000 /* CLONE_NEWNET */) == 0 else {
-                result.withLock { $0 = .failure(NamespaceError(description: "setns into \(namespace): \(String(cString: strerror(errno)))")) }
-                return
-            }
-            close(fd)
-            let outcome = Result { try work() }
-            result.withLock { $0 = outcome }
-        }
-        thread.start()
-        done.wait()
-        return try result.withLock { $0! }.get()
+        try inNetworkNamespace(namespace, work)
     }
 
     static func select(_ request: InterfaceRequest, in namespace: String) throws -> ExternalInterface {

@@ -1,6 +1,7 @@
 import CShims
 import Foundation
 import Synchronization
+import TestThreads
 import Glibc
 
 /// A network namespace of its own for one test: `ip netns add` on creation, `ip netns del` in
@@ -34,27 +35,7 @@ final class TestNamespace: Sendable {
 
     /// Runs `body` on a new thread inside the namespace and waits for it.
     func enter<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
-        let result = Mutex<Result<T, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        let path = "/var/run/netns/\(name)"
-        let thread = Thread {
-            defer { done.signal() }
-            let outcome: Result<T, any Error>
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            if fd < 0 {
-                outcome = .failure(TestFailure("open \(path): errno \(errno)"))
-            } else if case let result = weft_enter_network_namespace(fd), result != 0 {
-                outcome = .failure(TestFailure("setns \(path): errno \(-result)"))
-                close(fd)
-            } else {
-                close(fd)
-                outcome = Result { try body() }
-            }
-            result.withLock { $0 = outcome }
-        }
-        thread.start()
-        done.wait()
-        return try result.withLock { $0! }.get()
+        try inNetworkNamespace(name, body)
     }
 
     /// `ip -n <namespace> arguments…`; the exit status and the combined output.
@@ -73,18 +54,7 @@ final class TestNamespace: Sendable {
         return process
     }
 
-    static func run(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
-    }
+    static func run(_ arguments: [String]) throws -> (Int32, String) { try runIP(arguments) }
 }
 
 struct TestFailure: Error, CustomStringConvertible {

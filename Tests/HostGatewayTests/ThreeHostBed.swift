@@ -6,6 +6,7 @@ import Glibc
 import HostGateway
 import Routes
 import Synchronization
+import TestThreads
 
 /// Three hosts on one LAN, a container behind each:
 ///
@@ -109,25 +110,7 @@ final class ThreeHostBed: Sendable {
 
     /// Runs `body` on a new thread that has entered `namespace`, and waits for it.
     func enter<T: Sendable>(_ namespace: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
-        let result = Mutex<Result<T, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        let path = "/var/run/netns/\(namespace)"
-        let thread = Thread {
-            defer { done.signal() }
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            let outcome: Result<T, any Error>
-            if fd < 0 {
-                outcome = .failure(TestFailure("open \(path): errno \(errno)"))
-            } else {
-                let entered = weft_enter_network_namespace(fd)
-                close(fd)
-                outcome = entered == 0 ? Result { try body() } : .failure(TestFailure("setns \(path): errno \(-entered)"))
-            }
-            result.withLock { $0 = outcome }
-        }
-        thread.start()
-        done.wait()
-        return try result.withLock { $0! }.get()
+        try inNetworkNamespace(namespace, body)
     }
 
     private func must(_ arguments: [String]) throws {
@@ -135,18 +118,7 @@ final class ThreeHostBed: Sendable {
         guard status == 0 else { throw TestFailure("ip \(arguments.joined(separator: " ")): \(output)") }
     }
 
-    static func run(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
-    }
+    static func run(_ arguments: [String]) throws -> (Int32, String) { try runIP(arguments) }
 }
 
 /// One host's HostGatewayRoutes, shared between the test and the thread that made it.

@@ -19,15 +19,8 @@ static inline int weft_daemon_interface_mtu(int socket_fd, const char *name) {
     return request.ifr_mtu;
 }
 
-// pipe2 and accept4 need _GNU_SOURCE, which the module's headers are not built with; weftd
-// execs nothing, so setting close-on-exec after the fact is race-free enough.
-static inline int weft_daemon_pipe(int ends[2]) {
-    if (pipe(ends) < 0) return -1;
-    fcntl(ends[0], F_SETFD, FD_CLOEXEC);
-    fcntl(ends[1], F_SETFD, FD_CLOEXEC);
-    return 0;
-}
-
+// accept4 needs _GNU_SOURCE, which the module's headers are not built with; weftd execs
+// nothing, so setting close-on-exec after the fact is race-free enough. (Pipes: weft_pipe.)
 static inline int weft_daemon_accept(int listener) {
     int fd = accept(listener, 0, 0);
     if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);

@@ -51,7 +51,7 @@ public final class HealthServer: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         var pipeEnds: [Int32] = [-1, -1]
-        guard weft_daemon_pipe(&pipeEnds) == 0 else {
+        guard weft_pipe(&pipeEnds) == 0 else {
             let failure = fail("pipe2")
             close(fd)
             throw failure

@@ -27,7 +27,7 @@ public final class StopSignals: Sendable {
     /// Without handlers (tests), only `deliver` stops it: the test runner keeps its own Ctrl-C.
     init(installingHandlers: Bool) {
         var ends: [Int32] = [-1, -1]
-        precondition(weft_daemon_pipe(&ends) == 0, "pipe2 for the stop signals failed")
+        precondition(weft_pipe(&ends) == 0, "pipe2 for the stop signals failed")
         readEnd = ends[0]
         guard installingHandlers else {
             close(ends[1])

@@ -61,6 +61,8 @@ public struct DaemonOptions: Equatable, Sendable {
     public var engine = Engine.auto
     /// Engine worker threads; 0 lets the engine pick (one per core).
     public var workers = 0
+    /// TUN offloads and UDP GSO/GRO (udp backend, io_uring engine): TCP moves as 64 KB super-packets.
+    public var offloads = true
 
     /// Flags weftd accepts for drop-in compatibility but does nothing with; one log line each.
     public var ignored: [String] = []

@@ -41,7 +41,7 @@ import Testing
         #expect(options.healthzIP == IPv4Address(127, 0, 0, 1))
         #expect(options.healthzPort == 0)
         #expect(options.verbosity == 0 && options.logLevel == .info)
-        #expect(options.engine == .auto && options.workers == 0)
+        #expect(options.engine == .auto && options.workers == 0 && options.offloads)
         #expect(options.dockerOptionsFile == nil)
         #expect(options.dockerOptions == DockerOptions(form: .both, combinedKey: "DOCKER_OPTS", includeIPMasq: true))
         #expect(options.ignored.isEmpty)
@@ -81,6 +81,7 @@ import Testing
         Row(flag: "engine", value: "mmsg") { $0.engine == .mmsg },
         Row(flag: "engine", value: "uring") { $0.engine == .uring },
         Row(flag: "workers", value: "3") { $0.workers == 3 },
+        Row(flag: "offloads", value: "false") { !$0.offloads },
         Row(flag: "docker-opts-file", value: "/run/flannel/docker") { $0.dockerOptionsFile == "/run/flannel/docker" },
         Row(flag: "docker-opts-key", value: "DOCKER_NETWORK_OPTIONS") { $0.dockerOptions.combinedKey == "DOCKER_NETWORK_OPTIONS" },
         Row(flag: "ip-masq", value: "true") { $0.ipMasq },

@@ -80,6 +80,8 @@ extension WeftdBeds {
             }
 
             Self.pingMatrix(bed, subnets, "uring")
+            // weftd's default for the udp backend on io_uring: TUN offloads with UDP GSO/GRO.
+            for index in 1...3 { #expect(daemons[index]!.log.contains("engine uring with offloads"), "\(daemons[index]!.log.suffix(1500))") }
 
             // TCP through the overlay.
             let server = try Started(["/usr/sbin/ip", "netns", "exec", bed.container(2), "/usr/bin/iperf3", "-s", "-1", "-B",
@@ -90,7 +92,7 @@ extension WeftdBeds {
             #expect(iperf.status == 0, "\(iperf.output.suffix(2000))")
             let bitsPerSecond = Self.receivedBitsPerSecond(iperf.output)
             #expect(bitsPerSecond > 0, "iperf3 TCP: \(iperf.output.suffix(1000))")
-            print("iperf3 TCP container 1 → 2 over weftd (udp backend, uring, 1 worker): \(String(format: "%.0f", bitsPerSecond / 1e6)) Mbit/s")
+            print("iperf3 TCP container 1 → 2 over weftd (udp backend, uring with offloads): \(String(format: "%.0f", bitsPerSecond / 1e6)) Mbit/s")
 
             // No lease covers 10.244.250.0/24: the sender hears net unreachable from its own weftd.
             let unrouted = bed.ping(from: 1, "10.244.250.1")

@@ -76,6 +76,8 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/Support"),
         // The `.ownThread` test trait: tests that block run off the two-thread concurrency pool.
         .target(name: "TestThreads", dependencies: ["CShims"], path: "Tests/Threads"),
+        // A real etcd per test (TLS, auth, halt/resume) for every test target that talks to etcd.
+        .target(name: "EtcdTestSupport", dependencies: ["Etcd"], path: "Tests/EtcdSupport"),
 
         // Micro-benchmarks: `swift package benchmark` (see README).
         .executableTarget(
@@ -92,8 +94,8 @@ let package = Package(
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "TestSupport"]),
         .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "TestSupport", "TestThreads"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
-        .testTarget(name: "EtcdTests", dependencies: ["Etcd", "TestSupport"]),
-        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Etcd", "Config", "Routes", "Addressing"]),
+        .testTarget(name: "EtcdTests", dependencies: ["Etcd", "TestSupport", "EtcdTestSupport"]),
+        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),
         .testTarget(
             name: "CaptureTests",

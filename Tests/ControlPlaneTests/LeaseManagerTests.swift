@@ -5,6 +5,7 @@ import Etcd
 import Foundation
 import Synchronization
 import Testing
+import EtcdTestSupport
 
 private let vxlanConfig = #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#
 

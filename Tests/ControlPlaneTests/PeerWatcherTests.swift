@@ -6,6 +6,7 @@ import Foundation
 import Routes
 import Synchronization
 import Testing
+import EtcdTestSupport
 
 private let vxlanConfig = #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#
 

@@ -6,6 +6,7 @@ import Foundation
 import Routes
 import Synchronization
 import Testing
+import EtcdTestSupport
 
 /// A clock that moves only when a test says so; sleepers poll it, so cancellation stays prompt.
 final class ManualClock: ControlPlaneClock {

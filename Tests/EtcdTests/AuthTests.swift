@@ -1,6 +1,7 @@
 @testable import Etcd
 import Foundation
 import Testing
+import EtcdTestSupport
 
 @Suite(.enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
 struct AuthTests {

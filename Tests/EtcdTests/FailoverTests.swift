@@ -6,6 +6,7 @@ import TestSupport
 
 #if canImport(Glibc)
 import Glibc
+import EtcdTestSupport
 #endif
 
 @Suite(.enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))

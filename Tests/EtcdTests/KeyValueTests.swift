@@ -1,5 +1,6 @@
 import Etcd
 import Testing
+import EtcdTestSupport
 
 @Suite(.enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
 struct KeyValueTests {

@@ -1,6 +1,7 @@
 import Etcd
 import Foundation
 import Testing
+import EtcdTestSupport
 
 @Suite(.enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
 struct LeaseTests {

@@ -1,6 +1,7 @@
 import Etcd
 import Foundation
 import Testing
+import EtcdTestSupport
 
 @Suite(.enabled(if: TestEtcd.isAvailable && TestCertificates.isAvailable, "needs /usr/bin/etcd and /usr/bin/openssl"))
 struct TLSTests {

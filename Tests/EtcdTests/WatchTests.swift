@@ -4,6 +4,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import EtcdTestSupport
 #endif
 
 @Suite(.enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))

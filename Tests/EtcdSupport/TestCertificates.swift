@@ -2,26 +2,26 @@ import Foundation
 
 /// A throwaway PKI made with the openssl command line: a CA, etcd's server certificate for 127.0.0.1,
 /// a client certificate, and the wrong things tests need (an unrelated CA, an expired client certificate).
-struct TestCertificates {
-    static let openssl = "/usr/bin/openssl"
-    static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: openssl) }
+public struct TestCertificates: Sendable {
+    public static let openssl = "/usr/bin/openssl"
+    public static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: openssl) }
 
-    let directory: URL
-    var authority: String { path("ca.crt") }
-    var serverCertificate: String { path("server.crt") }
-    var serverKey: String { path("server.key") }
-    var clientCertificate: String { path("client.crt") }
-    var clientKey: String { path("client.key") }
+    public let directory: URL
+    public var authority: String { path("ca.crt") }
+    public var serverCertificate: String { path("server.crt") }
+    public var serverKey: String { path("server.key") }
+    public var clientCertificate: String { path("client.crt") }
+    public var clientKey: String { path("client.key") }
     /// A CA that signed nothing etcd uses.
-    var unrelatedAuthority: String { path("other-ca.crt") }
+    public var unrelatedAuthority: String { path("other-ca.crt") }
     /// `client.key`'s certificate from the right CA, whose validity ended a day before it began.
-    var expiredClientCertificate: String { path("expired.crt") }
+    public var expiredClientCertificate: String { path("expired.crt") }
     /// A client certificate for `client.key` signed by the unrelated CA.
-    var foreignClientCertificate: String { path("foreign.crt") }
+    public var foreignClientCertificate: String { path("foreign.crt") }
 
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+    public func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
-    static func make() async throws -> TestCertificates {
+    public static func make() async throws -> TestCertificates {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-pki-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let pki = TestCertificates(directory: directory)
@@ -50,7 +50,7 @@ struct TestCertificates {
         return pki
     }
 
-    func remove() {
+    public func remove() {
         try? FileManager.default.removeItem(at: directory)
     }
 

@@ -10,24 +10,38 @@ import FoundationNetworking
 import Glibc
 #endif
 
-/// A throwaway single-member etcd on loopback, started by a test and killed (that pid only) after it.
-struct TestEtcd {
-    static let binary = "/usr/bin/etcd"
-    static let isAvailable = FileManager.default.isExecutableFile(atPath: binary)
-    static let skipMessage: Comment = "needs /usr/bin/etcd (Debian package etcd-server) to start a real etcd"
+/// A throwaway single-member etcd on loopback, started by a test and stopped (that pid only) after
+/// it. A class, so `halt()` and `resume()` can stop the process and start a new one on the same
+/// ports and data directory (reconnect tests). Shared by every test target that needs etcd.
+public final class TestEtcd: @unchecked Sendable {
+    public static let binary = "/usr/bin/etcd"
+    public static let isAvailable = FileManager.default.isExecutableFile(atPath: binary)
+    public static let skipMessage: Comment = "needs /usr/bin/etcd (Debian package etcd-server) to start a real etcd"
 
-    let endpoint: String
-    let process: Process
-    let dataDirectory: URL
+    public let endpoint: String
+    /// Replaced only by `resume()`, which tests call between awaits, never concurrently.
+    public private(set) var process: Process
+    public let dataDirectory: URL
     /// Set when etcd serves https and requires client certificates signed by `tls.authority`.
-    let tls: TestCertificates?
+    public let tls: TestCertificates?
+    private let arguments: [String]
+    private let logFile: URL
 
-    var log: String { (try? String(contentsOf: dataDirectory.appendingPathComponent("etcd.log"), encoding: .utf8)) ?? "" }
+    public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
+
+    private init(endpoint: String, process: Process, dataDirectory: URL, tls: TestCertificates?, arguments: [String], logFile: URL) {
+        self.endpoint = endpoint
+        self.process = process
+        self.dataDirectory = dataDirectory
+        self.tls = tls
+        self.arguments = arguments
+        self.logFile = logFile
+    }
 
     /// Runs `body` against a fresh etcd, always stopping it afterwards. With `tls`, etcd serves
     /// https with its server certificate and accepts only client certificates signed by its CA.
     /// `arguments` are added to etcd's command line.
-    static func with<T>(tls: TestCertificates? = nil, arguments: [String] = [], _ body: (TestEtcd) async throws -> T) async throws -> T {
+    public static func with<T>(tls: TestCertificates? = nil, arguments: [String] = [], _ body: (TestEtcd) async throws -> T) async throws -> T {
         let etcd = try await start(tls: tls, arguments: arguments)
         do {
             let result = try await body(etcd)
@@ -40,7 +54,7 @@ struct TestEtcd {
     }
 
     /// A client for this etcd (or for `endpoints` if given); the caller shuts it down.
-    func client(endpoints: [String]? = nil, configure: (inout EtcdClient.Configuration) -> Void = { _ in }) throws -> EtcdClient {
+    public func client(endpoints: [String]? = nil, configure: (inout EtcdClient.Configuration) -> Void = { _ in }) throws -> EtcdClient {
         var configuration = EtcdClient.Configuration()
         if let tls {
             configuration.caFile = tls.authority
@@ -52,7 +66,8 @@ struct TestEtcd {
     }
 
     /// Runs etcdctl against this etcd and returns its standard output (the independent view of the store).
-    func etcdctl(_ arguments: String...) async throws -> String {
+    @discardableResult
+    public func etcdctl(_ arguments: String...) async throws -> String {
         let certificates = tls.map { ["--cacert=\($0.authority)", "--cert=\($0.clientCertificate)", "--key=\($0.clientKey)"] } ?? []
         let (status, text) = try await runTool(
             "/usr/bin/etcdctl", ["--endpoints=\(endpoint)"] + certificates + arguments, environment: ["ETCDCTL_API": "3"])
@@ -61,11 +76,30 @@ struct TestEtcd {
     }
 
     /// Sends `signal` to this etcd only (SIGKILL: the connections drop without any goodbye).
-    func kill(signal: Int32) async {
+    public func kill(signal: Int32) async {
         if process.isRunning {
             Glibc.kill(process.processIdentifier, signal)
             await waitForExit()
         }
+    }
+
+    /// Stops the process (SIGTERM to its pid), keeping the data directory for `resume()`.
+    public func halt() async {
+        if process.isRunning {
+            process.terminate()
+            await waitForExit()
+        }
+    }
+
+    /// Starts etcd again on the same ports and data directory, after `halt()` or `kill(signal:)`.
+    public func resume() async throws {
+        process = try Self.launch(arguments: arguments, logFile: logFile)
+        guard await waitUntilServing() else { throw TestEtcdFailure("etcd did not restart on \(endpoint)") }
+    }
+
+    public func stop() async {
+        await halt()
+        try? FileManager.default.removeItem(at: dataDirectory)
     }
 
     /// Polls rather than blocking in waitUntilExit: a blocked thread is one of only two the
@@ -75,7 +109,7 @@ struct TestEtcd {
     }
 
     /// One gauge or counter from etcd's Prometheus /metrics (an independent view of what the server holds open).
-    func metric(_ name: String) async throws -> Double {
+    public func metric(_ name: String) async throws -> Double {
         let (data, _) = try await URLSession.shared.data(from: URL(string: endpoint + "/metrics")!)
         let text = String(decoding: data, as: UTF8.self)
         for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
@@ -84,15 +118,19 @@ struct TestEtcd {
         throw TestEtcdFailure("metric \(name) not found")
     }
 
-    func stop() async {
-        if process.isRunning {
-            process.terminate()
-            await waitForExit()
-        }
-        try? FileManager.default.removeItem(at: dataDirectory)
+    private static func launch(arguments: [String], logFile: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let handle = try FileHandle(forWritingTo: logFile)
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
     }
 
-    private static func start(tls: TestCertificates?, arguments: [String]) async throws -> TestEtcd {
+    private static func start(tls: TestCertificates?, arguments extra: [String]) async throws -> TestEtcd {
         // A free port can be taken by someone else between our probe and etcd's bind: try again with new ports.
         var lastLog = ""
         for _ in 0..<3 {
@@ -102,29 +140,24 @@ struct TestEtcd {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             let client = "\(tls == nil ? "http" : "https")://127.0.0.1:\(clientPort)"
             let peer = "http://127.0.0.1:\(peerPort)"
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = [
+            var arguments = [
                 "--data-dir", directory.appendingPathComponent("data").path,
                 "--listen-client-urls", client, "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                 "--initial-cluster", "default=\(peer)", "--name", "default",
-            ] + arguments
+            ] + extra
             if let tls {
-                process.arguments! += [
+                arguments += [
                     "--cert-file", tls.serverCertificate, "--key-file", tls.serverKey,
                     "--trusted-ca-file", tls.authority, "--client-cert-auth",
                 ]
             }
-            let log = directory.appendingPathComponent("etcd.log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: log)
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
-            let etcd = TestEtcd(endpoint: client, process: process, dataDirectory: directory, tls: tls)
+            let logFile = directory.appendingPathComponent("etcd.log")
+            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+            let process = try launch(arguments: arguments, logFile: logFile)
+            let etcd = TestEtcd(endpoint: client, process: process, dataDirectory: directory, tls: tls, arguments: arguments, logFile: logFile)
             if await etcd.waitUntilServing() { return etcd }
-            lastLog = (try? String(contentsOf: log, encoding: .utf8)).map { String($0.suffix(600)) } ?? ""
+            lastLog = String(etcd.log.suffix(600))
             await etcd.stop()
         }
         throw TestEtcdFailure("etcd did not start; last log: \(lastLog)")
@@ -146,14 +179,14 @@ struct TestEtcd {
     }
 }
 
-struct TestEtcdFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct TestEtcdFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Runs a command line tool to its end without blocking a thread; returns its exit status and its
 /// standard output and error together.
-func runTool(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: URL? = nil) async throws -> (Int32, String) {
+public func runTool(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: URL? = nil) async throws -> (Int32, String) {
     let tool = Process()
     tool.executableURL = URL(fileURLWithPath: path)
     tool.arguments = arguments
@@ -161,7 +194,7 @@ func runTool(_ path: String, _ arguments: [String], environment: [String: String
     if let directory { tool.currentDirectoryURL = directory }
     // A file, not a pipe: nothing has to drain it while the tool runs.
     let output = FileManager.default.temporaryDirectory.appendingPathComponent("weft-tool-\(UUID().uuidString)")
-    FileManager.default.createFile(atPath: output.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: output.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: output) }
     let handle = try FileHandle(forWritingTo: output)
     defer { try? handle.close() }
@@ -180,7 +213,7 @@ func runTool(_ path: String, _ arguments: [String], environment: [String: String
 }
 
 /// Runs `body`, failing if it takes longer than `seconds` (a hang becomes a failure, not a stuck test run).
-func within<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+public func within<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
         group.addTask {
@@ -196,20 +229,20 @@ func within<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () async t
 }
 
 /// Waits for `task`, cancelling it and failing after `seconds` (so a hung consumer cannot hang the run).
-func within<T: Sendable>(seconds: Double, _ task: Task<T, any Error>) async throws -> T {
+public func within<T: Sendable>(seconds: Double, _ task: Task<T, any Error>) async throws -> T {
     try await within(seconds: seconds) {
         try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
     }
 }
 
-func within<T: Sendable>(seconds: Double, _ task: Task<T, Never>) async throws -> T {
+public func within<T: Sendable>(seconds: Double, _ task: Task<T, Never>) async throws -> T {
     try await within(seconds: seconds) {
         await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
     }
 }
 
 /// Binds 127.0.0.1:0 and returns the port the kernel chose (closed again, so etcd can take it).
-func freeLoopbackPort() throws -> Int {
+public func freeLoopbackPort() throws -> Int {
     let socketDescriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard socketDescriptor >= 0 else { throw TestEtcdFailure("socket: errno \(errno)") }
     defer { close(socketDescriptor) }

@@ -117,6 +117,9 @@ let package = Package(
         .testTarget(name: "HostGatewayTests", dependencies: ["HostGateway", "Engine", "Routes", "Addressing", "TestThreads"]),
         // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.
         .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing", "TestThreads"]),
+        // Needs root and containernetworking-plugins: weft-cni run as a runtime runs it, delegating to
+        // the real bridge and host-local, containers on two hosts joined by `weft dataplane`. Skips otherwise.
+        .testTarget(name: "CNIIntegrationTests", dependencies: ["Addressing", "TestThreads"]),
         // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces. Skips otherwise.
         .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing", "TestThreads"]),
     ]

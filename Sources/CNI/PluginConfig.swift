@@ -2,8 +2,8 @@ import Foundation
 import Config
 
 /// weft-cni's own entry of a conflist, as the runtime hands it over on stdin: flannel's net-conf
-/// keys (name, type, subnetFile, dataDir, delegate, ipam, runtimeConfig) plus the spec's
-/// cniVersion and prevResult. Every key is kept in `object` for what is passed on.
+/// keys (name, subnetFile, dataDir, delegate, ipam, runtimeConfig) plus the spec's cniVersion and
+/// prevResult. Other keys (type, capabilities, args) are not passed on, as in flannel.
 public struct PluginConfig {
     public static let defaultDataDir = "/var/lib/cni/weft"
     /// Where flannel's plugin keeps its saved delegate configs: DEL and CHECK look there too when

@@ -21,21 +21,23 @@ struct DelegatePlugin {
                        details: "install containernetworking-plugins, or add the directory holding \(type) to CNI_PATH")
     }
 
-    /// Runs to completion; a delegate killed by a signal is our failure, any exit status is its answer.
-    func invoke(config: [UInt8], environment: [String: String]) throws(CNIError) -> (status: Int32, output: [UInt8]) {
+    /// Runs to completion with the saved config file `configPath` as stdin: a file cannot fill
+    /// up like a pipe, and a delegate that exits without reading cannot raise SIGPIPE here. A
+    /// delegate killed by a signal is our failure; any exit status is its answer.
+    func invoke(configPath: String, environment: [String: String]) throws(CNIError) -> (status: Int32, output: [UInt8]) {
+        guard let input = FileHandle(forReadingAtPath: configPath) else {
+            throw CNIError(.ioFailure, "failed to open the saved delegate config \(configPath): \(String(cString: strerror(errno)))")
+        }
+        defer { try? input.close() }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = []
         process.environment = environment
-        let input = Pipe(), output = Pipe()
+        let output = Pipe()
         process.standardInput = input
         process.standardOutput = output
         do {
-            // Written before the delegate starts: a config is a few hundred bytes, far below a
-            // pipe's buffer, and a delegate that exits without reading cannot raise SIGPIPE here.
-            try input.fileHandleForWriting.write(contentsOf: config)
             try process.run()
-            try input.fileHandleForWriting.close()
         } catch {
             throw CNIError(.internal, "failed to run the delegate \(executable): \(error)", details: "check that it is an executable CNI plugin")
         }

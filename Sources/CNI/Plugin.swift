@@ -63,9 +63,10 @@ public enum Plugin {
         try refuseOwnNamespace(request.netns)
         let rendered = DelegateConfig.render(delegate)
         // Saved before the delegate runs: if ADD fails halfway, the runtime's DEL still finds it.
-        try SavedDelegates(directory: config.dataDir).save(rendered, containerID: request.containerID)
+        let store = SavedDelegates(directory: config.dataDir)
+        try store.save(rendered, containerID: request.containerID)
         let plugin = try DelegatePlugin.find(delegate["type"] as! String, in: request.path)
-        let (status, output) = try plugin.invoke(config: rendered, environment: environment)
+        let (status, output) = try plugin.invoke(configPath: store.path(request.containerID), environment: environment)
         return PluginOutput(stdout: output, stderr: "", status: status)
     }
 
@@ -80,7 +81,7 @@ public enum Plugin {
             store.remove(containerID: request.containerID)
             return PluginOutput(stdout: [], stderr: "weft-cni: the saved delegate config \(store.path(request.containerID)) is unreadable; removed it without a delegate DEL\n", status: 0)
         }
-        let (status, output) = try DelegatePlugin.find(type, in: request.path).invoke(config: saved, environment: environment)
+        let (status, output) = try DelegatePlugin.find(type, in: request.path).invoke(configPath: store.path(request.containerID), environment: environment)
         if status == 0 { store.remove(containerID: request.containerID) }
         return PluginOutput(stdout: output, stderr: "", status: status)
     }

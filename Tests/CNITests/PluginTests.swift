@@ -80,6 +80,16 @@ struct PluginTests {
         #expect(stat("\(bed.directory)/data", &status) == 0 && status.st_mode & 0o777 == 0o700, "parents created are 0700 too")
     }
 
+    /// More than a pipe's 64 KB: the delegate reads it from the saved file, so nothing blocks.
+    @Test func aLargeConfigReachesTheDelegateWhole() throws {
+        let bed = try PluginBed()
+        let padding = String(repeating: "x", count: 200_000)
+        let output = bed.run("ADD", config: bed.config(extra: #","runtimeConfig":{"padding":"\#(padding)"}"#))
+        #expect(output.status == 0)
+        let sent = try #require(bed.recorded("stdin-ADD"))
+        #expect(sent.count > 200_000 && sent == bed.recorded("data/cni/ctr1"))
+    }
+
     @Test func aFailingDelegatesErrorAndStatusArePassedOn() throws {
         let bed = try PluginBed()
         let output = bed.run("ADD", extra: ["FAKE_STATUS": "3"])

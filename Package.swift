@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "weft", targets: ["weft"]),
         .executable(name: "weftd", targets: ["weftd"]),
+        .executable(name: "weft-cni", targets: ["weft-cni"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -56,6 +57,10 @@ let package = Package(
         // File I/O around the pure modules: pcap capture files through libpcap.
         .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture"),
 
+        // flannel's CNI meta-plugin: net conf and subnet.env in, a bridge/host-local delegate config
+        // out; the only I/O is the saved configs (SavedDelegates) and running the delegate.
+        .target(name: "CNI", dependencies: ["Config", "Addressing"], path: "Sources/CNI"),
+
         // Executables.
         .executableTarget(
             name: "weft",
@@ -71,6 +76,8 @@ let package = Package(
                                               .product(name: "Logging", package: "swift-log")],
                 path: "Sources/Daemon"),
         .executableTarget(name: "weftd", dependencies: ["Daemon", .product(name: "Logging", package: "swift-log")], path: "Sources/weftd"),
+        // The CNI plugin a runtime runs (as the conflist's type): ADD/DEL/CHECK/VERSION.
+        .executableTarget(name: "weft-cni", dependencies: ["CNI"], path: "Sources/weft-cni"),
 
         // Seeded randomness shared by tests and benchmarks.
         .target(name: "TestSupport", path: "Tests/Support"),
@@ -93,6 +100,7 @@ let package = Package(
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "TestSupport"]),
         .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "TestSupport", "TestThreads"]),
+        .testTarget(name: "CNITests", dependencies: ["CNI", "Config", "Addressing", "TestThreads"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "TestSupport", "EtcdTestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport"]),
@@ -111,6 +119,9 @@ let package = Package(
         .testTarget(name: "HostGatewayTests", dependencies: ["HostGateway", "Engine", "Routes", "Addressing", "TestThreads"]),
         // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.
         .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing", "TestThreads"]),
+        // Needs root and containernetworking-plugins: weft-cni run as a runtime runs it, delegating to
+        // the real bridge and host-local, containers on two hosts joined by `weft dataplane`. Skips otherwise.
+        .testTarget(name: "CNIIntegrationTests", dependencies: ["Addressing", "TestThreads"]),
         // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces. Skips otherwise.
         .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing", "TestThreads"]),
     ]

@@ -5,7 +5,7 @@ import Status
 /// Where a running weftd answers: its --status-socket, given directly or derived the way weftd
 /// derives it from --subnet-file.
 struct StatusSocketOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("weftd's --status-socket.", valueName: "path"))
+    @Option(help: ArgumentHelp("weftd's --status-socket (default: \(StatusSocket.standardPath)).", valueName: "path"))
     var socket: String?
 
     @Option(name: .customLong("subnet-file"),

@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The only place C is called.
@@ -49,7 +51,9 @@ let package = Package(
         ),
 
         // flannel's lease manager and peer watcher: etcd leases in, route-table snapshots out.
-        .target(name: "ControlPlane", dependencies: ["Etcd", "Config", "Routes", "Addressing"], path: "Sources/ControlPlane"),
+        .target(name: "ControlPlane", dependencies: ["Etcd", "Config", "Routes", "Addressing",
+                                                    .product(name: "CoreMetrics", package: "swift-metrics")],
+                path: "Sources/ControlPlane"),
 
         // flannel's host-gw backend: one kernel route per peer, kept in step over rtnetlink; no userspace dataplane.
         .target(name: "HostGateway", dependencies: ["Engine", "Routes", "Addressing", "CShims"], path: "Sources/HostGateway"),
@@ -61,11 +65,15 @@ let package = Package(
         // out; the only I/O is the saved configs (SavedDelegates) and running the delegate.
         .target(name: "CNI", dependencies: ["Config", "Addressing"], path: "Sources/CNI"),
 
+        // What weftd reports about itself (/v1/routes, /v1/stats) as Codable values, and the small
+        // HTTP-over-Unix-socket client `weft` reads them with: one definition, so the two cannot drift.
+        .target(name: "Status", path: "Sources/Status"),
+
         // Executables.
         .executableTarget(
             name: "weft",
             dependencies: [
-                "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture", "Engine",
+                "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture", "Engine", "Status",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/weft"
@@ -73,7 +81,10 @@ let package = Package(
 
         // weftd, the flanneld drop-in: flags, interface choice, healthz, sd_notify, signals.
         .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", "Etcd", "ControlPlane", "Engine", "Routes", "HostGateway",
-                                              .product(name: "Logging", package: "swift-log")],
+                                              "Packets", "Forwarding", "Status",
+                                              .product(name: "Logging", package: "swift-log"),
+                                              .product(name: "Metrics", package: "swift-metrics"),
+                                              .product(name: "Prometheus", package: "swift-prometheus")],
                 path: "Sources/Daemon"),
         .executableTarget(name: "weftd", dependencies: ["Daemon", .product(name: "Logging", package: "swift-log")], path: "Sources/weftd"),
         // The CNI plugin a runtime runs (as the conflist's type): ADD/DEL/CHECK/VERSION.
@@ -110,7 +121,8 @@ let package = Package(
             dependencies: ["Capture", "Forwarding", "Packets", "Routes", "Config", "Addressing", "TestThreads"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config", "ControlPlane", "Etcd", "Engine", "Routes", "HostGateway", "TestThreads"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config", "ControlPlane", "Etcd", "Engine", "Routes", "HostGateway", "Status", "TestThreads",
+                                                        .product(name: "Metrics", package: "swift-metrics")]),
         // Needs root: weftd's interface choice inside a network namespace. Skips otherwise.
         .testTarget(name: "DaemonIntegrationTests", dependencies: ["Daemon", "Addressing", "TestThreads"]),
         // Needs root: each test makes its own network namespace.
@@ -123,7 +135,7 @@ let package = Package(
         // the real bridge and host-local, containers on two hosts joined by `weft dataplane`. Skips otherwise.
         .testTarget(name: "CNIIntegrationTests", dependencies: ["Addressing", "TestThreads"]),
         // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces. Skips otherwise.
-        .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing", "TestThreads"]),
+        .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing", "Status", "TestThreads"]),
     ]
 )
 

@@ -42,6 +42,8 @@ public actor LeaseManager {
     private let configuration: Configuration
     private let clock: any ControlPlaneClock
     private let log: LogHandler
+    private let renewals = ControlPlaneMetrics.leaseRenewals()
+    private let etcdErrors = ControlPlaneMetrics.etcdErrors("lease")
 
     /// The lease we hold; nil before the first acquisition and between a loss and re-acquisition.
     public private(set) var current: AcquiredLease?
@@ -189,6 +191,7 @@ public actor LeaseManager {
         do {
             result = try await client.transaction(compare: [compare], success: [.put(key: key, value: value, lease: lease.id)])
         } catch {
+            etcdErrors.increment()
             if case .timedOut = error.reason { return nil }
             throw LeaseError(.etcd(error))
         }
@@ -283,8 +286,10 @@ public actor LeaseManager {
             current = renewed
             scheduleRenewal(ttl: renewed.ttl)
             log(.debug, "renewed \(lease.subnet): etcd lease \(id) has \(ttl) s again")
+            renewals.increment()
             changeSink.yield(.renewed(renewed))
         } catch {
+            etcdErrors.increment()
             log(.warning, "cannot renew \(lease.key): \(error); retrying in \(configuration.retryInterval)")
             deadline = clock.now + configuration.retryInterval
         }
@@ -305,6 +310,7 @@ public actor LeaseManager {
             }
             current?.revision = kv.modRevision
         } catch {
+            etcdErrors.increment()
             log(.warning, "cannot read back \(lease.key) after a change: \(error); checking again in \(configuration.retryInterval)")
             pendingNotice = nil
             deadline = min(deadline ?? .seconds(Int64.max / 2), clock.now + configuration.retryInterval)
@@ -357,6 +363,7 @@ public actor LeaseManager {
         do {
             return try await body()
         } catch {
+            etcdErrors.increment()
             throw LeaseError(.etcd(error))
         }
     }

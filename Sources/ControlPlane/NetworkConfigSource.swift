@@ -10,6 +10,7 @@ extension EtcdClient {
         do {
             result = try await get(key)
         } catch {
+            ControlPlaneMetrics.etcdErrors("config").increment()
             throw LeaseError(.etcd(error))
         }
         guard let kv = result.kvs.first else { throw LeaseError(.configMissing(key: key)) }

@@ -61,6 +61,7 @@ public actor PeerWatcher {
     private let publisher: RouteTablePublisher
     private let clock: any ControlPlaneClock
     private let log: LogHandler
+    private let etcdErrors = ControlPlaneMetrics.etcdErrors("watch")
     private let onPublish: (@Sendable (Publication) -> Void)?
     private let onOwnKeyChange: (@Sendable (Int64) async -> Void)?
     /// Test seam: runs before each watch is opened, with the revision it will start from.
@@ -151,6 +152,7 @@ public actor PeerWatcher {
                     continue
                 }
                 if Task.isCancelled { break }
+                etcdErrors.increment()
                 let delay = configuration.backoff.delay(attempt: attempt)
                 attempt += 1
                 statistics.reconnects += 1

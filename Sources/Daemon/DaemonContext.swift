@@ -9,14 +9,17 @@ public struct DaemonContext: Sendable {
     public let logger: Logger
     public let readiness: Readiness
     public let notifier: SystemdNotifier?
+    /// What /metrics, /v1/routes and /v1/stats read; the run loop attaches each dataplane it starts.
+    public let status: DaemonStatus
 
     public init(options: DaemonOptions, interface: ExternalInterface, logger: Logger,
-                readiness: Readiness = Readiness(), notifier: SystemdNotifier? = nil) {
+                readiness: Readiness = Readiness(), notifier: SystemdNotifier? = nil, status: DaemonStatus = DaemonStatus()) {
         self.options = options
         self.interface = interface
         self.logger = logger
         self.readiness = readiness
         self.notifier = notifier
+        self.status = status
     }
 
     /// Lease held, subnet.env written, dataplane up: /readyz turns 200 and, the first time,

@@ -209,8 +209,12 @@ struct DaemonFlag: Sendable {
             options.healthzIP = try address(value, flag: "--healthz-ip", variable: variable)
         },
         DaemonFlag("healthz-port", .number, "PORT", example: "8081", default: "0",
-                   "port of the health server (GET /healthz, /readyz); 0 turns it off") { options, value, variable throws(DaemonOptionsError) in
+                   "port of the health server (GET /healthz, /readyz, /metrics, /v1/routes, /v1/stats); 0 turns it off") { options, value, variable throws(DaemonOptionsError) in
             options.healthzPort = UInt16(try integer(value, in: 0...65535, flag: "--healthz-port", variable: variable, example: "8081"))
+        },
+        DaemonFlag("status-socket", .string, "PATH", example: "/run/flannel/weftd.sock", default: "weftd.sock beside --subnet-file",
+                   "Weft: Unix socket (mode 0600) serving /metrics, /v1/routes and /v1/stats for weft routes|stats; empty turns it off") { options, value, _ throws(DaemonOptionsError) in
+            options.statusSocket = value
         },
         DaemonFlag("v", .number, "LEVEL", example: "2", default: "0",
                    "log verbosity: 0 info, 1-4 debug, 5 and up trace") { options, value, variable throws(DaemonOptionsError) in

@@ -1,6 +1,7 @@
 import Addressing
 import Config
 import Logging
+import Status
 
 /// Everything weftd is told at startup: flanneld's flags with flanneld's names and defaults, plus
 /// Weft's own (--engine, --workers, --docker-opts-*, --subnet-lease-ttl). Built by `parse`, which
@@ -54,6 +55,8 @@ public struct DaemonOptions: Equatable, Sendable {
     public var healthzIP = IPv4Address(127, 0, 0, 1)
     /// 0 turns the health server off, as in flanneld.
     public var healthzPort: UInt16 = 0
+    /// --status-socket: nil means `weftd.sock` beside --subnet-file; empty turns it off.
+    public var statusSocket: String?
     /// klog's -v: 0 logs info and up, 1–4 debug, 5 and more trace.
     public var verbosity = 0
 
@@ -63,6 +66,12 @@ public struct DaemonOptions: Equatable, Sendable {
     public var workers = 0
     /// TUN offloads and UDP GSO/GRO (udp backend, io_uring engine): TCP moves as 64 KB super-packets.
     public var offloads = true
+
+    /// Where the Unix-socket status server listens, nil when it is off.
+    public var statusSocketPath: String? {
+        guard let statusSocket else { return StatusSocket.defaultPath(subnetFile: subnetFile) }
+        return statusSocket.isEmpty ? nil : statusSocket
+    }
 
     /// Flags weftd accepts for drop-in compatibility but does nothing with; one log line each.
     public var ignored: [String] = []

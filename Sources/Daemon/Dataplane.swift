@@ -17,6 +17,10 @@ final class Dataplane: Sendable {
     let config: NetworkConfig
     let engine: Engine
     let watcher: PeerWatcher
+    /// The backend of the lease (udp or vxlan), as routes name it.
+    let backend: Backend
+    /// When each route table was published, for /v1/routes.
+    let publications: PublicationTimes
     private let watching: Task<Void, Never>
     private let logger: Logger
 
@@ -44,16 +48,22 @@ final class Dataplane: Sendable {
         try engine.start()
 
         let routeLog = RouteLog(logger: logger)
+        let publications = PublicationTimes()
         let watcherConfiguration = PeerWatcher.Configuration(network: config, localSubnet: lease.subnet, prefix: options.etcdPrefix)
         let watcher = PeerWatcher(
             client: client, configuration: watcherConfiguration, publisher: engine.publisher,
             log: Self.logHandler(logger),
             onOwnKeyChange: { await manager.noticeOwnKeyChange(revision: $0) },
-            onPublish: { routeLog.record($0.routes) })
+            onPublish: {
+                publications.record(generation: $0.generation)
+                routeLog.record($0.routes)
+            })
         self.subnet = lease.subnet
         self.config = config
         self.engine = engine
         self.watcher = watcher
+        self.backend = config.backend.kind == .vxlan ? .vxlan : .udp
+        self.publications = publications
         self.logger = logger
         watching = Task { await watcher.run() }
     }

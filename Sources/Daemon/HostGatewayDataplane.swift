@@ -3,9 +3,11 @@ import Config
 import ControlPlane
 import Engine
 import Etcd
+import Foundation
 import HostGateway
 import Logging
 import Routes
+import Status
 import Synchronization
 
 /// What WeftdRunner starts for a lease and stops when the lease moves or weftd stops: the
@@ -18,6 +20,10 @@ protocol LeaseDataplane: AnyObject, Sendable {
     var mtu: Int { get }
     /// The dataplane's part of the ready line.
     var summary: String { get }
+    /// GET /v1/routes: the table in use, its generation and age at `now`.
+    func routesReport(at now: Date) -> RoutesReport
+    /// GET /v1/stats.
+    func statsReport() -> StatsReport
     func stop() async
 }
 
@@ -25,6 +31,15 @@ extension Dataplane: LeaseDataplane {
     var mtu: Int { tunMTU }
     var summary: String {
         "engine \(engine.kind?.rawValue ?? "stopped"), \(engine.configuration.workers) worker(s), \(engine.configuration.tunName) MTU \(tunMTU)"
+    }
+
+    func routesReport(at now: Date) -> RoutesReport {
+        DataplaneReports.routes(engine.publisher, times: publications, backend: backend, at: now)
+    }
+
+    func statsReport() -> StatsReport {
+        DataplaneReports.stats(engine.counters.snapshot(), engine: engine.kind?.rawValue ?? "stopped",
+                               workers: engine.configuration.workers, backend: backend, publisher: engine.publisher)
     }
 }
 
@@ -44,6 +59,9 @@ final class HostGatewayDataplane: LeaseDataplane {
     let config: NetworkConfig
     let mtu: Int
     let watcher: PeerWatcher
+    /// The watcher's table, read only for /v1/routes: nothing forwards from it.
+    private let publisher: RouteTablePublisher
+    private let publications: PublicationTimes
     private let keeper: KernelRouteKeeper
     private let interfaceName: String
     private let watching: Task<Void, Never>
@@ -68,16 +86,22 @@ final class HostGatewayDataplane: LeaseDataplane {
         // Only the watcher's publications are read: nothing forwards from this table.
         let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength,
                                                           localSubnet: lease.subnet))
+        let publications = PublicationTimes()
         let watcher = PeerWatcher(
             client: client,
             configuration: PeerWatcher.Configuration(network: config, localSubnet: lease.subnet, prefix: context.options.etcdPrefix),
             publisher: publisher, log: Dataplane.logHandler(logger),
             onOwnKeyChange: { await manager.noticeOwnKeyChange(revision: $0) },
-            onPublish: { keeper.reconcile($0.routes) })
+            onPublish: {
+                publications.record(generation: $0.generation)
+                keeper.reconcile($0.routes)
+            })
         self.subnet = lease.subnet
         self.config = config
         mtu = interface.mtu
         self.watcher = watcher
+        self.publisher = publisher
+        self.publications = publications
         self.keeper = keeper
         interfaceName = interface.name
         self.firstReconcile = firstReconcile
@@ -97,6 +121,17 @@ final class HostGatewayDataplane: LeaseDataplane {
     func awaitFirstReconcile() async -> Bool {
         for await _ in firstReconcile { return true }
         return false
+    }
+
+    func routesReport(at now: Date) -> RoutesReport {
+        DataplaneReports.routes(publisher, times: publications, backend: .hostGateway, at: now)
+    }
+
+    /// No engine: the kernel forwards, and nothing in weftd sees a packet to count.
+    func statsReport() -> StatsReport {
+        let local = publisher.withCurrent { $0.localSubnet }
+        return StatsReport(engine: "kernel", workers: 0, backend: Backend.hostGateway.rawValue,
+                           localSubnet: local.map { "\($0)" } ?? "", traffic: [:], drops: [:], peers: [])
     }
 
     var summary: String {

@@ -52,21 +52,31 @@ public enum WeftDaemon {
         logger.info("etcd \(options.etcdEndpoints.joined(separator: ",")) prefix \(options.etcdPrefix); subnet file \(options.subnetFile); engine \(options.engine.rawValue), workers \(options.workers == 0 ? "one per core" : String(options.workers)); ip-masq \(options.ipMasq)")
 
         let readiness = Readiness()
-        var server: HealthServer?
+        let status = DaemonStatus()
+        var servers: [HealthServer] = []
+        defer { servers.forEach { $0.stop() } }
         if options.healthzPort != 0 {
             do {
-                server = try HealthServer(address: options.healthzIP, port: options.healthzPort, readiness: readiness)
+                servers.append(try HealthServer(address: options.healthzIP, port: options.healthzPort, readiness: readiness, status: status))
             } catch {
                 logger.error("\(error)")
                 return 1
             }
-            server?.start()
-            logger.info("health server on http://\(options.healthzIP):\(options.healthzPort) (/healthz, /readyz)")
+            logger.info("health server on http://\(options.healthzIP):\(options.healthzPort) (/healthz, /readyz, /metrics, /v1/routes, /v1/stats)")
         }
-        defer { server?.stop() }
+        if let path = options.statusSocketPath {
+            do {
+                servers.append(try HealthServer(socketPath: path, readiness: readiness, status: status))
+            } catch {
+                logger.error("\(error)")
+                return 1
+            }
+            logger.info("status socket \(path) (weft routes, weft stats; /metrics, /v1/routes, /v1/stats)")
+        }
+        servers.forEach { $0.start() }
 
         let context = DaemonContext(options: options, interface: interface, logger: logger,
-                                    readiness: readiness, notifier: SystemdNotifier(environment: environment))
+                                    readiness: readiness, notifier: SystemdNotifier(environment: environment), status: status)
         context.notify("STATUS=\(readiness.current.reason)")
         return await run(context, until: { await stop.wait() }, body: body)
     }

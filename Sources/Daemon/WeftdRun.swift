@@ -123,6 +123,7 @@ struct WeftdRunner {
                     }
                     context.readiness.markNotReady("rebuilding the dataplane for \(lease.subnet)")
                     monitor.cancel()
+                    context.status.detach()
                     await dataplane.stop()
                     do {
                         dataplane = try await start(lease, identity: identity, client: client, manager: manager)
@@ -142,6 +143,7 @@ struct WeftdRunner {
             monitor.cancel()
             group.cancelAll()
         }
+        context.status.detach()
         await dataplane.stop()
         if Task.isCancelled { return }
         throw WeftdError(description: "the dataplane could not be rebuilt; see the lines above")
@@ -180,6 +182,7 @@ struct WeftdRunner {
             await dataplane.stop()
             throw WeftdError(description: "\(error)")
         }
+        context.status.attach(dataplane)
         markReady(lease, dataplane)
         return dataplane
     }

@@ -5,7 +5,7 @@ struct Weft: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weft",
         abstract: "Weft: flannel's overlay network with a user-space dataplane.",
-        subcommands: [Replay.self, Dataplane.self])
+        subcommands: [Replay.self, Dataplane.self, RoutesCommand.self, StatsCommand.self])
 }
 
 struct Replay: ParsableCommand {

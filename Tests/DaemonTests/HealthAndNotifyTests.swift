@@ -102,7 +102,7 @@ import TestThreads
             ("DELETE /healthz HTTP/1.1", 405), ("GET /healthz", 400), ("GET /healthz SPDY/3", 400), ("", 400),
         ]
         for (line, status) in cases {
-            let response = HealthServer.response(to: Array("\(line)\r\nHost: x\r\n\r\n".utf8), readiness: ready)
+            let response = String(decoding: HealthServer.response(to: Array("\(line)\r\nHost: x\r\n\r\n".utf8), readiness: ready), as: UTF8.self)
             #expect(response.hasPrefix("HTTP/1.1 \(status) "), "\(line): \(response)")
         }
     }

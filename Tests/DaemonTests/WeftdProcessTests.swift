@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Status
 import Testing
 import TestThreads
 
@@ -70,7 +71,11 @@ import TestThreads
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.weftd)
         // The loopback interface always exists, so this runs on any host.
-        process.arguments = ["-iface=lo", "--healthz-port", String(port)]
+        // Its own status socket: the default (/run/flannel/weftd.sock) belongs to the host.
+        let socketDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("weftd-proc-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: socketDirectory) }
+        let socketPath = socketDirectory + "/weftd.sock"
+        process.arguments = ["-iface=lo", "--healthz-port", String(port), "--status-socket", socketPath]
         process.environment = ["NOTIFY_SOCKET": listener.name, "FLANNELD_V": "1"]
         let err = Pipe()
         process.standardError = err
@@ -88,6 +93,13 @@ import TestThreads
         }
         #expect(readyz?.status == 503)
         #expect(try TestSockets.get(port: port, "/healthz").status == 200)
+        // No etcd, so no dataplane: the reports say so, on TCP and on the socket alike.
+        #expect(try TestSockets.get(port: port, "/v1/routes").status == 503)
+        #expect {
+            try StatusClient(path: socketPath).stats()
+        } throws: { "\($0)".contains("answered 503: weftd has no dataplane yet") }
+        var info = stat()
+        #expect(stat(socketPath, &info) == 0 && info.st_mode & 0o777 == 0o600)
 
         kill(process.processIdentifier, SIGTERM)
         #expect(listener.receive() == "STOPPING=1")
@@ -97,5 +109,6 @@ import TestThreads
         #expect(log.contains("using interface lo (index 1, address 127.0.0.1"), "\(log)")
         #expect(log.contains("--iface=lo names it"))
         #expect(log.contains("received SIGTERM, stopping") && log.contains("stopped"))
+        #expect(access(socketPath, F_OK) != 0, "weftd left its status socket behind")
     }
 }

@@ -279,12 +279,16 @@ final class Bed {
     }
 
     func subnetFile(_ index: Int) -> String { "\(directory)/subnet-\(index).env" }
+    /// Every host's subnet file is in one directory, where weftd's default socket would collide.
+    func statusSocket(_ index: Int) -> String { "\(directory)/weftd-\(index).sock" }
 
-    /// Starts weftd in host N with a fresh log file; the health server is on 127.0.0.1:8471 there.
+    /// Starts weftd in host N with a fresh log file; the health server is on 127.0.0.1:8471 there,
+    /// the status socket at `statusSocket(N)`.
     func startWeftd(_ index: Int, engine: String = "auto", extra: [String] = []) throws -> Started {
         let arguments = ["/usr/sbin/ip", "netns", "exec", host(index), weftdPath,
                          "-etcd-endpoints=\(etcdEndpoint)", "--iface", hostIP(index), "--subnet-file", subnetFile(index),
-                         "--healthz-port", "8471", "--engine", engine, "--workers", "1"] + extra
+                         "--healthz-port", "8471", "--status-socket", statusSocket(index),
+                         "--engine", engine, "--workers", "1"] + extra
         let process = try Started(arguments, logPath: "\(directory)/weftd-\(index)-\(started.count).log")
         started.append(process)
         return process

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Status
 import Testing
 import TestThreads
 
@@ -521,6 +522,14 @@ extension WeftdBeds {
                 }
             }
             WeftdEndToEndTests.pingMatrix(bed, subnets, "host-gw")
+
+            // The status socket: the watcher's peers as routes without ports, and no engine to count.
+            let status = StatusClient(path: bed.statusSocket(1))
+            let routes = try status.routes()
+            #expect(routes.backend == "host-gw" && Set(routes.routes.map(\.subnet)) == [subnets[2]!, subnets[3]!], "\(routes)")
+            #expect(routes.routes.allSatisfy { $0.backend == "host-gw" && $0.port == nil && $0.vtepMAC == nil }, "\(routes)")
+            let stats = try status.stats()
+            #expect(stats.engine == "kernel" && stats.workers == 0 && stats.peers.isEmpty && stats.localSubnet == subnets[1], "\(stats)")
 
             // A peer on another segment: refused in one line by each daemon, nobody else disturbed.
             let offSegment = "10.244.230.0/24"

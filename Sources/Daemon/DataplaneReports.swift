@@ -1,0 +1,60 @@
+import Addressing
+import Engine
+import Forwarding
+import Foundation
+import Packets
+import Routes
+import Status
+
+/// /v1/routes and /v1/stats for each kind of dataplane, read from its route publisher and, with
+/// an engine, the workers' counters (relaxed loads; nothing on the packet path changes).
+enum DataplaneReports {
+    static func routes(_ publisher: RouteTablePublisher, times: PublicationTimes, backend: Backend, at now: Date) -> RoutesReport {
+        let (generation, network, local, entries) = publisher.withCurrent { table in
+            (table.generation, table.network, table.localSubnet, table.routes.map(entry))
+        }
+        let publishedAt = times.publishedAt(generation: generation, now: now)
+        return RoutesReport(
+            generation: generation, publishedAt: timestamp(publishedAt),
+            ageSeconds: max(0, now.timeIntervalSince(publishedAt)),
+            network: "\(network)", localSubnet: local.map { "\($0)" } ?? "",
+            backend: backend.rawValue,
+            routes: entries.sorted { $0.sortKey < $1.sortKey }.map(\.entry))
+    }
+
+    private static func entry(_ route: Route) -> (sortKey: UInt32, entry: RoutesReport.Entry) {
+        let hop = route.nextHop
+        return (route.subnet.network.value, RoutesReport.Entry(
+            subnet: "\(route.subnet)", publicIP: "\(hop.publicIP)",
+            port: hop.backend == .hostGateway ? nil : hop.port, backend: hop.backend.rawValue,
+            vtepMAC: hop.backend == .vxlan ? "\(hop.vtepMAC)" : nil))
+    }
+
+    /// The engine's totals; each peer named by its PublicIP and, while it holds a lease, its subnet.
+    static func stats(_ statistics: EngineStatistics, engine: String, workers: Int, backend: Backend,
+                      publisher: RouteTablePublisher) -> StatsReport {
+        let (local, subnets) = publisher.withCurrent { table -> (IPv4Prefix?, [IPv4Address: IPv4Prefix]) in
+            var subnets: [IPv4Address: IPv4Prefix] = [:]
+            for route in table.routes where subnets[route.nextHop.publicIP] == nil { subnets[route.nextHop.publicIP] = route.subnet }
+            return (table.localSubnet, subnets)
+        }
+        var traffic: [String: UInt64] = [:]
+        for counter in WorkerCounters.Traffic.allCases { traffic["\(counter)"] = statistics[counter] }
+        var drops: [String: UInt64] = [:]
+        for reason in DropReason.allCases { drops["\(reason)"] = statistics.drops[reason] }
+        let peers = statistics.peers.keys.sorted().map { address in
+            let traffic = statistics.peers[address]!
+            return StatsReport.Peer(
+                publicIP: "\(address)", subnet: subnets[address].map { "\($0)" },
+                sentPackets: traffic.sentPackets, sentBytes: traffic.sentBytes,
+                receivedPackets: traffic.receivedPackets, receivedBytes: traffic.receivedBytes)
+        }
+        return StatsReport(engine: engine, workers: workers, backend: backend.rawValue,
+                           localSubnet: local.map { "\($0)" } ?? "", traffic: traffic, drops: drops, peers: peers)
+    }
+
+    /// ISO 8601 in UTC with milliseconds, e.g. 2026-11-23T14:30:05.123Z.
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: TimeZone(identifier: "UTC")!))
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import Status
+
+/// Where a running weftd answers: its --status-socket, given directly or derived the way weftd
+/// derives it from --subnet-file.
+struct StatusSocketOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("weftd's --status-socket (default: \(StatusSocket.standardPath)).", valueName: "path"))
+    var socket: String?
+
+    @Option(name: .customLong("subnet-file"),
+            help: ArgumentHelp("weftd's --subnet-file; the socket is weftd.sock beside it, as weftd places it.", valueName: "path"))
+    var subnetFile: String?
+
+    @Flag(help: "Print JSON (sorted keys) instead of a table.")
+    var json = false
+
+    func validate() throws {
+        if socket != nil && subnetFile != nil {
+            throw ValidationError("give --socket or --subnet-file, not both")
+        }
+    }
+
+    var path: String {
+        if let socket { return socket }
+        if let subnetFile { return StatusSocket.defaultPath(subnetFile: subnetFile) }
+        return StatusSocket.standardPath
+    }
+
+    var client: StatusClient { StatusClient(path: path) }
+}
+
+struct RoutesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "routes",
+        abstract: "Show the route table a running weftd forwards with.",
+        discussion: "Each peer subnet with its public IP, port, backend and (vxlan) VTEP MAC, and the table's generation and age.")
+
+    @OptionGroup var options: StatusSocketOptions
+
+    func run() throws {
+        try reportingFailures {
+            let report = try options.client.routes()
+            print(options.json ? try JSONOutput.render(report) : Self.table(report), terminator: "")
+        }
+    }
+
+    static func table(_ report: RoutesReport) -> String {
+        let text = "generation \(report.generation), published \(report.publishedAt) (\(seconds(report.ageSeconds)) ago); "
+            + "local subnet \(report.localSubnet) in \(report.network), backend \(report.backend)\n"
+        guard !report.routes.isEmpty else { return text + "no peers\n" }
+        var table = TextTable(["SUBNET", "PUBLIC IP", "PORT", "BACKEND", "VTEP MAC"])
+        for route in report.routes {
+            table.append([route.subnet, route.publicIP, route.port.map { String($0) } ?? "-", route.backend, route.vtepMAC ?? "-"])
+        }
+        return text + table.render()
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value < 10 ? String(format: "%.1f s", value) : "\(Int(value)) s"
+    }
+}
+
+struct StatsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Show what a running weftd's dataplane moved and dropped.",
+        discussion: "Per-peer packets and bytes both ways, the engine's totals, drops by reason, and the engine in use.")
+
+    @OptionGroup var options: StatusSocketOptions
+
+    func run() throws {
+        try reportingFailures {
+            let report = try options.client.stats()
+            print(options.json ? try JSONOutput.render(report) : Self.table(report), terminator: "")
+        }
+    }
+
+    static func table(_ report: StatsReport) -> String {
+        guard report.engine != "kernel" else {
+            return "engine kernel (\(report.backend): the kernel forwards, weftd counts no packets), local subnet \(report.localSubnet)\n"
+        }
+        var text = "engine \(report.engine), \(report.workers) worker(s), backend \(report.backend), local subnet \(report.localSubnet)\n\n"
+        if report.peers.isEmpty {
+            text += "no peer traffic yet\n"
+        } else {
+            var peers = TextTable(["PEER", "SUBNET", "SENT PACKETS", "SENT BYTES", "RECEIVED PACKETS", "RECEIVED BYTES"],
+                                  alignments: [.left, .left, .right, .right, .right, .right])
+            for peer in report.peers {
+                peers.append([peer.publicIP, peer.subnet ?? "-", String(peer.sentPackets), String(peer.sentBytes),
+                              String(peer.receivedPackets), String(peer.receivedBytes)])
+            }
+            text += peers.render()
+        }
+        var traffic = TextTable(["COUNTER", "VALUE"], alignments: [.left, .right])
+        for (name, value) in report.traffic.sorted(by: { $0.key < $1.key }) where value != 0 {
+            traffic.append([name, String(value)])
+        }
+        text += "\n" + (traffic.isEmpty ? "no traffic\n" : traffic.render())
+        var drops = TextTable(["DROP REASON", "PACKETS"], alignments: [.left, .right])
+        for (reason, count) in report.drops.sorted(by: { $0.key < $1.key }) where count != 0 {
+            drops.append([reason, String(count)])
+        }
+        text += "\n" + (drops.isEmpty ? "no drops\n" : drops.render())
+        return text
+    }
+}

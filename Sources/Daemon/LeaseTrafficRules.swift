@@ -30,7 +30,7 @@ final class LeaseTrafficRules: Sendable {
     private var options: DaemonOptions { context.options }
     private var logger: Logger { context.logger }
 
-    /// The rules `lease` asks for under weftd's flags.
+    /// The rules for a Network and this host's lease subnet under weftd's flags.
     func ruleset(for network: IPv4Prefix, subnet: IPv4Prefix) -> TrafficRuleset {
         TrafficRuleset(network: network, subnet: subnet, masquerade: options.ipMasq,
                        forwardAccept: options.iptablesForwardRules, fullyRandom: !options.ipMasqFullyRandomDisable)
@@ -45,7 +45,7 @@ final class LeaseTrafficRules: Sendable {
             succeeded()
             if !ruleset.isEmpty { logger.info("traffic rules: \(Self.describe(ruleset)) in \(TrafficRuleset.tableSpecifier)") }
         } catch {
-            failed(error, markNotReady: false)
+            failed(error, fromResync: false)
         }
     }
 
@@ -85,7 +85,7 @@ final class LeaseTrafficRules: Sendable {
             logger.warning("traffic rules: \(TrafficRuleset.tableSpecifier) was not as weftd keeps it (\(differences.joined(separator: "; "))); applied it again")
             succeeded()
         case .failed(let error):
-            failed(error, markNotReady: true)
+            failed(error, fromResync: true)
         }
     }
 
@@ -112,7 +112,7 @@ final class LeaseTrafficRules: Sendable {
 
     /// Keeps the failure for `markReady` (which says it after an install); from a resync, says
     /// it here (once per distinct failure) and takes readiness away if the runner had it ready.
-    private func failed(_ error: TrafficRulesError, markNotReady fromResync: Bool) {
+    private func failed(_ error: TrafficRulesError, fromResync: Bool) {
         let line = "traffic rules not in place: \(error)"
         let (say, wasReady) = state.withLock { state -> (Bool, Bool) in
             if state.failure != line {

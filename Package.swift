@@ -58,6 +58,10 @@ let package = Package(
         // flannel's host-gw backend: one kernel route per peer, kept in step over rtnetlink; no userspace dataplane.
         .target(name: "HostGateway", dependencies: ["Engine", "Routes", "Addressing", "CShims"], path: "Sources/HostGateway"),
 
+        // flanneld's masquerade and forward rules as one nftables table (`table ip weft`): the ruleset
+        // and the listing comparison are pure; the keeper runs the nft tool (control plane only).
+        .target(name: "TrafficRules", dependencies: ["Addressing"], path: "Sources/TrafficRules"),
+
         // File I/O around the pure modules: pcap capture files through libpcap.
         .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture"),
 
@@ -81,7 +85,7 @@ let package = Package(
 
         // weftd, the flanneld drop-in: flags, interface choice, healthz, sd_notify, signals.
         .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", "Etcd", "ControlPlane", "Engine", "Routes", "HostGateway",
-                                              "Packets", "Forwarding", "Status",
+                                              "TrafficRules", "Packets", "Forwarding", "Status",
                                               .product(name: "Logging", package: "swift-log"),
                                               .product(name: "Metrics", package: "swift-metrics"),
                                               .product(name: "Prometheus", package: "swift-prometheus")],
@@ -123,6 +127,8 @@ let package = Package(
         ),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config", "ControlPlane", "Etcd", "Engine", "Routes", "HostGateway", "Status", "TestThreads",
                                                         .product(name: "Metrics", package: "swift-metrics")]),
+        // Ruleset and listing tests run anywhere; the keeper's tests run real nft in a namespace (root) and skip otherwise.
+        .testTarget(name: "TrafficRulesTests", dependencies: ["TrafficRules", "Addressing", "TestThreads"]),
         // Needs root: weftd's interface choice inside a network namespace. Skips otherwise.
         .testTarget(name: "DaemonIntegrationTests", dependencies: ["Daemon", "Addressing", "TestThreads"]),
         // Needs root: each test makes its own network namespace.

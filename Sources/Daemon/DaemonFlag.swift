@@ -197,11 +197,13 @@ struct DaemonFlag: Sendable {
 
         flag("ip-masq", \.ipMasq, default: false, "masquerade traffic leaving the overlay network"),
         flag("ip-masq-fully-random-disable", \.ipMasqFullyRandomDisable, default: false, "leave --random-fully off the MASQUERADE rules"),
+        flag("ip-masq-cleanup", \.ipMasqCleanup, default: false,
+             "Weft: delete the masquerade and forward rules (nftables table ip weft) on a clean stop; flanneld leaves them"),
         DaemonFlag("iptables-resync", .number, "SECONDS", example: "5", default: "5",
-                   "seconds between checks of the iptables rules") { options, value, variable throws(DaemonOptionsError) in
+                   "seconds between checks of the masquerade and forward rules (nftables table ip weft)") { options, value, variable throws(DaemonOptionsError) in
             options.iptablesResync = .seconds(try integer(value, in: 1...86400, flag: "--iptables-resync", variable: variable, example: "5"))
         },
-        flag("iptables-forward-rules", \.iptablesForwardRules, default: true, "add FORWARD accept rules for the network"),
+        flag("iptables-forward-rules", \.iptablesForwardRules, default: true, "accept forwarded traffic to and from the network (nftables table ip weft)"),
         flag("ip-blackhole-route", \.ipBlackholeRoute, default: false, "add a blackhole route for this host's subnet"),
 
         DaemonFlag("healthz-ip", .string, "IP", example: "127.0.0.1", default: "127.0.0.1",

@@ -4,7 +4,7 @@ import Logging
 import Status
 
 /// Everything weftd is told at startup: flanneld's flags with flanneld's names and defaults, plus
-/// Weft's own (--engine, --workers, --docker-opts-*, --subnet-lease-ttl). Built by `parse`, which
+/// Weft's own (--engine, --workers, --docker-opts-*, --subnet-lease-ttl, --ip-masq-cleanup). Built by `parse`, which
 /// reads the command line and then FLANNELD_* for every flag the command line left out.
 public struct DaemonOptions: Equatable, Sendable {
     public enum Engine: String, Equatable, Sendable, CaseIterable {
@@ -45,6 +45,9 @@ public struct DaemonOptions: Equatable, Sendable {
     // Rules.
     public var ipMasq = false
     public var ipMasqFullyRandomDisable = false
+    /// Weft: delete `table ip weft` on a clean stop. Off by default, as flanneld leaves its rules:
+    /// a restart then has no window without them.
+    public var ipMasqCleanup = false
     public var iptablesResync: Duration = .seconds(5)
     public var iptablesForwardRules = true
     public var ipBlackholeRoute = false

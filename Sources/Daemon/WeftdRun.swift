@@ -26,8 +26,15 @@ struct WeftdError: Error, CustomStringConvertible {
 
 struct WeftdRunner {
     let context: DaemonContext
+    /// --ip-masq and --iptables-forward-rules: installed for each lease before ready.
+    let rules: LeaseTrafficRules
     var options: DaemonOptions { context.options }
     var logger: Logger { context.logger }
+
+    init(context: DaemonContext) {
+        self.context = context
+        rules = LeaseTrafficRules(context: context)
+    }
 
     /// Waits between config reads and acquisition attempts (flanneld: every 1 s).
     static let retry = RetryBackoff(initial: .milliseconds(250), maximum: .seconds(2))
@@ -72,9 +79,6 @@ struct WeftdRunner {
     }
 
     private func serve(_ client: EtcdClient) async throws {
-        if options.ipMasq {
-            logger.warning("--ip-masq: weftd does not install the masquerade rules yet; FLANNEL_IPMASQ=true still tells Docker not to masquerade, so add them yourself (iptables -t nat ... MASQUERADE for the Network)")
-        }
         let problems = ProblemLog(logger: logger)
         let initial = try await retrying(problems) { () async throws(LeaseError) -> NetworkConfig? in
             try await client.networkConfig(prefix: options.etcdPrefix)
@@ -106,6 +110,7 @@ struct WeftdRunner {
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await manager.run() }
+            group.addTask { await rules.resync() }
             var monitor = Task { await ConfigMonitor(client: client, prefix: options.etcdPrefix, running: first.config, logger: logger).run() }
             // Ends when the body is cancelled (SIGTERM): an AsyncStream iteration returns nil then.
             for await change in manager.changes {
@@ -121,6 +126,7 @@ struct WeftdRunner {
                     } else {
                         logger.warning("lease \(lease.subnet) taken again under a changed network config: rebuilding the dataplane")
                     }
+                    rules.withdrawReady()
                     context.readiness.markNotReady("rebuilding the dataplane for \(lease.subnet)")
                     monitor.cancel()
                     context.status.detach()
@@ -137,6 +143,7 @@ struct WeftdRunner {
                 case .renewed:
                     break  // the lease manager logs renewals at debug level
                 case .lost(let lease, let reason):
+                    rules.withdrawReady()
                     context.markNotReady("lease \(lease.subnet) lost (\(reason)); taking it again, the dataplane stays up meanwhile")
                 }
             }
@@ -145,7 +152,10 @@ struct WeftdRunner {
         }
         context.status.detach()
         await dataplane.stop()
-        if Task.isCancelled { return }
+        if Task.isCancelled {
+            rules.removeOnStop()
+            return
+        }
         throw WeftdError(description: "the dataplane could not be rebuilt; see the lines above")
     }
 
@@ -175,6 +185,8 @@ struct WeftdRunner {
                 throw WeftdError(description: "cannot start the engine for \(lease.subnet): \(error)")
             }
         }
+        // Before subnet.env and readiness, as flanneld installs its rules before writing it.
+        rules.install(for: lease)
         do {
             try context.publish(SubnetEnv(network: lease.config.network, subnet: lease.subnet,
                                           mtu: dataplane.mtu, ipMasq: options.ipMasq))
@@ -187,8 +199,9 @@ struct WeftdRunner {
         return dataplane
     }
 
+    /// Ready only with the traffic rules in place (see LeaseTrafficRules.markReady).
     private func markReady(_ lease: AcquiredLease, _ dataplane: any LeaseDataplane) {
-        context.markReady("lease \(lease.subnet) (\(lease.origin)); \(dataplane.summary)")
+        rules.markReady("lease \(lease.subnet) (\(lease.origin)); \(dataplane.summary)")
     }
 
     /// What this run publishes in its lease.

@@ -35,7 +35,7 @@ import Testing
         #expect(options.subnetFile == "/run/flannel/subnet.env")
         #expect(options.subnetLeaseRenewMargin == .seconds(3600))
         #expect(options.subnetLeaseTTL == .seconds(86400))
-        #expect(!options.ipMasq && !options.ipMasqFullyRandomDisable)
+        #expect(!options.ipMasq && !options.ipMasqFullyRandomDisable && !options.ipMasqCleanup)
         #expect(options.iptablesResync == .seconds(5))
         #expect(options.iptablesForwardRules && !options.ipBlackholeRoute)
         #expect(options.healthzIP == IPv4Address(127, 0, 0, 1))
@@ -90,6 +90,7 @@ import Testing
         Row(flag: "iptables-forward-rules", value: "0") { !$0.iptablesForwardRules },
         Row(flag: "ip-blackhole-route", value: "1") { $0.ipBlackholeRoute },
         Row(flag: "ip-masq-fully-random-disable", value: "True") { $0.ipMasqFullyRandomDisable },
+        Row(flag: "ip-masq-cleanup", value: "true") { $0.ipMasqCleanup },
         Row(flag: "docker-opts-combined", value: "true") { $0.dockerOptions.form == .combined },
         Row(flag: "docker-opts-individual", value: "true") { $0.dockerOptions.form == .individual },
         Row(flag: "docker-opts-no-ip-masq", value: "true") { !$0.dockerOptions.includeIPMasq },

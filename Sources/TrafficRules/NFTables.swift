@@ -1,0 +1,61 @@
+import Foundation
+
+/// The `nft` tool, run as a child process in weftd's own network namespace. Control-plane code:
+/// a call takes milliseconds and happens at startup, on a lease change and once per resync.
+public struct NFTables: Sendable {
+    /// Where nft is looked for when no path is given (Debian's, then other layouts).
+    public static let searchPaths = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft", "/usr/local/sbin/nft"]
+
+    /// The executable; nil when none was found (every call then fails with `toolMissing`).
+    public let path: String?
+
+    public init(path: String? = nil) {
+        self.path = path ?? Self.searchPaths.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Runs `script` as one nft command line: nft parses the whole buffer and commits it as one
+    /// transaction, all or nothing. An argument, not `-f -`, so no pipe can raise SIGPIPE in weftd.
+    public func apply(_ script: String, operation: String) throws(TrafficRulesError) {
+        _ = try run([script], operation: operation)
+    }
+
+    /// `nft list table ip weft`, or nil when the table does not exist.
+    public func listTable() throws(TrafficRulesError) -> String? {
+        let operation = "list \(TrafficRuleset.tableSpecifier)"
+        do throws(TrafficRulesError) {
+            return try run(["list", "table", TrafficRuleset.family, TrafficRuleset.table], operation: operation)
+        } catch {
+            // ENOENT is how nft says the table is not there (LC_ALL=C keeps strerror in English).
+            if case .refused(_, let output) = error.reason, output.contains("No such file or directory") { return nil }
+            throw error
+        }
+    }
+
+    /// Runs nft with `arguments` and returns its standard output; a non-zero exit throws with its
+    /// standard error. Outputs are a few kilobytes, far below a pipe's buffer, so reading one
+    /// pipe to its end before the other cannot block nft.
+    func run(_ arguments: [String], operation: String) throws(TrafficRulesError) -> String {
+        guard let path else { throw TrafficRulesError(operation: operation, .toolMissing(searched: Self.searchPaths)) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.environment = ["LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        process.standardInput = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            throw TrafficRulesError(operation: operation, .launch(path: path, problem: "\(error)"))
+        }
+        let printed = output.fileHandleForReading.readDataToEndOfFile()
+        let complaint = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+            throw TrafficRulesError(operation: operation, .refused(status: process.terminationStatus,
+                                                                  output: String(decoding: complaint, as: UTF8.self)))
+        }
+        return String(decoding: printed, as: UTF8.self)
+    }
+}

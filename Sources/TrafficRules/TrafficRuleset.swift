@@ -1,0 +1,105 @@
+import Addressing
+
+/// The nftables rules weftd keeps for one lease: flanneld's masquerade rules (--ip-masq) and its
+/// forward-accept rules (--iptables-forward-rules), in a table of Weft's own, `table ip weft`.
+///
+/// postrouting (N = the Network, P = this host's lease subnet), first match wins:
+///   meta mark & 0x4000 == 0x4000  return      kube-proxy's masquerade mark: it masquerades those itself
+///   saddr N  daddr N              return      overlay → overlay keeps its real source, wherever it is routed
+///   saddr !N daddr P              return      the host talking to its own containers
+///   saddr N  daddr !224.0.0.0/4   masquerade  a container leaving the overlay takes the host's address
+///   saddr !N daddr N              masquerade  the host talking to a remote subnet: the reply must come
+///                                             back through the overlay, so the source must be in N
+/// flanneld returns only P → N and N → P, so a packet routed through this host from one remote subnet
+/// to another is masqueraded there; here no overlay → overlay packet ever is (the seeds' nginx-log
+/// check: a container sees its peers' real addresses). flanneld's nftables mode also returns
+/// `saddr != P daddr N`; its iptables mode (`! -s N -d P`) is the one followed here.
+///
+/// forward: saddr N accept; daddr N accept — so a FORWARD policy of drop (Docker's) spares the overlay.
+public struct TrafficRuleset: Equatable, Sendable {
+    public static let family = "ip"
+    public static let table = "weft"
+    /// `table ip weft`, as nft names it in commands and messages.
+    public static var tableSpecifier: String { "table \(family) \(table)" }
+
+    public var network: IPv4Prefix
+    public var subnet: IPv4Prefix
+    /// --ip-masq: the postrouting chain.
+    public var masquerade: Bool
+    /// --iptables-forward-rules: the forward chain.
+    public var forwardAccept: Bool
+    /// MASQUERADE with fully-random port mapping (off with --ip-masq-fully-random-disable).
+    public var fullyRandom: Bool
+
+    public init(network: IPv4Prefix, subnet: IPv4Prefix, masquerade: Bool, forwardAccept: Bool, fullyRandom: Bool = true) {
+        self.network = network
+        self.subnet = subnet
+        self.masquerade = masquerade
+        self.forwardAccept = forwardAccept
+        self.fullyRandom = fullyRandom
+    }
+
+    /// True when neither chain is asked for: weftd then leaves nftables alone.
+    public var isEmpty: Bool { !masquerade && !forwardAccept }
+
+    /// The chains, written as `nft list table` prints them (nft 1.0.x), so a listing of a table
+    /// nobody touched compares equal line for line.
+    public var chains: [NFTChain] {
+        var chains: [NFTChain] = []
+        let n = "\(network)", p = "\(subnet)"
+        if masquerade {
+            let masquerade = fullyRandom ? "masquerade fully-random" : "masquerade"
+            chains.append(NFTChain(name: "postrouting", lines: [
+                "type nat hook postrouting priority srcnat; policy accept;",
+                "meta mark & 0x00004000 == 0x00004000 return",
+                "ip saddr \(n) ip daddr \(n) return",
+                "ip saddr != \(n) ip daddr \(p) return",
+                "ip saddr \(n) ip daddr != 224.0.0.0/4 \(masquerade)",
+                "ip saddr != \(n) ip daddr \(n) \(masquerade)",
+            ]))
+        }
+        if forwardAccept {
+            chains.append(NFTChain(name: "forward", lines: [
+                "type filter hook forward priority filter; policy accept;",
+                "ip saddr \(n) accept",
+                "ip daddr \(n) accept",
+            ]))
+        }
+        return chains
+    }
+
+    /// The table block, as `nft list table ip weft` prints it.
+    public var text: String {
+        var text = "\(Self.tableSpecifier) {\n"
+        for (index, chain) in chains.enumerated() {
+            if index > 0 { text += "\n" }
+            text += "\tchain \(chain.name) {\n"
+            for line in chain.lines { text += "\t\t\(line)\n" }
+            text += "\t}\n"
+        }
+        return text + "}\n"
+    }
+
+    /// One `nft -f -` transaction that leaves exactly this table whatever was there: the `add`
+    /// makes the `delete` valid when the table is missing, and nft applies all three or none.
+    public var applyScript: String {
+        "add \(Self.tableSpecifier)\ndelete \(Self.tableSpecifier)\n" + text
+    }
+
+    /// One transaction that removes the table if it exists and succeeds if it does not.
+    public static var removeScript: String {
+        "add \(tableSpecifier)\ndelete \(tableSpecifier)\n"
+    }
+}
+
+/// One chain of the table: its name and its lines (the `type … hook …` header, then each rule),
+/// trimmed, as nft prints them.
+public struct NFTChain: Equatable, Sendable {
+    public var name: String
+    public var lines: [String]
+
+    public init(name: String, lines: [String]) {
+        self.name = name
+        self.lines = lines
+    }
+}

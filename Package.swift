@@ -56,11 +56,16 @@ let package = Package(
         // File I/O around the pure modules: pcap capture files through libpcap.
         .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture"),
 
+        // What the operator commands judge and show (config changes, lease rows, doctor's verdicts),
+        // apart from the etcd reads and host probes that gather it: pure, tested without root.
+        .target(name: "Operator", dependencies: ["Config", "Addressing"], path: "Sources/Operator"),
+
         // Executables.
         .executableTarget(
             name: "weft",
             dependencies: [
                 "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture", "Engine",
+                "Etcd", "ControlPlane", "Daemon", "Operator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/weft"
@@ -92,6 +97,7 @@ let package = Package(
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "TestSupport"]),
         .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "TestSupport", "TestThreads"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
+        .testTarget(name: "OperatorTests", dependencies: ["Operator", "Config", "Addressing"]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "TestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Etcd", "Config", "Routes", "Addressing"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),

@@ -68,13 +68,26 @@ struct ConfigSet: AsyncParsableCommand {
     var text: String?
     @Option(help: ArgumentHelp("Read the config JSON from this file (- for standard input).", valueName: "path"))
     var file: String?
+    @Option(help: ArgumentHelp("Build the config from flags instead of JSON: flannel's Network.", valueName: "cidr"))
+    var network: String?
+    @Option(help: ArgumentHelp("With --network: the lease size (default 24, or the Network's prefix + 2 when that is longer).", valueName: "length"))
+    var subnetLen: Int?
+    @Option(help: ArgumentHelp("With --network: udp, vxlan or host-gw (flannel's default: udp).", valueName: "type"))
+    var backend: String?
+    @Option(help: ArgumentHelp("With --network: vxlan's VNI (default 1).", valueName: "vni"))
+    var vni: Int?
+    @Option(help: ArgumentHelp("With --network: the backend's UDP port (udp 8285, vxlan 8472).", valueName: "port"))
+    var port: Int?
     @Option(help: ArgumentHelp("Write only if the key's mod_revision is still this (from config get --json); 0: only if absent.", valueName: "revision"))
     var ifRevision: Int64?
     @Flag(help: "Validate and show the changes, write nothing.") var dryRun = false
 
     func validate() throws {
-        guard (text == nil) != (file == nil) else {
-            throw ValidationError("give the config either as an argument or with --file, not both or neither")
+        guard [text != nil, file != nil, network != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give the config one way: as a JSON argument, with --file, or with --network (and --backend, ...)")
+        }
+        if network == nil && (subnetLen != nil || backend != nil || vni != nil || port != nil) {
+            throw ValidationError("--subnet-len, --backend, --vni and --port build a config with --network; add --network=10.244.0.0/16")
         }
     }
 
@@ -115,6 +128,9 @@ struct ConfigSet: AsyncParsableCommand {
 
     private func readConfig() throws -> String {
         if let text { return text }
+        if let network {
+            return ConfigDraft(network: network, subnetLength: subnetLen, backend: backend, vni: vni, port: port).json
+        }
         let path = file!
         let data: Data?
         if path == "-" {

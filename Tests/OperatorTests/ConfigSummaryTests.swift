@@ -84,3 +84,20 @@ import Testing
         }
     }
 }
+
+@Suite struct ConfigDraftTests {
+    @Test func flagsBecomeFlannelJSON() throws {
+        #expect(ConfigDraft(network: "10.244.0.0/16").json == #"{"Network":"10.244.0.0/16"}"#)
+        let vxlan = ConfigDraft(network: "10.244.0.0/16", subnetLength: 26, backend: "vxlan", vni: 4, port: 4789)
+        #expect(vxlan.json == #"{"Network":"10.244.0.0/16","SubnetLen":26,"Backend":{"Type":"vxlan","VNI":4,"Port":4789}}"#)
+        let parsed = try NetworkConfig.parse(vxlan.json)
+        #expect(parsed.backend.vni == 4 && parsed.backend.port == 4789 && parsed.subnetLength == 26)
+        #expect(ConfigDraft(network: "10.244.0.0/16", vni: 2).json == #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":2}}"#)
+    }
+
+    @Test func quotesCannotBreakOutOfTheNetworkValue() {
+        let hostile = ConfigDraft(network: #"10.0.0.0/8","Backend":{"Type":"ipip"}"#)
+        #expect(throws: ConfigError.self) { try NetworkConfig.parse(hostile.json) }
+        #expect(hostile.json.hasPrefix(#"{"Network":"10.0.0.0/8\","#))
+    }
+}

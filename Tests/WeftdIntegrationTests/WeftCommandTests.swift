@@ -118,6 +118,15 @@ extension WeftdBeds {
             #expect(stale.status == 1)
             #expect(stale.error.contains("/coreos.com/network/config changed concurrently"), "\(stale.error)")
             #expect(try bed.configInEtcd().value == Bed.udpConfig)
+
+            // From flags: the JSON is built, validated and written like typed JSON.
+            let fromFlags = try bed.weft(ns, ["config", "set", etcd, "--network", "10.244.0.0/16", "--backend", "vxlan", "--vni", "7"])
+            #expect(fromFlags.status == 0, "\(fromFlags.error)")
+            #expect(fromFlags.output.contains("Backend.VNI: (none) → 7"), "\(fromFlags.output)")
+            #expect(try bed.configInEtcd().value == #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":7}}"#)
+            let badFlags = try bed.weft(ns, ["config", "set", etcd, "--network", "10.244.0.0/16", "--backend", "ipip"])
+            #expect(badFlags.status == 1)
+            #expect(badFlags.error.contains("backend ipip is not supported by Weft"), "\(badFlags.error)")
         }
 
         @Test(.timeLimit(.minutes(3)))

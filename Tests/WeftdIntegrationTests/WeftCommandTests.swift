@@ -129,6 +129,30 @@ extension WeftdBeds {
             #expect(badFlags.error.contains("backend ipip is not supported by Weft"), "\(badFlags.error)")
         }
 
+        /// The TLS flags reach etcd as weftd's do, from FLANNELD_* too; without them a client-certificate etcd refuses in one line.
+        @Test(.timeLimit(.minutes(2)))
+        func configGetOverTLSWithClientCertificates() throws {
+            let bed = try Bed(hosts: 0)
+            defer { bed.tearDown() }
+            try bed.useTLS()
+            try bed.startEtcd()
+            try bed.putConfig(Self.vxlanConfig)
+            let pki = bed.directory + "/pki"
+            let environment = ["FLANNELD_ETCD_ENDPOINTS": bed.etcdEndpoint, "FLANNELD_ETCD_CAFILE": pki + "/ca.crt",
+                               "FLANNELD_ETCD_CERTFILE": pki + "/client.crt", "FLANNELD_ETCD_KEYFILE": pki + "/client.key",
+                               "PATH": "/usr/sbin:/usr/bin:/bin"]
+            let fromEnvironment = try bed.weft(bed.underlay, ["config", "get", "--json"], environment: environment)
+            #expect(fromEnvironment.status == 0, "\(fromEnvironment.error)")
+            #expect(fromEnvironment.output.contains(#""raw" : "{\"Network\":\"10.244.0.0/16\""#), "\(fromEnvironment.output)")
+            let fromFlags = try bed.weft(bed.underlay, ["config", "get", "--etcd-endpoints", bed.etcdEndpoint] + bed.weftdTLSFlags)
+            #expect(fromFlags.status == 0, "\(fromFlags.error)")
+
+            let withoutCertificate = try bed.weft(bed.underlay, ["config", "get", "--etcd-endpoints", bed.etcdEndpoint, "--etcd-cafile", pki + "/ca.crt"])
+            #expect(withoutCertificate.status == 1)
+            #expect(withoutCertificate.error.hasPrefix("weft: ") && withoutCertificate.error.split(separator: "\n").count == 1,
+                    "\(withoutCertificate.error)")
+        }
+
         @Test(.timeLimit(.minutes(3)))
         func leasesAndDoctorOnThreeLiveHosts() throws {
             let bed = try Bed(hosts: 3)

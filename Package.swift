@@ -73,11 +73,16 @@ let package = Package(
         // HTTP-over-Unix-socket client `weft` reads them with: one definition, so the two cannot drift.
         .target(name: "Status", path: "Sources/Status"),
 
+        // What the operator commands judge and show (config changes, lease rows, doctor's verdicts),
+        // apart from the etcd reads and host probes that gather it: pure, tested without root.
+        .target(name: "Operator", dependencies: ["Config", "Addressing"], path: "Sources/Operator"),
+
         // Executables.
         .executableTarget(
             name: "weft",
             dependencies: [
                 "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture", "Engine", "Status",
+                "Etcd", "ControlPlane", "Daemon", "Operator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/weft"
@@ -117,6 +122,7 @@ let package = Package(
         .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "TestSupport", "TestThreads"]),
         .testTarget(name: "CNITests", dependencies: ["CNI", "Config", "Addressing", "TestThreads"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
+        .testTarget(name: "OperatorTests", dependencies: ["Operator", "Config", "Addressing"]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "TestSupport", "EtcdTestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),

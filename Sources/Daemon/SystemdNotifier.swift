@@ -1,3 +1,4 @@
+import CShims
 import Glibc
 
 /// sd_notify(3) without libsystemd: one datagram per state ("READY=1", "STOPPING=1") to the unix

@@ -50,29 +50,9 @@ struct WeftdRunner {
         try? await client.shutdown()
     }
 
-    /// The etcd client with flanneld's TLS and auth flags. As in flanneld, a CA file alone with
-    /// http endpoints connects in plain text (with flanneld's warning); https endpoints use it.
     func makeClient() throws -> EtcdClient {
-        var configuration = EtcdClient.Configuration()
-        let hasClientCertificate = !options.etcdCertFile.isEmpty || !options.etcdKeyFile.isEmpty
-        let usesHTTPS = options.etcdEndpoints.contains { $0.hasPrefix("https://") }
-        if !options.etcdCAFile.isEmpty {
-            if hasClientCertificate || usesHTTPS {
-                configuration.caFile = options.etcdCAFile
-            } else {
-                logger.warning("no certificate provided: connecting to etcd with http. This is insecure")
-            }
-        }
-        if !options.etcdCertFile.isEmpty { configuration.certificateFile = options.etcdCertFile }
-        if !options.etcdKeyFile.isEmpty { configuration.keyFile = options.etcdKeyFile }
-        if !options.etcdUsername.isEmpty {
-            configuration.username = options.etcdUsername
-            configuration.password = options.etcdPassword
-        } else if !options.etcdPassword.isEmpty {
-            throw WeftdError(description: "--etcd-password was given without --etcd-username; give both, or neither for an etcd without authentication")
-        }
         do {
-            return try EtcdClient(endpoints: options.etcdEndpoints, configuration: configuration)
+            return try options.makeEtcdClient(warning: { logger.warning("\($0)") })
         } catch {
             throw WeftdError(description: "\(error)")
         }

@@ -1,0 +1,223 @@
+import Addressing
+import Config
+
+/// One line of `weft doctor`: what was checked, the verdict, and for a warning or failure what to do.
+public struct DoctorCheck: Equatable, Sendable, Encodable {
+    public enum Status: String, Equatable, Sendable, Encodable {
+        case ok
+        case warn
+        case fail = "FAIL"
+    }
+
+    public var name: String
+    public var status: Status
+    public var detail: String
+    public var fix: String?
+
+    public init(_ name: String, _ status: Status, _ detail: String, fix: String? = nil) {
+        self.name = name
+        self.status = status
+        self.detail = detail
+        self.fix = fix
+    }
+
+    /// The detail, followed by the fix when there is one.
+    public var message: String { fix.map { "\(detail); fix: \($0)" } ?? detail }
+
+    /// The checks flannel's troubleshooting guide walks through, in the order a broken node is
+    /// usually diagnosed: etcd, the config, this host's lease, the interface, MTU, forwarding, rules, device.
+    public static func evaluate(_ facts: DoctorFacts) -> [DoctorCheck] {
+        var checks = etcd(facts)
+        checks.append(config(facts))
+        checks += subnetFile(facts)
+        checks.append(lease(facts))
+        checks.append(interface(facts))
+        checks.append(mtu(facts))
+        checks.append(ipForward(facts))
+        checks.append(rules(facts))
+        checks.append(device(facts))
+        return checks
+    }
+
+    public static func passed(_ checks: [DoctorCheck]) -> Bool { !checks.contains { $0.status == .fail } }
+
+    static func etcd(_ facts: DoctorFacts) -> [DoctorCheck] {
+        let anyReachable = facts.endpoints.contains { $0.error == nil }
+        return facts.endpoints.map { probe in
+            guard let error = probe.error else { return DoctorCheck("etcd \(probe.endpoint)", .ok, "reachable") }
+            // flanneld fails over between endpoints: one dead endpoint of several only degrades.
+            return DoctorCheck("etcd \(probe.endpoint)", anyReachable ? .warn : .fail, "unreachable: \(error)",
+                               fix: "start etcd there, or correct --etcd-endpoints (FLANNELD_ETCD_ENDPOINTS) and the --etcd-* TLS flags")
+        }
+    }
+
+    static func networkConfig(_ facts: DoctorFacts) -> NetworkConfig? {
+        if case .valid(_, let config) = facts.config { return config }
+        return nil
+    }
+
+    static func subnetEnv(_ facts: DoctorFacts) -> SubnetEnv? {
+        if case .parsed(_, let env) = facts.subnetFile { return env }
+        return nil
+    }
+
+    static func config(_ facts: DoctorFacts) -> DoctorCheck {
+        switch facts.config {
+        case .unknown:
+            return DoctorCheck("config", .fail, "not read: no etcd endpoint answered", fix: "make etcd reachable first (see above)")
+        case .missing(let key, let message):
+            return DoctorCheck("config \(key)", .fail, "missing", fix: message)
+        case .invalid(let key, let problem):
+            return DoctorCheck("config \(key)", .fail, "invalid: \(problem)", fix: "correct it with weft config set")
+        case .valid(let key, let config):
+            var detail = "Network \(config.network), SubnetLen \(config.subnetLength), backend \(config.backend.kind.rawValue)"
+            if config.backend.kind == .vxlan { detail += " (VNI \(config.backend.vni), port \(config.backend.effectivePort))" }
+            return DoctorCheck("config \(key)", .ok, detail)
+        }
+    }
+
+    static func subnetFile(_ facts: DoctorFacts) -> [DoctorCheck] {
+        switch facts.subnetFile {
+        case .missing(let path):
+            return [DoctorCheck("subnet.env \(path)", .fail, "not found",
+                                fix: "weftd writes it once it holds a lease: start weftd, or point --subnet-file at the file it writes")]
+        case .unreadable(let path, let problem):
+            return [DoctorCheck("subnet.env \(path)", .fail, problem, fix: "delete it and restart weftd to write it afresh")]
+        case .parsed(let path, let env):
+            guard let subnet = env.subnet else {
+                return [DoctorCheck("subnet.env \(path)", .fail, "has no FLANNEL_SUBNET", fix: "restart weftd to write it afresh")]
+            }
+            var check = DoctorCheck("subnet.env \(path)", .ok,
+                                    "FLANNEL_SUBNET \(subnet), FLANNEL_MTU \(env.mtu.map(String.init) ?? "missing"), FLANNEL_IPMASQ \(env.ipMasq.map { $0 ? "true" : "false" } ?? "missing")")
+            if let config = networkConfig(facts), let network = env.network, network != config.network {
+                check = DoctorCheck("subnet.env \(path)", .fail, "FLANNEL_NETWORK \(network) differs from the config's Network \(config.network)",
+                                    fix: "restart weftd so it takes a lease in the new Network, then restart the containers")
+            } else if let config = networkConfig(facts), !config.network.contains(subnet) {
+                check = DoctorCheck("subnet.env \(path)", .fail, "FLANNEL_SUBNET \(subnet) is outside the config's Network \(config.network)",
+                                    fix: "restart weftd so it takes a lease in the Network, then restart the containers")
+            }
+            return [check]
+        }
+    }
+
+    static func lease(_ facts: DoctorFacts) -> DoctorCheck {
+        let interfaceIP = (try? facts.interface.get())?.publicIP
+        switch facts.ownLease {
+        case .unknown:
+            let why = subnetEnv(facts)?.subnet == nil ? "subnet.env names no subnet" : "etcd did not answer"
+            return DoctorCheck("lease", .fail, "not checked: \(why)", fix: "fix the checks above first")
+        case .missing(let key):
+            return DoctorCheck("lease \(key)", .fail, "not in etcd: this host's subnet (from subnet.env) has no lease",
+                               fix: "weftd takes it again within a second if running; start or restart weftd")
+        case .malformed(let key, let problem):
+            return DoctorCheck("lease \(key)", .fail, "malformed: \(problem)", fix: "delete the key (etcdctl del \(key)) and restart weftd")
+        case .found(let key, let attributes, let expires):
+            let expiry = expires.map { "expires in \(LeaseRow.describe(seconds: $0))" } ?? "no etcd lease (reservation)"
+            if let interfaceIP, attributes.publicIP.description != interfaceIP {
+                return DoctorCheck("lease \(key)", .fail, "PublicIP \(attributes.publicIP) is not this host's \(interfaceIP)",
+                                   fix: "another host holds this subnet, or weftd runs with another --iface/--public-ip; restart weftd with the right --iface")
+            }
+            if let config = networkConfig(facts) {
+                let published = attributes.backendType.isEmpty ? "udp" : attributes.backendType
+                if published != config.backend.kind.rawValue {
+                    return DoctorCheck("lease \(key)", .warn, "published backend \(published), the config says \(config.backend.kind.rawValue)",
+                                       fix: "restart weftd so it serves the configured backend")
+                }
+            }
+            return DoctorCheck("lease \(key)", .ok, "PublicIP \(attributes.publicIP), \(expiry)")
+        }
+    }
+
+    static func interface(_ facts: DoctorFacts) -> DoctorCheck {
+        switch facts.interface {
+        case .failure(let problem):
+            return DoctorCheck("interface", .fail, problem.description, fix: "give weftd --iface=<name or address> of the inter-host interface")
+        case .success(let choice):
+            let detail = "\(choice.name) (\(choice.address), MTU \(choice.mtu)): \(choice.reason)"
+                + (choice.publicIP != choice.address ? "; public IP \(choice.publicIP)" : "")
+            if !choice.requested && !choice.others.isEmpty {
+                return DoctorCheck("interface", .warn, detail + "; also on this host: \(choice.others.joined(separator: ", "))",
+                                   fix: "several interfaces could carry the overlay: pin one with --iface=\(choice.name) (FLANNELD_IFACE)")
+            }
+            return DoctorCheck("interface", .ok, detail)
+        }
+    }
+
+    static func mtu(_ facts: DoctorFacts) -> DoctorCheck {
+        guard let config = networkConfig(facts), case .success(let choice) = facts.interface else {
+            return DoctorCheck("MTU", .warn, "not checked: needs the config and the interface", fix: "fix the checks above first")
+        }
+        let backend = config.backend
+        let expected = backend.overlayMTU(underlayMTU: choice.mtu)
+        let source = backend.kind == .vxlan && backend.underlayMTU != nil
+            ? "Backend.MTU \(backend.underlayMTU!)" : "\(choice.name) MTU \(choice.mtu)"
+        let rule = "\(source) − \(backend.overhead) (\(backend.kind.rawValue))"
+        var mismatches: [String] = []
+        var seen: [String] = []
+        if let mtu = subnetEnv(facts)?.mtu {
+            seen.append("FLANNEL_MTU \(mtu)")
+            if mtu != expected { mismatches.append("FLANNEL_MTU \(mtu)") }
+        }
+        if backend.kind != .hostGateway, let device = facts.device {
+            seen.append("\(device.name) MTU \(device.mtu)")
+            if device.mtu != expected { mismatches.append("\(device.name) MTU \(device.mtu)") }
+        }
+        if !mismatches.isEmpty {
+            return DoctorCheck("MTU", .fail, "\(mismatches.joined(separator: " and ")) but \(rule) is \(expected)",
+                               fix: "restart weftd after changing the interface MTU or Backend.MTU, then restart containers created with the old MTU")
+        }
+        if seen.isEmpty {
+            return DoctorCheck("MTU", .warn, "nothing to compare: no FLANNEL_MTU and no overlay device; expected \(expected) (\(rule))",
+                               fix: "start weftd")
+        }
+        return DoctorCheck("MTU", .ok, "\(seen.joined(separator: ", ")) = \(rule)")
+    }
+
+    static func ipForward(_ facts: DoctorFacts) -> DoctorCheck {
+        switch facts.ipForward {
+        case "1":
+            return DoctorCheck("net.ipv4.ip_forward", .ok, "1")
+        case let value?:
+            return DoctorCheck("net.ipv4.ip_forward", .fail, "\(value): this host does not forward container traffic",
+                               fix: "sysctl -w net.ipv4.ip_forward=1, and set it in /etc/sysctl.d/ to survive a reboot")
+        case nil:
+            return DoctorCheck("net.ipv4.ip_forward", .warn, "cannot read /proc/sys/net/ipv4/ip_forward", fix: "check it with sysctl net.ipv4.ip_forward")
+        }
+    }
+
+    static let ruleChains = ["postrouting", "forward"]
+
+    static func rules(_ facts: DoctorFacts) -> DoctorCheck {
+        guard subnetEnv(facts)?.ipMasq == true else {
+            return DoctorCheck("masquerade rules", .ok, "not needed: FLANNEL_IPMASQ is not true")
+        }
+        switch facts.rules {
+        case .unavailable(let problem):
+            return DoctorCheck("masquerade rules", .warn, "cannot list nftables: \(problem)", fix: "check with nft list table ip weft")
+        case .absent:
+            return DoctorCheck("masquerade rules", .fail, "FLANNEL_IPMASQ=true but nftables has no table ip weft",
+                               fix: "weftd --ip-masq installs it: restart weftd with --ip-masq, and check that nothing flushes the ruleset")
+        case .table(let listing):
+            let missing = ruleChains.filter { !listing.contains("chain \($0) {") && !listing.contains("chain \($0)\n") }
+            guard missing.isEmpty else {
+                return DoctorCheck("masquerade rules", .fail, "table ip weft lacks chain \(missing.joined(separator: " and "))",
+                                   fix: "restart weftd with --ip-masq to reinstall its rules")
+            }
+            return DoctorCheck("masquerade rules", .ok, "table ip weft with chains \(ruleChains.joined(separator: " and "))")
+        }
+    }
+
+    static func device(_ facts: DoctorFacts) -> DoctorCheck {
+        if networkConfig(facts)?.backend.kind == .hostGateway {
+            return DoctorCheck("overlay device", .ok, "none needed: host-gw routes through the kernel")
+        }
+        guard let device = facts.device else {
+            return DoctorCheck("overlay device", .fail, "\(facts.expectedDevice) does not exist",
+                               fix: "weftd creates it once it holds a lease: start weftd, and see its log")
+        }
+        guard device.isUp else {
+            return DoctorCheck("overlay device \(device.name)", .fail, "down", fix: "restart weftd (or ip link set \(device.name) up)")
+        }
+        return DoctorCheck("overlay device \(device.name)", .ok, "up, MTU \(device.mtu)")
+    }
+}

@@ -1,0 +1,103 @@
+import Config
+
+/// What `weft doctor` found on this host and in etcd. Gathering is the executable's job; judging
+/// (`DoctorCheck.evaluate`) is pure, so every verdict can be tested from made-up facts.
+public struct DoctorFacts: Sendable {
+    public struct EndpointProbe: Equatable, Sendable {
+        public var endpoint: String
+        /// Why the endpoint did not answer; nil when it did.
+        public var error: String?
+
+        public init(endpoint: String, error: String? = nil) {
+            self.endpoint = endpoint
+            self.error = error
+        }
+    }
+
+    public enum ConfigState: Sendable {
+        /// etcd did not answer, so the config could not be read.
+        case unknown
+        /// `message` says how to create it (and that v2 data is invisible).
+        case missing(key: String, message: String)
+        case invalid(key: String, problem: String)
+        case valid(key: String, NetworkConfig)
+    }
+
+    public enum SubnetFile: Sendable {
+        case missing(path: String)
+        case unreadable(path: String, problem: String)
+        case parsed(path: String, SubnetEnv)
+    }
+
+    public enum OwnLease: Sendable {
+        /// Not looked up: etcd unreachable or subnet.env names no subnet.
+        case unknown
+        case missing(key: String)
+        case malformed(key: String, problem: String)
+        case found(key: String, LeaseAttributes, expiresInSeconds: Int64?)
+    }
+
+    /// InterfaceSelector's choice, as weftd with the same flags would make it.
+    public struct Interface: Equatable, Sendable {
+        public var name: String
+        public var address: String
+        public var publicIP: String
+        public var mtu: Int
+        public var reason: String
+        /// Other up, non-loopback interfaces with IPv4 (overlay devices left out).
+        public var others: [String]
+        /// --iface, --iface-regex, --iface-can-reach or --public-ip named it.
+        public var requested: Bool
+
+        public init(name: String, address: String, publicIP: String, mtu: Int, reason: String, others: [String], requested: Bool) {
+            self.name = name
+            self.address = address
+            self.publicIP = publicIP
+            self.mtu = mtu
+            self.reason = reason
+            self.others = others
+            self.requested = requested
+        }
+    }
+
+    public struct Device: Equatable, Sendable {
+        public var name: String
+        public var mtu: Int
+        public var isUp: Bool
+
+        public init(name: String, mtu: Int, isUp: Bool) {
+            self.name = name
+            self.mtu = mtu
+            self.isUp = isUp
+        }
+    }
+
+    public enum Rules: Equatable, Sendable {
+        /// `nft list table ip weft` printed this.
+        case table(String)
+        /// The table does not exist.
+        case absent
+        /// nft could not be run.
+        case unavailable(String)
+    }
+
+    public var endpoints: [EndpointProbe] = []
+    public var config = ConfigState.unknown
+    public var subnetFile = SubnetFile.missing(path: SubnetEnv.defaultPath)
+    public var ownLease = OwnLease.unknown
+    public var interface: Result<Interface, InterfaceProblem> = .failure(InterfaceProblem("not checked"))
+    /// The overlay device: weftd's TUN flannel0, or a kernel flannel's flannel.1; nil when neither exists.
+    public var device: Device?
+    /// The device name looked for when `device` is nil.
+    public var expectedDevice = "flannel0"
+    /// The text of /proc/sys/net/ipv4/ip_forward, trimmed; nil when unreadable.
+    public var ipForward: String?
+    public var rules = Rules.absent
+
+    public init() {}
+}
+
+public struct InterfaceProblem: Error, Equatable, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,178 @@
+import Addressing
+import ArgumentParser
+import Config
+import ControlPlane
+import Daemon
+import Etcd
+import Foundation
+import Operator
+
+/// `weft doctor`: the checks of flannel's troubleshooting guide, one line each.
+struct DoctorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Check this node: etcd, the config, this host's lease, interface, MTU, ip_forward, rules, TUN device.",
+        discussion: """
+            Give it the flags weftd runs with (or the same FLANNELD_* environment). Each check prints \
+            ok, warn or FAIL, and for a warning or failure what to do. Exit status 1 when any check fails.
+            """)
+
+    @OptionGroup var etcd: EtcdArguments
+    @Option(help: ArgumentHelp("subnet.env weftd writes (FLANNELD_SUBNET_FILE; default /run/flannel/subnet.env).", valueName: "path"))
+    var subnetFile: String?
+    @Option(help: ArgumentHelp("weftd's --iface, repeatable (FLANNELD_IFACE).", valueName: "name|ip"))
+    var iface: [String] = []
+    @Option(help: ArgumentHelp("weftd's --iface-regex, repeatable (FLANNELD_IFACE_REGEX).", valueName: "regex"))
+    var ifaceRegex: [String] = []
+    @Option(help: ArgumentHelp("weftd's --public-ip (FLANNELD_PUBLIC_IP).", valueName: "ip"))
+    var publicIP: String?
+    @Flag(help: "JSON for scripts instead of the table.") var json = false
+
+    func run() async throws {
+        var passed = true
+        try await reportingFailures {
+            var extra = subnetFile.map { ["--subnet-file=\($0)"] } ?? []
+            extra += iface.map { "--iface=\($0)" } + ifaceRegex.map { "--iface-regex=\($0)" }
+            if let publicIP { extra.append("--public-ip=\(publicIP)") }
+            let options = try etcd.options(extra)
+            let checks = DoctorCheck.evaluate(await DoctorProbe(options: options).gather())
+            passed = DoctorCheck.passed(checks)
+            if json {
+                print(try JSONOutput.render(checks), terminator: "")
+                return
+            }
+            var table = TextTable(["STATUS", "CHECK", "RESULT"])
+            for check in checks { table.append([check.status.rawValue, check.name, check.message]) }
+            print(table.render(), terminator: "")
+        }
+        if !passed { throw ExitCode.failure }
+    }
+}
+
+/// Reads this host and etcd into DoctorFacts, with weftd's own readers wherever weftd has one.
+struct DoctorProbe {
+    let options: DaemonOptions
+    /// weftd's TUN (both backends), then the device a kernel flannel's vxlan backend makes.
+    static let deviceNames = ["flannel0", "flannel.1"]
+
+    func gather() async -> DoctorFacts {
+        var facts = DoctorFacts()
+        facts.endpoints = await probeEndpoints()
+        let reachable = facts.endpoints.filter { $0.error == nil }.map(\.endpoint)
+        facts.subnetFile = readSubnetFile()
+        if !reachable.isEmpty {
+            await readEtcd(into: &facts, endpoints: reachable)
+        }
+        let interfaces = (try? HostNetwork.interfaces()) ?? []
+        facts.interface = selectInterface()
+        if let found = Self.deviceNames.lazy.compactMap({ name in interfaces.first { $0.name == name } }).first {
+            facts.device = DoctorFacts.Device(name: found.name, mtu: found.mtu, isUp: found.isUp)
+        }
+        facts.ipForward = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        facts.rules = Self.listRules()
+        return facts
+    }
+
+    /// One quick read per endpoint, each on its own client, so every endpoint gets a verdict.
+    func probeEndpoints() async -> [DoctorFacts.EndpointProbe] {
+        var probes: [DoctorFacts.EndpointProbe] = []
+        for endpoint in options.etcdEndpoints {
+            do {
+                _ = try await withEtcdClient(options, endpoints: [endpoint], adjust: {
+                    $0.passes = 1
+                    $0.connectTimeout = .seconds(1)
+                    $0.requestTimeout = .seconds(2)
+                }) { client in try await client.get(EtcdPath.config(prefix: options.etcdPrefix)) }
+                probes.append(.init(endpoint: endpoint))
+            } catch {
+                probes.append(.init(endpoint: endpoint, error: "\(error)"))
+            }
+        }
+        return probes
+    }
+
+    func readSubnetFile() -> DoctorFacts.SubnetFile {
+        let path = options.subnetFile
+        guard FileManager.default.fileExists(atPath: path) else { return .missing(path: path) }
+        do {
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            return .parsed(path: path, try SubnetEnv.parse(text, file: path))
+        } catch let error as ConfigError {
+            return .unreadable(path: path, problem: error.description)
+        } catch {
+            return .unreadable(path: path, problem: "cannot read: \(error.localizedDescription)")
+        }
+    }
+
+    func readEtcd(into facts: inout DoctorFacts, endpoints: [String]) async {
+        let prefix = options.etcdPrefix
+        let configKey = EtcdPath.config(prefix: prefix)
+        var ownSubnet: IPv4Prefix?
+        if case .parsed(_, let env) = facts.subnetFile { ownSubnet = env.subnet }
+        let result: (DoctorFacts.ConfigState, DoctorFacts.OwnLease)? = try? await withEtcdClient(options, endpoints: endpoints) { (client) async throws -> (DoctorFacts.ConfigState, DoctorFacts.OwnLease) in
+            let config: DoctorFacts.ConfigState
+            do {
+                let parsed = try await client.networkConfig(prefix: prefix)
+                config = .valid(key: configKey, parsed)
+            } catch let error as LeaseError {
+                switch error.reason {
+                case .configMissing: config = .missing(key: configKey, message: error.description)
+                case .configInvalid(_, let problem): config = .invalid(key: configKey, problem: problem.description)
+                default: config = .unknown
+                }
+            }
+            guard let ownSubnet else { return (config, .unknown) }
+            let key = LeaseKey(subnet: ownSubnet).path(prefix: prefix)
+            guard let kv = try? await client.get(key).kvs.first else { return (config, .missing(key: key)) }
+            do {
+                let attributes = try LeaseAttributes.parse(kv.value)
+                switch await LeasesCommand.expiry(client, kv.lease) {
+                case .seconds(let left): return (config, .found(key: key, attributes, expiresInSeconds: left))
+                case .expired: return (config, .missing(key: key))
+                default: return (config, .found(key: key, attributes, expiresInSeconds: nil))
+                }
+            } catch let error as ConfigError {
+                return (config, .malformed(key: key, problem: error.problem))
+            }
+        }
+        if let result { (facts.config, facts.ownLease) = result }
+    }
+
+    func selectInterface() -> Result<DoctorFacts.Interface, InterfaceProblem> {
+        let request = InterfaceRequest(options)
+        do {
+            let chosen = try HostNetwork.selectInterface(request)
+            let others = chosen.others.filter { other in !Self.deviceNames.contains { other.hasPrefix($0 + " ") } }
+            let requested = !request.interfaces.isEmpty || !request.regexes.isEmpty || request.canReach != nil || request.publicIP != nil
+            return .success(DoctorFacts.Interface(name: chosen.name, address: chosen.address.description, publicIP: chosen.publicIP.description,
+                                                  mtu: chosen.mtu, reason: chosen.reason, others: others, requested: requested))
+        } catch {
+            return .failure(InterfaceProblem("\(error)"))
+        }
+    }
+
+    /// `nft list table ip weft`: the masquerade and forward rules weftd --ip-masq installs.
+    static func listRules() -> DoctorFacts.Rules {
+        let nft = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let nft else { return .unavailable("nft is not installed") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: nft)
+        process.arguments = ["list", "table", "ip", "weft"]
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        process.standardInput = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            return .unavailable("cannot run \(nft): \(error.localizedDescription)")
+        }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let problem = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        if process.terminationStatus == 0 { return .table(text) }
+        if problem.contains("No such file") { return .absent }
+        return .unavailable(problem.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}

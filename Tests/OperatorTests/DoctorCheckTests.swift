@@ -1,0 +1,130 @@
+import Addressing
+import Config
+import Operator
+import Testing
+
+@Suite struct DoctorCheckTests {
+    /// A healthy udp node: every check passes.
+    static func healthy() throws -> DoctorFacts {
+        var facts = DoctorFacts()
+        facts.endpoints = [.init(endpoint: "http://198.18.0.254:2379")]
+        facts.config = .valid(key: "/coreos.com/network/config", try NetworkConfig.parse(#"{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}"#))
+        facts.subnetFile = .parsed(path: "/run/flannel/subnet.env",
+                                   SubnetEnv(network: IPv4Prefix("10.244.0.0/16"), subnet: IPv4Prefix("10.244.3.0/24"), mtu: 1472, ipMasq: false))
+        facts.ownLease = .found(key: "/coreos.com/network/subnets/10.244.3.0-24", .udp(publicIP: IPv4Address(198, 18, 0, 1)), expiresInSeconds: 86000)
+        facts.interface = .success(.init(name: "eth0", address: "198.18.0.1", publicIP: "198.18.0.1", mtu: 1500,
+                                         reason: "it holds --iface=198.18.0.1", others: ["c0 (10.244.3.1)"], requested: true))
+        facts.device = .init(name: "flannel0", mtu: 1472, isUp: true)
+        facts.ipForward = "1"
+        facts.rules = .absent
+        return facts
+    }
+
+    static func check(_ checks: [DoctorCheck], _ prefix: String) -> DoctorCheck? {
+        checks.first { $0.name.hasPrefix(prefix) }
+    }
+
+    @Test func healthyNodePasses() throws {
+        let checks = DoctorCheck.evaluate(try Self.healthy())
+        #expect(checks.allSatisfy { $0.status == .ok }, "\(checks.filter { $0.status != .ok })")
+        #expect(DoctorCheck.passed(checks))
+        #expect(Self.check(checks, "MTU")?.detail == "FLANNEL_MTU 1472, flannel0 MTU 1472 = eth0 MTU 1500 − 28 (udp)")
+        #expect(checks.map(\.name).contains("net.ipv4.ip_forward"))
+    }
+
+    @Test func ipForwardOffFailsWithTheFix() throws {
+        var facts = try Self.healthy()
+        facts.ipForward = "0"
+        let checks = DoctorCheck.evaluate(facts)
+        let check = try #require(Self.check(checks, "net.ipv4.ip_forward"))
+        #expect(check.status == .fail)
+        #expect(check.fix?.contains("sysctl -w net.ipv4.ip_forward=1") == true)
+        #expect(!DoctorCheck.passed(checks))
+    }
+
+    @Test func oneDeadEndpointOfTwoWarnsAllDeadFails() throws {
+        var facts = try Self.healthy()
+        facts.endpoints.append(.init(endpoint: "http://127.0.0.1:4001", error: "connection refused"))
+        #expect(Self.check(DoctorCheck.evaluate(facts), "etcd http://127.0.0.1:4001")?.status == .warn)
+        facts.endpoints[0].error = "timed out"
+        facts.config = .unknown
+        facts.ownLease = .unknown
+        let checks = DoctorCheck.evaluate(facts)
+        #expect(checks.filter { $0.name.hasPrefix("etcd ") }.allSatisfy { $0.status == .fail })
+        #expect(Self.check(checks, "config")?.status == .fail)
+        #expect(Self.check(checks, "lease")?.detail == "not checked: etcd did not answer")
+    }
+
+    @Test func mtuMismatchNamesBothSides() throws {
+        var facts = try Self.healthy()
+        facts.device = .init(name: "flannel0", mtu: 1450, isUp: true)
+        let check = try #require(Self.check(DoctorCheck.evaluate(facts), "MTU"))
+        #expect(check.status == .fail)
+        #expect(check.detail == "flannel0 MTU 1450 but eth0 MTU 1500 − 28 (udp) is 1472")
+    }
+
+    @Test func vxlanOverheadAndBackendMTU() throws {
+        var facts = try Self.healthy()
+        facts.config = .valid(key: "k", try NetworkConfig.parse(#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","MTU":1400}}"#))
+        facts.ownLease = .found(key: "l", .vxlan(publicIP: IPv4Address(198, 18, 0, 1), data: .init(vni: 1, vtepMAC: MACAddress(0x02_00_00_00_00_01))), expiresInSeconds: 5)
+        facts.subnetFile = .parsed(path: "p", SubnetEnv(network: IPv4Prefix("10.244.0.0/16"), subnet: IPv4Prefix("10.244.3.0/24"), mtu: 1350, ipMasq: false))
+        facts.device = .init(name: "flannel0", mtu: 1350, isUp: true)
+        let check = try #require(Self.check(DoctorCheck.evaluate(facts), "MTU"))
+        #expect(check.status == .ok, "\(check)")
+        #expect(check.detail.hasSuffix("= Backend.MTU 1400 − 50 (vxlan)"))
+    }
+
+    @Test func leaseHeldByAnotherHostOrMissing() throws {
+        var facts = try Self.healthy()
+        facts.ownLease = .found(key: "l", .udp(publicIP: IPv4Address(198, 18, 0, 9)), expiresInSeconds: 10)
+        #expect(Self.check(DoctorCheck.evaluate(facts), "lease")?.detail == "PublicIP 198.18.0.9 is not this host's 198.18.0.1")
+        facts.ownLease = .missing(key: "l")
+        #expect(Self.check(DoctorCheck.evaluate(facts), "lease")?.status == .fail)
+    }
+
+    @Test func subnetEnvOutsideTheNetworkFails() throws {
+        var facts = try Self.healthy()
+        facts.subnetFile = .parsed(path: "p", SubnetEnv(network: IPv4Prefix("10.200.0.0/16"), subnet: IPv4Prefix("10.200.3.0/24"), mtu: 1472, ipMasq: false))
+        let check = try #require(Self.check(DoctorCheck.evaluate(facts), "subnet.env"))
+        #expect(check.status == .fail)
+        #expect(check.detail == "FLANNEL_NETWORK 10.200.0.0/16 differs from the config's Network 10.244.0.0/16")
+        facts.subnetFile = .missing(path: "/run/flannel/subnet.env")
+        #expect(Self.check(DoctorCheck.evaluate(facts), "subnet.env")?.status == .fail)
+    }
+
+    @Test func multiNICHostWithoutIfaceWarnsAndSuggestsIt() throws {
+        var facts = try Self.healthy()
+        facts.interface = .success(.init(name: "eth0", address: "198.18.0.1", publicIP: "198.18.0.1", mtu: 1500,
+                                         reason: "it carries the default route", others: ["eth1 (198.19.0.1)"], requested: false))
+        let check = try #require(Self.check(DoctorCheck.evaluate(facts), "interface"))
+        #expect(check.status == .warn)
+        #expect(check.detail.contains("also on this host: eth1 (198.19.0.1)"))
+        #expect(check.fix?.contains("--iface=eth0") == true)
+        facts.interface = .failure(InterfaceProblem("no interface named eth7"))
+        #expect(Self.check(DoctorCheck.evaluate(facts), "interface")?.status == .fail)
+    }
+
+    @Test func masqueradeRulesOnlyWhenIPMasq() throws {
+        var facts = try Self.healthy()
+        facts.subnetFile = .parsed(path: "p", SubnetEnv(network: IPv4Prefix("10.244.0.0/16"), subnet: IPv4Prefix("10.244.3.0/24"), mtu: 1472, ipMasq: true))
+        facts.rules = .absent
+        #expect(Self.check(DoctorCheck.evaluate(facts), "masquerade")?.status == .fail)
+        facts.rules = .table("table ip weft {\n\tchain postrouting {\n\t}\n}\n")
+        #expect(Self.check(DoctorCheck.evaluate(facts), "masquerade")?.detail == "table ip weft lacks chain forward")
+        facts.rules = .table("table ip weft {\n\tchain postrouting {\n\t}\n\tchain forward {\n\t}\n}\n")
+        #expect(Self.check(DoctorCheck.evaluate(facts), "masquerade")?.status == .ok)
+    }
+
+    @Test func deviceMissingOrDownFailsExceptForHostGateway() throws {
+        var facts = try Self.healthy()
+        facts.device = .init(name: "flannel0", mtu: 1472, isUp: false)
+        #expect(Self.check(DoctorCheck.evaluate(facts), "overlay device")?.detail == "down")
+        facts.device = nil
+        #expect(Self.check(DoctorCheck.evaluate(facts), "overlay device")?.detail == "flannel0 does not exist")
+        facts.config = .valid(key: "k", try NetworkConfig.parse(#"{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}"#))
+        facts.ownLease = .found(key: "l", .hostGateway(publicIP: IPv4Address(198, 18, 0, 1)), expiresInSeconds: 10)
+        facts.subnetFile = .parsed(path: "p", SubnetEnv(network: IPv4Prefix("10.244.0.0/16"), subnet: IPv4Prefix("10.244.3.0/24"), mtu: 1500, ipMasq: false))
+        let checks = DoctorCheck.evaluate(facts)
+        #expect(checks.allSatisfy { $0.status == .ok }, "\(checks.filter { $0.status != .ok })")
+    }
+}

@@ -25,6 +25,12 @@ struct BedFailure: Error, CustomStringConvertible {
 }
 
 /// The output and status of a finished command.
+/// `weft` is built next to weftd.
+let weftPath = URL(fileURLWithPath: weftdPath).deletingLastPathComponent().appendingPathComponent("weft").path
+
+let weftUnavailable: String? = bedUnavailable
+    ?? (FileManager.default.isExecutableFile(atPath: weftPath) ? nil : "no weft executable at \(weftPath); run swift build first")
+
 struct CommandResult {
     let status: Int32
     let output: String

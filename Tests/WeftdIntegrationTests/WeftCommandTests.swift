@@ -2,12 +2,6 @@ import Foundation
 import Glibc
 import Testing
 
-/// `weft` is built next to weftd.
-let weftPath = URL(fileURLWithPath: weftdPath).deletingLastPathComponent().appendingPathComponent("weft").path
-
-let weftUnavailable: String? = bedUnavailable
-    ?? (FileManager.default.isExecutableFile(atPath: weftPath) ? nil : "no weft executable at \(weftPath); run swift build first")
-
 /// A finished `weft` run, standard output and error apart (JSON is read from standard output).
 struct WeftResult {
     let status: Int32

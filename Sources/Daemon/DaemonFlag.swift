@@ -204,7 +204,7 @@ struct DaemonFlag: Sendable {
             options.iptablesResync = .seconds(try integer(value, in: 1...86400, flag: "--iptables-resync", variable: variable, example: "5"))
         },
         flag("iptables-forward-rules", \.iptablesForwardRules, default: true, "accept forwarded traffic to and from the network (nftables table ip weft)"),
-        flag("ip-blackhole-route", \.ipBlackholeRoute, default: false, "add a blackhole route for this host's subnet"),
+        ignoredBool("ip-blackhole-route", default: false, "accepted for compatibility; not implemented yet: no blackhole route is added"),
 
         DaemonFlag("healthz-ip", .string, "IP", example: "127.0.0.1", default: "127.0.0.1",
                    "address the health server listens on (flanneld: 0.0.0.0)") { options, value, variable throws(DaemonOptionsError) in

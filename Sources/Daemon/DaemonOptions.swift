@@ -50,7 +50,6 @@ public struct DaemonOptions: Equatable, Sendable {
     public var ipMasqCleanup = false
     public var iptablesResync: Duration = .seconds(5)
     public var iptablesForwardRules = true
-    public var ipBlackholeRoute = false
 
     // Health and logging.
     /// Weft binds loopback by default where flanneld binds 0.0.0.0: a probe endpoint need not

@@ -37,7 +37,7 @@ import Testing
         #expect(options.subnetLeaseTTL == .seconds(86400))
         #expect(!options.ipMasq && !options.ipMasqFullyRandomDisable && !options.ipMasqCleanup)
         #expect(options.iptablesResync == .seconds(5))
-        #expect(options.iptablesForwardRules && !options.ipBlackholeRoute)
+        #expect(options.iptablesForwardRules)
         #expect(options.healthzIP == IPv4Address(127, 0, 0, 1))
         #expect(options.healthzPort == 0)
         #expect(options.verbosity == 0 && options.logLevel == .info)
@@ -88,7 +88,7 @@ import Testing
         Row(flag: "ip-masq", value: "T") { $0.ipMasq },
         Row(flag: "iptables-forward-rules", value: "false") { !$0.iptablesForwardRules },
         Row(flag: "iptables-forward-rules", value: "0") { !$0.iptablesForwardRules },
-        Row(flag: "ip-blackhole-route", value: "1") { $0.ipBlackholeRoute },
+        Row(flag: "ip-blackhole-route", value: "1") { $0.ignored == ["--ip-blackhole-route"] },
         Row(flag: "ip-masq-fully-random-disable", value: "True") { $0.ipMasqFullyRandomDisable },
         Row(flag: "ip-masq-cleanup", value: "true") { $0.ipMasqCleanup },
         Row(flag: "docker-opts-combined", value: "true") { $0.dockerOptions.form == .combined },

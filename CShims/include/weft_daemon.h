@@ -19,12 +19,4 @@ static inline int weft_daemon_interface_mtu(int socket_fd, const char *name) {
     return request.ifr_mtu;
 }
 
-// accept4 needs _GNU_SOURCE, which the module's headers are not built with; weftd execs
-// nothing, so setting close-on-exec after the fact is race-free enough. (Pipes: weft_pipe.)
-static inline int weft_daemon_accept(int listener) {
-    int fd = accept(listener, 0, 0);
-    if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
-    return fd;
-}
-
 #endif

@@ -195,7 +195,7 @@ public final class HealthServer: Sendable {
             if ready < 0 && errno == EINTR { continue }
             if ready < 0 || fds[1].revents != 0 { return }
             guard fds[0].revents & Int16(POLLIN) != 0 else { continue }
-            let client = weft_daemon_accept(listener)
+            let client = weft_accept(listener)
             guard client >= 0 else { continue }
             answer(client)
             close(client)

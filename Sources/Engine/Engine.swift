@@ -190,6 +190,12 @@ public final class Engine: @unchecked Sendable {
     private func configureLink(_ configuration: EngineConfiguration) throws(EngineError) {
         var netlink = try RouteNetlink()
         let index = try RouteNetlink.interfaceIndex(configuration.tunName)
+        // The overlay is IPv4 only: without IPv6 on the TUN the kernel sends it no router
+        // solicitations or MLD reports, which would only be counted as wrong_version drops.
+        // No such file means IPv6 is off on this host already.
+        if let problem = Self.enableSetting("/proc/sys/net/ipv6/conf/\(configuration.tunName)/disable_ipv6"), problem.code != ENOENT {
+            log("IPv6 stays on \(configuration.tunName); its packets will be dropped as wrong_version: \(problem)")
+        }
         try netlink.setLinkUp(index: index, mtu: configuration.tunMTU)
         do {
             try netlink.addAddress(configuration.localSubnet.network, prefixLength: 32, index: index)
@@ -197,17 +203,16 @@ public final class Engine: @unchecked Sendable {
         do {
             try netlink.addRoute(configuration.network, index: index)
         } catch where error.code == EEXIST {}
-        if let problem = Self.acceptLocalSources(on: configuration.tunName) {
+        if let problem = Self.enableSetting("/proc/sys/net/ipv4/conf/\(configuration.tunName)/accept_local") {
             log("ICMP net unreachable replies will not reach local senders: \(problem)")
         }
     }
 
-    /// ICMP net unreachables come out of the TUN from the TUN's own address, which the kernel
-    /// drops as a martian source unless the device has accept_local (flannel's proxy writes the
-    /// same replies without it, and they never reach the sender). Per device: it goes with the TUN.
-    /// Returns what went wrong, or nil.
-    private static func acceptLocalSources(on device: String) -> EngineError? {
-        let path = "/proc/sys/net/ipv4/conf/\(device)/accept_local"
+    /// Writes "1" to a per-device sysctl; it goes with the TUN. Returns what went wrong, or nil.
+    /// accept_local: ICMP net unreachables come out of the TUN from the TUN's own address, which
+    /// the kernel drops as a martian source without it (flannel's proxy writes the same replies
+    /// without it, and they never reach the sender).
+    private static func enableSetting(_ path: String) -> EngineError? {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         if fd < 0 { return EngineError("open", path, code: errno) }
         defer { close(fd) }

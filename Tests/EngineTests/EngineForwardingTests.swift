@@ -33,6 +33,9 @@ struct EngineForwardingTests {
             #expect(engineB.kind == kind)
 
             try pingsCrossBothWays(bed, kind: kind)
+            // IPv4 only: the engine turns IPv6 off on its TUN, so the kernel sends it no RS/MLD.
+            let (v6Status, v6) = try TwoHostBed.execute(bed.hostA, ["cat", "/proc/sys/net/ipv6/conf/flannel0/disable_ipv6"])
+            #expect(v6Status == 0 && v6.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "disable_ipv6 on flannel0: \(v6)")
             try unroutedDestinationIsNetUnreachable(bed, engineA)
             try ttlIsDecrementedOnBothSides(bed, engineA, engineB)
             try strangersAndSpoofersAreCountedNotDelivered(bed, engineA)

@@ -23,20 +23,17 @@ struct TextTable {
         rows.append(row)
     }
 
-    /// Columns two spaces apart, each as wide as its widest cell; no trailing spaces.
+    /// Columns two spaces apart, each as wide as its widest cell.
     func render() -> String {
         let all = [headers] + rows
         let widths = headers.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
         return all.map { row in
             row.indices.map { column -> String in
                 let padding = String(repeating: " ", count: widths[column] - row[column].count)
-                let isLast = column == row.count - 1
-                switch alignments[column] {
-                case .right: return padding + row[column]
-                case .left: return isLast ? row[column] : row[column] + padding
-                }
+                return alignments[column] == .right ? padding + row[column] : row[column] + padding
             }
             .joined(separator: "  ")
+            .trimmingSuffix(while: { $0 == " " })  // no trailing spaces, whatever the last cells hold
         }
         .joined(separator: "\n") + "\n"
     }
@@ -48,5 +45,13 @@ enum JSONOutput {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
+    }
+}
+
+extension String {
+    fileprivate func trimmingSuffix(while predicate: (Character) -> Bool) -> String {
+        var text = Substring(self)
+        while let last = text.last, predicate(last) { text.removeLast() }
+        return String(text)
     }
 }

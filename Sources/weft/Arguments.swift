@@ -33,11 +33,15 @@ extension ParsableCommand {
     func reportingFailures(_ body: () throws -> Void) throws {
         do {
             try body()
-        } catch let error as ExitCode {
-            throw error
         } catch {
-            FileHandle.standardError.write(Data("weft: \(error)\n".utf8))
-            throw ExitCode.failure
+            throw Self.reported(error)
         }
+    }
+
+    /// An ExitCode passes through; anything else is printed as `weft: <message>` and becomes exit status 1.
+    static func reported(_ error: any Error) -> any Error {
+        if error is ExitCode { return error }
+        FileHandle.standardError.write(Data("weft: \(error)\n".utf8))
+        return ExitCode.failure
     }
 }

@@ -63,11 +63,8 @@ extension AsyncParsableCommand {
     func reportingFailures(_ body: () async throws -> Void) async throws {
         do {
             try await body()
-        } catch let error as ExitCode {
-            throw error
         } catch {
-            FileHandle.standardError.write(Data("weft: \(error)\n".utf8))
-            throw ExitCode.failure
+            throw Self.reported(error)
         }
     }
 }

@@ -82,7 +82,7 @@ let package = Package(
             name: "weft",
             dependencies: [
                 "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture", "Engine", "Status",
-                "Etcd", "ControlPlane", "Daemon", "Operator",
+                "Etcd", "ControlPlane", "Daemon", "Operator", "TrafficRules",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/weft"

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// Runs the delegate the way libcni's invoke package does: found by its type in CNI_PATH, given
@@ -36,13 +37,17 @@ struct DelegatePlugin {
         let output = Pipe()
         process.standardInput = input
         process.standardOutput = output
+        // A termination handler set before run(), not waitUntilExit, which can miss a fast exit
+        // (swift-corelibs-foundation#4795 and kin; see NFTables in TrafficRules).
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in exited.signal() }
         do {
             try process.run()
         } catch {
             throw CNIError(.internal, "failed to run the delegate \(executable): \(error)", details: "check that it is an executable CNI plugin")
         }
         let result = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        exited.wait()
         guard process.terminationReason == .exit else {
             throw CNIError(.internal, "the delegate \(executable) was killed by signal \(process.terminationStatus)")
         }

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// The `nft` tool, run as a child process in weftd's own network namespace. Control-plane code:
@@ -44,6 +45,12 @@ public struct NFTables: Sendable {
         process.standardOutput = output
         process.standardError = errors
         process.standardInput = FileHandle.nullDevice
+        // Not waitUntilExit: off the main thread (weftd's resync runs on the concurrency pool) it
+        // can miss the exit and wait forever beside a zombie nft (seen here once from `weft
+        // doctor`; swift-corelibs-foundation#4795 and kin). The handler is set before run(), so a
+        // fast exit cannot slip past it.
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in exited.signal() }
         do {
             try process.run()
         } catch {
@@ -51,7 +58,7 @@ public struct NFTables: Sendable {
         }
         let printed = output.fileHandleForReading.readDataToEndOfFile()
         let complaint = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        exited.wait()
         guard process.terminationReason == .exit, process.terminationStatus == 0 else {
             throw TrafficRulesError(operation: operation, .refused(status: process.terminationStatus,
                                                                   output: String(decoding: complaint, as: UTF8.self)))

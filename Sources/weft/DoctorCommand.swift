@@ -6,6 +6,7 @@ import Daemon
 import Etcd
 import Foundation
 import Operator
+import TrafficRules
 
 /// `weft doctor`: the checks of flannel's troubleshooting guide, one line each.
 struct DoctorCommand: AsyncParsableCommand {
@@ -152,27 +153,14 @@ struct DoctorProbe {
         }
     }
 
-    /// `nft list table ip weft`: the masquerade and forward rules weftd --ip-masq installs.
+    /// `nft list table ip weft`: the masquerade and forward rules weftd --ip-masq installs, read
+    /// the way weftd's own resync reads them.
     static func listRules() -> DoctorFacts.Rules {
-        let nft = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        guard let nft else { return .unavailable("nft is not installed") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: nft)
-        process.arguments = ["list", "table", "ip", "weft"]
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
+        do throws(TrafficRulesError) {
+            guard let table = try NFTables().listTable() else { return .absent }
+            return .table(table)
         } catch {
-            return .unavailable("cannot run \(nft): \(error.localizedDescription)")
+            return .unavailable(error.description)
         }
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let problem = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        if process.terminationStatus == 0 { return .table(text) }
-        if problem.contains("No such file") { return .absent }
-        return .unavailable(problem.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }

@@ -147,7 +147,7 @@ let package = Package(
         // the real bridge and host-local, containers on two hosts joined by `weft dataplane`. Skips otherwise.
         .testTarget(name: "CNIIntegrationTests", dependencies: ["Addressing", "TestThreads"]),
         // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces. Skips otherwise.
-        .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing", "Status", "TestThreads"]),
+        .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing", "Status", "TestSupport", "TestThreads"]),
     ]
 )
 

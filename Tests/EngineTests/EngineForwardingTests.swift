@@ -225,36 +225,17 @@ struct EngineForwardingTests {
     }
 }
 
-/// Sends `datagrams` datagrams from the stranger to host A's port, in four kinds: well-formed
-/// inner packets, random bytes, random bytes behind an IPv4 version nibble, and random bytes
-/// behind a 0x45 with a total length near the datagram's. Returns how many each reason must
-/// drop, by `expectedDrop`. The same seed every call: two floods are the same datagrams.
+/// Sends `datagrams` of TestSupport's GarbageFlood from the stranger to host A's port and returns
+/// how many each reason must drop. The same seed every call: two floods are the same datagrams.
 func sendGarbageFlood(_ bed: TwoHostBed, datagrams: Int) throws -> [DropReason: UInt64] {
     try bed.stranger.enter { () throws -> [DropReason: UInt64] in
         let fd = try openUDP(TwoHostBed.publicStranger)
         defer { close(fd) }
-        var random = SplitMix64(seed: 0x5EED_F100D)
-        let valid = ipv4UDPPacket(source: IPv4Address(10, 244, 2, 9), destination: TwoHostBed.containerAddressA,
-                                  port: 9999, payload: Array(repeating: 0xAB, count: 32))
-        var datagram = [UInt8](repeating: 0, count: 256)
+        var flood = GarbageFlood(seed: 0x5EED_F100D, valid: ipv4UDPPacket(
+            source: IPv4Address(10, 244, 2, 9), destination: TwoHostBed.containerAddressA, port: 9999, payload: Array(repeating: 0xAB, count: 32)))
         var expected: [DropReason: UInt64] = [:]
-        for index in 0..<datagrams {
-            let length = index % 4 == 0 ? valid.count : Int(random.next() % 200) + 1
-            if index % 4 == 0 {
-                datagram.replaceSubrange(0..<length, with: valid)
-            } else {
-                datagram.withUnsafeMutableBytes { bytes in
-                    for word in 0..<((length + 7) / 8) { bytes.storeBytes(of: random.next(), toByteOffset: word * 8, as: UInt64.self) }
-                }
-            }
-            if index % 4 == 2 { datagram[0] = 0x40 | datagram[0] & 0x0F }
-            if index % 4 == 3 {
-                datagram[0] = 0x45
-                let total = Int(random.next() % UInt64(length + 8))
-                datagram[2] = UInt8(total >> 8)
-                datagram[3] = UInt8(total & 0xFF)
-            }
-            let bytes = Array(datagram[..<length])
+        for _ in 0..<datagrams {
+            let bytes = Array(flood.next())
             expected[expectedDrop(bytes), default: 0] += 1
             try sendUDP(fd, bytes, to: TwoHostBed.publicA, port: TwoHostBed.port)
         }
@@ -262,17 +243,8 @@ func sendGarbageFlood(_ bed: TwoHostBed, datagrams: Int) throws -> [DropReason: 
     }
 }
 
-/// What the udp backend must drop a datagram from a non-peer for, from RFC 791's header layout:
-/// too short for a header, not version 4, IHL outside 5...15 or past the end, total length
-/// below the header or past the end, TTL that would reach 0; a sound packet from a sender that
-/// owns no lease is an unknown sender.
+/// GarbageFlood's reason for `bytes`, as this target's counters key it.
 func expectedDrop(_ bytes: [UInt8]) -> DropReason {
-    if bytes.count < 20 { return .truncated }
-    if bytes[0] >> 4 != 4 { return .wrongVersion }
-    let headerBytes = Int(bytes[0] & 0x0F) * 4
-    if headerBytes < 20 || headerBytes > bytes.count { return .badIHL }
-    let total = Int(bytes[2]) * 256 + Int(bytes[3])
-    if total < headerBytes || total > bytes.count { return .badTotalLength }
-    if bytes[8] < 2 { return .ttlExpired }
-    return .unknownSender
+    let name = GarbageFlood.expectedDrop(bytes[...])
+    return DropReason.allCases.first { "\($0)" == name }!
 }

@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import Routes
 import Synchronization
+import TestSupport
 
 /// Two hosts and a stranger on one underlay, a container behind each host (DESIGN.md §4):
 ///
@@ -137,21 +138,10 @@ func residentBytes(of pid: Int32) -> Int? {
     return kilobytes * 1024
 }
 
-/// An IPv4/UDP packet (UDP checksum 0: none) with a valid header checksum, written out byte by
-/// byte with a checksum loop of its own (independent of Packets).
+/// TestSupport's IPv4/UDP packet builder, for addresses as this target holds them.
 func ipv4UDPPacket(source: IPv4Address, destination: IPv4Address, port: UInt16, payload: [UInt8], ttl: UInt8 = 64) -> [UInt8] {
-    let total = 28 + payload.count
-    var bytes: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), 0x12, 0x34, 0x40, 0, ttl, 17, 0, 0]
-    for address in [source, destination] {
-        bytes += [UInt8(address.value >> 24), UInt8(address.value >> 16 & 0xFF), UInt8(address.value >> 8 & 0xFF), UInt8(address.value & 0xFF)]
+    func octets(_ address: IPv4Address) -> [UInt8] {
+        [UInt8(address.value >> 24), UInt8(address.value >> 16 & 0xFF), UInt8(address.value >> 8 & 0xFF), UInt8(address.value & 0xFF)]
     }
-    var sum: UInt32 = 0
-    for index in stride(from: 0, to: 20, by: 2) { sum += UInt32(bytes[index]) << 8 | UInt32(bytes[index + 1]) }
-    while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
-    let checksum = ~UInt16(sum)
-    bytes[10] = UInt8(checksum >> 8)
-    bytes[11] = UInt8(checksum & 0xFF)
-    let udpLength = 8 + payload.count
-    bytes += [UInt8(0x9C), 0x40, UInt8(port >> 8), UInt8(port & 0xFF), UInt8(udpLength >> 8), UInt8(udpLength & 0xFF), 0, 0]
-    return bytes + payload
+    return ipv4UDPPacket(source: octets(source), destination: octets(destination), port: port, payload: payload, ttl: ttl)
 }

@@ -152,11 +152,9 @@ extension WeftdBeds {
             var expected: [String: UInt64] = [:]
         }
 
-        /// Sends `datagrams` datagrams from a thread in `namespace` to `host`:8285, in four kinds:
-        /// well-formed inner packets (`source` → `destination`, a real peer's container posing as
-        /// the sender), random bytes, random bytes behind an IPv4 version nibble, and random bytes
-        /// behind a 0x45 with a total length near the datagram's. The same seed every call: two
-        /// floods are the same datagrams.
+        /// Sends `datagrams` of TestSupport's GarbageFlood from a thread in `namespace` to
+        /// `host`:8285; its well-formed packets go `source` → `destination` (a real peer's container
+        /// posing as the sender). The same seed every call: two floods are the same datagrams.
         static func sendFlood(from namespace: String, to host: String, source: String, destination: String) throws -> Flood {
             try inNetworkNamespace(namespace) { () throws -> Flood in
                 let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
@@ -171,30 +169,15 @@ extension WeftdBeds {
                 }
                 guard connected == 0 else { throw BedFailure("connect \(host):\(port): \(String(cString: strerror(errno)))") }
 
-                var random = SplitMix64(seed: 0x5EED_F100D_0D)
-                let valid = ipv4UDPPacket(source: source, destination: destination, payload: [UInt8](repeating: 0xAB, count: 32))
-                var datagram = [UInt8](repeating: 0, count: 256)
+                var garbage = GarbageFlood(seed: 0x5EED_F100D_0D, valid: ipv4UDPPacket(
+                    source: octets(source), destination: octets(destination), port: 9999, payload: [UInt8](repeating: 0xAB, count: 32)))
                 var flood = Flood()
-                for index in 0..<datagrams {
-                    let length = index % 4 == 0 ? valid.count : Int(random.next() % 200) + 1
-                    if index % 4 == 0 {
-                        datagram.replaceSubrange(0..<length, with: valid)
-                    } else {
-                        datagram.withUnsafeMutableBytes { bytes in
-                            for word in 0..<((length + 7) / 8) { bytes.storeBytes(of: random.next(), toByteOffset: word * 8, as: UInt64.self) }
-                        }
-                    }
-                    if index % 4 == 2 { datagram[0] = 0x40 | datagram[0] & 0x0F }
-                    if index % 4 == 3 {
-                        datagram[0] = 0x45
-                        let total = Int(random.next() % UInt64(length + 8))
-                        datagram[2] = UInt8(total >> 8)
-                        datagram[3] = UInt8(total & 0xFF)
-                    }
-                    let result = datagram.withUnsafeBytes { send(fd, $0.baseAddress, length, 0) }
-                    if result == length {
+                for _ in 0..<datagrams {
+                    let datagram = garbage.next()
+                    let result = datagram.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+                    if result == datagram.count {
                         flood.sent += 1
-                        flood.expected[expectedDrop(datagram[..<length]), default: 0] += 1
+                        flood.expected[GarbageFlood.expectedDrop(datagram), default: 0] += 1
                     } else {
                         flood.refused += 1
                     }
@@ -203,38 +186,7 @@ extension WeftdBeds {
             }
         }
 
-        /// What weftd's udp backend must drop a datagram from a non-peer for, from RFC 791's header
-        /// layout and the pipeline's order (validate, TTL, then the sender): too short for a header,
-        /// not version 4, IHL outside 5...15 or past the end, total length below the header or past
-        /// the end, a TTL that would reach 0; a sound packet from a sender without a lease is an
-        /// unknown sender. Names as `weft stats --json` reports them.
-        static func expectedDrop(_ bytes: ArraySlice<UInt8>) -> String {
-            let bytes = Array(bytes)
-            if bytes.count < 20 { return "truncated" }
-            if bytes[0] >> 4 != 4 { return "wrong_version" }
-            let headerBytes = Int(bytes[0] & 0x0F) * 4
-            if headerBytes < 20 || headerBytes > bytes.count { return "bad_ihl" }
-            let total = Int(bytes[2]) * 256 + Int(bytes[3])
-            if total < headerBytes || total > bytes.count { return "bad_total_length" }
-            if bytes[8] < 2 { return "ttl_expired" }
-            return "unknown_sender"
-        }
-
-        /// An IPv4/UDP packet (UDP checksum 0: none) with a valid header checksum, TTL 64.
-        static func ipv4UDPPacket(source: String, destination: String, payload: [UInt8]) -> [UInt8] {
-            let total = 28 + payload.count
-            var bytes: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), 0x12, 0x34, 0x40, 0, 64, 17, 0, 0]
-            for address in [source, destination] { bytes += address.split(separator: ".").map { UInt8($0)! } }
-            var sum: UInt32 = 0
-            for index in stride(from: 0, to: 20, by: 2) { sum += UInt32(bytes[index]) << 8 | UInt32(bytes[index + 1]) }
-            while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
-            let checksum = ~UInt16(sum)
-            bytes[10] = UInt8(checksum >> 8)
-            bytes[11] = UInt8(checksum & 0xFF)
-            let udpLength = 8 + payload.count
-            bytes += [0x9C, 0x40, 0x27, 0x0F, UInt8(udpLength >> 8), UInt8(udpLength & 0xFF), 0, 0]
-            return bytes + payload
-        }
+        static func octets(_ address: String) -> [UInt8] { address.split(separator: ".").map { UInt8($0)! } }
 
         /// `weft stats --json` against weftd 1.
         static func stats(_ bed: Bed) throws -> StatsReport {

@@ -49,15 +49,8 @@ final class Dataplane: Sendable {
 
         let routeLog = RouteLog(logger: logger)
         let publications = PublicationTimes()
-        let watcherConfiguration = PeerWatcher.Configuration(network: config, localSubnet: lease.subnet, prefix: options.etcdPrefix)
-        let watcher = PeerWatcher(
-            client: client, configuration: watcherConfiguration, publisher: engine.publisher,
-            log: Self.logHandler(logger),
-            onOwnKeyChange: { await manager.noticeOwnKeyChange(revision: $0) },
-            onPublish: {
-                publications.record(generation: $0.generation)
-                routeLog.record($0.routes)
-            })
+        let watcher = PeerWatcher.following(lease, context: context, client: client, manager: manager, publisher: engine.publisher,
+                                            publications: publications, onRoutes: { routeLog.record($0) })
         self.subnet = lease.subnet
         self.config = config
         self.engine = engine

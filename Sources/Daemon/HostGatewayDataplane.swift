@@ -87,15 +87,8 @@ final class HostGatewayDataplane: LeaseDataplane {
         let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength,
                                                           localSubnet: lease.subnet))
         let publications = PublicationTimes()
-        let watcher = PeerWatcher(
-            client: client,
-            configuration: PeerWatcher.Configuration(network: config, localSubnet: lease.subnet, prefix: context.options.etcdPrefix),
-            publisher: publisher, log: Dataplane.logHandler(logger),
-            onOwnKeyChange: { await manager.noticeOwnKeyChange(revision: $0) },
-            onPublish: {
-                publications.record(generation: $0.generation)
-                keeper.reconcile($0.routes)
-            })
+        let watcher = PeerWatcher.following(lease, context: context, client: client, manager: manager, publisher: publisher,
+                                            publications: publications, onRoutes: { keeper.reconcile($0) })
         self.subnet = lease.subnet
         self.config = config
         mtu = interface.mtu

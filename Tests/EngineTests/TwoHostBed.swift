@@ -120,12 +120,7 @@ final class TwoHostBed: Sendable {
     /// UDP RcvbufErrors of `namespace` (/proc/net/snmp is per network namespace).
     static func receiveBufferErrors(_ namespace: TestNamespace) throws -> UInt64 {
         let (_, snmp) = try execute(namespace, ["cat", "/proc/net/snmp"])
-        let lines = snmp.split(separator: "\n").filter { $0.hasPrefix("Udp: ") }
-        guard lines.count >= 2 else { throw TestFailure("no Udp lines in /proc/net/snmp: \(snmp)") }
-        let names = lines[0].split(separator: " "), values = lines[1].split(separator: " ")
-        guard let column = names.firstIndex(of: "RcvbufErrors"), column < values.count, let value = UInt64(values[column]) else {
-            throw TestFailure("no RcvbufErrors in \(lines[0]) / \(lines[1])")
-        }
+        guard let value = udpReceiveBufferErrors(snmp: snmp) else { throw TestFailure("no Udp RcvbufErrors in /proc/net/snmp: \(snmp)") }
         return value
     }
 }

@@ -200,12 +200,7 @@ extension WeftdBeds {
         /// Host 1's Udp RcvbufErrors (/proc/net/snmp is per network namespace).
         static func receiveBufferErrors(_ bed: Bed) throws -> UInt64 {
             let snmp = try bed.exec(bed.host(1), ["/bin/cat", "/proc/net/snmp"])
-            let lines = snmp.split(separator: "\n").filter { $0.hasPrefix("Udp: ") }
-            guard lines.count >= 2 else { throw BedFailure("no Udp lines in /proc/net/snmp: \(snmp)") }
-            let names = lines[0].split(separator: " "), values = lines[1].split(separator: " ")
-            guard let column = names.firstIndex(of: "RcvbufErrors"), column < values.count, let value = UInt64(values[column]) else {
-                throw BedFailure("no RcvbufErrors in \(lines[0]) / \(lines[1])")
-            }
+            guard let value = udpReceiveBufferErrors(snmp: snmp) else { throw BedFailure("no Udp RcvbufErrors in /proc/net/snmp: \(snmp)") }
             return value
         }
 

@@ -215,6 +215,11 @@ static inline void weft_prep_write(struct io_uring_sqe *sqe, int fd, const void 
     io_uring_prep_write(sqe, fd, bytes, count, 0);
 }
 
+/// One write gathered from `count` iovecs (a coalesced super-packet's header and payload pieces).
+static inline void weft_prep_writev(struct io_uring_sqe *sqe, int fd, const struct iovec *vectors, unsigned count) {
+    io_uring_prep_writev(sqe, fd, vectors, count, 0);
+}
+
 static inline void weft_prep_sendmsg(struct io_uring_sqe *sqe, int fd, const struct msghdr *message, unsigned flags) {
     io_uring_prep_sendmsg(sqe, fd, message, flags);
 }

@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import Packets
 
 /// A uring worker's packet memory: one page-aligned slab of equal buffers in two provided-buffer
 /// groups, the two buffer rings, and per-buffer sendmsg state.
@@ -20,16 +21,18 @@ import Glibc
 /// lands at base + headroom too. Either way the packet has `headroom` bytes in front for outer
 /// headers and is sent from where it was received: a packet is never copied.
 ///
-/// With offloads a UDP_GRO cmsg (24) also lands in front of the payload (56 ≤ 64), and each buffer
-/// has a second region behind its 64 KB receive region: TUN buffers lay a super-packet's segments
-/// out there for the UDP_SEGMENT sends (segmentation copies once), socket buffers copy the
-/// segments of a coalesced receive there, spaced for their virtio-net headers.
+/// With offloads a UDP_GRO cmsg (24) also lands in front of the payload (56 ≤ 64), every buffer
+/// has a 64 KB receive region, and TUN buffers have a second region behind it where a
+/// super-packet's segments are laid out for the UDP_SEGMENT sends (segmentation copies once).
+/// A socket buffer's segments go to the TUN from where they were received, gathered by writev
+/// behind virtio-net headers kept per buffer (`GatherWrites`).
 struct UringBuffers: ~Copyable {
     let layout: UringBufferLayout
     private let slabBytes: Int
     private let ringBytes: Int
     private let ringMemory: UnsafeMutableRawPointer
     private let sends: SegmentSends
+    private let gathers: GatherWrites
 
     init(_ sizing: UringWorker.Sizing) throws(EngineError) {
         let perGroup = sizing.buffersPerGroup
@@ -75,9 +78,10 @@ struct UringBuffers: ~Copyable {
         self.ringMemory = rings
         self.sends = SegmentSends(slotsPerBuffer: sizing.offloads ? SegmentSends.slotsPerSuperPacket : 0,
                                   buffers: perGroup, peers: peers)
+        self.gathers = GatherWrites(buffers: sizing.offloads ? perGroup : 0)
         self.layout = UringBufferLayout(
             slab: slab, sizing: sizing, tunRing: rings, socketRing: rings + oneRing,
-            messages: messages, vectors: vectors, peers: peers, receiveMessage: receiveMessage, sends: sends)
+            messages: messages, vectors: vectors, peers: peers, receiveMessage: receiveMessage, sends: sends, gathers: gathers)
     }
 
     deinit {
@@ -88,6 +92,7 @@ struct UringBuffers: ~Copyable {
         layout.peers.deallocate()
         layout.receiveMessage.deallocate()
         sends.deallocate()
+        gathers.deallocate()
     }
 
     /// Gives the memory up without freeing it: for when requests the kernel may still be serving
@@ -103,8 +108,7 @@ struct UringBuffers: ~Copyable {
 ///
 /// With offloads the two groups differ (see `UringWorker.Sizing`): a TUN buffer holds a 64 KB
 /// super-packet and, behind it, the region its segments are laid out in for the UDP_SEGMENT sends;
-/// a socket buffer holds a 64 KB UDP_GRO receive and, behind it, the region its segments are copied
-/// into, each with room for a virtio-net header, for coalescing and the TUN writes.
+/// a socket buffer holds a 64 KB UDP_GRO receive only.
 struct UringBufferLayout {
     /// In front of every packet: ≥ recvmsg header + sockaddr_in (32) + a UDP_GRO cmsg (24),
     /// ≥ VXLAN + inner Ethernet (22) + virtio-net header (10); one cache line.
@@ -124,9 +128,8 @@ struct UringBufferLayout {
     let socketProvidedLength: Int
     /// The UDP_GRO cmsg space between the sender's address and the payload (0 without offloads).
     let receiveControlBytes: Int
-    /// Offset in a buffer of the segment (TUN) or assembly (socket) region, and its size; 0 without offloads.
+    /// Offset in a TUN buffer of the segment region, and its size; 0 without offloads.
     let tunOutputOffset: Int
-    let socketAssemblyOffset: Int
     let regionBytes: Int
     let tunRing: UnsafeMutableRawPointer
     let socketRing: UnsafeMutableRawPointer
@@ -136,10 +139,12 @@ struct UringBufferLayout {
     let peers: UnsafeMutablePointer<sockaddr_in>
     let receiveMessage: UnsafeMutablePointer<msghdr>
     let sends: SegmentSends
+    let gathers: GatherWrites
 
     init(slab: UnsafeMutableRawPointer, sizing: UringWorker.Sizing, tunRing: UnsafeMutableRawPointer,
          socketRing: UnsafeMutableRawPointer, messages: UnsafeMutablePointer<msghdr>, vectors: UnsafeMutablePointer<iovec>,
-         peers: UnsafeMutablePointer<sockaddr_in>, receiveMessage: UnsafeMutablePointer<msghdr>, sends: SegmentSends) {
+         peers: UnsafeMutablePointer<sockaddr_in>, receiveMessage: UnsafeMutablePointer<msghdr>, sends: SegmentSends,
+         gathers: GatherWrites) {
         self.slab = slab
         buffersPerGroup = sizing.buffersPerGroup
         tunStride = sizing.tunBufferBytes
@@ -147,17 +152,14 @@ struct UringBufferLayout {
         receiveControlBytes = sizing.offloads ? Int(weft_gro_control_size) : 0
         if sizing.offloads {
             tunOutputOffset = UringWorker.Sizing.superPacketRegion
-            socketAssemblyOffset = UringWorker.Sizing.superPacketRegion
             regionBytes = UringWorker.Sizing.offloadRegion
             tunProvidedLength = tunOutputOffset - Self.headroom
-            socketProvidedLength = socketAssemblyOffset - Self.headroom + Self.receivePrefix + receiveControlBytes
         } else {
             tunOutputOffset = 0
-            socketAssemblyOffset = 0
             regionBytes = 0
             tunProvidedLength = tunStride - Self.headroom
-            socketProvidedLength = socketStride - Self.headroom + Self.receivePrefix
         }
+        socketProvidedLength = socketStride - Self.headroom + Self.receivePrefix + receiveControlBytes
         self.tunRing = tunRing
         self.socketRing = socketRing
         self.messages = messages
@@ -165,6 +167,7 @@ struct UringBufferLayout {
         self.peers = peers
         self.receiveMessage = receiveMessage
         self.sends = sends
+        self.gathers = gathers
     }
 
     /// 4 × batch per group (at least 64, a power of two as buffer rings require): a batch being
@@ -257,4 +260,38 @@ struct SegmentSends {
     }
 
     @inline(__always) func slot(_ id: Int, _ index: Int) -> Int { id * slotsPerBuffer + index }
+}
+
+/// Per socket buffer, the TUN writes of one coalesced UDP_GRO receive: room for a virtio-net header
+/// per write and the iovecs that gather each write's header and pieces from the buffer. Kept until
+/// the buffer's writes complete, like the buffer itself. Empty without offloads.
+struct GatherWrites {
+    /// Most writes one receive becomes (one per datagram), and most pieces (a header and a packet each).
+    static let writesPerBuffer = UringLoop.segmentsPerReceive
+    static let vectorsPerBuffer = 2 * writesPerBuffer
+
+    let headers: UnsafeMutableRawPointer
+    let vectors: UnsafeMutablePointer<iovec>
+    private let buffers: Int
+
+    init(buffers: Int) {
+        self.buffers = buffers
+        let count = max(1, buffers)
+        headers = .allocate(byteCount: count * Self.writesPerBuffer * VirtioNetHeader.size, alignment: 16)
+        headers.initializeMemory(as: UInt8.self, repeating: 0, count: count * Self.writesPerBuffer * VirtioNetHeader.size)
+        vectors = .allocate(capacity: count * Self.vectorsPerBuffer)
+        vectors.initialize(repeating: iovec(), count: count * Self.vectorsPerBuffer)
+    }
+
+    func deallocate() {
+        headers.deallocate()
+        vectors.deallocate()
+    }
+
+    /// Socket buffer `index` (its id less the TUN group's size): its header room and iovecs.
+    @inline(__always) func headers(_ index: Int) -> UnsafeMutableRawPointer {
+        headers + index * Self.writesPerBuffer * VirtioNetHeader.size
+    }
+
+    @inline(__always) func vectors(_ index: Int) -> UnsafeMutablePointer<iovec> { vectors + index * Self.vectorsPerBuffer }
 }

@@ -39,7 +39,8 @@ struct UringLoop: ~Copyable {
     var segmentation: Bool
     var coalescer: TCPCoalescer
     let receivedSegments: UnsafeMutablePointer<PacketBuffer>
-    let writeOrder: UnsafeMutablePointer<Int>
+    let coalescedWrites: UnsafeMutablePointer<CoalescedWrite>
+    let gatherPieces: UnsafeMutablePointer<GatherPiece>
 
     init(ring: UnsafeMutablePointer<io_uring>, buffers: UringBufferLayout, tunQueue: Int32, socket: Int32,
          forwarder: Forwarder, counters: WorkerCounters, completionBatch: Int, sourcePorts: SourcePorts = .none,
@@ -61,14 +62,16 @@ struct UringLoop: ~Copyable {
         self.segmentation = segmentation
         coalescer = TCPCoalescer(batchCapacity: Self.segmentsPerReceive)
         receivedSegments = .allocate(capacity: Self.segmentsPerReceive)
-        writeOrder = .allocate(capacity: Self.segmentsPerReceive)
+        coalescedWrites = .allocate(capacity: Self.segmentsPerReceive)
+        gatherPieces = .allocate(capacity: 2 * Self.segmentsPerReceive)
     }
 
     deinit {
         completions.deallocate()
         pending.deallocate()
         receivedSegments.deallocate()
-        writeOrder.deallocate()
+        coalescedWrites.deallocate()
+        gatherPieces.deallocate()
     }
 
     /// Until `stop`: arm, reap a batch, forward it, return buffers, submit. Returns the error that

@@ -11,9 +11,6 @@ import Routes
 extension UringLoop {
     /// Most datagrams in one UDP_GRO receive (the kernel's UDP_GRO_CNT_MAX).
     static let segmentsPerReceive = 64
-    /// Bytes in front of each segment copied into the assembly region: its virtio-net header (10),
-    /// rounded so every IP header starts 16-byte aligned relative to the region.
-    static let assemblyGap = 16
 
     // MARK: Transmit
 
@@ -124,9 +121,9 @@ extension UringLoop {
     // MARK: Receive
 
     /// A socket receive with UDP_GRO: one datagram, or several of `gso_size` bytes (the last
-    /// shorter) back to back. Each goes through `fromWire`; what is delivered is copied into the
-    /// assembly region behind room for its virtio-net header, and TCP segments of one flow are
-    /// coalesced into super-packets before the TUN writes.
+    /// shorter) back to back. Each goes through `fromWire` where it lies; TCP segments of one flow
+    /// are coalesced into super-packets, and every write gathers its virtio-net header and pieces
+    /// from the buffer with one writev: nothing is copied in user space.
     mutating func coalescedReceive(_ id: Int, _ result: Int32, table: RouteTable) {
         var payloadOffset: Int32 = 0
         var payloadLength: UInt32 = 0
@@ -162,15 +159,7 @@ extension UringLoop {
             return
         }
 
-        let assembly = buffers.base(id) + buffers.socketAssemblyOffset
-        let capacity = buffers.regionBytes
-        var cursor = 0
         var count = 0
-        // Coalescing in place is safe only when every packet is a TCP segment of one flow: then a
-        // super-packet grows only over segments already appended to it (TCPCoalescer's rule that
-        // no packet's capacity covers another's holds for what is left to write).
-        var oneFlow = true
-        var flow: (addresses: UInt64, ports: UInt32) = (0, 0)
         var offset = 0
         while offset < length {
             let segmentLength = min(segmentSize, length - offset)
@@ -185,56 +174,35 @@ extension UringLoop {
                 counters.countDrop(reason)
                 continue
             }
-            guard count < Self.segmentsPerReceive, cursor + Self.assemblyGap + segment.length <= capacity else {
+            guard count < Self.segmentsPerReceive else {
                 counters.countDrop(.oversize)
                 continue
             }
             counters.countReceived(from: sender, bytes: segment.length)
-            let start = cursor + Self.assemblyGap
-            (assembly + start).copyMemory(from: segment.start, byteCount: segment.length)
-            let copied = PacketBuffer(base: assembly, headroom: start, length: segment.length, capacity: capacity)
-            if oneFlow {
-                if let key = Self.tcpFlow(copied) {
-                    if count == 0 { flow = key } else if key != flow { oneFlow = false }
-                } else {
-                    oneFlow = false
-                }
-            }
-            receivedSegments[count] = copied
+            receivedSegments[count] = segment
             count += 1
-            cursor = start + segment.length
         }
         guard count > 0 else { return stage(id) }
 
-        let writes: Int
-        if oneFlow {
-            writes = coalescer.coalesce(UnsafeMutableBufferPointer(start: receivedSegments, count: count),
-                                        into: UnsafeMutableBufferPointer(start: writeOrder, count: count))
-        } else {
-            for index in 0..<count {
-                _ = receivedSegments[index].prepend(VirtioNetHeader.size)
-                VirtioNetHeader.plain.store(to: receivedSegments[index].start)
-                writeOrder[index] = index
-            }
-            writes = count
-        }
+        let socketIndex = id - buffers.buffersPerGroup
+        let writes = coalescer.coalesce(UnsafeMutableBufferPointer(start: receivedSegments, count: count),
+                                        headers: buffers.gathers.headers(socketIndex),
+                                        into: UnsafeMutableBufferPointer(start: coalescedWrites, count: count),
+                                        pieces: UnsafeMutableBufferPointer(start: gatherPieces, count: 2 * count))
         counters.count(.coalescedSegments, by: UInt64(count - writes))
-        for index in 0..<writes { writeToTUN(id, receivedSegments[writeOrder[index]]) }
-    }
-
-    /// Addresses and ports of an unfragmented IPv4 TCP segment whose headers lie inside it, as the
-    /// coalescer requires of a segment it may append; nil for anything else.
-    @inline(__always)
-    static func tcpFlow(_ packet: PacketBuffer) -> (addresses: UInt64, ports: UInt32)? {
-        guard packet.length >= 40, packet[9] == 6, packet.load16(6) & 0x3FFF == 0 else { return nil }
-        let ipHeaderLength = Int(packet[0] & 0x0F) << 2
-        let totalLength = Int(packet.load16(2))
-        guard ipHeaderLength + 20 <= totalLength, totalLength <= packet.length else { return nil }
-        let tcpHeaderLength = Int(packet[ipHeaderLength + 12] >> 4) << 2
-        guard tcpHeaderLength >= 20, ipHeaderLength + tcpHeaderLength <= totalLength else { return nil }
-        let bytes = UnsafeRawPointer(packet.start)
-        return (bytes.loadUnaligned(fromByteOffset: 12, as: UInt64.self),
-                bytes.loadUnaligned(fromByteOffset: ipHeaderLength, as: UInt32.self))
+        let vectors = buffers.gathers.vectors(socketIndex)
+        for index in 0..<writes {
+            let write = coalescedWrites[index]
+            for piece in write.firstPiece..<write.firstPiece + write.pieceCount {
+                vectors[piece] = iovec(iov_base: UnsafeMutableRawPointer(mutating: gatherPieces[piece].start),
+                                       iov_len: gatherPieces[piece].count)
+            }
+            let entry = nextSubmission()
+            weft_prep_writev(entry, tunQueue, vectors + write.firstPiece, UInt32(write.pieceCount))
+            weft_sqe_set_user_data(entry, UringOperation.tunWrite.userData(id))
+            pending[id] += 1
+            inFlight += 1
+        }
     }
 
     /// Writes `packet` to the TUN behind a plain virtio-net header (no GSO, checksum complete).

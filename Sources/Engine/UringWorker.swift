@@ -20,7 +20,8 @@ public enum UringWorker {
         public let bufferBytes: Int
         public let offloads: Bool
         /// Bytes per TUN and per socket buffer: `bufferBytes` without offloads; with them the
-        /// super-packet region plus the segment (TUN) or assembly (socket) region.
+        /// super-packet region, plus the segment region for TUN buffers (a UDP_GRO receive's
+        /// segments go to the TUN from where they were received).
         public let tunBufferBytes: Int
         public let socketBufferBytes: Int
         /// Packet memory per worker (page-aligned slab), excluding the rings.
@@ -28,8 +29,7 @@ public enum UringWorker {
 
         /// Headroom + the largest IPv4 packet (65,535) + its virtio-net header, rounded up to 64.
         static let superPacketRegion = 65_664
-        /// Segments of one super-packet laid out for sending, or the segments of one UDP_GRO receive
-        /// spread out with room for their virtio-net headers: 64 KB plus 64 bytes for each of 192
+        /// Segments of one super-packet laid out for sending: 64 KB plus 64 bytes for each of 192
         /// segments (an MSS down to about 300 bytes with 12 bytes of TCP options; a smaller one's super-packets are dropped as
         /// oversize). 64 × 64 KB buffers per group: a batch of super-packets is already ~4 MB.
         static let offloadRegion = 65_536 + 192 * 64
@@ -44,7 +44,7 @@ public enum UringWorker {
             bufferBytes = UringBufferLayout.roundUp(UringBufferLayout.headroom + max(mtu, 68) + wireOverhead, to: 64)
             self.offloads = offloads
             tunBufferBytes = offloads ? Self.superPacketRegion + Self.offloadRegion : bufferBytes
-            socketBufferBytes = tunBufferBytes
+            socketBufferBytes = offloads ? Self.superPacketRegion : bufferBytes
             let operationsPerBuffer = offloads ? SegmentSends.slotsPerSuperPacket : 1
             completionEntries = max(submissionEntries, Self.powerOfTwo(atLeast: buffersPerGroup * 2 * (operationsPerBuffer + 1)))
         }

@@ -1,12 +1,12 @@
 /// Receive-side coalescing (software GRO) of inner IPv4 TCP segments into super-packets for a TUN
 /// opened with IFF_VNET_HDR (DESIGN.md §3): one write of up to 64 KB instead of dozens of writes.
 ///
-/// Design: the merged bytes must be contiguous for one TUN write, so the payload of each appended
-/// segment is copied into the tailroom of the flow's first packet (the head), as wireguard-go does.
-/// A head can grow only as far as its `PacketBuffer.capacity`: give receive buffers room for a
-/// whole super-packet (65,535 bytes plus headroom), or coalescing simply stops where the room ends.
-/// No packet's capacity may cover bytes of another packet of the same batch. Every packet needs
-/// at least `VirtioNetHeader.size` bytes of headroom: its virtio header is written in front of it.
+/// Design: nothing is moved. A super-packet is a gather list for one writev: its virtio-net header
+/// (written into caller-provided room), the first segment of the flow (the head) whole, then the
+/// payload of each segment appended to it, where each was received. Only the head's own IP and TCP
+/// headers are rewritten (total length, checksums, PSH). So segments may lie back to back in one
+/// receive buffer, as a UDP_GRO receive hands them in, and a head needs neither headroom nor
+/// tailroom; the memory must stay untouched until the writes have been done.
 ///
 /// A segment is appended to the latest head of its flow (same addresses and ports) only when:
 /// the IP headers are equal apart from total length, ID and checksum (so same TOS/ECN, TTL, DF,
@@ -14,11 +14,10 @@
 /// TCP header length, flags and option bytes equal the head's, except that it may add PSH (which
 /// then ends the super-packet) and may not carry SYN, FIN, RST, URG or CWR; its payload is non-empty
 /// and no larger than the head's first payload (a shorter one ends the super-packet); the result
-/// stays within 65,535 bytes and the head's capacity; and both its IPv4 header checksum and its TCP
-/// checksum verify. The last rule matters because the super-packet goes to the kernel as
-/// CHECKSUM_PARTIAL, which the local TCP stack trusts without verifying, so a segment corrupted
-/// on the wire would otherwise be delivered. The head's checksums are verified once, the first time
-/// something could be appended.
+/// stays within 65,535 bytes; and both its IPv4 header checksum and its TCP checksum verify. The
+/// last rule matters because the super-packet goes to the kernel as CHECKSUM_PARTIAL, which the
+/// local TCP stack trusts without verifying, so a segment corrupted on the wire would otherwise be
+/// delivered. The head's checksums are verified once, the first time something could be appended.
 ///
 /// Any segment of a flow that is not appended closes that flow's head (and becomes the new head if
 /// it can be one), so packets of one flow keep their order; packets of different flows may leave
@@ -54,18 +53,20 @@ public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
         slots.deallocate()
     }
 
-    /// Coalesces a batch of inner IPv4 packets in place. Writes into `writeOrder` the indices of the
-    /// packets to write to the TUN, in the order to write them, and returns how many there are;
-    /// each of those packets now starts with its virtio header (`prepend`ed into its headroom):
-    /// a super-packet's describes it (TCPV4, NEEDS_CSUM, with its TCP checksum field holding the
-    /// pseudo-header sum as Linux expects for CHECKSUM_PARTIAL), anything else gets `.plain`.
-    /// Packets absent from `writeOrder` were appended to a head and are done with.
+    /// Coalesces a batch of inner IPv4 packets into TUN writes, in the order to write them; returns
+    /// how many there are. Write `w` is `writes[w].pieceCount` pieces from `pieces[writes[w].firstPiece]`
+    /// on: first its virtio-net header, stored at `headers + w * VirtioNetHeader.size`, then its
+    /// bytes. A super-packet's header describes it (TCPV4, NEEDS_CSUM, its TCP checksum field holding
+    /// the pseudo-header sum as Linux expects for CHECKSUM_PARTIAL); anything else gets `.plain` and
+    /// is written as it came. `headers` needs room for `packets.count` headers, `writes` for
+    /// `packets.count` writes and `pieces` for `2 * packets.count` pieces.
     public mutating func coalesce(
-        _ packets: UnsafeMutableBufferPointer<PacketBuffer>, into writeOrder: UnsafeMutableBufferPointer<Int>
+        _ packets: UnsafeMutableBufferPointer<PacketBuffer>, headers: UnsafeMutableRawPointer,
+        into writes: UnsafeMutableBufferPointer<CoalescedWrite>, pieces: UnsafeMutableBufferPointer<GatherPiece>
     ) -> Int {
         precondition(
-            packets.count <= batchCapacity && writeOrder.count >= packets.count,
-            "coalesce: \(packets.count) packets need batchCapacity (\(batchCapacity)) and writeOrder (\(writeOrder.count)) at least as large")
+            packets.count <= batchCapacity && writes.count >= packets.count && pieces.count >= 2 * packets.count,
+            "coalesce: \(packets.count) packets need batchCapacity (\(batchCapacity)), writes (\(writes.count)) at least as large and twice as many pieces (\(pieces.count))")
         startBatch()
         for index in packets.indices {
             states[index] = CoalescingState()
@@ -75,9 +76,7 @@ public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
             var corrupt = false
             if head >= 0 {
                 switch append(segment, index: index, to: head, packets) {
-                case .appended:
-                    states[index].role = .appended
-                    continue
+                case .appended: continue
                 case .rejected: break
                 case .corrupt: corrupt = true
                 }
@@ -85,9 +84,11 @@ public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
             slots[slot].head = !corrupt && startHead(segment, index: index) ? Int32(index) : -1
         }
         var count = 0
+        var piece = 0
         for index in packets.indices where states[index].role != .appended {
-            finish(&packets[index], states[index])
-            writeOrder[count] = index
+            let header = headers + count * VirtioNetHeader.size
+            writes[count] = finish(packets, index: index, header: header, pieces: pieces, from: piece)
+            piece += writes[count].pieceCount
             count += 1
         }
         return count
@@ -125,7 +126,7 @@ public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
             role: .head, ipHeaderLength: segment.ipHeaderLength, tcpHeaderLength: segment.tcpHeaderLength,
             totalLength: segment.totalLength, segmentPayload: segment.payloadLength, segmentCount: 1,
             nextSequence: F.load32(segment.tcp, F.tcpSequence) &+ UInt32(segment.payloadLength),
-            isClosed: false, checksumVerified: false)
+            isClosed: false, checksumVerified: false, headLength: segment.totalLength, last: Int32(index))
         return true
     }
 
@@ -161,9 +162,7 @@ public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
         else { return .rejected }
 
         let newTotalLength = state.totalLength + segment.payloadLength
-        guard newTotalLength <= 65_535, packets[head].headroom + newTotalLength <= packets[head].capacity else {
-            return .rejected
-        }
+        guard newTotalLength <= 65_535 else { return .rejected }
 
         if !state.checksumVerified {
             guard let headSegment = CoalescingSegment(packets[head]), headSegment.checksumsVerify() else {
@@ -177,8 +176,10 @@ public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
             return .corrupt
         }
 
-        let headers = state.ipHeaderLength + state.tcpHeaderLength
-        (headIP + state.totalLength).copyMemory(from: ip + headers, byteCount: segment.payloadLength)
+        // Chained behind the head's last piece; its payload is gathered from where it lies.
+        if Int(state.last) == head { state.next = Int32(index) } else { states[Int(state.last)].next = Int32(index) }
+        state.last = Int32(index)
+        states[index] = CoalescingState(role: .appended, segmentPayload: segment.payloadLength)
         state.totalLength = newTotalLength
         state.segmentCount += 1
         state.nextSequence &+= UInt32(segment.payloadLength)
@@ -191,29 +192,44 @@ public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
         return .appended
     }
 
-    /// Fixes a super-packet's headers and prepends every written packet's virtio header.
-    private func finish(_ packet: inout PacketBuffer, _ state: CoalescingState) {
+    /// Fixes a super-packet's headers, stores the write's virtio header at `header` and lays out
+    /// its pieces from `pieces[first]` on.
+    private func finish(
+        _ packets: UnsafeMutableBufferPointer<PacketBuffer>, index: Int, header: UnsafeMutableRawPointer,
+        pieces: UnsafeMutableBufferPointer<GatherPiece>, from first: Int
+    ) -> CoalescedWrite {
         typealias F = GSOFields
-        var header = VirtioNetHeader.plain
-        if state.role == .head && state.segmentCount > 1 {
-            let ip = packet.start
-            let tcp = ip + state.ipHeaderLength
-            F.store16(ip, F.ipTotalLength, UInt16(state.totalLength))
-            F.refreshIPChecksum(ip, headerLength: state.ipHeaderLength)
-            let pseudo = F.pseudoHeaderSum(ip, protocol: F.protocolTCP, length: state.totalLength - state.ipHeaderLength)
-            F.storeChecksum(tcp, F.tcpChecksum, InternetChecksum.fold(pseudo))
-            packet.length = state.totalLength
-            let ecn = F.load8(tcp, F.tcpFlags) & F.tcpCWR != 0
-            header = VirtioNetHeader(
-                flags: .needsChecksum, gsoType: VirtioNetHeader.GSOType.tcpV4.withECN(ecn),
-                headerLength: UInt16(state.ipHeaderLength + state.tcpHeaderLength),
-                gsoSize: UInt16(state.segmentPayload),
-                checksumStart: UInt16(state.ipHeaderLength), checksumOffset: UInt16(F.tcpChecksum))
+        let state = states[index]
+        let packet = packets[index]
+        pieces[first] = GatherPiece(start: header, count: VirtioNetHeader.size)
+        guard state.role == .head && state.segmentCount > 1 else {
+            VirtioNetHeader.plain.store(to: header)
+            pieces[first + 1] = GatherPiece(start: packet.start, count: packet.length)
+            return CoalescedWrite(packet: index, firstPiece: first, pieceCount: 2, byteCount: VirtioNetHeader.size + packet.length)
         }
-        let headroom = packet.headroom
-        let prepended = packet.prepend(VirtioNetHeader.size)
-        precondition(prepended, "coalesce: a packet has \(headroom) bytes of headroom, the virtio header needs \(VirtioNetHeader.size)")
-        header.store(to: packet.start)
+        let ip = packet.start
+        let tcp = ip + state.ipHeaderLength
+        F.store16(ip, F.ipTotalLength, UInt16(state.totalLength))
+        F.refreshIPChecksum(ip, headerLength: state.ipHeaderLength)
+        let pseudo = F.pseudoHeaderSum(ip, protocol: F.protocolTCP, length: state.totalLength - state.ipHeaderLength)
+        F.storeChecksum(tcp, F.tcpChecksum, InternetChecksum.fold(pseudo))
+        let ecn = F.load8(tcp, F.tcpFlags) & F.tcpCWR != 0
+        VirtioNetHeader(
+            flags: .needsChecksum, gsoType: VirtioNetHeader.GSOType.tcpV4.withECN(ecn),
+            headerLength: UInt16(state.ipHeaderLength + state.tcpHeaderLength),
+            gsoSize: UInt16(state.segmentPayload),
+            checksumStart: UInt16(state.ipHeaderLength), checksumOffset: UInt16(F.tcpChecksum)
+        ).store(to: header)
+        pieces[first + 1] = GatherPiece(start: ip, count: state.headLength)
+        let headers = state.ipHeaderLength + state.tcpHeaderLength
+        var count = 2
+        var next = Int(state.next)
+        while next >= 0 {
+            pieces[first + count] = GatherPiece(start: packets[next].start + headers, count: states[next].segmentPayload)
+            count += 1
+            next = Int(states[next].next)
+        }
+        return CoalescedWrite(packet: index, firstPiece: first, pieceCount: count, byteCount: VirtioNetHeader.size + state.totalLength)
     }
 }
 
@@ -248,6 +264,39 @@ struct CoalescingState {
     /// No further segment may be appended (a short one or one with PSH came, or the head is corrupt).
     var isClosed = false
     var checksumVerified = false
+    /// The head's own IP total length, before anything was appended.
+    var headLength = 0
+    /// The head's last appended packet (the head itself until one is), and each chained packet's
+    /// successor, or -1.
+    var last: Int32 = -1
+    var next: Int32 = -1
+}
+
+/// `count` bytes at `start`: one piece of a gathered write.
+public struct GatherPiece: Equatable {
+    public var start: UnsafeRawPointer
+    public var count: Int
+
+    @inlinable public init(start: UnsafeRawPointer, count: Int) {
+        self.start = start
+        self.count = count
+    }
+}
+
+/// One TUN write of a coalesced batch: `pieceCount` pieces from `firstPiece` on, `byteCount` bytes
+/// in all, the first piece its virtio-net header; `packet` is the batch index of its first packet.
+public struct CoalescedWrite: Equatable, Sendable {
+    public var packet: Int
+    public var firstPiece: Int
+    public var pieceCount: Int
+    public var byteCount: Int
+
+    @inlinable public init(packet: Int, firstPiece: Int, pieceCount: Int, byteCount: Int) {
+        self.packet = packet
+        self.firstPiece = firstPiece
+        self.pieceCount = pieceCount
+        self.byteCount = byteCount
+    }
 }
 
 /// Addresses and ports as they sit in memory.

@@ -9,30 +9,52 @@ private struct CoalescedOutput {
     let packet: [UInt8]
 }
 
-/// Runs one batch: each input in its own region with `headroom` bytes in front and room for
-/// `capacity(length)` bytes in all (default: a whole super-packet).
+/// The batch laid out back to back in one region, as a UDP_GRO receive leaves it.
+private final class PackedBatch {
+    let region: GSOTestRegion
+    var packets: [PacketBuffer] = []
+    let offsets: [Int]
+
+    init(_ inputs: [[UInt8]]) {
+        var offsets: [Int] = []
+        var end = 0
+        for packet in inputs {
+            offsets.append(end)
+            end += packet.count
+        }
+        self.offsets = offsets
+        region = GSOTestRegion(size: end)
+        for (packet, offset) in zip(inputs, offsets) {
+            region.write(packet, at: offset)
+            packets.append(PacketBuffer(base: region.base, headroom: offset, length: packet.count, capacity: offset + packet.count))
+        }
+    }
+}
+
+/// Runs one batch, packed back to back, and reads each write's gathered bytes.
 private func coalesce(
-    _ inputs: [[UInt8]], with coalescer: inout TCPCoalescer, headroom: Int = 16,
-    capacity: (Int) -> Int = { _ in 16 + 65_535 }, sourceLocation: SourceLocation = #_sourceLocation
+    _ inputs: [[UInt8]], with coalescer: inout TCPCoalescer, batch: PackedBatch? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation
 ) -> [CoalescedOutput] {
-    var regions: [GSOTestRegion] = []
-    var buffers: [PacketBuffer] = []
-    for packet in inputs {
-        let (region, buffer) = GSOTestRegion.holding(packet, headroom: headroom, capacity: max(capacity(packet.count), headroom + packet.count))
-        regions.append(region)
-        buffers.append(buffer)
+    let batch = batch ?? PackedBatch(inputs)
+    let headers = GSOTestRegion(size: inputs.count * VirtioNetHeader.size)
+    var writes = [CoalescedWrite](repeating: CoalescedWrite(packet: -1, firstPiece: 0, pieceCount: 0, byteCount: 0), count: inputs.count)
+    var pieces = [GatherPiece](repeating: GatherPiece(start: headers.base, count: 0), count: 2 * inputs.count)
+    let count = batch.packets.withUnsafeMutableBufferPointer { packets in
+        writes.withUnsafeMutableBufferPointer { writes in
+            pieces.withUnsafeMutableBufferPointer { coalescer.coalesce(packets, headers: headers.base, into: writes, pieces: $0) }
+        }
     }
-    var order = [Int](repeating: -1, count: inputs.count)
-    let count = buffers.withUnsafeMutableBufferPointer { packets in
-        order.withUnsafeMutableBufferPointer { coalescer.coalesce(packets, into: $0) }
-    }
-    return withExtendedLifetime(regions) {
-        order[0..<count].map { index in
-            let buffer = buffers[index]
-            #expect(buffer.headroom == headroom - VirtioNetHeader.size, sourceLocation: sourceLocation)
+    return withExtendedLifetime((batch, headers)) {
+        writes[0..<count].enumerated().map { number, write in
+            let gathered = pieces[write.firstPiece..<write.firstPiece + write.pieceCount]
+            #expect(gathered.first?.start == UnsafeRawPointer(headers.base + number * VirtioNetHeader.size),
+                    "write \(number)'s header is in its slot", sourceLocation: sourceLocation)
+            #expect(gathered.first?.count == VirtioNetHeader.size, sourceLocation: sourceLocation)
+            #expect(gathered.map(\.count).reduce(0, +) == write.byteCount, "byteCount of write \(number)", sourceLocation: sourceLocation)
             return CoalescedOutput(
-                index: index, header: VirtioNetHeader(loadingFrom: buffer.start),
-                packet: Array(UnsafeRawBufferPointer(start: buffer.start + VirtioNetHeader.size, count: buffer.length - VirtioNetHeader.size)))
+                index: write.packet, header: VirtioNetHeader(loadingFrom: UnsafeMutableRawPointer(mutating: gathered.first!.start)),
+                packet: gathered.dropFirst().flatMap { Array(UnsafeRawBufferPointer(start: $0.start, count: $0.count)) })
         }
     }
 }
@@ -221,18 +243,23 @@ func aFlagInTheMiddle(_ case_: FlagInTheMiddle) {
 @Test func superPacketsStayWithin65535Bytes() {
     let segments = flow(Array(repeating: 1398, count: 50))
     var coalescer = TCPCoalescer(batchCapacity: 64)
-    // (65,535 − 52) / 1398 = 46 segments fit, though the buffer would take more.
-    let outputs = coalesce(segments, with: &coalescer, capacity: { _ in 100_000 })
+    // (65,535 − 52) / 1398 = 46 segments fit.
+    let outputs = coalesce(segments, with: &coalescer)
     expectGroups(outputs, inputs: segments, [Array(0..<46), Array(46..<50)])
     #expect(outputs.first.map { $0.packet.count } == 52 + 46 * 1398)
 }
 
-@Test func superPacketsStayWithinTheHeadsCapacity() {
+@Test func appendedSegmentsAreGatheredWhereTheyLie() {
+    // Back to back in one buffer, as received: only the head's IP and TCP headers are rewritten;
+    // every other byte of the batch, the appended segments' headers included, is left as it came.
     let segments = flow(Array(repeating: 1398, count: 7))
+    let batch = PackedBatch(segments)
+    let before = batch.region.read(0, batch.region.size)
     var coalescer = TCPCoalescer(batchCapacity: 8)
-    // Room for headroom + headers + three payloads only.
-    let outputs = coalesce(segments, with: &coalescer, capacity: { _ in 16 + 52 + 3 * 1398 })
-    expectGroups(outputs, inputs: segments, [[0, 1, 2], [3, 4, 5], [6]])
+    expectGroups(coalesce(segments, with: &coalescer, batch: batch), inputs: segments, [Array(0..<7)])
+    let after = batch.region.read(0, batch.region.size)
+    let headHeaders = T.ipHeaderLength(segments[0]) + T.tcpHeaderLength(segments[0])
+    #expect(after[headHeaders...] == before[headHeaders...])
 }
 
 @Test func differentHeadersAreNotMerged() {

@@ -51,6 +51,54 @@ public enum SegmentationResult: Equatable, Hashable, Sendable {
     case dropped(DropReason)
 }
 
+/// Where `Segmentation.segmentHeaders` put a super-packet's segments: segment `i`'s headers (IP +
+/// TCP/UDP, fixed up and checksummed) at `headerOffset(ofSegment: i)` of the output region behind
+/// `gap` untouched bytes for the caller's encapsulation; its payload where it lies in the
+/// super-packet, at `payloadOffset(ofSegment: i)`. Gathered in order (gap + headers, payload, gap +
+/// headers, payload, …), the pieces are a run of equal UDP payloads of `datagramLength` bytes but
+/// the last: what one `sendmsg` with UDP_SEGMENT = `datagramLength` sends, without copying a byte.
+public struct GatheredSegments: Equatable, Hashable, Sendable {
+    public let count: Int
+    public let gap: Int
+    public let headersLength: Int
+    /// Payload bytes of every segment but the last (the last when there is only one).
+    public let segmentPayload: Int
+    public let lastPayload: Int
+
+    @inlinable
+    public init(count: Int, gap: Int, headersLength: Int, segmentPayload: Int, lastPayload: Int) {
+        self.count = count
+        self.gap = gap
+        self.headersLength = headersLength
+        self.segmentPayload = segmentPayload
+        self.lastPayload = lastPayload
+    }
+
+    @inlinable public var headerStride: Int { gap + headersLength }
+    /// Offset in the output region of segment `index`'s gap; its headers follow the gap.
+    @inlinable public func headerOffset(ofSegment index: Int) -> Int { index * headerStride }
+    /// Offset in the super-packet of segment `index`'s payload.
+    @inlinable public func payloadOffset(ofSegment index: Int) -> Int { headersLength + index * segmentPayload }
+    @inlinable public func payloadLength(ofSegment index: Int) -> Int { index == count - 1 ? lastPayload : segmentPayload }
+    /// UDP payload of every datagram but the last: the UDP_SEGMENT size.
+    @inlinable public var datagramLength: Int { gap + headersLength + segmentPayload }
+    /// Bytes of the output region used.
+    @inlinable public var headerBytes: Int { count * headerStride }
+
+    /// How many segments one UDP_SEGMENT send may carry (see `SegmentLayout.segmentsPerSend`).
+    @inlinable
+    public func segmentsPerSend(payloadLimit: Int = 65_507, segmentLimit: Int = 64) -> Int {
+        SegmentLayout(count: count, gap: gap, stride: datagramLength, segmentLength: headersLength + segmentPayload,
+                      lastSegmentLength: headersLength + lastPayload)
+            .segmentsPerSend(payloadLimit: payloadLimit, segmentLimit: segmentLimit)
+    }
+}
+
+public enum HeaderSegmentationResult: Equatable, Hashable, Sendable {
+    case segmented(GatheredSegments)
+    case dropped(DropReason)
+}
+
 /// Software segmentation of the super-packets a TUN with IFF_VNET_HDR hands out (DESIGN.md §3),
 /// into MTU-sized inner packets laid out for one UDP_SEGMENT send. Pure and allocation-free: the
 /// output region is the caller's.
@@ -75,94 +123,57 @@ public enum Segmentation {
         into output: UnsafeMutableRawPointer, capacity: Int, gap: Int = 0, stride: Int? = nil
     ) -> SegmentationResult {
         precondition(gap >= 0 && capacity >= 0, "segment: gap \(gap) and capacity \(capacity) must not be negative")
-        typealias F = GSOFields
         let bytes = UnsafeRawPointer(packet.start)
-        if let reason = header.validate(packetLength: packet.length) { return .dropped(reason) }
-
-        guard packet.length >= F.ipMinimumHeader else { return .dropped(.truncated) }
-        let versionIHL = F.load8(bytes, F.ipVersionIHL)
-        guard versionIHL >> 4 == 4 else { return .dropped(.wrongVersion) }
-        let ipHeaderLength = Int(versionIHL & 0x0F) * 4
-        guard ipHeaderLength >= F.ipMinimumHeader, ipHeaderLength <= packet.length else { return .dropped(.badIHL) }
-        let totalLength = Int(F.load16(bytes, F.ipTotalLength))
-        guard totalLength >= ipHeaderLength, totalLength <= packet.length else { return .dropped(.badTotalLength) }
-
-        let isTCP: Bool
-        switch header.gsoType.kind {
-        case .none:
+        let parsed: SuperPacket
+        switch SuperPacket.parse(packet, header: header) {
+        case .dropped(let reason): return .dropped(reason)
+        case .single:
+            let totalLength = Int(GSOFields.load16(bytes, GSOFields.ipTotalLength))
             return copySingle(bytes, totalLength: totalLength, header: header, into: output, capacity: capacity, gap: gap, stride: stride)
-        case .tcpV4: isTCP = true
-        case .udpL4: isTCP = false
-        default: return .dropped(.badVirtioHeader)  // UFO and TCPv6 are not offloads of an IPv4 overlay.
+        case .superPacket(let superPacket): parsed = superPacket
         }
-        guard F.load8(bytes, F.ipProtocol) == (isTCP ? F.protocolTCP : F.protocolUDP) else { return .dropped(.badVirtioHeader) }
-        guard F.load16(bytes, F.ipFlagsFragment) & F.ipMoreFragmentsOrOffset == 0 else { return .dropped(.badVirtioHeader) }
-
-        let transportHeaderLength: Int
-        if isTCP {
-            guard ipHeaderLength + F.tcpMinimumHeader <= totalLength else { return .dropped(.truncated) }
-            transportHeaderLength = Int(F.load8(bytes, ipHeaderLength + F.tcpDataOffset) >> 4) * 4
-            guard transportHeaderLength >= F.tcpMinimumHeader else { return .dropped(.badTCPHeader) }
-            guard ipHeaderLength + transportHeaderLength <= totalLength else { return .dropped(.truncated) }
-        } else {
-            transportHeaderLength = F.udpHeader
-            guard ipHeaderLength + transportHeaderLength <= totalLength else { return .dropped(.truncated) }
-        }
-        let headersLength = ipHeaderLength + transportHeaderLength
-        guard Int(header.headerLength) >= headersLength, Int(header.headerLength) <= totalLength else {
-            return .dropped(.badVirtioHeader)
-        }
-        if header.flags.contains(.needsChecksum) {
-            guard Int(header.checksumStart) == ipHeaderLength,
-                  Int(header.checksumOffset) == (isTCP ? F.tcpChecksum : F.udpChecksum)
-            else { return .dropped(.badVirtioHeader) }
-        }
-
-        let segmentPayload = Int(header.gsoSize)
-        let payloadLength = totalLength - headersLength
-        let count = payloadLength == 0 ? 1 : (payloadLength + segmentPayload - 1) / segmentPayload
+        let headersLength = parsed.headersLength
         let layout = SegmentLayout(
-            count: count, gap: gap, stride: stride ?? gap + headersLength + segmentPayload,
-            segmentLength: headersLength + min(segmentPayload, payloadLength),
-            lastSegmentLength: headersLength + payloadLength - (count - 1) * segmentPayload)
-        if count > 1 {
+            count: parsed.count, gap: gap, stride: stride ?? gap + headersLength + parsed.segmentPayload,
+            segmentLength: headersLength + min(parsed.segmentPayload, parsed.payloadLength),
+            lastSegmentLength: headersLength + parsed.lastPayload)
+        if parsed.count > 1 {
             guard layout.stride >= gap + layout.segmentLength else { return .dropped(.oversize) }
         }
         guard layout.byteCount <= capacity else { return .dropped(.oversize) }
 
-        let identification = F.load16(bytes, F.ipIdentification)
-        let sequence = isTCP ? F.load32(bytes, ipHeaderLength + F.tcpSequence) : 0
-        let tcpFlags = isTCP ? F.load8(bytes, ipHeaderLength + F.tcpFlags) : 0
-        for index in 0..<count {
+        for index in 0..<parsed.count {
             let segment = output + layout.offset(ofSegment: index)
-            let length = layout.length(ofSegment: index)
-            let transportLength = length - ipHeaderLength
-            segment.copyMemory(from: bytes, byteCount: headersLength)
-            (segment + headersLength).copyMemory(
-                from: bytes + headersLength + index * segmentPayload, byteCount: length - headersLength)
+            let payloadLength = layout.length(ofSegment: index) - headersLength
+            (segment + headersLength).copyMemory(from: bytes + headersLength + index * parsed.segmentPayload, byteCount: payloadLength)
+            parsed.writeHeaders(ofSegment: index, to: segment, payload: segment + headersLength, payloadLength: payloadLength)
+        }
+        return .segmented(layout)
+    }
 
-            F.store16(segment, F.ipTotalLength, UInt16(length))
-            F.store16(segment, F.ipIdentification, identification &+ UInt16(truncatingIfNeeded: index))
-            F.refreshIPChecksum(segment, headerLength: ipHeaderLength)
-
-            let transport = segment + ipHeaderLength
-            let checksumField: Int
-            if isTCP {
-                var flags = tcpFlags
-                if index != count - 1 { flags &= ~(F.tcpFIN | F.tcpPSH) }
-                if index != 0 { flags &= ~F.tcpCWR }
-                F.store32(transport, F.tcpSequence, sequence &+ UInt32(truncatingIfNeeded: index * segmentPayload))
-                transport.storeBytes(of: flags, toByteOffset: F.tcpFlags, as: UInt8.self)
-                checksumField = F.tcpChecksum
-            } else {
-                F.store16(transport, F.udpLength, UInt16(transportLength))
-                checksumField = F.udpChecksum
-            }
-            F.storeChecksum(transport, checksumField, 0)
-            let pseudo = F.pseudoHeaderSum(segment, protocol: isTCP ? F.protocolTCP : F.protocolUDP, length: transportLength)
-            let checksum = InternetChecksum.checksum(transport, count: transportLength, initial: pseudo)
-            // UDP sends 0 as "no checksum", so a computed 0 goes out as its equivalent 0xFFFF.
-            F.storeChecksum(transport, checksumField, !isTCP && checksum == 0 ? 0xFFFF : checksum)
+    /// Like `segment`, without copying the payload: writes only each segment's headers into
+    /// `output` (`capacity` bytes), behind `gap` untouched bytes, and checksums each over its
+    /// payload where it lies in `packet`, which must stay as it is until the segments are sent.
+    /// NONE is not a super-packet and is dropped as `badVirtioHeader`: send it as it is, after
+    /// `completeChecksum`.
+    public static func segmentHeaders(
+        _ packet: PacketBuffer, header: VirtioNetHeader, into output: UnsafeMutableRawPointer, capacity: Int, gap: Int = 0
+    ) -> HeaderSegmentationResult {
+        precondition(gap >= 0 && capacity >= 0, "segmentHeaders: gap \(gap) and capacity \(capacity) must not be negative")
+        let parsed: SuperPacket
+        switch SuperPacket.parse(packet, header: header) {
+        case .dropped(let reason): return .dropped(reason)
+        case .single: return .dropped(.badVirtioHeader)
+        case .superPacket(let superPacket): parsed = superPacket
+        }
+        let layout = GatheredSegments(
+            count: parsed.count, gap: gap, headersLength: parsed.headersLength,
+            segmentPayload: min(parsed.segmentPayload, parsed.payloadLength), lastPayload: parsed.lastPayload)
+        guard layout.headerBytes <= capacity else { return .dropped(.oversize) }
+        for index in 0..<parsed.count {
+            let payload = UnsafeRawPointer(packet.start) + layout.payloadOffset(ofSegment: index)
+            parsed.writeHeaders(ofSegment: index, to: output + layout.headerOffset(ofSegment: index) + gap,
+                                payload: payload, payloadLength: layout.payloadLength(ofSegment: index))
         }
         return .segmented(layout)
     }
@@ -196,5 +207,112 @@ public enum Segmentation {
         segment.copyMemory(from: bytes, byteCount: totalLength)
         if let reason = completeChecksum(segment, length: totalLength, header: header) { return .dropped(reason) }
         return .segmented(layout)
+    }
+}
+
+/// A validated TCPV4 or UDP_L4 super-packet: what segmenting it needs.
+private struct SuperPacket {
+    typealias F = GSOFields
+    enum Parsed {
+        case superPacket(SuperPacket)
+        /// NONE: one packet, not to be segmented.
+        case single
+        case dropped(DropReason)
+    }
+
+    let bytes: UnsafeRawPointer
+    let isTCP: Bool
+    let ipHeaderLength: Int
+    let headersLength: Int
+    let segmentPayload: Int
+    let payloadLength: Int
+    let count: Int
+    var lastPayload: Int { payloadLength - (count - 1) * segmentPayload }
+
+    /// The super-packet `header` describes; nil for NONE (a single packet); the drop reason when
+    /// the packet or the header is malformed.
+    static func parse(_ packet: PacketBuffer, header: VirtioNetHeader) -> Parsed {
+        let bytes = UnsafeRawPointer(packet.start)
+        if let reason = header.validate(packetLength: packet.length) { return .dropped(reason) }
+
+        guard packet.length >= F.ipMinimumHeader else { return .dropped(.truncated) }
+        let versionIHL = F.load8(bytes, F.ipVersionIHL)
+        guard versionIHL >> 4 == 4 else { return .dropped(.wrongVersion) }
+        let ipHeaderLength = Int(versionIHL & 0x0F) * 4
+        guard ipHeaderLength >= F.ipMinimumHeader, ipHeaderLength <= packet.length else { return .dropped(.badIHL) }
+        let totalLength = Int(F.load16(bytes, F.ipTotalLength))
+        guard totalLength >= ipHeaderLength, totalLength <= packet.length else { return .dropped(.badTotalLength) }
+
+        let isTCP: Bool
+        switch header.gsoType.kind {
+        case .none: return .single
+        case .tcpV4: isTCP = true
+        case .udpL4: isTCP = false
+        default: return .dropped(.badVirtioHeader)  // UFO and TCPv6 are not offloads of an IPv4 overlay.
+        }
+        guard F.load8(bytes, F.ipProtocol) == (isTCP ? F.protocolTCP : F.protocolUDP) else { return .dropped(.badVirtioHeader) }
+        guard F.load16(bytes, F.ipFlagsFragment) & F.ipMoreFragmentsOrOffset == 0 else { return .dropped(.badVirtioHeader) }
+
+        let transportHeaderLength: Int
+        if isTCP {
+            guard ipHeaderLength + F.tcpMinimumHeader <= totalLength else { return .dropped(.truncated) }
+            transportHeaderLength = Int(F.load8(bytes, ipHeaderLength + F.tcpDataOffset) >> 4) * 4
+            guard transportHeaderLength >= F.tcpMinimumHeader else { return .dropped(.badTCPHeader) }
+            guard ipHeaderLength + transportHeaderLength <= totalLength else { return .dropped(.truncated) }
+        } else {
+            transportHeaderLength = F.udpHeader
+            guard ipHeaderLength + transportHeaderLength <= totalLength else { return .dropped(.truncated) }
+        }
+        let headersLength = ipHeaderLength + transportHeaderLength
+        guard Int(header.headerLength) >= headersLength, Int(header.headerLength) <= totalLength else {
+            return .dropped(.badVirtioHeader)
+        }
+        if header.flags.contains(.needsChecksum) {
+            guard Int(header.checksumStart) == ipHeaderLength,
+                  Int(header.checksumOffset) == (isTCP ? F.tcpChecksum : F.udpChecksum)
+            else { return .dropped(.badVirtioHeader) }
+        }
+        let segmentPayload = Int(header.gsoSize)
+        let payloadLength = totalLength - headersLength
+        return .superPacket(SuperPacket(
+            bytes: bytes, isTCP: isTCP, ipHeaderLength: ipHeaderLength, headersLength: headersLength,
+            segmentPayload: segmentPayload, payloadLength: payloadLength,
+            count: payloadLength == 0 ? 1 : (payloadLength + segmentPayload - 1) / segmentPayload))
+    }
+
+    /// Writes segment `index`'s headers at `segment`: the IP header with total length, ID =
+    /// original + index (wrapping) and a fresh header checksum; for TCP, sequence = original +
+    /// index·MSS, FIN and PSH on the last segment only, CWR on the first only; for UDP, its length;
+    /// then the transport checksum over the headers and `payloadLength` bytes at `payload`.
+    @inline(__always)
+    func writeHeaders(ofSegment index: Int, to segment: UnsafeMutableRawPointer, payload: UnsafeRawPointer, payloadLength: Int) {
+        segment.copyMemory(from: bytes, byteCount: headersLength)
+        let length = headersLength + payloadLength
+        let transportLength = length - ipHeaderLength
+        F.store16(segment, F.ipTotalLength, UInt16(length))
+        F.store16(segment, F.ipIdentification, F.load16(bytes, F.ipIdentification) &+ UInt16(truncatingIfNeeded: index))
+        F.refreshIPChecksum(segment, headerLength: ipHeaderLength)
+
+        let transport = segment + ipHeaderLength
+        let checksumField: Int
+        if isTCP {
+            var flags = F.load8(bytes, ipHeaderLength + F.tcpFlags)
+            if index != count - 1 { flags &= ~(F.tcpFIN | F.tcpPSH) }
+            if index != 0 { flags &= ~F.tcpCWR }
+            F.store32(transport, F.tcpSequence,
+                      F.load32(bytes, ipHeaderLength + F.tcpSequence) &+ UInt32(truncatingIfNeeded: index * segmentPayload))
+            transport.storeBytes(of: flags, toByteOffset: F.tcpFlags, as: UInt8.self)
+            checksumField = F.tcpChecksum
+        } else {
+            F.store16(transport, F.udpLength, UInt16(transportLength))
+            checksumField = F.udpChecksum
+        }
+        F.storeChecksum(transport, checksumField, 0)
+        // Headers are whole 32-bit words, so the payload's sum continues theirs.
+        let pseudo = F.pseudoHeaderSum(segment, protocol: isTCP ? F.protocolTCP : F.protocolUDP, length: transportLength)
+        let headersSum = InternetChecksum.sum(transport, count: headersLength - ipHeaderLength, initial: pseudo)
+        let checksum = InternetChecksum.checksum(payload, count: payloadLength, initial: headersSum)
+        // UDP sends 0 as "no checksum", so a computed 0 goes out as its equivalent 0xFFFF.
+        F.storeChecksum(transport, checksumField, !isTCP && checksum == 0 ? 0xFFFF : checksum)
     }
 }

@@ -22,8 +22,8 @@ import Packets
 /// headers and is sent from where it was received: a packet is never copied.
 ///
 /// With offloads a UDP_GRO cmsg (24) also lands in front of the payload (56 ≤ 64), every buffer
-/// has a 64 KB receive region, and TUN buffers have a second region behind it where a
-/// super-packet's segments are laid out for the UDP_SEGMENT sends (segmentation copies once).
+/// has a 64 KB receive region, and TUN buffers have a second region behind it where the headers of
+/// a super-packet's segments are written; each send gathers them and the payload where it was read.
 /// A socket buffer's segments go to the TUN from where they were received, gathered by writev
 /// behind virtio-net headers kept per buffer (`GatherWrites`).
 struct UringBuffers: ~Copyable {
@@ -107,7 +107,7 @@ struct UringBuffers: ~Copyable {
 /// the owner lives.
 ///
 /// With offloads the two groups differ (see `UringWorker.Sizing`): a TUN buffer holds a 64 KB
-/// super-packet and, behind it, the region its segments are laid out in for the UDP_SEGMENT sends;
+/// super-packet and, behind it, the region its segments' headers are written to for the sends;
 /// a socket buffer holds a 64 KB UDP_GRO receive only.
 struct UringBufferLayout {
     /// In front of every packet: ≥ recvmsg header + sockaddr_in (32) + a UDP_GRO cmsg (24),
@@ -128,7 +128,7 @@ struct UringBufferLayout {
     let socketProvidedLength: Int
     /// The UDP_GRO cmsg space between the sender's address and the payload (0 without offloads).
     let receiveControlBytes: Int
-    /// Offset in a TUN buffer of the segment region, and its size; 0 without offloads.
+    /// Offset in a TUN buffer of the segment-header region, and its size; 0 without offloads.
     let tunOutputOffset: Int
     let regionBytes: Int
     let tunRing: UnsafeMutableRawPointer
@@ -218,15 +218,19 @@ struct UringBufferLayout {
 
 /// Per TUN buffer, `slotsPerBuffer` ready sendmsg headers for the UDP_SEGMENT sends one
 /// super-packet becomes: slot k of buffer id sends segments [k × perSend, …) of its layout, with
-/// its own iovec and cmsg and the buffer's one destination. Empty without offloads.
+/// its own cmsg and the buffer's one destination, gathering from the buffer's iovecs (two per
+/// segment: its headers, its payload). Empty without offloads.
 struct SegmentSends {
     /// 64 KB of payload in 1,472-byte datagrams needs 2 sends with UDP GSO and 45 without; 64 covers
     /// an MSS down to about 1,000 bytes even when each segment is its own send.
     static let slotsPerSuperPacket = 64
+    /// Most segments of one super-packet: an MSS down to about 340 bytes.
+    static let segmentsPerSuperPacket = 192
+    static let vectorsPerBuffer = 2 * segmentsPerSuperPacket
 
     let slotsPerBuffer: Int
     let messages: UnsafeMutablePointer<msghdr>
-    let vectors: UnsafeMutablePointer<iovec>
+    private let gatherVectors: UnsafeMutablePointer<iovec>
     let controls: UnsafeMutableRawPointer
     /// Datagrams in each slot's send, for the counters.
     let segments: UnsafeMutablePointer<Int32>
@@ -236,8 +240,9 @@ struct SegmentSends {
         let count = max(1, slotsPerBuffer * buffers)
         self.slotsPerBuffer = slotsPerBuffer
         messages = .allocate(capacity: count)
-        vectors = .allocate(capacity: count)
-        vectors.initialize(repeating: iovec(), count: count)
+        let vectorCount = slotsPerBuffer == 0 ? 1 : buffers * Self.vectorsPerBuffer
+        gatherVectors = .allocate(capacity: vectorCount)
+        gatherVectors.initialize(repeating: iovec(), count: vectorCount)
         controls = .allocate(byteCount: count * Self.controlStride, alignment: 8)
         controls.initializeMemory(as: UInt8.self, repeating: 0, count: count * Self.controlStride)
         segments = .allocate(capacity: count)
@@ -246,20 +251,21 @@ struct SegmentSends {
             var message = msghdr()
             message.msg_name = UnsafeMutableRawPointer(peers + (slotsPerBuffer == 0 ? 0 : slot / slotsPerBuffer))
             message.msg_namelen = socklen_t(MemoryLayout<sockaddr_in>.size)
-            message.msg_iov = vectors + slot
-            message.msg_iovlen = 1
             (messages + slot).initialize(to: message)
         }
     }
 
     func deallocate() {
         messages.deallocate()
-        vectors.deallocate()
+        gatherVectors.deallocate()
         controls.deallocate()
         segments.deallocate()
     }
 
     @inline(__always) func slot(_ id: Int, _ index: Int) -> Int { id * slotsPerBuffer + index }
+
+    /// TUN buffer `id`'s iovecs: segment i's headers at 2i, its payload at 2i + 1.
+    @inline(__always) func vectors(_ id: Int) -> UnsafeMutablePointer<iovec> { gatherVectors + id * Self.vectorsPerBuffer }
 }
 
 /// Per socket buffer, the TUN writes of one coalesced UDP_GRO receive: room for a virtio-net header

@@ -49,12 +49,13 @@ extension UringLoop {
         }
     }
 
-    /// Segments the super-packet into the buffer's output region and sends the segments in as few
-    /// UDP_SEGMENT sends as the kernel takes (`segmentsPerSend`), each from its own slot.
+    /// Writes each segment's headers into the buffer's header region and sends the segments in as
+    /// few UDP_SEGMENT sends as the kernel takes (`segmentsPerSend`), each from its own slot and
+    /// gathering headers and payload (where it lies in the super-packet): the payload is not copied.
     private mutating func sendSegments(_ id: Int, _ packet: PacketBuffer, header: VirtioNetHeader, to nextHop: NextHop) {
         let output = buffers.base(id) + buffers.tunOutputOffset
-        let layout: SegmentLayout
-        switch Segmentation.segment(packet, header: header, into: output, capacity: buffers.regionBytes) {
+        let layout: GatheredSegments
+        switch Segmentation.segmentHeaders(packet, header: header, into: output, capacity: buffers.regionBytes) {
         case .segmented(let result): layout = result
         case .dropped(let reason):
             counters.countDrop(reason)
@@ -63,7 +64,7 @@ extension UringLoop {
         let perSend = segmentation ? layout.segmentsPerSend() : 1
         let sendCount = (layout.count + perSend - 1) / perSend
         let sends = buffers.sends
-        guard sendCount <= sends.slotsPerBuffer else {
+        guard layout.count <= SegmentSends.segmentsPerSuperPacket, sendCount <= sends.slotsPerBuffer else {
             counters.countDrop(.oversize)
             return stage(id)
         }
@@ -71,16 +72,22 @@ extension UringLoop {
         peer.pointee.sin_family = sa_family_t(AF_INET)
         peer.pointee.sin_port = nextHop.port.bigEndian
         peer.pointee.sin_addr.s_addr = nextHop.publicIP.networkOrder
+        let vectors = sends.vectors(id)
+        for index in 0..<layout.count {
+            vectors[2 * index] = iovec(iov_base: output + layout.headerOffset(ofSegment: index), iov_len: layout.headerStride)
+            vectors[2 * index + 1] = iovec(iov_base: packet.start + layout.payloadOffset(ofSegment: index),
+                                           iov_len: layout.payloadLength(ofSegment: index))
+        }
         for index in 0..<sendCount {
             let first = index * perSend
             let count = min(perSend, layout.count - first)
             let slot = sends.slot(id, index)
-            let bytes = (count - 1) * layout.stride + layout.gap + layout.length(ofSegment: first + count - 1)
-            sends.vectors[slot] = iovec(iov_base: output + first * layout.stride, iov_len: bytes)
+            sends.messages[slot].msg_iov = vectors + 2 * first
+            sends.messages[slot].msg_iovlen = 2 * count
             sends.segments[slot] = Int32(count)
             if count > 1 {
                 let control = sends.controls + slot * SegmentSends.controlStride
-                weft_segment_control(control, UInt16(layout.stride))
+                weft_segment_control(control, UInt16(layout.datagramLength))
                 sends.messages[slot].msg_control = control
                 sends.messages[slot].msg_controllen = SegmentSends.controlStride
             } else {

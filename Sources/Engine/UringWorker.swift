@@ -20,8 +20,8 @@ public enum UringWorker {
         public let bufferBytes: Int
         public let offloads: Bool
         /// Bytes per TUN and per socket buffer: `bufferBytes` without offloads; with them the
-        /// super-packet region, plus the segment region for TUN buffers (a UDP_GRO receive's
-        /// segments go to the TUN from where they were received).
+        /// super-packet region, plus the segment-header region for TUN buffers (a UDP_GRO
+        /// receive's segments go to the TUN from where they were received).
         public let tunBufferBytes: Int
         public let socketBufferBytes: Int
         /// Packet memory per worker (page-aligned slab), excluding the rings.
@@ -29,10 +29,11 @@ public enum UringWorker {
 
         /// Headroom + the largest IPv4 packet (65,535) + its virtio-net header, rounded up to 64.
         static let superPacketRegion = 65_664
-        /// Segments of one super-packet laid out for sending: 64 KB plus 64 bytes for each of 192
-        /// segments (an MSS down to about 300 bytes with 12 bytes of TCP options; a smaller one's super-packets are dropped as
-        /// oversize). 64 × 64 KB buffers per group: a batch of super-packets is already ~4 MB.
-        static let offloadRegion = 65_536 + 192 * 64
+        /// The headers of one super-packet's segments, written for the sends: 192 segments (an MSS
+        /// down to about 340 bytes; a smaller one's super-packets are dropped as oversize) of up to
+        /// 144 bytes each (VXLAN encapsulation, IP and TCP headers with options). 64 × 92 KB buffers
+        /// per group: a batch of super-packets is already ~4 MB.
+        static let offloadRegion = SegmentSends.segmentsPerSuperPacket * 144
         static let offloadBuffersPerGroup = 64
 
         public init(batchSize: Int, mtu: Int, wireOverhead: Int = 0, offloads: Bool = false) {

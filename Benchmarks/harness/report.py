@@ -376,6 +376,9 @@ def main():
         sys.exit(__doc__)
     work, outdir = sys.argv[1], sys.argv[2]
     settings = read_settings(work)
+    streams = int(settings.get("streams", "1"))
+    if streams > 1:
+        METRICS[0] = ("tcp_gbit_s", "TCP %d streams" % streams, "Gbit/s", "higher")
     rows_dir = os.path.join(work, "rows")
     directories = sorted(os.listdir(rows_dir), key=lambda name: int(name.split("-", 1)[0])) if os.path.isdir(rows_dir) else []
     rows = [read_row(os.path.join(rows_dir, name)) for name in directories]
@@ -416,7 +419,8 @@ def main():
             "weft": settings.get("weft"),
             "weft_batch": int(settings.get("batch", "0")),
             "weft_workers": int(settings.get("workers", "0")),
-            "tcp": "iperf3 -c 10.244.2.2 -t D, one stream, pod1 -> pod2; Gbit/s as received",
+            "tcp_streams": int(settings.get("streams", "1")),
+            "tcp": "iperf3 -c 10.244.2.2 -t D -P streams, pod1 -> pod2; Gbit/s as received (all streams)",
             "udp64": "trafgen on one CPU in pod1: 64-byte IPv4 packets (20 IP + 8 UDP + 36 payload; "
                      "78-byte frames on the container veth), one flow 10.244.1.2:40000 -> 10.244.2.2:9; "
                      "sent = pod1 eth0 tx_packets delta, delivered = pod2 eth0 rx_packets delta",

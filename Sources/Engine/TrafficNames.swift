@@ -16,6 +16,7 @@ extension WorkerCounters.Traffic: CustomStringConvertible {
         case .bufferShortages: "buffer_shortages"
         case .coalescedSegments: "coalesced_segments"
         case .segmentationFallbacks: "segmentation_fallbacks"
+        case .batchedPackets: "batched_packets"
         }
     }
 }

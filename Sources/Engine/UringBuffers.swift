@@ -33,6 +33,7 @@ struct UringBuffers: ~Copyable {
     private let ringMemory: UnsafeMutableRawPointer
     private let sends: SegmentSends
     private let gathers: GatherWrites
+    private let batches: SendBatches
 
     init(_ sizing: UringWorker.Sizing) throws(EngineError) {
         let perGroup = sizing.buffersPerGroup
@@ -79,9 +80,11 @@ struct UringBuffers: ~Copyable {
         self.sends = SegmentSends(slotsPerBuffer: sizing.offloads ? SegmentSends.slotsPerSuperPacket : 0,
                                   buffers: perGroup, peers: peers)
         self.gathers = GatherWrites(buffers: sizing.offloads ? perGroup : 0)
+        self.batches = SendBatches(buffers: sizing.offloads ? perGroup : 0, peers: peers)
         self.layout = UringBufferLayout(
             slab: slab, sizing: sizing, tunRing: rings, socketRing: rings + oneRing,
-            messages: messages, vectors: vectors, peers: peers, receiveMessage: receiveMessage, sends: sends, gathers: gathers)
+            messages: messages, vectors: vectors, peers: peers, receiveMessage: receiveMessage, sends: sends, gathers: gathers,
+            batches: batches)
     }
 
     deinit {
@@ -93,6 +96,7 @@ struct UringBuffers: ~Copyable {
         layout.receiveMessage.deallocate()
         sends.deallocate()
         gathers.deallocate()
+        batches.deallocate()
     }
 
     /// Gives the memory up without freeing it: for when requests the kernel may still be serving
@@ -140,11 +144,12 @@ struct UringBufferLayout {
     let receiveMessage: UnsafeMutablePointer<msghdr>
     let sends: SegmentSends
     let gathers: GatherWrites
+    let batches: SendBatches
 
     init(slab: UnsafeMutableRawPointer, sizing: UringWorker.Sizing, tunRing: UnsafeMutableRawPointer,
          socketRing: UnsafeMutableRawPointer, messages: UnsafeMutablePointer<msghdr>, vectors: UnsafeMutablePointer<iovec>,
          peers: UnsafeMutablePointer<sockaddr_in>, receiveMessage: UnsafeMutablePointer<msghdr>, sends: SegmentSends,
-         gathers: GatherWrites) {
+         gathers: GatherWrites, batches: SendBatches) {
         self.slab = slab
         buffersPerGroup = sizing.buffersPerGroup
         tunStride = sizing.tunBufferBytes
@@ -168,6 +173,7 @@ struct UringBufferLayout {
         self.receiveMessage = receiveMessage
         self.sends = sends
         self.gathers = gathers
+        self.batches = batches
     }
 
     /// 4 × batch per group (at least 64, a power of two as buffer rings require): a batch being

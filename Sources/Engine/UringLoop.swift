@@ -10,6 +10,8 @@ enum UringOperation: UInt64 {
     case tunRead = 1, socketReceive, send, tunWrite, cancel
     /// One UDP_SEGMENT send of a super-packet's segments; the id's bits 16… are the send slot.
     case segmentSend
+    /// One UDP_SEGMENT send of a batch of small packets; the id is its first buffer's.
+    case batchSend
 
     @inline(__always) func userData(_ id: Int = 0) -> UInt64 { rawValue << 32 | UInt64(truncatingIfNeeded: id) }
 }
@@ -38,6 +40,9 @@ struct UringLoop: ~Copyable {
     /// UDP_SEGMENT sends are taken on this socket; false sends each segment on its own.
     var segmentation: Bool
     var coalescer: TCPCoalescer
+    /// Small packets waiting to leave in one send (UringSendBatch.swift).
+    var batch = OpenBatch()
+    var batches: SendBatches { buffers.batches }
     let receivedSegments: UnsafeMutablePointer<PacketBuffer>
     let coalescedWrites: UnsafeMutablePointer<CoalescedWrite>
     let gatherPieces: UnsafeMutablePointer<GatherPiece>
@@ -90,6 +95,7 @@ struct UringLoop: ~Copyable {
             }
             let table = reader.current()
             for index in 0..<ready { complete(completions[index].unsafelyUnwrapped.pointee, table: table) }
+            sendBatch()
             weft_cq_advance(ring, UInt32(ready))
             reader.quiescent()
             returnStagedBuffers()
@@ -107,6 +113,7 @@ struct UringLoop: ~Copyable {
         case .send: sendCompleted(id, result: completion.res)
         case .tunWrite: tunWriteCompleted(id, result: completion.res)
         case .segmentSend: segmentSendCompleted(id, result: completion.res)
+        case .batchSend: batchSendCompleted(id, result: completion.res)
         case .cancel, nil: break
         }
     }
@@ -308,6 +315,7 @@ struct UringLoop: ~Copyable {
     /// Cancels both receives and reaps until they have ended and every send and write has completed,
     /// or `milliseconds` pass. True when nothing the kernel does can still touch the buffers.
     mutating func drain(milliseconds: Int) -> Bool {
+        sendBatch()
         if tunRead.armed { cancel(.tunRead) }
         if socketReceive.armed { cancel(.socketReceive) }
         let deadline = ContinuousClock.now + .milliseconds(milliseconds)
@@ -327,6 +335,7 @@ struct UringLoop: ~Copyable {
                 case .send: sendCompleted(id, result: completion.res)
                 case .tunWrite: tunWriteCompleted(id, result: completion.res)
                 case .segmentSend: segmentSendCompleted(id, result: completion.res)
+                case .batchSend: batchSendCompleted(id, result: completion.res)
                 case .cancel, nil: break
                 }
             }

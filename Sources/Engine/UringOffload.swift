@@ -35,9 +35,10 @@ extension UringLoop {
         switch forwarder.fromTUN(&packet, table: table) {
         case .send(let nextHop):
             if isSuperPacket {
+                sendBatch()
                 sendSegments(id, packet, header: header, to: nextHop)
             } else {
-                send(id, packet, to: nextHop)
+                batchOrSend(id, packet, to: nextHop)
             }
         case .replyToTUN:
             counters.countDrop(.noRoute)

@@ -27,6 +27,8 @@ public struct WorkerCounters: @unchecked Sendable {
         /// Offloads: inner segments a UDP_GRO receive added to a super-packet (TUN writes saved),
         /// and sockets that refused a UDP_SEGMENT send (EIO) and went on one datagram per send.
         case coalescedSegments, segmentationFallbacks
+        /// Offloads: small packets that left in a batch of several in one UDP_SEGMENT send.
+        case batchedPackets
     }
 
     /// Per-peer slots: open addressing on the peer's PublicIP; a full table counts into `overflow`.

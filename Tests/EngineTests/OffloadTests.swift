@@ -108,6 +108,36 @@ extension EngineForwardingTests {
 
 }
 
+extension EngineForwardingTests {
+    /// Small packets read from the TUN back to back leave in UDP_SEGMENT batches (one per peer,
+    /// socket and length) and arrive as the datagrams they were, in order, at a node with offloads
+    /// and at one without.
+    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"))
+    func smallPacketsLeaveInBatchesAndArriveInOrder() throws {
+        try TwoHostBed.with { bed in
+            try OffloadBed.setContainerMTU(bed, 1472)
+            let engineA = try bed.startEngine(in: bed.hostA, kind: .uring, offloads: true)
+            defer { engineA.stop() }
+            let engineB = try bed.startEngine(in: bed.hostB, kind: .uring, offloads: false)
+            defer { engineB.stop() }
+            let there = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 1)
+            #expect(there.received == 1, "\(there.output)")
+
+            // Runs of one length, a change of length in the middle of a run, a full-size packet.
+            let sizes = Array(repeating: 200, count: 40) + [300] + Array(repeating: 200, count: 40)
+                + Array(repeating: 100, count: 18) + [1400]
+            for _ in 0..<3 {
+                try OffloadBed.udpDatagramsArrive(from: bed.containerA, to: bed.containerB, sizes: sizes)
+            }
+            let sender = engineA.counters.snapshot()
+            #expect(sender[.batchedPackets] > 0, "no packet left in a batch")
+            #expect(sender[.batchedPackets] <= sender[.wireSentPackets])
+            #expect(sender.drops.nonZero.isEmpty && sender[.sendErrors] == 0 && sender[.segmentationFallbacks] == 0)
+            #expect(engineB.counters.snapshot().drops.nonZero.isEmpty)
+        }
+    }
+}
+
 /// The offload tests' tools.
 enum OffloadBed {
     /// Container interfaces at the TUN's MTU (underlay 1500 − 28), as the harness sets them.
@@ -127,20 +157,25 @@ enum OffloadBed {
 
     /// `count` UDP datagrams of `size` bytes each arrive intact from one container to the other.
     static func udpDatagramsArrive(from sender: TestNamespace, to receiver: TestNamespace, count: Int, size: Int) throws {
+        try udpDatagramsArrive(from: sender, to: receiver, sizes: Array(repeating: size, count: count))
+    }
+
+    /// UDP datagrams of `sizes`, sent back to back, arrive intact and in order.
+    static func udpDatagramsArrive(from sender: TestNamespace, to receiver: TestNamespace, sizes: [Int]) throws {
         let toB = receiver.name.hasSuffix("ctrB")
         let receiverAddress = toB ? TwoHostBed.containerAddressB : TwoHostBed.containerAddressA
         let senderAddress = toB ? TwoHostBed.containerAddressA : TwoHostBed.containerAddressB
         let inbox = try receiver.enter { try openUDP(receiverAddress, port: 9999) }
         defer { close(inbox) }
-        let payloads = (0..<count).map { index in (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ index) } }
+        let payloads = sizes.enumerated().map { index, size in (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ index) } }
         try sender.enter {
             let outbox = try openUDP(senderAddress)
             defer { close(outbox) }
             for payload in payloads { try sendUDP(outbox, payload, to: receiverAddress, port: 9999) }
         }
         var received: [[UInt8]] = []
-        while received.count < count, let datagram = receiveUDPLarge(inbox, milliseconds: 1000) { received.append(datagram) }
-        #expect(received == payloads, "\(received.count) of \(count) datagrams arrived intact")
+        while received.count < sizes.count, let datagram = receiveUDPLarge(inbox, milliseconds: 1000) { received.append(datagram) }
+        #expect(received == payloads, "\(received.count) of \(sizes.count) datagrams arrived intact and in order")
     }
 
     private static func receiveUDPLarge(_ fd: Int32, milliseconds: Int32) -> [UInt8]? {

@@ -50,6 +50,9 @@ struct TCPTransfer: CustomStringConvertible {
         defer { close(listener) }
         let sender = try client.enter { try openTCP(nil, port: 0, listen: false) }
         defer { close(sender) }
+        // A path that stops delivering must fail the test, not block a send until TCP gives up.
+        var limit = timeval(tv_sec: Int(timeout), tv_usec: 0)
+        setsockopt(sender, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
 
         let receiver = Receiver(listener: listener, timeout: timeout)
         let thread = Thread { receiver.run() }
@@ -68,7 +71,9 @@ struct TCPTransfer: CustomStringConvertible {
             var offset = 0
             while offset < count {
                 let written = chunk.withUnsafeBytes { Glibc.send(sender, $0.baseAddress! + offset, count - offset, Int32(MSG_NOSIGNAL)) }
-                guard written > 0 else { throw TestFailure("send after \(sent + offset) bytes: errno \(errno)") }
+                guard written > 0 else {
+                    throw TestFailure("send stalled after \(sent + offset) of \(byteCount) bytes: errno \(errno)")
+                }
                 offset += written
             }
             sent += count

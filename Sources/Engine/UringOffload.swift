@@ -169,7 +169,8 @@ extension UringLoop {
             var packet = PacketBuffer(base: base, headroom: headroom, length: length, capacity: buffers.packetCapacity(id))
             switch forwarder.fromWire(&packet, sender: sender, table: table) {
             case .deliver:
-                counters.countReceived(from: sender, bytes: packet.length)
+                // Datagram payload bytes, as the packet-by-packet paths count (vxlan: headers included).
+                counters.countReceived(from: sender, bytes: length)
                 writePlainToTUN(id, &packet)
             case .drop(let reason):
                 counters.countDrop(reason)
@@ -197,7 +198,7 @@ extension UringLoop {
                 counters.countDrop(.oversize)
                 continue
             }
-            counters.countReceived(from: sender, bytes: segment.length)
+            counters.countReceived(from: sender, bytes: segmentLength)
             receivedSegments[count] = segment
             count += 1
         }

@@ -238,7 +238,7 @@ struct DaemonFlag: Sendable {
             options.workers = try integer(value, in: 0...1024, flag: "--workers", variable: variable, example: "2")
         },
         flag("offloads", \.offloads, default: true,
-             "Weft: TUN offloads + UDP GSO/GRO for the udp backend on io_uring; --offloads=false sends packet by packet"),
+             "Weft: TUN offloads + UDP GSO/GRO for the udp and vxlan backends on io_uring; --offloads=false sends packet by packet"),
         DaemonFlag("docker-opts-file", .string, "PATH", example: DockerOptions.defaultPath,
                    "Weft: also write Docker options there, as mk-docker-opts.sh -d PATH would (default: not written)") { options, value, variable throws(DaemonOptionsError) in
             guard !value.isEmpty else {

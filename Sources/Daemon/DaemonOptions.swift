@@ -66,7 +66,7 @@ public struct DaemonOptions: Equatable, Sendable {
     public var engine = Engine.auto
     /// Engine worker threads; 0 lets the engine pick (one per core).
     public var workers = 0
-    /// TUN offloads and UDP GSO/GRO (udp backend, io_uring engine): TCP moves as 64 KB super-packets.
+    /// TUN offloads and UDP GSO/GRO (udp and vxlan backends, io_uring engine): TCP moves as 64 KB super-packets.
     public var offloads = true
 
     /// Where the Unix-socket status server listens, nil when it is off.

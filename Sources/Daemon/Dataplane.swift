@@ -41,9 +41,9 @@ final class Dataplane: Sendable {
                 workers: options.workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : options.workers,
                 // vxlan's Backend.MTU names the underlay MTU to use instead of the interface's.
                 underlayMTU: config.backend.kind == .vxlan ? config.backend.underlayMTU ?? context.interface.mtu : context.interface.mtu,
-                // Only the udp backend segments and coalesces; with --engine auto the engine turns
-                // them off itself (one line) when it falls back to recvmmsg/sendmmsg.
-                offloads: options.offloads && config.backend.kind == .udp && options.engine != .mmsg),
+                // Both backends segment and coalesce on io_uring; with --engine auto the engine
+                // turns offloads off itself (one line) when it falls back to recvmmsg/sendmmsg.
+                offloads: options.offloads && options.engine != .mmsg),
             log: { logger.info("\($0)") })
         try engine.start()
 

@@ -37,7 +37,7 @@ public struct EngineConfiguration: Sendable {
     /// sends from `port`, as flannel's proxy does.
     public var sourcePortCount: Int
     /// TUN offloads (64 KB TCP super-packets, segmented into one UDP_SEGMENT send) and UDP_GRO
-    /// receives coalesced back into super-packets: udp backend on the uring engine only.
+    /// receives coalesced back into super-packets: udp and vxlan backends, uring engine only.
     public var offloads: Bool
 
     public init(
@@ -102,7 +102,6 @@ public struct EngineConfiguration: Sendable {
                 try refuse("source ports \(sourcePortCount): use 0 (send from port \(port)) to \(Self.maximumSourcePortCount)")
             }
         }
-        if offloads && backend != .udp { try refuse("offloads with backend \(backend): only the udp backend segments and coalesces") }
         if offloads && engine == .mmsg { try refuse("offloads with engine mmsg: only the uring engine has them; use --engine uring") }
         if !network.contains(localSubnet) { try refuse("subnet \(localSubnet) lies outside the network \(network)") }
     }

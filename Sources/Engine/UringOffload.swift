@@ -36,7 +36,11 @@ extension UringLoop {
         case .send(let nextHop):
             if isSuperPacket {
                 sendBatch()
-                sendSegments(id, packet, header: header, to: nextHop)
+                if forwarder.backend == .vxlan {
+                    sendVXLANSegments(id, packet, header: header, to: nextHop)
+                } else {
+                    sendSegments(id, packet, header: header, to: nextHop)
+                }
             } else {
                 batchOrSend(id, packet, to: nextHop)
             }
@@ -50,9 +54,7 @@ extension UringLoop {
         }
     }
 
-    /// Writes each segment's headers into the buffer's header region and sends the segments in as
-    /// few UDP_SEGMENT sends as the kernel takes (`segmentsPerSend`), each from its own slot and
-    /// gathering headers and payload (where it lies in the super-packet): the payload is not copied.
+    /// Writes each segment's headers into the buffer's header region and sends the segments.
     private mutating func sendSegments(_ id: Int, _ packet: PacketBuffer, header: VirtioNetHeader, to nextHop: NextHop) {
         let output = buffers.base(id) + buffers.tunOutputOffset
         let layout: GatheredSegments
@@ -62,6 +64,15 @@ extension UringLoop {
             counters.countDrop(reason)
             return stage(id)
         }
+        submitSegmentSends(id, layout, headers: output, payload: packet, to: nextHop, from: socket)
+    }
+
+    /// Sends the segments `layout` describes (each datagram: its gap and headers at `headers`, its
+    /// payload where it lies in `payload`, the super-packet) from `sender` in as few UDP_SEGMENT
+    /// sends as the kernel takes (`segmentsPerSend`), each from its own slot and gathering headers
+    /// and payload: the payload is not copied.
+    mutating func submitSegmentSends(_ id: Int, _ layout: GatheredSegments, headers output: UnsafeMutableRawPointer,
+                                     payload packet: PacketBuffer, to nextHop: NextHop, from sender: Int32) {
         let perSend = segmentation ? layout.segmentsPerSend() : 1
         let sendCount = (layout.count + perSend - 1) / perSend
         let sends = buffers.sends
@@ -96,7 +107,7 @@ extension UringLoop {
                 sends.messages[slot].msg_controllen = 0
             }
             let entry = nextSubmission()
-            weft_prep_sendmsg(entry, socket, sends.messages + slot, 0)
+            weft_prep_sendmsg(entry, sender, sends.messages + slot, 0)
             weft_sqe_set_user_data(entry, UringOperation.segmentSend.userData(id | index << 16))
         }
         pending[id] = Int32(sendCount)
@@ -158,7 +169,8 @@ extension UringLoop {
             var packet = PacketBuffer(base: base, headroom: headroom, length: length, capacity: buffers.packetCapacity(id))
             switch forwarder.fromWire(&packet, sender: sender, table: table) {
             case .deliver:
-                counters.countReceived(from: sender, bytes: packet.length)
+                // Datagram payload bytes, as the packet-by-packet paths count (vxlan: headers included).
+                counters.countReceived(from: sender, bytes: length)
                 writePlainToTUN(id, &packet)
             case .drop(let reason):
                 counters.countDrop(reason)
@@ -186,7 +198,7 @@ extension UringLoop {
                 counters.countDrop(.oversize)
                 continue
             }
-            counters.countReceived(from: sender, bytes: segment.length)
+            counters.countReceived(from: sender, bytes: segmentLength)
             receivedSegments[count] = segment
             count += 1
         }

@@ -47,11 +47,17 @@ public struct Forwarder: Sendable {
             if let reason = IPv4.decrementTTL(packet) { return .drop(reason) }
         } else {
             // Short headroom is a buffer-layout bug, not a packet fault; it still must not crash.
-            guard VXLAN.encapsulate(&packet, vni: vni, source: vtepMAC, destination: nextHop.vtepMAC) else {
-                return .drop(.oversize)
-            }
+            guard encapsulate(&packet, to: nextHop) else { return .drop(.oversize) }
         }
         return .send(nextHop)
+    }
+
+    /// vxlan: prepends, in place, the VXLAN header with our VNI and the inner Ethernet header from
+    /// our VtepMAC to `nextHop`'s; false when the headroom is short. `fromTUN` frames each packet
+    /// with it, and the engine each segment it cuts from a super-packet.
+    @inlinable
+    public func encapsulate(_ packet: inout PacketBuffer, to nextHop: NextHop) -> Bool {
+        VXLAN.encapsulate(&packet, vni: vni, source: vtepMAC, destination: nextHop.vtepMAC)
     }
 
     /// The flow hash of a payload `fromTUN` made for sending: vxlan hashes the inner packet behind

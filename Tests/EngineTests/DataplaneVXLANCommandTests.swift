@@ -1,4 +1,5 @@
 import Addressing
+import Engine
 import Foundation
 import Testing
 import TestThreads
@@ -8,16 +9,21 @@ import TestThreads
        .enabled(if: weftExecutable != nil, "no weft executable next to the test bundle: run swift build --build-tests"),
        .serialized, .timeLimit(.minutes(1)))
 struct DataplaneVXLANCommandTests {
-    @Test func vxlanDataplanesForwardAndReportCounters() throws {
+    /// Packet by packet on mmsg, and with offloads on io_uring as weftd runs vxlan by default.
+    static let engines: [(engine: String, offloads: Bool)] = [("mmsg", false)]
+        + (Engine.uringUnavailable == nil ? [("uring", true)] : [])
+
+    @Test(arguments: engines)
+    func vxlanDataplanesForwardAndReportCounters(engine: String, offloads: Bool) throws {
         try TwoHostBed.with { bed in
             try bed.useVXLANMTU()
             func dataplane(_ host: TestNamespace, subnet: String, publicIP: IPv4Address, mac: MACAddress, peer: String)
                 throws -> NamespaceProcess {
                 try NamespaceProcess(host, [
                     weftExecutable!, "dataplane", "--backend", "vxlan", "--vni", "1", "--vtep-mac", "\(mac)",
-                    "--network", "10.244.0.0/16", "--subnet", subnet, "--public-ip", "\(publicIP)", "--engine", "mmsg",
+                    "--network", "10.244.0.0/16", "--subnet", subnet, "--public-ip", "\(publicIP)", "--engine", engine,
                     "--peer", peer,
-                ])
+                ] + (offloads ? ["--offloads"] : []))
             }
             let processA = try dataplane(bed.hostA, subnet: "10.244.1.0/24", publicIP: TwoHostBed.publicA, mac: TwoHostBed.macA,
                                          peer: "10.244.2.0/24=198.18.0.2,\(TwoHostBed.macB)")
@@ -25,8 +31,8 @@ struct DataplaneVXLANCommandTests {
             let processB = try dataplane(bed.hostB, subnet: "10.244.2.0/24", publicIP: TwoHostBed.publicB, mac: TwoHostBed.macB,
                                          peer: "10.244.1.0/24=198.18.0.1,\(TwoHostBed.macA)")
             defer { processB.stop() }
-            #expect(processA.readLine(milliseconds: 5000) == "ready engine=mmsg workers=1")
-            #expect(processB.readLine(milliseconds: 5000) == "ready engine=mmsg workers=1")
+            #expect(processA.readLine(milliseconds: 5000) == "ready engine=\(engine) workers=1")
+            #expect(processB.readLine(milliseconds: 5000) == "ready engine=\(engine) workers=1")
             let (_, link) = try TwoHostBed.execute(bed.hostA, ["ip", "link", "show", "flannel0"])
             #expect(link.contains("mtu 1450"), "\(link)")
             // The port defaults to 8472 for vxlan.

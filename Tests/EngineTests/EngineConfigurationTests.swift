@@ -43,11 +43,6 @@ struct EngineConfigurationTests {
         Refusal("batch size 1025: use 1 to 1024") { $0.batchSize = 1025 },
         Refusal("underlay MTU 95: leaves a TUN MTU below 68 (IPv4's minimum)") { $0.underlayMTU = 95 },
         Refusal("backend host-gw: forwards in the kernel, it needs no engine") { $0.backend = .hostGateway },
-        Refusal("offloads with backend vxlan: only the udp backend segments and coalesces") {
-            $0.offloads = true
-            $0.backend = .vxlan
-            $0.vtepMAC = MACAddress(0x0A_00_00_00_00_01)  // a valid VTEP, so only the offloads refusal is left
-        },
         Refusal("offloads with engine mmsg: only the uring engine has them; use --engine uring") {
             $0.offloads = true
             $0.engine = .mmsg

@@ -191,25 +191,50 @@ private func weft_poll_readable_shim(_ fd: Int32, _ milliseconds: Int32) -> Bool
     return poll(&entry, 1, milliseconds) == 1
 }
 
-/// What a capture of the udp backend's underlay holds: every datagram split into its inner packets
-/// (a GSO send crosses a veth as one super-datagram), each inner IPv4 header checksum and TCP/UDP
-/// checksum recomputed here with a plain loop, independent of Packets.
+/// What a capture of the udp or vxlan backend's underlay holds: every datagram split into its inner
+/// packets (a GSO send crosses a veth as one super-datagram), each inner IPv4 header checksum and
+/// TCP/UDP checksum recomputed here with a plain loop, independent of Packets. With `vxlan`, each
+/// inner packet sits behind its own VXLAN header and inner Ethernet header, which are checked too.
 struct OffloadUnderlayCapture: CustomStringConvertible {
+    /// What every VXLAN segment must carry: the I flag and this VNI, EtherType IPv4, and inner
+    /// Ethernet addresses that are two different MACs of `vtepMACs`.
+    struct VXLANExpectation {
+        let vni: UInt32
+        let vtepMACs: Set<MACAddress>
+    }
+
+    /// An inner TCP flow (addresses and ports as captured).
+    struct InnerFlow: Hashable, CustomStringConvertible {
+        let addresses: [UInt8]
+        let ports: [UInt8]
+        var description: String {
+            let octets = addresses.map(String.init)
+            return "\(octets[0..<4].joined(separator: ".")):\(Int(ports[0]) << 8 | Int(ports[1]))>"
+                + "\(octets[4..<8].joined(separator: ".")):\(Int(ports[2]) << 8 | Int(ports[3]))"
+        }
+    }
+
     var datagrams = 0
     var innerTCP = 0
     var innerUDP = 0
     var badIPChecksums = 0
     var badTransportChecksums = 0
     var malformed = 0
+    /// vxlan: segments whose VXLAN or inner Ethernet header is not the expected one.
+    var badEncapsulation = 0
     /// Most inner packets one captured datagram carried.
     var largestSend = 0
+    /// The outer UDP source ports each inner TCP flow was sent from.
+    var sourcePortsByFlow: [InnerFlow: Set<Int>] = [:]
 
     var description: String {
         "datagrams \(datagrams), inner TCP \(innerTCP), inner UDP \(innerUDP), bad IP checksums \(badIPChecksums), "
-            + "bad TCP/UDP checksums \(badTransportChecksums), malformed \(malformed), largest send \(largestSend) segments"
+            + "bad TCP/UDP checksums \(badTransportChecksums), malformed \(malformed), bad encapsulation \(badEncapsulation), "
+            + "largest send \(largestSend) segments, \(sourcePortsByFlow.count) TCP flows"
     }
 
-    init(path: String) throws {
+    init(path: String, vxlan: VXLANExpectation? = nil) throws {
+        let encapsulation = vxlan == nil ? 0 : 22
         var reader = try CaptureReader(path: path)
         guard reader.linkType == .ethernet else { throw TestFailure("capture link type \(reader.linkType)") }
         // One frame at a time: the capture holds hundreds of MB of 64 KB super-datagrams.
@@ -222,9 +247,12 @@ struct OffloadUnderlayCapture: CustomStringConvertible {
             let payloadEnd = min(bytes.count, 14 + Self.load16(bytes, 16))
             guard payloadStart <= payloadEnd else { malformed += 1; continue }
             datagrams += 1
-            var offset = payloadStart
+            let sourcePort = Self.load16(bytes, udp)
+            var segment = payloadStart
             var segments = 0
-            while offset + 20 <= payloadEnd {
+            while segment + encapsulation + 20 <= payloadEnd {
+                if let vxlan, !Self.isExpected(bytes, vxlanAt: segment, vxlan) { badEncapsulation += 1 }
+                let offset = segment + encapsulation
                 let total = Self.load16(bytes, offset + 2)
                 let ipHeader = Int(bytes[offset] & 0x0F) * 4
                 guard bytes[offset] >> 4 == 4, ipHeader >= 20, total >= ipHeader, offset + total <= payloadEnd else {
@@ -237,7 +265,15 @@ struct OffloadUnderlayCapture: CustomStringConvertible {
                 let transportLength = total - ipHeader
                 let proto = bytes[offset + 9]
                 if proto == 6 || proto == 17 {
-                    if proto == 6 { innerTCP += 1 } else { innerUDP += 1 }
+                    if proto == 6 {
+                        innerTCP += 1
+                        guard transportLength >= 4 else { malformed += 1; break }
+                        let flow = InnerFlow(addresses: Array(bytes[offset + 12 ..< offset + 20]),
+                                             ports: Array(bytes[transport ..< transport + 4]))
+                        sourcePortsByFlow[flow, default: []].insert(sourcePort)
+                    } else {
+                        innerUDP += 1
+                    }
                     var pseudo = Self.sum(bytes, from: offset + 12, count: 8)
                     pseudo += UInt32(proto) + UInt32(transportLength)
                     let skip = proto == 17 && Self.load16(bytes, transport + 6) == 0  // UDP without checksum
@@ -245,11 +281,22 @@ struct OffloadUnderlayCapture: CustomStringConvertible {
                         badTransportChecksums += 1
                     }
                 }
-                offset += total
+                segment = offset + total
             }
-            if offset != payloadEnd { malformed += 1 }
+            if segment != payloadEnd { malformed += 1 }
             largestSend = max(largestSend, segments)
         }
+    }
+
+    /// RFC 7348's header (I flag, VNI) and the inner Ethernet header, read byte by byte.
+    static func isExpected(_ bytes: [UInt8], vxlanAt start: Int, _ vxlan: VXLANExpectation) -> Bool {
+        func mac(_ offset: Int) -> MACAddress {
+            MACAddress(bytes[offset ..< offset + 6].reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        }
+        let vni = UInt32(bytes[start + 4]) << 16 | UInt32(bytes[start + 5]) << 8 | UInt32(bytes[start + 6])
+        let destination = mac(start + 8), source = mac(start + 14)
+        return bytes[start] == 0x08 && vni == vxlan.vni && load16(bytes, start + 20) == 0x0800
+            && destination != source && vxlan.vtepMACs.contains(destination) && vxlan.vtepMACs.contains(source)
     }
 
     static func load16(_ bytes: [UInt8], _ offset: Int) -> Int { Int(bytes[offset]) << 8 | Int(bytes[offset + 1]) }

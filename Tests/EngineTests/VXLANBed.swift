@@ -51,13 +51,13 @@ extension TwoHostBed {
     }
 
     /// A Weft vxlan engine in `host` whose one peer is the other host (its VtepMAC from the route).
-    func startVXLANEngine(in host: TestNamespace, kind: EngineKind, sourcePorts: Int = EngineConfiguration.defaultSourcePortCount)
-        throws -> Engine {
+    func startVXLANEngine(in host: TestNamespace, kind: EngineKind, sourcePorts: Int = EngineConfiguration.defaultSourcePortCount,
+                          offloads: Bool = false) throws -> Engine {
         let isA = host.name == hostA.name
         let configuration = EngineConfiguration(
             network: Self.network, localSubnet: isA ? Self.subnetA : Self.subnetB, publicIP: isA ? Self.publicA : Self.publicB,
             port: Self.vxlanPort, backend: .vxlan, vni: 1, vtepMAC: isA ? Self.macA : Self.macB,
-            engine: kind == .uring ? .uring : .mmsg, sourcePortCount: sourcePorts)
+            engine: kind == .uring ? .uring : .mmsg, sourcePortCount: sourcePorts, offloads: offloads)
         let peer = Route(subnet: isA ? Self.subnetB : Self.subnetA,
                          nextHop: NextHop(publicIP: isA ? Self.publicB : Self.publicA, port: Self.vxlanPort,
                                           vtepMAC: isA ? Self.macB : Self.macA, backend: .vxlan))

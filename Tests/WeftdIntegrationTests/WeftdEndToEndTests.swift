@@ -360,6 +360,10 @@ extension WeftdBeds {
             for index in Self.weftHosts { daemons[index] = try bed.startWeftd(index) }
             var subnets = try WeftdEndToEndTests.waitReady(bed, Self.weftHosts, daemons)
             #expect(Set(subnets.values).count == 3, "\(subnets)")
+            // weftd's default for the vxlan backend on io_uring too: TUN offloads with UDP GSO/GRO.
+            for index in Self.weftHosts {
+                #expect(daemons[index]!.log.contains("engine uring with offloads"), "\(daemons[index]!.log.suffix(1500))")
+            }
             var macs: [Int: String] = [:]
             for index in Self.weftHosts {
                 let subnet = subnets[index]!

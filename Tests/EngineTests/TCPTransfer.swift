@@ -50,9 +50,12 @@ struct TCPTransfer: CustomStringConvertible {
         defer { close(listener) }
         let sender = try client.enter { try openTCP(nil, port: 0, listen: false) }
         defer { close(sender) }
-        // A path that stops delivering must fail the test, not block a send until TCP gives up.
-        var limit = timeval(tv_sec: Int(timeout), tv_usec: 0)
-        setsockopt(sender, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        // A path that stops delivering must fail the test, not block a send until TCP gives up; nor
+        // may one that carries next to nothing (only retransmissions get through), whose sends each
+        // make a little progress: each send waits at most a second, the whole stream `timeout`.
+        var wait = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(sender, SOL_SOCKET, SO_SNDTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        let deadline = ContinuousClock.now + .seconds(timeout)
 
         let receiver = Receiver(listener: listener, timeout: timeout)
         let thread = Thread { receiver.run() }
@@ -71,8 +74,13 @@ struct TCPTransfer: CustomStringConvertible {
             var offset = 0
             while offset < count {
                 let written = chunk.withUnsafeBytes { Glibc.send(sender, $0.baseAddress! + offset, count - offset, Int32(MSG_NOSIGNAL)) }
+                let failure = errno
+                guard ContinuousClock.now < deadline else {
+                    throw TestFailure("send stalled: \(sent + offset + max(written, 0)) of \(byteCount) bytes in \(timeout) s")
+                }
+                if written < 0 && failure == EAGAIN { continue }
                 guard written > 0 else {
-                    throw TestFailure("send stalled after \(sent + offset) of \(byteCount) bytes: errno \(errno)")
+                    throw TestFailure("send stalled after \(sent + offset) of \(byteCount) bytes: errno \(failure)")
                 }
                 offset += written
             }

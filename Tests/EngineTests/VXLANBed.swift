@@ -143,13 +143,16 @@ struct VXLANFrame: CustomStringConvertible {
 }
 
 /// `iperf3 -c` from `client` to `server` (a container address) for `seconds`, `streams` flows: the
-/// bits per second the receiver counted. The server is started and stopped here.
+/// bits per second the receiver counted. The server is started and stopped here. The client is
+/// killed 20 s after its time is up (a stalled path can keep it waiting for ever), which fails.
 func iperf3(from client: TestNamespace, to server: TestNamespace, address: IPv4Address, seconds: Int = 2,
             streams: Int = 1, bitsPerSecondPerStream: String? = nil) throws -> Double {
     let serverProcess = try server.start(["iperf3", "-s", "-1", "-B", "\(address)"])
     defer { end(serverProcess) }
     Thread.sleep(forTimeInterval: 0.5)
-    let (status, output) = try TwoHostBed.execute(client, ["iperf3", "-c", "\(address)", "-t", "\(seconds)", "-P", "\(streams)",
+    // SIGKILL: children inherit the test runner's blocked SIGTERM.
+    let (status, output) = try TwoHostBed.execute(client, ["timeout", "-s", "KILL", "\(seconds + 20)",
+                                                           "iperf3", "-c", "\(address)", "-t", "\(seconds)", "-P", "\(streams)",
                                                            "-J", "--connect-timeout", "3000"]
                                                  + (bitsPerSecondPerStream.map { ["-b", $0] } ?? []))
     guard let object = try? JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],

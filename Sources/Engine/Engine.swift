@@ -82,6 +82,22 @@ public final class Engine: @unchecked Sendable {
     /// Errors that ended a worker early (each was also logged).
     public var workerFailures: [EngineError] { failures.errors.withLock { $0 } }
 
+    /// The TUN, with offloads: checksums, TCP segmentation (TSO4) and UDP segmentation (USO,
+    /// Linux ≥ 6.2), so applications' UDP GSO sends arrive as one super-packet too. TSO6 is not
+    /// offered (an IPv4 overlay carries no IPv6); USO6 is, because the kernel takes USO for both
+    /// families or neither, and an IPv6 packet never reaches this IPv4-only TUN (segmentation
+    /// would drop it as wrong_version). A kernel that refuses USO gets one line and TCP offloads.
+    private static func openTUN(_ configuration: EngineConfiguration, offloads: Bool,
+                                log: (String) -> Void) throws(EngineError) -> TUNDevice {
+        guard offloads else { return try TUNDevice(name: configuration.tunName, queueCount: configuration.workers) }
+        do {
+            return try TUNDevice(name: configuration.tunName, queueCount: configuration.workers, offloads: [.checksum, .tso4, .uso4, .uso6])
+        } catch where error.code == EINVAL {
+            log("TUN \(configuration.tunName): the kernel refuses UDP segmentation offload (USO, Linux 6.2+); TCP offloads only")
+            return try TUNDevice(name: configuration.tunName, queueCount: configuration.workers, offloads: [.checksum, .tso4])
+        }
+    }
+
     /// Creates the TUN and sockets, configures the TUN as flannel does, picks the I/O loop and
     /// starts the workers. Returns the loop chosen. Throws on the first failure, having released
     /// whatever it created.
@@ -97,8 +113,7 @@ public final class Engine: @unchecked Sendable {
 
             let offloads = configuration.offloads && kind == .uring
             if configuration.offloads && !offloads { log("offloads off: the \(kind.rawValue) engine has none") }
-            let tun = try TUNDevice(name: configuration.tunName, queueCount: configuration.workers,
-                                    offloads: offloads ? [.checksum, .tso4] : nil)
+            let tun = try Self.openTUN(configuration, offloads: offloads, log: log)
             try configureLink(configuration)
             var sockets: [OwnedSocket] = []
             var segmentation: [Bool] = []

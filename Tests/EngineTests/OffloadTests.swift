@@ -1,5 +1,6 @@
 import Addressing
 import Capture
+import CShims
 import Engine
 import Foundation
 import Glibc
@@ -134,6 +135,44 @@ extension EngineForwardingTests {
             #expect(sender[.batchedPackets] <= sender[.wireSentPackets])
             #expect(sender.drops.nonZero.isEmpty && sender[.sendErrors] == 0 && sender[.segmentationFallbacks] == 0)
             #expect(engineB.counters.snapshot().drops.nonZero.isEmpty)
+        }
+    }
+}
+
+extension EngineForwardingTests {
+    /// A container's UDP GSO send (UDP_SEGMENT) reaches the TUN as one super-packet (USO4) and
+    /// leaves as the datagrams it stands for, each intact, at a node without offloads.
+    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"))
+    func udpSegmentationSendsCrossAsTheirDatagrams() throws {
+        try TwoHostBed.with { bed in
+            try OffloadBed.setContainerMTU(bed, 1472)
+            let engineA = try bed.startEngine(in: bed.hostA, kind: .uring, offloads: true)
+            defer { engineA.stop() }
+            let engineB = try bed.startEngine(in: bed.hostB, kind: .uring, offloads: false)
+            defer { engineB.stop() }
+            let there = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 1)
+            #expect(there.received == 1, "\(there.output)")
+
+            let inbox = try bed.containerB.enter { try openUDP(TwoHostBed.containerAddressB, port: 9998) }
+            defer { close(inbox) }
+            let outbox = try bed.containerA.enter { try openUDP(TwoHostBed.containerAddressA) }
+            defer { close(outbox) }
+            guard weft_setsockopt_int(outbox, Int32(IPPROTO_UDP), UDP_SEGMENT, 1000) == 0 else {
+                throw TestFailure("UDP_SEGMENT refused in the container")
+            }
+            // Ten datagrams of 1,000 bytes and a last one of 500, in one send.
+            let payloads = (0..<11).map { index in (0..<(index == 10 ? 500 : 1000)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ index) } }
+            let before = engineA.counters.snapshot()
+            try sendUDP(outbox, payloads.flatMap { $0 }, to: TwoHostBed.containerAddressB, port: 9998)
+            var received: [[UInt8]] = []
+            while received.count < payloads.count, let datagram = receiveUDP(inbox, milliseconds: 2000) { received.append(datagram.payload) }
+            #expect(received == payloads, "\(received.count) of \(payloads.count) datagrams arrived intact and in order")
+
+            let after = engineA.counters.snapshot()
+            // One TUN read carried all eleven.
+            #expect(after[.tunReadPackets] - before[.tunReadPackets] == 1)
+            #expect(after[.wireSentPackets] - before[.wireSentPackets] == 11)
+            #expect(after.drops.nonZero.isEmpty && after[.sendErrors] == 0)
         }
     }
 }

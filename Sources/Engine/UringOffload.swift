@@ -119,22 +119,27 @@ extension UringLoop {
         let slot = tagged >> 16
         guard id < buffers.buffersPerGroup, slot < buffers.sends.slotsPerBuffer else { return }
         inFlight -= 1
-        let segments = buffers.sends.segments[buffers.sends.slot(id, slot)]
-        if result < 0 {
-            // EIO: the route's device cannot checksum a GSO send; later super-packets go one
-            // datagram per send. The segments of this one are lost, as any failed send's are.
-            if result == -EIO && segments > 1 && segmentation {
+        countSegmentSend(result, datagrams: Int(buffers.sends.segments[buffers.sends.slot(id, slot)]), peerOf: id)
+        release(id)
+    }
+
+    /// Counts a completed send of `datagrams` datagrams to buffer `id`'s peer; false when it failed.
+    /// EIO on a send of several: the route's device cannot checksum a GSO send, so later sends go
+    /// one datagram each. This send's datagrams are lost, as any failed send's are.
+    @discardableResult
+    mutating func countSegmentSend(_ result: Int32, datagrams: Int, peerOf id: Int) -> Bool {
+        guard result >= 0 else {
+            if result == -EIO && datagrams > 1 && segmentation {
                 segmentation = false
                 counters.count(.segmentationFallbacks)
             }
             counters.count(.sendErrors)
-        } else {
-            counters.count(.wireSentPackets, by: UInt64(segments))
-            counters.count(.wireSentBytes, by: UInt64(result))
-            counters.countSent(to: IPv4Address(networkOrder: buffers.peers[id].sin_addr.s_addr), bytes: Int(result),
-                               packets: Int(segments))
+            return false
         }
-        release(id)
+        counters.count(.wireSentPackets, by: UInt64(datagrams))
+        counters.count(.wireSentBytes, by: UInt64(result))
+        counters.countSent(to: IPv4Address(networkOrder: buffers.peers[id].sin_addr.s_addr), bytes: Int(result), packets: datagrams)
+        return true
     }
 
     // MARK: Receive

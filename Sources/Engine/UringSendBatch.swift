@@ -70,19 +70,7 @@ extension UringLoop {
         guard slot < buffers.buffersPerGroup else { return }
         inFlight -= 1
         let count = Int(batches.counts[slot])
-        if result < 0 {
-            // As for a super-packet's sends: EIO means no UDP_SEGMENT on this route from now on.
-            if result == -EIO && segmentation {
-                segmentation = false
-                counters.count(.segmentationFallbacks)
-            }
-            counters.count(.sendErrors)
-        } else {
-            counters.count(.wireSentPackets, by: UInt64(count))
-            counters.count(.wireSentBytes, by: UInt64(result))
-            counters.count(.batchedPackets, by: UInt64(count))
-            counters.countSent(to: IPv4Address(networkOrder: buffers.peers[slot].sin_addr.s_addr), bytes: Int(result), packets: count)
-        }
+        if countSegmentSend(result, datagrams: count, peerOf: slot) { counters.count(.batchedPackets, by: UInt64(count)) }
         for index in 0..<count { release(Int(batches.ids[slot * SendBatches.packetsPerBatch + index])) }
     }
 }

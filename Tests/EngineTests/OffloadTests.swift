@@ -25,12 +25,7 @@ extension EngineForwardingTests {
     @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
           .enabled(if: missingOffloadTool == nil, "\(missingOffloadTool ?? "")"))
     func offloadsOnBothHostsCarryTCPWithValidChecksums() throws {
-        try TwoHostBed.with { bed in
-            try OffloadBed.setContainerMTU(bed, 1472)
-            let engineA = try bed.startEngine(in: bed.hostA, kind: .uring, offloads: true)
-            defer { engineA.stop() }
-            let engineB = try bed.startEngine(in: bed.hostB, kind: .uring, offloads: true)
-            defer { engineB.stop() }
+        try OffloadBed.withMixedNodes(offloadsOnB: true) { bed, engineA, engineB in
 
             let there = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 3)
             #expect(there.received == 3, "\(there.output)")
@@ -82,12 +77,7 @@ extension EngineForwardingTests {
     @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
           .enabled(if: missingOffloadTool == nil, "\(missingOffloadTool ?? "")"))
     func nodeWithOffloadsTalksToNodeWithout() throws {
-        try TwoHostBed.with { bed in
-            try OffloadBed.setContainerMTU(bed, 1472)
-            let engineA = try bed.startEngine(in: bed.hostA, kind: .uring, offloads: true)
-            defer { engineA.stop() }
-            let engineB = try bed.startEngine(in: bed.hostB, kind: .uring, offloads: false)
-            defer { engineB.stop() }
+        try OffloadBed.withMixedNodes { bed, engineA, engineB in
 
             let there = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 3)
             #expect(there.received == 3, "\(there.output)")
@@ -115,12 +105,7 @@ extension EngineForwardingTests {
     /// and at one without.
     @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"))
     func smallPacketsLeaveInBatchesAndArriveInOrder() throws {
-        try TwoHostBed.with { bed in
-            try OffloadBed.setContainerMTU(bed, 1472)
-            let engineA = try bed.startEngine(in: bed.hostA, kind: .uring, offloads: true)
-            defer { engineA.stop() }
-            let engineB = try bed.startEngine(in: bed.hostB, kind: .uring, offloads: false)
-            defer { engineB.stop() }
+        try OffloadBed.withMixedNodes { bed, engineA, engineB in
             let there = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 1)
             #expect(there.received == 1, "\(there.output)")
 
@@ -144,12 +129,7 @@ extension EngineForwardingTests {
     /// leaves as the datagrams it stands for, each intact, at a node without offloads.
     @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"))
     func udpSegmentationSendsCrossAsTheirDatagrams() throws {
-        try TwoHostBed.with { bed in
-            try OffloadBed.setContainerMTU(bed, 1472)
-            let engineA = try bed.startEngine(in: bed.hostA, kind: .uring, offloads: true)
-            defer { engineA.stop() }
-            let engineB = try bed.startEngine(in: bed.hostB, kind: .uring, offloads: false)
-            defer { engineB.stop() }
+        try OffloadBed.withMixedNodes { bed, engineA, engineB in
             let there = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 1)
             #expect(there.received == 1, "\(there.output)")
 
@@ -179,6 +159,19 @@ extension EngineForwardingTests {
 
 /// The offload tests' tools.
 enum OffloadBed {
+    /// The two-host bed at the TUN's MTU with uring engines on both hosts: A with offloads, B
+    /// with them only when asked.
+    static func withMixedNodes(offloadsOnB: Bool = false, _ body: (TwoHostBed, Engine, Engine) throws -> Void) throws {
+        try TwoHostBed.with { bed in
+            try setContainerMTU(bed, 1472)
+            let engineA = try bed.startEngine(in: bed.hostA, kind: .uring, offloads: true)
+            defer { engineA.stop() }
+            let engineB = try bed.startEngine(in: bed.hostB, kind: .uring, offloads: offloadsOnB)
+            defer { engineB.stop() }
+            try body(bed, engineA, engineB)
+        }
+    }
+
     /// Container interfaces at the TUN's MTU (underlay 1500 − 28), as the harness sets them.
     static func setContainerMTU(_ bed: TwoHostBed, _ mtu: Int) throws {
         for (namespace, device) in [(bed.hostA, "ctr0"), (bed.hostB, "ctr0"), (bed.containerA, "eth0"), (bed.containerB, "eth0")] {

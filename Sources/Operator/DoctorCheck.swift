@@ -35,6 +35,7 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         checks.append(mtu(facts))
         checks.append(ipForward(facts))
         checks.append(rules(facts))
+        checks.append(flanneldRules(facts))
         checks.append(device(facts))
         return checks
     }
@@ -204,6 +205,32 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
                                    fix: "restart weftd with --ip-masq to reinstall its rules")
             }
             return DoctorCheck("masquerade rules", .ok, "table ip weft with chains \(ruleChains.joined(separator: " and "))")
+        }
+    }
+
+    /// The nftables tables and iptables-nft chains flanneld installs (nftables mode: tables
+    /// flannel-ipv4/-ipv6; iptables mode: FLANNEL-POSTRTG in nat, FLANNEL-FWD in filter).
+    public static let flanneldTables = [("ip", "flannel-ipv4"), ("ip6", "flannel-ipv6")]
+    public static let flanneldChains = [("ip", "nat", "FLANNEL-POSTRTG"), ("ip", "filter", "FLANNEL-FWD"),
+                                        ("ip6", "nat", "FLANNEL-POSTRTG"), ("ip6", "filter", "FLANNEL-FWD")]
+
+    /// flanneld's rules outlive it (it never removes them), so after a switch to weftd they keep
+    /// masquerading and accepting as flanneld set them up, beside weftd's own, and stay when
+    /// --ip-masq is turned off. Rules iptables-legacy holds are not visible to nft.
+    static func flanneldRules(_ facts: DoctorFacts) -> DoctorCheck {
+        switch facts.flannelLeftovers {
+        case .unavailable(let problem):
+            return DoctorCheck("flanneld's rules", .warn, "cannot list nftables: \(problem)", fix: "check with nft list tables")
+        case .found(let leftovers) where leftovers.isEmpty:
+            return DoctorCheck("flanneld's rules", .ok, "none left over")
+        case .found(let leftovers):
+            let tables = leftovers.filter { $0.hasPrefix("table ") }.map { "nft delete \($0)" }
+            let chains = leftovers.contains { $0.hasPrefix("chain ") }
+                ? ["for FLANNEL-POSTRTG and FLANNEL-FWD: iptables -t <table> -D the rule jumping to each (iptables-save | grep FLANNEL lists them), then -F and -X the chain"]
+                : []
+            return DoctorCheck("flanneld's rules", .warn,
+                               "still installed from flanneld: \(leftovers.joined(separator: ", ")); they act beside weftd's own",
+                               fix: "once no node runs flanneld here: " + (tables + chains).joined(separator: "; "))
         }
     }
 

@@ -81,6 +81,14 @@ public struct DoctorFacts: Sendable {
         case unavailable(String)
     }
 
+    /// What flanneld left in the ruleset, as nft sees it (nftables mode, or iptables-nft).
+    public enum FlannelLeftovers: Equatable, Sendable {
+        /// Each as nft names it: "table ip flannel-ipv4", "chain ip nat FLANNEL-POSTRTG".
+        case found([String])
+        /// nft could not be asked.
+        case unavailable(String)
+    }
+
     public var endpoints: [EndpointProbe] = []
     public var config = ConfigState.unknown
     public var subnetFile = SubnetFile.missing(path: SubnetEnv.defaultPath)
@@ -93,6 +101,7 @@ public struct DoctorFacts: Sendable {
     /// The text of /proc/sys/net/ipv4/ip_forward, trimmed; nil when unreadable.
     public var ipForward: String?
     public var rules = Rules.absent
+    public var flannelLeftovers = FlannelLeftovers.found([])
 
     public init() {}
 }

@@ -32,6 +32,26 @@ public struct NFTables: Sendable {
         }
     }
 
+    /// Whether nft has `table <family> <table>` (false: "No such file or directory").
+    public func hasTable(family: String, _ table: String) throws(TrafficRulesError) -> Bool {
+        try exists(["list", "table", family, table], operation: "list table \(family) \(table)")
+    }
+
+    /// Whether nft has `chain <family> <table> <chain>` (false when the chain or its table is missing).
+    public func hasChain(family: String, table: String, _ chain: String) throws(TrafficRulesError) -> Bool {
+        try exists(["list", "chain", family, table, chain], operation: "list chain \(family) \(table) \(chain)")
+    }
+
+    private func exists(_ arguments: [String], operation: String) throws(TrafficRulesError) -> Bool {
+        do throws(TrafficRulesError) {
+            _ = try run(arguments, operation: operation)
+            return true
+        } catch {
+            if case .refused(_, let output) = error.reason, output.contains("No such file or directory") { return false }
+            throw error
+        }
+    }
+
     /// Runs nft with `arguments` and returns its standard output; a non-zero exit throws with its
     /// standard error. Outputs are a few kilobytes, far below a pipe's buffer, so reading one
     /// pipe to its end before the other cannot block nft.

@@ -72,6 +72,7 @@ struct DoctorProbe {
         facts.ipForward = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines)
         facts.rules = Self.listRules()
+        facts.flannelLeftovers = Self.findFlanneldRules()
         return facts
     }
 
@@ -150,6 +151,23 @@ struct DoctorProbe {
                                                   mtu: chosen.mtu, reason: chosen.reason, others: others, requested: requested))
         } catch {
             return .failure(InterfaceProblem("\(error)"))
+        }
+    }
+
+    /// flanneld's tables (nftables mode) and chains (iptables-nft), each asked of nft by name.
+    static func findFlanneldRules() -> DoctorFacts.FlannelLeftovers {
+        let nft = NFTables()
+        do throws(TrafficRulesError) {
+            var found: [String] = []
+            for (family, table) in DoctorCheck.flanneldTables where try nft.hasTable(family: family, table) {
+                found.append("table \(family) \(table)")
+            }
+            for (family, table, chain) in DoctorCheck.flanneldChains where try nft.hasChain(family: family, table: table, chain) {
+                found.append("chain \(family) \(table) \(chain)")
+            }
+            return .found(found)
+        } catch {
+            return .unavailable(error.description)
         }
     }
 

@@ -115,6 +115,24 @@ import Testing
         #expect(Self.check(DoctorCheck.evaluate(facts), "masquerade")?.status == .ok)
     }
 
+    @Test func flanneldLeftoverRulesWarnWithTheirRemoval() throws {
+        var facts = try Self.healthy()
+        #expect(Self.check(DoctorCheck.evaluate(facts), "flanneld's rules")?.status == .ok)
+        facts.flannelLeftovers = .found(["table ip flannel-ipv4", "chain ip nat FLANNEL-POSTRTG"])
+        let checks = DoctorCheck.evaluate(facts)
+        let check = try #require(Self.check(checks, "flanneld's rules"))
+        #expect(check.status == .warn)
+        #expect(check.detail.contains("table ip flannel-ipv4, chain ip nat FLANNEL-POSTRTG"))
+        #expect(check.fix?.contains("nft delete table ip flannel-ipv4") == true)
+        #expect(check.fix?.contains("iptables-save | grep FLANNEL") == true)
+        // A warning: the node works, doctor still passes.
+        #expect(DoctorCheck.passed(checks))
+        facts.flannelLeftovers = .found(["chain ip filter FLANNEL-FWD"])
+        #expect(Self.check(DoctorCheck.evaluate(facts), "flanneld's rules")?.fix?.contains("nft delete") == false)
+        facts.flannelLeftovers = .unavailable("nft is not installed")
+        #expect(Self.check(DoctorCheck.evaluate(facts), "flanneld's rules")?.status == .warn)
+    }
+
     @Test func deviceMissingOrDownFailsExceptForHostGateway() throws {
         var facts = try Self.healthy()
         facts.device = .init(name: "flannel0", mtu: 1472, isUp: false)

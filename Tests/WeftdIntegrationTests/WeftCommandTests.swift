@@ -196,6 +196,18 @@ extension WeftdBeds {
                 let line = healthy.output.split(separator: "\n").first { $0.contains(name) }
                 #expect(line?.hasPrefix("ok ") == true, "\(name): \(healthy.output)")
             }
+            #expect(healthy.output.split(separator: "\n").first { $0.contains("flanneld's rules") }?.hasPrefix("ok ") == true,
+                    "\(healthy.output)")
+
+            // What flanneld would have left (nftables mode's table, iptables mode's chain): a warning.
+            try bed.exec(bed.host(2), ["/usr/sbin/nft", "add table ip flannel-ipv4; add table ip nat; add chain ip nat FLANNEL-POSTRTG"])
+            let leftovers = try bed.weft(bed.host(2), doctorFlags)
+            #expect(leftovers.status == 0, "\(leftovers.output)")
+            let leftoverLine = leftovers.output.split(separator: "\n").first { $0.contains("flanneld's rules") }
+            #expect(leftoverLine?.hasPrefix("warn ") == true, "\(leftovers.output)")
+            #expect(leftoverLine?.contains("table ip flannel-ipv4, chain ip nat FLANNEL-POSTRTG") == true)
+            try bed.exec(bed.host(2), ["/usr/sbin/nft", "delete table ip flannel-ipv4; delete table ip nat"])
+
             let doctorJSON = try bed.weft(bed.host(2), doctorFlags + ["--json"])
             let checks = try #require(try JSONSerialization.jsonObject(with: Data(doctorJSON.output.utf8)) as? [[String: Any]], "\(doctorJSON.output)")
             #expect(checks.contains { $0["name"] as? String == "MTU" && $0["status"] as? String == "ok" }, "\(doctorJSON.output)")

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import Glibc
 
 /// Why these tests cannot run here, or nil: they need root (namespaces, TUN), etcd, etcdctl,
@@ -288,6 +289,26 @@ final class Bed {
     func subnetFile(_ index: Int) -> String { "\(directory)/subnet-\(index).env" }
     /// Every host's subnet file is in one directory, where weftd's default socket would collide.
     func statusSocket(_ index: Int) -> String { "\(directory)/weftd-\(index).sock" }
+
+    /// Starts weftd in each of `hosts` (with `engine` and `extra`) and waits until all are ready:
+    /// the daemons and their subnets.
+    func startReady(_ hosts: [Int], engine: String = "auto", extra: [String] = []) throws
+        -> (daemons: [Int: Started], subnets: [Int: String]) {
+        var daemons: [Int: Started] = [:]
+        for index in hosts { daemons[index] = try startWeftd(index, engine: engine, extra: extra) }
+        return (daemons, try waitReady(hosts, daemons))
+    }
+
+    /// Waits for /readyz 200 in every listed host and returns their subnets.
+    func waitReady(_ hosts: [Int], _ daemons: [Int: Started]) throws -> [Int: String] {
+        var subnets: [Int: String] = [:]
+        for index in hosts {
+            let ready = waitFor(.seconds(60), interval: .milliseconds(50)) { self.readyz(index) == 200 && self.subnet(index) != nil }
+            try #require(ready != nil, "weftd \(index) not ready: \(daemons[index]?.log.suffix(3000) ?? "")")
+            subnets[index] = subnet(index)!
+        }
+        return subnets
+    }
 
     /// Starts weftd in host N with a fresh log file; the health server is on 127.0.0.1:8471 there,
     /// the status socket at `statusSocket(N)`.

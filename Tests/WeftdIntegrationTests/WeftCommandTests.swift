@@ -153,9 +153,7 @@ extension WeftdBeds {
             defer { bed.tearDown() }
             try bed.startEtcd()
             try bed.putConfig(Self.vxlanConfig)
-            var daemons: [Int: Started] = [:]
-            for index in 1...3 { daemons[index] = try bed.startWeftd(index) }
-            let subnets = try WeftdEndToEndTests.waitReady(bed, [1, 2, 3], daemons)
+            let subnets = try bed.startReady([1, 2, 3]).subnets
             let etcd = "--etcd-endpoints=\(bed.etcdEndpoint)"
 
             // --json: the three hosts' subnets and public IPs, live expiry, host 1's lease marked.

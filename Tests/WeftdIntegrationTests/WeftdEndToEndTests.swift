@@ -28,17 +28,6 @@ extension WeftdBeds {
             subnetsPrefix + subnet.replacingOccurrences(of: "/", with: "-")
         }
 
-        /// Waits for /readyz 200 in every listed host and returns their subnets.
-        static func waitReady(_ bed: Bed, _ hosts: [Int], _ daemons: [Int: Started]) throws -> [Int: String] {
-            var subnets: [Int: String] = [:]
-            for index in hosts {
-                let ready = waitFor(.seconds(60), interval: .milliseconds(50)) { bed.readyz(index) == 200 && bed.subnet(index) != nil }
-                try #require(ready != nil, "weftd \(index) not ready: \(daemons[index]?.log.suffix(3000) ?? "")")
-                subnets[index] = bed.subnet(index)!
-            }
-            return subnets
-        }
-
         static func pingMatrix(_ bed: Bed, _ subnets: [Int: String], _ label: String) {
             for from in subnets.keys.sorted() {
                 for to in subnets.keys.sorted() where to != from {
@@ -56,9 +45,7 @@ extension WeftdBeds {
             try bed.startEtcd()
             try bed.putConfig(Bed.udpConfig)
 
-            var daemons: [Int: Started] = [:]
-            for index in 1...3 { daemons[index] = try bed.startWeftd(index) }
-            var subnets = try Self.waitReady(bed, [1, 2, 3], daemons)
+            var (daemons, subnets) = try bed.startReady([1, 2, 3])
 
             // Distinct subnets inside the Network, each in etcd with flannel's udp JSON.
             #expect(Set(subnets.values).count == 3, "\(subnets)")
@@ -159,7 +146,7 @@ extension WeftdBeds {
             // It comes back (asking for its previous subnet from subnet.env, which is free again).
             daemons[3] = try bed.startWeftd(3)
             let restartedAt = ContinuousClock.now
-            let back = try Self.waitReady(bed, [3], daemons)
+            let back = try bed.waitReady([3], daemons)
             #expect(back[3] == subnets[3], "a returning host takes its previous subnet")
             let reachable = waitFor(.seconds(2) + WeftdBeds.loadMargin, interval: .milliseconds(10)) {
                 bed.ping(from: 1, "\(Bed.split(subnets[3]!).0).2", wait: 1).status == 0
@@ -172,11 +159,11 @@ extension WeftdBeds {
             let kept = try bed.etcdctlMust(["get", Self.key(subnets[1]!), "-w", "fields"])
             #expect(kept.contains(#""Lease" : "#) && !kept.contains(#""Lease" : 0"#), "SIGTERM keeps the lease attached: \(kept)")
             daemons[1] = try bed.startWeftd(1)
-            #expect(try Self.waitReady(bed, [1], daemons)[1] == subnets[1], "after SIGTERM")
+            #expect(try bed.waitReady([1], daemons)[1] == subnets[1], "after SIGTERM")
             #expect(daemons[1]!.log.contains("acquired \(subnets[1]!) (existing)"), "the kept lease is found as ours")
             daemons[2]!.stop(SIGKILL)
             daemons[2] = try bed.startWeftd(2)
-            #expect(try Self.waitReady(bed, [2], daemons)[2] == subnets[2], "after SIGKILL")
+            #expect(try bed.waitReady([2], daemons)[2] == subnets[2], "after SIGKILL")
             Self.pingMatrix(bed, subnets, "after restarts")
 
             // etcd away for 5 s: the dataplane keeps going, the leases stay, the watchers resume.
@@ -215,7 +202,7 @@ extension WeftdBeds {
                 #expect(daemons[index]!.stop(SIGTERM) == 0)
                 daemons[index] = try bed.startWeftd(index, engine: "mmsg")
             }
-            let mmsgSubnets = try Self.waitReady(bed, [1, 2, 3], daemons)
+            let mmsgSubnets = try bed.waitReady([1, 2, 3], daemons)
             #expect(mmsgSubnets == subnets)
             for index in 1...3 { #expect(daemons[index]!.log.contains("engine mmsg"), "\(daemons[index]!.log.suffix(1500))") }
             Self.pingMatrix(bed, subnets, "mmsg")
@@ -227,7 +214,7 @@ extension WeftdBeds {
             try bed.etcdctlMust(["del", takenKey])
             try bed.etcdctlMust(["put", takenKey, theirs])
             daemons[2] = try bed.startWeftd(2, engine: "mmsg")
-            let moved = try Self.waitReady(bed, [2], daemons)[2]!
+            let moved = try bed.waitReady([2], daemons)[2]!
             #expect(moved != subnets[2] && !subnets.values.contains(moved), "new subnet \(moved), was \(subnets[2]!)")
             #expect(try bed.etcdctlMust(["get", takenKey, "--print-value-only"]) == theirs + "\n", "the other host's lease is untouched")
             try bed.addressContainer(2, subnet: moved)
@@ -356,9 +343,7 @@ extension WeftdBeds {
             try bed.etcdctlMust(["put", WeftdEndToEndTests.key(Self.kernelSubnet),
                                  #"{"PublicIP":"\#(kernelIP)","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"\#(Self.kernelMAC)"}}"#])
 
-            var daemons: [Int: Started] = [:]
-            for index in Self.weftHosts { daemons[index] = try bed.startWeftd(index) }
-            var subnets = try WeftdEndToEndTests.waitReady(bed, Self.weftHosts, daemons)
+            var (daemons, subnets) = try bed.startReady(Self.weftHosts)
             #expect(Set(subnets.values).count == 3, "\(subnets)")
             // weftd's default for the vxlan backend on io_uring too: TUN offloads with UDP GSO/GRO.
             for index in Self.weftHosts {
@@ -449,7 +434,7 @@ extension WeftdBeds {
             #expect(daemons[1]!.stop(SIGTERM) == 0)
             try FileManager.default.removeItem(atPath: bed.directory + "/subnet-1.vtep-mac")
             daemons[1] = try bed.startWeftd(1, engine: "mmsg")
-            #expect(try WeftdEndToEndTests.waitReady(bed, [1], daemons)[1] == subnets[1])
+            #expect(try bed.waitReady([1], daemons)[1] == subnets[1])
             #expect(daemons[1]!.log.contains("VTEP MAC \(macs[1]!), from our existing lease"), "\(daemons[1]!.log.suffix(1500))")
             WeftdEndToEndTests.pingMatrix(bed, subnets, "vxlan after restart on mmsg")
 
@@ -502,9 +487,9 @@ extension WeftdBeds {
             try bed.exec(bed.host(1), ["/usr/sbin/ip", "route", "add", "10.244.240.0/24", "via", "198.18.0.40", "dev", "eth0", "proto", "87"])
             try bed.exec(bed.host(1), ["/usr/sbin/ip", "route", "add", "10.244.241.0/24", "via", "198.18.0.41", "dev", "eth0", "proto", "static"])
 
-            var daemons: [Int: Started] = [:]
-            for index in 1...3 { daemons[index] = try bed.startWeftd(index) }
-            var subnets = try WeftdEndToEndTests.waitReady(bed, [1, 2, 3], daemons)
+            let cluster = try bed.startReady([1, 2, 3])
+            let daemons = cluster.daemons
+            var subnets = cluster.subnets
 
             // Ready means the first reconcile is done: the stale Weft route is gone, the foreign one stays.
             let host1 = try bed.exec(bed.host(1), ["/usr/sbin/ip", "route", "show"])
@@ -632,7 +617,7 @@ extension WeftdBeds {
             #expect(plain.stop() == 0, "a SIGTERM while waiting for etcd exits 0")
 
             plain = try bed.startWeftd(1, extra: bed.weftdTLSFlags)
-            let subnets = try WeftdEndToEndTests.waitReady(bed, [1], [1: plain])
+            let subnets = try bed.waitReady([1], [1: plain])
             let value = try bed.etcdctlMust(["get", WeftdEndToEndTests.key(subnets[1]!), "--print-value-only"])
             #expect(value == #"{"PublicIP":"198.18.0.1","PublicIPv6":null}"# + "\n")
             #expect(plain.stop() == 0)
@@ -654,7 +639,7 @@ extension WeftdBeds {
             #expect(anonymous.log.contains("--etcd-username"), "the refusal names the flags to give: \(anonymous.log)")
             anonymous.stop()
             let authenticated = try bed.startWeftd(2, extra: ["--etcd-username", "root", "--etcd-password", "pw"])
-            let second = try WeftdEndToEndTests.waitReady(bed, [2], [2: authenticated])
+            let second = try bed.waitReady([2], [2: authenticated])
             #expect(second[2] != subnets[1])
             #expect(try bed.etcdctlMust(["get", "--prefix", WeftdEndToEndTests.subnetsPrefix, "--keys-only"]).contains(WeftdEndToEndTests.key(second[2]!)))
         }

@@ -26,9 +26,7 @@ extension WeftdBeds {
             let stranger = try bed.addOutsideHost(Self.strangerIP)
             try bed.startEtcd()
             try bed.putConfig(Bed.udpConfig)
-            var daemons: [Int: Started] = [:]
-            for index in 1...2 { daemons[index] = try bed.startWeftd(index, engine: engine) }
-            let subnets = try WeftdEndToEndTests.waitReady(bed, [1, 2], daemons)
+            let (daemons, subnets) = try bed.startReady([1, 2], engine: engine)
             for index in 1...2 { try bed.addressContainer(index, subnet: subnets[index]!) }
             let weftd = daemons[1]!
             // `ip netns exec` execs weftd: the pid Started holds is weftd's own, so is its RSS.

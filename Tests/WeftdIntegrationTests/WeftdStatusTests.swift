@@ -14,9 +14,7 @@ extension WeftdBeds {
             defer { bed.tearDown() }
             try bed.startEtcd()
             try bed.putConfig(Bed.udpConfig)
-            var daemons: [Int: Started] = [:]
-            for index in 1...3 { daemons[index] = try bed.startWeftd(index) }
-            let subnets = try WeftdEndToEndTests.waitReady(bed, [1, 2, 3], daemons)
+            let (daemons, subnets) = try bed.startReady([1, 2, 3])
             for index in 1...3 { try bed.addressContainer(index, subnet: subnets[index]!) }
             for other in [2, 3] {
                 let line = "route added \(subnets[other]!) via \(bed.hostIP(other)):8285"

@@ -53,9 +53,9 @@ extension WeftdBeds {
             try bed.putConfig(Bed.udpConfig)
 
             let rules = ["--ip-masq", "--iptables-resync", "1"]
-            var daemons: [Int: Started] = [:]
-            for index in 1...2 { daemons[index] = try bed.startWeftd(index, extra: rules) }
-            let subnets = try WeftdEndToEndTests.waitReady(bed, [1, 2], daemons)
+            let cluster = try bed.startReady([1, 2], extra: rules)
+            var daemons = cluster.daemons
+            let subnets = cluster.subnets
             for index in 1...2 {
                 try bed.addressContainer(index, subnet: subnets[index]!)
                 let listing = Self.listing(bed, index)
@@ -89,7 +89,7 @@ extension WeftdBeds {
             #expect(daemons[1]!.stop(SIGTERM) == 0)
             #expect(Self.listing(bed, 1) != nil, "without --ip-masq-cleanup the table stays after a stop")
             daemons[1] = try bed.startWeftd(1, extra: rules)
-            _ = try WeftdEndToEndTests.waitReady(bed, [1], daemons)
+            _ = try bed.waitReady([1], daemons)
             let afterRestart = Self.listing(bed, 1)
             #expect(Self.count(afterRestart, "table ip weft") == 1 && Self.count(afterRestart, "chain postrouting") == 1
                         && Self.count(afterRestart, "masquerade fully-random") == 2 && Self.count(afterRestart, "accept\n") == 2,
@@ -120,7 +120,7 @@ extension WeftdBeds {
             // --ip-masq-cleanup: a SIGTERM deletes the table; host 2, without it, keeps its own.
             #expect(daemons[1]!.stop(SIGTERM) == 0)
             daemons[1] = try bed.startWeftd(1, extra: rules + ["--ip-masq-cleanup"])
-            _ = try WeftdEndToEndTests.waitReady(bed, [1], daemons)
+            _ = try bed.waitReady([1], daemons)
             #expect(Self.listing(bed, 1) == afterRestart)
             #expect(daemons[1]!.stop(SIGTERM) == 0)
             #expect(Self.listing(bed, 1) == nil, "--ip-masq-cleanup must delete table ip weft: \(daemons[1]!.log.suffix(1500))")
@@ -152,7 +152,7 @@ extension WeftdBeds {
             bed.started.append(weftd)
             var daemons: [Int: Started] = [1: weftd]
             daemons[2] = try bed.startWeftd(2)
-            let subnets2 = try WeftdEndToEndTests.waitReady(bed, [2], daemons)
+            let subnets2 = try bed.waitReady([2], daemons)
 
             let line = "not ready: traffic rules not in place: cannot apply table ip weft: nft says Error: Could not process rule: Operation not permitted; weftd needs CAP_NET_ADMIN"
             #expect(waitFor(WeftdBeds.hangGuard) { !weftd.lines(containing: line).isEmpty } != nil, "\(weftd.log.suffix(2000))")
@@ -184,7 +184,7 @@ extension WeftdBeds {
             var daemons: [Int: Started] = [:]
             daemons[1] = try bed.startWeftd(1)
             daemons[2] = try bed.startWeftd(2, extra: ["--iptables-forward-rules=false"])
-            _ = try WeftdEndToEndTests.waitReady(bed, [1, 2], daemons)
+            _ = try bed.waitReady([1, 2], daemons)
             let listing = Self.listing(bed, 1)
             #expect(Self.count(listing, "chain forward") == 1 && Self.count(listing, "chain postrouting") == 0, "\(listing ?? "no table")")
             #expect(Self.count(listing, "ip saddr 10.244.0.0/16 accept") == 1 && Self.count(listing, "ip daddr 10.244.0.0/16 accept") == 1)

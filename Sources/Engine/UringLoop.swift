@@ -221,16 +221,28 @@ struct UringLoop: ~Copyable {
 
     @inline(__always)
     mutating func send(_ id: Int, _ packet: PacketBuffer, to nextHop: NextHop) {
+        address(id, to: nextHop)
+        buffers.vectors[id] = iovec(iov_base: packet.start, iov_len: packet.length)
+        submitSend(id, from: sourcePorts.socket(for: packet, forwarder: forwarder, bound: socket))
+    }
+
+    /// Sends buffer `id`'s one iovec to its peer from `sender`.
+    @inline(__always)
+    mutating func submitSend(_ id: Int, from sender: Int32) {
+        let entry = nextSubmission()
+        weft_prep_sendmsg(entry, sender, buffers.messages + id, 0)
+        weft_sqe_set_user_data(entry, UringOperation.send.userData(id))
+        pending[id] = 1
+        inFlight += 1
+    }
+
+    /// Buffer `id`'s sends go to `nextHop`: its sockaddr, which all its sendmsg headers name.
+    @inline(__always)
+    func address(_ id: Int, to nextHop: NextHop) {
         let peer = buffers.peers + id
         peer.pointee.sin_family = sa_family_t(AF_INET)
         peer.pointee.sin_port = nextHop.port.bigEndian
         peer.pointee.sin_addr.s_addr = nextHop.publicIP.networkOrder
-        buffers.vectors[id] = iovec(iov_base: packet.start, iov_len: packet.length)
-        let entry = nextSubmission()
-        weft_prep_sendmsg(entry, sourcePorts.socket(for: packet, forwarder: forwarder, bound: socket), buffers.messages + id, 0)
-        weft_sqe_set_user_data(entry, UringOperation.send.userData(id))
-        pending[id] = 1
-        inFlight += 1
     }
 
     /// One of `id`'s writes; with offloads the packet must already start with its virtio-net header.

@@ -80,10 +80,7 @@ extension UringLoop {
             counters.countDrop(.oversize)
             return stage(id)
         }
-        let peer = buffers.peers + id
-        peer.pointee.sin_family = sa_family_t(AF_INET)
-        peer.pointee.sin_port = nextHop.port.bigEndian
-        peer.pointee.sin_addr.s_addr = nextHop.publicIP.networkOrder
+        address(id, to: nextHop)
         let vectors = sends.vectors(id)
         for index in 0..<layout.count {
             vectors[2 * index] = iovec(iov_base: output + layout.headerOffset(ofSegment: index), iov_len: layout.headerStride)

@@ -30,10 +30,7 @@ extension UringLoop {
             }
             sendBatch()
         }
-        let peer = buffers.peers + id
-        peer.pointee.sin_family = sa_family_t(AF_INET)
-        peer.pointee.sin_port = nextHop.port.bigEndian
-        peer.pointee.sin_addr.s_addr = nextHop.publicIP.networkOrder
+        address(id, to: nextHop)
         batches.ids[id * SendBatches.packetsPerBatch] = Int32(id)
         batches.vectors[id * SendBatches.packetsPerBatch] = iovec(iov_base: packet.start, iov_len: packet.length)
         batch = OpenBatch(first: id, count: 1, length: packet.length, socket: socket, nextHop: nextHop)
@@ -47,12 +44,7 @@ extension UringLoop {
         let slot = open.first
         if open.count == 1 {
             buffers.vectors[slot] = batches.vectors[slot * SendBatches.packetsPerBatch]
-            let entry = nextSubmission()
-            weft_prep_sendmsg(entry, open.socket, buffers.messages + slot, 0)
-            weft_sqe_set_user_data(entry, UringOperation.send.userData(slot))
-            pending[slot] = 1
-            inFlight += 1
-            return
+            return submitSend(slot, from: open.socket)
         }
         let message = batches.messages + slot
         message.pointee.msg_iovlen = open.count

@@ -36,11 +36,7 @@ extension UringLoop {
         case .send(let nextHop):
             if isSuperPacket {
                 sendBatch()
-                if forwarder.backend == .vxlan {
-                    sendVXLANSegments(id, packet, header: header, to: nextHop)
-                } else {
-                    sendSegments(id, packet, header: header, to: nextHop)
-                }
+                sendSegments(id, packet, header: header, to: nextHop)
             } else {
                 batchOrSend(id, packet, to: nextHop)
             }
@@ -55,16 +51,38 @@ extension UringLoop {
     }
 
     /// Writes each segment's headers into the buffer's header region and sends the segments.
+    ///
+    /// vxlan: `packet` is the super-packet as `fromTUN` left it, encapsulated once in front of the
+    /// whole packet. Each segment's headers go behind a gap of VXLAN header + inner Ethernet, where
+    /// the forwarder frames each segment exactly as `fromTUN` frames a packet sent on its own. The
+    /// sends leave from the socket the flow's packets leave from one by one (the hash reads
+    /// addresses and ports only, which every segment shares), so one TCP flow keeps one outer
+    /// source port, as with the kernel's device. The receive side is the udp backend's.
     private mutating func sendSegments(_ id: Int, _ packet: PacketBuffer, header: VirtioNetHeader, to nextHop: NextHop) {
+        let sender = sourcePorts.socket(for: packet, forwarder: forwarder, bound: socket)
+        let gap = forwarder.headroom
+        var inner = packet
+        inner.consume(gap)
         let output = buffers.base(id) + buffers.tunOutputOffset
         let layout: GatheredSegments
-        switch Segmentation.segmentHeaders(packet, header: header, into: output, capacity: buffers.regionBytes) {
+        switch Segmentation.segmentHeaders(inner, header: header, into: output, capacity: buffers.regionBytes, gap: gap) {
         case .segmented(let result): layout = result
         case .dropped(let reason):
             counters.countDrop(reason)
             return stage(id)
         }
-        submitSegmentSends(id, layout, headers: output, payload: packet, to: nextHop, from: socket)
+        if gap > 0 {
+            for index in 0..<layout.count {
+                var headers = PacketBuffer(base: output, headroom: layout.headerOffset(ofSegment: index) + gap,
+                                           length: layout.headersLength, capacity: layout.headerBytes)
+                // The gap is the encapsulation's size exactly, so this cannot come up short.
+                guard forwarder.encapsulate(&headers, to: nextHop) else {
+                    counters.countDrop(.oversize)
+                    return stage(id)
+                }
+            }
+        }
+        submitSegmentSends(id, layout, headers: output, payload: inner, to: nextHop, from: sender)
     }
 
     /// Sends the segments `layout` describes (each datagram: its gap and headers at `headers`, its

@@ -22,32 +22,27 @@ public struct NFTables: Sendable {
 
     /// `nft list table ip weft`, or nil when the table does not exist.
     public func listTable() throws(TrafficRulesError) -> String? {
-        let operation = "list \(TrafficRuleset.tableSpecifier)"
-        do throws(TrafficRulesError) {
-            return try run(["list", "table", TrafficRuleset.family, TrafficRuleset.table], operation: operation)
-        } catch {
-            // ENOENT is how nft says the table is not there (LC_ALL=C keeps strerror in English).
-            if case .refused(_, let output) = error.reason, output.contains("No such file or directory") { return nil }
-            throw error
-        }
+        try listing(["list", "table", TrafficRuleset.family, TrafficRuleset.table],
+                    operation: "list \(TrafficRuleset.tableSpecifier)")
     }
 
-    /// Whether nft has `table <family> <table>` (false: "No such file or directory").
+    /// Whether nft has `table <family> <table>`.
     public func hasTable(family: String, _ table: String) throws(TrafficRulesError) -> Bool {
-        try exists(["list", "table", family, table], operation: "list table \(family) \(table)")
+        try listing(["list", "table", family, table], operation: "list table \(family) \(table)") != nil
     }
 
     /// Whether nft has `chain <family> <table> <chain>` (false when the chain or its table is missing).
     public func hasChain(family: String, table: String, _ chain: String) throws(TrafficRulesError) -> Bool {
-        try exists(["list", "chain", family, table, chain], operation: "list chain \(family) \(table) \(chain)")
+        try listing(["list", "chain", family, table, chain], operation: "list chain \(family) \(table) \(chain)") != nil
     }
 
-    private func exists(_ arguments: [String], operation: String) throws(TrafficRulesError) -> Bool {
+    /// What an `nft list …` printed, or nil when what it names does not exist.
+    private func listing(_ arguments: [String], operation: String) throws(TrafficRulesError) -> String? {
         do throws(TrafficRulesError) {
-            _ = try run(arguments, operation: operation)
-            return true
+            return try run(arguments, operation: operation)
         } catch {
-            if case .refused(_, let output) = error.reason, output.contains("No such file or directory") { return false }
+            // ENOENT is how nft says it is not there (LC_ALL=C keeps strerror in English).
+            if case .refused(_, let output) = error.reason, output.contains("No such file or directory") { return nil }
             throw error
         }
     }

@@ -142,6 +142,8 @@ public final class Engine: @unchecked Sendable {
                                                                receiveBufferBytes: 4096)))
             }
             let queues = tun.queues
+            // A TUN that takes USO takes the UDP super-packets the coalescer makes (GSO_UDP_L4).
+            let coalescesUDP = tun.offloads.contains(.uso4)
             let running = Running(kind: kind, tun: tun, sockets: sockets, sourceSockets: sourceSockets)
             self.running = running
 
@@ -153,7 +155,7 @@ public final class Engine: @unchecked Sendable {
                     publisher: publisher, counters: counters.workers[index], batchSize: configuration.batchSize,
                     mtu: configuration.tunMTU, stop: stopSignal,
                     sourcePorts: running.sourcePorts(worker: index, perWorker: perWorker),
-                    offloads: offloads, segmentation: segmentation[index])
+                    offloads: offloads, segmentation: segmentation[index], coalescesUDP: coalescesUDP)
                 let launch = WorkerLaunch(setup: setup, kind: kind, log: log, failures: failures)
                 do throws(EngineError) {
                     running.threads.append(try WorkerLaunch.spawn(launch))

@@ -10,6 +10,8 @@ public struct TUNDevice: ~Copyable {
     public let queues: [Int32]
     /// Bytes of virtio-net header in front of every packet read or written; 0 without IFF_VNET_HDR.
     public let virtioHeaderSize: Int
+    /// The offloads the kernel took (empty without IFF_VNET_HDR).
+    public let offloads: Offloads
 
     /// Offloads the kernel may hand us (TUNSETOFFLOAD); each needs IFF_VNET_HDR.
     public struct Offloads: OptionSet, Sendable {
@@ -48,6 +50,7 @@ public struct TUNDevice: ~Copyable {
         self.name = name
         self.queues = opened
         self.virtioHeaderSize = offloads == nil ? 0 : VirtioNetHeader.size
+        self.offloads = offloads ?? []
     }
 
     deinit {

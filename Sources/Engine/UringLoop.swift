@@ -39,7 +39,7 @@ struct UringLoop: ~Copyable {
     let offloads: Bool
     /// UDP_SEGMENT sends are taken on this socket; false sends each segment on its own.
     var segmentation: Bool
-    var coalescer: TCPCoalescer
+    var coalescer: Coalescer
     /// Small packets waiting to leave in one send (UringSendBatch.swift).
     var batch = OpenBatch()
     var batches: SendBatches { buffers.batches }
@@ -49,7 +49,7 @@ struct UringLoop: ~Copyable {
 
     init(ring: UnsafeMutablePointer<io_uring>, buffers: UringBufferLayout, tunQueue: Int32, socket: Int32,
          forwarder: Forwarder, counters: WorkerCounters, completionBatch: Int, sourcePorts: SourcePorts = .none,
-         offloads: Bool = false, segmentation: Bool = false) {
+         offloads: Bool = false, segmentation: Bool = false, coalescesUDP: Bool = false) {
         self.ring = ring
         self.buffers = buffers
         self.tunQueue = tunQueue
@@ -65,7 +65,7 @@ struct UringLoop: ~Copyable {
         pending.initialize(repeating: 0, count: buffers.bufferCount)
         self.offloads = offloads
         self.segmentation = segmentation
-        coalescer = TCPCoalescer(batchCapacity: Self.segmentsPerReceive)
+        coalescer = Coalescer(batchCapacity: Self.segmentsPerReceive, udp: coalescesUDP)
         receivedSegments = .allocate(capacity: Self.segmentsPerReceive)
         coalescedWrites = .allocate(capacity: Self.segmentsPerReceive)
         gatherPieces = .allocate(capacity: 2 * Self.segmentsPerReceive)

@@ -7,7 +7,8 @@ import Routes
 
 /// The uring loop with offloads (DESIGN.md §3): the TUN hands out 64 KB TCP super-packets behind a
 /// virtio-net header, which go out as MTU-sized datagrams in one UDP_SEGMENT send; the socket hands
-/// in UDP_GRO receives of many datagrams, whose TCP segments go to the TUN coalesced again.
+/// in UDP_GRO receives of many datagrams, whose TCP segments (and, where the TUN takes USO, UDP
+/// datagrams) go to the TUN coalesced again.
 extension UringLoop {
     /// Most datagrams in one UDP_GRO receive (the kernel's UDP_GRO_CNT_MAX).
     static let segmentsPerReceive = 64
@@ -160,9 +161,10 @@ extension UringLoop {
     // MARK: Receive
 
     /// A socket receive with UDP_GRO: one datagram, or several of `gso_size` bytes (the last
-    /// shorter) back to back. Each goes through `fromWire` where it lies; TCP segments of one flow
-    /// are coalesced into super-packets, and every write gathers its virtio-net header and pieces
-    /// from the buffer with one writev: nothing is copied in user space.
+    /// shorter) back to back. Each goes through `fromWire` where it lies; TCP segments (and UDP
+    /// datagrams, when the TUN takes USO) of one flow are coalesced into super-packets, and every
+    /// write gathers its virtio-net header and pieces from the buffer with one writev: nothing is
+    /// copied in user space.
     mutating func coalescedReceive(_ id: Int, _ result: Int32, table: RouteTable) {
         var payloadOffset: Int32 = 0
         var payloadLength: UInt32 = 0

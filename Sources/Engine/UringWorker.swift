@@ -73,7 +73,8 @@ public enum UringWorker {
         let reader = setup.publisher.makeReader()
         var loop = UringLoop(ring: ring.ring, buffers: buffers.layout, tunQueue: setup.tunQueue, socket: setup.socket,
                              forwarder: setup.forwarder, counters: setup.counters, completionBatch: sizing.completionBatch,
-                             sourcePorts: setup.sourcePorts, offloads: setup.offloads, segmentation: setup.segmentation)
+                             sourcePorts: setup.sourcePorts, offloads: setup.offloads, segmentation: setup.segmentation,
+                             coalescesUDP: setup.coalescesUDP)
         let failure = loop.run(reader: reader, stop: setup.stop, idleMilliseconds: WorkerSetup.idleWait.wholeMilliseconds)
         reader.goOffline()
         let drained = loop.drain(milliseconds: 250)

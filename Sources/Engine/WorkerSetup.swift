@@ -45,10 +45,12 @@ public struct WorkerSetup: ~Copyable {
     public let offloads: Bool
     /// The socket takes UDP_SEGMENT sends (probed at start).
     public let segmentation: Bool
+    /// The TUN takes UDP super-packets (USO), so received datagrams of one flow are coalesced too.
+    public let coalescesUDP: Bool
 
     public init(index: Int, tunQueue: Int32, socket: Int32, forwarder: Forwarder, publisher: RouteTablePublisher,
                 counters: WorkerCounters, batchSize: Int, mtu: Int, stop: StopSignal, sourcePorts: SourcePorts = .none,
-                offloads: Bool = false, segmentation: Bool = false) {
+                offloads: Bool = false, segmentation: Bool = false, coalescesUDP: Bool = false) {
         precondition(batchSize >= 1, "a batch holds at least one packet")
         self.index = index
         self.tunQueue = tunQueue
@@ -62,5 +64,6 @@ public struct WorkerSetup: ~Copyable {
         self.stop = stop
         self.offloads = offloads
         self.segmentation = segmentation
+        self.coalescesUDP = coalescesUDP
     }
 }

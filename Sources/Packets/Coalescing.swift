@@ -1,5 +1,6 @@
-/// Receive-side coalescing (software GRO) of inner IPv4 TCP segments into super-packets for a TUN
-/// opened with IFF_VNET_HDR (DESIGN.md §3): one write of up to 64 KB instead of dozens of writes.
+/// Receive-side coalescing (software GRO) of inner IPv4 TCP segments, and of UDP datagrams, into
+/// super-packets for a TUN opened with IFF_VNET_HDR (DESIGN.md §3): one write of up to 64 KB
+/// instead of dozens of writes.
 ///
 /// Design: nothing is moved. A super-packet is a gather list for one writev: its virtio-net header
 /// (written into caller-provided room), the first segment of the flow (the head) whole, then the
@@ -19,25 +20,40 @@
 /// local TCP stack trusts without verifying, so a segment corrupted on the wire would otherwise be
 /// delivered. The head's checksums are verified once, the first time something could be appended.
 ///
+/// UDP (only when asked: the TUN must take USO, Linux ≥ 6.2): a datagram is appended to the latest
+/// head of its flow when the IP headers are equal as above, its UDP length field agrees with the IP
+/// total length, its payload is non-empty and no larger than the head's first payload (a shorter
+/// one ends the super-packet), the head holds fewer than 64 datagrams (the kernel's UDP_GRO_CNT_MAX)
+/// and the result stays within 65,535 bytes, and both checksums verify (a UDP checksum of 0, "none",
+/// passes). The kernel splits the super-packet again (GSO_UDP_L4) where it is delivered or sent on,
+/// so a receiving socket reads the same datagrams, with fresh IP IDs and computed UDP checksums.
+///
 /// Any segment of a flow that is not appended closes that flow's head (and becomes the new head if
 /// it can be one), so packets of one flow keep their order; packets of different flows may leave
-/// in a different order. Packets that are not IPv4 TCP, or are malformed, pass through untouched.
+/// in a different order. Packets that are not IPv4 TCP or UDP, or are malformed, pass through
+/// untouched.
 ///
 /// Fixed capacity and allocation-free per batch: the flow table and per-packet state are allocated
 /// once, at `init`. One coalescer per worker; it is Sendable so a worker can be handed its own,
 /// and being noncopyable, its storage always has exactly one owner.
-public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
+public struct Coalescer: ~Copyable, @unchecked Sendable {
     /// Most packets one `coalesce` call accepts.
     public let batchCapacity: Int
+    /// UDP datagrams are coalesced too (into GSO_UDP_L4 super-packets).
+    public let coalescesUDP: Bool
     private let states: UnsafeMutablePointer<CoalescingState>
     private let slots: UnsafeMutablePointer<CoalescingFlowSlot>
     private let slotMask: Int
     /// Slots stamped with an older generation are empty: a new batch costs no clearing.
     private var generation: UInt32 = 0
 
-    public init(batchCapacity: Int) {
-        precondition(batchCapacity > 0, "TCPCoalescer: batchCapacity \(batchCapacity) must be positive")
+    /// Most datagrams in one UDP super-packet (the kernel's UDP_GRO_CNT_MAX).
+    public static let udpSegmentLimit = 64
+
+    public init(batchCapacity: Int, udp: Bool = false) {
+        precondition(batchCapacity > 0, "Coalescer: batchCapacity \(batchCapacity) must be positive")
         self.batchCapacity = batchCapacity
+        coalescesUDP = udp
         // At most one flow per packet, so the table is never more than half full.
         var slotCount = 16
         while slotCount < 2 * batchCapacity { slotCount *= 2 }
@@ -56,8 +72,9 @@ public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
     /// Coalesces a batch of inner IPv4 packets into TUN writes, in the order to write them; returns
     /// how many there are. Write `w` is `writes[w].pieceCount` pieces from `pieces[writes[w].firstPiece]`
     /// on: first its virtio-net header, stored at `headers + w * VirtioNetHeader.size`, then its
-    /// bytes. A super-packet's header describes it (TCPV4, NEEDS_CSUM, its TCP checksum field holding
-    /// the pseudo-header sum as Linux expects for CHECKSUM_PARTIAL); anything else gets `.plain` and
+    /// bytes. A super-packet's header describes it (TCPV4 or UDP_L4, NEEDS_CSUM, its TCP or UDP
+    /// checksum field holding the pseudo-header sum as Linux expects for CHECKSUM_PARTIAL); anything
+    /// else gets `.plain` and
     /// is written as it came. `headers` needs room for `packets.count` headers, `writes` for
     /// `packets.count` writes and `pieces` for `2 * packets.count` pieces.
     public mutating func coalesce(
@@ -70,7 +87,7 @@ public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
         startBatch()
         for index in packets.indices {
             states[index] = CoalescingState()
-            guard let segment = CoalescingSegment(packets[index]) else { continue }
+            guard let segment = CoalescingSegment(packets[index], udp: coalescesUDP) else { continue }
             let slot = findSlot(segment.key)
             let head = Int(slots[slot].head)
             var corrupt = false
@@ -118,14 +135,17 @@ public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
     /// Makes packet `index` a head if more segments could follow it; false if it cannot be one.
     private func startHead(_ segment: CoalescingSegment, index: Int) -> Bool {
         typealias F = GSOFields
-        let flags = F.load8(segment.tcp, F.tcpFlags)
-        guard segment.payloadLength > 0,
-              flags & (F.tcpSYN | F.tcpFIN | F.tcpRST | F.tcpURG | F.tcpPSH) == 0
-        else { return false }
+        guard segment.payloadLength > 0 else { return false }
+        var nextSequence: UInt32 = 0
+        if !segment.isUDP {
+            let flags = F.load8(segment.transport, F.tcpFlags)
+            guard flags & (F.tcpSYN | F.tcpFIN | F.tcpRST | F.tcpURG | F.tcpPSH) == 0 else { return false }
+            nextSequence = F.load32(segment.transport, F.tcpSequence) &+ UInt32(segment.payloadLength)
+        }
         states[index] = CoalescingState(
-            role: .head, ipHeaderLength: segment.ipHeaderLength, tcpHeaderLength: segment.tcpHeaderLength,
-            totalLength: segment.totalLength, segmentPayload: segment.payloadLength, segmentCount: 1,
-            nextSequence: F.load32(segment.tcp, F.tcpSequence) &+ UInt32(segment.payloadLength),
+            role: .head, isUDP: segment.isUDP, ipHeaderLength: segment.ipHeaderLength,
+            transportHeaderLength: segment.transportHeaderLength, totalLength: segment.totalLength,
+            segmentPayload: segment.payloadLength, segmentCount: 1, nextSequence: nextSequence,
             isClosed: false, checksumVerified: false, headLength: segment.totalLength, last: Int32(index))
         return true
     }
@@ -138,34 +158,42 @@ public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
         typealias F = GSOFields
         var state = states[head]
         let headIP = packets[head].start
-        let headTCP = headIP + state.ipHeaderLength
+        let headTransport = headIP + state.ipHeaderLength
         let ip = segment.ip
-        let tcp = segment.tcp
         guard !state.isClosed,
               segment.ipHeaderLength == state.ipHeaderLength,
-              segment.tcpHeaderLength == state.tcpHeaderLength,
-              segment.payloadLength > 0, segment.payloadLength <= state.segmentPayload,
-              F.load32(tcp, F.tcpSequence) == state.nextSequence,
-              F.loadRaw32(tcp, F.tcpAcknowledgment) == F.loadRaw32(headTCP, F.tcpAcknowledgment)
+              segment.transportHeaderLength == state.transportHeaderLength,
+              segment.payloadLength > 0, segment.payloadLength <= state.segmentPayload
         else { return .rejected }
 
-        let flags = F.load8(tcp, F.tcpFlags)
-        guard flags & (F.tcpSYN | F.tcpFIN | F.tcpRST | F.tcpURG | F.tcpCWR) == 0,
-              flags & ~F.tcpPSH == F.load8(headTCP, F.tcpFlags) & ~F.tcpCWR
-        else { return .rejected }
+        var pushes = false
+        if state.isUDP {
+            guard state.segmentCount < Self.udpSegmentLimit else { return .rejected }
+        } else {
+            let tcp = segment.transport
+            guard F.load32(tcp, F.tcpSequence) == state.nextSequence,
+                  F.loadRaw32(tcp, F.tcpAcknowledgment) == F.loadRaw32(headTransport, F.tcpAcknowledgment)
+            else { return .rejected }
+            let flags = F.load8(tcp, F.tcpFlags)
+            guard flags & (F.tcpSYN | F.tcpFIN | F.tcpRST | F.tcpURG | F.tcpCWR) == 0,
+                  flags & ~F.tcpPSH == F.load8(headTransport, F.tcpFlags) & ~F.tcpCWR,
+                  memoryEqual(tcp + F.tcpMinimumHeader, headTransport + F.tcpMinimumHeader,
+                              state.transportHeaderLength - F.tcpMinimumHeader)
+            else { return .rejected }
+            pushes = flags & F.tcpPSH != 0
+        }
 
         // Version/IHL and TOS; flags/fragment, TTL and protocol; addresses and options.
         guard F.load16(ip, 0) == F.load16(headIP, 0),
               F.loadRaw32(ip, F.ipFlagsFragment) == F.loadRaw32(headIP, F.ipFlagsFragment),
-              memoryEqual(ip + F.ipSource, headIP + F.ipSource, state.ipHeaderLength - F.ipSource),
-              memoryEqual(tcp + F.tcpMinimumHeader, headTCP + F.tcpMinimumHeader, state.tcpHeaderLength - F.tcpMinimumHeader)
+              memoryEqual(ip + F.ipSource, headIP + F.ipSource, state.ipHeaderLength - F.ipSource)
         else { return .rejected }
 
         let newTotalLength = state.totalLength + segment.payloadLength
         guard newTotalLength <= 65_535 else { return .rejected }
 
         if !state.checksumVerified {
-            guard let headSegment = CoalescingSegment(packets[head]), headSegment.checksumsVerify() else {
+            guard let headSegment = CoalescingSegment(packets[head], udp: coalescesUDP), headSegment.checksumsVerify() else {
                 states[head].isClosed = true
                 return .rejected
             }
@@ -184,8 +212,8 @@ public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
         state.segmentCount += 1
         state.nextSequence &+= UInt32(segment.payloadLength)
         if segment.payloadLength < state.segmentPayload { state.isClosed = true }
-        if flags & F.tcpPSH != 0 {
-            headTCP.storeBytes(of: F.load8(headTCP, F.tcpFlags) | F.tcpPSH, toByteOffset: F.tcpFlags, as: UInt8.self)
+        if pushes {
+            headTransport.storeBytes(of: F.load8(headTransport, F.tcpFlags) | F.tcpPSH, toByteOffset: F.tcpFlags, as: UInt8.self)
             state.isClosed = true
         }
         states[head] = state
@@ -208,20 +236,30 @@ public struct TCPCoalescer: ~Copyable, @unchecked Sendable {
             return CoalescedWrite(packet: index, firstPiece: first, pieceCount: 2, byteCount: VirtioNetHeader.size + packet.length)
         }
         let ip = packet.start
-        let tcp = ip + state.ipHeaderLength
+        let transport = ip + state.ipHeaderLength
+        let transportLength = state.totalLength - state.ipHeaderLength
         F.store16(ip, F.ipTotalLength, UInt16(state.totalLength))
         F.refreshIPChecksum(ip, headerLength: state.ipHeaderLength)
-        let pseudo = F.pseudoHeaderSum(ip, protocol: F.protocolTCP, length: state.totalLength - state.ipHeaderLength)
-        F.storeChecksum(tcp, F.tcpChecksum, InternetChecksum.fold(pseudo))
-        let ecn = F.load8(tcp, F.tcpFlags) & F.tcpCWR != 0
+        let gsoType: VirtioNetHeader.GSOType
+        let checksumOffset: Int
+        if state.isUDP {
+            F.store16(transport, F.udpLength, UInt16(transportLength))
+            gsoType = .udpL4
+            checksumOffset = F.udpChecksum
+        } else {
+            gsoType = VirtioNetHeader.GSOType.tcpV4.withECN(F.load8(transport, F.tcpFlags) & F.tcpCWR != 0)
+            checksumOffset = F.tcpChecksum
+        }
+        let pseudo = F.pseudoHeaderSum(ip, protocol: state.isUDP ? F.protocolUDP : F.protocolTCP, length: transportLength)
+        F.storeChecksum(transport, checksumOffset, InternetChecksum.fold(pseudo))
         VirtioNetHeader(
-            flags: .needsChecksum, gsoType: VirtioNetHeader.GSOType.tcpV4.withECN(ecn),
-            headerLength: UInt16(state.ipHeaderLength + state.tcpHeaderLength),
+            flags: .needsChecksum, gsoType: gsoType,
+            headerLength: UInt16(state.ipHeaderLength + state.transportHeaderLength),
             gsoSize: UInt16(state.segmentPayload),
-            checksumStart: UInt16(state.ipHeaderLength), checksumOffset: UInt16(F.tcpChecksum)
+            checksumStart: UInt16(state.ipHeaderLength), checksumOffset: UInt16(checksumOffset)
         ).store(to: header)
         pieces[first + 1] = GatherPiece(start: ip, count: state.headLength)
-        let headers = state.ipHeaderLength + state.tcpHeaderLength
+        let headers = state.ipHeaderLength + state.transportHeaderLength
         var count = 2
         var next = Int(state.next)
         while next >= 0 {
@@ -253,13 +291,16 @@ private func memoryEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: 
 struct CoalescingState {
     enum Role { case passThrough, head, appended }
     var role: Role = .passThrough
+    /// A UDP head (no sequence numbers or flags to follow); TCP otherwise.
+    var isUDP = false
     var ipHeaderLength = 0
-    var tcpHeaderLength = 0
+    var transportHeaderLength = 0
     /// IP total length of the super-packet so far.
     var totalLength = 0
     /// Payload of the first segment: the gso_size of the super-packet.
     var segmentPayload = 0
     var segmentCount = 0
+    /// TCP: the sequence number the next segment must carry.
     var nextSequence: UInt32 = 0
     /// No further segment may be appended (a short one or one with PSH came, or the head is corrupt).
     var isClosed = false
@@ -299,15 +340,16 @@ public struct CoalescedWrite: Equatable, Sendable {
     }
 }
 
-/// Addresses and ports as they sit in memory.
+/// Addresses and ports as they sit in memory, and the protocol.
 struct CoalescingFlowKey: Equatable {
     var source: UInt32 = 0
     var destination: UInt32 = 0
     var ports: UInt32 = 0
+    var isUDP = false
 
     var hashSlot: Int {
         var mixed = (UInt64(source) << 32 | UInt64(destination)) &* 0x9E37_79B9_7F4A_7C15
-        mixed ^= UInt64(ports) &* 0xC2B2_AE3D_27D4_EB4F
+        mixed ^= (UInt64(ports) | (isUDP ? 1 << 32 : 0)) &* 0xC2B2_AE3D_27D4_EB4F
         mixed ^= mixed >> 29
         return Int(truncatingIfNeeded: mixed)
     }
@@ -320,48 +362,65 @@ struct CoalescingFlowSlot {
     var key = CoalescingFlowKey()
 }
 
-/// A well-formed, unfragmented IPv4 TCP packet of the batch; `nil` for anything else.
+/// A well-formed, unfragmented IPv4 TCP packet of the batch, or UDP datagram when UDP is
+/// coalesced; `nil` for anything else.
 struct CoalescingSegment {
     let ip: UnsafeMutableRawPointer
-    let tcp: UnsafeMutableRawPointer
+    let transport: UnsafeMutableRawPointer
+    let isUDP: Bool
     let ipHeaderLength: Int
-    let tcpHeaderLength: Int
+    let transportHeaderLength: Int
     /// IP total length; bytes past it in the buffer (link-layer padding) are not the packet's.
     let totalLength: Int
-    var payloadLength: Int { totalLength - ipHeaderLength - tcpHeaderLength }
+    var payloadLength: Int { totalLength - ipHeaderLength - transportHeaderLength }
     var key: CoalescingFlowKey {
         CoalescingFlowKey(
             source: GSOFields.loadRaw32(ip, GSOFields.ipSource),
             destination: GSOFields.loadRaw32(ip, GSOFields.ipDestination),
-            ports: GSOFields.loadRaw32(tcp, 0))
+            ports: GSOFields.loadRaw32(transport, 0), isUDP: isUDP)
     }
 
-    init?(_ packet: PacketBuffer) {
+    init?(_ packet: PacketBuffer, udp: Bool) {
         typealias F = GSOFields
         let ip = packet.start
         guard packet.length >= F.ipMinimumHeader else { return nil }
         let versionIHL = F.load8(ip, F.ipVersionIHL)
         let ipHeaderLength = Int(versionIHL & 0x0F) * 4
         let totalLength = Int(F.load16(ip, F.ipTotalLength))
-        guard versionIHL >> 4 == 4, ipHeaderLength >= F.ipMinimumHeader,
-              totalLength <= packet.length, ipHeaderLength + F.tcpMinimumHeader <= totalLength,
-              F.load8(ip, F.ipProtocol) == F.protocolTCP,
+        let proto = F.load8(ip, F.ipProtocol)
+        guard versionIHL >> 4 == 4, ipHeaderLength >= F.ipMinimumHeader, totalLength <= packet.length,
+              proto == F.protocolTCP || (udp && proto == F.protocolUDP),
               F.load16(ip, F.ipFlagsFragment) & F.ipMoreFragmentsOrOffset == 0
         else { return nil }
-        let tcpHeaderLength = Int(F.load8(ip + ipHeaderLength, F.tcpDataOffset) >> 4) * 4
-        guard tcpHeaderLength >= F.tcpMinimumHeader, ipHeaderLength + tcpHeaderLength <= totalLength else { return nil }
+        let transport = ip + ipHeaderLength
+        let transportHeaderLength: Int
+        if proto == F.protocolUDP {
+            guard ipHeaderLength + F.udpHeader <= totalLength,
+                  Int(F.load16(transport, F.udpLength)) == totalLength - ipHeaderLength
+            else { return nil }
+            transportHeaderLength = F.udpHeader
+        } else {
+            guard ipHeaderLength + F.tcpMinimumHeader <= totalLength else { return nil }
+            transportHeaderLength = Int(F.load8(transport, F.tcpDataOffset) >> 4) * 4
+            guard transportHeaderLength >= F.tcpMinimumHeader, ipHeaderLength + transportHeaderLength <= totalLength
+            else { return nil }
+        }
         self.ip = ip
-        self.tcp = ip + ipHeaderLength
+        self.transport = transport
+        self.isUDP = proto == F.protocolUDP
         self.ipHeaderLength = ipHeaderLength
-        self.tcpHeaderLength = tcpHeaderLength
+        self.transportHeaderLength = transportHeaderLength
         self.totalLength = totalLength
     }
 
+    /// The IPv4 header checksum and the transport checksum verify; a UDP checksum of 0 (none) passes.
     func checksumsVerify() -> Bool {
-        let tcpLength = totalLength - ipHeaderLength
-        return InternetChecksum.isValid(ip, count: ipHeaderLength)
-            && InternetChecksum.isValid(
-                tcp, count: tcpLength,
-                initial: GSOFields.pseudoHeaderSum(ip, protocol: GSOFields.protocolTCP, length: tcpLength))
+        typealias F = GSOFields
+        let transportLength = totalLength - ipHeaderLength
+        guard InternetChecksum.isValid(ip, count: ipHeaderLength) else { return false }
+        if isUDP && F.load16(transport, F.udpChecksum) == 0 { return true }
+        return InternetChecksum.isValid(
+            transport, count: transportLength,
+            initial: F.pseudoHeaderSum(ip, protocol: isUDP ? F.protocolUDP : F.protocolTCP, length: transportLength))
     }
 }

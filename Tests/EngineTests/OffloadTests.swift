@@ -101,11 +101,12 @@ extension EngineForwardingTests {
 
 extension EngineForwardingTests {
     /// Small packets read from the TUN back to back leave in UDP_SEGMENT batches (one per peer,
-    /// socket and length) and arrive as the datagrams they were, in order, at a node with offloads
-    /// and at one without.
-    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"))
-    func smallPacketsLeaveInBatchesAndArriveInOrder() throws {
-        try OffloadBed.withMixedNodes { bed, engineA, engineB in
+    /// socket and length) and arrive as the datagrams they were, in order, at a node without
+    /// offloads and at one with them, which writes runs of them to its TUN as UDP super-packets.
+    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
+          arguments: [false, true])
+    func smallPacketsLeaveInBatchesAndArriveInOrder(offloadsOnB: Bool) throws {
+        try OffloadBed.withMixedNodes(offloadsOnB: offloadsOnB) { bed, engineA, engineB in
             let there = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 1)
             #expect(there.received == 1, "\(there.output)")
 
@@ -119,17 +120,24 @@ extension EngineForwardingTests {
             #expect(sender[.batchedPackets] > 0, "no packet left in a batch")
             #expect(sender[.batchedPackets] <= sender[.wireSentPackets])
             #expect(sender.drops.nonZero.isEmpty && sender[.sendErrors] == 0 && sender[.segmentationFallbacks] == 0)
-            #expect(engineB.counters.snapshot().drops.nonZero.isEmpty)
+            let receiver = engineB.counters.snapshot()
+            #expect(receiver.drops.nonZero.isEmpty && receiver[.tunWriteErrors] == 0)
+            if offloadsOnB {
+                #expect(receiver[.coalescedSegments] > 0, "no datagram reached the TUN coalesced")
+            }
         }
     }
 }
 
 extension EngineForwardingTests {
     /// A container's UDP GSO send (UDP_SEGMENT) reaches the TUN as one super-packet (USO4) and
-    /// leaves as the datagrams it stands for, each intact, at a node without offloads.
-    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"))
-    func udpSegmentationSendsCrossAsTheirDatagrams() throws {
-        try OffloadBed.withMixedNodes { bed, engineA, engineB in
+    /// leaves as the datagrams it stands for, each intact. A node without offloads writes them to
+    /// its TUN one by one; a node with them receives them in one UDP_GRO read and writes them as
+    /// one UDP super-packet (GSO_UDP_L4), which the kernel splits again for the container's socket.
+    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
+          arguments: [false, true])
+    func udpSegmentationSendsCrossAsTheirDatagrams(offloadsOnB: Bool) throws {
+        try OffloadBed.withMixedNodes(offloadsOnB: offloadsOnB) { bed, engineA, engineB in
             let there = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 1)
             #expect(there.received == 1, "\(there.output)")
 
@@ -143,6 +151,7 @@ extension EngineForwardingTests {
             // Ten datagrams of 1,000 bytes and a last one of 500, in one send.
             let payloads = (0..<11).map { index in (0..<(index == 10 ? 500 : 1000)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ index) } }
             let before = engineA.counters.snapshot()
+            let receiverBefore = engineB.counters.snapshot()
             try sendUDP(outbox, payloads.flatMap { $0 }, to: TwoHostBed.containerAddressB, port: 9998)
             var received: [[UInt8]] = []
             while received.count < payloads.count, let datagram = receiveUDP(inbox, milliseconds: 2000) { received.append(datagram.payload) }
@@ -153,6 +162,16 @@ extension EngineForwardingTests {
             #expect(after[.tunReadPackets] - before[.tunReadPackets] == 1)
             #expect(after[.wireSentPackets] - before[.wireSentPackets] == 11)
             #expect(after.drops.nonZero.isEmpty && after[.sendErrors] == 0)
+            let receiver = engineB.counters.snapshot()
+            #expect(receiver.drops.nonZero.isEmpty && receiver[.tunWriteErrors] == 0)
+            let written = receiver[.tunWrittenPackets] - receiverBefore[.tunWrittenPackets]
+            let coalesced = receiver[.coalescedSegments] - receiverBefore[.coalescedSegments]
+            if offloadsOnB {
+                // One UDP_GRO receive of the eleven, written as one super-packet.
+                #expect(written == 1 && coalesced == 10, "\(written) TUN writes, \(coalesced) datagrams coalesced")
+            } else {
+                #expect(written == 11 && coalesced == 0, "\(written) TUN writes, \(coalesced) datagrams coalesced")
+            }
         }
     }
 }

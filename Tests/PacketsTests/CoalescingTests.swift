@@ -33,7 +33,7 @@ private final class PackedBatch {
 
 /// Runs one batch, packed back to back, and reads each write's gathered bytes.
 private func coalesce(
-    _ inputs: [[UInt8]], with coalescer: inout TCPCoalescer, batch: PackedBatch? = nil,
+    _ inputs: [[UInt8]], with coalescer: inout Coalescer, batch: PackedBatch? = nil,
     sourceLocation: SourceLocation = #_sourceLocation
 ) -> [CoalescedOutput] {
     let batch = batch ?? PackedBatch(inputs)
@@ -60,7 +60,8 @@ private func coalesce(
 }
 
 /// Checks that the batch came out as `groups`: each a list of input indices merged in that order.
-/// A single is written untouched behind a plain header; a super-packet is checked field by field.
+/// A single is written untouched behind a plain header; a super-packet (TCP or UDP, as its head)
+/// is checked field by field.
 private func expectGroups(
     _ outputs: [CoalescedOutput], inputs: [[UInt8]], _ groups: [[Int]], sourceLocation: SourceLocation = #_sourceLocation
 ) {
@@ -72,8 +73,10 @@ private func expectGroups(
             #expect(T.firstDifference(output.packet, head) == nil, "single \(group[0]) untouched", sourceLocation: sourceLocation)
             continue
         }
+        let isUDP = head[9] == 17
         let ipLength = T.ipHeaderLength(head)
-        let headers = ipLength + T.tcpHeaderLength(head)
+        let headers = ipLength + (isUDP ? 8 : T.tcpHeaderLength(head))
+        let checksumField = ipLength + (isUDP ? 6 : 16)
         let payloads = group.map { Array(inputs[$0][headers...]) }
         let packet = output.packet
         #expect(packet.count == headers + payloads.joined().count, sourceLocation: sourceLocation)
@@ -81,21 +84,29 @@ private func expectGroups(
         #expect(T.firstDifference(Array(packet[headers...]), Array(payloads.joined())) == nil, "payload of group at \(group[0])", sourceLocation: sourceLocation)
         #expect(Int(T.be16(packet, 2)) == packet.count, sourceLocation: sourceLocation)
         #expect(T.ipHeaderValid(packet), sourceLocation: sourceLocation)
-        let lastFlags = inputs[group.last!][ipLength + 13]
-        #expect(packet[ipLength + 13] == head[ipLength + 13] | (lastFlags & T.psh), "flags", sourceLocation: sourceLocation)
-        #expect(T.be16(packet, ipLength + 16) == T.partialChecksum(packet), "partial TCP checksum", sourceLocation: sourceLocation)
-        for offset in 0..<headers where ![2, 3, 10, 11, ipLength + 13, ipLength + 16, ipLength + 17].contains(offset) {
+        #expect(T.be16(packet, checksumField) == T.partialChecksum(packet), "partial checksum", sourceLocation: sourceLocation)
+        var rewritten: Set = [2, 3, 10, 11, checksumField, checksumField + 1]
+        if isUDP {
+            #expect(Int(T.be16(packet, ipLength + 4)) == packet.count - ipLength, "UDP length", sourceLocation: sourceLocation)
+            rewritten.formUnion([ipLength + 4, ipLength + 5])
+        } else {
+            let lastFlags = inputs[group.last!][ipLength + 13]
+            #expect(packet[ipLength + 13] == head[ipLength + 13] | (lastFlags & T.psh), "flags", sourceLocation: sourceLocation)
+            rewritten.insert(ipLength + 13)
+        }
+        for offset in 0..<headers where !rewritten.contains(offset) {
             #expect(packet[offset] == head[offset], "header byte \(offset)", sourceLocation: sourceLocation)
         }
         let expectedHeader = VirtioNetHeader(
-            flags: .needsChecksum, gsoType: VirtioNetHeader.GSOType.tcpV4.withECN(head[ipLength + 13] & T.cwr != 0),
+            flags: .needsChecksum,
+            gsoType: isUDP ? .udpL4 : VirtioNetHeader.GSOType.tcpV4.withECN(head[ipLength + 13] & T.cwr != 0),
             headerLength: UInt16(headers), gsoSize: UInt16(payloads[0].count),
-            checksumStart: UInt16(ipLength), checksumOffset: 16)
+            checksumStart: UInt16(ipLength), checksumOffset: UInt16(checksumField - ipLength))
         #expect(output.header == expectedHeader, sourceLocation: sourceLocation)
-        // Completing the partial checksum, as the kernel does, yields a valid TCP checksum.
+        // Completing the partial checksum, as the kernel does, yields a valid transport checksum.
         var completed = packet
-        T.put16(&completed, ipLength + 16, ~T.slowSum(completed[ipLength...]))
-        #expect(T.transportChecksumValid(completed), "completed TCP checksum", sourceLocation: sourceLocation)
+        T.put16(&completed, checksumField, ~T.slowSum(completed[ipLength...]))
+        #expect(T.transportChecksumValid(completed), "completed checksum", sourceLocation: sourceLocation)
     }
 }
 
@@ -135,7 +146,7 @@ func coalescesSegmentsBackIntoTheSuperPacket(mss: Int) {
     guard case .segmented(let layout) = result else { Issue.record("dropped: \(result)"); return }
     let segments = (0..<layout.count).map { output.read(layout.offset(ofSegment: $0), layout.length(ofSegment: $0)) }
 
-    var coalescer = TCPCoalescer(batchCapacity: 64)
+    var coalescer = Coalescer(batchCapacity: 64)
     let outputs = coalesce(segments, with: &coalescer)
     expectGroups(outputs, inputs: segments, [Array(segments.indices)])
     guard outputs.count == 1 else { return }
@@ -148,7 +159,7 @@ func coalescesSegmentsBackIntoTheSuperPacket(mss: Int) {
 
 @Test func finOnTheLastSegmentStaysOnItsOwn() {
     let segments = flow([1398, 1398, 1398, 700]) { index, spec in if index == 3 { spec.flags = T.ack | T.fin } }
-    var coalescer = TCPCoalescer(batchCapacity: 8)
+    var coalescer = Coalescer(batchCapacity: 8)
     expectGroups(coalesce(segments, with: &coalescer), inputs: segments, [[0, 1, 2], [3]])
 }
 
@@ -166,21 +177,21 @@ func coalescesSegmentsBackIntoTheSuperPacket(mss: Int) {
     let indexA = batch.indices.filter { flowA.contains(batch[$0]) }
     let indexB = batch.indices.filter { flowB.contains(batch[$0]) }
     let indexC = batch.indices.filter { flowC.contains(batch[$0]) }
-    var coalescer = TCPCoalescer(batchCapacity: 32)
+    var coalescer = Coalescer(batchCapacity: 32)
     expectGroups(coalesce(batch, with: &coalescer), inputs: batch, [indexA, indexB, indexC])
 }
 
 @Test func aGapInSequenceNumbersStartsANewSuperPacket() {
     var segments = flow(Array(repeating: 1398, count: 6))
     segments.remove(at: 2)
-    var coalescer = TCPCoalescer(batchCapacity: 8)
+    var coalescer = Coalescer(batchCapacity: 8)
     expectGroups(coalesce(segments, with: &coalescer), inputs: segments, [[0, 1], [2, 3, 4]])
 }
 
 @Test func aDifferentAckNumberIsNotMerged() {
     // Segment 2 carries a newer ACK, segments 3… the old one again.
     let oneNewer = flow(Array(repeating: 1398, count: 6)) { index, spec in if index == 2 { spec.acknowledgment &+= 1 } }
-    var coalescer = TCPCoalescer(batchCapacity: 8)
+    var coalescer = Coalescer(batchCapacity: 8)
     expectGroups(coalesce(oneNewer, with: &coalescer), inputs: oneNewer, [[0, 1], [2], [3, 4, 5]])
     // From segment 2 on, every segment carries the newer ACK.
     let advanced = flow(Array(repeating: 1398, count: 6)) { index, spec in if index >= 2 { spec.acknowledgment &+= 1448 } }
@@ -209,12 +220,12 @@ struct FlagInTheMiddle: Sendable, CustomTestStringConvertible {
 ])
 func aFlagInTheMiddle(_ case_: FlagInTheMiddle) {
     let segments = flow(Array(repeating: 1398, count: 6)) { index, spec in if index == 2 { spec.flags = case_.flags } }
-    var coalescer = TCPCoalescer(batchCapacity: 8)
+    var coalescer = Coalescer(batchCapacity: 8)
     expectGroups(coalesce(segments, with: &coalescer), inputs: segments, case_.groups)
 }
 
 @Test func aBadChecksumIsNeverMerged() {
-    var coalescer = TCPCoalescer(batchCapacity: 8)
+    var coalescer = Coalescer(batchCapacity: 8)
     var segments = flow(Array(repeating: 1398, count: 6))
     segments[2] = corruptPayload(segments[2])
     expectGroups(coalesce(segments, with: &coalescer), inputs: segments, [[0, 1], [2], [3, 4, 5]])
@@ -231,7 +242,7 @@ func aFlagInTheMiddle(_ case_: FlagInTheMiddle) {
 }
 
 @Test func segmentSizesMustNotGrow() {
-    var coalescer = TCPCoalescer(batchCapacity: 8)
+    var coalescer = Coalescer(batchCapacity: 8)
     // A short segment ends the super-packet it joins.
     let short = flow([1398, 1398, 600, 1398, 1398, 1398])
     expectGroups(coalesce(short, with: &coalescer), inputs: short, [[0, 1, 2], [3, 4, 5]])
@@ -242,7 +253,7 @@ func aFlagInTheMiddle(_ case_: FlagInTheMiddle) {
 
 @Test func superPacketsStayWithin65535Bytes() {
     let segments = flow(Array(repeating: 1398, count: 50))
-    var coalescer = TCPCoalescer(batchCapacity: 64)
+    var coalescer = Coalescer(batchCapacity: 64)
     // (65,535 − 52) / 1398 = 46 segments fit.
     let outputs = coalesce(segments, with: &coalescer)
     expectGroups(outputs, inputs: segments, [Array(0..<46), Array(46..<50)])
@@ -255,7 +266,7 @@ func aFlagInTheMiddle(_ case_: FlagInTheMiddle) {
     let segments = flow(Array(repeating: 1398, count: 7))
     let batch = PackedBatch(segments)
     let before = batch.region.read(0, batch.region.size)
-    var coalescer = TCPCoalescer(batchCapacity: 8)
+    var coalescer = Coalescer(batchCapacity: 8)
     expectGroups(coalesce(segments, with: &coalescer, batch: batch), inputs: segments, [Array(0..<7)])
     let after = batch.region.read(0, batch.region.size)
     let headHeaders = T.ipHeaderLength(segments[0]) + T.tcpHeaderLength(segments[0])
@@ -263,7 +274,7 @@ func aFlagInTheMiddle(_ case_: FlagInTheMiddle) {
 }
 
 @Test func differentHeadersAreNotMerged() {
-    var coalescer = TCPCoalescer(batchCapacity: 8)
+    var coalescer = Coalescer(batchCapacity: 8)
     let sizes = Array(repeating: 1398, count: 6)
     let timestamp = flow(sizes) { index, spec in if index >= 3 { spec.tcpOptions = T.timestampOption(value: 0x0102_0305) } }
     expectGroups(coalesce(timestamp, with: &coalescer), inputs: timestamp, [[0, 1, 2], [3, 4, 5]])
@@ -293,7 +304,7 @@ func aFlagInTheMiddle(_ case_: FlagInTheMiddle) {
     var shortTCP = T.TCPSpec(payload: []).build()
     shortTCP[32] = 0x40  // data offset 4
     let batch = [tcp[0], udp, icmp, tcp[1], otherFlowAck, version6, runt, shortTCP, tcp[2]]
-    var coalescer = TCPCoalescer(batchCapacity: 16)
+    var coalescer = Coalescer(batchCapacity: 16)
     expectGroups(coalesce(batch, with: &coalescer), inputs: batch, [[0, 3, 8], [1], [2], [4], [5], [6], [7]])
 }
 
@@ -302,13 +313,13 @@ func aFlagInTheMiddle(_ case_: FlagInTheMiddle) {
     let data = flow([1398, 1398, 1398, 1398])
     let ack = T.TCPSpec(sequence: T.be32(data[2], 24), payload: []).build()
     let batch = [data[0], data[1], ack, data[2], data[3]]
-    var coalescer = TCPCoalescer(batchCapacity: 8)
+    var coalescer = Coalescer(batchCapacity: 8)
     expectGroups(coalesce(batch, with: &coalescer), inputs: batch, [[0, 1], [2], [3, 4]])
 }
 
 @Test func batchesAreIndependent() {
     let segments = flow(Array(repeating: 1398, count: 6))
-    var coalescer = TCPCoalescer(batchCapacity: 4)
+    var coalescer = Coalescer(batchCapacity: 4)
     let first = Array(segments[0..<3])
     let second = Array(segments[3..<6])
     expectGroups(coalesce(first, with: &coalescer), inputs: first, [[0, 1, 2]])
@@ -327,6 +338,103 @@ func aFlagInTheMiddle(_ case_: FlagInTheMiddle) {
     var batch: [[UInt8]] = []
     let flows = (0..<64).map { flow([700, 700], spec: T.TCPSpec(sourcePort: UInt16(1000 + $0)), seed: UInt64($0)) }
     for index in 0..<2 { for segments in flows { batch.append(segments[index]) } }
-    var coalescer = TCPCoalescer(batchCapacity: 128)
+    var coalescer = Coalescer(batchCapacity: 128)
     expectGroups(coalesce(batch, with: &coalescer), inputs: batch, (0..<64).map { [$0, $0 + 64] })
+}
+
+// MARK: UDP
+
+/// Consecutive datagrams of one flow with payloads of `sizes`; `edit` adjusts datagram i before
+/// its checksums are filled in.
+private func udpFlow(_ sizes: [Int], seed: UInt64 = 1, edit: (Int, inout [UInt8]) -> Void = { _, _ in }) -> [[UInt8]] {
+    sizes.enumerated().map { index, size in
+        var datagram = T.udpPacket(payload: T.randomBytes(size, seed: seed &* 1000 &+ UInt64(index)), identification: UInt16(index))
+        edit(index, &datagram)
+        T.fillChecksums(&datagram)
+        return datagram
+    }
+}
+
+@Test func udpDatagramsOfOneFlowBecomeOneSuperPacket() {
+    // 64-byte packets as the harness's flood sends them, the last one shorter.
+    let datagrams = udpFlow(Array(repeating: 36, count: 20) + [12])
+    var coalescer = Coalescer(batchCapacity: 64, udp: true)
+    let outputs = coalesce(datagrams, with: &coalescer)
+    expectGroups(outputs, inputs: datagrams, [Array(datagrams.indices)])
+
+    // Split again as the kernel would (USO), it is the same datagrams, each with a valid checksum.
+    guard let output = outputs.first else { return }
+    let (input, packet) = GSOTestRegion.holding(output.packet)
+    let region = GSOTestRegion(size: 4096)
+    let result = withExtendedLifetime(input) {
+        Segmentation.segment(packet, header: output.header, into: region.base, capacity: region.size)
+    }
+    guard case .segmented(let layout) = result else { Issue.record("dropped: \(result)"); return }
+    #expect(layout.count == datagrams.count)
+    for index in 0..<min(layout.count, datagrams.count) {
+        let datagram = region.read(layout.offset(ofSegment: index), layout.length(ofSegment: index))
+        #expect(datagram.count == datagrams[index].count)
+        #expect(Array(datagram.dropFirst(28)) == Array(datagrams[index].dropFirst(28)), "payload \(index)")
+        #expect(T.ipHeaderValid(datagram) && T.transportChecksumValid(datagram), "checksums of \(index)")
+    }
+}
+
+@Test func udpIsLeftAloneUnlessAsked() {
+    let datagrams = udpFlow(Array(repeating: 36, count: 4))
+    var coalescer = Coalescer(batchCapacity: 8)
+    expectGroups(coalesce(datagrams, with: &coalescer), inputs: datagrams, [[0], [1], [2], [3]])
+}
+
+@Test func udpDatagramSizesMustNotGrow() {
+    var coalescer = Coalescer(batchCapacity: 8, udp: true)
+    let short = udpFlow([500, 500, 200, 500, 500])
+    expectGroups(coalesce(short, with: &coalescer), inputs: short, [[0, 1, 2], [3, 4]])
+    let larger = udpFlow([500, 500, 501, 500, 500])
+    expectGroups(coalesce(larger, with: &coalescer), inputs: larger, [[0, 1], [2, 3], [4]])
+    // An empty datagram neither joins nor opens a super-packet.
+    let empty = udpFlow([500, 500, 0, 500, 500])
+    expectGroups(coalesce(empty, with: &coalescer), inputs: empty, [[0, 1], [2], [3, 4]])
+}
+
+@Test func udpChecksumsVerifyOrAreNone() {
+    var coalescer = Coalescer(batchCapacity: 8, udp: true)
+    var datagrams = udpFlow(Array(repeating: 300, count: 6))
+    datagrams[2] = corruptPayload(datagrams[2])
+    expectGroups(coalesce(datagrams, with: &coalescer), inputs: datagrams, [[0, 1], [2], [3, 4, 5]])
+    // Checksum 0 means "none": nothing to verify, and the super-packet gets computed checksums.
+    datagrams = udpFlow(Array(repeating: 300, count: 6))
+    for index in datagrams.indices { datagrams[index][26] = 0; datagrams[index][27] = 0 }
+    expectGroups(coalesce(datagrams, with: &coalescer), inputs: datagrams, [Array(0..<6)])
+}
+
+@Test func udpSuperPacketsHoldAtMost64Datagrams() {
+    let datagrams = udpFlow(Array(repeating: 36, count: 70))
+    var coalescer = Coalescer(batchCapacity: 128, udp: true)
+    expectGroups(coalesce(datagrams, with: &coalescer), inputs: datagrams, [Array(0..<64), Array(64..<70)])
+    // And within 65,535 bytes: (65,535 − 28) / 1400 = 46 datagrams of 1,400 bytes.
+    let large = udpFlow(Array(repeating: 1400, count: 50))
+    expectGroups(coalesce(large, with: &coalescer), inputs: large, [Array(0..<46), Array(46..<50)])
+}
+
+@Test func udpDatagramsThatDifferAreNotMerged() {
+    var coalescer = Coalescer(batchCapacity: 8, udp: true)
+    let sizes = Array(repeating: 300, count: 6)
+    let ttl = udpFlow(sizes) { index, datagram in if index >= 3 { datagram[8] = 63 } }
+    expectGroups(coalesce(ttl, with: &coalescer), inputs: ttl, [[0, 1, 2], [3, 4, 5]])
+    let otherPort = udpFlow(sizes) { index, datagram in if index % 2 == 1 { datagram[23] = 54 } }
+    expectGroups(coalesce(otherPort, with: &coalescer), inputs: otherPort, [[0, 2, 4], [1, 3, 5]])
+    // A UDP length shorter than the IP payload (trailing bytes) is passed through untouched, as
+    // anything the coalescer does not take is; its flow's super-packet goes on without it.
+    let trailing = udpFlow(sizes) { index, datagram in if index == 3 { T.put16(&datagram, 24, 8 + 200) } }
+    expectGroups(coalesce(trailing, with: &coalescer), inputs: trailing, [[0, 1, 2, 4, 5], [3]])
+    let fragments = udpFlow(sizes) { _, datagram in T.put16(&datagram, 6, 0x2000) }  // MF
+    expectGroups(coalesce(fragments, with: &coalescer), inputs: fragments, [[0], [1], [2], [3], [4], [5]])
+}
+
+@Test func tcpAndUDPWithTheSamePortsAreSeparateFlows() {
+    let datagrams = udpFlow(Array(repeating: 1000, count: 3))
+    let segments = flow(Array(repeating: 1000, count: 3), spec: T.TCPSpec(sourcePort: 53, destinationPort: 5353))
+    let batch = [datagrams[0], segments[0], datagrams[1], segments[1], datagrams[2], segments[2]]
+    var coalescer = Coalescer(batchCapacity: 8, udp: true)
+    expectGroups(coalesce(batch, with: &coalescer), inputs: batch, [[0, 2, 4], [1, 3, 5]])
 }

@@ -159,10 +159,11 @@ enum GSOTest {
             checksumStart: UInt16(ipLength), checksumOffset: 16)
     }
 
-    /// The TCP checksum field as Linux leaves it for CHECKSUM_PARTIAL: the folded pseudo-header sum.
+    /// The TCP or UDP checksum field as Linux leaves it for CHECKSUM_PARTIAL: the folded
+    /// pseudo-header sum.
     static func partialChecksum(_ packet: [UInt8]) -> UInt16 {
         let ipLength = ipHeaderLength(packet)
-        return slowSum([], initial: pseudoHeader(packet, protocol: 6, length: Int(be16(packet, 2)) - ipLength))
+        return slowSum([], initial: pseudoHeader(packet, protocol: packet[9], length: Int(be16(packet, 2)) - ipLength))
     }
 }
 

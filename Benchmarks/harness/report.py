@@ -247,7 +247,11 @@ def read_row(directory):
     attempted = re.search(r"(\d+) packets outgoing", read_text(path("trafgen.txt"), "") or "")
     if udp_window and tx_after and rx_after:
         sent = tx_after["tx_packets"] - tx_before["tx_packets"]
-        delivered = rx_after["rx_packets"] - rx_before["rx_packets"]
+        # Datagrams that reached pod2's UDP layer: queued at the sink (InDatagrams counts them when
+        # read, so at most the few its buffer holds are missed), refused by its full buffer, or,
+        # had the sink not been there, refused for want of a socket.
+        delivered = sum(rx_after.get(name, 0) - rx_before.get(name, 0)
+                        for name in ("UdpInDatagrams", "UdpRcvbufErrors", "UdpNoPorts"))
         seconds = udp_window["wall_s"]
         row["udp64"] = {
             "ip_packet_bytes": 64,
@@ -255,6 +259,8 @@ def read_row(directory):
             "sent_packets": sent,
             "sender_tx_dropped": tx_after["tx_dropped"] - tx_before["tx_dropped"],
             "delivered_packets": delivered,
+            "receiver_interface_packets": rx_after["rx_packets"] - rx_before["rx_packets"],
+            "receiver_checksum_errors": rx_after.get("UdpInCsumErrors", 0) - rx_before.get("UdpInCsumErrors", 0),
             "seconds": seconds,
             "sent_pps": sent / seconds,
             "delivered_pps": delivered / seconds,
@@ -423,7 +429,9 @@ def main():
             "tcp": "iperf3 -c 10.244.2.2 -t D -P streams, pod1 -> pod2; Gbit/s as received (all streams)",
             "udp64": "trafgen on one CPU in pod1: 64-byte IPv4 packets (20 IP + 8 UDP + 36 payload; "
                      "78-byte frames on the container veth), one flow 10.244.1.2:40000 -> 10.244.2.2:9; "
-                     "sent = pod1 eth0 tx_packets delta, delivered = pod2 eth0 rx_packets delta",
+                     "sent = pod1 eth0 tx_packets delta, delivered = datagrams that reached pod2's UDP layer "
+                     "(/proc/net/snmp Udp InDatagrams + RcvbufErrors + NoPorts deltas; a sink socket on port 9 "
+                     "that is never read)",
             "ping": "ping -i 0.01 pod1 -> pod2 on an idle path; p99 nearest-rank",
             "cpu_method": settings.get("cpu_method"),
             "cpu": "cgroup: cost_s = kernel time (system + irq + softirq) of the processes the harness started "

@@ -74,9 +74,8 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
     /// on: first its virtio-net header, stored at `headers + w * VirtioNetHeader.size`, then its
     /// bytes. A super-packet's header describes it (TCPV4 or UDP_L4, NEEDS_CSUM, its TCP or UDP
     /// checksum field holding the pseudo-header sum as Linux expects for CHECKSUM_PARTIAL); anything
-    /// else gets `.plain` and
-    /// is written as it came. `headers` needs room for `packets.count` headers, `writes` for
-    /// `packets.count` writes and `pieces` for `2 * packets.count` pieces.
+    /// else gets `.plain` and is written as it came. `headers` needs room for `packets.count`
+    /// headers, `writes` for `packets.count` writes and `pieces` for `2 * packets.count` pieces.
     public mutating func coalesce(
         _ packets: UnsafeMutableBufferPointer<PacketBuffer>, headers: UnsafeMutableRawPointer,
         into writes: UnsafeMutableBufferPointer<CoalescedWrite>, pieces: UnsafeMutableBufferPointer<GatherPiece>

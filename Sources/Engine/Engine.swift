@@ -286,7 +286,7 @@ final class WorkerLaunch: @unchecked Sendable {
         do throws(EngineError) {
             switch kind {
             case .mmsg: try MmsgWorker.run(setup)
-            case .uring: try UringWorker.run(setup)
+            case .uring: try UringWorker.run(setup, log: log)
             }
         } catch {
             failures.errors.withLock { $0.append(error) }

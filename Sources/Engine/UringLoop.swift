@@ -39,6 +39,8 @@ struct UringLoop: ~Copyable {
     let offloads: Bool
     /// UDP_SEGMENT sends are taken on this socket; false sends each segment on its own.
     var segmentation: Bool
+    /// A send just turned `segmentation` off (EIO); `run` says so once, between batches.
+    var segmentationFellBack = false
     var coalescer: Coalescer
     /// Small packets waiting to leave in one send (UringSendBatch.swift).
     var batch = OpenBatch()
@@ -80,8 +82,10 @@ struct UringLoop: ~Copyable {
     }
 
     /// Until `stop`: arm, reap a batch, forward it, return buffers, submit. Returns the error that
-    /// made the loop give up (a receive that keeps failing), or nil when stopped.
-    mutating func run(reader: borrowing RouteTableReader, stop: StopSignal, idleMilliseconds: Int32) -> EngineError? {
+    /// made the loop give up (a receive that keeps failing), or nil when stopped. `log` is called
+    /// between batches, for events that happen once (never per packet).
+    mutating func run(reader: borrowing RouteTableReader, stop: StopSignal, idleMilliseconds: Int32,
+                      log: Engine.Log = { _ in }) -> EngineError? {
         while !stop.isStopped {
             if let failure = armReceives() { return failure }
             let ready = Int(weft_peek_batch(ring, completions, UInt32(completionBatch)))
@@ -96,6 +100,11 @@ struct UringLoop: ~Copyable {
             let table = reader.current()
             for index in 0..<ready { complete(completions[index].unsafelyUnwrapped.pointee, table: table) }
             sendBatch()
+            if segmentationFellBack {
+                segmentationFellBack = false
+                log("a UDP_SEGMENT send failed with EIO (the route cannot take UDP GSO: IPsec on the underlay, or, on "
+                    + "older kernels, a device without tx checksumming): sending one datagram per segment from now on")
+            }
             weft_cq_advance(ring, UInt32(ready))
             reader.quiescent()
             returnStagedBuffers()

@@ -147,6 +147,7 @@ extension UringLoop {
         guard result >= 0 else {
             if result == -EIO && datagrams > 1 && segmentation {
                 segmentation = false
+                segmentationFellBack = true
                 counters.count(.segmentationFallbacks)
             }
             counters.count(.sendErrors)

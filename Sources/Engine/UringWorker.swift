@@ -62,8 +62,9 @@ public enum UringWorker {
 
     /// Runs the loop on the calling thread until `setup.stop`, then cancels its requests and waits
     /// (≤ 250 ms) for the kernel to let go of its buffers. Throws when the ring or buffers cannot be
-    /// set up, or when a receive keeps failing (a broken fd).
-    public static func run(_ setup: consuming WorkerSetup) throws(EngineError) {
+    /// set up, or when a receive keeps failing (a broken fd). `log` hears of what happens once
+    /// while it runs (UDP_SEGMENT sends refused), as "worker N: …".
+    public static func run(_ setup: consuming WorkerSetup, log: Engine.Log = { _ in }) throws(EngineError) {
         let sizing = Sizing(batchSize: setup.batchSize, mtu: setup.mtu, wireOverhead: setup.forwarder.headroom,
                             offloads: setup.offloads)
         let buffers = try UringBuffers(sizing)
@@ -75,7 +76,9 @@ public enum UringWorker {
                              forwarder: setup.forwarder, counters: setup.counters, completionBatch: sizing.completionBatch,
                              sourcePorts: setup.sourcePorts, offloads: setup.offloads, segmentation: setup.segmentation,
                              coalescesUDP: setup.coalescesUDP)
-        let failure = loop.run(reader: reader, stop: setup.stop, idleMilliseconds: WorkerSetup.idleWait.wholeMilliseconds)
+        let index = setup.index
+        let failure = loop.run(reader: reader, stop: setup.stop, idleMilliseconds: WorkerSetup.idleWait.wholeMilliseconds,
+                               log: { log("worker \(index): \($0)") })
         reader.goOffline()
         let drained = loop.drain(milliseconds: 250)
         _ = consume loop

@@ -190,16 +190,11 @@ extension EngineForwardingTests {
     /// datagram per segment and says so in one line. Either way, the counter and the log agree.
     @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"))
     func offloadsCrossAnUnderlayWithoutChecksumOffload() throws {
-        try TwoHostBed.with { bed in
-            try OffloadBed.setContainerMTU(bed, 1472)
+        let lines = Mutex<[String]>([])
+        try OffloadBed.withMixedNodes(offloadsOnB: true, logB: { line in lines.withLock { $0.append(line) } }) { bed, engineA, engineB in
+            // Before any traffic: a send reads its device's features when it is made.
             let (status, output) = try TwoHostBed.execute(bed.hostB, ["ethtool", "-K", "ul0", "tx", "off"])
             guard status == 0 else { throw TestFailure("ethtool -K ul0 tx off in \(bed.hostB.name): \(output)") }
-            let engineA = try bed.startEngine(in: bed.hostA, kind: .uring, offloads: true)
-            defer { engineA.stop() }
-            let lines = Mutex<[String]>([])
-            let engineB = try bed.startEngine(in: bed.hostB, kind: .uring, offloads: true,
-                                              log: { line in lines.withLock { $0.append(line) } })
-            defer { engineB.stop() }
 
             let there = try ping(from: bed.containerB, TwoHostBed.containerAddressA, count: 3)
             #expect(there.received == 3, "\(there.output)")
@@ -221,13 +216,14 @@ extension EngineForwardingTests {
 /// The offload tests' tools.
 enum OffloadBed {
     /// The two-host bed at the TUN's MTU with uring engines on both hosts: A with offloads, B
-    /// with them only when asked.
-    static func withMixedNodes(offloadsOnB: Bool = false, _ body: (TwoHostBed, Engine, Engine) throws -> Void) throws {
+    /// with them only when asked; B's engine logs to `logB`.
+    static func withMixedNodes(offloadsOnB: Bool = false, logB: @escaping Engine.Log = { _ in },
+                               _ body: (TwoHostBed, Engine, Engine) throws -> Void) throws {
         try TwoHostBed.with { bed in
             try setContainerMTU(bed, 1472)
             let engineA = try bed.startEngine(in: bed.hostA, kind: .uring, offloads: true)
             defer { engineA.stop() }
-            let engineB = try bed.startEngine(in: bed.hostB, kind: .uring, offloads: offloadsOnB)
+            let engineB = try bed.startEngine(in: bed.hostB, kind: .uring, offloads: offloadsOnB, log: logB)
             defer { engineB.stop() }
             try body(bed, engineA, engineB)
         }

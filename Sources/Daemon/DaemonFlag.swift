@@ -1,5 +1,6 @@
 import Addressing
 import Config
+import Engine
 
 /// One flag weftd accepts: how it is written, documented, and stored into DaemonOptions.
 struct DaemonFlag: Sendable {
@@ -236,6 +237,12 @@ struct DaemonFlag: Sendable {
         DaemonFlag("workers", .number, "N", example: "2", default: "0",
                    "Weft: engine worker threads; 0 means one per core") { options, value, variable throws(DaemonOptionsError) in
             options.workers = try integer(value, in: 0...1024, flag: "--workers", variable: variable, example: "2")
+        },
+        DaemonFlag("busy-poll", .number, "MICROSECONDS", example: "200", default: "0",
+                   "Weft: after traffic each worker keeps polling this long (yielding the CPU to other work) before it sleeps, "
+                   + "so replies skip a wake-up; costs CPU; 0 turns it off") { options, value, variable throws(DaemonOptionsError) in
+            let limit = Int(EngineConfiguration.maximumBusyPoll / .microseconds(1))
+            options.busyPoll = .microseconds(try integer(value, in: 0...limit, flag: "--busy-poll", variable: variable, example: "200"))
         },
         flag("offloads", \.offloads, default: true,
              "Weft: TUN offloads + UDP GSO/GRO for the udp and vxlan backends on io_uring; --offloads=false sends packet by packet"),

@@ -4,7 +4,7 @@ import Logging
 import Status
 
 /// Everything weftd is told at startup: flanneld's flags with flanneld's names and defaults, plus
-/// Weft's own (--engine, --workers, --docker-opts-*, --subnet-lease-ttl, --ip-masq-cleanup). Built by `parse`, which
+/// Weft's own (--engine, --workers, --busy-poll, --docker-opts-*, --subnet-lease-ttl, --ip-masq-cleanup). Built by `parse`, which
 /// reads the command line and then FLANNELD_* for every flag the command line left out.
 public struct DaemonOptions: Equatable, Sendable {
     public enum Engine: String, Equatable, Sendable, CaseIterable {
@@ -68,6 +68,8 @@ public struct DaemonOptions: Equatable, Sendable {
     public var workers = 0
     /// TUN offloads and UDP GSO/GRO (udp and vxlan backends, io_uring engine): TCP moves as 64 KB super-packets.
     public var offloads = true
+    /// How long each worker keeps polling after traffic before it sleeps; zero (the default) sleeps at once.
+    public var busyPoll: Duration = .zero
 
     /// Where the Unix-socket status server listens, nil when it is off.
     public var statusSocketPath: String? {

@@ -43,7 +43,7 @@ final class Dataplane: Sendable {
                 underlayMTU: config.backend.kind == .vxlan ? config.backend.underlayMTU ?? context.interface.mtu : context.interface.mtu,
                 // Both backends segment and coalesce on io_uring; with --engine auto the engine
                 // turns offloads off itself (one line) when it falls back to recvmmsg/sendmmsg.
-                offloads: options.offloads && options.engine != .mmsg),
+                offloads: options.offloads && options.engine != .mmsg, busyPoll: options.busyPoll),
             log: { logger.info("\($0)") })
         try engine.start()
 

@@ -155,7 +155,8 @@ public final class Engine: @unchecked Sendable {
                     publisher: publisher, counters: counters.workers[index], batchSize: configuration.batchSize,
                     mtu: configuration.tunMTU, stop: stopSignal,
                     sourcePorts: running.sourcePorts(worker: index, perWorker: perWorker),
-                    offloads: offloads, segmentation: segmentation[index], coalescesUDP: coalescesUDP)
+                    offloads: offloads, segmentation: segmentation[index], coalescesUDP: coalescesUDP,
+                    busyPoll: configuration.busyPoll)
                 let launch = WorkerLaunch(setup: setup, kind: kind, log: log, failures: failures)
                 do throws(EngineError) {
                     running.threads.append(try WorkerLaunch.spawn(launch))
@@ -168,7 +169,8 @@ public final class Engine: @unchecked Sendable {
                 ? "vxlan vni \(configuration.vni) vtep \(configuration.vtepMAC), \(perWorker) source port(s) per worker, "
                 : "udp, "
             log("engine \(kind.rawValue)\(offloads ? " with offloads" : ""): \(configuration.workers) worker(s), batch \(configuration.batchSize), " + backend
-                + "\(configuration.tunName) mtu \(configuration.tunMTU), \(configuration.publicIP):\(configuration.port)")
+                + "\(configuration.tunName) mtu \(configuration.tunMTU), \(configuration.publicIP):\(configuration.port)"
+                + (configuration.busyPoll > .zero ? ", busy poll \(configuration.busyPoll.wholeMicroseconds) µs" : ""))
             return kind
         }
     }

@@ -39,13 +39,16 @@ public struct EngineConfiguration: Sendable {
     /// TUN offloads (64 KB TCP super-packets, segmented into one UDP_SEGMENT send) and UDP_GRO
     /// receives coalesced back into super-packets: udp and vxlan backends, uring engine only.
     public var offloads: Bool
+    /// How long a worker keeps polling for work after its last batch before it sleeps in the kernel
+    /// (`WorkerSetup.busyPoll`); zero sleeps at once.
+    public var busyPoll: Duration
 
     public init(
         tunName: String = "flannel0", network: IPv4Prefix, subnetLength: Int? = nil, localSubnet: IPv4Prefix,
         publicIP: IPv4Address, port: UInt16 = 8285, backend: Backend = .udp, vni: UInt32 = 1,
         vtepMAC: MACAddress = MACAddress(0), engine: Selection = .auto, workers: Int = 1, batchSize: Int = 64,
         underlayMTU: Int = 1500, sourcePortCount: Int = EngineConfiguration.defaultSourcePortCount,
-        offloads: Bool = false
+        offloads: Bool = false, busyPoll: Duration = .zero
     ) {
         self.tunName = tunName
         self.network = network
@@ -62,6 +65,7 @@ public struct EngineConfiguration: Sendable {
         self.underlayMTU = underlayMTU
         self.sourcePortCount = sourcePortCount
         self.offloads = offloads
+        self.busyPoll = busyPoll
     }
 
     /// Enough distinct ports to spread a host's flows over RSS queues and ECMP paths; each costs an
@@ -71,6 +75,9 @@ public struct EngineConfiguration: Sendable {
 
     /// Source-port sockets each worker opens: none for udp.
     public var sourceSocketsPerWorker: Int { backend == .vxlan ? sourcePortCount : 0 }
+
+    /// Longest busy poll: a worker never sleeps longer than this either (`WorkerSetup.idleWait`).
+    public static let maximumBusyPoll = WorkerSetup.idleWait
 
     /// Largest batch a worker preallocates for; beyond a few hundred a batch only adds latency.
     public static let maximumBatchSize = 1024
@@ -101,6 +108,9 @@ public struct EngineConfiguration: Sendable {
             if sourcePortCount < 0 || sourcePortCount > Self.maximumSourcePortCount {
                 try refuse("source ports \(sourcePortCount): use 0 (send from port \(port)) to \(Self.maximumSourcePortCount)")
             }
+        }
+        if busyPoll < .zero || busyPoll > Self.maximumBusyPoll {
+            try refuse("busy poll \(busyPoll.wholeMicroseconds) µs: use 0 (off) to \(Self.maximumBusyPoll.wholeMicroseconds) µs")
         }
         if offloads && engine == .mmsg { try refuse("offloads with engine mmsg: only the uring engine has them; use --engine uring") }
         if !network.contains(localSubnet) { try refuse("subnet \(localSubnet) lies outside the network \(network)") }

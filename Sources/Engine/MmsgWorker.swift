@@ -11,8 +11,8 @@ import Routes
 /// Each round: read up to a batch from the TUN (non-blocking reads until EAGAIN), run `fromTUN`
 /// on each in place and send the batch with one sendmmsg; then take up to a batch from the socket
 /// with one recvmmsg, run `fromWire` on each and write the delivered ones to the TUN (the TUN has
-/// no batched write). Only when a round moved nothing does the worker go offline and poll both
-/// fds, for at most `WorkerSetup.idleWait`.
+/// no batched write). Only when a round moved nothing (and no `--busy-poll` budget is left, see
+/// `BusyPoll`) does the worker go offline and poll both fds, for at most `WorkerSetup.idleWait`.
 public enum MmsgWorker {
     public static func run(_ setup: consuming WorkerSetup) throws(EngineError) {
         let tun = setup.tunQueue, socket = setup.socket
@@ -21,8 +21,8 @@ public enum MmsgWorker {
         // The TUN queue is handed over blocking (io_uring wants that); this loop reads until EAGAIN.
         let wasNonblocking = try EngineError.check(weft_set_nonblocking(tun, 1), "fcntl(O_NONBLOCK)", "TUN queue \(setup.index)")
         defer { if wasNonblocking == 0 { _ = weft_set_nonblocking(tun, 0) } }
-        let idleMilliseconds = Int32(WorkerSetup.idleWait.components.seconds * 1000
-            + WorkerSetup.idleWait.components.attoseconds / 1_000_000_000_000_000)
+        let idleMilliseconds = WorkerSetup.idleWait.wholeMilliseconds
+        var busyPoll = BusyPoll(setup.busyPoll)
 
         let reader = setup.publisher.makeReader()
         while !stop.isStopped {
@@ -31,7 +31,10 @@ public enum MmsgWorker {
                                              sourcePorts: setup.sourcePorts)
             let fromWire = try forwardFromWire(buffers, tun: tun, socket: socket, forwarder: forwarder, table: table, counters: counters)
             reader.quiescent()
-            if fromTUN == 0 && fromWire == 0 {
+            if fromTUN != 0 || fromWire != 0 {
+                busyPoll.worked()
+            } else if !busyPoll.keepPolling() {
+                counters.count(.idleWaits)
                 reader.goOffline()
                 let ready = weft_poll_either(tun, socket, idleMilliseconds)
                 reader.goOnline()

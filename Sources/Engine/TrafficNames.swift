@@ -17,6 +17,7 @@ extension WorkerCounters.Traffic: CustomStringConvertible {
         case .coalescedSegments: "coalesced_segments"
         case .segmentationFallbacks: "segmentation_fallbacks"
         case .batchedPackets: "batched_packets"
+        case .idleWaits: "idle_waits"
         }
     }
 }

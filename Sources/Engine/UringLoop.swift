@@ -83,15 +83,23 @@ struct UringLoop: ~Copyable {
 
     /// Until `stop`: arm, reap a batch, forward it, return buffers, submit. Returns the error that
     /// made the loop give up (a receive that keeps failing), or nil when stopped. `log` is called
-    /// between batches, for events that happen once (never per packet).
+    /// between batches, for events that happen once (never per packet). With a `busyPoll` budget
+    /// the loop looks again for that long after its last batch before it sleeps (`BusyPoll`).
     mutating func run(reader: borrowing RouteTableReader, stop: StopSignal, idleMilliseconds: Int32,
-                      log: Engine.Log = { _ in }) -> EngineError? {
+                      busyPoll budget: Duration = .zero, log: Engine.Log = { _ in }) -> EngineError? {
+        var busyPoll = BusyPoll(budget)
         while !stop.isStopped {
             if let failure = armReceives() { return failure }
             let ready = Int(weft_peek_batch(ring, completions, UInt32(completionBatch)))
+            if ready == 0 && busyPoll.keepPolling() {
+                // With DEFER_TASKRUN completions are posted only when this thread enters the kernel.
+                _ = weft_submit_and_get_events(ring)
+                continue
+            }
             if ready == 0 {
                 // Nothing to do: wait in the kernel (this also submits the arms) without holding
                 // back route-table reclamation.
+                counters.count(.idleWaits)
                 reader.goOffline()
                 _ = weft_submit_and_wait(ring, 1, idleMilliseconds)
                 reader.goOnline()
@@ -109,6 +117,7 @@ struct UringLoop: ~Copyable {
             reader.quiescent()
             returnStagedBuffers()
             _ = weft_submit_and_get_events(ring)
+            busyPoll.worked()
         }
         return nil
     }

@@ -78,7 +78,7 @@ public enum UringWorker {
                              coalescesUDP: setup.coalescesUDP)
         let index = setup.index
         let failure = loop.run(reader: reader, stop: setup.stop, idleMilliseconds: WorkerSetup.idleWait.wholeMilliseconds,
-                               log: { log("worker \(index): \($0)") })
+                               busyPoll: setup.busyPoll, log: { log("worker \(index): \($0)") })
         reader.goOffline()
         let drained = loop.drain(milliseconds: 250)
         _ = consume loop
@@ -145,5 +145,11 @@ extension Duration {
     var wholeMilliseconds: Int32 {
         let (seconds, attoseconds) = components
         return Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// Rounded down; for messages about microsecond settings.
+    var wholeMicroseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
     }
 }

@@ -29,6 +29,8 @@ public struct WorkerCounters: @unchecked Sendable {
         case coalescedSegments, segmentationFallbacks
         /// Offloads: small packets that left in a batch of several in one UDP_SEGMENT send.
         case batchedPackets
+        /// Times the worker found nothing to do and slept in the kernel (each one a wake-up later).
+        case idleWaits
     }
 
     /// Per-peer slots: open addressing on the peer's PublicIP; a full table counts into `overflow`.
@@ -36,6 +38,7 @@ public struct WorkerCounters: @unchecked Sendable {
     @usableFromInline static let peerWords = 5  // key, sent packets, sent bytes, received packets, received bytes
     @usableFromInline static let dropBase = 0
     @usableFromInline static let trafficBase = DropCounters.capacity
+    /// 16 traffic words: WorkerCountersTests checks that every Traffic case has its own.
     @usableFromInline static let overflowBase = trafficBase + 16
     @usableFromInline static let peerBase = overflowBase + peerWords
     static let wordCount = peerBase + peerCapacity * peerWords

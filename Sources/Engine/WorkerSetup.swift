@@ -47,10 +47,12 @@ public struct WorkerSetup: ~Copyable {
     public let segmentation: Bool
     /// The TUN takes UDP super-packets (USO), so received datagrams of one flow are coalesced too.
     public let coalescesUDP: Bool
+    /// How long to keep looking for work after a batch before sleeping (`BusyPoll`); zero: sleep at once.
+    public let busyPoll: Duration
 
     public init(index: Int, tunQueue: Int32, socket: Int32, forwarder: Forwarder, publisher: RouteTablePublisher,
                 counters: WorkerCounters, batchSize: Int, mtu: Int, stop: StopSignal, sourcePorts: SourcePorts = .none,
-                offloads: Bool = false, segmentation: Bool = false, coalescesUDP: Bool = false) {
+                offloads: Bool = false, segmentation: Bool = false, coalescesUDP: Bool = false, busyPoll: Duration = .zero) {
         precondition(batchSize >= 1, "a batch holds at least one packet")
         self.index = index
         self.tunQueue = tunQueue
@@ -65,5 +67,6 @@ public struct WorkerSetup: ~Copyable {
         self.offloads = offloads
         self.segmentation = segmentation
         self.coalescesUDP = coalescesUDP
+        self.busyPoll = busyPoll
     }
 }

@@ -45,6 +45,9 @@ struct Dataplane: ParsableCommand {
     var underlayMTU = 1500
     @Flag(help: "TUN offloads + UDP GSO/GRO: 64 KB TCP super-packets in, one segmented send out (uring engine).")
     var offloads = false
+    @Option(name: .customLong("busy-poll"),
+            help: ArgumentHelp("How long each worker keeps polling after traffic before it sleeps (0: off).", valueName: "microseconds"))
+    var busyPoll = 0
 
     func run() throws {
         try reportingFailures { try runEngine() }
@@ -83,7 +86,8 @@ struct Dataplane: ParsableCommand {
         return EngineConfiguration(
             tunName: tun, network: network, localSubnet: subnet, publicIP: publicIP, port: port ?? defaultPort,
             backend: backend.backend, vni: vni, vtepMAC: vtepMAC ?? MACAddress(0), engine: engine, workers: workers,
-            batchSize: batch, underlayMTU: underlayMTU, sourcePortCount: sourcePorts, offloads: offloads)
+            batchSize: batch, underlayMTU: underlayMTU, sourcePortCount: sourcePorts, offloads: offloads,
+            busyPoll: .microseconds(busyPoll))
     }
 
     /// The static route table: every peer on `port`, with its VtepMAC for vxlan.

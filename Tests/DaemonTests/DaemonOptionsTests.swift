@@ -41,7 +41,7 @@ import Testing
         #expect(options.healthzIP == IPv4Address(127, 0, 0, 1))
         #expect(options.healthzPort == 0)
         #expect(options.verbosity == 0 && options.logLevel == .info)
-        #expect(options.engine == .auto && options.workers == 0 && options.offloads)
+        #expect(options.engine == .auto && options.workers == 0 && options.offloads && options.busyPoll == .zero)
         #expect(options.dockerOptionsFile == nil)
         #expect(options.dockerOptions == DockerOptions(form: .both, combinedKey: "DOCKER_OPTS", includeIPMasq: true))
         #expect(options.ignored.isEmpty)
@@ -82,6 +82,8 @@ import Testing
         Row(flag: "engine", value: "uring") { $0.engine == .uring },
         Row(flag: "workers", value: "3") { $0.workers == 3 },
         Row(flag: "offloads", value: "false") { !$0.offloads },
+        Row(flag: "busy-poll", value: "200") { $0.busyPoll == .microseconds(200) },
+        Row(flag: "busy-poll", value: "100000") { $0.busyPoll == .milliseconds(100) },
         Row(flag: "docker-opts-file", value: "/run/flannel/docker") { $0.dockerOptionsFile == "/run/flannel/docker" },
         Row(flag: "docker-opts-key", value: "DOCKER_NETWORK_OPTIONS") { $0.dockerOptions.combinedKey == "DOCKER_NETWORK_OPTIONS" },
         Row(flag: "ip-masq", value: "true") { $0.ipMasq },
@@ -223,6 +225,8 @@ import Testing
         Bad(["--engine=dpdk"], names: "--engine", fix: "--engine=uring"),
         Bad(["--workers=-2"], names: "--workers", fix: "--workers=2"),
         Bad(["--workers=1025"], names: "--workers", fix: "--workers=2"),
+        Bad(["--busy-poll=100001"], names: "--busy-poll", fix: "0...100000; write e.g. --busy-poll=200"),
+        Bad([], ["FLANNELD_BUSY_POLL": "50us"], names: "FLANNELD_BUSY_POLL (--busy-poll)", fix: "--busy-poll=200"),
         Bad(["-v=high"], names: "-v", fix: "-v=2"),
         Bad(["-v"], names: "-v", fix: "-v=2"),
         Bad(["--docker-opts-key=1BAD"], names: "--docker-opts-key", fix: "DOCKER_OPTS"),

@@ -21,6 +21,7 @@ struct EngineConfigurationTests {
         #expect(defaults.subnetLength == 24)
         #expect(defaults.engine == .auto)
         #expect(defaults.offloads == false)
+        #expect(defaults.busyPoll == .zero)
         // flannel: TUN MTU = external MTU − 28 (udp); vxlan devices get − 50.
         #expect(defaults.tunMTU == 1472)
         #expect(configuration { $0.backend = .vxlan }.tunMTU == 1450)
@@ -47,6 +48,8 @@ struct EngineConfigurationTests {
             $0.offloads = true
             $0.engine = .mmsg
         },
+        Refusal("busy poll 100001 µs: use 0 (off) to 100000 µs") { $0.busyPoll = .microseconds(100_001) },
+        Refusal("busy poll -1 µs: use 0 (off) to 100000 µs") { $0.busyPoll = .microseconds(-1) },
         Refusal("subnet 10.245.1.0/24 lies outside the network 10.244.0.0/16") {
             $0.localSubnet = IPv4Prefix(IPv4Address(10, 245, 1, 0), length: 24)
         },

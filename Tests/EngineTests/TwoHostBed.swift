@@ -82,12 +82,12 @@ final class TwoHostBed: Sendable {
 
     /// Builds and starts an engine inside `host`; its workers stay in that namespace.
     func startEngine(in host: TestNamespace, kind: EngineKind, workers: Int = 1, batchSize: Int = 64,
-                     offloads: Bool = false, log: @escaping Engine.Log = { _ in }) throws -> Engine {
+                     offloads: Bool = false, busyPoll: Duration = .zero, log: @escaping Engine.Log = { _ in }) throws -> Engine {
         let isA = host.name == hostA.name
         let configuration = EngineConfiguration(
             network: Self.network, localSubnet: isA ? Self.subnetA : Self.subnetB, publicIP: isA ? Self.publicA : Self.publicB,
             port: Self.port, engine: kind == .uring ? .uring : .mmsg, workers: workers, batchSize: batchSize,
-            offloads: offloads)
+            offloads: offloads, busyPoll: busyPoll)
         let peer = Route(subnet: isA ? Self.subnetB : Self.subnetA,
                          nextHop: NextHop(publicIP: isA ? Self.publicB : Self.publicA, port: Self.port, backend: .udp))
         return try host.enter {

@@ -28,6 +28,16 @@ struct WorkerCountersTests {
         #expect(statistics.peers == [peer: PeerTraffic(sentPackets: 2, sentBytes: 150, receivedPackets: 1, receivedBytes: 7)])
     }
 
+    @Test func everyTrafficCounterHasItsOwnWord() {
+        let counters = EngineCounters(workerCount: 1)
+        for counter in WorkerCounters.Traffic.allCases { counters.workers[0].count(counter, by: UInt64(counter.rawValue + 1)) }
+        let statistics = counters.snapshot()
+        for counter in WorkerCounters.Traffic.allCases { #expect(statistics[counter] == UInt64(counter.rawValue + 1), "\(counter)") }
+        #expect(statistics.unattributed == PeerTraffic(), "a traffic counter ran into the overflow slot")
+        #expect(statistics.peers.isEmpty && statistics.drops.total == 0)
+        #expect(Set(WorkerCounters.Traffic.allCases.map(\.description)).count == WorkerCounters.Traffic.allCases.count)
+    }
+
     @Test func peersBeyondCapacityAreCountedAsUnattributedNotLost() {
         let counters = EngineCounters(workerCount: 1)
         let worker = counters.workers[0]

@@ -425,6 +425,7 @@ def main():
             "weft": settings.get("weft"),
             "weft_batch": int(settings.get("batch", "0")),
             "weft_workers": int(settings.get("workers", "0")),
+            "weft_busy_poll_us": int(settings.get("busy_poll_us", "0")),
             "tcp_streams": int(settings.get("streams", "1")),
             "tcp": "iperf3 -c 10.244.2.2 -t D -P streams, pod1 -> pod2; Gbit/s as received (all streams)",
             "udp64": "trafgen on one CPU in pod1: 64-byte IPv4 packets (20 IP + 8 UDP + 36 payload; "

@@ -31,9 +31,13 @@ final class Dataplane: Sendable {
         let options = context.options
         let logger = context.logger
         let config = lease.config
+        let tunName = FlannelDevice.name(config.backend)
+        if config.backend.kind == .vxlan, try FlannelDevice.removeKernelVXLAN(named: tunName) {
+            logger.info("removed \(tunName), a kernel vxlan device flanneld left behind (it holds the vxlan port); weftd's TUN takes its name")
+        }
         let engine = Engine(
             configuration: EngineConfiguration(
-                network: config.network, subnetLength: config.subnetLength, localSubnet: lease.subnet,
+                tunName: tunName, network: config.network, subnetLength: config.subnetLength, localSubnet: lease.subnet,
                 // Bind the interface's own address: with --public-ip behind NAT the advertised one is not local.
                 publicIP: context.interface.address, port: config.backend.effectivePort,
                 backend: config.backend.kind == .vxlan ? .vxlan : .udp, vni: config.backend.vni, vtepMAC: vtepMAC,

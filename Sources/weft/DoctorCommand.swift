@@ -53,8 +53,8 @@ struct DoctorCommand: AsyncParsableCommand {
 /// Reads this host and etcd into DoctorFacts, with weftd's own readers wherever weftd has one.
 struct DoctorProbe {
     let options: DaemonOptions
-    /// weftd's TUN (both backends), then the device a kernel flannel's vxlan backend makes.
-    static let deviceNames = ["flannel0", "flannel.1"]
+    /// The overlay devices looked for when the config does not say: udp's, then vxlan's with VNI 1.
+    static let deviceNames = [FlannelDevice.udpName, FlannelDevice.vxlanName(vni: 1)]
 
     func gather() async -> DoctorFacts {
         var facts = DoctorFacts()
@@ -66,7 +66,13 @@ struct DoctorProbe {
         }
         let interfaces = (try? HostNetwork.interfaces()) ?? []
         facts.interface = selectInterface()
-        if let found = Self.deviceNames.lazy.compactMap({ name in interfaces.first { $0.name == name } }).first {
+        var names = Self.deviceNames
+        if case .valid(_, let config) = facts.config, config.backend.kind != .hostGateway {
+            // The config's backend names the device (weftd's TUN, or flanneld's flannel.<VNI>).
+            facts.expectedDevice = FlannelDevice.name(config.backend)
+            names = [facts.expectedDevice]
+        }
+        if let found = names.lazy.compactMap({ name in interfaces.first { $0.name == name } }).first {
             facts.device = DoctorFacts.Device(name: found.name, mtu: found.mtu, isUp: found.isUp)
         }
         facts.ipForward = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8))?

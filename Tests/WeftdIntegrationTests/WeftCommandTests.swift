@@ -190,7 +190,7 @@ extension WeftdBeds {
             let healthy = try bed.weft(bed.host(2), doctorFlags)
             #expect(healthy.status == 0, "\(healthy.output)\(healthy.error)")
             #expect(!healthy.output.contains("FAIL"), "\(healthy.output)")
-            for name in ["net.ipv4.ip_forward", "MTU", "lease /coreos.com/network/subnets/", "overlay device flannel0", "config /coreos.com/network/config"] {
+            for name in ["net.ipv4.ip_forward", "MTU", "lease /coreos.com/network/subnets/", "overlay device flannel.1", "config /coreos.com/network/config"] {
                 let line = healthy.output.split(separator: "\n").first { $0.contains(name) }
                 #expect(line?.hasPrefix("ok ") == true, "\(name): \(healthy.output)")
             }

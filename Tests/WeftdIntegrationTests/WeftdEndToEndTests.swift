@@ -320,6 +320,8 @@ extension WeftdBeds {
     /// The vxlan backend: three weftd and one kernel node configured exactly as flanneld configures
     /// flannel.1 (DESIGN.md §4), all pinging each other through port 8472, TCP both ways between
     /// weftd and the kernel, a departing peer, and the frames' VNI and inner MAC as tshark reads them.
+    /// Host 1 starts with the flannel.1 a stopped flanneld leaves behind (it holds port 8472);
+    /// weftd replaces it with its TUN of the same name.
     @Suite(.serialized, .enabled(if: bedUnavailable == nil, "\(bedUnavailable ?? "")"))
     struct WeftdVXLANTests {
         static let config = #"{"Network":"10.244.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}"#
@@ -342,8 +344,18 @@ extension WeftdBeds {
             try bed.putConfig(Self.config)
             try bed.etcdctlMust(["put", WeftdEndToEndTests.key(Self.kernelSubnet),
                                  #"{"PublicIP":"\#(kernelIP)","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"\#(Self.kernelMAC)"}}"#])
+            let leftover = bed.host(1)
+            try bed.exec(leftover, ["/usr/sbin/ip", "link", "add", "flannel.1", "type", "vxlan", "id", "1", "local", bed.hostIP(1),
+                                    "dev", "eth0", "dstport", "8472", "nolearning"])
+            try bed.exec(leftover, ["/usr/sbin/ip", "link", "set", "flannel.1", "up"])
+            try bed.exec(leftover, ["/usr/sbin/ip", "route", "add", Self.kernelSubnet, "dev", "flannel.1"])
 
             var (daemons, subnets) = try bed.startReady(Self.weftHosts)
+            #expect(daemons[1]!.log.contains("removed flannel.1, a kernel vxlan device flanneld left behind"), "\(daemons[1]!.log.suffix(1500))")
+            for index in Self.weftHosts {
+                let device = try bed.exec(bed.host(index), ["/usr/sbin/ip", "-d", "link", "show", "flannel.1"])
+                #expect(device.contains("tun type tun") && !device.contains("vxlan"), "weftd \(index): \(device)")
+            }
             #expect(Set(subnets.values).count == 3, "\(subnets)")
             // weftd's default for the vxlan backend on io_uring too: TUN offloads with UDP GSO/GRO.
             for index in Self.weftHosts {

@@ -1,0 +1,29 @@
+import Config
+import Engine
+
+/// The overlay device's name, flannel's: `flannel0` for udp, `flannel.<VNI>` for vxlan, where
+/// flanneld makes a kernel vxlan device and weftd a TUN. Rules and scripts that name the device
+/// (`iptables -i flannel.1`, monitoring) keep working when weftd replaces flanneld.
+public enum FlannelDevice {
+    public static let udpName = "flannel0"
+
+    public static func vxlanName(vni: UInt32) -> String { "flannel.\(vni)" }
+
+    /// The device of `backend` (udp or vxlan; host-gw has none and gets udp's name).
+    public static func name(_ backend: BackendConfig) -> String {
+        backend.kind == .vxlan ? vxlanName(vni: backend.vni) : udpName
+    }
+
+    /// flanneld leaves its devices when it exits, so its kernel data path outlives it. A kernel
+    /// vxlan device left under the name weftd's TUN takes would block the TUN and holds the vxlan
+    /// UDP port, so weftd removes it, as flanneld replaces an incompatible flannel.<VNI> itself.
+    /// Its neighbours, FDB entries and routes go with it; weftd's peer routes replace them. Returns
+    /// true when it removed one; anything else by that name is left for the engine to report.
+    static func removeKernelVXLAN(named name: String) throws(EngineError) -> Bool {
+        guard let index = try? RouteNetlink.interfaceIndex(name) else { return false }
+        var netlink = try RouteNetlink()
+        guard try netlink.linkKind(index: index) == "vxlan" else { return false }
+        try netlink.deleteLink(index: index)
+        return true
+    }
+}

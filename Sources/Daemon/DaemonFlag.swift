@@ -205,7 +205,8 @@ struct DaemonFlag: Sendable {
             options.iptablesResync = .seconds(try integer(value, in: 1...86400, flag: "--iptables-resync", variable: variable, example: "5"))
         },
         flag("iptables-forward-rules", \.iptablesForwardRules, default: true, "accept forwarded traffic to and from the network (nftables table ip weft)"),
-        ignoredBool("ip-blackhole-route", default: false, "accepted for compatibility; not implemented yet: no blackhole route is added"),
+        flag("ip-blackhole-route", \.ipBlackholeRoute, default: false,
+             "add a blackhole route for the lease subnet (metric 4294967295, so the bridge's connected route wins), checked every --iptables-resync seconds"),
 
         DaemonFlag("healthz-ip", .string, "IP", example: "127.0.0.1", default: "127.0.0.1",
                    "address the health server listens on (flanneld: 0.0.0.0)") { options, value, variable throws(DaemonOptionsError) in

@@ -50,6 +50,8 @@ public struct DaemonOptions: Equatable, Sendable {
     public var ipMasqCleanup = false
     public var iptablesResync: Duration = .seconds(5)
     public var iptablesForwardRules = true
+    /// A blackhole route for the lease subnet (HostGateway's `BlackholeRoute`), kept every --iptables-resync.
+    public var ipBlackholeRoute = false
 
     // Health and logging.
     /// Weft binds loopback by default where flanneld binds 0.0.0.0: a probe endpoint need not

@@ -1,5 +1,7 @@
 import Addressing
 import ControlPlane
+import Engine
+import HostGateway
 import Logging
 import Synchronization
 import TrafficRules
@@ -8,6 +10,9 @@ import TrafficRules
 /// holds, and what they mean for readiness: as in flanneld, /readyz turns 200 only once they are
 /// in place. A failure to apply them never stops the dataplane; weftd stays not ready, says why
 /// once, and the resync keeps trying.
+///
+/// The same resync keeps the blackhole route of --ip-blackhole-route (`BlackholeRoute`), as
+/// flanneld's loop does. Readiness does not wait for it; a failure is logged once.
 final class LeaseTrafficRules: Sendable {
     let keeper: TrafficRuleKeeper
     private let context: DaemonContext
@@ -19,6 +24,9 @@ final class LeaseTrafficRules: Sendable {
         /// period, or the lease taken again meanwhile, logs it once.
         var failure: String?
         var announced = false
+        /// The subnet the blackhole route is kept for (--ip-blackhole-route), and the last failure to keep it.
+        var blackholeSubnet: IPv4Prefix?
+        var blackholeFailure: String?
     }
     private let state = Mutex(State())
 
@@ -39,6 +47,10 @@ final class LeaseTrafficRules: Sendable {
     /// Applies the rules for `lease` (a new subnet replaces the whole table in one transaction).
     /// A failure is kept for `markReady` to report; the resync tries again.
     func install(for lease: AcquiredLease) {
+        // Also without the flag: a blackhole route of an earlier run with it (or for an earlier lease) goes.
+        let wanted = options.ipBlackholeRoute ? lease.subnet : nil
+        state.withLock { $0.blackholeSubnet = wanted }
+        keepBlackholeRoute(wanted)
         let ruleset = ruleset(for: lease.config.network, subnet: lease.subnet)
         do throws(TrafficRulesError) {
             try keeper.install(ruleset)
@@ -75,6 +87,7 @@ final class LeaseTrafficRules: Sendable {
     }
 
     func report(_ outcome: TrafficRuleKeeper.Outcome) {
+        if options.ipBlackholeRoute { keepBlackholeRoute(state.withLock { $0.blackholeSubnet }) }
         switch outcome {
         case .nothingWanted, .intact:
             break
@@ -128,6 +141,32 @@ final class LeaseTrafficRules: Sendable {
             if say { context.markNotReady(line) } else { context.readiness.markNotReady(line) }
         } else if say {
             logger.warning("\(line)")
+        }
+    }
+
+    /// Makes Weft's blackhole routes exactly the one for `subnet` (none when nil) and says what changed.
+    private func keepBlackholeRoute(_ subnet: IPv4Prefix?) {
+        do throws(EngineError) {
+            let change = try BlackholeRoute.reconcile(wanted: subnet)
+            let wasFailing = state.withLock { state -> Bool in
+                defer { state.blackholeFailure = nil }
+                return state.blackholeFailure != nil
+            }
+            for deleted in change.deleted {
+                logger.info("blackhole route for \(deleted) removed (\(deleted == subnet ? "its metric was not weftd's" : subnet == nil ? "--ip-blackhole-route is off" : "not this host's lease"))")
+            }
+            if let added = change.added {
+                logger.info("blackhole route for \(added) added, metric \(BlackholeRoute.metric) (--ip-blackhole-route)")
+            } else if wasFailing, let subnet {
+                logger.info("blackhole route for \(subnet) is in place now")
+            }
+        } catch {
+            let line = "blackhole route for \(subnet.map { "\($0)" } ?? "an earlier lease") not kept: \(error); retrying every \(options.iptablesResync)"
+            let isNew = state.withLock { state -> Bool in
+                defer { state.blackholeFailure = line }
+                return state.blackholeFailure != line
+            }
+            if isNew { logger.warning("\(line)") }
         }
     }
 

@@ -33,9 +33,10 @@ public struct KernelRoute: Hashable, Sendable {
 }
 
 extension KernelRoute: CustomStringConvertible {
-    /// `ip route`'s shape, e.g. "10.244.2.0/24 via 198.18.0.2 dev 3 proto 87"; dev is the index.
+    /// `ip route`'s shape, e.g. "10.244.2.0/24 via 198.18.0.2 dev 3 proto 87" or "blackhole
+    /// 10.244.1.0/24 proto 87 metric 4294967295"; dev is the index.
     public var description: String {
-        var text = "\(destination)"
+        var text = type == UInt8(RTN_BLACKHOLE) ? "blackhole \(destination)" : "\(destination)"
         if let gateway { text += " via \(gateway)" }
         if let interfaceIndex { text += " dev \(interfaceIndex)" }
         text += " proto \(KernelRoute.protocolName(routeProtocol))"
@@ -61,7 +62,11 @@ extension RouteNetlink {
     /// table. EEXIST when any route for `destination` with the same metric is already there.
     public mutating func addRoute(_ destination: IPv4Prefix, via gateway: IPv4Address, interfaceIndex: Int32,
                                   routeProtocol: UInt8) throws(EngineError) {
-        let route = KernelRoute(destination: destination, gateway: gateway, interfaceIndex: interfaceIndex, routeProtocol: routeProtocol)
+        try addRoute(KernelRoute(destination: destination, gateway: gateway, interfaceIndex: interfaceIndex, routeProtocol: routeProtocol))
+    }
+
+    /// RTM_NEWROUTE with NLM_F_EXCL for `route` as given (any type: a blackhole has no gateway or device).
+    public mutating func addRoute(_ route: KernelRoute) throws(EngineError) {
         let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
         try request(RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
                     "RTM_NEWROUTE", "\(route)")

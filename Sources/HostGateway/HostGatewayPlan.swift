@@ -1,4 +1,5 @@
 import Addressing
+import CShims
 import Engine
 import Routes
 
@@ -22,7 +23,8 @@ struct HostGatewayPlan: Equatable {
 
     init(table: [KernelRoute], wanted: [Route], interfaceIndex: Int32, address: IPv4Address, segment: IPv4Prefix, network: IPv4Prefix) {
         let ours = HostGatewayRoutes.routeProtocol
-        let owned = table.filter { $0.routeProtocol == ours && network.contains($0.destination) }
+        // Unicast only: Weft's other routes under its protocol (BlackholeRoute) are not peers' routes.
+        let owned = table.filter { $0.routeProtocol == ours && $0.type == UInt8(RTN_UNICAST) && network.contains($0.destination) }
         var foreign: [IPv4Prefix: KernelRoute] = [:]
         for route in table where route.routeProtocol != ours && foreign[route.destination] == nil { foreign[route.destination] = route }
 

@@ -90,7 +90,7 @@ import Testing
         Row(flag: "ip-masq", value: "T") { $0.ipMasq },
         Row(flag: "iptables-forward-rules", value: "false") { !$0.iptablesForwardRules },
         Row(flag: "iptables-forward-rules", value: "0") { !$0.iptablesForwardRules },
-        Row(flag: "ip-blackhole-route", value: "1") { $0.ignored == ["--ip-blackhole-route"] },
+        Row(flag: "ip-blackhole-route", value: "1") { $0.ipBlackholeRoute && $0.ignored.isEmpty },
         Row(flag: "ip-masq-fully-random-disable", value: "True") { $0.ipMasqFullyRandomDisable },
         Row(flag: "ip-masq-cleanup", value: "true") { $0.ipMasqCleanup },
         Row(flag: "docker-opts-combined", value: "true") { $0.dockerOptions.form == .combined },

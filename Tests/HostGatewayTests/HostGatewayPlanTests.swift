@@ -66,6 +66,13 @@ private func plan(_ table: [KernelRoute], _ wanted: [Route]) -> HostGatewayPlan 
         #expect(result.steps.isEmpty && result.kept.isEmpty)
     }
 
+    @Test func theBlackholeRouteForOurOwnSubnetIsNotAStalePeerRoute() {
+        let blackhole = BlackholeRoute.route(for: prefix("10.244.1.0/24"))
+        let result = plan([blackhole], [peer("10.244.2.0/24", "198.18.0.2")])
+        #expect(result.removals.isEmpty && result.kept.isEmpty)
+        #expect(result.steps.map(\.desired) == [kernel("10.244.2.0/24", via: "198.18.0.2")])
+    }
+
     @Test func foreignRouteForAPeerSubnetRefusesThatPeerOnly() {
         let operatorRoute = kernel("10.244.3.0/24", via: "198.18.0.3", proto: 4, metric: 50)
         let result = plan([operatorRoute], [peer("10.244.2.0/24", "198.18.0.2"), peer("10.244.3.0/24", "198.18.0.3")])

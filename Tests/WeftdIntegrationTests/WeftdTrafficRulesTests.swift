@@ -191,6 +191,40 @@ extension WeftdBeds {
             #expect(Self.listing(bed, 2) == nil, "no rules asked for: no table")
             #expect(bed.subnetEnv(1)["FLANNEL_IPMASQ"] == "false")
         }
+
+        /// --ip-blackhole-route: the lease subnet's blackhole route at the highest metric, under
+        /// the bridge's connected route (containers still reached both ways), put back by the
+        /// resync when deleted, and removed by a weftd started without the flag.
+        @Test(.timeLimit(.minutes(2)))
+        func blackholeRouteForTheLeaseSubnet() throws {
+            let bed = try Bed(hosts: 2)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            try bed.putConfig(Bed.udpConfig)
+            let flags = ["--ip-blackhole-route", "--iptables-resync", "1"]
+            var (daemons, subnets) = try bed.startReady([1, 2], extra: flags)
+            let line = "blackhole \(subnets[1]!) proto 87 metric 4294967295"
+            func blackholes() -> [String] {
+                ((try? bed.exec(bed.host(1), ["/usr/sbin/ip", "route", "show", "type", "blackhole"])) ?? "")
+                    .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            }
+            #expect(blackholes() == [line], "\(blackholes())")
+            #expect(!daemons[1]!.lines(containing: "blackhole route for \(subnets[1]!) added").isEmpty, "\(daemons[1]!.log.suffix(1500))")
+            for index in 1...2 { try bed.addressContainer(index, subnet: subnets[index]!) }
+            let container1 = "\(Bed.split(subnets[1]!).0).2", container2 = "\(Bed.split(subnets[2]!).0).2"
+            #expect(bed.ping(from: 2, container1, count: 2).status == 0, "the bridge's route wins over the blackhole")
+            #expect(bed.ping(from: 1, container2, count: 2).status == 0)
+
+            _ = try bed.exec(bed.host(1), ["/usr/sbin/ip", "route", "del", "blackhole", subnets[1]!, "proto", "87", "metric", "4294967295"])
+            #expect(waitFor(.seconds(10), interval: .milliseconds(100)) { blackholes() == [line] } != nil, "put back: \(blackholes())")
+
+            #expect(daemons[1]!.stop(SIGTERM) == 0)
+            #expect(blackholes() == [line], "a stop leaves it, as flanneld leaves its kernel state")
+            daemons[1] = try bed.startWeftd(1)
+            _ = try bed.waitReady([1], daemons)
+            #expect(blackholes().isEmpty, "started without the flag: \(blackholes())")
+            #expect(!daemons[1]!.lines(containing: "removed (--ip-blackhole-route is off)").isEmpty, "\(daemons[1]!.log.suffix(1500))")
+        }
     }
 }
 

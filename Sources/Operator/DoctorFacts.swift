@@ -64,11 +64,14 @@ public struct DoctorFacts: Sendable {
         public var name: String
         public var mtu: Int
         public var isUp: Bool
+        /// As `ip -d link` names it: "tun" for weftd's, "vxlan" for a kernel flannel's; nil when unknown.
+        public var kind: String?
 
-        public init(name: String, mtu: Int, isUp: Bool) {
+        public init(name: String, mtu: Int, isUp: Bool, kind: String? = nil) {
             self.name = name
             self.mtu = mtu
             self.isUp = isUp
+            self.kind = kind
         }
     }
 
@@ -94,7 +97,7 @@ public struct DoctorFacts: Sendable {
     public var subnetFile = SubnetFile.missing(path: SubnetEnv.defaultPath)
     public var ownLease = OwnLease.unknown
     public var interface: Result<Interface, InterfaceProblem> = .failure(InterfaceProblem("not checked"))
-    /// The overlay device: weftd's TUN flannel0, or a kernel flannel's flannel.1; nil when neither exists.
+    /// The overlay device: weftd's TUN (flannel0, flannel.<VNI>), or a kernel flannel's flannel.<VNI>; nil when none exists.
     public var device: Device?
     /// The device name looked for when `device` is nil.
     public var expectedDevice = "flannel0"

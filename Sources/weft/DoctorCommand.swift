@@ -3,6 +3,7 @@ import ArgumentParser
 import Config
 import ControlPlane
 import Daemon
+import Engine
 import Etcd
 import Foundation
 import Operator
@@ -73,7 +74,7 @@ struct DoctorProbe {
             names = [facts.expectedDevice]
         }
         if let found = names.lazy.compactMap({ name in interfaces.first { $0.name == name } }).first {
-            facts.device = DoctorFacts.Device(name: found.name, mtu: found.mtu, isUp: found.isUp)
+            facts.device = DoctorFacts.Device(name: found.name, mtu: found.mtu, isUp: found.isUp, kind: Self.linkKind(found.name))
         }
         facts.ipForward = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -145,6 +146,12 @@ struct DoctorProbe {
             }
         }
         if let result { (facts.config, facts.ownLease) = result }
+    }
+
+    /// The link's kind through netlink; nil when it cannot be read.
+    static func linkKind(_ name: String) -> String? {
+        guard let index = try? RouteNetlink.interfaceIndex(name), var netlink = try? RouteNetlink() else { return nil }
+        return try? netlink.linkKind(index: index)
     }
 
     func selectInterface() -> Result<DoctorFacts.Interface, InterfaceProblem> {

@@ -133,6 +133,16 @@ import Testing
         #expect(Self.check(DoctorCheck.evaluate(facts), "flanneld's rules")?.status == .warn)
     }
 
+    @Test func flanneldsKernelDeviceWarnsThatWeftdReplacesIt() throws {
+        var facts = try Self.healthy()
+        facts.device = .init(name: "flannel.1", mtu: 1450, isUp: true, kind: "vxlan")
+        let check = try #require(Self.check(DoctorCheck.evaluate(facts), "overlay device"))
+        #expect(check.status == .warn && check.detail == "a kernel vxlan device, as flanneld makes it, not weftd's TUN")
+        #expect(check.fix?.contains("weftd removes it when it starts") == true)
+        facts.device?.kind = "tun"
+        #expect(Self.check(DoctorCheck.evaluate(facts), "overlay device")?.status == .ok)
+    }
+
     @Test func deviceMissingOrDownFailsExceptForHostGateway() throws {
         var facts = try Self.healthy()
         facts.device = .init(name: "flannel0", mtu: 1472, isUp: false)

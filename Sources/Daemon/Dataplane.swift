@@ -22,12 +22,21 @@ final class Dataplane: Sendable {
     /// When each route table was published, for /v1/routes.
     let publications: PublicationTimes
     private let watching: Task<Void, Never>
+    /// Watches for workers that stopped with an error (see `init`).
+    private let health: Task<Void, Never>
     private let logger: Logger
+
+    /// How often the engine's workers are checked for failures.
+    static let healthPeriod: Duration = .seconds(1)
 
     /// Starts the engine in the calling thread's network namespace, then the watcher. Throws the
     /// engine's error (the TUN, sockets and workers it made are released).
+    ///
+    /// `onFailure` is called once, within `healthPeriod`, when a worker stops with an error: its
+    /// TUN queue or socket broke (the TUN was deleted, for one) and the dataplane no longer moves
+    /// all traffic. flanneld recreates a deleted flannel.1 the same way, through its runner.
     init(lease: AcquiredLease, vtepMAC: MACAddress, context: DaemonContext, client: EtcdClient,
-         manager: LeaseManager) throws(EngineError) {
+         manager: LeaseManager, onFailure: @escaping @Sendable (String) -> Void = { _ in }) throws(EngineError) {
         let options = context.options
         let logger = context.logger
         let config = lease.config
@@ -63,6 +72,15 @@ final class Dataplane: Sendable {
         self.publications = publications
         self.logger = logger
         watching = Task { await watcher.run() }
+        health = Task { [engine] in
+            while true {
+                do { try await Task.sleep(for: Self.healthPeriod) } catch { return }
+                let failures = engine.workerFailures
+                guard let first = failures.first else { continue }
+                onFailure("\(failures.count) of \(engine.configuration.workers) worker(s) stopped: \(first)")
+                return
+            }
+        }
     }
 
     /// The TUN's MTU, which subnet.env announces as FLANNEL_MTU.
@@ -71,6 +89,7 @@ final class Dataplane: Sendable {
     /// Stops watching, then stops the engine (removing the TUN with its address and route) and
     /// logs what it moved. The lease is not touched.
     func stop() async {
+        health.cancel()
         watching.cancel()
         await watching.value
         engine.stop()

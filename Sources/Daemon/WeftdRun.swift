@@ -86,21 +86,51 @@ struct WeftdRunner {
         let first = try await retrying(problems) { () async throws(LeaseError) -> AcquiredLease? in
             try await manager.acquire()
         }
-        var dataplane = try await start(first, identity: identity, client: client, manager: manager)
+        // The lease's changes and the dataplanes' failures, in one stream. Each dataplane gets a
+        // serial, so a failure reported by one already replaced is ignored.
+        let (events, sink) = AsyncStream<RunEvent>.makeStream()
+        var serial = 0
+        func reportingFailure(of serial: Int) -> @Sendable (String) -> Void {
+            { reason in sink.yield(.dataplaneFailed(serial: serial, reason: reason)) }
+        }
+        var dataplane = try await start(first, identity: identity, client: client, manager: manager, onFailure: reportingFailure(of: serial))
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await manager.run() }
             group.addTask { await rules.resync() }
+            group.addTask {
+                for await change in manager.changes { sink.yield(.lease(change)) }
+                sink.finish()
+            }
             var monitor = Task { await ConfigMonitor(client: client, prefix: options.etcdPrefix, running: first.config, logger: logger).run() }
+            var current = first
+            var rebuilds = RebuildPacing()
             // Ends when the body is cancelled (SIGTERM): an AsyncStream iteration returns nil then.
-            for await change in manager.changes {
-                switch change {
-                case .acquired(let lease) where lease.subnet == dataplane.subnet && lease.config == dataplane.config:
+            for await event in events {
+                switch event {
+                case .dataplaneFailed(let failed, let reason):
+                    guard failed == serial else { break }
+                    logger.error("the dataplane for \(current.subnet) stopped forwarding (\(reason)); rebuilding it")
+                    rules.withdrawReady()
+                    context.readiness.markNotReady("rebuilding the dataplane for \(current.subnet): \(reason)")
+                    context.status.detach()
+                    await dataplane.stop()
+                    serial += 1
+                    guard let rebuilt = await rebuild(current, identity: identity, client: client, manager: manager,
+                                                      pacing: &rebuilds, onFailure: reportingFailure(of: serial)) else {
+                        monitor.cancel()
+                        group.cancelAll()
+                        return
+                    }
+                    dataplane = rebuilt
+                case .lease(.acquired(let lease)) where lease.subnet == dataplane.subnet && lease.config == dataplane.config:
+                    current = lease
                     if !context.readiness.current.isReady {
                         logger.info("lease \(lease.subnet) taken again; the dataplane stayed up")
                         markReady(lease, dataplane)
                     }
-                case .acquired(let lease):
+                case .lease(.acquired(let lease)):
+                    current = lease
                     if lease.subnet != dataplane.subnet {
                         logger.error("LEASE MOVED from \(dataplane.subnet) to \(lease.subnet): rebuilding the dataplane; containers addressed from \(dataplane.subnet) must be restarted")
                     } else {
@@ -111,8 +141,10 @@ struct WeftdRunner {
                     monitor.cancel()
                     context.status.detach()
                     await dataplane.stop()
+                    serial += 1
                     do {
-                        dataplane = try await start(lease, identity: identity, client: client, manager: manager)
+                        dataplane = try await start(lease, identity: identity, client: client, manager: manager,
+                                                    onFailure: reportingFailure(of: serial))
                     } catch {
                         logger.error("cannot start the dataplane for \(lease.subnet): \(error); stopping")
                         group.cancelAll()
@@ -120,9 +152,9 @@ struct WeftdRunner {
                         return
                     }
                     monitor = Task { await ConfigMonitor(client: client, prefix: options.etcdPrefix, running: lease.config, logger: logger).run() }
-                case .renewed:
+                case .lease(.renewed):
                     break  // the lease manager logs renewals at debug level
-                case .lost(let lease, let reason):
+                case .lease(.lost(let lease, let reason)):
                     rules.withdrawReady()
                     context.markNotReady("lease \(lease.subnet) lost (\(reason)); taking it again, the dataplane stays up meanwhile")
                 }
@@ -141,7 +173,8 @@ struct WeftdRunner {
 
     /// Starts a dataplane for `lease`, writes subnet.env and marks the daemon ready. host-gw is
     /// ready only once the peers' routes are in the kernel (the first reconcile).
-    private func start(_ lease: AcquiredLease, identity: Identity, client: EtcdClient, manager: LeaseManager) async throws -> any LeaseDataplane {
+    private func start(_ lease: AcquiredLease, identity: Identity, client: EtcdClient, manager: LeaseManager,
+                       onFailure: @escaping @Sendable (String) -> Void) async throws -> any LeaseDataplane {
         guard lease.config.backend.kind == identity.backend, lease.config.backend.vni == identity.vni else {
             throw WeftdError(description: "the network config's Backend changed from \(identity.backend.rawValue) to \(lease.config.backend.kind.rawValue) (or its VNI changed) since weftd started; restart weftd to publish a lease for it")
         }
@@ -160,7 +193,8 @@ struct WeftdRunner {
             dataplane = hostGateway
         } else {
             do {
-                dataplane = try Dataplane(lease: lease, vtepMAC: identity.vtepMAC, context: context, client: client, manager: manager)
+                dataplane = try Dataplane(lease: lease, vtepMAC: identity.vtepMAC, context: context, client: client, manager: manager,
+                                          onFailure: onFailure)
             } catch {
                 throw WeftdError(description: "cannot start the engine for \(lease.subnet): \(error)")
             }
@@ -177,6 +211,54 @@ struct WeftdRunner {
         context.status.attach(dataplane)
         markReady(lease, dataplane)
         return dataplane
+    }
+
+    /// What the run loop reacts to.
+    enum RunEvent: Sendable {
+        case lease(LeaseChange)
+        /// The dataplane started with this serial lost a worker (`Dataplane`'s onFailure).
+        case dataplaneFailed(serial: Int, reason: String)
+    }
+
+    /// flannel's backoff for recreating a deleted flannel.1: 1 s doubling to 30 s. A dataplane that
+    /// fails again soon after a rebuild waits longer before the next; one that ran a minute resets it.
+    struct RebuildPacing {
+        static let backoff = RetryBackoff(initial: .seconds(1), maximum: .seconds(30))
+        static let settled: Duration = .seconds(60)
+        var attempt = 0
+        var lastRebuild: ContinuousClock.Instant?
+
+        /// How long to wait before the next rebuild, and counts it.
+        mutating func next(now: ContinuousClock.Instant = .now) -> Duration {
+            if let lastRebuild, now - lastRebuild >= Self.settled { attempt = 0 }
+            defer { attempt += 1; lastRebuild = now }
+            return attempt == 0 ? .zero : Self.backoff.delay(attempt: attempt - 1)
+        }
+    }
+
+    /// Starts a dataplane for `lease` after the last one failed, and keeps trying (paced by
+    /// `pacing`, not ready meanwhile, each distinct error logged once) until one starts. Nil when
+    /// the run is cancelled first.
+    private func rebuild(_ lease: AcquiredLease, identity: Identity, client: EtcdClient, manager: LeaseManager,
+                         pacing: inout RebuildPacing, onFailure: @escaping @Sendable (String) -> Void) async -> (any LeaseDataplane)? {
+        var lastError: String?
+        while true {
+            let wait = pacing.next()
+            if wait > .zero {
+                do { try await Task.sleep(for: wait) } catch { return nil }
+            }
+            if Task.isCancelled { return nil }
+            do {
+                let dataplane = try await start(lease, identity: identity, client: client, manager: manager, onFailure: onFailure)
+                logger.info("dataplane for \(lease.subnet) rebuilt")
+                return dataplane
+            } catch {
+                let text = "cannot rebuild the dataplane for \(lease.subnet): \(error); trying again"
+                if text != lastError { logger.error("\(text)") }
+                lastError = text
+                context.readiness.markNotReady(text)
+            }
+        }
     }
 
     /// Ready only with the traffic rules in place (see LeaseTrafficRules.markReady).

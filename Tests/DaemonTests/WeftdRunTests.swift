@@ -35,6 +35,18 @@ import Testing
         }
     }
 
+    @Test func rebuildsAreImmediateThenBackOffUntilADataplaneSettles() {
+        var pacing = WeftdRunner.RebuildPacing()
+        let start = ContinuousClock.now
+        #expect(pacing.next(now: start) == .zero, "the first rebuild starts at once")
+        let second = pacing.next(now: start + .seconds(2))
+        #expect(second >= .milliseconds(500) && second <= .seconds(1), "\(second)")
+        var waits: [Duration] = []
+        for step in 3...10 { waits.append(pacing.next(now: start + .seconds(step))) }
+        #expect(waits.allSatisfy { $0 <= .seconds(30) } && waits.last! >= .seconds(15), "capped at 30 s: \(waits)")
+        #expect(pacing.next(now: start + .seconds(80)) == .zero, "a dataplane that ran a minute resets the backoff")
+    }
+
     @Test func aProblemIsLoggedOnceUntilItChangesOrClears() {
         let capture = Capture()
         let problems = ProblemLog(logger: capture.logger)

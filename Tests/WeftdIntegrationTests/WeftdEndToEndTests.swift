@@ -266,6 +266,31 @@ extension WeftdBeds {
             return bits
         }
 
+        /// The TUN deleted under a running weftd (flanneld recreates a deleted flannel.1): its worker
+        /// stops, weftd says so, builds the dataplane again for the same lease and is ready again,
+        /// and the containers reach each other.
+        @Test(.timeLimit(.minutes(2)))
+        func aDeletedTUNIsRebuilt() throws {
+            let bed = try Bed(hosts: 2)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            try bed.putConfig(Bed.udpConfig)
+            let (daemons, subnets) = try bed.startReady([1, 2])
+            for index in 1...2 { try bed.addressContainer(index, subnet: subnets[index]!) }
+            let container2 = "\(Bed.split(subnets[2]!).0).2"
+            #expect(bed.ping(from: 1, container2, count: 1).status == 0)
+
+            _ = try bed.exec(bed.host(1), ["/usr/sbin/ip", "link", "del", "flannel0"])
+            let rebuilt = waitFor(.seconds(20), interval: .milliseconds(100)) {
+                !daemons[1]!.lines(containing: "dataplane for \(subnets[1]!) rebuilt").isEmpty && bed.readyz(1) == 200
+            }
+            #expect(rebuilt != nil, "\(daemons[1]!.log.suffix(2000))")
+            #expect(daemons[1]!.lines(containing: "stopped forwarding").count == 1, "\(daemons[1]!.log.suffix(2000))")
+            #expect(bed.subnet(1) == subnets[1], "the same lease")
+            #expect(waitFor(.seconds(10), interval: .milliseconds(200)) { bed.ping(from: 1, container2, count: 1).status == 0 } != nil)
+            #expect(bed.ping(from: 2, "\(Bed.split(subnets[1]!).0).2", count: 1).status == 0)
+        }
+
         @Test(.timeLimit(.minutes(2)))
         func waitsForEtcdAndAGoodConfig() throws {
             let bed = try Bed(hosts: 1)

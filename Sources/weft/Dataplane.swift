@@ -1,5 +1,6 @@
 import Addressing
 import ArgumentParser
+import Daemon
 import Engine
 import Foundation
 import Packets
@@ -22,7 +23,8 @@ struct Dataplane: ParsableCommand {
             standard error.
             """)
 
-    @Option(help: "TUN device name.") var tun = "flannel0"
+    @Option(help: "TUN device name (default: flannel's, as weftd names it: flannel0 for udp, flannel.<vni> for vxlan).")
+    var tun: String?
     @Option(help: "flannel's Network, routed into the TUN.") var network: IPv4Prefix
     @Option(help: "This host's subnet (lease).") var subnet: IPv4Prefix
     @Option(name: .customLong("public-ip"), help: "Address the UDP sockets bind: this host's PublicIP.")
@@ -84,7 +86,7 @@ struct Dataplane: ParsableCommand {
         if backend == .udp, vtepMAC != nil { throw CommandFailure("--vtep-mac is for --backend vxlan only") }
         let defaultPort = backend == .vxlan ? VXLAN.defaultPort : UDPBackend.defaultPort
         return EngineConfiguration(
-            tunName: tun, network: network, localSubnet: subnet, publicIP: publicIP, port: port ?? defaultPort,
+            tunName: tun ?? (backend == .vxlan ? FlannelDevice.vxlanName(vni: vni) : FlannelDevice.udpName), network: network, localSubnet: subnet, publicIP: publicIP, port: port ?? defaultPort,
             backend: backend.backend, vni: vni, vtepMAC: vtepMAC ?? MACAddress(0), engine: engine, workers: workers,
             batchSize: batch, underlayMTU: underlayMTU, sourcePortCount: sourcePorts, offloads: offloads,
             busyPoll: .microseconds(busyPoll))

@@ -33,7 +33,8 @@ struct DataplaneVXLANCommandTests {
             defer { processB.stop() }
             #expect(processA.readLine(milliseconds: 5000) == "ready engine=\(engine) workers=1")
             #expect(processB.readLine(milliseconds: 5000) == "ready engine=\(engine) workers=1")
-            let (_, link) = try TwoHostBed.execute(bed.hostA, ["ip", "link", "show", "flannel0"])
+            // Named as weftd names it for vxlan: flannel.<VNI>.
+            let (_, link) = try TwoHostBed.execute(bed.hostA, ["ip", "link", "show", "flannel.1"])
             #expect(link.contains("mtu 1450"), "\(link)")
             // The port defaults to 8472 for vxlan.
             let (_, sockets) = try TwoHostBed.execute(bed.hostA, ["cat", "/proc/net/udp"])

@@ -7,8 +7,6 @@ import Synchronization
 import Testing
 import EtcdTestSupport
 
-private let vxlanConfig = #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#
-
 /// Collects a manager's changes as they come.
 private final class ChangeLog: Sendable {
     private let changes = Mutex<[LeaseChange]>([])
@@ -26,11 +24,7 @@ private final class ChangeLog: Sendable {
 @Suite(.serialized, .enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
 struct LeaseLossTests {
     @Test func deletedKeyReportedByTheWatcherIsReacquiredAtOnce() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(vxlanConfig, prefix: prefix)
+        try await withNetwork { etcd, client, prefix in
             var configuration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix)
             configuration.retryInterval = .milliseconds(100)
             // A manual clock that never moves: only the notice can trigger anything.
@@ -62,11 +56,7 @@ struct LeaseLossTests {
     }
 
     @Test func keyDeletedWhileItsEtcdLeaseLivesIsPutBackAtRenewal() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(vxlanConfig, prefix: prefix)
+        try await withNetwork { etcd, client, prefix in
             let clock = ManualClock()
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix), clock: clock)
             let changes = ChangeLog(manager)
@@ -92,14 +82,7 @@ struct LeaseLossTests {
     }
 
     @Test func renewalFailingWhileEtcdIsDownIsRetriedAfterTheRetryInterval() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client {
-                $0.requestTimeout = .seconds(1)
-                $0.passes = 1
-            }
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(vxlanConfig, prefix: prefix)
+        try await withNetwork(client: { $0.requestTimeout = .seconds(1); $0.passes = 1 }) { etcd, client, prefix in
             let clock = ManualClock()
             let log = LogRecorder()
             var configuration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix)
@@ -130,11 +113,7 @@ struct LeaseLossTests {
     }
 
     @Test func subnetTakenByAnotherHostDuringTheLossMovesUsAndSaysSoLoudly() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(vxlanConfig, prefix: prefix)
+        try await withNetwork { etcd, client, prefix in
             let clock = ManualClock()
             let log = LogRecorder()
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix), clock: clock, log: log.handler)

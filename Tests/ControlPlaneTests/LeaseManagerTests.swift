@@ -7,16 +7,10 @@ import Synchronization
 import Testing
 import EtcdTestSupport
 
-private let vxlanConfig = #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#
-
 @Suite(.serialized, .enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
 struct LeaseManagerTests {
     @Test func threeHostsGetDistinctSubnetsStoredInFlannelsFormat() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(vxlanConfig, prefix: prefix)
+        try await withNetwork { etcd, client, prefix in
             let hosts = [("198.18.0.1", "0a:00:00:00:00:01"), ("198.18.0.2", "0a:00:00:00:00:02"), ("198.18.0.3", "0a:00:00:00:00:03")]
             var leases: [AcquiredLease] = []
             for (ip, mac) in hosts {
@@ -51,11 +45,7 @@ struct LeaseManagerTests {
     }
 
     @Test func concurrentCallsOnOneManagerShareOneAcquisition() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(vxlanConfig, prefix: prefix)
+        try await withNetwork { etcd, client, prefix in
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.1", mac: "0a:00:00:00:00:01"), prefix: prefix))
             async let first = manager.acquire()
             async let second = manager.acquire()
@@ -66,10 +56,7 @@ struct LeaseManagerTests {
     }
 
     @Test func missingConfigNamesTheKeyAndTheFixAndRetryingThenSucceeds() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
+        try await withNetwork(nil) { etcd, client, prefix in
             let manager = LeaseManager(client: client, configuration: .init(attributes: .udp(publicIP: IPv4Address("198.18.0.1")!), prefix: prefix))
             let error = await #expect(throws: LeaseError.self) { try await manager.acquire() }
             let message = error?.description ?? ""
@@ -88,11 +75,7 @@ struct LeaseManagerTests {
     }
 
     @Test func invalidConfigIsReportedWithTheField() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(#"{"Network":"10.5.0.0/16","SubnetLen":31}"#, prefix: prefix)
+        try await withNetwork(#"{"Network":"10.5.0.0/16","SubnetLen":31}"#) { etcd, client, prefix in
             let manager = LeaseManager(client: client, configuration: .init(attributes: .udp(publicIP: IPv4Address("198.18.0.1")!), prefix: prefix))
             let error = await #expect(throws: LeaseError.self) { try await manager.acquire() }
             #expect(error?.description.contains("SubnetLen 31") == true, "\(String(describing: error))")
@@ -100,11 +83,7 @@ struct LeaseManagerTests {
     }
 
     @Test func reservationNamingOurPublicIPIsHonouredAndKeptWithoutTTL() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(vxlanConfig, prefix: prefix)
+        try await withNetwork { etcd, client, prefix in
             // Reserved with an older VtepMAC, as after re-creating the VTEP device.
             let key = "\(prefix)/subnets/10.244.42.0-24"
             _ = try await etcd.etcdctl("put", key, flannelVXLANValue(publicIP: "198.18.0.9", mac: "0a:00:00:00:00:99"))
@@ -124,11 +103,7 @@ struct LeaseManagerTests {
     }
 
     @Test func anotherHostsReservationIsNeverTaken() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(#"{"Network":"10.244.0.0/16","SubnetMin":"10.244.7.0","SubnetMax":"10.244.7.0","Backend":{"Type":"vxlan"}}"#, prefix: prefix)
+        try await withNetwork(#"{"Network":"10.244.0.0/16","SubnetMin":"10.244.7.0","SubnetMax":"10.244.7.0","Backend":{"Type":"vxlan"}}"#) { etcd, client, prefix in
             let theirs = flannelVXLANValue(publicIP: "198.18.0.8", mac: "0a:00:00:00:00:98")
             _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.7.0-24", theirs)
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.9", mac: "0a:00:00:00:00:09"), prefix: prefix))
@@ -144,11 +119,7 @@ struct LeaseManagerTests {
     }
 
     @Test func existingLeaseIsKeptOnRestartOnAFreshEtcdLease() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(vxlanConfig, prefix: prefix)
+        try await withNetwork { etcd, client, prefix in
             let attributes = vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05")
             let first = try await LeaseManager(client: client, configuration: .init(attributes: attributes, prefix: prefix)).acquire()
             // Another host in between, so "same subnet" is not luck of the draw.
@@ -170,11 +141,7 @@ struct LeaseManagerTests {
     }
 
     @Test func previousSubnetIsReusedWhenFreeAndLeftAloneWhenHeld() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(vxlanConfig, prefix: prefix)
+        try await withNetwork { etcd, client, prefix in
             let previous = try SubnetEnv.parse("FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.77.1/24\n").subnet
             var configuration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix, previousSubnet: previous)
             let lease = try await LeaseManager(client: client, configuration: configuration).acquire()
@@ -202,11 +169,7 @@ struct LeaseManagerTests {
     /// SubnetMin == SubnetMax leaves one subnet for several hosts starting at once: exactly one
     /// may own it, every other gets the out-of-subnets error; 200 rounds on one etcd.
     @Test func concurrentAcquisitionsOfTheLastSubnetHaveExactlyOneWinner() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(#"{"Network":"10.244.0.0/16","SubnetMin":"10.244.9.0","SubnetMax":"10.244.9.0","Backend":{"Type":"vxlan"}}"#, prefix: prefix)
+        try await withNetwork(#"{"Network":"10.244.0.0/16","SubnetMin":"10.244.9.0","SubnetMax":"10.244.9.0","Backend":{"Type":"vxlan"}}"#) { etcd, client, prefix in
             let contenders = 6
             let log = LogRecorder()
             for round in 0..<200 {
@@ -251,11 +214,7 @@ struct LeaseManagerTests {
     }
 
     @Test func revokedLeaseIsNoticedAtRenewalAndReacquiredWithTheSameSubnet() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(vxlanConfig, prefix: prefix)
+        try await withNetwork { etcd, client, prefix in
             let clock = ManualClock()
             let log = LogRecorder()
             var configuration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix)
@@ -293,11 +252,7 @@ struct LeaseManagerTests {
     }
 
     @Test func renewalHappensOnlyOnceLessThanTheMarginIsLeft() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(vxlanConfig, prefix: prefix)
+        try await withNetwork { etcd, client, prefix in
             let clock = ManualClock()
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix), clock: clock)
             let first = try await manager.acquire()

@@ -8,8 +8,6 @@ import Synchronization
 import Testing
 import EtcdTestSupport
 
-private let vxlanConfig = #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#
-
 private final class Observed: Sendable {
     let publications = Mutex<[PeerWatcher.Publication]>([])
     let ownKeyEvents = Mutex<[Int64]>([])
@@ -37,11 +35,7 @@ private func subnets(_ publisher: RouteTablePublisher) -> Set<IPv4Prefix> { Set(
 @Suite(.serialized, .enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
 struct PeerWatcherTests {
     @Test func etcdctlPutAppearsInThePublishedTableAndDeleteRemovesIt() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(vxlanConfig, prefix: prefix)
+        try await withNetwork { etcd, client, prefix in
             let config = try await client.networkConfig(prefix: prefix)
             _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.1.0-24", flannelVXLANValue(publicIP: "198.18.0.1", mac: "0a:00:00:00:00:01"))
             _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.2.0-24", flannelVXLANValue(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02"))
@@ -72,11 +66,7 @@ struct PeerWatcherTests {
     }
 
     @Test func malformedRecordsAreSkippedAndCountedWhileGoodOnesStay() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(#"{"Network":"10.244.0.0/16","Backend":{"Type":"udp","Port":9000}}"#, prefix: prefix)
+        try await withNetwork(#"{"Network":"10.244.0.0/16","Backend":{"Type":"udp","Port":9000}}"#) { etcd, client, prefix in
             let config = try await client.networkConfig(prefix: prefix)
             let directory = "\(prefix)/subnets"
             _ = try await etcd.etcdctl("put", "\(directory)/10.244.2.0-24", #"{"PublicIP":"198.18.0.2","PublicIPv6":null}"#)
@@ -107,11 +97,7 @@ struct PeerWatcherTests {
     }
 
     @Test func ownKeyEventsGoToTheLeaseManagerWhichReacquires() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(vxlanConfig, prefix: prefix)
+        try await withNetwork { etcd, client, prefix in
             var leaseConfiguration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.1", mac: "0a:00:00:00:00:01"), prefix: prefix)
             leaseConfiguration.retryInterval = .milliseconds(100)
             let manager = LeaseManager(client: client, configuration: leaseConfiguration, clock: ManualClock())
@@ -138,11 +124,7 @@ struct PeerWatcherTests {
     }
 
     @Test func compactionPastTheWatchRevisionIsRecoveredByRelisting() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(vxlanConfig, prefix: prefix)
+        try await withNetwork { etcd, client, prefix in
             let config = try await client.networkConfig(prefix: prefix)
             let directory = "\(prefix)/subnets"
             _ = try await etcd.etcdctl("put", "\(directory)/10.244.2.0-24", flannelVXLANValue(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02"))
@@ -176,14 +158,7 @@ struct PeerWatcherTests {
     }
 
     @Test func etcdRestartedOnTheSameDataDirIsResumedWithoutLosingOrRepeatingEvents() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client {
-                $0.requestTimeout = .seconds(1)
-                $0.passes = 1
-            }
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(vxlanConfig, prefix: prefix)
+        try await withNetwork(client: { $0.requestTimeout = .seconds(1); $0.passes = 1 }) { etcd, client, prefix in
             let config = try await client.networkConfig(prefix: prefix)
             let directory = "\(prefix)/subnets"
             let (watcher, publisher) = makeWatcher(client, config: config, prefix: prefix, localSubnet: nil)
@@ -224,11 +199,7 @@ struct PeerWatcherTests {
     /// Delay from just before an etcd put to the publish it causes, over 100 leases. Printed, not
     /// asserted: wall-clock figures depend on the machine and its load.
     @Test func putToPublishDelay() async throws {
-        try await TestEtcd.with { etcd in
-            let client = try etcd.client()
-            defer { Task { try? await client.shutdown() } }
-            let prefix = uniquePrefix()
-            try await etcd.putConfig(vxlanConfig, prefix: prefix)
+        try await withNetwork { etcd, client, prefix in
             let config = try await client.networkConfig(prefix: prefix)
             let observed = Observed()
             let clock = SystemClock()

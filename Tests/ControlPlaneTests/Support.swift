@@ -45,6 +45,29 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -
 /// A fresh key prefix per test, so leftovers of one test never meet another.
 func uniquePrefix() -> String { "/weft-test-\(UUID().uuidString.prefix(8))/network" }
 
+/// The network config most tests lease under.
+let vxlanConfig = #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#
+
+/// The start of the tests that need etcd: a real etcd, a client for it (`configure`d), and a fresh
+/// prefix holding the network config `config` (none when nil). The client is shut down, and
+/// awaited, however `body` ends; then etcd stops.
+func withNetwork<T>(_ config: String? = vxlanConfig, client configure: (inout EtcdClient.Configuration) -> Void = { _ in },
+                    _ body: (TestEtcd, EtcdClient, String) async throws -> T) async throws -> T {
+    try await TestEtcd.with { etcd in
+        let client = try etcd.client(configure: configure)
+        let prefix = uniquePrefix()
+        do {
+            if let config { try await etcd.putConfig(config, prefix: prefix) }
+            let result = try await body(etcd, client, prefix)
+            try? await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+}
+
 extension TestEtcd {
     /// Writes the network config with etcdctl (the operator's way), v3 API.
     func putConfig(_ json: String, prefix: String) async throws {

@@ -31,7 +31,8 @@
 /// Any segment of a flow that is not appended closes that flow's head (and becomes the new head if
 /// it can be one), so packets of one flow keep their order; packets of different flows may leave
 /// in a different order. Packets that are not IPv4 TCP or UDP, or are malformed, pass through
-/// untouched.
+/// untouched; one that still names a flow's addresses and ports (a first fragment, a UDP length
+/// that disagrees, a TCP data offset out of range) closes that flow's head too.
 ///
 /// Fixed capacity and allocation-free per batch: the flow table and per-packet state are allocated
 /// once, at `init`. One coalescer per worker; it is Sendable so a worker can be handed its own,
@@ -86,7 +87,10 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
         startBatch()
         for index in packets.indices {
             states[index] = CoalescingState()
-            guard let segment = CoalescingSegment(packets[index], udp: coalescesUDP) else { continue }
+            guard let segment = CoalescingSegment(packets[index], udp: coalescesUDP) else {
+                closeFlow(of: packets[index])
+                continue
+            }
             let slot = findSlot(segment.key)
             let head = Int(slots[slot].head)
             var corrupt = false
@@ -127,6 +131,32 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
                 return slot
             }
             if slots[slot].key == key { return slot }
+            slot = (slot + 1) & slotMask
+        }
+    }
+
+    /// Closes the open head of the flow a passed-through packet names, if it has one, so the flow's
+    /// later segments cannot be written ahead of it. Packets without the ports (later fragments,
+    /// runts) name no flow.
+    private mutating func closeFlow(of packet: PacketBuffer) {
+        typealias F = GSOFields
+        let ip = packet.start
+        guard packet.length >= F.ipMinimumHeader else { return }
+        let versionIHL = F.load8(ip, F.ipVersionIHL)
+        let ipHeaderLength = Int(versionIHL & 0x0F) * 4
+        let proto = F.load8(ip, F.ipProtocol)
+        guard versionIHL >> 4 == 4, ipHeaderLength >= F.ipMinimumHeader, ipHeaderLength + 4 <= packet.length,
+              proto == F.protocolTCP || (coalescesUDP && proto == F.protocolUDP),
+              F.load16(ip, F.ipFlagsFragment) & F.ipFragmentOffset == 0
+        else { return }
+        let key = CoalescingFlowKey(source: F.loadRaw32(ip, F.ipSource), destination: F.loadRaw32(ip, F.ipDestination),
+                                    ports: F.loadRaw32(ip + ipHeaderLength, 0), isUDP: proto == F.protocolUDP)
+        var slot = key.hashSlot & slotMask
+        while slots[slot].generation == generation {
+            if slots[slot].key == key {
+                slots[slot].head = -1
+                return
+            }
             slot = (slot + 1) & slotMask
         }
     }

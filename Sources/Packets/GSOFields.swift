@@ -15,6 +15,7 @@ enum GSOFields {
     static let ipMinimumHeader = 20
     /// MF flag and 13-bit fragment offset: a packet with any of these set is a fragment.
     static let ipMoreFragmentsOrOffset: UInt16 = 0x3FFF
+    static let ipFragmentOffset: UInt16 = 0x1FFF
     static let protocolTCP: UInt8 = 6
     static let protocolUDP: UInt8 = 17
 

@@ -305,7 +305,8 @@ func aFlagInTheMiddle(_ case_: FlagInTheMiddle) {
     shortTCP[32] = 0x40  // data offset 4
     let batch = [tcp[0], udp, icmp, tcp[1], otherFlowAck, version6, runt, shortTCP, tcp[2]]
     var coalescer = Coalescer(batchCapacity: 16)
-    expectGroups(coalesce(batch, with: &coalescer), inputs: batch, [[0, 3, 8], [1], [2], [4], [5], [6], [7]])
+    // shortTCP names tcp's flow (its data offset is out of range): tcp[2] after it does not jump ahead.
+    expectGroups(coalesce(batch, with: &coalescer), inputs: batch, [[0, 3], [1], [2], [4], [5], [6], [7], [8]])
 }
 
 @Test func anUnmergeableSegmentOfTheFlowKeepsItsPlace() {
@@ -424,11 +425,18 @@ private func udpFlow(_ sizes: [Int], seed: UInt64 = 1, edit: (Int, inout [UInt8]
     let otherPort = udpFlow(sizes) { index, datagram in if index % 2 == 1 { datagram[23] = 54 } }
     expectGroups(coalesce(otherPort, with: &coalescer), inputs: otherPort, [[0, 2, 4], [1, 3, 5]])
     // A UDP length shorter than the IP payload (trailing bytes) is passed through untouched, as
-    // anything the coalescer does not take is; its flow's super-packet goes on without it.
+    // anything the coalescer does not take is, and keeps its place: the datagrams after it start
+    // a new super-packet rather than move ahead of it in the one before.
     let trailing = udpFlow(sizes) { index, datagram in if index == 3 { T.put16(&datagram, 24, 8 + 200) } }
-    expectGroups(coalesce(trailing, with: &coalescer), inputs: trailing, [[0, 1, 2, 4, 5], [3]])
+    expectGroups(coalesce(trailing, with: &coalescer), inputs: trailing, [[0, 1, 2], [3], [4, 5]])
     let fragments = udpFlow(sizes) { _, datagram in T.put16(&datagram, 6, 0x2000) }  // MF
     expectGroups(coalesce(fragments, with: &coalescer), inputs: fragments, [[0], [1], [2], [3], [4], [5]])
+    // A first fragment of the flow between whole datagrams keeps its place the same way; a later
+    // fragment (no ports) names no flow and changes nothing.
+    let firstFragment = udpFlow(sizes) { index, datagram in if index == 2 { T.put16(&datagram, 6, 0x2000) } }
+    expectGroups(coalesce(firstFragment, with: &coalescer), inputs: firstFragment, [[0, 1], [2], [3, 4, 5]])
+    let laterFragment = udpFlow(sizes) { index, datagram in if index == 2 { T.put16(&datagram, 6, 0x0010) } }
+    expectGroups(coalesce(laterFragment, with: &coalescer), inputs: laterFragment, [[0, 1, 3, 4, 5], [2]])
 }
 
 @Test func tcpAndUDPWithTheSamePortsAreSeparateFlows() {

@@ -11,7 +11,11 @@ public enum FlannelDevice {
 
     /// The device of `backend` (udp or vxlan; host-gw has none and gets udp's name).
     public static func name(_ backend: BackendConfig) -> String {
-        backend.kind == .vxlan ? vxlanName(vni: backend.vni) : udpName
+        name(vxlan: backend.kind == .vxlan, vni: backend.vni)
+    }
+
+    public static func name(vxlan: Bool, vni: UInt32) -> String {
+        vxlan ? vxlanName(vni: vni) : udpName
     }
 
     /// flanneld leaves its devices when it exits, so its kernel data path outlives it. A kernel
@@ -20,10 +24,9 @@ public enum FlannelDevice {
     /// Its neighbours, FDB entries and routes go with it; weftd's peer routes replace them. Returns
     /// true when it removed one; anything else by that name is left for the engine to report.
     static func removeKernelVXLAN(named name: String) throws(EngineError) -> Bool {
-        guard let index = try? RouteNetlink.interfaceIndex(name) else { return false }
         var netlink = try RouteNetlink()
-        guard try netlink.linkKind(index: index) == "vxlan" else { return false }
-        try netlink.deleteLink(index: index)
+        guard let link = try netlink.link(named: name), link.kind == "vxlan" else { return false }
+        try netlink.deleteLink(index: link.index)
         return true
     }
 }

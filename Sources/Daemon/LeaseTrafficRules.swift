@@ -24,15 +24,17 @@ final class LeaseTrafficRules: Sendable {
         /// period, or the lease taken again meanwhile, logs it once.
         var failure: String?
         var announced = false
-        /// The subnet the blackhole route is kept for (--ip-blackhole-route), and the last failure to keep it.
+        /// The subnet the blackhole route is kept for (--ip-blackhole-route).
         var blackholeSubnet: IPv4Prefix?
-        var blackholeFailure: String?
     }
     private let state = Mutex(State())
+    /// Failures to keep the blackhole route, each said once.
+    private let blackholeProblems: ProblemLog
 
     init(context: DaemonContext, keeper: TrafficRuleKeeper = TrafficRuleKeeper()) {
         self.context = context
         self.keeper = keeper
+        blackholeProblems = ProblemLog(logger: context.logger)
     }
 
     private var options: DaemonOptions { context.options }
@@ -148,10 +150,7 @@ final class LeaseTrafficRules: Sendable {
     private func keepBlackholeRoute(_ subnet: IPv4Prefix?) {
         do throws(EngineError) {
             let change = try BlackholeRoute.reconcile(wanted: subnet)
-            let wasFailing = state.withLock { state -> Bool in
-                defer { state.blackholeFailure = nil }
-                return state.blackholeFailure != nil
-            }
+            let wasFailing = blackholeProblems.clear()
             for deleted in change.deleted {
                 logger.info("blackhole route for \(deleted) removed (\(deleted == subnet ? "its metric was not weftd's" : subnet == nil ? "--ip-blackhole-route is off" : "not this host's lease"))")
             }
@@ -162,11 +161,7 @@ final class LeaseTrafficRules: Sendable {
             }
         } catch {
             let line = "blackhole route for \(subnet.map { "\($0)" } ?? "an earlier lease") not kept: \(error); retrying every \(options.iptablesResync)"
-            let isNew = state.withLock { state -> Bool in
-                defer { state.blackholeFailure = line }
-                return state.blackholeFailure != line
-            }
-            if isNew { logger.warning("\(line)") }
+            blackholeProblems.report(kind: line, line)
         }
     }
 

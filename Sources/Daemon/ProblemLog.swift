@@ -24,8 +24,12 @@ final class ProblemLog: Sendable {
         return isNew
     }
 
-    /// The problem is gone; the next one is logged whatever its kind.
-    func clear() {
-        last.withLock { $0 = nil }
+    /// The problem is gone; the next one is logged whatever its kind. Returns whether there was one.
+    @discardableResult
+    func clear() -> Bool {
+        last.withLock { last in
+            defer { last = nil }
+            return last != nil
+        }
     }
 }

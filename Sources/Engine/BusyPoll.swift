@@ -15,8 +15,7 @@ struct BusyPoll {
     private var lastWork: UInt64 = 0
 
     init(_ budget: Duration) {
-        let (seconds, attoseconds) = budget.components
-        self.budget = UInt64(clamping: max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+        self.budget = UInt64(clamping: budget.wholeNanoseconds)
     }
 
     /// Marks the end of a batch that moved something.

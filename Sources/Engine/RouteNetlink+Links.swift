@@ -14,6 +14,13 @@ extension RouteNetlink {
         return try Self.linkKind(newLink: link.payload)
     }
 
+    /// The index and kind of the link named `name` in the calling thread's network namespace; nil
+    /// when there is no such link.
+    public mutating func link(named name: String) throws(EngineError) -> (index: Int32, kind: String?)? {
+        guard let index = try? Self.interfaceIndex(name) else { return nil }
+        return (index, try linkKind(index: index))
+    }
+
     /// RTM_DELLINK: removes link `index` with its addresses, neighbours and routes.
     public mutating func deleteLink(index: Int32) throws(EngineError) {
         var message = NetlinkMessage(type: UInt16(RTM_DELLINK), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), sequence: nextSequence())
@@ -35,22 +42,27 @@ extension RouteNetlink {
         guard payload.count >= linkHeaderSize else {
             throw EngineError("RTM_GETLINK reply", "ifinfomsg of \(payload.count) bytes (needs \(linkHeaderSize))", code: EBADMSG)
         }
-        for (type, value) in try attributes(payload, in: linkHeaderSize..<payload.count) where type == UInt16(IFLA_LINKINFO) {
-            for (innerType, kind) in try attributes(payload, in: value) where innerType == UInt16(IFLA_INFO_KIND) {
+        for (type, value) in try attributes(payload, in: linkHeaderSize..<payload.count, "RTM_GETLINK reply", "ifinfomsg")
+        where type == UInt16(IFLA_LINKINFO) {
+            for (innerType, kind) in try attributes(payload, in: value, "RTM_GETLINK reply", "ifinfomsg")
+            where innerType == UInt16(IFLA_INFO_KIND) {
                 return String(decoding: payload[kind].prefix { $0 != 0 }, as: UTF8.self)
             }
         }
         return nil
     }
 
-    /// The attributes (type without the nested and byte-order flags, value's byte range) that fill `range` of `bytes`.
-    static func attributes(_ bytes: [UInt8], in range: Range<Int>) throws(EngineError) -> [(UInt16, Range<Int>)] {
+    /// The attributes (type without the nested and byte-order flags, value's byte range) that fill
+    /// `range` of `bytes`, a whole `message` (rtmsg, ifinfomsg, ...). One whose length is too small
+    /// or runs past the range throws EBADMSG for `operation`.
+    static func attributes(_ bytes: [UInt8], in range: Range<Int>, _ operation: String, _ message: String) throws(EngineError)
+        -> [(UInt16, Range<Int>)] {
         var found: [(UInt16, Range<Int>)] = []
         var offset = range.lowerBound
         while offset + 4 <= range.upperBound {
             let length = Int(bytes.loadNative(UInt16.self, at: offset))
             guard length >= 4, offset + length <= range.upperBound else {
-                throw EngineError("netlink reply", "attribute length \(length) at offset \(offset) of \(range)", code: EBADMSG)
+                throw EngineError(operation, "rtattr length \(length) at offset \(offset) of a \(bytes.count)-byte \(message)", code: EBADMSG)
             }
             found.append((bytes.loadNative(UInt16.self, at: offset + 2) & 0x3FFF, (offset + 4)..<(offset + length)))
             offset += (length + 3) & ~3

@@ -248,26 +248,17 @@ enum RouteMessage {
         guard length <= 32 else { throw EngineError("RTM_GETROUTE reply", "rtm_dst_len \(length) above 32", code: EBADMSG) }
         var route = KernelRoute(destination: IPv4Prefix(.any, length: length), gateway: nil, interfaceIndex: nil,
                                 routeProtocol: payload[5], table: UInt32(payload[4]), scope: payload[6], type: payload[7])
-        var offset = headerSize
-        while offset + 4 <= payload.count {
-            let attributeLength = Int(payload.loadNative(UInt16.self, at: offset))
-            let type = payload.loadNative(UInt16.self, at: offset + 2) & 0x3FFF // NLA_TYPE_MASK: drop the nested and byte-order flag bits
-            guard attributeLength >= 4, offset + attributeLength <= payload.count else {
-                throw EngineError("RTM_GETROUTE reply", "rtattr length \(attributeLength) at offset \(offset) of a \(payload.count)-byte rtmsg",
-                                  code: EBADMSG)
+        for (type, range) in try RouteNetlink.attributes(payload, in: headerSize..<payload.count, "RTM_GETROUTE reply", "rtmsg")
+        where range.count == 4 {
+            let value = payload.loadNative(UInt32.self, at: range.lowerBound)
+            switch type {
+            case UInt16(RTA_DST.rawValue): route.destination = IPv4Prefix(IPv4Address(networkOrder: value), length: length)
+            case UInt16(RTA_GATEWAY.rawValue): route.gateway = IPv4Address(networkOrder: value)
+            case UInt16(RTA_OIF.rawValue): route.interfaceIndex = Int32(bitPattern: value)
+            case UInt16(RTA_PRIORITY.rawValue): route.priority = value
+            case UInt16(RTA_TABLE.rawValue): route.table = value // the full id; rtm_table stops at 255
+            default: break
             }
-            if attributeLength == 8 {
-                let value = payload.loadNative(UInt32.self, at: offset + 4)
-                switch type {
-                case UInt16(RTA_DST.rawValue): route.destination = IPv4Prefix(IPv4Address(networkOrder: value), length: length)
-                case UInt16(RTA_GATEWAY.rawValue): route.gateway = IPv4Address(networkOrder: value)
-                case UInt16(RTA_OIF.rawValue): route.interfaceIndex = Int32(bitPattern: value)
-                case UInt16(RTA_PRIORITY.rawValue): route.priority = value
-                case UInt16(RTA_TABLE.rawValue): route.table = value // the full id; rtm_table stops at 255
-                default: break
-                }
-            }
-            offset += (attributeLength + 3) & ~3
         }
         return route
     }

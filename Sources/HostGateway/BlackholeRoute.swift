@@ -30,9 +30,8 @@ public enum BlackholeRoute {
     public static func plan(table: [KernelRoute], wanted: IPv4Prefix?) -> (add: KernelRoute?, delete: [KernelRoute]) {
         let ours = table.filter { $0.type == UInt8(RTN_BLACKHOLE) && $0.routeProtocol == HostGatewayRoutes.routeProtocol }
         let wantedRoute = wanted.map(route(for:))
-        let delete = ours.filter { route in wantedRoute.map { route.destination != $0.destination || route.priority != $0.priority } ?? true }
-        let present = ours.contains { route in wantedRoute.map { route.destination == $0.destination && route.priority == $0.priority } ?? false }
-        return (present ? nil : wantedRoute, delete)
+        let isWanted = { (route: KernelRoute) in route.destination == wantedRoute?.destination && route.priority == wantedRoute?.priority }
+        return (ours.contains(where: isWanted) ? nil : wantedRoute, ours.filter { !isWanted($0) })
     }
 
     /// What `reconcile` changed.

@@ -124,15 +124,19 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
 
     /// The slot holding `key` in this batch, claimed if new.
     private func findSlot(_ key: CoalescingFlowKey) -> Int {
+        let (slot, found) = probe(key)
+        if !found { slots[slot] = CoalescingFlowSlot(generation: generation, head: -1, key: key) }
+        return slot
+    }
+
+    /// Where `key` sits in this batch's table, or the empty slot it would take.
+    private func probe(_ key: CoalescingFlowKey) -> (slot: Int, found: Bool) {
         var slot = key.hashSlot & slotMask
-        while true {
-            if slots[slot].generation != generation {
-                slots[slot] = CoalescingFlowSlot(generation: generation, head: -1, key: key)
-                return slot
-            }
-            if slots[slot].key == key { return slot }
+        while slots[slot].generation == generation {
+            if slots[slot].key == key { return (slot, true) }
             slot = (slot + 1) & slotMask
         }
+        return (slot, false)
     }
 
     /// Closes the open head of the flow a passed-through packet names, if it has one, so the flow's
@@ -149,16 +153,8 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
               proto == F.protocolTCP || (coalescesUDP && proto == F.protocolUDP),
               F.load16(ip, F.ipFlagsFragment) & F.ipFragmentOffset == 0
         else { return }
-        let key = CoalescingFlowKey(source: F.loadRaw32(ip, F.ipSource), destination: F.loadRaw32(ip, F.ipDestination),
-                                    ports: F.loadRaw32(ip + ipHeaderLength, 0), isUDP: proto == F.protocolUDP)
-        var slot = key.hashSlot & slotMask
-        while slots[slot].generation == generation {
-            if slots[slot].key == key {
-                slots[slot].head = -1
-                return
-            }
-            slot = (slot + 1) & slotMask
-        }
+        let (slot, found) = probe(CoalescingFlowKey(ip: ip, transport: ip + ipHeaderLength, isUDP: proto == F.protocolUDP))
+        if found { slots[slot].head = -1 }
     }
 
     /// Makes packet `index` a head if more segments could follow it; false if it cannot be one.
@@ -376,6 +372,16 @@ struct CoalescingFlowKey: Equatable {
     var ports: UInt32 = 0
     var isUDP = false
 
+    init() {}
+
+    /// The key of the packet whose IPv4 header is at `ip` and transport header at `transport`.
+    init(ip: UnsafeRawPointer, transport: UnsafeRawPointer, isUDP: Bool) {
+        source = GSOFields.loadRaw32(ip, GSOFields.ipSource)
+        destination = GSOFields.loadRaw32(ip, GSOFields.ipDestination)
+        ports = GSOFields.loadRaw32(transport, 0)
+        self.isUDP = isUDP
+    }
+
     var hashSlot: Int {
         var mixed = (UInt64(source) << 32 | UInt64(destination)) &* 0x9E37_79B9_7F4A_7C15
         mixed ^= (UInt64(ports) | (isUDP ? 1 << 32 : 0)) &* 0xC2B2_AE3D_27D4_EB4F
@@ -402,12 +408,7 @@ struct CoalescingSegment {
     /// IP total length; bytes past it in the buffer (link-layer padding) are not the packet's.
     let totalLength: Int
     var payloadLength: Int { totalLength - ipHeaderLength - transportHeaderLength }
-    var key: CoalescingFlowKey {
-        CoalescingFlowKey(
-            source: GSOFields.loadRaw32(ip, GSOFields.ipSource),
-            destination: GSOFields.loadRaw32(ip, GSOFields.ipDestination),
-            ports: GSOFields.loadRaw32(transport, 0), isUDP: isUDP)
-    }
+    var key: CoalescingFlowKey { CoalescingFlowKey(ip: ip, transport: transport, isUDP: isUDP) }
 
     init?(_ packet: PacketBuffer, udp: Bool) {
         typealias F = GSOFields

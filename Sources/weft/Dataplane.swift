@@ -86,7 +86,7 @@ struct Dataplane: ParsableCommand {
         if backend == .udp, vtepMAC != nil { throw CommandFailure("--vtep-mac is for --backend vxlan only") }
         let defaultPort = backend == .vxlan ? VXLAN.defaultPort : UDPBackend.defaultPort
         return EngineConfiguration(
-            tunName: tun ?? (backend == .vxlan ? FlannelDevice.vxlanName(vni: vni) : FlannelDevice.udpName), network: network, localSubnet: subnet, publicIP: publicIP, port: port ?? defaultPort,
+            tunName: tun ?? FlannelDevice.name(vxlan: backend == .vxlan, vni: vni), network: network, localSubnet: subnet, publicIP: publicIP, port: port ?? defaultPort,
             backend: backend.backend, vni: vni, vtepMAC: vtepMAC ?? MACAddress(0), engine: engine, workers: workers,
             batchSize: batch, underlayMTU: underlayMTU, sourcePortCount: sourcePorts, offloads: offloads,
             busyPoll: .microseconds(busyPoll))

@@ -150,8 +150,8 @@ struct DoctorProbe {
 
     /// The link's kind through netlink; nil when it cannot be read.
     static func linkKind(_ name: String) -> String? {
-        guard let index = try? RouteNetlink.interfaceIndex(name), var netlink = try? RouteNetlink() else { return nil }
-        return try? netlink.linkKind(index: index)
+        guard var netlink = try? RouteNetlink(), let link = try? netlink.link(named: name) else { return nil }
+        return link.kind
     }
 
     func selectInterface() -> Result<DoctorFacts.Interface, InterfaceProblem> {

@@ -60,14 +60,17 @@ let package = Package(
 
         // flanneld's masquerade and forward rules as one nftables table (`table ip weft`): the ruleset
         // and the listing comparison are pure; the keeper runs the nft tool (control plane only).
-        .target(name: "TrafficRules", dependencies: ["Addressing"], path: "Sources/TrafficRules"),
+        .target(name: "TrafficRules", dependencies: ["Addressing", "Spawn"], path: "Sources/TrafficRules"),
+
+        // Running a tool to completion (nft, CNI delegates) with no descriptor left behind.
+        .target(name: "Spawn", dependencies: ["CShims"], path: "Sources/Spawn"),
 
         // File I/O around the pure modules: pcap capture files through libpcap.
         .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture"),
 
         // flannel's CNI meta-plugin: net conf and subnet.env in, a bridge/host-local delegate config
         // out; the only I/O is the saved configs (SavedDelegates) and running the delegate.
-        .target(name: "CNI", dependencies: ["Config", "Addressing"], path: "Sources/CNI"),
+        .target(name: "CNI", dependencies: ["Config", "Addressing", "Spawn"], path: "Sources/CNI"),
 
         // What weftd reports about itself (/v1/routes, /v1/stats) as Codable values, and the small
         // HTTP-over-Unix-socket client `weft` reads them with: one definition, so the two cannot drift.
@@ -118,6 +121,7 @@ let package = Package(
         ),
 
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
+        .testTarget(name: "SpawnTests", dependencies: ["Spawn"]),
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "TestSupport"]),
         .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "TestSupport", "TestThreads"]),
         .testTarget(name: "CNITests", dependencies: ["CNI", "Config", "Addressing", "TestThreads"]),

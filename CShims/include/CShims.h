@@ -291,3 +291,4 @@ static inline int weft_recvmsg_parse(void *buffer, int length, struct msghdr *me
 #include "weft_daemon.h"
 #include "weft_netlink.h"
 #include "weft_offload.h"
+#include "weft_spawn.h"

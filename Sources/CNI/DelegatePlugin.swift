@@ -1,5 +1,5 @@
-import Dispatch
 import Foundation
+import Spawn
 
 /// Runs the delegate the way libcni's invoke package does: found by its type in CNI_PATH, given
 /// the caller's environment unchanged (the same CNI_COMMAND, CNI_NETNS, ...) and its config on
@@ -24,33 +24,24 @@ struct DelegatePlugin {
 
     /// Runs to completion with the saved config file `configPath` as stdin: a file cannot fill
     /// up like a pipe, and a delegate that exits without reading cannot raise SIGPIPE here. A
-    /// delegate killed by a signal is our failure; any exit status is its answer.
+    /// delegate killed by a signal is our failure; any exit status is its answer. What it wrote to
+    /// stderr is passed on to ours once it exits.
     func invoke(configPath: String, environment: [String: String]) throws(CNIError) -> (status: Int32, output: [UInt8]) {
-        guard let input = FileHandle(forReadingAtPath: configPath) else {
+        guard access(configPath, R_OK) == 0 else {
             throw CNIError(.ioFailure, "failed to open the saved delegate config \(configPath): \(String(cString: strerror(errno)))")
         }
-        defer { try? input.close() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = []
-        process.environment = environment
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        // A termination handler set before run(), not waitUntilExit, which can miss a fast exit
-        // (swift-corelibs-foundation#4795 and kin; see NFTables in TrafficRules).
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
+        let outcome: ChildProcess.Outcome
         do {
-            try process.run()
+            outcome = try ChildProcess.run(executable, arguments: [], environment: environment, inputPath: configPath)
         } catch {
             throw CNIError(.internal, "failed to run the delegate \(executable): \(error)", details: "check that it is an executable CNI plugin")
         }
-        let result = output.fileHandleForReading.readDataToEndOfFile()
-        exited.wait()
-        guard process.terminationReason == .exit else {
-            throw CNIError(.internal, "the delegate \(executable) was killed by signal \(process.terminationStatus)")
+        if !outcome.errors.isEmpty { FileHandle.standardError.write(Data(outcome.errors)) }
+        switch outcome.termination {
+        case .exited(let status):
+            return (status, outcome.output)
+        case .signalled(let signal):
+            throw CNIError(.internal, "the delegate \(executable) was killed by signal \(signal)")
         }
-        return (process.terminationStatus, [UInt8](result))
     }
 }

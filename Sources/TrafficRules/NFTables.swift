@@ -1,5 +1,5 @@
-import Dispatch
 import Foundation
+import Spawn
 
 /// The `nft` tool, run as a child process in weftd's own network namespace. Control-plane code:
 /// a call takes milliseconds and happens at startup, on a lease change and once per resync.
@@ -48,36 +48,23 @@ public struct NFTables: Sendable {
     }
 
     /// Runs nft with `arguments` and returns its standard output; a non-zero exit throws with its
-    /// standard error. Outputs are a few kilobytes, far below a pipe's buffer, so reading one
-    /// pipe to its end before the other cannot block nft.
+    /// standard error.
     func run(_ arguments: [String], operation: String) throws(TrafficRulesError) -> String {
         guard let path else { throw TrafficRulesError(operation: operation, .toolMissing(searched: Self.searchPaths)) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.environment = ["LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
-        // Not waitUntilExit: off the main thread (weftd's resync runs on the concurrency pool) it
-        // can miss the exit and wait forever beside a zombie nft (seen here once from `weft
-        // doctor`; swift-corelibs-foundation#4795 and kin). The handler is set before run(), so a
-        // fast exit cannot slip past it.
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
+        let outcome: ChildProcess.Outcome
         do {
-            try process.run()
+            outcome = try ChildProcess.run(path, arguments: arguments,
+                                           environment: ["LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
         } catch {
-            throw TrafficRulesError(operation: operation, .launch(path: path, problem: "\(error)"))
+            throw TrafficRulesError(operation: operation, .launch(path: path, problem: error.description))
         }
-        let printed = output.fileHandleForReading.readDataToEndOfFile()
-        let complaint = errors.fileHandleForReading.readDataToEndOfFile()
-        exited.wait()
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            throw TrafficRulesError(operation: operation, .refused(status: process.terminationStatus,
-                                                                  output: String(decoding: complaint, as: UTF8.self)))
+        guard outcome.succeeded else {
+            let status: Int32 = switch outcome.termination {
+            case .exited(let code): code
+            case .signalled(let signal): 128 + signal
+            }
+            throw TrafficRulesError(operation: operation, .refused(status: status, output: String(decoding: outcome.errors, as: UTF8.self)))
         }
-        return String(decoding: printed, as: UTF8.self)
+        return String(decoding: outcome.output, as: UTF8.self)
     }
 }

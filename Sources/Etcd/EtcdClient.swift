@@ -6,6 +6,11 @@ public final class EtcdClient: Sendable {
         public var requestTimeout: Duration = .seconds(5)
         /// Bound on establishing a TCP connection; a dead endpoint costs at most this before failover.
         public var connectTimeout: Duration = .seconds(2)
+        /// How often a watch asks etcd for a progress notification (on its own request stream).
+        public var watchProgressInterval: Duration = .seconds(3)
+        /// A watch that delivers neither events nor progress for this long is taken for dead and
+        /// ends with `.watchSilent` (a black-holed etcd, a connection to a peer that restarted).
+        public var watchSilenceLimit: Duration = .seconds(10)
         /// How many times the whole endpoint list is tried before giving up.
         public var passes: Int = 3
         /// Wait between passes.

@@ -16,6 +16,8 @@ public struct EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
         case compacted(revision: Int64)
         /// The watch stream ended without an error (the server closed it).
         case watchClosed
+        /// The watch delivered neither events nor the progress it was asked for within `seconds`.
+        case watchSilent(seconds: Double)
         /// TLS is misconfigured (a file, plain http with TLS files) or the handshake failed; the detail
         /// names the flag to fix. Never followed by a plaintext attempt.
         case tls(String)
@@ -48,6 +50,8 @@ public struct EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(prefix): history before revision \(revision) was compacted; re-read the keys and watch from their revision"
         case .watchClosed:
             return "\(prefix): the server closed the watch stream; watch again from the last revision seen + 1"
+        case .watchSilent(let seconds):
+            return "\(prefix): no events and no progress for \(seconds) s although progress was asked for; the connection is taken for dead (etcd unreachable, or restarted while unreachable); watch again from the last revision seen + 1"
         case .tls(let detail):
             return "\(prefix): \(detail)"
         }

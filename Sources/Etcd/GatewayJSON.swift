@@ -65,6 +65,7 @@ struct GatewayBytes: Codable, Sendable {
 enum Wire {
     struct Header: Decodable {
         var revision: GatewayInt64?
+        var cluster_id: GatewayInt64?
     }
 
     struct KeyValue: Decodable {
@@ -210,11 +211,18 @@ enum Wire {
         var key: GatewayBytes
         var range_end: GatewayBytes?
         var start_revision: GatewayInt64?
+        var progress_notify: Bool?
     }
 
+    /// One message of the watch's request stream: the creation, then progress requests.
     struct WatchRequest: Encodable {
-        var create_request: WatchCreateRequest
+        var create_request: WatchCreateRequest?
+        var progress_request: WatchProgressRequest?
     }
+
+    /// Asks etcd for a progress notification: a response with no events and the store's revision,
+    /// sent once every watch on the stream has caught up (etcd ≥ 3.4).
+    struct WatchProgressRequest: Encodable {}
 
     struct WatchChunk: Decodable {
         var result: WatchResponse?

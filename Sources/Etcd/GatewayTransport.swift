@@ -67,26 +67,55 @@ final class GatewayTransport: Sendable {
         }
     }
 
-    /// Opens a streaming call (watch): returns once response headers arrived, with the endpoint that answered.
-    /// The caller wraps it in `withAuthentication`, since a stream reports a bad token only in its first message.
-    func openStream(_ operation: String, path: String, body: some Encodable, token: String) async throws(EtcdError) -> (String, HTTPClientResponse) {
-        let payload = try encode(body, operation: operation)
-        return try await withFailover(operation, safety: .idempotent) { (endpoint) throws(Failure) in
-            let request = makeRequest(payload, url: endpoint + path, token: token)
+    /// Opens a streaming call (watch): returns once response headers arrived, with the endpoint that
+    /// answered and the request stream of that attempt. The request body stays open: `first` is its
+    /// first message (encoded JSON), and what the caller yields to the returned continuation
+    /// follows on the same connection (finish it to end the request). Until the response head
+    /// arrives, `nudge` is sent every 100 ms (see below). The caller wraps it in
+    /// `withAuthentication`, since a stream reports a bad token only in its first message.
+    ///
+    /// Why the nudge: etcd's Go HTTP server (Go 1.19 in Debian's etcd 3.4) takes the request
+    /// body's lock before it writes the response head, and the gateway's reader holds that lock
+    /// while it waits for the next message, so the head goes out only when a message arrives
+    /// after the answer is ready (seen with curl and with this client: without one, nothing for
+    /// minutes). A harmless message until the head arrives costs at most 100 ms.
+    func openStream(_ operation: String, path: String, first: [UInt8], nudge: [UInt8], token: String, headers: [(String, String)] = [])
+        async throws(EtcdError) -> (endpoint: String, response: HTTPClientResponse, requests: AsyncStream<ByteBuffer>.Continuation) {
+        try await withFailover(operation, safety: .idempotent) { (endpoint) throws(Failure) in
+            let (messages, requests) = AsyncStream<ByteBuffer>.makeStream()
+            requests.yield(ByteBuffer(bytes: first))
+            let nudging = Task {
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: .milliseconds(100)) } catch { return }
+                    requests.yield(ByteBuffer(bytes: nudge))
+                }
+            }
+            defer { nudging.cancel() }
+            var request = makeRequest([], url: endpoint + path, token: token)
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            // A length no stream reaches, not chunked encoding: etcd's Go server (1.19 in Debian's
+            // 3.4) drains a chunked body before it writes the response head, so a chunked stream
+            // that stays open never gets an answer; with a long Content-Length it answers at once.
+            request.body = .stream(messages, length: .known(Self.openStreamLength))
             let response: HTTPClientResponse
             do {
                 // The deadline covers only connecting and the response head; the body streams for as long as the watch lives.
                 response = try await http.execute(request, deadline: .now() + .nanoseconds(Self.nanoseconds(configuration.requestTimeout)))
             } catch {
+                requests.finish()
                 throw Self.classify(error, endpoint: endpoint)
             }
             if response.status != .ok {
+                requests.finish()
                 let bytes = (try? await response.body.collect(upTo: 1 << 20)).map { Array($0.readableBytesView) } ?? []
                 throw .answered(Self.serverError(bytes: bytes, status: Int(response.status.code), operation: operation, endpoint: endpoint))
             }
-            return (endpoint, response)
+            return (endpoint, response, requests)
         }
     }
+
+    /// The Content-Length of a request stream that stays open (1 TiB): more than any watch sends.
+    static let openStreamLength: Int64 = 1 << 40
 
     /// Why one attempt at one endpoint failed, and so whether another attempt may follow.
     enum Failure: Error {

@@ -38,11 +38,14 @@ public struct RangeResult: Sendable, Equatable {
     public var count: Int64
     /// The store's revision at the time of the read; watch from `revision + 1` to see what follows.
     public var revision: Int64
+    /// The etcd cluster that answered (a uint64's bit pattern); 0 when the answer did not say.
+    public var clusterID: Int64
 
     init(_ wire: Wire.RangeResponse) {
         kvs = (wire.kvs ?? []).map(KeyValue.init)
         count = wire.count?.value ?? 0
         revision = wire.header?.revision?.value ?? 0
+        clusterID = wire.header?.cluster_id?.value ?? 0
     }
 }
 

@@ -46,12 +46,12 @@ struct LineSplitter {
 
 /// One message of a watch stream, as the client acts on it.
 enum WatchMessage: Equatable {
-    /// The first message: etcd registered the watch.
-    case created(revision: Int64)
+    /// The first message: etcd registered the watch, at the store's `revision`, in `clusterID`.
+    case created(revision: Int64, clusterID: Int64)
     /// No events (a progress notification); the store has reached `revision`.
     case progress(revision: Int64)
-    /// Changes, in revision order.
-    case events([WatchEvent])
+    /// Changes, in revision order, and the header's revision.
+    case events([WatchEvent], revision: Int64)
     /// The start revision was compacted: etcd canceled the watch.
     case compacted(revision: Int64)
     /// etcd canceled the watch for another reason: a bad auth token or a denied permission, given
@@ -82,7 +82,7 @@ enum WatchMessage: Equatable {
             if reason.isEmpty { return .canceled(code: 1, reason: "etcd canceled the watch") }
             return splitRPCError(reason)
         }
-        if result.created == true { return .created(revision: revision) }
+        if result.created == true { return .created(revision: revision, clusterID: result.header?.cluster_id?.value ?? 0) }
         let events = result.events ?? []
         if events.isEmpty { return .progress(revision: revision) }
         return .events(try events.map { (event) throws(WatchDecodingError) in
@@ -92,7 +92,7 @@ enum WatchMessage: Equatable {
             case "DELETE": return WatchEvent(kind: .delete, kv: KeyValue(kv))
             case let other: throw WatchDecodingError(detail: "event type \"\(other)\"")
             }
-        })
+        }, revision: revision)
     }
 }
 

@@ -83,9 +83,20 @@ public final class TestEtcd: @unchecked Sendable {
         }
     }
 
+    /// Freezes the process (SIGSTOP): its sockets stay open and the kernel still acknowledges
+    /// what arrives, but nothing answers; `thaw()` lets it go on.
+    public func freeze() {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGSTOP) }
+    }
+
+    public func thaw() {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGCONT) }
+    }
+
     /// Stops the process (SIGTERM to its pid), keeping the data directory for `resume()`.
     public func halt() async {
         if process.isRunning {
+            thaw()   // a frozen process would hold SIGTERM until it runs again
             process.terminate()
             await waitForExit()
         }
@@ -95,6 +106,14 @@ public final class TestEtcd: @unchecked Sendable {
     public func resume() async throws {
         process = try Self.launch(arguments: arguments, logFile: logFile)
         guard await waitUntilServing() else { throw TestEtcdFailure("etcd did not restart on \(endpoint)") }
+    }
+
+    /// Restarts etcd from nothing on the same ports: what an etcd that lost its data, or a
+    /// restore from a backup older than every key, looks like to its clients.
+    public func wipe() async throws {
+        await halt()
+        try FileManager.default.removeItem(at: dataDirectory.appendingPathComponent("data"))
+        try await resume()
     }
 
     public func stop() async {

@@ -12,13 +12,13 @@ struct WatchStreamTests {
 
     /// Written out by hand from the base64 above ("L2EvMQ==" is "/a/1", "djE=" is "v1").
     static let expected: [WatchMessage] = [
-        .created(revision: 5),
+        .created(revision: 5, clusterID: Int64(bitPattern: 15_118_495_548_433_857_066)),
         .events([
             WatchEvent(kind: .put, kv: KeyValue(key: "/a/1", value: "v1", createRevision: 2, modRevision: 2, version: 1, lease: nil)),
             WatchEvent(kind: .put, kv: KeyValue(key: "/a/2", value: "v2", createRevision: 3, modRevision: 3, version: 1, lease: nil)),
             WatchEvent(kind: .put, kv: KeyValue(key: "/a/3", value: "v3", createRevision: 4, modRevision: 4, version: 1, lease: nil)),
             WatchEvent(kind: .delete, kv: KeyValue(key: "/a/2", value: "", createRevision: 0, modRevision: 5, version: 0, lease: nil)),
-        ]),
+        ], revision: 5),
         .failed(code: 14, message: "transport is closing"),
     ]
 
@@ -71,10 +71,13 @@ struct WatchStreamTests {
         #expect(try WatchMessage.decode(Array(noUser.utf8)) == .canceled(code: 3, reason: "etcdserver: user name is empty"))
         let progress = #"{"result":{"header":{"revision":"42"}}}"#
         #expect(try WatchMessage.decode(Array(progress.utf8)) == .progress(revision: 42))
+        // The answer to a progress request, as etcd 3.4.23's gateway wrote it.
+        let requested = #"{"result":{"header":{"cluster_id":"14841639068965178418","member_id":"10276657743932975437","revision":"1","raft_term":"2"},"watch_id":"-1"}}"#
+        #expect(try WatchMessage.decode(Array(requested.utf8)) == .progress(revision: 1))
         let explicitPut = #"{"result":{"events":[{"type":"PUT","kv":{"key":"YQ==","mod_revision":"7","lease":"255"}}]}}"#
         #expect(try WatchMessage.decode(Array(explicitPut.utf8)) == .events([
             WatchEvent(kind: .put, kv: KeyValue(key: "a", value: "", createRevision: 0, modRevision: 7, version: 0, lease: LeaseID(255))),
-        ]))
+        ], revision: 0))
     }
 
     @Test func malformedMessagesAreRejectedWithWhatWasWrong() {

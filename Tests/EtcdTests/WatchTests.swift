@@ -134,7 +134,7 @@ struct WatchTests {
             #expect(try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 1)
             let consumer = Task { () async throws -> Int in
                 var batches = 0
-                for try await _ in watch { batches += 1 }
+                for try await batch in watch where !batch.isProgress { batches += 1 }
                 return batches
             }
             try await Task.sleep(for: .milliseconds(100))
@@ -180,7 +180,7 @@ struct WatchTests {
             let watch = try await client.watch(prefix: "/d/", fromRevision: 0)
             let consumer = Task { () async throws -> Int in
                 var batches = 0
-                for try await _ in watch { batches += 1 }
+                for try await batch in watch where !batch.isProgress { batches += 1 }
                 return batches
             }
             try await Task.sleep(for: .milliseconds(100))
@@ -191,11 +191,12 @@ struct WatchTests {
     }
 }
 
-/// Iterates `watch` until at least `events` events arrived; returns the batches as they came.
+/// Iterates `watch` until at least `events` events arrived; returns the batches of events as they
+/// came (progress notifications left out).
 func collect(_ watch: EtcdWatch, events count: Int) async throws -> [[WatchEvent]] {
     var batches: [[WatchEvent]] = []
-    for try await batch in watch {
-        batches.append(batch)
+    for try await batch in watch where !batch.isProgress {
+        batches.append(batch.events)
         if batches.joined().count >= count { break }
     }
     return batches

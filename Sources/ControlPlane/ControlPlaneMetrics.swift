@@ -11,4 +11,13 @@ enum ControlPlaneMetrics {
     static func etcdErrors(_ source: String) -> Counter {
         Counter(label: "weft_etcd_errors_total", dimensions: [("source", source)])
     }
+
+    /// 1 while the peer watcher's table is confirmed current (an answering watch), 0 while not.
+    static func routeTableConfirmed() -> Gauge { Gauge(label: "weft_route_table_confirmed") }
+
+    /// Episodes in which the route table could not be confirmed current (each logged once).
+    static func routeTableUnconfirmedEpisodes() -> Counter { Counter(label: "weft_route_table_unconfirmed_episodes_total") }
+
+    /// Times etcd's store was found to have gone back (lost data, restored from an older backup).
+    static func storeResets() -> Counter { Counter(label: "weft_etcd_store_resets_total") }
 }

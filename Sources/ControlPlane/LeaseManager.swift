@@ -232,6 +232,15 @@ public actor LeaseManager {
         wake()
     }
 
+    /// Our key may be gone (etcd's store went back, or the peer watch was away): renew now, which
+    /// re-creates a missing key by a compare-first write on the same subnet, or re-acquires when
+    /// etcd no longer knows our lease. Without this a lost key waits for the renewal (23 h).
+    public func recheck() {
+        guard current?.etcdLease != nil else { return }
+        deadline = clock.now
+        wake()
+    }
+
     private func reacquire() async {
         do {
             try await acquire()

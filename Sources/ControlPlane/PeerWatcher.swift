@@ -8,6 +8,16 @@ import Routes
 /// A broken watch resumes from the last revision seen + 1 after a capped, jittered backoff; a
 /// compacted one re-lists and applies the difference. Malformed records are skipped and counted
 /// by reason; the rest stay.
+///
+/// Freshness: the table is "confirmed current" while a watch is open and answering (events, or
+/// the progress the etcd client asks for every few seconds). From the first failure to the next
+/// confirmation it is not, and that episode is told once to the log and to `onFreshness`; the
+/// dataplane keeps forwarding with the last table meanwhile.
+///
+/// A store that went back (its cluster ID changed, or a fresh read's revision is below one
+/// already seen: etcd lost its data or was restored from an older backup) is relisted and
+/// `onRecheckLease` runs, so our own lease is re-asserted at once instead of at its renewal;
+/// it runs after every re-opened watch too, since our key may have gone while we were away.
 public actor PeerWatcher {
     public struct Configuration: Sendable {
         /// --etcd-prefix.
@@ -37,6 +47,8 @@ public actor PeerWatcher {
         public var reconnects = 0
         /// Full listings after the first (after compaction).
         public var relists = 0
+        /// Times the store was found to have gone back (lost data, an older backup).
+        public var storeResets = 0
         /// Records currently skipped, by reason.
         public var skipped: [PeerSkipReason: Int] = [:]
         /// Routes in the last published snapshot.
@@ -45,6 +57,13 @@ public actor PeerWatcher {
         public var revision: Int64 = 0
         /// From receiving a watch batch (or listing) to the publish it caused; the last 1,024.
         public var publishDelays: [Duration] = []
+    }
+
+    /// Whether the table can be taken as etcd's current view, told to `onFreshness` on each change.
+    public enum Freshness: Sendable, Equatable {
+        case confirmed(revision: Int64)
+        /// Since the first failure of an episode; `reason` is that failure.
+        case unconfirmed(reason: String)
     }
 
     /// Told to the `onPublish` observer after each publish.
@@ -64,11 +83,23 @@ public actor PeerWatcher {
     private let etcdErrors = ControlPlaneMetrics.etcdErrors("watch")
     private let onPublish: (@Sendable (Publication) -> Void)?
     private let onOwnKeyChange: (@Sendable (Int64) async -> Void)?
+    private let onFreshness: (@Sendable (Freshness) -> Void)?
+    private let onRecheckLease: (@Sendable () async -> Void)?
+    private let confirmedGauge = ControlPlaneMetrics.routeTableConfirmed()
+    private let unconfirmedEpisodes = ControlPlaneMetrics.routeTableUnconfirmedEpisodes()
+    private let storeResets = ControlPlaneMetrics.storeResets()
     /// Test seam: runs before each watch is opened, with the revision it will start from.
     let beforeWatch: (@Sendable (Int64) async -> Void)?
 
     private var table: PeerTable
     private var published: [Route]?
+    /// When the current unconfirmed episode began; nil while confirmed (or before the first try).
+    private var unconfirmedSince: Duration?
+    private var everConfirmed = false
+    /// The highest store revision any answer carried, and the cluster that gave it: a fresh read
+    /// below it, or another cluster, means the store went back.
+    private var highestRevision: Int64 = 0
+    private var clusterID: Int64 = 0
     private var generation: UInt64 = 0
     public private(set) var statistics = Statistics()
 
@@ -77,17 +108,24 @@ public actor PeerWatcher {
     ///   - onOwnKeyChange: called with the revision of every event on our own key; wire it to
     ///     `LeaseManager.noticeOwnKeyChange` so a deleted lease is noticed at once.
     ///   - onPublish: observes each publish (metrics, tests).
+    ///   - onFreshness: told when the table stops or starts again being confirmed current.
+    ///   - onRecheckLease: our key may be gone (a re-opened watch, a store that went back); wire it
+    ///     to `LeaseManager.recheck` so the lease is re-asserted now.
     public init(client: EtcdClient, configuration: Configuration, publisher: RouteTablePublisher,
                 clock: any ControlPlaneClock = SystemClock(), log: @escaping LogHandler = { _, _ in },
                 onOwnKeyChange: (@Sendable (Int64) async -> Void)? = nil,
-                onPublish: (@Sendable (Publication) -> Void)? = nil) {
+                onPublish: (@Sendable (Publication) -> Void)? = nil,
+                onFreshness: (@Sendable (Freshness) -> Void)? = nil,
+                onRecheckLease: (@Sendable () async -> Void)? = nil) {
         self.init(client: client, configuration: configuration, publisher: publisher, clock: clock, log: log,
-                  onOwnKeyChange: onOwnKeyChange, onPublish: onPublish, beforeWatch: nil)
+                  onOwnKeyChange: onOwnKeyChange, onPublish: onPublish, onFreshness: onFreshness,
+                  onRecheckLease: onRecheckLease, beforeWatch: nil)
     }
 
     init(client: EtcdClient, configuration: Configuration, publisher: RouteTablePublisher,
          clock: any ControlPlaneClock, log: @escaping LogHandler,
          onOwnKeyChange: (@Sendable (Int64) async -> Void)?, onPublish: (@Sendable (Publication) -> Void)?,
+         onFreshness: (@Sendable (Freshness) -> Void)? = nil, onRecheckLease: (@Sendable () async -> Void)? = nil,
          beforeWatch: (@Sendable (Int64) async -> Void)?) {
         self.client = client
         self.configuration = configuration
@@ -96,6 +134,8 @@ public actor PeerWatcher {
         self.log = log
         self.onOwnKeyChange = onOwnKeyChange
         self.onPublish = onPublish
+        self.onFreshness = onFreshness
+        self.onRecheckLease = onRecheckLease
         self.beforeWatch = beforeWatch
         table = PeerTable(config: configuration.network)
     }
@@ -117,19 +157,48 @@ public actor PeerWatcher {
         // reporting compaction) meets a growing wait, never a hot loop.
         var attempt = 0
         var compactedLast = false
+        // A watch or listing failed since the last open watch: our key is checked once re-opened.
+        var interrupted = false
         while !Task.isCancelled {
             do {
+                var listedNow = false
                 if revision == nil {
                     revision = try await list()
+                    if revision == nil { continue }
+                    listedNow = true
                 }
                 let from = (revision ?? 0) + 1
                 await beforeWatch?(from)
                 let watch = try await client.watch(prefix: subnetsPrefix, fromRevision: from)
+                if watch.clusterID != 0, clusterID != 0, watch.clusterID != clusterID {
+                    watch.cancel()
+                    await storeWentBack("the watch is answered by another etcd cluster (ID \(hex(watch.clusterID)), was \(hex(clusterID)))")
+                    revision = nil
+                    continue
+                }
+                if watch.createdRevision < (revision ?? 0), !listedNow {
+                    // Behind what we applied: a lagging member, or a store that went back. A
+                    // fresh (linearizable) listing tells which; after one, a lagging member's
+                    // watch is kept (it delivers once the member catches up).
+                    watch.cancel()
+                    log(.info, "etcd created the watch at revision \(watch.createdRevision), below the \(revision ?? 0) already applied; listing again to check the store")
+                    revision = nil
+                    continue
+                }
+                confirm()
+                if interrupted {
+                    interrupted = false
+                    await onRecheckLease?()
+                }
                 try await withTaskCancellationHandler {
                     for try await batch in watch {
                         let receivedAt = clock.now
-                        await apply(batch, revision: &revision)
-                        publishIfChanged(receivedAt: receivedAt)
+                        highestRevision = max(highestRevision, batch.revision)
+                        if !batch.isProgress {
+                            await apply(batch.events, revision: &revision)
+                            publishIfChanged(receivedAt: receivedAt)
+                        }
+                        confirm()
                         attempt = 0
                         compactedLast = false
                     }
@@ -152,6 +221,8 @@ public actor PeerWatcher {
                     continue
                 }
                 if Task.isCancelled { break }
+                interrupted = true
+                unconfirm(error.description)
                 etcdErrors.increment()
                 let delay = configuration.backoff.delay(attempt: attempt)
                 attempt += 1
@@ -165,9 +236,20 @@ public actor PeerWatcher {
         }
     }
 
-    /// Replaces the table with a fresh listing and publishes if the routes changed; returns its revision.
-    private func list() async throws(EtcdError) -> Int64 {
+    /// Replaces the table with a fresh listing and publishes if the routes changed; returns its
+    /// revision, or nil when the listing showed that the store went back (list again).
+    private func list() async throws(EtcdError) -> Int64? {
         let listing = try await client.range(prefix: subnetsPrefix)
+        if listing.clusterID != 0, clusterID != 0, listing.clusterID != clusterID {
+            await storeWentBack("another etcd cluster answers (ID \(hex(listing.clusterID)), was \(hex(clusterID)))")
+            return nil
+        }
+        if listing.revision < highestRevision {
+            await storeWentBack("its revision went back from \(highestRevision) to \(listing.revision)")
+            return nil
+        }
+        if listing.clusterID != 0 { clusterID = listing.clusterID }
+        highestRevision = max(highestRevision, listing.revision)
         let receivedAt = clock.now
         let difference = table.replace(with: listing.kvs)
         if statistics.revision != 0 {
@@ -177,6 +259,39 @@ public actor PeerWatcher {
         publishIfChanged(receivedAt: receivedAt, force: published == nil)
         return listing.revision
     }
+
+    /// etcd's data is not what we followed: forget its revisions and cluster, have our lease
+    /// re-asserted, and list again (the caller does).
+    private func storeWentBack(_ why: String) async {
+        log(.warning, "etcd's store went back: \(why); its data was lost or restored from an older backup. Listing the leases again and re-asserting ours")
+        statistics.storeResets += 1
+        storeResets.increment()
+        highestRevision = 0
+        clusterID = 0
+        await onRecheckLease?()
+    }
+
+    private func confirm() {
+        if let since = unconfirmedSince {
+            log(.info, "route table confirmed current again at revision \(statistics.revision) after \(clock.now - since) unconfirmed")
+        }
+        guard unconfirmedSince != nil || !everConfirmed else { return }
+        unconfirmedSince = nil
+        everConfirmed = true
+        confirmedGauge.record(1)
+        onFreshness?(.confirmed(revision: statistics.revision))
+    }
+
+    private func unconfirm(_ reason: String) {
+        guard unconfirmedSince == nil else { return }
+        unconfirmedSince = clock.now
+        log(.warning, "route table no longer confirmed current: \(reason). Forwarding with the table of revision \(statistics.revision) until the watch answers again")
+        confirmedGauge.record(0)
+        unconfirmedEpisodes.increment()
+        onFreshness?(.unconfirmed(reason: reason))
+    }
+
+    private func hex(_ id: Int64) -> String { String(UInt64(bitPattern: id), radix: 16) }
 
     private func apply(_ batch: [WatchEvent], revision: inout Int64?) async {
         for event in batch {

@@ -17,6 +17,13 @@ extension PeerWatcher {
             onPublish: {
                 publications.record(generation: $0.generation)
                 onRoutes($0.routes)
-            })
+            },
+            onFreshness: { [readiness = context.readiness] freshness in
+                switch freshness {
+                case .confirmed: readiness.routesConfirmed()
+                case .unconfirmed(let reason): readiness.routesUnconfirmed(reason)
+                }
+            },
+            onRecheckLease: { await manager.recheck() })
     }
 }

@@ -47,6 +47,8 @@ public actor LeaseManager {
 
     /// The lease we hold; nil before the first acquisition and between a loss and re-acquisition.
     public private(set) var current: AcquiredLease?
+    /// Failed re-acquisitions in a row, pacing the next try.
+    private var reacquisitions = 0
     /// The subnet held before the last loss, asked for first when re-acquiring.
     private var lostSubnet: IPv4Prefix?
     /// Clock time of the next renewal or retry; nil when there is nothing to renew (a reservation).
@@ -244,9 +246,16 @@ public actor LeaseManager {
     private func reacquire() async {
         do {
             try await acquire()
+            reacquisitions = 0
         } catch {
-            log(.warning, "cannot acquire a subnet lease: \(error); retrying in \(configuration.retryInterval)")
-            deadline = clock.now + configuration.retryInterval
+            // From 1 s doubling to the retry interval: a lost lease is wanted back in seconds (a
+            // restored etcd gets its config back moments later, and a joining host could take the
+            // subnet meanwhile), but a long outage costs one line a minute.
+            let backoff = RetryBackoff(initial: min(.seconds(1), configuration.retryInterval), maximum: configuration.retryInterval)
+            let wait = backoff.ceiling(attempt: reacquisitions)
+            reacquisitions += 1
+            log(.warning, "cannot acquire a subnet lease: \(error); retrying in \(wait)")
+            deadline = clock.now + wait
             pendingNotice = nil
             await sleepUntilDeadlineOrNotice()
         }

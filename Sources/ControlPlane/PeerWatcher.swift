@@ -176,13 +176,17 @@ public actor PeerWatcher {
                     revision = nil
                     continue
                 }
-                if watch.createdRevision < (revision ?? 0), !listedNow {
-                    // Behind what we applied: a lagging member, or a store that went back. A
-                    // fresh (linearizable) listing tells which; after one, a lagging member's
-                    // watch is kept (it delivers once the member catches up).
+                if watch.createdRevision < (revision ?? 0) {
+                    // Behind what we applied: a lagging member, or a store that went back (also
+                    // between our listing and this watch). A fresh (linearizable) listing tells
+                    // which; a member that keeps lagging meets a growing wait, not a hot loop.
                     watch.cancel()
                     log(.info, "etcd created the watch at revision \(watch.createdRevision), below the \(revision ?? 0) already applied; listing again to check the store")
                     revision = nil
+                    if listedNow {
+                        do { try await clock.sleep(for: configuration.backoff.delay(attempt: attempt)) } catch { break }
+                        attempt += 1
+                    }
                     continue
                 }
                 confirm()

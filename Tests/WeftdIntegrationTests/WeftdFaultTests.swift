@@ -1,0 +1,123 @@
+import Foundation
+import Glibc
+import Testing
+
+extension Bed {
+    /// Drops, without a reply, everything between host N and etcd (a partition, a dead switch
+    /// port): its connections stay ESTABLISHED and learn nothing.
+    func blackholeEtcd(from index: Int) throws {
+        try exec(host(index), ["/usr/sbin/nft", """
+            add table inet wfblackhole
+            add chain inet wfblackhole out { type filter hook output priority 0; }
+            add chain inet wfblackhole in { type filter hook input priority 0; }
+            add rule inet wfblackhole out ip daddr 198.18.0.254 drop
+            add rule inet wfblackhole in ip saddr 198.18.0.254 drop
+            """])
+    }
+
+    func healEtcd(from index: Int) throws {
+        try exec(host(index), ["/usr/sbin/nft", "delete table inet wfblackhole"])
+    }
+
+    /// One sample's value from weftd N's /metrics, nil when the series is absent.
+    func metric(_ index: Int, _ series: String) -> Double? {
+        guard let text = try? execResult(host(index), ["/usr/bin/curl", "-s", "-m", "2", "http://127.0.0.1:8471/metrics"]).output
+        else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+
+    /// /readyz's body in host N.
+    func readyzBody(_ index: Int) -> String {
+        (try? execResult(host(index), ["/usr/bin/curl", "-s", "-m", "2", "http://127.0.0.1:8471/readyz"]).output) ?? ""
+    }
+}
+
+extension WeftdBeds {
+    /// The faults of issue 15 that concern etcd, each on its own bed of real weftd processes.
+    @Suite(.serialized, .enabled(if: bedUnavailable == nil, "\(bedUnavailable ?? "")"))
+    struct WeftdFaultTests {
+        /// etcd unreachable from host 1 (packets dropped, no RST) while etcd crashes and restarts:
+        /// host 1's watch connection stays ESTABLISHED to a process that no longer exists. It must
+        /// notice within its silence limit, say so (log, metric, /readyz after 30 s), keep
+        /// forwarding, and once the path heals follow the leases again: a newcomer's route arrives.
+        @Test(.timeLimit(.minutes(4)))
+        func etcdBlackholedWhileItCrashesAndRestarts() throws {
+            let bed = try Bed(hosts: 3)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            try bed.putConfig(Bed.udpConfig)
+            let (daemons, subnets) = try bed.startReady([1, 2])
+            for index in [1, 2] { try bed.addressContainer(index, subnet: subnets[index]!) }
+            #expect(bed.metric(1, "weft_route_table_confirmed") == 1)
+
+            try bed.blackholeEtcd(from: 1)
+            bed.etcd?.stop(SIGKILL)
+            bed.etcd = nil
+            try bed.startEtcd()
+            // Past the 30 s grace: not ready, with the reason, while packets still flow.
+            #expect(waitFor(.seconds(60), interval: .milliseconds(500)) { bed.readyz(1) == 503 } != nil,
+                    "weftd 1 stayed ready: \(daemons[1]!.log.suffix(2000))")
+            #expect(bed.readyzBody(1).contains("route table not confirmed current"), "\(bed.readyzBody(1))")
+            #expect(bed.metric(1, "weft_route_table_confirmed") == 0)
+            #expect(daemons[1]!.lines(containing: "route table no longer confirmed current").count == 1, "\(daemons[1]!.log.suffix(3000))")
+            #expect(daemons[1]!.lines(containing: "no events and no progress").isEmpty == false)
+            let ping = bed.ping(from: 1, "\(Bed.split(subnets[2]!).0).2", count: 2)
+            #expect(ping.status == 0, "the dataplane keeps forwarding: \(ping.output)")
+
+            try bed.healEtcd(from: 1)
+            let newcomer = try bed.startWeftd(3)
+            let third = try bed.waitReady([3], [3: newcomer])[3]!
+            let line = "route added \(third) via \(bed.hostIP(3))"
+            #expect(waitFor(.seconds(60)) { !daemons[1]!.lines(containing: line).isEmpty } != nil,
+                    "weftd 1 never saw the newcomer: \(daemons[1]!.log.suffix(3000))")
+            #expect(waitFor(.seconds(30)) { bed.readyz(1) == 200 } != nil)
+            #expect(bed.metric(1, "weft_route_table_confirmed") == 1)
+            #expect(bed.metric(1, "weft_route_table_unconfirmed_episodes_total") == 1)
+            #expect(daemons[1]!.lines(containing: "route table confirmed current again").count == 1)
+        }
+
+        /// etcd restored from nothing with only the config put back: the running hosts notice,
+        /// re-assert their leases on the same subnets at once (not at the renewal, 23 h away), so
+        /// a joining host gets a subnet of its own and everyone sees everyone.
+        @Test(.timeLimit(.minutes(4)))
+        func etcdThatLostItsDataIsRefilledAndNoSubnetHasTwoOwners() throws {
+            let bed = try Bed(hosts: 3)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            // SubnetMin/Max leave four /24s: a newcomer picking at random among free ones would
+            // land on a live host's subnet often if the live ones were not re-asserted.
+            let config = #"{"Network":"10.244.0.0/16","SubnetLen":24,"SubnetMin":"10.244.1.0","SubnetMax":"10.244.3.0","Backend":{"Type":"udp"}}"#
+            try bed.putConfig(config)
+            let (daemons, subnets) = try bed.startReady([1, 2])
+
+            bed.stopEtcd()
+            try FileManager.default.removeItem(atPath: bed.etcdDataDirectory)
+            try bed.startEtcd()
+            try bed.putConfig(config)
+            let prefix = WeftdEndToEndTests.subnetsPrefix
+            for index in [1, 2] {
+                let key = WeftdEndToEndTests.key(subnets[index]!)
+                #expect(waitFor(.seconds(45), interval: .milliseconds(200)) {
+                    (try? bed.etcdctlMust(["get", key, "--print-value-only"]))?.contains(bed.hostIP(index)) == true
+                } != nil, "weftd \(index) did not re-assert \(key): \(daemons[index]!.log.suffix(3000))")
+                #expect(daemons[index]!.lines(containing: "etcd's store went back").count == 1, "\(daemons[index]!.log.suffix(3000))")
+            }
+
+            let newcomer = try bed.startWeftd(3)
+            let third = try bed.waitReady([3], [3: newcomer])[3]!
+            #expect(third != subnets[1] && third != subnets[2], "one subnet, two owners: \(third)")
+            let listing = try bed.etcdctlMust(["get", "--prefix", prefix, "--keys-only"])
+            #expect(listing.split(separator: "\n").count == 3, "\(listing)")
+            for index in [1, 2] {
+                let line = "route added \(third) via \(bed.hostIP(3))"
+                #expect(waitFor(.seconds(30)) { !daemons[index]!.lines(containing: line).isEmpty } != nil,
+                        "weftd \(index) never saw the newcomer: \(daemons[index]!.log.suffix(3000))")
+            }
+            for index in 1...3 { try bed.addressContainer(index, subnet: index == 3 ? third : subnets[index]!) }
+            WeftdEndToEndTests.pingMatrix(bed, [1: subnets[1]!, 2: subnets[2]!, 3: third], "after etcd lost its data")
+        }
+    }
+}

@@ -4,7 +4,7 @@ import Logging
 import Synchronization
 
 /// weftd's subnet.env (--subnet-file), which the CNI plugin and Docker read to address containers:
-/// written for each lease, and kept. A file
+/// read back at start for the previous run's subnet, written for each lease, and kept. A file
 /// truncated, deleted or edited while weftd runs would fail or misaddress every container started
 /// meanwhile, so each resync puts back what weftd wrote.
 final class SubnetFile: Sendable {
@@ -20,6 +20,25 @@ final class SubnetFile: Sendable {
         self.path = path
         self.logger = logger
         problems = ProblemLog(logger: logger)
+    }
+
+    /// FLANNEL_SUBNET of the file a previous run wrote, asked for first (flanneld does too); nil
+    /// when there is none, or when it cannot be a lease under `config`, which is said in one line.
+    func previousSubnet(fitting config: NetworkConfig) -> IPv4Prefix? {
+        let subnet: IPv4Prefix?
+        do {
+            subnet = try SubnetEnv.read(path: path)?.subnet
+        } catch {
+            logger.warning("ignoring the previous subnet: \(error)")
+            return nil
+        }
+        guard let subnet else { return nil }
+        if let misfit = config.misfit(subnet) {
+            logger.warning("ignoring FLANNEL_SUBNET \(subnet) in \(path) from a previous run: \(misfit); not asking for it")
+            return nil
+        }
+        logger.info("\(path) names \(subnet) from a previous run; asking for it first")
+        return subnet
     }
 
     /// Writes `env` atomically; its text is what the file must hold from now on.

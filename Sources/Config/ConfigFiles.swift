@@ -37,7 +37,7 @@ public enum AtomicFile {
 
         let temporary = "\(directory)/.\(base).tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw failure("create the temporary file", temporary) }
+        guard fd >= 0 else { throw failure("create the temporary file", temporary, attributesOf: directory) }
         var closed = false
         do throws(ConfigError) {
             try writeAll(Array(contents.utf8), to: fd, path: temporary)
@@ -45,7 +45,11 @@ public enum AtomicFile {
             guard fsync(fd) == 0 else { throw failure("flush the temporary file", temporary) }
             closed = true
             guard close(fd) == 0 else { throw failure("close the temporary file", temporary) }
-            guard rename(temporary, path) == 0 else { throw failure("rename the temporary file \(temporary) over the file", path) }
+            guard rename(temporary, path) == 0 else {
+                let code = errno
+                throw failure("rename the temporary file \(temporary) over the file", path, code: code,
+                              attributesOf: code == EPERM ? attributeHolder(path, directory: directory) : nil)
+            }
         } catch {
             if !closed { close(fd) }
             unlink(temporary)
@@ -124,17 +128,38 @@ public enum AtomicFile {
     }
 
     /// One line naming the call, the path, the system's reason and what to do about it.
-    static func failure(_ operation: String, _ path: String, field: String = "file") -> ConfigError {
-        let code = errno
+    /// `attributesOf` is where an immutable or append-only attribute would stop the call: the
+    /// file for a rename over it (the default), the directory for a file created in it.
+    static func failure(_ operation: String, _ path: String, field: String = "file", code: Int32? = nil,
+                        attributesOf: String? = nil) -> ConfigError {
+        let code = code ?? errno
         let reason = String(cString: strerror(code))
-        let fix = switch code {
-        case EACCES, EPERM: "run weft as root or make the directory writable"
+        let fix = fix(for: code, isRoot: geteuid() == 0, attributesOf: attributesOf ?? path)
+        return ConfigError(source: path, field: field, problem: "cannot \(operation): \(reason) (errno \(code)); \(fix)")
+    }
+
+    /// Which of `path` and its directory refused a rename over `path` with EPERM: an immutable or
+    /// append-only file cannot be opened for writing, even by root (nothing is written here);
+    /// otherwise the directory holds the attribute.
+    static func attributeHolder(_ path: String, directory: String) -> String {
+        let fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return path }
+        close(fd)
+        return directory
+    }
+
+    static func fix(for code: Int32, isRoot: Bool, attributesOf path: String) -> String {
+        switch code {
+        // For root, EPERM on these calls is chattr's +i or +a, which stop even root.
+        case EPERM where isRoot:
+            "\(path) is immutable or append-only (lsattr -d \(path) shows i or a); clear it with chattr -i -a \(path)"
+        case EACCES where isRoot: "make the directory writable (root is refused here: CAP_DAC_OVERRIDE withheld, or a security module)"
+        case EACCES, EPERM: "run as root or make the directory writable"
         case EROFS: "the filesystem is read-only; choose a path on a writable one"
         case ENOSPC, EDQUOT: "free some space on that filesystem"
         case ENOTDIR: "a parent of the path is not a directory; fix the path"
         default: "check the path and its parent directory"
         }
-        return ConfigError(source: path, field: field, problem: "cannot \(operation): \(reason) (errno \(code)); \(fix)")
     }
 }
 

@@ -57,4 +57,13 @@ extension NetworkConfig {
     /// Whether a lease (e.g. one found in etcd for our PublicIP, or the previous FLANNEL_SUBNET)
     /// may be kept under this config.
     public func fits(_ subnet: IPv4Prefix) -> Bool { subnets.contains(subnet) }
+
+    /// Why `subnet` cannot be a lease under this config, for a message; nil when it `fits`.
+    public func misfit(_ subnet: IPv4Prefix) -> String? {
+        if !network.contains(subnet) { return "\(subnet) lies outside the Network \(network)" }
+        if subnet.length != subnetLength { return "\(subnet) is not a /\(subnetLength) (the SubnetLen)" }
+        if subnet.network < subnetMin { return "\(subnet) lies below SubnetMin \(subnetMin)" }
+        if subnet.network > subnetMax { return "\(subnet) lies above SubnetMax \(subnetMax)" }
+        return nil
+    }
 }

@@ -11,6 +11,8 @@ public struct DaemonContext: Sendable {
     public let notifier: SystemdNotifier?
     /// What /metrics, /v1/routes and /v1/stats read; the run loop attaches each dataplane it starts.
     public let status: DaemonStatus
+    /// subnet.env at --subnet-file: written by `publish`, kept by the resync.
+    let subnetFile: SubnetFile
 
     public init(options: DaemonOptions, interface: ExternalInterface, logger: Logger,
                 readiness: Readiness = Readiness(), notifier: SystemdNotifier? = nil, status: DaemonStatus = DaemonStatus()) {
@@ -20,6 +22,7 @@ public struct DaemonContext: Sendable {
         self.readiness = readiness
         self.notifier = notifier
         self.status = status
+        subnetFile = SubnetFile(path: options.subnetFile, logger: logger)
     }
 
     /// Lease held, subnet.env written, dataplane up: /readyz turns 200 and, the first time,
@@ -40,7 +43,7 @@ public struct DaemonContext: Sendable {
     /// Writes subnet.env at --subnet-file (atomically) and then, with --docker-opts-file, the
     /// Docker options rendered from it as mk-docker-opts.sh would.
     public func publish(_ env: SubnetEnv) throws(ConfigError) {
-        try env.write(to: options.subnetFile)
+        try subnetFile.write(env)
         if let path = options.dockerOptionsFile {
             try options.dockerOptions.write(from: options.subnetFile, to: path)
         }

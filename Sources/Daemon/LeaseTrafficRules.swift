@@ -12,7 +12,8 @@ import TrafficRules
 /// once, and the resync keeps trying.
 ///
 /// The same resync keeps the blackhole route of --ip-blackhole-route (`BlackholeRoute`), as
-/// flanneld's loop does. Readiness does not wait for it; a failure is logged once.
+/// flanneld's loop does, and subnet.env (`SubnetFile`). Readiness waits for neither; a failure is
+/// logged once.
 final class LeaseTrafficRules: Sendable {
     let keeper: TrafficRuleKeeper
     private let context: DaemonContext
@@ -90,6 +91,7 @@ final class LeaseTrafficRules: Sendable {
 
     func report(_ outcome: TrafficRuleKeeper.Outcome) {
         if options.ipBlackholeRoute { keepBlackholeRoute(state.withLock { $0.blackholeSubnet }) }
+        context.subnetFile.keep()
         switch outcome {
         case .nothingWanted, .intact:
             break

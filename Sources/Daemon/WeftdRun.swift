@@ -82,7 +82,8 @@ struct WeftdRunner {
                 }
             }
         }
-        let manager = LeaseManager(client: client, configuration: leaseConfiguration(identity), log: Dataplane.logHandler(logger))
+        let manager = LeaseManager(client: client, configuration: leaseConfiguration(identity, config: initial),
+                                   log: Dataplane.logHandler(logger))
         let first = try await retrying(problems) { () async throws(LeaseError) -> AcquiredLease? in
             try await manager.acquire()
         }
@@ -273,7 +274,7 @@ struct WeftdRunner {
         var vtepMAC: MACAddress
     }
 
-    private func leaseConfiguration(_ identity: Identity) -> LeaseManager.Configuration {
+    private func leaseConfiguration(_ identity: Identity, config: NetworkConfig) -> LeaseManager.Configuration {
         let publicIP = context.interface.publicIP
         let attributes: LeaseAttributes = switch identity.backend {
         case .vxlan: .vxlan(publicIP: publicIP, data: VXLANLeaseData(configuredVNI: identity.vni, vtepMAC: identity.vtepMAC))
@@ -282,24 +283,10 @@ struct WeftdRunner {
         }
         var configuration = LeaseManager.Configuration(
             attributes: attributes, prefix: options.etcdPrefix,
-            previousSubnet: previousSubnet())
+            previousSubnet: context.subnetFile.previousSubnet(fitting: config))
         configuration.leaseTTL = options.subnetLeaseTTL
         configuration.renewMargin = options.subnetLeaseRenewMargin
         return configuration
-    }
-
-    /// FLANNEL_SUBNET of the subnet.env a previous run wrote, asked for first (flanneld does too).
-    private func previousSubnet() -> IPv4Prefix? {
-        let path = options.subnetFile
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        do {
-            let subnet = try SubnetEnv.parse(text, file: path).subnet
-            if let subnet { logger.info("\(path) names \(subnet) from a previous run; asking for it first") }
-            return subnet
-        } catch {
-            logger.warning("ignoring the previous subnet: \(error)")
-            return nil
-        }
     }
 
     /// flannel's NAT check for host-gw, as one line, or nil: peers route to our PublicIP as an

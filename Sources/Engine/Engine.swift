@@ -148,7 +148,7 @@ public final class Engine: @unchecked Sendable {
             self.running = running
 
             let forwarder = Forwarder(backend: configuration.backend, vni: configuration.vni,
-                                      vtepMAC: configuration.vtepMAC, tunAddress: configuration.localSubnet.network)
+                                      vtepMAC: configuration.vtepMAC, localSubnet: configuration.localSubnet)
             for index in 0..<configuration.workers {
                 let setup = WorkerSetup(
                     index: index, tunQueue: queues[index], socket: sockets[index].socket.fd, forwarder: forwarder,

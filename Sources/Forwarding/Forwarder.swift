@@ -17,16 +17,22 @@ public struct Forwarder: Sendable {
     public let vni: UInt32
     /// Our VTEP MAC: the inner Ethernet source we send, the destination we accept (vxlan).
     public let vtepMAC: MACAddress
+    /// Our lease's subnet: the only inner destinations a peer's datagram may carry. The kernel
+    /// forwards whatever the TUN hands it, so a packet for anywhere else (the underlay, etcd,
+    /// another peer's subnet) would make this host a relay for anyone who sends from a peer's
+    /// PublicIP, which anyone on the underlay can.
+    public let localSubnet: IPv4Prefix
+
     /// The TUN's address (our lease's network address): the source of ICMP unreachables.
-    public let tunAddress: IPv4Address
+    @inlinable public var tunAddress: IPv4Address { localSubnet.network }
 
     /// `backend` is udp or vxlan; host-gw moves no packet through Weft.
-    public init(backend: Backend, vni: UInt32 = 1, vtepMAC: MACAddress = MACAddress(0), tunAddress: IPv4Address) {
+    public init(backend: Backend, vni: UInt32 = 1, vtepMAC: MACAddress = MACAddress(0), localSubnet: IPv4Prefix) {
         precondition(backend != .hostGateway, "host-gw forwards in the kernel: there is no Weft pipeline for it")
         self.backend = backend
         self.vni = vni & 0xFF_FFFF
         self.vtepMAC = vtepMAC
-        self.tunAddress = tunAddress
+        self.localSubnet = localSubnet
     }
 
     /// Bytes a packet read from the TUN needs in front of it so `fromTUN` encapsulates in place.
@@ -71,8 +77,9 @@ public struct Forwarder: Sendable {
     }
 
     /// A datagram's payload received from `sender` (the outer source address): decapsulate it,
-    /// then admit it only from a current peer and only with an inner source inside that peer's
-    /// subnet. On `.deliver` the buffer holds the inner IPv4 packet for the TUN.
+    /// then admit it only from a current peer, only with an inner source inside that peer's
+    /// subnet and only with an inner destination inside ours. On `.deliver` the buffer holds the
+    /// inner IPv4 packet for the TUN.
     @inlinable
     public func fromWire(_ packet: inout PacketBuffer, sender: IPv4Address, table: RouteTable) -> ReceiveVerdict {
         if let reason = decapsulate(&packet) { return .drop(reason) }
@@ -92,12 +99,18 @@ public struct Forwarder: Sendable {
         return VXLAN.decapsulate(&packet, vni: vni, localMAC: vtepMAC)
     }
 
-    /// Anti-spoofing for a decapsulated inner packet: the subnet holding its source must be the
-    /// sender's. `.unknownSender` when the sender owns no lease at all, `.spoofedSource` when it
-    /// does but the inner source lies outside its subnet.
+    /// Admission of a decapsulated inner packet. Anti-spoofing: the subnet holding its source must
+    /// be the sender's (`.unknownSender` when the sender owns no lease at all, `.spoofedSource`
+    /// when it does but the inner source lies outside its subnet). Then no relaying: its
+    /// destination must lie in our subnet (`.notOurSubnet`), which holds the TUN's address and
+    /// the subnet's broadcast. The sender is judged first, so a stranger's packet counts as a
+    /// stranger's whatever it carries.
     @inlinable
     public func admit(_ inner: PacketBuffer, sender: IPv4Address, table: RouteTable) -> DropReason? {
-        if let owner = table.lookup(IPv4Header(inner).source), owner.publicIP == sender { return nil }
-        return table.isPeer(publicIP: sender) ? .spoofedSource : .unknownSender
+        let header = IPv4Header(inner)
+        guard let owner = table.lookup(header.source), owner.publicIP == sender else {
+            return table.isPeer(publicIP: sender) ? .spoofedSource : .unknownSender
+        }
+        return localSubnet.contains(header.destination) ? nil : .notOurSubnet
     }
 }

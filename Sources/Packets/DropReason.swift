@@ -36,6 +36,9 @@ public enum DropReason: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     case badVirtioHeader
     /// TCP data offset below 5 words.
     case badTCPHeader
+    /// A peer's datagram whose inner destination lies outside our lease's subnet: written to the
+    /// TUN, the kernel would forward it on (to the underlay, another peer), making the tunnel a relay.
+    case notOurSubnet
 
     public var description: String {
         switch self {
@@ -56,6 +59,7 @@ public enum DropReason: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .notOurTraffic: "not_our_traffic"
         case .badVirtioHeader: "bad_virtio_header"
         case .badTCPHeader: "bad_tcp_header"
+        case .notOurSubnet: "not_our_subnet"
         }
     }
 }

@@ -19,7 +19,9 @@ struct ReplayDecap: ParsableCommand {
             the receiving flannel.1 shows it. The outer UDP checksum is not checked: captures taken \
             on the host carry offload's partial sums. OUTPUT (link type RAW) gets the inner packets, \
             with their frame's timestamp. With --routes, anti-spoofing applies: the sender must be \
-            a lease's PublicIP and the inner source inside that lease's subnet.
+            a lease's PublicIP and the inner source inside that lease's subnet. With --public-ip \
+            too, so does the relay check: the inner destination must lie in our lease's subnet \
+            (not_our_subnet); without it our subnet is unknown and any destination passes.
             """)
 
     @Option(help: "udp or vxlan.") var backend: TunnelBackend
@@ -51,8 +53,9 @@ struct ReplayDecap: ParsableCommand {
         let table = try ReplayRoutes(leases: leases ?? LeaseFile(leases: []), path: routes ?? "", backend: backend,
                                      port: port, network: network, localSubnet: ours?.subnet)
         let antiSpoofing = leases != nil
+        // Without our lease, 0.0.0.0/0 stands in for our subnet: the relay check passes everything.
         let forwarder = Forwarder(backend: backend, vni: vni ?? ours?.vxlan.map { UInt32($0.vni) } ?? 1, vtepMAC: mac,
-                                  tunAddress: ours?.subnet.network ?? .any)
+                                  localSubnet: ours?.subnet ?? IPv4Prefix(.any, length: 0))
 
         var reader = try CaptureReader(path: input)
         guard let link = LinkLayer(linkType: Int(reader.linkType.rawValue)) else {

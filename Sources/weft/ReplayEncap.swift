@@ -51,7 +51,7 @@ struct ReplayEncap: ParsableCommand {
         let table = try ReplayRoutes(leases: leases, path: routes, backend: backend, port: port, network: network,
                                      localSubnet: ours.subnet)
         let forwarder = Forwarder(backend: backend, vni: vni ?? ours.vxlan.map { UInt32($0.vni) } ?? 1, vtepMAC: mac ?? MACAddress(0),
-                                  tunAddress: ours.subnet.network)
+                                  localSubnet: ours.subnet)
 
         var reader = try CaptureReader(path: input)
         guard reader.linkType == .raw || reader.linkType == .ipv4 || reader.linkType == .ethernet else {

@@ -79,6 +79,30 @@ import TestThreads
         }
     }
 
+    /// With --public-ip, replay knows our lease (10.244.2.0/24) and drops what a peer sends for
+    /// anywhere else, as the engine does; without it our subnet is unknown and they pass.
+    @Test(arguments: [("vxlan", "bed-routes.json"), ("udp", "bed-routes-udp.json")])
+    func relayedPacketsAreNotOurSubnet(backend: String, routes: String) throws {
+        func frame(to destination: String) -> [UInt8] {
+            let inner = Frames.innerUDP(source: "10.244.1.2", destination: destination)
+            return backend == "vxlan" ? Frames.outerFrame(Frames.vxlan(inner)) : Frames.outerFrame(inner, destinationPort: 8285)
+        }
+        let cases: [(String, [UInt8], String?)] = [
+            ("to our subnet", frame(to: "10.244.2.2"), nil),
+            ("to our broadcast", frame(to: "10.244.2.255"), nil),
+            ("to the underlay", frame(to: "198.18.0.3"), "not_our_subnet"),
+            ("to our own underlay address", frame(to: "198.18.0.2"), "not_our_subnet"),
+            ("back to the sender's subnet", frame(to: "10.244.1.9"), "not_our_subnet"),
+        ]
+        let (result, delivered) = try replay(cases, backend: backend, routes: routes, extra: ["--public-ip", "198.18.0.2"])
+        expectCounts(result, cases)
+        #expect(delivered.count == 2)
+
+        let (unknownSubnet, passed) = try replay(cases, backend: backend, routes: routes, extra: ["--vtep-mac", "aa:bb:cc:dd:ee:02"])
+        #expect(unknownSubnet.counts["dropped"] == 0, "\(unknownSubnet.output)")
+        #expect(passed.count == cases.count)
+    }
+
     @Test func udpDropsEachCaseForItsReason() throws {
         let valid = Self.valid
         let expiring = Frames.innerUDP(source: "10.244.1.2", destination: "10.244.2.2", ttl: 1)

@@ -388,6 +388,23 @@ func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = []
         #expect(!config.fits(IPv4Prefix("10.4.15.0/24")!))
     }
 
+    @Test func misfitSaysWhyExactlyWhenASubnetDoesNotFit() throws {
+        let config = try NetworkConfig.parse(#"{"Network":"10.3.0.0/16","SubnetMin":"10.3.10.0","SubnetMax":"10.3.20.0"}"#)
+        #expect(config.misfit(IPv4Prefix("10.4.15.0/24")!) == "10.4.15.0/24 lies outside the Network 10.3.0.0/16")
+        #expect(config.misfit(IPv4Prefix("10.0.0.0/8")!) == "10.0.0.0/8 lies outside the Network 10.3.0.0/16")
+        #expect(config.misfit(IPv4Prefix("10.3.15.0/25")!) == "10.3.15.0/25 is not a /24 (the SubnetLen)")
+        #expect(config.misfit(IPv4Prefix("10.3.9.0/24")!) == "10.3.9.0/24 lies below SubnetMin 10.3.10.0")
+        #expect(config.misfit(IPv4Prefix("10.3.21.0/24")!) == "10.3.21.0/24 lies above SubnetMax 10.3.20.0")
+        // Over every /22 to /26 around the Network, no misfit exactly when it fits.
+        for length in 22...26 {
+            var candidate: IPv4Prefix? = IPv4Prefix(IPv4Address(10, 2, 240, 0), length: length)
+            while let subnet = candidate, subnet.network < IPv4Address(10, 4, 16, 0) {
+                #expect((config.misfit(subnet) == nil) == config.fits(subnet), "\(subnet)")
+                candidate = subnet.next
+            }
+        }
+    }
+
     @Test func validatedInitializerAppliesTheSameRules() throws {
         let config = try NetworkConfig(network: IPv4Prefix("10.3.0.0/16")!, backend: .vxlan)
         #expect(config == (try NetworkConfig.parse(#"{"Network":"10.3.0.0/16","Backend":{"Type":"vxlan"}}"#)))

@@ -4,6 +4,7 @@ import Engine
 import Foundation
 import Glibc
 import Metrics
+import Packets
 import Prometheus
 import Routes
 import Status
@@ -130,6 +131,7 @@ func sample(_ text: String, _ name: String, _ labels: [(String, String)] = []) -
         counters.workers[1].countSent(to: IPv4Address(198, 18, 0, 2), bytes: 50, packets: 2)
         counters.workers[1].countReceived(from: IPv4Address(198, 18, 0, 7), bytes: 60)
         counters.workers[0].countDrop(.noRoute)
+        counters.workers[1].countDrop(.notOurSubnet, by: 2)
         counters.workers[0].count(.tunReadPackets, by: 4)
         let stats = DataplaneReports.stats(counters.snapshot(), engine: "uring", workers: 2, backend: .vxlan, publisher: publisher)
         #expect(stats.peers == [
@@ -138,6 +140,11 @@ func sample(_ text: String, _ name: String, _ labels: [(String, String)] = []) -
         ])
         #expect(stats.drops["no_route"] == 1 && stats.drops["ttl_expired"] == 0)
         #expect(Set(stats.drops.keys).isSuperset(of: ["truncated", "unknown_sender", "spoofed_source", "bad_tcp_header"]))
+        // Every reason reaches /v1/stats and /metrics from DropReason itself, the last one added too.
+        #expect(stats.drops.count == DropReason.allCases.count)
+        #expect(stats.drops["not_our_subnet"] == 2)
+        #expect(sample(FixedStatus(routes: FixedStatus.sampleRoutes, stats: stats).metrics(), "weft_drops_total",
+                       [("reason", "not_our_subnet")]) == 2)
         #expect(stats.traffic["tun_read_packets"] == 4 && stats.traffic["wire_sent_packets"] == 0)
         #expect(stats.engine == "uring" && stats.workers == 2 && stats.localSubnet == "10.244.1.0/24")
     }

@@ -6,7 +6,7 @@ import Testing
 
 /// The choice of source-port socket by inner flow, without a kernel: fake fds stand for the pool.
 struct SourcePortsTests {
-    let vxlan = Forwarder(backend: .vxlan, vni: 1, vtepMAC: TwoHostBed.macB, tunAddress: IPv4Address(10, 244, 2, 0))
+    let vxlan = Forwarder(backend: .vxlan, vni: 1, vtepMAC: TwoHostBed.macB, localSubnet: TwoHostBed.subnetB)
     let pool: [Int32] = [40, 41, 42, 43, 44, 45, 46, 47]
 
     /// `inner` framed as `fromTUN` leaves it for the wire: VXLAN header and inner Ethernet in front.
@@ -43,7 +43,7 @@ struct SourcePortsTests {
 
     @Test func emptyPoolAndUDPBackendSendFromTheBoundSocket() {
         #expect(socket(flow(1), ports: .none, forwarder: vxlan) == 7)
-        let udp = Forwarder(backend: .udp, tunAddress: IPv4Address(10, 244, 2, 0))
+        let udp = Forwarder(backend: .udp, localSubnet: TwoHostBed.subnetB)
         pool.withUnsafeBufferPointer { fds in
             let ports = SourcePorts(sockets: fds)
             // udp hashes nothing: every flow takes the pool's first socket (the engine gives udp no pool).

@@ -65,7 +65,8 @@ final class UringTestBed {
     static let local = IPv4Address(198, 18, 0, 1)
     static let peerAddress = IPv4Address(198, 18, 0, 2)
     static let strangerAddress = IPv4Address(198, 18, 0, 3)
-    static let tunAddress = IPv4Address(10, 244, 1, 0)
+    static let localSubnet = IPv4Prefix(IPv4Address(10, 244, 1, 0), length: 24)
+    static let tunAddress = localSubnet.network
     static let mtu = 1472
     static let threadName = "weft-uring-test"
 
@@ -106,7 +107,7 @@ final class UringTestBed {
         let route = Route(subnet: IPv4Prefix(IPv4Address(10, 244, 2, 0), length: 24),
                           nextHop: NextHop(publicIP: Self.peerAddress, port: peer.port, backend: .udp))
         publisher = RouteTablePublisher(Self.snapshot([route] + extraRoutes))
-        let forwarder = Forwarder(backend: .udp, tunAddress: Self.tunAddress)
+        let forwarder = Forwarder(backend: .udp, localSubnet: Self.localSubnet)
         let (tunQueue, socket, counters, stop, publisher) = (tun.queues[0], workerSocket.fd, worker, stop, publisher)
         let (finished, outcome) = (finished, outcome)
         Thread {
@@ -124,7 +125,7 @@ final class UringTestBed {
 
     static func snapshot(_ routes: [Route], generation: UInt64 = 0) -> RouteSnapshot {
         RouteSnapshot(routes: routes, network: IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16), subnetLength: 24,
-                      localSubnet: IPv4Prefix(tunAddress, length: 24), generation: generation)
+                      localSubnet: localSubnet, generation: generation)
     }
 
     /// CPU time (user, system) the worker thread has used so far (10 ms resolution), found by its
@@ -243,7 +244,7 @@ struct UringWorkerTests {
                     defer { finished.signal() }
                     do throws(EngineError) {
                         try UringWorker.run(WorkerSetup(
-                            index: 0, tunQueue: null, socket: fd, forwarder: Forwarder(backend: .udp, tunAddress: UringTestBed.tunAddress),
+                            index: 0, tunQueue: null, socket: fd, forwarder: Forwarder(backend: .udp, localSubnet: UringTestBed.localSubnet),
                             publisher: publisher, counters: counters.workers[0], batchSize: 8, mtu: 1472, stop: stop))
                     } catch {
                         outcome.error.withLock { $0 = error }

@@ -151,8 +151,9 @@ struct VXLANEngineTests {
             let fromStranger = try bed.stranger.enter { try openUDP(TwoHostBed.publicStranger) }
             defer { close(fromStranger) }
 
-            func inner(_ tag: String, source: IPv4Address = TwoHostBed.containerAddressA) -> [UInt8] {
-                ipv4UDPPacket(source: source, destination: TwoHostBed.containerAddressB, port: 9999, payload: Array(tag.utf8))
+            func inner(_ tag: String, source: IPv4Address = TwoHostBed.containerAddressA,
+                       destination: IPv4Address = TwoHostBed.containerAddressB) -> [UInt8] {
+                ipv4UDPPacket(source: source, destination: destination, port: 9999, payload: Array(tag.utf8))
             }
             let before = engineB.counters.snapshot()
 
@@ -184,6 +185,8 @@ struct VXLANEngineTests {
                 (fromA, vxlanFrame(badIHL), .badIHL),
                 (fromA, vxlanFrame(longTotal), .badTotalLength),
                 (fromA, vxlanFrame(inner("x", source: IPv4Address(10, 244, 3, 5))), .spoofedSource),
+                (fromA, vxlanFrame(inner("x", destination: TwoHostBed.publicStranger)), .notOurSubnet),
+                (fromA, vxlanFrame(inner("x", destination: TwoHostBed.containerAddressA)), .notOurSubnet),
                 (fromStranger, vxlanFrame(inner("x")), .unknownSender),
             ]
             for (fd, frame, _) in dropped { try sendUDP(fd, frame, to: TwoHostBed.publicB, port: TwoHostBed.vxlanPort) }

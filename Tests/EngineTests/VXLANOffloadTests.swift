@@ -137,8 +137,9 @@ extension EngineForwardingTests {
 
             // Equal payloads, so every frame but the last has the same size, as UDP_SEGMENT needs.
             func payload(_ tag: String) -> [UInt8] { Array(tag.utf8) + [UInt8](repeating: 0x2E, count: 48 - tag.utf8.count) }
-            func inner(_ tag: String, source: IPv4Address = TwoHostBed.containerAddressA) -> [UInt8] {
-                ipv4UDPPacket(source: source, destination: TwoHostBed.containerAddressB, port: 9999, payload: payload(tag))
+            func inner(_ tag: String, source: IPv4Address = TwoHostBed.containerAddressA,
+                       destination: IPv4Address = TwoHostBed.containerAddressB) -> [UInt8] {
+                ipv4UDPPacket(source: source, destination: destination, port: 9999, payload: payload(tag))
             }
             var wrongVersion = inner("bad")
             wrongVersion[0] = 0x65
@@ -147,6 +148,7 @@ extension EngineForwardingTests {
                 (vxlanFrame(inner("bad"), vni: 2), .wrongVNI),
                 (vxlanFrame(inner("ok-second")), nil),
                 (vxlanFrame(inner("bad", source: IPv4Address(10, 244, 3, 5))), .spoofedSource),
+                (vxlanFrame(inner("bad", destination: TwoHostBed.publicStranger)), .notOurSubnet),
                 (vxlanFrame(inner("bad"), destination: MACAddress(0x0200_C612_0099)), .notOurMAC),
                 (vxlanFrame(inner("bad"), flags: 0x00), .vxlanFlagClear),
                 (vxlanFrame(wrongVersion), .wrongVersion),

@@ -30,7 +30,7 @@ struct Bed: ~Copyable {
     }
 
     static func forwarder(_ backend: Backend) -> Forwarder {
-        Forwarder(backend: backend, vni: 1, vtepMAC: macB, tunAddress: IPv4Address(10, 244, 2, 0))
+        Forwarder(backend: backend, vni: 1, vtepMAC: macB, localSubnet: IPv4Prefix("10.244.2.0/24")!)
     }
 }
 
@@ -188,6 +188,46 @@ struct Bed: ~Copyable {
         #expect(receive(backend, payload(IPv4Address(10, 244, 2, 7))).0 == .drop(.spoofedSource))
         // C is a peer too; A's subnet is not C's.
         #expect(receive(backend, payload(fromA), sender: Bed.publicC).0 == .drop(.spoofedSource))
+    }
+
+    /// B's subnet is 10.244.2.0/24: every address in it is for B, its network address (the TUN's,
+    /// lease .0) and broadcast included; anything else a peer sends would be relayed by B's kernel.
+    @Test(arguments: [Backend.udp, .vxlan])
+    func onlyOurSubnetIsDelivered(backend: Backend) {
+        func payload(to destination: IPv4Address) -> [UInt8] {
+            let inner = Reference.udpPacket(from: fromA, to: destination)
+            return backend == .vxlan ? Reference.vxlanFrame(vni: 1, destination: Bed.macB, source: Bed.macA, inner: inner) : inner
+        }
+        for inside in [IPv4Address(10, 244, 2, 0), IPv4Address(10, 244, 2, 1), IPv4Address(10, 244, 2, 254), IPv4Address(10, 244, 2, 255)] {
+            #expect(receive(backend, payload(to: inside)).0 == .deliver, "\(inside)")
+        }
+        let outside = [
+            Bed.publicB, Bed.publicC, Bed.stranger,             // the underlay, B's own address included
+            IPv4Address(10, 244, 1, 2),                         // back into the sender's subnet
+            IPv4Address(10, 244, 3, 2),                         // a third peer's subnet
+            IPv4Address(10, 244, 1, 255), IPv4Address(10, 244, 3, 0),  // just below and just above ours
+            IPv4Address(10, 244, 99, 1), IPv4Address(10, 244, 0, 0), IPv4Address(10, 244, 255, 255),  // the Network, no lease
+            IPv4Address(127, 0, 0, 1), IPv4Address(224, 0, 0, 1), IPv4Address(255, 255, 255, 255), .any,
+        ]
+        for destination in outside {
+            #expect(receive(backend, payload(to: destination)).0 == .drop(.notOurSubnet), "\(destination)")
+        }
+        // The sender is judged first: a stranger's or a spoofer's relay attempt counts as theirs.
+        #expect(receive(backend, payload(to: Bed.publicB), sender: Bed.stranger).0 == .drop(.unknownSender))
+        #expect(receive(backend, payload(to: Bed.publicB), sender: Bed.publicC).0 == .drop(.spoofedSource))
+    }
+
+    /// The subnet's own length decides, not a /24 assumption: a /26 lease admits .64 to .127 only.
+    @Test func theLeaseLengthBoundsTheSubnet() {
+        let bed = Bed(backend: .udp)
+        let forwarder = Forwarder(backend: .udp, localSubnet: IPv4Prefix("10.244.2.64/26")!)
+        func verdict(_ last: UInt8) -> ReceiveVerdict {
+            let buffer = TestBuffer(Reference.udpPacket(from: fromA, to: IPv4Address(10, 244, 2, last)))
+            return forwarder.fromWire(&buffer.packet, sender: Bed.publicA, table: bed.snapshot.table)
+        }
+        #expect(verdict(64) == .deliver && verdict(127) == .deliver)
+        #expect(verdict(63) == .drop(.notOurSubnet) && verdict(128) == .drop(.notOurSubnet))
+        #expect(forwarder.tunAddress == IPv4Address(10, 244, 2, 64))
     }
 
     @Test func vxlanDropReasons() {

@@ -26,11 +26,6 @@ int weft_pipe(int ends[2]) {
     return pipe2(ends, O_CLOEXEC) < 0 ? -errno : 0;
 }
 
-int weft_accept(int listener) {
-    int fd = accept4(listener, 0, 0, SOCK_CLOEXEC);
-    return fd < 0 ? -errno : fd;
-}
-
 int weft_recvmmsg(int fd, struct weft_mmsghdr *messages, unsigned count) {
     for (unsigned index = 0; index < count; index++) {
         messages[index].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);

@@ -148,10 +148,6 @@ int weft_enter_network_namespace(int fd);
 /// pipe2(O_CLOEXEC), in shims.c for the same reason. 0 or -errno.
 int weft_pipe(int ends[2]);
 
-/// accept4(SOCK_CLOEXEC), in shims.c for the same reason: weftd runs nft, which must not inherit
-/// a connection accepted in between. The descriptor, or -errno.
-int weft_accept(int listener);
-
 // MARK: Netlink
 
 static inline int weft_netlink_route_socket(void) {

@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 
 /// GETs weftd's status endpoints over its Unix socket: one request per connection, read until the
-/// server closes, as weftd's one-thread server answers.
+/// server closes, as weftd answers (`Connection: close`).
 public struct StatusClient: Sendable {
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public enum Reason: Sendable, Equatable {

@@ -57,6 +57,11 @@ public enum EtcdPath {
     /// `<prefix>/subnets`: flannel lists and watches with this as a key prefix (no trailing "/").
     public static func subnets(prefix: String) -> String { join(prefix, "subnets") }
 
+    /// `<prefix>/weft/owners/<a.b.c.d-len>`: which node (Weft's node ID) holds a subnet's lease,
+    /// attached to the same etcd lease. Outside `subnets/`, so flanneld never sees it, and the
+    /// lease JSON stays flannel's byte for byte; a lease without it (flanneld's) has no owner.
+    public static func owner(prefix: String, subnet: LeaseKey) -> String { join(prefix, "weft", "owners", subnet.name) }
+
     /// Go's path.Join: join with "/", then Clean (drop empty and "." elements, resolve "..").
     public static func join(_ elements: String...) -> String {
         let nonEmpty = elements.filter { !$0.isEmpty }

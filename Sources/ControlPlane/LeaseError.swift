@@ -14,6 +14,8 @@ public struct LeaseError: Error, Sendable, Equatable, CustomStringConvertible {
         case outOfSubnets(network: IPv4Prefix, subnetMin: IPv4Address, subnetMax: IPv4Address, subnets: Int, prefix: String)
         /// Other hosts kept winning the compare-and-create transaction.
         case contended(attempts: Int)
+        /// The lease with our PublicIP belongs to another node (its owner key names another node ID).
+        case ownedByAnotherNode(subnet: IPv4Prefix, publicIP: IPv4Address, key: String, ownerKey: String, owner: NodeOwner, us: NodeOwner)
         /// etcd could not be asked.
         case etcd(EtcdError)
     }
@@ -35,6 +37,9 @@ public struct LeaseError: Error, Sendable, Equatable, CustomStringConvertible {
                 + "remove stale leases (ETCDCTL_API=3 etcdctl get --prefix \(EtcdPath.subnets(prefix: prefix))/) or widen SubnetMin/SubnetMax"
         case .contended(let attempts):
             return "lost the race for a free subnet \(attempts) times in a row (other hosts took each one first); retry, or check for many hosts starting at once"
+        case .ownedByAnotherNode(let subnet, let publicIP, let key, let ownerKey, let owner, let us):
+            return "PublicIP \(publicIP) already belongs to node \(owner.hostname) (node ID \(owner.nodeID)), which holds \(subnet); this node (\(us.hostname), \(us.nodeID)) will not take it: "
+                + "two nodes cannot share a PublicIP. Give this node its own --public-ip (or --iface), or, if that node is gone for good, delete its lease: ETCDCTL_API=3 etcdctl del \(key) && etcdctl del \(ownerKey)"
         case .etcd(let error):
             return error.description
         }

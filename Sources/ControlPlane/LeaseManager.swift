@@ -27,6 +27,9 @@ public actor LeaseManager {
         public var retryInterval: Duration = .seconds(60)
         /// Listings + transactions tried before giving up on a contended range (flannel's intent: 10).
         public var maximumAttempts = 10
+        /// This node's identity beside its PublicIP, written to the owner key of every lease we
+        /// take; nil: no owner keys, flannel's rule alone (a lease with our PublicIP is ours).
+        public var node: NodeOwner?
 
         public init(attributes: LeaseAttributes, prefix: String = EtcdPath.defaultPrefix, previousSubnet: IPv4Prefix? = nil) {
             self.attributes = attributes
@@ -134,6 +137,7 @@ public actor LeaseManager {
                 case .reservation(let kv, let subnet):
                     outcome = try await keepReservation(kv, subnet: subnet, config: config)
                 case .existing(let kv, let subnet):
+                    try await refuseIfAnotherNodeOwns(subnet, kv: kv)
                     let lease = try await grant(&granted)
                     outcome = try await write(subnet, lease: lease, config: config, origin: .existing,
                                               compare: .modRevision(kv.key, equals: kv.modRevision))
@@ -158,6 +162,19 @@ public actor LeaseManager {
             if let unused = granted { try? await client.revokeLease(unused.id) }
             throw error
         }
+    }
+
+    /// flannel takes any lease with our PublicIP as ours. Two live nodes with one PublicIP (a
+    /// cloned VM, a NAT, a typo) would then take it from each other forever; the owner key says
+    /// which node wrote it, and another node's is refused. A lease without one (flanneld's, an
+    /// older weftd's) is taken as flannel would.
+    private func refuseIfAnotherNodeOwns(_ subnet: IPv4Prefix, kv: KeyValue) async throws(LeaseError) {
+        guard let node = configuration.node else { return }
+        let ownerKey = EtcdPath.owner(prefix: configuration.prefix, subnet: LeaseKey(subnet: subnet))
+        guard let record = try await etcd({ () throws(EtcdError) in try await client.get(ownerKey) }).kvs.first,
+              let owner = NodeOwner(record: record.value), owner.nodeID != node.nodeID
+        else { return }
+        throw LeaseError(.ownedByAnotherNode(subnet: subnet, publicIP: publicIP, key: kv.key, ownerKey: ownerKey, owner: owner, us: node))
     }
 
     private func grant(_ granted: inout Lease?) async throws(LeaseError) -> Lease {
@@ -189,9 +206,13 @@ public actor LeaseManager {
     private func write(_ subnet: IPv4Prefix, lease: Lease, config: NetworkConfig, origin: LeaseOrigin,
                        compare: Compare) async throws(LeaseError) -> AcquiredLease? {
         let key = LeaseKey(subnet: subnet).path(prefix: configuration.prefix)
+        var writes: [TransactionOperation] = [.put(key: key, value: value, lease: lease.id)]
+        if let node = configuration.node {
+            writes.append(.put(key: EtcdPath.owner(prefix: configuration.prefix, subnet: LeaseKey(subnet: subnet)), value: node.record, lease: lease.id))
+        }
         let result: TransactionResult
         do {
-            result = try await client.transaction(compare: [compare], success: [.put(key: key, value: value, lease: lease.id)])
+            result = try await client.transaction(compare: [compare], success: writes)
         } catch {
             etcdErrors.increment()
             if case .timedOut = error.reason { return nil }
@@ -300,6 +321,11 @@ public actor LeaseManager {
                     return
                 }
                 renewed.revision = result.revision
+            }
+            if let node = configuration.node {
+                // Put back if someone deleted it; never over another node's.
+                let ownerKey = EtcdPath.owner(prefix: configuration.prefix, subnet: LeaseKey(subnet: lease.subnet))
+                _ = try await client.transaction(compare: [.absent(ownerKey)], success: [.put(key: ownerKey, value: node.record, lease: id)])
             }
             current = renewed
             scheduleRenewal(ttl: renewed.ttl)

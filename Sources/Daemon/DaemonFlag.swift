@@ -187,6 +187,8 @@ struct DaemonFlag: Sendable {
             }
             options.subnetLeaseRenewMargin = margin
         },
+        text("node-id", \.nodeID, "ID", example: "4c4c4544004e3010804bc4c04f4d3432",
+             "Weft: this node's identity beside its PublicIP, written beside each lease so two nodes with one PublicIP never take each other's (default: /etc/machine-id)"),
         DaemonFlag("subnet-lease-ttl", .string, "DURATION", example: "24h", default: "24h",
                    "Weft: TTL of the etcd lease, seconds or a duration such as 10m (for tests; flanneld fixes 24h)") { options, value, variable throws(DaemonOptionsError) in
             guard let ttl = duration(value, bareUnit: 1), ttl >= .seconds(2) else {

@@ -31,6 +31,8 @@ public struct DaemonOptions: Equatable, Sendable {
 
     // Lease and files.
     public var subnetFile = SubnetEnv.defaultPath
+    /// --node-id; empty: /etc/machine-id (see `NodeIdentity`).
+    public var nodeID = ""
     /// Renew the lease when less than this is left (flanneld: minutes, default 60).
     public var subnetLeaseRenewMargin: Duration = .seconds(60 * 60)
     /// The etcd lease's TTL; flanneld's is a fixed 24 h, Weft lets tests shorten it.

@@ -286,6 +286,7 @@ struct WeftdRunner {
             previousSubnet: context.subnetFile.previousSubnet(fitting: config))
         configuration.leaseTTL = options.subnetLeaseTTL
         configuration.renewMargin = options.subnetLeaseRenewMargin
+        configuration.node = NodeIdentity.resolve(nodeID: options.nodeID, logger: logger)
         return configuration
     }
 

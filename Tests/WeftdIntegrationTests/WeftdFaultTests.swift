@@ -119,5 +119,33 @@ extension WeftdBeds {
             for index in 1...3 { try bed.addressContainer(index, subnet: index == 3 ? third : subnets[index]!) }
             WeftdEndToEndTests.pingMatrix(bed, [1: subnets[1]!, 2: subnets[2]!, 3: third], "after etcd lost its data")
         }
+    
+        /// A second node started with a running node's PublicIP (a cloned VM, a NAT, a typo):
+        /// refused in one line naming both nodes and the fix, never ready, never writing; the first
+        /// node keeps its lease untouched. flanneld (and weftd before) took it over ~6 times a second.
+        @Test(.timeLimit(.minutes(3)))
+        func aDuplicatePublicIPIsRefusedWithoutAFight() throws {
+            let bed = try Bed(hosts: 2)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            try bed.putConfig(Bed.udpConfig)
+            let (daemons, subnets) = try bed.startReady([1])
+            let key = WeftdEndToEndTests.key(subnets[1]!)
+            let before = try bed.etcdctlMust(["get", key, "-w", "fields"])
+
+            let intruder = try bed.startWeftd(2, extra: ["--public-ip", bed.hostIP(1), "--node-id", "intruder-node"])
+            #expect(waitFor(.seconds(30)) { !intruder.lines(containing: "already belongs to node").isEmpty } != nil,
+                    "\(intruder.log.suffix(2000))")
+            Thread.sleep(forTimeInterval: 6)
+            #expect(intruder.isRunning)
+            #expect(bed.readyz(2) == 503)
+            #expect(intruder.lines(containing: "already belongs to node").count == 1, "\(intruder.log.suffix(3000))")
+            #expect(intruder.lines(containing: "etcdctl del \(key)").count == 1)
+            #expect(try bed.etcdctlMust(["get", key, "-w", "fields"]) == before, "the first node's lease was rewritten")
+            #expect(bed.readyz(1) == 200)
+            #expect(daemons[1]!.lines(containing: "LOST").isEmpty, "\(daemons[1]!.log.suffix(2000))")
+            let keys = try bed.etcdctlMust(["get", "--prefix", WeftdEndToEndTests.subnetsPrefix, "--keys-only"])
+            #expect(keys.split(separator: "\n").count == 1, "\(keys)")
+        }
     }
 }

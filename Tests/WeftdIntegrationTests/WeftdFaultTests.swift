@@ -147,5 +147,65 @@ extension WeftdBeds {
             let keys = try bed.etcdctlMust(["get", "--prefix", WeftdEndToEndTests.subnetsPrefix, "--keys-only"])
             #expect(keys.split(separator: "\n").count == 1, "\(keys)")
         }
+    
+        /// A node reboot: weftd killed, the host's namespaces deleted and made again (its
+        /// subnet.env in /run gone with them), weftd started again. It must come back on its
+        /// subnet (its lease is found by PublicIP, and the owner record names this same node), the
+        /// other host never drops its route, and the containers reach each other again.
+        @Test(.timeLimit(.minutes(3)))
+        func aRebootedNodeComesBackOnItsSubnet() throws {
+            let bed = try Bed(hosts: 2)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            try bed.putConfig(Bed.udpConfig)
+            let (daemons, subnets) = try bed.startReady([1, 2])
+            for index in [1, 2] { try bed.addressContainer(index, subnet: subnets[index]!) }
+
+            daemons[1]!.stop(SIGKILL)
+            for namespace in [bed.host(1), bed.container(1)] { try must(["/usr/sbin/ip", "netns", "del", namespace]) }
+            try FileManager.default.removeItem(atPath: bed.subnetFile(1))
+            try bed.addHost(1)
+            let rebooted = try bed.startWeftd(1)
+            let after = try bed.waitReady([1], [1: rebooted])
+            #expect(after[1] == subnets[1], "the rebooted node moved: \(rebooted.log.suffix(2000))")
+            #expect(!rebooted.lines(containing: "(existing)").isEmpty, "\(rebooted.log.suffix(2000))")
+            #expect(daemons[2]!.lines(containing: "route removed").isEmpty, "\(daemons[2]!.log.suffix(2000))")
+            try bed.addressContainer(1, subnet: subnets[1]!)
+            WeftdEndToEndTests.pingMatrix(bed, subnets, "after the reboot")
+        }
+
+        /// 5 % of host 1's underlay packets lost, both ways (nft numgen): TCP between the
+        /// containers still completes, and the control plane rides it out (weftd stays ready,
+        /// its lease kept).
+        @Test(.timeLimit(.minutes(3)))
+        func fivePercentUnderlayLossIsRiddenOut() throws {
+            let bed = try Bed(hosts: 2)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            try bed.putConfig(Bed.udpConfig)
+            let (daemons, subnets) = try bed.startReady([1, 2])
+            for index in [1, 2] { try bed.addressContainer(index, subnet: subnets[index]!) }
+            try bed.exec(bed.host(1), ["/usr/sbin/nft", """
+                add table inet wfloss
+                add chain inet wfloss out { type filter hook output priority 0; }
+                add chain inet wfloss in { type filter hook input priority 0; }
+                add rule inet wfloss out oifname "eth0" numgen random mod 100 < 5 counter drop
+                add rule inet wfloss in iifname "eth0" numgen random mod 100 < 5 counter drop
+                """])
+            let server = try Started(["/usr/sbin/ip", "netns", "exec", bed.container(2), "/usr/bin/iperf3", "-s", "-1", "-B",
+                                      "\(Bed.split(subnets[2]!).0).2"], logPath: nil)
+            bed.started.append(server)
+            Thread.sleep(forTimeInterval: 0.3)
+            // A fixed amount, not a duration: it must all arrive, however slowly.
+            let iperf = try bed.execResult(bed.container(1), ["/usr/bin/iperf3", "-c", "\(Bed.split(subnets[2]!).0).2", "-n", "20M", "-J"])
+            #expect(iperf.status == 0, "\(iperf.output.suffix(2000))")
+            #expect(WeftdEndToEndTests.receivedBitsPerSecond(iperf.output) > 0)
+            let dropped = try bed.exec(bed.host(1), ["/usr/sbin/nft", "list", "table", "inet", "wfloss"])
+            #expect(dropped.contains("counter packets") && !dropped.contains("counter packets 0 bytes 0 drop"), "the loss did bite: \(dropped)")
+            let ping = bed.ping(from: 1, "\(Bed.split(subnets[2]!).0).2", count: 20)
+            #expect(ping.output.contains(" 0% packet loss") || ping.status == 0, "\(ping.output)")
+            #expect(bed.readyz(1) == 200 && bed.readyz(2) == 200)
+            #expect(daemons[1]!.lines(containing: "LOST").isEmpty)
+        }
     }
 }

@@ -66,6 +66,9 @@ public struct EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
         if message.contains("invalid user ID or password") {
             return "etcd refused the credentials; check --etcd-username and --etcd-password"
         }
+        if message.contains("database space exceeded") {
+            return "etcd's backend is full and its NOSPACE alarm refuses writes; free it (etcdctl compact <revision>, etcdctl defrag), then etcdctl alarm disarm; weft retries meanwhile"
+        }
         return switch code {
         case 3: "the request was malformed; this is a client bug"
         case 5: "the key or lease does not exist (an expired lease must be granted again)"

@@ -220,12 +220,12 @@ final class Bed {
 
     var etcdDataDirectory: String { directory + "/etcd" }
 
-    func startEtcd() throws {
+    func startEtcd(extra: [String] = []) throws {
         etcd = try Started(["/usr/sbin/ip", "netns", "exec", underlay, "/usr/bin/etcd", "--name", "bed",
                             "--data-dir", etcdDataDirectory,
                             "--listen-client-urls", etcdEndpoint, "--advertise-client-urls", etcdEndpoint,
                             "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-                            "--initial-cluster", "bed=http://127.0.0.1:2380"] + etcdTLSFlags,
+                            "--initial-cluster", "bed=http://127.0.0.1:2380"] + etcdTLSFlags + extra,
                            logPath: directory + "/etcd.log")
         started.append(etcd!)
         guard waitFor(.seconds(15), interval: .milliseconds(100), { (try? etcdctl(["endpoint", "health"]).status) == 0 }) != nil else {

@@ -207,5 +207,73 @@ extension WeftdBeds {
             #expect(bed.readyz(1) == 200 && bed.readyz(2) == 200)
             #expect(daemons[1]!.lines(containing: "LOST").isEmpty)
         }
+    
+        /// etcd out of space (its NOSPACE alarm refuses writes): a running host keeps forwarding
+        /// and stays ready; a joining host waits, not ready, saying once what is wrong and how to
+        /// free etcd; once an operator does, it joins.
+        @Test(.timeLimit(.minutes(3)))
+        func etcdOutOfSpaceStopsOnlyNewLeases() throws {
+            let bed = try Bed(hosts: 3)
+            defer { bed.tearDown() }
+            try bed.startEtcd(extra: ["--quota-backend-bytes", "\(4 << 20)"])
+            try bed.putConfig(Bed.udpConfig)
+            let (daemons, subnets) = try bed.startReady([1, 2])
+            for index in [1, 2] { try bed.addressContainer(index, subnet: subnets[index]!) }
+
+            // Fill the backend until etcd raises its alarm (each put is 700 kB, below the 1.5 MiB request limit).
+            let fill = "i=0; while [ $i -lt 20 ]; do head -c 700000 /dev/zero | tr '\\0' x | ETCDCTL_API=3 etcdctl --endpoints \(bed.etcdEndpoint) put /fill/$i >/dev/null 2>&1 || break; i=$((i+1)); done"
+            try bed.exec(bed.underlay, ["/bin/sh", "-c", fill])
+            let alarms = try bed.etcdctlMust(["alarm", "list"])
+            try #require(alarms.contains("NOSPACE"), "etcd raised no alarm: \(alarms)")
+
+            let joining = try bed.startWeftd(3)
+            #expect(waitFor(.seconds(30)) { !joining.lines(containing: "database space exceeded").isEmpty } != nil, "\(joining.log.suffix(2000))")
+            #expect(joining.lines(containing: "etcdctl alarm disarm").count == 1, "said once: \(joining.log.suffix(3000))")
+            #expect(bed.readyz(3) == 503)
+            #expect(bed.readyz(1) == 200 && bed.readyz(2) == 200)
+            #expect(bed.ping(from: 1, "\(Bed.split(subnets[2]!).0).2", count: 2).status == 0, "forwarding goes on")
+
+            // The operator's fix, as the line says.
+            try bed.etcdctlMust(["del", "--prefix", "/fill/"])
+            let status = try bed.etcdctlMust(["endpoint", "status", "-w", "fields"])
+            let revision = status.split(separator: "\n").first { $0.contains("\"Revision\"") }?.split(separator: ":").last?
+                .trimmingCharacters(in: .whitespaces) ?? ""
+            try bed.etcdctlMust(["compact", revision])
+            try bed.etcdctlMust(["defrag"])
+            try bed.etcdctlMust(["alarm", "disarm"])
+            let third = try bed.waitReady([3], [3: joining])[3]!
+            #expect(third != subnets[1] && third != subnets[2])
+            #expect(daemons[1]!.lines(containing: "LOST").isEmpty)
+        }
+
+        /// etcd paused longer than the leases' TTL: when it runs again it expires them, deleting
+        /// the keys. Each weftd notices its own key go (its watch), takes the same subnet again,
+        /// and the peers end with each other's routes, as etcd holds them.
+        @Test(.timeLimit(.minutes(3)))
+        func leasesExpiringWhileEtcdWasPausedAreTakenBack() throws {
+            let bed = try Bed(hosts: 2)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            try bed.putConfig(Bed.udpConfig)
+            let (daemons, subnets) = try bed.startReady([1, 2], extra: ["--subnet-lease-ttl", "6s", "--subnet-lease-renew-margin", "3s"])
+            for index in [1, 2] { try bed.addressContainer(index, subnet: subnets[index]!) }
+
+            let etcdPID = try #require(bed.etcd?.pid)
+            kill(etcdPID, SIGSTOP)
+            Thread.sleep(forTimeInterval: 10)
+            kill(etcdPID, SIGCONT)
+            for index in [1, 2] {
+                let key = WeftdEndToEndTests.key(subnets[index]!)
+                #expect(waitFor(.seconds(40), interval: .milliseconds(200)) {
+                    (try? bed.etcdctlMust(["get", key, "--print-value-only"]))?.contains(bed.hostIP(index)) == true
+                        && bed.readyz(index) == 200
+                } != nil, "weftd \(index): \(daemons[index]!.log.suffix(3000))")
+            }
+            // Whatever happened in between, both end on their subnets with each other's route.
+            for index in [1, 2] { #expect(bed.subnet(index) == subnets[index]) }
+            let routes = try bed.execResult(bed.host(1), [weftPath, "routes", "--json", "--socket", bed.statusSocket(1)]).output
+            #expect(routes.contains(subnets[2]!), "\(routes)")
+            WeftdEndToEndTests.pingMatrix(bed, subnets, "after the leases expired and came back")
+        }
     }
 }

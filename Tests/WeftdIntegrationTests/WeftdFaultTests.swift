@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Status
 import Testing
 
 extension Bed {
@@ -274,6 +275,64 @@ extension WeftdBeds {
             let routes = try bed.execResult(bed.host(1), [weftPath, "routes", "--json", "--socket", bed.statusSocket(1)]).output
             #expect(routes.contains(subnets[2]!), "\(routes)")
             WeftdEndToEndTests.pingMatrix(bed, subnets, "after the leases expired and came back")
+        }
+    
+        /// Churn with traffic: a container pings across the whole time while etcd is killed and
+        /// restarted, one peer leaves for good (stopped, its lease deleted as an operator removes
+        /// a node), another crashes and comes back, and a new one joins; every round ends with
+        /// each daemon's route table equal to what etcd holds, and the pings mostly arrive.
+        @Test(.timeLimit(.minutes(5)))
+        func churnWithTrafficEndsWithEveryTableEqualToEtcd() throws {
+            let bed = try Bed(hosts: 5)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            try bed.putConfig(Bed.udpConfig)
+            var (daemons, subnets) = try bed.startReady([1, 2, 3, 4])
+            for index in [1, 2] { try bed.addressContainer(index, subnet: subnets[index]!) }
+            let pings = try Started(["/usr/sbin/ip", "netns", "exec", bed.container(1), "/usr/bin/ping", "-n", "-i", "0.2",
+                                     "\(Bed.split(subnets[2]!).0).2"], logPath: bed.directory + "/churn-ping.log")
+            bed.started.append(pings)
+
+            /// Each running daemon's routes against etcd's leases (every subnet but its own).
+            func tablesMatchEtcd(_ running: [Int]) -> Bool {
+                guard let listing = try? bed.etcdctlMust(["get", "--prefix", WeftdEndToEndTests.subnetsPrefix, "--keys-only"]) else { return false }
+                let held = Set(listing.split(separator: "\n").map { String($0.split(separator: "/").last ?? "").replacingOccurrences(of: "-", with: "/") })
+                for index in running {
+                    guard let output = try? bed.execResult(bed.host(index), [weftPath, "routes", "--json", "--socket", bed.statusSocket(index)]).output,
+                          let report = try? JSONDecoder().decode(RoutesReport.self, from: Data(output.utf8)),
+                          Set(report.routes.map(\.subnet)) == held.subtracting([report.localSubnet])
+                    else { return false }
+                }
+                return true
+            }
+
+            for round in 1...2 {
+                // etcd crashes and comes back.
+                bed.etcd?.stop(SIGKILL)
+                bed.etcd = nil
+                try bed.startEtcd()
+                // Host 3 crashes and restarts.
+                daemons[3]!.stop(SIGKILL)
+                daemons[3] = try bed.startWeftd(3)
+                _ = try bed.waitReady([3], daemons)
+                var running = [1, 2, 3]
+                if round == 1 {
+                    // Host 4 leaves for good; host 5 joins.
+                    daemons[4]!.stop()
+                    try bed.etcdctlMust(["del", WeftdEndToEndTests.key(subnets[4]!)])
+                    daemons[5] = try bed.startWeftd(5)
+                    subnets[5] = try bed.waitReady([5], daemons)[5]!
+                }
+                running.append(5)
+                #expect(waitFor(.seconds(45), interval: .milliseconds(500)) { tablesMatchEtcd(running) } != nil,
+                        "round \(round): a daemon's table differs from etcd's")
+            }
+            pings.stop(SIGINT)
+            let summary = pings.log.split(separator: "\n").first { $0.contains("packets transmitted") } ?? ""
+            let loss = summary.split(separator: ",").first { $0.contains("packet loss") }
+                .flatMap { Double($0.trimmingCharacters(in: .whitespaces).split(separator: "%").first ?? "") } ?? 100
+            print("churn: \(summary)")
+            #expect(loss < 10, "container pings across the churn: \(summary)")
         }
     }
 }

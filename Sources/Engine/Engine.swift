@@ -33,6 +33,8 @@ public final class Engine: @unchecked Sendable {
         let kind: EngineKind
         var tun: TUNDevice?
         var sockets: [OwnedSocket]
+        /// Per worker, the IP_PMTUDISC_OMIT socket of `PathMTUs`.
+        var pathSockets: [OwnedSocket] = []
         /// vxlan: each worker's source-port sockets, and their fds in one block the workers read.
         var sourceSockets: [OwnedSocket] = []
         let sourceFDs: UnsafeMutableBufferPointer<Int32>
@@ -56,6 +58,7 @@ public final class Engine: @unchecked Sendable {
         func release() {
             sockets = []
             sourceSockets = []
+            pathSockets = []
             tun = nil
             sourceFDs.deallocate()
         }
@@ -117,8 +120,13 @@ public final class Engine: @unchecked Sendable {
             try configureLink(configuration)
             var sockets: [OwnedSocket] = []
             var segmentation: [Bool] = []
+            var pathSockets: [OwnedSocket] = []
             for index in 0..<configuration.workers {
                 let socket = try UDPSocket(address: configuration.publicIP, port: configuration.port)
+                try socket.setPathMTUDiscovery(weft_pmtu_do)
+                let pathSocket = try UDPSocket(address: configuration.publicIP, port: 0, reusePort: false, receiveBufferBytes: 4096)
+                try pathSocket.setPathMTUDiscovery(weft_pmtu_omit)
+                pathSockets.append(OwnedSocket(pathSocket))
                 if offloads {
                     try socket.enableReceiveCoalescing()
                     let probe = weft_probe_segmentation(socket.fd)
@@ -138,14 +146,17 @@ public final class Engine: @unchecked Sendable {
                 // Port 0: the kernel picks from ip_local_port_range, the range its vxlan device
                 // spreads flows over. Nothing is sent to these ports; a small receive buffer
                 // bounds what a stray sender could park there.
-                sourceSockets.append(OwnedSocket(try UDPSocket(address: configuration.publicIP, port: 0, reusePort: false,
-                                                               receiveBufferBytes: 4096)))
+                let socket = try UDPSocket(address: configuration.publicIP, port: 0, reusePort: false, receiveBufferBytes: 4096)
+                try socket.setPathMTUDiscovery(weft_pmtu_do)
+                sourceSockets.append(OwnedSocket(socket))
             }
             let queues = tun.queues
             // A TUN that takes USO takes the UDP super-packets the coalescer makes (GSO_UDP_L4).
             let coalescesUDP = tun.offloads.contains(.uso4)
             let running = Running(kind: kind, tun: tun, sockets: sockets, sourceSockets: sourceSockets)
+            running.pathSockets = pathSockets
             self.running = running
+            let pathReports = PathMTUReports(log: log)
 
             let forwarder = Forwarder(backend: configuration.backend, vni: configuration.vni,
                                       vtepMAC: configuration.vtepMAC, localSubnet: configuration.localSubnet)
@@ -156,7 +167,7 @@ public final class Engine: @unchecked Sendable {
                     mtu: configuration.tunMTU, stop: stopSignal,
                     sourcePorts: running.sourcePorts(worker: index, perWorker: perWorker),
                     offloads: offloads, segmentation: segmentation[index], coalescesUDP: coalescesUDP,
-                    busyPoll: configuration.busyPoll)
+                    busyPoll: configuration.busyPoll, pathSocket: pathSockets[index].socket.fd, pathReports: pathReports)
                 let launch = WorkerLaunch(setup: setup, kind: kind, log: log, failures: failures)
                 do throws(EngineError) {
                     running.threads.append(try WorkerLaunch.spawn(launch))

@@ -23,12 +23,13 @@ public enum MmsgWorker {
         defer { if wasNonblocking == 0 { _ = weft_set_nonblocking(tun, 0) } }
         let idleMilliseconds = WorkerSetup.idleWait.wholeMilliseconds
         var busyPoll = BusyPoll(setup.busyPoll)
+        var paths = setup.pathMTUs
 
         let reader = setup.publisher.makeReader()
         while !stop.isStopped {
             let table = reader.current()
             let fromTUN = try forwardFromTUN(buffers, tun: tun, socket: socket, forwarder: forwarder, table: table, counters: counters,
-                                             sourcePorts: setup.sourcePorts)
+                                             sourcePorts: setup.sourcePorts, paths: &paths)
             let fromWire = try forwardFromWire(buffers, tun: tun, socket: socket, forwarder: forwarder, table: table, counters: counters)
             reader.quiescent()
             if fromTUN != 0 || fromWire != 0 {
@@ -45,7 +46,8 @@ public enum MmsgWorker {
 
     /// One batch TUN → peers. Returns how many packets were read.
     static func forwardFromTUN(_ buffers: borrowing MmsgBuffers, tun: Int32, socket: Int32, forwarder: Forwarder,
-                               table: RouteTable, counters: WorkerCounters, sourcePorts: SourcePorts = .none) throws(EngineError) -> Int {
+                               table: RouteTable, counters: WorkerCounters, sourcePorts: SourcePorts = .none,
+                               paths: inout PathMTUs) throws(EngineError) -> Int {
         let headroom = buffers.headroom, readBytes = buffers.slotBytes - headroom
         var read = 0
         while read < buffers.batchSize {
@@ -67,8 +69,16 @@ public enum MmsgWorker {
                                       length: buffers.tunLengths[index], capacity: buffers.slotBytes)
             switch forwarder.fromTUN(&packet, table: table) {
             case .send(let nextHop):
-                buffers.stageSend(staged, packet, publicIP: nextHop.publicIP.value, port: nextHop.port,
-                                  socket: sourcePorts.socket(for: packet, forwarder: forwarder, bound: socket))
+                var from = sourcePorts.socket(for: packet, forwarder: forwarder, bound: socket)
+                if let pathMTU = paths.exceeded(payload: packet.length, to: nextHop.publicIP) {
+                    if let reply = paths.answer(packet, pathMTU: pathMTU, forwarder: forwarder) {
+                        writeToTUN(tun, reply, counters: counters)
+                        continue
+                    }
+                    from = paths.socket
+                    counters.count(.pathMTULimitedSends)
+                }
+                buffers.stageSend(staged, packet, publicIP: nextHop.publicIP.value, port: nextHop.port, socket: from)
                 staged += 1
             case .replyToTUN:
                 counters.countDrop(.noRoute)
@@ -89,6 +99,7 @@ public enum MmsgWorker {
             // The kernel stops at the first failing message and reports it only when it is the first.
             guard result > 0 else {
                 counters.count(.sendErrors)
+                if result == -Int(EMSGSIZE) { resendToFit(buffers, sent, tun: tun, forwarder: forwarder, counters: counters, paths: &paths) }
                 sent += 1
                 continue
             }
@@ -101,6 +112,26 @@ public enum MmsgWorker {
             sent += result
         }
         return read
+    }
+
+    /// Staged send `index` failed with EMSGSIZE: learn the path MTU to its peer, then answer its
+    /// packet with ICMP fragmentation needed (DF) or send it from the path socket (`PathMTUs`).
+    private static func resendToFit(_ buffers: borrowing MmsgBuffers, _ index: Int, tun: Int32, forwarder: Forwarder,
+                                    counters: WorkerCounters, paths: inout PathMTUs) {
+        let peer = IPv4Address(buffers.sendPeers[index])
+        let port = UInt16(bigEndian: buffers.sendNames[index].sin_port)
+        let vector = buffers.sendVectors[index]
+        guard let start = vector.iov_base else { return }
+        let packet = PacketBuffer(base: start, headroom: 0, length: vector.iov_len, capacity: vector.iov_len)
+        if let pathMTU = paths.learn(peer, port: port), let reply = paths.answer(packet, pathMTU: pathMTU, forwarder: forwarder) {
+            return writeToTUN(tun, reply, counters: counters)
+        }
+        counters.count(.pathMTULimitedSends)
+        let sent = weft_sendto_ipv4(paths.socket, start, vector.iov_len, peer.networkOrder, port.bigEndian)
+        guard sent >= 0 else { return counters.count(.sendErrors) }
+        counters.count(.wireSentPackets)
+        counters.count(.wireSentBytes, by: UInt64(sent))
+        counters.countSent(to: peer, bytes: sent)
     }
 
     /// One batch peers → TUN. Returns how many datagrams were received.

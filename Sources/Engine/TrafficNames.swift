@@ -18,6 +18,9 @@ extension WorkerCounters.Traffic: CustomStringConvertible {
         case .segmentationFallbacks: "segmentation_fallbacks"
         case .batchedPackets: "batched_packets"
         case .idleWaits: "idle_waits"
+        case .fragmentationNeededSent: "frag_needed_sent"
+        case .pathMTULimitedSends: "path_mtu_limited_sends"
+        case .pathMTUUpdates: "path_mtu_updates"
         }
     }
 }

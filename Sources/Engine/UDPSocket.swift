@@ -45,6 +45,11 @@ public struct UDPSocket: ~Copyable {
         try EngineError.check(weft_setsockopt_int(fd, Int32(IPPROTO_UDP), UDP_SEGMENT, Int32(segmentSize)), "UDP_SEGMENT", "\(segmentSize)")
     }
 
+    /// IP_MTU_DISCOVER (`weft_pmtu_do`, `weft_pmtu_omit`): see `PathMTUs`.
+    public func setPathMTUDiscovery(_ mode: Int32) throws(EngineError) {
+        try EngineError.check(weft_set_path_mtu_discovery(fd, mode), "IP_MTU_DISCOVER", "\(mode)")
+    }
+
     /// The receive buffer the kernel actually granted (it reports double what was set).
     public func receiveBufferBytes() throws(EngineError) -> Int {
         var value: Int32 = 0

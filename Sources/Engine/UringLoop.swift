@@ -12,6 +12,8 @@ enum UringOperation: UInt64 {
     case segmentSend
     /// One UDP_SEGMENT send of a batch of small packets; the id is its first buffer's.
     case batchSend
+    /// A send from the path socket (`PathMTUs`) of one packet, or of a super-packet's slot (bits 16…).
+    case pathSend, pathSegmentSend
 
     @inline(__always) func userData(_ id: Int = 0) -> UInt64 { rawValue << 32 | UInt64(truncatingIfNeeded: id) }
 }
@@ -45,13 +47,15 @@ struct UringLoop: ~Copyable {
     /// Small packets waiting to leave in one send (UringSendBatch.swift).
     var batch = OpenBatch()
     var batches: SendBatches { buffers.batches }
+    /// Path MTUs learned from the kernel, and the socket for what does not fit (UringPathMTU.swift).
+    var paths: PathMTUs
     let receivedSegments: UnsafeMutablePointer<PacketBuffer>
     let coalescedWrites: UnsafeMutablePointer<CoalescedWrite>
     let gatherPieces: UnsafeMutablePointer<GatherPiece>
 
     init(ring: UnsafeMutablePointer<io_uring>, buffers: UringBufferLayout, tunQueue: Int32, socket: Int32,
          forwarder: Forwarder, counters: WorkerCounters, completionBatch: Int, sourcePorts: SourcePorts = .none,
-         offloads: Bool = false, segmentation: Bool = false, coalescesUDP: Bool = false) {
+         offloads: Bool = false, segmentation: Bool = false, coalescesUDP: Bool = false, paths: PathMTUs) {
         self.ring = ring
         self.buffers = buffers
         self.tunQueue = tunQueue
@@ -67,6 +71,7 @@ struct UringLoop: ~Copyable {
         pending.initialize(repeating: 0, count: buffers.bufferCount)
         self.offloads = offloads
         self.segmentation = segmentation
+        self.paths = paths
         coalescer = Coalescer(batchCapacity: Self.segmentsPerReceive, udp: coalescesUDP)
         receivedSegments = .allocate(capacity: Self.segmentsPerReceive)
         coalescedWrites = .allocate(capacity: Self.segmentsPerReceive)
@@ -132,6 +137,8 @@ struct UringLoop: ~Copyable {
         case .tunWrite: tunWriteCompleted(id, result: completion.res)
         case .segmentSend: segmentSendCompleted(id, result: completion.res)
         case .batchSend: batchSendCompleted(id, result: completion.res)
+        case .pathSend: pathSendCompleted(id, result: completion.res)
+        case .pathSegmentSend: pathSegmentSendCompleted(id, result: completion.res)
         case .cancel, nil: break
         }
     }
@@ -191,6 +198,9 @@ struct UringLoop: ~Copyable {
                                   capacity: buffers.packetCapacity(id))
         switch forwarder.fromTUN(&packet, table: table) {
         case .send(let nextHop):
+            if let pathMTU = paths.exceeded(payload: packet.length, to: nextHop.publicIP) {
+                return sendUnfitting(id, packet, to: nextHop, pathMTU: pathMTU)
+            }
             send(id, packet, to: nextHop)
         case .replyToTUN:
             counters.countDrop(.noRoute)
@@ -276,7 +286,10 @@ struct UringLoop: ~Copyable {
     private mutating func sendCompleted(_ id: Int, result: Int32) {
         guard id < buffers.bufferCount else { return }
         inFlight -= 1
-        if result < 0 {
+        if result == -EMSGSIZE {
+            counters.count(.sendErrors)
+            resendToFit(id)
+        } else if result < 0 {
             // -ENETUNREACH, -EAGAIN, -EMSGSIZE…: the packet is lost, the worker goes on.
             counters.count(.sendErrors)
         } else {
@@ -366,6 +379,8 @@ struct UringLoop: ~Copyable {
                 case .tunWrite: tunWriteCompleted(id, result: completion.res)
                 case .segmentSend: segmentSendCompleted(id, result: completion.res)
                 case .batchSend: batchSendCompleted(id, result: completion.res)
+                case .pathSend: pathSendCompleted(id, result: completion.res)
+                case .pathSegmentSend: pathSegmentSendCompleted(id, result: completion.res)
                 case .cancel, nil: break
                 }
             }

@@ -38,6 +38,8 @@ extension UringLoop {
             if isSuperPacket {
                 sendBatch()
                 sendSegments(id, packet, header: header, to: nextHop)
+            } else if let pathMTU = paths.exceeded(payload: packet.length, to: nextHop.publicIP) {
+                sendUnfitting(id, packet, to: nextHop, pathMTU: pathMTU)
             } else {
                 batchOrSend(id, packet, to: nextHop)
             }
@@ -59,18 +61,41 @@ extension UringLoop {
     /// sends leave from the socket the flow's packets leave from one by one (the hash reads
     /// addresses and ports only, which every segment shares), so one TCP flow keeps one outer
     /// source port, as with the kernel's device. The receive side is the udp backend's.
+    ///
+    /// On a path with a smaller MTU (`PathMTUs`), TCP is cut to fit it and its sender, when DF is
+    /// set, told the inner MTU with ICMP fragmentation needed, so its next segments fit on their
+    /// own (the cut loses nothing meanwhile, and carries on for a sender that ignores the ICMP).
+    /// UDP datagrams cannot be cut: with DF they are answered and dropped, without it they leave
+    /// from the path socket to be fragmented.
     private mutating func sendSegments(_ id: Int, _ packet: PacketBuffer, header: VirtioNetHeader, to nextHop: NextHop) {
-        let sender = sourcePorts.socket(for: packet, forwarder: forwarder, bound: socket)
+        var sender = sourcePorts.socket(for: packet, forwarder: forwarder, bound: socket)
         let gap = forwarder.headroom
         var inner = packet
         inner.consume(gap)
         let output = buffers.base(id) + buffers.tunOutputOffset
+        let pathMTU = paths.known(nextHop.publicIP)
+        let innerMTU = pathMTU.map { PathFit.innerMTU(pathMTU: $0, encapsulation: gap) } ?? .max
         let layout: GatheredSegments
-        switch Segmentation.segmentHeaders(inner, header: header, into: output, capacity: buffers.regionBytes, gap: gap) {
+        switch Segmentation.segmentHeaders(inner, header: header, into: output,
+                                           capacity: buffers.regionBytes - Self.superPacketReplyRoom, gap: gap, innerMTU: innerMTU) {
         case .segmented(let result): layout = result
         case .dropped(let reason):
             counters.countDrop(reason)
             return stage(id)
+        }
+        var answer = false
+        if let pathMTU, layout.headersLength + layout.segmentPayload > innerMTU {
+            // UDP datagrams larger than the path.
+            if answerSuperPacket(id, inner, pathMTU: pathMTU) {
+                counters.countDrop(.exceedsPathMTU)
+                return
+            }
+            sender = paths.socket
+            counters.count(.pathMTULimitedSends)
+        } else if pathMTU != nil, layout.count > 1, layout.segmentPayload < Int(header.gsoSize) {
+            // TCP cut smaller than its sender's MSS.
+            counters.count(.pathMTULimitedSends)
+            answer = true
         }
         if gap > 0 {
             for index in 0..<layout.count {
@@ -84,6 +109,8 @@ extension UringLoop {
             }
         }
         submitSegmentSends(id, layout, headers: output, payload: inner, to: nextHop, from: sender)
+        // After the sends, which set the buffer's count of pending operations.
+        if answer, let pathMTU, pending[id] > 0 { _ = answerSuperPacket(id, inner, pathMTU: pathMTU) }
     }
 
     /// Sends the segments `layout` describes (each datagram: its gap and headers at `headers`, its
@@ -135,6 +162,10 @@ extension UringLoop {
         let slot = tagged >> 16
         guard id < buffers.buffersPerGroup, slot < buffers.sends.slotsPerBuffer else { return }
         inFlight -= 1
+        if result == -EMSGSIZE {
+            counters.count(.sendErrors)
+            return resendSlotToFit(tagged)
+        }
         countSegmentSend(result, datagrams: Int(buffers.sends.segments[buffers.sends.slot(id, slot)]), peerOf: id)
         release(id)
     }

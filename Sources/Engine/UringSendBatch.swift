@@ -62,6 +62,20 @@ extension UringLoop {
         guard slot < buffers.buffersPerGroup else { return }
         inFlight -= 1
         let count = Int(batches.counts[slot])
+        if result == -EMSGSIZE {
+            // Longer than the path MTU the kernel just learned: each packet is answered or resent on its own.
+            counters.count(.sendErrors)
+            let peer = buffers.peers[slot]
+            let learned = paths.learn(IPv4Address(networkOrder: peer.sin_addr.s_addr), port: UInt16(bigEndian: peer.sin_port)) ?? 0
+            for index in 0..<count {
+                let id = Int(batches.ids[slot * SendBatches.packetsPerBatch + index])
+                buffers.peers[id] = peer
+                buffers.vectors[id] = batches.vectors[slot * SendBatches.packetsPerBatch + index]
+                resendToFit(id, learned: learned)
+                release(id)
+            }
+            return
+        }
         if countSegmentSend(result, datagrams: count, peerOf: slot) { counters.count(.batchedPackets, by: UInt64(count)) }
         for index in 0..<count { release(Int(batches.ids[slot * SendBatches.packetsPerBatch + index])) }
     }

@@ -75,7 +75,7 @@ public enum UringWorker {
         var loop = UringLoop(ring: ring.ring, buffers: buffers.layout, tunQueue: setup.tunQueue, socket: setup.socket,
                              forwarder: setup.forwarder, counters: setup.counters, completionBatch: sizing.completionBatch,
                              sourcePorts: setup.sourcePorts, offloads: setup.offloads, segmentation: setup.segmentation,
-                             coalescesUDP: setup.coalescesUDP)
+                             coalescesUDP: setup.coalescesUDP, paths: setup.pathMTUs)
         let index = setup.index
         let failure = loop.run(reader: reader, stop: setup.stop, idleMilliseconds: WorkerSetup.idleWait.wholeMilliseconds,
                                busyPoll: setup.busyPoll, log: { log("worker \(index): \($0)") })

@@ -31,15 +31,21 @@ public struct WorkerCounters: @unchecked Sendable {
         case batchedPackets
         /// Times the worker found nothing to do and slept in the kernel (each one a wake-up later).
         case idleWaits
+        /// A smaller MTU on the way to a peer (UringPathMTU.swift): ICMP fragmentation needed
+        /// written back to the TUN for DF packets that do not fit; sends made to fit it (TCP
+        /// super-packets cut smaller than their sender's MSS, datagrams sent to be fragmented);
+        /// times a worker learned a peer's path MTU from the kernel.
+        case fragmentationNeededSent, pathMTULimitedSends, pathMTUUpdates
     }
 
     /// Per-peer slots: open addressing on the peer's PublicIP; a full table counts into `overflow`.
     public static let peerCapacity = 1024
-    @usableFromInline static let peerWords = 5  // key, sent packets, sent bytes, received packets, received bytes
+    /// key, sent packets, sent bytes, received packets, received bytes, path MTU (0: not learned)
+    @usableFromInline static let peerWords = 6
     @usableFromInline static let dropBase = 0
     @usableFromInline static let trafficBase = DropCounters.capacity
-    /// 16 traffic words: WorkerCountersTests checks that every Traffic case has its own.
-    @usableFromInline static let overflowBase = trafficBase + 16
+    /// 24 traffic words: WorkerCountersTests checks that every Traffic case has its own.
+    @usableFromInline static let overflowBase = trafficBase + 24
     @usableFromInline static let peerBase = overflowBase + peerWords
     static let wordCount = peerBase + peerCapacity * peerWords
 
@@ -77,6 +83,18 @@ public struct WorkerCounters: @unchecked Sendable {
         let slot = peerSlot(publicIP)
         add(slot + 3, 1)
         add(slot + 4, UInt64(truncatingIfNeeded: bytes))
+    }
+
+    /// The path MTU to `publicIP` this worker learned from the kernel; 0 when none. A gauge in
+    /// the peer's slot: the worker reads it back when a packet is larger than its smallest one.
+    @inlinable
+    public func pathMTU(to publicIP: IPv4Address) -> Int {
+        Int(truncatingIfNeeded: words[peerSlot(publicIP) + 5].load(ordering: .relaxed))
+    }
+
+    @inlinable
+    public func setPathMTU(_ mtu: Int, to publicIP: IPv4Address) {
+        words[peerSlot(publicIP) + 5].store(UInt64(truncatingIfNeeded: mtu), ordering: .relaxed)
     }
 
     /// The word index of `publicIP`'s slot, claiming an empty one on first sight. Keys are stored
@@ -130,7 +148,8 @@ public struct WorkerCounters: @unchecked Sendable {
     private func traffic(at slot: Int) -> PeerTraffic {
         PeerTraffic(
             sentPackets: words[slot + 1].load(ordering: .relaxed), sentBytes: words[slot + 2].load(ordering: .relaxed),
-            receivedPackets: words[slot + 3].load(ordering: .relaxed), receivedBytes: words[slot + 4].load(ordering: .relaxed))
+            receivedPackets: words[slot + 3].load(ordering: .relaxed), receivedBytes: words[slot + 4].load(ordering: .relaxed),
+            pathMTU: Int(truncatingIfNeeded: words[slot + 5].load(ordering: .relaxed)))
     }
 }
 
@@ -139,12 +158,17 @@ public struct PeerTraffic: Equatable, Sendable {
     public var sentBytes: UInt64 = 0
     public var receivedPackets: UInt64 = 0
     public var receivedBytes: UInt64 = 0
+    /// The path MTU to the peer that the kernel reported (a router on the way with a smaller MTU
+    /// than our interface); 0 while none was learned. Over workers: the smallest learned.
+    public var pathMTU = 0
 
-    public init(sentPackets: UInt64 = 0, sentBytes: UInt64 = 0, receivedPackets: UInt64 = 0, receivedBytes: UInt64 = 0) {
+    public init(sentPackets: UInt64 = 0, sentBytes: UInt64 = 0, receivedPackets: UInt64 = 0, receivedBytes: UInt64 = 0,
+                pathMTU: Int = 0) {
         self.sentPackets = sentPackets
         self.sentBytes = sentBytes
         self.receivedPackets = receivedPackets
         self.receivedBytes = receivedBytes
+        self.pathMTU = pathMTU
     }
 
     public mutating func add(_ other: PeerTraffic) {
@@ -152,6 +176,7 @@ public struct PeerTraffic: Equatable, Sendable {
         sentBytes &+= other.sentBytes
         receivedPackets &+= other.receivedPackets
         receivedBytes &+= other.receivedBytes
+        if other.pathMTU > 0 && (pathMTU == 0 || other.pathMTU < pathMTU) { pathMTU = other.pathMTU }
     }
 }
 

@@ -49,10 +49,24 @@ public struct WorkerSetup: ~Copyable {
     public let coalescesUDP: Bool
     /// How long to keep looking for work after a batch before sleeping (`BusyPoll`); zero: sleep at once.
     public let busyPoll: Duration
+    /// IP_PMTUDISC_OMIT socket of this worker: path MTU look-ups and sends that do not fit (`PathMTUs`).
+    public let pathSocket: Int32
+    let pathReports: PathMTUReports
 
     public init(index: Int, tunQueue: Int32, socket: Int32, forwarder: Forwarder, publisher: RouteTablePublisher,
                 counters: WorkerCounters, batchSize: Int, mtu: Int, stop: StopSignal, sourcePorts: SourcePorts = .none,
-                offloads: Bool = false, segmentation: Bool = false, coalescesUDP: Bool = false, busyPoll: Duration = .zero) {
+                offloads: Bool = false, segmentation: Bool = false, coalescesUDP: Bool = false, busyPoll: Duration = .zero,
+                pathSocket: Int32 = -1, log: @escaping Engine.Log = { _ in }) {
+        self.init(index: index, tunQueue: tunQueue, socket: socket, forwarder: forwarder, publisher: publisher, counters: counters,
+                  batchSize: batchSize, mtu: mtu, stop: stop, sourcePorts: sourcePorts, offloads: offloads,
+                  segmentation: segmentation, coalescesUDP: coalescesUDP, busyPoll: busyPoll, pathSocket: pathSocket,
+                  pathReports: PathMTUReports(log: log))
+    }
+
+    init(index: Int, tunQueue: Int32, socket: Int32, forwarder: Forwarder, publisher: RouteTablePublisher,
+         counters: WorkerCounters, batchSize: Int, mtu: Int, stop: StopSignal, sourcePorts: SourcePorts,
+         offloads: Bool, segmentation: Bool, coalescesUDP: Bool, busyPoll: Duration,
+         pathSocket: Int32, pathReports: PathMTUReports) {
         precondition(batchSize >= 1, "a batch holds at least one packet")
         self.index = index
         self.tunQueue = tunQueue
@@ -68,5 +82,11 @@ public struct WorkerSetup: ~Copyable {
         self.segmentation = segmentation
         self.coalescesUDP = coalescesUDP
         self.busyPoll = busyPoll
+        self.pathSocket = pathSocket
+        self.pathReports = pathReports
+    }
+
+    var pathMTUs: PathMTUs {
+        PathMTUs(socket: pathSocket, counters: counters, encapsulation: forwarder.headroom, reports: pathReports)
     }
 }

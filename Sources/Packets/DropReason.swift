@@ -39,6 +39,9 @@ public enum DropReason: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     /// A peer's datagram whose inner destination lies outside our lease's subnet: written to the
     /// TUN, the kernel would forward it on (to the underlay, another peer), making the tunnel a relay.
     case notOurSubnet
+    /// Larger than the path to its peer carries (a smaller MTU on the way, learned by the kernel)
+    /// and DF set: answered with ICMP fragmentation needed naming the inner MTU that fits.
+    case exceedsPathMTU
 
     public var description: String {
         switch self {
@@ -60,6 +63,7 @@ public enum DropReason: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .badVirtioHeader: "bad_virtio_header"
         case .badTCPHeader: "bad_tcp_header"
         case .notOurSubnet: "not_our_subnet"
+        case .exceedsPathMTU: "exceeds_path_mtu"
         }
     }
 }

@@ -156,15 +156,25 @@ public enum Segmentation {
     /// payload where it lies in `packet`, which must stay as it is until the segments are sent.
     /// NONE is not a super-packet and is dropped as `badVirtioHeader`: send it as it is, after
     /// `completeChecksum`.
+    ///
+    /// TCP segments are cut to fit `innerMTU` (`PathFit.segmentPayload`) when the sender's MSS
+    /// would not: a byte stream may be cut anywhere. UDP datagrams keep their size (each is a
+    /// message); whether they fit is the caller's to check.
     public static func segmentHeaders(
-        _ packet: PacketBuffer, header: VirtioNetHeader, into output: UnsafeMutableRawPointer, capacity: Int, gap: Int = 0
+        _ packet: PacketBuffer, header: VirtioNetHeader, into output: UnsafeMutableRawPointer, capacity: Int, gap: Int = 0,
+        innerMTU: Int = .max
     ) -> HeaderSegmentationResult {
         precondition(gap >= 0 && capacity >= 0, "segmentHeaders: gap \(gap) and capacity \(capacity) must not be negative")
-        let parsed: SuperPacket
+        var parsed: SuperPacket
         switch SuperPacket.parse(packet, header: header) {
         case .dropped(let reason): return .dropped(reason)
         case .single: return .dropped(.badVirtioHeader)
         case .superPacket(let superPacket): parsed = superPacket
+        }
+        if parsed.isTCP && innerMTU < parsed.headersLength + parsed.segmentPayload {
+            guard let payload = PathFit.segmentPayload(gsoSize: parsed.segmentPayload, headersLength: parsed.headersLength,
+                                                       innerMTU: innerMTU) else { return .dropped(.oversize) }
+            parsed = parsed.cut(segmentPayload: payload)
         }
         let layout = GatheredSegments(
             count: parsed.count, gap: gap, headersLength: parsed.headersLength,
@@ -228,6 +238,13 @@ private struct SuperPacket {
     let payloadLength: Int
     let count: Int
     var lastPayload: Int { payloadLength - (count - 1) * segmentPayload }
+
+    /// The same packet cut into payloads of `segmentPayload` bytes (sequence numbers follow).
+    func cut(segmentPayload: Int) -> SuperPacket {
+        SuperPacket(bytes: bytes, isTCP: isTCP, ipHeaderLength: ipHeaderLength, headersLength: headersLength,
+                    segmentPayload: segmentPayload, payloadLength: payloadLength,
+                    count: payloadLength == 0 ? 1 : (payloadLength + segmentPayload - 1) / segmentPayload)
+    }
 
     /// The super-packet `header` describes; nil for NONE (a single packet); the drop reason when
     /// the packet or the header is malformed.

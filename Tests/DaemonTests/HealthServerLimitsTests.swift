@@ -130,6 +130,9 @@ final class HeldStatus: StatusEndpoints {
         defer { close(refused) }
         #expect(TestSockets.closedByServer(refused, within: 20), "a connection beyond the cap was kept waiting")
         held.release()
+        // The scrape is answered and its connection closed before the one slot is free again.
+        let answer = TestSockets.readUntilClosed(scrape, within: 20)
+        #expect(answer.map { String(decoding: $0, as: UTF8.self).hasPrefix("HTTP/1.1 200") } == true)
         #expect(try TestSockets.get(port: busy.port, "/healthz").status == 200)
     }
 

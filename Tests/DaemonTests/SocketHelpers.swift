@@ -83,6 +83,22 @@ enum TestSockets {
         return count == 0 || (count < 0 && errno == ECONNRESET)
     }
 
+    /// Reads what the server sends on `fd` until it closes it; nil if it is still open after `seconds`.
+    static func readUntilClosed(_ fd: Int32, within seconds: Double) -> [UInt8]? {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let end = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < end {
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let milliseconds = Int32(max(0, (end - ContinuousClock.now) / .milliseconds(1)))
+            guard poll(&entry, 1, milliseconds) == 1 else { return nil }
+            let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if count == 0 || (count < 0 && errno == ECONNRESET) { return received }
+            if count > 0 { received += buffer[..<count] }
+        }
+        return nil
+    }
+
     /// Those of `fds` the server has not closed by the end of `seconds`, waiting for all at once.
     static func notClosedByServer(_ fds: some Collection<Int32>, within seconds: Double) -> [Int32] {
         var open = Array(fds)

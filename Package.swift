@@ -86,7 +86,7 @@ let package = Package(
             name: "weft",
             dependencies: [
                 "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture", "Engine", "Status",
-                "Etcd", "ControlPlane", "Daemon", "Operator", "TrafficRules",
+                "Etcd", "ControlPlane", "Daemon", "Operator", "TrafficRules", "Spawn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/weft"

@@ -33,6 +33,7 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         checks.append(lease(facts))
         checks.append(interface(facts))
         checks.append(mtu(facts))
+        checks += paths(facts)
         checks.append(ipForward(facts))
         checks.append(rules(facts))
         checks.append(flanneldRules(facts))
@@ -52,12 +53,12 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         }
     }
 
-    static func networkConfig(_ facts: DoctorFacts) -> NetworkConfig? {
+    public static func networkConfig(_ facts: DoctorFacts) -> NetworkConfig? {
         if case .valid(_, let config) = facts.config { return config }
         return nil
     }
 
-    static func subnetEnv(_ facts: DoctorFacts) -> SubnetEnv? {
+    public static func subnetEnv(_ facts: DoctorFacts) -> SubnetEnv? {
         if case .parsed(_, let env) = facts.subnetFile { return env }
         return nil
     }
@@ -172,6 +173,26 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
                                fix: "start weftd")
         }
         return DoctorCheck("MTU", .ok, "\(seen.joined(separator: ", ")) = \(rule)")
+    }
+
+    /// One line per probed peer: the path carries what the overlay sends, or it does not and
+    /// the MTU that would fit is named.
+    static func paths(_ facts: DoctorFacts) -> [DoctorCheck] {
+        guard let probes = facts.paths else { return [] }
+        guard !probes.isEmpty else { return [DoctorCheck("path MTU", .ok, "no peers to probe")] }
+        let overhead = networkConfig(facts)?.backend.overhead ?? 0
+        return probes.map { probe in
+            let name = "path MTU to \(probe.peer)"
+            guard let largest = probe.largest else {
+                return DoctorCheck(name, .warn, "no answer to ICMP echo, not even \(PathProbe.smallest) bytes: not probed",
+                                   fix: "allow ICMP echo between the hosts to check the path")
+            }
+            if largest >= probe.needed {
+                return DoctorCheck(name, .ok, "\(probe.needed)-byte packets with DF get through")
+            }
+            return DoctorCheck(name, .fail, "packets above \(largest) bytes with DF vanish without an ICMP error, but the overlay sends up to \(probe.needed) (FLANNEL_MTU \(probe.needed - overhead) + \(overhead))",
+                               fix: "make the pod MTU \(largest - overhead): set the underlay interface MTU to \(largest) (or Backend.MTU with vxlan) and restart weftd, or raise the path MTU to \(probe.needed)")
+        }
     }
 
     static func ipForward(_ facts: DoctorFacts) -> DoctorCheck {

@@ -103,10 +103,33 @@ public struct DoctorFacts: Sendable {
     public var expectedDevice = "flannel0"
     /// The text of /proc/sys/net/ipv4/ip_forward, trimmed; nil when unreadable.
     public var ipForward: String?
+    /// DF probes of the path to each peer (at most `PathProbe.peerLimit`), nil when not probed.
+    public var paths: [PathProbe]?
     public var rules = Rules.absent
     public var flannelLeftovers = FlannelLeftovers.found([])
 
     public init() {}
+}
+
+/// How large a DF packet reached one peer: ICMP echoes with DF set, sizes searched between the
+/// minimum IPv4 MTU and the size the overlay needs, so a path that drops large packets without an
+/// ICMP error (a firewall eating them, a bridge port with a smaller MTU) shows itself.
+public struct PathProbe: Equatable, Sendable {
+    /// Peers probed at most: each bad one costs a few one-second timeouts.
+    public static let peerLimit = 16
+    public static let smallest = 576
+
+    public var peer: String
+    /// The size weftd sends at most to this peer: FLANNEL_MTU + the backend's overhead.
+    public var needed: Int
+    /// The largest IP packet (bytes) that got an answer; nil when none did, not even the smallest.
+    public var largest: Int?
+
+    public init(peer: String, needed: Int, largest: Int?) {
+        self.peer = peer
+        self.needed = needed
+        self.largest = largest
+    }
 }
 
 public struct InterfaceProblem: Error, Equatable, Sendable {

@@ -7,6 +7,7 @@ import Engine
 import Etcd
 import Foundation
 import Operator
+import Spawn
 import TrafficRules
 
 /// `weft doctor`: the checks of flannel's troubleshooting guide, one line each.
@@ -28,6 +29,7 @@ struct DoctorCommand: AsyncParsableCommand {
     var ifaceRegex: [String] = []
     @Option(help: ArgumentHelp("weftd's --public-ip (FLANNELD_PUBLIC_IP).", valueName: "ip"))
     var publicIP: String?
+    @Flag(help: "Skip the DF probes of the path to each peer (ICMP echo, up to 16 peers).") var noPathProbe = false
     @Flag(help: "JSON for scripts instead of the table.") var json = false
 
     func run() async throws {
@@ -37,7 +39,7 @@ struct DoctorCommand: AsyncParsableCommand {
             extra += iface.map { "--iface=\($0)" } + ifaceRegex.map { "--iface-regex=\($0)" }
             if let publicIP { extra.append("--public-ip=\(publicIP)") }
             let options = try etcd.options(extra)
-            let checks = DoctorCheck.evaluate(await DoctorProbe(options: options).gather())
+            let checks = DoctorCheck.evaluate(await DoctorProbe(options: options, probePaths: !noPathProbe).gather())
             passed = DoctorCheck.passed(checks)
             if json {
                 print(try JSONOutput.render(checks), terminator: "")
@@ -54,6 +56,7 @@ struct DoctorCommand: AsyncParsableCommand {
 /// Reads this host and etcd into DoctorFacts, with weftd's own readers wherever weftd has one.
 struct DoctorProbe {
     let options: DaemonOptions
+    var probePaths = true
     /// The overlay devices looked for when the config does not say: udp's, then vxlan's with VNI 1.
     static let deviceNames = [FlannelDevice.udpName, FlannelDevice.vxlanName(vni: 1)]
 
@@ -75,6 +78,12 @@ struct DoctorProbe {
         }
         if let found = names.lazy.compactMap({ name in interfaces.first { $0.name == name } }).first {
             facts.device = DoctorFacts.Device(name: found.name, mtu: found.mtu, isUp: found.isUp, kind: Self.linkKind(found.name))
+        }
+        if probePaths, !reachable.isEmpty, case .success(let choice) = facts.interface {
+            let overhead = DoctorCheck.networkConfig(facts)?.backend.overhead ?? 0
+            let needed = DoctorCheck.subnetEnv(facts)?.mtu.map { $0 + overhead } ?? choice.mtu
+            let peers = await readPeers(endpoints: reachable).filter { $0 != choice.publicIP }.prefix(PathProbe.peerLimit)
+            facts.paths = peers.map { PathProbe(peer: $0, needed: needed, largest: Self.largestAnswered(peer: $0, upTo: needed)) }
         }
         facts.ipForward = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -146,6 +155,32 @@ struct DoctorProbe {
             }
         }
         if let result { (facts.config, facts.ownLease) = result }
+    }
+
+    /// The PublicIPs of every lease, sorted.
+    func readPeers(endpoints: [String]) async -> [String] {
+        let prefix = EtcdPath.subnets(prefix: options.etcdPrefix) + "/"
+        let listing = try? await withEtcdClient(options, endpoints: endpoints) { client in try await client.range(prefix: prefix) }
+        let addresses = (listing?.kvs ?? []).compactMap { try? LeaseAttributes.parse($0.value).publicIP.description }
+        return Array(Set(addresses)).sorted()
+    }
+
+    /// The largest IP packet with DF that `peer` answers, up to `needed`; nil when even the
+    /// smallest gets no answer. Binary search, each size given two echoes (one may be lost).
+    static func largestAnswered(peer: String, upTo needed: Int) -> Int? {
+        guard let ping = ["/usr/bin/ping", "/bin/ping"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return nil }
+        func answers(_ size: Int) -> Bool {
+            let arguments = ["-n", "-q", "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", String(size - 28), peer]
+            return (try? ChildProcess.run(ping, arguments: arguments, environment: ["LC_ALL": "C"]))?.succeeded == true
+        }
+        if answers(needed) { return needed }
+        guard answers(PathProbe.smallest) else { return nil }
+        var (low, high) = (PathProbe.smallest, needed)   // low answered, high did not
+        while high - low > 1 {
+            let middle = (low + high) / 2
+            if answers(middle) { low = middle } else { high = middle }
+        }
+        return low
     }
 
     /// The link's kind through netlink; nil when it cannot be read.

@@ -156,3 +156,29 @@ import Testing
         #expect(checks.allSatisfy { $0.status == .ok }, "\(checks.filter { $0.status != .ok })")
     }
 }
+
+@Suite struct DoctorPathTests {
+    static func with(_ paths: [PathProbe]?) throws -> [DoctorCheck] {
+        var facts = try DoctorCheckTests.healthy()
+        facts.paths = paths
+        return DoctorCheck.evaluate(facts).filter { $0.name.hasPrefix("path MTU") }
+    }
+
+    @Test func aPathThatCarriesTheOverlayPassesAndNoProbeSaysNothing() throws {
+        #expect(try Self.with(nil).isEmpty)
+        #expect(try Self.with([]).map(\.status) == [.ok])
+        let checks = try Self.with([PathProbe(peer: "198.18.0.2", needed: 1500, largest: 1500)])
+        #expect(checks == [DoctorCheck("path MTU to 198.18.0.2", .ok, "1500-byte packets with DF get through")])
+    }
+
+    /// The path drops what the overlay sends without an ICMP error: FAIL, with the MTU that fits.
+    @Test func aSilentlySmallerPathFailsAndNamesTheMTUToSet() throws {
+        let checks = try Self.with([PathProbe(peer: "198.18.0.2", needed: 1500, largest: 1400),
+                                    PathProbe(peer: "198.18.0.3", needed: 1500, largest: nil)])
+        #expect(checks.map(\.status) == [.fail, .warn])
+        #expect(checks[0].detail == "packets above 1400 bytes with DF vanish without an ICMP error, but the overlay sends up to 1500 (FLANNEL_MTU 1472 + 28)")
+        #expect(checks[0].fix?.hasPrefix("make the pod MTU 1372: set the underlay interface MTU to 1400") == true)
+        #expect(checks[1].detail.contains("no answer to ICMP echo"))
+        #expect(!DoctorCheck.passed(checks))
+    }
+}

@@ -334,5 +334,29 @@ extension WeftdBeds {
             print("churn: \(summary)")
             #expect(loss < 10, "container pings across the churn: \(summary)")
         }
+    
+        /// A path that drops large packets without an ICMP error (here the bridge port to host 2
+        /// has MTU 1400: a bridge drops what does not fit, silently): `weft doctor` on host 1
+        /// probes each peer with DF echoes, fails the path to host 2 naming 1400 and the MTU to
+        /// set, and passes the path to host 3.
+        @Test(.timeLimit(.minutes(3)))
+        func doctorFindsAPathThatSilentlyDropsLargePackets() throws {
+            let bed = try Bed(hosts: 3)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            try bed.putConfig(Bed.udpConfig)
+            _ = try bed.startReady([1, 2, 3])
+            try bed.exec(bed.underlay, ["/usr/sbin/ip", "link", "set", "h2", "mtu", "1400"])
+            let doctor = try bed.execResult(bed.host(1), [weftPath, "doctor", "--etcd-endpoints", bed.etcdEndpoint,
+                                                          "--subnet-file", bed.subnetFile(1), "--iface", bed.hostIP(1), "--json"])
+            let checks = try #require(try JSONSerialization.jsonObject(with: Data(doctor.output.utf8)) as? [[String: Any]], "\(doctor.output)")
+            let toHost2 = checks.first { $0["name"] as? String == "path MTU to \(bed.hostIP(2))" }
+            let toHost3 = checks.first { $0["name"] as? String == "path MTU to \(bed.hostIP(3))" }
+            #expect(toHost2?["status"] as? String == "FAIL", "\(doctor.output)")
+            #expect((toHost2?["detail"] as? String)?.contains("above 1400 bytes") == true, "\(doctor.output)")
+            #expect((toHost2?["fix"] as? String)?.contains("make the pod MTU 1372") == true, "\(doctor.output)")
+            #expect(toHost3?["status"] as? String == "ok", "\(doctor.output)")
+            #expect(doctor.status == 1, "a failed check fails doctor")
+        }
     }
 }

@@ -47,7 +47,8 @@ enum DataplaneReports {
             return StatsReport.Peer(
                 publicIP: "\(address)", subnet: subnets[address].map { "\($0)" },
                 sentPackets: traffic.sentPackets, sentBytes: traffic.sentBytes,
-                receivedPackets: traffic.receivedPackets, receivedBytes: traffic.receivedBytes)
+                receivedPackets: traffic.receivedPackets, receivedBytes: traffic.receivedBytes,
+                pathMTU: traffic.pathMTU > 0 ? traffic.pathMTU : nil)
         }
         return StatsReport(engine: engine, workers: workers, backend: backend.rawValue,
                            localSubnet: local.map { "\($0)" } ?? "", traffic: traffic, drops: drops, peers: peers)

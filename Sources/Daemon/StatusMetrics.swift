@@ -65,6 +65,9 @@ final class StatusMetrics: Sendable {
                 setCounter(registry.makeCounter(descriptor: Self.peerPackets, labels: labels), to: packets)
                 setCounter(registry.makeCounter(descriptor: Self.peerBytes, labels: labels), to: bytes)
             }
+            if let pathMTU = peer.pathMTU {
+                registry.makeGauge(descriptor: Self.peerPathMTU, labels: [("peer", peer.publicIP)]).set(to: Double(pathMTU))
+            }
         }
     }
 
@@ -78,6 +81,10 @@ final class StatusMetrics: Sendable {
     static var peerPackets: MetricNameDescriptor {
         MetricNameDescriptor(metricName: "weft_peer_packets", unitName: "total",
                              helpText: "Datagrams exchanged with a peer (its PublicIP), by direction")
+    }
+    static var peerPathMTU: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: "weft_peer_path_mtu", unitName: "bytes",
+                             helpText: "Path MTU to a peer learned from the kernel, where it is below the interface's")
     }
     static var peerBytes: MetricNameDescriptor {
         MetricNameDescriptor(metricName: "weft_peer_bytes", unitName: "total",

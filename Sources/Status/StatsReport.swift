@@ -9,15 +9,19 @@ public struct StatsReport: Codable, Equatable, Sendable {
         public var sentBytes: UInt64
         public var receivedPackets: UInt64
         public var receivedBytes: UInt64
+        /// The path MTU to the peer the engine learned from the kernel (a smaller MTU on the way);
+        /// nil while none was learned (the interface's MTU applies).
+        public var pathMTU: Int?
 
         public init(publicIP: String, subnet: String?, sentPackets: UInt64, sentBytes: UInt64,
-                    receivedPackets: UInt64, receivedBytes: UInt64) {
+                    receivedPackets: UInt64, receivedBytes: UInt64, pathMTU: Int? = nil) {
             self.publicIP = publicIP
             self.subnet = subnet
             self.sentPackets = sentPackets
             self.sentBytes = sentBytes
             self.receivedPackets = receivedPackets
             self.receivedBytes = receivedBytes
+            self.pathMTU = pathMTU
         }
     }
 

@@ -133,11 +133,18 @@ func sample(_ text: String, _ name: String, _ labels: [(String, String)] = []) -
         counters.workers[0].countDrop(.noRoute)
         counters.workers[1].countDrop(.notOurSubnet, by: 2)
         counters.workers[0].count(.tunReadPackets, by: 4)
+        // Learned by both workers: the smaller one is the peer's.
+        counters.workers[0].setPathMTU(1450, to: IPv4Address(198, 18, 0, 2))
+        counters.workers[1].setPathMTU(1400, to: IPv4Address(198, 18, 0, 2))
         let stats = DataplaneReports.stats(counters.snapshot(), engine: "uring", workers: 2, backend: .vxlan, publisher: publisher)
         #expect(stats.peers == [
-            StatsReport.Peer(publicIP: "198.18.0.2", subnet: "10.244.2.0/24", sentPackets: 3, sentBytes: 150, receivedPackets: 0, receivedBytes: 0),
+            StatsReport.Peer(publicIP: "198.18.0.2", subnet: "10.244.2.0/24", sentPackets: 3, sentBytes: 150, receivedPackets: 0, receivedBytes: 0,
+                             pathMTU: 1400),
             StatsReport.Peer(publicIP: "198.18.0.7", subnet: nil, sentPackets: 0, sentBytes: 0, receivedPackets: 1, receivedBytes: 60),
         ])
+        let metrics = FixedStatus(routes: FixedStatus.sampleRoutes, stats: stats).metrics()
+        #expect(sample(metrics, "weft_peer_path_mtu_bytes", [("peer", "198.18.0.2")]) == 1400)
+        #expect(sample(metrics, "weft_peer_path_mtu_bytes", [("peer", "198.18.0.7")]) == nil, "no path MTU learned: no series")
         #expect(stats.drops["no_route"] == 1 && stats.drops["ttl_expired"] == 0)
         #expect(Set(stats.drops.keys).isSuperset(of: ["truncated", "unknown_sender", "spoofed_source", "bad_tcp_header"]))
         // Every reason reaches /v1/stats and /metrics from DropReason itself, the last one added too.

@@ -12,69 +12,9 @@
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
-/// The path MTU the kernel knows for `address` (network order), including what ICMP
-/// fragmentation-needed from a router taught it: `fd` (a UDP socket) is connected there, which
-/// looks the route up afresh, IP_MTU read, and the socket disconnected. -errno on failure.
-static inline int weft_path_mtu(int fd, uint32_t address, uint16_t port) {
-    struct sockaddr_in peer;
-    memset(&peer, 0, sizeof(peer));
-    peer.sin_family = AF_INET;
-    peer.sin_addr.s_addr = address;
-    peer.sin_port = port;
-    if (connect(fd, (struct sockaddr *)&peer, sizeof(peer)) < 0) return -errno;
-    int mtu = 0;
-    socklen_t length = sizeof(mtu);
-    int result = getsockopt(fd, IPPROTO_IP, IP_MTU, &mtu, &length) < 0 ? -errno : mtu;
-    struct sockaddr unspecified;
-    memset(&unspecified, 0, sizeof(unspecified));
-    unspecified.sa_family = AF_UNSPEC;
-    connect(fd, &unspecified, sizeof(unspecified));
-    return result;
-}
-
-/// IP_MTU_DISCOVER: IP_PMTUDISC_DO on the sockets the datagrams leave by, so a send larger than
-/// the path MTU the kernel knows fails with EMSGSIZE (our cue) instead of being fragmented
-/// unseen; IP_PMTUDISC_OMIT on the one that sends what must go out anyway, without DF.
-static const int weft_pmtu_do = IP_PMTUDISC_DO;
-static const int weft_pmtu_omit = IP_PMTUDISC_OMIT;
-
-static inline int weft_set_path_mtu_discovery(int fd, int mode) {
-    return setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &mode, sizeof(mode)) < 0 ? -errno : 0;
-}
-
 #endif
 #ifndef UDP_GRO
 #define UDP_GRO 104
-/// The path MTU the kernel knows for `address` (network order), including what ICMP
-/// fragmentation-needed from a router taught it: `fd` (a UDP socket) is connected there, which
-/// looks the route up afresh, IP_MTU read, and the socket disconnected. -errno on failure.
-static inline int weft_path_mtu(int fd, uint32_t address, uint16_t port) {
-    struct sockaddr_in peer;
-    memset(&peer, 0, sizeof(peer));
-    peer.sin_family = AF_INET;
-    peer.sin_addr.s_addr = address;
-    peer.sin_port = port;
-    if (connect(fd, (struct sockaddr *)&peer, sizeof(peer)) < 0) return -errno;
-    int mtu = 0;
-    socklen_t length = sizeof(mtu);
-    int result = getsockopt(fd, IPPROTO_IP, IP_MTU, &mtu, &length) < 0 ? -errno : mtu;
-    struct sockaddr unspecified;
-    memset(&unspecified, 0, sizeof(unspecified));
-    unspecified.sa_family = AF_UNSPEC;
-    connect(fd, &unspecified, sizeof(unspecified));
-    return result;
-}
-
-/// IP_MTU_DISCOVER: IP_PMTUDISC_DO on the sockets the datagrams leave by, so a send larger than
-/// the path MTU the kernel knows fails with EMSGSIZE (our cue) instead of being fragmented
-/// unseen; IP_PMTUDISC_OMIT on the one that sends what must go out anyway, without DF.
-static const int weft_pmtu_do = IP_PMTUDISC_DO;
-static const int weft_pmtu_omit = IP_PMTUDISC_OMIT;
-
-static inline int weft_set_path_mtu_discovery(int fd, int mode) {
-    return setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &mode, sizeof(mode)) < 0 ? -errno : 0;
-}
-
 #endif
 
 /// Bytes of control buffer one UDP_SEGMENT or UDP_GRO cmsg (a 16-bit or int value) needs.

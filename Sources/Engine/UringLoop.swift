@@ -286,18 +286,22 @@ struct UringLoop: ~Copyable {
     private mutating func sendCompleted(_ id: Int, result: Int32) {
         guard id < buffers.bufferCount else { return }
         inFlight -= 1
-        if result == -EMSGSIZE {
-            counters.count(.sendErrors)
-            resendToFit(id)
-        } else if result < 0 {
-            // -ENETUNREACH, -EAGAIN, -EMSGSIZE…: the packet is lost, the worker goes on.
+        // -ENETUNREACH, -EAGAIN…: the packet is lost, the worker goes on; -EMSGSIZE is resent to fit.
+        countSend(id, result: result)
+        if result == -EMSGSIZE { resendToFit(id) }
+        release(id)
+    }
+
+    /// A datagram send's completion, counted: an error, or the datagram and its bytes to its peer.
+    @inline(__always)
+    mutating func countSend(_ id: Int, result: Int32) {
+        if result < 0 {
             counters.count(.sendErrors)
         } else {
             counters.count(.wireSentPackets)
             counters.count(.wireSentBytes, by: UInt64(result))
             counters.countSent(to: IPv4Address(networkOrder: buffers.peers[id].sin_addr.s_addr), bytes: Int(result))
         }
-        release(id)
     }
 
     private mutating func tunWriteCompleted(_ id: Int, result: Int32) {

@@ -52,13 +52,7 @@ extension UringLoop {
     mutating func pathSendCompleted(_ id: Int, result: Int32) {
         guard id < buffers.bufferCount else { return }
         inFlight -= 1
-        if result < 0 {
-            counters.count(.sendErrors)
-        } else {
-            counters.count(.wireSentPackets)
-            counters.count(.wireSentBytes, by: UInt64(result))
-            counters.countSent(to: IPv4Address(networkOrder: buffers.peers[id].sin_addr.s_addr), bytes: Int(result))
-        }
+        countSend(id, result: result)
         release(id)
     }
 

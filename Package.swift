@@ -51,10 +51,15 @@ let package = Package(
             path: "Sources/Etcd"
         ),
 
-        // flannel's lease manager and peer watcher: etcd leases in, route-table snapshots out.
-        .target(name: "ControlPlane", dependencies: ["Etcd", "Config", "Routes", "Addressing",
+        // The subnet-manager seam (flannel's subnet.Manager): the protocol weftd runs, the lease
+        // and error types, and the peer table that turns any store's leases into routes.
+        .target(name: "ControlPlane", dependencies: ["Config", "Routes", "Addressing",
                                                     .product(name: "CoreMetrics", package: "swift-metrics")],
                 path: "Sources/ControlPlane"),
+        // flannel's etcd subnet manager: lease manager and peer watcher over etcd, route-table snapshots out.
+        .target(name: "EtcdSubnets", dependencies: ["ControlPlane", "Etcd", "Config", "Routes", "Addressing",
+                                                   .product(name: "CoreMetrics", package: "swift-metrics")],
+                path: "Sources/EtcdSubnets"),
 
         // flannel's host-gw backend: one kernel route per peer, kept in step over rtnetlink; no userspace dataplane.
         .target(name: "HostGateway", dependencies: ["Engine", "Routes", "Addressing", "CShims"], path: "Sources/HostGateway"),
@@ -86,14 +91,14 @@ let package = Package(
             name: "weft",
             dependencies: [
                 "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture", "Engine", "Status",
-                "Etcd", "ControlPlane", "Daemon", "Operator", "TrafficRules", "Spawn",
+                "Etcd", "ControlPlane", "EtcdSubnets", "Daemon", "Operator", "TrafficRules", "Spawn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/weft"
         ),
 
         // weftd, the flanneld drop-in: flags, interface choice, healthz, sd_notify, signals.
-        .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", "Etcd", "ControlPlane", "Engine", "Routes", "HostGateway",
+        .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", "Etcd", "ControlPlane", "EtcdSubnets", "Engine", "Routes", "HostGateway",
                                               "TrafficRules", "Packets", "Forwarding", "Status",
                                               .product(name: "Logging", package: "swift-log"),
                                               .product(name: "NIOCore", package: "swift-nio"),
@@ -132,14 +137,15 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
         .testTarget(name: "OperatorTests", dependencies: ["Operator", "Config", "Addressing"]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "TestSupport", "EtcdTestSupport"]),
-        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport"]),
+        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Config", "Routes", "Addressing"]),
+        .testTarget(name: "EtcdSubnetsTests", dependencies: ["EtcdSubnets", "ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),
         .testTarget(
             name: "CaptureTests",
             dependencies: ["Capture", "Forwarding", "Packets", "Routes", "Config", "Addressing", "TestThreads"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config", "ControlPlane", "Etcd", "Engine", "Routes", "HostGateway", "Status", "TestThreads",
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config", "ControlPlane", "EtcdSubnets", "Etcd", "Engine", "Routes", "HostGateway", "Status", "TestThreads",
                                                         .product(name: "Metrics", package: "swift-metrics")]),
         // Ruleset and listing tests run anywhere; the keeper's tests run real nft in a namespace (root) and skip otherwise.
         .testTarget(name: "TrafficRulesTests", dependencies: ["TrafficRules", "Addressing", "TestThreads"]),

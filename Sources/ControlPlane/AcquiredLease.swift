@@ -1,28 +1,49 @@
 import Addressing
 import Config
-import Etcd
 
-/// The subnet this host holds, as last written to etcd.
+/// The subnet this host holds, as its subnet manager last wrote or confirmed it. Says nothing of
+/// where it is kept (an etcd key and lease, a Node's podCIDR): `location` names that for log lines.
 public struct AcquiredLease: Sendable, Equatable {
     public var subnet: IPv4Prefix
-    /// `<prefix>/subnets/<a.b.c.d>-<len>`.
-    public var key: String
-    /// The etcd lease the key is attached to; nil for a reservation, which has no TTL.
-    public var etcdLease: LeaseID?
-    /// What etcd granted (it may round a requested TTL up); nil for a reservation.
+    /// How long the lease lasts unless renewed; nil when it does not expire (an etcd
+    /// reservation, a Kubernetes node's podCIDR).
     public var ttl: Duration?
-    /// modRevision of the key as we last wrote or checked it: watch events on our own key at or
-    /// below it are echoes of our own writes.
-    public var revision: Int64
     public var origin: LeaseOrigin
-    /// The network config the subnet was chosen under.
+    /// The network config the subnet was taken under.
     public var config: NetworkConfig
-    /// The exact value in etcd: our LeaseAttributes JSON, byte for byte as flannel writes it.
-    public var value: String
+    /// What the lease publishes: PublicIP, backend type and data, as flannel writes them.
+    public var attributes: LeaseAttributes
+    /// Where the lease is kept, for log lines ("/coreos.com/network/subnets/10.244.3.0-24",
+    /// "node n1's podCIDR").
+    public var location: String
+
+    public init(subnet: IPv4Prefix, ttl: Duration?, origin: LeaseOrigin, config: NetworkConfig,
+                attributes: LeaseAttributes, location: String) {
+        self.subnet = subnet
+        self.ttl = ttl
+        self.origin = origin
+        self.config = config
+        self.attributes = attributes
+        self.location = location
+    }
 }
 
-/// What happened to our lease, in order, on `LeaseManager.changes`. A loss is followed by an
-/// `.acquired` as soon as a subnet could be taken again; its subnet may differ, and then
+/// Where an acquired subnet came from, in flannel's order of preference.
+public enum LeaseOrigin: Sendable, Equatable {
+    /// A key with no etcd lease naming our PublicIP: an operator's reservation, kept without TTL.
+    case reservation
+    /// Our own lease from an earlier run (same PublicIP), moved to a fresh etcd lease.
+    case existing
+    /// A subnet we asked for by name: the one we held before a loss, or subnet.env's FLANNEL_SUBNET.
+    case requested
+    /// A free subnet drawn at random between SubnetMin and SubnetMax.
+    case random
+    /// Assigned by someone else (a Kubernetes node's podCIDR, set by kube-controller-manager).
+    case assigned
+}
+
+/// What happened to our lease, in order, on a `LeaseKeeper`'s `changes`. A loss is followed by
+/// an `.acquired` as soon as a subnet could be taken again; its subnet may differ, and then
 /// subnet.env and the local routes must follow.
 public enum LeaseChange: Sendable, Equatable {
     case acquired(AcquiredLease)

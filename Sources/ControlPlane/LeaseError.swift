@@ -1,47 +1,31 @@
-import Addressing
-import Config
-import Etcd
-
-/// Why the lease manager could not read the network config or take a subnet. `description` is
-/// one line naming the key or value at fault and what fixes it.
+/// Why a subnet manager could not read the network config or take a subnet. `description` is one
+/// line naming what is at fault and what fixes it, in the words of the manager's own store (an
+/// etcd key and etcdctl command, a Node and kubectl command).
 public struct LeaseError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Reason: Sendable, Equatable {
-        /// `<prefix>/config` does not exist (in etcd's v3 key space).
-        case configMissing(key: String)
-        /// `<prefix>/config` exists but is not a valid flannel network config.
-        case configInvalid(key: String, ConfigError)
-        /// Every subnet between SubnetMin and SubnetMax is taken.
-        case outOfSubnets(network: IPv4Prefix, subnetMin: IPv4Address, subnetMax: IPv4Address, subnets: Int, prefix: String)
-        /// Other hosts kept winning the compare-and-create transaction.
-        case contended(attempts: Int)
-        /// The lease with our PublicIP belongs to another node (its owner key names another node ID).
-        case ownedByAnotherNode(subnet: IPv4Prefix, publicIP: IPv4Address, key: String, ownerKey: String, owner: NodeOwner, us: NodeOwner)
-        /// etcd could not be asked.
-        case etcd(EtcdError)
+    public enum Kind: Sendable, Equatable, Hashable {
+        /// There is no network config where the manager reads it.
+        case configMissing
+        /// The network config exists but is not a valid flannel network config.
+        case configInvalid
+        /// No subnet can be taken: all are leased, or none is assigned to this node.
+        case noSubnet
+        /// Other hosts kept winning the race for a free subnet.
+        case contended
+        /// The subnet for our PublicIP belongs to another node.
+        case ownedByAnotherNode
+        /// The store could not be asked, or refused to answer (unreachable, timed out, denied).
+        case store
     }
 
-    public let reason: Reason
+    public let kind: Kind
+    public let description: String
+    /// What makes two failures one problem for the log: a store that is away is one problem
+    /// whatever the errno text of each attempt. Defaults to `description`.
+    public let problem: String
 
-    public init(_ reason: Reason) { self.reason = reason }
-
-    public var description: String {
-        switch reason {
-        case .configMissing(let key):
-            let example = #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#
-            return "network config not found at etcd key \(key); create it with ETCDCTL_API=3 etcdctl put \(key) '\(example)' "
-                + "(data written with the v2 API, e.g. `etcdctl set`, is invisible to weft, as to flannel ≥ 0.18)"
-        case .configInvalid(let key, let error):
-            return "network config at etcd key \(key) is invalid: \(error.problem); fix it with ETCDCTL_API=3 etcdctl put \(key) '<json>'"
-        case .outOfSubnets(let network, let subnetMin, let subnetMax, let subnets, let prefix):
-            return "out of subnets: all \(subnets) subnets of \(network) between SubnetMin \(subnetMin) and SubnetMax \(subnetMax) are leased; "
-                + "remove stale leases (ETCDCTL_API=3 etcdctl get --prefix \(EtcdPath.subnets(prefix: prefix))/) or widen SubnetMin/SubnetMax"
-        case .contended(let attempts):
-            return "lost the race for a free subnet \(attempts) times in a row (other hosts took each one first); retry, or check for many hosts starting at once"
-        case .ownedByAnotherNode(let subnet, let publicIP, let key, let ownerKey, let owner, let us):
-            return "PublicIP \(publicIP) already belongs to node \(owner.hostname) (node ID \(owner.nodeID)), which holds \(subnet); this node (\(us.hostname), \(us.nodeID)) will not take it: "
-                + "two nodes cannot share a PublicIP. Give this node its own --public-ip (or --iface), or, if that node is gone for good, delete its lease: ETCDCTL_API=3 etcdctl del \(key) && etcdctl del \(ownerKey)"
-        case .etcd(let error):
-            return error.description
-        }
+    public init(_ kind: Kind, _ description: String, problem: String? = nil) {
+        self.kind = kind
+        self.description = description
+        self.problem = problem ?? description
     }
 }

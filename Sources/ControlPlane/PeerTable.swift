@@ -1,9 +1,9 @@
 import Addressing
 import Config
-import Etcd
 import Routes
 
-/// Why a record under `<prefix>/subnets/` does not become a route. Other records are unaffected.
+/// Why a peer's record (a key under `<prefix>/subnets/`, a Node) does not become a route. Other
+/// records are unaffected.
 public enum PeerSkipReason: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// The key is not `<a.b.c.d>-<len>` (flannel: "not a subnet").
     case badKey = "bad key"
@@ -24,44 +24,57 @@ public enum PeerSkipReason: String, Sendable, Hashable, CaseIterable, CustomStri
     public var description: String { rawValue }
 }
 
-/// The leases under `<prefix>/subnets/` as last seen, by key, and the routes they make. Pure:
-/// the watcher feeds it listings and watch events.
-struct PeerTable {
-    enum Record: Equatable {
+/// One peer's lease as its store holds it, parsed as far as it goes: the store's own reading
+/// (an etcd key and value, a Node's podCIDR and annotations) turns into this, and the table
+/// decides the rest the same way for every store.
+public enum PeerRecord: Sendable, Equatable {
+    case lease(subnet: IPv4Prefix, attributes: LeaseAttributes)
+    /// Unreadable for `reason`; `subnet` when known (the record still occupies it).
+    case unreadable(PeerSkipReason, subnet: IPv4Prefix?)
+}
+
+/// The peers' leases as last seen, by the store's name for each (an etcd key, a node name), and
+/// the routes they make. Pure: a subnet manager's watcher feeds it listings and changes.
+public struct PeerTable: Sendable {
+    enum Entry: Equatable {
         case peer(subnet: IPv4Prefix, nextHop: NextHop)
         case skipped(PeerSkipReason, subnet: IPv4Prefix?)
     }
 
-    private(set) var records: [String: Record] = [:]
-    let config: NetworkConfig
+    private(set) var records: [String: Entry] = [:]
+    public let config: NetworkConfig
 
-    init(config: NetworkConfig) {
+    public init(config: NetworkConfig) {
         self.config = config
     }
 
-    /// Applies one event; returns whether the table changed.
+    /// How many records the table holds, valid or not.
+    public var count: Int { records.count }
+
+    /// Puts `record` under `name`; returns whether the table changed.
     @discardableResult
-    mutating func apply(_ event: WatchEvent) -> Bool {
-        switch event.kind {
-        case .put:
-            let record = Self.record(event.kv, config: config)
-            defer { records[event.kv.key] = record }
-            return records[event.kv.key] != record
-        case .delete:
-            return records.removeValue(forKey: event.kv.key) != nil
-        }
+    public mutating func put(_ name: String, _ record: PeerRecord) -> Bool {
+        let entry = Self.entry(record, config: config)
+        defer { records[name] = entry }
+        return records[name] != entry
     }
 
-    /// Replaces everything with a fresh listing; returns how many keys were added, removed or changed.
+    /// Removes `name`; returns whether it was there.
     @discardableResult
-    mutating func replace(with kvs: [KeyValue]) -> (added: Int, removed: Int, changed: Int) {
-        var fresh: [String: Record] = [:]
-        for kv in kvs { fresh[kv.key] = Self.record(kv, config: config) }
+    public mutating func remove(_ name: String) -> Bool {
+        records.removeValue(forKey: name) != nil
+    }
+
+    /// Replaces everything with a fresh listing; returns how many names were added, removed or changed.
+    @discardableResult
+    public mutating func replace(with listing: [String: PeerRecord]) -> (added: Int, removed: Int, changed: Int) {
+        var fresh: [String: Entry] = [:]
+        for (name, record) in listing { fresh[name] = Self.entry(record, config: config) }
         var added = 0
         var changed = 0
-        for (key, record) in fresh {
-            if let old = records[key] {
-                if old != record { changed += 1 }
+        for (name, entry) in fresh {
+            if let old = records[name] {
+                if old != entry { changed += 1 }
             } else {
                 added += 1
             }
@@ -73,7 +86,7 @@ struct PeerTable {
 
     /// The routes to every valid peer: our own subnet is left out, and a record overlapping it
     /// is skipped. Also returns how many records each reason currently skips.
-    func routes(localSubnet: IPv4Prefix?) -> (routes: [Route], skipped: [PeerSkipReason: Int]) {
+    public func routes(localSubnet: IPv4Prefix?) -> (routes: [Route], skipped: [PeerSkipReason: Int]) {
         var routes: [Route] = []
         var skipped: [PeerSkipReason: Int] = [:]
         for record in records.values {
@@ -94,10 +107,12 @@ struct PeerTable {
         return (routes, skipped)
     }
 
-    static func record(_ kv: KeyValue, config: NetworkConfig) -> Record {
-        guard let key = LeaseKey(parsing: kv.key) else { return .skipped(.badKey, subnet: nil) }
-        let subnet = key.subnet
-        guard let attributes = try? LeaseAttributes.parse(kv.value) else { return .skipped(.badJSON, subnet: subnet) }
+    static func entry(_ record: PeerRecord, config: NetworkConfig) -> Entry {
+        let subnet: IPv4Prefix, attributes: LeaseAttributes
+        switch record {
+        case .unreadable(let reason, let known): return .skipped(reason, subnet: known)
+        case .lease(let leased, let published): (subnet, attributes) = (leased, published)
+        }
         let publicIP = attributes.publicIP
         guard publicIP != .any else { return .skipped(.missingPublicIP, subnet: subnet) }
         guard config.network.contains(subnet) else { return .skipped(.outsideNetwork, subnet: subnet) }

@@ -1,61 +1,23 @@
 import Config
 import ControlPlane
-import Etcd
 import Logging
+import Synchronization
 
-/// Watches `<prefix>/config` once the dataplane runs and says, one line per change, when it turns
-/// invalid, changes, or comes back. It never touches the running dataplane: flanneld reads the
-/// config once too, and a typo in etcd must not cut every container off.
+/// Follows the network config once the dataplane runs and says, one line per change, when it
+/// turns invalid, changes, or comes back. It never touches the running dataplane: flanneld reads
+/// the config once too, and a typo in the store must not cut every container off.
 struct ConfigMonitor {
-    let client: EtcdClient
-    let prefix: String
+    let subnets: any SubnetManager
     /// The config the dataplane was built with.
     let running: NetworkConfig
     let logger: Logger
 
-    private var key: String { EtcdPath.config(prefix: prefix) }
-
-    /// Until cancelled: read, then watch from the read's revision + 1; on any watch failure wait
-    /// (capped backoff) and read again. Only a change of verdict is logged.
+    /// Until cancelled; only a change of verdict is logged.
     func run() async {
-        var verdict = Verdict.matches
-        var attempt = 0
-        let backoff = RetryBackoff()
-        while !Task.isCancelled {
-            do {
-                let current = try await client.get(key)
-                verdict = report(Verdict(current.kvs.first, running: running, key: key), after: verdict)
-                let watch = try await client.watch(prefix: key, fromRevision: current.revision + 1)
-                try await withTaskCancellationHandler {
-                    for try await batch in watch {
-                        attempt = 0
-                        for event in batch where event.kv.key == key {
-                            verdict = report(Verdict(event.kind == .put ? event.kv : nil, running: running, key: key), after: verdict)
-                        }
-                    }
-                } onCancel: {
-                    watch.cancel()
-                }
-            } catch {
-                // etcd being away is the peer watcher's and the lease manager's to report.
-                logger.debug("config watch of \(key) interrupted: \(error)")
-            }
-            do { try await Task.sleep(for: backoff.delay(attempt: attempt)) } catch { return }
-            attempt += 1
+        let verdict = VerdictLog(logger: logger, location: subnets.configLocation)
+        await subnets.watchConfig { reading in
+            verdict.report(Verdict(reading, running: running))
         }
-    }
-
-    private func report(_ verdict: Verdict, after previous: Verdict) -> Verdict {
-        guard verdict != previous else { return verdict }
-        switch verdict {
-        case .matches:
-            logger.info("network config at \(key) matches the running dataplane again")
-        case .changed(let summary):
-            logger.warning("network config at \(key) changed (\(summary)); the running dataplane keeps the config it started with until weftd restarts")
-        case .unusable(let problem):
-            logger.warning("\(problem); the running dataplane keeps the config it started with")
-        }
-        return verdict
     }
 
     enum Verdict: Equatable {
@@ -63,16 +25,40 @@ struct ConfigMonitor {
         case changed(String)
         case unusable(String)
 
-        init(_ kv: KeyValue?, running: NetworkConfig, key: String) {
-            guard let kv else {
-                self = .unusable(LeaseError(.configMissing(key: key)).description)
-                return
-            }
-            do {
-                let config = try NetworkConfig.parse(kv.value)
+        init(_ reading: Result<NetworkConfig, LeaseError>, running: NetworkConfig) {
+            switch reading {
+            case .success(let config):
                 self = config == running ? .matches : .changed("Network \(config.network), SubnetLen \(config.subnetLength), Backend \(config.backend.kind.rawValue)")
-            } catch {
-                self = .unusable(LeaseError(.configInvalid(key: key, error)).description)
+            case .failure(let error):
+                self = .unusable(error.description)
+            }
+        }
+    }
+
+    /// The last verdict, and the line for each new one.
+    final class VerdictLog: Sendable {
+        private let logger: Logger
+        private let location: String
+        private let last = Mutex(Verdict.matches)
+
+        init(logger: Logger, location: String) {
+            self.logger = logger
+            self.location = location
+        }
+
+        func report(_ verdict: Verdict) {
+            let changed = last.withLock { last in
+                defer { last = verdict }
+                return last != verdict
+            }
+            guard changed else { return }
+            switch verdict {
+            case .matches:
+                logger.info("network config at \(location) matches the running dataplane again")
+            case .changed(let summary):
+                logger.warning("network config at \(location) changed (\(summary)); the running dataplane keeps the config it started with until weftd restarts")
+            case .unusable(let problem):
+                logger.warning("\(problem); the running dataplane keeps the config it started with")
             }
         }
     }

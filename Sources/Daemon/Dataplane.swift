@@ -2,7 +2,6 @@ import Addressing
 import Config
 import ControlPlane
 import Engine
-import Etcd
 import Foundation
 import Logging
 import Routes
@@ -16,7 +15,7 @@ final class Dataplane: Sendable {
     /// The network config the engine and the watcher were built with.
     let config: NetworkConfig
     let engine: Engine
-    let watcher: PeerWatcher
+    let watcher: any PeerWatching
     /// The backend of the lease (udp or vxlan), as routes name it.
     let backend: Backend
     /// When each route table was published, for /v1/routes.
@@ -35,8 +34,8 @@ final class Dataplane: Sendable {
     /// `onFailure` is called once, within `healthPeriod`, when a worker stops with an error: its
     /// TUN queue or socket broke (the TUN was deleted, for one) and the dataplane no longer moves
     /// all traffic. flanneld recreates a deleted flannel.1 the same way, through its runner.
-    init(lease: AcquiredLease, vtepMAC: MACAddress, context: DaemonContext, client: EtcdClient,
-         manager: LeaseManager, onFailure: @escaping @Sendable (String) -> Void = { _ in }) throws(EngineError) {
+    init(lease: AcquiredLease, vtepMAC: MACAddress, context: DaemonContext, subnets: any SubnetManager,
+         keeper: any LeaseKeeper, onFailure: @escaping @Sendable (String) -> Void = { _ in }) throws(EngineError) {
         let options = context.options
         let logger = context.logger
         let config = lease.config
@@ -62,7 +61,7 @@ final class Dataplane: Sendable {
 
         let routeLog = RouteLog(logger: logger)
         let publications = PublicationTimes()
-        let watcher = PeerWatcher.following(lease, context: context, client: client, manager: manager, publisher: engine.publisher,
+        let watcher = PeerFollowing.watcher(for: lease, context: context, subnets: subnets, keeper: keeper, publisher: engine.publisher,
                                             publications: publications, onRoutes: { routeLog.record($0) })
         self.subnet = lease.subnet
         self.config = config

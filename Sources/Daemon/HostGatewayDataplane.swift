@@ -2,7 +2,6 @@ import Addressing
 import Config
 import ControlPlane
 import Engine
-import Etcd
 import Foundation
 import HostGateway
 import Logging
@@ -58,7 +57,7 @@ final class HostGatewayDataplane: LeaseDataplane {
     let subnet: IPv4Prefix
     let config: NetworkConfig
     let mtu: Int
-    let watcher: PeerWatcher
+    let watcher: any PeerWatching
     /// The watcher's table, read only for /v1/routes: nothing forwards from it.
     private let publisher: RouteTablePublisher
     private let publications: PublicationTimes
@@ -72,7 +71,7 @@ final class HostGatewayDataplane: LeaseDataplane {
     /// Opens the route socket in the process's network namespace (the host's) and starts the
     /// watcher and the resync. Throws when the interface's connected prefix cannot be read or the
     /// socket cannot be opened; no route is touched before the first publication.
-    init(lease: AcquiredLease, context: DaemonContext, client: EtcdClient, manager: LeaseManager) throws(EngineError) {
+    init(lease: AcquiredLease, context: DaemonContext, subnets: any SubnetManager, leaseKeeper: any LeaseKeeper) throws(EngineError) {
         let interface = context.interface
         let logger = context.logger
         let config = lease.config
@@ -87,7 +86,7 @@ final class HostGatewayDataplane: LeaseDataplane {
         let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength,
                                                           localSubnet: lease.subnet))
         let publications = PublicationTimes()
-        let watcher = PeerWatcher.following(lease, context: context, client: client, manager: manager, publisher: publisher,
+        let watcher = PeerFollowing.watcher(for: lease, context: context, subnets: subnets, keeper: leaseKeeper, publisher: publisher,
                                             publications: publications, onRoutes: { keeper.reconcile($0) })
         self.subnet = lease.subnet
         self.config = config

@@ -1,7 +1,6 @@
 import Addressing
 import Config
 import ControlPlane
-import Etcd
 import Foundation
 import Logging
 
@@ -15,14 +14,10 @@ enum VTEPIdentity {
         (subnetFile.hasSuffix(".env") ? String(subnetFile.dropLast(4)) : subnetFile) + ".vtep-mac"
     }
 
-    static func choose(client: EtcdClient, prefix: String, publicIP: IPv4Address, subnetFile: String,
-                       logger: Logger) async throws(EtcdError) -> MACAddress {
+    static func choose(subnets: any SubnetManager, publicIP: IPv4Address, subnetFile: String,
+                       logger: Logger) async throws(LeaseError) -> MACAddress {
         let file = path(subnetFile: subnetFile)
-        let listing = try await client.range(prefix: EtcdPath.subnets(prefix: prefix) + "/")
-        let fromLease = listing.kvs.lazy
-            .compactMap { try? LeaseAttributes.parse($0.value) }
-            .first { $0.publicIP == publicIP && $0.backendType == "vxlan" }
-            .flatMap { try? $0.vxlanData().vtepMAC }
+        let fromLease = try await subnets.storedVTEPMAC(publicIP: publicIP)
         let fromFile = (try? String(contentsOfFile: file, encoding: .utf8))
             .flatMap { MACAddress($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         let mac: MACAddress

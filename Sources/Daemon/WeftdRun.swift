@@ -2,7 +2,7 @@ import Addressing
 import Config
 import ControlPlane
 import Engine
-import Etcd
+import EtcdSubnets
 import Foundation
 import Logging
 
@@ -40,28 +40,30 @@ struct WeftdRunner {
     static let retry = RetryBackoff(initial: .milliseconds(250), maximum: .seconds(2))
 
     func run() async throws {
-        let client = try makeClient()
+        let subnets = try makeSubnetManager()
         do {
-            try await serve(client)
+            try await serve(subnets)
         } catch {
-            try? await client.shutdown()
+            await subnets.shutdown()
             throw error
         }
-        try? await client.shutdown()
+        await subnets.shutdown()
     }
 
-    func makeClient() throws -> EtcdClient {
+    /// The subnet manager the flags choose: etcd's (the only one so far).
+    func makeSubnetManager() throws -> any SubnetManager {
         do {
-            return try options.makeEtcdClient(warning: { logger.warning("\($0)") })
+            let client = try options.makeEtcdClient(warning: { logger.warning("\($0)") })
+            return EtcdSubnetManager(client: client, prefix: options.etcdPrefix)
         } catch {
             throw WeftdError(description: "\(error)")
         }
     }
 
-    private func serve(_ client: EtcdClient) async throws {
+    private func serve(_ subnets: any SubnetManager) async throws {
         let problems = ProblemLog(logger: logger)
         let initial = try await retrying(problems) { () async throws(LeaseError) -> NetworkConfig? in
-            try await client.networkConfig(prefix: options.etcdPrefix)
+            try await subnets.networkConfig()
         }
         // Before any lease, as flannel's hostgw.New runs before RegisterNetwork.
         if initial.backend.kind == .hostGateway,
@@ -74,16 +76,11 @@ struct WeftdRunner {
         var identity = Identity(backend: initial.backend.kind, vni: initial.backend.vni, vtepMAC: MACAddress(0))
         if identity.backend == .vxlan {
             identity.vtepMAC = try await retrying(problems) { () async throws(LeaseError) -> MACAddress? in
-                do throws(EtcdError) {
-                    return try await VTEPIdentity.choose(client: client, prefix: options.etcdPrefix, publicIP: context.interface.publicIP,
-                                                         subnetFile: options.subnetFile, logger: logger)
-                } catch {
-                    throw LeaseError(.etcd(error))
-                }
+                try await VTEPIdentity.choose(subnets: subnets, publicIP: context.interface.publicIP,
+                                              subnetFile: options.subnetFile, logger: logger)
             }
         }
-        let manager = LeaseManager(client: client, configuration: leaseConfiguration(identity, config: initial),
-                                   log: Dataplane.logHandler(logger))
+        let manager = subnets.leaseKeeper(leaseRequest(identity, config: initial), log: Dataplane.logHandler(logger))
         let first = try await retrying(problems) { () async throws(LeaseError) -> AcquiredLease? in
             try await manager.acquire()
         }
@@ -94,7 +91,7 @@ struct WeftdRunner {
         func reportingFailure(of serial: Int) -> @Sendable (String) -> Void {
             { reason in sink.yield(.dataplaneFailed(serial: serial, reason: reason)) }
         }
-        var dataplane = try await start(first, identity: identity, client: client, manager: manager, onFailure: reportingFailure(of: serial))
+        var dataplane = try await start(first, identity: identity, subnets: subnets, manager: manager, onFailure: reportingFailure(of: serial))
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await manager.run() }
@@ -103,7 +100,7 @@ struct WeftdRunner {
                 for await change in manager.changes { sink.yield(.lease(change)) }
                 sink.finish()
             }
-            var monitor = Task { await ConfigMonitor(client: client, prefix: options.etcdPrefix, running: first.config, logger: logger).run() }
+            var monitor = Task { await ConfigMonitor(subnets: subnets, running: first.config, logger: logger).run() }
             var current = first
             var rebuilds = RebuildPacing()
             // Ends when the body is cancelled (SIGTERM): an AsyncStream iteration returns nil then.
@@ -117,7 +114,7 @@ struct WeftdRunner {
                     context.status.detach()
                     await dataplane.stop()
                     serial += 1
-                    guard let rebuilt = await rebuild(current, identity: identity, client: client, manager: manager,
+                    guard let rebuilt = await rebuild(current, identity: identity, subnets: subnets, manager: manager,
                                                       pacing: &rebuilds, onFailure: reportingFailure(of: serial)) else {
                         monitor.cancel()
                         group.cancelAll()
@@ -144,7 +141,7 @@ struct WeftdRunner {
                     await dataplane.stop()
                     serial += 1
                     do {
-                        dataplane = try await start(lease, identity: identity, client: client, manager: manager,
+                        dataplane = try await start(lease, identity: identity, subnets: subnets, manager: manager,
                                                     onFailure: reportingFailure(of: serial))
                     } catch {
                         logger.error("cannot start the dataplane for \(lease.subnet): \(error); stopping")
@@ -152,7 +149,7 @@ struct WeftdRunner {
                         monitor.cancel()
                         return
                     }
-                    monitor = Task { await ConfigMonitor(client: client, prefix: options.etcdPrefix, running: lease.config, logger: logger).run() }
+                    monitor = Task { await ConfigMonitor(subnets: subnets, running: lease.config, logger: logger).run() }
                 case .lease(.renewed):
                     break  // the lease manager logs renewals at debug level
                 case .lease(.lost(let lease, let reason)):
@@ -174,7 +171,7 @@ struct WeftdRunner {
 
     /// Starts a dataplane for `lease`, writes subnet.env and marks the daemon ready. host-gw is
     /// ready only once the peers' routes are in the kernel (the first reconcile).
-    private func start(_ lease: AcquiredLease, identity: Identity, client: EtcdClient, manager: LeaseManager,
+    private func start(_ lease: AcquiredLease, identity: Identity, subnets: any SubnetManager, manager: any LeaseKeeper,
                        onFailure: @escaping @Sendable (String) -> Void) async throws -> any LeaseDataplane {
         guard lease.config.backend.kind == identity.backend, lease.config.backend.vni == identity.vni else {
             throw WeftdError(description: "the network config's Backend changed from \(identity.backend.rawValue) to \(lease.config.backend.kind.rawValue) (or its VNI changed) since weftd started; restart weftd to publish a lease for it")
@@ -183,7 +180,7 @@ struct WeftdRunner {
         if identity.backend == .hostGateway {
             let hostGateway: HostGatewayDataplane
             do {
-                hostGateway = try HostGatewayDataplane(lease: lease, context: context, client: client, manager: manager)
+                hostGateway = try HostGatewayDataplane(lease: lease, context: context, subnets: subnets, leaseKeeper: manager)
             } catch {
                 throw WeftdError(description: "cannot start host-gw routing for \(lease.subnet): \(error)")
             }
@@ -194,7 +191,7 @@ struct WeftdRunner {
             dataplane = hostGateway
         } else {
             do {
-                dataplane = try Dataplane(lease: lease, vtepMAC: identity.vtepMAC, context: context, client: client, manager: manager,
+                dataplane = try Dataplane(lease: lease, vtepMAC: identity.vtepMAC, context: context, subnets: subnets, keeper: manager,
                                           onFailure: onFailure)
             } catch {
                 throw WeftdError(description: "cannot start the engine for \(lease.subnet): \(error)")
@@ -240,7 +237,7 @@ struct WeftdRunner {
     /// Starts a dataplane for `lease` after the last one failed, and keeps trying (paced by
     /// `pacing`, not ready meanwhile, each distinct error logged once) until one starts. Nil when
     /// the run is cancelled first.
-    private func rebuild(_ lease: AcquiredLease, identity: Identity, client: EtcdClient, manager: LeaseManager,
+    private func rebuild(_ lease: AcquiredLease, identity: Identity, subnets: any SubnetManager, manager: any LeaseKeeper,
                          pacing: inout RebuildPacing, onFailure: @escaping @Sendable (String) -> Void) async -> (any LeaseDataplane)? {
         var lastError: String?
         while true {
@@ -250,7 +247,7 @@ struct WeftdRunner {
             }
             if Task.isCancelled { return nil }
             do {
-                let dataplane = try await start(lease, identity: identity, client: client, manager: manager, onFailure: onFailure)
+                let dataplane = try await start(lease, identity: identity, subnets: subnets, manager: manager, onFailure: onFailure)
                 logger.info("dataplane for \(lease.subnet) rebuilt")
                 return dataplane
             } catch {
@@ -274,20 +271,18 @@ struct WeftdRunner {
         var vtepMAC: MACAddress
     }
 
-    private func leaseConfiguration(_ identity: Identity, config: NetworkConfig) -> LeaseManager.Configuration {
+    private func leaseRequest(_ identity: Identity, config: NetworkConfig) -> LeaseRequest {
         let publicIP = context.interface.publicIP
         let attributes: LeaseAttributes = switch identity.backend {
         case .vxlan: .vxlan(publicIP: publicIP, data: VXLANLeaseData(configuredVNI: identity.vni, vtepMAC: identity.vtepMAC))
         case .hostGateway: .hostGateway(publicIP: publicIP)
         case .udp: .udp(publicIP: publicIP)
         }
-        var configuration = LeaseManager.Configuration(
-            attributes: attributes, prefix: options.etcdPrefix,
-            previousSubnet: context.subnetFile.previousSubnet(fitting: config))
-        configuration.leaseTTL = options.subnetLeaseTTL
-        configuration.renewMargin = options.subnetLeaseRenewMargin
-        configuration.node = NodeIdentity.resolve(nodeID: options.nodeID, logger: logger)
-        return configuration
+        var request = LeaseRequest(attributes: attributes, previousSubnet: context.subnetFile.previousSubnet(fitting: config),
+                                   node: NodeIdentity.resolve(nodeID: options.nodeID, logger: logger))
+        request.ttl = options.subnetLeaseTTL
+        request.renewMargin = options.subnetLeaseRenewMargin
+        return request
     }
 
     /// flannel's NAT check for host-gw, as one line, or nil: peers route to our PublicIP as an
@@ -324,18 +319,7 @@ struct WeftdRunner {
         }
     }
 
-    /// What makes two failures the same problem for the log: etcd being away is one problem
+    /// What makes two failures the same problem for the log: the store being away is one problem
     /// whatever the errno text; each distinct config error is its own.
-    static func kind(of error: LeaseError) -> String {
-        switch error.reason {
-        case .etcd(let etcd):
-            switch etcd.reason {
-            case .unreachable, .timedOut: return "etcd unreachable"
-            case .server(let code, _): return "etcd server \(code)"
-            default: return "etcd \(etcd.reason)"
-            }
-        default:
-            return error.description
-        }
-    }
+    static func kind(of error: LeaseError) -> String { error.problem }
 }

@@ -2,6 +2,7 @@ import Addressing
 import ArgumentParser
 import Config
 import ControlPlane
+import EtcdSubnets
 import Daemon
 import Engine
 import Etcd
@@ -130,15 +131,14 @@ struct DoctorProbe {
         if case .parsed(_, let env) = facts.subnetFile { ownSubnet = env.subnet }
         let result: (DoctorFacts.ConfigState, DoctorFacts.OwnLease)? = try? await withEtcdClient(options, endpoints: endpoints) { (client) async throws -> (DoctorFacts.ConfigState, DoctorFacts.OwnLease) in
             let config: DoctorFacts.ConfigState
-            do {
-                let parsed = try await client.networkConfig(prefix: prefix)
-                config = .valid(key: configKey, parsed)
-            } catch let error as LeaseError {
-                switch error.reason {
-                case .configMissing: config = .missing(key: configKey, message: error.description)
-                case .configInvalid(_, let problem): config = .invalid(key: configKey, problem: problem.description)
-                default: config = .unknown
+            if let kv = try await client.get(configKey).kvs.first {
+                do {
+                    config = .valid(key: configKey, try NetworkConfig.parse(kv.value))
+                } catch {
+                    config = .invalid(key: configKey, problem: "\(error)")
                 }
+            } else {
+                config = .missing(key: configKey, message: EtcdLeaseFailure.configMissing(key: configKey).description)
             }
             guard let ownSubnet else { return (config, .unknown) }
             let key = LeaseKey(subnet: ownSubnet).path(prefix: prefix)

@@ -4,6 +4,7 @@ import ControlPlane
 @testable import Daemon
 import Engine
 import Etcd
+import EtcdSubnets
 import HostGateway
 import Logging
 import Routes
@@ -138,15 +139,15 @@ import Testing
         }
         typealias Verdict = ConfigMonitor.Verdict
         // The same config written differently (defaults spelled out, keys in another case) still matches.
-        #expect(Verdict(kv(#"{"network":"10.244.0.0/16","Backend":{"Type":"UDP","Port":8285}}"#), running: running, key: key) == .matches)
-        #expect(Verdict(kv(#"{"Network":"10.244.0.0/16","SubnetLen":26}"#), running: running, key: key)
+        #expect(Verdict(EtcdSubnetManager.reading(kv(#"{"network":"10.244.0.0/16","Backend":{"Type":"UDP","Port":8285}}"#), key: key), running: running) == .matches)
+        #expect(Verdict(EtcdSubnetManager.reading(kv(#"{"Network":"10.244.0.0/16","SubnetLen":26}"#), key: key), running: running)
                 == .changed("Network 10.244.0.0/16, SubnetLen 26, Backend udp"))
-        guard case .unusable(let garbage) = Verdict(kv("{not json"), running: running, key: key) else {
+        guard case .unusable(let garbage) = Verdict(EtcdSubnetManager.reading(kv("{not json"), key: key), running: running) else {
             Issue.record("garbage must be unusable")
             return
         }
         #expect(garbage.hasPrefix("network config at etcd key \(key) is invalid: "))
-        guard case .unusable(let missing) = Verdict(nil, running: running, key: key) else {
+        guard case .unusable(let missing) = Verdict(EtcdSubnetManager.reading(nil, key: key), running: running) else {
             Issue.record("a deleted config must be unusable")
             return
         }

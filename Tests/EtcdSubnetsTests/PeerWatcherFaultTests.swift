@@ -1,6 +1,7 @@
 import Addressing
 import Config
 @testable import ControlPlane
+@testable import EtcdSubnets
 import Etcd
 import Foundation
 import Routes
@@ -115,7 +116,7 @@ struct LeaseRecheckTests {
     @Test func recheckReassertsTheSameSubnetInAStoreThatLostIt() async throws {
         try await withNetwork { etcd, client, prefix in
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.1", mac: "0a:00:00:00:00:01"), prefix: prefix))
-            let lease = try await manager.acquire()
+            let lease = try await manager.acquireRecord()
             let runner = Task { await manager.run() }
             defer { runner.cancel() }
 

@@ -1,4 +1,5 @@
 import Config
+import ControlPlane
 import Etcd
 
 extension EtcdClient {

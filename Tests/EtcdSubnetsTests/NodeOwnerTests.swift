@@ -1,6 +1,7 @@
 import Addressing
 import Config
 @testable import ControlPlane
+@testable import EtcdSubnets
 import Etcd
 import Foundation
 import Testing
@@ -31,7 +32,7 @@ struct DuplicatePublicIPTests {
     /// flannel would.
     @Test func aSecondNodeWithTheSamePublicIPIsRefusedAndWritesNothing() async throws {
         try await withNetwork { etcd, client, prefix in
-            let first = try await Self.manager(client, prefix: prefix, node: "aaaa").acquire()
+            let first = try await Self.manager(client, prefix: prefix, node: "aaaa").acquireRecord()
             let ownerKey = EtcdPath.owner(prefix: prefix, subnet: LeaseKey(subnet: first.subnet))
             #expect(try await client.get(ownerKey).kvs.first?.value == #"{"Hostname":"host-aaaa","NodeID":"aaaa"}"#)
             #expect(try await client.get(ownerKey).kvs.first?.lease == first.etcdLease, "the owner record lives and dies with the lease")
@@ -40,13 +41,13 @@ struct DuplicatePublicIPTests {
             let intruder = Self.manager(client, prefix: prefix, node: "bbbb")
             await #expect(throws: LeaseError.self) { try await intruder.acquire() }
             do throws(LeaseError) {
-                _ = try await intruder.acquire()
+                _ = try await intruder.acquireRecord()
             } catch {
-                guard case .ownedByAnotherNode(let subnet, _, _, _, let owner, _) = error.reason else {
+                guard error.kind == .ownedByAnotherNode else {
                     Issue.record("expected ownedByAnotherNode, got \(error)")
                     return
                 }
-                #expect(subnet == first.subnet && owner.nodeID == "aaaa")
+                #expect(error.description.contains("node host-aaaa (node ID aaaa), which holds \(first.subnet)"))
                 #expect(error.description.contains("PublicIP 198.18.0.1 already belongs to node host-aaaa"))
                 #expect(error.description.contains("Give this node its own --public-ip"))
                 #expect(error.description.contains("etcdctl del \(first.key)"))
@@ -55,14 +56,14 @@ struct DuplicatePublicIPTests {
             #expect(after == before, "the first node's lease was not touched")
             #expect(try await etcd.subnetKeys(prefix: prefix).count == 1)
 
-            let restarted = try await Self.manager(client, prefix: prefix, node: "aaaa").acquire()
+            let restarted = try await Self.manager(client, prefix: prefix, node: "aaaa").acquireRecord()
             #expect(restarted.subnet == first.subnet && restarted.origin == .existing)
 
             // flanneld's lease at another PublicIP: no owner record, taken by whichever node has that IP.
             let flannelKey = "\(prefix)/subnets/10.244.77.0-24"
             let flannelLease = try await client.grantLease(ttl: 600)
             try await client.put(flannelKey, #"{"PublicIP":"198.18.0.7","PublicIPv6":null,"BackendType":"udp"}"#, lease: flannelLease.id)
-            let migrated = try await Self.manager(client, prefix: prefix, node: "cccc", ip: "198.18.0.7").acquire()
+            let migrated = try await Self.manager(client, prefix: prefix, node: "cccc", ip: "198.18.0.7").acquireRecord()
             #expect(migrated.key == flannelKey && migrated.origin == .existing)
         }
     }

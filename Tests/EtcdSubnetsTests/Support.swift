@@ -1,6 +1,7 @@
 import Addressing
 import Config
 import ControlPlane
+import EtcdSubnets
 import Etcd
 import Foundation
 import Routes

@@ -1,6 +1,7 @@
 import Addressing
 import Config
 @testable import ControlPlane
+@testable import EtcdSubnets
 import Etcd
 import Foundation
 import Routes
@@ -101,7 +102,7 @@ struct PeerWatcherTests {
             var leaseConfiguration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.1", mac: "0a:00:00:00:00:01"), prefix: prefix)
             leaseConfiguration.retryInterval = .milliseconds(100)
             let manager = LeaseManager(client: client, configuration: leaseConfiguration, clock: ManualClock())
-            let lease = try await manager.acquire()
+            let lease = try await manager.acquireRecord()
             let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: lease.config.network, subnetLength: 24))
             let watcher = PeerWatcher(
                 client: client, configuration: .init(network: lease.config, localSubnet: lease.subnet, prefix: prefix),
@@ -117,7 +118,7 @@ struct PeerWatcherTests {
                 return kv != nil && kv?.lease != lease.etcdLease
             })
             // The manager records the lease after etcd has the key, so the key may show first.
-            #expect(await eventually { await manager.current?.etcdLease.map { $0 != lease.etcdLease } == true })
+            #expect(await eventually { await manager.record?.etcdLease.map { $0 != lease.etcdLease } == true })
             #expect(await manager.current?.subnet == lease.subnet)
             #expect(routes(publisher).isEmpty)
         }

@@ -1,6 +1,7 @@
 import Addressing
 import Config
 @testable import ControlPlane
+@testable import EtcdSubnets
 import Etcd
 import Foundation
 import Synchronization
@@ -27,14 +28,14 @@ struct LeaderLossTests {
 
             let hosts = (1...8).map { "198.18.0.\($0)" }
             let failedTries = FailedTries()
-            func acquiring(_ ip: String) -> Task<AcquiredLease?, Never> {
-                Task { () -> AcquiredLease? in
+            func acquiring(_ ip: String) -> Task<LeaseManager.Record?, Never> {
+                Task { () -> LeaseManager.Record? in
                     var lease = LeaseManager.Configuration(attributes: .udp(publicIP: IPv4Address(ip)!), prefix: prefix)
                     lease.node = NodeOwner(nodeID: "node-\(ip)", hostname: ip)
                     let manager = LeaseManager(client: client, configuration: lease)
                     // As weftd does: retry while etcd cannot answer (an election in progress).
                     for _ in 0..<60 {
-                        if let acquired = try? await manager.acquire() { return acquired }
+                        if let acquired = try? await manager.acquireRecord() { return acquired }
                         failedTries.count.withLock { $0 += 1 }
                         try? await Task.sleep(for: .milliseconds(250))
                     }
@@ -48,7 +49,7 @@ struct LeaderLossTests {
             cluster.kill(leader)
             acquisitions += hosts.suffix(4).map(acquiring)
 
-            var leases: [String: AcquiredLease] = [:]
+            var leases: [String: LeaseManager.Record] = [:]
             for (ip, task) in zip(hosts, acquisitions) { leases[ip] = await task.value }
             #expect(leases.values.count == 8, "every host got a subnet: \(leases.keys.sorted())")
             let subnets = leases.values.map(\.subnet)

@@ -1,6 +1,7 @@
 import Addressing
 import Config
 @testable import ControlPlane
+@testable import EtcdSubnets
 import Etcd
 import Foundation
 import Synchronization
@@ -12,10 +13,10 @@ struct LeaseManagerTests {
     @Test func threeHostsGetDistinctSubnetsStoredInFlannelsFormat() async throws {
         try await withNetwork { etcd, client, prefix in
             let hosts = [("198.18.0.1", "0a:00:00:00:00:01"), ("198.18.0.2", "0a:00:00:00:00:02"), ("198.18.0.3", "0a:00:00:00:00:03")]
-            var leases: [AcquiredLease] = []
+            var leases: [LeaseManager.Record] = []
             for (ip, mac) in hosts {
                 let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes(ip, mac: mac), prefix: prefix))
-                leases.append(try await manager.acquire())
+                leases.append(try await manager.acquireRecord())
             }
             #expect(Set(leases.map(\.subnet)).count == 3)
             for lease in leases {
@@ -47,8 +48,8 @@ struct LeaseManagerTests {
     @Test func concurrentCallsOnOneManagerShareOneAcquisition() async throws {
         try await withNetwork { etcd, client, prefix in
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.1", mac: "0a:00:00:00:00:01"), prefix: prefix))
-            async let first = manager.acquire()
-            async let second = manager.acquire()
+            async let first = manager.acquireRecord()
+            async let second = manager.acquireRecord()
             let leases = try await [first, second]
             #expect(leases[0] == leases[1])
             #expect(try await etcd.subnetKeys(prefix: prefix).count == 1)
@@ -60,14 +61,15 @@ struct LeaseManagerTests {
             let manager = LeaseManager(client: client, configuration: .init(attributes: .udp(publicIP: IPv4Address("198.18.0.1")!), prefix: prefix))
             let error = await #expect(throws: LeaseError.self) { try await manager.acquire() }
             let message = error?.description ?? ""
-            #expect(error?.reason == .configMissing(key: "\(prefix)/config"))
+            #expect(error?.kind == .configMissing)
+            #expect(message.hasPrefix("network config not found at etcd key \(prefix)/config;"))
             #expect(message.contains("etcdctl put \(prefix)/config '{"))
             #expect(message.contains("etcdctl set"))
             #expect(!message.contains("\n"))
 
             // The v2 API's data lives in another key space: the v3 key is still missing.
             try await etcd.putConfig(#"{"Network":"10.5.0.0/16"}"#, prefix: prefix)
-            let lease = try await manager.acquire()
+            let lease = try await manager.acquireRecord()
             #expect(IPv4Prefix("10.5.0.0/16")!.contains(lease.subnet))
             // The udp backend writes no BackendType.
             #expect(try await etcd.subnetKeys(prefix: prefix).map(\.value) == [#"{"PublicIP":"198.18.0.1","PublicIPv6":null}"#])
@@ -91,7 +93,7 @@ struct LeaseManagerTests {
             _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.43.0-24", flannelVXLANValue(publicIP: "198.18.0.8", mac: "0a:00:00:00:00:98"))
 
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.9", mac: "0a:00:00:00:00:09"), prefix: prefix))
-            let lease = try await manager.acquire()
+            let lease = try await manager.acquireRecord()
             #expect(lease.subnet == cidr("10.244.42.0/24"))
             #expect(lease.origin == .reservation)
             #expect(lease.etcdLease == nil)
@@ -108,11 +110,7 @@ struct LeaseManagerTests {
             _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.7.0-24", theirs)
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.9", mac: "0a:00:00:00:00:09"), prefix: prefix))
             let error = await #expect(throws: LeaseError.self) { try await manager.acquire() }
-            guard case .outOfSubnets(_, _, _, let subnets, _) = error?.reason else {
-                Issue.record("expected out of subnets, got \(String(describing: error))")
-                return
-            }
-            #expect(subnets == 1)
+            #expect(error?.kind == .noSubnet, "expected out of subnets, got \(String(describing: error))")
             #expect(error?.description.hasPrefix("out of subnets: all 1 subnets of 10.244.0.0/16 between SubnetMin 10.244.7.0 and SubnetMax 10.244.7.0") == true)
             #expect(try await etcd.subnetKeys(prefix: prefix).map(\.value) == [theirs])
         }
@@ -121,13 +119,13 @@ struct LeaseManagerTests {
     @Test func existingLeaseIsKeptOnRestartOnAFreshEtcdLease() async throws {
         try await withNetwork { etcd, client, prefix in
             let attributes = vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05")
-            let first = try await LeaseManager(client: client, configuration: .init(attributes: attributes, prefix: prefix)).acquire()
+            let first = try await LeaseManager(client: client, configuration: .init(attributes: attributes, prefix: prefix)).acquireRecord()
             // Another host in between, so "same subnet" is not luck of the draw.
-            _ = try await LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.6", mac: "0a:00:00:00:00:06"), prefix: prefix)).acquire()
+            _ = try await LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.6", mac: "0a:00:00:00:00:06"), prefix: prefix)).acquireRecord()
 
             // The daemon restarts: a new manager, same PublicIP, a new VtepMAC.
             let restarted = vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:55")
-            let second = try await LeaseManager(client: client, configuration: .init(attributes: restarted, prefix: prefix)).acquire()
+            let second = try await LeaseManager(client: client, configuration: .init(attributes: restarted, prefix: prefix)).acquireRecord()
             #expect(second.subnet == first.subnet)
             #expect(second.origin == .existing)
             #expect(second.etcdLease != first.etcdLease)
@@ -144,7 +142,7 @@ struct LeaseManagerTests {
         try await withNetwork { etcd, client, prefix in
             let previous = try SubnetEnv.parse("FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.77.1/24\n").subnet
             var configuration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix, previousSubnet: previous)
-            let lease = try await LeaseManager(client: client, configuration: configuration).acquire()
+            let lease = try await LeaseManager(client: client, configuration: configuration).acquireRecord()
             #expect(lease.subnet == cidr("10.244.77.0/24"))
             #expect(lease.origin == .requested)
 
@@ -156,7 +154,7 @@ struct LeaseManagerTests {
             let granted = try await client.grantLease(ttl: 600)
             let revision = try await client.put(theirKey, theirs, lease: granted.id)
             configuration.prefix = other
-            let moved = try await LeaseManager(client: client, configuration: configuration).acquire()
+            let moved = try await LeaseManager(client: client, configuration: configuration).acquireRecord()
             #expect(moved.subnet != cidr("10.244.77.0/24"))
             #expect(moved.origin == .random)
             let kv = try #require(try await client.get(theirKey).kvs.first)
@@ -173,13 +171,13 @@ struct LeaseManagerTests {
             let contenders = 6
             let log = LogRecorder()
             for round in 0..<200 {
-                let results = await withTaskGroup(of: Result<AcquiredLease, LeaseError>.self) { group in
+                let results = await withTaskGroup(of: Result<LeaseManager.Record, LeaseError>.self) { group in
                     for host in 0..<contenders {
                         group.addTask {
                             let attributes = vxlanAttributes("198.18.1.\(host + 1)", mac: "0a:00:00:00:01:0\(host)")
                             let manager = LeaseManager(client: client, configuration: .init(attributes: attributes, prefix: prefix), log: log.handler)
                             do throws(LeaseError) {
-                                return .success(try await manager.acquire())
+                                return .success(try await manager.acquireRecord())
                             } catch {
                                 return .failure(error)
                             }
@@ -194,7 +192,7 @@ struct LeaseManagerTests {
                 }
                 try #require(winners.count == 1, "round \(round): \(winners.count) owners")
                 for failure in failures {
-                    guard case .outOfSubnets = failure.reason else {
+                    guard failure.kind == .noSubnet, failure.description.hasPrefix("out of subnets") else {
                         Issue.record("round \(round): \(failure)")
                         return
                     }
@@ -220,9 +218,9 @@ struct LeaseManagerTests {
             var configuration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix)
             configuration.retryInterval = .milliseconds(100)
             let manager = LeaseManager(client: client, configuration: configuration, clock: clock, log: log.handler)
-            let first = try await manager.acquire()
+            let first = try await manager.acquireRecord()
             var changes = manager.changes.makeAsyncIterator()
-            #expect(await changes.next() == .acquired(first))
+            #expect(await changes.next() == .acquired(first.lease))
             let runner = Task { await manager.run() }
             defer { runner.cancel() }
 
@@ -235,7 +233,7 @@ struct LeaseManagerTests {
                 Issue.record("expected a loss, got \(String(describing: lost))")
                 return
             }
-            #expect(lostLease == first)
+            #expect(lostLease == first.lease)
             #expect(reason.contains("expired or was revoked"))
             guard case .acquired(let second) = await changes.next() else {
                 Issue.record("expected a re-acquisition")
@@ -243,9 +241,11 @@ struct LeaseManagerTests {
             }
             #expect(second.subnet == first.subnet)
             #expect(second.origin == .requested)
-            #expect(second.etcdLease != first.etcdLease)
-            let kv = try #require(try await client.get(second.key).kvs.first)
-            #expect(kv.lease == second.etcdLease)
+            let held = try #require(await manager.record)
+            #expect(held.lease == second)
+            #expect(held.etcdLease != first.etcdLease)
+            let kv = try #require(try await client.get(held.key).kvs.first)
+            #expect(kv.lease == held.etcdLease)
             #expect(log.lines(at: .warning).contains { $0.contains("LOST lease \(first.subnet)") })
             #expect(!log.lines(at: .warning).contains { $0.contains("CHANGED") })
         }
@@ -255,7 +255,7 @@ struct LeaseManagerTests {
         try await withNetwork { etcd, client, prefix in
             let clock = ManualClock()
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix), clock: clock)
-            let first = try await manager.acquire()
+            let first = try await manager.acquireRecord()
             let id = try #require(first.etcdLease)
             let seen = Mutex<[LeaseChange]>([])
             let collector = Task { for await change in manager.changes { seen.withLock { $0.append(change) } } }
@@ -265,7 +265,7 @@ struct LeaseManagerTests {
             // 24 h TTL, 60 min margin: due at 23 h. One second short of it, nothing happens.
             clock.advance(by: .seconds(23 * 3600 - 1))
             try await Task.sleep(for: .milliseconds(1_100))
-            #expect(seen.withLock { $0 } == [.acquired(first)])
+            #expect(seen.withLock { $0 } == [.acquired(first.lease)])
             // etcd's own clock has run meanwhile, so the keep-alive shows as the TTL going back up.
             let aged = try #require(await client.timeToLive(lease: id))
             #expect(aged.ttl < 86_400)
@@ -275,7 +275,7 @@ struct LeaseManagerTests {
                 Issue.record("expected a renewal, got \(seen.withLock { $0 })")
                 return
             }
-            #expect(renewed.etcdLease == id)
+            #expect(await manager.record?.etcdLease == id)
             #expect(renewed.subnet == first.subnet)
             let after = try #require(await client.timeToLive(lease: id))
             #expect(after.ttl > aged.ttl)

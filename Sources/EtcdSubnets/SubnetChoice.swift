@@ -1,18 +1,7 @@
 import Addressing
 import Config
+import ControlPlane
 import Etcd
-
-/// Where an acquired subnet came from, in flannel's order of preference.
-public enum LeaseOrigin: Sendable, Equatable {
-    /// A key with no etcd lease naming our PublicIP: an operator's reservation, kept without TTL.
-    case reservation
-    /// Our own lease from an earlier run (same PublicIP), moved to a fresh etcd lease.
-    case existing
-    /// A subnet we asked for by name: the one we held before a loss, or subnet.env's FLANNEL_SUBNET.
-    case requested
-    /// A free subnet drawn at random between SubnetMin and SubnetMax.
-    case random
-}
 
 /// One lease key found under `<prefix>/subnets/`, parsed as far as it goes.
 struct ListedLease {

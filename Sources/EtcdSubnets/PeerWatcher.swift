@@ -1,5 +1,6 @@
 import Addressing
 import Config
+import ControlPlane
 import Etcd
 import Routes
 
@@ -18,7 +19,7 @@ import Routes
 /// already seen: etcd lost its data or was restored from an older backup) is relisted and
 /// `onRecheckLease` runs, so our own lease is re-asserted at once instead of at its renewal;
 /// it runs after every re-opened watch too, since our key may have gone while we were away.
-public actor PeerWatcher {
+public actor PeerWatcher: PeerWatching {
     public struct Configuration: Sendable {
         /// --etcd-prefix.
         public var prefix: String
@@ -60,20 +61,9 @@ public actor PeerWatcher {
     }
 
     /// Whether the table can be taken as etcd's current view, told to `onFreshness` on each change.
-    public enum Freshness: Sendable, Equatable {
-        case confirmed(revision: Int64)
-        /// Since the first failure of an episode; `reason` is that failure.
-        case unconfirmed(reason: String)
-    }
-
+    public typealias Freshness = RouteFreshness
     /// Told to the `onPublish` observer after each publish.
-    public struct Publication: Sendable, Equatable {
-        public var generation: UInt64
-        public var revision: Int64
-        public var routes: [Route]
-        /// `clock.now` right after the publish.
-        public var publishedAt: Duration
-    }
+    public typealias Publication = RoutePublication
 
     private let client: EtcdClient
     private var configuration: Configuration

@@ -1,6 +1,7 @@
 import Addressing
 import Config
 import ControlPlane
+import EtcdSubnets
 import Etcd
 import Foundation
 import Synchronization
@@ -31,14 +32,14 @@ struct LeaseLossTests {
             let manager = LeaseManager(client: client, configuration: configuration, clock: ManualClock())
             let changes = ChangeLog(manager)
             defer { changes.stop() }
-            let first = try await manager.acquire()
+            let first = try await manager.acquireRecord()
             let runner = Task { await manager.run() }
             defer { runner.cancel() }
 
             // An echo of our own write changes nothing.
             await manager.noticeOwnKeyChange(revision: first.revision)
             try await Task.sleep(for: .milliseconds(200))
-            #expect(changes.all == [.acquired(first)])
+            #expect(changes.all == [.acquired(first.lease)])
 
             _ = try await etcd.etcdctl("del", first.key)
             let deletedAt = try await client.get("\(prefix)/config").revision
@@ -61,7 +62,7 @@ struct LeaseLossTests {
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix), clock: clock)
             let changes = ChangeLog(manager)
             defer { changes.stop() }
-            let first = try await manager.acquire()
+            let first = try await manager.acquireRecord()
             let runner = Task { await manager.run() }
             defer { runner.cancel() }
 
@@ -73,11 +74,11 @@ struct LeaseLossTests {
                 return
             }
             #expect(renewed.subnet == first.subnet)
-            #expect(renewed.etcdLease == first.etcdLease)
+            #expect(await manager.record?.etcdLease == first.etcdLease)
             let kv = try #require(try await client.get(first.key).kvs.first)
             #expect(kv.lease == first.etcdLease)
             #expect(kv.value == flannelVXLANValue(publicIP: "198.18.0.5", mac: "0a:00:00:00:00:05"))
-            #expect(kv.modRevision == renewed.revision)
+            #expect(await manager.record?.revision == kv.modRevision)
         }
     }
 
@@ -90,7 +91,7 @@ struct LeaseLossTests {
             let manager = LeaseManager(client: client, configuration: configuration, clock: clock, log: log.handler)
             let changes = ChangeLog(manager)
             defer { changes.stop() }
-            let first = try await manager.acquire()
+            let first = try await manager.acquireRecord()
             let runner = Task { await manager.run() }
             defer { runner.cancel() }
 
@@ -100,14 +101,14 @@ struct LeaseLossTests {
             try await etcd.resume()
             // Not before the retry interval has passed on the manager's clock.
             try await Task.sleep(for: .milliseconds(300))
-            #expect(changes.all == [.acquired(first)])
+            #expect(changes.all == [.acquired(first.lease)])
             clock.advance(by: .seconds(61))
             #expect(await eventually { changes.all.count == 2 })
             guard case .renewed(let renewed) = changes.all.last else {
                 Issue.record("expected a renewal, got \(changes.all)")
                 return
             }
-            #expect(renewed.etcdLease == first.etcdLease)
+            #expect(await manager.record?.etcdLease == first.etcdLease)
             #expect(try await client.timeToLive(lease: #require(first.etcdLease))?.grantedTTL == 86_400)
         }
     }
@@ -119,13 +120,13 @@ struct LeaseLossTests {
             let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix), clock: clock, log: log.handler)
             let changes = ChangeLog(manager)
             defer { changes.stop() }
-            let first = try await manager.acquire()
+            let first = try await manager.acquireRecord()
             let runner = Task { await manager.run() }
             defer { runner.cancel() }
 
             try await client.revokeLease(#require(first.etcdLease))
             let thief = try await LeaseManager(client: client, configuration: .init(
-                attributes: vxlanAttributes("198.18.0.6", mac: "0a:00:00:00:00:06"), prefix: prefix, previousSubnet: first.subnet)).acquire()
+                attributes: vxlanAttributes("198.18.0.6", mac: "0a:00:00:00:00:06"), prefix: prefix, previousSubnet: first.subnet)).acquireRecord()
             #expect(thief.subnet == first.subnet)
 
             clock.advance(by: .seconds(23 * 3600 + 1))

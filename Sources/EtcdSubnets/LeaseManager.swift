@@ -1,5 +1,6 @@
 import Addressing
 import Config
+import ControlPlane
 import Etcd
 
 /// Takes and keeps this host's subnet lease in etcd, compatibly with flanneld (DESIGN.md §2):
@@ -10,7 +11,7 @@ import Etcd
 /// then `run()` for the life of the daemon; it renews the etcd lease when less than the renew
 /// margin is left and re-acquires (preferring the same subnet) when the lease is lost. Every
 /// change is announced on `changes`. Feed watch events on our own key to `noticeOwnKeyChange`.
-public actor LeaseManager {
+public actor LeaseManager: LeaseKeeper {
     public struct Configuration: Sendable {
         /// --etcd-prefix.
         public var prefix: String
@@ -36,6 +37,31 @@ public actor LeaseManager {
             self.prefix = prefix
             self.previousSubnet = previousSubnet
         }
+
+        /// What weftd asks for, kept under `prefix`.
+        public init(_ request: LeaseRequest, prefix: String) {
+            self.init(attributes: request.attributes, prefix: prefix, previousSubnet: request.previousSubnet)
+            leaseTTL = request.ttl
+            renewMargin = request.renewMargin
+            node = request.node
+        }
+    }
+
+    /// Our lease as etcd holds it; the lease's own fields read through (`record.subnet`).
+    @dynamicMemberLookup
+    public struct Record: Sendable, Equatable {
+        public var lease: AcquiredLease
+        /// `<prefix>/subnets/<a.b.c.d>-<len>`.
+        public var key: String
+        /// The etcd lease the key is attached to; nil for a reservation, which has no TTL.
+        public var etcdLease: LeaseID?
+        /// modRevision of the key as we last wrote or checked it: watch events on our own key at
+        /// or below it are echoes of our own writes.
+        public var revision: Int64
+        /// The exact value in etcd: our LeaseAttributes JSON, byte for byte as flannel writes it.
+        public var value: String
+
+        public subscript<Value>(dynamicMember field: KeyPath<AcquiredLease, Value>) -> Value { lease[keyPath: field] }
     }
 
     public nonisolated let changes: AsyncStream<LeaseChange>
@@ -49,7 +75,8 @@ public actor LeaseManager {
     private let etcdErrors = ControlPlaneMetrics.etcdErrors("lease")
 
     /// The lease we hold; nil before the first acquisition and between a loss and re-acquisition.
-    public private(set) var current: AcquiredLease?
+    public private(set) var record: Record?
+    public var current: AcquiredLease? { record?.lease }
     /// Failed re-acquisitions in a row, pacing the next try.
     private var reacquisitions = 0
     /// The subnet held before the last loss, asked for first when re-acquiring.
@@ -61,7 +88,7 @@ public actor LeaseManager {
     private var wakeup: CheckedContinuation<Void, Never>?
     /// The acquisition under way: a caller of `acquire()` and the `run()` loop share it instead
     /// of racing each other for two subnets.
-    private var acquisition: Task<Result<AcquiredLease, LeaseError>, Never>?
+    private var acquisition: Task<Result<Record, LeaseError>, Never>?
     private var isRunning = false
 
     public init(client: EtcdClient, configuration: Configuration, clock: any ControlPlaneClock = SystemClock(),
@@ -83,10 +110,16 @@ public actor LeaseManager {
     /// else the previous subnet.env subnet if free, else a random free one. Announced as `.acquired`.
     @discardableResult
     public func acquire() async throws(LeaseError) -> AcquiredLease {
-        if let current { return current }
+        try await acquireRecord().lease
+    }
+
+    /// `acquire()`, returning the record etcd holds for the lease (key, etcd lease, revision).
+    @discardableResult
+    public func acquireRecord() async throws(LeaseError) -> Record {
+        if let record { return record }
         if let acquisition { return try await acquisition.value.get() }
         let preferred = [lostSubnet, configuration.previousSubnet].compactMap { $0 }
-        let task = Task { () async -> Result<AcquiredLease, LeaseError> in
+        let task = Task { () async -> Result<Record, LeaseError> in
             do throws(LeaseError) {
                 return .success(try await take(preferring: preferred))
             } catch {
@@ -100,18 +133,18 @@ public actor LeaseManager {
         return try result.get()
     }
 
-    private func install(_ lease: AcquiredLease) {
+    private func install(_ lease: Record) {
         if let lostSubnet, lostSubnet != lease.subnet {
             log(.warning, "lease subnet CHANGED from \(lostSubnet) to \(lease.subnet) (\(lease.key)): containers addressed from \(lostSubnet) lose connectivity until restarted")
         }
         lostSubnet = nil
-        current = lease
-        scheduleRenewal(ttl: lease.ttl)
-        log(.info, "acquired \(lease.subnet) (\(lease.origin)) at \(lease.key), etcd lease \(lease.etcdLease.map { "\($0)" } ?? "none (reservation)")")
-        changeSink.yield(.acquired(lease))
+        record = lease
+        scheduleRenewal(ttl: lease.lease.ttl)
+        log(.info, "acquired \(lease.subnet) (\(lease.lease.origin)) at \(lease.key), etcd lease \(lease.etcdLease.map { "\($0)" } ?? "none (reservation)")")
+        changeSink.yield(.acquired(lease.lease))
     }
 
-    private func take(preferring preferred: [IPv4Prefix]) async throws(LeaseError) -> AcquiredLease {
+    private func take(preferring preferred: [IPv4Prefix]) async throws(LeaseError) -> Record {
         let config = try await client.networkConfig(prefix: configuration.prefix)
         // Granted once and reused across lost races; revoked if no write ends up using it.
         var granted: Lease?
@@ -128,7 +161,7 @@ public actor LeaseManager {
                         try await client.transaction(compare: [.modRevision(kv.key, equals: kv.modRevision)], success: [.delete(key: kv.key)])
                     }
                 }
-                let outcome: AcquiredLease?
+                let outcome: Record?
                 switch choice {
                 case .outOfSubnets:
                     throw LeaseError(.outOfSubnets(
@@ -186,9 +219,8 @@ public actor LeaseManager {
     }
 
     /// A reservation stays without TTL. Its value is rewritten only if ours differs (a new VtepMAC).
-    private func keepReservation(_ kv: KeyValue, subnet: IPv4Prefix, config: NetworkConfig) async throws(LeaseError) -> AcquiredLease? {
-        var lease = AcquiredLease(subnet: subnet, key: kv.key, etcdLease: nil, ttl: nil, revision: kv.modRevision,
-                                  origin: .reservation, config: config, value: value)
+    private func keepReservation(_ kv: KeyValue, subnet: IPv4Prefix, config: NetworkConfig) async throws(LeaseError) -> Record? {
+        var lease = record(subnet, key: kv.key, etcdLease: nil, ttl: nil, revision: kv.modRevision, origin: .reservation, config: config)
         if kv.value == value { return lease }
         let result = try await etcd { () throws(EtcdError) in
             try await client.transaction(
@@ -204,7 +236,7 @@ public actor LeaseManager {
     /// another host got there first. A timed-out transaction counts as lost: the next listing
     /// shows whether it applied (then the key is ours and is kept as `.existing`).
     private func write(_ subnet: IPv4Prefix, lease: Lease, config: NetworkConfig, origin: LeaseOrigin,
-                       compare: Compare) async throws(LeaseError) -> AcquiredLease? {
+                       compare: Compare) async throws(LeaseError) -> Record? {
         let key = LeaseKey(subnet: subnet).path(prefix: configuration.prefix)
         var writes: [TransactionOperation] = [.put(key: key, value: value, lease: lease.id)]
         if let node = configuration.node {
@@ -219,8 +251,13 @@ public actor LeaseManager {
             throw LeaseError(.etcd(error))
         }
         guard result.succeeded else { return nil }
-        return AcquiredLease(subnet: subnet, key: key, etcdLease: lease.id, ttl: .seconds(lease.ttl),
-                             revision: result.revision, origin: origin, config: config, value: value)
+        return record(subnet, key: key, etcdLease: lease.id, ttl: .seconds(lease.ttl), revision: result.revision, origin: origin, config: config)
+    }
+
+    private func record(_ subnet: IPv4Prefix, key: String, etcdLease: LeaseID?, ttl: Duration?, revision: Int64,
+                        origin: LeaseOrigin, config: NetworkConfig) -> Record {
+        Record(lease: AcquiredLease(subnet: subnet, ttl: ttl, origin: origin, config: config, attributes: configuration.attributes, location: key),
+               key: key, etcdLease: etcdLease, revision: revision, value: value)
     }
 
     // MARK: Keeping the lease
@@ -250,7 +287,7 @@ public actor LeaseManager {
     /// A watch event on our own key at `revision`: if it is newer than our last write, the key
     /// is read back and, if it is no longer ours, the lease counts as lost.
     public func noticeOwnKeyChange(revision: Int64) {
-        guard let current, revision > current.revision else { return }
+        guard let record, revision > record.revision else { return }
         pendingNotice = max(pendingNotice ?? 0, revision)
         wake()
     }
@@ -259,9 +296,14 @@ public actor LeaseManager {
     /// re-creates a missing key by a compare-first write on the same subnet, or re-acquires when
     /// etcd no longer knows our lease. Without this a lost key waits for the renewal (23 h).
     public func recheck() {
-        guard current?.etcdLease != nil else { return }
+        guard record?.etcdLease != nil else { return }
         deadline = clock.now
         wake()
+    }
+
+    /// LeaseKeeper: a change of our key at an etcd revision.
+    public func noticeOwnRecordChange(version: Int64) {
+        noticeOwnKeyChange(revision: version)
     }
 
     private func reacquire() async {
@@ -283,7 +325,7 @@ public actor LeaseManager {
     }
 
     private func renew() async {
-        guard let lease = current else { return }
+        guard let lease = record else { return }
         guard let id = lease.etcdLease else {
             deadline = nil
             return
@@ -296,7 +338,7 @@ public actor LeaseManager {
             // The etcd lease can outlive the key (someone deleted or overwrote it): check and repair.
             let kv = try await client.get(lease.key).kvs.first
             var renewed = lease
-            renewed.ttl = .seconds(ttl)
+            renewed.lease.ttl = .seconds(ttl)
             if let kv {
                 guard kv.lease == id else {
                     lose("\(lease.key) was taken over by etcd lease \(kv.lease.map { "\($0)" } ?? "none")")
@@ -327,11 +369,11 @@ public actor LeaseManager {
                 let ownerKey = EtcdPath.owner(prefix: configuration.prefix, subnet: LeaseKey(subnet: lease.subnet))
                 _ = try await client.transaction(compare: [.absent(ownerKey)], success: [.put(key: ownerKey, value: node.record, lease: id)])
             }
-            current = renewed
-            scheduleRenewal(ttl: renewed.ttl)
+            record = renewed
+            scheduleRenewal(ttl: renewed.lease.ttl)
             log(.debug, "renewed \(lease.subnet): etcd lease \(id) has \(ttl) s again")
             renewals.increment()
-            changeSink.yield(.renewed(renewed))
+            changeSink.yield(.renewed(renewed.lease))
         } catch {
             etcdErrors.increment()
             log(.warning, "cannot renew \(lease.key): \(error); retrying in \(configuration.retryInterval)")
@@ -340,7 +382,7 @@ public actor LeaseManager {
     }
 
     private func verify(afterEventAt revision: Int64) async {
-        guard let lease = current, revision > lease.revision else { return }
+        guard let lease = record, revision > lease.revision else { return }
         do throws(EtcdError) {
             let kv = try await client.get(lease.key).kvs.first
             guard let kv else {
@@ -352,7 +394,7 @@ public actor LeaseManager {
                 lose("\(lease.key) now belongs to \(holder?.publicIP.description ?? "an unreadable value")")
                 return
             }
-            current?.revision = kv.modRevision
+            record?.revision = kv.modRevision
         } catch {
             etcdErrors.increment()
             log(.warning, "cannot read back \(lease.key) after a change: \(error); checking again in \(configuration.retryInterval)")
@@ -362,13 +404,13 @@ public actor LeaseManager {
     }
 
     private func lose(_ reason: String) {
-        guard let lease = current else { return }
+        guard let lease = record else { return }
         log(.warning, "LOST lease \(lease.subnet): \(reason); acquiring again, preferring \(lease.subnet)")
-        current = nil
+        record = nil
         lostSubnet = lease.subnet
         deadline = nil
         pendingNotice = nil
-        changeSink.yield(.lost(lease, reason: reason))
+        changeSink.yield(.lost(lease.lease, reason: reason))
     }
 
     private func scheduleRenewal(ttl: Duration?) {

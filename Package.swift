@@ -56,6 +56,9 @@ let package = Package(
         .target(name: "ControlPlane", dependencies: ["Config", "Routes", "Addressing",
                                                     .product(name: "CoreMetrics", package: "swift-metrics")],
                 path: "Sources/ControlPlane"),
+        // flannel's Kubernetes subnet manager (--kube-subnet-mgr): leases from Nodes' podCIDRs and annotations.
+        .target(name: "KubeSubnets", dependencies: ["ControlPlane", "Config", "Routes", "Addressing"],
+                path: "Sources/KubeSubnets"),
         // flannel's etcd subnet manager: lease manager and peer watcher over etcd, route-table snapshots out.
         .target(name: "EtcdSubnets", dependencies: ["ControlPlane", "Etcd", "Config", "Routes", "Addressing",
                                                    .product(name: "CoreMetrics", package: "swift-metrics")],
@@ -138,6 +141,7 @@ let package = Package(
         .testTarget(name: "OperatorTests", dependencies: ["Operator", "Config", "Addressing"]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "TestSupport", "EtcdTestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Config", "Routes", "Addressing"]),
+        .testTarget(name: "KubeSubnetsTests", dependencies: ["KubeSubnets", "ControlPlane", "Config"]),
         .testTarget(name: "EtcdSubnetsTests", dependencies: ["EtcdSubnets", "ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),
         .testTarget(

@@ -38,8 +38,11 @@ let package = Package(
         // engine and by `weft replay`, so a replayed capture exercises exactly what the engine runs.
         .target(name: "Forwarding", dependencies: ["Addressing", "Packets", "Routes"], path: "Sources/Forwarding"),
 
+        // rtnetlink: links, addresses and routes (neighbours and FDB entries when they come), with its own error type.
+        .target(name: "Netlink", dependencies: ["CShims", "Addressing"], path: "Sources/Netlink"),
+
         // The io_uring dataplane: TUN queues, UDP sockets, rings and provided buffers.
-        .target(name: "Engine", dependencies: ["CShims", "Packets", "Routes", "Forwarding", "Addressing"], path: "Sources/Engine"),
+        .target(name: "Engine", dependencies: ["CShims", "Packets", "Routes", "Forwarding", "Addressing", "Netlink"], path: "Sources/Engine"),
 
         // Control plane: an etcd v3 client over etcd's JSON gateway.
         .target(
@@ -65,7 +68,7 @@ let package = Package(
                 path: "Sources/EtcdSubnets"),
 
         // flannel's host-gw backend: one kernel route per peer, kept in step over rtnetlink; no userspace dataplane.
-        .target(name: "HostGateway", dependencies: ["Engine", "Routes", "Addressing", "CShims"], path: "Sources/HostGateway"),
+        .target(name: "HostGateway", dependencies: ["Netlink", "Routes", "Addressing", "CShims"], path: "Sources/HostGateway"),
 
         // flanneld's masquerade and forward rules as one nftables table (`table ip weft`): the ruleset
         // and the listing comparison are pure; the keeper runs the nft tool (control plane only).
@@ -93,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "weft",
             dependencies: [
-                "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture", "Engine", "Status",
+                "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture", "Engine", "Netlink", "Status",
                 "Etcd", "ControlPlane", "EtcdSubnets", "Daemon", "Operator", "TrafficRules", "Spawn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -101,7 +104,7 @@ let package = Package(
         ),
 
         // weftd, the flanneld drop-in: flags, interface choice, healthz, sd_notify, signals.
-        .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", "Etcd", "ControlPlane", "EtcdSubnets", "Engine", "Routes", "HostGateway",
+        .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", "Etcd", "ControlPlane", "EtcdSubnets", "Engine", "Netlink", "Routes", "HostGateway",
                                               "TrafficRules", "Packets", "Forwarding", "Status",
                                               .product(name: "Logging", package: "swift-log"),
                                               .product(name: "NIOCore", package: "swift-nio"),
@@ -156,9 +159,11 @@ let package = Package(
         // Needs root: weftd's interface choice inside a network namespace. Skips otherwise.
         .testTarget(name: "DaemonIntegrationTests", dependencies: ["Daemon", "Addressing", "TestThreads"]),
         // Needs root: each test makes its own network namespace.
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Forwarding", "Routes", "Packets", "Addressing", "TestSupport", "Capture", "TestThreads"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Netlink", "Forwarding", "Routes", "Packets", "Addressing", "TestSupport", "Capture", "TestThreads"]),
         // Plan tests run anywhere; the three-host namespace tests need root and skip otherwise.
-        .testTarget(name: "HostGatewayTests", dependencies: ["HostGateway", "Engine", "Routes", "Addressing", "TestThreads"]),
+        .testTarget(name: "HostGatewayTests", dependencies: ["HostGateway", "Netlink", "Routes", "Addressing", "TestThreads"]),
+        // Codec tests run anywhere; the kernel tests need root (a network namespace) and skip otherwise.
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Addressing", "CShims", "TestThreads"]),
         // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.
         .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing", "TestThreads"]),
         // Needs root and containernetworking-plugins: weft-cni run as a runtime runs it, delegating to

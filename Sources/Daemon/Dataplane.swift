@@ -4,6 +4,7 @@ import ControlPlane
 import Engine
 import Foundation
 import Logging
+import Netlink
 import Routes
 import Synchronization
 
@@ -40,8 +41,12 @@ final class Dataplane: Sendable {
         let logger = context.logger
         let config = lease.config
         let tunName = FlannelDevice.name(config.backend)
-        if config.backend.kind == .vxlan, try FlannelDevice.removeKernelVXLAN(named: tunName) {
-            logger.info("removed \(tunName), a kernel vxlan device flanneld left behind (it holds the vxlan port); weftd's TUN takes its name")
+        do throws(NetlinkError) {
+            if config.backend.kind == .vxlan, try FlannelDevice.removeKernelVXLAN(named: tunName) {
+                logger.info("removed \(tunName), a kernel vxlan device flanneld left behind (it holds the vxlan port); weftd's TUN takes its name")
+            }
+        } catch {
+            throw EngineError(error)
         }
         let engine = Engine(
             configuration: EngineConfiguration(

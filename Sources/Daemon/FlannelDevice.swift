@@ -1,5 +1,5 @@
 import Config
-import Engine
+import Netlink
 
 /// The overlay device's name, flannel's: `flannel0` for udp, `flannel.<VNI>` for vxlan, where
 /// flanneld makes a kernel vxlan device and weftd a TUN. Rules and scripts that name the device
@@ -23,7 +23,7 @@ public enum FlannelDevice {
     /// UDP port, so weftd removes it, as flanneld replaces an incompatible flannel.<VNI> itself.
     /// Its neighbours, FDB entries and routes go with it; weftd's peer routes replace them. Returns
     /// true when it removed one; anything else by that name is left for the engine to report.
-    static func removeKernelVXLAN(named name: String) throws(EngineError) -> Bool {
+    static func removeKernelVXLAN(named name: String) throws(NetlinkError) -> Bool {
         var netlink = try RouteNetlink()
         guard let link = try netlink.link(named: name), link.kind == "vxlan" else { return false }
         try netlink.deleteLink(index: link.index)

@@ -1,10 +1,10 @@
 import Addressing
 import Config
 import ControlPlane
-import Engine
 import Foundation
 import HostGateway
 import Logging
+import Netlink
 import Routes
 import Status
 import Synchronization
@@ -71,7 +71,7 @@ final class HostGatewayDataplane: LeaseDataplane {
     /// Opens the route socket in the process's network namespace (the host's) and starts the
     /// watcher and the resync. Throws when the interface's connected prefix cannot be read or the
     /// socket cannot be opened; no route is touched before the first publication.
-    init(lease: AcquiredLease, context: DaemonContext, subnets: any SubnetManager, leaseKeeper: any LeaseKeeper) throws(EngineError) {
+    init(lease: AcquiredLease, context: DaemonContext, subnets: any SubnetManager, leaseKeeper: any LeaseKeeper) throws(NetlinkError) {
         let interface = context.interface
         let logger = context.logger
         let config = lease.config
@@ -177,8 +177,8 @@ final class KernelRouteKeeper: Sendable {
 
     /// Makes the kernel's routes the publication's; the first success releases awaitFirstReconcile.
     func reconcile(_ wanted: [Route]) {
-        do throws(EngineError) {
-            try state.withLock { (state) throws(EngineError) in
+        do throws(NetlinkError) {
+            try state.withLock { (state) throws(NetlinkError) in
                 state.published = true
                 _ = try state.routes.reconcile(wanted)
             }
@@ -190,8 +190,8 @@ final class KernelRouteKeeper: Sendable {
 
     /// Reconciles the last publication again (puts back removed routes, retries a failed first one).
     func resync() {
-        do throws(EngineError) {
-            let done = try state.withLock { (state) throws(EngineError) -> Bool in
+        do throws(NetlinkError) {
+            let done = try state.withLock { (state) throws(NetlinkError) -> Bool in
                 guard state.published else { return false }
                 _ = try state.routes.resync()
                 return true

@@ -1,8 +1,8 @@
 import Addressing
 import ControlPlane
-import Engine
 import HostGateway
 import Logging
+import Netlink
 import Synchronization
 import TrafficRules
 
@@ -150,7 +150,7 @@ final class LeaseTrafficRules: Sendable {
 
     /// Makes Weft's blackhole routes exactly the one for `subnet` (none when nil) and says what changed.
     private func keepBlackholeRoute(_ subnet: IPv4Prefix?) {
-        do throws(EngineError) {
+        do throws(NetlinkError) {
             let change = try BlackholeRoute.reconcile(wanted: subnet)
             let wasFailing = blackholeProblems.clear()
             for deleted in change.deleted {

@@ -1,4 +1,5 @@
 import Glibc
+import Netlink
 
 /// A kernel call that failed: which call, on what, and the errno it returned.
 public struct EngineError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -21,5 +22,12 @@ public struct EngineError: Error, CustomStringConvertible, Equatable, Sendable {
     static func check(_ result: Int32, _ operation: String, _ subject: @autoclosure () -> String) throws(EngineError) -> Int32 {
         if result < 0 { throw EngineError(operation, subject(), code: -result) }
         return result
+    }
+}
+
+extension EngineError {
+    /// A netlink failure while the engine set up its TUN, kept as the kernel reported it.
+    public init(_ netlink: NetlinkError) {
+        self.init(netlink.operation, netlink.subject, code: netlink.code)
     }
 }

@@ -1,6 +1,6 @@
 import Addressing
 import CShims
-import Engine
+import Netlink
 import Glibc
 
 /// flanneld's --ip-blackhole-route: a blackhole route for this host's lease subnet, so traffic for
@@ -47,7 +47,7 @@ public enum BlackholeRoute {
     }
 
     /// Reads the main table and applies `plan` through netlink, in the calling thread's network namespace.
-    public static func reconcile(wanted: IPv4Prefix?) throws(EngineError) -> Change {
+    public static func reconcile(wanted: IPv4Prefix?) throws(NetlinkError) -> Change {
         var netlink = try RouteNetlink()
         let (add, delete) = plan(table: try netlink.mainTableRoutes(), wanted: wanted)
         var change = Change()

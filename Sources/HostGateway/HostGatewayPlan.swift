@@ -1,6 +1,6 @@
 import Addressing
 import CShims
-import Engine
+import Netlink
 import Routes
 
 /// What one reconcile must do, decided from the kernel's main table and the wanted routes alone:

@@ -1,6 +1,6 @@
 import Addressing
 import CShims
-import Engine
+import Netlink
 import Glibc
 import Routes
 
@@ -89,9 +89,9 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
     /// Opens a NETLINK_ROUTE socket in the calling thread's network namespace; it stays bound to
     /// that namespace whichever thread calls later. Touches no route until `reconcile`.
     public init(interfaceIndex: Int32, address: IPv4Address, prefixLength: Int, network: IPv4Prefix,
-                log: @escaping @Sendable (String) -> Void = { _ in }) throws(EngineError) {
+                log: @escaping @Sendable (String) -> Void = { _ in }) throws(NetlinkError) {
         guard (0...32).contains(prefixLength) else {
-            throw EngineError("host-gw interface", "\(address)/\(prefixLength): prefix length outside 0...32", code: EINVAL)
+            throw NetlinkError("host-gw interface", "\(address)/\(prefixLength): prefix length outside 0...32", code: EINVAL)
         }
         let socket = try RouteNetlink()
         self.interfaceIndex = interfaceIndex
@@ -105,14 +105,14 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
     /// The L2 segment of `address` on the interface: the kernel's connected route for it (proto
     /// kernel, scope link, on that device, holding the address; the longest if several), for callers
     /// that know the address but not its prefix length (getifaddrs gives none).
-    public static func connectedPrefixLength(interfaceIndex: Int32, address: IPv4Address) throws(EngineError) -> Int {
+    public static func connectedPrefixLength(interfaceIndex: Int32, address: IPv4Address) throws(NetlinkError) -> Int {
         var netlink = try RouteNetlink()
         let connected = try netlink.mainTableRoutes().filter {
             $0.routeProtocol == UInt8(RTPROT_KERNEL) && $0.scope == UInt8(RT_SCOPE_LINK.rawValue) && $0.gateway == nil
                 && $0.interfaceIndex == interfaceIndex && $0.destination.contains(address)
         }
         guard let longest = connected.max(by: { $0.destination.length < $1.destination.length }) else {
-            throw EngineError("host-gw interface", "\(address) on interface index \(interfaceIndex): no connected route in the main table "
+            throw NetlinkError("host-gw interface", "\(address) on interface index \(interfaceIndex): no connected route in the main table "
                               + "(address added with noprefixroute?); give the prefix length explicitly", code: ENOENT)
         }
         return longest.destination.length
@@ -122,32 +122,32 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
     /// routes). Refused peers and per-route kernel errors do not stop the others; only a failed
     /// table dump throws.
     @discardableResult
-    public mutating func reconcile(_ routes: [Route]) throws(EngineError) -> Reconciliation {
+    public mutating func reconcile(_ routes: [Route]) throws(NetlinkError) -> Reconciliation {
         wanted = routes
         return try reconcileWanted()
     }
 
     /// Reconciles again with the last routes given: puts back what someone else removed.
     @discardableResult
-    public mutating func resync() throws(EngineError) -> Reconciliation {
+    public mutating func resync() throws(NetlinkError) -> Reconciliation {
         try reconcileWanted()
     }
 
     /// Deletes every route this instance owns (for a backend switch; flannel leaves them on exit).
     @discardableResult
-    public mutating func removeAll() throws(EngineError) -> [KernelRoute] {
+    public mutating func removeAll() throws(NetlinkError) -> [KernelRoute] {
         wanted = []
         return try reconcileWanted().removed
     }
 
-    private mutating func reconcileWanted() throws(EngineError) -> Reconciliation {
+    private mutating func reconcileWanted() throws(NetlinkError) -> Reconciliation {
         let plan = HostGatewayPlan(table: try netlink.mainTableRoutes(), wanted: wanted, interfaceIndex: interfaceIndex,
                                    address: interfaceAddress, segment: segment, network: network)
         var result = Reconciliation(kept: plan.kept.count, refused: plan.refused)
         var removals = plan.removals
         for step in plan.steps {
             let desired = step.desired
-            do throws(EngineError) {
+            do throws(NetlinkError) {
                 if let old = step.replacing {
                     try netlink.replaceRoute(desired.destination, via: desired.gateway!, interfaceIndex: interfaceIndex,
                                              routeProtocol: Self.routeProtocol)
@@ -168,7 +168,7 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
         }
 
         for route in removals {
-            do throws(EngineError) {
+            do throws(NetlinkError) {
                 try netlink.deleteRoute(route)
                 result.removed.append(route)
                 log("host-gw: removed route \(route)")

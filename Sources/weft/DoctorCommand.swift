@@ -5,6 +5,7 @@ import ControlPlane
 import EtcdSubnets
 import Daemon
 import Engine
+import Netlink
 import Etcd
 import Foundation
 import Operator

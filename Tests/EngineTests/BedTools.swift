@@ -1,6 +1,7 @@
 import Addressing
 import CShims
 import Foundation
+import TestThreads
 import Glibc
 
 /// A UDP socket bound to `address`:`port` (0: any port), made in the calling thread's namespace.

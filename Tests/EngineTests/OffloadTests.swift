@@ -8,6 +8,7 @@ import Packets
 import Routes
 import Synchronization
 import Testing
+import TestThreads
 
 /// Why the offload tests cannot run here (tcpdump missing), or nil.
 let missingOffloadTool: String? = {

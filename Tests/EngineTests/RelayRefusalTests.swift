@@ -5,6 +5,7 @@ import Foundation
 import Glibc
 import Packets
 import Testing
+import TestThreads
 
 /// The tunnel is not a relay: datagrams from a peer's PublicIP (which anyone on the underlay can
 /// forge) carry inner packets to the stranger's underlay address, to B's own underlay address and

@@ -1,6 +1,7 @@
 import Addressing
 import CShims
 import Foundation
+import TestThreads
 import Glibc
 import TestSupport
 

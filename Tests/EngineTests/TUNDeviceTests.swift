@@ -2,6 +2,7 @@ import Addressing
 import CShims
 import Engine
 import Foundation
+import Netlink
 import Testing
 import TestThreads
 
@@ -92,7 +93,7 @@ struct TUNDeviceTests {
         try TestNamespace.with { namespace in
             try namespace.enter {
                 #expect(throws: EngineError.self) { _ = try TUNDevice(name: "a-name-far-too-long-for-linux", queueCount: 1) }
-                do throws(EngineError) {
+                do throws(NetlinkError) {
                     _ = try RouteNetlink.interfaceIndex("nonexistent0")
                     Issue.record("interfaceIndex of a missing link returned")
                 } catch {
@@ -103,7 +104,7 @@ struct TUNDeviceTests {
                 let index = try RouteNetlink.interfaceIndex(device.name)
                 try netlink.setLinkUp(index: index)
                 try netlink.addRoute(IPv4Prefix(IPv4Address(10, 9, 0, 0), length: 16), index: index)
-                do throws(EngineError) {
+                do throws(NetlinkError) {
                     try netlink.addRoute(IPv4Prefix(IPv4Address(10, 9, 0, 0), length: 16), index: index)
                     Issue.record("a duplicate route was accepted")
                 } catch {

@@ -1,6 +1,7 @@
 import Addressing
 import Engine
 import Foundation
+import TestThreads
 import Glibc
 import Routes
 

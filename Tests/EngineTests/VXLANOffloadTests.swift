@@ -6,6 +6,7 @@ import Foundation
 import Glibc
 import Packets
 import Testing
+import TestThreads
 
 /// Why the vxlan offload tests cannot run here, or nil.
 let vxlanOffloadsUnavailable: String? = {

@@ -1,5 +1,5 @@
 import Addressing
-import Engine
+import Netlink
 import HostGateway
 import Testing
 import TestThreads

@@ -1,5 +1,5 @@
 import Addressing
-import Engine
+import Netlink
 @testable import HostGateway
 import Routes
 import Testing

@@ -1,5 +1,5 @@
 import Addressing
-import Engine
+import Netlink
 import Foundation
 import HostGateway
 import Routes
@@ -172,8 +172,8 @@ struct HostGatewayRoutesTests {
             let (segment, narrower, ctr, missing, unprefixed) = try bed.enter(bed.host(1)) {
                 let index = try RouteNetlink.interfaceIndex("ul0")
                 let ctr = try RouteNetlink.interfaceIndex("ctr0")
-                func length(_ index: Int32, _ text: String) -> Result<Int, EngineError> {
-                    Result { () throws(EngineError) in try HostGatewayRoutes.connectedPrefixLength(interfaceIndex: index, address: IPv4Address(text)!) }
+                func length(_ index: Int32, _ text: String) -> Result<Int, NetlinkError> {
+                    Result { () throws(NetlinkError) in try HostGatewayRoutes.connectedPrefixLength(interfaceIndex: index, address: IPv4Address(text)!) }
                 }
                 return (length(index, "198.18.0.1"), length(index, "198.18.7.1"), length(ctr, "10.244.1.1"),
                         length(ctr, "198.18.0.1"), length(index, "198.18.8.1"))
@@ -182,7 +182,7 @@ struct HostGatewayRoutesTests {
             #expect(try narrower.get() == 28)
             #expect(try ctr.get() == 24)
             for failure in [missing, unprefixed] {
-                #expect(throws: EngineError.self) { try failure.get() }
+                #expect(throws: NetlinkError.self) { try failure.get() }
                 if case .failure(let error) = failure {
                     #expect(error.code == ENOENT && error.description.contains("give the prefix length explicitly"), "\(error)")
                 }
@@ -194,7 +194,7 @@ struct HostGatewayRoutesTests {
         #expect {
             _ = try HostGatewayRoutes(interfaceIndex: 1, address: Bed.publicIP(1), prefixLength: 33, network: Bed.network)
         } throws: { error in
-            (error as? EngineError).map { $0.code == EINVAL && $0.subject.contains("198.18.0.1/33: prefix length outside 0...32") } ?? false
+            (error as? NetlinkError).map { $0.code == EINVAL && $0.subject.contains("198.18.0.1/33: prefix length outside 0...32") } ?? false
         }
     }
 }

@@ -1,6 +1,6 @@
 import Addressing
 import CShims
-import Engine
+import Netlink
 import Foundation
 import Glibc
 import HostGateway
@@ -133,17 +133,17 @@ final class HostRoutes: Sendable {
 
     @discardableResult
     func reconcile(_ routes: [Route]) throws -> HostGatewayRoutes.Reconciliation {
-        try state.withLock { state throws(EngineError) in try state.reconcile(routes) }
+        try state.withLock { state throws(NetlinkError) in try state.reconcile(routes) }
     }
 
     @discardableResult
     func resync() throws -> HostGatewayRoutes.Reconciliation {
-        try state.withLock { state throws(EngineError) in try state.resync() }
+        try state.withLock { state throws(NetlinkError) in try state.resync() }
     }
 
     @discardableResult
     func removeAll() throws -> [KernelRoute] {
-        try state.withLock { state throws(EngineError) in try state.removeAll() }
+        try state.withLock { state throws(NetlinkError) in try state.removeAll() }
     }
 
     var statistics: HostGatewayRoutes.Statistics { state.withLock { $0.statistics } }
@@ -155,7 +155,3 @@ final class LogLines: Sendable {
     var all: [String] { lines.withLock { $0 } }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}

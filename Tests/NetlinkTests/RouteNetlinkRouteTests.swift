@@ -1,6 +1,6 @@
 import Addressing
 import CShims
-@testable import Engine
+@testable import Netlink
 import Foundation
 import Glibc
 import Testing
@@ -137,7 +137,7 @@ private let gateway = IPv4Address(198, 18, 0, 2)
         #expect {
             _ = try NetlinkReply.split(datagram[...], "RTM_GETROUTE dump", "main table")
         } throws: { error in
-            guard let error = error as? EngineError else { return false }
+            guard let error = error as? NetlinkError else { return false }
             return error.code == EBADMSG && error.subject.contains(detail)
         }
     }
@@ -157,7 +157,7 @@ private let gateway = IPv4Address(198, 18, 0, 2)
             }
         }
         let errorTooShort = NetlinkReply(type: 2, flags: 0, sequence: 1, payload: [0, 0])
-        #expect(throws: EngineError.self) { _ = try errorTooShort.errorCode("op", "subject") }
+        #expect(throws: NetlinkError.self) { _ = try errorTooShort.errorCode("op", "subject") }
     }
 }
 
@@ -187,7 +187,7 @@ struct RouteNetlinkKernelTests {
             #expect {
                 try netlink.addRoute(subnet, via: IPv4Address(198, 18, 0, 3), interfaceIndex: index, routeProtocol: 87)
             } throws: { error in
-                (error as? EngineError).map { $0.code == EEXIST && $0.operation == "RTM_NEWROUTE" && $0.subject.hasPrefix("10.244.2.0/24 via 198.18.0.3") } ?? false
+                (error as? NetlinkError).map { $0.code == EEXIST && $0.operation == "RTM_NEWROUTE" && $0.subject.hasPrefix("10.244.2.0/24 via 198.18.0.3") } ?? false
             }
             try netlink.replaceRoute(subnet, via: IPv4Address(198, 18, 0, 3), interfaceIndex: index, routeProtocol: 87)
             let (_, replaced) = try namespace.ip("route", "show", "10.244.2.0/24")
@@ -221,7 +221,7 @@ struct RouteNetlinkKernelTests {
             #expect {
                 try netlink.deleteRoute(foreign)
             } throws: { error in
-                (error as? EngineError).map { $0.code == ESRCH && $0.operation == "RTM_DELROUTE" } ?? false
+                (error as? NetlinkError).map { $0.code == ESRCH && $0.operation == "RTM_DELROUTE" } ?? false
             }
             let (_, kept) = try namespace.ip("route", "show", "10.244.9.0/24")
             #expect(kept.contains("proto static"), "\(kept)")
@@ -241,7 +241,7 @@ struct RouteNetlinkKernelTests {
             #expect {
                 try netlink.addRoute(subnet, via: IPv4Address(198, 19, 0, 5), interfaceIndex: index, routeProtocol: 87)
             } throws: { error in
-                guard let error = error as? EngineError else { return false }
+                guard let error = error as? NetlinkError else { return false }
                 return error.code == ENETUNREACH && error.description.contains("10.244.2.0/24 via 198.19.0.5")
                     && error.description.contains("Nexthop has invalid gateway")
             }

@@ -8,13 +8,13 @@ import Glibc
 /// `withTestNamespace`'s defer whatever the body does. The body runs on a dedicated thread that
 /// has entered the namespace with setns, because a network namespace is a per-thread attribute
 /// and Swift Testing's cooperative threads must not be moved.
-final class TestNamespace: Sendable {
-    let name: String
+public final class TestNamespace: Sendable {
+    public let name: String
 
     private static let counter = Mutex(0)
 
     /// Why the engine tests cannot run here, or nil.
-    static let missing: String? = {
+    public static let missing: String? = {
         guard getuid() == 0 else { return "not root: network namespaces and TUN devices need it" }
         for tool in ["/usr/sbin/ip", "/usr/bin/ping"] where !FileManager.default.isExecutableFile(atPath: tool) {
             return "\(tool) is not installed (scripts/setup installs it)"
@@ -22,9 +22,9 @@ final class TestNamespace: Sendable {
         return nil
     }()
 
-    init(name: String) { self.name = name }
+    public init(name: String) { self.name = name }
 
-    static func with<T: Sendable>(_ body: @Sendable (TestNamespace) throws -> T) throws -> T {
+    public static func with<T: Sendable>(_ body: @Sendable (TestNamespace) throws -> T) throws -> T {
         let serial = counter.withLock { value -> Int in value += 1; return value }
         let namespace = TestNamespace(name: "weft-engine-\(getpid())-\(serial)")
         let (status, output) = try run(["netns", "add", namespace.name])
@@ -34,17 +34,17 @@ final class TestNamespace: Sendable {
     }
 
     /// Runs `body` on a new thread inside the namespace and waits for it.
-    func enter<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+    public func enter<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
         try inNetworkNamespace(name, body)
     }
 
     /// `ip -n <namespace> arguments…`; the exit status and the combined output.
-    func ip(_ arguments: String...) throws -> (Int32, String) {
+    public func ip(_ arguments: String...) throws -> (Int32, String) {
         try Self.run(["-n", name] + arguments)
     }
 
     /// Starts `command` inside the namespace without waiting.
-    func start(_ command: [String]) throws -> Process {
+    public func start(_ command: [String]) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         process.arguments = ["netns", "exec", name] + command
@@ -54,10 +54,10 @@ final class TestNamespace: Sendable {
         return process
     }
 
-    static func run(_ arguments: [String]) throws -> (Int32, String) { try runIP(arguments) }
+    public static func run(_ arguments: [String]) throws -> (Int32, String) { try runIP(arguments) }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -10,22 +10,22 @@ public struct RouteNetlink: ~Copyable, Sendable {
     let fd: Int32
     private var sequence: UInt32 = 1
 
-    public init() throws(EngineError) {
-        fd = try EngineError.check(weft_netlink_route_socket(), "socket(NETLINK_ROUTE)", "")
+    public init() throws(NetlinkError) {
+        fd = try NetlinkError.check(weft_netlink_route_socket(), "socket(NETLINK_ROUTE)", "")
         weft_netlink_request_extended_ack(fd)
     }
 
     deinit { close(fd) }
 
     /// The index of `name` in the calling thread's network namespace.
-    public static func interfaceIndex(_ name: String) throws(EngineError) -> Int32 {
+    public static func interfaceIndex(_ name: String) throws(NetlinkError) -> Int32 {
         let index = if_nametoindex(name)
-        if index == 0 { throw EngineError("if_nametoindex", name, code: errno) }
+        if index == 0 { throw NetlinkError("if_nametoindex", name, code: errno) }
         return Int32(index)
     }
 
     /// RTM_NEWLINK: IFF_UP, and the MTU when given.
-    public mutating func setLinkUp(index: Int32, mtu: Int? = nil) throws(EngineError) {
+    public mutating func setLinkUp(index: Int32, mtu: Int? = nil) throws(NetlinkError) {
         var message = NetlinkMessage(type: UInt16(RTM_NEWLINK), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), sequence: nextSequence())
         // struct ifinfomsg: family, pad, type, index, flags, change.
         message.append(UInt8(AF_UNSPEC)); message.append(UInt8(0)); message.append(UInt16(0))
@@ -36,7 +36,7 @@ public struct RouteNetlink: ~Copyable, Sendable {
     }
 
     /// RTM_NEWADDR: `address/prefixLength` on the link (flannel puts the subnet's .0 as a /32).
-    public mutating func addAddress(_ address: IPv4Address, prefixLength: Int, index: Int32) throws(EngineError) {
+    public mutating func addAddress(_ address: IPv4Address, prefixLength: Int, index: Int32) throws(NetlinkError) {
         var message = NetlinkMessage(type: UInt16(RTM_NEWADDR),
                                      flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL), sequence: nextSequence())
         // struct ifaddrmsg: family, prefixlen, flags, scope, index.
@@ -48,7 +48,7 @@ public struct RouteNetlink: ~Copyable, Sendable {
     }
 
     /// RTM_NEWROUTE: `prefix` out of the link with link scope (no gateway), in the main table.
-    public mutating func addRoute(_ prefix: IPv4Prefix, index: Int32) throws(EngineError) {
+    public mutating func addRoute(_ prefix: IPv4Prefix, index: Int32) throws(NetlinkError) {
         var message = NetlinkMessage(type: UInt16(RTM_NEWROUTE),
                                      flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL), sequence: nextSequence())
         // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
@@ -66,7 +66,7 @@ public struct RouteNetlink: ~Copyable, Sendable {
         return sequence
     }
 
-    func request(_ message: NetlinkMessage, _ operation: String, _ subject: String) throws(EngineError) {
+    func request(_ message: NetlinkMessage, _ operation: String, _ subject: String) throws(NetlinkError) {
         _ = try exchange(message, operation, subject)
     }
 }

@@ -61,12 +61,12 @@ extension RouteNetlink {
     /// RTM_NEWROUTE with NLM_F_EXCL: `destination via gateway dev index proto routeProtocol`, main
     /// table. EEXIST when any route for `destination` with the same metric is already there.
     public mutating func addRoute(_ destination: IPv4Prefix, via gateway: IPv4Address, interfaceIndex: Int32,
-                                  routeProtocol: UInt8) throws(EngineError) {
+                                  routeProtocol: UInt8) throws(NetlinkError) {
         try addRoute(KernelRoute(destination: destination, gateway: gateway, interfaceIndex: interfaceIndex, routeProtocol: routeProtocol))
     }
 
     /// RTM_NEWROUTE with NLM_F_EXCL for `route` as given (any type: a blackhole has no gateway or device).
-    public mutating func addRoute(_ route: KernelRoute) throws(EngineError) {
+    public mutating func addRoute(_ route: KernelRoute) throws(NetlinkError) {
         let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
         try request(RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
                     "RTM_NEWROUTE", "\(route)")
@@ -75,7 +75,7 @@ extension RouteNetlink {
     /// RTM_NEWROUTE with NLM_F_REPLACE: installs the route, or rewrites the gateway, device and
     /// protocol of the route already there for `destination` (same metric and TOS), whoever owns it.
     public mutating func replaceRoute(_ destination: IPv4Prefix, via gateway: IPv4Address, interfaceIndex: Int32,
-                                      routeProtocol: UInt8) throws(EngineError) {
+                                      routeProtocol: UInt8) throws(NetlinkError) {
         let route = KernelRoute(destination: destination, gateway: gateway, interfaceIndex: interfaceIndex, routeProtocol: routeProtocol)
         let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
         try request(RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
@@ -84,7 +84,7 @@ extension RouteNetlink {
 
     /// RTM_DELROUTE. The kernel deletes only a route matching every field given, protocol included
     /// (fib_table_delete), so deleting with Weft's protocol can never remove someone else's route.
-    public mutating func deleteRoute(_ route: KernelRoute) throws(EngineError) {
+    public mutating func deleteRoute(_ route: KernelRoute) throws(NetlinkError) {
         var selector = route
         selector.scope = UInt8(RT_SCOPE_NOWHERE.rawValue) // "any scope", as `ip route del` sends
         try request(RouteMessage.encode(selector, type: UInt16(RTM_DELROUTE), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
@@ -94,7 +94,7 @@ extension RouteNetlink {
 
     /// Every IPv4 route of the main table. A dump the kernel marks interrupted (the table changed
     /// while it was being read, NLM_F_DUMP_INTR) is read again, up to four times.
-    public mutating func mainTableRoutes() throws(EngineError) -> [KernelRoute] {
+    public mutating func mainTableRoutes() throws(NetlinkError) -> [KernelRoute] {
         for _ in 0..<4 {
             let replies = try exchange(RouteMessage.dumpRequest(sequence: nextSequence()), "RTM_GETROUTE dump", "main table", dump: true)
             if replies.contains(where: { $0.flags & weft_nlm_f_dump_intr != 0 }) { continue }
@@ -105,7 +105,7 @@ extension RouteNetlink {
             }
             return routes
         }
-        throw EngineError("RTM_GETROUTE dump", "main table (interrupted four times by concurrent changes)", code: EAGAIN)
+        throw NetlinkError("RTM_GETROUTE dump", "main table (interrupted four times by concurrent changes)", code: EAGAIN)
     }
 
     /// Sends `message` and collects the replies carrying its sequence number: until the ACK for a
@@ -113,32 +113,32 @@ extension RouteNetlink {
     /// kernel's extended-ACK text when it gave one. Replies to other sequence numbers (a request
     /// abandoned earlier) are skipped.
     func exchange(_ message: NetlinkMessage, _ operation: String, _ subject: String,
-                           dump: Bool = false) throws(EngineError) -> [NetlinkReply] {
+                           dump: Bool = false) throws(NetlinkError) -> [NetlinkReply] {
         let bytes = message.finished()
         let sent = bytes.withUnsafeBytes { weft_netlink_send(fd, $0.baseAddress, $0.count) }
-        if sent < 0 { throw EngineError(operation, subject, code: Int32(-sent)) }
+        if sent < 0 { throw NetlinkError(operation, subject, code: Int32(-sent)) }
         var collected: [NetlinkReply] = []
         // Dump datagrams are at most 32 KiB (netlink_dump); 64 KiB leaves room, and MSG_TRUNC catches the rest.
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let ready = weft_poll_readable(fd, 5000)
-            if ready == 0 { throw EngineError("\(operation) reply", subject, code: ETIMEDOUT) }
-            if ready < 0 { throw EngineError("\(operation) reply", subject, code: -ready) }
+            if ready == 0 { throw NetlinkError("\(operation) reply", subject, code: ETIMEDOUT) }
+            if ready < 0 { throw NetlinkError("\(operation) reply", subject, code: -ready) }
             let received = buffer.withUnsafeMutableBytes { weft_netlink_receive(fd, $0.baseAddress, $0.count) }
-            if received < 0 { throw EngineError("\(operation) reply", subject, code: Int32(-received)) }
+            if received < 0 { throw NetlinkError("\(operation) reply", subject, code: Int32(-received)) }
             for reply in try NetlinkReply.split(buffer[0..<received], operation, subject) where reply.sequence == message.sequence {
                 switch reply.type {
                 case UInt16(NLMSG_ERROR):
                     let error = try reply.errorCode(operation, subject)
                     if error != 0 {
                         let reason = reply.extendedAckMessage().map { " (kernel: \($0))" } ?? ""
-                        throw EngineError(operation, subject + reason, code: -error)
+                        throw NetlinkError(operation, subject + reason, code: -error)
                     }
                     if !dump { return collected }
                 case UInt16(NLMSG_DONE):
                     // A dump that failed part-way ends with NLMSG_DONE carrying -errno.
                     let error = reply.payload.count >= 4 ? reply.payload.loadNative(Int32.self, at: 0) : 0
-                    if error != 0 { throw EngineError(operation, subject, code: -error) }
+                    if error != 0 { throw NetlinkError(operation, subject, code: -error) }
                     collected.append(reply)
                     return collected
                 default:
@@ -160,14 +160,14 @@ struct NetlinkReply: Equatable {
 
     /// Cuts a datagram into messages (each 4-byte aligned, NLMSG_ALIGN). A length field that is
     /// too small or runs past the datagram throws EBADMSG rather than reading out of bounds.
-    static func split(_ bytes: ArraySlice<UInt8>, _ operation: String, _ subject: String) throws(EngineError) -> [NetlinkReply] {
+    static func split(_ bytes: ArraySlice<UInt8>, _ operation: String, _ subject: String) throws(NetlinkError) -> [NetlinkReply] {
         let data = Array(bytes)
         var replies: [NetlinkReply] = []
         var offset = 0
         while offset + headerSize <= data.count {
             let length = Int(data.loadNative(UInt32.self, at: offset))
             guard length >= headerSize, length <= data.count - offset else {
-                throw EngineError("\(operation) reply", "\(subject): nlmsg_len \(length) at offset \(offset) of a \(data.count)-byte datagram",
+                throw NetlinkError("\(operation) reply", "\(subject): nlmsg_len \(length) at offset \(offset) of a \(data.count)-byte datagram",
                                   code: EBADMSG)
             }
             replies.append(NetlinkReply(type: data.loadNative(UInt16.self, at: offset + 4),
@@ -180,9 +180,9 @@ struct NetlinkReply: Equatable {
     }
 
     /// struct nlmsgerr's `error`: 0 for an ACK, -errno for a failure.
-    func errorCode(_ operation: String, _ subject: String) throws(EngineError) -> Int32 {
+    func errorCode(_ operation: String, _ subject: String) throws(NetlinkError) -> Int32 {
         guard payload.count >= 4 else {
-            throw EngineError("\(operation) reply", "\(subject): NLMSG_ERROR of \(payload.count) bytes", code: EBADMSG)
+            throw NetlinkError("\(operation) reply", "\(subject): NLMSG_ERROR of \(payload.count) bytes", code: EBADMSG)
         }
         return payload.loadNative(Int32.self, at: 0)
     }
@@ -239,13 +239,13 @@ enum RouteMessage {
 
     /// An RTM_NEWROUTE payload; nil for a family other than AF_INET. A short header, a destination
     /// length above 32, or an attribute running past the payload throws EBADMSG.
-    static func decode(_ payload: [UInt8]) throws(EngineError) -> KernelRoute? {
+    static func decode(_ payload: [UInt8]) throws(NetlinkError) -> KernelRoute? {
         guard payload.count >= headerSize else {
-            throw EngineError("RTM_GETROUTE reply", "rtmsg of \(payload.count) bytes (needs \(headerSize))", code: EBADMSG)
+            throw NetlinkError("RTM_GETROUTE reply", "rtmsg of \(payload.count) bytes (needs \(headerSize))", code: EBADMSG)
         }
         guard payload[0] == UInt8(AF_INET) else { return nil }
         let length = Int(payload[1])
-        guard length <= 32 else { throw EngineError("RTM_GETROUTE reply", "rtm_dst_len \(length) above 32", code: EBADMSG) }
+        guard length <= 32 else { throw NetlinkError("RTM_GETROUTE reply", "rtm_dst_len \(length) above 32", code: EBADMSG) }
         var route = KernelRoute(destination: IPv4Prefix(.any, length: length), gateway: nil, interfaceIndex: nil,
                                 routeProtocol: payload[5], table: UInt32(payload[4]), scope: payload[6], type: payload[7])
         for (type, range) in try RouteNetlink.attributes(payload, in: headerSize..<payload.count, "RTM_GETROUTE reply", "rtmsg")

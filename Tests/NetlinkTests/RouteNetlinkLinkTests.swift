@@ -1,5 +1,5 @@
 import CShims
-@testable import Engine
+@testable import Netlink
 import Glibc
 import Testing
 import TestThreads
@@ -23,11 +23,11 @@ import TestThreads
     }
 
     @Test func truncatedInputIsRefused() {
-        #expect(throws: EngineError.self) { try RouteNetlink.linkKind(newLink: Array(header.prefix(12))) }
+        #expect(throws: NetlinkError.self) { try RouteNetlink.linkKind(newLink: Array(header.prefix(12))) }
         // IFLA_LINKINFO claims 24 bytes; 8 follow.
-        #expect(throws: EngineError.self) { try RouteNetlink.linkKind(newLink: header + [24, 0, 18, 0x80, 8, 0, 1, 0]) }
+        #expect(throws: NetlinkError.self) { try RouteNetlink.linkKind(newLink: header + [24, 0, 18, 0x80, 8, 0, 1, 0]) }
         // The nested kind claims to run past its parent.
-        #expect(throws: EngineError.self) {
+        #expect(throws: NetlinkError.self) {
             try RouteNetlink.linkKind(newLink: header + [12, 0, 18, 0x80, 12, 0, 1, 0, 0x76, 0x65, 0, 0])
         }
     }
@@ -52,8 +52,8 @@ struct RouteNetlinkLinkTests {
                 #expect(try netlink.linkKind(index: RouteNetlink.interfaceIndex("lo")) == nil)
 
                 try netlink.deleteLink(index: RouteNetlink.interfaceIndex("flannel.1"))
-                #expect(throws: EngineError.self) { try RouteNetlink.interfaceIndex("flannel.1") }
-                #expect { try netlink.deleteLink(index: 9999) } throws: { ($0 as? EngineError)?.code == ENODEV }
+                #expect(throws: NetlinkError.self) { try RouteNetlink.interfaceIndex("flannel.1") }
+                #expect { try netlink.deleteLink(index: 9999) } throws: { ($0 as? NetlinkError)?.code == ENODEV }
             }
         }
     }

@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "Addressing", path: "Sources/Addressing"),
         .target(name: "Packets", dependencies: ["Addressing"], path: "Sources/Packets"),
         .target(name: "Routes", dependencies: ["Addressing"], path: "Sources/Routes"),
-        .target(name: "Config", dependencies: ["Addressing"], path: "Sources/Config"),
+        .target(name: "Config", dependencies: ["Addressing", "SystemCalls"], path: "Sources/Config"),
         // The per-packet pipeline (validate, look up, TTL, encap/decap, anti-spoofing) shared by the
         // engine and by `weft replay`, so a replayed capture exercises exactly what the engine runs.
         .target(name: "Forwarding", dependencies: ["Addressing", "Packets", "Routes"], path: "Sources/Forwarding"),
@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["CShims", "Addressing"], path: "Sources/Netlink"),
 
         // The io_uring dataplane: TUN queues, UDP sockets, rings and provided buffers.
-        .target(name: "Engine", dependencies: ["CShims", "Packets", "Routes", "Forwarding", "Addressing", "Netlink"], path: "Sources/Engine"),
+        .target(name: "Engine", dependencies: ["CShims", "Packets", "Routes", "Forwarding", "Addressing", "Netlink", "SystemCalls"], path: "Sources/Engine"),
 
         // Control plane: an etcd v3 client over etcd's JSON gateway.
         .target(
@@ -74,8 +74,11 @@ let package = Package(
         // and the listing comparison are pure; the keeper runs the nft tool (control plane only).
         .target(name: "TrafficRules", dependencies: ["Addressing", "Spawn"], path: "Sources/TrafficRules"),
 
+        // The one place EINTR is retried and errno becomes an error (read, write, send, recv, poll, waitpid).
+        .target(name: "SystemCalls", path: "Sources/SystemCalls"),
+
         // Running a tool to completion (nft, CNI delegates) with no descriptor left behind.
-        .target(name: "Spawn", dependencies: ["CShims"], path: "Sources/Spawn"),
+        .target(name: "Spawn", dependencies: ["CShims", "SystemCalls"], path: "Sources/Spawn"),
 
         // File I/O around the pure modules: pcap capture files through libpcap.
         .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture"),
@@ -86,7 +89,7 @@ let package = Package(
 
         // What weftd reports about itself (/v1/routes, /v1/stats) as Codable values, and the small
         // HTTP-over-Unix-socket client `weft` reads them with: one definition, so the two cannot drift.
-        .target(name: "Status", path: "Sources/Status"),
+        .target(name: "Status", dependencies: ["SystemCalls"], path: "Sources/Status"),
 
         // What the operator commands judge and show (config changes, lease rows, doctor's verdicts),
         // apart from the etcd reads and host probes that gather it: pure, tested without root.
@@ -105,7 +108,7 @@ let package = Package(
 
         // weftd, the flanneld drop-in: flags, interface choice, healthz, sd_notify, signals.
         .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", "Etcd", "ControlPlane", "EtcdSubnets", "Engine", "Netlink", "Routes", "HostGateway",
-                                              "TrafficRules", "Packets", "Forwarding", "Status",
+                                              "TrafficRules", "Packets", "Forwarding", "Status", "SystemCalls",
                                               .product(name: "Logging", package: "swift-log"),
                                               .product(name: "NIOCore", package: "swift-nio"),
                                               .product(name: "NIOPosix", package: "swift-nio"),
@@ -137,6 +140,7 @@ let package = Package(
 
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "SpawnTests", dependencies: ["Spawn"]),
+        .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "TestSupport"]),
         .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "TestSupport", "TestThreads"]),
         .testTarget(name: "CNITests", dependencies: ["CNI", "Config", "Addressing", "TestThreads"]),

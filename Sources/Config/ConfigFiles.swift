@@ -2,13 +2,10 @@
 // files flannel's neighbours (CNI plugin, Docker) read. Everything else here is pure.
 #if canImport(Glibc)
 import Glibc
-private let systemRead = Glibc.read
-private let systemWrite = Glibc.write
 #elseif canImport(Darwin)
 import Darwin
-private let systemRead = Darwin.read
-private let systemWrite = Darwin.write
 #endif
+import SystemCalls
 
 public enum AtomicFile {
     /// Writes `contents` so a reader sees either the old file or the whole new one: a temporary
@@ -75,10 +72,11 @@ public enum AtomicFile {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            let count = chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw failure("read the file", path)
+            let count: Int
+            do {
+                count = try SystemCall.read(fd, into: &chunk)
+            } catch {
+                throw failure("read the file", path, code: error.code)
             }
             if count == 0 { return bytes }
             bytes += chunk[0..<count]
@@ -116,14 +114,10 @@ public enum AtomicFile {
     }
 
     private static func writeAll(_ bytes: [UInt8], to fd: Int32, path: String) throws(ConfigError) {
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { systemWrite(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw failure("write the temporary file", path)
-            }
-            offset += written
+        do {
+            try SystemCall.writeAll(fd, bytes)
+        } catch {
+            throw failure("write the temporary file", path, code: error.code)
         }
     }
 

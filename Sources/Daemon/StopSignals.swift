@@ -2,6 +2,7 @@ import CShims
 import Dispatch
 import Foundation
 import Glibc
+import SystemCalls
 import Synchronization
 
 /// The write end of the self-pipe the signal handler writes to. Set once before the handler is
@@ -48,12 +49,9 @@ public final class StopSignals: Sendable {
             sigaction(number, &action, nil)
         }
         let thread = Thread { [self] in
-            var byte: UInt8 = 0
-            while true {
-                let count = read(readEnd, &byte, 1)
-                if count < 0 && errno == EINTR { continue }
-                guard count == 1 else { return }
-                deliver(Int32(byte))
+            var byte: [UInt8] = [0]
+            while (try? SystemCall.read(readEnd, into: &byte)) == 1 {
+                deliver(Int32(byte[0]))
             }
         }
         thread.name = "weftd-signals"

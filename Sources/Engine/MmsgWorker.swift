@@ -2,6 +2,7 @@ import Addressing
 import CShims
 import Forwarding
 import Glibc
+import SystemCalls
 import Packets
 import Routes
 
@@ -51,9 +52,8 @@ public enum MmsgWorker {
         let headroom = buffers.headroom, readBytes = buffers.slotBytes - headroom
         var read = 0
         while read < buffers.batchSize {
-            let count = weft_read(tun, buffers.tunSlot(read) + headroom, readBytes)
+            let count = SystemCall.retryingNegatedErrno { weft_read(tun, buffers.tunSlot(read) + headroom, readBytes) }
             if count < 0 {
-                if count == -Int(EINTR) { continue }
                 if count == -Int(EAGAIN) { break }
                 throw EngineError("read", "TUN queue fd \(tun)", code: Int32(-count))
             }
@@ -171,8 +171,7 @@ public enum MmsgWorker {
     /// One write per packet: a TUN write is one packet and never blocks (it queues to the stack).
     @inline(__always)
     static func writeToTUN(_ tun: Int32, _ packet: PacketBuffer, counters: WorkerCounters) {
-        var written = weft_write(tun, packet.start, packet.length)
-        if written == -Int(EINTR) { written = weft_write(tun, packet.start, packet.length) }
+        let written = SystemCall.retryingNegatedErrno { weft_write(tun, packet.start, packet.length) }
         if written < 0 {
             counters.count(.tunWriteErrors)
         } else {

@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import SystemCalls
 
 /// A tool run to completion (nft, a CNI delegate): spawned with its standard output and error
 /// read to their end and the child reaped, every descriptor opened for it closed on every path.
@@ -56,15 +57,22 @@ public enum ChildProcess {
         while open[0] || open[1] {
             var fds = [pollfd(fd: open[0] ? first : -1, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: open[1] ? second : -1, events: Int16(POLLIN), revents: 0)]
-            if poll(&fds, 2, -1) < 0 {
-                if errno == EINTR { continue }
+            do {
+                _ = try SystemCall.retrying("poll") { poll(&fds, 2, -1) }
+            } catch {
                 break
             }
             for index in 0..<2 where open[index] && fds[index].revents != 0 {
-                let count = read(fds[index].fd, &chunk, chunk.count)
-                if count > 0 {
-                    collected[index] += chunk[0..<count]
-                } else if count == 0 || errno != EINTR && errno != EAGAIN {
+                do {
+                    let count = try SystemCall.read(fds[index].fd, into: &chunk)
+                    if count > 0 {
+                        collected[index] += chunk[0..<count]
+                    } else {
+                        open[index] = false
+                    }
+                } catch where error.code == EAGAIN {
+                    continue
+                } catch {
                     open[index] = false
                 }
             }
@@ -74,9 +82,11 @@ public enum ChildProcess {
 
     private static func reap(_ pid: pid_t) -> Termination {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
+        do {
+            _ = try SystemCall.retrying("waitpid") { waitpid(pid, &status, 0) }
+        } catch {
             // ECHILD: someone else reaped it (nothing in weftd does); report it as a failure.
-            if errno != EINTR { return .exited(-1) }
+            return .exited(-1)
         }
         // WIFEXITED/WTERMSIG are macros Swift cannot see: the low 7 bits are the signal, 0 if it exited.
         let signal = status & 0x7F

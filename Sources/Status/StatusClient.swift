@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SystemCalls
 
 /// GETs weftd's status endpoints over its Unix socket: one request per connection, read until the
 /// server closes, as weftd answers (`Connection: close`).
@@ -62,19 +63,20 @@ public struct StatusClient: Sendable {
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
 
         let request = Array("GET \(target) HTTP/1.0\r\nHost: weftd\r\n\r\n".utf8)
-        var offset = 0
-        while offset < request.count {
-            let sent = request.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if sent < 0 && errno == EINTR { continue }
-            guard sent > 0 else { throw Failure(path: path, reason: .exchange("send failed: \(String(cString: strerror(errno)))")) }
-            offset += sent
+        do {
+            try SystemCall.sendAll(fd, request)
+        } catch {
+            throw Failure(path: path, reason: .exchange("send failed: \(error.reason)"))
         }
         var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16_384)
         while true {
-            let count = recv(fd, &buffer, buffer.count, 0)
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw Failure(path: path, reason: .exchange("receive failed: \(String(cString: strerror(errno)))")) }
+            let count: Int
+            do {
+                count = try SystemCall.receive(fd, into: &buffer)
+            } catch {
+                throw Failure(path: path, reason: .exchange("receive failed: \(error.reason)"))
+            }
             if count == 0 { break }
             reply += buffer[0..<count]
         }

@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+private let systemRead = Glibc.read
+#elseif canImport(Darwin)
+import Darwin
+private let systemRead = Darwin.read
+#endif
+
+/// A system call that failed: which call, on what, and the errno it left.
+public struct SystemCallError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let call: String
+    public let subject: String
+    public let code: Int32
+
+    public init(_ call: String, _ subject: String, code: Int32) {
+        self.call = call
+        self.subject = subject
+        self.code = code
+    }
+
+    /// The system's words for `code` ("No such file or directory").
+    public var reason: String { String(cString: strerror(code)) }
+
+    public var description: String {
+        subject.isEmpty ? "\(call): \(reason) (errno \(code))" : "\(call) \(subject): \(reason) (errno \(code))"
+    }
+}
+
+/// The one place a call interrupted by a signal (EINTR) is retried, as NIO's System.swift does:
+/// every loop over read, write, send, recv, poll and waitpid outside the io_uring workers goes
+/// through here instead of keeping its own `if errno == EINTR { continue }`.
+public enum SystemCall {
+    /// Runs `body`, a call that returns -1 and sets errno on failure, again while it fails with
+    /// EINTR; returns its result, or throws the errno it failed with.
+    @inlinable
+    public static func retrying<Result: SignedInteger>(_ call: String, _ subject: @autoclosure () -> String = "",
+                                                       _ body: () -> Result) throws(SystemCallError) -> Result {
+        while true {
+            let result = body()
+            if result >= 0 { return result }
+            let code = errno
+            if code != EINTR { throw SystemCallError(call, subject(), code: code) }
+        }
+    }
+
+    /// Runs `body`, a CShims wrapper that returns -errno on failure, again while it returns
+    /// -EINTR; returns the first other result, negative ones included (the caller tells EAGAIN
+    /// from a failure). Allocation-free, for the recvmmsg worker's per-batch calls.
+    @inlinable @inline(__always)
+    public static func retryingNegatedErrno<Result: SignedInteger>(_ body: () -> Result) -> Result {
+        while true {
+            let result = body()
+            if result != -Result(EINTR) { return result }
+        }
+    }
+
+    /// write(2) until all of `bytes` is written.
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ subject: @autoclosure () -> String = "") throws(SystemCallError) {
+        var offset = 0
+        while offset < bytes.count {
+            offset += try retrying("write", subject()) { bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) } }
+        }
+    }
+
+    /// send(2) with MSG_NOSIGNAL until all of `bytes` is sent.
+    public static func sendAll(_ fd: Int32, _ bytes: [UInt8], _ subject: @autoclosure () -> String = "") throws(SystemCallError) {
+        var offset = 0
+        while offset < bytes.count {
+            offset += try retrying("send", subject()) {
+                bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            }
+        }
+    }
+
+    /// read(2) into `buffer`; 0 is end of file.
+    public static func read(_ fd: Int32, into buffer: inout [UInt8], _ subject: @autoclosure () -> String = "") throws(SystemCallError) -> Int {
+        try retrying("read", subject()) { buffer.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) } }
+    }
+
+    /// recv(2) into `buffer`; 0 is the peer's end of stream.
+    public static func receive(_ fd: Int32, into buffer: inout [UInt8], _ subject: @autoclosure () -> String = "") throws(SystemCallError) -> Int {
+        try retrying("recv", subject()) { buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }
+    }
+}

@@ -4,7 +4,8 @@
 ///     list  GET APIRequest.listNodes(resourceVersion: mirror.listResourceVersion)  → replace
 ///     watch GET APIRequest.watchNodes(resourceVersion: mirror.lastResourceVersion) → apply each event
 ///     stream ends normally → watch again from lastResourceVersion (no relist)
-///     .relist → list again; a LIST that answers 410 → listExpired(), then list again
+///     .relist, or the watch GET itself answering 410 → list again; a LIST that answers 410 →
+///     listExpired(), then list again
 public struct NodeMirror: Sendable {
     public private(set) var nodes: [String: Node] = [:]
     /// client-go's lastSyncResourceVersion: the list's, then every event's, bookmarks included.

@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // The only place C is called.
@@ -95,6 +96,12 @@ let package = Package(
         // apart from the etcd reads and host probes that gather it: pure, tested without root.
         .target(name: "Operator", dependencies: ["Config", "Addressing"], path: "Sources/Operator"),
 
+        // flannel's Kubernetes subnet manager without the network: client config (kubeconfig, in-cluster),
+        // API models and the watch-stream decoder, annotations to leases, the status patches, and the
+        // node mirror a list+watch keeps. The only I/O is reading kubeconfig, token and CA files.
+        .target(name: "KubeModel", dependencies: ["Config", "Addressing", .product(name: "Yams", package: "Yams")],
+                path: "Sources/KubeModel"),
+
         // Executables.
         .executableTarget(
             name: "weft",
@@ -146,6 +153,8 @@ let package = Package(
         .testTarget(name: "CNITests", dependencies: ["CNI", "Config", "Addressing", "TestThreads"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
         .testTarget(name: "OperatorTests", dependencies: ["Operator", "Config", "Addressing"]),
+        // Fixtures are read from the source tree (#filePath), so relative kubeconfig paths resolve as written.
+        .testTarget(name: "KubeModelTests", dependencies: ["KubeModel", "Config", "Addressing"], exclude: ["Fixtures"]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "TestSupport", "EtcdTestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Config", "Routes", "Addressing"]),
         .testTarget(name: "KubeSubnetsTests", dependencies: ["KubeSubnets", "ControlPlane", "Config"]),

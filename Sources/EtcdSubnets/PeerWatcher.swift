@@ -81,8 +81,7 @@ public actor PeerWatcher: PeerWatching {
     /// Test seam: runs before each watch is opened, with the revision it will start from.
     let beforeWatch: (@Sendable (Int64) async -> Void)?
 
-    private var table: PeerTable
-    private var published: [Route]?
+    private var routes: PeerRoutes
     /// When the current unconfirmed episode began; nil while confirmed (or before the first try).
     private var unconfirmedSince: Duration?
     private var everConfirmed = false
@@ -90,7 +89,6 @@ public actor PeerWatcher: PeerWatching {
     /// below it, or another cluster, means the store went back.
     private var highestRevision: Int64 = 0
     private var clusterID: Int64 = 0
-    private var generation: UInt64 = 0
     public private(set) var statistics = Statistics()
 
     /// - Parameters:
@@ -127,7 +125,7 @@ public actor PeerWatcher: PeerWatching {
         self.onFreshness = onFreshness
         self.onRecheckLease = onRecheckLease
         self.beforeWatch = beforeWatch
-        table = PeerTable(config: configuration.network)
+        routes = PeerRoutes(config: configuration.network)
     }
 
     private var subnetsPrefix: String { EtcdPath.subnets(prefix: configuration.prefix) + "/" }
@@ -245,12 +243,12 @@ public actor PeerWatcher: PeerWatching {
         if listing.clusterID != 0 { clusterID = listing.clusterID }
         highestRevision = max(highestRevision, listing.revision)
         let receivedAt = clock.now
-        let difference = table.replace(with: listing.kvs)
+        let difference = routes.table.replace(with: listing.kvs)
         if statistics.revision != 0 {
             log(.info, "re-listed \(listing.kvs.count) leases at revision \(listing.revision): \(difference.added) added, \(difference.removed) removed, \(difference.changed) changed")
         }
         statistics.revision = listing.revision
-        publishIfChanged(receivedAt: receivedAt, force: published == nil)
+        publishIfChanged(receivedAt: receivedAt, force: routes.published == nil)
         return listing.revision
     }
 
@@ -296,7 +294,7 @@ public actor PeerWatcher: PeerWatching {
             revision = event.revision
             statistics.revision = event.revision
             statistics.eventsApplied += 1
-            table.apply(event)
+            routes.table.apply(event)
             if event.kv.key == ownKey, let onOwnKeyChange {
                 await onOwnKeyChange(event.revision)
             }
@@ -304,25 +302,17 @@ public actor PeerWatcher: PeerWatching {
     }
 
     private func publishIfChanged(receivedAt: Duration, force: Bool = false) {
-        let (routes, skipped) = table.routes(localSubnet: configuration.localSubnet)
-        if skipped != statistics.skipped {
-            for (reason, count) in skipped where count > statistics.skipped[reason] ?? 0 {
-                log(.info, "skipping \(count) record(s) under \(subnetsPrefix): \(reason)")
-            }
-            statistics.skipped = skipped
+        let (publication, newlySkipped) = routes.publishIfChanged(
+            to: publisher, localSubnet: configuration.localSubnet, revision: statistics.revision, now: { clock.now }, force: force)
+        for (reason, count) in newlySkipped {
+            log(.info, "skipping \(count) record(s) under \(subnetsPrefix): \(reason)")
         }
-        guard force || routes != published else { return }
-        generation += 1
-        let network = configuration.network
-        publisher.publish(RouteSnapshot(
-            routes: routes, network: network.network, subnetLength: network.subnetLength,
-            localSubnet: configuration.localSubnet, generation: generation))
-        let publishedAt = clock.now
-        published = routes
+        statistics.skipped = routes.skipped
+        guard let publication else { return }
         statistics.publishes += 1
-        statistics.routes = routes.count
+        statistics.routes = publication.routes.count
         if statistics.publishDelays.count == 1_024 { statistics.publishDelays.removeFirst() }
-        statistics.publishDelays.append(publishedAt - receivedAt)
-        onPublish?(Publication(generation: generation, revision: statistics.revision, routes: routes, publishedAt: publishedAt))
+        statistics.publishDelays.append(publication.publishedAt - receivedAt)
+        onPublish?(publication)
     }
 }

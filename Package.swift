@@ -41,6 +41,21 @@ let package = Package(
         // The io_uring dataplane: TUN queues, UDP sockets, rings and provided buffers.
         .target(name: "Engine", dependencies: ["CShims", "Packets", "Routes", "Forwarding", "Addressing"], path: "Sources/Engine"),
 
+        // A small HTTP/1.1 client on swift-nio for the control plane's API servers (etcd's gateway,
+        // next the Kubernetes API): TCP keepalive and a deadline on every connection, idle
+        // connections reused per origin, streaming bodies in both directions.
+        .target(
+            name: "HTTP1",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Sources/HTTP1"
+        ),
+
         // Control plane: an etcd v3 client over etcd's JSON gateway.
         .target(
             name: "Etcd",
@@ -131,6 +146,10 @@ let package = Package(
         .testTarget(name: "CNITests", dependencies: ["CNI", "Config", "Addressing", "TestThreads"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
         .testTarget(name: "OperatorTests", dependencies: ["Operator", "Config", "Addressing"]),
+        .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1",
+                                                       .product(name: "NIOCore", package: "swift-nio"),
+                                                       .product(name: "NIOPosix", package: "swift-nio"),
+                                                       .product(name: "NIOHTTP1", package: "swift-nio")]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "TestSupport", "EtcdTestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),

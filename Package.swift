@@ -174,6 +174,11 @@ let package = Package(
         // Needs root and containernetworking-plugins: weft-cni run as a runtime runs it, delegating to
         // the real bridge and host-local, containers on two hosts joined by `weft dataplane`. Skips otherwise.
         .testTarget(name: "CNIIntegrationTests", dependencies: ["Addressing", "TestThreads"]),
+        // Needs root, /usr/bin/etcd and nft: etcd in a network namespace of its own, its traffic
+        // dropped while the client holds connections to it. Skips otherwise.
+        .testTarget(name: "EtcdIntegrationTests", dependencies: ["Etcd", "HTTP1", "EtcdTestSupport", "CShims",
+                                                                 .product(name: "NIOCore", package: "swift-nio"),
+                                                                 .product(name: "NIOPosix", package: "swift-nio")]),
         // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces. Skips otherwise.
         .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing", "Status", "TestSupport", "TestThreads"]),
     ]

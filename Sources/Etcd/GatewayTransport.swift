@@ -121,8 +121,7 @@ final class GatewayTransport: Sendable {
             }
             if response.status != .ok {
                 requests.finish()
-                let bytes = (try? await response.collect(upTo: 1 << 20)) ?? []
-                response.close()
+                let bytes = (try? await response.collect(upTo: 1 << 20, timeout: configuration.requestTimeout)) ?? []
                 throw .answered(Self.serverError(bytes: bytes, status: Int(response.status.code), operation: operation, endpoint: endpoint))
             }
             return (endpoint, response, requests)

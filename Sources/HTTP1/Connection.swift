@@ -58,7 +58,9 @@ final class Connection: @unchecked Sendable {
         let connection = Connection(origin: origin, channel: channel, sink: sink, parts: parts)
         // A task cancelled while it waits for the answer stops waiting; the connection cannot carry anything after that.
         continuation.onTermination = { termination in
-            if case .cancelled = termination { channel.close(promise: nil) }
+            guard case .cancelled = termination else { return }
+            sink.record(HTTP1Error(.cancelled, "cancelled while waiting for \(origin)"))
+            channel.close(promise: nil)
         }
         let handshake = channel.eventLoop.scheduleTask(deadline: deadline) {
             connection.close(HTTP1Error(.notConnected, "no TLS handshake with \(origin) within \(timeout)"))
@@ -96,6 +98,11 @@ final class Connection: @unchecked Sendable {
     func finishRequest(_ timer: Scheduled<Void>) {
         requests.add(1, ordering: .relaxed)
         timer.cancel()
+    }
+
+    /// Queues `part` without waiting for it to reach the socket.
+    func send(_ part: HTTPClientRequestPart, flush: Bool = false) {
+        if flush { channel.writeAndFlush(part, promise: nil) } else { channel.write(part, promise: nil) }
     }
 
     /// Writes `part`, flushing it; waits until it went to the socket.

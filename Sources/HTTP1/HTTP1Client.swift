@@ -56,7 +56,7 @@ public final class HTTP1Client: Sendable {
         let timer = connection.startRequest(
             deadline: deadline, reason: HTTP1Error(.timedOut, "no complete answer from \(request.origin) within \(timeout)"))
         do throws(HTTP1Error) {
-            let writer = try await send(request, on: connection)
+            let writer = send(request, on: connection)
             let head = try await connection.readHead()
             var body: [UInt8] = []
             reading: while true {
@@ -102,7 +102,7 @@ public final class HTTP1Client: Sendable {
         let writer: Task<Void, Never>?
         let head: HTTPResponseHead
         do throws(HTTP1Error) {
-            writer = try await send(request, on: connection)
+            writer = send(request, on: connection)
             head = try await connection.readHead()
         } catch {
             connection.finishRequest(timer)
@@ -132,14 +132,18 @@ public final class HTTP1Client: Sendable {
     }
 
     /// Writes the head and a whole body; a streamed body is written by the returned task.
-    private func send(_ request: HTTP1Request, on connection: Connection) async throws(HTTP1Error) -> Task<Void, Never>? {
-        try await connection.write(.head(request.head))
+    /// Nothing waits for the writes: a server may answer and close before the last of the request
+    /// went out (a GET's empty end, an early error), and then the answer is what counts; a write
+    /// that fails for any other reason closes the connection, which the read reports.
+    private func send(_ request: HTTP1Request, on connection: Connection) -> Task<Void, Never>? {
         switch request.body {
         case .bytes(let bytes):
-            if !bytes.isEmpty { try await connection.write(.body(.byteBuffer(ByteBuffer(bytes: bytes)))) }
-            try await connection.write(.end(nil))
+            connection.send(.head(request.head))
+            if !bytes.isEmpty { connection.send(.body(.byteBuffer(ByteBuffer(bytes: bytes)))) }
+            connection.send(.end(nil), flush: true)
             return nil
         case .stream(let parts, let length):
+            connection.send(.head(request.head), flush: true)
             return Task {
                 for await part in parts {
                     do throws(HTTP1Error) {

@@ -37,12 +37,19 @@ public final class HTTP1Stream: AsyncSequence, Sendable {
         Iterator(stream: self, isFinished: isIterated.exchange(true, ordering: .relaxed))
     }
 
-    /// The rest of the body, up to `maximum` bytes (an error answer, say); closes the stream.
-    public func collect(upTo maximum: Int) async throws(HTTP1Error) -> [UInt8] {
+    /// The rest of the body, up to `maximum` bytes and within `timeout` (an error answer, say);
+    /// closes the stream.
+    public func collect(upTo maximum: Int, timeout: Duration) async throws(HTTP1Error) -> [UInt8] {
+        let timer = connection.startRequest(
+            deadline: .now() + .nanoseconds(timeout.nanoseconds),
+            reason: HTTP1Error(.timedOut, "the body from \(connection.origin) did not end within \(timeout)"))
+        defer {
+            connection.finishRequest(timer)
+            close()
+        }
         var bytes: [UInt8] = []
         for try await buffer in self {
             guard bytes.count + buffer.readableBytes <= maximum else {
-                close()
                 throw HTTP1Error(.malformedResponse, "a body from \(connection.origin) larger than \(maximum) bytes")
             }
             bytes += buffer.readableBytesView

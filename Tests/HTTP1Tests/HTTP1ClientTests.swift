@@ -208,6 +208,23 @@ struct HTTP1ClientTests {
         await server.stop()
     }
 
+    @Test func collectingAStreamsBodyHasADeadlineToo() async throws {
+        let server = try await TestServer()
+        let client = try HTTP1Client()
+        let stream = try await client.openStream(HTTP1Request(method: .GET, origin: Origin(server.url)!, path: "/partial"), timeout: .seconds(10))
+        do throws(HTTP1Error) {
+            _ = try await stream.collect(upTo: 1 << 20, timeout: .milliseconds(300))
+            Issue.record("half a body was collected")
+        } catch {
+            #expect(error.kind == .timedOut, "\(error)")
+        }
+        let whole = try await client.openStream(HTTP1Request(method: .GET, origin: Origin(server.url)!, path: "/chunked"), timeout: .seconds(10))
+        #expect(String(decoding: try await whole.collect(upTo: 1 << 20, timeout: .seconds(10)), as: UTF8.self) == "part0;part1;part2;")
+        #expect(try await Self.eventually { client.openConnections == 0 && server.open == 0 })
+        await client.shutdown()
+        await server.stop()
+    }
+
     @Test func shutdownEndsAnOpenStreamAndRefusesLaterCalls() async throws {
         let server = try await TestServer()
         let client = try HTTP1Client()

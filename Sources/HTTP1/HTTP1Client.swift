@@ -55,8 +55,8 @@ public final class HTTP1Client: Sendable {
         let connection = try await connection(to: request.origin, deadline: deadline)
         let timer = connection.startRequest(
             deadline: deadline, reason: HTTP1Error(.timedOut, "no complete answer from \(request.origin) within \(timeout)"))
+        let writer = send(request, on: connection)
         do throws(HTTP1Error) {
-            let writer = send(request, on: connection)
             let head = try await connection.readHead()
             var body: [UInt8] = []
             reading: while true {
@@ -84,6 +84,7 @@ public final class HTTP1Client: Sendable {
             }
             return HTTP1Response(status: head.status, headers: head.headers, body: body)
         } catch {
+            writer?.cancel()
             connection.finishRequest(timer)
             connection.close(error)
             throw error
@@ -99,12 +100,12 @@ public final class HTTP1Client: Sendable {
         let connection = try await newConnection(to: request.origin, deadline: deadline)
         let timer = connection.startRequest(
             deadline: deadline, reason: HTTP1Error(.timedOut, "no response head from \(request.origin) within \(timeout)"))
-        let writer: Task<Void, Never>?
+        let writer = send(request, on: connection)
         let head: HTTPResponseHead
         do throws(HTTP1Error) {
-            writer = send(request, on: connection)
             head = try await connection.readHead()
         } catch {
+            writer?.cancel()
             connection.finishRequest(timer)
             connection.close(error)
             throw error

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// An etcd v3 client over etcd's JSON gateway (`/v3/...` on each client URL, etcd ≥ 3.4).
 /// One HTTP connection pool shared by every call; call `shutdown()` before dropping the client.
 public final class EtcdClient: Sendable {
@@ -33,7 +35,12 @@ public final class EtcdClient: Sendable {
     /// `endpoints`: client URLs (`http://host:port` or `https://host:port`), tried in order, e.g. from
     /// `parseEtcdEndpoints`. With any TLS file configured every endpoint must be https: a plain http
     /// endpoint would send what the files were meant to protect in the clear.
-    public init(endpoints: [String], configuration: Configuration = Configuration()) throws(EtcdError) {
+    public convenience init(endpoints: [String], configuration: Configuration = Configuration()) throws(EtcdError) {
+        try self.init(endpoints: endpoints, configuration: configuration, group: nil)
+    }
+
+    /// `group`: where the connections run; nil for NIO's shared threads (tests pass a thread of their own).
+    init(endpoints: [String], configuration: Configuration, group: (any EventLoopGroup)?) throws(EtcdError) {
         guard !endpoints.isEmpty else {
             throw EtcdError(operation: "configure", endpoint: "", reason: .invalidEndpoint(""))
         }
@@ -44,7 +51,7 @@ public final class EtcdClient: Sendable {
         }
         let tls = configuration.hasTLSFiles || validated.contains(where: { $0.hasPrefix("https://") })
             ? try makeTLSConfiguration(configuration) : nil
-        transport = GatewayTransport(endpoints: validated, configuration: configuration, tls: tls)
+        transport = try GatewayTransport(endpoints: validated, configuration: configuration, tls: tls, group: group)
     }
 
     /// `endpoints`: flanneld's comma-separated `--etcd-endpoints` value.

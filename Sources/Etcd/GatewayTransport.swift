@@ -1,7 +1,7 @@
-import AsyncHTTPClient
 import Foundation
+import HTTP1
 import NIOCore
-import NIOPosix
+import NIOHTTP1
 import NIOSSL
 import Synchronization
 
@@ -18,8 +18,10 @@ enum RetrySafety {
 
 /// POSTs JSON to etcd's gateway, failing over across endpoints with backoff.
 final class GatewayTransport: Sendable {
-    let http: HTTPClient
+    let http: HTTP1Client
     let endpoints: [String]
+    /// Where each endpoint's connections go, by endpoint.
+    private let origins: [String: Origin]
     let configuration: EtcdClient.Configuration
     /// The endpoint that answered last; requests start there so a dead first endpoint costs one failover, not one per call.
     private let preferred = Mutex(0)
@@ -32,25 +34,38 @@ final class GatewayTransport: Sendable {
     /// Where the next request goes first.
     var preferredEndpoint: String { endpoints[preferred.withLock { $0 }] }
 
-    init(endpoints: [String], configuration: EtcdClient.Configuration, tls: TLSConfiguration?) {
-        var httpConfiguration = HTTPClient.Configuration()
-        httpConfiguration.tlsConfiguration = tls
-        httpConfiguration.timeout.connect = .nanoseconds(Self.nanoseconds(configuration.connectTimeout))
-        // Without this the pool keeps retrying a refused connection until the request's deadline,
-        // which would hide a dead endpoint instead of letting us move to the next one.
-        httpConfiguration.connectionPool.retryConnectionEstablishment = false
-        httpConfiguration.httpVersion = .http1Only
-        // Each open watch holds one HTTP/1 connection for its lifetime; with the default 8 per host a
-        // few watches would queue every other request behind them.
-        httpConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
-        http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+    /// `endpoints` are validated client URLs. `group`: where connections run (tests pass a thread of their own).
+    init(
+        endpoints: [String], configuration: EtcdClient.Configuration, tls: TLSConfiguration?,
+        group: (any EventLoopGroup)? = nil
+    ) throws(EtcdError) {
+        var httpConfiguration = HTTP1Client.Configuration()
+        httpConfiguration.tls = tls
+        httpConfiguration.connectTimeout = configuration.connectTimeout
+        do throws(HTTP1Error) {
+            if let group {
+                http = try HTTP1Client(configuration: httpConfiguration, group: group)
+            } else {
+                http = try HTTP1Client(configuration: httpConfiguration)
+            }
+        } catch {
+            throw EtcdError(operation: "configure", endpoint: "TLS", reason: .tls(error.detail))
+        }
+        var origins: [String: Origin] = [:]
+        for endpoint in endpoints {
+            guard let origin = Origin(endpoint) else {
+                throw EtcdError(operation: "configure", endpoint: endpoint, reason: .invalidEndpoint(endpoint))
+            }
+            origins[endpoint] = origin
+        }
+        self.origins = origins
         self.endpoints = endpoints
         self.configuration = configuration
         token = Mutex(configuration.username == nil ? "" : nil)
     }
 
     func shutdown() async throws {
-        try await http.shutdown()
+        await http.shutdown()
     }
 
     /// One unary call: encodes `body`, decodes the first JSON object of the answer as `Response`.
@@ -80,7 +95,7 @@ final class GatewayTransport: Sendable {
     /// after the answer is ready (seen with curl and with this client: without one, nothing for
     /// minutes). A harmless message until the head arrives costs at most 100 ms.
     func openStream(_ operation: String, path: String, first: [UInt8], nudge: [UInt8], token: String, headers: [(String, String)] = [])
-        async throws(EtcdError) -> (endpoint: String, response: HTTPClientResponse, requests: AsyncStream<ByteBuffer>.Continuation) {
+        async throws(EtcdError) -> (endpoint: String, response: HTTP1Stream, requests: AsyncStream<ByteBuffer>.Continuation) {
         try await withFailover(operation, safety: .idempotent) { (endpoint) throws(Failure) in
             let (messages, requests) = AsyncStream<ByteBuffer>.makeStream()
             requests.yield(ByteBuffer(bytes: first))
@@ -91,23 +106,22 @@ final class GatewayTransport: Sendable {
                 }
             }
             defer { nudging.cancel() }
-            var request = makeRequest([], url: endpoint + path, token: token)
-            for (name, value) in headers { request.headers.add(name: name, value: value) }
             // A length no stream reaches, not chunked encoding: etcd's Go server (1.19 in Debian's
             // 3.4) drains a chunked body before it writes the response head, so a chunked stream
             // that stays open never gets an answer; with a long Content-Length it answers at once.
-            request.body = .stream(messages, length: .known(Self.openStreamLength))
-            let response: HTTPClientResponse
-            do {
+            var request = makeRequest(.stream(messages, length: Self.openStreamLength), endpoint: endpoint, path: path, token: token)
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            let response: HTTP1Stream
+            do throws(HTTP1Error) {
                 // The deadline covers only connecting and the response head; the body streams for as long as the watch lives.
-                response = try await http.execute(request, deadline: .now() + .nanoseconds(Self.nanoseconds(configuration.requestTimeout)))
+                response = try await http.openStream(request, timeout: configuration.requestTimeout)
             } catch {
                 requests.finish()
                 throw Self.classify(error, endpoint: endpoint)
             }
             if response.status != .ok {
                 requests.finish()
-                let bytes = (try? await response.body.collect(upTo: 1 << 20)).map { Array($0.readableBytesView) } ?? []
+                let bytes = (try? await response.collect(upTo: 1 << 20, timeout: configuration.requestTimeout)) ?? []
                 throw .answered(Self.serverError(bytes: bytes, status: Int(response.status.code), operation: operation, endpoint: endpoint))
             }
             return (endpoint, response, requests)
@@ -185,73 +199,41 @@ final class GatewayTransport: Sendable {
         }
     }
 
-    private func makeRequest(_ payload: [UInt8], url: String, token: String) -> HTTPClientRequest {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
+    private func makeRequest(_ body: HTTP1Request.Body, endpoint: String, path: String, token: String) -> HTTP1Request {
+        var headers: HTTPHeaders = ["Content-Type": "application/json"]
         // etcd's gateway takes the bare token (no "Bearer").
-        if !token.isEmpty { request.headers.add(name: "Authorization", value: token) }
-        request.body = .bytes(ByteBuffer(bytes: payload))
-        return request
+        if !token.isEmpty { headers.add(name: "Authorization", value: token) }
+        // Validated in init: every endpoint has its origin.
+        return HTTP1Request(method: .POST, origin: origins[endpoint]!, path: path, headers: headers, body: body)
     }
 
-    /// Sends one request and reads its whole body, all within `timeout`.
+    /// Sends one request and reads its whole body, connecting included, all within `timeout`.
     func post(_ payload: [UInt8], to endpoint: String, path: String, token: String, timeout: Duration) async throws(Failure) -> (Int, [UInt8]) {
-        let request = makeRequest(payload, url: endpoint + path, token: token)
-        let http = self.http
-        do {
-            // AsyncHTTPClient's deadline stops at the response head; the race also bounds the body.
-            return try await withThrowingTaskGroup(of: (Int, [UInt8])?.self) { group in
-                group.addTask {
-                    let response = try await http.execute(request, deadline: .now() + .nanoseconds(Self.nanoseconds(timeout)))
-                    let body = try await response.body.collect(upTo: 64 << 20)
-                    return (Int(response.status.code), Array(body.readableBytesView))
-                }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let answer = first else { throw Failure.timedOut("timed out") }
-                return answer
-            }
-        } catch let failure as Failure {
-            throw failure
+        let request = makeRequest(.bytes(payload), endpoint: endpoint, path: path, token: token)
+        do throws(HTTP1Error) {
+            let response = try await http.execute(request, timeout: timeout)
+            return (Int(response.status.code), response.body)
         } catch {
             throw Self.classify(error, endpoint: endpoint)
         }
     }
 
-    /// Sorts AsyncHTTPClient/NIO errors into "never sent" and "may have been sent".
-    static func classify(_ error: any Error, endpoint: String) -> Failure {
-        // A failed handshake or an alert from etcd (with TLS 1.3 a refused client certificate arrives
-        // as an alert after the handshake) means etcd processed nothing. A TLS connection that merely
-        // closes (uncleanShutdown) is an ordinary broken connection: the request may have been applied.
-        if let ssl = error as? NIOSSLError {
-            if case .handshakeFailed = ssl { return .rejected(describeTLSFailure(error, endpoint: endpoint)) }
-            return .timedOut(String(describing: ssl))
+    /// Sorts the HTTP client's errors into "never sent" and "may have been sent".
+    static func classify(_ error: HTTP1Error, endpoint: String) -> Failure {
+        switch error.kind {
+        case .notConnected, .shutDown:
+            return .notConnected(error.detail)
+        case .tls:
+            // A failed handshake or an alert from etcd (with TLS 1.3 a refused client certificate
+            // arrives as an alert after the handshake) means etcd processed nothing. A TLS connection
+            // that merely closes is an ordinary broken connection (`connectionClosed`).
+            return .rejected(describeTLSFailure(error.underlying ?? error, endpoint: endpoint))
+        case .timedOut:
+            return .timedOut("timed out")
+        case .connectionClosed, .malformedResponse, .cancelled:
+            // The request may have been written.
+            return .timedOut(error.detail)
         }
-        if error is BoringSSLError || error is NIOSSLExtraError {
-            return .rejected(describeTLSFailure(error, endpoint: endpoint))
-        }
-        if let client = error as? HTTPClientError {
-            switch client {
-            case .connectTimeout, .getConnectionFromPoolTimeout:
-                return .notConnected(String(describing: client))
-            case .deadlineExceeded, .readTimeout, .writeTimeout:
-                return .timedOut("timed out")
-            default:
-                // remoteConnectionClosed and friends: the request may have been written.
-                return .timedOut(String(describing: client))
-            }
-        }
-        if error is NIOConnectionError || error is IOError {
-            return .notConnected(String(describing: error))
-        }
-        if let channel = error as? ChannelError, case .connectTimeout = channel {
-            return .notConnected(String(describing: error))
-        }
-        return .timedOut(String(describing: error))
     }
 
     func decodeAnswer<Response: Decodable>(status: Int, bytes: [UInt8], operation: String, endpoint: String) throws(Failure) -> Response {

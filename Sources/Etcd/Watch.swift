@@ -1,4 +1,4 @@
-import AsyncHTTPClient
+import HTTP1
 import NIOCore
 import Synchronization
 
@@ -35,7 +35,7 @@ extension EtcdClient {
 
         let (stream, continuation) = AsyncStream<WatchSignal>.makeStream()
         let pump = WatchPump(operation: operation, endpoint: endpoint, continuation: continuation)
-        let task = Task { await pump.run(response.body) }
+        let task = Task { await pump.run(response) }
         let configuration = transport.configuration
         let liveness = Task {
             while !Task.isCancelled {
@@ -193,9 +193,10 @@ final class WatchPump: Sendable {
         fail(.watchSilent(seconds: seconds))
     }
 
-    func run(_ body: HTTPClientResponse.Body) async {
+    func run(_ body: HTTP1Stream) async {
+        defer { body.close() }
         var splitter = LineSplitter()
-        do {
+        do throws(HTTP1Error) {
             for try await buffer in body {
                 guard let lines = splitter.append(buffer.readableBytesView) else {
                     return fail(.malformedResponse("a watch message longer than \(splitter.maximumLine >> 20) MiB"))

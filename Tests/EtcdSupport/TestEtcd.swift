@@ -24,25 +24,32 @@ public final class TestEtcd: @unchecked Sendable {
     public let dataDirectory: URL
     /// Set when etcd serves https and requires client certificates signed by `tls.authority`.
     public let tls: TestCertificates?
+    /// The network namespace (an `ip netns` name) etcd runs in; nil: this process's own.
+    public let namespace: String?
     private let arguments: [String]
     private let logFile: URL
 
     public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
-    private init(endpoint: String, process: Process, dataDirectory: URL, tls: TestCertificates?, arguments: [String], logFile: URL) {
+    private init(endpoint: String, process: Process, dataDirectory: URL, tls: TestCertificates?, namespace: String?, arguments: [String], logFile: URL) {
         self.endpoint = endpoint
         self.process = process
         self.dataDirectory = dataDirectory
         self.tls = tls
+        self.namespace = namespace
         self.arguments = arguments
         self.logFile = logFile
     }
 
     /// Runs `body` against a fresh etcd, always stopping it afterwards. With `tls`, etcd serves
     /// https with its server certificate and accepts only client certificates signed by its CA.
-    /// `arguments` are added to etcd's command line.
-    public static func with<T>(tls: TestCertificates? = nil, arguments: [String] = [], _ body: (TestEtcd) async throws -> T) async throws -> T {
-        let etcd = try await start(tls: tls, arguments: arguments)
+    /// `arguments` are added to etcd's command line. With `namespace`, etcd runs inside that
+    /// network namespace (`ip netns exec`, which execs etcd: the pid stays etcd's) and is reached
+    /// only from there; readiness is then polled with etcdctl inside it.
+    public static func with<T>(
+        tls: TestCertificates? = nil, arguments: [String] = [], namespace: String? = nil, _ body: (TestEtcd) async throws -> T
+    ) async throws -> T {
+        let etcd = try await start(tls: tls, arguments: arguments, namespace: namespace)
         do {
             let result = try await body(etcd)
             await etcd.stop()
@@ -69,8 +76,9 @@ public final class TestEtcd: @unchecked Sendable {
     @discardableResult
     public func etcdctl(_ arguments: String...) async throws -> String {
         let certificates = tls.map { ["--cacert=\($0.authority)", "--cert=\($0.clientCertificate)", "--key=\($0.clientKey)"] } ?? []
-        let (status, text) = try await runTool(
-            "/usr/bin/etcdctl", ["--endpoints=\(endpoint)"] + certificates + arguments, environment: ["ETCDCTL_API": "3"])
+        let command = ["/usr/bin/etcdctl", "--endpoints=\(endpoint)"] + certificates + arguments
+        let (tool, toolArguments) = namespace.map { ("/usr/sbin/ip", ["netns", "exec", $0] + command) } ?? (command[0], Array(command.dropFirst()))
+        let (status, text) = try await runTool(tool, toolArguments, environment: ["ETCDCTL_API": "3"])
         guard status == 0 else { throw TestEtcdFailure("etcdctl \(arguments.joined(separator: " ")): \(text)") }
         return text
     }
@@ -104,7 +112,7 @@ public final class TestEtcd: @unchecked Sendable {
 
     /// Starts etcd again on the same ports and data directory, after `halt()` or `kill(signal:)`.
     public func resume() async throws {
-        process = try Self.launch(arguments: arguments, logFile: logFile)
+        process = try Self.launch(arguments: arguments, namespace: namespace, logFile: logFile)
         guard await waitUntilServing() else { throw TestEtcdFailure("etcd did not restart on \(endpoint)") }
     }
 
@@ -137,10 +145,15 @@ public final class TestEtcd: @unchecked Sendable {
         throw TestEtcdFailure("metric \(name) not found")
     }
 
-    private static func launch(arguments: [String], logFile: URL) throws -> Process {
+    private static func launch(arguments: [String], namespace: String?, logFile: URL) throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
+        if let namespace {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", namespace, binary] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+        }
         let handle = try FileHandle(forWritingTo: logFile)
         handle.seekToEndOfFile()
         process.standardOutput = handle
@@ -149,7 +162,7 @@ public final class TestEtcd: @unchecked Sendable {
         return process
     }
 
-    private static func start(tls: TestCertificates?, arguments extra: [String]) async throws -> TestEtcd {
+    private static func start(tls: TestCertificates?, arguments extra: [String], namespace: String?) async throws -> TestEtcd {
         // A free port can be taken by someone else between our probe and etcd's bind: try again with new ports.
         var lastLog = ""
         for _ in 0..<3 {
@@ -173,8 +186,9 @@ public final class TestEtcd: @unchecked Sendable {
             }
             let logFile = directory.appendingPathComponent("etcd.log")
             _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
-            let process = try launch(arguments: arguments, logFile: logFile)
-            let etcd = TestEtcd(endpoint: client, process: process, dataDirectory: directory, tls: tls, arguments: arguments, logFile: logFile)
+            let process = try launch(arguments: arguments, namespace: namespace, logFile: logFile)
+            let etcd = TestEtcd(
+                endpoint: client, process: process, dataDirectory: directory, tls: tls, namespace: namespace, arguments: arguments, logFile: logFile)
             if await etcd.waitUntilServing() { return etcd }
             lastLog = String(etcd.log.suffix(600))
             await etcd.stop()
@@ -184,6 +198,14 @@ public final class TestEtcd: @unchecked Sendable {
 
     /// Polls /v3/kv/range until it answers (etcd needs about a second to elect itself leader).
     private func waitUntilServing() async -> Bool {
+        if namespace != nil {
+            for _ in 0..<100 {
+                guard process.isRunning else { return false }
+                if (try? await etcdctl("get", "readiness-probe")) != nil { return true }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            return false
+        }
         guard let client = try? client(configure: {
             $0.requestTimeout = .milliseconds(500)
             $0.passes = 1

@@ -77,7 +77,10 @@ let package = Package(
                                                     .product(name: "CoreMetrics", package: "swift-metrics")],
                 path: "Sources/ControlPlane"),
         // flannel's Kubernetes subnet manager (--kube-subnet-mgr): leases from Nodes' podCIDRs and annotations.
-        .target(name: "KubeSubnets", dependencies: ["ControlPlane", "Config", "Routes", "Addressing"],
+        .target(name: "KubeSubnets", dependencies: ["ControlPlane", "KubeModel", "HTTP1", "Config", "Routes", "Addressing",
+                                                   .product(name: "NIOCore", package: "swift-nio"),
+                                                   .product(name: "NIOHTTP1", package: "swift-nio"),
+                                                   .product(name: "NIOSSL", package: "swift-nio-ssl")],
                 path: "Sources/KubeSubnets"),
         // flannel's etcd subnet manager: lease manager and peer watcher over etcd, route-table snapshots out.
         .target(name: "EtcdSubnets", dependencies: ["ControlPlane", "Etcd", "Config", "Routes", "Addressing",
@@ -130,7 +133,7 @@ let package = Package(
         ),
 
         // weftd, the flanneld drop-in: flags, interface choice, healthz, sd_notify, signals.
-        .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", "Etcd", "ControlPlane", "EtcdSubnets", "Engine", "Netlink", "Routes", "HostGateway",
+        .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", "Etcd", "ControlPlane", "EtcdSubnets", "KubeSubnets", "Engine", "Netlink", "Routes", "HostGateway",
                                               "TrafficRules", "Packets", "Forwarding", "Status", "SystemCalls",
                                               .product(name: "Logging", package: "swift-log"),
                                               .product(name: "NIOCore", package: "swift-nio"),

@@ -279,18 +279,18 @@ struct DaemonFlag: Sendable {
             options.dockerOptions.includeIPMasq = !(try DaemonOptions.parseBool(value, flag: "--docker-opts-no-ip-masq", variable: variable))
         },
 
-        DaemonFlag("kube-subnet-mgr", .bool, example: "false", default: "false",
-                   "not supported: Weft takes leases from etcd only") { _, value, variable throws(DaemonOptionsError) in
-            if try DaemonOptions.parseBool(value, flag: "--kube-subnet-mgr", variable: variable) {
-                throw DaemonOptionsError(flag: "--kube-subnet-mgr", environmentVariable: variable,
-                                         problem: "not supported: weftd takes subnet leases from etcd only; remove it and give --etcd-endpoints (use flanneld for the Kubernetes subnet manager)")
-            }
-        },
-        ignoredText("kube-api-url", example: "https://198.18.0.1:6443", "accepted for compatibility (Kubernetes mode only); ignored"),
-        ignoredText("kubeconfig-file", example: "/etc/kubernetes/kubeconfig", "accepted for compatibility (Kubernetes mode only); ignored"),
-        ignoredText("kube-annotation-prefix", example: "flannel.alpha.coreos.com", "accepted for compatibility (Kubernetes mode only); ignored"),
-        ignoredText("net-config-path", example: "/etc/kube-flannel/net-conf.json", "accepted for compatibility (Kubernetes mode only); ignored"),
-        ignoredBool("set-node-network-unavailable", default: true, "accepted for compatibility (Kubernetes mode only); ignored"),
+        flag("kube-subnet-mgr", \.kubeSubnetManager, default: false,
+             "take the subnet from this node's podCIDR and publish the lease as Node annotations, through the Kubernetes API, instead of etcd"),
+        text("kube-api-url", \.kubeAPIURL, "URL", example: "https://198.18.0.1:6443",
+             "Kubernetes API server URL; replaces the kubeconfig's server (neither this nor --kubeconfig-file: in-cluster config)"),
+        text("kubeconfig-file", \.kubeconfigFile, "PATH", example: "/etc/kubernetes/kubeconfig",
+             "kubeconfig file (clusters, users, contexts, current-context)"),
+        text("kube-annotation-prefix", \.kubeAnnotationPrefix, "PREFIX", example: "flannel.alpha.coreos.com",
+             default: "flannel.alpha.coreos.com", allowEmpty: false, "prefix of the Node annotations the lease is published in"),
+        text("net-config-path", \.netConfigPath, "PATH", example: "/etc/kube-flannel/net-conf.json",
+             default: "/etc/kube-flannel/net-conf.json", allowEmpty: false, "network config file in Kubernetes mode (the kube-flannel-cfg ConfigMap's net-conf.json)"),
+        flag("set-node-network-unavailable", \.setNodeNetworkUnavailable, default: true,
+             "Kubernetes mode: set this Node's NetworkUnavailable condition to False once the lease is taken"),
     ]
 }
 

@@ -20,6 +20,16 @@ public struct DaemonOptions: Equatable, Sendable {
     public var etcdUsername = ""
     public var etcdPassword = ""
 
+    // Kubernetes mode (--kube-subnet-mgr): flanneld's flags, flanneld's defaults.
+    /// Leases from the Kubernetes API (our Node's podCIDR, peers' annotations) instead of etcd.
+    public var kubeSubnetManager = false
+    /// --kube-api-url: replaces the kubeconfig's server; with neither it nor --kubeconfig-file, in-cluster.
+    public var kubeAPIURL = ""
+    public var kubeconfigFile = ""
+    public var kubeAnnotationPrefix = "flannel.alpha.coreos.com"
+    public var netConfigPath = "/etc/kube-flannel/net-conf.json"
+    public var setNodeNetworkUnavailable = true
+
     // External interface (see InterfaceSelector).
     /// --iface, in order: interface names or IPv4 addresses; the first that exists wins.
     public var interfaces: [String] = []

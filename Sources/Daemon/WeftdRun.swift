@@ -4,6 +4,7 @@ import ControlPlane
 import Engine
 import EtcdSubnets
 import Foundation
+import KubeSubnets
 import Logging
 
 /// What weftd runs between startup and a stop signal: read the network config, take the subnet
@@ -50,8 +51,25 @@ struct WeftdRunner {
         await subnets.shutdown()
     }
 
-    /// The subnet manager the flags choose: etcd's (the only one so far).
+    /// The subnet manager the flags choose: the Kubernetes API's with --kube-subnet-mgr, else etcd's.
     func makeSubnetManager() throws -> any SubnetManager {
+        if options.kubeSubnetManager {
+            var kube = KubeSubnetManager.Options()
+            kube.apiURL = options.kubeAPIURL
+            kube.kubeconfigPath = options.kubeconfigFile
+            kube.netConfigPath = options.netConfigPath
+            kube.annotationPrefix = options.kubeAnnotationPrefix
+            kube.setNodeNetworkUnavailable = options.setNodeNetworkUnavailable
+            kube.environment = ProcessInfo.processInfo.environment
+            do {
+                let manager = try KubeSubnetManager(kube, warn: { [logger] in logger.warning("\($0)") })
+                for warning in manager.warnings { logger.warning("\(warning)") }
+                logger.info("subnet manager: \(manager.summary)")
+                return manager
+            } catch {
+                throw WeftdError(description: "\(error)")
+            }
+        }
         do {
             let client = try options.makeEtcdClient(warning: { logger.warning("\($0)") })
             return EtcdSubnetManager(client: client, prefix: options.etcdPrefix)

@@ -113,6 +113,22 @@ let package = Package(
         // A real etcd per test (TLS, auth, halt/resume) for every test target that talks to etcd.
         .target(name: "EtcdTestSupport", dependencies: ["Etcd"], path: "Tests/EtcdSupport"),
 
+        // A Kubernetes API server for tests (TLS, bearer tokens, flannel's RBAC, nodes and pods with
+        // list/watch/patch as kube-apiserver answers them, plus controls to expire, throttle and drop).
+        // Test infrastructure only: no product ships it.
+        .target(
+            name: "KubeTestServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Tests/KubeServer"
+        ),
+        // The same server as a process, for namespace tests that run it under `ip netns exec`.
+        .executableTarget(name: "weft-kube-test-server", dependencies: ["KubeTestServer"], path: "Tests/KubeServerMain"),
+
         // Micro-benchmarks: `swift package benchmark` (see README).
         .executableTarget(
             name: "PacketBenchmarks",

@@ -124,7 +124,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
-            path: "Tests/KubeServer"
+            path: "Tests/KubeServer",
+            exclude: ["README.md"]
         ),
         // The same server as a process, for namespace tests that run it under `ip netns exec`.
         .executableTarget(name: "weft-kube-test-server", dependencies: ["KubeTestServer"], path: "Tests/KubeServerMain"),

@@ -148,6 +148,8 @@ let package = Package(
         .testTarget(name: "CNITests", dependencies: ["CNI", "Config", "Addressing", "TestThreads"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
         .testTarget(name: "OperatorTests", dependencies: ["Operator", "Config", "Addressing"]),
+        // The fake API server against real kubectl (Debian's 1.20 and a newer one when present) and raw HTTP.
+        .testTarget(name: "KubeTestServerTests", dependencies: ["KubeTestServer"]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "TestSupport", "EtcdTestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),

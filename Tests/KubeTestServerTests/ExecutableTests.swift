@@ -1,0 +1,68 @@
+import Foundation
+import KubeTestServer
+import Testing
+
+/// `swift test` runs the test bundle from the products directory, where the executable is built too.
+let serverExecutable: String = {
+    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("weft-kube-test-server").path
+}()
+
+/// weft-kube-test-server as namespace tests run it: flags, seed file, the controls over its Unix
+/// socket, and a clean stop on SIGTERM.
+@Suite(.enabled(if: Curl.isAvailable && FileManager.default.isExecutableFile(atPath: serverExecutable),
+                "needs curl and \(serverExecutable) (swift build --build-tests builds it)"))
+struct ExecutableTests {
+    @Test func servesSeededNodesAndObeysItsControlSocket() async throws {
+        try await TestAPI.with { api in
+            let seed = api.directory.appendingPathComponent("seed.json")
+            try JSONValue.array([
+                TestAPI.node("s1", podCIDR: "10.244.11.0/24"),
+                ["kind": "Pod", "metadata": ["name": "p", "namespace": "kube-flannel"], "spec": ["nodeName": "s1"]],
+            ]).text.write(to: seed, atomically: true, encoding: .utf8)
+            let control = api.directory.appendingPathComponent("exe-control.sock").path
+            let process = try Background(serverExecutable, [
+                "--listen", "127.0.0.1:0", "--token-file", api.tokenFile, "--cert", api.certificates.certificate,
+                "--key", api.certificates.key, "--control-socket", control, "--seed", seed.path, "--bookmark-interval", "0.2",
+            ])
+            defer { process.stop() }
+            let banner = try await process.waitFor("the listening line") { $0.contains("listening on https://127.0.0.1:") }
+            #expect(banner.contains("seeded 2 objects"))
+            let url = try #require(banner.split(separator: "\n").first { $0.hasPrefix("listening on ") }).dropFirst("listening on ".count)
+            let common = Curl.common(api, token: TestAPI.adminToken)
+
+            let (_, list) = try await run(Curl.path, common + ["\(url)/api/v1/nodes"])
+            #expect(try JSONValue.parse(list)["items"]?.array?.compactMap(\.name) == ["s1"])
+            let (_, pod) = try await run(Curl.path, Curl.common(api, token: TestAPI.flannelToken) + ["\(url)/api/v1/namespaces/kube-flannel/pods/p"])
+            #expect(try JSONValue.parse(pod).value(at: "spec.nodeName")?.string == "s1")
+
+            func controlRequest(_ method: String, _ path: String) async throws -> String {
+                let (status, output) = try await run(Curl.path, ["-sS", "--unix-socket", control, "-X", method, "http://localhost\(path)"])
+                guard status == 0 else { throw HarnessFailure("control \(method) \(path): curl exited \(status): \(output)") }
+                return output
+            }
+            let log = try JSONValue.parse(try await controlRequest("GET", "/weft-test/requests")).array ?? []
+            #expect(log.compactMap { $0["path"]?.string } == ["/api/v1/nodes", "/api/v1/namespaces/kube-flannel/pods/p"])
+            #expect(log.last?["user"]?.string == User.flannel)
+
+            _ = try await controlRequest("POST", "/weft-test/throttle?count=1&retryAfter=2")
+            let (_, throttled) = try await run(Curl.path, common + ["-o", "/dev/null", "-w", "%{http_code}", "\(url)/api/v1/nodes"])
+            #expect(throttled == "429")
+
+            let state = try JSONValue.parse(try await controlRequest("GET", "/weft-test/state"))
+            #expect(state["nodes"] == .number("1"))
+
+            _ = try await controlRequest("POST", "/weft-test/down?seconds=1")
+            try await Task.sleep(for: .milliseconds(300))
+            let (refused, _) = try await run(Curl.path, common + ["\(url)/api/v1/nodes"])
+            #expect(refused == 7)
+            try await Task.sleep(for: .seconds(1.5))
+            let (back, _) = try await run(Curl.path, common + ["-f", "\(url)/api/v1/nodes"])
+            #expect(back == 0)
+
+            kill(process.process.processIdentifier, SIGTERM)
+            #expect(try await process.waitForExit(seconds: 10) == 0)
+            #expect(!FileManager.default.fileExists(atPath: control))
+        }
+    }
+}

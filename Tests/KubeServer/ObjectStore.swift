@@ -288,6 +288,15 @@ public final class ObjectStore: @unchecked Sendable {
         return line
     }
 
+    /// An event line from a list item's bytes, splicing kind and apiVersion in instead of serializing
+    /// the object again (a watch from 0 over 5,000 nodes writes 5,000 of these).
+    private func writeEvent(_ type: String, _ resource: Resource, item: [UInt8], into buffer: inout ByteBuffer) {
+        buffer.writeString(#"{"type":"\#(type)","object":{"apiVersion":"v1","kind":"\#(resource.kind)""#)
+        if item.count > 2 { buffer.writeString(",") }
+        buffer.writeBytes(item[1...])
+        buffer.writeString("}\n")
+    }
+
     /// Registers `sink` and returns what to write first: synthetic ADDED events for `from` "" or "0",
     /// the retained events after N for `from` N, or the ERROR 410 event when N is forgotten.
     func watch(
@@ -321,8 +330,7 @@ public final class ObjectStore: @unchecked Sendable {
                 watches[ObjectIdentifier(sink)] = registration
             } else {
                 for entry in matching(resource, namespace: namespace, selector: selector) {
-                    var line = eventLine("ADDED", Self.withKind(entry.object, resource).serialized)
-                    initial.writeBuffer(&line)
+                    writeEvent("ADDED", resource, item: entry.item, into: &initial)
                 }
                 watches[ObjectIdentifier(sink)] = Registration(sink: sink, resource: resource, namespace: namespace, selector: selector)
             }

@@ -66,3 +66,54 @@ struct ExecutableTests {
         }
     }
 }
+
+/// The server as the namespace end-to-end tests run it: `ip netns exec` in a namespace of its own,
+/// on a 198.18.0.0/15 address named in its certificate, reached by curl and kubectl in that namespace.
+@Suite(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
+                && FileManager.default.isExecutableFile(atPath: serverExecutable) && Curl.isAvailable,
+                "needs root, /usr/sbin/ip, curl and the weft-kube-test-server executable"))
+struct KubeServerNamespaceTests {
+    @Test func servesInsideANetworkNamespaceOnA198_18Address() async throws {
+        let namespace = "weft-kf-\(UInt32.random(in: 0...UInt32.max) & 0xFFFFFF)"
+        let address = "198.18.0.1"
+        let ip = "/usr/sbin/ip"
+        guard try await run(ip, ["netns", "add", namespace]).status == 0 else { throw HarnessFailure("ip netns add \(namespace) failed") }
+        defer {
+            let remove = Process()
+            remove.executableURL = URL(fileURLWithPath: ip)
+            remove.arguments = ["netns", "del", namespace]
+            try? remove.run()
+            remove.waitUntilExit()
+        }
+        for command in [["link", "set", "lo", "up"], ["addr", "add", "\(address)/32", "dev", "lo"]] {
+            let (status, output) = try await run(ip, ["-n", namespace] + command)
+            guard status == 0 else { throw HarnessFailure("ip -n \(namespace) \(command.joined(separator: " ")): \(output)") }
+        }
+        let pki = try ServerCertificates.make(addresses: [address])
+        defer { pki.remove() }
+        try await TestAPI.with { api in
+            let seed = api.directory.appendingPathComponent("seed.json")
+            try TestAPI.node("s1", podCIDR: "10.244.11.0/24").text.write(to: seed, atomically: true, encoding: .utf8)
+            let server = try Background(ip, [
+                "netns", "exec", namespace, serverExecutable, "--listen", "\(address):6443", "--token-file", api.tokenFile,
+                "--cert", pki.certificate, "--key", pki.key, "--seed", seed.path,
+            ])
+            defer { server.stop() }
+            try await server.waitFor("the listening line") { $0.contains("listening on https://\(address):6443") }
+            let (status, body) = try await run(ip, ["netns", "exec", namespace, Curl.path, "-sS", "--cacert", pki.authority,
+                                                    "-H", "Authorization: Bearer \(TestAPI.flannelToken)", "https://\(address):6443/api/v1/nodes/s1"])
+            #expect(status == 0, "\(body)")
+            #expect((try? JSONValue.parse(body))?.value(at: "spec.podCIDR")?.string == "10.244.11.0/24")
+            if let kubectl = Kubectl.all.last {
+                let (listed, names) = try await run(ip, ["netns", "exec", namespace, kubectl.path, "--server", "https://\(address):6443",
+                                                         "--certificate-authority", pki.authority, "--token", TestAPI.adminToken,
+                                                         "--cache-dir", api.directory.appendingPathComponent("ns-cache").path,
+                                                         "get", "nodes", "-o", "name"],
+                                                   environment: ["HOME": api.directory.path, "PATH": "/usr/bin:/bin"])
+                #expect(listed == 0 && names.contains("node/s1"), "\(names)")
+            }
+            kill(server.process.processIdentifier, SIGTERM)
+            #expect(try await server.waitForExit() == 0)
+        }
+    }
+}

@@ -191,6 +191,26 @@ struct KubectlFidelityTests {
         }
     }
 
+    /// Client-side apply: GET (404), POST with the last-applied annotation, then a strategic merge
+    /// computed from it that removes the label no longer in the file.
+    @Test(arguments: Kubectl.all)
+    func applyCreatesThenPatches(kubectl: Kubectl) async throws {
+        try await TestAPI.with { api in
+            let manifest = api.directory.appendingPathComponent("n6.yaml")
+            let text = { (labels: String) in "apiVersion: v1\nkind: Node\nmetadata:\n  name: n6\n  labels: {\(labels)}\nspec:\n  podCIDR: 10.244.6.0/24\n" }
+            try text(#"a: "1", b: "2""#).write(to: manifest, atomically: true, encoding: .utf8)
+            #expect(try await kubectl.ok(api, "apply", "--validate=false", "-f", manifest.path).contains("node/n6 created"))
+            try text(#"a: "1", c: "3""#).write(to: manifest, atomically: true, encoding: .utf8)
+            #expect(try await kubectl.ok(api, "apply", "--validate=false", "-f", manifest.path).contains("node/n6 configured"))
+            let node = try api.node("n6")
+            #expect(node.value(at: "metadata.labels") == ["a": "1", "c": "3"])
+            #expect(node.value(at: "metadata.annotations")?["kubectl.kubernetes.io/last-applied-configuration"]?.string?.contains(#""c":"3""#) == true)
+            let patch = try #require(api.server.requests.last { $0.method == "PATCH" })
+            #expect(patch.contentType == PatchType.strategicMerge.rawValue)
+            #expect(patch.query.contains("fieldManager=kubectl-client-side-apply"))
+        }
+    }
+
     @Test(arguments: Kubectl.all)
     func wrongTokenAndFlannelsRole(kubectl: Kubectl) async throws {
         try await TestAPI.with { api in

@@ -29,7 +29,8 @@ public final class ObjectStore: @unchecked Sendable {
     private struct Event {
         let revision: Int
         let resource: Resource
-        let object: JSONValue
+        /// Only what selectors read (name, namespace, labels): history keeps many versions of a node.
+        let identity: JSONValue
         let line: ByteBuffer
     }
 
@@ -264,7 +265,10 @@ public final class ObjectStore: @unchecked Sendable {
 
     /// Must hold the lock.
     private func emit(_ resource: Resource, _ full: JSONValue, type: String) {
-        let event = Event(revision: revision, resource: resource, object: full, line: eventLine(type, full.serialized))
+        let metadata = full["metadata"]
+        let identity: JSONValue = ["metadata": .object(["name": metadata?["name"], "namespace": metadata?["namespace"],
+                                                        "labels": metadata?["labels"]].compactMapValues { $0 })]
+        let event = Event(revision: revision, resource: resource, identity: identity, line: eventLine(type, full.serialized))
         history.append(event)
         if history.count > historyLimit {
             history.removeFirst(history.count / 2)
@@ -323,7 +327,7 @@ public final class ObjectStore: @unchecked Sendable {
                     let middle = (low + high) / 2
                     if history[middle].revision <= requested { low = middle + 1 } else { high = middle }
                 }
-                for event in history[low...] where event.resource == resource && Self.matches(registration, event.object) {
+                for event in history[low...] where event.resource == resource && Self.matches(registration, event.identity) {
                     var line = event.line
                     initial.writeBuffer(&line)
                 }

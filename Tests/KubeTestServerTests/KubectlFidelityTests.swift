@@ -237,3 +237,15 @@ struct KubectlFidelityTests {
         }
     }
 }
+
+/// Which kubectl binaries the fidelity tests ran with, so a missing one is a failure, not a quieter run.
+struct KubectlDiscoveryTests {
+    @Test func debiansKubectlAndAnyChosenOneAreFound() {
+        if let chosen = Kubectl.chosen {
+            #expect(Kubectl.all.contains { $0.path == chosen }, "WEFT_KUBECTL=\(chosen) does not run `kubectl version --client -o json`")
+        } else {
+            #expect(Kubectl.all.contains { $0.path == Kubectl.extractedPath && $0.minor == 20 },
+                    "Debian's kubectl 1.20 is not at \(Kubectl.extractedPath): run scripts/setup")
+        }
+    }
+}

@@ -52,6 +52,22 @@ struct ExecutableTests {
             let state = try JSONValue.parse(try await controlRequest("GET", "/weft-test/state"))
             #expect(state["nodes"] == .number("1"))
 
+            // put: fixtures a real apiserver would refuse (three podCIDRs), each an ADDED event.
+            let version = Int(state["resourceVersion"].map(\.text) ?? "") ?? 0
+            let (_, put) = try await run(Curl.path, ["-sS", "--unix-socket", control, "-X", "POST", "--data-binary",
+                                                     TestAPI.node("s2", podCIDR: "10.244.12.0/24").text, "http://localhost/weft-test/put/nodes"])
+            #expect(put.contains("true"))
+            let watch = try Background(Curl.path, common + ["-N", "\(url)/api/v1/nodes?watch=true&resourceVersion=\(version)"])
+            defer { watch.stop() }
+            #expect(try await watch.waitForEvents("s2 ADDED") { !$0.isEmpty }.map { "\($0.type ?? "") \($0.name ?? "")" } == ["ADDED s2"])
+            _ = try await controlRequest("POST", "/weft-test/close-watches")
+            #expect(try await watch.waitForExit() == 0)
+            _ = try await controlRequest("POST", "/weft-test/compact")
+            let (_, expired) = try await run(Curl.path, common + ["\(url)/api/v1/nodes?watch=true&resourceVersion=\(version)"])
+            #expect(jsonDocuments(expired).first?.value(at: "object.code") == .number("410"))
+            _ = try await controlRequest("DELETE", "/weft-test/requests")
+            #expect(try JSONValue.parse(try await controlRequest("GET", "/weft-test/requests")) == [])
+
             _ = try await controlRequest("POST", "/weft-test/down?seconds=1")
             try await Task.sleep(for: .milliseconds(300))
             let (refused, _) = try await run(Curl.path, common + ["\(url)/api/v1/nodes"])

@@ -26,6 +26,10 @@ final class APIHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let received):
             head = received
             body = []
+            // curl asks before sending a body over 1 KiB and otherwise waits a second for this.
+            if received.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: received.version, status: .continue))), promise: nil)
+            }
         case .body(var chunk):
             body += chunk.readBytes(length: chunk.readableBytes) ?? []
         case .end:

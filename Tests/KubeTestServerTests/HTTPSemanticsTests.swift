@@ -171,6 +171,22 @@ struct HTTPSemanticsTests {
         }
     }
 
+    /// curl sends `Expect: 100-continue` before a body over 1 KiB; without the interim 100 it would
+    /// wait out --expect100-timeout (20 s here) before sending.
+    @Test func largeBodiesGetOneHundredContinue() async throws {
+        try await TestAPI.with { api in
+            let body = #"{"metadata":{"name":"big","annotations":{"a":"\#(String(repeating: "x", count: 4000))"}}}"#
+            let started = ContinuousClock.now
+            let (status, code) = try await run(Curl.path, Curl.common(api, token: TestAPI.adminToken) + [
+                "--expect100-timeout", "20", "-H", "Content-Type: application/json", "--data-binary", body,
+                "-o", "/dev/null", "-w", "%{http_code}", api.url + "/api/v1/nodes",
+            ])
+            #expect(status == 0 && code == "201", "\(code)")
+            #expect(ContinuousClock.now - started < .seconds(10))
+            #expect(try api.node("big").value(at: "metadata.annotations")?["a"]?.string?.count == 4000)
+        }
+    }
+
     @Test func unsupportedPatchTypeAndBadPatches() async throws {
         try await TestAPI.with { api in
             let plain = try await Curl.request(api, "PATCH", "/api/v1/nodes/n1", contentType: "application/json", body: "{}")

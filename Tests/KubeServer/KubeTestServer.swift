@@ -157,6 +157,27 @@ public final class KubeTestServer: TestControls, @unchecked Sendable {
     public var requests: [RecordedRequest] { api.requests }
     public func clearRequests() { api.clearRequests() }
 
+    /// The first logged request matching `condition` (already logged or arriving within `seconds`),
+    /// nil if none came: e.g. "weftd has sent its status PATCH".
+    public func waitForRequest(seconds: Double = 10, where condition: (RecordedRequest) -> Bool) async throws -> RecordedRequest? {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while true {
+            if let found = requests.first(where: condition) { return found }
+            guard ContinuousClock.now < deadline else { return nil }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Waits until `count` watches are open (a client has connected its watch); false on timeout.
+    public func waitForWatches(_ count: Int, seconds: Double = 10) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while store.openWatches < count {
+            guard ContinuousClock.now < deadline else { return false }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return true
+    }
+
     /// Stops accepting (connections are refused) and drops every open connection, watches included.
     public func goDown() async {
         let channels: [any Channel] = lock.withLock {

@@ -234,9 +234,7 @@ struct HTTPSemanticsTests {
 
 /// Waits until the server has `count` open watches (a curl watch has connected).
 func waitForWatchers(_ api: TestAPI, _ count: Int, seconds: Double = 10) async throws {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while api.server.store.openWatches < count {
-        guard ContinuousClock.now < deadline else { throw HarnessFailure("\(count) watches not open within \(seconds) s") }
-        try await Task.sleep(for: .milliseconds(20))
+    guard try await api.server.waitForWatches(count, seconds: seconds) else {
+        throw HarnessFailure("\(count) watches not open within \(seconds) s")
     }
 }

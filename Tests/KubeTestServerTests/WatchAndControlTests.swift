@@ -147,6 +147,9 @@ struct WatchAndControlTests {
             #expect(entry.body == body)
             #expect(entry.user == User.flannel)
             #expect(entry.code == 200)
+            let found = try await api.server.waitForRequest(seconds: 1) { $0.method == "PATCH" && $0.user == User.flannel }
+            #expect(found == entry)
+            #expect(try await api.server.waitForRequest(seconds: 0.2) { $0.method == "DELETE" } == nil)
             api.server.clearRequests()
             #expect(api.server.requests.isEmpty)
             // The controls path is admin-only and stays out of the log.

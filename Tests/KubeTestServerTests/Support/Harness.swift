@@ -50,31 +50,17 @@ final class TestAPI: Sendable {
         for (name, cidr) in [("n1", "10.244.1.0/24"), ("n2", "10.244.2.0/24"), ("n3", "")] {
             server.store.put(.nodes, node(name, podCIDR: cidr))
         }
-        server.store.put(.pods, [
-            "metadata": ["name": .string(podName), "namespace": "kube-flannel", "labels": ["app": "flannel"]],
-            "spec": ["nodeName": "n1", "serviceAccountName": "flannel"], "status": ["phase": "Running"],
-        ])
+        server.store.put(.pods, Fixtures.pod(podName, nodeName: "n1"))
         return TestAPI(server: server, certificates: certificates, directory: directory)
     }
 
+    /// A kubelet-registered node that flannel already runs on (`kube-subnet-manager: "true"`).
     static func node(_ name: String, podCIDR: String) -> JSONValue {
-        var spec: JSONValue = [:]
-        if !podCIDR.isEmpty {
-            spec["podCIDR"] = .string(podCIDR)
-            spec["podCIDRs"] = [.string(podCIDR)]
-        }
-        return [
-            "metadata": [
-                "name": .string(name), "labels": ["kubernetes.io/hostname": .string(name), "kubernetes.io/os": "linux"],
-                "annotations": ["node.alpha.kubernetes.io/ttl": "0", "flannel.alpha.coreos.com/kube-subnet-manager": "true"],
-            ],
-            "spec": spec,
-            "status": [
-                "conditions": [["type": "Ready", "status": "True", "reason": "KubeletReady"]],
-                "addresses": [["type": "InternalIP", "address": "192.168.0.1"], ["type": "Hostname", "address": .string(name)]],
-                "daemonEndpoints": ["kubeletEndpoint": ["Port": 10250]],
-            ],
-        ]
+        var node = Fixtures.node(name, podCIDRs: podCIDR.isEmpty ? [] : [podCIDR],
+                                 annotations: ["flannel.alpha.coreos.com/kube-subnet-manager": "true"])
+        node["kind"] = nil
+        node["apiVersion"] = nil
+        return node
     }
 
     func stop() async {

@@ -26,10 +26,6 @@ final class APIHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let received):
             head = received
             body = []
-            // curl asks before sending a body over 1 KiB and otherwise waits a second for this.
-            if received.headers.first(name: "expect")?.lowercased() == "100-continue" {
-                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: received.version, status: .continue))), promise: nil)
-            }
         case .body(var chunk):
             body += chunk.readBytes(length: chunk.readableBytes) ?? []
         case .end:
@@ -93,6 +89,27 @@ final class APIHandler: ChannelInboundHandler, RemovableChannelHandler {
             stream.schedule(timeout: plan.timeoutSeconds.map { .seconds(Int64($0)) },
                             bookmarks: plan.bookmarks ? bookmarkInterval : nil)
         }
+    }
+}
+
+/// What kube-apiserver does with a request head before the API sees it: it answers
+/// `Expect: 100-continue` (curl asks before sending a body over 1 KiB and otherwise waits a second),
+/// and gzip is the only encoding it offers, so other `Accept-Encoding` values are dropped before the
+/// response compressor reads them. Sits before the compressor, which must see only final responses.
+final class RequestHeadFilter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(var head) = unwrapInboundIn(data) else { return context.fireChannelRead(data) }
+        if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        }
+        let gzip = head.headers[canonicalForm: "accept-encoding"].contains { $0.lowercased().hasPrefix("gzip") }
+        head.headers.remove(name: "accept-encoding")
+        if gzip { head.headers.add(name: "Accept-Encoding", value: "gzip") }
+        context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 }
 

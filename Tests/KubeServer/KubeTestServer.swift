@@ -2,6 +2,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOHTTPCompression
 import NIOPosix
 import NIOSSL
 
@@ -96,6 +97,13 @@ public final class KubeTestServer: TestControls, @unchecked Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(RequestHeadFilter())
+                    // kube-apiserver gzips a response of 128 KiB or more when the client accepts it
+                    // (Go's transport always does); watch streams are never compressed.
+                    try channel.pipeline.syncOperations.addHandler(HTTPResponseCompressor(responseCompressionPredicate: { head, _ in
+                        (head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0) >= 128 * 1024
+                            ? .compressIfPossible : .doNotCompress
+                    }))
                     try channel.pipeline.syncOperations.addHandler(APIHandler(api: api, control: control, bookmarkInterval: interval))
                     if !control { self.track(channel) }
                 }

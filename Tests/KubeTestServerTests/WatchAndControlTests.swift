@@ -168,8 +168,12 @@ struct WatchAndControlTests {
                                                           podCIDR: "10.\(64 + index / 256).\(index % 256).0/24"))
             }
             let started = ContinuousClock.now
-            let list = try await Curl.get(api, "/api/v1/nodes?limit=500&resourceVersion=0")
+            let list = try await Curl.request(api, "GET", "/api/v1/nodes?limit=500&resourceVersion=0", compressed: true)
             #expect(list.json["items"]?.array?.count == 5003)
+            // Gzipped when asked, as kube-apiserver does from 128 KiB; a single node is not.
+            #expect(list.headers["content-encoding"] == "gzip")
+            #expect(try await Curl.request(api, "GET", "/api/v1/nodes/n1", compressed: true).headers["content-encoding"] == nil)
+            #expect(try await Curl.get(api, "/api/v1/nodes?limit=500").headers["content-encoding"] == nil)
             let watch = try Curl.watch(api, "/api/v1/nodes?watch=true&resourceVersion=0&allowWatchBookmarks=true")
             defer { watch.stop() }
             try await watch.waitFor("5,003 ADDED events", seconds: 60) { $0.utf8.lazy.filter { $0 == 0x0A }.count >= 5003 }

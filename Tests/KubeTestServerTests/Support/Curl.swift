@@ -20,7 +20,7 @@ enum Curl {
 
     static func request(
         _ api: TestAPI, _ method: String, _ target: String, token: String? = TestAPI.adminToken,
-        contentType: String? = nil, body: String? = nil
+        contentType: String? = nil, body: String? = nil, compressed: Bool = false
     ) async throws -> HTTPReply {
         let stem = api.directory.appendingPathComponent("curl-\(UUID().uuidString)").path
         defer {
@@ -30,6 +30,8 @@ enum Curl {
         var arguments = common(api, token: token) + ["-X", method, "-o", stem + ".body", "-D", stem + ".headers", "-w", "%{http_code}"]
         if let contentType { arguments += ["-H", "Content-Type: \(contentType)"] }
         if let body { arguments += ["--data-binary", body] }
+        // Asks for gzip (among others) and decodes it; `headers` still shows the Content-Encoding.
+        if compressed { arguments.append("--compressed") }
         arguments.append(api.url + target)
         let (status, output) = try await run(path, arguments)
         guard status == 0, let code = Int(output.trimmingCharacters(in: .whitespacesAndNewlines)) else {

@@ -45,6 +45,8 @@ public final class KubeTestServer: TestControls, @unchecked Sendable {
     private var listener: (any Channel)?
     private var controlListener: (any Channel)?
     private var connections: [ObjectIdentifier: any Channel] = [:]
+    /// Set by `goDown` before the listener closes: a connection accepted in that moment is dropped too.
+    private var down = false
 
     public var url: String {
         let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
@@ -120,7 +122,11 @@ public final class KubeTestServer: TestControls, @unchecked Sendable {
 
     private func track(_ channel: any Channel) {
         let id = ObjectIdentifier(channel)
-        lock.withLock { connections[id] = channel }
+        let accepted = lock.withLock {
+            if !down { connections[id] = channel }
+            return !down
+        }
+        guard accepted else { return channel.close(promise: nil) }
         channel.closeFuture.whenComplete { _ in _ = self.lock.withLock { self.connections.removeValue(forKey: id) } }
     }
 
@@ -189,6 +195,7 @@ public final class KubeTestServer: TestControls, @unchecked Sendable {
     /// Stops accepting (connections are refused) and drops every open connection, watches included.
     public func goDown() async {
         let channels: [any Channel] = lock.withLock {
+            down = true
             let all = [listener].compactMap { $0 } + Array(connections.values)
             listener = nil
             return all
@@ -199,6 +206,7 @@ public final class KubeTestServer: TestControls, @unchecked Sendable {
     /// Listens again on the same address and port.
     public func comeUp() async throws {
         guard lock.withLock({ listener == nil }) else { return }
+        lock.withLock { down = false }
         try await bind()
     }
 

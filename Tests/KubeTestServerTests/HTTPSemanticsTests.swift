@@ -171,6 +171,42 @@ struct HTTPSemanticsTests {
         }
     }
 
+    /// PUT replaces the object under the same strategy rules as PATCH; DELETE honours preconditions;
+    /// pods are namespaced.
+    @Test func updateDeletePreconditionsAndNamespacedPods() async throws {
+        try await TestAPI.with { api in
+            var node = try api.node("n2")
+            node["metadata"]?["labels"] = ["only": "this"]
+            node["status"] = ["conditions": []]
+            let put = try await Curl.request(api, "PUT", "/api/v1/nodes/n2", contentType: "application/json", body: node.text)
+            #expect(put.code == 200)
+            #expect(try api.node("n2").value(at: "metadata.labels") == ["only": "this"])
+            #expect(try api.node("n2").value(at: "status.conditions")?.array?.count == 1)
+            let stale = try await Curl.request(api, "PUT", "/api/v1/nodes/n2/status", contentType: "application/json", body: node.text)
+            #expect(stale.code == 409)
+            var current = try api.node("n2")
+            current["status"] = ["conditions": []]
+            current["spec"] = ["podCIDR": "10.244.99.0/24"]
+            let status = try await Curl.request(api, "PUT", "/api/v1/nodes/n2/status", contentType: "application/json", body: current.text)
+            #expect(status.code == 200)
+            #expect(try api.node("n2").value(at: "status.conditions") == [])
+            #expect(try api.node("n2").value(at: "spec.podCIDR")?.string == "10.244.2.0/24")
+
+            let wrongUID = try await Curl.request(api, "DELETE", "/api/v1/nodes/n2", contentType: "application/json",
+                                                  body: #"{"preconditions":{"uid":"not-the-uid"}}"#)
+            #expect(wrongUID.code == 409)
+            #expect(api.server.store.object(.nodes, ObjectKey(name: "n2")) != nil)
+
+            let pod = #"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"other"},"spec":{"nodeName":"n2"}}"#
+            let created = try await Curl.request(api, "POST", "/api/v1/namespaces/default/pods", contentType: "application/json", body: pod)
+            #expect(created.code == 201)
+            #expect(created.json.value(at: "metadata.namespace")?.string == "default")
+            #expect(try await Curl.get(api, "/api/v1/namespaces/default/pods").json["items"]?.array?.compactMap(\.name) == ["other"])
+            #expect(try await Curl.get(api, "/api/v1/pods").json["items"]?.array?.compactMap(\.name) == ["other", TestAPI.podName])
+            #expect(try await Curl.get(api, "/api/v1/namespaces/default/pods/\(TestAPI.podName)").code == 404)
+        }
+    }
+
     /// curl sends `Expect: 100-continue` before a body over 1 KiB; without the interim 100 it would
     /// wait out --expect100-timeout (20 s here) before sending.
     @Test func largeBodiesGetOneHundredContinue() async throws {

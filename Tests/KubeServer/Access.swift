@@ -14,6 +14,10 @@ public struct User: Sendable, Equatable {
     public var isAdmin: Bool { groups.contains("system:masters") }
 
     public static let flannel = "system:serviceaccount:kube-flannel:flannel"
+
+    /// Who a request without credentials is, when anonymous requests are allowed (kube-apiserver's default).
+    public static let anonymous = User(name: "system:anonymous", groups: ["system:unauthenticated"])
+    public var isAnonymous: Bool { self == User.anonymous }
 }
 
 /// What a role may do: RBAC rules as `resource` or `resource/subresource` → verbs.

@@ -12,16 +12,18 @@ final class KubeAPI: @unchecked Sendable {
     let store: ObjectStore
     let tokens: TokenFile
     let roles: [String: Role]
+    let anonymous: Bool
     weak var controls: (any TestControls)?
     private let lock = NIOLock()
     private var throttled = 0
     private var retryAfter = 1
     private var log: [RecordedRequest] = []
 
-    init(store: ObjectStore, tokens: TokenFile, roles: [String: Role]) {
+    init(store: ObjectStore, tokens: TokenFile, roles: [String: Role], anonymous: Bool) {
         self.store = store
         self.tokens = tokens
         self.roles = roles
+        self.anonymous = anonymous
     }
 
     var requests: [RecordedRequest] { lock.withLock { log } }
@@ -53,8 +55,11 @@ final class KubeAPI: @unchecked Sendable {
         return reply
     }
 
+    /// nil (401) for credentials that are not a known token; no credentials at all make the request
+    /// `system:anonymous` when anonymous requests are allowed, as kube-apiserver's default is.
     private func authenticate(_ request: APIRequest) -> User? {
-        guard let header = request.authorization, header.lowercased().hasPrefix("bearer ") else { return nil }
+        guard let header = request.authorization, !header.isEmpty else { return anonymous ? .anonymous : nil }
+        guard header.lowercased().hasPrefix("bearer ") else { return nil }
         return tokens.user(for: String(header.dropFirst("bearer ".count)).trimmingWhitespace())
     }
 
@@ -68,6 +73,12 @@ final class KubeAPI: @unchecked Sendable {
         if let wait { return .status(.tooManyRequests(retryAfterSeconds: wait)) }
 
         let segments = request.path.split(separator: "/").map(String.init)
+        // system:public-info-viewer lets anyone read these; system:discovery, any authenticated user.
+        let publicPath = [["version"], ["healthz"], ["livez"], ["readyz"]].contains(segments)
+        let resourcePath = segments.count >= 3 && segments[0] == "api" && segments[1] == "v1"
+        if user.isAnonymous, !publicPath, !resourcePath {
+            return .status(.forbiddenPath(user: user.name, verb: request.method.lowercased(), path: request.path))
+        }
         switch segments {
         case ["api"]:
             return .json(200, Discovery.apiVersions(serverAddress: request.host ?? "127.0.0.1:6443"))
@@ -161,7 +172,7 @@ final class KubeAPI: @unchecked Sendable {
 
     private func handleControl(_ request: APIRequest) -> APIReply {
         if !request.control {
-            guard let user = authenticate(request) else { return .status(.unauthorized) }
+            guard let user = authenticate(request), !user.isAnonymous else { return .status(.unauthorized) }
             guard user.isAdmin else { return .status(.forbiddenPath(user: user.name, verb: request.method.lowercased(), path: request.path)) }
         }
         let done = APIReply.json(200, ["ok": true])

@@ -22,6 +22,9 @@ public final class KubeTestServer: TestControls, @unchecked Sendable {
         public var tokenFile: String
         /// Users other than `system:masters` members get only the rules of their role here.
         public var roles: [String: Role] = [User.flannel: .flannel]
+        /// A request with no credentials is `system:anonymous` (kube-apiserver's `--anonymous-auth`
+        /// default), and gets 403 where it is not allowed; false answers it 401.
+        public var anonymousAuth = true
         /// How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK.
         public var bookmarkInterval: Duration = .seconds(60)
         public var historyLimit = 100_000
@@ -58,7 +61,8 @@ public final class KubeTestServer: TestControls, @unchecked Sendable {
         self.tls = tls
         port = configuration.port
         store = ObjectStore(historyLimit: configuration.historyLimit)
-        api = KubeAPI(store: store, tokens: TokenFile(path: configuration.tokenFile), roles: configuration.roles)
+        api = KubeAPI(store: store, tokens: TokenFile(path: configuration.tokenFile), roles: configuration.roles,
+                      anonymous: configuration.anonymousAuth)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     }
 

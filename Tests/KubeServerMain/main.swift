@@ -8,7 +8,7 @@ import KubeTestServer
 let usage = """
     usage: weft-kube-test-server --token-file FILE [--listen HOST:PORT] [--cert FILE --key FILE]
                                  [--control-socket PATH] [--seed FILE] [--bookmark-interval SECONDS]
-                                 [--history-limit EVENTS]
+                                 [--history-limit EVENTS] [--anonymous-auth true|false]
     """
 
 func fail(_ message: String) -> Never {
@@ -22,7 +22,7 @@ while let flag = arguments.popFirst() {
     guard flag.hasPrefix("--"), let value = arguments.popFirst() else { fail("\(flag): expected --flag VALUE\n\(usage)") }
     options[String(flag.dropFirst(2))] = value
 }
-let known: Set = ["token-file", "listen", "cert", "key", "control-socket", "seed", "bookmark-interval", "history-limit"]
+let known: Set = ["token-file", "listen", "cert", "key", "control-socket", "seed", "bookmark-interval", "history-limit", "anonymous-auth"]
 if let unknown = options.keys.first(where: { !known.contains($0) }) { fail("unknown flag --\(unknown)\n\(usage)") }
 guard let tokenFile = options["token-file"] else { fail("--token-file is required\n\(usage)") }
 
@@ -43,6 +43,11 @@ if let text = options["bookmark-interval"] {
 if let text = options["history-limit"] {
     guard let limit = Int(text), limit > 0 else { fail("--history-limit \(text): expected a positive count") }
     configuration.historyLimit = limit
+}
+
+if let text = options["anonymous-auth"] {
+    guard let allowed = Bool(text) else { fail("--anonymous-auth \(text): expected true or false") }
+    configuration.anonymousAuth = allowed
 }
 
 let server: KubeTestServer

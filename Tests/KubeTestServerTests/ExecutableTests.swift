@@ -24,6 +24,7 @@ struct ExecutableTests {
             let process = try Background(serverExecutable, [
                 "--listen", "127.0.0.1:0", "--token-file", api.tokenFile, "--cert", api.certificates.certificate,
                 "--key", api.certificates.key, "--control-socket", control, "--seed", seed.path, "--bookmark-interval", "0.2",
+                "--anonymous-auth", "false",
             ])
             defer { process.stop() }
             let banner = try await process.waitFor("the listening line") { $0.contains("listening on https://127.0.0.1:") }
@@ -31,6 +32,8 @@ struct ExecutableTests {
             let url = try #require(banner.split(separator: "\n").first { $0.hasPrefix("listening on ") }).dropFirst("listening on ".count)
             let common = Curl.common(api, token: TestAPI.adminToken)
 
+            let (_, anonymous) = try await run(Curl.path, Curl.common(api, token: nil) + ["-o", "/dev/null", "-w", "%{http_code}", "\(url)/api/v1/nodes"])
+            #expect(anonymous == "401", "--anonymous-auth false answers a request without a token 401")
             let (_, list) = try await run(Curl.path, common + ["\(url)/api/v1/nodes"])
             #expect(try JSONValue.parse(list)["items"]?.array?.compactMap(\.name) == ["s1"])
             let (_, pod) = try await run(Curl.path, Curl.common(api, token: TestAPI.flannelToken) + ["\(url)/api/v1/namespaces/kube-flannel/pods/p"])
@@ -42,7 +45,8 @@ struct ExecutableTests {
                 return output
             }
             let log = try JSONValue.parse(try await controlRequest("GET", "/weft-test/requests")).array ?? []
-            #expect(log.compactMap { $0["path"]?.string } == ["/api/v1/nodes", "/api/v1/namespaces/kube-flannel/pods/p"])
+            #expect(log.compactMap { $0["path"]?.string } == ["/api/v1/nodes", "/api/v1/nodes", "/api/v1/namespaces/kube-flannel/pods/p"])
+            #expect(log.first?["user"] == .null && log.first?["code"] == .number("401"))
             #expect(log.last?["user"]?.string == User.flannel)
 
             _ = try await controlRequest("POST", "/weft-test/throttle?count=1&retryAfter=2")

@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.26.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
@@ -153,6 +154,24 @@ let package = Package(
         // A real etcd per test (TLS, auth, halt/resume) for every test target that talks to etcd.
         .target(name: "EtcdTestSupport", dependencies: ["Etcd"], path: "Tests/EtcdSupport"),
 
+        // A Kubernetes API server for tests (TLS, bearer tokens, flannel's RBAC, nodes and pods with
+        // list/watch/patch as kube-apiserver answers them, plus controls to expire, throttle and drop).
+        // Test infrastructure only: no product ships it.
+        .target(
+            name: "KubeTestServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
+            ],
+            path: "Tests/KubeServer",
+            exclude: ["README.md"]
+        ),
+        // The same server as a process, for namespace tests that run it under `ip netns exec`.
+        .executableTarget(name: "weft-kube-test-server", dependencies: ["KubeTestServer"], path: "Tests/KubeServerMain"),
+
         // Micro-benchmarks: `swift package benchmark` (see README).
         .executableTarget(
             name: "PacketBenchmarks",
@@ -178,6 +197,8 @@ let package = Package(
                                                        .product(name: "NIOCore", package: "swift-nio"),
                                                        .product(name: "NIOPosix", package: "swift-nio"),
                                                        .product(name: "NIOHTTP1", package: "swift-nio")]),
+        // The fake API server against real kubectl (Debian's 1.20 and a newer one when present) and raw HTTP.
+        .testTarget(name: "KubeTestServerTests", dependencies: ["KubeTestServer"]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "TestSupport", "EtcdTestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Config", "Routes", "Addressing"]),
         .testTarget(name: "KubeSubnetsTests", dependencies: ["KubeSubnets", "ControlPlane", "Config"]),

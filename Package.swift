@@ -201,7 +201,7 @@ let package = Package(
         .testTarget(name: "KubeTestServerTests", dependencies: ["KubeTestServer"]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "TestSupport", "EtcdTestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Config", "Routes", "Addressing"]),
-        .testTarget(name: "KubeSubnetsTests", dependencies: ["KubeSubnets", "ControlPlane", "Config"]),
+        .testTarget(name: "KubeSubnetsTests", dependencies: ["KubeSubnets", "KubeTestServer", "ControlPlane", "Config", "Routes", "Addressing"]),
         .testTarget(name: "EtcdSubnetsTests", dependencies: ["EtcdSubnets", "ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),
         .testTarget(

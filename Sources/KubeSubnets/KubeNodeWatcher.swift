@@ -117,12 +117,15 @@ actor KubeNodeWatcher: PeerWatching {
         var items: [Node] = []
         var continueToken: String?
         var resourceVersion = ""
-        repeat {
+        var expiredOnce = false
+        while true {
             let body: [UInt8]
             do {
                 body = try await manager.api.call(.listNodes(resourceVersion: mirror.listResourceVersion, continueToken: continueToken))
-            } catch where error.kind == .api(code: 410) {
+            } catch where error.kind == .api(code: 410) && !expiredOnce {
+                // Too old for the list too (or an expired continue token): start over with a quorum read.
                 mirror.listExpired()
+                expiredOnce = true
                 items = []
                 continueToken = nil
                 continue
@@ -131,7 +134,8 @@ actor KubeNodeWatcher: PeerWatching {
             items += page.items
             resourceVersion = page.metadata.resourceVersion ?? resourceVersion
             continueToken = page.metadata.continue.flatMap { $0.isEmpty ? nil : $0 }
-        } while continueToken != nil
+            if continueToken == nil { break }
+        }
         let relisted = mirror.hasSynced
         let changes = mirror.replace(items, resourceVersion: resourceVersion)
         if relisted {

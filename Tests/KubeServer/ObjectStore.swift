@@ -136,7 +136,14 @@ public final class ObjectStore: @unchecked Sendable {
                 .init(reason: "FieldValueRequired", message: "Required value: name or generateName is required", field: "metadata.name"),
             ])
         }
-        if resource.namespaced { metadata["namespace"] = .string(namespace ?? metadata["namespace"]?.string ?? "default") }
+        if resource.namespaced {
+            if let given = metadata["namespace"]?.string, !given.isEmpty, let namespace, given != namespace {
+                throw .badRequest("the namespace of the provided object does not match the namespace sent on the request")
+            }
+            metadata["namespace"] = .string(namespace ?? metadata["namespace"]?.string ?? "default")
+        } else {
+            metadata["namespace"] = nil
+        }
         metadata["uid"] = .string(UUID().uuidString.lowercased())
         metadata["creationTimestamp"] = .string(Self.timestamp())
         metadata["resourceVersion"] = nil

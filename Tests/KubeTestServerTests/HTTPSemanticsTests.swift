@@ -211,6 +211,10 @@ struct HTTPSemanticsTests {
             #expect(try await Curl.get(api, "/api/v1/namespaces/default/pods").json["items"]?.array?.compactMap(\.name) == ["other"])
             #expect(try await Curl.get(api, "/api/v1/pods").json["items"]?.array?.compactMap(\.name) == ["other", TestAPI.podName])
             #expect(try await Curl.get(api, "/api/v1/namespaces/default/pods/\(TestAPI.podName)").code == 404)
+            let elsewhere = #"{"metadata":{"name":"x","namespace":"kube-system"}}"#
+            let mismatch = try await Curl.request(api, "POST", "/api/v1/namespaces/default/pods", contentType: "application/json", body: elsewhere)
+            #expect(mismatch.code == 400)
+            #expect(mismatch.json["message"]?.string == "the namespace of the provided object does not match the namespace sent on the request")
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import KubeTestServer
+import Synchronization
 import Testing
 
 struct HarnessFailure: Error, CustomStringConvertible {
@@ -7,8 +8,16 @@ struct HarnessFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// One CA and server certificate (SAN 127.0.0.1) for the whole test process.
-let sharedCertificates: Result<ServerCertificates, any Error> = Result { try ServerCertificates.make() }
+/// One CA and server certificate (SAN 127.0.0.1) for the whole test process, removed when it exits.
+let sharedCertificates: Result<ServerCertificates, any Error> = Result {
+    let pki = try ServerCertificates.make()
+    sharedCertificatesDirectory.withLock { $0 = pki.directory.path }
+    atexit {
+        if let path = sharedCertificatesDirectory.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
+    }
+    return pki
+}
+private let sharedCertificatesDirectory = Mutex<String?>(nil)
 
 /// A server on 127.0.0.1 with three tokens (admin, flannel's service account, a user with no role)
 /// and three nodes, n1 and n2 Ready with podCIDRs and flannel's annotations, n3 without a podCIDR;

@@ -62,10 +62,13 @@ final class Connection: @unchecked Sendable {
             sink.record(HTTP1Error(.cancelled, "cancelled while waiting for \(origin)"))
             channel.close(promise: nil)
         }
-        let handshake = channel.eventLoop.scheduleTask(deadline: deadline) {
+        // Plain HTTP is ready once connected (the pipeline was built before the connect future
+        // completed); arming a timer anyway would race it: after a connect that used up the
+        // deadline on a busy machine, the timer fires at once and closes a connection that works.
+        let handshake = tls == nil ? nil : channel.eventLoop.scheduleTask(deadline: deadline) {
             connection.close(HTTP1Error(.notConnected, "no TLS handshake with \(origin) within \(timeout)"))
         }
-        defer { handshake.cancel() }
+        defer { handshake?.cancel() }
         do {
             // Set when the pipeline was built, which the connect future waited for.
             try await sink.ready!.get()

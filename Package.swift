@@ -127,7 +127,7 @@ let package = Package(
             name: "weft",
             dependencies: [
                 "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture", "Engine", "Netlink", "Status",
-                "Etcd", "ControlPlane", "EtcdSubnets", "Daemon", "Operator", "TrafficRules", "Spawn",
+                "Etcd", "ControlPlane", "EtcdSubnets", "KubeSubnets", "KubeModel", "Daemon", "Operator", "TrafficRules", "Spawn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/weft"

@@ -90,7 +90,7 @@ public struct KubeSubnetManager: SubnetManager {
 
 /// Our node's name, learned once: NODE_NAME, or the GET of our pod (flannel's order).
 actor NodeNameResolver {
-    private let source: NodeNameSource
+    nonisolated let source: NodeNameSource
     private let api: KubeAPI
     private var known: String?
 

@@ -27,10 +27,18 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
     /// The checks flannel's troubleshooting guide walks through, in the order a broken node is
     /// usually diagnosed: etcd, the config, this host's lease, the interface, MTU, forwarding, rules, device.
     public static func evaluate(_ facts: DoctorFacts) -> [DoctorCheck] {
-        var checks = etcd(facts)
-        checks.append(config(facts))
-        checks += subnetFile(facts)
-        checks.append(lease(facts))
+        var checks: [DoctorCheck]
+        if let kube = facts.kube {
+            checks = kubernetes(kube)
+            checks.append(config(facts))
+            checks += subnetFile(facts)
+            checks += kubernetesLease(kube, facts)
+        } else {
+            checks = etcd(facts)
+            checks.append(config(facts))
+            checks += subnetFile(facts)
+            checks.append(lease(facts))
+        }
         checks.append(interface(facts))
         checks.append(mtu(facts))
         checks += paths(facts)
@@ -51,6 +59,62 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
             return DoctorCheck("etcd \(probe.endpoint)", anyReachable ? .warn : .fail, "unreachable: \(error)",
                                fix: "start etcd there, or correct --etcd-endpoints (FLANNELD_ETCD_ENDPOINTS) and the --etcd-* TLS flags")
         }
+    }
+
+    /// Kubernetes mode: the API server, then each RBAC rule weftd uses.
+    static func kubernetes(_ kube: KubeFacts) -> [DoctorCheck] {
+        if let problem = kube.clientProblem {
+            return [DoctorCheck("kubernetes API", .fail, problem)]
+        }
+        var checks: [DoctorCheck] = []
+        switch kube.node {
+        case .success(let name):
+            checks.append(DoctorCheck("kubernetes node", .ok, "\(name) at \(kube.server)"))
+        case .failure(let problem):
+            checks.append(DoctorCheck("kubernetes node", .fail, problem.description))
+        }
+        for access in kube.access {
+            if let error = access.error {
+                checks.append(DoctorCheck("RBAC \(access.rule)", .fail, error))
+            } else {
+                checks.append(DoctorCheck("RBAC \(access.rule)", .ok, "allowed"))
+            }
+        }
+        return checks
+    }
+
+    /// Kubernetes mode: our podCIDR and the annotations weftd publishes on our node.
+    static func kubernetesLease(_ kube: KubeFacts, _ facts: DoctorFacts) -> [DoctorCheck] {
+        var checks: [DoctorCheck] = []
+        switch kube.podCIDR {
+        case nil:
+            checks.append(DoctorCheck("node podCIDR", .warn, "not checked (no node or no valid network config)"))
+        case .success(let subnet)?:
+            if let env = subnetEnv(facts), let written = env.subnet, written.description != subnet {
+                checks.append(DoctorCheck("node podCIDR", .fail, "\(subnet), but subnet.env says \(written)",
+                                          fix: "restart weftd so it writes the node's podCIDR; containers addressed from \(written) must be restarted"))
+            } else {
+                checks.append(DoctorCheck("node podCIDR", .ok, "\(subnet), inside the Network"))
+            }
+        case .failure(let problem)?:
+            checks.append(DoctorCheck("node podCIDR", .fail, problem.description))
+        }
+        guard let annotations = kube.annotations else { return checks }
+        guard annotations["kube-subnet-manager"] == "true", let publicIP = annotations["public-ip"] else {
+            checks.append(DoctorCheck("node annotations", .warn, "no kube-subnet-manager/public-ip annotations yet",
+                                      fix: "weftd writes them when it takes the lease; is weftd running with --kube-subnet-mgr on this node?"))
+            return checks
+        }
+        let backend = annotations["backend-type"].map { $0.isEmpty ? "udp" : $0 } ?? "udp"
+        var detail = "public-ip \(publicIP), backend \(backend)"
+        if let overwrite = annotations["public-ip-overwrite"] { detail += ", public-ip-overwrite \(overwrite)" }
+        if case .success(let choice) = facts.interface, annotations["public-ip-overwrite"] == nil, choice.publicIP != publicIP {
+            checks.append(DoctorCheck("node annotations", .warn, detail + "; this host's public IP is \(choice.publicIP)",
+                                      fix: "weftd publishes the chosen interface's address at start: restart weftd, or check --iface/--public-ip"))
+        } else {
+            checks.append(DoctorCheck("node annotations", .ok, detail))
+        }
+        return checks
     }
 
     public static func networkConfig(_ facts: DoctorFacts) -> NetworkConfig? {

@@ -93,6 +93,8 @@ public struct DoctorFacts: Sendable {
     }
 
     public var endpoints: [EndpointProbe] = []
+    /// Kubernetes mode: the API server instead of etcd; nil in etcd mode.
+    public var kube: KubeFacts?
     public var config = ConfigState.unknown
     public var subnetFile = SubnetFile.missing(path: SubnetEnv.defaultPath)
     public var ownLease = OwnLease.unknown
@@ -135,4 +137,39 @@ public struct PathProbe: Equatable, Sendable {
 public struct InterfaceProblem: Error, Equatable, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// What `weft doctor` found through the Kubernetes API (Kubernetes mode only).
+public struct KubeFacts: Sendable {
+    public struct Access: Equatable, Sendable {
+        /// As RBAC names it: "nodes get", "nodes/status patch".
+        public var rule: String
+        public var error: String?
+
+        public init(rule: String, error: String?) {
+            self.rule = rule
+            self.error = error
+        }
+    }
+
+    public var server: String
+    /// Why no client could be made (kubeconfig, in-cluster environment); nil when one was.
+    public var clientProblem: String?
+    /// Our node's name, or why it is unknown.
+    public var node: Result<String, InterfaceProblem>
+    public var access: [Access]
+    /// Our node's IPv4 podCIDR inside the Network, or why not; nil when not read.
+    public var podCIDR: Result<String, InterfaceProblem>?
+    /// flannel's annotations on our node by short name ("public-ip"); nil when not read.
+    public var annotations: [String: String]?
+
+    public init(server: String, clientProblem: String? = nil, node: Result<String, InterfaceProblem>,
+                access: [Access] = [], podCIDR: Result<String, InterfaceProblem>? = nil, annotations: [String: String]? = nil) {
+        self.server = server
+        self.clientProblem = clientProblem
+        self.node = node
+        self.access = access
+        self.podCIDR = podCIDR
+        self.annotations = annotations
+    }
 }

@@ -8,6 +8,8 @@ import Engine
 import Netlink
 import Etcd
 import Foundation
+import KubeModel
+import KubeSubnets
 import Operator
 import Spawn
 import TrafficRules
@@ -31,6 +33,16 @@ struct DoctorCommand: AsyncParsableCommand {
     var ifaceRegex: [String] = []
     @Option(help: ArgumentHelp("weftd's --public-ip (FLANNELD_PUBLIC_IP).", valueName: "ip"))
     var publicIP: String?
+    @Flag(help: "Kubernetes mode, as weftd --kube-subnet-mgr (FLANNELD_KUBE_SUBNET_MGR): check the API server, RBAC and this node instead of etcd.")
+    var kubeSubnetMgr = false
+    @Option(help: ArgumentHelp("weftd's --kubeconfig-file (FLANNELD_KUBECONFIG_FILE).", valueName: "path"))
+    var kubeconfigFile: String?
+    @Option(help: ArgumentHelp("weftd's --kube-api-url (FLANNELD_KUBE_API_URL).", valueName: "url"))
+    var kubeApiUrl: String?
+    @Option(help: ArgumentHelp("weftd's --net-config-path (FLANNELD_NET_CONFIG_PATH).", valueName: "path"))
+    var netConfigPath: String?
+    @Option(help: ArgumentHelp("weftd's --kube-annotation-prefix (FLANNELD_KUBE_ANNOTATION_PREFIX).", valueName: "prefix"))
+    var kubeAnnotationPrefix: String?
     @Flag(help: "Skip the DF probes of the path to each peer (ICMP echo, up to 16 peers).") var noPathProbe = false
     @Flag(help: "JSON for scripts instead of the table.") var json = false
 
@@ -40,6 +52,11 @@ struct DoctorCommand: AsyncParsableCommand {
             var extra = subnetFile.map { ["--subnet-file=\($0)"] } ?? []
             extra += iface.map { "--iface=\($0)" } + ifaceRegex.map { "--iface-regex=\($0)" }
             if let publicIP { extra.append("--public-ip=\(publicIP)") }
+            if kubeSubnetMgr { extra.append("--kube-subnet-mgr") }
+            if let kubeconfigFile { extra.append("--kubeconfig-file=\(kubeconfigFile)") }
+            if let kubeApiUrl { extra.append("--kube-api-url=\(kubeApiUrl)") }
+            if let netConfigPath { extra.append("--net-config-path=\(netConfigPath)") }
+            if let kubeAnnotationPrefix { extra.append("--kube-annotation-prefix=\(kubeAnnotationPrefix)") }
             let options = try etcd.options(extra)
             let checks = DoctorCheck.evaluate(await DoctorProbe(options: options, probePaths: !noPathProbe).gather())
             passed = DoctorCheck.passed(checks)
@@ -64,11 +81,17 @@ struct DoctorProbe {
 
     func gather() async -> DoctorFacts {
         var facts = DoctorFacts()
-        facts.endpoints = await probeEndpoints()
-        let reachable = facts.endpoints.filter { $0.error == nil }.map(\.endpoint)
         facts.subnetFile = readSubnetFile()
-        if !reachable.isEmpty {
-            await readEtcd(into: &facts, endpoints: reachable)
+        var reachable: [String] = []
+        var kubePeers: [String]?
+        if options.kubeSubnetManager {
+            kubePeers = await readKubernetes(into: &facts)
+        } else {
+            facts.endpoints = await probeEndpoints()
+            reachable = facts.endpoints.filter { $0.error == nil }.map(\.endpoint)
+            if !reachable.isEmpty {
+                await readEtcd(into: &facts, endpoints: reachable)
+            }
         }
         let interfaces = (try? HostNetwork.interfaces()) ?? []
         facts.interface = selectInterface()
@@ -81,10 +104,11 @@ struct DoctorProbe {
         if let found = names.lazy.compactMap({ name in interfaces.first { $0.name == name } }).first {
             facts.device = DoctorFacts.Device(name: found.name, mtu: found.mtu, isUp: found.isUp, kind: Self.linkKind(found.name))
         }
-        if probePaths, !reachable.isEmpty, case .success(let choice) = facts.interface {
+        if probePaths, kubePeers != nil || !reachable.isEmpty, case .success(let choice) = facts.interface {
             let overhead = DoctorCheck.networkConfig(facts)?.backend.overhead ?? 0
             let needed = DoctorCheck.subnetEnv(facts)?.mtu.map { $0 + overhead } ?? choice.mtu
-            let peers = await readPeers(endpoints: reachable).filter { $0 != choice.publicIP }.prefix(PathProbe.peerLimit)
+            let all = if let kubePeers { kubePeers } else { await readPeers(endpoints: reachable) }
+            let peers = all.filter { $0 != choice.publicIP }.prefix(PathProbe.peerLimit)
             facts.paths = peers.map { PathProbe(peer: $0, needed: needed, largest: Self.largestAnswered(peer: $0, upTo: needed)) }
         }
         facts.ipForward = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8))?
@@ -156,6 +180,39 @@ struct DoctorProbe {
             }
         }
         if let result { (facts.config, facts.ownLease) = result }
+    }
+
+    /// Kubernetes mode: net-conf.json, then the API server as weftd's manager sees it. Returns the
+    /// peers' public-ips for the path probes (nil when the API server could not be asked).
+    func readKubernetes(into facts: inout DoctorFacts) async -> [String]? {
+        let file = NetworkConfigFile(path: options.netConfigPath)
+        do throws(LeaseError) {
+            facts.config = .valid(key: file.path, try file.read())
+        } catch {
+            facts.config = error.kind == .configMissing ? .missing(key: file.path, message: error.description) : .invalid(key: file.path, problem: error.description)
+        }
+        var kube = KubeSubnetManager.Options()
+        kube.apiURL = options.kubeAPIURL
+        kube.kubeconfigPath = options.kubeconfigFile
+        kube.netConfigPath = options.netConfigPath
+        kube.annotationPrefix = options.kubeAnnotationPrefix
+        kube.environment = ProcessInfo.processInfo.environment
+        let manager: KubeSubnetManager
+        do {
+            manager = try KubeSubnetManager(kube, warn: { FileHandle.standardError.write(Data("weft: warning: \($0)\n".utf8)) })
+        } catch {
+            facts.kube = KubeFacts(server: options.kubeAPIURL, clientProblem: error.description, node: .failure(InterfaceProblem("no client")))
+            return nil
+        }
+        let diagnosis = await manager.diagnose(network: DoctorCheck.networkConfig(facts)?.network)
+        await manager.shutdown()
+        facts.kube = KubeFacts(
+            server: diagnosis.server,
+            node: diagnosis.node.mapError { InterfaceProblem($0.description) },
+            access: diagnosis.access.map { KubeFacts.Access(rule: $0.rule, error: $0.error) },
+            podCIDR: diagnosis.podCIDR.map { $0.map(\.description).mapError { InterfaceProblem($0.description) } },
+            annotations: diagnosis.annotations)
+        return diagnosis.peerPublicIPs
     }
 
     /// The PublicIPs of every lease, sorted.

@@ -27,7 +27,7 @@ final class KubeBed: Sendable {
         self.directory = directory
     }
 
-    static func with<T>(_ body: (KubeBed) async throws -> T) async throws -> T {
+    static func with<T>(roles: [String: Role]? = nil, _ body: (KubeBed) async throws -> T) async throws -> T {
         let certificates = try ServerCertificates.make()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-kubebed-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -38,6 +38,7 @@ final class KubeBed: Sendable {
         ], to: tokens)
         var configuration = KubeTestServer.Configuration(tokenFile: tokens, certificateFile: certificates.certificate, keyFile: certificates.key)
         configuration.bookmarkInterval = .seconds(1)
+        if let roles { configuration.roles = roles }
         let server = try await KubeTestServer.start(configuration)
         let bed = KubeBed(server: server, directory: directory)
         do {

@@ -172,3 +172,34 @@ final class Observed: Sendable {
     var latest: [Route] { state.withLock { $0.routes } }
     var isConfirmed: Bool { state.withLock { $0.confirmed } }
 }
+
+/// `weft doctor`'s view of the API server, gathered as weftd's manager makes its requests.
+@Suite(.timeLimit(.minutes(1)))
+struct KubeDiagnosisTests {
+    @Test func withFlannelsRoleEveryRuleWorksAndThePodCIDRAndPeersAreRead() async throws {
+        try await KubeBed.with { bed in
+            let manager = try bed.manager(node: "n1")
+            defer { Task { await manager.shutdown() } }
+            let diagnosis = await manager.diagnose(network: IPv4Prefix("10.244.0.0/16"))
+            #expect(try diagnosis.node.get() == "n1")
+            #expect(diagnosis.access.map(\.rule) == ["nodes get", "nodes list", "nodes watch", "nodes/status patch"])
+            #expect(diagnosis.access.allSatisfy { $0.error == nil }, "\(diagnosis.access)")
+            #expect(try diagnosis.podCIDR?.get() == IPv4Prefix("10.244.1.0/24"))
+            #expect(diagnosis.peerPublicIPs == ["198.18.0.2"])
+            let before = try bed.server.store.get(.nodes, ObjectKey(name: "n1")).value(at: "metadata.resourceVersion")
+            #expect(bed.patches(to: "n1").count == 1, "the patch probe is an empty strategic-merge patch")
+            #expect(try bed.server.store.get(.nodes, ObjectKey(name: "n1")).value(at: "metadata.resourceVersion") == before)
+        }
+    }
+
+    @Test func aRoleWithoutTheStatusPatchFailsOnlyThatRule() async throws {
+        try await KubeBed.with(roles: [User.flannel: Role(["nodes": ["get", "list", "watch"]])]) { bed in
+            let manager = try bed.manager(node: "n1")
+            defer { Task { await manager.shutdown() } }
+            let diagnosis = await manager.diagnose(network: IPv4Prefix("10.244.0.0/16"))
+            let failing = diagnosis.access.filter { $0.error != nil }
+            #expect(failing.map(\.rule) == ["nodes/status patch"])
+            #expect(failing.first?.error?.contains("forbidden") == true, "\(failing)")
+        }
+    }
+}

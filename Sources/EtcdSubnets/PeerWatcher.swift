@@ -249,6 +249,12 @@ public actor PeerWatcher: PeerWatching {
         }
         statistics.revision = listing.revision
         publishIfChanged(receivedAt: receivedAt, force: routes.published == nil)
+        if let ownKey, !listing.kvs.contains(where: { $0.key == ownKey }) {
+            // Our key is gone, whatever the revisions say: a store restored or rebuilt can reach
+            // the revision we last saw again, so only its content shows it went back.
+            log(.warning, "our lease key \(ownKey) is missing from etcd's listing at revision \(listing.revision); re-asserting it")
+            await onRecheckLease?()
+        }
         return listing.revision
     }
 

@@ -109,6 +109,27 @@ struct PeerWatcherFaultTests {
     }
 }
 
+extension PeerWatcherFaultTests {
+    /// A listing without our key asks for our lease to be re-asserted, whatever the revisions
+    /// say: a store rebuilt while weftd watched can reach the revision weftd last saw again, and
+    /// then only our key's absence gives it away (seen in the full suite: weftd's key stayed gone
+    /// until the renewal, a day later).
+    @Test func aListingWithoutOurKeyHasTheLeaseReasserted() async throws {
+        try await withNetwork(client: fastWatch) { etcd, client, prefix in
+            let config = try await client.networkConfig(prefix: prefix)
+            _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.2.0-24", flannelVXLANValue(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02"))
+            let told = Told()
+            let (peers, publisher) = watcher(client, config: config, prefix: prefix, told: told)
+            let runner = Task { await peers.run() }
+            defer { runner.cancel() }
+            #expect(await eventually { subnets(publisher) == [cidr("10.244.2.0/24")] })
+            #expect(await eventually { told.rechecks.withLock { $0 } >= 1 }, "\(told.logs.withLock { $0 })")
+            #expect(told.lines(containing: "our lease key \(prefix)/subnets/10.244.1.0-24 is missing from etcd's listing").count == 1,
+                    "\(told.logs.withLock { $0 })")
+        }
+    }
+}
+
 @Suite(.serialized, .enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
 struct LeaseRecheckTests {
     /// After etcd lost its data, `recheck` re-asserts our lease at once, on the same subnet, by a

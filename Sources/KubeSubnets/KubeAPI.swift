@@ -91,22 +91,32 @@ final class KubeAPI: Sendable {
 
     /// Opens the watch `request` and hands each event to `handle` until the server ends the stream
     /// (returns normally), `handle` returns false, or the stream fails (throws). `opened` runs
-    /// once the API server accepted the watch.
+    /// once the API server accepted the watch. A 401 is tried once more with the token read again,
+    /// as `call` does, so a rotated token does not interrupt the peer watch.
     nonisolated(nonsending) func watch(_ request: APIRequest, opened: () async -> Void,
                handle: (WatchEvent) async -> Bool) async throws(KubeError) {
-        let stream: HTTP1Stream
-        do {
-            stream = try await http.openStream(httpRequest(request, body: nil), timeout: Self.watchHeadTimeout)
-        } catch {
-            throw APIFailure.unreachable(request: request, config: config, reason: error.description)
-        }
-        let code = Int(stream.status.code)
-        guard code == 200 else {
-            let body = (try? await stream.collect(upTo: Self.errorBodyLimit, timeout: Self.requestTimeout)) ?? []
-            if code == 401 { tokens?.invalidate() }
-            throw APIFailure.from(httpStatus: code, body: body, retryAfter: stream.head.headers.first(name: "Retry-After"),
+        var retriedUnauthorized = false
+        var answer: HTTP1Stream
+        while true {
+            do {
+                answer = try await http.openStream(httpRequest(request, body: nil), timeout: Self.watchHeadTimeout)
+            } catch {
+                throw APIFailure.unreachable(request: request, config: config, reason: error.description)
+            }
+            let code = Int(answer.status.code)
+            if code == 200 { break }
+            let body = (try? await answer.collect(upTo: Self.errorBodyLimit, timeout: Self.requestTimeout)) ?? []
+            if code == 401, let tokens {
+                tokens.invalidate()
+                if !retriedUnauthorized {
+                    retriedUnauthorized = true
+                    continue
+                }
+            }
+            throw APIFailure.from(httpStatus: code, body: body, retryAfter: answer.head.headers.first(name: "Retry-After"),
                                   request: request, config: config, credentials: credentials)
         }
+        let stream = answer
         await opened()
         let result: Result<Void, KubeError> = await withTaskCancellationHandler {
             await Self.read(stream, request: request, config: config, handle: handle)

@@ -88,6 +88,8 @@ extension WeftdBeds {
             WeftdEndToEndTests.pingMatrix(bed, subnets, "kube udp")
             for index in 1...3 {
                 #expect(daemons[index]!.lines(containing: "LOST").isEmpty, "weftd \(index): \(daemons[index]!.log.suffix(1500))")
+                #expect(daemons[index]!.lines(containing: "etcd").isEmpty, "weftd \(index) in kube mode speaks of etcd: \(daemons[index]!.lines(containing: "etcd"))")
+                #expect(daemons[index]!.log.contains("Kubernetes subnet manager, net config \(kube.netConf)"), "\(daemons[index]!.log.prefix(1500))")
             }
         }
 

@@ -90,6 +90,8 @@ extension WeftdBeds {
                 #expect(daemons[index]!.lines(containing: "LOST").isEmpty, "weftd \(index): \(daemons[index]!.log.suffix(1500))")
                 #expect(daemons[index]!.lines(containing: "etcd").isEmpty, "weftd \(index) in kube mode speaks of etcd: \(daemons[index]!.lines(containing: "etcd"))")
                 #expect(daemons[index]!.log.contains("Kubernetes subnet manager, net config \(kube.netConf)"), "\(daemons[index]!.log.prefix(1500))")
+                #expect(daemons[index]!.lines(containing: "annotated node host\(index) ").first?.contains("backend-type empty, as flannel's udp backend writes it") == true,
+                        "\(daemons[index]!.lines(containing: "annotated node"))")
             }
         }
 

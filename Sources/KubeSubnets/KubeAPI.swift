@@ -43,6 +43,10 @@ final class KubeAPI: Sendable {
     /// Verification is off only when the config says insecure-skip-tls-verify (its loader returns a warning to log).
     private static func tls(_ config: ClientConfig) throws(KubeError) -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()
+        // NIOSSL waits this long for the server's close_notify before closing each connection
+        // (5 s by default); weftd's stop waits for its connections, and a server that never
+        // answers (black-holed, or one that just closes) held every SIGTERM for 5 s.
+        tls.shutdownTimeout = .milliseconds(300)
         do {
             if let ca = config.certificateAuthority {
                 tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))

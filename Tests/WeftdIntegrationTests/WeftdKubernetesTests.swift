@@ -221,7 +221,10 @@ extension WeftdBeds {
             WeftdEndToEndTests.pingMatrix(bed, subnets, "kube host-gw")
 
             // Host 3 leaves the cluster: weftd stopped, its node deleted.
+            let stopping = ContinuousClock.now
             #expect(daemons[3]!.stop(SIGTERM) == 0)
+            let stopped = ContinuousClock.now - stopping
+            #expect(stopped < .seconds(3), "weftd took \(stopped) to stop on SIGTERM: \(daemons[3]!.log.suffix(600))")
             try kube.deleteNode("host3")
             for index in 1...2 {
                 expectKernelRoutes(index, [1, 2].filter { $0 != index }, "after host3's node was deleted")

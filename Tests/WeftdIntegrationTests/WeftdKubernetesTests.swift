@@ -124,8 +124,9 @@ extension WeftdBeds {
                 for index in 1...3 { Self.expectRoutes(kube, index, all.subtracting([subnets[index]!]).union(extra), label) }
             }
 
-            // A watch expired: a node (a flannel host running no weftd) is deleted and the history
-            // compacted while the server is down; back up, every weftd relists and drops it.
+            // A watch expired: while the server is down a node (a flannel host running no weftd) is
+            // deleted, another added, and the history compacted; back up, every weftd relists and
+            // takes both changes.
             try kube.put(kube.peerNode("ghost", podCIDR: "10.244.200.0/24", publicIP: "198.18.0.9"))
             expectEveryone(["10.244.200.0/24"], "a node added")
             try kube.control("down")
@@ -134,12 +135,13 @@ extension WeftdBeds {
                         "weftd \(index) did not notice the server went away")
             }
             try kube.deleteNode("ghost")
+            try kube.put(kube.peerNode("away", podCIDR: "10.244.202.0/24", publicIP: "198.18.0.11"))
             try kube.control("compact")
             try kube.control("up")
-            expectEveryone([], "a node deleted while the watch was away")
+            expectEveryone(["10.244.202.0/24"], "a node deleted and one added while the watch was away")
             for index in 1...3 {
                 let relisted = daemons[index]!.lines(containing: "re-listed ")
-                #expect(relisted.count == 1 && relisted[0].contains("1 removed"), "weftd \(index): \(relisted)")
+                #expect(relisted.count == 1 && relisted[0].contains("1 added, 1 removed"), "weftd \(index): \(relisted)")
             }
 
             // Token rotated: the server takes only the new token, weftd's file holds it; watches
@@ -150,7 +152,7 @@ extension WeftdBeds {
             #expect(try kube.statusCode(withToken: "flannel-token-weftd-it-2") == 200)
             try kube.control("close-watches")
             try kube.put(kube.peerNode("late", podCIDR: "10.244.201.0/24", publicIP: "198.18.0.10"))
-            expectEveryone(["10.244.201.0/24"], "a node added after the token rotated")
+            expectEveryone(["10.244.202.0/24", "10.244.201.0/24"], "a node added after the token rotated")
             let watches = try kube.requests().dropFirst(before).filter {
                 $0["query"]?.string?.contains("watch=") == true && $0["user"]?.string == User.flannel && $0["code"]?.text == "200"
             }
@@ -188,7 +190,7 @@ extension WeftdBeds {
                         "weftd \(index) touched its dataplane: \(daemons[index]!.log.suffix(1500))")
             }
             try kube.deleteNode("late")
-            expectEveryone([], "a node deleted after the outage")
+            expectEveryone(["10.244.202.0/24"], "a node deleted after the outage")
             pinger.stop(SIGINT)
             let summary = pinger.log.split(separator: "\n").first { $0.contains("packets transmitted") } ?? "none"
             print("kube vxlan: API server down \(outage); container 1 → 2 pings meanwhile: \(summary)")

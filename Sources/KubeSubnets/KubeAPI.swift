@@ -30,6 +30,9 @@ final class KubeAPI: Sendable {
         origin = Origin(isTLS: config.server.scheme == .https, host: config.server.host, port: config.server.port)
         tokens = config.bearerToken.map { TokenSource(origin: $0) }
         var configuration = HTTP1Client.Configuration()
+        // client-go's TLS handshake bound (net/http's TLSHandshakeTimeout): a loaded API server or
+        // node can take longer than the 2 s etcd's client allows, and a refused connect still fails at once.
+        configuration.connectTimeout = .seconds(10)
         if config.server.scheme == .https { configuration.tls = try Self.tls(config) }
         do {
             http = try HTTP1Client(configuration: configuration)

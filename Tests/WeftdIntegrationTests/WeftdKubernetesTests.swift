@@ -144,8 +144,8 @@ extension WeftdBeds {
                 #expect(relisted.count == 1 && relisted[0].contains("1 added, 1 removed"), "weftd \(index): \(relisted)")
             }
 
-            // Token rotated: the server takes only the new token, weftd's file holds it; watches
-            // reconnect (with it, or not at all) and a node added afterwards still becomes a route.
+            // Token rotated: the server takes only the new token, weftd's file holds it; the closed
+            // watches reconnect with it and a node added afterwards still becomes a route.
             let before = try kube.requests().count
             try kube.rotateFlannelToken(to: "flannel-token-weftd-it-2")
             #expect(try kube.statusCode(withToken: "flannel-token-weftd-it-1") == 401, "the old token still works")

@@ -231,8 +231,9 @@ let package = Package(
         .testTarget(name: "EtcdIntegrationTests", dependencies: ["Etcd", "HTTP1", "EtcdTestSupport", "CShims",
                                                                  .product(name: "NIOCore", package: "swift-nio"),
                                                                  .product(name: "NIOPosix", package: "swift-nio")]),
-        // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces. Skips otherwise.
-        .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing", "Status", "TestSupport", "TestThreads"]),
+        // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces, against etcd or
+        // (Kubernetes mode) weft-kube-test-server in a namespace of its own. Skips otherwise.
+        .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing", "Status", "TestSupport", "TestThreads", "KubeTestServer"]),
     ]
 )
 

@@ -49,8 +49,8 @@ public enum WeftDaemon {
             return 1
         }
         logger.info("\(interface.summary)")
-        let store = options.kubeSubnetManager
-            ? "Kubernetes subnet manager, net config \(options.netConfigPath)"
+        // In Kubernetes mode the etcd flags are ignored, as flanneld ignores them; the API server is logged with the subnet manager.
+        let store = options.kubeSubnetManager ? "Kubernetes subnet manager, net config \(options.netConfigPath)"
             : "etcd \(options.etcdEndpoints.joined(separator: ",")) prefix \(options.etcdPrefix)"
         logger.info("\(store); subnet file \(options.subnetFile); engine \(options.engine.rawValue), workers \(options.workers == 0 ? "one per core" : String(options.workers)); ip-masq \(options.ipMasq)")
 

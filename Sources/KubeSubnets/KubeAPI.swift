@@ -30,8 +30,8 @@ final class KubeAPI: Sendable {
         origin = Origin(isTLS: config.server.scheme == .https, host: config.server.host, port: config.server.port)
         tokens = config.bearerToken.map { TokenSource(origin: $0) }
         var configuration = HTTP1Client.Configuration()
-        // client-go's TLS handshake timeout: an API server across the network, or a busy node,
-        // may take more than the 2 s that suits a local etcd.
+        // client-go's TLS handshake bound (net/http's TLSHandshakeTimeout): a loaded API server or
+        // node can take longer than the 2 s etcd's client allows, and a refused connect still fails at once.
         configuration.connectTimeout = .seconds(10)
         if config.server.scheme == .https { configuration.tls = try Self.tls(config) }
         do {
@@ -46,6 +46,10 @@ final class KubeAPI: Sendable {
     /// Verification is off only when the config says insecure-skip-tls-verify (its loader returns a warning to log).
     private static func tls(_ config: ClientConfig) throws(KubeError) -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()
+        // NIOSSL waits this long for the server's close_notify before closing each connection
+        // (5 s by default); weftd's stop waits for its connections, and a server that never
+        // answers (black-holed, or one that just closes) held every SIGTERM for 5 s.
+        tls.shutdownTimeout = .milliseconds(300)
         do {
             if let ca = config.certificateAuthority {
                 tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))
@@ -94,22 +98,32 @@ final class KubeAPI: Sendable {
 
     /// Opens the watch `request` and hands each event to `handle` until the server ends the stream
     /// (returns normally), `handle` returns false, or the stream fails (throws). `opened` runs
-    /// once the API server accepted the watch.
+    /// once the API server accepted the watch. A 401 is tried once more with the token read again,
+    /// as `call` does, so a rotated token does not interrupt the peer watch.
     nonisolated(nonsending) func watch(_ request: APIRequest, opened: () async -> Void,
                handle: (WatchEvent) async -> Bool) async throws(KubeError) {
-        let stream: HTTP1Stream
-        do {
-            stream = try await http.openStream(httpRequest(request, body: nil), timeout: Self.watchHeadTimeout)
-        } catch {
-            throw APIFailure.unreachable(request: request, config: config, reason: error.description)
-        }
-        let code = Int(stream.status.code)
-        guard code == 200 else {
-            let body = (try? await stream.collect(upTo: Self.errorBodyLimit, timeout: Self.requestTimeout)) ?? []
-            if code == 401 { tokens?.invalidate() }
-            throw APIFailure.from(httpStatus: code, body: body, retryAfter: stream.head.headers.first(name: "Retry-After"),
+        var retriedUnauthorized = false
+        var answer: HTTP1Stream
+        while true {
+            do {
+                answer = try await http.openStream(httpRequest(request, body: nil), timeout: Self.watchHeadTimeout)
+            } catch {
+                throw APIFailure.unreachable(request: request, config: config, reason: error.description)
+            }
+            let code = Int(answer.status.code)
+            if code == 200 { break }
+            let body = (try? await answer.collect(upTo: Self.errorBodyLimit, timeout: Self.requestTimeout)) ?? []
+            if code == 401, let tokens {
+                tokens.invalidate()
+                if !retriedUnauthorized {
+                    retriedUnauthorized = true
+                    continue
+                }
+            }
+            throw APIFailure.from(httpStatus: code, body: body, retryAfter: answer.head.headers.first(name: "Retry-After"),
                                   request: request, config: config, credentials: credentials)
         }
+        let stream = answer
         await opened()
         let result: Result<Void, KubeError> = await withTaskCancellationHandler {
             await Self.read(stream, request: request, config: config, handle: handle)

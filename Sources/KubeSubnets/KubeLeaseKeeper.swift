@@ -51,7 +51,8 @@ actor KubeLeaseKeeper: LeaseKeeper {
             if let note = own.subnet.note(node: name), noted.insert(note).inserted { log(.info, note) }
             if let patch = own.annotationPatch {
                 _ = try await manager.api.call(.patchNodeStatus(name), body: patch)
-                log(.info, "annotated node \(name) with this host's lease attributes (public-ip \(own.advertisedPublicIP), backend \(request.attributes.backendType))")
+                let type = request.attributes.backendType
+                log(.info, "annotated node \(name) with this host's lease attributes (public-ip \(own.advertisedPublicIP), backend-type \(type.isEmpty ? "empty, as flannel's udp backend writes it" : type))")
             }
             if manager.setNodeNetworkUnavailable, !conditionReported {
                 // flannel's CompleteLease: one try, a failure only logged.

@@ -144,6 +144,32 @@ struct KubeSubnetManagerTests {
         }
     }
 
+    @Test func aTokenRotatedUnderAnOpenWatchLeavesTheRouteTableConfirmed() async throws {
+        try await KubeBed.with { bed in
+            let manager = try bed.manager(node: "n1")
+            defer { Task { await manager.shutdown() } }
+            let keeper = manager.leaseKeeper(KubeBed.request(publicIP: "198.18.0.1", mac: "0a:00:00:00:00:01"), log: { _, _ in })
+            let lease = try await keeper.acquire()
+            let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: lease.config.network, subnetLength: 24, localSubnet: lease.subnet))
+            let seen = Observed()
+            let log = Lines()
+            let watcher = manager.peerWatcher(for: lease, keeper: keeper, publisher: publisher, log: log.log,
+                                              events: PeerWatchEvents(published: { seen.routes($0.routes) }, freshness: { seen.freshness($0) }))
+            let running = Task { await watcher.run() }
+            defer { running.cancel() }
+            #expect(await eventually { seen.isConfirmed && seen.latest.count == 1 })
+
+            try TokenFile.write([(KubeBed.adminToken, User(name: "kubernetes-admin", groups: ["system:masters"])),
+                                 ("rotated-token", User(name: User.flannel, groups: ["system:serviceaccounts"]))], to: bed.tokens)
+            try Data("rotated-token".utf8).write(to: URL(fileURLWithPath: bed.weftToken))
+            bed.server.closeWatches()
+            bed.server.store.put(.nodes, KubeBed.node("n4", podCIDR: "10.244.4.0/24", annotations: KubeBed.flannelAnnotations(publicIP: "198.18.0.4", mac: "0a:00:00:00:00:04")))
+            #expect(await eventually { seen.latest.count == 2 }, "\(log.all)")
+            #expect(bed.server.requests.contains { $0.code == 401 && $0.query.contains("watch=") }, "the watch met the old token's refusal")
+            #expect(seen.unconfirmedEpisodes == 0, "a rotated token is no outage: \(log.all)")
+        }
+    }
+
     @Test func withoutTheNodesStatusPatchRuleTheErrorNamesTheMissingRule() async throws {
         try await KubeBed.with { bed in
             // A token for a user with no role at all: even the node GET is forbidden.
@@ -166,9 +192,13 @@ struct KubeSubnetManagerTests {
 final class Observed: Sendable {
     private let state = Mutex<(routes: [Route], confirmed: Bool)>(([], false))
     func routes(_ routes: [Route]) { state.withLock { $0.routes = routes } }
+    private let unconfirmed = Mutex(0)
     func freshness(_ freshness: RouteFreshness) {
         state.withLock { if case .confirmed = freshness { $0.confirmed = true } else { $0.confirmed = false } }
+        if case .unconfirmed = freshness { unconfirmed.withLock { $0 += 1 } }
     }
+    /// How often the table was said to be unconfirmed.
+    var unconfirmedEpisodes: Int { unconfirmed.withLock { $0 } }
     var latest: [Route] { state.withLock { $0.routes } }
     var isConfirmed: Bool { state.withLock { $0.confirmed } }
 }

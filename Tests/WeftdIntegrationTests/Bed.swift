@@ -142,6 +142,14 @@ final class Bed {
     var started: [Started] = []
     var etcd: Started?
     var hostCount = 0
+    /// Where every weftd takes its subnets from: etcd by default; KubeBed switches to the Kubernetes API.
+    var subnetStore = SubnetStore.etcd
+
+    enum SubnetStore {
+        case etcd
+        /// --kube-subnet-mgr with this kubeconfig and net-conf.json; host N is node `nodeName(N)`.
+        case kubernetes(kubeconfig: String, netConf: String)
+    }
 
     init(hosts: Int) throws {
         tag = "wfw\(getpid() % 100_000)\(UInt16.random(in: 0...UInt16.max) % 1000)"
@@ -161,6 +169,8 @@ final class Bed {
     func host(_ index: Int) -> String { "\(tag)h\(index)" }
     func container(_ index: Int) -> String { "\(tag)c\(index)" }
     func hostIP(_ index: Int) -> String { "198.18.0.\(index)" }
+    /// Host N's Kubernetes Node.
+    func nodeName(_ index: Int) -> String { "host\(index)" }
 
     private func addNamespace(_ name: String) throws {
         try must(["/usr/sbin/ip", "netns", "add", name])
@@ -313,8 +323,16 @@ final class Bed {
     /// Starts weftd in host N with a fresh log file; the health server is on 127.0.0.1:8471 there,
     /// the status socket at `statusSocket(N)`.
     func startWeftd(_ index: Int, engine: String = "auto", extra: [String] = []) throws -> Started {
-        let arguments = ["/usr/sbin/ip", "netns", "exec", host(index), weftdPath,
-                         "-etcd-endpoints=\(etcdEndpoint)", "--iface", hostIP(index), "--subnet-file", subnetFile(index),
+        let store: [String]
+        switch subnetStore {
+        case .etcd:
+            store = [weftdPath, "-etcd-endpoints=\(etcdEndpoint)"]
+        case .kubernetes(let kubeconfig, let netConf):
+            store = ["/usr/bin/env", "NODE_NAME=\(nodeName(index))", weftdPath,
+                     "--kube-subnet-mgr", "--kubeconfig-file", kubeconfig, "--net-config-path", netConf]
+        }
+        let arguments = ["/usr/sbin/ip", "netns", "exec", host(index)] + store + [
+                         "--iface", hostIP(index), "--subnet-file", subnetFile(index),
                          "--healthz-port", "8471", "--status-socket", statusSocket(index),
                          "--engine", engine, "--workers", "1"] + extra
         let process = try Started(arguments, logPath: "\(directory)/weftd-\(index)-\(started.count).log")

@@ -183,6 +183,15 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
 
+        // weftd's Kubernetes node watcher at 5,000 nodes against the API stand-in (see its README):
+        // `swift build -c release --product KubeScaleBenchmark`, then run it.
+        .executableTarget(
+            name: "KubeScaleBenchmark",
+            dependencies: ["KubeSubnets", "KubeTestServer", "ControlPlane", "Config", "Routes", "Addressing", "TestSupport"],
+            path: "Benchmarks/KubeScale",
+            exclude: ["README.md", "results"]
+        ),
+
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "SpawnTests", dependencies: ["Spawn"]),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),

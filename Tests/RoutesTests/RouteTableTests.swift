@@ -203,7 +203,7 @@ import Testing
         var generator = SplitMix64(seed: 15)
         let network = IPv4Prefix("10.244.0.0/16")!
         let local = IPv4Prefix("10.244.34.0/24")!
-        var routes = uniformRoutes(count: 300, network: network, subnetLength: 24, using: &generator)
+        var routes = uniformRoutes(count: 200, network: network, subnetLength: 24, using: &generator).filter { $0.subnet != local }
         routes.append(Route(subnet: IPv4Prefix("10.244.0.0/20")!, nextHop: randomNextHop(using: &generator)))
         routes.append(Route(subnet: local, nextHop: randomNextHop(using: &generator)))
         let ordered = routes.sorted { RouteTableBuilder.precedes($0.subnet, $1.subnet) }
@@ -227,6 +227,15 @@ import Testing
         let again = RouteSnapshot(routes: withRepeat, network: network, subnetLength: 24, localSubnet: local)
         #expect(again.table.count == inOrder.table.count)
         #expect(again.table.lookup(repeated.subnet.network) == repeated.nextHop)
+    }
+
+    @Test(arguments: [0, 1, 7, 300, 5000])
+    func everyTableStartsOnACacheLine(count: Int) {
+        var generator = SplitMix64(seed: 16)
+        let routes = uniformRoutes(count: count, network: Self.tenSlashEight, subnetLength: 24, using: &generator)
+        let snapshot = RouteSnapshot(routes: routes, network: Self.tenSlashEight, subnetLength: 24)
+        #expect(Int(bitPattern: snapshot.header) % cacheLine == 0)
+        #expect(snapshot.table.count == count)
     }
 
     @Test func localSubnetIsNotARoute() {

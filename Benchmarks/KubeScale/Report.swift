@@ -19,6 +19,8 @@ struct Report: Codable {
     var snapshotsAwaitingReclamation: Int
     var snapshotsReclaimed: Int
     var unconfirmedEpisodes: Int
+    /// What the watcher logged, with seconds since the benchmark started.
+    var watcherLog: [String]
     var memoryKiB: MemoryPoints
     var memorySlope: Slope
     var load: LoadPoints
@@ -49,6 +51,8 @@ struct Percentiles: Codable {
     var p90: Double
     var p99: Double
     var max: Double
+    /// How many exceed issue 16's 50 ms.
+    var over50: Int
 
     /// `sorted` ascending; nearest rank.
     init(_ sorted: [Double]) {
@@ -61,6 +65,7 @@ struct Percentiles: Codable {
         p90 = rank(0.90)
         p99 = rank(0.99)
         max = sorted.last ?? 0
+        over50 = sorted.count { $0 > 50 }
     }
 }
 

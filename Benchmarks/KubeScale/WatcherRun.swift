@@ -42,10 +42,11 @@ struct WatcherRun {
         let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: lease.config.network,
                                                           subnetLength: lease.config.subnetLength, localSubnet: lease.subnet))
         let record = PublicationRecord()
-        let watcher = manager.peerWatcher(for: lease, keeper: keeper, publisher: publisher, log: { _, _ in },
+        let watcher = manager.peerWatcher(for: lease, keeper: keeper, publisher: publisher, log: { record.log($1) },
                                           events: PeerWatchEvents(published: { record.published($0) }, freshness: { record.freshness($0) }))
         let memoryBefore = Memory.now()
         let listStart = monotonicNanoseconds()
+        record.log("watcher started")
         let running = Task { await watcher.run() }
         defer { running.cancel() }
         guard let complete = await record.waitFor(seconds: 120, { $0.count >= plan.nodes }) else {
@@ -56,6 +57,7 @@ struct WatcherRun {
         let sampler = Sampler()
         let sampling = Task { await sampler.run(every: .milliseconds(250)) }
         let interval = UInt64(1e9 / plan.rate)
+        record.log("churn of \(plan.changes) changes started")
         child.send("churn \(plan.changes) \(interval)")
         let churnSeconds = Double(plan.changes) / plan.rate
         guard try await child.waitForLine(seconds: churnSeconds * 3 + 60, where: { $0 == "done" }) != nil else {
@@ -93,7 +95,7 @@ struct WatcherRun {
             latencyMilliseconds: Percentiles(latencies),
             stalledChanges: stalled, unpublishedChanges: unpublished,
             publications: publications.count, snapshotsAwaitingReclamation: statistics.awaitingReclamation,
-            snapshotsReclaimed: statistics.reclaimed, unconfirmedEpisodes: record.unconfirmedEpisodes,
+            snapshotsReclaimed: statistics.reclaimed, unconfirmedEpisodes: record.unconfirmedEpisodes, watcherLog: record.logLines,
             memoryKiB: .init(beforeList: memoryBefore, afterList: memoryAfterList, afterChurn: memoryAfterChurn, afterChurnTrimmed: memoryTrimmed),
             memorySlope: Slope(churnSamples),
             load: .init(before: loadBefore, after: loadAfter),
@@ -124,7 +126,7 @@ struct Publication: Sendable {
 /// Every publish the watcher made, as it made it (the callback runs on the watcher's actor right
 /// after the snapshot is published).
 final class PublicationRecord: Sendable {
-    private let state = Mutex<(publications: [Publication], unconfirmed: Int)>(([], 0))
+    private let state = Mutex<(publications: [Publication], unconfirmed: Int, log: [String])>(([], 0, []))
 
     func published(_ publication: RoutePublication) {
         let entry = Publication(revision: publication.revision, time: monotonicNanoseconds(), count: publication.routes.count)
@@ -137,6 +139,14 @@ final class PublicationRecord: Sendable {
 
     var all: [Publication] { state.withLock { $0.publications } }
     var unconfirmedEpisodes: Int { state.withLock { $0.unconfirmed } }
+    var logLines: [String] { state.withLock { $0.log } }
+
+    /// The watcher's log, each line with the seconds since the process started.
+    func log(_ line: String) {
+        let start = processStart  // a lazy global: read before the clock
+        let stamped = String(format: "%.3f ", Double(monotonicNanoseconds() - start) / 1e9) + line
+        state.withLock { $0.log.append(stamped) }
+    }
     var lastCount: Int { state.withLock { $0.publications.last?.count ?? 0 } }
 
     func waitFor(seconds: Double, _ condition: (Publication) -> Bool) async -> Publication? {

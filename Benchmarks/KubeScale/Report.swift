@@ -10,6 +10,9 @@ struct Report: Codable {
     var firstCompleteTableMilliseconds: Double
     /// From a change applied to the stand-in's store to the first publish that contains it.
     var latencyMilliseconds: Percentiles
+    /// The seconds of the churn (from its first change) in which some change took over 50 ms:
+    /// one cluster is an episode (the VM busy elsewhere), spread seconds a steady cost.
+    var secondsWithChangesOver50: [Int]
     /// Changes published more than 5 s after they were made.
     var stalledChanges: Int
     /// Changes never published (5 s after the last change was made).

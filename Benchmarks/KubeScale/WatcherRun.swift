@@ -73,18 +73,23 @@ struct WatcherRun {
         trimMalloc()
         let memoryTrimmed = Memory.now()
         let loadAfter = Load.now()
+        // Before the stand-in stops: its going away breaks the watch, which is not the run's.
+        let unconfirmed = record.unconfirmedEpisodes
+        let watcherLog = record.logLines
         child.send("quit")
 
         let publications = record.all
         var latencies: [Double] = []
         var unpublished = 0
         var stalled = 0
+        var slowSeconds = Set<Int>()
         for change in changes {
             // The first publish whose resourceVersion covers the change (revisions only grow).
             let first = Self.firstIndex(in: publications) { $0.revision >= change.version }
             guard first < publications.count else { unpublished += 1; continue }
             let latency = publications[first].time > change.t0 ? publications[first].time - change.t0 : 0
             if latency > Self.stallLimit { stalled += 1 }
+            if latency > 50_000_000 { slowSeconds.insert(Int((change.t0 - (changes.first?.t0 ?? 0)) / 1_000_000_000)) }
             latencies.append(Double(latency) / 1e6)
         }
         latencies.sort()
@@ -93,9 +98,9 @@ struct WatcherRun {
             nodes: plan.nodes, changes: changes.count, rate: plan.rate,
             firstCompleteTableMilliseconds: Double(complete.time - listStart) / 1e6,
             latencyMilliseconds: Percentiles(latencies),
-            stalledChanges: stalled, unpublishedChanges: unpublished,
+            secondsWithChangesOver50: slowSeconds.sorted(), stalledChanges: stalled, unpublishedChanges: unpublished,
             publications: publications.count, snapshotsAwaitingReclamation: statistics.awaitingReclamation,
-            snapshotsReclaimed: statistics.reclaimed, unconfirmedEpisodes: record.unconfirmedEpisodes, watcherLog: record.logLines,
+            snapshotsReclaimed: statistics.reclaimed, unconfirmedEpisodes: unconfirmed, watcherLog: watcherLog,
             memoryKiB: .init(beforeList: memoryBefore, afterList: memoryAfterList, afterChurn: memoryAfterChurn, afterChurnTrimmed: memoryTrimmed),
             memorySlope: Slope(churnSamples),
             load: .init(before: loadBefore, after: loadAfter),

@@ -183,6 +183,15 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
 
+        // weftd's Kubernetes node watcher at 5,000 nodes against the API stand-in (see its README):
+        // `swift build -c release --product KubeScaleBenchmark`, then run it.
+        .executableTarget(
+            name: "KubeScaleBenchmark",
+            dependencies: ["KubeSubnets", "KubeTestServer", "ControlPlane", "Config", "Routes", "Addressing", "TestSupport"],
+            path: "Benchmarks/KubeScale",
+            exclude: ["README.md", "results"]
+        ),
+
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "SpawnTests", dependencies: ["Spawn"]),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
@@ -200,7 +209,7 @@ let package = Package(
         // The fake API server against real kubectl (Debian's 1.20 and a newer one when present) and raw HTTP.
         .testTarget(name: "KubeTestServerTests", dependencies: ["KubeTestServer"]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "TestSupport", "EtcdTestSupport"]),
-        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Config", "Routes", "Addressing"]),
+        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Config", "Routes", "Addressing", "TestSupport"]),
         .testTarget(name: "KubeSubnetsTests", dependencies: ["KubeSubnets", "KubeTestServer", "ControlPlane", "Config", "Routes", "Addressing"]),
         .testTarget(name: "EtcdSubnetsTests", dependencies: ["EtcdSubnets", "ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),

@@ -149,9 +149,8 @@ actor KubeNodeWatcher: PeerWatching {
             || changes.removed.contains(where: { $0.name == ownName }) {
             await keeper.noticeOwnRecordChange(version: Int64(mirror.lastResourceVersion) ?? 0)
         }
-        guard var view else { return }
-        let peers = view.apply(changes)
-        self.view = view
+        // Mutated in place: a copy out of `view` would copy every lease per event (copy-on-write).
+        guard let peers = view?.apply(changes) else { return }
         for line in peers.skipped { log(.info, line) }
         for lease in peers.added { routes.table.put(lease.nodeName, .lease(subnet: lease.subnet, attributes: lease.attributes)) }
         for replacement in peers.replaced {

@@ -156,4 +156,6 @@ struct RouteTableHeader {
     var localSubnet: IPv4Prefix?
     /// Size of the whole block, header included, for poisoning.
     var byteCount: Int
+    /// What malloc returned: the block starts at the first cache line inside it.
+    var allocation: UnsafeMutableRawPointer
 }

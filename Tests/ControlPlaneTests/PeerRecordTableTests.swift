@@ -2,6 +2,7 @@ import Addressing
 import Config
 import ControlPlane
 import Routes
+import TestSupport
 import Testing
 
 /// The peer table as any subnet manager feeds it: records by the store's own names (node names
@@ -51,6 +52,47 @@ struct PeerRecordTableTests {
         ])
         #expect(difference.added == 1 && difference.removed == 1 && difference.changed == 1)
         #expect(table.routes(localSubnet: nil).routes.map(\.subnet) == [IPv4Prefix("10.244.3.0/24")!, IPv4Prefix("10.244.4.0/24")!])
+    }
+
+    /// The table keeps its routes ordered as records come and go; after any sequence of puts and
+    /// removes they must be what a fresh listing of the same records gives, skips included.
+    @Test func routesKeptInOrderMatchAFreshListingAfterEveryChange() {
+        var generator = SplitMix64(seed: 17)
+        var table = PeerTable(config: vxlan)
+        var records: [String: PeerRecord] = [:]
+        let local = IPv4Prefix("10.244.1.0/24")!
+        for step in 0..<3000 {
+            let name = "node-\(Int.random(in: 0..<40, using: &generator))"
+            if Int.random(in: 0..<4, using: &generator) == 0 {
+                #expect(table.remove(name) == (records.removeValue(forKey: name) != nil))
+            } else {
+                let record = randomRecord(using: &generator)
+                table.put(name, record)
+                records[name] = record
+            }
+            var fresh = PeerTable(config: vxlan)
+            fresh.replace(with: records)
+            for localSubnet in [nil, local] {
+                let kept = table.routes(localSubnet: localSubnet), rebuilt = fresh.routes(localSubnet: localSubnet)
+                #expect(kept.skipped == rebuilt.skipped, "step \(step)")
+                // Equal subnets from different nodes may sit in either order.
+                #expect(kept.routes.map(\.subnet) == rebuilt.routes.map(\.subnet), "step \(step)")
+                #expect(kept.routes.map(\.description).sorted() == rebuilt.routes.map(\.description).sorted(), "step \(step)")
+            }
+            #expect(table.count == records.count)
+        }
+    }
+
+    func randomRecord(using generator: inout SplitMix64) -> PeerRecord {
+        let third = Int.random(in: 0..<12, using: &generator)
+        switch Int.random(in: 0..<10, using: &generator) {
+        case 0: return .unreadable(.badJSON, subnet: nil)
+        case 1: return lease("10.244.\(third & ~1).0/23", "198.18.0.\(third)", mac: "0a:00:00:00:00:01")  // may overlap ours
+        case 2: return lease("10.99.\(third).0/24", "198.18.0.\(third)", mac: "0a:00:00:00:00:01")  // outside Network
+        default:
+            return lease("10.244.\(third).0/24", "198.18.0.\(Int.random(in: 1..<4, using: &generator))",
+                         mac: "0a:00:00:00:00:0\(Int.random(in: 1..<4, using: &generator))")
+        }
     }
 
     @Test func aStoreThatIsAwayIsOneProblemWhateverEachAttemptSays() {

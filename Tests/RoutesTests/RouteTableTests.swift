@@ -197,6 +197,47 @@ import Testing
         #expect(table.lookupStrategy == .directIndex)
     }
 
+    /// Routes already in (network, length) order skip the dictionary and the sort; the table
+    /// must be the one the same routes build in any order, repeats and the local subnet included.
+    @Test func routesGivenInOrderBuildTheTableTheyBuildShuffled() {
+        var generator = SplitMix64(seed: 15)
+        let network = IPv4Prefix("10.244.0.0/16")!
+        let local = IPv4Prefix("10.244.34.0/24")!
+        var routes = uniformRoutes(count: 200, network: network, subnetLength: 24, using: &generator).filter { $0.subnet != local }
+        routes.append(Route(subnet: IPv4Prefix("10.244.0.0/20")!, nextHop: randomNextHop(using: &generator)))
+        routes.append(Route(subnet: local, nextHop: randomNextHop(using: &generator)))
+        let ordered = routes.sorted { RouteTableBuilder.precedes($0.subnet, $1.subnet) }
+        #expect(Set(ordered.map(\.subnet)).count == ordered.count, "the fast path needs distinct subnets")
+        let inOrder = RouteSnapshot(routes: ordered, network: network, subnetLength: 24, localSubnet: local)
+        let shuffled = RouteSnapshot(routes: ordered.shuffled(using: &generator), network: network, subnetLength: 24, localSubnet: local)
+        #expect(Array(inOrder.table.routes) == Array(shuffled.table.routes))
+        #expect(inOrder.table.count == routes.count - 1)
+        #expect(inOrder.table.lookupStrategy == .longestPrefixMatch)
+        let probes = probeAddresses(for: routes, network: network, random: 2000, using: &generator)
+        #expect(disagreements(inOrder.table, ReferenceRoutes(input: routes, local: local), probes).isEmpty)
+        for route in routes where route.subnet != local {
+            #expect(inOrder.table.isPeer(publicIP: route.nextHop.publicIP))
+        }
+
+        // A repeated subnet, adjacent in an otherwise ordered input: the last one still wins.
+        let index = ordered.indices.first { $0 >= 5 && ordered[$0].subnet.length == 24 && ordered[$0].subnet != local }!
+        let repeated = Route(subnet: ordered[index].subnet, nextHop: randomNextHop(using: &generator))
+        var withRepeat = ordered
+        withRepeat.insert(repeated, at: index + 1)
+        let again = RouteSnapshot(routes: withRepeat, network: network, subnetLength: 24, localSubnet: local)
+        #expect(again.table.count == inOrder.table.count)
+        #expect(again.table.lookup(repeated.subnet.network) == repeated.nextHop)
+    }
+
+    @Test(arguments: [0, 1, 7, 300, 5000])
+    func everyTableStartsOnACacheLine(count: Int) {
+        var generator = SplitMix64(seed: 16)
+        let routes = uniformRoutes(count: count, network: Self.tenSlashEight, subnetLength: 24, using: &generator)
+        let snapshot = RouteSnapshot(routes: routes, network: Self.tenSlashEight, subnetLength: 24)
+        #expect(Int(bitPattern: snapshot.header) % cacheLine == 0)
+        #expect(snapshot.table.count == count)
+    }
+
     @Test func localSubnetIsNotARoute() {
         var generator = SplitMix64(seed: 12)
         let network = IPv4Prefix("10.244.0.0/16")!

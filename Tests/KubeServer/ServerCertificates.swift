@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A throwaway CA and a server certificate for the API server, made with the openssl command line.
 /// The subject alternative names are parameters: 127.0.0.1 in-process, a 198.18.x address when the
@@ -56,4 +57,20 @@ public struct ServerCertificates: Sendable {
 
 public struct CertificateFailure: Error, CustomStringConvertible {
     public let description: String
+}
+
+extension ServerCertificates {
+    /// One CA and server certificate (SAN 127.0.0.1) for the whole test process, removed when it
+    /// exits. openssl runs synchronously: a run per test held the concurrency pool's threads long
+    /// enough to time out other suites' clients in the full run.
+    public static let shared: Result<ServerCertificates, any Error> = Result {
+        let pki = try ServerCertificates.make()
+        sharedDirectory.withLock { $0 = pki.directory.path }
+        atexit {
+            if let path = sharedDirectory.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
+        }
+        return pki
+    }
+
+    private static let sharedDirectory = Mutex<String?>(nil)
 }

@@ -28,7 +28,7 @@ final class KubeBed: Sendable {
     }
 
     static func with<T>(roles: [String: Role]? = nil, _ body: (KubeBed) async throws -> T) async throws -> T {
-        let certificates = try ServerCertificates.make()
+        let certificates = try ServerCertificates.shared.get()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-kubebed-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let tokens = directory.appendingPathComponent("tokens.csv").path

@@ -9,15 +9,7 @@ struct HarnessFailure: Error, CustomStringConvertible {
 }
 
 /// One CA and server certificate (SAN 127.0.0.1) for the whole test process, removed when it exits.
-let sharedCertificates: Result<ServerCertificates, any Error> = Result {
-    let pki = try ServerCertificates.make()
-    sharedCertificatesDirectory.withLock { $0 = pki.directory.path }
-    atexit {
-        if let path = sharedCertificatesDirectory.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }
-    }
-    return pki
-}
-private let sharedCertificatesDirectory = Mutex<String?>(nil)
+var sharedCertificates: Result<ServerCertificates, any Error> { ServerCertificates.shared }
 
 /// A server on 127.0.0.1 with three tokens (admin, flannel's service account, a user with no role)
 /// and three nodes, n1 and n2 Ready with podCIDRs and flannel's annotations, n3 without a podCIDR;

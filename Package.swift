@@ -243,6 +243,9 @@ let package = Package(
         // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces, against etcd or
         // (Kubernetes mode) weft-kube-test-server in a namespace of its own. Skips otherwise.
         .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing", "Status", "TestSupport", "TestThreads", "KubeTestServer"]),
+        // dist/kubernetes/weft.yml read as the API server would: objects, RBAC, weftd's flags, probes,
+        // mounts, and the ConfigMap's configs through weftd's and weft-cni's own parsers.
+        .testTarget(name: "DeploymentTests", dependencies: ["Daemon", "Config", "CNI", .product(name: "Yams", package: "Yams")]),
     ]
 )
 

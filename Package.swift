@@ -246,6 +246,9 @@ let package = Package(
         // dist/kubernetes/weft.yml read as the API server would: objects, RBAC, weftd's flags, probes,
         // mounts, and the ConfigMap's configs through weftd's and weft-cni's own parsers.
         .testTarget(name: "DeploymentTests", dependencies: ["Daemon", "Config", "CNI", .product(name: "Yams", package: "Yams")]),
+        // Needs root and umoci: scripts/image on the build `swift build --build-tests` made, the image
+        // unpacked, its entrypoint and the manifest's init containers run with its rootfs as /. Skips otherwise.
+        .testTarget(name: "ImageIntegrationTests", dependencies: ["Daemon", "TestThreads", .product(name: "Yams", package: "Yams")]),
     ]
 )
 

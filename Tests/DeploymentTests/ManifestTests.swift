@@ -99,16 +99,11 @@ import Testing
         let args = try #require(main["args"] as? [String])
         #expect(args == ["--ip-masq", "--kube-subnet-mgr", "--healthz-port=8081"], "kube-flannel's args: \(args)")
 
-        // Until the Kubernetes subnet manager is in, weftd refuses --kube-subnet-mgr; every other flag must parse.
-        var parsed: DaemonOptions.Command?
-        do {
-            parsed = try DaemonOptions.parse(arguments: args, environment: [:])
-        } catch {
-            #expect(error.flag == "--kube-subnet-mgr", "weftd refuses the manifest's args: \(error)")
+        guard case .run(let options) = try DaemonOptions.parse(arguments: args, environment: [:]) else {
+            Issue.record("weftd's args asked for help or the version")
+            return
         }
-        if parsed == nil { parsed = try DaemonOptions.parse(arguments: args.filter { $0 != "--kube-subnet-mgr" }, environment: [:]) }
-        guard case .run(let options) = parsed else { Issue.record("weftd's args asked for help or the version"); return }
-        #expect(options.ipMasq)
+        #expect(options.kubeSubnetManager && options.ipMasq)
         #expect(options.healthzPort == 8081)
 
         let ports = main.list("ports")
@@ -143,9 +138,12 @@ import Testing
         #expect(hostPath("/run/flannel")?["path"] as? String == "/run/flannel", "/run/flannel is not the node's /run/flannel")
         #expect(hostPath("/run/xtables.lock")?["type"] as? String == "FileOrCreate", "/run/xtables.lock is not flannel's FileOrCreate hostPath")
         #expect(hostPath("/dev/net/tun")?["type"] as? String == "CharDevice", "/dev/net/tun (weftd's TUN) is not mounted as a CharDevice")
-        // net-conf.json where flannel's --net-config-path default looks, from the ConfigMap.
+        // net-conf.json where weftd's --net-config-path default looks, from the ConfigMap.
+        let netConfigPath = DaemonOptions().netConfigPath
         let config = try #require(volume(mountedAt: "/etc/kube-flannel/", in: main), "nothing mounted at /etc/kube-flannel/")
         #expect(config.source.at("configMap", "name") as? String == "kube-flannel-cfg")
+        #expect(netConfigPath.hasPrefix("/etc/kube-flannel/") && (try? configMapData(String(netConfigPath.dropFirst("/etc/kube-flannel/".count)))) != nil,
+                "weftd reads \(netConfigPath), which the ConfigMap mount at /etc/kube-flannel/ does not provide")
         for mount in main.list("volumeMounts") {
             #expect(volumes.named(mount["name"] as? String ?? "") != nil, "kube-flannel mounts \(mount["name"] ?? "?"), which is no volume")
         }

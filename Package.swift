@@ -23,12 +23,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
-        // The only place C is called.
-        .target(
-            name: "CShims",
-            path: "CShims",
-            linkerSettings: [.linkedLibrary("uring"), .linkedLibrary("pcap")]
-        ),
+        // The only place C is called. liburing and libpcap are linked by the targets that call them
+        // (Engine, Capture), so weft-cni, which runs on nodes as /opt/cni/bin/flannel, needs neither.
+        .target(name: "CShims", path: "CShims"),
 
         // Pure modules.
         .target(name: "Addressing", path: "Sources/Addressing"),
@@ -43,7 +40,8 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["CShims", "Addressing"], path: "Sources/Netlink"),
 
         // The io_uring dataplane: TUN queues, UDP sockets, rings and provided buffers.
-        .target(name: "Engine", dependencies: ["CShims", "Packets", "Routes", "Forwarding", "Addressing", "Netlink", "SystemCalls"], path: "Sources/Engine"),
+        .target(name: "Engine", dependencies: ["CShims", "Packets", "Routes", "Forwarding", "Addressing", "Netlink", "SystemCalls"], path: "Sources/Engine",
+                linkerSettings: [.linkedLibrary("uring")]),
 
         // A small HTTP/1.1 client on swift-nio for the control plane's API servers (etcd's gateway,
         // next the Kubernetes API): TCP keepalive and a deadline on every connection, idle
@@ -102,7 +100,7 @@ let package = Package(
         .target(name: "Spawn", dependencies: ["CShims", "SystemCalls"], path: "Sources/Spawn"),
 
         // File I/O around the pure modules: pcap capture files through libpcap.
-        .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture"),
+        .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture", linkerSettings: [.linkedLibrary("pcap")]),
 
         // flannel's CNI meta-plugin: net conf and subnet.env in, a bridge/host-local delegate config
         // out; the only I/O is the saved configs (SavedDelegates) and running the delegate.
@@ -243,6 +241,12 @@ let package = Package(
         // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces, against etcd or
         // (Kubernetes mode) weft-kube-test-server in a namespace of its own. Skips otherwise.
         .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing", "Status", "TestSupport", "TestThreads", "KubeTestServer"]),
+        // dist/kubernetes/weft.yml read as the API server would: objects, RBAC, weftd's flags, probes,
+        // mounts, and the ConfigMap's configs through weftd's and weft-cni's own parsers.
+        .testTarget(name: "DeploymentTests", dependencies: ["Daemon", "Config", "CNI", .product(name: "Yams", package: "Yams")]),
+        // Needs root and umoci: scripts/image on the build `swift build --build-tests` made, the image
+        // unpacked, its entrypoint and the manifest's init containers run with its rootfs as /. Skips otherwise.
+        .testTarget(name: "ImageIntegrationTests", dependencies: ["Daemon", "TestThreads", .product(name: "Yams", package: "Yams")]),
     ]
 )
 

@@ -13,6 +13,11 @@ public enum AtomicFile {
     /// is set with fchmod, so the umask does not apply; missing parent directories are created
     /// 0755. A symbolic link at `path` is refused rather than replaced or followed.
     public static func write(_ contents: String, to path: String, mode: UInt32 = 0o644) throws(ConfigError) {
+        try write(bytes: Array(contents.utf8), to: path, mode: mode)
+    }
+
+    /// `write` for any bytes: a CNI plugin binary as well as a config file.
+    public static func write(bytes: [UInt8], to path: String, mode: UInt32 = 0o644) throws(ConfigError) {
         guard !path.isEmpty, !path.hasSuffix("/") else {
             throw ConfigError(source: path.isEmpty ? "file" : path, field: "path", problem: "\(ConfigError.show(path)) is not a file path; give a path like /run/flannel/subnet.env")
         }
@@ -37,7 +42,7 @@ public enum AtomicFile {
         guard fd >= 0 else { throw failure("create the temporary file", temporary, attributesOf: directory) }
         var closed = false
         do throws(ConfigError) {
-            try writeAll(Array(contents.utf8), to: fd, path: temporary)
+            try writeAll(bytes, to: fd, path: temporary)
             guard fchmod(fd, mode_t(mode)) == 0 else { throw failure("set the mode of the temporary file", temporary) }
             guard fsync(fd) == 0 else { throw failure("flush the temporary file", temporary) }
             closed = true
@@ -60,6 +65,19 @@ public enum AtomicFile {
         }
     }
 
+    /// Puts a copy of `source` at `destination` as `write` does, so whoever reads the destination
+    /// (a runtime running the CNI plugin, loading the conflist) never sees half a file; flannel's
+    /// install-conf does the same with `.<name>.tmp`.
+    public static func install(_ source: String, to destination: String, mode: UInt32) throws(ConfigError) {
+        guard let bytes = try read(source, limit: installLimit) else {
+            throw ConfigError(source: source, field: "path", problem: "no such file to install; check the path (in the image: /opt/bin/weft-cni, or the ConfigMap's mount)")
+        }
+        try write(bytes: bytes, to: destination, mode: mode)
+    }
+
+    /// A release weft-cni is a few megabytes; this only stops a wrong path from filling memory.
+    static let installLimit = 256 << 20
+
     /// The file's bytes, or nil when it does not exist. Files over `limit` are refused: the files
     /// read here are a few lines long.
     public static func read(_ path: String, limit: Int = 1 << 20) throws(ConfigError) -> [UInt8]? {
@@ -81,7 +99,7 @@ public enum AtomicFile {
             if count == 0 { return bytes }
             bytes += chunk[0..<count]
             guard bytes.count <= limit else {
-                throw ConfigError(source: path, field: "file", problem: "the file is larger than \(limit) bytes, which no flannel file is; check the path")
+                throw ConfigError(source: path, field: "file", problem: "the file is larger than \(limit) bytes, which no file Weft reads or installs is; check the path")
             }
         }
     }

@@ -7,7 +7,7 @@ struct Weft: ParsableCommand {
         commandName: "weft",
         abstract: "Weft: flannel's overlay network with a user-space dataplane.",
         subcommands: [Replay.self, Dataplane.self, ConfigCommand.self, LeasesCommand.self, RoutesCommand.self, StatsCommand.self,
-                      DoctorCommand.self])
+                      DoctorCommand.self, InstallCNI.self, InstallConf.self])
 
     /// Synchronous commands run on the main thread before any other thread exists, as before the
     /// etcd commands came: `weft dataplane` blocks SIGTERM/SIGINT there and sigwaits, which only

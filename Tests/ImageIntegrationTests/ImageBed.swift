@@ -1,0 +1,93 @@
+import Foundation
+import Glibc
+import Yams
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+/// The products directory `swift build --build-tests` fills, where the test bundle runs from: the
+/// image is made from these binaries, so the test needs no build of its own.
+let productsDirectory: String = {
+    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: executable).deletingLastPathComponent().path
+}()
+
+/// Why these tests cannot run here, or nil.
+let imageUnavailable: String? = {
+    if geteuid() != 0 { return "ImageIntegrationTests need root (the image's files owned by root, unshare --root); run swift test as root" }
+    for tool in ["/usr/bin/umoci", "/usr/bin/unshare", "/usr/sbin/nft"] where !FileManager.default.isExecutableFile(atPath: tool) {
+        return "ImageIntegrationTests need \(tool); run scripts/setup"
+    }
+    for product in ["weftd", "weft", "weft-cni"] where !FileManager.default.isExecutableFile(atPath: "\(productsDirectory)/\(product)") {
+        return "no executable at \(productsDirectory)/\(product); run swift build --build-tests first"
+    }
+    return nil
+}()
+
+struct BedFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A finished command: its exit status, standard output, and standard error.
+struct CommandResult {
+    let status: Int32
+    let output: String
+    let error: String
+}
+
+/// Runs `arguments` (absolute path first) to completion. Both outputs go to files, so neither
+/// can fill a pipe while the other is read.
+func run(_ arguments: [String], environment: [String: String]? = nil, in directory: String? = nil) throws -> CommandResult {
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("image-it-\(getpid())-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let outputFile = "\(scratch)/stdout", errorFile = "\(scratch)/stderr"
+    _ = FileManager.default.createFile(atPath: outputFile, contents: nil)
+    _ = FileManager.default.createFile(atPath: errorFile, contents: nil)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: arguments[0])
+    process.arguments = Array(arguments.dropFirst())
+    if let environment { process.environment = environment }
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = FileHandle(forWritingAtPath: outputFile)
+    process.standardError = FileHandle(forWritingAtPath: errorFile)
+    try process.run()
+    process.waitUntilExit()
+    let read = { (path: String) in String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self) }
+    return CommandResult(status: process.terminationStatus, output: read(outputFile), error: read(errorFile))
+}
+
+func jsonObject(atPath path: String) throws -> [String: Any] {
+    guard let data = FileManager.default.contents(atPath: path),
+          let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        throw BedFailure("\(path) is missing or not a JSON object")
+    }
+    return object
+}
+
+/// The parts of dist/kubernetes/weft.yml the image has to serve: the init containers and the
+/// ConfigMap's files.
+struct DeploymentManifest {
+    var initContainers: [[String: Any]] = []
+    var configMapData: [String: String] = [:]
+
+    static func load() throws -> DeploymentManifest {
+        let path = "\(repositoryRoot)/dist/kubernetes/weft.yml"
+        var documents = try Yams.load_all(yaml: try String(contentsOfFile: path, encoding: .utf8))
+        var manifest = DeploymentManifest()
+        while let document = documents.next() {
+            guard let object = document as? [String: Any] else { continue }
+            switch object["kind"] as? String {
+            case "DaemonSet":
+                let pod = ((object["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any]
+                manifest.initContainers = pod?["initContainers"] as? [[String: Any]] ?? []
+            case "ConfigMap":
+                manifest.configMapData = object["data"] as? [String: String] ?? [:]
+            default: break
+            }
+        }
+        if let error = documents.error { throw BedFailure("\(path) does not parse: \(error)") }
+        return manifest
+    }
+}

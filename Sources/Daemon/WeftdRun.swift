@@ -296,8 +296,9 @@ struct WeftdRunner {
         case .hostGateway: .hostGateway(publicIP: publicIP)
         case .udp: .udp(publicIP: publicIP)
         }
+        // The node ID guards etcd's leases (owner records); in Kubernetes mode the Node is the identity.
         var request = LeaseRequest(attributes: attributes, previousSubnet: context.subnetFile.previousSubnet(fitting: config),
-                                   node: NodeIdentity.resolve(nodeID: options.nodeID, logger: logger))
+                                   node: options.kubeSubnetManager ? nil : NodeIdentity.resolve(nodeID: options.nodeID, logger: logger))
         request.ttl = options.subnetLeaseTTL
         request.renewMargin = options.subnetLeaseRenewMargin
         return request

@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["CShims", "Addressing"], path: "Sources/Netlink"),
 
         // The io_uring dataplane: TUN queues, UDP sockets, rings and provided buffers.
-        .target(name: "Engine", dependencies: ["CShims", "Packets", "Routes", "Forwarding", "Addressing", "Netlink", "SystemCalls"], path: "Sources/Engine",
+        .target(name: "Engine", dependencies: ["Timing", "CShims", "Packets", "Routes", "Forwarding", "Addressing", "Netlink", "SystemCalls"], path: "Sources/Engine",
                 linkerSettings: [.linkedLibrary("uring")]),
 
         // A small HTTP/1.1 client on swift-nio for the control plane's API servers (etcd's gateway,
@@ -48,7 +48,7 @@ let package = Package(
         // connections reused per origin, streaming bodies in both directions.
         .target(
             name: "HTTP1",
-            dependencies: [
+            dependencies: ["Timing", 
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -61,7 +61,7 @@ let package = Package(
         // Control plane: an etcd v3 client over etcd's JSON gateway.
         .target(
             name: "Etcd",
-            dependencies: [
+            dependencies: ["Timing", 
                 "HTTP1", "Addressing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -72,17 +72,17 @@ let package = Package(
 
         // The subnet-manager seam (flannel's subnet.Manager): the protocol weftd runs, the lease
         // and error types, and the peer table that turns any store's leases into routes.
-        .target(name: "ControlPlane", dependencies: ["Config", "Routes", "Addressing",
+        .target(name: "ControlPlane", dependencies: ["Timing", "Config", "Routes", "Addressing",
                                                     .product(name: "CoreMetrics", package: "swift-metrics")],
                 path: "Sources/ControlPlane"),
         // flannel's Kubernetes subnet manager (--kube-subnet-mgr): leases from Nodes' podCIDRs and annotations.
-        .target(name: "KubeSubnets", dependencies: ["ControlPlane", "KubeModel", "HTTP1", "Config", "Routes", "Addressing",
+        .target(name: "KubeSubnets", dependencies: ["Timing", "ControlPlane", "KubeModel", "HTTP1", "Config", "Routes", "Addressing",
                                                    .product(name: "NIOCore", package: "swift-nio"),
                                                    .product(name: "NIOHTTP1", package: "swift-nio"),
                                                    .product(name: "NIOSSL", package: "swift-nio-ssl")],
                 path: "Sources/KubeSubnets"),
         // flannel's etcd subnet manager: lease manager and peer watcher over etcd, route-table snapshots out.
-        .target(name: "EtcdSubnets", dependencies: ["ControlPlane", "Etcd", "Config", "Routes", "Addressing",
+        .target(name: "EtcdSubnets", dependencies: ["Timing", "ControlPlane", "Etcd", "Config", "Routes", "Addressing",
                                                    .product(name: "CoreMetrics", package: "swift-metrics")],
                 path: "Sources/EtcdSubnets"),
 
@@ -92,6 +92,9 @@ let package = Package(
         // flanneld's masquerade and forward rules as one nftables table (`table ip weft`): the ruleset
         // and the listing comparison are pure; the keeper runs the nft tool (control plane only).
         .target(name: "TrafficRules", dependencies: ["Addressing", "Spawn"], path: "Sources/TrafficRules"),
+
+        // Backoff and Duration in whole units: what every retry loop and every timeout conversion shares.
+        .target(name: "Timing", path: "Sources/Timing"),
 
         // The one place EINTR is retried and errno becomes an error (read, write, send, recv, poll, waitpid).
         .target(name: "SystemCalls", path: "Sources/SystemCalls"),
@@ -132,7 +135,7 @@ let package = Package(
         ),
 
         // weftd, the flanneld drop-in: flags, interface choice, healthz, sd_notify, signals.
-        .target(name: "Daemon", dependencies: ["Addressing", "Config", "CShims", "Etcd", "ControlPlane", "EtcdSubnets", "KubeSubnets", "Engine", "Netlink", "Routes", "HostGateway",
+        .target(name: "Daemon", dependencies: ["Timing", "Addressing", "Config", "CShims", "Etcd", "ControlPlane", "EtcdSubnets", "KubeSubnets", "Engine", "Netlink", "Routes", "HostGateway",
                                               "TrafficRules", "Packets", "Forwarding", "Status", "SystemCalls",
                                               .product(name: "Logging", package: "swift-log"),
                                               .product(name: "NIOCore", package: "swift-nio"),
@@ -193,6 +196,7 @@ let package = Package(
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "SpawnTests", dependencies: ["Spawn"]),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
+        .testTarget(name: "TimingTests", dependencies: ["Timing"]),
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "TestSupport"]),
         .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "TestSupport", "TestThreads"]),
         .testTarget(name: "CNITests", dependencies: ["CNI", "Config", "Addressing", "TestThreads"]),
@@ -206,10 +210,10 @@ let package = Package(
                                                        .product(name: "NIOHTTP1", package: "swift-nio")]),
         // The fake API server against real kubectl (Debian's 1.20 and a newer one when present) and raw HTTP.
         .testTarget(name: "KubeTestServerTests", dependencies: ["KubeTestServer"]),
-        .testTarget(name: "EtcdTests", dependencies: ["Etcd", "TestSupport", "EtcdTestSupport"]),
+        .testTarget(name: "EtcdTests", dependencies: ["Timing", "Etcd", "TestSupport", "EtcdTestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Config", "Routes", "Addressing", "TestSupport"]),
         .testTarget(name: "KubeSubnetsTests", dependencies: ["KubeSubnets", "KubeTestServer", "ControlPlane", "Config", "Routes", "Addressing"]),
-        .testTarget(name: "EtcdSubnetsTests", dependencies: ["EtcdSubnets", "ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport"]),
+        .testTarget(name: "EtcdSubnetsTests", dependencies: ["Timing", "EtcdSubnets", "ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),
         .testTarget(
             name: "CaptureTests",

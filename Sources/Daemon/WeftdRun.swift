@@ -6,6 +6,7 @@ import EtcdSubnets
 import Foundation
 import KubeSubnets
 import Logging
+import Timing
 
 /// What weftd runs between startup and a stop signal: read the network config, take the subnet
 /// lease, start the dataplane, write subnet.env, then keep the lease and follow it.
@@ -38,7 +39,7 @@ struct WeftdRunner {
     }
 
     /// Waits between config reads and acquisition attempts (flanneld: every 1 s).
-    static let retry = RetryBackoff(initial: .milliseconds(250), maximum: .seconds(2))
+    static let retry = Backoff(initial: .milliseconds(250), maximum: .seconds(2))
 
     func run() async throws {
         let subnets = try makeSubnetManager()
@@ -239,7 +240,7 @@ struct WeftdRunner {
     /// flannel's backoff for recreating a deleted flannel.1: 1 s doubling to 30 s. A dataplane that
     /// fails again soon after a rebuild waits longer before the next; one that ran a minute resets it.
     struct RebuildPacing {
-        static let backoff = RetryBackoff(initial: .seconds(1), maximum: .seconds(30))
+        static let backoff = Backoff(initial: .seconds(1), maximum: .seconds(30))
         static let settled: Duration = .seconds(60)
         var attempt = 0
         var lastRebuild: ContinuousClock.Instant?

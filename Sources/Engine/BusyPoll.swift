@@ -1,4 +1,5 @@
 import Glibc
+import Timing
 
 /// The worker's choice, each time it runs out of work, between sleeping in the kernel and looking
 /// again (`--busy-poll`).
@@ -15,7 +16,7 @@ struct BusyPoll {
     private var lastWork: UInt64 = 0
 
     init(_ budget: Duration) {
-        self.budget = UInt64(clamping: budget.wholeNanoseconds)
+        self.budget = UInt64(clamping: budget.nanoseconds)
     }
 
     /// Marks the end of a batch that moved something.

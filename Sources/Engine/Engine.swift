@@ -5,6 +5,7 @@ import Glibc
 import Netlink
 import Routes
 import Synchronization
+import Timing
 
 /// The dataplane of one host: a multi-queue TUN, one UDP socket and one thread per worker, and
 /// the I/O loop that moves packets between them. The control plane publishes route tables into
@@ -182,7 +183,7 @@ public final class Engine: @unchecked Sendable {
                 : "udp, "
             log("engine \(kind.rawValue)\(offloads ? " with offloads" : ""): \(configuration.workers) worker(s), batch \(configuration.batchSize), " + backend
                 + "\(configuration.tunName) mtu \(configuration.tunMTU), \(configuration.publicIP):\(configuration.port)"
-                + (configuration.busyPoll > .zero ? ", busy poll \(configuration.busyPoll.wholeMicroseconds) µs" : ""))
+                + (configuration.busyPoll > .zero ? ", busy poll \(configuration.busyPoll.microseconds) µs" : ""))
             return kind
         }
     }

@@ -2,6 +2,7 @@ import Addressing
 import Glibc
 import Packets
 import Routes
+import Timing
 
 /// Everything an `Engine` needs to know before it starts: the device, this host's lease, the
 /// socket, and how many workers and which I/O loop to run.
@@ -110,7 +111,7 @@ public struct EngineConfiguration: Sendable {
             }
         }
         if busyPoll < .zero || busyPoll > Self.maximumBusyPoll {
-            try refuse("busy poll \(busyPoll.wholeMicroseconds) µs: use 0 (off) to \(Self.maximumBusyPoll.wholeMicroseconds) µs")
+            try refuse("busy poll \(busyPoll.microseconds) µs: use 0 (off) to \(Self.maximumBusyPoll.microseconds) µs")
         }
         if offloads && engine == .mmsg { try refuse("offloads with engine mmsg: only the uring engine has them; use --engine uring") }
         if !network.contains(localSubnet) { try refuse("subnet \(localSubnet) lies outside the network \(network)") }

@@ -22,7 +22,7 @@ public enum MmsgWorker {
         // The TUN queue is handed over blocking (io_uring wants that); this loop reads until EAGAIN.
         let wasNonblocking = try EngineError.check(weft_set_nonblocking(tun, 1), "fcntl(O_NONBLOCK)", "TUN queue \(setup.index)")
         defer { if wasNonblocking == 0 { _ = weft_set_nonblocking(tun, 0) } }
-        let idleMilliseconds = WorkerSetup.idleWait.wholeMilliseconds
+        let idleMilliseconds = WorkerSetup.idleWait.clampedMilliseconds
         var busyPoll = BusyPoll(setup.busyPoll)
         var paths = setup.pathMTUs
 

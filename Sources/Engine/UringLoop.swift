@@ -369,7 +369,7 @@ struct UringLoop: ~Copyable {
         while tunRead.armed || socketReceive.armed || inFlight > 0 {
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return false }
-            _ = weft_submit_and_wait(ring, 1, max(1, left.wholeMilliseconds))
+            _ = weft_submit_and_wait(ring, 1, max(1, left.clampedMilliseconds))
             let ready = Int(weft_peek_batch(ring, completions, UInt32(completionBatch)))
             for index in 0..<ready {
                 let completion = completions[index].unsafelyUnwrapped.pointee

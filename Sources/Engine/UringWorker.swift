@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import Timing
 
 /// The io_uring worker loop: multishot recvmsg on the UDP socket and multishot read on the TUN
 /// queue into provided buffers, the Forwarder on each packet in place, sendmsg / write from the
@@ -77,7 +78,7 @@ public enum UringWorker {
                              sourcePorts: setup.sourcePorts, offloads: setup.offloads, segmentation: setup.segmentation,
                              coalescesUDP: setup.coalescesUDP, paths: setup.pathMTUs)
         let index = setup.index
-        let failure = loop.run(reader: reader, stop: setup.stop, idleMilliseconds: WorkerSetup.idleWait.wholeMilliseconds,
+        let failure = loop.run(reader: reader, stop: setup.stop, idleMilliseconds: WorkerSetup.idleWait.clampedMilliseconds,
                                busyPoll: setup.busyPoll, log: { log("worker \(index): \($0)") })
         reader.goOffline()
         let drained = loop.drain(milliseconds: 250)
@@ -141,21 +142,6 @@ public enum UringWorker {
 }
 
 extension Duration {
-    /// Rounded down; for io_uring wait timeouts.
-    var wholeMilliseconds: Int32 {
-        let (seconds, attoseconds) = components
-        return Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
-    }
-
-    /// Rounded down; for messages about microsecond settings.
-    var wholeMicroseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
-    }
-
-    /// Rounded down; for comparisons with CLOCK_MONOTONIC readings.
-    var wholeNanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
+    /// Rounded down and clamped to Int32; for io_uring wait timeouts.
+    var clampedMilliseconds: Int32 { Int32(clamping: milliseconds) }
 }

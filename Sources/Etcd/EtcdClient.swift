@@ -1,4 +1,5 @@
 import NIOCore
+import Timing
 
 /// An etcd v3 client over etcd's JSON gateway (`/v3/...` on each client URL, etcd ≥ 3.4).
 /// One HTTP connection pool shared by every call; call `shutdown()` before dropping the client.
@@ -16,7 +17,7 @@ public final class EtcdClient: Sendable {
         /// How many times the whole endpoint list is tried before giving up.
         public var passes: Int = 3
         /// Wait between passes.
-        public var backoff = Backoff()
+        public var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2), jitter: .full)
         /// flanneld's --etcd-cafile: PEM CA bundle that signed etcd's server certificate. Nil: the system trust store.
         public var caFile: String?
         /// flanneld's --etcd-certfile and --etcd-keyfile: the client certificate (PEM chain) and its

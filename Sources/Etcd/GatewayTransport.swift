@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import Synchronization
+import Timing
 
 /// Whether a request may be sent again after it possibly reached etcd.
 enum RetrySafety {
@@ -156,7 +157,7 @@ final class GatewayTransport: Sendable {
         let attempts = endpoints.count * max(configuration.passes, 1)
         for index in 0..<attempts {
             if index > 0, index % endpoints.count == 0 {
-                try? await Task.sleep(for: configuration.backoff.delay(beforePass: index / endpoints.count - 1, using: &generator))
+                try? await Task.sleep(for: configuration.backoff.delay(attempt: index / endpoints.count - 1, using: &generator))
             }
             if Task.isCancelled { break }
             let slot = (start + index) % endpoints.count
@@ -278,11 +279,7 @@ final class GatewayTransport: Sendable {
         }
     }
 
-    static func nanoseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
-    }
-
     static func seconds(_ duration: Duration) -> Double {
-        Double(nanoseconds(duration)) / 1e9
+        Double(duration.nanoseconds) / 1e9
     }
 }

@@ -1,6 +1,7 @@
 import HTTP1
 import NIOCore
 import Synchronization
+import Timing
 
 extension EtcdClient {
     /// Watches every key under `prefix` from `fromRevision` on; returns once etcd confirmed the watch.
@@ -222,7 +223,7 @@ final class WatchPump: Sendable {
 
     /// Acts on one gateway message; false once the watch is over.
     private func handle(_ line: [UInt8]) -> Bool {
-        lastHeard.store(GatewayTransport.nanoseconds(clock.now - start), ordering: .relaxed)
+        lastHeard.store((clock.now - start).nanoseconds, ordering: .relaxed)
         let message: WatchMessage
         do {
             message = try WatchMessage.decode(line)

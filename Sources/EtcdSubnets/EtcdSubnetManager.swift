@@ -3,6 +3,7 @@ import Config
 import ControlPlane
 import Etcd
 import Routes
+import Timing
 
 /// flannel's etcd subnet manager: the network config at `<prefix>/config`, leases under
 /// `<prefix>/subnets/`, owner records under `<prefix>/weft/owners/`, all on one etcd client.
@@ -60,7 +61,7 @@ public struct EtcdSubnetManager: SubnetManager {
     public func watchConfig(_ report: @escaping @Sendable (Result<NetworkConfig, LeaseError>) -> Void) async {
         let key = EtcdPath.config(prefix: prefix)
         var attempt = 0
-        let backoff = RetryBackoff()
+        let backoff = Backoff()
         while !Task.isCancelled {
             do {
                 let current = try await client.get(key)

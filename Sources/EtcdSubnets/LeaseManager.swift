@@ -2,6 +2,7 @@ import Addressing
 import Config
 import ControlPlane
 import Etcd
+import Timing
 
 /// Takes and keeps this host's subnet lease in etcd, compatibly with flanneld (DESIGN.md §2):
 /// the same keys, the same value bytes, the same order of preference, and every write that takes
@@ -314,7 +315,7 @@ public actor LeaseManager: LeaseKeeper {
             // From 1 s doubling to the retry interval: a lost lease is wanted back in seconds (a
             // restored etcd gets its config back moments later, and a joining host could take the
             // subnet meanwhile), but a long outage costs one line a minute.
-            let backoff = RetryBackoff(initial: min(.seconds(1), configuration.retryInterval), maximum: configuration.retryInterval)
+            let backoff = Backoff(initial: min(.seconds(1), configuration.retryInterval), maximum: configuration.retryInterval)
             let wait = backoff.ceiling(attempt: reacquisitions)
             reacquisitions += 1
             log(.warning, "cannot acquire a subnet lease: \(error); retrying in \(wait)")

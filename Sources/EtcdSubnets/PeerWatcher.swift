@@ -3,6 +3,7 @@ import Config
 import ControlPlane
 import Etcd
 import Routes
+import Timing
 
 /// Follows the other hosts' leases under `<prefix>/subnets/` and publishes a route-table
 /// snapshot whenever the routes change: lists once, then watches from the listing's revision + 1.
@@ -28,7 +29,7 @@ public actor PeerWatcher: PeerWatching {
         /// Our own subnet: never a route; a record overlapping it is skipped.
         public var localSubnet: IPv4Prefix?
         /// Reconnect backoff (flannel: 100 ms doubling to 5 s).
-        public var backoff = RetryBackoff()
+        public var backoff = Backoff()
 
         public init(network: NetworkConfig, localSubnet: IPv4Prefix?, prefix: String = EtcdPath.defaultPrefix) {
             self.network = network

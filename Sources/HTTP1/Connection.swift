@@ -89,12 +89,20 @@ final class Connection: @unchecked Sendable {
         channel.close(promise: nil)
     }
 
+    /// What a deadline waits for: the response head (a stream), or the end of the answer.
+    enum Milestone {
+        case head, end
+    }
+
     /// Starts a request's turn on the connection: past `deadline` the connection closes with
-    /// `reason`, unless `finishRequest` came first.
-    func startRequest(deadline: NIODeadline, reason: HTTP1Error) -> Scheduled<Void> {
+    /// `reason`, unless `finishRequest` came first or `milestone` arrived from the server. The
+    /// second check runs where the bytes arrive (the event loop), so an answer that came in time
+    /// counts even when the task reading it was slow to be scheduled (a busy concurrency pool).
+    func startRequest(deadline: NIODeadline, until milestone: Milestone = .end, reason: HTTP1Error) -> Scheduled<Void> {
         let request = requests.add(1, ordering: .relaxed).newValue
+        let seen = sink.arrived(milestone)
         return channel.eventLoop.scheduleTask(deadline: deadline) { [self] in
-            if requests.load(ordering: .relaxed) == request { close(reason) }
+            if requests.load(ordering: .relaxed) == request, sink.arrived(milestone) == seen { close(reason) }
         }
     }
 
@@ -160,6 +168,22 @@ final class Connection: @unchecked Sendable {
 final class ResponseSink: Sendable {
     let continuation: AsyncThrowingStream<HTTPClientResponsePart, any Error>.Continuation
     private let state = Mutex<(reason: HTTP1Error?, ready: EventLoopFuture<Void>?)>((nil, nil))
+    /// Response heads and ends received so far, counted on the event loop as they arrive.
+    private let heads = Atomic(0)
+    private let ends = Atomic(0)
+
+    func arrived(_ milestone: Connection.Milestone) -> Int {
+        milestone == .head ? heads.load(ordering: .relaxed) : ends.load(ordering: .relaxed)
+    }
+
+    func received(_ part: HTTPClientResponsePart) {
+        switch part {
+        case .head: heads.add(1, ordering: .relaxed)
+        case .end: ends.add(1, ordering: .relaxed)
+        case .body: break
+        }
+        continuation.yield(part)
+    }
 
     init(_ continuation: AsyncThrowingStream<HTTPClientResponsePart, any Error>.Continuation) {
         self.continuation = continuation
@@ -227,7 +251,7 @@ final class ResponseHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        sink.continuation.yield(unwrapInboundIn(data))
+        sink.received(unwrapInboundIn(data))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

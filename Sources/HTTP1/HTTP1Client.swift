@@ -99,7 +99,7 @@ public final class HTTP1Client: Sendable {
         // Never an idle one: a stream's connection closes with the stream, and a fresh one has not been half-closed by the server.
         let connection = try await newConnection(to: request.origin, deadline: deadline)
         let timer = connection.startRequest(
-            deadline: deadline, reason: HTTP1Error(.timedOut, "no response head from \(request.origin) within \(timeout)"))
+            deadline: deadline, until: .head, reason: HTTP1Error(.timedOut, "no response head from \(request.origin) within \(timeout)"))
         let writer = send(request, on: connection)
         let head: HTTPResponseHead
         do throws(HTTP1Error) {

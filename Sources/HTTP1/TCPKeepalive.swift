@@ -2,6 +2,7 @@ import NIOCore
 
 #if canImport(Glibc)
 import Glibc
+import Timing
 #endif
 
 /// TCP keepalive, set on every connection, so the kernel notices a peer that vanished without a
@@ -38,7 +39,4 @@ public struct TCPKeepalive: Sendable, Equatable {
     }
 }
 
-extension Duration {
-    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
-    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
-}
+

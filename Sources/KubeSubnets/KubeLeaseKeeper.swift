@@ -2,6 +2,7 @@ import Config
 import ControlPlane
 import Foundation
 import KubeModel
+import Timing
 
 /// Our lease in Kubernetes mode, as flannel's AcquireLease takes it: the subnet is our Node's
 /// podCIDR (assigned by kube-controller-manager, never chosen here), and our attributes go on the
@@ -89,7 +90,7 @@ actor KubeLeaseKeeper: LeaseKeeper {
                 } catch {
                     log(failures == 0 ? .warning : .debug, "cannot acquire a subnet lease: \(error); retrying")
                     failures += 1
-                    await sleep(for: RetryBackoff(initial: .seconds(1), maximum: .seconds(30)).delay(attempt: failures))
+                    await sleep(for: Backoff(initial: .seconds(1), maximum: .seconds(30)).delay(attempt: failures))
                 }
                 continue
             }

@@ -3,6 +3,7 @@ import Config
 import ControlPlane
 import KubeModel
 import Routes
+import Timing
 
 /// The other nodes' leases, followed as client-go's reflector follows Nodes (reference §3.7):
 /// list, then watch from the list's resourceVersion with bookmarks and a server timeout; a watch
@@ -16,7 +17,7 @@ import Routes
 /// because the API server is away.
 actor KubeNodeWatcher: PeerWatching {
     /// Reconnect backoff, as client-go's (up to about 30 s).
-    static let backoff = RetryBackoff(initial: .milliseconds(800), maximum: .seconds(30))
+    static let backoff = Backoff(initial: .milliseconds(800), maximum: .seconds(30))
 
     private let manager: KubeSubnetManager
     private let keeper: any LeaseKeeper

@@ -8,6 +8,7 @@ import Routes
 import Synchronization
 import Testing
 import EtcdTestSupport
+import Timing
 
 /// What a peer watcher tells the daemon about etcd going away and coming back wrong.
 private final class Told: Sendable {
@@ -21,7 +22,7 @@ private final class Told: Sendable {
 private func watcher(_ client: EtcdClient, config: NetworkConfig, prefix: String, told: Told) -> (PeerWatcher, RouteTablePublisher) {
     let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength))
     var configuration = PeerWatcher.Configuration(network: config, localSubnet: cidr("10.244.1.0/24"), prefix: prefix)
-    configuration.backoff = RetryBackoff(initial: .milliseconds(100), maximum: .milliseconds(500))
+    configuration.backoff = Backoff(initial: .milliseconds(100), maximum: .milliseconds(500))
     let watcher = PeerWatcher(
         client: client, configuration: configuration, publisher: publisher, log: { _, line in told.logs.withLock { $0.append(line) } },
         onFreshness: { freshness in told.freshness.withLock { $0.append(freshness) } },

@@ -8,6 +8,7 @@ import Routes
 import Synchronization
 import Testing
 import EtcdTestSupport
+import Timing
 
 private final class Observed: Sendable {
     let publications = Mutex<[PeerWatcher.Publication]>([])
@@ -16,7 +17,7 @@ private final class Observed: Sendable {
 
 private func makeWatcher(
     _ client: EtcdClient, config: NetworkConfig, prefix: String, localSubnet: IPv4Prefix?,
-    backoff: RetryBackoff = RetryBackoff(initial: .milliseconds(100), maximum: .seconds(1)),
+    backoff: Backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(1)),
     observed: Observed = Observed(), clock: SystemClock = SystemClock(), beforeWatch: (@Sendable (Int64) async -> Void)? = nil
 ) -> (PeerWatcher, RouteTablePublisher) {
     let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength))

@@ -4,6 +4,7 @@ import Config
 @testable import EtcdSubnets
 import Etcd
 import Testing
+import Timing
 
 /// The order of preference, without etcd: reservation, existing lease, requested, random.
 struct SubnetChoiceTests {
@@ -68,9 +69,9 @@ struct SubnetChoiceTests {
     }
 }
 
-struct RetryBackoffTests {
+struct BackoffTests {
     @Test func delaysStayBetweenHalfTheCeilingAndTheCeilingWhichDoublesToTheCap() {
-        let backoff = RetryBackoff(initial: .milliseconds(100), maximum: .seconds(5))
+        let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
         #expect((0...8).map { backoff.ceiling(attempt: $0) } == [
             .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .milliseconds(1600),
             .milliseconds(3200), .seconds(5), .seconds(5), .seconds(5),

@@ -7,6 +7,7 @@ import TestSupport
 #if canImport(Glibc)
 import Glibc
 import EtcdTestSupport
+import Timing
 #endif
 
 @Suite(.enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
@@ -64,7 +65,7 @@ struct FailoverTests {
         let refused = "http://127.0.0.1:\(try freeLoopbackPort())"
         var configuration = EtcdClient.Configuration()
         configuration.passes = 4
-        configuration.backoff = Backoff(initial: .milliseconds(50), maximum: .milliseconds(150))
+        configuration.backoff = Backoff(initial: .milliseconds(50), maximum: .milliseconds(150), jitter: .full)
         // A connection closed before the request went out can leave the request waiting for a
         // connection until this; it bounds each attempt.
         configuration.connectTimeout = .seconds(1)
@@ -95,14 +96,14 @@ struct FailoverTests {
     }
 
     @Test func backoffCeilingsDoubleUpToTheMaximumAndDelaysStayBelowThem() {
-        let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
-        let ceilings = (0..<7).map { backoff.ceiling(beforePass: $0) }
+        let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2), jitter: .full)
+        let ceilings = (0..<7).map { backoff.ceiling(attempt: $0) }
         #expect(ceilings == [100, 200, 400, 800, 1600, 2000, 2000].map { Duration.milliseconds($0) })
-        #expect(backoff.ceiling(beforePass: 10_000) == .seconds(2))
+        #expect(backoff.ceiling(attempt: 10_000) == .seconds(2))
         var generator = SplitMix64(seed: 7)
         var total = Duration.zero
         for _ in 0..<1000 {
-            let delay = backoff.delay(beforePass: 2, using: &generator)
+            let delay = backoff.delay(attempt: 2, using: &generator)
             #expect(delay >= .zero && delay <= .milliseconds(400))
             total += delay
         }

@@ -99,7 +99,6 @@ final class GatewayTransport: Sendable {
         async throws(EtcdError) -> (endpoint: String, response: HTTP1Stream, requests: AsyncStream<ByteBuffer>.Continuation) {
         try await withFailover(operation, safety: .idempotent) { (endpoint) throws(Failure) in
             let (messages, requests) = AsyncStream<ByteBuffer>.makeStream()
-            requests.yield(ByteBuffer(bytes: first))
             let nudging = Task {
                 while !Task.isCancelled {
                     do { try await Task.sleep(for: .milliseconds(100)) } catch { return }
@@ -110,7 +109,7 @@ final class GatewayTransport: Sendable {
             // A length no stream reaches, not chunked encoding: etcd's Go server (1.19 in Debian's
             // 3.4) drains a chunked body before it writes the response head, so a chunked stream
             // that stays open never gets an answer; with a long Content-Length it answers at once.
-            var request = makeRequest(.stream(messages, length: Self.openStreamLength), endpoint: endpoint, path: path, token: token)
+            var request = makeRequest(.stream(messages, length: Self.openStreamLength, first: first), endpoint: endpoint, path: path, token: token)
             for (name, value) in headers { request.headers.add(name: name, value: value) }
             let response: HTTP1Stream
             do throws(HTTP1Error) {

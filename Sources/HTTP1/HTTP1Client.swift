@@ -143,8 +143,9 @@ public final class HTTP1Client: Sendable {
             if !bytes.isEmpty { connection.send(.body(.byteBuffer(ByteBuffer(bytes: bytes)))) }
             connection.send(.end(nil), flush: true)
             return nil
-        case .stream(let parts, let length):
-            connection.send(.head(request.head), flush: true)
+        case .stream(let parts, let length, let first):
+            connection.send(.head(request.head), flush: first.isEmpty)
+            if !first.isEmpty { connection.send(.body(.byteBuffer(ByteBuffer(bytes: first))), flush: true) }
             return Task {
                 for await part in parts {
                     do throws(HTTP1Error) {

@@ -8,8 +8,10 @@ public struct HTTP1Request: Sendable {
         case bytes([UInt8])
         /// Sent part by part as they are yielded, each flushed at once; finishing the stream ends
         /// the body. With `length` the head says Content-Length (the server may wait for that many
-        /// bytes before it answers), without it the body is chunked.
-        case stream(AsyncStream<ByteBuffer>, length: Int64?)
+        /// bytes before it answers), without it the body is chunked. `first` goes out with the
+        /// head, on the event loop, so a server that waits for the body's first bytes gets them
+        /// however busy the tasks that feed the stream are.
+        case stream(AsyncStream<ByteBuffer>, length: Int64?, first: [UInt8] = [])
     }
 
     public var method: HTTPMethod
@@ -36,9 +38,9 @@ public struct HTTP1Request: Sendable {
             if !bytes.isEmpty || method == .POST || method == .PUT || method == .PATCH {
                 headers.replaceOrAdd(name: "Content-Length", value: String(bytes.count))
             }
-        case .stream(_, let length?):
+        case .stream(_, let length?, _):
             headers.replaceOrAdd(name: "Content-Length", value: String(length))
-        case .stream(_, nil):
+        case .stream(_, nil, _):
             headers.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
         }
         return HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)

@@ -103,8 +103,9 @@ struct HTTP1ClientTests {
                 #expect(error.description == "no complete answer from \(server.url) within 0.3 seconds")
             }
             let waited = ContinuousClock.now - started
-            // Not before the deadline; the upper bound only fails a hang on a loaded machine.
-            #expect(waited >= .milliseconds(300) && waited < .seconds(5), "\(path): \(waited)")
+            // Not before the deadline; the upper bound only fails a hang. The full suite's first
+            // seconds, when a thousand tests start on two threads, delayed the report by 9 s once.
+            #expect(waited >= .milliseconds(300) && waited < .seconds(30), "\(path): \(waited)")
         }
         // A timed-out connection is closed, never reused.
         #expect(try await Self.eventually { client.openConnections == 0 && server.open == 0 })

@@ -76,16 +76,13 @@ public actor PeerWatcher: PeerWatching {
     private let onOwnKeyChange: (@Sendable (Int64) async -> Void)?
     private let onFreshness: (@Sendable (Freshness) -> Void)?
     private let onRecheckLease: (@Sendable () async -> Void)?
-    private let confirmedGauge = ControlPlaneMetrics.routeTableConfirmed()
-    private let unconfirmedEpisodes = ControlPlaneMetrics.routeTableUnconfirmedEpisodes()
     private let storeResets = ControlPlaneMetrics.storeResets()
     /// Test seam: runs before each watch is opened, with the revision it will start from.
     let beforeWatch: (@Sendable (Int64) async -> Void)?
 
     private var routes: PeerRoutes
-    /// When the current unconfirmed episode began; nil while confirmed (or before the first try).
-    private var unconfirmedSince: Duration?
-    private var everConfirmed = false
+    /// Whether the table is confirmed current, as episodes told once each.
+    private var freshness = FreshnessEpisodes()
     /// The highest store revision any answer carried, and the cluster that gave it: a fresh read
     /// below it, or another cluster, means the store went back.
     private var highestRevision: Int64 = 0
@@ -271,22 +268,16 @@ public actor PeerWatcher: PeerWatching {
     }
 
     private func confirm() {
-        if let since = unconfirmedSince {
-            log(.info, "route table confirmed current again at revision \(statistics.revision) after \(clock.now - since) unconfirmed")
+        guard let confirmation = freshness.confirm(at: clock.now) else { return }
+        if case .again(let after) = confirmation {
+            log(.info, "route table confirmed current again at revision \(statistics.revision) after \(after) unconfirmed")
         }
-        guard unconfirmedSince != nil || !everConfirmed else { return }
-        unconfirmedSince = nil
-        everConfirmed = true
-        confirmedGauge.record(1)
         onFreshness?(.confirmed(revision: statistics.revision))
     }
 
     private func unconfirm(_ reason: String) {
-        guard unconfirmedSince == nil else { return }
-        unconfirmedSince = clock.now
+        guard freshness.unconfirm(at: clock.now) else { return }
         log(.warning, "route table no longer confirmed current: \(reason). Forwarding with the table of revision \(statistics.revision) until the watch answers again")
-        confirmedGauge.record(0)
-        unconfirmedEpisodes.increment()
         onFreshness?(.unconfirmed(reason: reason))
     }
 

@@ -29,8 +29,7 @@ actor KubeNodeWatcher: PeerWatching {
     private var routes: PeerRoutes
     private var mirror = NodeMirror()
     private var view: PeerLeaseView?
-    private var unconfirmedSince: Duration?
-    private var everConfirmed = false
+    private var freshness = FreshnessEpisodes()
 
     init(manager: KubeSubnetManager, network: NetworkConfig, localSubnet: IPv4Prefix, keeper: any LeaseKeeper,
          publisher: RouteTablePublisher, log: @escaping LogHandler, events: PeerWatchEvents) {
@@ -178,22 +177,16 @@ actor KubeNodeWatcher: PeerWatching {
     }
 
     private func confirm() {
-        if let since = unconfirmedSince {
-            log(.info, "route table confirmed current again at resourceVersion \(mirror.lastResourceVersion) after \(clock.now - since) unconfirmed")
+        guard let confirmation = freshness.confirm(at: clock.now) else { return }
+        if case .again(let after) = confirmation {
+            log(.info, "route table confirmed current again at resourceVersion \(mirror.lastResourceVersion) after \(after) unconfirmed")
         }
-        guard unconfirmedSince != nil || !everConfirmed else { return }
-        unconfirmedSince = nil
-        everConfirmed = true
-        ControlPlaneMetrics.routeTableConfirmed().record(1)
         events.freshness(.confirmed(revision: Int64(mirror.lastResourceVersion) ?? 0))
     }
 
     private func unconfirm(_ reason: String) {
-        guard unconfirmedSince == nil else { return }
-        unconfirmedSince = clock.now
+        guard freshness.unconfirm(at: clock.now) else { return }
         log(.warning, "route table no longer confirmed current: \(reason). Forwarding with the last table until the node watch answers again")
-        ControlPlaneMetrics.routeTableConfirmed().record(0)
-        ControlPlaneMetrics.routeTableUnconfirmedEpisodes().increment()
         events.freshness(.unconfirmed(reason: reason))
     }
 }

@@ -17,10 +17,13 @@ public struct KernelRoute: Hashable, Sendable {
     public var type: UInt8
     /// RTA_PRIORITY, the metric; 0 when absent.
     public var priority: UInt32
+    /// RTNH_F_ONLINK: the gateway is taken as on the device's link whatever its addresses say
+    /// (flannel's vxlan routes point at the peer's subnet address through flannel.<VNI> this way).
+    public var onlink: Bool
 
     public init(destination: IPv4Prefix, gateway: IPv4Address?, interfaceIndex: Int32?, routeProtocol: UInt8,
                 table: UInt32 = UInt32(RT_TABLE_MAIN.rawValue), scope: UInt8 = UInt8(RT_SCOPE_UNIVERSE.rawValue),
-                type: UInt8 = UInt8(RTN_UNICAST), priority: UInt32 = 0) {
+                type: UInt8 = UInt8(RTN_UNICAST), priority: UInt32 = 0, onlink: Bool = false) {
         self.destination = destination
         self.gateway = gateway
         self.interfaceIndex = interfaceIndex
@@ -29,6 +32,7 @@ public struct KernelRoute: Hashable, Sendable {
         self.scope = scope
         self.type = type
         self.priority = priority
+        self.onlink = onlink
     }
 }
 
@@ -39,6 +43,7 @@ extension KernelRoute: CustomStringConvertible {
         var text = type == UInt8(RTN_BLACKHOLE) ? "blackhole \(destination)" : "\(destination)"
         if let gateway { text += " via \(gateway)" }
         if let interfaceIndex { text += " dev \(interfaceIndex)" }
+        if onlink { text += " onlink" }
         text += " proto \(KernelRoute.protocolName(routeProtocol))"
         if priority != 0 { text += " metric \(priority)" }
         if table != UInt32(RT_TABLE_MAIN.rawValue) { text += " table \(table)" }
@@ -77,6 +82,13 @@ extension RouteNetlink {
     public mutating func replaceRoute(_ destination: IPv4Prefix, via gateway: IPv4Address, interfaceIndex: Int32,
                                       routeProtocol: UInt8) throws(NetlinkError) {
         let route = KernelRoute(destination: destination, gateway: gateway, interfaceIndex: interfaceIndex, routeProtocol: routeProtocol)
+        let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
+        try request(RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
+                    "RTM_NEWROUTE replace", "\(route)")
+    }
+
+    /// RTM_NEWROUTE with NLM_F_REPLACE for `route` as given (an onlink route included).
+    public mutating func replaceRoute(_ route: KernelRoute) throws(NetlinkError) {
         let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
         try request(RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
                     "RTM_NEWROUTE replace", "\(route)")
@@ -219,7 +231,7 @@ enum RouteMessage {
         message.append(UInt8(AF_INET)); message.append(UInt8(route.destination.length)); message.append(UInt8(0)); message.append(UInt8(0))
         message.append(UInt8(truncatingIfNeeded: route.table < 256 ? route.table : UInt32(RT_TABLE_UNSPEC.rawValue)))
         message.append(route.routeProtocol); message.append(route.scope); message.append(route.type)
-        message.append(UInt32(0))
+        message.append(route.onlink ? UInt32(RTNH_F_ONLINK) : UInt32(0))
         message.appendAttribute(type: UInt16(RTA_DST.rawValue), route.destination.network.networkOrder)
         if let gateway = route.gateway { message.appendAttribute(type: UInt16(RTA_GATEWAY.rawValue), gateway.networkOrder) }
         if let index = route.interfaceIndex { message.appendAttribute(type: UInt16(RTA_OIF.rawValue), UInt32(bitPattern: index)) }
@@ -247,7 +259,8 @@ enum RouteMessage {
         let length = Int(payload[1])
         guard length <= 32 else { throw NetlinkError("RTM_GETROUTE reply", "rtm_dst_len \(length) above 32", code: EBADMSG) }
         var route = KernelRoute(destination: IPv4Prefix(.any, length: length), gateway: nil, interfaceIndex: nil,
-                                routeProtocol: payload[5], table: UInt32(payload[4]), scope: payload[6], type: payload[7])
+                                routeProtocol: payload[5], table: UInt32(payload[4]), scope: payload[6], type: payload[7],
+                                onlink: payload.loadNative(UInt32.self, at: 8) & UInt32(RTNH_F_ONLINK) != 0)
         for (type, range) in try RouteNetlink.attributes(payload, in: headerSize..<payload.count, "RTM_GETROUTE reply", "rtmsg")
         where range.count == 4 {
             let value = payload.loadNative(UInt32.self, at: range.lowerBound)

@@ -2,9 +2,9 @@ import Addressing
 import CShims
 import Glibc
 
-/// A NETLINK_ROUTE socket that does the four things the engine needs: bring a link up with an MTU,
-/// add an address, add a route, and learn an interface index. Every request asks for an ACK and
-/// waits for it, so a failure surfaces as the kernel's errno on the call that caused it.
+/// A NETLINK_ROUTE socket: links (up, MTU, kind, a kernel vxlan device), addresses, routes,
+/// neighbours and FDB entries. Every request asks for an ACK and waits for it, so a failure
+/// surfaces as the kernel's errno on the call that caused it.
 /// Sendable: a socket and a sequence counter, used by one owner at a time (it is ~Copyable).
 public struct RouteNetlink: ~Copyable, Sendable {
     let fd: Int32
@@ -86,9 +86,29 @@ struct NetlinkMessage {
         withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) }
     }
 
-    /// An rtattr with a 4-byte payload (every attribute Weft sends is one).
+    /// An rtattr with a 4-byte payload in native order (indexes, metrics, the VNI).
     mutating func appendAttribute(type: UInt16, _ value: UInt32) {
         append(UInt16(8)); append(type); append(value)
+    }
+
+    /// An rtattr holding `value` as given (a name with its NUL, a MAC, a network-order port, a
+    /// one-byte switch; empty for a flag), padded to 4 bytes as NLA_ALIGN wants.
+    mutating func appendAttribute(type: UInt16, bytes value: [UInt8]) {
+        append(UInt16(4 + value.count)); append(type)
+        bytes.append(contentsOf: value)
+        while bytes.count % 4 != 0 { bytes.append(0) }
+    }
+
+    /// Opens a nested rtattr (NLA_F_NESTED set, as the kernel sets it in its own replies); its
+    /// length is filled by `endNested` with the offset this returns.
+    mutating func beginNested(type: UInt16) -> Int {
+        let start = bytes.count
+        append(UInt16(0)); append(type | 0x8000)
+        return start
+    }
+
+    mutating func endNested(_ start: Int) {
+        withUnsafeBytes(of: UInt16(bytes.count - start)) { bytes.replaceSubrange(start..<(start + 2), with: $0) }
     }
 
     func finished() -> [UInt8] {

@@ -36,7 +36,7 @@ let package = Package(
         // engine and by `weft replay`, so a replayed capture exercises exactly what the engine runs.
         .target(name: "Forwarding", dependencies: ["Addressing", "Packets", "Routes"], path: "Sources/Forwarding"),
 
-        // rtnetlink: links, addresses and routes (neighbours and FDB entries when they come), with its own error type.
+        // rtnetlink: links (a kernel vxlan device among them), addresses, routes, neighbours and FDB entries, with its own error type.
         .target(name: "Netlink", dependencies: ["CShims", "Addressing"], path: "Sources/Netlink"),
 
         // The io_uring dataplane: TUN queues, UDP sockets, rings and provided buffers.
@@ -88,6 +88,9 @@ let package = Package(
 
         // flannel's host-gw backend: one kernel route per peer, kept in step over rtnetlink; no userspace dataplane.
         .target(name: "HostGateway", dependencies: ["Netlink", "Routes", "Addressing", "CShims"], path: "Sources/HostGateway"),
+        // flanneld's vxlan dataplane: the kernel's flannel.<VNI> device and its per-peer neighbour, FDB
+        // and route entries, programmed over rtnetlink from the peer routes; the plans are pure.
+        .target(name: "KernelVXLAN", dependencies: ["Netlink", "Routes", "Addressing", "CShims"], path: "Sources/KernelVXLAN"),
 
         // flanneld's masquerade and forward rules as one nftables table (`table ip weft`): the ruleset
         // and the listing comparison are pure; the keeper runs the nft tool (control plane only).
@@ -136,7 +139,7 @@ let package = Package(
 
         // weftd, the flanneld drop-in: flags, interface choice, healthz, sd_notify, signals.
         .target(name: "Daemon", dependencies: ["Timing", "Addressing", "Config", "CShims", "Etcd", "ControlPlane", "EtcdSubnets", "KubeSubnets", "Engine", "Netlink", "Routes", "HostGateway",
-                                              "TrafficRules", "Packets", "Forwarding", "Status", "SystemCalls",
+                                              "KernelVXLAN", "TrafficRules", "Packets", "Forwarding", "Status", "SystemCalls",
                                               .product(name: "Logging", package: "swift-log"),
                                               .product(name: "NIOCore", package: "swift-nio"),
                                               .product(name: "NIOPosix", package: "swift-nio"),
@@ -230,6 +233,8 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Netlink", "Forwarding", "Routes", "Packets", "Addressing", "TestSupport", "Capture", "TestThreads"]),
         // Plan tests run anywhere; the three-host namespace tests need root and skip otherwise.
         .testTarget(name: "HostGatewayTests", dependencies: ["HostGateway", "Netlink", "Routes", "Addressing", "TestThreads"]),
+        // Plan tests run anywhere; the device tests need root (a network namespace) and skip otherwise.
+        .testTarget(name: "KernelVXLANTests", dependencies: ["KernelVXLAN", "Netlink", "Routes", "Addressing", "CShims", "TestThreads"]),
         // Codec tests run anywhere; the kernel tests need root (a network namespace) and skip otherwise.
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Addressing", "CShims", "TestThreads"]),
         // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.

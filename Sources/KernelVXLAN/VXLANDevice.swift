@@ -1,0 +1,243 @@
+import Addressing
+import CShims
+import Glibc
+import Netlink
+import Routes
+
+/// flanneld's vxlan dataplane: the kernel's vxlan device flannel.<VNI> moves the packets, and Weft
+/// only programs it over rtnetlink, as flanneld does: the device (VNI, local address, underlay,
+/// port, learning off, GBP when asked, the VTEP MAC, MTU, the subnet's .0 as a /32, up), then per
+/// peer a neighbour, an FDB entry and an onlink route (see `VXLANEntriesPlan`).
+///
+/// `reconcile` reads the kernel's entries every time rather than trusting what it did before, so
+/// the first call after a restart removes the previous run's entries that are no longer wanted
+/// while those still wanted stay in place (traffic does not stop), and a periodic `resync` puts
+/// back what someone deleted.
+///
+/// Wiring in weftd: create it on a thread in the host's namespace (the socket stays bound to it),
+/// call `setUp`, keep it in a `Mutex`, call `reconcile` from the peer watcher's publications and
+/// `resync` every 10 s; `isPresent` tells whether someone deleted the device.
+public struct VXLANDevice: ~Copyable, Sendable {
+    /// What `setUp` found under the device's name.
+    public enum Setup: Equatable, Sendable {
+        case created
+        case adopted
+        /// Deleted first, for the reason given.
+        case replaced(String)
+    }
+
+    /// What one `reconcile` did.
+    public struct Reconciliation: Equatable, Sendable {
+        public var added: [VXLANEntriesPlan.PeerEntries] = []
+        public var removedNeighbours: [NeighbourEntry] = []
+        public var removedFDB: [FDBEntry] = []
+        public var removedRoutes: [KernelRoute] = []
+        public var refused: [VXLANEntriesPlan.Refusal] = []
+        /// Peers whose entries were all in place already.
+        public var kept = 0
+    }
+
+    public struct Statistics: Equatable, Sendable {
+        /// Peers with their entries in the kernel after the last reconcile.
+        public var peers = 0
+        /// Entries written (added or rewritten) and removed in this run, each of the three kinds counted.
+        public var written = 0
+        public var removed = 0
+        /// Peers refused by the last reconcile, by reason.
+        public var refused: [VXLANEntriesPlan.RefusalReason: Int] = [:]
+    }
+
+    /// The kernel's entries on the device that Weft owns, for `weft routes`.
+    public struct Listing: Equatable, Sendable {
+        public var neighbours: [NeighbourEntry]
+        public var fdb: [FDBEntry]
+        public var routes: [KernelRoute]
+    }
+
+    public let wanted: VXLANLink
+    public let network: IPv4Prefix
+    public let localSubnet: IPv4Prefix
+    /// Our PublicIP: a peer claiming it is refused.
+    public let publicIP: IPv4Address
+    /// The device's index once `setUp` ran; 0 before.
+    public private(set) var index: Int32 = 0
+    public private(set) var statistics = Statistics()
+
+    private var netlink: RouteNetlink
+    private let log: @Sendable (String) -> Void
+    private var wantedRoutes: [Route] = []
+    private var previousRefusals: Set<VXLANEntriesPlan.Refusal> = []
+
+    /// Opens a NETLINK_ROUTE socket in the calling thread's network namespace. Touches nothing until `setUp`.
+    public init(link: VXLANLink, localSubnet: IPv4Prefix, network: IPv4Prefix, publicIP: IPv4Address,
+                log: @escaping @Sendable (String) -> Void = { _ in }) throws(NetlinkError) {
+        netlink = try RouteNetlink()
+        wanted = link
+        self.localSubnet = localSubnet
+        self.network = network
+        self.publicIP = publicIP
+        self.log = log
+    }
+
+    /// The device's address, flannel's: the lease subnet's network address as a /32.
+    public var address: IPv4Address { localSubnet.network }
+
+    /// Creates the device, or adopts a compatible one (see `VXLANDeviceDecision`), then sets its
+    /// MAC and MTU, brings it up and makes the subnet's .0/32 its only address inside the Network.
+    public mutating func setUp() throws(NetlinkError) -> Setup {
+        let setup: Setup
+        let found = try netlink.linkState(named: wanted.name)
+        // Only what differs is set: a MAC written, even the same one, makes the kernel flush the
+        // device's neighbours (NETDEV_CHANGEADDR), which would cut every peer off until the reconcile.
+        var mac = wanted.mac, mtu = wanted.mtu
+        switch VXLANDeviceDecision.decide(existing: found, wanted: wanted) {
+        case .create:
+            index = try netlink.createVXLAN(wanted)
+            setup = .created
+        case .adopt(let existing):
+            index = existing
+            setup = .adopted
+        case .replace(let existing, let reason):
+            try netlink.deleteLink(index: existing)
+            index = try netlink.createVXLAN(wanted)
+            setup = .replaced(reason)
+        case .refuse(let reason):
+            throw NetlinkError("vxlan device", reason, code: EEXIST)
+        }
+        if case .adopted = setup {
+            if found?.mac == mac { mac = nil }
+            if found?.mtu == mtu { mtu = nil }
+        }
+        try netlink.configureLink(index: index, mac: mac, mtu: mtu)
+        // Ours first: removing a device's last address would flush every route through it.
+        let current = try netlink.addresses(interfaceIndex: index)
+        if !current.contains(where: { $0.address == address && $0.prefixLength == 32 }) {
+            try netlink.addAddress(address, prefixLength: 32, index: index)
+        }
+        for old in current where network.contains(old.address) && !(old.address == address && old.prefixLength == 32) {
+            try netlink.deleteAddress(old)
+            log("vxlan: removed address \(old.address)/\(old.prefixLength) from \(wanted.name), not our lease's")
+        }
+        return setup
+    }
+
+    /// Whether the device `setUp` made is still there under its name (someone may delete it).
+    public func isPresent() -> Bool {
+        (try? RouteNetlink.interfaceIndex(wanted.name)) == index
+    }
+
+    /// Makes the device's entries exactly those of the acceptable peers among `routes` (each
+    /// publication's routes). Refused peers and per-entry kernel errors do not stop the others;
+    /// only a failed dump throws.
+    @discardableResult
+    public mutating func reconcile(_ routes: [Route]) throws(NetlinkError) -> Reconciliation {
+        wantedRoutes = routes
+        return try reconcileWanted()
+    }
+
+    /// Reconciles again with the last routes given: puts back what someone else removed.
+    @discardableResult
+    public mutating func resync() throws(NetlinkError) -> Reconciliation {
+        try reconcileWanted()
+    }
+
+    /// The entries on the device that Weft owns, as the kernel holds them now.
+    public mutating func listing() throws(NetlinkError) -> Listing {
+        let index = index
+        return Listing(neighbours: try netlink.neighbours(interfaceIndex: index).filter(\.isPermanent),
+                       fdb: try netlink.fdbEntries(interfaceIndex: index).filter { $0.destination != nil },
+                       routes: try netlink.mainTableRoutes().filter { VXLANEntriesPlan.owns($0, device: index, network: network) })
+    }
+
+    private mutating func reconcileWanted() throws(NetlinkError) -> Reconciliation {
+        let plan = VXLANEntriesPlan(device: index, network: network, localSubnet: localSubnet, localAddress: publicIP,
+                                    wanted: wantedRoutes, neighbours: try netlink.neighbours(interfaceIndex: index),
+                                    fdb: try netlink.fdbEntries(interfaceIndex: index), routes: try netlink.mainTableRoutes())
+        var result = Reconciliation(refused: plan.refused)
+        var written = 0, removed = 0
+
+        // Routes first, so no route points at a neighbour that is about to go.
+        for route in plan.staleRoutes {
+            do throws(NetlinkError) {
+                try netlink.deleteRoute(route)
+                result.removedRoutes.append(route)
+                removed += 1
+            } catch where error.code == ESRCH {
+                // Already gone.
+            } catch {
+                log("vxlan: cannot remove route \(route): \(error)")
+            }
+        }
+
+        var failed = Set<IPv4Prefix>()
+        func refuse(_ peer: VXLANEntriesPlan.PeerEntries, _ error: NetlinkError) {
+            failed.insert(peer.route.subnet)
+            result.refused.append(VXLANEntriesPlan.Refusal(
+                route: peer.route, reason: .kernelError,
+                description: "vxlan: refusing peer \(peer.route.subnet) at \(peer.route.nextHop.publicIP): \(error)"))
+        }
+        for peer in plan.peers {
+            var changed = false
+            do throws(NetlinkError) {
+                if plan.neighbours.contains(peer.neighbour) {
+                    try netlink.replaceNeighbour(peer.neighbour)
+                    changed = true; written += 1
+                }
+                if plan.fdb.contains(peer.fdb) {
+                    try netlink.replaceFDB(peer.fdb)
+                    changed = true; written += 1
+                }
+                if plan.routes.contains(peer.kernelRoute) {
+                    try netlink.replaceRoute(peer.kernelRoute)
+                    changed = true; written += 1
+                }
+            } catch {
+                refuse(peer, error)
+                continue
+            }
+            if changed {
+                result.added.append(peer)
+                log("vxlan: peer \(peer.route.subnet): neighbour \(peer.neighbour.address) lladdr \(peer.route.nextHop.vtepMAC), fdb dst \(peer.route.nextHop.publicIP), route via \(peer.neighbour.address) onlink")
+            } else {
+                result.kept += 1
+            }
+        }
+
+        for neighbour in plan.staleNeighbours {
+            do throws(NetlinkError) {
+                try netlink.deleteNeighbour(neighbour)
+                result.removedNeighbours.append(neighbour)
+                removed += 1
+            } catch where error.code == ENOENT {
+            } catch {
+                log("vxlan: cannot remove neighbour \(neighbour): \(error)")
+            }
+        }
+        for entry in plan.staleFDB {
+            do throws(NetlinkError) {
+                try netlink.deleteFDB(entry)
+                result.removedFDB.append(entry)
+                removed += 1
+            } catch where error.code == ENOENT {
+            } catch {
+                log("vxlan: cannot remove fdb entry \(entry): \(error)")
+            }
+        }
+        if !(result.removedRoutes.isEmpty && result.removedNeighbours.isEmpty && result.removedFDB.isEmpty) {
+            log("vxlan: removed \(result.removedRoutes.count) route(s), \(result.removedNeighbours.count) neighbour(s), \(result.removedFDB.count) fdb entr(ies) no current peer accounts for")
+        }
+
+        statistics.peers = plan.peers.count - failed.count
+        statistics.written += written
+        statistics.removed += removed
+        statistics.refused = [:]
+        var current = Set<VXLANEntriesPlan.Refusal>()
+        for refusal in result.refused {
+            statistics.refused[refusal.reason, default: 0] += 1
+            current.insert(refusal)
+            if !previousRefusals.contains(refusal) { log(refusal.description) }
+        }
+        previousRefusals = current
+        return result
+    }
+}

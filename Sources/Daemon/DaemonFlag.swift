@@ -229,6 +229,15 @@ struct DaemonFlag: Sendable {
         ignoredText("vmodule", example: "main=2", "accepted for compatibility (klog); ignored"),
         ignoredText("log_backtrace_at", example: "main.go:10", "accepted for compatibility (klog); ignored"),
 
+        DaemonFlag("vxlan-dataplane", .string, "kernel|weft", example: "kernel", default: "kernel",
+                   "Weft: what moves the vxlan backend's packets: kernel, the kernel's flannel.<VNI> vxlan device as flanneld programs it; "
+                   + "weft, Weft's user-space engine behind a TUN of that name (drops spoofed packets, counts per peer)") { options, value, variable throws(DaemonOptionsError) in
+            guard let dataplane = DaemonOptions.VXLANDataplane(rawValue: value) else {
+                throw DaemonOptionsError(flag: "--vxlan-dataplane", environmentVariable: variable,
+                                         problem: "\(DaemonOptionsError.show(value)) is not a vxlan dataplane; write --vxlan-dataplane=kernel or --vxlan-dataplane=weft")
+            }
+            options.vxlanDataplane = dataplane
+        },
         DaemonFlag("engine", .string, "uring|mmsg|auto", example: "auto", default: "auto",
                    "Weft: packet engine; auto uses io_uring when the kernel allows it, else sendmmsg/recvmmsg") { options, value, variable throws(DaemonOptionsError) in
             guard let engine = DaemonOptions.Engine(rawValue: value) else {

@@ -4,11 +4,17 @@ import Logging
 import Status
 
 /// Everything weftd is told at startup: flanneld's flags with flanneld's names and defaults, plus
-/// Weft's own (--engine, --workers, --busy-poll, --docker-opts-*, --subnet-lease-ttl, --ip-masq-cleanup). Built by `parse`, which
+/// Weft's own (--vxlan-dataplane, --engine, --workers, --busy-poll, --docker-opts-*, --subnet-lease-ttl, --ip-masq-cleanup). Built by `parse`, which
 /// reads the command line and then FLANNELD_* for every flag the command line left out.
 public struct DaemonOptions: Equatable, Sendable {
     public enum Engine: String, Equatable, Sendable, CaseIterable {
         case uring, mmsg, auto
+    }
+
+    /// What moves the vxlan backend's packets: the kernel's vxlan device flannel.<VNI>, programmed
+    /// as flanneld programs it, or Weft's user-space engine behind a TUN of that name.
+    public enum VXLANDataplane: String, Equatable, Sendable, CaseIterable {
+        case kernel, weft
     }
 
     // etcd.
@@ -77,6 +83,8 @@ public struct DaemonOptions: Equatable, Sendable {
     public var verbosity = 0
 
     // Dataplane.
+    /// The kernel by default: what a flanneld user has today.
+    public var vxlanDataplane = VXLANDataplane.kernel
     public var engine = Engine.auto
     /// Engine worker threads; 0 lets the engine pick (one per core).
     public var workers = 0

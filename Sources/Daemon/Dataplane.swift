@@ -43,7 +43,7 @@ final class Dataplane: Sendable {
         let tunName = FlannelDevice.name(config.backend)
         do throws(NetlinkError) {
             if config.backend.kind == .vxlan, try FlannelDevice.removeKernelVXLAN(named: tunName) {
-                logger.info("removed \(tunName), a kernel vxlan device flanneld left behind (it holds the vxlan port); weftd's TUN takes its name")
+                logger.info("removed \(tunName), a kernel vxlan device flanneld or weftd --vxlan-dataplane=kernel left behind (it holds the vxlan port); weftd's TUN takes its name")
             }
         } catch {
             throw EngineError(error)

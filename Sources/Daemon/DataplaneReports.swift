@@ -9,7 +9,9 @@ import Status
 /// /v1/routes and /v1/stats for each kind of dataplane, read from its route publisher and, with
 /// an engine, the workers' counters (relaxed loads; nothing on the packet path changes).
 enum DataplaneReports {
-    static func routes(_ publisher: RouteTablePublisher, times: PublicationTimes, backend: Backend, at now: Date) -> RoutesReport {
+    /// `dataplane` is "weft" (the engine) or "kernel"; `kernel` the kernel dataplane's own entries.
+    static func routes(_ publisher: RouteTablePublisher, times: PublicationTimes, backend: Backend, dataplane: String = "weft",
+                       kernel: RoutesReport.KernelEntries? = nil, at now: Date) -> RoutesReport {
         let (generation, network, local, entries) = publisher.withCurrent { table in
             (table.generation, table.network, table.localSubnet, table.routes.map(entry))
         }
@@ -18,8 +20,8 @@ enum DataplaneReports {
             generation: generation, publishedAt: timestamp(publishedAt),
             ageSeconds: max(0, now.timeIntervalSince(publishedAt)),
             network: "\(network)", localSubnet: local.map { "\($0)" } ?? "",
-            backend: backend.rawValue,
-            routes: entries.sorted { $0.sortKey < $1.sortKey }.map(\.entry))
+            backend: backend.rawValue, dataplane: dataplane,
+            routes: entries.sorted { $0.sortKey < $1.sortKey }.map(\.entry), kernel: kernel)
     }
 
     private static func entry(_ route: Route) -> (sortKey: UInt32, entry: RoutesReport.Entry) {

@@ -10,7 +10,8 @@ import Status
 import Synchronization
 
 /// What WeftdRunner starts for a lease and stops when the lease moves or weftd stops: the
-/// user-space `Dataplane` (udp, vxlan) or the kernel-routed `HostGatewayDataplane`.
+/// user-space `Dataplane` (udp, vxlan), the kernel-routed `HostGatewayDataplane`, or the kernel's
+/// vxlan device programmed by `KernelVXLANDataplane`.
 protocol LeaseDataplane: AnyObject, Sendable {
     var subnet: IPv4Prefix { get }
     /// The network config the dataplane was built with.
@@ -116,7 +117,7 @@ final class HostGatewayDataplane: LeaseDataplane {
     }
 
     func routesReport(at now: Date) -> RoutesReport {
-        DataplaneReports.routes(publisher, times: publications, backend: .hostGateway, at: now)
+        DataplaneReports.routes(publisher, times: publications, backend: .hostGateway, dataplane: "kernel", at: now)
     }
 
     /// No engine: the kernel forwards, and nothing in weftd sees a packet to count.

@@ -52,7 +52,7 @@ public enum WeftDaemon {
         // In Kubernetes mode the etcd flags are ignored, as flanneld ignores them; the API server is logged with the subnet manager.
         let store = options.kubeSubnetManager ? "Kubernetes subnet manager, net config \(options.netConfigPath)"
             : "etcd \(options.etcdEndpoints.joined(separator: ",")) prefix \(options.etcdPrefix)"
-        logger.info("\(store); subnet file \(options.subnetFile); engine \(options.engine.rawValue), workers \(options.workers == 0 ? "one per core" : String(options.workers)); ip-masq \(options.ipMasq)")
+        logger.info("\(store); subnet file \(options.subnetFile); vxlan dataplane \(options.vxlanDataplane.rawValue); engine \(options.engine.rawValue), workers \(options.workers == 0 ? "one per core" : String(options.workers)); ip-masq \(options.ipMasq)")
 
         let readiness = Readiness()
         let status = DaemonStatus()

@@ -188,8 +188,8 @@ struct WeftdRunner {
         throw WeftdError(description: "the dataplane could not be rebuilt; see the lines above")
     }
 
-    /// Starts a dataplane for `lease`, writes subnet.env and marks the daemon ready. host-gw is
-    /// ready only once the peers' routes are in the kernel (the first reconcile).
+    /// Starts a dataplane for `lease`, writes subnet.env and marks the daemon ready. host-gw and the
+    /// kernel vxlan dataplane are ready only once the peers' entries are in the kernel (the first reconcile).
     private func start(_ lease: AcquiredLease, identity: Identity, subnets: any SubnetManager, manager: any LeaseKeeper,
                        onFailure: @escaping @Sendable (String) -> Void) async throws -> any LeaseDataplane {
         guard lease.config.backend.kind == identity.backend, lease.config.backend.vni == identity.vni else {
@@ -208,6 +208,19 @@ struct WeftdRunner {
                 throw CancellationError()
             }
             dataplane = hostGateway
+        } else if identity.backend == .vxlan && options.vxlanDataplane == .kernel {
+            let kernel: KernelVXLANDataplane
+            do {
+                kernel = try KernelVXLANDataplane(lease: lease, vtepMAC: identity.vtepMAC, context: context, subnets: subnets,
+                                                  leaseKeeper: manager, onFailure: onFailure)
+            } catch {
+                throw WeftdError(description: "cannot set up the kernel vxlan device for \(lease.subnet): \(error)")
+            }
+            guard await kernel.awaitFirstReconcile() else {
+                await kernel.stop()
+                throw CancellationError()
+            }
+            dataplane = kernel
         } else {
             do {
                 dataplane = try Dataplane(lease: lease, vtepMAC: identity.vtepMAC, context: context, subnets: subnets, keeper: manager,

@@ -327,13 +327,13 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
             return DoctorCheck("overlay device", .fail, "\(facts.expectedDevice) does not exist",
                                fix: "weftd creates it once it holds a lease: start weftd, and see its log")
         }
-        if device.kind == "vxlan" {
-            return DoctorCheck("overlay device \(device.name)", .warn, "a kernel vxlan device, as flanneld makes it, not weftd's TUN",
-                               fix: "nothing while flanneld runs here; weftd removes it when it starts (with its routes, which weftd's replace)")
-        }
         guard device.isUp else {
             return DoctorCheck("overlay device \(device.name)", .fail, "down", fix: "restart weftd (or ip link set \(device.name) up)")
         }
-        return DoctorCheck("overlay device \(device.name)", .ok, "up, MTU \(device.mtu)")
+        // Both are weftd's: the kernel's vxlan device with --vxlan-dataplane=kernel (the default,
+        // and flanneld's), the engine's TUN with --vxlan-dataplane=weft and for udp.
+        let what = device.kind == "vxlan" ? "a kernel vxlan device (--vxlan-dataplane=kernel, or flanneld's)"
+            : device.kind == "tun" ? "weftd's TUN" : nil
+        return DoctorCheck("overlay device \(device.name)", .ok, (what.map { "\($0), " } ?? "") + "up, MTU \(device.mtu)")
     }
 }

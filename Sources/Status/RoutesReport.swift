@@ -22,6 +22,26 @@ public struct RoutesReport: Codable, Equatable, Sendable {
         }
     }
 
+    /// What the kernel holds for a kernel dataplane (vxlan's flannel.<VNI>): the entries Weft owns,
+    /// each in the shape `ip neigh`, `bridge fdb` and `ip route` print it (devices by name).
+    public struct KernelEntries: Codable, Equatable, Sendable {
+        /// "flannel.1".
+        public var device: String
+        public var neighbours: [String]
+        public var fdb: [String]
+        public var routes: [String]
+        /// Why the entries could not be read, when they could not.
+        public var error: String?
+
+        public init(device: String, neighbours: [String], fdb: [String], routes: [String], error: String? = nil) {
+            self.device = device
+            self.neighbours = neighbours
+            self.fdb = fdb
+            self.routes = routes
+            self.error = error
+        }
+    }
+
     /// Increases by one with every table the peer watcher publishes (0: none published yet).
     public var generation: UInt64
     /// When that table was published (the dataplane's start for generation 0), ISO 8601 in UTC:
@@ -34,17 +54,25 @@ public struct RoutesReport: Codable, Equatable, Sendable {
     /// This host's lease, "10.244.1.0/24".
     public var localSubnet: String
     public var backend: String
+    /// What moves the packets: "weft" (the user-space engine: udp, and vxlan with
+    /// --vxlan-dataplane=weft) or "kernel" (host-gw's routes, vxlan's kernel device). nil from a
+    /// weftd older than the field.
+    public var dataplane: String?
     /// Sorted by subnet.
     public var routes: [Entry]
+    /// The kernel dataplane's own entries (vxlan); nil for the others.
+    public var kernel: KernelEntries?
 
     public init(generation: UInt64, publishedAt: String, ageSeconds: Double, network: String, localSubnet: String,
-                backend: String, routes: [Entry]) {
+                backend: String, dataplane: String? = nil, routes: [Entry], kernel: KernelEntries? = nil) {
         self.generation = generation
         self.publishedAt = publishedAt
         self.ageSeconds = ageSeconds
         self.network = network
         self.localSubnet = localSubnet
         self.backend = backend
+        self.dataplane = dataplane
         self.routes = routes
+        self.kernel = kernel
     }
 }

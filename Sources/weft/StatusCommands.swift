@@ -34,7 +34,7 @@ struct RoutesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "routes",
         abstract: "Show the route table a running weftd forwards with.",
-        discussion: "Each peer subnet with its public IP, port, backend and (vxlan) VTEP MAC, and the table's generation and age.")
+        discussion: "Each peer subnet with its public IP, port, backend and (vxlan) VTEP MAC, the table's generation and age, the dataplane, and with the kernel vxlan dataplane the neighbour, FDB and route entries on its device.")
 
     @OptionGroup var options: StatusSocketOptions
 
@@ -46,14 +46,31 @@ struct RoutesCommand: ParsableCommand {
     }
 
     static func table(_ report: RoutesReport) -> String {
-        let text = "generation \(report.generation), published \(report.publishedAt) (\(seconds(report.ageSeconds)) ago); "
-            + "local subnet \(report.localSubnet) in \(report.network), backend \(report.backend)\n"
-        guard !report.routes.isEmpty else { return text + "no peers\n" }
-        var table = TextTable(["SUBNET", "PUBLIC IP", "PORT", "BACKEND", "VTEP MAC"])
-        for route in report.routes {
-            table.append([route.subnet, route.publicIP, route.port.map { String($0) } ?? "-", route.backend, route.vtepMAC ?? "-"])
+        let dataplane = report.dataplane.map { ", \($0) dataplane" } ?? ""
+        var text = "generation \(report.generation), published \(report.publishedAt) (\(seconds(report.ageSeconds)) ago); "
+            + "local subnet \(report.localSubnet) in \(report.network), backend \(report.backend)\(dataplane)\n"
+        if report.routes.isEmpty {
+            text += "no peers\n"
+        } else {
+            var table = TextTable(["SUBNET", "PUBLIC IP", "PORT", "BACKEND", "VTEP MAC"])
+            for route in report.routes {
+                table.append([route.subnet, route.publicIP, route.port.map { String($0) } ?? "-", route.backend, route.vtepMAC ?? "-"])
+            }
+            text += table.render()
         }
-        return text + table.render()
+        if let kernel = report.kernel { text += kernelTable(kernel) }
+        return text
+    }
+
+    /// The kernel's entries on the vxlan device, in the shapes `ip neigh`, `bridge fdb` and `ip route` print.
+    static func kernelTable(_ kernel: RoutesReport.KernelEntries) -> String {
+        var text = "kernel entries on \(kernel.device):\n"
+        if let error = kernel.error { return text + "  cannot read them: \(error)\n" }
+        for (title, lines) in [("neighbours", kernel.neighbours), ("fdb", kernel.fdb), ("routes", kernel.routes)] {
+            text += "  \(title) (\(lines.count)):\n"
+            for line in lines { text += "    \(line)\n" }
+        }
+        return text
     }
 
     static func seconds(_ value: Double) -> String {

@@ -42,6 +42,7 @@ import Testing
         #expect(options.healthzPort == 0)
         #expect(options.verbosity == 0 && options.logLevel == .info)
         #expect(options.engine == .auto && options.workers == 0 && options.offloads && options.busyPoll == .zero)
+        #expect(options.vxlanDataplane == .kernel, "flanneld's own dataplane unless asked otherwise")
         #expect(options.dockerOptionsFile == nil)
         #expect(options.dockerOptions == DockerOptions(form: .both, combinedKey: "DOCKER_OPTS", includeIPMasq: true))
         #expect(options.ignored.isEmpty)
@@ -78,6 +79,7 @@ import Testing
         Row(flag: "healthz-port", value: "65535") { $0.healthzPort == 65535 },
         Row(flag: "v", value: "2") { $0.verbosity == 2 && $0.logLevel == .debug },
         Row(flag: "v", value: "10") { $0.verbosity == 10 && $0.logLevel == .trace },
+        Row(flag: "vxlan-dataplane", value: "weft") { $0.vxlanDataplane == .weft },
         Row(flag: "engine", value: "mmsg") { $0.engine == .mmsg },
         Row(flag: "engine", value: "uring") { $0.engine == .uring },
         Row(flag: "workers", value: "3") { $0.workers == 3 },
@@ -228,6 +230,8 @@ import Testing
         Bad(["--subnet-lease-ttl=h"], names: "--subnet-lease-ttl", fix: "=24h"),
         Bad(["--iptables-resync=0"], names: "--iptables-resync", fix: "--iptables-resync=5"),
         Bad(["--engine=dpdk"], names: "--engine", fix: "--engine=uring"),
+        Bad(["--vxlan-dataplane=user"], names: "--vxlan-dataplane", fix: "--vxlan-dataplane=kernel or --vxlan-dataplane=weft"),
+        Bad([], ["FLANNELD_VXLAN_DATAPLANE": "Kernel"], names: "FLANNELD_VXLAN_DATAPLANE (--vxlan-dataplane)", fix: "--vxlan-dataplane=weft"),
         Bad(["--workers=-2"], names: "--workers", fix: "--workers=2"),
         Bad(["--workers=1025"], names: "--workers", fix: "--workers=2"),
         Bad(["--busy-poll=100001"], names: "--busy-poll", fix: "0...100000; write e.g. --busy-poll=200"),

@@ -133,14 +133,16 @@ import Testing
         #expect(Self.check(DoctorCheck.evaluate(facts), "flanneld's rules")?.status == .warn)
     }
 
-    @Test func flanneldsKernelDeviceWarnsThatWeftdReplacesIt() throws {
+    /// The kernel vxlan device is weftd's default vxlan dataplane (and flanneld's), the TUN its engine's: both are fine.
+    @Test func aKernelVXLANDeviceAndATUNAreBothWeftds() throws {
         var facts = try Self.healthy()
         facts.device = .init(name: "flannel.1", mtu: 1450, isUp: true, kind: "vxlan")
         let check = try #require(Self.check(DoctorCheck.evaluate(facts), "overlay device"))
-        #expect(check.status == .warn && check.detail == "a kernel vxlan device, as flanneld makes it, not weftd's TUN")
-        #expect(check.fix?.contains("weftd removes it when it starts") == true)
+        #expect(check.status == .ok && check.detail == "a kernel vxlan device (--vxlan-dataplane=kernel, or flanneld's), up, MTU 1450")
         facts.device?.kind = "tun"
-        #expect(Self.check(DoctorCheck.evaluate(facts), "overlay device")?.status == .ok)
+        #expect(Self.check(DoctorCheck.evaluate(facts), "overlay device")?.detail == "weftd's TUN, up, MTU 1450")
+        facts.device?.isUp = false
+        #expect(Self.check(DoctorCheck.evaluate(facts), "overlay device")?.status == .fail)
     }
 
     @Test func deviceMissingOrDownFailsExceptForHostGateway() throws {

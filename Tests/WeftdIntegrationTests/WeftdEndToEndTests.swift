@@ -376,7 +376,8 @@ extension WeftdBeds {
             try bed.exec(leftover, ["/usr/sbin/ip", "route", "add", Self.kernelSubnet, "dev", "flannel.1"])
 
             var (daemons, subnets) = try bed.startReady(Self.weftHosts)
-            #expect(daemons[1]!.log.contains("removed flannel.1, a kernel vxlan device flanneld left behind"), "\(daemons[1]!.log.suffix(1500))")
+            #expect(daemons[1]!.log.contains("removed flannel.1, a kernel vxlan device flanneld or weftd --vxlan-dataplane=kernel left behind"),
+                    "\(daemons[1]!.log.suffix(1500))")
             for index in Self.weftHosts {
                 let device = try bed.exec(bed.host(index), ["/usr/sbin/ip", "-d", "link", "show", "flannel.1"])
                 #expect(device.contains("tun type tun") && !device.contains("vxlan"), "weftd \(index): \(device)")

@@ -1,0 +1,214 @@
+import Addressing
+import Config
+import ControlPlane
+import Foundation
+import KernelVXLAN
+import Logging
+import Netlink
+import Routes
+import Status
+import Synchronization
+
+/// One lease's vxlan dataplane in the kernel (--vxlan-dataplane=kernel), flanneld's own: the
+/// kernel's vxlan device flannel.<VNI> moves the packets, and weftd keeps its per-peer neighbour,
+/// FDB and route entries in step with the peer routes (`VXLANDevice`). A resync every 10 s puts
+/// back entries someone removed; a device someone deleted is reported through `onFailure` within
+/// a second, and the run loop builds the dataplane again (flanneld recreates a deleted flannel.1).
+///
+/// Stopping leaves the device and its entries in the kernel, as flanneld does on exit: traffic
+/// keeps flowing across a restart, and the next run adopts the device and removes only what is no
+/// longer wanted. A weftd started with --vxlan-dataplane=weft removes the device instead.
+final class KernelVXLANDataplane: LeaseDataplane {
+    static let resyncInterval: Duration = .seconds(10)
+    /// How often the device's presence is checked.
+    static let healthPeriod: Duration = .seconds(1)
+
+    let subnet: IPv4Prefix
+    let config: NetworkConfig
+    let mtu: Int
+    let watcher: any PeerWatching
+    private let deviceName: String
+    /// The watcher's table, read for /v1/routes: the kernel forwards from its own entries.
+    private let publisher: RouteTablePublisher
+    private let publications: PublicationTimes
+    private let keeper: KernelVXLANKeeper
+    private let watching: Task<Void, Never>
+    private let resyncing: Task<Void, Never>
+    private let health: Task<Void, Never>
+    private let firstReconcile: AsyncStream<Void>
+    private let logger: Logger
+
+    /// Sets up the device in the process's network namespace (the host's) and starts the watcher,
+    /// the resync and the presence check. Throws when the device cannot be made or configured; no
+    /// peer entry is touched before the first publication.
+    init(lease: AcquiredLease, vtepMAC: MACAddress, context: DaemonContext, subnets: any SubnetManager, leaseKeeper: any LeaseKeeper,
+         onFailure: @escaping @Sendable (String) -> Void) throws(NetlinkError) {
+        let interface = context.interface
+        let logger = context.logger
+        let config = lease.config
+        let name = FlannelDevice.name(config.backend)
+        let mtu = config.backend.overlayMTU(underlayMTU: interface.mtu)
+        guard mtu >= 68 else {
+            throw NetlinkError("vxlan device", "\(name): an underlay MTU of \(config.backend.underlayMTU ?? interface.mtu) leaves \(mtu) (IPv4 needs 68); raise Backend.MTU or the interface's MTU", code: EINVAL)
+        }
+        // The local address is the interface's, as flanneld's vtepAddr is: with --public-ip behind
+        // NAT the advertised address is not on this host.
+        let link = VXLANLink(name: name, vni: config.backend.vni, local: interface.address, underlayIndex: Int32(interface.index),
+                             port: config.backend.effectivePort, learning: false, gbp: config.backend.otherKeys["GBP"] == "true",
+                             mac: vtepMAC, mtu: mtu)
+        var device = try VXLANDevice(link: link, localSubnet: lease.subnet, network: config.network, publicIP: interface.publicIP,
+                                     log: HostGatewayDataplane.logHandler(logger))
+        switch try device.setUp() {
+        case .created: logger.info("vxlan: created \(name), a kernel vxlan device")
+        case .adopted: logger.info("vxlan: kept the existing kernel vxlan device \(name) and its entries (flanneld's or a previous run's)")
+        case .replaced(let reason): logger.info("vxlan: replaced \(name), \(reason), with a kernel vxlan device")
+        }
+        let index = device.index
+        logger.info("vxlan: kernel dataplane on \(name) (index \(index)): VNI \(link.vni), local \(interface.address) dev \(interface.name), dstport \(link.port), MAC \(vtepMAC), MTU \(mtu), address \(device.address)/32")
+
+        let (firstReconcile, reconciled) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let keeper = KernelVXLANKeeper(device: device, logger: logger, reconciled: reconciled)
+        let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength,
+                                                          localSubnet: lease.subnet))
+        let publications = PublicationTimes()
+        let routeLog = RouteLog(logger: logger)
+        let watcher = PeerFollowing.watcher(for: lease, context: context, subnets: subnets, keeper: leaseKeeper, publisher: publisher,
+                                            publications: publications, onRoutes: { routes in
+                                                routeLog.record(routes)
+                                                keeper.reconcile(routes)
+                                            })
+        subnet = lease.subnet
+        self.config = config
+        self.mtu = mtu
+        self.watcher = watcher
+        deviceName = name
+        self.publisher = publisher
+        self.publications = publications
+        self.keeper = keeper
+        self.firstReconcile = firstReconcile
+        self.logger = logger
+        watching = Task { await watcher.run() }
+        resyncing = Task {
+            while true {
+                do { try await Task.sleep(for: Self.resyncInterval) } catch { return }
+                keeper.resync()
+            }
+        }
+        health = Task {
+            while true {
+                do { try await Task.sleep(for: Self.healthPeriod) } catch { return }
+                guard (try? RouteNetlink.interfaceIndex(name)) != index else { continue }
+                onFailure("\(name) (index \(index)) was deleted")
+                return
+            }
+        }
+    }
+
+    /// Returns true once the first publication is in the kernel, false if the calling task was
+    /// cancelled before that.
+    func awaitFirstReconcile() async -> Bool {
+        for await _ in firstReconcile { return true }
+        return false
+    }
+
+    var summary: String {
+        "kernel vxlan device \(deviceName), \(keeper.statistics.peers) peer(s), MTU \(mtu)"
+    }
+
+    func routesReport(at now: Date) -> RoutesReport {
+        DataplaneReports.routes(publisher, times: publications, backend: .vxlan, dataplane: "kernel",
+                                kernel: keeper.entries(deviceName: deviceName), at: now)
+    }
+
+    /// The kernel forwards; nothing in weftd sees a packet to count.
+    func statsReport() -> StatsReport {
+        let local = publisher.withCurrent { $0.localSubnet }
+        return StatsReport(engine: "kernel", workers: 0, backend: Backend.vxlan.rawValue,
+                           localSubnet: local.map { "\($0)" } ?? "", traffic: [:], drops: [:], peers: [])
+    }
+
+    /// Stops watching, resyncing and checking; the device and its entries stay (see the type's note).
+    func stop() async {
+        health.cancel()
+        watching.cancel()
+        resyncing.cancel()
+        await watching.value
+        await resyncing.value
+        await health.value
+        let statistics = keeper.statistics
+        logger.info("kernel vxlan dataplane for \(subnet) stopped: \(deviceName) and the entries of \(statistics.peers) peer(s) left in the kernel as flanneld leaves them; \(statistics.written) entries written, \(statistics.removed) removed in this run")
+    }
+}
+
+/// Holds the VXLANDevice for the watcher's callback, the resync and the reports, which may run at once.
+final class KernelVXLANKeeper: Sendable {
+    private struct State: ~Copyable {
+        var device: VXLANDevice
+        /// Whether a publication was given: before that a resync would reconcile to no peers and
+        /// remove the previous run's entries, which still carry traffic.
+        var published = false
+    }
+
+    private let state: Mutex<State>
+    private let logger: Logger
+    private let reconciled: AsyncStream<Void>.Continuation
+
+    init(device: consuming VXLANDevice, logger: Logger, reconciled: AsyncStream<Void>.Continuation) {
+        state = Mutex(State(device: device))
+        self.logger = logger
+        self.reconciled = reconciled
+    }
+
+    var statistics: VXLANDevice.Statistics { state.withLock { $0.device.statistics } }
+
+    /// Makes the kernel's entries the publication's; the first success releases awaitFirstReconcile.
+    func reconcile(_ wanted: [Route]) {
+        do throws(NetlinkError) {
+            try state.withLock { (state) throws(NetlinkError) in
+                state.published = true
+                _ = try state.device.reconcile(wanted)
+            }
+            reconciled.yield()
+            reconciled.finish()
+        } catch {
+            logger.error("vxlan: cannot read the kernel's entries: \(error); the next publication or the 10 s resync tries again")
+        }
+    }
+
+    /// Reconciles the last publication again (puts back removed entries, retries a failed first one).
+    func resync() {
+        do throws(NetlinkError) {
+            let done = try state.withLock { (state) throws(NetlinkError) -> Bool in
+                guard state.published else { return false }
+                _ = try state.device.resync()
+                return true
+            }
+            if done {
+                reconciled.yield()
+                reconciled.finish()
+            }
+        } catch {
+            logger.error("vxlan: resync cannot read the kernel's entries: \(error)")
+        }
+    }
+
+    /// The entries Weft owns on the device, as `ip neigh`, `bridge fdb` and `ip route` print them.
+    func entries(deviceName name: String) -> RoutesReport.KernelEntries {
+        do throws(NetlinkError) {
+            let listing = try state.withLock { (state) throws(NetlinkError) in try state.device.listing() }
+            return RoutesReport.KernelEntries(
+                device: name,
+                neighbours: listing.neighbours.sorted { $0.address < $1.address }.map {
+                    "\($0.address) dev \(name) lladdr \($0.mac.map { "\($0)" } ?? "-") PERMANENT"
+                },
+                fdb: listing.fdb.sorted { $0.mac.value < $1.mac.value }.map {
+                    "\($0.mac) dev \(name) dst \($0.destination.map { "\($0)" } ?? "-") self permanent"
+                },
+                routes: listing.routes.sorted { $0.destination.network < $1.destination.network }.map {
+                    "\($0.destination) via \($0.gateway.map { "\($0)" } ?? "-") dev \(name) proto \(KernelRoute.protocolName($0.routeProtocol))\($0.onlink ? " onlink" : "")"
+                })
+        } catch {
+            return RoutesReport.KernelEntries(device: name, neighbours: [], fdb: [], routes: [], error: "\(error)")
+        }
+    }
+}

@@ -1,9 +1,10 @@
 import Config
 import Netlink
 
-/// The overlay device's name, flannel's: `flannel0` for udp, `flannel.<VNI>` for vxlan, where
-/// flanneld makes a kernel vxlan device and weftd a TUN. Rules and scripts that name the device
-/// (`iptables -i flannel.1`, monitoring) keep working when weftd replaces flanneld.
+/// The overlay device's name, flannel's: `flannel0` for udp, `flannel.<VNI>` for vxlan, a kernel
+/// vxlan device (flanneld, and weftd's default kernel dataplane) or the engine's TUN
+/// (--vxlan-dataplane=weft). Rules and scripts that name the device (`iptables -i flannel.1`,
+/// monitoring) keep working when weftd replaces flanneld.
 public enum FlannelDevice {
     public static let udpName = "flannel0"
 
@@ -18,9 +19,10 @@ public enum FlannelDevice {
         vxlan ? vxlanName(vni: vni) : udpName
     }
 
-    /// flanneld leaves its devices when it exits, so its kernel data path outlives it. A kernel
-    /// vxlan device left under the name weftd's TUN takes would block the TUN and holds the vxlan
-    /// UDP port, so weftd removes it, as flanneld replaces an incompatible flannel.<VNI> itself.
+    /// flanneld (and weftd's kernel dataplane) leaves its device when it exits, so its kernel data
+    /// path outlives it. A kernel vxlan device left under the name the engine's TUN takes would
+    /// block the TUN and holds the vxlan UDP port, so the engine removes it, as flanneld replaces
+    /// an incompatible flannel.<VNI> itself.
     /// Its neighbours, FDB entries and routes go with it; weftd's peer routes replace them. Returns
     /// true when it removed one; anything else by that name is left for the engine to report.
     static func removeKernelVXLAN(named name: String) throws(NetlinkError) -> Bool {

@@ -8,8 +8,8 @@ extension WeftdBeds {
     /// whose flannel.1 is the kernel's vxlan device, a weftd on the user-space engine, and a node
     /// set up by hand exactly as flanneld sets up flannel.1 (DESIGN.md §4), all reaching each
     /// other's containers; the kernel's entries read with iproute2; a deleted flannel.1 coming
-    /// back; restarts that switch dataplanes keeping lease and VtepMAC; a departed peer's entries
-    /// going.
+    /// back; restarts that switch dataplanes keeping lease and VtepMAC; a peer's new PublicIP
+    /// followed; a deleted entry put back; a departed peer's entries going.
     @Suite(.serialized, .enabled(if: bedUnavailable == nil, "\(bedUnavailable ?? "")"))
     struct WeftdKernelVXLANTests {
         static let config = #"{"Network":"10.244.0.0/16","SubnetLen":24,"SubnetMax":"10.244.200.0","Backend":{"Type":"vxlan","VNI":1}}"#
@@ -36,7 +36,7 @@ extension WeftdBeds {
             try String(contentsOfFile: bed.directory + "/subnet-\(index).vtep-mac", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
-        @Test(.timeLimit(.minutes(4)))
+        @Test(.timeLimit(.minutes(5)))
         func kernelEngineAndFlanneldNodesReachEachOther() throws {
             let bed = try Bed(hosts: 3)
             defer { bed.tearDown() }
@@ -167,6 +167,29 @@ extension WeftdBeds {
                     "\(daemons[Self.engineHost]!.log.suffix(2000))")
             #expect(Self.show(bed, Self.engineHost, ["/usr/sbin/ip", "-d", "link", "show", "flannel.1"]).contains("link/ether \(macs[Self.engineHost]!)"))
             WeftdEndToEndTests.pingMatrix(bed, subnets, "after switching: engine weftd 1, kernel weftd 2")
+
+            // The hand-made node's lease names a new PublicIP: the kernel weftd (now host 2) points
+            // the node's FDB entry there within the watch latency, then back.
+            let handMadeLease = { (ip: String) in
+                #"{"PublicIP":"\#(ip)","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"\#(Self.handMadeMAC)"}}"#
+            }
+            for ip in ["198.18.0.33", handMadeIP] {
+                try bed.etcdctlMust(["put", WeftdEndToEndTests.key(Self.handMadeSubnet), handMadeLease(ip)])
+                let moved = waitFor(.seconds(2) + WeftdBeds.loadMargin, interval: .milliseconds(10)) {
+                    Self.hasEntries(bed, Self.engineHost, subnet: Self.handMadeSubnet, publicIP: ip, mac: Self.handMadeMAC)
+                }
+                #expect(moved != nil, "\(ip): \(Self.fdb(bed, Self.engineHost))")
+                #expect(Self.fdb(bed, Self.engineHost).components(separatedBy: Self.handMadeMAC).count == 2, "one remote: \(Self.fdb(bed, Self.engineHost))")
+            }
+            #expect(bed.ping(from: Self.engineHost, "\(handMadeBase).2").status == 0)
+
+            // A neighbour someone deletes comes back with the 10 s resync.
+            try bed.exec(bed.host(Self.engineHost), ["/usr/sbin/ip", "neigh", "del", "\(handMadeBase).0", "dev", "flannel.1"])
+            let restored = waitFor(.seconds(10) + WeftdBeds.loadMargin, interval: .milliseconds(100)) {
+                Self.hasEntries(bed, Self.engineHost, subnet: Self.handMadeSubnet, publicIP: handMadeIP, mac: Self.handMadeMAC)
+            }
+            #expect(restored != nil, "\(Self.neighbours(bed, Self.engineHost))")
+            print("kernel vxlan: a deleted neighbour was put back by the resync after \(restored.map { "\($0)" } ?? "-")")
 
             // The hand-made node leaves (its lease deleted): the kernel weftd's entries for it go
             // within the watch latency, the others stay.

@@ -192,21 +192,31 @@ final class KernelVXLANKeeper: Sendable {
         }
     }
 
-    /// The entries Weft owns on the device, as `ip neigh`, `bridge fdb` and `ip route` print them.
+    /// The entries Weft owns on the device, as `ip neigh`, `bridge fdb` and `ip route` print them,
+    /// and how they differ from the last publication (nothing to compare before the first).
     func entries(deviceName name: String) -> RoutesReport.KernelEntries {
+        func neighbour(_ entry: NeighbourEntry) -> String { "\(entry.address) dev \(name) lladdr \(entry.mac.map { "\($0)" } ?? "-") PERMANENT" }
+        func fdb(_ entry: FDBEntry) -> String { "\(entry.mac) dev \(name) dst \(entry.destination.map { "\($0)" } ?? "-") self permanent" }
+        func route(_ entry: KernelRoute) -> String {
+            "\(entry.destination) via \(entry.gateway.map { "\($0)" } ?? "-") dev \(name) proto \(KernelRoute.protocolName(entry.routeProtocol))\(entry.onlink ? " onlink" : "")"
+        }
         do throws(NetlinkError) {
-            let listing = try state.withLock { (state) throws(NetlinkError) in try state.device.listing() }
+            let (listing, pending) = try state.withLock { (state) throws(NetlinkError) in
+                (try state.device.listing(), state.published ? try state.device.pending() : nil)
+            }
+            var differences: [String] = []
+            if let pending {
+                differences += pending.neighbours.map { "missing neighbour " + neighbour($0) } + pending.fdb.map { "missing fdb " + fdb($0) }
+                    + pending.routes.map { "missing route " + route($0) }
+                differences += pending.staleNeighbours.map { "stale neighbour " + neighbour($0) } + pending.staleFDB.map { "stale fdb " + fdb($0) }
+                    + pending.staleRoutes.map { "stale route " + route($0) }
+            }
             return RoutesReport.KernelEntries(
                 device: name,
-                neighbours: listing.neighbours.sorted { $0.address < $1.address }.map {
-                    "\($0.address) dev \(name) lladdr \($0.mac.map { "\($0)" } ?? "-") PERMANENT"
-                },
-                fdb: listing.fdb.sorted { $0.mac.value < $1.mac.value }.map {
-                    "\($0.mac) dev \(name) dst \($0.destination.map { "\($0)" } ?? "-") self permanent"
-                },
-                routes: listing.routes.sorted { $0.destination.network < $1.destination.network }.map {
-                    "\($0.destination) via \($0.gateway.map { "\($0)" } ?? "-") dev \(name) proto \(KernelRoute.protocolName($0.routeProtocol))\($0.onlink ? " onlink" : "")"
-                })
+                neighbours: listing.neighbours.sorted { $0.address < $1.address }.map(neighbour),
+                fdb: listing.fdb.sorted { $0.mac.value < $1.mac.value }.map(fdb),
+                routes: listing.routes.sorted { $0.destination.network < $1.destination.network }.map(route),
+                differences: differences)
         } catch {
             return RoutesReport.KernelEntries(device: name, neighbours: [], fdb: [], routes: [], error: "\(error)")
         }

@@ -149,10 +149,20 @@ public struct VXLANDevice: ~Copyable, Sendable {
                        routes: try netlink.mainTableRoutes().filter { VXLANEntriesPlan.owns($0, device: index, network: network) })
     }
 
+    /// What a reconcile would change now, without changing it: entries missing or different from
+    /// the last routes given, and entries no peer accounts for. Empty when the kernel is in step.
+    public mutating func pending() throws(NetlinkError) -> VXLANEntriesPlan {
+        try plan()
+    }
+
+    private mutating func plan() throws(NetlinkError) -> VXLANEntriesPlan {
+        VXLANEntriesPlan(device: index, network: network, localSubnet: localSubnet, localAddress: publicIP,
+                         wanted: wantedRoutes, neighbours: try netlink.neighbours(interfaceIndex: index),
+                         fdb: try netlink.fdbEntries(interfaceIndex: index), routes: try netlink.mainTableRoutes())
+    }
+
     private mutating func reconcileWanted() throws(NetlinkError) -> Reconciliation {
-        let plan = VXLANEntriesPlan(device: index, network: network, localSubnet: localSubnet, localAddress: publicIP,
-                                    wanted: wantedRoutes, neighbours: try netlink.neighbours(interfaceIndex: index),
-                                    fdb: try netlink.fdbEntries(interfaceIndex: index), routes: try netlink.mainTableRoutes())
+        let plan = try plan()
         var result = Reconciliation(refused: plan.refused)
         var written = 0, removed = 0
 

@@ -30,14 +30,19 @@ public struct RoutesReport: Codable, Equatable, Sendable {
         public var neighbours: [String]
         public var fdb: [String]
         public var routes: [String]
+        /// How the entries differ from the lease table ("missing neighbour 10.244.2.0 lladdr ...",
+        /// "stale route ..."): what the next reconcile would change; empty when in step.
+        public var differences: [String]
         /// Why the entries could not be read, when they could not.
         public var error: String?
 
-        public init(device: String, neighbours: [String], fdb: [String], routes: [String], error: String? = nil) {
+        public init(device: String, neighbours: [String], fdb: [String], routes: [String], differences: [String] = [],
+                    error: String? = nil) {
             self.device = device
             self.neighbours = neighbours
             self.fdb = fdb
             self.routes = routes
+            self.differences = differences
             self.error = error
         }
     }

@@ -70,6 +70,12 @@ struct RoutesCommand: ParsableCommand {
             text += "  \(title) (\(lines.count)):\n"
             for line in lines { text += "    \(line)\n" }
         }
+        if kernel.differences.isEmpty {
+            text += "  in step with the lease table\n"
+        } else {
+            text += "  differences from the lease table (the next reconcile, within 10 s, changes them):\n"
+            for line in kernel.differences { text += "    \(line)\n" }
+        }
         return text
     }
 

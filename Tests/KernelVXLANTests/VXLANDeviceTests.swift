@@ -87,13 +87,19 @@ struct VXLANDeviceTests {
             routes = try Self.ip(namespace, "route", "show", "dev", "flannel.1")
             #expect(!routes.contains("10.244.2.0/24") && routes.contains("10.244.3.0/24 via 10.244.3.0 proto 87 onlink"), "\(routes)")
 
-            // Someone deletes an entry; resync puts it back. Someone deletes the device; isPresent says so.
-            _ = try Self.ip(namespace, "neigh", "del", "10.244.3.0", "dev", "flannel.1")
-            let present = try Self.withDevice(namespace) { device in
+            // Someone deletes an entry: pending names it, resync puts it back. Someone deletes the
+            // device; isPresent says so.
+            let (pending, present) = try Self.withDevice(namespace) { device in
                 _ = try device.setUp()
                 _ = try device.reconcile([Self.peer(3, host: 9, mac: "0e:00:00:00:00:03")])
-                return device.isPresent()
+                #expect(try device.pending().isEmpty)
+                var netlink = try RouteNetlink()
+                try netlink.deleteNeighbour(NeighbourEntry(interfaceIndex: device.index, address: IPv4Address(10, 244, 3, 0), mac: nil))
+                let pending = try device.pending()
+                _ = try device.resync()
+                return (pending, device.isPresent())
             }
+            #expect(pending.neighbours.map(\.address) == [IPv4Address(10, 244, 3, 0)] && pending.fdb.isEmpty && pending.routes.isEmpty, "\(pending)")
             #expect(present)
             #expect(try Self.ip(namespace, "neigh", "show", "dev", "flannel.1").contains("10.244.3.0 lladdr 0e:00:00:00:00:03 PERMANENT"))
             let gone = try Self.withDevice(namespace) { device in

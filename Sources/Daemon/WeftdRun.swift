@@ -6,6 +6,7 @@ import EtcdSubnets
 import Foundation
 import KubeSubnets
 import Logging
+import Netlink
 import Timing
 
 /// What weftd runs between startup and a stop signal: read the network config, take the subnet
@@ -210,11 +211,13 @@ struct WeftdRunner {
             dataplane = hostGateway
         } else if identity.backend == .vxlan && options.vxlanDataplane == .kernel {
             let kernel: KernelVXLANDataplane
-            do {
+            do throws(NetlinkError) {
                 kernel = try KernelVXLANDataplane(lease: lease, vtepMAC: identity.vtepMAC, context: context, subnets: subnets,
                                                   leaseKeeper: manager, onFailure: onFailure)
             } catch {
-                throw WeftdError(description: "cannot set up the kernel vxlan device for \(lease.subnet): \(error)")
+                // rtnl_newlink's answer for a kind no module provides.
+                let hint = error.code == EOPNOTSUPP ? "; the kernel has no vxlan support (modprobe vxlan), or run weftd with --vxlan-dataplane=weft" : ""
+                throw WeftdError(description: "cannot set up the kernel vxlan device for \(lease.subnet): \(error)\(hint)")
             }
             guard await kernel.awaitFirstReconcile() else {
                 await kernel.stop()

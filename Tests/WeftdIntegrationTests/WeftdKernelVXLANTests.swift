@@ -9,11 +9,12 @@ extension WeftdBeds {
     /// set up by hand exactly as flanneld sets up flannel.1 (DESIGN.md §4), all reaching each
     /// other's containers; the kernel's entries read with iproute2; a deleted flannel.1 coming
     /// back; restarts that switch dataplanes keeping lease and VtepMAC; a peer's new PublicIP
-    /// followed; a deleted entry put back; a departed peer's entries going.
+    /// followed; a deleted entry put back; the hand-made node taken over by weftd without a lost
+    /// ping; a departed peer's entries going.
     @Suite(.serialized, .enabled(if: bedUnavailable == nil, "\(bedUnavailable ?? "")"))
     struct WeftdKernelVXLANTests {
         static let config = #"{"Network":"10.244.0.0/16","SubnetLen":24,"SubnetMax":"10.244.200.0","Backend":{"Type":"vxlan","VNI":1}}"#
-        static let handMadeSubnet = "10.244.210.0/24"
+        static let handMadeSubnet = "10.244.150.0/24"  // inside SubnetMin..Max: weftd takes it over later
         static let handMadeMAC = "0e:00:5e:00:00:03"
         static let kernelHost = 1, engineHost = 2, handMadeHost = 3
 
@@ -198,8 +199,30 @@ extension WeftdBeds {
             #expect(restored != nil, "\(Self.neighbours(bed, Self.engineHost))")
             print("kernel vxlan: a deleted neighbour was put back by the resync after \(restored.map { "\($0)" } ?? "-")")
 
-            // The hand-made node leaves (its lease deleted): the kernel weftd's entries for it go
-            // within the watch latency, the others stay.
+            // The hand-made node migrates from "flanneld" to weftd: weftd takes the lease its
+            // PublicIP names with its VtepMAC and adopts flannel.1 with its entries, so a ping
+            // running through the switch loses nothing; flanneld's routes come under protocol 87.
+            let handMadeContainer = "\(handMadeBase).2"
+            let pinging = try Started(["/usr/sbin/ip", "netns", "exec", bed.container(Self.engineHost), "/usr/bin/ping", "-n", "-i", "0.05",
+                                       "-c", "60", "-W", "1", handMadeContainer], logPath: bed.directory + "/migration-ping.log")
+            bed.started.append(pinging)
+            _ = waitFor(WeftdBeds.hangGuard, interval: .milliseconds(20)) { pinging.log.contains("bytes from") }
+            daemons[Self.handMadeHost] = try bed.startWeftd(Self.handMadeHost, vxlanDataplane: "kernel")
+            #expect(try bed.waitReady([Self.handMadeHost], daemons)[Self.handMadeHost] == Self.handMadeSubnet)
+            let migrated = daemons[Self.handMadeHost]!
+            #expect(migrated.log.contains("VTEP MAC \(Self.handMadeMAC), from our existing lease"), "\(migrated.log.suffix(2000))")
+            #expect(migrated.log.contains("vxlan: kept the existing kernel vxlan device flannel.1"), "\(migrated.log.suffix(2000))")
+            #expect(waitFor(WeftdBeds.hangGuard) { !pinging.isRunning } != nil)
+            #expect(pinging.log.contains("60 packets transmitted, 60 received"), "a ping through the switch: \(pinging.log.suffix(400))")
+            for index in [Self.kernelHost, Self.engineHost] {
+                #expect(Self.hasEntries(bed, Self.handMadeHost, subnet: subnets[index]!, publicIP: bed.hostIP(index), mac: macs[index]!),
+                        "\(Self.routes(bed, Self.handMadeHost))")
+            }
+            WeftdEndToEndTests.pingMatrix(bed, subnets, "after the hand-made node moved to weftd")
+
+            // It leaves (stopped, which keeps the lease, then the lease deleted): the kernel
+            // weftd's entries for it go within the watch latency, the others stay.
+            #expect(daemons[Self.handMadeHost]!.stop(SIGTERM) == 0)
             let deletedAt = ContinuousClock.now
             try bed.etcdctlMust(["del", WeftdEndToEndTests.key(Self.handMadeSubnet)])
             let gone = waitFor(.seconds(2) + WeftdBeds.loadMargin, interval: .milliseconds(10)) {

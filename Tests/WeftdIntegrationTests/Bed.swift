@@ -321,8 +321,8 @@ final class Bed {
     }
 
     /// Starts weftd in host N with a fresh log file; the health server is on 127.0.0.1:8471 there,
-    /// the status socket at `statusSocket(N)`.
-    func startWeftd(_ index: Int, engine: String = "auto", extra: [String] = []) throws -> Started {
+    /// the status socket at `statusSocket(N)`. `iface` false leaves the interface to weftd's own choice.
+    func startWeftd(_ index: Int, engine: String = "auto", iface: Bool = true, extra: [String] = []) throws -> Started {
         let store: [String]
         switch subnetStore {
         case .etcd:
@@ -331,8 +331,8 @@ final class Bed {
             store = ["/usr/bin/env", "NODE_NAME=\(nodeName(index))", weftdPath,
                      "--kube-subnet-mgr", "--kubeconfig-file", kubeconfig, "--net-config-path", netConf]
         }
-        let arguments = ["/usr/sbin/ip", "netns", "exec", host(index)] + store + [
-                         "--iface", hostIP(index), "--subnet-file", subnetFile(index),
+        let arguments = ["/usr/sbin/ip", "netns", "exec", host(index)] + store + (iface ? ["--iface", hostIP(index)] : []) + [
+                         "--subnet-file", subnetFile(index),
                          "--healthz-port", "8471", "--status-socket", statusSocket(index),
                          "--engine", engine, "--workers", "1"] + extra
         let process = try Started(arguments, logPath: "\(directory)/weftd-\(index)-\(started.count).log")

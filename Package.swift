@@ -173,11 +173,15 @@ let package = Package(
         // The same server as a process, for namespace tests that run it under `ip netns exec`.
         .executableTarget(name: "weft-kube-test-server", dependencies: ["KubeTestServer"], path: "Tests/KubeServerMain"),
 
+        // Baselines that are not production code: flannel's linear route cache and the copying
+        // segmenter, measured against the engine's paths and used by the tests as second opinions.
+        .target(name: "ReferencePaths", dependencies: ["Addressing", "Packets", "Routes"], path: "Benchmarks/ReferencePaths"),
+
         // Micro-benchmarks: `swift package benchmark` (see README).
         .executableTarget(
             name: "PacketBenchmarks",
             dependencies: [
-                "Addressing", "Packets", "Routes", "TestSupport",
+                "Addressing", "Packets", "Routes", "ReferencePaths", "TestSupport",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/PacketBenchmarks",
@@ -197,8 +201,8 @@ let package = Package(
         .testTarget(name: "SpawnTests", dependencies: ["Spawn"]),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
         .testTarget(name: "TimingTests", dependencies: ["Timing"]),
-        .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "TestSupport"]),
-        .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "TestSupport", "TestThreads"]),
+        .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "ReferencePaths", "TestSupport"]),
+        .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "ReferencePaths", "TestSupport", "TestThreads"]),
         .testTarget(name: "CNITests", dependencies: ["CNI", "Config", "Addressing", "TestThreads"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
         .testTarget(name: "OperatorTests", dependencies: ["Operator", "Config", "Addressing"]),

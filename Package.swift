@@ -231,6 +231,8 @@ let package = Package(
         // Needs root: weftd's interface choice inside a network namespace. Skips otherwise.
         .testTarget(name: "DaemonIntegrationTests", dependencies: ["Daemon", "Addressing", "TestThreads"]),
         // Needs root: each test makes its own network namespace.
+        // The engine on memory TUNs and loopback sockets: runs without root.
+        .testTarget(name: "EngineMemoryTests", dependencies: ["Engine", "Routes", "Packets", "Addressing", "CShims", "TestThreads"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Netlink", "Forwarding", "Routes", "Packets", "Addressing", "TestSupport", "Capture", "TestThreads"]),
         // Plan tests run anywhere; the three-host namespace tests need root and skip otherwise.
         .testTarget(name: "HostGatewayTests", dependencies: ["HostGateway", "Netlink", "Routes", "Addressing", "TestThreads"]),

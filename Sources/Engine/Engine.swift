@@ -108,7 +108,21 @@ public final class Engine: @unchecked Sendable {
     /// whatever it created.
     @discardableResult
     public func start() throws(EngineError) -> EngineKind {
-        try lifecycle.withLock { _ throws(EngineError) -> EngineKind in
+        try start(adopting: nil)
+    }
+
+    /// Starts on `tun` instead of a kernel TUN: nothing is configured on it, and offloads are on
+    /// when it carries virtio-net headers (and the loop is io_uring). The sockets are the
+    /// engine's own, on the configured address. The rootless tests run the engine this way, on
+    /// socketpairs and loopback sockets.
+    @discardableResult
+    package func start(adopting tun: consuming TUNDevice) throws(EngineError) -> EngineKind {
+        try start(adopting: Optional(tun))
+    }
+
+    private func start(adopting adopted: consuming TUNDevice?) throws(EngineError) -> EngineKind {
+        var adopted = adopted
+        return try lifecycle.withLock { _ throws(EngineError) -> EngineKind in
             // The stop signal, once raised, stays raised: a restart is a new Engine.
             precondition(!started, "an Engine starts once; make a new one to start again")
             started = true
@@ -116,10 +130,20 @@ public final class Engine: @unchecked Sendable {
             try configuration.validate()
             let kind = try chooseKind(configuration.engine)
 
-            let offloads = configuration.offloads && kind == .uring
-            if configuration.offloads && !offloads { log("offloads off: the \(kind.rawValue) engine has none") }
-            let tun = try Self.openTUN(configuration, offloads: offloads, log: log)
-            try configureLink(configuration)
+            let offloads: Bool
+            let tun: TUNDevice
+            switch adopted.take() {
+            case .some(let given):
+                offloads = given.virtioHeaderSize > 0 && kind == .uring
+                precondition(given.virtioHeaderSize == 0 || offloads, "an adopted TUN with virtio-net headers needs the io_uring engine")
+                precondition(given.queues.count == configuration.workers, "one adopted TUN queue per worker")
+                tun = given
+            case .none:
+                offloads = configuration.offloads && kind == .uring
+                if configuration.offloads && !offloads { log("offloads off: the \(kind.rawValue) engine has none") }
+                tun = try Self.openTUN(configuration, offloads: offloads, log: log)
+                try configureLink(configuration)
+            }
             var sockets: [OwnedSocket] = []
             var segmentation: [Bool] = []
             var pathSockets: [OwnedSocket] = []

@@ -64,6 +64,34 @@ import TestThreads
         #expect(text.contains("\"generation\":4"))
     }
 
+    @Test func aClientThatShutsItsSideGetsWhatItAskedThenTheClose() throws {
+        let server = try HealthServer(address: Self.loopback, port: 0, readiness: Readiness())
+        server.start()
+        defer { server.stop() }
+        let fd = try TestSockets.connect(port: server.port)
+        defer { close(fd) }
+        #expect(HealthServerLimitsTests.send(fd, Self.request("GET", "/healthz") + Self.request("GET", "/readyz")))
+        shutdown(fd, Int32(SHUT_WR))
+        let text = String(decoding: try #require(TestSockets.readUntilClosed(fd, within: 20)), as: UTF8.self)
+        #expect(text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) } == ["200", "503"], "\(text)")
+    }
+
+    @Test func tooManyPipelinedRequestsCloseTheConnection() throws {
+        let held = HeldStatus()
+        let server = try HealthServer(address: Self.loopback, port: 0, readiness: Readiness(), status: held)
+        server.start()
+        defer { server.stop() }
+        let fd = try TestSockets.connect(port: server.port)
+        defer { close(fd) }
+        // The first scrape is held, so the rest queue behind it until there are too many.
+        let burst = String(repeating: Self.request("GET", StatusSocket.metricsPath), count: HealthConnection.pipelineLimit + 4)
+        #expect(HealthServerLimitsTests.send(fd, burst))
+        defer { held.release() }
+        try #require(held.waitEntered(seconds: 20))
+        #expect(TestSockets.closedByServer(fd, within: 20), "a queue beyond the pipeline limit was kept")
+        #expect(try TestSockets.get(port: server.port, "/healthz").status == 200)
+    }
+
     @Test func refusedMethodsMalformedRequestsAndHTTP10Close() throws {
         let server = try HealthServer(address: Self.loopback, port: 0, readiness: Readiness())
         server.start()

@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "Forwarding", dependencies: ["Addressing", "Packets", "Routes"], path: "Sources/Forwarding"),
 
         // rtnetlink: links, addresses and routes (neighbours and FDB entries when they come), with its own error type.
-        .target(name: "Netlink", dependencies: ["CShims", "Addressing"], path: "Sources/Netlink"),
+        .target(name: "Netlink", dependencies: ["CShims", "Addressing", "SystemCalls"], path: "Sources/Netlink"),
 
         // The io_uring dataplane: TUN queues, UDP sockets, rings and provided buffers.
         .target(name: "Engine", dependencies: ["Timing", "CShims", "Packets", "Routes", "Forwarding", "Addressing", "Netlink", "SystemCalls"], path: "Sources/Engine",

@@ -244,40 +244,23 @@ public final class Engine: @unchecked Sendable {
     /// link up, the whole Network routed into it; plus accept_local (see below). An address or route already there (a restart
     /// onto a persistent device) is accepted.
     private func configureLink(_ configuration: EngineConfiguration) throws(EngineError) {
-        var netlink = try Self.openNetlink()
-        let index: Int32
-        do {
-            index = try RouteNetlink.interfaceIndex(configuration.tunName)
-        } catch {
-            throw EngineError(error)
-        }
+        var netlink = try RouteNetlink()
+        let index = try RouteNetlink.interfaceIndex(configuration.tunName)
         // The overlay is IPv4 only: without IPv6 on the TUN the kernel sends it no router
         // solicitations or MLD reports, which would only be counted as wrong_version drops.
         // No such file means IPv6 is off on this host already.
         if let problem = Self.enableSetting("/proc/sys/net/ipv6/conf/\(configuration.tunName)/disable_ipv6"), problem.code != ENOENT {
             log("IPv6 stays on \(configuration.tunName); its packets will be dropped as wrong_version: \(problem)")
         }
-        do throws(NetlinkError) {
-            try netlink.setLinkUp(index: index, mtu: configuration.tunMTU)
-            do {
-                try netlink.addAddress(configuration.localSubnet.network, prefixLength: 32, index: index)
-            } catch where error.code == EEXIST {}
-            do {
-                try netlink.addRoute(configuration.network, index: index)
-            } catch where error.code == EEXIST {}
-        } catch {
-            throw EngineError(error)
-        }
+        try netlink.setLinkUp(index: index, mtu: configuration.tunMTU)
+        do {
+            try netlink.addAddress(configuration.localSubnet.network, prefixLength: 32, index: index)
+        } catch where error.code == EEXIST {}
+        do {
+            try netlink.addRoute(configuration.network, index: index)
+        } catch where error.code == EEXIST {}
         if let problem = Self.enableSetting("/proc/sys/net/ipv4/conf/\(configuration.tunName)/accept_local") {
             log("ICMP net unreachable replies will not reach local senders: \(problem)")
-        }
-    }
-
-    private static func openNetlink() throws(EngineError) -> RouteNetlink {
-        do {
-            return try RouteNetlink()
-        } catch {
-            throw EngineError(error)
         }
     }
 

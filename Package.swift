@@ -36,8 +36,9 @@ let package = Package(
         // engine and by `weft replay`, so a replayed capture exercises exactly what the engine runs.
         .target(name: "Forwarding", dependencies: ["Addressing", "Packets", "Routes"], path: "Sources/Forwarding"),
 
-        // rtnetlink: links (a kernel vxlan device among them), addresses, routes, neighbours and FDB entries, with its own error type.
-        .target(name: "Netlink", dependencies: ["CShims", "Addressing"], path: "Sources/Netlink"),
+        // rtnetlink: links (a kernel vxlan device among them), addresses, routes, neighbours and FDB
+        // entries; its NetlinkError is SystemCallError under the module's name.
+        .target(name: "Netlink", dependencies: ["CShims", "Addressing", "SystemCalls"], path: "Sources/Netlink"),
 
         // The io_uring dataplane: TUN queues, UDP sockets, rings and provided buffers.
         .target(name: "Engine", dependencies: ["Timing", "CShims", "Packets", "Routes", "Forwarding", "Addressing", "Netlink", "SystemCalls"], path: "Sources/Engine",
@@ -176,11 +177,15 @@ let package = Package(
         // The same server as a process, for namespace tests that run it under `ip netns exec`.
         .executableTarget(name: "weft-kube-test-server", dependencies: ["KubeTestServer"], path: "Tests/KubeServerMain"),
 
+        // Baselines that are not production code: flannel's linear route cache and the copying
+        // segmenter, measured against the engine's paths and used by the tests as second opinions.
+        .target(name: "ReferencePaths", dependencies: ["Addressing", "Packets", "Routes"], path: "Benchmarks/ReferencePaths"),
+
         // Micro-benchmarks: `swift package benchmark` (see README).
         .executableTarget(
             name: "PacketBenchmarks",
             dependencies: [
-                "Addressing", "Packets", "Routes", "TestSupport",
+                "Addressing", "Packets", "Routes", "ReferencePaths", "TestSupport",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/PacketBenchmarks",
@@ -200,8 +205,8 @@ let package = Package(
         .testTarget(name: "SpawnTests", dependencies: ["Spawn"]),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
         .testTarget(name: "TimingTests", dependencies: ["Timing"]),
-        .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "TestSupport"]),
-        .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "TestSupport", "TestThreads"]),
+        .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "ReferencePaths", "TestSupport"]),
+        .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "ReferencePaths", "TestSupport", "TestThreads"]),
         .testTarget(name: "CNITests", dependencies: ["CNI", "Config", "Addressing", "TestThreads"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
         .testTarget(name: "OperatorTests", dependencies: ["Operator", "Config", "Addressing"]),
@@ -230,6 +235,8 @@ let package = Package(
         // Needs root: weftd's interface choice inside a network namespace. Skips otherwise.
         .testTarget(name: "DaemonIntegrationTests", dependencies: ["Daemon", "Addressing", "TestThreads"]),
         // Needs root: each test makes its own network namespace.
+        // The engine on memory TUNs and loopback sockets: runs without root.
+        .testTarget(name: "EngineMemoryTests", dependencies: ["Engine", "Routes", "Packets", "Addressing", "CShims", "TestThreads"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Netlink", "Forwarding", "Routes", "Packets", "Addressing", "TestSupport", "Capture", "TestThreads"]),
         // Plan tests run anywhere; the three-host namespace tests need root and skip otherwise.
         .testTarget(name: "HostGatewayTests", dependencies: ["HostGateway", "Netlink", "Routes", "Addressing", "TestThreads"]),

@@ -3,6 +3,7 @@ import Addressing
 import Benchmark
 import Packets
 import Routes
+import ReferencePaths
 
 /// Route lookup at 1, 256 and 10,000 subnets against flannel's udp proxy table (a linear scan with
 /// move-to-front). Destinations cycle through a pseudo-random order over all subnets so neither

@@ -1,8 +1,22 @@
 import Addressing
 
-/// flannel's network configuration (the JSON at `<prefix>/config`), with flannel's defaults
-/// applied and its validation (CheckNetworkConfig) passed. Weft is IPv4-only.
+/// flannel's network configuration (the JSON at `<prefix>/config`, or net-conf.json in Kubernetes
+/// mode), with flannel's defaults applied and, where leases are allocated from it, its validation
+/// (CheckNetworkConfig) passed. Weft is IPv4-only.
 public struct NetworkConfig: Equatable, Sendable {
+    /// What the config is checked for. flannel runs CheckNetworkConfig only where it allocates
+    /// subnets itself (etcd); in Kubernetes mode each node's subnet is its podCIDR, SubnetLen,
+    /// SubnetMin and SubnetMax are never used, and a net-conf.json that etcd mode would refuse for
+    /// them (a /29 Network, SubnetLen 31) runs under flanneld, so it must run under weftd.
+    public enum Checks: Sendable {
+        /// etcd mode: leases are allocated from Network by SubnetLen between SubnetMin and SubnetMax.
+        case allocation
+        /// Kubernetes mode: the subnet fields are parsed for their types only. When allocation
+        /// would refuse them, SubnetLen, SubnetMin and SubnetMax take flannel's defaults for the
+        /// Network, which nothing allocates from.
+        case podCIDRs
+    }
+
     /// The whole overlay, host bits masked off ("10.1.2.3/16" is 10.1.0.0/16).
     public let network: IPv4Prefix
     /// Prefix length of each host's lease.
@@ -18,10 +32,22 @@ public struct NetworkConfig: Equatable, Sendable {
     /// all mean "unset", as in flannel, where they are Go zero values.
     public init(
         network: IPv4Prefix, subnetLength: Int? = nil, subnetMin: IPv4Address? = nil,
-        subnetMax: IPv4Address? = nil, backend: BackendConfig = .udp, enableNFTables: Bool = false
+        subnetMax: IPv4Address? = nil, backend: BackendConfig = .udp, enableNFTables: Bool = false,
+        checks: Checks = .allocation
     ) throws(ConfigError) {
         func refuse(_ field: String, _ problem: String) -> ConfigError {
             ConfigError(source: "config", field: field, problem: problem)
+        }
+        self.network = network
+        self.backend = backend
+        self.enableNFTables = enableNFTables
+        if checks == .podCIDRs {
+            let defaults = Self.defaultSubnets(of: network)
+            let given = try? NetworkConfig(network: network, subnetLength: subnetLength, subnetMin: subnetMin, subnetMax: subnetMax)
+            self.subnetLength = given?.subnetLength ?? defaults.length
+            self.subnetMin = given?.subnetMin ?? defaults.min
+            self.subnetMax = given?.subnetMax ?? defaults.max
+            return
         }
         let example = "\"Network\": \"10.244.0.0/16\""
         guard network.length > 0 else {
@@ -43,7 +69,7 @@ public struct NetworkConfig: Equatable, Sendable {
             }
             length = given
         } else {
-            length = network.length <= 22 ? 24 : shortest
+            length = Self.defaultSubnets(of: network).length
         }
 
         let size = UInt32(1) << UInt32(32 - length)
@@ -68,21 +94,26 @@ public struct NetworkConfig: Equatable, Sendable {
             throw refuse("SubnetMin", "SubnetMin \(lowest) is above SubnetMax \(highest); swap them or widen the range")
         }
 
-        self.network = network
         self.subnetLength = length
         self.subnetMin = lowest
         self.subnetMax = highest
-        self.backend = backend
-        self.enableNFTables = enableNFTables
     }
 
-    public static func parse(_ text: String) throws(ConfigError) -> NetworkConfig {
-        try parse(Array(text.utf8))
+    /// flannel's defaults: SubnetLen 24 for a Network of /22 or shorter, else two bits more (at
+    /// most /32); SubnetMin the second subnet, SubnetMax the last.
+    static func defaultSubnets(of network: IPv4Prefix) -> (length: Int, min: IPv4Address, max: IPv4Address) {
+        let length = network.length <= 22 ? 24 : min(network.length + 2, 32)
+        let size = UInt32(1) << UInt32(32 - length)
+        return (length, IPv4Address(network.network.value &+ size), IPv4Address(network.last.value &- (size - 1)))
+    }
+
+    public static func parse(_ text: String, checks: Checks = .allocation) throws(ConfigError) -> NetworkConfig {
+        try parse(Array(text.utf8), checks: checks)
     }
 
     /// Decodes the config JSON like Go's encoding/json into flannel's Config struct (member names
-    /// case-insensitive, unknown members ignored, later duplicates win), then validates.
-    public static func parse(_ bytes: [UInt8]) throws(ConfigError) -> NetworkConfig {
+    /// case-insensitive, unknown members ignored, later duplicates win), then validates for `checks`.
+    public static func parse(_ bytes: [UInt8], checks: Checks = .allocation) throws(ConfigError) -> NetworkConfig {
         let document: JSONDocument
         do {
             document = try JSONDocument(bytes)
@@ -137,7 +168,7 @@ public struct NetworkConfig: Equatable, Sendable {
             throw decoder.error("Network", "Network is missing; add it, e.g. \"Network\": \"10.244.0.0/16\"")
         }
         return try NetworkConfig(network: network, subnetLength: subnetLength, subnetMin: subnetMin,
-                                 subnetMax: subnetMax, backend: backend, enableNFTables: enableNFTables)
+                                 subnetMax: subnetMax, backend: backend, enableNFTables: enableNFTables, checks: checks)
     }
 }
 

@@ -46,7 +46,7 @@ final class Dataplane: Sendable {
                 logger.info("removed \(tunName), a kernel vxlan device flanneld or weftd --vxlan-dataplane=kernel left behind (it holds the vxlan port); weftd's TUN takes its name")
             }
         } catch {
-            throw EngineError(error)
+            throw error
         }
         let engine = Engine(
             configuration: EngineConfiguration(

@@ -11,11 +11,12 @@ import Synchronization
 /// --status-socket too (same class, a Unix listener).
 ///
 /// A kubelet probe must never wait on another client, so connections are served concurrently on
-/// one event-loop thread shared by every server in the process, one request each (`Connection:
-/// close`, so no idle keep-alive connection lingers), within `Limits`: 64 open connections, the
-/// request head within 5 s of accept, the answer written within 10 s of the head. At the cap a new
-/// connection displaces the oldest one still waiting for its request head; if all 64 are being
-/// answered it is closed at once. Nothing queues behind a slow or silent client.
+/// one event-loop thread shared by every server in the process, within `Limits`: 64 open
+/// connections, a request head within 5 s of accept or of the previous answer (a kept-alive
+/// connection, as HTTP/1.1 clients and Prometheus keep them, idles no longer), the answer written
+/// within 10 s of the head. At the cap a new connection displaces the oldest one waiting for a
+/// request head; if all 64 are being answered it is closed at once. Nothing queues behind a slow,
+/// silent or idle client.
 public final class HealthServer: Sendable {
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public let description: String
@@ -25,8 +26,9 @@ public final class HealthServer: Sendable {
     public struct Limits: Sendable {
         /// Open connections at once: a bound on the descriptors that clients can make weftd hold.
         public var connections: Int
-        /// From accept to a complete request head, however slowly its bytes arrive: a probe sends
-        /// its head at once, a slow-loris client is closed after this long.
+        /// From accept (or the previous answer) to a complete request head, however slowly its
+        /// bytes arrive: a probe sends its head at once, a slow-loris or idle client is closed
+        /// after this long.
         public var requestHead: Duration
         /// From the request head to the answer written: the status read plus a slow reader.
         public var answer: Duration

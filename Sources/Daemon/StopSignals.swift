@@ -58,6 +58,11 @@ public final class StopSignals: Sendable {
         thread.start()
     }
 
+    /// SIGTERM, SIGINT or "signal N", for the log.
+    static func name(_ number: Int32) -> String {
+        number == SIGINT ? "SIGINT" : number == SIGTERM ? "SIGTERM" : "signal \(number)"
+    }
+
     /// For tests: behave as if `number` had arrived.
     public func deliver(_ number: Int32) {
         let waiters = state.withLock { state in

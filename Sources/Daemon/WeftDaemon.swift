@@ -1,4 +1,5 @@
 import Foundation
+import KubeSubnets
 import Logging
 
 /// weftd from flags to exit status. The lead's lease manager and engine run inside `body`: it
@@ -41,14 +42,6 @@ public enum WeftDaemon {
             logger.info("ignoring \(flag): Weft accepts it for compatibility with flanneld and does not use it")
         }
 
-        let interface: ExternalInterface
-        do {
-            interface = try HostNetwork.selectInterface(InterfaceRequest(options))
-        } catch {
-            logger.error("cannot choose the external interface: \(error)")
-            return 1
-        }
-        logger.info("\(interface.summary)")
         // In Kubernetes mode the etcd flags are ignored, as flanneld ignores them; the API server is logged with the subnet manager.
         let store = options.kubeSubnetManager ? "Kubernetes subnet manager, net config \(options.netConfigPath)"
             : "etcd \(options.etcdEndpoints.joined(separator: ",")) prefix \(options.etcdPrefix)"
@@ -56,6 +49,7 @@ public enum WeftDaemon {
 
         let readiness = Readiness()
         let status = DaemonStatus()
+        let notifier = SystemdNotifier(environment: environment)
         var servers: [HealthServer] = []
         defer { servers.forEach { $0.stop() } }
         if options.healthzPort != 0 {
@@ -78,8 +72,31 @@ public enum WeftDaemon {
         }
         servers.forEach { $0.start() }
 
+        // The servers answer while weftd waits for the API server here: alive, not ready.
+        let retry = StartupRetry(problems: ProblemLog(logger: logger), waiting: { reason in
+            readiness.markNotReady(reason)
+            try? notifier?.send("STATUS=\(reason)")
+        })
+        let request: InterfaceRequest, stored: StoredPublicIP?
+        switch await NodePublicIP.resolve(options, logger: logger, retry: retry, stop: stop) {
+        case .request(let resolved, let from):
+            (request, stored) = (resolved, from)
+        case .stopped(let number):
+            logger.info("received \(StopSignals.name(number)) while waiting for the Kubernetes API, stopping")
+            return 0
+        }
+        let interface: ExternalInterface
+        do {
+            interface = try HostNetwork.selectInterface(request)
+        } catch {
+            let origin = stored.map { " (the public IP is node \($0.node)'s annotation \($0.annotation)=\($0.address), which must be an address of this host; fix it or remove it with kubectl annotate node \($0.node) \($0.annotation)-)" } ?? ""
+            logger.error("cannot choose the external interface: \(error)\(origin)")
+            return 1
+        }
+        logger.info("\(interface.summary)")
+
         let context = DaemonContext(options: options, interface: interface, logger: logger,
-                                    readiness: readiness, notifier: SystemdNotifier(environment: environment), status: status)
+                                    readiness: readiness, notifier: notifier, status: status)
         context.notify("STATUS=\(readiness.current.reason)")
         return await run(context, until: { await stop.wait() }, body: body)
     }
@@ -111,7 +128,7 @@ public enum WeftDaemon {
             while let outcome = await group.next() {
                 switch outcome {
                 case .signal(let number):
-                    context.logger.info("received \(number == SIGINT ? "SIGINT" : number == SIGTERM ? "SIGTERM" : "signal \(number)"), stopping")
+                    context.logger.info("received \(StopSignals.name(number)), stopping")
                     stopping = true
                     context.readiness.markNotReady("stopping")
                     context.notify("STOPPING=1")

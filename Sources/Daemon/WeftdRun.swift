@@ -39,9 +39,6 @@ struct WeftdRunner {
         rules = LeaseTrafficRules(context: context)
     }
 
-    /// Waits between config reads and acquisition attempts (flanneld: every 1 s).
-    static let retry = Backoff(initial: .milliseconds(250), maximum: .seconds(2))
-
     func run() async throws {
         let subnets = try makeSubnetManager()
         do {
@@ -56,15 +53,8 @@ struct WeftdRunner {
     /// The subnet manager the flags choose: the Kubernetes API's with --kube-subnet-mgr, else etcd's.
     func makeSubnetManager() throws -> any SubnetManager {
         if options.kubeSubnetManager {
-            var kube = KubeSubnetManager.Options()
-            kube.apiURL = options.kubeAPIURL
-            kube.kubeconfigPath = options.kubeconfigFile
-            kube.netConfigPath = options.netConfigPath
-            kube.annotationPrefix = options.kubeAnnotationPrefix
-            kube.setNodeNetworkUnavailable = options.setNodeNetworkUnavailable
-            kube.environment = ProcessInfo.processInfo.environment
             do {
-                let manager = try KubeSubnetManager(kube, warn: { [logger] in logger.warning("\($0)") })
+                let manager = try KubeSubnetManager(options.kubeSubnetManagerOptions(), warn: { [logger] in logger.warning("\($0)") })
                 for warning in manager.warnings { logger.warning("\(warning)") }
                 logger.info("subnet manager: \(manager.summary)")
                 return manager
@@ -332,30 +322,9 @@ struct WeftdRunner {
     /// Runs `attempt` until it yields a value, logging each distinct failure once and keeping
     /// the daemon not ready meanwhile. `attempt` returns nil for a problem it reported itself.
     private func retrying<T>(_ problems: ProblemLog, _ attempt: () async throws(LeaseError) -> T?) async throws -> T {
-        var tries = 0
-        var lastKind: String?
-        while true {
-            do throws(LeaseError) {
-                if let value = try await attempt() {
-                    problems.clear()
-                    return value
-                }
-            } catch {
-                let kind = Self.kind(of: error)
-                if kind != lastKind { tries = 0 }
-                lastKind = kind
-                if problems.report(kind: kind, error.description) {
-                    context.readiness.markNotReady(error.description)
-                    context.notify("STATUS=\(error.description)")
-                }
-            }
-            try Task.checkCancellation()
-            try await Task.sleep(for: Self.retry.delay(attempt: tries))
-            tries += 1
-        }
+        try await StartupRetry(problems: problems, waiting: { [context] reason in
+            context.readiness.markNotReady(reason)
+            context.notify("STATUS=\(reason)")
+        }).value(attempt)
     }
-
-    /// What makes two failures the same problem for the log: the store being away is one problem
-    /// whatever the errno text; each distinct config error is its own.
-    static func kind(of error: LeaseError) -> String { error.problem }
 }

@@ -108,7 +108,21 @@ public final class Engine: @unchecked Sendable {
     /// whatever it created.
     @discardableResult
     public func start() throws(EngineError) -> EngineKind {
-        try lifecycle.withLock { _ throws(EngineError) -> EngineKind in
+        try start(adopting: nil)
+    }
+
+    /// Starts on `tun` instead of a kernel TUN: nothing is configured on it, and offloads are on
+    /// when it carries virtio-net headers (and the loop is io_uring). The sockets are the
+    /// engine's own, on the configured address. The rootless tests run the engine this way, on
+    /// socketpairs and loopback sockets.
+    @discardableResult
+    package func start(adopting tun: consuming TUNDevice) throws(EngineError) -> EngineKind {
+        try start(adopting: Optional(tun))
+    }
+
+    private func start(adopting adopted: consuming TUNDevice?) throws(EngineError) -> EngineKind {
+        var adopted = adopted
+        return try lifecycle.withLock { _ throws(EngineError) -> EngineKind in
             // The stop signal, once raised, stays raised: a restart is a new Engine.
             precondition(!started, "an Engine starts once; make a new one to start again")
             started = true
@@ -116,10 +130,20 @@ public final class Engine: @unchecked Sendable {
             try configuration.validate()
             let kind = try chooseKind(configuration.engine)
 
-            let offloads = configuration.offloads && kind == .uring
-            if configuration.offloads && !offloads { log("offloads off: the \(kind.rawValue) engine has none") }
-            let tun = try Self.openTUN(configuration, offloads: offloads, log: log)
-            try configureLink(configuration)
+            let offloads: Bool
+            let tun: TUNDevice
+            switch adopted.take() {
+            case .some(let given):
+                offloads = given.virtioHeaderSize > 0 && kind == .uring
+                precondition(given.virtioHeaderSize == 0 || offloads, "an adopted TUN with virtio-net headers needs the io_uring engine")
+                precondition(given.queues.count == configuration.workers, "one adopted TUN queue per worker")
+                tun = given
+            case .none:
+                offloads = configuration.offloads && kind == .uring
+                if configuration.offloads && !offloads { log("offloads off: the \(kind.rawValue) engine has none") }
+                tun = try Self.openTUN(configuration, offloads: offloads, log: log)
+                try configureLink(configuration)
+            }
             var sockets: [OwnedSocket] = []
             var segmentation: [Bool] = []
             var pathSockets: [OwnedSocket] = []
@@ -220,40 +244,23 @@ public final class Engine: @unchecked Sendable {
     /// link up, the whole Network routed into it; plus accept_local (see below). An address or route already there (a restart
     /// onto a persistent device) is accepted.
     private func configureLink(_ configuration: EngineConfiguration) throws(EngineError) {
-        var netlink = try Self.openNetlink()
-        let index: Int32
-        do {
-            index = try RouteNetlink.interfaceIndex(configuration.tunName)
-        } catch {
-            throw EngineError(error)
-        }
+        var netlink = try RouteNetlink()
+        let index = try RouteNetlink.interfaceIndex(configuration.tunName)
         // The overlay is IPv4 only: without IPv6 on the TUN the kernel sends it no router
         // solicitations or MLD reports, which would only be counted as wrong_version drops.
         // No such file means IPv6 is off on this host already.
         if let problem = Self.enableSetting("/proc/sys/net/ipv6/conf/\(configuration.tunName)/disable_ipv6"), problem.code != ENOENT {
             log("IPv6 stays on \(configuration.tunName); its packets will be dropped as wrong_version: \(problem)")
         }
-        do throws(NetlinkError) {
-            try netlink.setLinkUp(index: index, mtu: configuration.tunMTU)
-            do {
-                try netlink.addAddress(configuration.localSubnet.network, prefixLength: 32, index: index)
-            } catch where error.code == EEXIST {}
-            do {
-                try netlink.addRoute(configuration.network, index: index)
-            } catch where error.code == EEXIST {}
-        } catch {
-            throw EngineError(error)
-        }
+        try netlink.setLinkUp(index: index, mtu: configuration.tunMTU)
+        do {
+            try netlink.addAddress(configuration.localSubnet.network, prefixLength: 32, index: index)
+        } catch where error.code == EEXIST {}
+        do {
+            try netlink.addRoute(configuration.network, index: index)
+        } catch where error.code == EEXIST {}
         if let problem = Self.enableSetting("/proc/sys/net/ipv4/conf/\(configuration.tunName)/accept_local") {
             log("ICMP net unreachable replies will not reach local senders: \(problem)")
-        }
-    }
-
-    private static func openNetlink() throws(EngineError) -> RouteNetlink {
-        do {
-            return try RouteNetlink()
-        } catch {
-            throw EngineError(error)
         }
     }
 

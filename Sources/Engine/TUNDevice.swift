@@ -53,6 +53,18 @@ public struct TUNDevice: ~Copyable {
         self.offloads = offloads ?? []
     }
 
+    /// Takes `queues` as the device's queues, to be closed with it: descriptors that behave as
+    /// TUN queues do (one packet per read and per write), such as the SOCK_SEQPACKET socketpairs
+    /// the rootless engine tests use. `offloads` non-nil means each packet carries a virtio-net
+    /// header, as with IFF_VNET_HDR, and names the offloads the other end may use.
+    package init(adopting queues: [Int32], name: String, offloads: Offloads?) {
+        precondition(!queues.isEmpty, "a TUN device needs at least one queue")
+        self.name = name
+        self.queues = queues
+        self.virtioHeaderSize = offloads == nil ? 0 : VirtioNetHeader.size
+        self.offloads = offloads ?? []
+    }
+
     deinit {
         for fd in queues { close(fd) }
     }

@@ -69,6 +69,19 @@ public struct KubeSubnetManager: SubnetManager {
         }
     }
 
+    /// flannel's GetStoredPublicIP: the node-public-ip annotation of our own node, which replaces
+    /// --public-ip before the interface is chosen. nil when the node has none.
+    public func storedPublicIP() async throws(LeaseError) -> StoredPublicIP? {
+        do {
+            let name = try await nodeNames.name()
+            let node = try APIDecoding.node(try await api.call(.getNode(name)))
+            guard let address = try OwnNodeAnnotations(node: node, keys: keys).nodePublicIP() else { return nil }
+            return StoredPublicIP(address: address, node: name, annotation: keys.nodePublicIP)
+        } catch {
+            throw LeaseError(kube: error)
+        }
+    }
+
     public func leaseKeeper(_ request: LeaseRequest, log: @escaping LogHandler) -> any LeaseKeeper {
         KubeLeaseKeeper(manager: self, request: request, log: log)
     }
@@ -85,6 +98,20 @@ public struct KubeSubnetManager: SubnetManager {
 
     public func shutdown() async {
         await api.shutdown()
+    }
+}
+
+/// The address an operator stored on our node for weftd to use as --public-ip.
+public struct StoredPublicIP: Equatable, Sendable {
+    public let address: IPv4Address
+    public let node: String
+    /// The annotation's full key (with the --kube-annotation-prefix).
+    public let annotation: String
+
+    public init(address: IPv4Address, node: String, annotation: String) {
+        self.address = address
+        self.node = node
+        self.annotation = annotation
     }
 }
 

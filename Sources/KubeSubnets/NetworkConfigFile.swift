@@ -15,7 +15,8 @@ public struct NetworkConfigFile: Sendable {
         self.path = path
     }
 
-    /// The config, or flanneld's two errors ("failed to read net conf", "error parsing subnet
+    /// The config, checked as flanneld checks net-conf.json (its syntax and types, a Network,
+    /// a known Backend; not the subnet allocation fields), or flanneld's two errors ("failed to read net conf", "error parsing subnet
     /// config") with the file and the fix named.
     public func read() throws(LeaseError) -> NetworkConfig {
         let bytes: [UInt8]
@@ -29,7 +30,7 @@ public struct NetworkConfigFile: Sendable {
 
     static func parse(_ bytes: [UInt8], path: String) throws(LeaseError) -> NetworkConfig {
         do {
-            return try NetworkConfig.parse(bytes)
+            return try NetworkConfig.parse(bytes, checks: .podCIDRs)
         } catch {
             throw LeaseError(.configInvalid, "error parsing subnet config in \(path): \(error.problem); fix net-conf.json in the kube-flannel-cfg ConfigMap (kubectl -n kube-flannel edit configmap kube-flannel-cfg)")
         }

@@ -1,4 +1,4 @@
-/// Where `Segmentation.segment` put the segments in the output region: segment `i` starts at
+/// Where a segmenter put the segments in an output region: segment `i` starts at
 /// `i * stride + gap` and is `segmentLength` bytes long, except the last, `lastSegmentLength`.
 /// The `gap` bytes in front of each segment are left untouched for the caller's encapsulation
 /// (22 bytes of VXLAN header + inner Ethernet, or 0 for the udp backend).
@@ -44,11 +44,6 @@ public struct SegmentLayout: Equatable, Hashable, Sendable {
     public func segmentsPerSend(payloadLimit: Int = 65_507, segmentLimit: Int = 64) -> Int {
         stride > 0 ? max(1, min(segmentLimit, payloadLimit / stride)) : 1
     }
-}
-
-public enum SegmentationResult: Equatable, Hashable, Sendable {
-    case segmented(SegmentLayout)
-    case dropped(DropReason)
 }
 
 /// Where `Segmentation.segmentHeaders` put a super-packet's segments: segment `i`'s headers (IP +
@@ -103,55 +98,7 @@ public enum HeaderSegmentationResult: Equatable, Hashable, Sendable {
 /// into MTU-sized inner packets laid out for one UDP_SEGMENT send. Pure and allocation-free: the
 /// output region is the caller's.
 public enum Segmentation {
-    /// Cuts the IPv4 packet `packet`, described by `header` (as read from the TUN), into segments
-    /// written back to back into `output` (`capacity` bytes), each behind `gap` untouched bytes and
-    /// `stride` bytes apart (default: packed, `gap + headers + gsoSize`). `output` must not overlap
-    /// the packet.
-    ///
-    /// - TCPV4 (with or without the ECN bit): each segment gets the IP header with total length,
-    ///   ID = original + i (wrapping) and a fresh header checksum; the TCP header with sequence =
-    ///   original + i·MSS, FIN and PSH kept on the last segment only, CWR on the first only, and a
-    ///   full checksum (pseudo-header + header + payload).
-    /// - UDP_L4 (USO): the same IP fix-ups; each segment's UDP length and full checksum.
-    /// - NONE: one segment, a copy of the packet; with NEEDS_CSUM its checksum is completed.
-    ///   (`completeChecksum` does the same in place, without the copy.)
-    ///
-    /// `hdr_len` is checked against the headers but not used: Linux sets it to the linear length of
-    /// its buffer, which can run past the headers into the payload.
-    public static func segment(
-        _ packet: PacketBuffer, header: VirtioNetHeader,
-        into output: UnsafeMutableRawPointer, capacity: Int, gap: Int = 0, stride: Int? = nil
-    ) -> SegmentationResult {
-        precondition(gap >= 0 && capacity >= 0, "segment: gap \(gap) and capacity \(capacity) must not be negative")
-        let bytes = UnsafeRawPointer(packet.start)
-        let parsed: SuperPacket
-        switch SuperPacket.parse(packet, header: header) {
-        case .dropped(let reason): return .dropped(reason)
-        case .single:
-            let totalLength = Int(GSOFields.load16(bytes, GSOFields.ipTotalLength))
-            return copySingle(bytes, totalLength: totalLength, header: header, into: output, capacity: capacity, gap: gap, stride: stride)
-        case .superPacket(let superPacket): parsed = superPacket
-        }
-        let headersLength = parsed.headersLength
-        let layout = SegmentLayout(
-            count: parsed.count, gap: gap, stride: stride ?? gap + headersLength + parsed.segmentPayload,
-            segmentLength: headersLength + min(parsed.segmentPayload, parsed.payloadLength),
-            lastSegmentLength: headersLength + parsed.lastPayload)
-        if parsed.count > 1 {
-            guard layout.stride >= gap + layout.segmentLength else { return .dropped(.oversize) }
-        }
-        guard layout.byteCount <= capacity else { return .dropped(.oversize) }
-
-        for index in 0..<parsed.count {
-            let segment = output + layout.offset(ofSegment: index)
-            let payloadLength = layout.length(ofSegment: index) - headersLength
-            (segment + headersLength).copyMemory(from: bytes + headersLength + index * parsed.segmentPayload, byteCount: payloadLength)
-            parsed.writeHeaders(ofSegment: index, to: segment, payload: segment + headersLength, payloadLength: payloadLength)
-        }
-        return .segmented(layout)
-    }
-
-    /// Like `segment`, without copying the payload: writes only each segment's headers into
+    /// Cuts a super-packet without copying its payload: writes only each segment's headers into
     /// `output` (`capacity` bytes), behind `gap` untouched bytes, and checksums each over its
     /// payload where it lies in `packet`, which must stay as it is until the segments are sent.
     /// NONE is not a super-packet and is dropped as `badVirtioHeader`: send it as it is, after
@@ -196,7 +143,7 @@ public enum Segmentation {
         completeChecksum(packet.start, length: packet.length, header: header)
     }
 
-    static func completeChecksum(_ bytes: UnsafeMutableRawPointer, length: Int, header: VirtioNetHeader) -> DropReason? {
+    package static func completeChecksum(_ bytes: UnsafeMutableRawPointer, length: Int, header: VirtioNetHeader) -> DropReason? {
         guard header.flags.contains(.needsChecksum) else { return nil }
         let start = Int(header.checksumStart)
         let field = start + Int(header.checksumOffset)
@@ -206,24 +153,13 @@ public enum Segmentation {
         return nil
     }
 
-    private static func copySingle(
-        _ bytes: UnsafeRawPointer, totalLength: Int, header: VirtioNetHeader,
-        into output: UnsafeMutableRawPointer, capacity: Int, gap: Int, stride: Int?
-    ) -> SegmentationResult {
-        let layout = SegmentLayout(
-            count: 1, gap: gap, stride: stride ?? gap + totalLength, segmentLength: totalLength, lastSegmentLength: totalLength)
-        guard layout.byteCount <= capacity else { return .dropped(.oversize) }
-        let segment = output + gap
-        segment.copyMemory(from: bytes, byteCount: totalLength)
-        if let reason = completeChecksum(segment, length: totalLength, header: header) { return .dropped(reason) }
-        return .segmented(layout)
-    }
 }
 
-/// A validated TCPV4 or UDP_L4 super-packet: what segmenting it needs.
-private struct SuperPacket {
+/// A validated TCPV4 or UDP_L4 super-packet: what segmenting it needs. Package-visible for the
+/// copying segmenter the benchmarks and tests compare against (Benchmarks/ReferencePaths).
+package struct SuperPacket {
     typealias F = GSOFields
-    enum Parsed {
+    package enum Parsed {
         case superPacket(SuperPacket)
         /// NONE: one packet, not to be segmented.
         case single
@@ -231,13 +167,13 @@ private struct SuperPacket {
     }
 
     let bytes: UnsafeRawPointer
-    let isTCP: Bool
+    package let isTCP: Bool
     let ipHeaderLength: Int
-    let headersLength: Int
-    let segmentPayload: Int
-    let payloadLength: Int
-    let count: Int
-    var lastPayload: Int { payloadLength - (count - 1) * segmentPayload }
+    package let headersLength: Int
+    package let segmentPayload: Int
+    package let payloadLength: Int
+    package let count: Int
+    package var lastPayload: Int { payloadLength - (count - 1) * segmentPayload }
 
     /// The same packet cut into payloads of `segmentPayload` bytes (sequence numbers follow).
     func cut(segmentPayload: Int) -> SuperPacket {
@@ -248,7 +184,7 @@ private struct SuperPacket {
 
     /// The super-packet `header` describes; nil for NONE (a single packet); the drop reason when
     /// the packet or the header is malformed.
-    static func parse(_ packet: PacketBuffer, header: VirtioNetHeader) -> Parsed {
+    package static func parse(_ packet: PacketBuffer, header: VirtioNetHeader) -> Parsed {
         let bytes = UnsafeRawPointer(packet.start)
         if let reason = header.validate(packetLength: packet.length) { return .dropped(reason) }
 
@@ -302,7 +238,7 @@ private struct SuperPacket {
     /// index·MSS, FIN and PSH on the last segment only, CWR on the first only; for UDP, its length;
     /// then the transport checksum over the headers and `payloadLength` bytes at `payload`.
     @inline(__always)
-    func writeHeaders(ofSegment index: Int, to segment: UnsafeMutableRawPointer, payload: UnsafeRawPointer, payloadLength: Int) {
+    package func writeHeaders(ofSegment index: Int, to segment: UnsafeMutableRawPointer, payload: UnsafeRawPointer, payloadLength: Int) {
         segment.copyMemory(from: bytes, byteCount: headersLength)
         let length = headersLength + payloadLength
         let transportLength = length - ipHeaderLength

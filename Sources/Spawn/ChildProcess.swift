@@ -37,10 +37,18 @@ public enum ChildProcess {
         let argv = [path] + arguments
         let envp = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         var outputFD: Int32 = -1, errorsFD: Int32 = -1
-        let pid = withCStrings(argv) { argvPointer in
-            withCStrings(envp) { envpPointer in
-                weft_spawn(path, argvPointer, envpPointer, inputPath, &outputFD, &errorsFD)
+        var pid: Int32 = 0
+        // ETXTBSY: the file is open for writing somewhere, because it is being installed, or
+        // because a child forked by another thread inherited its writer's descriptor for a moment.
+        // libcni retries a plugin's exec for this; so does weftd, for a second at most.
+        for attempt in 0..<Self.busyRetries {
+            pid = withCStrings(argv) { argvPointer in
+                withCStrings(envp) { envpPointer in
+                    weft_spawn(path, argvPointer, envpPointer, inputPath, &outputFD, &errorsFD)
+                }
             }
+            guard pid == -ETXTBSY, attempt + 1 < Self.busyRetries else { break }
+            usleep(Self.busyPauseMicroseconds)
         }
         guard pid > 0 else { throw LaunchError(path: path, errno: -pid) }
         let (output, errors) = drain(outputFD, errorsFD)
@@ -48,6 +56,9 @@ public enum ChildProcess {
         close(errorsFD)
         return Outcome(termination: reap(pid), output: output, errors: errors)
     }
+
+    static let busyRetries = 10
+    static let busyPauseMicroseconds: UInt32 = 100_000
 
     /// Reads both pipes until each reports end of file.
     private static func drain(_ first: Int32, _ second: Int32) -> ([UInt8], [UInt8]) {

@@ -2,8 +2,8 @@ import Foundation
 import Glibc
 import SystemCalls
 
-/// GETs weftd's status endpoints over its Unix socket: one request per connection, read until the
-/// server closes, as weftd answers (`Connection: close`).
+/// GETs weftd's status endpoints over its Unix socket: one HTTP/1.0 request per connection, read
+/// until the server closes, as weftd does after answering a request that did not ask for keep-alive.
 public struct StatusClient: Sendable {
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public enum Reason: Sendable, Equatable {

@@ -6,14 +6,16 @@ import Darwin
 private let systemRead = Darwin.read
 #endif
 
-/// A system call that failed: which call, on what, and the errno it left.
+/// A kernel call that failed: which call (a system call, an ioctl, a netlink request), on what,
+/// and the errno it left. The one error type for errno failures: the engine's (EngineError) and
+/// netlink's (NetlinkError) are this type under their modules' names.
 public struct SystemCallError: Error, Equatable, Sendable, CustomStringConvertible {
-    public let call: String
+    public let operation: String
     public let subject: String
     public let code: Int32
 
-    public init(_ call: String, _ subject: String, code: Int32) {
-        self.call = call
+    public init(_ operation: String, _ subject: String, code: Int32) {
+        self.operation = operation
         self.subject = subject
         self.code = code
     }
@@ -22,7 +24,15 @@ public struct SystemCallError: Error, Equatable, Sendable, CustomStringConvertib
     public var reason: String { String(cString: strerror(code)) }
 
     public var description: String {
-        subject.isEmpty ? "\(call): \(reason) (errno \(code))" : "\(call) \(subject): \(reason) (errno \(code))"
+        subject.isEmpty ? "\(operation): \(reason) (errno \(code))" : "\(operation) \(subject): \(reason) (errno \(code))"
+    }
+
+    /// Turns a `-errno` return (the shims' convention) into a thrown error; passes non-negative
+    /// results through.
+    @discardableResult
+    public static func check(_ result: Int32, _ operation: String, _ subject: @autoclosure () -> String) throws(SystemCallError) -> Int32 {
+        if result < 0 { throw SystemCallError(operation, subject(), code: -result) }
+        return result
     }
 }
 

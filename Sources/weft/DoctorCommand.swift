@@ -191,15 +191,9 @@ struct DoctorProbe {
         } catch {
             facts.config = error.kind == .configMissing ? .missing(key: file.path, message: error.description) : .invalid(key: file.path, problem: error.description)
         }
-        var kube = KubeSubnetManager.Options()
-        kube.apiURL = options.kubeAPIURL
-        kube.kubeconfigPath = options.kubeconfigFile
-        kube.netConfigPath = options.netConfigPath
-        kube.annotationPrefix = options.kubeAnnotationPrefix
-        kube.environment = ProcessInfo.processInfo.environment
         let manager: KubeSubnetManager
         do {
-            manager = try KubeSubnetManager(kube, warn: { FileHandle.standardError.write(Data("weft: warning: \($0)\n".utf8)) })
+            manager = try KubeSubnetManager(options.kubeSubnetManagerOptions(), warn: { FileHandle.standardError.write(Data("weft: warning: \($0)\n".utf8)) })
         } catch {
             facts.kube = KubeFacts(server: options.kubeAPIURL, clientProblem: error.description, node: .failure(InterfaceProblem("no client")))
             return nil

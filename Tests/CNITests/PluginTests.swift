@@ -129,7 +129,8 @@ struct PluginTests {
 
     @Test func checkPassesWhileTheContainersAddressIsInTheLease() throws {
         let bed = try PluginBed()
-        #expect(bed.run("ADD").status == 0)
+        let added = bed.run("ADD")
+        #expect(added.status == 0, "\(text(added.stdout)) \(added.stderr)")
         let prevResult = #","prevResult":{"cniVersion":"1.0.0","ips":[{"address":"10.244.1.2/24","gateway":"10.244.1.1"},{"address":"fd00::2/64"}]}"#
         let output = bed.run("CHECK", config: bed.config(extra: prevResult))
         #expect(output == PluginOutput(stdout: [], stderr: "", status: 0), "\(text(output.stdout))")

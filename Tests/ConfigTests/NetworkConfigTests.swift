@@ -411,3 +411,48 @@ func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = []
         #expect(throws: ConfigError.self) { try NetworkConfig(network: IPv4Prefix("10.3.0.0/16")!, subnetLength: 31) }
     }
 }
+
+/// Kubernetes mode: flanneld parses net-conf.json without CheckNetworkConfig, because each node's
+/// subnet is its podCIDR and nothing is allocated from SubnetLen/SubnetMin/SubnetMax.
+@Suite struct NetworkConfigForPodCIDRs {
+    @Test(arguments: [
+        #"{"Network":"10.244.0.0/29","Backend":{"Type":"vxlan"}}"#,
+        #"{"Network":"10.244.0.0/16","SubnetLen":31}"#,
+        #"{"Network":"10.244.0.0/16","SubnetLen":17}"#,
+        #"{"Network":"10.244.0.0/16","SubnetMin":"10.9.0.0"}"#,
+        #"{"Network":"10.244.0.0/16","SubnetMin":"10.244.1.7"}"#,
+        #"{"Network":"10.244.0.0/16","SubnetMin":"10.244.9.0","SubnetMax":"10.244.2.0"}"#,
+        #"{"Network":"0.0.0.0/0"}"#,
+        #"{"Network":"10.244.0.1/32"}"#,
+    ])
+    func whatAllocationRefusesRunsOnPodCIDRs(json: String) throws {
+        #expect(configError(json) != nil, "etcd mode refuses \(json)")
+        let config = try NetworkConfig.parse(json, checks: .podCIDRs)
+        let network = try #require(IPv4Prefix(String(json.split(separator: "\"")[3])))
+        #expect(config.network == network)
+        let defaults = NetworkConfig.defaultSubnets(of: network)
+        #expect(config.subnetLength == defaults.length && config.subnetMin == defaults.min && config.subnetMax == defaults.max,
+                "the subnet fields fall back to the defaults: \(config)")
+    }
+
+    @Test func validSubnetFieldsAreKeptAsEtcdModeKeepsThem() throws {
+        let json = #"{"Network":"10.244.0.0/16","SubnetLen":26,"SubnetMin":"10.244.8.0","SubnetMax":"10.244.9.192","Backend":{"Type":"host-gw"}}"#
+        #expect(try NetworkConfig.parse(json, checks: .podCIDRs) == NetworkConfig.parse(json))
+    }
+
+    @Test(arguments: [
+        (#"{"Backend":{"Type":"vxlan"}}"#, "Network"),
+        (#"{"Network":"10.244.0.0/16","SubnetLen":"24"}"#, "SubnetLen"),
+        (#"{"Network":"10.244.0.0/16","SubnetMin":"ten"}"#, "SubnetMin"),
+        (#"{"Network":"10.244.0.0/16","Backend":{"Type":"bogus"}}"#, "Backend"),
+        (#"{"Network":"10.244.0.0/16","EnableIPv6":true}"#, "EnableIPv6"),
+    ])
+    func syntaxTypesNetworkAndBackendAreStillChecked(json: String, field: String) {
+        do {
+            let config = try NetworkConfig.parse(json, checks: .podCIDRs)
+            Issue.record("\(json) parsed: \(config)")
+        } catch {
+            #expect(error.field.hasPrefix(field), "\(json): \(error)")
+        }
+    }
+}

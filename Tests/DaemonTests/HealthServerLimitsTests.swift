@@ -123,7 +123,7 @@ final class HeldStatus: StatusEndpoints {
         defer { busy.stop() }
         let scrape = try TestSockets.connect(port: busy.port)
         defer { close(scrape) }
-        #expect(Self.send(scrape, "GET /metrics HTTP/1.1\r\n\r\n"))
+        #expect(Self.send(scrape, "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n"))
         defer { held.release() }
         try #require(held.waitEntered(seconds: 20))
         let refused = try TestSockets.connect(port: busy.port)

@@ -112,9 +112,36 @@ enum TestSockets {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
     }
 
+    /// One request on a connection of its own; `Connection: close`, as `exchange` reads until the server closes.
     static func get(port: UInt16, _ path: String, method: String = "GET") throws -> Response {
-        let raw = try exchange(port: port, "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test\r\n\r\n")
+        let raw = try exchange(port: port, "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test\r\nConnection: close\r\n\r\n")
         return parse(raw)
+    }
+
+    /// Sends `request` on the open connection `fd` and reads one response, framed by its
+    /// Content-Length (no body after HEAD); nil if it is not whole within `seconds` (a hang guard).
+    static func ask(_ fd: Int32, _ request: String, within seconds: Double = 20) -> Response? {
+        let bytes = Array(request.utf8)
+        guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else { return nil }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let end = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < end {
+            if let split = received.firstRange(of: Array("\r\n\r\n".utf8)) {
+                let head = parse(String(decoding: received[..<split.lowerBound], as: UTF8.self))
+                let length = request.hasPrefix("HEAD ") ? 0 : Int(head.headers["content-length"] ?? "") ?? 0
+                if received.count - split.upperBound >= length {
+                    return parse(String(decoding: received, as: UTF8.self))
+                }
+            }
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let milliseconds = Int32(max(0, (end - ContinuousClock.now) / .milliseconds(1)))
+            guard poll(&entry, 1, milliseconds) == 1 else { return nil }
+            let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if count == 0 || (count < 0 && errno != EAGAIN) { return nil }
+            if count > 0 { received += buffer[..<count] }
+        }
+        return nil
     }
 
     static func parse(_ raw: String) -> Response {

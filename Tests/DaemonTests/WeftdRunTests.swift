@@ -66,14 +66,14 @@ import Testing
         let reset = LeaseError(.etcd(EtcdError(operation: "range", endpoint: "http://198.18.0.253:2379",
                                                reason: .unreachable(attempts: 1, lastError: "connection reset"))))
         let slow = LeaseError(.etcd(EtcdError(operation: "get", endpoint: "http://198.18.0.254:2379", reason: .timedOut(seconds: 5))))
-        #expect(WeftdRunner.kind(of: refused) == WeftdRunner.kind(of: reset))
-        #expect(WeftdRunner.kind(of: refused) == WeftdRunner.kind(of: slow))
+        #expect(refused.problem == reset.problem)
+        #expect(refused.problem == slow.problem)
         let missing = LeaseError(.configMissing(key: "/coreos.com/network/config"))
         let tooLong = LeaseError(.configInvalid(key: "/coreos.com/network/config",
                                                 ConfigError(source: "config", field: "SubnetLen", problem: "SubnetLen 33 is larger than 30")))
         let badJSON = LeaseError(.configInvalid(key: "/coreos.com/network/config",
                                                 ConfigError(source: "config", field: "", problem: "invalid JSON at line 1")))
-        #expect(Set([missing, tooLong, badJSON, refused].map(WeftdRunner.kind(of:))).count == 4)
+        #expect(Set([missing, tooLong, badJSON, refused].map(\.problem)).count == 4)
     }
 
     @Test func hostGatewayRefusesAPublicIPTheInterfaceDoesNotHold() throws {

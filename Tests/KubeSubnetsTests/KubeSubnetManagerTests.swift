@@ -233,3 +233,41 @@ struct KubeDiagnosisTests {
         }
     }
 }
+
+/// node-public-ip (flannel's GetStoredPublicIP): read from our own node before the interface is chosen.
+@Suite(.timeLimit(.minutes(2)))
+struct KubeStoredPublicIPTests {
+    @Test func theNodesNodePublicIPIsReadUnderTheConfiguredPrefixAndAMalformedOneIsOneLineWithTheFix() async throws {
+        try await KubeBed.with { bed in
+            bed.server.store.put(.nodes, KubeBed.node("n7", podCIDR: "10.244.7.0/24", annotations: [
+                "flannel.alpha.coreos.com/node-public-ip": "198.18.0.107",
+                "flannel.alpha.coreos.com/public-ip-overwrite": "203.0.113.7",
+            ]))
+            let manager = try bed.manager(node: "n7")
+            defer { Task { await manager.shutdown() } }
+            let stored = try await manager.storedPublicIP()
+            #expect(stored == StoredPublicIP(address: IPv4Address("198.18.0.107")!, node: "n7",
+                                             annotation: "flannel.alpha.coreos.com/node-public-ip"),
+                    "node-public-ip, not public-ip-overwrite (that one is what peers see, set at acquisition)")
+
+            let bare = try bed.manager(node: "n1")
+            defer { Task { await bare.shutdown() } }
+            #expect(try await bare.storedPublicIP() == nil, "a node without the annotation keeps the flags' choice")
+
+            bed.server.store.put(.nodes, KubeBed.node("n8", podCIDR: "10.244.8.0/24", annotations: [
+                "flannel.alpha.coreos.com/node-public-ip": "eth0",
+            ]))
+            let broken = try bed.manager(node: "n8")
+            defer { Task { await broken.shutdown() } }
+            do throws(LeaseError) {
+                let address = try await broken.storedPublicIP()
+                Issue.record("node-public-ip=eth0 must not read: \(String(describing: address))")
+            } catch {
+                #expect(error.kind == .configInvalid)
+                #expect(error.description.contains("flannel.alpha.coreos.com/node-public-ip"), "\(error)")
+                #expect(error.description.contains("kubectl annotate node n8"), "names the fix: \(error)")
+                #expect(!error.description.contains("\n"))
+            }
+        }
+    }
+}

@@ -26,6 +26,17 @@ struct NetworkConfigFileTests {
         #expect(config.backend.kind == .vxlan)
     }
 
+    /// flanneld never runs CheckNetworkConfig on net-conf.json: a SubnetLen etcd mode would refuse
+    /// runs in a cluster today, so it must run under weftd too.
+    @Test func subnetFieldsEtcdModeWouldRefuseAreNotCheckedAsFlannelDoesNotCheckThem() throws {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        write(#"{"Network":"10.244.0.0/16","SubnetLen":31,"Backend":{"Type":"host-gw"}}"#)
+        let config = try NetworkConfigFile(path: directory + "/net-conf.json").read()
+        #expect(config.network.description == "10.244.0.0/16")
+        #expect(config.backend.kind == .hostGateway)
+        #expect(config.subnetLength == 24, "SubnetLen 31 is not used in Kubernetes mode; the default stands in")
+    }
+
     @Test func aMissingOrBrokenFileIsOneLineNamingTheFileAndTheFix() {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let file = NetworkConfigFile(path: directory + "/net-conf.json")

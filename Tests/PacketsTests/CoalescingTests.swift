@@ -1,5 +1,6 @@
 import Packets
 import Testing
+import ReferencePaths
 
 private typealias T = GSOTest
 

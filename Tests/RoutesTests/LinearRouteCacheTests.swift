@@ -2,6 +2,7 @@ import TestSupport
 import Addressing
 import Testing
 @testable import Routes
+import ReferencePaths
 
 @Suite struct LinearRouteCacheBehaviour {
     @Test(arguments: [1, 256, 2000])

@@ -43,6 +43,26 @@ import Testing
         #expect(outcome.termination == .signalled(SIGTERM))
     }
 
+    /// A file still open for writing cannot be executed (ETXTBSY): a plugin being installed, or a
+    /// script whose writer's descriptor a child forked elsewhere inherited. The run waits it out.
+    @Test func aToolStillOpenForWritingRunsOnceItIsClosed() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("weft-busy-\(UUID().uuidString)").path
+        defer { unlink(path) }
+        let writer = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o755)
+        try #require(writer >= 0)
+        let script = Array("#!/bin/sh\necho installed\n".utf8)
+        #expect(write(writer, script, script.count) == script.count)
+        let closed = DispatchSemaphore(value: 0)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(300)) {
+            close(writer)
+            closed.signal()
+        }
+        let outcome = try ChildProcess.run(path, arguments: [], environment: [:])
+        closed.wait()
+        #expect(outcome.succeeded)
+        #expect(String(decoding: outcome.output, as: UTF8.self) == "installed\n")
+    }
+
     @Test func aMissingToolIsALaunchError() {
         #expect(throws: ChildProcess.LaunchError.self) {
             try ChildProcess.run("/nonexistent/nft", arguments: [], environment: [:])

@@ -321,10 +321,12 @@ final class Bed {
     }
 
     /// Starts weftd in host N with a fresh log file; the health server is on 127.0.0.1:8471 there,
-    /// the status socket at `statusSocket(N)`. `vxlanDataplane` is "weft" unless a test asks for
-    /// the kernel's: the vxlan beds were written for the user-space engine and keep testing it
-    /// (weftd's own default is the kernel device). The udp and host-gw backends ignore the flag.
-    func startWeftd(_ index: Int, engine: String = "auto", vxlanDataplane: String = "weft", extra: [String] = []) throws -> Started {
+    /// the status socket at `statusSocket(N)`. `iface` false leaves the interface to weftd's own
+    /// choice. `vxlanDataplane` is "weft" unless a test asks for the kernel's: the vxlan beds were
+    /// written for the user-space engine and keep testing it (weftd's own default is the kernel
+    /// device). The udp and host-gw backends ignore the flag.
+    func startWeftd(_ index: Int, engine: String = "auto", vxlanDataplane: String = "weft", iface: Bool = true,
+                    extra: [String] = []) throws -> Started {
         let store: [String]
         switch subnetStore {
         case .etcd:
@@ -333,8 +335,8 @@ final class Bed {
             store = ["/usr/bin/env", "NODE_NAME=\(nodeName(index))", weftdPath,
                      "--kube-subnet-mgr", "--kubeconfig-file", kubeconfig, "--net-config-path", netConf]
         }
-        let arguments = ["/usr/sbin/ip", "netns", "exec", host(index)] + store + [
-                         "--iface", hostIP(index), "--subnet-file", subnetFile(index),
+        let arguments = ["/usr/sbin/ip", "netns", "exec", host(index)] + store + (iface ? ["--iface", hostIP(index)] : []) + [
+                         "--subnet-file", subnetFile(index),
                          "--healthz-port", "8471", "--status-socket", statusSocket(index),
                          "--engine", engine, "--vxlan-dataplane", vxlanDataplane, "--workers", "1"] + extra
         let process = try Started(arguments, logPath: "\(directory)/weftd-\(index)-\(started.count).log")

@@ -95,9 +95,11 @@ final class KubeBed {
         ], to: tokens)
     }
 
-    /// The kubelet-registered Node of host N, with podCIDR 10.244.N.0/24 unless `podCIDR` is false.
-    func node(_ index: Int, podCIDR: Bool = true) -> JSONValue {
-        Fixtures.node(bed.nodeName(index), podCIDRs: podCIDR ? ["10.244.\(index).0/24"] : [], internalIP: bed.hostIP(index))
+    /// The kubelet-registered Node of host N, with podCIDR 10.244.N.0/24 unless `podCIDR` is false,
+    /// and the operator's `annotations` (full keys).
+    func node(_ index: Int, podCIDR: Bool = true, annotations: [String: String] = [:]) -> JSONValue {
+        Fixtures.node(bed.nodeName(index), podCIDRs: podCIDR ? ["10.244.\(index).0/24"] : [], internalIP: bed.hostIP(index),
+                      annotations: annotations)
     }
 
     /// The backend-type annotation flanneld writes: its udp backend leaves the lease's BackendType empty.

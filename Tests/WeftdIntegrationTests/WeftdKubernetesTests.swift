@@ -23,10 +23,10 @@ extension WeftdBeds {
         /// Host N's node carries flannel's four annotations as flanneld writes them for this
         /// backend, patched by weftd as flannel's service account; returns backend-data.
         @discardableResult
-        static func expectFlannelAnnotations(_ kube: KubeBed, _ index: Int,
+        static func expectFlannelAnnotations(_ kube: KubeBed, _ index: Int, publicIP: String? = nil,
                                              sourceLocation: SourceLocation = #_sourceLocation) throws -> String? {
             let annotations = try kube.annotations(of: kube.bed.nodeName(index))
-            let expected = ["kube-subnet-manager": "true", "backend-type": kube.backendTypeAnnotation, "public-ip": kube.bed.hostIP(index)]
+            let expected = ["kube-subnet-manager": "true", "backend-type": kube.backendTypeAnnotation, "public-ip": publicIP ?? kube.bed.hostIP(index)]
             for (key, value) in expected {
                 #expect(annotations[prefix + key] == value, "host\(index) \(prefix + key): \(annotations)", sourceLocation: sourceLocation)
             }
@@ -47,15 +47,25 @@ extension WeftdBeds {
 
         /// udp, with host 3's node registered before kube-controller-manager gave it a podCIDR:
         /// weftd 3 waits unready with flannel's line and the fix, once, then joins when the
-        /// podCIDR is patched in as that line says.
+        /// podCIDR is patched in as that line says. Host 2's operator chose its public IP with
+        /// the node-public-ip annotation: a second address on its eth0, which weftd 2 binds and
+        /// publishes and which its peers send to.
         @Test(.timeLimit(.minutes(2)))
-        func udpWithAPodCIDRAssignedLate() throws {
+        func udpWithAPodCIDRAssignedLateAndANodePublicIP() throws {
             let kube = try KubeBed(hosts: 3, backend: "udp")
             defer { kube.tearDown() }
             let bed = kube.bed
-            try kube.startServer(nodes: [kube.node(1), kube.node(2), kube.node(3, podCIDR: false)])
-            var (daemons, subnets) = try bed.startReady([1, 2])
+            let pinned = "198.18.0.102"
+            try bed.exec(bed.host(2), ["/usr/sbin/ip", "addr", "add", "\(pinned)/24", "dev", "eth0"])
+            try kube.startServer(nodes: [kube.node(1), kube.node(2, annotations: [Self.prefix + "node-public-ip": pinned]),
+                                         kube.node(3, podCIDR: false)])
+            // No --iface for host 2: the annotation chooses, as --public-ip would.
+            var daemons = [1: try bed.startWeftd(1), 2: try bed.startWeftd(2, iface: false)]
+            var subnets = try bed.waitReady([1, 2], daemons)
             #expect(subnets == [1: "10.244.1.0/24", 2: "10.244.2.0/24"], "the subnets are the nodes' podCIDRs")
+            #expect(daemons[2]!.lines(containing: "annotation \(Self.prefix)node-public-ip=\(pinned) replaces --public-ip").count == 1,
+                    "\(daemons[2]!.log.prefix(2000))")
+            #expect(daemons[2]!.lines(containing: "it holds --public-ip=\(pinned)").count == 1, "the annotation chose the interface: \(daemons[2]!.log.prefix(2000))")
 
             daemons[3] = try bed.startWeftd(3)
             let unassigned = #"node "host3" pod cidr not assigned"#
@@ -80,11 +90,13 @@ extension WeftdBeds {
 
             for index in 1...3 {
                 try bed.addressContainer(index, subnet: subnets[index]!)
-                try Self.expectFlannelAnnotations(kube, index)
+                try Self.expectFlannelAnnotations(kube, index, publicIP: index == 2 ? pinned : nil)
             }
             for index in 1...3 {
                 Self.expectRoutes(kube, index, Set(subnets.filter { $0.key != index }.values), "udp")
             }
+            let routes = try kube.routes(1)
+            #expect(routes.first { $0.subnet == subnets[2] }?.publicIP == pinned, "peers send to the pinned address: \(routes)")
             WeftdEndToEndTests.pingMatrix(bed, subnets, "kube udp")
             for index in 1...3 {
                 #expect(daemons[index]!.lines(containing: "LOST").isEmpty, "weftd \(index): \(daemons[index]!.log.suffix(1500))")
@@ -93,6 +105,27 @@ extension WeftdBeds {
                 #expect(daemons[index]!.lines(containing: "annotated node host\(index) ").first?.contains("backend-type empty, as flannel's udp backend writes it") == true,
                         "\(daemons[index]!.lines(containing: "annotated node"))")
             }
+        }
+
+        /// The API server away when weftd starts: before it chooses its interface weftd must read
+        /// its node's node-public-ip, so it waits, alive and not ready with the reason, and a
+        /// SIGTERM meanwhile stops it cleanly.
+        @Test(.timeLimit(.minutes(2)))
+        func anAPIServerAwayAtStartIsWaitedForAliveAndStoppable() throws {
+            let kube = try KubeBed(hosts: 1, backend: "udp")
+            defer { kube.tearDown() }
+            let bed = kube.bed
+            let weftd = try bed.startWeftd(1)
+            let waiting = waitFor(WeftdBeds.hangGuard) { bed.readyz(1) == 503 && !weftd.lines(containing: "cannot reach the API server").isEmpty }
+            #expect(waiting != nil, "\(weftd.log.suffix(2000))")
+            #expect(bed.readyzBody(1).contains("198.18.0.254:6443"), "/readyz says what weftd waits for: \(bed.readyzBody(1))")
+            let healthz = try? bed.execResult(bed.host(1), ["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "2",
+                                                            "http://127.0.0.1:8471/healthz"])
+            #expect(healthz?.output == "200", "alive while waiting: \(healthz?.output ?? "no answer")")
+            #expect(weftd.lines(containing: "using interface").isEmpty,
+                    "no interface chosen yet: \(weftd.log.suffix(2000))")
+            #expect(weftd.stop() == 0, "\(weftd.log.suffix(2000))")
+            #expect(weftd.lines(containing: "received SIGTERM while waiting for the Kubernetes API, stopping").count == 1, "\(weftd.log.suffix(2000))")
         }
 
         /// vxlan, then the API's harder moments on the same three nodes: a watch that expired

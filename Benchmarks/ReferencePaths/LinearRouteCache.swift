@@ -1,4 +1,5 @@
 import Addressing
+import Routes
 
 /// flannel's udp proxy route table (proxy_amd64.c), reproduced as the baseline `RouteTable` is
 /// benchmarked against: a linear array of (network, mask) → next hop, scanned front to back; the

@@ -1,0 +1,137 @@
+import Addressing
+import CShims
+@testable import Engine
+import Glibc
+import Packets
+import Routes
+import Testing
+
+struct BedFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A TUN made of SOCK_SEQPACKET socketpairs, as wireguard-go's tuntest makes one of channels: the
+/// engine gets one end of each pair as a queue, the test the other. A seqpacket socket keeps
+/// packet boundaries, so a read returns one packet and a write sends one, as on a TUN queue.
+final class MemoryTUN {
+    /// The test's ends, one per queue: what the test writes here the engine reads from its TUN.
+    let ends: [Int32]
+    private let engineEnds: [Int32]
+
+    init(queues: Int = 1) throws {
+        var ours: [Int32] = [], theirs: [Int32] = []
+        for _ in 0..<queues {
+            var pair: [Int32] = [-1, -1]
+            guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+                throw BedFailure("socketpair: errno \(errno)")
+            }
+            // Room for a 64 KB super-packet in one message, either way.
+            for fd in pair {
+                for option in [SO_SNDBUF, SO_RCVBUF] { _ = weft_setsockopt_int(fd, SOL_SOCKET, option, 1 << 20) }
+            }
+            ours.append(pair[1])
+            theirs.append(pair[0])
+        }
+        ends = ours
+        engineEnds = theirs
+    }
+
+    deinit { for fd in ends { close(fd) } }
+
+    /// The engine's ends as a TUN device (it closes them).
+    func device(offloads: TUNDevice.Offloads? = nil) -> TUNDevice {
+        TUNDevice(adopting: engineEnds, name: "memory", offloads: offloads)
+    }
+
+    /// The engine reads `packet` from queue `queue`.
+    func inject(_ packet: [UInt8], queue: Int = 0) throws {
+        let written = packet.withUnsafeBytes { write(ends[queue], $0.baseAddress, $0.count) }
+        guard written == packet.count else { throw BedFailure("write to the memory TUN: \(written), errno \(errno)") }
+    }
+
+    /// The next packet the engine wrote to any queue within `milliseconds`, or nil.
+    func next(milliseconds: Int32 = 2000) -> [UInt8]? {
+        var fds = ends.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        guard poll(&fds, nfds_t(fds.count), milliseconds) > 0, let ready = fds.first(where: { $0.revents & Int16(POLLIN) != 0 }) else {
+            return nil
+        }
+        var buffer = [UInt8](repeating: 0, count: 70_000)
+        let count = buffer.withUnsafeMutableBytes { read(ready.fd, $0.baseAddress, $0.count) }
+        return count > 0 ? Array(buffer[..<count]) : nil
+    }
+}
+
+/// Two engines in this process's own namespace, no root: hosts A (10.244.1.0/24) and B
+/// (10.244.2.0/24) on 127.0.0.1 with ports of their own, each on a memory TUN, each routing the
+/// other's subnet to it.
+struct MemoryBed {
+    static let network = IPv4Prefix("10.244.0.0/16")!
+    static let subnetA = IPv4Prefix("10.244.1.0/24")!
+    static let subnetB = IPv4Prefix("10.244.2.0/24")!
+    static let loopback = IPv4Address(127, 0, 0, 1)
+    static let macA = MACAddress("0a:00:00:00:00:0a")!
+    static let macB = MACAddress("0a:00:00:00:00:0b")!
+
+    let engineA: Engine
+    let engineB: Engine
+    let tunA: MemoryTUN
+    let tunB: MemoryTUN
+    let portA: UInt16
+    let portB: UInt16
+
+    static func with(_ kind: EngineConfiguration.Selection, backend: Backend, offloads: Bool = false,
+                     _ body: (MemoryBed) throws -> Void) throws {
+        let portA = try freePort(), portB = try freePort()
+        func configuration(_ subnet: IPv4Prefix, port: UInt16, mac: MACAddress) -> EngineConfiguration {
+            EngineConfiguration(tunName: "memory", network: network, localSubnet: subnet, publicIP: loopback, port: port,
+                                backend: backend, vni: 1, vtepMAC: mac, engine: kind, workers: 1, sourcePortCount: 2,
+                                offloads: offloads)
+        }
+        func route(_ subnet: IPv4Prefix, port: UInt16, mac: MACAddress) -> Route {
+            Route(subnet: subnet, nextHop: NextHop(publicIP: loopback, port: port, vtepMAC: mac, backend: backend))
+        }
+        let engineA = Engine(configuration: configuration(subnetA, port: portA, mac: macA), routes: [route(subnetB, port: portB, mac: macB)])
+        let engineB = Engine(configuration: configuration(subnetB, port: portB, mac: macB), routes: [route(subnetA, port: portA, mac: macA)])
+        let tunA = try MemoryTUN(), tunB = try MemoryTUN()
+        let virtio: TUNDevice.Offloads? = offloads ? [.checksum, .tso4, .uso4] : nil
+        try engineA.start(adopting: tunA.device(offloads: virtio))
+        defer { engineA.stop() }
+        try engineB.start(adopting: tunB.device(offloads: virtio))
+        defer { engineB.stop() }
+        try body(MemoryBed(engineA: engineA, engineB: engineB, tunA: tunA, tunB: tunB, portA: portA, portB: portB))
+        #expect(engineA.workerFailures.isEmpty && engineB.workerFailures.isEmpty, "\(engineA.workerFailures) \(engineB.workerFailures)")
+    }
+
+    /// A UDP port nothing on 127.0.0.1 holds at the moment.
+    static func freePort() throws -> UInt16 {
+        let fd = weft_udp_socket()
+        guard fd >= 0 else { throw BedFailure("socket: \(-fd)") }
+        defer { close(fd) }
+        guard weft_bind_ipv4(fd, loopback.networkOrder, 0) == 0 else { throw BedFailure("bind 127.0.0.1:0") }
+        return UInt16(weft_local_port(fd))
+    }
+}
+
+/// An IPv4 UDP packet from `source` to `destination` with `payload`, both checksums right.
+func udpPacket(from source: IPv4Address, to destination: IPv4Address, ttl: UInt8 = 64, payload: [UInt8]) -> [UInt8] {
+    let udpLength = 8 + payload.count
+    var packet: [UInt8] = [0x45, 0, UInt8(truncatingIfNeeded: (20 + udpLength) >> 8), UInt8(truncatingIfNeeded: 20 + udpLength),
+                           0x12, 0x34, 0x40, 0, ttl, 17, 0, 0]
+    for address in [source, destination] { withUnsafeBytes(of: address.networkOrder) { packet += $0 } }
+    packet += [0x30, 0x39, 0x27, 0x0F, UInt8(udpLength >> 8), UInt8(truncatingIfNeeded: udpLength), 0, 0] + payload
+    packet.withUnsafeMutableBytes { bytes in
+        let ip = InternetChecksum.checksum(bytes.baseAddress!, count: 20)
+        bytes.storeBytes(of: ip, toByteOffset: 10, as: UInt16.self)  // memory order, no swap
+        let pseudo = InternetChecksum.pseudoHeaderSum(source: source.networkOrder, destination: destination.networkOrder,
+                                                      protocol: 17, length: udpLength)
+        let udp = InternetChecksum.checksum(bytes.baseAddress! + 20, count: udpLength, initial: pseudo)
+        bytes.storeBytes(of: udp == 0 ? 0xFFFF : udp, toByteOffset: 26, as: UInt16.self)
+    }
+    return packet
+}
+
+/// An IPv4 header's TTL, and whether its checksum holds.
+func ipHeader(_ packet: [UInt8]) -> (ttl: UInt8, checksumHolds: Bool) {
+    (packet[8], packet.withUnsafeBytes { InternetChecksum.isValid($0.baseAddress!, count: 20) })
+}

@@ -238,3 +238,47 @@ extension WeftdBeds {
         }
     }
 }
+
+extension WeftdBeds {
+    /// The kernel vxlan dataplane in Kubernetes mode: the VtepMAC published in the node's
+    /// backend-data annotation is flannel.1's, the peers' entries come from their nodes'
+    /// annotations, and a restart takes the MAC back from the annotation.
+    @Suite(.serialized, .enabled(if: kubeBedUnavailable == nil, "\(kubeBedUnavailable ?? "")"))
+    struct WeftdKernelVXLANKubernetesTests {
+        @Test(.timeLimit(.minutes(2)))
+        func nodesAnnotatedWithTheKernelDevicesMACReachEachOther() throws {
+            let kube = try KubeBed(hosts: 2, backend: "vxlan")
+            defer { kube.tearDown() }
+            let bed = kube.bed
+            try kube.startServer(nodes: [kube.node(1), kube.node(2)])
+            var (daemons, subnets) = try bed.startReady([1, 2], vxlanDataplane: "kernel")
+            var macs: [Int: String] = [:]
+            for index in 1...2 {
+                try bed.addressContainer(index, subnet: subnets[index]!)
+                let data = try kube.annotations(of: bed.nodeName(index))[KubeBed.annotationPrefix + "backend-data"] ?? ""
+                let device = WeftdKernelVXLANTests.show(bed, index, ["/usr/sbin/ip", "-d", "link", "show", "flannel.1"])
+                let mac = try #require(device.firstMatch(of: #/link/ether ([0-9a-f:]{17})/#).map { String($0.1) }, "\(device)")
+                #expect(data == #"{"VNI":1,"VtepMAC":"\#(mac)"}"#, "host\(index): \(data) vs \(device)")
+                #expect(device.contains("vxlan id 1 local \(bed.hostIP(index)) dev eth0"), "\(device)")
+                macs[index] = mac
+            }
+            for (index, other) in [(1, 2), (2, 1)] {
+                let held = waitFor(WeftdBeds.hangGuard, interval: .milliseconds(20)) {
+                    WeftdKernelVXLANTests.hasEntries(bed, index, subnet: subnets[other]!, publicIP: bed.hostIP(other), mac: macs[other]!)
+                }
+                #expect(held != nil, "host \(index): \(WeftdKernelVXLANTests.neighbours(bed, index)) \(WeftdKernelVXLANTests.fdb(bed, index))")
+            }
+            WeftdEndToEndTests.pingMatrix(bed, subnets, "kube, kernel vxlan")
+
+            // A restart without the MAC file takes the MAC back from the node's annotation.
+            #expect(daemons[1]!.stop(SIGTERM) == 0)
+            try FileManager.default.removeItem(atPath: bed.directory + "/subnet-1.vtep-mac")
+            daemons[1] = try bed.startWeftd(1, vxlanDataplane: "kernel")
+            subnets[1] = try bed.waitReady([1], daemons)[1]
+            #expect(daemons[1]!.log.contains("VTEP MAC \(macs[1]!), from our existing lease"), "\(daemons[1]!.log.suffix(2000))")
+            #expect(daemons[1]!.log.contains("vxlan: kept the existing kernel vxlan device flannel.1"), "\(daemons[1]!.log.suffix(2000))")
+            WeftdEndToEndTests.pingMatrix(bed, subnets, "kube, kernel vxlan, after a restart")
+            for index in 1...2 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
+        }
+    }
+}

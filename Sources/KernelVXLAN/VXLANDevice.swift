@@ -16,7 +16,8 @@ import Routes
 ///
 /// Wiring in weftd: create it on a thread in the host's namespace (the socket stays bound to it),
 /// call `setUp`, keep it in a `Mutex`, call `reconcile` from the peer watcher's publications and
-/// `resync` every 10 s; `isPresent` tells whether someone deleted the device.
+/// `resync` every 10 s; `isPresent` (or the name's index, read without the lock) tells whether
+/// someone deleted the device.
 public struct VXLANDevice: ~Copyable, Sendable {
     /// What `setUp` found under the device's name.
     public enum Setup: Equatable, Sendable {

@@ -136,10 +136,15 @@ public struct VXLANDevice: ~Copyable, Sendable {
         return try reconcileWanted()
     }
 
-    /// Reconciles again with the last routes given: puts back what someone else removed.
+    /// Reconciles again with the last routes given: puts back what someone else removed, and
+    /// brings the device up again if someone took it down (which flushed its routes).
     @discardableResult
     public mutating func resync() throws(NetlinkError) -> Reconciliation {
-        try reconcileWanted()
+        if try !netlink.linkState(index: index).isUp {
+            try netlink.configureLink(index: index)
+            log("vxlan: \(wanted.name) was down; brought it up again")
+        }
+        return try reconcileWanted()
     }
 
     /// The entries on the device that Weft owns, as the kernel holds them now.

@@ -101,6 +101,18 @@ struct VXLANDeviceTests {
             }
             #expect(pending.neighbours.map(\.address) == [IPv4Address(10, 244, 3, 0)] && pending.fdb.isEmpty && pending.routes.isEmpty, "\(pending)")
             #expect(present)
+
+            // Someone takes the device down, which flushes its routes: resync brings it up and puts them back.
+            let afterDown = try Self.withDevice(namespace) { device in
+                _ = try device.setUp()
+                _ = try device.reconcile([Self.peer(3, host: 9, mac: "0e:00:00:00:00:03")])
+                _ = try Self.ip(namespace, "link", "set", "flannel.1", "down")
+                #expect(!(try Self.ip(namespace, "route", "show", "dev", "flannel.1")).contains("10.244.3.0/24"))
+                return try device.resync()
+            }
+            #expect(afterDown.refused.isEmpty, "\(afterDown.refused)")
+            #expect(try Self.ip(namespace, "link", "show", "flannel.1").contains(",UP"))
+            #expect(try Self.ip(namespace, "route", "show", "dev", "flannel.1").contains("10.244.3.0/24 via 10.244.3.0 proto 87 onlink"))
             #expect(try Self.ip(namespace, "neigh", "show", "dev", "flannel.1").contains("10.244.3.0 lladdr 0e:00:00:00:00:03 PERMANENT"))
             let gone = try Self.withDevice(namespace) { device in
                 _ = try device.setUp()

@@ -211,13 +211,13 @@ let package = Package(
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1",
                                                        .product(name: "NIOCore", package: "swift-nio"),
                                                        .product(name: "NIOPosix", package: "swift-nio"),
-                                                       .product(name: "NIOHTTP1", package: "swift-nio")]),
+                                                       .product(name: "NIOHTTP1", package: "swift-nio"), "TestSupport"]),
         // The fake API server against real kubectl (Debian's 1.20 and a newer one when present) and raw HTTP.
         .testTarget(name: "KubeTestServerTests", dependencies: ["KubeTestServer"]),
         .testTarget(name: "EtcdTests", dependencies: ["Timing", "Etcd", "TestSupport", "EtcdTestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Config", "Routes", "Addressing", "TestSupport"]),
-        .testTarget(name: "KubeSubnetsTests", dependencies: ["KubeSubnets", "KubeTestServer", "ControlPlane", "Config", "Routes", "Addressing"]),
-        .testTarget(name: "EtcdSubnetsTests", dependencies: ["Timing", "EtcdSubnets", "ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport"]),
+        .testTarget(name: "KubeSubnetsTests", dependencies: ["KubeSubnets", "KubeTestServer", "ControlPlane", "Config", "Routes", "Addressing", "TestSupport"]),
+        .testTarget(name: "EtcdSubnetsTests", dependencies: ["Timing", "EtcdSubnets", "ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport", "TestSupport"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),
         .testTarget(
             name: "CaptureTests",
@@ -247,7 +247,7 @@ let package = Package(
         // dropped while the client holds connections to it. Skips otherwise.
         .testTarget(name: "EtcdIntegrationTests", dependencies: ["Etcd", "HTTP1", "EtcdTestSupport", "CShims",
                                                                  .product(name: "NIOCore", package: "swift-nio"),
-                                                                 .product(name: "NIOPosix", package: "swift-nio")]),
+                                                                 .product(name: "NIOPosix", package: "swift-nio"), "TestSupport"]),
         // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces, against etcd or
         // (Kubernetes mode) weft-kube-test-server in a namespace of its own. Skips otherwise.
         .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing", "Status", "TestSupport", "TestThreads", "KubeTestServer"]),

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Glibc
+import TestSupport
 
 /// Why these tests cannot run here, or nil: they need root (namespaces, TUN), etcd, etcdctl,
 /// iperf3, ping and curl, and the weftd executable built next to the test bundle.
@@ -62,19 +63,6 @@ func must(_ arguments: [String]) throws -> String {
         throw BedFailure("\(arguments.joined(separator: " ")) exited \(result.status): \(result.output)")
     }
     return result.output
-}
-
-/// Polls `condition` every `interval` until it holds or `timeout` passes; returns the elapsed
-/// time when it held, nil on timeout.
-@discardableResult
-func waitFor(_ timeout: Duration, interval: Duration = .milliseconds(20), _ condition: () throws -> Bool) rethrows -> Duration? {
-    let clock = ContinuousClock()
-    let start = clock.now
-    while true {
-        if try condition() { return clock.now - start }
-        if clock.now - start > timeout { return nil }
-        Thread.sleep(forTimeInterval: Double(interval.components.attoseconds) / 1e18 + Double(interval.components.seconds))
-    }
 }
 
 /// A process we started, stopped only by its pid.

@@ -242,7 +242,7 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing", "TestThreads"]),
         // Needs root and containernetworking-plugins: weft-cni run as a runtime runs it, delegating to
         // the real bridge and host-local, containers on two hosts joined by `weft dataplane`. Skips otherwise.
-        .testTarget(name: "CNIIntegrationTests", dependencies: ["Addressing", "TestThreads"]),
+        .testTarget(name: "CNIIntegrationTests", dependencies: ["Addressing", "TestThreads", "TestSupport"]),
         // Needs root, /usr/bin/etcd and nft: etcd in a network namespace of its own, its traffic
         // dropped while the client holds connections to it. Skips otherwise.
         .testTarget(name: "EtcdIntegrationTests", dependencies: ["Etcd", "HTTP1", "EtcdTestSupport", "CShims",
@@ -256,7 +256,7 @@ let package = Package(
         .testTarget(name: "DeploymentTests", dependencies: ["Daemon", "Config", "CNI", .product(name: "Yams", package: "Yams")]),
         // Needs root and umoci: scripts/image on the build `swift build --build-tests` made, the image
         // unpacked, its entrypoint and the manifest's init containers run with its rootfs as /. Skips otherwise.
-        .testTarget(name: "ImageIntegrationTests", dependencies: ["Daemon", "TestThreads", .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "ImageIntegrationTests", dependencies: ["Daemon", "TestThreads", "TestSupport", .product(name: "Yams", package: "Yams")]),
     ]
 )
 

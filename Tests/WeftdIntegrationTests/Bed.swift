@@ -26,33 +26,16 @@ struct BedFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// The output and status of a finished command.
 /// `weft` is built next to weftd.
 let weftPath = URL(fileURLWithPath: weftdPath).deletingLastPathComponent().appendingPathComponent("weft").path
 
 let weftUnavailable: String? = bedUnavailable
     ?? (FileManager.default.isExecutableFile(atPath: weftPath) ? nil : "no weft executable at \(weftPath); run swift build first")
 
-struct CommandResult {
-    let status: Int32
-    let output: String
-}
-
 /// Runs `arguments` (absolute path first) to completion, standard output and error together.
 @discardableResult
 func run(_ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: arguments[0])
-    process.arguments = Array(arguments.dropFirst())
-    if let environment { process.environment = environment }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    try runCommand(arguments, environment: environment, errors: .merged)
 }
 
 /// Runs and throws unless the command exits 0.

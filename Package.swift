@@ -215,13 +215,13 @@ let package = Package(
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1",
                                                        .product(name: "NIOCore", package: "swift-nio"),
                                                        .product(name: "NIOPosix", package: "swift-nio"),
-                                                       .product(name: "NIOHTTP1", package: "swift-nio")]),
+                                                       .product(name: "NIOHTTP1", package: "swift-nio"), "TestSupport"]),
         // The fake API server against real kubectl (Debian's 1.20 and a newer one when present) and raw HTTP.
         .testTarget(name: "KubeTestServerTests", dependencies: ["KubeTestServer"]),
         .testTarget(name: "EtcdTests", dependencies: ["Timing", "Etcd", "TestSupport", "EtcdTestSupport"]),
         .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Config", "Routes", "Addressing", "TestSupport"]),
-        .testTarget(name: "KubeSubnetsTests", dependencies: ["KubeSubnets", "KubeTestServer", "ControlPlane", "Config", "Routes", "Addressing"]),
-        .testTarget(name: "EtcdSubnetsTests", dependencies: ["Timing", "EtcdSubnets", "ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport"]),
+        .testTarget(name: "KubeSubnetsTests", dependencies: ["KubeSubnets", "KubeTestServer", "ControlPlane", "Config", "Routes", "Addressing", "TestSupport"]),
+        .testTarget(name: "EtcdSubnetsTests", dependencies: ["Timing", "EtcdSubnets", "ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport", "TestSupport"]),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),
         .testTarget(
             name: "CaptureTests",
@@ -248,12 +248,12 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing", "TestThreads"]),
         // Needs root and containernetworking-plugins: weft-cni run as a runtime runs it, delegating to
         // the real bridge and host-local, containers on two hosts joined by `weft dataplane`. Skips otherwise.
-        .testTarget(name: "CNIIntegrationTests", dependencies: ["Addressing", "TestThreads"]),
+        .testTarget(name: "CNIIntegrationTests", dependencies: ["Addressing", "TestThreads", "TestSupport"]),
         // Needs root, /usr/bin/etcd and nft: etcd in a network namespace of its own, its traffic
         // dropped while the client holds connections to it. Skips otherwise.
         .testTarget(name: "EtcdIntegrationTests", dependencies: ["Etcd", "HTTP1", "EtcdTestSupport", "CShims",
                                                                  .product(name: "NIOCore", package: "swift-nio"),
-                                                                 .product(name: "NIOPosix", package: "swift-nio")]),
+                                                                 .product(name: "NIOPosix", package: "swift-nio"), "TestSupport"]),
         // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces, against etcd or
         // (Kubernetes mode) weft-kube-test-server in a namespace of its own. Skips otherwise.
         .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing", "Status", "TestSupport", "TestThreads", "KubeTestServer"]),
@@ -262,7 +262,7 @@ let package = Package(
         .testTarget(name: "DeploymentTests", dependencies: ["Daemon", "Config", "CNI", .product(name: "Yams", package: "Yams")]),
         // Needs root and umoci: scripts/image on the build `swift build --build-tests` made, the image
         // unpacked, its entrypoint and the manifest's init containers run with its rootfs as /. Skips otherwise.
-        .testTarget(name: "ImageIntegrationTests", dependencies: ["Daemon", "TestThreads", .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "ImageIntegrationTests", dependencies: ["Daemon", "TestThreads", "TestSupport", .product(name: "Yams", package: "Yams")]),
     ]
 )
 

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 
 /// The products directory `swift build --build-tests` fills, where the test bundle runs from.
 let productsDirectory: String = {
@@ -29,41 +30,9 @@ struct BedFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A finished command: its exit status, standard output, and standard error.
-struct CommandResult {
-    let status: Int32
-    let output: String
-    let error: String
-}
-
-/// Runs `arguments` (absolute path first) to completion with `input` on stdin.
-func run(_ arguments: [String], environment: [String: String]? = nil, input: String = "") throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: arguments[0])
-    process.arguments = Array(arguments.dropFirst())
-    if let environment { process.environment = environment }
-    let stdin = Pipe(), stdout = Pipe()
-    // A file, so a chatty stderr cannot fill a pipe while stdout is being read.
-    let errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("cni-it-stderr-\(getpid())-\(UUID().uuidString)").path
-    _ = FileManager.default.createFile(atPath: errorFile, contents: nil)
-    defer { unlink(errorFile) }
-    let errorHandle = FileHandle(forWritingAtPath: errorFile)!
-    process.standardInput = stdin
-    process.standardOutput = stdout
-    process.standardError = errorHandle
-    try stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
-    try process.run()
-    try stdin.fileHandleForWriting.close()
-    let output = stdout.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    try? errorHandle.close()
-    return CommandResult(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
-                         error: (try? String(contentsOfFile: errorFile, encoding: .utf8)) ?? "")
-}
-
 @discardableResult
 func must(_ arguments: [String]) throws -> String {
-    let result = try run(arguments)
+    let result = try runCommand(arguments)
     guard result.status == 0 else {
         throw BedFailure("\(arguments.joined(separator: " ")) exited \(result.status): \(result.output)\(result.error)")
     }
@@ -161,7 +130,7 @@ final class CNIBed {
 
     /// The plugin as a runtime runs it: in the host's namespace, CNI_ variables set, the config on stdin.
     func plugin(_ command: String, host index: Int, containerID: String, config: String, executable: String = weftCNIPath) throws -> CommandResult {
-        try run(["/usr/sbin/ip", "netns", "exec", host(index), executable], environment: [
+        try runCommand(["/usr/sbin/ip", "netns", "exec", host(index), executable], environment: [
             "CNI_COMMAND": command, "CNI_CONTAINERID": containerID, "CNI_NETNS": netns(index), "CNI_IFNAME": "eth0",
             "CNI_PATH": pluginDirectory, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
         ], input: config)
@@ -169,7 +138,7 @@ final class CNIBed {
 
     /// `ping` from container `index`; true when all `count` replies came back.
     func ping(from index: Int, _ address: String, count: Int = 1) -> Bool {
-        (try? run(["/usr/sbin/ip", "netns", "exec", container(index), "/usr/bin/ping", "-n", "-q", "-c", "\(count)", "-i", "0.2", "-W", "1", address]))?.status == 0
+        (try? runCommand(["/usr/sbin/ip", "netns", "exec", container(index), "/usr/bin/ping", "-n", "-q", "-c", "\(count)", "-i", "0.2", "-W", "1", address]))?.status == 0
     }
 
     func tearDown() {
@@ -181,7 +150,7 @@ final class CNIBed {
             process.waitUntilExit()
         }
         dataplanes = []
-        for namespace in namespaces.reversed() { _ = try? run(["/usr/sbin/ip", "netns", "del", namespace]) }
+        for namespace in namespaces.reversed() { _ = try? runCommand(["/usr/sbin/ip", "netns", "del", namespace]) }
         namespaces = []
         try? FileManager.default.removeItem(atPath: directory)
     }

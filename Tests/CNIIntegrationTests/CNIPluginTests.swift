@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import Testing
 import TestThreads
+import TestSupport
 
 /// dist/cni/10-weft.conflist, the sample operators install.
 func sampleConflist() -> [String: Any] {
@@ -103,7 +104,7 @@ struct CNIPluginTests {
         #expect(delete.status == 0 && delete.output.isEmpty, "DEL: \(delete.output) \(delete.error)")
         #expect(!FileManager.default.fileExists(atPath: reservation), "host-local still holds \(address1)")
         #expect(!FileManager.default.fileExists(atPath: "\(bed.dataDir(1))/ctr1"))
-        let gone = try run(["/usr/sbin/ip", "netns", "exec", bed.container(1), "/usr/sbin/ip", "link", "show", "eth0"])
+        let gone = try runCommand(["/usr/sbin/ip", "netns", "exec", bed.container(1), "/usr/sbin/ip", "link", "show", "eth0"])
         #expect(gone.status != 0, "eth0 outlived DEL")
         let again = try bed.plugin("DEL", host: 1, containerID: "ctr1", config: pluginConfig(bed, host: 1))
         #expect(again.status == 0, "a second DEL is a success: \(again.output)")
@@ -135,7 +136,7 @@ struct CNIPluginTests {
         #expect(failure["msg"] as? String == "loadFlannelSubnetEnv failed: open \(missing): no such file or directory")
         #expect(failure["code"] as? Int == 999)
         #expect(failure["cniVersion"] as? String == "1.0.0")
-        let link = try run(["/usr/sbin/ip", "netns", "exec", bed.container(1), "/usr/sbin/ip", "link", "show", "eth0"])
+        let link = try runCommand(["/usr/sbin/ip", "netns", "exec", bed.container(1), "/usr/sbin/ip", "link", "show", "eth0"])
         #expect(link.status != 0, "a failed ADD created eth0")
     }
 }

@@ -96,7 +96,7 @@ struct EngineForwardingTests {
         // The reply comes from the TUN's address, as flannel's proxy sends it.
         #expect(result.output.contains("From 10.244.1.0 icmp_seq=1 Destination Net Unreachable"), "\(result.output)")
         // The worker counts the reply after writing it, so ping may have it first.
-        _ = eventually { engine.counters.snapshot()[.icmpReplies] > before[.icmpReplies] }
+        _ = waitUntil { engine.counters.snapshot()[.icmpReplies] > before[.icmpReplies] }
         let after = engine.counters.snapshot()
         #expect(after[.icmpReplies] - before[.icmpReplies] == 1)
         #expect(after.drops[.noRoute] - before.drops[.noRoute] == 1)
@@ -134,7 +134,7 @@ struct EngineForwardingTests {
         // The previous step's last ping reply may not be counted yet (a TUN write is counted after
         // the ping has its reply): start once the count has held still for 100 ms.
         var before = engine.counters.snapshot()
-        _ = eventually(milliseconds: 2000) {
+        _ = waitUntil(timeout: .milliseconds(2000)) {
             usleep(100_000)
             let now = engine.counters.snapshot()
             defer { before = now }
@@ -170,7 +170,7 @@ struct EngineForwardingTests {
         #expect(receiveUDP(listener, milliseconds: 300) == nil, "a stranger's or spoofed packet was delivered")
 
         // The worker counts a TUN write after making it, so the listener may have the packet first.
-        _ = eventually { engine.counters.snapshot()[.tunWrittenPackets] > before[.tunWrittenPackets] }
+        _ = waitUntil { engine.counters.snapshot()[.tunWrittenPackets] > before[.tunWrittenPackets] }
         let after = engine.counters.snapshot()
         #expect(after.drops[.unknownSender] - before.drops[.unknownSender] == 1)
         #expect(after.drops[.spoofedSource] - before.drops[.spoofedSource] == 1)

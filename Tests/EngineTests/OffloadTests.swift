@@ -9,6 +9,7 @@ import Routes
 import Synchronization
 import Testing
 import TestThreads
+import TestSupport
 
 /// Why the offload tests cannot run here (tcpdump missing), or nil.
 let missingOffloadTool: String? = {
@@ -162,7 +163,7 @@ extension EngineForwardingTests {
             // A send is counted when its completion is reaped, which may come a moment after the
             // datagrams reached the container (seen under the full suite's load).
             var after = engineA.counters.snapshot()
-            _ = eventually(milliseconds: 2000) {
+            _ = waitUntil(timeout: .milliseconds(2000)) {
                 after = engineA.counters.snapshot()
                 return after[.wireSentPackets] - before[.wireSentPackets] >= 11
             }
@@ -173,7 +174,7 @@ extension EngineForwardingTests {
             // A TUN write is counted when its completion is reaped, a moment after the container
             // has the datagrams.
             var receiver = engineB.counters.snapshot()
-            _ = eventually(milliseconds: 2000) {
+            _ = waitUntil(timeout: .milliseconds(2000)) {
                 receiver = engineB.counters.snapshot()
                 return receiver[.tunWrittenPackets] - receiverBefore[.tunWrittenPackets] >= (offloadsOnB ? 1 : 11)
             }

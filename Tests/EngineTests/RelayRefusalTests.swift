@@ -6,6 +6,7 @@ import Glibc
 import Packets
 import Testing
 import TestThreads
+import TestSupport
 
 /// The tunnel is not a relay: datagrams from a peer's PublicIP (which anyone on the underlay can
 /// forge) carry inner packets to the stranger's underlay address, to B's own underlay address and
@@ -69,7 +70,7 @@ extension EngineForwardingTests {
             #expect(receiveUDP(atHostB, milliseconds: 100) == nil, "delivered to host B's underlay address")
 
             // The worker counts a TUN write after making it, so the listener may have the packet first.
-            _ = eventually { engine.counters.snapshot()[.tunWrittenPackets] > before[.tunWrittenPackets] }
+            _ = waitUntil { engine.counters.snapshot()[.tunWrittenPackets] > before[.tunWrittenPackets] }
             let after = engine.counters.snapshot()
             #expect(after.drops[.notOurSubnet] - before.drops[.notOurSubnet] == 3)
             #expect(after.drops.total - before.drops.total == 3, "\(after.drops.nonZero)")

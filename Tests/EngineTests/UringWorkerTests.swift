@@ -47,16 +47,6 @@ func snmpCounter(_ group: String, _ name: String) -> Int? {
     return Int(values[index])
 }
 
-/// Polls `condition` every 5 ms for up to `milliseconds` (a bound that only ends a hang).
-func eventually(milliseconds: Int = 20_000, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(Double(milliseconds) / 1000)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(5000)
-    }
-    return condition()
-}
-
 /// A namespace wired like one flannel udp-backend host and its peer: an underlay (a veth pair; this
 /// kernel has no dummy links) with 198.18.0.1 (us), .2 (the peer) and .3 (a stranger); flannel0
 /// (1 queue, 10.244.1.0/32, MTU 1472, 10.244.0.0/16 routed to it); one route 10.244.2.0/24 → the
@@ -299,7 +289,7 @@ struct UringWorkerTests {
             #expect(snmpCounter("Icmp", "InEchos").map { $0 - (echoesBefore ?? 0) } == 2)
 
             // A send is counted when its completion is reaped, which may be after the peer has the datagram.
-            #expect(eventually { bed.worker.value(.wireSentPackets) == 2 })
+            #expect(waitUntil { bed.worker.value(.wireSentPackets) == 2 })
             let statistics = bed.counters.snapshot()
             #expect(statistics[.wireReceivedPackets] == 2)
             #expect(statistics[.tunWrittenPackets] == 2)
@@ -320,7 +310,7 @@ struct UringWorkerTests {
             let spoofed = echoRequest(from: IPv4Address(10, 244, 3, 5), to: UringTestBed.tunAddress, identifier: 1, sequence: 2)
             try bed.send(spoofed, from: bed.peer)
 
-            #expect(eventually { bed.counters.snapshot().drops.total == 2 })
+            #expect(waitUntil { bed.counters.snapshot().drops.total == 2 })
             let statistics = bed.counters.snapshot()
             #expect(statistics.drops[.unknownSender] == 1)
             #expect(statistics.drops[.spoofedSource] == 1)
@@ -343,7 +333,7 @@ struct UringWorkerTests {
             #expect(output.contains("From 10.244.1.0"), "\(output)")
 
             // A TUN write is counted when its completion is reaped, which may be after ping has the reply.
-            #expect(eventually { bed.worker.value(.tunWrittenPackets) == 1 })
+            #expect(waitUntil { bed.worker.value(.tunWrittenPackets) == 1 })
             let statistics = bed.counters.snapshot()
             #expect(statistics.drops[.noRoute] == 1)
             #expect(statistics[.icmpReplies] == 1)
@@ -377,7 +367,7 @@ struct UringWorkerTests {
                 sent += chunk
                 // Paced so the socket buffer never overflows: every datagram must be accounted for.
                 let target = UInt64(sent)
-                try #require(eventually { bed.worker.value(.wireReceivedPackets) >= target },
+                try #require(waitUntil { bed.worker.value(.wireReceivedPackets) >= target },
                              "worker received \(bed.worker.value(.wireReceivedPackets)) of \(sent)")
             }
             let statistics = bed.counters.snapshot()
@@ -409,7 +399,7 @@ struct UringWorkerTests {
             #expect(try bed.receive(on: bed.peer, milliseconds: 100) == nil, "a reply went to the old port")
             // The worker passes a quiescent point every batch and goes offline when idle, so the
             // replaced table can be reclaimed.
-            #expect(eventually { bed.publisher.reclaim(); return bed.publisher.statistics.awaitingReclamation == 0 })
+            #expect(waitUntil { bed.publisher.reclaim(); return bed.publisher.statistics.awaitingReclamation == 0 })
             #expect(bed.publisher.statistics.reclaimed == 1)
         }
     }
@@ -421,13 +411,13 @@ struct UringWorkerTests {
         // batch 1: 64 TUN buffers, fewer than the failed sends, so a buffer not returned on error shows.
         try withUringWorker(batchSize: 1, extraRoutes: [nowhere]) { bed in
             let (_, output) = try TestNamespace.run(["netns", "exec", bed.namespace.name, "ping", "-c100", "-i0.005", "-W1", "-n", "10.244.5.1"])
-            #expect(eventually { bed.worker.value(.sendErrors) == 100 }, "\(bed.worker.value(.sendErrors)) send errors; \(output)")
+            #expect(waitUntil { bed.worker.value(.sendErrors) == 100 }, "\(bed.worker.value(.sendErrors)) send errors; \(output)")
             let statistics = bed.counters.snapshot()
             #expect(statistics[.tunReadPackets] == 100)
             #expect(statistics[.wireSentPackets] == 0)
             #expect(statistics.drops.total == 0, "\(statistics.drops.nonZero)")
             try bed.expectEchoRoundTrip(sequence: 3)
-            #expect(eventually { bed.counters.snapshot().peers[UringTestBed.peerAddress]?.sentPackets == 1 })
+            #expect(waitUntil { bed.counters.snapshot().peers[UringTestBed.peerAddress]?.sentPackets == 1 })
         }
     }
 
@@ -456,10 +446,10 @@ struct UringWorkerTests {
             let count = 1500
             let request = echoRequest(from: IPv4Address(10, 244, 2, 5), to: UringTestBed.tunAddress, identifier: 4, sequence: 4)
             for _ in 0..<count { try bed.send(request, from: bed.peer) }
-            #expect(eventually(milliseconds: 20_000) { bed.worker.value(.wireReceivedPackets) == UInt64(count) },
+            #expect(waitUntil(timeout: .milliseconds(20_000)) { bed.worker.value(.wireReceivedPackets) == UInt64(count) },
                     "received \(bed.worker.value(.wireReceivedPackets)) of \(count)")
             #expect(bed.worker.value(.bufferShortages) > 0)
-            #expect(eventually { bed.worker.value(.tunWrittenPackets) + bed.worker.value(.tunWriteErrors) == UInt64(count) })
+            #expect(waitUntil { bed.worker.value(.tunWrittenPackets) + bed.worker.value(.tunWriteErrors) == UInt64(count) })
             while try bed.receive(on: bed.peer, milliseconds: 300) != nil {}
             try bed.expectEchoRoundTrip(sequence: 5)
         }
@@ -471,7 +461,7 @@ struct UringWorkerTests {
             let (status, output) = try bed.namespace.ip("link", "set", "flannel0", "mtu", "4000")
             try #require(status == 0, "\(output)")
             _ = try TestNamespace.run(["netns", "exec", bed.namespace.name, "ping", "-c2", "-i0.1", "-W1", "-s", "3000", "-n", "10.244.2.5"])
-            #expect(eventually { bed.counters.snapshot().drops.total == 2 }, "\(bed.counters.snapshot().drops.nonZero)")
+            #expect(waitUntil { bed.counters.snapshot().drops.total == 2 }, "\(bed.counters.snapshot().drops.nonZero)")
             let statistics = bed.counters.snapshot()
             // The kernel copies what fits and reports that much; the IPv4 total length gives it away.
             #expect(statistics.drops[.badTotalLength] == 2, "\(statistics.drops.nonZero)")

@@ -6,6 +6,7 @@ import HTTP1
 import NIOCore
 import NIOPosix
 import Testing
+import TestSupport
 
 /// TCP keepalive on the etcd client's connections, seen from the kernel: etcd runs in a network
 /// namespace of its own and its traffic is dropped (no reset, no answer) while the client holds a
@@ -57,7 +58,7 @@ struct KeepaliveTests {
                 // keepalive (two hours) or none at all.
                 #expect(waited >= .seconds(15) && waited < TCPKeepalive().bound + .seconds(20), "\(waited)")
                 // The idle pooled connection went the same way, without a request to find it dead.
-                #expect(try await eventually(seconds: 20) { client.transport.http.openConnections == 0 })
+                #expect(try await eventually(timeout: .seconds(20)) { client.transport.http.openConnections == 0 })
 
                 try await namespace.heal()
                 let healed = try await within(seconds: 60) { () async throws -> [String] in
@@ -83,12 +84,3 @@ func ending(of watch: EtcdWatch) async -> (events: Int, error: EtcdError?) {
     }
 }
 
-/// Polls `condition` every 50 ms; true as soon as it holds, false after `seconds`.
-func eventually(seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    return try await condition()
-}

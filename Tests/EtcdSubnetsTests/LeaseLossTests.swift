@@ -7,6 +7,7 @@ import Foundation
 import Synchronization
 import Testing
 import EtcdTestSupport
+import TestSupport
 
 /// Collects a manager's changes as they come.
 private final class ChangeLog: Sendable {

@@ -7,6 +7,7 @@ import Foundation
 import Synchronization
 import Testing
 import EtcdTestSupport
+import TestSupport
 
 @Suite(.serialized, .enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
 struct LeaseManagerTests {

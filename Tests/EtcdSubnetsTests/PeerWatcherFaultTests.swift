@@ -9,6 +9,7 @@ import Synchronization
 import Testing
 import EtcdTestSupport
 import Timing
+import TestSupport
 
 /// What a peer watcher tells the daemon about etcd going away and coming back wrong.
 private final class Told: Sendable {

@@ -9,6 +9,7 @@ import Synchronization
 import Testing
 import EtcdTestSupport
 import Timing
+import TestSupport
 
 private final class Observed: Sendable {
     let publications = Mutex<[PeerWatcher.Publication]>([])

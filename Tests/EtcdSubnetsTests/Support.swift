@@ -32,17 +32,6 @@ final class LogRecorder: Sendable {
     func lines(at level: LogLevel) -> [String] { lines.withLock { $0.filter { $0.0 == level }.map(\.1) } }
 }
 
-/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
-func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let clock = ContinuousClock()
-    let end = clock.now + timeout
-    while clock.now < end {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
-}
-
 /// A fresh key prefix per test, so leftovers of one test never meet another.
 func uniquePrefix() -> String { "/weft-test-\(UUID().uuidString.prefix(8))/network" }
 

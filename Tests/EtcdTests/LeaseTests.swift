@@ -2,6 +2,7 @@ import Etcd
 import Foundation
 import Testing
 import EtcdTestSupport
+import TestSupport
 
 @Suite(.enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
 struct LeaseTests {
@@ -23,7 +24,7 @@ struct LeaseTests {
             #expect(try await client.get("/l/short").kvs.first?.lease == lease.id)
 
             // Expected after about 4 s; the bound is five times that, so a loaded machine cannot fail it.
-            #expect(try await eventually(seconds: 20) { try await client.get("/l/short").kvs.isEmpty })
+            #expect(try await eventually(timeout: .seconds(20)) { try await client.get("/l/short").kvs.isEmpty })
             // Not before the granted TTL ran out: the lessor revokes on expiry, not early.
             #expect(ContinuousClock.now - granted >= .seconds(4))
             #expect(try await etcd.etcdctl("get", "/l/short") == "")

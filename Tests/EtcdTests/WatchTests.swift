@@ -5,6 +5,7 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 import EtcdTestSupport
+import TestSupport
 #endif
 
 @Suite(.enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
@@ -145,7 +146,7 @@ struct WatchTests {
             // Milliseconds normally; ten times the old 1 s bound for a loaded machine still fails
             // an end that waits for the next event or a timeout.
             #expect(ContinuousClock.now - cancelled < .seconds(10))
-            #expect(try await eventually(seconds: 20) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
+            #expect(try await eventually(timeout: .seconds(20)) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
         }
     }
 
@@ -162,7 +163,7 @@ struct WatchTests {
                 Issue.record("expected a broken stream, got \(String(describing: outcome.error))")
                 return
             }
-            #expect(try await eventually(seconds: 20) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
+            #expect(try await eventually(timeout: .seconds(20)) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
         }
     }
 
@@ -175,7 +176,7 @@ struct WatchTests {
                 #expect(try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 1)
                 _ = watch
             }
-            #expect(try await eventually(seconds: 20) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
+            #expect(try await eventually(timeout: .seconds(20)) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
 
             let watch = try await client.watch(prefix: "/d/", fromRevision: 0)
             let consumer = Task { () async throws -> Int in
@@ -186,7 +187,7 @@ struct WatchTests {
             try await Task.sleep(for: .milliseconds(100))
             consumer.cancel()
             #expect(try await within(seconds: 20, consumer) == 0)
-            #expect(try await eventually(seconds: 20) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
+            #expect(try await eventually(timeout: .seconds(20)) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
         }
     }
 }
@@ -212,17 +213,6 @@ func ending(of watch: EtcdWatch) async -> (events: Int, error: EtcdError?) {
     } catch {
         return (seen, error)
     }
-}
-
-/// Polls `condition` every 50 ms; true as soon as it holds, false after `seconds` (a bound that
-/// only ends a hang: give it ten times what the condition normally takes, or more).
-func eventually(seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    return try await condition()
 }
 
 /// Watch failures only a misbehaving server produces, from a listener that replies with fixed bytes.

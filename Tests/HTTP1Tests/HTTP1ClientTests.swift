@@ -6,21 +6,12 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import TestSupport
 #endif
 
 struct HTTP1ClientTests {
     static func get(_ client: HTTP1Client, _ server: TestServer, _ path: String, timeout: Duration = .seconds(10)) async throws(HTTP1Error) -> HTTP1Response {
         try await client.execute(HTTP1Request(method: .GET, origin: Origin(server.url)!, path: path), timeout: timeout)
-    }
-
-    /// Polls `condition` every 20 ms; true as soon as it holds, false after `seconds` (a bound that only ends a hang).
-    static func eventually(seconds: Double = 10, _ condition: () -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return condition()
     }
 
     @Test func twoSequentialCallsReuseOneConnection() async throws {
@@ -34,7 +25,7 @@ struct HTTP1ClientTests {
         #expect(client.openConnections == 1)
         await client.shutdown()
         #expect(client.openConnections == 0)
-        #expect(try await Self.eventually { server.open == 0 })
+        #expect(try await eventually { server.open == 0 })
         await server.stop()
     }
 
@@ -45,7 +36,7 @@ struct HTTP1ClientTests {
             #expect(String(decoding: try await Self.get(client, server, "/close").body, as: UTF8.self) == "bye")
         }
         #expect(server.connections == 2)
-        #expect(try await Self.eventually { client.openConnections == 0 })
+        #expect(try await eventually { client.openConnections == 0 })
         await client.shutdown()
         await server.stop()
     }
@@ -57,7 +48,7 @@ struct HTTP1ClientTests {
         #expect(client.openConnections == 1)
         await server.closeConnections()
         // The pool notices the close by itself, not only when the next call finds the connection dead.
-        #expect(try await Self.eventually { client.openConnections == 0 })
+        #expect(try await eventually { client.openConnections == 0 })
         #expect(String(decoding: try await Self.get(client, server, "/hello").body, as: UTF8.self) == "hello")
         #expect(server.connections == 2)
         await client.shutdown()
@@ -76,7 +67,7 @@ struct HTTP1ClientTests {
         let bodies = try await [a, b, c].map { String(decoding: $0.body, as: UTF8.self) }
         #expect(bodies == Array(repeating: "part0;part1;part2;", count: 3))
         #expect(server.connections == 3)
-        #expect(try await Self.eventually { client.openConnections == 1 && server.open == 1 })
+        #expect(try await eventually { client.openConnections == 1 && server.open == 1 })
         await client.shutdown()
         await server.stop()
     }
@@ -108,7 +99,7 @@ struct HTTP1ClientTests {
             #expect(waited >= .milliseconds(300) && waited < .seconds(30), "\(path): \(waited)")
         }
         // A timed-out connection is closed, never reused.
-        #expect(try await Self.eventually { client.openConnections == 0 && server.open == 0 })
+        #expect(try await eventually { client.openConnections == 0 && server.open == 0 })
         await client.shutdown()
         await server.stop()
     }
@@ -140,13 +131,13 @@ struct HTTP1ClientTests {
                 return error
             }
         }
-        #expect(try await Self.eventually { server.connections == 1 })
+        #expect(try await eventually { server.connections == 1 })
         try await Task.sleep(for: .milliseconds(100))
         let cancelled = ContinuousClock.now
         call.cancel()
         #expect(await call.value?.kind == .cancelled)
         #expect(ContinuousClock.now - cancelled < .seconds(5))
-        #expect(try await Self.eventually { client.openConnections == 0 && server.open == 0 })
+        #expect(try await eventually { client.openConnections == 0 && server.open == 0 })
         await client.shutdown()
         await server.stop()
     }
@@ -161,7 +152,7 @@ struct HTTP1ClientTests {
         // Each chunk is read as it comes (100 ms apart), not after the end.
         #expect(pieces == ["part0;", "part1;", "part2;"])
         // A stream's connection is its own and closes with its end.
-        #expect(try await Self.eventually { client.openConnections == 0 && server.open == 0 })
+        #expect(try await eventually { client.openConnections == 0 && server.open == 0 })
         await client.shutdown()
         await server.stop()
     }
@@ -180,7 +171,7 @@ struct HTTP1ClientTests {
             #expect(try await iterator.next().map { String(buffer: $0) } == "second")
             stream.close()
             requests.finish()
-            #expect(try await Self.eventually { client.openConnections == 0 && server.open == 0 }, "length \(String(describing: length))")
+            #expect(try await eventually { client.openConnections == 0 && server.open == 0 }, "length \(String(describing: length))")
         }
         await client.shutdown()
         await server.stop()
@@ -195,7 +186,7 @@ struct HTTP1ClientTests {
         } catch {
             #expect(error.kind == .timedOut)
         }
-        #expect(try await Self.eventually { client.openConnections == 0 })
+        #expect(try await eventually { client.openConnections == 0 })
         do {
             let (parts, requests) = AsyncStream<ByteBuffer>.makeStream()
             defer { requests.finish() }
@@ -204,7 +195,7 @@ struct HTTP1ClientTests {
             #expect(client.openConnections == 1)
             _ = stream
         }
-        #expect(try await Self.eventually { client.openConnections == 0 && server.open == 0 })
+        #expect(try await eventually { client.openConnections == 0 && server.open == 0 })
         await client.shutdown()
         await server.stop()
     }
@@ -221,7 +212,7 @@ struct HTTP1ClientTests {
         }
         let whole = try await client.openStream(HTTP1Request(method: .GET, origin: Origin(server.url)!, path: "/chunked"), timeout: .seconds(10))
         #expect(String(decoding: try await whole.collect(upTo: 1 << 20, timeout: .seconds(10)), as: UTF8.self) == "part0;part1;part2;")
-        #expect(try await Self.eventually { client.openConnections == 0 && server.open == 0 })
+        #expect(try await eventually { client.openConnections == 0 && server.open == 0 })
         await client.shutdown()
         await server.stop()
     }
@@ -250,7 +241,7 @@ struct HTTP1ClientTests {
         } catch {
             #expect(error.kind == .shutDown)
         }
-        #expect(try await Self.eventually { server.open == 0 })
+        #expect(try await eventually { server.open == 0 })
         await server.stop()
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Yams
+import TestSupport
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
@@ -26,36 +27,6 @@ let imageUnavailable: String? = {
 struct BedFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// A finished command: its exit status, standard output, and standard error.
-struct CommandResult {
-    let status: Int32
-    let output: String
-    let error: String
-}
-
-/// Runs `arguments` (absolute path first) to completion. Both outputs go to files, so neither
-/// can fill a pipe while the other is read.
-func run(_ arguments: [String], environment: [String: String]? = nil, in directory: String? = nil) throws -> CommandResult {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("image-it-\(getpid())-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false)
-    defer { try? FileManager.default.removeItem(atPath: scratch) }
-    let outputFile = "\(scratch)/stdout", errorFile = "\(scratch)/stderr"
-    _ = FileManager.default.createFile(atPath: outputFile, contents: nil)
-    _ = FileManager.default.createFile(atPath: errorFile, contents: nil)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: arguments[0])
-    process.arguments = Array(arguments.dropFirst())
-    if let environment { process.environment = environment }
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = FileHandle(forWritingAtPath: outputFile)
-    process.standardError = FileHandle(forWritingAtPath: errorFile)
-    try process.run()
-    process.waitUntilExit()
-    let read = { (path: String) in String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self) }
-    return CommandResult(status: process.terminationStatus, output: read(outputFile), error: read(errorFile))
 }
 
 func jsonObject(atPath path: String) throws -> [String: Any] {

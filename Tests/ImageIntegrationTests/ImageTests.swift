@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import Testing
 import TestThreads
+import TestSupport
 
 /// scripts/image run on the binaries `swift build --build-tests` made (a debug build: no release
 /// build in CI), the image unpacked with umoci as a runtime would, and its programs run with its
@@ -17,11 +18,11 @@ struct WeftImage {
 
         // At the lowest priority: copying and compressing 200 MB must not take the CPU from the
         // timing-sensitive suites that run beside this one.
-        let build = try run(["/usr/bin/nice", "-n", "19", "\(repositoryRoot)/scripts/image", "--binaries", productsDirectory, "--output", "\(scratch)/out"])
+        let build = try runCommand(["/usr/bin/nice", "-n", "19", "\(repositoryRoot)/scripts/image", "--binaries", productsDirectory, "--output", "\(scratch)/out"])
         try #require(build.status == 0, "scripts/image failed (\(build.status)): \(build.error)")
         #expect(build.output.contains("image: weft:\(version)"), "scripts/image did not report weft:\(version): \(build.output)")
 
-        let archive = try run(["/usr/bin/tar", "-tf", "\(scratch)/out/weft-\(version).oci.tar"])
+        let archive = try runCommand(["/usr/bin/tar", "-tf", "\(scratch)/out/weft-\(version).oci.tar"])
         #expect(archive.status == 0 && Set(archive.output.split(separator: "\n")).isSuperset(of: ["oci-layout", "index.json"]),
                 "the OCI archive lacks oci-layout or index.json: \(archive.output.prefix(300)) \(archive.error)")
 
@@ -43,7 +44,7 @@ struct WeftImage {
 
         // Unpacked as a runtime does; the runtime config carries the entrypoint and environment.
         let bundle = "\(scratch)/bundle"
-        let unpack = try run(["/usr/bin/nice", "-n", "19", "/usr/bin/umoci", "unpack", "--image", "\(layout):\(version)", bundle])
+        let unpack = try runCommand(["/usr/bin/nice", "-n", "19", "/usr/bin/umoci", "unpack", "--image", "\(layout):\(version)", bundle])
         try #require(unpack.status == 0, "umoci unpack failed (\(unpack.status)): \(unpack.error)")
         let runtime = try jsonObject(atPath: "\(bundle)/config.json")
         let process = try #require(runtime["process"] as? [String: Any], "config.json has no process")
@@ -58,7 +59,7 @@ struct WeftImage {
         // As a runtime starts a container: the rootfs as /, a fresh /proc (Swift reads its
         // arguments from /proc/self/cmdline), in mount and PID namespaces that end with it.
         func inImage(_ arguments: [String], extra: [String: String] = [:]) throws -> CommandResult {
-            try run(["/usr/bin/unshare", "--mount", "--pid", "--fork", "--root=\(rootfs)", "--mount-proc"] + arguments,
+            try runCommand(["/usr/bin/unshare", "--mount", "--pid", "--fork", "--root=\(rootfs)", "--mount-proc"] + arguments,
                     environment: environment.merging(extra) { $1 })
         }
 

@@ -123,12 +123,3 @@ final class Lines: Sendable {
     var log: LogHandler { { [self] _, line in append(line) } }
 }
 
-/// Polls `condition` every 20 ms for up to `seconds`.
-func eventually(seconds: Double = 15, _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
-}

@@ -7,6 +7,7 @@ import KubeTestServer
 import Routes
 import Synchronization
 import Testing
+import TestSupport
 
 /// weftd's Kubernetes subnet manager against the API stand-in, with weftd's own RBAC (kube-flannel.yml's ClusterRole).
 @Suite(.timeLimit(.minutes(2)))
@@ -119,7 +120,7 @@ struct KubeSubnetManagerTests {
             _ = try bed.server.store.delete(.nodes, ObjectKey(name: "n2"))
             bed.server.compactHistory()
             try await bed.server.comeUp()
-            #expect(await eventually(seconds: 40) { seen.latest.isEmpty }, "\(log.all)")
+            #expect(await eventually(timeout: .seconds(40)) { seen.latest.isEmpty }, "\(log.all)")
             #expect(await eventually { seen.isConfirmed })
             #expect(log.all.contains { $0.hasPrefix("re-listed ") && $0.contains("1 removed") }, "\(log.all)")
         }

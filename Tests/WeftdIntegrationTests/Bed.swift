@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Glibc
+import TestSupport
 
 /// Why these tests cannot run here, or nil: they need root (namespaces, TUN), etcd, etcdctl,
 /// iperf3, ping and curl, and the weftd executable built next to the test bundle.
@@ -25,33 +26,16 @@ struct BedFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// The output and status of a finished command.
 /// `weft` is built next to weftd.
 let weftPath = URL(fileURLWithPath: weftdPath).deletingLastPathComponent().appendingPathComponent("weft").path
 
 let weftUnavailable: String? = bedUnavailable
     ?? (FileManager.default.isExecutableFile(atPath: weftPath) ? nil : "no weft executable at \(weftPath); run swift build first")
 
-struct CommandResult {
-    let status: Int32
-    let output: String
-}
-
 /// Runs `arguments` (absolute path first) to completion, standard output and error together.
 @discardableResult
 func run(_ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: arguments[0])
-    process.arguments = Array(arguments.dropFirst())
-    if let environment { process.environment = environment }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    try runCommand(arguments, environment: environment, errors: .merged)
 }
 
 /// Runs and throws unless the command exits 0.
@@ -62,19 +46,6 @@ func must(_ arguments: [String]) throws -> String {
         throw BedFailure("\(arguments.joined(separator: " ")) exited \(result.status): \(result.output)")
     }
     return result.output
-}
-
-/// Polls `condition` every `interval` until it holds or `timeout` passes; returns the elapsed
-/// time when it held, nil on timeout.
-@discardableResult
-func waitFor(_ timeout: Duration, interval: Duration = .milliseconds(20), _ condition: () throws -> Bool) rethrows -> Duration? {
-    let clock = ContinuousClock()
-    let start = clock.now
-    while true {
-        if try condition() { return clock.now - start }
-        if clock.now - start > timeout { return nil }
-        Thread.sleep(forTimeInterval: Double(interval.components.attoseconds) / 1e18 + Double(interval.components.seconds))
-    }
 }
 
 /// A process we started, stopped only by its pid.

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import KubeTestServer
 import Status
+import TestSupport
 
 /// `weft-kube-test-server` is built next to weftd.
 let kubeServerPath = URL(fileURLWithPath: weftdPath).deletingLastPathComponent().appendingPathComponent("weft-kube-test-server").path

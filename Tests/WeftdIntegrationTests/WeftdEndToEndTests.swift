@@ -3,6 +3,7 @@ import Glibc
 import Status
 import Testing
 import TestThreads
+import TestSupport
 
 /// Every bed runs alone: they share the two cores with the daemons, and the 2-second bounds
 /// below are measured.

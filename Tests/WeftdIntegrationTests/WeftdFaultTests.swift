@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Status
 import Testing
+import TestSupport
 
 extension Bed {
     /// Drops, without a reply, everything between host N and etcd (a partition, a dead switch

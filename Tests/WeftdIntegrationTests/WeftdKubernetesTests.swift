@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import KubeTestServer
 import Testing
+import TestSupport
 
 extension WeftdBeds {
     /// weftd in Kubernetes mode (--kube-subnet-mgr) on the namespace bed, the API stand-in where

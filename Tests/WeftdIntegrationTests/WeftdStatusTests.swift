@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Status
 import Testing
+import TestSupport
 
 extension WeftdBeds {
     /// `weft routes` / `weft stats` and /metrics against three live weftd (udp backend, real etcd):

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 extension WeftdBeds {
     /// subnet.env with a real weftd: a FLANNEL_SUBNET outside the Network left by an earlier run is

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 extension WeftdBeds {
     /// --ip-masq and the forward rules with real weftd processes and the real nft, every rule in

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Status
 import Testing
+import TestSupport
 
 extension WeftdBeds {
     /// The vxlan backend's kernel dataplane (--vxlan-dataplane=kernel, weftd's default): a weftd

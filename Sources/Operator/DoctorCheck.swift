@@ -46,6 +46,7 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         checks.append(rules(facts))
         checks.append(flanneldRules(facts))
         checks.append(device(facts))
+        if let dataplane = dataplane(facts) { checks.append(dataplane) }
         return checks
     }
 
@@ -316,6 +317,35 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
             return DoctorCheck("flanneld's rules", .warn,
                                "still installed from flanneld: \(leftovers.joined(separator: ", ")); they act beside weftd's own",
                                fix: "once no node runs flanneld here: " + (tables + chains).joined(separator: "; "))
+        }
+    }
+
+    /// Which dataplane the running weftd uses and, for the kernel vxlan one, whether the kernel's
+    /// neighbour, FDB and route entries match the lease table. nil when not asked.
+    static func dataplane(_ facts: DoctorFacts) -> DoctorCheck? {
+        switch facts.dataplane {
+        case .notAsked:
+            return nil
+        case .unreachable(let socket, let problem):
+            return DoctorCheck("dataplane", .warn, "weftd's status socket \(socket) does not answer: \(problem)",
+                               fix: "start weftd, or point doctor at its socket with --status-socket")
+        case .running(let running):
+            let what = running.dataplane.map { "\($0) dataplane" } ?? "dataplane"
+            let name = "dataplane"
+            guard let device = running.kernelDevice else {
+                return DoctorCheck(name, .ok, "\(running.backend), \(what), \(running.peers) peer(s)")
+            }
+            if let error = running.kernelError {
+                return DoctorCheck(name, .fail, "\(running.backend), \(what) on \(device): its entries cannot be read: \(error)",
+                                   fix: "see weftd's log; restart weftd to rebuild the device")
+            }
+            guard running.kernelDifferences.isEmpty else {
+                let shown = running.kernelDifferences.prefix(3).joined(separator: "; ")
+                let more = running.kernelDifferences.count > 3 ? " and \(running.kernelDifferences.count - 3) more" : ""
+                return DoctorCheck(name, .warn, "\(running.backend), \(what) on \(device): \(running.kernelDifferences.count) entr(ies) differ from the lease table: \(shown)\(more)",
+                                   fix: "weftd's 10 s resync puts them right; if this persists, weftd's log says what the kernel refused (weft routes lists them)")
+            }
+            return DoctorCheck(name, .ok, "\(running.backend), \(what) on \(device): \(running.kernelEntries) neighbour, FDB and route entries for \(running.peers) peer(s), in step with the lease table")
         }
     }
 

@@ -109,8 +109,42 @@ public struct DoctorFacts: Sendable {
     public var paths: [PathProbe]?
     public var rules = Rules.absent
     public var flannelLeftovers = FlannelLeftovers.found([])
+    /// What the running weftd says about its dataplane through its status socket.
+    public var dataplane = DataplaneState.notAsked
 
     public init() {}
+
+    public enum DataplaneState: Sendable {
+        case notAsked
+        /// The status socket did not answer (weftd not running, or another --status-socket).
+        case unreachable(socket: String, problem: String)
+        case running(RunningDataplane)
+    }
+
+    /// weftd's /v1/routes, the part doctor judges.
+    public struct RunningDataplane: Equatable, Sendable {
+        /// "weft" (the engine) or "kernel"; nil from a weftd older than the field.
+        public var dataplane: String?
+        public var backend: String
+        public var peers: Int
+        /// The kernel vxlan dataplane's device, its entry count, how they differ from the lease
+        /// table, and why they could not be read; nil for the other dataplanes.
+        public var kernelDevice: String?
+        public var kernelEntries = 0
+        public var kernelDifferences: [String] = []
+        public var kernelError: String?
+
+        public init(dataplane: String?, backend: String, peers: Int, kernelDevice: String? = nil, kernelEntries: Int = 0,
+                    kernelDifferences: [String] = [], kernelError: String? = nil) {
+            self.dataplane = dataplane
+            self.backend = backend
+            self.peers = peers
+            self.kernelDevice = kernelDevice
+            self.kernelEntries = kernelEntries
+            self.kernelDifferences = kernelDifferences
+            self.kernelError = kernelError
+        }
+    }
 }
 
 /// How large a DF packet reached one peer: ICMP echoes with DF set, sizes searched between the

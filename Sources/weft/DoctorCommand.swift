@@ -12,13 +12,14 @@ import KubeModel
 import KubeSubnets
 import Operator
 import Spawn
+import Status
 import TrafficRules
 
 /// `weft doctor`: the checks of flannel's troubleshooting guide, one line each.
 struct DoctorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Check this node: etcd, the config, this host's lease, interface, MTU, ip_forward, rules, TUN device.",
+        abstract: "Check this node: etcd, the config, this host's lease, interface, MTU, ip_forward, rules, overlay device, the running dataplane.",
         discussion: """
             Give it the flags weftd runs with (or the same FLANNELD_* environment). Each check prints \
             ok, warn or FAIL, and for a warning or failure what to do. Exit status 1 when any check fails.
@@ -43,6 +44,8 @@ struct DoctorCommand: AsyncParsableCommand {
     var netConfigPath: String?
     @Option(help: ArgumentHelp("weftd's --kube-annotation-prefix (FLANNELD_KUBE_ANNOTATION_PREFIX).", valueName: "prefix"))
     var kubeAnnotationPrefix: String?
+    @Option(help: ArgumentHelp("weftd's --status-socket (FLANNELD_STATUS_SOCKET; default weftd.sock beside the subnet file), to ask weftd which dataplane runs.", valueName: "path"))
+    var statusSocket: String?
     @Flag(help: "Skip the DF probes of the path to each peer (ICMP echo, up to 16 peers).") var noPathProbe = false
     @Flag(help: "JSON for scripts instead of the table.") var json = false
 
@@ -57,6 +60,7 @@ struct DoctorCommand: AsyncParsableCommand {
             if let kubeApiUrl { extra.append("--kube-api-url=\(kubeApiUrl)") }
             if let netConfigPath { extra.append("--net-config-path=\(netConfigPath)") }
             if let kubeAnnotationPrefix { extra.append("--kube-annotation-prefix=\(kubeAnnotationPrefix)") }
+            if let statusSocket { extra.append("--status-socket=\(statusSocket)") }
             let options = try etcd.options(extra)
             let checks = DoctorCheck.evaluate(await DoctorProbe(options: options, probePaths: !noPathProbe).gather())
             passed = DoctorCheck.passed(checks)
@@ -115,7 +119,23 @@ struct DoctorProbe {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         facts.rules = Self.listRules()
         facts.flannelLeftovers = Self.findFlanneldRules()
+        facts.dataplane = readDataplane()
         return facts
+    }
+
+    /// The running weftd's /v1/routes through its status socket, the part doctor judges.
+    func readDataplane() -> DoctorFacts.DataplaneState {
+        guard let path = options.statusSocketPath else { return .notAsked }
+        do {
+            let report = try StatusClient(path: path).routes()
+            let kernel = report.kernel
+            return .running(DoctorFacts.RunningDataplane(
+                dataplane: report.dataplane, backend: report.backend, peers: report.routes.count, kernelDevice: kernel?.device,
+                kernelEntries: kernel.map { $0.neighbours.count + $0.fdb.count + $0.routes.count } ?? 0,
+                kernelDifferences: kernel?.differences ?? [], kernelError: kernel?.error))
+        } catch {
+            return .unreachable(socket: path, problem: "\(error)")
+        }
     }
 
     /// One quick read per endpoint, each on its own client, so every endpoint gets a verdict.

@@ -133,6 +133,30 @@ import Testing
         #expect(Self.check(DoctorCheck.evaluate(facts), "flanneld's rules")?.status == .warn)
     }
 
+    /// The running weftd's dataplane: named when it answers, the kernel's entries judged against
+    /// the lease table, a warning when its socket does not answer, no check when not asked.
+    @Test func theRunningDataplaneAndTheKernelsEntries() throws {
+        var facts = try Self.healthy()
+        #expect(Self.check(DoctorCheck.evaluate(facts), "dataplane") == nil)
+        facts.dataplane = .running(.init(dataplane: "weft", backend: "udp", peers: 2))
+        #expect(Self.check(DoctorCheck.evaluate(facts), "dataplane") == DoctorCheck("dataplane", .ok, "udp, weft dataplane, 2 peer(s)"))
+        facts.dataplane = .running(.init(dataplane: "kernel", backend: "vxlan", peers: 2, kernelDevice: "flannel.1", kernelEntries: 6))
+        #expect(Self.check(DoctorCheck.evaluate(facts), "dataplane")?.detail
+                == "vxlan, kernel dataplane on flannel.1: 6 neighbour, FDB and route entries for 2 peer(s), in step with the lease table")
+        let differences = (1...5).map { "missing neighbour 10.244.\($0).0 dev flannel.1 lladdr 0e:00:00:00:00:0\($0) PERMANENT" }
+        facts.dataplane = .running(.init(dataplane: "kernel", backend: "vxlan", peers: 5, kernelDevice: "flannel.1", kernelEntries: 10,
+                                         kernelDifferences: differences))
+        let differing = try #require(Self.check(DoctorCheck.evaluate(facts), "dataplane"))
+        #expect(differing.status == .warn && differing.detail.contains("5 entr(ies) differ") && differing.detail.contains("10.244.3.0")
+                && !differing.detail.contains("10.244.4.0") && differing.detail.hasSuffix("and 2 more"), "\(differing)")
+        facts.dataplane = .running(.init(dataplane: "kernel", backend: "vxlan", peers: 0, kernelDevice: "flannel.1", kernelError: "RTM_GETNEIGH dump: ..."))
+        #expect(Self.check(DoctorCheck.evaluate(facts), "dataplane")?.status == .fail)
+        facts.dataplane = .unreachable(socket: "/run/flannel/weftd.sock", problem: "connect: No such file or directory")
+        let away = try #require(Self.check(DoctorCheck.evaluate(facts), "dataplane"))
+        #expect(away.status == .warn && away.fix?.contains("--status-socket") == true)
+        #expect(DoctorCheck.passed(DoctorCheck.evaluate(facts)), "a weftd not running is not doctor's failure here")
+    }
+
     /// The kernel vxlan device is weftd's default vxlan dataplane (and flanneld's), the TUN its engine's: both are fine.
     @Test func aKernelVXLANDeviceAndATUNAreBothWeftds() throws {
         var facts = try Self.healthy()

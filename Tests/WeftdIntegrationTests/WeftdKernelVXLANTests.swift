@@ -137,6 +137,13 @@ extension WeftdBeds {
             #expect(kernel.routes.contains("\(Self.handMadeSubnet) via \(handMadeBase).0 dev flannel.1 proto 87 onlink"), "\(kernel.routes)")
             #expect(kernel.differences.isEmpty, "in step with the lease table: \(kernel.differences)")
             #expect(try StatusClient(path: bed.statusSocket(Self.engineHost)).routes().dataplane == "weft")
+            let doctor = try bed.execResult(bed.host(Self.kernelHost), [weftPath, "doctor", "--etcd-endpoints", bed.etcdEndpoint,
+                                                                        "--subnet-file", bed.subnetFile(Self.kernelHost), "--iface", bed.hostIP(Self.kernelHost),
+                                                                        "--status-socket", bed.statusSocket(Self.kernelHost), "--no-path-probe"])
+            let dataplaneLine = doctor.output.split(separator: "\n").first { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first == "dataplane" } ?? ""
+            #expect(dataplaneLine.hasPrefix("ok ") && dataplaneLine.contains("vxlan, kernel dataplane on flannel.1: 6 neighbour, FDB and route entries for 2 peer(s), in step with the lease table"),
+                    "\(doctor.output)")
+            #expect(doctor.output.split(separator: "\n").first { $0.contains("overlay device flannel.1") }?.hasPrefix("ok ") == true, "\(doctor.output)")
             let table = try run([weftPath, "routes", "--socket", bed.statusSocket(Self.kernelHost)])
             #expect(table.output.contains("kernel dataplane") && table.output.contains("kernel entries on flannel.1:")
                     && table.output.contains("in step with the lease table"), "\(table.output)")

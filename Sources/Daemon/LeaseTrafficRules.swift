@@ -14,7 +14,8 @@ import TrafficRules
 ///
 /// The port filter (--port-filter, udp and vxlan) follows the peers' PublicIPs from each route-table
 /// publication (`DaemonContext.peerAddresses`), on a task of its own so no watcher waits for nft.
-/// Until the first publication the filter is not installed: a table without it accepts as flanneld
+/// Until the first publication the set holds the peers an earlier run left in it (a restart keeps
+/// filtering); with none, the filter is not installed: a table without it accepts as flanneld
 /// does, where one with an empty set would drop every peer. Readiness does not wait for it.
 ///
 /// The same resync keeps the blackhole route of --ip-blackhole-route (`BlackholeRoute`), as
@@ -82,14 +83,19 @@ final class LeaseTrafficRules: Sendable {
         state.withLock { $0.blackholeSubnet = wanted }
         keepBlackholeRoute(wanted)
         // Under the lock, so a peer update cannot apply a ruleset computed for the lease before.
-        let (ruleset, failure) = state.withLock { state -> (TrafficRuleset, TrafficRulesError?) in
+        let (ruleset, failure, carried) = state.withLock { state -> (TrafficRuleset, TrafficRulesError?, Bool) in
             state.lease = (lease.config, lease.subnet)
+            var carried = false
+            if state.peers == nil, filteredPort(lease.config) != nil, let left = try? keeper.listedPeers() {
+                state.peers = left
+                carried = true
+            }
             let rules = self.ruleset(for: lease.config, subnet: lease.subnet, peers: state.peers)
             do throws(TrafficRulesError) {
                 try keeper.install(rules)
-                return (rules, nil)
+                return (rules, nil, carried)
             } catch {
-                return (rules, error)
+                return (rules, error, carried)
             }
         }
         if let failure {
@@ -98,8 +104,12 @@ final class LeaseTrafficRules: Sendable {
         }
         succeeded()
         if !ruleset.isEmpty { logger.info("traffic rules: \(Self.describe(ruleset)) in \(TrafficRuleset.tableSpecifier)") }
-        if let port = filteredPort(lease.config), ruleset.portFilter == nil {
-            logger.info("port filter: UDP \(port) open to all until the peers' leases are listed")
+        if let port = filteredPort(lease.config) {
+            if let filter = ruleset.portFilter, carried {
+                logger.info("port filter: UDP \(port) open to the \(filter.peers.count) peer(s) an earlier run left in the set until the peers' leases are listed")
+            } else if ruleset.portFilter == nil {
+                logger.info("port filter: UDP \(port) open to all until the peers' leases are listed")
+            }
         }
         if ruleset.isEmpty, filteredPort(lease.config) == nil { removeLeftoverPortFilter() }
     }

@@ -1,3 +1,4 @@
+import Addressing
 import Synchronization
 
 /// Keeps `table ip weft` exactly as the current ruleset wants it: `install` applies a ruleset in
@@ -130,6 +131,14 @@ public final class TrafficRuleKeeper: Sendable {
             try nft.apply(script, operation: "delete the port filter from \(TrafficRuleset.tableSpecifier)")
             return true
         }
+    }
+
+    /// The peers in the port filter's set as nft lists it now: at startup, the ones an earlier run
+    /// left. Nil when there is no such set.
+    public func listedPeers() throws(TrafficRulesError) -> Set<IPv4Address>? {
+        guard let text = try nft.listTable(),
+              let set = NFTListing(parsing: text).sets.first(where: { $0.name == PortFilter.setName }) else { return nil }
+        return Set(set.elements.compactMap { IPv4Address($0) })
     }
 
     /// The port filter's drops since this keeper first installed it: the counter of the table in

@@ -32,6 +32,7 @@ struct PortFilterKeeperTests {
         #expect(NFTListing(parsing: listed).differences(from: ruleset.chains, sets: ruleset.sets, counters: ruleset.counters).isEmpty, "\(listed)")
         #expect(try namespace.inside { keeper.check() } == .intact)
         #expect(try namespace.inside { keeper.portFilterCounts() } == PortFilterCounts())
+        #expect(try namespace.inside { try TrafficRuleKeeper().listedPeers() } == PortFilterTests.peers, "what a restarted weftd finds")
 
         // 1. A stranger: dropped before the socket, counted.
         try namespace.inside { try Self.send(5, "stranger", to: Self.port) }
@@ -88,6 +89,7 @@ struct PortFilterKeeperTests {
         let left = try #require(try namespace.listing())
         #expect(NFTListing(parsing: left) == NFTListing(chains: [TrafficRulesetTests.ruleset(masquerade: false).chains[0]]), "\(left)")
         #expect(try namespace.inside { try next.removeLeftoverPortFilter() } == false)
+        #expect(try namespace.inside { try next.listedPeers() } == nil)
         #expect(try namespace.inside { next.portFilterCounts() } == nil, "no filter wanted, no count")
     }
 

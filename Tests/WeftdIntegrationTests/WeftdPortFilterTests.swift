@@ -9,7 +9,7 @@ extension WeftdBeds {
     /// takes datagrams from the peers' PublicIPs only. A namespace on the underlay that holds no
     /// lease sends well-formed datagrams posing as a peer's container: nft drops them before the
     /// socket and /metrics counts them, while the engine never sees one; the set follows peers
-    /// that join and leave, and the resync puts back a flushed ruleset.
+    /// that join and leave, the resync puts back a flushed ruleset, and a restart keeps filtering.
     @Suite(.serialized, .enabled(if: weftUnavailable == nil && Bed.nftPath != nil,
                                  "\(weftUnavailable ?? "WeftdPortFilterTests need nft (apt-get install nftables)")"))
     struct WeftdPortFilterTests {
@@ -81,6 +81,20 @@ extension WeftdBeds {
                     "\(Self.packets) = \(bed.metric(1, Self.packets) ?? -1)")
             Self.expectPath(bed, 2, container(1))
             #expect(bed.readyz(1) == 200)
+
+            // 5. A restart keeps filtering: the set an earlier run left is in the new table before
+            //    /readyz turns 200; the new process counts from zero.
+            #expect(daemons[1]!.stop(SIGTERM) == 0)
+            #expect(Self.peers(bed, 1) == [bed.hostIP(2)], "a stop leaves the filter, as the other rules")
+            daemons[1] = try bed.startWeftd(1, extra: flags)
+            _ = try bed.waitReady([1], daemons)
+            #expect(Self.peers(bed, 1) == [bed.hostIP(2)], "\(WeftdTrafficRulesTests.listing(bed, 1) ?? "no table")")
+            #expect(!daemons[1]!.lines(containing: "port filter: UDP 8472 open to the 1 peer(s) an earlier run left").isEmpty,
+                    "\(daemons[1]!.log.suffix(1500))")
+            try Self.send(1, datagram, from: stranger, to: bed.hostIP(1), port: 8472)
+            #expect(waitFor(WeftdBeds.hangGuard, interval: .milliseconds(100)) { bed.metric(1, Self.packets) == 1 } != nil,
+                    "\(Self.packets) = \(bed.metric(1, Self.packets) ?? -1)")
+            Self.expectPath(bed, 1, container(2))
         }
 
         /// The udp backend's port 8285 filtered the same way on host 1, beside the engine's own

@@ -8,9 +8,9 @@ import Synchronization
 import TrafficRules
 
 /// weftd's masquerade, forward and port-filter rules (--ip-masq, --iptables-forward-rules,
-/// --port-filter) for the lease it holds, and what they mean for readiness: as in flanneld, /readyz turns 200 only once they are
-/// in place. A failure to apply them never stops the dataplane; weftd stays not ready, says why
-/// once, and the resync keeps trying.
+/// --port-filter) for the lease it holds, and what they mean for readiness: as in flanneld,
+/// /readyz turns 200 only once they are in place. A failure to apply them never stops the
+/// dataplane; weftd stays not ready, says why once, and the resync keeps trying.
 ///
 /// The port filter (--port-filter, udp and vxlan) follows the peers' PublicIPs from each route-table
 /// publication (`DaemonContext.peerAddresses`), on a task of its own so no watcher waits for nft.

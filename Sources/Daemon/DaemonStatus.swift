@@ -53,7 +53,11 @@ public final class DaemonStatus: StatusEndpoints {
     }
 
     public func stats() -> StatsReport? {
-        current.withLock { $0 }?.statsReport()
+        guard var report = current.withLock({ $0 })?.statsReport() else { return nil }
+        if let counts = portFilterDrops.withLock({ $0 })?() {
+            report.portFilter = StatsReport.Dropped(packets: counts.packets, bytes: counts.bytes)
+        }
+        return report
     }
 
     public func metrics() -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Status
 import Testing
 import TestSupport
 import TestThreads
@@ -49,6 +50,8 @@ extension WeftdBeds {
             let after = try WeftdFloodTests.stats(bed)
             #expect(after.traffic["wire_received_packets"] == before.traffic["wire_received_packets"], "the engine read a datagram")
             #expect(after.drops == before.drops, "the engine counted a drop: \(after.drops)")
+            #expect(after.portFilter == StatsReport.Dropped(packets: 10, bytes: UInt64(10 * (28 + datagram.count))),
+                    "/v1/stats and weft stats show the filter's drops: \(String(describing: after.portFilter))")
             let metrics = try bed.exec(bed.host(1), ["/usr/bin/curl", "-sf", "-m", "5", "http://127.0.0.1:8471/metrics"])
             #expect(metrics.contains("# HELP \(Self.packets) ") && metrics.contains("# HELP \(Self.bytes) "), "\(metrics)")
             Self.expectPath(bed, 1, container(2))

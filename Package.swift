@@ -228,7 +228,7 @@ let package = Package(
             dependencies: ["Capture", "Forwarding", "Packets", "Routes", "Config", "Addressing", "TestThreads"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config", "ControlPlane", "EtcdSubnets", "Etcd", "Engine", "Routes", "HostGateway", "Status", "TestThreads",
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config", "ControlPlane", "EtcdSubnets", "Etcd", "Engine", "Routes", "HostGateway", "Status", "TestThreads", "TrafficRules",
                                                         .product(name: "Metrics", package: "swift-metrics")]),
         // Ruleset and listing tests run anywhere; the keeper's tests run real nft in a namespace (root) and skip otherwise.
         .testTarget(name: "TrafficRulesTests", dependencies: ["TrafficRules", "Addressing", "TestThreads"]),

@@ -13,6 +13,8 @@ public struct DaemonContext: Sendable {
     public let status: DaemonStatus
     /// subnet.env at --subnet-file: written by `publish`, kept by the resync.
     let subnetFile: SubnetFile
+    /// The peers' PublicIPs from each route-table publication, for the port filter.
+    let peerAddresses = PeerAddressFeed()
 
     public init(options: DaemonOptions, interface: ExternalInterface, logger: Logger,
                 readiness: Readiness = Readiness(), notifier: SystemdNotifier? = nil, status: DaemonStatus = DaemonStatus()) {

@@ -203,10 +203,13 @@ struct DaemonFlag: Sendable {
         flag("ip-masq-cleanup", \.ipMasqCleanup, default: false,
              "Weft: delete the masquerade and forward rules (nftables table ip weft) on a clean stop; flanneld leaves them"),
         DaemonFlag("iptables-resync", .number, "SECONDS", example: "5", default: "5",
-                   "seconds between checks of the masquerade and forward rules (nftables table ip weft)") { options, value, variable throws(DaemonOptionsError) in
+                   "seconds between checks of the masquerade, forward and port-filter rules (nftables table ip weft)") { options, value, variable throws(DaemonOptionsError) in
             options.iptablesResync = .seconds(try integer(value, in: 1...86400, flag: "--iptables-resync", variable: variable, example: "5"))
         },
         flag("iptables-forward-rules", \.iptablesForwardRules, default: true, "accept forwarded traffic to and from the network (nftables table ip weft)"),
+        flag("port-filter", \.portFilter, default: true,
+             "Weft: drop UDP to the backend's port (udp 8285, vxlan 8472, or Backend.Port) from any source that is not a peer's PublicIP, "
+             + "counted in /metrics (nftables table ip weft); --port-filter=false accepts it from anyone, as flanneld does (needed when a NAT between the nodes rewrites their addresses)"),
         flag("ip-blackhole-route", \.ipBlackholeRoute, default: false,
              "add a blackhole route for the lease subnet (metric 4294967295, so the bridge's connected route wins), checked every --iptables-resync seconds"),
 

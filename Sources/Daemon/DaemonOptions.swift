@@ -4,7 +4,8 @@ import Logging
 import Status
 
 /// Everything weftd is told at startup: flanneld's flags with flanneld's names and defaults, plus
-/// Weft's own (--vxlan-dataplane, --engine, --workers, --busy-poll, --docker-opts-*, --subnet-lease-ttl, --ip-masq-cleanup). Built by `parse`, which
+/// Weft's own (--vxlan-dataplane, --engine, --workers, --busy-poll, --docker-opts-*, --subnet-lease-ttl, --ip-masq-cleanup,
+/// --port-filter). Built by `parse`, which
 /// reads the command line and then FLANNELD_* for every flag the command line left out.
 public struct DaemonOptions: Equatable, Sendable {
     public enum Engine: String, Equatable, Sendable, CaseIterable {
@@ -70,6 +71,10 @@ public struct DaemonOptions: Equatable, Sendable {
     public var iptablesForwardRules = true
     /// A blackhole route for the lease subnet (HostGateway's `BlackholeRoute`), kept every --iptables-resync.
     public var ipBlackholeRoute = false
+    /// Weft: the udp or vxlan port open to the peers' PublicIPs only (TrafficRules' `PortFilter`).
+    /// On by default where flanneld accepts from anyone: the tunnel otherwise takes packets into
+    /// the overlay from any host that can reach the port.
+    public var portFilter = true
 
     // Health and logging.
     /// Weft binds loopback by default where flanneld binds 0.0.0.0: a probe endpoint need not

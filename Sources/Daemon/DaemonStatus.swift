@@ -3,6 +3,7 @@ import Metrics
 import Prometheus
 import Status
 import Synchronization
+import TrafficRules
 
 /// What the status endpoints (/metrics, /v1/routes, /v1/stats) read, on the TCP health server and
 /// on the Unix socket alike.
@@ -19,6 +20,8 @@ public protocol StatusEndpoints: Sendable {
 public final class DaemonStatus: StatusEndpoints {
     private let current = Mutex<(any LeaseDataplane)?>(nil)
     private let exporter: StatusMetrics
+    /// Reads the port filter's drop counter from nft at each scrape (nil without a filter); set by `LeaseTrafficRules`.
+    private let portFilterDrops = Mutex<(@Sendable () -> PortFilterCounts?)?>(nil)
 
     /// `registry` is the one swift-metrics reports into for this process (see `processRegistry`).
     public init(registry: PrometheusCollectorRegistry = DaemonStatus.processRegistry) {
@@ -41,17 +44,26 @@ public final class DaemonStatus: StatusEndpoints {
         current.withLock { $0 = nil }
     }
 
+    func countPortFilterDrops(_ read: @escaping @Sendable () -> PortFilterCounts?) {
+        portFilterDrops.withLock { $0 = read }
+    }
+
     public func routes() -> RoutesReport? {
         current.withLock { $0 }?.routesReport(at: Date())
     }
 
     public func stats() -> StatsReport? {
-        current.withLock { $0 }?.statsReport()
+        guard var report = current.withLock({ $0 })?.statsReport() else { return nil }
+        if let counts = portFilterDrops.withLock({ $0 })?() {
+            report.portFilter = StatsReport.Dropped(packets: counts.packets, bytes: counts.bytes)
+        }
+        return report
     }
 
     public func metrics() -> String {
         let dataplane = current.withLock { $0 }
-        return exporter.render(routes: dataplane?.routesReport(at: Date()), stats: dataplane?.statsReport())
+        let portFilter = portFilterDrops.withLock { $0 }?()
+        return exporter.render(routes: dataplane?.routesReport(at: Date()), stats: dataplane?.statsReport(), portFilter: portFilter)
     }
 }
 

@@ -1,4 +1,5 @@
 import Addressing
+import Config
 import ControlPlane
 import HostGateway
 import Logging
@@ -6,10 +7,16 @@ import Netlink
 import Synchronization
 import TrafficRules
 
-/// weftd's masquerade and forward rules (--ip-masq, --iptables-forward-rules) for the lease it
-/// holds, and what they mean for readiness: as in flanneld, /readyz turns 200 only once they are
-/// in place. A failure to apply them never stops the dataplane; weftd stays not ready, says why
-/// once, and the resync keeps trying.
+/// weftd's masquerade, forward and port-filter rules (--ip-masq, --iptables-forward-rules,
+/// --port-filter) for the lease it holds, and what they mean for readiness: as in flanneld,
+/// /readyz turns 200 only once they are in place. A failure to apply them never stops the
+/// dataplane; weftd stays not ready, says why once, and the resync keeps trying.
+///
+/// The port filter (--port-filter, udp and vxlan) follows the peers' PublicIPs from each route-table
+/// publication (`DaemonContext.peerAddresses`), on a task of its own so no watcher waits for nft.
+/// Until the first publication the set holds the peers an earlier run left in it (a restart keeps
+/// filtering); with none, the filter is not installed: a table without it accepts as flanneld
+/// does, where one with an empty set would drop every peer. Readiness does not wait for it.
 ///
 /// The same resync keeps the blackhole route of --ip-blackhole-route (`BlackholeRoute`), as
 /// flanneld's loop does, and subnet.env (`SubnetFile`). Readiness waits for neither; a failure is
@@ -27,24 +34,45 @@ final class LeaseTrafficRules: Sendable {
         var announced = false
         /// The subnet the blackhole route is kept for (--ip-blackhole-route).
         var blackholeSubnet: IPv4Prefix?
+        /// The lease the rules are for (its config names the backend and port); nil before the first.
+        var lease: (config: NetworkConfig, subnet: IPv4Prefix)?
+        /// The peers' PublicIPs as last published; nil before the first publication. Kept across
+        /// dataplanes: a rebuilt one's watcher lists the same leases again.
+        var peers: Set<IPv4Address>?
     }
     private let state = Mutex(State())
     /// Failures to keep the blackhole route, each said once.
     private let blackholeProblems: ProblemLog
+    /// The peers' addresses from every publication; newest only, so a burst applies its last one.
+    private let peerUpdates: AsyncStream<Set<IPv4Address>>
 
     init(context: DaemonContext, keeper: TrafficRuleKeeper = TrafficRuleKeeper()) {
         self.context = context
         self.keeper = keeper
         blackholeProblems = ProblemLog(logger: context.logger)
+        let (updates, continuation) = AsyncStream<Set<IPv4Address>>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        peerUpdates = updates
+        context.peerAddresses.follow { continuation.yield($0) }
+        context.status.countPortFilterDrops { [keeper] in keeper.portFilterCounts() }
     }
 
     private var options: DaemonOptions { context.options }
     private var logger: Logger { context.logger }
 
-    /// The rules for a Network and this host's lease subnet under weftd's flags.
-    func ruleset(for network: IPv4Prefix, subnet: IPv4Prefix) -> TrafficRuleset {
-        TrafficRuleset(network: network, subnet: subnet, masquerade: options.ipMasq,
-                       forwardAccept: options.iptablesForwardRules, fullyRandom: !options.ipMasqFullyRandomDisable)
+    /// The rules for a lease's config and subnet under weftd's flags; the port filter only once
+    /// the peers are known.
+    func ruleset(for config: NetworkConfig, subnet: IPv4Prefix, peers: Set<IPv4Address>?) -> TrafficRuleset {
+        var ruleset = TrafficRuleset(network: config.network, subnet: subnet, masquerade: options.ipMasq,
+                                     forwardAccept: options.iptablesForwardRules, fullyRandom: !options.ipMasqFullyRandomDisable)
+        if let port = filteredPort(config), let peers { ruleset.portFilter = PortFilter(port: port, peers: peers) }
+        return ruleset
+    }
+
+    /// The UDP port the filter guards, nil when there is none: --port-filter=false, or host-gw
+    /// (no tunnel, no port).
+    func filteredPort(_ config: NetworkConfig) -> UInt16? {
+        guard options.portFilter, config.backend.kind != .hostGateway, config.backend.effectivePort != 0 else { return nil }
+        return config.backend.effectivePort
     }
 
     /// Applies the rules for `lease` (a new subnet replaces the whole table in one transaction).
@@ -54,13 +82,90 @@ final class LeaseTrafficRules: Sendable {
         let wanted = options.ipBlackholeRoute ? lease.subnet : nil
         state.withLock { $0.blackholeSubnet = wanted }
         keepBlackholeRoute(wanted)
-        let ruleset = ruleset(for: lease.config.network, subnet: lease.subnet)
-        do throws(TrafficRulesError) {
-            try keeper.install(ruleset)
+        // Under the lock, so a peer update cannot apply a ruleset computed for the lease before.
+        let (ruleset, failure, carried) = state.withLock { state -> (TrafficRuleset, TrafficRulesError?, Bool) in
+            state.lease = (lease.config, lease.subnet)
+            var carried = false
+            if state.peers == nil, filteredPort(lease.config) != nil, let left = try? keeper.listedPeers() {
+                state.peers = left
+                carried = true
+            }
+            let rules = self.ruleset(for: lease.config, subnet: lease.subnet, peers: state.peers)
+            do throws(TrafficRulesError) {
+                try keeper.install(rules)
+                return (rules, nil, carried)
+            } catch {
+                return (rules, error, carried)
+            }
+        }
+        if let failure {
+            failed(failure, fromResync: false)
+            return
+        }
+        succeeded()
+        if !ruleset.isEmpty { logger.info("traffic rules: \(Self.describe(ruleset)) in \(TrafficRuleset.tableSpecifier)") }
+        if let port = filteredPort(lease.config) {
+            if let filter = ruleset.portFilter, carried {
+                logger.info("port filter: UDP \(port) open to the \(filter.peers.count) peer(s) an earlier run left in the set until the peers' leases are listed")
+            } else if ruleset.portFilter == nil {
+                logger.info("port filter: UDP \(port) open to all until the peers' leases are listed")
+            }
+        }
+        if ruleset.isEmpty, filteredPort(lease.config) == nil { removeLeftoverPortFilter() }
+    }
+
+    /// Follows the peers' PublicIPs into the port filter's set until cancelled.
+    func followPeers() async {
+        for await peers in peerUpdates { follow(peers) }
+    }
+
+    /// Puts `peers` in the port filter's set: the elements changed in one nft transaction, the
+    /// whole table only if the set was not as last applied. A failure is handled as a resync's.
+    func follow(_ peers: Set<IPv4Address>) {
+        enum Outcome { case none, applied(port: UInt16, before: Set<IPv4Address>?), failed(TrafficRulesError) }
+        let outcome = state.withLock { state -> Outcome in
+            let before = state.peers
+            state.peers = peers
+            guard let lease = state.lease, let port = filteredPort(lease.config) else { return .none }
+            let rules = self.ruleset(for: lease.config, subnet: lease.subnet, peers: peers)
+            guard rules != keeper.wanted else { return .none }
+            do throws(TrafficRulesError) {
+                try keeper.install(rules)
+                return .applied(port: port, before: before)
+            } catch {
+                return .failed(error)
+            }
+        }
+        switch outcome {
+        case .none:
+            break
+        case .applied(let port, let before):
+            logger.info("port filter: \(Self.describePeers(port: port, before: before, after: peers))")
             succeeded()
-            if !ruleset.isEmpty { logger.info("traffic rules: \(Self.describe(ruleset)) in \(TrafficRuleset.tableSpecifier)") }
+        case .failed(let error):
+            failed(error, fromResync: true)
+        }
+    }
+
+    /// "UDP 8472 open to 3 peer(s) only; added 198.18.0.3; removed 198.18.0.4".
+    static func describePeers(port: UInt16, before: Set<IPv4Address>?, after: Set<IPv4Address>) -> String {
+        var text = "UDP \(port) open to \(after.count) peer(s) only"
+        guard let before else { return text + " (\(TrafficRuleset.tableSpecifier) set \(PortFilter.setName))" }
+        let (added, removed) = PortFilter(port: port, peers: after).changes(from: before)
+        if !added.isEmpty { text += "; added " + added.map { "\($0)" }.joined(separator: ", ") }
+        if !removed.isEmpty { text += "; removed " + removed.map { "\($0)" }.joined(separator: ", ") }
+        return text
+    }
+
+    /// No filter wanted and no table: a filter an earlier run left is deleted, said in one line.
+    private func removeLeftoverPortFilter() {
+        do throws(TrafficRulesError) {
+            if try keeper.removeLeftoverPortFilter() {
+                logger.info("port filter: deleted the one an earlier run left in \(TrafficRuleset.tableSpecifier) (--port-filter is off or the backend has no port)")
+            }
         } catch {
-            failed(error, fromResync: false)
+            if case .toolMissing = error.reason { return }  // no nft, so no filter either
+            logger.warning("port filter: an earlier run's may be left in \(TrafficRuleset.tableSpecifier): \(error)")
         }
     }
 
@@ -173,6 +278,7 @@ final class LeaseTrafficRules: Sendable {
             parts.append("masquerade traffic leaving \(ruleset.network) (own subnet \(ruleset.subnet)\(ruleset.fullyRandom ? ", fully-random" : ""))")
         }
         if ruleset.forwardAccept { parts.append("forward accept for \(ruleset.network)") }
+        if let filter = ruleset.portFilter { parts.append("UDP \(filter.port) open to \(filter.peers.count) peer(s) only") }
         return parts.joined(separator: ", ")
     }
 }

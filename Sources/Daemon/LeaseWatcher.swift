@@ -3,7 +3,8 @@ import Routes
 
 /// The peer watcher a lease's dataplane runs, whatever moves the packets: the peers' leases into
 /// `publisher`, changes of our own record told to the lease keeper, each publication's time kept
-/// in `publications` before `onRoutes` sees its routes, and the table's freshness told to readiness.
+/// in `publications` before `onRoutes` sees its routes, the peers' PublicIPs handed to the port
+/// filter (`DaemonContext.peerAddresses`), and the table's freshness told to readiness.
 enum PeerFollowing {
     static func watcher(for lease: AcquiredLease, context: DaemonContext, subnets: any SubnetManager, keeper: any LeaseKeeper,
                         publisher: RouteTablePublisher, publications: PublicationTimes,
@@ -11,9 +12,10 @@ enum PeerFollowing {
         subnets.peerWatcher(
             for: lease, keeper: keeper, publisher: publisher, log: Dataplane.logHandler(context.logger),
             events: PeerWatchEvents(
-                published: {
+                published: { [peerAddresses = context.peerAddresses] in
                     publications.record(generation: $0.generation)
                     onRoutes($0.routes)
+                    peerAddresses.publish($0.routes)
                 },
                 freshness: { [readiness = context.readiness] freshness in
                     switch freshness {

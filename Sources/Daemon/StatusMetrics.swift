@@ -1,6 +1,7 @@
 import Prometheus
 import Status
 import Synchronization
+import TrafficRules
 
 /// weftd's /metrics: one Prometheus registry. The control plane's counters (lease renewals, etcd
 /// errors) live in it through swift-metrics (weftd bootstraps the factory); the engine's counters
@@ -23,11 +24,16 @@ final class StatusMetrics: Sendable {
     }
 
     /// Prometheus text format 0.0.4 for the registry after copying `routes` and `stats` in (nil
-    /// before the first dataplane: the control plane's counters only).
-    func render(routes: RoutesReport?, stats: StatsReport?) -> String {
+    /// before the first dataplane: the control plane's counters only), and the port filter's
+    /// drops (nil without a filter).
+    func render(routes: RoutesReport?, stats: StatsReport?, portFilter: PortFilterCounts? = nil) -> String {
         scrape.withLock { state in
             if let routes { record(routes) }
             if let stats { record(stats, into: &state) }
+            if let portFilter {
+                setCounter(registry.makeCounter(descriptor: Self.portFilterPackets), to: portFilter.packets)
+                setCounter(registry.makeCounter(descriptor: Self.portFilterBytes), to: portFilter.bytes)
+            }
             return registry.emitToString()
         }
     }
@@ -85,6 +91,14 @@ final class StatusMetrics: Sendable {
     static var peerPathMTU: MetricNameDescriptor {
         MetricNameDescriptor(metricName: "weft_peer_path_mtu", unitName: "bytes",
                              helpText: "Path MTU to a peer learned from the kernel, where it is below the interface's")
+    }
+    static var portFilterPackets: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: "weft_port_filter_dropped_packets", unitName: "total",
+                             helpText: "Datagrams to the backend's UDP port from a source that is not a peer's PublicIP, dropped by nftables before any socket (--port-filter)")
+    }
+    static var portFilterBytes: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: "weft_port_filter_dropped_bytes", unitName: "total",
+                             helpText: "Bytes of the datagrams the port filter dropped, IP headers included (--port-filter)")
     }
     static var peerBytes: MetricNameDescriptor {
         MetricNameDescriptor(metricName: "weft_peer_bytes", unitName: "total",

@@ -106,6 +106,7 @@ struct WeftdRunner {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await manager.run() }
             group.addTask { await rules.resync() }
+            group.addTask { await rules.followPeers() }
             group.addTask {
                 for await change in manager.changes { sink.yield(.lease(change)) }
                 sink.finish()

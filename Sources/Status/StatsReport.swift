@@ -38,9 +38,24 @@ public struct StatsReport: Codable, Equatable, Sendable {
     public var drops: [String: UInt64]
     /// Sorted by publicIP; empty for host-gw.
     public var peers: [Peer]
+    /// What the port filter (the nft rule in front of the udp/vxlan port) dropped since this weftd
+    /// started: datagrams from addresses that hold no lease, which the engine never sees. nil
+    /// without the filter (host-gw, --port-filter=false, or not installed yet).
+    public var portFilter: Dropped?
+
+    /// Packets and bytes dropped.
+    public struct Dropped: Codable, Equatable, Sendable {
+        public var packets: UInt64
+        public var bytes: UInt64
+
+        public init(packets: UInt64, bytes: UInt64) {
+            self.packets = packets
+            self.bytes = bytes
+        }
+    }
 
     public init(engine: String, workers: Int, backend: String, localSubnet: String,
-                traffic: [String: UInt64], drops: [String: UInt64], peers: [Peer]) {
+                traffic: [String: UInt64], drops: [String: UInt64], peers: [Peer], portFilter: Dropped? = nil) {
         self.engine = engine
         self.workers = workers
         self.backend = backend
@@ -48,5 +63,6 @@ public struct StatsReport: Codable, Equatable, Sendable {
         self.traffic = traffic
         self.drops = drops
         self.peers = peers
+        self.portFilter = portFilter
     }
 }

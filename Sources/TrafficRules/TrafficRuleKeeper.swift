@@ -1,3 +1,4 @@
+import Addressing
 import Synchronization
 
 /// Keeps `table ip weft` exactly as the current ruleset wants it: `install` applies a ruleset in
@@ -7,6 +8,11 @@ import Synchronization
 /// The comparison is against the listing nft printed right after our own apply, when that
 /// listing has the chains and rule counts we asked for: so an nft that prints a rule in another
 /// canonical form than `TrafficRuleset.text` does not make every check re-apply.
+///
+/// A ruleset that differs from the installed one only in the port filter's peers changes the
+/// set's elements in one transaction; the chains and the drop counter stay. Every other change
+/// replaces the table, and the counter with it: what it held is carried in `portFilterCounts`,
+/// so the total only grows while weftd runs.
 public final class TrafficRuleKeeper: Sendable {
     public enum Outcome: Equatable, Sendable {
         /// No ruleset installed or asked for: nothing to check.
@@ -29,6 +35,10 @@ public final class TrafficRuleKeeper: Sendable {
         var installed = false
         /// Whether this keeper ever put the table in place: only then does `remove` touch it.
         var everInstalled = false
+        /// The port filter's drops counted by tables this keeper replaced since.
+        var droppedBefore = PortFilterCounts()
+        /// The current table's counter as last read.
+        var lastCount = PortFilterCounts()
     }
 
     public let nft: NFTables
@@ -45,6 +55,17 @@ public final class TrafficRuleKeeper: Sendable {
     /// On failure it stays wanted, so the next `check` tries again.
     public func install(_ ruleset: TrafficRuleset) throws(TrafficRulesError) {
         try state.withLock { (state) throws(TrafficRulesError) in
+            if state.installed, let current = state.wanted, ruleset.differsOnlyInPeers(from: current),
+               let script = ruleset.portFilter?.elementScript(from: current.portFilter?.peers ?? []) {
+                state.wanted = ruleset
+                do throws(TrafficRulesError) {
+                    try nft.apply(script, operation: "update set \(PortFilter.setName) in \(TrafficRuleset.tableSpecifier)")
+                    return
+                } catch {
+                    // The set is not as last applied (an element deleted by hand, the table
+                    // flushed): the whole table below puts it right, in one transaction too.
+                }
+            }
             state.wanted = ruleset
             state.installed = false
             guard !ruleset.isEmpty else { return }
@@ -63,7 +84,8 @@ public final class TrafficRuleKeeper: Sendable {
                 }
                 let differences: [String]
                 if let listing = try nft.listTable() {
-                    differences = NFTListing(parsing: listing).differences(from: state.expected)
+                    differences = NFTListing(parsing: listing).differences(from: state.expected, sets: ruleset.sets,
+                                                                           counters: ruleset.counters)
                 } else {
                     differences = ["missing \(TrafficRuleset.tableSpecifier)"]
                 }
@@ -92,6 +114,50 @@ public final class TrafficRuleKeeper: Sendable {
         }
     }
 
+    /// Deletes the port filter an earlier run left in `table ip weft` when the wanted ruleset is
+    /// empty (any other replaces the whole table). Rules outlive weftd as flanneld's do, but a
+    /// filter nobody keeps would drop every peer that joins later. Returns whether it deleted one.
+    @discardableResult
+    public func removeLeftoverPortFilter() throws(TrafficRulesError) -> Bool {
+        try state.withLock { (state) throws(TrafficRulesError) -> Bool in
+            guard state.wanted?.isEmpty ?? true, let text = try nft.listTable() else { return false }
+            let listing = NFTListing(parsing: text)
+            let table = "\(TrafficRuleset.family) \(TrafficRuleset.table)"
+            var script = ""
+            if listing.chains.contains(where: { $0.name == PortFilter.chainName }) { script += "delete chain \(table) \(PortFilter.chainName)\n" }
+            if listing.sets.contains(where: { $0.name == PortFilter.setName }) { script += "delete set \(table) \(PortFilter.setName)\n" }
+            if listing.counters.contains(PortFilter.counterName) { script += "delete counter \(table) \(PortFilter.counterName)\n" }
+            guard !script.isEmpty else { return false }
+            try nft.apply(script, operation: "delete the port filter from \(TrafficRuleset.tableSpecifier)")
+            return true
+        }
+    }
+
+    /// The peers in the port filter's set as nft lists it now: at startup, the ones an earlier run
+    /// left. Nil when there is no such set.
+    public func listedPeers() throws(TrafficRulesError) -> Set<IPv4Address>? {
+        guard let text = try nft.listTable(),
+              let set = NFTListing(parsing: text).sets.first(where: { $0.name == PortFilter.setName }) else { return nil }
+        return Set(set.elements.compactMap { IPv4Address($0) })
+    }
+
+    /// The port filter's drops since this keeper first installed it: the counter of the table in
+    /// place plus what the tables it replaced had counted. Nil when no port filter is wanted.
+    public func portFilterCounts() -> PortFilterCounts? {
+        state.withLock { state -> PortFilterCounts? in
+            guard state.wanted?.portFilter != nil, state.everInstalled else { return nil }
+            if let now = readCounter() { state.lastCount = now }
+            return state.droppedBefore + state.lastCount
+        }
+    }
+
+    /// `nft -j list counter ip weft port-filter-dropped`; nil when it is not there.
+    private func readCounter() -> PortFilterCounts? {
+        let arguments = ["-j", "list", "counter", TrafficRuleset.family, TrafficRuleset.table, PortFilter.counterName]
+        guard let json = try? nft.run(arguments, operation: "list counter \(PortFilter.counterName)") else { return nil }
+        return PortFilterCounts(nftJSON: json)
+    }
+
     /// Runs `check` every `period` until the calling task is cancelled, handing each outcome
     /// to `report`.
     public func run(every period: Duration, report: @Sendable (Outcome) -> Void) async {
@@ -102,14 +168,19 @@ public final class TrafficRuleKeeper: Sendable {
     }
 
     private func apply(_ ruleset: TrafficRuleset, _ state: inout State) throws(TrafficRulesError) {
+        // The counter goes with the table; a table deleted by hand took it along, so its last reading stands in.
+        let carried = state.everInstalled ? readCounter() ?? state.lastCount : PortFilterCounts()
         try nft.apply(ruleset.applyScript, operation: "apply \(TrafficRuleset.tableSpecifier)")
+        state.droppedBefore = state.droppedBefore + carried
+        state.lastCount = PortFilterCounts()
         state.installed = true
         state.everInstalled = true
         state.expected = ruleset.chains
         // Calibrate on nft's own rendering when it lists what we asked for in other words.
         if let listing = try? nft.listTable() {
             let listed = NFTListing(parsing: listing)
-            if !listed.differences(from: ruleset.chains).isEmpty, Self.sameShape(listed, ruleset.chains) {
+            if !listed.differences(from: ruleset.chains, sets: ruleset.sets, counters: ruleset.counters).isEmpty,
+               Self.sameShape(listed, ruleset.chains) {
                 state.expected = listed.chains
             }
         }

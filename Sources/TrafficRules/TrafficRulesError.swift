@@ -20,7 +20,7 @@ public struct TrafficRulesError: Error, Equatable, Sendable, CustomStringConvert
     }
 
     public var description: String {
-        let off = "or run weftd with --ip-masq=false --iptables-forward-rules=false to leave nftables alone"
+        let off = "or run weftd with --ip-masq=false --iptables-forward-rules=false --port-filter=false to leave nftables alone"
         switch reason {
         case .toolMissing(let searched):
             return "cannot \(operation): no nft executable (looked in \(searched.joined(separator: ", "))); install nftables (apt-get install nftables), \(off)"

@@ -16,6 +16,8 @@ import Addressing
 /// `saddr != P daddr N`; its iptables mode (`! -s N -d P`) is the one followed here.
 ///
 /// forward: saddr N accept; daddr N accept — so a FORWARD policy of drop (Docker's) spares the overlay.
+///
+/// input (`PortFilter`, udp and vxlan): the backend's UDP port open to the peers' PublicIPs only.
 public struct TrafficRuleset: Equatable, Sendable {
     public static let family = "ip"
     public static let table = "weft"
@@ -30,17 +32,30 @@ public struct TrafficRuleset: Equatable, Sendable {
     public var forwardAccept: Bool
     /// MASQUERADE with fully-random port mapping (off with --ip-masq-fully-random-disable).
     public var fullyRandom: Bool
+    /// --port-filter: the input chain, its set and its counter; nil without one.
+    public var portFilter: PortFilter?
 
-    public init(network: IPv4Prefix, subnet: IPv4Prefix, masquerade: Bool, forwardAccept: Bool, fullyRandom: Bool = true) {
+    public init(network: IPv4Prefix, subnet: IPv4Prefix, masquerade: Bool, forwardAccept: Bool, fullyRandom: Bool = true,
+                portFilter: PortFilter? = nil) {
         self.network = network
         self.subnet = subnet
         self.masquerade = masquerade
         self.forwardAccept = forwardAccept
         self.fullyRandom = fullyRandom
+        self.portFilter = portFilter
     }
 
-    /// True when neither chain is asked for: weftd then leaves nftables alone.
-    public var isEmpty: Bool { !masquerade && !forwardAccept }
+    /// True when no chain is asked for: weftd then keeps no table.
+    public var isEmpty: Bool { !masquerade && !forwardAccept && portFilter == nil }
+
+    /// Whether `other` is this ruleset with another set of peers: then the set's elements are
+    /// changed in place, and the chains and the counter stay as they are.
+    public func differsOnlyInPeers(from other: TrafficRuleset) -> Bool {
+        guard let filter = portFilter, let otherFilter = other.portFilter, filter.peers != otherFilter.peers else { return false }
+        var same = other
+        same.portFilter?.peers = filter.peers
+        return same == self
+    }
 
     /// The chains, written as `nft list table` prints them (nft 1.0.x), so a listing of a table
     /// nobody touched compares equal line for line.
@@ -65,14 +80,29 @@ public struct TrafficRuleset: Equatable, Sendable {
                 "ip daddr \(n) accept",
             ]))
         }
+        if let portFilter { chains.append(portFilter.chain) }
         return chains
     }
 
-    /// The table block, as `nft list table ip weft` prints it.
+    /// The named sets (the port filter's peers).
+    public var sets: [NFTSet] { portFilter.map { [$0.set] } ?? [] }
+
+    /// The named counters (the port filter's drops); their values are the kernel's, never compared.
+    public var counters: [String] { portFilter == nil ? [] : [PortFilter.counterName] }
+
+    /// The table block, as `nft list table ip weft` prints it (but for a set's elements, which nft
+    /// wraps two to a line and this writes on one).
     public var text: String {
-        var text = "\(Self.tableSpecifier) {\n"
+        var blocks: [String] = counters.map { "\tcounter \($0) {\n\t\tpackets 0 bytes 0\n\t}\n" }
+        for set in sets {
+            var block = "\tset \(set.name) {\n"
+            for line in set.lines { block += "\t\t\(line)\n" }
+            if !set.elements.isEmpty { block += "\t\telements = { \(set.elements.joined(separator: ", ")) }\n" }
+            blocks.append(block + "\t}\n")
+        }
+        var text = "\(Self.tableSpecifier) {\n" + blocks.joined(separator: "\n")
         for (index, chain) in chains.enumerated() {
-            if index > 0 { text += "\n" }
+            if index > 0 || !blocks.isEmpty { text += "\n" }
             text += "\tchain \(chain.name) {\n"
             for line in chain.lines { text += "\t\t\(line)\n" }
             text += "\t}\n"

@@ -125,6 +125,9 @@ struct StatsCommand: ParsableCommand {
             drops.append([reason, String(count)])
         }
         text += "\n" + (drops.isEmpty ? "no drops\n" : drops.render())
+        if let filtered = report.portFilter {
+            text += "\nport filter: \(filtered.packets) packet(s), \(filtered.bytes) byte(s) from addresses holding no lease dropped before the engine\n"
+        }
         return text
     }
 }

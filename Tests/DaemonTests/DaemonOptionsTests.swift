@@ -38,6 +38,7 @@ import Testing
         #expect(!options.ipMasq && !options.ipMasqFullyRandomDisable && !options.ipMasqCleanup)
         #expect(options.iptablesResync == .seconds(5))
         #expect(options.iptablesForwardRules)
+        #expect(options.portFilter, "Weft's port filter is on unless turned off")
         #expect(options.healthzIP == IPv4Address(127, 0, 0, 1))
         #expect(options.healthzPort == 0)
         #expect(options.verbosity == 0 && options.logLevel == .info)
@@ -95,6 +96,7 @@ import Testing
         Row(flag: "ip-blackhole-route", value: "1") { $0.ipBlackholeRoute && $0.ignored.isEmpty },
         Row(flag: "ip-masq-fully-random-disable", value: "True") { $0.ipMasqFullyRandomDisable },
         Row(flag: "ip-masq-cleanup", value: "true") { $0.ipMasqCleanup },
+        Row(flag: "port-filter", value: "false") { !$0.portFilter },
         Row(flag: "docker-opts-combined", value: "true") { $0.dockerOptions.form == .combined },
         Row(flag: "docker-opts-individual", value: "true") { $0.dockerOptions.form == .individual },
         Row(flag: "docker-opts-no-ip-masq", value: "true") { !$0.dockerOptions.includeIPMasq },

@@ -10,6 +10,7 @@ import Routes
 import Status
 import Testing
 import TestThreads
+import TrafficRules
 
 /// Fixed reports standing in for a dataplane, so the endpoints' rendering is checked exactly.
 final class FixedStatus: StatusEndpoints {
@@ -85,6 +86,18 @@ func sample(_ text: String, _ name: String, _ labels: [(String, String)] = []) -
         #expect(sample(text, "weft_drops_total", [("reason", "no_route")]) == 9)
         #expect(sample(text, "weft_engine_info", [("engine", "mmsg"), ("backend", "vxlan")]) == 1)
         #expect(sample(text, "weft_engine_info", [("engine", "uring"), ("backend", "vxlan")]) == nil, "\(text)")
+    }
+
+    @Test func thePortFilterDropsAreCountersWithHelpAndFollowTheReading() {
+        let exporter = StatusMetrics(registry: PrometheusCollectorRegistry())
+        #expect(sample(exporter.render(routes: nil, stats: nil), "weft_port_filter_dropped_packets_total") == nil, "no filter, no series")
+        _ = exporter.render(routes: nil, stats: nil, portFilter: PortFilterCounts(packets: 3, bytes: 180))
+        let text = exporter.render(routes: nil, stats: nil, portFilter: PortFilterCounts(packets: 10, bytes: 600))
+        #expect(sample(text, "weft_port_filter_dropped_packets_total") == 10, "\(text)")
+        #expect(sample(text, "weft_port_filter_dropped_bytes_total") == 600)
+        #expect(text.contains("# TYPE weft_port_filter_dropped_packets_total counter\n"))
+        #expect(text.contains("# HELP weft_port_filter_dropped_packets_total Datagrams to the backend's UDP port from a source that is not a peer's PublicIP"))
+        #expect(text.contains("# HELP weft_port_filter_dropped_bytes_total "))
     }
 
     @Test func controlPlaneCountersReachTheProcessRegistry() {

@@ -76,6 +76,24 @@ import Testing
         #expect(Set([missing, tooLong, badJSON, refused].map(\.problem)).count == 4)
     }
 
+    @Test func thePortFilterFollowsEachPeerOnceAndSaysWhatChanged() {
+        let feed = PeerAddressFeed()
+        let seen = Mutex<[Set<IPv4Address>]>([])
+        let a = IPv4Address(198, 18, 0, 2), b = IPv4Address(198, 18, 0, 3)
+        let route = { (subnet: String, publicIP: IPv4Address) in
+            Route(subnet: IPv4Prefix(subnet)!, nextHop: NextHop(publicIP: publicIP, port: 8472, backend: .vxlan))
+        }
+        feed.publish([route("10.244.2.0/24", a)])  // nobody follows yet: dropped
+        feed.follow { peers in seen.withLock { $0.append(peers) } }
+        feed.publish([route("10.244.2.0/24", a), route("10.244.3.0/24", b), route("10.244.4.0/24", b)])
+        feed.publish([])
+        #expect(seen.withLock { $0 } == [[a, b], []], "one address per peer, however many subnets it routes")
+
+        #expect(LeaseTrafficRules.describePeers(port: 8472, before: nil, after: [a]) == "UDP 8472 open to 1 peer(s) only (table ip weft set peers)")
+        #expect(LeaseTrafficRules.describePeers(port: 8285, before: [a], after: [b, IPv4Address(198, 18, 0, 10)])
+                    == "UDP 8285 open to 2 peer(s) only; added 198.18.0.3, 198.18.0.10; removed 198.18.0.2")
+    }
+
     @Test func hostGatewayRefusesAPublicIPTheInterfaceDoesNotHold() throws {
         let interface = IPv4Address(198, 18, 0, 1)
         #expect(WeftdRunner.hostGatewayRefusal(publicIP: interface, interfaceAddress: interface) == nil)

@@ -38,8 +38,10 @@ import Testing
         ])
 
         let extra = Self.wanted.text.replacingOccurrences(of: "\n}\n", with: "\n\n\tset blocked {\n\t\ttype ipv4_addr\n\t}\n\n\tchain mine {\n\t\tcounter\n\t}\n}\n")
-        #expect(NFTListing(parsing: extra).differences(from: Self.wanted.chains) == [
-            "unexpected chain mine", "unexpected: set blocked {", "unexpected: type ipv4_addr", "unexpected: }",
+        #expect(NFTListing(parsing: extra).differences(from: Self.wanted.chains) == ["unexpected chain mine", "unexpected set blocked"])
+        let map = Self.wanted.text.replacingOccurrences(of: "\n}\n", with: "\n\n\tmap ports {\n\t\ttype inet_service : verdict\n\t}\n}\n")
+        #expect(NFTListing(parsing: map).differences(from: Self.wanted.chains) == [
+            "unexpected: map ports {", "unexpected: type inet_service : verdict", "unexpected: }",
         ])
     }
 
@@ -63,7 +65,7 @@ import Testing
     @Test func errorsNameTheFix() {
         let missing = TrafficRulesError(operation: "apply table ip weft", .toolMissing(searched: ["/usr/sbin/nft"]))
         #expect(missing.description.contains("install nftables"))
-        #expect(missing.description.contains("--ip-masq=false --iptables-forward-rules=false"))
+        #expect(missing.description.contains("--ip-masq=false --iptables-forward-rules=false --port-filter=false"))
         let denied = TrafficRulesError(operation: "apply table ip weft", .refused(status: 1, output: "Error: Could not process rule: Operation not permitted\nadd table ip weft\n^^^\n"))
         #expect(denied.description.contains("nft says Error: Could not process rule: Operation not permitted; weftd needs CAP_NET_ADMIN"))
         let syntax = TrafficRulesError(operation: "apply table ip weft", .refused(status: 1, output: "\nError: syntax error\n  bogus\n  ^^^^\n"))

@@ -91,6 +91,8 @@ extension WeftdBeds {
             #expect(Self.listing(bed, 1) != nil, "without --ip-masq-cleanup the table stays after a stop")
             daemons[1] = try bed.startWeftd(1, extra: rules)
             _ = try bed.waitReady([1], daemons)
+            // The port filter joins the table once the peers are listed.
+            _ = waitFor(WeftdBeds.hangGuard) { Self.listing(bed, 1)?.contains("elements = { \(bed.hostIP(2)) }") == true }
             let afterRestart = Self.listing(bed, 1)
             #expect(Self.count(afterRestart, "table ip weft") == 1 && Self.count(afterRestart, "chain postrouting") == 1
                         && Self.count(afterRestart, "masquerade fully-random") == 2 && Self.count(afterRestart, "accept\n") == 2,
@@ -122,7 +124,7 @@ extension WeftdBeds {
             #expect(daemons[1]!.stop(SIGTERM) == 0)
             daemons[1] = try bed.startWeftd(1, extra: rules + ["--ip-masq-cleanup"])
             _ = try bed.waitReady([1], daemons)
-            #expect(Self.listing(bed, 1) == afterRestart)
+            #expect(waitFor(WeftdBeds.hangGuard) { Self.listing(bed, 1) == afterRestart } != nil, "\(Self.listing(bed, 1) ?? "no table")")
             #expect(daemons[1]!.stop(SIGTERM) == 0)
             #expect(Self.listing(bed, 1) == nil, "--ip-masq-cleanup must delete table ip weft: \(daemons[1]!.log.suffix(1500))")
             #expect(!daemons[1]!.lines(containing: "deleted table ip weft (--ip-masq-cleanup)").isEmpty)
@@ -174,8 +176,9 @@ extension WeftdBeds {
         }
 
         /// Without --ip-masq only the forward chain is installed (--iptables-forward-rules defaults to
-        /// true, as in flanneld), and a container leaving the overlay keeps its address; with
-        /// --iptables-forward-rules=false too, weftd leaves nftables alone.
+        /// true, as in flanneld) beside the port filter, and a container leaving the overlay keeps
+        /// its address; with --iptables-forward-rules=false --port-filter=false too, weftd leaves
+        /// nftables alone.
         @Test(.timeLimit(.minutes(2)))
         func forwardRulesAloneAndNoRules() throws {
             let bed = try Bed(hosts: 2)
@@ -184,10 +187,13 @@ extension WeftdBeds {
             try bed.putConfig(Bed.udpConfig)
             var daemons: [Int: Started] = [:]
             daemons[1] = try bed.startWeftd(1)
-            daemons[2] = try bed.startWeftd(2, extra: ["--iptables-forward-rules=false"])
+            daemons[2] = try bed.startWeftd(2, extra: ["--iptables-forward-rules=false", "--port-filter=false"])
             _ = try bed.waitReady([1, 2], daemons)
+            // The port filter (on by default) joins the table once the peers are listed.
+            _ = waitFor(WeftdBeds.hangGuard) { Self.count(Self.listing(bed, 1), "chain input") == 1 }
             let listing = Self.listing(bed, 1)
             #expect(Self.count(listing, "chain forward") == 1 && Self.count(listing, "chain postrouting") == 0, "\(listing ?? "no table")")
+            #expect(Self.count(listing, "chain input") == 1, "\(listing ?? "no table")")
             #expect(Self.count(listing, "ip saddr 10.244.0.0/16 accept") == 1 && Self.count(listing, "ip daddr 10.244.0.0/16 accept") == 1)
             #expect(Self.listing(bed, 2) == nil, "no rules asked for: no table")
             #expect(bed.subnetEnv(1)["FLANNEL_IPMASQ"] == "false")

@@ -247,6 +247,42 @@ extension WeftdBeds {
     }
 }
 
+extension WeftdBeds.WeftdKernelVXLANTests {
+    /// The port filter (--port-filter, on by default) in front of the kernel's vxlan device: a
+    /// VXLAN datagram the device would take (our VNI, our VtepMAC) is dropped and counted by nft
+    /// when it comes from an address holding no lease, and reaches flannel.1 from a peer.
+    @Test(.timeLimit(.minutes(2)))
+    func thePortFilterGuardsTheKernelDevice() throws {
+        let bed = try Bed(hosts: 2)
+        defer { bed.tearDown() }
+        let stranger = try bed.addOutsideHost(WeftdBeds.WeftdPortFilterTests.strangerIP)
+        try bed.startEtcd()
+        try bed.putConfig(Self.config)
+        let (_, subnets) = try bed.startReady([1, 2], vxlanDataplane: "kernel", extra: ["--iptables-resync", "1"])
+        #expect(waitFor(WeftdBeds.hangGuard) { WeftdBeds.WeftdPortFilterTests.peers(bed, 1) == [bed.hostIP(2)] } != nil,
+                "host 1's set: \(WeftdBeds.WeftdPortFilterTests.peers(bed, 1) ?? [])")
+        let mac = try Self.vtepMAC(bed, 1).split(separator: ":").map { UInt8($0, radix: 16)! }
+        let inner = ipv4UDPPacket(source: WeftdBeds.WeftdFloodTests.octets("\(Bed.split(subnets[2]!).0).2"),
+                                  destination: WeftdBeds.WeftdFloodTests.octets("\(Bed.split(subnets[1]!).0).2"), port: 9999,
+                                  payload: [UInt8](repeating: 0xAB, count: 32))
+        let datagram: [UInt8] = [0x08, 0, 0, 0, 0, 0, 0x01, 0] + mac + [0x0e, 0, 0, 0, 0, 0x02, 0x08, 0x00] + inner
+        let received = { Int((Self.show(bed, 1, ["/bin/cat", "/sys/class/net/flannel.1/statistics/rx_packets"])
+            .trimmingCharacters(in: .whitespacesAndNewlines))) ?? -1 }
+
+        let before = received()
+        try WeftdBeds.WeftdPortFilterTests.send(10, datagram, from: stranger, to: bed.hostIP(1), port: 8472)
+        #expect(waitFor(WeftdBeds.hangGuard, interval: .milliseconds(100)) { bed.metric(1, WeftdBeds.WeftdPortFilterTests.packets) == 10 } != nil,
+                "dropped: \(bed.metric(1, WeftdBeds.WeftdPortFilterTests.packets) ?? -1)")
+        #expect(received() == before, "flannel.1 took a stranger's datagram")
+
+        // The same datagrams from a peer reach the device: the filter, not the device, stopped them.
+        try WeftdBeds.WeftdPortFilterTests.send(10, datagram, from: bed.host(2), to: bed.hostIP(1), port: 8472)
+        #expect(waitFor(WeftdBeds.hangGuard, interval: .milliseconds(50)) { received() >= before + 10 } != nil,
+                "flannel.1 received \(received() - before) of a peer's 10")
+        #expect(bed.metric(1, WeftdBeds.WeftdPortFilterTests.packets) == 10)
+    }
+}
+
 extension WeftdBeds {
     /// The kernel vxlan dataplane in Kubernetes mode: the VtepMAC published in the node's
     /// backend-data annotation is flannel.1's, the peers' entries come from their nodes'

@@ -412,7 +412,6 @@ struct CoalescingFlowKey: Equatable {
     init() {}
 
     /// The key of the packet whose IP header is at `ip` and transport header at `transport`.
-    @inline(__always)
     init(ip: UnsafeRawPointer, transport: UnsafeRawPointer, isUDP: Bool, isIPv6: Bool) {
         typealias F = GSOFields
         if isIPv6 {
@@ -426,7 +425,6 @@ struct CoalescingFlowKey: Equatable {
         kind = (isUDP ? 1 : 0) | (isIPv6 ? 2 : 0)
     }
 
-    @inline(__always)
     static func fold(_ address: UnsafeRawPointer) -> UInt32 {
         typealias F = GSOFields
         return F.loadRaw32(address, 0) ^ F.loadRaw32(address, 4) ^ F.loadRaw32(address, 8) ^ F.loadRaw32(address, 12)

@@ -18,21 +18,7 @@ public struct RouteSnapshotOf<Family: RouteFamily>: ~Copyable, @unchecked Sendab
     // `init` and ownership moves with the value.
     let header: UnsafeMutablePointer<RouteTableHeader<Family>>
 
-    /// Builds the table. `network` and `subnetLength` are flannel's Network and SubnetLen: when every
-    /// route is a `subnetLength` subnet of `network`, lookup is a direct index; any other route set
-    /// (any lengths, routes outside `network`, nonsense lengths) is still served, by the
-    /// longest-prefix strategy. Never fails.
-    public init(
-        routes: some Sequence<Family.Entry>,
-        network: Family.Prefix,
-        subnetLength: Int,
-        localSubnet: Family.Prefix? = nil,
-        generation: UInt64 = 0
-    ) {
-        header = RouteTableBuilder<Family>.build(
-            routes: routes, network: network, subnetLength: subnetLength,
-            localSubnet: localSubnet, generation: generation)
-    }
+    init(header: UnsafeMutablePointer<RouteTableHeader<Family>>) { self.header = header }
 
     /// The per-packet view; valid while this snapshot is alive.
     public var table: RouteTableOf<Family> { RouteTableOf(header: header) }
@@ -47,6 +33,44 @@ public struct RouteSnapshotOf<Family: RouteFamily>: ~Copyable, @unchecked Sendab
     }
 }
 
+// One initializer per family, each calling the builder with concrete types, so that the optimizer
+// specializes the builder for the family: called through the generic parameter alone, every
+// publish would run it as unspecialized generic code (a witness call per comparison).
+
+extension RouteSnapshotOf where Family == IPv4Routing {
+    /// Builds the table. `network` and `subnetLength` are flannel's Network and SubnetLen: when every
+    /// route is a `subnetLength` subnet of `network`, lookup is a direct index; any other route set
+    /// (any lengths, routes outside `network`, nonsense lengths) is still served, by the
+    /// longest-prefix strategy. Never fails.
+    public init(
+        routes: some Sequence<Route>,
+        network: IPv4Prefix,
+        subnetLength: Int,
+        localSubnet: IPv4Prefix? = nil,
+        generation: UInt64 = 0
+    ) {
+        self.init(header: RouteTableBuilder<IPv4Routing>.build(
+            routes: Array(routes), network: network, subnetLength: subnetLength,
+            localSubnet: localSubnet, generation: generation))
+    }
+}
+
+extension RouteSnapshotOf where Family == IPv6Routing {
+    /// Builds the table, as for IPv4: `network` and `subnetLength` are flannel's IPv6Network and
+    /// IPv6SubnetLen (a /48 or /56 of /64s gives the direct index).
+    public init(
+        routes: some Sequence<IPv6Route>,
+        network: IPv6Prefix,
+        subnetLength: Int,
+        localSubnet: IPv6Prefix? = nil,
+        generation: UInt64 = 0
+    ) {
+        self.init(header: RouteTableBuilder<IPv6Routing>.build(
+            routes: Array(routes), network: network, subnetLength: subnetLength,
+            localSubnet: localSubnet, generation: generation))
+    }
+}
+
 /// Above this many index bits (2^20 slots, 4 MiB of UInt32) the direct strategy costs more memory
 /// and build time per publish than it saves; the longest-prefix strategy takes over. flannel's
 /// default (a /16 Network of /24s) needs 8 bits; a /8 of /24s needs 16; an IPv6 /48 of /64s, 16.
@@ -56,7 +80,7 @@ enum RouteTableBuilder<Family: RouteFamily> {
     typealias Key = Family.Key
 
     static func build(
-        routes: some Sequence<Family.Entry>, network: Family.Prefix, subnetLength: Int,
+        routes: [Family.Entry], network: Family.Prefix, subnetLength: Int,
         localSubnet: Family.Prefix?, generation: UInt64
     ) -> UnsafeMutablePointer<RouteTableHeader<Family>> {
         precondition(_isPOD(Family.Entry.self), "route entries are freed without deinitialization")
@@ -138,7 +162,7 @@ enum RouteTableBuilder<Family: RouteFamily> {
     /// follows it, a depth-first walk of the containment tree, which the interval sweep relies on.
     /// Routes already in that order without a repeated subnet (what the peer tables publish) are
     /// taken as they come: at 5,000 peers the dictionary and sort took half of a publish.
-    static func orderedEntries(_ routes: some Sequence<Family.Entry>, localSubnet: Family.Prefix?) -> [Family.Entry] {
+    static func orderedEntries(_ routes: [Family.Entry], localSubnet: Family.Prefix?) -> [Family.Entry] {
         var entries: [Family.Entry] = []
         entries.reserveCapacity(routes.underestimatedCount)
         var strictlyOrdered = true

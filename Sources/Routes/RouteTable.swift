@@ -82,6 +82,7 @@ public struct RouteTableOf<Family: RouteFamily>: @unchecked Sendable {
 
     /// Whether `publicIP` is the underlay address of any route's next hop. Used only on the drop
     /// path, to tell a packet from an unknown host from one whose inner source a peer may not use.
+    @inlinable
     public func isPeer(publicIP: Family.PeerAddress) -> Bool {
         let peers = header.pointee.peers
         var low = 0

@@ -1,6 +1,6 @@
-/// Receive-side coalescing (software GRO) of inner IPv4 TCP segments, and of UDP datagrams, into
-/// super-packets for a TUN opened with IFF_VNET_HDR (DESIGN.md §3): one write of up to 64 KB
-/// instead of dozens of writes.
+/// Receive-side coalescing (software GRO) of inner IPv4 and IPv6 TCP segments, and of UDP
+/// datagrams, into super-packets for a TUN opened with IFF_VNET_HDR (DESIGN.md §3): one write of
+/// up to 64 KB instead of dozens of writes.
 ///
 /// Design: nothing is moved. A super-packet is a gather list for one writev: its virtio-net header
 /// (written into caller-provided room), the first segment of the flow (the head) whole, then the
@@ -28,11 +28,19 @@
 /// passes). The kernel splits the super-packet again (GSO_UDP_L4) where it is delivered or sent on,
 /// so a receiving socket reads the same datagrams, with fresh IP IDs and computed UDP checksums.
 ///
+/// IPv6 follows the same rules, with the fixed header in the IPv4 header's place: version,
+/// traffic class, flow label, next header, hop limit and addresses equal (as Linux's
+/// ipv6_gro_receive compares them), TCP or UDP right behind the fixed header. A packet with
+/// extension headers passes through uncoalesced (and closes its flow's head). Its super-packet is
+/// TCPV6 or UDP_L4, and a UDP checksum of 0 does not pass: over IPv6 it is invalid (RFC 8200 §8.1)
+/// and the kernel would drop the datagram, so it is left alone for the kernel to drop.
+///
 /// Any segment of a flow that is not appended closes that flow's head (and becomes the new head if
 /// it can be one), so packets of one flow keep their order; packets of different flows may leave
-/// in a different order. Packets that are not IPv4 TCP or UDP, or are malformed, pass through
+/// in a different order. Packets that are not TCP or UDP, or are malformed, pass through
 /// untouched; one that still names a flow's addresses and ports (a first fragment, a UDP length
-/// that disagrees, a TCP data offset out of range) closes that flow's head too.
+/// that disagrees, a TCP data offset out of range, IPv6 extension headers) closes that flow's head
+/// too.
 ///
 /// Fixed capacity and allocation-free per batch: the flow table and per-packet state are allocated
 /// once, at `init`. One coalescer per worker; it is Sendable so a worker can be handed its own,
@@ -70,10 +78,10 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
         slots.deallocate()
     }
 
-    /// Coalesces a batch of inner IPv4 packets into TUN writes, in the order to write them; returns
-    /// how many there are. Write `w` is `writes[w].pieceCount` pieces from `pieces[writes[w].firstPiece]`
+    /// Coalesces a batch of inner IPv4 and IPv6 packets into TUN writes, in the order to write them;
+    /// returns how many there are. Write `w` is `writes[w].pieceCount` pieces from `pieces[writes[w].firstPiece]`
     /// on: first its virtio-net header, stored at `headers + w * VirtioNetHeader.size`, then its
-    /// bytes. A super-packet's header describes it (TCPV4 or UDP_L4, NEEDS_CSUM, its TCP or UDP
+    /// bytes. A super-packet's header describes it (TCPV4, TCPV6 or UDP_L4, NEEDS_CSUM, its TCP or UDP
     /// checksum field holding the pseudo-header sum as Linux expects for CHECKSUM_PARTIAL); anything
     /// else gets `.plain` and is written as it came. `headers` needs room for `packets.count`
     /// headers, `writes` for `packets.count` writes and `pieces` for `2 * packets.count` pieces.
@@ -147,13 +155,25 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
         let ip = packet.start
         guard packet.length >= F.ipMinimumHeader else { return }
         let versionIHL = F.load8(ip, F.ipVersionIHL)
+        if versionIHL >> 4 == 6 {
+            // Behind extension headers, a first fragment's ports are still the flow's.
+            guard let (offset, proto, fragmentOffset) = IPv6.upperLayer(ip, length: packet.length),
+                  fragmentOffset == 0, offset + 4 <= packet.length,
+                  proto == F.protocolTCP || (coalescesUDP && proto == F.protocolUDP)
+            else { return }
+            let key = CoalescingFlowKey(ip: ip, transport: ip + offset, isUDP: proto == F.protocolUDP, isIPv6: true)
+            let (slot, found) = probe(key)
+            if found { slots[slot].head = -1 }
+            return
+        }
         let ipHeaderLength = Int(versionIHL & 0x0F) * 4
         let proto = F.load8(ip, F.ipProtocol)
         guard versionIHL >> 4 == 4, ipHeaderLength >= F.ipMinimumHeader, ipHeaderLength + 4 <= packet.length,
               proto == F.protocolTCP || (coalescesUDP && proto == F.protocolUDP),
               F.load16(ip, F.ipFlagsFragment) & F.ipFragmentOffset == 0
         else { return }
-        let (slot, found) = probe(CoalescingFlowKey(ip: ip, transport: ip + ipHeaderLength, isUDP: proto == F.protocolUDP))
+        let (slot, found) = probe(CoalescingFlowKey(ip: ip, transport: ip + ipHeaderLength, isUDP: proto == F.protocolUDP,
+                                                    isIPv6: false))
         if found { slots[slot].head = -1 }
     }
 
@@ -168,7 +188,7 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
             nextSequence = F.load32(segment.transport, F.tcpSequence) &+ UInt32(segment.payloadLength)
         }
         states[index] = CoalescingState(
-            role: .head, isUDP: segment.isUDP, ipHeaderLength: segment.ipHeaderLength,
+            role: .head, isUDP: segment.isUDP, isIPv6: segment.isIPv6, ipHeaderLength: segment.ipHeaderLength,
             transportHeaderLength: segment.transportHeaderLength, totalLength: segment.totalLength,
             segmentPayload: segment.payloadLength, segmentCount: 1, nextSequence: nextSequence,
             isClosed: false, checksumVerified: false, headLength: segment.totalLength, last: Int32(index))
@@ -186,6 +206,7 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
         let headTransport = headIP + state.ipHeaderLength
         let ip = segment.ip
         guard !state.isClosed,
+              segment.isIPv6 == state.isIPv6,
               segment.ipHeaderLength == state.ipHeaderLength,
               segment.transportHeaderLength == state.transportHeaderLength,
               segment.payloadLength > 0, segment.payloadLength <= state.segmentPayload
@@ -208,11 +229,19 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
             pushes = flags & F.tcpPSH != 0
         }
 
-        // Version/IHL and TOS; flags/fragment, TTL and protocol; addresses and options.
-        guard F.load16(ip, 0) == F.load16(headIP, 0),
-              F.loadRaw32(ip, F.ipFlagsFragment) == F.loadRaw32(headIP, F.ipFlagsFragment),
-              memoryEqual(ip + F.ipSource, headIP + F.ipSource, state.ipHeaderLength - F.ipSource)
-        else { return .rejected }
+        if state.isIPv6 {
+            // Version, traffic class and flow label; next header and hop limit; addresses.
+            guard F.loadRaw32(ip, F.ip6VersionClassFlow) == F.loadRaw32(headIP, F.ip6VersionClassFlow),
+                  F.load16(ip, F.ip6NextHeader) == F.load16(headIP, F.ip6NextHeader),
+                  memoryEqual(ip + F.ip6Source, headIP + F.ip6Source, F.ip6Header - F.ip6Source)
+            else { return .rejected }
+        } else {
+            // Version/IHL and TOS; flags/fragment, TTL and protocol; addresses and options.
+            guard F.load16(ip, 0) == F.load16(headIP, 0),
+                  F.loadRaw32(ip, F.ipFlagsFragment) == F.loadRaw32(headIP, F.ipFlagsFragment),
+                  memoryEqual(ip + F.ipSource, headIP + F.ipSource, state.ipHeaderLength - F.ipSource)
+            else { return .rejected }
+        }
 
         let newTotalLength = state.totalLength + segment.payloadLength
         guard newTotalLength <= 65_535 else { return .rejected }
@@ -263,8 +292,7 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
         let ip = packet.start
         let transport = ip + state.ipHeaderLength
         let transportLength = state.totalLength - state.ipHeaderLength
-        F.store16(ip, F.ipTotalLength, UInt16(state.totalLength))
-        F.refreshIPChecksum(ip, headerLength: state.ipHeaderLength)
+        F.storeIPLength(ip, isIPv6: state.isIPv6, length: state.totalLength, ipHeaderLength: state.ipHeaderLength)
         let gsoType: VirtioNetHeader.GSOType
         let checksumOffset: Int
         if state.isUDP {
@@ -272,10 +300,12 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
             gsoType = .udpL4
             checksumOffset = F.udpChecksum
         } else {
-            gsoType = VirtioNetHeader.GSOType.tcpV4.withECN(F.load8(transport, F.tcpFlags) & F.tcpCWR != 0)
+            gsoType = (state.isIPv6 ? VirtioNetHeader.GSOType.tcpV6 : .tcpV4)
+                .withECN(F.load8(transport, F.tcpFlags) & F.tcpCWR != 0)
             checksumOffset = F.tcpChecksum
         }
-        let pseudo = F.pseudoHeaderSum(ip, protocol: state.isUDP ? F.protocolUDP : F.protocolTCP, length: transportLength)
+        let pseudo = F.pseudoHeaderSum(ip, isIPv6: state.isIPv6, protocol: state.isUDP ? F.protocolUDP : F.protocolTCP,
+                                       length: transportLength)
         F.storeChecksum(transport, checksumOffset, InternetChecksum.fold(pseudo))
         VirtioNetHeader(
             flags: .needsChecksum, gsoType: gsoType,
@@ -318,6 +348,7 @@ struct CoalescingState {
     var role: Role = .passThrough
     /// A UDP head (no sequence numbers or flags to follow); TCP otherwise.
     var isUDP = false
+    var isIPv6 = false
     var ipHeaderLength = 0
     var transportHeaderLength = 0
     /// IP total length of the super-packet so far.
@@ -365,26 +396,43 @@ public struct CoalescedWrite: Equatable, Sendable {
     }
 }
 
-/// Addresses and ports as they sit in memory, and the protocol.
+/// Addresses and ports as they sit in memory, and the protocol and IP version.
+///
+/// An IPv6 address is folded to 32 bits (its four words XORed), so the key stays as small as
+/// IPv4's: two IPv6 flows may then share a key, which costs coalescing, never correctness.
+/// `append` compares the whole headers, so a segment of the other flow is not appended; it
+/// closes the head and takes the slot, as any segment that is not appended does.
 struct CoalescingFlowKey: Equatable {
     var source: UInt32 = 0
     var destination: UInt32 = 0
     var ports: UInt32 = 0
-    var isUDP = false
+    /// Bit 0: UDP (TCP otherwise); bit 1: IPv6.
+    var kind: UInt8 = 0
 
     init() {}
 
-    /// The key of the packet whose IPv4 header is at `ip` and transport header at `transport`.
-    init(ip: UnsafeRawPointer, transport: UnsafeRawPointer, isUDP: Bool) {
-        source = GSOFields.loadRaw32(ip, GSOFields.ipSource)
-        destination = GSOFields.loadRaw32(ip, GSOFields.ipDestination)
-        ports = GSOFields.loadRaw32(transport, 0)
-        self.isUDP = isUDP
+    /// The key of the packet whose IP header is at `ip` and transport header at `transport`.
+    init(ip: UnsafeRawPointer, transport: UnsafeRawPointer, isUDP: Bool, isIPv6: Bool) {
+        typealias F = GSOFields
+        if isIPv6 {
+            source = Self.fold(ip + F.ip6Source)
+            destination = Self.fold(ip + F.ip6Source + 16)
+        } else {
+            source = F.loadRaw32(ip, F.ipSource)
+            destination = F.loadRaw32(ip, F.ipDestination)
+        }
+        ports = F.loadRaw32(transport, 0)
+        kind = (isUDP ? 1 : 0) | (isIPv6 ? 2 : 0)
+    }
+
+    static func fold(_ address: UnsafeRawPointer) -> UInt32 {
+        typealias F = GSOFields
+        return F.loadRaw32(address, 0) ^ F.loadRaw32(address, 4) ^ F.loadRaw32(address, 8) ^ F.loadRaw32(address, 12)
     }
 
     var hashSlot: Int {
         var mixed = (UInt64(source) << 32 | UInt64(destination)) &* 0x9E37_79B9_7F4A_7C15
-        mixed ^= (UInt64(ports) | (isUDP ? 1 << 32 : 0)) &* 0xC2B2_AE3D_27D4_EB4F
+        mixed ^= (UInt64(ports) | UInt64(kind) << 32) &* 0xC2B2_AE3D_27D4_EB4F
         mixed ^= mixed >> 29
         return Int(truncatingIfNeeded: mixed)
     }
@@ -397,31 +445,45 @@ struct CoalescingFlowSlot {
     var key = CoalescingFlowKey()
 }
 
-/// A well-formed, unfragmented IPv4 TCP packet of the batch, or UDP datagram when UDP is
-/// coalesced; `nil` for anything else.
+/// A well-formed, unfragmented IPv4 TCP packet of the batch, or IPv6 TCP packet without extension
+/// headers, or such a UDP datagram when UDP is coalesced; `nil` for anything else.
 struct CoalescingSegment {
     let ip: UnsafeMutableRawPointer
     let transport: UnsafeMutableRawPointer
     let isUDP: Bool
+    let isIPv6: Bool
     let ipHeaderLength: Int
     let transportHeaderLength: Int
     /// IP total length; bytes past it in the buffer (link-layer padding) are not the packet's.
     let totalLength: Int
     var payloadLength: Int { totalLength - ipHeaderLength - transportHeaderLength }
-    var key: CoalescingFlowKey { CoalescingFlowKey(ip: ip, transport: transport, isUDP: isUDP) }
+    var key: CoalescingFlowKey { CoalescingFlowKey(ip: ip, transport: transport, isUDP: isUDP, isIPv6: isIPv6) }
 
     init?(_ packet: PacketBuffer, udp: Bool) {
         typealias F = GSOFields
         let ip = packet.start
         guard packet.length >= F.ipMinimumHeader else { return nil }
         let versionIHL = F.load8(ip, F.ipVersionIHL)
-        let ipHeaderLength = Int(versionIHL & 0x0F) * 4
-        let totalLength = Int(F.load16(ip, F.ipTotalLength))
-        let proto = F.load8(ip, F.ipProtocol)
-        guard versionIHL >> 4 == 4, ipHeaderLength >= F.ipMinimumHeader, totalLength <= packet.length,
-              proto == F.protocolTCP || (udp && proto == F.protocolUDP),
-              F.load16(ip, F.ipFlagsFragment) & F.ipMoreFragmentsOrOffset == 0
-        else { return nil }
+        let isIPv6 = versionIHL >> 4 == 6
+        let ipHeaderLength: Int
+        let totalLength: Int
+        let proto: UInt8
+        if isIPv6 {
+            guard packet.length >= F.ip6Header else { return nil }
+            ipHeaderLength = F.ip6Header
+            totalLength = F.ip6Header + Int(F.load16(ip, F.ip6PayloadLength))
+            // An extension header in front of TCP or UDP fails the protocol test.
+            proto = F.load8(ip, F.ip6NextHeader)
+            guard totalLength <= packet.length, proto == F.protocolTCP || (udp && proto == F.protocolUDP) else { return nil }
+        } else {
+            ipHeaderLength = Int(versionIHL & 0x0F) * 4
+            totalLength = Int(F.load16(ip, F.ipTotalLength))
+            proto = F.load8(ip, F.ipProtocol)
+            guard versionIHL >> 4 == 4, ipHeaderLength >= F.ipMinimumHeader, totalLength <= packet.length,
+                  proto == F.protocolTCP || (udp && proto == F.protocolUDP),
+                  F.load16(ip, F.ipFlagsFragment) & F.ipMoreFragmentsOrOffset == 0
+            else { return nil }
+        }
         let transport = ip + ipHeaderLength
         let transportHeaderLength: Int
         if proto == F.protocolUDP {
@@ -438,19 +500,22 @@ struct CoalescingSegment {
         self.ip = ip
         self.transport = transport
         self.isUDP = proto == F.protocolUDP
+        self.isIPv6 = isIPv6
         self.ipHeaderLength = ipHeaderLength
         self.transportHeaderLength = transportHeaderLength
         self.totalLength = totalLength
     }
 
-    /// The IPv4 header checksum and the transport checksum verify; a UDP checksum of 0 (none) passes.
+    /// The IPv4 header checksum (IPv6 has none) and the transport checksum verify; a UDP checksum
+    /// of 0 (none) passes over IPv4 and fails over IPv6, where it is invalid.
     func checksumsVerify() -> Bool {
         typealias F = GSOFields
         let transportLength = totalLength - ipHeaderLength
-        guard InternetChecksum.isValid(ip, count: ipHeaderLength) else { return false }
-        if isUDP && F.load16(transport, F.udpChecksum) == 0 { return true }
+        guard isIPv6 || InternetChecksum.isValid(ip, count: ipHeaderLength) else { return false }
+        if isUDP && F.load16(transport, F.udpChecksum) == 0 { return !isIPv6 }
         return InternetChecksum.isValid(
             transport, count: transportLength,
-            initial: F.pseudoHeaderSum(ip, protocol: isUDP ? F.protocolUDP : F.protocolTCP, length: transportLength))
+            initial: F.pseudoHeaderSum(ip, isIPv6: isIPv6, protocol: isUDP ? F.protocolUDP : F.protocolTCP,
+                                       length: transportLength))
     }
 }

@@ -1,9 +1,9 @@
 /// Why a packet was not forwarded. A drop is not an error: every one is counted by reason, and the
 /// engine's counters are indexed by `rawValue`, so cases are only ever appended.
 public enum DropReason: UInt8, CaseIterable, Sendable, CustomStringConvertible {
-    /// Shorter than the headers it claims to carry.
+    /// Shorter than the headers it claims to carry (IPv6: under 40 bytes).
     case truncated = 0
-    /// IPv4 version field is not 4.
+    /// IP version field is not 4 (IPv6: not 6).
     case wrongVersion
     /// IHL below 5, or IHL·4 past the packet.
     case badIHL
@@ -42,6 +42,13 @@ public enum DropReason: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     /// Larger than the path to its peer carries (a smaller MTU on the way, learned by the kernel)
     /// and DF set: answered with ICMP fragmentation needed naming the inner MTU that fits.
     case exceedsPathMTU
+    /// IPv6 payload length past the buffer.
+    case badPayloadLength
+    /// IPv6 hop limit would reach zero on this hop: answered with ICMPv6 Time Exceeded.
+    case hopLimitExpired
+    /// An IPv6 TSO or USO super-packet with extension headers between the fixed header and TCP
+    /// or UDP: Weft does not segment it (a routing header would change the checksum's addresses).
+    case ipv6ExtensionHeaders
 
     public var description: String {
         switch self {
@@ -64,6 +71,9 @@ public enum DropReason: UInt8, CaseIterable, Sendable, CustomStringConvertible {
         case .badTCPHeader: "bad_tcp_header"
         case .notOurSubnet: "not_our_subnet"
         case .exceedsPathMTU: "exceeds_path_mtu"
+        case .badPayloadLength: "bad_payload_length"
+        case .hopLimitExpired: "hop_limit_expired"
+        case .ipv6ExtensionHeaders: "ipv6_extension_headers"
         }
     }
 }

@@ -1,6 +1,6 @@
-/// The few IPv4, TCP and UDP field offsets and big-endian accessors that segmentation and
+/// The few IPv4, IPv6, TCP and UDP field offsets and big-endian accessors that segmentation and
 /// coalescing need, on raw pointers. Kept to these files so they stay independent of the module's
-/// IPv4 view.
+/// IP views.
 enum GSOFields {
     // IPv4 (offsets from the IP header).
     static let ipVersionIHL = 0
@@ -16,6 +16,14 @@ enum GSOFields {
     /// MF flag and 13-bit fragment offset: a packet with any of these set is a fragment.
     static let ipMoreFragmentsOrOffset: UInt16 = 0x3FFF
     static let ipFragmentOffset: UInt16 = 0x1FFF
+    // IPv6 (offsets from the fixed header, which is all Weft segments or coalesces behind).
+    static let ip6VersionClassFlow = 0
+    static let ip6PayloadLength = 4
+    static let ip6NextHeader = 6
+    static let ip6HopLimit = 7
+    static let ip6Source = 8
+    static let ip6Header = 40
+
     static let protocolTCP: UInt8 = 6
     static let protocolUDP: UInt8 = 17
 
@@ -88,5 +96,24 @@ enum GSOFields {
     static func pseudoHeaderSum(_ ip: UnsafeRawPointer, protocol proto: UInt8, length: Int) -> InternetChecksum.Sum {
         InternetChecksum.pseudoHeaderSum(
             source: loadRaw32(ip, ipSource), destination: loadRaw32(ip, ipDestination), protocol: proto, length: length)
+    }
+
+    /// The same behind the IPv4 or (`isIPv6`) the IPv6 fixed header at `ip` (RFC 8200 §8.1).
+    @inline(__always)
+    static func pseudoHeaderSum(_ ip: UnsafeRawPointer, isIPv6: Bool, protocol proto: UInt8, length: Int) -> InternetChecksum.Sum {
+        isIPv6 ? InternetChecksum.pseudoHeaderSum(addresses: ip + ip6Source, nextHeader: proto, length: length)
+            : pseudoHeaderSum(ip, protocol: proto, length: length)
+    }
+
+    /// Sets the IP length field of a packet of `length` bytes whose IP header is `ipHeaderLength`
+    /// bytes: IPv4's total length (and a fresh header checksum), IPv6's payload length.
+    @inline(__always)
+    static func storeIPLength(_ ip: UnsafeMutableRawPointer, isIPv6: Bool, length: Int, ipHeaderLength: Int) {
+        if isIPv6 {
+            store16(ip, ip6PayloadLength, UInt16(length - ip6Header))
+        } else {
+            store16(ip, ipTotalLength, UInt16(length))
+            refreshIPChecksum(ip, headerLength: ipHeaderLength)
+        }
     }
 }

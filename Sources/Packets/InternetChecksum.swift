@@ -60,6 +60,16 @@ public enum InternetChecksum {
         Sum(source) &+ Sum(destination) &+ Sum(UInt16(proto).bigEndian) &+ Sum(UInt16(truncatingIfNeeded: length).bigEndian)
     }
 
+    /// Sum of the IPv6 pseudo-header (RFC 8200 §8.1): the 32 bytes at `addresses` (source then
+    /// destination, as they sit at offset 8 of an IPv6 header), the upper-layer length as 32 bits,
+    /// three zero bytes and the next header.
+    @inlinable
+    public static func pseudoHeaderSum(addresses: UnsafeRawPointer, nextHeader: UInt8, length: Int) -> Sum {
+        // Both words are below 2^32, so their sum is a safe initial value for the carrying sum.
+        sum(addresses, count: 32,
+            initial: Sum(UInt32(truncatingIfNeeded: length).bigEndian) &+ Sum(UInt32(nextHeader).bigEndian))
+    }
+
     /// Folds a native partial sum to 16 bits (not inverted).
     @inlinable public static func fold(_ sum: Sum) -> UInt16 {
         var s = (sum & 0xFFFF_FFFF) &+ (sum >> 32)

@@ -107,6 +107,11 @@ public enum Segmentation {
     /// TCP segments are cut to fit `innerMTU` (`PathFit.segmentPayload`) when the sender's MSS
     /// would not: a byte stream may be cut anywhere. UDP datagrams keep their size (each is a
     /// message); whether they fit is the caller's to check.
+    ///
+    /// IPv4 (TCPV4, UDP_L4) and IPv6 (TCPV6, UDP_L4) alike. An IPv6 super-packet with extension
+    /// headers is dropped as `ipv6ExtensionHeaders` rather than segmented: a routing header would
+    /// change the address the checksums cover, and Linux's own TCP and UDP send none unless an
+    /// application asks for them (IPV6_RTHDR, IPV6_HOPOPTS).
     public static func segmentHeaders(
         _ packet: PacketBuffer, header: VirtioNetHeader, into output: UnsafeMutableRawPointer, capacity: Int, gap: Int = 0,
         innerMTU: Int = .max
@@ -155,8 +160,8 @@ public enum Segmentation {
 
 }
 
-/// A validated TCPV4 or UDP_L4 super-packet: what segmenting it needs. Package-visible for the
-/// copying segmenter the benchmarks and tests compare against (Benchmarks/ReferencePaths).
+/// A validated TCPV4, TCPV6 or UDP_L4 super-packet: what segmenting it needs. Package-visible for
+/// the copying segmenter the benchmarks and tests compare against (Benchmarks/ReferencePaths).
 package struct SuperPacket {
     typealias F = GSOFields
     package enum Parsed {
@@ -168,6 +173,8 @@ package struct SuperPacket {
 
     let bytes: UnsafeRawPointer
     package let isTCP: Bool
+    /// Behind a 40-byte IPv6 fixed header (no extension headers); IPv4 otherwise.
+    package let isIPv6: Bool
     let ipHeaderLength: Int
     package let headersLength: Int
     package let segmentPayload: Int
@@ -177,7 +184,7 @@ package struct SuperPacket {
 
     /// The same packet cut into payloads of `segmentPayload` bytes (sequence numbers follow).
     func cut(segmentPayload: Int) -> SuperPacket {
-        SuperPacket(bytes: bytes, isTCP: isTCP, ipHeaderLength: ipHeaderLength, headersLength: headersLength,
+        SuperPacket(bytes: bytes, isTCP: isTCP, isIPv6: isIPv6, ipHeaderLength: ipHeaderLength, headersLength: headersLength,
                     segmentPayload: segmentPayload, payloadLength: payloadLength,
                     count: payloadLength == 0 ? 1 : (payloadLength + segmentPayload - 1) / segmentPayload)
     }
@@ -190,21 +197,38 @@ package struct SuperPacket {
 
         guard packet.length >= F.ipMinimumHeader else { return .dropped(.truncated) }
         let versionIHL = F.load8(bytes, F.ipVersionIHL)
-        guard versionIHL >> 4 == 4 else { return .dropped(.wrongVersion) }
-        let ipHeaderLength = Int(versionIHL & 0x0F) * 4
-        guard ipHeaderLength >= F.ipMinimumHeader, ipHeaderLength <= packet.length else { return .dropped(.badIHL) }
-        let totalLength = Int(F.load16(bytes, F.ipTotalLength))
-        guard totalLength >= ipHeaderLength, totalLength <= packet.length else { return .dropped(.badTotalLength) }
+        let isIPv6 = versionIHL >> 4 == 6
+        let ipHeaderLength: Int
+        let totalLength: Int
+        let proto: UInt8
+        if isIPv6 {
+            guard packet.length >= F.ip6Header else { return .dropped(.truncated) }
+            ipHeaderLength = F.ip6Header
+            totalLength = F.ip6Header + Int(F.load16(bytes, F.ip6PayloadLength))
+            guard totalLength <= packet.length else { return .dropped(.badPayloadLength) }
+            proto = F.load8(bytes, F.ip6NextHeader)
+        } else {
+            guard versionIHL >> 4 == 4 else { return .dropped(.wrongVersion) }
+            ipHeaderLength = Int(versionIHL & 0x0F) * 4
+            guard ipHeaderLength >= F.ipMinimumHeader, ipHeaderLength <= packet.length else { return .dropped(.badIHL) }
+            totalLength = Int(F.load16(bytes, F.ipTotalLength))
+            guard totalLength >= ipHeaderLength, totalLength <= packet.length else { return .dropped(.badTotalLength) }
+            proto = F.load8(bytes, F.ipProtocol)
+        }
 
         let isTCP: Bool
         switch header.gsoType.kind {
         case .none: return .single
-        case .tcpV4: isTCP = true
+        case .tcpV4 where !isIPv6, .tcpV6 where isIPv6: isTCP = true
         case .udpL4: isTCP = false
-        default: return .dropped(.badVirtioHeader)  // UFO and TCPv6 are not offloads of an IPv4 overlay.
+        default: return .dropped(.badVirtioHeader)  // UFO, or TCP of the other IP version.
         }
-        guard F.load8(bytes, F.ipProtocol) == (isTCP ? F.protocolTCP : F.protocolUDP) else { return .dropped(.badVirtioHeader) }
-        guard F.load16(bytes, F.ipFlagsFragment) & F.ipMoreFragmentsOrOffset == 0 else { return .dropped(.badVirtioHeader) }
+        if isIPv6 {
+            guard !IPv6NextHeader.isExtensionHeader(proto) else { return .dropped(.ipv6ExtensionHeaders) }
+        } else {
+            guard F.load16(bytes, F.ipFlagsFragment) & F.ipMoreFragmentsOrOffset == 0 else { return .dropped(.badVirtioHeader) }
+        }
+        guard proto == (isTCP ? F.protocolTCP : F.protocolUDP) else { return .dropped(.badVirtioHeader) }
 
         let transportHeaderLength: Int
         if isTCP {
@@ -228,13 +252,14 @@ package struct SuperPacket {
         let segmentPayload = Int(header.gsoSize)
         let payloadLength = totalLength - headersLength
         return .superPacket(SuperPacket(
-            bytes: bytes, isTCP: isTCP, ipHeaderLength: ipHeaderLength, headersLength: headersLength,
+            bytes: bytes, isTCP: isTCP, isIPv6: isIPv6, ipHeaderLength: ipHeaderLength, headersLength: headersLength,
             segmentPayload: segmentPayload, payloadLength: payloadLength,
             count: payloadLength == 0 ? 1 : (payloadLength + segmentPayload - 1) / segmentPayload))
     }
 
-    /// Writes segment `index`'s headers at `segment`: the IP header with total length, ID =
-    /// original + index (wrapping) and a fresh header checksum; for TCP, sequence = original +
+    /// Writes segment `index`'s headers at `segment`: an IPv4 header with total length, ID =
+    /// original + index (wrapping) and a fresh header checksum, or an IPv6 header with its payload
+    /// length (IPv6 has neither ID nor header checksum); for TCP, sequence = original +
     /// index·MSS, FIN and PSH on the last segment only, CWR on the first only; for UDP, its length;
     /// then the transport checksum over the headers and `payloadLength` bytes at `payload`.
     @inline(__always)
@@ -242,9 +267,13 @@ package struct SuperPacket {
         segment.copyMemory(from: bytes, byteCount: headersLength)
         let length = headersLength + payloadLength
         let transportLength = length - ipHeaderLength
-        F.store16(segment, F.ipTotalLength, UInt16(length))
-        F.store16(segment, F.ipIdentification, F.load16(bytes, F.ipIdentification) &+ UInt16(truncatingIfNeeded: index))
-        F.refreshIPChecksum(segment, headerLength: ipHeaderLength)
+        if isIPv6 {
+            F.store16(segment, F.ip6PayloadLength, UInt16(transportLength))
+        } else {
+            F.store16(segment, F.ipTotalLength, UInt16(length))
+            F.store16(segment, F.ipIdentification, F.load16(bytes, F.ipIdentification) &+ UInt16(truncatingIfNeeded: index))
+            F.refreshIPChecksum(segment, headerLength: ipHeaderLength)
+        }
 
         let transport = segment + ipHeaderLength
         let checksumField: Int
@@ -262,7 +291,8 @@ package struct SuperPacket {
         }
         F.storeChecksum(transport, checksumField, 0)
         // Headers are whole 32-bit words, so the payload's sum continues theirs.
-        let pseudo = F.pseudoHeaderSum(segment, protocol: isTCP ? F.protocolTCP : F.protocolUDP, length: transportLength)
+        let pseudo = F.pseudoHeaderSum(segment, isIPv6: isIPv6, protocol: isTCP ? F.protocolTCP : F.protocolUDP,
+                                       length: transportLength)
         let headersSum = InternetChecksum.sum(transport, count: headersLength - ipHeaderLength, initial: pseudo)
         let checksum = InternetChecksum.checksum(payload, count: payloadLength, initial: headersSum)
         // UDP sends 0 as "no checksum", so a computed 0 goes out as its equivalent 0xFFFF.

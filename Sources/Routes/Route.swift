@@ -48,3 +48,27 @@ extension Route: CustomStringConvertible {
         return nextHop.backend == .vxlan ? "\(via) \(nextHop.vtepMAC)" : via
     }
 }
+
+/// One peer's IPv6 subnet and how to reach it. The next hop is the peer's IPv4 underlay, as the
+/// udp backend carries inner IPv6 over it; an IPv6 underlay (flannel's vxlan `flannel-v6` device)
+/// will need a next hop of its own, which changes only `IPv6Routing.Hop`.
+///
+/// Trivial (no references), 48 bytes.
+public struct IPv6Route: Hashable, Sendable {
+    public var subnet: IPv6Prefix
+    public var nextHop: NextHop
+
+    @inlinable
+    public init(subnet: IPv6Prefix, nextHop: NextHop) {
+        self.subnet = subnet
+        self.nextHop = nextHop
+    }
+}
+
+extension IPv6Route: CustomStringConvertible {
+    /// One line for `weft` status output, e.g. "fc00:0:0:3::/64 via 198.18.0.3:8285 udp".
+    public var description: String {
+        let via = "\(subnet) via \(nextHop.publicIP):\(nextHop.port) \(nextHop.backend.rawValue)"
+        return nextHop.backend == .vxlan ? "\(via) \(nextHop.vtepMAC)" : via
+    }
+}

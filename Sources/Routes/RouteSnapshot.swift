@@ -11,11 +11,33 @@ import Addressing
 ///   it arriving from the TUN would be sent back to ourselves). flannel's lease watcher filters
 ///   the local lease the same way.
 /// - Overlapping routes of different lengths: the longest prefix wins.
-public struct RouteSnapshot: ~Copyable, @unchecked Sendable {
+///
+/// `RouteSnapshot` is the IPv4 snapshot, `IPv6RouteSnapshot` the IPv6 one.
+public struct RouteSnapshotOf<Family: RouteFamily>: ~Copyable, @unchecked Sendable {
     // Unique owner of the block; `@unchecked Sendable` because the block is immutable after
     // `init` and ownership moves with the value.
-    let header: UnsafeMutablePointer<RouteTableHeader>
+    let header: UnsafeMutablePointer<RouteTableHeader<Family>>
 
+    init(header: UnsafeMutablePointer<RouteTableHeader<Family>>) { self.header = header }
+
+    /// The per-packet view; valid while this snapshot is alive.
+    public var table: RouteTableOf<Family> { RouteTableOf(header: header) }
+
+    deinit { RouteTableMemory.deallocate(header) }
+
+    /// Hands the block to a new owner (the publisher) without freeing it.
+    consuming func relinquish() -> UnsafeMutablePointer<RouteTableHeader<Family>> {
+        let block = header
+        discard self
+        return block
+    }
+}
+
+// One initializer per family, each calling the builder with concrete types, so that the optimizer
+// specializes the builder for the family: called through the generic parameter alone, every
+// publish would run it as unspecialized generic code (a witness call per comparison).
+
+extension RouteSnapshotOf where Family == IPv4Routing {
     /// Builds the table. `network` and `subnetLength` are flannel's Network and SubnetLen: when every
     /// route is a `subnetLength` subnet of `network`, lookup is a direct index; any other route set
     /// (any lengths, routes outside `network`, nonsense lengths) is still served, by the
@@ -27,84 +49,96 @@ public struct RouteSnapshot: ~Copyable, @unchecked Sendable {
         localSubnet: IPv4Prefix? = nil,
         generation: UInt64 = 0
     ) {
-        header = RouteTableBuilder.build(
-            routes: routes, network: network, subnetLength: subnetLength,
-            localSubnet: localSubnet, generation: generation)
+        self.init(header: RouteTableBuilder<IPv4Routing>.build(
+            routes: Array(routes), network: network, subnetLength: subnetLength,
+            localSubnet: localSubnet, generation: generation))
     }
+}
 
-    /// The per-packet view; valid while this snapshot is alive.
-    public var table: RouteTable { RouteTable(header: header) }
-
-    deinit { RouteTableMemory.deallocate(header) }
-
-    /// Hands the block to a new owner (the publisher) without freeing it.
-    consuming func relinquish() -> UnsafeMutablePointer<RouteTableHeader> {
-        let block = header
-        discard self
-        return block
+extension RouteSnapshotOf where Family == IPv6Routing {
+    /// Builds the table, as for IPv4: `network` and `subnetLength` are flannel's IPv6Network and
+    /// IPv6SubnetLen (a /48 or /56 of /64s gives the direct index).
+    public init(
+        routes: some Sequence<IPv6Route>,
+        network: IPv6Prefix,
+        subnetLength: Int,
+        localSubnet: IPv6Prefix? = nil,
+        generation: UInt64 = 0
+    ) {
+        self.init(header: RouteTableBuilder<IPv6Routing>.build(
+            routes: Array(routes), network: network, subnetLength: subnetLength,
+            localSubnet: localSubnet, generation: generation))
     }
 }
 
 /// Above this many index bits (2^20 slots, 4 MiB of UInt32) the direct strategy costs more memory
 /// and build time per publish than it saves; the longest-prefix strategy takes over. flannel's
-/// default (a /16 Network of /24s) needs 8 bits; a /8 of /24s needs 16.
+/// default (a /16 Network of /24s) needs 8 bits; a /8 of /24s needs 16; an IPv6 /48 of /64s, 16.
 let maximumDirectIndexBits = 20
 
-enum RouteTableBuilder {
+enum RouteTableBuilder<Family: RouteFamily> {
+    typealias Key = Family.Key
+
     static func build(
-        routes: some Sequence<Route>, network: IPv4Prefix, subnetLength: Int,
-        localSubnet: IPv4Prefix?, generation: UInt64
-    ) -> UnsafeMutablePointer<RouteTableHeader> {
-        precondition(_isPOD(Route.self), "route entries are freed without deinitialization")
+        routes: [Family.Entry], network: Family.Prefix, subnetLength: Int,
+        localSubnet: Family.Prefix?, generation: UInt64
+    ) -> UnsafeMutablePointer<RouteTableHeader<Family>> {
+        precondition(_isPOD(Family.Entry.self), "route entries are freed without deinitialization")
 
         let entries = orderedEntries(routes, localSubnet: localSubnet)
-        let peers = sortedUnique(entries.map(\.nextHop.publicIP))
+        let peers = sortedUnique(entries.map(Family.peer(of:)))
 
-        let indexBits = subnetLength - network.length
-        let isDirect = subnetLength >= max(1, network.length) && subnetLength <= 32
+        let networkKey = Family.network(of: network)
+        let networkLength = Family.length(of: network)
+        let networkMask = Family.mask(networkLength)
+        let indexBits = subnetLength - networkLength
+        let isDirect = subnetLength >= max(1, networkLength) && subnetLength <= Key.bitWidth
             && indexBits <= maximumDirectIndexBits
-            && entries.allSatisfy { $0.subnet.length == subnetLength && network.contains($0.subnet.network) }
+            && entries.allSatisfy {
+                let subnet = Family.subnet(of: $0)
+                return Family.length(of: subnet) == subnetLength && Family.network(of: subnet) & networkMask == networkKey
+            }
 
         var slots: [UInt32]
-        var intervalStarts: [UInt32] = []
+        var intervalStarts: [Key] = []
         if isDirect {
             slots = Array(repeating: 0, count: 1 << indexBits)
-            let shift = UInt32(32 - subnetLength)
+            let shift = Key.bitWidth - subnetLength
             for (index, entry) in entries.enumerated() {
-                slots[Int((entry.subnet.network.value - network.network.value) >> shift)] = UInt32(index + 1)
+                slots[Int(truncatingIfNeeded: (Family.network(of: Family.subnet(of: entry)) - networkKey) >> shift)] = UInt32(index + 1)
             }
         } else {
             (intervalStarts, slots) = intervals(for: entries)
         }
 
         var layout = BlockLayout()
-        let headerOffset = layout.reserve(RouteTableHeader.self, count: 1)
-        let routesOffset = layout.reserve(Route.self, count: entries.count)
+        let headerOffset = layout.reserve(RouteTableHeader<Family>.self, count: 1)
+        let routesOffset = layout.reserve(Family.Entry.self, count: entries.count)
         let slotsOffset = layout.reserve(UInt32.self, count: slots.count)
-        let startsOffset = layout.reserve(UInt32.self, count: intervalStarts.count)
-        let peersOffset = layout.reserve(IPv4Address.self, count: peers.count)
+        let startsOffset = layout.reserve(Key.self, count: intervalStarts.count)
+        let peersOffset = layout.reserve(Family.PeerAddress.self, count: peers.count)
 
         // Cache-line aligned by hand inside a plain malloc block: glibc 2.36 reuses freed
         // memalign(64) blocks so poorly that a publish per Node change grew RSS by about 30 KiB
         // each at 5,000 peers (Benchmarks/KubeScale), with nothing live leaking.
         let allocation = UnsafeMutableRawPointer.allocate(byteCount: layout.size + cacheLine - 1, alignment: 16)
         let block = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: allocation) + cacheLine - 1) & ~(cacheLine - 1))!
-        let routesPointer = (block + routesOffset).bindMemory(to: Route.self, capacity: entries.count)
+        let routesPointer = (block + routesOffset).bindMemory(to: Family.Entry.self, capacity: entries.count)
         routesPointer.initialize(from: entries, count: entries.count)
         let slotsPointer = (block + slotsOffset).bindMemory(to: UInt32.self, capacity: slots.count)
         slotsPointer.initialize(from: slots, count: slots.count)
-        let startsPointer = (block + startsOffset).bindMemory(to: UInt32.self, capacity: intervalStarts.count)
+        let startsPointer = (block + startsOffset).bindMemory(to: Key.self, capacity: intervalStarts.count)
         startsPointer.initialize(from: intervalStarts, count: intervalStarts.count)
-        let peersPointer = (block + peersOffset).bindMemory(to: IPv4Address.self, capacity: peers.count)
+        let peersPointer = (block + peersOffset).bindMemory(to: Family.PeerAddress.self, capacity: peers.count)
         peersPointer.initialize(from: peers, count: peers.count)
 
-        let local = localSubnet.map { ($0.network.value, $0.mask) } ?? (1, 0)
-        let header = (block + headerOffset).bindMemory(to: RouteTableHeader.self, capacity: 1)
+        let local = localSubnet.map { (Family.network(of: $0), Family.mask(Family.length(of: $0))) } ?? (1, 0)
+        let header = (block + headerOffset).bindMemory(to: RouteTableHeader<Family>.self, capacity: 1)
         header.initialize(to: RouteTableHeader(
             isDirect: isDirect,
-            directBase: isDirect ? network.network.value : 1,
-            directMask: isDirect ? network.mask : 0,
-            directShift: isDirect ? UInt32(32 - subnetLength) : 0,
+            directBase: isDirect ? networkKey : 1,
+            directMask: isDirect ? networkMask : 0,
+            directShift: isDirect ? Key(Key.bitWidth - subnetLength) : 0,
             localNetwork: local.0,
             localMask: local.1,
             slots: slotsPointer,
@@ -128,28 +162,30 @@ enum RouteTableBuilder {
     /// follows it, a depth-first walk of the containment tree, which the interval sweep relies on.
     /// Routes already in that order without a repeated subnet (what the peer tables publish) are
     /// taken as they come: at 5,000 peers the dictionary and sort took half of a publish.
-    static func orderedEntries(_ routes: some Sequence<Route>, localSubnet: IPv4Prefix?) -> [Route] {
-        var entries: [Route] = []
+    static func orderedEntries(_ routes: [Family.Entry], localSubnet: Family.Prefix?) -> [Family.Entry] {
+        var entries: [Family.Entry] = []
         entries.reserveCapacity(routes.underestimatedCount)
         var strictlyOrdered = true
-        for route in routes where route.subnet != localSubnet {
-            if strictlyOrdered, let last = entries.last, !precedes(last.subnet, route.subnet) { strictlyOrdered = false }
+        for route in routes where Family.subnet(of: route) != localSubnet {
+            if strictlyOrdered, let last = entries.last, !precedes(Family.subnet(of: last), Family.subnet(of: route)) {
+                strictlyOrdered = false
+            }
             entries.append(route)
         }
         if strictlyOrdered { return entries }
-        var latest: [IPv4Prefix: NextHop] = [:]
+        var latest: [Family.Prefix: Family.Entry] = [:]
         latest.reserveCapacity(entries.count)
-        for route in entries { latest[route.subnet] = route.nextHop }
-        return latest.map { Route(subnet: $0.key, nextHop: $0.value) }.sorted { precedes($0.subnet, $1.subnet) }
+        for route in entries { latest[Family.subnet(of: route)] = route }
+        return latest.values.sorted { precedes(Family.subnet(of: $0), Family.subnet(of: $1)) }
     }
 
     @inline(__always)
-    static func precedes(_ a: IPv4Prefix, _ b: IPv4Prefix) -> Bool {
-        (a.network.value, a.length) < (b.network.value, b.length)
+    static func precedes(_ a: Family.Prefix, _ b: Family.Prefix) -> Bool {
+        (Family.network(of: a), Family.length(of: a)) < (Family.network(of: b), Family.length(of: b))
     }
 
     /// Sorted and without repeats, sorting in place rather than hashing through a Set.
-    static func sortedUnique(_ addresses: [IPv4Address]) -> [IPv4Address] {
+    static func sortedUnique(_ addresses: [Family.PeerAddress]) -> [Family.PeerAddress] {
         var addresses = addresses
         addresses.sort()
         var kept = 0
@@ -167,13 +203,11 @@ enum RouteTableBuilder {
     /// however many distinct lengths the set has. (A per-length hash probes once per length and a
     /// trie walks up to 32 nodes; this keeps the hot path a single tight loop over one array, and
     /// all longest-prefix reasoning happens here, once per publish.)
-    static func intervals(for entries: [Route]) -> (starts: [UInt32], targets: [UInt32]) {
-        var starts: [UInt32] = [0]
+    static func intervals(for entries: [Family.Entry]) -> (starts: [Key], targets: [UInt32]) {
+        var starts: [Key] = [0]
         var targets: [UInt32] = [0]
 
-        func mark(_ start: UInt64, _ target: UInt32) {
-            guard start <= UInt64(UInt32.max) else { return }  // a prefix ending at 255.255.255.255
-            let start = UInt32(start)
+        func mark(_ start: Key, _ target: UInt32) {
             if starts.last == start {
                 // A longer prefix starting here, or several prefixes closing here: the last word wins.
                 targets[targets.count - 1] = target
@@ -187,19 +221,25 @@ enum RouteTableBuilder {
             }
         }
 
-        var open: [(last: UInt64, target: UInt32)] = []
+        /// The interval after a prefix's last address goes to `target`; none follows the last address.
+        func close(after last: Key, _ target: UInt32) {
+            if last != Key.max { mark(last + 1, target) }
+        }
+
+        var open: [(last: Key, target: UInt32)] = []
         for (index, entry) in entries.enumerated() {
-            let first = UInt64(entry.subnet.network.value)
+            let subnet = Family.subnet(of: entry)
+            let first = Family.network(of: subnet)
             while let top = open.last, top.last < first {
                 open.removeLast()
-                mark(top.last + 1, open.last?.target ?? 0)
+                close(after: top.last, open.last?.target ?? 0)
             }
             let target = UInt32(index + 1)
             mark(first, target)
-            open.append((first + entry.subnet.size - 1, target))
+            open.append((first | ~Family.mask(Family.length(of: subnet)), target))
         }
         while let top = open.popLast() {
-            mark(top.last + 1, open.last?.target ?? 0)
+            close(after: top.last, open.last?.target ?? 0)
         }
         return (starts, targets)
     }
@@ -222,17 +262,17 @@ enum RouteTableMemory {
     /// Generation a poisoned table reports; no snapshot the control plane builds uses it.
     static let poisonedGeneration = UInt64.max
 
-    static func deallocate(_ header: UnsafeMutablePointer<RouteTableHeader>) {
+    static func deallocate<Family>(_ header: UnsafeMutablePointer<RouteTableHeader<Family>>) {
         // Every region holds trivial values: no deinitialization needed.
         header.pointee.allocation.deallocate()
     }
 
     /// Overwrites a table so a reader that (wrongly) still uses it sees `poisonedGeneration`, no
     /// routes, misses on every lookup, and 0xA5 bytes in every array.
-    static func poison(_ header: UnsafeMutablePointer<RouteTableHeader>) {
+    static func poison<Family>(_ header: UnsafeMutablePointer<RouteTableHeader<Family>>) {
         let byteCount = header.pointee.byteCount
         let block = UnsafeMutableRawPointer(header)
-        var offset = MemoryLayout<RouteTableHeader>.stride
+        var offset = MemoryLayout<RouteTableHeader<Family>>.stride
         while offset < byteCount {
             block.storeBytes(of: 0xA5, toByteOffset: offset, as: UInt8.self)
             offset += 1

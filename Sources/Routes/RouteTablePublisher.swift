@@ -20,12 +20,15 @@ import Synchronization
 /// The control-plane side (publish, reclaim, registration) runs under a lock; it is never on the
 /// per-packet path. Readers keep the publisher alive: it is freed, with every snapshot it holds,
 /// after its last reader and its owner let go of it.
-public final class RouteTablePublisher: @unchecked Sendable {
+///
+/// `RouteTablePublisher` publishes IPv4 tables, `IPv6RouteTablePublisher` IPv6 ones; a dual-stack
+/// dataplane has one of each, and a worker one reader of each.
+public final class RouteTablePublisherOf<Family: RouteFamily>: @unchecked Sendable {
     // @unchecked: `words` points at atomics only; `state` is behind a Mutex; the rest is immutable.
 
     /// The words readers touch, in manually allocated memory so a reader reaches them through a
     /// plain pointer (no class reference, so no retain/release per batch).
-    private let words: UnsafeMutablePointer<PublicationWords>
+    private let words: UnsafeMutablePointer<PublicationWords<Family>>
     private let state: Mutex<State>
     private let poisonsReclaimed: Bool
     private let onFree: (@Sendable (_ generation: UInt64) -> Void)?
@@ -41,7 +44,7 @@ public final class RouteTablePublisher: @unchecked Sendable {
     // @unchecked Sendable: the blocks and slots the state refers to are only touched under the
     // lock (or, for slots, through their atomics).
     private struct Retired: @unchecked Sendable {
-        let table: UnsafeMutablePointer<RouteTableHeader>
+        let table: UnsafeMutablePointer<RouteTableHeader<Family>>
         /// Publish: the epoch it was retired at. Quarantine: its generation before poisoning.
         let stamp: UInt64
     }
@@ -58,7 +61,7 @@ public final class RouteTablePublisher: @unchecked Sendable {
     ///   - onFree: called with a snapshot's generation when its memory is returned to the system
     ///     (without the lock held), including the current one when the publisher goes away.
     public init(
-        _ initial: consuming RouteSnapshot,
+        _ initial: consuming RouteSnapshotOf<Family>,
         poisonsReclaimed: Bool = false,
         onFree: (@Sendable (_ generation: UInt64) -> Void)? = nil
     ) {
@@ -93,7 +96,7 @@ public final class RouteTablePublisher: @unchecked Sendable {
 
     /// Makes `snapshot` the table every reader gets from its next `current()`, retires the previous
     /// one, and frees whatever retired snapshot no reader can still hold.
-    public func publish(_ snapshot: consuming RouteSnapshot) {
+    public func publish(_ snapshot: consuming RouteSnapshotOf<Family>) {
         let fresh = Retired(table: snapshot.relinquish(), stamp: 0)
         let freed = state.withLock { state in
             // Exchange before bump: a reader that sees the bumped epoch also sees the new pointer.
@@ -122,7 +125,7 @@ public final class RouteTablePublisher: @unchecked Sendable {
 
     /// Registers a reader for the calling thread, online at the current epoch. Create it on the
     /// worker thread that will use it; it unregisters itself when destroyed.
-    public func makeReader() -> RouteTableReader {
+    public func makeReader() -> RouteTableReaderOf<Family> {
         let slot = state.withLock { state in
             // Under the lock no publish is in flight, so the epoch read here is at least the
             // retire epoch of every retired snapshot, and this reader's first current() (which
@@ -131,7 +134,7 @@ public final class RouteTablePublisher: @unchecked Sendable {
             state.readers.append(SlotReference(slot: slot))
             return SlotReference(slot: slot)
         }.slot
-        return RouteTableReader(publisher: self, words: words, slot: slot)
+        return RouteTableReaderOf(publisher: self, words: words, slot: slot)
     }
 
     func unregister(_ slot: UnsafeMutablePointer<ReaderSlot>) {
@@ -146,9 +149,9 @@ public final class RouteTablePublisher: @unchecked Sendable {
 
     /// Runs `body` with the current table, for display on the control-plane side. Snapshots are
     /// only retired and freed under the same lock, so the table cannot go away during `body`.
-    public func withCurrent<Result>(_ body: (RouteTable) throws -> Result) rethrows -> Result {
+    public func withCurrent<Result>(_ body: (RouteTableOf<Family>) throws -> Result) rethrows -> Result {
         try state.withLock { _ in
-            try body(RouteTable(header: words.pointee.current.load(ordering: .acquiring)))
+            try body(RouteTableOf(header: words.pointee.current.load(ordering: .acquiring)))
         }
     }
 
@@ -217,13 +220,13 @@ public final class RouteTablePublisher: @unchecked Sendable {
 
 /// The publication words shared by the publisher and all its readers.
 @usableFromInline
-struct PublicationWords: ~Copyable {
+struct PublicationWords<Family: RouteFamily>: ~Copyable {
     /// The current snapshot; never null, never freed while current.
-    @usableFromInline let current: Atomic<UnsafeMutablePointer<RouteTableHeader>>
+    @usableFromInline let current: Atomic<UnsafeMutablePointer<RouteTableHeader<Family>>>
     /// Bumped once per publish, after the exchange. Starts at 1 so 0 can mean "offline".
     @usableFromInline let epoch: Atomic<UInt64>
 
-    init(current: UnsafeMutablePointer<RouteTableHeader>) {
+    init(current: UnsafeMutablePointer<RouteTableHeader<Family>>) {
         self.current = Atomic(current)
         epoch = Atomic(1)
     }

@@ -11,13 +11,15 @@ import Synchronization
 /// ```
 /// Before blocking in the kernel for long (an idle wait), call `goOffline()` so this reader does
 /// not hold back reclamation, and `goOnline()` before the next `current()`.
-public struct RouteTableReader: ~Copyable {
-    @usableFromInline let words: UnsafeMutablePointer<PublicationWords>
+///
+/// `RouteTableReader` reads IPv4 tables, `IPv6RouteTableReader` IPv6 ones.
+public struct RouteTableReaderOf<Family: RouteFamily>: ~Copyable {
+    @usableFromInline let words: UnsafeMutablePointer<PublicationWords<Family>>
     @usableFromInline let slot: UnsafeMutablePointer<ReaderSlot>
     // Keeps `words` and `slot` alive; never touched on the per-batch path.
-    private let publisher: RouteTablePublisher
+    private let publisher: RouteTablePublisherOf<Family>
 
-    init(publisher: RouteTablePublisher, words: UnsafeMutablePointer<PublicationWords>,
+    init(publisher: RouteTablePublisherOf<Family>, words: UnsafeMutablePointer<PublicationWords<Family>>,
          slot: UnsafeMutablePointer<ReaderSlot>) {
         self.publisher = publisher
         self.words = words
@@ -29,11 +31,11 @@ public struct RouteTableReader: ~Copyable {
     /// The newest published table. Valid until this reader's next `quiescent()` or `goOffline()`;
     /// do not keep it (or anything pointing into it) past that. The reader must be online.
     @inlinable
-    public func current() -> RouteTable {
+    public func current() -> RouteTableOf<Family> {
         assert(slot.pointee.epoch.load(ordering: .relaxed) != ReaderSlot.offline,
                "RouteTableReader.current() called while offline: call goOnline() first")
         // Acquire pairs with the publisher's exchange: the table's contents are visible.
-        return RouteTable(header: words.pointee.current.load(ordering: .acquiring))
+        return RouteTableOf(header: words.pointee.current.load(ordering: .acquiring))
     }
 
     /// Announces that this thread holds no table obtained before this call. Call it between

@@ -93,3 +93,39 @@ func makeUDP(source: [UInt8], destination: [UInt8], sourcePort: UInt16, destinat
     segment[7] = UInt8(checksum & 0xFF)
     return segment
 }
+
+/// Pseudo-header bytes for TCP/UDP/ICMPv6 over IPv6 (RFC 8200 §8.1), written out as bytes.
+func pseudoHeaderV6(source: [UInt8], destination: [UInt8], nextHeader: UInt8, length: Int) -> [UInt8] {
+    source + destination + [UInt8(truncatingIfNeeded: length >> 24), UInt8(truncatingIfNeeded: length >> 16),
+                            UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length), 0, 0, 0, nextHeader]
+}
+
+/// The 16 bytes of an address given as eight groups.
+func v6(_ groups: UInt16...) -> [UInt8] {
+    precondition(groups.count == 8)
+    return groups.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+}
+
+/// An IPv6 packet built byte by byte (not through the module): fixed header, then `payload`
+/// (extension headers included, if the test wants them), payload length from it unless given.
+func makeIPv6(source: [UInt8] = v6(0xfc00, 0, 0, 1, 0, 0, 0, 5), destination: [UInt8] = v6(0xfc00, 0, 0, 9, 0, 0, 0, 9),
+              nextHeader: UInt8 = 17, hopLimit: UInt8 = 64, trafficClass: UInt8 = 0, flowLabel: UInt32 = 0,
+              payload: [UInt8] = Array(0..<32), payloadLength: Int? = nil) -> [UInt8] {
+    let length = payloadLength ?? payload.count
+    let word = UInt32(6) << 28 | UInt32(trafficClass) << 20 | flowLabel & 0xF_FFFF
+    return [UInt8(word >> 24), UInt8(truncatingIfNeeded: word >> 16), UInt8(truncatingIfNeeded: word >> 8), UInt8(truncatingIfNeeded: word),
+            UInt8(length >> 8), UInt8(length & 0xFF), nextHeader, hopLimit] + source + destination + payload
+}
+
+/// A UDP segment (header + payload) over IPv6 with its checksum by the reference.
+func makeUDPv6(source: [UInt8], destination: [UInt8], sourcePort: UInt16, destinationPort: UInt16,
+               payload: [UInt8]) -> [UInt8] {
+    let length = 8 + payload.count
+    var segment: [UInt8] = [UInt8(sourcePort >> 8), UInt8(sourcePort & 0xFF), UInt8(destinationPort >> 8),
+                            UInt8(destinationPort & 0xFF), UInt8(length >> 8), UInt8(length & 0xFF), 0, 0] + payload
+    var checksum = referenceChecksum(pseudoHeaderV6(source: source, destination: destination, nextHeader: 17, length: length) + segment)
+    if checksum == 0 { checksum = 0xFFFF }
+    segment[6] = UInt8(checksum >> 8)
+    segment[7] = UInt8(checksum & 0xFF)
+    return segment
+}

@@ -206,7 +206,7 @@ import Testing
         var routes = uniformRoutes(count: 200, network: network, subnetLength: 24, using: &generator).filter { $0.subnet != local }
         routes.append(Route(subnet: IPv4Prefix("10.244.0.0/20")!, nextHop: randomNextHop(using: &generator)))
         routes.append(Route(subnet: local, nextHop: randomNextHop(using: &generator)))
-        let ordered = routes.sorted { RouteTableBuilder.precedes($0.subnet, $1.subnet) }
+        let ordered = routes.sorted { RouteTableBuilder<IPv4Routing>.precedes($0.subnet, $1.subnet) }
         #expect(Set(ordered.map(\.subnet)).count == ordered.count, "the fast path needs distinct subnets")
         let inOrder = RouteSnapshot(routes: ordered, network: network, subnetLength: 24, localSubnet: local)
         let shuffled = RouteSnapshot(routes: ordered.shuffled(using: &generator), network: network, subnetLength: 24, localSubnet: local)

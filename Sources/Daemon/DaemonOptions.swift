@@ -1,5 +1,6 @@
 import Addressing
 import Config
+import Engine
 import Logging
 import Status
 
@@ -8,9 +9,8 @@ import Status
 /// --port-filter). Built by `parse`, which
 /// reads the command line and then FLANNELD_* for every flag the command line left out.
 public struct DaemonOptions: Equatable, Sendable {
-    public enum Engine: String, Equatable, Sendable, CaseIterable {
-        case uring, mmsg, auto
-    }
+    /// --engine: the engine's own choice of I/O loop (uring, mmsg, auto), not a copy of it.
+    public typealias Engine = EngineConfiguration.Selection
 
     /// What moves the vxlan backend's packets: the kernel's vxlan device flannel.<VNI>, programmed
     /// as flanneld programs it, or Weft's user-space engine behind a TUN of that name.

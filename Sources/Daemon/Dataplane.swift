@@ -54,7 +54,7 @@ final class Dataplane: Sendable {
                 // Bind the interface's own address: with --public-ip behind NAT the advertised one is not local.
                 publicIP: context.interface.address, port: config.backend.effectivePort,
                 backend: config.backend.kind == .vxlan ? .vxlan : .udp, vni: config.backend.vni, vtepMAC: vtepMAC,
-                engine: EngineConfiguration.Selection(rawValue: options.engine.rawValue) ?? .auto,
+                engine: options.engine,
                 workers: options.workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : options.workers,
                 // vxlan's Backend.MTU names the underlay MTU to use instead of the interface's.
                 underlayMTU: config.backend.kind == .vxlan ? config.backend.underlayMTU ?? context.interface.mtu : context.interface.mtu,

@@ -58,7 +58,7 @@ struct FieldDecoder {
     func prefixLength(_ field: String, _ value: JSONValue, longest: Int, example: String) throws(ConfigError) -> Int {
         let n = try integer(field, value, example: example)
         guard n >= 0 else {
-            throw error(field, "\(field) \(n) is negative; use a \(field) between 2 and \(longest) (e.g. \(example))")
+            throw error(field, "\(field) \(n) is negative; use a prefix length between 2 and \(longest) (e.g. \(example))")
         }
         return Int(n)
     }

@@ -54,6 +54,37 @@ struct FieldDecoder {
         return address
     }
 
+    /// A prefix length field (flannel declares them uint, so a negative one fails to decode).
+    func prefixLength(_ field: String, _ value: JSONValue, longest: Int, example: String) throws(ConfigError) -> Int {
+        let n = try integer(field, value, example: example)
+        guard n >= 0 else {
+            throw error(field, "\(field) \(n) is negative; use a prefix length between 2 and \(longest) (e.g. \(example))")
+        }
+        return Int(n)
+    }
+
+    /// An address as flannel's ip.IP6 decodes it (Go's net.ParseIP: IPv6 text, or a dotted quad
+    /// read as its IPv4-mapped address).
+    func ipv6(_ field: String, _ value: JSONValue, example: String) throws(ConfigError) -> IPv6Address {
+        let text = try string(field, value, example: example)
+        guard let address = FlannelIPv6Text.parseAddress(text) else {
+            throw error(field, "\(field) \(ConfigError.show(text)) is not an IPv6 address; use e.g. \(example)")
+        }
+        return address
+    }
+
+    /// IPv6Network as flannel's ip.IP6Net decodes it, with Go's net.ParseCIDR, which also takes
+    /// an IPv4 CIDR. That only matters when EnableIPv6 is true, so the text is kept to say so then.
+    func ipv6Network(_ field: String, _ value: JSONValue) throws(ConfigError) -> (text: String, prefix: IPv6Prefix?) {
+        let example = "\"\(field)\": \"fc00::/48\""
+        let text = try string(field, value, example: example)
+        if let prefix = IPv6Prefix(text) { return (text, prefix) }
+        guard IPv4Prefix(text) != nil else {
+            throw error(field, "\(field) \(ConfigError.show(text)) is not an IPv6 CIDR; use e.g. \(example)")
+        }
+        return (text, nil)
+    }
+
     /// The members of an object value; any other kind is refused.
     func members(_ field: String, _ value: JSONValue, example: String) throws(ConfigError) -> [JSONMember] {
         guard case .object(let members) = value.kind else {

@@ -5,13 +5,15 @@ import Addressing
 public struct LeaseAttributes: Equatable, Sendable {
     /// The address peers send tunnel traffic to; 0.0.0.0 when the value has none, as in flannel.
     public var publicIP: IPv4Address
-    /// As written by a dual-stack flannel node; Weft keeps it only to write it back unchanged.
+    /// The address peers send IPv6 tunnel traffic to, as flanneld's text ("2001:db8::1"); nil
+    /// (written as null) when the lease has no IPv6 part. `publicIPv6Address` is the same, typed.
     public var publicIPv6: String?
     /// "vxlan", "host-gw", ...; empty when absent (flannel's udp backend writes none).
     public var backendType: String
     /// The backend's own JSON object, compact, as Go re-emits a json.RawMessage. nil when absent.
     public var backendData: String?
-    /// flannel's IPv6 counterpart of BackendData, kept raw for the same reason as publicIPv6.
+    /// flannel's IPv6 counterpart of BackendData (vxlan: the flannel-v6 device's VNI and
+    /// VtepMAC), compact JSON; nil when absent, and then not written.
     public var backendV6Data: String?
 
     public init(publicIP: IPv4Address, publicIPv6: String? = nil, backendType: String = "",
@@ -23,14 +25,27 @@ public struct LeaseAttributes: Equatable, Sendable {
         self.backendV6Data = backendV6Data
     }
 
-    /// What a vxlan node publishes.
-    public static func vxlan(publicIP: IPv4Address, data: VXLANLeaseData) -> LeaseAttributes {
-        LeaseAttributes(publicIP: publicIP, backendType: "vxlan", backendData: data.json)
+    /// PublicIPv6 as an address. Setting it writes flanneld's text for it.
+    public var publicIPv6Address: IPv6Address? {
+        get { publicIPv6.flatMap(FlannelIPv6Text.parseAddress) }
+        set { publicIPv6 = newValue.map(FlannelIPv6Text.address) }
     }
 
-    /// What a host-gw node publishes: no BackendData.
-    public static func hostGateway(publicIP: IPv4Address) -> LeaseAttributes {
-        LeaseAttributes(publicIP: publicIP, backendType: "host-gw")
+    /// What a vxlan node publishes; a dual-stack one adds its IPv6 address and the flannel-v6
+    /// device's VNI and VtepMAC as BackendV6Data.
+    public static func vxlan(publicIP: IPv4Address, data: VXLANLeaseData,
+                             publicIPv6: IPv6Address? = nil, dataV6: VXLANLeaseData? = nil) -> LeaseAttributes {
+        var attributes = LeaseAttributes(publicIP: publicIP, backendType: "vxlan", backendData: data.json,
+                                         backendV6Data: dataV6?.json)
+        attributes.publicIPv6Address = publicIPv6
+        return attributes
+    }
+
+    /// What a host-gw node publishes: no BackendData (nor BackendV6Data), PublicIPv6 when dual-stack.
+    public static func hostGateway(publicIP: IPv4Address, publicIPv6: IPv6Address? = nil) -> LeaseAttributes {
+        var attributes = LeaseAttributes(publicIP: publicIP, backendType: "host-gw")
+        attributes.publicIPv6Address = publicIPv6
+        return attributes
     }
 
     /// What flannel's udp backend publishes: no BackendType and no BackendData.
@@ -68,8 +83,9 @@ public struct LeaseAttributes: Equatable, Sendable {
         let publicIP = try members.decodeField("PublicIP") { (v) throws(ConfigError) in
             try decoder.ipv4("PublicIP", v, example: "\"PublicIP\": \"198.18.0.1\"")
         } ?? .any
+        // Decoded into flannel's ip.IP6 and so re-emitted as flanneld would: "FC00:0::1" is "fc00::1".
         let publicIPv6 = try members.decodeField("PublicIPv6") { (v) throws(ConfigError) in
-            try decoder.string("PublicIPv6", v, example: "\"PublicIPv6\": null")
+            FlannelIPv6Text.address(try decoder.ipv6("PublicIPv6", v, example: "\"PublicIPv6\": \"2001:db8::1\" or null"))
         }
         let backendType = try members.decodeField("BackendType") { (v) throws(ConfigError) in
             try decoder.string("BackendType", v, example: "\"BackendType\": \"vxlan\"")
@@ -88,6 +104,15 @@ public struct LeaseAttributes: Equatable, Sendable {
             throw ConfigError(source: "lease", field: "BackendData", problem: "BackendData is missing, so the peer's VtepMAC is unknown; the peer must publish {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}")
         }
         return try VXLANLeaseData.parse(backendData)
+    }
+
+    /// The vxlan fields of BackendV6Data, for a dual-stack vxlan lease: the peer's flannel-v6
+    /// device.
+    public func vxlanV6Data() throws(ConfigError) -> VXLANLeaseData {
+        guard let backendV6Data else {
+            throw ConfigError(source: "lease", field: "BackendV6Data", problem: "BackendV6Data is missing, so the peer's IPv6 VtepMAC is unknown; a dual-stack vxlan peer must publish {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}")
+        }
+        return try VXLANLeaseData.parse(backendV6Data, field: "BackendV6Data")
     }
 }
 
@@ -110,29 +135,30 @@ public struct VXLANLeaseData: Equatable, Sendable {
 
     public var json: String { "{\"VNI\":\(vni),\"VtepMAC\":\"\(vtepMAC)\"}" }
 
-    public static func parse(_ text: String) throws(ConfigError) -> VXLANLeaseData {
+    /// `field` names the lease member the object came from in errors: BackendData or BackendV6Data.
+    public static func parse(_ text: String, field: String = "BackendData") throws(ConfigError) -> VXLANLeaseData {
         let document: JSONDocument
         do {
             document = try JSONDocument(Array(text.utf8))
         } catch {
-            throw ConfigError(source: "lease", field: "BackendData", problem: "BackendData is not valid JSON (\(error.summary)); the peer must publish e.g. {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}")
+            throw ConfigError(source: "lease", field: field, problem: "\(field) is not valid JSON (\(error.summary)); the peer must publish e.g. {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}")
         }
         let decoder = FieldDecoder(source: "lease", document: document)
-        let members = try decoder.members("BackendData", document.root, example: "\"BackendData\": {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}")
+        let members = try decoder.members(field, document.root, example: "\"\(field)\": {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}")
         let vni = try members.decodeField("VNI") { (v) throws(ConfigError) -> UInt16 in
-            let n = try decoder.integer("BackendData.VNI", v, example: "\"VNI\": 1")
+            let n = try decoder.integer("\(field).VNI", v, example: "\"VNI\": 1")
             guard let vni = UInt16(exactly: n) else {
-                throw decoder.error("BackendData.VNI", "BackendData.VNI \(n) is outside 0...65535 (flannel reads it as uint16); publish e.g. \"VNI\": 1")
+                throw decoder.error("\(field).VNI", "\(field).VNI \(n) is outside 0...65535 (flannel reads it as uint16); publish e.g. \"VNI\": 1")
             }
             return vni
         } ?? 0
         // hardwareAddr.UnmarshalJSON in flannel runs even for null, and fails on it.
         let macValue = members.lastMatch("VtepMAC")
         guard let macValue else {
-            throw decoder.error("BackendData.VtepMAC", "BackendData.VtepMAC is missing; the peer must publish e.g. \"VtepMAC\": \"aa:bb:cc:dd:ee:ff\"")
+            throw decoder.error("\(field).VtepMAC", "\(field).VtepMAC is missing; the peer must publish e.g. \"VtepMAC\": \"aa:bb:cc:dd:ee:ff\"")
         }
         guard case .string(let text) = macValue.kind, let mac = VXLANLeaseData.parseMAC(text) else {
-            throw decoder.error("BackendData.VtepMAC", "BackendData.VtepMAC \(decoder.shown(macValue)) is not a MAC address; the peer must publish e.g. \"VtepMAC\": \"aa:bb:cc:dd:ee:ff\"")
+            throw decoder.error("\(field).VtepMAC", "\(field).VtepMAC \(decoder.shown(macValue)) is not a MAC address; the peer must publish e.g. \"VtepMAC\": \"aa:bb:cc:dd:ee:ff\"")
         }
         return VXLANLeaseData(vni: vni, vtepMAC: mac)
     }

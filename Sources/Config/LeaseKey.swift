@@ -1,44 +1,53 @@
 import Addressing
 
-/// The etcd key of a lease, `<prefix>/subnets/10.244.34.0-24`, and the other keys flannel
-/// derives from its --etcd-prefix.
+/// The etcd key of a lease, `<prefix>/subnets/10.244.34.0-24` or, for a dual-stack lease,
+/// `<prefix>/subnets/10.244.34.0-24&fc00:0:0:5::-64`, and the other keys flannel derives from
+/// its --etcd-prefix.
 public struct LeaseKey: Hashable, Sendable {
+    /// The IPv4 subnet. flannel writes an IPv6-only lease with an empty one, "0.0.0.0-0&...".
     public var subnet: IPv4Prefix
-    /// The "&fc00:0:0:5::-64" half of a dual-stack key, without the "&". Weft carries IPv4 only,
-    /// so it is ignored, but callers can say so in a log line.
-    public var ignoredIPv6Part: String?
+    /// The IPv6 subnet of a dual-stack (or IPv6-only) lease; nil for an IPv4 lease.
+    public var ipv6Subnet: IPv6Prefix?
 
-    public init(subnet: IPv4Prefix) {
+    public init(subnet: IPv4Prefix, ipv6Subnet: IPv6Prefix? = nil) {
         self.subnet = subnet
-        ignoredIPv6Part = nil
+        self.ipv6Subnet = ipv6Subnet
     }
 
     /// Reads a whole key or just its last element. flannel's pattern is
     /// `(\d+\.\d+.\d+.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$` with the IPv4 length read as a 5-bit
-    /// number (0...31); anything else is "not a subnet" and skipped.
+    /// number (0...31) and the IPv6 one as a 7-bit number (0...127, any number of digits);
+    /// anything else is "not a subnet" and skipped. Host bits are masked off both halves.
     public init?(parsing key: some StringProtocol) {
         let key = Substring(key)
         let name = key.split(separator: "/", omittingEmptySubsequences: false).last ?? key
         let halves = name.split(separator: "&", maxSplits: 1, omittingEmptySubsequences: false)
         guard let subnet = IPv4Prefix(leaseKey: halves[0]), subnet.length <= 31 else { return nil }
         self.subnet = subnet
-        ignoredIPv6Part = nil
+        ipv6Subnet = nil
         if halves.count == 2 {
             let v6 = halves[1]
             guard let dash = v6.lastIndex(of: "-") else { return nil }
             let address = v6[..<dash]
             let length = v6[v6.index(after: dash)...]
+            // The pattern's class is lowercase hex and colons: no dots, no "%zone", no capitals.
             let hexOrColon: (UInt8) -> Bool = {
                 (0x30...0x39).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) || $0 == UInt8(ascii: ":")
             }
             guard !address.isEmpty, address.utf8.allSatisfy(hexOrColon),
-                  !length.isEmpty, length.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
-            ignoredIPv6Part = String(v6)
+                  !length.isEmpty, length.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+                  let bits = Int(length), bits <= 127,
+                  let network = IPv6Address(address) else { return nil }
+            ipv6Subnet = IPv6Prefix(network, length: bits)
         }
     }
 
-    /// The last element of the key: "10.244.34.0-24" (no IPv6 part: Weft writes IPv4 leases).
-    public var name: String { subnet.leaseKey }
+    /// The last element of the key as flanneld writes it: "10.244.34.0-24", with
+    /// "&fc00:0:0:5::-64" appended for a lease that has an IPv6 subnet.
+    public var name: String {
+        guard let ipv6Subnet else { return subnet.leaseKey }
+        return "\(subnet.leaseKey)&\(FlannelIPv6Text.prefix(ipv6Subnet, separator: "-"))"
+    }
 
     /// `<prefix>/subnets/<name>`, joined and cleaned as Go's path.Join does.
     public func path(prefix: String) -> String {

@@ -2,7 +2,8 @@ import Addressing
 
 /// flannel's network configuration (the JSON at `<prefix>/config`, or net-conf.json in Kubernetes
 /// mode), with flannel's defaults applied and, where leases are allocated from it, its validation
-/// (CheckNetworkConfig) passed. Weft is IPv4-only.
+/// (CheckNetworkConfig) passed. The IPv4 fields are always present: a network without IPv4
+/// (EnableIPv4 false) is refused until Weft's backends carry IPv6 (issue 19).
 public struct NetworkConfig: Equatable, Sendable {
     /// What the config is checked for. flannel runs CheckNetworkConfig only where it allocates
     /// subnets itself (etcd); in Kubernetes mode each node's subnet is its podCIDR, SubnetLen,
@@ -27,13 +28,15 @@ public struct NetworkConfig: Equatable, Sendable {
     public let backend: BackendConfig
     /// Parsed for completeness; the masquerade rules decide what to do with it.
     public let enableNFTables: Bool
+    /// The IPv6 overlay when EnableIPv6 is true, nil otherwise.
+    public let ipv6: IPv6Allocation?
 
     /// Applies flannel's defaults and checks. nil, 0 (SubnetLen) and 0.0.0.0 (SubnetMin/Max)
     /// all mean "unset", as in flannel, where they are Go zero values.
     public init(
         network: IPv4Prefix, subnetLength: Int? = nil, subnetMin: IPv4Address? = nil,
         subnetMax: IPv4Address? = nil, backend: BackendConfig = .udp, enableNFTables: Bool = false,
-        checks: Checks = .allocation
+        ipv6: IPv6Allocation? = nil, checks: Checks = .allocation
     ) throws(ConfigError) {
         func refuse(_ field: String, _ problem: String) -> ConfigError {
             ConfigError(source: "config", field: field, problem: problem)
@@ -41,6 +44,7 @@ public struct NetworkConfig: Equatable, Sendable {
         self.network = network
         self.backend = backend
         self.enableNFTables = enableNFTables
+        self.ipv6 = ipv6
         if checks == .podCIDRs {
             let defaults = Self.defaultSubnets(of: network)
             let given = try? NetworkConfig(network: network, subnetLength: subnetLength, subnetMin: subnetMin, subnetMax: subnetMax)
@@ -114,6 +118,12 @@ public struct NetworkConfig: Equatable, Sendable {
     /// Decodes the config JSON like Go's encoding/json into flannel's Config struct (member names
     /// case-insensitive, unknown members ignored, later duplicates win), then validates for `checks`.
     public static func parse(_ bytes: [UInt8], checks: Checks = .allocation) throws(ConfigError) -> NetworkConfig {
+        try refuseWhatWeftDoesNotCarry(validated(bytes, checks: checks))
+    }
+
+    /// The config as flannel accepts it, before Weft refuses what it does not carry: nil when
+    /// EnableIPv4 is false, `ipv6` set when EnableIPv6 is true.
+    static func validated(_ bytes: [UInt8], checks: Checks) throws(ConfigError) -> NetworkConfig? {
         let document: JSONDocument
         do {
             document = try JSONDocument(bytes)
@@ -132,9 +142,6 @@ public struct NetworkConfig: Equatable, Sendable {
         let enableIPv4 = try members.decodeField("EnableIPv4") { (v) throws(ConfigError) in try decoder.bool("EnableIPv4", v) } ?? true
         let enableIPv6 = try members.decodeField("EnableIPv6") { (v) throws(ConfigError) in try decoder.bool("EnableIPv6", v) } ?? false
         let enableNFTables = try members.decodeField("EnableNFTables") { (v) throws(ConfigError) in try decoder.bool("EnableNFTables", v) } ?? false
-        _ = try members.decodeField("IPv6Network") { (v) throws(ConfigError) in
-            try decoder.string("IPv6Network", v, example: "\"IPv6Network\": \"fc00::/48\"")
-        }
         let network = try members.decodeField("Network") { (v) throws(ConfigError) -> IPv4Prefix in
             let example = "\"Network\": \"10.244.0.0/16\""
             let text = try decoder.string("Network", v, example: example)
@@ -144,11 +151,7 @@ public struct NetworkConfig: Equatable, Sendable {
             return prefix
         }
         let subnetLength = try members.decodeField("SubnetLen") { (v) throws(ConfigError) -> Int in
-            let n = try decoder.integer("SubnetLen", v, example: "\"SubnetLen\": 24")
-            guard n >= 0 else {
-                throw decoder.error("SubnetLen", "SubnetLen \(n) is negative; use a SubnetLen between 2 and 30 (e.g. \"SubnetLen\": 24)")
-            }
-            return Int(n)
+            try decoder.prefixLength("SubnetLen", v, longest: 30, example: "\"SubnetLen\": 24")
         }
         let subnetMin = try members.decodeField("SubnetMin") { (v) throws(ConfigError) in
             try decoder.ipv4("SubnetMin", v, example: "\"SubnetMin\": \"10.244.1.0\"")
@@ -156,19 +159,58 @@ public struct NetworkConfig: Equatable, Sendable {
         let subnetMax = try members.decodeField("SubnetMax") { (v) throws(ConfigError) in
             try decoder.ipv4("SubnetMax", v, example: "\"SubnetMax\": \"10.244.255.0\"")
         }
+        // Go decodes the IPv6 fields whatever EnableIPv6 says, so a malformed one fails either way.
+        let ipv6Network = try members.decodeField("IPv6Network") { (v) throws(ConfigError) in
+            try decoder.ipv6Network("IPv6Network", v)
+        }
+        let ipv6SubnetLength = try members.decodeField("IPv6SubnetLen") { (v) throws(ConfigError) -> Int in
+            try decoder.prefixLength("IPv6SubnetLen", v, longest: 126, example: "\"IPv6SubnetLen\": 64")
+        }
+        let ipv6SubnetMin = try members.decodeField("IPv6SubnetMin") { (v) throws(ConfigError) in
+            try decoder.ipv6("IPv6SubnetMin", v, example: "\"IPv6SubnetMin\": \"fc00:0:0:1::\"")
+        }
+        let ipv6SubnetMax = try members.decodeField("IPv6SubnetMax") { (v) throws(ConfigError) in
+            try decoder.ipv6("IPv6SubnetMax", v, example: "\"IPv6SubnetMax\": \"fc00:0:0:ffff::\"")
+        }
         let backend = try BackendConfig.decode(members.lastMatch("Backend"), with: decoder)
 
-        guard !enableIPv6 else {
-            throw decoder.error("EnableIPv6", "EnableIPv6 true is not supported: Weft carries IPv4 only; remove \"EnableIPv6\" or set it to false")
+        guard enableIPv4 || enableIPv6 else {
+            throw decoder.error("EnableIPv4", "EnableIPv4 and EnableIPv6 are both false, so the network carries nothing; remove \"EnableIPv4\": false or set \"EnableIPv6\": true")
         }
-        guard enableIPv4 else {
-            throw decoder.error("EnableIPv4", "EnableIPv4 false leaves nothing to carry: Weft carries IPv4 only; remove \"EnableIPv4\" or set it to true")
+        var ipv6: IPv6Allocation?
+        if enableIPv6 {
+            guard let ipv6Network else {
+                throw decoder.error("IPv6Network", "IPv6Network is missing but EnableIPv6 is true; add it, e.g. \"IPv6Network\": \"fc00::/48\", or set \"EnableIPv6\": false")
+            }
+            guard let prefix = ipv6Network.prefix else {
+                throw decoder.error("IPv6Network", "IPv6Network \(ConfigError.show(ipv6Network.text)) is an IPv4 CIDR; use an IPv6 one, e.g. \"IPv6Network\": \"fc00::/48\"")
+            }
+            ipv6 = try IPv6Allocation(network: prefix, subnetLength: ipv6SubnetLength, subnetMin: ipv6SubnetMin,
+                                      subnetMax: ipv6SubnetMax, checks: checks)
         }
+        guard enableIPv4 else { return nil }
         guard let network else {
             throw decoder.error("Network", "Network is missing; add it, e.g. \"Network\": \"10.244.0.0/16\"")
         }
-        return try NetworkConfig(network: network, subnetLength: subnetLength, subnetMin: subnetMin,
-                                 subnetMax: subnetMax, backend: backend, enableNFTables: enableNFTables, checks: checks)
+        return try NetworkConfig(network: network, subnetLength: subnetLength, subnetMin: subnetMin, subnetMax: subnetMax,
+                                 backend: backend, enableNFTables: enableNFTables, ipv6: ipv6, checks: checks)
+    }
+
+    /// The one place that refuses what flannel runs but Weft's backends do not carry yet (issue
+    /// 19). Everything has been validated by now, so a config that passes here is flannel-valid,
+    /// and lifting a refusal is deleting its guard. `config` is nil when EnableIPv4 is false;
+    /// lifting that refusal also needs a NetworkConfig whose IPv4 fields are optional.
+    static func refuseWhatWeftDoesNotCarry(_ config: NetworkConfig?) throws(ConfigError) -> NetworkConfig {
+        func refuse(_ field: String, _ problem: String) -> ConfigError {
+            ConfigError(source: "config", field: field, problem: problem)
+        }
+        guard let config else {
+            throw refuse("EnableIPv4", "EnableIPv4 false (an IPv6-only network) is not supported yet: Weft's backends carry IPv4 only; remove \"EnableIPv4\" or set it to true")
+        }
+        guard config.ipv6 == nil else {
+            throw refuse("EnableIPv6", "EnableIPv6 true is not supported yet: Weft's backends carry IPv4 only (the IPv6 fields are valid); remove \"EnableIPv6\" or set it to false")
+        }
+        return config
     }
 }
 

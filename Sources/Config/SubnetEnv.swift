@@ -10,24 +10,37 @@ public struct SubnetEnv: Equatable, Sendable {
     /// The lease. Written as FLANNEL_SUBNET=<its first host>/<length> (10.244.34.1/24, the
     /// bridge address); read back as the network ParseCIDR gives (10.244.34.0/24).
     public var subnet: IPv4Prefix?
+    /// FLANNEL_IPV6_NETWORK, written only when EnableIPv6 is true.
+    public var ipv6Network: IPv6Prefix?
+    /// The IPv6 lease, written and read back as `subnet` is: FLANNEL_IPV6_SUBNET=fc00:0:0:5::1/64
+    /// is fc00:0:0:5::/64.
+    public var ipv6Subnet: IPv6Prefix?
     /// FLANNEL_MTU.
     public var mtu: Int?
     /// FLANNEL_IPMASQ: whether the daemon masquerades (--ip-masq), so the bridge must not.
     public var ipMasq: Bool?
 
-    public init(network: IPv4Prefix?, subnet: IPv4Prefix?, mtu: Int?, ipMasq: Bool?) {
+    public init(network: IPv4Prefix?, subnet: IPv4Prefix?, ipv6Network: IPv6Prefix? = nil,
+                ipv6Subnet: IPv6Prefix? = nil, mtu: Int?, ipMasq: Bool?) {
         self.network = network
         self.subnet = subnet
+        self.ipv6Network = ipv6Network
+        self.ipv6Subnet = ipv6Subnet
         self.mtu = mtu
         self.ipMasq = ipMasq
     }
 
     /// The lines in flannel's order; a nil field's line is left out (flannel leaves out the IPv4
-    /// lines when EnableIPv4 is false).
+    /// lines when EnableIPv4 is false, the IPv6 ones when EnableIPv6 is false).
     public var entries: [(key: String, value: String)] {
         var lines: [(key: String, value: String)] = []
         if let network { lines.append(("FLANNEL_NETWORK", network.description)) }
         if let subnet { lines.append(("FLANNEL_SUBNET", "\(subnet.host(1))/\(subnet.length)")) }
+        if let ipv6Network { lines.append(("FLANNEL_IPV6_NETWORK", FlannelIPv6Text.prefix(ipv6Network))) }
+        if let ipv6Subnet {
+            let gateway = FlannelIPv6Text.address(ipv6Subnet.host(1))
+            lines.append(("FLANNEL_IPV6_SUBNET", "\(gateway)/\(ipv6Subnet.length)"))
+        }
         if let mtu { lines.append(("FLANNEL_MTU", String(mtu))) }
         if let ipMasq { lines.append(("FLANNEL_IPMASQ", ipMasq ? "true" : "false")) }
         return lines
@@ -38,7 +51,7 @@ public struct SubnetEnv: Equatable, Sendable {
         entries.map { "\($0.key)=\($0.value)\n" }.joined()
     }
 
-    /// Reads the four FLANNEL_ variables; other keys (the IPv6 ones included) are ignored.
+    /// Reads the six FLANNEL_ variables; other keys are ignored.
     /// A CIDR value holding several comma-separated entries counts as absent, as in flannel.
     public static func parse(_ text: String, file: String = defaultPath) throws(ConfigError) -> SubnetEnv {
         let lines = try DotEnv.parse(text, file: file)
@@ -58,9 +71,20 @@ public struct SubnetEnv: Equatable, Sendable {
             return prefix
         }
 
+        func ipv6CIDR(_ key: String, example: String) throws(ConfigError) -> IPv6Prefix? {
+            guard let (text, refuse) = value(key) else { return nil }
+            guard !text.contains(",") else { return nil }
+            guard let prefix = IPv6Prefix(text) else {
+                throw refuse("\(key)=\(ConfigError.show(text)) is not an IPv6 CIDR; write e.g. \(key)=\(example) or delete the file to start afresh")
+            }
+            return prefix
+        }
+
         var env = SubnetEnv(network: nil, subnet: nil, mtu: nil, ipMasq: nil)
         env.network = try cidr("FLANNEL_NETWORK", example: "10.244.0.0/16")
         env.subnet = try cidr("FLANNEL_SUBNET", example: "10.244.34.1/24")
+        env.ipv6Network = try ipv6CIDR("FLANNEL_IPV6_NETWORK", example: "fc00::/48")
+        env.ipv6Subnet = try ipv6CIDR("FLANNEL_IPV6_SUBNET", example: "fc00:0:0:5::1/64")
         if let (text, refuse) = value("FLANNEL_MTU") {
             guard let mtu = Int(text), (68...65535).contains(mtu), text.first != "+" else {
                 throw refuse("FLANNEL_MTU=\(ConfigError.show(text)) is not an MTU between 68 and 65535; write e.g. FLANNEL_MTU=1450")

@@ -133,7 +133,7 @@ import Testing
     @Test func parsesAFullKey() {
         let key = LeaseKey(parsing: "/coreos.com/network/subnets/10.244.34.0-24")
         #expect(key?.subnet == IPv4Prefix("10.244.34.0/24"))
-        #expect(key?.ignoredIPv6Part == nil)
+        #expect(key?.ipv6Subnet == nil)
         #expect(key?.name == "10.244.34.0-24")
     }
 
@@ -148,7 +148,7 @@ import Testing
     @Test func dualStackKeyKeepsItsIPv4Part() {
         let key = LeaseKey(parsing: "/coreos.com/network/subnets/10.5.52.0-24&fc00:0:0:5::-64")
         #expect(key?.subnet == IPv4Prefix("10.5.52.0/24"))
-        #expect(key?.ignoredIPv6Part == "fc00:0:0:5::-64")
+        #expect(key?.ipv6Subnet == IPv6Prefix("fc00:0:0:5::/64"))
     }
 
     @Test func prefixLengthIsFiveBits() {

@@ -445,7 +445,8 @@ func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = []
         (#"{"Network":"10.244.0.0/16","SubnetLen":"24"}"#, "SubnetLen"),
         (#"{"Network":"10.244.0.0/16","SubnetMin":"ten"}"#, "SubnetMin"),
         (#"{"Network":"10.244.0.0/16","Backend":{"Type":"bogus"}}"#, "Backend"),
-        (#"{"Network":"10.244.0.0/16","EnableIPv6":true}"#, "EnableIPv6"),
+        (#"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48"}"#, "EnableIPv6"),
+        (#"{"Network":"10.244.0.0/16","EnableIPv6":true}"#, "IPv6Network"),
     ])
     func syntaxTypesNetworkAndBackendAreStillChecked(json: String, field: String) {
         do {

@@ -55,7 +55,8 @@ func subnetEnvError(_ text: String, sourceLocation: SourceLocation = #_sourceLoc
         OTHER=a#b
         """
         let env = try SubnetEnv.parse(text)
-        #expect(env == SubnetEnv(network: IPv4Prefix("10.1.0.0/16"), subnet: IPv4Prefix("10.1.74.0/24"), mtu: 1472, ipMasq: true))
+        #expect(env == SubnetEnv(network: IPv4Prefix("10.1.0.0/16"), subnet: IPv4Prefix("10.1.74.0/24"),
+                                 ipv6Network: IPv6Prefix("fc00::/48"), mtu: 1472, ipMasq: true))
         let entries = try SubnetEnv.parseEntries(text)
         #expect(entries["OTHER"] == "a#b")
         #expect(entries["FLANNEL_IPV6_NETWORK"] == "fc00::/48")

@@ -31,7 +31,7 @@ final class DirectRouteKeeper: Sendable {
 
     /// The subnets routed directly now (nil with DirectRouting off), for /v1/routes.
     var directSubnets: Set<IPv4Prefix>? {
-        state.withLock { $0.routes.enabled ? Set($0.routes.split.direct.keys) : nil }
+        state.withLock { $0.routes.directSubnets }
     }
 
     var statistics: HostGatewayRoutes.Statistics { state.withLock { $0.routes.statistics } }

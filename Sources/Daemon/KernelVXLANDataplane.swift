@@ -179,7 +179,7 @@ final class KernelVXLANKeeper: Sendable {
 
     /// The subnets routed directly now (nil with DirectRouting off), for /v1/routes.
     var directSubnets: Set<IPv4Prefix>? {
-        state.withLock { $0.direct.enabled ? Set($0.direct.split.direct.keys) : nil }
+        state.withLock { $0.direct.directSubnets }
     }
 
     /// Makes the kernel's entries the publication's: the device's first, so a peer going direct

@@ -45,6 +45,9 @@ public struct DirectRoutes: ~Copyable, Sendable {
 
     public var statistics: HostGatewayRoutes.Statistics { routes.statistics }
 
+    /// The subnets routed directly after the last split; nil with DirectRouting off.
+    public var directSubnets: Set<IPv4Prefix>? { enabled ? Set(split.direct.keys) : nil }
+
     /// Splits a publication's routes by the kernel's lookups and logs who moved; with
     /// DirectRouting off, all of them are tunnelled.
     public mutating func split(_ wanted: [Route]) -> DirectRoutingSplit.Result {

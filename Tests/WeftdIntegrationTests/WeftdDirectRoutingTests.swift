@@ -125,6 +125,10 @@ extension WeftdBeds {
             #expect(flags == [subnets[2]!: true, subnets[Self.routedHost]!: false], "\(report.routes)")
             if kernel {
                 #expect(report.kernel?.routes.count == 1 && report.kernel?.differences.isEmpty == true, "\(String(describing: report.kernel))")
+                let doctor = try bed.execResult(bed.host(1), [weftPath, "doctor", "--etcd-endpoints", bed.etcdEndpoint, "--subnet-file", bed.subnetFile(1),
+                                                              "--iface", bed.hostIP(1), "--status-socket", bed.statusSocket(1), "--no-path-probe"])
+                #expect(doctor.output.contains("on flannel.1: 3 neighbour, FDB and route entries for 1 peer(s), in step with the lease table; 1 more routed directly (DirectRouting)"),
+                        "\(doctor.output)")
             }
             let table = try run([weftPath, "routes", "--socket", bed.statusSocket(1)]).output
             let rows = table.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }

@@ -14,6 +14,9 @@ public struct BackendConfig: Equatable, Sendable {
     /// vxlan only: Backend.MTU, the UNDERLAY MTU to use instead of the interface's (flannel
     /// subtracts the overhead from it). nil when absent or 0.
     public var underlayMTU: Int?
+    /// vxlan only: Backend.DirectRouting, flannel's host-gw routes for peers whose PublicIP is
+    /// directly connected, VXLAN for the rest.
+    public var directRouting: Bool
     /// Members Weft does not interpret (e.g. Windows-only MacPrefix), as raw compact JSON by the
     /// member name as written, so nothing the operator wrote is silently lost from view.
     public var otherKeys: [String: String]
@@ -23,11 +26,13 @@ public struct BackendConfig: Equatable, Sendable {
     public static let defaultVNI: UInt32 = 1
     public static let maximumVNI: UInt32 = 0xFF_FFFF
 
-    public init(kind: Kind, vni: UInt32 = 0, port: UInt16 = 0, underlayMTU: Int? = nil, otherKeys: [String: String] = [:]) {
+    public init(kind: Kind, vni: UInt32 = 0, port: UInt16 = 0, underlayMTU: Int? = nil, directRouting: Bool = false,
+                otherKeys: [String: String] = [:]) {
         self.kind = kind
         self.vni = vni
         self.port = port
         self.underlayMTU = underlayMTU
+        self.directRouting = directRouting
         self.otherKeys = otherKeys
     }
 
@@ -112,14 +117,17 @@ extension BackendConfig {
             }
             return Int(n)
         }
-        for flag in ["GBP", "DirectRouting", "Learning"] {
+        let directRouting = try members.decodeField("DirectRouting") { (v) throws(ConfigError) in
+            try decoder.bool("Backend.DirectRouting", v)
+        } ?? false
+        for flag in ["GBP", "Learning"] {
             let on = try members.decodeField(flag) { (v) throws(ConfigError) in try decoder.bool("Backend.\(flag)", v) }
             if on == true {
                 throw decoder.error("Backend.\(flag)", "Backend.\(flag) true is not supported by Weft's vxlan backend; remove it or set \"\(flag)\": false")
             }
         }
         let known = ["Type", "VNI", "Port", "MTU", "GBP", "DirectRouting", "Learning"]
-        return BackendConfig(kind: .vxlan, vni: vni, port: port, underlayMTU: mtu == 0 ? nil : mtu,
+        return BackendConfig(kind: .vxlan, vni: vni, port: port, underlayMTU: mtu == 0 ? nil : mtu, directRouting: directRouting,
                              otherKeys: others(members, known: known, decoder))
     }
 

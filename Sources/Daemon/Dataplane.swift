@@ -3,6 +3,7 @@ import Config
 import ControlPlane
 import Engine
 import Foundation
+import HostGateway
 import Logging
 import Netlink
 import Routes
@@ -21,7 +22,11 @@ final class Dataplane: Sendable {
     let backend: Backend
     /// When each route table was published, for /v1/routes.
     let publications: PublicationTimes
+    /// vxlan only: DirectRouting's kernel routes (with it off, only a previous run's are removed).
+    let direct: DirectRouteKeeper?
     private let watching: Task<Void, Never>
+    /// DirectRouting's 10 s resync; nil without it.
+    private let resyncing: Task<Void, Never>?
     /// Watches for workers that stopped with an error (see `init`).
     private let health: Task<Void, Never>
     private let logger: Logger
@@ -64,18 +69,50 @@ final class Dataplane: Sendable {
             log: { logger.info("\($0)") })
         try engine.start()
 
+        var direct: DirectRouteKeeper?
+        if config.backend.kind == .vxlan {
+            do throws(NetlinkError) {
+                let interface = context.interface
+                let routes = try DirectRoutes(enabled: config.backend.directRouting, interfaceIndex: Int32(interface.index),
+                                              address: interface.address, network: config.network,
+                                              overlayIndex: try RouteNetlink.interfaceIndex(tunName),
+                                              log: HostGatewayDataplane.logHandler(logger))
+                if routes.enabled {
+                    logger.info("vxlan: DirectRouting on: peers directly connected through \(interface.name) get a route via their PublicIP, past the engine; the rest go through \(tunName)")
+                }
+                direct = DirectRouteKeeper(routes: routes, logger: logger)
+            } catch {
+                engine.stop()
+                throw error
+            }
+        }
+
         let routeLog = RouteLog(logger: logger)
         let publications = PublicationTimes()
         let watcher = PeerFollowing.watcher(for: lease, context: context, subnets: subnets, keeper: keeper, publisher: engine.publisher,
-                                            publications: publications, onRoutes: { routeLog.record($0) })
+                                            publications: publications, onRoutes: { [direct] routes in
+                                                routeLog.record(routes)
+                                                direct?.reconcile(routes)
+                                            })
         self.subnet = lease.subnet
         self.config = config
         self.engine = engine
         self.watcher = watcher
         self.backend = config.backend.kind == .vxlan ? .vxlan : .udp
         self.publications = publications
+        self.direct = direct
         self.logger = logger
         watching = Task { await watcher.run() }
+        if let direct, direct.enabled {
+            resyncing = Task {
+                while true {
+                    do { try await Task.sleep(for: DirectRouteKeeper.resyncInterval) } catch { return }
+                    direct.resync()
+                }
+            }
+        } else {
+            resyncing = nil
+        }
         health = Task { [engine] in
             while true {
                 do { try await Task.sleep(for: Self.healthPeriod) } catch { return }
@@ -91,11 +128,14 @@ final class Dataplane: Sendable {
     var tunMTU: Int { engine.configuration.tunMTU }
 
     /// Stops watching, then stops the engine (removing the TUN with its address and route) and
-    /// logs what it moved. The lease is not touched.
+    /// logs what it moved. The lease is not touched, nor DirectRouting's routes (host-gw leaves
+    /// its routes the same way; the next run reconciles them).
     func stop() async {
         health.cancel()
         watching.cancel()
+        resyncing?.cancel()
         await watching.value
+        await resyncing?.value
         engine.stop()
         logger.info("engine for \(subnet) stopped: \(Self.describe(engine.counters.snapshot()))")
     }

@@ -9,11 +9,12 @@ import Status
 /// /v1/routes and /v1/stats for each kind of dataplane, read from its route publisher and, with
 /// an engine, the workers' counters (relaxed loads; nothing on the packet path changes).
 enum DataplaneReports {
-    /// `dataplane` is "weft" (the engine) or "kernel"; `kernel` the kernel dataplane's own entries.
+    /// `dataplane` is "weft" (the engine) or "kernel"; `kernel` the kernel dataplane's own entries;
+    /// `direct` the subnets DirectRouting routes directly (nil when it is off).
     static func routes(_ publisher: RouteTablePublisher, times: PublicationTimes, backend: Backend, dataplane: String = "weft",
-                       kernel: RoutesReport.KernelEntries? = nil, at now: Date) -> RoutesReport {
+                       kernel: RoutesReport.KernelEntries? = nil, direct: Set<IPv4Prefix>? = nil, at now: Date) -> RoutesReport {
         let (generation, network, local, entries) = publisher.withCurrent { table in
-            (table.generation, table.network, table.localSubnet, table.routes.map(entry))
+            (table.generation, table.network, table.localSubnet, table.routes.map { entry($0, direct: direct) })
         }
         let publishedAt = times.publishedAt(generation: generation, now: now)
         return RoutesReport(
@@ -24,12 +25,12 @@ enum DataplaneReports {
             routes: entries.sorted { $0.sortKey < $1.sortKey }.map(\.entry), kernel: kernel)
     }
 
-    private static func entry(_ route: Route) -> (sortKey: UInt32, entry: RoutesReport.Entry) {
+    private static func entry(_ route: Route, direct: Set<IPv4Prefix>?) -> (sortKey: UInt32, entry: RoutesReport.Entry) {
         let hop = route.nextHop
         return (route.subnet.network.value, RoutesReport.Entry(
             subnet: "\(route.subnet)", publicIP: "\(hop.publicIP)",
             port: hop.backend == .hostGateway ? nil : hop.port, backend: hop.backend.rawValue,
-            vtepMAC: hop.backend == .vxlan ? "\(hop.vtepMAC)" : nil))
+            vtepMAC: hop.backend == .vxlan ? "\(hop.vtepMAC)" : nil, direct: direct.map { $0.contains(route.subnet) }))
     }
 
     /// The engine's totals; each peer named by its PublicIP and, while it holds a lease, its subnet.

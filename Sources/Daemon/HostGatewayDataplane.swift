@@ -30,11 +30,12 @@ protocol LeaseDataplane: AnyObject, Sendable {
 extension Dataplane: LeaseDataplane {
     var mtu: Int { tunMTU }
     var summary: String {
-        "engine \(engine.kind?.rawValue ?? "stopped"), \(engine.configuration.workers) worker(s), \(engine.configuration.tunName) MTU \(tunMTU)"
+        let routedDirectly = direct?.directSubnets.map { ", \($0.count) peer(s) routed directly" } ?? ""
+        return "engine \(engine.kind?.rawValue ?? "stopped"), \(engine.configuration.workers) worker(s), \(engine.configuration.tunName) MTU \(tunMTU)\(routedDirectly)"
     }
 
     func routesReport(at now: Date) -> RoutesReport {
-        DataplaneReports.routes(engine.publisher, times: publications, backend: backend, at: now)
+        DataplaneReports.routes(engine.publisher, times: publications, backend: backend, direct: direct?.directSubnets, at: now)
     }
 
     func statsReport() -> StatsReport {

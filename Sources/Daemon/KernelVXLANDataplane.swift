@@ -2,6 +2,7 @@ import Addressing
 import Config
 import ControlPlane
 import Foundation
+import HostGateway
 import KernelVXLAN
 import Logging
 import Netlink
@@ -14,6 +15,10 @@ import Synchronization
 /// FDB and route entries in step with the peer routes (`VXLANDevice`). A resync every 10 s puts
 /// back entries someone removed; a device someone deleted is reported through `onFailure` within
 /// a second, and the run loop builds the dataplane again (flanneld recreates a deleted flannel.1).
+///
+/// With `DirectRouting: true` each publication is split first (`DirectRoutes`): the peers the
+/// kernel reaches directly get a host-gw route via their PublicIP and no VXLAN entries, the rest
+/// go through the device as without it.
 ///
 /// Stopping leaves the device and its entries in the kernel, as flanneld does on exit: traffic
 /// keeps flowing across a restart, and the next run adopts the device and removes only what is no
@@ -66,8 +71,14 @@ final class KernelVXLANDataplane: LeaseDataplane {
         let index = device.index
         logger.info("vxlan: kernel dataplane on \(name) (index \(index)): VNI \(link.vni), local \(interface.address) dev \(interface.name), dstport \(link.port), MAC \(vtepMAC), MTU \(mtu), address \(device.address)/32")
 
+        let direct = try DirectRoutes(enabled: config.backend.directRouting, interfaceIndex: Int32(interface.index),
+                                      address: interface.address, network: config.network, overlayIndex: index,
+                                      log: HostGatewayDataplane.logHandler(logger))
+        if direct.enabled {
+            logger.info("vxlan: DirectRouting on: peers directly connected through \(interface.name) get a route via their PublicIP, the rest go through \(name)")
+        }
         let (firstReconcile, reconciled) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let keeper = KernelVXLANKeeper(device: device, logger: logger, reconciled: reconciled)
+        let keeper = KernelVXLANKeeper(device: device, direct: direct, logger: logger, reconciled: reconciled)
         let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength,
                                                           localSubnet: lease.subnet))
         let publications = PublicationTimes()
@@ -112,12 +123,13 @@ final class KernelVXLANDataplane: LeaseDataplane {
     }
 
     var summary: String {
-        "kernel vxlan device \(deviceName), \(keeper.statistics.peers) peer(s), MTU \(mtu)"
+        let direct = keeper.directSubnets.map { ", \($0.count) routed directly" } ?? ""
+        return "kernel vxlan device \(deviceName), \(keeper.statistics.peers) peer(s) through it\(direct), MTU \(mtu)"
     }
 
     func routesReport(at now: Date) -> RoutesReport {
         DataplaneReports.routes(publisher, times: publications, backend: .vxlan, dataplane: "kernel",
-                                kernel: keeper.entries(deviceName: deviceName), at: now)
+                                kernel: keeper.entries(deviceName: deviceName), direct: keeper.directSubnets, at: now)
     }
 
     /// The kernel forwards; nothing in weftd sees a packet to count.
@@ -136,14 +148,18 @@ final class KernelVXLANDataplane: LeaseDataplane {
         await resyncing.value
         await health.value
         let statistics = keeper.statistics
-        logger.info("kernel vxlan dataplane for \(subnet) stopped: \(deviceName) and the entries of \(statistics.peers) peer(s) left in the kernel as flanneld leaves them; \(statistics.written) entries written, \(statistics.removed) removed in this run")
+        let direct = keeper.directSubnets.map { " and \($0.count) direct route(s)" } ?? ""
+        logger.info("kernel vxlan dataplane for \(subnet) stopped: \(deviceName) and the entries of \(statistics.peers) peer(s)\(direct) left in the kernel as flanneld leaves them; \(statistics.written) entries written, \(statistics.removed) removed in this run")
     }
 }
 
-/// Holds the VXLANDevice for the watcher's callback, the resync and the reports, which may run at once.
+/// Holds the VXLANDevice and the direct routes for the watcher's callback, the resync and the
+/// reports, which may run at once; one lock, so the device and the direct routes always follow
+/// the same split.
 final class KernelVXLANKeeper: Sendable {
     private struct State: ~Copyable {
         var device: VXLANDevice
+        var direct: DirectRoutes
         /// Whether a publication was given: before that a resync would reconcile to no peers and
         /// remove the previous run's entries, which still carry traffic.
         var published = false
@@ -153,20 +169,29 @@ final class KernelVXLANKeeper: Sendable {
     private let logger: Logger
     private let reconciled: AsyncStream<Void>.Continuation
 
-    init(device: consuming VXLANDevice, logger: Logger, reconciled: AsyncStream<Void>.Continuation) {
-        state = Mutex(State(device: device))
+    init(device: consuming VXLANDevice, direct: consuming DirectRoutes, logger: Logger, reconciled: AsyncStream<Void>.Continuation) {
+        state = Mutex(State(device: device, direct: direct))
         self.logger = logger
         self.reconciled = reconciled
     }
 
     var statistics: VXLANDevice.Statistics { state.withLock { $0.device.statistics } }
 
-    /// Makes the kernel's entries the publication's; the first success releases awaitFirstReconcile.
+    /// The subnets routed directly now (nil with DirectRouting off), for /v1/routes.
+    var directSubnets: Set<IPv4Prefix>? {
+        state.withLock { $0.direct.directSubnets }
+    }
+
+    /// Makes the kernel's entries the publication's: the device's first, so a peer going direct
+    /// has lost its VXLAN route before the direct one is added (see `DirectRoutes`). The first
+    /// success releases awaitFirstReconcile.
     func reconcile(_ wanted: [Route]) {
         do throws(NetlinkError) {
             try state.withLock { (state) throws(NetlinkError) in
                 state.published = true
-                _ = try state.device.reconcile(wanted)
+                let split = state.direct.split(wanted)
+                _ = try state.device.reconcile(split.tunnelled)
+                try state.direct.apply(split.direct)
             }
             reconciled.yield()
             reconciled.finish()
@@ -180,7 +205,9 @@ final class KernelVXLANKeeper: Sendable {
         do throws(NetlinkError) {
             let done = try state.withLock { (state) throws(NetlinkError) -> Bool in
                 guard state.published else { return false }
-                _ = try state.device.resync()
+                let split = state.direct.enabled ? state.direct.resplit() : nil
+                _ = try state.device.resync(split?.tunnelled)
+                if let split { try state.direct.apply(split.direct) }
                 return true
             }
             if done {

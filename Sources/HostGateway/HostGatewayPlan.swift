@@ -21,10 +21,17 @@ struct HostGatewayPlan: Equatable {
     var removals: [KernelRoute] = []
     var refused: [HostGatewayRoutes.Refusal] = []
 
-    init(table: [KernelRoute], wanted: [Route], interfaceIndex: Int32, address: IPv4Address, segment: IPv4Prefix, network: IPv4Prefix) {
+    /// `backend` is the one the peers' leases must name: host-gw, or vxlan for DirectRouting's
+    /// direct peers. `overlayIndex` is the vxlan device (kernel flannel.<VNI> or the engine's
+    /// TUN) whose routes carry Weft's protocol too but belong to the vxlan dataplane: never owned here.
+    init(table: [KernelRoute], wanted: [Route], interfaceIndex: Int32, address: IPv4Address, segment: IPv4Prefix, network: IPv4Prefix,
+         backend: Backend = .hostGateway, overlayIndex: Int32? = nil) {
         let ours = HostGatewayRoutes.routeProtocol
         // Unicast only: Weft's other routes under its protocol (BlackholeRoute) are not peers' routes.
-        let owned = table.filter { $0.routeProtocol == ours && $0.type == UInt8(RTN_UNICAST) && network.contains($0.destination) }
+        let owned = table.filter {
+            $0.routeProtocol == ours && $0.type == UInt8(RTN_UNICAST) && network.contains($0.destination)
+                && (overlayIndex == nil || $0.interfaceIndex != overlayIndex)
+        }
         var foreign: [IPv4Prefix: KernelRoute] = [:]
         for route in table where route.routeProtocol != ours && foreign[route.destination] == nil { foreign[route.destination] = route }
 
@@ -32,7 +39,7 @@ struct HostGatewayPlan: Equatable {
         var seen = Set<IPv4Prefix>()
         for route in wanted {
             if let refusal = Self.refusal(route, foreign: foreign[route.subnet], interfaceIndex: interfaceIndex, address: address,
-                                          segment: segment, network: network) {
+                                          segment: segment, network: network, backend: backend) {
                 refused.append(refusal)
             } else if seen.insert(route.subnet).inserted { // a duplicate subnet: the first route given wins
                 accepted.append(route)
@@ -64,13 +71,13 @@ struct HostGatewayPlan: Equatable {
     }
 
     static func refusal(_ route: Route, foreign: KernelRoute?, interfaceIndex: Int32, address: IPv4Address,
-                        segment: IPv4Prefix, network: IPv4Prefix) -> HostGatewayRoutes.Refusal? {
-        let peer = "host-gw: refusing peer \(route.subnet) at \(route.nextHop.publicIP)"
+                        segment: IPv4Prefix, network: IPv4Prefix, backend: Backend = .hostGateway) -> HostGatewayRoutes.Refusal? {
+        let peer = "\(HostGatewayRoutes.logPrefix(backend)): refusing peer \(route.subnet) at \(route.nextHop.publicIP)"
         func refuse(_ reason: HostGatewayRoutes.RefusalReason, _ why: String) -> HostGatewayRoutes.Refusal {
             HostGatewayRoutes.Refusal(route: route, reason: reason, description: "\(peer): \(why)")
         }
-        if route.nextHop.backend != .hostGateway {
-            return refuse(.otherBackend, "its lease is for the \(route.nextHop.backend.rawValue) backend, not host-gw; all hosts of a network must use one backend")
+        if route.nextHop.backend != backend {
+            return refuse(.otherBackend, "its lease is for the \(route.nextHop.backend.rawValue) backend, not \(backend.rawValue); all hosts of a network must use one backend")
         }
         if !network.contains(route.subnet) {
             return refuse(.outsideNetwork, "the subnet is outside the Network \(network)")

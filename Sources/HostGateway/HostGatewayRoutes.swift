@@ -79,6 +79,10 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
     public let segment: IPv4Prefix
     /// flannel's Network: the range in which routes with `routeProtocol` belong to this instance.
     public let network: IPv4Prefix
+    /// The backend the peers' leases name: host-gw, or vxlan when these are DirectRouting's routes.
+    public let backend: Backend
+    /// vxlan's device (flannel.<VNI> or the engine's TUN), whose routes are never this instance's.
+    public let overlayIndex: Int32?
     public private(set) var statistics = Statistics()
 
     private var netlink: RouteNetlink
@@ -88,7 +92,12 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
 
     /// Opens a NETLINK_ROUTE socket in the calling thread's network namespace; it stays bound to
     /// that namespace whichever thread calls later. Touches no route until `reconcile`.
+    ///
+    /// For vxlan's DirectRouting give `backend` .vxlan and the vxlan device's index as
+    /// `overlayIndex`: the peers are then vxlan leases, and the device's own routes (which carry
+    /// the same protocol) are left to the vxlan dataplane.
     public init(interfaceIndex: Int32, address: IPv4Address, prefixLength: Int, network: IPv4Prefix,
+                backend: Backend = .hostGateway, overlayIndex: Int32? = nil,
                 log: @escaping @Sendable (String) -> Void = { _ in }) throws(NetlinkError) {
         guard (0...32).contains(prefixLength) else {
             throw NetlinkError("host-gw interface", "\(address)/\(prefixLength): prefix length outside 0...32", code: EINVAL)
@@ -98,8 +107,15 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
         interfaceAddress = address
         segment = IPv4Prefix(address, length: prefixLength)
         self.network = network
+        self.backend = backend
+        self.overlayIndex = overlayIndex
         self.log = log
         netlink = socket
+    }
+
+    /// What log lines and refusals start with: "host-gw", or "vxlan direct routing".
+    static func logPrefix(_ backend: Backend) -> String {
+        backend == .hostGateway ? "host-gw" : "\(backend.rawValue) direct routing"
     }
 
     /// The L2 segment of `address` on the interface: the kernel's connected route for it (proto
@@ -142,7 +158,9 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
 
     private mutating func reconcileWanted() throws(NetlinkError) -> Reconciliation {
         let plan = HostGatewayPlan(table: try netlink.mainTableRoutes(), wanted: wanted, interfaceIndex: interfaceIndex,
-                                   address: interfaceAddress, segment: segment, network: network)
+                                   address: interfaceAddress, segment: segment, network: network, backend: backend,
+                                   overlayIndex: overlayIndex)
+        let prefix = Self.logPrefix(backend)
         var result = Reconciliation(kept: plan.kept.count, refused: plan.refused)
         var removals = plan.removals
         for step in plan.steps {
@@ -152,18 +170,18 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
                     try netlink.replaceRoute(desired.destination, via: desired.gateway!, interfaceIndex: interfaceIndex,
                                              routeProtocol: Self.routeProtocol)
                     result.replaced.append(desired)
-                    log("host-gw: route \(desired) replaces \(old)")
+                    log("\(prefix): route \(desired) replaces \(old)")
                 } else {
                     try netlink.addRoute(desired.destination, via: desired.gateway!, interfaceIndex: interfaceIndex,
                                          routeProtocol: Self.routeProtocol)
                     result.added.append(desired)
-                    log("host-gw: added route \(desired)")
+                    log("\(prefix): added route \(desired)")
                 }
             } catch {
                 // A route that could not be rewritten still points at the old gateway: remove it.
                 if let old = step.replacing { removals.append(old) }
                 result.refused.append(Refusal(route: step.route, reason: .kernelError,
-                                              description: "host-gw: refusing peer \(step.route.subnet) at \(step.route.nextHop.publicIP): \(error)"))
+                                              description: "\(prefix): refusing peer \(step.route.subnet) at \(step.route.nextHop.publicIP): \(error)"))
             }
         }
 
@@ -171,11 +189,11 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
             do throws(NetlinkError) {
                 try netlink.deleteRoute(route)
                 result.removed.append(route)
-                log("host-gw: removed route \(route)")
+                log("\(prefix): removed route \(route)")
             } catch where error.code == ESRCH {
                 // Already gone: someone else removed it between the dump and now.
             } catch {
-                log("host-gw: cannot remove route \(route): \(error)")
+                log("\(prefix): cannot remove route \(route): \(error)")
             }
         }
 

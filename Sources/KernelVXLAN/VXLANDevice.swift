@@ -136,10 +136,12 @@ public struct VXLANDevice: ~Copyable, Sendable {
         return try reconcileWanted()
     }
 
-    /// Reconciles again with the last routes given: puts back what someone else removed, and
-    /// brings the device up again if someone took it down (which flushed its routes).
+    /// Reconciles again with the last routes given, or with `routes` when given (DirectRouting's
+    /// split made again, which may move peers): puts back what someone else removed, and brings
+    /// the device up again if someone took it down (which flushed its routes).
     @discardableResult
-    public mutating func resync() throws(NetlinkError) -> Reconciliation {
+    public mutating func resync(_ routes: [Route]? = nil) throws(NetlinkError) -> Reconciliation {
+        if let routes { wantedRoutes = routes }
         if try !netlink.linkState(index: index).isUp {
             try netlink.configureLink(index: index)
             log("vxlan: \(wanted.name) was down; brought it up again")

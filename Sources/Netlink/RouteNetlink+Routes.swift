@@ -104,6 +104,19 @@ extension RouteNetlink {
                     "RTM_DELROUTE", "\(route)")
     }
 
+    /// The route the kernel would use to reach `destination`, as `ip route get` asks for it
+    /// (RTM_GETROUTE for one /32 with RTM_F_LOOKUP_TABLE, so the reply names the table it came
+    /// from): a gateway when the destination is reached via a router, none when it is directly
+    /// connected; type RTN_LOCAL for one of our own addresses. ENETUNREACH (or EHOSTUNREACH)
+    /// when no route reaches it.
+    public mutating func lookupRoute(to destination: IPv4Address) throws(NetlinkError) -> KernelRoute {
+        let replies = try exchange(RouteMessage.lookupRequest(destination, sequence: nextSequence()), "RTM_GETROUTE", "\(destination)")
+        for reply in replies where reply.type == UInt16(RTM_NEWROUTE) {
+            if let route = try RouteMessage.decode(reply.payload) { return route }
+        }
+        throw NetlinkError("RTM_GETROUTE", "\(destination): the kernel answered with no IPv4 route", code: EBADMSG)
+    }
+
     /// Every IPv4 route of the main table. A dump the kernel marks interrupted (the table changed
     /// while it was being read, NLM_F_DUMP_INTR) is read again, up to four times.
     public mutating func mainTableRoutes() throws(NetlinkError) -> [KernelRoute] {
@@ -246,6 +259,18 @@ enum RouteMessage {
         message.append(UInt8(AF_INET))
         for _ in 0..<7 { message.append(UInt8(0)) }
         message.append(UInt32(0))
+        return message
+    }
+
+    /// RTM_GETROUTE for one destination, as `ip route get <address>` sends it: rtmsg with a /32
+    /// and RTM_F_LOOKUP_TABLE, RTA_DST. NLM_F_ACK makes the kernel follow its one RTM_NEWROUTE
+    /// answer with an ACK, which ends the exchange as for every other request.
+    static func lookupRequest(_ destination: IPv4Address, sequence: UInt32) -> NetlinkMessage {
+        var message = NetlinkMessage(type: UInt16(RTM_GETROUTE), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), sequence: sequence)
+        message.append(UInt8(AF_INET)); message.append(UInt8(32)); message.append(UInt8(0)); message.append(UInt8(0))
+        message.append(UInt8(0)); message.append(UInt8(0)); message.append(UInt8(0)); message.append(UInt8(0))
+        message.append(UInt32(RTM_F_LOOKUP_TABLE))
+        message.appendAttribute(type: UInt16(RTA_DST.rawValue), destination.networkOrder)
         return message
     }
 

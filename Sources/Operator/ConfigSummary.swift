@@ -40,6 +40,7 @@ public struct ConfigSummary: Equatable, Sendable {
             add("Backend.Port", String(backend.effectivePort), written: written.has("Backend", "Port", unlessZero: true))
             // Absent means "the interface's MTU", which only the host knows.
             if let mtu = backend.underlayMTU { add("Backend.MTU", String(mtu), written: true) }
+            if backend.directRouting { add("Backend.DirectRouting", "true", written: true) }
         case .udp:
             add("Backend.Port", String(backend.effectivePort), written: written.has("Backend", "Port"))
         case .hostGateway:

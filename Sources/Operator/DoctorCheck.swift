@@ -332,8 +332,9 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         case .running(let running):
             let what = running.dataplane.map { "\($0) dataplane" } ?? "dataplane"
             let name = "dataplane"
+            let direct = running.directPeers > 0 ? "; \(running.directPeers) more routed directly (DirectRouting)" : ""
             guard let device = running.kernelDevice else {
-                return DoctorCheck(name, .ok, "\(running.backend), \(what), \(running.peers) peer(s)")
+                return DoctorCheck(name, .ok, "\(running.backend), \(what), \(running.peers) peer(s)\(direct)")
             }
             if let error = running.kernelError {
                 return DoctorCheck(name, .fail, "\(running.backend), \(what) on \(device): its entries cannot be read: \(error)",
@@ -345,7 +346,7 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
                 return DoctorCheck(name, .warn, "\(running.backend), \(what) on \(device): \(running.kernelDifferences.count) entr(ies) differ from the lease table: \(shown)\(more)",
                                    fix: "weftd's 10 s resync puts them right; if this persists, weftd's log says what the kernel refused (weft routes lists them)")
             }
-            return DoctorCheck(name, .ok, "\(running.backend), \(what) on \(device): \(running.kernelEntries) neighbour, FDB and route entries for \(running.peers) peer(s), in step with the lease table")
+            return DoctorCheck(name, .ok, "\(running.backend), \(what) on \(device): \(running.kernelEntries) neighbour, FDB and route entries for \(running.peers) peer(s), in step with the lease table\(direct)")
         }
     }
 

@@ -126,7 +126,10 @@ public struct DoctorFacts: Sendable {
         /// "weft" (the engine) or "kernel"; nil from a weftd older than the field.
         public var dataplane: String?
         public var backend: String
+        /// Peers through the dataplane: with vxlan's DirectRouting, those not routed directly.
         public var peers: Int
+        /// Peers vxlan's DirectRouting routes directly (a kernel route via the PublicIP).
+        public var directPeers: Int
         /// The kernel vxlan dataplane's device, its entry count, how they differ from the lease
         /// table, and why they could not be read; nil for the other dataplanes.
         public var kernelDevice: String?
@@ -134,11 +137,12 @@ public struct DoctorFacts: Sendable {
         public var kernelDifferences: [String] = []
         public var kernelError: String?
 
-        public init(dataplane: String?, backend: String, peers: Int, kernelDevice: String? = nil, kernelEntries: Int = 0,
-                    kernelDifferences: [String] = [], kernelError: String? = nil) {
+        public init(dataplane: String?, backend: String, peers: Int, directPeers: Int = 0, kernelDevice: String? = nil,
+                    kernelEntries: Int = 0, kernelDifferences: [String] = [], kernelError: String? = nil) {
             self.dataplane = dataplane
             self.backend = backend
             self.peers = peers
+            self.directPeers = directPeers
             self.kernelDevice = kernelDevice
             self.kernelEntries = kernelEntries
             self.kernelDifferences = kernelDifferences

@@ -12,13 +12,18 @@ public struct RoutesReport: Codable, Equatable, Sendable {
         public var backend: String
         /// The peer's VTEP MAC (vxlan only).
         public var vtepMAC: String?
+        /// vxlan with DirectRouting: true when the subnet is routed by a kernel route via the
+        /// PublicIP (the peer is directly connected), false when through VXLAN; nil without
+        /// DirectRouting (and from a weftd older than the field).
+        public var direct: Bool?
 
-        public init(subnet: String, publicIP: String, port: UInt16?, backend: String, vtepMAC: String?) {
+        public init(subnet: String, publicIP: String, port: UInt16?, backend: String, vtepMAC: String?, direct: Bool? = nil) {
             self.subnet = subnet
             self.publicIP = publicIP
             self.port = port
             self.backend = backend
             self.vtepMAC = vtepMAC
+            self.direct = direct
         }
     }
 

@@ -130,7 +130,8 @@ struct DoctorProbe {
             let report = try StatusClient(path: path).routes()
             let kernel = report.kernel
             return .running(DoctorFacts.RunningDataplane(
-                dataplane: report.dataplane, backend: report.backend, peers: report.routes.count, kernelDevice: kernel?.device,
+                dataplane: report.dataplane, backend: report.backend, peers: report.routes.count { $0.direct != true },
+                directPeers: report.routes.count { $0.direct == true }, kernelDevice: kernel?.device,
                 kernelEntries: kernel.map { $0.neighbours.count + $0.fdb.count + $0.routes.count } ?? 0,
                 kernelDifferences: kernel?.differences ?? [], kernelError: kernel?.error))
         } catch {

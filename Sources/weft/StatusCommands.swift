@@ -34,7 +34,7 @@ struct RoutesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "routes",
         abstract: "Show the route table a running weftd forwards with.",
-        discussion: "Each peer subnet with its public IP, port, backend and (vxlan) VTEP MAC, the table's generation and age, the dataplane, and with the kernel vxlan dataplane the neighbour, FDB and route entries on its device.")
+        discussion: "Each peer subnet with its public IP, port, backend and (vxlan) VTEP MAC and, with DirectRouting, whether it is routed directly or through VXLAN, the table's generation and age, the dataplane, and with the kernel vxlan dataplane the neighbour, FDB and route entries on its device.")
 
     @OptionGroup var options: StatusSocketOptions
 
@@ -52,9 +52,12 @@ struct RoutesCommand: ParsableCommand {
         if report.routes.isEmpty {
             text += "no peers\n"
         } else {
-            var table = TextTable(["SUBNET", "PUBLIC IP", "PORT", "BACKEND", "VTEP MAC"])
+            // ROUTE only with DirectRouting: "direct" (a kernel route via the PublicIP) or "vxlan".
+            let directRouting = report.routes.contains { $0.direct != nil }
+            var table = TextTable(["SUBNET", "PUBLIC IP", "PORT", "BACKEND", "VTEP MAC"] + (directRouting ? ["ROUTE"] : []))
             for route in report.routes {
-                table.append([route.subnet, route.publicIP, route.port.map { String($0) } ?? "-", route.backend, route.vtepMAC ?? "-"])
+                let row = [route.subnet, route.publicIP, route.port.map { String($0) } ?? "-", route.backend, route.vtepMAC ?? "-"]
+                table.append(row + (directRouting ? [route.direct == true ? "direct" : "vxlan"] : []))
             }
             text += table.render()
         }

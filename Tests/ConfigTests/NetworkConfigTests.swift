@@ -289,6 +289,13 @@ func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = []
         #expect(vxlan.otherKeys == ["MacPrefix": "\"0E-2A\"", "Name": "\"x\""])
     }
 
+    @Test func vxlanDirectRoutingIsReadAndOffByDefault() throws {
+        #expect(try backend(#"{"Type":"vxlan","DirectRouting":true}"#).directRouting)
+        #expect(try !backend(#"{"Type":"vxlan","DirectRouting":false}"#).directRouting)
+        #expect(try !backend(#"{"Type":"vxlan"}"#).directRouting)
+        #expect(try backend(#"{"Type":"vxlan","DirectRouting":true}"#).otherKeys.isEmpty)
+    }
+
     @Test func vxlanVNIZeroAndMTUZeroAreAccepted() throws {
         let vxlan = try backend(#"{"Type":"vxlan","VNI":0,"MTU":0}"#)
         #expect(vxlan.vni == 0)
@@ -303,7 +310,7 @@ func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = []
         (#"{"Type":"vxlan","MTU":100}"#, "Backend.MTU", "100"),
         (#"{"Type":"vxlan","MTU":1500.5}"#, "Backend.MTU", "1500.5"),
         (#"{"Type":"vxlan","GBP":true}"#, "Backend.GBP", "not supported"),
-        (#"{"Type":"vxlan","DirectRouting":true}"#, "Backend.DirectRouting", "not supported"),
+        (#"{"Type":"vxlan","DirectRouting":1}"#, "Backend.DirectRouting", "true or false"),
         (#"{"Type":"vxlan","Learning":true}"#, "Backend.Learning", "not supported"),
         (#"{"Type":"vxlan","Learning":"false"}"#, "Backend.Learning", "true or false"),
         (#"{"Type":"udp","Port":0}"#, "Backend.Port", "1...65535"),

@@ -117,7 +117,7 @@ func sample(_ text: String, _ name: String, _ labels: [(String, String)] = []) -
         #expect(text.contains(#""publicIP":"198.18.0.2""#) && text.contains(#""vtepMAC":"aa:bb:cc:dd:ee:02""#), "\(text)")
     }
 
-    @Test func reportsFromARealPublisherAndRealCounters() {
+    @Test func reportsFromARealPublisherAndRealCounters() throws {
         let network = IPv4Prefix("10.244.0.0/16")!
         let local = IPv4Prefix("10.244.1.0/24")!
         let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: network, subnetLength: 24, localSubnet: local))
@@ -138,6 +138,12 @@ func sample(_ text: String, _ name: String, _ labels: [(String, String)] = []) -
         #expect(routes.routes.map(\.subnet) == ["10.244.2.0/24", "10.244.9.0/24"])
         #expect(routes.routes[0] == RoutesReport.Entry(subnet: "10.244.2.0/24", publicIP: "198.18.0.2", port: 8472,
                                                         backend: "vxlan", vtepMAC: "aa:bb:cc:dd:ee:02"))
+        // With DirectRouting every entry says which way it goes; without it, none does.
+        #expect(routes.routes.allSatisfy { $0.direct == nil })
+        let direct = DataplaneReports.routes(publisher, times: times, backend: .vxlan, direct: [IPv4Prefix("10.244.2.0/24")!], at: now)
+        #expect(direct.routes.map(\.direct) == [true, false])
+        let json = String(decoding: try JSONEncoder().encode(direct.routes[0]), as: UTF8.self)
+        #expect(json.contains(#""direct":true"#), "\(json)")
 
         let counters = EngineCounters(workerCount: 2)
         counters.workers[0].countSent(to: IPv4Address(198, 18, 0, 2), bytes: 100)

@@ -105,6 +105,24 @@ private func plan(_ table: [KernelRoute], _ wanted: [Route]) -> HostGatewayPlan 
         #expect(result.refused.map(\.route.subnet) == [prefix("10.244.3.0/24")])
     }
 
+    /// vxlan's DirectRouting: vxlan leases are the peers, and the vxlan device's own routes (Weft's
+    /// protocol too) are neither kept nor removed here, while a previous direct route is.
+    @Test func directRoutingTakesVXLANLeasesAndLeavesTheOverlayDevicesRoutes() {
+        let overlay: Int32 = 8
+        let tunnelRoute = KernelRoute(destination: prefix("10.244.3.0/24"), gateway: address("10.244.3.0"), interfaceIndex: overlay,
+                                      routeProtocol: ours, onlink: true)
+        let staleDirect = kernel("10.244.4.0/24", via: "198.18.0.4")
+        let result = HostGatewayPlan(table: [connected, tunnelRoute, staleDirect],
+                                     wanted: [peer("10.244.2.0/24", "198.18.0.2", backend: .vxlan), peer("10.244.5.0/24", "198.18.0.5")],
+                                     interfaceIndex: underlay, address: address("198.18.0.1"), segment: prefix("0.0.0.0/0"),
+                                     network: prefix("10.244.0.0/16"), backend: .vxlan, overlayIndex: overlay)
+        #expect(result.steps.map(\.desired) == [kernel("10.244.2.0/24", via: "198.18.0.2")])
+        #expect(result.removals == [staleDirect])
+        #expect(result.refused.map(\.description) == [
+            "vxlan direct routing: refusing peer 10.244.5.0/24 at 198.18.0.5: its lease is for the host-gw backend, not vxlan; all hosts of a network must use one backend",
+        ])
+    }
+
     @Test func duplicateSubnetKeepsTheFirstRoute() {
         let result = plan([], [peer("10.244.2.0/24", "198.18.0.2"), peer("10.244.2.0/24", "198.18.0.9")])
         #expect(result.steps.map(\.desired) == [kernel("10.244.2.0/24", via: "198.18.0.2")])

@@ -52,6 +52,15 @@ private let gateway = IPv4Address(198, 18, 0, 2)
         ])
     }
 
+    @Test func lookupRequestIsIPRouteGetsMessage() {
+        let bytes = RouteMessage.lookupRequest(IPv4Address(198, 18, 1, 3), sequence: 4).finished()
+        #expect(bytes == [
+            36, 0, 0, 0, 0x1a, 0, 0x05, 0, 4, 0, 0, 0, 0, 0, 0, 0,       // len 36, RTM_GETROUTE 26, REQUEST|ACK
+            2, 32, 0, 0, 0, 0, 0, 0, 0x00, 0x10, 0, 0,                   // AF_INET, /32, rtm_flags RTM_F_LOOKUP_TABLE
+            8, 0, 1, 0, 198, 18, 1, 3,                                   // RTA_DST
+        ])
+    }
+
     /// A dump datagram as the kernel sends it for `ip route add 10.244.2.0/24 via 198.18.0.2 dev
     /// <3> proto 87` plus a local-table route and a connected route with RTA_PREFSRC, then NLMSG_DONE.
     private static let dumpDatagram: [UInt8] = [
@@ -244,6 +253,38 @@ struct RouteNetlinkKernelTests {
                 guard let error = error as? NetlinkError else { return false }
                 return error.code == ENETUNREACH && error.description.contains("10.244.2.0/24 via 198.19.0.5")
                     && error.description.contains("Nexthop has invalid gateway")
+            }
+        }
+    }
+
+    /// The lookup against `ip route get` for each kind of answer: directly connected, via a
+    /// router, one of our own addresses, and no route at all.
+    @Test func lookupAgreesWithIPRouteGet() throws {
+        try withUnderlay { namespace, index in
+            _ = try namespace.ip("route", "add", "198.18.1.0/24", "via", "198.18.0.254", "dev", "d0")
+            var netlink = try RouteNetlink()
+            for (address, gateway) in [(IPv4Address(198, 18, 0, 2), nil), (IPv4Address(198, 18, 1, 3), IPv4Address(198, 18, 0, 254))] {
+                let (status, shown) = try namespace.ip("route", "get", "\(address)")
+                try #require(status == 0, "\(shown)")
+                let route = try netlink.lookupRoute(to: address)
+                #expect(shown.contains(" via ") == (gateway != nil) && shown.contains(" dev d0 "), "\(shown)")
+                #expect(route.gateway == gateway, "ip route get: \(shown)")
+                #expect(route.interfaceIndex == index && route.type == UInt8(RTN_UNICAST) && route.table == UInt32(RT_TABLE_MAIN.rawValue))
+                #expect(route.destination == IPv4Prefix(address, length: 32))
+            }
+
+            let (_, local) = try namespace.ip("route", "get", "198.18.0.1")
+            #expect(local.hasPrefix("local 198.18.0.1"), "\(local)")
+            let own = try netlink.lookupRoute(to: IPv4Address(198, 18, 0, 1))
+            // The table is not checked: without policy rules the kernel keeps local routes in main's trie.
+            #expect(own.type == UInt8(RTN_LOCAL) && own.gateway == nil, "\(own)")
+
+            let (unreachableStatus, _) = try namespace.ip("route", "get", "203.0.113.9")
+            #expect(unreachableStatus != 0)
+            #expect {
+                _ = try netlink.lookupRoute(to: IPv4Address(203, 0, 113, 9))
+            } throws: { error in
+                (error as? NetlinkError).map { $0.code == ENETUNREACH && $0.operation == "RTM_GETROUTE" && $0.subject.hasPrefix("203.0.113.9") } ?? false
             }
         }
     }

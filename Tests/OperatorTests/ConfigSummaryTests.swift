@@ -16,6 +16,15 @@ import Testing
         #expect(summary["Backend.Port"] == .init(name: "Backend.Port", value: "8472", isDefault: true))
     }
 
+    @Test func directRoutingIsShownWhenOn() throws {
+        let on = #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}"#
+        let off = #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","DirectRouting":false}}"#
+        let summary = ConfigSummary(try NetworkConfig.parse(on), raw: on)
+        #expect(summary["Backend.DirectRouting"] == .init(name: "Backend.DirectRouting", value: "true", isDefault: false))
+        let changes = ConfigSummary.changes(from: ConfigSummary(try NetworkConfig.parse(off), raw: off), to: summary)
+        #expect(changes.map(\.line) == ["Backend.DirectRouting: (none) → true"])
+    }
+
     @Test func writtenFieldsMatchInAnyCaseAndZeroMeansDefault() throws {
         let raw = #"{"network":"10.244.0.0/16","subnetlen":0,"SubnetMin":"10.244.8.0","backend":{"type":"udp","PORT":9000}}"#
         let summary = ConfigSummary(try NetworkConfig.parse(raw), raw: raw)

@@ -143,6 +143,9 @@ import Testing
         facts.dataplane = .running(.init(dataplane: "kernel", backend: "vxlan", peers: 2, kernelDevice: "flannel.1", kernelEntries: 6))
         #expect(Self.check(DoctorCheck.evaluate(facts), "dataplane")?.detail
                 == "vxlan, kernel dataplane on flannel.1: 6 neighbour, FDB and route entries for 2 peer(s), in step with the lease table")
+        facts.dataplane = .running(.init(dataplane: "kernel", backend: "vxlan", peers: 1, directPeers: 1, kernelDevice: "flannel.1", kernelEntries: 3))
+        #expect(Self.check(DoctorCheck.evaluate(facts), "dataplane")?.detail
+                == "vxlan, kernel dataplane on flannel.1: 3 neighbour, FDB and route entries for 1 peer(s), in step with the lease table; 1 more routed directly (DirectRouting)")
         let differences = (1...5).map { "missing neighbour 10.244.\($0).0 dev flannel.1 lladdr 0e:00:00:00:00:0\($0) PERMANENT" }
         facts.dataplane = .running(.init(dataplane: "kernel", backend: "vxlan", peers: 5, kernelDevice: "flannel.1", kernelEntries: 10,
                                          kernelDifferences: differences))

@@ -1,0 +1,92 @@
+import Addressing
+import Netlink
+import Routes
+
+/// vxlan's `DirectRouting: true` in the kernel, for either vxlan dataplane: each publication is
+/// split by the kernel's route to every peer's PublicIP (`DirectRoutingSplit`), and the direct
+/// peers get host-gw's routes `<subnet> via <PublicIP> dev <underlay> proto 87`, kept by a
+/// `HostGatewayRoutes` that leaves the vxlan device's own routes alone. The caller sends the
+/// tunnelled peers through VXLAN as without DirectRouting.
+///
+/// Order, for a peer that moves: the vxlan side is reconciled first, then `apply`. A peer going
+/// direct loses its VXLAN route before the direct one is added (two routes for one subnet at one
+/// metric cannot coexist); a peer going back to VXLAN has its direct route rewritten in place by
+/// the vxlan route's NLM_F_REPLACE (kernel device), or needs none removed first (the engine's TUN
+/// carries the whole Network, and the direct /24 simply goes).
+///
+/// With DirectRouting off (`enabled` false) nothing is looked up and every peer is tunnelled, but
+/// the first `apply` still removes the direct routes a previous run left, which would otherwise
+/// take the peers' traffic past VXLAN.
+public struct DirectRoutes: ~Copyable, Sendable {
+    public let enabled: Bool
+    public private(set) var split = DirectRoutingSplit()
+    private var routes: HostGatewayRoutes
+    private var lookups: RouteNetlink
+    private let underlay: Int32
+    private let log: @Sendable (String) -> Void
+    /// The last routes given to `split`, for `resplit`.
+    private var given: [Route]?
+    private var cleaned = false
+
+    /// Opens two NETLINK_ROUTE sockets (routes, lookups) in the calling thread's network namespace.
+    /// `overlayIndex` is the vxlan device's (flannel.<VNI> or the engine's TUN). Touches nothing yet.
+    public init(enabled: Bool, interfaceIndex: Int32, address: IPv4Address, network: IPv4Prefix, overlayIndex: Int32,
+                log: @escaping @Sendable (String) -> Void = { _ in }) throws(NetlinkError) {
+        // Prefix length 0: the segment check is the kernel's lookup, done before a route gets here.
+        let routes = try HostGatewayRoutes(interfaceIndex: interfaceIndex, address: address, prefixLength: 0, network: network,
+                                           backend: .vxlan, overlayIndex: overlayIndex, log: log)
+        let lookups = try RouteNetlink()
+        self.routes = routes
+        self.lookups = lookups
+        self.enabled = enabled
+        underlay = interfaceIndex
+        self.log = log
+    }
+
+    public var statistics: HostGatewayRoutes.Statistics { routes.statistics }
+
+    /// The subnets routed directly after the last split; nil with DirectRouting off.
+    public var directSubnets: Set<IPv4Prefix>? { enabled ? Set(split.direct.keys) : nil }
+
+    /// Splits a publication's routes by the kernel's lookups and logs who moved; with
+    /// DirectRouting off, all of them are tunnelled.
+    public mutating func split(_ wanted: [Route]) -> DirectRoutingSplit.Result {
+        given = wanted
+        guard enabled else { return DirectRoutingSplit.Result(tunnelled: wanted) }
+        let underlay = underlay
+        var current = split
+        let result = current.split(wanted) { publicIP in
+            do throws(NetlinkError) {
+                return DirectRoutingSplit.reach(try lookups.lookupRoute(to: publicIP), underlay: underlay)
+            } catch {
+                return .unreachable("\(error)")
+            }
+        }
+        split = current
+        result.moves.forEach(log)
+        return result
+    }
+
+    /// Splits the last routes given again: a peer whose reachability changed without a new
+    /// publication (a router added, an address moved) moves. nil before the first `split`.
+    public mutating func resplit() -> DirectRoutingSplit.Result? {
+        guard let given else { return nil }
+        return split(given)
+    }
+
+    /// Makes the kernel's direct routes exactly `direct` (a split's): adds, rewrites, and removes
+    /// those of peers no longer direct. Only a failed table dump throws.
+    @discardableResult
+    public mutating func apply(_ direct: [Route]) throws(NetlinkError) -> HostGatewayRoutes.Reconciliation {
+        if !enabled {
+            guard !cleaned else { return HostGatewayRoutes.Reconciliation() }
+            let removed = try routes.removeAll()
+            cleaned = true
+            if !removed.isEmpty {
+                log("vxlan: removed \(removed.count) direct route(s) a previous run left (DirectRouting is off)")
+            }
+            return HostGatewayRoutes.Reconciliation(removed: removed)
+        }
+        return try routes.reconcile(direct)
+    }
+}

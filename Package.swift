@@ -133,7 +133,7 @@ let package = Package(
             dependencies: [
                 "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture", "Engine", "Netlink", "Status",
                 "Etcd", "ControlPlane", "EtcdSubnets", "KubeSubnets", "KubeModel", "Daemon", "Operator", "TrafficRules", "Spawn",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "KernelVXLAN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/weft"
         ),

@@ -20,10 +20,13 @@ struct Dataplane: ParsableCommand {
             are peers too. Prints `ready engine=<kind> workers=<n>` on stdout when \
             running; on SIGTERM or SIGINT stops, removes the TUN and prints the counters as one \
             JSON object on stdout: drops by reason, traffic, per-peer traffic. Log lines go to \
-            standard error.
+            standard error. With --vxlan-dataplane kernel the kernel's vxlan device moves the \
+            packets instead: created and given each peer's neighbour, FDB entry and onlink route \
+            as weftd does, `ready engine=kernel workers=0` once they are in place, and on the \
+            signal the device is deleted and the report names its entries and counters.
             """)
 
-    @Option(help: "TUN device name (default: flannel's, as weftd names it: flannel0 for udp, flannel.<vni> for vxlan).")
+    @Option(help: "Device name, the TUN's or the kernel vxlan device's (default: flannel's, as weftd names it: flannel0 for udp, flannel.<vni> for vxlan).")
     var tun: String?
     @Option(help: "flannel's Network, routed into the TUN.") var network: IPv4Prefix
     @Option(help: "This host's subnet (lease).") var subnet: IPv4Prefix
@@ -47,12 +50,17 @@ struct Dataplane: ParsableCommand {
     var underlayMTU = 1500
     @Flag(help: "TUN offloads + UDP GSO/GRO: 64 KB TCP super-packets in, one segmented send out (uring engine).")
     var offloads = false
+    @Option(name: .customLong("vxlan-dataplane"),
+            help: "vxlan: weft (Weft's engine on a TUN) or kernel (the kernel's vxlan device, programmed as weftd's default does; the engine options do not apply).")
+    var vxlanDataplane: DaemonOptions.VXLANDataplane = .weft
     @Option(name: .customLong("busy-poll"),
             help: ArgumentHelp("How long each worker keeps polling after traffic before it sleeps (0: off).", valueName: "microseconds"))
     var busyPoll = 0
 
     func run() throws {
-        try reportingFailures { try runEngine() }
+        try reportingFailures {
+            if vxlanDataplane == .kernel { try runKernelVXLAN() } else { try runEngine() }
+        }
     }
 
     private func runEngine() throws {
@@ -155,3 +163,4 @@ struct PeerRoute: ExpressibleByArgument {
 }
 
 extension EngineConfiguration.Selection: ExpressibleByArgument {}
+extension DaemonOptions.VXLANDataplane: ExpressibleByArgument {}

@@ -68,14 +68,14 @@ struct DataplaneVXLANCommandTests {
 
     @Test(arguments: refusals)
     func vxlanArgumentsAreRefusedWithOneLine(_ extra: [String], _ expected: String) throws {
-        let (status, output) = try runWeft(["dataplane", "--backend", "vxlan", "--network", "10.244.0.0/16", "--subnet", "10.244.1.0/24",
+        let (status, output) = try Self.runWeft(["dataplane", "--backend", "vxlan", "--network", "10.244.0.0/16", "--subnet", "10.244.1.0/24",
                                             "--public-ip", "127.0.0.1", "--engine", "mmsg", "--tun", "weft-bad-vxlan"] + extra)
         #expect(status == 1)
         #expect(output == expected)
     }
 
     @Test func udpPeersTakeNoVtepMAC() throws {
-        let (status, output) = try runWeft(["dataplane", "--network", "10.244.0.0/16", "--subnet", "10.244.1.0/24",
+        let (status, output) = try Self.runWeft(["dataplane", "--network", "10.244.0.0/16", "--subnet", "10.244.1.0/24",
                                             "--public-ip", "127.0.0.1", "--engine", "mmsg", "--tun", "weft-bad-udp",
                                             "--peer", "10.244.2.0/24=198.18.0.2,02:00:c6:12:00:02"])
         #expect(status == 1)
@@ -83,7 +83,7 @@ struct DataplaneVXLANCommandTests {
     }
 
     /// `weft arguments…` to completion: exit status and standard error.
-    private func runWeft(_ arguments: [String]) throws -> (Int32, String) {
+    static func runWeft(_ arguments: [String]) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: weftExecutable!)
         process.arguments = arguments

@@ -140,7 +140,7 @@ let package = Package(
 
         // weftd, the flanneld drop-in: flags, interface choice, healthz, sd_notify, signals.
         .target(name: "Daemon", dependencies: ["Timing", "Addressing", "Config", "CShims", "Etcd", "ControlPlane", "EtcdSubnets", "KubeSubnets", "Engine", "Netlink", "Routes", "HostGateway",
-                                              "KernelVXLAN", "TrafficRules", "Packets", "Forwarding", "Status", "SystemCalls",
+                                              "KernelVXLAN", "TrafficRules", "Packets", "Forwarding", "Status", "SystemCalls", "Operator",
                                               .product(name: "Logging", package: "swift-log"),
                                               .product(name: "NIOCore", package: "swift-nio"),
                                               .product(name: "NIOPosix", package: "swift-nio"),

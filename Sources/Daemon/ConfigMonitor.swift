@@ -1,6 +1,7 @@
 import Config
 import ControlPlane
 import Logging
+import Operator
 import Synchronization
 
 /// Follows the network config once the dataplane runs and says, one line per change, when it
@@ -28,7 +29,10 @@ struct ConfigMonitor {
         init(_ reading: Result<NetworkConfig, LeaseError>, running: NetworkConfig) {
             switch reading {
             case .success(let config):
-                self = config == running ? .matches : .changed("Network \(config.network), SubnetLen \(config.subnetLength), Backend \(config.backend.kind.rawValue)")
+                // What differs, named as the JSON names it ("Backend.DirectRouting: (none) → true").
+                let changes = ConfigSummary.changes(from: ConfigSummary(running, raw: ""), to: ConfigSummary(config, raw: ""))
+                self = config == running ? .matches
+                    : .changed(changes.isEmpty ? "a field Weft does not show" : changes.map(\.line).joined(separator: ", "))
             case .failure(let error):
                 self = .unusable(error.description)
             }

@@ -159,7 +159,9 @@ import Testing
         // The same config written differently (defaults spelled out, keys in another case) still matches.
         #expect(Verdict(EtcdSubnetManager.reading(kv(#"{"network":"10.244.0.0/16","Backend":{"Type":"UDP","Port":8285}}"#), key: key), running: running) == .matches)
         #expect(Verdict(EtcdSubnetManager.reading(kv(#"{"Network":"10.244.0.0/16","SubnetLen":26}"#), key: key), running: running)
-                == .changed("Network 10.244.0.0/16, SubnetLen 26, Backend udp"))
+                == .changed("SubnetLen: 24 → 26, SubnetMin: 10.244.1.0 → 10.244.0.64, SubnetMax: 10.244.255.0 → 10.244.255.192"))
+        #expect(Verdict(EtcdSubnetManager.reading(kv(#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}"#), key: key), running: running)
+                == .changed("Backend.Type: udp → vxlan, Backend.VNI: (none) → 1, Backend.Port: 8285 → 8472, Backend.DirectRouting: (none) → true"))
         guard case .unusable(let garbage) = Verdict(EtcdSubnetManager.reading(kv("{not json"), key: key), running: running) else {
             Issue.record("garbage must be unusable")
             return

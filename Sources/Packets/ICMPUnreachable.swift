@@ -4,7 +4,7 @@ import Addressing
 /// flannel's udp proxy writes it into the TUN: a 20-byte IPv4 header (TTL 8, protocol 1, from
 /// the TUN address to the offender's source), the 8-byte ICMP header, then the offender's IP
 /// header and the first 8 bytes of its payload (RFC 792).
-public enum ICMPUnreachable {
+public enum ICMPUnreachable: ICMPErrorReply {
     public enum Kind: Sendable, Equatable {
         /// Code 0: no route to the destination's network.
         case netUnreachable
@@ -78,27 +78,6 @@ public enum ICMPUnreachable {
         let checksum = InternetChecksum.checksum(icmp, count: headerLength + quoted)
         icmp.storeBytes(of: checksum, toByteOffset: 2, as: UInt16.self)
         return length
-    }
-
-    /// Writes the reply at `reply.start` (room: up to the buffer's end) and sets `reply.length`.
-    public static func write(_ kind: Kind, offender: PacketBuffer, source: IPv4Address,
-                             into reply: inout PacketBuffer) -> Int? {
-        guard let length = write(kind, offender: offender, source: source, to: reply.start,
-                                 capacity: reply.capacity - reply.headroom) else { return nil }
-        reply.length = length
-        return length
-    }
-
-    /// Turns the offending packet into its reply in place: 28 bytes of headroom are enough for the
-    /// reply to end where the quoted bytes already are, so nothing moves. With less headroom the
-    /// quote is moved back. False when no reply is due; the packet is then unchanged.
-    public static func replace(_ packet: inout PacketBuffer, with kind: Kind, source: IPv4Address) -> Bool {
-        let headroom = max(packet.headroom - replyHeaderLength - headerLength, 0)
-        guard let length = write(kind, offender: packet, source: source, to: packet.base + headroom,
-                                 capacity: packet.capacity - headroom) else { return false }
-        packet.headroom = headroom
-        packet.length = length
-        return true
     }
 
     /// RFC 1122 3.2.2: errors go only to a source naming one host.

@@ -6,7 +6,7 @@ import Addressing
 /// offending packet as keeps the reply within the IPv6 minimum MTU of 1280 bytes (RFC 4443 §2.4
 /// (c): 1232 quoted bytes at most). The ICMPv6 checksum covers the IPv6 pseudo-header (§2.3).
 /// The IPv4 counterpart is `ICMPUnreachable`.
-public enum ICMPv6Error {
+public enum ICMPv6Error: ICMPErrorReply {
     public enum Kind: Sendable, Equatable {
         /// Destination Unreachable (type 1), code 0: no route to the destination (RFC 4443 §3.1).
         case noRoute
@@ -77,27 +77,6 @@ public enum ICMPv6Error {
         let checksum = InternetChecksum.checksum(icmp, count: headerLength + quoted, initial: pseudo)
         icmp.storeBytes(of: checksum, toByteOffset: 2, as: UInt16.self)
         return length
-    }
-
-    /// Writes the reply at `reply.start` (room: up to the buffer's end) and sets `reply.length`.
-    public static func write(_ kind: Kind, offender: PacketBuffer, source: IPv6Address,
-                             into reply: inout PacketBuffer) -> Int? {
-        guard let length = write(kind, offender: offender, source: source, to: reply.start,
-                                 capacity: reply.capacity - reply.headroom) else { return nil }
-        reply.length = length
-        return length
-    }
-
-    /// Turns the offending packet into its reply in place: with 48 bytes of headroom the reply ends
-    /// where the quoted bytes already are, so nothing moves. With less headroom the quote is moved
-    /// back. False when no reply is due; the packet is then unchanged.
-    public static func replace(_ packet: inout PacketBuffer, with kind: Kind, source: IPv6Address) -> Bool {
-        let headroom = max(packet.headroom - replyHeaderLength - headerLength, 0)
-        guard let length = write(kind, offender: packet, source: source, to: packet.base + headroom,
-                                 capacity: packet.capacity - headroom) else { return false }
-        packet.headroom = headroom
-        packet.length = length
-        return true
     }
 
     /// RFC 4443 §2.4 (e.6): errors go only to a source naming one node.

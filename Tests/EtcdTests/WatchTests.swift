@@ -230,10 +230,15 @@ struct WatchProtocolTests {
         defer { server.stop() }
         var configuration = EtcdClient.Configuration()
         configuration.passes = 1
+        // Room for the full suite's first seconds, when the whole process has been seen to stall
+        // for 15-18 s (CI): the answers here are fixed bytes, so a longer deadline changes nothing
+        // a test asserts but the time a hang takes to fail.
+        configuration.requestTimeout = .seconds(30)
+        configuration.connectTimeout = .seconds(30)
         configure(&configuration)
         let client = try EtcdClient(endpoints: [server.endpoint], configuration: configuration)
         defer { Task { try? await client.shutdown() } }
-        return try await within(seconds: 20) { () async -> EtcdError? in
+        return try await within(seconds: 60) { () async -> EtcdError? in
             do throws(EtcdError) {
                 let watch = try await client.watch(prefix: "/p/", fromRevision: 1)
                 return await ending(of: watch).error
@@ -249,11 +254,15 @@ struct WatchProtocolTests {
         // deadline is long enough for the head to arrive on a loaded machine (300 ms was not, once,
         // and 2 s was not in the full suite's first seconds: the request itself timed out and the
         // reason was `unreachable`).
-        let error = try await Self.failure(of: Self.streamHead) { $0.requestTimeout = .seconds(5) }
-        // The reason names the 5 s deadline, and `failure` fails a hang; a loaded machine may
-        // only make it later, so the clock is checked from below: it did not fire early.
-        #expect(error?.reason == .timedOut(seconds: 5))
-        #expect(ContinuousClock.now - started >= .seconds(5))
+        let error = try await Self.failure(of: Self.streamHead) {
+            $0.requestTimeout = .seconds(25)
+            $0.watchSilenceLimit = .seconds(60)  // the deadline, not the silence limit, is under test
+        }
+        // The reason names the 25 s deadline (5 s did not survive a 15-18 s stall of the full
+        // suite's first seconds), and `failure` fails a hang; a loaded machine may only make it
+        // later, so the clock is checked from below: it did not fire early.
+        #expect(error?.reason == .timedOut(seconds: 25))
+        #expect(ContinuousClock.now - started >= .seconds(25))
     }
 
     @Test func aStreamEndingCleanlyIsWatchClosed() async throws {

@@ -100,6 +100,33 @@ final class KubeBed: Sendable {
         return try KubeSubnetManager(options, warn: { warnings.append($0) })
     }
 
+    /// Node `node`'s manager with its lease taken (vxlan, 198.18.0.1) and its peer watcher running,
+    /// what it publishes and its freshness recorded in `seen`, its lines in `log`.
+    func watchPeers(asNode node: String) async throws -> PeerWatch {
+        let manager = try manager(node: node)
+        let keeper = manager.leaseKeeper(Self.request(publicIP: "198.18.0.1", mac: "0a:00:00:00:00:01"), log: { _, _ in })
+        let lease = try await keeper.acquire()
+        let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: lease.config.network, subnetLength: 24, localSubnet: lease.subnet))
+        let seen = Observed()
+        let log = Lines()
+        let watcher = manager.peerWatcher(for: lease, keeper: keeper, publisher: publisher, log: log.log,
+                                          events: PeerWatchEvents(published: { seen.routes($0.routes) }, freshness: { seen.freshness($0) }))
+        return PeerWatch(manager: manager, seen: seen, log: log, running: Task { await watcher.run() })
+    }
+
+    struct PeerWatch {
+        let manager: KubeSubnetManager
+        let seen: Observed
+        let log: Lines
+        let running: Task<Void, Never>
+
+        /// Cancels the watcher and shuts the manager's client down.
+        func stop() {
+            running.cancel()
+            Task { [manager] in await manager.shutdown() }
+        }
+    }
+
     /// Our lease request as weftd makes it for the vxlan backend.
     static func request(publicIP: String, mac: String) -> LeaseRequest {
         LeaseRequest(attributes: .vxlan(publicIP: IPv4Address(publicIP)!, data: VXLANLeaseData(configuredVNI: 1, vtepMAC: MACAddress(mac)!)))

@@ -86,17 +86,9 @@ struct KubeSubnetManagerTests {
 
     @Test func peersAreFollowedThroughAddsDeletesAndAWatchThatExpiredWhileTheServerWasDown() async throws {
         try await KubeBed.with { bed in
-            let manager = try bed.manager(node: "n1")
-            defer { Task { await manager.shutdown() } }
-            let keeper = manager.leaseKeeper(KubeBed.request(publicIP: "198.18.0.1", mac: "0a:00:00:00:00:01"), log: { _, _ in })
-            let lease = try await keeper.acquire()
-            let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: lease.config.network, subnetLength: 24, localSubnet: lease.subnet))
-            let seen = Observed()
-            let log = Lines()
-            let watcher = manager.peerWatcher(for: lease, keeper: keeper, publisher: publisher, log: log.log,
-                                              events: PeerWatchEvents(published: { seen.routes($0.routes) }, freshness: { seen.freshness($0) }))
-            let running = Task { await watcher.run() }
-            defer { running.cancel() }
+            let watch = try await bed.watchPeers(asNode: "n1")
+            defer { watch.stop() }
+            let seen = watch.seen, log = watch.log
 
             let n2 = Route(subnet: IPv4Prefix("10.244.2.0/24")!,
                            nextHop: NextHop(publicIP: IPv4Address("198.18.0.2")!, port: 8472, vtepMAC: MACAddress("0a:00:00:00:00:02")!, backend: .vxlan))
@@ -147,17 +139,9 @@ struct KubeSubnetManagerTests {
 
     @Test func aTokenRotatedUnderAnOpenWatchLeavesTheRouteTableConfirmed() async throws {
         try await KubeBed.with { bed in
-            let manager = try bed.manager(node: "n1")
-            defer { Task { await manager.shutdown() } }
-            let keeper = manager.leaseKeeper(KubeBed.request(publicIP: "198.18.0.1", mac: "0a:00:00:00:00:01"), log: { _, _ in })
-            let lease = try await keeper.acquire()
-            let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: lease.config.network, subnetLength: 24, localSubnet: lease.subnet))
-            let seen = Observed()
-            let log = Lines()
-            let watcher = manager.peerWatcher(for: lease, keeper: keeper, publisher: publisher, log: log.log,
-                                              events: PeerWatchEvents(published: { seen.routes($0.routes) }, freshness: { seen.freshness($0) }))
-            let running = Task { await watcher.run() }
-            defer { running.cancel() }
+            let watch = try await bed.watchPeers(asNode: "n1")
+            defer { watch.stop() }
+            let seen = watch.seen, log = watch.log
             #expect(await eventually { seen.isConfirmed && seen.latest.count == 1 })
 
             try TokenFile.write([(KubeBed.adminToken, User(name: "kubernetes-admin", groups: ["system:masters"])),

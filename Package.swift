@@ -41,15 +41,22 @@ let package = Package(
         .target(name: "Netlink", dependencies: ["CShims", "Addressing", "SystemCalls"], path: "Sources/Netlink"),
 
         // The io_uring dataplane: TUN queues, UDP sockets, rings and provided buffers.
-        .target(name: "Engine", dependencies: ["Timing", "CShims", "Packets", "Routes", "Forwarding", "Addressing", "Netlink", "SystemCalls"], path: "Sources/Engine",
-                linkerSettings: [.linkedLibrary("uring")]),
+        .target(
+            name: "Engine",
+            dependencies: [
+                "Timing", "CShims", "Packets", "Routes", "Forwarding", "Addressing", "Netlink", "SystemCalls",
+            ],
+            path: "Sources/Engine",
+            linkerSettings: [.linkedLibrary("uring")]
+        ),
 
         // A small HTTP/1.1 client on swift-nio for the control plane's API servers (etcd's gateway,
         // next the Kubernetes API): TCP keepalive and a deadline on every connection, idle
         // connections reused per origin, streaming bodies in both directions.
         .target(
             name: "HTTP1",
-            dependencies: ["Timing", 
+            dependencies: [
+                "Timing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -62,7 +69,8 @@ let package = Package(
         // Control plane: an etcd v3 client over etcd's JSON gateway.
         .target(
             name: "Etcd",
-            dependencies: ["Timing", 
+            dependencies: [
+                "Timing",
                 "HTTP1", "Addressing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -73,25 +81,48 @@ let package = Package(
 
         // The subnet-manager seam (flannel's subnet.Manager): the protocol weftd runs, the lease
         // and error types, and the peer table that turns any store's leases into routes.
-        .target(name: "ControlPlane", dependencies: ["Timing", "Config", "Routes", "Addressing",
-                                                    .product(name: "CoreMetrics", package: "swift-metrics")],
-                path: "Sources/ControlPlane"),
+        .target(
+            name: "ControlPlane",
+            dependencies: [
+                "Timing", "Config", "Routes", "Addressing",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            path: "Sources/ControlPlane"
+        ),
         // flannel's Kubernetes subnet manager (--kube-subnet-mgr): leases from Nodes' podCIDRs and annotations.
-        .target(name: "KubeSubnets", dependencies: ["Timing", "ControlPlane", "KubeModel", "HTTP1", "Config", "Routes", "Addressing",
-                                                   .product(name: "NIOCore", package: "swift-nio"),
-                                                   .product(name: "NIOHTTP1", package: "swift-nio"),
-                                                   .product(name: "NIOSSL", package: "swift-nio-ssl")],
-                path: "Sources/KubeSubnets"),
+        .target(
+            name: "KubeSubnets",
+            dependencies: [
+                "Timing", "ControlPlane", "KubeModel", "HTTP1", "Config", "Routes", "Addressing",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Sources/KubeSubnets"
+        ),
         // flannel's etcd subnet manager: lease manager and peer watcher over etcd, route-table snapshots out.
-        .target(name: "EtcdSubnets", dependencies: ["Timing", "ControlPlane", "Etcd", "Config", "Routes", "Addressing",
-                                                   .product(name: "CoreMetrics", package: "swift-metrics")],
-                path: "Sources/EtcdSubnets"),
+        .target(
+            name: "EtcdSubnets",
+            dependencies: [
+                "Timing", "ControlPlane", "Etcd", "Config", "Routes", "Addressing",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            path: "Sources/EtcdSubnets"
+        ),
 
         // flannel's host-gw backend: one kernel route per peer, kept in step over rtnetlink; no userspace dataplane.
-        .target(name: "HostGateway", dependencies: ["Netlink", "Routes", "Addressing", "CShims"], path: "Sources/HostGateway"),
+        .target(
+            name: "HostGateway",
+            dependencies: ["Netlink", "Routes", "Addressing", "CShims"],
+            path: "Sources/HostGateway"
+        ),
         // flanneld's vxlan dataplane: the kernel's flannel.<VNI> device and its per-peer neighbour, FDB
         // and route entries, programmed over rtnetlink from the peer routes; the plans are pure.
-        .target(name: "KernelVXLAN", dependencies: ["Netlink", "Routes", "Addressing", "CShims"], path: "Sources/KernelVXLAN"),
+        .target(
+            name: "KernelVXLAN",
+            dependencies: ["Netlink", "Routes", "Addressing", "CShims"],
+            path: "Sources/KernelVXLAN"
+        ),
 
         // flanneld's masquerade and forward rules as one nftables table (`table ip weft`): the ruleset
         // and the listing comparison are pure; the keeper runs the nft tool (control plane only).
@@ -107,7 +138,12 @@ let package = Package(
         .target(name: "Spawn", dependencies: ["CShims", "SystemCalls"], path: "Sources/Spawn"),
 
         // File I/O around the pure modules: pcap capture files through libpcap.
-        .target(name: "Capture", dependencies: ["CShims"], path: "Sources/Capture", linkerSettings: [.linkedLibrary("pcap")]),
+        .target(
+            name: "Capture",
+            dependencies: ["CShims"],
+            path: "Sources/Capture",
+            linkerSettings: [.linkedLibrary("pcap")]
+        ),
 
         // flannel's CNI meta-plugin: net conf and subnet.env in, a bridge/host-local delegate config
         // out; the only I/O is the saved configs (SavedDelegates) and running the delegate.
@@ -124,31 +160,45 @@ let package = Package(
         // flannel's Kubernetes subnet manager without the network: client config (kubeconfig, in-cluster),
         // API models and the watch-stream decoder, annotations to leases, the status patches, and the
         // node mirror a list+watch keeps. The only I/O is reading kubeconfig, token and CA files.
-        .target(name: "KubeModel", dependencies: ["Config", "Addressing", .product(name: "Yams", package: "Yams")],
-                path: "Sources/KubeModel"),
+        .target(
+            name: "KubeModel",
+            dependencies: ["Config", "Addressing", .product(name: "Yams", package: "Yams")],
+            path: "Sources/KubeModel"
+        ),
 
         // Executables.
         .executableTarget(
             name: "weft",
             dependencies: [
                 "Addressing", "Packets", "Routes", "Config", "Forwarding", "Capture", "Engine", "Netlink", "Status",
-                "Etcd", "ControlPlane", "EtcdSubnets", "KubeSubnets", "KubeModel", "Daemon", "Operator", "TrafficRules", "Spawn",
+                "Etcd", "ControlPlane", "EtcdSubnets", "KubeSubnets", "KubeModel", "Daemon", "Operator", "TrafficRules",
+                "Spawn",
                 "KernelVXLAN", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/weft"
         ),
 
         // weftd, the flanneld drop-in: flags, interface choice, healthz, sd_notify, signals.
-        .target(name: "Daemon", dependencies: ["Timing", "Addressing", "Config", "CShims", "Etcd", "ControlPlane", "EtcdSubnets", "KubeSubnets", "Engine", "Netlink", "Routes", "HostGateway",
-                                              "KernelVXLAN", "TrafficRules", "Packets", "Forwarding", "Status", "SystemCalls", "Operator",
-                                              .product(name: "Logging", package: "swift-log"),
-                                              .product(name: "NIOCore", package: "swift-nio"),
-                                              .product(name: "NIOPosix", package: "swift-nio"),
-                                              .product(name: "NIOHTTP1", package: "swift-nio"),
-                                              .product(name: "Metrics", package: "swift-metrics"),
-                                              .product(name: "Prometheus", package: "swift-prometheus")],
-                path: "Sources/Daemon"),
-        .executableTarget(name: "weftd", dependencies: ["Daemon", .product(name: "Logging", package: "swift-log")], path: "Sources/weftd"),
+        .target(
+            name: "Daemon",
+            dependencies: [
+                "Timing", "Addressing", "Config", "CShims", "Etcd", "ControlPlane", "EtcdSubnets", "KubeSubnets",
+                "Engine", "Netlink", "Routes", "HostGateway",
+                "KernelVXLAN", "TrafficRules", "Packets", "Forwarding", "Status", "SystemCalls", "Operator",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Sources/Daemon"
+        ),
+        .executableTarget(
+            name: "weftd",
+            dependencies: ["Daemon", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/weftd"
+        ),
         // The CNI plugin a runtime runs (as the conflist's type): ADD/DEL/CHECK/VERSION.
         .executableTarget(name: "weft-cni", dependencies: ["CNI"], path: "Sources/weft-cni"),
 
@@ -175,11 +225,19 @@ let package = Package(
             exclude: ["README.md"]
         ),
         // The same server as a process, for namespace tests that run it under `ip netns exec`.
-        .executableTarget(name: "weft-kube-test-server", dependencies: ["KubeTestServer"], path: "Tests/KubeServerMain"),
+        .executableTarget(
+            name: "weft-kube-test-server",
+            dependencies: ["KubeTestServer"],
+            path: "Tests/KubeServerMain"
+        ),
 
         // Baselines that are not production code: flannel's linear route cache and the copying
         // segmenter, measured against the engine's paths and used by the tests as second opinions.
-        .target(name: "ReferencePaths", dependencies: ["Addressing", "Packets", "Routes"], path: "Benchmarks/ReferencePaths"),
+        .target(
+            name: "ReferencePaths",
+            dependencies: ["Addressing", "Packets", "Routes"],
+            path: "Benchmarks/ReferencePaths"
+        ),
 
         // Micro-benchmarks: `swift package benchmark` (see README).
         .executableTarget(
@@ -196,7 +254,9 @@ let package = Package(
         // `swift build -c release --product KubeScaleBenchmark`, then run it.
         .executableTarget(
             name: "KubeScaleBenchmark",
-            dependencies: ["KubeSubnets", "KubeTestServer", "ControlPlane", "Config", "Routes", "Addressing", "TestSupport"],
+            dependencies: [
+                "KubeSubnets", "KubeTestServer", "ControlPlane", "Config", "Routes", "Addressing", "TestSupport",
+            ],
             path: "Benchmarks/KubeScale",
             exclude: ["README.md", "results"]
         ),
@@ -206,42 +266,89 @@ let package = Package(
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
         .testTarget(name: "TimingTests", dependencies: ["Timing"]),
         .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "ReferencePaths", "TestSupport"]),
-        .testTarget(name: "RoutesTests", dependencies: ["Routes", "Addressing", "ReferencePaths", "TestSupport", "TestThreads"]),
+        .testTarget(
+            name: "RoutesTests",
+            dependencies: ["Routes", "Addressing", "ReferencePaths", "TestSupport", "TestThreads"]
+        ),
         .testTarget(name: "CNITests", dependencies: ["CNI", "Config", "Addressing", "TestThreads"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
         .testTarget(name: "OperatorTests", dependencies: ["Operator", "Config", "Addressing"]),
         // Fixtures are read from the source tree (#filePath), so relative kubeconfig paths resolve as written.
-        .testTarget(name: "KubeModelTests", dependencies: ["KubeModel", "Config", "Addressing"], exclude: ["Fixtures"]),
-        .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1",
-                                                       .product(name: "NIOCore", package: "swift-nio"),
-                                                       .product(name: "NIOPosix", package: "swift-nio"),
-                                                       .product(name: "NIOHTTP1", package: "swift-nio"), "TestSupport"]),
+        .testTarget(
+            name: "KubeModelTests",
+            dependencies: ["KubeModel", "Config", "Addressing"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "HTTP1Tests",
+            dependencies: [
+                "HTTP1",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), "TestSupport",
+            ]
+        ),
         // The fake API server against real kubectl (Debian's 1.20 and a newer one when present) and raw HTTP.
         .testTarget(name: "KubeTestServerTests", dependencies: ["KubeTestServer"]),
         .testTarget(name: "EtcdTests", dependencies: ["Timing", "Etcd", "TestSupport", "EtcdTestSupport"]),
-        .testTarget(name: "ControlPlaneTests", dependencies: ["ControlPlane", "Config", "Routes", "Addressing", "TestSupport"]),
-        .testTarget(name: "KubeSubnetsTests", dependencies: ["KubeSubnets", "KubeTestServer", "ControlPlane", "Config", "Routes", "Addressing", "TestSupport"]),
-        .testTarget(name: "EtcdSubnetsTests", dependencies: ["Timing", "EtcdSubnets", "ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport", "TestSupport"]),
+        .testTarget(
+            name: "ControlPlaneTests",
+            dependencies: ["ControlPlane", "Config", "Routes", "Addressing", "TestSupport"]
+        ),
+        .testTarget(
+            name: "KubeSubnetsTests",
+            dependencies: [
+                "KubeSubnets", "KubeTestServer", "ControlPlane", "Config", "Routes", "Addressing", "TestSupport",
+            ]
+        ),
+        .testTarget(
+            name: "EtcdSubnetsTests",
+            dependencies: [
+                "Timing", "EtcdSubnets", "ControlPlane", "Etcd", "Config", "Routes", "Addressing", "EtcdTestSupport",
+                "TestSupport",
+            ]
+        ),
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),
         .testTarget(
             name: "CaptureTests",
             dependencies: ["Capture", "Forwarding", "Packets", "Routes", "Config", "Addressing", "TestThreads"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Addressing", "Config", "ControlPlane", "EtcdSubnets", "Etcd", "Engine", "Routes", "HostGateway", "Status", "TestThreads", "TrafficRules",
-                                                        .product(name: "Metrics", package: "swift-metrics")]),
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: [
+                "Daemon", "Addressing", "Config", "ControlPlane", "EtcdSubnets", "Etcd", "Engine", "Routes",
+                "HostGateway", "Status", "TestThreads", "TrafficRules",
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         // Ruleset and listing tests run anywhere; the keeper's tests run real nft in a namespace (root) and skip otherwise.
         .testTarget(name: "TrafficRulesTests", dependencies: ["TrafficRules", "Addressing", "TestThreads"]),
         // Needs root: weftd's interface choice inside a network namespace. Skips otherwise.
         .testTarget(name: "DaemonIntegrationTests", dependencies: ["Daemon", "Addressing", "TestThreads"]),
         // Needs root: each test makes its own network namespace.
         // The engine on memory TUNs and loopback sockets: runs without root.
-        .testTarget(name: "EngineMemoryTests", dependencies: ["Engine", "Routes", "Packets", "Addressing", "CShims", "TestThreads"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Netlink", "Forwarding", "Routes", "Packets", "Addressing", "TestSupport", "Capture", "TestThreads"]),
+        .testTarget(
+            name: "EngineMemoryTests",
+            dependencies: ["Engine", "Routes", "Packets", "Addressing", "CShims", "TestThreads"]
+        ),
+        .testTarget(
+            name: "EngineTests",
+            dependencies: [
+                "Engine", "Netlink", "Forwarding", "Routes", "Packets", "Addressing", "TestSupport", "Capture",
+                "TestThreads",
+            ]
+        ),
         // Plan tests run anywhere; the three-host namespace tests need root and skip otherwise.
-        .testTarget(name: "HostGatewayTests", dependencies: ["HostGateway", "Netlink", "Routes", "Addressing", "TestThreads"]),
+        .testTarget(
+            name: "HostGatewayTests",
+            dependencies: ["HostGateway", "Netlink", "Routes", "Addressing", "TestThreads"]
+        ),
         // Plan tests run anywhere; the device tests need root (a network namespace) and skip otherwise.
-        .testTarget(name: "KernelVXLANTests", dependencies: ["KernelVXLAN", "Netlink", "Routes", "Addressing", "CShims", "TestThreads"]),
+        .testTarget(
+            name: "KernelVXLANTests",
+            dependencies: ["KernelVXLAN", "Netlink", "Routes", "Addressing", "CShims", "TestThreads"]
+        ),
         // Codec tests run anywhere; the kernel tests need root (a network namespace) and skip otherwise.
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Addressing", "CShims", "TestThreads"]),
         // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.
@@ -251,24 +358,43 @@ let package = Package(
         .testTarget(name: "CNIIntegrationTests", dependencies: ["Addressing", "TestThreads", "TestSupport"]),
         // Needs root, /usr/bin/etcd and nft: etcd in a network namespace of its own, its traffic
         // dropped while the client holds connections to it. Skips otherwise.
-        .testTarget(name: "EtcdIntegrationTests", dependencies: ["Etcd", "HTTP1", "EtcdTestSupport", "CShims",
-                                                                 .product(name: "NIOCore", package: "swift-nio"),
-                                                                 .product(name: "NIOPosix", package: "swift-nio"), "TestSupport"]),
+        .testTarget(
+            name: "EtcdIntegrationTests",
+            dependencies: [
+                "Etcd", "HTTP1", "EtcdTestSupport", "CShims",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), "TestSupport",
+            ]
+        ),
         // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces, against etcd or
         // (Kubernetes mode) weft-kube-test-server in a namespace of its own. Skips otherwise.
-        .testTarget(name: "WeftdIntegrationTests", dependencies: ["Config", "Addressing", "Status", "TestSupport", "TestThreads", "KubeTestServer"]),
+        .testTarget(
+            name: "WeftdIntegrationTests",
+            dependencies: ["Config", "Addressing", "Status", "TestSupport", "TestThreads", "KubeTestServer"]
+        ),
         // dist/kubernetes/weft.yml read as the API server would: objects, RBAC, weftd's flags, probes,
         // mounts, and the ConfigMap's configs through weftd's and weft-cni's own parsers.
-        .testTarget(name: "DeploymentTests", dependencies: ["Daemon", "Config", "CNI", .product(name: "Yams", package: "Yams")]),
+        .testTarget(
+            name: "DeploymentTests",
+            dependencies: ["Daemon", "Config", "CNI", .product(name: "Yams", package: "Yams")]
+        ),
         // Needs root and umoci: scripts/image on the build `swift build --build-tests` made, the image
         // unpacked, its entrypoint and the manifest's init containers run with its rootfs as /. Skips otherwise.
-        .testTarget(name: "ImageIntegrationTests", dependencies: ["Daemon", "TestThreads", "TestSupport", .product(name: "Yams", package: "Yams")]),
+        .testTarget(
+            name: "ImageIntegrationTests",
+            dependencies: ["Daemon", "TestThreads", "TestSupport", .product(name: "Yams", package: "Yams")]
+        ),
     ]
 )
 
 // libFuzzer target for the packet and config parsers, built only by scripts/fuzz
 // (`swift build -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library` needs no main).
 if Context.environment["WEFT_FUZZ"] != nil {
-    package.targets.append(.target(
-        name: "WeftFuzz", dependencies: ["Addressing", "Packets", "Config"], path: "Fuzz/WeftFuzz"))
+    package.targets.append(
+        .target(
+            name: "WeftFuzz",
+            dependencies: ["Addressing", "Packets", "Config"],
+            path: "Fuzz/WeftFuzz"
+        )
+    )
 }

@@ -12,7 +12,8 @@ final class Child: Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
         process.arguments = arguments
-        let stdin = Pipe(), stdout = Pipe()
+        let stdin = Pipe()
+        let stdout = Pipe()
         process.standardInput = stdin
         process.standardOutput = stdout
         input = stdin.fileHandleForWriting
@@ -43,7 +44,9 @@ final class Child: Sendable {
         let deadline = monotonicNanoseconds() + UInt64(seconds * 1e9)
         while monotonicNanoseconds() < deadline {
             if let line = collected.withLock({ $0.lines.last(where: condition) }) { return line }
-            guard process.isRunning else { throw BenchmarkFailure("the stand-in exited with status \(process.terminationStatus)") }
+            guard process.isRunning else {
+                throw BenchmarkFailure("the stand-in exited with status \(process.terminationStatus)")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         return nil

@@ -5,7 +5,8 @@ import Foundation
 /// in 198.18.0.0/15 and vxlan backend-data, annotated as flannel annotates them. Nodes added
 /// during the churn take indices above the peers'.
 enum ClusterShape {
-    static let netConf = #"{"Network":"10.224.0.0/11","SubnetLen":24,"EnableNFTables":false,"Backend":{"Type":"vxlan"}}"#
+    static let netConf =
+        #"{"Network":"10.224.0.0/11","SubnetLen":24,"EnableNFTables":false,"Backend":{"Type":"vxlan"}}"#
     static let ownName = "self"
     static let maxPeers = 6_000
     static let subnetCount = 8_192
@@ -23,16 +24,24 @@ enum ClusterShape {
     }
 
     static func mac(_ index: Int) -> String {
-        String(format: "0a:00:%02x:%02x:%02x:%02x", (index >> 24) & 255, (index >> 16) & 255, (index >> 8) & 255, index & 255)
+        String(
+            format: "0a:00:%02x:%02x:%02x:%02x",
+            (index >> 24) & 255,
+            (index >> 16) & 255,
+            (index >> 8) & 255,
+            index & 255
+        )
     }
 
     static func peerName(_ index: Int) -> String { String(format: "node-%05d", index) }
 
     static func annotations(publicIP: String, mac: String) -> [String: String] {
-        ["flannel.alpha.coreos.com/kube-subnet-manager": "true",
-         "flannel.alpha.coreos.com/backend-type": "vxlan",
-         "flannel.alpha.coreos.com/backend-data": #"{"VNI":1,"VtepMAC":"\#(mac)"}"#,
-         "flannel.alpha.coreos.com/public-ip": publicIP]
+        [
+            "flannel.alpha.coreos.com/kube-subnet-manager": "true",
+            "flannel.alpha.coreos.com/backend-type": "vxlan",
+            "flannel.alpha.coreos.com/backend-data": #"{"VNI":1,"VtepMAC":"\#(mac)"}"#,
+            "flannel.alpha.coreos.com/public-ip": publicIP,
+        ]
     }
 
     static let adminToken = "admin-token-kube-scale"

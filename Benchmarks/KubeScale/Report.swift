@@ -82,8 +82,10 @@ struct Memory: Codable {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         func field(_ name: String) -> Int {
             guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return 0 }
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.map(String.init)?
-                .trimmingCharacters(in: .whitespaces) ?? "") ?? 0
+            return Int(
+                line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.map(String.init)?
+                    .trimmingCharacters(in: .whitespaces) ?? ""
+            ) ?? 0
         }
         return Memory(rss: field("VmRSS"), rssAnon: field("RssAnon"))
     }
@@ -100,7 +102,9 @@ struct Load: Codable {
     }
 
     static func kernel() -> String {
-        ((try? String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        ((try? String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8)) ?? "").trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
     }
 }
 
@@ -140,7 +144,8 @@ struct Slope: Codable {
             guard points.count >= 2 else { return 0 }
             let xs = points.map { Double($0.time - start) / 60e9 }
             let ys = points.map { Double(value($0.memory)) }
-            let mx = xs.reduce(0, +) / Double(xs.count), my = ys.reduce(0, +) / Double(ys.count)
+            let mx = xs.reduce(0, +) / Double(xs.count)
+            let my = ys.reduce(0, +) / Double(ys.count)
             let covariance = zip(xs, ys).reduce(0) { $0 + ($1.0 - mx) * ($1.1 - my) }
             let variance = xs.reduce(0) { $0 + ($1 - mx) * ($1 - mx) }
             return variance > 0 ? covariance / variance : 0

@@ -11,23 +11,40 @@ enum StandIn {
     static func serve(directory: String, nodes: Int) async throws {
         let pki = try ServerCertificates.make()
         let tokens = directory + "/tokens.csv"
-        try TokenFile.write([
-            (ClusterShape.adminToken, User(name: "kubernetes-admin", groups: ["system:masters"])),
-            (ClusterShape.flannelToken, User(name: User.flannel, groups: ["system:serviceaccounts"])),
-        ], to: tokens)
-        var configuration = KubeTestServer.Configuration(tokenFile: tokens, certificateFile: pki.certificate, keyFile: pki.key)
+        try TokenFile.write(
+            [
+                (ClusterShape.adminToken, User(name: "kubernetes-admin", groups: ["system:masters"])),
+                (ClusterShape.flannelToken, User(name: User.flannel, groups: ["system:serviceaccounts"])),
+            ],
+            to: tokens
+        )
+        var configuration = KubeTestServer.Configuration(
+            tokenFile: tokens,
+            certificateFile: pki.certificate,
+            keyFile: pki.key
+        )
         configuration.bookmarkInterval = .seconds(10)
         configuration.historyLimit = 20_000
         let server = try await KubeTestServer.start(configuration)
 
         server.store.put(.nodes, node(ClusterShape.ownName, index: 0, annotations: [:]))
         for index in 1...nodes {
-            server.store.put(.nodes, node(ClusterShape.peerName(index), index: index,
-                                          annotations: ClusterShape.annotations(publicIP: ClusterShape.publicIP(index), mac: ClusterShape.mac(index))))
+            server.store.put(
+                .nodes,
+                node(
+                    ClusterShape.peerName(index),
+                    index: index,
+                    annotations: ClusterShape.annotations(
+                        publicIP: ClusterShape.publicIP(index),
+                        mac: ClusterShape.mac(index)
+                    )
+                )
+            )
         }
         try Data(ClusterShape.flannelToken.utf8).write(to: URL(fileURLWithPath: directory + "/weft-token"))
         try Data(ClusterShape.netConf.utf8).write(to: URL(fileURLWithPath: directory + "/net-conf.json"))
-        try Data("""
+        try Data(
+            """
             apiVersion: v1
             kind: Config
             clusters:
@@ -43,7 +60,8 @@ enum StandIn {
             - name: scale
               context: {cluster: scale, user: flannel}
             current-context: scale
-            """.utf8).write(to: URL(fileURLWithPath: directory + "/kubeconfig"))
+            """.utf8
+        ).write(to: URL(fileURLWithPath: directory + "/kubeconfig"))
         say("ready")
 
         var churn = Churn(peers: nodes)
@@ -97,16 +115,27 @@ struct Churn {
         let fresh = ClusterShape.publicIP(70_000 + step % 60_000)
         switch step % 4 {
         case 0:
-            let node = StandIn.node(name, index: index, annotations: ClusterShape.annotations(publicIP: ClusterShape.publicIP(index), mac: ClusterShape.mac(index)))
+            let node = StandIn.node(
+                name,
+                index: index,
+                annotations: ClusterShape.annotations(
+                    publicIP: ClusterShape.publicIP(index),
+                    mac: ClusterShape.mac(index)
+                )
+            )
             let t0 = monotonicNanoseconds()
             return ("add", t0, store.put(.nodes, node))
         case 1:
             let peer = ClusterShape.peerName(1 + Int(generator.next() % UInt64(peers)))
             let t0 = monotonicNanoseconds()
-            return ("public-ip", t0, try store.patch(.nodes, ObjectKey(name: peer), type: .merge, patch(publicIP: fresh)))
+            return (
+                "public-ip", t0, try store.patch(.nodes, ObjectKey(name: peer), type: .merge, patch(publicIP: fresh))
+            )
         case 2:
             let t0 = monotonicNanoseconds()
-            return ("public-ip", t0, try store.patch(.nodes, ObjectKey(name: name), type: .merge, patch(publicIP: fresh)))
+            return (
+                "public-ip", t0, try store.patch(.nodes, ObjectKey(name: name), type: .merge, patch(publicIP: fresh))
+            )
         default:
             let t0 = monotonicNanoseconds()
             return ("delete", t0, try store.delete(.nodes, ObjectKey(name: name)))

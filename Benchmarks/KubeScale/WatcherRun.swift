@@ -20,7 +20,8 @@ struct WatcherRun {
     let plan: Plan
 
     func run() async throws -> Report {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-kube-scale-\(getpid())").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-kube-scale-\(getpid())")
+            .path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let child = try Child(arguments: ["serve", directory, String(plan.nodes)])
@@ -35,15 +36,30 @@ struct WatcherRun {
         options.netConfigPath = directory + "/net-conf.json"
         options.environment = ["NODE_NAME": ClusterShape.ownName]
         let manager = try KubeSubnetManager(options, warn: { _ in })
-        let request = LeaseRequest(attributes: .vxlan(publicIP: IPv4Address("198.18.0.1")!,
-                                                      data: VXLANLeaseData(configuredVNI: 1, vtepMAC: MACAddress("0a:00:00:00:00:00")!)))
+        let request = LeaseRequest(
+            attributes: .vxlan(
+                publicIP: IPv4Address("198.18.0.1")!,
+                data: VXLANLeaseData(configuredVNI: 1, vtepMAC: MACAddress("0a:00:00:00:00:00")!)
+            )
+        )
         let keeper = manager.leaseKeeper(request, log: { _, _ in })
         let lease = try await keeper.acquire()
-        let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: lease.config.network,
-                                                          subnetLength: lease.config.subnetLength, localSubnet: lease.subnet))
+        let publisher = RouteTablePublisher(
+            RouteSnapshot(
+                routes: [],
+                network: lease.config.network,
+                subnetLength: lease.config.subnetLength,
+                localSubnet: lease.subnet
+            )
+        )
         let record = PublicationRecord()
-        let watcher = manager.peerWatcher(for: lease, keeper: keeper, publisher: publisher, log: { record.log($1) },
-                                          events: PeerWatchEvents(published: { record.published($0) }, freshness: { record.freshness($0) }))
+        let watcher = manager.peerWatcher(
+            for: lease,
+            keeper: keeper,
+            publisher: publisher,
+            log: { record.log($1) },
+            events: PeerWatchEvents(published: { record.published($0) }, freshness: { record.freshness($0) })
+        )
         let memoryBefore = Memory.now()
         let listStart = monotonicNanoseconds()
         record.log("watcher started")
@@ -61,7 +77,9 @@ struct WatcherRun {
         child.send("churn \(plan.changes) \(interval)")
         let churnSeconds = Double(plan.changes) / plan.rate
         guard try await child.waitForLine(seconds: churnSeconds * 3 + 60, where: { $0 == "done" }) != nil else {
-            throw BenchmarkFailure("the stand-in did not finish \(plan.changes) changes within \(Int(churnSeconds * 3 + 60)) s")
+            throw BenchmarkFailure(
+                "the stand-in did not finish \(plan.changes) changes within \(Int(churnSeconds * 3 + 60)) s"
+            )
         }
         let changes = child.lines.compactMap(Change.init(line:))
         let lastVersion = changes.map(\.version).max() ?? 0
@@ -86,7 +104,10 @@ struct WatcherRun {
         for change in changes {
             // The first publish whose resourceVersion covers the change (revisions only grow).
             let first = Self.firstIndex(in: publications) { $0.revision >= change.version }
-            guard first < publications.count else { unpublished += 1; continue }
+            guard first < publications.count else {
+                unpublished += 1
+                continue
+            }
             let latency = publications[first].time > change.t0 ? publications[first].time - change.t0 : 0
             if latency > Self.stallLimit { stalled += 1 }
             if latency > 50_000_000 { slowSeconds.insert(Int((change.t0 - (changes.first?.t0 ?? 0)) / 1_000_000_000)) }
@@ -95,20 +116,34 @@ struct WatcherRun {
         latencies.sort()
         let churnSamples = samples.filter { $0.time >= complete.time }
         return Report(
-            nodes: plan.nodes, changes: changes.count, rate: plan.rate,
+            nodes: plan.nodes,
+            changes: changes.count,
+            rate: plan.rate,
             firstCompleteTableMilliseconds: Double(complete.time - listStart) / 1e6,
             latencyMilliseconds: Percentiles(latencies),
-            secondsWithChangesOver50: slowSeconds.sorted(), stalledChanges: stalled, unpublishedChanges: unpublished,
-            publications: publications.count, snapshotsAwaitingReclamation: statistics.awaitingReclamation,
-            snapshotsReclaimed: statistics.reclaimed, unconfirmedEpisodes: unconfirmed, watcherLog: watcherLog,
-            memoryKiB: .init(beforeList: memoryBefore, afterList: memoryAfterList, afterChurn: memoryAfterChurn, afterChurnTrimmed: memoryTrimmed),
+            secondsWithChangesOver50: slowSeconds.sorted(),
+            stalledChanges: stalled,
+            unpublishedChanges: unpublished,
+            publications: publications.count,
+            snapshotsAwaitingReclamation: statistics.awaitingReclamation,
+            snapshotsReclaimed: statistics.reclaimed,
+            unconfirmedEpisodes: unconfirmed,
+            watcherLog: watcherLog,
+            memoryKiB: .init(
+                beforeList: memoryBefore,
+                afterList: memoryAfterList,
+                afterChurn: memoryAfterChurn,
+                afterChurnTrimmed: memoryTrimmed
+            ),
             memorySlope: Slope(churnSamples),
             load: .init(before: loadBefore, after: loadAfter),
-            machine: .init(cores: ProcessInfo.processInfo.activeProcessorCount, kernel: Load.kernel()))
+            machine: .init(cores: ProcessInfo.processInfo.activeProcessorCount, kernel: Load.kernel())
+        )
     }
 
     static func firstIndex(in publications: [Publication], _ covers: (Publication) -> Bool) -> Int {
-        var low = 0, high = publications.count
+        var low = 0
+        var high = publications.count
         while low < high {
             let middle = (low + high) / 2
             if covers(publications[middle]) { high = middle } else { low = middle + 1 }
@@ -134,7 +169,11 @@ final class PublicationRecord: Sendable {
     private let state = Mutex<(publications: [Publication], unconfirmed: Int, log: [String])>(([], 0, []))
 
     func published(_ publication: RoutePublication) {
-        let entry = Publication(revision: publication.revision, time: monotonicNanoseconds(), count: publication.routes.count)
+        let entry = Publication(
+            revision: publication.revision,
+            time: monotonicNanoseconds(),
+            count: publication.routes.count
+        )
         state.withLock { $0.publications.append(entry) }
     }
 
@@ -171,7 +210,9 @@ struct Change {
 
     init?(line: String) {
         let words = line.split(separator: " ")
-        guard words.count == 4, words[0] == "change", let version = Int64(words[1]), let t0 = UInt64(words[3]) else { return nil }
+        guard words.count == 4, words[0] == "change", let version = Int64(words[1]), let t0 = UInt64(words[3]) else {
+            return nil
+        }
         self.version = version
         kind = String(words[2])
         self.t0 = t0

@@ -36,12 +36,25 @@ private final class SegmentBatch {
         region = .allocate(byteCount: count * segmentLength, alignment: 64)
         headersRoom = .allocate(byteCount: count * VirtioNetHeader.size, alignment: 16)
         for index in 0..<count {
-            let packet = PacketBuffer(base: region, headroom: index * segmentLength, length: segmentLength,
-                                      capacity: count * segmentLength)
-            packet.start.initializeMemory(as: UInt8.self, repeating: UInt8(truncatingIfNeeded: index), count: segmentLength)
+            let packet = PacketBuffer(
+                base: region,
+                headroom: index * segmentLength,
+                length: segmentLength,
+                capacity: count * segmentLength
+            )
+            packet.start.initializeMemory(
+                as: UInt8.self,
+                repeating: UInt8(truncatingIfNeeded: index),
+                count: segmentLength
+            )
             if isIPv6 {
-                IPv6Header(packet).initialize(payloadLength: segmentLength - 40, nextHeader: IPProtocol.tcp, hopLimit: 64,
-                                              source: IPv6Address("fc00:0:0:1::2")!, destination: IPv6Address("fc00:0:0:2::3")!)
+                IPv6Header(packet).initialize(
+                    payloadLength: segmentLength - 40,
+                    nextHeader: IPProtocol.tcp,
+                    hopLimit: 64,
+                    source: IPv6Address("fc00:0:0:1::2")!,
+                    destination: IPv6Address("fc00:0:0:2::3")!
+                )
             } else {
                 writeSampleIPv4Header(packet, protocol: IPProtocol.tcp, flags: 0x4000)
             }
@@ -67,7 +80,9 @@ private final class SegmentBatch {
         region.copyMemory(from: savedHead, byteCount: headLength)
         return packets.withUnsafeMutableBufferPointer { packets in
             writes.withUnsafeMutableBufferPointer { writes in
-                pieces.withUnsafeMutableBufferPointer { coalescer.coalesce(packets, headers: headersRoom, into: writes, pieces: $0) }
+                pieces.withUnsafeMutableBufferPointer {
+                    coalescer.coalesce(packets, headers: headersRoom, into: writes, pieces: $0)
+                }
             }
         }
     }

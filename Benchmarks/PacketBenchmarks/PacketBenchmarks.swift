@@ -16,7 +16,9 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("checksum \(size) B") { benchmark in
             let bytes = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
             defer { bytes.deallocate() }
-            for i in 0..<size { bytes.storeBytes(of: UInt8(truncatingIfNeeded: i &* 31), toByteOffset: i, as: UInt8.self) }
+            for i in 0..<size {
+                bytes.storeBytes(of: UInt8(truncatingIfNeeded: i &* 31), toByteOffset: i, as: UInt8.self)
+            }
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
                 blackHole(InternetChecksum.checksum(bytes, count: size))
@@ -29,7 +31,8 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("vxlan encap+decap 1400 B") { benchmark in
         let sample = SamplePacket(payload: 1400 - 28)
         defer { sample.release() }
-        let local = MACAddress(0x02_00_00_00_00_01), peer = MACAddress(0x02_00_00_00_00_02)
+        let local = MACAddress(0x02_00_00_00_00_01)
+        let peer = MACAddress(0x02_00_00_00_00_02)
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             var packet = sample.packet
@@ -41,7 +44,8 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("vxlan encap 1400 B") { benchmark in
         let sample = SamplePacket(payload: 1400 - 28)
         defer { sample.release() }
-        let local = MACAddress(0x02_00_00_00_00_01), peer = MACAddress(0x02_00_00_00_00_02)
+        let local = MACAddress(0x02_00_00_00_00_01)
+        let peer = MACAddress(0x02_00_00_00_00_02)
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             var packet = sample.packet
@@ -88,7 +92,8 @@ struct SamplePacket {
     let packet: PacketBuffer
 
     init(payload: Int) {
-        let headroom = 64, length = 28 + payload
+        let headroom = 64
+        let length = 28 + payload
         base = UnsafeMutableRawPointer.allocate(byteCount: headroom + length, alignment: 64)
         base.initializeMemory(as: UInt8.self, repeating: 0xA5, count: headroom + length)
         var packet = PacketBuffer(base: base, headroom: headroom, length: length, capacity: headroom + length)

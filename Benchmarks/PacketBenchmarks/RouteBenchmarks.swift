@@ -1,9 +1,9 @@
-import TestSupport
 import Addressing
 import Benchmark
 import Packets
-import Routes
 import ReferencePaths
+import Routes
+import TestSupport
 
 /// Route lookup at 1, 256 and 10,000 subnets against flannel's udp proxy table (a linear scan with
 /// move-to-front). Destinations cycle through a pseudo-random order over all subnets so neither
@@ -15,10 +15,17 @@ func registerRouteBenchmarks() {
 
         // Built once and kept for every sample, as the engine keeps a published table: rebuilding it
         // per sample would time cold caches, not lookups.
-        let owner = SnapshotOwner(RouteSnapshot(routes: routes, network: IPv4Prefix(IPv4Address(10, 0, 0, 0), length: 8),
-                                                subnetLength: 24))
-        Benchmark("route lookup \(count) subnets: Weft table",
-                  configuration: .init(scalingFactor: .mega)) { benchmark in
+        let owner = SnapshotOwner(
+            RouteSnapshot(
+                routes: routes,
+                network: IPv4Prefix(IPv4Address(10, 0, 0, 0), length: 8),
+                subnetLength: 24
+            )
+        )
+        Benchmark(
+            "route lookup \(count) subnets: Weft table",
+            configuration: .init(scalingFactor: .mega)
+        ) { benchmark in
             let table = owner.snapshot.table
             var index = 0
             benchmark.startMeasurement()
@@ -45,9 +52,13 @@ func registerRouteBenchmarks() {
     for count in [1, 256, 10_000] {
         let routes = uniformRoutesV6(count)
         let destinations = shuffledDestinationsV6(routes)
-        let owner = IPv6SnapshotOwner(IPv6RouteSnapshot(routes: routes, network: IPv6Prefix("fc00:0:1::/48")!, subnetLength: 64))
-        Benchmark("route lookup \(count) subnets: Weft IPv6 table",
-                  configuration: .init(scalingFactor: .mega)) { benchmark in
+        let owner = IPv6SnapshotOwner(
+            IPv6RouteSnapshot(routes: routes, network: IPv6Prefix("fc00:0:1::/48")!, subnetLength: 64)
+        )
+        Benchmark(
+            "route lookup \(count) subnets: Weft IPv6 table",
+            configuration: .init(scalingFactor: .mega)
+        ) { benchmark in
             let table = owner.snapshot.table
             var index = 0
             benchmark.startMeasurement()
@@ -60,10 +71,17 @@ func registerRouteBenchmarks() {
     do {
         let routes = uniformRoutes(10_000)
         let destinations = shuffledDestinations(routes)
-        let owner = SnapshotOwner(RouteSnapshot(routes: routes, network: IPv4Prefix(IPv4Address(192, 0, 0, 0), length: 8),
-                                                subnetLength: 24))
-        Benchmark("route lookup 10000 subnets: Weft table, longest prefix",
-                  configuration: .init(scalingFactor: .mega)) { benchmark in
+        let owner = SnapshotOwner(
+            RouteSnapshot(
+                routes: routes,
+                network: IPv4Prefix(IPv4Address(192, 0, 0, 0), length: 8),
+                subnetLength: 24
+            )
+        )
+        Benchmark(
+            "route lookup 10000 subnets: Weft table, longest prefix",
+            configuration: .init(scalingFactor: .mega)
+        ) { benchmark in
             let table = owner.snapshot.table
             var index = 0
             benchmark.startMeasurement()
@@ -74,9 +92,13 @@ func registerRouteBenchmarks() {
         }
         let routesV6 = uniformRoutesV6(10_000)
         let destinationsV6 = shuffledDestinationsV6(routesV6)
-        let ownerV6 = IPv6SnapshotOwner(IPv6RouteSnapshot(routes: routesV6, network: IPv6Prefix("fd00::/48")!, subnetLength: 64))
-        Benchmark("route lookup 10000 subnets: Weft IPv6 table, longest prefix",
-                  configuration: .init(scalingFactor: .mega)) { benchmark in
+        let ownerV6 = IPv6SnapshotOwner(
+            IPv6RouteSnapshot(routes: routesV6, network: IPv6Prefix("fd00::/48")!, subnetLength: 64)
+        )
+        Benchmark(
+            "route lookup 10000 subnets: Weft IPv6 table, longest prefix",
+            configuration: .init(scalingFactor: .mega)
+        ) { benchmark in
             let table = ownerV6.snapshot.table
             var index = 0
             benchmark.startMeasurement()
@@ -94,14 +116,22 @@ func registerRouteBenchmarks() {
         let routes = uniformRoutes(10_000).sorted { $0.subnet.network < $1.subnet.network }
         Benchmark("route snapshot build 10000 subnets") { benchmark in
             for _ in benchmark.scaledIterations {
-                let snapshot = RouteSnapshot(routes: routes, network: IPv4Prefix(IPv4Address(10, 0, 0, 0), length: 8), subnetLength: 24)
+                let snapshot = RouteSnapshot(
+                    routes: routes,
+                    network: IPv4Prefix(IPv4Address(10, 0, 0, 0), length: 8),
+                    subnetLength: 24
+                )
                 blackHole(snapshot.table.count)
             }
         }
         let routesV6 = uniformRoutesV6(10_000)
         Benchmark("route snapshot build 10000 subnets: IPv6") { benchmark in
             for _ in benchmark.scaledIterations {
-                let snapshot = IPv6RouteSnapshot(routes: routesV6, network: IPv6Prefix("fc00:0:1::/48")!, subnetLength: 64)
+                let snapshot = IPv6RouteSnapshot(
+                    routes: routesV6,
+                    network: IPv6Prefix("fc00:0:1::/48")!,
+                    subnetLength: 64
+                )
                 blackHole(snapshot.table.count)
             }
         }
@@ -112,7 +142,9 @@ func registerRouteBenchmarks() {
         withSuperPacket(outputBytes: 128 * 1024) { packet, header, output, capacity in
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
-                blackHole(Segmentation.segment(packet, header: header, into: output, capacity: capacity, gap: VXLAN.overhead))
+                blackHole(
+                    Segmentation.segment(packet, header: header, into: output, capacity: capacity, gap: VXLAN.overhead)
+                )
             }
         }
     }
@@ -121,7 +153,15 @@ func registerRouteBenchmarks() {
         withSuperPacket(outputBytes: 32 * 1024) { packet, header, output, capacity in
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
-                blackHole(Segmentation.segmentHeaders(packet, header: header, into: output, capacity: capacity, gap: VXLAN.overhead))
+                blackHole(
+                    Segmentation.segmentHeaders(
+                        packet,
+                        header: header,
+                        into: output,
+                        capacity: capacity,
+                        gap: VXLAN.overhead
+                    )
+                )
             }
         }
     }
@@ -130,14 +170,24 @@ func registerRouteBenchmarks() {
 /// A 64 KB TCP super-packet as a TUN with vnet_hdr hands it out (MSS 1398, TCP checksum left
 /// partial: the pseudo-header sum only) and an output region of `outputBytes` (set-up only).
 private func withSuperPacket(
-    outputBytes: Int, _ body: (PacketBuffer, VirtioNetHeader, UnsafeMutableRawPointer, Int) -> Void
+    outputBytes: Int,
+    _ body: (PacketBuffer, VirtioNetHeader, UnsafeMutableRawPointer, Int) -> Void
 ) {
     let payload = 64_000
     let input = UnsafeMutableRawPointer.allocate(byteCount: 40 + payload, alignment: 64)
     let output = UnsafeMutableRawPointer.allocate(byteCount: outputBytes, alignment: 64)
-    defer { input.deallocate(); output.deallocate() }
-    let header = VirtioNetHeader(flags: .needsChecksum, gsoType: .tcpV4, headerLength: 40,
-                                 gsoSize: 1398, checksumStart: 20, checksumOffset: 16)
+    defer {
+        input.deallocate()
+        output.deallocate()
+    }
+    let header = VirtioNetHeader(
+        flags: .needsChecksum,
+        gsoType: .tcpV4,
+        headerLength: 40,
+        gsoSize: 1398,
+        checksumStart: 20,
+        checksumOffset: 16
+    )
     body(makeTCPSuperPacket(at: input, payload: payload), header, output, outputBytes)
 }
 
@@ -172,7 +222,8 @@ private func shuffledDestinationsV6(_ routes: [IPv6Route]) -> [IPv6Address] {
 
 private func uniformRoutes(_ count: Int) -> [Route] {
     (0..<count).map { (i: Int) -> Route in
-        let high = UInt8(i >> 8), low = UInt8(i & 0xFF)
+        let high = UInt8(i >> 8)
+        let low = UInt8(i & 0xFF)
         let subnet = IPv4Prefix(IPv4Address(10, high, low, 0), length: 24)
         let mac = MACAddress(0x0200_0000_0000 | UInt64(i))
         let hop = NextHop(publicIP: IPv4Address(198, 18, high, low), port: 8472, vtepMAC: mac, backend: .vxlan)
@@ -201,8 +252,12 @@ private func makeTCPSuperPacket(at base: UnsafeMutableRawPointer, payload: Int) 
     packet[32] = 0x50
     packet[33] = 0x18
     packet.store16(512, at: 34)
-    let partial = InternetChecksum.pseudoHeaderSum(source: ip.source.networkOrder, destination: ip.destination.networkOrder,
-                                                   protocol: IPProtocol.tcp, length: 20 + payload)
+    let partial = InternetChecksum.pseudoHeaderSum(
+        source: ip.source.networkOrder,
+        destination: ip.destination.networkOrder,
+        protocol: IPProtocol.tcp,
+        length: 20 + payload
+    )
     packet.start.storeBytes(of: ~InternetChecksum.finalize(partial), toByteOffset: 36, as: UInt16.self)
     packet.store16(0, at: 38)
     return packet

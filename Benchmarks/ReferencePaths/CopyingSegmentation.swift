@@ -27,8 +27,12 @@ extension Segmentation {
     /// `hdr_len` is checked against the headers but not used: Linux sets it to the linear length of
     /// its buffer, which can run past the headers into the payload.
     public static func segment(
-        _ packet: PacketBuffer, header: VirtioNetHeader,
-        into output: UnsafeMutableRawPointer, capacity: Int, gap: Int = 0, stride: Int? = nil
+        _ packet: PacketBuffer,
+        header: VirtioNetHeader,
+        into output: UnsafeMutableRawPointer,
+        capacity: Int,
+        gap: Int = 0,
+        stride: Int? = nil
     ) -> SegmentationResult {
         precondition(gap >= 0 && capacity >= 0, "segment: gap \(gap) and capacity \(capacity) must not be negative")
         let bytes = UnsafeRawPointer(packet.start)
@@ -38,14 +42,25 @@ extension Segmentation {
         case .single:
             // IPv4 total length, bytes 2-3, big-endian.
             let totalLength = Int(UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
-            return copySingle(bytes, totalLength: totalLength, header: header, into: output, capacity: capacity, gap: gap, stride: stride)
+            return copySingle(
+                bytes,
+                totalLength: totalLength,
+                header: header,
+                into: output,
+                capacity: capacity,
+                gap: gap,
+                stride: stride
+            )
         case .superPacket(let superPacket): parsed = superPacket
         }
         let headersLength = parsed.headersLength
         let layout = SegmentLayout(
-            count: parsed.count, gap: gap, stride: stride ?? gap + headersLength + parsed.segmentPayload,
+            count: parsed.count,
+            gap: gap,
+            stride: stride ?? gap + headersLength + parsed.segmentPayload,
             segmentLength: headersLength + min(parsed.segmentPayload, parsed.payloadLength),
-            lastSegmentLength: headersLength + parsed.lastPayload)
+            lastSegmentLength: headersLength + parsed.lastPayload
+        )
         if parsed.count > 1 {
             guard layout.stride >= gap + layout.segmentLength else { return .dropped(.oversize) }
         }
@@ -54,19 +69,36 @@ extension Segmentation {
         for index in 0..<parsed.count {
             let segment = output + layout.offset(ofSegment: index)
             let payloadLength = layout.length(ofSegment: index) - headersLength
-            (segment + headersLength).copyMemory(from: bytes + headersLength + index * parsed.segmentPayload, byteCount: payloadLength)
-            parsed.writeHeaders(ofSegment: index, to: segment, payload: segment + headersLength, payloadLength: payloadLength)
+            (segment + headersLength).copyMemory(
+                from: bytes + headersLength + index * parsed.segmentPayload,
+                byteCount: payloadLength
+            )
+            parsed.writeHeaders(
+                ofSegment: index,
+                to: segment,
+                payload: segment + headersLength,
+                payloadLength: payloadLength
+            )
         }
         return .segmented(layout)
     }
 
-
     static func copySingle(
-        _ bytes: UnsafeRawPointer, totalLength: Int, header: VirtioNetHeader,
-        into output: UnsafeMutableRawPointer, capacity: Int, gap: Int, stride: Int?
+        _ bytes: UnsafeRawPointer,
+        totalLength: Int,
+        header: VirtioNetHeader,
+        into output: UnsafeMutableRawPointer,
+        capacity: Int,
+        gap: Int,
+        stride: Int?
     ) -> SegmentationResult {
         let layout = SegmentLayout(
-            count: 1, gap: gap, stride: stride ?? gap + totalLength, segmentLength: totalLength, lastSegmentLength: totalLength)
+            count: 1,
+            gap: gap,
+            stride: stride ?? gap + totalLength,
+            segmentLength: totalLength,
+            lastSegmentLength: totalLength
+        )
         guard layout.byteCount <= capacity else { return .dropped(.oversize) }
         let segment = output + gap
         segment.copyMemory(from: bytes, byteCount: totalLength)

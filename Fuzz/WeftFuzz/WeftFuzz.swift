@@ -16,7 +16,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let selector = data[0]
     let body = UnsafeBufferPointer(start: data + 1, count: size - 1)
     switch selector % 8 {
-    case 0: fuzzPacket(body) { packet in
+    case 0:
+        fuzzPacket(body) { packet in
             if IPv4.validateAndTrim(&packet) == nil {
                 let header = IPv4Header(packet)
                 precondition(header.headerLength <= packet.length && header.totalLength == packet.length)
@@ -25,13 +26,15 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 _ = VXLAN.sourcePort(forInner: packet)
             }
         }
-    case 1: fuzzPacket(body) { packet in
+    case 1:
+        fuzzPacket(body) { packet in
             let before = packet.length
             if VXLAN.decapsulate(&packet, vni: 1, localMAC: MACAddress(0x0200_0000_0001)) == nil {
                 precondition(packet.length <= before - VXLAN.overhead)
             }
         }
-    case 2: fuzzPacket(body) { packet in
+    case 2:
+        fuzzPacket(body) { packet in
             for link in [LinkLayer.ethernet, .raw, .linuxCooked, .linuxCooked2] {
                 for lengths in [OuterDatagram.Lengths.strict, .superFrames] {
                     if case .datagram(let outer) = OuterDatagram.parse(packet, link: link, lengths: lengths) {
@@ -41,12 +44,19 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 }
             }
         }
-    case 3: fuzzPacket(body) { packet in
+    case 3:
+        fuzzPacket(body) { packet in
             let reply = work + capacity
-            _ = ICMPUnreachable.write(.netUnreachable, offender: packet, source: IPv4Address(10, 244, 1, 0),
-                                      to: reply, capacity: ICMPUnreachable.maximumLength)
+            _ = ICMPUnreachable.write(
+                .netUnreachable,
+                offender: packet,
+                source: IPv4Address(10, 244, 1, 0),
+                to: reply,
+                capacity: ICMPUnreachable.maximumLength
+            )
         }
-    case 4: fuzzPacket(body) { packet in
+    case 4:
+        fuzzPacket(body) { packet in
             // A virtio-net header followed by the packet, as a TUN with IFF_VNET_HDR hands it out.
             guard packet.length >= VirtioNetHeader.size else { return }
             let header = VirtioNetHeader(loadingFrom: packet.start)

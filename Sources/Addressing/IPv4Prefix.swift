@@ -49,16 +49,18 @@ extension IPv4Prefix: LosslessStringConvertible {
     /// Parses CIDR notation "10.244.0.0/16". Host bits are masked off.
     public init?(_ text: some StringProtocol) {
         guard let slash = text.firstIndex(of: "/"),
-              let address = IPv4Address(text[..<slash]),
-              let length = IPv4Prefix.parseLength(text[text.index(after: slash)...]) else { return nil }
+            let address = IPv4Address(text[..<slash]),
+            let length = IPv4Prefix.parseLength(text[text.index(after: slash)...])
+        else { return nil }
         self.init(address, length: length)
     }
 
     /// Parses flannel's subnet key form "10.244.34.0-24" (the last path element of a lease key).
     public init?(leaseKey text: some StringProtocol) {
         guard let dash = text.lastIndex(of: "-"),
-              let address = IPv4Address(text[..<dash]),
-              let length = IPv4Prefix.parseLength(text[text.index(after: dash)...]) else { return nil }
+            let address = IPv4Address(text[..<dash]),
+            let length = IPv4Prefix.parseLength(text[text.index(after: dash)...])
+        else { return nil }
         self.init(address, length: length)
     }
 
@@ -69,7 +71,8 @@ extension IPv4Prefix: LosslessStringConvertible {
 
     static func parseLength(_ text: some StringProtocol) -> Int? {
         guard (1...2).contains(text.utf8.count), text.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
-              let n = Int(text), n <= 32 else { return nil }
+            let n = Int(text), n <= 32
+        else { return nil }
         return n
     }
 }
@@ -78,9 +81,12 @@ extension IPv4Prefix: Codable {
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let prefix = IPv4Prefix(text) else {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: decoder.codingPath,
-                debugDescription: "\"\(text)\" is not an IPv4 CIDR (want e.g. 10.244.0.0/16)"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "\"\(text)\" is not an IPv4 CIDR (want e.g. 10.244.0.0/16)"
+                )
+            )
         }
         self = prefix
     }

@@ -51,7 +51,10 @@ extension IPv6Address: LosslessStringConvertible {
         if bytes.starts(with: [0x3A, 0x3A]) {
             ellipsis = 0
             index = 2
-            if index == bytes.count { self.init(0); return }
+            if index == bytes.count {
+                self.init(0)
+                return
+            }
         } else if bytes.first == 0x3A {
             return nil  // a lone leading colon
         }
@@ -62,7 +65,8 @@ extension IPv6Address: LosslessStringConvertible {
             let part = bytes[index..<end]
             if part.contains(0x2E) {
                 guard end == bytes.count, groups.count <= 6,
-                      let v4 = IPv4Address(String(decoding: part, as: UTF8.self)) else { return nil }
+                    let v4 = IPv4Address(String(decoding: part, as: UTF8.self))
+                else { return nil }
                 groups.append(UInt16(truncatingIfNeeded: v4.value >> 16))
                 groups.append(UInt16(truncatingIfNeeded: v4.value))
                 index = end
@@ -114,7 +118,8 @@ extension IPv6Address: LosslessStringConvertible {
         if isIPv4Mapped {
             return "::ffff:\(IPv4Address(UInt32(truncatingIfNeeded: value)))"
         }
-        var bestStart = -1, bestLength = 0
+        var bestStart = -1
+        var bestLength = 0
         var runStart = -1
         for index in 0...8 {
             if index < 8 && group(index) == 0 {
@@ -145,9 +150,12 @@ extension IPv6Address: Codable {
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let address = IPv6Address(text) else {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: decoder.codingPath,
-                debugDescription: "\"\(text)\" is not an IPv6 address (want e.g. 2001:db8::1)"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "\"\(text)\" is not an IPv6 address (want e.g. 2001:db8::1)"
+                )
+            )
         }
         self = address
     }

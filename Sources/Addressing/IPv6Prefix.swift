@@ -47,16 +47,18 @@ extension IPv6Prefix: LosslessStringConvertible {
     /// Parses CIDR notation "fc00::/48". Host bits are masked off.
     public init?(_ text: some StringProtocol) {
         guard let slash = text.firstIndex(of: "/"),
-              let address = IPv6Address(text[..<slash]),
-              let length = IPv6Prefix.parseLength(text[text.index(after: slash)...]) else { return nil }
+            let address = IPv6Address(text[..<slash]),
+            let length = IPv6Prefix.parseLength(text[text.index(after: slash)...])
+        else { return nil }
         self.init(address, length: length)
     }
 
     /// Parses flannel's subnet key form "fc00::-64" (the IPv6 half of a dual-stack lease key).
     public init?(leaseKey text: some StringProtocol) {
         guard let dash = text.lastIndex(of: "-"),
-              let address = IPv6Address(text[..<dash]),
-              let length = IPv6Prefix.parseLength(text[text.index(after: dash)...]) else { return nil }
+            let address = IPv6Address(text[..<dash]),
+            let length = IPv6Prefix.parseLength(text[text.index(after: dash)...])
+        else { return nil }
         self.init(address, length: length)
     }
 
@@ -67,7 +69,8 @@ extension IPv6Prefix: LosslessStringConvertible {
 
     static func parseLength(_ text: some StringProtocol) -> Int? {
         guard (1...3).contains(text.utf8.count), text.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
-              let n = Int(text), n <= 128 else { return nil }
+            let n = Int(text), n <= 128
+        else { return nil }
         return n
     }
 }
@@ -76,9 +79,12 @@ extension IPv6Prefix: Codable {
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let prefix = IPv6Prefix(text) else {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: decoder.codingPath,
-                debugDescription: "\"\(text)\" is not an IPv6 CIDR (want e.g. fc00::/48)"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "\"\(text)\" is not an IPv6 CIDR (want e.g. fc00::/48)"
+                )
+            )
         }
         self = prefix
     }

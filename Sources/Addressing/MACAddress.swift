@@ -75,9 +75,12 @@ extension MACAddress: Codable {
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let mac = MACAddress(text) else {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: decoder.codingPath,
-                debugDescription: "\"\(text)\" is not a MAC address (want e.g. aa:bb:cc:dd:ee:ff)"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "\"\(text)\" is not a MAC address (want e.g. aa:bb:cc:dd:ee:ff)"
+                )
+            )
         }
         self = mac
     }

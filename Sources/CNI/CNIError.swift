@@ -49,7 +49,9 @@ enum CNIJSON {
     static func render(_ object: Any) -> [UInt8] {
         // Only values that came from JSONSerialization or are strings, numbers, booleans, arrays
         // and dictionaries are ever passed here, so serialization cannot fail.
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data("{}".utf8)
         return [UInt8](data)
     }
 
@@ -58,7 +60,12 @@ enum CNIJSON {
         do {
             let value = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
             guard let object = value as? [String: Any] else {
-                return .failure(CNIError(.decodingFailure, "error unmarshall network config: the configuration is not a JSON object"))
+                return .failure(
+                    CNIError(
+                        .decodingFailure,
+                        "error unmarshall network config: the configuration is not a JSON object"
+                    )
+                )
             }
             return .success(object)
         } catch {

@@ -23,11 +23,15 @@ public struct CNIRequest: Equatable, Sendable {
     public init(environment: [String: String]) throws(CNIError) {
         let command = environment["CNI_COMMAND"] ?? ""
         let missing = Self.variables.filter { variable in
-            (environment[variable.name] ?? "").isEmpty && (variable.name == "CNI_COMMAND" || variable.requiredFor.contains(command))
+            (environment[variable.name] ?? "").isEmpty
+                && (variable.name == "CNI_COMMAND" || variable.requiredFor.contains(command))
         }
         guard missing.isEmpty else {
-            throw CNIError(.invalidEnvironment, "required env variables [\(missing.map(\.name).joined(separator: ","))] missing",
-                           details: "weft-cni is run by a container runtime, which sets these; see the CNI spec")
+            throw CNIError(
+                .invalidEnvironment,
+                "required env variables [\(missing.map(\.name).joined(separator: ","))] missing",
+                details: "weft-cni is run by a container runtime, which sets these; see the CNI spec"
+            )
         }
         self.command = command
         containerID = environment["CNI_CONTAINERID"] ?? ""
@@ -41,16 +45,27 @@ public struct CNIRequest: Equatable, Sendable {
     func validate() throws(CNIError) {
         if containerID.isEmpty { throw CNIError(.unknownContainer, "missing containerID") }
         guard PluginConfig.isIdentifier(containerID) else {
-            throw CNIError(.invalidEnvironment, "invalid characters in containerID",
-                           details: "\"\(containerID)\": use letters, digits, '_', '.' and '-', starting with a letter or digit")
+            throw CNIError(
+                .invalidEnvironment,
+                "invalid characters in containerID",
+                details: "\"\(containerID)\": use letters, digits, '_', '.' and '-', starting with a letter or digit"
+            )
         }
         if ifName.isEmpty { throw CNIError(.invalidEnvironment, "interface name is empty") }
         if ifName.utf8.count > 15 {
-            throw CNIError(.invalidEnvironment, "interface name is too long", details: "\"\(ifName)\": at most 15 bytes")
+            throw CNIError(
+                .invalidEnvironment,
+                "interface name is too long",
+                details: "\"\(ifName)\": at most 15 bytes"
+            )
         }
         if ifName == "." || ifName == ".." { throw CNIError(.invalidEnvironment, "interface name is . or ..") }
         if ifName.unicodeScalars.contains(where: { $0 == "/" || $0 == ":" || $0.properties.isWhitespace }) {
-            throw CNIError(.invalidEnvironment, "interface name contains / or : or whitespace characters", details: "\"\(ifName)\"")
+            throw CNIError(
+                .invalidEnvironment,
+                "interface name contains / or : or whitespace characters",
+                details: "\"\(ifName)\""
+            )
         }
     }
 }

@@ -16,8 +16,11 @@ public enum CNIVersion {
     static func check(_ version: String) throws(CNIError) {
         guard supported.contains(version) else {
             let list = supported.map { "\"\($0)\"" }.joined(separator: " ")
-            throw CNIError(.incompatibleVersion, "incompatible CNI versions",
-                           details: "config is \"\(version)\", plugin supports [\(list)]")
+            throw CNIError(
+                .incompatibleVersion,
+                "incompatible CNI versions",
+                details: "config is \"\(version)\", plugin supports [\(list)]"
+            )
         }
     }
 
@@ -32,7 +35,11 @@ public enum CNIVersion {
     /// Whether `version` is `minimum` or later; a malformed version is a decoding failure.
     static func isAtLeast(_ version: String, _ minimum: String) throws(CNIError) -> Bool {
         guard let have = components(version) else {
-            throw CNIError(.decodingFailure, "unable to parse version \"\(version)\"", details: "write cniVersion as major.minor.patch, e.g. \"1.0.0\"")
+            throw CNIError(
+                .decodingFailure,
+                "unable to parse version \"\(version)\"",
+                details: "write cniVersion as major.minor.patch, e.g. \"1.0.0\""
+            )
         }
         return have.lexicographicallyPrecedes(components(minimum)!) == false
     }

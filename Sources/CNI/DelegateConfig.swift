@@ -8,16 +8,25 @@ public enum DelegateConfig {
     public static func build(_ config: PluginConfig, lease: SubnetLease) throws(CNIError) -> [String: Any] {
         var delegate = config.delegate ?? [:]
         if let type = delegate["type"], !(type is String) {
-            throw CNIError(.invalidNetworkConfig, "'delegate' dictionary, if present, must have (string) 'type' field",
-                           details: "got \(CNIJSON.kindName(type)); write e.g. \"type\": \"bridge\"")
+            throw CNIError(
+                .invalidNetworkConfig,
+                "'delegate' dictionary, if present, must have (string) 'type' field",
+                details: "got \(CNIJSON.kindName(type)); write e.g. \"type\": \"bridge\""
+            )
         }
         if delegate["name"] != nil {
-            throw CNIError(.invalidNetworkConfig, "'delegate' dictionary must not have 'name' field, it'll be set by weft-cni",
-                           details: "remove delegate.name; the network's name is used")
+            throw CNIError(
+                .invalidNetworkConfig,
+                "'delegate' dictionary must not have 'name' field, it'll be set by weft-cni",
+                details: "remove delegate.name; the network's name is used"
+            )
         }
         if delegate["ipam"] != nil {
-            throw CNIError(.invalidNetworkConfig, "'delegate' dictionary must not have 'ipam' field, it'll be set by weft-cni",
-                           details: "move it to the plugin's own \"ipam\"; its ranges are replaced by this host's subnet")
+            throw CNIError(
+                .invalidNetworkConfig,
+                "'delegate' dictionary must not have 'ipam' field, it'll be set by weft-cni",
+                details: "move it to the plugin's own \"ipam\"; its ranges are replaced by this host's subnet"
+            )
         }
         if let runtimeConfig = config.runtimeConfig { delegate["runtimeConfig"] = runtimeConfig }
 
@@ -60,7 +69,10 @@ public enum DelegateConfig {
     }
 
     static func routesFailure(_ problem: String) -> CNIError {
-        CNIError(.invalidNetworkConfig, "failed to assemble Delegate IPAM: failed to read IPAM routes: \(problem)",
-                 details: "write routes as [{\"dst\": \"0.0.0.0/0\"}, ...]")
+        CNIError(
+            .invalidNetworkConfig,
+            "failed to assemble Delegate IPAM: failed to read IPAM routes: \(problem)",
+            details: "write routes as [{\"dst\": \"0.0.0.0/0\"}, ...]"
+        )
     }
 }

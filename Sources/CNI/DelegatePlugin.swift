@@ -11,30 +11,47 @@ struct DelegatePlugin {
     static func find(_ type: String, in searchPath: String) throws(CNIError) -> DelegatePlugin {
         let directories = searchPath.split(separator: ":").map(String.init)
         guard !type.isEmpty, !type.contains("/") else {
-            throw CNIError(.invalidNetworkConfig, "invalid plugin name: \"\(type)\"", details: "a delegate type is a file name in CNI_PATH, e.g. \"bridge\"")
+            throw CNIError(
+                .invalidNetworkConfig,
+                "invalid plugin name: \"\(type)\"",
+                details: "a delegate type is a file name in CNI_PATH, e.g. \"bridge\""
+            )
         }
         for directory in directories {
             let candidate = "\(directory)/\(type)"
             var status = stat()
-            if stat(candidate, &status) == 0, status.st_mode & S_IFMT == S_IFREG { return DelegatePlugin(executable: candidate) }
+            if stat(candidate, &status) == 0, status.st_mode & S_IFMT == S_IFREG {
+                return DelegatePlugin(executable: candidate)
+            }
         }
-        throw CNIError(.internal, "failed to find plugin \"\(type)\" in path [\(directories.joined(separator: " "))]",
-                       details: "install containernetworking-plugins, or add the directory holding \(type) to CNI_PATH")
+        throw CNIError(
+            .internal,
+            "failed to find plugin \"\(type)\" in path [\(directories.joined(separator: " "))]",
+            details: "install containernetworking-plugins, or add the directory holding \(type) to CNI_PATH"
+        )
     }
 
     /// Runs to completion with the saved config file `configPath` as stdin: a file cannot fill
     /// up like a pipe, and a delegate that exits without reading cannot raise SIGPIPE here. A
     /// delegate killed by a signal is our failure; any exit status is its answer. What it wrote to
     /// stderr is passed on to ours once it exits.
-    func invoke(configPath: String, environment: [String: String]) throws(CNIError) -> (status: Int32, output: [UInt8]) {
+    func invoke(configPath: String, environment: [String: String]) throws(CNIError) -> (status: Int32, output: [UInt8])
+    {
         guard access(configPath, R_OK) == 0 else {
-            throw CNIError(.ioFailure, "failed to open the saved delegate config \(configPath): \(String(cString: strerror(errno)))")
+            throw CNIError(
+                .ioFailure,
+                "failed to open the saved delegate config \(configPath): \(String(cString: strerror(errno)))"
+            )
         }
         let outcome: ChildProcess.Outcome
         do {
             outcome = try ChildProcess.run(executable, arguments: [], environment: environment, inputPath: configPath)
         } catch {
-            throw CNIError(.internal, "failed to run the delegate \(executable): \(error)", details: "check that it is an executable CNI plugin")
+            throw CNIError(
+                .internal,
+                "failed to run the delegate \(executable): \(error)",
+                details: "check that it is an executable CNI plugin"
+            )
         }
         if !outcome.errors.isEmpty { FileHandle.standardError.write(Data(outcome.errors)) }
         switch outcome.termination {

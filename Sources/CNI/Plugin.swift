@@ -30,7 +30,12 @@ public enum Plugin {
             } catch {
                 // Run by hand: say what this is instead of an error JSON.
                 guard (environment["CNI_COMMAND"] ?? "").isEmpty else { throw error }
-                return PluginOutput(stdout: [], stderr: "\(about)\nCNI protocol versions supported: \(CNIVersion.supported.joined(separator: ", "))\n", status: 0)
+                return PluginOutput(
+                    stdout: [],
+                    stderr:
+                        "\(about)\nCNI protocol versions supported: \(CNIVersion.supported.joined(separator: ", "))\n",
+                    status: 0
+                )
             }
             if request.command == "VERSION" { return .success(CNIVersion.versionResult) }
 
@@ -46,18 +51,30 @@ public enum Plugin {
                 return try delete(request, config, environment: environment)
             case "CHECK":
                 guard try CNIVersion.isAtLeast(config.effectiveVersion, "0.4.0") else {
-                    throw CNIError(.incompatibleVersion, "config version does not allow CHECK", details: "CHECK needs cniVersion 0.4.0 or later")
+                    throw CNIError(
+                        .incompatibleVersion,
+                        "config version does not allow CHECK",
+                        details: "CHECK needs cniVersion 0.4.0 or later"
+                    )
                 }
                 return try check(request, config, environment: environment)
             default:
-                throw CNIError(.invalidEnvironment, "unknown CNI_COMMAND: \(request.command)", details: "weft-cni answers ADD, DEL, CHECK and VERSION")
+                throw CNIError(
+                    .invalidEnvironment,
+                    "unknown CNI_COMMAND: \(request.command)",
+                    details: "weft-cni answers ADD, DEL, CHECK and VERSION"
+                )
             }
         } catch {
             return PluginOutput(stdout: error.json(cniVersion: version), stderr: "", status: 1)
         }
     }
 
-    static func add(_ request: CNIRequest, _ config: PluginConfig, environment: [String: String]) throws(CNIError) -> PluginOutput {
+    static func add(
+        _ request: CNIRequest,
+        _ config: PluginConfig,
+        environment: [String: String]
+    ) throws(CNIError) -> PluginOutput {
         let lease = try SubnetLease.load(path: config.subnetFile)
         let delegate = try DelegateConfig.build(config, lease: lease)
         try refuseOwnNamespace(request.netns)
@@ -73,15 +90,27 @@ public enum Plugin {
     /// A container with no saved config (never added here, or already deleted) is deleted: DEL
     /// must succeed when there is nothing left to remove. The file goes only once the delegate's
     /// DEL succeeded, so a retried DEL can still release the address.
-    static func delete(_ request: CNIRequest, _ config: PluginConfig, environment: [String: String]) throws(CNIError) -> PluginOutput {
+    static func delete(
+        _ request: CNIRequest,
+        _ config: PluginConfig,
+        environment: [String: String]
+    ) throws(CNIError) -> PluginOutput {
         if !request.netns.isEmpty { try refuseOwnNamespace(request.netns) }
         guard let (store, saved) = try findSaved(request, config) else { return .success() }
         guard case .success(let object) = CNIJSON.object(saved), let type = object["type"] as? String else {
             // flannel's answer too: the interface stays on the bridge until the node reboots.
             store.remove(containerID: request.containerID)
-            return PluginOutput(stdout: [], stderr: "weft-cni: the saved delegate config \(store.path(request.containerID)) is unreadable; removed it without a delegate DEL\n", status: 0)
+            return PluginOutput(
+                stdout: [],
+                stderr:
+                    "weft-cni: the saved delegate config \(store.path(request.containerID)) is unreadable; removed it without a delegate DEL\n",
+                status: 0
+            )
         }
-        let (status, output) = try DelegatePlugin.find(type, in: request.path).invoke(configPath: store.path(request.containerID), environment: environment)
+        let (status, output) = try DelegatePlugin.find(type, in: request.path).invoke(
+            configPath: store.path(request.containerID),
+            environment: environment
+        )
         if status == 0 { store.remove(containerID: request.containerID) }
         return PluginOutput(stdout: output, stderr: "", status: status)
     }
@@ -91,20 +120,34 @@ public enum Plugin {
     /// still reachable over the overlay (after weftd moved to a new subnet it is not). The
     /// delegate's own CHECK is not run: bridge 1.1.1 (Debian's) refuses every route without a
     /// gateway, which flannel's Network route is (containernetworking/plugins#886, fixed in 1.3.0).
-    static func check(_ request: CNIRequest, _ config: PluginConfig, environment: [String: String]) throws(CNIError) -> PluginOutput {
+    static func check(
+        _ request: CNIRequest,
+        _ config: PluginConfig,
+        environment: [String: String]
+    ) throws(CNIError) -> PluginOutput {
         try refuseOwnNamespace(request.netns)
         guard let (store, saved) = try findSaved(request, config) else {
-            throw CNIError(.unknownContainer, "no saved delegate config for container \(request.containerID) in \(config.dataDir)",
-                           details: "ADD did not run for it through this plugin, or DEL already did")
+            throw CNIError(
+                .unknownContainer,
+                "no saved delegate config for container \(request.containerID) in \(config.dataDir)",
+                details: "ADD did not run for it through this plugin, or DEL already did"
+            )
         }
         guard case .success = CNIJSON.object(saved) else {
-            throw CNIError(.decodingFailure, "the saved delegate config \(store.path(request.containerID)) is unreadable",
-                           details: "DEL and ADD the container again to rewrite it")
+            throw CNIError(
+                .decodingFailure,
+                "the saved delegate config \(store.path(request.containerID)) is unreadable",
+                details: "DEL and ADD the container again to rewrite it"
+            )
         }
         let lease = try SubnetLease.load(path: config.subnetFile)
         for address in try prevResultAddresses(config.prevResult) where !lease.subnet.contains(address) {
-            throw CNIError(.internal, "container address \(address) is outside this host's subnet \(lease.subnet) (\(config.subnetFile))",
-                           details: "the host's lease changed since ADD; recreate the container to give it an address in the new subnet")
+            throw CNIError(
+                .internal,
+                "container address \(address) is outside this host's subnet \(lease.subnet) (\(config.subnetFile))",
+                details:
+                    "the host's lease changed since ADD; recreate the container to give it an address in the new subnet"
+            )
         }
         return .success()
     }
@@ -124,7 +167,8 @@ public enum Plugin {
     }
 
     /// The saved config from the first of `savedConfigDirectories` that has one.
-    static func findSaved(_ request: CNIRequest, _ config: PluginConfig) throws(CNIError) -> (SavedDelegates, [UInt8])? {
+    static func findSaved(_ request: CNIRequest, _ config: PluginConfig) throws(CNIError) -> (SavedDelegates, [UInt8])?
+    {
         for directory in config.savedConfigDirectories {
             let store = SavedDelegates(directory: directory)
             if let saved = try store.load(containerID: request.containerID) { return (store, saved) }
@@ -135,11 +179,15 @@ public enum Plugin {
     /// skel's guard: CNI_NETNS naming the plugin's own namespace would put the host's side into the
     /// "container". A path that cannot be inspected is left for the delegate to report.
     static func refuseOwnNamespace(_ netns: String) throws(CNIError) {
-        var target = stat(), own = stat()
+        var target = stat()
+        var own = stat()
         guard stat(netns, &target) == 0, stat("/proc/self/ns/net", &own) == 0 else { return }
         if target.st_dev == own.st_dev && target.st_ino == own.st_ino {
-            throw CNIError(.invalidNetNS, "plugin's netns and netns from CNI_NETNS should not be the same",
-                           details: "CNI_NETNS=\(netns) is the namespace weft-cni runs in; give the container's")
+            throw CNIError(
+                .invalidNetNS,
+                "plugin's netns and netns from CNI_NETNS should not be the same",
+                details: "CNI_NETNS=\(netns) is the namespace weft-cni runs in; give the container's"
+            )
         }
     }
 }

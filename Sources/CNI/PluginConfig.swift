@@ -1,5 +1,5 @@
-import Foundation
 import Config
+import Foundation
 
 /// weft-cni's own entry of a conflist, as the runtime hands it over on stdin: flannel's net-conf
 /// keys (name, subnetFile, dataDir, delegate, ipam, runtimeConfig) plus the spec's cniVersion and
@@ -40,16 +40,27 @@ public struct PluginConfig {
         switch object["cniVersion"] {
         case nil, is NSNull: version = ""
         case let text as String: version = text
-        case let other?: throw CNIError(.decodingFailure, "error unmarshall network config: cniVersion is \(CNIJSON.kindName(other)), not a string",
-                                        details: "write e.g. \"cniVersion\": \"1.0.0\"")
+        case let other?:
+            throw CNIError(
+                .decodingFailure,
+                "error unmarshall network config: cniVersion is \(CNIJSON.kindName(other)), not a string",
+                details: "write e.g. \"cniVersion\": \"1.0.0\""
+            )
         }
 
         guard let name = object["name"] as? String, !name.isEmpty else {
-            throw CNIError(.invalidNetworkConfig, "missing network name", details: "the conflist's \"name\" is passed to each plugin; set it")
+            throw CNIError(
+                .invalidNetworkConfig,
+                "missing network name",
+                details: "the conflist's \"name\" is passed to each plugin; set it"
+            )
         }
         guard isIdentifier(name) else {
-            throw CNIError(.invalidNetworkConfig, "invalid characters found in network name",
-                           details: "\"\(name)\": use letters, digits, '_', '.' and '-', starting with a letter or digit")
+            throw CNIError(
+                .invalidNetworkConfig,
+                "invalid characters found in network name",
+                details: "\"\(name)\": use letters, digits, '_', '.' and '-', starting with a letter or digit"
+            )
         }
 
         func string(_ key: String, default fallback: String) throws(CNIError) -> (String, Bool) {
@@ -63,16 +74,27 @@ public struct PluginConfig {
             switch object[key] {
             case nil, is NSNull: return nil
             case let value as [String: Any]: return value
-            case let other?: throw loadFailure("\(key) is \(CNIJSON.kindName(other)), not an object", fix: "write \"\(key)\": {...} or leave it out")
+            case let other?:
+                throw loadFailure(
+                    "\(key) is \(CNIJSON.kindName(other)), not an object",
+                    fix: "write \"\(key)\": {...} or leave it out"
+                )
             }
         }
 
         let (subnetFile, _) = try string("subnetFile", default: SubnetEnv.defaultPath)
         let (dataDir, dataDirIsDefault) = try string("dataDir", default: defaultDataDir)
         return PluginConfig(
-            name: name, cniVersion: version, subnetFile: subnetFile, dataDir: dataDir, dataDirIsDefault: dataDirIsDefault,
-            delegate: try dictionary("delegate"), ipam: try dictionary("ipam"), runtimeConfig: try dictionary("runtimeConfig"),
-            prevResult: object["prevResult"].flatMap { $0 is NSNull ? nil : $0 })
+            name: name,
+            cniVersion: version,
+            subnetFile: subnetFile,
+            dataDir: dataDir,
+            dataDirIsDefault: dataDirIsDefault,
+            delegate: try dictionary("delegate"),
+            ipam: try dictionary("ipam"),
+            runtimeConfig: try dictionary("runtimeConfig"),
+            prevResult: object["prevResult"].flatMap { $0 is NSNull ? nil : $0 }
+        )
     }
 
     /// libcni's rule for network names and container IDs: `^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`.
@@ -80,7 +102,9 @@ public struct PluginConfig {
     static func isIdentifier(_ text: String) -> Bool {
         func allowed(_ byte: UInt8, first: Bool) -> Bool {
             switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"):
+                true
             case UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "-"): !first
             default: false
             }

@@ -46,8 +46,11 @@ struct SavedDelegates {
             let code = errno
             var status = stat()
             guard code == EEXIST, stat(prefix, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
-                throw CNIError(.ioFailure, "failed to create dataDir \(directory): \(prefix): \(String(cString: strerror(code == EEXIST ? ENOTDIR : code)))",
-                               details: "run as root, or set dataDir to a writable directory")
+                throw CNIError(
+                    .ioFailure,
+                    "failed to create dataDir \(directory): \(prefix): \(String(cString: strerror(code == EEXIST ? ENOTDIR : code)))",
+                    details: "run as root, or set dataDir to a writable directory"
+                )
             }
         }
     }

@@ -25,8 +25,11 @@ public struct SubnetLease: Equatable, Sendable {
         if env.mtu == nil { missing.append("FLANNEL_MTU") }
         if env.ipMasq == nil { missing.append("FLANNEL_IPMASQ") }
         guard let network = env.network, let subnet = env.subnet, let mtu = env.mtu, let ipMasq = env.ipMasq else {
-            throw CNIError(.internal, "loadFlannelSubnetEnv failed: \(path) is missing \(missing.joined(separator: ", "))",
-                           details: "weftd writes all four once it holds a lease; check that it runs with --subnet-file \(path)")
+            throw CNIError(
+                .internal,
+                "loadFlannelSubnetEnv failed: \(path) is missing \(missing.joined(separator: ", "))",
+                details: "weftd writes all four once it holds a lease; check that it runs with --subnet-file \(path)"
+            )
         }
         self.init(network: network, subnet: subnet, mtu: mtu, ipMasq: ipMasq)
     }
@@ -41,8 +44,12 @@ public struct SubnetLease: Equatable, Sendable {
             throw CNIError(.internal, "loadFlannelSubnetEnv failed: \(error)")
         }
         guard let env else {
-            throw CNIError(.internal, "loadFlannelSubnetEnv failed: open \(path): no such file or directory",
-                           details: "weftd writes it once it holds a lease: start weftd on this host, or point subnetFile at the file it writes")
+            throw CNIError(
+                .internal,
+                "loadFlannelSubnetEnv failed: open \(path): no such file or directory",
+                details:
+                    "weftd writes it once it holds a lease: start weftd on this host, or point subnetFile at the file it writes"
+            )
         }
         return try SubnetLease(env, path: path)
     }

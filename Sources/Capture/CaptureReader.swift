@@ -36,8 +36,10 @@ public struct CaptureReader: ~Copyable {
             let record = header.pointee
             let bytes = Array(UnsafeBufferPointer(start: data, count: Int(record.caplen)))
             // Opened at nanosecond precision, so tv_usec holds nanoseconds.
-            let timestamp = CaptureTimestamp(seconds: Int64(record.ts.tv_sec),
-                                             nanoseconds: UInt32(clamping: record.ts.tv_usec))
+            let timestamp = CaptureTimestamp(
+                seconds: Int64(record.ts.tv_sec),
+                nanoseconds: UInt32(clamping: record.ts.tv_usec)
+            )
             return CapturedPacket(timestamp: timestamp, bytes: bytes, originalLength: Int(record.len))
         case PCAP_ERROR_BREAK:
             return nil  // -2: no more packets in a savefile

@@ -1,4 +1,5 @@
 import CShims
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -26,8 +27,13 @@ public struct CaptureWriter: ~Copyable {
     /// Creates (or truncates) `path`.
     public init(path: String, linkType: LinkType, precision: Precision = .microsecond) throws(CaptureError) {
         let tstampPrecision = precision == .nanosecond ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO
-        guard let dead = pcap_open_dead_with_tstamp_precision(linkType.rawValue, CaptureWriter.snapshotLength,
-                                                              UInt32(tstampPrecision)) else {
+        guard
+            let dead = pcap_open_dead_with_tstamp_precision(
+                linkType.rawValue,
+                CaptureWriter.snapshotLength,
+                UInt32(tstampPrecision)
+            )
+        else {
             throw .cannotWrite(path: path, reason: "libpcap could not create a handle for link type \(linkType)")
         }
         guard let opened = pcap_dump_open(dead, path) else {

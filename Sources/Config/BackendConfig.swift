@@ -26,8 +26,14 @@ public struct BackendConfig: Equatable, Sendable {
     public static let defaultVNI: UInt32 = 1
     public static let maximumVNI: UInt32 = 0xFF_FFFF
 
-    public init(kind: Kind, vni: UInt32 = 0, port: UInt16 = 0, underlayMTU: Int? = nil, directRouting: Bool = false,
-                otherKeys: [String: String] = [:]) {
+    public init(
+        kind: Kind,
+        vni: UInt32 = 0,
+        port: UInt16 = 0,
+        underlayMTU: Int? = nil,
+        directRouting: Bool = false,
+        otherKeys: [String: String] = [:]
+    ) {
         self.kind = kind
         self.vni = vni
         self.port = port
@@ -79,18 +85,28 @@ extension BackendConfig {
         let example = "\"Backend\": {\"Type\": \"vxlan\"}"
         // flannel keeps Backend as raw JSON; null there decodes to an empty Type.
         let members = value.isNull ? [] : try decoder.members("Backend", value, example: example)
-        let typeName = try members.decodeField("Type") { (v) throws(ConfigError) in
-            try decoder.string("Backend.Type", v, example: "\"Type\": \"vxlan\"")
-        } ?? ""
+        let typeName =
+            try members.decodeField("Type") { (v) throws(ConfigError) in
+                try decoder.string("Backend.Type", v, example: "\"Type\": \"vxlan\"")
+            } ?? ""
         let type = typeName.lowercased()
         guard !type.isEmpty else {
-            throw decoder.error("Backend.Type", "Backend.Type is missing; set it to one of \(supportedList) (e.g. \(example))")
+            throw decoder.error(
+                "Backend.Type",
+                "Backend.Type is missing; set it to one of \(supportedList) (e.g. \(example))"
+            )
         }
         if flannelOnlyTypes.contains(type) {
-            throw decoder.error("Backend.Type", "backend \(type) is not supported by Weft (supported: \(supportedList))")
+            throw decoder.error(
+                "Backend.Type",
+                "backend \(type) is not supported by Weft (supported: \(supportedList))"
+            )
         }
         guard let kind = Kind(rawValue: type) else {
-            throw decoder.error("Backend.Type", "unknown backend type: \(ConfigError.singleLine(String(typeName.prefix(60)))) (Backend.Type); use one of \(supportedList)")
+            throw decoder.error(
+                "Backend.Type",
+                "unknown backend type: \(ConfigError.singleLine(String(typeName.prefix(60)))) (Backend.Type); use one of \(supportedList)"
+            )
         }
         switch kind {
         case .vxlan: return try decodeVXLAN(members, with: decoder)
@@ -100,49 +116,80 @@ extension BackendConfig {
         }
     }
 
-    private static func decodeVXLAN(_ members: [JSONMember], with decoder: FieldDecoder) throws(ConfigError) -> BackendConfig {
-        let vni = try members.decodeField("VNI") { (v) throws(ConfigError) -> UInt32 in
-            let n = try decoder.integer("Backend.VNI", v, example: "\"VNI\": 1")
-            guard (0...Int64(maximumVNI)).contains(n) else {
-                throw decoder.error("Backend.VNI", "Backend.VNI \(n) is outside 0...\(maximumVNI) (VXLAN has 24 bits); use e.g. \"VNI\": 1")
-            }
-            return UInt32(n)
-        } ?? defaultVNI
+    private static func decodeVXLAN(
+        _ members: [JSONMember],
+        with decoder: FieldDecoder
+    ) throws(ConfigError) -> BackendConfig {
+        let vni =
+            try members.decodeField("VNI") { (v) throws(ConfigError) -> UInt32 in
+                let n = try decoder.integer("Backend.VNI", v, example: "\"VNI\": 1")
+                guard (0...Int64(maximumVNI)).contains(n) else {
+                    throw decoder.error(
+                        "Backend.VNI",
+                        "Backend.VNI \(n) is outside 0...\(maximumVNI) (VXLAN has 24 bits); use e.g. \"VNI\": 1"
+                    )
+                }
+                return UInt32(n)
+            } ?? defaultVNI
         let port = try decodePort(members, decoder, allowZero: true, example: "\"Port\": 8472") ?? 0
         let mtu = try members.decodeField("MTU") { (v) throws(ConfigError) -> Int in
             let n = try decoder.integer("Backend.MTU", v, example: "\"MTU\": 1500")
             // The overlay must still carry IPv4's minimum MTU of 68 after the 50-byte overhead.
             guard n == 0 || (118...65535).contains(n) else {
-                throw decoder.error("Backend.MTU", "Backend.MTU \(n) is outside 118...65535; give the underlay MTU, e.g. \"MTU\": 1500, or leave it out to use the interface's")
+                throw decoder.error(
+                    "Backend.MTU",
+                    "Backend.MTU \(n) is outside 118...65535; give the underlay MTU, e.g. \"MTU\": 1500, or leave it out to use the interface's"
+                )
             }
             return Int(n)
         }
-        let directRouting = try members.decodeField("DirectRouting") { (v) throws(ConfigError) in
-            try decoder.bool("Backend.DirectRouting", v)
-        } ?? false
+        let directRouting =
+            try members.decodeField("DirectRouting") { (v) throws(ConfigError) in
+                try decoder.bool("Backend.DirectRouting", v)
+            } ?? false
         for flag in ["GBP", "Learning"] {
             let on = try members.decodeField(flag) { (v) throws(ConfigError) in try decoder.bool("Backend.\(flag)", v) }
             if on == true {
-                throw decoder.error("Backend.\(flag)", "Backend.\(flag) true is not supported by Weft's vxlan backend; remove it or set \"\(flag)\": false")
+                throw decoder.error(
+                    "Backend.\(flag)",
+                    "Backend.\(flag) true is not supported by Weft's vxlan backend; remove it or set \"\(flag)\": false"
+                )
             }
         }
         let known = ["Type", "VNI", "Port", "MTU", "GBP", "DirectRouting", "Learning"]
-        return BackendConfig(kind: .vxlan, vni: vni, port: port, underlayMTU: mtu == 0 ? nil : mtu, directRouting: directRouting,
-                             otherKeys: others(members, known: known, decoder))
+        return BackendConfig(
+            kind: .vxlan,
+            vni: vni,
+            port: port,
+            underlayMTU: mtu == 0 ? nil : mtu,
+            directRouting: directRouting,
+            otherKeys: others(members, known: known, decoder)
+        )
     }
 
-    private static func decodeUDP(_ members: [JSONMember], with decoder: FieldDecoder) throws(ConfigError) -> BackendConfig {
+    private static func decodeUDP(
+        _ members: [JSONMember],
+        with decoder: FieldDecoder
+    ) throws(ConfigError) -> BackendConfig {
         // Port 0 would bind a random port, yet flannel sends to peers at its own port: refuse it.
         let port = try decodePort(members, decoder, allowZero: false, example: "\"Port\": 8285") ?? defaultUDPPort
         return BackendConfig(kind: .udp, port: port, otherKeys: others(members, known: ["Type", "Port"], decoder))
     }
 
-    private static func decodePort(_ members: [JSONMember], _ decoder: FieldDecoder, allowZero: Bool, example: String) throws(ConfigError) -> UInt16? {
+    private static func decodePort(
+        _ members: [JSONMember],
+        _ decoder: FieldDecoder,
+        allowZero: Bool,
+        example: String
+    ) throws(ConfigError) -> UInt16? {
         try members.decodeField("Port") { (v) throws(ConfigError) -> UInt16 in
             let n = try decoder.integer("Backend.Port", v, example: example)
             let range: ClosedRange<Int64> = allowZero ? 0...65535 : 1...65535
             guard range.contains(n) else {
-                throw decoder.error("Backend.Port", "Backend.Port \(n) is outside \(range.lowerBound)...65535; use e.g. \(example)")
+                throw decoder.error(
+                    "Backend.Port",
+                    "Backend.Port \(n) is outside \(range.lowerBound)...65535; use e.g. \(example)"
+                )
             }
             return UInt16(n)
         }

@@ -1,3 +1,5 @@
+import SystemCalls
+
 // The only file in Config that makes system calls: reading and atomically writing the small
 // files flannel's neighbours (CNI plugin, Docker) read. Everything else here is pure.
 #if canImport(Glibc)
@@ -5,7 +7,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import SystemCalls
 
 public enum AtomicFile {
     /// Writes `contents` so a reader sees either the old file or the whole new one: a temporary
@@ -19,7 +20,11 @@ public enum AtomicFile {
     /// `write` for any bytes: a CNI plugin binary as well as a config file.
     public static func write(bytes: [UInt8], to path: String, mode: UInt32 = 0o644) throws(ConfigError) {
         guard !path.isEmpty, !path.hasSuffix("/") else {
-            throw ConfigError(source: path.isEmpty ? "file" : path, field: "path", problem: "\(ConfigError.show(path)) is not a file path; give a path like /run/flannel/subnet.env")
+            throw ConfigError(
+                source: path.isEmpty ? "file" : path,
+                field: "path",
+                problem: "\(ConfigError.show(path)) is not a file path; give a path like /run/flannel/subnet.env"
+            )
         }
         let (directory, base) = split(path)
         try createDirectories(directory)
@@ -28,9 +33,18 @@ public enum AtomicFile {
         if lstat(path, &status) == 0 {
             switch status.st_mode & S_IFMT {
             case S_IFLNK:
-                throw ConfigError(source: path, field: "path", problem: "the path is a symbolic link; Weft will not write through it: remove the link or choose another path")
+                throw ConfigError(
+                    source: path,
+                    field: "path",
+                    problem:
+                        "the path is a symbolic link; Weft will not write through it: remove the link or choose another path"
+                )
             case S_IFDIR:
-                throw ConfigError(source: path, field: "path", problem: "the path is a directory; remove it or choose another path")
+                throw ConfigError(
+                    source: path,
+                    field: "path",
+                    problem: "the path is a directory; remove it or choose another path"
+                )
             default: break
             }
         } else if errno != ENOENT {
@@ -49,8 +63,12 @@ public enum AtomicFile {
             guard close(fd) == 0 else { throw failure("close the temporary file", temporary) }
             guard rename(temporary, path) == 0 else {
                 let code = errno
-                throw failure("rename the temporary file \(temporary) over the file", path, code: code,
-                              attributesOf: code == EPERM ? attributeHolder(path, directory: directory) : nil)
+                throw failure(
+                    "rename the temporary file \(temporary) over the file",
+                    path,
+                    code: code,
+                    attributesOf: code == EPERM ? attributeHolder(path, directory: directory) : nil
+                )
             }
         } catch {
             if !closed { close(fd) }
@@ -70,7 +88,12 @@ public enum AtomicFile {
     /// install-conf does the same with `.<name>.tmp`.
     public static func install(_ source: String, to destination: String, mode: UInt32) throws(ConfigError) {
         guard let bytes = try read(source, limit: installLimit) else {
-            throw ConfigError(source: source, field: "path", problem: "no such file to install; check the path (in the image: /opt/bin/weft-cni, or the ConfigMap's mount)")
+            throw ConfigError(
+                source: source,
+                field: "path",
+                problem:
+                    "no such file to install; check the path (in the image: /opt/bin/weft-cni, or the ConfigMap's mount)"
+            )
         }
         try write(bytes: bytes, to: destination, mode: mode)
     }
@@ -99,7 +122,12 @@ public enum AtomicFile {
             if count == 0 { return bytes }
             bytes += chunk[0..<count]
             guard bytes.count <= limit else {
-                throw ConfigError(source: path, field: "file", problem: "the file is larger than \(limit) bytes, which no file Weft reads or installs is; check the path")
+                throw ConfigError(
+                    source: path,
+                    field: "file",
+                    problem:
+                        "the file is larger than \(limit) bytes, which no file Weft reads or installs is; check the path"
+                )
             }
         }
     }
@@ -118,7 +146,12 @@ public enum AtomicFile {
             var status = stat()
             if stat(prefix, &status) == 0 {
                 guard status.st_mode & S_IFMT == S_IFDIR else {
-                    throw ConfigError(source: prefix, field: "directory", problem: "the path is not a directory, so \(directory) cannot be created; remove it or choose another path")
+                    throw ConfigError(
+                        source: prefix,
+                        field: "directory",
+                        problem:
+                            "the path is not a directory, so \(directory) cannot be created; remove it or choose another path"
+                    )
                 }
                 continue
             }
@@ -127,7 +160,9 @@ public enum AtomicFile {
                 if errno == EEXIST { continue }
                 throw failure("create the directory", prefix, field: "directory")
             }
-            guard chmod(prefix, 0o755) == 0 else { throw failure("set the mode of the directory", prefix, field: "directory") }
+            guard chmod(prefix, 0o755) == 0 else {
+                throw failure("set the mode of the directory", prefix, field: "directory")
+            }
         }
     }
 
@@ -142,12 +177,21 @@ public enum AtomicFile {
     /// One line naming the call, the path, the system's reason and what to do about it.
     /// `attributesOf` is where an immutable or append-only attribute would stop the call: the
     /// file for a rename over it (the default), the directory for a file created in it.
-    static func failure(_ operation: String, _ path: String, field: String = "file", code: Int32? = nil,
-                        attributesOf: String? = nil) -> ConfigError {
+    static func failure(
+        _ operation: String,
+        _ path: String,
+        field: String = "file",
+        code: Int32? = nil,
+        attributesOf: String? = nil
+    ) -> ConfigError {
         let code = code ?? errno
         let reason = String(cString: strerror(code))
         let fix = fix(for: code, isRoot: geteuid() == 0, attributesOf: attributesOf ?? path)
-        return ConfigError(source: path, field: field, problem: "cannot \(operation): \(reason) (errno \(code)); \(fix)")
+        return ConfigError(
+            source: path,
+            field: field,
+            problem: "cannot \(operation): \(reason) (errno \(code)); \(fix)"
+        )
     }
 
     /// Which of `path` and its directory refused a rename over `path` with EPERM: an immutable or
@@ -165,7 +209,8 @@ public enum AtomicFile {
         // For root, EPERM on these calls is chattr's +i or +a, which stop even root.
         case EPERM where isRoot:
             "\(path) is immutable or append-only (lsattr -d \(path) shows i or a); clear it with chattr -i -a \(path)"
-        case EACCES where isRoot: "make the directory writable (root is refused here: CAP_DAC_OVERRIDE withheld, or a security module)"
+        case EACCES where isRoot:
+            "make the directory writable (root is refused here: CAP_DAC_OVERRIDE withheld, or a security module)"
         case EACCES, EPERM: "run as root or make the directory writable"
         case EROFS: "the filesystem is read-only; choose a path on a writable one"
         case ENOSPC, EDQUOT: "free some space on that filesystem"
@@ -196,7 +241,11 @@ extension SubnetEnv {
     private static func readText(_ path: String) throws(ConfigError) -> String? {
         guard let bytes = try AtomicFile.read(path) else { return nil }
         guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw ConfigError(source: path, field: "file", problem: "the file is not UTF-8 text; delete it and let weft write it afresh")
+            throw ConfigError(
+                source: path,
+                field: "file",
+                problem: "the file is not UTF-8 text; delete it and let weft write it afresh"
+            )
         }
         return text
     }
@@ -205,7 +254,11 @@ extension SubnetEnv {
 extension DockerOptions {
     /// Renders from the env file at `subnetFile` (a missing file gives no options, as in the
     /// script) and writes the result atomically to `path`.
-    public func write(from subnetFile: String = SubnetEnv.defaultPath, to path: String = defaultPath, inherited: String = "") throws(ConfigError) {
+    public func write(
+        from subnetFile: String = SubnetEnv.defaultPath,
+        to path: String = defaultPath,
+        inherited: String = ""
+    ) throws(ConfigError) {
         let entries = try SubnetEnv.readEntries(path: subnetFile) ?? [:]
         try AtomicFile.write(render(entries: entries, inherited: inherited), to: path)
     }

@@ -27,8 +27,12 @@ public struct DockerOptions: Equatable, Sendable {
     public func render(entries: [String: String], inherited: String = "") throws(ConfigError) -> String {
         let refuse = ConfigError.Maker(source: "docker options", field: "FLANNEL_IPMASQ")
         guard DockerOptions.isShellName(combinedKey) else {
-            throw ConfigError(source: "docker options", field: "combined key",
-                              problem: "combined key \(ConfigError.show(combinedKey)) is not a shell variable name; use letters, digits and '_', e.g. DOCKER_OPTS")
+            throw ConfigError(
+                source: "docker options",
+                field: "combined key",
+                problem:
+                    "combined key \(ConfigError.show(combinedKey)) is not a shell variable name; use letters, digits and '_', e.g. DOCKER_OPTS"
+            )
         }
         // The script collects every DOCKER_OPT_* variable with `set | grep`, so they come out
         // sorted by name (BIP, IPMASQ, MTU), and any DOCKER_OPT_* the env file defined joins in.

@@ -27,7 +27,12 @@ struct FieldDecoder {
 
     func bool(_ field: String, _ value: JSONValue) throws(ConfigError) -> Bool {
         guard case .bool(let flag) = value.kind else {
-            throw wrongType(field, value, want: "true or false", example: "\"\(field.split(separator: ".").last ?? Substring(field))\": false")
+            throw wrongType(
+                field,
+                value,
+                want: "true or false",
+                example: "\"\(field.split(separator: ".").last ?? Substring(field))\": false"
+            )
         }
         return flag
     }
@@ -49,7 +54,10 @@ struct FieldDecoder {
     func ipv4(_ field: String, _ value: JSONValue, example: String) throws(ConfigError) -> IPv4Address {
         let text = try string(field, value, example: example)
         guard let address = IPv4Address(text) else {
-            throw error(field, "\(field) \(ConfigError.show(text)) is not an IPv4 address; use a dotted quad, e.g. \(example)")
+            throw error(
+                field,
+                "\(field) \(ConfigError.show(text)) is not an IPv4 address; use a dotted quad, e.g. \(example)"
+            )
         }
         return address
     }
@@ -58,7 +66,10 @@ struct FieldDecoder {
     func prefixLength(_ field: String, _ value: JSONValue, longest: Int, example: String) throws(ConfigError) -> Int {
         let n = try integer(field, value, example: example)
         guard n >= 0 else {
-            throw error(field, "\(field) \(n) is negative; use a prefix length between 2 and \(longest) (e.g. \(example))")
+            throw error(
+                field,
+                "\(field) \(n) is negative; use a prefix length between 2 and \(longest) (e.g. \(example))"
+            )
         }
         return Int(n)
     }

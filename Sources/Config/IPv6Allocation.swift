@@ -17,8 +17,11 @@ public struct IPv6Allocation: Equatable, Sendable {
     /// :: (IPv6SubnetMin/Max) all mean "unset", as in flannel. For `.podCIDRs` the subnet fields
     /// take the defaults when allocation would refuse them, as the IPv4 ones do.
     public init(
-        network: IPv6Prefix, subnetLength: Int? = nil, subnetMin: IPv6Address? = nil,
-        subnetMax: IPv6Address? = nil, checks: NetworkConfig.Checks = .allocation
+        network: IPv6Prefix,
+        subnetLength: Int? = nil,
+        subnetMin: IPv6Address? = nil,
+        subnetMax: IPv6Address? = nil,
+        checks: NetworkConfig.Checks = .allocation
     ) throws(ConfigError) {
         func refuse(_ field: String, _ problem: String) -> ConfigError {
             ConfigError(source: "config", field: field, problem: problem)
@@ -26,7 +29,12 @@ public struct IPv6Allocation: Equatable, Sendable {
         self.network = network
         if checks == .podCIDRs {
             let defaults = Self.defaultSubnets(of: network)
-            let given = try? IPv6Allocation(network: network, subnetLength: subnetLength, subnetMin: subnetMin, subnetMax: subnetMax)
+            let given = try? IPv6Allocation(
+                network: network,
+                subnetLength: subnetLength,
+                subnetMin: subnetMin,
+                subnetMax: subnetMax
+            )
             self.subnetLength = given?.subnetLength ?? defaults.length
             self.subnetMin = given?.subnetMin ?? defaults.min
             self.subnetMax = given?.subnetMax ?? defaults.max
@@ -35,19 +43,31 @@ public struct IPv6Allocation: Equatable, Sendable {
         let networkText = FlannelIPv6Text.prefix(network)
         let example = "\"IPv6Network\": \"fc00::/48\""
         guard network.length > 0 else {
-            throw refuse("IPv6Network", "IPv6Network \(networkText) covers every address; use a private range, e.g. \(example)")
+            throw refuse(
+                "IPv6Network",
+                "IPv6Network \(networkText) covers every address; use a private range, e.g. \(example)"
+            )
         }
         guard network.length <= 124 else {
-            throw refuse("IPv6Network", "IPv6Network \(networkText) is too small (the minimum useful prefix is /124); use an IPv6Network of /124 or shorter, e.g. \(example)")
+            throw refuse(
+                "IPv6Network",
+                "IPv6Network \(networkText) is too small (the minimum useful prefix is /124); use an IPv6Network of /124 or shorter, e.g. \(example)"
+            )
         }
         let shortest = network.length + 2
-        let lengthFix = "use an IPv6SubnetLen between \(shortest) and 126 (e.g. \"IPv6SubnetLen\": \(max(64, shortest)))"
+        let lengthFix =
+            "use an IPv6SubnetLen between \(shortest) and 126 (e.g. \"IPv6SubnetLen\": \(max(64, shortest)))"
         let length: Int
         if let given = subnetLength, given != 0 {
             // Each host needs room for a tunnel address and a bridge address.
-            guard given <= 126 else { throw refuse("IPv6SubnetLen", "IPv6SubnetLen \(given) is larger than 126; \(lengthFix)") }
+            guard given <= 126 else {
+                throw refuse("IPv6SubnetLen", "IPv6SubnetLen \(given) is larger than 126; \(lengthFix)")
+            }
             guard given >= shortest else {
-                throw refuse("IPv6SubnetLen", "IPv6SubnetLen \(given) leaves IPv6Network \(networkText) fewer than four subnets; \(lengthFix)")
+                throw refuse(
+                    "IPv6SubnetLen",
+                    "IPv6SubnetLen \(given) leaves IPv6Network \(networkText) fewer than four subnets; \(lengthFix)"
+                )
             }
             length = given
         } else {
@@ -55,15 +75,25 @@ public struct IPv6Allocation: Equatable, Sendable {
         }
 
         let defaults = Self.bounds(of: network, length: length)
-        func bound(_ field: String, _ given: IPv6Address?, default fallback: IPv6Address) throws(ConfigError) -> IPv6Address {
+        func bound(
+            _ field: String,
+            _ given: IPv6Address?,
+            default fallback: IPv6Address
+        ) throws(ConfigError) -> IPv6Address {
             guard let given, given != .any else { return fallback }
             let shown = FlannelIPv6Text.address(given)
             guard network.contains(given) else {
-                throw refuse(field, "\(field) \(shown) is not in the range of the IPv6Network \(networkText); use an address inside it, e.g. \"\(field)\": \"\(FlannelIPv6Text.address(fallback))\"")
+                throw refuse(
+                    field,
+                    "\(field) \(shown) is not in the range of the IPv6Network \(networkText); use an address inside it, e.g. \"\(field)\": \"\(FlannelIPv6Text.address(fallback))\""
+                )
             }
             let aligned = IPv6Prefix(given, length: length).network
             guard aligned == given else {
-                throw refuse(field, "\(field) \(shown) is not on an IPv6SubnetLen boundary (/\(length)); use e.g. \"\(field)\": \"\(FlannelIPv6Text.address(aligned))\"")
+                throw refuse(
+                    field,
+                    "\(field) \(shown) is not on an IPv6SubnetLen boundary (/\(length)); use e.g. \"\(field)\": \"\(FlannelIPv6Text.address(aligned))\""
+                )
             }
             return given
         }
@@ -71,7 +101,10 @@ public struct IPv6Allocation: Equatable, Sendable {
         let highest = try bound("IPv6SubnetMax", subnetMax, default: defaults.max)
         // flannel does not check this; it would only fail later with "out of subnets".
         guard lowest <= highest else {
-            throw refuse("IPv6SubnetMin", "IPv6SubnetMin \(FlannelIPv6Text.address(lowest)) is above IPv6SubnetMax \(FlannelIPv6Text.address(highest)); swap them or widen the range")
+            throw refuse(
+                "IPv6SubnetMin",
+                "IPv6SubnetMin \(FlannelIPv6Text.address(lowest)) is above IPv6SubnetMax \(FlannelIPv6Text.address(highest)); swap them or widen the range"
+            )
         }
         self.subnetLength = length
         self.subnetMin = lowest

@@ -87,7 +87,8 @@ struct JSONDocument {
                 out.append(JSONWriter.hexDigits[Int(byte >> 4)])
                 out.append(JSONWriter.hexDigits[Int(byte & 0x0F)])
             } else if byte == 0xE2, index + 2 < value.range.upperBound, bytes[index + 1] == 0x80,
-                      bytes[index + 2] & ~1 == 0xA8 {
+                bytes[index + 2] & ~1 == 0xA8
+            {
                 out.append(contentsOf: Array("\\u202".utf8))
                 out.append(JSONWriter.hexDigits[Int(bytes[index + 2] & 0x0F)])
                 index += 3
@@ -131,16 +132,24 @@ struct JSONParser {
 
     private mutating func parseValue(depth: Int) throws(JSONSyntaxError) -> JSONValue {
         guard position < bytes.count else { throw failure("unexpected end of input, expected a value") }
-        guard depth < JSONParser.maximumDepth else { throw failure("nesting deeper than \(JSONParser.maximumDepth) levels") }
+        guard depth < JSONParser.maximumDepth else {
+            throw failure("nesting deeper than \(JSONParser.maximumDepth) levels")
+        }
         let start = position
         let kind: JSONValue.Kind
         switch bytes[position] {
         case UInt8(ascii: "{"): kind = .object(try parseObject(depth: depth))
         case UInt8(ascii: "["): kind = .array(try parseArray(depth: depth))
         case UInt8(ascii: "\""): kind = .string(try parseString())
-        case UInt8(ascii: "t"): try expectLiteral("true"); kind = .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); kind = .bool(false)
-        case UInt8(ascii: "n"): try expectLiteral("null"); kind = .null
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            kind = .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            kind = .bool(false)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            kind = .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): kind = .number(try parseNumber())
         default: throw failure("unexpected \(describeCurrent()), expected a value")
         }
@@ -151,7 +160,10 @@ struct JSONParser {
         position += 1
         var members: [JSONMember] = []
         skipWhitespace()
-        if peek(UInt8(ascii: "}")) { position += 1; return members }
+        if peek(UInt8(ascii: "}")) {
+            position += 1
+            return members
+        }
         while true {
             skipWhitespace()
             guard peek(UInt8(ascii: "\"")) else {
@@ -167,8 +179,14 @@ struct JSONParser {
             let value = try parseValue(depth: depth + 1)
             members.append(JSONMember(key: key, value: value))
             skipWhitespace()
-            if peek(UInt8(ascii: ",")) { position += 1; continue }
-            if peek(UInt8(ascii: "}")) { position += 1; return members }
+            if peek(UInt8(ascii: ",")) {
+                position += 1
+                continue
+            }
+            if peek(UInt8(ascii: "}")) {
+                position += 1
+                return members
+            }
             throw failure("unexpected \(describeCurrent()) after member \"\(key)\", expected ',' or '}'")
         }
     }
@@ -177,13 +195,22 @@ struct JSONParser {
         position += 1
         var elements: [JSONValue] = []
         skipWhitespace()
-        if peek(UInt8(ascii: "]")) { position += 1; return elements }
+        if peek(UInt8(ascii: "]")) {
+            position += 1
+            return elements
+        }
         while true {
             skipWhitespace()
             elements.append(try parseValue(depth: depth + 1))
             skipWhitespace()
-            if peek(UInt8(ascii: ",")) { position += 1; continue }
-            if peek(UInt8(ascii: "]")) { position += 1; return elements }
+            if peek(UInt8(ascii: ",")) {
+                position += 1
+                continue
+            }
+            if peek(UInt8(ascii: "]")) {
+                position += 1
+                return elements
+            }
             throw failure("unexpected \(describeCurrent()) in an array, expected ',' or ']'")
         }
     }
@@ -229,7 +256,8 @@ struct JSONParser {
     private mutating func parseUnicodeEscape() throws(JSONSyntaxError) -> Unicode.Scalar {
         let first = try parseHex4()
         if (0xD800..<0xDC00).contains(first), position + 1 < bytes.count,
-           bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") {
+            bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u")
+        {
             let save = position
             position += 2
             let second = try parseHex4()
@@ -369,7 +397,8 @@ extension Array where Element == JSONMember {
     /// members in document order (so the last one wins) and leaves a field alone on null.
     /// Every matching member is handed to `decode` so a bad early duplicate still fails, as in Go.
     func decodeField<T>(
-        _ field: String, _ decode: (JSONValue) throws(ConfigError) -> T
+        _ field: String,
+        _ decode: (JSONValue) throws(ConfigError) -> T
     ) throws(ConfigError) -> T? {
         var result: T?
         for member in self where member.key.lowercasedASCII == field.lowercasedASCII && !member.value.isNull {

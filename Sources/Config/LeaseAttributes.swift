@@ -16,8 +16,13 @@ public struct LeaseAttributes: Equatable, Sendable {
     /// VtepMAC), compact JSON; nil when absent, and then not written.
     public var backendV6Data: String?
 
-    public init(publicIP: IPv4Address, publicIPv6: String? = nil, backendType: String = "",
-                backendData: String? = nil, backendV6Data: String? = nil) {
+    public init(
+        publicIP: IPv4Address,
+        publicIPv6: String? = nil,
+        backendType: String = "",
+        backendData: String? = nil,
+        backendV6Data: String? = nil
+    ) {
         self.publicIP = publicIP
         self.publicIPv6 = publicIPv6
         self.backendType = backendType
@@ -33,10 +38,18 @@ public struct LeaseAttributes: Equatable, Sendable {
 
     /// What a vxlan node publishes; a dual-stack one adds its IPv6 address and the flannel-v6
     /// device's VNI and VtepMAC as BackendV6Data.
-    public static func vxlan(publicIP: IPv4Address, data: VXLANLeaseData,
-                             publicIPv6: IPv6Address? = nil, dataV6: VXLANLeaseData? = nil) -> LeaseAttributes {
-        var attributes = LeaseAttributes(publicIP: publicIP, backendType: "vxlan", backendData: data.json,
-                                         backendV6Data: dataV6?.json)
+    public static func vxlan(
+        publicIP: IPv4Address,
+        data: VXLANLeaseData,
+        publicIPv6: IPv6Address? = nil,
+        dataV6: VXLANLeaseData? = nil
+    ) -> LeaseAttributes {
+        var attributes = LeaseAttributes(
+            publicIP: publicIP,
+            backendType: "vxlan",
+            backendData: data.json,
+            backendV6Data: dataV6?.json
+        )
         attributes.publicIPv6Address = publicIPv6
         return attributes
     }
@@ -74,34 +87,56 @@ public struct LeaseAttributes: Equatable, Sendable {
         do {
             document = try JSONDocument(bytes)
         } catch {
-            throw ConfigError(source: "lease", field: "JSON", problem: "\(error.summary); the lease value must be flannel's JSON, e.g. {\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}")
+            throw ConfigError(
+                source: "lease",
+                field: "JSON",
+                problem:
+                    "\(error.summary); the lease value must be flannel's JSON, e.g. {\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}"
+            )
         }
         let decoder = FieldDecoder(source: "lease", document: document)
         guard case .object(let members) = document.root.kind else {
-            throw decoder.error("JSON", "a lease value must be a JSON object, got \(document.root.kindName); write e.g. {\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}")
+            throw decoder.error(
+                "JSON",
+                "a lease value must be a JSON object, got \(document.root.kindName); write e.g. {\"PublicIP\":\"198.18.0.1\",\"PublicIPv6\":null}"
+            )
         }
-        let publicIP = try members.decodeField("PublicIP") { (v) throws(ConfigError) in
-            try decoder.ipv4("PublicIP", v, example: "\"PublicIP\": \"198.18.0.1\"")
-        } ?? .any
+        let publicIP =
+            try members.decodeField("PublicIP") { (v) throws(ConfigError) in
+                try decoder.ipv4("PublicIP", v, example: "\"PublicIP\": \"198.18.0.1\"")
+            } ?? .any
         // Decoded into flannel's ip.IP6 and so re-emitted as flanneld would: "FC00:0::1" is "fc00::1".
         let publicIPv6 = try members.decodeField("PublicIPv6") { (v) throws(ConfigError) in
-            FlannelIPv6Text.address(try decoder.ipv6("PublicIPv6", v, example: "\"PublicIPv6\": \"2001:db8::1\" or null"))
+            FlannelIPv6Text.address(
+                try decoder.ipv6("PublicIPv6", v, example: "\"PublicIPv6\": \"2001:db8::1\" or null")
+            )
         }
-        let backendType = try members.decodeField("BackendType") { (v) throws(ConfigError) in
-            try decoder.string("BackendType", v, example: "\"BackendType\": \"vxlan\"")
-        } ?? ""
+        let backendType =
+            try members.decodeField("BackendType") { (v) throws(ConfigError) in
+                try decoder.string("BackendType", v, example: "\"BackendType\": \"vxlan\"")
+            } ?? ""
         // null is read as absent: flannel never writes it, and Weft would not re-emit it.
         func raw(_ field: String) -> String? {
             members.lastMatch(field).flatMap { $0.isNull ? nil : document.compactText(of: $0) }
         }
-        return LeaseAttributes(publicIP: publicIP, publicIPv6: publicIPv6, backendType: backendType,
-                               backendData: raw("BackendData"), backendV6Data: raw("BackendV6Data"))
+        return LeaseAttributes(
+            publicIP: publicIP,
+            publicIPv6: publicIPv6,
+            backendType: backendType,
+            backendData: raw("BackendData"),
+            backendV6Data: raw("BackendV6Data")
+        )
     }
 
     /// The vxlan fields of BackendData, for a lease whose BackendType is "vxlan".
     public func vxlanData() throws(ConfigError) -> VXLANLeaseData {
         guard let backendData else {
-            throw ConfigError(source: "lease", field: "BackendData", problem: "BackendData is missing, so the peer's VtepMAC is unknown; the peer must publish {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}")
+            throw ConfigError(
+                source: "lease",
+                field: "BackendData",
+                problem:
+                    "BackendData is missing, so the peer's VtepMAC is unknown; the peer must publish {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}"
+            )
         }
         return try VXLANLeaseData.parse(backendData)
     }
@@ -110,7 +145,12 @@ public struct LeaseAttributes: Equatable, Sendable {
     /// device.
     public func vxlanV6Data() throws(ConfigError) -> VXLANLeaseData {
         guard let backendV6Data else {
-            throw ConfigError(source: "lease", field: "BackendV6Data", problem: "BackendV6Data is missing, so the peer's IPv6 VtepMAC is unknown; a dual-stack vxlan peer must publish {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}")
+            throw ConfigError(
+                source: "lease",
+                field: "BackendV6Data",
+                problem:
+                    "BackendV6Data is missing, so the peer's IPv6 VtepMAC is unknown; a dual-stack vxlan peer must publish {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}"
+            )
         }
         return try VXLANLeaseData.parse(backendV6Data, field: "BackendV6Data")
     }
@@ -141,24 +181,43 @@ public struct VXLANLeaseData: Equatable, Sendable {
         do {
             document = try JSONDocument(Array(text.utf8))
         } catch {
-            throw ConfigError(source: "lease", field: field, problem: "\(field) is not valid JSON (\(error.summary)); the peer must publish e.g. {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}")
+            throw ConfigError(
+                source: "lease",
+                field: field,
+                problem:
+                    "\(field) is not valid JSON (\(error.summary)); the peer must publish e.g. {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}"
+            )
         }
         let decoder = FieldDecoder(source: "lease", document: document)
-        let members = try decoder.members(field, document.root, example: "\"\(field)\": {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}")
-        let vni = try members.decodeField("VNI") { (v) throws(ConfigError) -> UInt16 in
-            let n = try decoder.integer("\(field).VNI", v, example: "\"VNI\": 1")
-            guard let vni = UInt16(exactly: n) else {
-                throw decoder.error("\(field).VNI", "\(field).VNI \(n) is outside 0...65535 (flannel reads it as uint16); publish e.g. \"VNI\": 1")
-            }
-            return vni
-        } ?? 0
+        let members = try decoder.members(
+            field,
+            document.root,
+            example: "\"\(field)\": {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}"
+        )
+        let vni =
+            try members.decodeField("VNI") { (v) throws(ConfigError) -> UInt16 in
+                let n = try decoder.integer("\(field).VNI", v, example: "\"VNI\": 1")
+                guard let vni = UInt16(exactly: n) else {
+                    throw decoder.error(
+                        "\(field).VNI",
+                        "\(field).VNI \(n) is outside 0...65535 (flannel reads it as uint16); publish e.g. \"VNI\": 1"
+                    )
+                }
+                return vni
+            } ?? 0
         // hardwareAddr.UnmarshalJSON in flannel runs even for null, and fails on it.
         let macValue = members.lastMatch("VtepMAC")
         guard let macValue else {
-            throw decoder.error("\(field).VtepMAC", "\(field).VtepMAC is missing; the peer must publish e.g. \"VtepMAC\": \"aa:bb:cc:dd:ee:ff\"")
+            throw decoder.error(
+                "\(field).VtepMAC",
+                "\(field).VtepMAC is missing; the peer must publish e.g. \"VtepMAC\": \"aa:bb:cc:dd:ee:ff\""
+            )
         }
         guard case .string(let text) = macValue.kind, let mac = VXLANLeaseData.parseMAC(text) else {
-            throw decoder.error("\(field).VtepMAC", "\(field).VtepMAC \(decoder.shown(macValue)) is not a MAC address; the peer must publish e.g. \"VtepMAC\": \"aa:bb:cc:dd:ee:ff\"")
+            throw decoder.error(
+                "\(field).VtepMAC",
+                "\(field).VtepMAC \(decoder.shown(macValue)) is not a MAC address; the peer must publish e.g. \"VtepMAC\": \"aa:bb:cc:dd:ee:ff\""
+            )
         }
         return VXLANLeaseData(vni: vni, vtepMAC: mac)
     }
@@ -172,7 +231,8 @@ public struct VXLANLeaseData: Equatable, Sendable {
         var value: UInt64 = 0
         for group in groups {
             guard group.utf8.allSatisfy({ $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "-") }),
-                  let word = UInt16(group, radix: 16) else { return nil }
+                let word = UInt16(group, radix: 16)
+            else { return nil }
             value = value << 16 | UInt64(word)
         }
         return MACAddress(value)

@@ -32,12 +32,14 @@ public struct LeaseKey: Hashable, Sendable {
             let length = v6[v6.index(after: dash)...]
             // The pattern's class is lowercase hex and colons: no dots, no "%zone", no capitals.
             let hexOrColon: (UInt8) -> Bool = {
-                (0x30...0x39).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) || $0 == UInt8(ascii: ":")
+                (0x30...0x39).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
+                    || $0 == UInt8(ascii: ":")
             }
             guard !address.isEmpty, address.utf8.allSatisfy(hexOrColon),
-                  !length.isEmpty, length.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
-                  let bits = Int(length), bits <= 127,
-                  let network = IPv6Address(address) else { return nil }
+                !length.isEmpty, length.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+                let bits = Int(length), bits <= 127,
+                let network = IPv6Address(address)
+            else { return nil }
             ipv6Subnet = IPv6Prefix(network, length: bits)
         }
     }

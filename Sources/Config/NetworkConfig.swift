@@ -34,9 +34,14 @@ public struct NetworkConfig: Equatable, Sendable {
     /// Applies flannel's defaults and checks. nil, 0 (SubnetLen) and 0.0.0.0 (SubnetMin/Max)
     /// all mean "unset", as in flannel, where they are Go zero values.
     public init(
-        network: IPv4Prefix, subnetLength: Int? = nil, subnetMin: IPv4Address? = nil,
-        subnetMax: IPv4Address? = nil, backend: BackendConfig = .udp, enableNFTables: Bool = false,
-        ipv6: IPv6Allocation? = nil, checks: Checks = .allocation
+        network: IPv4Prefix,
+        subnetLength: Int? = nil,
+        subnetMin: IPv4Address? = nil,
+        subnetMax: IPv4Address? = nil,
+        backend: BackendConfig = .udp,
+        enableNFTables: Bool = false,
+        ipv6: IPv6Allocation? = nil,
+        checks: Checks = .allocation
     ) throws(ConfigError) {
         func refuse(_ field: String, _ problem: String) -> ConfigError {
             ConfigError(source: "config", field: field, problem: problem)
@@ -47,7 +52,12 @@ public struct NetworkConfig: Equatable, Sendable {
         self.ipv6 = ipv6
         if checks == .podCIDRs {
             let defaults = Self.defaultSubnets(of: network)
-            let given = try? NetworkConfig(network: network, subnetLength: subnetLength, subnetMin: subnetMin, subnetMax: subnetMax)
+            let given = try? NetworkConfig(
+                network: network,
+                subnetLength: subnetLength,
+                subnetMin: subnetMin,
+                subnetMax: subnetMax
+            )
             self.subnetLength = given?.subnetLength ?? defaults.length
             self.subnetMin = given?.subnetMin ?? defaults.min
             self.subnetMax = given?.subnetMax ?? defaults.max
@@ -59,7 +69,10 @@ public struct NetworkConfig: Equatable, Sendable {
         }
         // Four subnets of at least four addresses each: /28 is the smallest useful Network.
         guard network.length <= 28 else {
-            throw refuse("Network", "Network \(network) is too small (the minimum useful prefix is /28); use a Network of /28 or shorter, e.g. \(example)")
+            throw refuse(
+                "Network",
+                "Network \(network) is too small (the minimum useful prefix is /28); use a Network of /28 or shorter, e.g. \(example)"
+            )
         }
         let shortest = network.length + 2
         let suggested = max(24, shortest)
@@ -69,7 +82,10 @@ public struct NetworkConfig: Equatable, Sendable {
             // Each host needs room for a tunnel address and a bridge address.
             guard given <= 30 else { throw refuse("SubnetLen", "SubnetLen \(given) is larger than 30; \(lengthFix)") }
             guard given >= shortest else {
-                throw refuse("SubnetLen", "SubnetLen \(given) leaves Network \(network) fewer than four subnets; \(lengthFix)")
+                throw refuse(
+                    "SubnetLen",
+                    "SubnetLen \(given) leaves Network \(network) fewer than four subnets; \(lengthFix)"
+                )
             }
             length = given
         } else {
@@ -80,14 +96,24 @@ public struct NetworkConfig: Equatable, Sendable {
         // The first subnet is skipped: its network address would collide with the Network's own.
         let defaultMin = IPv4Address(network.network.value &+ size)
         let defaultMax = IPv4Address(network.last.value &- (size - 1))
-        func bound(_ field: String, _ given: IPv4Address?, default fallback: IPv4Address) throws(ConfigError) -> IPv4Address {
+        func bound(
+            _ field: String,
+            _ given: IPv4Address?,
+            default fallback: IPv4Address
+        ) throws(ConfigError) -> IPv4Address {
             guard let given, given != .any else { return fallback }
             guard network.contains(given) else {
-                throw refuse(field, "\(field) \(given) is not in the range of the Network \(network); use an address inside it, e.g. \"\(field)\": \"\(fallback)\"")
+                throw refuse(
+                    field,
+                    "\(field) \(given) is not in the range of the Network \(network); use an address inside it, e.g. \"\(field)\": \"\(fallback)\""
+                )
             }
             let aligned = IPv4Prefix(given, length: length).network
             guard aligned == given else {
-                throw refuse(field, "\(field) \(given) is not on a SubnetLen boundary (/\(length)); use e.g. \"\(field)\": \"\(aligned)\"")
+                throw refuse(
+                    field,
+                    "\(field) \(given) is not on a SubnetLen boundary (/\(length)); use e.g. \"\(field)\": \"\(aligned)\""
+                )
             }
             return given
         }
@@ -128,7 +154,11 @@ public struct NetworkConfig: Equatable, Sendable {
         do {
             document = try JSONDocument(bytes)
         } catch {
-            throw ConfigError(source: "config", field: "JSON", problem: "\(error.summary); fix the JSON syntax (quotes, commas, braces)")
+            throw ConfigError(
+                source: "config",
+                field: "JSON",
+                problem: "\(error.summary); fix the JSON syntax (quotes, commas, braces)"
+            )
         }
         let decoder = FieldDecoder(source: "config", document: document)
         let members: [JSONMember]
@@ -136,17 +166,29 @@ public struct NetworkConfig: Equatable, Sendable {
         case .object(let found): members = found
         case .null: members = []
         default:
-            throw decoder.error("JSON", "the network config must be a JSON object, got \(document.root.kindName); use e.g. {\"Network\": \"10.244.0.0/16\", \"Backend\": {\"Type\": \"vxlan\"}}")
+            throw decoder.error(
+                "JSON",
+                "the network config must be a JSON object, got \(document.root.kindName); use e.g. {\"Network\": \"10.244.0.0/16\", \"Backend\": {\"Type\": \"vxlan\"}}"
+            )
         }
 
-        let enableIPv4 = try members.decodeField("EnableIPv4") { (v) throws(ConfigError) in try decoder.bool("EnableIPv4", v) } ?? true
-        let enableIPv6 = try members.decodeField("EnableIPv6") { (v) throws(ConfigError) in try decoder.bool("EnableIPv6", v) } ?? false
-        let enableNFTables = try members.decodeField("EnableNFTables") { (v) throws(ConfigError) in try decoder.bool("EnableNFTables", v) } ?? false
+        let enableIPv4 =
+            try members.decodeField("EnableIPv4") { (v) throws(ConfigError) in try decoder.bool("EnableIPv4", v) }
+            ?? true
+        let enableIPv6 =
+            try members.decodeField("EnableIPv6") { (v) throws(ConfigError) in try decoder.bool("EnableIPv6", v) }
+            ?? false
+        let enableNFTables =
+            try members.decodeField("EnableNFTables") { (v) throws(ConfigError) in try decoder.bool("EnableNFTables", v)
+            } ?? false
         let network = try members.decodeField("Network") { (v) throws(ConfigError) -> IPv4Prefix in
             let example = "\"Network\": \"10.244.0.0/16\""
             let text = try decoder.string("Network", v, example: example)
             guard let prefix = IPv4Prefix(text) else {
-                throw decoder.error("Network", "Network \(ConfigError.show(text)) is not an IPv4 CIDR; use e.g. \(example)")
+                throw decoder.error(
+                    "Network",
+                    "Network \(ConfigError.show(text)) is not an IPv4 CIDR; use e.g. \(example)"
+                )
             }
             return prefix
         }
@@ -175,25 +217,47 @@ public struct NetworkConfig: Equatable, Sendable {
         let backend = try BackendConfig.decode(members.lastMatch("Backend"), with: decoder)
 
         guard enableIPv4 || enableIPv6 else {
-            throw decoder.error("EnableIPv4", "EnableIPv4 and EnableIPv6 are both false, so the network carries nothing; remove \"EnableIPv4\": false or set \"EnableIPv6\": true")
+            throw decoder.error(
+                "EnableIPv4",
+                "EnableIPv4 and EnableIPv6 are both false, so the network carries nothing; remove \"EnableIPv4\": false or set \"EnableIPv6\": true"
+            )
         }
         var ipv6: IPv6Allocation?
         if enableIPv6 {
             guard let ipv6Network else {
-                throw decoder.error("IPv6Network", "IPv6Network is missing but EnableIPv6 is true; add it, e.g. \"IPv6Network\": \"fc00::/48\", or set \"EnableIPv6\": false")
+                throw decoder.error(
+                    "IPv6Network",
+                    "IPv6Network is missing but EnableIPv6 is true; add it, e.g. \"IPv6Network\": \"fc00::/48\", or set \"EnableIPv6\": false"
+                )
             }
             guard let prefix = ipv6Network.prefix else {
-                throw decoder.error("IPv6Network", "IPv6Network \(ConfigError.show(ipv6Network.text)) is an IPv4 CIDR; use an IPv6 one, e.g. \"IPv6Network\": \"fc00::/48\"")
+                throw decoder.error(
+                    "IPv6Network",
+                    "IPv6Network \(ConfigError.show(ipv6Network.text)) is an IPv4 CIDR; use an IPv6 one, e.g. \"IPv6Network\": \"fc00::/48\""
+                )
             }
-            ipv6 = try IPv6Allocation(network: prefix, subnetLength: ipv6SubnetLength, subnetMin: ipv6SubnetMin,
-                                      subnetMax: ipv6SubnetMax, checks: checks)
+            ipv6 = try IPv6Allocation(
+                network: prefix,
+                subnetLength: ipv6SubnetLength,
+                subnetMin: ipv6SubnetMin,
+                subnetMax: ipv6SubnetMax,
+                checks: checks
+            )
         }
         guard enableIPv4 else { return nil }
         guard let network else {
             throw decoder.error("Network", "Network is missing; add it, e.g. \"Network\": \"10.244.0.0/16\"")
         }
-        return try NetworkConfig(network: network, subnetLength: subnetLength, subnetMin: subnetMin, subnetMax: subnetMax,
-                                 backend: backend, enableNFTables: enableNFTables, ipv6: ipv6, checks: checks)
+        return try NetworkConfig(
+            network: network,
+            subnetLength: subnetLength,
+            subnetMin: subnetMin,
+            subnetMax: subnetMax,
+            backend: backend,
+            enableNFTables: enableNFTables,
+            ipv6: ipv6,
+            checks: checks
+        )
     }
 
     /// The one place that refuses what flannel runs but Weft's backends do not carry yet (issue
@@ -205,10 +269,16 @@ public struct NetworkConfig: Equatable, Sendable {
             ConfigError(source: "config", field: field, problem: problem)
         }
         guard let config else {
-            throw refuse("EnableIPv4", "EnableIPv4 false (an IPv6-only network) is not supported yet: Weft's backends carry IPv4 only; remove \"EnableIPv4\" or set it to true")
+            throw refuse(
+                "EnableIPv4",
+                "EnableIPv4 false (an IPv6-only network) is not supported yet: Weft's backends carry IPv4 only; remove \"EnableIPv4\" or set it to true"
+            )
         }
         guard config.ipv6 == nil else {
-            throw refuse("EnableIPv6", "EnableIPv6 true is not supported yet: Weft's backends carry IPv4 only (the IPv6 fields are valid); remove \"EnableIPv6\" or set it to false")
+            throw refuse(
+                "EnableIPv6",
+                "EnableIPv6 true is not supported yet: Weft's backends carry IPv4 only (the IPv6 fields are valid); remove \"EnableIPv6\" or set it to false"
+            )
         }
         return config
     }

@@ -20,8 +20,14 @@ public struct SubnetEnv: Equatable, Sendable {
     /// FLANNEL_IPMASQ: whether the daemon masquerades (--ip-masq), so the bridge must not.
     public var ipMasq: Bool?
 
-    public init(network: IPv4Prefix?, subnet: IPv4Prefix?, ipv6Network: IPv6Prefix? = nil,
-                ipv6Subnet: IPv6Prefix? = nil, mtu: Int?, ipMasq: Bool?) {
+    public init(
+        network: IPv4Prefix?,
+        subnet: IPv4Prefix?,
+        ipv6Network: IPv6Prefix? = nil,
+        ipv6Subnet: IPv6Prefix? = nil,
+        mtu: Int?,
+        ipMasq: Bool?
+    ) {
         self.network = network
         self.subnet = subnet
         self.ipv6Network = ipv6Network
@@ -66,7 +72,9 @@ public struct SubnetEnv: Equatable, Sendable {
             guard let (text, refuse) = value(key) else { return nil }
             guard !text.contains(",") else { return nil }
             guard let prefix = IPv4Prefix(text) else {
-                throw refuse("\(key)=\(ConfigError.show(text)) is not an IPv4 CIDR; write e.g. \(key)=\(example) or delete the file to start afresh")
+                throw refuse(
+                    "\(key)=\(ConfigError.show(text)) is not an IPv4 CIDR; write e.g. \(key)=\(example) or delete the file to start afresh"
+                )
             }
             return prefix
         }
@@ -75,7 +83,9 @@ public struct SubnetEnv: Equatable, Sendable {
             guard let (text, refuse) = value(key) else { return nil }
             guard !text.contains(",") else { return nil }
             guard let prefix = IPv6Prefix(text) else {
-                throw refuse("\(key)=\(ConfigError.show(text)) is not an IPv6 CIDR; write e.g. \(key)=\(example) or delete the file to start afresh")
+                throw refuse(
+                    "\(key)=\(ConfigError.show(text)) is not an IPv6 CIDR; write e.g. \(key)=\(example) or delete the file to start afresh"
+                )
             }
             return prefix
         }
@@ -87,7 +97,9 @@ public struct SubnetEnv: Equatable, Sendable {
         env.ipv6Subnet = try ipv6CIDR("FLANNEL_IPV6_SUBNET", example: "fc00:0:0:5::1/64")
         if let (text, refuse) = value("FLANNEL_MTU") {
             guard let mtu = Int(text), (68...65535).contains(mtu), text.first != "+" else {
-                throw refuse("FLANNEL_MTU=\(ConfigError.show(text)) is not an MTU between 68 and 65535; write e.g. FLANNEL_MTU=1450")
+                throw refuse(
+                    "FLANNEL_MTU=\(ConfigError.show(text)) is not an MTU between 68 and 65535; write e.g. FLANNEL_MTU=1450"
+                )
             }
             env.mtu = mtu
         }
@@ -97,7 +109,9 @@ public struct SubnetEnv: Equatable, Sendable {
             case "1", "t", "T", "TRUE", "true", "True": env.ipMasq = true
             case "0", "f", "F", "FALSE", "false", "False": env.ipMasq = false
             default:
-                throw refuse("FLANNEL_IPMASQ=\(ConfigError.show(text)) is not true or false; write FLANNEL_IPMASQ=false or FLANNEL_IPMASQ=true")
+                throw refuse(
+                    "FLANNEL_IPMASQ=\(ConfigError.show(text)) is not true or false; write FLANNEL_IPMASQ=false or FLANNEL_IPMASQ=true"
+                )
             }
         }
         return env
@@ -105,7 +119,8 @@ public struct SubnetEnv: Equatable, Sendable {
 
     /// Every KEY=VALUE in an env file, as godotenv (which flannel uses) reads it; a later
     /// duplicate wins.
-    public static func parseEntries(_ text: String, file: String = defaultPath) throws(ConfigError) -> [String: String] {
+    public static func parseEntries(_ text: String, file: String = defaultPath) throws(ConfigError) -> [String: String]
+    {
         var entries: [String: String] = [:]
         for line in try DotEnv.parse(text, file: file) { entries[line.key] = line.value }
         return entries
@@ -155,7 +170,9 @@ enum DotEnv {
                 throw refuse("the line has no name before '\(line[separator])'; write KEY=VALUE")
             }
             if let bad = key.first(where: { !($0.isLetter || $0.isNumber || $0 == "_" || $0 == ".") }) {
-                throw refuse("unexpected character '\(bad)' in the name \(ConfigError.show(key)); names use letters, digits, '_' and '.'")
+                throw refuse(
+                    "unexpected character '\(bad)' in the name \(ConfigError.show(key)); names use letters, digits, '_' and '.'"
+                )
             }
             let rest = line[line.index(after: separator)...].drop(while: isSpace)
             let value = try parseValue(rest, refuse: refuse)
@@ -188,7 +205,9 @@ enum DotEnv {
             index = text.index(after: index)
         }
         guard let closing else {
-            throw refuse("the value \(ConfigError.show(text)) has no closing \(quote); close the quote on the same line")
+            throw refuse(
+                "the value \(ConfigError.show(text)) has no closing \(quote); close the quote on the same line"
+            )
         }
         let after = text[text.index(after: closing)...].drop(while: isSpace)
         guard after.isEmpty || after.hasPrefix("#") else {

@@ -38,8 +38,12 @@ public struct SubnetRange: Sequence, Equatable, Sendable {
     }
 
     public func makeIterator() -> Iterator {
-        Iterator(cursor: UInt64(first.network.value), end: UInt64(last.network.value),
-                 step: first.size, length: length)
+        Iterator(
+            cursor: UInt64(first.network.value),
+            end: UInt64(last.network.value),
+            step: first.size,
+            length: length
+        )
     }
 
     public var underestimatedCount: Int { count }
@@ -50,8 +54,10 @@ extension NetworkConfig {
     public var subnetSize: UInt32 { UInt32(1) << UInt32(32 - subnetLength) }
 
     public var subnets: SubnetRange {
-        SubnetRange(first: IPv4Prefix(subnetMin, length: subnetLength),
-                    last: IPv4Prefix(subnetMax, length: subnetLength))
+        SubnetRange(
+            first: IPv4Prefix(subnetMin, length: subnetLength),
+            last: IPv4Prefix(subnetMax, length: subnetLength)
+        )
     }
 
     /// Whether a lease (e.g. one found in etcd for our PublicIP, or the previous FLANNEL_SUBNET)

@@ -17,8 +17,14 @@ public struct AcquiredLease: Sendable, Equatable {
     /// "node n1's podCIDR").
     public var location: String
 
-    public init(subnet: IPv4Prefix, ttl: Duration?, origin: LeaseOrigin, config: NetworkConfig,
-                attributes: LeaseAttributes, location: String) {
+    public init(
+        subnet: IPv4Prefix,
+        ttl: Duration?,
+        origin: LeaseOrigin,
+        config: NetworkConfig,
+        attributes: LeaseAttributes,
+        location: String
+    ) {
         self.subnet = subnet
         self.ttl = ttl
         self.origin = origin

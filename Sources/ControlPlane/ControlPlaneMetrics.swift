@@ -16,7 +16,9 @@ public enum ControlPlaneMetrics {
     public static func routeTableConfirmed() -> Gauge { Gauge(label: "weft_route_table_confirmed") }
 
     /// Episodes in which the route table could not be confirmed current (each logged once).
-    public static func routeTableUnconfirmedEpisodes() -> Counter { Counter(label: "weft_route_table_unconfirmed_episodes_total") }
+    public static func routeTableUnconfirmedEpisodes() -> Counter {
+        Counter(label: "weft_route_table_unconfirmed_episodes_total")
+    }
 
     /// Times etcd's store was found to have gone back (lost data, restored from an older backup).
     public static func storeResets() -> Counter { Counter(label: "weft_etcd_store_resets_total") }

@@ -25,7 +25,8 @@ public struct NodeOwner: Sendable, Equatable, Codable {
 
     /// A record read back; nil when it is not one (treated as no owner).
     public init?(record: String) {
-        guard let owner = try? JSONDecoder().decode(NodeOwner.self, from: Data(record.utf8)), !owner.nodeID.isEmpty else { return nil }
+        guard let owner = try? JSONDecoder().decode(NodeOwner.self, from: Data(record.utf8)), !owner.nodeID.isEmpty
+        else { return nil }
         self = owner
     }
 }

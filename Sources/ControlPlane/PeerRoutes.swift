@@ -20,9 +20,15 @@ public struct PeerRoutes: Sendable {
     /// Publishes a snapshot into `publisher` when the routes differ from the last ones published
     /// (or when `force`). Returns the publication, if one was made, and each skip reason whose
     /// count grew since the last call, for the watcher to log.
-    public mutating func publishIfChanged(to publisher: RouteTablePublisher, localSubnet: IPv4Prefix?, revision: Int64,
-                                          now: () -> Duration, force: Bool = false)
-        -> (publication: RoutePublication?, newlySkipped: [(reason: PeerSkipReason, count: Int)]) {
+    public mutating func publishIfChanged(
+        to publisher: RouteTablePublisher,
+        localSubnet: IPv4Prefix?,
+        revision: Int64,
+        now: () -> Duration,
+        force: Bool = false
+    )
+        -> (publication: RoutePublication?, newlySkipped: [(reason: PeerSkipReason, count: Int)])
+    {
         let (routes, skippedNow) = table.routes(localSubnet: localSubnet)
         var grown: [(reason: PeerSkipReason, count: Int)] = []
         if skippedNow != skipped {
@@ -34,9 +40,15 @@ public struct PeerRoutes: Sendable {
         guard force || routes != published else { return (nil, grown) }
         generation += 1
         let network = table.config
-        publisher.publish(RouteSnapshot(
-            routes: routes, network: network.network, subnetLength: network.subnetLength,
-            localSubnet: localSubnet, generation: generation))
+        publisher.publish(
+            RouteSnapshot(
+                routes: routes,
+                network: network.network,
+                subnetLength: network.subnetLength,
+                localSubnet: localSubnet,
+                generation: generation
+            )
+        )
         published = routes
         return (RoutePublication(generation: generation, revision: revision, routes: routes, publishedAt: now()), grown)
     }

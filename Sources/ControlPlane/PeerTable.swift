@@ -146,14 +146,18 @@ public struct PeerTable: Sendable {
             let route = Route(subnet: subnet, nextHop: nextHop)
             var index = firstIndex { !Self.precedes($0, subnet) }
             while index < ordered.count, ordered[index].subnet == subnet, ordered[index] != route { index += 1 }
-            precondition(index < ordered.count && ordered[index] == route, "a peer entry's route is in the ordered list")
+            precondition(
+                index < ordered.count && ordered[index] == route,
+                "a peer entry's route is in the ordered list"
+            )
             ordered.remove(at: index)
         }
     }
 
     /// The first index of `ordered` whose route satisfies `isAfter` (false up to some point, true from it).
     private func firstIndex(where isAfter: (IPv4Prefix) -> Bool) -> Int {
-        var low = 0, high = ordered.count
+        var low = 0
+        var high = ordered.count
         while low < high {
             let middle = (low + high) / 2
             if isAfter(ordered[middle].subnet) { high = middle } else { low = middle + 1 }
@@ -166,7 +170,8 @@ public struct PeerTable: Sendable {
     }
 
     static func entry(_ record: PeerRecord, config: NetworkConfig) -> Entry {
-        let subnet: IPv4Prefix, attributes: LeaseAttributes
+        let subnet: IPv4Prefix
+        let attributes: LeaseAttributes
         switch record {
         case .unreadable(let reason, let known): return .skipped(reason, subnet: known)
         case .lease(let leased, let published): (subnet, attributes) = (leased, published)
@@ -179,11 +184,16 @@ public struct PeerTable: Sendable {
         case .udp:
             return .peer(subnet: subnet, nextHop: NextHop(publicIP: publicIP, port: port, backend: .udp))
         case .hostGateway:
-            guard attributes.backendType == Backend.hostGateway.rawValue else { return .skipped(.otherBackend, subnet: subnet) }
+            guard attributes.backendType == Backend.hostGateway.rawValue else {
+                return .skipped(.otherBackend, subnet: subnet)
+            }
             return .peer(subnet: subnet, nextHop: NextHop(publicIP: publicIP, port: 0, backend: .hostGateway))
         case .vxlan:
             guard let data = try? attributes.vxlanData() else { return .skipped(.badBackendData, subnet: subnet) }
-            return .peer(subnet: subnet, nextHop: NextHop(publicIP: publicIP, port: port, vtepMAC: data.vtepMAC, backend: .vxlan))
+            return .peer(
+                subnet: subnet,
+                nextHop: NextHop(publicIP: publicIP, port: port, vtepMAC: data.vtepMAC, backend: .vxlan)
+            )
         }
     }
 }

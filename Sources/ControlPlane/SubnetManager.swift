@@ -31,8 +31,13 @@ public protocol SubnetManager: Sendable {
     /// A watcher of the other hosts' leases for the dataplane of `lease`: it publishes a route
     /// table into `publisher` whenever the routes change, tells `events`, and tells `keeper`
     /// when our own record may have changed. Not started: call its `run()`.
-    func peerWatcher(for lease: AcquiredLease, keeper: any LeaseKeeper, publisher: RouteTablePublisher,
-                     log: @escaping LogHandler, events: PeerWatchEvents) -> any PeerWatching
+    func peerWatcher(
+        for lease: AcquiredLease,
+        keeper: any LeaseKeeper,
+        publisher: RouteTablePublisher,
+        log: @escaping LogHandler,
+        events: PeerWatchEvents
+    ) -> any PeerWatching
 
     /// Reports the network config as the store holds it, on start and after each change, until
     /// cancelled: a config, or why there is none usable. Store outages are not reported here.
@@ -93,8 +98,10 @@ public struct PeerWatchEvents: Sendable {
     /// When the table stops or starts again being confirmed current.
     public var freshness: @Sendable (RouteFreshness) -> Void
 
-    public init(published: @escaping @Sendable (RoutePublication) -> Void = { _ in },
-                freshness: @escaping @Sendable (RouteFreshness) -> Void = { _ in }) {
+    public init(
+        published: @escaping @Sendable (RoutePublication) -> Void = { _ in },
+        freshness: @escaping @Sendable (RouteFreshness) -> Void = { _ in }
+    ) {
         self.published = published
         self.freshness = freshness
     }

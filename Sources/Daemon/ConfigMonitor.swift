@@ -30,9 +30,16 @@ struct ConfigMonitor {
             switch reading {
             case .success(let config):
                 // What differs, named as the JSON names it ("Backend.DirectRouting: (none) → true").
-                let changes = ConfigSummary.changes(from: ConfigSummary(running, raw: ""), to: ConfigSummary(config, raw: ""))
-                self = config == running ? .matches
-                    : .changed(changes.isEmpty ? "a field Weft does not show" : changes.map(\.line).joined(separator: ", "))
+                let changes = ConfigSummary.changes(
+                    from: ConfigSummary(running, raw: ""),
+                    to: ConfigSummary(config, raw: "")
+                )
+                self =
+                    config == running
+                    ? .matches
+                    : .changed(
+                        changes.isEmpty ? "a field Weft does not show" : changes.map(\.line).joined(separator: ", ")
+                    )
             case .failure(let error):
                 self = .unusable(error.description)
             }
@@ -60,7 +67,9 @@ struct ConfigMonitor {
             case .matches:
                 logger.info("network config at \(location) matches the running dataplane again")
             case .changed(let summary):
-                logger.warning("network config at \(location) changed (\(summary)); the running dataplane keeps the config it started with until weftd restarts")
+                logger.warning(
+                    "network config at \(location) changed (\(summary)); the running dataplane keeps the config it started with until weftd restarts"
+                )
             case .unusable(let problem):
                 logger.warning("\(problem); the running dataplane keeps the config it started with")
             }

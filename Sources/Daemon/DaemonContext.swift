@@ -16,8 +16,14 @@ public struct DaemonContext: Sendable {
     /// The peers' PublicIPs from each route-table publication, for the port filter.
     let peerAddresses = PeerAddressFeed()
 
-    public init(options: DaemonOptions, interface: ExternalInterface, logger: Logger,
-                readiness: Readiness = Readiness(), notifier: SystemdNotifier? = nil, status: DaemonStatus = DaemonStatus()) {
+    public init(
+        options: DaemonOptions,
+        interface: ExternalInterface,
+        logger: Logger,
+        readiness: Readiness = Readiness(),
+        notifier: SystemdNotifier? = nil,
+        status: DaemonStatus = DaemonStatus()
+    ) {
         self.options = options
         self.interface = interface
         self.logger = logger

@@ -144,15 +144,20 @@ public struct DaemonOptions: Equatable, Sendable {
                 return .version
             }
             guard let flag = DaemonFlag.named[name] else {
-                throw DaemonOptionsError(flag: "-" + (name.isEmpty ? argument : "-" + name),
-                                         problem: "unknown flag\(suggestion(for: name)); run weftd --help for the list")
+                throw DaemonOptionsError(
+                    flag: "-" + (name.isEmpty ? argument : "-" + name),
+                    problem: "unknown flag\(suggestion(for: name)); run weftd --help for the list"
+                )
             }
             if flag.kind == .bool {
                 try flag.apply(&options, value ?? "true", nil)
             } else {
                 if value == nil {
                     guard index < arguments.count else {
-                        throw DaemonOptionsError(flag: flag.display, problem: "needs a value, e.g. \(flag.display)=\(flag.example)")
+                        throw DaemonOptionsError(
+                            flag: flag.display,
+                            problem: "needs a value, e.g. \(flag.display)=\(flag.example)"
+                        )
                     }
                     value = arguments[index]
                     index += 1
@@ -179,16 +184,24 @@ public struct DaemonOptions: Equatable, Sendable {
         default: dockerOptions.form = .both
         }
         guard subnetLeaseRenewMargin < subnetLeaseTTL else {
-            throw DaemonOptionsError(flag: "--subnet-lease-renew-margin",
-                                     problem: "\(DaemonFlag.describe(subnetLeaseRenewMargin)) is out of range; it must be shorter than the lease TTL \(DaemonFlag.describe(subnetLeaseTTL)) (flanneld: 1..1439 minutes)")
+            throw DaemonOptionsError(
+                flag: "--subnet-lease-renew-margin",
+                problem:
+                    "\(DaemonFlag.describe(subnetLeaseRenewMargin)) is out of range; it must be shorter than the lease TTL \(DaemonFlag.describe(subnetLeaseTTL)) (flanneld: 1..1439 minutes)"
+            )
         }
         if !etcdCertFile.isEmpty && etcdKeyFile.isEmpty {
-            throw DaemonOptionsError(flag: "--etcd-keyfile",
-                                     problem: "--etcd-certfile is set but --etcd-keyfile is not; TLS needs both, give the client key too")
+            throw DaemonOptionsError(
+                flag: "--etcd-keyfile",
+                problem: "--etcd-certfile is set but --etcd-keyfile is not; TLS needs both, give the client key too"
+            )
         }
         if !etcdKeyFile.isEmpty && etcdCertFile.isEmpty {
-            throw DaemonOptionsError(flag: "--etcd-certfile",
-                                     problem: "--etcd-keyfile is set but --etcd-certfile is not; TLS needs both, give the client certificate too")
+            throw DaemonOptionsError(
+                flag: "--etcd-certfile",
+                problem:
+                    "--etcd-keyfile is set but --etcd-certfile is not; TLS needs both, give the client certificate too"
+            )
         }
     }
 
@@ -202,8 +215,10 @@ public struct DaemonOptions: Equatable, Sendable {
     }
 
     static func unexpected(_ argument: String) -> DaemonOptionsError {
-        DaemonOptionsError(flag: DaemonOptionsError.show(argument),
-                           problem: "unexpected argument; weftd takes only flags (a boolean takes --flag=false, not --flag false)")
+        DaemonOptionsError(
+            flag: DaemonOptionsError.show(argument),
+            problem: "unexpected argument; weftd takes only flags (a boolean takes --flag=false, not --flag false)"
+        )
     }
 
     static func suggestion(for name: String) -> String {
@@ -221,8 +236,11 @@ public struct DaemonOptions: Equatable, Sendable {
         case "1", "t", "T", "TRUE", "true", "True": return true
         case "0", "f", "F", "FALSE", "false", "False": return false
         default:
-            throw DaemonOptionsError(flag: flag, environmentVariable: variable,
-                                     problem: "\(DaemonOptionsError.show(text)) is not a boolean; write \(flag)=true or \(flag)=false")
+            throw DaemonOptionsError(
+                flag: flag,
+                environmentVariable: variable,
+                problem: "\(DaemonOptionsError.show(text)) is not a boolean; write \(flag)=true or \(flag)=false"
+            )
         }
     }
 

@@ -63,7 +63,11 @@ public final class DaemonStatus: StatusEndpoints {
     public func metrics() -> String {
         let dataplane = current.withLock { $0 }
         let portFilter = portFilterDrops.withLock { $0 }?()
-        return exporter.render(routes: dataplane?.routesReport(at: Date()), stats: dataplane?.statsReport(), portFilter: portFilter)
+        return exporter.render(
+            routes: dataplane?.routesReport(at: Date()),
+            stats: dataplane?.statsReport(),
+            portFilter: portFilter
+        )
     }
 }
 

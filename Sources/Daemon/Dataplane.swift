@@ -40,45 +40,69 @@ final class Dataplane: Sendable {
     /// `onFailure` is called once, within `healthPeriod`, when a worker stops with an error: its
     /// TUN queue or socket broke (the TUN was deleted, for one) and the dataplane no longer moves
     /// all traffic. flanneld recreates a deleted flannel.1 the same way, through its runner.
-    init(lease: AcquiredLease, vtepMAC: MACAddress, context: DaemonContext, subnets: any SubnetManager,
-         keeper: any LeaseKeeper, onFailure: @escaping @Sendable (String) -> Void = { _ in }) throws(EngineError) {
+    init(
+        lease: AcquiredLease,
+        vtepMAC: MACAddress,
+        context: DaemonContext,
+        subnets: any SubnetManager,
+        keeper: any LeaseKeeper,
+        onFailure: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws(EngineError) {
         let options = context.options
         let logger = context.logger
         let config = lease.config
         let tunName = FlannelDevice.name(config.backend)
         do throws(NetlinkError) {
             if config.backend.kind == .vxlan, try FlannelDevice.removeKernelVXLAN(named: tunName) {
-                logger.info("removed \(tunName), a kernel vxlan device flanneld or weftd --vxlan-dataplane=kernel left behind (it holds the vxlan port); weftd's TUN takes its name")
+                logger.info(
+                    "removed \(tunName), a kernel vxlan device flanneld or weftd --vxlan-dataplane=kernel left behind (it holds the vxlan port); weftd's TUN takes its name"
+                )
             }
         } catch {
             throw error
         }
         let engine = Engine(
             configuration: EngineConfiguration(
-                tunName: tunName, network: config.network, subnetLength: config.subnetLength, localSubnet: lease.subnet,
+                tunName: tunName,
+                network: config.network,
+                subnetLength: config.subnetLength,
+                localSubnet: lease.subnet,
                 // Bind the interface's own address: with --public-ip behind NAT the advertised one is not local.
-                publicIP: context.interface.address, port: config.backend.effectivePort,
-                backend: config.backend.kind == .vxlan ? .vxlan : .udp, vni: config.backend.vni, vtepMAC: vtepMAC,
+                publicIP: context.interface.address,
+                port: config.backend.effectivePort,
+                backend: config.backend.kind == .vxlan ? .vxlan : .udp,
+                vni: config.backend.vni,
+                vtepMAC: vtepMAC,
                 engine: options.engine,
                 workers: options.workers == 0 ? ProcessInfo.processInfo.activeProcessorCount : options.workers,
                 // vxlan's Backend.MTU names the underlay MTU to use instead of the interface's.
-                underlayMTU: config.backend.kind == .vxlan ? config.backend.underlayMTU ?? context.interface.mtu : context.interface.mtu,
+                underlayMTU: config.backend.kind == .vxlan
+                    ? config.backend.underlayMTU ?? context.interface.mtu : context.interface.mtu,
                 // Both backends segment and coalesce on io_uring; with --engine auto the engine
                 // turns offloads off itself (one line) when it falls back to recvmmsg/sendmmsg.
-                offloads: options.offloads && options.engine != .mmsg, busyPoll: options.busyPoll),
-            log: { logger.info("\($0)") })
+                offloads: options.offloads && options.engine != .mmsg,
+                busyPoll: options.busyPoll
+            ),
+            log: { logger.info("\($0)") }
+        )
         try engine.start()
 
         var direct: DirectRouteKeeper?
         if config.backend.kind == .vxlan {
             do throws(NetlinkError) {
                 let interface = context.interface
-                let routes = try DirectRoutes(enabled: config.backend.directRouting, interfaceIndex: Int32(interface.index),
-                                              address: interface.address, network: config.network,
-                                              overlayIndex: try RouteNetlink.interfaceIndex(tunName),
-                                              log: HostGatewayDataplane.logHandler(logger))
+                let routes = try DirectRoutes(
+                    enabled: config.backend.directRouting,
+                    interfaceIndex: Int32(interface.index),
+                    address: interface.address,
+                    network: config.network,
+                    overlayIndex: try RouteNetlink.interfaceIndex(tunName),
+                    log: HostGatewayDataplane.logHandler(logger)
+                )
                 if routes.enabled {
-                    logger.info("vxlan: DirectRouting on: peers directly connected through \(interface.name) get a route via their PublicIP, past the engine; the rest go through \(tunName)")
+                    logger.info(
+                        "vxlan: DirectRouting on: peers directly connected through \(interface.name) get a route via their PublicIP, past the engine; the rest go through \(tunName)"
+                    )
                 }
                 direct = DirectRouteKeeper(routes: routes, logger: logger)
             } catch {
@@ -89,11 +113,18 @@ final class Dataplane: Sendable {
 
         let routeLog = RouteLog(logger: logger)
         let publications = PublicationTimes()
-        let watcher = PeerFollowing.watcher(for: lease, context: context, subnets: subnets, keeper: keeper, publisher: engine.publisher,
-                                            publications: publications, onRoutes: { [direct] routes in
-                                                routeLog.record(routes)
-                                                direct?.reconcile(routes)
-                                            })
+        let watcher = PeerFollowing.watcher(
+            for: lease,
+            context: context,
+            subnets: subnets,
+            keeper: keeper,
+            publisher: engine.publisher,
+            publications: publications,
+            onRoutes: { [direct] routes in
+                routeLog.record(routes)
+                direct?.reconcile(routes)
+            }
+        )
         self.subnet = lease.subnet
         self.config = config
         self.engine = engine
@@ -186,7 +217,9 @@ final class RouteLog: Sendable {
             logger.info("route removed \(route.subnet) (was via \(route.nextHop.publicIP))")
         }
         for route in added.sorted(by: { $0.subnet.network < $1.subnet.network }) {
-            logger.info("route added \(route.subnet) via \(route.nextHop.publicIP):\(route.nextHop.port) \(route.nextHop.backend.rawValue)")
+            logger.info(
+                "route added \(route.subnet) via \(route.nextHop.publicIP):\(route.nextHop.port) \(route.nextHop.backend.rawValue)"
+            )
         }
     }
 }

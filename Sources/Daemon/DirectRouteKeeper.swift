@@ -45,7 +45,9 @@ final class DirectRouteKeeper: Sendable {
                 try state.routes.apply(split.direct)
             }
         } catch {
-            logger.error("vxlan: cannot read the main routing table for direct routes: \(error); the next publication or the 10 s resync tries again")
+            logger.error(
+                "vxlan: cannot read the main routing table for direct routes: \(error); the next publication or the 10 s resync tries again"
+            )
         }
     }
 

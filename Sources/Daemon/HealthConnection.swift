@@ -32,7 +32,12 @@ final class HealthConnection: ChannelInboundHandler {
     /// The client shut its side: what it sent is answered, then the connection is closed.
     private var inputClosed = false
 
-    init(readiness: Readiness, status: (any StatusEndpoints)?, connections: ConnectionRegistry, limits: HealthServer.Limits) {
+    init(
+        readiness: Readiness,
+        status: (any StatusEndpoints)?,
+        connections: ConnectionRegistry,
+        limits: HealthServer.Limits
+    ) {
         self.readiness = readiness
         self.status = status
         self.connections = connections
@@ -102,16 +107,29 @@ final class HealthConnection: ChannelInboundHandler {
             return write(HealthServer.badRequest, keepAlive: false, context)
         }
         let keepAlive = HealthServer.keepsAlive(head)
-        let (method, target, version) = (head.method.rawValue, head.uri, "HTTP/\(head.version.major).\(head.version.minor)")
+        let (method, target, version) = (
+            head.method.rawValue, head.uri, "HTTP/\(head.version.major).\(head.version.minor)"
+        )
         let (readiness, status) = (self.readiness.current, self.status)
         guard status != nil && HealthServer.readsStatus(target) else {
-            let bytes = HealthServer.response(method: method, target: target, version: version, readiness: readiness,
-                                              keepAlive: keepAlive)
+            let bytes = HealthServer.response(
+                method: method,
+                target: target,
+                version: version,
+                readiness: readiness,
+                keepAlive: keepAlive
+            )
             return write(bytes, keepAlive: keepAlive, context)
         }
         HealthServer.statusReads.runIfActive(eventLoop: context.eventLoop) {
-            HealthServer.response(method: method, target: target, version: version, readiness: readiness, status: status,
-                                  keepAlive: keepAlive)
+            HealthServer.response(
+                method: method,
+                target: target,
+                version: version,
+                readiness: readiness,
+                status: status,
+                keepAlive: keepAlive
+            )
         }.assumeIsolated().whenComplete { result in
             // Closed meanwhile (a deadline, stop): the pipeline and this handler are gone.
             guard context.channel.isActive, case .success(let bytes) = result else {

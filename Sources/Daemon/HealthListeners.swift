@@ -11,7 +11,11 @@ extension HealthServer {
     /// wait for SYN retransmits instead of reaching the cap's displacement.
     static let backlog: Int32 = 128
 
-    static func tcpListener(address: IPv4Address, port: UInt16, fail: (String) -> Failure) throws(Failure) -> (Int32, UInt16) {
+    static func tcpListener(
+        address: IPv4Address,
+        port: UInt16,
+        fail: (String) -> Failure
+    ) throws(Failure) -> (Int32, UInt16) {
         func failed(_ call: String) -> Failure { fail("\(call) failed: \(String(cString: strerror(errno)))") }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw failed("socket") }
@@ -22,7 +26,9 @@ extension HealthServer {
         local.sin_port = port.bigEndian
         local.sin_addr.s_addr = address.networkOrder
         let bound = withUnsafePointer(to: &local) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0, listen(fd, backlog) == 0 else {
             let failure = failed(bound == 0 ? "listen" : "bind")
@@ -49,22 +55,31 @@ extension HealthServer {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
             do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                        attributes: [.posixPermissions: 0o755])
+                try FileManager.default.createDirectory(
+                    atPath: directory,
+                    withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o755]
+                )
             } catch {
                 throw fail("cannot create its directory: \(error.localizedDescription)")
             }
         }
         var existing = stat()
         if lstat(path, &existing) == 0 {
-            guard existing.st_mode & S_IFMT == S_IFSOCK else { throw fail("the path exists and is not a socket; remove it") }
-            if answers(&address) { throw fail("another weftd is serving there; give each weftd its own --status-socket") }
+            guard existing.st_mode & S_IFMT == S_IFSOCK else {
+                throw fail("the path exists and is not a socket; remove it")
+            }
+            if answers(&address) {
+                throw fail("another weftd is serving there; give each weftd its own --status-socket")
+            }
             guard unlink(path) == 0 || errno == ENOENT else { throw failed("removing the stale socket") }
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw failed("socket") }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard bound == 0 else {
             let failure = failed("bind")
@@ -88,7 +103,9 @@ extension HealthServer {
         guard probe >= 0 else { return false }
         defer { close(probe) }
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         } == 0
     }
 }

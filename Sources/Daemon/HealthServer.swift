@@ -66,33 +66,74 @@ public final class HealthServer: Sendable {
 
     /// Binds and listens; `start` serves. Port 0 takes an ephemeral port (tests); weftd itself
     /// never builds a server for --healthz-port=0.
-    public convenience init(address: IPv4Address, port: UInt16, readiness: Readiness,
-                            status: (any StatusEndpoints)? = nil, limits: Limits = Limits()) throws(Failure) {
+    public convenience init(
+        address: IPv4Address,
+        port: UInt16,
+        readiness: Readiness,
+        status: (any StatusEndpoints)? = nil,
+        limits: Limits = Limits()
+    ) throws(Failure) {
         func fail(_ problem: String) -> Failure {
-            Failure(description: "health server on \(address):\(port): \(problem); choose another --healthz-ip/--healthz-port")
+            Failure(
+                description:
+                    "health server on \(address):\(port): \(problem); choose another --healthz-ip/--healthz-port"
+            )
         }
         let (fd, bound) = try Self.tcpListener(address: address, port: port, fail: fail)
-        try self.init(listener: fd, port: bound, address: address, socketPath: nil, inode: 0,
-                      readiness: readiness, status: status, limits: limits, fail: fail)
+        try self.init(
+            listener: fd,
+            port: bound,
+            address: address,
+            socketPath: nil,
+            inode: 0,
+            readiness: readiness,
+            status: status,
+            limits: limits,
+            fail: fail
+        )
     }
 
     /// Listens on a Unix socket at `path`, mode 0600 (root only: the counters are the host's). A
     /// socket file nobody answers on (a crashed run's) is replaced; one a live weftd answers on,
     /// or a file that is not a socket, is refused. The directory is made if missing (0755).
-    public convenience init(socketPath path: String, readiness: Readiness, status: (any StatusEndpoints)?,
-                            limits: Limits = Limits()) throws(Failure) {
+    public convenience init(
+        socketPath path: String,
+        readiness: Readiness,
+        status: (any StatusEndpoints)?,
+        limits: Limits = Limits()
+    ) throws(Failure) {
         func fail(_ problem: String) -> Failure {
-            Failure(description: "status socket \(path): \(problem); choose another --status-socket, or --status-socket= to turn it off")
+            Failure(
+                description:
+                    "status socket \(path): \(problem); choose another --status-socket, or --status-socket= to turn it off"
+            )
         }
         let (fd, inode) = try Self.unixListener(path: path, fail: fail)
-        try self.init(listener: fd, port: 0, address: IPv4Address(0), socketPath: path, inode: inode,
-                      readiness: readiness, status: status, limits: limits, fail: fail)
+        try self.init(
+            listener: fd,
+            port: 0,
+            address: IPv4Address(0),
+            socketPath: path,
+            inode: inode,
+            readiness: readiness,
+            status: status,
+            limits: limits,
+            fail: fail
+        )
     }
 
     /// Hands the listening socket to NIO, which owns (and closes) it from here on.
-    private init(listener fd: Int32, port: UInt16, address: IPv4Address, socketPath: String?, inode: UInt64,
-                 readiness: Readiness, status: (any StatusEndpoints)?, limits: Limits,
-                 fail: (String) -> Failure) throws(Failure) {
+    private init(
+        listener fd: Int32,
+        port: UInt16,
+        address: IPv4Address,
+        socketPath: String?,
+        inode: UInt64,
+        readiness: Readiness,
+        status: (any StatusEndpoints)?,
+        limits: Limits,
+        fail: (String) -> Failure
+    ) throws(Failure) {
         let connections = ConnectionRegistry(limit: limits.connections)
         let bootstrap = ServerBootstrap(group: Self.eventLoops)
             // Accepting starts with `start`: until then clients wait in the backlog, so a weftd
@@ -104,8 +145,14 @@ public final class HealthServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                    try pipeline.addHandler(HealthConnection(readiness: readiness, status: status,
-                                                             connections: connections, limits: limits))
+                    try pipeline.addHandler(
+                        HealthConnection(
+                            readiness: readiness,
+                            status: status,
+                            connections: connections,
+                            limits: limits
+                        )
+                    )
                 }
             }
         do {
@@ -125,15 +172,17 @@ public final class HealthServer: Sendable {
     deinit {
         if phase.withLock({ $0 }) != .closed {
             listener.close(promise: nil)
-            connections.closeAll().forEach { $0.close(promise: nil) }
+            for connection in connections.closeAll() { connection.close(promise: nil) }
         }
     }
 
     public func start() {
-        guard phase.withLock({ phase in
-            defer { if phase == .bound { phase = .serving } }
-            return phase == .bound
-        }) else { return }
+        guard
+            phase.withLock({ phase in
+                defer { if phase == .bound { phase = .serving } }
+                return phase == .bound
+            })
+        else { return }
         try? listener.setOption(ChannelOptions.autoRead, value: true).wait()
     }
 

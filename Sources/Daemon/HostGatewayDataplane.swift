@@ -31,16 +31,28 @@ extension Dataplane: LeaseDataplane {
     var mtu: Int { tunMTU }
     var summary: String {
         let routedDirectly = direct?.directSubnets.map { ", \($0.count) peer(s) routed directly" } ?? ""
-        return "engine \(engine.kind?.rawValue ?? "stopped"), \(engine.configuration.workers) worker(s), \(engine.configuration.tunName) MTU \(tunMTU)\(routedDirectly)"
+        return
+            "engine \(engine.kind?.rawValue ?? "stopped"), \(engine.configuration.workers) worker(s), \(engine.configuration.tunName) MTU \(tunMTU)\(routedDirectly)"
     }
 
     func routesReport(at now: Date) -> RoutesReport {
-        DataplaneReports.routes(engine.publisher, times: publications, backend: backend, direct: direct?.directSubnets, at: now)
+        DataplaneReports.routes(
+            engine.publisher,
+            times: publications,
+            backend: backend,
+            direct: direct?.directSubnets,
+            at: now
+        )
     }
 
     func statsReport() -> StatsReport {
-        DataplaneReports.stats(engine.counters.snapshot(), engine: engine.kind?.rawValue ?? "stopped",
-                               workers: engine.configuration.workers, backend: backend, publisher: engine.publisher)
+        DataplaneReports.stats(
+            engine.counters.snapshot(),
+            engine: engine.kind?.rawValue ?? "stopped",
+            workers: engine.configuration.workers,
+            backend: backend,
+            publisher: engine.publisher
+        )
     }
 }
 
@@ -73,23 +85,49 @@ final class HostGatewayDataplane: LeaseDataplane {
     /// Opens the route socket in the process's network namespace (the host's) and starts the
     /// watcher and the resync. Throws when the interface's connected prefix cannot be read or the
     /// socket cannot be opened; no route is touched before the first publication.
-    init(lease: AcquiredLease, context: DaemonContext, subnets: any SubnetManager, leaseKeeper: any LeaseKeeper) throws(NetlinkError) {
+    init(
+        lease: AcquiredLease,
+        context: DaemonContext,
+        subnets: any SubnetManager,
+        leaseKeeper: any LeaseKeeper
+    ) throws(NetlinkError) {
         let interface = context.interface
         let logger = context.logger
         let config = lease.config
         let index = Int32(interface.index)
-        let prefixLength = try HostGatewayRoutes.connectedPrefixLength(interfaceIndex: index, address: interface.address)
-        let routes = try HostGatewayRoutes(interfaceIndex: index, address: interface.address, prefixLength: prefixLength,
-                                           network: config.network, log: Self.logHandler(logger))
+        let prefixLength = try HostGatewayRoutes.connectedPrefixLength(
+            interfaceIndex: index,
+            address: interface.address
+        )
+        let routes = try HostGatewayRoutes(
+            interfaceIndex: index,
+            address: interface.address,
+            prefixLength: prefixLength,
+            network: config.network,
+            log: Self.logHandler(logger)
+        )
         let (firstReconcile, reconciled) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let keeper = KernelRouteKeeper(routes: routes, logger: logger, reconciled: reconciled)
 
         // Only the watcher's publications are read: nothing forwards from this table.
-        let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength,
-                                                          localSubnet: lease.subnet))
+        let publisher = RouteTablePublisher(
+            RouteSnapshot(
+                routes: [],
+                network: config.network,
+                subnetLength: config.subnetLength,
+                localSubnet: lease.subnet
+            )
+        )
         let publications = PublicationTimes()
-        let watcher = PeerFollowing.watcher(for: lease, context: context, subnets: subnets, keeper: leaseKeeper, publisher: publisher,
-                                            publications: publications, onRoutes: { keeper.reconcile($0) })
+        let watcher = PeerFollowing.watcher(
+            for: lease,
+            context: context,
+            subnets: subnets,
+            keeper: leaseKeeper,
+            publisher: publisher,
+            publications: publications,
+            onRoutes: { keeper.reconcile($0) }
+        )
         self.subnet = lease.subnet
         self.config = config
         mtu = interface.mtu
@@ -100,7 +138,9 @@ final class HostGatewayDataplane: LeaseDataplane {
         interfaceName = interface.name
         self.firstReconcile = firstReconcile
         self.logger = logger
-        logger.info("host-gw: kernel routes via \(interface.name) (index \(index)), peers must be on \(IPv4Prefix(interface.address, length: prefixLength))")
+        logger.info(
+            "host-gw: kernel routes via \(interface.name) (index \(index)), peers must be on \(IPv4Prefix(interface.address, length: prefixLength))"
+        )
         watching = Task { await watcher.run() }
         resyncing = Task {
             while true {
@@ -124,8 +164,15 @@ final class HostGatewayDataplane: LeaseDataplane {
     /// No engine: the kernel forwards, and nothing in weftd sees a packet to count.
     func statsReport() -> StatsReport {
         let local = publisher.withCurrent { $0.localSubnet }
-        return StatsReport(engine: "kernel", workers: 0, backend: Backend.hostGateway.rawValue,
-                           localSubnet: local.map { "\($0)" } ?? "", traffic: [:], drops: [:], peers: [])
+        return StatsReport(
+            engine: "kernel",
+            workers: 0,
+            backend: Backend.hostGateway.rawValue,
+            localSubnet: local.map { "\($0)" } ?? "",
+            traffic: [:],
+            drops: [:],
+            peers: []
+        )
     }
 
     var summary: String {
@@ -140,8 +187,11 @@ final class HostGatewayDataplane: LeaseDataplane {
         await watching.value
         await resyncing.value
         let statistics = keeper.statistics
-        let counts = "\(statistics.added) added, \(statistics.replaced) replaced, \(statistics.removed) removed in this run"
-        logger.info("host-gw dataplane for \(subnet) stopped: \(statistics.installed) route(s) left in the kernel as flanneld leaves them; \(counts)")
+        let counts =
+            "\(statistics.added) added, \(statistics.replaced) replaced, \(statistics.removed) removed in this run"
+        logger.info(
+            "host-gw dataplane for \(subnet) stopped: \(statistics.installed) route(s) left in the kernel as flanneld leaves them; \(counts)"
+        )
     }
 
     /// Refusals and failures are warnings; route changes are info, one line each.
@@ -186,7 +236,9 @@ final class KernelRouteKeeper: Sendable {
             }
             markReconciled()
         } catch {
-            logger.error("host-gw: cannot read the main routing table: \(error); the next publication or the 10 s resync tries again")
+            logger.error(
+                "host-gw: cannot read the main routing table: \(error); the next publication or the 10 s resync tries again"
+            )
         }
     }
 

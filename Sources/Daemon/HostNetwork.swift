@@ -17,7 +17,9 @@ public enum HostNetwork {
     public static func interfaces() throws(Failure) -> [HostInterface] {
         var list: UnsafeMutablePointer<ifaddrs>?
         guard getifaddrs(&list) == 0 else {
-            throw Failure(description: "getifaddrs failed: \(String(cString: strerror(errno))); weftd cannot list interfaces")
+            throw Failure(
+                description: "getifaddrs failed: \(String(cString: strerror(errno))); weftd cannot list interfaces"
+            )
         }
         defer { freeifaddrs(list) }
         let probe = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -32,9 +34,14 @@ public enum HostNetwork {
             if byName[name] == nil {
                 let flags = current.pointee.ifa_flags
                 let mtu = probe >= 0 ? Int(weft_daemon_interface_mtu(probe, name)) : -1
-                byName[name] = HostInterface(name: name, index: Int(if_nametoindex(name)), mtu: max(mtu, 0), addresses: [],
-                                             isUp: flags & UInt32(IFF_UP) != 0,
-                                             isLoopback: flags & UInt32(IFF_LOOPBACK) != 0)
+                byName[name] = HostInterface(
+                    name: name,
+                    index: Int(if_nametoindex(name)),
+                    mtu: max(mtu, 0),
+                    addresses: [],
+                    isUp: flags & UInt32(IFF_UP) != 0,
+                    isLoopback: flags & UInt32(IFF_LOOPBACK) != 0
+                )
                 order.append(name)
             }
             if let address = current.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) {
@@ -72,10 +79,14 @@ public enum HostNetwork {
         target.sin_port = UInt16(9).bigEndian  // discard; nothing is sent
         target.sin_addr.s_addr = destination.networkOrder
         let connected = withUnsafePointer(to: &target) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else {
-            throw Failure(description: "no route to --iface-can-reach=\(destination): \(String(cString: strerror(errno)))")
+            throw Failure(
+                description: "no route to --iface-can-reach=\(destination): \(String(cString: strerror(errno)))"
+            )
         }
         var local = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)

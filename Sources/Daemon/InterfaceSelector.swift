@@ -10,7 +10,14 @@ public struct HostInterface: Equatable, Sendable {
     public var isUp: Bool
     public var isLoopback: Bool
 
-    public init(name: String, index: Int, mtu: Int, addresses: [IPv4Address], isUp: Bool = true, isLoopback: Bool = false) {
+    public init(
+        name: String,
+        index: Int,
+        mtu: Int,
+        addresses: [IPv4Address],
+        isUp: Bool = true,
+        isLoopback: Bool = false
+    ) {
         self.name = name
         self.index = index
         self.mtu = mtu
@@ -47,19 +54,24 @@ public struct HostRoute: Equatable, Sendable {
         for line in text.split(separator: "\n").dropFirst() {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard fields.count >= 8,
-                  let destination = UInt32(fields[1], radix: 16),
-                  let gateway = UInt32(fields[2], radix: 16),
-                  let flags = UInt32(fields[3], radix: 16),
-                  let mask = UInt32(fields[7], radix: 16) else { continue }
-            let routeUp: UInt32 = 0x1, routeGateway: UInt32 = 0x2
+                let destination = UInt32(fields[1], radix: 16),
+                let gateway = UInt32(fields[2], radix: 16),
+                let flags = UInt32(fields[3], radix: 16),
+                let mask = UInt32(fields[7], radix: 16)
+            else { continue }
+            let routeUp: UInt32 = 0x1
+            let routeGateway: UInt32 = 0x2
             guard flags & routeUp != 0 else { continue }
             let maskValue = UInt32(bigEndian: mask)
             let length = (~maskValue).leadingZeroBitCount
             guard maskValue == IPv4Prefix.mask(length) else { continue }
-            routes.append(HostRoute(
-                interface: String(fields[0]),
-                destination: IPv4Prefix(IPv4Address(networkOrder: destination), length: length),
-                gateway: flags & routeGateway != 0 ? IPv4Address(networkOrder: gateway) : nil))
+            routes.append(
+                HostRoute(
+                    interface: String(fields[0]),
+                    destination: IPv4Prefix(IPv4Address(networkOrder: destination), length: length),
+                    gateway: flags & routeGateway != 0 ? IPv4Address(networkOrder: gateway) : nil
+                )
+            )
         }
         return routes
     }
@@ -83,7 +95,9 @@ public struct ExternalInterface: Equatable, Sendable {
     public var summary: String {
         var text = "using interface \(name) (index \(index), address \(address), MTU \(mtu)): \(reason)"
         if publicIP != address { text += "; advertising public IP \(publicIP)" }
-        if !others.isEmpty { text += "; also on this host: \(others.joined(separator: ", ")) (choose one with --iface)" }
+        if !others.isEmpty {
+            text += "; also on this host: \(others.joined(separator: ", ")) (choose one with --iface)"
+        }
         return text
     }
 }
@@ -95,7 +109,12 @@ public struct InterfaceRequest: Equatable, Sendable {
     public var canReach: IPv4Address?
     public var publicIP: IPv4Address?
 
-    public init(interfaces: [String] = [], regexes: [String] = [], canReach: IPv4Address? = nil, publicIP: IPv4Address? = nil) {
+    public init(
+        interfaces: [String] = [],
+        regexes: [String] = [],
+        canReach: IPv4Address? = nil,
+        publicIP: IPv4Address? = nil
+    ) {
         self.interfaces = interfaces
         self.regexes = regexes
         self.canReach = canReach
@@ -103,8 +122,12 @@ public struct InterfaceRequest: Equatable, Sendable {
     }
 
     public init(_ options: DaemonOptions) {
-        self.init(interfaces: options.interfaces, regexes: options.interfaceRegexes,
-                  canReach: options.interfaceCanReach, publicIP: options.publicIP)
+        self.init(
+            interfaces: options.interfaces,
+            regexes: options.interfaceRegexes,
+            canReach: options.interfaceCanReach,
+            publicIP: options.publicIP
+        )
     }
 }
 
@@ -120,24 +143,49 @@ public struct InterfaceSelectionError: Error, Equatable, Sendable, CustomStringC
 public enum InterfaceSelector {
     /// `reachSource` is the source address the kernel picks toward `request.canReach` (HostNetwork
     /// computes it; ignored without --iface-can-reach).
-    public static func select(_ request: InterfaceRequest, interfaces: [HostInterface], routes: [HostRoute],
-                              reachSource: IPv4Address? = nil) throws(InterfaceSelectionError) -> ExternalInterface {
-        let (interface, address, reason) = try choose(request, interfaces: interfaces, routes: routes, reachSource: reachSource)
+    public static func select(
+        _ request: InterfaceRequest,
+        interfaces: [HostInterface],
+        routes: [HostRoute],
+        reachSource: IPv4Address? = nil
+    ) throws(InterfaceSelectionError) -> ExternalInterface {
+        let (interface, address, reason) = try choose(
+            request,
+            interfaces: interfaces,
+            routes: routes,
+            reachSource: reachSource
+        )
         guard let address else {
-            throw InterfaceSelectionError("interface \(interface.name) (\(reason)) has no IPv4 address; give it one or choose another with --iface")
+            throw InterfaceSelectionError(
+                "interface \(interface.name) (\(reason)) has no IPv4 address; give it one or choose another with --iface"
+            )
         }
         guard interface.mtu > 0 else {
-            throw InterfaceSelectionError("interface \(interface.name) reports MTU 0; fix the interface or choose another with --iface")
+            throw InterfaceSelectionError(
+                "interface \(interface.name) reports MTU 0; fix the interface or choose another with --iface"
+            )
         }
-        let others = interfaces
+        let others =
+            interfaces
             .filter { $0.name != interface.name && $0.isUp && !$0.isLoopback && !$0.addresses.isEmpty }
             .map { "\($0.name) (\($0.preferredAddress!))" }
-        return ExternalInterface(name: interface.name, index: interface.index, mtu: interface.mtu,
-                                 address: address, publicIP: request.publicIP ?? address, reason: reason, others: others)
+        return ExternalInterface(
+            name: interface.name,
+            index: interface.index,
+            mtu: interface.mtu,
+            address: address,
+            publicIP: request.publicIP ?? address,
+            reason: reason,
+            others: others
+        )
     }
 
-    static func choose(_ request: InterfaceRequest, interfaces: [HostInterface], routes: [HostRoute],
-                       reachSource: IPv4Address?) throws(InterfaceSelectionError) -> (HostInterface, IPv4Address?, String) {
+    static func choose(
+        _ request: InterfaceRequest,
+        interfaces: [HostInterface],
+        routes: [HostRoute],
+        reachSource: IPv4Address?
+    ) throws(InterfaceSelectionError) -> (HostInterface, IPv4Address?, String) {
         func holding(_ address: IPv4Address) -> HostInterface? {
             interfaces.first { $0.addresses.contains(address) }
         }
@@ -145,7 +193,9 @@ public enum InterfaceSelector {
         if !request.interfaces.isEmpty || !request.regexes.isEmpty {
             for value in request.interfaces {
                 if let address = IPv4Address(value) {
-                    if let interface = holding(address) { return (interface, address, "--iface=\(value) is its address") }
+                    if let interface = holding(address) {
+                        return (interface, address, "--iface=\(value) is its address")
+                    }
                 } else if let interface = interfaces.first(where: { $0.name == value }) {
                     return (interface, interface.preferredAddress, "--iface=\(value) names it")
                 }
@@ -166,12 +216,16 @@ public enum InterfaceSelector {
             let asked = (request.interfaces.map { "--iface=\($0)" } + request.regexes.map { "--iface-regex=\($0)" })
                 .joined(separator: " ")
             let present = interfaces.map(\.name).joined(separator: ", ")
-            throw InterfaceSelectionError("no interface matches \(asked); this host has \(present.isEmpty ? "no interfaces" : present)")
+            throw InterfaceSelectionError(
+                "no interface matches \(asked); this host has \(present.isEmpty ? "no interfaces" : present)"
+            )
         }
 
         if let target = request.canReach {
             guard let source = reachSource, let interface = holding(source) else {
-                throw InterfaceSelectionError("--iface-can-reach=\(target): no local interface holds the source address toward it; check the routes or use --iface")
+                throw InterfaceSelectionError(
+                    "--iface-can-reach=\(target): no local interface holds the source address toward it; check the routes or use --iface"
+                )
             }
             return (interface, source, "--iface-can-reach=\(target) leaves through it from \(source)")
         }
@@ -179,7 +233,9 @@ public enum InterfaceSelector {
         if let publicIP = request.publicIP {
             // flanneld looks the interface up by the public IP when nothing else names one.
             guard let interface = holding(publicIP) else {
-                throw InterfaceSelectionError("--public-ip=\(publicIP) is not an address of any local interface; behind NAT, also give --iface")
+                throw InterfaceSelectionError(
+                    "--public-ip=\(publicIP) is not an address of any local interface; behind NAT, also give --iface"
+                )
             }
             return (interface, publicIP, "it holds --public-ip=\(publicIP)")
         }
@@ -188,7 +244,9 @@ public enum InterfaceSelector {
             throw InterfaceSelectionError("no IPv4 default route to take the interface from; add one or give --iface")
         }
         guard let interface = interfaces.first(where: { $0.name == route.interface }) else {
-            throw InterfaceSelectionError("the default route's interface \(route.interface) is not in the interface list; give --iface")
+            throw InterfaceSelectionError(
+                "the default route's interface \(route.interface) is not in the interface list; give --iface"
+            )
         }
         let via = route.gateway.map { " via \($0)" } ?? ""
         return (interface, interface.preferredAddress, "it carries the default route\(via)")

@@ -46,48 +46,96 @@ final class KernelVXLANDataplane: LeaseDataplane {
     /// Sets up the device in the process's network namespace (the host's) and starts the watcher,
     /// the resync and the presence check. Throws when the device cannot be made or configured; no
     /// peer entry is touched before the first publication.
-    init(lease: AcquiredLease, vtepMAC: MACAddress, context: DaemonContext, subnets: any SubnetManager, leaseKeeper: any LeaseKeeper,
-         onFailure: @escaping @Sendable (String) -> Void) throws(NetlinkError) {
+    init(
+        lease: AcquiredLease,
+        vtepMAC: MACAddress,
+        context: DaemonContext,
+        subnets: any SubnetManager,
+        leaseKeeper: any LeaseKeeper,
+        onFailure: @escaping @Sendable (String) -> Void
+    ) throws(NetlinkError) {
         let interface = context.interface
         let logger = context.logger
         let config = lease.config
         let name = FlannelDevice.name(config.backend)
         let mtu = config.backend.overlayMTU(underlayMTU: interface.mtu)
         guard mtu >= 68 else {
-            throw NetlinkError("vxlan device", "\(name): an underlay MTU of \(config.backend.underlayMTU ?? interface.mtu) leaves \(mtu) (IPv4 needs 68); raise Backend.MTU or the interface's MTU", code: EINVAL)
+            throw NetlinkError(
+                "vxlan device",
+                "\(name): an underlay MTU of \(config.backend.underlayMTU ?? interface.mtu) leaves \(mtu) (IPv4 needs 68); raise Backend.MTU or the interface's MTU",
+                code: EINVAL
+            )
         }
         // The local address is the interface's, as flanneld's vtepAddr is: with --public-ip behind
         // NAT the advertised address is not on this host.
-        let link = VXLANLink(name: name, vni: config.backend.vni, local: interface.address, underlayIndex: Int32(interface.index),
-                             port: config.backend.effectivePort, learning: false, gbp: config.backend.otherKeys["GBP"] == "true",
-                             mac: vtepMAC, mtu: mtu)
-        var device = try VXLANDevice(link: link, localSubnet: lease.subnet, network: config.network, publicIP: interface.publicIP,
-                                     log: HostGatewayDataplane.logHandler(logger))
+        let link = VXLANLink(
+            name: name,
+            vni: config.backend.vni,
+            local: interface.address,
+            underlayIndex: Int32(interface.index),
+            port: config.backend.effectivePort,
+            learning: false,
+            gbp: config.backend.otherKeys["GBP"] == "true",
+            mac: vtepMAC,
+            mtu: mtu
+        )
+        var device = try VXLANDevice(
+            link: link,
+            localSubnet: lease.subnet,
+            network: config.network,
+            publicIP: interface.publicIP,
+            log: HostGatewayDataplane.logHandler(logger)
+        )
         switch try device.setUp() {
         case .created: logger.info("vxlan: created \(name), a kernel vxlan device")
-        case .adopted: logger.info("vxlan: kept the existing kernel vxlan device \(name) and its entries (flanneld's or a previous run's)")
+        case .adopted:
+            logger.info(
+                "vxlan: kept the existing kernel vxlan device \(name) and its entries (flanneld's or a previous run's)"
+            )
         case .replaced(let reason): logger.info("vxlan: replaced \(name), \(reason), with a kernel vxlan device")
         }
         let index = device.index
-        logger.info("vxlan: kernel dataplane on \(name) (index \(index)): VNI \(link.vni), local \(interface.address) dev \(interface.name), dstport \(link.port), MAC \(vtepMAC), MTU \(mtu), address \(device.address)/32")
+        logger.info(
+            "vxlan: kernel dataplane on \(name) (index \(index)): VNI \(link.vni), local \(interface.address) dev \(interface.name), dstport \(link.port), MAC \(vtepMAC), MTU \(mtu), address \(device.address)/32"
+        )
 
-        let direct = try DirectRoutes(enabled: config.backend.directRouting, interfaceIndex: Int32(interface.index),
-                                      address: interface.address, network: config.network, overlayIndex: index,
-                                      log: HostGatewayDataplane.logHandler(logger))
+        let direct = try DirectRoutes(
+            enabled: config.backend.directRouting,
+            interfaceIndex: Int32(interface.index),
+            address: interface.address,
+            network: config.network,
+            overlayIndex: index,
+            log: HostGatewayDataplane.logHandler(logger)
+        )
         if direct.enabled {
-            logger.info("vxlan: DirectRouting on: peers directly connected through \(interface.name) get a route via their PublicIP, the rest go through \(name)")
+            logger.info(
+                "vxlan: DirectRouting on: peers directly connected through \(interface.name) get a route via their PublicIP, the rest go through \(name)"
+            )
         }
         let (firstReconcile, reconciled) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let keeper = KernelVXLANKeeper(device: device, direct: direct, logger: logger, reconciled: reconciled)
-        let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength,
-                                                          localSubnet: lease.subnet))
+        let publisher = RouteTablePublisher(
+            RouteSnapshot(
+                routes: [],
+                network: config.network,
+                subnetLength: config.subnetLength,
+                localSubnet: lease.subnet
+            )
+        )
         let publications = PublicationTimes()
         let routeLog = RouteLog(logger: logger)
-        let watcher = PeerFollowing.watcher(for: lease, context: context, subnets: subnets, keeper: leaseKeeper, publisher: publisher,
-                                            publications: publications, onRoutes: { routes in
-                                                routeLog.record(routes)
-                                                keeper.reconcile(routes)
-                                            })
+        let watcher = PeerFollowing.watcher(
+            for: lease,
+            context: context,
+            subnets: subnets,
+            keeper: leaseKeeper,
+            publisher: publisher,
+            publications: publications,
+            onRoutes: { routes in
+                routeLog.record(routes)
+                keeper.reconcile(routes)
+            }
+        )
         subnet = lease.subnet
         self.config = config
         self.mtu = mtu
@@ -128,15 +176,29 @@ final class KernelVXLANDataplane: LeaseDataplane {
     }
 
     func routesReport(at now: Date) -> RoutesReport {
-        DataplaneReports.routes(publisher, times: publications, backend: .vxlan, dataplane: "kernel",
-                                kernel: keeper.entries(deviceName: deviceName), direct: keeper.directSubnets, at: now)
+        DataplaneReports.routes(
+            publisher,
+            times: publications,
+            backend: .vxlan,
+            dataplane: "kernel",
+            kernel: keeper.entries(deviceName: deviceName),
+            direct: keeper.directSubnets,
+            at: now
+        )
     }
 
     /// The kernel forwards; nothing in weftd sees a packet to count.
     func statsReport() -> StatsReport {
         let local = publisher.withCurrent { $0.localSubnet }
-        return StatsReport(engine: "kernel", workers: 0, backend: Backend.vxlan.rawValue,
-                           localSubnet: local.map { "\($0)" } ?? "", traffic: [:], drops: [:], peers: [])
+        return StatsReport(
+            engine: "kernel",
+            workers: 0,
+            backend: Backend.vxlan.rawValue,
+            localSubnet: local.map { "\($0)" } ?? "",
+            traffic: [:],
+            drops: [:],
+            peers: []
+        )
     }
 
     /// Stops watching, resyncing and checking; the device and its entries stay (see the type's note).
@@ -149,7 +211,9 @@ final class KernelVXLANDataplane: LeaseDataplane {
         await health.value
         let statistics = keeper.statistics
         let direct = keeper.directSubnets.map { " and \($0.count) direct route(s)" } ?? ""
-        logger.info("kernel vxlan dataplane for \(subnet) stopped: \(deviceName) and the entries of \(statistics.peers) peer(s)\(direct) left in the kernel as flanneld leaves them; \(statistics.written) entries written, \(statistics.removed) removed in this run")
+        logger.info(
+            "kernel vxlan dataplane for \(subnet) stopped: \(deviceName) and the entries of \(statistics.peers) peer(s)\(direct) left in the kernel as flanneld leaves them; \(statistics.written) entries written, \(statistics.removed) removed in this run"
+        )
     }
 }
 
@@ -169,7 +233,12 @@ final class KernelVXLANKeeper: Sendable {
     private let logger: Logger
     private let reconciled: AsyncStream<Void>.Continuation
 
-    init(device: consuming VXLANDevice, direct: consuming DirectRoutes, logger: Logger, reconciled: AsyncStream<Void>.Continuation) {
+    init(
+        device: consuming VXLANDevice,
+        direct: consuming DirectRoutes,
+        logger: Logger,
+        reconciled: AsyncStream<Void>.Continuation
+    ) {
         state = Mutex(State(device: device, direct: direct))
         self.logger = logger
         self.reconciled = reconciled
@@ -196,7 +265,9 @@ final class KernelVXLANKeeper: Sendable {
             reconciled.yield()
             reconciled.finish()
         } catch {
-            logger.error("vxlan: cannot read the kernel's entries: \(error); the next publication or the 10 s resync tries again")
+            logger.error(
+                "vxlan: cannot read the kernel's entries: \(error); the next publication or the 10 s resync tries again"
+            )
         }
     }
 
@@ -222,8 +293,12 @@ final class KernelVXLANKeeper: Sendable {
     /// The entries Weft owns on the device, as `ip neigh`, `bridge fdb` and `ip route` print them,
     /// and how they differ from the last publication (nothing to compare before the first).
     func entries(deviceName name: String) -> RoutesReport.KernelEntries {
-        func neighbour(_ entry: NeighbourEntry) -> String { "\(entry.address) dev \(name) lladdr \(entry.mac.map { "\($0)" } ?? "-") PERMANENT" }
-        func fdb(_ entry: FDBEntry) -> String { "\(entry.mac) dev \(name) dst \(entry.destination.map { "\($0)" } ?? "-") self permanent" }
+        func neighbour(_ entry: NeighbourEntry) -> String {
+            "\(entry.address) dev \(name) lladdr \(entry.mac.map { "\($0)" } ?? "-") PERMANENT"
+        }
+        func fdb(_ entry: FDBEntry) -> String {
+            "\(entry.mac) dev \(name) dst \(entry.destination.map { "\($0)" } ?? "-") self permanent"
+        }
         func route(_ entry: KernelRoute) -> String {
             "\(entry.destination) via \(entry.gateway.map { "\($0)" } ?? "-") dev \(name) proto \(KernelRoute.protocolName(entry.routeProtocol))\(entry.onlink ? " onlink" : "")"
         }
@@ -233,9 +308,13 @@ final class KernelVXLANKeeper: Sendable {
             }
             var differences: [String] = []
             if let pending {
-                differences += pending.neighbours.map { "missing neighbour " + neighbour($0) } + pending.fdb.map { "missing fdb " + fdb($0) }
+                differences +=
+                    pending.neighbours.map { "missing neighbour " + neighbour($0) }
+                    + pending.fdb.map { "missing fdb " + fdb($0) }
                     + pending.routes.map { "missing route " + route($0) }
-                differences += pending.staleNeighbours.map { "stale neighbour " + neighbour($0) } + pending.staleFDB.map { "stale fdb " + fdb($0) }
+                differences +=
+                    pending.staleNeighbours.map { "stale neighbour " + neighbour($0) }
+                    + pending.staleFDB.map { "stale fdb " + fdb($0) }
                     + pending.staleRoutes.map { "stale route " + route($0) }
             }
             return RoutesReport.KernelEntries(
@@ -243,7 +322,8 @@ final class KernelVXLANKeeper: Sendable {
                 neighbours: listing.neighbours.sorted { $0.address < $1.address }.map(neighbour),
                 fdb: listing.fdb.sorted { $0.mac.value < $1.mac.value }.map(fdb),
                 routes: listing.routes.sorted { $0.destination.network < $1.destination.network }.map(route),
-                differences: differences)
+                differences: differences
+            )
         } catch {
             return RoutesReport.KernelEntries(device: name, neighbours: [], fdb: [], routes: [], error: "\(error)")
         }

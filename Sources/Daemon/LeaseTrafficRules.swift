@@ -62,8 +62,13 @@ final class LeaseTrafficRules: Sendable {
     /// The rules for a lease's config and subnet under weftd's flags; the port filter only once
     /// the peers are known.
     func ruleset(for config: NetworkConfig, subnet: IPv4Prefix, peers: Set<IPv4Address>?) -> TrafficRuleset {
-        var ruleset = TrafficRuleset(network: config.network, subnet: subnet, masquerade: options.ipMasq,
-                                     forwardAccept: options.iptablesForwardRules, fullyRandom: !options.ipMasqFullyRandomDisable)
+        var ruleset = TrafficRuleset(
+            network: config.network,
+            subnet: subnet,
+            masquerade: options.ipMasq,
+            forwardAccept: options.iptablesForwardRules,
+            fullyRandom: !options.ipMasqFullyRandomDisable
+        )
         if let port = filteredPort(config), let peers { ruleset.portFilter = PortFilter(port: port, peers: peers) }
         return ruleset
     }
@@ -71,7 +76,9 @@ final class LeaseTrafficRules: Sendable {
     /// The UDP port the filter guards, nil when there is none: --port-filter=false, or host-gw
     /// (no tunnel, no port).
     func filteredPort(_ config: NetworkConfig) -> UInt16? {
-        guard options.portFilter, config.backend.kind != .hostGateway, config.backend.effectivePort != 0 else { return nil }
+        guard options.portFilter, config.backend.kind != .hostGateway, config.backend.effectivePort != 0 else {
+            return nil
+        }
         return config.backend.effectivePort
     }
 
@@ -103,10 +110,14 @@ final class LeaseTrafficRules: Sendable {
             return
         }
         succeeded()
-        if !ruleset.isEmpty { logger.info("traffic rules: \(Self.describe(ruleset)) in \(TrafficRuleset.tableSpecifier)") }
+        if !ruleset.isEmpty {
+            logger.info("traffic rules: \(Self.describe(ruleset)) in \(TrafficRuleset.tableSpecifier)")
+        }
         if let port = filteredPort(lease.config) {
             if let filter = ruleset.portFilter, carried {
-                logger.info("port filter: UDP \(port) open to the \(filter.peers.count) peer(s) an earlier run left in the set until the peers' leases are listed")
+                logger.info(
+                    "port filter: UDP \(port) open to the \(filter.peers.count) peer(s) an earlier run left in the set until the peers' leases are listed"
+                )
             } else if ruleset.portFilter == nil {
                 logger.info("port filter: UDP \(port) open to all until the peers' leases are listed")
             }
@@ -122,7 +133,11 @@ final class LeaseTrafficRules: Sendable {
     /// Puts `peers` in the port filter's set: the elements changed in one nft transaction, the
     /// whole table only if the set was not as last applied. A failure is handled as a resync's.
     func follow(_ peers: Set<IPv4Address>) {
-        enum Outcome { case none, applied(port: UInt16, before: Set<IPv4Address>?), failed(TrafficRulesError) }
+        enum Outcome {
+            case none
+            case applied(port: UInt16, before: Set<IPv4Address>?)
+            case failed(TrafficRulesError)
+        }
         let outcome = state.withLock { state -> Outcome in
             let before = state.peers
             state.peers = peers
@@ -161,7 +176,9 @@ final class LeaseTrafficRules: Sendable {
     private func removeLeftoverPortFilter() {
         do throws(TrafficRulesError) {
             if try keeper.removeLeftoverPortFilter() {
-                logger.info("port filter: deleted the one an earlier run left in \(TrafficRuleset.tableSpecifier) (--port-filter is off or the backend has no port)")
+                logger.info(
+                    "port filter: deleted the one an earlier run left in \(TrafficRuleset.tableSpecifier) (--port-filter is off or the backend has no port)"
+                )
             }
         } catch {
             if case .toolMissing = error.reason { return }  // no nft, so no filter either
@@ -204,7 +221,9 @@ final class LeaseTrafficRules: Sendable {
             logger.info("traffic rules: \(TrafficRuleset.tableSpecifier) is in place now")
             succeeded()
         case .restored(let differences):
-            logger.warning("traffic rules: \(TrafficRuleset.tableSpecifier) was not as weftd keeps it (\(differences.joined(separator: "; "))); applied it again")
+            logger.warning(
+                "traffic rules: \(TrafficRuleset.tableSpecifier) was not as weftd keeps it (\(differences.joined(separator: "; "))); applied it again"
+            )
             succeeded()
         case .failed(let error):
             failed(error, fromResync: true)
@@ -226,7 +245,10 @@ final class LeaseTrafficRules: Sendable {
     /// The rules are in: if a failure had held readiness back, give it back.
     private func succeeded() {
         let readyLine = state.withLock { state -> String? in
-            defer { state.failure = nil; state.announced = false }
+            defer {
+                state.failure = nil
+                state.announced = false
+            }
             return state.failure == nil ? nil : state.readyLine
         }
         if let readyLine { context.markReady(readyLine) }
@@ -259,15 +281,20 @@ final class LeaseTrafficRules: Sendable {
             let change = try BlackholeRoute.reconcile(wanted: subnet)
             let wasFailing = blackholeProblems.clear()
             for deleted in change.deleted {
-                logger.info("blackhole route for \(deleted) removed (\(deleted == subnet ? "its metric was not weftd's" : subnet == nil ? "--ip-blackhole-route is off" : "not this host's lease"))")
+                logger.info(
+                    "blackhole route for \(deleted) removed (\(deleted == subnet ? "its metric was not weftd's" : subnet == nil ? "--ip-blackhole-route is off" : "not this host's lease"))"
+                )
             }
             if let added = change.added {
-                logger.info("blackhole route for \(added) added, metric \(BlackholeRoute.metric) (--ip-blackhole-route)")
+                logger.info(
+                    "blackhole route for \(added) added, metric \(BlackholeRoute.metric) (--ip-blackhole-route)"
+                )
             } else if wasFailing, let subnet {
                 logger.info("blackhole route for \(subnet) is in place now")
             }
         } catch {
-            let line = "blackhole route for \(subnet.map { "\($0)" } ?? "an earlier lease") not kept: \(error); retrying every \(options.iptablesResync)"
+            let line =
+                "blackhole route for \(subnet.map { "\($0)" } ?? "an earlier lease") not kept: \(error); retrying every \(options.iptablesResync)"
             blackholeProblems.report(kind: line, line)
         }
     }
@@ -275,10 +302,14 @@ final class LeaseTrafficRules: Sendable {
     static func describe(_ ruleset: TrafficRuleset) -> String {
         var parts: [String] = []
         if ruleset.masquerade {
-            parts.append("masquerade traffic leaving \(ruleset.network) (own subnet \(ruleset.subnet)\(ruleset.fullyRandom ? ", fully-random" : ""))")
+            parts.append(
+                "masquerade traffic leaving \(ruleset.network) (own subnet \(ruleset.subnet)\(ruleset.fullyRandom ? ", fully-random" : ""))"
+            )
         }
         if ruleset.forwardAccept { parts.append("forward accept for \(ruleset.network)") }
-        if let filter = ruleset.portFilter { parts.append("UDP \(filter.port) open to \(filter.peers.count) peer(s) only") }
+        if let filter = ruleset.portFilter {
+            parts.append("UDP \(filter.port) open to \(filter.peers.count) peer(s) only")
+        }
         return parts.joined(separator: ", ")
     }
 }

@@ -6,11 +6,20 @@ import Routes
 /// in `publications` before `onRoutes` sees its routes, the peers' PublicIPs handed to the port
 /// filter (`DaemonContext.peerAddresses`), and the table's freshness told to readiness.
 enum PeerFollowing {
-    static func watcher(for lease: AcquiredLease, context: DaemonContext, subnets: any SubnetManager, keeper: any LeaseKeeper,
-                        publisher: RouteTablePublisher, publications: PublicationTimes,
-                        onRoutes: @escaping @Sendable ([Route]) -> Void) -> any PeerWatching {
+    static func watcher(
+        for lease: AcquiredLease,
+        context: DaemonContext,
+        subnets: any SubnetManager,
+        keeper: any LeaseKeeper,
+        publisher: RouteTablePublisher,
+        publications: PublicationTimes,
+        onRoutes: @escaping @Sendable ([Route]) -> Void
+    ) -> any PeerWatching {
         subnets.peerWatcher(
-            for: lease, keeper: keeper, publisher: publisher, log: Dataplane.logHandler(context.logger),
+            for: lease,
+            keeper: keeper,
+            publisher: publisher,
+            log: Dataplane.logHandler(context.logger),
             events: PeerWatchEvents(
                 published: { [peerAddresses = context.peerAddresses] in
                     publications.record(generation: $0.generation)
@@ -22,6 +31,8 @@ enum PeerFollowing {
                     case .confirmed: readiness.routesConfirmed()
                     case .unconfirmed(let reason): readiness.routesUnconfirmed(reason)
                     }
-                }))
+                }
+            )
+        )
     }
 }

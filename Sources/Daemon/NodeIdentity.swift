@@ -15,7 +15,9 @@ enum NodeIdentity {
         let machineID = ((try? String(contentsOfFile: machineIDPath, encoding: .utf8)) ?? "")
             .trimmingCharacters(in: .whitespacesAndNewlines)
         guard !machineID.isEmpty else {
-            logger.warning("no \(machineIDPath) to tell this node apart from another with the same PublicIP; give --node-id (any string unique to this machine)")
+            logger.warning(
+                "no \(machineIDPath) to tell this node apart from another with the same PublicIP; give --node-id (any string unique to this machine)"
+            )
             return nil
         }
         return NodeOwner(nodeID: machineID, hostname: hostname)

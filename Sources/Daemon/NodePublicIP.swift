@@ -18,7 +18,12 @@ enum NodePublicIP {
     /// node only after its informer synced, so it never guesses without the API server; weftd
     /// waits for the API server too (each problem logged once, not ready meanwhile) rather than
     /// choose an interface the annotation would not have chosen.
-    static func resolve(_ options: DaemonOptions, logger: Logger, retry: StartupRetry, stop: StopSignals) async -> Outcome {
+    static func resolve(
+        _ options: DaemonOptions,
+        logger: Logger,
+        retry: StartupRetry,
+        stop: StopSignals
+    ) async -> Outcome {
         let flags = InterfaceRequest(options)
         guard options.kubeSubnetManager else { return .request(flags, from: nil) }
         let manager: KubeSubnetManager
@@ -53,7 +58,9 @@ enum NodePublicIP {
         }
         await manager.shutdown()
         if case .request(let request, let stored?) = outcome {
-            logger.info("node \(stored.node)'s annotation \(stored.annotation)=\(stored.address) replaces --public-ip\(options.publicIP.map { "=\($0)" } ?? "")")
+            logger.info(
+                "node \(stored.node)'s annotation \(stored.annotation)=\(stored.address) replaces --public-ip\(options.publicIP.map { "=\($0)" } ?? "")"
+            )
             return .request(request, from: stored)
         }
         return outcome

@@ -22,7 +22,10 @@ public final class Readiness: Sendable {
     private let unconfirmed = Mutex<(since: ContinuousClock.Instant, reason: String)?>(nil)
     private let grace: Duration
 
-    public init(reason: String = "waiting for the subnet lease and the dataplane", unconfirmedGrace: Duration = Readiness.unconfirmedGrace) {
+    public init(
+        reason: String = "waiting for the subnet lease and the dataplane",
+        unconfirmedGrace: Duration = Readiness.unconfirmedGrace
+    ) {
         state = Mutex(State(isReady: false, reason: reason))
         grace = unconfirmedGrace
     }
@@ -32,7 +35,11 @@ public final class Readiness: Sendable {
         guard base.isReady, let (since, reason) = unconfirmed.withLock({ $0 }) else { return base }
         let elapsed = ContinuousClock.now - since
         guard elapsed > grace else { return base }
-        return State(isReady: false, reason: "route table not confirmed current for \(elapsed.components.seconds) s (\(reason)); forwarding with the last table meanwhile")
+        return State(
+            isReady: false,
+            reason:
+                "route table not confirmed current for \(elapsed.components.seconds) s (\(reason)); forwarding with the last table meanwhile"
+        )
     }
 
     /// The peer watch lost etcd: from `unconfirmedGrace` on, `current` says not ready.

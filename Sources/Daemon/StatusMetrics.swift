@@ -39,8 +39,12 @@ final class StatusMetrics: Sendable {
     }
 
     private func record(_ routes: RoutesReport) {
-        gauge("weft_route_table", "generation", "Generation of the route table in use; increases with every table the peer watcher publishes")
-            .set(to: Double(routes.generation))
+        gauge(
+            "weft_route_table",
+            "generation",
+            "Generation of the route table in use; increases with every table the peer watcher publishes"
+        )
+        .set(to: Double(routes.generation))
         gauge("weft_route_table_age", "seconds", "Seconds since the route table in use was published")
             .set(to: routes.ageSeconds)
         gauge("weft_routes", "", "Peer subnets in the route table in use").set(to: Double(routes.routes.count))
@@ -50,59 +54,98 @@ final class StatusMetrics: Sendable {
         let labels = [stats.engine, stats.backend]
         if state.infoLabels != labels {
             if let old = state.info { registry.unregisterGauge(old) }
-            let info = registry.makeGauge(descriptor: Self.engineInfo, labels: [("engine", stats.engine), ("backend", stats.backend)])
+            let info = registry.makeGauge(
+                descriptor: Self.engineInfo,
+                labels: [("engine", stats.engine), ("backend", stats.backend)]
+            )
             info.set(to: 1)
             state.info = info
             state.infoLabels = labels
         }
-        gauge("weft_engine_workers", "", "Packet engine worker threads (0 for host-gw: the kernel forwards)").set(to: Double(stats.workers))
+        gauge("weft_engine_workers", "", "Packet engine worker threads (0 for host-gw: the kernel forwards)").set(
+            to: Double(stats.workers)
+        )
 
         for (name, value) in stats.traffic {
-            setCounter(registry.makeCounter(descriptor: MetricNameDescriptor(
-                metricName: "weft_" + name, unitName: "total",
-                helpText: "Engine counter \(name), summed over the workers since the dataplane started")), to: value)
+            setCounter(
+                registry.makeCounter(
+                    descriptor: MetricNameDescriptor(
+                        metricName: "weft_" + name,
+                        unitName: "total",
+                        helpText: "Engine counter \(name), summed over the workers since the dataplane started"
+                    )
+                ),
+                to: value
+            )
         }
         for (reason, value) in stats.drops {
             setCounter(registry.makeCounter(descriptor: Self.drops, labels: [("reason", reason)]), to: value)
         }
         for peer in stats.peers {
-            for (direction, packets, bytes) in [("sent", peer.sentPackets, peer.sentBytes), ("received", peer.receivedPackets, peer.receivedBytes)] {
+            for (direction, packets, bytes) in [
+                ("sent", peer.sentPackets, peer.sentBytes), ("received", peer.receivedPackets, peer.receivedBytes),
+            ] {
                 let labels = [("peer", peer.publicIP), ("direction", direction)]
                 setCounter(registry.makeCounter(descriptor: Self.peerPackets, labels: labels), to: packets)
                 setCounter(registry.makeCounter(descriptor: Self.peerBytes, labels: labels), to: bytes)
             }
             if let pathMTU = peer.pathMTU {
-                registry.makeGauge(descriptor: Self.peerPathMTU, labels: [("peer", peer.publicIP)]).set(to: Double(pathMTU))
+                registry.makeGauge(descriptor: Self.peerPathMTU, labels: [("peer", peer.publicIP)]).set(
+                    to: Double(pathMTU)
+                )
             }
         }
     }
 
     static var engineInfo: MetricNameDescriptor {
-        MetricNameDescriptor(metricName: "weft_engine", unitName: "info",
-                             helpText: "Always 1; the labels name the packet engine in use (uring, mmsg, kernel) and the backend")
+        MetricNameDescriptor(
+            metricName: "weft_engine",
+            unitName: "info",
+            helpText: "Always 1; the labels name the packet engine in use (uring, mmsg, kernel) and the backend"
+        )
     }
     static var drops: MetricNameDescriptor {
-        MetricNameDescriptor(metricName: "weft_drops", unitName: "total", helpText: "Packets the dataplane dropped, by reason")
+        MetricNameDescriptor(
+            metricName: "weft_drops",
+            unitName: "total",
+            helpText: "Packets the dataplane dropped, by reason"
+        )
     }
     static var peerPackets: MetricNameDescriptor {
-        MetricNameDescriptor(metricName: "weft_peer_packets", unitName: "total",
-                             helpText: "Datagrams exchanged with a peer (its PublicIP), by direction")
+        MetricNameDescriptor(
+            metricName: "weft_peer_packets",
+            unitName: "total",
+            helpText: "Datagrams exchanged with a peer (its PublicIP), by direction"
+        )
     }
     static var peerPathMTU: MetricNameDescriptor {
-        MetricNameDescriptor(metricName: "weft_peer_path_mtu", unitName: "bytes",
-                             helpText: "Path MTU to a peer learned from the kernel, where it is below the interface's")
+        MetricNameDescriptor(
+            metricName: "weft_peer_path_mtu",
+            unitName: "bytes",
+            helpText: "Path MTU to a peer learned from the kernel, where it is below the interface's"
+        )
     }
     static var portFilterPackets: MetricNameDescriptor {
-        MetricNameDescriptor(metricName: "weft_port_filter_dropped_packets", unitName: "total",
-                             helpText: "Datagrams to the backend's UDP port from a source that is not a peer's PublicIP, dropped by nftables before any socket (--port-filter)")
+        MetricNameDescriptor(
+            metricName: "weft_port_filter_dropped_packets",
+            unitName: "total",
+            helpText:
+                "Datagrams to the backend's UDP port from a source that is not a peer's PublicIP, dropped by nftables before any socket (--port-filter)"
+        )
     }
     static var portFilterBytes: MetricNameDescriptor {
-        MetricNameDescriptor(metricName: "weft_port_filter_dropped_bytes", unitName: "total",
-                             helpText: "Bytes of the datagrams the port filter dropped, IP headers included (--port-filter)")
+        MetricNameDescriptor(
+            metricName: "weft_port_filter_dropped_bytes",
+            unitName: "total",
+            helpText: "Bytes of the datagrams the port filter dropped, IP headers included (--port-filter)"
+        )
     }
     static var peerBytes: MetricNameDescriptor {
-        MetricNameDescriptor(metricName: "weft_peer_bytes", unitName: "total",
-                             helpText: "Payload bytes exchanged with a peer (its PublicIP), by direction")
+        MetricNameDescriptor(
+            metricName: "weft_peer_bytes",
+            unitName: "total",
+            helpText: "Payload bytes exchanged with a peer (its PublicIP), by direction"
+        )
     }
 
     private func gauge(_ name: String, _ unit: String, _ help: String) -> Gauge {

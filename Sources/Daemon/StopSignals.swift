@@ -2,8 +2,8 @@ import CShims
 import Dispatch
 import Foundation
 import Glibc
-import SystemCalls
 import Synchronization
+import SystemCalls
 
 /// The write end of the self-pipe the signal handler writes to. Set once before the handler is
 /// installed and never changed, so the handler's read of it is a plain load.

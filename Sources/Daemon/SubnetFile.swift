@@ -34,7 +34,9 @@ final class SubnetFile: Sendable {
         }
         guard let subnet else { return nil }
         if let misfit = config.misfit(subnet) {
-            logger.warning("ignoring FLANNEL_SUBNET \(subnet) in \(path) from a previous run: \(misfit); not asking for it")
+            logger.warning(
+                "ignoring FLANNEL_SUBNET \(subnet) in \(path) from a previous run: \(misfit); not asking for it"
+            )
             return nil
         }
         logger.info("\(path) names \(subnet) from a previous run; asking for it first")
@@ -83,7 +85,10 @@ final class SubnetFile: Sendable {
             problems.clear()
             logger.warning("\(path) was \(was); wrote it again as weftd keeps it")
         case .failed(let error):
-            problems.report(kind: error, "\(path) differs from what weftd wrote and cannot be put back: \(error); retrying every resync")
+            problems.report(
+                kind: error,
+                "\(path) differs from what weftd wrote and cannot be put back: \(error); retrying every resync"
+            )
         }
         return check
     }

@@ -25,11 +25,16 @@ public struct SystemdNotifier: Sendable {
         address.sun_family = sa_family_t(AF_UNIX)
         var path = Array(socketPath.utf8)
         guard path.first == UInt8(ascii: "/") || path.first == UInt8(ascii: "@") else {
-            throw Failure(description: "NOTIFY_SOCKET=\(socketPath) is neither an absolute path nor an @abstract name; check the unit")
+            throw Failure(
+                description:
+                    "NOTIFY_SOCKET=\(socketPath) is neither an absolute path nor an @abstract name; check the unit"
+            )
         }
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
         guard path.count < capacity else {
-            throw Failure(description: "NOTIFY_SOCKET is \(path.count) bytes, longer than a unix socket path (\(capacity - 1))")
+            throw Failure(
+                description: "NOTIFY_SOCKET is \(path.count) bytes, longer than a unix socket path (\(capacity - 1))"
+            )
         }
         let abstract = path.first == UInt8(ascii: "@")
         if abstract { path[0] = 0 }
@@ -38,7 +43,9 @@ public struct SystemdNotifier: Sendable {
         let length = socklen_t(MemoryLayout<sa_family_t>.size + path.count + (abstract ? 0 : 1))
 
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "sd_notify socket failed: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw Failure(description: "sd_notify socket failed: \(String(cString: strerror(errno)))")
+        }
         defer { close(fd) }
         let bytes = Array(state.utf8)
         let sent = withUnsafePointer(to: &address) { pointer in
@@ -47,7 +54,9 @@ public struct SystemdNotifier: Sendable {
             }
         }
         guard sent == bytes.count else {
-            throw Failure(description: "sd_notify \(state) to \(socketPath) failed: \(String(cString: strerror(errno)))")
+            throw Failure(
+                description: "sd_notify \(state) to \(socketPath) failed: \(String(cString: strerror(errno)))"
+            )
         }
     }
 }

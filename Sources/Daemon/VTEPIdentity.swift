@@ -14,8 +14,12 @@ enum VTEPIdentity {
         (subnetFile.hasSuffix(".env") ? String(subnetFile.dropLast(4)) : subnetFile) + ".vtep-mac"
     }
 
-    static func choose(subnets: any SubnetManager, publicIP: IPv4Address, subnetFile: String,
-                       logger: Logger) async throws(LeaseError) -> MACAddress {
+    static func choose(
+        subnets: any SubnetManager,
+        publicIP: IPv4Address,
+        subnetFile: String,
+        logger: Logger
+    ) async throws(LeaseError) -> MACAddress {
         let file = path(subnetFile: subnetFile)
         let fromLease = try await subnets.storedVTEPMAC(publicIP: publicIP)
         let fromFile = (try? String(contentsOfFile: file, encoding: .utf8))
@@ -36,7 +40,9 @@ enum VTEPIdentity {
             do {
                 try AtomicFile.write("\(mac)\n", to: file)
             } catch {
-                logger.warning("cannot keep the VTEP MAC: \(error); a restart will publish a new one and kernel peers must relearn it")
+                logger.warning(
+                    "cannot keep the VTEP MAC: \(error); a restart will publish a new one and kernel peers must relearn it"
+                )
             }
         }
         return mac

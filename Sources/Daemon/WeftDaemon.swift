@@ -17,7 +17,11 @@ public enum WeftDaemon {
 
     /// Exit status: 0 after a stop signal or when `body` returns, 1 when startup or `body`
     /// fails, 2 for a bad flag or FLANNELD_* value.
-    public static func main(arguments: [String], environment: [String: String], body: @escaping Body = idle) async -> Int32 {
+    public static func main(
+        arguments: [String],
+        environment: [String: String],
+        body: @escaping Body = idle
+    ) async -> Int32 {
         let options: DaemonOptions
         do {
             switch try DaemonOptions.parse(arguments: arguments, environment: environment) {
@@ -43,23 +47,36 @@ public enum WeftDaemon {
         }
 
         // In Kubernetes mode the etcd flags are ignored, as flanneld ignores them; the API server is logged with the subnet manager.
-        let store = options.kubeSubnetManager ? "Kubernetes subnet manager, net config \(options.netConfigPath)"
+        let store =
+            options.kubeSubnetManager
+            ? "Kubernetes subnet manager, net config \(options.netConfigPath)"
             : "etcd \(options.etcdEndpoints.joined(separator: ",")) prefix \(options.etcdPrefix)"
-        logger.info("\(store); subnet file \(options.subnetFile); vxlan dataplane \(options.vxlanDataplane.rawValue); engine \(options.engine.rawValue), workers \(options.workers == 0 ? "one per core" : String(options.workers)); ip-masq \(options.ipMasq)")
+        logger.info(
+            "\(store); subnet file \(options.subnetFile); vxlan dataplane \(options.vxlanDataplane.rawValue); engine \(options.engine.rawValue), workers \(options.workers == 0 ? "one per core" : String(options.workers)); ip-masq \(options.ipMasq)"
+        )
 
         let readiness = Readiness()
         let status = DaemonStatus()
         let notifier = SystemdNotifier(environment: environment)
         var servers: [HealthServer] = []
-        defer { servers.forEach { $0.stop() } }
+        defer { for server in servers { server.stop() } }
         if options.healthzPort != 0 {
             do {
-                servers.append(try HealthServer(address: options.healthzIP, port: options.healthzPort, readiness: readiness, status: status))
+                servers.append(
+                    try HealthServer(
+                        address: options.healthzIP,
+                        port: options.healthzPort,
+                        readiness: readiness,
+                        status: status
+                    )
+                )
             } catch {
                 logger.error("\(error)")
                 return 1
             }
-            logger.info("health server on http://\(options.healthzIP):\(options.healthzPort) (/healthz, /readyz, /metrics, /v1/routes, /v1/stats)")
+            logger.info(
+                "health server on http://\(options.healthzIP):\(options.healthzPort) (/healthz, /readyz, /metrics, /v1/routes, /v1/stats)"
+            )
         }
         if let path = options.statusSocketPath {
             do {
@@ -70,14 +87,18 @@ public enum WeftDaemon {
             }
             logger.info("status socket \(path) (weft routes, weft stats; /metrics, /v1/routes, /v1/stats)")
         }
-        servers.forEach { $0.start() }
+        for server in servers { server.start() }
 
         // The servers answer while weftd waits for the API server here: alive, not ready.
-        let retry = StartupRetry(problems: ProblemLog(logger: logger), waiting: { reason in
-            readiness.markNotReady(reason)
-            try? notifier?.send("STATUS=\(reason)")
-        })
-        let request: InterfaceRequest, stored: StoredPublicIP?
+        let retry = StartupRetry(
+            problems: ProblemLog(logger: logger),
+            waiting: { reason in
+                readiness.markNotReady(reason)
+                try? notifier?.send("STATUS=\(reason)")
+            }
+        )
+        let request: InterfaceRequest
+        let stored: StoredPublicIP?
         switch await NodePublicIP.resolve(options, logger: logger, retry: retry, stop: stop) {
         case .request(let resolved, let from):
             (request, stored) = (resolved, from)
@@ -89,24 +110,39 @@ public enum WeftDaemon {
         do {
             interface = try HostNetwork.selectInterface(request)
         } catch {
-            let origin = stored.map { " (the public IP is node \($0.node)'s annotation \($0.annotation)=\($0.address), which must be an address of this host; fix it or remove it with kubectl annotate node \($0.node) \($0.annotation)-)" } ?? ""
+            let origin =
+                stored.map {
+                    " (the public IP is node \($0.node)'s annotation \($0.annotation)=\($0.address), which must be an address of this host; fix it or remove it with kubectl annotate node \($0.node) \($0.annotation)-)"
+                } ?? ""
             logger.error("cannot choose the external interface: \(error)\(origin)")
             return 1
         }
         logger.info("\(interface.summary)")
 
-        let context = DaemonContext(options: options, interface: interface, logger: logger,
-                                    readiness: readiness, notifier: notifier, status: status)
+        let context = DaemonContext(
+            options: options,
+            interface: interface,
+            logger: logger,
+            readiness: readiness,
+            notifier: notifier,
+            status: status
+        )
         context.notify("STATUS=\(readiness.current.reason)")
         return await run(context, until: { await stop.wait() }, body: body)
     }
 
     /// The cancellable run loop: `body` runs until it returns, throws, or `stopSignal` yields a
     /// signal number; then systemd hears STOPPING=1 and `body` is cancelled and awaited.
-    public static func run(_ context: DaemonContext, until stopSignal: @escaping @Sendable () async -> Int32?,
-                           body: @escaping Body) async -> Int32 {
+    public static func run(
+        _ context: DaemonContext,
+        until stopSignal: @escaping @Sendable () async -> Int32?,
+        body: @escaping Body
+    ) async -> Int32 {
         enum Outcome: Sendable {
-            case finished, failed(String), signal(Int32), cancelled
+            case finished
+            case failed(String)
+            case signal(Int32)
+            case cancelled
         }
         return await withTaskGroup(of: Outcome.self) { group in
             group.addTask {

@@ -54,7 +54,10 @@ struct WeftdRunner {
     func makeSubnetManager() throws -> any SubnetManager {
         if options.kubeSubnetManager {
             do {
-                let manager = try KubeSubnetManager(options.kubeSubnetManagerOptions(), warn: { [logger] in logger.warning("\($0)") })
+                let manager = try KubeSubnetManager(
+                    options.kubeSubnetManagerOptions(),
+                    warn: { [logger] in logger.warning("\($0)") }
+                )
                 for warning in manager.warnings { logger.warning("\(warning)") }
                 logger.info("subnet manager: \(manager.summary)")
                 return manager
@@ -77,7 +80,11 @@ struct WeftdRunner {
         }
         // Before any lease, as flannel's hostgw.New runs before RegisterNetwork.
         if initial.backend.kind == .hostGateway,
-           let refusal = Self.hostGatewayRefusal(publicIP: context.interface.publicIP, interfaceAddress: context.interface.address) {
+            let refusal = Self.hostGatewayRefusal(
+                publicIP: context.interface.publicIP,
+                interfaceAddress: context.interface.address
+            )
+        {
             throw WeftdError(description: refusal)
         }
 
@@ -86,8 +93,12 @@ struct WeftdRunner {
         var identity = Identity(backend: initial.backend.kind, vni: initial.backend.vni, vtepMAC: MACAddress(0))
         if identity.backend == .vxlan {
             identity.vtepMAC = try await retrying(problems) { () async throws(LeaseError) -> MACAddress? in
-                try await VTEPIdentity.choose(subnets: subnets, publicIP: context.interface.publicIP,
-                                              subnetFile: options.subnetFile, logger: logger)
+                try await VTEPIdentity.choose(
+                    subnets: subnets,
+                    publicIP: context.interface.publicIP,
+                    subnetFile: options.subnetFile,
+                    logger: logger
+                )
             }
         }
         let manager = subnets.leaseKeeper(leaseRequest(identity, config: initial), log: Dataplane.logHandler(logger))
@@ -101,7 +112,13 @@ struct WeftdRunner {
         func reportingFailure(of serial: Int) -> @Sendable (String) -> Void {
             { reason in sink.yield(.dataplaneFailed(serial: serial, reason: reason)) }
         }
-        var dataplane = try await start(first, identity: identity, subnets: subnets, manager: manager, onFailure: reportingFailure(of: serial))
+        var dataplane = try await start(
+            first,
+            identity: identity,
+            subnets: subnets,
+            manager: manager,
+            onFailure: reportingFailure(of: serial)
+        )
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await manager.run() }
@@ -125,14 +142,23 @@ struct WeftdRunner {
                     context.status.detach()
                     await dataplane.stop()
                     serial += 1
-                    guard let rebuilt = await rebuild(current, identity: identity, subnets: subnets, manager: manager,
-                                                      pacing: &rebuilds, onFailure: reportingFailure(of: serial)) else {
+                    guard
+                        let rebuilt = await rebuild(
+                            current,
+                            identity: identity,
+                            subnets: subnets,
+                            manager: manager,
+                            pacing: &rebuilds,
+                            onFailure: reportingFailure(of: serial)
+                        )
+                    else {
                         monitor.cancel()
                         group.cancelAll()
                         return
                     }
                     dataplane = rebuilt
-                case .lease(.acquired(let lease)) where lease.subnet == dataplane.subnet && lease.config == dataplane.config:
+                case .lease(.acquired(let lease))
+                where lease.subnet == dataplane.subnet && lease.config == dataplane.config:
                     current = lease
                     if !context.readiness.current.isReady {
                         logger.info("lease \(lease.subnet) taken again; the dataplane stayed up")
@@ -141,9 +167,13 @@ struct WeftdRunner {
                 case .lease(.acquired(let lease)):
                     current = lease
                     if lease.subnet != dataplane.subnet {
-                        logger.error("LEASE MOVED from \(dataplane.subnet) to \(lease.subnet): rebuilding the dataplane; containers addressed from \(dataplane.subnet) must be restarted")
+                        logger.error(
+                            "LEASE MOVED from \(dataplane.subnet) to \(lease.subnet): rebuilding the dataplane; containers addressed from \(dataplane.subnet) must be restarted"
+                        )
                     } else {
-                        logger.warning("lease \(lease.subnet) taken again under a changed network config: rebuilding the dataplane")
+                        logger.warning(
+                            "lease \(lease.subnet) taken again under a changed network config: rebuilding the dataplane"
+                        )
                     }
                     rules.withdrawReady()
                     context.readiness.markNotReady("rebuilding the dataplane for \(lease.subnet)")
@@ -152,20 +182,29 @@ struct WeftdRunner {
                     await dataplane.stop()
                     serial += 1
                     do {
-                        dataplane = try await start(lease, identity: identity, subnets: subnets, manager: manager,
-                                                    onFailure: reportingFailure(of: serial))
+                        dataplane = try await start(
+                            lease,
+                            identity: identity,
+                            subnets: subnets,
+                            manager: manager,
+                            onFailure: reportingFailure(of: serial)
+                        )
                     } catch {
                         logger.error("cannot start the dataplane for \(lease.subnet): \(error); stopping")
                         group.cancelAll()
                         monitor.cancel()
                         return
                     }
-                    monitor = Task { await ConfigMonitor(subnets: subnets, running: lease.config, logger: logger).run() }
+                    monitor = Task {
+                        await ConfigMonitor(subnets: subnets, running: lease.config, logger: logger).run()
+                    }
                 case .lease(.renewed):
                     break  // the lease manager logs renewals at debug level
                 case .lease(.lost(let lease, let reason)):
                     rules.withdrawReady()
-                    context.markNotReady("lease \(lease.subnet) lost (\(reason)); taking it again, the dataplane stays up meanwhile")
+                    context.markNotReady(
+                        "lease \(lease.subnet) lost (\(reason)); taking it again, the dataplane stays up meanwhile"
+                    )
                 }
             }
             monitor.cancel()
@@ -182,16 +221,29 @@ struct WeftdRunner {
 
     /// Starts a dataplane for `lease`, writes subnet.env and marks the daemon ready. host-gw and the
     /// kernel vxlan dataplane are ready only once the peers' entries are in the kernel (the first reconcile).
-    private func start(_ lease: AcquiredLease, identity: Identity, subnets: any SubnetManager, manager: any LeaseKeeper,
-                       onFailure: @escaping @Sendable (String) -> Void) async throws -> any LeaseDataplane {
+    private func start(
+        _ lease: AcquiredLease,
+        identity: Identity,
+        subnets: any SubnetManager,
+        manager: any LeaseKeeper,
+        onFailure: @escaping @Sendable (String) -> Void
+    ) async throws -> any LeaseDataplane {
         guard lease.config.backend.kind == identity.backend, lease.config.backend.vni == identity.vni else {
-            throw WeftdError(description: "the network config's Backend changed from \(identity.backend.rawValue) to \(lease.config.backend.kind.rawValue) (or its VNI changed) since weftd started; restart weftd to publish a lease for it")
+            throw WeftdError(
+                description:
+                    "the network config's Backend changed from \(identity.backend.rawValue) to \(lease.config.backend.kind.rawValue) (or its VNI changed) since weftd started; restart weftd to publish a lease for it"
+            )
         }
         let dataplane: any LeaseDataplane
         if identity.backend == .hostGateway {
             let hostGateway: HostGatewayDataplane
             do {
-                hostGateway = try HostGatewayDataplane(lease: lease, context: context, subnets: subnets, leaseKeeper: manager)
+                hostGateway = try HostGatewayDataplane(
+                    lease: lease,
+                    context: context,
+                    subnets: subnets,
+                    leaseKeeper: manager
+                )
             } catch {
                 throw WeftdError(description: "cannot start host-gw routing for \(lease.subnet): \(error)")
             }
@@ -203,12 +255,23 @@ struct WeftdRunner {
         } else if identity.backend == .vxlan && options.vxlanDataplane == .kernel {
             let kernel: KernelVXLANDataplane
             do throws(NetlinkError) {
-                kernel = try KernelVXLANDataplane(lease: lease, vtepMAC: identity.vtepMAC, context: context, subnets: subnets,
-                                                  leaseKeeper: manager, onFailure: onFailure)
+                kernel = try KernelVXLANDataplane(
+                    lease: lease,
+                    vtepMAC: identity.vtepMAC,
+                    context: context,
+                    subnets: subnets,
+                    leaseKeeper: manager,
+                    onFailure: onFailure
+                )
             } catch {
                 // rtnl_newlink's answer for a kind no module provides.
-                let hint = error.code == EOPNOTSUPP ? "; the kernel has no vxlan support (modprobe vxlan), or run weftd with --vxlan-dataplane=weft" : ""
-                throw WeftdError(description: "cannot set up the kernel vxlan device for \(lease.subnet): \(error)\(hint)")
+                let hint =
+                    error.code == EOPNOTSUPP
+                    ? "; the kernel has no vxlan support (modprobe vxlan), or run weftd with --vxlan-dataplane=weft"
+                    : ""
+                throw WeftdError(
+                    description: "cannot set up the kernel vxlan device for \(lease.subnet): \(error)\(hint)"
+                )
             }
             guard await kernel.awaitFirstReconcile() else {
                 await kernel.stop()
@@ -217,8 +280,14 @@ struct WeftdRunner {
             dataplane = kernel
         } else {
             do {
-                dataplane = try Dataplane(lease: lease, vtepMAC: identity.vtepMAC, context: context, subnets: subnets, keeper: manager,
-                                          onFailure: onFailure)
+                dataplane = try Dataplane(
+                    lease: lease,
+                    vtepMAC: identity.vtepMAC,
+                    context: context,
+                    subnets: subnets,
+                    keeper: manager,
+                    onFailure: onFailure
+                )
             } catch {
                 throw WeftdError(description: "cannot start the engine for \(lease.subnet): \(error)")
             }
@@ -226,8 +295,14 @@ struct WeftdRunner {
         // Before subnet.env and readiness, as flanneld installs its rules before writing it.
         rules.install(for: lease)
         do {
-            try context.publish(SubnetEnv(network: lease.config.network, subnet: lease.subnet,
-                                          mtu: dataplane.mtu, ipMasq: options.ipMasq))
+            try context.publish(
+                SubnetEnv(
+                    network: lease.config.network,
+                    subnet: lease.subnet,
+                    mtu: dataplane.mtu,
+                    ipMasq: options.ipMasq
+                )
+            )
         } catch {
             await dataplane.stop()
             throw WeftdError(description: "\(error)")
@@ -255,7 +330,10 @@ struct WeftdRunner {
         /// How long to wait before the next rebuild, and counts it.
         mutating func next(now: ContinuousClock.Instant = .now) -> Duration {
             if let lastRebuild, now - lastRebuild >= Self.settled { attempt = 0 }
-            defer { attempt += 1; lastRebuild = now }
+            defer {
+                attempt += 1
+                lastRebuild = now
+            }
             return attempt == 0 ? .zero : Self.backoff.delay(attempt: attempt - 1)
         }
     }
@@ -263,8 +341,14 @@ struct WeftdRunner {
     /// Starts a dataplane for `lease` after the last one failed, and keeps trying (paced by
     /// `pacing`, not ready meanwhile, each distinct error logged once) until one starts. Nil when
     /// the run is cancelled first.
-    private func rebuild(_ lease: AcquiredLease, identity: Identity, subnets: any SubnetManager, manager: any LeaseKeeper,
-                         pacing: inout RebuildPacing, onFailure: @escaping @Sendable (String) -> Void) async -> (any LeaseDataplane)? {
+    private func rebuild(
+        _ lease: AcquiredLease,
+        identity: Identity,
+        subnets: any SubnetManager,
+        manager: any LeaseKeeper,
+        pacing: inout RebuildPacing,
+        onFailure: @escaping @Sendable (String) -> Void
+    ) async -> (any LeaseDataplane)? {
         var lastError: String?
         while true {
             let wait = pacing.next()
@@ -273,7 +357,13 @@ struct WeftdRunner {
             }
             if Task.isCancelled { return nil }
             do {
-                let dataplane = try await start(lease, identity: identity, subnets: subnets, manager: manager, onFailure: onFailure)
+                let dataplane = try await start(
+                    lease,
+                    identity: identity,
+                    subnets: subnets,
+                    manager: manager,
+                    onFailure: onFailure
+                )
                 logger.info("dataplane for \(lease.subnet) rebuilt")
                 return dataplane
             } catch {
@@ -299,14 +389,19 @@ struct WeftdRunner {
 
     private func leaseRequest(_ identity: Identity, config: NetworkConfig) -> LeaseRequest {
         let publicIP = context.interface.publicIP
-        let attributes: LeaseAttributes = switch identity.backend {
-        case .vxlan: .vxlan(publicIP: publicIP, data: VXLANLeaseData(configuredVNI: identity.vni, vtepMAC: identity.vtepMAC))
-        case .hostGateway: .hostGateway(publicIP: publicIP)
-        case .udp: .udp(publicIP: publicIP)
-        }
+        let attributes: LeaseAttributes =
+            switch identity.backend {
+            case .vxlan:
+                .vxlan(publicIP: publicIP, data: VXLANLeaseData(configuredVNI: identity.vni, vtepMAC: identity.vtepMAC))
+            case .hostGateway: .hostGateway(publicIP: publicIP)
+            case .udp: .udp(publicIP: publicIP)
+            }
         // The node ID guards etcd's leases (owner records); in Kubernetes mode the Node is the identity.
-        var request = LeaseRequest(attributes: attributes, previousSubnet: context.subnetFile.previousSubnet(fitting: config),
-                                   node: options.kubeSubnetManager ? nil : NodeIdentity.resolve(nodeID: options.nodeID, logger: logger))
+        var request = LeaseRequest(
+            attributes: attributes,
+            previousSubnet: context.subnetFile.previousSubnet(fitting: config),
+            node: options.kubeSubnetManager ? nil : NodeIdentity.resolve(nodeID: options.nodeID, logger: logger)
+        )
         request.ttl = options.subnetLeaseTTL
         request.renewMargin = options.subnetLeaseRenewMargin
         return request
@@ -316,16 +411,20 @@ struct WeftdRunner {
     /// on-link gateway, so it must be the address our interface holds, not one a NAT forwards.
     static func hostGatewayRefusal(publicIP: IPv4Address, interfaceAddress: IPv4Address) -> String? {
         guard publicIP != interfaceAddress else { return nil }
-        return "your PublicIP \(publicIP) differs from interface IP \(interfaceAddress), meaning that probably you're on a NAT, which is not supported by host-gw backend; "
+        return
+            "your PublicIP \(publicIP) differs from interface IP \(interfaceAddress), meaning that probably you're on a NAT, which is not supported by host-gw backend; "
             + "drop --public-ip (peers must reach \(interfaceAddress) on one L2 segment) or use the vxlan backend"
     }
 
     /// Runs `attempt` until it yields a value, logging each distinct failure once and keeping
     /// the daemon not ready meanwhile. `attempt` returns nil for a problem it reported itself.
     private func retrying<T>(_ problems: ProblemLog, _ attempt: () async throws(LeaseError) -> T?) async throws -> T {
-        try await StartupRetry(problems: problems, waiting: { [context] reason in
-            context.readiness.markNotReady(reason)
-            context.notify("STATUS=\(reason)")
-        }).value(attempt)
+        try await StartupRetry(
+            problems: problems,
+            waiting: { [context] reason in
+                context.readiness.markNotReady(reason)
+                context.notify("STATUS=\(reason)")
+            }
+        ).value(attempt)
     }
 }

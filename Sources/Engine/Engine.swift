@@ -53,7 +53,7 @@ public final class Engine: @unchecked Sendable {
 
         /// Worker `index`'s slice of the source-port sockets.
         func sourcePorts(worker index: Int, perWorker: Int) -> SourcePorts {
-            SourcePorts(sockets: UnsafeBufferPointer(rebasing: sourceFDs[index * perWorker ..< (index + 1) * perWorker]))
+            SourcePorts(sockets: UnsafeBufferPointer(rebasing: sourceFDs[index * perWorker..<(index + 1) * perWorker]))
         }
 
         /// Only once no worker runs.
@@ -71,9 +71,14 @@ public final class Engine: @unchecked Sendable {
         self.configuration = configuration
         self.log = log
         counters = EngineCounters(workerCount: max(configuration.workers, 1))
-        publisher = RouteTablePublisher(RouteSnapshot(
-            routes: routes, network: configuration.network, subnetLength: configuration.subnetLength,
-            localSubnet: configuration.localSubnet))
+        publisher = RouteTablePublisher(
+            RouteSnapshot(
+                routes: routes,
+                network: configuration.network,
+                subnetLength: configuration.subnetLength,
+                localSubnet: configuration.localSubnet
+            )
+        )
     }
 
     deinit { stop() }
@@ -92,14 +97,27 @@ public final class Engine: @unchecked Sendable {
     /// offered (an IPv4 overlay carries no IPv6); USO6 is, because the kernel takes USO for both
     /// families or neither, and an IPv6 packet never reaches this IPv4-only TUN (segmentation
     /// would drop it as wrong_version). A kernel that refuses USO gets one line and TCP offloads.
-    private static func openTUN(_ configuration: EngineConfiguration, offloads: Bool,
-                                log: (String) -> Void) throws(EngineError) -> TUNDevice {
+    private static func openTUN(
+        _ configuration: EngineConfiguration,
+        offloads: Bool,
+        log: (String) -> Void
+    ) throws(EngineError) -> TUNDevice {
         guard offloads else { return try TUNDevice(name: configuration.tunName, queueCount: configuration.workers) }
         do {
-            return try TUNDevice(name: configuration.tunName, queueCount: configuration.workers, offloads: [.checksum, .tso4, .uso4, .uso6])
-        } catch where error.code == EINVAL {
-            log("TUN \(configuration.tunName): the kernel refuses UDP segmentation offload (USO, Linux 6.2+); TCP offloads only")
-            return try TUNDevice(name: configuration.tunName, queueCount: configuration.workers, offloads: [.checksum, .tso4])
+            return try TUNDevice(
+                name: configuration.tunName,
+                queueCount: configuration.workers,
+                offloads: [.checksum, .tso4, .uso4, .uso6]
+            )
+        } catch  where error.code == EINVAL {
+            log(
+                "TUN \(configuration.tunName): the kernel refuses UDP segmentation offload (USO, Linux 6.2+); TCP offloads only"
+            )
+            return try TUNDevice(
+                name: configuration.tunName,
+                queueCount: configuration.workers,
+                offloads: [.checksum, .tso4]
+            )
         }
     }
 
@@ -135,7 +153,10 @@ public final class Engine: @unchecked Sendable {
             switch adopted.take() {
             case .some(let given):
                 offloads = given.virtioHeaderSize > 0 && kind == .uring
-                precondition(given.virtioHeaderSize == 0 || offloads, "an adopted TUN with virtio-net headers needs the io_uring engine")
+                precondition(
+                    given.virtioHeaderSize == 0 || offloads,
+                    "an adopted TUN with virtio-net headers needs the io_uring engine"
+                )
                 precondition(given.queues.count == configuration.workers, "one adopted TUN queue per worker")
                 tun = given
             case .none:
@@ -150,15 +171,22 @@ public final class Engine: @unchecked Sendable {
             for index in 0..<configuration.workers {
                 let socket = try UDPSocket(address: configuration.publicIP, port: configuration.port)
                 try socket.setPathMTUDiscovery(weft_pmtu_do)
-                let pathSocket = try UDPSocket(address: configuration.publicIP, port: 0, reusePort: false, receiveBufferBytes: 4096)
+                let pathSocket = try UDPSocket(
+                    address: configuration.publicIP,
+                    port: 0,
+                    reusePort: false,
+                    receiveBufferBytes: 4096
+                )
                 try pathSocket.setPathMTUDiscovery(weft_pmtu_omit)
                 pathSockets.append(OwnedSocket(pathSocket))
                 if offloads {
                     try socket.enableReceiveCoalescing()
                     let probe = weft_probe_segmentation(socket.fd)
                     if probe < 0 {
-                        log("worker \(index): UDP_SEGMENT refused (\(EngineError("setsockopt(UDP_SEGMENT)", "probe", code: -probe))): "
-                            + "sending one datagram per segment")
+                        log(
+                            "worker \(index): UDP_SEGMENT refused (\(EngineError("setsockopt(UDP_SEGMENT)", "probe", code: -probe))): "
+                                + "sending one datagram per segment"
+                        )
                     }
                     segmentation.append(probe == 0)
                 } else {
@@ -172,7 +200,12 @@ public final class Engine: @unchecked Sendable {
                 // Port 0: the kernel picks from ip_local_port_range, the range its vxlan device
                 // spreads flows over. Nothing is sent to these ports; a small receive buffer
                 // bounds what a stray sender could park there.
-                let socket = try UDPSocket(address: configuration.publicIP, port: 0, reusePort: false, receiveBufferBytes: 4096)
+                let socket = try UDPSocket(
+                    address: configuration.publicIP,
+                    port: 0,
+                    reusePort: false,
+                    receiveBufferBytes: 4096
+                )
                 try socket.setPathMTUDiscovery(weft_pmtu_do)
                 sourceSockets.append(OwnedSocket(socket))
             }
@@ -184,16 +217,31 @@ public final class Engine: @unchecked Sendable {
             self.running = running
             let pathReports = PathMTUReports(log: log)
 
-            let forwarder = Forwarder(backend: configuration.backend, vni: configuration.vni,
-                                      vtepMAC: configuration.vtepMAC, localSubnet: configuration.localSubnet)
+            let forwarder = Forwarder(
+                backend: configuration.backend,
+                vni: configuration.vni,
+                vtepMAC: configuration.vtepMAC,
+                localSubnet: configuration.localSubnet
+            )
             for index in 0..<configuration.workers {
                 let setup = WorkerSetup(
-                    index: index, tunQueue: queues[index], socket: sockets[index].socket.fd, forwarder: forwarder,
-                    publisher: publisher, counters: counters.workers[index], batchSize: configuration.batchSize,
-                    mtu: configuration.tunMTU, stop: stopSignal,
+                    index: index,
+                    tunQueue: queues[index],
+                    socket: sockets[index].socket.fd,
+                    forwarder: forwarder,
+                    publisher: publisher,
+                    counters: counters.workers[index],
+                    batchSize: configuration.batchSize,
+                    mtu: configuration.tunMTU,
+                    stop: stopSignal,
                     sourcePorts: running.sourcePorts(worker: index, perWorker: perWorker),
-                    offloads: offloads, segmentation: segmentation[index], coalescesUDP: coalescesUDP,
-                    busyPoll: configuration.busyPoll, pathSocket: pathSockets[index].socket.fd, pathReports: pathReports)
+                    offloads: offloads,
+                    segmentation: segmentation[index],
+                    coalescesUDP: coalescesUDP,
+                    busyPoll: configuration.busyPoll,
+                    pathSocket: pathSockets[index].socket.fd,
+                    pathReports: pathReports
+                )
                 let launch = WorkerLaunch(setup: setup, kind: kind, log: log, failures: failures)
                 do throws(EngineError) {
                     running.threads.append(try WorkerLaunch.spawn(launch))
@@ -202,12 +250,16 @@ public final class Engine: @unchecked Sendable {
                     throw error
                 }
             }
-            let backend = configuration.backend == .vxlan
+            let backend =
+                configuration.backend == .vxlan
                 ? "vxlan vni \(configuration.vni) vtep \(configuration.vtepMAC), \(perWorker) source port(s) per worker, "
                 : "udp, "
-            log("engine \(kind.rawValue)\(offloads ? " with offloads" : ""): \(configuration.workers) worker(s), batch \(configuration.batchSize), " + backend
-                + "\(configuration.tunName) mtu \(configuration.tunMTU), \(configuration.publicIP):\(configuration.port)"
-                + (configuration.busyPoll > .zero ? ", busy poll \(configuration.busyPoll.microseconds) µs" : ""))
+            log(
+                "engine \(kind.rawValue)\(offloads ? " with offloads" : ""): \(configuration.workers) worker(s), batch \(configuration.batchSize), "
+                    + backend
+                    + "\(configuration.tunName) mtu \(configuration.tunMTU), \(configuration.publicIP):\(configuration.port)"
+                    + (configuration.busyPoll > .zero ? ", busy poll \(configuration.busyPoll.microseconds) µs" : "")
+            )
             return kind
         }
     }
@@ -249,16 +301,18 @@ public final class Engine: @unchecked Sendable {
         // The overlay is IPv4 only: without IPv6 on the TUN the kernel sends it no router
         // solicitations or MLD reports, which would only be counted as wrong_version drops.
         // No such file means IPv6 is off on this host already.
-        if let problem = Self.enableSetting("/proc/sys/net/ipv6/conf/\(configuration.tunName)/disable_ipv6"), problem.code != ENOENT {
+        if let problem = Self.enableSetting("/proc/sys/net/ipv6/conf/\(configuration.tunName)/disable_ipv6"),
+            problem.code != ENOENT
+        {
             log("IPv6 stays on \(configuration.tunName); its packets will be dropped as wrong_version: \(problem)")
         }
         try netlink.setLinkUp(index: index, mtu: configuration.tunMTU)
         do {
             try netlink.addAddress(configuration.localSubnet.network, prefixLength: 32, index: index)
-        } catch where error.code == EEXIST {}
+        } catch  where error.code == EEXIST {}
         do {
             try netlink.addRoute(configuration.network, index: index)
-        } catch where error.code == EEXIST {}
+        } catch  where error.code == EEXIST {}
         if let problem = Self.enableSetting("/proc/sys/net/ipv4/conf/\(configuration.tunName)/accept_local") {
             log("ICMP net unreachable replies will not reach local senders: \(problem)")
         }
@@ -308,11 +362,16 @@ final class WorkerLaunch: @unchecked Sendable {
     static func spawn(_ launch: WorkerLaunch) throws(EngineError) -> pthread_t {
         var thread = pthread_t()
         let argument = Unmanaged.passRetained(launch).toOpaque()
-        let result = pthread_create(&thread, nil, { argument in
-            let launch = Unmanaged<WorkerLaunch>.fromOpaque(argument!).takeRetainedValue()
-            launch.run()
-            return nil
-        }, argument)
+        let result = pthread_create(
+            &thread,
+            nil,
+            { argument in
+                let launch = Unmanaged<WorkerLaunch>.fromOpaque(argument!).takeRetainedValue()
+                launch.run()
+                return nil
+            },
+            argument
+        )
         if result != 0 {
             Unmanaged<WorkerLaunch>.fromOpaque(argument).release()
             throw EngineError("pthread_create", "worker \(launch.index)", code: result)

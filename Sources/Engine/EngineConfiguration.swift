@@ -45,11 +45,22 @@ public struct EngineConfiguration: Sendable {
     public var busyPoll: Duration
 
     public init(
-        tunName: String = "flannel0", network: IPv4Prefix, subnetLength: Int? = nil, localSubnet: IPv4Prefix,
-        publicIP: IPv4Address, port: UInt16 = 8285, backend: Backend = .udp, vni: UInt32 = 1,
-        vtepMAC: MACAddress = MACAddress(0), engine: Selection = .auto, workers: Int = 1, batchSize: Int = 64,
-        underlayMTU: Int = 1500, sourcePortCount: Int = EngineConfiguration.defaultSourcePortCount,
-        offloads: Bool = false, busyPoll: Duration = .zero
+        tunName: String = "flannel0",
+        network: IPv4Prefix,
+        subnetLength: Int? = nil,
+        localSubnet: IPv4Prefix,
+        publicIP: IPv4Address,
+        port: UInt16 = 8285,
+        backend: Backend = .udp,
+        vni: UInt32 = 1,
+        vtepMAC: MACAddress = MACAddress(0),
+        engine: Selection = .auto,
+        workers: Int = 1,
+        batchSize: Int = 64,
+        underlayMTU: Int = 1500,
+        sourcePortCount: Int = EngineConfiguration.defaultSourcePortCount,
+        offloads: Bool = false,
+        busyPoll: Duration = .zero
     ) {
         self.tunName = tunName
         self.network = network
@@ -104,17 +115,22 @@ public struct EngineConfiguration: Sendable {
         if backend == .vxlan {
             if vni > 0xFF_FFFF { try refuse("VNI \(vni): a VXLAN VNI has 24 bits, use 0 to 16777215") }
             if vtepMAC.value == 0 || vtepMAC.byte(0) & 1 != 0 {
-                try refuse("VTEP MAC \(vtepMAC): give the VTEP a unicast MAC (flannel picks a random locally administered one)")
+                try refuse(
+                    "VTEP MAC \(vtepMAC): give the VTEP a unicast MAC (flannel picks a random locally administered one)"
+                )
             }
             if sourcePortCount < 0 || sourcePortCount > Self.maximumSourcePortCount {
-                try refuse("source ports \(sourcePortCount): use 0 (send from port \(port)) to \(Self.maximumSourcePortCount)")
+                try refuse(
+                    "source ports \(sourcePortCount): use 0 (send from port \(port)) to \(Self.maximumSourcePortCount)"
+                )
             }
         }
         if busyPoll < .zero || busyPoll > Self.maximumBusyPoll {
             try refuse("busy poll \(busyPoll.microseconds) µs: use 0 (off) to \(Self.maximumBusyPoll.microseconds) µs")
         }
-        if offloads && engine == .mmsg { try refuse("offloads with engine mmsg: only the uring engine has them; use --engine uring") }
+        if offloads && engine == .mmsg {
+            try refuse("offloads with engine mmsg: only the uring engine has them; use --engine uring")
+        }
         if !network.contains(localSubnet) { try refuse("subnet \(localSubnet) lies outside the network \(network)") }
     }
 }
-

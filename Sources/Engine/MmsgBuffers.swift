@@ -55,8 +55,13 @@ struct MmsgBuffers: ~Copyable {
         receiveNames = .allocate(capacity: batchSize)
         for index in 0..<batchSize {
             weft_mmsg_prepare(sendMessages + index, sendVectors + index, sendNames + index, tunSlot(index), 0)
-            weft_mmsg_prepare(receiveMessages + index, receiveVectors + index, receiveNames + index,
-                              wireSlot(index), slotBytes)
+            weft_mmsg_prepare(
+                receiveMessages + index,
+                receiveVectors + index,
+                receiveNames + index,
+                wireSlot(index),
+                slotBytes
+            )
         }
     }
 
@@ -75,7 +80,9 @@ struct MmsgBuffers: ~Copyable {
 
     @inline(__always) func tunSlot(_ index: Int) -> UnsafeMutableRawPointer { memory + index &* slotBytes }
 
-    @inline(__always) func wireSlot(_ index: Int) -> UnsafeMutableRawPointer { memory + (batchSize &+ index) &* slotBytes }
+    @inline(__always) func wireSlot(_ index: Int) -> UnsafeMutableRawPointer {
+        memory + (batchSize &+ index) &* slotBytes
+    }
 
     /// Queues `packet` as send number `index` of this batch, to `publicIP`:`port` from `socket`.
     @inline(__always)

@@ -2,9 +2,9 @@ import Addressing
 import CShims
 import Forwarding
 import Glibc
-import SystemCalls
 import Packets
 import Routes
+import SystemCalls
 
 /// The worker loop on recvmmsg/sendmmsg + poll, for hosts where io_uring is disabled, and (with
 /// batch size 1) our stand-in for flannel's udp proxy, which moves one packet per syscall.
@@ -16,11 +16,18 @@ import Routes
 /// `BusyPoll`) does the worker go offline and poll both fds, for at most `WorkerSetup.idleWait`.
 public enum MmsgWorker {
     public static func run(_ setup: consuming WorkerSetup) throws(EngineError) {
-        let tun = setup.tunQueue, socket = setup.socket
-        let forwarder = setup.forwarder, counters = setup.counters, stop = setup.stop
+        let tun = setup.tunQueue
+        let socket = setup.socket
+        let forwarder = setup.forwarder
+        let counters = setup.counters
+        let stop = setup.stop
         let buffers = MmsgBuffers(batchSize: setup.batchSize, mtu: setup.mtu, headroom: forwarder.headroom)
         // The TUN queue is handed over blocking (io_uring wants that); this loop reads until EAGAIN.
-        let wasNonblocking = try EngineError.check(weft_set_nonblocking(tun, 1), "fcntl(O_NONBLOCK)", "TUN queue \(setup.index)")
+        let wasNonblocking = try EngineError.check(
+            weft_set_nonblocking(tun, 1),
+            "fcntl(O_NONBLOCK)",
+            "TUN queue \(setup.index)"
+        )
         defer { if wasNonblocking == 0 { _ = weft_set_nonblocking(tun, 0) } }
         let idleMilliseconds = WorkerSetup.idleWait.clampedMilliseconds
         var busyPoll = BusyPoll(setup.busyPoll)
@@ -29,9 +36,24 @@ public enum MmsgWorker {
         let reader = setup.publisher.makeReader()
         while !stop.isStopped {
             let table = reader.current()
-            let fromTUN = try forwardFromTUN(buffers, tun: tun, socket: socket, forwarder: forwarder, table: table, counters: counters,
-                                             sourcePorts: setup.sourcePorts, paths: &paths)
-            let fromWire = try forwardFromWire(buffers, tun: tun, socket: socket, forwarder: forwarder, table: table, counters: counters)
+            let fromTUN = try forwardFromTUN(
+                buffers,
+                tun: tun,
+                socket: socket,
+                forwarder: forwarder,
+                table: table,
+                counters: counters,
+                sourcePorts: setup.sourcePorts,
+                paths: &paths
+            )
+            let fromWire = try forwardFromWire(
+                buffers,
+                tun: tun,
+                socket: socket,
+                forwarder: forwarder,
+                table: table,
+                counters: counters
+            )
             reader.quiescent()
             if fromTUN != 0 || fromWire != 0 {
                 busyPoll.worked()
@@ -46,10 +68,18 @@ public enum MmsgWorker {
     }
 
     /// One batch TUN → peers. Returns how many packets were read.
-    static func forwardFromTUN(_ buffers: borrowing MmsgBuffers, tun: Int32, socket: Int32, forwarder: Forwarder,
-                               table: RouteTable, counters: WorkerCounters, sourcePorts: SourcePorts = .none,
-                               paths: inout PathMTUs) throws(EngineError) -> Int {
-        let headroom = buffers.headroom, readBytes = buffers.slotBytes - headroom
+    static func forwardFromTUN(
+        _ buffers: borrowing MmsgBuffers,
+        tun: Int32,
+        socket: Int32,
+        forwarder: Forwarder,
+        table: RouteTable,
+        counters: WorkerCounters,
+        sourcePorts: SourcePorts = .none,
+        paths: inout PathMTUs
+    ) throws(EngineError) -> Int {
+        let headroom = buffers.headroom
+        let readBytes = buffers.slotBytes - headroom
         var read = 0
         while read < buffers.batchSize {
             let count = SystemCall.retryingNegatedErrno { weft_read(tun, buffers.tunSlot(read) + headroom, readBytes) }
@@ -65,8 +95,12 @@ public enum MmsgWorker {
 
         var staged = 0
         for index in 0..<read {
-            var packet = PacketBuffer(base: buffers.tunSlot(index), headroom: headroom,
-                                      length: buffers.tunLengths[index], capacity: buffers.slotBytes)
+            var packet = PacketBuffer(
+                base: buffers.tunSlot(index),
+                headroom: headroom,
+                length: buffers.tunLengths[index],
+                capacity: buffers.slotBytes
+            )
             switch forwarder.fromTUN(&packet, table: table) {
             case .send(let nextHop):
                 var from = sourcePorts.socket(for: packet, forwarder: forwarder, bound: socket)
@@ -99,7 +133,9 @@ public enum MmsgWorker {
             // The kernel stops at the first failing message and reports it only when it is the first.
             guard result > 0 else {
                 counters.count(.sendErrors)
-                if result == -Int(EMSGSIZE) { resendToFit(buffers, sent, tun: tun, forwarder: forwarder, counters: counters, paths: &paths) }
+                if result == -Int(EMSGSIZE) {
+                    resendToFit(buffers, sent, tun: tun, forwarder: forwarder, counters: counters, paths: &paths)
+                }
                 sent += 1
                 continue
             }
@@ -116,14 +152,22 @@ public enum MmsgWorker {
 
     /// Staged send `index` failed with EMSGSIZE: learn the path MTU to its peer, then answer its
     /// packet with ICMP fragmentation needed (DF) or send it from the path socket (`PathMTUs`).
-    private static func resendToFit(_ buffers: borrowing MmsgBuffers, _ index: Int, tun: Int32, forwarder: Forwarder,
-                                    counters: WorkerCounters, paths: inout PathMTUs) {
+    private static func resendToFit(
+        _ buffers: borrowing MmsgBuffers,
+        _ index: Int,
+        tun: Int32,
+        forwarder: Forwarder,
+        counters: WorkerCounters,
+        paths: inout PathMTUs
+    ) {
         let peer = IPv4Address(buffers.sendPeers[index])
         let port = UInt16(bigEndian: buffers.sendNames[index].sin_port)
         let vector = buffers.sendVectors[index]
         guard let start = vector.iov_base else { return }
         let packet = PacketBuffer(base: start, headroom: 0, length: vector.iov_len, capacity: vector.iov_len)
-        if let pathMTU = paths.learn(peer, port: port), let reply = paths.answer(packet, pathMTU: pathMTU, forwarder: forwarder) {
+        if let pathMTU = paths.learn(peer, port: port),
+            let reply = paths.answer(packet, pathMTU: pathMTU, forwarder: forwarder)
+        {
             return writeToTUN(tun, reply, counters: counters)
         }
         counters.count(.pathMTULimitedSends)
@@ -135,8 +179,14 @@ public enum MmsgWorker {
     }
 
     /// One batch peers → TUN. Returns how many datagrams were received.
-    static func forwardFromWire(_ buffers: borrowing MmsgBuffers, tun: Int32, socket: Int32, forwarder: Forwarder,
-                                table: RouteTable, counters: WorkerCounters) throws(EngineError) -> Int {
+    static func forwardFromWire(
+        _ buffers: borrowing MmsgBuffers,
+        tun: Int32,
+        socket: Int32,
+        forwarder: Forwarder,
+        table: RouteTable,
+        counters: WorkerCounters
+    ) throws(EngineError) -> Int {
         let received = Int(weft_recvmmsg(socket, buffers.receiveMessages, UInt32(buffers.batchSize)))
         if received < 0 {
             switch Int32(-received) {
@@ -156,7 +206,12 @@ public enum MmsgWorker {
                 continue
             }
             let sender = IPv4Address(networkOrder: buffers.receiveNames[index].sin_addr.s_addr)
-            var packet = PacketBuffer(base: buffers.wireSlot(index), headroom: 0, length: length, capacity: buffers.slotBytes)
+            var packet = PacketBuffer(
+                base: buffers.wireSlot(index),
+                headroom: 0,
+                length: length,
+                capacity: buffers.slotBytes
+            )
             switch forwarder.fromWire(&packet, sender: sender, table: table) {
             case .deliver:
                 counters.countReceived(from: sender, bytes: length)

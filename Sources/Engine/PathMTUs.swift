@@ -71,11 +71,17 @@ struct PathMTUs {
     /// no DF, an inner MTU below the kernel tunnels' 576, or a packet that gets no ICMP error.
     func answer(_ payload: PacketBuffer, pathMTU: Int, forwarder: Forwarder) -> PacketBuffer? {
         var inner = payload
-        guard inner.consume(encapsulation), IPv4.validate(inner) == nil, IPv4Header(inner).dontFragment else { return nil }
+        guard inner.consume(encapsulation), IPv4.validate(inner) == nil, IPv4Header(inner).dontFragment else {
+            return nil
+        }
         let innerMTU = PathFit.innerMTU(pathMTU: pathMTU, encapsulation: encapsulation)
         guard innerMTU >= PathFit.smallestAnsweredMTU,
-              ICMPUnreachable.replace(&inner, with: .fragmentationNeeded(nextHopMTU: UInt16(innerMTU)),
-                                      source: forwarder.tunAddress) else { return nil }
+            ICMPUnreachable.replace(
+                &inner,
+                with: .fragmentationNeeded(nextHopMTU: UInt16(innerMTU)),
+                source: forwarder.tunAddress
+            )
+        else { return nil }
         counters.countDrop(.exceedsPathMTU)
         counters.count(.fragmentationNeededSent)
         return inner
@@ -96,8 +102,10 @@ final class PathMTUReports: Sendable {
             return true
         }
         guard isNew else { return }
-        log("path MTU to \(peer) is \(pathMTU) (smaller than this host's interface): inner packets up to \(innerMTU) bytes fit, "
-            + "larger TCP is cut to fit and DF packets get ICMP fragmentation needed; "
-            + "set FLANNEL_MTU / the pod MTU to \(innerMTU) or raise the path MTU")
+        log(
+            "path MTU to \(peer) is \(pathMTU) (smaller than this host's interface): inner packets up to \(innerMTU) bytes fit, "
+                + "larger TCP is cut to fit and DF packets get ICMP fragmentation needed; "
+                + "set FLANNEL_MTU / the pod MTU to \(innerMTU) or raise the path MTU"
+        )
     }
 }

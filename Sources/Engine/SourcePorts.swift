@@ -31,7 +31,9 @@ public struct SourcePorts: @unchecked Sendable {
     public func socket(for payload: PacketBuffer, forwarder: Forwarder, bound: Int32) -> Int32 {
         guard sockets.count > 0 else { return bound }
         // Multiply-shift scales the 32-bit hash onto the pool without a division.
-        let index = Int(truncatingIfNeeded: (UInt64(forwarder.flowHash(ofPayload: payload)) &* UInt64(sockets.count)) >> 32)
+        let index = Int(
+            truncatingIfNeeded: (UInt64(forwarder.flowHash(ofPayload: payload)) &* UInt64(sockets.count)) >> 32
+        )
         return sockets[index]
     }
 }

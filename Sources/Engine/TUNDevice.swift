@@ -39,7 +39,11 @@ public struct TUNDevice: ~Copyable {
                 let fd = try EngineError.check(weft_tun_open_queue(name, offloads == nil ? 0 : 1), "TUNSETIFF", name)
                 opened.append(fd)
                 if let offloads {
-                    try EngineError.check(weft_tun_set_vnet_header_size(fd, Int32(VirtioNetHeader.size)), "TUNSETVNETHDRSZ", name)
+                    try EngineError.check(
+                        weft_tun_set_vnet_header_size(fd, Int32(VirtioNetHeader.size)),
+                        "TUNSETVNETHDRSZ",
+                        name
+                    )
                     try EngineError.check(weft_tun_set_offload(fd, offloads.rawValue), "TUNSETOFFLOAD", name)
                 }
             }

@@ -13,17 +13,30 @@ public struct UDPSocket: ~Copyable {
     /// while a worker is busy with a batch.
     public static let defaultBufferBytes = 4 << 20
 
-    public init(address: IPv4Address, port: UInt16, reusePort: Bool = true,
-                bufferBytes: Int = UDPSocket.defaultBufferBytes, receiveBufferBytes: Int? = nil) throws(EngineError) {
+    public init(
+        address: IPv4Address,
+        port: UInt16,
+        reusePort: Bool = true,
+        bufferBytes: Int = UDPSocket.defaultBufferBytes,
+        receiveBufferBytes: Int? = nil
+    ) throws(EngineError) {
         let fd = try EngineError.check(weft_udp_socket(), "socket(AF_INET, SOCK_DGRAM)", "")
         do throws(EngineError) {
             if reusePort {
-                try EngineError.check(weft_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1), "SO_REUSEPORT", "\(address):\(port)")
+                try EngineError.check(
+                    weft_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1),
+                    "SO_REUSEPORT",
+                    "\(address):\(port)"
+                )
             }
             let receiveBytes = receiveBufferBytes ?? bufferBytes
             try EngineError.check(weft_socket_set_buffer(fd, 1, Int32(receiveBytes)), "SO_RCVBUF", "\(receiveBytes)")
             try EngineError.check(weft_socket_set_buffer(fd, 0, Int32(bufferBytes)), "SO_SNDBUF", "\(bufferBytes)")
-            try EngineError.check(weft_bind_ipv4(fd, address.networkOrder, port.bigEndian), "bind", "\(address):\(port)")
+            try EngineError.check(
+                weft_bind_ipv4(fd, address.networkOrder, port.bigEndian),
+                "bind",
+                "\(address):\(port)"
+            )
             let bound = try EngineError.check(weft_local_port(fd), "getsockname", "\(address):\(port)")
             self.port = UInt16(bigEndian: UInt16(truncatingIfNeeded: bound))
         } catch {
@@ -42,7 +55,11 @@ public struct UDPSocket: ~Copyable {
 
     /// UDP_SEGMENT as a socket default: every send larger than `segmentSize` is split by the kernel.
     public func setSegmentSize(_ segmentSize: Int) throws(EngineError) {
-        try EngineError.check(weft_setsockopt_int(fd, Int32(IPPROTO_UDP), UDP_SEGMENT, Int32(segmentSize)), "UDP_SEGMENT", "\(segmentSize)")
+        try EngineError.check(
+            weft_setsockopt_int(fd, Int32(IPPROTO_UDP), UDP_SEGMENT, Int32(segmentSize)),
+            "UDP_SEGMENT",
+            "\(segmentSize)"
+        )
     }
 
     /// IP_MTU_DISCOVER (`weft_pmtu_do`, `weft_pmtu_omit`): see `PathMTUs`.
@@ -53,20 +70,27 @@ public struct UDPSocket: ~Copyable {
     /// The receive buffer the kernel actually granted (it reports double what was set).
     public func receiveBufferBytes() throws(EngineError) -> Int {
         var value: Int32 = 0
-        try EngineError.check(weft_getsockopt_int(fd, SOL_SOCKET, SO_RCVBUF, &value), "getsockopt(SO_RCVBUF)", "fd \(fd)")
+        try EngineError.check(
+            weft_getsockopt_int(fd, SOL_SOCKET, SO_RCVBUF, &value),
+            "getsockopt(SO_RCVBUF)",
+            "fd \(fd)"
+        )
         return Int(value)
     }
 
     /// One datagram, outside the ring (control traffic, tests). Returns bytes sent.
     @discardableResult
-    public func send(_ bytes: UnsafeRawBufferPointer, to address: IPv4Address, port: UInt16) throws(EngineError) -> Int {
+    public func send(_ bytes: UnsafeRawBufferPointer, to address: IPv4Address, port: UInt16) throws(EngineError) -> Int
+    {
         let sent = weft_sendto_ipv4(fd, bytes.baseAddress, bytes.count, address.networkOrder, port.bigEndian)
         if sent < 0 { throw EngineError("sendto", "\(address):\(port)", code: Int32(-sent)) }
         return sent
     }
 
     /// One datagram, outside the ring; blocks. Returns its length and sender.
-    public func receive(into bytes: UnsafeMutableRawBufferPointer) throws(EngineError) -> (count: Int, address: IPv4Address, port: UInt16) {
+    public func receive(
+        into bytes: UnsafeMutableRawBufferPointer
+    ) throws(EngineError) -> (count: Int, address: IPv4Address, port: UInt16) {
         var address: UInt32 = 0
         var port: UInt16 = 0
         let received = weft_recvfrom_ipv4(fd, bytes.baseAddress, bytes.count, 0, &address, &port)

@@ -38,11 +38,16 @@ struct UringBuffers: ~Copyable {
     init(_ sizing: UringWorker.Sizing) throws(EngineError) {
         let perGroup = sizing.buffersPerGroup
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let slabBytes = UringBufferLayout.roundUp((sizing.tunBufferBytes + sizing.socketBufferBytes) * perGroup, to: page)
+        let slabBytes = UringBufferLayout.roundUp(
+            (sizing.tunBufferBytes + sizing.socketBufferBytes) * perGroup,
+            to: page
+        )
         let oneRing = UringBufferLayout.roundUp(perGroup * Int(weft_buffer_ring_entry_size()), to: page)
 
         let slab = mmap(nil, slabBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        guard let slab, slab != MAP_FAILED else { throw EngineError("mmap", "\(slabBytes) bytes of packet buffers", code: errno) }
+        guard let slab, slab != MAP_FAILED else {
+            throw EngineError("mmap", "\(slabBytes) bytes of packet buffers", code: errno)
+        }
         let rings = mmap(nil, oneRing * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         guard let rings, rings != MAP_FAILED else {
             let code = errno
@@ -77,14 +82,26 @@ struct UringBuffers: ~Copyable {
         self.slabBytes = slabBytes
         self.ringBytes = oneRing * 2
         self.ringMemory = rings
-        self.sends = SegmentSends(slotsPerBuffer: sizing.offloads ? SegmentSends.slotsPerSuperPacket : 0,
-                                  buffers: perGroup, peers: peers)
+        self.sends = SegmentSends(
+            slotsPerBuffer: sizing.offloads ? SegmentSends.slotsPerSuperPacket : 0,
+            buffers: perGroup,
+            peers: peers
+        )
         self.gathers = GatherWrites(buffers: sizing.offloads ? perGroup : 0)
         self.batches = SendBatches(buffers: sizing.offloads ? perGroup : 0, peers: peers)
         self.layout = UringBufferLayout(
-            slab: slab, sizing: sizing, tunRing: rings, socketRing: rings + oneRing,
-            messages: messages, vectors: vectors, peers: peers, receiveMessage: receiveMessage, sends: sends, gathers: gathers,
-            batches: batches)
+            slab: slab,
+            sizing: sizing,
+            tunRing: rings,
+            socketRing: rings + oneRing,
+            messages: messages,
+            vectors: vectors,
+            peers: peers,
+            receiveMessage: receiveMessage,
+            sends: sends,
+            gathers: gathers,
+            batches: batches
+        )
     }
 
     deinit {
@@ -146,10 +163,19 @@ struct UringBufferLayout {
     let gathers: GatherWrites
     let batches: SendBatches
 
-    init(slab: UnsafeMutableRawPointer, sizing: UringWorker.Sizing, tunRing: UnsafeMutableRawPointer,
-         socketRing: UnsafeMutableRawPointer, messages: UnsafeMutablePointer<msghdr>, vectors: UnsafeMutablePointer<iovec>,
-         peers: UnsafeMutablePointer<sockaddr_in>, receiveMessage: UnsafeMutablePointer<msghdr>, sends: SegmentSends,
-         gathers: GatherWrites, batches: SendBatches) {
+    init(
+        slab: UnsafeMutableRawPointer,
+        sizing: UringWorker.Sizing,
+        tunRing: UnsafeMutableRawPointer,
+        socketRing: UnsafeMutableRawPointer,
+        messages: UnsafeMutablePointer<msghdr>,
+        vectors: UnsafeMutablePointer<iovec>,
+        peers: UnsafeMutablePointer<sockaddr_in>,
+        receiveMessage: UnsafeMutablePointer<msghdr>,
+        sends: SegmentSends,
+        gathers: GatherWrites,
+        batches: SendBatches
+    ) {
         self.slab = slab
         buffersPerGroup = sizing.buffersPerGroup
         tunStride = sizing.tunBufferBytes
@@ -189,7 +215,8 @@ struct UringBufferLayout {
     var bufferCount: Int { buffersPerGroup * 2 }
 
     @inline(__always) func base(_ id: Int) -> UnsafeMutableRawPointer {
-        id < buffersPerGroup ? slab + id * tunStride : slab + buffersPerGroup * tunStride + (id - buffersPerGroup) * socketStride
+        id < buffersPerGroup
+            ? slab + id * tunStride : slab + buffersPerGroup * tunStride + (id - buffersPerGroup) * socketStride
     }
 
     @inline(__always) func isTUNBuffer(_ id: Int) -> Bool { id < buffersPerGroup }
@@ -197,7 +224,8 @@ struct UringBufferLayout {
     /// Bytes of buffer `id` a packet view may cover (the whole stride without offloads; with them,
     /// the receive region only, so nothing grows into the region behind it).
     @inline(__always) func packetCapacity(_ id: Int) -> Int {
-        isTUNBuffer(id) ? Self.headroom + tunProvidedLength
+        isTUNBuffer(id)
+            ? Self.headroom + tunProvidedLength
             : Self.headroom - Self.receivePrefix - receiveControlBytes + socketProvidedLength
     }
 
@@ -217,8 +245,14 @@ struct UringBufferLayout {
     /// buffer is in it at most once, so a staged slot is never one the kernel has yet to consume.
     @inline(__always) func stage(_ id: Int, offset: Int32) {
         let ring = isTUNBuffer(id) ? tunRing : socketRing
-        weft_buffer_ring_add(ring, providedAddress(id), UInt32(providedLength(id)), UInt16(truncatingIfNeeded: id),
-                             UInt32(buffersPerGroup), offset)
+        weft_buffer_ring_add(
+            ring,
+            providedAddress(id),
+            UInt32(providedLength(id)),
+            UInt16(truncatingIfNeeded: id),
+            UInt32(buffersPerGroup),
+            offset
+        )
     }
 }
 
@@ -271,7 +305,9 @@ struct SegmentSends {
     @inline(__always) func slot(_ id: Int, _ index: Int) -> Int { id * slotsPerBuffer + index }
 
     /// TUN buffer `id`'s iovecs: segment i's headers at 2i, its payload at 2i + 1.
-    @inline(__always) func vectors(_ id: Int) -> UnsafeMutablePointer<iovec> { gatherVectors + id * Self.vectorsPerBuffer }
+    @inline(__always) func vectors(_ id: Int) -> UnsafeMutablePointer<iovec> {
+        gatherVectors + id * Self.vectorsPerBuffer
+    }
 }
 
 /// Per socket buffer, the TUN writes of one coalesced UDP_GRO receive: room for a virtio-net header
@@ -290,7 +326,11 @@ struct GatherWrites {
         self.buffers = buffers
         let count = max(1, buffers)
         headers = .allocate(byteCount: count * Self.writesPerBuffer * VirtioNetHeader.size, alignment: 16)
-        headers.initializeMemory(as: UInt8.self, repeating: 0, count: count * Self.writesPerBuffer * VirtioNetHeader.size)
+        headers.initializeMemory(
+            as: UInt8.self,
+            repeating: 0,
+            count: count * Self.writesPerBuffer * VirtioNetHeader.size
+        )
         vectors = .allocate(capacity: count * Self.vectorsPerBuffer)
         vectors.initialize(repeating: iovec(), count: count * Self.vectorsPerBuffer)
     }
@@ -305,5 +345,7 @@ struct GatherWrites {
         headers + index * Self.writesPerBuffer * VirtioNetHeader.size
     }
 
-    @inline(__always) func vectors(_ index: Int) -> UnsafeMutablePointer<iovec> { vectors + index * Self.vectorsPerBuffer }
+    @inline(__always) func vectors(_ index: Int) -> UnsafeMutablePointer<iovec> {
+        vectors + index * Self.vectorsPerBuffer
+    }
 }

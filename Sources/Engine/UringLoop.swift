@@ -7,7 +7,8 @@ import Routes
 
 /// What a completion answers, in the top half of its user_data; the bottom half is a buffer id.
 enum UringOperation: UInt64 {
-    case tunRead = 1, socketReceive, send, tunWrite, cancel
+    case tunRead = 1
+    case socketReceive, send, tunWrite, cancel
     /// One UDP_SEGMENT send of a super-packet's segments; the id's bits 16… are the send slot.
     case segmentSend
     /// One UDP_SEGMENT send of a batch of small packets; the id is its first buffer's.
@@ -53,9 +54,20 @@ struct UringLoop: ~Copyable {
     let coalescedWrites: UnsafeMutablePointer<CoalescedWrite>
     let gatherPieces: UnsafeMutablePointer<GatherPiece>
 
-    init(ring: UnsafeMutablePointer<io_uring>, buffers: UringBufferLayout, tunQueue: Int32, socket: Int32,
-         forwarder: Forwarder, counters: WorkerCounters, completionBatch: Int, sourcePorts: SourcePorts = .none,
-         offloads: Bool = false, segmentation: Bool = false, coalescesUDP: Bool = false, paths: PathMTUs) {
+    init(
+        ring: UnsafeMutablePointer<io_uring>,
+        buffers: UringBufferLayout,
+        tunQueue: Int32,
+        socket: Int32,
+        forwarder: Forwarder,
+        counters: WorkerCounters,
+        completionBatch: Int,
+        sourcePorts: SourcePorts = .none,
+        offloads: Bool = false,
+        segmentation: Bool = false,
+        coalescesUDP: Bool = false,
+        paths: PathMTUs
+    ) {
         self.ring = ring
         self.buffers = buffers
         self.tunQueue = tunQueue
@@ -90,8 +102,13 @@ struct UringLoop: ~Copyable {
     /// made the loop give up (a receive that keeps failing), or nil when stopped. `log` is called
     /// between batches, for events that happen once (never per packet). With a `busyPoll` budget
     /// the loop looks again for that long after its last batch before it sleeps (`BusyPoll`).
-    mutating func run(reader: borrowing RouteTableReader, stop: StopSignal, idleMilliseconds: Int32,
-                      busyPoll budget: Duration = .zero, log: Engine.Log = { _ in }) -> EngineError? {
+    mutating func run(
+        reader: borrowing RouteTableReader,
+        stop: StopSignal,
+        idleMilliseconds: Int32,
+        busyPoll budget: Duration = .zero,
+        log: Engine.Log = { _ in }
+    ) -> EngineError? {
         var busyPoll = BusyPoll(budget)
         while !stop.isStopped {
             if let failure = armReceives() { return failure }
@@ -115,8 +132,10 @@ struct UringLoop: ~Copyable {
             sendBatch()
             if segmentationFellBack {
                 segmentationFellBack = false
-                log("a UDP_SEGMENT send failed with EIO (the route cannot take UDP GSO: IPsec on the underlay, or, on "
-                    + "older kernels, a device without tx checksumming): sending one datagram per segment from now on")
+                log(
+                    "a UDP_SEGMENT send failed with EIO (the route cannot take UDP GSO: IPsec on the underlay, or, on "
+                        + "older kernels, a device without tx checksumming): sending one datagram per segment from now on"
+                )
             }
             weft_cq_advance(ring, UInt32(ready))
             reader.quiescent()
@@ -194,8 +213,12 @@ struct UringLoop: ~Copyable {
             return stage(id)
         }
         if offloads { return superPacketRead(id, length: length, table: table) }
-        var packet = PacketBuffer(base: buffers.base(id), headroom: UringBufferLayout.headroom, length: length,
-                                  capacity: buffers.packetCapacity(id))
+        var packet = PacketBuffer(
+            base: buffers.base(id),
+            headroom: UringBufferLayout.headroom,
+            length: length,
+            capacity: buffers.packetCapacity(id)
+        )
         switch forwarder.fromTUN(&packet, table: table) {
         case .send(let nextHop):
             if let pathMTU = paths.exceeded(payload: packet.length, to: nextHop.publicIP) {
@@ -222,8 +245,15 @@ struct UringLoop: ~Copyable {
         var address: UInt32 = 0
         var port: UInt16 = 0
         if offloads { return coalescedReceive(id, completion.res, table: table) }
-        let parsed = weft_recvmsg_parse(buffers.providedAddress(id), completion.res, buffers.receiveMessage,
-                                        &payloadOffset, &payloadLength, &address, &port)
+        let parsed = weft_recvmsg_parse(
+            buffers.providedAddress(id),
+            completion.res,
+            buffers.receiveMessage,
+            &payloadOffset,
+            &payloadLength,
+            &address,
+            &port
+        )
         counters.count(.wireReceivedPackets)
         counters.count(.wireReceivedBytes, by: UInt64(payloadLength))
         let headroom = UringBufferLayout.headroom - UringBufferLayout.receivePrefix + Int(payloadOffset)
@@ -232,8 +262,12 @@ struct UringLoop: ~Copyable {
             counters.countDrop(parsed < 0 ? .truncated : .oversize)
             return stage(id)
         }
-        var packet = PacketBuffer(base: buffers.base(id), headroom: headroom, length: Int(payloadLength),
-                                  capacity: buffers.packetCapacity(id))
+        var packet = PacketBuffer(
+            base: buffers.base(id),
+            headroom: headroom,
+            length: Int(payloadLength),
+            capacity: buffers.packetCapacity(id)
+        )
         let sender = IPv4Address(networkOrder: address)
         switch forwarder.fromWire(&packet, sender: sender, table: table) {
         case .deliver:

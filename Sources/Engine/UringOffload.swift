@@ -24,11 +24,17 @@ extension UringLoop {
             return stage(id)
         }
         let header = VirtioNetHeader(loadingFrom: base + headroom)
-        var packet = PacketBuffer(base: base, headroom: headroom + VirtioNetHeader.size, length: length - VirtioNetHeader.size,
-                                  capacity: buffers.packetCapacity(id))
+        var packet = PacketBuffer(
+            base: base,
+            headroom: headroom + VirtioNetHeader.size,
+            length: length - VirtioNetHeader.size,
+            capacity: buffers.packetCapacity(id)
+        )
         let isSuperPacket = header.gsoType.kind != .none
         if !isSuperPacket {
-            if let reason = header.validate(packetLength: packet.length) ?? Segmentation.completeChecksum(packet, header: header) {
+            if let reason = header.validate(packetLength: packet.length)
+                ?? Segmentation.completeChecksum(packet, header: header)
+            {
                 counters.countDrop(reason)
                 return stage(id)
             }
@@ -67,7 +73,8 @@ extension UringLoop {
     /// own (the cut loses nothing meanwhile, and carries on for a sender that ignores the ICMP).
     /// UDP datagrams cannot be cut: with DF they are answered and dropped, without it they leave
     /// from the path socket to be fragmented.
-    private mutating func sendSegments(_ id: Int, _ packet: PacketBuffer, header: VirtioNetHeader, to nextHop: NextHop) {
+    private mutating func sendSegments(_ id: Int, _ packet: PacketBuffer, header: VirtioNetHeader, to nextHop: NextHop)
+    {
         var sender = sourcePorts.socket(for: packet, forwarder: forwarder, bound: socket)
         let gap = forwarder.headroom
         var inner = packet
@@ -76,8 +83,14 @@ extension UringLoop {
         let pathMTU = paths.known(nextHop.publicIP)
         let innerMTU = pathMTU.map { PathFit.innerMTU(pathMTU: $0, encapsulation: gap) } ?? .max
         let layout: GatheredSegments
-        switch Segmentation.segmentHeaders(inner, header: header, into: output,
-                                           capacity: buffers.regionBytes - Self.superPacketReplyRoom, gap: gap, innerMTU: innerMTU) {
+        switch Segmentation.segmentHeaders(
+            inner,
+            header: header,
+            into: output,
+            capacity: buffers.regionBytes - Self.superPacketReplyRoom,
+            gap: gap,
+            innerMTU: innerMTU
+        ) {
         case .segmented(let result): layout = result
         case .dropped(let reason):
             counters.countDrop(reason)
@@ -99,8 +112,12 @@ extension UringLoop {
         }
         if gap > 0 {
             for index in 0..<layout.count {
-                var headers = PacketBuffer(base: output, headroom: layout.headerOffset(ofSegment: index) + gap,
-                                           length: layout.headersLength, capacity: layout.headerBytes)
+                var headers = PacketBuffer(
+                    base: output,
+                    headroom: layout.headerOffset(ofSegment: index) + gap,
+                    length: layout.headersLength,
+                    capacity: layout.headerBytes
+                )
                 // The gap is the encapsulation's size exactly, so this cannot come up short.
                 guard forwarder.encapsulate(&headers, to: nextHop) else {
                     counters.countDrop(.oversize)
@@ -117,8 +134,14 @@ extension UringLoop {
     /// payload where it lies in `payload`, the super-packet) from `sender` in as few UDP_SEGMENT
     /// sends as the kernel takes (`segmentsPerSend`), each from its own slot and gathering headers
     /// and payload: the payload is not copied.
-    mutating func submitSegmentSends(_ id: Int, _ layout: GatheredSegments, headers output: UnsafeMutableRawPointer,
-                                     payload packet: PacketBuffer, to nextHop: NextHop, from sender: Int32) {
+    mutating func submitSegmentSends(
+        _ id: Int,
+        _ layout: GatheredSegments,
+        headers output: UnsafeMutableRawPointer,
+        payload packet: PacketBuffer,
+        to nextHop: NextHop,
+        from sender: Int32
+    ) {
         let perSend = segmentation ? layout.segmentsPerSend() : 1
         let sendCount = (layout.count + perSend - 1) / perSend
         let sends = buffers.sends
@@ -129,9 +152,14 @@ extension UringLoop {
         address(id, to: nextHop)
         let vectors = sends.vectors(id)
         for index in 0..<layout.count {
-            vectors[2 * index] = iovec(iov_base: output + layout.headerOffset(ofSegment: index), iov_len: layout.headerStride)
-            vectors[2 * index + 1] = iovec(iov_base: packet.start + layout.payloadOffset(ofSegment: index),
-                                           iov_len: layout.payloadLength(ofSegment: index))
+            vectors[2 * index] = iovec(
+                iov_base: output + layout.headerOffset(ofSegment: index),
+                iov_len: layout.headerStride
+            )
+            vectors[2 * index + 1] = iovec(
+                iov_base: packet.start + layout.payloadOffset(ofSegment: index),
+                iov_len: layout.payloadLength(ofSegment: index)
+            )
         }
         for index in 0..<sendCount {
             let first = index * perSend
@@ -186,7 +214,11 @@ extension UringLoop {
         }
         counters.count(.wireSentPackets, by: UInt64(datagrams))
         counters.count(.wireSentBytes, by: UInt64(result))
-        counters.countSent(to: IPv4Address(networkOrder: buffers.peers[id].sin_addr.s_addr), bytes: Int(result), packets: datagrams)
+        counters.countSent(
+            to: IPv4Address(networkOrder: buffers.peers[id].sin_addr.s_addr),
+            bytes: Int(result),
+            packets: datagrams
+        )
         return true
     }
 
@@ -203,7 +235,15 @@ extension UringLoop {
         var address: UInt32 = 0
         var port: UInt16 = 0
         let provided = buffers.providedAddress(id)
-        let parsed = weft_recvmsg_parse(provided, result, buffers.receiveMessage, &payloadOffset, &payloadLength, &address, &port)
+        let parsed = weft_recvmsg_parse(
+            provided,
+            result,
+            buffers.receiveMessage,
+            &payloadOffset,
+            &payloadLength,
+            &address,
+            &port
+        )
         let base = buffers.base(id)
         let headroom = (provided - base) + Int(payloadOffset)
         let length = Int(payloadLength)
@@ -220,7 +260,12 @@ extension UringLoop {
             counters.count(.wireReceivedPackets)
             counters.count(.wireReceivedBytes, by: UInt64(length))
             // One datagram: its header goes where the recvmsg prefix was.
-            var packet = PacketBuffer(base: base, headroom: headroom, length: length, capacity: buffers.packetCapacity(id))
+            var packet = PacketBuffer(
+                base: base,
+                headroom: headroom,
+                length: length,
+                capacity: buffers.packetCapacity(id)
+            )
             switch forwarder.fromWire(&packet, sender: sender, table: table) {
             case .deliver:
                 // Datagram payload bytes, as the packet-by-packet paths count (vxlan: headers included).
@@ -240,8 +285,12 @@ extension UringLoop {
             defer { offset += segmentLength }
             counters.count(.wireReceivedPackets)
             counters.count(.wireReceivedBytes, by: UInt64(segmentLength))
-            var segment = PacketBuffer(base: base, headroom: headroom + offset, length: segmentLength,
-                                       capacity: headroom + offset + segmentLength)
+            var segment = PacketBuffer(
+                base: base,
+                headroom: headroom + offset,
+                length: segmentLength,
+                capacity: headroom + offset + segmentLength
+            )
             switch forwarder.fromWire(&segment, sender: sender, table: table) {
             case .deliver: break
             case .drop(let reason):
@@ -259,17 +308,21 @@ extension UringLoop {
         guard count > 0 else { return stage(id) }
 
         let socketIndex = id - buffers.buffersPerGroup
-        let writes = coalescer.coalesce(UnsafeMutableBufferPointer(start: receivedSegments, count: count),
-                                        headers: buffers.gathers.headers(socketIndex),
-                                        into: UnsafeMutableBufferPointer(start: coalescedWrites, count: count),
-                                        pieces: UnsafeMutableBufferPointer(start: gatherPieces, count: 2 * count))
+        let writes = coalescer.coalesce(
+            UnsafeMutableBufferPointer(start: receivedSegments, count: count),
+            headers: buffers.gathers.headers(socketIndex),
+            into: UnsafeMutableBufferPointer(start: coalescedWrites, count: count),
+            pieces: UnsafeMutableBufferPointer(start: gatherPieces, count: 2 * count)
+        )
         counters.count(.coalescedSegments, by: UInt64(count - writes))
         let vectors = buffers.gathers.vectors(socketIndex)
         for index in 0..<writes {
             let write = coalescedWrites[index]
             for piece in write.firstPiece..<write.firstPiece + write.pieceCount {
-                vectors[piece] = iovec(iov_base: UnsafeMutableRawPointer(mutating: gatherPieces[piece].start),
-                                       iov_len: gatherPieces[piece].count)
+                vectors[piece] = iovec(
+                    iov_base: UnsafeMutableRawPointer(mutating: gatherPieces[piece].start),
+                    iov_len: gatherPieces[piece].count
+                )
             }
             let entry = nextSubmission()
             weft_prep_writev(entry, tunQueue, vectors + write.firstPiece, UInt32(write.pieceCount))

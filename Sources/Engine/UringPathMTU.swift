@@ -22,11 +22,18 @@ extension UringLoop {
     /// the failed send.
     mutating func resendToFit(_ id: Int, learned: Int? = nil) {
         let peer = buffers.peers[id]
-        let pathMTU = learned ?? paths.learn(IPv4Address(networkOrder: peer.sin_addr.s_addr), port: UInt16(bigEndian: peer.sin_port))
+        let pathMTU =
+            learned
+            ?? paths.learn(IPv4Address(networkOrder: peer.sin_addr.s_addr), port: UInt16(bigEndian: peer.sin_port))
         let vector = buffers.vectors[id]
         let base = buffers.base(id)
         guard let start = vector.iov_base else { return }
-        let packet = PacketBuffer(base: base, headroom: start - base, length: vector.iov_len, capacity: buffers.packetCapacity(id))
+        let packet = PacketBuffer(
+            base: base,
+            headroom: start - base,
+            length: vector.iov_len,
+            capacity: buffers.packetCapacity(id)
+        )
         answerOrSendFromPath(id, packet, pathMTU: pathMTU ?? 0)
     }
 
@@ -89,13 +96,26 @@ extension UringLoop {
         let innerMTU = PathFit.innerMTU(pathMTU: pathMTU, encapsulation: forwarder.headroom)
         guard IPv4Header(inner).dontFragment, innerMTU >= PathFit.smallestAnsweredMTU else { return false }
         let reply = buffers.base(id) + buffers.tunOutputOffset + buffers.regionBytes - Self.superPacketReplyRoom
-        guard let length = ICMPUnreachable.write(.fragmentationNeeded(nextHopMTU: UInt16(innerMTU)), offender: inner,
-                                                 source: forwarder.tunAddress, to: reply + VirtioNetHeader.size,
-                                                 capacity: Self.superPacketReplyRoom - VirtioNetHeader.size) else { return false }
+        guard
+            let length = ICMPUnreachable.write(
+                .fragmentationNeeded(nextHopMTU: UInt16(innerMTU)),
+                offender: inner,
+                source: forwarder.tunAddress,
+                to: reply + VirtioNetHeader.size,
+                capacity: Self.superPacketReplyRoom - VirtioNetHeader.size
+            )
+        else { return false }
         VirtioNetHeader.plain.store(to: reply)
         counters.count(.fragmentationNeededSent)
-        writeToTUN(id, PacketBuffer(base: reply, headroom: 0, length: VirtioNetHeader.size + length,
-                                    capacity: Self.superPacketReplyRoom))
+        writeToTUN(
+            id,
+            PacketBuffer(
+                base: reply,
+                headroom: 0,
+                length: VirtioNetHeader.size + length,
+                capacity: Self.superPacketReplyRoom
+            )
+        )
         return true
     }
 

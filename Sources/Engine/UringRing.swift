@@ -33,7 +33,11 @@ struct UringRing: ~Copyable {
             if failure != EINVAL { break }
         }
         ring.deallocate()
-        throw EngineError("io_uring_setup", "\(submissionEntries) submission / \(completionEntries) completion entries", code: failure)
+        throw EngineError(
+            "io_uring_setup",
+            "\(submissionEntries) submission / \(completionEntries) completion entries",
+            code: failure
+        )
     }
 
     deinit {
@@ -45,8 +49,17 @@ struct UringRing: ~Copyable {
     func register(_ buffers: borrowing UringBuffers) throws(EngineError) {
         let layout = buffers.layout
         for group in [UringBufferLayout.tunGroup, UringBufferLayout.socketGroup] {
-            let result = weft_register_buffer_ring(ring, layout.ringMemory(group), UInt32(layout.buffersPerGroup), group)
-            try EngineError.check(result, "IORING_REGISTER_PBUF_RING", "group \(group), \(layout.buffersPerGroup) buffers")
+            let result = weft_register_buffer_ring(
+                ring,
+                layout.ringMemory(group),
+                UInt32(layout.buffersPerGroup),
+                group
+            )
+            try EngineError.check(
+                result,
+                "IORING_REGISTER_PBUF_RING",
+                "group \(group), \(layout.buffersPerGroup) buffers"
+            )
         }
         for id in 0..<layout.buffersPerGroup * 2 {
             layout.stage(id, offset: Int32(id % layout.buffersPerGroup))

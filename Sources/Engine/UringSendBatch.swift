@@ -21,10 +21,14 @@ extension UringLoop {
         let socket = sourcePorts.socket(for: packet, forwarder: forwarder, bound: self.socket)
         if batch.count > 0 {
             if nextHop == batch.nextHop, socket == batch.socket, packet.length == batch.length,
-               batch.count < SendBatches.packetsPerBatch, (batch.count + 1) * packet.length <= SendBatches.payloadLimit {
+                batch.count < SendBatches.packetsPerBatch, (batch.count + 1) * packet.length <= SendBatches.payloadLimit
+            {
                 let slot = batch.first
                 batches.ids[slot * SendBatches.packetsPerBatch + batch.count] = Int32(id)
-                batches.vectors[slot * SendBatches.packetsPerBatch + batch.count] = iovec(iov_base: packet.start, iov_len: packet.length)
+                batches.vectors[slot * SendBatches.packetsPerBatch + batch.count] = iovec(
+                    iov_base: packet.start,
+                    iov_len: packet.length
+                )
                 batch.count += 1
                 return
             }
@@ -66,7 +70,9 @@ extension UringLoop {
             // Longer than the path MTU the kernel just learned: each packet is answered or resent on its own.
             counters.count(.sendErrors)
             let peer = buffers.peers[slot]
-            let learned = paths.learn(IPv4Address(networkOrder: peer.sin_addr.s_addr), port: UInt16(bigEndian: peer.sin_port)) ?? 0
+            let learned =
+                paths.learn(IPv4Address(networkOrder: peer.sin_addr.s_addr), port: UInt16(bigEndian: peer.sin_port))
+                ?? 0
             for index in 0..<count {
                 let id = Int(batches.ids[slot * SendBatches.packetsPerBatch + index])
                 buffers.peers[id] = peer
@@ -76,7 +82,9 @@ extension UringLoop {
             }
             return
         }
-        if countSegmentSend(result, datagrams: count, peerOf: slot) { counters.count(.batchedPackets, by: UInt64(count)) }
+        if countSegmentSend(result, datagrams: count, peerOf: slot) {
+            counters.count(.batchedPackets, by: UInt64(count))
+        }
         for index in 0..<count { release(Int(batches.ids[slot * SendBatches.packetsPerBatch + index])) }
     }
 }

@@ -42,13 +42,17 @@ public enum UringWorker {
             // With offloads one completion can lead to many submissions (a super-packet's sends,
             // a receive's TUN writes) and every one of them completes.
             submissionEntries = Self.powerOfTwo(atLeast: offloads ? 1024 : completionBatch + 4)
-            buffersPerGroup = offloads ? Self.offloadBuffersPerGroup : UringBufferLayout.buffersPerGroup(batchSize: batchSize)
+            buffersPerGroup =
+                offloads ? Self.offloadBuffersPerGroup : UringBufferLayout.buffersPerGroup(batchSize: batchSize)
             bufferBytes = UringBufferLayout.roundUp(UringBufferLayout.headroom + max(mtu, 68) + wireOverhead, to: 64)
             self.offloads = offloads
             tunBufferBytes = offloads ? Self.superPacketRegion + Self.offloadRegion : bufferBytes
             socketBufferBytes = offloads ? Self.superPacketRegion : bufferBytes
             let operationsPerBuffer = offloads ? SegmentSends.slotsPerSuperPacket : 1
-            completionEntries = max(submissionEntries, Self.powerOfTwo(atLeast: buffersPerGroup * 2 * (operationsPerBuffer + 1)))
+            completionEntries = max(
+                submissionEntries,
+                Self.powerOfTwo(atLeast: buffersPerGroup * 2 * (operationsPerBuffer + 1))
+            )
         }
 
         static func powerOfTwo(atLeast value: Int) -> Int {
@@ -66,20 +70,42 @@ public enum UringWorker {
     /// set up, or when a receive keeps failing (a broken fd). `log` hears of what happens once
     /// while it runs (UDP_SEGMENT sends refused), as "worker N: …".
     public static func run(_ setup: consuming WorkerSetup, log: Engine.Log = { _ in }) throws(EngineError) {
-        let sizing = Sizing(batchSize: setup.batchSize, mtu: setup.mtu, wireOverhead: setup.forwarder.headroom,
-                            offloads: setup.offloads)
+        let sizing = Sizing(
+            batchSize: setup.batchSize,
+            mtu: setup.mtu,
+            wireOverhead: setup.forwarder.headroom,
+            offloads: setup.offloads
+        )
         let buffers = try UringBuffers(sizing)
-        let ring = try UringRing(submissionEntries: sizing.submissionEntries, completionEntries: sizing.completionEntries)
+        let ring = try UringRing(
+            submissionEntries: sizing.submissionEntries,
+            completionEntries: sizing.completionEntries
+        )
         try ring.register(buffers)
 
         let reader = setup.publisher.makeReader()
-        var loop = UringLoop(ring: ring.ring, buffers: buffers.layout, tunQueue: setup.tunQueue, socket: setup.socket,
-                             forwarder: setup.forwarder, counters: setup.counters, completionBatch: sizing.completionBatch,
-                             sourcePorts: setup.sourcePorts, offloads: setup.offloads, segmentation: setup.segmentation,
-                             coalescesUDP: setup.coalescesUDP, paths: setup.pathMTUs)
+        var loop = UringLoop(
+            ring: ring.ring,
+            buffers: buffers.layout,
+            tunQueue: setup.tunQueue,
+            socket: setup.socket,
+            forwarder: setup.forwarder,
+            counters: setup.counters,
+            completionBatch: sizing.completionBatch,
+            sourcePorts: setup.sourcePorts,
+            offloads: setup.offloads,
+            segmentation: setup.segmentation,
+            coalescesUDP: setup.coalescesUDP,
+            paths: setup.pathMTUs
+        )
         let index = setup.index
-        let failure = loop.run(reader: reader, stop: setup.stop, idleMilliseconds: WorkerSetup.idleWait.clampedMilliseconds,
-                               busyPoll: setup.busyPoll, log: { log("worker \(index): \($0)") })
+        let failure = loop.run(
+            reader: reader,
+            stop: setup.stop,
+            idleMilliseconds: WorkerSetup.idleWait.clampedMilliseconds,
+            busyPoll: setup.busyPoll,
+            log: { log("worker \(index): \($0)") }
+        )
         reader.goOffline()
         let drained = loop.drain(milliseconds: 250)
         _ = consume loop
@@ -95,14 +121,24 @@ public enum UringWorker {
         do throws(EngineError) {
             let sizing = Sizing(batchSize: 1, mtu: 68)
             let buffers = try UringBuffers(sizing)
-            let ring = try UringRing(submissionEntries: sizing.submissionEntries, completionEntries: sizing.completionEntries)
+            let ring = try UringRing(
+                submissionEntries: sizing.submissionEntries,
+                completionEntries: sizing.completionEntries
+            )
             try ring.register(buffers)
             var pipeEnds: (Int32, Int32) = (-1, -1)
-            let opened = withUnsafeMutableBytes(of: &pipeEnds) { weft_pipe($0.baseAddress!.assumingMemoryBound(to: Int32.self)) }
+            let opened = withUnsafeMutableBytes(of: &pipeEnds) {
+                weft_pipe($0.baseAddress!.assumingMemoryBound(to: Int32.self))
+            }
             if opened != 0 { throw EngineError("pipe2", "probe", code: -opened) }
-            defer { close(pipeEnds.0); close(pipeEnds.1) }
+            defer {
+                close(pipeEnds.0)
+                close(pipeEnds.1)
+            }
 
-            guard let entry = weft_get_sqe(ring.ring) else { throw EngineError("io_uring_get_sqe", "probe", code: EBUSY) }
+            guard let entry = weft_get_sqe(ring.ring) else {
+                throw EngineError("io_uring_get_sqe", "probe", code: EBUSY)
+            }
             weft_prep_read_multishot(entry, pipeEnds.0, UringBufferLayout.tunGroup)
             weft_sqe_set_user_data(entry, UringOperation.tunRead.userData())
             var byte: UInt8 = 0x2A
@@ -110,13 +146,19 @@ public enum UringWorker {
             let result = try completionResult(ring.ring, milliseconds: 500, operation: "IORING_OP_READ_MULTISHOT")
             if result.res < 0 { throw EngineError("IORING_OP_READ_MULTISHOT", "probe pipe", code: -result.res) }
             guard result.flags & weft_cqe_buffer != 0, result.res == 1 else {
-                throw EngineError("IORING_OP_READ_MULTISHOT", "probe pipe: read \(result.res) bytes without a provided buffer", code: EINVAL)
+                throw EngineError(
+                    "IORING_OP_READ_MULTISHOT",
+                    "probe pipe: read \(result.res) bytes without a provided buffer",
+                    code: EINVAL
+                )
             }
             if result.flags & weft_cqe_more != 0, let cancel = weft_get_sqe(ring.ring) {
                 weft_prep_cancel(cancel, UringOperation.tunRead.userData())
                 weft_sqe_set_user_data(cancel, UringOperation.cancel.userData())
                 // Wait for the read's last completion so no request outlives the buffers.
-                while try completionResult(ring.ring, milliseconds: 500, operation: "cancel").userData != UringOperation.tunRead.userData() {}
+                while try completionResult(ring.ring, milliseconds: 500, operation: "cancel").userData
+                    != UringOperation.tunRead.userData()
+                {}
             }
             return nil
         } catch {
@@ -124,8 +166,11 @@ public enum UringWorker {
         }
     }
 
-    private static func completionResult(_ ring: UnsafeMutablePointer<io_uring>, milliseconds: Int32,
-                                         operation: String) throws(EngineError) -> (res: Int32, flags: UInt32, userData: UInt64) {
+    private static func completionResult(
+        _ ring: UnsafeMutablePointer<io_uring>,
+        milliseconds: Int32,
+        operation: String
+    ) throws(EngineError) -> (res: Int32, flags: UInt32, userData: UInt64) {
         var completion: UnsafeMutablePointer<io_uring_cqe>? = nil
         if weft_peek_batch(ring, &completion, 1) == 0 {
             let waited = weft_submit_and_wait(ring, 1, milliseconds)

@@ -147,9 +147,12 @@ public struct WorkerCounters: @unchecked Sendable {
 
     private func traffic(at slot: Int) -> PeerTraffic {
         PeerTraffic(
-            sentPackets: words[slot + 1].load(ordering: .relaxed), sentBytes: words[slot + 2].load(ordering: .relaxed),
-            receivedPackets: words[slot + 3].load(ordering: .relaxed), receivedBytes: words[slot + 4].load(ordering: .relaxed),
-            pathMTU: Int(truncatingIfNeeded: words[slot + 5].load(ordering: .relaxed)))
+            sentPackets: words[slot + 1].load(ordering: .relaxed),
+            sentBytes: words[slot + 2].load(ordering: .relaxed),
+            receivedPackets: words[slot + 3].load(ordering: .relaxed),
+            receivedBytes: words[slot + 4].load(ordering: .relaxed),
+            pathMTU: Int(truncatingIfNeeded: words[slot + 5].load(ordering: .relaxed))
+        )
     }
 }
 
@@ -162,8 +165,13 @@ public struct PeerTraffic: Equatable, Sendable {
     /// than our interface); 0 while none was learned. Over workers: the smallest learned.
     public var pathMTU = 0
 
-    public init(sentPackets: UInt64 = 0, sentBytes: UInt64 = 0, receivedPackets: UInt64 = 0, receivedBytes: UInt64 = 0,
-                pathMTU: Int = 0) {
+    public init(
+        sentPackets: UInt64 = 0,
+        sentBytes: UInt64 = 0,
+        receivedPackets: UInt64 = 0,
+        receivedBytes: UInt64 = 0,
+        pathMTU: Int = 0
+    ) {
         self.sentPackets = sentPackets
         self.sentBytes = sentBytes
         self.receivedPackets = receivedPackets

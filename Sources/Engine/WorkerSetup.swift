@@ -53,20 +53,62 @@ public struct WorkerSetup: ~Copyable {
     public let pathSocket: Int32
     let pathReports: PathMTUReports
 
-    public init(index: Int, tunQueue: Int32, socket: Int32, forwarder: Forwarder, publisher: RouteTablePublisher,
-                counters: WorkerCounters, batchSize: Int, mtu: Int, stop: StopSignal, sourcePorts: SourcePorts = .none,
-                offloads: Bool = false, segmentation: Bool = false, coalescesUDP: Bool = false, busyPoll: Duration = .zero,
-                pathSocket: Int32 = -1, log: @escaping Engine.Log = { _ in }) {
-        self.init(index: index, tunQueue: tunQueue, socket: socket, forwarder: forwarder, publisher: publisher, counters: counters,
-                  batchSize: batchSize, mtu: mtu, stop: stop, sourcePorts: sourcePorts, offloads: offloads,
-                  segmentation: segmentation, coalescesUDP: coalescesUDP, busyPoll: busyPoll, pathSocket: pathSocket,
-                  pathReports: PathMTUReports(log: log))
+    public init(
+        index: Int,
+        tunQueue: Int32,
+        socket: Int32,
+        forwarder: Forwarder,
+        publisher: RouteTablePublisher,
+        counters: WorkerCounters,
+        batchSize: Int,
+        mtu: Int,
+        stop: StopSignal,
+        sourcePorts: SourcePorts = .none,
+        offloads: Bool = false,
+        segmentation: Bool = false,
+        coalescesUDP: Bool = false,
+        busyPoll: Duration = .zero,
+        pathSocket: Int32 = -1,
+        log: @escaping Engine.Log = { _ in }
+    ) {
+        self.init(
+            index: index,
+            tunQueue: tunQueue,
+            socket: socket,
+            forwarder: forwarder,
+            publisher: publisher,
+            counters: counters,
+            batchSize: batchSize,
+            mtu: mtu,
+            stop: stop,
+            sourcePorts: sourcePorts,
+            offloads: offloads,
+            segmentation: segmentation,
+            coalescesUDP: coalescesUDP,
+            busyPoll: busyPoll,
+            pathSocket: pathSocket,
+            pathReports: PathMTUReports(log: log)
+        )
     }
 
-    init(index: Int, tunQueue: Int32, socket: Int32, forwarder: Forwarder, publisher: RouteTablePublisher,
-         counters: WorkerCounters, batchSize: Int, mtu: Int, stop: StopSignal, sourcePorts: SourcePorts,
-         offloads: Bool, segmentation: Bool, coalescesUDP: Bool, busyPoll: Duration,
-         pathSocket: Int32, pathReports: PathMTUReports) {
+    init(
+        index: Int,
+        tunQueue: Int32,
+        socket: Int32,
+        forwarder: Forwarder,
+        publisher: RouteTablePublisher,
+        counters: WorkerCounters,
+        batchSize: Int,
+        mtu: Int,
+        stop: StopSignal,
+        sourcePorts: SourcePorts,
+        offloads: Bool,
+        segmentation: Bool,
+        coalescesUDP: Bool,
+        busyPoll: Duration,
+        pathSocket: Int32,
+        pathReports: PathMTUReports
+    ) {
         precondition(batchSize >= 1, "a batch holds at least one packet")
         self.index = index
         self.tunQueue = tunQueue

@@ -2,7 +2,10 @@ extension GatewayTransport {
     /// Runs `body` with the current auth token, authenticating first if there is none yet. If etcd
     /// rejects the token (expired, or invalidated by an auth change), authenticates again and retries
     /// once: a rejected token means etcd applied nothing, so even a transaction may be resent.
-    func withAuthentication<T>(_ operation: String, _ body: (String) async throws(EtcdError) -> T) async throws(EtcdError) -> T {
+    func withAuthentication<T>(
+        _ operation: String,
+        _ body: (String) async throws(EtcdError) -> T
+    ) async throws(EtcdError) -> T {
         let current: String
         if let known = token.withLock({ $0 }) {
             current = known
@@ -11,7 +14,7 @@ extension GatewayTransport {
         }
         do {
             return try await body(current)
-        } catch where Self.isRejectedToken(error) && configuration.username != nil {
+        } catch  where Self.isRejectedToken(error) && configuration.username != nil {
             let fresh = try await authenticate(replacing: current)
             return try await body(fresh)
         }
@@ -24,20 +27,36 @@ extension GatewayTransport {
         guard let username = configuration.username else { return "" }
         let operation = "authenticate as \(username)"
         authentications.add(1, ordering: .relaxed)
-        let payload = try encode(Wire.AuthenticateRequest(name: username, password: configuration.password ?? ""), operation: operation)
+        let payload = try encode(
+            Wire.AuthenticateRequest(name: username, password: configuration.password ?? ""),
+            operation: operation
+        )
         let fresh: String
         do throws(EtcdError) {
-            let response = try await withFailover(operation, safety: .idempotent) { (endpoint) throws(Failure) -> Wire.AuthenticateResponse in
-                let (status, bytes) = try await post(payload, to: endpoint, path: "/v3/auth/authenticate", token: "", timeout: configuration.requestTimeout)
+            let response = try await withFailover(operation, safety: .idempotent) {
+                (endpoint) throws(Failure) -> Wire.AuthenticateResponse in
+                let (status, bytes) = try await post(
+                    payload,
+                    to: endpoint,
+                    path: "/v3/auth/authenticate",
+                    token: "",
+                    timeout: configuration.requestTimeout
+                )
                 return try decodeAnswer(status: status, bytes: bytes, operation: operation, endpoint: endpoint)
             }
             guard let issued = response.token, !issued.isEmpty else {
-                throw EtcdError(operation: operation, endpoint: endpoints.joined(separator: ","), reason: .malformedResponse("no token in the answer"))
+                throw EtcdError(
+                    operation: operation,
+                    endpoint: endpoints.joined(separator: ","),
+                    reason: .malformedResponse("no token in the answer")
+                )
             }
             fresh = issued
         } catch {
             // As etcd's own client does: credentials for an etcd without authentication are not an error.
-            guard case .server(_, let message) = error.reason, message.contains("authentication is not enabled") else { throw error }
+            guard case .server(_, let message) = error.reason, message.contains("authentication is not enabled") else {
+                throw error
+            }
             fresh = ""
         }
         token.withLock { $0 = fresh }

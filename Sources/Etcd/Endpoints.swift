@@ -17,8 +17,8 @@ func validateEndpoint(_ endpoint: String) throws(EtcdError) -> String {
     let authority = scheme.map { base.dropFirst($0.count) } ?? ""
     // host:port or [v6]:port, nothing after it (the gateway lives at /v3 on the client URL's root).
     guard let colon = authority.lastIndex(of: ":"),
-          !authority[..<colon].isEmpty, !authority.contains("/"),
-          let port = UInt16(authority[authority.index(after: colon)...]), port != 0
+        !authority[..<colon].isEmpty, !authority.contains("/"),
+        let port = UInt16(authority[authority.index(after: colon)...]), port != 0
     else {
         throw EtcdError(operation: "configure", endpoint: endpoint, reason: .invalidEndpoint(endpoint))
     }

@@ -47,10 +47,16 @@ public final class EtcdClient: Sendable {
         }
         let validated = try endpoints.map { (endpoint) throws(EtcdError) in try validateEndpoint(endpoint) }
         if configuration.hasTLSFiles, let plain = validated.first(where: { $0.hasPrefix("http://") }) {
-            throw EtcdError(operation: "configure", endpoint: plain, reason: .tls(
-                "the endpoint is plain http but --etcd-cafile/--etcd-certfile/--etcd-keyfile were given; use https:// in --etcd-endpoints"))
+            throw EtcdError(
+                operation: "configure",
+                endpoint: plain,
+                reason: .tls(
+                    "the endpoint is plain http but --etcd-cafile/--etcd-certfile/--etcd-keyfile were given; use https:// in --etcd-endpoints"
+                )
+            )
         }
-        let tls = configuration.hasTLSFiles || validated.contains(where: { $0.hasPrefix("https://") })
+        let tls =
+            configuration.hasTLSFiles || validated.contains(where: { $0.hasPrefix("https://") })
             ? try makeTLSConfiguration(configuration) : nil
         transport = try GatewayTransport(endpoints: validated, configuration: configuration, tls: tls, group: group)
     }
@@ -72,25 +78,46 @@ public final class EtcdClient: Sendable {
     /// The key if it exists (an empty `kvs` otherwise), with the store's revision.
     public func get(_ key: String) async throws(EtcdError) -> RangeResult {
         let response = try await transport.call(
-            "get \(key)", path: "/v3/kv/range", body: Wire.RangeRequest(key: GatewayBytes(key)),
-            safety: .idempotent, as: Wire.RangeResponse.self)
+            "get \(key)",
+            path: "/v3/kv/range",
+            body: Wire.RangeRequest(key: GatewayBytes(key)),
+            safety: .idempotent,
+            as: Wire.RangeResponse.self
+        )
         return RangeResult(response)
     }
 
     /// Every key starting with `prefix`, in key order, with the store's revision.
     public func range(prefix: String) async throws(EtcdError) -> RangeResult {
-        let request = Wire.RangeRequest(key: GatewayBytes(prefix), range_end: GatewayBytes(prefixRangeEnd(Array(prefix.utf8))))
+        let request = Wire.RangeRequest(
+            key: GatewayBytes(prefix),
+            range_end: GatewayBytes(prefixRangeEnd(Array(prefix.utf8)))
+        )
         let response = try await transport.call(
-            "range \(prefix)", path: "/v3/kv/range", body: request, safety: .idempotent, as: Wire.RangeResponse.self)
+            "range \(prefix)",
+            path: "/v3/kv/range",
+            body: request,
+            safety: .idempotent,
+            as: Wire.RangeResponse.self
+        )
         return RangeResult(response)
     }
 
     /// Sets `key`, attached to `lease` if given; returns the revision of the write.
     @discardableResult
     public func put(_ key: String, _ value: String, lease: LeaseID? = nil) async throws(EtcdError) -> Int64 {
-        let request = Wire.PutRequest(key: GatewayBytes(key), value: GatewayBytes(value), lease: lease.map { GatewayInt64($0.value) })
+        let request = Wire.PutRequest(
+            key: GatewayBytes(key),
+            value: GatewayBytes(value),
+            lease: lease.map { GatewayInt64($0.value) }
+        )
         let response = try await transport.call(
-            "put \(key)", path: "/v3/kv/put", body: request, safety: .idempotent, as: Wire.PutResponse.self)
+            "put \(key)",
+            path: "/v3/kv/put",
+            body: request,
+            safety: .idempotent,
+            as: Wire.PutResponse.self
+        )
         return response.header?.revision?.value ?? 0
     }
 
@@ -98,8 +125,12 @@ public final class EtcdClient: Sendable {
     @discardableResult
     public func delete(_ key: String) async throws(EtcdError) -> Int64 {
         let response = try await transport.call(
-            "delete \(key)", path: "/v3/kv/deleterange", body: Wire.DeleteRangeRequest(key: GatewayBytes(key)),
-            safety: .idempotent, as: Wire.DeleteRangeResponse.self)
+            "delete \(key)",
+            path: "/v3/kv/deleterange",
+            body: Wire.DeleteRangeRequest(key: GatewayBytes(key)),
+            safety: .idempotent,
+            as: Wire.DeleteRangeResponse.self
+        )
         return response.deleted?.value ?? 0
     }
 
@@ -107,11 +138,23 @@ public final class EtcdClient: Sendable {
     /// Never retried once it may have reached etcd (see `RetrySafety.atMostOnce`): a timeout throws `.timedOut`,
     /// and the caller must read the keys back to learn whether it applied.
     public func transaction(
-        compare: [Compare], success: [TransactionOperation], failure: [TransactionOperation] = []
+        compare: [Compare],
+        success: [TransactionOperation],
+        failure: [TransactionOperation] = []
     ) async throws(EtcdError) -> TransactionResult {
-        let request = Wire.TxnRequest(compare: compare.map(\.wire), success: success.map(\.wire), failure: failure.map(\.wire))
+        let request = Wire.TxnRequest(
+            compare: compare.map(\.wire),
+            success: success.map(\.wire),
+            failure: failure.map(\.wire)
+        )
         let name = "txn " + (compare.first?.key ?? success.first.map { "\($0)" } ?? "")
-        let response = try await transport.call(name, path: "/v3/kv/txn", body: request, safety: .atMostOnce, as: Wire.TxnResponse.self)
+        let response = try await transport.call(
+            name,
+            path: "/v3/kv/txn",
+            body: request,
+            safety: .atMostOnce,
+            as: Wire.TxnResponse.self
+        )
         let responses = (response.responses ?? []).map { (op: Wire.ResponseOp) -> TransactionResponse in
             if let range = op.response_range { return .range(RangeResult(range)) }
             if let delete = op.response_delete_range { return .delete(deleted: delete.deleted?.value ?? 0) }
@@ -120,13 +163,20 @@ public final class EtcdClient: Sendable {
             return .put
         }
         return TransactionResult(
-            succeeded: response.succeeded ?? false, revision: response.header?.revision?.value ?? 0, responses: responses)
+            succeeded: response.succeeded ?? false,
+            revision: response.header?.revision?.value ?? 0,
+            responses: responses
+        )
     }
 
     /// Discards history before `revision`; watches from older revisions then fail with `.compacted`.
     public func compact(revision: Int64) async throws(EtcdError) {
         _ = try await transport.call(
-            "compact \(revision)", path: "/v3/kv/compaction", body: Wire.CompactionRequest(revision: GatewayInt64(revision)),
-            safety: .idempotent, as: Wire.Empty.self)
+            "compact \(revision)",
+            path: "/v3/kv/compaction",
+            body: Wire.CompactionRequest(revision: GatewayInt64(revision)),
+            safety: .idempotent,
+            as: Wire.Empty.self
+        )
     }
 }

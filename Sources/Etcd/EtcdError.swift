@@ -37,21 +37,26 @@ public struct EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
         let prefix = "etcd \(operation) at \(endpoint)"
         switch reason {
         case .invalidEndpoint(let value):
-            return "etcd endpoint \"\(value)\" is not http://host:port or https://host:port; fix --etcd-endpoints (comma-separated)"
+            return
+                "etcd endpoint \"\(value)\" is not http://host:port or https://host:port; fix --etcd-endpoints (comma-separated)"
         case .unreachable(let attempts, let lastError):
-            return "\(prefix): no endpoint reachable after \(attempts) attempts (\(lastError)); check that etcd runs and --etcd-endpoints lists its client URLs"
+            return
+                "\(prefix): no endpoint reachable after \(attempts) attempts (\(lastError)); check that etcd runs and --etcd-endpoints lists its client URLs"
         case .timedOut(let seconds):
-            return "\(prefix): no answer within \(seconds) s; check etcd's health (etcdctl endpoint health) or raise the request timeout"
+            return
+                "\(prefix): no answer within \(seconds) s; check etcd's health (etcdctl endpoint health) or raise the request timeout"
         case .server(let code, let message):
             return "\(prefix) failed: \(message) (gRPC code \(code)); \(Self.advice(forCode: code, message: message))"
         case .malformedResponse(let detail):
             return "\(prefix): unexpected answer (\(detail)); check that the endpoint is an etcd ≥ 3.4 client URL"
         case .compacted(let revision):
-            return "\(prefix): history before revision \(revision) was compacted; re-read the keys and watch from their revision"
+            return
+                "\(prefix): history before revision \(revision) was compacted; re-read the keys and watch from their revision"
         case .watchClosed:
             return "\(prefix): the server closed the watch stream; watch again from the last revision seen + 1"
         case .watchSilent(let seconds):
-            return "\(prefix): no events and no progress for \(seconds) s although progress was asked for; the connection is taken for dead (etcd unreachable, or restarted while unreachable); watch again from the last revision seen + 1"
+            return
+                "\(prefix): no events and no progress for \(seconds) s although progress was asked for; the connection is taken for dead (etcd unreachable, or restarted while unreachable); watch again from the last revision seen + 1"
         case .tls(let detail):
             return "\(prefix): \(detail)"
         }
@@ -67,15 +72,18 @@ public struct EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
             return "etcd refused the credentials; check --etcd-username and --etcd-password"
         }
         if message.contains("database space exceeded") {
-            return "etcd's backend is full and its NOSPACE alarm refuses writes; free it (etcdctl compact <revision>, etcdctl defrag), then etcdctl alarm disarm; weft retries meanwhile"
+            return
+                "etcd's backend is full and its NOSPACE alarm refuses writes; free it (etcdctl compact <revision>, etcdctl defrag), then etcdctl alarm disarm; weft retries meanwhile"
         }
         return switch code {
         case 3: "the request was malformed; this is a client bug"
         case 5: "the key or lease does not exist (an expired lease must be granted again)"
-        case 7: "the --etcd-username user lacks permission on this key; grant its role readwrite on the prefix (etcdctl role grant-permission)"
+        case 7:
+            "the --etcd-username user lacks permission on this key; grant its role readwrite on the prefix (etcdctl role grant-permission)"
         case 11: "the revision was compacted; read again at the current revision"
         case 14: "etcd is unavailable (no leader?); it is retried on other endpoints"
-        case 16: "etcd rejected the auth token even after authenticating again; check --etcd-username and --etcd-password"
+        case 16:
+            "etcd rejected the auth token even after authenticating again; check --etcd-username and --etcd-password"
         default: "see etcd's log"
         }
     }

@@ -27,7 +27,9 @@ struct GatewayInt64: Codable, Sendable {
             value = Int64(bitPattern: unsigned)
         } else {
             throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "\"\(text)\" is not a 64-bit integer")
+                in: container,
+                debugDescription: "\"\(text)\" is not a 64-bit integer"
+            )
         }
     }
 
@@ -49,7 +51,9 @@ struct GatewayBytes: Codable, Sendable {
         let text = try container.decode(String.self)
         guard let data = Data(base64Encoded: text) else {
             throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "\"\(text.prefix(40))\" is not base64")
+                in: container,
+                debugDescription: "\"\(text.prefix(40))\" is not base64"
+            )
         }
         bytes = Array(data)
     }

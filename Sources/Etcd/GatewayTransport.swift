@@ -37,7 +37,9 @@ final class GatewayTransport: Sendable {
 
     /// `endpoints` are validated client URLs. `group`: where connections run (tests pass a thread of their own).
     init(
-        endpoints: [String], configuration: EtcdClient.Configuration, tls: TLSConfiguration?,
+        endpoints: [String],
+        configuration: EtcdClient.Configuration,
+        tls: TLSConfiguration?,
         group: (any EventLoopGroup)? = nil
     ) throws(EtcdError) {
         var httpConfiguration = HTTP1Client.Configuration()
@@ -71,13 +73,22 @@ final class GatewayTransport: Sendable {
 
     /// One unary call: encodes `body`, decodes the first JSON object of the answer as `Response`.
     func call<Response: Decodable>(
-        _ operation: String, path: String, body: some Encodable, safety: RetrySafety,
+        _ operation: String,
+        path: String,
+        body: some Encodable,
+        safety: RetrySafety,
         as _: Response.Type = Response.self
     ) async throws(EtcdError) -> Response {
         let payload = try encode(body, operation: operation)
         return try await withAuthentication(operation) { (token) throws(EtcdError) in
             try await withFailover(operation, safety: safety) { (endpoint) throws(Failure) in
-                let (status, bytes) = try await post(payload, to: endpoint, path: path, token: token, timeout: configuration.requestTimeout)
+                let (status, bytes) = try await post(
+                    payload,
+                    to: endpoint,
+                    path: path,
+                    token: token,
+                    timeout: configuration.requestTimeout
+                )
                 return try decodeAnswer(status: status, bytes: bytes, operation: operation, endpoint: endpoint)
             }
         }
@@ -95,8 +106,18 @@ final class GatewayTransport: Sendable {
     /// while it waits for the next message, so the head goes out only when a message arrives
     /// after the answer is ready (seen with curl and with this client: without one, nothing for
     /// minutes). A harmless message until the head arrives costs at most 100 ms.
-    func openStream(_ operation: String, path: String, first: [UInt8], nudge: [UInt8], token: String, headers: [(String, String)] = [])
-        async throws(EtcdError) -> (endpoint: String, response: HTTP1Stream, requests: AsyncStream<ByteBuffer>.Continuation) {
+    func openStream(
+        _ operation: String,
+        path: String,
+        first: [UInt8],
+        nudge: [UInt8],
+        token: String,
+        headers: [(String, String)] = []
+    )
+        async throws(EtcdError) -> (
+            endpoint: String, response: HTTP1Stream, requests: AsyncStream<ByteBuffer>.Continuation
+        )
+    {
         try await withFailover(operation, safety: .idempotent) { (endpoint) throws(Failure) in
             let (messages, requests) = AsyncStream<ByteBuffer>.makeStream()
             let nudging = Task {
@@ -109,7 +130,12 @@ final class GatewayTransport: Sendable {
             // A length no stream reaches, not chunked encoding: etcd's Go server (1.19 in Debian's
             // 3.4) drains a chunked body before it writes the response head, so a chunked stream
             // that stays open never gets an answer; with a long Content-Length it answers at once.
-            var request = makeRequest(.stream(messages, length: Self.openStreamLength, first: first), endpoint: endpoint, path: path, token: token)
+            var request = makeRequest(
+                .stream(messages, length: Self.openStreamLength, first: first),
+                endpoint: endpoint,
+                path: path,
+                token: token
+            )
             for (name, value) in headers { request.headers.add(name: name, value: value) }
             let response: HTTP1Stream
             do throws(HTTP1Error) {
@@ -122,7 +148,14 @@ final class GatewayTransport: Sendable {
             if response.status != .ok {
                 requests.finish()
                 let bytes = (try? await response.collect(upTo: 1 << 20, timeout: configuration.requestTimeout)) ?? []
-                throw .answered(Self.serverError(bytes: bytes, status: Int(response.status.code), operation: operation, endpoint: endpoint))
+                throw .answered(
+                    Self.serverError(
+                        bytes: bytes,
+                        status: Int(response.status.code),
+                        operation: operation,
+                        endpoint: endpoint
+                    )
+                )
             }
             return (endpoint, response, requests)
         }
@@ -147,7 +180,9 @@ final class GatewayTransport: Sendable {
     }
 
     func withFailover<T>(
-        _ operation: String, safety: RetrySafety, attempt: (String) async throws(Failure) -> T
+        _ operation: String,
+        safety: RetrySafety,
+        attempt: (String) async throws(Failure) -> T
     ) async throws(EtcdError) -> T {
         let start = preferred.withLock { $0 }
         var generator = SystemRandomNumberGenerator()
@@ -156,7 +191,9 @@ final class GatewayTransport: Sendable {
         let attempts = endpoints.count * max(configuration.passes, 1)
         for index in 0..<attempts {
             if index > 0, index % endpoints.count == 0 {
-                try? await Task.sleep(for: configuration.backoff.delay(attempt: index / endpoints.count - 1, using: &generator))
+                try? await Task.sleep(
+                    for: configuration.backoff.delay(attempt: index / endpoints.count - 1, using: &generator)
+                )
             }
             if Task.isCancelled { break }
             let slot = (start + index) % endpoints.count
@@ -173,7 +210,11 @@ final class GatewayTransport: Sendable {
                     lastProblem = problem.description
                 case .timedOut(let problem):
                     guard safety == .idempotent else {
-                        throw EtcdError(operation: operation, endpoint: endpoint, reason: .timedOut(seconds: Self.seconds(configuration.requestTimeout)))
+                        throw EtcdError(
+                            operation: operation,
+                            endpoint: endpoint,
+                            reason: .timedOut(seconds: Self.seconds(configuration.requestTimeout))
+                        )
                     }
                     lastProblem = "\(endpoint): \(problem)"
                 case .answered(let problem):
@@ -187,15 +228,21 @@ final class GatewayTransport: Sendable {
         // "Unreachable" would send the user to check that etcd runs; a TLS failure needs a different fix.
         if let rejection { throw rejection }
         throw EtcdError(
-            operation: operation, endpoint: endpoints.joined(separator: ","),
-            reason: .unreachable(attempts: attempts, lastError: lastProblem))
+            operation: operation,
+            endpoint: endpoints.joined(separator: ","),
+            reason: .unreachable(attempts: attempts, lastError: lastProblem)
+        )
     }
 
     func encode(_ body: some Encodable, operation: String) throws(EtcdError) -> [UInt8] {
         do {
             return Array(try JSONEncoder().encode(body))
         } catch {
-            throw EtcdError(operation: operation, endpoint: "-", reason: .malformedResponse("cannot encode request: \(error)"))
+            throw EtcdError(
+                operation: operation,
+                endpoint: "-",
+                reason: .malformedResponse("cannot encode request: \(error)")
+            )
         }
     }
 
@@ -208,7 +255,13 @@ final class GatewayTransport: Sendable {
     }
 
     /// Sends one request and reads its whole body, connecting included, all within `timeout`.
-    func post(_ payload: [UInt8], to endpoint: String, path: String, token: String, timeout: Duration) async throws(Failure) -> (Int, [UInt8]) {
+    func post(
+        _ payload: [UInt8],
+        to endpoint: String,
+        path: String,
+        token: String,
+        timeout: Duration
+    ) async throws(Failure) -> (Int, [UInt8]) {
         let request = makeRequest(.bytes(payload), endpoint: endpoint, path: path, token: token)
         do throws(HTTP1Error) {
             let response = try await http.execute(request, timeout: timeout)
@@ -236,7 +289,12 @@ final class GatewayTransport: Sendable {
         }
     }
 
-    func decodeAnswer<Response: Decodable>(status: Int, bytes: [UInt8], operation: String, endpoint: String) throws(Failure) -> Response {
+    func decodeAnswer<Response: Decodable>(
+        status: Int,
+        bytes: [UInt8],
+        operation: String,
+        endpoint: String
+    ) throws(Failure) -> Response {
         guard status == 200 else {
             let error = Self.serverError(bytes: bytes, status: status, operation: operation, endpoint: endpoint)
             if case .server(code: 14, _) = error.reason { throw .unavailable(error) }
@@ -247,19 +305,32 @@ final class GatewayTransport: Sendable {
         do {
             return try JSONDecoder().decode(Response.self, from: Data(line))
         } catch {
-            throw .answered(EtcdError(
-                operation: operation, endpoint: endpoint,
-                reason: .malformedResponse("\(Self.snippet(bytes)): \(Self.decodingProblem(error))")))
+            throw .answered(
+                EtcdError(
+                    operation: operation,
+                    endpoint: endpoint,
+                    reason: .malformedResponse("\(Self.snippet(bytes)): \(Self.decodingProblem(error))")
+                )
+            )
         }
     }
 
     /// The gateway's {"error", "code", "message"} body as an EtcdError; anything else is malformed.
     static func serverError(bytes: [UInt8], status: Int, operation: String, endpoint: String) -> EtcdError {
         if let body = try? JSONDecoder().decode(Wire.GatewayErrorBody.self, from: Data(bytes)),
-           let message = body.message ?? body.error {
-            return EtcdError(operation: operation, endpoint: endpoint, reason: .server(code: body.code ?? 2, message: message))
+            let message = body.message ?? body.error
+        {
+            return EtcdError(
+                operation: operation,
+                endpoint: endpoint,
+                reason: .server(code: body.code ?? 2, message: message)
+            )
         }
-        return EtcdError(operation: operation, endpoint: endpoint, reason: .malformedResponse("HTTP \(status): \(snippet(bytes))"))
+        return EtcdError(
+            operation: operation,
+            endpoint: endpoint,
+            reason: .malformedResponse("HTTP \(status): \(snippet(bytes))")
+        )
     }
 
     static func snippet(_ bytes: [UInt8]) -> String {
@@ -270,7 +341,8 @@ final class GatewayTransport: Sendable {
     static func decodingProblem(_ error: any Error) -> String {
         guard let decoding = error as? DecodingError else { return String(describing: error) }
         switch decoding {
-        case .dataCorrupted(let context), .keyNotFound(_, let context), .typeMismatch(_, let context), .valueNotFound(_, let context):
+        case .dataCorrupted(let context), .keyNotFound(_, let context), .typeMismatch(_, let context),
+            .valueNotFound(_, let context):
             let path = context.codingPath.map(\.stringValue).joined(separator: ".")
             return path.isEmpty ? context.debugDescription : "\(path): \(context.debugDescription)"
         @unknown default:

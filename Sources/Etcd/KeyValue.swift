@@ -12,7 +12,8 @@ public struct KeyValue: Sendable, Equatable {
     /// The lease the key is attached to, if any.
     public var lease: LeaseID?
 
-    public init(key: String, value: String, createRevision: Int64, modRevision: Int64, version: Int64, lease: LeaseID?) {
+    public init(key: String, value: String, createRevision: Int64, modRevision: Int64, version: Int64, lease: LeaseID?)
+    {
         self.key = key
         self.value = value
         self.createRevision = createRevision

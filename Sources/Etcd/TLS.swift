@@ -10,7 +10,10 @@ extension EtcdClient.Configuration {
 /// certificate, `certificateFile` + `keyFile` to present to an etcd started with --client-cert-auth.
 /// Every file is read and checked here, so a bad path or an expired certificate stops startup with one
 /// line instead of failing each request later.
-func makeTLSConfiguration(_ configuration: EtcdClient.Configuration, now: Date = Date()) throws(EtcdError) -> TLSConfiguration {
+func makeTLSConfiguration(
+    _ configuration: EtcdClient.Configuration,
+    now: Date = Date()
+) throws(EtcdError) -> TLSConfiguration {
     func problem(_ detail: String) -> EtcdError {
         EtcdError(operation: "configure", endpoint: "TLS", reason: .tls(detail))
     }
@@ -20,10 +23,14 @@ func makeTLSConfiguration(_ configuration: EtcdClient.Configuration, now: Date =
         do {
             authorities = try NIOSSLCertificate.fromPEMFile(caFile)
         } catch {
-            throw problem("cannot read --etcd-cafile \(caFile) as PEM certificates (\(describe(error))); give the CA bundle that signed etcd's server certificate")
+            throw problem(
+                "cannot read --etcd-cafile \(caFile) as PEM certificates (\(describe(error))); give the CA bundle that signed etcd's server certificate"
+            )
         }
         guard !authorities.isEmpty else {
-            throw problem("--etcd-cafile \(caFile) holds no PEM certificate; give the CA bundle that signed etcd's server certificate")
+            throw problem(
+                "--etcd-cafile \(caFile) holds no PEM certificate; give the CA bundle that signed etcd's server certificate"
+            )
         }
         tls.trustRoots = .certificates(authorities)
     }
@@ -49,7 +56,9 @@ func makeTLSConfiguration(_ configuration: EtcdClient.Configuration, now: Date =
         do {
             key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
         } catch {
-            throw problem("cannot read --etcd-keyfile \(keyFile) as a PEM private key (\(describe(error))); it must be unencrypted")
+            throw problem(
+                "cannot read --etcd-keyfile \(keyFile) as a PEM private key (\(describe(error))); it must be unencrypted"
+            )
         }
         tls.certificateChain = chain.map { .certificate($0) }
         tls.privateKey = .privateKey(key)
@@ -62,7 +71,9 @@ func makeTLSConfiguration(_ configuration: EtcdClient.Configuration, now: Date =
     do {
         _ = try NIOSSLContext(configuration: tls)
     } catch {
-        throw problem("the TLS files do not fit together (\(describe(error))); check that --etcd-keyfile is the key of --etcd-certfile")
+        throw problem(
+            "the TLS files do not fit together (\(describe(error))); check that --etcd-keyfile is the key of --etcd-certfile"
+        )
     }
     return tls
 }
@@ -71,20 +82,31 @@ func makeTLSConfiguration(_ configuration: EtcdClient.Configuration, now: Date =
 func describeTLSFailure(_ error: any Error, endpoint: String) -> String {
     let text = boringSSLReasons(error) ?? describe(error)
     let upper = text.uppercased()
-    if upper.contains("CERTIFICATE_VERIFY_FAILED") || upper.contains("UNABLE_TO_GET_ISSUER") || upper.contains("SELF_SIGNED") {
-        return "etcd's server certificate failed verification (\(text)): not signed by a CA in --etcd-cafile (or the system trust store when none is given), or expired"
+    if upper.contains("CERTIFICATE_VERIFY_FAILED") || upper.contains("UNABLE_TO_GET_ISSUER")
+        || upper.contains("SELF_SIGNED")
+    {
+        return
+            "etcd's server certificate failed verification (\(text)): not signed by a CA in --etcd-cafile (or the system trust store when none is given), or expired"
     }
     if String(describing: error).contains("failedToValidateHostname") || upper.contains("HOSTNAME") {
-        return "etcd's server certificate does not name \(endpoint) (\(text)); use a host or IP from its subjectAltName in --etcd-endpoints"
+        return
+            "etcd's server certificate does not name \(endpoint) (\(text)); use a host or IP from its subjectAltName in --etcd-endpoints"
     }
-    if upper.contains("CERTIFICATE_REQUIRED") || upper.contains("BAD_CERTIFICATE") || upper.contains("CERTIFICATE_EXPIRED")
-        || upper.contains("UNKNOWN_CA") || upper.contains("CERTIFICATE_UNKNOWN") || upper.contains("UNSUPPORTED_CERTIFICATE") {
-        return "etcd refused the client certificate (\(text)); give --etcd-certfile/--etcd-keyfile signed by a CA in etcd's --trusted-ca-file"
+    if upper.contains("CERTIFICATE_REQUIRED") || upper.contains("BAD_CERTIFICATE")
+        || upper.contains("CERTIFICATE_EXPIRED")
+        || upper.contains("UNKNOWN_CA") || upper.contains("CERTIFICATE_UNKNOWN")
+        || upper.contains("UNSUPPORTED_CERTIFICATE")
+    {
+        return
+            "etcd refused the client certificate (\(text)); give --etcd-certfile/--etcd-keyfile signed by a CA in etcd's --trusted-ca-file"
     }
-    if upper.contains("WRONG_VERSION_NUMBER") || upper.contains("PACKET_LENGTH_TOO_LONG") || upper.contains("HTTP_REQUEST") {
+    if upper.contains("WRONG_VERSION_NUMBER") || upper.contains("PACKET_LENGTH_TOO_LONG")
+        || upper.contains("HTTP_REQUEST")
+    {
         return "\(endpoint) does not speak TLS (\(text)); use http:// for it or start etcd with https client URLs"
     }
-    return "the TLS session failed (\(text)); check --etcd-cafile/--etcd-certfile/--etcd-keyfile against etcd's certificates"
+    return
+        "the TLS session failed (\(text)); check --etcd-cafile/--etcd-certfile/--etcd-keyfile against etcd's certificates"
 }
 
 /// BoringSSL's reason codes from an error stack ("CERTIFICATE_VERIFY_FAILED"), without the

@@ -17,9 +17,15 @@ public struct Compare: Sendable, Equatable {
 
     /// True when the key does not exist (its version is 0): create-if-absent.
     public static func absent(_ key: String) -> Compare { Compare(key: key, target: .version(0)) }
-    public static func version(_ key: String, equals version: Int64) -> Compare { Compare(key: key, target: .version(version)) }
-    public static func value(_ key: String, equals value: String) -> Compare { Compare(key: key, target: .value(value)) }
-    public static func modRevision(_ key: String, equals revision: Int64) -> Compare { Compare(key: key, target: .modRevision(revision)) }
+    public static func version(_ key: String, equals version: Int64) -> Compare {
+        Compare(key: key, target: .version(version))
+    }
+    public static func value(_ key: String, equals value: String) -> Compare {
+        Compare(key: key, target: .value(value))
+    }
+    public static func modRevision(_ key: String, equals revision: Int64) -> Compare {
+        Compare(key: key, target: .modRevision(revision))
+    }
 
     var wire: Wire.Compare {
         var compare = Wire.Compare(key: GatewayBytes(key), target: "", result: "EQUAL")
@@ -51,15 +57,24 @@ public enum TransactionOperation: Sendable, Equatable {
     var wire: Wire.RequestOp {
         switch self {
         case .put(let key, let value, let lease):
-            Wire.RequestOp(request_put: Wire.PutRequest(
-                key: GatewayBytes(key), value: GatewayBytes(value), lease: lease.map { GatewayInt64($0.value) }))
+            Wire.RequestOp(
+                request_put: Wire.PutRequest(
+                    key: GatewayBytes(key),
+                    value: GatewayBytes(value),
+                    lease: lease.map { GatewayInt64($0.value) }
+                )
+            )
         case .delete(let key):
             Wire.RequestOp(request_delete_range: Wire.DeleteRangeRequest(key: GatewayBytes(key)))
         case .get(let key):
             Wire.RequestOp(request_range: Wire.RangeRequest(key: GatewayBytes(key)))
         case .range(let prefix):
-            Wire.RequestOp(request_range: Wire.RangeRequest(
-                key: GatewayBytes(prefix), range_end: GatewayBytes(prefixRangeEnd(Array(prefix.utf8)))))
+            Wire.RequestOp(
+                request_range: Wire.RangeRequest(
+                    key: GatewayBytes(prefix),
+                    range_end: GatewayBytes(prefixRangeEnd(Array(prefix.utf8)))
+                )
+            )
         }
     }
 }

@@ -15,24 +15,41 @@ extension EtcdClient {
     /// the watch of a member that loses its leader, so the caller re-watches elsewhere).
     public func watch(prefix: String, fromRevision: Int64) async throws(EtcdError) -> EtcdWatch {
         let operation = "watch \(prefix) from revision \(fromRevision)"
-        let request = Wire.WatchRequest(create_request: Wire.WatchCreateRequest(
-            key: GatewayBytes(prefix), range_end: GatewayBytes(prefixRangeEnd(Array(prefix.utf8))),
-            start_revision: GatewayInt64(fromRevision), progress_notify: true))
+        let request = Wire.WatchRequest(
+            create_request: Wire.WatchCreateRequest(
+                key: GatewayBytes(prefix),
+                range_end: GatewayBytes(prefixRangeEnd(Array(prefix.utf8))),
+                start_revision: GatewayInt64(fromRevision),
+                progress_notify: true
+            )
+        )
         // etcd checks the token when it creates the watch and answers a bad one in the first message.
         return try await transport.withAuthentication(operation) { (token) throws(EtcdError) in
             try await startWatch(operation, request: request, token: token)
         }
     }
 
-    private func startWatch(_ operation: String, request: Wire.WatchRequest, token: String) async throws(EtcdError) -> EtcdWatch {
+    private func startWatch(
+        _ operation: String,
+        request: Wire.WatchRequest,
+        token: String
+    ) async throws(EtcdError) -> EtcdWatch {
         let create = try transport.encode(request, operation: operation)
-        let progress = try transport.encode(Wire.WatchRequest(progress_request: Wire.WatchProgressRequest()), operation: operation)
+        let progress = try transport.encode(
+            Wire.WatchRequest(progress_request: Wire.WatchProgressRequest()),
+            operation: operation
+        )
         let progressRequest = ByteBuffer(bytes: progress)
         // Progress requests are the nudge too: harmless, and answered. grpc-gateway forwards
         // Grpc-Metadata-* as gRPC metadata; etcd's "hasleader" is clientv3's WithRequireLeader.
         let (endpoint, response, requests) = try await transport.openStream(
-            operation, path: "/v3/watch", first: create, nudge: progress, token: token,
-            headers: [("Grpc-Metadata-hasleader", "true")])
+            operation,
+            path: "/v3/watch",
+            first: create,
+            nudge: progress,
+            token: token,
+            headers: [("Grpc-Metadata-hasleader", "true")]
+        )
 
         let (stream, continuation) = AsyncStream<WatchSignal>.makeStream()
         let pump = WatchPump(operation: operation, endpoint: endpoint, continuation: continuation)
@@ -216,7 +233,9 @@ final class WatchPump: Sendable {
         phase.withLock { phase in
             guard phase == .waiting else { return }
             phase = .gaveUp
-            continuation.yield(.failure(EtcdError(operation: operation, endpoint: endpoint, reason: .timedOut(seconds: seconds))))
+            continuation.yield(
+                .failure(EtcdError(operation: operation, endpoint: endpoint, reason: .timedOut(seconds: seconds)))
+            )
             continuation.finish()
         }
     }

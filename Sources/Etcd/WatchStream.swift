@@ -35,12 +35,16 @@ struct LineSplitter {
 
     /// What is left when the stream ends: the gateway writes its final error object without a newline.
     mutating func finish() -> [UInt8]? {
-        defer { pending = []; scanned = 0 }
+        defer {
+            pending = []
+            scanned = 0
+        }
         return pending.contains(where: { !Self.isBlank($0) }) ? pending : nil
     }
 
     private static func isBlank(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n")
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\t")
+            || byte == UInt8(ascii: "\n")
     }
 }
 
@@ -66,10 +70,15 @@ enum WatchMessage: Equatable {
         do {
             chunk = try JSONDecoder().decode(Wire.WatchChunk.self, from: Data(line))
         } catch {
-            throw WatchDecodingError(detail: "\(GatewayTransport.snippet(line)): \(GatewayTransport.decodingProblem(error))")
+            throw WatchDecodingError(
+                detail: "\(GatewayTransport.snippet(line)): \(GatewayTransport.decodingProblem(error))"
+            )
         }
         if let error = chunk.error {
-            return .failed(code: error.grpc_code ?? error.code ?? 2, message: error.message ?? error.error ?? "unknown error")
+            return .failed(
+                code: error.grpc_code ?? error.code ?? 2,
+                message: error.message ?? error.error ?? "unknown error"
+            )
         }
         guard let result = chunk.result else {
             throw WatchDecodingError(detail: "\(GatewayTransport.snippet(line)): neither result nor error")
@@ -82,17 +91,22 @@ enum WatchMessage: Equatable {
             if reason.isEmpty { return .canceled(code: 1, reason: "etcd canceled the watch") }
             return splitRPCError(reason)
         }
-        if result.created == true { return .created(revision: revision, clusterID: result.header?.cluster_id?.value ?? 0) }
+        if result.created == true {
+            return .created(revision: revision, clusterID: result.header?.cluster_id?.value ?? 0)
+        }
         let events = result.events ?? []
         if events.isEmpty { return .progress(revision: revision) }
-        return .events(try events.map { (event) throws(WatchDecodingError) in
-            guard let kv = event.kv else { throw WatchDecodingError(detail: "an event without kv") }
-            switch event.type ?? "PUT" {
-            case "PUT": return WatchEvent(kind: .put, kv: KeyValue(kv))
-            case "DELETE": return WatchEvent(kind: .delete, kv: KeyValue(kv))
-            case let other: throw WatchDecodingError(detail: "event type \"\(other)\"")
-            }
-        }, revision: revision)
+        return .events(
+            try events.map { (event) throws(WatchDecodingError) in
+                guard let kv = event.kv else { throw WatchDecodingError(detail: "an event without kv") }
+                switch event.type ?? "PUT" {
+                case "PUT": return WatchEvent(kind: .put, kv: KeyValue(kv))
+                case "DELETE": return WatchEvent(kind: .delete, kv: KeyValue(kv))
+                case let other: throw WatchDecodingError(detail: "event type \"\(other)\"")
+                }
+            },
+            revision: revision
+        )
     }
 }
 
@@ -104,8 +118,9 @@ private func splitRPCError(_ text: String) -> WatchMessage {
         "PermissionDenied": 7, "ResourceExhausted": 8, "FailedPrecondition": 9, "Aborted": 10, "OutOfRange": 11,
         "Unimplemented": 12, "Internal": 13, "Unavailable": 14, "DataLoss": 15, "Unauthenticated": 16,
     ]
-    guard let codeMarker = text.range(of: "code = "), let descMarker = text.range(of: " desc = ", range: codeMarker.upperBound..<text.endIndex),
-          let code = names[String(text[codeMarker.upperBound..<descMarker.lowerBound])]
+    guard let codeMarker = text.range(of: "code = "),
+        let descMarker = text.range(of: " desc = ", range: codeMarker.upperBound..<text.endIndex),
+        let code = names[String(text[codeMarker.upperBound..<descMarker.lowerBound])]
     else { return .canceled(code: 1, reason: text) }
     return .canceled(code: code, reason: String(text[descMarker.upperBound...]))
 }

@@ -15,7 +15,14 @@ public enum EtcdLeaseFailure: Sendable, Equatable, CustomStringConvertible {
     /// Other hosts kept winning the compare-and-create transaction.
     case contended(attempts: Int)
     /// The lease with our PublicIP belongs to another node (its owner key names another node ID).
-    case ownedByAnotherNode(subnet: IPv4Prefix, publicIP: IPv4Address, key: String, ownerKey: String, owner: NodeOwner, us: NodeOwner)
+    case ownedByAnotherNode(
+        subnet: IPv4Prefix,
+        publicIP: IPv4Address,
+        key: String,
+        ownerKey: String,
+        owner: NodeOwner,
+        us: NodeOwner
+    )
     /// etcd could not be asked.
     case etcd(EtcdError)
 
@@ -23,17 +30,22 @@ public enum EtcdLeaseFailure: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .configMissing(let key):
             let example = #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#
-            return "network config not found at etcd key \(key); create it with ETCDCTL_API=3 etcdctl put \(key) '\(example)' "
+            return
+                "network config not found at etcd key \(key); create it with ETCDCTL_API=3 etcdctl put \(key) '\(example)' "
                 + "(data written with the v2 API, e.g. `etcdctl set`, is invisible to weft, as to flannel ≥ 0.18)"
         case .configInvalid(let key, let error):
-            return "network config at etcd key \(key) is invalid: \(error.problem); fix it with ETCDCTL_API=3 etcdctl put \(key) '<json>'"
+            return
+                "network config at etcd key \(key) is invalid: \(error.problem); fix it with ETCDCTL_API=3 etcdctl put \(key) '<json>'"
         case .outOfSubnets(let network, let subnetMin, let subnetMax, let subnets, let prefix):
-            return "out of subnets: all \(subnets) subnets of \(network) between SubnetMin \(subnetMin) and SubnetMax \(subnetMax) are leased; "
+            return
+                "out of subnets: all \(subnets) subnets of \(network) between SubnetMin \(subnetMin) and SubnetMax \(subnetMax) are leased; "
                 + "remove stale leases (ETCDCTL_API=3 etcdctl get --prefix \(EtcdPath.subnets(prefix: prefix))/) or widen SubnetMin/SubnetMax"
         case .contended(let attempts):
-            return "lost the race for a free subnet \(attempts) times in a row (other hosts took each one first); retry, or check for many hosts starting at once"
+            return
+                "lost the race for a free subnet \(attempts) times in a row (other hosts took each one first); retry, or check for many hosts starting at once"
         case .ownedByAnotherNode(let subnet, let publicIP, let key, let ownerKey, let owner, let us):
-            return "PublicIP \(publicIP) already belongs to node \(owner.hostname) (node ID \(owner.nodeID)), which holds \(subnet); this node (\(us.hostname), \(us.nodeID)) will not take it: "
+            return
+                "PublicIP \(publicIP) already belongs to node \(owner.hostname) (node ID \(owner.nodeID)), which holds \(subnet); this node (\(us.hostname), \(us.nodeID)) will not take it: "
                 + "two nodes cannot share a PublicIP. Give this node its own --public-ip (or --iface), or, if that node is gone for good, delete its lease: ETCDCTL_API=3 etcdctl del \(key) && etcdctl del \(ownerKey)"
         case .etcd(let error):
             return error.description

@@ -43,16 +43,23 @@ public struct EtcdSubnetManager: SubnetManager {
         LeaseManager(client: client, configuration: LeaseManager.Configuration(request, prefix: prefix), log: log)
     }
 
-    public func peerWatcher(for lease: AcquiredLease, keeper: any LeaseKeeper, publisher: RouteTablePublisher,
-                            log: @escaping LogHandler, events: PeerWatchEvents) -> any PeerWatching {
+    public func peerWatcher(
+        for lease: AcquiredLease,
+        keeper: any LeaseKeeper,
+        publisher: RouteTablePublisher,
+        log: @escaping LogHandler,
+        events: PeerWatchEvents
+    ) -> any PeerWatching {
         PeerWatcher(
             client: client,
             configuration: PeerWatcher.Configuration(network: lease.config, localSubnet: lease.subnet, prefix: prefix),
-            publisher: publisher, log: log,
+            publisher: publisher,
+            log: log,
             onOwnKeyChange: { await keeper.noticeOwnRecordChange(version: $0) },
             onPublish: events.published,
             onFreshness: events.freshness,
-            onRecheckLease: { await keeper.recheck() })
+            onRecheckLease: { await keeper.recheck() }
+        )
     }
 
     /// Reads `<prefix>/config`, then watches it from the read's revision + 1; on any watch failure

@@ -33,7 +33,11 @@ public actor LeaseManager: LeaseKeeper {
         /// take; nil: no owner keys, flannel's rule alone (a lease with our PublicIP is ours).
         public var node: NodeOwner?
 
-        public init(attributes: LeaseAttributes, prefix: String = EtcdPath.defaultPrefix, previousSubnet: IPv4Prefix? = nil) {
+        public init(
+            attributes: LeaseAttributes,
+            prefix: String = EtcdPath.defaultPrefix,
+            previousSubnet: IPv4Prefix? = nil
+        ) {
             self.attributes = attributes
             self.prefix = prefix
             self.previousSubnet = previousSubnet
@@ -92,8 +96,12 @@ public actor LeaseManager: LeaseKeeper {
     private var acquisition: Task<Result<Record, LeaseError>, Never>?
     private var isRunning = false
 
-    public init(client: EtcdClient, configuration: Configuration, clock: any ControlPlaneClock = SystemClock(),
-                log: @escaping LogHandler = { _, _ in }) {
+    public init(
+        client: EtcdClient,
+        configuration: Configuration,
+        clock: any ControlPlaneClock = SystemClock(),
+        log: @escaping LogHandler = { _, _ in }
+    ) {
         self.client = client
         self.configuration = configuration
         self.clock = clock
@@ -136,12 +144,18 @@ public actor LeaseManager: LeaseKeeper {
 
     private func install(_ lease: Record) {
         if let lostSubnet, lostSubnet != lease.subnet {
-            log(.warning, "lease subnet CHANGED from \(lostSubnet) to \(lease.subnet) (\(lease.key)): containers addressed from \(lostSubnet) lose connectivity until restarted")
+            log(
+                .warning,
+                "lease subnet CHANGED from \(lostSubnet) to \(lease.subnet) (\(lease.key)): containers addressed from \(lostSubnet) lose connectivity until restarted"
+            )
         }
         lostSubnet = nil
         record = lease
         scheduleRenewal(ttl: lease.lease.ttl)
-        log(.info, "acquired \(lease.subnet) (\(lease.lease.origin)) at \(lease.key), etcd lease \(lease.etcdLease.map { "\($0)" } ?? "none (reservation)")")
+        log(
+            .info,
+            "acquired \(lease.subnet) (\(lease.lease.origin)) at \(lease.key), etcd lease \(lease.etcdLease.map { "\($0)" } ?? "none (reservation)")"
+        )
         changeSink.yield(.acquired(lease.lease))
     }
 
@@ -155,34 +169,61 @@ public actor LeaseManager: LeaseKeeper {
                 let listing = try await etcd { () throws(EtcdError) in try await client.range(prefix: subnetsPrefix) }
                 let leases = listing.kvs.compactMap(ListedLease.init)
                 let (choice, stale) = SubnetChoice.choose(
-                    listing: leases, config: config, publicIP: publicIP, requested: preferred, using: &generator)
+                    listing: leases,
+                    config: config,
+                    publicIP: publicIP,
+                    requested: preferred,
+                    using: &generator
+                )
                 for kv in stale {
-                    log(.info, "deleting our lease \(kv.key): it no longer fits SubnetLen/SubnetMin/SubnetMax of the config")
+                    log(
+                        .info,
+                        "deleting our lease \(kv.key): it no longer fits SubnetLen/SubnetMin/SubnetMax of the config"
+                    )
                     _ = try await etcd { () throws(EtcdError) in
-                        try await client.transaction(compare: [.modRevision(kv.key, equals: kv.modRevision)], success: [.delete(key: kv.key)])
+                        try await client.transaction(
+                            compare: [.modRevision(kv.key, equals: kv.modRevision)],
+                            success: [.delete(key: kv.key)]
+                        )
                     }
                 }
                 let outcome: Record?
                 switch choice {
                 case .outOfSubnets:
-                    throw LeaseError(.outOfSubnets(
-                        network: config.network, subnetMin: config.subnetMin, subnetMax: config.subnetMax,
-                        subnets: config.subnets.count, prefix: configuration.prefix))
+                    throw LeaseError(
+                        .outOfSubnets(
+                            network: config.network,
+                            subnetMin: config.subnetMin,
+                            subnetMax: config.subnetMax,
+                            subnets: config.subnets.count,
+                            prefix: configuration.prefix
+                        )
+                    )
                 case .reservation(let kv, let subnet):
                     outcome = try await keepReservation(kv, subnet: subnet, config: config)
                 case .existing(let kv, let subnet):
                     try await refuseIfAnotherNodeOwns(subnet, kv: kv)
                     let lease = try await grant(&granted)
-                    outcome = try await write(subnet, lease: lease, config: config, origin: .existing,
-                                              compare: .modRevision(kv.key, equals: kv.modRevision))
+                    outcome = try await write(
+                        subnet,
+                        lease: lease,
+                        config: config,
+                        origin: .existing,
+                        compare: .modRevision(kv.key, equals: kv.modRevision)
+                    )
                     if outcome != nil, let old = kv.lease, old != lease.id {
                         // The key has moved to the new lease; the old one holds nothing now.
                         try? await client.revokeLease(old)
                     }
                 case .create(let subnet, let origin):
                     let lease = try await grant(&granted)
-                    outcome = try await write(subnet, lease: lease, config: config, origin: origin,
-                                              compare: .absent(LeaseKey(subnet: subnet).path(prefix: configuration.prefix)))
+                    outcome = try await write(
+                        subnet,
+                        lease: lease,
+                        config: config,
+                        origin: origin,
+                        compare: .absent(LeaseKey(subnet: subnet).path(prefix: configuration.prefix))
+                    )
                 }
                 if let outcome {
                     if outcome.etcdLease == granted?.id { granted = nil }
@@ -206,9 +247,18 @@ public actor LeaseManager: LeaseKeeper {
         guard let node = configuration.node else { return }
         let ownerKey = EtcdPath.owner(prefix: configuration.prefix, subnet: LeaseKey(subnet: subnet))
         guard let record = try await etcd({ () throws(EtcdError) in try await client.get(ownerKey) }).kvs.first,
-              let owner = NodeOwner(record: record.value), owner.nodeID != node.nodeID
+            let owner = NodeOwner(record: record.value), owner.nodeID != node.nodeID
         else { return }
-        throw LeaseError(.ownedByAnotherNode(subnet: subnet, publicIP: publicIP, key: kv.key, ownerKey: ownerKey, owner: owner, us: node))
+        throw LeaseError(
+            .ownedByAnotherNode(
+                subnet: subnet,
+                publicIP: publicIP,
+                key: kv.key,
+                ownerKey: ownerKey,
+                owner: owner,
+                us: node
+            )
+        )
     }
 
     private func grant(_ granted: inout Lease?) async throws(LeaseError) -> Lease {
@@ -220,13 +270,26 @@ public actor LeaseManager: LeaseKeeper {
     }
 
     /// A reservation stays without TTL. Its value is rewritten only if ours differs (a new VtepMAC).
-    private func keepReservation(_ kv: KeyValue, subnet: IPv4Prefix, config: NetworkConfig) async throws(LeaseError) -> Record? {
-        var lease = record(subnet, key: kv.key, etcdLease: nil, ttl: nil, revision: kv.modRevision, origin: .reservation, config: config)
+    private func keepReservation(
+        _ kv: KeyValue,
+        subnet: IPv4Prefix,
+        config: NetworkConfig
+    ) async throws(LeaseError) -> Record? {
+        var lease = record(
+            subnet,
+            key: kv.key,
+            etcdLease: nil,
+            ttl: nil,
+            revision: kv.modRevision,
+            origin: .reservation,
+            config: config
+        )
         if kv.value == value { return lease }
         let result = try await etcd { () throws(EtcdError) in
             try await client.transaction(
                 compare: [.modRevision(kv.key, equals: kv.modRevision)],
-                success: [.put(key: kv.key, value: value, lease: nil)])
+                success: [.put(key: kv.key, value: value, lease: nil)]
+            )
         }
         guard result.succeeded else { return nil }
         lease.revision = result.revision
@@ -236,12 +299,23 @@ public actor LeaseManager: LeaseKeeper {
     /// Puts our value at `subnet`'s key, attached to `lease`, if `compare` still holds; nil when
     /// another host got there first. A timed-out transaction counts as lost: the next listing
     /// shows whether it applied (then the key is ours and is kept as `.existing`).
-    private func write(_ subnet: IPv4Prefix, lease: Lease, config: NetworkConfig, origin: LeaseOrigin,
-                       compare: Compare) async throws(LeaseError) -> Record? {
+    private func write(
+        _ subnet: IPv4Prefix,
+        lease: Lease,
+        config: NetworkConfig,
+        origin: LeaseOrigin,
+        compare: Compare
+    ) async throws(LeaseError) -> Record? {
         let key = LeaseKey(subnet: subnet).path(prefix: configuration.prefix)
         var writes: [TransactionOperation] = [.put(key: key, value: value, lease: lease.id)]
         if let node = configuration.node {
-            writes.append(.put(key: EtcdPath.owner(prefix: configuration.prefix, subnet: LeaseKey(subnet: subnet)), value: node.record, lease: lease.id))
+            writes.append(
+                .put(
+                    key: EtcdPath.owner(prefix: configuration.prefix, subnet: LeaseKey(subnet: subnet)),
+                    value: node.record,
+                    lease: lease.id
+                )
+            )
         }
         let result: TransactionResult
         do {
@@ -252,13 +326,40 @@ public actor LeaseManager: LeaseKeeper {
             throw LeaseError(.etcd(error))
         }
         guard result.succeeded else { return nil }
-        return record(subnet, key: key, etcdLease: lease.id, ttl: .seconds(lease.ttl), revision: result.revision, origin: origin, config: config)
+        return record(
+            subnet,
+            key: key,
+            etcdLease: lease.id,
+            ttl: .seconds(lease.ttl),
+            revision: result.revision,
+            origin: origin,
+            config: config
+        )
     }
 
-    private func record(_ subnet: IPv4Prefix, key: String, etcdLease: LeaseID?, ttl: Duration?, revision: Int64,
-                        origin: LeaseOrigin, config: NetworkConfig) -> Record {
-        Record(lease: AcquiredLease(subnet: subnet, ttl: ttl, origin: origin, config: config, attributes: configuration.attributes, location: key),
-               key: key, etcdLease: etcdLease, revision: revision, value: value)
+    private func record(
+        _ subnet: IPv4Prefix,
+        key: String,
+        etcdLease: LeaseID?,
+        ttl: Duration?,
+        revision: Int64,
+        origin: LeaseOrigin,
+        config: NetworkConfig
+    ) -> Record {
+        Record(
+            lease: AcquiredLease(
+                subnet: subnet,
+                ttl: ttl,
+                origin: origin,
+                config: config,
+                attributes: configuration.attributes,
+                location: key
+            ),
+            key: key,
+            etcdLease: etcdLease,
+            revision: revision,
+            value: value
+        )
     }
 
     // MARK: Keeping the lease
@@ -315,7 +416,10 @@ public actor LeaseManager: LeaseKeeper {
             // From 1 s doubling to the retry interval: a lost lease is wanted back in seconds (a
             // restored etcd gets its config back moments later, and a joining host could take the
             // subnet meanwhile), but a long outage costs one line a minute.
-            let backoff = Backoff(initial: min(.seconds(1), configuration.retryInterval), maximum: configuration.retryInterval)
+            let backoff = Backoff(
+                initial: min(.seconds(1), configuration.retryInterval),
+                maximum: configuration.retryInterval
+            )
             let wait = backoff.ceiling(attempt: reacquisitions)
             reacquisitions += 1
             log(.warning, "cannot acquire a subnet lease: \(error); retrying in \(wait)")
@@ -349,7 +453,8 @@ public actor LeaseManager: LeaseKeeper {
                 if kv.value != value {
                     let result = try await client.transaction(
                         compare: [.modRevision(kv.key, equals: kv.modRevision)],
-                        success: [.put(key: lease.key, value: value, lease: id)])
+                        success: [.put(key: lease.key, value: value, lease: id)]
+                    )
                     guard result.succeeded else {
                         lose("\(lease.key) changed while we rewrote its value")
                         return
@@ -358,7 +463,9 @@ public actor LeaseManager: LeaseKeeper {
                 }
             } else {
                 let result = try await client.transaction(
-                    compare: [.absent(lease.key)], success: [.put(key: lease.key, value: value, lease: id)])
+                    compare: [.absent(lease.key)],
+                    success: [.put(key: lease.key, value: value, lease: id)]
+                )
                 guard result.succeeded else {
                     lose("\(lease.key) was deleted and taken by another host")
                     return
@@ -368,7 +475,10 @@ public actor LeaseManager: LeaseKeeper {
             if let node = configuration.node {
                 // Put back if someone deleted it; never over another node's.
                 let ownerKey = EtcdPath.owner(prefix: configuration.prefix, subnet: LeaseKey(subnet: lease.subnet))
-                _ = try await client.transaction(compare: [.absent(ownerKey)], success: [.put(key: ownerKey, value: node.record, lease: id)])
+                _ = try await client.transaction(
+                    compare: [.absent(ownerKey)],
+                    success: [.put(key: ownerKey, value: node.record, lease: id)]
+                )
             }
             record = renewed
             scheduleRenewal(ttl: renewed.lease.ttl)
@@ -398,7 +508,10 @@ public actor LeaseManager: LeaseKeeper {
             record?.revision = kv.modRevision
         } catch {
             etcdErrors.increment()
-            log(.warning, "cannot read back \(lease.key) after a change: \(error); checking again in \(configuration.retryInterval)")
+            log(
+                .warning,
+                "cannot read back \(lease.key) after a change: \(error); checking again in \(configuration.retryInterval)"
+            )
             pendingNotice = nil
             deadline = min(deadline ?? .seconds(Int64.max / 2), clock.now + configuration.retryInterval)
         }

@@ -97,22 +97,43 @@ public actor PeerWatcher: PeerWatching {
     ///   - onFreshness: told when the table stops or starts again being confirmed current.
     ///   - onRecheckLease: our key may be gone (a re-opened watch, a store that went back); wire it
     ///     to `LeaseManager.recheck` so the lease is re-asserted now.
-    public init(client: EtcdClient, configuration: Configuration, publisher: RouteTablePublisher,
-                clock: any ControlPlaneClock = SystemClock(), log: @escaping LogHandler = { _, _ in },
-                onOwnKeyChange: (@Sendable (Int64) async -> Void)? = nil,
-                onPublish: (@Sendable (Publication) -> Void)? = nil,
-                onFreshness: (@Sendable (Freshness) -> Void)? = nil,
-                onRecheckLease: (@Sendable () async -> Void)? = nil) {
-        self.init(client: client, configuration: configuration, publisher: publisher, clock: clock, log: log,
-                  onOwnKeyChange: onOwnKeyChange, onPublish: onPublish, onFreshness: onFreshness,
-                  onRecheckLease: onRecheckLease, beforeWatch: nil)
+    public init(
+        client: EtcdClient,
+        configuration: Configuration,
+        publisher: RouteTablePublisher,
+        clock: any ControlPlaneClock = SystemClock(),
+        log: @escaping LogHandler = { _, _ in },
+        onOwnKeyChange: (@Sendable (Int64) async -> Void)? = nil,
+        onPublish: (@Sendable (Publication) -> Void)? = nil,
+        onFreshness: (@Sendable (Freshness) -> Void)? = nil,
+        onRecheckLease: (@Sendable () async -> Void)? = nil
+    ) {
+        self.init(
+            client: client,
+            configuration: configuration,
+            publisher: publisher,
+            clock: clock,
+            log: log,
+            onOwnKeyChange: onOwnKeyChange,
+            onPublish: onPublish,
+            onFreshness: onFreshness,
+            onRecheckLease: onRecheckLease,
+            beforeWatch: nil
+        )
     }
 
-    init(client: EtcdClient, configuration: Configuration, publisher: RouteTablePublisher,
-         clock: any ControlPlaneClock, log: @escaping LogHandler,
-         onOwnKeyChange: (@Sendable (Int64) async -> Void)?, onPublish: (@Sendable (Publication) -> Void)?,
-         onFreshness: (@Sendable (Freshness) -> Void)? = nil, onRecheckLease: (@Sendable () async -> Void)? = nil,
-         beforeWatch: (@Sendable (Int64) async -> Void)?) {
+    init(
+        client: EtcdClient,
+        configuration: Configuration,
+        publisher: RouteTablePublisher,
+        clock: any ControlPlaneClock,
+        log: @escaping LogHandler,
+        onOwnKeyChange: (@Sendable (Int64) async -> Void)?,
+        onPublish: (@Sendable (Publication) -> Void)?,
+        onFreshness: (@Sendable (Freshness) -> Void)? = nil,
+        onRecheckLease: (@Sendable () async -> Void)? = nil,
+        beforeWatch: (@Sendable (Int64) async -> Void)?
+    ) {
         self.client = client
         self.configuration = configuration
         self.publisher = publisher
@@ -127,7 +148,9 @@ public actor PeerWatcher: PeerWatching {
     }
 
     private var subnetsPrefix: String { EtcdPath.subnets(prefix: configuration.prefix) + "/" }
-    private var ownKey: String? { configuration.localSubnet.map { LeaseKey(subnet: $0).path(prefix: configuration.prefix) } }
+    private var ownKey: String? {
+        configuration.localSubnet.map { LeaseKey(subnet: $0).path(prefix: configuration.prefix) }
+    }
 
     /// After a re-acquisition moved us to another subnet; republishes without the new one.
     public func setLocalSubnet(_ subnet: IPv4Prefix?) {
@@ -158,7 +181,9 @@ public actor PeerWatcher: PeerWatching {
                 let watch = try await client.watch(prefix: subnetsPrefix, fromRevision: from)
                 if watch.clusterID != 0, clusterID != 0, watch.clusterID != clusterID {
                     watch.cancel()
-                    await storeWentBack("the watch is answered by another etcd cluster (ID \(hex(watch.clusterID)), was \(hex(clusterID)))")
+                    await storeWentBack(
+                        "the watch is answered by another etcd cluster (ID \(hex(watch.clusterID)), was \(hex(clusterID)))"
+                    )
                     revision = nil
                     continue
                 }
@@ -167,7 +192,10 @@ public actor PeerWatcher: PeerWatching {
                     // between our listing and this watch). A fresh (linearizable) listing tells
                     // which; a member that keeps lagging meets a growing wait, not a hot loop.
                     watch.cancel()
-                    log(.info, "etcd created the watch at revision \(watch.createdRevision), below the \(revision ?? 0) already applied; listing again to check the store")
+                    log(
+                        .info,
+                        "etcd created the watch at revision \(watch.createdRevision), below the \(revision ?? 0) already applied; listing again to check the store"
+                    )
                     revision = nil
                     if listedNow {
                         do { try await clock.sleep(for: configuration.backoff.delay(attempt: attempt)) } catch { break }
@@ -199,7 +227,10 @@ public actor PeerWatcher: PeerWatching {
                 throw EtcdError(operation: "watch \(subnetsPrefix)", endpoint: "", reason: .watchClosed)
             } catch let error as EtcdError {
                 if case .compacted(let compactedAt) = error.reason {
-                    log(.info, "watch of \(subnetsPrefix) from revision \(revision.map { $0 + 1 } ?? 0) hit compaction at \(compactedAt); listing again")
+                    log(
+                        .info,
+                        "watch of \(subnetsPrefix) from revision \(revision.map { $0 + 1 } ?? 0) hit compaction at \(compactedAt); listing again"
+                    )
                     statistics.relists += 1
                     revision = nil
                     // One compaction is expected and re-listed at once; another straight after is not.
@@ -217,7 +248,10 @@ public actor PeerWatcher: PeerWatching {
                 let delay = configuration.backoff.delay(attempt: attempt)
                 attempt += 1
                 statistics.reconnects += 1
-                log(attempt > 3 ? .warning : .info, "watch of \(subnetsPrefix) interrupted: \(error); resuming from revision \(revision.map { $0 + 1 } ?? 0) in \(delay)")
+                log(
+                    attempt > 3 ? .warning : .info,
+                    "watch of \(subnetsPrefix) interrupted: \(error); resuming from revision \(revision.map { $0 + 1 } ?? 0) in \(delay)"
+                )
                 do { try await clock.sleep(for: delay) } catch { break }
             } catch {
                 // Only cancellation reaches here: everything the client throws is an EtcdError.
@@ -243,14 +277,20 @@ public actor PeerWatcher: PeerWatching {
         let receivedAt = clock.now
         let difference = routes.table.replace(with: listing.kvs)
         if statistics.revision != 0 {
-            log(.info, "re-listed \(listing.kvs.count) leases at revision \(listing.revision): \(difference.added) added, \(difference.removed) removed, \(difference.changed) changed")
+            log(
+                .info,
+                "re-listed \(listing.kvs.count) leases at revision \(listing.revision): \(difference.added) added, \(difference.removed) removed, \(difference.changed) changed"
+            )
         }
         statistics.revision = listing.revision
         publishIfChanged(receivedAt: receivedAt, force: routes.published == nil)
         if let ownKey, !listing.kvs.contains(where: { $0.key == ownKey }) {
             // Our key is gone, whatever the revisions say: a store restored or rebuilt can reach
             // the revision we last saw again, so only its content shows it went back.
-            log(.warning, "our lease key \(ownKey) is missing from etcd's listing at revision \(listing.revision); re-asserting it")
+            log(
+                .warning,
+                "our lease key \(ownKey) is missing from etcd's listing at revision \(listing.revision); re-asserting it"
+            )
             await onRecheckLease?()
         }
         return listing.revision
@@ -259,7 +299,10 @@ public actor PeerWatcher: PeerWatching {
     /// etcd's data is not what we followed: forget its revisions and cluster, have our lease
     /// re-asserted, and list again (the caller does).
     private func storeWentBack(_ why: String) async {
-        log(.warning, "etcd's store went back: \(why); its data was lost or restored from an older backup. Listing the leases again and re-asserting ours")
+        log(
+            .warning,
+            "etcd's store went back: \(why); its data was lost or restored from an older backup. Listing the leases again and re-asserting ours"
+        )
         statistics.storeResets += 1
         storeResets.increment()
         highestRevision = 0
@@ -270,14 +313,20 @@ public actor PeerWatcher: PeerWatching {
     private func confirm() {
         guard let confirmation = freshness.confirm(at: clock.now) else { return }
         if case .again(let after) = confirmation {
-            log(.info, "route table confirmed current again at revision \(statistics.revision) after \(after) unconfirmed")
+            log(
+                .info,
+                "route table confirmed current again at revision \(statistics.revision) after \(after) unconfirmed"
+            )
         }
         onFreshness?(.confirmed(revision: statistics.revision))
     }
 
     private func unconfirm(_ reason: String) {
         guard freshness.unconfirm(at: clock.now) else { return }
-        log(.warning, "route table no longer confirmed current: \(reason). Forwarding with the table of revision \(statistics.revision) until the watch answers again")
+        log(
+            .warning,
+            "route table no longer confirmed current: \(reason). Forwarding with the table of revision \(statistics.revision) until the watch answers again"
+        )
         onFreshness?(.unconfirmed(reason: reason))
     }
 
@@ -301,7 +350,12 @@ public actor PeerWatcher: PeerWatching {
 
     private func publishIfChanged(receivedAt: Duration, force: Bool = false) {
         let (publication, newlySkipped) = routes.publishIfChanged(
-            to: publisher, localSubnet: configuration.localSubnet, revision: statistics.revision, now: { clock.now }, force: force)
+            to: publisher,
+            localSubnet: configuration.localSubnet,
+            revision: statistics.revision,
+            now: { clock.now },
+            force: force
+        )
         for (reason, count) in newlySkipped {
             log(.info, "skipping \(count) record(s) under \(subnetsPrefix): \(reason)")
         }

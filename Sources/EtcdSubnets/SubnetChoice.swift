@@ -22,8 +22,11 @@ enum SubnetChoice: Equatable {
     /// flannel's AcquireLease steps 2–4. `stale`: our own leased keys that no longer fit the
     /// config, which flannel deletes. `requested`: subnets to try by name, in order, before a random one.
     static func choose(
-        listing: [ListedLease], config: NetworkConfig, publicIP: IPv4Address,
-        requested: [IPv4Prefix], using generator: inout some RandomNumberGenerator
+        listing: [ListedLease],
+        config: NetworkConfig,
+        publicIP: IPv4Address,
+        requested: [IPv4Prefix],
+        using generator: inout some RandomNumberGenerator
     ) -> (choice: SubnetChoice, stale: [KeyValue]) {
         let ours = listing.filter { $0.attributes?.publicIP == publicIP }
         let stale = ours.filter { $0.kv.lease != nil && !config.fits($0.subnet) }.map(\.kv)
@@ -35,7 +38,10 @@ enum SubnetChoice: Equatable {
         }
 
         let staleKeys = Set(stale.map(\.key))
-        let occupancy = Occupancy(listing.filter { !staleKeys.contains($0.kv.key) }.map(\.subnet), length: config.subnetLength)
+        let occupancy = Occupancy(
+            listing.filter { !staleKeys.contains($0.kv.key) }.map(\.subnet),
+            length: config.subnetLength
+        )
         for subnet in requested where config.fits(subnet) && !occupancy.overlaps(subnet) {
             return (.create(subnet, .requested), stale)
         }

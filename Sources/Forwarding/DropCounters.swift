@@ -8,15 +8,19 @@ public struct DropCounters: Equatable, Sendable {
 
     // A tuple, not InlineArray: InlineArray needs macOS 26 and the package still builds for 15.
     @usableFromInline
-    var slots: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
-        = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var slots:
+        (
+            UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+            UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+            UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+            UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64
+        ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
     public init() {
-        precondition(DropReason.allCases.count <= DropCounters.capacity,
-                     "DropReason outgrew DropCounters.capacity (\(DropCounters.capacity)): raise it")
+        precondition(
+            DropReason.allCases.count <= DropCounters.capacity,
+            "DropReason outgrew DropCounters.capacity (\(DropCounters.capacity)): raise it"
+        )
     }
 
     @inlinable
@@ -30,7 +34,9 @@ public struct DropCounters: Equatable, Sendable {
 
     @inlinable
     public subscript(reason: DropReason) -> UInt64 {
-        withUnsafeBytes(of: slots) { $0.load(fromByteOffset: Int(reason.rawValue) &* MemoryLayout<UInt64>.stride, as: UInt64.self) }
+        withUnsafeBytes(of: slots) {
+            $0.load(fromByteOffset: Int(reason.rawValue) &* MemoryLayout<UInt64>.stride, as: UInt64.self)
+        }
     }
 
     /// Every drop, whatever the reason.

@@ -23,8 +23,9 @@ public enum SuperDatagram {
     public static func segmentLength(_ payload: PacketBuffer, backend: Backend) -> Int {
         let offset = backend == .vxlan ? VXLAN.overhead : 0
         guard let first = encapsulatedLength(payload, at: 0, inner: offset, backend: backend),
-              first < payload.length,
-              encapsulatedLength(payload, at: first, inner: offset, backend: backend) != nil else {
+            first < payload.length,
+            encapsulatedLength(payload, at: first, inner: offset, backend: backend) != nil
+        else {
             return payload.length
         }
         if backend == .vxlan {
@@ -43,7 +44,8 @@ public enum SuperDatagram {
         guard payload.length >= ip + IPv4Header.minimumLength else { return nil }
         if backend == .vxlan {
             guard payload[start] & VXLAN.validVNIFlag != 0,
-                  payload.load16(start + VXLAN.headerLength + 12) == EtherType.ipv4 else { return nil }
+                payload.load16(start + VXLAN.headerLength + 12) == EtherType.ipv4
+            else { return nil }
         }
         let versionAndIHL = payload[ip]
         let headerLength = Int(versionAndIHL & 0x0F) << 2

@@ -1,5 +1,5 @@
-import Routes
 import Packets
+import Routes
 
 /// What to do with a packet read from the TUN, after `Forwarder.fromTUN`.
 public enum TransmitVerdict: Equatable, Sendable {

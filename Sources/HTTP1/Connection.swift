@@ -17,7 +17,12 @@ final class Connection: @unchecked Sendable {
     /// connection only while that request still holds it.
     private let requests = Atomic(0)
 
-    private init(origin: Origin, channel: any Channel, sink: ResponseSink, parts: AsyncThrowingStream<HTTPClientResponsePart, any Error>) {
+    private init(
+        origin: Origin,
+        channel: any Channel,
+        sink: ResponseSink,
+        parts: AsyncThrowingStream<HTTPClientResponsePart, any Error>
+    ) {
         self.origin = origin
         self.channel = channel
         self.sink = sink
@@ -28,7 +33,11 @@ final class Connection: @unchecked Sendable {
 
     /// Connects to `origin` and, for https, completes the TLS handshake, all within `timeout`.
     static func connect(
-        to origin: Origin, group: any EventLoopGroup, tls: NIOSSLContext?, keepalive: TCPKeepalive, timeout: Duration
+        to origin: Origin,
+        group: any EventLoopGroup,
+        tls: NIOSSLContext?,
+        keepalive: TCPKeepalive,
+        timeout: Duration
     ) async throws(HTTP1Error) -> Connection {
         if Task.isCancelled { throw HTTP1Error(.cancelled, "cancelled before connecting to \(origin)") }
         let deadline = NIODeadline.now() + .nanoseconds(max(timeout.nanoseconds, 1))
@@ -43,7 +52,9 @@ final class Connection: @unchecked Sendable {
         bootstrap = bootstrap.channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
                 if let tls {
-                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                    try channel.pipeline.syncOperations.addHandler(
+                        try NIOSSLClientHandler(context: tls, serverHostname: serverName)
+                    )
                 }
                 try channel.pipeline.syncOperations.addHTTPClientHandlers()
                 try channel.pipeline.syncOperations.addHandler(ResponseHandler(sink: sink, waitsForTLS: tls != nil))
@@ -65,9 +76,12 @@ final class Connection: @unchecked Sendable {
         // Plain HTTP is ready once connected (the pipeline was built before the connect future
         // completed); arming a timer anyway would race it: after a connect that used up the
         // deadline on a busy machine, the timer fires at once and closes a connection that works.
-        let handshake = tls == nil ? nil : channel.eventLoop.scheduleTask(deadline: deadline) {
-            connection.close(HTTP1Error(.notConnected, "no TLS handshake with \(origin) within \(timeout)"))
-        }
+        let handshake =
+            tls == nil
+            ? nil
+            : channel.eventLoop.scheduleTask(deadline: deadline) {
+                connection.close(HTTP1Error(.notConnected, "no TLS handshake with \(origin) within \(timeout)"))
+            }
         defer { handshake?.cancel() }
         do {
             // Set when the pipeline was built, which the connect future waited for.
@@ -144,7 +158,8 @@ final class Connection: @unchecked Sendable {
     func readHead() async throws(HTTP1Error) -> HTTPResponseHead {
         while true {
             switch try await nextPart() {
-            case .head(let head) where head.status.code >= 100 && head.status.code < 200 && head.status != .switchingProtocols:
+            case .head(let head)
+            where head.status.code >= 100 && head.status.code < 200 && head.status != .switchingProtocols:
                 continue
             case .head(let head):
                 return head

@@ -49,7 +49,7 @@ final class ConnectionPool: Sendable {
     func release(_ connection: Connection) {
         let kept = state.withLock { state in
             guard !state.isShutDown, connection.isOpen, state.open[ObjectIdentifier(connection)] != nil,
-                  state.idle[connection.origin, default: []].count < maximumIdle
+                state.idle[connection.origin, default: []].count < maximumIdle
             else { return false }
             state.idle[connection.origin, default: []].append(connection)
             return true

@@ -29,14 +29,21 @@ public final class HTTP1Client: Sendable {
     private let tls: NIOSSLContext?
 
     /// `group`: where connections run (NIO's shared one unless a test puts its own thread elsewhere).
-    public init(configuration: Configuration = Configuration(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws(HTTP1Error) {
+    public init(
+        configuration: Configuration = Configuration(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws(HTTP1Error) {
         self.configuration = configuration
         self.group = group
         pool = ConnectionPool(maximumIdle: configuration.maximumIdleConnections)
         do {
             tls = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
         } catch {
-            throw HTTP1Error(.tls, "the TLS configuration is unusable (\(Connection.describe(error)))", underlying: error)
+            throw HTTP1Error(
+                .tls,
+                "the TLS configuration is unusable (\(Connection.describe(error)))",
+                underlying: error
+            )
         }
     }
 
@@ -54,7 +61,9 @@ public final class HTTP1Client: Sendable {
         let deadline = NIODeadline.now() + .nanoseconds(timeout.nanoseconds)
         let connection = try await connection(to: request.origin, deadline: deadline)
         let timer = connection.startRequest(
-            deadline: deadline, reason: HTTP1Error(.timedOut, "no complete answer from \(request.origin) within \(timeout)"))
+            deadline: deadline,
+            reason: HTTP1Error(.timedOut, "no complete answer from \(request.origin) within \(timeout)")
+        )
         let writer = send(request, on: connection)
         do throws(HTTP1Error) {
             let head = try await connection.readHead()
@@ -63,7 +72,10 @@ public final class HTTP1Client: Sendable {
                 switch try await connection.nextPart() {
                 case .body(let buffer):
                     guard body.count + buffer.readableBytes <= configuration.maximumBodySize else {
-                        throw HTTP1Error(.malformedResponse, "a body from \(request.origin) larger than \(configuration.maximumBodySize) bytes")
+                        throw HTTP1Error(
+                            .malformedResponse,
+                            "a body from \(request.origin) larger than \(configuration.maximumBodySize) bytes"
+                        )
                     }
                     body += buffer.readableBytesView
                 case .end:
@@ -99,7 +111,10 @@ public final class HTTP1Client: Sendable {
         // Never an idle one: a stream's connection closes with the stream, and a fresh one has not been half-closed by the server.
         let connection = try await newConnection(to: request.origin, deadline: deadline)
         let timer = connection.startRequest(
-            deadline: deadline, until: .head, reason: HTTP1Error(.timedOut, "no response head from \(request.origin) within \(timeout)"))
+            deadline: deadline,
+            until: .head,
+            reason: HTTP1Error(.timedOut, "no response head from \(request.origin) within \(timeout)")
+        )
         let writer = send(request, on: connection)
         let head: HTTPResponseHead
         do throws(HTTP1Error) {
@@ -126,8 +141,12 @@ public final class HTTP1Client: Sendable {
         }
         let left = Duration.nanoseconds((deadline - .now()).nanoseconds)
         let connection = try await Connection.connect(
-            to: origin, group: group, tls: origin.isTLS ? tls : nil, keepalive: configuration.keepalive,
-            timeout: min(configuration.connectTimeout, left))
+            to: origin,
+            group: group,
+            tls: origin.isTLS ? tls : nil,
+            keepalive: configuration.keepalive,
+            timeout: min(configuration.connectTimeout, left)
+        )
         try pool.adopt(connection)
         return connection
     }

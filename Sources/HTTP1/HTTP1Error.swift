@@ -43,7 +43,11 @@ public struct HTTP1Error: Error, Sendable, CustomStringConvertible {
         let text = oneLine(String(describing: error))
         if let ssl = error as? NIOSSLError, case .uncleanShutdown = ssl {
             // A TLS connection that merely closes is an ordinary broken connection.
-            return HTTP1Error(connected ? .connectionClosed : .notConnected, "the connection closed (\(text))", underlying: error)
+            return HTTP1Error(
+                connected ? .connectionClosed : .notConnected,
+                "the connection closed (\(text))",
+                underlying: error
+            )
         }
         if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
             return HTTP1Error(.tls, text, underlying: error)

@@ -42,7 +42,8 @@ public final class HTTP1Stream: AsyncSequence, Sendable {
     public func collect(upTo maximum: Int, timeout: Duration) async throws(HTTP1Error) -> [UInt8] {
         let timer = connection.startRequest(
             deadline: .now() + .nanoseconds(timeout.nanoseconds),
-            reason: HTTP1Error(.timedOut, "the body from \(connection.origin) did not end within \(timeout)"))
+            reason: HTTP1Error(.timedOut, "the body from \(connection.origin) did not end within \(timeout)")
+        )
         defer {
             connection.finishRequest(timer)
             close()

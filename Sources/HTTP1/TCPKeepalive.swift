@@ -30,13 +30,20 @@ public struct TCPKeepalive: Sendable, Equatable {
         let tcp = SocketOptionLevel(IPPROTO_TCP)
         return [
             (ChannelOptions.Types.SocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SO_KEEPALIVE), 1),
-            (ChannelOptions.Types.SocketOption(level: tcp, name: TCP_KEEPIDLE), SocketOptionValue(idle.components.seconds)),
-            (ChannelOptions.Types.SocketOption(level: tcp, name: TCP_KEEPINTVL), SocketOptionValue(interval.components.seconds)),
+            (
+                ChannelOptions.Types.SocketOption(level: tcp, name: TCP_KEEPIDLE),
+                SocketOptionValue(idle.components.seconds)
+            ),
+            (
+                ChannelOptions.Types.SocketOption(level: tcp, name: TCP_KEEPINTVL),
+                SocketOptionValue(interval.components.seconds)
+            ),
             (ChannelOptions.Types.SocketOption(level: tcp, name: TCP_KEEPCNT), SocketOptionValue(count)),
-            (ChannelOptions.Types.SocketOption(level: tcp, name: TCP_USER_TIMEOUT), SocketOptionValue(userTimeout.milliseconds)),
+            (
+                ChannelOptions.Types.SocketOption(level: tcp, name: TCP_USER_TIMEOUT),
+                SocketOptionValue(userTimeout.milliseconds)
+            ),
             (ChannelOptions.Types.SocketOption(level: tcp, name: TCP_NODELAY), 1),
         ]
     }
 }
-
-

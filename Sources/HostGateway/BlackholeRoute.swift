@@ -1,7 +1,7 @@
 import Addressing
 import CShims
-import Netlink
 import Glibc
+import Netlink
 
 /// flanneld's --ip-blackhole-route: a blackhole route for this host's lease subnet, so traffic for
 /// an address of the subnet that no container holds is dropped on this host instead of following
@@ -21,16 +21,26 @@ public enum BlackholeRoute {
 
     /// The route for `subnet`.
     public static func route(for subnet: IPv4Prefix) -> KernelRoute {
-        KernelRoute(destination: subnet, gateway: nil, interfaceIndex: nil, routeProtocol: HostGatewayRoutes.routeProtocol,
-                    type: UInt8(RTN_BLACKHOLE), priority: metric)
+        KernelRoute(
+            destination: subnet,
+            gateway: nil,
+            interfaceIndex: nil,
+            routeProtocol: HostGatewayRoutes.routeProtocol,
+            type: UInt8(RTN_BLACKHOLE),
+            priority: metric
+        )
     }
 
     /// What to add and delete in `table` (main-table IPv4 routes) so Weft's blackhole routes are
     /// exactly the one for `wanted` (none when nil).
     public static func plan(table: [KernelRoute], wanted: IPv4Prefix?) -> (add: KernelRoute?, delete: [KernelRoute]) {
-        let ours = table.filter { $0.type == UInt8(RTN_BLACKHOLE) && $0.routeProtocol == HostGatewayRoutes.routeProtocol }
+        let ours = table.filter {
+            $0.type == UInt8(RTN_BLACKHOLE) && $0.routeProtocol == HostGatewayRoutes.routeProtocol
+        }
         let wantedRoute = wanted.map(route(for:))
-        let isWanted = { (route: KernelRoute) in route.destination == wantedRoute?.destination && route.priority == wantedRoute?.priority }
+        let isWanted = { (route: KernelRoute) in
+            route.destination == wantedRoute?.destination && route.priority == wantedRoute?.priority
+        }
         return (ours.contains(where: isWanted) ? nil : wantedRoute, ours.filter { !isWanted($0) })
     }
 

@@ -30,11 +30,24 @@ public struct DirectRoutes: ~Copyable, Sendable {
 
     /// Opens two NETLINK_ROUTE sockets (routes, lookups) in the calling thread's network namespace.
     /// `overlayIndex` is the vxlan device's (flannel.<VNI> or the engine's TUN). Touches nothing yet.
-    public init(enabled: Bool, interfaceIndex: Int32, address: IPv4Address, network: IPv4Prefix, overlayIndex: Int32,
-                log: @escaping @Sendable (String) -> Void = { _ in }) throws(NetlinkError) {
+    public init(
+        enabled: Bool,
+        interfaceIndex: Int32,
+        address: IPv4Address,
+        network: IPv4Prefix,
+        overlayIndex: Int32,
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws(NetlinkError) {
         // Prefix length 0: the segment check is the kernel's lookup, done before a route gets here.
-        let routes = try HostGatewayRoutes(interfaceIndex: interfaceIndex, address: address, prefixLength: 0, network: network,
-                                           backend: .vxlan, overlayIndex: overlayIndex, log: log)
+        let routes = try HostGatewayRoutes(
+            interfaceIndex: interfaceIndex,
+            address: address,
+            prefixLength: 0,
+            network: network,
+            backend: .vxlan,
+            overlayIndex: overlayIndex,
+            log: log
+        )
         let lookups = try RouteNetlink()
         self.routes = routes
         self.lookups = lookups

@@ -32,7 +32,8 @@ public struct DirectRoutingSplit: Sendable, Equatable {
             switch self {
             case .direct: "directly connected"
             case .gateway(let router): "reached via the router \(router)"
-            case .otherInterface(let index): "directly connected through interface index \(index), not the vxlan underlay"
+            case .otherInterface(let index):
+                "directly connected through interface index \(index), not the vxlan underlay"
             case .notUnicast(let type) where type == UInt8(RTN_LOCAL): "it is one of our own addresses"
             case .notUnicast(let type): "the kernel's route to it is not unicast (rtm_type \(type))"
             case .unreachable(let error): "no route to it (\(error))"
@@ -87,14 +88,20 @@ public struct DirectRoutingSplit: Sendable, Equatable {
                 result.direct.append(route)
                 nowDirect[subnet] = publicIP
                 if direct[subnet] != publicIP {
-                    let was = tunnelled[subnet] != nil ? "; was through VXLAN" : direct[subnet].map { "; was PublicIP \($0)" } ?? ""
-                    result.moves.append("vxlan: adding direct route to subnet \(subnet) PublicIP \(publicIP) (directly connected\(was))")
+                    let was =
+                        tunnelled[subnet] != nil
+                        ? "; was through VXLAN" : direct[subnet].map { "; was PublicIP \($0)" } ?? ""
+                    result.moves.append(
+                        "vxlan: adding direct route to subnet \(subnet) PublicIP \(publicIP) (directly connected\(was))"
+                    )
                 }
             } else {
                 result.tunnelled.append(route)
                 nowTunnelled[subnet] = found
                 if let old = direct[subnet] {
-                    result.moves.append("vxlan: subnet \(subnet) PublicIP \(publicIP) goes through VXLAN: \(found) (was a direct route via \(old))")
+                    result.moves.append(
+                        "vxlan: subnet \(subnet) PublicIP \(publicIP) goes through VXLAN: \(found) (was a direct route via \(old))"
+                    )
                 } else if tunnelled[subnet] != found {
                     result.moves.append("vxlan: subnet \(subnet) PublicIP \(publicIP) goes through VXLAN: \(found)")
                 }
@@ -102,7 +109,9 @@ public struct DirectRoutingSplit: Sendable, Equatable {
         }
         for (subnet, publicIP) in direct.sorted(by: { $0.key.network < $1.key.network })
         where nowDirect[subnet] == nil && nowTunnelled[subnet] == nil {
-            result.moves.append("vxlan: removing direct route to subnet \(subnet) PublicIP \(publicIP) (its lease is gone)")
+            result.moves.append(
+                "vxlan: removing direct route to subnet \(subnet) PublicIP \(publicIP) (its lease is gone)"
+            )
         }
         direct = nowDirect
         tunnelled = nowTunnelled

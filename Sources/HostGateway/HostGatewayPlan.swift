@@ -24,8 +24,16 @@ struct HostGatewayPlan: Equatable {
     /// `backend` is the one the peers' leases must name: host-gw, or vxlan for DirectRouting's
     /// direct peers. `overlayIndex` is the vxlan device (kernel flannel.<VNI> or the engine's
     /// TUN) whose routes carry Weft's protocol too but belong to the vxlan dataplane: never owned here.
-    init(table: [KernelRoute], wanted: [Route], interfaceIndex: Int32, address: IPv4Address, segment: IPv4Prefix, network: IPv4Prefix,
-         backend: Backend = .hostGateway, overlayIndex: Int32? = nil) {
+    init(
+        table: [KernelRoute],
+        wanted: [Route],
+        interfaceIndex: Int32,
+        address: IPv4Address,
+        segment: IPv4Prefix,
+        network: IPv4Prefix,
+        backend: Backend = .hostGateway,
+        overlayIndex: Int32? = nil
+    ) {
         let ours = HostGatewayRoutes.routeProtocol
         // Unicast only: Weft's other routes under its protocol (BlackholeRoute) are not peers' routes.
         let owned = table.filter {
@@ -33,23 +41,36 @@ struct HostGatewayPlan: Equatable {
                 && (overlayIndex == nil || $0.interfaceIndex != overlayIndex)
         }
         var foreign: [IPv4Prefix: KernelRoute] = [:]
-        for route in table where route.routeProtocol != ours && foreign[route.destination] == nil { foreign[route.destination] = route }
+        for route in table where route.routeProtocol != ours && foreign[route.destination] == nil {
+            foreign[route.destination] = route
+        }
 
         var accepted: [Route] = []
         var seen = Set<IPv4Prefix>()
         for route in wanted {
-            if let refusal = Self.refusal(route, foreign: foreign[route.subnet], interfaceIndex: interfaceIndex, address: address,
-                                          segment: segment, network: network, backend: backend) {
+            if let refusal = Self.refusal(
+                route,
+                foreign: foreign[route.subnet],
+                interfaceIndex: interfaceIndex,
+                address: address,
+                segment: segment,
+                network: network,
+                backend: backend
+            ) {
                 refused.append(refusal)
-            } else if seen.insert(route.subnet).inserted { // a duplicate subnet: the first route given wins
+            } else if seen.insert(route.subnet).inserted {  // a duplicate subnet: the first route given wins
                 accepted.append(route)
             }
         }
 
         var handled = Set<KernelRoute>()
         for route in accepted {
-            let desired = KernelRoute(destination: route.subnet, gateway: route.nextHop.publicIP, interfaceIndex: interfaceIndex,
-                                      routeProtocol: ours)
+            let desired = KernelRoute(
+                destination: route.subnet,
+                gateway: route.nextHop.publicIP,
+                interfaceIndex: interfaceIndex,
+                routeProtocol: ours
+            )
             let current = owned.filter { $0.destination == route.subnet }
             if let existing = current.first(where: { Self.matches($0, desired) }) {
                 kept.append(existing)
@@ -70,14 +91,24 @@ struct HostGatewayPlan: Equatable {
             && route.interfaceIndex == desired.interfaceIndex && route.priority == 0 && route.type == desired.type
     }
 
-    static func refusal(_ route: Route, foreign: KernelRoute?, interfaceIndex: Int32, address: IPv4Address,
-                        segment: IPv4Prefix, network: IPv4Prefix, backend: Backend = .hostGateway) -> HostGatewayRoutes.Refusal? {
+    static func refusal(
+        _ route: Route,
+        foreign: KernelRoute?,
+        interfaceIndex: Int32,
+        address: IPv4Address,
+        segment: IPv4Prefix,
+        network: IPv4Prefix,
+        backend: Backend = .hostGateway
+    ) -> HostGatewayRoutes.Refusal? {
         let peer = "\(HostGatewayRoutes.logPrefix(backend)): refusing peer \(route.subnet) at \(route.nextHop.publicIP)"
         func refuse(_ reason: HostGatewayRoutes.RefusalReason, _ why: String) -> HostGatewayRoutes.Refusal {
             HostGatewayRoutes.Refusal(route: route, reason: reason, description: "\(peer): \(why)")
         }
         if route.nextHop.backend != backend {
-            return refuse(.otherBackend, "its lease is for the \(route.nextHop.backend.rawValue) backend, not \(backend.rawValue); all hosts of a network must use one backend")
+            return refuse(
+                .otherBackend,
+                "its lease is for the \(route.nextHop.backend.rawValue) backend, not \(backend.rawValue); all hosts of a network must use one backend"
+            )
         }
         if !network.contains(route.subnet) {
             return refuse(.outsideNetwork, "the subnet is outside the Network \(network)")
@@ -86,10 +117,16 @@ struct HostGatewayPlan: Equatable {
             return refuse(.ownAddress, "that PublicIP is our own interface address; two hosts claim it")
         }
         if !segment.contains(route.nextHop.publicIP) {
-            return refuse(.offSegment, "\(route.nextHop.publicIP) is not on our L2 segment \(segment) (interface index \(interfaceIndex)); host-gw needs every host on one L2 segment, use the vxlan backend")
+            return refuse(
+                .offSegment,
+                "\(route.nextHop.publicIP) is not on our L2 segment \(segment) (interface index \(interfaceIndex)); host-gw needs every host on one L2 segment, use the vxlan backend"
+            )
         }
         if let foreign {
-            return refuse(.foreignRoute, "the main table already has \(foreign), which Weft did not add and will not change; delete it to let host-gw route this subnet")
+            return refuse(
+                .foreignRoute,
+                "the main table already has \(foreign), which Weft did not add and will not change; delete it to let host-gw route this subnet"
+            )
         }
         return nil
     }

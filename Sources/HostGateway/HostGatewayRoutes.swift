@@ -1,7 +1,7 @@
 import Addressing
 import CShims
-import Netlink
 import Glibc
+import Netlink
 import Routes
 
 /// flannel's host-gw backend: the kernel forwards, Weft only keeps one main-table route per peer,
@@ -96,11 +96,21 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
     /// For vxlan's DirectRouting give `backend` .vxlan and the vxlan device's index as
     /// `overlayIndex`: the peers are then vxlan leases, and the device's own routes (which carry
     /// the same protocol) are left to the vxlan dataplane.
-    public init(interfaceIndex: Int32, address: IPv4Address, prefixLength: Int, network: IPv4Prefix,
-                backend: Backend = .hostGateway, overlayIndex: Int32? = nil,
-                log: @escaping @Sendable (String) -> Void = { _ in }) throws(NetlinkError) {
+    public init(
+        interfaceIndex: Int32,
+        address: IPv4Address,
+        prefixLength: Int,
+        network: IPv4Prefix,
+        backend: Backend = .hostGateway,
+        overlayIndex: Int32? = nil,
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws(NetlinkError) {
         guard (0...32).contains(prefixLength) else {
-            throw NetlinkError("host-gw interface", "\(address)/\(prefixLength): prefix length outside 0...32", code: EINVAL)
+            throw NetlinkError(
+                "host-gw interface",
+                "\(address)/\(prefixLength): prefix length outside 0...32",
+                code: EINVAL
+            )
         }
         let socket = try RouteNetlink()
         self.interfaceIndex = interfaceIndex
@@ -128,8 +138,12 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
                 && $0.interfaceIndex == interfaceIndex && $0.destination.contains(address)
         }
         guard let longest = connected.max(by: { $0.destination.length < $1.destination.length }) else {
-            throw NetlinkError("host-gw interface", "\(address) on interface index \(interfaceIndex): no connected route in the main table "
-                              + "(address added with noprefixroute?); give the prefix length explicitly", code: ENOENT)
+            throw NetlinkError(
+                "host-gw interface",
+                "\(address) on interface index \(interfaceIndex): no connected route in the main table "
+                    + "(address added with noprefixroute?); give the prefix length explicitly",
+                code: ENOENT
+            )
         }
         return longest.destination.length
     }
@@ -157,9 +171,16 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
     }
 
     private mutating func reconcileWanted() throws(NetlinkError) -> Reconciliation {
-        let plan = HostGatewayPlan(table: try netlink.mainTableRoutes(), wanted: wanted, interfaceIndex: interfaceIndex,
-                                   address: interfaceAddress, segment: segment, network: network, backend: backend,
-                                   overlayIndex: overlayIndex)
+        let plan = HostGatewayPlan(
+            table: try netlink.mainTableRoutes(),
+            wanted: wanted,
+            interfaceIndex: interfaceIndex,
+            address: interfaceAddress,
+            segment: segment,
+            network: network,
+            backend: backend,
+            overlayIndex: overlayIndex
+        )
         let prefix = Self.logPrefix(backend)
         var result = Reconciliation(kept: plan.kept.count, refused: plan.refused)
         var removals = plan.removals
@@ -167,21 +188,35 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
             let desired = step.desired
             do throws(NetlinkError) {
                 if let old = step.replacing {
-                    try netlink.replaceRoute(desired.destination, via: desired.gateway!, interfaceIndex: interfaceIndex,
-                                             routeProtocol: Self.routeProtocol)
+                    try netlink.replaceRoute(
+                        desired.destination,
+                        via: desired.gateway!,
+                        interfaceIndex: interfaceIndex,
+                        routeProtocol: Self.routeProtocol
+                    )
                     result.replaced.append(desired)
                     log("\(prefix): route \(desired) replaces \(old)")
                 } else {
-                    try netlink.addRoute(desired.destination, via: desired.gateway!, interfaceIndex: interfaceIndex,
-                                         routeProtocol: Self.routeProtocol)
+                    try netlink.addRoute(
+                        desired.destination,
+                        via: desired.gateway!,
+                        interfaceIndex: interfaceIndex,
+                        routeProtocol: Self.routeProtocol
+                    )
                     result.added.append(desired)
                     log("\(prefix): added route \(desired)")
                 }
             } catch {
                 // A route that could not be rewritten still points at the old gateway: remove it.
                 if let old = step.replacing { removals.append(old) }
-                result.refused.append(Refusal(route: step.route, reason: .kernelError,
-                                              description: "\(prefix): refusing peer \(step.route.subnet) at \(step.route.nextHop.publicIP): \(error)"))
+                result.refused.append(
+                    Refusal(
+                        route: step.route,
+                        reason: .kernelError,
+                        description:
+                            "\(prefix): refusing peer \(step.route.subnet) at \(step.route.nextHop.publicIP): \(error)"
+                    )
+                )
             }
         }
 
@@ -190,7 +225,7 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
                 try netlink.deleteRoute(route)
                 result.removed.append(route)
                 log("\(prefix): removed route \(route)")
-            } catch where error.code == ESRCH {
+            } catch  where error.code == ESRCH {
                 // Already gone: someone else removed it between the dump and now.
             } catch {
                 log("\(prefix): cannot remove route \(route): \(error)")
@@ -210,7 +245,11 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
         var current = Set<RefusalKey>()
         for refusal in result.refused {
             statistics.refused[refusal.reason, default: 0] += 1
-            let key = RefusalKey(subnet: refusal.route.subnet, publicIP: refusal.route.nextHop.publicIP, reason: refusal.reason)
+            let key = RefusalKey(
+                subnet: refusal.route.subnet,
+                publicIP: refusal.route.nextHop.publicIP,
+                reason: refusal.reason
+            )
             current.insert(key)
             if !previousRefusals.contains(key) {
                 statistics.refusalsLogged += 1

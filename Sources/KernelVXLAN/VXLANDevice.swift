@@ -70,8 +70,13 @@ public struct VXLANDevice: ~Copyable, Sendable {
     private var previousRefusals: Set<VXLANEntriesPlan.Refusal> = []
 
     /// Opens a NETLINK_ROUTE socket in the calling thread's network namespace. Touches nothing until `setUp`.
-    public init(link: VXLANLink, localSubnet: IPv4Prefix, network: IPv4Prefix, publicIP: IPv4Address,
-                log: @escaping @Sendable (String) -> Void = { _ in }) throws(NetlinkError) {
+    public init(
+        link: VXLANLink,
+        localSubnet: IPv4Prefix,
+        network: IPv4Prefix,
+        publicIP: IPv4Address,
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws(NetlinkError) {
         netlink = try RouteNetlink()
         wanted = link
         self.localSubnet = localSubnet
@@ -90,7 +95,8 @@ public struct VXLANDevice: ~Copyable, Sendable {
         let found = try netlink.linkState(named: wanted.name)
         // Only what differs is set: a MAC written, even the same one, makes the kernel flush the
         // device's neighbours (NETDEV_CHANGEADDR), which would cut every peer off until the reconcile.
-        var mac = wanted.mac, mtu = wanted.mtu
+        var mac = wanted.mac
+        var mtu = wanted.mtu
         switch VXLANDeviceDecision.decide(existing: found, wanted: wanted) {
         case .create:
             index = try netlink.createVXLAN(wanted)
@@ -152,9 +158,11 @@ public struct VXLANDevice: ~Copyable, Sendable {
     /// The entries on the device that Weft owns, as the kernel holds them now.
     public mutating func listing() throws(NetlinkError) -> Listing {
         let index = index
-        return Listing(neighbours: try netlink.neighbours(interfaceIndex: index).filter(\.isPermanent),
-                       fdb: try netlink.fdbEntries(interfaceIndex: index).filter { $0.destination != nil },
-                       routes: try netlink.mainTableRoutes().filter { VXLANEntriesPlan.owns($0, device: index, network: network) })
+        return Listing(
+            neighbours: try netlink.neighbours(interfaceIndex: index).filter(\.isPermanent),
+            fdb: try netlink.fdbEntries(interfaceIndex: index).filter { $0.destination != nil },
+            routes: try netlink.mainTableRoutes().filter { VXLANEntriesPlan.owns($0, device: index, network: network) }
+        )
     }
 
     /// What a reconcile would change now, without changing it: entries missing or different from
@@ -164,15 +172,23 @@ public struct VXLANDevice: ~Copyable, Sendable {
     }
 
     private mutating func plan() throws(NetlinkError) -> VXLANEntriesPlan {
-        VXLANEntriesPlan(device: index, network: network, localSubnet: localSubnet, localAddress: publicIP,
-                         wanted: wantedRoutes, neighbours: try netlink.neighbours(interfaceIndex: index),
-                         fdb: try netlink.fdbEntries(interfaceIndex: index), routes: try netlink.mainTableRoutes())
+        VXLANEntriesPlan(
+            device: index,
+            network: network,
+            localSubnet: localSubnet,
+            localAddress: publicIP,
+            wanted: wantedRoutes,
+            neighbours: try netlink.neighbours(interfaceIndex: index),
+            fdb: try netlink.fdbEntries(interfaceIndex: index),
+            routes: try netlink.mainTableRoutes()
+        )
     }
 
     private mutating func reconcileWanted() throws(NetlinkError) -> Reconciliation {
         let plan = try plan()
         var result = Reconciliation(refused: plan.refused)
-        var written = 0, removed = 0
+        var written = 0
+        var removed = 0
 
         // Routes first, so no route points at a neighbour that is about to go.
         for route in plan.staleRoutes {
@@ -180,7 +196,7 @@ public struct VXLANDevice: ~Copyable, Sendable {
                 try netlink.deleteRoute(route)
                 result.removedRoutes.append(route)
                 removed += 1
-            } catch where error.code == ESRCH {
+            } catch  where error.code == ESRCH {
                 // Already gone.
             } catch {
                 log("vxlan: cannot remove route \(route): \(error)")
@@ -190,24 +206,31 @@ public struct VXLANDevice: ~Copyable, Sendable {
         var failed = Set<IPv4Prefix>()
         func refuse(_ peer: VXLANEntriesPlan.PeerEntries, _ error: NetlinkError) {
             failed.insert(peer.route.subnet)
-            result.refused.append(VXLANEntriesPlan.Refusal(
-                route: peer.route, reason: .kernelError,
-                description: "vxlan: refusing peer \(peer.route.subnet) at \(peer.route.nextHop.publicIP): \(error)"))
+            result.refused.append(
+                VXLANEntriesPlan.Refusal(
+                    route: peer.route,
+                    reason: .kernelError,
+                    description: "vxlan: refusing peer \(peer.route.subnet) at \(peer.route.nextHop.publicIP): \(error)"
+                )
+            )
         }
         for peer in plan.peers {
             var changed = false
             do throws(NetlinkError) {
                 if plan.neighbours.contains(peer.neighbour) {
                     try netlink.replaceNeighbour(peer.neighbour)
-                    changed = true; written += 1
+                    changed = true
+                    written += 1
                 }
                 if plan.fdb.contains(peer.fdb) {
                     try netlink.replaceFDB(peer.fdb)
-                    changed = true; written += 1
+                    changed = true
+                    written += 1
                 }
                 if plan.routes.contains(peer.kernelRoute) {
                     try netlink.replaceRoute(peer.kernelRoute)
-                    changed = true; written += 1
+                    changed = true
+                    written += 1
                 }
             } catch {
                 refuse(peer, error)
@@ -215,7 +238,9 @@ public struct VXLANDevice: ~Copyable, Sendable {
             }
             if changed {
                 result.added.append(peer)
-                log("vxlan: peer \(peer.route.subnet): neighbour \(peer.neighbour.address) lladdr \(peer.route.nextHop.vtepMAC), fdb dst \(peer.route.nextHop.publicIP), route via \(peer.neighbour.address) onlink")
+                log(
+                    "vxlan: peer \(peer.route.subnet): neighbour \(peer.neighbour.address) lladdr \(peer.route.nextHop.vtepMAC), fdb dst \(peer.route.nextHop.publicIP), route via \(peer.neighbour.address) onlink"
+                )
             } else {
                 result.kept += 1
             }
@@ -226,7 +251,7 @@ public struct VXLANDevice: ~Copyable, Sendable {
                 try netlink.deleteNeighbour(neighbour)
                 result.removedNeighbours.append(neighbour)
                 removed += 1
-            } catch where error.code == ENOENT {
+            } catch  where error.code == ENOENT {
             } catch {
                 log("vxlan: cannot remove neighbour \(neighbour): \(error)")
             }
@@ -236,13 +261,15 @@ public struct VXLANDevice: ~Copyable, Sendable {
                 try netlink.deleteFDB(entry)
                 result.removedFDB.append(entry)
                 removed += 1
-            } catch where error.code == ENOENT {
+            } catch  where error.code == ENOENT {
             } catch {
                 log("vxlan: cannot remove fdb entry \(entry): \(error)")
             }
         }
         if !(result.removedRoutes.isEmpty && result.removedNeighbours.isEmpty && result.removedFDB.isEmpty) {
-            log("vxlan: removed \(result.removedRoutes.count) route(s), \(result.removedNeighbours.count) neighbour(s), \(result.removedFDB.count) fdb entr(ies) no current peer accounts for")
+            log(
+                "vxlan: removed \(result.removedRoutes.count) route(s), \(result.removedNeighbours.count) neighbour(s), \(result.removedFDB.count) fdb entr(ies) no current peer accounts for"
+            )
         }
 
         statistics.peers = plan.peers.count - failed.count

@@ -19,7 +19,10 @@ public enum VXLANDeviceDecision: Equatable, Sendable {
         switch existing.kind {
         case "vxlan":
             guard let attributes = existing.vxlan else {
-                return .replace(index: existing.index, reason: "a vxlan device whose attributes the kernel did not report")
+                return .replace(
+                    index: existing.index,
+                    reason: "a vxlan device whose attributes the kernel did not report"
+                )
             }
             if let incompatibility = attributes.incompatibility(with: wanted) {
                 return .replace(index: existing.index, reason: "an incompatible vxlan device (\(incompatibility))")
@@ -29,7 +32,9 @@ public enum VXLANDeviceDecision: Equatable, Sendable {
             return .replace(index: existing.index, reason: "a TUN device (weftd's user-space vxlan dataplane)")
         default:
             let kind = existing.kind.map { "a \($0) device" } ?? "a device of no kind"
-            return .refuse("\(wanted.name) exists as \(kind), which neither weftd nor flanneld makes; delete it (ip link del \(wanted.name)); weftd leaves it alone")
+            return .refuse(
+                "\(wanted.name) exists as \(kind), which neither weftd nor flanneld makes; delete it (ip link del \(wanted.name)); weftd leaves it alone"
+            )
         }
     }
 }

@@ -38,7 +38,8 @@ public struct VXLANEntriesPlan: Equatable, Sendable {
     public var refused: [Refusal] = []
 
     public var isEmpty: Bool {
-        neighbours.isEmpty && fdb.isEmpty && routes.isEmpty && staleNeighbours.isEmpty && staleFDB.isEmpty && staleRoutes.isEmpty
+        neighbours.isEmpty && fdb.isEmpty && routes.isEmpty && staleNeighbours.isEmpty && staleFDB.isEmpty
+            && staleRoutes.isEmpty
     }
 
     /// Why a peer got no entries. Each is logged once when it first appears.
@@ -62,9 +63,16 @@ public struct VXLANEntriesPlan: Equatable, Sendable {
     /// Only neighbours with this state are Weft's (see the type's note).
     static let ownedState = UInt16(NUD_PERMANENT)
 
-    public init(device index: Int32, network: IPv4Prefix, localSubnet: IPv4Prefix, localAddress: IPv4Address,
-                wanted: [Route], neighbours currentNeighbours: [NeighbourEntry], fdb currentFDB: [FDBEntry],
-                routes table: [KernelRoute]) {
+    public init(
+        device index: Int32,
+        network: IPv4Prefix,
+        localSubnet: IPv4Prefix,
+        localAddress: IPv4Address,
+        wanted: [Route],
+        neighbours currentNeighbours: [NeighbourEntry],
+        fdb currentFDB: [FDBEntry],
+        routes table: [KernelRoute]
+    ) {
         let ownedNeighbours = currentNeighbours.filter { $0.interfaceIndex == index && $0.isPermanent }
         let ownedFDB = currentFDB.filter { $0.interfaceIndex == index && $0.destination != nil }
         let ownedRoutes = table.filter { Self.owns($0, device: index, network: network) }
@@ -72,11 +80,18 @@ public struct VXLANEntriesPlan: Equatable, Sendable {
         var subnets = Set<IPv4Prefix>()
         var macs: [MACAddress: Route] = [:]
         for route in wanted {
-            if let refusal = Self.refusal(route, network: network, localSubnet: localSubnet, localAddress: localAddress, macs: macs) {
+            if let refusal = Self.refusal(
+                route,
+                network: network,
+                localSubnet: localSubnet,
+                localAddress: localAddress,
+                macs: macs
+            ) {
                 refused.append(refusal)
                 continue
             }
-            guard subnets.insert(route.subnet).inserted else { continue } // a duplicate subnet: the first route given wins
+            // a duplicate subnet: the first route given wins
+            guard subnets.insert(route.subnet).inserted else { continue }
             macs[route.nextHop.vtepMAC] = route
             peers.append(Self.entries(for: route, device: index))
         }
@@ -91,7 +106,7 @@ public struct VXLANEntriesPlan: Equatable, Sendable {
             } else {
                 neighbours.append(peer.neighbour)
                 // A replace rewrites the entry for the address in place.
-                ownedNeighbours.filter { $0.address == gateway }.forEach { keptNeighbours.insert($0) }
+                keptNeighbours.formUnion(ownedNeighbours.filter { $0.address == gateway })
             }
 
             let remotes = ownedFDB.filter { $0.mac == peer.fdb.mac }
@@ -109,7 +124,7 @@ public struct VXLANEntriesPlan: Equatable, Sendable {
             } else {
                 routes.append(peer.kernelRoute)
                 // NLM_F_REPLACE rewrites the route with the same destination and metric in place.
-                sameDestination.filter { $0.priority == 0 }.forEach { keptRoutes.insert($0) }
+                keptRoutes.formUnion(sameDestination.filter { $0.priority == 0 })
             }
         }
         staleNeighbours = ownedNeighbours.filter { !keptNeighbours.contains($0) }
@@ -124,8 +139,14 @@ public struct VXLANEntriesPlan: Equatable, Sendable {
             route: route,
             neighbour: NeighbourEntry(interfaceIndex: index, address: gateway, mac: route.nextHop.vtepMAC),
             fdb: FDBEntry(interfaceIndex: index, mac: route.nextHop.vtepMAC, destination: route.nextHop.publicIP),
-            kernelRoute: KernelRoute(destination: route.subnet, gateway: gateway, interfaceIndex: index,
-                                     routeProtocol: VXLANEntriesPlan.routeProtocol, onlink: true))
+            kernelRoute: KernelRoute(
+                destination: route.subnet,
+                gateway: gateway,
+                interfaceIndex: index,
+                routeProtocol: VXLANEntriesPlan.routeProtocol,
+                onlink: true
+            )
+        )
     }
 
     /// Weft's rtm_protocol, the one host-gw's routes carry (87, free in iproute2's and the kernel's lists).
@@ -133,8 +154,10 @@ public struct VXLANEntriesPlan: Equatable, Sendable {
 
     /// Whether `route` is one a reconcile may change (see the type's note).
     static func owns(_ route: KernelRoute, device index: Int32, network: IPv4Prefix) -> Bool {
-        guard route.interfaceIndex == index, route.type == UInt8(RTN_UNICAST), route.table == UInt32(RT_TABLE_MAIN.rawValue),
-              network.contains(route.destination) else { return false }
+        guard route.interfaceIndex == index, route.type == UInt8(RTN_UNICAST),
+            route.table == UInt32(RT_TABLE_MAIN.rawValue),
+            network.contains(route.destination)
+        else { return false }
         if route.routeProtocol == routeProtocol { return true }
         // flanneld's own: RouteReplace through vishvananda/netlink, whose rtmsg default is RTPROT_BOOT.
         return route.routeProtocol == UInt8(RTPROT_BOOT) && route.onlink && route.gateway == route.destination.network
@@ -142,20 +165,31 @@ public struct VXLANEntriesPlan: Equatable, Sendable {
 
     /// Exactly what Weft would install.
     static func matches(_ route: KernelRoute, _ desired: KernelRoute) -> Bool {
-        route.destination == desired.destination && route.gateway == desired.gateway && route.interfaceIndex == desired.interfaceIndex
+        route.destination == desired.destination && route.gateway == desired.gateway
+            && route.interfaceIndex == desired.interfaceIndex
             && route.onlink && route.routeProtocol == desired.routeProtocol && route.priority == 0
     }
 
-    static func refusal(_ route: Route, network: IPv4Prefix, localSubnet: IPv4Prefix, localAddress: IPv4Address,
-                        macs: [MACAddress: Route]) -> Refusal? {
+    static func refusal(
+        _ route: Route,
+        network: IPv4Prefix,
+        localSubnet: IPv4Prefix,
+        localAddress: IPv4Address,
+        macs: [MACAddress: Route]
+    ) -> Refusal? {
         let peer = "vxlan: refusing peer \(route.subnet) at \(route.nextHop.publicIP)"
         func refuse(_ reason: RefusalReason, _ why: String) -> Refusal {
             Refusal(route: route, reason: reason, description: "\(peer): \(why)")
         }
         if route.nextHop.backend != .vxlan {
-            return refuse(.otherBackend, "its lease is for the \(route.nextHop.backend.rawValue) backend, not vxlan; all hosts of a network must use one backend")
+            return refuse(
+                .otherBackend,
+                "its lease is for the \(route.nextHop.backend.rawValue) backend, not vxlan; all hosts of a network must use one backend"
+            )
         }
-        if !network.contains(route.subnet) { return refuse(.outsideNetwork, "the subnet is outside the Network \(network)") }
+        if !network.contains(route.subnet) {
+            return refuse(.outsideNetwork, "the subnet is outside the Network \(network)")
+        }
         if route.subnet == localSubnet { return refuse(.ownSubnet, "that is our own lease's subnet") }
         if route.nextHop.publicIP == localAddress {
             return refuse(.ownAddress, "that PublicIP is our own; two hosts claim it")
@@ -164,7 +198,10 @@ public struct VXLANEntriesPlan: Equatable, Sendable {
             return refuse(.noMAC, "its lease has no VtepMAC; the peer must publish one in BackendData")
         }
         if let other = macs[route.nextHop.vtepMAC] {
-            return refuse(.sharedMAC, "its VtepMAC \(route.nextHop.vtepMAC) is also peer \(other.subnet)'s at \(other.nextHop.publicIP) (a cloned host?); give one of them a new MAC")
+            return refuse(
+                .sharedMAC,
+                "its VtepMAC \(route.nextHop.vtepMAC) is also peer \(other.subnet)'s at \(other.nextHop.publicIP) (a cloned host?); give one of them a new MAC"
+            )
         }
         return nil
     }

@@ -2,12 +2,20 @@ import Foundation
 
 /// Decodes API server bodies into the models, with one-line errors that say what was expected.
 public enum APIDecoding {
-    public static func decode<T: Decodable>(_ type: T.Type, from bytes: some Collection<UInt8>, what: String) throws(KubeError) -> T {
+    public static func decode<T: Decodable>(
+        _ type: T.Type,
+        from bytes: some Collection<UInt8>,
+        what: String
+    ) throws(KubeError) -> T {
         do {
             return try JSONDecoder().decode(T.self, from: Data(bytes))
         } catch let error as DecodingError {
-            throw KubeError(.decoding, "\(what) is not what the Kubernetes API returns: \(error.summary)",
-                            fix: "check that the server is a Kubernetes API server (the kubeconfig's server or --kube-api-url) and nothing in between rewrites its answers")
+            throw KubeError(
+                .decoding,
+                "\(what) is not what the Kubernetes API returns: \(error.summary)",
+                fix:
+                    "check that the server is a Kubernetes API server (the kubeconfig's server or --kube-api-url) and nothing in between rewrites its answers"
+            )
         } catch {
             throw KubeError(.decoding, "\(what) could not be decoded: \(error)", fix: "check the server address")
         }
@@ -27,7 +35,9 @@ public enum APIDecoding {
 
     /// An error body, or nil when it is not a Status (a proxy's HTML page, an empty body).
     public static func status(_ bytes: some Collection<UInt8>) -> Status? {
-        guard let status = try? JSONDecoder().decode(Status.self, from: Data(bytes)), status.kind == "Status" else { return nil }
+        guard let status = try? JSONDecoder().decode(Status.self, from: Data(bytes)), status.kind == "Status" else {
+            return nil
+        }
         return status
     }
 }

@@ -24,15 +24,31 @@ public struct APIRequest: Equatable, Sendable, CustomStringConvertible {
 
     /// `GET /api/v1/namespaces/{ns}/pods/{name}`: node-name discovery when NODE_NAME is unset.
     public static func getPod(namespace: String, name: String) -> APIRequest {
-        APIRequest(method: "GET", verb: .get, resource: "pods", subresource: nil, namespace: namespace, name: name,
-                   path: "/api/v1/namespaces/\(escapePath(namespace))/pods/\(escapePath(name))", contentType: nil)
+        APIRequest(
+            method: "GET",
+            verb: .get,
+            resource: "pods",
+            subresource: nil,
+            namespace: namespace,
+            name: name,
+            path: "/api/v1/namespaces/\(escapePath(namespace))/pods/\(escapePath(name))",
+            contentType: nil
+        )
     }
 
     /// `GET /api/v1/nodes/{name}`, with `?resourceVersion=0` for a cache read (the alloc backend's).
     public static func getNode(_ name: String, resourceVersion: String? = nil) -> APIRequest {
         let query = resourceVersion.map { "?" + encodeQuery([("resourceVersion", $0)]) } ?? ""
-        return APIRequest(method: "GET", verb: .get, resource: "nodes", subresource: nil, namespace: nil, name: name,
-                          path: "/api/v1/nodes/\(escapePath(name))\(query)", contentType: nil)
+        return APIRequest(
+            method: "GET",
+            verb: .get,
+            resource: "nodes",
+            subresource: nil,
+            namespace: nil,
+            name: name,
+            path: "/api/v1/nodes/\(escapePath(name))\(query)",
+            contentType: nil
+        )
     }
 
     /// The reflector's list: `limit=500&resourceVersion=<rv>` for the first page, `continue=<token>&limit=500` after.
@@ -43,22 +59,48 @@ public struct APIRequest: Equatable, Sendable, CustomStringConvertible {
         } else if !resourceVersion.isEmpty {
             query.append(("resourceVersion", resourceVersion))
         }
-        return APIRequest(method: "GET", verb: .list, resource: "nodes", subresource: nil, namespace: nil, name: nil,
-                          path: "/api/v1/nodes?\(encodeQuery(query))", contentType: nil)
+        return APIRequest(
+            method: "GET",
+            verb: .list,
+            resource: "nodes",
+            subresource: nil,
+            namespace: nil,
+            name: nil,
+            path: "/api/v1/nodes?\(encodeQuery(query))",
+            contentType: nil
+        )
     }
 
     /// The reflector's watch from `resourceVersion`, with bookmarks and a server-side timeout.
     public static func watchNodes(resourceVersion: String, timeoutSeconds: Int) -> APIRequest {
-        let query = [("allowWatchBookmarks", "true"), ("resourceVersion", resourceVersion),
-                     ("timeoutSeconds", String(timeoutSeconds)), ("watch", "true")]
-        return APIRequest(method: "GET", verb: .watch, resource: "nodes", subresource: nil, namespace: nil, name: nil,
-                          path: "/api/v1/nodes?\(encodeQuery(query))", contentType: nil)
+        let query = [
+            ("allowWatchBookmarks", "true"), ("resourceVersion", resourceVersion),
+            ("timeoutSeconds", String(timeoutSeconds)), ("watch", "true"),
+        ]
+        return APIRequest(
+            method: "GET",
+            verb: .watch,
+            resource: "nodes",
+            subresource: nil,
+            namespace: nil,
+            name: nil,
+            path: "/api/v1/nodes?\(encodeQuery(query))",
+            contentType: nil
+        )
     }
 
     /// `PATCH /api/v1/nodes/{name}/status`: every write flannel makes (annotations and the condition).
     public static func patchNodeStatus(_ name: String) -> APIRequest {
-        APIRequest(method: "PATCH", verb: .patch, resource: "nodes", subresource: "status", namespace: nil, name: name,
-                   path: "/api/v1/nodes/\(escapePath(name))/status", contentType: strategicMergePatch)
+        APIRequest(
+            method: "PATCH",
+            verb: .patch,
+            resource: "nodes",
+            subresource: "status",
+            namespace: nil,
+            name: name,
+            path: "/api/v1/nodes/\(escapePath(name))/status",
+            contentType: strategicMergePatch
+        )
     }
 
     /// client-go's watch timeout: uniform in [300, 600) seconds, so watches of many nodes do not
@@ -85,8 +127,9 @@ public struct APIRequest: Equatable, Sendable, CustomStringConvertible {
         var out = ""
         for byte in text.utf8 {
             switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
                 out.unicodeScalars.append(Unicode.Scalar(byte))
             case UInt8(ascii: " ") where spaceAsPlus:
                 out += "+"

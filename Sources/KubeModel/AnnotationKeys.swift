@@ -32,15 +32,23 @@ public struct AnnotationKeys: Equatable, Sendable {
     public init(prefix given: String) throws(KubeError) {
         let slashes = given.filter { $0 == "/" }.count
         guard slashes <= 1 else {
-            throw KubeError(.annotationPrefix, "subnet/kube: prefix can contain at most single slash",
-                            fix: "give --kube-annotation-prefix as a domain with at most one path part, e.g. flannel.alpha.coreos.com or example.com/weft")
+            throw KubeError(
+                .annotationPrefix,
+                "subnet/kube: prefix can contain at most single slash",
+                fix:
+                    "give --kube-annotation-prefix as a domain with at most one path part, e.g. flannel.alpha.coreos.com or example.com/weft"
+            )
         }
         var prefix = given
         if slashes == 0 { prefix += "/" }
         if !prefix.hasSuffix("/") && !prefix.hasSuffix("-") { prefix += "-" }
         guard AnnotationKeys.isValid(prefix) else {
-            throw KubeError(.annotationPrefix, "subnet/kube: prefix must be in a format: fqdn/[0-9a-z-_]*",
-                            fix: "--kube-annotation-prefix \(KubeError.quoted(given)) must be a lowercase domain with at least one dot, optionally followed by /name, e.g. flannel.alpha.coreos.com")
+            throw KubeError(
+                .annotationPrefix,
+                "subnet/kube: prefix must be in a format: fqdn/[0-9a-z-_]*",
+                fix:
+                    "--kube-annotation-prefix \(KubeError.quoted(given)) must be a lowercase domain with at least one dot, optionally followed by /name, e.g. flannel.alpha.coreos.com"
+            )
         }
         self.prefix = prefix
     }
@@ -50,7 +58,9 @@ public struct AnnotationKeys: Equatable, Sendable {
         let parts = prefix.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2 else { return false }
         let labels = parts[0].split(separator: ".", omittingEmptySubsequences: false)
-        guard labels.count >= 2, labels.allSatisfy({ !$0.isEmpty && $0.allSatisfy(isNameCharacter) }) else { return false }
+        guard labels.count >= 2, labels.allSatisfy({ !$0.isEmpty && $0.allSatisfy(isNameCharacter) }) else {
+            return false
+        }
         let name = parts[1]
         if name.isEmpty { return true }
         return name.count >= 2 && name.hasSuffix("-") && name.allSatisfy(isNameCharacter)

@@ -6,8 +6,11 @@ public enum AnnotationPatch {
     /// The node's annotations after flannel's in-memory edit (kube.go AcquireLease), or nil when
     /// flannel's check finds nothing to do. `attributes.publicIP` is the local address; a
     /// public-ip-overwrite annotation takes its place in public-ip.
-    public static func desired(current: [String: String], attributes: LeaseAttributes,
-                               keys: AnnotationKeys) -> [String: String]? {
+    public static func desired(
+        current: [String: String],
+        attributes: LeaseAttributes,
+        keys: AnnotationKeys
+    ) -> [String: String]? {
         let type = attributes.backendType
         let data = attributes.backendData ?? "null"
         let dataV6 = attributes.backendV6Data ?? "null"
@@ -16,12 +19,14 @@ public enum AnnotationPatch {
         let overwriteV6 = current[keys.publicIPv6Overwrite] ?? ""
         func value(_ key: String) -> String { current[key] ?? "" }
 
-        let v4Differs = value(keys.backendData) != data || value(keys.backendType) != type
+        let v4Differs =
+            value(keys.backendData) != data || value(keys.backendType) != type
             || value(keys.publicIP) != publicIP || value(keys.kubeSubnetManager) != "true"
             || (!overwrite.isEmpty && overwrite != publicIP)
         var v6Differs = false
         if let publicIPv6 = attributes.publicIPv6 {
-            v6Differs = value(keys.backendV6Data) != dataV6 || value(keys.backendType) != type
+            v6Differs =
+                value(keys.backendV6Data) != dataV6 || value(keys.backendType) != type
                 || value(keys.publicIPv6) != publicIPv6 || value(keys.kubeSubnetManager) != "true"
                 || (!overwriteV6.isEmpty && overwriteV6 != publicIPv6)
         }
@@ -35,7 +40,9 @@ public enum AnnotationPatch {
             result[keys.publicIP] = overwrite.isEmpty ? publicIP : overwrite
         }
         let hasV6 = attributes.publicIPv6 != nil
-        if (type == "vxlan" && dataV6 != "null") || (type == "wireguard" && dataV6 != "null" && hasV6) || (type == "host-gw" && hasV6) {
+        if (type == "vxlan" && dataV6 != "null") || (type == "wireguard" && dataV6 != "null" && hasV6)
+            || (type == "host-gw" && hasV6)
+        {
             result[keys.backendV6Data] = dataV6
             result[keys.publicIPv6] = overwriteV6.isEmpty ? (attributes.publicIPv6 ?? "") : overwriteV6
         }
@@ -48,7 +55,8 @@ public enum AnnotationPatch {
     /// nothing changed, so a restart with the same attributes sends no write.
     ///
     /// Throws when public-ip-overwrite is set but is not an IPv4 address.
-    public static func body(node: Node, attributes: LeaseAttributes, keys: AnnotationKeys) throws(KubeError) -> String? {
+    public static func body(node: Node, attributes: LeaseAttributes, keys: AnnotationKeys) throws(KubeError) -> String?
+    {
         _ = try OwnNodeAnnotations(node: node, keys: keys).publicIPOverwrite()
         let current = node.annotations
         guard let desired = desired(current: current, attributes: attributes, keys: keys) else { return nil }

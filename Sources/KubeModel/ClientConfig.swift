@@ -28,10 +28,18 @@ public struct ClientConfig: Equatable, Sendable {
     /// Lines to log at warning level before the first request.
     public var warnings: [String]
 
-    public init(server: ServerAddress, origin: Origin, certificateAuthority: [UInt8]? = nil,
-                certificateAuthoritySource: String? = nil, tlsServerName: String? = nil,
-                insecureSkipTLSVerify: Bool = false, bearerToken: TokenOrigin? = nil,
-                clientCertificate: ClientCertificate? = nil, namespace: String? = nil, warnings: [String] = []) {
+    public init(
+        server: ServerAddress,
+        origin: Origin,
+        certificateAuthority: [UInt8]? = nil,
+        certificateAuthoritySource: String? = nil,
+        tlsServerName: String? = nil,
+        insecureSkipTLSVerify: Bool = false,
+        bearerToken: TokenOrigin? = nil,
+        clientCertificate: ClientCertificate? = nil,
+        namespace: String? = nil,
+        warnings: [String] = []
+    ) {
         self.server = server
         self.origin = origin
         self.certificateAuthority = certificateAuthority

@@ -2,7 +2,8 @@
 /// with `--kube-api-url` and `--kubeconfig-file`.
 public enum ClientConfigBuilder {
     /// client-go's warning when neither flag is given; flannel's logs carry it at every in-cluster start.
-    public static let inClusterNotice = "Neither --kubeconfig nor --master was specified.  Using the inClusterConfig.  This might not work."
+    public static let inClusterNotice =
+        "Neither --kubeconfig nor --master was specified.  Using the inClusterConfig.  This might not work."
 
     /// - Parameters:
     ///   - apiURL: `--kube-api-url`; replaces the kubeconfig's server when both are given.
@@ -10,7 +11,9 @@ public enum ClientConfigBuilder {
     ///   - environment: the process environment (KUBERNETES_SERVICE_HOST/PORT, POD_NAMESPACE).
     ///   - serviceAccountDirectory: where token, ca.crt and namespace live in a pod; tests pass a temp dir.
     public static func build(
-        apiURL: String, kubeconfigPath: String, environment: [String: String],
+        apiURL: String,
+        kubeconfigPath: String,
+        environment: [String: String],
         serviceAccountDirectory: String = "/var/run/secrets/kubernetes.io/serviceaccount"
     ) throws(KubeError) -> ClientConfig {
         if apiURL.isEmpty && kubeconfigPath.isEmpty {
@@ -22,9 +25,13 @@ public enum ClientConfigBuilder {
             return try KubeconfigLoader.load(path: kubeconfigPath, apiURL: apiURL)
         }
         let server = try ServerAddress.parse(apiURL, defaultTLS: false, origin: "--kube-api-url")
-        var warnings = ["--kube-api-url without --kubeconfig-file: no CA beyond the system's and no credentials, so requests go out anonymously; pass --kubeconfig-file with a token for the flannel ClusterRole"]
+        var warnings = [
+            "--kube-api-url without --kubeconfig-file: no CA beyond the system's and no credentials, so requests go out anonymously; pass --kubeconfig-file with a token for the flannel ClusterRole"
+        ]
         if server.scheme == .http {
-            warnings.append("the API server address \(server.url) is plain HTTP: requests cross the network unencrypted; use an https:// server")
+            warnings.append(
+                "the API server address \(server.url) is plain HTTP: requests cross the network unencrypted; use an https:// server"
+            )
         }
         return ClientConfig(server: server, origin: .apiURL, warnings: warnings)
     }

@@ -26,7 +26,11 @@ enum FileContents {
             if count == 0 { return bytes }
             bytes += chunk[0..<count]
             guard bytes.count <= maximumSize else {
-                throw KubeError(.file, "read \(path): larger than \(maximumSize >> 20) MiB", fix: "check the path: it should name a kubeconfig, token or PEM file")
+                throw KubeError(
+                    .file,
+                    "read \(path): larger than \(maximumSize >> 20) MiB",
+                    fix: "check the path: it should name a kubeconfig, token or PEM file"
+                )
             }
         }
     }

@@ -20,8 +20,12 @@ enum KubeconfigLoader {
         if !contextName.isEmpty {
             guard let found = config.contexts?.last(where: { $0.name == contextName }) else {
                 let known = (config.contexts ?? []).map(\.name)
-                throw KubeError(.clientConfig, "invalid configuration: context was not found for specified context: \(contextName)",
-                                fix: "set current-context in \(path) to one of: \(known.isEmpty ? "(no contexts defined)" : known.joined(separator: ", "))")
+                throw KubeError(
+                    .clientConfig,
+                    "invalid configuration: context was not found for specified context: \(contextName)",
+                    fix:
+                        "set current-context in \(path) to one of: \(known.isEmpty ? "(no contexts defined)" : known.joined(separator: ", "))"
+                )
             }
             context = found.value ?? Kubeconfig.Context()
         }
@@ -34,14 +38,27 @@ enum KubeconfigLoader {
         var serverText = cluster.server ?? ""
         if !apiURL.isEmpty { serverText = apiURL }
         guard !serverText.isEmpty else {
-            let empty = (config.clusters ?? []).isEmpty && (config.contexts ?? []).isEmpty && (config.users ?? []).isEmpty
+            let empty =
+                (config.clusters ?? []).isEmpty && (config.contexts ?? []).isEmpty && (config.users ?? []).isEmpty
             if empty {
-                throw KubeError(.clientConfig, "invalid configuration: no configuration has been provided, try setting KUBERNETES_MASTER environment variable",
-                                fix: "\(path) defines no cluster: give it a cluster, user and current-context, or pass --kube-api-url")
+                throw KubeError(
+                    .clientConfig,
+                    "invalid configuration: no configuration has been provided, try setting KUBERNETES_MASTER environment variable",
+                    fix:
+                        "\(path) defines no cluster: give it a cluster, user and current-context, or pass --kube-api-url"
+                )
             }
-            let problem = clusterName.isEmpty ? "default cluster has no server defined" : "no server found for cluster \(KubeError.quoted(clusterName))"
-            throw KubeError(.clientConfig, "invalid configuration: \(problem)",
-                            fix: contextName.isEmpty ? "set current-context in \(path), or pass --kube-api-url" : "set server for that cluster in \(path), or pass --kube-api-url")
+            let problem =
+                clusterName.isEmpty
+                ? "default cluster has no server defined"
+                : "no server found for cluster \(KubeError.quoted(clusterName))"
+            throw KubeError(
+                .clientConfig,
+                "invalid configuration: \(problem)",
+                fix: contextName.isEmpty
+                    ? "set current-context in \(path), or pass --kube-api-url"
+                    : "set server for that cluster in \(path), or pass --kube-api-url"
+            )
         }
 
         let clusterLabel = "kubeconfig cluster \(KubeError.quoted(clusterName))"
@@ -49,13 +66,21 @@ enum KubeconfigLoader {
         let insecure = cluster.insecureSkipTLSVerify ?? false
         if insecure {
             guard authority == nil else {
-                throw KubeError(.clientConfig, "invalid configuration: specifying a root certificates file with the insecure flag is not allowed",
-                                fix: "remove insecure-skip-tls-verify from \(clusterLabel) in \(path) and keep its certificate-authority")
+                throw KubeError(
+                    .clientConfig,
+                    "invalid configuration: specifying a root certificates file with the insecure flag is not allowed",
+                    fix:
+                        "remove insecure-skip-tls-verify from \(clusterLabel) in \(path) and keep its certificate-authority"
+                )
             }
-            warnings.append("TLS VERIFICATION IS OFF: \(clusterLabel) in \(path) sets insecure-skip-tls-verify: true, so weftd cannot tell the API server from an impostor and hands its credentials to whoever answers; set certificate-authority-data (or certificate-authority) and remove insecure-skip-tls-verify")
+            warnings.append(
+                "TLS VERIFICATION IS OFF: \(clusterLabel) in \(path) sets insecure-skip-tls-verify: true, so weftd cannot tell the API server from an impostor and hands its credentials to whoever answers; set certificate-authority-data (or certificate-authority) and remove insecure-skip-tls-verify"
+            )
         }
         if let proxy = cluster.proxyURL, !proxy.isEmpty {
-            warnings.append("\(clusterLabel) in \(path) sets proxy-url \(KubeError.quoted(proxy)), which weftd does not use: it connects to the API server directly")
+            warnings.append(
+                "\(clusterLabel) in \(path) sets proxy-url \(KubeError.quoted(proxy)), which weftd does not use: it connects to the API server directly"
+            )
         }
 
         let userLabel = "kubeconfig user \(KubeError.quoted(userName))"
@@ -66,54 +91,94 @@ enum KubeconfigLoader {
         let origin = apiURL.isEmpty ? "the server of \(clusterLabel) in \(path)" : "--kube-api-url"
         let server = try ServerAddress.parse(serverText, defaultTLS: defaultTLS, origin: origin)
         if server.scheme == .http {
-            warnings.append("the API server address \(server.url) is plain HTTP: requests and credentials cross the network unencrypted; use an https:// server")
+            warnings.append(
+                "the API server address \(server.url) is plain HTTP: requests and credentials cross the network unencrypted; use an https:// server"
+            )
         }
         if token == nil && certificate == nil {
-            warnings.append("\(userLabel) in \(path) has no token, tokenFile or client certificate: requests go out anonymously and the API server will refuse them")
+            warnings.append(
+                "\(userLabel) in \(path) has no token, tokenFile or client certificate: requests go out anonymously and the API server will refuse them"
+            )
         }
-        return ClientConfig(server: server, origin: .kubeconfig(path: path, context: contextName),
-                            certificateAuthority: authority?.bytes, certificateAuthoritySource: authority?.source,
-                            tlsServerName: cluster.tlsServerName.flatMap { $0.isEmpty ? nil : $0 },
-                            insecureSkipTLSVerify: insecure, bearerToken: token, clientCertificate: certificate,
-                            namespace: context.namespace.flatMap { $0.isEmpty ? nil : $0 }, warnings: warnings)
+        return ClientConfig(
+            server: server,
+            origin: .kubeconfig(path: path, context: contextName),
+            certificateAuthority: authority?.bytes,
+            certificateAuthoritySource: authority?.source,
+            tlsServerName: cluster.tlsServerName.flatMap { $0.isEmpty ? nil : $0 },
+            insecureSkipTLSVerify: insecure,
+            bearerToken: token,
+            clientCertificate: certificate,
+            namespace: context.namespace.flatMap { $0.isEmpty ? nil : $0 },
+            warnings: warnings
+        )
     }
 
-    private static func certificateAuthority(_ cluster: Kubeconfig.Cluster, label: String, directory: String) throws(KubeError) -> (bytes: [UInt8], source: String)? {
+    private static func certificateAuthority(
+        _ cluster: Kubeconfig.Cluster,
+        label: String,
+        directory: String
+    ) throws(KubeError) -> (bytes: [UInt8], source: String)? {
         let file = cluster.certificateAuthority ?? ""
         let data = cluster.certificateAuthorityData ?? ""
         if !file.isEmpty && !data.isEmpty {
-            throw KubeError(.clientConfig, "invalid configuration: certificate-authority-data and certificate-authority are both specified for \(clusterName(label)). certificate-authority-data will override.",
-                            fix: "keep only one of them in \(label)")
+            throw KubeError(
+                .clientConfig,
+                "invalid configuration: certificate-authority-data and certificate-authority are both specified for \(clusterName(label)). certificate-authority-data will override.",
+                fix: "keep only one of them in \(label)"
+            )
         }
         if !data.isEmpty {
-            return (try decodeBase64(data, field: "certificate-authority-data", label: label), "\(label) certificate-authority-data")
+            return (
+                try decodeBase64(data, field: "certificate-authority-data", label: label),
+                "\(label) certificate-authority-data"
+            )
         }
         if !file.isEmpty {
             let path = resolve(file, against: directory)
             do {
                 return (try FileContents.load(path), "\(label) certificate-authority \(path)")
             } catch {
-                throw KubeError(.clientConfig, "invalid configuration: unable to read certificate-authority \(path) for \(clusterName(label)) due to \(error.problem)",
-                                fix: "fix certificate-authority in \(label) (a relative path is taken from the kubeconfig's directory)")
+                throw KubeError(
+                    .clientConfig,
+                    "invalid configuration: unable to read certificate-authority \(path) for \(clusterName(label)) due to \(error.problem)",
+                    fix:
+                        "fix certificate-authority in \(label) (a relative path is taken from the kubeconfig's directory)"
+                )
             }
         }
         return nil
     }
 
-    private static func bearerToken(_ user: Kubeconfig.User, label: String, path: String, directory: String) throws(KubeError) -> TokenOrigin? {
+    private static func bearerToken(
+        _ user: Kubeconfig.User,
+        label: String,
+        path: String,
+        directory: String
+    ) throws(KubeError) -> TokenOrigin? {
         if user.exec != nil || user.authProvider != nil {
             let what = user.exec != nil ? "exec" : "auth-provider"
-            throw KubeError(.clientConfig, "\(label) in \(path) gets its credentials from an \(what) plugin, which weftd does not run",
-                            fix: "give that user a token, tokenFile or client-certificate/client-key (a ServiceAccount token bound to the flannel ClusterRole)")
+            throw KubeError(
+                .clientConfig,
+                "\(label) in \(path) gets its credentials from an \(what) plugin, which weftd does not run",
+                fix:
+                    "give that user a token, tokenFile or client-certificate/client-key (a ServiceAccount token bound to the flannel ClusterRole)"
+            )
         }
         if !(user.username ?? "").isEmpty || !(user.password ?? "").isEmpty {
-            throw KubeError(.clientConfig, "\(label) in \(path) uses username/password (basic auth), which Kubernetes removed in 1.19",
-                            fix: "give that user a token, tokenFile or client-certificate/client-key")
+            throw KubeError(
+                .clientConfig,
+                "\(label) in \(path) uses username/password (basic auth), which Kubernetes removed in 1.19",
+                fix: "give that user a token, tokenFile or client-certificate/client-key"
+            )
         }
         // A tokenFile is re-read while running, so it wins over a literal token for the long run.
         if let file = user.tokenFile, !file.isEmpty {
             let tokenPath = resolve(file, against: directory)
-            let initial = try TokenSource.readToken(tokenPath, fix: "fix tokenFile in \(label) (a relative path is taken from the kubeconfig's directory)")
+            let initial = try TokenSource.readToken(
+                tokenPath,
+                fix: "fix tokenFile in \(label) (a relative path is taken from the kubeconfig's directory)"
+            )
             return .file(path: tokenPath, initial: initial)
         }
         if let token = user.token, !token.trimmingASCIIWhitespace.isEmpty {
@@ -122,31 +187,62 @@ enum KubeconfigLoader {
         return nil
     }
 
-    private static func clientCertificate(_ user: Kubeconfig.User, label: String, path: String, directory: String) throws(KubeError) -> ClientCertificate? {
-        let certificate = try pem(file: user.clientCertificate, data: user.clientCertificateData, field: "client-certificate",
-                                  label: label, directory: directory)
-        let key = try pem(file: user.clientKey, data: user.clientKeyData, field: "client-key", label: label, directory: directory)
+    private static func clientCertificate(
+        _ user: Kubeconfig.User,
+        label: String,
+        path: String,
+        directory: String
+    ) throws(KubeError) -> ClientCertificate? {
+        let certificate = try pem(
+            file: user.clientCertificate,
+            data: user.clientCertificateData,
+            field: "client-certificate",
+            label: label,
+            directory: directory
+        )
+        let key = try pem(
+            file: user.clientKey,
+            data: user.clientKeyData,
+            field: "client-key",
+            label: label,
+            directory: directory
+        )
         switch (certificate, key) {
         case (nil, nil):
             return nil
         case (let certificate?, let key?):
             return ClientCertificate(certificate: certificate.bytes, key: key.bytes, source: certificate.source)
         case (nil, _?):
-            throw KubeError(.clientConfig, "invalid configuration: client-cert-data or client-cert must be specified for \(clusterName(label)) to use the clientCert authentication method.",
-                            fix: "add client-certificate-data (or client-certificate) beside the key in \(label) in \(path)")
+            throw KubeError(
+                .clientConfig,
+                "invalid configuration: client-cert-data or client-cert must be specified for \(clusterName(label)) to use the clientCert authentication method.",
+                fix: "add client-certificate-data (or client-certificate) beside the key in \(label) in \(path)"
+            )
         case (_?, nil):
-            throw KubeError(.clientConfig, "invalid configuration: client-key-data or client-key must be specified for \(clusterName(label)) to use the clientCert authentication method.",
-                            fix: "add client-key-data (or client-key) beside the certificate in \(label) in \(path)")
+            throw KubeError(
+                .clientConfig,
+                "invalid configuration: client-key-data or client-key must be specified for \(clusterName(label)) to use the clientCert authentication method.",
+                fix: "add client-key-data (or client-key) beside the certificate in \(label) in \(path)"
+            )
         }
     }
 
-    private static func pem(file: String?, data: String?, field: String, label: String, directory: String) throws(KubeError) -> (bytes: [UInt8], source: String)? {
+    private static func pem(
+        file: String?,
+        data: String?,
+        field: String,
+        label: String,
+        directory: String
+    ) throws(KubeError) -> (bytes: [UInt8], source: String)? {
         let file = file ?? ""
         let data = data ?? ""
         let short = field == "client-certificate" ? "client-cert" : "client-key"
         if !file.isEmpty && !data.isEmpty {
-            throw KubeError(.clientConfig, "invalid configuration: \(short)-data and \(short) are both specified for \(clusterName(label)). \(short)-data will override.",
-                            fix: "keep only one of \(field) and \(field)-data in \(label)")
+            throw KubeError(
+                .clientConfig,
+                "invalid configuration: \(short)-data and \(short) are both specified for \(clusterName(label)). \(short)-data will override.",
+                fix: "keep only one of \(field) and \(field)-data in \(label)"
+            )
         }
         if !data.isEmpty {
             return (try decodeBase64(data, field: "\(field)-data", label: label), "\(label) \(field)-data")
@@ -156,8 +252,11 @@ enum KubeconfigLoader {
             do {
                 return (try FileContents.load(path), "\(label) \(field) \(path)")
             } catch {
-                throw KubeError(.clientConfig, "invalid configuration: unable to read \(short) \(path) for \(clusterName(label)) due to \(error.problem)",
-                                fix: "fix \(field) in \(label) (a relative path is taken from the kubeconfig's directory)")
+                throw KubeError(
+                    .clientConfig,
+                    "invalid configuration: unable to read \(short) \(path) for \(clusterName(label)) due to \(error.problem)",
+                    fix: "fix \(field) in \(label) (a relative path is taken from the kubeconfig's directory)"
+                )
             }
         }
         return nil
@@ -167,8 +266,12 @@ enum KubeconfigLoader {
     private static func decodeBase64(_ text: String, field: String, label: String) throws(KubeError) -> [UInt8] {
         let joined = text.filter { $0 != "\n" && $0 != "\r" }
         guard let data = Data(base64Encoded: joined) else {
-            throw KubeError(.clientConfig, "\(field) of \(label) is not valid base64",
-                            fix: "put the base64 of the PEM file there (`base64 -w0 file.crt`), or name the file with \(field.replacingOccurrences(of: "-data", with: ""))")
+            throw KubeError(
+                .clientConfig,
+                "\(field) of \(label) is not valid base64",
+                fix:
+                    "put the base64 of the PEM file there (`base64 -w0 file.crt`), or name the file with \(field.replacingOccurrences(of: "-data", with: ""))"
+            )
         }
         return [UInt8](data)
     }

@@ -11,8 +11,14 @@ public enum NetworkUnavailablePatch {
 
     public static func condition(at now: Date) -> NodeCondition {
         let time = RFC3339.format(secondsSince1970: Int64(now.timeIntervalSince1970.rounded(.down)))
-        return NodeCondition(type: type, status: "False", lastHeartbeatTime: time, lastTransitionTime: time,
-                             reason: reason, message: message)
+        return NodeCondition(
+            type: type,
+            status: "False",
+            lastHeartbeatTime: time,
+            lastTransitionTime: time,
+            reason: reason,
+            message: message
+        )
     }
 
     /// `{"status":{"conditions":[{"type":"NetworkUnavailable","status":"False","lastHeartbeatTime":...}]}}`
@@ -20,8 +26,10 @@ public enum NetworkUnavailablePatch {
     /// start, so it is always sent.
     public static func body(at now: Date) -> String {
         let c = condition(at: now)
-        let fields = [("type", c.type), ("status", c.status), ("lastHeartbeatTime", c.lastHeartbeatTime!),
-                      ("lastTransitionTime", c.lastTransitionTime!), ("reason", c.reason!), ("message", c.message!)]
+        let fields = [
+            ("type", c.type), ("status", c.status), ("lastHeartbeatTime", c.lastHeartbeatTime!),
+            ("lastTransitionTime", c.lastTransitionTime!), ("reason", c.reason!), ("message", c.message!),
+        ]
         let object = fields.map { "\(JSONText.quoted($0.0)):\(JSONText.quoted($0.1))" }.joined(separator: ",")
         return "{\"status\":{\"conditions\":[{\(object)}]}}"
     }

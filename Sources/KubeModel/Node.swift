@@ -7,8 +7,13 @@ public struct Node: Codable, Equatable, Sendable {
     public var spec: NodeSpec
     public var status: NodeStatus
 
-    public init(kind: String? = nil, apiVersion: String? = nil, metadata: ObjectMeta = ObjectMeta(),
-                spec: NodeSpec = NodeSpec(), status: NodeStatus = NodeStatus()) {
+    public init(
+        kind: String? = nil,
+        apiVersion: String? = nil,
+        metadata: ObjectMeta = ObjectMeta(),
+        spec: NodeSpec = NodeSpec(),
+        status: NodeStatus = NodeStatus()
+    ) {
         self.kind = kind
         self.apiVersion = apiVersion
         self.metadata = metadata
@@ -61,8 +66,14 @@ public struct NodeCondition: Codable, Equatable, Sendable {
     public var reason: String?
     public var message: String?
 
-    public init(type: String, status: String, lastHeartbeatTime: String? = nil, lastTransitionTime: String? = nil,
-                reason: String? = nil, message: String? = nil) {
+    public init(
+        type: String,
+        status: String,
+        lastHeartbeatTime: String? = nil,
+        lastTransitionTime: String? = nil,
+        reason: String? = nil,
+        message: String? = nil
+    ) {
         self.type = type
         self.status = status
         self.lastHeartbeatTime = lastHeartbeatTime
@@ -90,7 +101,12 @@ public struct NodeList: Codable, Equatable, Sendable {
     public var metadata: ListMeta
     public var items: [Node]
 
-    public init(kind: String? = "NodeList", apiVersion: String? = "v1", metadata: ListMeta = ListMeta(), items: [Node] = []) {
+    public init(
+        kind: String? = "NodeList",
+        apiVersion: String? = "v1",
+        metadata: ListMeta = ListMeta(),
+        items: [Node] = []
+    ) {
         self.kind = kind
         self.apiVersion = apiVersion
         self.metadata = metadata

@@ -10,8 +10,12 @@ public enum NodeNameSource: Equatable, Sendable {
         let pod = environment["POD_NAME"] ?? ""
         let namespace = environment["POD_NAMESPACE"] ?? ""
         guard !pod.isEmpty, !namespace.isEmpty else {
-            throw KubeError(.nodeName, "env variables POD_NAME and POD_NAMESPACE must be set",
-                            fix: "set NODE_NAME, or POD_NAME and POD_NAMESPACE from the downward API (fieldRef metadata.name and metadata.namespace, as kube-flannel.yml does)")
+            throw KubeError(
+                .nodeName,
+                "env variables POD_NAME and POD_NAMESPACE must be set",
+                fix:
+                    "set NODE_NAME, or POD_NAME and POD_NAMESPACE from the downward API (fieldRef metadata.name and metadata.namespace, as kube-flannel.yml does)"
+            )
         }
         return .pod(namespace: namespace, name: pod)
     }
@@ -35,8 +39,11 @@ public enum NodeNameSource: Equatable, Sendable {
                 throw lookupFailed(error)
             }
             guard let node = pod.spec?.nodeName, !node.isEmpty else {
-                throw KubeError(.nodeName, "node name not present in pod spec '\(namespace)/\(name)'",
-                                fix: "the pod is not scheduled yet; or set NODE_NAME from the downward API (fieldRef spec.nodeName)")
+                throw KubeError(
+                    .nodeName,
+                    "node name not present in pod spec '\(namespace)/\(name)'",
+                    fix: "the pod is not scheduled yet; or set NODE_NAME from the downward API (fieldRef spec.nodeName)"
+                )
             }
             return node
         }
@@ -45,7 +52,11 @@ public enum NodeNameSource: Equatable, Sendable {
     /// flannel's wording for a failed pod GET, around the API error (401, 403, 404, unreachable).
     public func lookupFailed(_ error: KubeError) -> KubeError {
         guard case .pod(let namespace, let name) = self else { return error }
-        return KubeError(error.kind, "error retrieving pod spec for '\(namespace)/\(name)': \(error.problem)",
-                         fix: error.fix, retryAfter: error.retryAfter)
+        return KubeError(
+            error.kind,
+            "error retrieving pod spec for '\(namespace)/\(name)': \(error.problem)",
+            fix: error.fix,
+            retryAfter: error.retryAfter
+        )
     }
 }

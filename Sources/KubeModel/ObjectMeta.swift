@@ -9,8 +9,15 @@ public struct ObjectMeta: Codable, Equatable, Sendable {
     public var labels: [String: String]?
     public var annotations: [String: String]?
 
-    public init(name: String? = nil, namespace: String? = nil, uid: String? = nil, resourceVersion: String? = nil,
-                creationTimestamp: String? = nil, labels: [String: String]? = nil, annotations: [String: String]? = nil) {
+    public init(
+        name: String? = nil,
+        namespace: String? = nil,
+        uid: String? = nil,
+        resourceVersion: String? = nil,
+        creationTimestamp: String? = nil,
+        labels: [String: String]? = nil,
+        annotations: [String: String]? = nil
+    ) {
         self.name = name
         self.namespace = namespace
         self.uid = uid

@@ -14,8 +14,12 @@ public struct OwnLease: Equatable, Sendable {
     /// The body for `APIRequest.patchNodeStatus(name)`; nil when the node already carries it all.
     public let annotationPatch: String?
 
-    public static func acquire(node: Node, network: IPv4Prefix, attributes: LeaseAttributes,
-                               keys: AnnotationKeys) throws(KubeError) -> OwnLease {
+    public static func acquire(
+        node: Node,
+        network: IPv4Prefix,
+        attributes: LeaseAttributes,
+        keys: AnnotationKeys
+    ) throws(KubeError) -> OwnLease {
         let subnet = try OwnSubnet.select(node: node, network: network)
         let overwrite = try OwnNodeAnnotations(node: node, keys: keys).publicIPOverwrite()
         let patch = try AnnotationPatch.body(node: node, attributes: attributes, keys: keys)

@@ -18,7 +18,10 @@ public struct OwnNodeAnnotations: Equatable, Sendable {
     /// GetStoredPublicIP). It must be an address of this host: the interface choice checks that
     /// and should name `keys.nodePublicIP` when it is not.
     public func nodePublicIP() throws(KubeError) -> IPv4Address? {
-        try address(keys.nodePublicIP, purpose: "a local address of this node (it chooses the interface, like --public-ip)")
+        try address(
+            keys.nodePublicIP,
+            purpose: "a local address of this node (it chooses the interface, like --public-ip)"
+        )
     }
 
     /// public-ip-overwrite: the address peers should use instead of ours (NAT). flannel copies it
@@ -39,8 +42,12 @@ public struct OwnNodeAnnotations: Equatable, Sendable {
     private func address(_ key: String, purpose: String) throws(KubeError) -> IPv4Address? {
         guard let text = annotations[key], !text.isEmpty else { return nil }
         guard let address = IPv4Address(text.trimmingASCIIWhitespace) else {
-            throw KubeError(.annotation, "node \(KubeError.quoted(nodeName)) annotation \(key) \(KubeError.quoted(text)) is not an IPv4 address",
-                            fix: "kubectl annotate node \(nodeName) --overwrite \(key)=<\(purpose)>, or remove it with kubectl annotate node \(nodeName) \(key)-")
+            throw KubeError(
+                .annotation,
+                "node \(KubeError.quoted(nodeName)) annotation \(key) \(KubeError.quoted(text)) is not an IPv4 address",
+                fix:
+                    "kubectl annotate node \(nodeName) --overwrite \(key)=<\(purpose)>, or remove it with kubectl annotate node \(nodeName) \(key)-"
+            )
         }
         return address
     }

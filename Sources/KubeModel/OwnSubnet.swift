@@ -13,7 +13,9 @@ public struct OwnSubnet: Equatable, Sendable {
 
     /// A line to log when the node is dual-stack; nil otherwise.
     public func note(node: String) -> String? {
-        ignoredIPv6.map { "node \(KubeError.quoted(node)) also has the IPv6 pod cidr \($0); IPv6 is not yet supported by Weft, so only \(subnet) is carried" }
+        ignoredIPv6.map {
+            "node \(KubeError.quoted(node)) also has the IPv6 pod cidr \($0); IPv6 is not yet supported by Weft, so only \(subnet) is carried"
+        }
     }
 
     /// Picks the IPv4 podCIDR of `node` (the last one, as AcquireLease does) and checks it lies
@@ -23,22 +25,34 @@ public struct OwnSubnet: Equatable, Sendable {
         let name = node.name
         let quotedName = KubeError.quoted(name)
         guard let single = node.spec.podCIDR, !single.isEmpty else {
-            throw KubeError(.podCIDRNotAssigned, "node \(quotedName) pod cidr not assigned",
-                            fix: "have kube-controller-manager assign one (--allocate-node-cidrs=true --cluster-cidr=\(network), or kubeadm init --pod-network-cidr=\(network)) or set it with kubectl patch node \(name) -p '{\"spec\":{\"podCIDR\":\"<a subnet of \(network)>\"}}'; weftd waits and becomes ready when it appears")
+            throw KubeError(
+                .podCIDRNotAssigned,
+                "node \(quotedName) pod cidr not assigned",
+                fix:
+                    "have kube-controller-manager assign one (--allocate-node-cidrs=true --cluster-cidr=\(network), or kubeadm init --pod-network-cidr=\(network)) or set it with kubectl patch node \(name) -p '{\"spec\":{\"podCIDR\":\"<a subnet of \(network)>\"}}'; weftd waits and becomes ready when it appears"
+            )
         }
         let list = node.spec.podCIDRs ?? []
         let texts = list.isEmpty ? [single] : list
         guard texts.count < 3 else {
-            throw KubeError(.podCIDR, "node \(quotedName) pod cidrs should be IPv4/IPv6 only or dualstack",
-                            fix: "spec.podCIDRs holds \(texts.joined(separator: ", ")); a node takes at most one IPv4 and one IPv6 podCIDR (set by kube-controller-manager)")
+            throw KubeError(
+                .podCIDR,
+                "node \(quotedName) pod cidrs should be IPv4/IPv6 only or dualstack",
+                fix:
+                    "spec.podCIDRs holds \(texts.joined(separator: ", ")); a node takes at most one IPv4 and one IPv6 podCIDR (set by kube-controller-manager)"
+            )
         }
         var ipv4: IPv4Prefix?
         var ipv6: String?
         for (index, text) in texts.enumerated() {
             guard let cidr = PodCIDR(text) else {
                 let field = list.isEmpty ? "spec.podCIDR" : "spec.podCIDRs[\(index)]"
-                throw KubeError(.podCIDR, "node \(quotedName) \(field): invalid CIDR address: \(text)",
-                                fix: "the podCIDR must be a CIDR such as \(network.network)/24; check how it was assigned (kube-controller-manager or kubectl patch)")
+                throw KubeError(
+                    .podCIDR,
+                    "node \(quotedName) \(field): invalid CIDR address: \(text)",
+                    fix:
+                        "the podCIDR must be a CIDR such as \(network.network)/24; check how it was assigned (kube-controller-manager or kubectl patch)"
+                )
             }
             switch cidr {
             case .ipv4(let prefix): ipv4 = prefix
@@ -46,13 +60,21 @@ public struct OwnSubnet: Equatable, Sendable {
             }
         }
         guard let ipv4 else {
-            throw KubeError(.podCIDR, "node \(quotedName) has only the IPv6 pod cidr \(ipv6 ?? ""): IPv6 is not yet supported by Weft",
-                            fix: "give the cluster an IPv4 cluster CIDR too (dual-stack: --cluster-cidr=\(network),<IPv6 CIDR>) so the node gets an IPv4 podCIDR")
+            throw KubeError(
+                .podCIDR,
+                "node \(quotedName) has only the IPv6 pod cidr \(ipv6 ?? ""): IPv6 is not yet supported by Weft",
+                fix:
+                    "give the cluster an IPv4 cluster CIDR too (dual-stack: --cluster-cidr=\(network),<IPv6 CIDR>) so the node gets an IPv4 podCIDR"
+            )
         }
         // flannel's containsCIDR: the Network is no longer than the podCIDR and contains its address.
         guard network.contains(ipv4) else {
-            throw KubeError(.podCIDR, "subnet \"\(network)\" specified in the flannel net config doesn't contain \"\(ipv4)\" PodCIDR of the \(quotedName) node",
-                            fix: "make net-conf.json's Network the cluster CIDR (kube-controller-manager --cluster-cidr, kubeadm --pod-network-cidr), which must contain every node's podCIDR")
+            throw KubeError(
+                .podCIDR,
+                "subnet \"\(network)\" specified in the flannel net config doesn't contain \"\(ipv4)\" PodCIDR of the \(quotedName) node",
+                fix:
+                    "make net-conf.json's Network the cluster CIDR (kube-controller-manager --cluster-cidr, kubeadm --pod-network-cidr), which must contain every node's podCIDR"
+            )
         }
         return OwnSubnet(subnet: ipv4, ignoredIPv6: ipv6)
     }

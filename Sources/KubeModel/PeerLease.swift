@@ -43,7 +43,10 @@ public struct PeerLeaseReader: Equatable, Sendable {
         guard annotations[keys.kubeSubnetManager] == "true" else { return .notManaged }
         switch lease(node, annotations) {
         case .success(let lease): return .lease(lease)
-        case .failure(let why): return .unusable("Error turning node \(KubeError.quoted(node.name)) to lease: \(why.text); it is skipped until its flannel or weftd writes a valid lease")
+        case .failure(let why):
+            return .unusable(
+                "Error turning node \(KubeError.quoted(node.name)) to lease: \(why.text); it is skipped until its flannel or weftd writes a valid lease"
+            )
         }
     }
 
@@ -55,7 +58,9 @@ public struct PeerLeaseReader: Equatable, Sendable {
         let publicIPText = annotations[keys.publicIP] ?? ""
         guard let publicIP = IPv4Address(publicIPText) else {
             if publicIPText.isEmpty { return .failure(Why(text: "annotation \(keys.publicIP) is missing")) }
-            return .failure(Why(text: "annotation \(keys.publicIP) \(KubeError.quoted(publicIPText)) is not an IPv4 address"))
+            return .failure(
+                Why(text: "annotation \(keys.publicIP) \(KubeError.quoted(publicIPText)) is not an IPv4 address")
+            )
         }
         let subnet: IPv4Prefix
         switch podSubnet(node) {
@@ -71,7 +76,9 @@ public struct PeerLeaseReader: Equatable, Sendable {
             do {
                 _ = try attributes.vxlanData()
             } catch {
-                return .failure(Why(text: "annotation \(keys.backendData) \(KubeError.quoted(rawData)): \(error.problem)"))
+                return .failure(
+                    Why(text: "annotation \(keys.backendData) \(KubeError.quoted(rawData)): \(error.problem)")
+                )
             }
         }
         return .success(PeerLease(nodeName: node.name, subnet: subnet, attributes: attributes))
@@ -82,7 +89,12 @@ public struct PeerLeaseReader: Equatable, Sendable {
         let list = node.spec.podCIDRs ?? []
         let texts = list.isEmpty ? [node.spec.podCIDR ?? ""] : list
         guard texts.count < 3 else {
-            return .failure(Why(text: "node \(KubeError.quoted(node.name)) pod cidrs should be IPv4/IPv6 only or dualstack (spec.podCIDRs holds \(texts.joined(separator: ", ")))"))
+            return .failure(
+                Why(
+                    text:
+                        "node \(KubeError.quoted(node.name)) pod cidrs should be IPv4/IPv6 only or dualstack (spec.podCIDRs holds \(texts.joined(separator: ", ")))"
+                )
+            )
         }
         for (index, text) in texts.enumerated() {
             let field = list.isEmpty ? "spec.podCIDR" : "spec.podCIDRs[\(index)]"
@@ -91,6 +103,11 @@ public struct PeerLeaseReader: Equatable, Sendable {
             }
             if let prefix = cidr.ipv4 { return .success(prefix) }
         }
-        return .failure(Why(text: "missing IPv4 address on n.Spec.PodCIDRs (spec.podCIDRs holds only \(texts.joined(separator: ", ")); IPv6 is not yet supported by Weft)"))
+        return .failure(
+            Why(
+                text:
+                    "missing IPv4 address on n.Spec.PodCIDRs (spec.podCIDRs holds only \(texts.joined(separator: ", ")); IPv6 is not yet supported by Weft)"
+            )
+        )
     }
 }

@@ -19,7 +19,12 @@ public struct PeerLeaseChanges: Equatable, Sendable {
     /// the same bad annotations is reported once, not at every update.
     public var skipped: [String]
 
-    public init(added: [PeerLease] = [], replaced: [Replacement] = [], removed: [PeerLease] = [], skipped: [String] = []) {
+    public init(
+        added: [PeerLease] = [],
+        replaced: [Replacement] = [],
+        removed: [PeerLease] = [],
+        skipped: [String] = []
+    ) {
         self.added = added
         self.replaced = replaced
         self.removed = removed

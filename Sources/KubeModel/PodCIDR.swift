@@ -33,7 +33,8 @@ public enum PodCIDR: Equatable, Sendable, CustomStringConvertible {
     static func parseIPv6(_ text: String) -> String? {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let length = Int(parts[1]), (0...128).contains(length),
-              parts[1].allSatisfy(\.isASCIIDigit), parts[1].count <= 3 else { return nil }
+            parts[1].allSatisfy(\.isASCIIDigit), parts[1].count <= 3
+        else { return nil }
         guard isIPv6Address(parts[0]) else { return nil }
         return text.lowercased()
     }

@@ -39,7 +39,11 @@ public struct ServerAddress: Equatable, Sendable, CustomStringConvertible {
         if let range = rest.range(of: "://") {
             let name = rest[..<range.lowerBound].lowercased()
             guard let given = Scheme(rawValue: name) else {
-                throw KubeError(.clientConfig, "\(origin) \(KubeError.quoted(text)) has scheme \(KubeError.quoted(name)), not https or http", fix: fix)
+                throw KubeError(
+                    .clientConfig,
+                    "\(origin) \(KubeError.quoted(text)) has scheme \(KubeError.quoted(name)), not https or http",
+                    fix: fix
+                )
             }
             scheme = given
             rest = rest[range.upperBound...]
@@ -50,19 +54,31 @@ public struct ServerAddress: Equatable, Sendable, CustomStringConvertible {
         if let cut = path.firstIndex(where: { $0 == "?" || $0 == "#" }) { path = String(path[..<cut]) }
         while path.hasSuffix("/") { path.removeLast() }
         guard !authority.contains("@") else {
-            throw KubeError(.clientConfig, "\(origin) \(KubeError.quoted(text)) carries credentials in the URL", fix: "put the token or certificate in the kubeconfig's user entry instead")
+            throw KubeError(
+                .clientConfig,
+                "\(origin) \(KubeError.quoted(text)) carries credentials in the URL",
+                fix: "put the token or certificate in the kubeconfig's user entry instead"
+            )
         }
         var host: Substring
         var portText: Substring?
         if authority.hasPrefix("[") {
             guard let close = authority.firstIndex(of: "]") else {
-                throw KubeError(.clientConfig, "\(origin) \(KubeError.quoted(text)) has an unclosed IPv6 bracket", fix: fix)
+                throw KubeError(
+                    .clientConfig,
+                    "\(origin) \(KubeError.quoted(text)) has an unclosed IPv6 bracket",
+                    fix: fix
+                )
             }
             host = authority[authority.index(after: authority.startIndex)..<close]
             let after = authority[authority.index(after: close)...]
             if !after.isEmpty {
                 guard after.hasPrefix(":") else {
-                    throw KubeError(.clientConfig, "\(origin) \(KubeError.quoted(text)) has text after the IPv6 address", fix: fix)
+                    throw KubeError(
+                        .clientConfig,
+                        "\(origin) \(KubeError.quoted(text)) has text after the IPv6 address",
+                        fix: fix
+                    )
                 }
                 portText = after.dropFirst()
             }
@@ -78,7 +94,11 @@ public struct ServerAddress: Equatable, Sendable, CustomStringConvertible {
         let port: Int
         if let portText {
             guard let value = Int(portText), (1...65535).contains(value), portText.allSatisfy(\.isASCIIDigit) else {
-                throw KubeError(.clientConfig, "\(origin) \(KubeError.quoted(text)) has port \(KubeError.quoted(portText)), not 1-65535", fix: fix)
+                throw KubeError(
+                    .clientConfig,
+                    "\(origin) \(KubeError.quoted(text)) has port \(KubeError.quoted(portText)), not 1-65535",
+                    fix: fix
+                )
             }
             port = value
         } else {
@@ -95,7 +115,9 @@ extension Character {
 extension StringProtocol {
     var trimmingASCIIWhitespace: String {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
         return String(self[first...last])
     }
 }

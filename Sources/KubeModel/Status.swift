@@ -8,7 +8,13 @@ public struct Status: Codable, Equatable, Sendable {
         public var causes: [Cause]?
         public var retryAfterSeconds: Int?
 
-        public init(name: String? = nil, group: String? = nil, kind: String? = nil, causes: [Cause]? = nil, retryAfterSeconds: Int? = nil) {
+        public init(
+            name: String? = nil,
+            group: String? = nil,
+            kind: String? = nil,
+            causes: [Cause]? = nil,
+            retryAfterSeconds: Int? = nil
+        ) {
             self.name = name
             self.group = group
             self.kind = kind
@@ -39,7 +45,13 @@ public struct Status: Codable, Equatable, Sendable {
     public var details: Details?
     public var code: Int?
 
-    public init(status: String? = "Failure", message: String? = nil, reason: String? = nil, details: Details? = nil, code: Int? = nil) {
+    public init(
+        status: String? = "Failure",
+        message: String? = nil,
+        reason: String? = nil,
+        details: Details? = nil,
+        code: Int? = nil
+    ) {
         self.kind = "Status"
         self.apiVersion = "v1"
         self.status = status

@@ -24,8 +24,11 @@ public final class TokenSource: Sendable {
     private let now: @Sendable () -> ContinuousClock.Instant
     private let state: Mutex<State>
 
-    public init(origin: TokenOrigin, period: Duration = TokenSource.defaultPeriod,
-                now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
+    public init(
+        origin: TokenOrigin,
+        period: Duration = TokenSource.defaultPeriod,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+    ) {
         self.origin = origin
         self.period = period
         self.now = now
@@ -52,8 +55,14 @@ public final class TokenSource: Sendable {
                 state.readAt = instant
                 return Reading(token: state.token, rotationFailure: nil)
             } catch {
-                return Reading(token: state.token, rotationFailure: KubeError(.file, "Unable to rotate token: \(error.problem)",
-                    fix: "the kubelet should keep \(path) current; weftd keeps sending the previous token"))
+                return Reading(
+                    token: state.token,
+                    rotationFailure: KubeError(
+                        .file,
+                        "Unable to rotate token: \(error.problem)",
+                        fix: "the kubelet should keep \(path) current; weftd keeps sending the previous token"
+                    )
+                )
             }
         }
     }
@@ -88,7 +97,11 @@ public final class TokenSource: Sendable {
         }
         let token = String(decoding: bytes, as: UTF8.self).trimmingASCIIWhitespace
         guard !token.isEmpty else {
-            throw KubeError(.file, "read empty token from file \"\(path)\"", fix: fix.isEmpty ? "the token file must hold the service-account token" : fix)
+            throw KubeError(
+                .file,
+                "read empty token from file \"\(path)\"",
+                fix: fix.isEmpty ? "the token file must hold the service-account token" : fix
+            )
         }
         return token
     }

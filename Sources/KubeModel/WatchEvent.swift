@@ -25,21 +25,36 @@ extension WatchEvent: Codable {
             self = .bookmark(resourceVersion: node.resourceVersion)
         case "ERROR": self = .error(try container.decode(Status.self, forKey: .object))
         default:
-            throw DecodingError.dataCorruptedError(forKey: .type, in: container,
-                debugDescription: "unknown watch event type \(KubeError.quoted(type)) (want ADDED, MODIFIED, DELETED, BOOKMARK or ERROR)")
+            throw DecodingError.dataCorruptedError(
+                forKey: .type,
+                in: container,
+                debugDescription:
+                    "unknown watch event type \(KubeError.quoted(type)) (want ADDED, MODIFIED, DELETED, BOOKMARK or ERROR)"
+            )
         }
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
-        case .added(let node): try container.encode("ADDED", forKey: .type); try container.encode(node, forKey: .object)
-        case .modified(let node): try container.encode("MODIFIED", forKey: .type); try container.encode(node, forKey: .object)
-        case .deleted(let node): try container.encode("DELETED", forKey: .type); try container.encode(node, forKey: .object)
+        case .added(let node):
+            try container.encode("ADDED", forKey: .type)
+            try container.encode(node, forKey: .object)
+        case .modified(let node):
+            try container.encode("MODIFIED", forKey: .type)
+            try container.encode(node, forKey: .object)
+        case .deleted(let node):
+            try container.encode("DELETED", forKey: .type)
+            try container.encode(node, forKey: .object)
         case .bookmark(let version):
             try container.encode("BOOKMARK", forKey: .type)
-            try container.encode(Node(kind: "Node", apiVersion: "v1", metadata: ObjectMeta(resourceVersion: version)), forKey: .object)
-        case .error(let status): try container.encode("ERROR", forKey: .type); try container.encode(status, forKey: .object)
+            try container.encode(
+                Node(kind: "Node", apiVersion: "v1", metadata: ObjectMeta(resourceVersion: version)),
+                forKey: .object
+            )
+        case .error(let status):
+            try container.encode("ERROR", forKey: .type)
+            try container.encode(status, forKey: .object)
         }
     }
 }

@@ -39,15 +39,23 @@ public struct WatchStreamDecoder: Sendable {
             guard let line = nextLine() else {
                 let pending = buffer.count - start
                 if pending > maximumLineLength {
-                    throw KubeError(.watchLineTooLong, "watch event \(eventCount + 1) is longer than \(maximumLineLength) bytes without a newline",
-                                    fix: "something between weftd and the API server is not passing the watch stream through line by line; weftd restarts the watch")
+                    throw KubeError(
+                        .watchLineTooLong,
+                        "watch event \(eventCount + 1) is longer than \(maximumLineLength) bytes without a newline",
+                        fix:
+                            "something between weftd and the API server is not passing the watch stream through line by line; weftd restarts the watch"
+                    )
                 }
                 return nil
             }
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             guard line.count <= maximumLineLength else {
-                throw KubeError(.watchLineTooLong, "watch event \(eventCount + 1) is \(line.count) bytes, more than the \(maximumLineLength) accepted",
-                                fix: "something between weftd and the API server is not passing the watch stream through line by line; weftd restarts the watch")
+                throw KubeError(
+                    .watchLineTooLong,
+                    "watch event \(eventCount + 1) is \(line.count) bytes, more than the \(maximumLineLength) accepted",
+                    fix:
+                        "something between weftd and the API server is not passing the watch stream through line by line; weftd restarts the watch"
+                )
             }
             eventCount += 1
             return try APIDecoding.decode(WatchEvent.self, from: line, what: "watch event \(eventCount)")

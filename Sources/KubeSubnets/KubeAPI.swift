@@ -37,8 +37,12 @@ final class KubeAPI: Sendable {
         do {
             http = try HTTP1Client(configuration: configuration)
         } catch {
-            throw KubeError(.clientConfig, "cannot set up TLS for \(config.server.url): \(error)",
-                            fix: "check the certificate-authority and client certificate in the kubeconfig (or ca.crt in the service account)")
+            throw KubeError(
+                .clientConfig,
+                "cannot set up TLS for \(config.server.url): \(error)",
+                fix:
+                    "check the certificate-authority and client certificate in the kubeconfig (or ca.crt in the service account)"
+            )
         }
     }
 
@@ -59,8 +63,11 @@ final class KubeAPI: Sendable {
                 tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: client.key, format: .pem))
             }
         } catch {
-            throw KubeError(.clientConfig, "a certificate or key for \(config.server.url) is not usable PEM: \(error)",
-                            fix: "check certificate-authority(-data) and client-certificate/key(-data) in the kubeconfig")
+            throw KubeError(
+                .clientConfig,
+                "a certificate or key for \(config.server.url) is not usable PEM: \(error)",
+                fix: "check certificate-authority(-data) and client-certificate/key(-data) in the kubeconfig"
+            )
         }
         if config.insecureSkipTLSVerify { tls.certificateVerification = .none }
         return tls
@@ -91,8 +98,14 @@ final class KubeAPI: Sendable {
                 retriedUnauthorized = true
                 continue
             }
-            throw APIFailure.from(httpStatus: code, body: response.body, retryAfter: response.headers.first(name: "Retry-After"),
-                                  request: request, config: config, credentials: credentials)
+            throw APIFailure.from(
+                httpStatus: code,
+                body: response.body,
+                retryAfter: response.headers.first(name: "Retry-After"),
+                request: request,
+                config: config,
+                credentials: credentials
+            )
         }
     }
 
@@ -100,8 +113,11 @@ final class KubeAPI: Sendable {
     /// (returns normally), `handle` returns false, or the stream fails (throws). `opened` runs
     /// once the API server accepted the watch. A 401 is tried once more with the token read again,
     /// as `call` does, so a rotated token does not interrupt the peer watch.
-    nonisolated(nonsending) func watch(_ request: APIRequest, opened: () async -> Void,
-               handle: (WatchEvent) async -> Bool) async throws(KubeError) {
+    nonisolated(nonsending) func watch(
+        _ request: APIRequest,
+        opened: () async -> Void,
+        handle: (WatchEvent) async -> Bool
+    ) async throws(KubeError) {
         var retriedUnauthorized = false
         var answer: HTTP1Stream
         while true {
@@ -120,8 +136,14 @@ final class KubeAPI: Sendable {
                     continue
                 }
             }
-            throw APIFailure.from(httpStatus: code, body: body, retryAfter: answer.head.headers.first(name: "Retry-After"),
-                                  request: request, config: config, credentials: credentials)
+            throw APIFailure.from(
+                httpStatus: code,
+                body: body,
+                retryAfter: answer.head.headers.first(name: "Retry-After"),
+                request: request,
+                config: config,
+                credentials: credentials
+            )
         }
         let stream = answer
         await opened()
@@ -135,8 +157,12 @@ final class KubeAPI: Sendable {
     }
 
     /// The events of an open watch until it ends, `handle` declines, or it fails.
-    nonisolated(nonsending) private static func read(_ stream: HTTP1Stream, request: APIRequest, config: ClientConfig,
-                             handle: (WatchEvent) async -> Bool) async -> Result<Void, KubeError> {
+    nonisolated(nonsending) private static func read(
+        _ stream: HTTP1Stream,
+        request: APIRequest,
+        config: ClientConfig,
+        handle: (WatchEvent) async -> Bool
+    ) async -> Result<Void, KubeError> {
         var decoder = WatchStreamDecoder()
         do throws(KubeError) {
             do {
@@ -176,7 +202,12 @@ final class KubeAPI: Sendable {
         }
         if let contentType = request.contentType { headers.add(name: "Content-Type", value: contentType) }
         let method: HTTPMethod = request.method == "PATCH" ? .PATCH : .GET
-        return HTTP1Request(method: method, origin: origin, path: config.server.basePath + request.path, headers: headers,
-                            body: .bytes(body.map { Array($0.utf8) } ?? []))
+        return HTTP1Request(
+            method: method,
+            origin: origin,
+            path: config.server.basePath + request.path,
+            headers: headers,
+            body: .bytes(body.map { Array($0.utf8) } ?? [])
+        )
     }
 }

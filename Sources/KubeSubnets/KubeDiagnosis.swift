@@ -27,7 +27,10 @@ public struct KubeDiagnosis: Sendable {
 
 extension KubeSubnetManager {
     public func diagnose(network: IPv4Prefix?) async -> KubeDiagnosis {
-        var diagnosis = KubeDiagnosis(server: api.config.server.url, node: .failure(KubeError(.nodeName, "not looked up")))
+        var diagnosis = KubeDiagnosis(
+            server: api.config.server.url,
+            node: .failure(KubeError(.nodeName, "not looked up"))
+        )
         let name: String
         do {
             name = try await nodeNames.name()
@@ -44,9 +47,15 @@ extension KubeSubnetManager {
             let node = try APIDecoding.node(try await api.call(.getNode(name)))
             diagnosis.access.append(.init(rule: "nodes get", error: nil))
             let keys = self.keys
-            let short = [keys.kubeSubnetManager: "kube-subnet-manager", keys.backendType: "backend-type", keys.backendData: "backend-data",
-                         keys.publicIP: "public-ip", keys.publicIPOverwrite: "public-ip-overwrite", keys.nodePublicIP: "node-public-ip"]
-            diagnosis.annotations = Dictionary(uniqueKeysWithValues: node.annotations.compactMap { key, value in short[key].map { ($0, value) } })
+            let short = [
+                keys.kubeSubnetManager: "kube-subnet-manager", keys.backendType: "backend-type",
+                keys.backendData: "backend-data",
+                keys.publicIP: "public-ip", keys.publicIPOverwrite: "public-ip-overwrite",
+                keys.nodePublicIP: "node-public-ip",
+            ]
+            diagnosis.annotations = Dictionary(
+                uniqueKeysWithValues: node.annotations.compactMap { key, value in short[key].map { ($0, value) } }
+            )
             if let network {
                 do {
                     diagnosis.podCIDR = .success(try OwnSubnet.select(node: node, network: network).subnet)
@@ -61,15 +70,23 @@ extension KubeSubnetManager {
             let list = try APIDecoding.nodeList(try await api.call(.listNodes(resourceVersion: "0")))
             diagnosis.access.append(.init(rule: "nodes list", error: nil))
             let reader = PeerLeaseReader(keys: keys, ownNodeName: name)
-            diagnosis.peerPublicIPs = Array(Set(list.items.compactMap { node -> String? in
-                if case .lease(let lease) = reader.read(node) { return lease.attributes.publicIP.description }
-                return nil
-            })).sorted()
+            diagnosis.peerPublicIPs = Array(
+                Set(
+                    list.items.compactMap { node -> String? in
+                        if case .lease(let lease) = reader.read(node) { return lease.attributes.publicIP.description }
+                        return nil
+                    }
+                )
+            ).sorted()
         } catch {
             diagnosis.access.append(.init(rule: "nodes list", error: error.description))
         }
         do {
-            try await api.watch(.watchNodes(resourceVersion: "0", timeoutSeconds: 1), opened: {}, handle: { _ in false })
+            try await api.watch(
+                .watchNodes(resourceVersion: "0", timeoutSeconds: 1),
+                opened: {},
+                handle: { _ in false }
+            )
             diagnosis.access.append(.init(rule: "nodes watch", error: nil))
         } catch {
             diagnosis.access.append(.init(rule: "nodes watch", error: error.description))
@@ -83,4 +100,3 @@ extension KubeSubnetManager {
         return diagnosis
     }
 }
-

@@ -48,17 +48,28 @@ actor KubeLeaseKeeper: LeaseKeeper {
         do throws(KubeError) {
             let name = try await manager.nodeNames.name()
             let node = try APIDecoding.node(try await manager.api.call(.getNode(name)))
-            let own = try OwnLease.acquire(node: node, network: config.network, attributes: request.attributes, keys: manager.keys)
+            let own = try OwnLease.acquire(
+                node: node,
+                network: config.network,
+                attributes: request.attributes,
+                keys: manager.keys
+            )
             if let note = own.subnet.note(node: name), noted.insert(note).inserted { log(.info, note) }
             if let patch = own.annotationPatch {
                 _ = try await manager.api.call(.patchNodeStatus(name), body: patch)
                 let type = request.attributes.backendType
-                log(.info, "annotated node \(name) with this host's lease attributes (public-ip \(own.advertisedPublicIP), backend-type \(type.isEmpty ? "empty, as flannel's udp backend writes it" : type))")
+                log(
+                    .info,
+                    "annotated node \(name) with this host's lease attributes (public-ip \(own.advertisedPublicIP), backend-type \(type.isEmpty ? "empty, as flannel's udp backend writes it" : type))"
+                )
             }
             if manager.setNodeNetworkUnavailable, !conditionReported {
                 // flannel's CompleteLease: one try, a failure only logged.
                 do {
-                    _ = try await manager.api.call(.patchNodeStatus(name), body: NetworkUnavailablePatch.body(at: Date()))
+                    _ = try await manager.api.call(
+                        .patchNodeStatus(name),
+                        body: NetworkUnavailablePatch.body(at: Date())
+                    )
                     conditionReported = true
                 } catch {
                     log(.warning, "cannot set node \(name)'s NetworkUnavailable condition to False: \(error)")
@@ -67,8 +78,14 @@ actor KubeLeaseKeeper: LeaseKeeper {
             }
             var attributes = request.attributes
             attributes.publicIP = own.advertisedPublicIP
-            return AcquiredLease(subnet: own.subnet.subnet, ttl: nil, origin: .assigned, config: config,
-                                 attributes: attributes, location: "node \(name)'s podCIDR")
+            return AcquiredLease(
+                subnet: own.subnet.subnet,
+                ttl: nil,
+                origin: .assigned,
+                config: config,
+                attributes: attributes,
+                location: "node \(name)'s podCIDR"
+            )
         } catch {
             throw LeaseError(kube: error)
         }
@@ -115,7 +132,10 @@ actor KubeLeaseKeeper: LeaseKeeper {
                 sink.yield(.renewed(lease))
             }
         } catch {
-            log(.warning, "cannot check this node's lease (\(held.location)): \(error); the dataplane keeps \(held.subnet)")
+            log(
+                .warning,
+                "cannot check this node's lease (\(held.location)): \(error); the dataplane keeps \(held.subnet)"
+            )
         }
     }
 

@@ -31,8 +31,15 @@ actor KubeNodeWatcher: PeerWatching {
     private var view: PeerLeaseView?
     private var freshness = FreshnessEpisodes()
 
-    init(manager: KubeSubnetManager, network: NetworkConfig, localSubnet: IPv4Prefix, keeper: any LeaseKeeper,
-         publisher: RouteTablePublisher, log: @escaping LogHandler, events: PeerWatchEvents) {
+    init(
+        manager: KubeSubnetManager,
+        network: NetworkConfig,
+        localSubnet: IPv4Prefix,
+        keeper: any LeaseKeeper,
+        publisher: RouteTablePublisher,
+        log: @escaping LogHandler,
+        events: PeerWatchEvents
+    ) {
         self.manager = manager
         self.keeper = keeper
         self.publisher = publisher
@@ -62,7 +69,10 @@ actor KubeNodeWatcher: PeerWatching {
                 }
                 var outcome = WatchEnd.serverClosed
                 try await manager.api.watch(
-                    .watchNodes(resourceVersion: mirror.lastResourceVersion, timeoutSeconds: APIRequest.watchTimeoutSeconds(using: &generator)),
+                    .watchNodes(
+                        resourceVersion: mirror.lastResourceVersion,
+                        timeoutSeconds: APIRequest.watchTimeoutSeconds(using: &generator)
+                    ),
                     opened: { confirm() },
                     handle: { event in
                         switch mirror.apply(event) {
@@ -79,7 +89,8 @@ actor KubeNodeWatcher: PeerWatching {
                             outcome = .throttled(delay)
                             return false
                         }
-                    })
+                    }
+                )
                 switch outcome {
                 case .serverClosed:
                     continue  // client-go: watch again from the last resourceVersion, no relist
@@ -93,7 +104,10 @@ actor KubeNodeWatcher: PeerWatching {
             } catch {
                 if Task.isCancelled { break }
                 if error.kind == .api(code: 410) {
-                    log(.info, "node watch from resourceVersion \(mirror.lastResourceVersion) is too old; listing the nodes again")
+                    log(
+                        .info,
+                        "node watch from resourceVersion \(mirror.lastResourceVersion) is too old; listing the nodes again"
+                    )
                     needsList = true
                     continue
                 }
@@ -121,8 +135,10 @@ actor KubeNodeWatcher: PeerWatching {
         while true {
             let body: [UInt8]
             do {
-                body = try await manager.api.call(.listNodes(resourceVersion: mirror.listResourceVersion, continueToken: continueToken))
-            } catch where error.kind == .api(code: 410) && !expiredOnce {
+                body = try await manager.api.call(
+                    .listNodes(resourceVersion: mirror.listResourceVersion, continueToken: continueToken)
+                )
+            } catch  where error.kind == .api(code: 410) && !expiredOnce {
                 // Too old for the list too (or an expired continue token): start over with a quorum read.
                 mirror.listExpired()
                 expiredOnce = true
@@ -139,23 +155,32 @@ actor KubeNodeWatcher: PeerWatching {
         let relisted = mirror.hasSynced
         let changes = mirror.replace(items, resourceVersion: resourceVersion)
         if relisted {
-            log(.info, "re-listed \(items.count) nodes at resourceVersion \(resourceVersion): \(changes.added.count) added, \(changes.removed.count) removed, \(changes.updated.count) changed")
+            log(
+                .info,
+                "re-listed \(items.count) nodes at resourceVersion \(resourceVersion): \(changes.added.count) added, \(changes.removed.count) removed, \(changes.updated.count) changed"
+            )
         }
         await apply(changes, ownName: ownName, force: routes.published == nil)
     }
 
     private func apply(_ changes: NodeChanges, ownName: String, force: Bool = false) async {
         if changes.updated.contains(where: { $0.new.name == ownName && ownLeaseChanged($0.old, $0.new) })
-            || changes.removed.contains(where: { $0.name == ownName }) {
+            || changes.removed.contains(where: { $0.name == ownName })
+        {
             await keeper.noticeOwnRecordChange(version: Int64(mirror.lastResourceVersion) ?? 0)
         }
         // Mutated in place: a copy out of `view` would copy every lease per event (copy-on-write).
         guard let peers = view?.apply(changes) else { return }
         for line in peers.skipped { log(.info, line) }
-        for lease in peers.added { routes.table.put(lease.nodeName, .lease(subnet: lease.subnet, attributes: lease.attributes)) }
+        for lease in peers.added {
+            routes.table.put(lease.nodeName, .lease(subnet: lease.subnet, attributes: lease.attributes))
+        }
         for replacement in peers.replaced {
             if replacement.old.nodeName != replacement.new.nodeName { routes.table.remove(replacement.old.nodeName) }
-            routes.table.put(replacement.new.nodeName, .lease(subnet: replacement.new.subnet, attributes: replacement.new.attributes))
+            routes.table.put(
+                replacement.new.nodeName,
+                .lease(subnet: replacement.new.subnet, attributes: replacement.new.attributes)
+            )
         }
         for lease in peers.removed { routes.table.remove(lease.nodeName) }
         publishIfChanged(force: force)
@@ -171,7 +196,12 @@ actor KubeNodeWatcher: PeerWatching {
 
     private func publishIfChanged(force: Bool = false) {
         let (publication, newlySkipped) = routes.publishIfChanged(
-            to: publisher, localSubnet: localSubnet, revision: Int64(mirror.lastResourceVersion) ?? 0, now: { clock.now }, force: force)
+            to: publisher,
+            localSubnet: localSubnet,
+            revision: Int64(mirror.lastResourceVersion) ?? 0,
+            now: { clock.now },
+            force: force
+        )
         for (reason, count) in newlySkipped { log(.info, "skipping \(count) node lease(s): \(reason)") }
         if let publication { events.published(publication) }
     }
@@ -179,14 +209,20 @@ actor KubeNodeWatcher: PeerWatching {
     private func confirm() {
         guard let confirmation = freshness.confirm(at: clock.now) else { return }
         if case .again(let after) = confirmation {
-            log(.info, "route table confirmed current again at resourceVersion \(mirror.lastResourceVersion) after \(after) unconfirmed")
+            log(
+                .info,
+                "route table confirmed current again at resourceVersion \(mirror.lastResourceVersion) after \(after) unconfirmed"
+            )
         }
         events.freshness(.confirmed(revision: Int64(mirror.lastResourceVersion) ?? 0))
     }
 
     private func unconfirm(_ reason: String) {
         guard freshness.unconfirm(at: clock.now) else { return }
-        log(.warning, "route table no longer confirmed current: \(reason). Forwarding with the last table until the node watch answers again")
+        log(
+            .warning,
+            "route table no longer confirmed current: \(reason). Forwarding with the last table until the node watch answers again"
+        )
         events.freshness(.unconfirmed(reason: reason))
     }
 }

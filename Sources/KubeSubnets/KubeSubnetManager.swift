@@ -38,9 +38,12 @@ public struct KubeSubnetManager: SubnetManager {
     /// Checks everything that needs no API call: the client configuration, the annotation
     /// prefix, where the node name comes from. Each failure is one line with its fix.
     public init(_ options: Options, warn: @escaping @Sendable (String) -> Void) throws(KubeError) {
-        let config = try ClientConfigBuilder.build(apiURL: options.apiURL, kubeconfigPath: options.kubeconfigPath,
-                                                   environment: options.environment,
-                                                   serviceAccountDirectory: options.serviceAccountDirectory)
+        let config = try ClientConfigBuilder.build(
+            apiURL: options.apiURL,
+            kubeconfigPath: options.kubeconfigPath,
+            environment: options.environment,
+            serviceAccountDirectory: options.serviceAccountDirectory
+        )
         keys = try AnnotationKeys(prefix: options.annotationPrefix)
         let source = try NodeNameSource.from(environment: options.environment)
         api = try KubeAPI(config: config, warn: warn)
@@ -86,10 +89,22 @@ public struct KubeSubnetManager: SubnetManager {
         KubeLeaseKeeper(manager: self, request: request, log: log)
     }
 
-    public func peerWatcher(for lease: AcquiredLease, keeper: any LeaseKeeper, publisher: RouteTablePublisher,
-                            log: @escaping LogHandler, events: PeerWatchEvents) -> any PeerWatching {
-        KubeNodeWatcher(manager: self, network: lease.config, localSubnet: lease.subnet, keeper: keeper,
-                        publisher: publisher, log: log, events: events)
+    public func peerWatcher(
+        for lease: AcquiredLease,
+        keeper: any LeaseKeeper,
+        publisher: RouteTablePublisher,
+        log: @escaping LogHandler,
+        events: PeerWatchEvents
+    ) -> any PeerWatching {
+        KubeNodeWatcher(
+            manager: self,
+            network: lease.config,
+            localSubnet: lease.subnet,
+            keeper: keeper,
+            publisher: publisher,
+            log: log,
+            events: events
+        )
     }
 
     public func watchConfig(_ report: @escaping @Sendable (Result<NetworkConfig, LeaseError>) -> Void) async {

@@ -23,7 +23,10 @@ public struct NetworkConfigFile: Sendable {
         do {
             bytes = try readBytes()
         } catch {
-            throw LeaseError(.configMissing, "failed to read net conf \(path): \(error); mount the kube-flannel-cfg ConfigMap's net-conf.json there, or point --net-config-path at the file")
+            throw LeaseError(
+                .configMissing,
+                "failed to read net conf \(path): \(error); mount the kube-flannel-cfg ConfigMap's net-conf.json there, or point --net-config-path at the file"
+            )
         }
         return try Self.parse(bytes, path: path)
     }
@@ -32,14 +35,19 @@ public struct NetworkConfigFile: Sendable {
         do {
             return try NetworkConfig.parse(bytes, checks: .podCIDRs)
         } catch {
-            throw LeaseError(.configInvalid, "error parsing subnet config in \(path): \(error.problem); fix net-conf.json in the kube-flannel-cfg ConfigMap (kubectl -n kube-flannel edit configmap kube-flannel-cfg)")
+            throw LeaseError(
+                .configInvalid,
+                "error parsing subnet config in \(path): \(error.problem); fix net-conf.json in the kube-flannel-cfg ConfigMap (kubectl -n kube-flannel edit configmap kube-flannel-cfg)"
+            )
         }
     }
 
     /// Reports the config now and after each change of the file's contents (checked every
     /// `period`), until cancelled. A file that cannot be read is reported once per episode.
-    public func watch(every period: Duration = .seconds(10),
-                      _ report: @escaping @Sendable (Result<NetworkConfig, LeaseError>) -> Void) async {
+    public func watch(
+        every period: Duration = .seconds(10),
+        _ report: @escaping @Sendable (Result<NetworkConfig, LeaseError>) -> Void
+    ) async {
         var last: Result<[UInt8], LeaseError>?
         while !Task.isCancelled {
             let now: Result<[UInt8], LeaseError>

@@ -24,18 +24,32 @@ enum AddressMessage {
 
     /// RTM_GETADDR with NLM_F_DUMP for AF_INET: every link's; the caller keeps one link's.
     static func dumpRequest(sequence: UInt32) -> NetlinkMessage {
-        var message = NetlinkMessage(type: UInt16(RTM_GETADDR), flags: UInt16(NLM_F_REQUEST) | weft_nlm_f_dump, sequence: sequence)
-        message.append(UInt8(AF_INET)); message.append(UInt8(0)); message.append(UInt8(0)); message.append(UInt8(0))
+        var message = NetlinkMessage(
+            type: UInt16(RTM_GETADDR),
+            flags: UInt16(NLM_F_REQUEST) | weft_nlm_f_dump,
+            sequence: sequence
+        )
+        message.append(UInt8(AF_INET))
+        message.append(UInt8(0))
+        message.append(UInt8(0))
+        message.append(UInt8(0))
         message.append(UInt32(0))
         return message
     }
 
     /// RTM_DELADDR for `address`.
     static func delete(_ address: LinkAddress, sequence: UInt32) -> NetlinkMessage {
-        var message = NetlinkMessage(type: UInt16(RTM_DELADDR), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), sequence: sequence)
+        var message = NetlinkMessage(
+            type: UInt16(RTM_DELADDR),
+            flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
+            sequence: sequence
+        )
         // struct ifaddrmsg: family, prefixlen, flags, scope, index.
-        message.append(UInt8(AF_INET)); message.append(UInt8(address.prefixLength)); message.append(UInt8(0))
-        message.append(UInt8(0)); message.append(UInt32(bitPattern: address.interfaceIndex))
+        message.append(UInt8(AF_INET))
+        message.append(UInt8(address.prefixLength))
+        message.append(UInt8(0))
+        message.append(UInt8(0))
+        message.append(UInt32(bitPattern: address.interfaceIndex))
         message.appendAttribute(type: UInt16(IFA_LOCAL), address.address.networkOrder)
         return message
     }
@@ -43,20 +57,32 @@ enum AddressMessage {
     /// An RTM_NEWADDR payload; nil for another family. Short or overrunning input throws EBADMSG.
     static func decode(_ payload: [UInt8]) throws(NetlinkError) -> LinkAddress? {
         guard payload.count >= headerSize else {
-            throw NetlinkError("RTM_GETADDR reply", "ifaddrmsg of \(payload.count) bytes (needs \(headerSize))", code: EBADMSG)
+            throw NetlinkError(
+                "RTM_GETADDR reply",
+                "ifaddrmsg of \(payload.count) bytes (needs \(headerSize))",
+                code: EBADMSG
+            )
         }
         guard payload[0] == UInt8(AF_INET) else { return nil }
         var local: IPv4Address?
         var address: IPv4Address?
-        for (type, range) in try RouteNetlink.attributes(payload, in: headerSize..<payload.count, "RTM_GETADDR reply", "ifaddrmsg")
+        for (type, range) in try RouteNetlink.attributes(
+            payload,
+            in: headerSize..<payload.count,
+            "RTM_GETADDR reply",
+            "ifaddrmsg"
+        )
         where range.count == 4 {
             let value = IPv4Address(networkOrder: payload.loadNative(UInt32.self, at: range.lowerBound))
             if type == UInt16(IFA_LOCAL) { local = value }
             if type == UInt16(IFA_ADDRESS) { address = value }
         }
         guard let found = local ?? address else { return nil }
-        return LinkAddress(interfaceIndex: Int32(bitPattern: payload.loadNative(UInt32.self, at: 4)), address: found,
-                           prefixLength: Int(payload[1]))
+        return LinkAddress(
+            interfaceIndex: Int32(bitPattern: payload.loadNative(UInt32.self, at: 4)),
+            address: found,
+            prefixLength: Int(payload[1])
+        )
     }
 }
 
@@ -64,8 +90,15 @@ extension RouteNetlink {
     /// The IPv4 addresses of link `index`.
     public mutating func addresses(interfaceIndex index: Int32) throws(NetlinkError) -> [LinkAddress] {
         var found: [LinkAddress] = []
-        for payload in try dump({ AddressMessage.dumpRequest(sequence: $0) }, "RTM_GETADDR dump", "AF_INET", type: UInt16(RTM_NEWADDR)) {
-            if let address = try AddressMessage.decode(payload), address.interfaceIndex == index { found.append(address) }
+        for payload in try dump(
+            { AddressMessage.dumpRequest(sequence: $0) },
+            "RTM_GETADDR dump",
+            "AF_INET",
+            type: UInt16(RTM_NEWADDR)
+        ) {
+            if let address = try AddressMessage.decode(payload), address.interfaceIndex == index {
+                found.append(address)
+            }
         }
         return found
     }

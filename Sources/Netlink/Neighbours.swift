@@ -27,7 +27,8 @@ public struct NeighbourEntry: Hashable, Sendable {
 extension NeighbourEntry: CustomStringConvertible {
     /// `ip neigh`'s shape: "10.244.2.0 dev 5 lladdr 0e:00:00:00:00:02 PERMANENT"; dev is the index.
     public var description: String {
-        "\(address) dev \(interfaceIndex)" + (mac.map { " lladdr \($0)" } ?? "") + (isPermanent ? " PERMANENT" : " state 0x\(String(state, radix: 16))")
+        "\(address) dev \(interfaceIndex)" + (mac.map { " lladdr \($0)" } ?? "")
+            + (isPermanent ? " PERMANENT" : " state 0x\(String(state, radix: 16))")
     }
 }
 
@@ -43,8 +44,13 @@ public struct FDBEntry: Hashable, Sendable {
     /// ndm_flags: NTF_SELF for the vxlan device's own table.
     public var flags: UInt8
 
-    public init(interfaceIndex: Int32, mac: MACAddress, destination: IPv4Address?,
-                state: UInt16 = UInt16(NUD_PERMANENT), flags: UInt8 = UInt8(NTF_SELF)) {
+    public init(
+        interfaceIndex: Int32,
+        mac: MACAddress,
+        destination: IPv4Address?,
+        state: UInt16 = UInt16(NUD_PERMANENT),
+        flags: UInt8 = UInt8(NTF_SELF)
+    ) {
         self.interfaceIndex = interfaceIndex
         self.mac = mac
         self.destination = destination
@@ -70,57 +76,109 @@ enum NeighbourMessage {
     static let headerSize = 12
 
     /// struct ndmsg: family, pad1, pad2, ifindex, state, flags, type.
-    private static func header(_ type: UInt16, flags: UInt16, sequence: UInt32, family: Int32, index: Int32,
-                               state: UInt16, ndmFlags: UInt8) -> NetlinkMessage {
+    private static func header(
+        _ type: UInt16,
+        flags: UInt16,
+        sequence: UInt32,
+        family: Int32,
+        index: Int32,
+        state: UInt16,
+        ndmFlags: UInt8
+    ) -> NetlinkMessage {
         var message = NetlinkMessage(type: type, flags: flags, sequence: sequence)
-        message.append(UInt8(family)); message.append(UInt8(0)); message.append(UInt16(0))
-        message.append(index); message.append(state); message.append(ndmFlags); message.append(UInt8(0))
+        message.append(UInt8(family))
+        message.append(UInt8(0))
+        message.append(UInt16(0))
+        message.append(index)
+        message.append(state)
+        message.append(ndmFlags)
+        message.append(UInt8(0))
         return message
     }
 
     /// RTM_NEWNEIGH (NLM_F_CREATE | NLM_F_REPLACE) or RTM_DELNEIGH for `entry`; a delete carries NDA_DST only.
     static func encode(_ entry: NeighbourEntry, type: UInt16, flags: UInt16, sequence: UInt32) -> NetlinkMessage {
-        var message = header(type, flags: flags, sequence: sequence, family: AF_INET, index: entry.interfaceIndex,
-                             state: entry.state, ndmFlags: 0)
+        var message = header(
+            type,
+            flags: flags,
+            sequence: sequence,
+            family: AF_INET,
+            index: entry.interfaceIndex,
+            state: entry.state,
+            ndmFlags: 0
+        )
         message.appendAttribute(type: UInt16(NDA_DST), entry.address.networkOrder)
-        if type == UInt16(RTM_NEWNEIGH), let mac = entry.mac { message.appendAttribute(type: UInt16(NDA_LLADDR), bytes: mac.bytes) }
+        if type == UInt16(RTM_NEWNEIGH), let mac = entry.mac {
+            message.appendAttribute(type: UInt16(NDA_LLADDR), bytes: mac.bytes)
+        }
         return message
     }
 
     /// RTM_NEWNEIGH or RTM_DELNEIGH for an FDB `entry` (AF_BRIDGE): NDA_LLADDR, then NDA_DST, so a
     /// delete removes only that remote of the MAC.
     static func encode(_ entry: FDBEntry, type: UInt16, flags: UInt16, sequence: UInt32) -> NetlinkMessage {
-        var message = header(type, flags: flags, sequence: sequence, family: AF_BRIDGE, index: entry.interfaceIndex,
-                             state: entry.state, ndmFlags: entry.flags)
+        var message = header(
+            type,
+            flags: flags,
+            sequence: sequence,
+            family: AF_BRIDGE,
+            index: entry.interfaceIndex,
+            state: entry.state,
+            ndmFlags: entry.flags
+        )
         message.appendAttribute(type: UInt16(NDA_LLADDR), bytes: entry.mac.bytes)
-        if let destination = entry.destination { message.appendAttribute(type: UInt16(NDA_DST), destination.networkOrder) }
+        if let destination = entry.destination {
+            message.appendAttribute(type: UInt16(NDA_DST), destination.networkOrder)
+        }
         return message
     }
 
     /// RTM_GETNEIGH with NLM_F_DUMP for `family`. A bare ndmsg asks the AF_BRIDGE dump for every
     /// device (rtnl_fdb_dump's legacy form); callers keep one device's entries.
     static func dumpRequest(family: Int32, sequence: UInt32) -> NetlinkMessage {
-        header(UInt16(RTM_GETNEIGH), flags: UInt16(NLM_F_REQUEST) | weft_nlm_f_dump, sequence: sequence, family: family,
-               index: 0, state: 0, ndmFlags: 0)
+        header(
+            UInt16(RTM_GETNEIGH),
+            flags: UInt16(NLM_F_REQUEST) | weft_nlm_f_dump,
+            sequence: sequence,
+            family: family,
+            index: 0,
+            state: 0,
+            ndmFlags: 0
+        )
     }
 
     /// The fields of an RTM_NEWNEIGH payload: family, ifindex, state, flags, NDA_DST (IPv4 only) and
     /// NDA_LLADDR (6 bytes only). A short header or an attribute running past the payload throws EBADMSG.
-    static func decode(_ payload: [UInt8]) throws(NetlinkError)
-        -> (family: Int32, index: Int32, state: UInt16, flags: UInt8, destination: IPv4Address?, mac: MACAddress?) {
+    static func decode(
+        _ payload: [UInt8]
+    ) throws(NetlinkError)
+        -> (family: Int32, index: Int32, state: UInt16, flags: UInt8, destination: IPv4Address?, mac: MACAddress?)
+    {
         guard payload.count >= headerSize else {
-            throw NetlinkError("RTM_GETNEIGH reply", "ndmsg of \(payload.count) bytes (needs \(headerSize))", code: EBADMSG)
+            throw NetlinkError(
+                "RTM_GETNEIGH reply",
+                "ndmsg of \(payload.count) bytes (needs \(headerSize))",
+                code: EBADMSG
+            )
         }
         var destination: IPv4Address?
         var mac: MACAddress?
-        for (type, range) in try RouteNetlink.attributes(payload, in: headerSize..<payload.count, "RTM_GETNEIGH reply", "ndmsg") {
+        for (type, range) in try RouteNetlink.attributes(
+            payload,
+            in: headerSize..<payload.count,
+            "RTM_GETNEIGH reply",
+            "ndmsg"
+        ) {
             if type == UInt16(NDA_DST), range.count == 4 {
                 destination = IPv4Address(networkOrder: payload.loadNative(UInt32.self, at: range.lowerBound))
             }
             if type == UInt16(NDA_LLADDR), range.count == 6 { mac = MACAddress(bytes: payload[range]) }
         }
-        return (Int32(payload[0]), payload.loadNative(Int32.self, at: 4), payload.loadNative(UInt16.self, at: 8), payload[10],
-                destination, mac)
+        return (
+            Int32(payload[0]), payload.loadNative(Int32.self, at: 4), payload.loadNative(UInt16.self, at: 8),
+            payload[10],
+            destination, mac
+        )
     }
 
     static func neighbour(_ payload: [UInt8]) throws(NetlinkError) -> NeighbourEntry? {
@@ -132,7 +190,13 @@ enum NeighbourMessage {
     static func fdb(_ payload: [UInt8]) throws(NetlinkError) -> FDBEntry? {
         let fields = try decode(payload)
         guard fields.family == AF_BRIDGE, let mac = fields.mac else { return nil }
-        return FDBEntry(interfaceIndex: fields.index, mac: mac, destination: fields.destination, state: fields.state, flags: fields.flags)
+        return FDBEntry(
+            interfaceIndex: fields.index,
+            mac: mac,
+            destination: fields.destination,
+            state: fields.state,
+            flags: fields.flags
+        )
     }
 }
 
@@ -140,9 +204,15 @@ extension RouteNetlink {
     /// The IPv4 neighbour entries of link `index`.
     public mutating func neighbours(interfaceIndex index: Int32) throws(NetlinkError) -> [NeighbourEntry] {
         var entries: [NeighbourEntry] = []
-        for payload in try dump({ NeighbourMessage.dumpRequest(family: AF_INET, sequence: $0) }, "RTM_GETNEIGH dump",
-                                "AF_INET", type: UInt16(RTM_NEWNEIGH)) {
-            if let entry = try NeighbourMessage.neighbour(payload), entry.interfaceIndex == index { entries.append(entry) }
+        for payload in try dump(
+            { NeighbourMessage.dumpRequest(family: AF_INET, sequence: $0) },
+            "RTM_GETNEIGH dump",
+            "AF_INET",
+            type: UInt16(RTM_NEWNEIGH)
+        ) {
+            if let entry = try NeighbourMessage.neighbour(payload), entry.interfaceIndex == index {
+                entries.append(entry)
+            }
         }
         return entries
     }
@@ -151,22 +221,36 @@ extension RouteNetlink {
     /// rewrites the one already there for the address.
     public mutating func replaceNeighbour(_ entry: NeighbourEntry) throws(NetlinkError) {
         let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
-        try request(NeighbourMessage.encode(entry, type: UInt16(RTM_NEWNEIGH), flags: flags, sequence: nextSequence()),
-                    "RTM_NEWNEIGH replace", "\(entry)")
+        try request(
+            NeighbourMessage.encode(entry, type: UInt16(RTM_NEWNEIGH), flags: flags, sequence: nextSequence()),
+            "RTM_NEWNEIGH replace",
+            "\(entry)"
+        )
     }
 
     /// RTM_DELNEIGH for the entry's address on its link. ENOENT when there is none.
     public mutating func deleteNeighbour(_ entry: NeighbourEntry) throws(NetlinkError) {
-        try request(NeighbourMessage.encode(entry, type: UInt16(RTM_DELNEIGH), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
-                                            sequence: nextSequence()),
-                    "RTM_DELNEIGH", "\(entry)")
+        try request(
+            NeighbourMessage.encode(
+                entry,
+                type: UInt16(RTM_DELNEIGH),
+                flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
+                sequence: nextSequence()
+            ),
+            "RTM_DELNEIGH",
+            "\(entry)"
+        )
     }
 
     /// The FDB entries of link `index` (one per remote of each MAC, as `bridge fdb show dev` lists them).
     public mutating func fdbEntries(interfaceIndex index: Int32) throws(NetlinkError) -> [FDBEntry] {
         var entries: [FDBEntry] = []
-        for payload in try dump({ NeighbourMessage.dumpRequest(family: AF_BRIDGE, sequence: $0) }, "RTM_GETNEIGH dump",
-                                "AF_BRIDGE", type: UInt16(RTM_NEWNEIGH)) {
+        for payload in try dump(
+            { NeighbourMessage.dumpRequest(family: AF_BRIDGE, sequence: $0) },
+            "RTM_GETNEIGH dump",
+            "AF_BRIDGE",
+            type: UInt16(RTM_NEWNEIGH)
+        ) {
             if let entry = try NeighbourMessage.fdb(payload), entry.interfaceIndex == index { entries.append(entry) }
         }
         return entries
@@ -176,21 +260,35 @@ extension RouteNetlink {
     /// points the MAC's existing entry at the new destination (vxlan rewrites its first remote).
     public mutating func replaceFDB(_ entry: FDBEntry) throws(NetlinkError) {
         let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
-        try request(NeighbourMessage.encode(entry, type: UInt16(RTM_NEWNEIGH), flags: flags, sequence: nextSequence()),
-                    "RTM_NEWNEIGH fdb replace", "\(entry)")
+        try request(
+            NeighbourMessage.encode(entry, type: UInt16(RTM_NEWNEIGH), flags: flags, sequence: nextSequence()),
+            "RTM_NEWNEIGH fdb replace",
+            "\(entry)"
+        )
     }
 
     /// RTM_DELNEIGH for the entry's MAC and destination: only that remote goes. ENOENT when there is none.
     public mutating func deleteFDB(_ entry: FDBEntry) throws(NetlinkError) {
-        try request(NeighbourMessage.encode(entry, type: UInt16(RTM_DELNEIGH), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
-                                            sequence: nextSequence()),
-                    "RTM_DELNEIGH fdb", "\(entry)")
+        try request(
+            NeighbourMessage.encode(
+                entry,
+                type: UInt16(RTM_DELNEIGH),
+                flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
+                sequence: nextSequence()
+            ),
+            "RTM_DELNEIGH fdb",
+            "\(entry)"
+        )
     }
 
     /// The payloads of `type` in a dump, read again (up to four times) when the kernel marks it
     /// interrupted by a concurrent change (NLM_F_DUMP_INTR).
-    mutating func dump(_ makeRequest: (UInt32) -> NetlinkMessage, _ operation: String, _ subject: String,
-                       type: UInt16) throws(NetlinkError) -> [[UInt8]] {
+    mutating func dump(
+        _ makeRequest: (UInt32) -> NetlinkMessage,
+        _ operation: String,
+        _ subject: String,
+        type: UInt16
+    ) throws(NetlinkError) -> [[UInt8]] {
         for _ in 0..<4 {
             let replies = try exchange(makeRequest(nextSequence()), operation, subject, dump: true)
             if replies.contains(where: { $0.flags & weft_nlm_f_dump_intr != 0 }) { continue }

@@ -5,7 +5,11 @@ extension RouteNetlink {
     /// The kind of link `index` as `ip -d link` names it (IFLA_INFO_KIND: "vxlan", "tun", "veth",
     /// ...); nil for a link without one (a physical NIC, lo).
     public mutating func linkKind(index: Int32) throws(NetlinkError) -> String? {
-        var message = NetlinkMessage(type: UInt16(RTM_GETLINK), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), sequence: nextSequence())
+        var message = NetlinkMessage(
+            type: UInt16(RTM_GETLINK),
+            flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
+            sequence: nextSequence()
+        )
         Self.appendLinkHeader(&message, index: index)
         let replies = try exchange(message, "RTM_GETLINK", "index \(index)")
         guard let link = replies.first(where: { $0.type == UInt16(RTM_NEWLINK) }) else {
@@ -23,15 +27,23 @@ extension RouteNetlink {
 
     /// RTM_DELLINK: removes link `index` with its addresses, neighbours and routes.
     public mutating func deleteLink(index: Int32) throws(NetlinkError) {
-        var message = NetlinkMessage(type: UInt16(RTM_DELLINK), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), sequence: nextSequence())
+        var message = NetlinkMessage(
+            type: UInt16(RTM_DELLINK),
+            flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
+            sequence: nextSequence()
+        )
         Self.appendLinkHeader(&message, index: index)
         try request(message, "RTM_DELLINK", "index \(index)")
     }
 
     /// struct ifinfomsg: family, pad, type, index, flags, change.
     private static func appendLinkHeader(_ message: inout NetlinkMessage, index: Int32) {
-        message.append(UInt8(AF_UNSPEC)); message.append(UInt8(0)); message.append(UInt16(0))
-        message.append(index); message.append(UInt32(0)); message.append(UInt32(0))
+        message.append(UInt8(AF_UNSPEC))
+        message.append(UInt8(0))
+        message.append(UInt16(0))
+        message.append(index)
+        message.append(UInt32(0))
+        message.append(UInt32(0))
     }
 
     static let linkHeaderSize = 16
@@ -40,9 +52,18 @@ extension RouteNetlink {
     /// header or an attribute running past its parent throws EBADMSG.
     static func linkKind(newLink payload: [UInt8]) throws(NetlinkError) -> String? {
         guard payload.count >= linkHeaderSize else {
-            throw NetlinkError("RTM_GETLINK reply", "ifinfomsg of \(payload.count) bytes (needs \(linkHeaderSize))", code: EBADMSG)
+            throw NetlinkError(
+                "RTM_GETLINK reply",
+                "ifinfomsg of \(payload.count) bytes (needs \(linkHeaderSize))",
+                code: EBADMSG
+            )
         }
-        for (type, value) in try attributes(payload, in: linkHeaderSize..<payload.count, "RTM_GETLINK reply", "ifinfomsg")
+        for (type, value) in try attributes(
+            payload,
+            in: linkHeaderSize..<payload.count,
+            "RTM_GETLINK reply",
+            "ifinfomsg"
+        )
         where type == UInt16(IFLA_LINKINFO) {
             for (innerType, kind) in try attributes(payload, in: value, "RTM_GETLINK reply", "ifinfomsg")
             where innerType == UInt16(IFLA_INFO_KIND) {
@@ -55,14 +76,24 @@ extension RouteNetlink {
     /// The attributes (type without the nested and byte-order flags, value's byte range) that fill
     /// `range` of `bytes`, a whole `message` (rtmsg, ifinfomsg, ...). One whose length is too small
     /// or runs past the range throws EBADMSG for `operation`.
-    static func attributes(_ bytes: [UInt8], in range: Range<Int>, _ operation: String, _ message: String) throws(NetlinkError)
-        -> [(UInt16, Range<Int>)] {
+    static func attributes(
+        _ bytes: [UInt8],
+        in range: Range<Int>,
+        _ operation: String,
+        _ message: String
+    ) throws(NetlinkError)
+        -> [(UInt16, Range<Int>)]
+    {
         var found: [(UInt16, Range<Int>)] = []
         var offset = range.lowerBound
         while offset + 4 <= range.upperBound {
             let length = Int(bytes.loadNative(UInt16.self, at: offset))
             guard length >= 4, offset + length <= range.upperBound else {
-                throw NetlinkError(operation, "rtattr length \(length) at offset \(offset) of a \(bytes.count)-byte \(message)", code: EBADMSG)
+                throw NetlinkError(
+                    operation,
+                    "rtattr length \(length) at offset \(offset) of a \(bytes.count)-byte \(message)",
+                    code: EBADMSG
+                )
             }
             found.append((bytes.loadNative(UInt16.self, at: offset + 2) & 0x3FFF, (offset + 4)..<(offset + length)))
             offset += (length + 3) & ~3

@@ -21,9 +21,17 @@ public struct KernelRoute: Hashable, Sendable {
     /// (flannel's vxlan routes point at the peer's subnet address through flannel.<VNI> this way).
     public var onlink: Bool
 
-    public init(destination: IPv4Prefix, gateway: IPv4Address?, interfaceIndex: Int32?, routeProtocol: UInt8,
-                table: UInt32 = UInt32(RT_TABLE_MAIN.rawValue), scope: UInt8 = UInt8(RT_SCOPE_UNIVERSE.rawValue),
-                type: UInt8 = UInt8(RTN_UNICAST), priority: UInt32 = 0, onlink: Bool = false) {
+    public init(
+        destination: IPv4Prefix,
+        gateway: IPv4Address?,
+        interfaceIndex: Int32?,
+        routeProtocol: UInt8,
+        table: UInt32 = UInt32(RT_TABLE_MAIN.rawValue),
+        scope: UInt8 = UInt8(RT_SCOPE_UNIVERSE.rawValue),
+        type: UInt8 = UInt8(RTN_UNICAST),
+        priority: UInt32 = 0,
+        onlink: Bool = false
+    ) {
         self.destination = destination
         self.gateway = gateway
         self.interfaceIndex = interfaceIndex
@@ -65,43 +73,79 @@ extension KernelRoute: CustomStringConvertible {
 extension RouteNetlink {
     /// RTM_NEWROUTE with NLM_F_EXCL: `destination via gateway dev index proto routeProtocol`, main
     /// table. EEXIST when any route for `destination` with the same metric is already there.
-    public mutating func addRoute(_ destination: IPv4Prefix, via gateway: IPv4Address, interfaceIndex: Int32,
-                                  routeProtocol: UInt8) throws(NetlinkError) {
-        try addRoute(KernelRoute(destination: destination, gateway: gateway, interfaceIndex: interfaceIndex, routeProtocol: routeProtocol))
+    public mutating func addRoute(
+        _ destination: IPv4Prefix,
+        via gateway: IPv4Address,
+        interfaceIndex: Int32,
+        routeProtocol: UInt8
+    ) throws(NetlinkError) {
+        try addRoute(
+            KernelRoute(
+                destination: destination,
+                gateway: gateway,
+                interfaceIndex: interfaceIndex,
+                routeProtocol: routeProtocol
+            )
+        )
     }
 
     /// RTM_NEWROUTE with NLM_F_EXCL for `route` as given (any type: a blackhole has no gateway or device).
     public mutating func addRoute(_ route: KernelRoute) throws(NetlinkError) {
         let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
-        try request(RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
-                    "RTM_NEWROUTE", "\(route)")
+        try request(
+            RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
+            "RTM_NEWROUTE",
+            "\(route)"
+        )
     }
 
     /// RTM_NEWROUTE with NLM_F_REPLACE: installs the route, or rewrites the gateway, device and
     /// protocol of the route already there for `destination` (same metric and TOS), whoever owns it.
-    public mutating func replaceRoute(_ destination: IPv4Prefix, via gateway: IPv4Address, interfaceIndex: Int32,
-                                      routeProtocol: UInt8) throws(NetlinkError) {
-        let route = KernelRoute(destination: destination, gateway: gateway, interfaceIndex: interfaceIndex, routeProtocol: routeProtocol)
+    public mutating func replaceRoute(
+        _ destination: IPv4Prefix,
+        via gateway: IPv4Address,
+        interfaceIndex: Int32,
+        routeProtocol: UInt8
+    ) throws(NetlinkError) {
+        let route = KernelRoute(
+            destination: destination,
+            gateway: gateway,
+            interfaceIndex: interfaceIndex,
+            routeProtocol: routeProtocol
+        )
         let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
-        try request(RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
-                    "RTM_NEWROUTE replace", "\(route)")
+        try request(
+            RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
+            "RTM_NEWROUTE replace",
+            "\(route)"
+        )
     }
 
     /// RTM_NEWROUTE with NLM_F_REPLACE for `route` as given (an onlink route included).
     public mutating func replaceRoute(_ route: KernelRoute) throws(NetlinkError) {
         let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
-        try request(RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
-                    "RTM_NEWROUTE replace", "\(route)")
+        try request(
+            RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
+            "RTM_NEWROUTE replace",
+            "\(route)"
+        )
     }
 
     /// RTM_DELROUTE. The kernel deletes only a route matching every field given, protocol included
     /// (fib_table_delete), so deleting with Weft's protocol can never remove someone else's route.
     public mutating func deleteRoute(_ route: KernelRoute) throws(NetlinkError) {
         var selector = route
-        selector.scope = UInt8(RT_SCOPE_NOWHERE.rawValue) // "any scope", as `ip route del` sends
-        try request(RouteMessage.encode(selector, type: UInt16(RTM_DELROUTE), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
-                                        sequence: nextSequence()),
-                    "RTM_DELROUTE", "\(route)")
+        selector.scope = UInt8(RT_SCOPE_NOWHERE.rawValue)  // "any scope", as `ip route del` sends
+        try request(
+            RouteMessage.encode(
+                selector,
+                type: UInt16(RTM_DELROUTE),
+                flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
+                sequence: nextSequence()
+            ),
+            "RTM_DELROUTE",
+            "\(route)"
+        )
     }
 
     /// The route the kernel would use to reach `destination`, as `ip route get` asks for it
@@ -110,7 +154,11 @@ extension RouteNetlink {
     /// connected; type RTN_LOCAL for one of our own addresses. ENETUNREACH (or EHOSTUNREACH)
     /// when no route reaches it.
     public mutating func lookupRoute(to destination: IPv4Address) throws(NetlinkError) -> KernelRoute {
-        let replies = try exchange(RouteMessage.lookupRequest(destination, sequence: nextSequence()), "RTM_GETROUTE", "\(destination)")
+        let replies = try exchange(
+            RouteMessage.lookupRequest(destination, sequence: nextSequence()),
+            "RTM_GETROUTE",
+            "\(destination)"
+        )
         for reply in replies where reply.type == UInt16(RTM_NEWROUTE) {
             if let route = try RouteMessage.decode(reply.payload) { return route }
         }
@@ -121,7 +169,12 @@ extension RouteNetlink {
     /// while it was being read, NLM_F_DUMP_INTR) is read again, up to four times.
     public mutating func mainTableRoutes() throws(NetlinkError) -> [KernelRoute] {
         for _ in 0..<4 {
-            let replies = try exchange(RouteMessage.dumpRequest(sequence: nextSequence()), "RTM_GETROUTE dump", "main table", dump: true)
+            let replies = try exchange(
+                RouteMessage.dumpRequest(sequence: nextSequence()),
+                "RTM_GETROUTE dump",
+                "main table",
+                dump: true
+            )
             if replies.contains(where: { $0.flags & weft_nlm_f_dump_intr != 0 }) { continue }
             var routes: [KernelRoute] = []
             for reply in replies where reply.type == UInt16(RTM_NEWROUTE) {
@@ -130,15 +183,23 @@ extension RouteNetlink {
             }
             return routes
         }
-        throw NetlinkError("RTM_GETROUTE dump", "main table (interrupted four times by concurrent changes)", code: EAGAIN)
+        throw NetlinkError(
+            "RTM_GETROUTE dump",
+            "main table (interrupted four times by concurrent changes)",
+            code: EAGAIN
+        )
     }
 
     /// Sends `message` and collects the replies carrying its sequence number: until the ACK for a
     /// request, until NLMSG_DONE for a dump. An NLMSG_ERROR with a nonzero code throws, naming the
     /// kernel's extended-ACK text when it gave one. Replies to other sequence numbers (a request
     /// abandoned earlier) are skipped.
-    func exchange(_ message: NetlinkMessage, _ operation: String, _ subject: String,
-                           dump: Bool = false) throws(NetlinkError) -> [NetlinkReply] {
+    func exchange(
+        _ message: NetlinkMessage,
+        _ operation: String,
+        _ subject: String,
+        dump: Bool = false
+    ) throws(NetlinkError) -> [NetlinkReply] {
         let bytes = message.finished()
         let sent = bytes.withUnsafeBytes { weft_netlink_send(fd, $0.baseAddress, $0.count) }
         if sent < 0 { throw NetlinkError(operation, subject, code: Int32(-sent)) }
@@ -151,7 +212,8 @@ extension RouteNetlink {
             if ready < 0 { throw NetlinkError("\(operation) reply", subject, code: -ready) }
             let received = buffer.withUnsafeMutableBytes { weft_netlink_receive(fd, $0.baseAddress, $0.count) }
             if received < 0 { throw NetlinkError("\(operation) reply", subject, code: Int32(-received)) }
-            for reply in try NetlinkReply.split(buffer[0..<received], operation, subject) where reply.sequence == message.sequence {
+            for reply in try NetlinkReply.split(buffer[0..<received], operation, subject)
+            where reply.sequence == message.sequence {
                 switch reply.type {
                 case UInt16(NLMSG_ERROR):
                     let error = try reply.errorCode(operation, subject)
@@ -185,20 +247,31 @@ struct NetlinkReply: Equatable {
 
     /// Cuts a datagram into messages (each 4-byte aligned, NLMSG_ALIGN). A length field that is
     /// too small or runs past the datagram throws EBADMSG rather than reading out of bounds.
-    static func split(_ bytes: ArraySlice<UInt8>, _ operation: String, _ subject: String) throws(NetlinkError) -> [NetlinkReply] {
+    static func split(
+        _ bytes: ArraySlice<UInt8>,
+        _ operation: String,
+        _ subject: String
+    ) throws(NetlinkError) -> [NetlinkReply] {
         let data = Array(bytes)
         var replies: [NetlinkReply] = []
         var offset = 0
         while offset + headerSize <= data.count {
             let length = Int(data.loadNative(UInt32.self, at: offset))
             guard length >= headerSize, length <= data.count - offset else {
-                throw NetlinkError("\(operation) reply", "\(subject): nlmsg_len \(length) at offset \(offset) of a \(data.count)-byte datagram",
-                                  code: EBADMSG)
+                throw NetlinkError(
+                    "\(operation) reply",
+                    "\(subject): nlmsg_len \(length) at offset \(offset) of a \(data.count)-byte datagram",
+                    code: EBADMSG
+                )
             }
-            replies.append(NetlinkReply(type: data.loadNative(UInt16.self, at: offset + 4),
-                                        flags: data.loadNative(UInt16.self, at: offset + 6),
-                                        sequence: data.loadNative(UInt32.self, at: offset + 8),
-                                        payload: Array(data[(offset + headerSize)..<(offset + length)])))
+            replies.append(
+                NetlinkReply(
+                    type: data.loadNative(UInt16.self, at: offset + 4),
+                    flags: data.loadNative(UInt16.self, at: offset + 6),
+                    sequence: data.loadNative(UInt32.self, at: offset + 8),
+                    payload: Array(data[(offset + headerSize)..<(offset + length)])
+                )
+            )
             offset += (length + 3) & ~3
         }
         return replies
@@ -216,7 +289,8 @@ struct NetlinkReply: Equatable {
     /// 16-byte header when NLM_F_CAPPED is set, then the TLVs.
     func extendedAckMessage() -> String? {
         guard flags & weft_nlm_f_ack_tlvs != 0, payload.count >= 4 + NetlinkReply.headerSize else { return nil }
-        let echoed = flags & weft_nlm_f_capped != 0 ? NetlinkReply.headerSize : Int(payload.loadNative(UInt32.self, at: 4))
+        let echoed =
+            flags & weft_nlm_f_capped != 0 ? NetlinkReply.headerSize : Int(payload.loadNative(UInt32.self, at: 4))
         var offset = (4 + echoed + 3) & ~3
         while offset + 4 <= payload.count {
             let length = Int(payload.loadNative(UInt16.self, at: offset))
@@ -241,13 +315,22 @@ enum RouteMessage {
     static func encode(_ route: KernelRoute, type: UInt16, flags: UInt16, sequence: UInt32) -> NetlinkMessage {
         var message = NetlinkMessage(type: type, flags: flags, sequence: sequence)
         // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
-        message.append(UInt8(AF_INET)); message.append(UInt8(route.destination.length)); message.append(UInt8(0)); message.append(UInt8(0))
+        message.append(UInt8(AF_INET))
+        message.append(UInt8(route.destination.length))
+        message.append(UInt8(0))
+        message.append(UInt8(0))
         message.append(UInt8(truncatingIfNeeded: route.table < 256 ? route.table : UInt32(RT_TABLE_UNSPEC.rawValue)))
-        message.append(route.routeProtocol); message.append(route.scope); message.append(route.type)
+        message.append(route.routeProtocol)
+        message.append(route.scope)
+        message.append(route.type)
         message.append(route.onlink ? UInt32(RTNH_F_ONLINK) : UInt32(0))
         message.appendAttribute(type: UInt16(RTA_DST.rawValue), route.destination.network.networkOrder)
-        if let gateway = route.gateway { message.appendAttribute(type: UInt16(RTA_GATEWAY.rawValue), gateway.networkOrder) }
-        if let index = route.interfaceIndex { message.appendAttribute(type: UInt16(RTA_OIF.rawValue), UInt32(bitPattern: index)) }
+        if let gateway = route.gateway {
+            message.appendAttribute(type: UInt16(RTA_GATEWAY.rawValue), gateway.networkOrder)
+        }
+        if let index = route.interfaceIndex {
+            message.appendAttribute(type: UInt16(RTA_OIF.rawValue), UInt32(bitPattern: index))
+        }
         if route.priority != 0 { message.appendAttribute(type: UInt16(RTA_PRIORITY.rawValue), route.priority) }
         if route.table >= 256 { message.appendAttribute(type: UInt16(RTA_TABLE.rawValue), route.table) }
         return message
@@ -255,7 +338,11 @@ enum RouteMessage {
 
     /// RTM_GETROUTE with NLM_F_DUMP for AF_INET: every table; the caller keeps the main one.
     static func dumpRequest(sequence: UInt32) -> NetlinkMessage {
-        var message = NetlinkMessage(type: UInt16(RTM_GETROUTE), flags: UInt16(NLM_F_REQUEST) | weft_nlm_f_dump, sequence: sequence)
+        var message = NetlinkMessage(
+            type: UInt16(RTM_GETROUTE),
+            flags: UInt16(NLM_F_REQUEST) | weft_nlm_f_dump,
+            sequence: sequence
+        )
         message.append(UInt8(AF_INET))
         for _ in 0..<7 { message.append(UInt8(0)) }
         message.append(UInt32(0))
@@ -266,9 +353,19 @@ enum RouteMessage {
     /// and RTM_F_LOOKUP_TABLE, RTA_DST. NLM_F_ACK makes the kernel follow its one RTM_NEWROUTE
     /// answer with an ACK, which ends the exchange as for every other request.
     static func lookupRequest(_ destination: IPv4Address, sequence: UInt32) -> NetlinkMessage {
-        var message = NetlinkMessage(type: UInt16(RTM_GETROUTE), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), sequence: sequence)
-        message.append(UInt8(AF_INET)); message.append(UInt8(32)); message.append(UInt8(0)); message.append(UInt8(0))
-        message.append(UInt8(0)); message.append(UInt8(0)); message.append(UInt8(0)); message.append(UInt8(0))
+        var message = NetlinkMessage(
+            type: UInt16(RTM_GETROUTE),
+            flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
+            sequence: sequence
+        )
+        message.append(UInt8(AF_INET))
+        message.append(UInt8(32))
+        message.append(UInt8(0))
+        message.append(UInt8(0))
+        message.append(UInt8(0))
+        message.append(UInt8(0))
+        message.append(UInt8(0))
+        message.append(UInt8(0))
         message.append(UInt32(RTM_F_LOOKUP_TABLE))
         message.appendAttribute(type: UInt16(RTA_DST.rawValue), destination.networkOrder)
         return message
@@ -278,23 +375,42 @@ enum RouteMessage {
     /// length above 32, or an attribute running past the payload throws EBADMSG.
     static func decode(_ payload: [UInt8]) throws(NetlinkError) -> KernelRoute? {
         guard payload.count >= headerSize else {
-            throw NetlinkError("RTM_GETROUTE reply", "rtmsg of \(payload.count) bytes (needs \(headerSize))", code: EBADMSG)
+            throw NetlinkError(
+                "RTM_GETROUTE reply",
+                "rtmsg of \(payload.count) bytes (needs \(headerSize))",
+                code: EBADMSG
+            )
         }
         guard payload[0] == UInt8(AF_INET) else { return nil }
         let length = Int(payload[1])
-        guard length <= 32 else { throw NetlinkError("RTM_GETROUTE reply", "rtm_dst_len \(length) above 32", code: EBADMSG) }
-        var route = KernelRoute(destination: IPv4Prefix(.any, length: length), gateway: nil, interfaceIndex: nil,
-                                routeProtocol: payload[5], table: UInt32(payload[4]), scope: payload[6], type: payload[7],
-                                onlink: payload.loadNative(UInt32.self, at: 8) & UInt32(RTNH_F_ONLINK) != 0)
-        for (type, range) in try RouteNetlink.attributes(payload, in: headerSize..<payload.count, "RTM_GETROUTE reply", "rtmsg")
+        guard length <= 32 else {
+            throw NetlinkError("RTM_GETROUTE reply", "rtm_dst_len \(length) above 32", code: EBADMSG)
+        }
+        var route = KernelRoute(
+            destination: IPv4Prefix(.any, length: length),
+            gateway: nil,
+            interfaceIndex: nil,
+            routeProtocol: payload[5],
+            table: UInt32(payload[4]),
+            scope: payload[6],
+            type: payload[7],
+            onlink: payload.loadNative(UInt32.self, at: 8) & UInt32(RTNH_F_ONLINK) != 0
+        )
+        for (type, range) in try RouteNetlink.attributes(
+            payload,
+            in: headerSize..<payload.count,
+            "RTM_GETROUTE reply",
+            "rtmsg"
+        )
         where range.count == 4 {
             let value = payload.loadNative(UInt32.self, at: range.lowerBound)
             switch type {
-            case UInt16(RTA_DST.rawValue): route.destination = IPv4Prefix(IPv4Address(networkOrder: value), length: length)
+            case UInt16(RTA_DST.rawValue):
+                route.destination = IPv4Prefix(IPv4Address(networkOrder: value), length: length)
             case UInt16(RTA_GATEWAY.rawValue): route.gateway = IPv4Address(networkOrder: value)
             case UInt16(RTA_OIF.rawValue): route.interfaceIndex = Int32(bitPattern: value)
             case UInt16(RTA_PRIORITY.rawValue): route.priority = value
-            case UInt16(RTA_TABLE.rawValue): route.table = value // the full id; rtm_table stops at 255
+            case UInt16(RTA_TABLE.rawValue): route.table = value  // the full id; rtm_table stops at 255
             default: break
             }
         }

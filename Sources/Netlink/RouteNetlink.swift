@@ -26,22 +26,35 @@ public struct RouteNetlink: ~Copyable, Sendable {
 
     /// RTM_NEWLINK: IFF_UP, and the MTU when given.
     public mutating func setLinkUp(index: Int32, mtu: Int? = nil) throws(NetlinkError) {
-        var message = NetlinkMessage(type: UInt16(RTM_NEWLINK), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), sequence: nextSequence())
+        var message = NetlinkMessage(
+            type: UInt16(RTM_NEWLINK),
+            flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
+            sequence: nextSequence()
+        )
         // struct ifinfomsg: family, pad, type, index, flags, change.
-        message.append(UInt8(AF_UNSPEC)); message.append(UInt8(0)); message.append(UInt16(0))
+        message.append(UInt8(AF_UNSPEC))
+        message.append(UInt8(0))
+        message.append(UInt16(0))
         message.append(index)
-        message.append(UInt32(IFF_UP)); message.append(UInt32(IFF_UP))
+        message.append(UInt32(IFF_UP))
+        message.append(UInt32(IFF_UP))
         if let mtu { message.appendAttribute(type: UInt16(IFLA_MTU), UInt32(mtu)) }
         try request(message, "RTM_NEWLINK", "index \(index)")
     }
 
     /// RTM_NEWADDR: `address/prefixLength` on the link (flannel puts the subnet's .0 as a /32).
     public mutating func addAddress(_ address: IPv4Address, prefixLength: Int, index: Int32) throws(NetlinkError) {
-        var message = NetlinkMessage(type: UInt16(RTM_NEWADDR),
-                                     flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL), sequence: nextSequence())
+        var message = NetlinkMessage(
+            type: UInt16(RTM_NEWADDR),
+            flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL),
+            sequence: nextSequence()
+        )
         // struct ifaddrmsg: family, prefixlen, flags, scope, index.
-        message.append(UInt8(AF_INET)); message.append(UInt8(prefixLength)); message.append(UInt8(0))
-        message.append(UInt8(RT_SCOPE_UNIVERSE.rawValue)); message.append(UInt32(bitPattern: index))
+        message.append(UInt8(AF_INET))
+        message.append(UInt8(prefixLength))
+        message.append(UInt8(0))
+        message.append(UInt8(RT_SCOPE_UNIVERSE.rawValue))
+        message.append(UInt32(bitPattern: index))
         message.appendAttribute(type: UInt16(IFA_LOCAL), address.networkOrder)
         message.appendAttribute(type: UInt16(IFA_ADDRESS), address.networkOrder)
         try request(message, "RTM_NEWADDR", "\(address)/\(prefixLength)")
@@ -49,12 +62,20 @@ public struct RouteNetlink: ~Copyable, Sendable {
 
     /// RTM_NEWROUTE: `prefix` out of the link with link scope (no gateway), in the main table.
     public mutating func addRoute(_ prefix: IPv4Prefix, index: Int32) throws(NetlinkError) {
-        var message = NetlinkMessage(type: UInt16(RTM_NEWROUTE),
-                                     flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL), sequence: nextSequence())
+        var message = NetlinkMessage(
+            type: UInt16(RTM_NEWROUTE),
+            flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL),
+            sequence: nextSequence()
+        )
         // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
-        message.append(UInt8(AF_INET)); message.append(UInt8(prefix.length)); message.append(UInt8(0)); message.append(UInt8(0))
-        message.append(UInt8(RT_TABLE_MAIN.rawValue)); message.append(UInt8(RTPROT_BOOT))
-        message.append(UInt8(RT_SCOPE_LINK.rawValue)); message.append(UInt8(RTN_UNICAST))
+        message.append(UInt8(AF_INET))
+        message.append(UInt8(prefix.length))
+        message.append(UInt8(0))
+        message.append(UInt8(0))
+        message.append(UInt8(RT_TABLE_MAIN.rawValue))
+        message.append(UInt8(RTPROT_BOOT))
+        message.append(UInt8(RT_SCOPE_LINK.rawValue))
+        message.append(UInt8(RTN_UNICAST))
         message.append(UInt32(0))
         message.appendAttribute(type: UInt16(RTA_DST.rawValue), prefix.network.networkOrder)
         message.appendAttribute(type: UInt16(RTA_OIF.rawValue), UInt32(bitPattern: index))
@@ -78,8 +99,11 @@ struct NetlinkMessage {
 
     init(type: UInt16, flags: UInt16, sequence: UInt32) {
         self.sequence = sequence
-        append(UInt32(0)) // length, filled by finished()
-        append(type); append(flags); append(sequence); append(UInt32(0)) // port id 0: the kernel assigns
+        append(UInt32(0))  // length, filled by finished()
+        append(type)
+        append(flags)
+        append(sequence)
+        append(UInt32(0))  // port id 0: the kernel assigns
     }
 
     mutating func append<T: FixedWidthInteger>(_ value: T) {
@@ -88,13 +112,16 @@ struct NetlinkMessage {
 
     /// An rtattr with a 4-byte payload in native order (indexes, metrics, the VNI).
     mutating func appendAttribute(type: UInt16, _ value: UInt32) {
-        append(UInt16(8)); append(type); append(value)
+        append(UInt16(8))
+        append(type)
+        append(value)
     }
 
     /// An rtattr holding `value` as given (a name with its NUL, a MAC, a network-order port, a
     /// one-byte switch; empty for a flag), padded to 4 bytes as NLA_ALIGN wants.
     mutating func appendAttribute(type: UInt16, bytes value: [UInt8]) {
-        append(UInt16(4 + value.count)); append(type)
+        append(UInt16(4 + value.count))
+        append(type)
         bytes.append(contentsOf: value)
         while bytes.count % 4 != 0 { bytes.append(0) }
     }
@@ -103,7 +130,8 @@ struct NetlinkMessage {
     /// length is filled by `endNested` with the offset this returns.
     mutating func beginNested(type: UInt16) -> Int {
         let start = bytes.count
-        append(UInt16(0)); append(type | 0x8000)
+        append(UInt16(0))
+        append(type | 0x8000)
         return start
     }
 

@@ -21,8 +21,17 @@ public struct VXLANLink: Equatable, Sendable {
     public var mac: MACAddress?
     public var mtu: Int?
 
-    public init(name: String, vni: UInt32, local: IPv4Address?, underlayIndex: Int32?, port: UInt16,
-                learning: Bool = false, gbp: Bool = false, mac: MACAddress? = nil, mtu: Int? = nil) {
+    public init(
+        name: String,
+        vni: UInt32,
+        local: IPv4Address?,
+        underlayIndex: Int32?,
+        port: UInt16,
+        learning: Bool = false,
+        gbp: Bool = false,
+        mac: MACAddress? = nil,
+        mtu: Int? = nil
+    ) {
         self.name = name
         self.vni = vni
         self.local = local
@@ -42,10 +51,14 @@ public struct VXLANLink: Equatable, Sendable {
         if let index = underlayIndex, let other = wanted.underlayIndex, index != other {
             return "underlay interface index \(index), wanted \(other)"
         }
-        if let address = local, let other = wanted.local, address != other { return "local address \(address), wanted \(other)" }
+        if let address = local, let other = wanted.local, address != other {
+            return "local address \(address), wanted \(other)"
+        }
         if port != 0 && wanted.port != 0 && port != wanted.port { return "port \(port), wanted \(wanted.port)" }
         if gbp != wanted.gbp { return "GBP \(gbp ? "on" : "off"), wanted \(wanted.gbp ? "on" : "off")" }
-        if learning != wanted.learning { return "learning \(learning ? "on" : "off"), wanted \(wanted.learning ? "on" : "off")" }
+        if learning != wanted.learning {
+            return "learning \(learning ? "on" : "off"), wanted \(wanted.learning ? "on" : "off")"
+        }
         return nil
     }
 }
@@ -80,11 +93,18 @@ enum LinkMessage {
     /// RTM_NEWLINK with NLM_F_CREATE | NLM_F_EXCL, as `ip link add <name> address <mac> mtu <mtu>
     /// type vxlan id <vni> local <ip> dev <underlay> dstport <port> nolearning [gbp]` sends it.
     static func createVXLAN(_ link: VXLANLink, sequence: UInt32) -> NetlinkMessage {
-        var message = NetlinkMessage(type: UInt16(RTM_NEWLINK),
-                                     flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL), sequence: sequence)
+        var message = NetlinkMessage(
+            type: UInt16(RTM_NEWLINK),
+            flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL),
+            sequence: sequence
+        )
         // struct ifinfomsg: family, pad, type, index, flags, change.
-        message.append(UInt8(AF_UNSPEC)); message.append(UInt8(0)); message.append(UInt16(0))
-        message.append(Int32(0)); message.append(UInt32(0)); message.append(UInt32(0))
+        message.append(UInt8(AF_UNSPEC))
+        message.append(UInt8(0))
+        message.append(UInt16(0))
+        message.append(Int32(0))
+        message.append(UInt32(0))
+        message.append(UInt32(0))
         message.appendAttribute(type: UInt16(IFLA_IFNAME), bytes: Array(link.name.utf8) + [0])
         if let mac = link.mac { message.appendAttribute(type: UInt16(IFLA_ADDRESS), bytes: mac.bytes) }
         if let mtu = link.mtu { message.appendAttribute(type: UInt16(IFLA_MTU), UInt32(mtu)) }
@@ -93,7 +113,9 @@ enum LinkMessage {
         let data = message.beginNested(type: UInt16(IFLA_INFO_DATA))
         message.appendAttribute(type: UInt16(IFLA_VXLAN_ID), link.vni)
         if let local = link.local { message.appendAttribute(type: UInt16(IFLA_VXLAN_LOCAL), local.networkOrder) }
-        if let index = link.underlayIndex { message.appendAttribute(type: UInt16(IFLA_VXLAN_LINK), UInt32(bitPattern: index)) }
+        if let index = link.underlayIndex {
+            message.appendAttribute(type: UInt16(IFLA_VXLAN_LINK), UInt32(bitPattern: index))
+        }
         message.appendAttribute(type: UInt16(IFLA_VXLAN_PORT), bytes: [UInt8(link.port >> 8), UInt8(link.port & 0xFF)])
         message.appendAttribute(type: UInt16(IFLA_VXLAN_LEARNING), bytes: [link.learning ? 1 : 0])
         if link.gbp { message.appendAttribute(type: UInt16(IFLA_VXLAN_GBP), bytes: []) }
@@ -104,10 +126,17 @@ enum LinkMessage {
 
     /// RTM_NEWLINK for link `index`: IFLA_ADDRESS and IFLA_MTU when given, and IFF_UP set or cleared.
     static func configure(index: Int32, mac: MACAddress?, mtu: Int?, up: Bool, sequence: UInt32) -> NetlinkMessage {
-        var message = NetlinkMessage(type: UInt16(RTM_NEWLINK), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), sequence: sequence)
-        message.append(UInt8(AF_UNSPEC)); message.append(UInt8(0)); message.append(UInt16(0))
+        var message = NetlinkMessage(
+            type: UInt16(RTM_NEWLINK),
+            flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
+            sequence: sequence
+        )
+        message.append(UInt8(AF_UNSPEC))
+        message.append(UInt8(0))
+        message.append(UInt16(0))
         message.append(index)
-        message.append(up ? UInt32(IFF_UP) : 0); message.append(UInt32(IFF_UP))  // flags, then the change mask
+        message.append(up ? UInt32(IFF_UP) : 0)
+        message.append(UInt32(IFF_UP))  // flags, then the change mask
         if let mac { message.appendAttribute(type: UInt16(IFLA_ADDRESS), bytes: mac.bytes) }
         if let mtu { message.appendAttribute(type: UInt16(IFLA_MTU), UInt32(mtu)) }
         return message
@@ -117,34 +146,63 @@ enum LinkMessage {
     static func decode(_ payload: [UInt8]) throws(NetlinkError) -> LinkState {
         let operation = "RTM_GETLINK reply"
         guard payload.count >= RouteNetlink.linkHeaderSize else {
-            throw NetlinkError(operation, "ifinfomsg of \(payload.count) bytes (needs \(RouteNetlink.linkHeaderSize))", code: EBADMSG)
+            throw NetlinkError(
+                operation,
+                "ifinfomsg of \(payload.count) bytes (needs \(RouteNetlink.linkHeaderSize))",
+                code: EBADMSG
+            )
         }
-        var state = LinkState(index: payload.loadNative(Int32.self, at: 4), name: "", kind: nil,
-                              isUp: payload.loadNative(UInt32.self, at: 8) & UInt32(IFF_UP) != 0, mac: nil, mtu: nil, vxlan: nil)
+        var state = LinkState(
+            index: payload.loadNative(Int32.self, at: 4),
+            name: "",
+            kind: nil,
+            isUp: payload.loadNative(UInt32.self, at: 8) & UInt32(IFF_UP) != 0,
+            mac: nil,
+            mtu: nil,
+            vxlan: nil
+        )
         var data: Range<Int>?
-        for (type, value) in try RouteNetlink.attributes(payload, in: RouteNetlink.linkHeaderSize..<payload.count, operation, "ifinfomsg") {
+        for (type, value) in try RouteNetlink.attributes(
+            payload,
+            in: RouteNetlink.linkHeaderSize..<payload.count,
+            operation,
+            "ifinfomsg"
+        ) {
             switch type {
             case UInt16(IFLA_IFNAME): state.name = String(decoding: payload[value].prefix { $0 != 0 }, as: UTF8.self)
             case UInt16(IFLA_ADDRESS) where value.count == 6: state.mac = MACAddress(bytes: payload[value])
-            case UInt16(IFLA_MTU) where value.count == 4: state.mtu = Int(payload.loadNative(UInt32.self, at: value.lowerBound))
+            case UInt16(IFLA_MTU) where value.count == 4:
+                state.mtu = Int(payload.loadNative(UInt32.self, at: value.lowerBound))
             case UInt16(IFLA_LINKINFO):
                 for (inner, range) in try RouteNetlink.attributes(payload, in: value, operation, "IFLA_LINKINFO") {
-                    if inner == UInt16(IFLA_INFO_KIND) { state.kind = String(decoding: payload[range].prefix { $0 != 0 }, as: UTF8.self) }
+                    if inner == UInt16(IFLA_INFO_KIND) {
+                        state.kind = String(decoding: payload[range].prefix { $0 != 0 }, as: UTF8.self)
+                    }
                     if inner == UInt16(IFLA_INFO_DATA) { data = range }
                 }
             default: break
             }
         }
         if state.kind == "vxlan", let data {
-            var link = VXLANLink(name: state.name, vni: 0, local: nil, underlayIndex: nil, port: 0, mac: state.mac, mtu: state.mtu)
+            var link = VXLANLink(
+                name: state.name,
+                vni: 0,
+                local: nil,
+                underlayIndex: nil,
+                port: 0,
+                mac: state.mac,
+                mtu: state.mtu
+            )
             for (type, range) in try RouteNetlink.attributes(payload, in: data, operation, "IFLA_INFO_DATA") {
                 switch (type, range.count) {
                 case (UInt16(IFLA_VXLAN_ID), 4): link.vni = payload.loadNative(UInt32.self, at: range.lowerBound)
-                case (UInt16(IFLA_VXLAN_LOCAL), 4): link.local = IPv4Address(networkOrder: payload.loadNative(UInt32.self, at: range.lowerBound))
+                case (UInt16(IFLA_VXLAN_LOCAL), 4):
+                    link.local = IPv4Address(networkOrder: payload.loadNative(UInt32.self, at: range.lowerBound))
                 case (UInt16(IFLA_VXLAN_LINK), 4):
                     let index = payload.loadNative(Int32.self, at: range.lowerBound)
                     link.underlayIndex = index == 0 ? nil : index
-                case (UInt16(IFLA_VXLAN_PORT), 2): link.port = UInt16(payload[range.lowerBound]) << 8 | UInt16(payload[range.lowerBound + 1])
+                case (UInt16(IFLA_VXLAN_PORT), 2):
+                    link.port = UInt16(payload[range.lowerBound]) << 8 | UInt16(payload[range.lowerBound + 1])
                 case (UInt16(IFLA_VXLAN_LEARNING), 1): link.learning = payload[range.lowerBound] != 0
                 // A flag, absent when off; kernels since 5.x write it as a one-byte 1 in dumps.
                 case (UInt16(IFLA_VXLAN_GBP), _): link.gbp = true
@@ -167,9 +225,17 @@ extension RouteNetlink {
 
     /// Link `index` as the kernel reports it, its vxlan attributes included.
     public mutating func linkState(index: Int32) throws(NetlinkError) -> LinkState {
-        var message = NetlinkMessage(type: UInt16(RTM_GETLINK), flags: UInt16(NLM_F_REQUEST | NLM_F_ACK), sequence: nextSequence())
-        message.append(UInt8(AF_UNSPEC)); message.append(UInt8(0)); message.append(UInt16(0))
-        message.append(index); message.append(UInt32(0)); message.append(UInt32(0))
+        var message = NetlinkMessage(
+            type: UInt16(RTM_GETLINK),
+            flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
+            sequence: nextSequence()
+        )
+        message.append(UInt8(AF_UNSPEC))
+        message.append(UInt8(0))
+        message.append(UInt16(0))
+        message.append(index)
+        message.append(UInt32(0))
+        message.append(UInt32(0))
         let replies = try exchange(message, "RTM_GETLINK", "index \(index)")
         guard let link = replies.first(where: { $0.type == UInt16(RTM_NEWLINK) }) else {
             throw NetlinkError("RTM_GETLINK", "index \(index): the reply holds no link", code: EBADMSG)
@@ -182,14 +248,17 @@ extension RouteNetlink {
         guard let index = try? Self.interfaceIndex(name) else { return nil }
         do throws(NetlinkError) {
             return try linkState(index: index)
-        } catch where error.code == ENODEV {
+        } catch  where error.code == ENODEV {
             return nil  // deleted between the name lookup and the request
         }
     }
 
     /// Sets link `index`'s MAC and MTU (each when given) and brings it up.
     public mutating func configureLink(index: Int32, mac: MACAddress? = nil, mtu: Int? = nil) throws(NetlinkError) {
-        try request(LinkMessage.configure(index: index, mac: mac, mtu: mtu, up: true, sequence: nextSequence()),
-                    "RTM_NEWLINK", "index \(index)")
+        try request(
+            LinkMessage.configure(index: index, mac: mac, mtu: mtu, up: true, sequence: nextSequence()),
+            "RTM_NEWLINK",
+            "index \(index)"
+        )
     }
 }

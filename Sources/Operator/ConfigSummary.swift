@@ -37,7 +37,11 @@ public struct ConfigSummary: Equatable, Sendable {
         switch backend.kind {
         case .vxlan:
             add("Backend.VNI", String(backend.vni), written: written.has("Backend", "VNI"))
-            add("Backend.Port", String(backend.effectivePort), written: written.has("Backend", "Port", unlessZero: true))
+            add(
+                "Backend.Port",
+                String(backend.effectivePort),
+                written: written.has("Backend", "Port", unlessZero: true)
+            )
             // Absent means "the interface's MTU", which only the host knows.
             if let mtu = backend.underlayMTU { add("Backend.MTU", String(mtu), written: true) }
             if backend.directRouting { add("Backend.DirectRouting", "true", written: true) }

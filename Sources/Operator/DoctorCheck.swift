@@ -57,8 +57,13 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         return facts.endpoints.map { probe in
             guard let error = probe.error else { return DoctorCheck("etcd \(probe.endpoint)", .ok, "reachable") }
             // flanneld fails over between endpoints: one dead endpoint of several only degrades.
-            return DoctorCheck("etcd \(probe.endpoint)", anyReachable ? .warn : .fail, "unreachable: \(error)",
-                               fix: "start etcd there, or correct --etcd-endpoints (FLANNELD_ETCD_ENDPOINTS) and the --etcd-* TLS flags")
+            return DoctorCheck(
+                "etcd \(probe.endpoint)",
+                anyReachable ? .warn : .fail,
+                "unreachable: \(error)",
+                fix:
+                    "start etcd there, or correct --etcd-endpoints (FLANNELD_ETCD_ENDPOINTS) and the --etcd-* TLS flags"
+            )
         }
     }
 
@@ -92,8 +97,15 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
             checks.append(DoctorCheck("node podCIDR", .warn, "not checked (no node or no valid network config)"))
         case .success(let subnet)?:
             if let env = subnetEnv(facts), let written = env.subnet, written.description != subnet {
-                checks.append(DoctorCheck("node podCIDR", .fail, "\(subnet), but subnet.env says \(written)",
-                                          fix: "restart weftd so it writes the node's podCIDR; containers addressed from \(written) must be restarted"))
+                checks.append(
+                    DoctorCheck(
+                        "node podCIDR",
+                        .fail,
+                        "\(subnet), but subnet.env says \(written)",
+                        fix:
+                            "restart weftd so it writes the node's podCIDR; containers addressed from \(written) must be restarted"
+                    )
+                )
             } else {
                 checks.append(DoctorCheck("node podCIDR", .ok, "\(subnet), inside the Network"))
             }
@@ -102,16 +114,32 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         }
         guard let annotations = kube.annotations else { return checks }
         guard annotations["kube-subnet-manager"] == "true", let publicIP = annotations["public-ip"] else {
-            checks.append(DoctorCheck("node annotations", .warn, "no kube-subnet-manager/public-ip annotations yet",
-                                      fix: "weftd writes them when it takes the lease; is weftd running with --kube-subnet-mgr on this node?"))
+            checks.append(
+                DoctorCheck(
+                    "node annotations",
+                    .warn,
+                    "no kube-subnet-manager/public-ip annotations yet",
+                    fix:
+                        "weftd writes them when it takes the lease; is weftd running with --kube-subnet-mgr on this node?"
+                )
+            )
             return checks
         }
         let backend = annotations["backend-type"].map { $0.isEmpty ? "udp" : $0 } ?? "udp"
         var detail = "public-ip \(publicIP), backend \(backend)"
         if let overwrite = annotations["public-ip-overwrite"] { detail += ", public-ip-overwrite \(overwrite)" }
-        if case .success(let choice) = facts.interface, annotations["public-ip-overwrite"] == nil, choice.publicIP != publicIP {
-            checks.append(DoctorCheck("node annotations", .warn, detail + "; this host's public IP is \(choice.publicIP)",
-                                      fix: "weftd publishes the chosen interface's address at start: restart weftd, or check --iface/--public-ip"))
+        if case .success(let choice) = facts.interface, annotations["public-ip-overwrite"] == nil,
+            choice.publicIP != publicIP
+        {
+            checks.append(
+                DoctorCheck(
+                    "node annotations",
+                    .warn,
+                    detail + "; this host's public IP is \(choice.publicIP)",
+                    fix:
+                        "weftd publishes the chosen interface's address at start: restart weftd, or check --iface/--public-ip"
+                )
+            )
         } else {
             checks.append(DoctorCheck("node annotations", .ok, detail))
         }
@@ -131,14 +159,22 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
     static func config(_ facts: DoctorFacts) -> DoctorCheck {
         switch facts.config {
         case .unknown:
-            return DoctorCheck("config", .fail, "not read: no etcd endpoint answered", fix: "make etcd reachable first (see above)")
+            return DoctorCheck(
+                "config",
+                .fail,
+                "not read: no etcd endpoint answered",
+                fix: "make etcd reachable first (see above)"
+            )
         case .missing(let key, let message):
             return DoctorCheck("config \(key)", .fail, "missing", fix: message)
         case .invalid(let key, let problem):
             return DoctorCheck("config \(key)", .fail, "invalid: \(problem)", fix: "correct it with weft config set")
         case .valid(let key, let config):
-            var detail = "Network \(config.network), SubnetLen \(config.subnetLength), backend \(config.backend.kind.rawValue)"
-            if config.backend.kind == .vxlan { detail += " (VNI \(config.backend.vni), port \(config.backend.effectivePort))" }
+            var detail =
+                "Network \(config.network), SubnetLen \(config.subnetLength), backend \(config.backend.kind.rawValue)"
+            if config.backend.kind == .vxlan {
+                detail += " (VNI \(config.backend.vni), port \(config.backend.effectivePort))"
+            }
             return DoctorCheck("config \(key)", .ok, detail)
         }
     }
@@ -146,22 +182,49 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
     static func subnetFile(_ facts: DoctorFacts) -> [DoctorCheck] {
         switch facts.subnetFile {
         case .missing(let path):
-            return [DoctorCheck("subnet.env \(path)", .fail, "not found",
-                                fix: "weftd writes it once it holds a lease: start weftd, or point --subnet-file at the file it writes")]
+            return [
+                DoctorCheck(
+                    "subnet.env \(path)",
+                    .fail,
+                    "not found",
+                    fix:
+                        "weftd writes it once it holds a lease: start weftd, or point --subnet-file at the file it writes"
+                )
+            ]
         case .unreadable(let path, let problem):
-            return [DoctorCheck("subnet.env \(path)", .fail, problem, fix: "delete it and restart weftd to write it afresh")]
+            return [
+                DoctorCheck("subnet.env \(path)", .fail, problem, fix: "delete it and restart weftd to write it afresh")
+            ]
         case .parsed(let path, let env):
             guard let subnet = env.subnet else {
-                return [DoctorCheck("subnet.env \(path)", .fail, "has no FLANNEL_SUBNET", fix: "restart weftd to write it afresh")]
+                return [
+                    DoctorCheck(
+                        "subnet.env \(path)",
+                        .fail,
+                        "has no FLANNEL_SUBNET",
+                        fix: "restart weftd to write it afresh"
+                    )
+                ]
             }
-            var check = DoctorCheck("subnet.env \(path)", .ok,
-                                    "FLANNEL_SUBNET \(subnet), FLANNEL_MTU \(env.mtu.map(String.init) ?? "missing"), FLANNEL_IPMASQ \(env.ipMasq.map { $0 ? "true" : "false" } ?? "missing")")
+            var check = DoctorCheck(
+                "subnet.env \(path)",
+                .ok,
+                "FLANNEL_SUBNET \(subnet), FLANNEL_MTU \(env.mtu.map(String.init) ?? "missing"), FLANNEL_IPMASQ \(env.ipMasq.map { $0 ? "true" : "false" } ?? "missing")"
+            )
             if let config = networkConfig(facts), let network = env.network, network != config.network {
-                check = DoctorCheck("subnet.env \(path)", .fail, "FLANNEL_NETWORK \(network) differs from the config's Network \(config.network)",
-                                    fix: "restart weftd so it takes a lease in the new Network, then restart the containers")
+                check = DoctorCheck(
+                    "subnet.env \(path)",
+                    .fail,
+                    "FLANNEL_NETWORK \(network) differs from the config's Network \(config.network)",
+                    fix: "restart weftd so it takes a lease in the new Network, then restart the containers"
+                )
             } else if let config = networkConfig(facts), !config.network.contains(subnet) {
-                check = DoctorCheck("subnet.env \(path)", .fail, "FLANNEL_SUBNET \(subnet) is outside the config's Network \(config.network)",
-                                    fix: "restart weftd so it takes a lease in the Network, then restart the containers")
+                check = DoctorCheck(
+                    "subnet.env \(path)",
+                    .fail,
+                    "FLANNEL_SUBNET \(subnet) is outside the config's Network \(config.network)",
+                    fix: "restart weftd so it takes a lease in the Network, then restart the containers"
+                )
             }
             return [check]
         }
@@ -174,21 +237,39 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
             let why = subnetEnv(facts)?.subnet == nil ? "subnet.env names no subnet" : "etcd did not answer"
             return DoctorCheck("lease", .fail, "not checked: \(why)", fix: "fix the checks above first")
         case .missing(let key):
-            return DoctorCheck("lease \(key)", .fail, "not in etcd: this host's subnet (from subnet.env) has no lease",
-                               fix: "weftd takes it again within a second if running; start or restart weftd")
+            return DoctorCheck(
+                "lease \(key)",
+                .fail,
+                "not in etcd: this host's subnet (from subnet.env) has no lease",
+                fix: "weftd takes it again within a second if running; start or restart weftd"
+            )
         case .malformed(let key, let problem):
-            return DoctorCheck("lease \(key)", .fail, "malformed: \(problem)", fix: "delete the key (etcdctl del \(key)) and restart weftd")
+            return DoctorCheck(
+                "lease \(key)",
+                .fail,
+                "malformed: \(problem)",
+                fix: "delete the key (etcdctl del \(key)) and restart weftd"
+            )
         case .found(let key, let attributes, let expires):
             let expiry = expires.map { "expires in \(LeaseRow.describe(seconds: $0))" } ?? "no etcd lease (reservation)"
             if let interfaceIP, attributes.publicIP.description != interfaceIP {
-                return DoctorCheck("lease \(key)", .fail, "PublicIP \(attributes.publicIP) is not this host's \(interfaceIP)",
-                                   fix: "another host holds this subnet, or weftd runs with another --iface/--public-ip; restart weftd with the right --iface")
+                return DoctorCheck(
+                    "lease \(key)",
+                    .fail,
+                    "PublicIP \(attributes.publicIP) is not this host's \(interfaceIP)",
+                    fix:
+                        "another host holds this subnet, or weftd runs with another --iface/--public-ip; restart weftd with the right --iface"
+                )
             }
             if let config = networkConfig(facts) {
                 let published = attributes.backendType.isEmpty ? "udp" : attributes.backendType
                 if published != config.backend.kind.rawValue {
-                    return DoctorCheck("lease \(key)", .warn, "published backend \(published), the config says \(config.backend.kind.rawValue)",
-                                       fix: "restart weftd so it serves the configured backend")
+                    return DoctorCheck(
+                        "lease \(key)",
+                        .warn,
+                        "published backend \(published), the config says \(config.backend.kind.rawValue)",
+                        fix: "restart weftd so it serves the configured backend"
+                    )
                 }
             }
             return DoctorCheck("lease \(key)", .ok, "PublicIP \(attributes.publicIP), \(expiry)")
@@ -198,13 +279,24 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
     static func interface(_ facts: DoctorFacts) -> DoctorCheck {
         switch facts.interface {
         case .failure(let problem):
-            return DoctorCheck("interface", .fail, problem.description, fix: "give weftd --iface=<name or address> of the inter-host interface")
+            return DoctorCheck(
+                "interface",
+                .fail,
+                problem.description,
+                fix: "give weftd --iface=<name or address> of the inter-host interface"
+            )
         case .success(let choice):
-            let detail = "\(choice.name) (\(choice.address), MTU \(choice.mtu)): \(choice.reason)"
+            let detail =
+                "\(choice.name) (\(choice.address), MTU \(choice.mtu)): \(choice.reason)"
                 + (choice.publicIP != choice.address ? "; public IP \(choice.publicIP)" : "")
             if !choice.requested && !choice.others.isEmpty {
-                return DoctorCheck("interface", .warn, detail + "; also on this host: \(choice.others.joined(separator: ", "))",
-                                   fix: "several interfaces could carry the overlay: pin one with --iface=\(choice.name) (FLANNELD_IFACE)")
+                return DoctorCheck(
+                    "interface",
+                    .warn,
+                    detail + "; also on this host: \(choice.others.joined(separator: ", "))",
+                    fix:
+                        "several interfaces could carry the overlay: pin one with --iface=\(choice.name) (FLANNELD_IFACE)"
+                )
             }
             return DoctorCheck("interface", .ok, detail)
         }
@@ -212,11 +304,17 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
 
     static func mtu(_ facts: DoctorFacts) -> DoctorCheck {
         guard let config = networkConfig(facts), case .success(let choice) = facts.interface else {
-            return DoctorCheck("MTU", .warn, "not checked: needs the config and the interface", fix: "fix the checks above first")
+            return DoctorCheck(
+                "MTU",
+                .warn,
+                "not checked: needs the config and the interface",
+                fix: "fix the checks above first"
+            )
         }
         let backend = config.backend
         let expected = backend.overlayMTU(underlayMTU: choice.mtu)
-        let source = backend.kind == .vxlan && backend.underlayMTU != nil
+        let source =
+            backend.kind == .vxlan && backend.underlayMTU != nil
             ? "Backend.MTU \(backend.underlayMTU!)" : "\(choice.name) MTU \(choice.mtu)"
         let rule = "\(source) − \(backend.overhead) (\(backend.kind.rawValue))"
         var mismatches: [String] = []
@@ -230,12 +328,21 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
             if device.mtu != expected { mismatches.append("\(device.name) MTU \(device.mtu)") }
         }
         if !mismatches.isEmpty {
-            return DoctorCheck("MTU", .fail, "\(mismatches.joined(separator: " and ")) but \(rule) is \(expected)",
-                               fix: "restart weftd after changing the interface MTU or Backend.MTU, then restart containers created with the old MTU")
+            return DoctorCheck(
+                "MTU",
+                .fail,
+                "\(mismatches.joined(separator: " and ")) but \(rule) is \(expected)",
+                fix:
+                    "restart weftd after changing the interface MTU or Backend.MTU, then restart containers created with the old MTU"
+            )
         }
         if seen.isEmpty {
-            return DoctorCheck("MTU", .warn, "nothing to compare: no FLANNEL_MTU and no overlay device; expected \(expected) (\(rule))",
-                               fix: "start weftd")
+            return DoctorCheck(
+                "MTU",
+                .warn,
+                "nothing to compare: no FLANNEL_MTU and no overlay device; expected \(expected) (\(rule))",
+                fix: "start weftd"
+            )
         }
         return DoctorCheck("MTU", .ok, "\(seen.joined(separator: ", ")) = \(rule)")
     }
@@ -249,14 +356,23 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         return probes.map { probe in
             let name = "path MTU to \(probe.peer)"
             guard let largest = probe.largest else {
-                return DoctorCheck(name, .warn, "no answer to ICMP echo, not even \(PathProbe.smallest) bytes: not probed",
-                                   fix: "allow ICMP echo between the hosts to check the path")
+                return DoctorCheck(
+                    name,
+                    .warn,
+                    "no answer to ICMP echo, not even \(PathProbe.smallest) bytes: not probed",
+                    fix: "allow ICMP echo between the hosts to check the path"
+                )
             }
             if largest >= probe.needed {
                 return DoctorCheck(name, .ok, "\(probe.needed)-byte packets with DF get through")
             }
-            return DoctorCheck(name, .fail, "packets above \(largest) bytes with DF vanish without an ICMP error, but the overlay sends up to \(probe.needed) (FLANNEL_MTU \(probe.needed - overhead) + \(overhead))",
-                               fix: "make the pod MTU \(largest - overhead): set the underlay interface MTU to \(largest) (or Backend.MTU with vxlan) and restart weftd, or raise the path MTU to \(probe.needed)")
+            return DoctorCheck(
+                name,
+                .fail,
+                "packets above \(largest) bytes with DF vanish without an ICMP error, but the overlay sends up to \(probe.needed) (FLANNEL_MTU \(probe.needed - overhead) + \(overhead))",
+                fix:
+                    "make the pod MTU \(largest - overhead): set the underlay interface MTU to \(largest) (or Backend.MTU with vxlan) and restart weftd, or raise the path MTU to \(probe.needed)"
+            )
         }
     }
 
@@ -265,10 +381,19 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         case "1":
             return DoctorCheck("net.ipv4.ip_forward", .ok, "1")
         case let value?:
-            return DoctorCheck("net.ipv4.ip_forward", .fail, "\(value): this host does not forward container traffic",
-                               fix: "sysctl -w net.ipv4.ip_forward=1, and set it in /etc/sysctl.d/ to survive a reboot")
+            return DoctorCheck(
+                "net.ipv4.ip_forward",
+                .fail,
+                "\(value): this host does not forward container traffic",
+                fix: "sysctl -w net.ipv4.ip_forward=1, and set it in /etc/sysctl.d/ to survive a reboot"
+            )
         case nil:
-            return DoctorCheck("net.ipv4.ip_forward", .warn, "cannot read /proc/sys/net/ipv4/ip_forward", fix: "check it with sysctl net.ipv4.ip_forward")
+            return DoctorCheck(
+                "net.ipv4.ip_forward",
+                .warn,
+                "cannot read /proc/sys/net/ipv4/ip_forward",
+                fix: "check it with sysctl net.ipv4.ip_forward"
+            )
         }
     }
 
@@ -280,25 +405,45 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         }
         switch facts.rules {
         case .unavailable(let problem):
-            return DoctorCheck("masquerade rules", .warn, "cannot list nftables: \(problem)", fix: "check with nft list table ip weft")
+            return DoctorCheck(
+                "masquerade rules",
+                .warn,
+                "cannot list nftables: \(problem)",
+                fix: "check with nft list table ip weft"
+            )
         case .absent:
-            return DoctorCheck("masquerade rules", .fail, "FLANNEL_IPMASQ=true but nftables has no table ip weft",
-                               fix: "weftd --ip-masq installs it: restart weftd with --ip-masq, and check that nothing flushes the ruleset")
+            return DoctorCheck(
+                "masquerade rules",
+                .fail,
+                "FLANNEL_IPMASQ=true but nftables has no table ip weft",
+                fix:
+                    "weftd --ip-masq installs it: restart weftd with --ip-masq, and check that nothing flushes the ruleset"
+            )
         case .table(let listing):
             let missing = ruleChains.filter { !listing.contains("chain \($0) {") && !listing.contains("chain \($0)\n") }
             guard missing.isEmpty else {
-                return DoctorCheck("masquerade rules", .fail, "table ip weft lacks chain \(missing.joined(separator: " and "))",
-                                   fix: "restart weftd with --ip-masq to reinstall its rules")
+                return DoctorCheck(
+                    "masquerade rules",
+                    .fail,
+                    "table ip weft lacks chain \(missing.joined(separator: " and "))",
+                    fix: "restart weftd with --ip-masq to reinstall its rules"
+                )
             }
-            return DoctorCheck("masquerade rules", .ok, "table ip weft with chains \(ruleChains.joined(separator: " and "))")
+            return DoctorCheck(
+                "masquerade rules",
+                .ok,
+                "table ip weft with chains \(ruleChains.joined(separator: " and "))"
+            )
         }
     }
 
     /// The nftables tables and iptables-nft chains flanneld installs (nftables mode: tables
     /// flannel-ipv4/-ipv6; iptables mode: FLANNEL-POSTRTG in nat, FLANNEL-FWD in filter).
     public static let flanneldTables = [("ip", "flannel-ipv4"), ("ip6", "flannel-ipv6")]
-    public static let flanneldChains = [("ip", "nat", "FLANNEL-POSTRTG"), ("ip", "filter", "FLANNEL-FWD"),
-                                        ("ip6", "nat", "FLANNEL-POSTRTG"), ("ip6", "filter", "FLANNEL-FWD")]
+    public static let flanneldChains = [
+        ("ip", "nat", "FLANNEL-POSTRTG"), ("ip", "filter", "FLANNEL-FWD"),
+        ("ip6", "nat", "FLANNEL-POSTRTG"), ("ip6", "filter", "FLANNEL-FWD"),
+    ]
 
     /// flanneld's rules outlive it (it never removes them), so after a switch to weftd they keep
     /// masquerading and accepting as flanneld set them up, beside weftd's own, and stay when
@@ -306,17 +451,28 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
     static func flanneldRules(_ facts: DoctorFacts) -> DoctorCheck {
         switch facts.flannelLeftovers {
         case .unavailable(let problem):
-            return DoctorCheck("flanneld's rules", .warn, "cannot list nftables: \(problem)", fix: "check with nft list tables")
+            return DoctorCheck(
+                "flanneld's rules",
+                .warn,
+                "cannot list nftables: \(problem)",
+                fix: "check with nft list tables"
+            )
         case .found(let leftovers) where leftovers.isEmpty:
             return DoctorCheck("flanneld's rules", .ok, "none left over")
         case .found(let leftovers):
             let tables = leftovers.filter { $0.hasPrefix("table ") }.map { "nft delete \($0)" }
-            let chains = leftovers.contains { $0.hasPrefix("chain ") }
-                ? ["for FLANNEL-POSTRTG and FLANNEL-FWD: iptables -t <table> -D the rule jumping to each (iptables-save | grep FLANNEL lists them), then -F and -X the chain"]
+            let chains =
+                leftovers.contains { $0.hasPrefix("chain ") }
+                ? [
+                    "for FLANNEL-POSTRTG and FLANNEL-FWD: iptables -t <table> -D the rule jumping to each (iptables-save | grep FLANNEL lists them), then -F and -X the chain"
+                ]
                 : []
-            return DoctorCheck("flanneld's rules", .warn,
-                               "still installed from flanneld: \(leftovers.joined(separator: ", ")); they act beside weftd's own",
-                               fix: "once no node runs flanneld here: " + (tables + chains).joined(separator: "; "))
+            return DoctorCheck(
+                "flanneld's rules",
+                .warn,
+                "still installed from flanneld: \(leftovers.joined(separator: ", ")); they act beside weftd's own",
+                fix: "once no node runs flanneld here: " + (tables + chains).joined(separator: "; ")
+            )
         }
     }
 
@@ -327,8 +483,12 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         case .notAsked:
             return nil
         case .unreachable(let socket, let problem):
-            return DoctorCheck("dataplane", .warn, "weftd's status socket \(socket) does not answer: \(problem)",
-                               fix: "start weftd, or point doctor at its socket with --status-socket")
+            return DoctorCheck(
+                "dataplane",
+                .warn,
+                "weftd's status socket \(socket) does not answer: \(problem)",
+                fix: "start weftd, or point doctor at its socket with --status-socket"
+            )
         case .running(let running):
             let what = running.dataplane.map { "\($0) dataplane" } ?? "dataplane"
             let name = "dataplane"
@@ -337,16 +497,29 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
                 return DoctorCheck(name, .ok, "\(running.backend), \(what), \(running.peers) peer(s)\(direct)")
             }
             if let error = running.kernelError {
-                return DoctorCheck(name, .fail, "\(running.backend), \(what) on \(device): its entries cannot be read: \(error)",
-                                   fix: "see weftd's log; restart weftd to rebuild the device")
+                return DoctorCheck(
+                    name,
+                    .fail,
+                    "\(running.backend), \(what) on \(device): its entries cannot be read: \(error)",
+                    fix: "see weftd's log; restart weftd to rebuild the device"
+                )
             }
             guard running.kernelDifferences.isEmpty else {
                 let shown = running.kernelDifferences.prefix(3).joined(separator: "; ")
                 let more = running.kernelDifferences.count > 3 ? " and \(running.kernelDifferences.count - 3) more" : ""
-                return DoctorCheck(name, .warn, "\(running.backend), \(what) on \(device): \(running.kernelDifferences.count) entr(ies) differ from the lease table: \(shown)\(more)",
-                                   fix: "weftd's 10 s resync puts them right; if this persists, weftd's log says what the kernel refused (weft routes lists them)")
+                return DoctorCheck(
+                    name,
+                    .warn,
+                    "\(running.backend), \(what) on \(device): \(running.kernelDifferences.count) entr(ies) differ from the lease table: \(shown)\(more)",
+                    fix:
+                        "weftd's 10 s resync puts them right; if this persists, weftd's log says what the kernel refused (weft routes lists them)"
+                )
             }
-            return DoctorCheck(name, .ok, "\(running.backend), \(what) on \(device): \(running.kernelEntries) neighbour, FDB and route entries for \(running.peers) peer(s), in step with the lease table\(direct)")
+            return DoctorCheck(
+                name,
+                .ok,
+                "\(running.backend), \(what) on \(device): \(running.kernelEntries) neighbour, FDB and route entries for \(running.peers) peer(s), in step with the lease table\(direct)"
+            )
         }
     }
 
@@ -355,16 +528,31 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
             return DoctorCheck("overlay device", .ok, "none needed: host-gw routes through the kernel")
         }
         guard let device = facts.device else {
-            return DoctorCheck("overlay device", .fail, "\(facts.expectedDevice) does not exist",
-                               fix: "weftd creates it once it holds a lease: start weftd, and see its log")
+            return DoctorCheck(
+                "overlay device",
+                .fail,
+                "\(facts.expectedDevice) does not exist",
+                fix: "weftd creates it once it holds a lease: start weftd, and see its log"
+            )
         }
         guard device.isUp else {
-            return DoctorCheck("overlay device \(device.name)", .fail, "down", fix: "restart weftd (or ip link set \(device.name) up)")
+            return DoctorCheck(
+                "overlay device \(device.name)",
+                .fail,
+                "down",
+                fix: "restart weftd (or ip link set \(device.name) up)"
+            )
         }
         // Both are weftd's: the kernel's vxlan device with --vxlan-dataplane=kernel (the default,
         // and flanneld's), the engine's TUN with --vxlan-dataplane=weft and for udp.
-        let what = device.kind == "vxlan" ? "a kernel vxlan device (--vxlan-dataplane=kernel, or flanneld's)"
+        let what =
+            device.kind == "vxlan"
+            ? "a kernel vxlan device (--vxlan-dataplane=kernel, or flanneld's)"
             : device.kind == "tun" ? "weftd's TUN" : nil
-        return DoctorCheck("overlay device \(device.name)", .ok, (what.map { "\($0), " } ?? "") + "up, MTU \(device.mtu)")
+        return DoctorCheck(
+            "overlay device \(device.name)",
+            .ok,
+            (what.map { "\($0), " } ?? "") + "up, MTU \(device.mtu)"
+        )
     }
 }

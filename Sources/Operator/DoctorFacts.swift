@@ -49,7 +49,15 @@ public struct DoctorFacts: Sendable {
         /// --iface, --iface-regex, --iface-can-reach or --public-ip named it.
         public var requested: Bool
 
-        public init(name: String, address: String, publicIP: String, mtu: Int, reason: String, others: [String], requested: Bool) {
+        public init(
+            name: String,
+            address: String,
+            publicIP: String,
+            mtu: Int,
+            reason: String,
+            others: [String],
+            requested: Bool
+        ) {
             self.name = name
             self.address = address
             self.publicIP = publicIP
@@ -137,8 +145,16 @@ public struct DoctorFacts: Sendable {
         public var kernelDifferences: [String] = []
         public var kernelError: String?
 
-        public init(dataplane: String?, backend: String, peers: Int, directPeers: Int = 0, kernelDevice: String? = nil,
-                    kernelEntries: Int = 0, kernelDifferences: [String] = [], kernelError: String? = nil) {
+        public init(
+            dataplane: String?,
+            backend: String,
+            peers: Int,
+            directPeers: Int = 0,
+            kernelDevice: String? = nil,
+            kernelEntries: Int = 0,
+            kernelDifferences: [String] = [],
+            kernelError: String? = nil
+        ) {
             self.dataplane = dataplane
             self.backend = backend
             self.peers = peers
@@ -201,8 +217,14 @@ public struct KubeFacts: Sendable {
     /// flannel's annotations on our node by short name ("public-ip"); nil when not read.
     public var annotations: [String: String]?
 
-    public init(server: String, clientProblem: String? = nil, node: Result<String, InterfaceProblem>,
-                access: [Access] = [], podCIDR: Result<String, InterfaceProblem>? = nil, annotations: [String: String]? = nil) {
+    public init(
+        server: String,
+        clientProblem: String? = nil,
+        node: Result<String, InterfaceProblem>,
+        access: [Access] = [],
+        podCIDR: Result<String, InterfaceProblem>? = nil,
+        annotations: [String: String]? = nil
+    ) {
         self.server = server
         self.clientProblem = clientProblem
         self.node = node

@@ -79,7 +79,10 @@ public struct LeaseRow: Equatable, Sendable, Encodable {
 
     /// The table row, "-" for what a lease does not have.
     public var cells: [String] {
-        [subnet, publicIP ?? "-", backend ?? "-", vtepMAC ?? "-", expiresIn, thisHost ? "yes" : "", problem.map { "malformed: \($0)" } ?? ""]
+        [
+            subnet, publicIP ?? "-", backend ?? "-", vtepMAC ?? "-", expiresIn, thisHost ? "yes" : "",
+            problem.map { "malformed: \($0)" } ?? "",
+        ]
     }
 
     /// Rows sorted by subnet (keys that are not subnets last, by name).

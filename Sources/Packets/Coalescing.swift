@@ -86,12 +86,15 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
     /// else gets `.plain` and is written as it came. `headers` needs room for `packets.count`
     /// headers, `writes` for `packets.count` writes and `pieces` for `2 * packets.count` pieces.
     public mutating func coalesce(
-        _ packets: UnsafeMutableBufferPointer<PacketBuffer>, headers: UnsafeMutableRawPointer,
-        into writes: UnsafeMutableBufferPointer<CoalescedWrite>, pieces: UnsafeMutableBufferPointer<GatherPiece>
+        _ packets: UnsafeMutableBufferPointer<PacketBuffer>,
+        headers: UnsafeMutableRawPointer,
+        into writes: UnsafeMutableBufferPointer<CoalescedWrite>,
+        pieces: UnsafeMutableBufferPointer<GatherPiece>
     ) -> Int {
         precondition(
             packets.count <= batchCapacity && writes.count >= packets.count && pieces.count >= 2 * packets.count,
-            "coalesce: \(packets.count) packets need batchCapacity (\(batchCapacity)), writes (\(writes.count)) at least as large and twice as many pieces (\(pieces.count))")
+            "coalesce: \(packets.count) packets need batchCapacity (\(batchCapacity)), writes (\(writes.count)) at least as large and twice as many pieces (\(pieces.count))"
+        )
         startBatch()
         for index in packets.indices {
             states[index] = CoalescingState()
@@ -158,8 +161,8 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
         if versionIHL >> 4 == 6 {
             // Behind extension headers, a first fragment's ports are still the flow's.
             guard let (offset, proto, fragmentOffset) = IPv6.upperLayer(ip, length: packet.length),
-                  fragmentOffset == 0, offset + 4 <= packet.length,
-                  proto == F.protocolTCP || (coalescesUDP && proto == F.protocolUDP)
+                fragmentOffset == 0, offset + 4 <= packet.length,
+                proto == F.protocolTCP || (coalescesUDP && proto == F.protocolUDP)
             else { return }
             let key = CoalescingFlowKey(ip: ip, transport: ip + offset, isUDP: proto == F.protocolUDP, isIPv6: true)
             let (slot, found) = probe(key)
@@ -169,11 +172,17 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
         let ipHeaderLength = Int(versionIHL & 0x0F) * 4
         let proto = F.load8(ip, F.ipProtocol)
         guard versionIHL >> 4 == 4, ipHeaderLength >= F.ipMinimumHeader, ipHeaderLength + 4 <= packet.length,
-              proto == F.protocolTCP || (coalescesUDP && proto == F.protocolUDP),
-              F.load16(ip, F.ipFlagsFragment) & F.ipFragmentOffset == 0
+            proto == F.protocolTCP || (coalescesUDP && proto == F.protocolUDP),
+            F.load16(ip, F.ipFlagsFragment) & F.ipFragmentOffset == 0
         else { return }
-        let (slot, found) = probe(CoalescingFlowKey(ip: ip, transport: ip + ipHeaderLength, isUDP: proto == F.protocolUDP,
-                                                    isIPv6: false))
+        let (slot, found) = probe(
+            CoalescingFlowKey(
+                ip: ip,
+                transport: ip + ipHeaderLength,
+                isUDP: proto == F.protocolUDP,
+                isIPv6: false
+            )
+        )
         if found { slots[slot].head = -1 }
     }
 
@@ -188,17 +197,30 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
             nextSequence = F.load32(segment.transport, F.tcpSequence) &+ UInt32(segment.payloadLength)
         }
         states[index] = CoalescingState(
-            role: .head, isUDP: segment.isUDP, isIPv6: segment.isIPv6, ipHeaderLength: segment.ipHeaderLength,
-            transportHeaderLength: segment.transportHeaderLength, totalLength: segment.totalLength,
-            segmentPayload: segment.payloadLength, segmentCount: 1, nextSequence: nextSequence,
-            isClosed: false, checksumVerified: false, headLength: segment.totalLength, last: Int32(index))
+            role: .head,
+            isUDP: segment.isUDP,
+            isIPv6: segment.isIPv6,
+            ipHeaderLength: segment.ipHeaderLength,
+            transportHeaderLength: segment.transportHeaderLength,
+            totalLength: segment.totalLength,
+            segmentPayload: segment.payloadLength,
+            segmentCount: 1,
+            nextSequence: nextSequence,
+            isClosed: false,
+            checksumVerified: false,
+            headLength: segment.totalLength,
+            last: Int32(index)
+        )
         return true
     }
 
     private enum AppendOutcome { case appended, rejected, corrupt }
 
     private func append(
-        _ segment: CoalescingSegment, index: Int, to head: Int, _ packets: UnsafeMutableBufferPointer<PacketBuffer>
+        _ segment: CoalescingSegment,
+        index: Int,
+        to head: Int,
+        _ packets: UnsafeMutableBufferPointer<PacketBuffer>
     ) -> AppendOutcome {
         typealias F = GSOFields
         var state = states[head]
@@ -206,10 +228,10 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
         let headTransport = headIP + state.ipHeaderLength
         let ip = segment.ip
         guard !state.isClosed,
-              segment.isIPv6 == state.isIPv6,
-              segment.ipHeaderLength == state.ipHeaderLength,
-              segment.transportHeaderLength == state.transportHeaderLength,
-              segment.payloadLength > 0, segment.payloadLength <= state.segmentPayload
+            segment.isIPv6 == state.isIPv6,
+            segment.ipHeaderLength == state.ipHeaderLength,
+            segment.transportHeaderLength == state.transportHeaderLength,
+            segment.payloadLength > 0, segment.payloadLength <= state.segmentPayload
         else { return .rejected }
 
         var pushes = false
@@ -218,13 +240,16 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
         } else {
             let tcp = segment.transport
             guard F.load32(tcp, F.tcpSequence) == state.nextSequence,
-                  F.loadRaw32(tcp, F.tcpAcknowledgment) == F.loadRaw32(headTransport, F.tcpAcknowledgment)
+                F.loadRaw32(tcp, F.tcpAcknowledgment) == F.loadRaw32(headTransport, F.tcpAcknowledgment)
             else { return .rejected }
             let flags = F.load8(tcp, F.tcpFlags)
             guard flags & (F.tcpSYN | F.tcpFIN | F.tcpRST | F.tcpURG | F.tcpCWR) == 0,
-                  flags & ~F.tcpPSH == F.load8(headTransport, F.tcpFlags) & ~F.tcpCWR,
-                  memoryEqual(tcp + F.tcpMinimumHeader, headTransport + F.tcpMinimumHeader,
-                              state.transportHeaderLength - F.tcpMinimumHeader)
+                flags & ~F.tcpPSH == F.load8(headTransport, F.tcpFlags) & ~F.tcpCWR,
+                memoryEqual(
+                    tcp + F.tcpMinimumHeader,
+                    headTransport + F.tcpMinimumHeader,
+                    state.transportHeaderLength - F.tcpMinimumHeader
+                )
             else { return .rejected }
             pushes = flags & F.tcpPSH != 0
         }
@@ -232,14 +257,14 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
         if state.isIPv6 {
             // Version, traffic class and flow label; next header and hop limit; addresses.
             guard F.loadRaw32(ip, F.ip6VersionClassFlow) == F.loadRaw32(headIP, F.ip6VersionClassFlow),
-                  F.load16(ip, F.ip6NextHeader) == F.load16(headIP, F.ip6NextHeader),
-                  memoryEqual(ip + F.ip6Source, headIP + F.ip6Source, F.ip6Header - F.ip6Source)
+                F.load16(ip, F.ip6NextHeader) == F.load16(headIP, F.ip6NextHeader),
+                memoryEqual(ip + F.ip6Source, headIP + F.ip6Source, F.ip6Header - F.ip6Source)
             else { return .rejected }
         } else {
             // Version/IHL and TOS; flags/fragment, TTL and protocol; addresses and options.
             guard F.load16(ip, 0) == F.load16(headIP, 0),
-                  F.loadRaw32(ip, F.ipFlagsFragment) == F.loadRaw32(headIP, F.ipFlagsFragment),
-                  memoryEqual(ip + F.ipSource, headIP + F.ipSource, state.ipHeaderLength - F.ipSource)
+                F.loadRaw32(ip, F.ipFlagsFragment) == F.loadRaw32(headIP, F.ipFlagsFragment),
+                memoryEqual(ip + F.ipSource, headIP + F.ipSource, state.ipHeaderLength - F.ipSource)
             else { return .rejected }
         }
 
@@ -247,7 +272,8 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
         guard newTotalLength <= 65_535 else { return .rejected }
 
         if !state.checksumVerified {
-            guard let headSegment = CoalescingSegment(packets[head], udp: coalescesUDP), headSegment.checksumsVerify() else {
+            guard let headSegment = CoalescingSegment(packets[head], udp: coalescesUDP), headSegment.checksumsVerify()
+            else {
                 states[head].isClosed = true
                 return .rejected
             }
@@ -267,7 +293,11 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
         state.nextSequence &+= UInt32(segment.payloadLength)
         if segment.payloadLength < state.segmentPayload { state.isClosed = true }
         if pushes {
-            headTransport.storeBytes(of: F.load8(headTransport, F.tcpFlags) | F.tcpPSH, toByteOffset: F.tcpFlags, as: UInt8.self)
+            headTransport.storeBytes(
+                of: F.load8(headTransport, F.tcpFlags) | F.tcpPSH,
+                toByteOffset: F.tcpFlags,
+                as: UInt8.self
+            )
             state.isClosed = true
         }
         states[head] = state
@@ -277,8 +307,11 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
     /// Fixes a super-packet's headers, stores the write's virtio header at `header` and lays out
     /// its pieces from `pieces[first]` on.
     private func finish(
-        _ packets: UnsafeMutableBufferPointer<PacketBuffer>, index: Int, header: UnsafeMutableRawPointer,
-        pieces: UnsafeMutableBufferPointer<GatherPiece>, from first: Int
+        _ packets: UnsafeMutableBufferPointer<PacketBuffer>,
+        index: Int,
+        header: UnsafeMutableRawPointer,
+        pieces: UnsafeMutableBufferPointer<GatherPiece>,
+        from first: Int
     ) -> CoalescedWrite {
         typealias F = GSOFields
         let state = states[index]
@@ -287,7 +320,12 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
         guard state.role == .head && state.segmentCount > 1 else {
             VirtioNetHeader.plain.store(to: header)
             pieces[first + 1] = GatherPiece(start: packet.start, count: packet.length)
-            return CoalescedWrite(packet: index, firstPiece: first, pieceCount: 2, byteCount: VirtioNetHeader.size + packet.length)
+            return CoalescedWrite(
+                packet: index,
+                firstPiece: first,
+                pieceCount: 2,
+                byteCount: VirtioNetHeader.size + packet.length
+            )
         }
         let ip = packet.start
         let transport = ip + state.ipHeaderLength
@@ -304,25 +342,39 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
                 .withECN(F.load8(transport, F.tcpFlags) & F.tcpCWR != 0)
             checksumOffset = F.tcpChecksum
         }
-        let pseudo = F.pseudoHeaderSum(ip, isIPv6: state.isIPv6, protocol: state.isUDP ? F.protocolUDP : F.protocolTCP,
-                                       length: transportLength)
+        let pseudo = F.pseudoHeaderSum(
+            ip,
+            isIPv6: state.isIPv6,
+            protocol: state.isUDP ? F.protocolUDP : F.protocolTCP,
+            length: transportLength
+        )
         F.storeChecksum(transport, checksumOffset, InternetChecksum.fold(pseudo))
         VirtioNetHeader(
-            flags: .needsChecksum, gsoType: gsoType,
+            flags: .needsChecksum,
+            gsoType: gsoType,
             headerLength: UInt16(state.ipHeaderLength + state.transportHeaderLength),
             gsoSize: UInt16(state.segmentPayload),
-            checksumStart: UInt16(state.ipHeaderLength), checksumOffset: UInt16(checksumOffset)
+            checksumStart: UInt16(state.ipHeaderLength),
+            checksumOffset: UInt16(checksumOffset)
         ).store(to: header)
         pieces[first + 1] = GatherPiece(start: ip, count: state.headLength)
         let headers = state.ipHeaderLength + state.transportHeaderLength
         var count = 2
         var next = Int(state.next)
         while next >= 0 {
-            pieces[first + count] = GatherPiece(start: packets[next].start + headers, count: states[next].segmentPayload)
+            pieces[first + count] = GatherPiece(
+                start: packets[next].start + headers,
+                count: states[next].segmentPayload
+            )
             count += 1
             next = Int(states[next].next)
         }
-        return CoalescedWrite(packet: index, firstPiece: first, pieceCount: count, byteCount: VirtioNetHeader.size + state.totalLength)
+        return CoalescedWrite(
+            packet: index,
+            firstPiece: first,
+            pieceCount: count,
+            byteCount: VirtioNetHeader.size + state.totalLength
+        )
     }
 }
 
@@ -330,13 +382,17 @@ public struct Coalescer: ~Copyable, @unchecked Sendable {
 private func memoryEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Bool {
     var offset = 0
     while offset + 4 <= count {
-        if a.loadUnaligned(fromByteOffset: offset, as: UInt32.self) != b.loadUnaligned(fromByteOffset: offset, as: UInt32.self) {
+        if a.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+            != b.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+        {
             return false
         }
         offset += 4
     }
     while offset < count {
-        if a.load(fromByteOffset: offset, as: UInt8.self) != b.load(fromByteOffset: offset, as: UInt8.self) { return false }
+        if a.load(fromByteOffset: offset, as: UInt8.self) != b.load(fromByteOffset: offset, as: UInt8.self) {
+            return false
+        }
         offset += 1
     }
     return true
@@ -474,21 +530,23 @@ struct CoalescingSegment {
             totalLength = F.ip6Header + Int(F.load16(ip, F.ip6PayloadLength))
             // An extension header in front of TCP or UDP fails the protocol test.
             proto = F.load8(ip, F.ip6NextHeader)
-            guard totalLength <= packet.length, proto == F.protocolTCP || (udp && proto == F.protocolUDP) else { return nil }
+            guard totalLength <= packet.length, proto == F.protocolTCP || (udp && proto == F.protocolUDP) else {
+                return nil
+            }
         } else {
             ipHeaderLength = Int(versionIHL & 0x0F) * 4
             totalLength = Int(F.load16(ip, F.ipTotalLength))
             proto = F.load8(ip, F.ipProtocol)
             guard versionIHL >> 4 == 4, ipHeaderLength >= F.ipMinimumHeader, totalLength <= packet.length,
-                  proto == F.protocolTCP || (udp && proto == F.protocolUDP),
-                  F.load16(ip, F.ipFlagsFragment) & F.ipMoreFragmentsOrOffset == 0
+                proto == F.protocolTCP || (udp && proto == F.protocolUDP),
+                F.load16(ip, F.ipFlagsFragment) & F.ipMoreFragmentsOrOffset == 0
             else { return nil }
         }
         let transport = ip + ipHeaderLength
         let transportHeaderLength: Int
         if proto == F.protocolUDP {
             guard ipHeaderLength + F.udpHeader <= totalLength,
-                  Int(F.load16(transport, F.udpLength)) == totalLength - ipHeaderLength
+                Int(F.load16(transport, F.udpLength)) == totalLength - ipHeaderLength
             else { return nil }
             transportHeaderLength = F.udpHeader
         } else {
@@ -514,8 +572,14 @@ struct CoalescingSegment {
         guard isIPv6 || InternetChecksum.isValid(ip, count: ipHeaderLength) else { return false }
         if isUDP && F.load16(transport, F.udpChecksum) == 0 { return !isIPv6 }
         return InternetChecksum.isValid(
-            transport, count: transportLength,
-            initial: F.pseudoHeaderSum(ip, isIPv6: isIPv6, protocol: isUDP ? F.protocolUDP : F.protocolTCP,
-                                       length: transportLength))
+            transport,
+            count: transportLength,
+            initial: F.pseudoHeaderSum(
+                ip,
+                isIPv6: isIPv6,
+                protocol: isUDP ? F.protocolUDP : F.protocolTCP,
+                length: transportLength
+            )
+        )
     }
 }

@@ -15,8 +15,12 @@ public enum Ethernet {
 
     /// Writes an Ethernet header in front of the packet; false if the headroom is short.
     @inlinable
-    public static func prepend(_ packet: inout PacketBuffer, destination: MACAddress, source: MACAddress,
-                               etherType: UInt16) -> Bool {
+    public static func prepend(
+        _ packet: inout PacketBuffer,
+        destination: MACAddress,
+        source: MACAddress,
+        etherType: UInt16
+    ) -> Bool {
         guard packet.prepend(headerLength) else { return false }
         packet.storeMAC(destination, at: 0)
         packet.storeMAC(source, at: 6)

@@ -95,13 +95,23 @@ enum GSOFields {
     @inline(__always)
     static func pseudoHeaderSum(_ ip: UnsafeRawPointer, protocol proto: UInt8, length: Int) -> InternetChecksum.Sum {
         InternetChecksum.pseudoHeaderSum(
-            source: loadRaw32(ip, ipSource), destination: loadRaw32(ip, ipDestination), protocol: proto, length: length)
+            source: loadRaw32(ip, ipSource),
+            destination: loadRaw32(ip, ipDestination),
+            protocol: proto,
+            length: length
+        )
     }
 
     /// The same behind the IPv4 or (`isIPv6`) the IPv6 fixed header at `ip` (RFC 8200 §8.1).
     @inline(__always)
-    static func pseudoHeaderSum(_ ip: UnsafeRawPointer, isIPv6: Bool, protocol proto: UInt8, length: Int) -> InternetChecksum.Sum {
-        isIPv6 ? InternetChecksum.pseudoHeaderSum(addresses: ip + ip6Source, nextHeader: proto, length: length)
+    static func pseudoHeaderSum(
+        _ ip: UnsafeRawPointer,
+        isIPv6: Bool,
+        protocol proto: UInt8,
+        length: Int
+    ) -> InternetChecksum.Sum {
+        isIPv6
+            ? InternetChecksum.pseudoHeaderSum(addresses: ip + ip6Source, nextHeader: proto, length: length)
             : pseudoHeaderSum(ip, protocol: proto, length: length)
     }
 

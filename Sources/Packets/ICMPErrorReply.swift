@@ -10,16 +10,33 @@ public protocol ICMPErrorReply {
     static var headerLength: Int { get }
     /// Writes the reply to `offender` at `destination` (which may overlap it) and returns its
     /// length, or nil when no reply is due or it would not fit in `capacity`.
-    static func write(_ kind: Kind, offender: PacketBuffer, source: Address,
-                      to destination: UnsafeMutableRawPointer, capacity: Int) -> Int?
+    static func write(
+        _ kind: Kind,
+        offender: PacketBuffer,
+        source: Address,
+        to destination: UnsafeMutableRawPointer,
+        capacity: Int
+    ) -> Int?
 }
 
 extension ICMPErrorReply {
     /// Writes the reply at `reply.start` (room: up to the buffer's end) and sets `reply.length`.
     @inlinable
-    public static func write(_ kind: Kind, offender: PacketBuffer, source: Address, into reply: inout PacketBuffer) -> Int? {
-        guard let length = write(kind, offender: offender, source: source, to: reply.start,
-                                 capacity: reply.capacity - reply.headroom) else { return nil }
+    public static func write(
+        _ kind: Kind,
+        offender: PacketBuffer,
+        source: Address,
+        into reply: inout PacketBuffer
+    ) -> Int? {
+        guard
+            let length = write(
+                kind,
+                offender: offender,
+                source: source,
+                to: reply.start,
+                capacity: reply.capacity - reply.headroom
+            )
+        else { return nil }
         reply.length = length
         return length
     }
@@ -30,8 +47,15 @@ extension ICMPErrorReply {
     @inlinable
     public static func replace(_ packet: inout PacketBuffer, with kind: Kind, source: Address) -> Bool {
         let headroom = max(packet.headroom - replyHeaderLength - headerLength, 0)
-        guard let length = write(kind, offender: packet, source: source, to: packet.base + headroom,
-                                 capacity: packet.capacity - headroom) else { return false }
+        guard
+            let length = write(
+                kind,
+                offender: packet,
+                source: source,
+                to: packet.base + headroom,
+                capacity: packet.capacity - headroom
+            )
+        else { return false }
         packet.headroom = headroom
         packet.length = length
         return true

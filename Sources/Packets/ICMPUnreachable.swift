@@ -28,8 +28,13 @@ public enum ICMPUnreachable: ICMPErrorReply {
     /// a malformed IPv4 packet (bad IHL or lengths), a non-first fragment, an ICMP error (types 3,
     /// 4, 5, 11, 12; an echo request does get one), a source that is not one host (0.0.0.0,
     /// 127/8, multicast, class E, broadcast), or a multicast or broadcast destination.
-    public static func write(_ kind: Kind, offender: PacketBuffer, source: IPv4Address,
-                             to destination: UnsafeMutableRawPointer, capacity: Int) -> Int? {
+    public static func write(
+        _ kind: Kind,
+        offender: PacketBuffer,
+        source: IPv4Address,
+        to destination: UnsafeMutableRawPointer,
+        capacity: Int
+    ) -> Int? {
         guard IPv4.validate(offender) == nil else { return nil }
         let header = IPv4Header(offender)
         guard header.isFirstFragment else { return nil }

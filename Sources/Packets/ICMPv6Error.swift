@@ -43,8 +43,13 @@ public enum ICMPv6Error: ICMPErrorReply {
     /// which Linux answers too: is_ineligible in net/ipv6/icmp.c); a source that is not one
     /// host (::, ::1, multicast); a multicast destination, except for Packet Too Big (§2.4 (e.3),
     /// so that multicast senders learn the path MTU).
-    public static func write(_ kind: Kind, offender: PacketBuffer, source: IPv6Address,
-                             to destination: UnsafeMutableRawPointer, capacity: Int) -> Int? {
+    public static func write(
+        _ kind: Kind,
+        offender: PacketBuffer,
+        source: IPv6Address,
+        to destination: UnsafeMutableRawPointer,
+        capacity: Int
+    ) -> Int? {
         guard IPv6.validate(offender) == nil else { return nil }
         let header = IPv6Header(offender)
         let offenderSource = header.source
@@ -62,8 +67,13 @@ public enum ICMPv6Error: ICMPErrorReply {
         (icmp + headerLength).copyMemory(from: offender.start, byteCount: quoted)
 
         let reply = IPv6Header(destination)
-        reply.initialize(payloadLength: headerLength + quoted, nextHeader: IPv6NextHeader.icmpv6,
-                         hopLimit: replyHopLimit, source: source, destination: offenderSource)
+        reply.initialize(
+            payloadLength: headerLength + quoted,
+            nextHeader: IPv6NextHeader.icmpv6,
+            hopLimit: replyHopLimit,
+            source: source,
+            destination: offenderSource
+        )
         let (type, code) = kind.typeAndCode
         icmp.storeBytes(of: type, as: UInt8.self)
         icmp.storeBytes(of: code, toByteOffset: 1, as: UInt8.self)

@@ -17,7 +17,8 @@ public enum IPv6NextHeader {
     @inlinable
     public static func isExtensionHeader(_ value: UInt8) -> Bool {
         switch value {
-        case hopByHop, routing, fragment, encapsulatingSecurityPayload, authentication, destinationOptions, 135, 139, 140:
+        case hopByHop, routing, fragment, encapsulatingSecurityPayload, authentication, destinationOptions, 135, 139,
+            140:
             true
         default:
             false
@@ -51,7 +52,9 @@ public struct IPv6Header {
     /// Bytes after the fixed header: extension headers and the upper-layer packet.
     @inlinable public var payloadLength: Int {
         get { Int(UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt16.self))) }
-        nonmutating set { bytes.storeBytes(of: UInt16(truncatingIfNeeded: newValue).bigEndian, toByteOffset: 4, as: UInt16.self) }
+        nonmutating set {
+            bytes.storeBytes(of: UInt16(truncatingIfNeeded: newValue).bigEndian, toByteOffset: 4, as: UInt16.self)
+        }
     }
 
     /// The fixed header and payload: what IPv4 calls the total length.
@@ -79,8 +82,14 @@ public struct IPv6Header {
 
     /// Writes a whole fixed header: version 6, `trafficClass`, flow label 0.
     @inlinable
-    public func initialize(payloadLength: Int, nextHeader: UInt8, hopLimit: UInt8, source: IPv6Address,
-                           destination: IPv6Address, trafficClass: UInt8 = 0) {
+    public func initialize(
+        payloadLength: Int,
+        nextHeader: UInt8,
+        hopLimit: UInt8,
+        source: IPv6Address,
+        destination: IPv6Address,
+        trafficClass: UInt8 = 0
+    ) {
         bytes.storeBytes(of: (UInt32(6) << 28 | UInt32(trafficClass) << 20).bigEndian, as: UInt32.self)
         self.payloadLength = payloadLength
         self.nextHeader = nextHeader

@@ -47,8 +47,12 @@ public enum IPv6 {
     /// header", or meets one Weft cannot step over. `fragmentOffset` is the fragment header's
     /// offset field (0 without one): past the first fragment the upper-layer header is elsewhere.
     /// Only the drop and error paths walk the chain; forwarding never needs to.
-    public static func upperLayer(_ bytes: UnsafeRawPointer, length: Int)
-        -> (offset: Int, protocol: UInt8, fragmentOffset: UInt16)? {
+    public static func upperLayer(
+        _ bytes: UnsafeRawPointer,
+        length: Int
+    )
+        -> (offset: Int, protocol: UInt8, fragmentOffset: UInt16)?
+    {
         guard length >= IPv6Header.length else { return nil }
         var next = bytes.load(fromByteOffset: 6, as: UInt8.self)
         var offset = IPv6Header.length
@@ -62,7 +66,8 @@ public enum IPv6 {
                 headerLength = 8 + 8 * Int(bytes.load(fromByteOffset: offset + 1, as: UInt8.self))
             case IPv6NextHeader.fragment:
                 headerLength = 8
-                fragmentOffset = UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: offset + 2, as: UInt16.self)) >> 3
+                fragmentOffset =
+                    UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: offset + 2, as: UInt16.self)) >> 3
             case IPv6NextHeader.authentication:
                 headerLength = 8 + 4 * Int(bytes.load(fromByteOffset: offset + 1, as: UInt8.self))
             default:

@@ -57,7 +57,8 @@ public enum InternetChecksum {
     @inlinable
     public static func pseudoHeaderSum(source: UInt32, destination: UInt32, protocol proto: UInt8, length: Int) -> Sum {
         // source/destination are in network order (as read natively from a header).
-        Sum(source) &+ Sum(destination) &+ Sum(UInt16(proto).bigEndian) &+ Sum(UInt16(truncatingIfNeeded: length).bigEndian)
+        Sum(source) &+ Sum(destination) &+ Sum(UInt16(proto).bigEndian)
+            &+ Sum(UInt16(truncatingIfNeeded: length).bigEndian)
     }
 
     /// Sum of the IPv6 pseudo-header (RFC 8200 §8.1): the 32 bytes at `addresses` (source then
@@ -66,8 +67,11 @@ public enum InternetChecksum {
     @inlinable
     public static func pseudoHeaderSum(addresses: UnsafeRawPointer, nextHeader: UInt8, length: Int) -> Sum {
         // Both words are below 2^32, so their sum is a safe initial value for the carrying sum.
-        sum(addresses, count: 32,
-            initial: Sum(UInt32(truncatingIfNeeded: length).bigEndian) &+ Sum(UInt32(nextHeader).bigEndian))
+        sum(
+            addresses,
+            count: 32,
+            initial: Sum(UInt32(truncatingIfNeeded: length).bigEndian) &+ Sum(UInt32(nextHeader).bigEndian)
+        )
     }
 
     /// Folds a native partial sum to 16 bits (not inverted).

@@ -80,10 +80,18 @@ public struct OuterDatagram {
         }
         var payload = udp
         payload.consume(OuterHeaders.udpHeaderLength)
-        return .datagram(OuterDatagram(
-            source: header.source, destination: header.destination,
-            sourcePort: udp.load16(0), destinationPort: udp.load16(2), udpLength: udpLength,
-            ip: packet, udp: udp, payload: payload))
+        return .datagram(
+            OuterDatagram(
+                source: header.source,
+                destination: header.destination,
+                sourcePort: udp.load16(0),
+                destinationPort: udp.load16(2),
+                udpLength: udpLength,
+                ip: packet,
+                udp: udp,
+                payload: payload
+            )
+        )
     }
 
     /// The UDP checksum field is non-zero (zero means the sender computed none).
@@ -94,8 +102,12 @@ public struct OuterDatagram {
     /// and fails here; so does a super-frame.
     public var hasValidChecksum: Bool {
         guard hasChecksum else { return true }
-        let pseudo = InternetChecksum.pseudoHeaderSum(source: source.networkOrder, destination: destination.networkOrder,
-                                                      protocol: IPProtocol.udp, length: udp.length)
+        let pseudo = InternetChecksum.pseudoHeaderSum(
+            source: source.networkOrder,
+            destination: destination.networkOrder,
+            protocol: IPProtocol.udp,
+            length: udp.length
+        )
         return InternetChecksum.isValid(udp.start, count: udp.length, initial: pseudo)
     }
 }

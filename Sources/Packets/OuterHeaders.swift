@@ -12,9 +12,15 @@ public enum OuterHeaders {
     /// Prepends an outer IPv4 header (IHL 5, TOS 0, DF clear, TTL 64, protocol UDP) and a UDP header
     /// in place, with the UDP checksum computed or, when `udpChecksum` is false, zero ("none",
     /// RFC 768). False when the headroom is short or the datagram would exceed 65,535 bytes.
-    public static func prepend(_ packet: inout PacketBuffer, source: IPv4Address, destination: IPv4Address,
-                               sourcePort: UInt16, destinationPort: UInt16, identification: UInt16,
-                               udpChecksum: Bool = true) -> Bool {
+    public static func prepend(
+        _ packet: inout PacketBuffer,
+        source: IPv4Address,
+        destination: IPv4Address,
+        sourcePort: UInt16,
+        destinationPort: UInt16,
+        identification: UInt16,
+        udpChecksum: Bool = true
+    ) -> Bool {
         guard packet.length + length <= Int(UInt16.max), packet.prepend(length) else { return false }
         let header = IPv4Header(packet)
         packet[0] = 0x45
@@ -44,10 +50,18 @@ public enum OuterHeaders {
     /// The UDP checksum field (memory order) for the `count` bytes of UDP header and payload at
     /// `udp`, whose checksum field is zero. A computed zero is sent as all ones: zero means "none".
     @inlinable
-    public static func udpChecksumField(_ udp: UnsafeRawPointer, count: Int, source: IPv4Address,
-                                        destination: IPv4Address) -> UInt16 {
-        let pseudo = InternetChecksum.pseudoHeaderSum(source: source.networkOrder, destination: destination.networkOrder,
-                                                      protocol: IPProtocol.udp, length: count)
+    public static func udpChecksumField(
+        _ udp: UnsafeRawPointer,
+        count: Int,
+        source: IPv4Address,
+        destination: IPv4Address
+    ) -> UInt16 {
+        let pseudo = InternetChecksum.pseudoHeaderSum(
+            source: source.networkOrder,
+            destination: destination.networkOrder,
+            protocol: IPProtocol.udp,
+            length: count
+        )
         let field = InternetChecksum.checksum(udp, count: count, initial: pseudo)
         return field == 0 ? 0xFFFF : field
     }

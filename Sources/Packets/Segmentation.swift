@@ -74,7 +74,9 @@ public struct GatheredSegments: Equatable, Hashable, Sendable {
     @inlinable public func headerOffset(ofSegment index: Int) -> Int { index * headerStride }
     /// Offset in the super-packet of segment `index`'s payload.
     @inlinable public func payloadOffset(ofSegment index: Int) -> Int { headersLength + index * segmentPayload }
-    @inlinable public func payloadLength(ofSegment index: Int) -> Int { index == count - 1 ? lastPayload : segmentPayload }
+    @inlinable public func payloadLength(ofSegment index: Int) -> Int {
+        index == count - 1 ? lastPayload : segmentPayload
+    }
     /// UDP payload of every datagram but the last: the UDP_SEGMENT size.
     @inlinable public var datagramLength: Int { gap + headersLength + segmentPayload }
     /// Bytes of the output region used.
@@ -83,9 +85,14 @@ public struct GatheredSegments: Equatable, Hashable, Sendable {
     /// How many segments one UDP_SEGMENT send may carry (see `SegmentLayout.segmentsPerSend`).
     @inlinable
     public func segmentsPerSend(payloadLimit: Int = 65_507, segmentLimit: Int = 64) -> Int {
-        SegmentLayout(count: count, gap: gap, stride: datagramLength, segmentLength: headersLength + segmentPayload,
-                      lastSegmentLength: headersLength + lastPayload)
-            .segmentsPerSend(payloadLimit: payloadLimit, segmentLimit: segmentLimit)
+        SegmentLayout(
+            count: count,
+            gap: gap,
+            stride: datagramLength,
+            segmentLength: headersLength + segmentPayload,
+            lastSegmentLength: headersLength + lastPayload
+        )
+        .segmentsPerSend(payloadLimit: payloadLimit, segmentLimit: segmentLimit)
     }
 }
 
@@ -113,10 +120,17 @@ public enum Segmentation {
     /// change the address the checksums cover, and Linux's own TCP and UDP send none unless an
     /// application asks for them (IPV6_RTHDR, IPV6_HOPOPTS).
     public static func segmentHeaders(
-        _ packet: PacketBuffer, header: VirtioNetHeader, into output: UnsafeMutableRawPointer, capacity: Int, gap: Int = 0,
+        _ packet: PacketBuffer,
+        header: VirtioNetHeader,
+        into output: UnsafeMutableRawPointer,
+        capacity: Int,
+        gap: Int = 0,
         innerMTU: Int = .max
     ) -> HeaderSegmentationResult {
-        precondition(gap >= 0 && capacity >= 0, "segmentHeaders: gap \(gap) and capacity \(capacity) must not be negative")
+        precondition(
+            gap >= 0 && capacity >= 0,
+            "segmentHeaders: gap \(gap) and capacity \(capacity) must not be negative"
+        )
         var parsed: SuperPacket
         switch SuperPacket.parse(packet, header: header) {
         case .dropped(let reason): return .dropped(reason)
@@ -124,18 +138,31 @@ public enum Segmentation {
         case .superPacket(let superPacket): parsed = superPacket
         }
         if parsed.isTCP && innerMTU < parsed.headersLength + parsed.segmentPayload {
-            guard let payload = PathFit.segmentPayload(gsoSize: parsed.segmentPayload, headersLength: parsed.headersLength,
-                                                       innerMTU: innerMTU) else { return .dropped(.oversize) }
+            guard
+                let payload = PathFit.segmentPayload(
+                    gsoSize: parsed.segmentPayload,
+                    headersLength: parsed.headersLength,
+                    innerMTU: innerMTU
+                )
+            else { return .dropped(.oversize) }
             parsed = parsed.cut(segmentPayload: payload)
         }
         let layout = GatheredSegments(
-            count: parsed.count, gap: gap, headersLength: parsed.headersLength,
-            segmentPayload: min(parsed.segmentPayload, parsed.payloadLength), lastPayload: parsed.lastPayload)
+            count: parsed.count,
+            gap: gap,
+            headersLength: parsed.headersLength,
+            segmentPayload: min(parsed.segmentPayload, parsed.payloadLength),
+            lastPayload: parsed.lastPayload
+        )
         guard layout.headerBytes <= capacity else { return .dropped(.oversize) }
         for index in 0..<parsed.count {
             let payload = UnsafeRawPointer(packet.start) + layout.payloadOffset(ofSegment: index)
-            parsed.writeHeaders(ofSegment: index, to: output + layout.headerOffset(ofSegment: index) + gap,
-                                payload: payload, payloadLength: layout.payloadLength(ofSegment: index))
+            parsed.writeHeaders(
+                ofSegment: index,
+                to: output + layout.headerOffset(ofSegment: index) + gap,
+                payload: payload,
+                payloadLength: layout.payloadLength(ofSegment: index)
+            )
         }
         return .segmented(layout)
     }
@@ -148,7 +175,11 @@ public enum Segmentation {
         completeChecksum(packet.start, length: packet.length, header: header)
     }
 
-    package static func completeChecksum(_ bytes: UnsafeMutableRawPointer, length: Int, header: VirtioNetHeader) -> DropReason? {
+    package static func completeChecksum(
+        _ bytes: UnsafeMutableRawPointer,
+        length: Int,
+        header: VirtioNetHeader
+    ) -> DropReason? {
         guard header.flags.contains(.needsChecksum) else { return nil }
         let start = Int(header.checksumStart)
         let field = start + Int(header.checksumOffset)
@@ -184,9 +215,16 @@ package struct SuperPacket {
 
     /// The same packet cut into payloads of `segmentPayload` bytes (sequence numbers follow).
     func cut(segmentPayload: Int) -> SuperPacket {
-        SuperPacket(bytes: bytes, isTCP: isTCP, isIPv6: isIPv6, ipHeaderLength: ipHeaderLength, headersLength: headersLength,
-                    segmentPayload: segmentPayload, payloadLength: payloadLength,
-                    count: payloadLength == 0 ? 1 : (payloadLength + segmentPayload - 1) / segmentPayload)
+        SuperPacket(
+            bytes: bytes,
+            isTCP: isTCP,
+            isIPv6: isIPv6,
+            ipHeaderLength: ipHeaderLength,
+            headersLength: headersLength,
+            segmentPayload: segmentPayload,
+            payloadLength: payloadLength,
+            count: payloadLength == 0 ? 1 : (payloadLength + segmentPayload - 1) / segmentPayload
+        )
     }
 
     /// The super-packet `header` describes; nil for NONE (a single packet); the drop reason when
@@ -226,7 +264,9 @@ package struct SuperPacket {
         if isIPv6 {
             guard !IPv6NextHeader.isExtensionHeader(proto) else { return .dropped(.ipv6ExtensionHeaders) }
         } else {
-            guard F.load16(bytes, F.ipFlagsFragment) & F.ipMoreFragmentsOrOffset == 0 else { return .dropped(.badVirtioHeader) }
+            guard F.load16(bytes, F.ipFlagsFragment) & F.ipMoreFragmentsOrOffset == 0 else {
+                return .dropped(.badVirtioHeader)
+            }
         }
         guard proto == (isTCP ? F.protocolTCP : F.protocolUDP) else { return .dropped(.badVirtioHeader) }
 
@@ -246,15 +286,23 @@ package struct SuperPacket {
         }
         if header.flags.contains(.needsChecksum) {
             guard Int(header.checksumStart) == ipHeaderLength,
-                  Int(header.checksumOffset) == (isTCP ? F.tcpChecksum : F.udpChecksum)
+                Int(header.checksumOffset) == (isTCP ? F.tcpChecksum : F.udpChecksum)
             else { return .dropped(.badVirtioHeader) }
         }
         let segmentPayload = Int(header.gsoSize)
         let payloadLength = totalLength - headersLength
-        return .superPacket(SuperPacket(
-            bytes: bytes, isTCP: isTCP, isIPv6: isIPv6, ipHeaderLength: ipHeaderLength, headersLength: headersLength,
-            segmentPayload: segmentPayload, payloadLength: payloadLength,
-            count: payloadLength == 0 ? 1 : (payloadLength + segmentPayload - 1) / segmentPayload))
+        return .superPacket(
+            SuperPacket(
+                bytes: bytes,
+                isTCP: isTCP,
+                isIPv6: isIPv6,
+                ipHeaderLength: ipHeaderLength,
+                headersLength: headersLength,
+                segmentPayload: segmentPayload,
+                payloadLength: payloadLength,
+                count: payloadLength == 0 ? 1 : (payloadLength + segmentPayload - 1) / segmentPayload
+            )
+        )
     }
 
     /// Writes segment `index`'s headers at `segment`: an IPv4 header with total length, ID =
@@ -263,7 +311,12 @@ package struct SuperPacket {
     /// index·MSS, FIN and PSH on the last segment only, CWR on the first only; for UDP, its length;
     /// then the transport checksum over the headers and `payloadLength` bytes at `payload`.
     @inline(__always)
-    package func writeHeaders(ofSegment index: Int, to segment: UnsafeMutableRawPointer, payload: UnsafeRawPointer, payloadLength: Int) {
+    package func writeHeaders(
+        ofSegment index: Int,
+        to segment: UnsafeMutableRawPointer,
+        payload: UnsafeRawPointer,
+        payloadLength: Int
+    ) {
         segment.copyMemory(from: bytes, byteCount: headersLength)
         let length = headersLength + payloadLength
         let transportLength = length - ipHeaderLength
@@ -271,7 +324,11 @@ package struct SuperPacket {
             F.store16(segment, F.ip6PayloadLength, UInt16(transportLength))
         } else {
             F.store16(segment, F.ipTotalLength, UInt16(length))
-            F.store16(segment, F.ipIdentification, F.load16(bytes, F.ipIdentification) &+ UInt16(truncatingIfNeeded: index))
+            F.store16(
+                segment,
+                F.ipIdentification,
+                F.load16(bytes, F.ipIdentification) &+ UInt16(truncatingIfNeeded: index)
+            )
             F.refreshIPChecksum(segment, headerLength: ipHeaderLength)
         }
 
@@ -281,8 +338,11 @@ package struct SuperPacket {
             var flags = F.load8(bytes, ipHeaderLength + F.tcpFlags)
             if index != count - 1 { flags &= ~(F.tcpFIN | F.tcpPSH) }
             if index != 0 { flags &= ~F.tcpCWR }
-            F.store32(transport, F.tcpSequence,
-                      F.load32(bytes, ipHeaderLength + F.tcpSequence) &+ UInt32(truncatingIfNeeded: index * segmentPayload))
+            F.store32(
+                transport,
+                F.tcpSequence,
+                F.load32(bytes, ipHeaderLength + F.tcpSequence) &+ UInt32(truncatingIfNeeded: index * segmentPayload)
+            )
             transport.storeBytes(of: flags, toByteOffset: F.tcpFlags, as: UInt8.self)
             checksumField = F.tcpChecksum
         } else {
@@ -291,8 +351,12 @@ package struct SuperPacket {
         }
         F.storeChecksum(transport, checksumField, 0)
         // Headers are whole 32-bit words, so the payload's sum continues theirs.
-        let pseudo = F.pseudoHeaderSum(segment, isIPv6: isIPv6, protocol: isTCP ? F.protocolTCP : F.protocolUDP,
-                                       length: transportLength)
+        let pseudo = F.pseudoHeaderSum(
+            segment,
+            isIPv6: isIPv6,
+            protocol: isTCP ? F.protocolTCP : F.protocolUDP,
+            length: transportLength
+        )
         let headersSum = InternetChecksum.sum(transport, count: headersLength - ipHeaderLength, initial: pseudo)
         let checksum = InternetChecksum.checksum(payload, count: payloadLength, initial: headersSum)
         // UDP sends 0 as "no checksum", so a computed 0 goes out as its equivalent 0xFFFF.

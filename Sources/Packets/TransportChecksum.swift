@@ -13,7 +13,8 @@ public enum TransportChecksum {
 
     /// The transport header and payload of a sound, unfragmented TCP or UDP packet long enough
     /// to hold its checksum field; nil otherwise (a fragment cannot be checked alone).
-    @inlinable static func segment(_ packet: PacketBuffer) -> (bytes: UnsafeMutableRawPointer, count: Int, field: Int)? {
+    @inlinable static func segment(_ packet: PacketBuffer) -> (bytes: UnsafeMutableRawPointer, count: Int, field: Int)?
+    {
         if packet.length > 0 && packet[0] >> 4 == 6 {
             guard IPv6.validate(packet) == nil else { return nil }
             let header = IPv6Header(packet)
@@ -31,12 +32,17 @@ public enum TransportChecksum {
     @inlinable static func pseudoHeaderSum(_ packet: PacketBuffer, count: Int) -> InternetChecksum.Sum {
         let bytes = packet.start
         if isIPv6(packet) {
-            return IPv6Header(bytes).pseudoHeaderSum(nextHeader: bytes.load(fromByteOffset: 6, as: UInt8.self), length: count)
+            return IPv6Header(bytes).pseudoHeaderSum(
+                nextHeader: bytes.load(fromByteOffset: 6, as: UInt8.self),
+                length: count
+            )
         }
         return InternetChecksum.pseudoHeaderSum(
             source: bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
             destination: bytes.loadUnaligned(fromByteOffset: 16, as: UInt32.self),
-            protocol: bytes.load(fromByteOffset: 9, as: UInt8.self), length: count)
+            protocol: bytes.load(fromByteOffset: 9, as: UInt8.self),
+            length: count
+        )
     }
 
     /// The checksum the TCP or UDP header should carry (wire number), or nil when the packet is
@@ -48,11 +54,15 @@ public enum TransportChecksum {
     }
 
     @inlinable
-    static func compute(_ packet: PacketBuffer, _ segment: (bytes: UnsafeMutableRawPointer, count: Int, field: Int)) -> UInt16 {
+    static func compute(
+        _ packet: PacketBuffer,
+        _ segment: (bytes: UnsafeMutableRawPointer, count: Int, field: Int)
+    ) -> UInt16 {
         let (bytes, count, field) = segment
         let current = bytes.loadUnaligned(fromByteOffset: field, as: UInt16.self)
         // Cancel the field's current content instead of zeroing it: the packet stays untouched.
-        let sum = InternetChecksum.sum(bytes, count: count, initial: pseudoHeaderSum(packet, count: count))
+        let sum =
+            InternetChecksum.sum(bytes, count: count, initial: pseudoHeaderSum(packet, count: count))
             &+ InternetChecksum.Sum(~current)
         let value = UInt16(bigEndian: InternetChecksum.finalize(sum))
         return value == 0 && field == 6 ? 0xFFFF : value

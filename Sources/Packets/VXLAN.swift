@@ -15,8 +15,12 @@ public enum VXLAN {
     /// Prepends the VXLAN header and the inner Ethernet header (destination = the peer's VtepMAC,
     /// source = ours, EtherType IPv4) in place; false if the headroom is short.
     @inlinable
-    public static func encapsulate(_ packet: inout PacketBuffer, vni: UInt32, source: MACAddress,
-                                   destination: MACAddress) -> Bool {
+    public static func encapsulate(
+        _ packet: inout PacketBuffer,
+        vni: UInt32,
+        source: MACAddress,
+        destination: MACAddress
+    ) -> Bool {
         guard packet.prepend(overhead) else { return false }
         packet.store32(UInt32(validVNIFlag) << 24, at: 0)
         packet.store32((vni & 0xFF_FFFF) << 8, at: 4)

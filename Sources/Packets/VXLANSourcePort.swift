@@ -12,7 +12,8 @@ extension VXLAN {
     public static func sourcePort(forInner packet: PacketBuffer) -> UInt16 {
         // Scale the hash into the range (multiply-shift, as the kernel's udp_flow_src_port).
         let span = UInt64(sourcePortRange.upperBound - sourcePortRange.lowerBound) + 1
-        return sourcePortRange.lowerBound + UInt16(truncatingIfNeeded: (UInt64(flowHash(forInner: packet)) &* span) >> 32)
+        return sourcePortRange.lowerBound
+            + UInt16(truncatingIfNeeded: (UInt64(flowHash(forInner: packet)) &* span) >> 32)
     }
 
     /// The 32-bit hash `sourcePort` scales: the same fields, so a flow has one hash. The engine
@@ -24,14 +25,16 @@ extension VXLAN {
         if packet.length >= IPv4Header.minimumLength {
             let bytes = packet.start
             // Addresses and protocol hashed as loaded: only determinism matters, not byte order.
-            flow = UInt64(bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self)) << 32
+            flow =
+                UInt64(bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self)) << 32
                 | UInt64(bytes.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
             let proto = bytes.load(fromByteOffset: 9, as: UInt8.self)
             extra = UInt64(proto)
             let headerLength = Int(bytes.load(as: UInt8.self) & 0x0F) << 2
             let fragmentBits = bytes.loadUnaligned(fromByteOffset: 6, as: UInt16.self) & UInt16(0x3FFF).bigEndian
-            if (proto == IPProtocol.tcp || proto == IPProtocol.udp), fragmentBits == 0,
-               headerLength >= IPv4Header.minimumLength, headerLength + 4 <= packet.length {
+            if proto == IPProtocol.tcp || proto == IPProtocol.udp, fragmentBits == 0,
+                headerLength >= IPv4Header.minimumLength, headerLength + 4 <= packet.length
+            {
                 extra |= UInt64(bytes.loadUnaligned(fromByteOffset: headerLength, as: UInt32.self)) << 8
             }
         }

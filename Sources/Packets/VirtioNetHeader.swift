@@ -57,8 +57,12 @@ public struct VirtioNetHeader: Equatable, Hashable, Sendable {
 
     @inlinable
     public init(
-        flags: Flags = [], gsoType: GSOType = .none, headerLength: UInt16 = 0, gsoSize: UInt16 = 0,
-        checksumStart: UInt16 = 0, checksumOffset: UInt16 = 0
+        flags: Flags = [],
+        gsoType: GSOType = .none,
+        headerLength: UInt16 = 0,
+        gsoSize: UInt16 = 0,
+        checksumStart: UInt16 = 0,
+        checksumOffset: UInt16 = 0
     ) {
         self.flags = flags
         self.gsoType = gsoType

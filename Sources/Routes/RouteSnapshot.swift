@@ -49,9 +49,15 @@ extension RouteSnapshotOf where Family == IPv4Routing {
         localSubnet: IPv4Prefix? = nil,
         generation: UInt64 = 0
     ) {
-        self.init(header: RouteTableBuilder<IPv4Routing>.build(
-            routes: Array(routes), network: network, subnetLength: subnetLength,
-            localSubnet: localSubnet, generation: generation))
+        self.init(
+            header: RouteTableBuilder<IPv4Routing>.build(
+                routes: Array(routes),
+                network: network,
+                subnetLength: subnetLength,
+                localSubnet: localSubnet,
+                generation: generation
+            )
+        )
     }
 }
 
@@ -65,9 +71,15 @@ extension RouteSnapshotOf where Family == IPv6Routing {
         localSubnet: IPv6Prefix? = nil,
         generation: UInt64 = 0
     ) {
-        self.init(header: RouteTableBuilder<IPv6Routing>.build(
-            routes: Array(routes), network: network, subnetLength: subnetLength,
-            localSubnet: localSubnet, generation: generation))
+        self.init(
+            header: RouteTableBuilder<IPv6Routing>.build(
+                routes: Array(routes),
+                network: network,
+                subnetLength: subnetLength,
+                localSubnet: localSubnet,
+                generation: generation
+            )
+        )
     }
 }
 
@@ -80,8 +92,11 @@ enum RouteTableBuilder<Family: RouteFamily> {
     typealias Key = Family.Key
 
     static func build(
-        routes: [Family.Entry], network: Family.Prefix, subnetLength: Int,
-        localSubnet: Family.Prefix?, generation: UInt64
+        routes: [Family.Entry],
+        network: Family.Prefix,
+        subnetLength: Int,
+        localSubnet: Family.Prefix?,
+        generation: UInt64
     ) -> UnsafeMutablePointer<RouteTableHeader<Family>> {
         precondition(_isPOD(Family.Entry.self), "route entries are freed without deinitialization")
 
@@ -92,11 +107,13 @@ enum RouteTableBuilder<Family: RouteFamily> {
         let networkLength = Family.length(of: network)
         let networkMask = Family.mask(networkLength)
         let indexBits = subnetLength - networkLength
-        let isDirect = subnetLength >= max(1, networkLength) && subnetLength <= Key.bitWidth
+        let isDirect =
+            subnetLength >= max(1, networkLength) && subnetLength <= Key.bitWidth
             && indexBits <= maximumDirectIndexBits
             && entries.allSatisfy {
                 let subnet = Family.subnet(of: $0)
-                return Family.length(of: subnet) == subnetLength && Family.network(of: subnet) & networkMask == networkKey
+                return Family.length(of: subnet) == subnetLength
+                    && Family.network(of: subnet) & networkMask == networkKey
             }
 
         var slots: [UInt32]
@@ -105,7 +122,8 @@ enum RouteTableBuilder<Family: RouteFamily> {
             slots = Array(repeating: 0, count: 1 << indexBits)
             let shift = Key.bitWidth - subnetLength
             for (index, entry) in entries.enumerated() {
-                slots[Int(truncatingIfNeeded: (Family.network(of: Family.subnet(of: entry)) - networkKey) >> shift)] = UInt32(index + 1)
+                slots[Int(truncatingIfNeeded: (Family.network(of: Family.subnet(of: entry)) - networkKey) >> shift)] =
+                    UInt32(index + 1)
             }
         } else {
             (intervalStarts, slots) = intervals(for: entries)
@@ -122,7 +140,9 @@ enum RouteTableBuilder<Family: RouteFamily> {
         // memalign(64) blocks so poorly that a publish per Node change grew RSS by about 30 KiB
         // each at 5,000 peers (Benchmarks/KubeScale), with nothing live leaking.
         let allocation = UnsafeMutableRawPointer.allocate(byteCount: layout.size + cacheLine - 1, alignment: 16)
-        let block = UnsafeMutableRawPointer(bitPattern: (Int(bitPattern: allocation) + cacheLine - 1) & ~(cacheLine - 1))!
+        let block = UnsafeMutableRawPointer(
+            bitPattern: (Int(bitPattern: allocation) + cacheLine - 1) & ~(cacheLine - 1)
+        )!
         let routesPointer = (block + routesOffset).bindMemory(to: Family.Entry.self, capacity: entries.count)
         routesPointer.initialize(from: entries, count: entries.count)
         let slotsPointer = (block + slotsOffset).bindMemory(to: UInt32.self, capacity: slots.count)
@@ -134,26 +154,29 @@ enum RouteTableBuilder<Family: RouteFamily> {
 
         let local = localSubnet.map { (Family.network(of: $0), Family.mask(Family.length(of: $0))) } ?? (1, 0)
         let header = (block + headerOffset).bindMemory(to: RouteTableHeader<Family>.self, capacity: 1)
-        header.initialize(to: RouteTableHeader(
-            isDirect: isDirect,
-            directBase: isDirect ? networkKey : 1,
-            directMask: isDirect ? networkMask : 0,
-            directShift: isDirect ? Key(Key.bitWidth - subnetLength) : 0,
-            localNetwork: local.0,
-            localMask: local.1,
-            slots: slotsPointer,
-            slotCount: slots.count,
-            intervalStarts: startsPointer,
-            routes: routesPointer,
-            routeCount: entries.count,
-            peers: peersPointer,
-            peerCount: peers.count,
-            generation: generation,
-            network: network,
-            subnetLength: subnetLength,
-            localSubnet: localSubnet,
-            byteCount: layout.size,
-            allocation: allocation))
+        header.initialize(
+            to: RouteTableHeader(
+                isDirect: isDirect,
+                directBase: isDirect ? networkKey : 1,
+                directMask: isDirect ? networkMask : 0,
+                directShift: isDirect ? Key(Key.bitWidth - subnetLength) : 0,
+                localNetwork: local.0,
+                localMask: local.1,
+                slots: slotsPointer,
+                slotCount: slots.count,
+                intervalStarts: startsPointer,
+                routes: routesPointer,
+                routeCount: entries.count,
+                peers: peersPointer,
+                peerCount: peers.count,
+                generation: generation,
+                network: network,
+                subnetLength: subnetLength,
+                localSubnet: localSubnet,
+                byteCount: layout.size,
+                allocation: allocation
+            )
+        )
         return header
     }
 

@@ -59,7 +59,10 @@ public struct RouteTableOf<Family: RouteFamily>: @unchecked Sendable {
             return Int(truncatingIfNeeded: header.pointee.slots[Int(truncatingIfNeeded: slot)])
         }
         let interval = Self.searchIntervals(
-            header.pointee.intervalStarts, count: header.pointee.slotCount, for: address)
+            header.pointee.intervalStarts,
+            count: header.pointee.slotCount,
+            for: address
+        )
         return Int(truncatingIfNeeded: header.pointee.slots[interval])
     }
 

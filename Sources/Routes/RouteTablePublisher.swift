@@ -175,7 +175,10 @@ public final class RouteTablePublisherOf<Family: RouteFamily>: @unchecked Sendab
                 awaitingReclamation: state.retired.count,
                 reclaimed: state.reclaimed,
                 readers: state.readers.count,
-                onlineReaders: state.readers.count { $0.slot.pointee.epoch.load(ordering: .relaxed) != ReaderSlot.offline })
+                onlineReaders: state.readers.count {
+                    $0.slot.pointee.epoch.load(ordering: .relaxed) != ReaderSlot.offline
+                }
+            )
         }
     }
 

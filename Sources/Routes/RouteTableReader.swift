@@ -19,8 +19,11 @@ public struct RouteTableReaderOf<Family: RouteFamily>: ~Copyable {
     // Keeps `words` and `slot` alive; never touched on the per-batch path.
     private let publisher: RouteTablePublisherOf<Family>
 
-    init(publisher: RouteTablePublisherOf<Family>, words: UnsafeMutablePointer<PublicationWords<Family>>,
-         slot: UnsafeMutablePointer<ReaderSlot>) {
+    init(
+        publisher: RouteTablePublisherOf<Family>,
+        words: UnsafeMutablePointer<PublicationWords<Family>>,
+        slot: UnsafeMutablePointer<ReaderSlot>
+    ) {
         self.publisher = publisher
         self.words = words
         self.slot = slot
@@ -32,8 +35,10 @@ public struct RouteTableReaderOf<Family: RouteFamily>: ~Copyable {
     /// do not keep it (or anything pointing into it) past that. The reader must be online.
     @inlinable
     public func current() -> RouteTableOf<Family> {
-        assert(slot.pointee.epoch.load(ordering: .relaxed) != ReaderSlot.offline,
-               "RouteTableReader.current() called while offline: call goOnline() first")
+        assert(
+            slot.pointee.epoch.load(ordering: .relaxed) != ReaderSlot.offline,
+            "RouteTableReader.current() called while offline: call goOnline() first"
+        )
         // Acquire pairs with the publisher's exchange: the table's contents are visible.
         return RouteTableOf(header: words.pointee.current.load(ordering: .acquiring))
     }
@@ -57,8 +62,10 @@ public struct RouteTableReaderOf<Family: RouteFamily>: ~Copyable {
 
     /// Comes back after `goOffline()`; the next `current()` may be called right after.
     public func goOnline() {
-        slot.pointee.epoch.store(words.pointee.epoch.load(ordering: .sequentiallyConsistent),
-                                 ordering: .sequentiallyConsistent)
+        slot.pointee.epoch.store(
+            words.pointee.epoch.load(ordering: .sequentiallyConsistent),
+            ordering: .sequentiallyConsistent
+        )
         // Pairs with the fence in the publisher's reclaim: see RouteTablePublisher's comment.
         atomicMemoryFence(ordering: .sequentiallyConsistent)
     }

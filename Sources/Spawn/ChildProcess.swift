@@ -32,11 +32,16 @@ public enum ChildProcess {
     /// Runs `path` with `arguments` (not counting argv[0]) and exactly `environment`. Standard input
     /// is the file at `inputPath`, or /dev/null. Outputs are read concurrently, so a child that
     /// fills one pipe while weftd waits on the other cannot deadlock.
-    public static func run(_ path: String, arguments: [String], environment: [String: String],
-                           inputPath: String? = nil) throws(LaunchError) -> Outcome {
+    public static func run(
+        _ path: String,
+        arguments: [String],
+        environment: [String: String],
+        inputPath: String? = nil
+    ) throws(LaunchError) -> Outcome {
         let argv = [path] + arguments
         let envp = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-        var outputFD: Int32 = -1, errorsFD: Int32 = -1
+        var outputFD: Int32 = -1
+        var errorsFD: Int32 = -1
         var pid: Int32 = 0
         // ETXTBSY: the file is open for writing somewhere, because it is being installed, or
         // because a child forked by another thread inherited its writer's descriptor for a moment.
@@ -66,8 +71,10 @@ public enum ChildProcess {
         var open = [true, true]
         var chunk = [UInt8](repeating: 0, count: 16 << 10)
         while open[0] || open[1] {
-            var fds = [pollfd(fd: open[0] ? first : -1, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: open[1] ? second : -1, events: Int16(POLLIN), revents: 0)]
+            var fds = [
+                pollfd(fd: open[0] ? first : -1, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: open[1] ? second : -1, events: Int16(POLLIN), revents: 0),
+            ]
             do {
                 _ = try SystemCall.retrying("poll") { poll(&fds, 2, -1) }
             } catch {
@@ -81,7 +88,7 @@ public enum ChildProcess {
                     } else {
                         open[index] = false
                     }
-                } catch where error.code == EAGAIN {
+                } catch  where error.code == EAGAIN {
                     continue
                 } catch {
                     open[index] = false
@@ -107,7 +114,7 @@ public enum ChildProcess {
     /// A NULL-terminated array of C strings for `body`, freed after it.
     private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
         let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) } + [nil]
-        defer { pointers.forEach { free($0) } }
+        defer { for pointer in pointers { free(pointer) } }
         return body(pointers)
     }
 }

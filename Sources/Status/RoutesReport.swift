@@ -17,7 +17,14 @@ public struct RoutesReport: Codable, Equatable, Sendable {
         /// DirectRouting (and from a weftd older than the field).
         public var direct: Bool?
 
-        public init(subnet: String, publicIP: String, port: UInt16?, backend: String, vtepMAC: String?, direct: Bool? = nil) {
+        public init(
+            subnet: String,
+            publicIP: String,
+            port: UInt16?,
+            backend: String,
+            vtepMAC: String?,
+            direct: Bool? = nil
+        ) {
             self.subnet = subnet
             self.publicIP = publicIP
             self.port = port
@@ -41,8 +48,14 @@ public struct RoutesReport: Codable, Equatable, Sendable {
         /// Why the entries could not be read, when they could not.
         public var error: String?
 
-        public init(device: String, neighbours: [String], fdb: [String], routes: [String], differences: [String] = [],
-                    error: String? = nil) {
+        public init(
+            device: String,
+            neighbours: [String],
+            fdb: [String],
+            routes: [String],
+            differences: [String] = [],
+            error: String? = nil
+        ) {
             self.device = device
             self.neighbours = neighbours
             self.fdb = fdb
@@ -73,8 +86,17 @@ public struct RoutesReport: Codable, Equatable, Sendable {
     /// The kernel dataplane's own entries (vxlan); nil for the others.
     public var kernel: KernelEntries?
 
-    public init(generation: UInt64, publishedAt: String, ageSeconds: Double, network: String, localSubnet: String,
-                backend: String, dataplane: String? = nil, routes: [Entry], kernel: KernelEntries? = nil) {
+    public init(
+        generation: UInt64,
+        publishedAt: String,
+        ageSeconds: Double,
+        network: String,
+        localSubnet: String,
+        backend: String,
+        dataplane: String? = nil,
+        routes: [Entry],
+        kernel: KernelEntries? = nil
+    ) {
         self.generation = generation
         self.publishedAt = publishedAt
         self.ageSeconds = ageSeconds

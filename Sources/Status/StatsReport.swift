@@ -13,8 +13,15 @@ public struct StatsReport: Codable, Equatable, Sendable {
         /// nil while none was learned (the interface's MTU applies).
         public var pathMTU: Int?
 
-        public init(publicIP: String, subnet: String?, sentPackets: UInt64, sentBytes: UInt64,
-                    receivedPackets: UInt64, receivedBytes: UInt64, pathMTU: Int? = nil) {
+        public init(
+            publicIP: String,
+            subnet: String?,
+            sentPackets: UInt64,
+            sentBytes: UInt64,
+            receivedPackets: UInt64,
+            receivedBytes: UInt64,
+            pathMTU: Int? = nil
+        ) {
             self.publicIP = publicIP
             self.subnet = subnet
             self.sentPackets = sentPackets
@@ -54,8 +61,16 @@ public struct StatsReport: Codable, Equatable, Sendable {
         }
     }
 
-    public init(engine: String, workers: Int, backend: String, localSubnet: String,
-                traffic: [String: UInt64], drops: [String: UInt64], peers: [Peer], portFilter: Dropped? = nil) {
+    public init(
+        engine: String,
+        workers: Int,
+        backend: String,
+        localSubnet: String,
+        traffic: [String: UInt64],
+        drops: [String: UInt64],
+        peers: [Peer],
+        portFilter: Dropped? = nil
+    ) {
         self.engine = engine
         self.workers = workers
         self.backend = backend

@@ -54,7 +54,9 @@ public struct StatusClient: Sendable {
         }
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes + [0]) }
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard connected == 0 else { throw Failure(path: path, reason: .unreachable(errno: errno)) }
         let seconds = timeout.components.seconds
@@ -87,7 +89,12 @@ public struct StatusClient: Sendable {
     static func body(of reply: [UInt8], path: String, target: String) throws(Failure) -> [UInt8] {
         let separator = Array("\r\n\r\n".utf8)
         guard let end = reply.firstRange(of: separator) else {
-            throw Failure(path: path, reason: .exchange(reply.isEmpty ? "the connection closed without an answer" : "no HTTP header in the answer"))
+            throw Failure(
+                path: path,
+                reason: .exchange(
+                    reply.isEmpty ? "the connection closed without an answer" : "no HTTP header in the answer"
+                )
+            )
         }
         let statusLine = String(decoding: reply[..<end.lowerBound].prefix { $0 != UInt8(ascii: "\r") }, as: UTF8.self)
         let body = Array(reply[end.upperBound...])
@@ -106,7 +113,10 @@ public struct StatusClient: Sendable {
         do {
             return try JSONDecoder().decode(type, from: Data(body))
         } catch {
-            throw Failure(path: path, reason: .exchange("the answer is not a \(type) (\(error)); are weft and weftd the same version?"))
+            throw Failure(
+                path: path,
+                reason: .exchange("the answer is not a \(type) (\(error)); are weft and weftd the same version?")
+            )
         }
     }
 }

@@ -24,13 +24,18 @@ public struct SystemCallError: Error, Equatable, Sendable, CustomStringConvertib
     public var reason: String { String(cString: strerror(code)) }
 
     public var description: String {
-        subject.isEmpty ? "\(operation): \(reason) (errno \(code))" : "\(operation) \(subject): \(reason) (errno \(code))"
+        subject.isEmpty
+            ? "\(operation): \(reason) (errno \(code))" : "\(operation) \(subject): \(reason) (errno \(code))"
     }
 
     /// Turns a `-errno` return (the shims' convention) into a thrown error; passes non-negative
     /// results through.
     @discardableResult
-    public static func check(_ result: Int32, _ operation: String, _ subject: @autoclosure () -> String) throws(SystemCallError) -> Int32 {
+    public static func check(
+        _ result: Int32,
+        _ operation: String,
+        _ subject: @autoclosure () -> String
+    ) throws(SystemCallError) -> Int32 {
         if result < 0 { throw SystemCallError(operation, subject(), code: -result) }
         return result
     }
@@ -43,8 +48,11 @@ public enum SystemCall {
     /// Runs `body`, a call that returns -1 and sets errno on failure, again while it fails with
     /// EINTR; returns its result, or throws the errno it failed with.
     @inlinable
-    public static func retrying<Result: SignedInteger>(_ call: String, _ subject: @autoclosure () -> String = "",
-                                                       _ body: () -> Result) throws(SystemCallError) -> Result {
+    public static func retrying<Result: SignedInteger>(
+        _ call: String,
+        _ subject: @autoclosure () -> String = "",
+        _ body: () -> Result
+    ) throws(SystemCallError) -> Result {
         while true {
             let result = body()
             if result >= 0 { return result }
@@ -65,15 +73,25 @@ public enum SystemCall {
     }
 
     /// write(2) until all of `bytes` is written.
-    public static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ subject: @autoclosure () -> String = "") throws(SystemCallError) {
+    public static func writeAll(
+        _ fd: Int32,
+        _ bytes: [UInt8],
+        _ subject: @autoclosure () -> String = ""
+    ) throws(SystemCallError) {
         var offset = 0
         while offset < bytes.count {
-            offset += try retrying("write", subject()) { bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) } }
+            offset += try retrying("write", subject()) {
+                bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            }
         }
     }
 
     /// send(2) with MSG_NOSIGNAL until all of `bytes` is sent.
-    public static func sendAll(_ fd: Int32, _ bytes: [UInt8], _ subject: @autoclosure () -> String = "") throws(SystemCallError) {
+    public static func sendAll(
+        _ fd: Int32,
+        _ bytes: [UInt8],
+        _ subject: @autoclosure () -> String = ""
+    ) throws(SystemCallError) {
         var offset = 0
         while offset < bytes.count {
             offset += try retrying("send", subject()) {
@@ -83,12 +101,20 @@ public enum SystemCall {
     }
 
     /// read(2) into `buffer`; 0 is end of file.
-    public static func read(_ fd: Int32, into buffer: inout [UInt8], _ subject: @autoclosure () -> String = "") throws(SystemCallError) -> Int {
+    public static func read(
+        _ fd: Int32,
+        into buffer: inout [UInt8],
+        _ subject: @autoclosure () -> String = ""
+    ) throws(SystemCallError) -> Int {
         try retrying("read", subject()) { buffer.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) } }
     }
 
     /// recv(2) into `buffer`; 0 is the peer's end of stream.
-    public static func receive(_ fd: Int32, into buffer: inout [UInt8], _ subject: @autoclosure () -> String = "") throws(SystemCallError) -> Int {
+    public static func receive(
+        _ fd: Int32,
+        into buffer: inout [UInt8],
+        _ subject: @autoclosure () -> String = ""
+    ) throws(SystemCallError) -> Int {
         try retrying("recv", subject()) { buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }
     }
 }

@@ -127,7 +127,11 @@ public struct NFTListing: Equatable, Sendable {
     /// What keeps this listing from being exactly the wanted chains, sets and counters, one short
     /// phrase each: a missing chain, rule, set, element or counter, an unexpected one (a second
     /// copy of a rule counts), or rules out of order. Empty when the table is exactly what weftd wants.
-    public func differences(from wanted: [NFTChain], sets wantedSets: [NFTSet] = [], counters wantedCounters: [String] = []) -> [String] {
+    public func differences(
+        from wanted: [NFTChain],
+        sets wantedSets: [NFTSet] = [],
+        counters wantedCounters: [String] = []
+    ) -> [String] {
         var differences: [String] = []
         for chain in wanted {
             guard let listed = chains.first(where: { $0.name == chain.name }) else {
@@ -152,9 +156,12 @@ public struct NFTListing: Equatable, Sendable {
                 continue
             }
             if listed.lines != set.lines {
-                differences.append("set \(set.name) is \(listed.lines.joined(separator: "; ")), not \(set.lines.joined(separator: "; "))")
+                differences.append(
+                    "set \(set.name) is \(listed.lines.joined(separator: "; ")), not \(set.lines.joined(separator: "; "))"
+                )
             }
-            let listedElements = Set(listed.elements), wantedElements = Set(set.elements)
+            let listedElements = Set(listed.elements)
+            let wantedElements = Set(set.elements)
             let missing = set.elements.filter { !listedElements.contains($0) }
             let extra = listed.elements.filter { !wantedElements.contains($0) }
             if !missing.isEmpty { differences.append("missing in set \(set.name): \(missing.joined(separator: ", "))") }

@@ -22,8 +22,10 @@ public struct NFTables: Sendable {
 
     /// `nft list table ip weft`, or nil when the table does not exist.
     public func listTable() throws(TrafficRulesError) -> String? {
-        try listing(["list", "table", TrafficRuleset.family, TrafficRuleset.table],
-                    operation: "list \(TrafficRuleset.tableSpecifier)")
+        try listing(
+            ["list", "table", TrafficRuleset.family, TrafficRuleset.table],
+            operation: "list \(TrafficRuleset.tableSpecifier)"
+        )
     }
 
     /// Whether nft has `table <family> <table>`.
@@ -53,17 +55,24 @@ public struct NFTables: Sendable {
         guard let path else { throw TrafficRulesError(operation: operation, .toolMissing(searched: Self.searchPaths)) }
         let outcome: ChildProcess.Outcome
         do {
-            outcome = try ChildProcess.run(path, arguments: arguments,
-                                           environment: ["LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
+            outcome = try ChildProcess.run(
+                path,
+                arguments: arguments,
+                environment: ["LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+            )
         } catch {
             throw TrafficRulesError(operation: operation, .launch(path: path, problem: error.description))
         }
         guard outcome.succeeded else {
-            let status: Int32 = switch outcome.termination {
-            case .exited(let code): code
-            case .signalled(let signal): 128 + signal
-            }
-            throw TrafficRulesError(operation: operation, .refused(status: status, output: String(decoding: outcome.errors, as: UTF8.self)))
+            let status: Int32 =
+                switch outcome.termination {
+                case .exited(let code): code
+                case .signalled(let signal): 128 + signal
+                }
+            throw TrafficRulesError(
+                operation: operation,
+                .refused(status: status, output: String(decoding: outcome.errors, as: UTF8.self))
+            )
         }
         return String(decoding: outcome.output, as: UTF8.self)
     }

@@ -32,10 +32,13 @@ public struct PortFilter: Equatable, Sendable {
 
     /// The chain, as `nft list table` prints it.
     public var chain: NFTChain {
-        NFTChain(name: Self.chainName, lines: [
-            "type filter hook input priority filter; policy accept;",
-            "udp dport \(port) ip saddr != @\(Self.setName) counter name \"\(Self.counterName)\" drop",
-        ])
+        NFTChain(
+            name: Self.chainName,
+            lines: [
+                "type filter hook input priority filter; policy accept;",
+                "udp dport \(port) ip saddr != @\(Self.setName) counter name \"\(Self.counterName)\" drop",
+            ]
+        )
     }
 
     /// The set of peers, its elements in nft's address order.
@@ -57,7 +60,9 @@ public struct PortFilter: Equatable, Sendable {
         let set = "\(TrafficRuleset.family) \(TrafficRuleset.table) \(Self.setName)"
         var script = ""
         if !added.isEmpty { script += "add element \(set) { \(added.map { "\($0)" }.joined(separator: ", ")) }\n" }
-        if !removed.isEmpty { script += "delete element \(set) { \(removed.map { "\($0)" }.joined(separator: ", ")) }\n" }
+        if !removed.isEmpty {
+            script += "delete element \(set) { \(removed.map { "\($0)" }.joined(separator: ", ")) }\n"
+        }
         return script
     }
 }
@@ -96,11 +101,14 @@ public struct PortFilterCounts: Equatable, Sendable {
     public init?(nftJSON: String) {
         struct Listing: Decodable {
             struct Object: Decodable { var counter: Counter? }
-            struct Counter: Decodable { var packets: UInt64; var bytes: UInt64 }
+            struct Counter: Decodable {
+                var packets: UInt64
+                var bytes: UInt64
+            }
             var nftables: [Object]
         }
         guard let listing = try? JSONDecoder().decode(Listing.self, from: Data(nftJSON.utf8)),
-              let counter = listing.nftables.lazy.compactMap(\.counter).first
+            let counter = listing.nftables.lazy.compactMap(\.counter).first
         else { return nil }
         self.init(packets: counter.packets, bytes: counter.bytes)
     }

@@ -56,10 +56,14 @@ public final class TrafficRuleKeeper: Sendable {
     public func install(_ ruleset: TrafficRuleset) throws(TrafficRulesError) {
         try state.withLock { (state) throws(TrafficRulesError) in
             if state.installed, let current = state.wanted, ruleset.differsOnlyInPeers(from: current),
-               let script = ruleset.portFilter?.elementScript(from: current.portFilter?.peers ?? []) {
+                let script = ruleset.portFilter?.elementScript(from: current.portFilter?.peers ?? [])
+            {
                 state.wanted = ruleset
                 do throws(TrafficRulesError) {
-                    try nft.apply(script, operation: "update set \(PortFilter.setName) in \(TrafficRuleset.tableSpecifier)")
+                    try nft.apply(
+                        script,
+                        operation: "update set \(PortFilter.setName) in \(TrafficRuleset.tableSpecifier)"
+                    )
                     return
                 } catch {
                     // The set is not as last applied (an element deleted by hand, the table
@@ -84,8 +88,11 @@ public final class TrafficRuleKeeper: Sendable {
                 }
                 let differences: [String]
                 if let listing = try nft.listTable() {
-                    differences = NFTListing(parsing: listing).differences(from: state.expected, sets: ruleset.sets,
-                                                                           counters: ruleset.counters)
+                    differences = NFTListing(parsing: listing).differences(
+                        from: state.expected,
+                        sets: ruleset.sets,
+                        counters: ruleset.counters
+                    )
                 } else {
                     differences = ["missing \(TrafficRuleset.tableSpecifier)"]
                 }
@@ -124,9 +131,15 @@ public final class TrafficRuleKeeper: Sendable {
             let listing = NFTListing(parsing: text)
             let table = "\(TrafficRuleset.family) \(TrafficRuleset.table)"
             var script = ""
-            if listing.chains.contains(where: { $0.name == PortFilter.chainName }) { script += "delete chain \(table) \(PortFilter.chainName)\n" }
-            if listing.sets.contains(where: { $0.name == PortFilter.setName }) { script += "delete set \(table) \(PortFilter.setName)\n" }
-            if listing.counters.contains(PortFilter.counterName) { script += "delete counter \(table) \(PortFilter.counterName)\n" }
+            if listing.chains.contains(where: { $0.name == PortFilter.chainName }) {
+                script += "delete chain \(table) \(PortFilter.chainName)\n"
+            }
+            if listing.sets.contains(where: { $0.name == PortFilter.setName }) {
+                script += "delete set \(table) \(PortFilter.setName)\n"
+            }
+            if listing.counters.contains(PortFilter.counterName) {
+                script += "delete counter \(table) \(PortFilter.counterName)\n"
+            }
             guard !script.isEmpty else { return false }
             try nft.apply(script, operation: "delete the port filter from \(TrafficRuleset.tableSpecifier)")
             return true
@@ -137,7 +150,8 @@ public final class TrafficRuleKeeper: Sendable {
     /// left. Nil when there is no such set.
     public func listedPeers() throws(TrafficRulesError) -> Set<IPv4Address>? {
         guard let text = try nft.listTable(),
-              let set = NFTListing(parsing: text).sets.first(where: { $0.name == PortFilter.setName }) else { return nil }
+            let set = NFTListing(parsing: text).sets.first(where: { $0.name == PortFilter.setName })
+        else { return nil }
         return Set(set.elements.compactMap { IPv4Address($0) })
     }
 
@@ -154,7 +168,9 @@ public final class TrafficRuleKeeper: Sendable {
     /// `nft -j list counter ip weft port-filter-dropped`; nil when it is not there.
     private func readCounter() -> PortFilterCounts? {
         let arguments = ["-j", "list", "counter", TrafficRuleset.family, TrafficRuleset.table, PortFilter.counterName]
-        guard let json = try? nft.run(arguments, operation: "list counter \(PortFilter.counterName)") else { return nil }
+        guard let json = try? nft.run(arguments, operation: "list counter \(PortFilter.counterName)") else {
+            return nil
+        }
         return PortFilterCounts(nftJSON: json)
     }
 
@@ -180,7 +196,8 @@ public final class TrafficRuleKeeper: Sendable {
         if let listing = try? nft.listTable() {
             let listed = NFTListing(parsing: listing)
             if !listed.differences(from: ruleset.chains, sets: ruleset.sets, counters: ruleset.counters).isEmpty,
-               Self.sameShape(listed, ruleset.chains) {
+                Self.sameShape(listed, ruleset.chains)
+            {
                 state.expected = listed.chains
             }
         }

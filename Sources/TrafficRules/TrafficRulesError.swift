@@ -20,16 +20,19 @@ public struct TrafficRulesError: Error, Equatable, Sendable, CustomStringConvert
     }
 
     public var description: String {
-        let off = "or run weftd with --ip-masq=false --iptables-forward-rules=false --port-filter=false to leave nftables alone"
+        let off =
+            "or run weftd with --ip-masq=false --iptables-forward-rules=false --port-filter=false to leave nftables alone"
         switch reason {
         case .toolMissing(let searched):
-            return "cannot \(operation): no nft executable (looked in \(searched.joined(separator: ", "))); install nftables (apt-get install nftables), \(off)"
+            return
+                "cannot \(operation): no nft executable (looked in \(searched.joined(separator: ", "))); install nftables (apt-get install nftables), \(off)"
         case .launch(let path, let problem):
             return "cannot \(operation): starting \(path) failed: \(problem); check that it is executable, \(off)"
         case .refused(let status, let output):
             let message = Self.firstLine(output)
             if output.contains("Operation not permitted") || output.contains("Permission denied") {
-                return "cannot \(operation): nft says \(message); weftd needs CAP_NET_ADMIN for nftables (run it as root), \(off)"
+                return
+                    "cannot \(operation): nft says \(message); weftd needs CAP_NET_ADMIN for nftables (run it as root), \(off)"
             }
             return "cannot \(operation): nft exited \(status): \(message)"
         }

@@ -35,8 +35,14 @@ public struct TrafficRuleset: Equatable, Sendable {
     /// --port-filter: the input chain, its set and its counter; nil without one.
     public var portFilter: PortFilter?
 
-    public init(network: IPv4Prefix, subnet: IPv4Prefix, masquerade: Bool, forwardAccept: Bool, fullyRandom: Bool = true,
-                portFilter: PortFilter? = nil) {
+    public init(
+        network: IPv4Prefix,
+        subnet: IPv4Prefix,
+        masquerade: Bool,
+        forwardAccept: Bool,
+        fullyRandom: Bool = true,
+        portFilter: PortFilter? = nil
+    ) {
         self.network = network
         self.subnet = subnet
         self.masquerade = masquerade
@@ -51,7 +57,9 @@ public struct TrafficRuleset: Equatable, Sendable {
     /// Whether `other` is this ruleset with another set of peers: then the set's elements are
     /// changed in place, and the chains and the counter stay as they are.
     public func differsOnlyInPeers(from other: TrafficRuleset) -> Bool {
-        guard let filter = portFilter, let otherFilter = other.portFilter, filter.peers != otherFilter.peers else { return false }
+        guard let filter = portFilter, let otherFilter = other.portFilter, filter.peers != otherFilter.peers else {
+            return false
+        }
         var same = other
         same.portFilter?.peers = filter.peers
         return same == self
@@ -61,24 +69,35 @@ public struct TrafficRuleset: Equatable, Sendable {
     /// nobody touched compares equal line for line.
     public var chains: [NFTChain] {
         var chains: [NFTChain] = []
-        let n = "\(network)", p = "\(subnet)"
+        let n = "\(network)"
+        let p = "\(subnet)"
         if masquerade {
             let masquerade = fullyRandom ? "masquerade fully-random" : "masquerade"
-            chains.append(NFTChain(name: "postrouting", lines: [
-                "type nat hook postrouting priority srcnat; policy accept;",
-                "meta mark & 0x00004000 == 0x00004000 return",
-                "ip saddr \(n) ip daddr \(n) return",
-                "ip saddr != \(n) ip daddr \(p) return",
-                "ip saddr \(n) ip daddr != 224.0.0.0/4 \(masquerade)",
-                "ip saddr != \(n) ip daddr \(n) \(masquerade)",
-            ]))
+            chains.append(
+                NFTChain(
+                    name: "postrouting",
+                    lines: [
+                        "type nat hook postrouting priority srcnat; policy accept;",
+                        "meta mark & 0x00004000 == 0x00004000 return",
+                        "ip saddr \(n) ip daddr \(n) return",
+                        "ip saddr != \(n) ip daddr \(p) return",
+                        "ip saddr \(n) ip daddr != 224.0.0.0/4 \(masquerade)",
+                        "ip saddr != \(n) ip daddr \(n) \(masquerade)",
+                    ]
+                )
+            )
         }
         if forwardAccept {
-            chains.append(NFTChain(name: "forward", lines: [
-                "type filter hook forward priority filter; policy accept;",
-                "ip saddr \(n) accept",
-                "ip daddr \(n) accept",
-            ]))
+            chains.append(
+                NFTChain(
+                    name: "forward",
+                    lines: [
+                        "type filter hook forward priority filter; policy accept;",
+                        "ip saddr \(n) accept",
+                        "ip daddr \(n) accept",
+                    ]
+                )
+            )
         }
         if let portFilter { chains.append(portFilter.chain) }
         return chains

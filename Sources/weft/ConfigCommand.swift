@@ -9,14 +9,17 @@ struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config",
         abstract: "Show or change the network config at <etcd-prefix>/config.",
-        subcommands: [ConfigGet.self, ConfigSet.self])
+        subcommands: [ConfigGet.self, ConfigSet.self]
+    )
 }
 
 struct ConfigGet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get",
         abstract: "Print the network config with the defaults flannel applies (SubnetLen, SubnetMin/Max, Backend).",
-        discussion: "Fields marked default are not in the JSON; flannel and weftd use the value shown. With --json, also the raw JSON and the key's mod_revision (for config set --if-revision).")
+        discussion:
+            "Fields marked default are not in the JSON; flannel and weftd use the value shown. With --json, also the raw JSON and the key's mod_revision (for config set --if-revision)."
+    )
 
     @OptionGroup var etcd: EtcdArguments
     @Flag(help: "JSON for scripts instead of the table.") var json = false
@@ -42,11 +45,18 @@ struct ConfigGet: AsyncParsableCommand {
             }
             let summary = ConfigSummary(config, raw: kv.value)
             if json {
-                print(try JSONOutput.render(Output(key: key, modRevision: kv.modRevision, raw: kv.value, fields: summary.fields)), terminator: "")
+                print(
+                    try JSONOutput.render(
+                        Output(key: key, modRevision: kv.modRevision, raw: kv.value, fields: summary.fields)
+                    ),
+                    terminator: ""
+                )
                 return
             }
             var table = TextTable(["FIELD", "VALUE", "SOURCE"])
-            for field in summary.fields { table.append([field.name, field.value, field.isDefault ? "default" : "set"]) }
+            for field in summary.fields {
+                table.append([field.name, field.value, field.isDefault ? "default" : "set"])
+            }
             print("\(key) (mod_revision \(kv.modRevision))")
             print(table.render(), terminator: "")
         }
@@ -61,16 +71,27 @@ struct ConfigSet: AsyncParsableCommand {
             The config is checked by the same parser weftd uses; a config weftd would refuse is \
             never written. The write is conditional: if the key changed since it was read (or \
             since --if-revision), nothing is written and the exit status is 1.
-            """)
+            """
+    )
 
     @OptionGroup var etcd: EtcdArguments
-    @Argument(help: ArgumentHelp("The config JSON, e.g. '{\"Network\":\"10.244.0.0/16\",\"Backend\":{\"Type\":\"vxlan\"}}'.", valueName: "json"))
+    @Argument(
+        help: ArgumentHelp(
+            "The config JSON, e.g. '{\"Network\":\"10.244.0.0/16\",\"Backend\":{\"Type\":\"vxlan\"}}'.",
+            valueName: "json"
+        )
+    )
     var text: String?
     @Option(help: ArgumentHelp("Read the config JSON from this file (- for standard input).", valueName: "path"))
     var file: String?
     @Option(help: ArgumentHelp("Build the config from flags instead of JSON: flannel's Network.", valueName: "cidr"))
     var network: String?
-    @Option(help: ArgumentHelp("With --network: the lease size (default 24, or the Network's prefix + 2 when that is longer).", valueName: "length"))
+    @Option(
+        help: ArgumentHelp(
+            "With --network: the lease size (default 24, or the Network's prefix + 2 when that is longer).",
+            valueName: "length"
+        )
+    )
     var subnetLen: Int?
     @Option(help: ArgumentHelp("With --network: udp, vxlan or host-gw (flannel's default: udp).", valueName: "type"))
     var backend: String?
@@ -78,16 +99,25 @@ struct ConfigSet: AsyncParsableCommand {
     var vni: Int?
     @Option(help: ArgumentHelp("With --network: the backend's UDP port (udp 8285, vxlan 8472).", valueName: "port"))
     var port: Int?
-    @Option(help: ArgumentHelp("Write only if the key's mod_revision is still this (from config get --json); 0: only if absent.", valueName: "revision"))
+    @Option(
+        help: ArgumentHelp(
+            "Write only if the key's mod_revision is still this (from config get --json); 0: only if absent.",
+            valueName: "revision"
+        )
+    )
     var ifRevision: Int64?
     @Flag(help: "Validate and show the changes, write nothing.") var dryRun = false
 
     func validate() throws {
         guard [text != nil, file != nil, network != nil].filter({ $0 }).count == 1 else {
-            throw ValidationError("give the config one way: as a JSON argument, with --file, or with --network (and --backend, ...)")
+            throw ValidationError(
+                "give the config one way: as a JSON argument, with --file, or with --network (and --backend, ...)"
+            )
         }
         if network == nil && (subnetLen != nil || backend != nil || vni != nil || port != nil) {
-            throw ValidationError("--subnet-len, --backend, --vni and --port build a config with --network; add --network=10.244.0.0/16")
+            throw ValidationError(
+                "--subnet-len, --backend, --vni and --port build a config with --network; add --network=10.244.0.0/16"
+            )
         }
     }
 
@@ -116,8 +146,12 @@ struct ConfigSet: AsyncParsableCommand {
                 }
                 for line in update.description { print(line) }
                 if update.isUnchanged || dryRun { return }
-                let guardClause = current.map { Compare.modRevision(key, equals: $0.modRevision) } ?? Compare.absent(key)
-                let result = try await client.transaction(compare: [guardClause], success: [.put(key: key, value: newText, lease: nil)])
+                let guardClause =
+                    current.map { Compare.modRevision(key, equals: $0.modRevision) } ?? Compare.absent(key)
+                let result = try await client.transaction(
+                    compare: [guardClause],
+                    success: [.put(key: key, value: newText, lease: nil)]
+                )
                 guard result.succeeded else {
                     throw CommandFailure(ConfigKey.changed(key, expected: current?.modRevision ?? 0, found: nil))
                 }
@@ -151,7 +185,9 @@ enum ConfigKey {
     }
 
     static func changed(_ key: String, expected: Int64, found: Int64?) -> String {
-        let now = found.map { $0 == 0 ? "it does not exist" : "its mod_revision is \($0)" } ?? "it was written meanwhile"
-        return "\(key) changed concurrently (expected mod_revision \(expected), but \(now)); nothing was written: run weft config get and try again"
+        let now =
+            found.map { $0 == 0 ? "it does not exist" : "its mod_revision is \($0)" } ?? "it was written meanwhile"
+        return
+            "\(key) changed concurrently (expected mod_revision \(expected), but \(now)); nothing was written: run weft config get and try again"
     }
 }

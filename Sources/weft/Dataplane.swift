@@ -24,9 +24,13 @@ struct Dataplane: ParsableCommand {
             packets instead: created and given each peer's neighbour, FDB entry and onlink route \
             as weftd does, `ready engine=kernel workers=0` once they are in place, and on the \
             signal the device is deleted and the report names its entries and counters.
-            """)
+            """
+    )
 
-    @Option(help: "Device name, the TUN's or the kernel vxlan device's (default: flannel's, as weftd names it: flannel0 for udp, flannel.<vni> for vxlan).")
+    @Option(
+        help:
+            "Device name, the TUN's or the kernel vxlan device's (default: flannel's, as weftd names it: flannel0 for udp, flannel.<vni> for vxlan)."
+    )
     var tun: String?
     @Option(help: "flannel's Network, routed into the TUN.") var network: IPv4Prefix
     @Option(help: "This host's subnet (lease).") var subnet: IPv4Prefix
@@ -37,24 +41,38 @@ struct Dataplane: ParsableCommand {
     @Option(help: "vxlan: the VNI stamped on and required of every frame.") var vni: UInt32 = 1
     @Option(name: .customLong("vtep-mac"), help: "vxlan: this host's VtepMAC (as its lease publishes it).")
     var vtepMAC: MACAddress?
-    @Option(name: .customLong("source-ports"),
-            help: "vxlan: outer UDP source ports per worker, picked by inner flow (0: send from --port).")
+    @Option(
+        name: .customLong("source-ports"),
+        help: "vxlan: outer UDP source ports per worker, picked by inner flow (0: send from --port)."
+    )
     var sourcePorts = EngineConfiguration.defaultSourcePortCount
     @Option(help: "uring, mmsg or auto (io_uring when available).") var engine: EngineConfiguration.Selection = .auto
     @Option(help: "Packets per batch (1: one packet per syscall, like flannel's udp proxy).") var batch = 64
     @Option(help: "Worker threads, each with its own TUN queue and socket.") var workers = 1
-    @Option(help: ArgumentHelp("A peer's subnet and PublicIP, and for vxlan its VtepMAC; repeat per peer.",
-                               valueName: "subnet=public-ip[,vtep-mac]"))
+    @Option(
+        help: ArgumentHelp(
+            "A peer's subnet and PublicIP, and for vxlan its VtepMAC; repeat per peer.",
+            valueName: "subnet=public-ip[,vtep-mac]"
+        )
+    )
     var peer: [PeerRoute] = []
     @Option(name: .customLong("underlay-mtu"), help: "MTU of the interface the datagrams leave by.")
     var underlayMTU = 1500
     @Flag(help: "TUN offloads + UDP GSO/GRO: 64 KB TCP super-packets in, one segmented send out (uring engine).")
     var offloads = false
-    @Option(name: .customLong("vxlan-dataplane"),
-            help: "vxlan: weft (Weft's engine on a TUN) or kernel (the kernel's vxlan device, programmed as weftd's default does; the engine options do not apply).")
+    @Option(
+        name: .customLong("vxlan-dataplane"),
+        help:
+            "vxlan: weft (Weft's engine on a TUN) or kernel (the kernel's vxlan device, programmed as weftd's default does; the engine options do not apply)."
+    )
     var vxlanDataplane: DaemonOptions.VXLANDataplane = .weft
-    @Option(name: .customLong("busy-poll"),
-            help: ArgumentHelp("How long each worker keeps polling after traffic before it sleeps (0: off).", valueName: "microseconds"))
+    @Option(
+        name: .customLong("busy-poll"),
+        help: ArgumentHelp(
+            "How long each worker keeps polling after traffic before it sleeps (0: off).",
+            valueName: "microseconds"
+        )
+    )
     var busyPoll = 0
 
     func run() throws {
@@ -82,8 +100,12 @@ struct Dataplane: ParsableCommand {
         var received: Int32 = 0
         while sigwait(&signals, &received) != 0 {}
         dataplane.stop()
-        let report = Self.report(dataplane.counters.snapshot(), kind: kind, workers: workers,
-                                 failures: dataplane.workerFailures)
+        let report = Self.report(
+            dataplane.counters.snapshot(),
+            kind: kind,
+            workers: workers,
+            failures: dataplane.workerFailures
+        )
         FileHandle.standardOutput.write(report + Data("\n".utf8))
     }
 
@@ -94,10 +116,22 @@ struct Dataplane: ParsableCommand {
         if backend == .udp, vtepMAC != nil { throw CommandFailure("--vtep-mac is for --backend vxlan only") }
         let defaultPort = backend == .vxlan ? VXLAN.defaultPort : UDPBackend.defaultPort
         return EngineConfiguration(
-            tunName: tun ?? FlannelDevice.name(vxlan: backend == .vxlan, vni: vni), network: network, localSubnet: subnet, publicIP: publicIP, port: port ?? defaultPort,
-            backend: backend.backend, vni: vni, vtepMAC: vtepMAC ?? MACAddress(0), engine: engine, workers: workers,
-            batchSize: batch, underlayMTU: underlayMTU, sourcePortCount: sourcePorts, offloads: offloads,
-            busyPoll: .microseconds(busyPoll))
+            tunName: tun ?? FlannelDevice.name(vxlan: backend == .vxlan, vni: vni),
+            network: network,
+            localSubnet: subnet,
+            publicIP: publicIP,
+            port: port ?? defaultPort,
+            backend: backend.backend,
+            vni: vni,
+            vtepMAC: vtepMAC ?? MACAddress(0),
+            engine: engine,
+            workers: workers,
+            batchSize: batch,
+            underlayMTU: underlayMTU,
+            sourcePortCount: sourcePorts,
+            offloads: offloads,
+            busyPoll: .microseconds(busyPoll)
+        )
     }
 
     /// The static route table: every peer on `port`, with its VtepMAC for vxlan.
@@ -105,14 +139,24 @@ struct Dataplane: ParsableCommand {
         try peer.map { peer in
             switch (backend, peer.vtepMAC) {
             case (.vxlan, nil):
-                throw CommandFailure("--peer \(peer.subnet)=\(peer.publicIP): --backend vxlan needs the peer's VtepMAC "
-                    + "(--peer \(peer.subnet)=\(peer.publicIP),aa:bb:cc:dd:ee:ff)")
+                throw CommandFailure(
+                    "--peer \(peer.subnet)=\(peer.publicIP): --backend vxlan needs the peer's VtepMAC "
+                        + "(--peer \(peer.subnet)=\(peer.publicIP),aa:bb:cc:dd:ee:ff)"
+                )
             case (.udp, .some):
-                throw CommandFailure("--peer \(peer.subnet)=\(peer.publicIP),\(peer.vtepMAC!): a VtepMAC is for --backend vxlan only")
+                throw CommandFailure(
+                    "--peer \(peer.subnet)=\(peer.publicIP),\(peer.vtepMAC!): a VtepMAC is for --backend vxlan only"
+                )
             default:
-                return Route(subnet: peer.subnet, nextHop: NextHop(publicIP: peer.publicIP, port: port,
-                                                                   vtepMAC: peer.vtepMAC ?? MACAddress(0),
-                                                                   backend: backend.backend))
+                return Route(
+                    subnet: peer.subnet,
+                    nextHop: NextHop(
+                        publicIP: peer.publicIP,
+                        port: port,
+                        vtepMAC: peer.vtepMAC ?? MACAddress(0),
+                        backend: backend.backend
+                    )
+                )
             }
         }
     }
@@ -121,16 +165,23 @@ struct Dataplane: ParsableCommand {
     /// reader can rely on the keys: {"engine", "workers", "drops": {reason: n}, "traffic":
     /// {counter: n}, "peers": {public IP: {sent_packets, sent_bytes, received_packets,
     /// received_bytes}}, "unattributed": {…}, "worker_failures": [message]}.
-    static func report(_ statistics: EngineStatistics, kind: EngineKind, workers: Int, failures: [EngineError]) -> Data {
+    static func report(_ statistics: EngineStatistics, kind: EngineKind, workers: Int, failures: [EngineError]) -> Data
+    {
         func traffic(_ peer: PeerTraffic) -> [String: UInt64] {
-            ["sent_packets": peer.sentPackets, "sent_bytes": peer.sentBytes,
-             "received_packets": peer.receivedPackets, "received_bytes": peer.receivedBytes]
+            [
+                "sent_packets": peer.sentPackets, "sent_bytes": peer.sentBytes,
+                "received_packets": peer.receivedPackets, "received_bytes": peer.receivedBytes,
+            ]
         }
         let object: [String: Any] = [
             "engine": kind.rawValue,
             "workers": workers,
-            "drops": Dictionary(uniqueKeysWithValues: DropReason.allCases.map { ($0.description, statistics.drops[$0]) }),
-            "traffic": Dictionary(uniqueKeysWithValues: WorkerCounters.Traffic.allCases.map { ($0.description, statistics[$0]) }),
+            "drops": Dictionary(
+                uniqueKeysWithValues: DropReason.allCases.map { ($0.description, statistics.drops[$0]) }
+            ),
+            "traffic": Dictionary(
+                uniqueKeysWithValues: WorkerCounters.Traffic.allCases.map { ($0.description, statistics[$0]) }
+            ),
             "peers": Dictionary(uniqueKeysWithValues: statistics.peers.map { ($0.key.description, traffic($0.value)) }),
             "unattributed": traffic(statistics.unattributed),
             "worker_failures": failures.map(\.description),

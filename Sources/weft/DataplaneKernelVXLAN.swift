@@ -25,13 +25,17 @@ extension Dataplane {
             throw CommandFailure("--vxlan-dataplane kernel is for --backend vxlan only")
         }
         if offloads {
-            throw CommandFailure("--offloads is for Weft's engine; the kernel's vxlan device uses the kernel's own offloads")
+            throw CommandFailure(
+                "--offloads is for Weft's engine; the kernel's vxlan device uses the kernel's own offloads"
+            )
         }
         guard let vtepMAC else {
             throw CommandFailure("--backend vxlan needs --vtep-mac: the MAC this host's lease publishes as VtepMAC")
         }
         if vtepMAC.value == 0 || vtepMAC.byte(0) & 1 != 0 {
-            throw CommandFailure("--vtep-mac \(vtepMAC): give the VTEP a unicast MAC (flannel picks a random locally administered one)")
+            throw CommandFailure(
+                "--vtep-mac \(vtepMAC): give the VTEP a unicast MAC (flannel picks a random locally administered one)"
+            )
         }
         if vni > 0xFF_FFFF { throw CommandFailure("--vni \(vni): a VXLAN VNI has 24 bits, use 0 to 16777215") }
         let mtu = underlayMTU - 28 - VXLAN.overhead
@@ -39,8 +43,16 @@ extension Dataplane {
             throw CommandFailure("--underlay-mtu \(underlayMTU) leaves \(mtu) for the vxlan device (IPv4 needs 68)")
         }
         let port = port ?? VXLAN.defaultPort
-        let link = VXLANLink(name: tun ?? FlannelDevice.name(vxlan: true, vni: vni), vni: vni, local: underlay.address,
-                             underlayIndex: Int32(underlay.index), port: port, learning: false, mac: vtepMAC, mtu: mtu)
+        let link = VXLANLink(
+            name: tun ?? FlannelDevice.name(vxlan: true, vni: vni),
+            vni: vni,
+            local: underlay.address,
+            underlayIndex: Int32(underlay.index),
+            port: port,
+            learning: false,
+            mac: vtepMAC,
+            mtu: mtu
+        )
         return KernelVXLANSetup(link: link, routes: try routes(port: port))
     }
 
@@ -51,7 +63,9 @@ extension Dataplane {
         do {
             underlay = try HostNetwork.selectInterface(InterfaceRequest(publicIP: publicIP))
         } catch is InterfaceSelectionError {
-            throw CommandFailure("--public-ip \(publicIP) is not an address of any interface here; the kernel device takes its local address and underlay from the interface holding it")
+            throw CommandFailure(
+                "--public-ip \(publicIP) is not an address of any interface here; the kernel device takes its local address and underlay from the interface holding it"
+            )
         }
         let setup = try kernelVXLANSetup(underlay: underlay)
         var signals = sigset_t()
@@ -64,12 +78,22 @@ extension Dataplane {
             FileHandle.standardError.write(Data("weft dataplane: \(line)\n".utf8))
         }
         let name = setup.link.name
-        var device = try VXLANDevice(link: setup.link, localSubnet: subnet, network: network, publicIP: publicIP, log: log)
+        var device = try VXLANDevice(
+            link: setup.link,
+            localSubnet: subnet,
+            network: network,
+            publicIP: publicIP,
+            log: log
+        )
         do {
             let found = try device.setUp()
-            log("kernel vxlan device \(name) (index \(device.index), \(found)): VNI \(vni), local \(underlay.address) dev \(underlay.name), dstport \(setup.link.port), MAC \(setup.link.mac!), MTU \(setup.link.mtu!), address \(device.address)/32")
+            log(
+                "kernel vxlan device \(name) (index \(device.index), \(found)): VNI \(vni), local \(underlay.address) dev \(underlay.name), dstport \(setup.link.port), MAC \(setup.link.mac!), MTU \(setup.link.mtu!), address \(device.address)/32"
+            )
             // A peer the kernel dataplane would refuse fails the command: the harness row must not measure without it.
-            if let refused = try device.reconcile(setup.routes).refused.first { throw CommandFailure(refused.description) }
+            if let refused = try device.reconcile(setup.routes).refused.first {
+                throw CommandFailure(refused.description)
+            }
         } catch {
             if device.index != 0 { Self.deleteLink(index: device.index) }
             throw error
@@ -83,8 +107,10 @@ extension Dataplane {
         let traffic = Self.linkStatistics(name)
         let statistics = device.statistics
         Self.deleteLink(index: index)
-        FileHandle.standardOutput.write(Self.kernelReport(device: name, statistics: statistics, listing: listing, traffic: traffic)
-            + Data("\n".utf8))
+        FileHandle.standardOutput.write(
+            Self.kernelReport(device: name, statistics: statistics, listing: listing, traffic: traffic)
+                + Data("\n".utf8)
+        )
     }
 
     private static func deleteLink(index: Int32) {
@@ -96,8 +122,10 @@ extension Dataplane {
     static func linkStatistics(_ name: String) -> [String: UInt64] {
         var counters: [String: UInt64] = [:]
         for counter in ["rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_dropped", "tx_dropped", "tx_errors"] {
-            guard let text = try? String(contentsOfFile: "/sys/class/net/\(name)/statistics/\(counter)", encoding: .utf8),
-                  let value = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { continue }
+            guard
+                let text = try? String(contentsOfFile: "/sys/class/net/\(name)/statistics/\(counter)", encoding: .utf8),
+                let value = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            else { continue }
             counters[counter] = value
         }
         return counters
@@ -106,12 +134,19 @@ extension Dataplane {
     /// One JSON object: {"engine": "kernel", "workers": 0, "device", "peers", "entries_written",
     /// "entries_removed", "entries": {"neighbours", "fdb", "routes"} as the kernel held them at the
     /// stop (null if they could not be read), "device_traffic": {counter: n}}.
-    static func kernelReport(device: String, statistics: VXLANDevice.Statistics, listing: VXLANDevice.Listing?,
-                             traffic: [String: UInt64]) -> Data {
-        let entries: Any = listing.map { listing -> [String: [String]] in
-            ["neighbours": listing.neighbours.map(\.description), "fdb": listing.fdb.map(\.description),
-             "routes": listing.routes.map(\.description)]
-        } ?? NSNull()
+    static func kernelReport(
+        device: String,
+        statistics: VXLANDevice.Statistics,
+        listing: VXLANDevice.Listing?,
+        traffic: [String: UInt64]
+    ) -> Data {
+        let entries: Any =
+            listing.map { listing -> [String: [String]] in
+                [
+                    "neighbours": listing.neighbours.map(\.description), "fdb": listing.fdb.map(\.description),
+                    "routes": listing.routes.map(\.description),
+                ]
+            } ?? NSNull()
         let object: [String: Any] = [
             "engine": "kernel",
             "workers": 0,

@@ -2,14 +2,14 @@ import Addressing
 import ArgumentParser
 import Config
 import ControlPlane
-import EtcdSubnets
 import Daemon
 import Engine
-import Netlink
 import Etcd
+import EtcdSubnets
 import Foundation
 import KubeModel
 import KubeSubnets
+import Netlink
 import Operator
 import Spawn
 import Status
@@ -19,14 +19,21 @@ import TrafficRules
 struct DoctorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Check this node: etcd, the config, this host's lease, interface, MTU, ip_forward, rules, overlay device, the running dataplane.",
+        abstract:
+            "Check this node: etcd, the config, this host's lease, interface, MTU, ip_forward, rules, overlay device, the running dataplane.",
         discussion: """
             Give it the flags weftd runs with (or the same FLANNELD_* environment). Each check prints \
             ok, warn or FAIL, and for a warning or failure what to do. Exit status 1 when any check fails.
-            """)
+            """
+    )
 
     @OptionGroup var etcd: EtcdArguments
-    @Option(help: ArgumentHelp("subnet.env weftd writes (FLANNELD_SUBNET_FILE; default /run/flannel/subnet.env).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "subnet.env weftd writes (FLANNELD_SUBNET_FILE; default /run/flannel/subnet.env).",
+            valueName: "path"
+        )
+    )
     var subnetFile: String?
     @Option(help: ArgumentHelp("weftd's --iface, repeatable (FLANNELD_IFACE).", valueName: "name|ip"))
     var iface: [String] = []
@@ -34,7 +41,10 @@ struct DoctorCommand: AsyncParsableCommand {
     var ifaceRegex: [String] = []
     @Option(help: ArgumentHelp("weftd's --public-ip (FLANNELD_PUBLIC_IP).", valueName: "ip"))
     var publicIP: String?
-    @Flag(help: "Kubernetes mode, as weftd --kube-subnet-mgr (FLANNELD_KUBE_SUBNET_MGR): check the API server, RBAC and this node instead of etcd.")
+    @Flag(
+        help:
+            "Kubernetes mode, as weftd --kube-subnet-mgr (FLANNELD_KUBE_SUBNET_MGR): check the API server, RBAC and this node instead of etcd."
+    )
     var kubeSubnetMgr = false
     @Option(help: ArgumentHelp("weftd's --kubeconfig-file (FLANNELD_KUBECONFIG_FILE).", valueName: "path"))
     var kubeconfigFile: String?
@@ -42,9 +52,16 @@ struct DoctorCommand: AsyncParsableCommand {
     var kubeApiUrl: String?
     @Option(help: ArgumentHelp("weftd's --net-config-path (FLANNELD_NET_CONFIG_PATH).", valueName: "path"))
     var netConfigPath: String?
-    @Option(help: ArgumentHelp("weftd's --kube-annotation-prefix (FLANNELD_KUBE_ANNOTATION_PREFIX).", valueName: "prefix"))
+    @Option(
+        help: ArgumentHelp("weftd's --kube-annotation-prefix (FLANNELD_KUBE_ANNOTATION_PREFIX).", valueName: "prefix")
+    )
     var kubeAnnotationPrefix: String?
-    @Option(help: ArgumentHelp("weftd's --status-socket (FLANNELD_STATUS_SOCKET; default weftd.sock beside the subnet file), to ask weftd which dataplane runs.", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "weftd's --status-socket (FLANNELD_STATUS_SOCKET; default weftd.sock beside the subnet file), to ask weftd which dataplane runs.",
+            valueName: "path"
+        )
+    )
     var statusSocket: String?
     @Flag(help: "Skip the DF probes of the path to each peer (ICMP echo, up to 16 peers).") var noPathProbe = false
     @Flag(help: "JSON for scripts instead of the table.") var json = false
@@ -106,14 +123,21 @@ struct DoctorProbe {
             names = [facts.expectedDevice]
         }
         if let found = names.lazy.compactMap({ name in interfaces.first { $0.name == name } }).first {
-            facts.device = DoctorFacts.Device(name: found.name, mtu: found.mtu, isUp: found.isUp, kind: Self.linkKind(found.name))
+            facts.device = DoctorFacts.Device(
+                name: found.name,
+                mtu: found.mtu,
+                isUp: found.isUp,
+                kind: Self.linkKind(found.name)
+            )
         }
         if probePaths, kubePeers != nil || !reachable.isEmpty, case .success(let choice) = facts.interface {
             let overhead = DoctorCheck.networkConfig(facts)?.backend.overhead ?? 0
             let needed = DoctorCheck.subnetEnv(facts)?.mtu.map { $0 + overhead } ?? choice.mtu
             let all = if let kubePeers { kubePeers } else { await readPeers(endpoints: reachable) }
             let peers = all.filter { $0 != choice.publicIP }.prefix(PathProbe.peerLimit)
-            facts.paths = peers.map { PathProbe(peer: $0, needed: needed, largest: Self.largestAnswered(peer: $0, upTo: needed)) }
+            facts.paths = peers.map {
+                PathProbe(peer: $0, needed: needed, largest: Self.largestAnswered(peer: $0, upTo: needed))
+            }
         }
         facts.ipForward = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -129,11 +153,18 @@ struct DoctorProbe {
         do {
             let report = try StatusClient(path: path).routes()
             let kernel = report.kernel
-            return .running(DoctorFacts.RunningDataplane(
-                dataplane: report.dataplane, backend: report.backend, peers: report.routes.count { $0.direct != true },
-                directPeers: report.routes.count { $0.direct == true }, kernelDevice: kernel?.device,
-                kernelEntries: kernel.map { $0.neighbours.count + $0.fdb.count + $0.routes.count } ?? 0,
-                kernelDifferences: kernel?.differences ?? [], kernelError: kernel?.error))
+            return .running(
+                DoctorFacts.RunningDataplane(
+                    dataplane: report.dataplane,
+                    backend: report.backend,
+                    peers: report.routes.count { $0.direct != true },
+                    directPeers: report.routes.count { $0.direct == true },
+                    kernelDevice: kernel?.device,
+                    kernelEntries: kernel.map { $0.neighbours.count + $0.fdb.count + $0.routes.count } ?? 0,
+                    kernelDifferences: kernel?.differences ?? [],
+                    kernelError: kernel?.error
+                )
+            )
         } catch {
             return .unreachable(socket: path, problem: "\(error)")
         }
@@ -144,11 +175,15 @@ struct DoctorProbe {
         var probes: [DoctorFacts.EndpointProbe] = []
         for endpoint in options.etcdEndpoints {
             do {
-                _ = try await withEtcdClient(options, endpoints: [endpoint], adjust: {
-                    $0.passes = 1
-                    $0.connectTimeout = .seconds(1)
-                    $0.requestTimeout = .seconds(2)
-                }) { client in try await client.get(EtcdPath.config(prefix: options.etcdPrefix)) }
+                _ = try await withEtcdClient(
+                    options,
+                    endpoints: [endpoint],
+                    adjust: {
+                        $0.passes = 1
+                        $0.connectTimeout = .seconds(1)
+                        $0.requestTimeout = .seconds(2)
+                    }
+                ) { client in try await client.get(EtcdPath.config(prefix: options.etcdPrefix)) }
                 probes.append(.init(endpoint: endpoint))
             } catch {
                 probes.append(.init(endpoint: endpoint, error: "\(error)"))
@@ -175,7 +210,10 @@ struct DoctorProbe {
         let configKey = EtcdPath.config(prefix: prefix)
         var ownSubnet: IPv4Prefix?
         if case .parsed(_, let env) = facts.subnetFile { ownSubnet = env.subnet }
-        let result: (DoctorFacts.ConfigState, DoctorFacts.OwnLease)? = try? await withEtcdClient(options, endpoints: endpoints) { (client) async throws -> (DoctorFacts.ConfigState, DoctorFacts.OwnLease) in
+        let result: (DoctorFacts.ConfigState, DoctorFacts.OwnLease)? = try? await withEtcdClient(
+            options,
+            endpoints: endpoints
+        ) { (client) async throws -> (DoctorFacts.ConfigState, DoctorFacts.OwnLease) in
             let config: DoctorFacts.ConfigState
             if let kv = try await client.get(configKey).kvs.first {
                 do {
@@ -210,13 +248,23 @@ struct DoctorProbe {
         do throws(LeaseError) {
             facts.config = .valid(key: file.path, try file.read())
         } catch {
-            facts.config = error.kind == .configMissing ? .missing(key: file.path, message: error.description) : .invalid(key: file.path, problem: error.description)
+            facts.config =
+                error.kind == .configMissing
+                ? .missing(key: file.path, message: error.description)
+                : .invalid(key: file.path, problem: error.description)
         }
         let manager: KubeSubnetManager
         do {
-            manager = try KubeSubnetManager(options.kubeSubnetManagerOptions(), warn: { FileHandle.standardError.write(Data("weft: warning: \($0)\n".utf8)) })
+            manager = try KubeSubnetManager(
+                options.kubeSubnetManagerOptions(),
+                warn: { FileHandle.standardError.write(Data("weft: warning: \($0)\n".utf8)) }
+            )
         } catch {
-            facts.kube = KubeFacts(server: options.kubeAPIURL, clientProblem: error.description, node: .failure(InterfaceProblem("no client")))
+            facts.kube = KubeFacts(
+                server: options.kubeAPIURL,
+                clientProblem: error.description,
+                node: .failure(InterfaceProblem("no client"))
+            )
             return nil
         }
         let diagnosis = await manager.diagnose(network: DoctorCheck.networkConfig(facts)?.network)
@@ -226,14 +274,17 @@ struct DoctorProbe {
             node: diagnosis.node.mapError { InterfaceProblem($0.description) },
             access: diagnosis.access.map { KubeFacts.Access(rule: $0.rule, error: $0.error) },
             podCIDR: diagnosis.podCIDR.map { $0.map(\.description).mapError { InterfaceProblem($0.description) } },
-            annotations: diagnosis.annotations)
+            annotations: diagnosis.annotations
+        )
         return diagnosis.peerPublicIPs
     }
 
     /// The PublicIPs of every lease, sorted.
     func readPeers(endpoints: [String]) async -> [String] {
         let prefix = EtcdPath.subnets(prefix: options.etcdPrefix) + "/"
-        let listing = try? await withEtcdClient(options, endpoints: endpoints) { client in try await client.range(prefix: prefix) }
+        let listing = try? await withEtcdClient(options, endpoints: endpoints) { client in
+            try await client.range(prefix: prefix)
+        }
         let addresses = (listing?.kvs ?? []).compactMap { try? LeaseAttributes.parse($0.value).publicIP.description }
         return Array(Set(addresses)).sorted()
     }
@@ -241,14 +292,16 @@ struct DoctorProbe {
     /// The largest IP packet with DF that `peer` answers, up to `needed`; nil when even the
     /// smallest gets no answer. Binary search, each size given two echoes (one may be lost).
     static func largestAnswered(peer: String, upTo needed: Int) -> Int? {
-        guard let ping = ["/usr/bin/ping", "/bin/ping"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return nil }
+        guard
+            let ping = ["/usr/bin/ping", "/bin/ping"].first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+        else { return nil }
         func answers(_ size: Int) -> Bool {
             let arguments = ["-n", "-q", "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", String(size - 28), peer]
             return (try? ChildProcess.run(ping, arguments: arguments, environment: ["LC_ALL": "C"]))?.succeeded == true
         }
         if answers(needed) { return needed }
         guard answers(PathProbe.smallest) else { return nil }
-        var (low, high) = (PathProbe.smallest, needed)   // low answered, high did not
+        var (low, high) = (PathProbe.smallest, needed)  // low answered, high did not
         while high - low > 1 {
             let middle = (low + high) / 2
             if answers(middle) { low = middle } else { high = middle }
@@ -267,9 +320,20 @@ struct DoctorProbe {
         do {
             let chosen = try HostNetwork.selectInterface(request)
             let others = chosen.others.filter { other in !Self.deviceNames.contains { other.hasPrefix($0 + " ") } }
-            let requested = !request.interfaces.isEmpty || !request.regexes.isEmpty || request.canReach != nil || request.publicIP != nil
-            return .success(DoctorFacts.Interface(name: chosen.name, address: chosen.address.description, publicIP: chosen.publicIP.description,
-                                                  mtu: chosen.mtu, reason: chosen.reason, others: others, requested: requested))
+            let requested =
+                !request.interfaces.isEmpty || !request.regexes.isEmpty || request.canReach != nil
+                || request.publicIP != nil
+            return .success(
+                DoctorFacts.Interface(
+                    name: chosen.name,
+                    address: chosen.address.description,
+                    publicIP: chosen.publicIP.description,
+                    mtu: chosen.mtu,
+                    reason: chosen.reason,
+                    others: others,
+                    requested: requested
+                )
+            )
         } catch {
             return .failure(InterfaceProblem("\(error)"))
         }
@@ -283,7 +347,8 @@ struct DoctorProbe {
             for (family, table) in DoctorCheck.flanneldTables where try nft.hasTable(family: family, table) {
                 found.append("table \(family) \(table)")
             }
-            for (family, table, chain) in DoctorCheck.flanneldChains where try nft.hasChain(family: family, table: table, chain) {
+            for (family, table, chain) in DoctorCheck.flanneldChains
+            where try nft.hasChain(family: family, table: table, chain) {
                 found.append("chain \(family) \(table) \(chain)")
             }
             return .found(found)

@@ -7,10 +7,16 @@ import Foundation
 /// FLANNELD_* variable weftd reads, and every value goes through weftd's own parser
 /// (DaemonOptions), so a node's /etc/default/flanneld environment works unchanged.
 struct EtcdArguments: ParsableArguments {
-    @Option(help: ArgumentHelp("Comma-separated etcd v3 endpoints (FLANNELD_ETCD_ENDPOINTS; default http://127.0.0.1:4001,http://127.0.0.1:2379).",
-                               valueName: "url,url"))
+    @Option(
+        help: ArgumentHelp(
+            "Comma-separated etcd v3 endpoints (FLANNELD_ETCD_ENDPOINTS; default http://127.0.0.1:4001,http://127.0.0.1:2379).",
+            valueName: "url,url"
+        )
+    )
     var etcdEndpoints: String?
-    @Option(help: ArgumentHelp("etcd key prefix (FLANNELD_ETCD_PREFIX; default /coreos.com/network).", valueName: "prefix"))
+    @Option(
+        help: ArgumentHelp("etcd key prefix (FLANNELD_ETCD_PREFIX; default /coreos.com/network).", valueName: "prefix")
+    )
     var etcdPrefix: String?
     @Option(help: ArgumentHelp("CA that signs etcd's server certificate (FLANNELD_ETCD_CAFILE).", valueName: "path"))
     var etcdCafile: String?
@@ -42,12 +48,19 @@ struct EtcdArguments: ParsableArguments {
 
 /// The etcd client for `options`, shut down after `body` whatever it does. An operator command
 /// fails fast: one pass over the endpoints, not weftd's patient retries.
-func withEtcdClient<T>(_ options: DaemonOptions, endpoints: [String]? = nil,
-                       adjust: (inout EtcdClient.Configuration) -> Void = { $0.passes = 1 },
-                       _ body: (EtcdClient) async throws -> T) async throws -> T {
-    let client = try options.makeEtcdClient(endpoints: endpoints, adjust: adjust, warning: { warning in
-        FileHandle.standardError.write(Data("weft: warning: \(warning)\n".utf8))
-    })
+func withEtcdClient<T>(
+    _ options: DaemonOptions,
+    endpoints: [String]? = nil,
+    adjust: (inout EtcdClient.Configuration) -> Void = { $0.passes = 1 },
+    _ body: (EtcdClient) async throws -> T
+) async throws -> T {
+    let client = try options.makeEtcdClient(
+        endpoints: endpoints,
+        adjust: adjust,
+        warning: { warning in
+            FileHandle.standardError.write(Data("weft: warning: \(warning)\n".utf8))
+        }
+    )
     do {
         let result = try await body(client)
         try? await client.shutdown()

@@ -53,7 +53,10 @@ struct LeaseFile {
         var leases: [Lease] = []
         for (key, value) in members {
             guard let subnet = LeaseKey(parsing: key)?.subnet else {
-                throw Failure(path: path, reason: "key \"\(key)\" is not a flannel subnet key (want e.g. 10.244.34.0-24)")
+                throw Failure(
+                    path: path,
+                    reason: "key \"\(key)\" is not a flannel subnet key (want e.g. 10.244.34.0-24)"
+                )
             }
             do {
                 let text = try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed])

@@ -10,10 +10,17 @@ struct LeasesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "leases",
         abstract: "List the subnet leases under <etcd-prefix>/subnets/: subnet, public IP, backend, VtepMAC, expiry.",
-        discussion: "The lease subnet.env names is marked as this host's. A record weftd could not read is listed as malformed.")
+        discussion:
+            "The lease subnet.env names is marked as this host's. A record weftd could not read is listed as malformed."
+    )
 
     @OptionGroup var etcd: EtcdArguments
-    @Option(help: ArgumentHelp("This host's subnet.env, to mark its lease (FLANNELD_SUBNET_FILE; default /run/flannel/subnet.env).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "This host's subnet.env, to mark its lease (FLANNELD_SUBNET_FILE; default /run/flannel/subnet.env).",
+            valueName: "path"
+        )
+    )
     var subnetFile: String?
     @Flag(help: "JSON for scripts instead of the table.") var json = false
 
@@ -34,7 +41,9 @@ struct LeasesCommand: AsyncParsableCommand {
             for row in rows { table.append(row.cells) }
             print(table.render(), terminator: "")
             if rows.isEmpty {
-                FileHandle.standardError.write(Data("weft: no leases under \(EtcdPath.subnets(prefix: options.etcdPrefix))/\n".utf8))
+                FileHandle.standardError.write(
+                    Data("weft: no leases under \(EtcdPath.subnets(prefix: options.etcdPrefix))/\n".utf8)
+                )
             }
         }
     }

@@ -20,7 +20,12 @@ struct ReplayBuffer: ~Copyable {
     func load(_ bytes: [UInt8]) -> PacketBuffer {
         let length = min(bytes.count, ReplayBuffer.capacity - ReplayBuffer.headroom)
         bytes.withUnsafeBytes { (base + ReplayBuffer.headroom).copyMemory(from: $0.baseAddress!, byteCount: length) }
-        return PacketBuffer(base: base, headroom: ReplayBuffer.headroom, length: length, capacity: ReplayBuffer.capacity)
+        return PacketBuffer(
+            base: base,
+            headroom: ReplayBuffer.headroom,
+            length: length,
+            capacity: ReplayBuffer.capacity
+        )
     }
 }
 

@@ -22,12 +22,16 @@ struct ReplayDecap: ParsableCommand {
             a lease's PublicIP and the inner source inside that lease's subnet. With --public-ip \
             too, so does the relay check: the inner destination must lie in our lease's subnet \
             (not_our_subnet); without it our subnet is unknown and any destination passes.
-            """)
+            """
+    )
 
     @Option(help: "udp or vxlan.") var backend: TunnelBackend
     @Option(help: "Our VNI (vxlan). Default: our lease's, else 1.") var vni: UInt32?
-    @Option(name: .customLong("vtep-mac"),
-            help: "Our VTEP MAC (vxlan, required): inner frames to other MACs (except broadcast) are dropped, as flannel.1 drops them. Default with --routes and --public-ip: our lease's VtepMAC.")
+    @Option(
+        name: .customLong("vtep-mac"),
+        help:
+            "Our VTEP MAC (vxlan, required): inner frames to other MACs (except broadcast) are dropped, as flannel.1 drops them. Default with --routes and --public-ip: our lease's VtepMAC."
+    )
     var vtepMAC: MACAddress?
     @Option(help: "Our UDP port. Default: 8472 (vxlan), 8285 (udp).") var port: UInt16?
     @Option(help: ArgumentHelp("Leases as in etcd, for anti-spoofing.", valueName: "ROUTES.json")) var routes: String?
@@ -47,25 +51,42 @@ struct ReplayDecap: ParsableCommand {
         let leases = try routes.map { path throws(LeaseFile.Failure) in try LeaseFile(path: path) }
         let ours = publicIP.flatMap { leases?.lease(publicIP: $0) }
         guard let mac = vtepMAC ?? ours?.vxlan?.vtepMAC ?? (backend == .udp ? MACAddress(0) : nil) else {
-            throw CommandFailure("vxlan decap needs our VTEP MAC: pass --vtep-mac (or --routes and --public-ip of a lease with a VtepMAC)")
+            throw CommandFailure(
+                "vxlan decap needs our VTEP MAC: pass --vtep-mac (or --routes and --public-ip of a lease with a VtepMAC)"
+            )
         }
         // Without --routes the table is empty and only decapsulation runs.
-        let table = try ReplayRoutes(leases: leases ?? LeaseFile(leases: []), path: routes ?? "", backend: backend,
-                                     port: port, network: network, localSubnet: ours?.subnet)
+        let table = try ReplayRoutes(
+            leases: leases ?? LeaseFile(leases: []),
+            path: routes ?? "",
+            backend: backend,
+            port: port,
+            network: network,
+            localSubnet: ours?.subnet
+        )
         let antiSpoofing = leases != nil
         // Without our lease, 0.0.0.0/0 stands in for our subnet: the relay check passes everything.
-        let forwarder = Forwarder(backend: backend, vni: vni ?? ours?.vxlan.map { UInt32($0.vni) } ?? 1, vtepMAC: mac,
-                                  localSubnet: ours?.subnet ?? IPv4Prefix(.any, length: 0))
+        let forwarder = Forwarder(
+            backend: backend,
+            vni: vni ?? ours?.vxlan.map { UInt32($0.vni) } ?? 1,
+            vtepMAC: mac,
+            localSubnet: ours?.subnet ?? IPv4Prefix(.any, length: 0)
+        )
 
         var reader = try CaptureReader(path: input)
         guard let link = LinkLayer(linkType: Int(reader.linkType.rawValue)) else {
-            throw CommandFailure("cannot replay \(input): link type \(reader.linkType) (want EN10MB, RAW, LINUX_SLL or LINUX_SLL2)")
+            throw CommandFailure(
+                "cannot replay \(input): link type \(reader.linkType) (want EN10MB, RAW, LINUX_SLL or LINUX_SLL2)"
+            )
         }
         let writer = try CaptureWriter(path: output, linkType: .raw)
 
         let buffer = ReplayBuffer()
         var summary = ReplaySummary()
-        var framesIn: UInt64 = 0, superFrames: UInt64 = 0, datagrams: UInt64 = 0, packetsOut: UInt64 = 0
+        var framesIn: UInt64 = 0
+        var superFrames: UInt64 = 0
+        var datagrams: UInt64 = 0
+        var packetsOut: UInt64 = 0
         while let captured = try reader.next() {
             framesIn += 1
             let frame = buffer.load(captured.bytes)
@@ -86,8 +107,12 @@ struct ReplayDecap: ParsableCommand {
             if segmentLength < payload.length { superFrames += 1 }
             var offset = 0
             repeat {
-                var segment = PacketBuffer(base: payload.base, headroom: payload.headroom + offset,
-                                           length: min(segmentLength, payload.length - offset), capacity: payload.capacity)
+                var segment = PacketBuffer(
+                    base: payload.base,
+                    headroom: payload.headroom + offset,
+                    length: min(segmentLength, payload.length - offset),
+                    capacity: payload.capacity
+                )
                 offset += segmentLength
                 datagrams += 1
                 let verdict: ReceiveVerdict
@@ -106,8 +131,10 @@ struct ReplayDecap: ParsableCommand {
             } while offset < payload.length
         }
         try writer.close()
-        summary.lines = [("frames in", framesIn), ("gso super-frames", superFrames), ("datagrams", datagrams),
-                         ("packets out", packetsOut)]
+        summary.lines = [
+            ("frames in", framesIn), ("gso super-frames", superFrames), ("datagrams", datagrams),
+            ("packets out", packetsOut),
+        ]
         print(summary.text, terminator: "")
     }
 }

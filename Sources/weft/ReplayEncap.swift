@@ -16,12 +16,18 @@ struct ReplayEncap: ParsableCommand {
             input packet's timestamp. The outer IPv4 identification counts datagrams from 1, so \
             the same input always gives the same output. ROUTES.json maps flannel lease keys to \
             lease values as they sit in etcd; the lease whose PublicIP is --public-ip is ours.
-            """)
+            """
+    )
 
     @Option(help: "udp or vxlan.") var backend: TunnelBackend
-    @Option(help: ArgumentHelp("Leases as in etcd: {\"10.244.2.0-24\": {\"PublicIP\": ...}, ...}", valueName: "ROUTES.json"))
+    @Option(
+        help: ArgumentHelp("Leases as in etcd: {\"10.244.2.0-24\": {\"PublicIP\": ...}, ...}", valueName: "ROUTES.json")
+    )
     var routes: String
-    @Option(name: .customLong("public-ip"), help: "This host's public IP: the outer source, and the key to our own lease.")
+    @Option(
+        name: .customLong("public-ip"),
+        help: "This host's public IP: the outer source, and the key to our own lease."
+    )
     var publicIP: IPv4Address
     @Option(help: "VNI (vxlan). Default: our lease's, else 1.") var vni: UInt32?
     @Option(name: .customLong("vtep-mac"), help: "Our VTEP MAC (vxlan). Default: our lease's VtepMAC.")
@@ -40,29 +46,47 @@ struct ReplayEncap: ParsableCommand {
     private func replay() throws {
         let leases = try LeaseFile(path: routes)
         guard let ours = leases.lease(publicIP: publicIP) else {
-            throw CommandFailure("--public-ip \(publicIP) owns no lease in \(routes): encap needs our lease for the TUN address")
+            throw CommandFailure(
+                "--public-ip \(publicIP) owns no lease in \(routes): encap needs our lease for the TUN address"
+            )
         }
         let backend = self.backend.backend
         let port = self.port ?? (backend == .vxlan ? VXLAN.defaultPort : UDPBackend.defaultPort)
         let mac = vtepMAC ?? ours.vxlan?.vtepMAC
         if backend == .vxlan && mac == nil {
-            throw CommandFailure("vxlan encap needs our VTEP MAC: pass --vtep-mac or give our lease a BackendData.VtepMAC")
+            throw CommandFailure(
+                "vxlan encap needs our VTEP MAC: pass --vtep-mac or give our lease a BackendData.VtepMAC"
+            )
         }
-        let table = try ReplayRoutes(leases: leases, path: routes, backend: backend, port: port, network: network,
-                                     localSubnet: ours.subnet)
-        let forwarder = Forwarder(backend: backend, vni: vni ?? ours.vxlan.map { UInt32($0.vni) } ?? 1, vtepMAC: mac ?? MACAddress(0),
-                                  localSubnet: ours.subnet)
+        let table = try ReplayRoutes(
+            leases: leases,
+            path: routes,
+            backend: backend,
+            port: port,
+            network: network,
+            localSubnet: ours.subnet
+        )
+        let forwarder = Forwarder(
+            backend: backend,
+            vni: vni ?? ours.vxlan.map { UInt32($0.vni) } ?? 1,
+            vtepMAC: mac ?? MACAddress(0),
+            localSubnet: ours.subnet
+        )
 
         var reader = try CaptureReader(path: input)
         guard reader.linkType == .raw || reader.linkType == .ipv4 || reader.linkType == .ethernet else {
-            throw CommandFailure("cannot replay \(input): link type \(reader.linkType) (want RAW or EN10MB inner packets)")
+            throw CommandFailure(
+                "cannot replay \(input): link type \(reader.linkType) (want RAW or EN10MB inner packets)"
+            )
         }
         let writer = try CaptureWriter(path: output, linkType: .raw)
         let tunWriter = try tunOutput.map { path throws(CaptureError) in try CaptureWriter(path: path, linkType: .raw) }
 
         let buffer = ReplayBuffer()
         var summary = ReplaySummary()
-        var packetsIn: UInt64 = 0, datagramsOut: UInt64 = 0, repliesToTUN: UInt64 = 0
+        var packetsIn: UInt64 = 0
+        var datagramsOut: UInt64 = 0
+        var repliesToTUN: UInt64 = 0
         let isEthernet = reader.linkType == .ethernet
         while let captured = try reader.next() {
             packetsIn += 1
@@ -75,8 +99,16 @@ struct ReplayEncap: ParsableCommand {
             switch forwarder.fromTUN(&packet, table: table.snapshot.table) {
             case let .send(nextHop):
                 let identification = UInt16(truncatingIfNeeded: datagramsOut + 1)
-                guard OuterHeaders.prepend(&packet, source: publicIP, destination: nextHop.publicIP, sourcePort: sourcePort,
-                                           destinationPort: nextHop.port, identification: identification) else {
+                guard
+                    OuterHeaders.prepend(
+                        &packet,
+                        source: publicIP,
+                        destination: nextHop.publicIP,
+                        sourcePort: sourcePort,
+                        destinationPort: nextHop.port,
+                        identification: identification
+                    )
+                else {
                     summary.drops.count(.oversize)
                     continue
                 }

@@ -13,25 +13,44 @@ struct ReplayRoutes: ~Copyable {
     /// does not filter by type). Every peer is reached on `port`, as flannel assumes. With no
     /// `network`, the smallest prefix covering every lease stands in for flannel's Network: replay
     /// has no etcd config, and the table's lookups give the same answers for any covering prefix.
-    init(leases: LeaseFile, path: String, backend: Backend, port: UInt16, network: IPv4Prefix?,
-         localSubnet: IPv4Prefix?) throws(CommandFailure) {
+    init(
+        leases: LeaseFile,
+        path: String,
+        backend: Backend,
+        port: UInt16,
+        network: IPv4Prefix?,
+        localSubnet: IPv4Prefix?
+    ) throws(CommandFailure) {
         var routes: [Route] = []
         for lease in leases.leases {
             if backend == .vxlan {
                 guard let mac = lease.vxlan?.vtepMAC else { continue }
-                routes.append(Route(subnet: lease.subnet,
-                                    nextHop: NextHop(publicIP: lease.publicIP, port: port, vtepMAC: mac, backend: .vxlan)))
+                routes.append(
+                    Route(
+                        subnet: lease.subnet,
+                        nextHop: NextHop(publicIP: lease.publicIP, port: port, vtepMAC: mac, backend: .vxlan)
+                    )
+                )
             } else {
-                routes.append(Route(subnet: lease.subnet, nextHop: NextHop(publicIP: lease.publicIP, port: port, backend: .udp)))
+                routes.append(
+                    Route(subnet: lease.subnet, nextHop: NextHop(publicIP: lease.publicIP, port: port, backend: .udp))
+                )
             }
         }
         let subnets = leases.leases.map(\.subnet)
         let covering = network ?? ReplayRoutes.covering(subnets)
         if let network, let outside = subnets.first(where: { !network.contains($0) }) {
-            throw CommandFailure("cannot read routes \(path): lease \(outside.leaseKey) lies outside --network \(network)")
+            throw CommandFailure(
+                "cannot read routes \(path): lease \(outside.leaseKey) lies outside --network \(network)"
+            )
         }
         let subnetLength = localSubnet?.length ?? subnets.first?.length ?? 24
-        snapshot = RouteSnapshot(routes: routes, network: covering, subnetLength: subnetLength, localSubnet: localSubnet)
+        snapshot = RouteSnapshot(
+            routes: routes,
+            network: covering,
+            subnetLength: subnetLength,
+            localSubnet: localSubnet
+        )
         self.network = covering
         self.routes = routes
     }

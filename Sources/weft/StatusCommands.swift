@@ -8,8 +8,13 @@ struct StatusSocketOptions: ParsableArguments {
     @Option(help: ArgumentHelp("weftd's --status-socket (default: \(StatusSocket.standardPath)).", valueName: "path"))
     var socket: String?
 
-    @Option(name: .customLong("subnet-file"),
-            help: ArgumentHelp("weftd's --subnet-file; the socket is weftd.sock beside it, as weftd places it.", valueName: "path"))
+    @Option(
+        name: .customLong("subnet-file"),
+        help: ArgumentHelp(
+            "weftd's --subnet-file; the socket is weftd.sock beside it, as weftd places it.",
+            valueName: "path"
+        )
+    )
     var subnetFile: String?
 
     @Flag(help: "Print JSON (sorted keys) instead of a table.")
@@ -34,7 +39,9 @@ struct RoutesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "routes",
         abstract: "Show the route table a running weftd forwards with.",
-        discussion: "Each peer subnet with its public IP, port, backend and (vxlan) VTEP MAC and, with DirectRouting, whether it is routed directly or through VXLAN, the table's generation and age, the dataplane, and with the kernel vxlan dataplane the neighbour, FDB and route entries on its device.")
+        discussion:
+            "Each peer subnet with its public IP, port, backend and (vxlan) VTEP MAC and, with DirectRouting, whether it is routed directly or through VXLAN, the table's generation and age, the dataplane, and with the kernel vxlan dataplane the neighbour, FDB and route entries on its device."
+    )
 
     @OptionGroup var options: StatusSocketOptions
 
@@ -47,16 +54,22 @@ struct RoutesCommand: ParsableCommand {
 
     static func table(_ report: RoutesReport) -> String {
         let dataplane = report.dataplane.map { ", \($0) dataplane" } ?? ""
-        var text = "generation \(report.generation), published \(report.publishedAt) (\(seconds(report.ageSeconds)) ago); "
+        var text =
+            "generation \(report.generation), published \(report.publishedAt) (\(seconds(report.ageSeconds)) ago); "
             + "local subnet \(report.localSubnet) in \(report.network), backend \(report.backend)\(dataplane)\n"
         if report.routes.isEmpty {
             text += "no peers\n"
         } else {
             // ROUTE only with DirectRouting: "direct" (a kernel route via the PublicIP) or "vxlan".
             let directRouting = report.routes.contains { $0.direct != nil }
-            var table = TextTable(["SUBNET", "PUBLIC IP", "PORT", "BACKEND", "VTEP MAC"] + (directRouting ? ["ROUTE"] : []))
+            var table = TextTable(
+                ["SUBNET", "PUBLIC IP", "PORT", "BACKEND", "VTEP MAC"] + (directRouting ? ["ROUTE"] : [])
+            )
             for route in report.routes {
-                let row = [route.subnet, route.publicIP, route.port.map { String($0) } ?? "-", route.backend, route.vtepMAC ?? "-"]
+                let row = [
+                    route.subnet, route.publicIP, route.port.map { String($0) } ?? "-", route.backend,
+                    route.vtepMAC ?? "-",
+                ]
                 table.append(row + (directRouting ? [route.direct == true ? "direct" : "vxlan"] : []))
             }
             text += table.render()
@@ -91,7 +104,8 @@ struct StatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
         abstract: "Show what a running weftd's dataplane moved and dropped.",
-        discussion: "Per-peer packets and bytes both ways, the engine's totals, drops by reason, and the engine in use.")
+        discussion: "Per-peer packets and bytes both ways, the engine's totals, drops by reason, and the engine in use."
+    )
 
     @OptionGroup var options: StatusSocketOptions
 
@@ -104,17 +118,23 @@ struct StatsCommand: ParsableCommand {
 
     static func table(_ report: StatsReport) -> String {
         guard report.engine != "kernel" else {
-            return "engine kernel (\(report.backend): the kernel forwards, weftd counts no packets), local subnet \(report.localSubnet)\n"
+            return
+                "engine kernel (\(report.backend): the kernel forwards, weftd counts no packets), local subnet \(report.localSubnet)\n"
         }
-        var text = "engine \(report.engine), \(report.workers) worker(s), backend \(report.backend), local subnet \(report.localSubnet)\n\n"
+        var text =
+            "engine \(report.engine), \(report.workers) worker(s), backend \(report.backend), local subnet \(report.localSubnet)\n\n"
         if report.peers.isEmpty {
             text += "no peer traffic yet\n"
         } else {
-            var peers = TextTable(["PEER", "SUBNET", "SENT PACKETS", "SENT BYTES", "RECEIVED PACKETS", "RECEIVED BYTES"],
-                                  alignments: [.left, .left, .right, .right, .right, .right])
+            var peers = TextTable(
+                ["PEER", "SUBNET", "SENT PACKETS", "SENT BYTES", "RECEIVED PACKETS", "RECEIVED BYTES"],
+                alignments: [.left, .left, .right, .right, .right, .right]
+            )
             for peer in report.peers {
-                peers.append([peer.publicIP, peer.subnet ?? "-", String(peer.sentPackets), String(peer.sentBytes),
-                              String(peer.receivedPackets), String(peer.receivedBytes)])
+                peers.append([
+                    peer.publicIP, peer.subnet ?? "-", String(peer.sentPackets), String(peer.sentBytes),
+                    String(peer.receivedPackets), String(peer.receivedBytes),
+                ])
             }
             text += peers.render()
         }
@@ -129,7 +149,8 @@ struct StatsCommand: ParsableCommand {
         }
         text += "\n" + (drops.isEmpty ? "no drops\n" : drops.render())
         if let filtered = report.portFilter {
-            text += "\nport filter: \(filtered.packets) packet(s), \(filtered.bytes) byte(s) from addresses holding no lease dropped before the engine\n"
+            text +=
+                "\nport filter: \(filtered.packets) packet(s), \(filtered.bytes) byte(s) from addresses holding no lease dropped before the engine\n"
         }
         return text
     }

@@ -6,8 +6,11 @@ struct Weft: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weft",
         abstract: "Weft: flannel's overlay network with a user-space dataplane.",
-        subcommands: [Replay.self, Dataplane.self, ConfigCommand.self, LeasesCommand.self, RoutesCommand.self, StatsCommand.self,
-                      DoctorCommand.self, InstallCNI.self, InstallConf.self])
+        subcommands: [
+            Replay.self, Dataplane.self, ConfigCommand.self, LeasesCommand.self, RoutesCommand.self, StatsCommand.self,
+            DoctorCommand.self, InstallCNI.self, InstallConf.self,
+        ]
+    )
 
     /// Synchronous commands run on the main thread before any other thread exists, as before the
     /// etcd commands came: `weft dataplane` blocks SIGTERM/SIGINT there and sigwaits, which only
@@ -56,5 +59,6 @@ struct Replay: ParsableCommand {
             inner IPv4 packets Weft would write to the TUN. Both print packet counts and every drop \
             by reason.
             """,
-        subcommands: [ReplayEncap.self, ReplayDecap.self])
+        subcommands: [ReplayEncap.self, ReplayDecap.self]
+    )
 }

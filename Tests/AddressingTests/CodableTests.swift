@@ -1,6 +1,6 @@
+import Addressing
 import Foundation
 import Testing
-import Addressing
 
 @Suite struct AddressingCodableTests {
     struct Record: Codable, Equatable {

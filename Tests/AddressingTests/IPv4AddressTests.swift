@@ -1,5 +1,5 @@
-import Testing
 import Addressing
+import Testing
 
 @Suite struct IPv4AddressTests {
     @Test(arguments: [
@@ -14,8 +14,10 @@ import Addressing
         #expect(address?.description == text)
     }
 
-    @Test(arguments: ["", "1", "1.2.3", "1.2.3.4.5", "256.0.0.1", "01.2.3.4", "1..2.3", "1.2.3.4.",
-                      ".1.2.3", "1.2.3.-4", " 1.2.3.4", "1.2.3.4/8", "1234.1.1.1", "a.b.c.d"])
+    @Test(arguments: [
+        "", "1", "1.2.3", "1.2.3.4.5", "256.0.0.1", "01.2.3.4", "1..2.3", "1.2.3.4.",
+        ".1.2.3", "1.2.3.-4", " 1.2.3.4", "1.2.3.4/8", "1234.1.1.1", "a.b.c.d",
+    ])
     func rejectsMalformed(text: String) {
         #expect(IPv4Address(text) == nil)
     }
@@ -81,8 +83,10 @@ import Addressing
         #expect(IPv4Prefix(leaseKey: "10.244.34.0-") == nil)
     }
 
-    @Test(arguments: ["10.0.0.0", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/1a", "/8", "10.0.0/8",
-                      "10.0.0.0/008"])
+    @Test(arguments: [
+        "10.0.0.0", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/1a", "/8", "10.0.0/8",
+        "10.0.0.0/008",
+    ])
     func rejectsMalformedCIDR(text: String) {
         #expect(IPv4Prefix(text) == nil)
     }
@@ -93,7 +97,8 @@ import Addressing
             let length = Int.random(in: 0...32, using: &generator)
             let prefix = IPv4Prefix(IPv4Address(UInt32.random(in: 0...UInt32.max, using: &generator)), length: length)
             let probe = IPv4Address(UInt32.random(in: 0...UInt32.max, using: &generator))
-            let inRange = UInt64(probe.value) >= UInt64(prefix.first.value) && UInt64(probe.value) <= UInt64(prefix.last.value)
+            let inRange =
+                UInt64(probe.value) >= UInt64(prefix.first.value) && UInt64(probe.value) <= UInt64(prefix.last.value)
             #expect(prefix.contains(probe) == inRange)
             #expect(prefix.contains(prefix.first) && prefix.contains(prefix.last))
             #expect(UInt64(prefix.last.value) - UInt64(prefix.first.value) + 1 == prefix.size)
@@ -109,8 +114,10 @@ import Addressing
         #expect(MACAddress("aa:bb:cc:dd:ee:0f")?.bytes == [0xAA, 0xBB, 0xCC, 0xDD, 0xEE, 0x0F])
     }
 
-    @Test(arguments: ["", "aa:bb:cc:dd:ee", "aa:bb:cc:dd:ee:ff:00", "aa:bb-cc:dd:ee:ff", "gg:bb:cc:dd:ee:ff",
-                      "aabb.ccdd.eeff", "aa:bb:cc:dd:ee:f"])
+    @Test(arguments: [
+        "", "aa:bb:cc:dd:ee", "aa:bb:cc:dd:ee:ff:00", "aa:bb-cc:dd:ee:ff", "gg:bb:cc:dd:ee:ff",
+        "aabb.ccdd.eeff", "aa:bb:cc:dd:ee:f",
+    ])
     func rejectsMalformed(text: String) {
         #expect(MACAddress(text) == nil)
     }

@@ -28,9 +28,11 @@ import Testing
         #expect(IPv6Address(canonical) == address, "the canonical text parses back")
     }
 
-    @Test(arguments: ["", ":", ":::", "1:2", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7:8::", "::1:2:3:4:5:6:7:8",
-                      "1::2::3", "12345::", "g::", ":1::", "1:", "1::2:", " ::1", "::1 ", "fe80::1%eth0",
-                      "[::1]", "1.2.3.4", "::1.2.3", "::1.2.3.4:5", "1:2:3:4:5:6:7:1.2.3.4", "::256.0.0.1", "2001:db8::/32"])
+    @Test(arguments: [
+        "", ":", ":::", "1:2", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7:8::", "::1:2:3:4:5:6:7:8",
+        "1::2::3", "12345::", "g::", ":1::", "1:", "1::2:", " ::1", "::1 ", "fe80::1%eth0",
+        "[::1]", "1.2.3.4", "::1.2.3", "::1.2.3.4:5", "1:2:3:4:5:6:7:1.2.3.4", "::256.0.0.1", "2001:db8::/32",
+    ])
     func rejectsMalformed(text: String) {
         #expect(IPv6Address(text) == nil, "\(text) must not parse: \(String(describing: IPv6Address(text)))")
     }
@@ -48,7 +50,9 @@ import Testing
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<2000 {
             // Zero groups are common in real addresses: make half the groups zero.
-            let groups = (0..<8).map { _ in Bool.random(using: &generator) ? 0 : UInt16.random(in: 0...UInt16.max, using: &generator) }
+            let groups = (0..<8).map { _ in
+                Bool.random(using: &generator) ? 0 : UInt16.random(in: 0...UInt16.max, using: &generator)
+            }
             let address = IPv6Address(groups: groups)
             #expect(IPv6Address(address.description) == address, "\(groups) → \(address)")
         }
@@ -59,7 +63,9 @@ import Testing
         let data = try JSONEncoder().encode([address])
         #expect(String(decoding: data, as: UTF8.self) == #"["fc00::1"]"#)
         #expect(try JSONDecoder().decode([IPv6Address].self, from: data) == [address])
-        #expect(throws: DecodingError.self) { try JSONDecoder().decode([IPv6Address].self, from: Data(#"["10.0.0.1"]"#.utf8)) }
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode([IPv6Address].self, from: Data(#"["10.0.0.1"]"#.utf8))
+        }
     }
 }
 
@@ -83,7 +89,9 @@ import Testing
         let one = try #require(IPv6Prefix("2001:db8::1/128"))
         #expect(one.first == one.last && one.next == IPv6Prefix("2001:db8::2/128"))
         #expect(IPv6Prefix("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128")!.next == nil)
-        for bad in ["fc00::/129", "fc00::/", "fc00::/-1", "fc00::/1a", "fc00::", "fc00::/64/1", "10.0.0.0/8", "fc00::/1000"] {
+        for bad in [
+            "fc00::/129", "fc00::/", "fc00::/-1", "fc00::/1a", "fc00::", "fc00::/64/1", "10.0.0.0/8", "fc00::/1000",
+        ] {
             #expect(IPv6Prefix(bad) == nil, "\(bad)")
         }
     }

@@ -4,7 +4,8 @@ import TestSupport
 
 /// The products directory `swift build --build-tests` fills, where the test bundle runs from.
 let productsDirectory: String = {
-    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let executable =
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return URL(fileURLWithPath: executable).deletingLastPathComponent().path
 }()
 let weftCNIPath = productsDirectory + "/weft-cni"
@@ -13,12 +14,21 @@ let pluginDirectory = "/usr/lib/cni"
 
 /// Why these tests cannot run here, or nil.
 let bedUnavailable: String? = {
-    if geteuid() != 0 { return "CNIIntegrationTests need root (network namespaces, TUN devices, the bridge plugin); run swift test as root" }
-    for tool in ["/usr/sbin/ip", "/usr/bin/ping", "/usr/sbin/iptables", "\(pluginDirectory)/bridge", "\(pluginDirectory)/host-local"]
-    where !FileManager.default.isExecutableFile(atPath: tool) {
-        return "CNIIntegrationTests need \(tool); install it (apt-get install containernetworking-plugins iproute2 iputils-ping iptables)"
+    if geteuid() != 0 {
+        return
+            "CNIIntegrationTests need root (network namespaces, TUN devices, the bridge plugin); run swift test as root"
     }
-    if !FileManager.default.fileExists(atPath: "/dev/net/tun") { return "CNIIntegrationTests need /dev/net/tun for weft dataplane" }
+    for tool in [
+        "/usr/sbin/ip", "/usr/bin/ping", "/usr/sbin/iptables", "\(pluginDirectory)/bridge",
+        "\(pluginDirectory)/host-local",
+    ]
+    where !FileManager.default.isExecutableFile(atPath: tool) {
+        return
+            "CNIIntegrationTests need \(tool); install it (apt-get install containernetworking-plugins iproute2 iputils-ping iptables)"
+    }
+    if !FileManager.default.fileExists(atPath: "/dev/net/tun") {
+        return "CNIIntegrationTests need /dev/net/tun for weft dataplane"
+    }
     for product in [weftCNIPath, weftPath] where !FileManager.default.isExecutableFile(atPath: product) {
         return "no executable at \(product); run swift build --build-tests first"
     }
@@ -87,10 +97,14 @@ final class CNIBed {
         for index in 1...2 {
             try addNamespace(host(index))
             try addNamespace(container(index))
-            try "FLANNEL_NETWORK=\(Self.network)\nFLANNEL_SUBNET=10.244.\(index).1/24\nFLANNEL_MTU=\(Self.mtu)\nFLANNEL_IPMASQ=false\n"
+            try
+                "FLANNEL_NETWORK=\(Self.network)\nFLANNEL_SUBNET=10.244.\(index).1/24\nFLANNEL_MTU=\(Self.mtu)\nFLANNEL_IPMASQ=false\n"
                 .write(toFile: subnetFile(index), atomically: true, encoding: .utf8)
         }
-        try must(["/usr/sbin/ip", "link", "add", "eth0", "netns", host(1), "type", "veth", "peer", "name", "eth0", "netns", host(2)])
+        try must([
+            "/usr/sbin/ip", "link", "add", "eth0", "netns", host(1), "type", "veth", "peer", "name", "eth0", "netns",
+            host(2),
+        ])
         for index in 1...2 {
             try must(["/usr/sbin/ip", "-n", host(index), "addr", "add", "\(hostIP(index))/24", "dev", "eth0"])
             try must(["/usr/sbin/ip", "-n", host(index), "link", "set", "eth0", "up"])
@@ -106,9 +120,11 @@ final class CNIBed {
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-            process.arguments = ["netns", "exec", host(index), weftPath, "dataplane", "--tun", "flannel0", "--network", Self.network,
-                                 "--subnet", subnet(index), "--public-ip", hostIP(index), "--engine", "mmsg", "--workers", "1",
-                                 "--peer", "\(subnet(peer))=\(hostIP(peer))", "--underlay-mtu", "1500"]
+            process.arguments = [
+                "netns", "exec", host(index), weftPath, "dataplane", "--tun", "flannel0", "--network", Self.network,
+                "--subnet", subnet(index), "--public-ip", hostIP(index), "--engine", "mmsg", "--workers", "1",
+                "--peer", "\(subnet(peer))=\(hostIP(peer))", "--underlay-mtu", "1500",
+            ]
             let handle = FileHandle(forWritingAtPath: log)!
             process.standardOutput = handle
             process.standardError = handle
@@ -121,7 +137,9 @@ final class CNIBed {
             let deadline = Date().addingTimeInterval(20)
             while !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ready engine=") {
                 guard Date() < deadline, dataplanes[index - 1].isRunning else {
-                    throw BedFailure("weft dataplane in \(host(index)) did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+                    throw BedFailure(
+                        "weft dataplane in \(host(index)) did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")"
+                    )
                 }
                 Thread.sleep(forTimeInterval: 0.05)
             }
@@ -129,16 +147,29 @@ final class CNIBed {
     }
 
     /// The plugin as a runtime runs it: in the host's namespace, CNI_ variables set, the config on stdin.
-    func plugin(_ command: String, host index: Int, containerID: String, config: String, executable: String = weftCNIPath) throws -> CommandResult {
-        try runCommand(["/usr/sbin/ip", "netns", "exec", host(index), executable], environment: [
-            "CNI_COMMAND": command, "CNI_CONTAINERID": containerID, "CNI_NETNS": netns(index), "CNI_IFNAME": "eth0",
-            "CNI_PATH": pluginDirectory, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-        ], input: config)
+    func plugin(
+        _ command: String,
+        host index: Int,
+        containerID: String,
+        config: String,
+        executable: String = weftCNIPath
+    ) throws -> CommandResult {
+        try runCommand(
+            ["/usr/sbin/ip", "netns", "exec", host(index), executable],
+            environment: [
+                "CNI_COMMAND": command, "CNI_CONTAINERID": containerID, "CNI_NETNS": netns(index), "CNI_IFNAME": "eth0",
+                "CNI_PATH": pluginDirectory, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            ],
+            input: config
+        )
     }
 
     /// `ping` from container `index`; true when all `count` replies came back.
     func ping(from index: Int, _ address: String, count: Int = 1) -> Bool {
-        (try? runCommand(["/usr/sbin/ip", "netns", "exec", container(index), "/usr/bin/ping", "-n", "-q", "-c", "\(count)", "-i", "0.2", "-W", "1", address]))?.status == 0
+        (try? runCommand([
+            "/usr/sbin/ip", "netns", "exec", container(index), "/usr/bin/ping", "-n", "-q", "-c", "\(count)", "-i",
+            "0.2", "-W", "1", address,
+        ]))?.status == 0
     }
 
     func tearDown() {

@@ -1,9 +1,15 @@
 import Addressing
 import Foundation
 import Testing
+
 @testable import CNI
 
-let sampleLease = SubnetLease(network: IPv4Prefix("10.244.0.0/16")!, subnet: IPv4Prefix("10.244.1.0/24")!, mtu: 1450, ipMasq: false)
+let sampleLease = SubnetLease(
+    network: IPv4Prefix("10.244.0.0/16")!,
+    subnet: IPv4Prefix("10.244.1.0/24")!,
+    mtu: 1450,
+    ipMasq: false
+)
 
 func pluginConfig(_ json: String) throws -> PluginConfig {
     try PluginConfig.parse(Array(json.utf8))
@@ -11,7 +17,10 @@ func pluginConfig(_ json: String) throws -> PluginConfig {
 
 /// The delegate config as JSON text with sorted keys, for exact comparisons.
 func rendered(_ json: String, lease: SubnetLease = sampleLease) throws -> String {
-    String(decoding: DelegateConfig.render(try DelegateConfig.build(try pluginConfig(json), lease: lease)), as: UTF8.self)
+    String(
+        decoding: DelegateConfig.render(try DelegateConfig.build(try pluginConfig(json), lease: lease)),
+        as: UTF8.self
+    )
 }
 
 func buildError(_ json: String) -> CNIError? {
@@ -26,9 +35,13 @@ func buildError(_ json: String) -> CNIError? {
 @Suite struct DelegateConfigTests {
     /// kube-flannel.yml's conflist entry as the runtime passes it (name and cniVersion injected).
     @Test func flannelsSampleEntryBecomesABridgeWithHostLocal() throws {
-        let text = try rendered(#"{"cniVersion":"0.3.1","name":"cbr0","type":"weft-cni","delegate":{"hairpinMode":true,"isDefaultGateway":true}}"#)
-        #expect(text == #"{"cniVersion":"0.3.1","hairpinMode":true,"ipam":{"ranges":[[{"subnet":"10.244.1.0/24"}]],"#
-            + #""routes":[{"dst":"10.244.0.0/16"}],"type":"host-local"},"ipMasq":true,"isDefaultGateway":true,"isGateway":true,"mtu":1450,"name":"cbr0","type":"bridge"}"#)
+        let text = try rendered(
+            #"{"cniVersion":"0.3.1","name":"cbr0","type":"weft-cni","delegate":{"hairpinMode":true,"isDefaultGateway":true}}"#
+        )
+        #expect(
+            text == #"{"cniVersion":"0.3.1","hairpinMode":true,"ipam":{"ranges":[[{"subnet":"10.244.1.0/24"}]],"#
+                + #""routes":[{"dst":"10.244.0.0/16"}],"type":"host-local"},"ipMasq":true,"isDefaultGateway":true,"isGateway":true,"mtu":1450,"name":"cbr0","type":"bridge"}"#
+        )
     }
 
     @Test func theDaemonsMasqueradeTurnsTheBridgesOff() throws {
@@ -40,8 +53,12 @@ func buildError(_ json: String) -> CNIError? {
     }
 
     @Test func valuesTheUserSetAreKept() throws {
-        let delegate = try DelegateConfig.build(try pluginConfig(
-            #"{"name":"n","delegate":{"ipMasq":true,"mtu":1400,"isGateway":false,"bridge":"weft0"}}"#), lease: sampleLease)
+        let delegate = try DelegateConfig.build(
+            try pluginConfig(
+                #"{"name":"n","delegate":{"ipMasq":true,"mtu":1400,"isGateway":false,"bridge":"weft0"}}"#
+            ),
+            lease: sampleLease
+        )
         #expect(delegate["ipMasq"] as? Bool == true)
         #expect(delegate["mtu"] as? Int == 1400)
         #expect(delegate["isGateway"] as? Bool == false)
@@ -49,41 +66,72 @@ func buildError(_ json: String) -> CNIError? {
     }
 
     @Test func isGatewayIsOnlyForTheBridge() throws {
-        let delegate = try DelegateConfig.build(try pluginConfig(#"{"name":"n","delegate":{"type":"ipvlan","master":"eth0"}}"#), lease: sampleLease)
+        let delegate = try DelegateConfig.build(
+            try pluginConfig(#"{"name":"n","delegate":{"type":"ipvlan","master":"eth0"}}"#),
+            lease: sampleLease
+        )
         #expect(delegate["type"] as? String == "ipvlan")
         #expect(delegate["isGateway"] == nil)
         #expect(delegate["master"] as? String == "eth0")
     }
 
     @Test func ipamKeepsItsOwnKeysAndRoutesGainTheNetwork() throws {
-        let text = try rendered(#"{"name":"n","ipam":{"type":"host-local","dataDir":"/run/ipam","ranges":[[{"subnet":"192.0.2.0/24"}]],"#
-            + #""routes":[{"dst":"0.0.0.0/0","gw":"10.244.1.1"}]}}"#)
-        #expect(text.contains(#""ipam":{"dataDir":"/run/ipam","ranges":[[{"subnet":"10.244.1.0/24"}]],"#
-            + #""routes":[{"dst":"0.0.0.0/0","gw":"10.244.1.1"},{"dst":"10.244.0.0/16"}],"type":"host-local"}"#), "\(text)")
+        let text = try rendered(
+            #"{"name":"n","ipam":{"type":"host-local","dataDir":"/run/ipam","ranges":[[{"subnet":"192.0.2.0/24"}]],"#
+                + #""routes":[{"dst":"0.0.0.0/0","gw":"10.244.1.1"}]}}"#
+        )
+        #expect(
+            text.contains(
+                #""ipam":{"dataDir":"/run/ipam","ranges":[[{"subnet":"10.244.1.0/24"}]],"#
+                    + #""routes":[{"dst":"0.0.0.0/0","gw":"10.244.1.1"},{"dst":"10.244.0.0/16"}],"type":"host-local"}"#
+            ),
+            "\(text)"
+        )
     }
 
     @Test func runtimeConfigIsPassedOn() throws {
-        let delegate = try DelegateConfig.build(try pluginConfig(#"{"name":"n","runtimeConfig":{"portMappings":[{"hostPort":80}]}}"#), lease: sampleLease)
+        let delegate = try DelegateConfig.build(
+            try pluginConfig(#"{"name":"n","runtimeConfig":{"portMappings":[{"hostPort":80}]}}"#),
+            lease: sampleLease
+        )
         let runtime = try #require(delegate["runtimeConfig"] as? [String: Any])
         #expect((runtime["portMappings"] as? [[String: Any]])?.first?["hostPort"] as? Int == 80)
     }
 
     @Test func numbersAndNestedValuesRoundTrip() throws {
-        let text = try rendered(#"{"name":"n","delegate":{"x":{"big":18446744073709551615,"neg":-3,"f":1.5,"nothing":null,"list":[true,"a"]}}}"#)
-        #expect(text.contains(#""x":{"big":18446744073709551615,"f":1.5,"list":[true,"a"],"neg":-3,"nothing":null}"#), "\(text)")
+        let text = try rendered(
+            #"{"name":"n","delegate":{"x":{"big":18446744073709551615,"neg":-3,"f":1.5,"nothing":null,"list":[true,"a"]}}}"#
+        )
+        #expect(
+            text.contains(#""x":{"big":18446744073709551615,"f":1.5,"list":[true,"a"],"neg":-3,"nothing":null}"#),
+            "\(text)"
+        )
     }
 
     @Test func delegateRulesAreFlannels() {
-        #expect(buildError(#"{"name":"n","delegate":{"type":7}}"#)?.message == "'delegate' dictionary, if present, must have (string) 'type' field")
-        #expect(buildError(#"{"name":"n","delegate":{"name":"x"}}"#)?.message == "'delegate' dictionary must not have 'name' field, it'll be set by weft-cni")
-        #expect(buildError(#"{"name":"n","delegate":{"ipam":{}}}"#)?.message == "'delegate' dictionary must not have 'ipam' field, it'll be set by weft-cni")
+        #expect(
+            buildError(#"{"name":"n","delegate":{"type":7}}"#)?.message
+                == "'delegate' dictionary, if present, must have (string) 'type' field"
+        )
+        #expect(
+            buildError(#"{"name":"n","delegate":{"name":"x"}}"#)?.message
+                == "'delegate' dictionary must not have 'name' field, it'll be set by weft-cni"
+        )
+        #expect(
+            buildError(#"{"name":"n","delegate":{"ipam":{}}}"#)?.message
+                == "'delegate' dictionary must not have 'ipam' field, it'll be set by weft-cni"
+        )
         #expect(buildError(#"{"name":"n","delegate":{"ipam":{}}}"#)?.code == .invalidNetworkConfig)
     }
 
     @Test func malformedRoutesAreRefused() {
-        #expect(buildError(#"{"name":"n","ipam":{"routes":"0.0.0.0/0"}}"#)?.message
-            == "failed to assemble Delegate IPAM: failed to read IPAM routes: ipam.routes is a string, not an array")
-        #expect(buildError(#"{"name":"n","ipam":{"routes":[{"gw":"10.244.1.1"}]}}"#)?.message
-            == "failed to assemble Delegate IPAM: failed to read IPAM routes: ipam.routes[0] has no \"dst\" string")
+        #expect(
+            buildError(#"{"name":"n","ipam":{"routes":"0.0.0.0/0"}}"#)?.message
+                == "failed to assemble Delegate IPAM: failed to read IPAM routes: ipam.routes is a string, not an array"
+        )
+        #expect(
+            buildError(#"{"name":"n","ipam":{"routes":[{"gw":"10.244.1.1"}]}}"#)?.message
+                == "failed to assemble Delegate IPAM: failed to read IPAM routes: ipam.routes[0] has no \"dst\" string"
+        )
     }
 }

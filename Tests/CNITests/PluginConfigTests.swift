@@ -1,6 +1,7 @@
 import Config
 import Foundation
 import Testing
+
 @testable import CNI
 
 func parseError(_ json: String) -> CNIError? {
@@ -23,7 +24,9 @@ func parseError(_ json: String) -> CNIError? {
     }
 
     @Test func pathsFromTheConfig() throws {
-        let config = try pluginConfig(#"{"name":"cbr0","cniVersion":"1.0.0","subnetFile":"/run/weft/subnet.env","dataDir":"/tmp/d"}"#)
+        let config = try pluginConfig(
+            #"{"name":"cbr0","cniVersion":"1.0.0","subnetFile":"/run/weft/subnet.env","dataDir":"/tmp/d"}"#
+        )
         #expect(config.subnetFile == "/run/weft/subnet.env")
         #expect(config.dataDir == "/tmp/d")
         #expect(!config.dataDirIsDefault)
@@ -33,19 +36,33 @@ func parseError(_ json: String) -> CNIError? {
     /// Containers added by flannel's plugin before its binary was swapped for weft-cni are found
     /// in flannel's dataDir, unless the config names a dataDir of its own.
     @Test func flannelsDataDirIsSearchedOnlyUnderTheDefault() throws {
-        #expect(try pluginConfig(#"{"name":"n"}"#).savedConfigDirectories == ["/var/lib/cni/weft", "/var/lib/cni/flannel"])
+        #expect(
+            try pluginConfig(#"{"name":"n"}"#).savedConfigDirectories == ["/var/lib/cni/weft", "/var/lib/cni/flannel"]
+        )
         #expect(try pluginConfig(#"{"name":"n","dataDir":"/srv/cni"}"#).savedConfigDirectories == ["/srv/cni"])
     }
 
     @Test func shapeErrorsCarryTheSpecsCodes() {
         #expect(parseError("{nope")?.code == .decodingFailure)
         #expect(parseError("[1]")?.code == .decodingFailure)
-        #expect(parseError(#"{"type":"weft-cni"}"#) == CNIError(.invalidNetworkConfig, "missing network name",
-                                                              details: "the conflist's \"name\" is passed to each plugin; set it"))
+        #expect(
+            parseError(#"{"type":"weft-cni"}"#)
+                == CNIError(
+                    .invalidNetworkConfig,
+                    "missing network name",
+                    details: "the conflist's \"name\" is passed to each plugin; set it"
+                )
+        )
         #expect(parseError(#"{"name":"a b"}"#)?.message == "invalid characters found in network name")
         #expect(parseError(#"{"name":"n","cniVersion":1}"#)?.code == .decodingFailure)
-        #expect(parseError(#"{"name":"n","delegate":"bridge"}"#)?.message == "failed to load netconf: delegate is a string, not an object")
-        #expect(parseError(#"{"name":"n","subnetFile":3}"#)?.message == "failed to load netconf: subnetFile is a number, not a string")
+        #expect(
+            parseError(#"{"name":"n","delegate":"bridge"}"#)?.message
+                == "failed to load netconf: delegate is a string, not an object"
+        )
+        #expect(
+            parseError(#"{"name":"n","subnetFile":3}"#)?.message
+                == "failed to load netconf: subnetFile is a number, not a string"
+        )
     }
 
     @Test func identifiersFollowLibcni() {
@@ -57,7 +74,9 @@ func parseError(_ json: String) -> CNIError? {
 
 @Suite struct SubnetLeaseTests {
     @Test func theLeaseIsReadAsANetwork() throws {
-        let env = try SubnetEnv.parse("FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n")
+        let env = try SubnetEnv.parse(
+            "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"
+        )
         let lease = try SubnetLease(env, path: "/x")
         #expect(lease.subnet.description == "10.244.1.0/24")
         #expect(lease.network.description == "10.244.0.0/16")
@@ -70,7 +89,10 @@ func parseError(_ json: String) -> CNIError? {
         do {
             _ = try SubnetLease(env, path: "/run/flannel/subnet.env")
         } catch {
-            #expect(error.message == "loadFlannelSubnetEnv failed: /run/flannel/subnet.env is missing FLANNEL_NETWORK, FLANNEL_IPV6_NETWORK, FLANNEL_MTU, FLANNEL_IPMASQ")
+            #expect(
+                error.message
+                    == "loadFlannelSubnetEnv failed: /run/flannel/subnet.env is missing FLANNEL_NETWORK, FLANNEL_IPV6_NETWORK, FLANNEL_MTU, FLANNEL_IPMASQ"
+            )
         }
     }
 
@@ -79,14 +101,20 @@ func parseError(_ json: String) -> CNIError? {
             _ = try SubnetLease.load(path: "/nonexistent-weft-cni/subnet.env")
             Issue.record("expected an error")
         } catch {
-            #expect(error.message == "loadFlannelSubnetEnv failed: open /nonexistent-weft-cni/subnet.env: no such file or directory")
+            #expect(
+                error.message
+                    == "loadFlannelSubnetEnv failed: open /nonexistent-weft-cni/subnet.env: no such file or directory"
+            )
             #expect(error.code == .internal)
         }
     }
 }
 
 @Suite struct CNIRequestTests {
-    let add = ["CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/var/run/netns/c1", "CNI_IFNAME": "eth0", "CNI_PATH": "/usr/lib/cni"]
+    let add = [
+        "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/var/run/netns/c1", "CNI_IFNAME": "eth0",
+        "CNI_PATH": "/usr/lib/cni",
+    ]
 
     func requestError(_ environment: [String: String]) -> CNIError? {
         do {
@@ -99,7 +127,10 @@ func parseError(_ json: String) -> CNIError? {
 
     @Test func missingVariablesAreListedInSkelsOrder() {
         #expect(requestError([:])?.message == "required env variables [CNI_COMMAND] missing")
-        #expect(requestError(["CNI_COMMAND": "ADD", "CNI_PATH": "/x"])?.message == "required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME] missing")
+        #expect(
+            requestError(["CNI_COMMAND": "ADD", "CNI_PATH": "/x"])?.message
+                == "required env variables [CNI_CONTAINERID,CNI_NETNS,CNI_IFNAME] missing"
+        )
         #expect(requestError(["CNI_COMMAND": "ADD"])?.code == .invalidEnvironment)
     }
 

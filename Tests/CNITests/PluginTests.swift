@@ -1,7 +1,8 @@
 import Foundation
 import Glibc
-import Testing
 import TestThreads
+import Testing
+
 @testable import CNI
 
 /// A scratch directory with a subnet.env, a dataDir, and a fake `bridge` delegate (a shell
@@ -14,7 +15,9 @@ final class PluginBed {
     var binDir: String { "\(directory)/bin" }
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-cni-\(getpid())-\(UUID().uuidString)").path
+        directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("weft-cni-\(getpid())-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: binDir, withIntermediateDirectories: true)
         try "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n"
             .write(toFile: subnetFile, atomically: true, encoding: .utf8)
@@ -37,11 +40,19 @@ final class PluginBed {
     }
 
     func environment(_ command: String, id: String = "ctr1", extra: [String: String] = [:]) -> [String: String] {
-        ["CNI_COMMAND": command, "CNI_CONTAINERID": id, "CNI_NETNS": "/nonexistent/netns/\(id)", "CNI_IFNAME": "eth0",
-         "CNI_PATH": "/nonexistent-dir:\(binDir)", "PATH": "/usr/bin:/bin"].merging(extra) { $1 }
+        [
+            "CNI_COMMAND": command, "CNI_CONTAINERID": id, "CNI_NETNS": "/nonexistent/netns/\(id)",
+            "CNI_IFNAME": "eth0",
+            "CNI_PATH": "/nonexistent-dir:\(binDir)", "PATH": "/usr/bin:/bin",
+        ].merging(extra) { $1 }
     }
 
-    func run(_ command: String, id: String = "ctr1", config: String? = nil, extra: [String: String] = [:]) -> PluginOutput {
+    func run(
+        _ command: String,
+        id: String = "ctr1",
+        config: String? = nil,
+        extra: [String: String] = [:]
+    ) -> PluginOutput {
         let input = Array((config ?? self.config()).utf8)
         return Plugin.run(environment: environment(command, id: id, extra: extra)) { input }
     }
@@ -49,7 +60,9 @@ final class PluginBed {
     func recorded(_ name: String) -> String? { try? String(contentsOfFile: "\(directory)/\(name)", encoding: .utf8) }
 
     func removeRecords() {
-        for name in ["stdin-ADD", "stdin-DEL", "stdin-CHECK", "env-ADD", "env-DEL", "env-CHECK"] { unlink("\(directory)/\(name)") }
+        for name in ["stdin-ADD", "stdin-DEL", "stdin-CHECK", "env-ADD", "env-DEL", "env-CHECK"] {
+            unlink("\(directory)/\(name)")
+        }
     }
 }
 
@@ -68,16 +81,24 @@ struct PluginTests {
         #expect(text(output.stdout) == "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.244.1.2/24\"}]}\n")
 
         let saved = try #require(bed.recorded("data/cni/ctr1"))
-        #expect(saved == #"{"cniVersion":"1.0.0","hairpinMode":true,"ipam":{"ranges":[[{"subnet":"10.244.1.0/24"}]],"#
-            + #""routes":[{"dst":"10.244.0.0/16"}],"type":"host-local"},"ipMasq":true,"isGateway":true,"mtu":1450,"name":"cbr0","type":"bridge"}"#)
+        #expect(
+            saved == #"{"cniVersion":"1.0.0","hairpinMode":true,"ipam":{"ranges":[[{"subnet":"10.244.1.0/24"}]],"#
+                + #""routes":[{"dst":"10.244.0.0/16"}],"type":"host-local"},"ipMasq":true,"isGateway":true,"mtu":1450,"name":"cbr0","type":"bridge"}"#
+        )
         #expect(bed.recorded("stdin-ADD") == saved, "the delegate gets exactly what was saved")
         let env = try #require(bed.recorded("env-ADD"))
-        #expect(env.contains("CNI_COMMAND=ADD\n") && env.contains("CNI_CONTAINERID=ctr1\n") && env.contains("CNI_IFNAME=eth0\n"))
+        #expect(
+            env.contains("CNI_COMMAND=ADD\n") && env.contains("CNI_CONTAINERID=ctr1\n")
+                && env.contains("CNI_IFNAME=eth0\n")
+        )
 
         var status = stat()
         #expect(stat(bed.dataDir, &status) == 0 && status.st_mode & 0o777 == 0o700)
         #expect(stat("\(bed.dataDir)/ctr1", &status) == 0 && status.st_mode & 0o777 == 0o600)
-        #expect(stat("\(bed.directory)/data", &status) == 0 && status.st_mode & 0o777 == 0o700, "parents created are 0700 too")
+        #expect(
+            stat("\(bed.directory)/data", &status) == 0 && status.st_mode & 0o777 == 0o700,
+            "parents created are 0700 too"
+        )
     }
 
     /// More than a pipe's 64 KB: the delegate reads it from the saved file, so nothing blocks.
@@ -103,7 +124,11 @@ struct PluginTests {
         #expect(bed.run("ADD").status == 0)
         let saved = try #require(bed.recorded("data/cni/ctr1"))
         // DEL's own config could differ (a changed conflist): the saved one is what counts.
-        let output = bed.run("DEL", config: bed.config(extra: #","delegate":{"type":"ipvlan"}"#), extra: ["CNI_NETNS": ""])
+        let output = bed.run(
+            "DEL",
+            config: bed.config(extra: #","delegate":{"type":"ipvlan"}"#),
+            extra: ["CNI_NETNS": ""]
+        )
         #expect(output.status == 0 && output.stdout.isEmpty, "\(text(output.stdout))")
         #expect(bed.recorded("stdin-DEL") == saved)
         #expect(bed.recorded("data/cni/ctr1") == nil)
@@ -131,7 +156,8 @@ struct PluginTests {
         let bed = try PluginBed()
         let added = bed.run("ADD")
         #expect(added.status == 0, "\(text(added.stdout)) \(added.stderr)")
-        let prevResult = #","prevResult":{"cniVersion":"1.0.0","ips":[{"address":"10.244.1.2/24","gateway":"10.244.1.1"},{"address":"fd00::2/64"}]}"#
+        let prevResult =
+            #","prevResult":{"cniVersion":"1.0.0","ips":[{"address":"10.244.1.2/24","gateway":"10.244.1.1"},{"address":"fd00::2/64"}]}"#
         let output = bed.run("CHECK", config: bed.config(extra: prevResult))
         #expect(output == PluginOutput(stdout: [], stderr: "", status: 0), "\(text(output.stdout))")
         #expect(bed.recorded("stdin-CHECK") == nil, "bridge 1.1.1's CHECK is not run")
@@ -141,8 +167,10 @@ struct PluginTests {
             .write(toFile: bed.subnetFile, atomically: true, encoding: .utf8)
         let moved = bed.run("CHECK", config: bed.config(extra: prevResult))
         #expect(moved.status == 1)
-        #expect(errorObject(moved)?["msg"] as? String
-            == "container address 10.244.1.2 is outside this host's subnet 10.244.7.0/24 (\(bed.subnetFile))")
+        #expect(
+            errorObject(moved)?["msg"] as? String
+                == "container address 10.244.1.2 is outside this host's subnet 10.244.7.0/24 (\(bed.subnetFile))"
+        )
 
         let unknown = bed.run("CHECK", id: "never-added")
         #expect(unknown.status == 1 && errorObject(unknown)?["code"] as? Int == 3)
@@ -156,7 +184,11 @@ struct PluginTests {
             return []
         }
         #expect(output.status == 0)
-        #expect(text(output.stdout) == #"{"cniVersion":"1.0.0","supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0"]}"# + "\n")
+        #expect(
+            text(output.stdout)
+                == #"{"cniVersion":"1.0.0","supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0"]}"#
+                + "\n"
+        )
     }
 
     @Test func runByHandItSaysWhatItIs() {
@@ -173,13 +205,18 @@ struct PluginTests {
         let object = try #require(errorObject(output), "\(text(output.stdout))")
         #expect(object["cniVersion"] as? String == "0.4.0")
         #expect(object["code"] as? Int == 999)
-        #expect(object["msg"] as? String == "loadFlannelSubnetEnv failed: open \(bed.subnetFile): no such file or directory")
+        #expect(
+            object["msg"] as? String == "loadFlannelSubnetEnv failed: open \(bed.subnetFile): no such file or directory"
+        )
         #expect(object["details"] is String)
         #expect(bed.recorded("stdin-ADD") == nil && bed.recorded("data/cni/ctr1") == nil)
 
         let newer = bed.run("ADD", config: bed.config(version: "1.1.0"))
         #expect(errorObject(newer)?["code"] as? Int == 1)
-        #expect(errorObject(newer)?["details"] as? String == #"config is "1.1.0", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0"]"#)
+        #expect(
+            errorObject(newer)?["details"] as? String
+                == #"config is "1.1.0", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0"]"#
+        )
         let unknown = bed.run("GC")
         #expect(errorObject(unknown)?["msg"] as? String == "unknown CNI_COMMAND: GC")
     }
@@ -187,7 +224,10 @@ struct PluginTests {
     @Test func aMissingDelegateIsNamedWithTheSearchPath() throws {
         let bed = try PluginBed()
         let output = bed.run("ADD", config: bed.config(extra: #","delegate":{"type":"macvlan"}"#))
-        #expect(errorObject(output)?["msg"] as? String == "failed to find plugin \"macvlan\" in path [/nonexistent-dir \(bed.binDir)]")
+        #expect(
+            errorObject(output)?["msg"] as? String
+                == "failed to find plugin \"macvlan\" in path [/nonexistent-dir \(bed.binDir)]"
+        )
     }
 
     @Test func thePluginsOwnNamespaceIsRefused() throws {

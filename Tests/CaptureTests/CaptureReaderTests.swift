@@ -18,7 +18,7 @@ import Testing
         var offset = 24
         while offset < data.count {
             let length = Int(word(offset + 8))
-            records.append((word(offset), word(offset + 4), Array(data[offset + 16 ..< offset + 16 + length])))
+            records.append((word(offset), word(offset + 4), Array(data[offset + 16..<offset + 16 + length])))
             offset += 16 + length
         }
         return records
@@ -48,14 +48,18 @@ import Testing
         #expect(pcap == pcapng)
     }
 
-    @Test(arguments: [("udp-gso-underlay-sll.pcap", LinkType.linuxSLL, 16),
-                      ("udp-gso-underlay-sll2.pcap", LinkType.linuxSLL2, 20)])
+    @Test(arguments: [
+        ("udp-gso-underlay-sll.pcap", LinkType.linuxSLL, 16),
+        ("udp-gso-underlay-sll2.pcap", LinkType.linuxSLL2, 20),
+    ])
     func readsCookedCaptures(name: String, expected: LinkType, headerLength: Int) throws {
         let (_, ethernet) = try readAll(Fixture.path("udp-gso-underlay.pcap"))
         let (linkType, cooked) = try readAll(Fixture.path(name))
         #expect(linkType == expected)
         // Same frames, only the link-layer header differs.
-        #expect(cooked.map { Array($0.bytes.dropFirst(headerLength)) } == ethernet.map { Array($0.bytes.dropFirst(14)) })
+        #expect(
+            cooked.map { Array($0.bytes.dropFirst(headerLength)) } == ethernet.map { Array($0.bytes.dropFirst(14)) }
+        )
     }
 
     @Test func linkTypeNamesComeFromLibpcap() {
@@ -80,7 +84,10 @@ import Testing
             _ = try CaptureReader(path: path)
             Issue.record("a text file opened as a capture")
         } catch let error {
-            guard case let .cannotRead(errorPath, reason) = error else { Issue.record("\(error)"); return }
+            guard case let .cannotRead(errorPath, reason) = error else {
+                Issue.record("\(error)")
+                return
+            }
             #expect(errorPath == path)
             #expect(reason.contains("format") || reason.contains("magic"), "\(reason)")
             #expect(!error.description.contains("\n"))

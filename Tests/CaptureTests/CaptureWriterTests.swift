@@ -4,10 +4,14 @@ import Testing
 
 @Suite struct CaptureWriterTests {
     private let packets: [CapturedPacket] = [
-        CapturedPacket(timestamp: CaptureTimestamp(seconds: 1_700_000_000, nanoseconds: 123_456_789),
-                       bytes: [0x45, 0, 0, 20] + [UInt8](repeating: 0xAB, count: 16)),
-        CapturedPacket(timestamp: CaptureTimestamp(seconds: 1_700_000_001, nanoseconds: 999_999_999),
-                       bytes: (0..<1500).map { UInt8(truncatingIfNeeded: $0 &* 7) }),
+        CapturedPacket(
+            timestamp: CaptureTimestamp(seconds: 1_700_000_000, nanoseconds: 123_456_789),
+            bytes: [0x45, 0, 0, 20] + [UInt8](repeating: 0xAB, count: 16)
+        ),
+        CapturedPacket(
+            timestamp: CaptureTimestamp(seconds: 1_700_000_001, nanoseconds: 999_999_999),
+            bytes: (0..<1500).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        ),
         CapturedPacket(timestamp: CaptureTimestamp(seconds: 1_700_000_002, nanoseconds: 0), bytes: []),
     ]
 
@@ -27,15 +31,18 @@ import Testing
 
         let file = try fileBytes(path)
         #expect(littleEndianWord(file, 0) == 0xA1B2_C3D4)  // microsecond pcap magic
-        #expect(littleEndianWord(file, 20) == 101)         // LINKTYPE_RAW in the file, not DLT_RAW 12
+        #expect(littleEndianWord(file, 20) == 101)  // LINKTYPE_RAW in the file, not DLT_RAW 12
 
         var reader = try CaptureReader(path: path)
         #expect(reader.linkType == .raw)
         let read = try reader.readAll()
         #expect(read.map(\.bytes) == packets.map(\.bytes))
-        #expect(read.map(\.timestamp) == packets.map {
-            CaptureTimestamp(seconds: $0.timestamp.seconds, nanoseconds: $0.timestamp.nanoseconds / 1000 * 1000)
-        })
+        #expect(
+            read.map(\.timestamp)
+                == packets.map {
+                    CaptureTimestamp(seconds: $0.timestamp.seconds, nanoseconds: $0.timestamp.nanoseconds / 1000 * 1000)
+                }
+        )
     }
 
     @Test func nanosecondRoundTripKeepsEveryDigit() throws {
@@ -72,7 +79,10 @@ import Testing
             _ = try CaptureWriter(path: path, linkType: .raw)
             Issue.record("created a capture in a missing directory")
         } catch let error {
-            guard case let .cannotWrite(errorPath, reason) = error else { Issue.record("\(error)"); return }
+            guard case let .cannotWrite(errorPath, reason) = error else {
+                Issue.record("\(error)")
+                return
+            }
             #expect(errorPath == path)
             #expect(reason.contains("No such file or directory"), "\(reason)")
             #expect(error.description.hasPrefix("cannot write capture /nonexistent-weft/out.pcap: "))

@@ -22,7 +22,9 @@ enum Fixture {
         let prefix = "weft-capture-tests-"
         for name in (try? files.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasPrefix(prefix) {
             let pid = name.dropFirst(prefix.count)
-            if !files.fileExists(atPath: "/proc/\(pid)") { try? files.removeItem(at: parent.appendingPathComponent(name)) }
+            if !files.fileExists(atPath: "/proc/\(pid)") {
+                try? files.removeItem(at: parent.appendingPathComponent(name))
+            }
         }
         let directory = parent.appendingPathComponent(prefix + String(ProcessInfo.processInfo.processIdentifier))
         try? files.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -25,11 +25,19 @@ enum Frames {
 
     static func mac(_ text: String) -> [UInt8] { text.split(separator: ":").map { UInt8($0, radix: 16)! } }
 
-    static func dotted(_ bytes: [UInt8], _ at: Int) -> String { bytes[at..<at + 4].map(String.init).joined(separator: ".") }
+    static func dotted(_ bytes: [UInt8], _ at: Int) -> String {
+        bytes[at..<at + 4].map(String.init).joined(separator: ".")
+    }
 
     /// An IPv4 header (no options) for `payloadLength` bytes, with a valid checksum.
-    static func ipv4Header(source: String, destination: String, protocol proto: UInt8, payloadLength: Int,
-                           ttl: UInt8 = 64, identification: Int = 0x1234) -> [UInt8] {
+    static func ipv4Header(
+        source: String,
+        destination: String,
+        protocol proto: UInt8,
+        payloadLength: Int,
+        ttl: UInt8 = 64,
+        identification: Int = 0x1234
+    ) -> [UInt8] {
         var header: [UInt8] = [0x45, 0, 0, 0, 0, 0, 0, 0, ttl, proto, 0, 0] + address(source) + address(destination)
         put(20 + payloadLength, &header, at: 2)
         put(identification, &header, at: 4)
@@ -38,23 +46,41 @@ enum Frames {
     }
 
     /// An inner IPv4/UDP packet with valid checksums.
-    static func innerUDP(source: String, destination: String, ttl: UInt8 = 64, payload: [UInt8] = Array("weft replay".utf8)) -> [UInt8] {
+    static func innerUDP(
+        source: String,
+        destination: String,
+        ttl: UInt8 = 64,
+        payload: [UInt8] = Array("weft replay".utf8)
+    ) -> [UInt8] {
         var udp: [UInt8] = [0x9C, 0x40, 0, 9, 0, 0, 0, 0] + payload
         put(udp.count, &udp, at: 4)
-        let pseudo = address(source) + address(destination) + [0, 17] + [UInt8(udp.count >> 8), UInt8(udp.count & 0xFF)]
+        let pseudo =
+            address(source) + address(destination) + [0, 17] + [UInt8(udp.count >> 8), UInt8(udp.count & 0xFF)]
         put(Int(checksum(pseudo + udp)), &udp, at: 6)
-        return ipv4Header(source: source, destination: destination, protocol: 17, payloadLength: udp.count, ttl: ttl) + udp
+        return ipv4Header(source: source, destination: destination, protocol: 17, payloadLength: udp.count, ttl: ttl)
+            + udp
     }
 
-    static func vxlan(_ inner: [UInt8], vni: UInt32 = 1, destinationMAC: String = "aa:bb:cc:dd:ee:02",
-                      sourceMAC: String = "aa:bb:cc:dd:ee:01", flags: UInt8 = 0x08, etherType: Int = 0x0800) -> [UInt8] {
+    static func vxlan(
+        _ inner: [UInt8],
+        vni: UInt32 = 1,
+        destinationMAC: String = "aa:bb:cc:dd:ee:02",
+        sourceMAC: String = "aa:bb:cc:dd:ee:01",
+        flags: UInt8 = 0x08,
+        etherType: Int = 0x0800
+    ) -> [UInt8] {
         [flags, 0, 0, 0, UInt8(vni >> 16), UInt8((vni >> 8) & 0xFF), UInt8(vni & 0xFF), 0]
             + mac(destinationMAC) + mac(sourceMAC) + [UInt8(etherType >> 8), UInt8(etherType & 0xFF)] + inner
     }
 
     /// An Ethernet frame holding an outer IPv4/UDP datagram with a valid UDP checksum.
-    static func outerFrame(_ payload: [UInt8], source: String = "198.18.0.1", destination: String = "198.18.0.2",
-                           sourcePort: Int = 40000, destinationPort: Int = 8472) -> [UInt8] {
+    static func outerFrame(
+        _ payload: [UInt8],
+        source: String = "198.18.0.1",
+        destination: String = "198.18.0.2",
+        sourcePort: Int = 40000,
+        destinationPort: Int = 8472
+    ) -> [UInt8] {
         var udp: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0] + payload
         put(sourcePort, &udp, at: 0)
         put(destinationPort, &udp, at: 2)
@@ -71,7 +97,7 @@ enum Frames {
         result[8] -= hops
         result[10] = 0
         result[11] = 0
-        put(Int(checksum(result[0 ..< Int(result[0] & 0x0F) * 4])), &result, at: 10)
+        put(Int(checksum(result[0..<Int(result[0] & 0x0F) * 4])), &result, at: 10)
         return result
     }
 

@@ -1,7 +1,7 @@
 import Capture
 import Foundation
-import Testing
 import TestThreads
+import Testing
 
 /// `weft replay decap` on real kernel-VXLAN captures (scripts/capture-fixtures.sh): what Weft would
 /// write to host B's TUN must be, byte for byte and in order, what host B's flannel.1 received.
@@ -17,8 +17,12 @@ import TestThreads
 
     private func decap(_ input: String, _ extra: [String] = []) throws -> (WeftCommand.Result, [[UInt8]]) {
         let output = Fixture.temporaryPath("inner.pcap")
-        let result = try WeftCommand.run(["replay", "decap", "--backend", "vxlan", "--vni", "1",
-                                          "--input", input, "--output", output] + extra)
+        let result = try WeftCommand.run(
+            [
+                "replay", "decap", "--backend", "vxlan", "--vni", "1",
+                "--input", input, "--output", output,
+            ] + extra
+        )
         #expect(result.status == 0, "\(result.error)")
         let (linkType, packets) = try Frames.read(output)
         #expect(linkType == .raw)
@@ -57,7 +61,10 @@ import TestThreads
         let (result, _) = try decap(Fixture.path("offloads-off-underlay.pcap"), ["--vtep-mac", Self.receiverMAC])
         #expect(result.counts["gso super-frames"] == 0)
         #expect(result.counts["datagrams"] == result.counts["frames in"])
-        #expect(result.counts["drop.not_our_mac"] == UInt64(try framesToward("198.18.0.1", in: "offloads-off-underlay.pcap")))
+        #expect(
+            result.counts["drop.not_our_mac"]
+                == UInt64(try framesToward("198.18.0.1", in: "offloads-off-underlay.pcap"))
+        )
     }
 
     @Test func tunnelTSOFramesStayWhole() throws {
@@ -79,40 +86,57 @@ import TestThreads
 
     @Test func routesAndPublicIPKeepTheSameOutput() throws {
         let expected = try flannelInner("offloads-off")
-        let (result, inner) = try decap(Fixture.path("offloads-off-underlay.pcap"),
-                                        ["--routes", Fixture.path("bed-routes.json"), "--public-ip", "198.18.0.2"])
+        let (result, inner) = try decap(
+            Fixture.path("offloads-off-underlay.pcap"),
+            ["--routes", Fixture.path("bed-routes.json"), "--public-ip", "198.18.0.2"]
+        )
         #expect(inner == expected)
         // With our address known, frames to host A are not ours at all: no MAC check is reached.
-        #expect(result.counts["drop.not_our_traffic"] == UInt64(try framesToward("198.18.0.1", in: "offloads-off-underlay.pcap")))
+        #expect(
+            result.counts["drop.not_our_traffic"]
+                == UInt64(try framesToward("198.18.0.1", in: "offloads-off-underlay.pcap"))
+        )
         #expect(result.counts["drop.not_our_mac"] == nil)
     }
 
     @Test func aSenderWithoutALeaseIsUnknown() throws {
         let routes = Fixture.temporaryPath("routes.json")
-        try Data(#"{"10.244.1.0-24": {"PublicIP": "198.18.0.9", "BackendType": "vxlan", "BackendData": {"VNI": 1, "VtepMAC": "aa:bb:cc:dd:ee:09"}}}"#.utf8)
-            .write(to: URL(fileURLWithPath: routes))
+        try Data(
+            #"{"10.244.1.0-24": {"PublicIP": "198.18.0.9", "BackendType": "vxlan", "BackendData": {"VNI": 1, "VtepMAC": "aa:bb:cc:dd:ee:09"}}}"#
+                .utf8
+        )
+        .write(to: URL(fileURLWithPath: routes))
         let expected = try flannelInner("offloads-off")
-        let (result, inner) = try decap(Fixture.path("offloads-off-underlay.pcap"),
-                                        ["--vtep-mac", Self.receiverMAC, "--routes", routes])
+        let (result, inner) = try decap(
+            Fixture.path("offloads-off-underlay.pcap"),
+            ["--vtep-mac", Self.receiverMAC, "--routes", routes]
+        )
         #expect(inner.isEmpty)
         #expect(result.counts["drop.unknown_sender"] == UInt64(expected.count))
     }
 
     @Test func aPeerSendingFromAnotherSubnetIsSpoofing() throws {
         let routes = Fixture.temporaryPath("routes.json")
-        try Data(#"{"10.244.7.0-24": {"PublicIP": "198.18.0.1", "BackendType": "vxlan", "BackendData": {"VNI": 1, "VtepMAC": "aa:bb:cc:dd:ee:01"}}}"#.utf8)
-            .write(to: URL(fileURLWithPath: routes))
+        try Data(
+            #"{"10.244.7.0-24": {"PublicIP": "198.18.0.1", "BackendType": "vxlan", "BackendData": {"VNI": 1, "VtepMAC": "aa:bb:cc:dd:ee:01"}}}"#
+                .utf8
+        )
+        .write(to: URL(fileURLWithPath: routes))
         let expected = try flannelInner("offloads-off")
-        let (result, inner) = try decap(Fixture.path("offloads-off-underlay.pcap"),
-                                        ["--vtep-mac", Self.receiverMAC, "--routes", routes])
+        let (result, inner) = try decap(
+            Fixture.path("offloads-off-underlay.pcap"),
+            ["--vtep-mac", Self.receiverMAC, "--routes", routes]
+        )
         #expect(inner.isEmpty)
         #expect(result.counts["drop.spoofed_source"] == UInt64(expected.count))
     }
 
     @Test func wrongVNIDropsEveryDatagram() throws {
         let output = Fixture.temporaryPath("inner.pcap")
-        let result = try WeftCommand.run(["replay", "decap", "--backend", "vxlan", "--vni", "2", "--vtep-mac", Self.receiverMAC,
-                                          "--input", Fixture.path("udp-gso-underlay.pcap"), "--output", output])
+        let result = try WeftCommand.run([
+            "replay", "decap", "--backend", "vxlan", "--vni", "2", "--vtep-mac", Self.receiverMAC,
+            "--input", Fixture.path("udp-gso-underlay.pcap"), "--output", output,
+        ])
         #expect(result.status == 0)
         #expect(result.counts["packets out"] == 0)
         #expect(result.counts["drop.wrong_vni"] == result.counts["datagrams"])

@@ -1,7 +1,7 @@
 import Capture
 import Foundation
-import Testing
 import TestThreads
+import Testing
 
 /// One generated frame per drop case, replayed in one capture: each reason must be counted once.
 @Suite(.ownThread) struct ReplayDropTests {
@@ -10,12 +10,17 @@ import TestThreads
     /// (frame, the reason it must be dropped for; nil = delivered).
     static let vxlanCases: [(String, [UInt8], String?)] = {
         let valid = ReplayDropTests.valid
-        var badIHL = valid; badIHL[0] = 0x44
-        var longTotal = valid; Frames.put(valid.count + 1, &longTotal, at: 2)
-        var shortTotal = valid; Frames.put(19, &shortTotal, at: 2)
-        var version6 = valid; version6[0] = 0x65
+        var badIHL = valid
+        badIHL[0] = 0x44
+        var longTotal = valid
+        Frames.put(valid.count + 1, &longTotal, at: 2)
+        var shortTotal = valid
+        Frames.put(19, &shortTotal, at: 2)
+        var version6 = valid
+        version6[0] = 0x65
         let spoofed = Frames.innerUDP(source: "10.244.5.5", destination: "10.244.2.2")
-        var outerTCP = Frames.outerFrame(Frames.vxlan(valid)); outerTCP[14 + 9] = 6
+        var outerTCP = Frames.outerFrame(Frames.vxlan(valid))
+        outerTCP[14 + 9] = 6
         return [
             ("valid", Frames.outerFrame(Frames.vxlan(valid)), nil),
             ("broadcast", Frames.outerFrame(Frames.vxlan(valid, destinationMAC: "ff:ff:ff:ff:ff:ff")), nil),
@@ -36,13 +41,21 @@ import TestThreads
         ]
     }()
 
-    private func replay(_ cases: [(String, [UInt8], String?)], backend: String, routes: String,
-                        extra: [String] = []) throws -> (WeftCommand.Result, [[UInt8]]) {
+    private func replay(
+        _ cases: [(String, [UInt8], String?)],
+        backend: String,
+        routes: String,
+        extra: [String] = []
+    ) throws -> (WeftCommand.Result, [[UInt8]]) {
         let input = Fixture.temporaryPath("drops.pcap")
         let output = Fixture.temporaryPath("out.pcap")
         try Frames.write(cases.map(\.1), to: input, linkType: .ethernet)
-        let result = try WeftCommand.run(["replay", "decap", "--backend", backend, "--routes", Fixture.path(routes),
-                                          "--input", input, "--output", output] + extra)
+        let result = try WeftCommand.run(
+            [
+                "replay", "decap", "--backend", backend, "--routes", Fixture.path(routes),
+                "--input", input, "--output", output,
+            ] + extra
+        )
         #expect(result.status == 0, "\(result.error)")
         return (result, try Frames.read(output).1.map(\.bytes))
     }
@@ -60,8 +73,12 @@ import TestThreads
 
     @Test func vxlanDropsEachCaseForItsReason() throws {
         let cases = Self.vxlanCases
-        let (result, delivered) = try replay(cases, backend: "vxlan", routes: "bed-routes.json",
-                                             extra: ["--vtep-mac", "aa:bb:cc:dd:ee:02"])
+        let (result, delivered) = try replay(
+            cases,
+            backend: "vxlan",
+            routes: "bed-routes.json",
+            extra: ["--vtep-mac", "aa:bb:cc:dd:ee:02"]
+        )
         expectCounts(result, cases)
         #expect(delivered == [Self.valid, Self.valid])
     }
@@ -69,8 +86,12 @@ import TestThreads
     /// Each case alone, so a reason counted for the wrong frame cannot hide behind another's count.
     @Test(arguments: vxlanCases.map { ($0.0, $0.1, $0.2) })
     func vxlanCaseAlone(name: String, frame: [UInt8], reason: String?) throws {
-        let (result, delivered) = try replay([(name, frame, reason)], backend: "vxlan", routes: "bed-routes.json",
-                                             extra: ["--vtep-mac", "aa:bb:cc:dd:ee:02"])
+        let (result, delivered) = try replay(
+            [(name, frame, reason)],
+            backend: "vxlan",
+            routes: "bed-routes.json",
+            extra: ["--vtep-mac", "aa:bb:cc:dd:ee:02"]
+        )
         if let reason {
             #expect(result.counts["drop.\(reason)"] == 1, "\(name): \(result.output)")
             #expect(delivered.isEmpty)
@@ -85,7 +106,8 @@ import TestThreads
     func relayedPacketsAreNotOurSubnet(backend: String, routes: String) throws {
         func frame(to destination: String) -> [UInt8] {
             let inner = Frames.innerUDP(source: "10.244.1.2", destination: destination)
-            return backend == "vxlan" ? Frames.outerFrame(Frames.vxlan(inner)) : Frames.outerFrame(inner, destinationPort: 8285)
+            return backend == "vxlan"
+                ? Frames.outerFrame(Frames.vxlan(inner)) : Frames.outerFrame(inner, destinationPort: 8285)
         }
         let cases: [(String, [UInt8], String?)] = [
             ("to our subnet", frame(to: "10.244.2.2"), nil),
@@ -94,11 +116,21 @@ import TestThreads
             ("to our own underlay address", frame(to: "198.18.0.2"), "not_our_subnet"),
             ("back to the sender's subnet", frame(to: "10.244.1.9"), "not_our_subnet"),
         ]
-        let (result, delivered) = try replay(cases, backend: backend, routes: routes, extra: ["--public-ip", "198.18.0.2"])
+        let (result, delivered) = try replay(
+            cases,
+            backend: backend,
+            routes: routes,
+            extra: ["--public-ip", "198.18.0.2"]
+        )
         expectCounts(result, cases)
         #expect(delivered.count == 2)
 
-        let (unknownSubnet, passed) = try replay(cases, backend: backend, routes: routes, extra: ["--vtep-mac", "aa:bb:cc:dd:ee:02"])
+        let (unknownSubnet, passed) = try replay(
+            cases,
+            backend: backend,
+            routes: routes,
+            extra: ["--vtep-mac", "aa:bb:cc:dd:ee:02"]
+        )
         #expect(unknownSubnet.counts["dropped"] == 0, "\(unknownSubnet.output)")
         #expect(passed.count == cases.count)
     }
@@ -107,13 +139,17 @@ import TestThreads
         let valid = Self.valid
         let expiring = Frames.innerUDP(source: "10.244.1.2", destination: "10.244.2.2", ttl: 1)
         let spoofed = Frames.innerUDP(source: "10.244.5.5", destination: "10.244.2.2")
-        var badIHL = valid; badIHL[0] = 0x43
+        var badIHL = valid
+        badIHL[0] = 0x43
         let cases: [(String, [UInt8], String?)] = [
             ("valid", Frames.outerFrame(valid, destinationPort: 8285), nil),
             ("TTL expired", Frames.outerFrame(expiring, destinationPort: 8285), "ttl_expired"),
             ("bad IHL", Frames.outerFrame(badIHL, destinationPort: 8285), "bad_ihl"),
             ("truncated", Frames.outerFrame(Array(valid.prefix(16)), destinationPort: 8285), "truncated"),
-            ("unknown sender", Frames.outerFrame(valid, source: "198.18.0.77", destinationPort: 8285), "unknown_sender"),
+            (
+                "unknown sender", Frames.outerFrame(valid, source: "198.18.0.77", destinationPort: 8285),
+                "unknown_sender"
+            ),
             ("spoofed source", Frames.outerFrame(spoofed, destinationPort: 8285), "spoofed_source"),
             ("vxlan port", Frames.outerFrame(valid, destinationPort: 8472), "not_our_traffic"),
         ]

@@ -1,16 +1,24 @@
 import Capture
 import Foundation
-import Testing
 import TestThreads
+import Testing
 
 /// `weft replay encap`, checked against the kernel's own encapsulation of the same packets, against
 /// committed golden outputs, against tshark's dissection, and by a round trip through decap.
 @Suite(.ownThread) struct ReplayEncapTests {
-    private func encap(_ input: String, backend: String, routes: String = "bed-routes.json",
-                       extra: [String] = []) throws -> (WeftCommand.Result, [CapturedPacket]) {
+    private func encap(
+        _ input: String,
+        backend: String,
+        routes: String = "bed-routes.json",
+        extra: [String] = []
+    ) throws -> (WeftCommand.Result, [CapturedPacket]) {
         let output = Fixture.temporaryPath("outer.pcap")
-        let result = try WeftCommand.run(["replay", "encap", "--backend", backend, "--routes", Fixture.path(routes),
-                                          "--public-ip", "198.18.0.1", "--input", input, "--output", output] + extra)
+        let result = try WeftCommand.run(
+            [
+                "replay", "encap", "--backend", backend, "--routes", Fixture.path(routes),
+                "--public-ip", "198.18.0.1", "--input", input, "--output", output,
+            ] + extra
+        )
         #expect(result.status == 0, "\(result.error)")
         let (linkType, packets) = try Frames.read(output)
         #expect(linkType == .raw)
@@ -18,14 +26,17 @@ import TestThreads
     }
 
     /// Checks every outer header field independently; returns the UDP payloads.
-    private func outerPayloads(_ datagrams: [CapturedPacket], destinationPort: Int,
-                               sourcePorts: ClosedRange<Int>) -> [[UInt8]] {
+    private func outerPayloads(
+        _ datagrams: [CapturedPacket],
+        destinationPort: Int,
+        sourcePorts: ClosedRange<Int>
+    ) -> [[UInt8]] {
         datagrams.enumerated().map { index, datagram in
             let bytes = datagram.bytes
             #expect(bytes[0] == 0x45 && bytes[9] == 17 && bytes[8] == 64)
             #expect(Frames.word(bytes, 2) == bytes.count)
             #expect(Frames.word(bytes, 4) == (index + 1) & 0xFFFF)  // identification counts datagrams
-            #expect(Frames.word(bytes, 6) == 0)                      // DF clear, as the kernel's vxlan sends
+            #expect(Frames.word(bytes, 6) == 0)  // DF clear, as the kernel's vxlan sends
             #expect(Frames.checksum(bytes[0..<20]) == 0)
             #expect(Frames.dotted(bytes, 12) == "198.18.0.1" && Frames.dotted(bytes, 16) == "198.18.0.2")
             let udp = Array(bytes[20...])
@@ -64,7 +75,9 @@ import TestThreads
         for datagram in datagrams.map(\.bytes) {
             let inner = Array(datagram[(20 + 8 + 22)...])
             let headerLength = Int(inner[0] & 0x0F) * 4
-            let flow = Array(inner[9...9]) + Array(inner[12..<20]) + (inner[9] == 6 ? Array(inner[headerLength..<headerLength + 4]) : [])
+            let flow =
+                Array(inner[9...9]) + Array(inner[12..<20])
+                + (inner[9] == 6 ? Array(inner[headerLength..<headerLength + 4]) : [])
             portsByFlow[flow, default: []].insert(Frames.word(datagram, 20))
         }
         #expect(portsByFlow.values.allSatisfy { $0.count == 1 })
@@ -92,12 +105,16 @@ import TestThreads
         let (_, inner) = try Frames.read(Fixture.path("golden-inner.pcap"))
         let outer = Fixture.temporaryPath("outer.pcap")
         let back = Fixture.temporaryPath("back.pcap")
-        let encapResult = try WeftCommand.run(["replay", "encap", "--backend", backend, "--routes", Fixture.path(routes),
-                                               "--public-ip", "198.18.0.1", "--input", Fixture.path("golden-inner.pcap"),
-                                               "--output", outer])
+        let encapResult = try WeftCommand.run([
+            "replay", "encap", "--backend", backend, "--routes", Fixture.path(routes),
+            "--public-ip", "198.18.0.1", "--input", Fixture.path("golden-inner.pcap"),
+            "--output", outer,
+        ])
         #expect(encapResult.status == 0, "\(encapResult.error)")
-        let decapResult = try WeftCommand.run(["replay", "decap", "--backend", backend, "--routes", Fixture.path(routes),
-                                               "--public-ip", "198.18.0.2", "--input", outer, "--output", back])
+        let decapResult = try WeftCommand.run([
+            "replay", "decap", "--backend", backend, "--routes", Fixture.path(routes),
+            "--public-ip", "198.18.0.2", "--input", outer, "--output", back,
+        ])
         #expect(decapResult.status == 0, "\(decapResult.error)")
         let (_, returned) = try Frames.read(back)
         // vxlan hands the packet over untouched; the udp backend costs a hop on each side.
@@ -106,21 +123,27 @@ import TestThreads
         #expect(returned.map(\.timestamp) == inner.map(\.timestamp))
     }
 
-    static let tshark = ["/usr/bin/tshark", "/usr/local/bin/tshark"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let tshark = ["/usr/bin/tshark", "/usr/local/bin/tshark"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
 
     // Needs tshark (scripts/setup installs it); skipped without it.
     @Test(.enabled(if: tshark != nil, "tshark is not installed"))
     func tsharkDissectsTheVNIMACsAndAddresses() throws {
         let (_, inner) = try Frames.read(Fixture.path("golden-inner.pcap"))
         let output = Fixture.temporaryPath("outer.pcap")
-        let result = try WeftCommand.run(["replay", "encap", "--backend", "vxlan", "--routes", Fixture.path("bed-routes.json"),
-                                          "--public-ip", "198.18.0.1", "--input", Fixture.path("golden-inner.pcap"),
-                                          "--output", output])
+        let result = try WeftCommand.run([
+            "replay", "encap", "--backend", "vxlan", "--routes", Fixture.path("bed-routes.json"),
+            "--public-ip", "198.18.0.1", "--input", Fixture.path("golden-inner.pcap"),
+            "--output", output,
+        ])
         #expect(result.status == 0)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.tshark!)
-        process.arguments = ["-r", output, "-d", "udp.port==8472,vxlan", "-T", "fields",
-                             "-e", "vxlan.vni", "-e", "eth.dst", "-e", "eth.src", "-e", "ip.src", "-e", "ip.dst"]
+        process.arguments = [
+            "-r", output, "-d", "udp.port==8472,vxlan", "-T", "fields",
+            "-e", "vxlan.vni", "-e", "eth.dst", "-e", "eth.src", "-e", "ip.src", "-e", "ip.dst",
+        ]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
@@ -130,22 +153,40 @@ import TestThreads
         let lines = text.split(separator: "\n").map(String.init)
         #expect(lines.count == inner.count)
         for (line, packet) in zip(lines, inner.map(\.bytes)) {
-            let innerSource = Frames.dotted(packet, 12), innerDestination = Frames.dotted(packet, 16)
-            #expect(line == "1\taa:bb:cc:dd:ee:02\taa:bb:cc:dd:ee:01\t198.18.0.1,\(innerSource)\t198.18.0.2,\(innerDestination)")
+            let innerSource = Frames.dotted(packet, 12)
+            let innerDestination = Frames.dotted(packet, 16)
+            #expect(
+                line
+                    == "1\taa:bb:cc:dd:ee:02\taa:bb:cc:dd:ee:01\t198.18.0.1,\(innerSource)\t198.18.0.2,\(innerDestination)"
+            )
         }
     }
 
     @Test func dropsAndUnreachablesAreCountedByReason() throws {
         let valid = Frames.innerUDP(source: "10.244.1.2", destination: "10.244.2.2")
         let noRoute = Frames.innerUDP(source: "10.244.1.2", destination: "10.250.0.1")
-        var icmpError = Frames.ipv4Header(source: "10.244.1.2", destination: "10.250.0.1", protocol: 1, payloadLength: 8)
+        var icmpError = Frames.ipv4Header(
+            source: "10.244.1.2",
+            destination: "10.250.0.1",
+            protocol: 1,
+            payloadLength: 8
+        )
         icmpError += [3, 1, 0, 0, 0, 0, 0, 0]
-        var badIHL = valid; badIHL[0] = 0x44
-        var version6 = valid; version6[0] = 0x60
-        var longTotal = valid; Frames.put(valid.count + 4, &longTotal, at: 2)
+        var badIHL = valid
+        badIHL[0] = 0x44
+        var version6 = valid
+        version6[0] = 0x60
+        var longTotal = valid
+        Frames.put(valid.count + 4, &longTotal, at: 2)
         // 65,500 bytes of IPv4: VXLAN's 22 plus the outer 28 would pass the 65,535 an IPv4 datagram holds.
-        let huge = Frames.innerUDP(source: "10.244.1.2", destination: "10.244.2.2", payload: [UInt8](repeating: 1, count: 65_500 - 28))
-        let packets: [[UInt8]] = [valid, noRoute, icmpError, Array(valid.prefix(10)), badIHL, version6, longTotal, huge]
+        let huge = Frames.innerUDP(
+            source: "10.244.1.2",
+            destination: "10.244.2.2",
+            payload: [UInt8](repeating: 1, count: 65_500 - 28)
+        )
+        let packets: [[UInt8]] = [
+            valid, noRoute, icmpError, Array(valid.prefix(10)), badIHL, version6, longTotal, huge,
+        ]
         let input = Fixture.temporaryPath("inner.pcap")
         try Frames.write(packets, to: input, linkType: .raw)
         let tunOutput = Fixture.temporaryPath("tun.pcap")
@@ -168,7 +209,11 @@ import TestThreads
 
     @Test func udpDropsWhenTheTTLWouldReachZero() throws {
         let input = Fixture.temporaryPath("inner.pcap")
-        try Frames.write([Frames.innerUDP(source: "10.244.1.2", destination: "10.244.2.2", ttl: 1)], to: input, linkType: .raw)
+        try Frames.write(
+            [Frames.innerUDP(source: "10.244.1.2", destination: "10.244.2.2", ttl: 1)],
+            to: input,
+            linkType: .raw
+        )
         let (result, datagrams) = try encap(input, backend: "udp", routes: "bed-routes-udp.json")
         #expect(datagrams.isEmpty)
         #expect(result.counts["drop.ttl_expired"] == 1)

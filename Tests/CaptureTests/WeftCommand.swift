@@ -14,7 +14,9 @@ struct WeftCommand {
             var counts: [String: UInt64] = [:]
             for line in output.split(separator: "\n") {
                 let parts = line.split(separator: ":", maxSplits: 1)
-                guard parts.count == 2, let value = UInt64(parts[1].trimmingCharacters(in: .whitespaces)) else { continue }
+                guard parts.count == 2, let value = UInt64(parts[1].trimmingCharacters(in: .whitespaces)) else {
+                    continue
+                }
                 let name = parts[0].trimmingCharacters(in: .whitespaces)
                 counts[line.hasPrefix("  ") ? "drop.\(name)" : name] = value
             }
@@ -33,7 +35,8 @@ struct WeftCommand {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        let output = Pipe(), error = Pipe()
+        let output = Pipe()
+        let error = Pipe()
         process.standardOutput = output
         process.standardError = error
         try process.run()
@@ -41,8 +44,11 @@ struct WeftCommand {
         let outputData = output.fileHandleForReading.readDataToEndOfFile()
         let errorData = error.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
-                      error: String(decoding: errorData, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus,
+            output: String(decoding: outputData, as: UTF8.self),
+            error: String(decoding: errorData, as: UTF8.self)
+        )
     }
 
     struct Missing: Error, CustomStringConvertible {

@@ -1,7 +1,9 @@
 import Addressing
 import Foundation
 import Testing
+
 @testable import Config
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,7 +31,12 @@ func contents(_ path: String) -> String? {
 
 // umask is per process: these tests run one at a time and restore it at once.
 @Suite(.serialized) struct AtomicFileWrites {
-    let env = SubnetEnv(network: IPv4Prefix("10.244.0.0/16"), subnet: IPv4Prefix("10.244.34.0/24"), mtu: 1450, ipMasq: false)
+    let env = SubnetEnv(
+        network: IPv4Prefix("10.244.0.0/16"),
+        subnet: IPv4Prefix("10.244.34.0/24"),
+        mtu: 1450,
+        ipMasq: false
+    )
 
     @Test func modesIgnoreTheUmaskAndParentsAreCreated() throws {
         let root = try makeTemporaryDirectory()
@@ -42,14 +49,21 @@ func contents(_ path: String) -> String? {
         #expect(permissions(path) == 0o644)
         #expect(permissions("\(root)/run/flannel") == 0o755)
         #expect(permissions("\(root)/run") == 0o755)
-        #expect(contents(path) == "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.34.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n")
+        #expect(
+            contents(path)
+                == "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.34.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n"
+        )
     }
 
     @Test func replacesAnExistingFileAndLeavesNoTemporaryBehind() throws {
         let root = try makeTemporaryDirectory()
         defer { removeTemporaryDirectory(root) }
         let path = "\(root)/subnet.env"
-        _ = FileManager.default.createFile(atPath: path, contents: Data("OLD=1\n".utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: path,
+            contents: Data("OLD=1\n".utf8),
+            attributes: [.posixPermissions: 0o600]
+        )
         try env.write(to: path)
         #expect(permissions(path) == 0o644)
         #expect(contents(path) == env.text)
@@ -60,7 +74,11 @@ func contents(_ path: String) -> String? {
         let root = try makeTemporaryDirectory()
         defer { removeTemporaryDirectory(root) }
         let directory = "\(root)/private"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: directory,
+            withIntermediateDirectories: false,
+            attributes: [.posixPermissions: 0o700]
+        )
         try AtomicFile.write("x\n", to: "\(directory)/file")
         #expect(permissions(directory) == 0o700)
         #expect(permissions("\(directory)/file") == 0o644)

@@ -1,5 +1,6 @@
 import Addressing
 import Testing
+
 @testable import Config
 
 @Suite struct DualStackLeaseKeys {
@@ -36,7 +37,10 @@ import Testing
         let key = try #require(LeaseKey(parsing: "0.0.0.0-0&fc00:0:0:7::-64"))
         #expect(key.subnet == IPv4Prefix("0.0.0.0/0"))
         #expect(key.ipv6Subnet == IPv6Prefix("fc00:0:0:7::/64"))
-        #expect(LeaseKey(subnet: IPv4Prefix(.any, length: 0), ipv6Subnet: IPv6Prefix("fc00:0:0:7::/64")).name == "0.0.0.0-0&fc00:0:0:7::-64")
+        #expect(
+            LeaseKey(subnet: IPv4Prefix(.any, length: 0), ipv6Subnet: IPv6Prefix("fc00:0:0:7::/64")).name
+                == "0.0.0.0-0&fc00:0:0:7::-64"
+        )
     }
 
     @Test func prefixLengthsAreFiveAndSevenBits() {

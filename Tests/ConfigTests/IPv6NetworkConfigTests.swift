@@ -1,5 +1,6 @@
 import Addressing
 import Testing
+
 @testable import Config
 
 /// The config as flannel validates it, before Weft's refusal of what it does not carry.
@@ -7,7 +8,11 @@ func validatedIPv6(_ json: String, checks: NetworkConfig.Checks = .allocation) t
     try NetworkConfig.validated(Array(json.utf8), checks: checks)?.ipv6
 }
 
-func validationError(_ json: String, checks: NetworkConfig.Checks = .allocation, sourceLocation: SourceLocation = #_sourceLocation) -> ConfigError? {
+func validationError(
+    _ json: String,
+    checks: NetworkConfig.Checks = .allocation,
+    sourceLocation: SourceLocation = #_sourceLocation
+) -> ConfigError? {
     do {
         let config = try NetworkConfig.validated(Array(json.utf8), checks: checks)
         Issue.record("expected an error, got \(String(describing: config))", sourceLocation: sourceLocation)
@@ -52,8 +57,13 @@ func dualStack(_ ipv6Fields: String) -> String {
     }
 
     @Test func explicitValuesAreKept() throws {
-        let ipv6 = try #require(try validatedIPv6(dualStack(
-            #""IPv6Network":"fc00::/48","IPv6SubnetLen":80,"IPv6SubnetMin":"fc00:0:0:10::","IPv6SubnetMax":"fc00:0:0:10:ffff::""#)))
+        let ipv6 = try #require(
+            try validatedIPv6(
+                dualStack(
+                    #""IPv6Network":"fc00::/48","IPv6SubnetLen":80,"IPv6SubnetMin":"fc00:0:0:10::","IPv6SubnetMax":"fc00:0:0:10:ffff::""#
+                )
+            )
+        )
         #expect(ipv6.subnetLength == 80)
         #expect(ipv6.subnetMin == IPv6Address("fc00:0:0:10::"))
         #expect(ipv6.subnetMax == IPv6Address("fc00:0:0:10:ffff::"))
@@ -63,59 +73,99 @@ func dualStack(_ ipv6Fields: String) -> String {
     }
 
     @Test func zeroValuesMeanUnset() throws {
-        let ipv6 = try #require(try validatedIPv6(dualStack(
-            #""IPv6Network":"fc00::/48","IPv6SubnetLen":0,"IPv6SubnetMin":"::","IPv6SubnetMax":"::""#)))
+        let ipv6 = try #require(
+            try validatedIPv6(
+                dualStack(
+                    #""IPv6Network":"fc00::/48","IPv6SubnetLen":0,"IPv6SubnetMin":"::","IPv6SubnetMax":"::""#
+                )
+            )
+        )
         #expect(ipv6.subnetLength == 64)
         #expect(ipv6.subnetMin == IPv6Address("fc00:0:0:1::"))
         #expect(ipv6.subnetMax == IPv6Address("fc00:0:0:ffff::"))
     }
 
     @Test func keysAreCaseInsensitive() throws {
-        let ipv6 = try #require(try validatedIPv6(
-            #"{"network":"10.244.0.0/16","enableipv6":true,"IPV6NETWORK":"fc00::/48","ipv6subnetlen":56,"Ipv6SubnetMax":"fc00:0:0:ff00::"}"#))
+        let ipv6 = try #require(
+            try validatedIPv6(
+                #"{"network":"10.244.0.0/16","enableipv6":true,"IPV6NETWORK":"fc00::/48","ipv6subnetlen":56,"Ipv6SubnetMax":"fc00:0:0:ff00::"}"#
+            )
+        )
         #expect(ipv6.subnetLength == 56)
         #expect(ipv6.subnetMin == IPv6Address("fc00:0:0:100::"))
         #expect(ipv6.subnetMax == IPv6Address("fc00:0:0:ff00::"))
     }
 
     @Test func ipv6IsAbsentWhenEnableIPv6IsFalse() throws {
-        let config = try #require(try NetworkConfig.validated(Array(#"{"Network":"10.3.0.0/16","IPv6Network":"fc00::/48"}"#.utf8), checks: .allocation))
+        let config = try #require(
+            try NetworkConfig.validated(
+                Array(#"{"Network":"10.3.0.0/16","IPv6Network":"fc00::/48"}"#.utf8),
+                checks: .allocation
+            )
+        )
         #expect(config.ipv6 == nil)
         #expect(try NetworkConfig.parse(#"{"Network":"10.3.0.0/16","IPv6Network":"fc00::/48"}"#) == config)
     }
 
     @Test func ipv6OnlyIsValidForFlannel() throws {
         // EnableIPv4 false needs no Network; flannel accepts it, Weft's gate refuses it later.
-        let config = try NetworkConfig.validated(Array(#"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48"}"#.utf8), checks: .allocation)
+        let config = try NetworkConfig.validated(
+            Array(#"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48"}"#.utf8),
+            checks: .allocation
+        )
         #expect(config == nil)
     }
 }
 
 @Suite struct IPv6NetworkConfigValidation {
     @Test func ipv6NetworkIsRequiredWhenEnabled() {
-        expectOneLine(validationError(#"{"Network":"10.244.0.0/16","EnableIPv6":true}"#), field: "IPv6Network",
-                      mentions: ["missing", "fc00::/48", "EnableIPv6"])
+        expectOneLine(
+            validationError(#"{"Network":"10.244.0.0/16","EnableIPv6":true}"#),
+            field: "IPv6Network",
+            mentions: ["missing", "fc00::/48", "EnableIPv6"]
+        )
     }
 
     @Test(arguments: ["fc00::/125", "fc00::/127", "fc00::1/128"])
     func networksLongerThan124AreTooSmall(network: String) {
-        expectOneLine(validationError(dualStack(#""IPv6Network":"\#(network)""#)), field: "IPv6Network", mentions: ["too small", "/124"])
+        expectOneLine(
+            validationError(dualStack(#""IPv6Network":"\#(network)""#)),
+            field: "IPv6Network",
+            mentions: ["too small", "/124"]
+        )
     }
 
     @Test func theWholeAddressSpaceIsRefused() {
-        expectOneLine(validationError(dualStack(#""IPv6Network":"::/0""#)), field: "IPv6Network", mentions: ["::/0", "e.g."])
+        expectOneLine(
+            validationError(dualStack(#""IPv6Network":"::/0""#)),
+            field: "IPv6Network",
+            mentions: ["::/0", "e.g."]
+        )
     }
 
     @Test func anIPv4CIDRIsRefusedWhenIPv6IsOn() {
         // Go's net.ParseCIDR takes it, so it only matters once EnableIPv6 uses it.
-        expectOneLine(validationError(dualStack(#""IPv6Network":"10.0.0.0/8""#)), field: "IPv6Network", mentions: ["IPv4", "fc00::/48"])
-        #expect(throws: Never.self) { try NetworkConfig.parse(#"{"Network":"10.3.0.0/16","IPv6Network":"10.0.0.0/8"}"#) }
+        expectOneLine(
+            validationError(dualStack(#""IPv6Network":"10.0.0.0/8""#)),
+            field: "IPv6Network",
+            mentions: ["IPv4", "fc00::/48"]
+        )
+        #expect(throws: Never.self) {
+            try NetworkConfig.parse(#"{"Network":"10.3.0.0/16","IPv6Network":"10.0.0.0/8"}"#)
+        }
     }
 
     @Test func subnetLengthAbove126() {
         let error = validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetLen":127"#))
-        #expect(error?.description == #"config: IPv6SubnetLen 127 is larger than 126; use an IPv6SubnetLen between 50 and 126 (e.g. "IPv6SubnetLen": 64)"#)
-        expectOneLine(validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetLen":200"#)), field: "IPv6SubnetLen", mentions: ["200", "126"])
+        #expect(
+            error?.description
+                == #"config: IPv6SubnetLen 127 is larger than 126; use an IPv6SubnetLen between 50 and 126 (e.g. "IPv6SubnetLen": 64)"#
+        )
+        expectOneLine(
+            validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetLen":200"#)),
+            field: "IPv6SubnetLen",
+            mentions: ["200", "126"]
+        )
     }
 
     @Test func subnetLength126IsTheLongestAccepted() throws {
@@ -125,9 +175,16 @@ func dualStack(_ ipv6Fields: String) -> String {
     }
 
     @Test func fewerThanFourSubnets() {
-        expectOneLine(validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetLen":49"#)), field: "IPv6SubnetLen",
-                      mentions: ["49", "four", "50", "fc00::/48"])
-        expectOneLine(validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetLen":16"#)), field: "IPv6SubnetLen", mentions: ["16"])
+        expectOneLine(
+            validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetLen":49"#)),
+            field: "IPv6SubnetLen",
+            mentions: ["49", "four", "50", "fc00::/48"]
+        )
+        expectOneLine(
+            validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetLen":16"#)),
+            field: "IPv6SubnetLen",
+            mentions: ["16"]
+        )
     }
 
     @Test func exactlyFourSubnetsIsEnough() throws {
@@ -137,34 +194,56 @@ func dualStack(_ ipv6Fields: String) -> String {
     }
 
     @Test func subnetMinOutsideNetwork() {
-        expectOneLine(validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetMin":"fd00::""#)), field: "IPv6SubnetMin",
-                      mentions: ["fd00::", "range of the IPv6Network", "fc00:0:0:1::"])
+        expectOneLine(
+            validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetMin":"fd00::""#)),
+            field: "IPv6SubnetMin",
+            mentions: ["fd00::", "range of the IPv6Network", "fc00:0:0:1::"]
+        )
     }
 
     @Test func subnetMaxOutsideNetwork() {
-        expectOneLine(validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetMax":"fc00:1::""#)), field: "IPv6SubnetMax",
-                      mentions: ["fc00:1::", "fc00:0:0:ffff::"])
+        expectOneLine(
+            validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetMax":"fc00:1::""#)),
+            field: "IPv6SubnetMax",
+            mentions: ["fc00:1::", "fc00:0:0:ffff::"]
+        )
     }
 
     @Test func anIPv4SubnetMinIsOutsideTheNetwork() {
         // Go reads a dotted quad as its IPv4-mapped address, which no IPv6Network of flannel's holds.
-        expectOneLine(validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetMin":"10.0.0.0""#)), field: "IPv6SubnetMin",
-                      mentions: ["10.0.0.0", "range"])
+        expectOneLine(
+            validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetMin":"10.0.0.0""#)),
+            field: "IPv6SubnetMin",
+            mentions: ["10.0.0.0", "range"]
+        )
     }
 
     @Test func subnetMinOffBoundary() {
-        expectOneLine(validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetMin":"fc00:0:0:1::5""#)), field: "IPv6SubnetMin",
-                      mentions: ["fc00:0:0:1::5", "boundary", "/64", "\"fc00:0:0:1::\""])
+        expectOneLine(
+            validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetMin":"fc00:0:0:1::5""#)),
+            field: "IPv6SubnetMin",
+            mentions: ["fc00:0:0:1::5", "boundary", "/64", "\"fc00:0:0:1::\""]
+        )
     }
 
     @Test func subnetMaxOffBoundary() {
-        expectOneLine(validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetLen":56,"IPv6SubnetMax":"fc00:0:0:ff80::""#)),
-                      field: "IPv6SubnetMax", mentions: ["fc00:0:0:ff80::", "\"fc00:0:0:ff00::\""])
+        expectOneLine(
+            validationError(
+                dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetLen":56,"IPv6SubnetMax":"fc00:0:0:ff80::""#)
+            ),
+            field: "IPv6SubnetMax",
+            mentions: ["fc00:0:0:ff80::", "\"fc00:0:0:ff00::\""]
+        )
     }
 
     @Test func subnetMinAboveMax() {
-        expectOneLine(validationError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetMin":"fc00:0:0:9::","IPv6SubnetMax":"fc00:0:0:2::""#)),
-                      field: "IPv6SubnetMin", mentions: ["fc00:0:0:9::", "fc00:0:0:2::", "swap"])
+        expectOneLine(
+            validationError(
+                dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetMin":"fc00:0:0:9::","IPv6SubnetMax":"fc00:0:0:2::""#)
+            ),
+            field: "IPv6SubnetMin",
+            mentions: ["fc00:0:0:9::", "fc00:0:0:2::", "swap"]
+        )
     }
 
     @Test(arguments: [
@@ -185,7 +264,9 @@ func dualStack(_ ipv6Fields: String) -> String {
     }
 
     @Test func nullLeavesAnIPv6FieldUnset() throws {
-        let ipv6 = try #require(try validatedIPv6(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetLen":null,"IPv6SubnetMin":null"#)))
+        let ipv6 = try #require(
+            try validatedIPv6(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetLen":null,"IPv6SubnetMin":null"#))
+        )
         #expect(ipv6.subnetLength == 64)
     }
 }
@@ -200,27 +281,45 @@ func dualStack(_ ipv6Fields: String) -> String {
         expectOneLine(configError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetLen":127"#)), field: "IPv6SubnetLen")
         expectOneLine(configError(dualStack(#""IPv6Network":"fc00::/125""#)), field: "IPv6Network")
         expectOneLine(configError(#"{"EnableIPv6":true}"#), field: "IPv6Network", mentions: ["missing"])
-        expectOneLine(configError(#"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetMin":"fd00::"}"#),
-                      field: "IPv6SubnetMin")
+        expectOneLine(
+            configError(#"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetMin":"fd00::"}"#),
+            field: "IPv6SubnetMin"
+        )
     }
 
     @Test func theIPv4FieldsAreValidatedBeforeTheRefusal() {
-        expectOneLine(configError(#"{"Network":"10.0.0.0/16","SubnetLen":31,"EnableIPv6":true,"IPv6Network":"fc00::/48"}"#), field: "SubnetLen")
+        expectOneLine(
+            configError(#"{"Network":"10.0.0.0/16","SubnetLen":31,"EnableIPv6":true,"IPv6Network":"fc00::/48"}"#),
+            field: "SubnetLen"
+        )
     }
 
     @Test func ipv6OnlyIsRefusedInOneLineNamingTheFix() {
-        expectOneLine(configError(#"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48"}"#), field: "EnableIPv4",
-                      mentions: ["IPv6-only", "set it to true"])
+        expectOneLine(
+            configError(#"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48"}"#),
+            field: "EnableIPv4",
+            mentions: ["IPv6-only", "set it to true"]
+        )
     }
 
     @Test func neitherFamilyIsAConfigError() {
-        expectOneLine(configError(#"{"Network":"10.0.0.0/16","EnableIPv4":false}"#), field: "EnableIPv4", mentions: ["both false", "EnableIPv6"])
+        expectOneLine(
+            configError(#"{"Network":"10.0.0.0/16","EnableIPv4":false}"#),
+            field: "EnableIPv4",
+            mentions: ["both false", "EnableIPv6"]
+        )
     }
 
     @Test func kubernetesModeRefusesTheSameWay() {
-        expectOneLine(configError(#"{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48"}"#), field: "EnableIPv6")
+        expectOneLine(
+            configError(#"{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48"}"#),
+            field: "EnableIPv6"
+        )
         do {
-            _ = try NetworkConfig.parse(#"{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48"}"#, checks: .podCIDRs)
+            _ = try NetworkConfig.parse(
+                #"{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48"}"#,
+                checks: .podCIDRs
+            )
             Issue.record("EnableIPv6 parsed in Kubernetes mode")
         } catch {
             #expect(error.field == "EnableIPv6")
@@ -235,7 +334,9 @@ func dualStack(_ ipv6Fields: String) -> String {
         let ipv6 = try #require(try validatedIPv6(json, checks: .podCIDRs))
         #expect(ipv6.network == IPv6Prefix("fc00::/126"))
         let defaults = IPv6Allocation.defaultSubnets(of: ipv6.network)
-        #expect(ipv6.subnetLength == defaults.length && ipv6.subnetMin == defaults.min && ipv6.subnetMax == defaults.max)
+        #expect(
+            ipv6.subnetLength == defaults.length && ipv6.subnetMin == defaults.min && ipv6.subnetMax == defaults.max
+        )
         #expect(ipv6.subnetLength == 128)
     }
 
@@ -245,8 +346,13 @@ func dualStack(_ ipv6Fields: String) -> String {
     }
 
     @Test func theIPv6NetworkIsStillRequiredAndTyped() {
-        #expect(validationError(#"{"Network":"10.0.0.0/16","EnableIPv6":true}"#, checks: .podCIDRs)?.field == "IPv6Network")
-        #expect(validationError(#"{"Network":"10.0.0.0/16","IPv6SubnetLen":"x"}"#, checks: .podCIDRs)?.field == "IPv6SubnetLen")
+        #expect(
+            validationError(#"{"Network":"10.0.0.0/16","EnableIPv6":true}"#, checks: .podCIDRs)?.field == "IPv6Network"
+        )
+        #expect(
+            validationError(#"{"Network":"10.0.0.0/16","IPv6SubnetLen":"x"}"#, checks: .podCIDRs)?.field
+                == "IPv6SubnetLen"
+        )
     }
 }
 

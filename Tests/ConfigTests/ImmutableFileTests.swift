@@ -1,6 +1,8 @@
 import Foundation
 import Testing
+
 @testable import Config
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,7 +23,9 @@ func chattr(_ arguments: String...) -> Bool {
 /// Why `chattr +i` cannot be tried here, or nil.
 let immutableFilesUnavailable: String? = {
     guard geteuid() == 0 else { return "not root: only root sets the immutable attribute (run as root)" }
-    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chattr") else { return "/usr/bin/chattr is not installed (e2fsprogs)" }
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chattr") else {
+        return "/usr/bin/chattr is not installed (e2fsprogs)"
+    }
     guard let root = try? makeTemporaryDirectory() else { return "no temporary directory" }
     defer { removeTemporaryDirectory(root) }
     let probe = "\(root)/probe"
@@ -57,7 +61,10 @@ struct ImmutableFileTests {
         expectOneLine(error, field: "file", mentions: ["rename", "errno \(EPERM)", "chattr -i -a \(path)"])
         #expect(error.map { !$0.description.contains("root") } ?? false, "\(error.map { "\($0)" } ?? "")")
         #expect(contents(path) == "FLANNEL_MTU=1400\n")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["subnet.env"], "a temporary file was left behind")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: root) == ["subnet.env"],
+            "a temporary file was left behind"
+        )
     }
 
     @Test func anImmutableDirectoryIsNamedWithChattr() throws {
@@ -96,10 +103,19 @@ struct ImmutableFileTests {
         let root = AtomicFile.fix(for: EPERM, isRoot: true, attributesOf: "/run/flannel/subnet.env")
         #expect(root.contains("chattr -i -a /run/flannel/subnet.env") && !root.contains("root"), "\(root)")
         // Not root, EPERM and EACCES are permissions, which root has.
-        #expect(AtomicFile.fix(for: EPERM, isRoot: false, attributesOf: "/x") == "run as root or make the directory writable")
-        #expect(AtomicFile.fix(for: EACCES, isRoot: false, attributesOf: "/x") == "run as root or make the directory writable")
+        #expect(
+            AtomicFile.fix(for: EPERM, isRoot: false, attributesOf: "/x")
+                == "run as root or make the directory writable"
+        )
+        #expect(
+            AtomicFile.fix(for: EACCES, isRoot: false, attributesOf: "/x")
+                == "run as root or make the directory writable"
+        )
         let refusedRoot = AtomicFile.fix(for: EACCES, isRoot: true, attributesOf: "/x")
-        #expect(refusedRoot.contains("make the directory writable") && !refusedRoot.contains("run as root"), "\(refusedRoot)")
+        #expect(
+            refusedRoot.contains("make the directory writable") && !refusedRoot.contains("run as root"),
+            "\(refusedRoot)"
+        )
         #expect(AtomicFile.fix(for: EROFS, isRoot: true, attributesOf: "/x").contains("read-only"))
     }
 }

@@ -1,10 +1,12 @@
 import Addressing
 import Testing
+
 @testable import Config
 
 @Suite struct LeaseValues {
     // A value read from a real flannel etcd (vxlan backend).
-    let flannelVXLAN = #"{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}"#
+    let flannelVXLAN =
+        #"{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}"#
 
     @Test func vxlanLeaseEncodesByteForByte() {
         let data = VXLANLeaseData(vni: 1, vtepMAC: MACAddress("C6:D2:32:6F:8F:44")!)
@@ -26,9 +28,14 @@ import Testing
     }
 
     @Test func otherBackendsOmitEmptyFields() {
-        #expect(LeaseAttributes.udp(publicIP: IPv4Address(198, 18, 0, 1)).json == #"{"PublicIP":"198.18.0.1","PublicIPv6":null}"#)
-        #expect(LeaseAttributes.hostGateway(publicIP: IPv4Address(198, 18, 0, 2)).json
-                == #"{"PublicIP":"198.18.0.2","PublicIPv6":null,"BackendType":"host-gw"}"#)
+        #expect(
+            LeaseAttributes.udp(publicIP: IPv4Address(198, 18, 0, 1)).json
+                == #"{"PublicIP":"198.18.0.1","PublicIPv6":null}"#
+        )
+        #expect(
+            LeaseAttributes.hostGateway(publicIP: IPv4Address(198, 18, 0, 2)).json
+                == #"{"PublicIP":"198.18.0.2","PublicIPv6":null,"BackendType":"host-gw"}"#
+        )
         #expect(LeaseAttributes(publicIP: .any).json == #"{"PublicIP":"0.0.0.0","PublicIPv6":null}"#)
     }
 
@@ -40,20 +47,26 @@ import Testing
     }
 
     @Test func decodingIsCaseInsensitiveAndBackendDataIsCompacted() throws {
-        let lease = try LeaseAttributes.parse("""
-        {
-          "publicip": "10.0.0.7",
-          "backendtype": "vxlan",
-          "backenddata": { "VNI" : 7 , "VtepMAC" : "0a-00-00-00-00-07", "Note": "a<b & c>d \\u0041" }
-        }
-        """)
+        let lease = try LeaseAttributes.parse(
+            """
+            {
+              "publicip": "10.0.0.7",
+              "backendtype": "vxlan",
+              "backenddata": { "VNI" : 7 , "VtepMAC" : "0a-00-00-00-00-07", "Note": "a<b & c>d \\u0041" }
+            }
+            """
+        )
         // Go re-emits a json.RawMessage compacted, with <, >, & escaped and other escapes as written.
-        #expect(lease.json == #"{"PublicIP":"10.0.0.7","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":7,"VtepMAC":"0a-00-00-00-00-07","Note":"a\u003cb \u0026 c\u003ed \u0041"}}"#)
+        #expect(
+            lease.json
+                == #"{"PublicIP":"10.0.0.7","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":7,"VtepMAC":"0a-00-00-00-00-07","Note":"a\u003cb \u0026 c\u003ed \u0041"}}"#
+        )
         #expect(try lease.vxlanData() == VXLANLeaseData(vni: 7, vtepMAC: MACAddress(0x0A00_0000_0007)))
     }
 
     @Test func dualStackFieldsAreKeptForTheRoundTrip() throws {
-        let text = #"{"PublicIP":"10.0.0.1","PublicIPv6":"fc00::1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff"},"BackendV6Data":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:00"}}"#
+        let text =
+            #"{"PublicIP":"10.0.0.1","PublicIPv6":"fc00::1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff"},"BackendV6Data":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:00"}}"#
         let lease = try LeaseAttributes.parse(text)
         #expect(lease.publicIPv6 == "fc00::1")
         #expect(lease.json == text)
@@ -64,14 +77,19 @@ import Testing
     }
 
     @Test func nullBackendDataIsAbsent() throws {
-        let lease = try LeaseAttributes.parse(#"{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendType":"host-gw","BackendData":null}"#)
+        let lease = try LeaseAttributes.parse(
+            #"{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendType":"host-gw","BackendData":null}"#
+        )
         #expect(lease.backendData == nil)
         #expect(lease.json == #"{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendType":"host-gw"}"#)
     }
 
     @Test func stringsAreEscapedAsGoDoes() {
         let lease = LeaseAttributes(publicIP: .any, backendType: "a\"b\\c<d>&\n\t\u{1}\u{2028}é")
-        #expect(lease.json == #"{"PublicIP":"0.0.0.0","PublicIPv6":null,"BackendType":"a\"b\\c\u003cd\u003e\u0026\n\t\u0001\u2028é"}"#)
+        #expect(
+            lease.json
+                == #"{"PublicIP":"0.0.0.0","PublicIPv6":null,"BackendType":"a\"b\\c\u003cd\u003e\u0026\n\t\u0001\u2028é"}"#
+        )
     }
 
     @Test(arguments: [
@@ -97,10 +115,22 @@ import Testing
         (#"{"PublicIP":"10.0.0.1","BackendType":"vxlan"}"#, "BackendData"),
         (#"{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":"x"}"#, "BackendData"),
         (#"{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{"VNI":1}}"#, "BackendData.VtepMAC"),
-        (#"{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":null}}"#, "BackendData.VtepMAC"),
-        (#"{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc"}}"#, "BackendData.VtepMAC"),
-        (#"{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{"VNI":65536,"VtepMAC":"aa:bb:cc:dd:ee:ff"}}"#, "BackendData.VNI"),
-        (#"{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{"VNI":"1","VtepMAC":"aa:bb:cc:dd:ee:ff"}}"#, "BackendData.VNI"),
+        (
+            #"{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":null}}"#,
+            "BackendData.VtepMAC"
+        ),
+        (
+            #"{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc"}}"#,
+            "BackendData.VtepMAC"
+        ),
+        (
+            #"{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{"VNI":65536,"VtepMAC":"aa:bb:cc:dd:ee:ff"}}"#,
+            "BackendData.VNI"
+        ),
+        (
+            #"{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":{"VNI":"1","VtepMAC":"aa:bb:cc:dd:ee:ff"}}"#,
+            "BackendData.VNI"
+        ),
     ])
     func badVXLANDataNamesTheField(text: String, field: String) throws {
         let lease = try LeaseAttributes.parse(text)

@@ -1,7 +1,7 @@
 import TestSupport
 import Testing
-@testable import Config
 
+@testable import Config
 
 /// Corrupts valid inputs (flip, insert, delete, truncate) and feeds them to every parser: each
 /// must either parse or throw a one-line error, never trap.
@@ -15,7 +15,8 @@ import Testing
         "FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.72.1/24\nFLANNEL_IPV6_NETWORK=2001:cafe:42::/56\nFLANNEL_IPV6_SUBNET=2001:cafe:42::1/64\nFLANNEL_MTU=1450\n",
         "/coreos.com/network/subnets/10.5.52.0-24&fc00:0:0:5::-64",
     ]
-    static let alphabet: [UInt8] = Array("{}[]\",:0123456789.-/\\u'#= \n\rtrue false null aAzZ\u{7F}".utf8) + [0x00, 0xC3, 0xE2, 0x80, 0xA8, 0xFF]
+    static let alphabet: [UInt8] =
+        Array("{}[]\",:0123456789.-/\\u'#= \n\rtrue false null aAzZ\u{7F}".utf8) + [0x00, 0xC3, 0xE2, 0x80, 0xA8, 0xFF]
 
     func mutate(_ input: [UInt8], using random: inout SplitMix64) -> [UInt8] {
         var bytes = input

@@ -1,5 +1,6 @@
 import Addressing
 import Testing
+
 @testable import Config
 
 /// Parses and expects failure; returns the error for further checks.
@@ -14,7 +15,12 @@ func configError(_ json: String, sourceLocation: SourceLocation = #_sourceLocati
 }
 
 /// An error must be one line, start with its source, and name the field it is about.
-func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) {
+func expectOneLine(
+    _ error: ConfigError?,
+    field: String,
+    mentions: [String] = [],
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     guard let error else { return }
     let text = error.description
     #expect(!text.contains("\n") && !text.contains("\r"), "not one line: \(text)", sourceLocation: sourceLocation)
@@ -58,10 +64,12 @@ func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = []
     }
 
     @Test func explicitValuesAreKept() throws {
-        let config = try NetworkConfig.parse(#"""
-        {"Network":"10.244.0.0/16","SubnetLen":26,"SubnetMin":"10.244.16.0","SubnetMax":"10.244.31.192",
-         "EnableNFTables": true, "Backend":{"Type":"vxlan","VNI":1,"Port":8472}}
-        """#)
+        let config = try NetworkConfig.parse(
+            #"""
+            {"Network":"10.244.0.0/16","SubnetLen":26,"SubnetMin":"10.244.16.0","SubnetMax":"10.244.31.192",
+             "EnableNFTables": true, "Backend":{"Type":"vxlan","VNI":1,"Port":8472}}
+            """#
+        )
         #expect(config.subnetLength == 26)
         #expect(config.subnetMin == IPv4Address(10, 244, 16, 0))
         #expect(config.subnetMax == IPv4Address(10, 244, 31, 192))
@@ -70,18 +78,22 @@ func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = []
     }
 
     @Test func zeroValuesMeanUnset() throws {
-        let config = try NetworkConfig.parse(#"{"Network":"10.3.0.0/16","SubnetLen":0,"SubnetMin":"0.0.0.0","SubnetMax":"0.0.0.0"}"#)
+        let config = try NetworkConfig.parse(
+            #"{"Network":"10.3.0.0/16","SubnetLen":0,"SubnetMin":"0.0.0.0","SubnetMax":"0.0.0.0"}"#
+        )
         #expect(config.subnetLength == 24)
         #expect(config.subnetMin.description == "10.3.1.0")
         #expect(config.subnetMax.description == "10.3.255.0")
     }
 
     @Test func keysAreCaseInsensitiveAndUnknownKeysIgnored() throws {
-        let config = try NetworkConfig.parse(#"""
-        {"NETWORK":"10.5.0.0/16","subnetlen":25,"subnetMIN":"10.5.1.0","SUBNETMAX":"10.5.9.128",
-         "enableipv4":true,"enableIPV6":false,"Whatever":[1,{"x":null}],
-         "backend":{"TYPE":"VxLan","vni":7,"port":4789}}
-        """#)
+        let config = try NetworkConfig.parse(
+            #"""
+            {"NETWORK":"10.5.0.0/16","subnetlen":25,"subnetMIN":"10.5.1.0","SUBNETMAX":"10.5.9.128",
+             "enableipv4":true,"enableIPV6":false,"Whatever":[1,{"x":null}],
+             "backend":{"TYPE":"VxLan","vni":7,"port":4789}}
+            """#
+        )
         #expect(config.network.description == "10.5.0.0/16")
         #expect(config.subnetLength == 25)
         #expect(config.subnetMax.description == "10.5.9.128")
@@ -92,7 +104,9 @@ func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = []
 
     @Test func laterDuplicateWinsAndNullLeavesAFieldAlone() throws {
         // Go's decoder applies members in order; null does not reset a field.
-        let config = try NetworkConfig.parse(#"{"Network":"10.1.0.0/16","network":"10.2.0.0/16","SubnetLen":25,"subnetlen":null}"#)
+        let config = try NetworkConfig.parse(
+            #"{"Network":"10.1.0.0/16","network":"10.2.0.0/16","SubnetLen":25,"subnetlen":null}"#
+        )
         #expect(config.network.description == "10.2.0.0/16")
         #expect(config.subnetLength == 25)
     }
@@ -118,8 +132,15 @@ func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = []
 
     @Test func subnetLengthAbove30() {
         let error = configError(#"{"Network":"10.0.0.0/14","SubnetLen":33}"#)
-        #expect(error?.description == #"config: SubnetLen 33 is larger than 30; use a SubnetLen between 16 and 30 (e.g. "SubnetLen": 24)"#)
-        expectOneLine(configError(#"{"Network":"10.0.0.0/16","SubnetLen":31}"#), field: "SubnetLen", mentions: ["31", "30"])
+        #expect(
+            error?.description
+                == #"config: SubnetLen 33 is larger than 30; use a SubnetLen between 16 and 30 (e.g. "SubnetLen": 24)"#
+        )
+        expectOneLine(
+            configError(#"{"Network":"10.0.0.0/16","SubnetLen":31}"#),
+            field: "SubnetLen",
+            mentions: ["31", "30"]
+        )
     }
 
     @Test func subnetLength30IsTheLongestAccepted() throws {
@@ -130,7 +151,11 @@ func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = []
 
     @Test func fewerThanFourSubnets() {
         // /16 split into /17s is only two subnets.
-        expectOneLine(configError(#"{"Network":"10.0.0.0/16","SubnetLen":17}"#), field: "SubnetLen", mentions: ["17", "four", "18"])
+        expectOneLine(
+            configError(#"{"Network":"10.0.0.0/16","SubnetLen":17}"#),
+            field: "SubnetLen",
+            mentions: ["17", "four", "18"]
+        )
         expectOneLine(configError(#"{"Network":"10.0.0.0/16","SubnetLen":8}"#), field: "SubnetLen", mentions: ["8"])
     }
 
@@ -140,32 +165,58 @@ func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = []
     }
 
     @Test func subnetMinOutsideNetwork() {
-        expectOneLine(configError(#"{"Network":"10.3.0.0/16","SubnetMin":"10.4.0.0"}"#), field: "SubnetMin", mentions: ["10.4.0.0", "range of the Network", "10.3.1.0"])
+        expectOneLine(
+            configError(#"{"Network":"10.3.0.0/16","SubnetMin":"10.4.0.0"}"#),
+            field: "SubnetMin",
+            mentions: ["10.4.0.0", "range of the Network", "10.3.1.0"]
+        )
     }
 
     @Test func subnetMaxOutsideNetwork() {
-        expectOneLine(configError(#"{"Network":"10.3.0.0/16","SubnetMax":"10.2.255.0"}"#), field: "SubnetMax", mentions: ["10.2.255.0", "10.3.255.0"])
+        expectOneLine(
+            configError(#"{"Network":"10.3.0.0/16","SubnetMax":"10.2.255.0"}"#),
+            field: "SubnetMax",
+            mentions: ["10.2.255.0", "10.3.255.0"]
+        )
     }
 
     @Test func subnetMinOffBoundary() {
-        expectOneLine(configError(#"{"Network":"10.3.0.0/16","SubnetMin":"10.3.1.5"}"#), field: "SubnetMin", mentions: ["10.3.1.5", "boundary", "10.3.1.0"])
+        expectOneLine(
+            configError(#"{"Network":"10.3.0.0/16","SubnetMin":"10.3.1.5"}"#),
+            field: "SubnetMin",
+            mentions: ["10.3.1.5", "boundary", "10.3.1.0"]
+        )
     }
 
     @Test func subnetMaxOffBoundary() {
-        expectOneLine(configError(#"{"Network":"10.3.0.0/16","SubnetLen":26,"SubnetMax":"10.3.200.100"}"#), field: "SubnetMax", mentions: ["10.3.200.100", "10.3.200.64"])
+        expectOneLine(
+            configError(#"{"Network":"10.3.0.0/16","SubnetLen":26,"SubnetMax":"10.3.200.100"}"#),
+            field: "SubnetMax",
+            mentions: ["10.3.200.100", "10.3.200.64"]
+        )
     }
 
     @Test func subnetMinAboveMax() {
-        expectOneLine(configError(#"{"Network":"10.3.0.0/16","SubnetMin":"10.3.9.0","SubnetMax":"10.3.2.0"}"#), field: "SubnetMin", mentions: ["10.3.9.0", "10.3.2.0"])
+        expectOneLine(
+            configError(#"{"Network":"10.3.0.0/16","SubnetMin":"10.3.9.0","SubnetMax":"10.3.2.0"}"#),
+            field: "SubnetMin",
+            mentions: ["10.3.9.0", "10.3.2.0"]
+        )
     }
 
     @Test func minEqualToMaxIsOneSubnet() throws {
-        let config = try NetworkConfig.parse(#"{"Network":"10.3.0.0/16","SubnetMin":"10.3.7.0","SubnetMax":"10.3.7.0"}"#)
+        let config = try NetworkConfig.parse(
+            #"{"Network":"10.3.0.0/16","SubnetMin":"10.3.7.0","SubnetMax":"10.3.7.0"}"#
+        )
         #expect(Array(config.subnets) == [IPv4Prefix("10.3.7.0/24")!])
     }
 
     @Test func ipv6IsRefusedClearly() {
-        expectOneLine(configError(#"{"Network":"10.3.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48"}"#), field: "EnableIPv6", mentions: ["IPv4"])
+        expectOneLine(
+            configError(#"{"Network":"10.3.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48"}"#),
+            field: "EnableIPv6",
+            mentions: ["IPv4"]
+        )
     }
 
     @Test func ipv4OffIsRefused() {
@@ -258,7 +309,10 @@ func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = []
     @Test(arguments: ["wireguard", "ipip", "ipsec", "alloc", "extension", "tencent-vpc", "WireGuard"])
     func flannelsOtherBackendsAreNamedAsUnsupported(type: String) {
         let error = backendError(#"{"Type":"\#(type)"}"#)
-        #expect(error?.description == "config: backend \(type.lowercased()) is not supported by Weft (supported: udp, vxlan, host-gw)")
+        #expect(
+            error?.description
+                == "config: backend \(type.lowercased()) is not supported by Weft (supported: udp, vxlan, host-gw)"
+        )
         #expect(error?.field == "Backend.Type")
     }
 
@@ -280,7 +334,9 @@ func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = []
     }
 
     @Test func vxlanSettings() throws {
-        let vxlan = try backend(#"{"Type":"vxlan","VNI":16777215,"Port":4789,"MTU":9001,"GBP":false,"DirectRouting":false,"Learning":false,"MacPrefix":"0E-2A","Name":"x"}"#)
+        let vxlan = try backend(
+            #"{"Type":"vxlan","VNI":16777215,"Port":4789,"MTU":9001,"GBP":false,"DirectRouting":false,"Learning":false,"MacPrefix":"0E-2A","Name":"x"}"#
+        )
         #expect(vxlan.vni == 16_777_215)
         #expect(vxlan.effectivePort == 4789)
         #expect(vxlan.underlayMTU == 9001)
@@ -384,7 +440,9 @@ func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = []
     }
 
     @Test func fitsChecksLengthAndBounds() throws {
-        let config = try NetworkConfig.parse(#"{"Network":"10.3.0.0/16","SubnetMin":"10.3.10.0","SubnetMax":"10.3.20.0"}"#)
+        let config = try NetworkConfig.parse(
+            #"{"Network":"10.3.0.0/16","SubnetMin":"10.3.10.0","SubnetMax":"10.3.20.0"}"#
+        )
         #expect(config.fits(IPv4Prefix("10.3.10.0/24")!))
         #expect(config.fits(IPv4Prefix("10.3.20.0/24")!))
         #expect(config.fits(IPv4Prefix("10.3.15.0/24")!))
@@ -396,7 +454,9 @@ func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = []
     }
 
     @Test func misfitSaysWhyExactlyWhenASubnetDoesNotFit() throws {
-        let config = try NetworkConfig.parse(#"{"Network":"10.3.0.0/16","SubnetMin":"10.3.10.0","SubnetMax":"10.3.20.0"}"#)
+        let config = try NetworkConfig.parse(
+            #"{"Network":"10.3.0.0/16","SubnetMin":"10.3.10.0","SubnetMax":"10.3.20.0"}"#
+        )
         #expect(config.misfit(IPv4Prefix("10.4.15.0/24")!) == "10.4.15.0/24 lies outside the Network 10.3.0.0/16")
         #expect(config.misfit(IPv4Prefix("10.0.0.0/8")!) == "10.0.0.0/8 lies outside the Network 10.3.0.0/16")
         #expect(config.misfit(IPv4Prefix("10.3.15.0/25")!) == "10.3.15.0/25 is not a /24 (the SubnetLen)")
@@ -438,12 +498,16 @@ func expectOneLine(_ error: ConfigError?, field: String, mentions: [String] = []
         let network = try #require(IPv4Prefix(String(json.split(separator: "\"")[3])))
         #expect(config.network == network)
         let defaults = NetworkConfig.defaultSubnets(of: network)
-        #expect(config.subnetLength == defaults.length && config.subnetMin == defaults.min && config.subnetMax == defaults.max,
-                "the subnet fields fall back to the defaults: \(config)")
+        #expect(
+            config.subnetLength == defaults.length && config.subnetMin == defaults.min
+                && config.subnetMax == defaults.max,
+            "the subnet fields fall back to the defaults: \(config)"
+        )
     }
 
     @Test func validSubnetFieldsAreKeptAsEtcdModeKeepsThem() throws {
-        let json = #"{"Network":"10.244.0.0/16","SubnetLen":26,"SubnetMin":"10.244.8.0","SubnetMax":"10.244.9.192","Backend":{"Type":"host-gw"}}"#
+        let json =
+            #"{"Network":"10.244.0.0/16","SubnetLen":26,"SubnetMin":"10.244.8.0","SubnetMax":"10.244.9.192","Backend":{"Type":"host-gw"}}"#
         #expect(try NetworkConfig.parse(json, checks: .podCIDRs) == NetworkConfig.parse(json))
     }
 

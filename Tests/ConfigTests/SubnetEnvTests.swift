@@ -1,9 +1,11 @@
 import Addressing
 import Testing
+
 @testable import Config
 
 /// flannel's dist/sample_subnet.env, the input of its mk-docker-opts test.
-let sampleSubnetEnv = "FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.74.1/24\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=false\n"
+let sampleSubnetEnv =
+    "FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.74.1/24\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=false\n"
 
 func subnetEnvError(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> ConfigError? {
     do {
@@ -17,18 +19,39 @@ func subnetEnvError(_ text: String, sourceLocation: SourceLocation = #_sourceLoc
 
 @Suite struct SubnetEnvRendering {
     @Test func exactTextFlannelWrites() {
-        let env = SubnetEnv(network: IPv4Prefix("10.244.0.0/16"), subnet: IPv4Prefix("10.244.34.0/24"), mtu: 1450, ipMasq: false)
-        #expect(env.text == "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.34.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n")
+        let env = SubnetEnv(
+            network: IPv4Prefix("10.244.0.0/16"),
+            subnet: IPv4Prefix("10.244.34.0/24"),
+            mtu: 1450,
+            ipMasq: false
+        )
+        #expect(
+            env.text
+                == "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.34.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n"
+        )
     }
 
     @Test func flannelsSampleFile() {
-        let env = SubnetEnv(network: IPv4Prefix("10.1.0.0/16"), subnet: IPv4Prefix("10.1.74.0/24"), mtu: 1472, ipMasq: false)
+        let env = SubnetEnv(
+            network: IPv4Prefix("10.1.0.0/16"),
+            subnet: IPv4Prefix("10.1.74.0/24"),
+            mtu: 1472,
+            ipMasq: false
+        )
         #expect(env.text == sampleSubnetEnv)
     }
 
     @Test func subnetLineIsTheFirstHostWithTheLeaseLength() {
-        let env = SubnetEnv(network: IPv4Prefix("10.5.0.0/16"), subnet: IPv4Prefix("10.5.72.128/26"), mtu: 1472, ipMasq: true)
-        #expect(env.text == "FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.72.129/26\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=true\n")
+        let env = SubnetEnv(
+            network: IPv4Prefix("10.5.0.0/16"),
+            subnet: IPv4Prefix("10.5.72.128/26"),
+            mtu: 1472,
+            ipMasq: true
+        )
+        #expect(
+            env.text
+                == "FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.72.129/26\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=true\n"
+        )
     }
 
     @Test func absentFieldsLeaveTheirLinesOut() {
@@ -37,7 +60,12 @@ func subnetEnvError(_ text: String, sourceLocation: SourceLocation = #_sourceLoc
     }
 
     @Test func parsesWhatItRenders() throws {
-        let env = SubnetEnv(network: IPv4Prefix("10.244.0.0/16"), subnet: IPv4Prefix("10.244.34.0/24"), mtu: 1450, ipMasq: false)
+        let env = SubnetEnv(
+            network: IPv4Prefix("10.244.0.0/16"),
+            subnet: IPv4Prefix("10.244.34.0/24"),
+            mtu: 1450,
+            ipMasq: false
+        )
         #expect(try SubnetEnv.parse(env.text) == env)
     }
 }
@@ -45,18 +73,26 @@ func subnetEnvError(_ text: String, sourceLocation: SourceLocation = #_sourceLoc
 @Suite struct SubnetEnvParsing {
     @Test func toleratesWhatGodotenvTolerates() throws {
         let text = """
-        # written by hand\r
-        \r
-        export FLANNEL_NETWORK="10.1.0.0/16"   # the overlay
-          FLANNEL_SUBNET = '10.1.74.1/24'
-        FLANNEL_MTU: 1472 # yaml style
-        FLANNEL_IPMASQ=true
-        FLANNEL_IPV6_NETWORK=fc00::/48
-        OTHER=a#b
-        """
+            # written by hand\r
+            \r
+            export FLANNEL_NETWORK="10.1.0.0/16"   # the overlay
+              FLANNEL_SUBNET = '10.1.74.1/24'
+            FLANNEL_MTU: 1472 # yaml style
+            FLANNEL_IPMASQ=true
+            FLANNEL_IPV6_NETWORK=fc00::/48
+            OTHER=a#b
+            """
         let env = try SubnetEnv.parse(text)
-        #expect(env == SubnetEnv(network: IPv4Prefix("10.1.0.0/16"), subnet: IPv4Prefix("10.1.74.0/24"),
-                                 ipv6Network: IPv6Prefix("fc00::/48"), mtu: 1472, ipMasq: true))
+        #expect(
+            env
+                == SubnetEnv(
+                    network: IPv4Prefix("10.1.0.0/16"),
+                    subnet: IPv4Prefix("10.1.74.0/24"),
+                    ipv6Network: IPv6Prefix("fc00::/48"),
+                    mtu: 1472,
+                    ipMasq: true
+                )
+        )
         let entries = try SubnetEnv.parseEntries(text)
         #expect(entries["OTHER"] == "a#b")
         #expect(entries["FLANNEL_IPV6_NETWORK"] == "fc00::/48")
@@ -65,14 +101,16 @@ func subnetEnvError(_ text: String, sourceLocation: SourceLocation = #_sourceLoc
     }
 
     @Test func quotedValues() throws {
-        let entries = try SubnetEnv.parseEntries(#"""
-        A="x # not a comment"
-        B='it\'s literal \n'
-        C="line\nbreak \"quoted\" \$HOME"
-        D=
-        E=""
-        F=  spaced out   
-        """#)
+        let entries = try SubnetEnv.parseEntries(
+            #"""
+            A="x # not a comment"
+            B='it\'s literal \n'
+            C="line\nbreak \"quoted\" \$HOME"
+            D=
+            E=""
+            F=  spaced out   
+            """#
+        )
         #expect(entries["A"] == "x # not a comment")
         #expect(entries["B"] == #"it\'s literal \n"#)
         #expect(entries["C"] == "line\nbreak \"quoted\" \\$HOME")
@@ -87,7 +125,9 @@ func subnetEnvError(_ text: String, sourceLocation: SourceLocation = #_sourceLoc
     }
 
     @Test func severalCommaSeparatedSubnetsCountAsNone() throws {
-        let env = try SubnetEnv.parse("FLANNEL_NETWORK=10.1.0.0/16,10.2.0.0/16\nFLANNEL_SUBNET=10.1.74.1/24,\nFLANNEL_MTU=1450\n")
+        let env = try SubnetEnv.parse(
+            "FLANNEL_NETWORK=10.1.0.0/16,10.2.0.0/16\nFLANNEL_SUBNET=10.1.74.1/24,\nFLANNEL_MTU=1450\n"
+        )
         #expect(env.network == nil)
         #expect(env.subnet == nil)
         #expect(env.mtu == 1450)
@@ -135,72 +175,100 @@ func subnetEnvError(_ text: String, sourceLocation: SourceLocation = #_sourceLoc
 
     // The expected texts are flannel's dist/mk_docker_opts_test.go cases for sample_subnet.env.
     @Test func defaultIsIndividualAndCombined() throws {
-        #expect(try DockerOptions().render(entries: entries) == """
-        DOCKER_OPT_BIP="--bip=10.1.74.1/24"
-        DOCKER_OPT_IPMASQ="--ip-masq=true"
-        DOCKER_OPT_MTU="--mtu=1472"
-        DOCKER_OPTS=" --bip=10.1.74.1/24 --ip-masq=true --mtu=1472"
+        #expect(
+            try DockerOptions().render(entries: entries) == """
+                DOCKER_OPT_BIP="--bip=10.1.74.1/24"
+                DOCKER_OPT_IPMASQ="--ip-masq=true"
+                DOCKER_OPT_MTU="--mtu=1472"
+                DOCKER_OPTS=" --bip=10.1.74.1/24 --ip-masq=true --mtu=1472"
 
-        """)
+                """
+        )
     }
 
     @Test func individualOnly() throws {
-        #expect(try DockerOptions(form: .individual).render(entries: entries) == """
-        DOCKER_OPT_BIP="--bip=10.1.74.1/24"
-        DOCKER_OPT_IPMASQ="--ip-masq=true"
-        DOCKER_OPT_MTU="--mtu=1472"
+        #expect(
+            try DockerOptions(form: .individual).render(entries: entries) == """
+                DOCKER_OPT_BIP="--bip=10.1.74.1/24"
+                DOCKER_OPT_IPMASQ="--ip-masq=true"
+                DOCKER_OPT_MTU="--mtu=1472"
 
-        """)
+                """
+        )
     }
 
     @Test func combinedOnly() throws {
-        #expect(try DockerOptions(form: .combined).render(entries: entries) == "DOCKER_OPTS=\" --bip=10.1.74.1/24 --ip-masq=true --mtu=1472\"\n")
+        #expect(
+            try DockerOptions(form: .combined).render(entries: entries)
+                == "DOCKER_OPTS=\" --bip=10.1.74.1/24 --ip-masq=true --mtu=1472\"\n"
+        )
     }
 
     @Test func customKey() throws {
-        #expect(try DockerOptions(combinedKey: "CUSTOM_KEY").render(entries: entries) == """
-        DOCKER_OPT_BIP="--bip=10.1.74.1/24"
-        DOCKER_OPT_IPMASQ="--ip-masq=true"
-        DOCKER_OPT_MTU="--mtu=1472"
-        CUSTOM_KEY=" --bip=10.1.74.1/24 --ip-masq=true --mtu=1472"
+        #expect(
+            try DockerOptions(combinedKey: "CUSTOM_KEY").render(entries: entries) == """
+                DOCKER_OPT_BIP="--bip=10.1.74.1/24"
+                DOCKER_OPT_IPMASQ="--ip-masq=true"
+                DOCKER_OPT_MTU="--mtu=1472"
+                CUSTOM_KEY=" --bip=10.1.74.1/24 --ip-masq=true --mtu=1472"
 
-        """)
+                """
+        )
     }
 
     @Test func withoutIPMasq() throws {
-        #expect(try DockerOptions(includeIPMasq: false).render(entries: entries) == """
-        DOCKER_OPT_BIP="--bip=10.1.74.1/24"
-        DOCKER_OPT_MTU="--mtu=1472"
-        DOCKER_OPTS=" --bip=10.1.74.1/24 --mtu=1472"
+        #expect(
+            try DockerOptions(includeIPMasq: false).render(entries: entries) == """
+                DOCKER_OPT_BIP="--bip=10.1.74.1/24"
+                DOCKER_OPT_MTU="--mtu=1472"
+                DOCKER_OPTS=" --bip=10.1.74.1/24 --mtu=1472"
 
-        """)
+                """
+        )
     }
 
     @Test func flannelMasqueradingTurnsDockersOff() throws {
-        let env = SubnetEnv(network: IPv4Prefix("10.244.0.0/16"), subnet: IPv4Prefix("10.244.34.0/24"), mtu: 1450, ipMasq: true)
-        #expect(try DockerOptions(form: .combined).render(env) == "DOCKER_OPTS=\" --bip=10.244.34.1/24 --ip-masq=false --mtu=1450\"\n")
+        let env = SubnetEnv(
+            network: IPv4Prefix("10.244.0.0/16"),
+            subnet: IPv4Prefix("10.244.34.0/24"),
+            mtu: 1450,
+            ipMasq: true
+        )
+        #expect(
+            try DockerOptions(form: .combined).render(env)
+                == "DOCKER_OPTS=\" --bip=10.244.34.1/24 --ip-masq=false --mtu=1450\"\n"
+        )
     }
 
     @Test func inheritedValueComesFirst() throws {
         // The script appends one space to an existing $DOCKER_OPTS, then " <opt>" per option.
-        #expect(try DockerOptions(form: .combined).render(entries: entries, inherited: "--debug")
-                == "DOCKER_OPTS=\"--debug  --bip=10.1.74.1/24 --ip-masq=true --mtu=1472\"\n")
+        #expect(
+            try DockerOptions(form: .combined).render(entries: entries, inherited: "--debug")
+                == "DOCKER_OPTS=\"--debug  --bip=10.1.74.1/24 --ip-masq=true --mtu=1472\"\n"
+        )
         var withKey = entries
         withKey["DOCKER_OPTS"] = "--from-file"
-        #expect(try DockerOptions(form: .combined).render(entries: withKey, inherited: "--ignored")
-                == "DOCKER_OPTS=\"--from-file  --bip=10.1.74.1/24 --ip-masq=true --mtu=1472\"\n")
+        #expect(
+            try DockerOptions(form: .combined).render(entries: withKey, inherited: "--ignored")
+                == "DOCKER_OPTS=\"--from-file  --bip=10.1.74.1/24 --ip-masq=true --mtu=1472\"\n"
+        )
     }
 
     @Test func missingVariablesGiveNoOption() throws {
-        #expect(try DockerOptions().render(entries: ["FLANNEL_MTU": "1450"]) == "DOCKER_OPT_MTU=\"--mtu=1450\"\nDOCKER_OPTS=\" --mtu=1450\"\n")
+        #expect(
+            try DockerOptions().render(entries: ["FLANNEL_MTU": "1450"])
+                == "DOCKER_OPT_MTU=\"--mtu=1450\"\nDOCKER_OPTS=\" --mtu=1450\"\n"
+        )
         #expect(try DockerOptions().render(entries: [:]) == "DOCKER_OPTS=\"\"\n")
     }
 
     @Test func dockerOptVariablesFromTheFileJoinInNameOrder() throws {
         var more = entries
         more["DOCKER_OPT_DNS"] = "--dns=10.0.0.10"
-        #expect(try DockerOptions(form: .combined).render(entries: more)
-                == "DOCKER_OPTS=\" --bip=10.1.74.1/24 --dns=10.0.0.10 --ip-masq=true --mtu=1472\"\n")
+        #expect(
+            try DockerOptions(form: .combined).render(entries: more)
+                == "DOCKER_OPTS=\" --bip=10.1.74.1/24 --dns=10.0.0.10 --ip-masq=true --mtu=1472\"\n"
+        )
     }
 
     @Test func invalidIPMasqIsRefusedLikeTheScript() throws {
@@ -211,7 +279,9 @@ func subnetEnvError(_ text: String, sourceLocation: SourceLocation = #_sourceLoc
             expectOneLine(error, field: "FLANNEL_IPMASQ", mentions: ["yes"])
         }
         // -m skips the check along with the option, as the script does.
-        #expect(try DockerOptions(includeIPMasq: false).render(entries: ["FLANNEL_IPMASQ": "yes"]) == "DOCKER_OPTS=\"\"\n")
+        #expect(
+            try DockerOptions(includeIPMasq: false).render(entries: ["FLANNEL_IPMASQ": "yes"]) == "DOCKER_OPTS=\"\"\n"
+        )
     }
 
     @Test func combinedKeyMustBeAShellName() {

@@ -3,8 +3,8 @@ import Daemon
 import Foundation
 import Glibc
 import Synchronization
-import Testing
 import TestThreads
+import Testing
 
 /// HostNetwork + InterfaceSelector against a real kernel: a throwaway network namespace with two
 /// dummy interfaces on 198.18.0.0/15 and the default route through the second. HostNetwork runs
@@ -16,7 +16,10 @@ import TestThreads
         guard FileManager.default.isExecutableFile(atPath: ip) else { return "iproute2's ip is not installed" }
         return nil
     }()
-    static let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/sbin/ip"
+    static let ip =
+        ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        } ?? "/usr/sbin/ip"
 
     @discardableResult
     static func run(_ arguments: [String]) throws -> String {
@@ -47,7 +50,10 @@ import TestThreads
         try run(["netns", "add", peer])
         defer { _ = try? run(["netns", "del", peer]) }
         for end in ["pa", "pb"] {
-            try run(["-n", name, "link", "add", end == "pa" ? "wa" : "wb", "type", "veth", "peer", "name", end, "netns", peer])
+            try run([
+                "-n", name, "link", "add", end == "pa" ? "wa" : "wb", "type", "veth", "peer", "name", end, "netns",
+                peer,
+            ])
             try run(["-n", peer, "link", "set", end, "up"])
         }
         for command in [
@@ -72,7 +78,8 @@ import TestThreads
         for line in output.split(separator: "\n") {
             let fields = line.split(separator: ":", maxSplits: 2)
             guard fields.count == 3, let index = Int(fields[0]),
-                  fields[1].trimmingCharacters(in: .whitespaces).split(separator: "@").first == Substring(interface) else { continue }
+                fields[1].trimmingCharacters(in: .whitespaces).split(separator: "@").first == Substring(interface)
+            else { continue }
             return index
         }
         throw NamespaceError(description: "no index in ip's line for \(interface): \(output)")
@@ -95,24 +102,49 @@ import TestThreads
 
             let interfaces = try Self.inNamespace(namespace) { try HostNetwork.interfaces() }
             #expect(interfaces.map(\.name) == ["lo", "wa", "wb"], "a new namespace holds only what the test made")
-            #expect(interfaces.first { $0.name == "wb" }?.addresses == [IPv4Address(198, 19, 0, 2), IPv4Address(198, 19, 7, 7)])
+            #expect(
+                interfaces.first { $0.name == "wb" }?.addresses == [
+                    IPv4Address(198, 19, 0, 2), IPv4Address(198, 19, 7, 7),
+                ]
+            )
             let routes = try Self.inNamespace(namespace) { try HostNetwork.routes() }
-            #expect(routes.first { $0.destination.length == 0 } == HostRoute(interface: "wb", destination: IPv4Prefix("0.0.0.0/0")!,
-                                                                              gateway: IPv4Address(198, 19, 0, 1)))
+            #expect(
+                routes.first { $0.destination.length == 0 }
+                    == HostRoute(
+                        interface: "wb",
+                        destination: IPv4Prefix("0.0.0.0/0")!,
+                        gateway: IPv4Address(198, 19, 0, 1)
+                    )
+            )
 
             let cases: [(InterfaceRequest, String, Int, Int, String, String)] = [
                 (InterfaceRequest(), "wb", wb, 9000, "198.19.0.2", "default route via 198.19.0.1"),
                 (InterfaceRequest(interfaces: ["wa"]), "wa", wa, 1400, "198.18.0.2", "--iface=wa names it"),
-                (InterfaceRequest(interfaces: ["eth7", "198.19.7.7"]), "wb", wb, 9000, "198.19.7.7", "--iface=198.19.7.7 is its address"),
-                (InterfaceRequest(regexes: ["^198\\.18\\."]), "wa", wa, 1400, "198.18.0.2", "matches its address 198.18.0.2"),
+                (
+                    InterfaceRequest(interfaces: ["eth7", "198.19.7.7"]), "wb", wb, 9000, "198.19.7.7",
+                    "--iface=198.19.7.7 is its address"
+                ),
+                (
+                    InterfaceRequest(regexes: ["^198\\.18\\."]), "wa", wa, 1400, "198.18.0.2",
+                    "matches its address 198.18.0.2"
+                ),
                 (InterfaceRequest(regexes: ["^w[a]$"]), "wa", wa, 1400, "198.18.0.2", "matches its name"),
-                (InterfaceRequest(canReach: IPv4Address(198, 18, 0, 77)), "wa", wa, 1400, "198.18.0.2", "--iface-can-reach=198.18.0.77"),
-                (InterfaceRequest(publicIP: IPv4Address(198, 19, 7, 7)), "wb", wb, 9000, "198.19.7.7", "holds --public-ip=198.19.7.7"),
+                (
+                    InterfaceRequest(canReach: IPv4Address(198, 18, 0, 77)), "wa", wa, 1400, "198.18.0.2",
+                    "--iface-can-reach=198.18.0.77"
+                ),
+                (
+                    InterfaceRequest(publicIP: IPv4Address(198, 19, 7, 7)), "wb", wb, 9000, "198.19.7.7",
+                    "holds --public-ip=198.19.7.7"
+                ),
             ]
             for (request, name, index, mtu, address, reason) in cases {
                 let chosen = try Self.select(request, in: namespace)
                 #expect(chosen.name == name, "\(request)")
-                #expect(chosen.index == index && chosen.mtu == mtu, "\(request): \(chosen); ip says \(name) is \(index)")
+                #expect(
+                    chosen.index == index && chosen.mtu == mtu,
+                    "\(request): \(chosen); ip says \(name) is \(index)"
+                )
                 #expect(chosen.address == IPv4Address(address), "\(request): \(chosen)")
                 #expect(chosen.reason.contains(reason), "\(request): \(chosen.reason)")
                 #expect(chosen.others.count == 1, "the other dummy interface is listed: \(chosen.summary)")
@@ -124,7 +156,11 @@ import TestThreads
     func failsClearlyWithoutADefaultRouteOrAMatch() throws {
         try Self.withNamespace { namespace in
             try Self.run(["-n", namespace, "route", "del", "default"])
-            #expect(throws: InterfaceSelectionError("no IPv4 default route to take the interface from; add one or give --iface")) {
+            #expect(
+                throws: InterfaceSelectionError(
+                    "no IPv4 default route to take the interface from; add one or give --iface"
+                )
+            ) {
                 try Self.select(InterfaceRequest(), in: namespace)
             }
             do {

@@ -1,7 +1,8 @@
 import Addressing
 import Config
-@testable import Daemon
 import Testing
+
+@testable import Daemon
 
 /// Flags as flanneld takes them (Go's flag package: one or two dashes, `=value` or the next
 /// argument, booleans only as `--x` / `--x=false`) and FLANNELD_* for every flag not given.
@@ -88,7 +89,9 @@ import Testing
         Row(flag: "busy-poll", value: "200") { $0.busyPoll == .microseconds(200) },
         Row(flag: "busy-poll", value: "100000") { $0.busyPoll == .milliseconds(100) },
         Row(flag: "docker-opts-file", value: "/run/flannel/docker") { $0.dockerOptionsFile == "/run/flannel/docker" },
-        Row(flag: "docker-opts-key", value: "DOCKER_NETWORK_OPTIONS") { $0.dockerOptions.combinedKey == "DOCKER_NETWORK_OPTIONS" },
+        Row(flag: "docker-opts-key", value: "DOCKER_NETWORK_OPTIONS") {
+            $0.dockerOptions.combinedKey == "DOCKER_NETWORK_OPTIONS"
+        },
         Row(flag: "ip-masq", value: "true") { $0.ipMasq },
         Row(flag: "ip-masq", value: "T") { $0.ipMasq },
         Row(flag: "iptables-forward-rules", value: "false") { !$0.iptablesForwardRules },
@@ -101,9 +104,15 @@ import Testing
         Row(flag: "docker-opts-individual", value: "true") { $0.dockerOptions.form == .individual },
         Row(flag: "docker-opts-no-ip-masq", value: "true") { !$0.dockerOptions.includeIPMasq },
         Row(flag: "kube-subnet-mgr", value: "true") { $0.kubeSubnetManager },
-        Row(flag: "kube-api-url", value: "https://198.18.0.1:6443") { $0.kubeAPIURL == "https://198.18.0.1:6443" && $0.ignored.isEmpty },
-        Row(flag: "kubeconfig-file", value: "/etc/kubernetes/kubeconfig") { $0.kubeconfigFile == "/etc/kubernetes/kubeconfig" },
-        Row(flag: "kube-annotation-prefix", value: "example.com/weft") { $0.kubeAnnotationPrefix == "example.com/weft" },
+        Row(flag: "kube-api-url", value: "https://198.18.0.1:6443") {
+            $0.kubeAPIURL == "https://198.18.0.1:6443" && $0.ignored.isEmpty
+        },
+        Row(flag: "kubeconfig-file", value: "/etc/kubernetes/kubeconfig") {
+            $0.kubeconfigFile == "/etc/kubernetes/kubeconfig"
+        },
+        Row(flag: "kube-annotation-prefix", value: "example.com/weft") {
+            $0.kubeAnnotationPrefix == "example.com/weft"
+        },
         Row(flag: "net-config-path", value: "/tmp/net-conf.json") { $0.netConfigPath == "/tmp/net-conf.json" },
         Row(flag: "set-node-network-unavailable", value: "false") { !$0.setNodeNetworkUnavailable },
         Row(flag: "public-ipv6", value: "2001:db8::1") { $0.ignored == ["--public-ipv6"] },
@@ -133,7 +142,9 @@ import Testing
     }
 
     @Test func repeatedFlagsKeepTheirOrder() throws {
-        let options = try Self.options(["--iface=eth1", "-iface", "198.18.0.2", "--iface-regex=^a", "-iface-regex=^b", "--iface", "eth0"])
+        let options = try Self.options([
+            "--iface=eth1", "-iface", "198.18.0.2", "--iface-regex=^a", "-iface-regex=^b", "--iface", "eth0",
+        ])
         #expect(options.interfaces == ["eth1", "198.18.0.2", "eth0"])
         #expect(options.interfaceRegexes == ["^a", "^b"])
     }
@@ -152,8 +163,13 @@ import Testing
     }
 
     @Test func emptyOrUnknownEnvironmentValuesAreIgnored() throws {
-        let options = try Self.options([], ["FLANNELD_ETCD_PREFIX": "", "FLANNELD_HEALTHZ_PORT": "", "FLANNELD_NOT_A_FLAG": "x",
-                                            "ETCD_PREFIX": "/no-prefix", "flanneld_etcd_prefix": "/lower"])
+        let options = try Self.options(
+            [],
+            [
+                "FLANNELD_ETCD_PREFIX": "", "FLANNELD_HEALTHZ_PORT": "", "FLANNELD_NOT_A_FLAG": "x",
+                "ETCD_PREFIX": "/no-prefix", "flanneld_etcd_prefix": "/lower",
+            ]
+        )
         #expect(options == DaemonOptions())
     }
 
@@ -175,8 +191,10 @@ import Testing
     @Test func usageListsEveryFlagWithItsEnvironmentForm() {
         let usage = DaemonOptions.usage
         for flag in DaemonFlag.all { #expect(usage.contains(flag.display), "\(flag.name)") }
-        for needle in ["--iface=NAME|IP", "(default http://127.0.0.1:4001,http://127.0.0.1:2379)", "(default /coreos.com/network)",
-                       "(default /run/flannel/subnet.env)", "(default 60)", "FLANNELD_<NAME>", "--version", "-v=LEVEL"] {
+        for needle in [
+            "--iface=NAME|IP", "(default http://127.0.0.1:4001,http://127.0.0.1:2379)", "(default /coreos.com/network)",
+            "(default /run/flannel/subnet.env)", "(default 60)", "FLANNELD_<NAME>", "--version", "-v=LEVEL",
+        ] {
             #expect(usage.contains(needle), "\(needle)")
         }
     }
@@ -208,7 +226,12 @@ import Testing
         Bad(["--healthz-port=65536"], names: "--healthz-port", fix: "--healthz-port=8081"),
         Bad(["--healthz-port=-1"], names: "--healthz-port", fix: "--healthz-port=8081"),
         Bad(["--healthz-port", "+80"], names: "--healthz-port", fix: "--healthz-port=8081"),
-        Bad([], ["FLANNELD_HEALTHZ_PORT": "http"], names: "FLANNELD_HEALTHZ_PORT (--healthz-port)", fix: "--healthz-port=8081"),
+        Bad(
+            [],
+            ["FLANNELD_HEALTHZ_PORT": "http"],
+            names: "FLANNELD_HEALTHZ_PORT (--healthz-port)",
+            fix: "--healthz-port=8081"
+        ),
         Bad(["--healthz-ip=localhost"], names: "--healthz-ip", fix: "--healthz-ip=198.18.0.1"),
         Bad(["--public-ip=2001:db8::1"], names: "--public-ip", fix: "IPv4 only"),
         Bad(["--public-ip=198.18.0.256"], names: "--public-ip", fix: "--public-ip=198.18.0.1"),
@@ -232,8 +255,17 @@ import Testing
         Bad(["--subnet-lease-ttl=h"], names: "--subnet-lease-ttl", fix: "=24h"),
         Bad(["--iptables-resync=0"], names: "--iptables-resync", fix: "--iptables-resync=5"),
         Bad(["--engine=dpdk"], names: "--engine", fix: "--engine=uring"),
-        Bad(["--vxlan-dataplane=user"], names: "--vxlan-dataplane", fix: "--vxlan-dataplane=kernel or --vxlan-dataplane=weft"),
-        Bad([], ["FLANNELD_VXLAN_DATAPLANE": "Kernel"], names: "FLANNELD_VXLAN_DATAPLANE (--vxlan-dataplane)", fix: "--vxlan-dataplane=weft"),
+        Bad(
+            ["--vxlan-dataplane=user"],
+            names: "--vxlan-dataplane",
+            fix: "--vxlan-dataplane=kernel or --vxlan-dataplane=weft"
+        ),
+        Bad(
+            [],
+            ["FLANNELD_VXLAN_DATAPLANE": "Kernel"],
+            names: "FLANNELD_VXLAN_DATAPLANE (--vxlan-dataplane)",
+            fix: "--vxlan-dataplane=weft"
+        ),
         Bad(["--workers=-2"], names: "--workers", fix: "--workers=2"),
         Bad(["--workers=1025"], names: "--workers", fix: "--workers=2"),
         Bad(["--busy-poll=100001"], names: "--busy-poll", fix: "0...100000; write e.g. --busy-poll=200"),
@@ -244,7 +276,12 @@ import Testing
         Bad(["--docker-opts-key=DOCKER-OPTS"], names: "--docker-opts-key", fix: "DOCKER_OPTS"),
         Bad(["--docker-opts-file="], names: "--docker-opts-file", fix: "/run/docker_opts.env"),
         Bad(["--kube-subnet-mgr=maybe"], names: "--kube-subnet-mgr", fix: "=false"),
-        Bad([], ["FLANNELD_KUBE_SUBNET_MGR": "sometimes"], names: "FLANNELD_KUBE_SUBNET_MGR (--kube-subnet-mgr)", fix: "=false"),
+        Bad(
+            [],
+            ["FLANNELD_KUBE_SUBNET_MGR": "sometimes"],
+            names: "FLANNELD_KUBE_SUBNET_MGR (--kube-subnet-mgr)",
+            fix: "=false"
+        ),
         Bad(["--net-config-path="], names: "--net-config-path", fix: "/etc/kube-flannel/net-conf.json"),
         Bad(["--set-node-network-unavailable=maybe"], names: "--set-node-network-unavailable", fix: "=false"),
         Bad(["--version=perhaps"], names: "--version", fix: "--version=false"),
@@ -281,12 +318,23 @@ import Testing
     @Test func dockerFlagsMapToMkDockerOptsForms() throws {
         let both = try Self.options(["--docker-opts-individual", "--docker-opts-combined"])
         #expect(both.dockerOptions.form == .both)
-        let options = try Self.options([], ["FLANNELD_DOCKER_OPTS_FILE": "/run/flannel/docker", "FLANNELD_DOCKER_OPTS_KEY": "DOCKER_NETWORK_OPTIONS",
-                                            "FLANNELD_DOCKER_OPTS_NO_IP_MASQ": "1", "FLANNELD_DOCKER_OPTS_COMBINED": "true"])
+        let options = try Self.options(
+            [],
+            [
+                "FLANNELD_DOCKER_OPTS_FILE": "/run/flannel/docker",
+                "FLANNELD_DOCKER_OPTS_KEY": "DOCKER_NETWORK_OPTIONS",
+                "FLANNELD_DOCKER_OPTS_NO_IP_MASQ": "1", "FLANNELD_DOCKER_OPTS_COMBINED": "true",
+            ]
+        )
         #expect(options.dockerOptionsFile == "/run/flannel/docker")
-        #expect(options.dockerOptions == DockerOptions(form: .combined, combinedKey: "DOCKER_NETWORK_OPTIONS", includeIPMasq: false))
+        #expect(
+            options.dockerOptions
+                == DockerOptions(form: .combined, combinedKey: "DOCKER_NETWORK_OPTIONS", includeIPMasq: false)
+        )
         // What mk-docker-opts.sh -c -m -k DOCKER_NETWORK_OPTIONS prints for this subnet.env.
-        let text = try options.dockerOptions.render(entries: ["FLANNEL_SUBNET": "10.1.74.1/24", "FLANNEL_MTU": "1472", "FLANNEL_IPMASQ": "false"])
+        let text = try options.dockerOptions.render(entries: [
+            "FLANNEL_SUBNET": "10.1.74.1/24", "FLANNEL_MTU": "1472", "FLANNEL_IPMASQ": "false",
+        ])
         #expect(text == "DOCKER_NETWORK_OPTIONS=\" --bip=10.1.74.1/24 --mtu=1472\"\n")
     }
 

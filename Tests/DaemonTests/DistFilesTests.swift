@@ -1,8 +1,9 @@
 import Addressing
 import Config
-@testable import Daemon
 import Foundation
 import Testing
+
+@testable import Daemon
 
 /// dist/weftd.service and dist/weftd.env, read the way systemd reads them.
 @Suite struct DistFilesTests {
@@ -19,9 +20,12 @@ import Testing
         var values: [String: String] = [:]
         for raw in text.split(separator: "\n") {
             let line = raw.trimmingCharacters(in: .whitespaces)
-            guard !line.isEmpty, !line.hasPrefix("#"), !line.hasPrefix(";"), let equals = line.firstIndex(of: "=") else { continue }
+            guard !line.isEmpty, !line.hasPrefix("#"), !line.hasPrefix(";"), let equals = line.firstIndex(of: "=")
+            else { continue }
             var value = String(line[line.index(after: equals)...])
-            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
+                value = String(value.dropFirst().dropLast())
+            }
             values[String(line[..<equals])] = value
         }
         return values
@@ -30,8 +34,11 @@ import Testing
     @Test func unitIsTypeNotifyAndRunsWeftdWithTheEnvironmentFile() throws {
         let unit = try Self.text("weftd.service")
         let lines = Set(unit.split(separator: "\n").map(String.init))
-        for expected in ["[Service]", "Type=notify", "EnvironmentFile=/etc/weft/weftd.env", "ExecStart=/usr/local/bin/weftd $WEFTD_OPTIONS",
-                         "Restart=on-failure", "Before=docker.service", "RequiredBy=docker.service", "WantedBy=multi-user.target"] {
+        for expected in [
+            "[Service]", "Type=notify", "EnvironmentFile=/etc/weft/weftd.env",
+            "ExecStart=/usr/local/bin/weftd $WEFTD_OPTIONS",
+            "Restart=on-failure", "Before=docker.service", "RequiredBy=docker.service", "WantedBy=multi-user.target",
+        ] {
             #expect(lines.contains(expected), "\(expected)")
         }
         #expect(!unit.contains("flanneld $") && !unit.contains("mk-docker-opts.sh -"), "weftd replaces both")

@@ -1,12 +1,13 @@
 import Addressing
 import Config
-@testable import Daemon
 import Foundation
 import Glibc
 import Logging
 import Synchronization
-import Testing
 import TestThreads
+import Testing
+
+@testable import Daemon
 
 @Suite(.ownThread) struct HealthServerTests {
     static let loopback = IPv4Address(127, 0, 0, 1)
@@ -93,7 +94,10 @@ import TestThreads
             ("DELETE /healthz HTTP/1.1", 405), ("GET /healthz", 400), ("GET /healthz SPDY/3", 400), ("", 400),
         ]
         for (line, status) in cases {
-            let response = String(decoding: HealthServer.response(to: Array("\(line)\r\nHost: x\r\n\r\n".utf8), readiness: ready), as: UTF8.self)
+            let response = String(
+                decoding: HealthServer.response(to: Array("\(line)\r\nHost: x\r\n\r\n".utf8), readiness: ready),
+                as: UTF8.self
+            )
             #expect(response.hasPrefix("HTTP/1.1 \(status) "), "\(line): \(response)")
         }
     }
@@ -113,15 +117,28 @@ import TestThreads
     @Test func absentOrBadSocketNames() throws {
         #expect(SystemdNotifier(environment: [:]) == nil)
         #expect(SystemdNotifier(environment: ["NOTIFY_SOCKET": ""]) == nil)
-        #expect(throws: SystemdNotifier.Failure.self) { try SystemdNotifier(socketPath: "relative/path").send("READY=1") }
-        #expect(throws: SystemdNotifier.Failure.self) { try SystemdNotifier(socketPath: "/" + String(repeating: "x", count: 120)).send("READY=1") }
-        #expect(throws: SystemdNotifier.Failure.self) { try SystemdNotifier(socketPath: "/nonexistent/weftd-notify").send("READY=1") }
+        #expect(throws: SystemdNotifier.Failure.self) {
+            try SystemdNotifier(socketPath: "relative/path").send("READY=1")
+        }
+        #expect(throws: SystemdNotifier.Failure.self) {
+            try SystemdNotifier(socketPath: "/" + String(repeating: "x", count: 120)).send("READY=1")
+        }
+        #expect(throws: SystemdNotifier.Failure.self) {
+            try SystemdNotifier(socketPath: "/nonexistent/weftd-notify").send("READY=1")
+        }
     }
 }
 
 @Suite struct RunLoopTests {
-    static let interface = ExternalInterface(name: "eth0", index: 2, mtu: 1500, address: IPv4Address(198, 18, 0, 2),
-                                             publicIP: IPv4Address(198, 18, 0, 2), reason: "test", others: [])
+    static let interface = ExternalInterface(
+        name: "eth0",
+        index: 2,
+        mtu: 1500,
+        address: IPv4Address(198, 18, 0, 2),
+        publicIP: IPv4Address(198, 18, 0, 2),
+        reason: "test",
+        others: []
+    )
 
     static func context(_ notifier: SystemdNotifier?) -> DaemonContext {
         var logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
@@ -196,7 +213,8 @@ import TestThreads
 
     @Test func bodyFailureExitsOneAndBodyReturnExitsZero() async {
         struct LeaseLost: Error, CustomStringConvertible { var description: String { "lease lost" } }
-        let failed = await WeftDaemon.run(Self.context(nil), until: { await Trigger().wait() }) { _ in throw LeaseLost() }
+        let failed = await WeftDaemon.run(Self.context(nil), until: { await Trigger().wait() }) { _ in throw LeaseLost()
+        }
         #expect(failed == 1)
         let finished = await WeftDaemon.run(Self.context(nil), until: { await Trigger().wait() }) { _ in }
         #expect(finished == 0)
@@ -214,7 +232,9 @@ import TestThreads
     }
 
     @Test func publishWritesSubnetEnvThenDockerOptions() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weftd-publish-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "weftd-publish-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         var options = DaemonOptions()
@@ -224,23 +244,38 @@ import TestThreads
         var logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
         logger.logLevel = .critical
         let context = DaemonContext(options: options, interface: Self.interface, logger: logger)
-        try context.publish(SubnetEnv(network: IPv4Prefix("10.1.0.0/16")!, subnet: IPv4Prefix("10.1.74.0/24")!, mtu: 1472, ipMasq: false))
+        try context.publish(
+            SubnetEnv(
+                network: IPv4Prefix("10.1.0.0/16")!,
+                subnet: IPv4Prefix("10.1.74.0/24")!,
+                mtu: 1472,
+                ipMasq: false
+            )
+        )
         // flannel's sample_subnet.env and what mk-docker-opts.sh -k DOCKER_NETWORK_OPTIONS prints for it.
-        #expect(try String(contentsOfFile: options.subnetFile, encoding: .utf8)
-            == "FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.74.1/24\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=false\n")
-        #expect(try String(contentsOfFile: options.dockerOptionsFile!, encoding: .utf8) == """
-            DOCKER_OPT_BIP="--bip=10.1.74.1/24"
-            DOCKER_OPT_IPMASQ="--ip-masq=true"
-            DOCKER_OPT_MTU="--mtu=1472"
-            DOCKER_NETWORK_OPTIONS=" --bip=10.1.74.1/24 --ip-masq=true --mtu=1472"
+        #expect(
+            try String(contentsOfFile: options.subnetFile, encoding: .utf8)
+                == "FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.74.1/24\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=false\n"
+        )
+        #expect(
+            try String(contentsOfFile: options.dockerOptionsFile!, encoding: .utf8) == """
+                DOCKER_OPT_BIP="--bip=10.1.74.1/24"
+                DOCKER_OPT_IPMASQ="--ip-masq=true"
+                DOCKER_OPT_MTU="--mtu=1472"
+                DOCKER_NETWORK_OPTIONS=" --bip=10.1.74.1/24 --ip-masq=true --mtu=1472"
 
-            """)
+                """
+        )
         var noDocker = options
         noDocker.dockerOptionsFile = nil
         try FileManager.default.removeItem(atPath: options.dockerOptionsFile!)
-        try DaemonContext(options: noDocker, interface: Self.interface, logger: logger).publish(SubnetEnv(network: nil, subnet: nil, mtu: 1450, ipMasq: true))
+        try DaemonContext(options: noDocker, interface: Self.interface, logger: logger).publish(
+            SubnetEnv(network: nil, subnet: nil, mtu: 1450, ipMasq: true)
+        )
         #expect(!FileManager.default.fileExists(atPath: options.dockerOptionsFile!))
-        #expect(try String(contentsOfFile: options.subnetFile, encoding: .utf8) == "FLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n")
+        #expect(
+            try String(contentsOfFile: options.subnetFile, encoding: .utf8) == "FLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"
+        )
     }
 
     @Test func stopSignalsWaitReturnsNilWhenCancelledAndTheFirstSignalAfter() async {

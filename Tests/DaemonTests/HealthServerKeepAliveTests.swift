@@ -1,17 +1,23 @@
 import Addressing
-@testable import Daemon
 import Foundation
 import Glibc
 import Status
-import Testing
 import TestThreads
+import Testing
+
+@testable import Daemon
 
 /// Several requests on one connection: kept open as HTTP/1.1 clients expect, answered in order,
 /// closed when the client or the request says so, and never holding up another client while idle.
 @Suite(.ownThread, .serialized) struct HealthServerKeepAliveTests {
     static let loopback = IPv4Address(127, 0, 0, 1)
 
-    static func request(_ method: String, _ target: String, _ version: String = "HTTP/1.1", close: Bool = false) -> String {
+    static func request(
+        _ method: String,
+        _ target: String,
+        _ version: String = "HTTP/1.1",
+        close: Bool = false
+    ) -> String {
         "\(method) \(target) \(version)\r\nHost: weftd\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n"
     }
 
@@ -21,7 +27,8 @@ import TestThreads
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/weftd.sock"
         let status = FixedStatus(routes: FixedStatus.sampleRoutes, stats: nil)
-        let server = unix
+        let server =
+            unix
             ? try HealthServer(socketPath: path, readiness: Readiness(), status: status)
             : try HealthServer(address: Self.loopback, port: 0, readiness: Readiness(), status: status)
         server.start()
@@ -30,7 +37,9 @@ import TestThreads
         defer { close(fd) }
 
         let alive = try #require(TestSockets.ask(fd, Self.request("GET", "/healthz")))
-        #expect(alive.status == 200 && alive.body == "weftd is running\n" && alive.headers["connection"] == "keep-alive")
+        #expect(
+            alive.status == 200 && alive.body == "weftd is running\n" && alive.headers["connection"] == "keep-alive"
+        )
         let waiting = try #require(TestSockets.ask(fd, Self.request("GET", "/readyz")))
         #expect(waiting.status == 503 && waiting.headers["connection"] == "keep-alive")
         // Rendered off the event loop, still on the same connection.
@@ -48,14 +57,19 @@ import TestThreads
     }
 
     @Test func pipelinedRequestsAreAnsweredInOrder() throws {
-        let server = try HealthServer(address: Self.loopback, port: 0, readiness: Readiness(),
-                                      status: FixedStatus(routes: FixedStatus.sampleRoutes, stats: nil))
+        let server = try HealthServer(
+            address: Self.loopback,
+            port: 0,
+            readiness: Readiness(),
+            status: FixedStatus(routes: FixedStatus.sampleRoutes, stats: nil)
+        )
         server.start()
         defer { server.stop() }
         let fd = try TestSockets.connect(port: server.port)
         defer { close(fd) }
         // A status read (off the loop) first: the quick answers behind it must not overtake it.
-        let burst = Self.request("GET", StatusSocket.routesPath) + Self.request("GET", "/readyz")
+        let burst =
+            Self.request("GET", StatusSocket.routesPath) + Self.request("GET", "/readyz")
             + Self.request("HEAD", "/healthz") + Self.request("GET", "/nowhere", close: true)
         #expect(HealthServerLimitsTests.send(fd, burst))
         let text = String(decoding: try #require(TestSockets.readUntilClosed(fd, within: 20)), as: UTF8.self)
@@ -73,7 +87,10 @@ import TestThreads
         #expect(HealthServerLimitsTests.send(fd, Self.request("GET", "/healthz") + Self.request("GET", "/readyz")))
         shutdown(fd, Int32(SHUT_WR))
         let text = String(decoding: try #require(TestSockets.readUntilClosed(fd, within: 20)), as: UTF8.self)
-        #expect(text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) } == ["200", "503"], "\(text)")
+        #expect(
+            text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) } == ["200", "503"],
+            "\(text)"
+        )
     }
 
     @Test func tooManyPipelinedRequestsCloseTheConnection() throws {
@@ -84,7 +101,10 @@ import TestThreads
         let fd = try TestSockets.connect(port: server.port)
         defer { close(fd) }
         // The first scrape is held, so the rest queue behind it until there are too many.
-        let burst = String(repeating: Self.request("GET", StatusSocket.metricsPath), count: HealthConnection.pipelineLimit + 4)
+        let burst = String(
+            repeating: Self.request("GET", StatusSocket.metricsPath),
+            count: HealthConnection.pipelineLimit + 4
+        )
         #expect(HealthServerLimitsTests.send(fd, burst))
         defer { held.release() }
         try #require(held.waitEntered(seconds: 20))
@@ -97,7 +117,8 @@ import TestThreads
         server.start()
         defer { server.stop() }
         let cases: [(String, Int)] = [
-            (Self.request("POST", "/healthz"), 405), ("hello\r\n\r\n", 400), (Self.request("GET", "/healthz", "HTTP/1.0"), 200),
+            (Self.request("POST", "/healthz"), 405), ("hello\r\n\r\n", 400),
+            (Self.request("GET", "/healthz", "HTTP/1.0"), 200),
         ]
         for (request, expected) in cases {
             let fd = try TestSockets.connect(port: server.port)
@@ -117,8 +138,12 @@ import TestThreads
     }
 
     @Test func anIdleKeptAliveConnectionHoldsNobodyUpAndIsClosedAtTheDeadline() throws {
-        let server = try HealthServer(address: Self.loopback, port: 0, readiness: Readiness(),
-                                      limits: HealthServer.Limits(requestHead: .seconds(1)))
+        let server = try HealthServer(
+            address: Self.loopback,
+            port: 0,
+            readiness: Readiness(),
+            limits: HealthServer.Limits(requestHead: .seconds(1))
+        )
         server.start()
         defer { server.stop() }
         let idle = try TestSockets.connect(port: server.port)
@@ -131,8 +156,12 @@ import TestThreads
     }
 
     @Test func atTheCapAnIdleKeptAliveConnectionMakesRoom() throws {
-        let server = try HealthServer(address: Self.loopback, port: 0, readiness: Readiness(),
-                                      limits: HealthServer.Limits(connections: 2, requestHead: .seconds(60)))
+        let server = try HealthServer(
+            address: Self.loopback,
+            port: 0,
+            readiness: Readiness(),
+            limits: HealthServer.Limits(connections: 2, requestHead: .seconds(60))
+        )
         server.start()
         defer { server.stop() }
         let kept = try TestSockets.connect(port: server.port)

@@ -1,12 +1,13 @@
 import Addressing
-@testable import Daemon
 import Dispatch
 import Foundation
 import Glibc
 import Status
 import Synchronization
-import Testing
 import TestThreads
+import Testing
+
+@testable import Daemon
 
 /// A status whose /metrics waits until released: holds a connection in the answering state.
 final class HeldStatus: StatusEndpoints {
@@ -80,7 +81,10 @@ final class HeldStatus: StatusEndpoints {
             guard Self.send(dribbler, String(byte)) else { break }
             sent += 1
         }
-        #expect(closed || TestSockets.closedByServer(dribbler, within: 20), "a client dribbling its head outlived the deadline")
+        #expect(
+            closed || TestSockets.closedByServer(dribbler, within: 20),
+            "a client dribbling its head outlived the deadline"
+        )
         #expect(sent >= 2)
     }
 
@@ -88,14 +92,17 @@ final class HeldStatus: StatusEndpoints {
         let server = try HealthServer(address: Self.loopback, port: 0, readiness: Readiness(), limits: Self.patient)
         server.start()
         var idle: [Int32] = []
-        defer { idle.forEach { close($0) } }
+        defer { for descriptor in idle { close(descriptor) } }
         for _ in 0..<200 { idle.append(try TestSockets.connect(port: server.port)) }
         // The 64 newest are held; the 136 before them were displaced, oldest first.
         #expect(TestSockets.notClosedByServer(idle[..<136], within: 20).isEmpty)
         #expect(TestSockets.notClosedByServer(idle[136...], within: 0).count == 64)
 
         #expect(try TestSockets.get(port: server.port, "/healthz").status == 200)
-        #expect(TestSockets.closedByServer(idle[136], within: 20), "the probe's room came from the oldest idle connection")
+        #expect(
+            TestSockets.closedByServer(idle[136], within: 20),
+            "the probe's room came from the oldest idle connection"
+        )
         #expect(TestSockets.notClosedByServer(idle[137...], within: 0).count == 63)
 
         server.stop()
@@ -103,12 +110,16 @@ final class HeldStatus: StatusEndpoints {
     }
 
     @Test func atTheCapIdleConnectionsMakeRoomAndAnsweringOnesDoNot() throws {
-        let server = try HealthServer(address: Self.loopback, port: 0, readiness: Readiness(),
-                                      limits: HealthServer.Limits(connections: 4, requestHead: .seconds(60)))
+        let server = try HealthServer(
+            address: Self.loopback,
+            port: 0,
+            readiness: Readiness(),
+            limits: HealthServer.Limits(connections: 4, requestHead: .seconds(60))
+        )
         server.start()
         defer { server.stop() }
         var idle: [Int32] = []
-        defer { idle.forEach { close($0) } }
+        defer { for descriptor in idle { close(descriptor) } }
         for _ in 0..<6 { idle.append(try TestSockets.connect(port: server.port)) }
         #expect(TestSockets.closedByServer(idle[0], within: 20) && TestSockets.closedByServer(idle[1], within: 20))
         #expect(TestSockets.notClosedByServer(idle[2...], within: 0.2).count == 4)
@@ -117,8 +128,13 @@ final class HeldStatus: StatusEndpoints {
 
         // One connection allowed and it is being answered: the next is closed at once, unanswered.
         let held = HeldStatus()
-        let busy = try HealthServer(address: Self.loopback, port: 0, readiness: Readiness(), status: held,
-                                    limits: HealthServer.Limits(connections: 1, requestHead: .seconds(60)))
+        let busy = try HealthServer(
+            address: Self.loopback,
+            port: 0,
+            readiness: Readiness(),
+            status: held,
+            limits: HealthServer.Limits(connections: 1, requestHead: .seconds(60))
+        )
         busy.start()
         defer { busy.stop() }
         let scrape = try TestSockets.connect(port: busy.port)
@@ -140,8 +156,12 @@ final class HeldStatus: StatusEndpoints {
         let directory = try StatusServerTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/weftd.sock"
-        let server = try HealthServer(socketPath: path, readiness: Readiness(),
-                                      status: FixedStatus(routes: FixedStatus.sampleRoutes, stats: nil), limits: Self.patient)
+        let server = try HealthServer(
+            socketPath: path,
+            readiness: Readiness(),
+            status: FixedStatus(routes: FixedStatus.sampleRoutes, stats: nil),
+            limits: Self.patient
+        )
         server.start()
         let silent = try TestSockets.connect(path: path)
         defer { close(silent) }
@@ -156,7 +176,9 @@ final class HeldStatus: StatusEndpoints {
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(theirs, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(theirs, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         try #require(bound == 0)
         server.stop()

@@ -1,6 +1,7 @@
-@testable import Daemon
 import Foundation
 import Testing
+
+@testable import Daemon
 
 struct ReadinessTests {
     /// An unconfirmed route table turns a ready daemon not ready only after the grace, says why,

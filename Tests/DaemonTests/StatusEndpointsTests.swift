@@ -1,5 +1,4 @@
 import Addressing
-@testable import Daemon
 import Engine
 import Foundation
 import Glibc
@@ -8,9 +7,11 @@ import Packets
 import Prometheus
 import Routes
 import Status
-import Testing
 import TestThreads
+import Testing
 import TrafficRules
+
+@testable import Daemon
 
 /// Fixed reports standing in for a dataplane, so the endpoints' rendering is checked exactly.
 final class FixedStatus: StatusEndpoints {
@@ -28,21 +29,53 @@ final class FixedStatus: StatusEndpoints {
     func metrics() -> String { exporter.render(routes: routesReport, stats: statsReport) }
 
     static let sampleRoutes = RoutesReport(
-        generation: 4, publishedAt: "2026-11-23T14:00:00.000Z", ageSeconds: 12.5, network: "10.244.0.0/16",
-        localSubnet: "10.244.1.0/24", backend: "vxlan",
-        routes: [RoutesReport.Entry(subnet: "10.244.2.0/24", publicIP: "198.18.0.2", port: 8472, backend: "vxlan", vtepMAC: "aa:bb:cc:dd:ee:02"),
-                 RoutesReport.Entry(subnet: "10.244.3.0/24", publicIP: "198.18.0.3", port: 8472, backend: "vxlan", vtepMAC: "aa:bb:cc:dd:ee:03")])
+        generation: 4,
+        publishedAt: "2026-11-23T14:00:00.000Z",
+        ageSeconds: 12.5,
+        network: "10.244.0.0/16",
+        localSubnet: "10.244.1.0/24",
+        backend: "vxlan",
+        routes: [
+            RoutesReport.Entry(
+                subnet: "10.244.2.0/24",
+                publicIP: "198.18.0.2",
+                port: 8472,
+                backend: "vxlan",
+                vtepMAC: "aa:bb:cc:dd:ee:02"
+            ),
+            RoutesReport.Entry(
+                subnet: "10.244.3.0/24",
+                publicIP: "198.18.0.3",
+                port: 8472,
+                backend: "vxlan",
+                vtepMAC: "aa:bb:cc:dd:ee:03"
+            ),
+        ]
+    )
     static let sampleStats = StatsReport(
-        engine: "uring", workers: 2, backend: "vxlan", localSubnet: "10.244.1.0/24",
+        engine: "uring",
+        workers: 2,
+        backend: "vxlan",
+        localSubnet: "10.244.1.0/24",
         traffic: ["tun_read_packets": 11, "wire_sent_bytes": 1400],
         drops: ["no_route": 3, "unknown_sender": 0],
-        peers: [StatsReport.Peer(publicIP: "198.18.0.2", subnet: "10.244.2.0/24", sentPackets: 5, sentBytes: 700,
-                                 receivedPackets: 6, receivedBytes: 800)])
+        peers: [
+            StatsReport.Peer(
+                publicIP: "198.18.0.2",
+                subnet: "10.244.2.0/24",
+                sentPackets: 5,
+                sentBytes: 700,
+                receivedPackets: 6,
+                receivedBytes: 800
+            )
+        ]
+    )
 }
 
 /// Prometheus text: the value of the sample `name{labels}`, nil when absent.
 func sample(_ text: String, _ name: String, _ labels: [(String, String)] = []) -> Double? {
-    let rendered = labels.isEmpty ? name : name + "{" + labels.map { "\($0.0)=\"\($0.1)\"" }.joined(separator: ",") + "}"
+    let rendered =
+        labels.isEmpty ? name : name + "{" + labels.map { "\($0.0)=\"\($0.1)\"" }.joined(separator: ",") + "}"
     for line in text.split(separator: "\n") where line.hasPrefix(rendered + " ") {
         return Double(line.dropFirst(rendered.count + 1))
     }
@@ -90,13 +123,20 @@ func sample(_ text: String, _ name: String, _ labels: [(String, String)] = []) -
 
     @Test func thePortFilterDropsAreCountersWithHelpAndFollowTheReading() {
         let exporter = StatusMetrics(registry: PrometheusCollectorRegistry())
-        #expect(sample(exporter.render(routes: nil, stats: nil), "weft_port_filter_dropped_packets_total") == nil, "no filter, no series")
+        #expect(
+            sample(exporter.render(routes: nil, stats: nil), "weft_port_filter_dropped_packets_total") == nil,
+            "no filter, no series"
+        )
         _ = exporter.render(routes: nil, stats: nil, portFilter: PortFilterCounts(packets: 3, bytes: 180))
         let text = exporter.render(routes: nil, stats: nil, portFilter: PortFilterCounts(packets: 10, bytes: 600))
         #expect(sample(text, "weft_port_filter_dropped_packets_total") == 10, "\(text)")
         #expect(sample(text, "weft_port_filter_dropped_bytes_total") == 600)
         #expect(text.contains("# TYPE weft_port_filter_dropped_packets_total counter\n"))
-        #expect(text.contains("# HELP weft_port_filter_dropped_packets_total Datagrams to the backend's UDP port from a source that is not a peer's PublicIP"))
+        #expect(
+            text.contains(
+                "# HELP weft_port_filter_dropped_packets_total Datagrams to the backend's UDP port from a source that is not a peer's PublicIP"
+            )
+        )
         #expect(text.contains("# HELP weft_port_filter_dropped_bytes_total "))
     }
 
@@ -114,33 +154,68 @@ func sample(_ text: String, _ name: String, _ labels: [(String, String)] = []) -
         let stats = try JSONDecoder().decode(StatsReport.self, from: encoder.encode(FixedStatus.sampleStats))
         #expect(stats == FixedStatus.sampleStats)
         let text = String(decoding: try encoder.encode(FixedStatus.sampleRoutes.routes[0]), as: UTF8.self)
-        #expect(text.contains(#""publicIP":"198.18.0.2""#) && text.contains(#""vtepMAC":"aa:bb:cc:dd:ee:02""#), "\(text)")
+        #expect(
+            text.contains(#""publicIP":"198.18.0.2""#) && text.contains(#""vtepMAC":"aa:bb:cc:dd:ee:02""#),
+            "\(text)"
+        )
     }
 
     @Test func reportsFromARealPublisherAndRealCounters() throws {
         let network = IPv4Prefix("10.244.0.0/16")!
         let local = IPv4Prefix("10.244.1.0/24")!
-        let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: network, subnetLength: 24, localSubnet: local))
+        let publisher = RouteTablePublisher(
+            RouteSnapshot(routes: [], network: network, subnetLength: 24, localSubnet: local)
+        )
         let times = PublicationTimes(start: Date(timeIntervalSinceNow: -30))
         let start = DataplaneReports.routes(publisher, times: times, backend: .vxlan, at: Date())
         #expect(start.generation == 0 && start.routes.isEmpty && start.ageSeconds >= 29, "\(start)")
 
-        let far = Route(subnet: IPv4Prefix("10.244.9.0/24")!, nextHop: NextHop(publicIP: IPv4Address(198, 18, 0, 9), port: 8472,
-                                                                                vtepMAC: MACAddress("aa:bb:cc:dd:ee:09")!, backend: .vxlan))
-        let near = Route(subnet: IPv4Prefix("10.244.2.0/24")!, nextHop: NextHop(publicIP: IPv4Address(198, 18, 0, 2), port: 8472,
-                                                                                 vtepMAC: MACAddress("aa:bb:cc:dd:ee:02")!, backend: .vxlan))
-        publisher.publish(RouteSnapshot(routes: [far, near], network: network, subnetLength: 24, localSubnet: local, generation: 1))
+        let far = Route(
+            subnet: IPv4Prefix("10.244.9.0/24")!,
+            nextHop: NextHop(
+                publicIP: IPv4Address(198, 18, 0, 9),
+                port: 8472,
+                vtepMAC: MACAddress("aa:bb:cc:dd:ee:09")!,
+                backend: .vxlan
+            )
+        )
+        let near = Route(
+            subnet: IPv4Prefix("10.244.2.0/24")!,
+            nextHop: NextHop(
+                publicIP: IPv4Address(198, 18, 0, 2),
+                port: 8472,
+                vtepMAC: MACAddress("aa:bb:cc:dd:ee:02")!,
+                backend: .vxlan
+            )
+        )
+        publisher.publish(
+            RouteSnapshot(routes: [far, near], network: network, subnetLength: 24, localSubnet: local, generation: 1)
+        )
         let now = Date()
         times.record(generation: 1, at: now.addingTimeInterval(-2))
         let routes = DataplaneReports.routes(publisher, times: times, backend: .vxlan, at: now)
         #expect(routes.generation == 1 && routes.localSubnet == "10.244.1.0/24" && routes.network == "10.244.0.0/16")
         #expect(abs(routes.ageSeconds - 2) < 0.01)
         #expect(routes.routes.map(\.subnet) == ["10.244.2.0/24", "10.244.9.0/24"])
-        #expect(routes.routes[0] == RoutesReport.Entry(subnet: "10.244.2.0/24", publicIP: "198.18.0.2", port: 8472,
-                                                        backend: "vxlan", vtepMAC: "aa:bb:cc:dd:ee:02"))
+        #expect(
+            routes.routes[0]
+                == RoutesReport.Entry(
+                    subnet: "10.244.2.0/24",
+                    publicIP: "198.18.0.2",
+                    port: 8472,
+                    backend: "vxlan",
+                    vtepMAC: "aa:bb:cc:dd:ee:02"
+                )
+        )
         // With DirectRouting every entry says which way it goes; without it, none does.
         #expect(routes.routes.allSatisfy { $0.direct == nil })
-        let direct = DataplaneReports.routes(publisher, times: times, backend: .vxlan, direct: [IPv4Prefix("10.244.2.0/24")!], at: now)
+        let direct = DataplaneReports.routes(
+            publisher,
+            times: times,
+            backend: .vxlan,
+            direct: [IPv4Prefix("10.244.2.0/24")!],
+            at: now
+        )
         #expect(direct.routes.map(\.direct) == [true, false])
         let json = String(decoding: try JSONEncoder().encode(direct.routes[0]), as: UTF8.self)
         #expect(json.contains(#""direct":true"#), "\(json)")
@@ -155,22 +230,54 @@ func sample(_ text: String, _ name: String, _ labels: [(String, String)] = []) -
         // Learned by both workers: the smaller one is the peer's.
         counters.workers[0].setPathMTU(1450, to: IPv4Address(198, 18, 0, 2))
         counters.workers[1].setPathMTU(1400, to: IPv4Address(198, 18, 0, 2))
-        let stats = DataplaneReports.stats(counters.snapshot(), engine: "uring", workers: 2, backend: .vxlan, publisher: publisher)
-        #expect(stats.peers == [
-            StatsReport.Peer(publicIP: "198.18.0.2", subnet: "10.244.2.0/24", sentPackets: 3, sentBytes: 150, receivedPackets: 0, receivedBytes: 0,
-                             pathMTU: 1400),
-            StatsReport.Peer(publicIP: "198.18.0.7", subnet: nil, sentPackets: 0, sentBytes: 0, receivedPackets: 1, receivedBytes: 60),
-        ])
+        let stats = DataplaneReports.stats(
+            counters.snapshot(),
+            engine: "uring",
+            workers: 2,
+            backend: .vxlan,
+            publisher: publisher
+        )
+        #expect(
+            stats.peers == [
+                StatsReport.Peer(
+                    publicIP: "198.18.0.2",
+                    subnet: "10.244.2.0/24",
+                    sentPackets: 3,
+                    sentBytes: 150,
+                    receivedPackets: 0,
+                    receivedBytes: 0,
+                    pathMTU: 1400
+                ),
+                StatsReport.Peer(
+                    publicIP: "198.18.0.7",
+                    subnet: nil,
+                    sentPackets: 0,
+                    sentBytes: 0,
+                    receivedPackets: 1,
+                    receivedBytes: 60
+                ),
+            ]
+        )
         let metrics = FixedStatus(routes: FixedStatus.sampleRoutes, stats: stats).metrics()
         #expect(sample(metrics, "weft_peer_path_mtu_bytes", [("peer", "198.18.0.2")]) == 1400)
-        #expect(sample(metrics, "weft_peer_path_mtu_bytes", [("peer", "198.18.0.7")]) == nil, "no path MTU learned: no series")
+        #expect(
+            sample(metrics, "weft_peer_path_mtu_bytes", [("peer", "198.18.0.7")]) == nil,
+            "no path MTU learned: no series"
+        )
         #expect(stats.drops["no_route"] == 1 && stats.drops["ttl_expired"] == 0)
-        #expect(Set(stats.drops.keys).isSuperset(of: ["truncated", "unknown_sender", "spoofed_source", "bad_tcp_header"]))
+        #expect(
+            Set(stats.drops.keys).isSuperset(of: ["truncated", "unknown_sender", "spoofed_source", "bad_tcp_header"])
+        )
         // Every reason reaches /v1/stats and /metrics from DropReason itself, the last one added too.
         #expect(stats.drops.count == DropReason.allCases.count)
         #expect(stats.drops["not_our_subnet"] == 2)
-        #expect(sample(FixedStatus(routes: FixedStatus.sampleRoutes, stats: stats).metrics(), "weft_drops_total",
-                       [("reason", "not_our_subnet")]) == 2)
+        #expect(
+            sample(
+                FixedStatus(routes: FixedStatus.sampleRoutes, stats: stats).metrics(),
+                "weft_drops_total",
+                [("reason", "not_our_subnet")]
+            ) == 2
+        )
         #expect(stats.traffic["tun_read_packets"] == 4 && stats.traffic["wire_sent_packets"] == 0)
         #expect(stats.engine == "uring" && stats.workers == 2 && stats.localSubnet == "10.244.1.0/24")
     }
@@ -179,7 +286,8 @@ func sample(_ text: String, _ name: String, _ labels: [(String, String)] = []) -
         #expect(StatusSocket.defaultPath(subnetFile: "/run/flannel/subnet.env") == "/run/flannel/weftd.sock")
         #expect(StatusSocket.defaultPath(subnetFile: "/tmp/bed/subnet-1.env") == "/tmp/bed/weftd.sock")
         func path(_ arguments: [String], _ environment: [String: String] = [:]) throws -> String? {
-            guard case .run(let options) = try DaemonOptions.parse(arguments: arguments, environment: environment) else { return "not run" }
+            guard case .run(let options) = try DaemonOptions.parse(arguments: arguments, environment: environment)
+            else { return "not run" }
             return options.statusSocketPath
         }
         #expect(try path([]) == "/run/flannel/weftd.sock")
@@ -194,7 +302,9 @@ func sample(_ text: String, _ name: String, _ labels: [(String, String)] = []) -
     static let loopback = IPv4Address(127, 0, 0, 1)
 
     static func temporaryDirectory() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("weft-status-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "weft-status-\(getpid())-\(UUID().uuidString.prefix(8))"
+        ).path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
@@ -220,11 +330,19 @@ func sample(_ text: String, _ name: String, _ labels: [(String, String)] = []) -
 
     @Test func withoutADataplaneTheReportsAre503() throws {
         let readiness = Readiness()
-        let server = try HealthServer(address: Self.loopback, port: 0, readiness: readiness, status: FixedStatus(routes: nil, stats: nil))
+        let server = try HealthServer(
+            address: Self.loopback,
+            port: 0,
+            readiness: readiness,
+            status: FixedStatus(routes: nil, stats: nil)
+        )
         server.start()
         defer { server.stop() }
         let routes = try TestSockets.get(port: server.port, "/v1/routes")
-        #expect(routes.status == 503 && routes.body.hasPrefix("weftd has no dataplane yet: waiting for the subnet lease"), "\(routes.body)")
+        #expect(
+            routes.status == 503 && routes.body.hasPrefix("weftd has no dataplane yet: waiting for the subnet lease"),
+            "\(routes.body)"
+        )
         #expect(try TestSockets.get(port: server.port, "/v1/stats").status == 503)
         #expect(try TestSockets.get(port: server.port, "/metrics").status == 200)
     }
@@ -254,7 +372,8 @@ func sample(_ text: String, _ name: String, _ labels: [(String, String)] = []) -
         #expect {
             try client.routes()
         } throws: { error in
-            "\(error)" == "cannot reach weftd at \(path): No such file or directory; is weftd running? (its --status-socket)"
+            "\(error)"
+                == "cannot reach weftd at \(path): No such file or directory; is weftd running? (its --status-socket)"
         }
     }
 
@@ -268,13 +387,19 @@ func sample(_ text: String, _ name: String, _ labels: [(String, String)] = []) -
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         close(stale)
         try #require(bound == 0 && access(path, F_OK) == 0)
         #expect(throws: StatusClient.Failure.self) { try StatusClient(path: path).routes() }
 
-        let server = try HealthServer(socketPath: path, readiness: Readiness(), status: FixedStatus(routes: FixedStatus.sampleRoutes, stats: nil))
+        let server = try HealthServer(
+            socketPath: path,
+            readiness: Readiness(),
+            status: FixedStatus(routes: FixedStatus.sampleRoutes, stats: nil)
+        )
         server.start()
         #expect(try StatusClient(path: path).routes().generation == 4)
         server.stop()

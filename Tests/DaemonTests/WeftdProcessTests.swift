@@ -1,25 +1,28 @@
 import Foundation
 import Glibc
 import Status
-import Testing
 import TestThreads
+import Testing
 
 /// The weftd executable end to end: exit codes, --version/--help, and a run that serves /readyz,
 /// then stops on SIGTERM with STOPPING=1 and status 0.
 @Suite(.ownThread) struct WeftdProcessTests {
     /// `swift test` runs the test bundle from the products directory, where weftd is built too.
     static let weftd: String = {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("weftd").path
     }()
-    static let missing: String? = FileManager.default.isExecutableFile(atPath: weftd) ? nil : "no weftd executable at \(weftd); swift build first"
+    static let missing: String? =
+        FileManager.default.isExecutableFile(atPath: weftd) ? nil : "no weftd executable at \(weftd); swift build first"
 
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: weftd)
         process.arguments = arguments
         process.environment = environment
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
@@ -37,13 +40,21 @@ import TestThreads
         #expect(helpStatus == 0 && help.contains("--etcd-endpoints") && help.contains("--docker-opts-file"))
         let (badStatus, badOut, bad) = try Self.run(["--etcd-endpoint=http://198.18.0.1:2379"])
         #expect(badStatus == 2 && badOut.isEmpty)
-        #expect(bad == "weftd: --etcd-endpoint: unknown flag (did you mean --etcd-endpoints?); run weftd --help for the list\n")
+        #expect(
+            bad
+                == "weftd: --etcd-endpoint: unknown flag (did you mean --etcd-endpoints?); run weftd --help for the list\n"
+        )
         let (envStatus, _, envError) = try Self.run([], environment: ["FLANNELD_WORKERS": "many"])
         #expect(envStatus == 2 && envError.hasPrefix("weftd: FLANNELD_WORKERS (--workers): "))
         // Kubernetes mode outside a pod, with no kubeconfig: client-go's in-cluster error, one line.
         let (kubeStatus, _, kube) = try Self.run(["--kube-subnet-mgr"], environment: ["KUBERNETES_SERVICE_HOST": ""])
         #expect(kubeStatus == 1, "\(kube)")
-        #expect(kube.contains("unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined"), "\(kube)")
+        #expect(
+            kube.contains(
+                "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined"
+            ),
+            "\(kube)"
+        )
     }
 
     @Test(.enabled(if: missing == nil, "\(missing ?? "")"))
@@ -52,7 +63,12 @@ import TestThreads
         #expect(status == 1)
         let errors = log.split(separator: "\n").filter { $0.contains("error") }
         #expect(errors.count == 1, "\(log)")
-        #expect(errors.first?.contains("cannot choose the external interface: no interface matches --iface=weftd-none0 --iface=198.18.254.254") == true, "\(log)")
+        #expect(
+            errors.first?.contains(
+                "cannot choose the external interface: no interface matches --iface=weftd-none0 --iface=198.18.254.254"
+            ) == true,
+            "\(log)"
+        )
     }
 
     @Test(.enabled(if: missing == nil, "\(missing ?? "")"), .timeLimit(.minutes(1)))
@@ -65,7 +81,9 @@ import TestThreads
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) == 0 && getsockname(probe, $0, &length) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(probe, $0, length) == 0 && getsockname(probe, $0, &length) == 0
+            }
         }
         let port = UInt16(bigEndian: address.sin_port)
         close(probe)
@@ -74,7 +92,9 @@ import TestThreads
         process.executableURL = URL(fileURLWithPath: Self.weftd)
         // The loopback interface always exists, so this runs on any host.
         // Its own status socket: the default (/run/flannel/weftd.sock) belongs to the host.
-        let socketDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("weftd-proc-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        let socketDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "weftd-proc-\(getpid())-\(UUID().uuidString.prefix(8))"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: socketDirectory) }
         let socketPath = socketDirectory + "/weftd.sock"
         process.arguments = ["-iface=lo", "--healthz-port", String(port), "--status-socket", socketPath]

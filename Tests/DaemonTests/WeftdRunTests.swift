@@ -1,7 +1,6 @@
 import Addressing
 import Config
 import ControlPlane
-@testable import Daemon
 import Engine
 import Etcd
 import EtcdSubnets
@@ -10,6 +9,8 @@ import Logging
 import Routes
 import Synchronization
 import Testing
+
+@testable import Daemon
 
 /// The pieces of weftd's run that decide what is logged: one line per distinct problem, route
 /// changes, config verdicts, the counters line at stop.
@@ -57,29 +58,59 @@ import Testing
         #expect(problems.report(kind: "etcd unreachable", "etcd down (attempt 3)"))
         problems.clear()
         #expect(problems.report(kind: "etcd unreachable", "etcd down (attempt 4)"))
-        #expect(capture.all == ["warning etcd down (attempt 1)", "warning no config", "warning etcd down (attempt 3)", "warning etcd down (attempt 4)"])
+        #expect(
+            capture.all == [
+                "warning etcd down (attempt 1)", "warning no config", "warning etcd down (attempt 3)",
+                "warning etcd down (attempt 4)",
+            ]
+        )
     }
 
     @Test func etcdBeingAwayIsOneProblemEachConfigErrorItsOwn() {
-        let refused = LeaseError(.etcd(EtcdError(operation: "get", endpoint: "http://198.18.0.254:2379",
-                                                 reason: .unreachable(attempts: 3, lastError: "connection refused"))))
-        let reset = LeaseError(.etcd(EtcdError(operation: "range", endpoint: "http://198.18.0.253:2379",
-                                               reason: .unreachable(attempts: 1, lastError: "connection reset"))))
-        let slow = LeaseError(.etcd(EtcdError(operation: "get", endpoint: "http://198.18.0.254:2379", reason: .timedOut(seconds: 5))))
+        let refused = LeaseError(
+            .etcd(
+                EtcdError(
+                    operation: "get",
+                    endpoint: "http://198.18.0.254:2379",
+                    reason: .unreachable(attempts: 3, lastError: "connection refused")
+                )
+            )
+        )
+        let reset = LeaseError(
+            .etcd(
+                EtcdError(
+                    operation: "range",
+                    endpoint: "http://198.18.0.253:2379",
+                    reason: .unreachable(attempts: 1, lastError: "connection reset")
+                )
+            )
+        )
+        let slow = LeaseError(
+            .etcd(EtcdError(operation: "get", endpoint: "http://198.18.0.254:2379", reason: .timedOut(seconds: 5)))
+        )
         #expect(refused.problem == reset.problem)
         #expect(refused.problem == slow.problem)
         let missing = LeaseError(.configMissing(key: "/coreos.com/network/config"))
-        let tooLong = LeaseError(.configInvalid(key: "/coreos.com/network/config",
-                                                ConfigError(source: "config", field: "SubnetLen", problem: "SubnetLen 33 is larger than 30")))
-        let badJSON = LeaseError(.configInvalid(key: "/coreos.com/network/config",
-                                                ConfigError(source: "config", field: "", problem: "invalid JSON at line 1")))
+        let tooLong = LeaseError(
+            .configInvalid(
+                key: "/coreos.com/network/config",
+                ConfigError(source: "config", field: "SubnetLen", problem: "SubnetLen 33 is larger than 30")
+            )
+        )
+        let badJSON = LeaseError(
+            .configInvalid(
+                key: "/coreos.com/network/config",
+                ConfigError(source: "config", field: "", problem: "invalid JSON at line 1")
+            )
+        )
         #expect(Set([missing, tooLong, badJSON, refused].map(\.problem)).count == 4)
     }
 
     @Test func thePortFilterFollowsEachPeerOnceAndSaysWhatChanged() {
         let feed = PeerAddressFeed()
         let seen = Mutex<[Set<IPv4Address>]>([])
-        let a = IPv4Address(198, 18, 0, 2), b = IPv4Address(198, 18, 0, 3)
+        let a = IPv4Address(198, 18, 0, 2)
+        let b = IPv4Address(198, 18, 0, 3)
         let route = { (subnet: String, publicIP: IPv4Address) in
             Route(subnet: IPv4Prefix(subnet)!, nextHop: NextHop(publicIP: publicIP, port: 8472, backend: .vxlan))
         }
@@ -89,9 +120,14 @@ import Testing
         feed.publish([])
         #expect(seen.withLock { $0 } == [[a, b], []], "one address per peer, however many subnets it routes")
 
-        #expect(LeaseTrafficRules.describePeers(port: 8472, before: nil, after: [a]) == "UDP 8472 open to 1 peer(s) only (table ip weft set peers)")
-        #expect(LeaseTrafficRules.describePeers(port: 8285, before: [a], after: [b, IPv4Address(198, 18, 0, 10)])
-                    == "UDP 8285 open to 2 peer(s) only; added 198.18.0.3, 198.18.0.10; removed 198.18.0.2")
+        #expect(
+            LeaseTrafficRules.describePeers(port: 8472, before: nil, after: [a])
+                == "UDP 8472 open to 1 peer(s) only (table ip weft set peers)"
+        )
+        #expect(
+            LeaseTrafficRules.describePeers(port: 8285, before: [a], after: [b, IPv4Address(198, 18, 0, 10)])
+                == "UDP 8285 open to 2 peer(s) only; added 198.18.0.3, 198.18.0.10; removed 198.18.0.2"
+        )
     }
 
     @Test func hostGatewayRefusesAPublicIPTheInterfaceDoesNotHold() throws {
@@ -113,7 +149,12 @@ import Testing
         // Only dumps the table: no route lies in 198.19.255.0/24, so even a reconcile removes nothing.
         let network = try #require(IPv4Prefix("198.19.255.0/24"))
         for publishes in [false, true] {
-            let routes = try HostGatewayRoutes(interfaceIndex: 1, address: IPv4Address(127, 0, 0, 1), prefixLength: 8, network: network)
+            let routes = try HostGatewayRoutes(
+                interfaceIndex: 1,
+                address: IPv4Address(127, 0, 0, 1),
+                prefixLength: 8,
+                network: network
+            )
             let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
             let keeper = KernelRouteKeeper(routes: routes, logger: Capture().logger, reconciled: continuation)
             if publishes { keeper.reconcile([]) }
@@ -134,19 +175,24 @@ import Testing
         let capture = Capture()
         let log = RouteLog(logger: capture.logger)
         func route(_ subnet: String, _ ip: String) throws -> Route {
-            Route(subnet: try #require(IPv4Prefix(subnet)), nextHop: NextHop(publicIP: try #require(IPv4Address(ip)), port: 8285, backend: .udp))
+            Route(
+                subnet: try #require(IPv4Prefix(subnet)),
+                nextHop: NextHop(publicIP: try #require(IPv4Address(ip)), port: 8285, backend: .udp)
+            )
         }
         log.record([try route("10.244.7.0/24", "198.18.0.2"), try route("10.244.3.0/24", "198.18.0.3")])
         log.record([try route("10.244.7.0/24", "198.18.0.2"), try route("10.244.3.0/24", "198.18.0.3")])
         // 3 moves to another host, 7 leaves, 9 arrives.
         log.record([try route("10.244.3.0/24", "198.18.0.4"), try route("10.244.9.0/24", "198.18.0.5")])
-        #expect(capture.all == [
-            "info route added 10.244.3.0/24 via 198.18.0.3:8285 udp",
-            "info route added 10.244.7.0/24 via 198.18.0.2:8285 udp",
-            "info route removed 10.244.7.0/24 (was via 198.18.0.2)",
-            "info route added 10.244.3.0/24 via 198.18.0.4:8285 udp",
-            "info route added 10.244.9.0/24 via 198.18.0.5:8285 udp",
-        ])
+        #expect(
+            capture.all == [
+                "info route added 10.244.3.0/24 via 198.18.0.3:8285 udp",
+                "info route added 10.244.7.0/24 via 198.18.0.2:8285 udp",
+                "info route removed 10.244.7.0/24 (was via 198.18.0.2)",
+                "info route added 10.244.3.0/24 via 198.18.0.4:8285 udp",
+                "info route added 10.244.9.0/24 via 198.18.0.5:8285 udp",
+            ]
+        )
     }
 
     @Test func configVerdictsAgainstTheRunningConfig() throws {
@@ -157,12 +203,42 @@ import Testing
         }
         typealias Verdict = ConfigMonitor.Verdict
         // The same config written differently (defaults spelled out, keys in another case) still matches.
-        #expect(Verdict(EtcdSubnetManager.reading(kv(#"{"network":"10.244.0.0/16","Backend":{"Type":"UDP","Port":8285}}"#), key: key), running: running) == .matches)
-        #expect(Verdict(EtcdSubnetManager.reading(kv(#"{"Network":"10.244.0.0/16","SubnetLen":26}"#), key: key), running: running)
-                == .changed("SubnetLen: 24 → 26, SubnetMin: 10.244.1.0 → 10.244.0.64, SubnetMax: 10.244.255.0 → 10.244.255.192"))
-        #expect(Verdict(EtcdSubnetManager.reading(kv(#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}"#), key: key), running: running)
-                == .changed("Backend.Type: udp → vxlan, Backend.VNI: (none) → 1, Backend.Port: 8285 → 8472, Backend.DirectRouting: (none) → true"))
-        guard case .unusable(let garbage) = Verdict(EtcdSubnetManager.reading(kv("{not json"), key: key), running: running) else {
+        #expect(
+            Verdict(
+                EtcdSubnetManager.reading(
+                    kv(#"{"network":"10.244.0.0/16","Backend":{"Type":"UDP","Port":8285}}"#),
+                    key: key
+                ),
+                running: running
+            ) == .matches
+        )
+        #expect(
+            Verdict(
+                EtcdSubnetManager.reading(kv(#"{"Network":"10.244.0.0/16","SubnetLen":26}"#), key: key),
+                running: running
+            )
+                == .changed(
+                    "SubnetLen: 24 → 26, SubnetMin: 10.244.1.0 → 10.244.0.64, SubnetMax: 10.244.255.0 → 10.244.255.192"
+                )
+        )
+        #expect(
+            Verdict(
+                EtcdSubnetManager.reading(
+                    kv(#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}"#),
+                    key: key
+                ),
+                running: running
+            )
+                == .changed(
+                    "Backend.Type: udp → vxlan, Backend.VNI: (none) → 1, Backend.Port: 8285 → 8472, Backend.DirectRouting: (none) → true"
+                )
+        )
+        guard
+            case .unusable(let garbage) = Verdict(
+                EtcdSubnetManager.reading(kv("{not json"), key: key),
+                running: running
+            )
+        else {
             Issue.record("garbage must be unusable")
             return
         }

@@ -13,7 +13,9 @@ struct Manifest {
         var documents = try Yams.load_all(yaml: text)
         var objects: [[String: Any]] = []
         while let document = documents.next() {
-            guard let object = document as? [String: Any] else { throw ManifestError("a document in \(path) is not a mapping") }
+            guard let object = document as? [String: Any] else {
+                throw ManifestError("a document in \(path) is not a mapping")
+            }
             objects.append(object)
         }
         // The sequence ends at a syntax error too; only `error` tells the two apart.

@@ -1,10 +1,11 @@
 import Addressing
 import CShims
-@testable import Engine
 import Glibc
 import Packets
 import Routes
 import Testing
+
+@testable import Engine
 
 struct BedFailure: Error, CustomStringConvertible {
     let description: String
@@ -20,10 +21,12 @@ final class MemoryTUN {
     private let engineEnds: [Int32]
 
     init(queues: Int = 1) throws {
-        var ours: [Int32] = [], theirs: [Int32] = []
+        var ours: [Int32] = []
+        var theirs: [Int32] = []
         for _ in 0..<queues {
             var pair: [Int32] = [-1, -1]
-            guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0
+            else {
                 throw BedFailure("socketpair: errno \(errno)")
             }
             // Room for a 64 KB super-packet in one message, either way.
@@ -53,7 +56,9 @@ final class MemoryTUN {
     /// The next packet the engine wrote to any queue within `milliseconds`, or nil.
     func next(milliseconds: Int32 = 2000) -> [UInt8]? {
         var fds = ends.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-        guard poll(&fds, nfds_t(fds.count), milliseconds) > 0, let ready = fds.first(where: { $0.revents & Int16(POLLIN) != 0 }) else {
+        guard poll(&fds, nfds_t(fds.count), milliseconds) > 0,
+            let ready = fds.first(where: { $0.revents & Int16(POLLIN) != 0 })
+        else {
             return nil
         }
         var buffer = [UInt8](repeating: 0, count: 70_000)
@@ -80,27 +85,53 @@ struct MemoryBed {
     let portA: UInt16
     let portB: UInt16
 
-    static func with(_ kind: EngineConfiguration.Selection, backend: Backend, offloads: Bool = false,
-                     _ body: (MemoryBed) throws -> Void) throws {
-        let portA = try freePort(), portB = try freePort()
+    static func with(
+        _ kind: EngineConfiguration.Selection,
+        backend: Backend,
+        offloads: Bool = false,
+        _ body: (MemoryBed) throws -> Void
+    ) throws {
+        let portA = try freePort()
+        let portB = try freePort()
         func configuration(_ subnet: IPv4Prefix, port: UInt16, mac: MACAddress) -> EngineConfiguration {
-            EngineConfiguration(tunName: "memory", network: network, localSubnet: subnet, publicIP: loopback, port: port,
-                                backend: backend, vni: 1, vtepMAC: mac, engine: kind, workers: 1, sourcePortCount: 2,
-                                offloads: offloads)
+            EngineConfiguration(
+                tunName: "memory",
+                network: network,
+                localSubnet: subnet,
+                publicIP: loopback,
+                port: port,
+                backend: backend,
+                vni: 1,
+                vtepMAC: mac,
+                engine: kind,
+                workers: 1,
+                sourcePortCount: 2,
+                offloads: offloads
+            )
         }
         func route(_ subnet: IPv4Prefix, port: UInt16, mac: MACAddress) -> Route {
             Route(subnet: subnet, nextHop: NextHop(publicIP: loopback, port: port, vtepMAC: mac, backend: backend))
         }
-        let engineA = Engine(configuration: configuration(subnetA, port: portA, mac: macA), routes: [route(subnetB, port: portB, mac: macB)])
-        let engineB = Engine(configuration: configuration(subnetB, port: portB, mac: macB), routes: [route(subnetA, port: portA, mac: macA)])
-        let tunA = try MemoryTUN(), tunB = try MemoryTUN()
+        let engineA = Engine(
+            configuration: configuration(subnetA, port: portA, mac: macA),
+            routes: [route(subnetB, port: portB, mac: macB)]
+        )
+        let engineB = Engine(
+            configuration: configuration(subnetB, port: portB, mac: macB),
+            routes: [route(subnetA, port: portA, mac: macA)]
+        )
+        let tunA = try MemoryTUN()
+        let tunB = try MemoryTUN()
         let virtio: TUNDevice.Offloads? = offloads ? [.checksum, .tso4, .uso4] : nil
         try engineA.start(adopting: tunA.device(offloads: virtio))
         defer { engineA.stop() }
         try engineB.start(adopting: tunB.device(offloads: virtio))
         defer { engineB.stop() }
         try body(MemoryBed(engineA: engineA, engineB: engineB, tunA: tunA, tunB: tunB, portA: portA, portB: portB))
-        #expect(engineA.workerFailures.isEmpty && engineB.workerFailures.isEmpty, "\(engineA.workerFailures) \(engineB.workerFailures)")
+        #expect(
+            engineA.workerFailures.isEmpty && engineB.workerFailures.isEmpty,
+            "\(engineA.workerFailures) \(engineB.workerFailures)"
+        )
     }
 
     /// A UDP port nothing on 127.0.0.1 holds at the moment.
@@ -116,15 +147,21 @@ struct MemoryBed {
 /// An IPv4 UDP packet from `source` to `destination` with `payload`, both checksums right.
 func udpPacket(from source: IPv4Address, to destination: IPv4Address, ttl: UInt8 = 64, payload: [UInt8]) -> [UInt8] {
     let udpLength = 8 + payload.count
-    var packet: [UInt8] = [0x45, 0, UInt8(truncatingIfNeeded: (20 + udpLength) >> 8), UInt8(truncatingIfNeeded: 20 + udpLength),
-                           0x12, 0x34, 0x40, 0, ttl, 17, 0, 0]
+    var packet: [UInt8] = [
+        0x45, 0, UInt8(truncatingIfNeeded: (20 + udpLength) >> 8), UInt8(truncatingIfNeeded: 20 + udpLength),
+        0x12, 0x34, 0x40, 0, ttl, 17, 0, 0,
+    ]
     for address in [source, destination] { withUnsafeBytes(of: address.networkOrder) { packet += $0 } }
     packet += [0x30, 0x39, 0x27, 0x0F, UInt8(udpLength >> 8), UInt8(truncatingIfNeeded: udpLength), 0, 0] + payload
     packet.withUnsafeMutableBytes { bytes in
         let ip = InternetChecksum.checksum(bytes.baseAddress!, count: 20)
         bytes.storeBytes(of: ip, toByteOffset: 10, as: UInt16.self)  // memory order, no swap
-        let pseudo = InternetChecksum.pseudoHeaderSum(source: source.networkOrder, destination: destination.networkOrder,
-                                                      protocol: 17, length: udpLength)
+        let pseudo = InternetChecksum.pseudoHeaderSum(
+            source: source.networkOrder,
+            destination: destination.networkOrder,
+            protocol: 17,
+            length: udpLength
+        )
         let udp = InternetChecksum.checksum(bytes.baseAddress! + 20, count: udpLength, initial: pseudo)
         bytes.storeBytes(of: udp == 0 ? 0xFFFF : udp, toByteOffset: 26, as: UInt16.self)
     }

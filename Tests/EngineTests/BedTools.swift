@@ -1,8 +1,8 @@
 import Addressing
 import CShims
 import Foundation
-import TestThreads
 import Glibc
+import TestThreads
 
 /// A UDP socket bound to `address`:`port` (0: any port), made in the calling thread's namespace.
 /// The caller closes it.
@@ -10,12 +10,17 @@ func openUDP(_ address: IPv4Address, port: UInt16 = 0) throws -> Int32 {
     let fd = weft_udp_socket()
     guard fd >= 0 else { throw TestFailure("socket: errno \(-fd)") }
     let bound = weft_bind_ipv4(fd, address.networkOrder, port.bigEndian)
-    guard bound == 0 else { close(fd); throw TestFailure("bind \(address):\(port): errno \(-bound)") }
+    guard bound == 0 else {
+        close(fd)
+        throw TestFailure("bind \(address):\(port): errno \(-bound)")
+    }
     return fd
 }
 
 func sendUDP(_ fd: Int32, _ bytes: [UInt8], to address: IPv4Address, port: UInt16) throws {
-    let sent = bytes.withUnsafeBytes { weft_sendto_ipv4(fd, $0.baseAddress, $0.count, address.networkOrder, port.bigEndian) }
+    let sent = bytes.withUnsafeBytes {
+        weft_sendto_ipv4(fd, $0.baseAddress, $0.count, address.networkOrder, port.bigEndian)
+    }
     guard sent == bytes.count else { throw TestFailure("sendto \(address):\(port): \(sent)") }
 }
 
@@ -23,7 +28,8 @@ func sendUDP(_ fd: Int32, _ bytes: [UInt8], to address: IPv4Address, port: UInt1
 func receiveUDP(_ fd: Int32, milliseconds: Int32) -> (payload: [UInt8], sender: IPv4Address)? {
     guard weft_poll_readable(fd, milliseconds) == 1 else { return nil }
     var bytes = [UInt8](repeating: 0, count: 2048)
-    var address: UInt32 = 0, port: UInt16 = 0
+    var address: UInt32 = 0
+    var port: UInt16 = 0
     let count = bytes.withUnsafeMutableBytes { weft_recvfrom_ipv4(fd, $0.baseAddress, $0.count, 0, &address, &port) }
     guard count >= 0 else { return nil }
     return (Array(bytes[..<count]), IPv4Address(networkOrder: address))
@@ -47,7 +53,8 @@ struct PingResult {
         transmitted = number(before: " packets transmitted")
         received = number(before: " received")
         if let line = output.split(separator: "\n").first(where: { $0.hasPrefix("rtt ") }),
-           let values = line.split(separator: "=").last?.split(separator: "/"), values.count >= 2 {
+            let values = line.split(separator: "=").last?.split(separator: "/"), values.count >= 2
+        {
             averageRTT = Double(values[1].trimmingCharacters(in: .whitespaces))
         } else {
             averageRTT = nil
@@ -101,7 +108,15 @@ final class NamespaceProcess {
 }
 
 /// `ping -c count -i interval` from `namespace`, run to completion.
-func ping(from namespace: TestNamespace, _ destination: IPv4Address, count: Int, interval: String = "0.2") throws -> PingResult {
-    let (_, output) = try TwoHostBed.execute(namespace, ["ping", "-n", "-c", "\(count)", "-i", interval, "-W", "1", "\(destination)"])
+func ping(
+    from namespace: TestNamespace,
+    _ destination: IPv4Address,
+    count: Int,
+    interval: String = "0.2"
+) throws -> PingResult {
+    let (_, output) = try TwoHostBed.execute(
+        namespace,
+        ["ping", "-n", "-c", "\(count)", "-i", interval, "-W", "1", "\(destination)"]
+    )
     return PingResult(output: output)
 }

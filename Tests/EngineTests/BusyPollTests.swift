@@ -1,20 +1,27 @@
 import Engine
 import Foundation
-import Testing
 import TestSupport
 import TestThreads
+import Testing
 
 /// --busy-poll on the two-host bed, both I/O loops. Host A's workers poll for the longest budget,
 /// host B's sleep as soon as they run out of work. Pings 10 ms apart cross both; B sleeps about
 /// once per ping, while A, whose budget outlasts the gap, sleeps only while nothing has come yet:
 /// one idle wait per `WorkerSetup.idleWait` (the wait's timeout) until the first packet, none after.
-@Suite(.ownThread, .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"), .serialized, .timeLimit(.minutes(1)))
+@Suite(
+    .ownThread,
+    .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
+    .serialized,
+    .timeLimit(.minutes(1))
+)
 struct BusyPollTests {
     @Test func mmsgWorkersPollInsteadOfSleeping() throws {
         try exercise(.mmsg)
     }
 
-    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"))
+    @Test(
+        .enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")")
+    )
     func uringWorkersPollInsteadOfSleeping() throws {
         try exercise(.uring)
     }
@@ -40,11 +47,17 @@ struct BusyPollTests {
             // Once per ping, unless a loaded machine makes ping send some back to back (its catch-up).
             #expect(sleepingSlept >= UInt64(count / 2), "B slept \(sleepingSlept) times for \(count) pings")
             let idleBound = UInt64((elapsed / WorkerSetup.idleWait).rounded(.up)) + 1
-            #expect(pollingSlept <= idleBound, "A slept \(pollingSlept) times in \(elapsed) (at most \(idleBound) before the first ping)")
+            #expect(
+                pollingSlept <= idleBound,
+                "A slept \(pollingSlept) times in \(elapsed) (at most \(idleBound) before the first ping)"
+            )
 
             let stopping = ContinuousClock.now
             polling.stop()
-            #expect(ContinuousClock.now - stopping < WorkerSetup.idleWait * 50, "stop() while polling took \(ContinuousClock.now - stopping)")
+            #expect(
+                ContinuousClock.now - stopping < WorkerSetup.idleWait * 50,
+                "stop() while polling took \(ContinuousClock.now - stopping)"
+            )
             #expect(polling.workerFailures.isEmpty, "\(polling.workerFailures)")
         }
     }

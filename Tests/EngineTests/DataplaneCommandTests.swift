@@ -1,8 +1,8 @@
 import Addressing
 import Engine
 import Foundation
-import Testing
 import TestThreads
+import Testing
 
 /// The built `weft` next to this test bundle (`swift build --build-tests` builds both), or nil.
 let weftExecutable: String? = {
@@ -13,22 +13,46 @@ let weftExecutable: String? = {
 
 /// `weft dataplane` as the benchmark harness runs it: the ready line, SIGTERM, the JSON counters,
 /// the TUN gone afterwards. Batch size 1 on both hosts: one packet per syscall still forwards.
-@Suite(.ownThread, .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
-       .enabled(if: weftExecutable != nil, "no weft executable next to the test bundle: run swift build --build-tests"),
-       .serialized, .timeLimit(.minutes(1)))
+@Suite(
+    .ownThread,
+    .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
+    .enabled(if: weftExecutable != nil, "no weft executable next to the test bundle: run swift build --build-tests"),
+    .serialized,
+    .timeLimit(.minutes(1))
+)
 struct DataplaneCommandTests {
     @Test func batchOfOneForwardsAndReportsCountersOnSIGTERM() throws {
         try TwoHostBed.with { bed in
-            func dataplane(_ host: TestNamespace, subnet: String, publicIP: IPv4Address, peer: String) throws -> NamespaceProcess {
-                try NamespaceProcess(host, [
-                    weftExecutable!, "dataplane", "--tun", "flannel0", "--network", "10.244.0.0/16", "--subnet", subnet,
-                    "--public-ip", "\(publicIP)", "--port", "8285", "--engine", "mmsg", "--batch", "1", "--workers", "1",
-                    "--peer", peer, "--underlay-mtu", "1500",
-                ])
+            func dataplane(
+                _ host: TestNamespace,
+                subnet: String,
+                publicIP: IPv4Address,
+                peer: String
+            ) throws -> NamespaceProcess {
+                try NamespaceProcess(
+                    host,
+                    [
+                        weftExecutable!, "dataplane", "--tun", "flannel0", "--network", "10.244.0.0/16", "--subnet",
+                        subnet,
+                        "--public-ip", "\(publicIP)", "--port", "8285", "--engine", "mmsg", "--batch", "1", "--workers",
+                        "1",
+                        "--peer", peer, "--underlay-mtu", "1500",
+                    ]
+                )
             }
-            let processA = try dataplane(bed.hostA, subnet: "10.244.1.0/24", publicIP: TwoHostBed.publicA, peer: "10.244.2.0/24=198.18.0.2")
+            let processA = try dataplane(
+                bed.hostA,
+                subnet: "10.244.1.0/24",
+                publicIP: TwoHostBed.publicA,
+                peer: "10.244.2.0/24=198.18.0.2"
+            )
             defer { processA.stop() }
-            let processB = try dataplane(bed.hostB, subnet: "10.244.2.0/24", publicIP: TwoHostBed.publicB, peer: "10.244.1.0/24=198.18.0.1")
+            let processB = try dataplane(
+                bed.hostB,
+                subnet: "10.244.2.0/24",
+                publicIP: TwoHostBed.publicB,
+                peer: "10.244.1.0/24=198.18.0.1"
+            )
             defer { processB.stop() }
             #expect(processA.readLine(milliseconds: 20_000) == "ready engine=mmsg workers=1")
             #expect(processB.readLine(milliseconds: 20_000) == "ready engine=mmsg workers=1")
@@ -44,12 +68,17 @@ struct DataplaneCommandTests {
             #expect(back.received == 5, "\(back.output)")
             let unrouted = try ping(from: bed.containerA, IPv4Address(10, 244, 99, 1), count: 1)
             #expect(unrouted.output.contains("Destination Net Unreachable"), "\(unrouted.output)")
-            print("weft dataplane --batch 1: ping RTT avg A→B \(there.averageRTT ?? -1) ms, B→A \(back.averageRTT ?? -1) ms")
+            print(
+                "weft dataplane --batch 1: ping RTT avg A→B \(there.averageRTT ?? -1) ms, B→A \(back.averageRTT ?? -1) ms"
+            )
 
             processA.process.terminate()
             let (status, output) = processA.finish()
             #expect(status == 0)
-            let report = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
+            let report = try #require(
+                try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
+                "\(output)"
+            )
             #expect(report["engine"] as? String == "mmsg")
             #expect(report["workers"] as? Int == 1)
             let drops = try #require(report["drops"] as? [String: Int])
@@ -76,11 +105,15 @@ struct DataplaneCommandTests {
     @Test(arguments: Engine.uringUnavailable == nil ? ["mmsg", "uring"] : ["mmsg"])
     func aFloodLeavesTheDataplanesMemoryWhereItWas(engine: String) throws {
         try TwoHostBed.with { bed in
-            let dataplane = try NamespaceProcess(bed.hostA, [
-                weftExecutable!, "dataplane", "--tun", "flannel0", "--network", "10.244.0.0/16", "--subnet", "10.244.1.0/24",
-                "--public-ip", "\(TwoHostBed.publicA)", "--port", "8285", "--engine", engine, "--workers", "1",
-                "--peer", "10.244.2.0/24=198.18.0.2", "--underlay-mtu", "1500",
-            ])
+            let dataplane = try NamespaceProcess(
+                bed.hostA,
+                [
+                    weftExecutable!, "dataplane", "--tun", "flannel0", "--network", "10.244.0.0/16", "--subnet",
+                    "10.244.1.0/24",
+                    "--public-ip", "\(TwoHostBed.publicA)", "--port", "8285", "--engine", engine, "--workers", "1",
+                    "--peer", "10.244.2.0/24=198.18.0.2", "--underlay-mtu", "1500",
+                ]
+            )
             defer { dataplane.stop() }
             try #require(dataplane.readLine(milliseconds: 20_000) == "ready engine=\(engine) workers=1")
             // `ip netns exec` execs the command: the pid is weft's own.
@@ -101,15 +134,23 @@ struct DataplaneCommandTests {
             let (status, output) = dataplane.finish()
             #expect(status == 0)
             // The floods did reach the engine: every datagram the socket took was dropped by reason.
-            let report = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
+            let report = try #require(
+                try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
+                "\(output)"
+            )
             let drops = try #require(report["drops"] as? [String: Int])
-            #expect(UInt64(drops.values.reduce(0, +)) == UInt64(2 * datagrams) - overflow, "\(drops), overflowed \(overflow)")
+            #expect(
+                UInt64(drops.values.reduce(0, +)) == UInt64(2 * datagrams) - overflow,
+                "\(drops), overflowed \(overflow)"
+            )
             if overflow == 0 {
                 for (reason, count) in expected { #expect(drops[reason.description] == 2 * Int(count), "\(reason)") }
             }
             let growth = flooded - warm
-            print("weft dataplane --engine \(engine): RSS \(warm) bytes after a \(datagrams)-datagram flood, "
-                  + "\(growth >= 0 ? "+" : "")\(growth) after a second, \(overflow) socket-buffer overflows")
+            print(
+                "weft dataplane --engine \(engine): RSS \(warm) bytes after a \(datagrams)-datagram flood, "
+                    + "\(growth >= 0 ? "+" : "")\(growth) after a second, \(overflow) socket-buffer overflows"
+            )
             #expect(growth < 1 << 20, "RSS grew \(growth) bytes over the second flood of \(datagrams) datagrams")
         }
     }
@@ -117,8 +158,10 @@ struct DataplaneCommandTests {
     @Test func badArgumentsFailWithOneLine() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: weftExecutable!)
-        process.arguments = ["dataplane", "--network", "10.244.0.0/16", "--subnet", "10.245.1.0/24", "--public-ip", "127.0.0.1",
-                             "--engine", "mmsg", "--tun", "weft-bad-args"]
+        process.arguments = [
+            "dataplane", "--network", "10.244.0.0/16", "--subnet", "10.245.1.0/24", "--public-ip", "127.0.0.1",
+            "--engine", "mmsg", "--tun", "weft-bad-args",
+        ]
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice
@@ -126,7 +169,10 @@ struct DataplaneCommandTests {
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus == 1)
-        #expect(output == "weft: engine configuration subnet 10.245.1.0/24 lies outside the network 10.244.0.0/16: Invalid argument (errno 22)\n")
+        #expect(
+            output
+                == "weft: engine configuration subnet 10.245.1.0/24 lies outside the network 10.244.0.0/16: Invalid argument (errno 22)\n"
+        )
     }
 }
 
@@ -143,7 +189,9 @@ func waitUntilDrained(_ host: TestNamespace) throws {
             guard fields.count > 4, fields[1].hasSuffix(port) else { return nil }
             return Int(fields[4].split(separator: ":")[1], radix: 16)
         }
-        guard !queued.isEmpty else { throw TestFailure("no socket on port \(TwoHostBed.port) in /proc/net/udp: \(table)") }
+        guard !queued.isEmpty else {
+            throw TestFailure("no socket on port \(TwoHostBed.port) in /proc/net/udp: \(table)")
+        }
         if queued.allSatisfy({ $0 == 0 }) { return }
         Thread.sleep(forTimeInterval: 0.05)
     }

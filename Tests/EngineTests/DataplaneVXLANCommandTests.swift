@@ -1,35 +1,61 @@
 import Addressing
 import Engine
 import Foundation
-import Testing
 import TestThreads
+import Testing
 
 /// `weft dataplane --backend vxlan` as the benchmark harness runs it, and its argument refusals.
-@Suite(.ownThread, .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
-       .enabled(if: weftExecutable != nil, "no weft executable next to the test bundle: run swift build --build-tests"),
-       .serialized, .timeLimit(.minutes(1)))
+@Suite(
+    .ownThread,
+    .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
+    .enabled(if: weftExecutable != nil, "no weft executable next to the test bundle: run swift build --build-tests"),
+    .serialized,
+    .timeLimit(.minutes(1))
+)
 struct DataplaneVXLANCommandTests {
     /// Packet by packet on mmsg, and with offloads on io_uring as weftd runs vxlan by default.
-    static let engines: [(engine: String, offloads: Bool)] = [("mmsg", false)]
+    static let engines: [(engine: String, offloads: Bool)] =
+        [("mmsg", false)]
         + (Engine.uringUnavailable == nil ? [("uring", true)] : [])
 
     @Test(arguments: engines)
     func vxlanDataplanesForwardAndReportCounters(engine: String, offloads: Bool) throws {
         try TwoHostBed.with { bed in
             try bed.useVXLANMTU()
-            func dataplane(_ host: TestNamespace, subnet: String, publicIP: IPv4Address, mac: MACAddress, peer: String)
-                throws -> NamespaceProcess {
-                try NamespaceProcess(host, [
-                    weftExecutable!, "dataplane", "--backend", "vxlan", "--vni", "1", "--vtep-mac", "\(mac)",
-                    "--network", "10.244.0.0/16", "--subnet", subnet, "--public-ip", "\(publicIP)", "--engine", engine,
-                    "--peer", peer,
-                ] + (offloads ? ["--offloads"] : []))
+            func dataplane(
+                _ host: TestNamespace,
+                subnet: String,
+                publicIP: IPv4Address,
+                mac: MACAddress,
+                peer: String
+            )
+                throws -> NamespaceProcess
+            {
+                try NamespaceProcess(
+                    host,
+                    [
+                        weftExecutable!, "dataplane", "--backend", "vxlan", "--vni", "1", "--vtep-mac", "\(mac)",
+                        "--network", "10.244.0.0/16", "--subnet", subnet, "--public-ip", "\(publicIP)", "--engine",
+                        engine,
+                        "--peer", peer,
+                    ] + (offloads ? ["--offloads"] : [])
+                )
             }
-            let processA = try dataplane(bed.hostA, subnet: "10.244.1.0/24", publicIP: TwoHostBed.publicA, mac: TwoHostBed.macA,
-                                         peer: "10.244.2.0/24=198.18.0.2,\(TwoHostBed.macB)")
+            let processA = try dataplane(
+                bed.hostA,
+                subnet: "10.244.1.0/24",
+                publicIP: TwoHostBed.publicA,
+                mac: TwoHostBed.macA,
+                peer: "10.244.2.0/24=198.18.0.2,\(TwoHostBed.macB)"
+            )
             defer { processA.stop() }
-            let processB = try dataplane(bed.hostB, subnet: "10.244.2.0/24", publicIP: TwoHostBed.publicB, mac: TwoHostBed.macB,
-                                         peer: "10.244.1.0/24=198.18.0.1,\(TwoHostBed.macA)")
+            let processB = try dataplane(
+                bed.hostB,
+                subnet: "10.244.2.0/24",
+                publicIP: TwoHostBed.publicB,
+                mac: TwoHostBed.macB,
+                peer: "10.244.1.0/24=198.18.0.1,\(TwoHostBed.macA)"
+            )
             defer { processB.stop() }
             #expect(processA.readLine(milliseconds: 5000) == "ready engine=\(engine) workers=1")
             #expect(processB.readLine(milliseconds: 5000) == "ready engine=\(engine) workers=1")
@@ -48,7 +74,10 @@ struct DataplaneVXLANCommandTests {
             processA.process.terminate()
             let (status, output) = processA.finish()
             #expect(status == 0)
-            let report = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
+            let report = try #require(
+                try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
+                "\(output)"
+            )
             let drops = try #require(report["drops"] as? [String: Int])
             #expect(drops.values.allSatisfy { $0 == 0 }, "\(drops)")
             // 3 requests and 3 replies each way, each an 84-byte ping plus 22 bytes of VXLAN and inner Ethernet.
@@ -60,26 +89,38 @@ struct DataplaneVXLANCommandTests {
 
     static let refusals: [([String], String)] = [
         ([], "weft: --backend vxlan needs --vtep-mac: the MAC this host's lease publishes as VtepMAC\n"),
-        (["--vtep-mac", "02:00:c6:12:00:01", "--peer", "10.244.2.0/24=198.18.0.2"],
-         "weft: --peer 10.244.2.0/24=198.18.0.2: --backend vxlan needs the peer's VtepMAC (--peer 10.244.2.0/24=198.18.0.2,aa:bb:cc:dd:ee:ff)\n"),
-        (["--vtep-mac", "01:00:5e:00:00:01"],
-         "weft: engine configuration VTEP MAC 01:00:5e:00:00:01: give the VTEP a unicast MAC (flannel picks a random locally administered one): Invalid argument (errno 22)\n"),
+        (
+            ["--vtep-mac", "02:00:c6:12:00:01", "--peer", "10.244.2.0/24=198.18.0.2"],
+            "weft: --peer 10.244.2.0/24=198.18.0.2: --backend vxlan needs the peer's VtepMAC (--peer 10.244.2.0/24=198.18.0.2,aa:bb:cc:dd:ee:ff)\n"
+        ),
+        (
+            ["--vtep-mac", "01:00:5e:00:00:01"],
+            "weft: engine configuration VTEP MAC 01:00:5e:00:00:01: give the VTEP a unicast MAC (flannel picks a random locally administered one): Invalid argument (errno 22)\n"
+        ),
     ]
 
     @Test(arguments: refusals)
     func vxlanArgumentsAreRefusedWithOneLine(_ extra: [String], _ expected: String) throws {
-        let (status, output) = try Self.runWeft(["dataplane", "--backend", "vxlan", "--network", "10.244.0.0/16", "--subnet", "10.244.1.0/24",
-                                            "--public-ip", "127.0.0.1", "--engine", "mmsg", "--tun", "weft-bad-vxlan"] + extra)
+        let (status, output) = try Self.runWeft(
+            [
+                "dataplane", "--backend", "vxlan", "--network", "10.244.0.0/16", "--subnet", "10.244.1.0/24",
+                "--public-ip", "127.0.0.1", "--engine", "mmsg", "--tun", "weft-bad-vxlan",
+            ] + extra
+        )
         #expect(status == 1)
         #expect(output == expected)
     }
 
     @Test func udpPeersTakeNoVtepMAC() throws {
-        let (status, output) = try Self.runWeft(["dataplane", "--network", "10.244.0.0/16", "--subnet", "10.244.1.0/24",
-                                            "--public-ip", "127.0.0.1", "--engine", "mmsg", "--tun", "weft-bad-udp",
-                                            "--peer", "10.244.2.0/24=198.18.0.2,02:00:c6:12:00:02"])
+        let (status, output) = try Self.runWeft([
+            "dataplane", "--network", "10.244.0.0/16", "--subnet", "10.244.1.0/24",
+            "--public-ip", "127.0.0.1", "--engine", "mmsg", "--tun", "weft-bad-udp",
+            "--peer", "10.244.2.0/24=198.18.0.2,02:00:c6:12:00:02",
+        ])
         #expect(status == 1)
-        #expect(output == "weft: --peer 10.244.2.0/24=198.18.0.2,02:00:c6:12:00:02: a VtepMAC is for --backend vxlan only\n")
+        #expect(
+            output == "weft: --peer 10.244.2.0/24=198.18.0.2,02:00:c6:12:00:02: a VtepMAC is for --backend vxlan only\n"
+        )
     }
 
     /// `weft arguments…` to completion: exit status and standard error.

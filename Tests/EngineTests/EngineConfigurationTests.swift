@@ -9,7 +9,11 @@ struct EngineConfigurationTests {
     let subnet = IPv4Prefix(IPv4Address(10, 244, 1, 0), length: 24)
 
     func configuration(_ change: (inout EngineConfiguration) -> Void = { _ in }) -> EngineConfiguration {
-        var configuration = EngineConfiguration(network: network, localSubnet: subnet, publicIP: IPv4Address(198, 18, 0, 1))
+        var configuration = EngineConfiguration(
+            network: network,
+            localSubnet: subnet,
+            publicIP: IPv4Address(198, 18, 0, 1)
+        )
         change(&configuration)
         return configuration
     }
@@ -53,10 +57,14 @@ struct EngineConfigurationTests {
         Refusal("subnet 10.245.1.0/24 lies outside the network 10.244.0.0/16") {
             $0.localSubnet = IPv4Prefix(IPv4Address(10, 245, 1, 0), length: 24)
         },
-        Refusal("VTEP MAC 00:00:00:00:00:00: give the VTEP a unicast MAC (flannel picks a random locally administered one)") {
+        Refusal(
+            "VTEP MAC 00:00:00:00:00:00: give the VTEP a unicast MAC (flannel picks a random locally administered one)"
+        ) {
             $0.backend = .vxlan
         },
-        Refusal("VTEP MAC 01:00:5e:00:00:01: give the VTEP a unicast MAC (flannel picks a random locally administered one)") {
+        Refusal(
+            "VTEP MAC 01:00:5e:00:00:01: give the VTEP a unicast MAC (flannel picks a random locally administered one)"
+        ) {
             $0.backend = .vxlan
             $0.vtepMAC = MACAddress(0x0100_5E00_0001)
         },

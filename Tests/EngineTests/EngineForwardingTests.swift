@@ -5,19 +5,26 @@ import Foundation
 import Glibc
 import Packets
 import Routes
-import Testing
 import TestSupport
 import TestThreads
+import Testing
 
 /// Both I/O loops on the two-host bed: pings cross, unrouted traffic gets ICMP net unreachable,
 /// strangers and spoofers are counted and never delivered, a garbage flood is fully accounted for.
-@Suite(.ownThread, .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"), .serialized, .timeLimit(.minutes(1)))
+@Suite(
+    .ownThread,
+    .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
+    .serialized,
+    .timeLimit(.minutes(1))
+)
 struct EngineForwardingTests {
     @Test func mmsgEngineForwardsAndDrops() throws {
         try exercise(.mmsg)
     }
 
-    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"))
+    @Test(
+        .enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")")
+    )
     func uringEngineForwardsAndDrops() throws {
         try exercise(.uring)
     }
@@ -34,8 +41,14 @@ struct EngineForwardingTests {
 
             try pingsCrossBothWays(bed, kind: kind)
             // IPv4 only: the engine turns IPv6 off on its TUN, so the kernel sends it no RS/MLD.
-            let (v6Status, v6) = try TwoHostBed.execute(bed.hostA, ["cat", "/proc/sys/net/ipv6/conf/flannel0/disable_ipv6"])
-            #expect(v6Status == 0 && v6.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "disable_ipv6 on flannel0: \(v6)")
+            let (v6Status, v6) = try TwoHostBed.execute(
+                bed.hostA,
+                ["cat", "/proc/sys/net/ipv6/conf/flannel0/disable_ipv6"]
+            )
+            #expect(
+                v6Status == 0 && v6.trimmingCharacters(in: .whitespacesAndNewlines) == "1",
+                "disable_ipv6 on flannel0: \(v6)"
+            )
             try unroutedDestinationIsNetUnreachable(bed, engineA)
             try ttlIsDecrementedOnBothSides(bed, engineA, engineB)
             try strangersAndSpoofersAreCountedNotDelivered(bed, engineA)
@@ -46,7 +59,10 @@ struct EngineForwardingTests {
             engineA.stop()
             // Workers look at the stop flag every idle wait (100 ms); fifty of them tolerate a
             // loaded machine and still catch a worker blocked without a timeout.
-            #expect(ContinuousClock.now - stopping < WorkerSetup.idleWait * 50, "stop() took \(ContinuousClock.now - stopping)")
+            #expect(
+                ContinuousClock.now - stopping < WorkerSetup.idleWait * 50,
+                "stop() took \(ContinuousClock.now - stopping)"
+            )
             #expect(engineA.workerFailures.isEmpty, "\(engineA.workerFailures)")
             let (status, _) = try TwoHostBed.execute(bed.hostA, ["ip", "link", "show", "flannel0"])
             #expect(status != 0, "flannel0 outlived stop()")
@@ -59,12 +75,20 @@ struct EngineForwardingTests {
     private func publishedTablesTakeEffectAndOldOnesAreFreed(_ bed: TwoHostBed, _ engine: Engine) throws {
         let configuration = engine.configuration
         func publish(_ routes: [Route], generation: UInt64) {
-            engine.publisher.publish(RouteSnapshot(routes: routes, network: configuration.network,
-                                                   subnetLength: configuration.subnetLength,
-                                                   localSubnet: configuration.localSubnet, generation: generation))
+            engine.publisher.publish(
+                RouteSnapshot(
+                    routes: routes,
+                    network: configuration.network,
+                    subnetLength: configuration.subnetLength,
+                    localSubnet: configuration.localSubnet,
+                    generation: generation
+                )
+            )
         }
-        let routeToB = Route(subnet: TwoHostBed.subnetB,
-                             nextHop: NextHop(publicIP: TwoHostBed.publicB, port: TwoHostBed.port, backend: .udp))
+        let routeToB = Route(
+            subnet: TwoHostBed.subnetB,
+            nextHop: NextHop(publicIP: TwoHostBed.publicB, port: TwoHostBed.port, backend: .udp)
+        )
         publish([], generation: 1)
         let cutOff = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 1)
         #expect(cutOff.output.contains("Destination Net Unreachable"), "\(cutOff.output)")
@@ -111,7 +135,10 @@ struct EngineForwardingTests {
             (engineA.counters.snapshot().drops[.ttlExpired], engineB.counters.snapshot().drops[.ttlExpired])
         }
         func pingWithTTL(_ ttl: Int) throws -> PingResult {
-            let (_, output) = try TwoHostBed.execute(bed.containerA, ["ping", "-n", "-c", "1", "-W", "1", "-t", "\(ttl)", "\(TwoHostBed.containerAddressB)"])
+            let (_, output) = try TwoHostBed.execute(
+                bed.containerA,
+                ["ping", "-n", "-c", "1", "-W", "1", "-t", "\(ttl)", "\(TwoHostBed.containerAddressB)"]
+            )
             return PingResult(output: output)
         }
         let start = ttlDrops()
@@ -141,19 +168,35 @@ struct EngineForwardingTests {
             return now[.tunWrittenPackets] == before[.tunWrittenPackets]
         }
 
-        let fromStranger = ipv4UDPPacket(source: TwoHostBed.containerAddressB, destination: TwoHostBed.containerAddressA,
-                                          port: 9999, payload: Array("stranger".utf8))
+        let fromStranger = ipv4UDPPacket(
+            source: TwoHostBed.containerAddressB,
+            destination: TwoHostBed.containerAddressA,
+            port: 9999,
+            payload: Array("stranger".utf8)
+        )
         try bed.stranger.enter {
             let fd = try openUDP(TwoHostBed.publicStranger)
             defer { close(fd) }
             try sendUDP(fd, fromStranger, to: TwoHostBed.publicA, port: TwoHostBed.port)
         }
-        let spoofed = ipv4UDPPacket(source: IPv4Address(10, 244, 7, 7), destination: TwoHostBed.containerAddressA,
-                                    port: 9999, payload: Array("spoofed".utf8))
-        let oversize = ipv4UDPPacket(source: TwoHostBed.containerAddressB, destination: TwoHostBed.containerAddressA,
-                                     port: 9999, payload: Array(repeating: 0x0F, count: 1472))
-        let legitimate = ipv4UDPPacket(source: TwoHostBed.containerAddressB, destination: TwoHostBed.containerAddressA,
-                                       port: 9999, payload: Array("legitimate".utf8))
+        let spoofed = ipv4UDPPacket(
+            source: IPv4Address(10, 244, 7, 7),
+            destination: TwoHostBed.containerAddressA,
+            port: 9999,
+            payload: Array("spoofed".utf8)
+        )
+        let oversize = ipv4UDPPacket(
+            source: TwoHostBed.containerAddressB,
+            destination: TwoHostBed.containerAddressA,
+            port: 9999,
+            payload: Array(repeating: 0x0F, count: 1472)
+        )
+        let legitimate = ipv4UDPPacket(
+            source: TwoHostBed.containerAddressB,
+            destination: TwoHostBed.containerAddressA,
+            port: 9999,
+            payload: Array("legitimate".utf8)
+        )
         try bed.hostB.enter {
             let fd = try openUDP(TwoHostBed.publicB)
             defer { close(fd) }
@@ -177,7 +220,9 @@ struct EngineForwardingTests {
         #expect(after.drops[.oversize] - before.drops[.oversize] == 1)
         #expect(after.drops.total - before.drops.total == 3)
         #expect(after[.tunWrittenPackets] - before[.tunWrittenPackets] == 1)
-        let fromB = (after.peers[TwoHostBed.publicB]?.receivedPackets ?? 0) - (before.peers[TwoHostBed.publicB]?.receivedPackets ?? 0)
+        let fromB =
+            (after.peers[TwoHostBed.publicB]?.receivedPackets ?? 0)
+            - (before.peers[TwoHostBed.publicB]?.receivedPackets ?? 0)
         #expect(fromB == 1)
         #expect(after.peers[TwoHostBed.publicStranger] == nil)
     }
@@ -192,7 +237,10 @@ struct EngineForwardingTests {
         let before = engine.counters.snapshot()
         let overflowBefore = try TwoHostBed.receiveBufferErrors(bed.hostA)
 
-        let pinger = try NamespaceProcess(bed.containerA, ["ping", "-n", "-c", "40", "-i", "0.05", "-W", "1", "\(TwoHostBed.containerAddressB)"])
+        let pinger = try NamespaceProcess(
+            bed.containerA,
+            ["ping", "-n", "-c", "40", "-i", "0.05", "-W", "1", "\(TwoHostBed.containerAddressB)"]
+        )
         defer { pinger.stop() }
         let expected = try sendGarbageFlood(bed, datagrams: datagrams)
         let (_, pingOutput) = pinger.finish()
@@ -223,13 +271,17 @@ struct EngineForwardingTests {
                 #expect(counted <= sent && counted + overflow >= sent, "\(reason): counted \(counted), sent \(sent)")
             }
         }
-        let accepted = (after.peers[TwoHostBed.publicB]?.receivedPackets ?? 0) - (before.peers[TwoHostBed.publicB]?.receivedPackets ?? 0)
+        let accepted =
+            (after.peers[TwoHostBed.publicB]?.receivedPackets ?? 0)
+            - (before.peers[TwoHostBed.publicB]?.receivedPackets ?? 0)
         #expect(after[.wireReceivedPackets] - before[.wireReceivedPackets] == dropped + accepted)
         #expect(accepted >= 40, "the pings' replies crossed")
         // Memory over a flood is checked on a `weft dataplane` process of its own
         // (DataplaneCommandTests): this process's RSS also holds every suite running beside this one.
-        print("flood: \(datagrams) datagrams, \(dropped) dropped by reason \(expected.map { "\($0.key)=\($0.value)" }.sorted()), "
-              + "\(overflow) socket-buffer overflows")
+        print(
+            "flood: \(datagrams) datagrams, \(dropped) dropped by reason \(expected.map { "\($0.key)=\($0.value)" }.sorted()), "
+                + "\(overflow) socket-buffer overflows"
+        )
     }
 }
 
@@ -239,8 +291,15 @@ func sendGarbageFlood(_ bed: TwoHostBed, datagrams: Int) throws -> [DropReason: 
     try bed.stranger.enter { () throws -> [DropReason: UInt64] in
         let fd = try openUDP(TwoHostBed.publicStranger)
         defer { close(fd) }
-        var flood = GarbageFlood(seed: 0x5EED_F100D, valid: ipv4UDPPacket(
-            source: IPv4Address(10, 244, 2, 9), destination: TwoHostBed.containerAddressA, port: 9999, payload: Array(repeating: 0xAB, count: 32)))
+        var flood = GarbageFlood(
+            seed: 0x5EED_F100D,
+            valid: ipv4UDPPacket(
+                source: IPv4Address(10, 244, 2, 9),
+                destination: TwoHostBed.containerAddressA,
+                port: 9999,
+                payload: Array(repeating: 0xAB, count: 32)
+            )
+        )
         var expected: [DropReason: UInt64] = [:]
         for _ in 0..<datagrams {
             let bytes = Array(flood.next())

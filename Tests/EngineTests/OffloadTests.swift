@@ -1,15 +1,15 @@
 import Addressing
-import Capture
 import CShims
+import Capture
 import Engine
 import Foundation
 import Glibc
 import Packets
 import Routes
 import Synchronization
-import Testing
-import TestThreads
 import TestSupport
+import TestThreads
+import Testing
 
 /// Why the offload tests cannot run here (tcpdump missing), or nil.
 let missingOffloadTool: String? = {
@@ -25,8 +25,10 @@ let missingOffloadTool: String? = {
 /// In EngineForwardingTests' serialized suite: their flood measures the process's RSS, which these
 /// engines' 18 MB of buffers would disturb if both ran at once.
 extension EngineForwardingTests {
-    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
-          .enabled(if: missingOffloadTool == nil, "\(missingOffloadTool ?? "")"))
+    @Test(
+        .enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
+        .enabled(if: missingOffloadTool == nil, "\(missingOffloadTool ?? "")")
+    )
     func offloadsOnBothHostsCarryTCPWithValidChecksums() throws {
         try OffloadBed.withMixedNodes(offloadsOnB: true) { bed, engineA, engineB in
 
@@ -37,15 +39,25 @@ extension EngineForwardingTests {
 
             let capturePath = NSTemporaryDirectory() + "weft-offload-\(getpid()).pcap"
             defer { unlink(capturePath) }
-            let capture = try bed.hostB.start(["tcpdump", "-i", "ul0", "-s", "0", "-U", "-w", capturePath, "udp", "port", "8285"])
+            let capture = try bed.hostB.start([
+                "tcpdump", "-i", "ul0", "-s", "0", "-U", "-w", capturePath, "udp", "port", "8285",
+            ])
             defer { OffloadBed.forceStop(capture) }
             Thread.sleep(forTimeInterval: 1)
 
             // UDP first: under the TCP flood tcpdump falls behind, and a kill drops its backlog.
             try OffloadBed.udpDatagramsArrive(from: bed.containerA, to: bed.containerB, count: 20, size: 1000)
-            let forward = try TCPTransfer.run(from: bed.containerA, to: bed.containerB, address: TwoHostBed.containerAddressB)
+            let forward = try TCPTransfer.run(
+                from: bed.containerA,
+                to: bed.containerB,
+                address: TwoHostBed.containerAddressB
+            )
             #expect(forward.isComplete, "A → B: \(forward)")
-            let reverse = try TCPTransfer.run(from: bed.containerB, to: bed.containerA, address: TwoHostBed.containerAddressA)
+            let reverse = try TCPTransfer.run(
+                from: bed.containerB,
+                to: bed.containerA,
+                address: TwoHostBed.containerAddressA
+            )
             #expect(reverse.isComplete, "B → A: \(reverse)")
             // The traffic is over and tcpdump -U wrote each packet whole as it came, so a kill
             // loses nothing (SIGTERM would not do: children inherit the test runner's blocked mask).
@@ -61,8 +73,17 @@ extension EngineForwardingTests {
             // A 64 KB super-packet of 1,432-byte payloads is 46 datagrams of 1,472 bytes; one send
             // takes at most 65,507 / 1,472 = 44 of them, so the biggest sends seen carry exactly 44
             // and the super-packet's rest went in a second send.
-            #expect(summary.largestSend == SegmentLayout(count: 46, gap: 0, stride: 1472, segmentLength: 1472,
-                                                         lastSegmentLength: 1472).segmentsPerSend(), "\(summary)")
+            #expect(
+                summary.largestSend
+                    == SegmentLayout(
+                        count: 46,
+                        gap: 0,
+                        stride: 1472,
+                        segmentLength: 1472,
+                        lastSegmentLength: 1472
+                    ).segmentsPerSend(),
+                "\(summary)"
+            )
 
             for (engine, name) in [(engineA, "A"), (engineB, "B")] {
                 let statistics = engine.counters.snapshot()
@@ -70,15 +91,20 @@ extension EngineForwardingTests {
                 #expect(statistics[.sendErrors] == 0 && statistics[.tunWriteErrors] == 0, "\(name)")
                 #expect(statistics[.segmentationFallbacks] == 0, "\(name)")
                 // Super-packets: many datagrams per TUN read, and many per TUN write.
-                #expect(statistics[.wireSentPackets] > 4 * statistics[.tunReadPackets], "\(name): \(statistics[.wireSentPackets]) sent for \(statistics[.tunReadPackets]) read")
+                #expect(
+                    statistics[.wireSentPackets] > 4 * statistics[.tunReadPackets],
+                    "\(name): \(statistics[.wireSentPackets]) sent for \(statistics[.tunReadPackets]) read"
+                )
                 #expect(statistics[.coalescedSegments] > statistics[.tunWrittenPackets], "\(name)")
             }
             #expect(engineA.workerFailures.isEmpty && engineB.workerFailures.isEmpty)
         }
     }
 
-    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
-          .enabled(if: missingOffloadTool == nil, "\(missingOffloadTool ?? "")"))
+    @Test(
+        .enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
+        .enabled(if: missingOffloadTool == nil, "\(missingOffloadTool ?? "")")
+    )
     func nodeWithOffloadsTalksToNodeWithout() throws {
         try OffloadBed.withMixedNodes { bed, engineA, engineB in
 
@@ -86,9 +112,17 @@ extension EngineForwardingTests {
             #expect(there.received == 3, "\(there.output)")
             let back = try ping(from: bed.containerB, TwoHostBed.containerAddressA, count: 3)
             #expect(back.received == 3, "\(back.output)")
-            let forward = try TCPTransfer.run(from: bed.containerA, to: bed.containerB, address: TwoHostBed.containerAddressB)
+            let forward = try TCPTransfer.run(
+                from: bed.containerA,
+                to: bed.containerB,
+                address: TwoHostBed.containerAddressB
+            )
             #expect(forward.isComplete, "offloads → plain: \(forward)")
-            let reverse = try TCPTransfer.run(from: bed.containerB, to: bed.containerA, address: TwoHostBed.containerAddressA)
+            let reverse = try TCPTransfer.run(
+                from: bed.containerB,
+                to: bed.containerA,
+                address: TwoHostBed.containerAddressA
+            )
             #expect(reverse.isComplete, "plain → offloads: \(reverse)")
             try OffloadBed.udpDatagramsArrive(from: bed.containerA, to: bed.containerB, count: 10, size: 1200)
             try OffloadBed.udpDatagramsArrive(from: bed.containerB, to: bed.containerA, count: 10, size: 1200)
@@ -106,15 +140,18 @@ extension EngineForwardingTests {
     /// Small packets read from the TUN back to back leave in UDP_SEGMENT batches (one per peer,
     /// socket and length) and arrive as the datagrams they were, in order, at a node without
     /// offloads and at one with them, which writes runs of them to its TUN as UDP super-packets.
-    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
-          arguments: [false, true])
+    @Test(
+        .enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
+        arguments: [false, true]
+    )
     func smallPacketsLeaveInBatchesAndArriveInOrder(offloadsOnB: Bool) throws {
         try OffloadBed.withMixedNodes(offloadsOnB: offloadsOnB) { bed, engineA, engineB in
             let there = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 1)
             #expect(there.received == 1, "\(there.output)")
 
             // Runs of one length, a change of length in the middle of a run, a full-size packet.
-            let sizes = Array(repeating: 200, count: 40) + [300] + Array(repeating: 200, count: 40)
+            let sizes =
+                Array(repeating: 200, count: 40) + [300] + Array(repeating: 200, count: 40)
                 + Array(repeating: 100, count: 18) + [1400]
             for _ in 0..<3 {
                 try OffloadBed.udpDatagramsArrive(from: bed.containerA, to: bed.containerB, sizes: sizes)
@@ -137,8 +174,10 @@ extension EngineForwardingTests {
     /// leaves as the datagrams it stands for, each intact. A node without offloads writes them to
     /// its TUN one by one; a node with them receives them in one UDP_GRO read and writes them as
     /// one UDP super-packet (GSO_UDP_L4), which the kernel splits again for the container's socket.
-    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
-          arguments: [false, true])
+    @Test(
+        .enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
+        arguments: [false, true]
+    )
     func udpSegmentationSendsCrossAsTheirDatagrams(offloadsOnB: Bool) throws {
         try OffloadBed.withMixedNodes(offloadsOnB: offloadsOnB) { bed, engineA, engineB in
             let there = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 1)
@@ -152,13 +191,20 @@ extension EngineForwardingTests {
                 throw TestFailure("UDP_SEGMENT refused in the container")
             }
             // Ten datagrams of 1,000 bytes and a last one of 500, in one send.
-            let payloads = (0..<11).map { index in (0..<(index == 10 ? 500 : 1000)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ index) } }
+            let payloads = (0..<11).map { index in
+                (0..<(index == 10 ? 500 : 1000)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ index) }
+            }
             let before = engineA.counters.snapshot()
             let receiverBefore = engineB.counters.snapshot()
             try sendUDP(outbox, payloads.flatMap { $0 }, to: TwoHostBed.containerAddressB, port: 9998)
             var received: [[UInt8]] = []
-            while received.count < payloads.count, let datagram = receiveUDP(inbox, milliseconds: 2000) { received.append(datagram.payload) }
-            #expect(received == payloads, "\(received.count) of \(payloads.count) datagrams arrived intact and in order")
+            while received.count < payloads.count, let datagram = receiveUDP(inbox, milliseconds: 2000) {
+                received.append(datagram.payload)
+            }
+            #expect(
+                received == payloads,
+                "\(received.count) of \(payloads.count) datagrams arrived intact and in order"
+            )
 
             // A send is counted when its completion is reaped, which may come a moment after the
             // datagrams reached the container (seen under the full suite's load).
@@ -196,25 +242,40 @@ extension EngineForwardingTests {
     /// off`, leaves behind): TCP crosses whole with offloads. Linux 6.18 checksums such UDP GSO
     /// sends in software; older kernels refuse them with EIO, and then the worker sends one
     /// datagram per segment and says so in one line. Either way, the counter and the log agree.
-    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"))
+    @Test(
+        .enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")")
+    )
     func offloadsCrossAnUnderlayWithoutChecksumOffload() throws {
         let lines = Mutex<[String]>([])
-        try OffloadBed.withMixedNodes(offloadsOnB: true, logB: { line in lines.withLock { $0.append(line) } }) { bed, engineA, engineB in
+        try OffloadBed.withMixedNodes(offloadsOnB: true, logB: { line in lines.withLock { $0.append(line) } }) {
+            bed,
+            engineA,
+            engineB in
             // Before any traffic: a send reads its device's features when it is made.
             let (status, output) = try TwoHostBed.execute(bed.hostB, ["ethtool", "-K", "ul0", "tx", "off"])
             guard status == 0 else { throw TestFailure("ethtool -K ul0 tx off in \(bed.hostB.name): \(output)") }
 
             let there = try ping(from: bed.containerB, TwoHostBed.containerAddressA, count: 3)
             #expect(there.received == 3, "\(there.output)")
-            let transfer = try TCPTransfer.run(from: bed.containerB, to: bed.containerA, address: TwoHostBed.containerAddressA)
+            let transfer = try TCPTransfer.run(
+                from: bed.containerB,
+                to: bed.containerA,
+                address: TwoHostBed.containerAddressA
+            )
             #expect(transfer.isComplete, "B → A: \(transfer)")
 
             let statistics = engineB.counters.snapshot()
             // Super-packets from the TUN, each leaving as many datagrams.
-            #expect(statistics[.wireSentPackets] > 4 * statistics[.tunReadPackets], "\(statistics[.wireSentPackets]) sent for \(statistics[.tunReadPackets]) read")
+            #expect(
+                statistics[.wireSentPackets] > 4 * statistics[.tunReadPackets],
+                "\(statistics[.wireSentPackets]) sent for \(statistics[.tunReadPackets]) read"
+            )
             let fallbacks = lines.withLock { $0.filter { $0.contains("UDP_SEGMENT send failed with EIO") } }
-            #expect(statistics[.segmentationFallbacks] <= 1 && UInt64(fallbacks.count) == statistics[.segmentationFallbacks],
-                    "\(statistics[.segmentationFallbacks]) fallbacks counted, logged: \(fallbacks)")
+            #expect(
+                statistics[.segmentationFallbacks] <= 1
+                    && UInt64(fallbacks.count) == statistics[.segmentationFallbacks],
+                "\(statistics[.segmentationFallbacks]) fallbacks counted, logged: \(fallbacks)"
+            )
             #expect(fallbacks.allSatisfy { $0.hasPrefix("worker 0: ") }, "\(fallbacks)")
             #expect(engineA.counters.snapshot().drops.nonZero.isEmpty)
         }
@@ -225,8 +286,11 @@ extension EngineForwardingTests {
 enum OffloadBed {
     /// The two-host bed at the TUN's MTU with uring engines on both hosts: A with offloads, B
     /// with them only when asked; B's engine logs to `logB`.
-    static func withMixedNodes(offloadsOnB: Bool = false, logB: @escaping Engine.Log = { _ in },
-                               _ body: (TwoHostBed, Engine, Engine) throws -> Void) throws {
+    static func withMixedNodes(
+        offloadsOnB: Bool = false,
+        logB: @escaping Engine.Log = { _ in },
+        _ body: (TwoHostBed, Engine, Engine) throws -> Void
+    ) throws {
         try TwoHostBed.with { bed in
             try setContainerMTU(bed, 1472)
             let engineA = try bed.startEngine(in: bed.hostA, kind: .uring, offloads: true)
@@ -239,7 +303,9 @@ enum OffloadBed {
 
     /// Container interfaces at the TUN's MTU (underlay 1500 − 28), as the harness sets them.
     static func setContainerMTU(_ bed: TwoHostBed, _ mtu: Int) throws {
-        for (namespace, device) in [(bed.hostA, "ctr0"), (bed.hostB, "ctr0"), (bed.containerA, "eth0"), (bed.containerB, "eth0")] {
+        for (namespace, device) in [
+            (bed.hostA, "ctr0"), (bed.hostB, "ctr0"), (bed.containerA, "eth0"), (bed.containerB, "eth0"),
+        ] {
             let (status, output) = try namespace.ip("link", "set", device, "mtu", "\(mtu)")
             guard status == 0 else { throw TestFailure("mtu \(mtu) on \(device) in \(namespace.name): \(output)") }
         }
@@ -253,7 +319,8 @@ enum OffloadBed {
     }
 
     /// `count` UDP datagrams of `size` bytes each arrive intact from one container to the other.
-    static func udpDatagramsArrive(from sender: TestNamespace, to receiver: TestNamespace, count: Int, size: Int) throws {
+    static func udpDatagramsArrive(from sender: TestNamespace, to receiver: TestNamespace, count: Int, size: Int) throws
+    {
         try udpDatagramsArrive(from: sender, to: receiver, sizes: Array(repeating: size, count: count))
     }
 
@@ -264,14 +331,18 @@ enum OffloadBed {
         let senderAddress = toB ? TwoHostBed.containerAddressA : TwoHostBed.containerAddressB
         let inbox = try receiver.enter { try openUDP(receiverAddress, port: 9999) }
         defer { close(inbox) }
-        let payloads = sizes.enumerated().map { index, size in (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ index) } }
+        let payloads = sizes.enumerated().map { index, size in
+            (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ index) }
+        }
         try sender.enter {
             let outbox = try openUDP(senderAddress)
             defer { close(outbox) }
             for payload in payloads { try sendUDP(outbox, payload, to: receiverAddress, port: 9999) }
         }
         var received: [[UInt8]] = []
-        while received.count < sizes.count, let datagram = receiveUDPLarge(inbox, milliseconds: 1000) { received.append(datagram) }
+        while received.count < sizes.count, let datagram = receiveUDPLarge(inbox, milliseconds: 1000) {
+            received.append(datagram)
+        }
         #expect(received == payloads, "\(received.count) of \(sizes.count) datagrams arrived intact and in order")
     }
 
@@ -342,7 +413,10 @@ struct OffloadUnderlayCapture: CustomStringConvertible {
             let udp = 14 + outerHeader
             let payloadStart = udp + 8
             let payloadEnd = min(bytes.count, 14 + Self.load16(bytes, 16))
-            guard payloadStart <= payloadEnd else { malformed += 1; continue }
+            guard payloadStart <= payloadEnd else {
+                malformed += 1
+                continue
+            }
             datagrams += 1
             let sourcePort = Self.load16(bytes, udp)
             var segment = payloadStart
@@ -364,9 +438,14 @@ struct OffloadUnderlayCapture: CustomStringConvertible {
                 if proto == 6 || proto == 17 {
                     if proto == 6 {
                         innerTCP += 1
-                        guard transportLength >= 4 else { malformed += 1; break }
-                        let flow = InnerFlow(addresses: Array(bytes[offset + 12 ..< offset + 20]),
-                                             ports: Array(bytes[transport ..< transport + 4]))
+                        guard transportLength >= 4 else {
+                            malformed += 1
+                            break
+                        }
+                        let flow = InnerFlow(
+                            addresses: Array(bytes[offset + 12..<offset + 20]),
+                            ports: Array(bytes[transport..<transport + 4])
+                        )
                         sourcePortsByFlow[flow, default: []].insert(sourcePort)
                     } else {
                         innerUDP += 1
@@ -388,10 +467,11 @@ struct OffloadUnderlayCapture: CustomStringConvertible {
     /// RFC 7348's header (I flag, VNI) and the inner Ethernet header, read byte by byte.
     static func isExpected(_ bytes: [UInt8], vxlanAt start: Int, _ vxlan: VXLANExpectation) -> Bool {
         func mac(_ offset: Int) -> MACAddress {
-            MACAddress(bytes[offset ..< offset + 6].reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+            MACAddress(bytes[offset..<offset + 6].reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
         }
         let vni = UInt32(bytes[start + 4]) << 16 | UInt32(bytes[start + 5]) << 8 | UInt32(bytes[start + 6])
-        let destination = mac(start + 8), source = mac(start + 14)
+        let destination = mac(start + 8)
+        let source = mac(start + 14)
         return bytes[start] == 0x08 && vni == vxlan.vni && load16(bytes, start + 20) == 0x0800
             && destination != source && vxlan.vtepMACs.contains(destination) && vxlan.vtepMACs.contains(source)
     }

@@ -4,9 +4,9 @@ import Engine
 import Foundation
 import Glibc
 import Packets
-import Testing
-import TestThreads
 import TestSupport
+import TestThreads
+import Testing
 
 /// The tunnel is not a relay: datagrams from a peer's PublicIP (which anyone on the underlay can
 /// forge) carry inner packets to the stranger's underlay address, to B's own underlay address and
@@ -19,12 +19,16 @@ extension EngineForwardingTests {
         try refusesToRelay(.mmsg, offloads: false)
     }
 
-    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"))
+    @Test(
+        .enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")")
+    )
     func uringEngineRefusesToRelay() throws {
         try refusesToRelay(.uring, offloads: false)
     }
 
-    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"))
+    @Test(
+        .enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")")
+    )
     func uringEngineWithOffloadsRefusesToRelayInsideAGROBatch() throws {
         try refusesToRelay(.uring, offloads: true)
     }
@@ -48,20 +52,30 @@ extension EngineForwardingTests {
             // Equal sizes, so the four can also go as one UDP_SEGMENT send.
             func inner(_ tag: String, to destination: IPv4Address) -> [UInt8] {
                 let payload = Array(tag.utf8) + [UInt8](repeating: 0x2E, count: 32 - tag.utf8.count)
-                return ipv4UDPPacket(source: TwoHostBed.containerAddressA, destination: destination, port: port, payload: payload)
+                return ipv4UDPPacket(
+                    source: TwoHostBed.containerAddressA,
+                    destination: destination,
+                    port: port,
+                    payload: payload
+                )
             }
-            let datagrams = [inner("to-stranger", to: TwoHostBed.publicStranger),
-                             inner("to-host-b", to: TwoHostBed.publicB),
-                             inner("back-to-a", to: TwoHostBed.containerAddressA),
-                             inner("legitimate", to: TwoHostBed.containerAddressB)]
+            let datagrams = [
+                inner("to-stranger", to: TwoHostBed.publicStranger),
+                inner("to-host-b", to: TwoHostBed.publicB),
+                inner("back-to-a", to: TwoHostBed.containerAddressA),
+                inner("legitimate", to: TwoHostBed.containerAddressB),
+            ]
             let before = engine.counters.snapshot()
             if offloads {
-                guard weft_setsockopt_int(forger, Int32(IPPROTO_UDP), UDP_SEGMENT, Int32(datagrams[0].count)) == 0 else {
+                guard weft_setsockopt_int(forger, Int32(IPPROTO_UDP), UDP_SEGMENT, Int32(datagrams[0].count)) == 0
+                else {
                     throw TestFailure("UDP_SEGMENT \(datagrams[0].count) refused")
                 }
                 try sendUDP(forger, datagrams.flatMap { $0 }, to: TwoHostBed.publicB, port: TwoHostBed.port)
             } else {
-                for datagram in datagrams { try sendUDP(forger, datagram, to: TwoHostBed.publicB, port: TwoHostBed.port) }
+                for datagram in datagrams {
+                    try sendUDP(forger, datagram, to: TwoHostBed.publicB, port: TwoHostBed.port)
+                }
             }
 
             let delivered = receiveUDP(inContainerB, milliseconds: 20_000)

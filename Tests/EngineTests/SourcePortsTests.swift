@@ -10,8 +10,13 @@ struct SourcePortsTests {
     let pool: [Int32] = [40, 41, 42, 43, 44, 45, 46, 47]
 
     /// `inner` framed as `fromTUN` leaves it for the wire: VXLAN header and inner Ethernet in front.
-    func socket(_ inner: [UInt8], ports: SourcePorts, forwarder: Forwarder, vni: UInt32 = 1,
-                destination: MACAddress = TwoHostBed.macA) -> Int32 {
+    func socket(
+        _ inner: [UInt8],
+        ports: SourcePorts,
+        forwarder: Forwarder,
+        vni: UInt32 = 1,
+        destination: MACAddress = TwoHostBed.macA
+    ) -> Int32 {
         var bytes = vxlanFrame(inner, vni: vni, destination: destination, source: TwoHostBed.macB)
         return bytes.withUnsafeMutableBytes { raw in
             let packet = PacketBuffer(base: raw.baseAddress!, headroom: 0, length: raw.count, capacity: raw.count)
@@ -20,8 +25,12 @@ struct SourcePortsTests {
     }
 
     func flow(_ port: UInt16, payload: String = "x") -> [UInt8] {
-        ipv4UDPPacket(source: TwoHostBed.containerAddressB, destination: TwoHostBed.containerAddressA, port: port,
-                      payload: Array(payload.utf8))
+        ipv4UDPPacket(
+            source: TwoHostBed.containerAddressB,
+            destination: TwoHostBed.containerAddressA,
+            port: port,
+            payload: Array(payload.utf8)
+        )
     }
 
     @Test func oneFlowOneSocketAndFlowsSpreadOverThePool() {
@@ -31,8 +40,15 @@ struct SourcePortsTests {
             for port in UInt16(1000)..<UInt16(3000) {
                 let chosen = socket(flow(port), ports: ports, forwarder: vxlan)
                 // Payload, VNI and outer MACs are not part of the flow.
-                #expect(socket(flow(port, payload: "longer payload"), ports: ports, forwarder: vxlan, vni: 9,
-                               destination: .broadcast) == chosen)
+                #expect(
+                    socket(
+                        flow(port, payload: "longer payload"),
+                        ports: ports,
+                        forwarder: vxlan,
+                        vni: 9,
+                        destination: .broadcast
+                    ) == chosen
+                )
                 used[chosen, default: 0] += 1
             }
             #expect(Set(used.keys) == Set(pool), "\(used)")

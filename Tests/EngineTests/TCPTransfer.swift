@@ -1,9 +1,9 @@
 import Addressing
 import CShims
 import Foundation
-import TestThreads
 import Glibc
 import TestSupport
+import TestThreads
 
 /// A TCP stream of `byteCount` seeded random bytes from a socket made in `client` to one listening
 /// in `server`, both in this process: what arrived, compared byte for byte with what was sent.
@@ -34,7 +34,8 @@ struct TCPTransfer: CustomStringConvertible {
         pattern.withUnsafeBytes { pattern in
             var done = 0
             while done < buffer.count {
-                let block = (offset + done) / pattern.count, within = (offset + done) % pattern.count
+                let block = (offset + done) / pattern.count
+                let within = (offset + done) % pattern.count
                 let piece = min(buffer.count - done, pattern.count - within)
                 (buffer.baseAddress! + done).copyMemory(from: pattern.baseAddress! + within, byteCount: piece)
                 for stamp in within..<max(within, min(8, within + piece)) {
@@ -45,8 +46,14 @@ struct TCPTransfer: CustomStringConvertible {
         }
     }
 
-    static func run(from client: TestNamespace, to server: TestNamespace, address: IPv4Address, port: UInt16 = 5301,
-                    byteCount: Int = 48 << 20, timeout: Double = 60) throws -> TCPTransfer {
+    static func run(
+        from client: TestNamespace,
+        to server: TestNamespace,
+        address: IPv4Address,
+        port: UInt16 = 5301,
+        byteCount: Int = 48 << 20,
+        timeout: Double = 60
+    ) throws -> TCPTransfer {
         let listener = try server.enter { try openTCP(address, port: port, listen: true) }
         defer { close(listener) }
         let sender = try client.enter { try openTCP(nil, port: 0, listen: false) }
@@ -64,7 +71,9 @@ struct TCPTransfer: CustomStringConvertible {
 
         var target = sockaddr_in(address, port: port)
         let connected = withUnsafePointer(to: &target) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(sender, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(sender, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else { throw TestFailure("connect \(address):\(port): errno \(errno)") }
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
@@ -74,10 +83,14 @@ struct TCPTransfer: CustomStringConvertible {
             chunk.withUnsafeMutableBytes { fill(UnsafeMutableRawBufferPointer(rebasing: $0[..<count]), at: sent) }
             var offset = 0
             while offset < count {
-                let written = chunk.withUnsafeBytes { Glibc.send(sender, $0.baseAddress! + offset, count - offset, Int32(MSG_NOSIGNAL)) }
+                let written = chunk.withUnsafeBytes {
+                    Glibc.send(sender, $0.baseAddress! + offset, count - offset, Int32(MSG_NOSIGNAL))
+                }
                 let failure = errno
                 guard ContinuousClock.now < deadline else {
-                    throw TestFailure("send stalled: \(sent + offset + max(written, 0)) of \(byteCount) bytes in \(timeout) s")
+                    throw TestFailure(
+                        "send stalled: \(sent + offset + max(written, 0)) of \(byteCount) bytes in \(timeout) s"
+                    )
                 }
                 if written < 0 && failure == EAGAIN { continue }
                 guard written > 0 else {
@@ -102,7 +115,10 @@ struct TCPTransfer: CustomStringConvertible {
         var received = 0
         var firstMismatch: Int?
 
-        init(listener: Int32, timeout: Double) { self.listener = listener; self.timeout = timeout }
+        init(listener: Int32, timeout: Double) {
+            self.listener = listener
+            self.timeout = timeout
+        }
 
         func run() {
             defer { done.signal() }
@@ -116,7 +132,9 @@ struct TCPTransfer: CustomStringConvertible {
                 let count = buffer.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
                 guard count > 0 else { return }
                 if firstMismatch == nil {
-                    expected.withUnsafeMutableBytes { TCPTransfer.fill(UnsafeMutableRawBufferPointer(rebasing: $0[..<count]), at: received) }
+                    expected.withUnsafeMutableBytes {
+                        TCPTransfer.fill(UnsafeMutableRawBufferPointer(rebasing: $0[..<count]), at: received)
+                    }
                     if memcmp(buffer, expected, count) != 0 {
                         firstMismatch = received + (0..<count).first { buffer[$0] != expected[$0] }!
                     }
@@ -137,16 +155,26 @@ private func openTCP(_ address: IPv4Address?, port: UInt16, listen listening: Bo
     if let address {
         var local = sockaddr_in(address, port: port)
         let bound = withUnsafePointer(to: &local) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
-        guard bound == 0 else { close(fd); throw TestFailure("bind \(address):\(port): errno \(errno)") }
+        guard bound == 0 else {
+            close(fd)
+            throw TestFailure("bind \(address):\(port): errno \(errno)")
+        }
     }
-    if listening { guard listen(fd, 1) == 0 else { close(fd); throw TestFailure("listen: errno \(errno)") } }
+    if listening {
+        guard listen(fd, 1) == 0 else {
+            close(fd)
+            throw TestFailure("listen: errno \(errno)")
+        }
+    }
     return fd
 }
 
-private extension sockaddr_in {
-    init(_ address: IPv4Address, port: UInt16) {
+extension sockaddr_in {
+    fileprivate init(_ address: IPv4Address, port: UInt16) {
         self.init()
         sin_family = sa_family_t(AF_INET)
         sin_port = port.bigEndian

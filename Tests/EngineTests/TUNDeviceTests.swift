@@ -3,8 +3,8 @@ import CShims
 import Engine
 import Foundation
 import Netlink
-import Testing
 import TestThreads
+import Testing
 
 /// The RFC 1071 sum written the slow, obvious way, independent of Packets.InternetChecksum.
 func referenceChecksumIsValid(_ bytes: ArraySlice<UInt8>) -> Bool {
@@ -43,7 +43,11 @@ func configureFlannel0() throws {
     try netlink.addRoute(IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16), index: index)
 }
 
-@Suite(.ownThread, .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"), .timeLimit(.minutes(1)))
+@Suite(
+    .ownThread,
+    .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
+    .timeLimit(.minutes(1))
+)
 struct TUNDeviceTests {
     @Test func multiQueueTUNIsConfiguredByNetlinkAndReceivesPing() throws {
         try TestNamespace.with { namespace in
@@ -63,16 +67,22 @@ struct TUNDeviceTests {
                 #expect(routes.contains("10.244.0.0/16 dev flannel0"), "\(routes)")
 
                 let ping = try namespace.start(["ping", "-c", "5", "-i", "0.2", "-W", "1", "10.244.2.5"])
-                defer { ping.terminate(); ping.waitUntilExit() }
-                let packet = try #require(readIPv4Packet(fromAnyOf: tun.queues, milliseconds: 20_000), "no packet on either TUN queue")
+                defer {
+                    ping.terminate()
+                    ping.waitUntilExit()
+                }
+                let packet = try #require(
+                    readIPv4Packet(fromAnyOf: tun.queues, milliseconds: 20_000),
+                    "no packet on either TUN queue"
+                )
                 try #require(packet.count >= 28)
-                #expect(packet[0] == 0x45)                      // IPv4, IHL 5: no PI header in front
+                #expect(packet[0] == 0x45)  // IPv4, IHL 5: no PI header in front
                 #expect(Int(packet[2]) << 8 | Int(packet[3]) == packet.count)
-                #expect(packet[9] == 1)                         // ICMP
+                #expect(packet[9] == 1)  // ICMP
                 #expect(Array(packet[12..<16]) == [10, 244, 1, 0])
                 #expect(Array(packet[16..<20]) == [10, 244, 2, 5])
                 #expect(referenceChecksumIsValid(packet[0..<20]))
-                #expect(packet[20] == 8)                        // echo request
+                #expect(packet[20] == 8)  // echo request
                 #expect(referenceChecksumIsValid(packet[20...]))
             }
         }
@@ -92,7 +102,9 @@ struct TUNDeviceTests {
     @Test func errorsNameTheCallAndTheValue() throws {
         try TestNamespace.with { namespace in
             try namespace.enter {
-                #expect(throws: EngineError.self) { _ = try TUNDevice(name: "a-name-far-too-long-for-linux", queueCount: 1) }
+                #expect(throws: EngineError.self) {
+                    _ = try TUNDevice(name: "a-name-far-too-long-for-linux", queueCount: 1)
+                }
                 do throws(NetlinkError) {
                     _ = try RouteNetlink.interfaceIndex("nonexistent0")
                     Issue.record("interfaceIndex of a missing link returned")

@@ -1,10 +1,10 @@
 import Addressing
 import Engine
 import Foundation
-import TestThreads
 import Routes
 import Synchronization
 import TestSupport
+import TestThreads
 
 /// Two hosts and a stranger on one underlay, a container behind each host (DESIGN.md §4):
 ///
@@ -46,7 +46,10 @@ final class TwoHostBed: Sendable {
     private var all: [TestNamespace] { [hostA, hostB, containerA, containerB, stranger] }
 
     static func with<T>(_ body: (TwoHostBed) throws -> T) throws -> T {
-        let serial = counter.withLock { value -> Int in value += 1; return value }
+        let serial = counter.withLock { value -> Int in
+            value += 1
+            return value
+        }
         let bed = TwoHostBed(prefix: "weft-bed-\(getpid())-\(serial)")
         defer { for namespace in bed.all { _ = try? TestNamespace.run(["netns", "del", namespace.name]) } }
         try bed.build()
@@ -58,11 +61,14 @@ final class TwoHostBed: Sendable {
             try Self.must(["netns", "add", namespace.name])
             try Self.must(["-n", namespace.name, "link", "set", "lo", "up"])
         }
-        let a = hostA.name, b = hostB.name
+        let a = hostA.name
+        let b = hostB.name
         // Underlay: bridge ul0 in hostA, one veth port to hostB and one to the stranger.
         try Self.must(["-n", a, "link", "add", "name", "ul0", "type", "bridge"])
         try Self.must(["-n", a, "link", "add", "name", "to-b", "type", "veth", "peer", "name", "ul0", "netns", b])
-        try Self.must(["-n", a, "link", "add", "name", "to-x", "type", "veth", "peer", "name", "ul0", "netns", stranger.name])
+        try Self.must([
+            "-n", a, "link", "add", "name", "to-x", "type", "veth", "peer", "name", "ul0", "netns", stranger.name,
+        ])
         for port in ["to-b", "to-x"] {
             try Self.must(["-n", a, "link", "set", port, "master", "ul0"])
             try Self.must(["-n", a, "link", "set", port, "up"])
@@ -71,26 +77,52 @@ final class TwoHostBed: Sendable {
         try Self.address(b, "ul0", "\(Self.publicB)/24")
         try Self.address(stranger.name, "ul0", "\(Self.publicStranger)/24")
         // Containers.
-        for (host, container, gateway, address) in [(hostA, containerA, "10.244.1.1", Self.containerAddressA),
-                                                    (hostB, containerB, "10.244.2.1", Self.containerAddressB)] {
-            try Self.must(["-n", host.name, "link", "add", "name", "ctr0", "type", "veth", "peer", "name", "eth0", "netns", container.name])
+        for (host, container, gateway, address) in [
+            (hostA, containerA, "10.244.1.1", Self.containerAddressA),
+            (hostB, containerB, "10.244.2.1", Self.containerAddressB),
+        ] {
+            try Self.must([
+                "-n", host.name, "link", "add", "name", "ctr0", "type", "veth", "peer", "name", "eth0", "netns",
+                container.name,
+            ])
             try Self.address(host.name, "ctr0", "\(gateway)/24")
             try Self.address(container.name, "eth0", "\(address)/24")
             try Self.must(["-n", container.name, "route", "add", "default", "via", gateway])
-            try Self.sysctl(host, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+            try Self.sysctl(
+                host,
+                "net.ipv4.ip_forward=1",
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1"
+            )
         }
     }
 
     /// Builds and starts an engine inside `host`; its workers stay in that namespace.
-    func startEngine(in host: TestNamespace, kind: EngineKind, workers: Int = 1, batchSize: Int = 64,
-                     offloads: Bool = false, busyPoll: Duration = .zero, log: @escaping Engine.Log = { _ in }) throws -> Engine {
+    func startEngine(
+        in host: TestNamespace,
+        kind: EngineKind,
+        workers: Int = 1,
+        batchSize: Int = 64,
+        offloads: Bool = false,
+        busyPoll: Duration = .zero,
+        log: @escaping Engine.Log = { _ in }
+    ) throws -> Engine {
         let isA = host.name == hostA.name
         let configuration = EngineConfiguration(
-            network: Self.network, localSubnet: isA ? Self.subnetA : Self.subnetB, publicIP: isA ? Self.publicA : Self.publicB,
-            port: Self.port, engine: kind == .uring ? .uring : .mmsg, workers: workers, batchSize: batchSize,
-            offloads: offloads, busyPoll: busyPoll)
-        let peer = Route(subnet: isA ? Self.subnetB : Self.subnetA,
-                         nextHop: NextHop(publicIP: isA ? Self.publicB : Self.publicA, port: Self.port, backend: .udp))
+            network: Self.network,
+            localSubnet: isA ? Self.subnetA : Self.subnetB,
+            publicIP: isA ? Self.publicA : Self.publicB,
+            port: Self.port,
+            engine: kind == .uring ? .uring : .mmsg,
+            workers: workers,
+            batchSize: batchSize,
+            offloads: offloads,
+            busyPoll: busyPoll
+        )
+        let peer = Route(
+            subnet: isA ? Self.subnetB : Self.subnetA,
+            nextHop: NextHop(publicIP: isA ? Self.publicB : Self.publicA, port: Self.port, backend: .udp)
+        )
         return try host.enter {
             let engine = Engine(configuration: configuration, routes: [peer], log: log)
             try engine.start()
@@ -121,7 +153,9 @@ final class TwoHostBed: Sendable {
     /// UDP RcvbufErrors of `namespace` (/proc/net/snmp is per network namespace).
     static func receiveBufferErrors(_ namespace: TestNamespace) throws -> UInt64 {
         let (_, snmp) = try execute(namespace, ["cat", "/proc/net/snmp"])
-        guard let value = udpReceiveBufferErrors(snmp: snmp) else { throw TestFailure("no Udp RcvbufErrors in /proc/net/snmp: \(snmp)") }
+        guard let value = udpReceiveBufferErrors(snmp: snmp) else {
+            throw TestFailure("no Udp RcvbufErrors in /proc/net/snmp: \(snmp)")
+        }
         return value
     }
 }
@@ -129,15 +163,31 @@ final class TwoHostBed: Sendable {
 /// Resident set size of process `pid` in bytes (VmRSS), or nil once it is gone.
 func residentBytes(of pid: Int32) -> Int? {
     guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-          let kilobytes = Int(line.split(separator: " ")[1]) else { return nil }
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+        let kilobytes = Int(line.split(separator: " ")[1])
+    else { return nil }
     return kilobytes * 1024
 }
 
 /// TestSupport's IPv4/UDP packet builder, for addresses as this target holds them.
-func ipv4UDPPacket(source: IPv4Address, destination: IPv4Address, port: UInt16, payload: [UInt8], ttl: UInt8 = 64) -> [UInt8] {
+func ipv4UDPPacket(
+    source: IPv4Address,
+    destination: IPv4Address,
+    port: UInt16,
+    payload: [UInt8],
+    ttl: UInt8 = 64
+) -> [UInt8] {
     func octets(_ address: IPv4Address) -> [UInt8] {
-        [UInt8(address.value >> 24), UInt8(address.value >> 16 & 0xFF), UInt8(address.value >> 8 & 0xFF), UInt8(address.value & 0xFF)]
+        [
+            UInt8(address.value >> 24), UInt8(address.value >> 16 & 0xFF), UInt8(address.value >> 8 & 0xFF),
+            UInt8(address.value & 0xFF),
+        ]
     }
-    return ipv4UDPPacket(source: octets(source), destination: octets(destination), port: port, payload: payload, ttl: ttl)
+    return ipv4UDPPacket(
+        source: octets(source),
+        destination: octets(destination),
+        port: port,
+        payload: payload,
+        ttl: ttl
+    )
 }

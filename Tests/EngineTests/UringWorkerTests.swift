@@ -6,9 +6,9 @@ import Foundation
 import Packets
 import Routes
 import Synchronization
-import Testing
 import TestSupport
 import TestThreads
+import Testing
 
 /// The RFC 1071 checksum the slow, obvious way (independent of Packets.InternetChecksum), as the
 /// two bytes to store.
@@ -25,12 +25,20 @@ func referenceChecksum(_ bytes: ArraySlice<UInt8>) -> (UInt8, UInt8) {
 }
 
 /// An IPv4 ICMP echo request with both checksums filled in.
-func echoRequest(from source: IPv4Address, to destination: IPv4Address, identifier: UInt16, sequence: UInt16,
-                 ttl: UInt8 = 64, payload: [UInt8] = Array("weft uring worker".utf8)) -> [UInt8] {
+func echoRequest(
+    from source: IPv4Address,
+    to destination: IPv4Address,
+    identifier: UInt16,
+    sequence: UInt16,
+    ttl: UInt8 = 64,
+    payload: [UInt8] = Array("weft uring worker".utf8)
+) -> [UInt8] {
     let total = 20 + 8 + payload.count
     var packet: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), 0x12, 0x34, 0x40, 0, ttl, 1, 0, 0]
     for address in [source, destination] { packet += withUnsafeBytes(of: address.networkOrder) { Array($0) } }
-    packet += [8, 0, 0, 0, UInt8(identifier >> 8), UInt8(identifier & 0xFF), UInt8(sequence >> 8), UInt8(sequence & 0xFF)]
+    packet += [
+        8, 0, 0, 0, UInt8(identifier >> 8), UInt8(identifier & 0xFF), UInt8(sequence >> 8), UInt8(sequence & 0xFF),
+    ]
     packet += payload
     (packet[10], packet[11]) = referenceChecksum(packet[0..<20])
     (packet[22], packet[23]) = referenceChecksum(packet[20...])
@@ -42,7 +50,8 @@ func snmpCounter(_ group: String, _ name: String) -> Int? {
     guard let text = try? String(contentsOfFile: "/proc/thread-self/net/snmp", encoding: .utf8) else { return nil }
     let lines = text.split(separator: "\n").filter { $0.hasPrefix("\(group): ") }
     guard lines.count == 2 else { return nil }
-    let names = lines[0].split(separator: " "), values = lines[1].split(separator: " ")
+    let names = lines[0].split(separator: " ")
+    let values = lines[1].split(separator: " ")
     guard let index = names.firstIndex(where: { $0 == name }), index < values.count else { return nil }
     return Int(values[index])
 }
@@ -78,13 +87,15 @@ final class UringTestBed {
         self.namespace = namespace
         // No IPv6 on the links made from here on: flannel0 would read router solicitations.
         try "1".write(toFile: "/proc/sys/net/ipv6/conf/default/disable_ipv6", atomically: false, encoding: .utf8)
-        for arguments in [["link", "add", "underlay0", "type", "veth", "peer", "name", "underlay1"],
-                          ["addr", "add", "198.18.0.1/24", "dev", "underlay0"],
-                          ["addr", "add", "198.18.0.2/24", "dev", "underlay1"],
-                          ["addr", "add", "198.18.0.3/24", "dev", "underlay1"],
-                          ["link", "set", "underlay0", "up"],
-                          ["link", "set", "underlay1", "up"],
-                          ["link", "set", "lo", "up"]] {
+        for arguments in [
+            ["link", "add", "underlay0", "type", "veth", "peer", "name", "underlay1"],
+            ["addr", "add", "198.18.0.1/24", "dev", "underlay0"],
+            ["addr", "add", "198.18.0.2/24", "dev", "underlay1"],
+            ["addr", "add", "198.18.0.3/24", "dev", "underlay1"],
+            ["link", "set", "underlay0", "up"],
+            ["link", "set", "underlay1", "up"],
+            ["link", "set", "lo", "up"],
+        ] {
             let (status, output) = try TestNamespace.run(["-n", namespace.name] + arguments)
             guard status == 0 else { throw TestFailure("ip \(arguments.joined(separator: " ")): \(output)") }
         }
@@ -94,8 +105,10 @@ final class UringTestBed {
         peer = try UDPSocket(address: Self.peerAddress, port: 0)
         stranger = try UDPSocket(address: Self.strangerAddress, port: 0)
 
-        let route = Route(subnet: IPv4Prefix(IPv4Address(10, 244, 2, 0), length: 24),
-                          nextHop: NextHop(publicIP: Self.peerAddress, port: peer.port, backend: .udp))
+        let route = Route(
+            subnet: IPv4Prefix(IPv4Address(10, 244, 2, 0), length: 24),
+            nextHop: NextHop(publicIP: Self.peerAddress, port: peer.port, backend: .udp)
+        )
         publisher = RouteTablePublisher(Self.snapshot([route] + extraRoutes))
         let forwarder = Forwarder(backend: .udp, localSubnet: Self.localSubnet)
         let (tunQueue, socket, counters, stop, publisher) = (tun.queues[0], workerSocket.fd, worker, stop, publisher)
@@ -104,9 +117,19 @@ final class UringTestBed {
             defer { finished.signal() }
             try? Self.threadName.write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
             do throws(EngineError) {
-                try UringWorker.run(WorkerSetup(
-                    index: 0, tunQueue: tunQueue, socket: socket, forwarder: forwarder, publisher: publisher,
-                    counters: counters, batchSize: batchSize, mtu: Self.mtu, stop: stop))
+                try UringWorker.run(
+                    WorkerSetup(
+                        index: 0,
+                        tunQueue: tunQueue,
+                        socket: socket,
+                        forwarder: forwarder,
+                        publisher: publisher,
+                        counters: counters,
+                        batchSize: batchSize,
+                        mtu: Self.mtu,
+                        stop: stop
+                    )
+                )
             } catch {
                 outcome.error.withLock { $0 = error }
             }
@@ -114,8 +137,13 @@ final class UringTestBed {
     }
 
     static func snapshot(_ routes: [Route], generation: UInt64 = 0) -> RouteSnapshot {
-        RouteSnapshot(routes: routes, network: IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16), subnetLength: 24,
-                      localSubnet: localSubnet, generation: generation)
+        RouteSnapshot(
+            routes: routes,
+            network: IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16),
+            subnetLength: 24,
+            localSubnet: localSubnet,
+            generation: generation
+        )
     }
 
     /// CPU time (user, system) the worker thread has used so far (10 ms resolution), found by its
@@ -124,9 +152,10 @@ final class UringTestBed {
         guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return nil }
         for task in tasks {
             guard let name = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8),
-                  name.trimmingCharacters(in: .whitespacesAndNewlines) == Self.threadName,
-                  let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8),
-                  let afterName = stat.range(of: ") ") else { continue }
+                name.trimmingCharacters(in: .whitespacesAndNewlines) == Self.threadName,
+                let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8),
+                let afterName = stat.range(of: ") ")
+            else { continue }
             // Fields after "(comm) ": state is field 3, utime 14, stime 15.
             let fields = stat[afterName.upperBound...].split(separator: " ")
             guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
@@ -150,7 +179,10 @@ final class UringTestBed {
     }
 
     /// The next datagram on `socket` within `milliseconds`: payload and sender.
-    func receive(on socket: borrowing UDPSocket, milliseconds: Int32 = 1000) throws -> (bytes: [UInt8], address: IPv4Address, port: UInt16)? {
+    func receive(
+        on socket: borrowing UDPSocket,
+        milliseconds: Int32 = 1000
+    ) throws -> (bytes: [UInt8], address: IPv4Address, port: UInt16)? {
         guard weft_poll_readable(socket.fd, milliseconds) == 1 else { return nil }
         var bytes = [UInt8](repeating: 0, count: 65536)
         let (count, address, port) = try bytes.withUnsafeMutableBytes { try socket.receive(into: $0) }
@@ -160,7 +192,12 @@ final class UringTestBed {
     /// Sends an echo request 10.244.2.5 → 10.244.1.0 from the peer and checks the reply the worker
     /// sends back, byte by byte.
     func expectEchoRoundTrip(sequence: UInt16, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let request = echoRequest(from: IPv4Address(10, 244, 2, 5), to: Self.tunAddress, identifier: 0x5754, sequence: sequence)
+        let request = echoRequest(
+            from: IPv4Address(10, 244, 2, 5),
+            to: Self.tunAddress,
+            identifier: 0x5754,
+            sequence: sequence
+        )
         try send(request, from: peer)
         let received = try receive(on: peer)
         let reply = try #require(received, "no echo reply came back to the peer", sourceLocation: sourceLocation)
@@ -171,13 +208,23 @@ final class UringTestBed {
         #expect(Array(bytes[12..<16]) == [10, 244, 1, 0], sourceLocation: sourceLocation)
         #expect(Array(bytes[16..<20]) == [10, 244, 2, 5], sourceLocation: sourceLocation)
         // The kernel answers with its default TTL; the worker decrements it once on the way out.
-        let defaultTTL = try Int(String(contentsOfFile: "/proc/sys/net/ipv4/ip_default_ttl", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines))
+        let defaultTTL = try Int(
+            String(contentsOfFile: "/proc/sys/net/ipv4/ip_default_ttl", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        )
         #expect(Int(bytes[8]) == (defaultTTL ?? 64) - 1, sourceLocation: sourceLocation)
         #expect(referenceChecksumIsValid(bytes[0..<20]), sourceLocation: sourceLocation)
-        #expect(bytes[20] == 0 && bytes[21] == 0, "ICMP type \(bytes[20]) code \(bytes[21])", sourceLocation: sourceLocation)
+        #expect(
+            bytes[20] == 0 && bytes[21] == 0,
+            "ICMP type \(bytes[20]) code \(bytes[21])",
+            sourceLocation: sourceLocation
+        )
         #expect(referenceChecksumIsValid(bytes[20...]), sourceLocation: sourceLocation)
-        #expect(Array(bytes[24...]) == Array(request[24...]), "identifier, sequence and payload echoed", sourceLocation: sourceLocation)
+        #expect(
+            Array(bytes[24...]) == Array(request[24...]),
+            "identifier, sequence and payload echoed",
+            sourceLocation: sourceLocation
+        )
     }
 }
 
@@ -186,8 +233,11 @@ final class WorkerOutcome: Sendable {
 }
 
 /// Runs `body` with a fresh test bed, then stops the worker and checks it stopped promptly and cleanly.
-func withUringWorker(batchSize: Int = 32, extraRoutes: [Route] = [],
-                     _ body: @escaping @Sendable (UringTestBed) throws -> Void) throws {
+func withUringWorker(
+    batchSize: Int = 32,
+    extraRoutes: [Route] = [],
+    _ body: @escaping @Sendable (UringTestBed) throws -> Void
+) throws {
     try TestNamespace.with { namespace in
         try namespace.enter {
             let bed = try UringTestBed(namespace, batchSize: batchSize, extraRoutes: extraRoutes)
@@ -206,7 +256,12 @@ func withUringWorker(batchSize: Int = 32, extraRoutes: [Route] = [],
     }
 }
 
-@Suite(.ownThread, .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"), .timeLimit(.minutes(2)), .serialized)
+@Suite(
+    .ownThread,
+    .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
+    .timeLimit(.minutes(2)),
+    .serialized
+)
 struct UringWorkerTests {
     @Test func probeAcceptsThisKernel() {
         #expect(UringWorker.probe() == nil)
@@ -224,18 +279,35 @@ struct UringWorkerTests {
                 let null = open("/dev/null", O_RDWR | O_CLOEXEC)
                 try #require(null >= 0)
                 defer { close(null) }
-                let publisher = RouteTablePublisher(RouteSnapshot(
-                    routes: [], network: IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16), subnetLength: 24))
+                let publisher = RouteTablePublisher(
+                    RouteSnapshot(
+                        routes: [],
+                        network: IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16),
+                        subnetLength: 24
+                    )
+                )
                 let counters = EngineCounters(workerCount: 1)
-                let stop = StopSignal(), outcome = WorkerOutcome(), finished = DispatchSemaphore(value: 0)
+                let stop = StopSignal()
+                let outcome = WorkerOutcome()
+                let finished = DispatchSemaphore(value: 0)
                 let fd = socket.fd
                 let start = Date()
                 Thread {
                     defer { finished.signal() }
                     do throws(EngineError) {
-                        try UringWorker.run(WorkerSetup(
-                            index: 0, tunQueue: null, socket: fd, forwarder: Forwarder(backend: .udp, localSubnet: UringTestBed.localSubnet),
-                            publisher: publisher, counters: counters.workers[0], batchSize: 8, mtu: 1472, stop: stop))
+                        try UringWorker.run(
+                            WorkerSetup(
+                                index: 0,
+                                tunQueue: null,
+                                socket: fd,
+                                forwarder: Forwarder(backend: .udp, localSubnet: UringTestBed.localSubnet),
+                                publisher: publisher,
+                                counters: counters.workers[0],
+                                batchSize: 8,
+                                mtu: 1472,
+                                stop: stop
+                            )
+                        )
                     } catch {
                         outcome.error.withLock { $0 = error }
                     }
@@ -245,9 +317,15 @@ struct UringWorkerTests {
                 let returned = finished.wait(timeout: .now() + 20) == .success
                 stop.stop()
                 if !returned { _ = finished.wait(timeout: .now() + 2) }
-                #expect(returned, "the worker kept re-arming a read that cannot succeed after \(Date().timeIntervalSince(start)) s")
+                #expect(
+                    returned,
+                    "the worker kept re-arming a read that cannot succeed after \(Date().timeIntervalSince(start)) s"
+                )
                 let error = try #require(outcome.error.withLock { $0 })
-                #expect(error.operation == "io_uring multishot read" && error.subject == "TUN queue fd \(null)", "\(error)")
+                #expect(
+                    error.operation == "io_uring multishot read" && error.subject == "TUN queue fd \(null)",
+                    "\(error)"
+                )
                 #expect(error.code != 0, "\(error)")
             }
         }
@@ -297,17 +375,29 @@ struct UringWorkerTests {
             #expect(statistics[.wireSentPackets] == 2)
             #expect(statistics[.wireSentBytes] == 2 * 45)
             #expect(statistics.drops.total == 0, "\(statistics.drops.nonZero)")
-            #expect(statistics.peers[UringTestBed.peerAddress]
-                    == PeerTraffic(sentPackets: 2, sentBytes: 90, receivedPackets: 2, receivedBytes: 90))
+            #expect(
+                statistics.peers[UringTestBed.peerAddress]
+                    == PeerTraffic(sentPackets: 2, sentBytes: 90, receivedPackets: 2, receivedBytes: 90)
+            )
         }
     }
 
     @Test func strangersAndSpoofedSourcesNeverReachTheTUN() throws {
         try withUringWorker { bed in
             let echoesBefore = snmpCounter("Icmp", "InEchos")
-            let valid = echoRequest(from: IPv4Address(10, 244, 2, 5), to: UringTestBed.tunAddress, identifier: 1, sequence: 1)
+            let valid = echoRequest(
+                from: IPv4Address(10, 244, 2, 5),
+                to: UringTestBed.tunAddress,
+                identifier: 1,
+                sequence: 1
+            )
             try bed.send(valid, from: bed.stranger)
-            let spoofed = echoRequest(from: IPv4Address(10, 244, 3, 5), to: UringTestBed.tunAddress, identifier: 1, sequence: 2)
+            let spoofed = echoRequest(
+                from: IPv4Address(10, 244, 3, 5),
+                to: UringTestBed.tunAddress,
+                identifier: 1,
+                sequence: 2
+            )
             try bed.send(spoofed, from: bed.peer)
 
             #expect(waitUntil { bed.counters.snapshot().drops.total == 2 })
@@ -327,7 +417,9 @@ struct UringWorkerTests {
             // The reply comes from flannel0's own address, which the kernel treats as a martian
             // source on input unless accept_local is set (see the report on ICMP replies).
             try "1".write(toFile: "/proc/sys/net/ipv4/conf/flannel0/accept_local", atomically: false, encoding: .utf8)
-            let (status, output) = try TestNamespace.run(["netns", "exec", bed.namespace.name, "ping", "-c1", "-W1", "-n", "10.244.99.1"])
+            let (status, output) = try TestNamespace.run([
+                "netns", "exec", bed.namespace.name, "ping", "-c1", "-W1", "-n", "10.244.99.1",
+            ])
             #expect(status != 0)
             #expect(output.contains("Destination Net Unreachable"), "\(output)")
             #expect(output.contains("From 10.244.1.0"), "\(output)")
@@ -346,8 +438,11 @@ struct UringWorkerTests {
     @Test func garbageFromThePeerIsCountedAndTheWorkerCarriesOn() throws {
         try withUringWorker { bed in
             var random = SplitMix64(seed: 0x5745_4654)
-            let total = 10_000, chunk = 250
-            var expectedTruncated: UInt64 = 0, expectedOversize: UInt64 = 0, expectedWrongVersion: UInt64 = 0
+            let total = 10_000
+            let chunk = 250
+            var expectedTruncated: UInt64 = 0
+            var expectedOversize: UInt64 = 0
+            var expectedWrongVersion: UInt64 = 0
             var sent = 0
             while sent < total {
                 for _ in 0..<chunk {
@@ -367,8 +462,10 @@ struct UringWorkerTests {
                 sent += chunk
                 // Paced so the socket buffer never overflows: every datagram must be accounted for.
                 let target = UInt64(sent)
-                try #require(waitUntil { bed.worker.value(.wireReceivedPackets) >= target },
-                             "worker received \(bed.worker.value(.wireReceivedPackets)) of \(sent)")
+                try #require(
+                    waitUntil { bed.worker.value(.wireReceivedPackets) >= target },
+                    "worker received \(bed.worker.value(.wireReceivedPackets)) of \(sent)"
+                )
             }
             let statistics = bed.counters.snapshot()
             #expect(statistics[.wireReceivedPackets] == UInt64(total))
@@ -388,30 +485,54 @@ struct UringWorkerTests {
             try bed.expectEchoRoundTrip(sequence: 11)
             // The peer moves to another port on the same address (a restarted flanneld).
             let moved = try UDPSocket(address: UringTestBed.peerAddress, port: 0, reusePort: false)
-            bed.publisher.publish(UringTestBed.snapshot([
-                Route(subnet: IPv4Prefix(IPv4Address(10, 244, 2, 0), length: 24),
-                      nextHop: NextHop(publicIP: UringTestBed.peerAddress, port: moved.port, backend: .udp)),
-            ], generation: 1))
-            let request = echoRequest(from: IPv4Address(10, 244, 2, 5), to: UringTestBed.tunAddress, identifier: 12, sequence: 12)
+            bed.publisher.publish(
+                UringTestBed.snapshot(
+                    [
+                        Route(
+                            subnet: IPv4Prefix(IPv4Address(10, 244, 2, 0), length: 24),
+                            nextHop: NextHop(publicIP: UringTestBed.peerAddress, port: moved.port, backend: .udp)
+                        )
+                    ],
+                    generation: 1
+                )
+            )
+            let request = echoRequest(
+                from: IPv4Address(10, 244, 2, 5),
+                to: UringTestBed.tunAddress,
+                identifier: 12,
+                sequence: 12
+            )
             try bed.send(request, from: bed.peer)
             let reply = try #require(try bed.receive(on: moved), "no reply at the peer's new port")
             #expect(Array(reply.bytes[12..<20]) == [10, 244, 1, 0, 10, 244, 2, 5] && reply.bytes[20] == 0)
             #expect(try bed.receive(on: bed.peer, milliseconds: 100) == nil, "a reply went to the old port")
             // The worker passes a quiescent point every batch and goes offline when idle, so the
             // replaced table can be reclaimed.
-            #expect(waitUntil { bed.publisher.reclaim(); return bed.publisher.statistics.awaitingReclamation == 0 })
+            #expect(
+                waitUntil {
+                    bed.publisher.reclaim()
+                    return bed.publisher.statistics.awaitingReclamation == 0
+                }
+            )
             #expect(bed.publisher.statistics.reclaimed == 1)
         }
     }
 
     @Test func unreachablePeerCountsSendErrorsAndTheWorkerCarriesOn() throws {
         // 198.19.0.9 is in the test range but nothing in the namespace routes to it: -ENETUNREACH.
-        let nowhere = Route(subnet: IPv4Prefix(IPv4Address(10, 244, 5, 0), length: 24),
-                            nextHop: NextHop(publicIP: IPv4Address(198, 19, 0, 9), port: 8285, backend: .udp))
+        let nowhere = Route(
+            subnet: IPv4Prefix(IPv4Address(10, 244, 5, 0), length: 24),
+            nextHop: NextHop(publicIP: IPv4Address(198, 19, 0, 9), port: 8285, backend: .udp)
+        )
         // batch 1: 64 TUN buffers, fewer than the failed sends, so a buffer not returned on error shows.
         try withUringWorker(batchSize: 1, extraRoutes: [nowhere]) { bed in
-            let (_, output) = try TestNamespace.run(["netns", "exec", bed.namespace.name, "ping", "-c100", "-i0.005", "-W1", "-n", "10.244.5.1"])
-            #expect(waitUntil { bed.worker.value(.sendErrors) == 100 }, "\(bed.worker.value(.sendErrors)) send errors; \(output)")
+            let (_, output) = try TestNamespace.run([
+                "netns", "exec", bed.namespace.name, "ping", "-c100", "-i0.005", "-W1", "-n", "10.244.5.1",
+            ])
+            #expect(
+                waitUntil { bed.worker.value(.sendErrors) == 100 },
+                "\(bed.worker.value(.sendErrors)) send errors; \(output)"
+            )
             let statistics = bed.counters.snapshot()
             #expect(statistics[.tunReadPackets] == 100)
             #expect(statistics[.wireSentPackets] == 0)
@@ -444,12 +565,21 @@ struct UringWorkerTests {
         // batch 1: 64 buffers per group, far fewer than the datagrams waiting in the socket.
         try withUringWorker(batchSize: 1) { bed in
             let count = 1500
-            let request = echoRequest(from: IPv4Address(10, 244, 2, 5), to: UringTestBed.tunAddress, identifier: 4, sequence: 4)
+            let request = echoRequest(
+                from: IPv4Address(10, 244, 2, 5),
+                to: UringTestBed.tunAddress,
+                identifier: 4,
+                sequence: 4
+            )
             for _ in 0..<count { try bed.send(request, from: bed.peer) }
-            #expect(waitUntil(timeout: .milliseconds(20_000)) { bed.worker.value(.wireReceivedPackets) == UInt64(count) },
-                    "received \(bed.worker.value(.wireReceivedPackets)) of \(count)")
+            #expect(
+                waitUntil(timeout: .milliseconds(20_000)) { bed.worker.value(.wireReceivedPackets) == UInt64(count) },
+                "received \(bed.worker.value(.wireReceivedPackets)) of \(count)"
+            )
             #expect(bed.worker.value(.bufferShortages) > 0)
-            #expect(waitUntil { bed.worker.value(.tunWrittenPackets) + bed.worker.value(.tunWriteErrors) == UInt64(count) })
+            #expect(
+                waitUntil { bed.worker.value(.tunWrittenPackets) + bed.worker.value(.tunWriteErrors) == UInt64(count) }
+            )
             while try bed.receive(on: bed.peer, milliseconds: 300) != nil {}
             try bed.expectEchoRoundTrip(sequence: 5)
         }
@@ -460,7 +590,9 @@ struct UringWorkerTests {
             // The worker sized its buffers for MTU 1472; someone raises the link's MTU under it.
             let (status, output) = try bed.namespace.ip("link", "set", "flannel0", "mtu", "4000")
             try #require(status == 0, "\(output)")
-            _ = try TestNamespace.run(["netns", "exec", bed.namespace.name, "ping", "-c2", "-i0.1", "-W1", "-s", "3000", "-n", "10.244.2.5"])
+            _ = try TestNamespace.run([
+                "netns", "exec", bed.namespace.name, "ping", "-c2", "-i0.1", "-W1", "-s", "3000", "-n", "10.244.2.5",
+            ])
             #expect(waitUntil { bed.counters.snapshot().drops.total == 2 }, "\(bed.counters.snapshot().drops.nonZero)")
             let statistics = bed.counters.snapshot()
             // The kernel copies what fits and reports that much; the IPv4 total length gives it away.
@@ -475,12 +607,20 @@ struct UringWorkerTests {
     /// up to `window` requests outstanding.
     @Test func burstOfEchoRequestsMeasured() throws {
         try withUringWorker(batchSize: 64) { bed in
-            let count = 50_000, window = 256
+            let count = 50_000
+            let window = 256
             try bed.expectEchoRoundTrip(sequence: 10)  // the worker is up and has named its thread
             let cpuBefore = try #require(bed.workerCPUSeconds(), "worker thread not found in /proc/self/task")
-            let request = echoRequest(from: IPv4Address(10, 244, 2, 5), to: UringTestBed.tunAddress, identifier: 9, sequence: 1)
+            let request = echoRequest(
+                from: IPv4Address(10, 244, 2, 5),
+                to: UringTestBed.tunAddress,
+                identifier: 9,
+                sequence: 1
+            )
             var buffer = [UInt8](repeating: 0, count: 2048)
-            var sent = 0, received = 0, presumedLost = 0
+            var sent = 0
+            var received = 0
+            var presumedLost = 0
             let start = Date()
             var lastProgress = start
             while received + presumedLost < count && Date().timeIntervalSince(lastProgress) < 1 {
@@ -488,7 +628,8 @@ struct UringWorkerTests {
                     try bed.send(request, from: bed.peer)
                     sent += 1
                 }
-                var address: UInt32 = 0, port: UInt16 = 0
+                var address: UInt32 = 0
+                var port: UInt16 = 0
                 let got = buffer.withUnsafeMutableBytes {
                     weft_recvfrom_ipv4(bed.peer.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT), &address, &port)
                 }
@@ -509,12 +650,16 @@ struct UringWorkerTests {
             let (user, system) = (cpuAfter.user - cpuBefore.user, cpuAfter.system - cpuBefore.system)
             let statistics = bed.counters.snapshot()
             let packets = statistics[.wireReceivedPackets] + statistics[.tunReadPackets]
-            print("uring worker: \(packets) packets, worker CPU \(String(format: "%.2f", user)) s user + "
-                  + "\(String(format: "%.2f", system)) s system = \(Int(Double(packets) / max(0.01, user + system))) packets per worker CPU second")
-            print("uring worker: \(received) echo round trips in \(String(format: "%.3f", seconds)) s = "
-                  + "\(Int(Double(received) / seconds)) round trips/s (each one datagram in and one out through the worker); "
-                  + "buffer shortages \(statistics[.bufferShortages]), drops \(statistics.drops.nonZero), "
-                  + "send errors \(statistics[.sendErrors]), presumed lost \(presumedLost)")
+            print(
+                "uring worker: \(packets) packets, worker CPU \(String(format: "%.2f", user)) s user + "
+                    + "\(String(format: "%.2f", system)) s system = \(Int(Double(packets) / max(0.01, user + system))) packets per worker CPU second"
+            )
+            print(
+                "uring worker: \(received) echo round trips in \(String(format: "%.3f", seconds)) s = "
+                    + "\(Int(Double(received) / seconds)) round trips/s (each one datagram in and one out through the worker); "
+                    + "buffer shortages \(statistics[.bufferShortages]), drops \(statistics.drops.nonZero), "
+                    + "send errors \(statistics[.sendErrors]), presumed lost \(presumedLost)"
+            )
             #expect(received > count / 2)
             while try bed.receive(on: bed.peer, milliseconds: 200) != nil {}
             try bed.expectEchoRoundTrip(sequence: 8)

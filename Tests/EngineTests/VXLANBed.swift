@@ -1,9 +1,9 @@
 import Addressing
 import Engine
 import Foundation
-import TestThreads
 import Glibc
 import Routes
+import TestThreads
 
 /// The vxlan backend on `TwoHostBed`: a Weft engine or a kernel flannel.1 on either host, and
 /// what the tests need around them (MTU 1450 for the containers, underlay captures read by tshark).
@@ -26,7 +26,9 @@ extension TwoHostBed {
     /// see (a UDP socket reports no checksum state) and the peer's TCP then drops. flannel users
     /// hit the same on some drivers (flannel #1279: `ethtool -K flannel.1 tx-checksum-ip-generic off`).
     func finishChecksumsOnTheUnderlay() throws {
-        for (namespace, device) in [(hostA, "ul0"), (hostA, "to-b"), (hostA, "to-x"), (hostB, "ul0"), (stranger, "ul0")] {
+        for (namespace, device) in [
+            (hostA, "ul0"), (hostA, "to-b"), (hostA, "to-x"), (hostB, "ul0"), (stranger, "ul0"),
+        ] {
             try Self.mustRun(namespace, ["ethtool", "-K", device, "tx", "off"])
         }
     }
@@ -34,17 +36,32 @@ extension TwoHostBed {
     /// Host A as flannel's vxlan backend configures it (DESIGN.md §4), with B as its one peer.
     /// `udpChecksum: false` makes it send a zero outer checksum (`noudpcsum`).
     func addKernelVTEPOnA(udpChecksum: Bool = true) throws {
-        var link = ["ip", "link", "add", "flannel.1", "address", "\(Self.macA)", "type", "vxlan", "id", "1",
-                    "local", "\(Self.publicA)", "dev", "ul0", "dstport", "\(Self.vxlanPort)", "nolearning"]
+        var link = [
+            "ip", "link", "add", "flannel.1", "address", "\(Self.macA)", "type", "vxlan", "id", "1",
+            "local", "\(Self.publicA)", "dev", "ul0", "dstport", "\(Self.vxlanPort)", "nolearning",
+        ]
         if !udpChecksum { link.append("noudpcsum") }
         try Self.mustRun(hostA, link)
         try Self.mustRun(hostA, ["ip", "link", "set", "flannel.1", "mtu", "1450", "up"])
         try Self.mustRun(hostA, ["ip", "addr", "add", "\(Self.subnetA.network)/32", "dev", "flannel.1"])
-        try Self.mustRun(hostA, ["ip", "neigh", "add", "\(Self.subnetB.network)", "lladdr", "\(Self.macB)", "dev", "flannel.1",
-                                 "nud", "permanent"])
-        try Self.mustRun(hostA, ["bridge", "fdb", "append", "\(Self.macB)", "dev", "flannel.1", "dst", "\(Self.publicB)"])
-        try Self.mustRun(hostA, ["ip", "route", "add", "\(Self.subnetB)", "via", "\(Self.subnetB.network)", "dev", "flannel.1",
-                                 "onlink"])
+        try Self.mustRun(
+            hostA,
+            [
+                "ip", "neigh", "add", "\(Self.subnetB.network)", "lladdr", "\(Self.macB)", "dev", "flannel.1",
+                "nud", "permanent",
+            ]
+        )
+        try Self.mustRun(
+            hostA,
+            ["bridge", "fdb", "append", "\(Self.macB)", "dev", "flannel.1", "dst", "\(Self.publicB)"]
+        )
+        try Self.mustRun(
+            hostA,
+            [
+                "ip", "route", "add", "\(Self.subnetB)", "via", "\(Self.subnetB.network)", "dev", "flannel.1",
+                "onlink",
+            ]
+        )
     }
 
     func removeKernelVTEPOnA() throws {
@@ -52,16 +69,34 @@ extension TwoHostBed {
     }
 
     /// A Weft vxlan engine in `host` whose one peer is the other host (its VtepMAC from the route).
-    func startVXLANEngine(in host: TestNamespace, kind: EngineKind, sourcePorts: Int = EngineConfiguration.defaultSourcePortCount,
-                          offloads: Bool = false) throws -> Engine {
+    func startVXLANEngine(
+        in host: TestNamespace,
+        kind: EngineKind,
+        sourcePorts: Int = EngineConfiguration.defaultSourcePortCount,
+        offloads: Bool = false
+    ) throws -> Engine {
         let isA = host.name == hostA.name
         let configuration = EngineConfiguration(
-            network: Self.network, localSubnet: isA ? Self.subnetA : Self.subnetB, publicIP: isA ? Self.publicA : Self.publicB,
-            port: Self.vxlanPort, backend: .vxlan, vni: 1, vtepMAC: isA ? Self.macA : Self.macB,
-            engine: kind == .uring ? .uring : .mmsg, sourcePortCount: sourcePorts, offloads: offloads)
-        let peer = Route(subnet: isA ? Self.subnetB : Self.subnetA,
-                         nextHop: NextHop(publicIP: isA ? Self.publicB : Self.publicA, port: Self.vxlanPort,
-                                          vtepMAC: isA ? Self.macB : Self.macA, backend: .vxlan))
+            network: Self.network,
+            localSubnet: isA ? Self.subnetA : Self.subnetB,
+            publicIP: isA ? Self.publicA : Self.publicB,
+            port: Self.vxlanPort,
+            backend: .vxlan,
+            vni: 1,
+            vtepMAC: isA ? Self.macA : Self.macB,
+            engine: kind == .uring ? .uring : .mmsg,
+            sourcePortCount: sourcePorts,
+            offloads: offloads
+        )
+        let peer = Route(
+            subnet: isA ? Self.subnetB : Self.subnetA,
+            nextHop: NextHop(
+                publicIP: isA ? Self.publicB : Self.publicA,
+                port: Self.vxlanPort,
+                vtepMAC: isA ? Self.macB : Self.macA,
+                backend: .vxlan
+            )
+        )
         return try host.enter {
             let engine = Engine(configuration: configuration, routes: [peer])
             try engine.start()
@@ -71,7 +106,9 @@ extension TwoHostBed {
 
     static func mustRun(_ namespace: TestNamespace, _ command: [String]) throws {
         let (status, output) = try execute(namespace, command)
-        guard status == 0 else { throw TestFailure("\(command.joined(separator: " ")) in \(namespace.name): \(output)") }
+        guard status == 0 else {
+            throw TestFailure("\(command.joined(separator: " ")) in \(namespace.name): \(output)")
+        }
     }
 }
 
@@ -82,8 +119,11 @@ final class UnderlayCapture {
     private let process: Process
 
     init(_ namespace: TestNamespace, device: String) throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("weft-vxlan-\(UUID().uuidString).pcap").path
-        process = try namespace.start(["tcpdump", "-i", device, "-U", "-n", "-w", path, "udp port \(TwoHostBed.vxlanPort)"])
+        path =
+            FileManager.default.temporaryDirectory.appendingPathComponent("weft-vxlan-\(UUID().uuidString).pcap").path
+        process = try namespace.start([
+            "tcpdump", "-i", device, "-U", "-n", "-w", path, "udp port \(TwoHostBed.vxlanPort)",
+        ])
         // tcpdump has no ready signal on a pipe we keep; the file appears once it captures.
         let deadline = Date().addingTimeInterval(5)
         while !FileManager.default.fileExists(atPath: path) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
@@ -95,12 +135,17 @@ final class UnderlayCapture {
         Thread.sleep(forTimeInterval: 0.2)
         end(process)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let fields = ["ip.src", "ip.dst", "udp.srcport", "udp.dstport", "udp.checksum", "udp.checksum.status", "vxlan.vni",
-                      "vxlan.flags", "eth.src", "eth.dst", "tcp.srcport", "tcp.dstport", "ip.proto"]
+        let fields = [
+            "ip.src", "ip.dst", "udp.srcport", "udp.dstport", "udp.checksum", "udp.checksum.status", "vxlan.vni",
+            "vxlan.flags", "eth.src", "eth.dst", "tcp.srcport", "tcp.dstport", "ip.proto",
+        ]
         let tshark = Process()
         tshark.executableURL = URL(fileURLWithPath: "/usr/bin/tshark")
-        tshark.arguments = ["-r", path, "-n", "-d", "udp.port==\(TwoHostBed.vxlanPort),vxlan", "-o", "udp.check_checksum:TRUE",
-                            "-Y", "vxlan", "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=|"]
+        tshark.arguments =
+            [
+                "-r", path, "-n", "-d", "udp.port==\(TwoHostBed.vxlanPort),vxlan", "-o", "udp.check_checksum:TRUE",
+                "-Y", "vxlan", "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=|",
+            ]
             + fields.flatMap { ["-e", $0] }
         let pipe = Pipe()
         tshark.standardOutput = pipe
@@ -108,9 +153,13 @@ final class UnderlayCapture {
         try tshark.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         tshark.waitUntilExit()
-        guard tshark.terminationStatus == 0 else { throw TestFailure("tshark -r \(path) exited \(tshark.terminationStatus)") }
+        guard tshark.terminationStatus == 0 else {
+            throw TestFailure("tshark -r \(path) exited \(tshark.terminationStatus)")
+        }
         return output.split(separator: "\n").map { line in
-            let columns = line.split(separator: "\t", omittingEmptySubsequences: false).map { $0.split(separator: "|").map(String.init) }
+            let columns = line.split(separator: "\t", omittingEmptySubsequences: false).map {
+                $0.split(separator: "|").map(String.init)
+            }
             var values: [String: [String]] = [:]
             for (index, name) in fields.enumerated() { values[name] = index < columns.count ? columns[index] : [] }
             return VXLANFrame(values: values)
@@ -136,29 +185,45 @@ struct VXLANFrame: CustomStringConvertible {
     var innerEthernetDestination: String? { values["eth.dst"].flatMap { $0.count >= 2 ? $0[1] : nil } }
     /// Inner TCP flow (addresses and ports), or nil for other traffic.
     var innerTCPFlow: String? {
-        guard let source = values["tcp.srcport"]?.first, let destination = values["tcp.dstport"]?.first else { return nil }
+        guard let source = values["tcp.srcport"]?.first, let destination = values["tcp.dstport"]?.first else {
+            return nil
+        }
         return "\(innerSource ?? "?"):\(source)>\(innerDestination ?? "?"):\(destination)"
     }
 
-    var description: String { values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.joined(separator: "|"))" }.joined(separator: " ") }
+    var description: String {
+        values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.joined(separator: "|"))" }.joined(separator: " ")
+    }
 }
 
 /// `iperf3 -c` from `client` to `server` (a container address) for `seconds`, `streams` flows: the
 /// bits per second the receiver counted. The server is started and stopped here. The client is
 /// killed 20 s after its time is up (a stalled path can keep it waiting for ever), which fails.
-func iperf3(from client: TestNamespace, to server: TestNamespace, address: IPv4Address, seconds: Int = 2,
-            streams: Int = 1, bitsPerSecondPerStream: String? = nil) throws -> Double {
+func iperf3(
+    from client: TestNamespace,
+    to server: TestNamespace,
+    address: IPv4Address,
+    seconds: Int = 2,
+    streams: Int = 1,
+    bitsPerSecondPerStream: String? = nil
+) throws -> Double {
     let serverProcess = try server.start(["iperf3", "-s", "-1", "-B", "\(address)"])
     defer { end(serverProcess) }
     Thread.sleep(forTimeInterval: 0.5)
     // SIGKILL: children inherit the test runner's blocked SIGTERM.
-    let (status, output) = try TwoHostBed.execute(client, ["timeout", "-s", "KILL", "\(seconds + 20)",
-                                                           "iperf3", "-c", "\(address)", "-t", "\(seconds)", "-P", "\(streams)",
-                                                           "-J", "--connect-timeout", "3000"]
-                                                 + (bitsPerSecondPerStream.map { ["-b", $0] } ?? []))
+    let (status, output) = try TwoHostBed.execute(
+        client,
+        [
+            "timeout", "-s", "KILL", "\(seconds + 20)",
+            "iperf3", "-c", "\(address)", "-t", "\(seconds)", "-P", "\(streams)",
+            "-J", "--connect-timeout", "3000",
+        ]
+            + (bitsPerSecondPerStream.map { ["-b", $0] } ?? [])
+    )
     guard let object = try? JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
-          let end = object["end"] as? [String: Any], let received = end["sum_received"] as? [String: Any],
-          let rate = received["bits_per_second"] as? Double else {
+        let end = object["end"] as? [String: Any], let received = end["sum_received"] as? [String: Any],
+        let rate = received["bits_per_second"] as? Double
+    else {
         throw TestFailure("iperf3 to \(address) exited \(status): \(output.prefix(400))")
     }
     return rate

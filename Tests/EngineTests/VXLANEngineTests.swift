@@ -4,8 +4,8 @@ import Engine
 import Foundation
 import Glibc
 import Packets
-import Testing
 import TestThreads
+import Testing
 
 /// Tools the vxlan bed needs beyond ip and ping.
 let vxlanToolsMissing: String? = {
@@ -20,9 +20,16 @@ let vxlanToolsMissing: String? = {
 /// The vxlan backend end to end: a Weft node and a kernel flannel.1 node interoperate both ways
 /// (ping, TCP, frames as tshark dissects them), two Weft nodes talk, and every malformed or
 /// unwelcome VXLAN datagram is dropped and counted by its reason.
-@Suite(.ownThread, .enabled(if: vxlanToolsMissing == nil, "\(vxlanToolsMissing ?? "")"), .serialized, .timeLimit(.minutes(2)))
+@Suite(
+    .ownThread,
+    .enabled(if: vxlanToolsMissing == nil, "\(vxlanToolsMissing ?? "")"),
+    .serialized,
+    .timeLimit(.minutes(2))
+)
 struct VXLANEngineTests {
-    @Test(.enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"))
+    @Test(
+        .enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")")
+    )
     func uringNodeInteroperatesWithKernelFlannel() throws {
         try interoperate(.uring)
     }
@@ -49,38 +56,69 @@ struct VXLANEngineTests {
             #expect(back.received == 5, "\(back.output)")
             // Several flows from B, so the capture shows how outer source ports follow flows; slow
             // ones, so tshark has a few thousand frames to read rather than gigabytes.
-            _ = try iperf3(from: bed.containerB, to: bed.containerA, address: TwoHostBed.containerAddressA, seconds: 1, streams: 4,
-                           bitsPerSecondPerStream: "5M")
-            _ = try iperf3(from: bed.containerA, to: bed.containerB, address: TwoHostBed.containerAddressB, seconds: 1,
-                           bitsPerSecondPerStream: "5M")
+            _ = try iperf3(
+                from: bed.containerB,
+                to: bed.containerA,
+                address: TwoHostBed.containerAddressA,
+                seconds: 1,
+                streams: 4,
+                bitsPerSecondPerStream: "5M"
+            )
+            _ = try iperf3(
+                from: bed.containerA,
+                to: bed.containerB,
+                address: TwoHostBed.containerAddressB,
+                seconds: 1,
+                bitsPerSecondPerStream: "5M"
+            )
             let frames = try capture.finish()
-            let kernelToWeft = try iperf3(from: bed.containerA, to: bed.containerB, address: TwoHostBed.containerAddressB)
-            let weftToKernel = try iperf3(from: bed.containerB, to: bed.containerA, address: TwoHostBed.containerAddressA)
+            let kernelToWeft = try iperf3(
+                from: bed.containerA,
+                to: bed.containerB,
+                address: TwoHostBed.containerAddressB
+            )
+            let weftToKernel = try iperf3(
+                from: bed.containerB,
+                to: bed.containerA,
+                address: TwoHostBed.containerAddressA
+            )
             #expect(kernelToWeft > 0 && weftToKernel > 0)
-            print("vxlan \(kind.rawValue) ↔ kernel flannel.1: ping RTT A→B \(there.averageRTT ?? -1) ms, B→A \(back.averageRTT ?? -1) ms; "
-                + "TCP kernel→Weft \(String(format: "%.2f", kernelToWeft / 1e9)) Gbit/s, Weft→kernel "
-                + "\(String(format: "%.2f", weftToKernel / 1e9)) Gbit/s")
+            print(
+                "vxlan \(kind.rawValue) ↔ kernel flannel.1: ping RTT A→B \(there.averageRTT ?? -1) ms, B→A \(back.averageRTT ?? -1) ms; "
+                    + "TCP kernel→Weft \(String(format: "%.2f", kernelToWeft / 1e9)) Gbit/s, Weft→kernel "
+                    + "\(String(format: "%.2f", weftToKernel / 1e9)) Gbit/s"
+            )
 
             let ephemeral = try localPortRange(bed.hostB)
             let fromWeft = frames.filter { $0.outerSource == "\(TwoHostBed.publicB)" }
             let fromKernel = frames.filter { $0.outerSource == "\(TwoHostBed.publicA)" }
-            #expect(fromWeft.count > 100 && fromKernel.count > 100, "\(fromWeft.count) frames from Weft, \(fromKernel.count) from flannel.1")
+            #expect(
+                fromWeft.count > 100 && fromKernel.count > 100,
+                "\(fromWeft.count) frames from Weft, \(fromKernel.count) from flannel.1"
+            )
             func expectEvery(_ frames: [VXLANFrame], _ what: String, _ holds: (VXLANFrame) -> Bool) {
                 let failing = frames.filter { !holds($0) }
-                #expect(failing.isEmpty, "\(what): \(failing.count) of \(frames.count) frames fail, e.g. \(failing.first.map(\.description) ?? "")")
+                #expect(
+                    failing.isEmpty,
+                    "\(what): \(failing.count) of \(frames.count) frames fail, e.g. \(failing.first.map(\.description) ?? "")"
+                )
             }
             expectEvery(fromWeft, "VNI 1 to port 8472") { $0.vni == 1 && $0.destinationPort == 8472 }
             expectEvery(fromWeft, "inner Ethernet from B's VtepMAC to A's") {
                 $0.innerEthernetSource == "\(TwoHostBed.macB)" && $0.innerEthernetDestination == "\(TwoHostBed.macA)"
             }
             // The underlay finishes checksums in software here, so the capture shows the real one.
-            expectEvery(fromWeft, "outer UDP checksum present and good") { $0.checksumStatus == 1 && $0.checksum != "0x0000" }
+            expectEvery(fromWeft, "outer UDP checksum present and good") {
+                $0.checksumStatus == 1 && $0.checksum != "0x0000"
+            }
             expectEvery(fromWeft, "source port in \(ephemeral), not 8472") {
                 $0.sourcePort.map { ephemeral.contains($0) && $0 != 8472 } ?? false
             }
             var portsByFlow: [String: Set<Int>] = [:]
             for frame in fromWeft {
-                if let flow = frame.innerTCPFlow, let port = frame.sourcePort { portsByFlow[flow, default: []].insert(port) }
+                if let flow = frame.innerTCPFlow, let port = frame.sourcePort {
+                    portsByFlow[flow, default: []].insert(port)
+                }
             }
             #expect(portsByFlow.count >= 6, "iperf3's control and data flows, each way: \(portsByFlow)")
             #expect(portsByFlow.values.allSatisfy { $0.count == 1 }, "one flow, one source port: \(portsByFlow)")
@@ -109,8 +147,15 @@ struct VXLANEngineTests {
             #expect(there.received == 3, "\(there.output)")
             let back = try ping(from: bed.containerB, TwoHostBed.containerAddressA, count: 3)
             #expect(back.received == 3, "\(back.output)")
-            #expect(try iperf3(from: bed.containerA, to: bed.containerB, address: TwoHostBed.containerAddressB, seconds: 1,
-                               bitsPerSecondPerStream: "5M") > 0)
+            #expect(
+                try iperf3(
+                    from: bed.containerA,
+                    to: bed.containerB,
+                    address: TwoHostBed.containerAddressB,
+                    seconds: 1,
+                    bitsPerSecondPerStream: "5M"
+                ) > 0
+            )
             let fromKernel = try capture.finish().filter { $0.outerSource == "\(TwoHostBed.publicA)" }
             #expect(fromKernel.count >= 6)
             #expect(fromKernel.allSatisfy { $0.checksum == "0x0000" }, "\(fromKernel.prefix(3))")
@@ -135,7 +180,9 @@ struct VXLANEngineTests {
             #expect(there.received == 5, "\(there.output)")
             let back = try ping(from: bed.containerB, TwoHostBed.containerAddressA, count: 5)
             #expect(back.received == 5, "\(back.output)")
-            print("vxlan Weft \(kindA.rawValue) ↔ Weft mmsg: ping RTT A→B \(there.averageRTT ?? -1) ms, B→A \(back.averageRTT ?? -1) ms")
+            print(
+                "vxlan Weft \(kindA.rawValue) ↔ Weft mmsg: ping RTT A→B \(there.averageRTT ?? -1) ms, B→A \(back.averageRTT ?? -1) ms"
+            )
 
             let receiver = try bed.containerB.enter { try openUDP(TwoHostBed.containerAddressB, port: 9999) }
             defer { close(receiver) }
@@ -144,23 +191,31 @@ struct VXLANEngineTests {
             let zeroChecksum = try bed.hostA.enter { () throws -> Int32 in
                 let fd = try openUDP(TwoHostBed.publicA)
                 // SO_NO_CHECK: the kernel sends this socket's IPv4 datagrams with checksum 0.
-                guard weft_setsockopt_int(fd, SOL_SOCKET, SO_NO_CHECK, 1) == 0 else { close(fd); throw TestFailure("SO_NO_CHECK") }
+                guard weft_setsockopt_int(fd, SOL_SOCKET, SO_NO_CHECK, 1) == 0 else {
+                    close(fd)
+                    throw TestFailure("SO_NO_CHECK")
+                }
                 return fd
             }
             defer { close(zeroChecksum) }
             let fromStranger = try bed.stranger.enter { try openUDP(TwoHostBed.publicStranger) }
             defer { close(fromStranger) }
 
-            func inner(_ tag: String, source: IPv4Address = TwoHostBed.containerAddressA,
-                       destination: IPv4Address = TwoHostBed.containerAddressB) -> [UInt8] {
+            func inner(
+                _ tag: String,
+                source: IPv4Address = TwoHostBed.containerAddressA,
+                destination: IPv4Address = TwoHostBed.containerAddressB
+            ) -> [UInt8] {
                 ipv4UDPPacket(source: source, destination: destination, port: 9999, payload: Array(tag.utf8))
             }
             let before = engineB.counters.snapshot()
 
             // Delivered: plain, zero outer checksum, broadcast inner destination.
-            for (fd, frame, tag) in [(fromA, vxlanFrame(inner("ok-plain")), "ok-plain"),
-                                     (zeroChecksum, vxlanFrame(inner("ok-zero-checksum")), "ok-zero-checksum"),
-                                     (fromA, vxlanFrame(inner("ok-broadcast"), destination: .broadcast), "ok-broadcast")] {
+            for (fd, frame, tag) in [
+                (fromA, vxlanFrame(inner("ok-plain")), "ok-plain"),
+                (zeroChecksum, vxlanFrame(inner("ok-zero-checksum")), "ok-zero-checksum"),
+                (fromA, vxlanFrame(inner("ok-broadcast"), destination: .broadcast), "ok-broadcast"),
+            ] {
                 try sendUDP(fd, frame, to: TwoHostBed.publicB, port: TwoHostBed.vxlanPort)
                 let received = receiveUDP(receiver, milliseconds: 2000)
                 #expect(received.map { String(decoding: $0.payload, as: UTF8.self) } == tag, "\(tag) not delivered")
@@ -214,8 +269,14 @@ struct VXLANEngineTests {
 }
 
 /// A VXLAN payload written out field by field (RFC 7348 §5), independent of Packets' encapsulation.
-func vxlanFrame(_ inner: [UInt8], flags: UInt8 = 0x08, vni: UInt32 = 1, destination: MACAddress = TwoHostBed.macB,
-                source: MACAddress = TwoHostBed.macA, etherType: UInt16 = 0x0800) -> [UInt8] {
+func vxlanFrame(
+    _ inner: [UInt8],
+    flags: UInt8 = 0x08,
+    vni: UInt32 = 1,
+    destination: MACAddress = TwoHostBed.macB,
+    source: MACAddress = TwoHostBed.macA,
+    etherType: UInt16 = 0x0800
+) -> [UInt8] {
     [flags, 0, 0, 0, UInt8(vni >> 16 & 0xFF), UInt8(vni >> 8 & 0xFF), UInt8(vni & 0xFF), 0]
         + destination.bytes + source.bytes + [UInt8(etherType >> 8), UInt8(etherType & 0xFF)] + inner
 }

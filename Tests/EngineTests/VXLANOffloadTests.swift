@@ -1,12 +1,12 @@
 import Addressing
-import Capture
 import CShims
+import Capture
 import Engine
 import Foundation
 import Glibc
 import Packets
-import Testing
 import TestThreads
+import Testing
 
 /// Why the vxlan offload tests cannot run here, or nil.
 let vxlanOffloadsUnavailable: String? = {
@@ -35,7 +35,9 @@ extension EngineForwardingTests {
 
             let capturePath = NSTemporaryDirectory() + "weft-vxlan-offload-\(getpid()).pcap"
             defer { unlink(capturePath) }
-            let capture = try bed.hostB.start(["tcpdump", "-i", "ul0", "-s", "0", "-U", "-w", capturePath, "udp", "port", "8472"])
+            let capture = try bed.hostB.start([
+                "tcpdump", "-i", "ul0", "-s", "0", "-U", "-w", capturePath, "udp", "port", "8472",
+            ])
             defer { OffloadBed.forceStop(capture) }
             Thread.sleep(forTimeInterval: 1)
 
@@ -46,7 +48,9 @@ extension EngineForwardingTests {
             OffloadBed.forceStop(capture)
 
             let summary = try OffloadUnderlayCapture(
-                path: capturePath, vxlan: .init(vni: 1, vtepMACs: [TwoHostBed.macA, TwoHostBed.macB]))
+                path: capturePath,
+                vxlan: .init(vni: 1, vtepMACs: [TwoHostBed.macA, TwoHostBed.macB])
+            )
             #expect(summary.innerTCP > 2000, "\(summary)")
             #expect(summary.innerUDP >= 20, "\(summary)")
             #expect(summary.badEncapsulation == 0, "\(summary)")
@@ -55,8 +59,17 @@ extension EngineForwardingTests {
             #expect(summary.malformed == 0, "\(summary)")
             // 1,450-byte inner segments behind 22 bytes of VXLAN + Ethernet are 1,472-byte datagrams:
             // one send takes 65,507 / 1,472 = 44 of a super-packet's segments.
-            #expect(summary.largestSend == SegmentLayout(count: 46, gap: VXLAN.overhead, stride: 1472, segmentLength: 1450,
-                                                         lastSegmentLength: 1450).segmentsPerSend(), "\(summary)")
+            #expect(
+                summary.largestSend
+                    == SegmentLayout(
+                        count: 46,
+                        gap: VXLAN.overhead,
+                        stride: 1472,
+                        segmentLength: 1450,
+                        lastSegmentLength: 1450
+                    ).segmentsPerSend(),
+                "\(summary)"
+            )
             // iperf3's control and data connections, each way; every one from a single outer port
             // (super-packets and lone packets of a flow hash to the same source-port socket).
             #expect(summary.sourcePortsByFlow.count >= 4, "\(summary.sourcePortsByFlow)")
@@ -67,8 +80,10 @@ extension EngineForwardingTests {
                 #expect(statistics.drops.nonZero.isEmpty, "\(name) dropped \(statistics.drops.nonZero)")
                 #expect(statistics[.sendErrors] == 0 && statistics[.tunWriteErrors] == 0, "\(name)")
                 #expect(statistics[.segmentationFallbacks] == 0, "\(name)")
-                #expect(statistics[.wireSentPackets] > 4 * statistics[.tunReadPackets],
-                        "\(name): \(statistics[.wireSentPackets]) sent for \(statistics[.tunReadPackets]) read")
+                #expect(
+                    statistics[.wireSentPackets] > 4 * statistics[.tunReadPackets],
+                    "\(name): \(statistics[.wireSentPackets]) sent for \(statistics[.tunReadPackets]) read"
+                )
                 #expect(statistics[.coalescedSegments] > statistics[.tunWrittenPackets], "\(name)")
             }
             #expect(engineA.workerFailures.isEmpty && engineB.workerFailures.isEmpty)
@@ -137,9 +152,14 @@ extension EngineForwardingTests {
             defer { close(sender) }
 
             // Equal payloads, so every frame but the last has the same size, as UDP_SEGMENT needs.
-            func payload(_ tag: String) -> [UInt8] { Array(tag.utf8) + [UInt8](repeating: 0x2E, count: 48 - tag.utf8.count) }
-            func inner(_ tag: String, source: IPv4Address = TwoHostBed.containerAddressA,
-                       destination: IPv4Address = TwoHostBed.containerAddressB) -> [UInt8] {
+            func payload(_ tag: String) -> [UInt8] {
+                Array(tag.utf8) + [UInt8](repeating: 0x2E, count: 48 - tag.utf8.count)
+            }
+            func inner(
+                _ tag: String,
+                source: IPv4Address = TwoHostBed.containerAddressA,
+                destination: IPv4Address = TwoHostBed.containerAddressB
+            ) -> [UInt8] {
                 ipv4UDPPacket(source: source, destination: destination, port: 9999, payload: payload(tag))
             }
             var wrongVersion = inner("bad")
@@ -162,7 +182,9 @@ extension EngineForwardingTests {
 
             let capturePath = NSTemporaryDirectory() + "weft-vxlan-gro-\(getpid()).pcap"
             defer { unlink(capturePath) }
-            let capture = try bed.hostB.start(["tcpdump", "-i", "ul0", "-s", "0", "-U", "-w", capturePath, "udp", "port", "8472"])
+            let capture = try bed.hostB.start([
+                "tcpdump", "-i", "ul0", "-s", "0", "-U", "-w", capturePath, "udp", "port", "8472",
+            ])
             defer { OffloadBed.forceStop(capture) }
             Thread.sleep(forTimeInterval: 1)
 
@@ -208,8 +230,10 @@ extension EngineForwardingTests {
     /// iperf3 TCP from container A to B and back (it ran and moved data), then `bytes` each way
     /// over one TCP connection with every byte checked: each transfer completes.
     private func transfersComplete(_ bed: TwoHostBed, bytes: Int) throws {
-        let paths = [(bed.containerA, bed.containerB, TwoHostBed.containerAddressB, "A → B"),
-                     (bed.containerB, bed.containerA, TwoHostBed.containerAddressA, "B → A")]
+        let paths = [
+            (bed.containerA, bed.containerB, TwoHostBed.containerAddressB, "A → B"),
+            (bed.containerB, bed.containerA, TwoHostBed.containerAddressA, "B → A"),
+        ]
         for (client, server, address, label) in paths {
             // Bounded (a stalled path fails here); iperf3's receiver stops counting at the sender's
             // test-end message, so its numbers are no completion check.
@@ -230,7 +254,8 @@ extension EngineForwardingTests {
         while let frame = try reader.next() {
             let bytes = frame.bytes
             guard bytes.count >= 42, bytes[12] == 0x08, bytes[13] == 0x00, bytes[23] == 17,
-                  Array(bytes[26..<30]) == octets else { continue }
+                Array(bytes[26..<30]) == octets
+            else { continue }
             lengths.append(bytes.count - 14 - Int(bytes[14] & 0x0F) * 4 - 8)
         }
         return lengths

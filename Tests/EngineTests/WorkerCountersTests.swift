@@ -8,7 +8,8 @@ import Testing
 struct WorkerCountersTests {
     @Test func dropsTrafficAndPeersSumAcrossWorkers() {
         let counters = EngineCounters(workerCount: 2)
-        let first = counters.workers[0], second = counters.workers[1]
+        let first = counters.workers[0]
+        let second = counters.workers[1]
         first.countDrop(.unknownSender)
         second.countDrop(.unknownSender, by: 4)
         second.countDrop(.ttlExpired)
@@ -25,14 +26,22 @@ struct WorkerCountersTests {
         #expect(statistics.drops.total == 6)
         #expect(statistics[.wireSentPackets] == 4)
         #expect(statistics[.tunReadPackets] == 0)
-        #expect(statistics.peers == [peer: PeerTraffic(sentPackets: 2, sentBytes: 150, receivedPackets: 1, receivedBytes: 7)])
+        #expect(
+            statistics.peers == [
+                peer: PeerTraffic(sentPackets: 2, sentBytes: 150, receivedPackets: 1, receivedBytes: 7)
+            ]
+        )
     }
 
     @Test func everyTrafficCounterHasItsOwnWord() {
         let counters = EngineCounters(workerCount: 1)
-        for counter in WorkerCounters.Traffic.allCases { counters.workers[0].count(counter, by: UInt64(counter.rawValue + 1)) }
+        for counter in WorkerCounters.Traffic.allCases {
+            counters.workers[0].count(counter, by: UInt64(counter.rawValue + 1))
+        }
         let statistics = counters.snapshot()
-        for counter in WorkerCounters.Traffic.allCases { #expect(statistics[counter] == UInt64(counter.rawValue + 1), "\(counter)") }
+        for counter in WorkerCounters.Traffic.allCases {
+            #expect(statistics[counter] == UInt64(counter.rawValue + 1), "\(counter)")
+        }
         #expect(statistics.unattributed == PeerTraffic(), "a traffic counter ran into the overflow slot")
         #expect(statistics.peers.isEmpty && statistics.drops.total == 0)
         #expect(Set(WorkerCounters.Traffic.allCases.map(\.description)).count == WorkerCounters.Traffic.allCases.count)

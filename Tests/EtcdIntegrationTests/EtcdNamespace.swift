@@ -17,7 +17,8 @@ final class EtcdNamespace: Sendable {
     /// Why these tests cannot run here, or nil.
     static let missing: String? = {
         guard getuid() == 0 else { return "not root: network namespaces and nft need it" }
-        for tool in ["/usr/sbin/ip", "/usr/sbin/nft", "/usr/bin/ss", TestEtcd.binary] where !FileManager.default.isExecutableFile(atPath: tool) {
+        for tool in ["/usr/sbin/ip", "/usr/sbin/nft", "/usr/bin/ss", TestEtcd.binary]
+        where !FileManager.default.isExecutableFile(atPath: tool) {
             return "\(tool) is not installed"
         }
         return nil
@@ -26,7 +27,10 @@ final class EtcdNamespace: Sendable {
     private init(name: String) { self.name = name }
 
     static func with<T>(_ body: (EtcdNamespace) async throws -> T) async throws -> T {
-        let number = serial.withLock { value -> Int in value += 1; return value }
+        let number = serial.withLock { value -> Int in
+            value += 1
+            return value
+        }
         let namespace = EtcdNamespace(name: "weft-etcdka-\(getpid())-\(number)")
         try await must("/usr/sbin/ip", ["netns", "add", namespace.name])
         do {
@@ -79,8 +83,11 @@ final class EtcdNamespace: Sendable {
     /// `ss -tnoepH state established dport = :port` inside the namespace: one line per connection
     /// to `port`, with its timer and owning process.
     func connections(toPort port: Int) async throws -> [String] {
-        try await must("/usr/sbin/ip", ["netns", "exec", name, "/usr/bin/ss", "-tnoepH", "state", "established", "dport", "=", ":\(port)"])
-            .split(separator: "\n").map(String.init)
+        try await must(
+            "/usr/sbin/ip",
+            ["netns", "exec", name, "/usr/bin/ss", "-tnoepH", "state", "established", "dport", "=", ":\(port)"]
+        )
+        .split(separator: "\n").map(String.init)
     }
 
     @discardableResult

@@ -1,12 +1,13 @@
-@testable import Etcd
 import EtcdTestSupport
 import Foundation
 import Glibc
 import HTTP1
 import NIOCore
 import NIOPosix
-import Testing
 import TestSupport
+import Testing
+
+@testable import Etcd
 
 /// TCP keepalive on the etcd client's connections, seen from the kernel: etcd runs in a network
 /// namespace of its own and its traffic is dropped (no reset, no answer) while the client holds a
@@ -83,4 +84,3 @@ func ending(of watch: EtcdWatch) async -> (events: Int, error: EtcdError?) {
         return (seen, error)
     }
 }
-

@@ -1,12 +1,13 @@
 import Addressing
 import Config
-@testable import ControlPlane
-@testable import EtcdSubnets
 import Etcd
+import EtcdTestSupport
 import Foundation
 import Synchronization
 import Testing
-import EtcdTestSupport
+
+@testable import ControlPlane
+@testable import EtcdSubnets
 
 @Suite(.serialized, .enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
 struct LeaderLossTests {
@@ -22,8 +23,10 @@ struct LeaderLossTests {
             let client = try EtcdClient(endpoints: cluster.endpoints, configuration: configuration)
             defer { Task { try? await client.shutdown() } }
             let prefix = uniquePrefix()
-            try await client.put(EtcdPath.config(prefix: prefix),
-                                 #"{"Network":"10.244.0.0/16","SubnetLen":24,"SubnetMin":"10.244.1.0","SubnetMax":"10.244.10.0","Backend":{"Type":"udp"}}"#)
+            try await client.put(
+                EtcdPath.config(prefix: prefix),
+                #"{"Network":"10.244.0.0/16","SubnetLen":24,"SubnetMin":"10.244.1.0","SubnetMax":"10.244.10.0","Backend":{"Type":"udp"}}"#
+            )
             let leader = try #require(await cluster.leader())
 
             let hosts = (1...8).map { "198.18.0.\($0)" }
@@ -59,11 +62,16 @@ struct LeaderLossTests {
             #expect(stored.count == 8, "\(stored.map(\.key))")
             for (ip, lease) in leases {
                 let kv = stored.first { $0.key == lease.key }
-                #expect(kv.flatMap { try? LeaseAttributes.parse($0.value) }?.publicIP == IPv4Address(ip), "\(lease.key) holds \(kv?.value ?? "nothing"), not \(ip)")
+                #expect(
+                    kv.flatMap { try? LeaseAttributes.parse($0.value) }?.publicIP == IPv4Address(ip),
+                    "\(lease.key) holds \(kv?.value ?? "nothing"), not \(ip)"
+                )
                 #expect(kv?.lease == lease.etcdLease)
             }
             #expect(await cluster.leader().map { $0.name != leader.name } ?? false, "a new leader was elected")
-            print("leader \(leader.name) killed after the first of 8 acquisitions; \(failedTries.count.withLock { $0 }) tries failed and were retried")
+            print(
+                "leader \(leader.name) killed after the first of 8 acquisitions; \(failedTries.count.withLock { $0 }) tries failed and were retried"
+            )
         }
     }
 }

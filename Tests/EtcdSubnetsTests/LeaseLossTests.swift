@@ -1,13 +1,13 @@
 import Addressing
 import Config
 import ControlPlane
-import EtcdSubnets
 import Etcd
+import EtcdSubnets
+import EtcdTestSupport
 import Foundation
 import Synchronization
-import Testing
-import EtcdTestSupport
 import TestSupport
+import Testing
 
 /// Collects a manager's changes as they come.
 private final class ChangeLog: Sendable {
@@ -15,7 +15,9 @@ private final class ChangeLog: Sendable {
     private let following = Mutex<Task<Void, Never>?>(nil)
 
     init(_ manager: LeaseManager) {
-        following.withLock { $0 = Task { for await change in manager.changes { self.changes.withLock { $0.append(change) } } } }
+        following.withLock {
+            $0 = Task { for await change in manager.changes { self.changes.withLock { $0.append(change) } } }
+        }
     }
 
     func stop() { following.withLock { $0?.cancel() } }
@@ -27,7 +29,10 @@ private final class ChangeLog: Sendable {
 struct LeaseLossTests {
     @Test func deletedKeyReportedByTheWatcherIsReacquiredAtOnce() async throws {
         try await withNetwork { etcd, client, prefix in
-            var configuration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix)
+            var configuration = LeaseManager.Configuration(
+                attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"),
+                prefix: prefix
+            )
             configuration.retryInterval = .milliseconds(100)
             // A manual clock that never moves: only the notice can trigger anything.
             let manager = LeaseManager(client: client, configuration: configuration, clock: ManualClock())
@@ -60,7 +65,14 @@ struct LeaseLossTests {
     @Test func keyDeletedWhileItsEtcdLeaseLivesIsPutBackAtRenewal() async throws {
         try await withNetwork { etcd, client, prefix in
             let clock = ManualClock()
-            let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix), clock: clock)
+            let manager = LeaseManager(
+                client: client,
+                configuration: .init(
+                    attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"),
+                    prefix: prefix
+                ),
+                clock: clock
+            )
             let changes = ChangeLog(manager)
             defer { changes.stop() }
             let first = try await manager.acquireRecord()
@@ -84,10 +96,16 @@ struct LeaseLossTests {
     }
 
     @Test func renewalFailingWhileEtcdIsDownIsRetriedAfterTheRetryInterval() async throws {
-        try await withNetwork(client: { $0.requestTimeout = .seconds(1); $0.passes = 1 }) { etcd, client, prefix in
+        try await withNetwork(client: {
+            $0.requestTimeout = .seconds(1)
+            $0.passes = 1
+        }) { etcd, client, prefix in
             let clock = ManualClock()
             let log = LogRecorder()
-            var configuration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix)
+            var configuration = LeaseManager.Configuration(
+                attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"),
+                prefix: prefix
+            )
             configuration.retryInterval = .seconds(60)
             let manager = LeaseManager(client: client, configuration: configuration, clock: clock, log: log.handler)
             let changes = ChangeLog(manager)
@@ -118,7 +136,15 @@ struct LeaseLossTests {
         try await withNetwork { etcd, client, prefix in
             let clock = ManualClock()
             let log = LogRecorder()
-            let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix), clock: clock, log: log.handler)
+            let manager = LeaseManager(
+                client: client,
+                configuration: .init(
+                    attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"),
+                    prefix: prefix
+                ),
+                clock: clock,
+                log: log.handler
+            )
             let changes = ChangeLog(manager)
             defer { changes.stop() }
             let first = try await manager.acquireRecord()
@@ -126,8 +152,14 @@ struct LeaseLossTests {
             defer { runner.cancel() }
 
             try await client.revokeLease(#require(first.etcdLease))
-            let thief = try await LeaseManager(client: client, configuration: .init(
-                attributes: vxlanAttributes("198.18.0.6", mac: "0a:00:00:00:00:06"), prefix: prefix, previousSubnet: first.subnet)).acquireRecord()
+            let thief = try await LeaseManager(
+                client: client,
+                configuration: .init(
+                    attributes: vxlanAttributes("198.18.0.6", mac: "0a:00:00:00:00:06"),
+                    prefix: prefix,
+                    previousSubnet: first.subnet
+                )
+            ).acquireRecord()
             #expect(thief.subnet == first.subnet)
 
             clock.advance(by: .seconds(23 * 3600 + 1))
@@ -137,7 +169,9 @@ struct LeaseLossTests {
                 return
             }
             #expect(second.subnet != first.subnet)
-            #expect(log.lines(at: .warning).contains { $0.contains("CHANGED from \(first.subnet) to \(second.subnet)") })
+            #expect(
+                log.lines(at: .warning).contains { $0.contains("CHANGED from \(first.subnet) to \(second.subnet)") }
+            )
             // The other host's lease is untouched.
             let kv = try #require(try await client.get(thief.key).kvs.first)
             #expect(kv.lease == thief.etcdLease)

@@ -1,22 +1,29 @@
 import Addressing
 import Config
-@testable import ControlPlane
-@testable import EtcdSubnets
 import Etcd
+import EtcdTestSupport
 import Foundation
 import Synchronization
-import Testing
-import EtcdTestSupport
 import TestSupport
+import Testing
+
+@testable import ControlPlane
+@testable import EtcdSubnets
 
 @Suite(.serialized, .enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
 struct LeaseManagerTests {
     @Test func threeHostsGetDistinctSubnetsStoredInFlannelsFormat() async throws {
         try await withNetwork { etcd, client, prefix in
-            let hosts = [("198.18.0.1", "0a:00:00:00:00:01"), ("198.18.0.2", "0a:00:00:00:00:02"), ("198.18.0.3", "0a:00:00:00:00:03")]
+            let hosts = [
+                ("198.18.0.1", "0a:00:00:00:00:01"), ("198.18.0.2", "0a:00:00:00:00:02"),
+                ("198.18.0.3", "0a:00:00:00:00:03"),
+            ]
             var leases: [LeaseManager.Record] = []
             for (ip, mac) in hosts {
-                let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes(ip, mac: mac), prefix: prefix))
+                let manager = LeaseManager(
+                    client: client,
+                    configuration: .init(attributes: vxlanAttributes(ip, mac: mac), prefix: prefix)
+                )
                 leases.append(try await manager.acquireRecord())
             }
             #expect(Set(leases.map(\.subnet)).count == 3)
@@ -48,7 +55,13 @@ struct LeaseManagerTests {
 
     @Test func concurrentCallsOnOneManagerShareOneAcquisition() async throws {
         try await withNetwork { etcd, client, prefix in
-            let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.1", mac: "0a:00:00:00:00:01"), prefix: prefix))
+            let manager = LeaseManager(
+                client: client,
+                configuration: .init(
+                    attributes: vxlanAttributes("198.18.0.1", mac: "0a:00:00:00:00:01"),
+                    prefix: prefix
+                )
+            )
             async let first = manager.acquireRecord()
             async let second = manager.acquireRecord()
             let leases = try await [first, second]
@@ -59,7 +72,10 @@ struct LeaseManagerTests {
 
     @Test func missingConfigNamesTheKeyAndTheFixAndRetryingThenSucceeds() async throws {
         try await withNetwork(nil) { etcd, client, prefix in
-            let manager = LeaseManager(client: client, configuration: .init(attributes: .udp(publicIP: IPv4Address("198.18.0.1")!), prefix: prefix))
+            let manager = LeaseManager(
+                client: client,
+                configuration: .init(attributes: .udp(publicIP: IPv4Address("198.18.0.1")!), prefix: prefix)
+            )
             let error = await #expect(throws: LeaseError.self) { try await manager.acquire() }
             let message = error?.description ?? ""
             #expect(error?.kind == .configMissing)
@@ -73,13 +89,20 @@ struct LeaseManagerTests {
             let lease = try await manager.acquireRecord()
             #expect(IPv4Prefix("10.5.0.0/16")!.contains(lease.subnet))
             // The udp backend writes no BackendType.
-            #expect(try await etcd.subnetKeys(prefix: prefix).map(\.value) == [#"{"PublicIP":"198.18.0.1","PublicIPv6":null}"#])
+            #expect(
+                try await etcd.subnetKeys(prefix: prefix).map(\.value) == [
+                    #"{"PublicIP":"198.18.0.1","PublicIPv6":null}"#
+                ]
+            )
         }
     }
 
     @Test func invalidConfigIsReportedWithTheField() async throws {
         try await withNetwork(#"{"Network":"10.5.0.0/16","SubnetLen":31}"#) { etcd, client, prefix in
-            let manager = LeaseManager(client: client, configuration: .init(attributes: .udp(publicIP: IPv4Address("198.18.0.1")!), prefix: prefix))
+            let manager = LeaseManager(
+                client: client,
+                configuration: .init(attributes: .udp(publicIP: IPv4Address("198.18.0.1")!), prefix: prefix)
+            )
             let error = await #expect(throws: LeaseError.self) { try await manager.acquire() }
             #expect(error?.description.contains("SubnetLen 31") == true, "\(String(describing: error))")
         }
@@ -91,9 +114,19 @@ struct LeaseManagerTests {
             let key = "\(prefix)/subnets/10.244.42.0-24"
             _ = try await etcd.etcdctl("put", key, flannelVXLANValue(publicIP: "198.18.0.9", mac: "0a:00:00:00:00:99"))
             // Another host's reservation is not ours to take.
-            _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.43.0-24", flannelVXLANValue(publicIP: "198.18.0.8", mac: "0a:00:00:00:00:98"))
+            _ = try await etcd.etcdctl(
+                "put",
+                "\(prefix)/subnets/10.244.43.0-24",
+                flannelVXLANValue(publicIP: "198.18.0.8", mac: "0a:00:00:00:00:98")
+            )
 
-            let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.9", mac: "0a:00:00:00:00:09"), prefix: prefix))
+            let manager = LeaseManager(
+                client: client,
+                configuration: .init(
+                    attributes: vxlanAttributes("198.18.0.9", mac: "0a:00:00:00:00:09"),
+                    prefix: prefix
+                )
+            )
             let lease = try await manager.acquireRecord()
             #expect(lease.subnet == cidr("10.244.42.0/24"))
             #expect(lease.origin == .reservation)
@@ -106,13 +139,25 @@ struct LeaseManagerTests {
     }
 
     @Test func anotherHostsReservationIsNeverTaken() async throws {
-        try await withNetwork(#"{"Network":"10.244.0.0/16","SubnetMin":"10.244.7.0","SubnetMax":"10.244.7.0","Backend":{"Type":"vxlan"}}"#) { etcd, client, prefix in
+        try await withNetwork(
+            #"{"Network":"10.244.0.0/16","SubnetMin":"10.244.7.0","SubnetMax":"10.244.7.0","Backend":{"Type":"vxlan"}}"#
+        ) { etcd, client, prefix in
             let theirs = flannelVXLANValue(publicIP: "198.18.0.8", mac: "0a:00:00:00:00:98")
             _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.7.0-24", theirs)
-            let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.9", mac: "0a:00:00:00:00:09"), prefix: prefix))
+            let manager = LeaseManager(
+                client: client,
+                configuration: .init(
+                    attributes: vxlanAttributes("198.18.0.9", mac: "0a:00:00:00:00:09"),
+                    prefix: prefix
+                )
+            )
             let error = await #expect(throws: LeaseError.self) { try await manager.acquire() }
             #expect(error?.kind == .noSubnet, "expected out of subnets, got \(String(describing: error))")
-            #expect(error?.description.hasPrefix("out of subnets: all 1 subnets of 10.244.0.0/16 between SubnetMin 10.244.7.0 and SubnetMax 10.244.7.0") == true)
+            #expect(
+                error?.description.hasPrefix(
+                    "out of subnets: all 1 subnets of 10.244.0.0/16 between SubnetMin 10.244.7.0 and SubnetMax 10.244.7.0"
+                ) == true
+            )
             #expect(try await etcd.subnetKeys(prefix: prefix).map(\.value) == [theirs])
         }
     }
@@ -120,13 +165,25 @@ struct LeaseManagerTests {
     @Test func existingLeaseIsKeptOnRestartOnAFreshEtcdLease() async throws {
         try await withNetwork { etcd, client, prefix in
             let attributes = vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05")
-            let first = try await LeaseManager(client: client, configuration: .init(attributes: attributes, prefix: prefix)).acquireRecord()
+            let first = try await LeaseManager(
+                client: client,
+                configuration: .init(attributes: attributes, prefix: prefix)
+            ).acquireRecord()
             // Another host in between, so "same subnet" is not luck of the draw.
-            _ = try await LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.6", mac: "0a:00:00:00:00:06"), prefix: prefix)).acquireRecord()
+            _ = try await LeaseManager(
+                client: client,
+                configuration: .init(
+                    attributes: vxlanAttributes("198.18.0.6", mac: "0a:00:00:00:00:06"),
+                    prefix: prefix
+                )
+            ).acquireRecord()
 
             // The daemon restarts: a new manager, same PublicIP, a new VtepMAC.
             let restarted = vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:55")
-            let second = try await LeaseManager(client: client, configuration: .init(attributes: restarted, prefix: prefix)).acquireRecord()
+            let second = try await LeaseManager(
+                client: client,
+                configuration: .init(attributes: restarted, prefix: prefix)
+            ).acquireRecord()
             #expect(second.subnet == first.subnet)
             #expect(second.origin == .existing)
             #expect(second.etcdLease != first.etcdLease)
@@ -142,7 +199,11 @@ struct LeaseManagerTests {
     @Test func previousSubnetIsReusedWhenFreeAndLeftAloneWhenHeld() async throws {
         try await withNetwork { etcd, client, prefix in
             let previous = try SubnetEnv.parse("FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.77.1/24\n").subnet
-            var configuration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix, previousSubnet: previous)
+            var configuration = LeaseManager.Configuration(
+                attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"),
+                prefix: prefix,
+                previousSubnet: previous
+            )
             let lease = try await LeaseManager(client: client, configuration: configuration).acquireRecord()
             #expect(lease.subnet == cidr("10.244.77.0/24"))
             #expect(lease.origin == .requested)
@@ -168,7 +229,9 @@ struct LeaseManagerTests {
     /// SubnetMin == SubnetMax leaves one subnet for several hosts starting at once: exactly one
     /// may own it, every other gets the out-of-subnets error; 200 rounds on one etcd.
     @Test func concurrentAcquisitionsOfTheLastSubnetHaveExactlyOneWinner() async throws {
-        try await withNetwork(#"{"Network":"10.244.0.0/16","SubnetMin":"10.244.9.0","SubnetMax":"10.244.9.0","Backend":{"Type":"vxlan"}}"#) { etcd, client, prefix in
+        try await withNetwork(
+            #"{"Network":"10.244.0.0/16","SubnetMin":"10.244.9.0","SubnetMax":"10.244.9.0","Backend":{"Type":"vxlan"}}"#
+        ) { etcd, client, prefix in
             let contenders = 6
             let log = LogRecorder()
             for round in 0..<200 {
@@ -176,7 +239,11 @@ struct LeaseManagerTests {
                     for host in 0..<contenders {
                         group.addTask {
                             let attributes = vxlanAttributes("198.18.1.\(host + 1)", mac: "0a:00:00:00:01:0\(host)")
-                            let manager = LeaseManager(client: client, configuration: .init(attributes: attributes, prefix: prefix), log: log.handler)
+                            let manager = LeaseManager(
+                                client: client,
+                                configuration: .init(attributes: attributes, prefix: prefix),
+                                log: log.handler
+                            )
                             do throws(LeaseError) {
                                 return .success(try await manager.acquireRecord())
                             } catch {
@@ -216,7 +283,10 @@ struct LeaseManagerTests {
         try await withNetwork { etcd, client, prefix in
             let clock = ManualClock()
             let log = LogRecorder()
-            var configuration = LeaseManager.Configuration(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix)
+            var configuration = LeaseManager.Configuration(
+                attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"),
+                prefix: prefix
+            )
             configuration.retryInterval = .milliseconds(100)
             let manager = LeaseManager(client: client, configuration: configuration, clock: clock, log: log.handler)
             let first = try await manager.acquireRecord()
@@ -255,7 +325,14 @@ struct LeaseManagerTests {
     @Test func renewalHappensOnlyOnceLessThanTheMarginIsLeft() async throws {
         try await withNetwork { etcd, client, prefix in
             let clock = ManualClock()
-            let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"), prefix: prefix), clock: clock)
+            let manager = LeaseManager(
+                client: client,
+                configuration: .init(
+                    attributes: vxlanAttributes("198.18.0.5", mac: "0a:00:00:00:00:05"),
+                    prefix: prefix
+                ),
+                clock: clock
+            )
             let first = try await manager.acquireRecord()
             let id = try #require(first.etcdLease)
             let seen = Mutex<[LeaseChange]>([])

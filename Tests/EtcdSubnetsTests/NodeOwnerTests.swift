@@ -1,11 +1,12 @@
 import Addressing
 import Config
-@testable import ControlPlane
-@testable import EtcdSubnets
 import Etcd
+import EtcdTestSupport
 import Foundation
 import Testing
-import EtcdTestSupport
+
+@testable import ControlPlane
+@testable import EtcdSubnets
 
 struct NodeOwnerRecordTests {
     @Test func theRecordRoundTripsAndAnythingElseIsNoOwner() {
@@ -20,7 +21,8 @@ struct NodeOwnerRecordTests {
 
 @Suite(.serialized, .enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
 struct DuplicatePublicIPTests {
-    static func manager(_ client: EtcdClient, prefix: String, node: String?, ip: String = "198.18.0.1") -> LeaseManager {
+    static func manager(_ client: EtcdClient, prefix: String, node: String?, ip: String = "198.18.0.1") -> LeaseManager
+    {
         var configuration = LeaseManager.Configuration(attributes: .udp(publicIP: IPv4Address(ip)!), prefix: prefix)
         configuration.node = node.map { NodeOwner(nodeID: $0, hostname: "host-\($0)") }
         return LeaseManager(client: client, configuration: configuration)
@@ -35,7 +37,10 @@ struct DuplicatePublicIPTests {
             let first = try await Self.manager(client, prefix: prefix, node: "aaaa").acquireRecord()
             let ownerKey = EtcdPath.owner(prefix: prefix, subnet: LeaseKey(subnet: first.subnet))
             #expect(try await client.get(ownerKey).kvs.first?.value == #"{"Hostname":"host-aaaa","NodeID":"aaaa"}"#)
-            #expect(try await client.get(ownerKey).kvs.first?.lease == first.etcdLease, "the owner record lives and dies with the lease")
+            #expect(
+                try await client.get(ownerKey).kvs.first?.lease == first.etcdLease,
+                "the owner record lives and dies with the lease"
+            )
             let before = try await client.get(first.key).kvs.first
 
             let intruder = Self.manager(client, prefix: prefix, node: "bbbb")
@@ -62,8 +67,13 @@ struct DuplicatePublicIPTests {
             // flanneld's lease at another PublicIP: no owner record, taken by whichever node has that IP.
             let flannelKey = "\(prefix)/subnets/10.244.77.0-24"
             let flannelLease = try await client.grantLease(ttl: 600)
-            try await client.put(flannelKey, #"{"PublicIP":"198.18.0.7","PublicIPv6":null,"BackendType":"udp"}"#, lease: flannelLease.id)
-            let migrated = try await Self.manager(client, prefix: prefix, node: "cccc", ip: "198.18.0.7").acquireRecord()
+            try await client.put(
+                flannelKey,
+                #"{"PublicIP":"198.18.0.7","PublicIPv6":null,"BackendType":"udp"}"#,
+                lease: flannelLease.id
+            )
+            let migrated = try await Self.manager(client, prefix: prefix, node: "cccc", ip: "198.18.0.7")
+                .acquireRecord()
             #expect(migrated.key == flannelKey && migrated.origin == .existing)
         }
     }

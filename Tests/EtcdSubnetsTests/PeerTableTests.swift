@@ -1,10 +1,11 @@
 import Addressing
 import Config
-@testable import ControlPlane
-@testable import EtcdSubnets
 import Etcd
 import Routes
 import Testing
+
+@testable import ControlPlane
+@testable import EtcdSubnets
 
 /// Record validation and route building, without etcd.
 struct PeerTableTests {
@@ -13,13 +14,31 @@ struct PeerTableTests {
     let hostGateway = try! NetworkConfig.parse(#"{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}"#)
 
     func put(_ name: String, _ value: String, revision: Int64 = 1) -> WatchEvent {
-        WatchEvent(kind: .put, kv: KeyValue(key: "/coreos.com/network/subnets/\(name)", value: value,
-                                            createRevision: revision, modRevision: revision, version: 1, lease: nil))
+        WatchEvent(
+            kind: .put,
+            kv: KeyValue(
+                key: "/coreos.com/network/subnets/\(name)",
+                value: value,
+                createRevision: revision,
+                modRevision: revision,
+                version: 1,
+                lease: nil
+            )
+        )
     }
 
     func delete(_ name: String, revision: Int64) -> WatchEvent {
-        WatchEvent(kind: .delete, kv: KeyValue(key: "/coreos.com/network/subnets/\(name)", value: "",
-                                               createRevision: 0, modRevision: revision, version: 0, lease: nil))
+        WatchEvent(
+            kind: .delete,
+            kv: KeyValue(
+                key: "/coreos.com/network/subnets/\(name)",
+                value: "",
+                createRevision: 0,
+                modRevision: revision,
+                version: 0,
+                lease: nil
+            )
+        )
     }
 
     @Test func eachMalformedRecordIsSkippedForItsReasonAndTheRestStay() {
@@ -28,7 +47,12 @@ struct PeerTableTests {
         table.apply(put("10.244.2.0-24", good))
         table.apply(put("garbage", good))
         table.apply(put("10.244.3.0-24", "{\"PublicIP\":"))
-        table.apply(put("10.244.4.0-24", #"{"PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0a:00:00:00:00:04"}}"#))
+        table.apply(
+            put(
+                "10.244.4.0-24",
+                #"{"PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0a:00:00:00:00:04"}}"#
+            )
+        )
         table.apply(put("10.99.5.0-24", flannelVXLANValue(publicIP: "198.18.0.5", mac: "0a:00:00:00:00:05")))
         table.apply(put("10.244.0.0-23", flannelVXLANValue(publicIP: "198.18.0.6", mac: "0a:00:00:00:00:06")))
         table.apply(put("10.244.7.0-24", #"{"PublicIP":"198.18.0.7","PublicIPv6":null,"BackendType":"vxlan"}"#))
@@ -36,18 +60,37 @@ struct PeerTableTests {
 
         let (routes, skipped) = table.routes(localSubnet: cidr("10.244.1.0/24"))
         let mac = MACAddress("0a:00:00:00:00:02")!
-        #expect(routes == [Route(subnet: cidr("10.244.2.0/24"), nextHop: NextHop(publicIP: IPv4Address("198.18.0.2")!, port: 4789, vtepMAC: mac, backend: .vxlan))])
-        #expect(skipped == [.badKey: 1, .badJSON: 1, .missingPublicIP: 1, .outsideNetwork: 1, .overlapsLocal: 1, .badBackendData: 1])
+        #expect(
+            routes == [
+                Route(
+                    subnet: cidr("10.244.2.0/24"),
+                    nextHop: NextHop(publicIP: IPv4Address("198.18.0.2")!, port: 4789, vtepMAC: mac, backend: .vxlan)
+                )
+            ]
+        )
+        #expect(
+            skipped == [
+                .badKey: 1, .badJSON: 1, .missingPublicIP: 1, .outsideNetwork: 1, .overlapsLocal: 1, .badBackendData: 1,
+            ]
+        )
     }
 
     @Test func udpAndHostGatewayRoutesTakeThePortFromTheConfig() {
         var table = PeerTable(config: udp)
         table.apply(put("10.244.2.0-24", #"{"PublicIP":"198.18.0.2","PublicIPv6":null}"#))
-        #expect(table.routes(localSubnet: nil).routes.map(\.nextHop) == [NextHop(publicIP: IPv4Address("198.18.0.2")!, port: 9000, backend: .udp)])
+        #expect(
+            table.routes(localSubnet: nil).routes.map(\.nextHop) == [
+                NextHop(publicIP: IPv4Address("198.18.0.2")!, port: 9000, backend: .udp)
+            ]
+        )
 
         var gateways = PeerTable(config: hostGateway)
         gateways.apply(put("10.244.2.0-24", #"{"PublicIP":"198.18.0.2","PublicIPv6":null,"BackendType":"host-gw"}"#))
-        #expect(gateways.routes(localSubnet: nil).routes.map(\.nextHop) == [NextHop(publicIP: IPv4Address("198.18.0.2")!, port: 0, backend: .hostGateway)])
+        #expect(
+            gateways.routes(localSubnet: nil).routes.map(\.nextHop) == [
+                NextHop(publicIP: IPv4Address("198.18.0.2")!, port: 0, backend: .hostGateway)
+            ]
+        )
     }
 
     @Test func aHostGatewayNetworkSkipsLeasesOfOtherBackends() {
@@ -63,9 +106,13 @@ struct PeerTableTests {
 
     @Test func deleteRemovesAndAReplacedListingReportsTheDifference() {
         var table = PeerTable(config: vxlan)
-        let added = table.apply(put("10.244.2.0-24", flannelVXLANValue(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02")))
+        let added = table.apply(
+            put("10.244.2.0-24", flannelVXLANValue(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02"))
+        )
         // Re-putting the same value changes nothing.
-        let repeated = table.apply(put("10.244.2.0-24", flannelVXLANValue(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02"), revision: 2))
+        let repeated = table.apply(
+            put("10.244.2.0-24", flannelVXLANValue(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02"), revision: 2)
+        )
         table.apply(put("10.244.3.0-24", flannelVXLANValue(publicIP: "198.18.0.3", mac: "0a:00:00:00:00:03")))
         let deleted = table.apply(delete("10.244.3.0-24", revision: 4))
         let deletedAgain = table.apply(delete("10.244.3.0-24", revision: 5))

@@ -1,15 +1,16 @@
 import Addressing
 import Config
-@testable import ControlPlane
-@testable import EtcdSubnets
 import Etcd
+import EtcdTestSupport
 import Foundation
 import Routes
 import Synchronization
-import Testing
-import EtcdTestSupport
-import Timing
 import TestSupport
+import Testing
+import Timing
+
+@testable import ControlPlane
+@testable import EtcdSubnets
 
 /// What a peer watcher tells the daemon about etcd going away and coming back wrong.
 private final class Told: Sendable {
@@ -20,14 +21,25 @@ private final class Told: Sendable {
     func lines(containing text: String) -> [String] { logs.withLock { $0.filter { $0.contains(text) } } }
 }
 
-private func watcher(_ client: EtcdClient, config: NetworkConfig, prefix: String, told: Told) -> (PeerWatcher, RouteTablePublisher) {
-    let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength))
+private func watcher(
+    _ client: EtcdClient,
+    config: NetworkConfig,
+    prefix: String,
+    told: Told
+) -> (PeerWatcher, RouteTablePublisher) {
+    let publisher = RouteTablePublisher(
+        RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength)
+    )
     var configuration = PeerWatcher.Configuration(network: config, localSubnet: cidr("10.244.1.0/24"), prefix: prefix)
     configuration.backoff = Backoff(initial: .milliseconds(100), maximum: .milliseconds(500))
     let watcher = PeerWatcher(
-        client: client, configuration: configuration, publisher: publisher, log: { _, line in told.logs.withLock { $0.append(line) } },
+        client: client,
+        configuration: configuration,
+        publisher: publisher,
+        log: { _, line in told.logs.withLock { $0.append(line) } },
         onFreshness: { freshness in told.freshness.withLock { $0.append(freshness) } },
-        onRecheckLease: { told.rechecks.withLock { $0 += 1 } })
+        onRecheckLease: { told.rechecks.withLock { $0 += 1 } }
+    )
     return (watcher, publisher)
 }
 
@@ -35,7 +47,9 @@ private func isConfirmed(_ freshness: PeerWatcher.Freshness) -> Bool {
     if case .confirmed = freshness { true } else { false }
 }
 
-private func subnets(_ publisher: RouteTablePublisher) -> Set<IPv4Prefix> { Set(publisher.withCurrent { $0.routes.map(\.subnet) }) }
+private func subnets(_ publisher: RouteTablePublisher) -> Set<IPv4Prefix> {
+    Set(publisher.withCurrent { $0.routes.map(\.subnet) })
+}
 
 private func fastWatch(_ configuration: inout EtcdClient.Configuration) {
     configuration.watchProgressInterval = .milliseconds(300)
@@ -52,7 +66,11 @@ struct PeerWatcherFaultTests {
     @Test func aSilentEtcdIsToldOncePerEpisodeAndTheTableComesBack() async throws {
         try await withNetwork(client: fastWatch) { etcd, client, prefix in
             let config = try await client.networkConfig(prefix: prefix)
-            _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.2.0-24", flannelVXLANValue(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02"))
+            _ = try await etcd.etcdctl(
+                "put",
+                "\(prefix)/subnets/10.244.2.0-24",
+                flannelVXLANValue(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02")
+            )
             let told = Told()
             let (peers, publisher) = watcher(client, config: config, prefix: prefix, told: told)
             let runner = Task { await peers.run() }
@@ -75,8 +93,16 @@ struct PeerWatcherFaultTests {
             #expect(told.lines(containing: "no longer confirmed current").count == 1)
             #expect(subnets(publisher) == [cidr("10.244.2.0/24")], "the routes stay while etcd is away")
 
-            _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.3.0-24", flannelVXLANValue(publicIP: "198.18.0.3", mac: "0a:00:00:00:00:03"))
-            #expect(await eventually(timeout: .seconds(20)) { subnets(publisher) == [cidr("10.244.2.0/24"), cidr("10.244.3.0/24")] })
+            _ = try await etcd.etcdctl(
+                "put",
+                "\(prefix)/subnets/10.244.3.0-24",
+                flannelVXLANValue(publicIP: "198.18.0.3", mac: "0a:00:00:00:00:03")
+            )
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    subnets(publisher) == [cidr("10.244.2.0/24"), cidr("10.244.3.0/24")]
+                }
+            )
             #expect(await eventually { told.freshness.withLock { $0.last.map(isConfirmed) == true } })
             #expect(told.lines(containing: "confirmed current again").count == 1)
             #expect(told.rechecks.withLock { $0 } >= 1, "our key is rechecked after the watch came back")
@@ -90,8 +116,11 @@ struct PeerWatcherFaultTests {
         try await withNetwork(client: fastWatch) { etcd, client, prefix in
             let config = try await client.networkConfig(prefix: prefix)
             for index in 2...6 {
-                _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.\(index).0-24",
-                                           flannelVXLANValue(publicIP: "198.18.0.\(index)", mac: "0a:00:00:00:00:0\(index)"))
+                _ = try await etcd.etcdctl(
+                    "put",
+                    "\(prefix)/subnets/10.244.\(index).0-24",
+                    flannelVXLANValue(publicIP: "198.18.0.\(index)", mac: "0a:00:00:00:00:0\(index)")
+                )
             }
             let told = Told()
             let (peers, publisher) = watcher(client, config: config, prefix: prefix, told: told)
@@ -101,9 +130,16 @@ struct PeerWatcherFaultTests {
 
             try await etcd.wipe()
             try await etcd.putConfig(vxlanConfig, prefix: prefix)
-            _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.9.0-24", flannelVXLANValue(publicIP: "198.18.0.9", mac: "0a:00:00:00:00:09"))
+            _ = try await etcd.etcdctl(
+                "put",
+                "\(prefix)/subnets/10.244.9.0-24",
+                flannelVXLANValue(publicIP: "198.18.0.9", mac: "0a:00:00:00:00:09")
+            )
 
-            #expect(await eventually(timeout: .seconds(30)) { subnets(publisher) == [cidr("10.244.9.0/24")] }, "\(subnets(publisher))")
+            #expect(
+                await eventually(timeout: .seconds(30)) { subnets(publisher) == [cidr("10.244.9.0/24")] },
+                "\(subnets(publisher))"
+            )
             #expect(told.lines(containing: "etcd's store went back").count == 1, "\(told.logs.withLock { $0 })")
             #expect(await peers.statistics.storeResets == 1)
             #expect(told.rechecks.withLock { $0 } >= 1)
@@ -119,15 +155,22 @@ extension PeerWatcherFaultTests {
     @Test func aListingWithoutOurKeyHasTheLeaseReasserted() async throws {
         try await withNetwork(client: fastWatch) { etcd, client, prefix in
             let config = try await client.networkConfig(prefix: prefix)
-            _ = try await etcd.etcdctl("put", "\(prefix)/subnets/10.244.2.0-24", flannelVXLANValue(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02"))
+            _ = try await etcd.etcdctl(
+                "put",
+                "\(prefix)/subnets/10.244.2.0-24",
+                flannelVXLANValue(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02")
+            )
             let told = Told()
             let (peers, publisher) = watcher(client, config: config, prefix: prefix, told: told)
             let runner = Task { await peers.run() }
             defer { runner.cancel() }
             #expect(await eventually { subnets(publisher) == [cidr("10.244.2.0/24")] })
             #expect(await eventually { told.rechecks.withLock { $0 } >= 1 }, "\(told.logs.withLock { $0 })")
-            #expect(told.lines(containing: "our lease key \(prefix)/subnets/10.244.1.0-24 is missing from etcd's listing").count == 1,
-                    "\(told.logs.withLock { $0 })")
+            #expect(
+                told.lines(containing: "our lease key \(prefix)/subnets/10.244.1.0-24 is missing from etcd's listing")
+                    .count == 1,
+                "\(told.logs.withLock { $0 })"
+            )
         }
     }
 }
@@ -138,7 +181,13 @@ struct LeaseRecheckTests {
     /// compare-first write; without it the key would come back only at the renewal (23 h).
     @Test func recheckReassertsTheSameSubnetInAStoreThatLostIt() async throws {
         try await withNetwork { etcd, client, prefix in
-            let manager = LeaseManager(client: client, configuration: .init(attributes: vxlanAttributes("198.18.0.1", mac: "0a:00:00:00:00:01"), prefix: prefix))
+            let manager = LeaseManager(
+                client: client,
+                configuration: .init(
+                    attributes: vxlanAttributes("198.18.0.1", mac: "0a:00:00:00:00:01"),
+                    prefix: prefix
+                )
+            )
             let lease = try await manager.acquireRecord()
             let runner = Task { await manager.run() }
             defer { runner.cancel() }
@@ -150,9 +199,11 @@ struct LeaseRecheckTests {
             #expect(try await etcd.subnetKeys(prefix: prefix).isEmpty)
 
             await manager.recheck()
-            #expect(await eventually(timeout: .seconds(20)) {
-                (try? await etcd.subnetKeys(prefix: prefix).map(\.key)) == [lease.key]
-            })
+            #expect(
+                await eventually(timeout: .seconds(20)) {
+                    (try? await etcd.subnetKeys(prefix: prefix).map(\.key)) == [lease.key]
+                }
+            )
             let stored = try await etcd.subnetKeys(prefix: prefix)
             #expect(stored.first?.value == flannelVXLANValue(publicIP: "198.18.0.1", mac: "0a:00:00:00:00:01"))
             #expect(await manager.current?.subnet == lease.subnet)

@@ -1,33 +1,56 @@
 import Addressing
 import Config
-@testable import ControlPlane
-@testable import EtcdSubnets
 import Etcd
 import Testing
 import Timing
 
+@testable import ControlPlane
+@testable import EtcdSubnets
+
 /// The order of preference, without etcd: reservation, existing lease, requested, random.
 struct SubnetChoiceTests {
-    let config = try! NetworkConfig.parse(#"{"Network":"10.244.0.0/16","SubnetMin":"10.244.1.0","SubnetMax":"10.244.4.0"}"#)
+    let config = try! NetworkConfig.parse(
+        #"{"Network":"10.244.0.0/16","SubnetMin":"10.244.1.0","SubnetMax":"10.244.4.0"}"#
+    )
     let us = IPv4Address("198.18.0.1")!
 
     func listed(_ subnet: String, ip: String, lease: Int64?, value: String? = nil) -> ListedLease {
         let key = "/coreos.com/network/subnets/\(cidr(subnet).leaseKey)"
         let text = value ?? #"{"PublicIP":"\#(ip)","PublicIPv6":null}"#
-        return ListedLease(KeyValue(key: key, value: text, createRevision: 1, modRevision: 1, version: 1, lease: lease.map(LeaseID.init)))!
+        return ListedLease(
+            KeyValue(
+                key: key,
+                value: text,
+                createRevision: 1,
+                modRevision: 1,
+                version: 1,
+                lease: lease.map(LeaseID.init)
+            )
+        )!
     }
 
     func choose(_ listing: [ListedLease], requested: [IPv4Prefix] = []) -> (SubnetChoice, [KeyValue]) {
         var generator = SystemRandomNumberGenerator()
-        let (choice, stale) = SubnetChoice.choose(listing: listing, config: config, publicIP: us, requested: requested, using: &generator)
+        let (choice, stale) = SubnetChoice.choose(
+            listing: listing,
+            config: config,
+            publicIP: us,
+            requested: requested,
+            using: &generator
+        )
         return (choice, stale)
     }
 
     @Test func reservationBeatsOurLeaseWhichBeatsRequested() {
         let reservation = listed("10.244.3.0/24", ip: "198.18.0.1", lease: nil)
         let existing = listed("10.244.2.0/24", ip: "198.18.0.1", lease: 7)
-        #expect(choose([existing, reservation], requested: [cidr("10.244.4.0/24")]).0 == .reservation(reservation.kv, cidr("10.244.3.0/24")))
-        #expect(choose([existing], requested: [cidr("10.244.4.0/24")]).0 == .existing(existing.kv, cidr("10.244.2.0/24")))
+        #expect(
+            choose([existing, reservation], requested: [cidr("10.244.4.0/24")]).0
+                == .reservation(reservation.kv, cidr("10.244.3.0/24"))
+        )
+        #expect(
+            choose([existing], requested: [cidr("10.244.4.0/24")]).0 == .existing(existing.kv, cidr("10.244.2.0/24"))
+        )
         #expect(choose([], requested: [cidr("10.244.4.0/24")]).0 == .create(cidr("10.244.4.0/24"), .requested))
     }
 
@@ -46,7 +69,10 @@ struct SubnetChoiceTests {
         let taken = listed("10.244.4.0/24", ip: "198.18.0.2", lease: 7)
         // A hand-made /23 covering 10.244.2.0 and 10.244.3.0, with an unreadable value: still occupied.
         let wide = listed("10.244.2.0/23", ip: "", lease: nil, value: "not json")
-        let (choice, _) = choose([taken, wide], requested: [cidr("10.244.4.0/24"), cidr("10.244.9.0/24"), cidr("10.244.3.0/24")])
+        let (choice, _) = choose(
+            [taken, wide],
+            requested: [cidr("10.244.4.0/24"), cidr("10.244.9.0/24"), cidr("10.244.3.0/24")]
+        )
         #expect(choice == .create(cidr("10.244.1.0/24"), .random))
     }
 
@@ -72,10 +98,12 @@ struct SubnetChoiceTests {
 struct BackoffTests {
     @Test func delaysStayBetweenHalfTheCeilingAndTheCeilingWhichDoublesToTheCap() {
         let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
-        #expect((0...8).map { backoff.ceiling(attempt: $0) } == [
-            .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .milliseconds(1600),
-            .milliseconds(3200), .seconds(5), .seconds(5), .seconds(5),
-        ])
+        #expect(
+            (0...8).map { backoff.ceiling(attempt: $0) } == [
+                .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .milliseconds(1600),
+                .milliseconds(3200), .seconds(5), .seconds(5), .seconds(5),
+            ]
+        )
         #expect(backoff.ceiling(attempt: 10_000) == .seconds(5))
         var generator = SystemRandomNumberGenerator()
         for attempt in 0..<12 {

@@ -1,13 +1,13 @@
 import Addressing
 import Config
 import ControlPlane
-import EtcdSubnets
 import Etcd
+import EtcdSubnets
+import EtcdTestSupport
 import Foundation
 import Routes
 import Synchronization
 import Testing
-import EtcdTestSupport
 
 /// A clock that moves only when a test says so; sleepers poll it, so cancellation stays prompt.
 final class ManualClock: ControlPlaneClock {
@@ -41,8 +41,11 @@ let vxlanConfig = #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#
 /// The start of the tests that need etcd: a real etcd, a client for it (`configure`d), and a fresh
 /// prefix holding the network config `config` (none when nil). The client is shut down, and
 /// awaited, however `body` ends; then etcd stops.
-func withNetwork<T>(_ config: String? = vxlanConfig, client configure: (inout EtcdClient.Configuration) -> Void = { _ in },
-                    _ body: (TestEtcd, EtcdClient, String) async throws -> T) async throws -> T {
+func withNetwork<T>(
+    _ config: String? = vxlanConfig,
+    client configure: (inout EtcdClient.Configuration) -> Void = { _ in },
+    _ body: (TestEtcd, EtcdClient, String) async throws -> T
+) async throws -> T {
     try await TestEtcd.with { etcd in
         let client = try etcd.client(configure: configure)
         let prefix = uniquePrefix()

@@ -23,7 +23,11 @@ public struct TestCertificates: Sendable {
 
     public static func make() async throws -> TestCertificates {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-pki-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            at: directory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
         let pki = TestCertificates(directory: directory)
         // etcd's gateway dials etcd's own gRPC port with the server certificate as its client
         // certificate, so under --client-cert-auth the server certificate needs clientAuth too.
@@ -32,12 +36,24 @@ public struct TestCertificates: Sendable {
         try "extendedKeyUsage=clientAuth\n".write(toFile: pki.path("client.ext"), atomically: true, encoding: .utf8)
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         for (name, subject) in [("ca", "weft-test-ca"), ("other-ca", "unrelated-ca")] {
-            try await pki.run(["req", "-x509"] + ec + ["-keyout", "\(name).key", "-out", "\(name).crt", "-days", "2", "-subj", "/CN=\(subject)"])
+            try await pki.run(
+                ["req", "-x509"] + ec + [
+                    "-keyout", "\(name).key", "-out", "\(name).crt", "-days", "2", "-subj", "/CN=\(subject)",
+                ]
+            )
         }
         for (name, subject) in [("server", "127.0.0.1"), ("client", "weft-client")] {
-            try await pki.run(["req"] + ec + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(subject)"])
+            try await pki.run(
+                ["req"] + ec + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(subject)"]
+            )
         }
-        func sign(_ request: String, by authority: String, into output: String, days: String, extensions: String) async throws {
+        func sign(
+            _ request: String,
+            by authority: String,
+            into output: String,
+            days: String,
+            extensions: String
+        ) async throws {
             try await pki.run([
                 "x509", "-req", "-in", "\(request).csr", "-CA", "\(authority).crt", "-CAkey", "\(authority).key",
                 "-CAcreateserial", "-out", output, "-days", days, "-extfile", extensions,

@@ -31,7 +31,15 @@ public final class TestEtcd: @unchecked Sendable {
 
     public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
-    private init(endpoint: String, process: Process, dataDirectory: URL, tls: TestCertificates?, namespace: String?, arguments: [String], logFile: URL) {
+    private init(
+        endpoint: String,
+        process: Process,
+        dataDirectory: URL,
+        tls: TestCertificates?,
+        namespace: String?,
+        arguments: [String],
+        logFile: URL
+    ) {
         self.endpoint = endpoint
         self.process = process
         self.dataDirectory = dataDirectory
@@ -47,7 +55,10 @@ public final class TestEtcd: @unchecked Sendable {
     /// network namespace (`ip netns exec`, which execs etcd: the pid stays etcd's) and is reached
     /// only from there; readiness is then polled with etcdctl inside it.
     public static func with<T>(
-        tls: TestCertificates? = nil, arguments: [String] = [], namespace: String? = nil, _ body: (TestEtcd) async throws -> T
+        tls: TestCertificates? = nil,
+        arguments: [String] = [],
+        namespace: String? = nil,
+        _ body: (TestEtcd) async throws -> T
     ) async throws -> T {
         let etcd = try await start(tls: tls, arguments: arguments, namespace: namespace)
         do {
@@ -61,7 +72,10 @@ public final class TestEtcd: @unchecked Sendable {
     }
 
     /// A client for this etcd (or for `endpoints` if given); the caller shuts it down.
-    public func client(endpoints: [String]? = nil, configure: (inout EtcdClient.Configuration) -> Void = { _ in }) throws -> EtcdClient {
+    public func client(
+        endpoints: [String]? = nil,
+        configure: (inout EtcdClient.Configuration) -> Void = { _ in }
+    ) throws -> EtcdClient {
         var configuration = EtcdClient.Configuration()
         if let tls {
             configuration.caFile = tls.authority
@@ -75,9 +89,13 @@ public final class TestEtcd: @unchecked Sendable {
     /// Runs etcdctl against this etcd and returns its standard output (the independent view of the store).
     @discardableResult
     public func etcdctl(_ arguments: String...) async throws -> String {
-        let certificates = tls.map { ["--cacert=\($0.authority)", "--cert=\($0.clientCertificate)", "--key=\($0.clientKey)"] } ?? []
+        let certificates =
+            tls.map { ["--cacert=\($0.authority)", "--cert=\($0.clientCertificate)", "--key=\($0.clientKey)"] } ?? []
         let command = ["/usr/bin/etcdctl", "--endpoints=\(endpoint)"] + certificates + arguments
-        let (tool, toolArguments) = namespace.map { ("/usr/sbin/ip", ["netns", "exec", $0] + command) } ?? (command[0], Array(command.dropFirst()))
+        let (tool, toolArguments) =
+            namespace.map { ("/usr/sbin/ip", ["netns", "exec", $0] + command) } ?? (
+                command[0], Array(command.dropFirst())
+            )
         let (status, text) = try await runTool(tool, toolArguments, environment: ["ETCDCTL_API": "3"])
         guard status == 0 else { throw TestEtcdFailure("etcdctl \(arguments.joined(separator: " ")): \(text)") }
         return text
@@ -104,7 +122,7 @@ public final class TestEtcd: @unchecked Sendable {
     /// Stops the process (SIGTERM to its pid), keeping the data directory for `resume()`.
     public func halt() async {
         if process.isRunning {
-            thaw()   // a frozen process would hold SIGTERM until it runs again
+            thaw()  // a frozen process would hold SIGTERM until it runs again
             process.terminate()
             await waitForExit()
         }
@@ -162,22 +180,33 @@ public final class TestEtcd: @unchecked Sendable {
         return process
     }
 
-    private static func start(tls: TestCertificates?, arguments extra: [String], namespace: String?) async throws -> TestEtcd {
+    private static func start(
+        tls: TestCertificates?,
+        arguments extra: [String],
+        namespace: String?
+    ) async throws -> TestEtcd {
         // A free port can be taken by someone else between our probe and etcd's bind: try again with new ports.
         var lastLog = ""
         for _ in 0..<3 {
             let clientPort = try freeLoopbackPort()
             let peerPort = try freeLoopbackPort()
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-etcd-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "weft-etcd-\(UUID().uuidString)"
+            )
+            try FileManager.default.createDirectory(
+                at: directory,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
             let client = "\(tls == nil ? "http" : "https")://127.0.0.1:\(clientPort)"
             let peer = "http://127.0.0.1:\(peerPort)"
-            var arguments = [
-                "--data-dir", directory.appendingPathComponent("data").path,
-                "--listen-client-urls", client, "--advertise-client-urls", client,
-                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", "default=\(peer)", "--name", "default",
-            ] + extra
+            var arguments =
+                [
+                    "--data-dir", directory.appendingPathComponent("data").path,
+                    "--listen-client-urls", client, "--advertise-client-urls", client,
+                    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                    "--initial-cluster", "default=\(peer)", "--name", "default",
+                ] + extra
             if let tls {
                 arguments += [
                     "--cert-file", tls.serverCertificate, "--key-file", tls.serverKey,
@@ -188,7 +217,14 @@ public final class TestEtcd: @unchecked Sendable {
             _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
             let process = try launch(arguments: arguments, namespace: namespace, logFile: logFile)
             let etcd = TestEtcd(
-                endpoint: client, process: process, dataDirectory: directory, tls: tls, namespace: namespace, arguments: arguments, logFile: logFile)
+                endpoint: client,
+                process: process,
+                dataDirectory: directory,
+                tls: tls,
+                namespace: namespace,
+                arguments: arguments,
+                logFile: logFile
+            )
             if await etcd.waitUntilServing() { return etcd }
             lastLog = String(etcd.log.suffix(600))
             await etcd.stop()
@@ -206,10 +242,12 @@ public final class TestEtcd: @unchecked Sendable {
             }
             return false
         }
-        guard let client = try? client(configure: {
-            $0.requestTimeout = .milliseconds(500)
-            $0.passes = 1
-        }) else { return false }
+        guard
+            let client = try? client(configure: {
+                $0.requestTimeout = .milliseconds(500)
+                $0.passes = 1
+            })
+        else { return false }
         defer { Task { try? await client.shutdown() } }
         for _ in 0..<100 {
             guard process.isRunning else { return false }
@@ -227,7 +265,12 @@ public struct TestEtcdFailure: Error, CustomStringConvertible {
 
 /// Runs a command line tool to its end without blocking a thread; returns its exit status and its
 /// standard output and error together.
-public func runTool(_ path: String, _ arguments: [String], environment: [String: String]? = nil, directory: URL? = nil) async throws -> (Int32, String) {
+public func runTool(
+    _ path: String,
+    _ arguments: [String],
+    environment: [String: String]? = nil,
+    directory: URL? = nil
+) async throws -> (Int32, String) {
     let tool = Process()
     tool.executableURL = URL(fileURLWithPath: path)
     tool.arguments = arguments
@@ -272,13 +315,21 @@ public func within<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () 
 /// Waits for `task`, cancelling it and failing after `seconds` (so a hung consumer cannot hang the run).
 public func within<T: Sendable>(seconds: Double, _ task: Task<T, any Error>) async throws -> T {
     try await within(seconds: seconds) {
-        try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+        try await withTaskCancellationHandler {
+            try await task.value
+        } onCancel: {
+            task.cancel()
+        }
     }
 }
 
 public func within<T: Sendable>(seconds: Double, _ task: Task<T, Never>) async throws -> T {
     try await within(seconds: seconds) {
-        await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+        await withTaskCancellationHandler {
+            await task.value
+        } onCancel: {
+            task.cancel()
+        }
     }
 }
 

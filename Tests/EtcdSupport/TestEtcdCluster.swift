@@ -40,7 +40,9 @@ public final class TestEtcdCluster: @unchecked Sendable {
     }
 
     private static func start() async throws -> TestEtcdCluster {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-etcd-cluster-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "weft-etcd-cluster-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let cluster = TestEtcdCluster(directory: directory)
         let names = ["m1", "m2", "m3"]
@@ -48,7 +50,8 @@ public final class TestEtcdCluster: @unchecked Sendable {
         let initial = zip(names, ports).map { "\($0)=http://127.0.0.1:\($1.1)" }.joined(separator: ",")
         do {
             for (name, (client, peer)) in zip(names, ports) {
-                let clientURL = "http://127.0.0.1:\(client)", peerURL = "http://127.0.0.1:\(peer)"
+                let clientURL = "http://127.0.0.1:\(client)"
+                let peerURL = "http://127.0.0.1:\(peer)"
                 let log = directory.appendingPathComponent("\(name).log")
                 _ = FileManager.default.createFile(atPath: log.path, contents: nil)
                 let process = Process()
@@ -83,8 +86,11 @@ public final class TestEtcdCluster: @unchecked Sendable {
     public func leader() async -> Member? {
         for member in members where member.process.isRunning {
             guard let url = URL(string: member.client + "/metrics"),
-                  let (data, _) = try? await URLSession.shared.data(from: url) else { continue }
-            if String(decoding: data, as: UTF8.self).split(separator: "\n").contains("etcd_server_is_leader 1") { return member }
+                let (data, _) = try? await URLSession.shared.data(from: url)
+            else { continue }
+            if String(decoding: data, as: UTF8.self).split(separator: "\n").contains("etcd_server_is_leader 1") {
+                return member
+            }
         }
         return nil
     }

@@ -1,7 +1,8 @@
-@testable import Etcd
+import EtcdTestSupport
 import Foundation
 import Testing
-import EtcdTestSupport
+
+@testable import Etcd
 
 @Suite(.enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
 struct AuthTests {
@@ -31,7 +32,10 @@ struct AuthTests {
             #expect(client.transport.authentications.load(ordering: .relaxed) == 2)
             #expect(try await etcd.etcdctl("get", "/auth/b", "--print-value-only", "--user=root:pw") == "2\n")
             #expect(try await client.range(prefix: "/auth/").kvs.map(\.value) == ["1", "2"])
-            let created = try await client.transaction(compare: [.absent("/auth/c")], success: [.put(key: "/auth/c", value: "3", lease: nil)])
+            let created = try await client.transaction(
+                compare: [.absent("/auth/c")],
+                success: [.put(key: "/auth/c", value: "3", lease: nil)]
+            )
             #expect(created.succeeded)
             let watch = try await client.watch(prefix: "/auth/", fromRevision: before)
             let events = try await within(seconds: 20) { try await collect(watch, events: 3).flatMap { $0 } }
@@ -52,7 +56,11 @@ struct AuthTests {
                 Issue.record("an anonymous read succeeded")
             } catch {
                 #expect(error.reason == noUser)
-                #expect(error.description.hasSuffix("etcd has authentication enabled; give --etcd-username and --etcd-password"))
+                #expect(
+                    error.description.hasSuffix(
+                        "etcd has authentication enabled; give --etcd-username and --etcd-password"
+                    )
+                )
             }
             do throws(EtcdError) {
                 _ = try await anonymous.put("/auth/a", "x")
@@ -68,15 +76,25 @@ struct AuthTests {
                 #expect(error.reason == noUser)
             }
 
-            let impostor = try etcd.client { $0.username = "root"; $0.password = "guess" }
+            let impostor = try etcd.client {
+                $0.username = "root"
+                $0.password = "guess"
+            }
             defer { Task { try? await impostor.shutdown() } }
             do throws(EtcdError) {
                 _ = try await impostor.get("/auth/a")
                 Issue.record("a wrong password read")
             } catch {
                 #expect(error.operation == "authenticate as root")
-                #expect(error.reason == .server(code: 3, message: "etcdserver: authentication failed, invalid user ID or password"))
-                #expect(error.description.hasSuffix("etcd refused the credentials; check --etcd-username and --etcd-password"))
+                #expect(
+                    error.reason
+                        == .server(code: 3, message: "etcdserver: authentication failed, invalid user ID or password")
+                )
+                #expect(
+                    error.description.hasSuffix(
+                        "etcd refused the credentials; check --etcd-username and --etcd-password"
+                    )
+                )
                 #expect(!error.description.contains("guess"))
             }
             #expect(try await etcd.etcdctl("get", "/auth/a", "--user=root:pw") == "")
@@ -103,7 +121,10 @@ struct AuthTests {
 
             try await Self.forgetTokens(etcd)
             // A transaction is never resent after a timeout, but a rejected token proves etcd applied nothing.
-            let created = try await client.transaction(compare: [.absent("/auth/b")], success: [.put(key: "/auth/b", value: "2", lease: nil)])
+            let created = try await client.transaction(
+                compare: [.absent("/auth/b")],
+                success: [.put(key: "/auth/b", value: "2", lease: nil)]
+            )
             #expect(created.succeeded)
             #expect(created.revision == first + 1)
             #expect(client.transport.authentications.load(ordering: .relaxed) == 2)

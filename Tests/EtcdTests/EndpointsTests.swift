@@ -8,7 +8,8 @@ struct EndpointsTests {
     }
 
     @Test(arguments: [
-        "127.0.0.1:2379", "ftp://h:1", "https://h", "http://h:0", "http://h:70000", "http://h:1/v3", "http://:2379", "HTTP://h:1",
+        "127.0.0.1:2379", "ftp://h:1", "https://h", "http://h:0", "http://h:70000", "http://h:1/v3", "http://:2379",
+        "HTTP://h:1",
     ])
     func anythingButSchemeHostAndPortIsRefusedByName(endpoint: String) {
         do throws(EtcdError) {
@@ -16,7 +17,10 @@ struct EndpointsTests {
             Issue.record("\(endpoint) was accepted")
         } catch {
             #expect(error.reason == .invalidEndpoint(endpoint))
-            #expect(error.description == "etcd endpoint \"\(endpoint)\" is not http://host:port or https://host:port; fix --etcd-endpoints (comma-separated)")
+            #expect(
+                error.description
+                    == "etcd endpoint \"\(endpoint)\" is not http://host:port or https://host:port; fix --etcd-endpoints (comma-separated)"
+            )
         }
     }
 

@@ -1,8 +1,9 @@
-@testable import Etcd
 import Foundation
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
+@testable import Etcd
 
 #if canImport(Glibc)
 import Glibc
@@ -40,7 +41,10 @@ struct FailoverTests {
             defer { Task { try? await client.shutdown() } }
 
             do throws(EtcdError) {
-                _ = try await client.transaction(compare: [.absent("/f/t")], success: [.put(key: "/f/t", value: "1", lease: nil)])
+                _ = try await client.transaction(
+                    compare: [.absent("/f/t")],
+                    success: [.put(key: "/f/t", value: "1", lease: nil)]
+                )
                 Issue.record("the transaction went to the live endpoint after a timeout")
             } catch {
                 #expect(error.reason == .timedOut(seconds: 2))
@@ -133,7 +137,8 @@ final class TestListener: Sendable {
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let listening = withUnsafeMutablePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
-                bind(descriptor, generic, length) == 0 && getsockname(descriptor, generic, &length) == 0 && listen(descriptor, 16) == 0
+                bind(descriptor, generic, length) == 0 && getsockname(descriptor, generic, &length) == 0
+                    && listen(descriptor, 16) == 0
             }
         }
         guard listening else {
@@ -149,7 +154,9 @@ final class TestListener: Sendable {
                 guard connection >= 0 else { return }
                 if let reply {
                     Self.readRequest(connection)
-                    _ = Array(reply.utf8).withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    _ = Array(reply.utf8).withUnsafeBytes {
+                        send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+                    }
                 }
                 self.state.withLock { state in
                     state.connections += 1
@@ -169,7 +176,8 @@ final class TestListener: Sendable {
         while true {
             if let end = (0..<max(received.count - 3, 0)).first(where: { Array(received[$0..<$0 + 4]) == separator }) {
                 let head = String(decoding: received[..<end], as: UTF8.self).lowercased()
-                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                let length =
+                    head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
                     .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
                 let streaming = length > 1 << 30
                 if received.count >= end + 4 + (streaming ? 1 : length) { return }

@@ -1,6 +1,6 @@
 import Etcd
-import Testing
 import EtcdTestSupport
+import Testing
 
 @Suite(.enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
 struct KeyValueTests {
@@ -11,7 +11,11 @@ struct KeyValueTests {
             // Non-ASCII and JSON with padding-sensitive lengths: base64 must be exact both ways.
             let value = #"{"PublicIP":"10.0.0.1","BackendType":"udp","é":"ü"}"#
             let revision = try await client.put("/coreos.com/network/subnets/10.244.1.0-24", value)
-            let printed = try await etcd.etcdctl("get", "/coreos.com/network/subnets/10.244.1.0-24", "--print-value-only")
+            let printed = try await etcd.etcdctl(
+                "get",
+                "/coreos.com/network/subnets/10.244.1.0-24",
+                "--print-value-only"
+            )
             #expect(printed == value + "\n")
 
             _ = try await etcd.etcdctl("put", "/weft/x", "ab")

@@ -1,8 +1,8 @@
 import Etcd
-import Foundation
-import Testing
 import EtcdTestSupport
+import Foundation
 import TestSupport
+import Testing
 
 @Suite(.enabled(if: TestEtcd.isAvailable, TestEtcd.skipMessage))
 struct LeaseTests {
@@ -97,7 +97,8 @@ struct LeaseTests {
 /// produces only at a precise moment of a lease's life.
 struct LeaseAnswerTests {
     static func timeToLive(answering body: String) async throws -> LeaseTimeToLive? {
-        let reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+        let reply =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
         let server = try TestListener(closesConnections: false, reply: reply)
         defer { server.stop() }
         var configuration = EtcdClient.Configuration()
@@ -112,13 +113,15 @@ struct LeaseAnswerTests {
 
     @Test func underASecondLeftIsTTLZeroNotGone() async throws {
         // etcd 3.4's answer for a 5 s lease 4.3 s after its grant: TTL 0 is the default, so omitted.
-        let body = #"{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"2","raft_term":"2"},"ID":"4111120191591397909","grantedTTL":"5"}"#
+        let body =
+            #"{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"2","raft_term":"2"},"ID":"4111120191591397909","grantedTTL":"5"}"#
         let left = try #require(try await Self.timeToLive(answering: body))
         #expect(left.ttl == 0 && left.grantedTTL == 5)
     }
 
     @Test func minusOneIsGone() async throws {
-        let body = #"{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"2","raft_term":"2"},"ID":"4111120191591397909","TTL":"-1"}"#
+        let body =
+            #"{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"2","raft_term":"2"},"ID":"4111120191591397909","TTL":"-1"}"#
         #expect(try await Self.timeToLive(answering: body) == nil)
     }
 }

@@ -1,7 +1,7 @@
 import Etcd
+import EtcdTestSupport
 import Foundation
 import Testing
-import EtcdTestSupport
 
 @Suite(.enabled(if: TestEtcd.isAvailable && TestCertificates.isAvailable, "needs /usr/bin/etcd and /usr/bin/openssl"))
 struct TLSTests {
@@ -27,10 +27,26 @@ struct TLSTests {
         defer { pki.remove() }
         try await TestEtcd.with(tls: pki) { etcd in
             let cases: [(String, (inout EtcdClient.Configuration) -> Void, String)] = [
-                ("unrelated CA", { $0.caFile = pki.unrelatedAuthority }, "etcd's server certificate failed verification (CERTIFICATE_VERIFY_FAILED): not signed by a CA in --etcd-cafile"),
-                ("system trust store", { $0 = EtcdClient.Configuration() }, "etcd's server certificate failed verification (CERTIFICATE_VERIFY_FAILED): not signed by a CA in --etcd-cafile"),
-                ("no client certificate", { $0.certificateFile = nil; $0.keyFile = nil }, "etcd refused the client certificate (SSLV3_ALERT_BAD_CERTIFICATE); give --etcd-certfile/--etcd-keyfile"),
-                ("client certificate from another CA", { $0.certificateFile = pki.foreignClientCertificate }, "etcd refused the client certificate (SSLV3_ALERT_BAD_CERTIFICATE); give --etcd-certfile/--etcd-keyfile"),
+                (
+                    "unrelated CA", { $0.caFile = pki.unrelatedAuthority },
+                    "etcd's server certificate failed verification (CERTIFICATE_VERIFY_FAILED): not signed by a CA in --etcd-cafile"
+                ),
+                (
+                    "system trust store", { $0 = EtcdClient.Configuration() },
+                    "etcd's server certificate failed verification (CERTIFICATE_VERIFY_FAILED): not signed by a CA in --etcd-cafile"
+                ),
+                (
+                    "no client certificate",
+                    {
+                        $0.certificateFile = nil
+                        $0.keyFile = nil
+                    },
+                    "etcd refused the client certificate (SSLV3_ALERT_BAD_CERTIFICATE); give --etcd-certfile/--etcd-keyfile"
+                ),
+                (
+                    "client certificate from another CA", { $0.certificateFile = pki.foreignClientCertificate },
+                    "etcd refused the client certificate (SSLV3_ALERT_BAD_CERTIFICATE); give --etcd-certfile/--etcd-keyfile"
+                ),
             ]
             for (name, configure, expected) in cases {
                 // Timeouts far beyond the bound below: a TLS failure mistaken for a silent peer
@@ -66,7 +82,10 @@ struct TLSTests {
     @Test func configurationMistakesStopTheClientBeforeAnyConnection() async throws {
         let pki = try await TestCertificates.make()
         defer { pki.remove() }
-        func failure(_ endpoints: [String] = ["https://127.0.0.1:2379"], _ configure: (inout EtcdClient.Configuration) -> Void) -> EtcdError? {
+        func failure(
+            _ endpoints: [String] = ["https://127.0.0.1:2379"],
+            _ configure: (inout EtcdClient.Configuration) -> Void
+        ) -> EtcdError? {
             var configuration = EtcdClient.Configuration()
             configuration.caFile = pki.authority
             configuration.certificateFile = pki.clientCertificate
@@ -87,17 +106,45 @@ struct TLSTests {
         #expect(plain?.endpoint == "http://127.0.0.1:2380")
         #expect(plain?.description.contains("use https:// in --etcd-endpoints") == true)
         // Any one TLS file is enough to refuse plain http.
-        #expect(failure(["http://127.0.0.1:2379"]) { $0.certificateFile = nil; $0.keyFile = nil }?.reason
-            == .tls("the endpoint is plain http but --etcd-cafile/--etcd-certfile/--etcd-keyfile were given; use https:// in --etcd-endpoints"))
+        #expect(
+            failure(["http://127.0.0.1:2379"]) {
+                $0.certificateFile = nil
+                $0.keyFile = nil
+            }?.reason
+                == .tls(
+                    "the endpoint is plain http but --etcd-cafile/--etcd-certfile/--etcd-keyfile were given; use https:// in --etcd-endpoints"
+                )
+        )
 
         let expectations: [(String, (inout EtcdClient.Configuration) -> Void, String)] = [
-            ("expired", { $0.certificateFile = pki.expiredClientCertificate }, "the client certificate in --etcd-certfile \(pki.expiredClientCertificate) expired at"),
-            ("missing CA", { $0.caFile = pki.path("absent.crt") }, "cannot read --etcd-cafile \(pki.path("absent.crt"))"),
-            ("CA not PEM", { $0.caFile = pki.path("client.ext") }, "cannot read --etcd-cafile \(pki.path("client.ext")) as PEM certificates"),
-            ("missing certificate", { $0.certificateFile = pki.path("absent.crt") }, "cannot read --etcd-certfile \(pki.path("absent.crt"))"),
-            ("missing key", { $0.keyFile = pki.path("absent.key") }, "cannot read --etcd-keyfile \(pki.path("absent.key"))"),
-            ("certificate alone", { $0.keyFile = nil }, "--etcd-certfile \(pki.clientCertificate) was given without --etcd-keyfile"),
-            ("key alone", { $0.certificateFile = nil }, "--etcd-keyfile \(pki.clientKey) was given without --etcd-certfile"),
+            (
+                "expired", { $0.certificateFile = pki.expiredClientCertificate },
+                "the client certificate in --etcd-certfile \(pki.expiredClientCertificate) expired at"
+            ),
+            (
+                "missing CA", { $0.caFile = pki.path("absent.crt") },
+                "cannot read --etcd-cafile \(pki.path("absent.crt"))"
+            ),
+            (
+                "CA not PEM", { $0.caFile = pki.path("client.ext") },
+                "cannot read --etcd-cafile \(pki.path("client.ext")) as PEM certificates"
+            ),
+            (
+                "missing certificate", { $0.certificateFile = pki.path("absent.crt") },
+                "cannot read --etcd-certfile \(pki.path("absent.crt"))"
+            ),
+            (
+                "missing key", { $0.keyFile = pki.path("absent.key") },
+                "cannot read --etcd-keyfile \(pki.path("absent.key"))"
+            ),
+            (
+                "certificate alone", { $0.keyFile = nil },
+                "--etcd-certfile \(pki.clientCertificate) was given without --etcd-keyfile"
+            ),
+            (
+                "key alone", { $0.certificateFile = nil },
+                "--etcd-keyfile \(pki.clientKey) was given without --etcd-certfile"
+            ),
             ("key of another certificate", { $0.keyFile = pki.serverKey }, "the TLS files do not fit together"),
         ]
         for (name, configure, expected) in expectations {

@@ -26,7 +26,9 @@ struct WatchTests {
             let putA2 = try await client.put("/w/a", "3")
             // Two keys in one transaction share a revision and so arrive as one batch.
             let both = try await client.transaction(
-                compare: [], success: [.put(key: "/w/x", value: "x", lease: nil), .put(key: "/w/y", value: "y", lease: nil)])
+                compare: [],
+                success: [.put(key: "/w/x", value: "x", lease: nil), .put(key: "/w/y", value: "y", lease: nil)]
+            )
 
             let batches = try await within(seconds: 20) { try await collect(watch, events: 6) }
             let events = batches.flatMap { $0 }
@@ -146,7 +148,11 @@ struct WatchTests {
             // Milliseconds normally; ten times the old 1 s bound for a loaded machine still fails
             // an end that waits for the next event or a timeout.
             #expect(ContinuousClock.now - cancelled < .seconds(10))
-            #expect(try await eventually(timeout: .seconds(20)) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
+            #expect(
+                try await eventually(timeout: .seconds(20)) {
+                    try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0
+                }
+            )
         }
     }
 
@@ -163,7 +169,11 @@ struct WatchTests {
                 Issue.record("expected a broken stream, got \(String(describing: outcome.error))")
                 return
             }
-            #expect(try await eventually(timeout: .seconds(20)) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
+            #expect(
+                try await eventually(timeout: .seconds(20)) {
+                    try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0
+                }
+            )
         }
     }
 
@@ -176,7 +186,11 @@ struct WatchTests {
                 #expect(try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 1)
                 _ = watch
             }
-            #expect(try await eventually(timeout: .seconds(20)) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
+            #expect(
+                try await eventually(timeout: .seconds(20)) {
+                    try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0
+                }
+            )
 
             let watch = try await client.watch(prefix: "/d/", fromRevision: 0)
             let consumer = Task { () async throws -> Int in
@@ -187,7 +201,11 @@ struct WatchTests {
             try await Task.sleep(for: .milliseconds(100))
             consumer.cancel()
             #expect(try await within(seconds: 20, consumer) == 0)
-            #expect(try await eventually(timeout: .seconds(20)) { try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0 })
+            #expect(
+                try await eventually(timeout: .seconds(20)) {
+                    try await etcd.metric("etcd_debugging_mvcc_watcher_total") == 0
+                }
+            )
         }
     }
 }
@@ -225,7 +243,10 @@ struct WatchProtocolTests {
         String(text.utf8.count, radix: 16) + "\r\n" + text + "\r\n"
     }
 
-    static func failure(of reply: String, configure: (inout EtcdClient.Configuration) -> Void = { _ in }) async throws -> EtcdError? {
+    static func failure(
+        of reply: String,
+        configure: (inout EtcdClient.Configuration) -> Void = { _ in }
+    ) async throws -> EtcdError? {
         let server = try TestListener(closesConnections: false, reply: reply)
         defer { server.stop() }
         var configuration = EtcdClient.Configuration()
@@ -272,7 +293,9 @@ struct WatchProtocolTests {
     }
 
     @Test func aGarbledMessageIsMalformedAndNamesWhatCame() async throws {
-        let error = try await Self.failure(of: Self.streamHead + Self.chunk(Self.created) + Self.chunk("<html>proxy error</html>\n"))
+        let error = try await Self.failure(
+            of: Self.streamHead + Self.chunk(Self.created) + Self.chunk("<html>proxy error</html>\n")
+        )
         guard case .malformedResponse(let detail)? = error?.reason else {
             Issue.record("expected a malformed response, got \(String(describing: error))")
             return
@@ -282,7 +305,9 @@ struct WatchProtocolTests {
 
     @Test func aNonOKStatusIsTheGatewaysError() async throws {
         let body = #"{"error":"etcdserver: no leader","message":"etcdserver: no leader","code":13}"#
-        let reply = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+        let reply =
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+            + body
         #expect(try await Self.failure(of: reply)?.reason == .server(code: 13, message: "etcdserver: no leader"))
     }
 }

@@ -19,14 +19,20 @@ struct Bed: ~Copyable {
     init(backend: Backend) {
         let port: UInt16 = backend == .vxlan ? 8472 : 8285
         func hop(_ ip: IPv4Address, _ mac: MACAddress) -> NextHop {
-            backend == .vxlan ? NextHop(publicIP: ip, port: port, vtepMAC: mac, backend: .vxlan)
+            backend == .vxlan
+                ? NextHop(publicIP: ip, port: port, vtepMAC: mac, backend: .vxlan)
                 : NextHop(publicIP: ip, port: port, backend: .udp)
         }
         snapshot = RouteSnapshot(
-            routes: [Route(subnet: IPv4Prefix("10.244.1.0/24")!, nextHop: hop(Bed.publicA, Bed.macA)),
-                     Route(subnet: IPv4Prefix("10.244.2.0/24")!, nextHop: hop(Bed.publicB, Bed.macB)),
-                     Route(subnet: IPv4Prefix("10.244.3.0/24")!, nextHop: hop(Bed.publicC, Bed.macC))],
-            network: IPv4Prefix("10.244.0.0/16")!, subnetLength: 24, localSubnet: IPv4Prefix("10.244.2.0/24")!)
+            routes: [
+                Route(subnet: IPv4Prefix("10.244.1.0/24")!, nextHop: hop(Bed.publicA, Bed.macA)),
+                Route(subnet: IPv4Prefix("10.244.2.0/24")!, nextHop: hop(Bed.publicB, Bed.macB)),
+                Route(subnet: IPv4Prefix("10.244.3.0/24")!, nextHop: hop(Bed.publicC, Bed.macC)),
+            ],
+            network: IPv4Prefix("10.244.0.0/16")!,
+            subnetLength: 24,
+            localSubnet: IPv4Prefix("10.244.2.0/24")!
+        )
     }
 
     static func forwarder(_ backend: Backend) -> Forwarder {
@@ -81,13 +87,13 @@ struct Bed: ~Copyable {
         #expect(Bed.forwarder(backend).fromTUN(&buffer.packet, table: bed.snapshot.table) == .replyToTUN)
         let reply = buffer.bytes
         #expect(reply.count == 20 + 8 + 20 + 8)
-        #expect(Reference.checksum(reply[0..<20]) == 0)       // header sums to all ones
-        #expect(Reference.checksum(reply[20...]) == 0)         // ICMP message too
-        #expect(reply[9] == 1)                                 // ICMP
+        #expect(Reference.checksum(reply[0..<20]) == 0)  // header sums to all ones
+        #expect(Reference.checksum(reply[20...]) == 0)  // ICMP message too
+        #expect(reply[9] == 1)  // ICMP
         #expect(Reference.address(reply, 12) == IPv4Address(10, 244, 2, 0))
         #expect(Reference.address(reply, 16) == local)
-        #expect(reply[20] == 3 && reply[21] == 0)              // destination unreachable, net
-        #expect(Array(reply[28...]) == Array(inner[0..<28]))   // offender's header + 8 bytes
+        #expect(reply[20] == 3 && reply[21] == 0)  // destination unreachable, net
+        #expect(Array(reply[28...]) == Array(inner[0..<28]))  // offender's header + 8 bytes
     }
 
     @Test func noReplyForAnICMPError() {
@@ -142,8 +148,13 @@ struct Bed: ~Copyable {
     let fromA = IPv4Address(10, 244, 1, 2)
     let toB = IPv4Address(10, 244, 2, 2)
 
-    private func receive(_ backend: Backend, _ payload: [UInt8], sender: IPv4Address = Bed.publicA)
-        -> (ReceiveVerdict, [UInt8]) {
+    private func receive(
+        _ backend: Backend,
+        _ payload: [UInt8],
+        sender: IPv4Address = Bed.publicA
+    )
+        -> (ReceiveVerdict, [UInt8])
+    {
         let bed = Bed(backend: backend)
         let buffer = TestBuffer(payload)
         let verdict = Bed.forwarder(backend).fromWire(&buffer.packet, sender: sender, table: bed.snapshot.table)
@@ -152,14 +163,18 @@ struct Bed: ~Copyable {
 
     @Test func vxlanDeliversTheInnerPacketUntouched() {
         let inner = Reference.udpPacket(from: fromA, to: toB, ttl: 63)
-        let (verdict, bytes) = receive(.vxlan, Reference.vxlanFrame(vni: 1, destination: Bed.macB, source: Bed.macA, inner: inner))
+        let (verdict, bytes) = receive(
+            .vxlan,
+            Reference.vxlanFrame(vni: 1, destination: Bed.macB, source: Bed.macA, inner: inner)
+        )
         #expect(verdict == .deliver)
         #expect(bytes == inner)
     }
 
     @Test func vxlanAcceptsBroadcastAndCutsPadding() {
         let inner = Reference.udpPacket(from: fromA, to: toB, payload: [])
-        let frame = Reference.vxlanFrame(vni: 1, destination: .broadcast, source: Bed.macA, inner: inner) + [0, 0, 0, 0]
+        let frame =
+            Reference.vxlanFrame(vni: 1, destination: .broadcast, source: Bed.macA, inner: inner) + [0, 0, 0, 0]
         let (verdict, bytes) = receive(.vxlan, frame)
         #expect(verdict == .deliver)
         #expect(bytes == inner)
@@ -177,7 +192,8 @@ struct Bed: ~Copyable {
     func antiSpoofing(backend: Backend) {
         func payload(_ source: IPv4Address) -> [UInt8] {
             let inner = Reference.udpPacket(from: source, to: toB)
-            return backend == .vxlan ? Reference.vxlanFrame(vni: 1, destination: Bed.macB, source: Bed.macA, inner: inner) : inner
+            return backend == .vxlan
+                ? Reference.vxlanFrame(vni: 1, destination: Bed.macB, source: Bed.macA, inner: inner) : inner
         }
         #expect(receive(backend, payload(fromA)).0 == .deliver)
         // A stranger: no lease names its address.
@@ -196,17 +212,22 @@ struct Bed: ~Copyable {
     func onlyOurSubnetIsDelivered(backend: Backend) {
         func payload(to destination: IPv4Address) -> [UInt8] {
             let inner = Reference.udpPacket(from: fromA, to: destination)
-            return backend == .vxlan ? Reference.vxlanFrame(vni: 1, destination: Bed.macB, source: Bed.macA, inner: inner) : inner
+            return backend == .vxlan
+                ? Reference.vxlanFrame(vni: 1, destination: Bed.macB, source: Bed.macA, inner: inner) : inner
         }
-        for inside in [IPv4Address(10, 244, 2, 0), IPv4Address(10, 244, 2, 1), IPv4Address(10, 244, 2, 254), IPv4Address(10, 244, 2, 255)] {
+        for inside in [
+            IPv4Address(10, 244, 2, 0), IPv4Address(10, 244, 2, 1), IPv4Address(10, 244, 2, 254),
+            IPv4Address(10, 244, 2, 255),
+        ] {
             #expect(receive(backend, payload(to: inside)).0 == .deliver, "\(inside)")
         }
         let outside = [
-            Bed.publicB, Bed.publicC, Bed.stranger,             // the underlay, B's own address included
-            IPv4Address(10, 244, 1, 2),                         // back into the sender's subnet
-            IPv4Address(10, 244, 3, 2),                         // a third peer's subnet
+            Bed.publicB, Bed.publicC, Bed.stranger,  // the underlay, B's own address included
+            IPv4Address(10, 244, 1, 2),  // back into the sender's subnet
+            IPv4Address(10, 244, 3, 2),  // a third peer's subnet
             IPv4Address(10, 244, 1, 255), IPv4Address(10, 244, 3, 0),  // just below and just above ours
-            IPv4Address(10, 244, 99, 1), IPv4Address(10, 244, 0, 0), IPv4Address(10, 244, 255, 255),  // the Network, no lease
+            // the Network, no lease
+            IPv4Address(10, 244, 99, 1), IPv4Address(10, 244, 0, 0), IPv4Address(10, 244, 255, 255),
             IPv4Address(127, 0, 0, 1), IPv4Address(224, 0, 0, 1), IPv4Address(255, 255, 255, 255), .any,
         ]
         for destination in outside {
@@ -233,12 +254,24 @@ struct Bed: ~Copyable {
     @Test func vxlanDropReasons() {
         let inner = Reference.udpPacket(from: fromA, to: toB)
         let cases: [([UInt8], DropReason)] = [
-            (Array(Reference.vxlanFrame(vni: 1, destination: Bed.macB, source: Bed.macA, inner: inner).prefix(21)), .truncated),
+            (
+                Array(Reference.vxlanFrame(vni: 1, destination: Bed.macB, source: Bed.macA, inner: inner).prefix(21)),
+                .truncated
+            ),
             (Reference.vxlanFrame(vni: 2, destination: Bed.macB, source: Bed.macA, inner: inner), .wrongVNI),
-            (Reference.vxlanFrame(vni: 1, destination: Bed.macB, source: Bed.macA, inner: inner, flags: 0x00), .vxlanFlagClear),
+            (
+                Reference.vxlanFrame(vni: 1, destination: Bed.macB, source: Bed.macA, inner: inner, flags: 0x00),
+                .vxlanFlagClear
+            ),
             (Reference.vxlanFrame(vni: 1, destination: Bed.macC, source: Bed.macA, inner: inner), .notOurMAC),
-            (Reference.vxlanFrame(vni: 1, destination: Bed.macB, source: Bed.macA, inner: inner, etherType: 0x0806), .notIPv4),
-            (Reference.vxlanFrame(vni: 1, destination: Bed.macB, source: Bed.macA, inner: Array(inner.prefix(12))), .truncated),
+            (
+                Reference.vxlanFrame(vni: 1, destination: Bed.macB, source: Bed.macA, inner: inner, etherType: 0x0806),
+                .notIPv4
+            ),
+            (
+                Reference.vxlanFrame(vni: 1, destination: Bed.macB, source: Bed.macA, inner: Array(inner.prefix(12))),
+                .truncated
+            ),
         ]
         for (payload, reason) in cases {
             #expect(receive(.vxlan, payload).0 == .drop(reason), "\(reason)")

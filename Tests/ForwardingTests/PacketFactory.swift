@@ -22,13 +22,20 @@ enum Reference {
     }
 
     /// An IPv4/UDP packet with valid header and UDP checksums.
-    static func udpPacket(from source: IPv4Address, to destination: IPv4Address, ttl: UInt8 = 64,
-                          payload: [UInt8] = Array("weft".utf8), identification: UInt16 = 0x1234) -> [UInt8] {
+    static func udpPacket(
+        from source: IPv4Address,
+        to destination: IPv4Address,
+        ttl: UInt8 = 64,
+        payload: [UInt8] = Array("weft".utf8),
+        identification: UInt16 = 0x1234
+    ) -> [UInt8] {
         let udpLength = 8 + payload.count
         let total = 20 + udpLength
-        var header: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF),
-                               UInt8(identification >> 8), UInt8(identification & 0xFF), 0x40, 0,
-                               ttl, 17, 0, 0]
+        var header: [UInt8] = [
+            0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF),
+            UInt8(identification >> 8), UInt8(identification & 0xFF), 0x40, 0,
+            ttl, 17, 0, 0,
+        ]
         header += bytes(source) + bytes(destination)
         let headerChecksum = checksum(header)
         header[10] = UInt8(headerChecksum >> 8)
@@ -61,8 +68,14 @@ enum Reference {
         return result
     }
 
-    static func vxlanFrame(vni: UInt32, destination: MACAddress, source: MACAddress, inner: [UInt8],
-                           flags: UInt8 = 0x08, etherType: UInt16 = 0x0800) -> [UInt8] {
+    static func vxlanFrame(
+        vni: UInt32,
+        destination: MACAddress,
+        source: MACAddress,
+        inner: [UInt8],
+        flags: UInt8 = 0x08,
+        etherType: UInt16 = 0x0800
+    ) -> [UInt8] {
         [flags, 0, 0, 0, UInt8(vni >> 16), UInt8((vni >> 8) & 0xFF), UInt8(vni & 0xFF), 0]
             + bytes(destination) + bytes(source) + [UInt8(etherType >> 8), UInt8(etherType & 0xFF)] + inner
     }
@@ -78,7 +91,9 @@ final class TestBuffer {
         let capacity = headroom + bytes.count + tailroom
         let base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         base.initializeMemory(as: UInt8.self, repeating: 0xEE, count: capacity)
-        bytes.withUnsafeBytes { if let source = $0.baseAddress { (base + headroom).copyMemory(from: source, byteCount: bytes.count) } }
+        bytes.withUnsafeBytes {
+            if let source = $0.baseAddress { (base + headroom).copyMemory(from: source, byteCount: bytes.count) }
+        }
         self.capacity = capacity
         self.base = base
         packet = PacketBuffer(base: base, headroom: headroom, length: bytes.count, capacity: capacity)

@@ -9,10 +9,17 @@ import Testing
     let destination = IPv4Address(10, 244, 2, 2)
 
     private func segment(_ payloadLength: Int, identification: UInt16 = 1) -> [UInt8] {
-        Reference.vxlanFrame(vni: 1, destination: Bed.macB, source: Bed.macA,
-                             inner: Reference.udpPacket(from: source, to: destination,
-                                                        payload: [UInt8](repeating: 7, count: payloadLength),
-                                                        identification: identification))
+        Reference.vxlanFrame(
+            vni: 1,
+            destination: Bed.macB,
+            source: Bed.macA,
+            inner: Reference.udpPacket(
+                from: source,
+                to: destination,
+                payload: [UInt8](repeating: 7, count: payloadLength),
+                identification: identification
+            )
+        )
     }
 
     private func length(_ bytes: [UInt8], _ backend: Backend = .vxlan) -> Int {

@@ -1,8 +1,9 @@
-@testable import HTTP1
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Testing
+
+@testable import HTTP1
 
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +11,12 @@ import TestSupport
 #endif
 
 struct HTTP1ClientTests {
-    static func get(_ client: HTTP1Client, _ server: TestServer, _ path: String, timeout: Duration = .seconds(10)) async throws(HTTP1Error) -> HTTP1Response {
+    static func get(
+        _ client: HTTP1Client,
+        _ server: TestServer,
+        _ path: String,
+        timeout: Duration = .seconds(10)
+    ) async throws(HTTP1Error) -> HTTP1Response {
         try await client.execute(HTTP1Request(method: .GET, origin: Origin(server.url)!, path: path), timeout: timeout)
     }
 
@@ -75,8 +81,17 @@ struct HTTP1ClientTests {
     @Test func aPostBodyGoesWithItsLength() async throws {
         let server = try await TestServer()
         let client = try HTTP1Client()
-        let request = HTTP1Request(method: .POST, origin: Origin(server.url)!, path: "/echo", headers: ["Authorization": "Bearer t"], body: .bytes(Array("{\"k\":1}".utf8)))
-        #expect(String(decoding: try await client.execute(request, timeout: .seconds(10)).body, as: UTF8.self) == "{\"k\":1}")
+        let request = HTTP1Request(
+            method: .POST,
+            origin: Origin(server.url)!,
+            path: "/echo",
+            headers: ["Authorization": "Bearer t"],
+            body: .bytes(Array("{\"k\":1}".utf8))
+        )
+        #expect(
+            String(decoding: try await client.execute(request, timeout: .seconds(10)).body, as: UTF8.self)
+                == "{\"k\":1}"
+        )
         await client.shutdown()
         await server.stop()
     }
@@ -110,7 +125,10 @@ struct HTTP1ClientTests {
         await server.stop()
         let client = try HTTP1Client()
         do throws(HTTP1Error) {
-            _ = try await client.execute(HTTP1Request(method: .GET, origin: Origin(url)!, path: "/"), timeout: .seconds(5))
+            _ = try await client.execute(
+                HTTP1Request(method: .GET, origin: Origin(url)!, path: "/"),
+                timeout: .seconds(5)
+            )
             Issue.record("a closed port answered")
         } catch {
             #expect(error.kind == .notConnected)
@@ -145,7 +163,10 @@ struct HTTP1ClientTests {
     @Test func aChunkedBodyStreamsPieceByPiece() async throws {
         let server = try await TestServer()
         let client = try HTTP1Client()
-        let stream = try await client.openStream(HTTP1Request(method: .GET, origin: Origin(server.url)!, path: "/chunked"), timeout: .seconds(10))
+        let stream = try await client.openStream(
+            HTTP1Request(method: .GET, origin: Origin(server.url)!, path: "/chunked"),
+            timeout: .seconds(10)
+        )
         #expect(stream.status == .ok)
         var pieces: [String] = []
         for try await buffer in stream { pieces.append(String(buffer: buffer)) }
@@ -164,14 +185,24 @@ struct HTTP1ClientTests {
             let (parts, requests) = AsyncStream<ByteBuffer>.makeStream()
             requests.yield(ByteBuffer(string: "first"))
             let stream = try await client.openStream(
-                HTTP1Request(method: .POST, origin: Origin(server.url)!, path: "/stream", body: .stream(parts, length: length)), timeout: .seconds(10))
+                HTTP1Request(
+                    method: .POST,
+                    origin: Origin(server.url)!,
+                    path: "/stream",
+                    body: .stream(parts, length: length)
+                ),
+                timeout: .seconds(10)
+            )
             var iterator = stream.makeAsyncIterator()
             #expect(try await iterator.next().map { String(buffer: $0) } == "first")
             requests.yield(ByteBuffer(string: "second"))
             #expect(try await iterator.next().map { String(buffer: $0) } == "second")
             stream.close()
             requests.finish()
-            #expect(try await eventually { client.openConnections == 0 && server.open == 0 }, "length \(String(describing: length))")
+            #expect(
+                try await eventually { client.openConnections == 0 && server.open == 0 },
+                "length \(String(describing: length))"
+            )
         }
         await client.shutdown()
         await server.stop()
@@ -181,7 +212,10 @@ struct HTTP1ClientTests {
         let server = try await TestServer()
         let client = try HTTP1Client()
         do throws(HTTP1Error) {
-            _ = try await client.openStream(HTTP1Request(method: .GET, origin: Origin(server.url)!, path: "/silent"), timeout: .milliseconds(300))
+            _ = try await client.openStream(
+                HTTP1Request(method: .GET, origin: Origin(server.url)!, path: "/silent"),
+                timeout: .milliseconds(300)
+            )
             Issue.record("a silent server gave a head")
         } catch {
             #expect(error.kind == .timedOut)
@@ -191,7 +225,14 @@ struct HTTP1ClientTests {
             let (parts, requests) = AsyncStream<ByteBuffer>.makeStream()
             defer { requests.finish() }
             let stream = try await client.openStream(
-                HTTP1Request(method: .POST, origin: Origin(server.url)!, path: "/stream", body: .stream(parts, length: nil)), timeout: .seconds(10))
+                HTTP1Request(
+                    method: .POST,
+                    origin: Origin(server.url)!,
+                    path: "/stream",
+                    body: .stream(parts, length: nil)
+                ),
+                timeout: .seconds(10)
+            )
             #expect(client.openConnections == 1)
             _ = stream
         }
@@ -203,15 +244,24 @@ struct HTTP1ClientTests {
     @Test func collectingAStreamsBodyHasADeadlineToo() async throws {
         let server = try await TestServer()
         let client = try HTTP1Client()
-        let stream = try await client.openStream(HTTP1Request(method: .GET, origin: Origin(server.url)!, path: "/partial"), timeout: .seconds(10))
+        let stream = try await client.openStream(
+            HTTP1Request(method: .GET, origin: Origin(server.url)!, path: "/partial"),
+            timeout: .seconds(10)
+        )
         do throws(HTTP1Error) {
             _ = try await stream.collect(upTo: 1 << 20, timeout: .milliseconds(300))
             Issue.record("half a body was collected")
         } catch {
             #expect(error.kind == .timedOut, "\(error)")
         }
-        let whole = try await client.openStream(HTTP1Request(method: .GET, origin: Origin(server.url)!, path: "/chunked"), timeout: .seconds(10))
-        #expect(String(decoding: try await whole.collect(upTo: 1 << 20, timeout: .seconds(10)), as: UTF8.self) == "part0;part1;part2;")
+        let whole = try await client.openStream(
+            HTTP1Request(method: .GET, origin: Origin(server.url)!, path: "/chunked"),
+            timeout: .seconds(10)
+        )
+        #expect(
+            String(decoding: try await whole.collect(upTo: 1 << 20, timeout: .seconds(10)), as: UTF8.self)
+                == "part0;part1;part2;"
+        )
         #expect(try await eventually { client.openConnections == 0 && server.open == 0 })
         await client.shutdown()
         await server.stop()
@@ -223,7 +273,14 @@ struct HTTP1ClientTests {
         let (parts, requests) = AsyncStream<ByteBuffer>.makeStream()
         defer { requests.finish() }
         let stream = try await client.openStream(
-            HTTP1Request(method: .POST, origin: Origin(server.url)!, path: "/stream", body: .stream(parts, length: nil)), timeout: .seconds(10))
+            HTTP1Request(
+                method: .POST,
+                origin: Origin(server.url)!,
+                path: "/stream",
+                body: .stream(parts, length: nil)
+            ),
+            timeout: .seconds(10)
+        )
         let reader = Task { () async -> HTTP1Error? in
             do throws(HTTP1Error) {
                 for try await _ in stream {}
@@ -252,7 +309,9 @@ struct HTTP1ClientTests {
         _ = try await Self.get(client, server, "/hello")
         let connection = try #require(client.pool.takeIdle(Origin(server.url)!))
         func option(_ level: Int32, _ name: Int32) async throws -> Int {
-            try await connection.channel.getOption(ChannelOptions.Types.SocketOption(level: SocketOptionLevel(level), name: name)).get()
+            try await connection.channel.getOption(
+                ChannelOptions.Types.SocketOption(level: SocketOptionLevel(level), name: name)
+            ).get()
         }
         #expect(try await option(SOL_SOCKET, SO_KEEPALIVE) == 1)
         #expect(try await option(Int32(IPPROTO_TCP), TCP_KEEPIDLE) == 10)

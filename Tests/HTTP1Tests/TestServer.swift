@@ -99,7 +99,11 @@ private final class Responder: ChannelInboundHandler, @unchecked Sendable {
             respond(context, headers: ["Content-Length": "3", "Connection": "close"], body: "bye")
             context.close(promise: nil)
         case "/echo":
-            respond(context, headers: ["Content-Length": String(received.count)], body: String(decoding: received, as: UTF8.self))
+            respond(
+                context,
+                headers: ["Content-Length": String(received.count)],
+                body: String(decoding: received, as: UTF8.self)
+            )
         case "/chunked":
             respond(context, headers: ["Transfer-Encoding": "chunked"], body: nil, end: false)
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -115,12 +119,15 @@ private final class Responder: ChannelInboundHandler, @unchecked Sendable {
         case "/stream":
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         default:
-            break   // "/silent": no answer, ever
+            break  // "/silent": no answer, ever
         }
     }
 
     private func respond(_ context: ChannelHandlerContext, headers: HTTPHeaders, body: String?, end: Bool = true) {
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+            promise: nil
+        )
         if let body { write(context, body) }
         if end { context.write(wrapOutboundOut(.end(nil)), promise: nil) }
         context.flush()

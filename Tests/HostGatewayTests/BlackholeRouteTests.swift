@@ -1,13 +1,17 @@
 import Addressing
-import Netlink
 import HostGateway
-import Testing
+import Netlink
 import TestThreads
+import Testing
 
 private let own = IPv4Prefix(IPv4Address(10, 244, 1, 0), length: 24)
 private let earlier = IPv4Prefix(IPv4Address(10, 244, 9, 0), length: 24)
 
-private func blackhole(_ subnet: IPv4Prefix, proto: UInt8 = HostGatewayRoutes.routeProtocol, metric: UInt32 = BlackholeRoute.metric) -> KernelRoute {
+private func blackhole(
+    _ subnet: IPv4Prefix,
+    proto: UInt8 = HostGatewayRoutes.routeProtocol,
+    metric: UInt32 = BlackholeRoute.metric
+) -> KernelRoute {
     var route = BlackholeRoute.route(for: subnet)
     route.routeProtocol = proto
     route.priority = metric
@@ -37,14 +41,24 @@ private func blackhole(_ subnet: IPv4Prefix, proto: UInt8 = HostGatewayRoutes.ro
 
     @Test func withoutTheFlagOnlyWeftsBlackholesGo() {
         let operators = blackhole(own, proto: 4)
-        let peer = KernelRoute(destination: earlier, gateway: IPv4Address(198, 18, 0, 9), interfaceIndex: 3, routeProtocol: HostGatewayRoutes.routeProtocol)
+        let peer = KernelRoute(
+            destination: earlier,
+            gateway: IPv4Address(198, 18, 0, 9),
+            interfaceIndex: 3,
+            routeProtocol: HostGatewayRoutes.routeProtocol
+        )
         let (add, delete) = BlackholeRoute.plan(table: [connected, operators, peer, blackhole(own)], wanted: nil)
         #expect(add == nil)
         #expect(delete == [blackhole(own)])
     }
 }
 
-@Suite(.ownThread, .enabled(if: ThreeHostBed.missing == nil, "\(ThreeHostBed.missing ?? "")"), .serialized, .timeLimit(.minutes(1)))
+@Suite(
+    .ownThread,
+    .enabled(if: ThreeHostBed.missing == nil, "\(ThreeHostBed.missing ?? "")"),
+    .serialized,
+    .timeLimit(.minutes(1))
+)
 struct BlackholeRouteKernelTests {
     /// Host 1's bridge ctr0 holds 10.244.1.1/24, so the kernel has the connected route for the
     /// subnet at metric 0. With the blackhole added, the container is still reached (the lower
@@ -59,7 +73,9 @@ struct BlackholeRouteKernelTests {
             #expect(first == BlackholeRoute.Change(added: subnet, deleted: []))
             let routes = try bed.routes(1)
             #expect(routes.contains("blackhole 10.244.1.0/24 proto 87 metric 4294967295"), "\(routes)")
-            let (reached, _) = try ThreeHostBed.run(["netns", "exec", bed.host(1), "ping", "-n", "-c", "1", "-W", "2", "10.244.1.2"])
+            let (reached, _) = try ThreeHostBed.run([
+                "netns", "exec", bed.host(1), "ping", "-n", "-c", "1", "-W", "2", "10.244.1.2",
+            ])
             #expect(reached == 0, "the container behind the bridge")
 
             let again = try bed.enter(bed.host(1)) { try BlackholeRoute.reconcile(wanted: subnet) }

@@ -1,9 +1,10 @@
 import Addressing
 import CShims
 import Netlink
-@testable import HostGateway
 import Routes
 import Testing
+
+@testable import HostGateway
 
 // vxlan's DirectRouting split on given lookups; no root needed.
 private let underlay: Int32 = 3
@@ -12,8 +13,15 @@ private func prefix(_ text: String) -> IPv4Prefix { IPv4Prefix(text)! }
 private func address(_ text: String) -> IPv4Address { IPv4Address(text)! }
 
 private func peer(_ subnet: String, _ publicIP: String, backend: Backend = .vxlan) -> Route {
-    Route(subnet: prefix(subnet), nextHop: NextHop(publicIP: address(publicIP), port: 8472, vtepMAC: MACAddress(0x0a_00_00_00_00_01),
-                                                   backend: backend))
+    Route(
+        subnet: prefix(subnet),
+        nextHop: NextHop(
+            publicIP: address(publicIP),
+            port: 8472,
+            vtepMAC: MACAddress(0x0a_00_00_00_00_01),
+            backend: backend
+        )
+    )
 }
 
 /// The bed's shape: 198.18.0.0/24 on the underlay, 198.18.1.0/24 behind the router 198.18.0.254.
@@ -46,24 +54,33 @@ private func reach(_ publicIP: IPv4Address) -> DirectRoutingSplit.Reach {
 
     @Test func peersOnOurSegmentAreDirectTheRestTunnelled() {
         var split = DirectRoutingSplit()
-        let two = peer("10.244.2.0/24", "198.18.0.2"), three = peer("10.244.3.0/24", "198.18.1.3")
+        let two = peer("10.244.2.0/24", "198.18.0.2")
+        let three = peer("10.244.3.0/24", "198.18.1.3")
         let result = split.split([two, three], reach: reach)
         #expect(result.direct == [two])
         #expect(result.tunnelled == [three])
-        #expect(result.moves == [
-            "vxlan: adding direct route to subnet 10.244.2.0/24 PublicIP 198.18.0.2 (directly connected)",
-            "vxlan: subnet 10.244.3.0/24 PublicIP 198.18.1.3 goes through VXLAN: reached via the router 198.18.0.254",
-        ])
+        #expect(
+            result.moves == [
+                "vxlan: adding direct route to subnet 10.244.2.0/24 PublicIP 198.18.0.2 (directly connected)",
+                "vxlan: subnet 10.244.3.0/24 PublicIP 198.18.1.3 goes through VXLAN: reached via the router 198.18.0.254",
+            ]
+        )
         #expect(split.direct == [prefix("10.244.2.0/24"): address("198.18.0.2")])
         #expect(split.tunnelled == [prefix("10.244.3.0/24"): .gateway(address("198.18.0.254"))])
     }
 
     @Test func anUnchangedTableLogsNothingAndAsksOncePerPublicIP() {
         var split = DirectRoutingSplit()
-        let routes = [peer("10.244.2.0/24", "198.18.0.2"), peer("10.244.3.0/24", "198.18.1.3"), peer("10.244.4.0/24", "198.18.0.2")]
+        let routes = [
+            peer("10.244.2.0/24", "198.18.0.2"), peer("10.244.3.0/24", "198.18.1.3"),
+            peer("10.244.4.0/24", "198.18.0.2"),
+        ]
         _ = split.split(routes, reach: reach)
         var asked: [IPv4Address] = []
-        let again = split.split(routes) { asked.append($0); return reach($0) }
+        let again = split.split(routes) {
+            asked.append($0)
+            return reach($0)
+        }
         #expect(again.moves.isEmpty)
         #expect(again.direct.map(\.subnet) == [prefix("10.244.2.0/24"), prefix("10.244.4.0/24")])
         #expect(asked == [address("198.18.0.2"), address("198.18.1.3")])
@@ -75,11 +92,19 @@ private func reach(_ publicIP: IPv4Address) -> DirectRoutingSplit.Reach {
 
         let moved = split.split([peer("10.244.3.0/24", "198.18.0.3")], reach: reach)
         #expect(moved.direct == [peer("10.244.3.0/24", "198.18.0.3")] && moved.tunnelled.isEmpty)
-        #expect(moved.moves == ["vxlan: adding direct route to subnet 10.244.3.0/24 PublicIP 198.18.0.3 (directly connected; was through VXLAN)"])
+        #expect(
+            moved.moves == [
+                "vxlan: adding direct route to subnet 10.244.3.0/24 PublicIP 198.18.0.3 (directly connected; was through VXLAN)"
+            ]
+        )
 
         let back = split.split([peer("10.244.3.0/24", "198.18.1.3")], reach: reach)
         #expect(back.direct.isEmpty && back.tunnelled == [peer("10.244.3.0/24", "198.18.1.3")])
-        #expect(back.moves == ["vxlan: subnet 10.244.3.0/24 PublicIP 198.18.1.3 goes through VXLAN: reached via the router 198.18.0.254 (was a direct route via 198.18.0.3)"])
+        #expect(
+            back.moves == [
+                "vxlan: subnet 10.244.3.0/24 PublicIP 198.18.1.3 goes through VXLAN: reached via the router 198.18.0.254 (was a direct route via 198.18.0.3)"
+            ]
+        )
     }
 
     @Test func reachabilityThatChangesMovesThePeerWithoutANewLease() {
@@ -88,14 +113,22 @@ private func reach(_ publicIP: IPv4Address) -> DirectRoutingSplit.Reach {
         _ = split.split([two], reach: reach)
         let cut = split.split([two]) { _ in .unreachable("ENETUNREACH") }
         #expect(cut.tunnelled == [two] && cut.direct.isEmpty)
-        #expect(cut.moves == ["vxlan: subnet 10.244.2.0/24 PublicIP 198.18.0.2 goes through VXLAN: no route to it (ENETUNREACH) (was a direct route via 198.18.0.2)"])
+        #expect(
+            cut.moves == [
+                "vxlan: subnet 10.244.2.0/24 PublicIP 198.18.0.2 goes through VXLAN: no route to it (ENETUNREACH) (was a direct route via 198.18.0.2)"
+            ]
+        )
     }
 
     @Test func aDirectPeerThatChangesPublicIPOnTheSegmentIsLoggedWithTheOldOne() {
         var split = DirectRoutingSplit()
         _ = split.split([peer("10.244.2.0/24", "198.18.0.2")], reach: reach)
         let moved = split.split([peer("10.244.2.0/24", "198.18.0.9")], reach: reach)
-        #expect(moved.moves == ["vxlan: adding direct route to subnet 10.244.2.0/24 PublicIP 198.18.0.9 (directly connected; was PublicIP 198.18.0.2)"])
+        #expect(
+            moved.moves == [
+                "vxlan: adding direct route to subnet 10.244.2.0/24 PublicIP 198.18.0.9 (directly connected; was PublicIP 198.18.0.2)"
+            ]
+        )
     }
 
     @Test func aGoneDirectPeerIsLoggedAsRemoved() {
@@ -103,7 +136,11 @@ private func reach(_ publicIP: IPv4Address) -> DirectRoutingSplit.Reach {
         _ = split.split([peer("10.244.2.0/24", "198.18.0.2"), peer("10.244.3.0/24", "198.18.1.3")], reach: reach)
         let gone = split.split([], reach: reach)
         #expect(gone.direct.isEmpty && gone.tunnelled.isEmpty)
-        #expect(gone.moves == ["vxlan: removing direct route to subnet 10.244.2.0/24 PublicIP 198.18.0.2 (its lease is gone)"])
+        #expect(
+            gone.moves == [
+                "vxlan: removing direct route to subnet 10.244.2.0/24 PublicIP 198.18.0.2 (its lease is gone)"
+            ]
+        )
         #expect(split.direct.isEmpty && split.tunnelled.isEmpty)
     }
 

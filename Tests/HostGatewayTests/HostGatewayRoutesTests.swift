@@ -1,16 +1,18 @@
 import Addressing
-import Netlink
 import Foundation
 import HostGateway
+import Netlink
 import Routes
-import Testing
 import TestThreads
+import Testing
 
 private typealias Bed = ThreeHostBed
 
 /// A peer on another segment: 198.19.0.5 is outside every host's 198.18.0.0/24.
-private let farPeer = Route(subnet: IPv4Prefix(IPv4Address(10, 244, 5, 0), length: 24),
-                            nextHop: NextHop(publicIP: IPv4Address(198, 19, 0, 5), port: 0, backend: .hostGateway))
+private let farPeer = Route(
+    subnet: IPv4Prefix(IPv4Address(10, 244, 5, 0), length: 24),
+    nextHop: NextHop(publicIP: IPv4Address(198, 19, 0, 5), port: 0, backend: .hostGateway)
+)
 
 /// What `ip route` prints for a Weft host-gw route to host `n`.
 private func weftLine(_ n: Int, via gateway: Int? = nil) -> String {
@@ -32,7 +34,10 @@ struct HostGatewayRoutesTests {
                 #expect(result.removed.isEmpty && result.replaced.isEmpty && result.kept == 0)
                 #expect(result.refused.map(\.reason) == [.offSegment])
                 let line = try #require(gateway.log.all.first { $0.contains("refusing") })
-                #expect(line == "host-gw: refusing peer 10.244.5.0/24 at 198.19.0.5: 198.19.0.5 is not on our L2 segment 198.18.0.0/24 (interface index \(result.added[0].interfaceIndex!)); host-gw needs every host on one L2 segment, use the vxlan backend")
+                #expect(
+                    line
+                        == "host-gw: refusing peer 10.244.5.0/24 at 198.19.0.5: 198.19.0.5 is not on our L2 segment 198.18.0.0/24 (interface index \(result.added[0].interfaceIndex!)); host-gw needs every host on one L2 segment, use the vxlan backend"
+                )
                 #expect(gateway.statistics.refused == [.offSegment: 1])
                 #expect(gateway.statistics.installed == 2)
             }
@@ -64,7 +69,11 @@ struct HostGatewayRoutesTests {
 
             let gateway = try bed.hostGateway(1)
             let result = try gateway.reconcile(others(1))
-            #expect(result.removed.map(\.description) == ["10.244.50.0/24 via 198.18.0.9 dev \(result.removed.first?.interfaceIndex ?? -1) proto 87"])
+            #expect(
+                result.removed.map(\.description) == [
+                    "10.244.50.0/24 via 198.18.0.9 dev \(result.removed.first?.interfaceIndex ?? -1) proto 87"
+                ]
+            )
             #expect(result.replaced.map(\.destination) == [Bed.subnet(2)])
             #expect(result.added.map(\.destination) == [Bed.subnet(3)])
             #expect(result.refused.isEmpty)
@@ -116,29 +125,52 @@ struct HostGatewayRoutesTests {
             // An operator's route already covers host 3's subnet exactly.
             try bed.ip(1, "route", "add", "10.244.3.0/24", "via", "198.18.0.3", "dev", "ul0", "proto", "static")
             let gateway = try bed.hostGateway(1)
-            let ownAddress = Route(subnet: IPv4Prefix(IPv4Address(10, 244, 7, 0), length: 24),
-                                   nextHop: NextHop(publicIP: Bed.publicIP(1), port: 0, backend: .hostGateway))
-            let vxlan = Route(subnet: IPv4Prefix(IPv4Address(10, 244, 8, 0), length: 24),
-                              nextHop: NextHop(publicIP: IPv4Address(198, 18, 0, 8), port: 8472, backend: .vxlan))
-            let outside = Route(subnet: IPv4Prefix(IPv4Address(10, 99, 0, 0), length: 24),
-                                nextHop: NextHop(publicIP: IPv4Address(198, 18, 0, 9), port: 0, backend: .hostGateway))
+            let ownAddress = Route(
+                subnet: IPv4Prefix(IPv4Address(10, 244, 7, 0), length: 24),
+                nextHop: NextHop(publicIP: Bed.publicIP(1), port: 0, backend: .hostGateway)
+            )
+            let vxlan = Route(
+                subnet: IPv4Prefix(IPv4Address(10, 244, 8, 0), length: 24),
+                nextHop: NextHop(publicIP: IPv4Address(198, 18, 0, 8), port: 8472, backend: .vxlan)
+            )
+            let outside = Route(
+                subnet: IPv4Prefix(IPv4Address(10, 99, 0, 0), length: 24),
+                nextHop: NextHop(publicIP: IPv4Address(198, 18, 0, 9), port: 0, backend: .hostGateway)
+            )
             // A second route for host 2's subnet: the first one given wins (only the .2 route appears below).
-            let duplicate = Route(subnet: Bed.subnet(2), nextHop: NextHop(publicIP: IPv4Address(198, 18, 0, 9), port: 0, backend: .hostGateway))
-            let result = try gateway.reconcile([Bed.route(2), duplicate, Bed.route(3), ownAddress, vxlan, outside, farPeer])
+            let duplicate = Route(
+                subnet: Bed.subnet(2),
+                nextHop: NextHop(publicIP: IPv4Address(198, 18, 0, 9), port: 0, backend: .hostGateway)
+            )
+            let result = try gateway.reconcile([
+                Bed.route(2), duplicate, Bed.route(3), ownAddress, vxlan, outside, farPeer,
+            ])
 
             #expect(result.added.map(\.destination) == [Bed.subnet(2)])
             let reasons = Dictionary(uniqueKeysWithValues: result.refused.map { ($0.route.subnet, $0.reason) })
-            #expect(reasons == [Bed.subnet(3): .foreignRoute, ownAddress.subnet: .ownAddress, vxlan.subnet: .otherBackend,
-                                outside.subnet: .outsideNetwork, farPeer.subnet: .offSegment])
-            #expect(gateway.statistics.refused == [.foreignRoute: 1, .ownAddress: 1, .otherBackend: 1, .outsideNetwork: 1, .offSegment: 1])
+            #expect(
+                reasons == [
+                    Bed.subnet(3): .foreignRoute, ownAddress.subnet: .ownAddress, vxlan.subnet: .otherBackend,
+                    outside.subnet: .outsideNetwork, farPeer.subnet: .offSegment,
+                ]
+            )
+            #expect(
+                gateway.statistics.refused == [
+                    .foreignRoute: 1, .ownAddress: 1, .otherBackend: 1, .outsideNetwork: 1, .offSegment: 1,
+                ]
+            )
             // One line per refused peer, each naming the peer.
             let refusals = gateway.log.all.filter { $0.hasPrefix("host-gw: refusing peer") }
             #expect(refusals.count == 5)
             for refusal in result.refused {
-                #expect(refusals.contains { $0.contains("\(refusal.route.subnet) at \(refusal.route.nextHop.publicIP)") })
+                #expect(
+                    refusals.contains { $0.contains("\(refusal.route.subnet) at \(refusal.route.nextHop.publicIP)") }
+                )
                 #expect(!refusal.description.contains("\n"))
             }
-            #expect(refusals.contains { $0.contains("10.244.3.0/24 via 198.18.0.3 dev") && $0.contains("proto static") })
+            #expect(
+                refusals.contains { $0.contains("10.244.3.0/24 via 198.18.0.3 dev") && $0.contains("proto static") }
+            )
 
             let lines = try bed.routes(1)
             #expect(lines.contains("10.244.3.0/24 via 198.18.0.3 dev ul0 proto static"), "\(lines)")
@@ -151,15 +183,27 @@ struct HostGatewayRoutesTests {
             let log = LogLines()
             // An interface index that does not exist: the kernel finds no nexthop for any gateway.
             let gateway = try bed.enter(bed.host(1)) {
-                HostRoutes(try HostGatewayRoutes(interfaceIndex: 9999, address: Bed.publicIP(1), prefixLength: 24,
-                                                 network: Bed.network, log: { log.append($0) }), log: log)
+                HostRoutes(
+                    try HostGatewayRoutes(
+                        interfaceIndex: 9999,
+                        address: Bed.publicIP(1),
+                        prefixLength: 24,
+                        network: Bed.network,
+                        log: { log.append($0) }
+                    ),
+                    log: log
+                )
             }
             let result = try gateway.reconcile(others(1))
             #expect(result.added.isEmpty)
             #expect(result.refused.map(\.reason) == [.kernelError, .kernelError])
-            #expect(result.refused.allSatisfy { $0.description.contains("RTM_NEWROUTE") && $0.description.contains("errno \(ENETUNREACH)")
-                                            && $0.description.contains("(kernel: Nexthop has invalid gateway)") },
-                    "\(result.refused)")
+            #expect(
+                result.refused.allSatisfy {
+                    $0.description.contains("RTM_NEWROUTE") && $0.description.contains("errno \(ENETUNREACH)")
+                        && $0.description.contains("(kernel: Nexthop has invalid gateway)")
+                },
+                "\(result.refused)"
+            )
             #expect(gateway.statistics.installed == 0)
         }
     }
@@ -173,10 +217,14 @@ struct HostGatewayRoutesTests {
                 let index = try RouteNetlink.interfaceIndex("ul0")
                 let ctr = try RouteNetlink.interfaceIndex("ctr0")
                 func length(_ index: Int32, _ text: String) -> Result<Int, NetlinkError> {
-                    Result { () throws(NetlinkError) in try HostGatewayRoutes.connectedPrefixLength(interfaceIndex: index, address: IPv4Address(text)!) }
+                    Result { () throws(NetlinkError) in
+                        try HostGatewayRoutes.connectedPrefixLength(interfaceIndex: index, address: IPv4Address(text)!)
+                    }
                 }
-                return (length(index, "198.18.0.1"), length(index, "198.18.7.1"), length(ctr, "10.244.1.1"),
-                        length(ctr, "198.18.0.1"), length(index, "198.18.8.1"))
+                return (
+                    length(index, "198.18.0.1"), length(index, "198.18.7.1"), length(ctr, "10.244.1.1"),
+                    length(ctr, "198.18.0.1"), length(index, "198.18.8.1")
+                )
             }
             #expect(try segment.get() == 24)
             #expect(try narrower.get() == 28)
@@ -184,7 +232,10 @@ struct HostGatewayRoutesTests {
             for failure in [missing, unprefixed] {
                 #expect(throws: NetlinkError.self) { try failure.get() }
                 if case .failure(let error) = failure {
-                    #expect(error.code == ENOENT && error.description.contains("give the prefix length explicitly"), "\(error)")
+                    #expect(
+                        error.code == ENOENT && error.description.contains("give the prefix length explicitly"),
+                        "\(error)"
+                    )
                 }
             }
         }
@@ -192,9 +243,16 @@ struct HostGatewayRoutesTests {
 
     @Test func prefixLengthOutOfRangeIsRejectedBeforeAnySocket() {
         #expect {
-            _ = try HostGatewayRoutes(interfaceIndex: 1, address: Bed.publicIP(1), prefixLength: 33, network: Bed.network)
+            _ = try HostGatewayRoutes(
+                interfaceIndex: 1,
+                address: Bed.publicIP(1),
+                prefixLength: 33,
+                network: Bed.network
+            )
         } throws: { error in
-            (error as? NetlinkError).map { $0.code == EINVAL && $0.subject.contains("198.18.0.1/33: prefix length outside 0...32") } ?? false
+            (error as? NetlinkError).map {
+                $0.code == EINVAL && $0.subject.contains("198.18.0.1/33: prefix length outside 0...32")
+            } ?? false
         }
     }
 }

@@ -1,9 +1,9 @@
 import Addressing
 import CShims
-import Netlink
 import Foundation
 import Glibc
 import HostGateway
+import Netlink
 import Routes
 import Synchronization
 import TestThreads
@@ -49,7 +49,10 @@ final class ThreeHostBed: Sendable {
     private init(prefix: String) { self.prefix = prefix }
 
     static func with<T>(_ body: (ThreeHostBed) throws -> T) throws -> T {
-        let serial = counter.withLock { value -> Int in value += 1; return value }
+        let serial = counter.withLock { value -> Int in
+            value += 1
+            return value
+        }
         let bed = ThreeHostBed(prefix: "weft-hgw-\(getpid())-\(serial)")
         defer { for name in bed.all { _ = try? run(["netns", "del", name]) } }
         try bed.build()
@@ -64,7 +67,8 @@ final class ThreeHostBed: Sendable {
         try must(["-n", lan, "link", "add", "br0", "type", "bridge"])
         try must(["-n", lan, "link", "set", "br0", "up"])
         for n in Self.hostNumbers {
-            let h = host(n), c = container(n)
+            let h = host(n)
+            let c = container(n)
             try must(["-n", lan, "link", "add", "port\(n)", "type", "veth", "peer", "name", "ul0", "netns", h])
             try must(["-n", lan, "link", "set", "port\(n)", "master", "br0"])
             try must(["-n", lan, "link", "set", "port\(n)", "up"])
@@ -86,8 +90,13 @@ final class ThreeHostBed: Sendable {
         let log = LogLines()
         return try enter(host(n)) {
             let index = try RouteNetlink.interfaceIndex("ul0")
-            let routes = try HostGatewayRoutes(interfaceIndex: index, address: Self.publicIP(n), prefixLength: 24,
-                                               network: Self.network, log: { log.append($0) })
+            let routes = try HostGatewayRoutes(
+                interfaceIndex: index,
+                address: Self.publicIP(n),
+                prefixLength: 24,
+                network: Self.network,
+                log: { log.append($0) }
+            )
             return HostRoutes(routes, log: log)
         }
     }
@@ -104,7 +113,9 @@ final class ThreeHostBed: Sendable {
 
     /// One ping from container `from` to container `to`'s address; true when it came back.
     func ping(from: Int, to: Int) throws -> Bool {
-        let (status, _) = try Self.run(["netns", "exec", container(from), "ping", "-n", "-c", "1", "-W", "3", "\(Self.containerAddress(to))"])
+        let (status, _) = try Self.run([
+            "netns", "exec", container(from), "ping", "-n", "-c", "1", "-W", "3", "\(Self.containerAddress(to))",
+        ])
         return status == 0
     }
 
@@ -154,4 +165,3 @@ final class LogLines: Sendable {
     func append(_ line: String) { lines.withLock { $0.append(line) } }
     var all: [String] { lines.withLock { $0 } }
 }
-

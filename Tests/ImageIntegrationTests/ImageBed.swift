@@ -1,24 +1,31 @@
 import Foundation
 import Glibc
-import Yams
 import TestSupport
+import Yams
 
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
 
 /// The products directory `swift build --build-tests` fills, where the test bundle runs from: the
 /// image is made from these binaries, so the test needs no build of its own.
 let productsDirectory: String = {
-    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let executable =
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return URL(fileURLWithPath: executable).deletingLastPathComponent().path
 }()
 
 /// Why these tests cannot run here, or nil.
 let imageUnavailable: String? = {
-    if geteuid() != 0 { return "ImageIntegrationTests need root (the image's files owned by root, unshare --root); run swift test as root" }
-    for tool in ["/usr/bin/umoci", "/usr/bin/unshare", "/usr/sbin/nft"] where !FileManager.default.isExecutableFile(atPath: tool) {
+    if geteuid() != 0 {
+        return
+            "ImageIntegrationTests need root (the image's files owned by root, unshare --root); run swift test as root"
+    }
+    for tool in ["/usr/bin/umoci", "/usr/bin/unshare", "/usr/sbin/nft"]
+    where !FileManager.default.isExecutableFile(atPath: tool) {
         return "ImageIntegrationTests need \(tool); run scripts/setup"
     }
-    for product in ["weftd", "weft", "weft-cni"] where !FileManager.default.isExecutableFile(atPath: "\(productsDirectory)/\(product)") {
+    for product in ["weftd", "weft", "weft-cni"]
+    where !FileManager.default.isExecutableFile(atPath: "\(productsDirectory)/\(product)") {
         return "no executable at \(productsDirectory)/\(product); run swift build --build-tests first"
     }
     return nil
@@ -31,7 +38,8 @@ struct BedFailure: Error, CustomStringConvertible {
 
 func jsonObject(atPath path: String) throws -> [String: Any] {
     guard let data = FileManager.default.contents(atPath: path),
-          let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+    else {
         throw BedFailure("\(path) is missing or not a JSON object")
     }
     return object

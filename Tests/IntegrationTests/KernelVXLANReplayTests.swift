@@ -1,7 +1,7 @@
 import Capture
 import Foundation
-import Testing
 import TestThreads
+import Testing
 
 /// Records fresh kernel-VXLAN captures in throwaway network namespaces (scripts/capture-fixtures.sh)
 /// and checks that `weft replay decap` of host B's underlay gives exactly the inner packets host B's
@@ -14,7 +14,8 @@ import TestThreads
 
     /// `swift test` runs the test binary from the products directory, where `weft` is built too.
     static let weft: String = {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("weft").path
     }()
 
@@ -53,7 +54,9 @@ import TestThreads
     // Needs root and the test bed's tools; skipped, saying which is missing, otherwise.
     @Test(.enabled(if: missing == nil, "\(missing ?? "")"), .timeLimit(.minutes(2)))
     func freshCapturesReplayToWhatFlannel1Received() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-integration-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "weft-integration-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
 
@@ -64,9 +67,13 @@ import TestThreads
             let underlay = directory.appendingPathComponent("\(scenario)-underlay.pcap").path
             let received = try Self.packets(directory.appendingPathComponent("\(scenario)-flannel1.pcap").path)
             let output = directory.appendingPathComponent("\(scenario)-replayed.pcap").path
-            let (replayStatus, summary) = try Self.run(Self.weft, [
-                "replay", "decap", "--backend", "vxlan", "--vni", "1", "--vtep-mac", "aa:bb:cc:dd:ee:02",
-                "--input", underlay, "--output", output])
+            let (replayStatus, summary) = try Self.run(
+                Self.weft,
+                [
+                    "replay", "decap", "--backend", "vxlan", "--vni", "1", "--vtep-mac", "aa:bb:cc:dd:ee:02",
+                    "--input", underlay, "--output", output,
+                ]
+            )
             try #require(replayStatus == 0, "\(scenario): \(summary)")
             let replayed = try Self.packets(output)
             #expect(!received.isEmpty, "\(scenario): flannel.1 received nothing")

@@ -1,12 +1,15 @@
 import Testing
+
 @testable import KubeModel
 
 @Suite struct Requests {
     @Test func reflectorPathsAsClientGoSendsThem() {
         #expect(APIRequest.listNodes(resourceVersion: "0").path == "/api/v1/nodes?limit=500&resourceVersion=0")
         #expect(APIRequest.listNodes(resourceVersion: "").path == "/api/v1/nodes?limit=500")
-        #expect(APIRequest.watchNodes(resourceVersion: "51020", timeoutSeconds: 412).path
-                == "/api/v1/nodes?allowWatchBookmarks=true&resourceVersion=51020&timeoutSeconds=412&watch=true")
+        #expect(
+            APIRequest.watchNodes(resourceVersion: "51020", timeoutSeconds: 412).path
+                == "/api/v1/nodes?allowWatchBookmarks=true&resourceVersion=51020&timeoutSeconds=412&watch=true"
+        )
         #expect(APIRequest.getNode("worker-1").path == "/api/v1/nodes/worker-1")
         #expect(APIRequest.getNode("worker-1", resourceVersion: "0").path == "/api/v1/nodes/worker-1?resourceVersion=0")
         let patch = APIRequest.patchNodeStatus("worker-1")

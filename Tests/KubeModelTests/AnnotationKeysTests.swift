@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KubeModel
 
 @Suite struct AnnotationPrefixes {
@@ -16,7 +17,9 @@ import Testing
         #expect(try AnnotationKeys(prefix: prefix).backendType == backendType)
     }
 
-    @Test(arguments: ["org", "org/", "org.COM", "Example.org.com", ".org.com", "org..com", "org.com/-", "org.com/a.b", "org.com/A"])
+    @Test(arguments: [
+        "org", "org/", "org.COM", "Example.org.com", ".org.com", "org..com", "org.com/-", "org.com/a.b", "org.com/A",
+    ])
     func refusedAsNotFQDN(prefix: String) {
         let error = #expect(throws: KubeError.self) { try AnnotationKeys(prefix: prefix) }
         #expect(error?.problem == "subnet/kube: prefix must be in a format: fqdn/[0-9a-z-_]*")
@@ -31,9 +34,17 @@ import Testing
     @Test func allKeyNames() {
         let keys = AnnotationKeys.standard
         #expect(keys.prefix == "flannel.alpha.coreos.com/")
-        #expect([keys.kubeSubnetManager, keys.backendData, keys.backendV6Data, keys.backendType, keys.publicIP, keys.publicIPv6,
-                 keys.publicIPOverwrite, keys.publicIPv6Overwrite, keys.nodePublicIP, keys.nodePublicIPv6]
-                == ["kube-subnet-manager", "backend-data", "backend-v6-data", "backend-type", "public-ip", "public-ipv6",
-                    "public-ip-overwrite", "public-ipv6-overwrite", "node-public-ip", "node-public-ipv6"].map { "flannel.alpha.coreos.com/" + $0 })
+        #expect(
+            [
+                keys.kubeSubnetManager, keys.backendData, keys.backendV6Data, keys.backendType, keys.publicIP,
+                keys.publicIPv6,
+                keys.publicIPOverwrite, keys.publicIPv6Overwrite, keys.nodePublicIP, keys.nodePublicIPv6,
+            ]
+                == [
+                    "kube-subnet-manager", "backend-data", "backend-v6-data", "backend-type", "public-ip",
+                    "public-ipv6",
+                    "public-ip-overwrite", "public-ipv6-overwrite", "node-public-ip", "node-public-ipv6",
+                ].map { "flannel.alpha.coreos.com/" + $0 }
+        )
     }
 }

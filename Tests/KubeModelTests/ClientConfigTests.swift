@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import KubeModel
 
 @Suite struct KubeconfigFiles {
@@ -23,52 +24,85 @@ import Testing
         #expect(config.server.hostPort == "[fd00:56::10]:6443")
         #expect(config.certificateAuthority == (try Fixture.bytes("pki/ca.crt")))
         #expect(config.certificateAuthoritySource?.hasSuffix("Fixtures/pki/ca.crt") == true)
-        #expect(config.bearerToken == .file(path: Fixture.path("pki/token"), initial: "eyJhbGciOiJSUzI1NiIsImtpZCI6IndlZnQifQ.flannel-token-from-file"))
+        #expect(
+            config.bearerToken
+                == .file(
+                    path: Fixture.path("pki/token"),
+                    initial: "eyJhbGciOiJSUzI1NiIsImtpZCI6IndlZnQifQ.flannel-token-from-file"
+                )
+        )
         #expect(config.clientCertificate?.key == (try Fixture.bytes("pki/weft.key")))
         #expect(config.tlsServerName == "kubernetes.default.svc")
         #expect(config.namespace == "kube-flannel")
     }
 
     @Test func apiURLOverridesTheServerAndKeepsTheRest() throws {
-        let config = try ClientConfigBuilder.build(apiURL: "https://10.0.0.5:6443", kubeconfigPath: Fixture.path("kubeconfig-admin.yaml"), environment: [:])
+        let config = try ClientConfigBuilder.build(
+            apiURL: "https://10.0.0.5:6443",
+            kubeconfigPath: Fixture.path("kubeconfig-admin.yaml"),
+            environment: [:]
+        )
         #expect(config.server.url == "https://10.0.0.5:6443")
         #expect(config.certificateAuthority != nil)
         #expect(config.clientCertificate != nil)
     }
 
     @Test func insecureSkipVerifyIsHonouredOnlyWithALoudWarning() throws {
-        let config = try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: Fixture.path("kubeconfig-token.yaml"), environment: [:])
+        let config = try ClientConfigBuilder.build(
+            apiURL: "",
+            kubeconfigPath: Fixture.path("kubeconfig-token.yaml"),
+            environment: [:]
+        )
         #expect(config.insecureSkipTLSVerify)
         #expect(config.warnings.count == 1)
         #expect(config.warnings[0].hasPrefix("TLS VERIFICATION IS OFF"))
         #expect(config.warnings[0].contains("insecure-skip-tls-verify"))
-        #expect(config.bearerToken == .literal("eyJhbGciOiJSUzI1NiJ9.literal-token", source: "kubeconfig user \"flannel\" in \(Fixture.path("kubeconfig-token.yaml"))"))
+        #expect(
+            config.bearerToken
+                == .literal(
+                    "eyJhbGciOiJSUzI1NiJ9.literal-token",
+                    source: "kubeconfig user \"flannel\" in \(Fixture.path("kubeconfig-token.yaml"))"
+                )
+        )
         #expect(config.server.url == "https://127.0.0.1:16443")
     }
 
     @Test func insecureWithACertificateAuthorityIsRefusedAsClientGoDoes() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        try dir.write("config", """
-        clusters: [{name: c, cluster: {server: "https://h:6443", insecure-skip-tls-verify: true, certificate-authority-data: "\(Data("x".utf8).base64EncodedString())"}}]
-        contexts: [{name: x, context: {cluster: c, user: u}}]
-        users: [{name: u, user: {token: t}}]
-        current-context: x
-        """)
-        let error = #expect(throws: KubeError.self) { try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/config", environment: [:]) }
-        #expect(error?.problem == "invalid configuration: specifying a root certificates file with the insecure flag is not allowed")
+        try dir.write(
+            "config",
+            """
+            clusters: [{name: c, cluster: {server: "https://h:6443", insecure-skip-tls-verify: true, certificate-authority-data: "\(Data("x".utf8).base64EncodedString())"}}]
+            contexts: [{name: x, context: {cluster: c, user: u}}]
+            users: [{name: u, user: {token: t}}]
+            current-context: x
+            """
+        )
+        let error = #expect(throws: KubeError.self) {
+            try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/config", environment: [:])
+        }
+        #expect(
+            error?.problem
+                == "invalid configuration: specifying a root certificates file with the insecure flag is not allowed"
+        )
         #expect(error?.fix.contains("remove insecure-skip-tls-verify") == true)
     }
 
     @Test func missingContextNamesTheKnownOnes() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        try dir.write("config", """
-        clusters: [{name: c, cluster: {server: "https://h:6443"}}]
-        contexts: [{name: one, context: {cluster: c}}, {name: two, context: {cluster: c}}]
-        current-context: three
-        """)
-        let error = #expect(throws: KubeError.self) { try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/config", environment: [:]) }
+        try dir.write(
+            "config",
+            """
+            clusters: [{name: c, cluster: {server: "https://h:6443"}}]
+            contexts: [{name: one, context: {cluster: c}}, {name: two, context: {cluster: c}}]
+            current-context: three
+            """
+        )
+        let error = #expect(throws: KubeError.self) {
+            try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/config", environment: [:])
+        }
         #expect(error?.problem == "invalid configuration: context was not found for specified context: three")
         #expect(error?.fix.contains("one, two") == true)
     }
@@ -76,15 +110,24 @@ import Testing
     @Test func clusterWithoutServerIsRefusedUnlessTheAPIURLGivesOne() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        try dir.write("config", """
-        clusters: [{name: c, cluster: {certificate-authority-data: "\(Data("-----BEGIN CERTIFICATE-----".utf8).base64EncodedString())"}}]
-        contexts: [{name: x, context: {cluster: c, user: u}}]
-        users: [{name: u, user: {token: abc}}]
-        current-context: x
-        """)
-        let error = #expect(throws: KubeError.self) { try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/config", environment: [:]) }
+        try dir.write(
+            "config",
+            """
+            clusters: [{name: c, cluster: {certificate-authority-data: "\(Data("-----BEGIN CERTIFICATE-----".utf8).base64EncodedString())"}}]
+            contexts: [{name: x, context: {cluster: c, user: u}}]
+            users: [{name: u, user: {token: abc}}]
+            current-context: x
+            """
+        )
+        let error = #expect(throws: KubeError.self) {
+            try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/config", environment: [:])
+        }
         #expect(error?.problem == "invalid configuration: no server found for cluster \"c\"")
-        let config = try ClientConfigBuilder.build(apiURL: "10.0.0.1:6443", kubeconfigPath: "\(dir.path)/config", environment: [:])
+        let config = try ClientConfigBuilder.build(
+            apiURL: "10.0.0.1:6443",
+            kubeconfigPath: "\(dir.path)/config",
+            environment: [:]
+        )
         // A bare host:port with a CA configured defaults to https, as client-go's DefaultServerURL does.
         #expect(config.server.url == "https://10.0.0.1:6443")
     }
@@ -93,20 +136,28 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("config", "apiVersion: v1\nkind: Config\n")
-        let error = #expect(throws: KubeError.self) { try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/config", environment: [:]) }
+        let error = #expect(throws: KubeError.self) {
+            try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/config", environment: [:])
+        }
         #expect(error?.problem.hasPrefix("invalid configuration: no configuration has been provided") == true)
     }
 
     @Test func missingKubeconfigFileSaysWhichPath() {
-        let error = #expect(throws: KubeError.self) { try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "/nonexistent/kubeconfig", environment: [:]) }
-        #expect(error?.description == "open /nonexistent/kubeconfig: no such file or directory; check --kubeconfig-file")
+        let error = #expect(throws: KubeError.self) {
+            try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "/nonexistent/kubeconfig", environment: [:])
+        }
+        #expect(
+            error?.description == "open /nonexistent/kubeconfig: no such file or directory; check --kubeconfig-file"
+        )
     }
 
     @Test func badYAMLNamesTheFile() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try dir.write("config", "clusters: {this is: [not, a list}\n")
-        let error = #expect(throws: KubeError.self) { try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/config", environment: [:]) }
+        let error = #expect(throws: KubeError.self) {
+            try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/config", environment: [:])
+        }
         #expect(error?.problem.hasPrefix("error loading config file \"\(dir.path)/config\"") == true)
         #expect(error?.description.contains("\n") == false)
     }
@@ -114,69 +165,103 @@ import Testing
     @Test func badBase64NamesTheField() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        try dir.write("config", """
-        clusters: [{name: c, cluster: {server: "https://h:6443", certificate-authority-data: "not base64!"}}]
-        contexts: [{name: x, context: {cluster: c}}]
-        current-context: x
-        """)
-        let error = #expect(throws: KubeError.self) { try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/config", environment: [:]) }
+        try dir.write(
+            "config",
+            """
+            clusters: [{name: c, cluster: {server: "https://h:6443", certificate-authority-data: "not base64!"}}]
+            contexts: [{name: x, context: {cluster: c}}]
+            current-context: x
+            """
+        )
+        let error = #expect(throws: KubeError.self) {
+            try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/config", environment: [:])
+        }
         #expect(error?.problem == "certificate-authority-data of kubeconfig cluster \"c\" is not valid base64")
     }
 
     @Test func unreadableRelativeFileIsReportedResolved() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        try dir.write("sub/config", """
-        clusters: [{name: c, cluster: {server: "https://h:6443", certificate-authority: missing/ca.crt}}]
-        contexts: [{name: x, context: {cluster: c}}]
-        current-context: x
-        """)
-        let error = #expect(throws: KubeError.self) { try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/sub/config", environment: [:]) }
-        #expect(error?.problem == "invalid configuration: unable to read certificate-authority \(dir.path)/sub/missing/ca.crt for c due to open \(dir.path)/sub/missing/ca.crt: no such file or directory")
+        try dir.write(
+            "sub/config",
+            """
+            clusters: [{name: c, cluster: {server: "https://h:6443", certificate-authority: missing/ca.crt}}]
+            contexts: [{name: x, context: {cluster: c}}]
+            current-context: x
+            """
+        )
+        let error = #expect(throws: KubeError.self) {
+            try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/sub/config", environment: [:])
+        }
+        #expect(
+            error?.problem
+                == "invalid configuration: unable to read certificate-authority \(dir.path)/sub/missing/ca.crt for c due to open \(dir.path)/sub/missing/ca.crt: no such file or directory"
+        )
     }
 
     @Test func execPluginsAndBasicAuthAreRefusedByName() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        try dir.write("exec", """
-        clusters: [{name: c, cluster: {server: "https://h:6443"}}]
-        contexts: [{name: x, context: {cluster: c, user: eks}}]
-        users: [{name: eks, user: {exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: aws, args: [eks, get-token]}}}]
-        current-context: x
-        """)
-        let exec = #expect(throws: KubeError.self) { try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/exec", environment: [:]) }
+        try dir.write(
+            "exec",
+            """
+            clusters: [{name: c, cluster: {server: "https://h:6443"}}]
+            contexts: [{name: x, context: {cluster: c, user: eks}}]
+            users: [{name: eks, user: {exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: aws, args: [eks, get-token]}}}]
+            current-context: x
+            """
+        )
+        let exec = #expect(throws: KubeError.self) {
+            try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/exec", environment: [:])
+        }
         #expect(exec?.problem.contains("exec plugin, which weftd does not run") == true)
-        try dir.write("basic", """
-        clusters: [{name: c, cluster: {server: "https://h:6443"}}]
-        contexts: [{name: x, context: {cluster: c, user: old}}]
-        users: [{name: old, user: {username: admin, password: secret}}]
-        current-context: x
-        """)
-        let basic = #expect(throws: KubeError.self) { try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/basic", environment: [:]) }
+        try dir.write(
+            "basic",
+            """
+            clusters: [{name: c, cluster: {server: "https://h:6443"}}]
+            contexts: [{name: x, context: {cluster: c, user: old}}]
+            users: [{name: old, user: {username: admin, password: secret}}]
+            current-context: x
+            """
+        )
+        let basic = #expect(throws: KubeError.self) {
+            try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/basic", environment: [:])
+        }
         #expect(basic?.problem.contains("basic auth") == true)
     }
 
     @Test func certificateWithoutKeyIsRefusedWithClientGosText() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        try dir.write("config", """
-        clusters: [{name: c, cluster: {server: "https://h:6443"}}]
-        contexts: [{name: x, context: {cluster: c, user: u}}]
-        users: [{name: u, user: {client-certificate-data: "\(Data("cert".utf8).base64EncodedString())"}}]
-        current-context: x
-        """)
-        let error = #expect(throws: KubeError.self) { try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/config", environment: [:]) }
-        #expect(error?.problem == "invalid configuration: client-key-data or client-key must be specified for u to use the clientCert authentication method.")
+        try dir.write(
+            "config",
+            """
+            clusters: [{name: c, cluster: {server: "https://h:6443"}}]
+            contexts: [{name: x, context: {cluster: c, user: u}}]
+            users: [{name: u, user: {client-certificate-data: "\(Data("cert".utf8).base64EncodedString())"}}]
+            current-context: x
+            """
+        )
+        let error = #expect(throws: KubeError.self) {
+            try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/config", environment: [:])
+        }
+        #expect(
+            error?.problem
+                == "invalid configuration: client-key-data or client-key must be specified for u to use the clientCert authentication method."
+        )
     }
 
     @Test func anonymousAndPlainHTTPAreWarnedAbout() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        try dir.write("config", """
-        clusters: [{name: c, cluster: {server: "http://10.0.0.1:8080"}}]
-        contexts: [{name: x, context: {cluster: c, user: nobody}}]
-        current-context: x
-        """)
+        try dir.write(
+            "config",
+            """
+            clusters: [{name: c, cluster: {server: "http://10.0.0.1:8080"}}]
+            contexts: [{name: x, context: {cluster: c, user: nobody}}]
+            current-context: x
+            """
+        )
         let config = try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "\(dir.path)/config", environment: [:])
         #expect(config.server.scheme == .http)
         #expect(config.warnings.contains { $0.contains("plain HTTP") })
@@ -186,8 +271,11 @@ import Testing
 }
 
 @Suite struct InCluster {
-    func serviceAccount(token: String? = "sa-token\n", ca: String? = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
-                        namespace: String? = "kube-flannel") throws -> TemporaryDirectory {
+    func serviceAccount(
+        token: String? = "sa-token\n",
+        ca: String? = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        namespace: String? = "kube-flannel"
+    ) throws -> TemporaryDirectory {
         let dir = try TemporaryDirectory()
         if let token { try dir.write("token", token) }
         if let ca { try dir.write("ca.crt", ca) }
@@ -198,12 +286,20 @@ import Testing
     @Test func inClusterReadsTheServiceAccountFiles() throws {
         let dir = try serviceAccount()
         defer { dir.remove() }
-        let config = try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "",
-            environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"], serviceAccountDirectory: dir.path)
+        let config = try ClientConfigBuilder.build(
+            apiURL: "",
+            kubeconfigPath: "",
+            environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"],
+            serviceAccountDirectory: dir.path
+        )
         #expect(config.server.url == "https://10.96.0.1:443")
         #expect(config.isInCluster)
         #expect(config.bearerToken == .file(path: "\(dir.path)/token", initial: "sa-token"))
-        #expect(config.certificateAuthority.map { String(decoding: $0, as: UTF8.self) }?.hasPrefix("-----BEGIN CERTIFICATE-----") == true)
+        #expect(
+            config.certificateAuthority.map { String(decoding: $0, as: UTF8.self) }?.hasPrefix(
+                "-----BEGIN CERTIFICATE-----"
+            ) == true
+        )
         #expect(config.namespace == "kube-flannel")
         #expect(config.warnings == [ClientConfigBuilder.inClusterNotice])
     }
@@ -211,17 +307,29 @@ import Testing
     @Test func ipv6ServiceHostIsBracketed() throws {
         let dir = try serviceAccount()
         defer { dir.remove() }
-        let config = try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "",
-            environment: ["KUBERNETES_SERVICE_HOST": "fd00:10:96::1", "KUBERNETES_SERVICE_PORT": "443"], serviceAccountDirectory: dir.path)
+        let config = try ClientConfigBuilder.build(
+            apiURL: "",
+            kubeconfigPath: "",
+            environment: ["KUBERNETES_SERVICE_HOST": "fd00:10:96::1", "KUBERNETES_SERVICE_PORT": "443"],
+            serviceAccountDirectory: dir.path
+        )
         #expect(config.server.url == "https://[fd00:10:96::1]:443")
         #expect(config.server.host == "fd00:10:96::1")
     }
 
     @Test func outsideAClusterGivesClientGosError() {
         let error = #expect(throws: KubeError.self) {
-            try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "", environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1"], serviceAccountDirectory: "/nonexistent")
+            try ClientConfigBuilder.build(
+                apiURL: "",
+                kubeconfigPath: "",
+                environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1"],
+                serviceAccountDirectory: "/nonexistent"
+            )
         }
-        #expect(error?.problem == "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined")
+        #expect(
+            error?.problem
+                == "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined"
+        )
         #expect(error?.fix.contains("--kubeconfig-file") == true)
     }
 
@@ -229,8 +337,12 @@ import Testing
         let dir = try serviceAccount(token: nil)
         defer { dir.remove() }
         let error = #expect(throws: KubeError.self) {
-            try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "",
-                environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"], serviceAccountDirectory: dir.path)
+            try ClientConfigBuilder.build(
+                apiURL: "",
+                kubeconfigPath: "",
+                environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"],
+                serviceAccountDirectory: dir.path
+            )
         }
         #expect(error?.problem == "open \(dir.path)/token: no such file or directory")
         #expect(error?.fix.contains("automountServiceAccountToken") == true)
@@ -240,8 +352,12 @@ import Testing
         let dir = try serviceAccount(token: " \n")
         defer { dir.remove() }
         let error = #expect(throws: KubeError.self) {
-            try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "",
-                environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"], serviceAccountDirectory: dir.path)
+            try ClientConfigBuilder.build(
+                apiURL: "",
+                kubeconfigPath: "",
+                environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"],
+                serviceAccountDirectory: dir.path
+            )
         }
         #expect(error?.problem == "read empty token from file \"\(dir.path)/token\"")
     }
@@ -249,11 +365,19 @@ import Testing
     @Test func missingCAIsAWarningAsInClientGo() throws {
         let dir = try serviceAccount(ca: nil, namespace: nil)
         defer { dir.remove() }
-        let config = try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "",
-            environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443", "POD_NAMESPACE": "weft"], serviceAccountDirectory: dir.path)
+        let config = try ClientConfigBuilder.build(
+            apiURL: "",
+            kubeconfigPath: "",
+            environment: [
+                "KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443", "POD_NAMESPACE": "weft",
+            ],
+            serviceAccountDirectory: dir.path
+        )
         #expect(config.certificateAuthority == nil)
         #expect(config.warnings.count == 2)
-        #expect(config.warnings[1].hasPrefix("Expected to load root CA config from \(dir.path)/ca.crt, but got err: open"))
+        #expect(
+            config.warnings[1].hasPrefix("Expected to load root CA config from \(dir.path)/ca.crt, but got err: open")
+        )
         #expect(config.namespace == "weft")
     }
 
@@ -261,15 +385,23 @@ import Testing
         let dir = try serviceAccount()
         defer { dir.remove() }
         let error = #expect(throws: KubeError.self) {
-            try ClientConfigBuilder.build(apiURL: "", kubeconfigPath: "",
-                environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "https"], serviceAccountDirectory: dir.path)
+            try ClientConfigBuilder.build(
+                apiURL: "",
+                kubeconfigPath: "",
+                environment: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "https"],
+                serviceAccountDirectory: dir.path
+            )
         }
         #expect(error?.problem.contains("KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT") == true)
         #expect(error?.problem.contains("\"https\"") == true)
     }
 
     @Test func apiURLAloneIsAnonymousAndSaysSo() throws {
-        let config = try ClientConfigBuilder.build(apiURL: "https://192.168.56.10:6443", kubeconfigPath: "", environment: [:])
+        let config = try ClientConfigBuilder.build(
+            apiURL: "https://192.168.56.10:6443",
+            kubeconfigPath: "",
+            environment: [:]
+        )
         #expect(config.origin == .apiURL)
         #expect(config.server.port == 6443)
         #expect(config.warnings.count == 1)
@@ -291,7 +423,9 @@ import Testing
         #expect(try ServerAddress.parse(text, defaultTLS: tls, origin: "--kube-api-url").url == url)
     }
 
-    @Test(arguments: ["", "ftp://h", "https://h:0", "https://h:99999", "https://[::1", "https://user:pw@h", "https://:443"])
+    @Test(arguments: [
+        "", "ftp://h", "https://h:0", "https://h:99999", "https://[::1", "https://user:pw@h", "https://:443",
+    ])
     func refuses(text: String) {
         #expect(throws: KubeError.self) { try ServerAddress.parse(text, defaultTLS: true, origin: "--kube-api-url") }
     }

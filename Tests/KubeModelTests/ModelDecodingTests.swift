@@ -1,4 +1,6 @@
+import Foundation
 import Testing
+
 @testable import KubeModel
 
 @Suite struct ModelDecoding {
@@ -38,7 +40,8 @@ import Testing
     }
 
     @Test func statusBodiesDecode() throws {
-        let body = #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"nodes \"x\" not found","reason":"NotFound","details":{"name":"x","kind":"nodes"},"code":404}"#
+        let body =
+            #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"nodes \"x\" not found","reason":"NotFound","details":{"name":"x","kind":"nodes"},"code":404}"#
         let status = try #require(APIDecoding.status(Array(body.utf8)))
         #expect(status.code == 404)
         #expect(status.reason == "NotFound")
@@ -50,7 +53,9 @@ import Testing
     }
 
     @Test func wrongShapeNamesThePath() {
-        let error = #expect(throws: KubeError.self) { try APIDecoding.node(Array(#"{"metadata":{"annotations":{"a":1}}}"#.utf8)) }
+        let error = #expect(throws: KubeError.self) {
+            try APIDecoding.node(Array(#"{"metadata":{"annotations":{"a":1}}}"#.utf8))
+        }
         #expect(error?.kind == .decoding)
         #expect(error?.problem.contains("metadata.annotations.a") == true)
     }
@@ -66,8 +71,6 @@ import Testing
         }
     }
 }
-
-import Foundation
 
 enum JSONEncoderForTests {
     static func encode(_ value: some Encodable) throws -> [UInt8] { [UInt8](try JSONEncoder().encode(value)) }

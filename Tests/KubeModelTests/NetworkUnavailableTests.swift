@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import KubeModel
 
 @Suite struct NetworkUnavailableCondition {
@@ -7,12 +8,17 @@ import Testing
     let now = Date(timeIntervalSince1970: 1_796_545_365.75)
 
     @Test func bodyIsFlannelsByteForByte() {
-        #expect(NetworkUnavailablePatch.body(at: now)
-                == #"{"status":{"conditions":[{"type":"NetworkUnavailable","status":"False","lastHeartbeatTime":"2026-12-06T08:22:45Z","lastTransitionTime":"2026-12-06T08:22:45Z","reason":"FlannelIsUp","message":"Flannel is running on this node"}]}}"#)
+        #expect(
+            NetworkUnavailablePatch.body(at: now)
+                == #"{"status":{"conditions":[{"type":"NetworkUnavailable","status":"False","lastHeartbeatTime":"2026-12-06T08:22:45Z","lastTransitionTime":"2026-12-06T08:22:45Z","reason":"FlannelIsUp","message":"Flannel is running on this node"}]}}"#
+        )
     }
 
     @Test func bodyDecodesAsAStatusPatch() throws {
-        struct Patch: Decodable { struct S: Decodable { var conditions: [NodeCondition] }; var status: S }
+        struct Patch: Decodable {
+            struct S: Decodable { var conditions: [NodeCondition] }
+            var status: S
+        }
         let patch = try JSONDecoder().decode(Patch.self, from: Data(NetworkUnavailablePatch.body(at: now).utf8))
         #expect(patch.status.conditions == [NetworkUnavailablePatch.condition(at: now)])
     }

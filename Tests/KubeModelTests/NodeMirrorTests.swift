@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KubeModel
 
 @Suite struct NodeMirrors {
@@ -29,16 +30,32 @@ import Testing
         decoder.append(try Fixture.bytes("watch-stream.jsonl"))
         var outcomes: [WatchOutcome] = []
         while let event = try decoder.next() { outcomes.append(mirror.apply(event)) }
-        guard outcomes.count == 5 else { Issue.record("want 5 outcomes"); return }
-        if case .changes(let c) = outcomes[0] { #expect(c.added.map(\.name) == ["worker-2"]) } else { Issue.record("want add") }
+        guard outcomes.count == 5 else {
+            Issue.record("want 5 outcomes")
+            return
+        }
+        if case .changes(let c) = outcomes[0] {
+            #expect(c.added.map(\.name) == ["worker-2"])
+        } else {
+            Issue.record("want add")
+        }
         if case .changes(let c) = outcomes[1] {
             #expect(c.updated.count == 1)
             #expect(c.updated.first?.old.resourceVersion == "48213")
             #expect(c.updated.first?.new.resourceVersion == "51022")
-        } else { Issue.record("want update") }
+        } else {
+            Issue.record("want update")
+        }
         #expect(outcomes[2] == .progressed)
-        if case .changes(let c) = outcomes[3] { #expect(c.removed.map(\.name) == ["master"]) } else { Issue.record("want removal") }
-        guard case .relist(let status) = outcomes[4] else { Issue.record("want relist"); return }
+        if case .changes(let c) = outcomes[3] {
+            #expect(c.removed.map(\.name) == ["master"])
+        } else {
+            Issue.record("want removal")
+        }
+        guard case .relist(let status) = outcomes[4] else {
+            Issue.record("want relist")
+            return
+        }
         #expect(status.isExpired)
         // The bookmark and the delete moved the RV; the ERROR did not.
         #expect(mirror.lastResourceVersion == "51031")
@@ -70,8 +87,18 @@ import Testing
     @Test func addedForAKnownNodeIsAnUpdateAndModifiedForAnUnknownOneAnAdd() {
         var mirror = NodeMirror()
         _ = mirror.replace([.make("a", resourceVersion: "1")], resourceVersion: "1")
-        #expect(mirror.apply(.added(.make("a", resourceVersion: "2"))) == .changes(NodeChanges(updated: [.init(old: .make("a", resourceVersion: "1"), new: .make("a", resourceVersion: "2"))])))
-        #expect(mirror.apply(.modified(.make("b", resourceVersion: "3"))) == .changes(NodeChanges(added: [.make("b", resourceVersion: "3")])))
+        #expect(
+            mirror.apply(.added(.make("a", resourceVersion: "2")))
+                == .changes(
+                    NodeChanges(updated: [
+                        .init(old: .make("a", resourceVersion: "1"), new: .make("a", resourceVersion: "2"))
+                    ])
+                )
+        )
+        #expect(
+            mirror.apply(.modified(.make("b", resourceVersion: "3")))
+                == .changes(NodeChanges(added: [.make("b", resourceVersion: "3")]))
+        )
         #expect(mirror.apply(.modified(.make("b", resourceVersion: "3"))) == .changes(NodeChanges()))
         #expect(mirror.lastResourceVersion == "3")
     }
@@ -86,7 +113,12 @@ import Testing
 
     @Test func throttledWatchBacksOffWithoutRelisting() {
         var mirror = NodeMirror()
-        let status = Status(message: "rate limited", reason: "TooManyRequests", details: .init(retryAfterSeconds: 7), code: 429)
+        let status = Status(
+            message: "rate limited",
+            reason: "TooManyRequests",
+            details: .init(retryAfterSeconds: 7),
+            code: 429
+        )
         #expect(mirror.apply(.error(status)) == .backOff(.seconds(7), status))
         let other = Status(message: "internal error", reason: "InternalError", code: 500)
         #expect(mirror.apply(.error(other)) == .relist(other))
@@ -96,7 +128,11 @@ import Testing
         var pages = NodeListPages()
         let token = pages.add(try APIDecoding.nodeList(Fixture.bytes("nodelist-page1.json")))
         #expect(token?.hasSuffix("==") == true)
-        #expect(APIRequest.listNodes(resourceVersion: "", continueToken: token).path.contains("continue=eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6NjAwMDAsInN0YXJ0Ijoid29ya2VyLTFcdTAwMDAifQ%3D%3D&limit=500"))
+        #expect(
+            APIRequest.listNodes(resourceVersion: "", continueToken: token).path.contains(
+                "continue=eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6NjAwMDAsInN0YXJ0Ijoid29ya2VyLTFcdTAwMDAifQ%3D%3D&limit=500"
+            )
+        )
         #expect(pages.add(try APIDecoding.nodeList(Fixture.bytes("nodelist-page2.json"))) == nil)
         #expect(pages.items.map(\.name) == ["master", "worker-1", "worker-2"])
         #expect(pages.resourceVersion == "60000")

@@ -8,10 +8,16 @@ extension Fixture {
 
 extension Node {
     /// A node as the API server would hold it, for tests that only vary a few fields.
-    static func make(_ name: String, resourceVersion: String = "1", podCIDRs: [String] = [],
-                     annotations: [String: String]? = nil) -> Node {
-        Node(metadata: ObjectMeta(name: name, resourceVersion: resourceVersion, annotations: annotations),
-             spec: NodeSpec(podCIDR: podCIDRs.first, podCIDRs: podCIDRs.isEmpty ? nil : podCIDRs))
+    static func make(
+        _ name: String,
+        resourceVersion: String = "1",
+        podCIDRs: [String] = [],
+        annotations: [String: String]? = nil
+    ) -> Node {
+        Node(
+            metadata: ObjectMeta(name: name, resourceVersion: resourceVersion, annotations: annotations),
+            spec: NodeSpec(podCIDR: podCIDRs.first, podCIDRs: podCIDRs.isEmpty ? nil : podCIDRs)
+        )
     }
 }
 

@@ -1,5 +1,6 @@
 import Addressing
 import Testing
+
 @testable import KubeModel
 
 @Suite struct OwnSubnets {
@@ -15,7 +16,10 @@ import Testing
         let own = try OwnSubnet.select(node: Fixture.node("node-dualstack.json"), network: network)
         #expect(own.subnet == IPv4Prefix("10.244.2.0/24")!)
         #expect(own.ignoredIPv6 == "fd00:10:244:2::/64")
-        #expect(own.note(node: "worker-2") == "node \"worker-2\" also has the IPv6 pod cidr fd00:10:244:2::/64; IPv6 is not yet supported by Weft, so only 10.244.2.0/24 is carried")
+        #expect(
+            own.note(node: "worker-2")
+                == "node \"worker-2\" also has the IPv6 pod cidr fd00:10:244:2::/64; IPv6 is not yet supported by Weft, so only 10.244.2.0/24 is carried"
+        )
     }
 
     @Test func ipv6FirstOrderStillFindsIPv4() throws {
@@ -25,7 +29,9 @@ import Testing
     }
 
     @Test func noPodCIDRGivesFlannelsTextAndTheFix() throws {
-        let error = #expect(throws: KubeError.self) { try OwnSubnet.select(node: Fixture.node("node-fresh.json"), network: network) }
+        let error = #expect(throws: KubeError.self) {
+            try OwnSubnet.select(node: Fixture.node("node-fresh.json"), network: network)
+        }
         #expect(error?.kind == .podCIDRNotAssigned)
         #expect(error?.problem == "node \"worker-3\" pod cidr not assigned")
         #expect(error?.fix.contains("--allocate-node-cidrs") == true)
@@ -49,7 +55,10 @@ import Testing
     @Test func outsideNetworkGivesFlannelsText() {
         let node = Node.make("n1", podCIDRs: ["10.245.1.0/24"])
         let error = #expect(throws: KubeError.self) { try OwnSubnet.select(node: node, network: network) }
-        #expect(error?.problem == "subnet \"10.244.0.0/16\" specified in the flannel net config doesn't contain \"10.245.1.0/24\" PodCIDR of the \"n1\" node")
+        #expect(
+            error?.problem
+                == "subnet \"10.244.0.0/16\" specified in the flannel net config doesn't contain \"10.245.1.0/24\" PodCIDR of the \"n1\" node"
+        )
         #expect(error?.fix.contains("--cluster-cidr") == true)
     }
 
@@ -62,7 +71,10 @@ import Testing
     @Test func ipv6OnlyIsNamedAsUnsupported() {
         let node = Node.make("v6", podCIDRs: ["fd00:10:244:7::/64"])
         let error = #expect(throws: KubeError.self) { try OwnSubnet.select(node: node, network: network) }
-        #expect(error?.problem == "node \"v6\" has only the IPv6 pod cidr fd00:10:244:7::/64: IPv6 is not yet supported by Weft")
+        #expect(
+            error?.problem
+                == "node \"v6\" has only the IPv6 pod cidr fd00:10:244:7::/64: IPv6 is not yet supported by Weft"
+        )
     }
 
     @Test func garbageCIDRNamesTheField() {
@@ -77,7 +89,9 @@ import Testing
         #expect(PodCIDR(text) == .ipv6(text))
     }
 
-    @Test(arguments: ["fd00::/129", "fd00:::/64", "1:2:3:4:5:6:7:8:9/64", "fd0g::/64", "fd00::", "12345::/64", "1::2::3/64"])
+    @Test(arguments: [
+        "fd00::/129", "fd00:::/64", "1:2:3:4:5:6:7:8:9/64", "fd0g::/64", "fd00::", "12345::/64", "1::2::3/64",
+    ])
     func badIPv6CIDRsDoNot(text: String) {
         #expect(PodCIDR(text) == nil)
     }

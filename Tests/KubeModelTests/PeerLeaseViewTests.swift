@@ -1,14 +1,25 @@
 import Addressing
 import Config
 import Testing
+
 @testable import KubeModel
 
 @Suite struct PeerLeaseViews {
     let reader = PeerLeaseReader(keys: .standard, ownNodeName: "worker-1")
 
-    func peer(_ name: String, _ octet: UInt8, mac: String = "aa:bb:cc:dd:ee:01", rv: String = "1", publicIP: String? = nil) -> Node {
-        Node.make(name, resourceVersion: rv, podCIDRs: ["10.244.\(octet).0/24"],
-                  annotations: vxlanAnnotations(publicIP: publicIP ?? "192.168.56.\(octet)", mac: mac))
+    func peer(
+        _ name: String,
+        _ octet: UInt8,
+        mac: String = "aa:bb:cc:dd:ee:01",
+        rv: String = "1",
+        publicIP: String? = nil
+    ) -> Node {
+        Node.make(
+            name,
+            resourceVersion: rv,
+            podCIDRs: ["10.244.\(octet).0/24"],
+            annotations: vxlanAnnotations(publicIP: publicIP ?? "192.168.56.\(octet)", mac: mac)
+        )
     }
 
     @Test func listGivesThePeersOnlyFromManagedOtherNodes() throws {
@@ -27,13 +38,23 @@ import Testing
         var mirror = NodeMirror()
         var view = PeerLeaseView(reader: reader)
         _ = view.apply(mirror.replace([peer("a", 2)], resourceVersion: "1"))
-        guard case .changes(let moved) = mirror.apply(.modified(peer("a", 2, rv: "2", publicIP: "192.168.57.2"))) else { Issue.record("want changes"); return }
+        guard case .changes(let moved) = mirror.apply(.modified(peer("a", 2, rv: "2", publicIP: "192.168.57.2"))) else {
+            Issue.record("want changes")
+            return
+        }
         let result = view.apply(moved)
         #expect(result.replaced.count == 1)
         #expect(result.replaced.first?.old.attributes.publicIP == IPv4Address(192, 168, 56, 2))
         #expect(result.replaced.first?.new.attributes.publicIP == IPv4Address(192, 168, 57, 2))
-        guard case .changes(let remac) = mirror.apply(.modified(peer("a", 2, mac: "aa:bb:cc:dd:ee:99", rv: "3", publicIP: "192.168.57.2"))) else { return }
-        #expect(view.apply(remac).replaced.first?.new.attributes.backendData == "{\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:99\"}")
+        guard
+            case .changes(let remac) = mirror.apply(
+                .modified(peer("a", 2, mac: "aa:bb:cc:dd:ee:99", rv: "3", publicIP: "192.168.57.2"))
+            )
+        else { return }
+        #expect(
+            view.apply(remac).replaced.first?.new.attributes.backendData
+                == "{\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:99\"}"
+        )
     }
 
     @Test func unrelatedChangesDoNotTouchTheLease() {
@@ -41,7 +62,9 @@ import Testing
         var view = PeerLeaseView(reader: reader)
         _ = view.apply(mirror.replace([peer("a", 2)], resourceVersion: "1"))
         var heartbeat = peer("a", 2, rv: "2")
-        heartbeat.status.conditions = [NodeCondition(type: "Ready", status: "True", lastHeartbeatTime: "2026-12-06T08:30:00Z")]
+        heartbeat.status.conditions = [
+            NodeCondition(type: "Ready", status: "True", lastHeartbeatTime: "2026-12-06T08:30:00Z")
+        ]
         guard case .changes(let changes) = mirror.apply(.modified(heartbeat)) else { return }
         #expect(changes.updated.count == 1)
         #expect(view.apply(changes).isEmpty)
@@ -56,7 +79,11 @@ import Testing
         let result = view.apply(first)
         #expect(result.removed.map(\.nodeName) == ["a"])
         #expect(result.skipped.count == 1)
-        #expect(result.skipped.first?.contains("Error turning node \"a\" to lease: annotation flannel.alpha.coreos.com/public-ip \"not-an-ip\"") == true)
+        #expect(
+            result.skipped.first?.contains(
+                "Error turning node \"a\" to lease: annotation flannel.alpha.coreos.com/public-ip \"not-an-ip\""
+            ) == true
+        )
         // Still broken at the next update: no second line.
         var again = broken
         again.metadata.resourceVersion = "3"
@@ -71,7 +98,11 @@ import Testing
         var mirror = NodeMirror()
         var view = PeerLeaseView(reader: reader)
         _ = view.apply(mirror.replace([peer("a", 2)], resourceVersion: "1"))
-        guard case .changes(let changes) = mirror.apply(.modified(.make("a", resourceVersion: "2", podCIDRs: ["10.244.2.0/24"], annotations: [:]))) else { return }
+        guard
+            case .changes(let changes) = mirror.apply(
+                .modified(.make("a", resourceVersion: "2", podCIDRs: ["10.244.2.0/24"], annotations: [:]))
+            )
+        else { return }
         let result = view.apply(changes)
         #expect(result.removed.map(\.nodeName) == ["a"])
         #expect(result.skipped.isEmpty)
@@ -93,7 +124,8 @@ import Testing
         var mirror = NodeMirror()
         var view = PeerLeaseView(reader: reader)
         #expect(view.apply(mirror.replace([peer("worker-1", 1)], resourceVersion: "1")).isEmpty)
-        guard case .changes(let changes) = mirror.apply(.modified(peer("worker-1", 1, rv: "2", publicIP: "10.9.9.9"))) else { return }
+        guard case .changes(let changes) = mirror.apply(.modified(peer("worker-1", 1, rv: "2", publicIP: "10.9.9.9")))
+        else { return }
         #expect(view.apply(changes).isEmpty)
     }
 
@@ -101,8 +133,15 @@ import Testing
         var mirror = NodeMirror()
         var view = PeerLeaseView(reader: reader)
         let nodes = (0..<5000).map { index in
-            Node.make("node-\(index)", resourceVersion: "\(index)", podCIDRs: ["10.\(index / 256 + 1).\(index % 256).0/24"],
-                      annotations: vxlanAnnotations(publicIP: "172.16.\(index / 256).\(index % 256)", mac: "aa:bb:cc:dd:ee:01"))
+            Node.make(
+                "node-\(index)",
+                resourceVersion: "\(index)",
+                podCIDRs: ["10.\(index / 256 + 1).\(index % 256).0/24"],
+                annotations: vxlanAnnotations(
+                    publicIP: "172.16.\(index / 256).\(index % 256)",
+                    mac: "aa:bb:cc:dd:ee:01"
+                )
+            )
         }
         #expect(view.apply(mirror.replace(nodes, resourceVersion: "5000")).added.count == 5000)
         var changed = nodes[1234]

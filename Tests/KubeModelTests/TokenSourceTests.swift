@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import KubeModel
 
 /// A clock the test moves by hand.
@@ -18,7 +19,11 @@ final class ManualClock: Sendable {
         defer { dir.remove() }
         try dir.write("token", "first\n")
         let clock = ManualClock()
-        let source = TokenSource(origin: .file(path: "\(dir.path)/token", initial: "first"), period: .seconds(50), now: clock.now)
+        let source = TokenSource(
+            origin: .file(path: "\(dir.path)/token", initial: "first"),
+            period: .seconds(50),
+            now: clock.now
+        )
         try dir.write("token", "second\n")
         clock.advance(.seconds(49))
         #expect(source.token().token == "first")
@@ -53,7 +58,10 @@ final class ManualClock: Sendable {
         clock.advance(.seconds(60))
         let reading = source.token()
         #expect(reading.token == "kept")
-        #expect(reading.rotationFailure?.problem == "Unable to rotate token: open \(dir.path)/token: no such file or directory")
+        #expect(
+            reading.rotationFailure?.problem
+                == "Unable to rotate token: open \(dir.path)/token: no such file or directory"
+        )
     }
 
     @Test func literalTokenNeverTouchesTheFileSystem() {
@@ -65,8 +73,14 @@ final class ManualClock: Sendable {
 
     @Test func summaryNamesTheFileAndItsAge() throws {
         let clock = ManualClock()
-        let source = TokenSource(origin: .file(path: "/var/run/secrets/kubernetes.io/serviceaccount/token", initial: "t"), now: clock.now)
+        let source = TokenSource(
+            origin: .file(path: "/var/run/secrets/kubernetes.io/serviceaccount/token", initial: "t"),
+            now: clock.now
+        )
         clock.advance(.seconds(12))
-        #expect(source.summary() == "the bearer token in /var/run/secrets/kubernetes.io/serviceaccount/token (read 12 s ago)")
+        #expect(
+            source.summary()
+                == "the bearer token in /var/run/secrets/kubernetes.io/serviceaccount/token (read 12 s ago)"
+        )
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KubeModel
 
 @Suite struct WatchStreams {
@@ -11,11 +12,23 @@ import Testing
     func expectTheFixtureEvents(_ events: [WatchEvent]) {
         #expect(events.count == 5)
         guard events.count == 5 else { return }
-        if case .added(let node) = events[0] { #expect(node.name == "worker-2") } else { Issue.record("want ADDED, got \(events[0])") }
-        if case .modified(let node) = events[1] { #expect(node.annotations["flannel.alpha.coreos.com/public-ip"] == "192.168.56.111") } else { Issue.record("want MODIFIED") }
+        if case .added(let node) = events[0] {
+            #expect(node.name == "worker-2")
+        } else {
+            Issue.record("want ADDED, got \(events[0])")
+        }
+        if case .modified(let node) = events[1] {
+            #expect(node.annotations["flannel.alpha.coreos.com/public-ip"] == "192.168.56.111")
+        } else {
+            Issue.record("want MODIFIED")
+        }
         #expect(events[2] == .bookmark(resourceVersion: "51030"))
         if case .deleted(let node) = events[3] { #expect(node.name == "master") } else { Issue.record("want DELETED") }
-        if case .error(let status) = events[4] { #expect(status.code == 410 && status.isExpired) } else { Issue.record("want ERROR") }
+        if case .error(let status) = events[4] {
+            #expect(status.code == 410 && status.isExpired)
+        } else {
+            Issue.record("want ERROR")
+        }
     }
 
     @Test func wholeStreamInOneChunk() throws {
@@ -66,7 +79,9 @@ import Testing
 
     @Test func blankLinesAndCRLFAreSkipped() throws {
         var decoder = WatchStreamDecoder()
-        decoder.append(Array("\n\r\n{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"8\"}}}\r\n\n".utf8))
+        decoder.append(
+            Array("\n\r\n{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"8\"}}}\r\n\n".utf8)
+        )
         #expect(try drain(&decoder) == [.bookmark(resourceVersion: "8")])
     }
 
@@ -80,14 +95,21 @@ import Testing
 
     @Test func tooLongCompleteLineIsRefusedToo() throws {
         var decoder = WatchStreamDecoder(maximumLineLength: 50)
-        decoder.append(Array(#"{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"1234567890"}}}"#.utf8) + [0x0A])
+        decoder.append(
+            Array(#"{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"1234567890"}}}"#.utf8) + [0x0A]
+        )
         let error = #expect(throws: KubeError.self) { try decoder.next() }
         #expect(error?.kind == .watchLineTooLong)
     }
 
     @Test func garbageLineNamesTheEventNumberAndEarlierEventsSurvive() throws {
         var decoder = WatchStreamDecoder()
-        decoder.append(Array("{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"1\"}}}\n<html>oops</html>\n".utf8))
+        decoder.append(
+            Array(
+                "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"1\"}}}\n<html>oops</html>\n"
+                    .utf8
+            )
+        )
         #expect(try decoder.next() == .bookmark(resourceVersion: "1"))
         let error = #expect(throws: KubeError.self) { try decoder.next() }
         #expect(error?.kind == .decoding)

@@ -32,9 +32,14 @@ final class APIHandler: ChannelInboundHandler, RemovableChannelHandler {
             guard let head else { return }
             self.head = nil
             let request = APIRequest(
-                method: head.method.rawValue, uri: head.uri, authorization: head.headers.first(name: "authorization"),
-                contentType: head.headers.first(name: "content-type"), host: head.headers.first(name: "host"),
-                body: body, control: control)
+                method: head.method.rawValue,
+                uri: head.uri,
+                authorization: head.headers.first(name: "authorization"),
+                contentType: head.headers.first(name: "content-type"),
+                host: head.headers.first(name: "host"),
+                body: body,
+                control: control
+            )
             switch api.handle(request) {
             case .full(let code, let headers, let bytes):
                 respond(context, head, code: code, headers: headers, body: bytes)
@@ -50,11 +55,21 @@ final class APIHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
-    private func respond(_ context: ChannelHandlerContext, _ request: HTTPRequestHead, code: Int, headers: [(String, String)], body: [UInt8]) {
+    private func respond(
+        _ context: ChannelHandlerContext,
+        _ request: HTTPRequestHead,
+        code: Int,
+        headers: [(String, String)],
+        body: [UInt8]
+    ) {
         var fields = HTTPHeaders(headers)
         fields.add(name: "Content-Length", value: String(body.count))
         fields.add(name: "Cache-Control", value: "no-cache, private")
-        let head = HTTPResponseHead(version: request.version, status: HTTPResponseStatus(statusCode: code), headers: fields)
+        let head = HTTPResponseHead(
+            version: request.version,
+            status: HTTPResponseStatus(statusCode: code),
+            headers: fields
+        )
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         let keepAlive = request.isKeepAlive
@@ -68,14 +83,31 @@ final class APIHandler: ChannelInboundHandler, RemovableChannelHandler {
         let stream = WatchStream(channel: context.channel, store: api.store, resource: plan.resource)
         let start: WatchStart
         do {
-            start = try api.store.watch(plan.resource, namespace: plan.namespace, selector: plan.selector, from: plan.from, sink: stream)
+            start = try api.store.watch(
+                plan.resource,
+                namespace: plan.namespace,
+                selector: plan.selector,
+                from: plan.from,
+                sink: stream
+            )
         } catch {
-            respond(context, request, code: error.code, headers: [("Content-Type", "application/json")], body: error.body)
+            respond(
+                context,
+                request,
+                code: error.code,
+                headers: [("Content-Type", "application/json")],
+                body: error.body
+            )
             return
         }
-        let head = HTTPResponseHead(version: request.version, status: .ok, headers: [
-            "Content-Type": "application/json", "Transfer-Encoding": "chunked", "Cache-Control": "no-cache, private",
-        ])
+        let head = HTTPResponseHead(
+            version: request.version,
+            status: .ok,
+            headers: [
+                "Content-Type": "application/json", "Transfer-Encoding": "chunked",
+                "Cache-Control": "no-cache, private",
+            ]
+        )
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         switch start {
         case .expired(let line):
@@ -86,8 +118,10 @@ final class APIHandler: ChannelInboundHandler, RemovableChannelHandler {
             if initial.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(initial))), promise: nil) }
             context.flush()
             self.stream = stream
-            stream.schedule(timeout: plan.timeoutSeconds.map { .seconds(Int64($0)) },
-                            bookmarks: plan.bookmarks ? bookmarkInterval : nil)
+            stream.schedule(
+                timeout: plan.timeoutSeconds.map { .seconds(Int64($0)) },
+                bookmarks: plan.bookmarks ? bookmarkInterval : nil
+            )
         }
     }
 }
@@ -104,7 +138,10 @@ final class RequestHeadFilter: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(var head) = unwrapInboundIn(data) else { return context.fireChannelRead(data) }
         if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            context.writeAndFlush(
+                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
+                promise: nil
+            )
         }
         let gzip = head.headers[canonicalForm: "accept-encoding"].contains { $0.lowercased().hasPrefix("gzip") }
         head.headers.remove(name: "accept-encoding")

@@ -13,7 +13,15 @@ struct APIRequest: Sendable {
     /// Arrived on the control socket: test controls only, no token needed.
     var control: Bool
 
-    init(method: String, uri: String, authorization: String?, contentType: String?, host: String?, body: [UInt8], control: Bool) {
+    init(
+        method: String,
+        uri: String,
+        authorization: String?,
+        contentType: String?,
+        host: String?,
+        body: [UInt8],
+        control: Bool
+    ) {
         self.method = method
         let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         path = String(parts[0]).removingPercentEncoding ?? String(parts[0])
@@ -21,7 +29,9 @@ struct APIRequest: Sendable {
         var query: [String: String] = [:]
         for pair in rawQuery.split(separator: "&") {
             let field = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let decode = { (text: Substring) in text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(text) }
+            let decode = { (text: Substring) in
+                text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(text)
+            }
             let key = decode(field[0])
             if query[key] == nil { query[key] = field.count > 1 ? decode(field[1]) : "" }
         }
@@ -39,7 +49,9 @@ enum APIReply {
     case full(code: Int, headers: [(String, String)], body: [UInt8])
     case watch(WatchPlan)
 
-    static func json(_ code: Int, _ body: [UInt8]) -> APIReply { .full(code: code, headers: [("Content-Type", "application/json")], body: body) }
+    static func json(_ code: Int, _ body: [UInt8]) -> APIReply {
+        .full(code: code, headers: [("Content-Type", "application/json")], body: body)
+    }
     static func json(_ code: Int, _ value: JSONValue) -> APIReply { json(code, value.serialized) }
     static func status(_ error: StatusError) -> APIReply {
         var headers = [("Content-Type", "application/json")]
@@ -71,7 +83,8 @@ public struct RecordedRequest: Sendable, Equatable {
 
     public var json: JSONValue {
         [
-            "sequence": .number(String(sequence)), "method": .string(method), "path": .string(path), "query": .string(query),
+            "sequence": .number(String(sequence)), "method": .string(method), "path": .string(path),
+            "query": .string(query),
             "contentType": contentType.map(JSONValue.string) ?? .null, "body": .string(body),
             "user": user.map(JSONValue.string) ?? .null, "code": .number(String(code)),
         ]

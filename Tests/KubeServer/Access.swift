@@ -72,7 +72,9 @@ public final class TokenFile: @unchecked Sendable {
     static func parse(_ text: String) -> [String: User] {
         var users: [String: User] = [:]
         for line in text.split(whereSeparator: \.isNewline) {
-            let fields = line.split(separator: ",", maxSplits: 3, omittingEmptySubsequences: false).map { String($0).trimmingWhitespace() }
+            let fields = line.split(separator: ",", maxSplits: 3, omittingEmptySubsequences: false).map {
+                String($0).trimmingWhitespace()
+            }
             guard fields.count >= 2, !fields[0].isEmpty, !fields[0].hasPrefix("#") else { continue }
             var groups: [String] = []
             if fields.count == 4 {

@@ -4,8 +4,11 @@ public enum Fixtures {
     /// `podCIDRs` empty leaves the node unassigned (flannel's "pod cidr not assigned"); `annotations`
     /// are added to the kubelet's, e.g. flannel's `kube-subnet-manager`/`public-ip` for a peer.
     public static func node(
-        _ name: String, podCIDRs: [String] = [], internalIP: String = "192.168.0.1",
-        annotations: [String: String] = [:], labels: [String: String] = [:]
+        _ name: String,
+        podCIDRs: [String] = [],
+        internalIP: String = "192.168.0.1",
+        annotations: [String: String] = [:],
+        labels: [String: String] = [:]
     ) -> JSONValue {
         var spec: [String: JSONValue] = [:]
         if let first = podCIDRs.first {
@@ -24,8 +27,16 @@ public enum Fixtures {
             ],
             "spec": .object(spec),
             "status": [
-                "conditions": [["type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"]],
-                "addresses": [["type": "InternalIP", "address": .string(internalIP)], ["type": "Hostname", "address": .string(name)]],
+                "conditions": [
+                    [
+                        "type": "Ready", "status": "True", "reason": "KubeletReady",
+                        "message": "kubelet is posting ready status",
+                    ]
+                ],
+                "addresses": [
+                    ["type": "InternalIP", "address": .string(internalIP)],
+                    ["type": "Hostname", "address": .string(name)],
+                ],
                 "daemonEndpoints": ["kubeletEndpoint": ["Port": 10250]],
             ],
         ]
@@ -35,7 +46,9 @@ public enum Fixtures {
     public static func pod(_ name: String, namespace: String = "kube-flannel", nodeName: String) -> JSONValue {
         [
             "kind": "Pod", "apiVersion": "v1",
-            "metadata": ["name": .string(name), "namespace": .string(namespace), "labels": ["app": "flannel", "tier": "node"]],
+            "metadata": [
+                "name": .string(name), "namespace": .string(namespace), "labels": ["app": "flannel", "tier": "node"],
+            ],
             "spec": ["nodeName": .string(nodeName), "serviceAccountName": "flannel", "hostNetwork": true],
             "status": ["phase": "Running"],
         ]

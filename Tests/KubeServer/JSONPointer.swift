@@ -5,7 +5,9 @@ struct JSONPointer {
     let tokens: [String]
 
     init(_ text: String) throws {
-        guard text.isEmpty || text.hasPrefix("/") else { throw PatchFailure("invalid JSON pointer \"\(text)\"", badRequest: true) }
+        guard text.isEmpty || text.hasPrefix("/") else {
+            throw PatchFailure("invalid JSON pointer \"\(text)\"", badRequest: true)
+        }
         tokens = text.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map {
             $0.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
         }
@@ -34,7 +36,10 @@ struct JSONPointer {
                 fields[last] = value
                 return .object(fields)
             case .array(var items):
-                if last == "-" { items.append(value); return .array(items) }
+                if last == "-" {
+                    items.append(value)
+                    return .array(items)
+                }
                 guard let position = Int(last), (0...items.count).contains(position) else { throw missing() }
                 items.insert(value, at: position)
                 return .array(items)
@@ -59,9 +64,13 @@ struct JSONPointer {
     }
 
     private func update(
-        _ node: JSONValue, _ rest: ArraySlice<String>, _ change: (JSONValue, String) throws -> JSONValue
+        _ node: JSONValue,
+        _ rest: ArraySlice<String>,
+        _ change: (JSONValue, String) throws -> JSONValue
     ) throws -> JSONValue {
-        guard let head = rest.first else { throw PatchFailure("the whole document cannot be the target", badRequest: true) }
+        guard let head = rest.first else {
+            throw PatchFailure("the whole document cannot be the target", badRequest: true)
+        }
         if rest.count == 1 { return try change(node, head) }
         switch node {
         case .object(var fields):

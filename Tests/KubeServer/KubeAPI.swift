@@ -48,9 +48,18 @@ final class KubeAPI: @unchecked Sendable {
         case .watch: code = 200
         }
         lock.withLock {
-            log.append(RecordedRequest(
-                sequence: log.count + 1, method: request.method, path: request.path, query: request.rawQuery,
-                contentType: request.contentType, body: String(decoding: request.body, as: UTF8.self), user: user?.name, code: code))
+            log.append(
+                RecordedRequest(
+                    sequence: log.count + 1,
+                    method: request.method,
+                    path: request.path,
+                    query: request.rawQuery,
+                    contentType: request.contentType,
+                    body: String(decoding: request.body, as: UTF8.self),
+                    user: user?.name,
+                    code: code
+                )
+            )
         }
         return reply
     }
@@ -85,7 +94,8 @@ final class KubeAPI: @unchecked Sendable {
         case ["apis"]: return .json(200, Discovery.groups)
         case ["api", "v1"]: return .json(200, Discovery.coreResources)
         case ["version"]: return .json(200, Discovery.version)
-        case ["healthz"], ["livez"], ["readyz"]: return .full(code: 200, headers: [("Content-Type", "text/plain")], body: Array("ok".utf8))
+        case ["healthz"], ["livez"], ["readyz"]:
+            return .full(code: 200, headers: [("Content-Type", "text/plain")], body: Array("ok".utf8))
         default: break
         }
         guard segments.count >= 3, segments[0] == "api", segments[1] == "v1" else { return .status(.pathNotFound) }
@@ -113,8 +123,16 @@ final class KubeAPI: @unchecked Sendable {
         default: return .status(.methodNotAllowed(request.method))
         }
         if !user.isAdmin, roles[user.name]?.allows(verb, resource.name, subresource: subresource) != true {
-            return .status(.forbidden(user: user.name, verb: verb, resource: resource.name, subresource: subresource,
-                                      namespace: namespace, name: name))
+            return .status(
+                .forbidden(
+                    user: user.name,
+                    verb: verb,
+                    resource: resource.name,
+                    subresource: subresource,
+                    namespace: namespace,
+                    name: name
+                )
+            )
         }
         do {
             return try perform(verb, request, resource, namespace: namespace, name: name, status: subresource != nil)
@@ -124,29 +142,49 @@ final class KubeAPI: @unchecked Sendable {
     }
 
     private func perform(
-        _ verb: String, _ request: APIRequest, _ resource: Resource, namespace: String?, name: String?, status: Bool
+        _ verb: String,
+        _ request: APIRequest,
+        _ resource: Resource,
+        namespace: String?,
+        name: String?,
+        status: Bool
     ) throws(StatusError) -> APIReply {
         let key = ObjectKey(namespace: resource.namespaced ? namespace : nil, name: name ?? "")
         switch verb {
         case "list", "watch":
-            let selector = try Selector(fieldSelector: request.query["fieldSelector"], labelSelector: request.query["labelSelector"])
+            let selector = try Selector(
+                fieldSelector: request.query["fieldSelector"],
+                labelSelector: request.query["labelSelector"]
+            )
             let from = request.query["resourceVersion"]
             if verb == "watch" {
-                return .watch(WatchPlan(
-                    resource: resource, namespace: namespace, selector: selector, from: from,
-                    bookmarks: request.query["allowWatchBookmarks"] == "true",
-                    timeoutSeconds: request.query["timeoutSeconds"].flatMap { Int($0) }))
+                return .watch(
+                    WatchPlan(
+                        resource: resource,
+                        namespace: namespace,
+                        selector: selector,
+                        from: from,
+                        bookmarks: request.query["allowWatchBookmarks"] == "true",
+                        timeoutSeconds: request.query["timeoutSeconds"].flatMap { Int($0) }
+                    )
+                )
             }
             // An exact read of an old version goes to etcd in kube-apiserver: resourceVersionMatch=Exact,
             // or a paged list (limit) from a version other than 0.
             let exact = request.query["resourceVersionMatch"] == "Exact" || request.query["limit"] != nil
-            return .json(200, try store.list(resource, namespace: namespace, selector: selector, resourceVersion: from, exact: exact))
+            return .json(
+                200,
+                try store.list(resource, namespace: namespace, selector: selector, resourceVersion: from, exact: exact)
+            )
         case "get":
             return .json(200, try store.get(resource, key))
         case "create":
             return .json(201, try store.create(resource, try body(request), namespace: namespace))
         case "patch":
-            let mediaType = (request.contentType ?? "").split(separator: ";").first.map { String($0).trimmingWhitespace().lowercased() } ?? ""
+            let mediaType =
+                (request.contentType ?? "").split(separator: ";").first.map {
+                    String($0).trimmingWhitespace().lowercased()
+                } ?? ""
             guard let type = PatchType(rawValue: mediaType) else { throw .unsupportedMediaType }
             return .json(200, try store.patch(resource, key, status: status, type: type, try body(request)))
         case "update":
@@ -173,7 +211,9 @@ final class KubeAPI: @unchecked Sendable {
     private func handleControl(_ request: APIRequest) -> APIReply {
         if !request.control {
             guard let user = authenticate(request), !user.isAnonymous else { return .status(.unauthorized) }
-            guard user.isAdmin else { return .status(.forbiddenPath(user: user.name, verb: request.method.lowercased(), path: request.path)) }
+            guard user.isAdmin else {
+                return .status(.forbiddenPath(user: user.name, verb: request.method.lowercased(), path: request.path))
+            }
         }
         let done = APIReply.json(200, ["ok": true])
         switch (request.method, request.path) {
@@ -184,7 +224,10 @@ final class KubeAPI: @unchecked Sendable {
             store.closeWatches()
             return done
         case ("POST", "/weft-test/throttle"):
-            throttle(next: Int(request.query["count"] ?? "1") ?? 1, retryAfterSeconds: Int(request.query["retryAfter"] ?? "1") ?? 1)
+            throttle(
+                next: Int(request.query["count"] ?? "1") ?? 1,
+                retryAfterSeconds: Int(request.query["retryAfter"] ?? "1") ?? 1
+            )
             return done
         case ("POST", "/weft-test/down"):
             controls?.requestDown(restoreAfter: request.query["seconds"].flatMap(Double.init))
@@ -198,14 +241,19 @@ final class KubeAPI: @unchecked Sendable {
             clearRequests()
             return done
         case ("GET", "/weft-test/state"):
-            return .json(200, [
-                "resourceVersion": .number(String(store.resourceVersion)),
-                "oldestWatchableVersion": .number(String(store.oldestWatchableVersion)),
-                "openWatches": .number(String(store.openWatches)), "nodes": .number(String(store.count(.nodes))),
-                "pods": .number(String(store.count(.pods))),
-            ])
+            return .json(
+                200,
+                [
+                    "resourceVersion": .number(String(store.resourceVersion)),
+                    "oldestWatchableVersion": .number(String(store.oldestWatchableVersion)),
+                    "openWatches": .number(String(store.openWatches)), "nodes": .number(String(store.count(.nodes))),
+                    "pods": .number(String(store.count(.pods))),
+                ]
+            )
         case ("POST", let path) where path.hasPrefix("/weft-test/put/"):
-            guard let resource = Resource.named(String(path.dropFirst("/weft-test/put/".count))) else { return .status(.pathNotFound) }
+            guard let resource = Resource.named(String(path.dropFirst("/weft-test/put/".count))) else {
+                return .status(.pathNotFound)
+            }
             do {
                 let value = try body(request)
                 for object in value["items"]?.array ?? [value] { store.put(resource, object) }

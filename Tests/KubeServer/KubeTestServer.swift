@@ -61,8 +61,12 @@ public final class KubeTestServer: TestControls, @unchecked Sendable {
         self.tls = tls
         port = configuration.port
         store = ObjectStore(historyLimit: configuration.historyLimit)
-        api = KubeAPI(store: store, tokens: TokenFile(path: configuration.tokenFile), roles: configuration.roles,
-                      anonymous: configuration.anonymousAuth)
+        api = KubeAPI(
+            store: store,
+            tokens: TokenFile(path: configuration.tokenFile),
+            roles: configuration.roles,
+            anonymous: configuration.anonymousAuth
+        )
         group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     }
 
@@ -71,7 +75,8 @@ public final class KubeTestServer: TestControls, @unchecked Sendable {
         if let certificate = configuration.certificateFile, let key = configuration.keyFile {
             var settings = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            )
             settings.applicationProtocols = ["http/1.1"]
             tls = try NIOSSLContext(configuration: settings)
         }
@@ -93,7 +98,9 @@ public final class KubeTestServer: TestControls, @unchecked Sendable {
 
     private func bootstrap(control: Bool) -> ServerBootstrap {
         let interval = TimeAmount.nanoseconds(
-            configuration.bookmarkInterval.components.seconds * 1_000_000_000 + configuration.bookmarkInterval.components.attoseconds / 1_000_000_000)
+            configuration.bookmarkInterval.components.seconds * 1_000_000_000 + configuration.bookmarkInterval
+                .components.attoseconds / 1_000_000_000
+        )
         let tls = control ? nil : self.tls
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -106,11 +113,15 @@ public final class KubeTestServer: TestControls, @unchecked Sendable {
                     try channel.pipeline.syncOperations.addHandler(RequestHeadFilter())
                     // kube-apiserver gzips a response of 128 KiB or more when the client accepts it
                     // (Go's transport always does); watch streams are never compressed.
-                    try channel.pipeline.syncOperations.addHandler(HTTPResponseCompressor(responseCompressionPredicate: { head, _ in
-                        (head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0) >= 128 * 1024
-                            ? .compressIfPossible : .doNotCompress
-                    }))
-                    try channel.pipeline.syncOperations.addHandler(APIHandler(api: api, control: control, bookmarkInterval: interval))
+                    try channel.pipeline.syncOperations.addHandler(
+                        HTTPResponseCompressor(responseCompressionPredicate: { head, _ in
+                            (head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0) >= 128 * 1024
+                                ? .compressIfPossible : .doNotCompress
+                        })
+                    )
+                    try channel.pipeline.syncOperations.addHandler(
+                        APIHandler(api: api, control: control, bookmarkInterval: interval)
+                    )
                     if !control { self.track(channel) }
                 }
             }
@@ -170,14 +181,19 @@ public final class KubeTestServer: TestControls, @unchecked Sendable {
     public func closeWatches() { store.closeWatches() }
 
     /// The next `count` authenticated API requests get 429 TooManyRequests with `Retry-After`.
-    public func throttle(next count: Int, retryAfterSeconds: Int = 1) { api.throttle(next: count, retryAfterSeconds: retryAfterSeconds) }
+    public func throttle(next count: Int, retryAfterSeconds: Int = 1) {
+        api.throttle(next: count, retryAfterSeconds: retryAfterSeconds)
+    }
 
     public var requests: [RecordedRequest] { api.requests }
     public func clearRequests() { api.clearRequests() }
 
     /// The first logged request matching `condition` (already logged or arriving within `seconds`),
     /// nil if none came: e.g. "weftd has sent its status PATCH".
-    public func waitForRequest(seconds: Double = 10, where condition: (RecordedRequest) -> Bool) async throws -> RecordedRequest? {
+    public func waitForRequest(
+        seconds: Double = 10,
+        where condition: (RecordedRequest) -> Bool
+    ) async throws -> RecordedRequest? {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while true {
             if let found = requests.first(where: condition) { return found }

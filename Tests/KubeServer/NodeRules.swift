@@ -26,23 +26,38 @@ enum NodeRules {
         var families: [Int32] = []
         for (position, cidr) in cidrs.enumerated() {
             guard let family = family(ofCIDR: cidr) else {
-                causes.append(.init(reason: "FieldValueInvalid",
-                                    message: "Invalid value: \"\(cidr)\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
-                                    field: "spec.podCIDRs[\(position)]"))
+                causes.append(
+                    .init(
+                        reason: "FieldValueInvalid",
+                        message:
+                            "Invalid value: \"\(cidr)\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+                        field: "spec.podCIDRs[\(position)]"
+                    )
+                )
                 continue
             }
             families.append(family)
         }
         if cidrs.count > 2 || Set(families).count < families.count {
             let listed = cidrs.map { "\"\($0)\"" }.joined(separator: ",")
-            causes.append(.init(reason: "FieldValueInvalid",
-                                message: "Invalid value: [\(listed)]: may specify no more than one CIDR for each IP family",
-                                field: "spec.podCIDRs"))
+            causes.append(
+                .init(
+                    reason: "FieldValueInvalid",
+                    message: "Invalid value: [\(listed)]: may specify no more than one CIDR for each IP family",
+                    field: "spec.podCIDRs"
+                )
+            )
         }
         if let previous {
             let before = (previous.value(at: "spec.podCIDRs")?.array ?? []).compactMap(\.string)
             if !before.isEmpty, before != cidrs {
-                causes.append(.init(reason: "FieldValueForbidden", message: "Forbidden: \(podCIDRForbidden)", field: "spec.podCIDRs"))
+                causes.append(
+                    .init(
+                        reason: "FieldValueForbidden",
+                        message: "Forbidden: \(podCIDRForbidden)",
+                        field: "spec.podCIDRs"
+                    )
+                )
             }
         }
         return causes

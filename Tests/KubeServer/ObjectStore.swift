@@ -87,16 +87,27 @@ public final class ObjectStore: @unchecked Sendable {
     /// state too (kube-apiserver's watch cache serves "not older than N"), except that an N already
     /// forgotten gives 410 when `exact` asks for that version itself, as an etcd read of a compacted
     /// revision does (client-go's reflector then relists with resourceVersion="").
-    func list(_ resource: Resource, namespace: String?, selector: Selector, resourceVersion: String?, exact: Bool) throws(StatusError) -> [UInt8] {
+    func list(
+        _ resource: Resource,
+        namespace: String?,
+        selector: Selector,
+        resourceVersion: String?,
+        exact: Bool
+    ) throws(StatusError) -> [UInt8] {
         try locked { () throws(StatusError) -> [UInt8] in
             if let text = resourceVersion, !text.isEmpty, text != "0" {
                 guard let requested = Int(text), requested > 0 else {
                     throw .badRequest("resourceVersion: Invalid value: \"\(text)\": must be a non-negative integer")
                 }
                 if requested > revision { throw .tooLargeResourceVersion(requested, current: revision) }
-                if exact, requested < historyStart { throw .expired("The resourceVersion for the provided list is too old.") }
+                if exact, requested < historyStart {
+                    throw .expired("The resourceVersion for the provided list is too old.")
+                }
             }
-            var body = Array(#"{"kind":"\#(resource.kind)List","apiVersion":"v1","metadata":{"resourceVersion":"\#(revision)"},"items":["#.utf8)
+            var body = Array(
+                #"{"kind":"\#(resource.kind)List","apiVersion":"v1","metadata":{"resourceVersion":"\#(revision)"},"items":["#
+                    .utf8
+            )
             var first = true
             for entry in matching(resource, namespace: namespace, selector: selector) {
                 if !first { body.append(UInt8(ascii: ",")) }
@@ -111,13 +122,15 @@ public final class ObjectStore: @unchecked Sendable {
     private func matching(_ resource: Resource, namespace: String?, selector: Selector) -> [Entry] {
         let all = objects[resource] ?? [:]
         if let name = selector.name {
-            guard let entry = all[ObjectKey(namespace: resource.namespaced ? namespace : nil, name: name)]
-                ?? (namespace == nil ? all.first(where: { $0.key.name == name })?.value : nil)
+            guard
+                let entry = all[ObjectKey(namespace: resource.namespaced ? namespace : nil, name: name)]
+                    ?? (namespace == nil ? all.first(where: { $0.key.name == name })?.value : nil)
             else { return [] }
             return selector.matches(entry.object) ? [entry] : []
         }
         return all.keys.sorted().compactMap { key in
-            guard namespace == nil || key.namespace == namespace, let entry = all[key], selector.matches(entry.object) else { return nil }
+            guard namespace == nil || key.namespace == namespace, let entry = all[key], selector.matches(entry.object)
+            else { return nil }
             return entry
         }
     }
@@ -125,20 +138,34 @@ public final class ObjectStore: @unchecked Sendable {
     // MARK: Writes
 
     /// POST: a new object with uid, creationTimestamp and the next resourceVersion.
-    public func create(_ resource: Resource, _ object: JSONValue, namespace: String? = nil) throws(StatusError) -> JSONValue {
+    public func create(
+        _ resource: Resource,
+        _ object: JSONValue,
+        namespace: String? = nil
+    ) throws(StatusError) -> JSONValue {
         guard case .object = object else { throw .badRequest("the body of the request must be a JSON object") }
         var object = object
         object["kind"] = nil
         object["apiVersion"] = nil
         var metadata = object["metadata"]?.object ?? [:]
         guard let name = metadata["name"]?.string, !name.isEmpty else {
-            throw .invalid(kind: resource.kind, name: "", causes: [
-                .init(reason: "FieldValueRequired", message: "Required value: name or generateName is required", field: "metadata.name"),
-            ])
+            throw .invalid(
+                kind: resource.kind,
+                name: "",
+                causes: [
+                    .init(
+                        reason: "FieldValueRequired",
+                        message: "Required value: name or generateName is required",
+                        field: "metadata.name"
+                    )
+                ]
+            )
         }
         if resource.namespaced {
             if let given = metadata["namespace"]?.string, !given.isEmpty, let namespace, given != namespace {
-                throw .badRequest("the namespace of the provided object does not match the namespace sent on the request")
+                throw .badRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             }
             metadata["namespace"] = .string(namespace ?? metadata["namespace"]?.string ?? "default")
         } else {
@@ -166,7 +193,9 @@ public final class ObjectStore: @unchecked Sendable {
     /// then the strategy of the main resource or its status subresource, validation, the
     /// resourceVersion precondition, and the no-op check apply, under the lock.
     func update(
-        _ resource: Resource, _ key: ObjectKey, statusSubresource: Bool,
+        _ resource: Resource,
+        _ key: ObjectKey,
+        statusSubresource: Bool,
         _ change: (JSONValue) throws(StatusError) -> JSONValue
     ) throws(StatusError) -> JSONValue {
         try locked { () throws(StatusError) -> JSONValue in
@@ -189,7 +218,11 @@ public final class ObjectStore: @unchecked Sendable {
             }
             candidate["metadata"] = .object(metadata)
             // The status subresource writes status and metadata only; the main resource never writes status.
-            if statusSubresource { candidate["spec"] = current["spec"] } else { candidate["status"] = current["status"] }
+            if statusSubresource {
+                candidate["spec"] = current["spec"]
+            } else {
+                candidate["status"] = current["status"]
+            }
             if resource == .nodes {
                 NodeRules.mirrorPodCIDRs(&candidate)
                 let causes = NodeRules.validate(candidate, previous: current)
@@ -201,7 +234,11 @@ public final class ObjectStore: @unchecked Sendable {
     }
 
     public func patch(
-        _ resource: Resource, _ key: ObjectKey, status: Bool = false, type: PatchType, _ patch: JSONValue
+        _ resource: Resource,
+        _ key: ObjectKey,
+        status: Bool = false,
+        type: PatchType,
+        _ patch: JSONValue
     ) throws(StatusError) -> JSONValue {
         try update(resource, key, statusSubresource: status) { (object) throws(StatusError) -> JSONValue in
             do {
@@ -216,7 +253,11 @@ public final class ObjectStore: @unchecked Sendable {
     }
 
     /// DELETE; the DELETED event carries the object at the deletion's resourceVersion.
-    public func delete(_ resource: Resource, _ key: ObjectKey, preconditions: JSONValue? = nil) throws(StatusError) -> JSONValue {
+    public func delete(
+        _ resource: Resource,
+        _ key: ObjectKey,
+        preconditions: JSONValue? = nil
+    ) throws(StatusError) -> JSONValue {
         try locked { () throws(StatusError) -> JSONValue in
             guard let current = objects[resource]?[key]?.object else { throw .notFound(resource.name, key.name) }
             for field in ["uid", "resourceVersion"] {
@@ -248,10 +289,12 @@ public final class ObjectStore: @unchecked Sendable {
         return lock.withLock {
             let previous = objects[resource]?[key]?.object
             if object.value(at: "metadata.uid") == nil {
-                object["metadata"]?["uid"] = previous?.value(at: "metadata.uid") ?? .string(UUID().uuidString.lowercased())
+                object["metadata"]?["uid"] =
+                    previous?.value(at: "metadata.uid") ?? .string(UUID().uuidString.lowercased())
             }
             if object.value(at: "metadata.creationTimestamp") == nil {
-                object["metadata"]?["creationTimestamp"] = previous?.value(at: "metadata.creationTimestamp") ?? .string(Self.timestamp())
+                object["metadata"]?["creationTimestamp"] =
+                    previous?.value(at: "metadata.creationTimestamp") ?? .string(Self.timestamp())
             }
             return store(resource, key, object, type: previous == nil ? "ADDED" : "MODIFIED")
         }
@@ -273,9 +316,20 @@ public final class ObjectStore: @unchecked Sendable {
     /// Must hold the lock.
     private func emit(_ resource: Resource, _ full: JSONValue, type: String) {
         let metadata = full["metadata"]
-        let identity: JSONValue = ["metadata": .object(["name": metadata?["name"], "namespace": metadata?["namespace"],
-                                                        "labels": metadata?["labels"]].compactMapValues { $0 })]
-        let event = Event(revision: revision, resource: resource, identity: identity, line: eventLine(type, full.serialized))
+        let identity: JSONValue = [
+            "metadata": .object(
+                [
+                    "name": metadata?["name"], "namespace": metadata?["namespace"],
+                    "labels": metadata?["labels"],
+                ].compactMapValues { $0 }
+            )
+        ]
+        let event = Event(
+            revision: revision,
+            resource: resource,
+            identity: identity,
+            line: eventLine(type, full.serialized)
+        )
         history.append(event)
         if history.count > historyLimit {
             history.removeFirst(history.count / 2)
@@ -287,7 +341,9 @@ public final class ObjectStore: @unchecked Sendable {
     }
 
     private static func matches(_ registration: Registration, _ object: JSONValue) -> Bool {
-        if let namespace = registration.namespace, object.value(at: "metadata.namespace")?.string != namespace { return false }
+        if let namespace = registration.namespace, object.value(at: "metadata.namespace")?.string != namespace {
+            return false
+        }
         return registration.selector.matches(object)
     }
 
@@ -311,7 +367,11 @@ public final class ObjectStore: @unchecked Sendable {
     /// Registers `sink` and returns what to write first: synthetic ADDED events for `from` "" or "0",
     /// the retained events after N for `from` N, or the ERROR 410 event when N is forgotten.
     func watch(
-        _ resource: Resource, namespace: String?, selector: Selector, from: String?, sink: any WatchSink
+        _ resource: Resource,
+        namespace: String?,
+        selector: Selector,
+        from: String?,
+        sink: any WatchSink
     ) throws(StatusError) -> WatchStart {
         try locked { () throws(StatusError) -> WatchStart in
             var initial = allocator.buffer(capacity: 0)
@@ -327,14 +387,20 @@ public final class ObjectStore: @unchecked Sendable {
                     line.writeString("}\n")
                     return .expired(line: line)
                 }
-                let registration = Registration(sink: sink, resource: resource, namespace: namespace, selector: selector)
+                let registration = Registration(
+                    sink: sink,
+                    resource: resource,
+                    namespace: namespace,
+                    selector: selector
+                )
                 var low = 0
                 var high = history.count
                 while low < high {
                     let middle = (low + high) / 2
                     if history[middle].revision <= requested { low = middle + 1 } else { high = middle }
                 }
-                for event in history[low...] where event.resource == resource && Self.matches(registration, event.identity) {
+                for event in history[low...]
+                where event.resource == resource && Self.matches(registration, event.identity) {
                     var line = event.line
                     initial.writeBuffer(&line)
                 }
@@ -343,7 +409,12 @@ public final class ObjectStore: @unchecked Sendable {
                 for entry in matching(resource, namespace: namespace, selector: selector) {
                     writeEvent("ADDED", resource, item: entry.item, into: &initial)
                 }
-                watches[ObjectIdentifier(sink)] = Registration(sink: sink, resource: resource, namespace: namespace, selector: selector)
+                watches[ObjectIdentifier(sink)] = Registration(
+                    sink: sink,
+                    resource: resource,
+                    namespace: namespace,
+                    selector: selector
+                )
             }
             return .started(initial: initial)
         }
@@ -353,7 +424,10 @@ public final class ObjectStore: @unchecked Sendable {
     func bookmark(_ sink: any WatchSink, resource: Resource) {
         lock.withLock {
             guard watches[ObjectIdentifier(sink)] != nil else { return }
-            let object = Array(#"{"kind":"\#(resource.kind)","apiVersion":"v1","metadata":{"resourceVersion":"\#(revision)","creationTimestamp":null}}"#.utf8)
+            let object = Array(
+                #"{"kind":"\#(resource.kind)","apiVersion":"v1","metadata":{"resourceVersion":"\#(revision)","creationTimestamp":null}}"#
+                    .utf8
+            )
             sink.send(eventLine("BOOKMARK", object))
         }
     }

@@ -20,10 +20,14 @@ public enum Patch {
         switch type {
         case .merge: return mergePatch(original, patch)
         case .strategicMerge:
-            guard case .object = patch else { throw PatchFailure("a strategic merge patch must be a JSON object", badRequest: true) }
+            guard case .object = patch else {
+                throw PatchFailure("a strategic merge patch must be a JSON object", badRequest: true)
+            }
             return try strategicMerge(original, patch, path: "")
         case .json:
-            guard case .array(let operations) = patch else { throw PatchFailure("a JSON patch must be an array of operations", badRequest: true) }
+            guard case .array(let operations) = patch else {
+                throw PatchFailure("a JSON patch must be an array of operations", badRequest: true)
+            }
             return try jsonPatch(original, operations)
         }
     }
@@ -79,7 +83,9 @@ public enum Patch {
             if key.hasPrefix("$deleteFromPrimitiveList/") {
                 let listKey = String(key.dropFirst("$deleteFromPrimitiveList/".count))
                 let removed = Set(value.array ?? [])
-                if let items = fields[listKey]?.array { fields[listKey] = .array(items.filter { !removed.contains($0) }) }
+                if let items = fields[listKey]?.array {
+                    fields[listKey] = .array(items.filter { !removed.contains($0) })
+                }
                 continue
             }
             switch value {
@@ -109,7 +115,9 @@ public enum Patch {
         guard let mergeKey = mergeKeys[path] else { return .array(patch) }
         var result = original
         for item in patch {
-            guard let key = item[mergeKey] else { throw PatchFailure("map: \(item.text) does not contain declared merge key: \(mergeKey)") }
+            guard let key = item[mergeKey] else {
+                throw PatchFailure("map: \(item.text) does not contain declared merge key: \(mergeKey)")
+            }
             let existing = result.firstIndex { $0[mergeKey] == key }
             if item["$patch"]?.string == "delete" {
                 if let existing { result.remove(at: existing) }
@@ -128,7 +136,10 @@ public enum Patch {
         var document = original
         for operation in operations {
             guard let op = operation["op"]?.string, let path = operation["path"]?.string else {
-                throw PatchFailure("a JSON patch operation needs \"op\" and \"path\": \(operation.text)", badRequest: true)
+                throw PatchFailure(
+                    "a JSON patch operation needs \"op\" and \"path\": \(operation.text)",
+                    badRequest: true
+                )
             }
             let pointer = try JSONPointer(path)
             switch op {
@@ -141,7 +152,9 @@ public enum Patch {
                 document = try pointer.remove(from: document)
                 document = try pointer.add(operation["value"] ?? .null, to: document)
             case "move", "copy":
-                guard let from = operation["from"]?.string else { throw PatchFailure("\(op) operation needs \"from\"", badRequest: true) }
+                guard let from = operation["from"]?.string else {
+                    throw PatchFailure("\(op) operation needs \"from\"", badRequest: true)
+                }
                 let source = try JSONPointer(from)
                 let value = try source.get(document)
                 if op == "move" { document = try source.remove(from: document) }

@@ -18,19 +18,38 @@ public struct ServerCertificates: Sendable {
 
     public func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
-    public static func make(addresses: [String] = ["127.0.0.1"], names: [String] = ["localhost", "kubernetes.default.svc"]) throws -> ServerCertificates {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-kube-pki-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    public static func make(
+        addresses: [String] = ["127.0.0.1"],
+        names: [String] = ["localhost", "kubernetes.default.svc"]
+    ) throws -> ServerCertificates {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "weft-kube-pki-\(UUID().uuidString)"
+        )
+        try FileManager.default.createDirectory(
+            at: directory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
         let pki = ServerCertificates(directory: directory)
         let alternatives = (addresses.map { "IP:\($0)" } + names.map { "DNS:\($0)" }).joined(separator: ",")
-        try "subjectAltName=\(alternatives)\nextendedKeyUsage=serverAuth\n".write(toFile: pki.path("server.ext"), atomically: true, encoding: .utf8)
+        try "subjectAltName=\(alternatives)\nextendedKeyUsage=serverAuth\n".write(
+            toFile: pki.path("server.ext"),
+            atomically: true,
+            encoding: .utf8
+        )
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         for (name, subject) in [("ca", "weft-kube-test-ca"), ("other-ca", "unrelated-ca")] {
-            try pki.run(["req", "-x509"] + ec + ["-keyout", "\(name).key", "-out", "\(name).crt", "-days", "2", "-subj", "/CN=\(subject)"])
+            try pki.run(
+                ["req", "-x509"] + ec + [
+                    "-keyout", "\(name).key", "-out", "\(name).crt", "-days", "2", "-subj", "/CN=\(subject)",
+                ]
+            )
         }
         try pki.run(["req"] + ec + ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=kube-apiserver"])
-        try pki.run(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                     "-out", "server.crt", "-days", "2", "-extfile", "server.ext"])
+        try pki.run([
+            "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.crt", "-days", "2", "-extfile", "server.ext",
+        ])
         return pki
     }
 
@@ -50,7 +69,9 @@ public struct ServerCertificates: Sendable {
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         tool.waitUntilExit()
         guard tool.terminationStatus == 0 else {
-            throw CertificateFailure(description: "openssl \(arguments.joined(separator: " ")) exited \(tool.terminationStatus): \(text)")
+            throw CertificateFailure(
+                description: "openssl \(arguments.joined(separator: " ")) exited \(tool.terminationStatus): \(text)"
+            )
         }
     }
 }

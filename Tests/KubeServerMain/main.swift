@@ -19,14 +19,23 @@ func fail(_ message: String) -> Never {
 var options: [String: String] = [:]
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
-    guard flag.hasPrefix("--"), let value = arguments.popFirst() else { fail("\(flag): expected --flag VALUE\n\(usage)") }
+    guard flag.hasPrefix("--"), let value = arguments.popFirst() else {
+        fail("\(flag): expected --flag VALUE\n\(usage)")
+    }
     options[String(flag.dropFirst(2))] = value
 }
-let known: Set = ["token-file", "listen", "cert", "key", "control-socket", "seed", "bookmark-interval", "history-limit", "anonymous-auth"]
+let known: Set = [
+    "token-file", "listen", "cert", "key", "control-socket", "seed", "bookmark-interval", "history-limit",
+    "anonymous-auth",
+]
 if let unknown = options.keys.first(where: { !known.contains($0) }) { fail("unknown flag --\(unknown)\n\(usage)") }
 guard let tokenFile = options["token-file"] else { fail("--token-file is required\n\(usage)") }
 
-var configuration = KubeTestServer.Configuration(tokenFile: tokenFile, certificateFile: options["cert"], keyFile: options["key"])
+var configuration = KubeTestServer.Configuration(
+    tokenFile: tokenFile,
+    certificateFile: options["cert"],
+    keyFile: options["key"]
+)
 if (options["cert"] == nil) != (options["key"] == nil) { fail("--cert and --key go together") }
 if let listen = options["listen"] {
     guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {

@@ -29,14 +29,23 @@ final class KubeBed: Sendable {
 
     static func with<T>(roles: [String: Role]? = nil, _ body: (KubeBed) async throws -> T) async throws -> T {
         let certificates = try ServerCertificates.shared.get()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-kubebed-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "weft-kubebed-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let tokens = directory.appendingPathComponent("tokens.csv").path
-        try TokenFile.write([
-            (adminToken, User(name: "kubernetes-admin", groups: ["system:masters"])),
-            (flannelToken, User(name: User.flannel, groups: ["system:serviceaccounts"])),
-        ], to: tokens)
-        var configuration = KubeTestServer.Configuration(tokenFile: tokens, certificateFile: certificates.certificate, keyFile: certificates.key)
+        try TokenFile.write(
+            [
+                (adminToken, User(name: "kubernetes-admin", groups: ["system:masters"])),
+                (flannelToken, User(name: User.flannel, groups: ["system:serviceaccounts"])),
+            ],
+            to: tokens
+        )
+        var configuration = KubeTestServer.Configuration(
+            tokenFile: tokens,
+            certificateFile: certificates.certificate,
+            keyFile: certificates.key
+        )
         configuration.bookmarkInterval = .seconds(1)
         if let roles { configuration.roles = roles }
         let server = try await KubeTestServer.start(configuration)
@@ -45,25 +54,32 @@ final class KubeBed: Sendable {
             try Data(netConf.utf8).write(to: URL(fileURLWithPath: bed.netConfPath))
             try Data(flannelToken.utf8).write(to: URL(fileURLWithPath: bed.weftToken))
             let kubeconfig = """
-            apiVersion: v1
-            kind: Config
-            clusters:
-            - name: test
-              cluster:
-                server: \(server.url)
-                certificate-authority: \(certificates.authority)
-            users:
-            - name: flannel
-              user:
-                tokenFile: \(bed.weftToken)
-            contexts:
-            - name: test
-              context: {cluster: test, user: flannel}
-            current-context: test
-            """
+                apiVersion: v1
+                kind: Config
+                clusters:
+                - name: test
+                  cluster:
+                    server: \(server.url)
+                    certificate-authority: \(certificates.authority)
+                users:
+                - name: flannel
+                  user:
+                    tokenFile: \(bed.weftToken)
+                contexts:
+                - name: test
+                  context: {cluster: test, user: flannel}
+                current-context: test
+                """
             try Data(kubeconfig.utf8).write(to: URL(fileURLWithPath: bed.kubeconfig))
             server.store.put(.nodes, node("n1", podCIDR: "10.244.1.0/24"))
-            server.store.put(.nodes, node("n2", podCIDR: "10.244.2.0/24", annotations: flannelAnnotations(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02")))
+            server.store.put(
+                .nodes,
+                node(
+                    "n2",
+                    podCIDR: "10.244.2.0/24",
+                    annotations: flannelAnnotations(publicIP: "198.18.0.2", mac: "0a:00:00:00:00:02")
+                )
+            )
             server.store.put(.nodes, node("n3", podCIDR: ""))
             let result = try await body(bed)
             try? await server.shutdown()
@@ -77,21 +93,31 @@ final class KubeBed: Sendable {
     }
 
     static func node(_ name: String, podCIDR: String, annotations: [String: String] = [:]) -> JSONValue {
-        var node = Fixtures.node(name, podCIDRs: podCIDR.isEmpty ? [] : [podCIDR], annotations: annotations.merging(["dummy": "value"]) { a, _ in a })
+        var node = Fixtures.node(
+            name,
+            podCIDRs: podCIDR.isEmpty ? [] : [podCIDR],
+            annotations: annotations.merging(["dummy": "value"]) { a, _ in a }
+        )
         node["kind"] = nil
         node["apiVersion"] = nil
         return node
     }
 
     static func flannelAnnotations(publicIP: String, mac: String) -> [String: String] {
-        ["flannel.alpha.coreos.com/kube-subnet-manager": "true",
-         "flannel.alpha.coreos.com/backend-type": "vxlan",
-         "flannel.alpha.coreos.com/backend-data": #"{"VNI":1,"VtepMAC":"\#(mac)"}"#,
-         "flannel.alpha.coreos.com/public-ip": publicIP]
+        [
+            "flannel.alpha.coreos.com/kube-subnet-manager": "true",
+            "flannel.alpha.coreos.com/backend-type": "vxlan",
+            "flannel.alpha.coreos.com/backend-data": #"{"VNI":1,"VtepMAC":"\#(mac)"}"#,
+            "flannel.alpha.coreos.com/public-ip": publicIP,
+        ]
     }
 
     /// weftd's manager as `NODE_NAME=<node>` with this bed's kubeconfig and net-conf.json.
-    func manager(node: String, setNodeNetworkUnavailable: Bool = true, warnings: Lines = Lines()) throws -> KubeSubnetManager {
+    func manager(
+        node: String,
+        setNodeNetworkUnavailable: Bool = true,
+        warnings: Lines = Lines()
+    ) throws -> KubeSubnetManager {
         var options = KubeSubnetManager.Options()
         options.kubeconfigPath = kubeconfig
         options.netConfigPath = netConfPath
@@ -104,13 +130,23 @@ final class KubeBed: Sendable {
     /// what it publishes and its freshness recorded in `seen`, its lines in `log`.
     func watchPeers(asNode node: String) async throws -> PeerWatch {
         let manager = try manager(node: node)
-        let keeper = manager.leaseKeeper(Self.request(publicIP: "198.18.0.1", mac: "0a:00:00:00:00:01"), log: { _, _ in })
+        let keeper = manager.leaseKeeper(
+            Self.request(publicIP: "198.18.0.1", mac: "0a:00:00:00:00:01"),
+            log: { _, _ in }
+        )
         let lease = try await keeper.acquire()
-        let publisher = RouteTablePublisher(RouteSnapshot(routes: [], network: lease.config.network, subnetLength: 24, localSubnet: lease.subnet))
+        let publisher = RouteTablePublisher(
+            RouteSnapshot(routes: [], network: lease.config.network, subnetLength: 24, localSubnet: lease.subnet)
+        )
         let seen = Observed()
         let log = Lines()
-        let watcher = manager.peerWatcher(for: lease, keeper: keeper, publisher: publisher, log: log.log,
-                                          events: PeerWatchEvents(published: { seen.routes($0.routes) }, freshness: { seen.freshness($0) }))
+        let watcher = manager.peerWatcher(
+            for: lease,
+            keeper: keeper,
+            publisher: publisher,
+            log: log.log,
+            events: PeerWatchEvents(published: { seen.routes($0.routes) }, freshness: { seen.freshness($0) })
+        )
         return PeerWatch(manager: manager, seen: seen, log: log, running: Task { await watcher.run() })
     }
 
@@ -129,7 +165,12 @@ final class KubeBed: Sendable {
 
     /// Our lease request as weftd makes it for the vxlan backend.
     static func request(publicIP: String, mac: String) -> LeaseRequest {
-        LeaseRequest(attributes: .vxlan(publicIP: IPv4Address(publicIP)!, data: VXLANLeaseData(configuredVNI: 1, vtepMAC: MACAddress(mac)!)))
+        LeaseRequest(
+            attributes: .vxlan(
+                publicIP: IPv4Address(publicIP)!,
+                data: VXLANLeaseData(configuredVNI: 1, vtepMAC: MACAddress(mac)!)
+            )
+        )
     }
 
     func annotations(of name: String) throws -> [String: String] {
@@ -149,4 +190,3 @@ final class Lines: Sendable {
     var all: [String] { lines.withLock { $0 } }
     var log: LogHandler { { [self] _, line in append(line) } }
 }
-

@@ -65,7 +65,9 @@ struct NetworkConfigFileTests {
         write(#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#)
         let readings = Readings()
         let file = NetworkConfigFile(path: directory + "/net-conf.json")
-        let watching = Task { await file.watch(every: .milliseconds(20)) { reading in readings.list.withLock { $0.append(reading) } } }
+        let watching = Task {
+            await file.watch(every: .milliseconds(20)) { reading in readings.list.withLock { $0.append(reading) } }
+        }
         defer { watching.cancel() }
         func count() -> Int { readings.list.withLock { $0.count } }
         try await waitUntil { count() == 1 }

@@ -36,7 +36,10 @@ struct WatchAndControlTests {
             let version = api.server.store.resourceVersion
             let plain = try Curl.watch(api, "/api/v1/nodes?watch=true&resourceVersion=\(version)")
             defer { plain.stop() }
-            let bookmarked = try Curl.watch(api, "/api/v1/nodes?allowWatchBookmarks=true&resourceVersion=\(version)&timeoutSeconds=300&watch=true")
+            let bookmarked = try Curl.watch(
+                api,
+                "/api/v1/nodes?allowWatchBookmarks=true&resourceVersion=\(version)&timeoutSeconds=300&watch=true"
+            )
             defer { bookmarked.stop() }
             let first = try await bookmarked.waitForEvents("a BOOKMARK") { !$0.isEmpty }
             #expect(first.first?.type == "BOOKMARK")
@@ -56,7 +59,10 @@ struct WatchAndControlTests {
     @Test func timeoutSecondsEndsTheStreamCleanly() async throws {
         try await TestAPI.with { api in
             let started = ContinuousClock.now
-            let watch = try Curl.watch(api, "/api/v1/nodes?watch=true&resourceVersion=\(api.server.store.resourceVersion)&timeoutSeconds=1")
+            let watch = try Curl.watch(
+                api,
+                "/api/v1/nodes?watch=true&resourceVersion=\(api.server.store.resourceVersion)&timeoutSeconds=1"
+            )
             defer { watch.stop() }
             let status = try await watch.waitForExit(seconds: 10)
             let elapsed = ContinuousClock.now - started
@@ -71,12 +77,22 @@ struct WatchAndControlTests {
             let old = api.server.store.resourceVersion
             _ = try await Curl.patch(api, "/api/v1/nodes/n1", .merge, #"{"metadata":{"labels":{"c":"1"}}}"#)
             api.server.compactHistory()
-            let reply = try await Curl.get(api, "/api/v1/nodes?allowWatchBookmarks=true&resourceVersion=\(old)&timeoutSeconds=300&watch=true")
+            let reply = try await Curl.get(
+                api,
+                "/api/v1/nodes?allowWatchBookmarks=true&resourceVersion=\(old)&timeoutSeconds=300&watch=true"
+            )
             #expect(reply.code == 200)
             #expect(reply.headers["transfer-encoding"] == "chunked")
-            #expect(reply.body == #"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: \#(old) (\#(old + 1))","reason":"Expired","code":410}}"# + "\n")
+            #expect(
+                reply.body
+                    == #"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: \#(old) (\#(old + 1))","reason":"Expired","code":410}}"#
+                    + "\n"
+            )
             // From the compaction point on, watching works again.
-            let current = try Curl.watch(api, "/api/v1/nodes?watch=true&resourceVersion=\(api.server.store.oldestWatchableVersion)")
+            let current = try Curl.watch(
+                api,
+                "/api/v1/nodes?watch=true&resourceVersion=\(api.server.store.oldestWatchableVersion)"
+            )
             defer { current.stop() }
             try await waitForWatchers(api, 1)
             #expect(current.events.isEmpty)
@@ -86,8 +102,10 @@ struct WatchAndControlTests {
     @Test func closeWatchesEndsEveryStreamCleanly() async throws {
         try await TestAPI.with { api in
             let version = api.server.store.resourceVersion
-            let watches = try (0..<3).map { _ in try Curl.watch(api, "/api/v1/nodes?watch=true&resourceVersion=\(version)") }
-            defer { watches.forEach { $0.stop() } }
+            let watches = try (0..<3).map { _ in
+                try Curl.watch(api, "/api/v1/nodes?watch=true&resourceVersion=\(version)")
+            }
+            defer { for watch in watches { watch.stop() } }
             try await waitForWatchers(api, 3)
             api.server.closeWatches()
             for watch in watches { #expect(try await watch.waitForExit() == 0) }
@@ -102,7 +120,10 @@ struct WatchAndControlTests {
                 let reply = try await Curl.get(api, "/api/v1/nodes?watch=true&resourceVersion=0")
                 #expect(reply.code == 429)
                 #expect(reply.headers["retry-after"] == "3")
-                #expect(reply.body == #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Too many requests, please try again later.","reason":"TooManyRequests","details":{"retryAfterSeconds":3},"code":429}"#)
+                #expect(
+                    reply.body
+                        == #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Too many requests, please try again later.","reason":"TooManyRequests","details":{"retryAfterSeconds":3},"code":429}"#
+                )
             }
             #expect(try await Curl.get(api, "/api/v1/nodes").code == 200)
             #expect(api.server.requests.map(\.code) == [429, 429, 200])
@@ -111,13 +132,19 @@ struct WatchAndControlTests {
 
     @Test func downRefusesAndDropsThenUpServesOnTheSamePort() async throws {
         try await TestAPI.with { api in
-            let watch = try Curl.watch(api, "/api/v1/nodes?watch=true&resourceVersion=\(api.server.store.resourceVersion)")
+            let watch = try Curl.watch(
+                api,
+                "/api/v1/nodes?watch=true&resourceVersion=\(api.server.store.resourceVersion)"
+            )
             defer { watch.stop() }
             try await waitForWatchers(api, 1)
             let port = api.server.port
             await api.server.goDown()
             #expect(try await watch.waitForExit() != 0, "a dropped watch is not a clean end")
-            let (status, output) = try await run(Curl.path, Curl.common(api, token: TestAPI.adminToken) + [api.url + "/api/v1/nodes"])
+            let (status, output) = try await run(
+                Curl.path,
+                Curl.common(api, token: TestAPI.adminToken) + [api.url + "/api/v1/nodes"]
+            )
             #expect(status == 7, "curl should be refused: \(output)")
             #expect(api.server.store.openWatches == 0)
             try await api.server.comeUp()
@@ -138,7 +165,13 @@ struct WatchAndControlTests {
     @Test func requestLogRecordsWhatWasSent() async throws {
         try await TestAPI.with { api in
             let body = #"{"metadata":{"annotations":{"k":"v"}}}"#
-            _ = try await Curl.patch(api, "/api/v1/nodes/n1/status?fieldManager=test", .strategicMerge, body, token: TestAPI.flannelToken)
+            _ = try await Curl.patch(
+                api,
+                "/api/v1/nodes/n1/status?fieldManager=test",
+                .strategicMerge,
+                body,
+                token: TestAPI.flannelToken
+            )
             let entry = try #require(api.server.requests.last)
             #expect(entry.method == "PATCH")
             #expect(entry.path == "/api/v1/nodes/n1/status")
@@ -147,7 +180,9 @@ struct WatchAndControlTests {
             #expect(entry.body == body)
             #expect(entry.user == User.flannel)
             #expect(entry.code == 200)
-            let found = try await api.server.waitForRequest(seconds: 1) { $0.method == "PATCH" && $0.user == User.flannel }
+            let found = try await api.server.waitForRequest(seconds: 1) {
+                $0.method == "PATCH" && $0.user == User.flannel
+            }
             #expect(found == entry)
             #expect(try await api.server.waitForRequest(seconds: 0.2) { $0.method == "DELETE" } == nil)
             api.server.clearRequests()
@@ -164,21 +199,36 @@ struct WatchAndControlTests {
     @Test func fiveThousandNodesListAndWatchWithoutStalling() async throws {
         try await TestAPI.with { api in
             for index in 0..<5000 {
-                api.server.store.put(.nodes, TestAPI.node(String(format: "node-%04d", index),
-                                                          podCIDR: "10.\(64 + index / 256).\(index % 256).0/24"))
+                api.server.store.put(
+                    .nodes,
+                    TestAPI.node(
+                        String(format: "node-%04d", index),
+                        podCIDR: "10.\(64 + index / 256).\(index % 256).0/24"
+                    )
+                )
             }
             let started = ContinuousClock.now
             let list = try await Curl.request(api, "GET", "/api/v1/nodes?limit=500&resourceVersion=0", compressed: true)
             #expect(list.json["items"]?.array?.count == 5003)
             // Gzipped when asked, as kube-apiserver does from 128 KiB; a single node is not.
             #expect(list.headers["content-encoding"] == "gzip")
-            #expect(try await Curl.request(api, "GET", "/api/v1/nodes/n1", compressed: true).headers["content-encoding"] == nil)
+            #expect(
+                try await Curl.request(api, "GET", "/api/v1/nodes/n1", compressed: true).headers["content-encoding"]
+                    == nil
+            )
             #expect(try await Curl.get(api, "/api/v1/nodes?limit=500").headers["content-encoding"] == nil)
             let watch = try Curl.watch(api, "/api/v1/nodes?watch=true&resourceVersion=0&allowWatchBookmarks=true")
             defer { watch.stop() }
-            try await watch.waitFor("5,003 ADDED events", seconds: 60) { $0.utf8.lazy.filter { $0 == 0x0A }.count >= 5003 }
+            try await watch.waitFor("5,003 ADDED events", seconds: 60) {
+                $0.utf8.lazy.filter { $0 == 0x0A }.count >= 5003
+            }
             let changed = ContinuousClock.now
-            _ = try await Curl.patch(api, "/api/v1/nodes/node-4999/status", .strategicMerge, #"{"metadata":{"annotations":{"late":"yes"}}}"#)
+            _ = try await Curl.patch(
+                api,
+                "/api/v1/nodes/node-4999/status",
+                .strategicMerge,
+                #"{"metadata":{"annotations":{"late":"yes"}}}"#
+            )
             try await watch.waitFor("the change after 5,003 nodes", seconds: 10) { $0.contains(#""late":"yes""#) }
             let total = ContinuousClock.now - started
             #expect(ContinuousClock.now - changed < .seconds(2))

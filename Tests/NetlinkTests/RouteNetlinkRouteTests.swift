@@ -1,10 +1,11 @@
 import Addressing
 import CShims
-@testable import Netlink
 import Foundation
 import Glibc
-import Testing
 import TestThreads
+import Testing
+
+@testable import Netlink
 
 // Byte vectors written out by hand from linux/netlink.h and linux/rtnetlink.h (struct nlmsghdr,
 // struct rtmsg, struct rtattr, struct nlmsgerr) on a little-endian host: native-order integers,
@@ -14,51 +15,70 @@ private let gateway = IPv4Address(198, 18, 0, 2)
 
 @Suite struct RouteMessageCodecTests {
     @Test func hostIsLittleEndian() {
-        #expect(UInt16(1).littleEndian == 1 && UInt16(1).bigEndian != 1, "the vectors below assume x86-64/arm64 byte order")
+        #expect(
+            UInt16(1).littleEndian == 1 && UInt16(1).bigEndian != 1,
+            "the vectors below assume x86-64/arm64 byte order"
+        )
     }
 
     @Test func addRouteEncodesAsIPRouteWould() {
         let route = KernelRoute(destination: subnet, gateway: gateway, interfaceIndex: 3, routeProtocol: 87)
         let bytes = RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: 0x0605, sequence: 7).finished()
-        #expect(bytes == [
-            0x34, 0, 0, 0, 0x18, 0, 0x05, 0x06, 7, 0, 0, 0, 0, 0, 0, 0, // len 52, RTM_NEWROUTE 24, REQUEST|ACK|EXCL|CREATE, seq 7, pid 0
-            2, 24, 0, 0, 254, 87, 0, 1, 0, 0, 0, 0,                      // AF_INET, /24, main table, proto 87, scope universe, unicast
-            8, 0, 1, 0, 10, 244, 2, 0,                                   // RTA_DST
-            8, 0, 5, 0, 198, 18, 0, 2,                                   // RTA_GATEWAY
-            8, 0, 4, 0, 3, 0, 0, 0,                                      // RTA_OIF
-        ])
+        #expect(
+            bytes == [
+                // len 52, RTM_NEWROUTE 24, REQUEST|ACK|EXCL|CREATE, seq 7, pid 0
+                0x34, 0, 0, 0, 0x18, 0, 0x05, 0x06, 7, 0, 0, 0, 0, 0, 0, 0,
+                2, 24, 0, 0, 254, 87, 0, 1, 0, 0, 0, 0,  // AF_INET, /24, main table, proto 87, scope universe, unicast
+                8, 0, 1, 0, 10, 244, 2, 0,  // RTA_DST
+                8, 0, 5, 0, 198, 18, 0, 2,  // RTA_GATEWAY
+                8, 0, 4, 0, 3, 0, 0, 0,  // RTA_OIF
+            ]
+        )
     }
 
     @Test func deleteAsksForAnyScopeAndKeepsTheProtocol() {
-        let route = KernelRoute(destination: subnet, gateway: gateway, interfaceIndex: 3, routeProtocol: 87, priority: 100)
+        let route = KernelRoute(
+            destination: subnet,
+            gateway: gateway,
+            interfaceIndex: 3,
+            routeProtocol: 87,
+            priority: 100
+        )
         var selector = route
         selector.scope = 255
         let bytes = RouteMessage.encode(selector, type: UInt16(RTM_DELROUTE), flags: 0x0005, sequence: 9).finished()
-        #expect(bytes == [
-            0x3c, 0, 0, 0, 0x19, 0, 0x05, 0, 9, 0, 0, 0, 0, 0, 0, 0,     // len 60, RTM_DELROUTE 25, REQUEST|ACK
-            2, 24, 0, 0, 254, 87, 255, 1, 0, 0, 0, 0,                    // scope RT_SCOPE_NOWHERE
-            8, 0, 1, 0, 10, 244, 2, 0,
-            8, 0, 5, 0, 198, 18, 0, 2,
-            8, 0, 4, 0, 3, 0, 0, 0,
-            8, 0, 6, 0, 100, 0, 0, 0,                                    // RTA_PRIORITY 100
-        ])
+        #expect(
+            bytes == [
+                0x3c, 0, 0, 0, 0x19, 0, 0x05, 0, 9, 0, 0, 0, 0, 0, 0, 0,  // len 60, RTM_DELROUTE 25, REQUEST|ACK
+                2, 24, 0, 0, 254, 87, 255, 1, 0, 0, 0, 0,  // scope RT_SCOPE_NOWHERE
+                8, 0, 1, 0, 10, 244, 2, 0,
+                8, 0, 5, 0, 198, 18, 0, 2,
+                8, 0, 4, 0, 3, 0, 0, 0,
+                8, 0, 6, 0, 100, 0, 0, 0,  // RTA_PRIORITY 100
+            ]
+        )
     }
 
     @Test func dumpRequestIsAnEmptyInetRtmsg() {
-        let bytes = RouteMessage.dumpRequest(sequence: 0x01020304).finished()
-        #expect(bytes == [
-            28, 0, 0, 0, 0x1a, 0, 0x01, 0x03, 4, 3, 2, 1, 0, 0, 0, 0,    // RTM_GETROUTE 26, REQUEST|ROOT|MATCH (NLM_F_DUMP)
-            2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ])
+        let bytes = RouteMessage.dumpRequest(sequence: 0x0102_0304).finished()
+        #expect(
+            bytes == [
+                // RTM_GETROUTE 26, REQUEST|ROOT|MATCH (NLM_F_DUMP)
+                28, 0, 0, 0, 0x1a, 0, 0x01, 0x03, 4, 3, 2, 1, 0, 0, 0, 0,
+                2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ]
+        )
     }
 
     @Test func lookupRequestIsIPRouteGetsMessage() {
         let bytes = RouteMessage.lookupRequest(IPv4Address(198, 18, 1, 3), sequence: 4).finished()
-        #expect(bytes == [
-            36, 0, 0, 0, 0x1a, 0, 0x05, 0, 4, 0, 0, 0, 0, 0, 0, 0,       // len 36, RTM_GETROUTE 26, REQUEST|ACK
-            2, 32, 0, 0, 0, 0, 0, 0, 0x00, 0x10, 0, 0,                   // AF_INET, /32, rtm_flags RTM_F_LOOKUP_TABLE
-            8, 0, 1, 0, 198, 18, 1, 3,                                   // RTA_DST
-        ])
+        #expect(
+            bytes == [
+                36, 0, 0, 0, 0x1a, 0, 0x05, 0, 4, 0, 0, 0, 0, 0, 0, 0,  // len 36, RTM_GETROUTE 26, REQUEST|ACK
+                2, 32, 0, 0, 0, 0, 0, 0, 0x00, 0x10, 0, 0,  // AF_INET, /32, rtm_flags RTM_F_LOOKUP_TABLE
+                8, 0, 1, 0, 198, 18, 1, 3,  // RTA_DST
+            ]
+        )
     }
 
     /// A dump datagram as the kernel sends it for `ip route add 10.244.2.0/24 via 198.18.0.2 dev
@@ -103,25 +123,45 @@ private let gateway = IPv4Address(198, 18, 0, 2)
         let routes = try replies.dropLast().map { try #require(try RouteMessage.decode($0.payload)) }
         #expect(routes[0] == KernelRoute(destination: subnet, gateway: gateway, interfaceIndex: 3, routeProtocol: 87))
         #expect(routes[0].description == "10.244.2.0/24 via 198.18.0.2 dev 3 proto 87")
-        #expect(routes[1] == KernelRoute(destination: IPv4Prefix(IPv4Address(198, 18, 0, 1), length: 32), gateway: nil,
-                                         interfaceIndex: 3, routeProtocol: 2, table: 255, scope: 254, type: 2))
-        #expect(routes[2] == KernelRoute(destination: IPv4Prefix(IPv4Address(198, 18, 0, 0), length: 24), gateway: nil,
-                                         interfaceIndex: 3, routeProtocol: 2, scope: 253, priority: 5))
+        #expect(
+            routes[1]
+                == KernelRoute(
+                    destination: IPv4Prefix(IPv4Address(198, 18, 0, 1), length: 32),
+                    gateway: nil,
+                    interfaceIndex: 3,
+                    routeProtocol: 2,
+                    table: 255,
+                    scope: 254,
+                    type: 2
+                )
+        )
+        #expect(
+            routes[2]
+                == KernelRoute(
+                    destination: IPv4Prefix(IPv4Address(198, 18, 0, 0), length: 24),
+                    gateway: nil,
+                    interfaceIndex: 3,
+                    routeProtocol: 2,
+                    scope: 253,
+                    priority: 5
+                )
+        )
         #expect(routes[2].description == "198.18.0.0/24 dev 3 proto kernel metric 5")
     }
 
     @Test func otherFamiliesAreSkipped() throws {
-        var payload: [UInt8] = [10, 64, 0, 0, 254, 2, 0, 1, 0, 0, 0, 0] // AF_INET6
+        var payload: [UInt8] = [10, 64, 0, 0, 254, 2, 0, 1, 0, 0, 0, 0]  // AF_INET6
         payload += [8, 0, 4, 0, 3, 0, 0, 0]
         #expect(try RouteMessage.decode(payload) == nil)
     }
 
     @Test func errorReplyCarriesTheErrnoAndTheKernelText() throws {
         let text = Array("Nexthop has invalid gateway".utf8) + [0]
-        var datagram: [UInt8] = [0, 0, 0, 0, 2, 0, 0x00, 0x03, 11, 0, 0, 0, 0xd2, 0x04, 0, 0] // NLMSG_ERROR, ACK_TLVS|CAPPED
-        datagram += [0x9b, 0xff, 0xff, 0xff]                                                  // -101 ENETUNREACH
-        datagram += [0x3c, 0, 0, 0, 0x18, 0, 0x05, 0x06, 11, 0, 0, 0, 0, 0, 0, 0]            // the request's header, capped
-        datagram += [UInt8(4 + text.count), 0, 1, 0] + text                                  // NLMSGERR_ATTR_MSG
+        // NLMSG_ERROR, ACK_TLVS|CAPPED
+        var datagram: [UInt8] = [0, 0, 0, 0, 2, 0, 0x00, 0x03, 11, 0, 0, 0, 0xd2, 0x04, 0, 0]
+        datagram += [0x9b, 0xff, 0xff, 0xff]  // -101 ENETUNREACH
+        datagram += [0x3c, 0, 0, 0, 0x18, 0, 0x05, 0x06, 11, 0, 0, 0, 0, 0, 0, 0]  // the request's header, capped
+        datagram += [UInt8(4 + text.count), 0, 1, 0] + text  // NLMSGERR_ATTR_MSG
         while datagram.count % 4 != 0 { datagram.append(0) }
         datagram[0] = UInt8(datagram.count)
         let reply = try #require(try NetlinkReply.split(datagram[...], "test", "error").first)
@@ -130,17 +170,20 @@ private let gateway = IPv4Address(198, 18, 0, 2)
     }
 
     @Test func plainAckHasNoText() throws {
-        let datagram: [UInt8] = [36, 0, 0, 0, 2, 0, 0x00, 0x01, 11, 0, 0, 0, 0, 0, 0, 0,
-                                 0, 0, 0, 0,
-                                 0x3c, 0, 0, 0, 0x18, 0, 0x05, 0x06, 11, 0, 0, 0, 0, 0, 0, 0]
+        let datagram: [UInt8] = [
+            36, 0, 0, 0, 2, 0, 0x00, 0x01, 11, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0,
+            0x3c, 0, 0, 0, 0x18, 0, 0x05, 0x06, 11, 0, 0, 0, 0, 0, 0, 0,
+        ]
         let reply = try #require(try NetlinkReply.split(datagram[...], "test", "ack").first)
         #expect(try reply.errorCode("test", "ack") == 0)
         #expect(reply.extendedAckMessage() == nil)
     }
 
     @Test(arguments: [
-        ([12, 0, 0, 0, 24, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0] as [UInt8], "nlmsg_len 12"),       // shorter than a header
-        ([64, 0, 0, 0, 24, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0] as [UInt8], "nlmsg_len 64"), // runs past the datagram
+        ([12, 0, 0, 0, 24, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0] as [UInt8], "nlmsg_len 12"),  // shorter than a header
+        // runs past the datagram
+        ([64, 0, 0, 0, 24, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0] as [UInt8], "nlmsg_len 64"),
     ])
     func malformedHeadersThrowEBADMSG(datagram: [UInt8], detail: String) {
         #expect {
@@ -156,8 +199,10 @@ private let gateway = IPv4Address(198, 18, 0, 2)
         let wideDestination: [UInt8] = [2, 33, 0, 0, 254, 87, 0, 1, 0, 0, 0, 0]
         let longAttribute: [UInt8] = [2, 24, 0, 0, 254, 87, 0, 1, 0, 0, 0, 0, 12, 0, 1, 0, 10, 244, 2, 0]
         let tinyAttribute: [UInt8] = [2, 24, 0, 0, 254, 87, 0, 1, 0, 0, 0, 0, 2, 0, 1, 0]
-        for (payload, detail) in [(short, "rtmsg of 5 bytes"), (wideDestination, "rtm_dst_len 33"),
-                                  (longAttribute, "rtattr length 12"), (tinyAttribute, "rtattr length 2")] {
+        for (payload, detail) in [
+            (short, "rtmsg of 5 bytes"), (wideDestination, "rtm_dst_len 33"),
+            (longAttribute, "rtattr length 12"), (tinyAttribute, "rtattr length 2"),
+        ] {
             do {
                 _ = try RouteMessage.decode(payload)
                 Issue.record("decoded a malformed rtmsg: \(detail)")
@@ -172,13 +217,20 @@ private let gateway = IPv4Address(198, 18, 0, 2)
 
 /// The codec against the kernel: what Weft adds, `ip route` reads back, and what `ip route add`
 /// installs, Weft's dump reads back.
-@Suite(.ownThread, .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"), .timeLimit(.minutes(1)))
+@Suite(
+    .ownThread,
+    .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
+    .timeLimit(.minutes(1))
+)
 struct RouteNetlinkKernelTests {
     /// A namespace with veth d0 (198.18.0.1/24) whose peer d1 is up, so d0 has carrier.
     private func withUnderlay(_ body: @escaping @Sendable (TestNamespace, Int32) throws -> Void) throws {
         try TestNamespace.with { namespace in
-            for arguments in [["link", "add", "d0", "type", "veth", "peer", "name", "d1"], ["addr", "add", "198.18.0.1/24", "dev", "d0"],
-                              ["link", "set", "d1", "up"], ["link", "set", "d0", "up"]] {
+            for arguments in [
+                ["link", "add", "d0", "type", "veth", "peer", "name", "d1"],
+                ["addr", "add", "198.18.0.1/24", "dev", "d0"],
+                ["link", "set", "d1", "up"], ["link", "set", "d0", "up"],
+            ] {
                 let (status, output) = try TestNamespace.run(["-n", namespace.name] + arguments)
                 guard status == 0 else { throw TestFailure("ip \(arguments): \(output)") }
             }
@@ -191,33 +243,70 @@ struct RouteNetlinkKernelTests {
             var netlink = try RouteNetlink()
             try netlink.addRoute(subnet, via: gateway, interfaceIndex: index, routeProtocol: 87)
             let (_, shown) = try namespace.ip("-d", "route", "show", "10.244.2.0/24")
-            #expect(shown.trimmingCharacters(in: .whitespacesAndNewlines) == "unicast 10.244.2.0/24 via 198.18.0.2 dev d0 proto 87 scope global")
+            #expect(
+                shown.trimmingCharacters(in: .whitespacesAndNewlines)
+                    == "unicast 10.244.2.0/24 via 198.18.0.2 dev d0 proto 87 scope global"
+            )
 
             #expect {
                 try netlink.addRoute(subnet, via: IPv4Address(198, 18, 0, 3), interfaceIndex: index, routeProtocol: 87)
             } throws: { error in
-                (error as? NetlinkError).map { $0.code == EEXIST && $0.operation == "RTM_NEWROUTE" && $0.subject.hasPrefix("10.244.2.0/24 via 198.18.0.3") } ?? false
+                (error as? NetlinkError).map {
+                    $0.code == EEXIST && $0.operation == "RTM_NEWROUTE"
+                        && $0.subject.hasPrefix("10.244.2.0/24 via 198.18.0.3")
+                } ?? false
             }
             try netlink.replaceRoute(subnet, via: IPv4Address(198, 18, 0, 3), interfaceIndex: index, routeProtocol: 87)
             let (_, replaced) = try namespace.ip("route", "show", "10.244.2.0/24")
-            #expect(replaced.trimmingCharacters(in: .whitespacesAndNewlines) == "10.244.2.0/24 via 198.18.0.3 dev d0 proto 87")
+            #expect(
+                replaced.trimmingCharacters(in: .whitespacesAndNewlines)
+                    == "10.244.2.0/24 via 198.18.0.3 dev d0 proto 87"
+            )
         }
     }
 
     @Test func dumpReadsWhatIPRouteAdded() throws {
         try withUnderlay { namespace, index in
             _ = try namespace.ip("route", "add", "10.244.7.0/24", "via", "198.18.0.9", "dev", "d0", "proto", "87")
-            _ = try namespace.ip("route", "add", "10.244.8.0/24", "via", "198.18.0.8", "dev", "d0", "proto", "static", "metric", "20")
+            _ = try namespace.ip(
+                "route",
+                "add",
+                "10.244.8.0/24",
+                "via",
+                "198.18.0.8",
+                "dev",
+                "d0",
+                "proto",
+                "static",
+                "metric",
+                "20"
+            )
             var netlink = try RouteNetlink()
             let routes = Set(try netlink.mainTableRoutes())
-            #expect(routes == [
-                KernelRoute(destination: IPv4Prefix(IPv4Address(10, 244, 7, 0), length: 24), gateway: IPv4Address(198, 18, 0, 9),
-                            interfaceIndex: index, routeProtocol: 87),
-                KernelRoute(destination: IPv4Prefix(IPv4Address(10, 244, 8, 0), length: 24), gateway: IPv4Address(198, 18, 0, 8),
-                            interfaceIndex: index, routeProtocol: UInt8(RTPROT_STATIC), priority: 20),
-                KernelRoute(destination: IPv4Prefix(IPv4Address(198, 18, 0, 0), length: 24), gateway: nil, interfaceIndex: index,
-                            routeProtocol: UInt8(RTPROT_KERNEL), scope: UInt8(RT_SCOPE_LINK.rawValue)),
-            ])
+            #expect(
+                routes == [
+                    KernelRoute(
+                        destination: IPv4Prefix(IPv4Address(10, 244, 7, 0), length: 24),
+                        gateway: IPv4Address(198, 18, 0, 9),
+                        interfaceIndex: index,
+                        routeProtocol: 87
+                    ),
+                    KernelRoute(
+                        destination: IPv4Prefix(IPv4Address(10, 244, 8, 0), length: 24),
+                        gateway: IPv4Address(198, 18, 0, 8),
+                        interfaceIndex: index,
+                        routeProtocol: UInt8(RTPROT_STATIC),
+                        priority: 20
+                    ),
+                    KernelRoute(
+                        destination: IPv4Prefix(IPv4Address(198, 18, 0, 0), length: 24),
+                        gateway: nil,
+                        interfaceIndex: index,
+                        routeProtocol: UInt8(RTPROT_KERNEL),
+                        scope: UInt8(RT_SCOPE_LINK.rawValue)
+                    ),
+                ]
+            )
         }
     }
 
@@ -225,8 +314,12 @@ struct RouteNetlinkKernelTests {
         try withUnderlay { namespace, index in
             _ = try namespace.ip("route", "add", "10.244.9.0/24", "via", "198.18.0.9", "dev", "d0", "proto", "static")
             var netlink = try RouteNetlink()
-            let foreign = KernelRoute(destination: IPv4Prefix(IPv4Address(10, 244, 9, 0), length: 24), gateway: IPv4Address(198, 18, 0, 9),
-                                      interfaceIndex: index, routeProtocol: 87)
+            let foreign = KernelRoute(
+                destination: IPv4Prefix(IPv4Address(10, 244, 9, 0), length: 24),
+                gateway: IPv4Address(198, 18, 0, 9),
+                interfaceIndex: index,
+                routeProtocol: 87
+            )
             #expect {
                 try netlink.deleteRoute(foreign)
             } throws: { error in
@@ -263,13 +356,18 @@ struct RouteNetlinkKernelTests {
         try withUnderlay { namespace, index in
             _ = try namespace.ip("route", "add", "198.18.1.0/24", "via", "198.18.0.254", "dev", "d0")
             var netlink = try RouteNetlink()
-            for (address, gateway) in [(IPv4Address(198, 18, 0, 2), nil), (IPv4Address(198, 18, 1, 3), IPv4Address(198, 18, 0, 254))] {
+            for (address, gateway) in [
+                (IPv4Address(198, 18, 0, 2), nil), (IPv4Address(198, 18, 1, 3), IPv4Address(198, 18, 0, 254)),
+            ] {
                 let (status, shown) = try namespace.ip("route", "get", "\(address)")
                 try #require(status == 0, "\(shown)")
                 let route = try netlink.lookupRoute(to: address)
                 #expect(shown.contains(" via ") == (gateway != nil) && shown.contains(" dev d0 "), "\(shown)")
                 #expect(route.gateway == gateway, "ip route get: \(shown)")
-                #expect(route.interfaceIndex == index && route.type == UInt8(RTN_UNICAST) && route.table == UInt32(RT_TABLE_MAIN.rawValue))
+                #expect(
+                    route.interfaceIndex == index && route.type == UInt8(RTN_UNICAST)
+                        && route.table == UInt32(RT_TABLE_MAIN.rawValue)
+                )
                 #expect(route.destination == IPv4Prefix(address, length: 32))
             }
 
@@ -284,7 +382,9 @@ struct RouteNetlinkKernelTests {
             #expect {
                 _ = try netlink.lookupRoute(to: IPv4Address(203, 0, 113, 9))
             } throws: { error in
-                (error as? NetlinkError).map { $0.code == ENETUNREACH && $0.operation == "RTM_GETROUTE" && $0.subject.hasPrefix("203.0.113.9") } ?? false
+                (error as? NetlinkError).map {
+                    $0.code == ENETUNREACH && $0.operation == "RTM_GETROUTE" && $0.subject.hasPrefix("203.0.113.9")
+                } ?? false
             }
         }
     }
@@ -292,8 +392,12 @@ struct RouteNetlinkKernelTests {
     /// 1,500 routes take several dump datagrams (each at most 32 KiB), all of one NLM_F_MULTI reply.
     @Test func multipartDumpReadsEveryRoute() throws {
         try withUnderlay { namespace, index in
-            let batch = (0..<1500).map { "route add 10.245.\($0 / 250).\($0 % 250)/32 via 198.18.0.\(2 + $0 % 200) dev d0 proto 87" }
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent("weft-routes-\(getpid())-\(index).batch")
+            let batch = (0..<1500).map {
+                "route add 10.245.\($0 / 250).\($0 % 250)/32 via 198.18.0.\(2 + $0 % 200) dev d0 proto 87"
+            }
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "weft-routes-\(getpid())-\(index).batch"
+            )
             try batch.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(at: file) }
             let (status, output) = try namespace.ip("-batch", file.path)
@@ -305,7 +409,9 @@ struct RouteNetlinkKernelTests {
             for n in 0..<1500 {
                 let destination = IPv4Prefix(IPv4Address(10, 245, UInt8(n / 250), UInt8(n % 250)), length: 32)
                 let gateway = IPv4Address(198, 18, 0, UInt8(2 + n % 200))
-                expected.insert(KernelRoute(destination: destination, gateway: gateway, interfaceIndex: index, routeProtocol: 87))
+                expected.insert(
+                    KernelRoute(destination: destination, gateway: gateway, interfaceIndex: index, routeProtocol: 87)
+                )
             }
             #expect(Set(routes) == expected)
         }

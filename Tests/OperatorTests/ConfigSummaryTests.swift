@@ -6,7 +6,11 @@ import Testing
     @Test func defaultsAreShownAndMarked() throws {
         let raw = #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#
         let summary = ConfigSummary(try NetworkConfig.parse(raw), raw: raw)
-        #expect(summary.fields.map(\.name) == ["Network", "SubnetLen", "SubnetMin", "SubnetMax", "Backend.Type", "Backend.VNI", "Backend.Port"])
+        #expect(
+            summary.fields.map(\.name) == [
+                "Network", "SubnetLen", "SubnetMin", "SubnetMax", "Backend.Type", "Backend.VNI", "Backend.Port",
+            ]
+        )
         #expect(summary["Network"] == .init(name: "Network", value: "10.244.0.0/16", isDefault: false))
         #expect(summary["SubnetLen"] == .init(name: "SubnetLen", value: "24", isDefault: true))
         #expect(summary["SubnetMin"] == .init(name: "SubnetMin", value: "10.244.1.0", isDefault: true))
@@ -20,13 +24,16 @@ import Testing
         let on = #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}"#
         let off = #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","DirectRouting":false}}"#
         let summary = ConfigSummary(try NetworkConfig.parse(on), raw: on)
-        #expect(summary["Backend.DirectRouting"] == .init(name: "Backend.DirectRouting", value: "true", isDefault: false))
+        #expect(
+            summary["Backend.DirectRouting"] == .init(name: "Backend.DirectRouting", value: "true", isDefault: false)
+        )
         let changes = ConfigSummary.changes(from: ConfigSummary(try NetworkConfig.parse(off), raw: off), to: summary)
         #expect(changes.map(\.line) == ["Backend.DirectRouting: (none) → true"])
     }
 
     @Test func writtenFieldsMatchInAnyCaseAndZeroMeansDefault() throws {
-        let raw = #"{"network":"10.244.0.0/16","subnetlen":0,"SubnetMin":"10.244.8.0","backend":{"type":"udp","PORT":9000}}"#
+        let raw =
+            #"{"network":"10.244.0.0/16","subnetlen":0,"SubnetMin":"10.244.8.0","backend":{"type":"udp","PORT":9000}}"#
         let summary = ConfigSummary(try NetworkConfig.parse(raw), raw: raw)
         #expect(summary["SubnetLen"]?.isDefault == true)
         #expect(summary["SubnetMin"] == .init(name: "SubnetMin", value: "10.244.8.0", isDefault: false))
@@ -44,12 +51,17 @@ import Testing
     @Test func changesNameEveryFieldInForceThatDiffers() throws {
         let old = #"{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}"#
         let new = #"{"Network":"10.244.0.0/16","SubnetLen":26,"Backend":{"Type":"vxlan"}}"#
-        let update = try ConfigUpdate(key: "/coreos.com/network/config", text: new,
-                                      current: .init(text: old, modRevision: 7))
-        #expect(update.changes.map(\.line) == [
-            "SubnetLen: 24 → 26", "SubnetMin: 10.244.1.0 → 10.244.0.64", "SubnetMax: 10.244.255.0 → 10.244.255.192",
-            "Backend.Type: udp → vxlan", "Backend.VNI: (none) → 1", "Backend.Port: 8285 → 8472",
-        ])
+        let update = try ConfigUpdate(
+            key: "/coreos.com/network/config",
+            text: new,
+            current: .init(text: old, modRevision: 7)
+        )
+        #expect(
+            update.changes.map(\.line) == [
+                "SubnetLen: 24 → 26", "SubnetMin: 10.244.1.0 → 10.244.0.64", "SubnetMax: 10.244.255.0 → 10.244.255.192",
+                "Backend.Type: udp → vxlan", "Backend.VNI: (none) → 1", "Backend.Port: 8285 → 8472",
+            ]
+        )
         #expect(!update.isUnchanged)
     }
 
@@ -98,10 +110,15 @@ import Testing
     @Test func flagsBecomeFlannelJSON() throws {
         #expect(ConfigDraft(network: "10.244.0.0/16").json == #"{"Network":"10.244.0.0/16"}"#)
         let vxlan = ConfigDraft(network: "10.244.0.0/16", subnetLength: 26, backend: "vxlan", vni: 4, port: 4789)
-        #expect(vxlan.json == #"{"Network":"10.244.0.0/16","SubnetLen":26,"Backend":{"Type":"vxlan","VNI":4,"Port":4789}}"#)
+        #expect(
+            vxlan.json == #"{"Network":"10.244.0.0/16","SubnetLen":26,"Backend":{"Type":"vxlan","VNI":4,"Port":4789}}"#
+        )
         let parsed = try NetworkConfig.parse(vxlan.json)
         #expect(parsed.backend.vni == 4 && parsed.backend.port == 4789 && parsed.subnetLength == 26)
-        #expect(ConfigDraft(network: "10.244.0.0/16", vni: 2).json == #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":2}}"#)
+        #expect(
+            ConfigDraft(network: "10.244.0.0/16", vni: 2).json
+                == #"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":2}}"#
+        )
     }
 
     @Test func quotesCannotBreakOutOfTheNetworkValue() {

@@ -8,12 +8,35 @@ import Testing
     static func healthy() throws -> DoctorFacts {
         var facts = DoctorFacts()
         facts.endpoints = [.init(endpoint: "http://198.18.0.254:2379")]
-        facts.config = .valid(key: "/coreos.com/network/config", try NetworkConfig.parse(#"{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}"#))
-        facts.subnetFile = .parsed(path: "/run/flannel/subnet.env",
-                                   SubnetEnv(network: IPv4Prefix("10.244.0.0/16"), subnet: IPv4Prefix("10.244.3.0/24"), mtu: 1472, ipMasq: false))
-        facts.ownLease = .found(key: "/coreos.com/network/subnets/10.244.3.0-24", .udp(publicIP: IPv4Address(198, 18, 0, 1)), expiresInSeconds: 86000)
-        facts.interface = .success(.init(name: "eth0", address: "198.18.0.1", publicIP: "198.18.0.1", mtu: 1500,
-                                         reason: "it holds --iface=198.18.0.1", others: ["c0 (10.244.3.1)"], requested: true))
+        facts.config = .valid(
+            key: "/coreos.com/network/config",
+            try NetworkConfig.parse(#"{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}"#)
+        )
+        facts.subnetFile = .parsed(
+            path: "/run/flannel/subnet.env",
+            SubnetEnv(
+                network: IPv4Prefix("10.244.0.0/16"),
+                subnet: IPv4Prefix("10.244.3.0/24"),
+                mtu: 1472,
+                ipMasq: false
+            )
+        )
+        facts.ownLease = .found(
+            key: "/coreos.com/network/subnets/10.244.3.0-24",
+            .udp(publicIP: IPv4Address(198, 18, 0, 1)),
+            expiresInSeconds: 86000
+        )
+        facts.interface = .success(
+            .init(
+                name: "eth0",
+                address: "198.18.0.1",
+                publicIP: "198.18.0.1",
+                mtu: 1500,
+                reason: "it holds --iface=198.18.0.1",
+                others: ["c0 (10.244.3.1)"],
+                requested: true
+            )
+        )
         facts.device = .init(name: "flannel0", mtu: 1472, isUp: true)
         facts.ipForward = "1"
         facts.rules = .absent
@@ -65,9 +88,24 @@ import Testing
 
     @Test func vxlanOverheadAndBackendMTU() throws {
         var facts = try Self.healthy()
-        facts.config = .valid(key: "k", try NetworkConfig.parse(#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","MTU":1400}}"#))
-        facts.ownLease = .found(key: "l", .vxlan(publicIP: IPv4Address(198, 18, 0, 1), data: .init(vni: 1, vtepMAC: MACAddress(0x02_00_00_00_00_01))), expiresInSeconds: 5)
-        facts.subnetFile = .parsed(path: "p", SubnetEnv(network: IPv4Prefix("10.244.0.0/16"), subnet: IPv4Prefix("10.244.3.0/24"), mtu: 1350, ipMasq: false))
+        facts.config = .valid(
+            key: "k",
+            try NetworkConfig.parse(#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","MTU":1400}}"#)
+        )
+        facts.ownLease = .found(
+            key: "l",
+            .vxlan(publicIP: IPv4Address(198, 18, 0, 1), data: .init(vni: 1, vtepMAC: MACAddress(0x02_00_00_00_00_01))),
+            expiresInSeconds: 5
+        )
+        facts.subnetFile = .parsed(
+            path: "p",
+            SubnetEnv(
+                network: IPv4Prefix("10.244.0.0/16"),
+                subnet: IPv4Prefix("10.244.3.0/24"),
+                mtu: 1350,
+                ipMasq: false
+            )
+        )
         facts.device = .init(name: "flannel0", mtu: 1350, isUp: true)
         let check = try #require(Self.check(DoctorCheck.evaluate(facts), "MTU"))
         #expect(check.status == .ok, "\(check)")
@@ -77,14 +115,25 @@ import Testing
     @Test func leaseHeldByAnotherHostOrMissing() throws {
         var facts = try Self.healthy()
         facts.ownLease = .found(key: "l", .udp(publicIP: IPv4Address(198, 18, 0, 9)), expiresInSeconds: 10)
-        #expect(Self.check(DoctorCheck.evaluate(facts), "lease")?.detail == "PublicIP 198.18.0.9 is not this host's 198.18.0.1")
+        #expect(
+            Self.check(DoctorCheck.evaluate(facts), "lease")?.detail
+                == "PublicIP 198.18.0.9 is not this host's 198.18.0.1"
+        )
         facts.ownLease = .missing(key: "l")
         #expect(Self.check(DoctorCheck.evaluate(facts), "lease")?.status == .fail)
     }
 
     @Test func subnetEnvOutsideTheNetworkFails() throws {
         var facts = try Self.healthy()
-        facts.subnetFile = .parsed(path: "p", SubnetEnv(network: IPv4Prefix("10.200.0.0/16"), subnet: IPv4Prefix("10.200.3.0/24"), mtu: 1472, ipMasq: false))
+        facts.subnetFile = .parsed(
+            path: "p",
+            SubnetEnv(
+                network: IPv4Prefix("10.200.0.0/16"),
+                subnet: IPv4Prefix("10.200.3.0/24"),
+                mtu: 1472,
+                ipMasq: false
+            )
+        )
         let check = try #require(Self.check(DoctorCheck.evaluate(facts), "subnet.env"))
         #expect(check.status == .fail)
         #expect(check.detail == "FLANNEL_NETWORK 10.200.0.0/16 differs from the config's Network 10.244.0.0/16")
@@ -94,8 +143,17 @@ import Testing
 
     @Test func multiNICHostWithoutIfaceWarnsAndSuggestsIt() throws {
         var facts = try Self.healthy()
-        facts.interface = .success(.init(name: "eth0", address: "198.18.0.1", publicIP: "198.18.0.1", mtu: 1500,
-                                         reason: "it carries the default route", others: ["eth1 (198.19.0.1)"], requested: false))
+        facts.interface = .success(
+            .init(
+                name: "eth0",
+                address: "198.18.0.1",
+                publicIP: "198.18.0.1",
+                mtu: 1500,
+                reason: "it carries the default route",
+                others: ["eth1 (198.19.0.1)"],
+                requested: false
+            )
+        )
         let check = try #require(Self.check(DoctorCheck.evaluate(facts), "interface"))
         #expect(check.status == .warn)
         #expect(check.detail.contains("also on this host: eth1 (198.19.0.1)"))
@@ -106,7 +164,15 @@ import Testing
 
     @Test func masqueradeRulesOnlyWhenIPMasq() throws {
         var facts = try Self.healthy()
-        facts.subnetFile = .parsed(path: "p", SubnetEnv(network: IPv4Prefix("10.244.0.0/16"), subnet: IPv4Prefix("10.244.3.0/24"), mtu: 1472, ipMasq: true))
+        facts.subnetFile = .parsed(
+            path: "p",
+            SubnetEnv(
+                network: IPv4Prefix("10.244.0.0/16"),
+                subnet: IPv4Prefix("10.244.3.0/24"),
+                mtu: 1472,
+                ipMasq: true
+            )
+        )
         facts.rules = .absent
         #expect(Self.check(DoctorCheck.evaluate(facts), "masquerade")?.status == .fail)
         facts.rules = .table("table ip weft {\n\tchain postrouting {\n\t}\n}\n")
@@ -139,20 +205,60 @@ import Testing
         var facts = try Self.healthy()
         #expect(Self.check(DoctorCheck.evaluate(facts), "dataplane") == nil)
         facts.dataplane = .running(.init(dataplane: "weft", backend: "udp", peers: 2))
-        #expect(Self.check(DoctorCheck.evaluate(facts), "dataplane") == DoctorCheck("dataplane", .ok, "udp, weft dataplane, 2 peer(s)"))
-        facts.dataplane = .running(.init(dataplane: "kernel", backend: "vxlan", peers: 2, kernelDevice: "flannel.1", kernelEntries: 6))
-        #expect(Self.check(DoctorCheck.evaluate(facts), "dataplane")?.detail
-                == "vxlan, kernel dataplane on flannel.1: 6 neighbour, FDB and route entries for 2 peer(s), in step with the lease table")
-        facts.dataplane = .running(.init(dataplane: "kernel", backend: "vxlan", peers: 1, directPeers: 1, kernelDevice: "flannel.1", kernelEntries: 3))
-        #expect(Self.check(DoctorCheck.evaluate(facts), "dataplane")?.detail
-                == "vxlan, kernel dataplane on flannel.1: 3 neighbour, FDB and route entries for 1 peer(s), in step with the lease table; 1 more routed directly (DirectRouting)")
-        let differences = (1...5).map { "missing neighbour 10.244.\($0).0 dev flannel.1 lladdr 0e:00:00:00:00:0\($0) PERMANENT" }
-        facts.dataplane = .running(.init(dataplane: "kernel", backend: "vxlan", peers: 5, kernelDevice: "flannel.1", kernelEntries: 10,
-                                         kernelDifferences: differences))
+        #expect(
+            Self.check(DoctorCheck.evaluate(facts), "dataplane")
+                == DoctorCheck("dataplane", .ok, "udp, weft dataplane, 2 peer(s)")
+        )
+        facts.dataplane = .running(
+            .init(dataplane: "kernel", backend: "vxlan", peers: 2, kernelDevice: "flannel.1", kernelEntries: 6)
+        )
+        #expect(
+            Self.check(DoctorCheck.evaluate(facts), "dataplane")?.detail
+                == "vxlan, kernel dataplane on flannel.1: 6 neighbour, FDB and route entries for 2 peer(s), in step with the lease table"
+        )
+        facts.dataplane = .running(
+            .init(
+                dataplane: "kernel",
+                backend: "vxlan",
+                peers: 1,
+                directPeers: 1,
+                kernelDevice: "flannel.1",
+                kernelEntries: 3
+            )
+        )
+        #expect(
+            Self.check(DoctorCheck.evaluate(facts), "dataplane")?.detail
+                == "vxlan, kernel dataplane on flannel.1: 3 neighbour, FDB and route entries for 1 peer(s), in step with the lease table; 1 more routed directly (DirectRouting)"
+        )
+        let differences = (1...5).map {
+            "missing neighbour 10.244.\($0).0 dev flannel.1 lladdr 0e:00:00:00:00:0\($0) PERMANENT"
+        }
+        facts.dataplane = .running(
+            .init(
+                dataplane: "kernel",
+                backend: "vxlan",
+                peers: 5,
+                kernelDevice: "flannel.1",
+                kernelEntries: 10,
+                kernelDifferences: differences
+            )
+        )
         let differing = try #require(Self.check(DoctorCheck.evaluate(facts), "dataplane"))
-        #expect(differing.status == .warn && differing.detail.contains("5 entr(ies) differ") && differing.detail.contains("10.244.3.0")
-                && !differing.detail.contains("10.244.4.0") && differing.detail.hasSuffix("and 2 more"), "\(differing)")
-        facts.dataplane = .running(.init(dataplane: "kernel", backend: "vxlan", peers: 0, kernelDevice: "flannel.1", kernelError: "RTM_GETNEIGH dump: ..."))
+        #expect(
+            differing.status == .warn && differing.detail.contains("5 entr(ies) differ")
+                && differing.detail.contains("10.244.3.0")
+                && !differing.detail.contains("10.244.4.0") && differing.detail.hasSuffix("and 2 more"),
+            "\(differing)"
+        )
+        facts.dataplane = .running(
+            .init(
+                dataplane: "kernel",
+                backend: "vxlan",
+                peers: 0,
+                kernelDevice: "flannel.1",
+                kernelError: "RTM_GETNEIGH dump: ..."
+            )
+        )
         #expect(Self.check(DoctorCheck.evaluate(facts), "dataplane")?.status == .fail)
         facts.dataplane = .unreachable(socket: "/run/flannel/weftd.sock", problem: "connect: No such file or directory")
         let away = try #require(Self.check(DoctorCheck.evaluate(facts), "dataplane"))
@@ -165,7 +271,10 @@ import Testing
         var facts = try Self.healthy()
         facts.device = .init(name: "flannel.1", mtu: 1450, isUp: true, kind: "vxlan")
         let check = try #require(Self.check(DoctorCheck.evaluate(facts), "overlay device"))
-        #expect(check.status == .ok && check.detail == "a kernel vxlan device (--vxlan-dataplane=kernel, or flanneld's), up, MTU 1450")
+        #expect(
+            check.status == .ok
+                && check.detail == "a kernel vxlan device (--vxlan-dataplane=kernel, or flanneld's), up, MTU 1450"
+        )
         facts.device?.kind = "tun"
         #expect(Self.check(DoctorCheck.evaluate(facts), "overlay device")?.detail == "weftd's TUN, up, MTU 1450")
         facts.device?.isUp = false
@@ -178,9 +287,20 @@ import Testing
         #expect(Self.check(DoctorCheck.evaluate(facts), "overlay device")?.detail == "down")
         facts.device = nil
         #expect(Self.check(DoctorCheck.evaluate(facts), "overlay device")?.detail == "flannel0 does not exist")
-        facts.config = .valid(key: "k", try NetworkConfig.parse(#"{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}"#))
+        facts.config = .valid(
+            key: "k",
+            try NetworkConfig.parse(#"{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}"#)
+        )
         facts.ownLease = .found(key: "l", .hostGateway(publicIP: IPv4Address(198, 18, 0, 1)), expiresInSeconds: 10)
-        facts.subnetFile = .parsed(path: "p", SubnetEnv(network: IPv4Prefix("10.244.0.0/16"), subnet: IPv4Prefix("10.244.3.0/24"), mtu: 1500, ipMasq: false))
+        facts.subnetFile = .parsed(
+            path: "p",
+            SubnetEnv(
+                network: IPv4Prefix("10.244.0.0/16"),
+                subnet: IPv4Prefix("10.244.3.0/24"),
+                mtu: 1500,
+                ipMasq: false
+            )
+        )
         let checks = DoctorCheck.evaluate(facts)
         #expect(checks.allSatisfy { $0.status == .ok }, "\(checks.filter { $0.status != .ok })")
     }
@@ -202,10 +322,15 @@ import Testing
 
     /// The path drops what the overlay sends without an ICMP error: FAIL, with the MTU that fits.
     @Test func aSilentlySmallerPathFailsAndNamesTheMTUToSet() throws {
-        let checks = try Self.with([PathProbe(peer: "198.18.0.2", needed: 1500, largest: 1400),
-                                    PathProbe(peer: "198.18.0.3", needed: 1500, largest: nil)])
+        let checks = try Self.with([
+            PathProbe(peer: "198.18.0.2", needed: 1500, largest: 1400),
+            PathProbe(peer: "198.18.0.3", needed: 1500, largest: nil),
+        ])
         #expect(checks.map(\.status) == [.fail, .warn])
-        #expect(checks[0].detail == "packets above 1400 bytes with DF vanish without an ICMP error, but the overlay sends up to 1500 (FLANNEL_MTU 1472 + 28)")
+        #expect(
+            checks[0].detail
+                == "packets above 1400 bytes with DF vanish without an ICMP error, but the overlay sends up to 1500 (FLANNEL_MTU 1472 + 28)"
+        )
         #expect(checks[0].fix?.hasPrefix("make the pod MTU 1372: set the underlay interface MTU to 1400") == true)
         #expect(checks[1].detail.contains("no answer to ICMP echo"))
         #expect(!DoctorCheck.passed(checks))

@@ -1,6 +1,6 @@
 import Packets
-import Testing
 import ReferencePaths
+import Testing
 
 private typealias T = GSOTest
 
@@ -27,35 +27,53 @@ private final class PackedBatch {
         region = GSOTestRegion(size: end)
         for (packet, offset) in zip(inputs, offsets) {
             region.write(packet, at: offset)
-            packets.append(PacketBuffer(base: region.base, headroom: offset, length: packet.count, capacity: offset + packet.count))
+            packets.append(
+                PacketBuffer(base: region.base, headroom: offset, length: packet.count, capacity: offset + packet.count)
+            )
         }
     }
 }
 
 /// Runs one batch, packed back to back, and reads each write's gathered bytes.
 private func coalesce(
-    _ inputs: [[UInt8]], with coalescer: inout Coalescer, batch: PackedBatch? = nil,
+    _ inputs: [[UInt8]],
+    with coalescer: inout Coalescer,
+    batch: PackedBatch? = nil,
     sourceLocation: SourceLocation = #_sourceLocation
 ) -> [CoalescedOutput] {
     let batch = batch ?? PackedBatch(inputs)
     let headers = GSOTestRegion(size: inputs.count * VirtioNetHeader.size)
-    var writes = [CoalescedWrite](repeating: CoalescedWrite(packet: -1, firstPiece: 0, pieceCount: 0, byteCount: 0), count: inputs.count)
+    var writes = [CoalescedWrite](
+        repeating: CoalescedWrite(packet: -1, firstPiece: 0, pieceCount: 0, byteCount: 0),
+        count: inputs.count
+    )
     var pieces = [GatherPiece](repeating: GatherPiece(start: headers.base, count: 0), count: 2 * inputs.count)
     let count = batch.packets.withUnsafeMutableBufferPointer { packets in
         writes.withUnsafeMutableBufferPointer { writes in
-            pieces.withUnsafeMutableBufferPointer { coalescer.coalesce(packets, headers: headers.base, into: writes, pieces: $0) }
+            pieces.withUnsafeMutableBufferPointer {
+                coalescer.coalesce(packets, headers: headers.base, into: writes, pieces: $0)
+            }
         }
     }
     return withExtendedLifetime((batch, headers)) {
         writes[0..<count].enumerated().map { number, write in
             let gathered = pieces[write.firstPiece..<write.firstPiece + write.pieceCount]
-            #expect(gathered.first?.start == UnsafeRawPointer(headers.base + number * VirtioNetHeader.size),
-                    "write \(number)'s header is in its slot", sourceLocation: sourceLocation)
+            #expect(
+                gathered.first?.start == UnsafeRawPointer(headers.base + number * VirtioNetHeader.size),
+                "write \(number)'s header is in its slot",
+                sourceLocation: sourceLocation
+            )
             #expect(gathered.first?.count == VirtioNetHeader.size, sourceLocation: sourceLocation)
-            #expect(gathered.map(\.count).reduce(0, +) == write.byteCount, "byteCount of write \(number)", sourceLocation: sourceLocation)
+            #expect(
+                gathered.map(\.count).reduce(0, +) == write.byteCount,
+                "byteCount of write \(number)",
+                sourceLocation: sourceLocation
+            )
             return CoalescedOutput(
-                index: write.packet, header: VirtioNetHeader(loadingFrom: UnsafeMutableRawPointer(mutating: gathered.first!.start)),
-                packet: gathered.dropFirst().flatMap { Array(UnsafeRawBufferPointer(start: $0.start, count: $0.count)) })
+                index: write.packet,
+                header: VirtioNetHeader(loadingFrom: UnsafeMutableRawPointer(mutating: gathered.first!.start)),
+                packet: gathered.dropFirst().flatMap { Array(UnsafeRawBufferPointer(start: $0.start, count: $0.count)) }
+            )
         }
     }
 }
@@ -64,14 +82,21 @@ private func coalesce(
 /// A single is written untouched behind a plain header; a super-packet (TCP or UDP, as its head)
 /// is checked field by field.
 private func expectGroups(
-    _ outputs: [CoalescedOutput], inputs: [[UInt8]], _ groups: [[Int]], sourceLocation: SourceLocation = #_sourceLocation
+    _ outputs: [CoalescedOutput],
+    inputs: [[UInt8]],
+    _ groups: [[Int]],
+    sourceLocation: SourceLocation = #_sourceLocation
 ) {
     #expect(outputs.map(\.index) == groups.map { $0[0] }, "write order", sourceLocation: sourceLocation)
     for (output, group) in zip(outputs, groups) where output.index == group[0] {
         let head = inputs[group[0]]
         guard group.count > 1 else {
             #expect(output.header == .plain, "header of single \(group[0])", sourceLocation: sourceLocation)
-            #expect(T.firstDifference(output.packet, head) == nil, "single \(group[0]) untouched", sourceLocation: sourceLocation)
+            #expect(
+                T.firstDifference(output.packet, head) == nil,
+                "single \(group[0]) untouched",
+                sourceLocation: sourceLocation
+            )
             continue
         }
         let isUDP = head[9] == 17
@@ -82,17 +107,33 @@ private func expectGroups(
         let packet = output.packet
         #expect(packet.count == headers + payloads.joined().count, sourceLocation: sourceLocation)
         guard packet.count >= headers else { continue }
-        #expect(T.firstDifference(Array(packet[headers...]), Array(payloads.joined())) == nil, "payload of group at \(group[0])", sourceLocation: sourceLocation)
+        #expect(
+            T.firstDifference(Array(packet[headers...]), Array(payloads.joined())) == nil,
+            "payload of group at \(group[0])",
+            sourceLocation: sourceLocation
+        )
         #expect(Int(T.be16(packet, 2)) == packet.count, sourceLocation: sourceLocation)
         #expect(T.ipHeaderValid(packet), sourceLocation: sourceLocation)
-        #expect(T.be16(packet, checksumField) == T.partialChecksum(packet), "partial checksum", sourceLocation: sourceLocation)
+        #expect(
+            T.be16(packet, checksumField) == T.partialChecksum(packet),
+            "partial checksum",
+            sourceLocation: sourceLocation
+        )
         var rewritten: Set = [2, 3, 10, 11, checksumField, checksumField + 1]
         if isUDP {
-            #expect(Int(T.be16(packet, ipLength + 4)) == packet.count - ipLength, "UDP length", sourceLocation: sourceLocation)
+            #expect(
+                Int(T.be16(packet, ipLength + 4)) == packet.count - ipLength,
+                "UDP length",
+                sourceLocation: sourceLocation
+            )
             rewritten.formUnion([ipLength + 4, ipLength + 5])
         } else {
             let lastFlags = inputs[group.last!][ipLength + 13]
-            #expect(packet[ipLength + 13] == head[ipLength + 13] | (lastFlags & T.psh), "flags", sourceLocation: sourceLocation)
+            #expect(
+                packet[ipLength + 13] == head[ipLength + 13] | (lastFlags & T.psh),
+                "flags",
+                sourceLocation: sourceLocation
+            )
             rewritten.insert(ipLength + 13)
         }
         for offset in 0..<headers where !rewritten.contains(offset) {
@@ -101,8 +142,11 @@ private func expectGroups(
         let expectedHeader = VirtioNetHeader(
             flags: .needsChecksum,
             gsoType: isUDP ? .udpL4 : VirtioNetHeader.GSOType.tcpV4.withECN(head[ipLength + 13] & T.cwr != 0),
-            headerLength: UInt16(headers), gsoSize: UInt16(payloads[0].count),
-            checksumStart: UInt16(ipLength), checksumOffset: UInt16(checksumField - ipLength))
+            headerLength: UInt16(headers),
+            gsoSize: UInt16(payloads[0].count),
+            checksumStart: UInt16(ipLength),
+            checksumOffset: UInt16(checksumField - ipLength)
+        )
         #expect(output.header == expectedHeader, sourceLocation: sourceLocation)
         // Completing the partial checksum, as the kernel does, yields a valid transport checksum.
         var completed = packet
@@ -113,7 +157,10 @@ private func expectGroups(
 
 /// Consecutive segments of one flow with payloads of `sizes`; `edit` adjusts segment i's spec.
 private func flow(
-    _ sizes: [Int], spec: T.TCPSpec = .init(), seed: UInt64 = 1, edit: (Int, inout T.TCPSpec) -> Void = { _, _ in }
+    _ sizes: [Int],
+    spec: T.TCPSpec = .init(),
+    seed: UInt64 = 1,
+    edit: (Int, inout T.TCPSpec) -> Void = { _, _ in }
 ) -> [[UInt8]] {
     var sequence = spec.sequence
     return sizes.enumerated().map { index, size in
@@ -136,15 +183,25 @@ private func corruptPayload(_ packet: [UInt8]) -> [UInt8] {
 @Test(arguments: [1398, 1422])
 func coalescesSegmentsBackIntoTheSuperPacket(mss: Int) {
     let original = T.TCPSpec(
-        sequence: 0xFFFF_FF00, flags: T.ack | T.psh | T.cwr, identification: 0xFFFE,
+        sequence: 0xFFFF_FF00,
+        flags: T.ack | T.psh | T.cwr,
+        identification: 0xFFFE,
         payload: T.randomBytes(64_000, seed: UInt64(mss) + 50)
     ).build()
     let (input, packet) = GSOTestRegion.holding(original)
     let output = GSOTestRegion(size: 80_000)
     let result = withExtendedLifetime(input) {
-        Segmentation.segment(packet, header: T.tsoHeader(for: original, mss: mss, ecn: true), into: output.base, capacity: output.size)
+        Segmentation.segment(
+            packet,
+            header: T.tsoHeader(for: original, mss: mss, ecn: true),
+            into: output.base,
+            capacity: output.size
+        )
     }
-    guard case .segmented(let layout) = result else { Issue.record("dropped: \(result)"); return }
+    guard case .segmented(let layout) = result else {
+        Issue.record("dropped: \(result)")
+        return
+    }
     let segments = (0..<layout.count).map { output.read(layout.offset(ofSegment: $0), layout.length(ofSegment: $0)) }
 
     var coalescer = Coalescer(batchCapacity: 64)
@@ -166,7 +223,11 @@ func coalescesSegmentsBackIntoTheSuperPacket(mss: Int) {
 
 @Test func interleavedFlowsCoalesceSeparately() {
     let flowA = flow(Array(repeating: 1398, count: 10), seed: 2)
-    let flowB = flow(Array(repeating: 1398, count: 9) + [100], spec: T.TCPSpec(sourcePort: 40_001, sequence: 5), seed: 3)
+    let flowB = flow(
+        Array(repeating: 1398, count: 9) + [100],
+        spec: T.TCPSpec(sourcePort: 40_001, sequence: 5),
+        seed: 3
+    )
     let flowC = flow([1000, 1000], spec: T.TCPSpec(source: [10, 244, 1, 9], sequence: 1 << 31), seed: 4)
     var batch: [[UInt8]] = []
     for index in 0..<10 {
@@ -195,7 +256,9 @@ func coalescesSegmentsBackIntoTheSuperPacket(mss: Int) {
     var coalescer = Coalescer(batchCapacity: 8)
     expectGroups(coalesce(oneNewer, with: &coalescer), inputs: oneNewer, [[0, 1], [2], [3, 4, 5]])
     // From segment 2 on, every segment carries the newer ACK.
-    let advanced = flow(Array(repeating: 1398, count: 6)) { index, spec in if index >= 2 { spec.acknowledgment &+= 1448 } }
+    let advanced = flow(Array(repeating: 1398, count: 6)) { index, spec in
+        if index >= 2 { spec.acknowledgment &+= 1448 }
+    }
     expectGroups(coalesce(advanced, with: &coalescer), inputs: advanced, [[0, 1], [2, 3, 4, 5]])
 }
 
@@ -277,7 +340,9 @@ func aFlagInTheMiddle(_ case_: FlagInTheMiddle) {
 @Test func differentHeadersAreNotMerged() {
     var coalescer = Coalescer(batchCapacity: 8)
     let sizes = Array(repeating: 1398, count: 6)
-    let timestamp = flow(sizes) { index, spec in if index >= 3 { spec.tcpOptions = T.timestampOption(value: 0x0102_0305) } }
+    let timestamp = flow(sizes) { index, spec in
+        if index >= 3 { spec.tcpOptions = T.timestampOption(value: 0x0102_0305) }
+    }
     expectGroups(coalesce(timestamp, with: &coalescer), inputs: timestamp, [[0, 1, 2], [3, 4, 5]])
     let noOptions = flow(sizes) { index, spec in if index >= 3 { spec.tcpOptions = [] } }
     expectGroups(coalesce(noOptions, with: &coalescer), inputs: noOptions, [[0, 1, 2], [3, 4, 5]])
@@ -350,7 +415,10 @@ func aFlagInTheMiddle(_ case_: FlagInTheMiddle) {
 /// its checksums are filled in.
 private func udpFlow(_ sizes: [Int], seed: UInt64 = 1, edit: (Int, inout [UInt8]) -> Void = { _, _ in }) -> [[UInt8]] {
     sizes.enumerated().map { index, size in
-        var datagram = T.udpPacket(payload: T.randomBytes(size, seed: seed &* 1000 &+ UInt64(index)), identification: UInt16(index))
+        var datagram = T.udpPacket(
+            payload: T.randomBytes(size, seed: seed &* 1000 &+ UInt64(index)),
+            identification: UInt16(index)
+        )
         edit(index, &datagram)
         T.fillChecksums(&datagram)
         return datagram
@@ -371,7 +439,10 @@ private func udpFlow(_ sizes: [Int], seed: UInt64 = 1, edit: (Int, inout [UInt8]
     let result = withExtendedLifetime(input) {
         Segmentation.segment(packet, header: output.header, into: region.base, capacity: region.size)
     }
-    guard case .segmented(let layout) = result else { Issue.record("dropped: \(result)"); return }
+    guard case .segmented(let layout) = result else {
+        Issue.record("dropped: \(result)")
+        return
+    }
     #expect(layout.count == datagrams.count)
     for index in 0..<min(layout.count, datagrams.count) {
         let datagram = region.read(layout.offset(ofSegment: index), layout.length(ofSegment: index))
@@ -405,7 +476,10 @@ private func udpFlow(_ sizes: [Int], seed: UInt64 = 1, edit: (Int, inout [UInt8]
     expectGroups(coalesce(datagrams, with: &coalescer), inputs: datagrams, [[0, 1], [2], [3, 4, 5]])
     // Checksum 0 means "none": nothing to verify, and the super-packet gets computed checksums.
     datagrams = udpFlow(Array(repeating: 300, count: 6))
-    for index in datagrams.indices { datagrams[index][26] = 0; datagrams[index][27] = 0 }
+    for index in datagrams.indices {
+        datagrams[index][26] = 0
+        datagrams[index][27] = 0
+    }
     expectGroups(coalesce(datagrams, with: &coalescer), inputs: datagrams, [Array(0..<6)])
 }
 

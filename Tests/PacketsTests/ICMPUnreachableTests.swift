@@ -1,5 +1,6 @@
 import Addressing
 import Testing
+
 @testable import Packets
 
 @Suite struct ICMPUnreachableTests {
@@ -25,8 +26,14 @@ import Testing
 
     func reply(_ kind: ICMPUnreachable.Kind, to offender: [UInt8]) -> [UInt8]? {
         var reply = replyBuffer.packet([], headroom: 0)
-        guard let length = ICMPUnreachable.write(kind, offender: buffer.packet(offender), source: tunAddress,
-                                                 into: &reply) else { return nil }
+        guard
+            let length = ICMPUnreachable.write(
+                kind,
+                offender: buffer.packet(offender),
+                source: tunAddress,
+                into: &reply
+            )
+        else { return nil }
         #expect(length == reply.length)
         return reply.bytes
     }
@@ -121,8 +128,14 @@ import Testing
         let offender = buffer.packet(makeIPv4())
         let memory = UnsafeMutableRawPointer.allocate(byteCount: 56, alignment: 8)
         defer { memory.deallocate() }
-        #expect(ICMPUnreachable.write(.netUnreachable, offender: offender, source: tunAddress, to: memory, capacity: 55) == nil)
-        #expect(ICMPUnreachable.write(.netUnreachable, offender: offender, source: tunAddress, to: memory, capacity: 56) == 56)
+        #expect(
+            ICMPUnreachable.write(.netUnreachable, offender: offender, source: tunAddress, to: memory, capacity: 55)
+                == nil
+        )
+        #expect(
+            ICMPUnreachable.write(.netUnreachable, offender: offender, source: tunAddress, to: memory, capacity: 56)
+                == 56
+        )
     }
 
     @Test(arguments: [28, 100, 10, 0])

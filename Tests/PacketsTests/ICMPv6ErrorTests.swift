@@ -1,5 +1,6 @@
 import Addressing
 import Testing
+
 @testable import Packets
 
 @Suite struct ICMPv6ErrorTests {
@@ -10,19 +11,36 @@ import Testing
 
     /// Checks the reply against RFC 4443's layout written out field by field, the checksum by the
     /// reference over the pseudo-header.
-    func expectReply(_ reply: [UInt8], to offender: [UInt8], type: UInt8, code: UInt8, rest: [UInt8] = [0, 0, 0, 0],
-                     sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectReply(
+        _ reply: [UInt8],
+        to offender: [UInt8],
+        type: UInt8,
+        code: UInt8,
+        rest: [UInt8] = [0, 0, 0, 0],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let offenderLength = 40 + Int(be16(offender, 4))
         let quoted = min(offenderLength, 1232)
         #expect(reply.count == 48 + quoted, sourceLocation: sourceLocation)
         guard reply.count == 48 + quoted else { return }
-        #expect(Array(reply[0..<8]) == [0x60, 0, 0, 0, UInt8((8 + quoted) >> 8), UInt8((8 + quoted) & 0xFF), 58, 64],
-                sourceLocation: sourceLocation)
+        #expect(
+            Array(reply[0..<8]) == [0x60, 0, 0, 0, UInt8((8 + quoted) >> 8), UInt8((8 + quoted) & 0xFF), 58, 64],
+            sourceLocation: sourceLocation
+        )
         #expect(Array(reply[8..<24]) == Self.tunBytes, sourceLocation: sourceLocation)
-        #expect(Array(reply[24..<40]) == Array(offender[8..<24]), "to the offender's source", sourceLocation: sourceLocation)
+        #expect(
+            Array(reply[24..<40]) == Array(offender[8..<24]),
+            "to the offender's source",
+            sourceLocation: sourceLocation
+        )
         #expect(reply[40] == type && reply[41] == code, sourceLocation: sourceLocation)
         #expect(Array(reply[44..<48]) == rest, sourceLocation: sourceLocation)
-        let pseudo = pseudoHeaderV6(source: Self.tunBytes, destination: Array(offender[8..<24]), nextHeader: 58, length: 8 + quoted)
+        let pseudo = pseudoHeaderV6(
+            source: Self.tunBytes,
+            destination: Array(offender[8..<24]),
+            nextHeader: 58,
+            length: 8 + quoted
+        )
         #expect(referenceChecksum(pseudo + Array(reply[40...])) == 0, "ICMPv6 checksum", sourceLocation: sourceLocation)
         #expect(Array(reply[48...]) == Array(offender[0..<quoted]), sourceLocation: sourceLocation)
     }
@@ -53,7 +71,13 @@ import Testing
         expectReply(bytes, to: offender, type: 2, code: 0, rest: [0, 0, 0x05, 0x96])
         // One that fits is quoted whole.
         let small = makeIPv6(nextHeader: 6, payload: Array(repeating: 0xCD, count: 1000))
-        expectReply(try #require(reply(.packetTooBig(mtu: 1000), to: small)), to: small, type: 2, code: 0, rest: [0, 0, 0x03, 0xE8])
+        expectReply(
+            try #require(reply(.packetTooBig(mtu: 1000), to: small)),
+            to: small,
+            type: 2,
+            code: 0,
+            rest: [0, 0, 0x03, 0xE8]
+        )
         // The boundary: a 1232-byte offender exactly fills 1280.
         let exact = makeIPv6(nextHeader: 17, payload: Array(repeating: 1, count: 1192))
         #expect(try #require(reply(.packetTooBig(mtu: 1280), to: exact)).count == 1280)
@@ -77,19 +101,34 @@ import Testing
     }
 
     @Test func answersInformationalICMPv6AndFragments() {
-        #expect(reply(.noRoute, to: makeIPv6(nextHeader: 58, payload: [128, 0, 0, 0, 0, 1, 0, 1])) != nil, "echo request")
-        #expect(reply(.noRoute, to: makeIPv6(nextHeader: 58, payload: [129, 0, 0, 0, 0, 1, 0, 1])) != nil, "echo reply")
+        #expect(
+            reply(.noRoute, to: makeIPv6(nextHeader: 58, payload: [128, 0, 0, 0, 0, 1, 0, 1])) != nil,
+            "echo request"
+        )
+        #expect(
+            reply(.noRoute, to: makeIPv6(nextHeader: 58, payload: [129, 0, 0, 0, 0, 1, 0, 1])) != nil,
+            "echo reply"
+        )
         // A later fragment of an ICMPv6 message: its type is not in this packet; Linux answers it.
-        #expect(reply(.noRoute, to: makeIPv6(nextHeader: 44, payload: [58, 0, 0x05, 0x00, 0, 0, 0, 7, 1, 2, 3, 4])) != nil)
+        #expect(
+            reply(.noRoute, to: makeIPv6(nextHeader: 44, payload: [58, 0, 0x05, 0x00, 0, 0, 0, 7, 1, 2, 3, 4])) != nil
+        )
         // A first fragment of an echo request.
-        #expect(reply(.noRoute, to: makeIPv6(nextHeader: 44, payload: [58, 0, 0x00, 0x01, 0, 0, 0, 7, 128, 0, 0, 0])) != nil)
+        #expect(
+            reply(.noRoute, to: makeIPv6(nextHeader: 44, payload: [58, 0, 0x00, 0x01, 0, 0, 0, 7, 128, 0, 0, 0])) != nil
+        )
     }
 
     @Test(arguments: [UInt8(1), 2, 3, 4, 100, 127, 137])
     func refusesICMPv6ErrorsAndRedirects(type: UInt8) {
         #expect(reply(.noRoute, to: makeIPv6(nextHeader: 58, payload: [type, 0, 0, 0, 0, 0, 0, 0])) == nil)
         // Also behind extension headers.
-        #expect(reply(.packetTooBig(mtu: 1400), to: makeIPv6(nextHeader: 60, payload: [58, 0, 1, 4, 0, 0, 0, 0, type, 0, 0, 0])) == nil)
+        #expect(
+            reply(
+                .packetTooBig(mtu: 1400),
+                to: makeIPv6(nextHeader: 60, payload: [58, 0, 1, 4, 0, 0, 0, 0, type, 0, 0, 0])
+            ) == nil
+        )
     }
 
     @Test func refusesICMPv6WithoutType() {

@@ -1,6 +1,7 @@
-import TestSupport
 import Addressing
+import TestSupport
 import Testing
+
 @testable import Packets
 
 @Suite struct IPv4Tests {
@@ -8,7 +9,9 @@ import Testing
 
     @Test func readsKnownHeader() {
         // A captured header (Wikipedia's IPv4 checksum example): 192.168.0.1 → 192.168.0.199, UDP.
-        let packet = buffer.packet(hex("4500 0073 0000 4000 4011 b861 c0a8 0001 c0a8 00c7") + Array(repeating: 0, count: 95))
+        let packet = buffer.packet(
+            hex("4500 0073 0000 4000 4011 b861 c0a8 0001 c0a8 00c7") + Array(repeating: 0, count: 95)
+        )
         #expect(IPv4.validate(packet) == nil)
         let header = IPv4Header(packet)
         #expect(header.version == 4)
@@ -29,7 +32,9 @@ import Testing
     }
 
     @Test func storesChecksum() {
-        let packet = buffer.packet(hex("4500 0073 0000 4000 4011 0000 c0a8 0001 c0a8 00c7") + Array(repeating: 0, count: 95))
+        let packet = buffer.packet(
+            hex("4500 0073 0000 4000 4011 0000 c0a8 0001 c0a8 00c7") + Array(repeating: 0, count: 95)
+        )
         let header = IPv4Header(packet)
         #expect(!header.hasValidChecksum)
         #expect(header.computedChecksum == 0xb861)
@@ -42,9 +47,14 @@ import Testing
     @Test func checksumCoversOptions() {
         var random = SplitMix64(seed: 5)
         for _ in 0..<300 {
-            let options = (0..<(4 * Int.random(in: 0...10, using: &random))).map { _ in UInt8.random(in: 0...255, using: &random) }
-            let bytes = makeIPv4(ttl: UInt8.random(in: 0...255, using: &random),
-                                 identification: UInt16.random(in: 0...0xFFFF, using: &random), options: options)
+            let options = (0..<(4 * Int.random(in: 0...10, using: &random))).map { _ in
+                UInt8.random(in: 0...255, using: &random)
+            }
+            let bytes = makeIPv4(
+                ttl: UInt8.random(in: 0...255, using: &random),
+                identification: UInt16.random(in: 0...0xFFFF, using: &random),
+                options: options
+            )
             let packet = buffer.packet(bytes)
             let header = IPv4Header(packet)
             #expect(header.headerLength == 20 + options.count)
@@ -64,7 +74,10 @@ import Testing
         header.protocol = 6
         header.identification = 0xABCD
         header.totalLength = 40
-        #expect(Array(packet.bytes[0..<20]) == [0x45, 0, 0, 40, 0xAB, 0xCD, 0x40, 0, 9, 6] + Array(packet.bytes[10..<12]) + [1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(
+            Array(packet.bytes[0..<20]) == [0x45, 0, 0, 40, 0xAB, 0xCD, 0x40, 0, 9, 6] + Array(packet.bytes[10..<12])
+                + [1, 2, 3, 4, 5, 6, 7, 8]
+        )
     }
 
     @Test(arguments: [

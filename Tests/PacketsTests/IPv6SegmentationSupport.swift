@@ -1,5 +1,5 @@
-import TestSupport
 import Packets
+import TestSupport
 
 /// IPv6 packet building and checking for the segmentation and coalescing tests, written
 /// independently of the code under test, as `GSOTest` is for IPv4.
@@ -17,7 +17,8 @@ extension GSOTest {
     /// The TCP or UDP checksum right behind the fixed header verifies.
     static func transportChecksumValid6(_ packet: [UInt8]) -> Bool {
         let end = 40 + Int(be16(packet, 4))
-        return slowSum(packet[40..<end], initial: pseudoHeader6(packet, nextHeader: packet[6], length: end - 40)) == 0xFFFF
+        return slowSum(packet[40..<end], initial: pseudoHeader6(packet, nextHeader: packet[6], length: end - 40))
+            == 0xFFFF
     }
 
     /// Stores a fresh transport checksum (IPv6 has no header checksum).
@@ -25,7 +26,10 @@ extension GSOTest {
         let end = 40 + Int(be16(packet, 4))
         let field = 40 + (packet[6] == 6 ? 16 : 6)
         put16(&packet, field, 0)
-        var checksum = ~slowSum(packet[40..<end], initial: pseudoHeader6(packet, nextHeader: packet[6], length: end - 40))
+        var checksum = ~slowSum(
+            packet[40..<end],
+            initial: pseudoHeader6(packet, nextHeader: packet[6], length: end - 40)
+        )
         if packet[6] == 17 && checksum == 0 { checksum = 0xFFFF }
         put16(&packet, field, checksum)
     }
@@ -35,8 +39,15 @@ extension GSOTest {
         slowSum([], initial: pseudoHeader6(packet, nextHeader: packet[6], length: Int(be16(packet, 4))))
     }
 
-    static func fixedHeader6(payloadLength: Int, nextHeader: UInt8, hopLimit: UInt8 = 64, trafficClass: UInt8 = 0,
-                             flowLabel: UInt32 = 0x1_2345, source: [UInt8] = sourceV6, destination: [UInt8] = destinationV6) -> [UInt8] {
+    static func fixedHeader6(
+        payloadLength: Int,
+        nextHeader: UInt8,
+        hopLimit: UInt8 = 64,
+        trafficClass: UInt8 = 0,
+        flowLabel: UInt32 = 0x1_2345,
+        source: [UInt8] = sourceV6,
+        destination: [UInt8] = destinationV6
+    ) -> [UInt8] {
         var header = [UInt8](repeating: 0, count: 8)
         put32(&header, 0, 6 << 28 | UInt32(trafficClass) << 20 | flowLabel)
         put16(&header, 4, UInt16(payloadLength))
@@ -72,8 +83,16 @@ extension GSOTest {
             tcp[12] = UInt8(tcpLength / 4) << 4
             tcp[13] = flags
             put16(&tcp, 14, window)
-            var packet = fixedHeader6(payloadLength: tcpLength + payload.count, nextHeader: 6, hopLimit: hopLimit,
-                                      trafficClass: trafficClass, flowLabel: flowLabel, source: source, destination: destination)
+            var packet =
+                fixedHeader6(
+                    payloadLength: tcpLength + payload.count,
+                    nextHeader: 6,
+                    hopLimit: hopLimit,
+                    trafficClass: trafficClass,
+                    flowLabel: flowLabel,
+                    source: source,
+                    destination: destination
+                )
                 + tcp + tcpOptions + payload
             fillChecksum6(&packet)
             return packet
@@ -86,7 +105,8 @@ extension GSOTest {
         put16(&udp, 0, sourcePort)
         put16(&udp, 2, 5353)
         put16(&udp, 4, UInt16(8 + payload.count))
-        var packet = fixedHeader6(payloadLength: 8 + payload.count, nextHeader: 17, flowLabel: flowLabel) + udp + payload
+        var packet =
+            fixedHeader6(payloadLength: 8 + payload.count, nextHeader: 17, flowLabel: flowLabel) + udp + payload
         fillChecksum6(&packet)
         return packet
     }
@@ -94,13 +114,24 @@ extension GSOTest {
     /// The virtio header Linux puts on a TSO6 super-packet from a local socket.
     static func tso6Header(for packet: [UInt8], mss: Int, ecn: Bool = false) -> VirtioNetHeader {
         VirtioNetHeader(
-            flags: .needsChecksum, gsoType: VirtioNetHeader.GSOType.tcpV6.withECN(ecn),
-            headerLength: UInt16(40 + Int(packet[52] >> 4) * 4), gsoSize: UInt16(mss), checksumStart: 40, checksumOffset: 16)
+            flags: .needsChecksum,
+            gsoType: VirtioNetHeader.GSOType.tcpV6.withECN(ecn),
+            headerLength: UInt16(40 + Int(packet[52] >> 4) * 4),
+            gsoSize: UInt16(mss),
+            checksumStart: 40,
+            checksumOffset: 16
+        )
     }
 
     /// The virtio header of a USO super-packet over IPv6.
     static func uso6Header(gsoSize: Int) -> VirtioNetHeader {
-        VirtioNetHeader(flags: .needsChecksum, gsoType: .udpL4, headerLength: 48, gsoSize: UInt16(gsoSize),
-                        checksumStart: 40, checksumOffset: 6)
+        VirtioNetHeader(
+            flags: .needsChecksum,
+            gsoType: .udpL4,
+            headerLength: 48,
+            gsoSize: UInt16(gsoSize),
+            checksumStart: 40,
+            checksumOffset: 6
+        )
     }
 }

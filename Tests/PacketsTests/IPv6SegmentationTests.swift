@@ -1,21 +1,27 @@
-import TestSupport
 import Packets
-import Testing
 import ReferencePaths
+import TestSupport
+import Testing
 
 private typealias T = GSOTest
 
 /// Segments with the header-only segmenter and gathers each datagram (headers, then its payload
 /// where it lies in the super-packet), checking on the way that it equals what the copying
 /// segmenter writes; returns the segments, or nil and the drop reason.
-private func segmentBothWays(_ original: [UInt8], header: VirtioNetHeader, gap: Int = 0,
-                             sourceLocation: SourceLocation = #_sourceLocation) -> ([[UInt8]], HeaderSegmentationResult) {
+private func segmentBothWays(
+    _ original: [UInt8],
+    header: VirtioNetHeader,
+    gap: Int = 0,
+    sourceLocation: SourceLocation = #_sourceLocation
+) -> ([[UInt8]], HeaderSegmentationResult) {
     let (input, packet) = GSOTestRegion.holding(original)
     let copied = GSOTestRegion(size: 2 * original.count + 200 * (gap + 100), fill: 0xAA)
     let headers = GSOTestRegion(size: 200 * (gap + 120), fill: 0xAA)
     let (copiedResult, gatheredResult) = withExtendedLifetime(input) {
-        (Segmentation.segment(packet, header: header, into: copied.base, capacity: copied.size, gap: gap),
-         Segmentation.segmentHeaders(packet, header: header, into: headers.base, capacity: headers.size, gap: gap))
+        (
+            Segmentation.segment(packet, header: header, into: copied.base, capacity: copied.size, gap: gap),
+            Segmentation.segmentHeaders(packet, header: header, into: headers.base, capacity: headers.size, gap: gap)
+        )
     }
     guard case .segmented(let layout) = copiedResult, case .segmented(let gathered) = gatheredResult else {
         if case .dropped(let reason) = gatheredResult {
@@ -23,28 +29,45 @@ private func segmentBothWays(_ original: [UInt8], header: VirtioNetHeader, gap: 
         }
         return ([], gatheredResult)
     }
-    #expect(input.read(16, original.count) == original, "the super-packet is not written to", sourceLocation: sourceLocation)
+    #expect(
+        input.read(16, original.count) == original,
+        "the super-packet is not written to",
+        sourceLocation: sourceLocation
+    )
     var segments: [[UInt8]] = []
     for index in 0..<gathered.count {
         let expected = copied.read(layout.offset(ofSegment: index), layout.length(ofSegment: index))
-        let segment = headers.read(gathered.headerOffset(ofSegment: index) + gap, gathered.headersLength)
+        let segment =
+            headers.read(gathered.headerOffset(ofSegment: index) + gap, gathered.headersLength)
             + input.read(16 + gathered.payloadOffset(ofSegment: index), gathered.payloadLength(ofSegment: index))
-        #expect(T.firstDifference(segment, expected) == nil, "segment \(index) gathered vs copied", sourceLocation: sourceLocation)
+        #expect(
+            T.firstDifference(segment, expected) == nil,
+            "segment \(index) gathered vs copied",
+            sourceLocation: sourceLocation
+        )
         segments.append(segment)
     }
     return (segments, gatheredResult)
 }
 
 /// Checks IPv6 TCP segments against their super-packet field by field, with the slow checksum.
-private func expectValidTCP6Segments(_ segments: [[UInt8]], of original: [UInt8], mss: Int,
-                                     sourceLocation: SourceLocation = #_sourceLocation) {
+private func expectValidTCP6Segments(
+    _ segments: [[UInt8]],
+    of original: [UInt8],
+    mss: Int,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     let headers = 40 + Int(original[52] >> 4) * 4
     let payload = Array(original[headers...])
     #expect(segments.count == max(1, (payload.count + mss - 1) / mss), sourceLocation: sourceLocation)
     var joined: [UInt8] = []
     for (index, segment) in segments.enumerated() {
         #expect(segment.count == headers + min(mss, payload.count - index * mss), sourceLocation: sourceLocation)
-        #expect(Int(T.be16(segment, 4)) == segment.count - 40, "payload length of segment \(index)", sourceLocation: sourceLocation)
+        #expect(
+            Int(T.be16(segment, 4)) == segment.count - 40,
+            "payload length of segment \(index)",
+            sourceLocation: sourceLocation
+        )
         #expect(T.transportChecksumValid6(segment), "TCP checksum of segment \(index)", sourceLocation: sourceLocation)
         #expect(T.be32(segment, 44) == T.be32(original, 44) &+ UInt32(index * mss), sourceLocation: sourceLocation)
         var flags = original[53]
@@ -53,7 +76,11 @@ private func expectValidTCP6Segments(_ segments: [[UInt8]], of original: [UInt8]
         #expect(segment[53] == flags, "flags of segment \(index)", sourceLocation: sourceLocation)
         // Everything else in the headers is the original's: IPv6 has no ID and no header checksum.
         for offset in 0..<headers where ![4, 5, 44, 45, 46, 47, 53, 56, 57].contains(offset) {
-            #expect(segment[offset] == original[offset], "header byte \(offset) of segment \(index)", sourceLocation: sourceLocation)
+            #expect(
+                segment[offset] == original[offset],
+                "header byte \(offset) of segment \(index)",
+                sourceLocation: sourceLocation
+            )
         }
         joined += segment[headers...]
     }
@@ -63,12 +90,21 @@ private func expectValidTCP6Segments(_ segments: [[UInt8]], of original: [UInt8]
 @Test(arguments: [1428, 1378, 536])
 func segmentsATSO6SuperPacket(mss: Int) {
     let original = T.TCP6Spec(
-        sequence: 0xFFFF_F000, flags: T.ack | T.psh | T.fin | T.cwr, trafficClass: 0xB8,
+        sequence: 0xFFFF_F000,
+        flags: T.ack | T.psh | T.fin | T.cwr,
+        trafficClass: 0xB8,
         payload: T.randomBytes(64_000, seed: UInt64(mss) + 600)
     ).build()
     for gap in [0, 22] {
-        let (segments, result) = segmentBothWays(original, header: T.tso6Header(for: original, mss: mss, ecn: true), gap: gap)
-        guard case .segmented(let layout) = result else { Issue.record("dropped: \(result)"); return }
+        let (segments, result) = segmentBothWays(
+            original,
+            header: T.tso6Header(for: original, mss: mss, ecn: true),
+            gap: gap
+        )
+        guard case .segmented(let layout) = result else {
+            Issue.record("dropped: \(result)")
+            return
+        }
         #expect(layout.datagramLength == gap + 72 + mss, "the UDP_SEGMENT size")
         expectValidTCP6Segments(segments, of: original, mss: mss)
     }
@@ -80,10 +116,18 @@ func segmentsATSO6SuperPacket(mss: Int) {
     let (input, packet) = GSOTestRegion.holding(original)
     let output = GSOTestRegion(size: 4096)
     let result = withExtendedLifetime(input) {
-        Segmentation.segmentHeaders(packet, header: T.tso6Header(for: original, mss: 1428), into: output.base,
-                                    capacity: output.size, innerMTU: 1280)
+        Segmentation.segmentHeaders(
+            packet,
+            header: T.tso6Header(for: original, mss: 1428),
+            into: output.base,
+            capacity: output.size,
+            innerMTU: 1280
+        )
     }
-    guard case .segmented(let layout) = result else { Issue.record("dropped: \(result)"); return }
+    guard case .segmented(let layout) = result else {
+        Issue.record("dropped: \(result)")
+        return
+    }
     #expect(layout.segmentPayload == 1280 - 72)
     #expect(layout.count == (10_000 + 1207) / 1208)
 }
@@ -91,7 +135,10 @@ func segmentsATSO6SuperPacket(mss: Int) {
 @Test func segmentsAUSO6SuperPacket() {
     let original = T.udp6Packet(payload: T.randomBytes(5000, seed: 602))
     let (segments, result) = segmentBothWays(original, header: T.uso6Header(gsoSize: 1200), gap: 22)
-    guard case .segmented = result else { Issue.record("dropped: \(result)"); return }
+    guard case .segmented = result else {
+        Issue.record("dropped: \(result)")
+        return
+    }
     #expect(segments.map(\.count) == [1248, 1248, 1248, 1248, 248])
     var joined: [UInt8] = []
     for (index, segment) in segments.enumerated() {
@@ -123,12 +170,34 @@ func segmentsATSO6SuperPacket(mss: Int) {
     extensionHeader.checksumStart += 8
     let cases: [(String, [UInt8], VirtioNetHeader, DropReason)] = [
         ("extension headers", extensionPacket, extensionHeader, .ipv6ExtensionHeaders),
-        ("TCPV4 on IPv6", good, { var h = tso6; h.gsoType = .tcpV4; return h }(), .badVirtioHeader),
-        ("UFO on IPv6", good, { var h = tso6; h.gsoType = .udp; h.checksumOffset = 6; return h }(), .badVirtioHeader),
+        (
+            "TCPV4 on IPv6", good,
+            {
+                var h = tso6
+                h.gsoType = .tcpV4
+                return h
+            }(), .badVirtioHeader
+        ),
+        (
+            "UFO on IPv6", good,
+            {
+                var h = tso6
+                h.gsoType = .udp
+                h.checksumOffset = 6
+                return h
+            }(), .badVirtioHeader
+        ),
         ("UDP next header under TCPV6", edited { $0[6] = 17 }, tso6, .badVirtioHeader),
         ("payload length past the buffer", edited { T.put16(&$0, 4, UInt16($0.count - 39)) }, tso6, .badPayloadLength),
         ("shorter than the fixed header", Array(good[0..<39]), .plain, .truncated),
-        ("csum_start not the TCP header", good, { var h = tso6; h.checksumStart = 20; return h }(), .badVirtioHeader),
+        (
+            "csum_start not the TCP header", good,
+            {
+                var h = tso6
+                h.checksumStart = 20
+                return h
+            }(), .badVirtioHeader
+        ),
         ("TCP data offset 4", edited { $0[52] = 0x40 }, tso6, .badTCPHeader),
         ("version 5", edited { $0[0] = 0x50 }, tso6, .wrongVersion),
     ]
@@ -158,30 +227,43 @@ private func coalesce(_ inputs: [[UInt8]], with coalescer: inout Coalescer) -> [
     var offset = 0
     for input in inputs {
         region.write(input, at: offset)
-        packets.append(PacketBuffer(base: region.base, headroom: offset, length: input.count, capacity: offset + input.count))
+        packets.append(
+            PacketBuffer(base: region.base, headroom: offset, length: input.count, capacity: offset + input.count)
+        )
         offset += input.count
     }
     let headers = GSOTestRegion(size: inputs.count * VirtioNetHeader.size)
-    var writes = [CoalescedWrite](repeating: CoalescedWrite(packet: -1, firstPiece: 0, pieceCount: 0, byteCount: 0), count: inputs.count)
+    var writes = [CoalescedWrite](
+        repeating: CoalescedWrite(packet: -1, firstPiece: 0, pieceCount: 0, byteCount: 0),
+        count: inputs.count
+    )
     var pieces = [GatherPiece](repeating: GatherPiece(start: headers.base, count: 0), count: 2 * inputs.count)
     let count = packets.withUnsafeMutableBufferPointer { packets in
         writes.withUnsafeMutableBufferPointer { writes in
-            pieces.withUnsafeMutableBufferPointer { coalescer.coalesce(packets, headers: headers.base, into: writes, pieces: $0) }
+            pieces.withUnsafeMutableBufferPointer {
+                coalescer.coalesce(packets, headers: headers.base, into: writes, pieces: $0)
+            }
         }
     }
     return withExtendedLifetime((region, headers)) {
         writes[0..<count].map { write in
             let gathered = pieces[write.firstPiece..<write.firstPiece + write.pieceCount]
-            return Written(index: write.packet,
-                           header: VirtioNetHeader(loadingFrom: gathered.first!.start),
-                           packet: gathered.dropFirst().flatMap { Array(UnsafeRawBufferPointer(start: $0.start, count: $0.count)) })
+            return Written(
+                index: write.packet,
+                header: VirtioNetHeader(loadingFrom: gathered.first!.start),
+                packet: gathered.dropFirst().flatMap { Array(UnsafeRawBufferPointer(start: $0.start, count: $0.count)) }
+            )
         }
     }
 }
 
 /// Consecutive IPv6 segments of one flow with payloads of `sizes`.
-private func flow6(_ sizes: [Int], spec: T.TCP6Spec = .init(), seed: UInt64 = 1,
-                   edit: (Int, inout T.TCP6Spec) -> Void = { _, _ in }) -> [[UInt8]] {
+private func flow6(
+    _ sizes: [Int],
+    spec: T.TCP6Spec = .init(),
+    seed: UInt64 = 1,
+    edit: (Int, inout T.TCP6Spec) -> Void = { _, _ in }
+) -> [[UInt8]] {
     var sequence = spec.sequence
     return sizes.enumerated().map { index, size in
         var segment = spec
@@ -197,11 +279,17 @@ private func flow6(_ sizes: [Int], spec: T.TCP6Spec = .init(), seed: UInt64 = 1,
 /// checksum, left partial (pseudo-header sum) for the kernel, under the virtio header Linux gave.
 @Test(arguments: [1428, 1000])
 func segmentingThenCoalescingGivesBackTheTSO6SuperPacket(mss: Int) {
-    let original = T.TCP6Spec(sequence: 0xFFFF_FF00, flags: T.ack | T.psh | T.cwr,
-                              payload: T.randomBytes(60_000, seed: UInt64(mss) + 610)).build()
+    let original = T.TCP6Spec(
+        sequence: 0xFFFF_FF00,
+        flags: T.ack | T.psh | T.cwr,
+        payload: T.randomBytes(60_000, seed: UInt64(mss) + 610)
+    ).build()
     let header = T.tso6Header(for: original, mss: mss, ecn: true)
     let (segments, result) = segmentBothWays(original, header: header)
-    guard case .segmented = result else { Issue.record("dropped: \(result)"); return }
+    guard case .segmented = result else {
+        Issue.record("dropped: \(result)")
+        return
+    }
     var coalescer = Coalescer(batchCapacity: 64)
     let written = coalesce(segments, with: &coalescer)
     #expect(written.count == 1)
@@ -220,7 +308,10 @@ func segmentingThenCoalescingGivesBackTheTSO6SuperPacket(mss: Int) {
     let original = T.udp6Packet(payload: T.randomBytes(12_000, seed: 611))
     let header = T.uso6Header(gsoSize: 1400)
     let (segments, result) = segmentBothWays(original, header: header)
-    guard case .segmented = result else { Issue.record("dropped: \(result)"); return }
+    guard case .segmented = result else {
+        Issue.record("dropped: \(result)")
+        return
+    }
     var coalescer = Coalescer(batchCapacity: 64, udp: true)
     let written = coalesce(segments, with: &coalescer)
     #expect(written.count == 1)
@@ -304,12 +395,18 @@ func segmentingThenCoalescingGivesBackTheTSO6SuperPacket(mss: Int) {
         let mss = Int.random(in: 500...1440, using: &random)
         let length = Int.random(in: 1...min(60_000, 63 * mss), using: &random)
         let flags = [T.ack, T.ack | T.psh, T.ack | T.cwr, T.ack | T.psh | T.cwr].randomElement(using: &random)!
-        let original = T.TCP6Spec(sequence: UInt32.random(in: 0...UInt32.max, using: &random), flags: flags,
-                                  flowLabel: UInt32.random(in: 0...0xF_FFFF, using: &random),
-                                  payload: T.randomBytes(length, seed: UInt64(round) + 700)).build()
+        let original = T.TCP6Spec(
+            sequence: UInt32.random(in: 0...UInt32.max, using: &random),
+            flags: flags,
+            flowLabel: UInt32.random(in: 0...0xF_FFFF, using: &random),
+            payload: T.randomBytes(length, seed: UInt64(round) + 700)
+        ).build()
         let header = T.tso6Header(for: original, mss: mss, ecn: flags & T.cwr != 0)
         let (segments, result) = segmentBothWays(original, header: header)
-        guard case .segmented = result else { Issue.record("round \(round): \(result)"); continue }
+        guard case .segmented = result else {
+            Issue.record("round \(round): \(result)")
+            continue
+        }
         #expect(segments.allSatisfy(T.transportChecksumValid6), "round \(round)")
         var coalescer = Coalescer(batchCapacity: 64)
         let written = coalesce(segments, with: &coalescer)
@@ -319,7 +416,10 @@ func segmentingThenCoalescingGivesBackTheTSO6SuperPacket(mss: Int) {
             // One segment is written as it is: a plain packet with a full checksum.
             #expect(written.map { $0.packet } == [segments[0]] && written.first?.header == .plain, "round \(round)")
         } else {
-            #expect(written.count == 1 && written.first?.header == header, "round \(round): mss \(mss), \(length) bytes")
+            #expect(
+                written.count == 1 && written.first?.header == header,
+                "round \(round): mss \(mss), \(length) bytes"
+            )
             #expect(written.first.map { T.firstDifference($0.packet, expected) } == .some(nil), "round \(round)")
         }
     }

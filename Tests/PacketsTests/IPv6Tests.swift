@@ -1,6 +1,7 @@
-import TestSupport
 import Addressing
+import TestSupport
 import Testing
+
 @testable import Packets
 
 @Suite struct IPv6Tests {
@@ -9,7 +10,13 @@ import Testing
     // MARK: the header view
 
     @Test func readsEveryField() {
-        let bytes = makeIPv6(nextHeader: 6, hopLimit: 17, trafficClass: 0xB9, flowLabel: 0xA_BCDE, payload: Array(0..<24))
+        let bytes = makeIPv6(
+            nextHeader: 6,
+            hopLimit: 17,
+            trafficClass: 0xB9,
+            flowLabel: 0xA_BCDE,
+            payload: Array(0..<24)
+        )
         let header = IPv6Header(buffer.packet(bytes))
         #expect(header.version == 6)
         #expect(header.trafficClass == 0xB9)
@@ -38,9 +45,18 @@ import Testing
 
     @Test func initializeWritesAWholeHeader() {
         let packet = buffer.packet(Array(repeating: 0xEE, count: 40))
-        IPv6Header(packet).initialize(payloadLength: 300, nextHeader: 58, hopLimit: 64, source: IPv6Address("fc00::1")!,
-                                      destination: IPv6Address("fc00::2")!, trafficClass: 0xFF)
-        #expect(packet.bytes == [0x6F, 0xF0, 0, 0, 0x01, 0x2C, 58, 64] + v6(0xfc00, 0, 0, 0, 0, 0, 0, 1) + v6(0xfc00, 0, 0, 0, 0, 0, 0, 2))
+        IPv6Header(packet).initialize(
+            payloadLength: 300,
+            nextHeader: 58,
+            hopLimit: 64,
+            source: IPv6Address("fc00::1")!,
+            destination: IPv6Address("fc00::2")!,
+            trafficClass: 0xFF
+        )
+        #expect(
+            packet.bytes == [0x6F, 0xF0, 0, 0, 0x01, 0x2C, 58, 64] + v6(0xfc00, 0, 0, 0, 0, 0, 0, 1)
+                + v6(0xfc00, 0, 0, 0, 0, 0, 0, 2)
+        )
     }
 
     // MARK: validate, every path
@@ -122,7 +138,9 @@ import Testing
             let length = Int.random(in: 0...0x1FF_FFFF, using: &random)
             let packet = buffer.packet(makeIPv6(source: source, destination: destination, payload: []))
             let sum = IPv6Header(packet).pseudoHeaderSum(nextHeader: nextHeader, length: length)
-            let expected = referenceChecksum(pseudoHeaderV6(source: source, destination: destination, nextHeader: nextHeader, length: length))
+            let expected = referenceChecksum(
+                pseudoHeaderV6(source: source, destination: destination, nextHeader: nextHeader, length: length)
+            )
             #expect(UInt16(bigEndian: InternetChecksum.finalize(sum)) == expected)
         }
     }
@@ -130,8 +148,13 @@ import Testing
     // MARK: extension headers
 
     @Test func findsTheUpperLayerBehindExtensionHeaders() {
-        let udp = makeUDPv6(source: v6(0xfc00, 0, 0, 1, 0, 0, 0, 5), destination: v6(0xfc00, 0, 0, 9, 0, 0, 0, 9),
-                            sourcePort: 1, destinationPort: 2, payload: [1, 2, 3])
+        let udp = makeUDPv6(
+            source: v6(0xfc00, 0, 0, 1, 0, 0, 0, 5),
+            destination: v6(0xfc00, 0, 0, 9, 0, 0, 0, 9),
+            sourcePort: 1,
+            destinationPort: 2,
+            payload: [1, 2, 3]
+        )
         // Hop-by-hop (8 bytes) → destination options (16) → fragment (8, offset 0, M set) → UDP.
         let hopByHop: [UInt8] = [60, 0, 1, 4, 0, 0, 0, 0]
         let destinationOptions: [UInt8] = [44, 1] + Array(repeating: 0, count: 14)
@@ -169,19 +192,33 @@ import Testing
         for round in 0..<300 {
             let source = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
             let destination = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
-            let payload = (0..<Int.random(in: 0...1500, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let payload = (0..<Int.random(in: 0...1500, using: &random)).map { _ in
+                UInt8.random(in: 0...255, using: &random)
+            }
             let isTCP = round % 2 == 0
-            var segment: [UInt8] = isTCP
+            var segment: [UInt8] =
+                isTCP
                 ? [0x9C, 0x40, 0x14, 0x51, 0, 0, 0, 1, 0, 0, 0, 2, 0x50, 0x18, 0xFF, 0xFF, 0x12, 0x34, 0, 0] + payload
-                : [0x03, 0xE8, 0x07, 0xD0, UInt8((8 + payload.count) >> 8), UInt8((8 + payload.count) & 0xFF), 0x56, 0x78] + payload
+                : [
+                    0x03, 0xE8, 0x07, 0xD0, UInt8((8 + payload.count) >> 8), UInt8((8 + payload.count) & 0xFF), 0x56,
+                    0x78,
+                ] + payload
             let field = isTCP ? 16 : 6
             segment[field] = 0
             segment[field + 1] = 0
-            var expected = referenceChecksum(pseudoHeaderV6(source: source, destination: destination, nextHeader: isTCP ? 6 : 17,
-                                                            length: segment.count) + segment)
+            var expected = referenceChecksum(
+                pseudoHeaderV6(
+                    source: source,
+                    destination: destination,
+                    nextHeader: isTCP ? 6 : 17,
+                    length: segment.count
+                ) + segment
+            )
             if !isTCP && expected == 0 { expected = 0xFFFF }
             segment[field] = 0xAB
-            let packet = buffer.packet(makeIPv6(source: source, destination: destination, nextHeader: isTCP ? 6 : 17, payload: segment))
+            let packet = buffer.packet(
+                makeIPv6(source: source, destination: destination, nextHeader: isTCP ? 6 : 17, payload: segment)
+            )
             #expect(TransportChecksum.compute(packet) == expected)
             #expect(TransportChecksum.store(packet))
             #expect(be16(packet.bytes, 40 + field) == expected)
@@ -192,8 +229,13 @@ import Testing
     }
 
     @Test func aZeroUDPChecksumIsInvalidOverIPv6() {
-        var segment = makeUDPv6(source: v6(0xfc00, 0, 0, 1, 0, 0, 0, 5), destination: v6(0xfc00, 0, 0, 9, 0, 0, 0, 9),
-                                sourcePort: 53, destinationPort: 5353, payload: [1, 2, 3, 4])
+        var segment = makeUDPv6(
+            source: v6(0xfc00, 0, 0, 1, 0, 0, 0, 5),
+            destination: v6(0xfc00, 0, 0, 9, 0, 0, 0, 9),
+            sourcePort: 53,
+            destinationPort: 5353,
+            payload: [1, 2, 3, 4]
+        )
         #expect(TransportChecksum.isValid(buffer.packet(makeIPv6(nextHeader: 17, payload: segment))))
         segment[6] = 0
         segment[7] = 0
@@ -201,8 +243,13 @@ import Testing
     }
 
     @Test func transportBehindExtensionHeadersIsNotChecksummed() {
-        let udp = makeUDPv6(source: v6(0xfc00, 0, 0, 1, 0, 0, 0, 5), destination: v6(0xfc00, 0, 0, 9, 0, 0, 0, 9),
-                            sourcePort: 53, destinationPort: 5353, payload: [1, 2, 3, 4])
+        let udp = makeUDPv6(
+            source: v6(0xfc00, 0, 0, 1, 0, 0, 0, 5),
+            destination: v6(0xfc00, 0, 0, 9, 0, 0, 0, 9),
+            sourcePort: 53,
+            destinationPort: 5353,
+            payload: [1, 2, 3, 4]
+        )
         let packet = buffer.packet(makeIPv6(nextHeader: 60, payload: [17, 0, 1, 4, 0, 0, 0, 0] + udp))
         #expect(TransportChecksum.compute(packet) == nil)
         #expect(!TransportChecksum.isValid(packet))

@@ -1,5 +1,6 @@
 import TestSupport
 import Testing
+
 @testable import Packets
 
 @Suite struct InternetChecksumTests {
@@ -42,11 +43,19 @@ import Testing
     @Test func initialSumIsCarriedLikeLeadingBytes() {
         var random = SplitMix64(seed: 2)
         for _ in 0..<500 {
-            let prefix = (0..<(2 * Int.random(in: 0...20, using: &random))).map { _ in UInt8.random(in: 0...255, using: &random) }
-            let rest = (0..<Int.random(in: 0...300, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let prefix = (0..<(2 * Int.random(in: 0...20, using: &random))).map { _ in
+                UInt8.random(in: 0...255, using: &random)
+            }
+            let rest = (0..<Int.random(in: 0...300, using: &random)).map { _ in
+                UInt8.random(in: 0...255, using: &random)
+            }
             let initial = prefix.withUnsafeBytes { InternetChecksum.sum($0.baseAddress!, count: prefix.count) }
             let checksum = rest.withUnsafeBytes {
-                InternetChecksum.checksum($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: rest.count, initial: initial)
+                InternetChecksum.checksum(
+                    $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
+                    count: rest.count,
+                    initial: initial
+                )
             }
             #expect(UInt16(bigEndian: checksum) == referenceChecksum(prefix + rest))
         }
@@ -60,9 +69,15 @@ import Testing
             let proto: UInt8 = Bool.random(using: &random) ? 6 : 17
             let length = Int.random(in: 0...65535, using: &random)
             let load = { (b: [UInt8]) in b.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) } }
-            let sum = InternetChecksum.pseudoHeaderSum(source: load(source), destination: load(destination),
-                                                       protocol: proto, length: length)
-            let expected = referenceChecksum(pseudoHeader(source: source, destination: destination, protocol: proto, length: length))
+            let sum = InternetChecksum.pseudoHeaderSum(
+                source: load(source),
+                destination: load(destination),
+                protocol: proto,
+                length: length
+            )
+            let expected = referenceChecksum(
+                pseudoHeader(source: source, destination: destination, protocol: proto, length: length)
+            )
             #expect(UInt16(bigEndian: InternetChecksum.finalize(sum)) == expected)
         }
     }

@@ -1,5 +1,5 @@
-import TestSupport
 import Packets
+import TestSupport
 import Testing
 
 /// Packet building and checking for the segmentation and coalescing tests, written independently
@@ -8,13 +8,14 @@ enum GSOTest {
     static let ack: UInt8 = 0x10, psh: UInt8 = 0x08, fin: UInt8 = 0x01, syn: UInt8 = 0x02
     static let rst: UInt8 = 0x04, urg: UInt8 = 0x20, ece: UInt8 = 0x40, cwr: UInt8 = 0x80
 
-
     static func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
         var random = SplitMix64(seed: seed)
         return (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
     }
 
-    static func be16(_ bytes: [UInt8], _ offset: Int) -> UInt16 { UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1]) }
+    static func be16(_ bytes: [UInt8], _ offset: Int) -> UInt16 {
+        UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
+    }
     static func be32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
         UInt32(be16(bytes, offset)) << 16 | UInt32(be16(bytes, offset + 2))
     }
@@ -64,7 +65,8 @@ enum GSOTest {
     static func transportChecksumValid(_ packet: [UInt8]) -> Bool {
         let start = ipHeaderLength(packet)
         let end = Int(be16(packet, 2))
-        return slowSum(packet[start..<end], initial: pseudoHeader(packet, protocol: packet[9], length: end - start)) == 0xFFFF
+        return slowSum(packet[start..<end], initial: pseudoHeader(packet, protocol: packet[9], length: end - start))
+            == 0xFFFF
     }
 
     /// Stores fresh IP and transport checksums (wire order) into a built packet.
@@ -75,7 +77,11 @@ enum GSOTest {
         let end = Int(be16(packet, 2))
         let field = ipLength + (packet[9] == 6 ? 16 : 6)
         put16(&packet, field, 0)
-        put16(&packet, field, ~slowSum(packet[ipLength..<end], initial: pseudoHeader(packet, protocol: packet[9], length: end - ipLength)))
+        put16(
+            &packet,
+            field,
+            ~slowSum(packet[ipLength..<end], initial: pseudoHeader(packet, protocol: packet[9], length: end - ipLength))
+        )
     }
 
     /// NOP, NOP, timestamps: the 12 option bytes Linux puts on every data segment.
@@ -154,9 +160,13 @@ enum GSOTest {
     static func tsoHeader(for packet: [UInt8], mss: Int, ecn: Bool = false) -> VirtioNetHeader {
         let ipLength = ipHeaderLength(packet)
         return VirtioNetHeader(
-            flags: .needsChecksum, gsoType: VirtioNetHeader.GSOType.tcpV4.withECN(ecn),
-            headerLength: UInt16(ipLength + tcpHeaderLength(packet)), gsoSize: UInt16(mss),
-            checksumStart: UInt16(ipLength), checksumOffset: 16)
+            flags: .needsChecksum,
+            gsoType: VirtioNetHeader.GSOType.tcpV4.withECN(ecn),
+            headerLength: UInt16(ipLength + tcpHeaderLength(packet)),
+            gsoSize: UInt16(mss),
+            checksumStart: UInt16(ipLength),
+            checksumOffset: 16
+        )
     }
 
     /// The TCP or UDP checksum field as Linux leaves it for CHECKSUM_PARTIAL: the folded
@@ -192,7 +202,9 @@ final class GSOTestRegion {
     static func holding(_ packet: [UInt8], headroom: Int = 16, capacity: Int? = nil) -> (GSOTestRegion, PacketBuffer) {
         let region = GSOTestRegion(size: capacity ?? headroom + packet.count)
         region.write(packet, at: headroom)
-        return (region, PacketBuffer(base: region.base, headroom: headroom, length: packet.count, capacity: region.size))
+        return (
+            region, PacketBuffer(base: region.base, headroom: headroom, length: packet.count, capacity: region.size)
+        )
     }
 }
 
@@ -200,8 +212,10 @@ final class GSOTestRegion {
     // RFC 1071 §3: the words 0001 f203 f4f5 f6f7 sum to ddf2 (folded).
     #expect(GSOTest.slowSum([0x00, 0x01, 0xF2, 0x03, 0xF4, 0xF5, 0xF6, 0xF7]) == 0xDDF2)
     // A captured IPv4 header (192.168.0.1 → 192.168.0.199, UDP) whose checksum field is 0xb861.
-    let header: [UInt8] = [0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xB8, 0x61,
-                           0xC0, 0xA8, 0x00, 0x01, 0xC0, 0xA8, 0x00, 0xC7]
+    let header: [UInt8] = [
+        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xB8, 0x61,
+        0xC0, 0xA8, 0x00, 0x01, 0xC0, 0xA8, 0x00, 0xC7,
+    ]
     #expect(GSOTest.ipHeaderValid(header))
     var zeroed = header
     GSOTest.put16(&zeroed, 10, 0)

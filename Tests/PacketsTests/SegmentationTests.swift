@@ -1,12 +1,16 @@
 import Packets
-import Testing
 import ReferencePaths
+import Testing
 
 private typealias T = GSOTest
 
 /// Segments `original` (header as Linux would give it) into a region pre-filled with 0xAA.
 private func segment(
-    _ original: [UInt8], header: VirtioNetHeader, gap: Int, stride: Int? = nil, capacity: Int? = nil
+    _ original: [UInt8],
+    header: VirtioNetHeader,
+    gap: Int,
+    stride: Int? = nil,
+    capacity: Int? = nil
 ) -> (SegmentationResult, GSOTestRegion) {
     let (input, packet) = GSOTestRegion.holding(original)
     let output = GSOTestRegion(size: capacity ?? 2 * original.count + 200 * (gap + 100) + 4096, fill: 0xAA)
@@ -20,7 +24,10 @@ private func segment(
 /// checksum; returns the segments.
 @discardableResult
 private func expectValidSegments(
-    of original: [UInt8], mss: Int, layout: SegmentLayout, output: GSOTestRegion,
+    of original: [UInt8],
+    mss: Int,
+    layout: SegmentLayout,
+    output: GSOTestRegion,
     sourceLocation: SourceLocation = #_sourceLocation
 ) -> [[UInt8]] {
     let ipLength = T.ipHeaderLength(original)
@@ -44,18 +51,31 @@ private func expectValidSegments(
         segments.append(segment)
 
         #expect(Int(T.be16(segment, 2)) == length, sourceLocation: sourceLocation)
-        #expect(T.be16(segment, 4) == T.be16(original, 4) &+ UInt16(truncatingIfNeeded: index), sourceLocation: sourceLocation)
+        #expect(
+            T.be16(segment, 4) == T.be16(original, 4) &+ UInt16(truncatingIfNeeded: index),
+            sourceLocation: sourceLocation
+        )
         #expect(T.ipHeaderValid(segment), "IP checksum of segment \(index)", sourceLocation: sourceLocation)
         #expect(T.transportChecksumValid(segment), "TCP checksum of segment \(index)", sourceLocation: sourceLocation)
-        #expect(T.be32(segment, ipLength + 4) == T.be32(original, ipLength + 4) &+ UInt32(index * mss), sourceLocation: sourceLocation)
+        #expect(
+            T.be32(segment, ipLength + 4) == T.be32(original, ipLength + 4) &+ UInt32(index * mss),
+            sourceLocation: sourceLocation
+        )
         var flags = original[ipLength + 13]
         if index != layout.count - 1 { flags &= ~(T.fin | T.psh) }
         if index != 0 { flags &= ~T.cwr }
         #expect(segment[ipLength + 13] == flags, "flags of segment \(index)", sourceLocation: sourceLocation)
         // Everything else in the headers is the original's.
-        for offset in 0..<headers where ![2, 3, 4, 5, 10, 11].contains(offset)
-            && !(ipLength + 4..<ipLength + 8).contains(offset) && ![ipLength + 13, ipLength + 16, ipLength + 17].contains(offset) {
-            #expect(segment[offset] == original[offset], "header byte \(offset) of segment \(index)", sourceLocation: sourceLocation)
+        for offset in 0..<headers
+        where ![2, 3, 4, 5, 10, 11].contains(offset)
+            && !(ipLength + 4..<ipLength + 8).contains(offset)
+            && ![ipLength + 13, ipLength + 16, ipLength + 17].contains(offset)
+        {
+            #expect(
+                segment[offset] == original[offset],
+                "header byte \(offset) of segment \(index)",
+                sourceLocation: sourceLocation
+            )
         }
         joined += segment[headers...]
     }
@@ -66,11 +86,16 @@ private func expectValidSegments(
 @Test(arguments: [1398, 1422])
 func segmentsSixtyFourKilobyteSuperPacket(mss: Int) throws {
     let original = T.TCPSpec(
-        sequence: 0xFFFF_F000, flags: T.ack | T.psh | T.fin | T.cwr, identification: 0xFFF0,
+        sequence: 0xFFFF_F000,
+        flags: T.ack | T.psh | T.fin | T.cwr,
+        identification: 0xFFF0,
         payload: T.randomBytes(64_000, seed: UInt64(mss))
     ).build()
     let (result, output) = segment(original, header: T.tsoHeader(for: original, mss: mss, ecn: true), gap: 22)
-    guard case .segmented(let layout) = result else { Issue.record("dropped: \(result)"); return }
+    guard case .segmented(let layout) = result else {
+        Issue.record("dropped: \(result)")
+        return
+    }
     #expect(layout.gap == 22)
     #expect(layout.stride == 22 + 52 + mss)
     #expect(layout.isPacked)
@@ -87,7 +112,10 @@ func segmentsSixtyFourKilobyteSuperPacket(mss: Int) throws {
 @Test func segmentsWithIPOptionsIntoAFixedStride() {
     let original = T.TCPSpec(ipOptions: [1, 1, 1, 0], tcpOptions: [], payload: T.randomBytes(5500, seed: 7)).build()
     let (result, output) = segment(original, header: T.tsoHeader(for: original, mss: 1000), gap: 0, stride: 2048)
-    guard case .segmented(let layout) = result else { Issue.record("dropped: \(result)"); return }
+    guard case .segmented(let layout) = result else {
+        Issue.record("dropped: \(result)")
+        return
+    }
     #expect(layout.count == 6)
     #expect(layout.stride == 2048)
     #expect(!layout.isPacked)
@@ -99,7 +127,10 @@ func segmentsSixtyFourKilobyteSuperPacket(mss: Int) throws {
 @Test func payloadThatDividesExactlyByTheMSS() {
     let original = T.TCPSpec(flags: T.ack | T.psh, payload: T.randomBytes(1398 * 5, seed: 3)).build()
     let (result, output) = segment(original, header: T.tsoHeader(for: original, mss: 1398), gap: 0)
-    guard case .segmented(let layout) = result else { Issue.record("dropped: \(result)"); return }
+    guard case .segmented(let layout) = result else {
+        Issue.record("dropped: \(result)")
+        return
+    }
     #expect(layout.count == 5)
     #expect(layout.lastSegmentLength == layout.segmentLength)
     let segments = expectValidSegments(of: original, mss: 1398, layout: layout, output: output)
@@ -109,7 +140,10 @@ func segmentsSixtyFourKilobyteSuperPacket(mss: Int) throws {
 @Test func smallMSS() {
     let original = T.TCPSpec(flags: T.ack | T.fin, payload: T.randomBytes(100, seed: 4)).build()
     let (result, output) = segment(original, header: T.tsoHeader(for: original, mss: 8), gap: 4)
-    guard case .segmented(let layout) = result else { Issue.record("dropped: \(result)"); return }
+    guard case .segmented(let layout) = result else {
+        Issue.record("dropped: \(result)")
+        return
+    }
     #expect(layout.count == 13)
     #expect(layout.lastSegmentLength == 52 + 4)
     expectValidSegments(of: original, mss: 8, layout: layout, output: output)
@@ -118,7 +152,10 @@ func segmentsSixtyFourKilobyteSuperPacket(mss: Int) throws {
 @Test func payloadWithinOneMSSIsOneSegmentKeepingEveryFlag() {
     let original = T.TCPSpec(flags: T.ack | T.psh | T.fin | T.cwr, payload: T.randomBytes(500, seed: 5)).build()
     let (result, output) = segment(original, header: T.tsoHeader(for: original, mss: 1398), gap: 0)
-    guard case .segmented(let layout) = result else { Issue.record("dropped: \(result)"); return }
+    guard case .segmented(let layout) = result else {
+        Issue.record("dropped: \(result)")
+        return
+    }
     #expect(layout.count == 1)
     let segments = expectValidSegments(of: original, mss: 1398, layout: layout, output: output)
     #expect(segments.count == 1 && T.firstDifference(segments[0], original) == nil)
@@ -131,7 +168,8 @@ func segmentsSixtyFourKilobyteSuperPacket(mss: Int) throws {
     let needed = 3 * 1074 + 22 + 1052
     #expect(segment(original, header: header, gap: 22, capacity: needed - 1).0 == .dropped(.oversize))
     guard case .segmented(let layout) = segment(original, header: header, gap: 22, capacity: needed).0 else {
-        Issue.record("exact capacity refused"); return
+        Issue.record("exact capacity refused")
+        return
     }
     #expect(layout.byteCount == needed)
     // A stride that cannot hold gap + segment.
@@ -152,9 +190,18 @@ func segmentsSixtyFourKilobyteSuperPacket(mss: Int) throws {
     payload[1199] = UInt8(rest & 0xFF)
     let original = T.udpPacket(payload: payload, identification: 0xFFFE)
     let header = VirtioNetHeader(
-        flags: .needsChecksum, gsoType: .udpL4, headerLength: 28, gsoSize: 1200, checksumStart: 20, checksumOffset: 6)
+        flags: .needsChecksum,
+        gsoType: .udpL4,
+        headerLength: 28,
+        gsoSize: 1200,
+        checksumStart: 20,
+        checksumOffset: 6
+    )
     let (result, output) = segment(original, header: header, gap: 0)
-    guard case .segmented(let layout) = result else { Issue.record("dropped: \(result)"); return }
+    guard case .segmented(let layout) = result else {
+        Issue.record("dropped: \(result)")
+        return
+    }
     #expect(layout.count == 5)
     var joined: [UInt8] = []
     for index in 0..<layout.count {
@@ -182,8 +229,18 @@ func segmentsSixtyFourKilobyteSuperPacket(mss: Int) throws {
 
     // The same through segment(): one segment, copied behind the gap.
     let (result, output) = segment(partial, header: header, gap: 22)
-    #expect(result == .segmented(SegmentLayout(count: 1, gap: 22, stride: 22 + complete.count,
-                                               segmentLength: complete.count, lastSegmentLength: complete.count)))
+    #expect(
+        result
+            == .segmented(
+                SegmentLayout(
+                    count: 1,
+                    gap: 22,
+                    stride: 22 + complete.count,
+                    segmentLength: complete.count,
+                    lastSegmentLength: complete.count
+                )
+            )
+    )
     #expect(T.firstDifference(output.read(22, complete.count), complete) == nil)
     #expect(output.read(0, 22).allSatisfy { $0 == 0xAA })
 }
@@ -211,8 +268,18 @@ func segmentsSixtyFourKilobyteSuperPacket(mss: Int) throws {
     #expect(Segmentation.completeChecksum(buffer, header: .plain) == nil)
     #expect(T.firstDifference(region.read(16, packet.count), packet) == nil)
     let (result, output) = segment(packet, header: .plain, gap: 0)
-    #expect(result == .segmented(SegmentLayout(count: 1, gap: 0, stride: packet.count,
-                                               segmentLength: packet.count, lastSegmentLength: packet.count)))
+    #expect(
+        result
+            == .segmented(
+                SegmentLayout(
+                    count: 1,
+                    gap: 0,
+                    stride: packet.count,
+                    segmentLength: packet.count,
+                    lastSegmentLength: packet.count
+                )
+            )
+    )
     #expect(T.firstDifference(output.read(0, packet.count), packet) == nil)
 }
 
@@ -220,9 +287,24 @@ func segmentsSixtyFourKilobyteSuperPacket(mss: Int) throws {
     let packet = T.TCPSpec(payload: []).build()  // 52 bytes
     let (region, buffer) = GSOTestRegion.holding(packet)
     withExtendedLifetime(region) {
-        #expect(Segmentation.completeChecksum(buffer, header: VirtioNetHeader(flags: .needsChecksum, checksumStart: 20, checksumOffset: 31)) == .badVirtioHeader)
-        #expect(Segmentation.completeChecksum(buffer, header: VirtioNetHeader(flags: .needsChecksum, checksumStart: 4, checksumOffset: 16)) == .badVirtioHeader)
-        #expect(Segmentation.completeChecksum(buffer, header: VirtioNetHeader(flags: .needsChecksum, checksumStart: 20, checksumOffset: 30)) == nil)
+        #expect(
+            Segmentation.completeChecksum(
+                buffer,
+                header: VirtioNetHeader(flags: .needsChecksum, checksumStart: 20, checksumOffset: 31)
+            ) == .badVirtioHeader
+        )
+        #expect(
+            Segmentation.completeChecksum(
+                buffer,
+                header: VirtioNetHeader(flags: .needsChecksum, checksumStart: 4, checksumOffset: 16)
+            ) == .badVirtioHeader
+        )
+        #expect(
+            Segmentation.completeChecksum(
+                buffer,
+                header: VirtioNetHeader(flags: .needsChecksum, checksumStart: 20, checksumOffset: 30)
+            ) == nil
+        )
     }
 }
 
@@ -240,37 +322,174 @@ struct MalformedSuperPacket: Sendable, CustomTestStringConvertible {
     }
 
     static let all: [MalformedSuperPacket] = [
-        .init(name: "gso_size 0", expected: .badVirtioHeader, header: { var h = $0; h.gsoSize = 0; return h }),
-        .init(name: "unknown gso type 2", expected: .badVirtioHeader, header: { var h = $0; h.gsoType = .init(rawValue: 2); return h }),
-        .init(name: "ECN without TCP", expected: .badVirtioHeader, header: { var h = $0; h.gsoType = .init(rawValue: 0x80); return h }),
-        .init(name: "UFO", expected: .badVirtioHeader, header: { var h = $0; h.gsoType = .udp; return h }),
-        .init(name: "TCPv6 on IPv4", expected: .badVirtioHeader, header: { var h = $0; h.gsoType = .tcpV6; return h }),
-        .init(name: "USO on a TCP packet", expected: .badVirtioHeader, header: { var h = $0; h.gsoType = .udpL4; h.checksumOffset = 6; return h }),
-        .init(name: "hdr_len short of the headers", expected: .badVirtioHeader, header: { var h = $0; h.headerLength = 40; return h }),
-        .init(name: "hdr_len 0", expected: .badVirtioHeader, header: { var h = $0; h.headerLength = 0; return h }),
-        .init(name: "hdr_len past the packet", expected: .badVirtioHeader, header: { var h = $0; h.headerLength = 60_000; return h }),
-        .init(name: "csum_start not the TCP header", expected: .badVirtioHeader, header: { var h = $0; h.checksumStart = 14; return h }),
-        .init(name: "csum_offset not the TCP checksum", expected: .badVirtioHeader, header: { var h = $0; h.checksumOffset = 6; return h }),
-        .init(name: "csum field past the packet", expected: .badVirtioHeader, header: { var h = $0; h.checksumStart = 5000; return h }),
+        .init(
+            name: "gso_size 0",
+            expected: .badVirtioHeader,
+            header: {
+                var h = $0
+                h.gsoSize = 0
+                return h
+            }
+        ),
+        .init(
+            name: "unknown gso type 2",
+            expected: .badVirtioHeader,
+            header: {
+                var h = $0
+                h.gsoType = .init(rawValue: 2)
+                return h
+            }
+        ),
+        .init(
+            name: "ECN without TCP",
+            expected: .badVirtioHeader,
+            header: {
+                var h = $0
+                h.gsoType = .init(rawValue: 0x80)
+                return h
+            }
+        ),
+        .init(
+            name: "UFO",
+            expected: .badVirtioHeader,
+            header: {
+                var h = $0
+                h.gsoType = .udp
+                return h
+            }
+        ),
+        .init(
+            name: "TCPv6 on IPv4",
+            expected: .badVirtioHeader,
+            header: {
+                var h = $0
+                h.gsoType = .tcpV6
+                return h
+            }
+        ),
+        .init(
+            name: "USO on a TCP packet",
+            expected: .badVirtioHeader,
+            header: {
+                var h = $0
+                h.gsoType = .udpL4
+                h.checksumOffset = 6
+                return h
+            }
+        ),
+        .init(
+            name: "hdr_len short of the headers",
+            expected: .badVirtioHeader,
+            header: {
+                var h = $0
+                h.headerLength = 40
+                return h
+            }
+        ),
+        .init(
+            name: "hdr_len 0",
+            expected: .badVirtioHeader,
+            header: {
+                var h = $0
+                h.headerLength = 0
+                return h
+            }
+        ),
+        .init(
+            name: "hdr_len past the packet",
+            expected: .badVirtioHeader,
+            header: {
+                var h = $0
+                h.headerLength = 60_000
+                return h
+            }
+        ),
+        .init(
+            name: "csum_start not the TCP header",
+            expected: .badVirtioHeader,
+            header: {
+                var h = $0
+                h.checksumStart = 14
+                return h
+            }
+        ),
+        .init(
+            name: "csum_offset not the TCP checksum",
+            expected: .badVirtioHeader,
+            header: {
+                var h = $0
+                h.checksumOffset = 6
+                return h
+            }
+        ),
+        .init(
+            name: "csum field past the packet",
+            expected: .badVirtioHeader,
+            header: {
+                var h = $0
+                h.checksumStart = 5000
+                return h
+            }
+        ),
         .init(name: "protocol UDP under TCPV4", expected: .badVirtioHeader, packet: { edit($0) { $0[9] = 17 } }),
         .init(name: "a fragment", expected: .badVirtioHeader, packet: { edit($0) { $0[6] |= 0x20 } }),
         .init(name: "version 5", expected: .wrongVersion, packet: { edit($0) { $0[0] = 0x55 } }),
         .init(name: "TCPV4 on IPv6", expected: .badVirtioHeader, packet: { edit($0) { $0[0] = 0x60 } }),
         .init(name: "IHL 4", expected: .badIHL, packet: { edit($0) { $0[0] = 0x44 } }),
-        .init(name: "IHL past a short packet", expected: .badIHL,
-              header: { var h = $0; h.headerLength = 40; h.flags = []; return h },
-              packet: { edit(Array($0[0..<56])) { $0[0] = 0x4F } }),
-        .init(name: "total length past the buffer", expected: .badTotalLength, packet: { edit($0) { GSOTest.put16(&$0, 2, UInt16($0.count + 1)) } }),
-        .init(name: "total length below IHL", expected: .badTotalLength, packet: { edit($0) { GSOTest.put16(&$0, 2, 19) } }),
+        .init(
+            name: "IHL past a short packet",
+            expected: .badIHL,
+            header: {
+                var h = $0
+                h.headerLength = 40
+                h.flags = []
+                return h
+            },
+            packet: { edit(Array($0[0..<56])) { $0[0] = 0x4F } }
+        ),
+        .init(
+            name: "total length past the buffer",
+            expected: .badTotalLength,
+            packet: { edit($0) { GSOTest.put16(&$0, 2, UInt16($0.count + 1)) } }
+        ),
+        .init(
+            name: "total length below IHL",
+            expected: .badTotalLength,
+            packet: { edit($0) { GSOTest.put16(&$0, 2, 19) } }
+        ),
         .init(name: "TCP data offset 4", expected: .badTCPHeader, packet: { edit($0) { $0[32] = 0x40 } }),
-        .init(name: "TCP options past the packet", expected: .truncated,
-              header: { var h = $0; h.headerLength = 40; return h },
-              packet: { edit(Array($0[0..<60])) { GSOTest.put16(&$0, 2, 60); $0[32] = 0xF0 } }),
-        .init(name: "TCP header past the packet", expected: .truncated,
-              header: { var h = $0; h.headerLength = 30; h.flags = []; return h },
-              packet: { edit(Array($0[0..<30])) { GSOTest.put16(&$0, 2, 30) } }),
-        .init(name: "shorter than an IP header", expected: .truncated,
-              header: { _ in .plain }, packet: { Array($0[0..<19]) }),
+        .init(
+            name: "TCP options past the packet",
+            expected: .truncated,
+            header: {
+                var h = $0
+                h.headerLength = 40
+                return h
+            },
+            packet: {
+                edit(Array($0[0..<60])) {
+                    GSOTest.put16(&$0, 2, 60)
+                    $0[32] = 0xF0
+                }
+            }
+        ),
+        .init(
+            name: "TCP header past the packet",
+            expected: .truncated,
+            header: {
+                var h = $0
+                h.headerLength = 30
+                h.flags = []
+                return h
+            },
+            packet: { edit(Array($0[0..<30])) { GSOTest.put16(&$0, 2, 30) } }
+        ),
+        .init(
+            name: "shorter than an IP header",
+            expected: .truncated,
+            header: { _ in .plain },
+            packet: { Array($0[0..<19]) }
+        ),
     ]
 }
 

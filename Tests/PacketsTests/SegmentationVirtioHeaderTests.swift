@@ -1,5 +1,5 @@
-import TestSupport
 import Packets
+import TestSupport
 import Testing
 
 @Test func decodesAndEncodesLittleEndianVirtioHeader() {
@@ -26,8 +26,11 @@ import Testing
         let header = VirtioNetHeader(
             flags: .init(rawValue: .random(in: 0...255, using: &random)),
             gsoType: .init(rawValue: .random(in: 0...255, using: &random)),
-            headerLength: .random(in: 0...0xFFFF, using: &random), gsoSize: .random(in: 0...0xFFFF, using: &random),
-            checksumStart: .random(in: 0...0xFFFF, using: &random), checksumOffset: .random(in: 0...0xFFFF, using: &random))
+            headerLength: .random(in: 0...0xFFFF, using: &random),
+            gsoSize: .random(in: 0...0xFFFF, using: &random),
+            checksumStart: .random(in: 0...0xFFFF, using: &random),
+            checksumOffset: .random(in: 0...0xFFFF, using: &random)
+        )
         var bytes = [UInt8](repeating: 0, count: 11)
         bytes.withUnsafeMutableBytes { header.store(to: $0.baseAddress! + 1) }
         #expect(bytes[1] == header.flags.rawValue && bytes[2] == header.gsoType.rawValue)
@@ -44,7 +47,14 @@ import Testing
 }
 
 @Test func validatesVirtioHeaderOnItsOwn() {
-    let tso = VirtioNetHeader(flags: .needsChecksum, gsoType: .tcpV4, headerLength: 52, gsoSize: 1398, checksumStart: 20, checksumOffset: 16)
+    let tso = VirtioNetHeader(
+        flags: .needsChecksum,
+        gsoType: .tcpV4,
+        headerLength: 52,
+        gsoSize: 1398,
+        checksumStart: 20,
+        checksumOffset: 16
+    )
     #expect(tso.validate(packetLength: 64_052) == nil)
     #expect(VirtioNetHeader.plain.validate(packetLength: 0) == nil)
     // DATA_VALID and unknown flag bits are not reasons to drop.

@@ -1,5 +1,6 @@
 import TestSupport
 import Testing
+
 @testable import Packets
 
 @Suite struct TTLTests {
@@ -7,11 +8,18 @@ import Testing
 
     /// A header whose checksum is exactly `target`, reached by choosing the identification field.
     func header(checksum target: UInt16, ttl: UInt8, random: inout SplitMix64) -> [UInt8] {
-        let options = (0..<(4 * Int.random(in: 0...10, using: &random))).map { _ in UInt8.random(in: 0...255, using: &random) }
-        var bytes = makeIPv4(source: (0..<4).map { _ in UInt8.random(in: 0...255, using: &random) },
-                             protocol: UInt8.random(in: 0...255, using: &random), ttl: ttl,
-                             identification: 0, flagsAndOffset: UInt16.random(in: 0...0xFFFF, using: &random),
-                             options: options, payload: [])
+        let options = (0..<(4 * Int.random(in: 0...10, using: &random))).map { _ in
+            UInt8.random(in: 0...255, using: &random)
+        }
+        var bytes = makeIPv4(
+            source: (0..<4).map { _ in UInt8.random(in: 0...255, using: &random) },
+            protocol: UInt8.random(in: 0...255, using: &random),
+            ttl: ttl,
+            identification: 0,
+            flagsAndOffset: UInt16.random(in: 0...0xFFFF, using: &random),
+            options: options,
+            payload: []
+        )
         bytes[10] = 0
         bytes[11] = 0
         // ~checksum is the folded sum; the identification supplies (~target) − sum, one's complement.
@@ -44,8 +52,13 @@ import Testing
     @Test func randomHeaders() {
         var random = SplitMix64(seed: 1624)
         for _ in 0..<5000 {
-            checkDecrement(header(checksum: UInt16.random(in: 0...0xFFFE, using: &random),
-                                  ttl: UInt8.random(in: 2...255, using: &random), random: &random))
+            checkDecrement(
+                header(
+                    checksum: UInt16.random(in: 0...0xFFFE, using: &random),
+                    ttl: UInt8.random(in: 2...255, using: &random),
+                    random: &random
+                )
+            )
         }
     }
 

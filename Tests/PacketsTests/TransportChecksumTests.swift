@@ -1,5 +1,6 @@
 import TestSupport
 import Testing
+
 @testable import Packets
 
 @Suite struct TransportChecksumTests {
@@ -7,8 +8,10 @@ import Testing
 
     func tcpSegment(_ payload: [UInt8], checksum: UInt16 = 0) -> [UInt8] {
         // Ports 40000 → 5201, seq, ack, data offset 5, flags ACK|PSH, window, checksum, urgent.
-        [0x9C, 0x40, 0x14, 0x51, 0, 0, 0, 1, 0, 0, 0, 2, 0x50, 0x18, 0xFF, 0xFF,
-         UInt8(checksum >> 8), UInt8(checksum & 0xFF), 0, 0] + payload
+        [
+            0x9C, 0x40, 0x14, 0x51, 0, 0, 0, 1, 0, 0, 0, 2, 0x50, 0x18, 0xFF, 0xFF,
+            UInt8(checksum >> 8), UInt8(checksum & 0xFF), 0, 0,
+        ] + payload
     }
 
     @Test func tcpMatchesReference() {
@@ -16,14 +19,24 @@ import Testing
         for _ in 0..<500 {
             let source = (0..<4).map { _ in UInt8.random(in: 0...255, using: &random) }
             let destination = (0..<4).map { _ in UInt8.random(in: 0...255, using: &random) }
-            let payload = (0..<Int.random(in: 0...1500, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let payload = (0..<Int.random(in: 0...1500, using: &random)).map { _ in
+                UInt8.random(in: 0...255, using: &random)
+            }
             let segment = tcpSegment(payload, checksum: UInt16.random(in: 0...0xFFFF, using: &random))
             var zeroed = segment
             zeroed[16] = 0
             zeroed[17] = 0
-            let expected = referenceChecksum(pseudoHeader(source: source, destination: destination, protocol: 6,
-                                                          length: segment.count) + zeroed)
-            let packet = buffer.packet(makeIPv4(source: source, destination: destination, protocol: 6, payload: segment))
+            let expected = referenceChecksum(
+                pseudoHeader(
+                    source: source,
+                    destination: destination,
+                    protocol: 6,
+                    length: segment.count
+                ) + zeroed
+            )
+            let packet = buffer.packet(
+                makeIPv4(source: source, destination: destination, protocol: 6, payload: segment)
+            )
             #expect(TransportChecksum.compute(packet) == expected)
             #expect(TransportChecksum.store(packet))
             #expect(be16(packet.bytes, 20 + 16) == expected)
@@ -38,17 +51,38 @@ import Testing
         let destination: [UInt8] = [10, 244, 2, 9]
         var random = SplitMix64(seed: 768)
         for _ in 0..<300 {
-            let payload = (0..<Int.random(in: 0...1500, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
-            let segment = makeUDP(source: source, destination: destination, sourcePort: 53, destinationPort: 33333, payload: payload)
-            let packet = buffer.packet(makeIPv4(source: source, destination: destination, protocol: 17, options: [1, 1, 1, 1],
-                                                payload: segment))
+            let payload = (0..<Int.random(in: 0...1500, using: &random)).map { _ in
+                UInt8.random(in: 0...255, using: &random)
+            }
+            let segment = makeUDP(
+                source: source,
+                destination: destination,
+                sourcePort: 53,
+                destinationPort: 33333,
+                payload: payload
+            )
+            let packet = buffer.packet(
+                makeIPv4(
+                    source: source,
+                    destination: destination,
+                    protocol: 17,
+                    options: [1, 1, 1, 1],
+                    payload: segment
+                )
+            )
             #expect(TransportChecksum.compute(packet) == be16(segment, 6))
             #expect(TransportChecksum.isValid(packet))
         }
     }
 
     @Test func udpZeroMeansNone() {
-        var segment = makeUDP(source: [1, 1, 1, 1], destination: [2, 2, 2, 2], sourcePort: 1, destinationPort: 2, payload: [1, 2, 3])
+        var segment = makeUDP(
+            source: [1, 1, 1, 1],
+            destination: [2, 2, 2, 2],
+            sourcePort: 1,
+            destinationPort: 2,
+            payload: [1, 2, 3]
+        )
         let correct = be16(segment, 6)
         segment[6] = 0
         segment[7] = 0
@@ -59,19 +93,37 @@ import Testing
     }
 
     @Test func ignoresPaddingPastTotalLength() {
-        let segment = makeUDP(source: [1, 1, 1, 1], destination: [2, 2, 2, 2], sourcePort: 1, destinationPort: 2, payload: [1, 2, 3])
-        let packet = buffer.packet(makeIPv4(source: [1, 1, 1, 1], destination: [2, 2, 2, 2], payload: segment) + [9, 9, 9])
+        let segment = makeUDP(
+            source: [1, 1, 1, 1],
+            destination: [2, 2, 2, 2],
+            sourcePort: 1,
+            destinationPort: 2,
+            payload: [1, 2, 3]
+        )
+        let packet = buffer.packet(
+            makeIPv4(source: [1, 1, 1, 1], destination: [2, 2, 2, 2], payload: segment) + [9, 9, 9]
+        )
         #expect(TransportChecksum.isValid(packet))
     }
 
     @Test func refusesWhatCannotBeChecked() {
         let segment = tcpSegment([1, 2, 3])
         #expect(TransportChecksum.compute(buffer.packet(makeIPv4(protocol: 1, payload: segment))) == nil)
-        #expect(TransportChecksum.compute(buffer.packet(makeIPv4(protocol: 6, flagsAndOffset: 0x2000, payload: segment))) == nil)
-        #expect(TransportChecksum.compute(buffer.packet(makeIPv4(protocol: 6, flagsAndOffset: 0x0010, payload: segment))) == nil)
+        #expect(
+            TransportChecksum.compute(buffer.packet(makeIPv4(protocol: 6, flagsAndOffset: 0x2000, payload: segment)))
+                == nil
+        )
+        #expect(
+            TransportChecksum.compute(buffer.packet(makeIPv4(protocol: 6, flagsAndOffset: 0x0010, payload: segment)))
+                == nil
+        )
         #expect(TransportChecksum.compute(buffer.packet(makeIPv4(protocol: 6, payload: Array(segment[0..<17])))) == nil)
-        #expect(TransportChecksum.compute(buffer.packet(makeIPv4(protocol: 17, payload: [0, 1, 0, 2, 0, 8, 0]))) == nil)
-        #expect(TransportChecksum.compute(buffer.packet(makeIPv4(protocol: 6, payload: segment, totalLength: 100))) == nil)
+        #expect(
+            TransportChecksum.compute(buffer.packet(makeIPv4(protocol: 17, payload: [0, 1, 0, 2, 0, 8, 0]))) == nil
+        )
+        #expect(
+            TransportChecksum.compute(buffer.packet(makeIPv4(protocol: 6, payload: segment, totalLength: 100))) == nil
+        )
         #expect(!TransportChecksum.isValid(buffer.packet(makeIPv4(protocol: 1, payload: segment))))
         #expect(!TransportChecksum.store(buffer.packet(makeIPv4(protocol: 1, payload: segment))))
     }

@@ -1,5 +1,6 @@
 import TestSupport
 import Testing
+
 @testable import Packets
 
 @Suite struct VXLANSourcePortTests {
@@ -7,11 +8,22 @@ import Testing
 
     func port(_ bytes: [UInt8]) -> UInt16 { VXLAN.sourcePort(forInner: buffer.packet(bytes)) }
 
-    func flow(source: [UInt8] = [10, 244, 1, 5], destination: [UInt8] = [10, 244, 2, 7], protocol proto: UInt8 = 6,
-              ports: (UInt16, UInt16) = (40000, 5201), flagsAndOffset: UInt16 = 0x4000, payload: [UInt8] = []) -> [UInt8] {
+    func flow(
+        source: [UInt8] = [10, 244, 1, 5],
+        destination: [UInt8] = [10, 244, 2, 7],
+        protocol proto: UInt8 = 6,
+        ports: (UInt16, UInt16) = (40000, 5201),
+        flagsAndOffset: UInt16 = 0x4000,
+        payload: [UInt8] = []
+    ) -> [UInt8] {
         let header: [UInt8] = [UInt8(ports.0 >> 8), UInt8(ports.0 & 0xFF), UInt8(ports.1 >> 8), UInt8(ports.1 & 0xFF)]
-        return makeIPv4(source: source, destination: destination, protocol: proto, flagsAndOffset: flagsAndOffset,
-                        payload: header + payload)
+        return makeIPv4(
+            source: source,
+            destination: destination,
+            protocol: proto,
+            flagsAndOffset: flagsAndOffset,
+            payload: header + payload
+        )
     }
 
     @Test func sameFlowSamePort() {
@@ -27,7 +39,9 @@ import Testing
     @Test func staysInTheEphemeralRange() {
         var random = SplitMix64(seed: 32768)
         for _ in 0..<20000 {
-            let bytes = (0..<Int.random(in: 0...60, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let bytes = (0..<Int.random(in: 0...60, using: &random)).map { _ in
+                UInt8.random(in: 0...255, using: &random)
+            }
             #expect(VXLAN.sourcePortRange.contains(port(bytes)))
         }
         #expect(VXLAN.sourcePortRange == 32768...60999)

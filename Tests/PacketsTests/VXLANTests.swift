@@ -1,6 +1,7 @@
-import TestSupport
 import Addressing
+import TestSupport
 import Testing
+
 @testable import Packets
 
 @Suite struct VXLANTests {
@@ -26,7 +27,12 @@ import Testing
         #expect(Array(bytes[22...]) == inner)
     }
 
-    @Test(arguments: [(UInt32(1), [UInt8(0), 0, 1]), (UInt32(0x123456), [UInt8(0x12), 0x34, 0x56]), (UInt32(0xFF_FFFF), [UInt8(0xFF), 0xFF, 0xFF]), (UInt32(4096), [UInt8(0), 0x10, 0])] as [(UInt32, [UInt8])])
+    @Test(
+        arguments: [
+            (UInt32(1), [UInt8(0), 0, 1]), (UInt32(0x123456), [UInt8(0x12), 0x34, 0x56]),
+            (UInt32(0xFF_FFFF), [UInt8(0xFF), 0xFF, 0xFF]), (UInt32(4096), [UInt8(0), 0x10, 0]),
+        ] as [(UInt32, [UInt8])]
+    )
     func vniSitsInTheUpper24Bits(vni: UInt32, expected: [UInt8]) {
         var packet = buffer.packet(makeIPv4())
         #expect(VXLAN.encapsulate(&packet, vni: vni, source: ours, destination: peer))
@@ -45,8 +51,12 @@ import Testing
     @Test func roundTripGivesIdenticalInnerBytes() {
         var random = SplitMix64(seed: 7348)
         for _ in 0..<200 {
-            let inner = makeIPv4(ttl: UInt8.random(in: 0...255, using: &random),
-                                 payload: (0..<Int.random(in: 0...1400, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) })
+            let inner = makeIPv4(
+                ttl: UInt8.random(in: 0...255, using: &random),
+                payload: (0..<Int.random(in: 0...1400, using: &random)).map { _ in
+                    UInt8.random(in: 0...255, using: &random)
+                }
+            )
             let vni = UInt32.random(in: 0...0xFF_FFFF, using: &random)
             var packet = buffer.packet(inner, headroom: 64)
             #expect(VXLAN.encapsulate(&packet, vni: vni, source: peer, destination: ours))
@@ -57,8 +67,14 @@ import Testing
     }
 
     /// A frame as the kernel sends it: VXLAN header, inner Ethernet, inner IPv4.
-    func frame(flags: UInt8 = 0x08, vni: [UInt8] = [0, 0, 1], reserved: UInt8 = 0, destination: [UInt8] = [2, 0, 0, 0, 0, 1],
-               etherType: [UInt8] = [0x08, 0x00], inner: [UInt8] = makeIPv4()) -> [UInt8] {
+    func frame(
+        flags: UInt8 = 0x08,
+        vni: [UInt8] = [0, 0, 1],
+        reserved: UInt8 = 0,
+        destination: [UInt8] = [2, 0, 0, 0, 0, 1],
+        etherType: [UInt8] = [0x08, 0x00],
+        inner: [UInt8] = makeIPv4()
+    ) -> [UInt8] {
         [flags, 0, 0, 0] + vni + [reserved] + destination + [0x0e, 0x2a, 0xbb, 0xcc, 0xdd, 0xee] + etherType + inner
     }
 

@@ -1,7 +1,8 @@
-import TestSupport
 import Addressing
 import Synchronization
+import TestSupport
 import Testing
+
 @testable import Routes
 
 /// IPv6 longest-prefix match by brute force, written independently of the table: every route
@@ -23,31 +24,54 @@ private struct ReferenceRoutesV6 {
 }
 
 private func randomHop(using generator: inout SplitMix64) -> NextHop {
-    NextHop(publicIP: IPv4Address(198, 18, UInt8.random(in: 0...255, using: &generator), UInt8.random(in: 1...254, using: &generator)),
-            port: 8285, backend: .udp)
+    NextHop(
+        publicIP: IPv4Address(
+            198,
+            18,
+            UInt8.random(in: 0...255, using: &generator),
+            UInt8.random(in: 1...254, using: &generator)
+        ),
+        port: 8285,
+        backend: .udp
+    )
 }
 
 /// flannel's IPv6 layout: `count` distinct random `subnetLength` subnets of `network`.
-private func uniformRoutesV6(count: Int, network: IPv6Prefix, subnetLength: Int, using generator: inout SplitMix64) -> [IPv6Route] {
+private func uniformRoutesV6(
+    count: Int,
+    network: IPv6Prefix,
+    subnetLength: Int,
+    using generator: inout SplitMix64
+) -> [IPv6Route] {
     let available = 1 << (subnetLength - network.length)
     var chosen = Set<Int>()
     while chosen.count < count { chosen.insert(Int.random(in: 0..<available, using: &generator)) }
     return chosen.map { number in
         let base = network.network.value + UInt128(number) << UInt128(128 - subnetLength)
-        return IPv6Route(subnet: IPv6Prefix(IPv6Address(base), length: subnetLength), nextHop: randomHop(using: &generator))
+        return IPv6Route(
+            subnet: IPv6Prefix(IPv6Address(base), length: subnetLength),
+            nextHop: randomHop(using: &generator)
+        )
     }
 }
 
 private func randomAddress(using generator: inout SplitMix64) -> UInt128 {
-    UInt128(UInt64.random(in: 0...UInt64.max, using: &generator)) << 64 | UInt128(UInt64.random(in: 0...UInt64.max, using: &generator))
+    UInt128(UInt64.random(in: 0...UInt64.max, using: &generator)) << 64
+        | UInt128(UInt64.random(in: 0...UInt64.max, using: &generator))
 }
 
 /// A random host, the first and last address and the addresses just outside each route; the
 /// edges of `network`; random addresses inside it and anywhere.
-private func probes(for routes: [IPv6Route], network: IPv6Prefix, random: Int, using generator: inout SplitMix64) -> [IPv6Address] {
+private func probes(
+    for routes: [IPv6Route],
+    network: IPv6Prefix,
+    random: Int,
+    using generator: inout SplitMix64
+) -> [IPv6Address] {
     var values: [UInt128] = []
     for route in routes {
-        let first = route.subnet.network.value, last = route.subnet.last.value
+        let first = route.subnet.network.value
+        let last = route.subnet.last.value
         values += [first, last, first &- 1, last &+ 1, first | (randomAddress(using: &generator) & ~route.subnet.mask)]
     }
     values += [network.first.value, network.last.value, network.first.value &- 1, network.last.value &+ 1]
@@ -58,12 +82,15 @@ private func probes(for routes: [IPv6Route], network: IPv6Prefix, random: Int, u
     return values.map(IPv6Address.init)
 }
 
-private func disagreements(_ table: IPv6RouteTable, _ reference: ReferenceRoutesV6, _ probes: [IPv6Address]) -> [String] {
+private func disagreements(_ table: IPv6RouteTable, _ reference: ReferenceRoutesV6, _ probes: [IPv6Address]) -> [String]
+{
     var found: [String] = []
     for address in probes {
         let expected = reference.lookup(address)
         if table.lookupRoute(address) != expected || table.lookup(address) != expected?.nextHop {
-            found.append("\(address): table \(table.lookupRoute(address).map(\.description) ?? "nil"), reference \(expected.map(\.description) ?? "nil")")
+            found.append(
+                "\(address): table \(table.lookupRoute(address).map(\.description) ?? "nil"), reference \(expected.map(\.description) ?? "nil")"
+            )
             if found.count == 5 { break }
         }
     }
@@ -85,8 +112,11 @@ private func disagreements(_ table: IPv6RouteTable, _ reference: ReferenceRoutes
         #expect(table.generation == 9)
         #expect(table.header.pointee.slotCount == 1 << 16)
         let sample = Array(routes.shuffled(using: &generator).prefix(500))
-        let wrong = disagreements(table, ReferenceRoutesV6(input: routes, local: nil),
-                                  probes(for: sample, network: Self.slash48, random: 1000, using: &generator))
+        let wrong = disagreements(
+            table,
+            ReferenceRoutesV6(input: routes, local: nil),
+            probes(for: sample, network: Self.slash48, random: 1000, using: &generator)
+        )
         #expect(wrong.isEmpty, "\(subnets) subnets: \(wrong)")
     }
 
@@ -101,9 +131,14 @@ private func disagreements(_ table: IPv6RouteTable, _ reference: ReferenceRoutes
         #expect(table.count == 199, "our own subnet is not a route")
         #expect(table.lookup(local.host(1)) == nil)
         #expect(table.isLocal(local.host(0xFFFF)) && table.isLocal(local.last))
-        #expect(!table.isLocal(IPv6Address(local.last.value &+ 1)) && !table.isLocal(IPv6Address(local.network.value &- 1)))
-        let wrong = disagreements(table, ReferenceRoutesV6(input: routes, local: local),
-                                  probes(for: routes, network: network, random: 500, using: &generator))
+        #expect(
+            !table.isLocal(IPv6Address(local.last.value &+ 1)) && !table.isLocal(IPv6Address(local.network.value &- 1))
+        )
+        let wrong = disagreements(
+            table,
+            ReferenceRoutesV6(input: routes, local: local),
+            probes(for: routes, network: network, random: 500, using: &generator)
+        )
         #expect(wrong.isEmpty, "\(wrong)")
     }
 
@@ -117,36 +152,59 @@ private func disagreements(_ table: IPv6RouteTable, _ reference: ReferenceRoutes
             var routes: [IPv6Route] = []
             for _ in 0..<Int.random(in: 1...200, using: &generator) {
                 let base = bases.randomElement(using: &generator)!
-                let address = base | UInt128(UInt32.random(in: 0...UInt32.max, using: &generator)) << UInt128(Int.random(in: 0...64, using: &generator))
-                let length = Bool.random(using: &generator) ? Int.random(in: 0...128, using: &generator)
-                                                            : Int.random(in: 48...72, using: &generator)
-                routes.append(IPv6Route(subnet: IPv6Prefix(IPv6Address(address), length: length), nextHop: randomHop(using: &generator)))
-                if Int.random(in: 0..<10, using: &generator) == 0, let earlier = routes.randomElement(using: &generator) {
+                let address =
+                    base | UInt128(UInt32.random(in: 0...UInt32.max, using: &generator))
+                    << UInt128(Int.random(in: 0...64, using: &generator))
+                let length =
+                    Bool.random(using: &generator)
+                    ? Int.random(in: 0...128, using: &generator)
+                    : Int.random(in: 48...72, using: &generator)
+                routes.append(
+                    IPv6Route(
+                        subnet: IPv6Prefix(IPv6Address(address), length: length),
+                        nextHop: randomHop(using: &generator)
+                    )
+                )
+                if Int.random(in: 0..<10, using: &generator) == 0, let earlier = routes.randomElement(using: &generator)
+                {
                     routes.append(IPv6Route(subnet: earlier.subnet, nextHop: randomHop(using: &generator)))
                 }
             }
-            routes.append(IPv6Route(subnet: IPv6Prefix(IPv6Address(.max), length: 128), nextHop: randomHop(using: &generator)))
+            routes.append(
+                IPv6Route(subnet: IPv6Prefix(IPv6Address(.max), length: 128), nextHop: randomHop(using: &generator))
+            )
             let snapshot = IPv6RouteSnapshot(routes: routes, network: Self.slash48, subnetLength: 64)
             let table = snapshot.table
             #expect(table.lookupStrategy == .longestPrefixMatch)
             #expect(table.header.pointee.slotCount <= 2 * table.count + 1)
-            let wrong = disagreements(table, ReferenceRoutesV6(input: routes, local: nil),
-                                      probes(for: routes, network: Self.slash48, random: 300, using: &generator))
+            let wrong = disagreements(
+                table,
+                ReferenceRoutesV6(input: routes, local: nil),
+                probes(for: routes, network: Self.slash48, random: 300, using: &generator)
+            )
             #expect(wrong.isEmpty, "seed \(seed): \(wrong)")
         }
     }
 
     @Test func routesInOrderAndTheLastOfEqualSubnetsWins() {
-        let a = IPv6Prefix("fc00:0:1:5::/64")!, b = IPv6Prefix("fc00:0:1:2::/64")!
+        let a = IPv6Prefix("fc00:0:1:5::/64")!
+        let b = IPv6Prefix("fc00:0:1:2::/64")!
         let first = NextHop(publicIP: IPv4Address(198, 18, 0, 1), port: 8285, backend: .udp)
         let second = NextHop(publicIP: IPv4Address(198, 18, 0, 2), port: 8285, backend: .udp)
         let snapshot = IPv6RouteSnapshot(
-            routes: [IPv6Route(subnet: a, nextHop: first), IPv6Route(subnet: b, nextHop: first), IPv6Route(subnet: a, nextHop: second)],
-            network: Self.slash48, subnetLength: 64)
+            routes: [
+                IPv6Route(subnet: a, nextHop: first), IPv6Route(subnet: b, nextHop: first),
+                IPv6Route(subnet: a, nextHop: second),
+            ],
+            network: Self.slash48,
+            subnetLength: 64
+        )
         let table = snapshot.table
         #expect(table.routes.map(\.subnet) == [b, a])
         #expect(table.lookup(IPv6Address("fc00:0:1:5::1")!) == second)
-        #expect(table.isPeer(publicIP: IPv4Address(198, 18, 0, 1)) && table.isPeer(publicIP: IPv4Address(198, 18, 0, 2)))
+        #expect(
+            table.isPeer(publicIP: IPv4Address(198, 18, 0, 1)) && table.isPeer(publicIP: IPv4Address(198, 18, 0, 2))
+        )
         #expect(!table.isPeer(publicIP: IPv4Address(198, 18, 0, 3)))
         #expect(table.routes.first?.description == "fc00:0:1:2::/64 via 198.18.0.1:8285 udp")
     }
@@ -154,14 +212,22 @@ private func disagreements(_ table: IPv6RouteTable, _ reference: ReferenceRoutes
     @Test func directIndexFallsBackWhenItWouldBeTooLarge() {
         // A /40 of /64s needs 24 index bits: past the 20-bit limit, so longest prefix.
         let network = IPv6Prefix("fc00::/40")!
-        let routes = [IPv6Route(subnet: IPv6Prefix("fc00:0:ab:cd::/64")!, nextHop: NextHop(publicIP: IPv4Address(1, 2, 3, 4), port: 1, backend: .udp))]
+        let routes = [
+            IPv6Route(
+                subnet: IPv6Prefix("fc00:0:ab:cd::/64")!,
+                nextHop: NextHop(publicIP: IPv4Address(1, 2, 3, 4), port: 1, backend: .udp)
+            )
+        ]
         let snapshot = IPv6RouteSnapshot(routes: routes, network: network, subnetLength: 64)
         #expect(snapshot.table.lookupStrategy == .longestPrefixMatch)
         #expect(snapshot.table.lookup(IPv6Address("fc00:0:ab:cd:1:2:3:4")!) != nil)
         #expect(snapshot.table.lookup(IPv6Address("fc00:0:ab:ce::")!) == nil)
         // A route outside the network, or of another length, also leaves the direct index.
-        let outside = IPv6RouteSnapshot(routes: routes + [IPv6Route(subnet: IPv6Prefix("fd00::/64")!, nextHop: routes[0].nextHop)],
-                                        network: Self.slash48, subnetLength: 64)
+        let outside = IPv6RouteSnapshot(
+            routes: routes + [IPv6Route(subnet: IPv6Prefix("fd00::/64")!, nextHop: routes[0].nextHop)],
+            network: Self.slash48,
+            subnetLength: 64
+        )
         #expect(outside.table.lookupStrategy == .longestPrefixMatch)
     }
 
@@ -183,8 +249,12 @@ private func disagreements(_ table: IPv6RouteTable, _ reference: ReferenceRoutes
     private func snapshot(generation: UInt64, subnets: Int) -> IPv6RouteSnapshot {
         var generator = SplitMix64(seed: generation)
         let network = IPv6Prefix("fc00:0:1::/48")!
-        return IPv6RouteSnapshot(routes: uniformRoutesV6(count: subnets, network: network, subnetLength: 64, using: &generator),
-                                 network: network, subnetLength: 64, generation: generation)
+        return IPv6RouteSnapshot(
+            routes: uniformRoutesV6(count: subnets, network: network, subnetLength: 64, using: &generator),
+            network: network,
+            subnetLength: 64,
+            generation: generation
+        )
     }
 
     @Test func readersSeeNewTablesAndOldOnesAreFreedAfterQuiescence() {

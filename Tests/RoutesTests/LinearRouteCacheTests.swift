@@ -1,8 +1,9 @@
-import TestSupport
 import Addressing
-import Testing
-@testable import Routes
 import ReferencePaths
+import TestSupport
+import Testing
+
+@testable import Routes
 
 @Suite struct LinearRouteCacheBehaviour {
     @Test(arguments: [1, 256, 2000])
@@ -25,7 +26,10 @@ import ReferencePaths
     @Test func hitIsSwappedWithTheFront() {
         var generator = SplitMix64(seed: 1)
         let routes = (0..<4).map { index in
-            Route(subnet: IPv4Prefix(IPv4Address(10, 244, UInt8(index), 0), length: 24), nextHop: randomNextHop(using: &generator))
+            Route(
+                subnet: IPv4Prefix(IPv4Address(10, 244, UInt8(index), 0), length: 24),
+                nextHop: randomNextHop(using: &generator)
+            )
         }
         var cache = LinearRouteCache(routes: routes)
         #expect(cache.routes == routes)
@@ -49,7 +53,12 @@ import ReferencePaths
     @Test func setRouteReplacesOrAppendsAndGrows() {
         var generator = SplitMix64(seed: 3)
         var cache = LinearRouteCache()
-        let routes = uniformRoutes(count: 100, network: IPv4Prefix("10.244.0.0/16")!, subnetLength: 24, using: &generator)
+        let routes = uniformRoutes(
+            count: 100,
+            network: IPv4Prefix("10.244.0.0/16")!,
+            subnetLength: 24,
+            using: &generator
+        )
         for route in routes { cache.setRoute(route) }
         #expect(cache.count == 100)
         #expect(cache.routes == routes)

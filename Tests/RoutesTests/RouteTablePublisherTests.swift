@@ -1,9 +1,10 @@
 import Addressing
 import Foundation
 import Synchronization
-import Testing
-@testable import Routes
 import TestThreads
+import Testing
+
+@testable import Routes
 
 /// Collects what `onFree` reports, from whatever thread reports it.
 final class FreeLog: Sendable {
@@ -16,14 +17,21 @@ final class FreeLog: Sendable {
 /// from a mix of two or from poison. Even generations use flannel's uniform layout (direct
 /// index); odd ones add a route outside the network (longest-prefix).
 func stampedSnapshot(generation: UInt64) -> RouteSnapshot {
-    RouteSnapshot(routes: stampedRoutes(generation: generation), network: IPv4Prefix("10.0.0.0/16")!,
-                  subnetLength: 24, generation: generation)
+    RouteSnapshot(
+        routes: stampedRoutes(generation: generation),
+        network: IPv4Prefix("10.0.0.0/16")!,
+        subnetLength: 24,
+        generation: generation
+    )
 }
 
 func stampedRoutes(generation: UInt64) -> [Route] {
-    let hop = NextHop(publicIP: IPv4Address(UInt32(truncatingIfNeeded: generation)),
-                      port: UInt16(truncatingIfNeeded: generation),
-                      vtepMAC: MACAddress(generation), backend: .vxlan)
+    let hop = NextHop(
+        publicIP: IPv4Address(UInt32(truncatingIfNeeded: generation)),
+        port: UInt16(truncatingIfNeeded: generation),
+        vtepMAC: MACAddress(generation),
+        backend: .vxlan
+    )
     var routes = (0..<stampedCount(generation)).map { index in
         Route(subnet: IPv4Prefix(IPv4Address(10, 0, UInt8(index * 3 % 256), 0), length: 24), nextHop: hop)
     }
@@ -45,8 +53,9 @@ func inconsistency(of table: RouteTable) -> String? {
     for route in table.routes {
         let hop = route.nextHop
         guard hop.publicIP.value == UInt32(truncatingIfNeeded: generation),
-              hop.port == UInt16(truncatingIfNeeded: generation),
-              hop.vtepMAC == MACAddress(generation) else {
+            hop.port == UInt16(truncatingIfNeeded: generation),
+            hop.vtepMAC == MACAddress(generation)
+        else {
             return "generation \(generation) holds an entry of another table: \(route)"
         }
         guard table.lookup(route.subnet.host(1)) == hop else {
@@ -75,7 +84,10 @@ func inconsistency(of table: RouteTable) -> String? {
         reader.quiescent()
         #expect(publisher.reclaim() == 1)
         #expect(log.freed == [0])
-        #expect(publisher.statistics == .init(published: 1, awaitingReclamation: 0, reclaimed: 1, readers: 1, onlineReaders: 1))
+        #expect(
+            publisher.statistics
+                == .init(published: 1, awaitingReclamation: 0, reclaimed: 1, readers: 1, onlineReaders: 1)
+        )
         _ = consume reader
     }
 
@@ -153,7 +165,10 @@ func inconsistency(of table: RouteTable) -> String? {
     @Test func poisonedTablesAreKeptUntilThePublisherGoes() {
         let log = FreeLog()
         var publisher: RouteTablePublisher? = RouteTablePublisher(
-            stampedSnapshot(generation: 0), poisonsReclaimed: true, onFree: log.hook)
+            stampedSnapshot(generation: 0),
+            poisonsReclaimed: true,
+            onFree: log.hook
+        )
         do {
             let reader = publisher!.makeReader()
             let stale = reader.current()
@@ -185,7 +200,10 @@ func inconsistency(of table: RouteTable) -> String? {
         let publishes: UInt64 = 6000
         let log = FreeLog()
         var publisher: RouteTablePublisher? = RouteTablePublisher(
-            stampedSnapshot(generation: 0), poisonsReclaimed: poisons, onFree: log.hook)
+            stampedSnapshot(generation: 0),
+            poisonsReclaimed: poisons,
+            onFree: log.hook
+        )
         let shared = SharedRun(readers: readerCount)
 
         // The threads reach the publisher through `shared`, not a capture: a Thread keeps its

@@ -1,6 +1,7 @@
-import TestSupport
 import Addressing
+import TestSupport
 import Testing
+
 @testable import Routes
 
 @Suite struct RouteTableLookup {
@@ -11,7 +12,12 @@ import Testing
         for seed in UInt64(1)...4 {
             var generator = SplitMix64(seed: seed &* 7919 &+ UInt64(subnets))
             let routes = uniformRoutes(count: subnets, network: Self.tenSlashEight, subnetLength: 24, using: &generator)
-            let snapshot = RouteSnapshot(routes: routes, network: Self.tenSlashEight, subnetLength: 24, generation: seed)
+            let snapshot = RouteSnapshot(
+                routes: routes,
+                network: Self.tenSlashEight,
+                subnetLength: 24,
+                generation: seed
+            )
             let table = snapshot.table
             #expect(table.lookupStrategy == .directIndex)
             #expect(table.count == subnets)
@@ -35,11 +41,18 @@ import Testing
             for _ in 0..<Int.random(in: 1...300, using: &generator) {
                 let base = bases.randomElement(using: &generator)!
                 let address = base &+ UInt32.random(in: 0..<(1 << 20), using: &generator)
-                let length = Bool.random(using: &generator) ? Int.random(in: 0...32, using: &generator)
-                                                            : Int.random(in: 16...28, using: &generator)
-                routes.append(Route(subnet: IPv4Prefix(IPv4Address(address), length: length),
-                                    nextHop: randomNextHop(using: &generator)))
-                if Int.random(in: 0..<10, using: &generator) == 0, let earlier = routes.randomElement(using: &generator) {
+                let length =
+                    Bool.random(using: &generator)
+                    ? Int.random(in: 0...32, using: &generator)
+                    : Int.random(in: 16...28, using: &generator)
+                routes.append(
+                    Route(
+                        subnet: IPv4Prefix(IPv4Address(address), length: length),
+                        nextHop: randomNextHop(using: &generator)
+                    )
+                )
+                if Int.random(in: 0..<10, using: &generator) == 0, let earlier = routes.randomElement(using: &generator)
+                {
                     routes.append(Route(subnet: earlier.subnet, nextHop: randomNextHop(using: &generator)))
                 }
             }
@@ -55,9 +68,10 @@ import Testing
             #expect(probes.allSatisfy { reference.lookup($0) == reference.scan($0) }, "the two references disagree")
             // n routes never need more than 2n + 1 intervals.
             #expect(table.header.pointee.slotCount <= 2 * table.count + 1)
-            sawNesting += routes.contains { outer in
-                routes.contains { $0.subnet.length > outer.subnet.length && outer.subnet.contains($0.subnet) }
-            } ? 1 : 0
+            sawNesting +=
+                routes.contains { outer in
+                    routes.contains { $0.subnet.length > outer.subnet.length && outer.subnet.contains($0.subnet) }
+                } ? 1 : 0
         }
         #expect(sawNesting > 30, "the generator must produce nested routes for this test to mean anything")
     }
@@ -125,7 +139,11 @@ import Testing
         let top = Route(subnet: IPv4Prefix("255.255.255.255/32")!, nextHop: randomNextHop(using: &generator))
         let bottom = Route(subnet: IPv4Prefix("0.0.0.0/32")!, nextHop: randomNextHop(using: &generator))
         let topHalf = Route(subnet: IPv4Prefix("128.0.0.0/1")!, nextHop: randomNextHop(using: &generator))
-        let snapshot = RouteSnapshot(routes: [top, everything, bottom, topHalf], network: IPv4Prefix("10.0.0.0/8")!, subnetLength: 24)
+        let snapshot = RouteSnapshot(
+            routes: [top, everything, bottom, topHalf],
+            network: IPv4Prefix("10.0.0.0/8")!,
+            subnetLength: 24
+        )
         let table = snapshot.table
         #expect(table.lookup(IPv4Address(0)) == bottom.nextHop)
         #expect(table.lookup(IPv4Address(1)) == everything.nextHop)
@@ -140,7 +158,12 @@ import Testing
     @Test(arguments: [(28, RouteTable.LookupStrategy.directIndex), (29, .longestPrefixMatch)])
     func directIndexSizeLimit(subnetLength: Int, strategy: RouteTable.LookupStrategy) {
         var generator = SplitMix64(seed: UInt64(subnetLength))
-        let routes = uniformRoutes(count: 500, network: Self.tenSlashEight, subnetLength: subnetLength, using: &generator)
+        let routes = uniformRoutes(
+            count: 500,
+            network: Self.tenSlashEight,
+            subnetLength: subnetLength,
+            using: &generator
+        )
         let snapshot = RouteSnapshot(routes: routes, network: Self.tenSlashEight, subnetLength: subnetLength)
         #expect(snapshot.table.lookupStrategy == strategy)
         let probes = probeAddresses(for: routes, network: Self.tenSlashEight, random: 1000, using: &generator)
@@ -158,12 +181,19 @@ import Testing
     }
 
     /// Parameters no valid flannel config produces still give correct answers, never a crash.
-    @Test(arguments: [(IPv4Prefix("10.244.0.0/16")!, 8), (IPv4Prefix("10.244.0.0/16")!, 40),
-                      (IPv4Prefix("10.244.0.0/16")!, -3), (IPv4Prefix("0.0.0.0/0")!, 0),
-                      (IPv4Prefix("0.0.0.0/0")!, 24)])
+    @Test(arguments: [
+        (IPv4Prefix("10.244.0.0/16")!, 8), (IPv4Prefix("10.244.0.0/16")!, 40),
+        (IPv4Prefix("10.244.0.0/16")!, -3), (IPv4Prefix("0.0.0.0/0")!, 0),
+        (IPv4Prefix("0.0.0.0/0")!, 24),
+    ])
     func unusualParameters(network: IPv4Prefix, subnetLength: Int) {
         var generator = SplitMix64(seed: 5)
-        let routes = uniformRoutes(count: 40, network: IPv4Prefix("10.244.0.0/16")!, subnetLength: 24, using: &generator)
+        let routes = uniformRoutes(
+            count: 40,
+            network: IPv4Prefix("10.244.0.0/16")!,
+            subnetLength: 24,
+            using: &generator
+        )
         let snapshot = RouteSnapshot(routes: routes, network: network, subnetLength: subnetLength)
         #expect(snapshot.table.lookupStrategy == .longestPrefixMatch)
         let probes = probeAddresses(for: routes, network: nil, random: 500, using: &generator)
@@ -187,8 +217,10 @@ import Testing
         let subnet = IPv4Prefix("10.244.7.0/24")!
         let hops = (0..<3).map { _ in randomNextHop(using: &generator) }
         let other = Route(subnet: IPv4Prefix("10.244.8.0/24")!, nextHop: randomNextHop(using: &generator))
-        let routes = [Route(subnet: subnet, nextHop: hops[0]), other,
-                      Route(subnet: subnet, nextHop: hops[1]), Route(subnet: subnet, nextHop: hops[2])]
+        let routes = [
+            Route(subnet: subnet, nextHop: hops[0]), other,
+            Route(subnet: subnet, nextHop: hops[1]), Route(subnet: subnet, nextHop: hops[2]),
+        ]
         let snapshot = RouteSnapshot(routes: routes, network: IPv4Prefix("10.244.0.0/16")!, subnetLength: 24)
         let table = snapshot.table
         #expect(table.count == 2)
@@ -203,13 +235,20 @@ import Testing
         var generator = SplitMix64(seed: 15)
         let network = IPv4Prefix("10.244.0.0/16")!
         let local = IPv4Prefix("10.244.34.0/24")!
-        var routes = uniformRoutes(count: 200, network: network, subnetLength: 24, using: &generator).filter { $0.subnet != local }
+        var routes = uniformRoutes(count: 200, network: network, subnetLength: 24, using: &generator).filter {
+            $0.subnet != local
+        }
         routes.append(Route(subnet: IPv4Prefix("10.244.0.0/20")!, nextHop: randomNextHop(using: &generator)))
         routes.append(Route(subnet: local, nextHop: randomNextHop(using: &generator)))
         let ordered = routes.sorted { RouteTableBuilder<IPv4Routing>.precedes($0.subnet, $1.subnet) }
         #expect(Set(ordered.map(\.subnet)).count == ordered.count, "the fast path needs distinct subnets")
         let inOrder = RouteSnapshot(routes: ordered, network: network, subnetLength: 24, localSubnet: local)
-        let shuffled = RouteSnapshot(routes: ordered.shuffled(using: &generator), network: network, subnetLength: 24, localSubnet: local)
+        let shuffled = RouteSnapshot(
+            routes: ordered.shuffled(using: &generator),
+            network: network,
+            subnetLength: 24,
+            localSubnet: local
+        )
         #expect(Array(inOrder.table.routes) == Array(shuffled.table.routes))
         #expect(inOrder.table.count == routes.count - 1)
         #expect(inOrder.table.lookupStrategy == .longestPrefixMatch)
@@ -275,7 +314,14 @@ import Testing
         let peers = Set(routes.map(\.nextHop.publicIP))
         var candidates = Array(peers)
         for _ in 0..<3000 {
-            candidates.append(IPv4Address(198, 18, UInt8.random(in: 0...255, using: &generator), UInt8.random(in: 0...255, using: &generator)))
+            candidates.append(
+                IPv4Address(
+                    198,
+                    18,
+                    UInt8.random(in: 0...255, using: &generator),
+                    UInt8.random(in: 0...255, using: &generator)
+                )
+            )
         }
         candidates += [IPv4Address(0), IPv4Address(UInt32.max)]
         for candidate in candidates {
@@ -310,12 +356,20 @@ import Testing
     }
 
     @Test func routeDescription() {
-        let vxlan = Route(subnet: IPv4Prefix("10.244.3.0/24")!,
-                          nextHop: NextHop(publicIP: IPv4Address("198.18.0.3")!, port: 8472,
-                                           vtepMAC: MACAddress("aa:bb:cc:dd:ee:0f")!, backend: .vxlan))
+        let vxlan = Route(
+            subnet: IPv4Prefix("10.244.3.0/24")!,
+            nextHop: NextHop(
+                publicIP: IPv4Address("198.18.0.3")!,
+                port: 8472,
+                vtepMAC: MACAddress("aa:bb:cc:dd:ee:0f")!,
+                backend: .vxlan
+            )
+        )
         #expect(vxlan.description == "10.244.3.0/24 via 198.18.0.3:8472 vxlan aa:bb:cc:dd:ee:0f")
-        let udp = Route(subnet: IPv4Prefix("10.244.4.0/24")!,
-                        nextHop: NextHop(publicIP: IPv4Address("198.18.0.4")!, port: 8285, backend: .udp))
+        let udp = Route(
+            subnet: IPv4Prefix("10.244.4.0/24")!,
+            nextHop: NextHop(publicIP: IPv4Address("198.18.0.4")!, port: 8285, backend: .udp)
+        )
         #expect(udp.description == "10.244.4.0/24 via 198.18.0.4:8285 udp")
         #expect(udp.nextHop.vtepMAC == MACAddress(0))
     }

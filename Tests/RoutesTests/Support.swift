@@ -1,7 +1,7 @@
-import TestSupport
 import Addressing
-@testable import Routes
+import TestSupport
 
+@testable import Routes
 
 /// The specification, computed independently of the table's two strategies: one dictionary per
 /// prefix length keyed by the top `length` bits (a shift, not a mask), probed from /32 down to /0;
@@ -16,7 +16,8 @@ struct ReferenceRoutes {
         self.input = input
         self.local = local
         for route in input where route.subnet != local {
-            byLength[route.subnet.length][UInt64(route.subnet.network.value) >> UInt64(32 - route.subnet.length)] = route
+            byLength[route.subnet.length][UInt64(route.subnet.network.value) >> UInt64(32 - route.subnet.length)] =
+                route
         }
     }
 
@@ -53,10 +54,16 @@ struct ReferenceRoutes {
 func randomNextHop(using generator: inout SplitMix64) -> NextHop {
     let backend = Backend.allCases.randomElement(using: &generator)!
     return NextHop(
-        publicIP: IPv4Address(198, 18, UInt8.random(in: 0...255, using: &generator), UInt8.random(in: 1...254, using: &generator)),
+        publicIP: IPv4Address(
+            198,
+            18,
+            UInt8.random(in: 0...255, using: &generator),
+            UInt8.random(in: 1...254, using: &generator)
+        ),
         port: backend == .udp ? 8285 : 8472,
         vtepMAC: backend == .vxlan ? .randomLocallyAdministered(using: &generator) : MACAddress(0),
-        backend: backend)
+        backend: backend
+    )
 }
 
 /// flannel's layout: `count` distinct random subnets of length `subnetLength` in `network`.
@@ -71,13 +78,21 @@ func uniformRoutes(count: Int, network: IPv4Prefix, subnetLength: Int, using gen
     }
     return chosen.map { number in
         let base = network.network.value + UInt32(number) << UInt32(32 - subnetLength)
-        return Route(subnet: IPv4Prefix(IPv4Address(base), length: subnetLength), nextHop: randomNextHop(using: &generator))
+        return Route(
+            subnet: IPv4Prefix(IPv4Address(base), length: subnetLength),
+            nextHop: randomNextHop(using: &generator)
+        )
     }
 }
 
 /// Addresses worth asking about: a random host, the first and last address, and the addresses
 /// just outside each route; the edges of `network`; and uniformly random addresses.
-func probeAddresses(for routes: [Route], network: IPv4Prefix?, random: Int, using generator: inout SplitMix64) -> [IPv4Address] {
+func probeAddresses(
+    for routes: [Route],
+    network: IPv4Prefix?,
+    random: Int,
+    using generator: inout SplitMix64
+) -> [IPv4Address] {
     var probes: [IPv4Address] = []
     for route in routes {
         let first = route.subnet.network.value
@@ -89,7 +104,12 @@ func probeAddresses(for routes: [Route], network: IPv4Prefix?, random: Int, usin
         probes += [network.first.value, network.last.value, network.first.value &- 1, network.last.value &+ 1]
             .map { IPv4Address(UInt32($0)) }
         for _ in 0..<random {
-            probes.append(IPv4Address(network.first.value &+ UInt32(truncatingIfNeeded: UInt64.random(in: 0..<network.size, using: &generator))))
+            probes.append(
+                IPv4Address(
+                    network.first.value
+                        &+ UInt32(truncatingIfNeeded: UInt64.random(in: 0..<network.size, using: &generator))
+                )
+            )
         }
     }
     for _ in 0..<random { probes.append(IPv4Address(UInt32.random(in: 0...UInt32.max, using: &generator))) }
@@ -104,7 +124,9 @@ func disagreements(_ table: RouteTable, _ reference: ReferenceRoutes, _ probes: 
         let route = table.lookupRoute(address)
         let nextHop = table.lookup(address)
         if route != expected || nextHop != expected?.nextHop {
-            found.append("\(address): table \(route.map(\.description) ?? "nil"), reference \(expected.map(\.description) ?? "nil")")
+            found.append(
+                "\(address): table \(route.map(\.description) ?? "nil"), reference \(expected.map(\.description) ?? "nil")"
+            )
             if found.count == 5 { break }
         }
     }

@@ -9,7 +9,11 @@ import Testing
     }
 
     @Test func outputErrorsAndExitStatusComeBackApart() throws {
-        let outcome = try ChildProcess.run("/bin/sh", arguments: ["-c", "echo out; echo err >&2; exit 3"], environment: [:])
+        let outcome = try ChildProcess.run(
+            "/bin/sh",
+            arguments: ["-c", "echo out; echo err >&2; exit 3"],
+            environment: [:]
+        )
         #expect(outcome.termination == .exited(3))
         #expect(!outcome.succeeded)
         #expect(String(decoding: outcome.output, as: UTF8.self) == "out\n")
@@ -34,7 +38,8 @@ import Testing
 
     /// Also: the child does not inherit a blocked SIGTERM (weftd blocks the signals it waits for).
     @Test func aSignalIsReportedAsOne() throws {
-        var blocked = sigset_t(), previous = sigset_t()
+        var blocked = sigset_t()
+        var previous = sigset_t()
         sigemptyset(&blocked)
         sigaddset(&blocked, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &blocked, &previous)
@@ -79,11 +84,14 @@ import Testing
 
     /// The child sees only 0, 1 and 2, and weftd keeps none of what it opened for it.
     @Test func noDescriptorLeaksEitherWay() throws {
-        let held = open("/dev/null", O_RDONLY)   // no O_CLOEXEC: closefrom must still keep it from the child
+        let held = open("/dev/null", O_RDONLY)  // no O_CLOEXEC: closefrom must still keep it from the child
         defer { close(held) }
         let inChild = try ChildProcess.run("/bin/ls", arguments: ["/proc/self/fd"], environment: [:])
         // ls's own directory handle shows as a fourth entry.
-        #expect(String(decoding: inChild.output, as: UTF8.self).split(separator: "\n").count == 4, "\(String(decoding: inChild.output, as: UTF8.self))")
+        #expect(
+            String(decoding: inChild.output, as: UTF8.self).split(separator: "\n").count == 4,
+            "\(String(decoding: inChild.output, as: UTF8.self))"
+        )
         let before = openDescriptors()
         for _ in 0..<50 { _ = try ChildProcess.run("/bin/true", arguments: [], environment: [:]) }
         _ = try? ChildProcess.run("/nonexistent", arguments: [], environment: [:])

@@ -27,12 +27,21 @@ public enum ErrorStream: Sendable {
 /// so a chatty tool never blocks on a full pipe while the test waits; everything opened for the
 /// run is closed before it returns. Blocking: call it from a test on its own thread.
 @discardableResult
-public func runCommand(_ arguments: [String], environment: [String: String]? = nil, input: String? = nil,
-                       directory: String? = nil, errors: ErrorStream = .separate) throws -> CommandResult {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("weft-command-\(getpid())-\(UUID().uuidString)").path
+public func runCommand(
+    _ arguments: [String],
+    environment: [String: String]? = nil,
+    input: String? = nil,
+    directory: String? = nil,
+    errors: ErrorStream = .separate
+) throws -> CommandResult {
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "weft-command-\(getpid())-\(UUID().uuidString)"
+    ).path
     try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false)
     defer { try? FileManager.default.removeItem(atPath: scratch) }
-    let outputPath = "\(scratch)/stdout", errorPath = "\(scratch)/stderr", inputPath = "\(scratch)/stdin"
+    let outputPath = "\(scratch)/stdout"
+    let errorPath = "\(scratch)/stderr"
+    let inputPath = "\(scratch)/stdin"
     _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
     _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
     let process = Process()
@@ -57,6 +66,11 @@ public func runCommand(_ arguments: [String], environment: [String: String]? = n
     process.standardError = errorHandle
     try process.run()
     process.waitUntilExit()
-    let read = { (path: String) in String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self) }
-    return CommandResult(status: process.terminationStatus, output: read(outputPath), error: errors == .merged ? "" : read(errorPath))
+    let read = { (path: String) in String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
+    }
+    return CommandResult(
+        status: process.terminationStatus,
+        output: read(outputPath),
+        error: errors == .merged ? "" : read(errorPath)
+    )
 }

@@ -9,15 +9,21 @@ import Glibc
 /// Blocks the calling thread: for tests on a thread of their own (`.ownThread`) or in a namespace.
 /// Named apart from the async `eventually` so an async test never picks it by overload and holds
 /// a thread of the concurrency pool while it polls.
-public func waitUntil(timeout: Duration = .seconds(20), interval: Duration = .milliseconds(20),
-                      _ condition: () throws -> Bool) rethrows -> Bool {
+public func waitUntil(
+    timeout: Duration = .seconds(20),
+    interval: Duration = .milliseconds(20),
+    _ condition: () throws -> Bool
+) rethrows -> Bool {
     try waitFor(timeout, interval: interval, condition) != nil
 }
 
 /// Polls `condition` every `interval` until it holds or `timeout` has passed; true when it held.
 /// Sleeps between polls without holding a thread of the concurrency pool.
-public func eventually(timeout: Duration = .seconds(20), interval: Duration = .milliseconds(20),
-                       _ condition: () async throws -> Bool) async rethrows -> Bool {
+public func eventually(
+    timeout: Duration = .seconds(20),
+    interval: Duration = .milliseconds(20),
+    _ condition: () async throws -> Bool
+) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
@@ -29,7 +35,11 @@ public func eventually(timeout: Duration = .seconds(20), interval: Duration = .m
 /// Like the blocking `eventually`, returning how long the condition took to hold (nil: it did not
 /// within `timeout`), for tests that report latencies.
 @discardableResult
-public func waitFor(_ timeout: Duration, interval: Duration = .milliseconds(20), _ condition: () throws -> Bool) rethrows -> Duration? {
+public func waitFor(
+    _ timeout: Duration,
+    interval: Duration = .milliseconds(20),
+    _ condition: () throws -> Bool
+) rethrows -> Duration? {
     let start = ContinuousClock.now
     while true {
         if try condition() { return ContinuousClock.now - start }

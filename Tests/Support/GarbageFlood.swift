@@ -24,7 +24,9 @@ public struct GarbageFlood {
             datagram.replaceSubrange(0..<length, with: valid)
         } else {
             datagram.withUnsafeMutableBytes { bytes in
-                for word in 0..<((length + 7) / 8) { bytes.storeBytes(of: random.next(), toByteOffset: word * 8, as: UInt64.self) }
+                for word in 0..<((length + 7) / 8) {
+                    bytes.storeBytes(of: random.next(), toByteOffset: word * 8, as: UInt64.self)
+                }
             }
         }
         if index % 4 == 2 { datagram[0] = 0x40 | datagram[0] & 0x0F }
@@ -58,7 +60,13 @@ public struct GarbageFlood {
 /// An IPv4/UDP packet from port 40000 (UDP checksum 0: none) with a valid header checksum,
 /// written out byte by byte with a checksum loop of its own (independent of Packets).
 /// Addresses are four bytes in network order.
-public func ipv4UDPPacket(source: [UInt8], destination: [UInt8], port: UInt16, payload: [UInt8], ttl: UInt8 = 64) -> [UInt8] {
+public func ipv4UDPPacket(
+    source: [UInt8],
+    destination: [UInt8],
+    port: UInt16,
+    payload: [UInt8],
+    ttl: UInt8 = 64
+) -> [UInt8] {
     precondition(source.count == 4 && destination.count == 4, "IPv4 addresses are four bytes")
     let total = 28 + payload.count
     var bytes: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), 0x12, 0x34, 0x40, 0, ttl, 17, 0, 0]

@@ -4,7 +4,8 @@
 public func udpReceiveBufferErrors(snmp: String) -> UInt64? {
     let lines = snmp.split(separator: "\n").filter { $0.hasPrefix("Udp: ") }
     guard lines.count >= 2 else { return nil }
-    let names = lines[0].split(separator: " "), values = lines[1].split(separator: " ")
+    let names = lines[0].split(separator: " ")
+    let values = lines[1].split(separator: " ")
     guard let column = names.firstIndex(of: "RcvbufErrors"), column < values.count else { return nil }
     return UInt64(values[column])
 }

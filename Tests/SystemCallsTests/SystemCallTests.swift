@@ -11,7 +11,10 @@ struct SystemCallTests {
             var buffer = [UInt8](repeating: 0, count: 8)
             _ = try SystemCall.read(-1, into: &buffer, "fd -1")
         }
-        #expect(SystemCallError("open", "/nowhere", code: ENOENT).description == "open /nowhere: No such file or directory (errno 2)")
+        #expect(
+            SystemCallError("open", "/nowhere", code: ENOENT).description
+                == "open /nowhere: No such file or directory (errno 2)"
+        )
     }
 
     @Test func writeAllAndReadMoveEveryByteThroughAPipe() throws {
@@ -45,7 +48,10 @@ struct SystemCallTests {
         var ends: [Int32] = [0, 0]
         #expect(pipe(&ends) == 0)
         let (readEnd, writeEnd) = (ends[0], ends[1])
-        defer { close(readEnd); close(writeEnd) }
+        defer {
+            close(readEnd)
+            close(writeEnd)
+        }
         let interrupts = Counter()
         let reader = JoinableThread.detached {
             // The test runner's threads may block it; this one must take it.
@@ -55,11 +61,12 @@ struct SystemCallTests {
             pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
             interrupts.thread.store(pthread_self(), ordering: .releasing)
             var buffer = [UInt8](repeating: 0, count: 4)
-            return (try? SystemCall.retrying("read", "pipe") { () -> Int in
-                let count = read(readEnd, &buffer, buffer.count)
-                if count < 0 && errno == EINTR { interrupts.count.add(1, ordering: .relaxed) }
-                return count
-            }).map { Array(buffer[0..<$0]) }
+            return
+                (try? SystemCall.retrying("read", "pipe") { () -> Int in
+                    let count = read(readEnd, &buffer, buffer.count)
+                    if count < 0 && errno == EINTR { interrupts.count.add(1, ordering: .relaxed) }
+                    return count
+                }).map { Array(buffer[0..<$0]) }
         }
         while interrupts.thread.load(ordering: .acquiring) == 0 { usleep(1000) }
         for _ in 0..<20 where interrupts.count.load(ordering: .relaxed) < 3 {
@@ -69,7 +76,10 @@ struct SystemCallTests {
         usleep(20_000)
         #expect(write(writeEnd, "weft", 4) == 4)
         #expect(reader.join() == Array("weft".utf8))
-        #expect(interrupts.count.load(ordering: .relaxed) >= 1, "no read was interrupted, so the retry was not exercised")
+        #expect(
+            interrupts.count.load(ordering: .relaxed) >= 1,
+            "no read was interrupted, so the retry was not exercised"
+        )
     }
 
     @Test func aNegatedErrnoWrapperIsRetriedOnlyForEINTR() {

@@ -24,7 +24,8 @@ public func inNetworkNamespace<T: Sendable>(_ name: String, _ body: @escaping @S
         } else {
             let entered = weft_enter_network_namespace(fd)
             close(fd)
-            outcome = entered == 0
+            outcome =
+                entered == 0
                 ? Result { try body() }
                 : .failure(NamespaceEntryFailure(description: "setns \(path): \(String(cString: strerror(-entered)))"))
         }

@@ -1,8 +1,8 @@
 import CShims
 import Foundation
+import Glibc
 import Synchronization
 import TestThreads
-import Glibc
 
 /// A network namespace of its own for one test: `ip netns add` on creation, `ip netns del` in
 /// `withTestNamespace`'s defer whatever the body does. The body runs on a dedicated thread that
@@ -25,7 +25,10 @@ public final class TestNamespace: Sendable {
     public init(name: String) { self.name = name }
 
     public static func with<T: Sendable>(_ body: @Sendable (TestNamespace) throws -> T) throws -> T {
-        let serial = counter.withLock { value -> Int in value += 1; return value }
+        let serial = counter.withLock { value -> Int in
+            value += 1
+            return value
+        }
         let namespace = TestNamespace(name: "weft-engine-\(getpid())-\(serial)")
         let (status, output) = try run(["netns", "add", namespace.name])
         guard status == 0 else { throw TestFailure("ip netns add \(namespace.name): \(output)") }

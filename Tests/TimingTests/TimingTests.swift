@@ -4,7 +4,12 @@ import Timing
 struct BackoffTests {
     @Test func ceilingsDoubleUpToTheMaximumWithoutOverflow() {
         let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
-        #expect((0..<7).map { backoff.ceiling(attempt: $0) } == [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .milliseconds(1600), .seconds(2), .seconds(2)])
+        #expect(
+            (0..<7).map { backoff.ceiling(attempt: $0) } == [
+                .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .milliseconds(1600),
+                .seconds(2), .seconds(2),
+            ]
+        )
         #expect(backoff.ceiling(attempt: 10_000) == .seconds(2))
         #expect(backoff.ceiling(attempt: -3) == .milliseconds(100))
     }

@@ -1,8 +1,9 @@
 import Addressing
 import Foundation
 import Glibc
-import Testing
 import TestThreads
+import Testing
+
 @testable import TrafficRules
 
 /// The port filter through the keeper against the real nft, in a network namespace of the test's
@@ -29,14 +30,27 @@ struct PortFilterKeeperTests {
         func install(_ wanted: TrafficRuleset) throws { try namespace.inside { try keeper.install(wanted) } }
         try install(ruleset)
         let listed = try #require(try namespace.listing())
-        #expect(NFTListing(parsing: listed).differences(from: ruleset.chains, sets: ruleset.sets, counters: ruleset.counters).isEmpty, "\(listed)")
+        #expect(
+            NFTListing(parsing: listed).differences(
+                from: ruleset.chains,
+                sets: ruleset.sets,
+                counters: ruleset.counters
+            ).isEmpty,
+            "\(listed)"
+        )
         #expect(try namespace.inside { keeper.check() } == .intact)
         #expect(try namespace.inside { keeper.portFilterCounts() } == PortFilterCounts())
-        #expect(try namespace.inside { try TrafficRuleKeeper().listedPeers() } == PortFilterTests.peers, "what a restarted weftd finds")
+        #expect(
+            try namespace.inside { try TrafficRuleKeeper().listedPeers() } == PortFilterTests.peers,
+            "what a restarted weftd finds"
+        )
 
         // 1. A stranger: dropped before the socket, counted.
         try namespace.inside { try Self.send(5, "stranger", to: Self.port) }
-        #expect(try namespace.inside { keeper.portFilterCounts() } == PortFilterCounts(packets: 5, bytes: 5 * Self.datagramBytes))
+        #expect(
+            try namespace.inside { keeper.portFilterCounts() }
+                == PortFilterCounts(packets: 5, bytes: 5 * Self.datagramBytes)
+        )
 
         // 2. Admitted as a peer (the set changed in place: the counter keeps its count); the first
         //    datagram the socket holds is the one sent after, so none of the five got through.
@@ -44,7 +58,10 @@ struct PortFilterKeeperTests {
         try install(ruleset)
         try namespace.inside { try Self.send(1, "peer", to: Self.port) }
         #expect(try Self.receiveAll(receiver) == ["peer"])
-        #expect(try namespace.inside { keeper.portFilterCounts() } == PortFilterCounts(packets: 5, bytes: 5 * Self.datagramBytes))
+        #expect(
+            try namespace.inside { keeper.portFilterCounts() }
+                == PortFilterCounts(packets: 5, bytes: 5 * Self.datagramBytes)
+        )
         #expect(try namespace.inside { keeper.check() } == .intact)
 
         // 3. Removed again: dropped again.
@@ -73,7 +90,14 @@ struct PortFilterKeeperTests {
         ruleset.portFilter!.peers.insert(Self.loopback)
         try install(ruleset)  // "delete element 198.18.0.2" fails: the whole table instead
         let relisted = try #require(try namespace.listing())
-        #expect(NFTListing(parsing: relisted).differences(from: ruleset.chains, sets: ruleset.sets, counters: ruleset.counters).isEmpty, "\(relisted)")
+        #expect(
+            NFTListing(parsing: relisted).differences(
+                from: ruleset.chains,
+                sets: ruleset.sets,
+                counters: ruleset.counters
+            ).isEmpty,
+            "\(relisted)"
+        )
         try namespace.inside { try Self.send(1, "peer again", to: Self.port) }
         #expect(try Self.receiveAll(receiver) == ["peer again"])
         #expect(try namespace.inside { keeper.portFilterCounts() }?.packets == 8)
@@ -83,11 +107,19 @@ struct PortFilterKeeperTests {
         try install(ruleset)
         #expect(try namespace.inside { try keeper.removeLeftoverPortFilter() } == false)
         let next = TrafficRuleKeeper()
-        let nothing = TrafficRuleset(network: ruleset.network, subnet: ruleset.subnet, masquerade: false, forwardAccept: false)
+        let nothing = TrafficRuleset(
+            network: ruleset.network,
+            subnet: ruleset.subnet,
+            masquerade: false,
+            forwardAccept: false
+        )
         try namespace.inside { try next.install(nothing) }
         #expect(try namespace.inside { try next.removeLeftoverPortFilter() } == true)
         let left = try #require(try namespace.listing())
-        #expect(NFTListing(parsing: left) == NFTListing(chains: [TrafficRulesetTests.ruleset(masquerade: false).chains[0]]), "\(left)")
+        #expect(
+            NFTListing(parsing: left) == NFTListing(chains: [TrafficRulesetTests.ruleset(masquerade: false).chains[0]]),
+            "\(left)"
+        )
         #expect(try namespace.inside { try next.removeLeftoverPortFilter() } == false)
         #expect(try namespace.inside { try next.listedPeers() } == nil)
         #expect(try namespace.inside { next.portFilterCounts() } == nil, "no filter wanted, no count")
@@ -101,7 +133,9 @@ struct PortFilterKeeperTests {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = Self.address(port)
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0 else {
             close(fd)
@@ -120,10 +154,14 @@ struct PortFilterKeeperTests {
         for _ in 0..<count {
             let sent = withUnsafePointer(to: &address) { pointer in
                 pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { destination in
-                    payload.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, 0, destination, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                    payload.withUnsafeBytes {
+                        sendto(fd, $0.baseAddress, $0.count, 0, destination, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
                 }
             }
-            guard sent == payload.count else { throw SetupFailure(description: "sendto: \(String(cString: strerror(errno)))") }
+            guard sent == payload.count else {
+                throw SetupFailure(description: "sendto: \(String(cString: strerror(errno)))")
+            }
         }
     }
 
@@ -135,7 +173,9 @@ struct PortFilterKeeperTests {
             let flags = texts.isEmpty ? Int32(0) : Int32(MSG_DONTWAIT)
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, flags) }
             if count < 0 {
-                if texts.isEmpty { throw SetupFailure(description: "nothing received: \(String(cString: strerror(errno)))") }
+                if texts.isEmpty {
+                    throw SetupFailure(description: "nothing received: \(String(cString: strerror(errno)))")
+                }
                 return texts
             }
             texts.append(String(decoding: buffer[..<count].prefix { $0 != 0 }, as: UTF8.self))

@@ -1,13 +1,16 @@
 import Addressing
 import Foundation
 import Glibc
-import Testing
 import TestThreads
+import Testing
+
 @testable import TrafficRules
 
 /// Why the keeper's namespace tests cannot run here, or nil.
 let keeperTestsUnavailable: String? = {
-    if geteuid() != 0 { return "TrafficRuleKeeperTests need root (a network namespace, nftables); run swift test as root" }
+    if geteuid() != 0 {
+        return "TrafficRuleKeeperTests need root (a network namespace, nftables); run swift test as root"
+    }
     if NFTables().path == nil { return "TrafficRuleKeeperTests need nft; install nftables" }
     return nil
 }()
@@ -66,7 +69,9 @@ struct TrafficRuleKeeperTests {
         let line = try #require(annotated.split(separator: "\n").first { $0.contains(masquerade) })
         let handle = try #require(line.split(separator: " ").last)
         #expect(try namespace.nft(["delete", "rule", "ip", "weft", "postrouting", "handle", String(handle)]).0 == 0)
-        #expect(try namespace.inside { keeper.check() } == .restored(differences: ["missing in postrouting: \(masquerade)"]))
+        #expect(
+            try namespace.inside { keeper.check() } == .restored(differences: ["missing in postrouting: \(masquerade)"])
+        )
         #expect(try namespace.listing() == ruleset.text)
 
         // The whole table deleted.
@@ -75,12 +80,22 @@ struct TrafficRuleKeeperTests {
         #expect(try namespace.listing() == ruleset.text)
 
         // A rule added to our chain goes.
-        #expect(try namespace.nft(["add", "rule", "ip", "weft", "forward", "ip", "saddr", "198.18.0.9", "drop"]).0 == 0)
-        #expect(try namespace.inside { keeper.check() } == .restored(differences: ["unexpected in forward: ip saddr 198.18.0.9 drop"]))
+        #expect(
+            try namespace.nft(["add", "rule", "ip", "weft", "forward", "ip", "saddr", "198.18.0.9", "drop"]).0 == 0
+        )
+        #expect(
+            try namespace.inside { keeper.check() }
+                == .restored(differences: ["unexpected in forward: ip saddr 198.18.0.9 drop"])
+        )
         #expect(try namespace.listing() == ruleset.text)
 
         // A moved lease: the table is rendered for the new subnet, in one piece.
-        let moved = TrafficRuleset(network: ruleset.network, subnet: IPv4Prefix("10.244.9.0/24")!, masquerade: true, forwardAccept: true)
+        let moved = TrafficRuleset(
+            network: ruleset.network,
+            subnet: IPv4Prefix("10.244.9.0/24")!,
+            masquerade: true,
+            forwardAccept: true
+        )
         try namespace.inside { try keeper.install(moved) }
         #expect(try namespace.listing() == moved.text)
         #expect(try namespace.inside { keeper.check() } == .intact)
@@ -109,7 +124,9 @@ struct TrafficRuleKeeperTests {
         let later = directory + "/nft"
         let broken = TrafficRuleKeeper(nft: NFTables(path: later))
         let ruleset = TrafficRulesetTests.ruleset()
-        let error = try #require(throws: TrafficRulesError.self) { try namespace.inside { try broken.install(ruleset) } }
+        let error = try #require(throws: TrafficRulesError.self) {
+            try namespace.inside { try broken.install(ruleset) }
+        }
         #expect(error.description.hasPrefix("cannot apply table ip weft: starting \(later) failed"), "\(error)")
         #expect(!broken.isInstalled)
         #expect(broken.wanted == ruleset, "a failed ruleset stays wanted for the next check")
@@ -119,7 +136,12 @@ struct TrafficRuleKeeperTests {
         // nft refusing (a rule for a chain that does not exist) is one line with nft's own message.
         let keeper = TrafficRuleKeeper()
         let refused = try #require(throws: TrafficRulesError.self) {
-            try namespace.inside { try keeper.nft.apply("add table ip weft\nadd rule ip weft nochain accept\n", operation: "apply table ip weft") }
+            try namespace.inside {
+                try keeper.nft.apply(
+                    "add table ip weft\nadd rule ip weft nochain accept\n",
+                    operation: "apply table ip weft"
+                )
+            }
         }
         #expect(refused.description.hasPrefix("cannot apply table ip weft: nft exited 1: Error:"), "\(refused)")
         #expect(try namespace.listing() == nil, "a refused transaction leaves nothing behind")
@@ -134,7 +156,16 @@ struct TrafficRuleKeeperTests {
         // An empty ruleset (--ip-masq=false --iptables-forward-rules=false) leaves nftables alone.
         _ = try namespace.inside { try broken.remove() }
         let working = TrafficRuleKeeper()
-        try namespace.inside { try working.install(TrafficRuleset(network: ruleset.network, subnet: ruleset.subnet, masquerade: false, forwardAccept: false)) }
+        try namespace.inside {
+            try working.install(
+                TrafficRuleset(
+                    network: ruleset.network,
+                    subnet: ruleset.subnet,
+                    masquerade: false,
+                    forwardAccept: false
+                )
+            )
+        }
         #expect(try namespace.listing() == nil)
         #expect(try namespace.inside { working.check() } == .nothingWanted)
     }

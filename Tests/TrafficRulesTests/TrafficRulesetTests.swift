@@ -1,5 +1,6 @@
 import Addressing
 import Testing
+
 @testable import TrafficRules
 
 @Suite struct TrafficRulesetTests {
@@ -7,30 +8,38 @@ import Testing
     static let subnet = IPv4Prefix("10.244.3.0/24")!
 
     static func ruleset(masquerade: Bool = true, forward: Bool = true, fullyRandom: Bool = true) -> TrafficRuleset {
-        TrafficRuleset(network: network, subnet: subnet, masquerade: masquerade, forwardAccept: forward, fullyRandom: fullyRandom)
+        TrafficRuleset(
+            network: network,
+            subnet: subnet,
+            masquerade: masquerade,
+            forwardAccept: forward,
+            fullyRandom: fullyRandom
+        )
     }
 
     @Test func rendersTheTableAsNftListsIt() {
         // What nft 1.0.6 printed for this table after `nft -f` of the same script.
-        #expect(Self.ruleset().text == """
-            table ip weft {
-            \tchain postrouting {
-            \t\ttype nat hook postrouting priority srcnat; policy accept;
-            \t\tmeta mark & 0x00004000 == 0x00004000 return
-            \t\tip saddr 10.244.0.0/16 ip daddr 10.244.0.0/16 return
-            \t\tip saddr != 10.244.0.0/16 ip daddr 10.244.3.0/24 return
-            \t\tip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade fully-random
-            \t\tip saddr != 10.244.0.0/16 ip daddr 10.244.0.0/16 masquerade fully-random
-            \t}
+        #expect(
+            Self.ruleset().text == """
+                table ip weft {
+                \tchain postrouting {
+                \t\ttype nat hook postrouting priority srcnat; policy accept;
+                \t\tmeta mark & 0x00004000 == 0x00004000 return
+                \t\tip saddr 10.244.0.0/16 ip daddr 10.244.0.0/16 return
+                \t\tip saddr != 10.244.0.0/16 ip daddr 10.244.3.0/24 return
+                \t\tip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade fully-random
+                \t\tip saddr != 10.244.0.0/16 ip daddr 10.244.0.0/16 masquerade fully-random
+                \t}
 
-            \tchain forward {
-            \t\ttype filter hook forward priority filter; policy accept;
-            \t\tip saddr 10.244.0.0/16 accept
-            \t\tip daddr 10.244.0.0/16 accept
-            \t}
-            }
+                \tchain forward {
+                \t\ttype filter hook forward priority filter; policy accept;
+                \t\tip saddr 10.244.0.0/16 accept
+                \t\tip daddr 10.244.0.0/16 accept
+                \t}
+                }
 
-            """)
+                """
+        )
     }
 
     @Test func eachFlagSelectsItsChain() {
@@ -48,7 +57,8 @@ import Testing
     @Test func overlayTrafficKeepsItsSourceAndLeavingTrafficIsMasqueraded() {
         let lines = Self.ruleset().chains[0].lines.dropFirst()
         func verdict(_ source: String, _ destination: String, mark: UInt32 = 0) -> String {
-            let s = IPv4Address(source)!, d = IPv4Address(destination)!
+            let s = IPv4Address(source)!
+            let d = IPv4Address(destination)!
             for line in lines {
                 if line.hasPrefix("meta mark") {
                     if mark & 0x4000 == 0x4000 { return "return" }
@@ -58,13 +68,22 @@ import Testing
             }
             return "accept"
         }
-        #expect(verdict("10.244.3.2", "10.244.7.2") == "return", "container → remote container: real address (nginx log)")
+        #expect(
+            verdict("10.244.3.2", "10.244.7.2") == "return",
+            "container → remote container: real address (nginx log)"
+        )
         #expect(verdict("10.244.7.2", "10.244.3.2") == "return", "remote container → local container")
-        #expect(verdict("10.244.7.2", "10.244.9.2") == "return", "routed between two remote subnets: flanneld masquerades, Weft does not")
+        #expect(
+            verdict("10.244.7.2", "10.244.9.2") == "return",
+            "routed between two remote subnets: flanneld masquerades, Weft does not"
+        )
         #expect(verdict("10.244.3.2", "198.18.0.200") == "masquerade", "container → outside the overlay")
         #expect(verdict("10.244.3.2", "8.8.8.8") == "masquerade")
         #expect(verdict("10.244.3.2", "224.0.0.251") == "accept", "multicast is never masqueraded")
-        #expect(verdict("198.18.0.1", "10.244.7.2") == "masquerade", "host → remote subnet: replies come back through the overlay")
+        #expect(
+            verdict("198.18.0.1", "10.244.7.2") == "masquerade",
+            "host → remote subnet: replies come back through the overlay"
+        )
         #expect(verdict("198.18.0.1", "10.244.3.2") == "return", "host → its own containers")
         #expect(verdict("198.18.0.1", "198.18.0.2") == "accept", "underlay traffic is not touched")
         #expect(verdict("10.244.3.2", "198.18.0.200", mark: 0x4000) == "return", "kube-proxy's mark")
@@ -76,11 +95,17 @@ import Testing
         var index = 0
         var matched = true
         while index < words.count {
-            guard words[index] == "ip", index + 2 < words.count else { index += 1; continue }
+            guard words[index] == "ip", index + 2 < words.count else {
+                index += 1
+                continue
+            }
             let field = words[index + 1]
             var negated = false
             var valueIndex = index + 2
-            if words[valueIndex] == "!=" { negated = true; valueIndex += 1 }
+            if words[valueIndex] == "!=" {
+                negated = true
+                valueIndex += 1
+            }
             let prefix = IPv4Prefix(words[valueIndex])!
             let address = field == "saddr" ? source : destination
             if prefix.contains(address) == negated { matched = false }
@@ -99,7 +124,8 @@ import Testing
     @Test func aNewSubnetChangesOnlyTheOwnSubnetRule() {
         var moved = Self.ruleset()
         moved.subnet = IPv4Prefix("10.244.9.0/24")!
-        let before = Self.ruleset().chains[0].lines, after = moved.chains[0].lines
+        let before = Self.ruleset().chains[0].lines
+        let after = moved.chains[0].lines
         let changed = zip(before, after).filter { $0 != $1 }
         #expect(changed.count == 1)
         #expect(changed.first?.1 == "ip saddr != 10.244.0.0/16 ip daddr 10.244.9.0/24 return")

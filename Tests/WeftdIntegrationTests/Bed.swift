@@ -1,23 +1,31 @@
 import Foundation
-import Testing
 import Glibc
 import TestSupport
+import Testing
 
 /// Why these tests cannot run here, or nil: they need root (namespaces, TUN), etcd, etcdctl,
 /// iperf3, ping and curl, and the weftd executable built next to the test bundle.
 let bedUnavailable: String? = {
-    if geteuid() != 0 { return "WeftdIntegrationTests need root (network namespaces, TUN devices); run swift test as root" }
-    for tool in ["/usr/bin/etcd", "/usr/bin/etcdctl", "/usr/bin/iperf3", "/usr/bin/ping", "/usr/bin/curl", "/usr/sbin/ip"]
-    where !FileManager.default.isExecutableFile(atPath: tool) {
-        return "WeftdIntegrationTests need \(tool); install it (apt-get install etcd-server etcd-client iperf3 iputils-ping curl iproute2)"
+    if geteuid() != 0 {
+        return "WeftdIntegrationTests need root (network namespaces, TUN devices); run swift test as root"
     }
-    if !FileManager.default.isExecutableFile(atPath: weftdPath) { return "no weftd executable at \(weftdPath); run swift build first" }
+    for tool in [
+        "/usr/bin/etcd", "/usr/bin/etcdctl", "/usr/bin/iperf3", "/usr/bin/ping", "/usr/bin/curl", "/usr/sbin/ip",
+    ]
+    where !FileManager.default.isExecutableFile(atPath: tool) {
+        return
+            "WeftdIntegrationTests need \(tool); install it (apt-get install etcd-server etcd-client iperf3 iputils-ping curl iproute2)"
+    }
+    if !FileManager.default.isExecutableFile(atPath: weftdPath) {
+        return "no weftd executable at \(weftdPath); run swift build first"
+    }
     return nil
 }()
 
 /// `swift test` runs the test bundle from the products directory, where weftd is built too.
 let weftdPath: String = {
-    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let executable =
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("weftd").path
 }()
 
@@ -29,8 +37,10 @@ struct BedFailure: Error, CustomStringConvertible {
 /// `weft` is built next to weftd.
 let weftPath = URL(fileURLWithPath: weftdPath).deletingLastPathComponent().appendingPathComponent("weft").path
 
-let weftUnavailable: String? = bedUnavailable
-    ?? (FileManager.default.isExecutableFile(atPath: weftPath) ? nil : "no weft executable at \(weftPath); run swift build first")
+let weftUnavailable: String? =
+    bedUnavailable
+    ?? (FileManager.default.isExecutableFile(atPath: weftPath)
+        ? nil : "no weft executable at \(weftPath); run swift build first")
 
 /// Runs `arguments` (absolute path first) to completion, standard output and error together.
 @discardableResult
@@ -167,15 +177,22 @@ final class Bed {
 
     /// Host N: eth0 198.18.0.N/24 on the bridge, forwarding on; container N behind veth c0/eth0.
     func addHost(_ index: Int) throws {
-        let host = host(index), container = container(index)
+        let host = host(index)
+        let container = container(index)
         try addNamespace(host)
         try addNamespace(container)
-        try must(["/usr/sbin/ip", "link", "add", "eth0", "netns", host, "type", "veth", "peer", "name", "h\(index)", "netns", underlay])
+        try must([
+            "/usr/sbin/ip", "link", "add", "eth0", "netns", host, "type", "veth", "peer", "name", "h\(index)", "netns",
+            underlay,
+        ])
         try exec(underlay, ["/usr/sbin/ip", "link", "set", "h\(index)", "master", "br0", "up"])
         try exec(host, ["/usr/sbin/ip", "addr", "add", "\(hostIP(index))/24", "dev", "eth0"])
         try exec(host, ["/usr/sbin/ip", "link", "set", "eth0", "up"])
         try exec(host, ["/usr/sbin/sysctl", "-qw", "net.ipv4.ip_forward=1"])
-        try must(["/usr/sbin/ip", "link", "add", "c0", "netns", host, "type", "veth", "peer", "name", "eth0", "netns", container])
+        try must([
+            "/usr/sbin/ip", "link", "add", "c0", "netns", host, "type", "veth", "peer", "name", "eth0", "netns",
+            container,
+        ])
         try exec(host, ["/usr/sbin/ip", "link", "set", "c0", "up"])
         try exec(container, ["/usr/sbin/ip", "link", "set", "eth0", "up"])
         hostCount = max(hostCount, index)
@@ -202,14 +219,21 @@ final class Bed {
     var etcdDataDirectory: String { directory + "/etcd" }
 
     func startEtcd(extra: [String] = []) throws {
-        etcd = try Started(["/usr/sbin/ip", "netns", "exec", underlay, "/usr/bin/etcd", "--name", "bed",
-                            "--data-dir", etcdDataDirectory,
-                            "--listen-client-urls", etcdEndpoint, "--advertise-client-urls", etcdEndpoint,
-                            "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-                            "--initial-cluster", "bed=http://127.0.0.1:2380"] + etcdTLSFlags + extra,
-                           logPath: directory + "/etcd.log")
+        etcd = try Started(
+            [
+                "/usr/sbin/ip", "netns", "exec", underlay, "/usr/bin/etcd", "--name", "bed",
+                "--data-dir", etcdDataDirectory,
+                "--listen-client-urls", etcdEndpoint, "--advertise-client-urls", etcdEndpoint,
+                "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+                "--initial-cluster", "bed=http://127.0.0.1:2380",
+            ] + etcdTLSFlags + extra,
+            logPath: directory + "/etcd.log"
+        )
         started.append(etcd!)
-        guard waitFor(.seconds(15), interval: .milliseconds(100), { (try? etcdctl(["endpoint", "health"]).status) == 0 }) != nil else {
+        guard
+            waitFor(.seconds(15), interval: .milliseconds(100), { (try? etcdctl(["endpoint", "health"]).status) == 0 })
+                != nil
+        else {
             throw BedFailure("etcd did not become healthy: \(etcd!.log.suffix(2000))")
         }
     }
@@ -220,26 +244,45 @@ final class Bed {
         let pki = directory + "/pki"
         try FileManager.default.createDirectory(atPath: pki, withIntermediateDirectories: true)
         // etcd's gateway dials etcd's gRPC port with the server certificate as its client certificate.
-        try "subjectAltName=IP:198.18.0.254\nextendedKeyUsage=serverAuth,clientAuth\n".write(toFile: pki + "/server.ext", atomically: true, encoding: .utf8)
+        try "subjectAltName=IP:198.18.0.254\nextendedKeyUsage=serverAuth,clientAuth\n".write(
+            toFile: pki + "/server.ext",
+            atomically: true,
+            encoding: .utf8
+        )
         try "extendedKeyUsage=clientAuth\n".write(toFile: pki + "/client.ext", atomically: true, encoding: .utf8)
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         func openssl(_ arguments: [String]) throws { try must(["/usr/bin/openssl"] + arguments) }
-        try openssl(["req", "-x509"] + ec + ["-keyout", pki + "/ca.key", "-out", pki + "/ca.crt", "-days", "2", "-subj", "/CN=weftd-it-ca"])
+        try openssl(
+            ["req", "-x509"] + ec + [
+                "-keyout", pki + "/ca.key", "-out", pki + "/ca.crt", "-days", "2", "-subj", "/CN=weftd-it-ca",
+            ]
+        )
         for name in ["server", "client"] {
-            try openssl(["req"] + ec + ["-keyout", "\(pki)/\(name).key", "-out", "\(pki)/\(name).csr", "-subj", "/CN=weftd-it-\(name)"])
-            try openssl(["x509", "-req", "-in", "\(pki)/\(name).csr", "-CA", pki + "/ca.crt", "-CAkey", pki + "/ca.key",
-                         "-CAcreateserial", "-out", "\(pki)/\(name).crt", "-days", "2", "-extfile", "\(pki)/\(name).ext"])
+            try openssl(
+                ["req"] + ec + [
+                    "-keyout", "\(pki)/\(name).key", "-out", "\(pki)/\(name).csr", "-subj", "/CN=weftd-it-\(name)",
+                ]
+            )
+            try openssl([
+                "x509", "-req", "-in", "\(pki)/\(name).csr", "-CA", pki + "/ca.crt", "-CAkey", pki + "/ca.key",
+                "-CAcreateserial", "-out", "\(pki)/\(name).crt", "-days", "2", "-extfile", "\(pki)/\(name).ext",
+            ])
         }
         etcdScheme = "https"
-        etcdTLSFlags = ["--cert-file", pki + "/server.crt", "--key-file", pki + "/server.key",
-                        "--client-cert-auth", "--trusted-ca-file", pki + "/ca.crt"]
+        etcdTLSFlags = [
+            "--cert-file", pki + "/server.crt", "--key-file", pki + "/server.key",
+            "--client-cert-auth", "--trusted-ca-file", pki + "/ca.crt",
+        ]
         etcdctlFlags = ["--cacert", pki + "/ca.crt", "--cert", pki + "/client.crt", "--key", pki + "/client.key"]
     }
 
     /// weftd's flags for the PKI of `useTLS`.
     var weftdTLSFlags: [String] {
         let pki = directory + "/pki"
-        return ["--etcd-cafile", pki + "/ca.crt", "--etcd-certfile", pki + "/client.crt", "--etcd-keyfile", pki + "/client.key"]
+        return [
+            "--etcd-cafile", pki + "/ca.crt", "--etcd-certfile", pki + "/client.crt", "--etcd-keyfile",
+            pki + "/client.key",
+        ]
     }
 
     func stopEtcd() {
@@ -248,15 +291,21 @@ final class Bed {
     }
 
     func etcdctl(_ arguments: [String]) throws -> CommandResult {
-        try run(["/usr/sbin/ip", "netns", "exec", underlay, "/usr/bin/etcdctl", "--endpoints", etcdEndpoint,
-                 "--dial-timeout", "2s", "--command-timeout", "3s"] + etcdctlFlags + arguments,
-                environment: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"])
+        try run(
+            [
+                "/usr/sbin/ip", "netns", "exec", underlay, "/usr/bin/etcdctl", "--endpoints", etcdEndpoint,
+                "--dial-timeout", "2s", "--command-timeout", "3s",
+            ] + etcdctlFlags + arguments,
+            environment: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"]
+        )
     }
 
     @discardableResult
     func etcdctlMust(_ arguments: [String]) throws -> String {
         let result = try etcdctl(arguments)
-        guard result.status == 0 else { throw BedFailure("etcdctl \(arguments.joined(separator: " ")): \(result.output)") }
+        guard result.status == 0 else {
+            throw BedFailure("etcdctl \(arguments.joined(separator: " ")): \(result.output)")
+        }
         return result.output
     }
 
@@ -273,10 +322,18 @@ final class Bed {
 
     /// Starts weftd in each of `hosts` (with `engine`, `vxlanDataplane` and `extra`) and waits until
     /// all are ready: the daemons and their subnets.
-    func startReady(_ hosts: [Int], engine: String = "auto", vxlanDataplane: String = "weft", extra: [String] = []) throws
-        -> (daemons: [Int: Started], subnets: [Int: String]) {
+    func startReady(
+        _ hosts: [Int],
+        engine: String = "auto",
+        vxlanDataplane: String = "weft",
+        extra: [String] = []
+    ) throws
+        -> (daemons: [Int: Started], subnets: [Int: String])
+    {
         var daemons: [Int: Started] = [:]
-        for index in hosts { daemons[index] = try startWeftd(index, engine: engine, vxlanDataplane: vxlanDataplane, extra: extra) }
+        for index in hosts {
+            daemons[index] = try startWeftd(index, engine: engine, vxlanDataplane: vxlanDataplane, extra: extra)
+        }
         return (daemons, try waitReady(hosts, daemons))
     }
 
@@ -284,7 +341,9 @@ final class Bed {
     func waitReady(_ hosts: [Int], _ daemons: [Int: Started]) throws -> [Int: String] {
         var subnets: [Int: String] = [:]
         for index in hosts {
-            let ready = waitFor(.seconds(60), interval: .milliseconds(50)) { self.readyz(index) == 200 && self.subnet(index) != nil }
+            let ready = waitFor(.seconds(60), interval: .milliseconds(50)) {
+                self.readyz(index) == 200 && self.subnet(index) != nil
+            }
             try #require(ready != nil, "weftd \(index) not ready: \(daemons[index]?.log.suffix(3000) ?? "")")
             subnets[index] = subnet(index)!
         }
@@ -296,20 +355,29 @@ final class Bed {
     /// choice. `vxlanDataplane` is "weft" unless a test asks for the kernel's: the vxlan beds were
     /// written for the user-space engine and keep testing it (weftd's own default is the kernel
     /// device). The udp and host-gw backends ignore the flag.
-    func startWeftd(_ index: Int, engine: String = "auto", vxlanDataplane: String = "weft", iface: Bool = true,
-                    extra: [String] = []) throws -> Started {
+    func startWeftd(
+        _ index: Int,
+        engine: String = "auto",
+        vxlanDataplane: String = "weft",
+        iface: Bool = true,
+        extra: [String] = []
+    ) throws -> Started {
         let store: [String]
         switch subnetStore {
         case .etcd:
             store = [weftdPath, "-etcd-endpoints=\(etcdEndpoint)"]
         case .kubernetes(let kubeconfig, let netConf):
-            store = ["/usr/bin/env", "NODE_NAME=\(nodeName(index))", weftdPath,
-                     "--kube-subnet-mgr", "--kubeconfig-file", kubeconfig, "--net-config-path", netConf]
+            store = [
+                "/usr/bin/env", "NODE_NAME=\(nodeName(index))", weftdPath,
+                "--kube-subnet-mgr", "--kubeconfig-file", kubeconfig, "--net-config-path", netConf,
+            ]
         }
-        let arguments = ["/usr/sbin/ip", "netns", "exec", host(index)] + store + (iface ? ["--iface", hostIP(index)] : []) + [
-                         "--subnet-file", subnetFile(index),
-                         "--healthz-port", "8471", "--status-socket", statusSocket(index),
-                         "--engine", engine, "--vxlan-dataplane", vxlanDataplane, "--workers", "1"] + extra
+        let arguments =
+            ["/usr/sbin/ip", "netns", "exec", host(index)] + store + (iface ? ["--iface", hostIP(index)] : []) + [
+                "--subnet-file", subnetFile(index),
+                "--healthz-port", "8471", "--status-socket", statusSocket(index),
+                "--engine", engine, "--vxlan-dataplane", vxlanDataplane, "--workers", "1",
+            ] + extra
         let process = try Started(arguments, logPath: "\(directory)/weftd-\(index)-\(started.count).log")
         started.append(process)
         return process
@@ -317,7 +385,10 @@ final class Bed {
 
     /// /readyz's status code in host N (0 when nothing answers).
     func readyz(_ index: Int) -> Int {
-        let result = try? execResult(host(index), ["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "1", "http://127.0.0.1:8471/readyz"])
+        let result = try? execResult(
+            host(index),
+            ["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "1", "http://127.0.0.1:8471/readyz"]
+        )
         return Int(result?.output ?? "") ?? 0
     }
 
@@ -341,7 +412,10 @@ final class Bed {
 
     /// `ping -c count` from container `from` to `address`.
     func ping(from: Int, _ address: String, count: Int = 1, wait: Int = 1) -> CommandResult {
-        (try? execResult(container(from), ["/usr/bin/ping", "-n", "-c", String(count), "-i", "0.2", "-W", String(wait), address]))
+        (try? execResult(
+            container(from),
+            ["/usr/bin/ping", "-n", "-c", String(count), "-i", "0.2", "-W", String(wait), address]
+        ))
             ?? CommandResult(status: -1, output: "")
     }
 

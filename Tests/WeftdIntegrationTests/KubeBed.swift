@@ -5,15 +5,20 @@ import Status
 import TestSupport
 
 /// `weft-kube-test-server` is built next to weftd.
-let kubeServerPath = URL(fileURLWithPath: weftdPath).deletingLastPathComponent().appendingPathComponent("weft-kube-test-server").path
+let kubeServerPath = URL(fileURLWithPath: weftdPath).deletingLastPathComponent().appendingPathComponent(
+    "weft-kube-test-server"
+).path
 
 /// Why the Kubernetes-mode beds cannot run here, or nil: root, the tools the bed and the tests
 /// run (no etcd), and the API stand-in's executable.
 let kubeBedUnavailable: String? = {
-    if geteuid() != 0 { return "WeftdIntegrationTests need root (network namespaces, TUN devices); run swift test as root" }
+    if geteuid() != 0 {
+        return "WeftdIntegrationTests need root (network namespaces, TUN devices); run swift test as root"
+    }
     for tool in ["/usr/bin/ping", "/usr/bin/curl", "/usr/sbin/ip", "/usr/bin/openssl", "/usr/bin/env"]
     where !FileManager.default.isExecutableFile(atPath: tool) {
-        return "WeftdIntegrationTests' Kubernetes beds need \(tool); install it (apt-get install iputils-ping curl iproute2 openssl)"
+        return
+            "WeftdIntegrationTests' Kubernetes beds need \(tool); install it (apt-get install iputils-ping curl iproute2 openssl)"
     }
     for executable in [weftdPath, kubeServerPath] where !FileManager.default.isExecutableFile(atPath: executable) {
         return "no executable at \(executable); run swift build first"
@@ -59,7 +64,11 @@ final class KubeBed {
             try writeTokens()
             try flannelToken.write(toFile: weftToken, atomically: true, encoding: .utf8)
             let backendJSON = backend == "vxlan" ? #"{"Type":"vxlan","VNI":1}"# : #"{"Type":"\#(backend)"}"#
-            try #"{"Network":"10.244.0.0/16","Backend":\#(backendJSON)}"#.write(toFile: netConf, atomically: true, encoding: .utf8)
+            try #"{"Network":"10.244.0.0/16","Backend":\#(backendJSON)}"#.write(
+                toFile: netConf,
+                atomically: true,
+                encoding: .utf8
+            )
             try """
             apiVersion: v1
             kind: Config
@@ -90,17 +99,24 @@ final class KubeBed {
     }
 
     private func writeTokens() throws {
-        try TokenFile.write([
-            (Self.adminToken, User(name: "kubernetes-admin", groups: ["system:masters"])),
-            (flannelToken, User(name: User.flannel, groups: ["system:serviceaccounts"])),
-        ], to: tokens)
+        try TokenFile.write(
+            [
+                (Self.adminToken, User(name: "kubernetes-admin", groups: ["system:masters"])),
+                (flannelToken, User(name: User.flannel, groups: ["system:serviceaccounts"])),
+            ],
+            to: tokens
+        )
     }
 
     /// The kubelet-registered Node of host N, with podCIDR 10.244.N.0/24 unless `podCIDR` is false,
     /// and the operator's `annotations` (full keys).
     func node(_ index: Int, podCIDR: Bool = true, annotations: [String: String] = [:]) -> JSONValue {
-        Fixtures.node(bed.nodeName(index), podCIDRs: podCIDR ? ["10.244.\(index).0/24"] : [], internalIP: bed.hostIP(index),
-                      annotations: annotations)
+        Fixtures.node(
+            bed.nodeName(index),
+            podCIDRs: podCIDR ? ["10.244.\(index).0/24"] : [],
+            internalIP: bed.hostIP(index),
+            annotations: annotations
+        )
     }
 
     /// The backend-type annotation flanneld writes: its udp backend leaves the lease's BackendType empty.
@@ -109,25 +125,41 @@ final class KubeBed {
     /// A node flannel already annotated with this bed's backend, for a host that runs no weftd.
     func peerNode(_ name: String, podCIDR: String, publicIP: String) -> JSONValue {
         let data = backend == "vxlan" ? #"{"VNI":1,"VtepMAC":"0a:00:00:00:00:09"}"# : "null"
-        return Fixtures.node(name, podCIDRs: [podCIDR], internalIP: publicIP, annotations: [
-            Self.annotationPrefix + "kube-subnet-manager": "true", Self.annotationPrefix + "backend-type": backendTypeAnnotation,
-            Self.annotationPrefix + "backend-data": data, Self.annotationPrefix + "public-ip": publicIP,
-        ])
+        return Fixtures.node(
+            name,
+            podCIDRs: [podCIDR],
+            internalIP: publicIP,
+            annotations: [
+                Self.annotationPrefix + "kube-subnet-manager": "true",
+                Self.annotationPrefix + "backend-type": backendTypeAnnotation,
+                Self.annotationPrefix + "backend-data": data, Self.annotationPrefix + "public-ip": publicIP,
+            ]
+        )
     }
 
     /// Starts the API server in the underlay namespace with `nodes` in its store; returns once it listens.
     func startServer(nodes: [JSONValue]) throws {
         let seed = directory + "/nodes.json"
         try Data(JSONValue.array(nodes).serialized).write(to: URL(fileURLWithPath: seed))
-        let process = try Started(["/usr/sbin/ip", "netns", "exec", bed.underlay, kubeServerPath,
-                                   "--token-file", tokens, "--cert", pki.certificate, "--key", pki.key,
-                                   "--listen", "\(Self.address):6443", "--control-socket", controlSocket,
-                                   "--seed", seed, "--bookmark-interval", "1"],
-                                  logPath: directory + "/kube-server.log")
+        let process = try Started(
+            [
+                "/usr/sbin/ip", "netns", "exec", bed.underlay, kubeServerPath,
+                "--token-file", tokens, "--cert", pki.certificate, "--key", pki.key,
+                "--listen", "\(Self.address):6443", "--control-socket", controlSocket,
+                "--seed", seed, "--bookmark-interval", "1",
+            ],
+            logPath: directory + "/kube-server.log"
+        )
         bed.started.append(process)
         server = process
-        guard waitFor(.seconds(15), interval: .milliseconds(50), { process.log.contains("listening on") || !process.isRunning }) != nil,
-              process.isRunning else {
+        guard
+            waitFor(
+                .seconds(15),
+                interval: .milliseconds(50),
+                { process.log.contains("listening on") || !process.isRunning }
+            ) != nil,
+            process.isRunning
+        else {
             throw BedFailure("weft-kube-test-server did not start: \(process.log.suffix(2000))")
         }
     }
@@ -135,16 +167,24 @@ final class KubeBed {
     /// One request on the control socket (a `/weft-test/` control, or the API with the admin
     /// token); returns the body and throws unless the answer is 2xx.
     @discardableResult
-    func request(_ method: String, _ path: String, body: String? = nil,
-                 contentType: String = "application/json") throws -> String {
-        var arguments = ["/usr/bin/curl", "-sS", "-m", "5", "--unix-socket", controlSocket, "-X", method,
-                         "-H", "Authorization: Bearer \(Self.adminToken)", "-w", "\n%{http_code}"]
+    func request(
+        _ method: String,
+        _ path: String,
+        body: String? = nil,
+        contentType: String = "application/json"
+    ) throws -> String {
+        var arguments = [
+            "/usr/bin/curl", "-sS", "-m", "5", "--unix-socket", controlSocket, "-X", method,
+            "-H", "Authorization: Bearer \(Self.adminToken)", "-w", "\n%{http_code}",
+        ]
         if let body { arguments += ["-H", "Content-Type: \(contentType)", "--data-binary", body] }
         let result = try run(arguments + ["http://localhost\(path)"])
         let lines = result.output.split(separator: "\n", omittingEmptySubsequences: false)
         let code = Int(lines.last ?? "") ?? 0
         guard result.status == 0, (200..<300).contains(code) else {
-            throw BedFailure("\(method) \(path) on the API stand-in: curl \(result.status), HTTP \(code): \(result.output.suffix(600))")
+            throw BedFailure(
+                "\(method) \(path) on the API stand-in: curl \(result.status), HTTP \(code): \(result.output.suffix(600))"
+            )
         }
         return lines.dropLast().joined(separator: "\n")
     }
@@ -168,9 +208,14 @@ final class KubeBed {
 
     /// A bearer token's HTTP status for GET /api/v1/nodes, straight at the API over TLS from the underlay.
     func statusCode(withToken token: String) throws -> Int {
-        let result = try bed.execResult(bed.underlay, ["/usr/bin/curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
-                                                       "--cacert", pki.authority, "-H", "Authorization: Bearer \(token)",
-                                                       "https://\(Self.address):6443/api/v1/nodes"])
+        let result = try bed.execResult(
+            bed.underlay,
+            [
+                "/usr/bin/curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
+                "--cacert", pki.authority, "-H", "Authorization: Bearer \(token)",
+                "https://\(Self.address):6443/api/v1/nodes",
+            ]
+        )
         return Int(result.output) ?? 0
     }
 

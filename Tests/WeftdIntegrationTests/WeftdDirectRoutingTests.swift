@@ -1,8 +1,8 @@
 import Foundation
 import Glibc
 import Status
-import Testing
 import TestSupport
+import Testing
 
 extension WeftdBeds {
     /// vxlan's `DirectRouting: true`, for each vxlan dataplane: hosts 1 and 2 share the bed's
@@ -12,7 +12,8 @@ extension WeftdBeds {
     /// re-routed each time, and so is a peer whose reachability changes with no lease change.
     @Suite(.serialized, .enabled(if: bedUnavailable == nil, "\(bedUnavailable ?? "")"))
     struct WeftdDirectRoutingTests {
-        static let config = #"{"Network":"10.244.0.0/16","SubnetLen":24,"SubnetMax":"10.244.190.0","Backend":{"Type":"vxlan","DirectRouting":true}}"#
+        static let config =
+            #"{"Network":"10.244.0.0/16","SubnetLen":24,"SubnetMax":"10.244.190.0","Backend":{"Type":"vxlan","DirectRouting":true}}"#
         static let routedHost = 3
         static let routedIP = "198.18.1.3"
         /// The router's leg on the bridge and on host 3's segment.
@@ -24,27 +25,38 @@ extension WeftdBeds {
         /// a route through it stays a route through it) and host `index` with its container behind it.
         static func addHostBehindRouter(_ bed: Bed, _ index: Int) throws {
             let ip = "/usr/sbin/ip"
-            let router = "\(bed.tag)r", host = bed.host(index), container = bed.container(index)
+            let router = "\(bed.tag)r"
+            let host = bed.host(index)
+            let container = bed.container(index)
             for name in [router, host, container] {
                 try must([ip, "netns", "add", name])
                 bed.namespaces.append(name)
                 try bed.exec(name, [ip, "link", "set", "lo", "up"])
             }
-            try must([ip, "link", "add", "r0", "netns", router, "type", "veth", "peer", "name", "hr", "netns", bed.underlay])
+            try must([
+                ip, "link", "add", "r0", "netns", router, "type", "veth", "peer", "name", "hr", "netns", bed.underlay,
+            ])
             try bed.exec(bed.underlay, [ip, "link", "set", "hr", "master", "br0", "up"])
             try must([ip, "link", "add", "r1", "netns", router, "type", "veth", "peer", "name", "eth0", "netns", host])
-            for command in [[ip, "addr", "add", "\(routerOnBridge)/24", "dev", "r0"], [ip, "link", "set", "r0", "up"],
-                            [ip, "addr", "add", "\(routerOnSegment)/24", "dev", "r1"], [ip, "link", "set", "r1", "up"],
-                            ["/usr/sbin/sysctl", "-qw", "net.ipv4.ip_forward=1"],
-                            ["/usr/sbin/sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0"],
-                            ["/usr/sbin/sysctl", "-qw", "net.ipv4.conf.r0.send_redirects=0"]] {
+            for command in [
+                [ip, "addr", "add", "\(routerOnBridge)/24", "dev", "r0"], [ip, "link", "set", "r0", "up"],
+                [ip, "addr", "add", "\(routerOnSegment)/24", "dev", "r1"], [ip, "link", "set", "r1", "up"],
+                ["/usr/sbin/sysctl", "-qw", "net.ipv4.ip_forward=1"],
+                ["/usr/sbin/sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0"],
+                ["/usr/sbin/sysctl", "-qw", "net.ipv4.conf.r0.send_redirects=0"],
+            ] {
                 try bed.exec(router, command)
             }
-            for command in [[ip, "addr", "add", "\(routedIP)/24", "dev", "eth0"], [ip, "link", "set", "eth0", "up"],
-                            [ip, "route", "add", "default", "via", routerOnSegment], ["/usr/sbin/sysctl", "-qw", "net.ipv4.ip_forward=1"]] {
+            for command in [
+                [ip, "addr", "add", "\(routedIP)/24", "dev", "eth0"], [ip, "link", "set", "eth0", "up"],
+                [ip, "route", "add", "default", "via", routerOnSegment],
+                ["/usr/sbin/sysctl", "-qw", "net.ipv4.ip_forward=1"],
+            ] {
                 try bed.exec(host, command)
             }
-            try must([ip, "link", "add", "c0", "netns", host, "type", "veth", "peer", "name", "eth0", "netns", container])
+            try must([
+                ip, "link", "add", "c0", "netns", host, "type", "veth", "peer", "name", "eth0", "netns", container,
+            ])
             try bed.exec(host, [ip, "link", "set", "c0", "up"])
             try bed.exec(container, [ip, "link", "set", "eth0", "up"])
             // etcd's namespace and the bridge's hosts reach 198.18.1.0/24 through the router.
@@ -60,7 +72,9 @@ extension WeftdBeds {
 
         /// The main table's route for exactly `subnet` in host `index`, as `ip route` prints it ("" when none).
         static func route(_ bed: Bed, _ index: Int, _ subnet: String) -> String {
-            show(bed, index, ["/usr/sbin/ip", "route", "show", "exact", subnet]).trimmingCharacters(in: .whitespacesAndNewlines)
+            show(bed, index, ["/usr/sbin/ip", "route", "show", "exact", subnet]).trimmingCharacters(
+                in: .whitespacesAndNewlines
+            )
         }
 
         /// The device the kernel of host `index` sends a packet for `address` through.
@@ -98,42 +112,80 @@ extension WeftdBeds {
 
             var daemons: [Int: Started] = [:]
             for index in [1, 2] { daemons[index] = try bed.startWeftd(index, vxlanDataplane: dataplane) }
-            daemons[Self.routedHost] = try bed.startWeftd(Self.routedHost, vxlanDataplane: dataplane, iface: false,
-                                                          extra: ["--iface", Self.routedIP])
+            daemons[Self.routedHost] = try bed.startWeftd(
+                Self.routedHost,
+                vxlanDataplane: dataplane,
+                iface: false,
+                extra: ["--iface", Self.routedIP]
+            )
             let subnets = try bed.waitReady([1, 2, Self.routedHost], daemons)
             for index in subnets.keys { try bed.addressContainer(index, subnet: subnets[index]!) }
             let log = { (index: Int) in daemons[index]!.log.suffix(3000) }
             let ipOf = { (index: Int) in index == Self.routedHost ? Self.routedIP : bed.hostIP(index) }
 
             // Every host's table: direct between 1 and 2, VXLAN to and from 3.
-            for (from, to, direct) in [(1, 2, true), (2, 1, true), (1, 3, false), (2, 3, false), (3, 1, false), (3, 2, false)] {
+            for (from, to, direct) in [
+                (1, 2, true), (2, 1, true), (1, 3, false), (2, 3, false), (3, 1, false), (3, 2, false),
+            ] {
                 let settled = waitFor(WeftdBeds.hangGuard, interval: .milliseconds(20)) {
-                    direct ? Self.isDirect(bed, from, subnets[to]!, via: ipOf(to), kernel: kernel)
+                    direct
+                        ? Self.isDirect(bed, from, subnets[to]!, via: ipOf(to), kernel: kernel)
                         : Self.isTunnelled(bed, from, subnets[to]!, kernel: kernel)
                 }
-                #expect(settled != nil, "host \(from) → \(subnets[to]!) \(direct ? "direct" : "VXLAN"): \(Self.route(bed, from, subnets[to]!)); \(log(from))")
+                #expect(
+                    settled != nil,
+                    "host \(from) → \(subnets[to]!) \(direct ? "direct" : "VXLAN"): \(Self.route(bed, from, subnets[to]!)); \(log(from))"
+                )
             }
             #expect(Self.device(bed, 1, to: "\(Bed.split(subnets[2]!).0).2") == "eth0")
-            #expect(daemons[1]!.log.contains("vxlan: adding direct route to subnet \(subnets[2]!) PublicIP 198.18.0.2 (directly connected)"), "\(log(1))")
-            #expect(daemons[1]!.log.contains("vxlan: subnet \(subnets[Self.routedHost]!) PublicIP \(Self.routedIP) goes through VXLAN: reached via the router \(Self.routerOnBridge)"),
-                    "\(log(1))")
-            WeftdEndToEndTests.pingMatrix(bed, subnets, "DirectRouting, \(dataplane) dataplane: 1 and 2 direct, 3 behind a router")
+            #expect(
+                daemons[1]!.log.contains(
+                    "vxlan: adding direct route to subnet \(subnets[2]!) PublicIP 198.18.0.2 (directly connected)"
+                ),
+                "\(log(1))"
+            )
+            #expect(
+                daemons[1]!.log.contains(
+                    "vxlan: subnet \(subnets[Self.routedHost]!) PublicIP \(Self.routedIP) goes through VXLAN: reached via the router \(Self.routerOnBridge)"
+                ),
+                "\(log(1))"
+            )
+            WeftdEndToEndTests.pingMatrix(
+                bed,
+                subnets,
+                "DirectRouting, \(dataplane) dataplane: 1 and 2 direct, 3 behind a router"
+            )
 
             // /v1/routes and `weft routes` say which peers are routed directly.
             let report = try StatusClient(path: bed.statusSocket(1)).routes()
             let flags = Dictionary(uniqueKeysWithValues: report.routes.map { ($0.subnet, $0.direct) })
             #expect(flags == [subnets[2]!: true, subnets[Self.routedHost]!: false], "\(report.routes)")
             if kernel {
-                #expect(report.kernel?.routes.count == 1 && report.kernel?.differences.isEmpty == true, "\(String(describing: report.kernel))")
-                let doctor = try bed.execResult(bed.host(1), [weftPath, "doctor", "--etcd-endpoints", bed.etcdEndpoint, "--subnet-file", bed.subnetFile(1),
-                                                              "--iface", bed.hostIP(1), "--status-socket", bed.statusSocket(1), "--no-path-probe"])
-                #expect(doctor.output.contains("on flannel.1: 3 neighbour, FDB and route entries for 1 peer(s), in step with the lease table; 1 more routed directly (DirectRouting)"),
-                        "\(doctor.output)")
+                #expect(
+                    report.kernel?.routes.count == 1 && report.kernel?.differences.isEmpty == true,
+                    "\(String(describing: report.kernel))"
+                )
+                let doctor = try bed.execResult(
+                    bed.host(1),
+                    [
+                        weftPath, "doctor", "--etcd-endpoints", bed.etcdEndpoint, "--subnet-file", bed.subnetFile(1),
+                        "--iface", bed.hostIP(1), "--status-socket", bed.statusSocket(1), "--no-path-probe",
+                    ]
+                )
+                #expect(
+                    doctor.output.contains(
+                        "on flannel.1: 3 neighbour, FDB and route entries for 1 peer(s), in step with the lease table; 1 more routed directly (DirectRouting)"
+                    ),
+                    "\(doctor.output)"
+                )
             }
             let table = try run([weftPath, "routes", "--socket", bed.statusSocket(1)]).output
             let rows = table.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
-            #expect(rows.contains { $0.first == subnets[2]! && $0.last == "direct" }
-                    && rows.contains { $0.first == subnets[Self.routedHost]! && $0.last == "vxlan" }, "\(table)")
+            #expect(
+                rows.contains { $0.first == subnets[2]! && $0.last == "direct" }
+                    && rows.contains { $0.first == subnets[Self.routedHost]! && $0.last == "vxlan" },
+                "\(table)"
+            )
 
             // A lease whose PublicIP moves onto the shared segment is routed directly, and back.
             let lease = { (ip: String) in
@@ -142,18 +194,35 @@ extension WeftdBeds {
             for (ip, direct) in [("198.18.1.77", false), ("198.18.0.77", true), ("198.18.1.77", false)] {
                 try bed.etcdctlMust(["put", WeftdEndToEndTests.key(Self.movingSubnet), lease(ip)])
                 let moved = waitFor(.seconds(2) + WeftdBeds.loadMargin, interval: .milliseconds(10)) {
-                    direct ? Self.isDirect(bed, 1, Self.movingSubnet, via: ip, kernel: kernel)
+                    direct
+                        ? Self.isDirect(bed, 1, Self.movingSubnet, via: ip, kernel: kernel)
                         : Self.isTunnelled(bed, 1, Self.movingSubnet, kernel: kernel)
-                            && (!kernel || Self.show(bed, 1, ["/usr/sbin/bridge", "fdb", "show", "dev", "flannel.1"]).contains("\(Self.movingMAC) dst \(ip) "))
+                            && (!kernel
+                                || Self.show(bed, 1, ["/usr/sbin/bridge", "fdb", "show", "dev", "flannel.1"]).contains(
+                                    "\(Self.movingMAC) dst \(ip) "
+                                ))
                 }
-                #expect(moved != nil, "\(Self.movingSubnet) at \(ip): \(Self.route(bed, 1, Self.movingSubnet)); \(log(1))")
+                #expect(
+                    moved != nil,
+                    "\(Self.movingSubnet) at \(ip): \(Self.route(bed, 1, Self.movingSubnet)); \(log(1))"
+                )
             }
-            #expect(daemons[1]!.log.contains("vxlan: adding direct route to subnet \(Self.movingSubnet) PublicIP 198.18.0.77 (directly connected; was through VXLAN)"),
-                    "\(log(1))")
-            #expect(daemons[1]!.log.contains("vxlan: subnet \(Self.movingSubnet) PublicIP 198.18.1.77 goes through VXLAN: reached via the router \(Self.routerOnBridge) (was a direct route via 198.18.0.77)"),
-                    "\(log(1))")
+            #expect(
+                daemons[1]!.log.contains(
+                    "vxlan: adding direct route to subnet \(Self.movingSubnet) PublicIP 198.18.0.77 (directly connected; was through VXLAN)"
+                ),
+                "\(log(1))"
+            )
+            #expect(
+                daemons[1]!.log.contains(
+                    "vxlan: subnet \(Self.movingSubnet) PublicIP 198.18.1.77 goes through VXLAN: reached via the router \(Self.routerOnBridge) (was a direct route via 198.18.0.77)"
+                ),
+                "\(log(1))"
+            )
             try bed.etcdctlMust(["del", WeftdEndToEndTests.key(Self.movingSubnet)])
-            let gone = waitFor(.seconds(2) + WeftdBeds.loadMargin, interval: .milliseconds(10)) { Self.route(bed, 1, Self.movingSubnet).isEmpty }
+            let gone = waitFor(.seconds(2) + WeftdBeds.loadMargin, interval: .milliseconds(10)) {
+                Self.route(bed, 1, Self.movingSubnet).isEmpty
+            }
             #expect(gone != nil, "\(Self.route(bed, 1, Self.movingSubnet))")
 
             // Host 2 becomes reachable only through the router with no lease change: the 10 s
@@ -164,9 +233,16 @@ extension WeftdBeds {
                 Self.isTunnelled(bed, 1, subnets[2]!, kernel: kernel)
             }
             #expect(rerouted != nil, "\(Self.route(bed, 1, subnets[2]!)); \(log(1))")
-            #expect(daemons[1]!.log.contains("vxlan: subnet \(subnets[2]!) PublicIP 198.18.0.2 goes through VXLAN: reached via the router \(Self.routerOnBridge) (was a direct route via 198.18.0.2)"),
-                    "\(log(1))")
-            #expect(bed.ping(from: 1, "\(Bed.split(subnets[2]!).0).2", count: 2).status == 0, "host 1 → 2 through VXLAN and the router")
+            #expect(
+                daemons[1]!.log.contains(
+                    "vxlan: subnet \(subnets[2]!) PublicIP 198.18.0.2 goes through VXLAN: reached via the router \(Self.routerOnBridge) (was a direct route via 198.18.0.2)"
+                ),
+                "\(log(1))"
+            )
+            #expect(
+                bed.ping(from: 1, "\(Bed.split(subnets[2]!).0).2", count: 2).status == 0,
+                "host 1 → 2 through VXLAN and the router"
+            )
             try bed.exec(bed.host(1), ["/usr/sbin/ip", "route", "del"] + hostRoute)
             let back = waitFor(.seconds(10) + WeftdBeds.hangGuard, interval: .milliseconds(50)) {
                 Self.isDirect(bed, 1, subnets[2]!, via: bed.hostIP(2), kernel: kernel)

@@ -9,9 +9,9 @@ struct ProcessResources {
 
     init?(pid: Int32) {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd"),
-              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
+            let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
         else { return nil }
         descriptors = entries.count
         residentKiB = kib
@@ -32,10 +32,13 @@ extension WeftdBeds {
             try bed.putConfig(Bed.udpConfig)
             // A resync every second with masquerade and the blackhole route (nft and netlink each
             // time), and a lease renewed every few seconds: the leak showed within a minute.
-            let (daemons, _) = try bed.startReady([1], extra: [
-                "--iptables-resync", "1", "--ip-masq", "--ip-blackhole-route",
-                "--subnet-lease-ttl", "12s", "--subnet-lease-renew-margin", "8s",
-            ])
+            let (daemons, _) = try bed.startReady(
+                [1],
+                extra: [
+                    "--iptables-resync", "1", "--ip-masq", "--ip-blackhole-route",
+                    "--subnet-lease-ttl", "12s", "--subnet-lease-renew-margin", "8s",
+                ]
+            )
             let weftd = daemons[1]!
             // Start-up settles (threads, the etcd connections, the first resyncs) before the baseline.
             Thread.sleep(forTimeInterval: 10)
@@ -45,7 +48,9 @@ extension WeftdBeds {
                 // for a few milliseconds, which a single read can land on (a flake seen once).
                 var reads: [ProcessResources] = []
                 for _ in 0..<3 {
-                    reads.append(try #require(ProcessResources(pid: weftd.pid), "weftd exited: \(weftd.log.suffix(2000))"))
+                    reads.append(
+                        try #require(ProcessResources(pid: weftd.pid), "weftd exited: \(weftd.log.suffix(2000))")
+                    )
                     Thread.sleep(forTimeInterval: 0.1)
                 }
                 samples.append(reads.min { $0.descriptors < $1.descriptors }!)

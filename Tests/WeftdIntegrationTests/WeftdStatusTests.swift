@@ -1,8 +1,8 @@
 import Foundation
 import Glibc
 import Status
-import Testing
 import TestSupport
+import Testing
 
 extension WeftdBeds {
     /// `weft routes` / `weft stats` and /metrics against three live weftd (udp backend, real etcd):
@@ -19,7 +19,10 @@ extension WeftdBeds {
             for index in 1...3 { try bed.addressContainer(index, subnet: subnets[index]!) }
             for other in [2, 3] {
                 let line = "route added \(subnets[other]!) via \(bed.hostIP(other)):8285"
-                #expect(waitFor(WeftdBeds.hangGuard) { !daemons[1]!.lines(containing: line).isEmpty } != nil, "weftd 1: \(line)")
+                #expect(
+                    waitFor(WeftdBeds.hangGuard) { !daemons[1]!.lines(containing: line).isEmpty } != nil,
+                    "weftd 1: \(line)"
+                )
             }
             // Container 1 pings both others: host 1 sends to and hears from both peers.
             for other in [2, 3] {
@@ -39,18 +42,26 @@ extension WeftdBeds {
             let peers = Dictionary(uniqueKeysWithValues: routes.routes.map { ($0.subnet, $0) })
             for other in [2, 3] {
                 let route = peers[subnets[other]!]
-                #expect(route?.publicIP == bed.hostIP(other) && route?.port == 8285 && route?.backend == "udp", "\(routes)")
+                #expect(
+                    route?.publicIP == bed.hostIP(other) && route?.port == 8285 && route?.backend == "udp",
+                    "\(routes)"
+                )
             }
             #expect(peers[subnets[1]!] == nil, "our own subnet is no route: \(routes)")
 
             let statsJSON = try weft(["stats", "--json"])
             try #require(statsJSON.status == 0, "\(statsJSON.output)")
             let stats = try JSONDecoder().decode(StatsReport.self, from: Data(statsJSON.output.utf8))
-            #expect(["uring", "mmsg"].contains(stats.engine) && stats.workers == 1 && stats.backend == "udp", "\(stats)")
+            #expect(
+                ["uring", "mmsg"].contains(stats.engine) && stats.workers == 1 && stats.backend == "udp",
+                "\(stats)"
+            )
             for other in [2, 3] {
                 let peer = stats.peers.first { $0.publicIP == bed.hostIP(other) }
-                #expect(peer?.subnet == subnets[other] && (peer?.sentPackets ?? 0) > 0 && (peer?.receivedPackets ?? 0) > 0,
-                        "peer \(bed.hostIP(other)): \(stats.peers)")
+                #expect(
+                    peer?.subnet == subnets[other] && (peer?.sentPackets ?? 0) > 0 && (peer?.receivedPackets ?? 0) > 0,
+                    "peer \(bed.hostIP(other)): \(stats.peers)"
+                )
             }
             #expect((stats.traffic["wire_sent_packets"] ?? 0) > 0 && stats.drops["no_route"] != nil)
 
@@ -59,7 +70,10 @@ extension WeftdBeds {
             let statsTable = try weft(["stats"])
             #expect(routesTable.status == 0 && statsTable.status == 0)
             for other in [2, 3] {
-                #expect(routesTable.output.contains(subnets[other]!) && routesTable.output.contains(bed.hostIP(other)), "\(routesTable.output)")
+                #expect(
+                    routesTable.output.contains(subnets[other]!) && routesTable.output.contains(bed.hostIP(other)),
+                    "\(routesTable.output)"
+                )
                 #expect(statsTable.output.contains(subnets[other]!), "\(statsTable.output)")
             }
             #expect(statsTable.output.contains("engine \(stats.engine), 1 worker(s)"), "\(statsTable.output)")
@@ -70,21 +84,37 @@ extension WeftdBeds {
             let missing = "\(bed.directory)/nobody.sock"
             let absent = try bed.execResult(bed.host(1), [weftPath, "stats", "--socket", missing])
             #expect(absent.status == 1)
-            #expect(absent.output == "weft: cannot reach weftd at \(missing): No such file or directory; is weftd running? (its --status-socket)\n")
+            #expect(
+                absent.output
+                    == "weft: cannot reach weftd at \(missing): No such file or directory; is weftd running? (its --status-socket)\n"
+            )
 
             // /metrics on the health port: per-peer counts, lease renewals and etcd errors.
-            let metrics = try bed.exec(bed.host(1), ["/usr/bin/curl", "-sf", "-m", "5", "http://127.0.0.1:8471/metrics"])
+            let metrics = try bed.exec(
+                bed.host(1),
+                ["/usr/bin/curl", "-sf", "-m", "5", "http://127.0.0.1:8471/metrics"]
+            )
             for other in [2, 3] {
                 for direction in ["sent", "received"] {
-                    let value = Self.sample(metrics, "weft_peer_packets_total", "{peer=\"\(bed.hostIP(other))\",direction=\"\(direction)\"}")
+                    let value = Self.sample(
+                        metrics,
+                        "weft_peer_packets_total",
+                        "{peer=\"\(bed.hostIP(other))\",direction=\"\(direction)\"}"
+                    )
                     #expect((value ?? 0) > 0, "\(direction) \(bed.hostIP(other)):\n\(metrics)")
                 }
             }
             #expect(Self.sample(metrics, "weft_lease_renewals_total", "") != nil, "\(metrics)")
             #expect(Self.sample(metrics, "weft_etcd_errors_total", "{source=\"lease\"}") != nil, "\(metrics)")
             #expect((Self.sample(metrics, "weft_route_table_generation", "") ?? 0) >= 1, "\(metrics)")
-            #expect(metrics.contains("# TYPE weft_drops_total counter") && metrics.contains("# TYPE weft_route_table_age_seconds gauge"))
-            #expect(Self.sample(metrics, "weft_engine_info", "{engine=\"\(stats.engine)\",backend=\"udp\"}") == 1, "\(metrics)")
+            #expect(
+                metrics.contains("# TYPE weft_drops_total counter")
+                    && metrics.contains("# TYPE weft_route_table_age_seconds gauge")
+            )
+            #expect(
+                Self.sample(metrics, "weft_engine_info", "{engine=\"\(stats.engine)\",backend=\"udp\"}") == 1,
+                "\(metrics)"
+            )
 
             // A clean stop removes the socket.
             #expect(daemons[1]!.stop() == 0)

@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
-import Testing
 import TestSupport
+import Testing
 
 extension WeftdBeds {
     /// subnet.env with a real weftd: a FLANNEL_SUBNET outside the Network left by an earlier run is
@@ -22,18 +22,32 @@ extension WeftdBeds {
             let (daemons, subnets) = try bed.startReady([1], extra: ["--iptables-resync", "1"])
             let weftd = daemons[1]!
             #expect(subnets[1]!.hasPrefix("10.244."), "\(subnets)")
-            #expect(weftd.lines(containing: "ignoring FLANNEL_SUBNET 10.99.5.0/24 in \(path) from a previous run: "
-                                            + "10.99.5.0/24 lies outside the Network 10.244.0.0/16").count == 1, "\(weftd.log.suffix(2000))")
+            #expect(
+                weftd.lines(
+                    containing: "ignoring FLANNEL_SUBNET 10.99.5.0/24 in \(path) from a previous run: "
+                        + "10.99.5.0/24 lies outside the Network 10.244.0.0/16"
+                ).count == 1,
+                "\(weftd.log.suffix(2000))"
+            )
 
             let written = try String(contentsOfFile: path, encoding: .utf8)
             #expect(written.contains("FLANNEL_SUBNET=\(Bed.split(subnets[1]!).0).1/24\n"), "\(written)")
             // Truncated, then deleted: each back within a resync (1 s) and said once.
-            for (damage, was) in [({ _ = truncate(path, 0) }, "empty"), ({ _ = unlink(path) }, "missing")] as [(() -> Void, String)] {
+            for (damage, was) in [({ _ = truncate(path, 0) }, "empty"), ({ _ = unlink(path) }, "missing")]
+                as [(() -> Void, String)]
+            {
                 damage()
-                let back = waitFor(.seconds(1) + WeftdBeds.loadMargin) { (try? String(contentsOfFile: path, encoding: .utf8)) == written }
+                let back = waitFor(.seconds(1) + WeftdBeds.loadMargin) {
+                    (try? String(contentsOfFile: path, encoding: .utf8)) == written
+                }
                 #expect(back != nil, "\(path) not put back after it was made \(was): \(weftd.log.suffix(1500))")
-                let said = waitFor(WeftdBeds.hangGuard) { !weftd.lines(containing: "\(path) was \(was); wrote it again").isEmpty }
-                #expect(said != nil && weftd.lines(containing: "\(path) was \(was); wrote it again").count == 1, "\(weftd.log.suffix(1500))")
+                let said = waitFor(WeftdBeds.hangGuard) {
+                    !weftd.lines(containing: "\(path) was \(was); wrote it again").isEmpty
+                }
+                #expect(
+                    said != nil && weftd.lines(containing: "\(path) was \(was); wrote it again").count == 1,
+                    "\(weftd.log.suffix(1500))"
+                )
             }
             #expect(bed.readyz(1) == 200)
         }

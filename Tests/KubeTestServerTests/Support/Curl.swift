@@ -19,15 +19,23 @@ enum Curl {
     }
 
     static func request(
-        _ api: TestAPI, _ method: String, _ target: String, token: String? = TestAPI.adminToken,
-        contentType: String? = nil, body: String? = nil, compressed: Bool = false
+        _ api: TestAPI,
+        _ method: String,
+        _ target: String,
+        token: String? = TestAPI.adminToken,
+        contentType: String? = nil,
+        body: String? = nil,
+        compressed: Bool = false
     ) async throws -> HTTPReply {
         let stem = api.directory.appendingPathComponent("curl-\(UUID().uuidString)").path
         defer {
             try? FileManager.default.removeItem(atPath: stem + ".body")
             try? FileManager.default.removeItem(atPath: stem + ".headers")
         }
-        var arguments = common(api, token: token) + ["-X", method, "-o", stem + ".body", "-D", stem + ".headers", "-w", "%{http_code}"]
+        var arguments =
+            common(api, token: token) + [
+                "-X", method, "-o", stem + ".body", "-D", stem + ".headers", "-w", "%{http_code}",
+            ]
         if let contentType { arguments += ["-H", "Content-Type: \(contentType)"] }
         if let body { arguments += ["--data-binary", body] }
         // Asks for gzip (among others) and decodes it; `headers` still shows the Content-Encoding.
@@ -40,16 +48,28 @@ enum Curl {
         var headers: [String: String] = [:]
         for line in ((try? String(contentsOfFile: stem + ".headers", encoding: .utf8)) ?? "").split(separator: "\r\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces
+            )
         }
-        return HTTPReply(code: code, headers: headers, body: (try? String(contentsOfFile: stem + ".body", encoding: .utf8)) ?? "")
+        return HTTPReply(
+            code: code,
+            headers: headers,
+            body: (try? String(contentsOfFile: stem + ".body", encoding: .utf8)) ?? ""
+        )
     }
 
     static func get(_ api: TestAPI, _ target: String, token: String? = TestAPI.adminToken) async throws -> HTTPReply {
         try await request(api, "GET", target, token: token)
     }
 
-    static func patch(_ api: TestAPI, _ target: String, _ type: PatchType, _ body: String, token: String = TestAPI.adminToken) async throws -> HTTPReply {
+    static func patch(
+        _ api: TestAPI,
+        _ target: String,
+        _ type: PatchType,
+        _ body: String,
+        token: String = TestAPI.adminToken
+    ) async throws -> HTTPReply {
         try await request(api, "PATCH", target, token: token, contentType: type.rawValue, body: body)
     }
 
@@ -64,7 +84,11 @@ extension Background {
     /// The watch events seen so far.
     var events: [JSONValue] { jsonDocuments(output) }
 
-    func waitForEvents(_ what: String, seconds: Double = 20, _ condition: @escaping ([JSONValue]) -> Bool) async throws -> [JSONValue] {
+    func waitForEvents(
+        _ what: String,
+        seconds: Double = 20,
+        _ condition: @escaping ([JSONValue]) -> Bool
+    ) async throws -> [JSONValue] {
         let text = try await waitFor(what, seconds: seconds) { condition(jsonDocuments($0)) }
         return jsonDocuments(text)
     }
@@ -74,6 +98,8 @@ extension JSONValue {
     var type: String? { self["type"]?.string }
     var name: String? { value(at: "object.metadata.name")?.string ?? value(at: "metadata.name")?.string }
     var resourceVersion: Int? {
-        (value(at: "object.metadata.resourceVersion") ?? value(at: "metadata.resourceVersion"))?.string.flatMap { Int($0) }
+        (value(at: "object.metadata.resourceVersion") ?? value(at: "metadata.resourceVersion"))?.string.flatMap {
+            Int($0)
+        }
     }
 }

@@ -37,13 +37,19 @@ final class TestAPI: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-kube-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let tokens = directory.appendingPathComponent("tokens.csv").path
-        try TokenFile.write([
-            (adminToken, User(name: "kubernetes-admin", groups: ["system:masters", "system:authenticated"])),
-            (flannelToken, User(name: User.flannel, groups: ["system:serviceaccounts", "system:authenticated"])),
-            (nobodyToken, User(name: "nobody", groups: ["system:authenticated"])),
-        ], to: tokens)
+        try TokenFile.write(
+            [
+                (adminToken, User(name: "kubernetes-admin", groups: ["system:masters", "system:authenticated"])),
+                (flannelToken, User(name: User.flannel, groups: ["system:serviceaccounts", "system:authenticated"])),
+                (nobodyToken, User(name: "nobody", groups: ["system:authenticated"])),
+            ],
+            to: tokens
+        )
         var configuration = KubeTestServer.Configuration(
-            tokenFile: tokens, certificateFile: certificates.certificate, keyFile: certificates.key)
+            tokenFile: tokens,
+            certificateFile: certificates.certificate,
+            keyFile: certificates.key
+        )
         configuration.bookmarkInterval = bookmarkInterval
         configuration.historyLimit = historyLimit
         configuration.controlSocket = directory.appendingPathComponent("control.sock").path
@@ -57,8 +63,11 @@ final class TestAPI: Sendable {
 
     /// A kubelet-registered node that flannel already runs on (`kube-subnet-manager: "true"`).
     static func node(_ name: String, podCIDR: String) -> JSONValue {
-        var node = Fixtures.node(name, podCIDRs: podCIDR.isEmpty ? [] : [podCIDR],
-                                 annotations: ["flannel.alpha.coreos.com/kube-subnet-manager": "true"])
+        var node = Fixtures.node(
+            name,
+            podCIDRs: podCIDR.isEmpty ? [] : [podCIDR],
+            annotations: ["flannel.alpha.coreos.com/kube-subnet-manager": "true"]
+        )
         node["kind"] = nil
         node["apiVersion"] = nil
         return node
@@ -70,7 +79,10 @@ final class TestAPI: Sendable {
     }
 
     /// Runs `body` against a fresh server, always stopping it.
-    static func with<T>(bookmarkInterval: Duration = .seconds(60), _ body: (TestAPI) async throws -> T) async throws -> T {
+    static func with<T>(
+        bookmarkInterval: Duration = .seconds(60),
+        _ body: (TestAPI) async throws -> T
+    ) async throws -> T {
         let api = try await start(bookmarkInterval: bookmarkInterval)
         do {
             let result = try await body(api)
@@ -90,14 +102,22 @@ final class TestAPI: Sendable {
 // MARK: Processes
 
 /// Runs a tool to completion without blocking a thread; `output` is stdout followed by stderr.
-func run(_ path: String, _ arguments: [String], environment: [String: String]? = nil, timeout: Double = 60) async throws -> (status: Int32, output: String) {
+func run(
+    _ path: String,
+    _ arguments: [String],
+    environment: [String: String]? = nil,
+    timeout: Double = 60
+) async throws -> (status: Int32, output: String) {
     let result = try await runCapturing(path, arguments, environment: environment, timeout: timeout)
     return (result.status, result.stdout + result.stderr)
 }
 
 /// Runs a tool to completion with stdout and stderr kept apart (kubectl logs warnings on stderr).
 func runCapturing(
-    _ path: String, _ arguments: [String], environment: [String: String]? = nil, timeout: Double = 60
+    _ path: String,
+    _ arguments: [String],
+    environment: [String: String]? = nil,
+    timeout: Double = 60
 ) async throws -> (status: Int32, stdout: String, stderr: String) {
     let tool = Process()
     tool.executableURL = URL(fileURLWithPath: path)
@@ -166,7 +186,9 @@ final class Background: @unchecked Sendable {
             if !process.isRunning {
                 let last = output
                 if condition(last) { return last }
-                throw HarnessFailure("\(what): the process exited (\(process.terminationStatus)) first; output:\n\(last)")
+                throw HarnessFailure(
+                    "\(what): the process exited (\(process.terminationStatus)) first; output:\n\(last)"
+                )
             }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -177,7 +199,9 @@ final class Background: @unchecked Sendable {
     func waitForExit(seconds: Double = 20) async throws -> Int32 {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while process.isRunning {
-            guard ContinuousClock.now < deadline else { throw HarnessFailure("still running after \(seconds) s; output:\n\(output)") }
+            guard ContinuousClock.now < deadline else {
+                throw HarnessFailure("still running after \(seconds) s; output:\n\(output)")
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         return process.terminationStatus
@@ -205,7 +229,13 @@ func jsonDocuments(_ text: String) -> [JSONValue] {
     while index != bytes.endIndex {
         let byte = bytes[index]
         if inString {
-            if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+            if escaped {
+                escaped = false
+            } else if byte == UInt8(ascii: "\\") {
+                escaped = true
+            } else if byte == UInt8(ascii: "\"") {
+                inString = false
+            }
         } else if byte == UInt8(ascii: "\"") {
             inString = depth > 0
         } else if byte == UInt8(ascii: "{") {

@@ -20,7 +20,8 @@ struct Kubectl: Sendable, CustomTestStringConvertible {
 
     static let extractedPath: String = {
         let environment = ProcessInfo.processInfo.environment
-        let cache = environment["WEFT_CACHE"]
+        let cache =
+            environment["WEFT_CACHE"]
             ?? "\(environment["XDG_CACHE_HOME"] ?? "\(NSHomeDirectory())/.cache")/weft"
         return "\(cache)/kubernetes-client/usr/bin/kubectl"
     }()
@@ -33,7 +34,9 @@ struct Kubectl: Sendable, CustomTestStringConvertible {
         let sdk = "/usr/lib/google-cloud-sdk/bin"
         let versioned = ((try? fileManager.contentsOfDirectory(atPath: sdk)) ?? [])
             .filter { $0.hasPrefix("kubectl.1.") }
-            .sorted { (Int($0.split(separator: ".").last ?? "") ?? 0) > (Int($1.split(separator: ".").last ?? "") ?? 0) }
+            .sorted {
+                (Int($0.split(separator: ".").last ?? "") ?? 0) > (Int($1.split(separator: ".").last ?? "") ?? 0)
+            }
         if let newest = versioned.first { candidates.append("\(sdk)/\(newest)") }
         for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
             let path = "\(directory)/kubectl"
@@ -74,8 +77,10 @@ struct Kubectl: Sendable, CustomTestStringConvertible {
     /// Flags every call carries: the server, its CA, a token (kubectl 1.20 prompts for a user name
     /// without one), and a private discovery cache.
     func arguments(_ api: TestAPI, token: String, _ rest: [String]) -> [String] {
-        ["--server", api.url, "--certificate-authority", api.certificates.authority, "--token", token,
-         "--cache-dir", api.directory.appendingPathComponent("kubectl-cache-\(minor)").path] + rest
+        [
+            "--server", api.url, "--certificate-authority", api.certificates.authority, "--token", token,
+            "--cache-dir", api.directory.appendingPathComponent("kubectl-cache-\(minor)").path,
+        ] + rest
     }
 
     func environment(_ api: TestAPI) -> [String: String] {
@@ -83,7 +88,11 @@ struct Kubectl: Sendable, CustomTestStringConvertible {
         ["HOME": api.directory.path, "PATH": "/usr/bin:/bin"]
     }
 
-    func callAsFunction(_ api: TestAPI, token: String = TestAPI.adminToken, _ rest: String...) async throws -> (status: Int32, output: String) {
+    func callAsFunction(
+        _ api: TestAPI,
+        token: String = TestAPI.adminToken,
+        _ rest: String...
+    ) async throws -> (status: Int32, output: String) {
         try await run(path, arguments(api, token: token, rest), environment: environment(api))
     }
 
@@ -91,7 +100,9 @@ struct Kubectl: Sendable, CustomTestStringConvertible {
     func ok(_ api: TestAPI, token: String = TestAPI.adminToken, _ rest: String...) async throws -> String {
         let result = try await runCapturing(path, arguments(api, token: token, rest), environment: environment(api))
         guard result.status == 0 else {
-            throw HarnessFailure("kubectl \(version) \(rest.joined(separator: " ")) exited \(result.status): \(result.stdout)\(result.stderr)")
+            throw HarnessFailure(
+                "kubectl \(version) \(rest.joined(separator: " ")) exited \(result.status): \(result.stdout)\(result.stderr)"
+            )
         }
         return result.stdout
     }
@@ -99,7 +110,8 @@ struct Kubectl: Sendable, CustomTestStringConvertible {
     /// How this kubectl prints a 401. Newer ones fail in discovery first, whose client cannot decode
     /// the Status body and so prints client-go's generic text (seen with 1.27, 1.30 and 1.33).
     var unauthorizedMessage: [String] {
-        let generic = "error: You must be logged in to the server (the server has asked for the client to provide credentials)"
+        let generic =
+            "error: You must be logged in to the server (the server has asked for the client to provide credentials)"
         let status = "error: You must be logged in to the server (Unauthorized)"
         switch minor {
         case ...20: return [status]

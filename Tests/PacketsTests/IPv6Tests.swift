@@ -1,10 +1,11 @@
 import Addressing
 import TestSupport
+import TestThreads
 import Testing
 
 @testable import Packets
 
-@Suite struct IPv6Tests {
+@Suite(.computeLane) struct IPv6Tests {
     let buffer = TestBuffer()
 
     // MARK: the header view
@@ -131,8 +132,8 @@ import Testing
     @Test func pseudoHeaderSumMatchesTheBytes() {
         var random = SplitMix64(seed: 8200)
         for _ in 0..<500 {
-            let source = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
-            let destination = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let source = random.bytes(16)
+            let destination = random.bytes(16)
             let nextHeader = UInt8.random(in: 0...255, using: &random)
             // Upper-layer lengths past 16 bits exist (jumbograms): the field is 32 bits wide.
             let length = Int.random(in: 0...0x1FF_FFFF, using: &random)
@@ -190,8 +191,8 @@ import Testing
     @Test func tcpAndUDPChecksumsOverIPv6MatchReference() {
         var random = SplitMix64(seed: 86)
         for round in 0..<300 {
-            let source = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
-            let destination = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let source = random.bytes(16)
+            let destination = random.bytes(16)
             let payload = (0..<Int.random(in: 0...1500, using: &random)).map { _ in
                 UInt8.random(in: 0...255, using: &random)
             }

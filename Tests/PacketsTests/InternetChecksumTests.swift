@@ -1,9 +1,10 @@
 import TestSupport
+import TestThreads
 import Testing
 
 @testable import Packets
 
-@Suite struct InternetChecksumTests {
+@Suite(.computeLane) struct InternetChecksumTests {
     @Test func rfc1071Example() {
         // RFC 1071 section 3: these 8 bytes sum to 0xddf2.
         let bytes: [UInt8] = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]
@@ -33,7 +34,7 @@ import Testing
             let alignment = Int.random(in: 0..<16, using: &random)
             // Some rounds all 0xFF, the worst case for carries.
             let saturated = round % 10 == 0
-            let bytes = (0..<length).map { _ in saturated ? 0xFF : UInt8.random(in: 0...255, using: &random) }
+            let bytes = saturated ? [UInt8](repeating: 0xFF, count: length) : random.bytes(length)
             bytes.withUnsafeBytes { (memory + alignment).copyMemory(from: $0.baseAddress!, byteCount: length) }
             let checksum = UInt16(bigEndian: InternetChecksum.checksum(memory + alignment, count: length))
             #expect(checksum == referenceChecksum(bytes), "length \(length) alignment \(alignment)")
@@ -43,12 +44,8 @@ import Testing
     @Test func initialSumIsCarriedLikeLeadingBytes() {
         var random = SplitMix64(seed: 2)
         for _ in 0..<500 {
-            let prefix = (0..<(2 * Int.random(in: 0...20, using: &random))).map { _ in
-                UInt8.random(in: 0...255, using: &random)
-            }
-            let rest = (0..<Int.random(in: 0...300, using: &random)).map { _ in
-                UInt8.random(in: 0...255, using: &random)
-            }
+            let prefix = random.bytes(2 * Int.random(in: 0...20, using: &random))
+            let rest = random.bytes(Int.random(in: 0...300, using: &random))
             let initial = prefix.withUnsafeBytes { InternetChecksum.sum($0.baseAddress!, count: prefix.count) }
             let checksum = rest.withUnsafeBytes {
                 InternetChecksum.checksum(
@@ -64,8 +61,8 @@ import Testing
     @Test func pseudoHeaderMatchesItsBytes() {
         var random = SplitMix64(seed: 3)
         for _ in 0..<200 {
-            let source = (0..<4).map { _ in UInt8.random(in: 0...255, using: &random) }
-            let destination = (0..<4).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let source = random.bytes(4)
+            let destination = random.bytes(4)
             let proto: UInt8 = Bool.random(using: &random) ? 6 : 17
             let length = Int.random(in: 0...65535, using: &random)
             let load = { (b: [UInt8]) in b.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) } }
@@ -86,7 +83,7 @@ import Testing
         var random = SplitMix64(seed: 1624)
         for _ in 0..<2000 {
             let words = Int.random(in: 3...40, using: &random)
-            var bytes = (0..<(2 * words)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            var bytes = random.bytes(2 * words)
             // Word 0 is the checksum field; keep at least one non-zero byte so the sum is non-zero.
             bytes[0] = 0
             bytes[1] = 0

@@ -10,7 +10,7 @@ enum GSOTest {
 
     static func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
         var random = SplitMix64(seed: seed)
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
+        return random.bytes(count)
     }
 
     static func be16(_ bytes: [UInt8], _ offset: Int) -> UInt16 {

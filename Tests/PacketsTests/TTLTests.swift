@@ -1,18 +1,17 @@
 import TestSupport
+import TestThreads
 import Testing
 
 @testable import Packets
 
-@Suite struct TTLTests {
+@Suite(.computeLane) struct TTLTests {
     let buffer = TestBuffer()
 
     /// A header whose checksum is exactly `target`, reached by choosing the identification field.
     func header(checksum target: UInt16, ttl: UInt8, random: inout SplitMix64) -> [UInt8] {
-        let options = (0..<(4 * Int.random(in: 0...10, using: &random))).map { _ in
-            UInt8.random(in: 0...255, using: &random)
-        }
+        let options = random.bytes(4 * Int.random(in: 0...10, using: &random))
         var bytes = makeIPv4(
-            source: (0..<4).map { _ in UInt8.random(in: 0...255, using: &random) },
+            source: random.bytes(4),
             protocol: UInt8.random(in: 0...255, using: &random),
             ttl: ttl,
             identification: 0,

@@ -1,9 +1,10 @@
 import TestSupport
+import TestThreads
 import Testing
 
 @testable import Packets
 
-@Suite struct TransportChecksumTests {
+@Suite(.computeLane) struct TransportChecksumTests {
     let buffer = TestBuffer()
 
     func tcpSegment(_ payload: [UInt8], checksum: UInt16 = 0) -> [UInt8] {
@@ -17,8 +18,8 @@ import Testing
     @Test func tcpMatchesReference() {
         var random = SplitMix64(seed: 793)
         for _ in 0..<500 {
-            let source = (0..<4).map { _ in UInt8.random(in: 0...255, using: &random) }
-            let destination = (0..<4).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let source = random.bytes(4)
+            let destination = random.bytes(4)
             let payload = (0..<Int.random(in: 0...1500, using: &random)).map { _ in
                 UInt8.random(in: 0...255, using: &random)
             }

@@ -1,9 +1,10 @@
 import TestSupport
+import TestThreads
 import Testing
 
 @testable import Packets
 
-@Suite struct VXLANSourcePortTests {
+@Suite(.computeLane) struct VXLANSourcePortTests {
     let buffer = TestBuffer()
 
     func port(_ bytes: [UInt8]) -> UInt16 { VXLAN.sourcePort(forInner: buffer.packet(bytes)) }
@@ -39,9 +40,7 @@ import Testing
     @Test func staysInTheEphemeralRange() {
         var random = SplitMix64(seed: 32768)
         for _ in 0..<20000 {
-            let bytes = (0..<Int.random(in: 0...60, using: &random)).map { _ in
-                UInt8.random(in: 0...255, using: &random)
-            }
+            let bytes = random.bytes(Int.random(in: 0...60, using: &random))
             #expect(VXLAN.sourcePortRange.contains(port(bytes)))
         }
         #expect(VXLAN.sourcePortRange == 32768...60999)
@@ -52,8 +51,8 @@ import Testing
         var changed = [0, 0, 0, 0, 0]
         let rounds = 1000
         for _ in 0..<rounds {
-            let source = (0..<4).map { _ in UInt8.random(in: 0...255, using: &random) }
-            let destination = (0..<4).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let source = random.bytes(4)
+            let destination = random.bytes(4)
             let ports = (UInt16.random(in: 0...0xFFFF, using: &random), UInt16.random(in: 0...0xFFFF, using: &random))
             let base = port(flow(source: source, destination: destination, protocol: 17, ports: ports))
             var otherSource = source

@@ -12,4 +12,20 @@ public struct SplitMix64: RandomNumberGenerator {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
+    /// `count` bytes, eight from each step: as random as `UInt8.random(in:using:)` per byte, at a
+    /// small fraction of its cost in a debug build, where the generic per-byte path dominated the
+    /// randomized tests.
+    public mutating func bytes(_ count: Int) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count + 7)
+        while bytes.count < count {
+            let word = next()
+            for shift in stride(from: 0, to: 64, by: 8) {
+                bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift)))
+            }
+        }
+        bytes.removeLast(bytes.count - count)
+        return bytes
+    }
 }

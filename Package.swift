@@ -265,18 +265,21 @@ let package = Package(
         .testTarget(name: "SpawnTests", dependencies: ["Spawn"]),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
         .testTarget(name: "TimingTests", dependencies: ["Timing"]),
-        .testTarget(name: "PacketsTests", dependencies: ["Packets", "Addressing", "ReferencePaths", "TestSupport"]),
+        .testTarget(
+            name: "PacketsTests",
+            dependencies: ["Packets", "Addressing", "ReferencePaths", "TestSupport", "TestThreads"]
+        ),
         .testTarget(
             name: "RoutesTests",
             dependencies: ["Routes", "Addressing", "ReferencePaths", "TestSupport", "TestThreads"]
         ),
         .testTarget(name: "CNITests", dependencies: ["CNI", "Config", "Addressing", "TestThreads"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport", "TestThreads"]),
         .testTarget(name: "OperatorTests", dependencies: ["Operator", "Config", "Addressing"]),
         // Fixtures are read from the source tree (#filePath), so relative kubeconfig paths resolve as written.
         .testTarget(
             name: "KubeModelTests",
-            dependencies: ["KubeModel", "Config", "Addressing"],
+            dependencies: ["KubeModel", "Config", "Addressing", "TestThreads"],
             exclude: ["Fixtures"]
         ),
         .testTarget(
@@ -289,11 +292,14 @@ let package = Package(
             ]
         ),
         // The fake API server against real kubectl (Debian's 1.20 and a newer one when present) and raw HTTP.
-        .testTarget(name: "KubeTestServerTests", dependencies: ["KubeTestServer"]),
-        .testTarget(name: "EtcdTests", dependencies: ["Timing", "Etcd", "TestSupport", "EtcdTestSupport"]),
+        .testTarget(name: "KubeTestServerTests", dependencies: ["KubeTestServer", "TestThreads"]),
+        .testTarget(
+            name: "EtcdTests",
+            dependencies: ["Timing", "Etcd", "TestSupport", "EtcdTestSupport", "TestThreads"]
+        ),
         .testTarget(
             name: "ControlPlaneTests",
-            dependencies: ["ControlPlane", "Config", "Routes", "Addressing", "TestSupport"]
+            dependencies: ["ControlPlane", "Config", "Routes", "Addressing", "TestSupport", "TestThreads"]
         ),
         .testTarget(
             name: "KubeSubnetsTests",

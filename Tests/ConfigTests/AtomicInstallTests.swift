@@ -5,11 +5,12 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import TestThreads
 #endif
 
 /// `AtomicFile.install`, what `weft install-cni` and `weft install-conf` run in the DaemonSet's
 /// init containers.
-@Suite struct AtomicFileInstalls {
+@Suite(.computeLane) struct AtomicFileInstalls {
     @Test func copiesEveryByteWithTheModeAndLeavesNoTemporaryBehind() throws {
         let root = try makeTemporaryDirectory()
         defer { removeTemporaryDirectory(root) }

@@ -1,11 +1,12 @@
 import TestSupport
+import TestThreads
 import Testing
 
 @testable import Config
 
 /// Corrupts valid inputs (flip, insert, delete, truncate) and feeds them to every parser: each
 /// must either parse or throw a one-line error, never trap.
-@Suite struct MalformedInput {
+@Suite(.computeLane) struct MalformedInput {
     static let seeds: [String] = [
         #"{"Network":"10.244.0.0/16","SubnetLen":24,"SubnetMin":"10.244.1.0","SubnetMax":"10.244.255.0","Backend":{"Type":"vxlan","VNI":1,"Port":8472}}"#,
         #"{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}"#,

@@ -3,11 +3,12 @@ import Config
 import ControlPlane
 import Routes
 import TestSupport
+import TestThreads
 import Testing
 
 /// The peer table as any subnet manager feeds it: records by the store's own names (node names
 /// here, as the Kubernetes manager will), already parsed as far as the store could.
-struct PeerRecordTableTests {
+@Suite(.computeLane) struct PeerRecordTableTests {
     let vxlan = try! NetworkConfig.parse(#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}"#)
 
     func lease(_ subnet: String, _ publicIP: String, mac: String) -> PeerRecord {

@@ -1,9 +1,10 @@
+import TestThreads
 import Testing
 
 @testable import Etcd
 
 /// The gateway's watch stream, decoded without a server: bytes recorded from etcd 3.4.23 (curl -N /v3/watch).
-struct WatchStreamTests {
+@Suite(.computeLane) struct WatchStreamTests {
     // created; one message replaying three puts and a delete; the final error etcd writes on SIGTERM (no newline).
     static let recorded = Array(
         (#"{"result":{"header":{"cluster_id":"15118495548433857066","member_id":"13668033151171901709","revision":"5","raft_term":"2"},"created":true}}"#

@@ -1,10 +1,11 @@
 import Addressing
 import Config
+import TestThreads
 import Testing
 
 @testable import KubeModel
 
-@Suite struct PeerLeaseViews {
+@Suite(.computeLane) struct PeerLeaseViews {
     let reader = PeerLeaseReader(keys: .standard, ownNodeName: "worker-1")
 
     func peer(

@@ -1,8 +1,9 @@
+import TestThreads
 import Testing
 
 @testable import KubeModel
 
-@Suite struct WatchStreams {
+@Suite(.computeLane) struct WatchStreams {
     func drain(_ decoder: inout WatchStreamDecoder) throws -> [WatchEvent] {
         var events: [WatchEvent] = []
         while let event = try decoder.next() { events.append(event) }

@@ -1,5 +1,6 @@
 import Foundation
 import KubeTestServer
+import TestThreads
 import Testing
 
 /// Watch streams as client-go's reflector meets them, and the controls tests use to make failures.
@@ -195,8 +196,9 @@ struct WatchAndControlTests {
         }
     }
 
-    /// 5,000 nodes listed and watched from 0, then one change: the benchmark's scale, in a debug build.
-    @Test func fiveThousandNodesListAndWatchWithoutStalling() async throws {
+    /// 5,000 nodes listed and watched from 0, then one change: the benchmark's scale, in a debug
+    /// build, where encoding and decoding them costs seconds: on the compute lane, off the pool.
+    @Test(.computeLane) func fiveThousandNodesListAndWatchWithoutStalling() async throws {
         try await TestAPI.with { api in
             for index in 0..<5000 {
                 api.server.store.put(

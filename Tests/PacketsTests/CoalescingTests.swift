@@ -1,5 +1,6 @@
 import Packets
 import ReferencePaths
+import TestThreads
 import Testing
 
 private typealias T = GSOTest
@@ -180,7 +181,7 @@ private func corruptPayload(_ packet: [UInt8]) -> [UInt8] {
     return packet
 }
 
-@Test(arguments: [1398, 1422])
+@Test(.computeLane, arguments: [1398, 1422])
 func coalescesSegmentsBackIntoTheSuperPacket(mss: Int) {
     let original = T.TCPSpec(
         sequence: 0xFFFF_FF00,
@@ -384,7 +385,7 @@ func aFlagInTheMiddle(_ case_: FlagInTheMiddle) {
     expectGroups(coalesce(batch, with: &coalescer), inputs: batch, [[0, 1], [2], [3, 4]])
 }
 
-@Test func batchesAreIndependent() {
+@Test(.computeLane) func batchesAreIndependent() {
     let segments = flow(Array(repeating: 1398, count: 6))
     var coalescer = Coalescer(batchCapacity: 4)
     let first = Array(segments[0..<3])
@@ -400,7 +401,7 @@ func aFlagInTheMiddle(_ case_: FlagInTheMiddle) {
     }
 }
 
-@Test func manyFlowsInAFullBatch() {
+@Test(.computeLane) func manyFlowsInAFullBatch() {
     // 64 flows of two segments each: every flow finds its own head in the table.
     var batch: [[UInt8]] = []
     let flows = (0..<64).map { flow([700, 700], spec: T.TCPSpec(sourcePort: UInt16(1000 + $0)), seed: UInt64($0)) }

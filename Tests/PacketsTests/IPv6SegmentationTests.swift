@@ -1,6 +1,7 @@
 import Packets
 import ReferencePaths
 import TestSupport
+import TestThreads
 import Testing
 
 private typealias T = GSOTest
@@ -87,7 +88,7 @@ private func expectValidTCP6Segments(
     #expect(T.firstDifference(joined, payload) == nil, "concatenated payloads", sourceLocation: sourceLocation)
 }
 
-@Test(arguments: [1428, 1378, 536])
+@Test(.computeLane, arguments: [1428, 1378, 536])
 func segmentsATSO6SuperPacket(mss: Int) {
     let original = T.TCP6Spec(
         sequence: 0xFFFF_F000,
@@ -277,7 +278,7 @@ private func flow6(
 
 /// Segment then coalesce gives back the stream: the super-packet byte for byte but for its TCP
 /// checksum, left partial (pseudo-header sum) for the kernel, under the virtio header Linux gave.
-@Test(arguments: [1428, 1000])
+@Test(.computeLane, arguments: [1428, 1000])
 func segmentingThenCoalescingGivesBackTheTSO6SuperPacket(mss: Int) {
     let original = T.TCP6Spec(
         sequence: 0xFFFF_FF00,
@@ -389,7 +390,7 @@ func segmentingThenCoalescingGivesBackTheTSO6SuperPacket(mss: Int) {
 /// Property: for random stream lengths, MSS values and flags, TSO6 segmentation followed by
 /// coalescing gives back the super-packet (checksum left partial), and every segment between
 /// verifies on its own.
-@Test func segmentThenCoalesceRoundTripsRandomIPv6Streams() {
+@Test(.computeLane) func segmentThenCoalesceRoundTripsRandomIPv6Streams() {
     var random = SplitMix64(seed: 8200)
     for round in 0..<40 {
         let mss = Int.random(in: 500...1440, using: &random)

@@ -1,5 +1,6 @@
 import Packets
 import ReferencePaths
+import TestThreads
 import Testing
 
 private typealias T = GSOTest
@@ -52,7 +53,7 @@ private func expectGatheredEqualsCopied(
     }
 }
 
-@Test(arguments: [1398, 1422, 536])
+@Test(.computeLane, arguments: [1398, 1422, 536])
 func gatheredTCPSegmentsAreTheCopiedOnes(mss: Int) {
     let original = T.TCPSpec(
         sequence: 0xFFFF_F000,

@@ -1,5 +1,6 @@
 import Packets
 import ReferencePaths
+import TestThreads
 import Testing
 
 private typealias T = GSOTest
@@ -83,7 +84,7 @@ private func expectValidSegments(
     return segments
 }
 
-@Test(arguments: [1398, 1422])
+@Test(.computeLane, arguments: [1398, 1422])
 func segmentsSixtyFourKilobyteSuperPacket(mss: Int) throws {
     let original = T.TCPSpec(
         sequence: 0xFFFF_F000,

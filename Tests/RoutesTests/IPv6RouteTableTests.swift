@@ -1,6 +1,7 @@
 import Addressing
 import Synchronization
 import TestSupport
+import TestThreads
 import Testing
 
 @testable import Routes
@@ -97,7 +98,7 @@ private func disagreements(_ table: IPv6RouteTable, _ reference: ReferenceRoutes
     return found
 }
 
-@Suite struct IPv6RouteTableLookup {
+@Suite(.computeLane) struct IPv6RouteTableLookup {
     static let slash48 = IPv6Prefix("fc00:0:1::/48")!
 
     /// flannel's default layout: a /48 of /64s (16 index bits), 10,000 leased.
@@ -239,7 +240,7 @@ private func disagreements(_ table: IPv6RouteTable, _ reference: ReferenceRoutes
     }
 }
 
-@Suite struct IPv6RouteTablePublication {
+@Suite(.computeLane) struct IPv6RouteTablePublication {
     private final class FreeLog: Sendable {
         let generations = Mutex<[UInt64]>([])
         var hook: @Sendable (UInt64) -> Void { { generation in self.generations.withLock { $0.append(generation) } } }

@@ -1,11 +1,12 @@
 import Addressing
 import ReferencePaths
 import TestSupport
+import TestThreads
 import Testing
 
 @testable import Routes
 
-@Suite struct LinearRouteCacheBehaviour {
+@Suite(.computeLane) struct LinearRouteCacheBehaviour {
     @Test(arguments: [1, 256, 2000])
     func uniformLayoutMatchesReference(subnets: Int) {
         var generator = SplitMix64(seed: UInt64(subnets) &+ 404)

@@ -1,10 +1,11 @@
 import Addressing
 import TestSupport
+import TestThreads
 import Testing
 
 @testable import Routes
 
-@Suite struct RouteTableLookup {
+@Suite(.computeLane) struct RouteTableLookup {
     static let tenSlashEight = IPv4Prefix("10.0.0.0/8")!
 
     @Test(arguments: [1, 256, 10_000])

@@ -81,3 +81,30 @@ final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
         }
     }
 }
+
+/// Runs each test of a suite on one thread shared by every suite so marked, one job at a time.
+///
+/// For tests that compute for seconds in a debug build (randomized comparisons against a
+/// reference, thousands of routes or nodes). On the pool they held both threads at the start of
+/// the run, and every async test in the process waited 15-30 s to be resumed, long enough for
+/// in-process fakes' deadlines to fire. Taking turns on one thread of their own, they leave the
+/// pool free without adding a runnable thread per test.
+public struct ComputeLane: SuiteTrait, TestTrait, TestScoping {
+    static let executor = ThreadExecutor()
+
+    public var isRecursive: Bool { true }
+
+    public func provideScope(
+        for test: Test,
+        testCase: Test.Case?,
+        performing function: @Sendable () async throws -> Void
+    ) async throws {
+        guard testCase != nil else { return try await function() }
+        try await withTaskExecutorPreference(Self.executor) { try await function() }
+    }
+}
+
+extension Trait where Self == ComputeLane {
+    /// Each test on the one thread shared by computing tests (see `ComputeLane`).
+    public static var computeLane: Self { ComputeLane() }
+}

@@ -2,6 +2,7 @@ import Addressing
 import CShims
 import Foundation
 import Glibc
+import TestSupport
 import TestThreads
 
 /// A UDP socket bound to `address`:`port` (0: any port), made in the calling thread's namespace.
@@ -33,6 +34,25 @@ func receiveUDP(_ fd: Int32, milliseconds: Int32) -> (payload: [UInt8], sender: 
     let count = bytes.withUnsafeMutableBytes { weft_recvfrom_ipv4(fd, $0.baseAddress, $0.count, 0, &address, &port) }
     guard count >= 0 else { return nil }
     return (Array(bytes[..<count]), IPv4Address(networkOrder: address))
+}
+
+/// Starts tcpdump in `namespace` writing `path` (`arguments` are everything after `-w path`) and
+/// returns once it captures: tcpdump opens its file only after the capture is active, so the
+/// file's appearance is the ready signal, where a fixed sleep was a guess.
+func startCapture(in namespace: TestNamespace, device: String, path: String, filter: [String]) throws -> Process {
+    // --immediate-mode: each packet reaches tcpdump as it comes, not when the kernel retires a
+    // ring block (up to a second later, and lost to the SIGKILL that ends the capture).
+    let process = try namespace.start(
+        ["tcpdump", "-i", device, "-s", "0", "-U", "--immediate-mode", "-n", "-w", path] + filter
+    )
+    guard
+        waitUntil(timeout: .seconds(10), interval: .milliseconds(20), { FileManager.default.fileExists(atPath: path) })
+    else {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        throw TestFailure("tcpdump on \(device) in \(namespace.name) did not start capturing within 10 s")
+    }
+    return process
 }
 
 /// What one `ping` run printed.

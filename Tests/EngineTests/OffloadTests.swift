@@ -39,11 +39,13 @@ extension EngineForwardingTests {
 
             let capturePath = NSTemporaryDirectory() + "weft-offload-\(getpid()).pcap"
             defer { unlink(capturePath) }
-            let capture = try bed.hostB.start([
-                "tcpdump", "-i", "ul0", "-s", "0", "-U", "-w", capturePath, "udp", "port", "8285",
-            ])
+            let capture = try startCapture(
+                in: bed.hostB,
+                device: "ul0",
+                path: capturePath,
+                filter: ["udp", "port", "8285"]
+            )
             defer { OffloadBed.forceStop(capture) }
-            Thread.sleep(forTimeInterval: 1)
 
             // UDP first: under the TCP flood tcpdump falls behind, and a kill drops its backlog.
             try OffloadBed.udpDatagramsArrive(from: bed.containerA, to: bed.containerB, count: 20, size: 1000)

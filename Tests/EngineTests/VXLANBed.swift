@@ -121,13 +121,12 @@ final class UnderlayCapture {
     init(_ namespace: TestNamespace, device: String) throws {
         path =
             FileManager.default.temporaryDirectory.appendingPathComponent("weft-vxlan-\(UUID().uuidString).pcap").path
-        process = try namespace.start([
-            "tcpdump", "-i", device, "-U", "-n", "-w", path, "udp port \(TwoHostBed.vxlanPort)",
-        ])
-        // tcpdump has no ready signal on a pipe we keep; the file appears once it captures.
-        let deadline = Date().addingTimeInterval(5)
-        while !FileManager.default.fileExists(atPath: path) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        Thread.sleep(forTimeInterval: 0.2)
+        process = try startCapture(
+            in: namespace,
+            device: device,
+            path: path,
+            filter: ["udp port \(TwoHostBed.vxlanPort)"]
+        )
     }
 
     /// Stops tcpdump and returns each VXLAN frame, dissected.

@@ -35,11 +35,13 @@ extension EngineForwardingTests {
 
             let capturePath = NSTemporaryDirectory() + "weft-vxlan-offload-\(getpid()).pcap"
             defer { unlink(capturePath) }
-            let capture = try bed.hostB.start([
-                "tcpdump", "-i", "ul0", "-s", "0", "-U", "-w", capturePath, "udp", "port", "8472",
-            ])
+            let capture = try startCapture(
+                in: bed.hostB,
+                device: "ul0",
+                path: capturePath,
+                filter: ["udp", "port", "8472"]
+            )
             defer { OffloadBed.forceStop(capture) }
-            Thread.sleep(forTimeInterval: 1)
 
             try OffloadBed.udpDatagramsArrive(from: bed.containerA, to: bed.containerB, count: 20, size: 1000)
             try transfersComplete(bed, bytes: Self.vxlanTransferBytes)
@@ -182,11 +184,13 @@ extension EngineForwardingTests {
 
             let capturePath = NSTemporaryDirectory() + "weft-vxlan-gro-\(getpid()).pcap"
             defer { unlink(capturePath) }
-            let capture = try bed.hostB.start([
-                "tcpdump", "-i", "ul0", "-s", "0", "-U", "-w", capturePath, "udp", "port", "8472",
-            ])
+            let capture = try startCapture(
+                in: bed.hostB,
+                device: "ul0",
+                path: capturePath,
+                filter: ["udp", "port", "8472"]
+            )
             defer { OffloadBed.forceStop(capture) }
-            Thread.sleep(forTimeInterval: 1)
 
             let before = engine.counters.snapshot()
             guard weft_setsockopt_int(sender, Int32(IPPROTO_UDP), UDP_SEGMENT, Int32(size)) == 0 else {

@@ -47,6 +47,7 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         checks.append(flanneldRules(facts))
         checks.append(device(facts))
         if let dataplane = dataplane(facts) { checks.append(dataplane) }
+        if let portFilter = portFilter(facts) { checks.append(portFilter) }
         return checks
     }
 
@@ -521,6 +522,56 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
                 "\(running.backend), \(what) on \(device): \(running.kernelEntries) neighbour, FDB and route entries for \(running.peers) peer(s), in step with the lease table\(direct)"
             )
         }
+    }
+
+    /// Whether the udp/vxlan port takes datagrams from the peers only, as weftd means it to: the
+    /// input rule in place and the set holding exactly the peers' PublicIPs. nil when not asked.
+    static func portFilter(_ facts: DoctorFacts) -> DoctorCheck? {
+        guard let filter = facts.portFilter else { return nil }
+        let name = "port filter"
+        guard let dropped = filter.droppedPackets else {
+            return DoctorCheck(
+                name,
+                .warn,
+                "off: UDP \(filter.port) takes datagrams from anyone who can reach it",
+                fix:
+                    "weftd filters by default; restart it without --port-filter=false unless a NAT between the nodes rewrites their addresses"
+            )
+        }
+        guard filter.ruleInstalled else {
+            return DoctorCheck(
+                name,
+                .fail,
+                "weftd filters UDP \(filter.port) but table ip weft has no input rule for it",
+                fix: "weftd's resync (--iptables-resync) reinstalls it; check that nothing flushes the ruleset"
+            )
+        }
+        guard filter.missing.isEmpty else {
+            return DoctorCheck(
+                name,
+                .fail,
+                "set peers lacks \(filter.missing.count) peer(s), whose datagrams are dropped: \(Self.listed(filter.missing))",
+                fix: "weftd's resync adds them; if this persists, weftd's log says what nft refused"
+            )
+        }
+        guard filter.stale.isEmpty else {
+            return DoctorCheck(
+                name,
+                .warn,
+                "set peers holds \(filter.stale.count) address(es) no peer has, accepted on UDP \(filter.port): \(Self.listed(filter.stale))",
+                fix: "weftd's resync removes them; if this persists, weftd's log says what nft refused"
+            )
+        }
+        return DoctorCheck(
+            name,
+            .ok,
+            "UDP \(filter.port) open to the peers only; \(dropped) datagram(s) (\(filter.droppedBytes) bytes) from elsewhere dropped"
+        )
+    }
+
+    /// The first three of `items` and how many more.
+    static func listed(_ items: [String]) -> String {
+        items.prefix(3).joined(separator: ", ") + (items.count > 3 ? " and \(items.count - 3) more" : "")
     }
 
     static func device(_ facts: DoctorFacts) -> DoctorCheck {

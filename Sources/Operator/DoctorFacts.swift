@@ -119,8 +119,44 @@ public struct DoctorFacts: Sendable {
     public var flannelLeftovers = FlannelLeftovers.found([])
     /// What the running weftd says about its dataplane through its status socket.
     public var dataplane = DataplaneState.notAsked
+    /// The port filter as the running weftd reports it and nft lists it; nil when weftd was not
+    /// asked or carries no port (host-gw).
+    public var portFilter: PortFilterState?
 
     public init() {}
+
+    /// weftd's port filter (the nft set of peers and the input rule in front of the udp/vxlan port),
+    /// set beside the leases weftd holds.
+    public struct PortFilterState: Equatable, Sendable {
+        /// The udp or vxlan port the filter guards.
+        public var port: UInt16
+        /// Datagrams and bytes the filter dropped since weftd started, from /v1/stats; nil when weftd
+        /// runs without the filter (--port-filter=false).
+        public var droppedPackets: UInt64?
+        public var droppedBytes: UInt64
+        /// Whether table ip weft's input chain drops strangers' datagrams to `port`.
+        public var ruleInstalled: Bool
+        /// Peers' PublicIPs the set lacks (their datagrams are dropped), and addresses it holds that
+        /// no peer has (accepted from anyone there).
+        public var missing: [String]
+        public var stale: [String]
+
+        public init(
+            port: UInt16,
+            droppedPackets: UInt64?,
+            droppedBytes: UInt64 = 0,
+            ruleInstalled: Bool,
+            missing: [String] = [],
+            stale: [String] = []
+        ) {
+            self.port = port
+            self.droppedPackets = droppedPackets
+            self.droppedBytes = droppedBytes
+            self.ruleInstalled = ruleInstalled
+            self.missing = missing
+            self.stale = stale
+        }
+    }
 
     public enum DataplaneState: Sendable {
         case notAsked

@@ -144,6 +144,9 @@ struct DoctorProbe {
         facts.rules = Self.listRules()
         facts.flannelLeftovers = Self.findFlanneldRules()
         facts.dataplane = readDataplane()
+        if let port = DoctorCheck.networkConfig(facts)?.backend.effectivePort, port != 0 {
+            facts.portFilter = readPortFilter(port: port, rules: facts.rules)
+        }
         return facts
     }
 
@@ -337,6 +340,27 @@ struct DoctorProbe {
         } catch {
             return .failure(InterfaceProblem("\(error)"))
         }
+    }
+
+    /// weftd's port filter: what /v1/stats says it dropped, and nft's rule and set beside the peers
+    /// /v1/routes lists. nil when weftd does not answer.
+    func readPortFilter(port: UInt16, rules: DoctorFacts.Rules) -> DoctorFacts.PortFilterState? {
+        guard let path = options.statusSocketPath else { return nil }
+        let client = StatusClient(path: path)
+        guard let stats = try? client.stats(), let routes = try? client.routes() else { return nil }
+        let expected = PortFilter(port: port, peers: Set(routes.routes.compactMap { IPv4Address($0.publicIP) }))
+        let listing = if case .table(let text) = rules { NFTListing(parsing: text) } else { NFTListing(chains: []) }
+        let installed = listing.chains.contains { $0.name == PortFilter.chainName && $0.lines == expected.chain.lines }
+        let held = listing.sets.first { $0.name == PortFilter.setName }?.elements ?? []
+        let wanted = expected.set.elements
+        return DoctorFacts.PortFilterState(
+            port: port,
+            droppedPackets: stats.portFilter?.packets,
+            droppedBytes: stats.portFilter?.bytes ?? 0,
+            ruleInstalled: installed,
+            missing: wanted.filter { !held.contains($0) },
+            stale: held.filter { !wanted.contains($0) }
+        )
     }
 
     /// flanneld's tables (nftables mode) and chains (iptables-nft), each asked of nft by name.

@@ -199,6 +199,43 @@ import Testing
         #expect(Self.check(DoctorCheck.evaluate(facts), "flanneld's rules")?.status == .warn)
     }
 
+    /// The port filter: no check unless weftd answered; a warning when weftd runs without it, a
+    /// failure when the rule is gone or a peer is missing from the set, a warning for addresses
+    /// the set holds that no peer has, and the drops when all is in place.
+    @Test func thePortFilterAgainstThePeers() throws {
+        var facts = try Self.healthy()
+        #expect(Self.check(DoctorCheck.evaluate(facts), "port filter") == nil)
+        facts.portFilter = .init(port: 8472, droppedPackets: 12, droppedBytes: 960, ruleInstalled: true)
+        #expect(
+            Self.check(DoctorCheck.evaluate(facts), "port filter")
+                == DoctorCheck(
+                    "port filter",
+                    .ok,
+                    "UDP 8472 open to the peers only; 12 datagram(s) (960 bytes) from elsewhere dropped"
+                )
+        )
+        facts.portFilter = .init(port: 8472, droppedPackets: nil, ruleInstalled: false)
+        let off = try #require(Self.check(DoctorCheck.evaluate(facts), "port filter"))
+        #expect(off.status == .warn && off.fix?.contains("--port-filter=false") == true, "\(off)")
+        #expect(DoctorCheck.passed(DoctorCheck.evaluate(facts)))
+        facts.portFilter = .init(port: 8285, droppedPackets: 0, ruleInstalled: false)
+        let noRule = try #require(Self.check(DoctorCheck.evaluate(facts), "port filter"))
+        #expect(noRule.status == .fail && noRule.detail.contains("no input rule for it"), "\(noRule)")
+        let missing = (1...5).map { "198.18.0.\($0)" }
+        facts.portFilter = .init(port: 8472, droppedPackets: 0, ruleInstalled: true, missing: missing)
+        let lacking = try #require(Self.check(DoctorCheck.evaluate(facts), "port filter"))
+        #expect(
+            lacking.status == .fail && lacking.detail.contains("lacks 5 peer(s)")
+                && lacking.detail.contains("198.18.0.3")
+                && !lacking.detail.contains("198.18.0.4") && lacking.detail.hasSuffix("and 2 more"),
+            "\(lacking)"
+        )
+        #expect(!DoctorCheck.passed(DoctorCheck.evaluate(facts)))
+        facts.portFilter = .init(port: 8472, droppedPackets: 0, ruleInstalled: true, stale: ["198.18.0.9"])
+        let stale = try #require(Self.check(DoctorCheck.evaluate(facts), "port filter"))
+        #expect(stale.status == .warn && stale.detail.contains("holds 1 address(es) no peer has"), "\(stale)")
+    }
+
     /// The running weftd's dataplane: named when it answers, the kernel's entries judged against
     /// the lease table, a warning when its socket does not answer, no check when not asked.
     @Test func theRunningDataplaneAndTheKernelsEntries() throws {

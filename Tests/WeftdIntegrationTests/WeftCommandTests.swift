@@ -242,13 +242,17 @@ extension WeftdBeds {
             }
 
             // doctor in host 2, with weftd's flags: everything passes.
-            let doctorFlags = ["doctor", etcd, "--subnet-file", bed.subnetFile(2), "--iface", bed.hostIP(2)]
+            let doctorFlags = [
+                "doctor", etcd, "--subnet-file", bed.subnetFile(2), "--iface", bed.hostIP(2), "--status-socket",
+                bed.statusSocket(2),
+            ]
             let healthy = try bed.weft(bed.host(2), doctorFlags)
             #expect(healthy.status == 0, "\(healthy.output)\(healthy.error)")
             #expect(!healthy.output.contains("FAIL"), "\(healthy.output)")
+            // The port filter's check compares nft's set with the peers weftd's /v1/routes lists.
             for name in [
                 "net.ipv4.ip_forward", "MTU", "lease /coreos.com/network/subnets/", "overlay device flannel.1",
-                "config /coreos.com/network/config",
+                "config /coreos.com/network/config", "dataplane", "port filter",
             ] {
                 let line = healthy.output.split(separator: "\n").first { $0.contains(name) }
                 #expect(line?.hasPrefix("ok ") == true, "\(name): \(healthy.output)")

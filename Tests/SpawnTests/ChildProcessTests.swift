@@ -93,9 +93,10 @@ import Testing
             "\(String(decoding: inChild.output, as: UTF8.self))"
         )
         let before = openDescriptors()
-        for _ in 0..<50 { _ = try ChildProcess.run("/bin/true", arguments: [], environment: [:]) }
+        for _ in 0..<100 { _ = try ChildProcess.run("/bin/true", arguments: [], environment: [:]) }
         _ = try? ChildProcess.run("/nonexistent", arguments: [], environment: [:])
-        // Other suites run beside this one and open their own; Foundation's Process left 100 here.
-        #expect(openDescriptors() <= before + 5)
+        // Other suites run beside this one and open their own (up to 30 seen at once); a leak of
+        // one descriptor a run shows as 100, and Foundation's Process left 200 here.
+        #expect(openDescriptors() <= before + 40)
     }
 }

@@ -18,21 +18,23 @@ public struct NetworkConfig: Equatable, Sendable {
         case podCIDRs
     }
 
-    /// The whole overlay, host bits masked off ("10.1.2.3/16" is 10.1.0.0/16).
-    public let network: IPv4Prefix
-    /// Prefix length of each host's lease.
-    public let subnetLength: Int
-    /// First address of the lowest and of the highest subnet a lease may take (both inclusive).
-    public let subnetMin: IPv4Address
-    public let subnetMax: IPv4Address
+    /// Network, SubnetLen, SubnetMin and SubnetMax.
+    public let ipv4: IPv4Allocation
     public let backend: BackendConfig
     /// Parsed for completeness; the masquerade rules decide what to do with it.
     public let enableNFTables: Bool
     /// The IPv6 overlay when EnableIPv6 is true, nil otherwise.
     public let ipv6: IPv6Allocation?
 
-    /// Applies flannel's defaults and checks. nil, 0 (SubnetLen) and 0.0.0.0 (SubnetMin/Max)
-    /// all mean "unset", as in flannel, where they are Go zero values.
+    /// The whole overlay, host bits masked off ("10.1.2.3/16" is 10.1.0.0/16).
+    public var network: IPv4Prefix { ipv4.network }
+    /// Prefix length of each host's lease.
+    public var subnetLength: Int { ipv4.subnetLength }
+    /// First address of the lowest and of the highest subnet a lease may take (both inclusive).
+    public var subnetMin: IPv4Address { ipv4.subnetMin }
+    public var subnetMax: IPv4Address { ipv4.subnetMax }
+
+    /// Applies flannel's defaults and checks (IPv4Allocation) to the IPv4 fields.
     public init(
         network: IPv4Prefix,
         subnetLength: Int? = nil,
@@ -43,108 +45,46 @@ public struct NetworkConfig: Equatable, Sendable {
         ipv6: IPv6Allocation? = nil,
         checks: Checks = .allocation
     ) throws(ConfigError) {
-        func refuse(_ field: String, _ problem: String) -> ConfigError {
-            ConfigError(source: "config", field: field, problem: problem)
-        }
-        self.network = network
+        ipv4 = try IPv4Allocation(
+            network: network,
+            subnetLength: subnetLength,
+            subnetMin: subnetMin,
+            subnetMax: subnetMax,
+            checks: checks
+        )
         self.backend = backend
         self.enableNFTables = enableNFTables
         self.ipv6 = ipv6
-        if checks == .podCIDRs {
-            let defaults = Self.defaultSubnets(of: network)
-            let given = try? NetworkConfig(
-                network: network,
-                subnetLength: subnetLength,
-                subnetMin: subnetMin,
-                subnetMax: subnetMax
-            )
-            self.subnetLength = given?.subnetLength ?? defaults.length
-            self.subnetMin = given?.subnetMin ?? defaults.min
-            self.subnetMax = given?.subnetMax ?? defaults.max
-            return
-        }
-        let example = "\"Network\": \"10.244.0.0/16\""
-        guard network.length > 0 else {
-            throw refuse("Network", "Network \(network) covers every address; use a private range, e.g. \(example)")
-        }
-        // Four subnets of at least four addresses each: /28 is the smallest useful Network.
-        guard network.length <= 28 else {
-            throw refuse(
-                "Network",
-                "Network \(network) is too small (the minimum useful prefix is /28); use a Network of /28 or shorter, e.g. \(example)"
-            )
-        }
-        let shortest = network.length + 2
-        let suggested = max(24, shortest)
-        let lengthFix = "use a SubnetLen between \(shortest) and 30 (e.g. \"SubnetLen\": \(suggested))"
-        let length: Int
-        if let given = subnetLength, given != 0 {
-            // Each host needs room for a tunnel address and a bridge address.
-            guard given <= 30 else { throw refuse("SubnetLen", "SubnetLen \(given) is larger than 30; \(lengthFix)") }
-            guard given >= shortest else {
-                throw refuse(
-                    "SubnetLen",
-                    "SubnetLen \(given) leaves Network \(network) fewer than four subnets; \(lengthFix)"
-                )
-            }
-            length = given
-        } else {
-            length = Self.defaultSubnets(of: network).length
-        }
-
-        let size = UInt32(1) << UInt32(32 - length)
-        // The first subnet is skipped: its network address would collide with the Network's own.
-        let defaultMin = IPv4Address(network.network.value &+ size)
-        let defaultMax = IPv4Address(network.last.value &- (size - 1))
-        func bound(
-            _ field: String,
-            _ given: IPv4Address?,
-            default fallback: IPv4Address
-        ) throws(ConfigError) -> IPv4Address {
-            guard let given, given != .any else { return fallback }
-            guard network.contains(given) else {
-                throw refuse(
-                    field,
-                    "\(field) \(given) is not in the range of the Network \(network); use an address inside it, e.g. \"\(field)\": \"\(fallback)\""
-                )
-            }
-            let aligned = IPv4Prefix(given, length: length).network
-            guard aligned == given else {
-                throw refuse(
-                    field,
-                    "\(field) \(given) is not on a SubnetLen boundary (/\(length)); use e.g. \"\(field)\": \"\(aligned)\""
-                )
-            }
-            return given
-        }
-        let lowest = try bound("SubnetMin", subnetMin, default: defaultMin)
-        let highest = try bound("SubnetMax", subnetMax, default: defaultMax)
-        // flannel does not check this; it would only fail later with "out of subnets".
-        guard lowest <= highest else {
-            throw refuse("SubnetMin", "SubnetMin \(lowest) is above SubnetMax \(highest); swap them or widen the range")
-        }
-
-        self.subnetLength = length
-        self.subnetMin = lowest
-        self.subnetMax = highest
     }
 
-    /// flannel's defaults: SubnetLen 24 for a Network of /22 or shorter, else two bits more (at
-    /// most /32); SubnetMin the second subnet, SubnetMax the last.
-    static func defaultSubnets(of network: IPv4Prefix) -> (length: Int, min: IPv4Address, max: IPv4Address) {
-        let length = network.length <= 22 ? 24 : min(network.length + 2, 32)
-        let size = UInt32(1) << UInt32(32 - length)
-        return (length, IPv4Address(network.network.value &+ size), IPv4Address(network.last.value &- (size - 1)))
+    /// Which valid configs `parse` returns.
+    public struct Scope: Sendable, Equatable {
+        let refusesIPv6: Bool
+
+        /// What weftd's backends carry: EnableIPv6 is refused (`refuseWhatWeftDoesNotCarry`).
+        public static let carried = Scope(refusesIPv6: true)
+        /// Dual-stack configs too, for the parts that handle IPv6 before the backends carry it
+        /// (the subnet managers, and their tests). An IPv6-only network is still refused: the
+        /// IPv4 fields of a NetworkConfig are not optional.
+        package static let dualStack = Scope(refusesIPv6: false)
     }
 
-    public static func parse(_ text: String, checks: Checks = .allocation) throws(ConfigError) -> NetworkConfig {
-        try parse(Array(text.utf8), checks: checks)
+    public static func parse(
+        _ text: String,
+        checks: Checks = .allocation,
+        scope: Scope = .carried
+    ) throws(ConfigError) -> NetworkConfig {
+        try parse(Array(text.utf8), checks: checks, scope: scope)
     }
 
     /// Decodes the config JSON like Go's encoding/json into flannel's Config struct (member names
     /// case-insensitive, unknown members ignored, later duplicates win), then validates for `checks`.
-    public static func parse(_ bytes: [UInt8], checks: Checks = .allocation) throws(ConfigError) -> NetworkConfig {
-        try refuseWhatWeftDoesNotCarry(validated(bytes, checks: checks))
+    public static func parse(
+        _ bytes: [UInt8],
+        checks: Checks = .allocation,
+        scope: Scope = .carried
+    ) throws(ConfigError) -> NetworkConfig {
+        try refuseWhatWeftDoesNotCarry(validated(bytes, checks: checks), scope: scope)
     }
 
     /// The config as flannel accepts it, before Weft refuses what it does not carry: nil when
@@ -264,7 +204,10 @@ public struct NetworkConfig: Equatable, Sendable {
     /// 19). Everything has been validated by now, so a config that passes here is flannel-valid,
     /// and lifting a refusal is deleting its guard. `config` is nil when EnableIPv4 is false;
     /// lifting that refusal also needs a NetworkConfig whose IPv4 fields are optional.
-    static func refuseWhatWeftDoesNotCarry(_ config: NetworkConfig?) throws(ConfigError) -> NetworkConfig {
+    static func refuseWhatWeftDoesNotCarry(
+        _ config: NetworkConfig?,
+        scope: Scope = .carried
+    ) throws(ConfigError) -> NetworkConfig {
         func refuse(_ field: String, _ problem: String) -> ConfigError {
             ConfigError(source: "config", field: field, problem: problem)
         }
@@ -274,7 +217,7 @@ public struct NetworkConfig: Equatable, Sendable {
                 "EnableIPv4 false (an IPv6-only network) is not supported yet: Weft's backends carry IPv4 only; remove \"EnableIPv4\" or set it to true"
             )
         }
-        guard config.ipv6 == nil else {
+        guard config.ipv6 == nil || !scope.refusesIPv6 else {
             throw refuse(
                 "EnableIPv6",
                 "EnableIPv6 true is not supported yet: Weft's backends carry IPv4 only (the IPv6 fields are valid); remove \"EnableIPv6\" or set it to false"

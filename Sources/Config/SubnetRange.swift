@@ -51,7 +51,7 @@ public struct SubnetRange: Sequence, Equatable, Sendable {
 
 extension NetworkConfig {
     /// Number of addresses in one lease.
-    public var subnetSize: UInt32 { UInt32(1) << UInt32(32 - subnetLength) }
+    public var subnetSize: UInt32 { ipv4.subnetSize }
 
     public var subnets: SubnetRange {
         SubnetRange(
@@ -62,7 +62,16 @@ extension NetworkConfig {
 
     /// Whether a lease (e.g. one found in etcd for our PublicIP, or the previous FLANNEL_SUBNET)
     /// may be kept under this config.
-    public func fits(_ subnet: IPv4Prefix) -> Bool { subnets.contains(subnet) }
+    public func fits(_ subnet: IPv4Prefix) -> Bool { ipv4.fits(subnet) }
+
+    /// flannel's isSubnetConfigCompat and isIPv6SubnetConfigCompat together: both halves of a
+    /// lease fit, and it has an IPv6 subnet exactly when EnableIPv6 is true, so a lease taken
+    /// before IPv6 was switched on (or off) is given up and taken again with the right halves.
+    public func fits(_ key: LeaseKey) -> Bool {
+        guard fits(key.subnet) else { return false }
+        guard let ipv6 else { return key.ipv6Subnet == nil }
+        return key.ipv6Subnet.map(ipv6.fits) ?? false
+    }
 
     /// Why `subnet` cannot be a lease under this config, for a message; nil when it `fits`.
     public func misfit(_ subnet: IPv4Prefix) -> String? {

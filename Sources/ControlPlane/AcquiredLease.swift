@@ -5,6 +5,8 @@ import Config
 /// where it is kept (an etcd key and lease, a Node's podCIDR): `location` names that for log lines.
 public struct AcquiredLease: Sendable, Equatable {
     public var subnet: IPv4Prefix
+    /// The IPv6 half of a dual-stack lease; nil when the network has no IPv6 (EnableIPv6 false).
+    public var ipv6Subnet: IPv6Prefix?
     /// How long the lease lasts unless renewed; nil when it does not expire (an etcd
     /// reservation, a Kubernetes node's podCIDR).
     public var ttl: Duration?
@@ -23,9 +25,11 @@ public struct AcquiredLease: Sendable, Equatable {
         origin: LeaseOrigin,
         config: NetworkConfig,
         attributes: LeaseAttributes,
-        location: String
+        location: String,
+        ipv6Subnet: IPv6Prefix? = nil
     ) {
         self.subnet = subnet
+        self.ipv6Subnet = ipv6Subnet
         self.ttl = ttl
         self.origin = origin
         self.config = config

@@ -28,7 +28,8 @@ public enum PeerSkipReason: String, Sendable, Hashable, CaseIterable, CustomStri
 /// (an etcd key and value, a Node's podCIDR and annotations) turns into this, and the table
 /// decides the rest the same way for every store.
 public enum PeerRecord: Sendable, Equatable {
-    case lease(subnet: IPv4Prefix, attributes: LeaseAttributes)
+    /// `ipv6Subnet`: the IPv6 half of a dual-stack lease (the key's or the Node's second podCIDR).
+    case lease(subnet: IPv4Prefix, attributes: LeaseAttributes, ipv6Subnet: IPv6Prefix? = nil)
     /// Unreadable for `reason`; `subnet` when known (the record still occupies it).
     case unreadable(PeerSkipReason, subnet: IPv4Prefix?)
 }
@@ -37,7 +38,7 @@ public enum PeerRecord: Sendable, Equatable {
 /// the routes they make. Pure: a subnet manager's watcher feeds it listings and changes.
 public struct PeerTable: Sendable {
     enum Entry: Equatable {
-        case peer(subnet: IPv4Prefix, nextHop: NextHop)
+        case peer(subnet: IPv4Prefix, nextHop: NextHop, ipv6: IPv6Peer? = nil)
         case skipped(PeerSkipReason, subnet: IPv4Prefix?)
     }
 
@@ -97,7 +98,7 @@ public struct PeerTable: Sendable {
         for entry in fresh.values {
             switch entry {
             case .skipped(let reason, _): skippedCounts[reason, default: 0] += 1
-            case .peer(let subnet, let nextHop): ordered.append(Route(subnet: subnet, nextHop: nextHop))
+            case .peer(let subnet, let nextHop, _): ordered.append(Route(subnet: subnet, nextHop: nextHop))
             }
         }
         ordered.sort { Self.precedes($0.subnet, $1.subnet) }
@@ -127,11 +128,22 @@ public struct PeerTable: Sendable {
         return (routes, skipped)
     }
 
+    /// The IPv6 halves of every valid peer's lease in (network, length) order, ours and any
+    /// overlapping `localSubnet` left out: what an IPv6 dataplane routes.
+    public func ipv6Peers(localSubnet: IPv6Prefix?) -> [IPv6Peer] {
+        var peers: [IPv6Peer] = []
+        for case .peer(_, _, let ipv6?) in records.values {
+            if let localSubnet, ipv6.subnet.overlaps(localSubnet) { continue }
+            peers.append(ipv6)
+        }
+        return peers.sorted { ($0.subnet.network, $0.subnet.length) < ($1.subnet.network, $1.subnet.length) }
+    }
+
     private mutating func include(_ entry: Entry) {
         switch entry {
         case .skipped(let reason, _):
             skippedCounts[reason, default: 0] += 1
-        case .peer(let subnet, let nextHop):
+        case .peer(let subnet, let nextHop, _):
             // After any routes of the same subnet: the newest of equal subnets comes last.
             ordered.insert(Route(subnet: subnet, nextHop: nextHop), at: firstIndex { Self.precedes(subnet, $0) })
         }
@@ -142,7 +154,7 @@ public struct PeerTable: Sendable {
         case .skipped(let reason, _):
             let left = (skippedCounts[reason] ?? 1) - 1
             skippedCounts[reason] = left > 0 ? left : nil
-        case .peer(let subnet, let nextHop):
+        case .peer(let subnet, let nextHop, _):
             let route = Route(subnet: subnet, nextHop: nextHop)
             var index = firstIndex { !Self.precedes($0, subnet) }
             while index < ordered.count, ordered[index].subnet == subnet, ordered[index] != route { index += 1 }
@@ -172,28 +184,61 @@ public struct PeerTable: Sendable {
     static func entry(_ record: PeerRecord, config: NetworkConfig) -> Entry {
         let subnet: IPv4Prefix
         let attributes: LeaseAttributes
+        let ipv6Subnet: IPv6Prefix?
         switch record {
         case .unreadable(let reason, let known): return .skipped(reason, subnet: known)
-        case .lease(let leased, let published): (subnet, attributes) = (leased, published)
+        case .lease(let leased, let published, let leased6):
+            (subnet, attributes, ipv6Subnet) = (leased, published, leased6)
         }
         let publicIP = attributes.publicIP
         guard publicIP != .any else { return .skipped(.missingPublicIP, subnet: subnet) }
         guard config.network.contains(subnet) else { return .skipped(.outsideNetwork, subnet: subnet) }
         let port = config.backend.effectivePort
+        let nextHop: NextHop
         switch config.backend.kind {
         case .udp:
-            return .peer(subnet: subnet, nextHop: NextHop(publicIP: publicIP, port: port, backend: .udp))
+            nextHop = NextHop(publicIP: publicIP, port: port, backend: .udp)
         case .hostGateway:
             guard attributes.backendType == Backend.hostGateway.rawValue else {
                 return .skipped(.otherBackend, subnet: subnet)
             }
-            return .peer(subnet: subnet, nextHop: NextHop(publicIP: publicIP, port: 0, backend: .hostGateway))
+            nextHop = NextHop(publicIP: publicIP, port: 0, backend: .hostGateway)
         case .vxlan:
             guard let data = try? attributes.vxlanData() else { return .skipped(.badBackendData, subnet: subnet) }
-            return .peer(
-                subnet: subnet,
-                nextHop: NextHop(publicIP: publicIP, port: port, vtepMAC: data.vtepMAC, backend: .vxlan)
+            nextHop = NextHop(publicIP: publicIP, port: port, vtepMAC: data.vtepMAC, backend: .vxlan)
+        }
+        // The IPv6 half rides along when the network has one and the subnet lies in it; without
+        // it the peer is still reached over IPv4, as flanneld's IPv4 half works alone.
+        let ipv6 = ipv6Subnet.flatMap { subnet6 -> IPv6Peer? in
+            guard let network6 = config.ipv6?.network, network6.contains(subnet6) else { return nil }
+            return IPv6Peer(
+                subnet: subnet6,
+                nextHop: nextHop,
+                publicIPv6: attributes.publicIPv6Address,
+                vtepMAC: try? attributes.vxlanV6Data().vtepMAC
             )
         }
+        return .peer(subnet: subnet, nextHop: nextHop, ipv6: ipv6)
     }
+}
+
+/// A peer's IPv6 half: its subnet and what its lease publishes for reaching it over either underlay.
+public struct IPv6Peer: Sendable, Hashable {
+    public var subnet: IPv6Prefix
+    /// The peer's IPv4 next hop (as its IPv4 route has): Weft's engine carries inner IPv6 over it.
+    public var nextHop: NextHop
+    /// The lease's PublicIPv6: the IPv6 underlay of flannel's `flannel-v6.<VNI>` and host-gw's v6 routes.
+    public var publicIPv6: IPv6Address?
+    /// BackendV6Data's VtepMAC (vxlan leases with an IPv6 part).
+    public var vtepMAC: MACAddress?
+
+    public init(subnet: IPv6Prefix, nextHop: NextHop, publicIPv6: IPv6Address?, vtepMAC: MACAddress?) {
+        self.subnet = subnet
+        self.nextHop = nextHop
+        self.publicIPv6 = publicIPv6
+        self.vtepMAC = vtepMAC
+    }
+
+    /// The route over the IPv4 underlay.
+    public var route: IPv6Route { IPv6Route(subnet: subnet, nextHop: nextHop) }
 }

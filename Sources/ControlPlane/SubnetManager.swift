@@ -53,6 +53,8 @@ public struct LeaseRequest: Sendable {
     public var attributes: LeaseAttributes
     /// subnet.env's FLANNEL_SUBNET from the previous run, tried first where the store lets us choose.
     public var previousSubnet: IPv4Prefix?
+    /// subnet.env's FLANNEL_IPV6_SUBNET from the previous run, asked for with `previousSubnet`.
+    public var previousIPv6Subnet: IPv6Prefix?
     /// This node's identity beside its PublicIP (weftd's --node-id); nil: flannel's rule alone.
     public var node: NodeOwner?
     /// TTL asked for each lease, where leases expire (--subnet-lease-ttl, flannel: 24 h).

@@ -104,7 +104,7 @@ struct DaemonFlag: Sendable {
 
     static func address(_ text: String, flag: String, variable: String?) throws(DaemonOptionsError) -> IPv4Address {
         guard let address = IPv4Address(text) else {
-            let hint = text.contains(":") ? " (Weft is IPv4 only)" : ""
+            let hint = text.contains(":") && flag == "--public-ip" ? " (an IPv6 one goes to --public-ipv6)" : ""
             throw DaemonOptionsError(
                 flag: flag,
                 environmentVariable: variable,
@@ -227,7 +227,7 @@ struct DaemonFlag: Sendable {
             .string,
             "NAME|IP",
             example: "eth0",
-            "interface for inter-host traffic, by name or IPv4 address; repeatable, the first that exists wins"
+            "interface for inter-host traffic, by name or IPv4 or IPv6 address; repeatable, the first that exists wins"
         ) { options, value, variable throws(DaemonOptionsError) in
             guard !value.isEmpty else {
                 throw DaemonOptionsError(
@@ -273,7 +273,23 @@ struct DaemonFlag: Sendable {
         ) { options, value, variable throws(DaemonOptionsError) in
             options.publicIP = try address(value, flag: "--public-ip", variable: variable)
         },
-        ignoredText("public-ipv6", example: "2001:db8::1", "accepted for compatibility; Weft is IPv4 only"),
+        DaemonFlag(
+            "public-ipv6",
+            .string,
+            "IP",
+            example: "2001:db8::1",
+            "IPv6 address other hosts reach this one at when the network has IPv6 (default: the interface's)"
+        ) { options, value, variable throws(DaemonOptionsError) in
+            guard let address = IPv6Address(value), HostInterface.isUnicast(address) else {
+                throw DaemonOptionsError(
+                    flag: "--public-ipv6",
+                    environmentVariable: variable,
+                    problem:
+                        "\(DaemonOptionsError.show(value)) is not a unicast IPv6 address; write e.g. --public-ipv6=2001:db8::1"
+                )
+            }
+            options.publicIPv6 = address
+        },
 
         text(
             "subnet-file",

@@ -38,13 +38,15 @@ public struct DaemonOptions: Equatable, Sendable {
     public var setNodeNetworkUnavailable = true
 
     // External interface (see InterfaceSelector).
-    /// --iface, in order: interface names or IPv4 addresses; the first that exists wins.
+    /// --iface, in order: interface names or IPv4 or IPv6 addresses; the first that exists wins.
     public var interfaces: [String] = []
     /// --iface-regex, in order, validated as regular expressions; tried after every --iface.
     public var interfaceRegexes: [String] = []
     public var interfaceCanReach: IPv4Address?
     /// The address other hosts send to; nil means the chosen interface's address.
     public var publicIP: IPv4Address?
+    /// --public-ipv6: the IPv6 address a dual-stack lease advertises; nil means the interface's.
+    public var publicIPv6: IPv6Address?
 
     // Lease and files.
     public var subnetFile = SubnetEnv.defaultPath

@@ -2,7 +2,8 @@ import Addressing
 import CShims
 import Glibc
 
-/// Reads the calling thread's network namespace: interfaces (getifaddrs, SIOCGIFMTU), the main
+/// Reads the calling thread's network namespace: interfaces and their IPv4 and IPv6 addresses
+/// (getifaddrs, SIOCGIFMTU), the main
 /// IPv4 routing table, and the source address toward a destination.
 ///
 /// Routes come from /proc/thread-self/net/route rather than rtnetlink: it lists the same main table
@@ -47,6 +48,12 @@ public enum HostNetwork {
             if let address = current.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) {
                 let value = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
                 byName[name]!.addresses.append(IPv4Address(networkOrder: value))
+            }
+            if let address = current.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET6) {
+                let value = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                    withUnsafeBytes(of: $0.pointee.sin6_addr) { IPv6Address(loadingFrom: $0.baseAddress!) }
+                }
+                byName[name]!.ipv6Addresses.append(value)
             }
         }
         return order.compactMap { byName[$0] }.sorted { $0.index < $1.index }

@@ -43,6 +43,14 @@ final class SubnetFile: Sendable {
         return subnet
     }
 
+    /// FLANNEL_IPV6_SUBNET of the previous run, asked for together with FLANNEL_SUBNET; nil
+    /// unless the network has IPv6 and it could be a lease under `config`.
+    func previousIPv6Subnet(fitting config: NetworkConfig) -> IPv6Prefix? {
+        guard let ipv6 = config.ipv6, let subnet = (try? SubnetEnv.read(path: path))?.ipv6Subnet, ipv6.fits(subnet)
+        else { return nil }
+        return subnet
+    }
+
     /// Writes `env` atomically; its text is what the file must hold from now on.
     func write(_ env: SubnetEnv) throws(ConfigError) {
         try written.withLock { (written: inout String?) throws(ConfigError) in

@@ -388,23 +388,35 @@ struct WeftdRunner {
     }
 
     private func leaseRequest(_ identity: Identity, config: NetworkConfig) -> LeaseRequest {
-        let publicIP = context.interface.publicIP
-        let attributes: LeaseAttributes =
+        // The node ID guards etcd's leases (owner records); in Kubernetes mode the Node is the identity.
+        var request = LeaseRequest(
+            attributes: Self.leaseAttributes(identity, interface: context.interface, config: config),
+            previousSubnet: context.subnetFile.previousSubnet(fitting: config),
+            node: options.kubeSubnetManager ? nil : NodeIdentity.resolve(nodeID: options.nodeID, logger: logger)
+        )
+        request.previousIPv6Subnet = context.subnetFile.previousIPv6Subnet(fitting: config)
+        request.ttl = options.subnetLeaseTTL
+        request.renewMargin = options.subnetLeaseRenewMargin
+        return request
+    }
+
+    /// What the lease publishes: the interface's PublicIP and, when the network has IPv6, its
+    /// PublicIPv6 (--public-ipv6, else the interface's IPv6 address), as flanneld's ExtV6Addr.
+    static func leaseAttributes(
+        _ identity: Identity,
+        interface: ExternalInterface,
+        config: NetworkConfig
+    ) -> LeaseAttributes {
+        let publicIP = interface.publicIP
+        var attributes: LeaseAttributes =
             switch identity.backend {
             case .vxlan:
                 .vxlan(publicIP: publicIP, data: VXLANLeaseData(configuredVNI: identity.vni, vtepMAC: identity.vtepMAC))
             case .hostGateway: .hostGateway(publicIP: publicIP)
             case .udp: .udp(publicIP: publicIP)
             }
-        // The node ID guards etcd's leases (owner records); in Kubernetes mode the Node is the identity.
-        var request = LeaseRequest(
-            attributes: attributes,
-            previousSubnet: context.subnetFile.previousSubnet(fitting: config),
-            node: options.kubeSubnetManager ? nil : NodeIdentity.resolve(nodeID: options.nodeID, logger: logger)
-        )
-        request.ttl = options.subnetLeaseTTL
-        request.renewMargin = options.subnetLeaseRenewMargin
-        return request
+        if config.ipv6 != nil { attributes.publicIPv6Address = interface.publicIPv6 }
+        return attributes
     }
 
     /// flannel's NAT check for host-gw, as one line, or nil: peers route to our PublicIP as an

@@ -12,6 +12,8 @@ public enum EtcdLeaseFailure: Sendable, Equatable, CustomStringConvertible {
     case configInvalid(key: String, ConfigError)
     /// Every subnet between SubnetMin and SubnetMax is taken.
     case outOfSubnets(network: IPv4Prefix, subnetMin: IPv4Address, subnetMax: IPv4Address, subnets: Int, prefix: String)
+    /// IPv4 subnets are free, but every IPv6 subnet between IPv6SubnetMin and IPv6SubnetMax is taken.
+    case outOfIPv6Subnets(network: IPv6Prefix, subnetMin: IPv6Address, subnetMax: IPv6Address, prefix: String)
     /// Other hosts kept winning the compare-and-create transaction.
     case contended(attempts: Int)
     /// The lease with our PublicIP belongs to another node (its owner key names another node ID).
@@ -40,6 +42,10 @@ public enum EtcdLeaseFailure: Sendable, Equatable, CustomStringConvertible {
             return
                 "out of subnets: all \(subnets) subnets of \(network) between SubnetMin \(subnetMin) and SubnetMax \(subnetMax) are leased; "
                 + "remove stale leases (ETCDCTL_API=3 etcdctl get --prefix \(EtcdPath.subnets(prefix: prefix))/) or widen SubnetMin/SubnetMax"
+        case .outOfIPv6Subnets(let network, let subnetMin, let subnetMax, let prefix):
+            return
+                "out of IPv6 subnets: every subnet of \(network) between IPv6SubnetMin \(subnetMin) and IPv6SubnetMax \(subnetMax) is leased; "
+                + "remove stale leases (ETCDCTL_API=3 etcdctl get --prefix \(EtcdPath.subnets(prefix: prefix))/) or widen IPv6SubnetMin/IPv6SubnetMax"
         case .contended(let attempts):
             return
                 "lost the race for a free subnet \(attempts) times in a row (other hosts took each one first); retry, or check for many hosts starting at once"
@@ -57,7 +63,7 @@ public enum EtcdLeaseFailure: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .configMissing: LeaseError(.configMissing, description)
         case .configInvalid: LeaseError(.configInvalid, description)
-        case .outOfSubnets: LeaseError(.noSubnet, description)
+        case .outOfSubnets, .outOfIPv6Subnets: LeaseError(.noSubnet, description)
         case .contended: LeaseError(.contended, description)
         case .ownedByAnotherNode: LeaseError(.ownedByAnotherNode, description)
         case .etcd(let error): LeaseError(.store, description, problem: Self.problem(error))

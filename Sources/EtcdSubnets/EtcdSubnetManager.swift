@@ -50,9 +50,11 @@ public struct EtcdSubnetManager: SubnetManager {
         log: @escaping LogHandler,
         events: PeerWatchEvents
     ) -> any PeerWatching {
-        PeerWatcher(
+        var configuration = PeerWatcher.Configuration(network: lease.config, localSubnet: lease.subnet, prefix: prefix)
+        configuration.localIPv6Subnet = lease.ipv6Subnet
+        return PeerWatcher(
             client: client,
-            configuration: PeerWatcher.Configuration(network: lease.config, localSubnet: lease.subnet, prefix: prefix),
+            configuration: configuration,
             publisher: publisher,
             log: log,
             onOwnKeyChange: { await keeper.noticeOwnRecordChange(version: $0) },

@@ -20,6 +20,8 @@ public actor LeaseManager: LeaseKeeper {
         public var attributes: LeaseAttributes
         /// The subnet of the previous subnet.env (FLANNEL_SUBNET), tried before a random one.
         public var previousSubnet: IPv4Prefix?
+        /// subnet.env's FLANNEL_IPV6_SUBNET, asked for together with `previousSubnet`.
+        public var previousIPv6Subnet: IPv6Prefix?
         /// TTL asked for each etcd lease (flannel: 24 h).
         public var leaseTTL: Duration = .seconds(86_400)
         /// Renew when less than this is left (--subnet-lease-renew-margin, flannel: 60 min). A
@@ -32,6 +34,9 @@ public actor LeaseManager: LeaseKeeper {
         /// This node's identity beside its PublicIP, written to the owner key of every lease we
         /// take; nil: no owner keys, flannel's rule alone (a lease with our PublicIP is ours).
         public var node: NodeOwner?
+        /// Which network configs are taken: `.dualStack` lets the lease carry an IPv6 subnet
+        /// before weftd's backends carry IPv6.
+        package var configScope: NetworkConfig.Scope = .carried
 
         public init(
             attributes: LeaseAttributes,
@@ -49,6 +54,7 @@ public actor LeaseManager: LeaseKeeper {
             leaseTTL = request.ttl
             renewMargin = request.renewMargin
             node = request.node
+            previousIPv6Subnet = request.previousIPv6Subnet
         }
     }
 
@@ -85,7 +91,7 @@ public actor LeaseManager: LeaseKeeper {
     /// Failed re-acquisitions in a row, pacing the next try.
     private var reacquisitions = 0
     /// The subnet held before the last loss, asked for first when re-acquiring.
-    private var lostSubnet: IPv4Prefix?
+    private var lostSubnet: LeaseKey?
     /// Clock time of the next renewal or retry; nil when there is nothing to renew (a reservation).
     private var deadline: Duration?
     /// Highest revision of a watch event on our key not yet checked.
@@ -127,7 +133,10 @@ public actor LeaseManager: LeaseKeeper {
     public func acquireRecord() async throws(LeaseError) -> Record {
         if let record { return record }
         if let acquisition { return try await acquisition.value.get() }
-        let preferred = [lostSubnet, configuration.previousSubnet].compactMap { $0 }
+        let previous = configuration.previousSubnet.map {
+            LeaseKey(subnet: $0, ipv6Subnet: configuration.previousIPv6Subnet)
+        }
+        let preferred = [lostSubnet, previous].compactMap { $0 }
         let task = Task { () async -> Result<Record, LeaseError> in
             do throws(LeaseError) {
                 return .success(try await take(preferring: preferred))
@@ -143,10 +152,10 @@ public actor LeaseManager: LeaseKeeper {
     }
 
     private func install(_ lease: Record) {
-        if let lostSubnet, lostSubnet != lease.subnet {
+        if let lostSubnet, lostSubnet != lease.lease.leaseKey {
             log(
                 .warning,
-                "lease subnet CHANGED from \(lostSubnet) to \(lease.subnet) (\(lease.key)): containers addressed from \(lostSubnet) lose connectivity until restarted"
+                "lease subnet CHANGED from \(lostSubnet.subnets) to \(lease.lease.leaseKey.subnets) (\(lease.key)): containers addressed from \(lostSubnet.subnets) lose connectivity until restarted"
             )
         }
         lostSubnet = nil
@@ -154,13 +163,13 @@ public actor LeaseManager: LeaseKeeper {
         scheduleRenewal(ttl: lease.lease.ttl)
         log(
             .info,
-            "acquired \(lease.subnet) (\(lease.lease.origin)) at \(lease.key), etcd lease \(lease.etcdLease.map { "\($0)" } ?? "none (reservation)")"
+            "acquired \(lease.lease.leaseKey.subnets) (\(lease.lease.origin)) at \(lease.key), etcd lease \(lease.etcdLease.map { "\($0)" } ?? "none (reservation)")"
         )
         changeSink.yield(.acquired(lease.lease))
     }
 
-    private func take(preferring preferred: [IPv4Prefix]) async throws(LeaseError) -> Record {
-        let config = try await client.networkConfig(prefix: configuration.prefix)
+    private func take(preferring preferred: [LeaseKey]) async throws(LeaseError) -> Record {
+        let config = try await client.networkConfig(prefix: configuration.prefix, scope: configuration.configScope)
         // Granted once and reused across lost races; revoked if no write ends up using it.
         var granted: Lease?
         var generator = SystemRandomNumberGenerator()
@@ -178,7 +187,7 @@ public actor LeaseManager: LeaseKeeper {
                 for kv in stale {
                     log(
                         .info,
-                        "deleting our lease \(kv.key): it no longer fits SubnetLen/SubnetMin/SubnetMax of the config"
+                        "deleting our lease \(kv.key): it no longer fits the subnet fields or EnableIPv6 of the config"
                     )
                     _ = try await etcd { () throws(EtcdError) in
                         try await client.transaction(
@@ -199,13 +208,22 @@ public actor LeaseManager: LeaseKeeper {
                             prefix: configuration.prefix
                         )
                     )
-                case .reservation(let kv, let subnet):
-                    outcome = try await keepReservation(kv, subnet: subnet, config: config)
-                case .existing(let kv, let subnet):
-                    try await refuseIfAnotherNodeOwns(subnet, kv: kv)
+                case .outOfIPv6Subnets(let ipv6):
+                    throw LeaseError(
+                        .outOfIPv6Subnets(
+                            network: ipv6.network,
+                            subnetMin: ipv6.subnetMin,
+                            subnetMax: ipv6.subnetMax,
+                            prefix: configuration.prefix
+                        )
+                    )
+                case .reservation(let kv, let subnets):
+                    outcome = try await keepReservation(kv, subnets: subnets, config: config)
+                case .existing(let kv, let subnets):
+                    try await refuseIfAnotherNodeOwns(subnets, kv: kv)
                     let lease = try await grant(&granted)
                     outcome = try await write(
-                        subnet,
+                        subnets,
                         lease: lease,
                         config: config,
                         origin: .existing,
@@ -215,14 +233,14 @@ public actor LeaseManager: LeaseKeeper {
                         // The key has moved to the new lease; the old one holds nothing now.
                         try? await client.revokeLease(old)
                     }
-                case .create(let subnet, let origin):
+                case .create(let subnets, let origin):
                     let lease = try await grant(&granted)
                     outcome = try await write(
-                        subnet,
+                        subnets,
                         lease: lease,
                         config: config,
                         origin: origin,
-                        compare: .absent(LeaseKey(subnet: subnet).path(prefix: configuration.prefix))
+                        compare: .absent(subnets.path(prefix: configuration.prefix))
                     )
                 }
                 if let outcome {
@@ -243,15 +261,15 @@ public actor LeaseManager: LeaseKeeper {
     /// cloned VM, a NAT, a typo) would then take it from each other forever; the owner key says
     /// which node wrote it, and another node's is refused. A lease without one (flanneld's, an
     /// older weftd's) is taken as flannel would.
-    private func refuseIfAnotherNodeOwns(_ subnet: IPv4Prefix, kv: KeyValue) async throws(LeaseError) {
+    private func refuseIfAnotherNodeOwns(_ subnets: LeaseKey, kv: KeyValue) async throws(LeaseError) {
         guard let node = configuration.node else { return }
-        let ownerKey = EtcdPath.owner(prefix: configuration.prefix, subnet: LeaseKey(subnet: subnet))
+        let ownerKey = EtcdPath.owner(prefix: configuration.prefix, subnet: subnets)
         guard let record = try await etcd({ () throws(EtcdError) in try await client.get(ownerKey) }).kvs.first,
             let owner = NodeOwner(record: record.value), owner.nodeID != node.nodeID
         else { return }
         throw LeaseError(
             .ownedByAnotherNode(
-                subnet: subnet,
+                subnet: subnets.subnet,
                 publicIP: publicIP,
                 key: kv.key,
                 ownerKey: ownerKey,
@@ -272,11 +290,11 @@ public actor LeaseManager: LeaseKeeper {
     /// A reservation stays without TTL. Its value is rewritten only if ours differs (a new VtepMAC).
     private func keepReservation(
         _ kv: KeyValue,
-        subnet: IPv4Prefix,
+        subnets: LeaseKey,
         config: NetworkConfig
     ) async throws(LeaseError) -> Record? {
         var lease = record(
-            subnet,
+            subnets,
             key: kv.key,
             etcdLease: nil,
             ttl: nil,
@@ -300,18 +318,18 @@ public actor LeaseManager: LeaseKeeper {
     /// another host got there first. A timed-out transaction counts as lost: the next listing
     /// shows whether it applied (then the key is ours and is kept as `.existing`).
     private func write(
-        _ subnet: IPv4Prefix,
+        _ subnets: LeaseKey,
         lease: Lease,
         config: NetworkConfig,
         origin: LeaseOrigin,
         compare: Compare
     ) async throws(LeaseError) -> Record? {
-        let key = LeaseKey(subnet: subnet).path(prefix: configuration.prefix)
+        let key = subnets.path(prefix: configuration.prefix)
         var writes: [TransactionOperation] = [.put(key: key, value: value, lease: lease.id)]
         if let node = configuration.node {
             writes.append(
                 .put(
-                    key: EtcdPath.owner(prefix: configuration.prefix, subnet: LeaseKey(subnet: subnet)),
+                    key: EtcdPath.owner(prefix: configuration.prefix, subnet: subnets),
                     value: node.record,
                     lease: lease.id
                 )
@@ -327,7 +345,7 @@ public actor LeaseManager: LeaseKeeper {
         }
         guard result.succeeded else { return nil }
         return record(
-            subnet,
+            subnets,
             key: key,
             etcdLease: lease.id,
             ttl: .seconds(lease.ttl),
@@ -338,7 +356,7 @@ public actor LeaseManager: LeaseKeeper {
     }
 
     private func record(
-        _ subnet: IPv4Prefix,
+        _ subnets: LeaseKey,
         key: String,
         etcdLease: LeaseID?,
         ttl: Duration?,
@@ -348,12 +366,13 @@ public actor LeaseManager: LeaseKeeper {
     ) -> Record {
         Record(
             lease: AcquiredLease(
-                subnet: subnet,
+                subnet: subnets.subnet,
                 ttl: ttl,
                 origin: origin,
                 config: config,
                 attributes: configuration.attributes,
-                location: key
+                location: key,
+                ipv6Subnet: subnets.ipv6Subnet
             ),
             key: key,
             etcdLease: etcdLease,
@@ -474,7 +493,7 @@ public actor LeaseManager: LeaseKeeper {
             }
             if let node = configuration.node {
                 // Put back if someone deleted it; never over another node's.
-                let ownerKey = EtcdPath.owner(prefix: configuration.prefix, subnet: LeaseKey(subnet: lease.subnet))
+                let ownerKey = EtcdPath.owner(prefix: configuration.prefix, subnet: lease.lease.leaseKey)
                 _ = try await client.transaction(
                     compare: [.absent(ownerKey)],
                     success: [.put(key: ownerKey, value: node.record, lease: id)]
@@ -482,7 +501,7 @@ public actor LeaseManager: LeaseKeeper {
             }
             record = renewed
             scheduleRenewal(ttl: renewed.lease.ttl)
-            log(.debug, "renewed \(lease.subnet): etcd lease \(id) has \(ttl) s again")
+            log(.debug, "renewed \(lease.lease.leaseKey.subnets): etcd lease \(id) has \(ttl) s again")
             renewals.increment()
             changeSink.yield(.renewed(renewed.lease))
         } catch {
@@ -519,9 +538,10 @@ public actor LeaseManager: LeaseKeeper {
 
     private func lose(_ reason: String) {
         guard let lease = record else { return }
-        log(.warning, "LOST lease \(lease.subnet): \(reason); acquiring again, preferring \(lease.subnet)")
+        let subnets = lease.lease.leaseKey
+        log(.warning, "LOST lease \(subnets.subnets): \(reason); acquiring again, preferring \(subnets.subnets)")
         record = nil
-        lostSubnet = lease.subnet
+        lostSubnet = subnets
         deadline = nil
         pendingNotice = nil
         changeSink.yield(.lost(lease.lease, reason: reason))
@@ -567,4 +587,14 @@ public actor LeaseManager: LeaseKeeper {
             throw LeaseError(.etcd(error))
         }
     }
+}
+
+extension AcquiredLease {
+    /// Both subnets, as the etcd key names them.
+    var leaseKey: LeaseKey { LeaseKey(subnet: subnet, ipv6Subnet: ipv6Subnet) }
+}
+
+extension LeaseKey {
+    /// "10.244.3.0/24", or "10.244.3.0/24 and fc00:0:0:3::/64", for log lines.
+    var subnets: String { ipv6Subnet.map { "\(subnet) and \($0)" } ?? "\(subnet)" }
 }

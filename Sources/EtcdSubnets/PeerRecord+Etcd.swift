@@ -13,7 +13,7 @@ extension PeerRecord {
             self = .unreadable(.badJSON, subnet: key.subnet)
             return
         }
-        self = .lease(subnet: key.subnet, attributes: attributes)
+        self = .lease(subnet: key.subnet, attributes: attributes, ipv6Subnet: key.ipv6Subnet)
     }
 }
 

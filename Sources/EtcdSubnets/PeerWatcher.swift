@@ -28,6 +28,8 @@ public actor PeerWatcher: PeerWatching {
         public var network: NetworkConfig
         /// Our own subnet: never a route; a record overlapping it is skipped.
         public var localSubnet: IPv4Prefix?
+        /// Our own IPv6 subnet (a dual-stack lease): never an IPv6 peer.
+        public var localIPv6Subnet: IPv6Prefix?
         /// Reconnect backoff (flannel: 100 ms doubling to 5 s).
         public var backoff = Backoff()
 
@@ -148,8 +150,11 @@ public actor PeerWatcher: PeerWatching {
     }
 
     private var subnetsPrefix: String { EtcdPath.subnets(prefix: configuration.prefix) + "/" }
-    private var ownKey: String? {
-        configuration.localSubnet.map { LeaseKey(subnet: $0).path(prefix: configuration.prefix) }
+    /// Whether `key` is our lease's: the key of a dual-stack lease names its IPv6 subnet too,
+    /// and no other key can hold our IPv4 subnet.
+    private func isOwnKey(_ key: String) -> Bool {
+        guard let localSubnet = configuration.localSubnet else { return false }
+        return LeaseKey(parsing: key)?.subnet == localSubnet && key.hasPrefix(subnetsPrefix)
     }
 
     /// After a re-acquisition moved us to another subnet; republishes without the new one.
@@ -157,6 +162,11 @@ public actor PeerWatcher: PeerWatching {
         guard subnet != configuration.localSubnet else { return }
         configuration.localSubnet = subnet
         publishIfChanged(receivedAt: clock.now)
+    }
+
+    /// The peers' IPv6 halves as last seen, for an IPv6 dataplane.
+    public func ipv6Peers() -> [IPv6Peer] {
+        routes.table.ipv6Peers(localSubnet: configuration.localIPv6Subnet)
     }
 
     /// Lists, watches and republishes until the task is cancelled.
@@ -284,12 +294,12 @@ public actor PeerWatcher: PeerWatching {
         }
         statistics.revision = listing.revision
         publishIfChanged(receivedAt: receivedAt, force: routes.published == nil)
-        if let ownKey, !listing.kvs.contains(where: { $0.key == ownKey }) {
+        if let localSubnet = configuration.localSubnet, !listing.kvs.contains(where: { isOwnKey($0.key) }) {
             // Our key is gone, whatever the revisions say: a store restored or rebuilt can reach
             // the revision we last saw again, so only its content shows it went back.
             log(
                 .warning,
-                "our lease key \(ownKey) is missing from etcd's listing at revision \(listing.revision); re-asserting it"
+                "our lease key for \(localSubnet) is missing from etcd's listing at revision \(listing.revision); re-asserting it"
             )
             await onRecheckLease?()
         }
@@ -342,7 +352,7 @@ public actor PeerWatcher: PeerWatching {
             statistics.revision = event.revision
             statistics.eventsApplied += 1
             routes.table.apply(event)
-            if event.kv.key == ownKey, let onOwnKeyChange {
+            if isOwnKey(event.kv.key), let onOwnKeyChange {
                 await onOwnKeyChange(event.revision)
             }
         }

@@ -17,10 +17,11 @@ public struct OwnLease: Equatable, Sendable {
     public static func acquire(
         node: Node,
         network: IPv4Prefix,
+        ipv6Network: IPv6Prefix? = nil,
         attributes: LeaseAttributes,
         keys: AnnotationKeys
     ) throws(KubeError) -> OwnLease {
-        let subnet = try OwnSubnet.select(node: node, network: network)
+        let subnet = try OwnSubnet.select(node: node, network: network, ipv6Network: ipv6Network)
         let overwrite = try OwnNodeAnnotations(node: node, keys: keys).publicIPOverwrite()
         let patch = try AnnotationPatch.body(node: node, attributes: attributes, keys: keys)
         return OwnLease(subnet: subnet, advertisedPublicIP: overwrite ?? attributes.publicIP, annotationPatch: patch)

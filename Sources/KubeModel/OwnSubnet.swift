@@ -3,25 +3,33 @@ import Addressing
 /// Our lease in Kubernetes mode: the node's podCIDR, checked as flannel's AcquireLease checks it.
 public struct OwnSubnet: Equatable, Sendable {
     public let subnet: IPv4Prefix
-    /// The node's IPv6 podCIDR, which Weft does not carry yet.
+    /// The node's IPv6 podCIDR when the network has IPv6 (EnableIPv6).
+    public let ipv6Subnet: IPv6Prefix?
+    /// The node's IPv6 podCIDR when the network has none: not carried, only noted.
     public let ignoredIPv6: String?
 
-    public init(subnet: IPv4Prefix, ignoredIPv6: String? = nil) {
+    public init(subnet: IPv4Prefix, ipv6Subnet: IPv6Prefix? = nil, ignoredIPv6: String? = nil) {
         self.subnet = subnet
+        self.ipv6Subnet = ipv6Subnet
         self.ignoredIPv6 = ignoredIPv6
     }
 
     /// A line to log when the node is dual-stack; nil otherwise.
     public func note(node: String) -> String? {
         ignoredIPv6.map {
-            "node \(KubeError.quoted(node)) also has the IPv6 pod cidr \($0); IPv6 is not yet supported by Weft, so only \(subnet) is carried"
+            "node \(KubeError.quoted(node)) also has the IPv6 pod cidr \($0); the network config has no IPv6 (EnableIPv6), so only \(subnet) is carried"
         }
     }
 
     /// Picks the IPv4 podCIDR of `node` (the last one, as AcquireLease does) and checks it lies
-    /// inside `network`. A missing podCIDR is `.podCIDRNotAssigned`: weftd waits for it, where
-    /// flannel exits and crash-loops.
-    public static func select(node: Node, network: IPv4Prefix) throws(KubeError) -> OwnSubnet {
+    /// inside `network`; with an `ipv6Network` (EnableIPv6), the IPv6 one too, checked against
+    /// it. A missing podCIDR is `.podCIDRNotAssigned`: weftd waits for it, where flannel exits
+    /// and crash-loops.
+    public static func select(
+        node: Node,
+        network: IPv4Prefix,
+        ipv6Network: IPv6Prefix? = nil
+    ) throws(KubeError) -> OwnSubnet {
         let name = node.name
         let quotedName = KubeError.quoted(name)
         guard let single = node.spec.podCIDR, !single.isEmpty else {
@@ -76,6 +84,16 @@ public struct OwnSubnet: Equatable, Sendable {
                     "make net-conf.json's Network the cluster CIDR (kube-controller-manager --cluster-cidr, kubeadm --pod-network-cidr), which must contain every node's podCIDR"
             )
         }
-        return OwnSubnet(subnet: ipv4, ignoredIPv6: ipv6)
+        guard let ipv6Network else { return OwnSubnet(subnet: ipv4, ignoredIPv6: ipv6) }
+        guard let ipv6, let prefix = IPv6Prefix(ipv6) else { return OwnSubnet(subnet: ipv4) }
+        guard ipv6Network.contains(prefix) else {
+            throw KubeError(
+                .podCIDR,
+                "subnet \"\(ipv6Network)\" specified in the flannel net config doesn't contain \"\(ipv6)\" IPv6 PodCIDR of the \(quotedName) node",
+                fix:
+                    "make net-conf.json's IPv6Network the cluster's IPv6 CIDR (the second --cluster-cidr of kube-controller-manager), which must contain every node's IPv6 podCIDR"
+            )
+        }
+        return OwnSubnet(subnet: ipv4, ipv6Subnet: prefix)
     }
 }

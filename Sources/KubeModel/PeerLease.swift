@@ -7,11 +7,14 @@ public struct PeerLease: Equatable, Sendable {
     public let nodeName: String
     public let subnet: IPv4Prefix
     public let attributes: LeaseAttributes
+    /// The node's IPv6 podCIDR, read when the network has IPv6.
+    public let ipv6Subnet: IPv6Prefix?
 
-    public init(nodeName: String, subnet: IPv4Prefix, attributes: LeaseAttributes) {
+    public init(nodeName: String, subnet: IPv4Prefix, attributes: LeaseAttributes, ipv6Subnet: IPv6Prefix? = nil) {
         self.nodeName = nodeName
         self.subnet = subnet
         self.attributes = attributes
+        self.ipv6Subnet = ipv6Subnet
     }
 }
 
@@ -31,10 +34,14 @@ public enum PeerReading: Equatable, Sendable {
 public struct PeerLeaseReader: Equatable, Sendable {
     public let keys: AnnotationKeys
     public let ownNodeName: String
+    /// EnableIPv6: each node's IPv6 podCIDR, public-ipv6 and backend-v6-data are read too, and a
+    /// node without them is unusable, as flannel's nodeToLease has it.
+    public let ipv6: Bool
 
-    public init(keys: AnnotationKeys, ownNodeName: String) {
+    public init(keys: AnnotationKeys, ownNodeName: String, ipv6: Bool = false) {
         self.keys = keys
         self.ownNodeName = ownNodeName
+        self.ipv6 = ipv6
     }
 
     public func read(_ node: Node) -> PeerReading {
@@ -70,7 +77,7 @@ public struct PeerLeaseReader: Equatable, Sendable {
         let backendType = annotations[keys.backendType] ?? ""
         let rawData = annotations[keys.backendData] ?? ""
         let backendData = rawData.isEmpty || rawData == "null" ? nil : rawData
-        let attributes = LeaseAttributes(publicIP: publicIP, backendType: backendType, backendData: backendData)
+        var attributes = LeaseAttributes(publicIP: publicIP, backendType: backendType, backendData: backendData)
         if backendType == BackendConfig.Kind.vxlan.rawValue {
             // The vxlan dataplane needs the VtepMAC; better one line now than a failure per packet path.
             do {
@@ -81,7 +88,38 @@ public struct PeerLeaseReader: Equatable, Sendable {
                 )
             }
         }
-        return .success(PeerLease(nodeName: node.name, subnet: subnet, attributes: attributes))
+        guard ipv6 else { return .success(PeerLease(nodeName: node.name, subnet: subnet, attributes: attributes)) }
+        let publicIPv6Text = annotations[keys.publicIPv6] ?? ""
+        guard let publicIPv6 = IPv6Address(publicIPv6Text) else {
+            if publicIPv6Text.isEmpty { return .failure(Why(text: "annotation \(keys.publicIPv6) is missing")) }
+            return .failure(
+                Why(text: "annotation \(keys.publicIPv6) \(KubeError.quoted(publicIPv6Text)) is not an IPv6 address")
+            )
+        }
+        attributes.publicIPv6Address = publicIPv6
+        let rawV6Data = annotations[keys.backendV6Data] ?? ""
+        attributes.backendV6Data = rawV6Data.isEmpty || rawV6Data == "null" ? nil : rawV6Data
+        let ipv6Subnet: IPv6Prefix
+        switch podIPv6Subnet(node) {
+        case .success(let found): ipv6Subnet = found
+        case .failure(let why): return .failure(why)
+        }
+        return .success(PeerLease(nodeName: node.name, subnet: subnet, attributes: attributes, ipv6Subnet: ipv6Subnet))
+    }
+
+    /// nodeToLease's IPv6 half: the first IPv6 entry of podCIDRs (or podCIDR when the list is empty).
+    private func podIPv6Subnet(_ node: Node) -> Result<IPv6Prefix, Why> {
+        let list = node.spec.podCIDRs ?? []
+        let texts = list.isEmpty ? [node.spec.podCIDR ?? ""] : list
+        for text in texts {
+            if case .ipv6(let cidr) = PodCIDR(text), let prefix = IPv6Prefix(cidr) { return .success(prefix) }
+        }
+        return .failure(
+            Why(
+                text:
+                    "missing IPv6 address on n.Spec.PodCIDRs (spec.podCIDRs holds only \(texts.joined(separator: ", ")))"
+            )
+        )
     }
 
     /// nodeToLease takes the first IPv4 entry of podCIDRs (or podCIDR when the list is empty).

@@ -37,7 +37,12 @@ actor KubeLeaseKeeper: LeaseKeeper {
         if let current { return current }
         let lease = try await take()
         current = lease
-        log(.info, "acquired \(lease.subnet) (\(lease.location)), public-ip \(lease.attributes.publicIP)")
+        let ipv6 = lease.ipv6Subnet.map { " and \($0)" } ?? ""
+        let publicIPv6 = lease.attributes.publicIPv6.map { ", public-ipv6 \($0)" } ?? ""
+        log(
+            .info,
+            "acquired \(lease.subnet)\(ipv6) (\(lease.location)), public-ip \(lease.attributes.publicIP)\(publicIPv6)"
+        )
         sink.yield(.acquired(lease))
         return lease
     }
@@ -51,6 +56,7 @@ actor KubeLeaseKeeper: LeaseKeeper {
             let own = try OwnLease.acquire(
                 node: node,
                 network: config.network,
+                ipv6Network: config.ipv6?.network,
                 attributes: request.attributes,
                 keys: manager.keys
             )
@@ -84,7 +90,8 @@ actor KubeLeaseKeeper: LeaseKeeper {
                 origin: .assigned,
                 config: config,
                 attributes: attributes,
-                location: "node \(name)'s podCIDR"
+                location: "node \(name)'s podCIDR",
+                ipv6Subnet: own.subnet.ipv6Subnet
             )
         } catch {
             throw LeaseError(kube: error)

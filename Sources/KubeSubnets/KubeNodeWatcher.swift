@@ -26,6 +26,8 @@ actor KubeNodeWatcher: PeerWatching {
     private let events: PeerWatchEvents
     private let clock = SystemClock()
     private var localSubnet: IPv4Prefix?
+    /// Our IPv6 podCIDR (a dual-stack lease): never an IPv6 peer.
+    private let localIPv6Subnet: IPv6Prefix?
     private var routes: PeerRoutes
     private var mirror = NodeMirror()
     private var view: PeerLeaseView?
@@ -35,6 +37,7 @@ actor KubeNodeWatcher: PeerWatching {
         manager: KubeSubnetManager,
         network: NetworkConfig,
         localSubnet: IPv4Prefix,
+        localIPv6Subnet: IPv6Prefix? = nil,
         keeper: any LeaseKeeper,
         publisher: RouteTablePublisher,
         log: @escaping LogHandler,
@@ -46,7 +49,13 @@ actor KubeNodeWatcher: PeerWatching {
         self.log = log
         self.events = events
         self.localSubnet = localSubnet
+        self.localIPv6Subnet = localIPv6Subnet
         routes = PeerRoutes(config: network)
+    }
+
+    /// The peers' IPv6 halves as last seen, for an IPv6 dataplane.
+    func ipv6Peers() -> [IPv6Peer] {
+        routes.table.ipv6Peers(localSubnet: localIPv6Subnet)
     }
 
     func setLocalSubnet(_ subnet: IPv4Prefix?) {
@@ -62,7 +71,10 @@ actor KubeNodeWatcher: PeerWatching {
         while !Task.isCancelled {
             do throws(KubeError) {
                 let name = try await manager.nodeNames.name()
-                if view == nil { view = PeerLeaseView(reader: PeerLeaseReader(keys: manager.keys, ownNodeName: name)) }
+                if view == nil {
+                    let ipv6 = routes.table.config.ipv6 != nil
+                    view = PeerLeaseView(reader: PeerLeaseReader(keys: manager.keys, ownNodeName: name, ipv6: ipv6))
+                }
                 if needsList {
                     try await list(ownName: name)
                     needsList = false
@@ -173,13 +185,20 @@ actor KubeNodeWatcher: PeerWatching {
         guard let peers = view?.apply(changes) else { return }
         for line in peers.skipped { log(.info, line) }
         for lease in peers.added {
-            routes.table.put(lease.nodeName, .lease(subnet: lease.subnet, attributes: lease.attributes))
+            routes.table.put(
+                lease.nodeName,
+                .lease(subnet: lease.subnet, attributes: lease.attributes, ipv6Subnet: lease.ipv6Subnet)
+            )
         }
         for replacement in peers.replaced {
             if replacement.old.nodeName != replacement.new.nodeName { routes.table.remove(replacement.old.nodeName) }
             routes.table.put(
                 replacement.new.nodeName,
-                .lease(subnet: replacement.new.subnet, attributes: replacement.new.attributes)
+                .lease(
+                    subnet: replacement.new.subnet,
+                    attributes: replacement.new.attributes,
+                    ipv6Subnet: replacement.new.ipv6Subnet
+                )
             )
         }
         for lease in peers.removed { routes.table.remove(lease.nodeName) }

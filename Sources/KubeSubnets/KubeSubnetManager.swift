@@ -23,6 +23,8 @@ public struct KubeSubnetManager: SubnetManager {
         public var environment: [String: String] = [:]
         /// Where a pod's service-account token, ca.crt and namespace are.
         public var serviceAccountDirectory = "/var/run/secrets/kubernetes.io/serviceaccount"
+        /// `.dualStack` takes an EnableIPv6 net-conf.json before weftd's backends carry IPv6.
+        package var configScope: NetworkConfig.Scope = .carried
 
         public init() {}
     }
@@ -48,7 +50,7 @@ public struct KubeSubnetManager: SubnetManager {
         let source = try NodeNameSource.from(environment: options.environment)
         api = try KubeAPI(config: config, warn: warn)
         nodeNames = NodeNameResolver(source: source, api: api)
-        netConf = NetworkConfigFile(path: options.netConfigPath)
+        netConf = NetworkConfigFile(path: options.netConfigPath, scope: options.configScope)
         setNodeNetworkUnavailable = options.setNodeNetworkUnavailable
         warnings = config.warnings
     }
@@ -100,6 +102,7 @@ public struct KubeSubnetManager: SubnetManager {
             manager: self,
             network: lease.config,
             localSubnet: lease.subnet,
+            localIPv6Subnet: lease.ipv6Subnet,
             keeper: keeper,
             publisher: publisher,
             log: log,

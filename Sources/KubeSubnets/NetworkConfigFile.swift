@@ -10,9 +10,16 @@ public struct NetworkConfigFile: Sendable {
     public static let defaultPath = "/etc/kube-flannel/net-conf.json"
 
     public let path: String
+    /// `.dualStack` takes an EnableIPv6 net-conf.json before weftd's backends carry IPv6.
+    let scope: NetworkConfig.Scope
 
     public init(path: String = Self.defaultPath) {
+        self.init(path: path, scope: .carried)
+    }
+
+    package init(path: String, scope: NetworkConfig.Scope) {
         self.path = path
+        self.scope = scope
     }
 
     /// The config, checked as flanneld checks net-conf.json (its syntax and types, a Network,
@@ -28,12 +35,16 @@ public struct NetworkConfigFile: Sendable {
                 "failed to read net conf \(path): \(error); mount the kube-flannel-cfg ConfigMap's net-conf.json there, or point --net-config-path at the file"
             )
         }
-        return try Self.parse(bytes, path: path)
+        return try Self.parse(bytes, path: path, scope: scope)
     }
 
-    static func parse(_ bytes: [UInt8], path: String) throws(LeaseError) -> NetworkConfig {
+    static func parse(
+        _ bytes: [UInt8],
+        path: String,
+        scope: NetworkConfig.Scope = .carried
+    ) throws(LeaseError) -> NetworkConfig {
         do {
-            return try NetworkConfig.parse(bytes, checks: .podCIDRs)
+            return try NetworkConfig.parse(bytes, checks: .podCIDRs, scope: scope)
         } catch {
             throw LeaseError(
                 .configInvalid,
@@ -61,7 +72,7 @@ public struct NetworkConfigFile: Sendable {
                 switch now {
                 case .success(let bytes):
                     do throws(LeaseError) {
-                        report(.success(try Self.parse(bytes, path: path)))
+                        report(.success(try Self.parse(bytes, path: path, scope: scope)))
                     } catch {
                         report(.failure(error))
                     }

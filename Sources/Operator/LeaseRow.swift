@@ -30,7 +30,13 @@ public struct LeaseRecord: Equatable, Sendable {
 public struct LeaseRow: Equatable, Sendable, Encodable {
     /// "10.244.3.0/24", or the key's last element when it is not a subnet key.
     public var subnet: String
+    /// The IPv6 half of a dual-stack key, "fc00:0:0:3::/64".
+    public var ipv6Subnet: String?
     public var publicIP: String?
+    /// The lease's PublicIPv6, as flannel wrote it.
+    public var publicIPv6: String?
+    /// BackendV6Data's VtepMAC (a dual-stack vxlan lease).
+    public var vtepMACv6: String?
     /// "udp" for flannel's udp leases, which carry no BackendType.
     public var backend: String?
     public var vtepMAC: String?
@@ -43,12 +49,19 @@ public struct LeaseRow: Equatable, Sendable, Encodable {
     /// Why the record is malformed; nil for a good lease.
     public var problem: String?
 
-    public static let headers = ["SUBNET", "PUBLIC IP", "BACKEND", "VTEP MAC", "EXPIRES IN", "THIS HOST", "PROBLEM"]
+    public static let headers = headers(ipv6: false)
+
+    /// With `ipv6` (some lease has an IPv6 half), IPV6 SUBNET and PUBLIC IPV6 follow their IPv4 columns.
+    public static func headers(ipv6: Bool) -> [String] {
+        let families = ipv6 ? ["SUBNET", "IPV6 SUBNET", "PUBLIC IP", "PUBLIC IPV6"] : ["SUBNET", "PUBLIC IP"]
+        return families + ["BACKEND", "VTEP MAC", "EXPIRES IN", "THIS HOST", "PROBLEM"]
+    }
 
     public init(_ record: LeaseRecord, ownSubnet: IPv4Prefix?) {
         let name = String(record.key.split(separator: "/").last ?? Substring(record.key))
         let key = LeaseKey(parsing: record.key)
         subnet = key.map { $0.subnet.description } ?? name
+        ipv6Subnet = key?.ipv6Subnet?.description
         thisHost = key != nil && key?.subnet == ownSubnet
         switch record.expiry {
         case .never: expiresIn = "never (reservation)"
@@ -65,9 +78,11 @@ public struct LeaseRow: Equatable, Sendable, Encodable {
         do {
             let attributes = try LeaseAttributes.parse(record.value)
             publicIP = attributes.publicIP.description
+            publicIPv6 = attributes.publicIPv6
             backend = attributes.backendType.isEmpty ? "udp" : attributes.backendType
             if attributes.backendType.lowercased() == "vxlan" {
                 vtepMAC = try attributes.vxlanData().vtepMAC.description
+                if attributes.backendV6Data != nil { vtepMACv6 = try attributes.vxlanV6Data().vtepMAC.description }
             }
         } catch {
             problem = error.problem
@@ -78,9 +93,15 @@ public struct LeaseRow: Equatable, Sendable, Encodable {
     }
 
     /// The table row, "-" for what a lease does not have.
-    public var cells: [String] {
-        [
-            subnet, publicIP ?? "-", backend ?? "-", vtepMAC ?? "-", expiresIn, thisHost ? "yes" : "",
+    public var cells: [String] { cells(ipv6: false) }
+
+    /// The row under `headers(ipv6:)`; a dual-stack vxlan lease's VTEP MAC cell names both devices' MACs.
+    public func cells(ipv6: Bool) -> [String] {
+        let families =
+            ipv6 ? [subnet, ipv6Subnet ?? "-", publicIP ?? "-", publicIPv6 ?? "-"] : [subnet, publicIP ?? "-"]
+        let mac = [vtepMAC, vtepMACv6].compactMap { $0 }.joined(separator: " / ")
+        return families + [
+            backend ?? "-", mac.isEmpty ? "-" : mac, expiresIn, thisHost ? "yes" : "",
             problem.map { "malformed: \($0)" } ?? "",
         ]
     }

@@ -9,7 +9,8 @@ import Operator
 struct LeasesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "leases",
-        abstract: "List the subnet leases under <etcd-prefix>/subnets/: subnet, public IP, backend, VtepMAC, expiry.",
+        abstract:
+            "List the subnet leases under <etcd-prefix>/subnets/: subnets and public IPs of both families, backend, VtepMAC, expiry.",
         discussion:
             "The lease subnet.env names is marked as this host's. A record weftd could not read is listed as malformed."
     )
@@ -37,8 +38,10 @@ struct LeasesCommand: AsyncParsableCommand {
                 print(try JSONOutput.render(rows), terminator: "")
                 return
             }
-            var table = TextTable(LeaseRow.headers)
-            for row in rows { table.append(row.cells) }
+            // The IPv6 columns only when some lease has an IPv6 half.
+            let ipv6 = rows.contains { $0.ipv6Subnet != nil || $0.publicIPv6 != nil }
+            var table = TextTable(LeaseRow.headers(ipv6: ipv6))
+            for row in rows { table.append(row.cells(ipv6: ipv6)) }
             print(table.render(), terminator: "")
             if rows.isEmpty {
                 FileHandle.standardError.write(

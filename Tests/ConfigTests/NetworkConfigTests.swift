@@ -497,7 +497,7 @@ func expectOneLine(
         let config = try NetworkConfig.parse(json, checks: .podCIDRs)
         let network = try #require(IPv4Prefix(String(json.split(separator: "\"")[3])))
         #expect(config.network == network)
-        let defaults = NetworkConfig.defaultSubnets(of: network)
+        let defaults = IPv4Allocation.defaultSubnets(of: network)
         #expect(
             config.subnetLength == defaults.length && config.subnetMin == defaults.min
                 && config.subnetMax == defaults.max,

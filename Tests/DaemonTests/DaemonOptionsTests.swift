@@ -115,7 +115,9 @@ import Testing
         },
         Row(flag: "net-config-path", value: "/tmp/net-conf.json") { $0.netConfigPath == "/tmp/net-conf.json" },
         Row(flag: "set-node-network-unavailable", value: "false") { !$0.setNodeNetworkUnavailable },
-        Row(flag: "public-ipv6", value: "2001:db8::1") { $0.ignored == ["--public-ipv6"] },
+        Row(flag: "public-ipv6", value: "2001:db8::1") {
+            $0.publicIPv6 == IPv6Address("2001:db8::1") && $0.ignored.isEmpty
+        },
         Row(flag: "vmodule", value: "main=3") { $0.ignored == ["--vmodule"] },
         Row(flag: "log_backtrace_at", value: "main.go:1") { $0.ignored == ["--log_backtrace_at"] },
     ]
@@ -233,7 +235,10 @@ import Testing
             fix: "--healthz-port=8081"
         ),
         Bad(["--healthz-ip=localhost"], names: "--healthz-ip", fix: "--healthz-ip=198.18.0.1"),
-        Bad(["--public-ip=2001:db8::1"], names: "--public-ip", fix: "IPv4 only"),
+        Bad(["--public-ip=2001:db8::1"], names: "--public-ip", fix: "goes to --public-ipv6"),
+        Bad(["--public-ipv6=198.18.0.1"], names: "--public-ipv6", fix: "--public-ipv6=2001:db8::1"),
+        Bad(["--public-ipv6=ff02::1"], names: "--public-ipv6", fix: "--public-ipv6=2001:db8::1"),
+        Bad([], ["FLANNELD_PUBLIC_IPV6": "::"], names: "FLANNELD_PUBLIC_IPV6 (--public-ipv6)", fix: "unicast IPv6"),
         Bad(["--public-ip=198.18.0.256"], names: "--public-ip", fix: "--public-ip=198.18.0.1"),
         Bad(["--iface-can-reach=nowhere"], names: "--iface-can-reach", fix: "--iface-can-reach=198.18.0.1"),
         Bad(["--iface-regex=eth[0-"], names: "--iface-regex", fix: "--iface-regex="),

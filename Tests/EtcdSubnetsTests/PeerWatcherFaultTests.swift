@@ -167,7 +167,7 @@ extension PeerWatcherFaultTests {
             #expect(await eventually { subnets(publisher) == [cidr("10.244.2.0/24")] })
             #expect(await eventually { told.rechecks.withLock { $0 } >= 1 }, "\(told.logs.withLock { $0 })")
             #expect(
-                told.lines(containing: "our lease key \(prefix)/subnets/10.244.1.0-24 is missing from etcd's listing")
+                told.lines(containing: "our lease key for 10.244.1.0/24 is missing from etcd's listing")
                     .count == 1,
                 "\(told.logs.withLock { $0 })"
             )

@@ -35,7 +35,7 @@ struct SubnetChoiceTests {
             listing: listing,
             config: config,
             publicIP: us,
-            requested: requested,
+            requested: requested.map { LeaseKey(subnet: $0) },
             using: &generator
         )
         return (choice, stale)
@@ -46,12 +46,16 @@ struct SubnetChoiceTests {
         let existing = listed("10.244.2.0/24", ip: "198.18.0.1", lease: 7)
         #expect(
             choose([existing, reservation], requested: [cidr("10.244.4.0/24")]).0
-                == .reservation(reservation.kv, cidr("10.244.3.0/24"))
+                == .reservation(reservation.kv, LeaseKey(subnet: cidr("10.244.3.0/24")))
         )
         #expect(
-            choose([existing], requested: [cidr("10.244.4.0/24")]).0 == .existing(existing.kv, cidr("10.244.2.0/24"))
+            choose([existing], requested: [cidr("10.244.4.0/24")]).0
+                == .existing(existing.kv, LeaseKey(subnet: cidr("10.244.2.0/24")))
         )
-        #expect(choose([], requested: [cidr("10.244.4.0/24")]).0 == .create(cidr("10.244.4.0/24"), .requested))
+        #expect(
+            choose([], requested: [cidr("10.244.4.0/24")]).0
+                == .create(LeaseKey(subnet: cidr("10.244.4.0/24")), .requested)
+        )
     }
 
     @Test func ourLeaseOutsideTheRangeIsStaleAndItsSubnetIsFreeAgain() {
@@ -62,7 +66,7 @@ struct SubnetChoiceTests {
             Issue.record("expected a random subnet, got \(choice)")
             return
         }
-        #expect(config.fits(subnet))
+        #expect(config.fits(subnet) && subnet.ipv6Subnet == nil)
     }
 
     @Test func requestedSubnetIsSkippedWhenTakenOrOutsideTheRangeOrOverlapped() {
@@ -73,7 +77,7 @@ struct SubnetChoiceTests {
             [taken, wide],
             requested: [cidr("10.244.4.0/24"), cidr("10.244.9.0/24"), cidr("10.244.3.0/24")]
         )
-        #expect(choice == .create(cidr("10.244.1.0/24"), .random))
+        #expect(choice == .create(LeaseKey(subnet: cidr("10.244.1.0/24")), .random))
     }
 
     @Test func fullRangeIsOutOfSubnets() {
@@ -89,7 +93,7 @@ struct SubnetChoiceTests {
                 Issue.record("expected a random subnet")
                 return
             }
-            picks.insert(subnet)
+            picks.insert(subnet.subnet)
         }
         #expect(picks == [cidr("10.244.1.0/24"), cidr("10.244.3.0/24"), cidr("10.244.4.0/24")])
     }
@@ -113,5 +117,80 @@ struct BackoffTests {
                 #expect(delay >= ceiling / 2 && delay <= ceiling)
             }
         }
+    }
+}
+
+/// The same order with an IPv6 half: both halves must fit and be free, as flannel's AcquireLease.
+struct DualStackSubnetChoiceTests {
+    let config = try! NetworkConfig.parse(
+        #"{"Network":"10.244.0.0/16","SubnetMin":"10.244.1.0","SubnetMax":"10.244.4.0","EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetMin":"fc00:0:0:1::","IPv6SubnetMax":"fc00:0:0:3::"}"#,
+        scope: .dualStack
+    )
+    let us = IPv4Address("198.18.0.1")!
+
+    func listed(_ name: String, ip: String, lease: Int64?) -> ListedLease {
+        ListedLease(
+            KeyValue(
+                key: "/coreos.com/network/subnets/\(name)",
+                value: #"{"PublicIP":"\#(ip)","PublicIPv6":null}"#,
+                createRevision: 1,
+                modRevision: 1,
+                version: 1,
+                lease: lease.map(LeaseID.init)
+            )
+        )!
+    }
+
+    func choose(_ listing: [ListedLease], requested: [LeaseKey] = []) -> (SubnetChoice, [KeyValue]) {
+        var generator = SystemRandomNumberGenerator()
+        return SubnetChoice.choose(
+            listing: listing,
+            config: config,
+            publicIP: us,
+            requested: requested,
+            using: &generator
+        )
+    }
+
+    func key(_ name: String) -> LeaseKey { LeaseKey(parsing: name)! }
+
+    @Test func ourLeaseIsKeptOnlyWithBothHalvesFitting() {
+        let dual = listed("10.244.2.0-24&fc00:0:0:2::-64", ip: "198.18.0.1", lease: 7)
+        #expect(choose([dual]).0 == .existing(dual.kv, key("10.244.2.0-24&fc00:0:0:2::-64")))
+        let ipv4Only = listed("10.244.2.0-24", ip: "198.18.0.1", lease: 7)
+        let outside = listed("10.244.3.0-24&fc00:0:0:9::-64", ip: "198.18.0.1", lease: 8)
+        let (choice, stale) = choose([ipv4Only, outside])
+        #expect(Set(stale.map(\.key)) == [ipv4Only.kv.key, outside.kv.key])
+        guard case .create(let taken, .random) = choice else {
+            Issue.record("expected a random dual-stack subnet, got \(choice)")
+            return
+        }
+        #expect(config.fits(taken) && taken.ipv6Subnet != nil)
+    }
+
+    @Test func randomPicksAFreeSubnetOfEachFamily() {
+        let listing = [
+            listed("10.244.1.0-24&fc00:0:0:1::-64", ip: "198.18.0.2", lease: 7),
+            listed("10.244.2.0-24&fc00:0:0:3::-64", ip: "198.18.0.3", lease: 7),
+        ]
+        var picks: Set<LeaseKey> = []
+        for _ in 0..<200 {
+            guard case .create(let subnets, .random) = choose(listing).0 else {
+                Issue.record("expected a random subnet")
+                return
+            }
+            picks.insert(subnets)
+        }
+        #expect(Set(picks.map(\.subnet)) == [cidr("10.244.3.0/24"), cidr("10.244.4.0/24")])
+        #expect(Set(picks.compactMap(\.ipv6Subnet)) == [IPv6Prefix("fc00:0:0:2::/64")!])
+    }
+
+    @Test func requestedNeedsBothHalvesFreeAndNoIPv6LeftIsItsOwnOutcome() {
+        let listing = [listed("10.244.1.0-24&fc00:0:0:1::-64", ip: "198.18.0.2", lease: 7)]
+        let clash = key("10.244.3.0-24&fc00:0:0:1::-64")
+        let free = key("10.244.3.0-24&fc00:0:0:2::-64")
+        #expect(choose(listing, requested: [clash, free]).0 == .create(free, .requested))
+        let full = (1...3).map { listed("10.244.\($0).0-24&fc00:0:0:\($0)::-64", ip: "198.18.0.9", lease: 7) }
+        #expect(choose(full).0 == .outOfIPv6Subnets(config.ipv6!))
     }
 }

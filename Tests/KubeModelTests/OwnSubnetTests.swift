@@ -18,7 +18,7 @@ import Testing
         #expect(own.ignoredIPv6 == "fd00:10:244:2::/64")
         #expect(
             own.note(node: "worker-2")
-                == "node \"worker-2\" also has the IPv6 pod cidr fd00:10:244:2::/64; IPv6 is not yet supported by Weft, so only 10.244.2.0/24 is carried"
+                == "node \"worker-2\" also has the IPv6 pod cidr fd00:10:244:2::/64; the network config has no IPv6 (EnableIPv6), so only 10.244.2.0/24 is carried"
         )
     }
 

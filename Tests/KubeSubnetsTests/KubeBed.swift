@@ -116,9 +116,11 @@ final class KubeBed: Sendable {
     func manager(
         node: String,
         setNodeNetworkUnavailable: Bool = true,
-        warnings: Lines = Lines()
+        warnings: Lines = Lines(),
+        configScope: NetworkConfig.Scope = .carried
     ) throws -> KubeSubnetManager {
         var options = KubeSubnetManager.Options()
+        options.configScope = configScope
         options.kubeconfigPath = kubeconfig
         options.netConfigPath = netConfPath
         options.environment = ["NODE_NAME": node]

@@ -7,54 +7,6 @@ import Logging
 import Netlink
 import Routes
 import Status
-import Synchronization
-
-/// What WeftdRunner starts for a lease and stops when the lease moves or weftd stops: the
-/// user-space `Dataplane` (udp, vxlan), the kernel-routed `HostGatewayDataplane`, or the kernel's
-/// vxlan device programmed by `KernelVXLANDataplane`.
-protocol LeaseDataplane: AnyObject, Sendable {
-    var subnet: IPv4Prefix { get }
-    /// The network config the dataplane was built with.
-    var config: NetworkConfig { get }
-    /// What subnet.env announces as FLANNEL_MTU.
-    var mtu: Int { get }
-    /// The dataplane's part of the ready line.
-    var summary: String { get }
-    /// GET /v1/routes: the table in use, its generation and age at `now`.
-    func routesReport(at now: Date) -> RoutesReport
-    /// GET /v1/stats.
-    func statsReport() -> StatsReport
-    func stop() async
-}
-
-extension Dataplane: LeaseDataplane {
-    var mtu: Int { tunMTU }
-    var summary: String {
-        let routedDirectly = direct?.directSubnets.map { ", \($0.count) peer(s) routed directly" } ?? ""
-        return
-            "engine \(engine.kind?.rawValue ?? "stopped"), \(engine.configuration.workers) worker(s), \(engine.configuration.tunName) MTU \(tunMTU)\(routedDirectly)"
-    }
-
-    func routesReport(at now: Date) -> RoutesReport {
-        DataplaneReports.routes(
-            engine.publisher,
-            times: publications,
-            backend: backend,
-            direct: direct?.directSubnets,
-            at: now
-        )
-    }
-
-    func statsReport() -> StatsReport {
-        DataplaneReports.stats(
-            engine.counters.snapshot(),
-            engine: engine.kind?.rawValue ?? "stopped",
-            workers: engine.configuration.workers,
-            backend: backend,
-            publisher: engine.publisher
-        )
-    }
-}
 
 /// One lease's host-gw dataplane (flannel's pkg/backend/hostgw): no TUN and no engine, the kernel
 /// forwards. A PeerWatcher feeds a route table of its own, and each publication is reconciled into
@@ -203,61 +155,5 @@ final class HostGatewayDataplane: LeaseDataplane {
                 logger.info("\(line)")
             }
         }
-    }
-}
-
-/// Holds HostGatewayRoutes for the watcher's callback and the resync task, which may run at once.
-final class KernelRouteKeeper: Sendable {
-    private struct State: ~Copyable {
-        var routes: HostGatewayRoutes
-        /// Whether a publication was given: before that a resync would reconcile to no routes and
-        /// remove the previous run's, which still carry traffic.
-        var published = false
-    }
-
-    private let state: Mutex<State>
-    private let logger: Logger
-    private let reconciled: AsyncStream<Void>.Continuation
-
-    init(routes: consuming HostGatewayRoutes, logger: Logger, reconciled: AsyncStream<Void>.Continuation) {
-        state = Mutex(State(routes: routes))
-        self.logger = logger
-        self.reconciled = reconciled
-    }
-
-    var statistics: HostGatewayRoutes.Statistics { state.withLock { $0.routes.statistics } }
-
-    /// Makes the kernel's routes the publication's; the first success releases awaitFirstReconcile.
-    func reconcile(_ wanted: [Route]) {
-        do throws(NetlinkError) {
-            try state.withLock { (state) throws(NetlinkError) in
-                state.published = true
-                _ = try state.routes.reconcile(wanted)
-            }
-            markReconciled()
-        } catch {
-            logger.error(
-                "host-gw: cannot read the main routing table: \(error); the next publication or the 10 s resync tries again"
-            )
-        }
-    }
-
-    /// Reconciles the last publication again (puts back removed routes, retries a failed first one).
-    func resync() {
-        do throws(NetlinkError) {
-            let done = try state.withLock { (state) throws(NetlinkError) -> Bool in
-                guard state.published else { return false }
-                _ = try state.routes.resync()
-                return true
-            }
-            if done { markReconciled() }
-        } catch {
-            logger.error("host-gw: resync cannot read the main routing table: \(error)")
-        }
-    }
-
-    private func markReconciled() {
-        reconciled.yield()
-        reconciled.finish()
     }
 }

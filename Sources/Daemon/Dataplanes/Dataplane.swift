@@ -134,12 +134,7 @@ final class Dataplane: Sendable {
         self.logger = logger
         watching = Task { await watcher.run() }
         if let direct, direct.enabled {
-            resyncing = Task {
-                while true {
-                    do { try await Task.sleep(for: DirectRouteKeeper.resyncInterval) } catch { return }
-                    direct.resync()
-                }
-            }
+            resyncing = direct.resyncing()
         } else {
             resyncing = nil
         }

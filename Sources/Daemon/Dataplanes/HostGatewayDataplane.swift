@@ -17,9 +17,6 @@ import Status
 /// a restart, and the next run's first reconcile removes whatever is no longer wanted (a moved
 /// lease's new dataplane does the same, with the same route protocol).
 final class HostGatewayDataplane: LeaseDataplane {
-    /// flannel's hostgw route check period.
-    static let resyncInterval: Duration = .seconds(10)
-
     let subnet: IPv4Prefix
     let config: NetworkConfig
     let mtu: Int
@@ -94,12 +91,7 @@ final class HostGatewayDataplane: LeaseDataplane {
             "host-gw: kernel routes via \(interface.name) (index \(index)), peers must be on \(IPv4Prefix(interface.address, length: prefixLength))"
         )
         watching = Task { await watcher.run() }
-        resyncing = Task {
-            while true {
-                do { try await Task.sleep(for: Self.resyncInterval) } catch { return }
-                keeper.resync()
-            }
-        }
+        resyncing = keeper.resyncing()
     }
 
     /// Returns true once the first publication is in the kernel's table, false if the calling task

@@ -8,7 +8,6 @@ import Logging
 import Netlink
 import Routes
 import Status
-import Synchronization
 
 /// One lease's vxlan dataplane in the kernel (--vxlan-dataplane=kernel), flanneld's own: the
 /// kernel's vxlan device flannel.<VNI> moves the packets, and weftd keeps its per-peer neighbour,
@@ -24,7 +23,6 @@ import Synchronization
 /// keeps flowing across a restart, and the next run adopts the device and removes only what is no
 /// longer wanted. A weftd started with --vxlan-dataplane=weft removes the device instead.
 final class KernelVXLANDataplane: LeaseDataplane {
-    static let resyncInterval: Duration = .seconds(10)
     /// How often the device's presence is checked.
     static let healthPeriod: Duration = .seconds(1)
 
@@ -147,12 +145,7 @@ final class KernelVXLANDataplane: LeaseDataplane {
         self.firstReconcile = firstReconcile
         self.logger = logger
         watching = Task { await watcher.run() }
-        resyncing = Task {
-            while true {
-                do { try await Task.sleep(for: Self.resyncInterval) } catch { return }
-                keeper.resync()
-            }
-        }
+        resyncing = keeper.resyncing()
         health = Task {
             while true {
                 do { try await Task.sleep(for: Self.healthPeriod) } catch { return }
@@ -214,118 +207,5 @@ final class KernelVXLANDataplane: LeaseDataplane {
         logger.info(
             "kernel vxlan dataplane for \(subnet) stopped: \(deviceName) and the entries of \(statistics.peers) peer(s)\(direct) left in the kernel as flanneld leaves them; \(statistics.written) entries written, \(statistics.removed) removed in this run"
         )
-    }
-}
-
-/// Holds the VXLANDevice and the direct routes for the watcher's callback, the resync and the
-/// reports, which may run at once; one lock, so the device and the direct routes always follow
-/// the same split.
-final class KernelVXLANKeeper: Sendable {
-    private struct State: ~Copyable {
-        var device: VXLANDevice
-        var direct: DirectRoutes
-        /// Whether a publication was given: before that a resync would reconcile to no peers and
-        /// remove the previous run's entries, which still carry traffic.
-        var published = false
-    }
-
-    private let state: Mutex<State>
-    private let logger: Logger
-    private let reconciled: AsyncStream<Void>.Continuation
-
-    init(
-        device: consuming VXLANDevice,
-        direct: consuming DirectRoutes,
-        logger: Logger,
-        reconciled: AsyncStream<Void>.Continuation
-    ) {
-        state = Mutex(State(device: device, direct: direct))
-        self.logger = logger
-        self.reconciled = reconciled
-    }
-
-    var statistics: VXLANDevice.Statistics { state.withLock { $0.device.statistics } }
-
-    /// The subnets routed directly now (nil with DirectRouting off), for /v1/routes.
-    var directSubnets: Set<IPv4Prefix>? {
-        state.withLock { $0.direct.directSubnets }
-    }
-
-    /// Makes the kernel's entries the publication's: the device's first, so a peer going direct
-    /// has lost its VXLAN route before the direct one is added (see `DirectRoutes`). The first
-    /// success releases awaitFirstReconcile.
-    func reconcile(_ wanted: [Route]) {
-        do throws(NetlinkError) {
-            try state.withLock { (state) throws(NetlinkError) in
-                state.published = true
-                let split = state.direct.split(wanted)
-                _ = try state.device.reconcile(split.tunnelled)
-                try state.direct.apply(split.direct)
-            }
-            reconciled.yield()
-            reconciled.finish()
-        } catch {
-            logger.error(
-                "vxlan: cannot read the kernel's entries: \(error); the next publication or the 10 s resync tries again"
-            )
-        }
-    }
-
-    /// Reconciles the last publication again (puts back removed entries, retries a failed first one).
-    func resync() {
-        do throws(NetlinkError) {
-            let done = try state.withLock { (state) throws(NetlinkError) -> Bool in
-                guard state.published else { return false }
-                let split = state.direct.enabled ? state.direct.resplit() : nil
-                _ = try state.device.resync(split?.tunnelled)
-                if let split { try state.direct.apply(split.direct) }
-                return true
-            }
-            if done {
-                reconciled.yield()
-                reconciled.finish()
-            }
-        } catch {
-            logger.error("vxlan: resync cannot read the kernel's entries: \(error)")
-        }
-    }
-
-    /// The entries Weft owns on the device, as `ip neigh`, `bridge fdb` and `ip route` print them,
-    /// and how they differ from the last publication (nothing to compare before the first).
-    func entries(deviceName name: String) -> RoutesReport.KernelEntries {
-        func neighbour(_ entry: NeighbourEntry) -> String {
-            "\(entry.address) dev \(name) lladdr \(entry.mac.map { "\($0)" } ?? "-") PERMANENT"
-        }
-        func fdb(_ entry: FDBEntry) -> String {
-            "\(entry.mac) dev \(name) dst \(entry.destination.map { "\($0)" } ?? "-") self permanent"
-        }
-        func route(_ entry: KernelRoute) -> String {
-            "\(entry.destination) via \(entry.gateway.map { "\($0)" } ?? "-") dev \(name) proto \(KernelRoute.protocolName(entry.routeProtocol))\(entry.onlink ? " onlink" : "")"
-        }
-        do throws(NetlinkError) {
-            let (listing, pending) = try state.withLock { (state) throws(NetlinkError) in
-                (try state.device.listing(), state.published ? try state.device.pending() : nil)
-            }
-            var differences: [String] = []
-            if let pending {
-                differences +=
-                    pending.neighbours.map { "missing neighbour " + neighbour($0) }
-                    + pending.fdb.map { "missing fdb " + fdb($0) }
-                    + pending.routes.map { "missing route " + route($0) }
-                differences +=
-                    pending.staleNeighbours.map { "stale neighbour " + neighbour($0) }
-                    + pending.staleFDB.map { "stale fdb " + fdb($0) }
-                    + pending.staleRoutes.map { "stale route " + route($0) }
-            }
-            return RoutesReport.KernelEntries(
-                device: name,
-                neighbours: listing.neighbours.sorted { $0.address < $1.address }.map(neighbour),
-                fdb: listing.fdb.sorted { $0.mac.value < $1.mac.value }.map(fdb),
-                routes: listing.routes.sorted { $0.destination.network < $1.destination.network }.map(route),
-                differences: differences
-            )
-        } catch {
-            return RoutesReport.KernelEntries(device: name, neighbours: [], fdb: [], routes: [], error: "\(error)")
-        }
     }
 }

@@ -20,15 +20,8 @@ final class HostGatewayDataplane: LeaseDataplane {
     let subnet: IPv4Prefix
     let config: NetworkConfig
     let mtu: Int
-    let watcher: any PeerWatching
-    /// The watcher's table, read only for /v1/routes: nothing forwards from it.
-    private let publisher: RouteTablePublisher
-    private let publications: PublicationTimes
-    private let keeper: KernelRouteKeeper
+    private let follower: KernelFollower<HostGatewayRoutes>
     private let interfaceName: String
-    private let watching: Task<Void, Never>
-    private let resyncing: Task<Void, Never>
-    private let firstReconcile: AsyncStream<Void>
     private let logger: Logger
 
     /// Opens the route socket in the process's network namespace (the host's) and starts the
@@ -55,82 +48,43 @@ final class HostGatewayDataplane: LeaseDataplane {
             network: config.network,
             log: Self.logHandler(logger)
         )
-        let (firstReconcile, reconciled) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let keeper = KernelRouteKeeper(routes: routes, logger: logger, reconciled: reconciled)
-
-        // Only the watcher's publications are read: nothing forwards from this table.
-        let publisher = RouteTablePublisher(
-            RouteSnapshot(
-                routes: [],
-                network: config.network,
-                subnetLength: config.subnetLength,
-                localSubnet: lease.subnet
-            )
+        logger.info(
+            "host-gw: kernel routes via \(interface.name) (index \(index)), peers must be on \(IPv4Prefix(interface.address, length: prefixLength))"
         )
-        let publications = PublicationTimes()
-        let watcher = PeerFollowing.watcher(
-            for: lease,
+        let (firstReconcile, reconciled) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        follower = KernelFollower(
+            lease: lease,
+            backend: .hostGateway,
             context: context,
             subnets: subnets,
-            keeper: leaseKeeper,
-            publisher: publisher,
-            publications: publications,
-            onRoutes: { keeper.reconcile($0) }
+            leaseKeeper: leaseKeeper,
+            keeper: KernelRouteKeeper(routes: routes, logger: logger, reconciled: reconciled),
+            firstReconcile: firstReconcile
         )
         self.subnet = lease.subnet
         self.config = config
         mtu = interface.mtu
-        self.watcher = watcher
-        self.publisher = publisher
-        self.publications = publications
-        self.keeper = keeper
         interfaceName = interface.name
-        self.firstReconcile = firstReconcile
         self.logger = logger
-        logger.info(
-            "host-gw: kernel routes via \(interface.name) (index \(index)), peers must be on \(IPv4Prefix(interface.address, length: prefixLength))"
-        )
-        watching = Task { await watcher.run() }
-        resyncing = keeper.resyncing()
     }
 
     /// Returns true once the first publication is in the kernel's table, false if the calling task
     /// was cancelled before that (SIGTERM while etcd is away, say).
-    func awaitFirstReconcile() async -> Bool {
-        for await _ in firstReconcile { return true }
-        return false
-    }
+    func awaitFirstReconcile() async -> Bool { await follower.awaitFirstReconcile() }
 
-    func routesReport(at now: Date) -> RoutesReport {
-        DataplaneReports.routes(publisher, times: publications, backend: .hostGateway, dataplane: "kernel", at: now)
-    }
+    func routesReport(at now: Date) -> RoutesReport { follower.routesReport(at: now) }
 
-    /// No engine: the kernel forwards, and nothing in weftd sees a packet to count.
-    func statsReport() -> StatsReport {
-        let local = publisher.withCurrent { $0.localSubnet }
-        return StatsReport(
-            engine: "kernel",
-            workers: 0,
-            backend: Backend.hostGateway.rawValue,
-            localSubnet: local.map { "\($0)" } ?? "",
-            traffic: [:],
-            drops: [:],
-            peers: []
-        )
-    }
+    func statsReport() -> StatsReport { follower.statsReport() }
 
     var summary: String {
-        let installed = keeper.statistics.installed
+        let installed = follower.keeper.statistics.installed
         return "host-gw, \(installed) kernel route(s) via \(interfaceName), MTU \(mtu)"
     }
 
     /// Stops watching and resyncing; the routes stay (see the type's note). The lease is not touched.
     func stop() async {
-        watching.cancel()
-        resyncing.cancel()
-        await watching.value
-        await resyncing.value
-        let statistics = keeper.statistics
+        await follower.stop()
+        let statistics = follower.keeper.statistics
         let counts =
             "\(statistics.added) added, \(statistics.replaced) replaced, \(statistics.removed) removed in this run"
         logger.info(

@@ -29,16 +29,9 @@ final class KernelVXLANDataplane: LeaseDataplane {
     let subnet: IPv4Prefix
     let config: NetworkConfig
     let mtu: Int
-    let watcher: any PeerWatching
     private let deviceName: String
-    /// The watcher's table, read for /v1/routes: the kernel forwards from its own entries.
-    private let publisher: RouteTablePublisher
-    private let publications: PublicationTimes
-    private let keeper: KernelVXLANKeeper
-    private let watching: Task<Void, Never>
-    private let resyncing: Task<Void, Never>
+    private let follower: KernelFollower<KernelVXLANState>
     private let health: Task<Void, Never>
-    private let firstReconcile: AsyncStream<Void>
     private let logger: Logger
 
     /// Sets up the device in the process's network namespace (the host's) and starts the watcher,
@@ -111,41 +104,22 @@ final class KernelVXLANDataplane: LeaseDataplane {
             )
         }
         let (firstReconcile, reconciled) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let keeper = KernelVXLANKeeper(device: device, direct: direct, logger: logger, reconciled: reconciled)
-        let publisher = RouteTablePublisher(
-            RouteSnapshot(
-                routes: [],
-                network: config.network,
-                subnetLength: config.subnetLength,
-                localSubnet: lease.subnet
-            )
-        )
-        let publications = PublicationTimes()
         let routeLog = RouteLog(logger: logger)
-        let watcher = PeerFollowing.watcher(
-            for: lease,
+        follower = KernelFollower(
+            lease: lease,
+            backend: .vxlan,
             context: context,
             subnets: subnets,
-            keeper: leaseKeeper,
-            publisher: publisher,
-            publications: publications,
-            onRoutes: { routes in
-                routeLog.record(routes)
-                keeper.reconcile(routes)
-            }
+            leaseKeeper: leaseKeeper,
+            keeper: KernelVXLANKeeper(device: device, direct: direct, logger: logger, reconciled: reconciled),
+            firstReconcile: firstReconcile,
+            onRoutes: { routeLog.record($0) }
         )
         subnet = lease.subnet
         self.config = config
         self.mtu = mtu
-        self.watcher = watcher
         deviceName = name
-        self.publisher = publisher
-        self.publications = publications
-        self.keeper = keeper
-        self.firstReconcile = firstReconcile
         self.logger = logger
-        watching = Task { await watcher.run() }
-        resyncing = keeper.resyncing()
         health = Task {
             while true {
                 do { try await Task.sleep(for: Self.healthPeriod) } catch { return }
@@ -158,52 +132,31 @@ final class KernelVXLANDataplane: LeaseDataplane {
 
     /// Returns true once the first publication is in the kernel, false if the calling task was
     /// cancelled before that.
-    func awaitFirstReconcile() async -> Bool {
-        for await _ in firstReconcile { return true }
-        return false
-    }
+    func awaitFirstReconcile() async -> Bool { await follower.awaitFirstReconcile() }
 
     var summary: String {
-        let direct = keeper.directSubnets.map { ", \($0.count) routed directly" } ?? ""
-        return "kernel vxlan device \(deviceName), \(keeper.statistics.peers) peer(s) through it\(direct), MTU \(mtu)"
+        let direct = follower.keeper.directSubnets.map { ", \($0.count) routed directly" } ?? ""
+        return
+            "kernel vxlan device \(deviceName), \(follower.keeper.statistics.peers) peer(s) through it\(direct), MTU \(mtu)"
     }
 
     func routesReport(at now: Date) -> RoutesReport {
-        DataplaneReports.routes(
-            publisher,
-            times: publications,
-            backend: .vxlan,
-            dataplane: "kernel",
-            kernel: keeper.entries(deviceName: deviceName),
-            direct: keeper.directSubnets,
-            at: now
+        follower.routesReport(
+            at: now,
+            kernel: follower.keeper.entries(deviceName: deviceName),
+            direct: follower.keeper.directSubnets
         )
     }
 
-    /// The kernel forwards; nothing in weftd sees a packet to count.
-    func statsReport() -> StatsReport {
-        let local = publisher.withCurrent { $0.localSubnet }
-        return StatsReport(
-            engine: "kernel",
-            workers: 0,
-            backend: Backend.vxlan.rawValue,
-            localSubnet: local.map { "\($0)" } ?? "",
-            traffic: [:],
-            drops: [:],
-            peers: []
-        )
-    }
+    func statsReport() -> StatsReport { follower.statsReport() }
 
     /// Stops watching, resyncing and checking; the device and its entries stay (see the type's note).
     func stop() async {
         health.cancel()
-        watching.cancel()
-        resyncing.cancel()
-        await watching.value
-        await resyncing.value
+        await follower.stop()
         await health.value
-        let statistics = keeper.statistics
-        let direct = keeper.directSubnets.map { " and \($0.count) direct route(s)" } ?? ""
+        let statistics = follower.keeper.statistics
+        let direct = follower.keeper.directSubnets.map { " and \($0.count) direct route(s)" } ?? ""
         logger.info(
             "kernel vxlan dataplane for \(subnet) stopped: \(deviceName) and the entries of \(statistics.peers) peer(s)\(direct) left in the kernel as flanneld leaves them; \(statistics.written) entries written, \(statistics.removed) removed in this run"
         )

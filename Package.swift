@@ -31,7 +31,8 @@ let package = Package(
         .target(name: "Addressing", path: "Sources/Addressing"),
         .target(name: "Packets", dependencies: ["Addressing"], path: "Sources/Packets"),
         .target(name: "Routes", dependencies: ["Addressing"], path: "Sources/Routes"),
-        .target(name: "Config", dependencies: ["Addressing", "SystemCalls"], path: "Sources/Config"),
+        // Config names backends with Routes' `Backend`: one enum from net-conf.json to the route table.
+        .target(name: "Config", dependencies: ["Addressing", "Routes", "SystemCalls"], path: "Sources/Config"),
         // The per-packet pipeline (validate, look up, TTL, encap/decap, anti-spoofing) shared by the
         // engine and by `weft replay`, so a replayed capture exercises exactly what the engine runs.
         .target(name: "Forwarding", dependencies: ["Addressing", "Packets", "Routes"], path: "Sources/Forwarding"),

@@ -1,10 +1,9 @@
+import Routes
+
 /// The "Backend" object of flannel's network config, for the backends Weft implements.
 public struct BackendConfig: Equatable, Sendable {
-    public enum Kind: String, Equatable, Sendable, CaseIterable {
-        case udp
-        case vxlan
-        case hostGateway = "host-gw"
-    }
+    /// The backend a lease's "BackendType" and a route's next hop name: one enum for both.
+    public typealias Kind = Backend
 
     public var kind: Kind
     /// vxlan only (flannel's default 1); 0 for the other backends.

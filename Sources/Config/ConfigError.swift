@@ -18,8 +18,9 @@ public struct ConfigError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String { "\(source): \(problem)" }
 
     /// Input values end up inside messages; a newline or control byte in them would break the
-    /// one-line promise, and a megabyte of garbage would bury the point.
-    static func singleLine(_ text: String) -> String {
+    /// one-line promise, and a megabyte of garbage would bury the point. Public for the layers
+    /// above whose errors make the same promise (KubeError).
+    public static func singleLine(_ text: String) -> String {
         var out = ""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -1,3 +1,5 @@
+import Config
+
 /// Everything KubeModel can refuse or report. `description` is one line for a log: the problem
 /// (in flannel's or client-go's own words where they have them, so searches for those texts find
 /// the known answers) followed by the fix.
@@ -40,29 +42,12 @@ public struct KubeError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public init(_ kind: Kind, _ problem: String, fix: String = "", retryAfter: Duration? = nil) {
         self.kind = kind
-        self.problem = KubeError.singleLine(problem)
-        self.fix = KubeError.singleLine(fix)
+        self.problem = ConfigError.singleLine(problem)
+        self.fix = ConfigError.singleLine(fix)
         self.retryAfter = retryAfter
     }
 
     public var description: String { fix.isEmpty ? problem : "\(problem); \(fix)" }
-
-    /// Values from files and servers end up in messages: a newline would break the one-line
-    /// promise, and a megabyte of garbage would bury the point.
-    static func singleLine(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                out += "\\u{\(String(scalar.value, radix: 16))}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
 
     /// A user-supplied value, quoted as Go's %q would for plain text, and cut to a readable length.
     static func quoted(_ value: some StringProtocol, limit: Int = 80) -> String {

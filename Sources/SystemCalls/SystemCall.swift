@@ -78,12 +78,7 @@ public enum SystemCall {
         _ bytes: [UInt8],
         _ subject: @autoclosure () -> String = ""
     ) throws(SystemCallError) {
-        var offset = 0
-        while offset < bytes.count {
-            offset += try retrying("write", subject()) {
-                bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            }
-        }
+        try all(bytes, "write", subject()) { write(fd, $0, $1) }
     }
 
     /// send(2) with MSG_NOSIGNAL until all of `bytes` is sent.
@@ -92,10 +87,20 @@ public enum SystemCall {
         _ bytes: [UInt8],
         _ subject: @autoclosure () -> String = ""
     ) throws(SystemCallError) {
+        try all(bytes, "send", subject()) { send(fd, $0, $1, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// `call` (write or send) on the rest of `bytes` until none is left: short writes continue.
+    private static func all(
+        _ bytes: [UInt8],
+        _ name: String,
+        _ subject: @autoclosure () -> String,
+        _ call: (UnsafeRawPointer, Int) -> Int
+    ) throws(SystemCallError) {
         var offset = 0
         while offset < bytes.count {
-            offset += try retrying("send", subject()) {
-                bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+            offset += try retrying(name, subject()) {
+                bytes.withUnsafeBytes { call($0.baseAddress! + offset, $0.count - offset) }
             }
         }
     }

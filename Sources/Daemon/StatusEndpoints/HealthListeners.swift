@@ -1,4 +1,5 @@
 import Addressing
+import CShims
 import Foundation
 import Glibc
 

@@ -5,16 +5,6 @@ import Status
 import Synchronization
 import TrafficRules
 
-/// What the status endpoints (/metrics, /v1/routes, /v1/stats) read, on the TCP health server and
-/// on the Unix socket alike.
-public protocol StatusEndpoints: Sendable {
-    /// nil while weftd has no dataplane (waiting for etcd, the config or a lease).
-    func routes() -> RoutesReport?
-    func stats() -> StatsReport?
-    /// Prometheus text format 0.0.4.
-    func metrics() -> String
-}
-
 /// weftd's status: the dataplane running now (set by the run loop as dataplanes come and go) and
 /// the Prometheus registry.
 public final class DaemonStatus: StatusEndpoints {
@@ -68,26 +58,5 @@ public final class DaemonStatus: StatusEndpoints {
             stats: dataplane?.statsReport(),
             portFilter: portFilter
         )
-    }
-}
-
-/// When each route-table generation was published, for /v1/routes' age and the age gauge.
-final class PublicationTimes: Sendable {
-    private let last: Mutex<(generation: UInt64, at: Date)>
-
-    /// Generation 0, the empty table a dataplane starts with, dates from `start`.
-    init(start: Date = Date()) {
-        last = Mutex((0, start))
-    }
-
-    func record(generation: UInt64, at date: Date = Date()) {
-        last.withLock { $0 = (generation, date) }
-    }
-
-    /// When `generation` was published; a newer one than recorded is being published right now
-    /// (the publisher swaps the table before the watcher's callback runs).
-    func publishedAt(generation: UInt64, now: Date) -> Date {
-        let recorded = last.withLock { $0 }
-        return generation > recorded.generation ? now : recorded.at
     }
 }

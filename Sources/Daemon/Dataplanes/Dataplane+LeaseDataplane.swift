@@ -1,0 +1,31 @@
+import Foundation
+import Status
+
+extension Dataplane: LeaseDataplane {
+    var mtu: Int { tunMTU }
+    var summary: String {
+        let routedDirectly = direct?.directSubnets.map { ", \($0.count) peer(s) routed directly" } ?? ""
+        return
+            "engine \(engine.kind?.rawValue ?? "stopped"), \(engine.configuration.workers) worker(s), \(engine.configuration.tunName) MTU \(tunMTU)\(routedDirectly)"
+    }
+
+    func routesReport(at now: Date) -> RoutesReport {
+        DataplaneReports.routes(
+            engine.publisher,
+            times: publications,
+            backend: backend,
+            direct: direct?.directSubnets,
+            at: now
+        )
+    }
+
+    func statsReport() -> StatsReport {
+        DataplaneReports.stats(
+            engine.counters.snapshot(),
+            engine: engine.kind?.rawValue ?? "stopped",
+            workers: engine.configuration.workers,
+            backend: backend,
+            publisher: engine.publisher
+        )
+    }
+}

@@ -1,0 +1,106 @@
+import Addressing
+import ControlPlane
+import Foundation
+import Routes
+import Status
+
+/// What both kernel dataplanes (host-gw, the kernel vxlan device) run: a peer watcher into a table
+/// of their own, read only for /v1/routes since the kernel forwards from its own entries; each
+/// publication reconciled by a `KernelKeeper`; the keeper's resync; the wait for the first reconcile.
+final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
+    let keeper: KernelKeeper<Held>
+    private let backend: Backend
+    private let publisher: RouteTablePublisher
+    private let publications: PublicationTimes
+    private let firstReconcile: AsyncStream<Void>
+    private let watching: Task<Void, Never>
+    private let resyncing: Task<Void, Never>
+
+    /// Starts the watcher and the resync. `firstReconcile` is fed by the continuation `keeper` was
+    /// made with; `onRoutes` sees each publication before the keeper reconciles it.
+    init(
+        lease: AcquiredLease,
+        backend: Backend,
+        context: DaemonContext,
+        subnets: any SubnetManager,
+        leaseKeeper: any LeaseKeeper,
+        keeper: KernelKeeper<Held>,
+        firstReconcile: AsyncStream<Void>,
+        onRoutes: @escaping @Sendable ([Route]) -> Void = { _ in }
+    ) {
+        let publisher = RouteTablePublisher(
+            RouteSnapshot(
+                routes: [],
+                network: lease.config.network,
+                subnetLength: lease.config.subnetLength,
+                localSubnet: lease.subnet
+            )
+        )
+        let publications = PublicationTimes()
+        let watcher = PeerFollowing.watcher(
+            for: lease,
+            context: context,
+            subnets: subnets,
+            keeper: leaseKeeper,
+            publisher: publisher,
+            publications: publications,
+            onRoutes: { routes in
+                onRoutes(routes)
+                keeper.reconcile(routes)
+            }
+        )
+        self.keeper = keeper
+        self.backend = backend
+        self.publisher = publisher
+        self.publications = publications
+        self.firstReconcile = firstReconcile
+        watching = Task { await watcher.run() }
+        resyncing = keeper.resyncing()
+    }
+
+    /// Returns true once the first publication is in the kernel, false if the calling task was
+    /// cancelled before that (SIGTERM while etcd is away, say).
+    func awaitFirstReconcile() async -> Bool {
+        for await _ in firstReconcile { return true }
+        return false
+    }
+
+    /// `kernel` the dataplane's own entries; `direct` the subnets DirectRouting routes directly.
+    func routesReport(
+        at now: Date,
+        kernel: RoutesReport.KernelEntries? = nil,
+        direct: Set<IPv4Prefix>? = nil
+    ) -> RoutesReport {
+        DataplaneReports.routes(
+            publisher,
+            times: publications,
+            backend: backend,
+            dataplane: "kernel",
+            kernel: kernel,
+            direct: direct,
+            at: now
+        )
+    }
+
+    /// No engine: the kernel forwards, and nothing in weftd sees a packet to count.
+    func statsReport() -> StatsReport {
+        let local = publisher.withCurrent { $0.localSubnet }
+        return StatsReport(
+            engine: "kernel",
+            workers: 0,
+            backend: backend.rawValue,
+            localSubnet: local.map { "\($0)" } ?? "",
+            traffic: [:],
+            drops: [:],
+            peers: []
+        )
+    }
+
+    /// Stops watching and resyncing; what the keeper put in the kernel stays.
+    func stop() async {
+        watching.cancel()
+        resyncing.cancel()
+        await watching.value
+        await resyncing.value
+    }
+}

@@ -1,0 +1,92 @@
+import Addressing
+import HostGateway
+import KernelVXLAN
+import Logging
+import Netlink
+import Routes
+import Status
+
+/// The kernel vxlan dataplane's keeper: the device and the direct routes for the watcher's
+/// callback, the resync and the reports, under one lock, so both always follow the same split.
+typealias KernelVXLANKeeper = KernelKeeper<KernelVXLANState>
+
+/// A kernel vxlan device's entries and DirectRouting's routes, reconciled from one split.
+struct KernelVXLANState: ~Copyable, Sendable, KernelReconciling {
+    var device: VXLANDevice
+    var direct: DirectRoutes
+
+    /// The device's entries first, so a peer going direct has lost its VXLAN route before the
+    /// direct one is added (see `DirectRoutes`).
+    mutating func reconcileKernel(to wanted: [Route]) throws(NetlinkError) {
+        let split = direct.split(wanted)
+        _ = try device.reconcile(split.tunnelled)
+        try direct.apply(split.direct)
+    }
+
+    mutating func resyncKernel() throws(NetlinkError) {
+        let split = direct.enabled ? direct.resplit() : nil
+        _ = try device.resync(split?.tunnelled)
+        if let split { try direct.apply(split.direct) }
+    }
+}
+
+extension KernelKeeper where Held == KernelVXLANState {
+    convenience init(
+        device: consuming VXLANDevice,
+        direct: consuming DirectRoutes,
+        logger: Logger,
+        reconciled: AsyncStream<Void>.Continuation
+    ) {
+        self.init(
+            KernelVXLANState(device: device, direct: direct),
+            label: "vxlan",
+            reads: "the kernel's entries",
+            logger: logger,
+            reconciled: reconciled
+        )
+    }
+
+    var statistics: VXLANDevice.Statistics { withHeld { state, _ in state.device.statistics } }
+
+    /// The subnets routed directly now (nil with DirectRouting off), for /v1/routes.
+    var directSubnets: Set<IPv4Prefix>? { withHeld { state, _ in state.direct.directSubnets } }
+
+    /// The entries Weft owns on the device, as `ip neigh`, `bridge fdb` and `ip route` print them,
+    /// and how they differ from the last publication (nothing to compare before the first).
+    func entries(deviceName name: String) -> RoutesReport.KernelEntries {
+        func neighbour(_ entry: NeighbourEntry) -> String {
+            "\(entry.address) dev \(name) lladdr \(entry.mac.map { "\($0)" } ?? "-") PERMANENT"
+        }
+        func fdb(_ entry: FDBEntry) -> String {
+            "\(entry.mac) dev \(name) dst \(entry.destination.map { "\($0)" } ?? "-") self permanent"
+        }
+        func route(_ entry: KernelRoute) -> String {
+            "\(entry.destination) via \(entry.gateway.map { "\($0)" } ?? "-") dev \(name) proto \(KernelRoute.protocolName(entry.routeProtocol))\(entry.onlink ? " onlink" : "")"
+        }
+        do throws(NetlinkError) {
+            let (listing, pending) = try withHeld { (state, published) throws(NetlinkError) in
+                (try state.device.listing(), published ? try state.device.pending() : nil)
+            }
+            var differences: [String] = []
+            if let pending {
+                differences +=
+                    pending.neighbours.map { "missing neighbour " + neighbour($0) }
+                    + pending.fdb.map { "missing fdb " + fdb($0) }
+                    + pending.routes.map { "missing route " + route($0) }
+                differences +=
+                    pending.staleNeighbours.map { "stale neighbour " + neighbour($0) }
+                    + pending.staleFDB.map { "stale fdb " + fdb($0) }
+                    + pending.staleRoutes.map { "stale route " + route($0) }
+            }
+            return RoutesReport.KernelEntries(
+                device: name,
+                neighbours: listing.neighbours.sorted { $0.address < $1.address }.map(neighbour),
+                fdb: listing.fdb.sorted { $0.mac.value < $1.mac.value }.map(fdb),
+                routes: listing.routes.sorted { $0.destination.network < $1.destination.network }.map(route),
+                differences: differences
+            )
+        } catch {
+            return RoutesReport.KernelEntries(device: name, neighbours: [], fdb: [], routes: [], error: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,22 @@
+import Addressing
+import Config
+import Foundation
+import Status
+
+/// What WeftdRunner starts for a lease and stops when the lease moves or weftd stops: the
+/// user-space `Dataplane` (udp, vxlan), the kernel-routed `HostGatewayDataplane`, or the kernel's
+/// vxlan device programmed by `KernelVXLANDataplane`.
+protocol LeaseDataplane: AnyObject, Sendable {
+    var subnet: IPv4Prefix { get }
+    /// The network config the dataplane was built with.
+    var config: NetworkConfig { get }
+    /// What subnet.env announces as FLANNEL_MTU.
+    var mtu: Int { get }
+    /// The dataplane's part of the ready line.
+    var summary: String { get }
+    /// GET /v1/routes: the table in use, its generation and age at `now`.
+    func routesReport(at now: Date) -> RoutesReport
+    /// GET /v1/stats.
+    func statsReport() -> StatsReport
+    func stop() async
+}

@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // The only place C is called. liburing and libpcap are linked by the targets that call them
@@ -135,7 +137,11 @@ let package = Package(
         .target(name: "SystemCalls", path: "Sources/SystemCalls"),
 
         // Running a tool to completion (nft, CNI delegates) with no descriptor left behind.
-        .target(name: "Spawn", dependencies: ["CShims", "SystemCalls"], path: "Sources/Spawn"),
+        .target(
+            name: "Spawn",
+            dependencies: ["CShims", "SystemCalls", .product(name: "Subprocess", package: "swift-subprocess")],
+            path: "Sources/Spawn"
+        ),
 
         // File I/O around the pure modules: pcap capture files through libpcap.
         .target(
@@ -191,6 +197,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             path: "Sources/Daemon"
         ),

@@ -22,7 +22,6 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // The only place C is called. liburing and libpcap are linked by the targets that call them
@@ -137,11 +136,7 @@ let package = Package(
         .target(name: "SystemCalls", path: "Sources/SystemCalls"),
 
         // Running a tool to completion (nft, CNI delegates) with no descriptor left behind.
-        .target(
-            name: "Spawn",
-            dependencies: ["CShims", "SystemCalls", .product(name: "Subprocess", package: "swift-subprocess")],
-            path: "Sources/Spawn"
-        ),
+        .target(name: "Spawn", dependencies: ["CShims", "SystemCalls"], path: "Sources/Spawn"),
 
         // File I/O around the pure modules: pcap capture files through libpcap.
         .target(

@@ -12,11 +12,10 @@ struct Weft: ParsableCommand {
         ]
     )
 
-    /// Synchronous commands run on the main thread before any other thread exists, as before the
-    /// etcd commands came: `weft dataplane` blocks SIGTERM/SIGINT there and sigwaits, which only
-    /// works if no other thread (an async main's would) can take the signal first. Asynchronous
-    /// commands run in a detached task (not on the main actor, which this thread holds) while the
-    /// main thread waits.
+    /// Not an async main: `weft dataplane` blocks SIGTERM/SIGINT on the main thread and sigwaits
+    /// there, which works only while no other thread exists to take the signal first, and an async
+    /// main starts the concurrency pool's. So synchronous commands run on this thread as they are,
+    /// and asynchronous ones through `waitingForTask`.
     static func main() {
         do {
             var command = try parseAsRoot()
@@ -24,21 +23,26 @@ struct Weft: ParsableCommand {
                 try command.run()
                 return
             }
-            let running = RunningCommand(asyncCommand)
-            let done = DispatchSemaphore(value: 0)
-            Task.detached {
-                do {
-                    try await running.command.run()
-                } catch {
-                    running.error = error
-                }
-                done.signal()
-            }
-            done.wait()
-            if let error = running.error { throw error }
+            try waitingForTask(RunningCommand(asyncCommand))
         } catch {
             exit(withError: error)
         }
+    }
+
+    /// Runs the command on the concurrency pool (not on the main actor, which this thread holds)
+    /// and blocks this thread until it ends: the one place in Weft where a thread waits for a task.
+    private static func waitingForTask(_ running: RunningCommand) throws {
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            do {
+                try await running.command.run()
+            } catch {
+                running.error = error
+            }
+            done.signal()
+        }
+        done.wait()
+        if let error = running.error { throw error }
     }
 }
 

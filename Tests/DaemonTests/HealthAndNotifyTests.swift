@@ -278,18 +278,48 @@ import Testing
         )
     }
 
-    @Test func stopSignalsWaitReturnsNilWhenCancelledAndTheFirstSignalAfter() async {
-        let signals = StopSignals(installingHandlers: false)
-        let task = Task { await signals.wait() }
-        try? await Task.sleep(for: .milliseconds(50))
-        task.cancel()
-        #expect(await task.value == nil)
+    @Test func aStopSignalArrivingEarlyIsKeptUntilTheWatcherRuns() async {
+        let first = await StopSignals.trapping()
+        kill(getpid(), SIGINT)  // trapped: the test process goes on
+        let received = Mutex<Int32?>(nil)
+        await StopSignals(first: first, received: { number in received.withLock { $0 = number } }).run()
+        #expect(received.withLock { $0 } == SIGINT)
+    }
+}
 
-        let waiting = Task { await signals.wait() }
-        try? await Task.sleep(for: .milliseconds(50))
-        signals.deliver(SIGINT)
-        signals.deliver(SIGTERM)
-        #expect(await waiting.value == SIGINT)
-        #expect(await signals.wait() == SIGINT, "a late waiter still hears the first signal")
+/// The service group's ordered stop, with a real health server: the run stops first, and /readyz
+/// answers 503 "stopping" meanwhile; the server closes last.
+@Suite(.ownThread) struct OrderedStopTests {
+    @Test func theHealthServerAnswersStoppingUntilTheRunHasStopped() async throws {
+        let context = RunLoopTests.context(nil)
+        let server = try HealthServer(address: IPv4Address(127, 0, 0, 1), port: 0, readiness: context.readiness)
+        let trigger = RunLoopTests.Trigger()
+        let whileStopping = Mutex<TestSockets.Response?>(nil)
+        let run = DaemonRunService(
+            logger: context.logger,
+            readiness: context.readiness,
+            notifier: nil,
+            prepare: { context },
+            body: { context in
+                context.markReady("lease and engine up")
+                trigger.fire(SIGTERM)
+                try? await Task.sleep(for: .seconds(60))
+                // Cancelled by the stop: the health server must still be answering.
+                let answer = try? TestSockets.get(port: server.port, "/readyz")
+                whileStopping.withLock { $0 = answer }
+            }
+        )
+        let status = await WeftDaemon.serve(
+            run,
+            servers: [server],
+            until: { await trigger.wait() },
+            logger: context.logger
+        )
+        #expect(status == 0)
+        let answer = try #require(whileStopping.withLock { $0 })
+        #expect(answer.status == 503 && answer.body.contains("stopping"), "\(answer.body)")
+        #expect(throws: (any Error).self, "closed once the group has stopped") {
+            try TestSockets.get(port: server.port, "/healthz")
+        }
     }
 }

@@ -58,11 +58,6 @@ public struct DaemonContext: Sendable {
     }
 
     func notify(_ state: String) {
-        guard let notifier else { return }
-        do {
-            try notifier.send(state)
-        } catch {
-            logger.warning("\(error)")
-        }
+        notifier?.send(state, warningTo: logger)
     }
 }

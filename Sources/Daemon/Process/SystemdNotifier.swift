@@ -1,5 +1,6 @@
 import CShims
 import Glibc
+import Logging
 
 /// sd_notify(3) without libsystemd: one datagram per state ("READY=1", "STOPPING=1") to the unix
 /// socket systemd names in NOTIFY_SOCKET; a leading '@' means the abstract namespace.
@@ -18,6 +19,15 @@ public struct SystemdNotifier: Sendable {
 
     public init(socketPath: String) {
         self.socketPath = socketPath
+    }
+
+    /// `send`, a failure logged as a warning: systemd not hearing a state is no reason to stop.
+    public func send(_ state: String, warningTo logger: Logger) {
+        do {
+            try send(state)
+        } catch {
+            logger.warning("\(error)")
+        }
     }
 
     public func send(_ state: String) throws(Failure) {

@@ -1,10 +1,11 @@
 import Foundation
 import KubeSubnets
 import Logging
+import ServiceLifecycle
 
-/// weftd from flags to exit status. The lead's lease manager and engine run inside `body`: it
-/// gets the context, calls markReady once the lease is held and the dataplane is up, and must
-/// return soon after its task is cancelled (SIGTERM/SIGINT cancel it).
+/// weftd from flags to exit status. The lease manager and dataplane run inside `body`: it gets the
+/// context, calls markReady once the lease is held and the dataplane is up, and must return soon
+/// after its task is cancelled (SIGTERM/SIGINT cancel it, through the service group's shutdown).
 public enum WeftDaemon {
     public static let version = "0.1.0"
 
@@ -41,7 +42,7 @@ public enum WeftDaemon {
 
         var logger = Logger(label: "weftd") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = options.logLevel
-        let stop = StopSignals.shared  // before anything slow, so an early SIGTERM is kept
+        let stop = await StopSignals.trapping()  // before anything slow, so an early SIGTERM is kept
         for flag in options.ignored {
             logger.info("ignoring \(flag): Weft accepts it for compatibility with flanneld and does not use it")
         }
@@ -59,7 +60,6 @@ public enum WeftDaemon {
         let status = DaemonStatus()
         let notifier = SystemdNotifier(environment: environment)
         var servers: [HealthServer] = []
-        defer { for server in servers { server.stop() } }
         if options.healthzPort != 0 {
             do {
                 servers.append(
@@ -87,104 +87,97 @@ public enum WeftDaemon {
             }
             logger.info("status socket \(path) (weft routes, weft stats; /metrics, /v1/routes, /v1/stats)")
         }
-        for server in servers { server.start() }
 
         // The servers answer while weftd waits for the API server here: alive, not ready.
-        let retry = StartupRetry(
-            problems: ProblemLog(logger: logger),
-            waiting: { reason in
-                readiness.markNotReady(reason)
-                try? notifier?.send("STATUS=\(reason)")
+        let prepare: @Sendable () async throws -> DaemonContext = { [logger] in
+            let retry = StartupRetry(
+                problems: ProblemLog(logger: logger),
+                waiting: { reason in
+                    readiness.markNotReady(reason)
+                    try? notifier?.send("STATUS=\(reason)")
+                }
+            )
+            let (request, stored) = try await NodePublicIP.resolve(options, logger: logger, retry: retry)
+            let interface: ExternalInterface
+            do {
+                interface = try HostNetwork.selectInterface(request)
+            } catch {
+                let origin =
+                    stored.map {
+                        " (the public IP is node \($0.node)'s annotation \($0.annotation)=\($0.address), which must be an address of this host; fix it or remove it with kubectl annotate node \($0.node) \($0.annotation)-)"
+                    } ?? ""
+                throw WeftdError(description: "cannot choose the external interface: \(error)\(origin)")
             }
-        )
-        let request: InterfaceRequest
-        let stored: StoredPublicIP?
-        switch await NodePublicIP.resolve(options, logger: logger, retry: retry, stop: stop) {
-        case .request(let resolved, let from):
-            (request, stored) = (resolved, from)
-        case .stopped(let number):
-            logger.info("received \(StopSignals.name(number)) while waiting for the Kubernetes API, stopping")
-            return 0
+            logger.info("\(interface.summary)")
+            let context = DaemonContext(
+                options: options,
+                interface: interface,
+                logger: logger,
+                readiness: readiness,
+                notifier: notifier,
+                status: status
+            )
+            context.notify("STATUS=\(readiness.current.reason)")
+            return context
         }
-        let interface: ExternalInterface
-        do {
-            interface = try HostNetwork.selectInterface(request)
-        } catch {
-            let origin =
-                stored.map {
-                    " (the public IP is node \($0.node)'s annotation \($0.annotation)=\($0.address), which must be an address of this host; fix it or remove it with kubectl annotate node \($0.node) \($0.annotation)-)"
-                } ?? ""
-            logger.error("cannot choose the external interface: \(error)\(origin)")
-            return 1
-        }
-        logger.info("\(interface.summary)")
-
-        let context = DaemonContext(
-            options: options,
-            interface: interface,
+        let run = DaemonRunService(
             logger: logger,
             readiness: readiness,
             notifier: notifier,
-            status: status
+            prepare: prepare,
+            body: body
         )
-        context.notify("STATUS=\(readiness.current.reason)")
-        return await run(context, until: { await stop.wait() }, body: body)
+        return await serve(run, servers: servers, until: stop, logger: logger)
     }
 
-    /// The cancellable run loop: `body` runs until it returns, throws, or `stopSignal` yields a
-    /// signal number; then systemd hears STOPPING=1 and `body` is cancelled and awaited.
+    /// The run loop for a context made elsewhere (tests): `body` runs until it returns, throws, or
+    /// `stopSignal` yields a signal number; then systemd hears STOPPING=1 and `body` is cancelled
+    /// and awaited.
     public static func run(
         _ context: DaemonContext,
         until stopSignal: @escaping @Sendable () async -> Int32?,
         body: @escaping Body
     ) async -> Int32 {
-        enum Outcome: Sendable {
-            case finished
-            case failed(String)
-            case signal(Int32)
-            case cancelled
+        let run = DaemonRunService(
+            logger: context.logger,
+            readiness: context.readiness,
+            notifier: context.notifier,
+            prepare: { context },
+            body: body
+        )
+        return await serve(run, servers: [], until: stopSignal, logger: context.logger)
+    }
+
+    /// weftd's services under one ServiceGroup. The first to finish (a stop signal, or the run
+    /// returning or failing) shuts the group down gracefully in reverse order: the run (lease
+    /// keeping and traffic rules, then the dataplane), then the health servers, last, so /readyz
+    /// and the status endpoints answer until the rest has stopped.
+    static func serve(
+        _ run: DaemonRunService,
+        servers: [HealthServer],
+        until stopSignal: @escaping @Sendable () async -> Int32?,
+        logger: Logger
+    ) async -> Int32 {
+        let signals = StopSignals(first: stopSignal, received: { run.stop(by: $0) })
+        let services: [any Service] = servers.map { $0 as any Service } + [run, signals]
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services.map {
+                    ServiceGroupConfiguration.ServiceConfiguration(
+                        service: $0,
+                        successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup
+                    )
+                },
+                logger: logger
+            )
+        )
+        do {
+            try await group.run()
+        } catch {
+            logger.error("\(error)")
+            return 1
         }
-        return await withTaskGroup(of: Outcome.self) { group in
-            group.addTask {
-                do {
-                    try await body(context)
-                    return .finished
-                } catch is CancellationError {
-                    return .cancelled
-                } catch {
-                    return .failed("\(error)")
-                }
-            }
-            group.addTask {
-                guard let number = await stopSignal() else { return .cancelled }
-                return .signal(number)
-            }
-            var status: Int32 = 0
-            var stopping = false
-            while let outcome = await group.next() {
-                switch outcome {
-                case .signal(let number):
-                    context.logger.info("received \(StopSignals.name(number)), stopping")
-                    stopping = true
-                    context.readiness.markNotReady("stopping")
-                    context.notify("STOPPING=1")
-                    group.cancelAll()
-                case .finished:
-                    group.cancelAll()
-                case .failed(let message) where stopping:
-                    context.logger.warning("while stopping: \(message)")
-                case .failed(let message):
-                    context.logger.error("\(message)")
-                    context.notify("STOPPING=1")
-                    status = 1
-                    stopping = true
-                    group.cancelAll()
-                case .cancelled:
-                    break
-                }
-            }
-            context.logger.info("stopped")
-            return status
-        }
+        return run.status
     }
 }

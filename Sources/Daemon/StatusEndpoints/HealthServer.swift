@@ -3,6 +3,7 @@ import Glibc
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import ServiceLifecycle
 import Synchronization
 
 /// flanneld's --healthz-ip/--healthz-port endpoint: GET /healthz is 200 while the process runs,
@@ -17,7 +18,7 @@ import Synchronization
 /// within 10 s of the head. At the cap a new connection displaces the oldest one waiting for a
 /// request head; if all 64 are being answered it is closed at once. Nothing queues behind a slow,
 /// silent or idle client.
-public final class HealthServer: Sendable {
+public final class HealthServer: Service {
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public let description: String
     }
@@ -177,27 +178,47 @@ public final class HealthServer: Sendable {
     }
 
     public func start() {
-        guard
-            phase.withLock({ phase in
-                defer { if phase == .bound { phase = .serving } }
-                return phase == .bound
-            })
-        else { return }
-        try? listener.setOption(ChannelOptions.autoRead, value: true).wait()
+        try? accepting()?.wait()
     }
 
     /// Closes the listener and every open connection, waiting for both (milliseconds), then
     /// removes our socket file.
     public func stop() {
+        try? closing()?.wait()
+        removeSocketFile()
+    }
+
+    /// As one of weftd's services: serves until the group's graceful shutdown reaches it, which is
+    /// last, so /readyz answers "stopping" while the rest of weftd stops.
+    public func run() async {
+        try? await accepting()?.get()
+        try? await gracefulShutdown()
+        try? await closing()?.get()
+        removeSocketFile()
+    }
+
+    /// Turns accepting on, once; nil when it already was.
+    private func accepting() -> EventLoopFuture<Void>? {
+        guard
+            phase.withLock({ phase in
+                defer { if phase == .bound { phase = .serving } }
+                return phase == .bound
+            })
+        else { return nil }
+        return listener.setOption(ChannelOptions.autoRead, value: true)
+    }
+
+    /// Closes the listener, then every connection it accepted; nil when already closed.
+    private func closing() -> EventLoopFuture<Void>? {
         let previous = phase.withLock { phase in
             defer { phase = .closed }
             return phase
         }
-        guard previous != .closed else { return }
-        try? listener.close().wait()
-        let open = connections.closeAll().map { $0.close() }
-        try? EventLoopFuture.andAllComplete(open, on: listener.eventLoop).wait()
-        removeSocketFile()
+        guard previous != .closed else { return nil }
+        // Connections are closed whether or not the listener closed cleanly.
+        return listener.close().recover { _ in }.flatMap { [listener, connections] in
+            EventLoopFuture.andAllComplete(connections.closeAll().map { $0.close() }, on: listener.eventLoop)
+        }
     }
 
     private func removeSocketFile() {

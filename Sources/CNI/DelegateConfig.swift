@@ -2,8 +2,9 @@ import Foundation
 
 /// The config weft-cni hands to its delegate (bridge unless `delegate.type` says otherwise), built
 /// by flannel's rules: the user's `delegate` object with name, type, ipMasq, mtu, isGateway and
-/// cniVersion filled in where unset, and an ipam section whose only range is this host's lease and
-/// whose routes add the whole Network. Keys weft-cni does not know are passed on untouched.
+/// cniVersion filled in where unset, and an ipam section whose ranges are this host's lease (one
+/// range set per family: IPv4, then IPv6) and whose routes add the whole Network of each family.
+/// Keys weft-cni does not know are passed on untouched.
 public enum DelegateConfig {
     public static func build(_ config: PluginConfig, lease: SubnetLease) throws(CNIError) -> [String: Any] {
         var delegate = config.delegate ?? [:]
@@ -49,7 +50,9 @@ public enum DelegateConfig {
     static func ipam(_ config: PluginConfig, lease: SubnetLease) throws(CNIError) -> [String: Any] {
         var ipam = config.ipam ?? [:]
         if ipam["type"] == nil { ipam["type"] = "host-local" }
-        ipam["ranges"] = [[["subnet": lease.subnet.description]]]
+        // host-local takes a list of range sets, one address from each: both families for a dual-stack lease.
+        let subnets: [String?] = [lease.subnet?.description, lease.ipv6Subnet?.description]
+        ipam["ranges"] = subnets.compactMap { $0 }.map { [["subnet": $0]] }
 
         var routes: [Any] = []
         if let given = ipam["routes"], !(given is NSNull) {
@@ -63,7 +66,9 @@ public enum DelegateConfig {
                 routes.append(route)
             }
         }
-        routes.append(["dst": lease.network.description])
+        for network in [lease.network?.description, lease.ipv6Network?.description] {
+            if let network { routes.append(["dst": network]) }
+        }
         ipam["routes"] = routes
         return ipam
     }

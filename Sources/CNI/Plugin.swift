@@ -141,27 +141,42 @@ public enum Plugin {
             )
         }
         let lease = try SubnetLease.load(path: config.subnetFile)
-        for address in try prevResultAddresses(config.prevResult) where !lease.subnet.contains(address) {
+        try refuseOutside(try prevResultAddresses(config.prevResult, IPv4Address.self), lease.subnet, config)
+        try refuseOutside(try prevResultAddresses(config.prevResult, IPv6Address.self), lease.ipv6Subnet, config)
+        return .success()
+    }
+
+    /// CHECK's failure for the first of `addresses` outside `subnet`. A family the lease has no
+    /// subnet of is not weft-cni's (another plugin of the chain gave it) and is not checked.
+    static func refuseOutside<Prefix: IPPrefix>(
+        _ addresses: [Prefix.Address],
+        _ subnet: Prefix?,
+        _ config: PluginConfig
+    ) throws(CNIError) {
+        guard let subnet else { return }
+        for address in addresses where !subnet.contains(address) {
             throw CNIError(
                 .internal,
-                "container address \(address) is outside this host's subnet \(lease.subnet) (\(config.subnetFile))",
+                "container address \(address) is outside this host's subnet \(subnet) (\(config.subnetFile))",
                 details:
                     "the host's lease changed since ADD; recreate the container to give it an address in the new subnet"
             )
         }
-        return .success()
     }
 
-    /// The IPv4 addresses of a prevResult's "ips" (1.0.0 and 0.3.x/0.4.0 alike); IPv6 ones are skipped.
-    static func prevResultAddresses(_ prevResult: Any?) throws(CNIError) -> [IPv4Address] {
+    /// The addresses of `family` in a prevResult's "ips" (1.0.0 and 0.3.x/0.4.0 alike).
+    static func prevResultAddresses<Address: IPAddress>(
+        _ prevResult: Any?,
+        _ family: Address.Type
+    ) throws(CNIError) -> [Address] {
         guard let prevResult else { return [] }
         guard let result = prevResult as? [String: Any] else {
             throw CNIError(.decodingFailure, "prevResult is \(CNIJSON.kindName(prevResult)), not an object")
         }
-        var addresses: [IPv4Address] = []
+        var addresses: [Address] = []
         for entry in result["ips"] as? [[String: Any]] ?? [] {
             guard let text = entry["address"] as? String, let slash = text.firstIndex(of: "/") else { continue }
-            if let address = IPv4Address(text[..<slash]) { addresses.append(address) }
+            if let address = Address(String(text[..<slash])) { addresses.append(address) }
         }
         return addresses
     }

@@ -16,12 +16,15 @@ import Netlink
 ///
 /// Weft's route protocol (87) marks the route as Weft's: reconciling removes only blackholes Weft
 /// installed, for a subnet no longer ours or when the flag is off.
+///
+/// Each family is kept apart: the IPv4 lease subnet's route and, for a dual-stack lease, the IPv6
+/// subnet's (`reconcile` of an IPv6Prefix reads and changes only IPv6 routes).
 public enum BlackholeRoute {
     public static let metric = UInt32.max
 
     /// The route for `subnet`.
-    public static func route(for subnet: IPv4Prefix) -> KernelRoute {
-        KernelRoute(
+    public static func route<Prefix: IPPrefix>(for subnet: Prefix) -> KernelRouteOf<Prefix.Address> {
+        KernelRouteOf(
             destination: subnet,
             gateway: nil,
             interfaceIndex: nil,
@@ -31,36 +34,43 @@ public enum BlackholeRoute {
         )
     }
 
-    /// What to add and delete in `table` (main-table IPv4 routes) so Weft's blackhole routes are
-    /// exactly the one for `wanted` (none when nil).
-    public static func plan(table: [KernelRoute], wanted: IPv4Prefix?) -> (add: KernelRoute?, delete: [KernelRoute]) {
+    /// What to add and delete in `table` (main-table routes of one family) so Weft's blackhole
+    /// routes are exactly the one for `wanted` (none when nil).
+    public static func plan<Address>(
+        table: [KernelRouteOf<Address>],
+        wanted: Address.Prefix?
+    ) -> (add: KernelRouteOf<Address>?, delete: [KernelRouteOf<Address>]) {
         let ours = table.filter {
             $0.type == UInt8(RTN_BLACKHOLE) && $0.routeProtocol == HostGatewayRoutes.routeProtocol
         }
-        let wantedRoute = wanted.map(route(for:))
-        let isWanted = { (route: KernelRoute) in
+        let wantedRoute = wanted.map { route(for: $0) }
+        let isWanted = { (route: KernelRouteOf<Address>) in
             route.destination == wantedRoute?.destination && route.priority == wantedRoute?.priority
         }
         return (ours.contains(where: isWanted) ? nil : wantedRoute, ours.filter { !isWanted($0) })
     }
 
     /// What `reconcile` changed.
-    public struct Change: Equatable, Sendable {
-        public var added: IPv4Prefix?
-        public var deleted: [IPv4Prefix] = []
+    public struct Change<Prefix: IPPrefix>: Equatable, Sendable {
+        public var added: Prefix?
+        public var deleted: [Prefix] = []
         public var isEmpty: Bool { added == nil && deleted.isEmpty }
 
-        public init(added: IPv4Prefix? = nil, deleted: [IPv4Prefix] = []) {
+        public init(added: Prefix? = nil, deleted: [Prefix] = []) {
             self.added = added
             self.deleted = deleted
         }
     }
 
-    /// Reads the main table and applies `plan` through netlink, in the calling thread's network namespace.
-    public static func reconcile(wanted: IPv4Prefix?) throws(NetlinkError) -> Change {
+    /// Reads the main table and applies `plan` through netlink, in the calling thread's network
+    /// namespace. `family` says which table when `wanted` is nil: IPv4Prefix.self, IPv6Prefix.self.
+    public static func reconcile<Prefix: IPPrefix>(
+        wanted: Prefix?,
+        _ family: Prefix.Type = Prefix.self
+    ) throws(NetlinkError) -> Change<Prefix> {
         var netlink = try RouteNetlink()
-        let (add, delete) = plan(table: try netlink.mainTableRoutes(), wanted: wanted)
-        var change = Change()
+        let (add, delete) = plan(table: try netlink.mainTableRoutes(Prefix.Address.self), wanted: wanted)
+        var change = Change<Prefix>()
         for route in delete {
             try netlink.deleteRoute(route)
             change.deleted.append(route.destination)

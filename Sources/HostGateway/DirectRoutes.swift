@@ -17,15 +17,19 @@ import Routes
 /// With DirectRouting off (`enabled` false) nothing is looked up and every peer is tunnelled, but
 /// the first `apply` still removes the direct routes a previous run left, which would otherwise
 /// take the peers' traffic past VXLAN.
-public struct DirectRoutes: ~Copyable, Sendable {
+///
+/// `DirectRoutes` splits the IPv4 peers, `IPv6DirectRoutes` the IPv6 ones by their PublicIPv6 on
+/// the underlay's IPv6 address (flannel's vxlan splits each family the same way).
+public struct DirectRoutesOf<Peer: HostGatewayPeer>: ~Copyable, Sendable {
+    public typealias Address = Peer.Address
     public let enabled: Bool
-    public private(set) var split = DirectRoutingSplit()
-    private var routes: HostGatewayRoutes
+    public private(set) var split = DirectRoutingSplitOf<Peer>()
+    private var routes: HostGatewayRoutesOf<Peer>
     private var lookups: RouteNetlink
     private let underlay: Int32
     private let log: @Sendable (String) -> Void
     /// The last routes given to `split`, for `resplit`.
-    private var given: [Route]?
+    private var given: [Peer]?
     private var cleaned = false
 
     /// Opens two NETLINK_ROUTE sockets (routes, lookups) in the calling thread's network namespace.
@@ -33,13 +37,13 @@ public struct DirectRoutes: ~Copyable, Sendable {
     public init(
         enabled: Bool,
         interfaceIndex: Int32,
-        address: IPv4Address,
-        network: IPv4Prefix,
+        address: Address,
+        network: Address.Prefix,
         overlayIndex: Int32,
         log: @escaping @Sendable (String) -> Void = { _ in }
     ) throws(NetlinkError) {
         // Prefix length 0: the segment check is the kernel's lookup, done before a route gets here.
-        let routes = try HostGatewayRoutes(
+        let routes = try HostGatewayRoutesOf<Peer>(
             interfaceIndex: interfaceIndex,
             address: address,
             prefixLength: 0,
@@ -56,21 +60,21 @@ public struct DirectRoutes: ~Copyable, Sendable {
         self.log = log
     }
 
-    public var statistics: HostGatewayRoutes.Statistics { routes.statistics }
+    public var statistics: HostGatewayRoutesOf<Peer>.Statistics { routes.statistics }
 
     /// The subnets routed directly after the last split; nil with DirectRouting off.
-    public var directSubnets: Set<IPv4Prefix>? { enabled ? Set(split.direct.keys) : nil }
+    public var directSubnets: Set<Address.Prefix>? { enabled ? Set(split.direct.keys) : nil }
 
     /// Splits a publication's routes by the kernel's lookups and logs who moved; with
     /// DirectRouting off, all of them are tunnelled.
-    public mutating func split(_ wanted: [Route]) -> DirectRoutingSplit.Result {
+    public mutating func split(_ wanted: [Peer]) -> DirectRoutingSplitOf<Peer>.Result {
         given = wanted
-        guard enabled else { return DirectRoutingSplit.Result(tunnelled: wanted) }
+        guard enabled else { return DirectRoutingSplitOf<Peer>.Result(tunnelled: wanted) }
         let underlay = underlay
         var current = split
         let result = current.split(wanted) { publicIP in
             do throws(NetlinkError) {
-                return DirectRoutingSplit.reach(try lookups.lookupRoute(to: publicIP), underlay: underlay)
+                return DirectRoutingSplitOf<Peer>.reach(try lookups.lookupRoute(to: publicIP), underlay: underlay)
             } catch {
                 return .unreachable("\(error)")
             }
@@ -82,7 +86,7 @@ public struct DirectRoutes: ~Copyable, Sendable {
 
     /// Splits the last routes given again: a peer whose reachability changed without a new
     /// publication (a router added, an address moved) moves. nil before the first `split`.
-    public mutating func resplit() -> DirectRoutingSplit.Result? {
+    public mutating func resplit() -> DirectRoutingSplitOf<Peer>.Result? {
         guard let given else { return nil }
         return split(given)
     }
@@ -90,16 +94,21 @@ public struct DirectRoutes: ~Copyable, Sendable {
     /// Makes the kernel's direct routes exactly `direct` (a split's): adds, rewrites, and removes
     /// those of peers no longer direct. Only a failed table dump throws.
     @discardableResult
-    public mutating func apply(_ direct: [Route]) throws(NetlinkError) -> HostGatewayRoutes.Reconciliation {
+    public mutating func apply(
+        _ direct: [Peer]
+    ) throws(NetlinkError) -> HostGatewayRoutesOf<Peer>.Reconciliation {
         if !enabled {
-            guard !cleaned else { return HostGatewayRoutes.Reconciliation() }
+            guard !cleaned else { return HostGatewayRoutesOf<Peer>.Reconciliation() }
             let removed = try routes.removeAll()
             cleaned = true
             if !removed.isEmpty {
                 log("vxlan: removed \(removed.count) direct route(s) a previous run left (DirectRouting is off)")
             }
-            return HostGatewayRoutes.Reconciliation(removed: removed)
+            return HostGatewayRoutesOf<Peer>.Reconciliation(removed: removed)
         }
         return try routes.reconcile(direct)
     }
 }
+
+public typealias DirectRoutes = DirectRoutesOf<Route>
+public typealias IPv6DirectRoutes = DirectRoutesOf<IPv6PeerRoute>

@@ -12,13 +12,17 @@ import Routes
 /// The split is remembered, so each call says which peers moved: one line when a peer becomes
 /// direct, one when it goes back to VXLAN or its lease goes, as flanneld logs "Adding direct route"
 /// and "Removing direct route".
-public struct DirectRoutingSplit: Sendable, Equatable {
+///
+/// One family per split: `DirectRoutingSplit` for the IPv4 peers, `IPv6DirectRoutingSplit` for
+/// the IPv6 ones, looked up by their PublicIPv6.
+public struct DirectRoutingSplitOf<Peer: HostGatewayPeer>: Sendable, Equatable {
+    public typealias Address = Peer.Address
     /// How the kernel reaches a peer's PublicIP.
     public enum Reach: Hashable, Sendable, CustomStringConvertible {
         /// Directly connected through the underlay interface: a route via the PublicIP works.
         case direct
         /// Through a router: only VXLAN gets there.
-        case gateway(IPv4Address)
+        case gateway(Address)
         /// Directly connected, but through another interface than the one vxlan runs on (its
         /// index): flannel would route there too, but Weft keeps the overlay on the chosen interface.
         case otherInterface(Int32)
@@ -44,7 +48,7 @@ public struct DirectRoutingSplit: Sendable, Equatable {
     /// What `lookup` (the kernel's route to a PublicIP, `RouteNetlink.lookupRoute`) means for a
     /// vxlan dataplane on interface `underlay`. flannel asks only for "one route, no gateway"; a
     /// multipath answer comes back here without gateway or interface and is not direct.
-    public static func reach(_ lookup: KernelRoute, underlay: Int32) -> Reach {
+    public static func reach(_ lookup: KernelRouteOf<Address>, underlay: Int32) -> Reach {
         guard lookup.type == UInt8(RTN_UNICAST) else { return .notUnicast(lookup.type) }
         if let gateway = lookup.gateway { return .gateway(gateway) }
         guard let index = lookup.interfaceIndex else { return .notUnicast(lookup.type) }
@@ -54,30 +58,30 @@ public struct DirectRoutingSplit: Sendable, Equatable {
     /// One split of a publication's routes.
     public struct Result: Equatable, Sendable {
         /// vxlan peers the kernel reaches directly: a host-gw route each, no VXLAN entries.
-        public var direct: [Route] = []
+        public var direct: [Peer] = []
         /// Everything else, in the order given: VXLAN as without DirectRouting (peers of another
         /// backend included, for the vxlan plan to refuse with its own reason).
-        public var tunnelled: [Route] = []
+        public var tunnelled: [Peer] = []
         /// One line per peer that became direct, left direct, or came as a tunnelled peer.
         public var moves: [String] = []
     }
 
     /// The peers routed directly after the last split: subnet → PublicIP.
-    public private(set) var direct: [IPv4Prefix: IPv4Address] = [:]
+    public private(set) var direct: [Address.Prefix: Address] = [:]
     /// The peers that went through VXLAN after the last split, with why.
-    public private(set) var tunnelled: [IPv4Prefix: Reach] = [:]
+    public private(set) var tunnelled: [Address.Prefix: Reach] = [:]
 
     public init() {}
 
     /// Splits `routes` by `reach` (asked once per PublicIP) and remembers the result.
-    public mutating func split(_ routes: [Route], reach: (IPv4Address) -> Reach) -> Result {
+    public mutating func split(_ routes: [Peer], reach: (Address) -> Reach) -> Result {
         var result = Result()
-        var reaches: [IPv4Address: Reach] = [:]
-        var nowDirect: [IPv4Prefix: IPv4Address] = [:]
-        var nowTunnelled: [IPv4Prefix: Reach] = [:]
+        var reaches: [Address: Reach] = [:]
+        var nowDirect: [Address.Prefix: Address] = [:]
+        var nowTunnelled: [Address.Prefix: Reach] = [:]
         for route in routes {
-            let publicIP = route.nextHop.publicIP
-            guard route.nextHop.backend == .vxlan else {
+            let publicIP = route.publicAddress
+            guard route.backend == .vxlan else {
                 result.tunnelled.append(route)
                 continue
             }
@@ -118,3 +122,6 @@ public struct DirectRoutingSplit: Sendable, Equatable {
         return result
     }
 }
+
+public typealias DirectRoutingSplit = DirectRoutingSplitOf<Route>
+public typealias IPv6DirectRoutingSplit = DirectRoutingSplitOf<IPv6PeerRoute>

@@ -5,48 +5,51 @@ import Routes
 
 /// What one reconcile must do, decided from the kernel's main table and the wanted routes alone:
 /// no syscalls, so every rule is testable without root.
-struct HostGatewayPlan: Equatable {
+struct HostGatewayPlan<Peer: HostGatewayPeer>: Equatable {
+    typealias Address = Peer.Address
+    typealias Keeper = HostGatewayRoutesOf<Peer>
+
     /// One route to install: added, or written over `replacing` (an owned route with the same
     /// destination and metric) with NLM_F_REPLACE so the peer never goes without a route.
     struct Step: Equatable {
-        var route: Route
-        var desired: KernelRoute
-        var replacing: KernelRoute?
+        var route: Peer
+        var desired: KernelRouteOf<Address>
+        var replacing: KernelRouteOf<Address>?
     }
 
     var steps: [Step] = []
     /// Owned routes already exactly as wanted.
-    var kept: [KernelRoute] = []
+    var kept: [KernelRouteOf<Address>] = []
     /// Owned routes no wanted peer accounts for: stale from a previous run, a peer gone, a duplicate.
-    var removals: [KernelRoute] = []
-    var refused: [HostGatewayRoutes.Refusal] = []
+    var removals: [KernelRouteOf<Address>] = []
+    var refused: [Keeper.Refusal] = []
 
     /// `backend` is the one the peers' leases must name: host-gw, or vxlan for DirectRouting's
     /// direct peers. `overlayIndex` is the vxlan device (kernel flannel.<VNI> or the engine's
     /// TUN) whose routes carry Weft's protocol too but belong to the vxlan dataplane: never owned here.
     init(
-        table: [KernelRoute],
-        wanted: [Route],
+        table: [KernelRouteOf<Address>],
+        wanted: [Peer],
         interfaceIndex: Int32,
-        address: IPv4Address,
-        segment: IPv4Prefix,
-        network: IPv4Prefix,
+        address: Address,
+        segment: Address.Prefix,
+        network: Address.Prefix,
         backend: Backend = .hostGateway,
         overlayIndex: Int32? = nil
     ) {
-        let ours = HostGatewayRoutes.routeProtocol
+        let ours = Keeper.routeProtocol
         // Unicast only: Weft's other routes under its protocol (BlackholeRoute) are not peers' routes.
         let owned = table.filter {
             $0.routeProtocol == ours && $0.type == UInt8(RTN_UNICAST) && network.contains($0.destination)
                 && (overlayIndex == nil || $0.interfaceIndex != overlayIndex)
         }
-        var foreign: [IPv4Prefix: KernelRoute] = [:]
+        var foreign: [Address.Prefix: KernelRouteOf<Address>] = [:]
         for route in table where route.routeProtocol != ours && foreign[route.destination] == nil {
             foreign[route.destination] = route
         }
 
-        var accepted: [Route] = []
-        var seen = Set<IPv4Prefix>()
+        var accepted: [Peer] = []
+        var seen = Set<Address.Prefix>()
         for route in wanted {
             if let refusal = Self.refusal(
                 route,
@@ -63,11 +66,11 @@ struct HostGatewayPlan: Equatable {
             }
         }
 
-        var handled = Set<KernelRoute>()
+        var handled = Set<KernelRouteOf<Address>>()
         for route in accepted {
-            let desired = KernelRoute(
+            let desired = KernelRouteOf(
                 destination: route.subnet,
-                gateway: route.nextHop.publicIP,
+                gateway: route.publicAddress,
                 interfaceIndex: interfaceIndex,
                 routeProtocol: ours
             )
@@ -75,7 +78,7 @@ struct HostGatewayPlan: Equatable {
             if let existing = current.first(where: { Self.matches($0, desired) }) {
                 kept.append(existing)
                 handled.insert(existing)
-            } else if let inPlace = current.first(where: { $0.priority == 0 }) {
+            } else if let inPlace = current.first(where: { $0.priority == desired.priority }) {
                 steps.append(Step(route: route, desired: desired, replacing: inPlace))
                 handled.insert(inPlace)
             } else {
@@ -86,40 +89,41 @@ struct HostGatewayPlan: Equatable {
     }
 
     /// Exactly what Weft would install: same gateway and device, default metric, unicast.
-    static func matches(_ route: KernelRoute, _ desired: KernelRoute) -> Bool {
+    static func matches(_ route: KernelRouteOf<Address>, _ desired: KernelRouteOf<Address>) -> Bool {
         route.destination == desired.destination && route.gateway == desired.gateway
-            && route.interfaceIndex == desired.interfaceIndex && route.priority == 0 && route.type == desired.type
+            && route.interfaceIndex == desired.interfaceIndex && route.priority == desired.priority
+            && route.type == desired.type
     }
 
     static func refusal(
-        _ route: Route,
-        foreign: KernelRoute?,
+        _ route: Peer,
+        foreign: KernelRouteOf<Address>?,
         interfaceIndex: Int32,
-        address: IPv4Address,
-        segment: IPv4Prefix,
-        network: IPv4Prefix,
+        address: Address,
+        segment: Address.Prefix,
+        network: Address.Prefix,
         backend: Backend = .hostGateway
-    ) -> HostGatewayRoutes.Refusal? {
-        let peer = "\(HostGatewayRoutes.logPrefix(backend)): refusing peer \(route.subnet) at \(route.nextHop.publicIP)"
-        func refuse(_ reason: HostGatewayRoutes.RefusalReason, _ why: String) -> HostGatewayRoutes.Refusal {
-            HostGatewayRoutes.Refusal(route: route, reason: reason, description: "\(peer): \(why)")
+    ) -> Keeper.Refusal? {
+        let peer = "\(Keeper.logPrefix(backend)): refusing peer \(route.subnet) at \(route.publicAddress)"
+        func refuse(_ reason: Keeper.RefusalReason, _ why: String) -> Keeper.Refusal {
+            Keeper.Refusal(route: route, reason: reason, description: "\(peer): \(why)")
         }
-        if route.nextHop.backend != backend {
+        if route.backend != backend {
             return refuse(
                 .otherBackend,
-                "its lease is for the \(route.nextHop.backend.rawValue) backend, not \(backend.rawValue); all hosts of a network must use one backend"
+                "its lease is for the \(route.backend.rawValue) backend, not \(backend.rawValue); all hosts of a network must use one backend"
             )
         }
         if !network.contains(route.subnet) {
             return refuse(.outsideNetwork, "the subnet is outside the Network \(network)")
         }
-        if route.nextHop.publicIP == address {
+        if route.publicAddress == address {
             return refuse(.ownAddress, "that PublicIP is our own interface address; two hosts claim it")
         }
-        if !segment.contains(route.nextHop.publicIP) {
+        if !segment.contains(route.publicAddress) {
             return refuse(
                 .offSegment,
-                "\(route.nextHop.publicIP) is not on our L2 segment \(segment) (interface index \(interfaceIndex)); host-gw needs every host on one L2 segment, use the vxlan backend"
+                "\(route.publicAddress) is not on our L2 segment \(segment) (interface index \(interfaceIndex)); host-gw needs every host on one L2 segment, use the vxlan backend"
             )
         }
         if let foreign {

@@ -20,13 +20,19 @@ import Routes
 /// Wiring in weftd: create it on the thread that is in the host's namespace, with the underlay's
 /// index and address (`connectedPrefixLength` supplies the prefix), keep it in a `Mutex`, call
 /// `reconcile(publication.routes)` from PeerWatcher's `onPublish` and `resync()` every 10 s.
-public struct HostGatewayRoutes: ~Copyable, Sendable {
+///
+/// One family per instance: `HostGatewayRoutes` keeps the IPv4 routes (peers' PublicIPs), and
+/// `IPv6HostGatewayRoutes` the IPv6 ones (`<IPv6Subnet> via <PublicIPv6>`), each reading and
+/// owning only its family's table.
+public struct HostGatewayRoutesOf<Peer: HostGatewayPeer>: ~Copyable, Sendable {
+    public typealias Address = Peer.Address
+    public typealias Prefix = Peer.Address.Prefix
     /// Weft's rtm_protocol. /etc/iproute2/rt_protos and linux/rtnetlink.h assign 0–4, 8–18, 42, 99,
     /// 186–189 and 192; 87 ('W') is free in both. flannel installs RTPROT_BOOT (3), vishvananda/
     /// netlink's NewRtMsg default and also what every `ip route add` without `proto` gets, so its
     /// routes cannot be told from an operator's; a number of Weft's own is what makes stale-route
     /// cleanup safe. "87 weft" in /etc/iproute2/rt_protos.d/weft.conf makes `ip route` print the name.
-    public static let routeProtocol: UInt8 = 87
+    public static var routeProtocol: UInt8 { 87 }
 
     /// Why a peer got no route. Each is logged once when it first appears.
     public enum RefusalReason: String, Hashable, Sendable, CaseIterable {
@@ -45,7 +51,7 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
     }
 
     public struct Refusal: Hashable, Sendable, CustomStringConvertible {
-        public var route: Route
+        public var route: Peer
         public var reason: RefusalReason
         /// One line: which peer, why, and what to do.
         public var description: String
@@ -53,9 +59,9 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
 
     /// What one `reconcile` did.
     public struct Reconciliation: Sendable, Equatable {
-        public var added: [KernelRoute] = []
-        public var replaced: [KernelRoute] = []
-        public var removed: [KernelRoute] = []
+        public var added: [KernelRouteOf<Address>] = []
+        public var replaced: [KernelRouteOf<Address>] = []
+        public var removed: [KernelRouteOf<Address>] = []
         /// Wanted routes already in the kernel as wanted.
         public var kept = 0
         public var refused: [Refusal] = []
@@ -74,11 +80,11 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
     }
 
     public let interfaceIndex: Int32
-    public let interfaceAddress: IPv4Address
+    public let interfaceAddress: Address
     /// The interface's connected prefix: the L2 segment every peer's PublicIP must lie in.
-    public let segment: IPv4Prefix
-    /// flannel's Network: the range in which routes with `routeProtocol` belong to this instance.
-    public let network: IPv4Prefix
+    public let segment: Prefix
+    /// flannel's Network (IPv6Network): the range in which routes with `routeProtocol` belong to this instance.
+    public let network: Prefix
     /// The backend the peers' leases name: host-gw, or vxlan when these are DirectRouting's routes.
     public let backend: Backend
     /// vxlan's device (flannel.<VNI> or the engine's TUN), whose routes are never this instance's.
@@ -87,7 +93,7 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
 
     private var netlink: RouteNetlink
     private let log: @Sendable (String) -> Void
-    private var wanted: [Route] = []
+    private var wanted: [Peer] = []
     private var previousRefusals: Set<RefusalKey> = []
 
     /// Opens a NETLINK_ROUTE socket in the calling thread's network namespace; it stays bound to
@@ -98,24 +104,24 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
     /// the same protocol) are left to the vxlan dataplane.
     public init(
         interfaceIndex: Int32,
-        address: IPv4Address,
+        address: Address,
         prefixLength: Int,
-        network: IPv4Prefix,
+        network: Prefix,
         backend: Backend = .hostGateway,
         overlayIndex: Int32? = nil,
         log: @escaping @Sendable (String) -> Void = { _ in }
     ) throws(NetlinkError) {
-        guard (0...32).contains(prefixLength) else {
+        guard (0...Address.bitWidth).contains(prefixLength) else {
             throw NetlinkError(
                 "host-gw interface",
-                "\(address)/\(prefixLength): prefix length outside 0...32",
+                "\(address)/\(prefixLength): prefix length outside 0...\(Address.bitWidth)",
                 code: EINVAL
             )
         }
         let socket = try RouteNetlink()
         self.interfaceIndex = interfaceIndex
         interfaceAddress = address
-        segment = IPv4Prefix(address, length: prefixLength)
+        segment = Prefix(address, length: prefixLength)
         self.network = network
         self.backend = backend
         self.overlayIndex = overlayIndex
@@ -129,12 +135,13 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
     }
 
     /// The L2 segment of `address` on the interface: the kernel's connected route for it (proto
-    /// kernel, scope link, on that device, holding the address; the longest if several), for callers
-    /// that know the address but not its prefix length (getifaddrs gives none).
-    public static func connectedPrefixLength(interfaceIndex: Int32, address: IPv4Address) throws(NetlinkError) -> Int {
+    /// kernel, unicast, no gateway, on that device, holding the address; the longest if several),
+    /// for callers that know the address but not its prefix length (getifaddrs gives none). Not
+    /// the scope: IPv4's connected routes have link scope, IPv6's universe.
+    public static func connectedPrefixLength(interfaceIndex: Int32, address: Address) throws(NetlinkError) -> Int {
         var netlink = try RouteNetlink()
-        let connected = try netlink.mainTableRoutes().filter {
-            $0.routeProtocol == UInt8(RTPROT_KERNEL) && $0.scope == UInt8(RT_SCOPE_LINK.rawValue) && $0.gateway == nil
+        let connected = try netlink.mainTableRoutes(Address.self).filter {
+            $0.routeProtocol == UInt8(RTPROT_KERNEL) && $0.type == UInt8(RTN_UNICAST) && $0.gateway == nil
                 && $0.interfaceIndex == interfaceIndex && $0.destination.contains(address)
         }
         guard let longest = connected.max(by: { $0.destination.length < $1.destination.length }) else {
@@ -152,7 +159,7 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
     /// routes). Refused peers and per-route kernel errors do not stop the others; only a failed
     /// table dump throws.
     @discardableResult
-    public mutating func reconcile(_ routes: [Route]) throws(NetlinkError) -> Reconciliation {
+    public mutating func reconcile(_ routes: [Peer]) throws(NetlinkError) -> Reconciliation {
         wanted = routes
         return try reconcileWanted()
     }
@@ -165,14 +172,14 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
 
     /// Deletes every route this instance owns (for a backend switch; flannel leaves them on exit).
     @discardableResult
-    public mutating func removeAll() throws(NetlinkError) -> [KernelRoute] {
+    public mutating func removeAll() throws(NetlinkError) -> [KernelRouteOf<Address>] {
         wanted = []
         return try reconcileWanted().removed
     }
 
     private mutating func reconcileWanted() throws(NetlinkError) -> Reconciliation {
         let plan = HostGatewayPlan(
-            table: try netlink.mainTableRoutes(),
+            table: try netlink.mainTableRoutes(Address.self),
             wanted: wanted,
             interfaceIndex: interfaceIndex,
             address: interfaceAddress,
@@ -214,7 +221,7 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
                         route: step.route,
                         reason: .kernelError,
                         description:
-                            "\(prefix): refusing peer \(step.route.subnet) at \(step.route.nextHop.publicIP): \(error)"
+                            "\(prefix): refusing peer \(step.route.subnet) at \(step.route.publicAddress): \(error)"
                     )
                 )
             }
@@ -236,6 +243,12 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
         return result
     }
 
+    private struct RefusalKey: Hashable {
+        var subnet: Prefix
+        var publicIP: Address
+        var reason: RefusalReason
+    }
+
     private mutating func record(_ result: Reconciliation, installed: Int) {
         statistics.installed = installed
         statistics.added += result.added.count
@@ -247,7 +260,7 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
             statistics.refused[refusal.reason, default: 0] += 1
             let key = RefusalKey(
                 subnet: refusal.route.subnet,
-                publicIP: refusal.route.nextHop.publicIP,
+                publicIP: refusal.route.publicAddress,
                 reason: refusal.reason
             )
             current.insert(key)
@@ -260,8 +273,5 @@ public struct HostGatewayRoutes: ~Copyable, Sendable {
     }
 }
 
-private struct RefusalKey: Hashable {
-    var subnet: IPv4Prefix
-    var publicIP: IPv4Address
-    var reason: HostGatewayRoutes.RefusalReason
-}
+public typealias HostGatewayRoutes = HostGatewayRoutesOf<Route>
+public typealias IPv6HostGatewayRoutes = HostGatewayRoutesOf<IPv6PeerRoute>

@@ -2,12 +2,13 @@ import Addressing
 import CShims
 import Glibc
 
-/// One IPv4 route of the main table as the kernel reports it in an RTM_GETROUTE dump.
-public struct KernelRoute: Hashable, Sendable {
-    public var destination: IPv4Prefix
+/// One route of the main table as the kernel reports it in an RTM_GETROUTE dump, of either
+/// family: `KernelRoute` (IPv4) or `KernelIPv6Route`.
+public struct KernelRouteOf<Address: IPAddress>: Hashable, Sendable {
+    public var destination: Address.Prefix
     /// RTA_GATEWAY; nil for a connected route (and for multipath routes, whose hops Weft does not read).
-    public var gateway: IPv4Address?
-    /// RTA_OIF; nil when the kernel gave none (multipath, blackhole).
+    public var gateway: Address?
+    /// RTA_OIF; nil when the kernel gave none (multipath, an IPv4 blackhole; an IPv6 blackhole names lo).
     public var interfaceIndex: Int32?
     /// rtm_protocol: who installed the route (2 kernel, 3 boot, 4 static, ... /etc/iproute2/rt_protos).
     public var routeProtocol: UInt8
@@ -15,21 +16,22 @@ public struct KernelRoute: Hashable, Sendable {
     public var scope: UInt8
     /// rtm_type: RTN_UNICAST (1), RTN_LOCAL, RTN_BLACKHOLE, ...
     public var type: UInt8
-    /// RTA_PRIORITY, the metric; 0 when absent.
+    /// RTA_PRIORITY, the metric. The default is what the kernel gives a route added without one
+    /// (`defaultMetric`: 0 for IPv4, 1024 for IPv6), so a route built here equals its dump.
     public var priority: UInt32
     /// RTNH_F_ONLINK: the gateway is taken as on the device's link whatever its addresses say
     /// (flannel's vxlan routes point at the peer's subnet address through flannel.<VNI> this way).
     public var onlink: Bool
 
     public init(
-        destination: IPv4Prefix,
-        gateway: IPv4Address?,
+        destination: Address.Prefix,
+        gateway: Address?,
         interfaceIndex: Int32?,
         routeProtocol: UInt8,
         table: UInt32 = UInt32(RT_TABLE_MAIN.rawValue),
         scope: UInt8 = UInt8(RT_SCOPE_UNIVERSE.rawValue),
         type: UInt8 = UInt8(RTN_UNICAST),
-        priority: UInt32 = 0,
+        priority: UInt32 = Self.defaultMetric,
         onlink: Bool = false
     ) {
         self.destination = destination
@@ -42,17 +44,32 @@ public struct KernelRoute: Hashable, Sendable {
         self.priority = priority
         self.onlink = onlink
     }
+
+    /// The metric the kernel gives a route added without RTA_PRIORITY: 0 for IPv4, 1024 for IPv6
+    /// (IP6_RT_PRIO_USER).
+    public static var defaultMetric: UInt32 { Address.bitWidth == 32 ? 0 : 1024 }
 }
 
-extension KernelRoute: CustomStringConvertible {
+public typealias KernelRoute = KernelRouteOf<IPv4Address>
+public typealias KernelIPv6Route = KernelRouteOf<IPv6Address>
+
+extension IPAddress {
+    /// rtmsg's and ifaddrmsg's family byte.
+    static var netlinkFamily: UInt8 { UInt8(bitWidth == 32 ? AF_INET : AF_INET6) }
+    /// "IPv4" or "IPv6", for errors.
+    static var familyName: String { bitWidth == 32 ? "IPv4" : "IPv6" }
+}
+
+extension KernelRouteOf: CustomStringConvertible {
     /// `ip route`'s shape, e.g. "10.244.2.0/24 via 198.18.0.2 dev 3 proto 87" or "blackhole
-    /// 10.244.1.0/24 proto 87 metric 4294967295"; dev is the index.
+    /// 10.244.1.0/24 proto 87 metric 4294967295"; dev is the index. IPv6's default metric, 1024,
+    /// is printed as `ip -6 route` prints it.
     public var description: String {
         var text = type == UInt8(RTN_BLACKHOLE) ? "blackhole \(destination)" : "\(destination)"
         if let gateway { text += " via \(gateway)" }
         if let interfaceIndex { text += " dev \(interfaceIndex)" }
         if onlink { text += " onlink" }
-        text += " proto \(KernelRoute.protocolName(routeProtocol))"
+        text += " proto \(Self.protocolName(routeProtocol))"
         if priority != 0 { text += " metric \(priority)" }
         if table != UInt32(RT_TABLE_MAIN.rawValue) { text += " table \(table)" }
         return text
@@ -73,14 +90,14 @@ extension KernelRoute: CustomStringConvertible {
 extension RouteNetlink {
     /// RTM_NEWROUTE with NLM_F_EXCL: `destination via gateway dev index proto routeProtocol`, main
     /// table. EEXIST when any route for `destination` with the same metric is already there.
-    public mutating func addRoute(
-        _ destination: IPv4Prefix,
-        via gateway: IPv4Address,
+    public mutating func addRoute<Address: IPAddress>(
+        _ destination: Address.Prefix,
+        via gateway: Address,
         interfaceIndex: Int32,
         routeProtocol: UInt8
     ) throws(NetlinkError) {
         try addRoute(
-            KernelRoute(
+            KernelRouteOf(
                 destination: destination,
                 gateway: gateway,
                 interfaceIndex: interfaceIndex,
@@ -90,7 +107,7 @@ extension RouteNetlink {
     }
 
     /// RTM_NEWROUTE with NLM_F_EXCL for `route` as given (any type: a blackhole has no gateway or device).
-    public mutating func addRoute(_ route: KernelRoute) throws(NetlinkError) {
+    public mutating func addRoute<Address>(_ route: KernelRouteOf<Address>) throws(NetlinkError) {
         let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
         try request(
             RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
@@ -101,28 +118,24 @@ extension RouteNetlink {
 
     /// RTM_NEWROUTE with NLM_F_REPLACE: installs the route, or rewrites the gateway, device and
     /// protocol of the route already there for `destination` (same metric and TOS), whoever owns it.
-    public mutating func replaceRoute(
-        _ destination: IPv4Prefix,
-        via gateway: IPv4Address,
+    public mutating func replaceRoute<Address: IPAddress>(
+        _ destination: Address.Prefix,
+        via gateway: Address,
         interfaceIndex: Int32,
         routeProtocol: UInt8
     ) throws(NetlinkError) {
-        let route = KernelRoute(
-            destination: destination,
-            gateway: gateway,
-            interfaceIndex: interfaceIndex,
-            routeProtocol: routeProtocol
-        )
-        let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
-        try request(
-            RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
-            "RTM_NEWROUTE replace",
-            "\(route)"
+        try replaceRoute(
+            KernelRouteOf(
+                destination: destination,
+                gateway: gateway,
+                interfaceIndex: interfaceIndex,
+                routeProtocol: routeProtocol
+            )
         )
     }
 
     /// RTM_NEWROUTE with NLM_F_REPLACE for `route` as given (an onlink route included).
-    public mutating func replaceRoute(_ route: KernelRoute) throws(NetlinkError) {
+    public mutating func replaceRoute<Address>(_ route: KernelRouteOf<Address>) throws(NetlinkError) {
         let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
         try request(
             RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
@@ -133,7 +146,7 @@ extension RouteNetlink {
 
     /// RTM_DELROUTE. The kernel deletes only a route matching every field given, protocol included
     /// (fib_table_delete), so deleting with Weft's protocol can never remove someone else's route.
-    public mutating func deleteRoute(_ route: KernelRoute) throws(NetlinkError) {
+    public mutating func deleteRoute<Address>(_ route: KernelRouteOf<Address>) throws(NetlinkError) {
         var selector = route
         selector.scope = UInt8(RT_SCOPE_NOWHERE.rawValue)  // "any scope", as `ip route del` sends
         try request(
@@ -149,45 +162,47 @@ extension RouteNetlink {
     }
 
     /// The route the kernel would use to reach `destination`, as `ip route get` asks for it
-    /// (RTM_GETROUTE for one /32 with RTM_F_LOOKUP_TABLE, so the reply names the table it came
+    /// (RTM_GETROUTE for one /32 or /128 with RTM_F_LOOKUP_TABLE, so the reply names the table it came
     /// from): a gateway when the destination is reached via a router, none when it is directly
     /// connected; type RTN_LOCAL for one of our own addresses. ENETUNREACH (or EHOSTUNREACH)
     /// when no route reaches it.
-    public mutating func lookupRoute(to destination: IPv4Address) throws(NetlinkError) -> KernelRoute {
+    public mutating func lookupRoute<Address>(to destination: Address) throws(NetlinkError) -> KernelRouteOf<Address> {
         let replies = try exchange(
             RouteMessage.lookupRequest(destination, sequence: nextSequence()),
             "RTM_GETROUTE",
             "\(destination)"
         )
         for reply in replies where reply.type == UInt16(RTM_NEWROUTE) {
-            if let route = try RouteMessage.decode(reply.payload) { return route }
-        }
-        throw NetlinkError("RTM_GETROUTE", "\(destination): the kernel answered with no IPv4 route", code: EBADMSG)
-    }
-
-    /// Every IPv4 route of the main table. A dump the kernel marks interrupted (the table changed
-    /// while it was being read, NLM_F_DUMP_INTR) is read again, up to four times.
-    public mutating func mainTableRoutes() throws(NetlinkError) -> [KernelRoute] {
-        for _ in 0..<4 {
-            let replies = try exchange(
-                RouteMessage.dumpRequest(sequence: nextSequence()),
-                "RTM_GETROUTE dump",
-                "main table",
-                dump: true
-            )
-            if replies.contains(where: { $0.flags & weft_nlm_f_dump_intr != 0 }) { continue }
-            var routes: [KernelRoute] = []
-            for reply in replies where reply.type == UInt16(RTM_NEWROUTE) {
-                guard let route = try RouteMessage.decode(reply.payload) else { continue }
-                if route.table == UInt32(RT_TABLE_MAIN.rawValue) { routes.append(route) }
-            }
-            return routes
+            if let route: KernelRouteOf<Address> = try RouteMessage.decode(reply.payload) { return route }
         }
         throw NetlinkError(
-            "RTM_GETROUTE dump",
-            "main table (interrupted four times by concurrent changes)",
-            code: EAGAIN
+            "RTM_GETROUTE",
+            "\(destination): the kernel answered with no \(Address.familyName) route",
+            code: EBADMSG
         )
+    }
+
+    /// Every IPv4 route of the main table.
+    public mutating func mainTableRoutes() throws(NetlinkError) -> [KernelRoute] {
+        try mainTableRoutes(IPv4Address.self)
+    }
+
+    /// Every route of `family` (IPv4Address.self, IPv6Address.self) in the main table; a dump the
+    /// kernel marks interrupted is read again (`dump`).
+    public mutating func mainTableRoutes<Address>(
+        _ family: Address.Type
+    ) throws(NetlinkError) -> [KernelRouteOf<Address>] {
+        var routes: [KernelRouteOf<Address>] = []
+        for payload in try dump(
+            { RouteMessage.dumpRequest(family: Address.netlinkFamily, sequence: $0) },
+            "RTM_GETROUTE dump",
+            "\(Address.familyName) main table",
+            type: UInt16(RTM_NEWROUTE)
+        ) {
+            guard let route: KernelRouteOf<Address> = try RouteMessage.decode(payload) else { continue }
+            if route.table == UInt32(RT_TABLE_MAIN.rawValue) { routes.append(route) }
+        }
+        return routes
     }
 
     /// Sends `message` and collects the replies carrying its sequence number: until the ACK for a
@@ -306,16 +321,21 @@ struct NetlinkReply: Equatable {
     }
 }
 
-/// struct rtmsg plus its attributes, both ways.
+/// struct rtmsg plus its attributes, both ways, for either family.
 enum RouteMessage {
     static let headerSize = 12
 
     /// RTM_NEWROUTE / RTM_DELROUTE for `route`: rtmsg, then RTA_DST, RTA_GATEWAY, RTA_OIF (and
     /// RTA_PRIORITY / RTA_TABLE only when not the defaults), in the order iproute2 sends them.
-    static func encode(_ route: KernelRoute, type: UInt16, flags: UInt16, sequence: UInt32) -> NetlinkMessage {
+    static func encode<Address>(
+        _ route: KernelRouteOf<Address>,
+        type: UInt16,
+        flags: UInt16,
+        sequence: UInt32
+    ) -> NetlinkMessage {
         var message = NetlinkMessage(type: type, flags: flags, sequence: sequence)
         // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
-        message.append(UInt8(AF_INET))
+        message.append(Address.netlinkFamily)
         message.append(UInt8(route.destination.length))
         message.append(UInt8(0))
         message.append(UInt8(0))
@@ -324,9 +344,9 @@ enum RouteMessage {
         message.append(route.scope)
         message.append(route.type)
         message.append(route.onlink ? UInt32(RTNH_F_ONLINK) : UInt32(0))
-        message.appendAttribute(type: UInt16(RTA_DST.rawValue), route.destination.network.networkOrder)
+        message.appendAttribute(type: UInt16(RTA_DST.rawValue), bytes: route.destination.network.networkBytes)
         if let gateway = route.gateway {
-            message.appendAttribute(type: UInt16(RTA_GATEWAY.rawValue), gateway.networkOrder)
+            message.appendAttribute(type: UInt16(RTA_GATEWAY.rawValue), bytes: gateway.networkBytes)
         }
         if let index = route.interfaceIndex {
             message.appendAttribute(type: UInt16(RTA_OIF.rawValue), UInt32(bitPattern: index))
@@ -336,44 +356,40 @@ enum RouteMessage {
         return message
     }
 
-    /// RTM_GETROUTE with NLM_F_DUMP for AF_INET: every table; the caller keeps the main one.
-    static func dumpRequest(sequence: UInt32) -> NetlinkMessage {
+    /// RTM_GETROUTE with NLM_F_DUMP for `family`: every table; the caller keeps the main one.
+    static func dumpRequest(family: UInt8, sequence: UInt32) -> NetlinkMessage {
         var message = NetlinkMessage(
             type: UInt16(RTM_GETROUTE),
             flags: UInt16(NLM_F_REQUEST) | weft_nlm_f_dump,
             sequence: sequence
         )
-        message.append(UInt8(AF_INET))
+        message.append(family)
         for _ in 0..<7 { message.append(UInt8(0)) }
         message.append(UInt32(0))
         return message
     }
 
     /// RTM_GETROUTE for one destination, as `ip route get <address>` sends it: rtmsg with a /32
-    /// and RTM_F_LOOKUP_TABLE, RTA_DST. NLM_F_ACK makes the kernel follow its one RTM_NEWROUTE
-    /// answer with an ACK, which ends the exchange as for every other request.
-    static func lookupRequest(_ destination: IPv4Address, sequence: UInt32) -> NetlinkMessage {
+    /// (/128) and RTM_F_LOOKUP_TABLE, RTA_DST. NLM_F_ACK makes the kernel follow its one
+    /// RTM_NEWROUTE answer with an ACK, which ends the exchange as for every other request.
+    static func lookupRequest<Address: IPAddress>(_ destination: Address, sequence: UInt32) -> NetlinkMessage {
         var message = NetlinkMessage(
             type: UInt16(RTM_GETROUTE),
             flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
             sequence: sequence
         )
-        message.append(UInt8(AF_INET))
-        message.append(UInt8(32))
-        message.append(UInt8(0))
-        message.append(UInt8(0))
-        message.append(UInt8(0))
-        message.append(UInt8(0))
-        message.append(UInt8(0))
-        message.append(UInt8(0))
+        message.append(Address.netlinkFamily)
+        message.append(UInt8(Address.bitWidth))
+        for _ in 0..<6 { message.append(UInt8(0)) }
         message.append(UInt32(RTM_F_LOOKUP_TABLE))
-        message.appendAttribute(type: UInt16(RTA_DST.rawValue), destination.networkOrder)
+        message.appendAttribute(type: UInt16(RTA_DST.rawValue), bytes: destination.networkBytes)
         return message
     }
 
-    /// An RTM_NEWROUTE payload; nil for a family other than AF_INET. A short header, a destination
-    /// length above 32, or an attribute running past the payload throws EBADMSG.
-    static func decode(_ payload: [UInt8]) throws(NetlinkError) -> KernelRoute? {
+    /// An RTM_NEWROUTE payload; nil for another family than `Address`'s. A short header, a
+    /// destination length above the family's width, or an attribute running past the payload
+    /// throws EBADMSG.
+    static func decode<Address>(_ payload: [UInt8]) throws(NetlinkError) -> KernelRouteOf<Address>? {
         guard payload.count >= headerSize else {
             throw NetlinkError(
                 "RTM_GETROUTE reply",
@@ -381,19 +397,20 @@ enum RouteMessage {
                 code: EBADMSG
             )
         }
-        guard payload[0] == UInt8(AF_INET) else { return nil }
+        guard payload[0] == Address.netlinkFamily else { return nil }
         let length = Int(payload[1])
-        guard length <= 32 else {
-            throw NetlinkError("RTM_GETROUTE reply", "rtm_dst_len \(length) above 32", code: EBADMSG)
+        guard length <= Address.bitWidth else {
+            throw NetlinkError("RTM_GETROUTE reply", "rtm_dst_len \(length) above \(Address.bitWidth)", code: EBADMSG)
         }
-        var route = KernelRoute(
-            destination: IPv4Prefix(.any, length: length),
+        var route = KernelRouteOf<Address>(
+            destination: Address.Prefix(.any, length: length),
             gateway: nil,
             interfaceIndex: nil,
             routeProtocol: payload[5],
             table: UInt32(payload[4]),
             scope: payload[6],
             type: payload[7],
+            priority: 0,
             onlink: payload.loadNative(UInt32.self, at: 8) & UInt32(RTNH_F_ONLINK) != 0
         )
         for (type, range) in try RouteNetlink.attributes(
@@ -401,13 +418,18 @@ enum RouteMessage {
             in: headerSize..<payload.count,
             "RTM_GETROUTE reply",
             "rtmsg"
-        )
-        where range.count == 4 {
+        ) {
+            // Addresses are the family's width, everything else read here four bytes.
+            if let address = Address(networkBytes: payload[range]) {
+                switch type {
+                case UInt16(RTA_DST.rawValue): route.destination = Address.Prefix(address, length: length)
+                case UInt16(RTA_GATEWAY.rawValue): route.gateway = address
+                default: break
+                }
+            }
+            guard range.count == 4 else { continue }
             let value = payload.loadNative(UInt32.self, at: range.lowerBound)
             switch type {
-            case UInt16(RTA_DST.rawValue):
-                route.destination = IPv4Prefix(IPv4Address(networkOrder: value), length: length)
-            case UInt16(RTA_GATEWAY.rawValue): route.gateway = IPv4Address(networkOrder: value)
             case UInt16(RTA_OIF.rawValue): route.interfaceIndex = Int32(bitPattern: value)
             case UInt16(RTA_PRIORITY.rawValue): route.priority = value
             case UInt16(RTA_TABLE.rawValue): route.table = value  // the full id; rtm_table stops at 255

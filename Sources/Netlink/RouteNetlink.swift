@@ -43,32 +43,37 @@ public struct RouteNetlink: ~Copyable, Sendable {
     }
 
     /// RTM_NEWADDR: `address/prefixLength` on the link (flannel puts the subnet's .0 as a /32).
-    public mutating func addAddress(_ address: IPv4Address, prefixLength: Int, index: Int32) throws(NetlinkError) {
+    /// An IPv6 address goes through duplicate address detection first, as `ip -6 addr add` does.
+    public mutating func addAddress<Address: IPAddress>(
+        _ address: Address,
+        prefixLength: Int,
+        index: Int32
+    ) throws(NetlinkError) {
         var message = NetlinkMessage(
             type: UInt16(RTM_NEWADDR),
             flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL),
             sequence: nextSequence()
         )
         // struct ifaddrmsg: family, prefixlen, flags, scope, index.
-        message.append(UInt8(AF_INET))
+        message.append(Address.netlinkFamily)
         message.append(UInt8(prefixLength))
         message.append(UInt8(0))
         message.append(UInt8(RT_SCOPE_UNIVERSE.rawValue))
         message.append(UInt32(bitPattern: index))
-        message.appendAttribute(type: UInt16(IFA_LOCAL), address.networkOrder)
-        message.appendAttribute(type: UInt16(IFA_ADDRESS), address.networkOrder)
+        message.appendAttribute(type: UInt16(IFA_LOCAL), bytes: address.networkBytes)
+        message.appendAttribute(type: UInt16(IFA_ADDRESS), bytes: address.networkBytes)
         try request(message, "RTM_NEWADDR", "\(address)/\(prefixLength)")
     }
 
     /// RTM_NEWROUTE: `prefix` out of the link with link scope (no gateway), in the main table.
-    public mutating func addRoute(_ prefix: IPv4Prefix, index: Int32) throws(NetlinkError) {
+    public mutating func addRoute<Prefix: IPPrefix>(_ prefix: Prefix, index: Int32) throws(NetlinkError) {
         var message = NetlinkMessage(
             type: UInt16(RTM_NEWROUTE),
             flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL),
             sequence: nextSequence()
         )
         // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
-        message.append(UInt8(AF_INET))
+        message.append(Prefix.Address.netlinkFamily)
         message.append(UInt8(prefix.length))
         message.append(UInt8(0))
         message.append(UInt8(0))
@@ -77,7 +82,7 @@ public struct RouteNetlink: ~Copyable, Sendable {
         message.append(UInt8(RT_SCOPE_LINK.rawValue))
         message.append(UInt8(RTN_UNICAST))
         message.append(UInt32(0))
-        message.appendAttribute(type: UInt16(RTA_DST.rawValue), prefix.network.networkOrder)
+        message.appendAttribute(type: UInt16(RTA_DST.rawValue), bytes: prefix.network.networkBytes)
         message.appendAttribute(type: UInt16(RTA_OIF.rawValue), UInt32(bitPattern: index))
         try request(message, "RTM_NEWROUTE", "\(prefix)")
     }

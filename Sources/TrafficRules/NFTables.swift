@@ -20,11 +20,11 @@ public struct NFTables: Sendable {
         _ = try run([script], operation: operation)
     }
 
-    /// `nft list table ip weft`, or nil when the table does not exist.
-    public func listTable() throws(TrafficRulesError) -> String? {
+    /// `nft list table ip weft` (`ip6 weft` for `family` "ip6"), or nil when the table does not exist.
+    public func listTable(family: String = TrafficRuleset.family) throws(TrafficRulesError) -> String? {
         try listing(
-            ["list", "table", TrafficRuleset.family, TrafficRuleset.table],
-            operation: "list \(TrafficRuleset.tableSpecifier)"
+            ["list", "table", family, TrafficRuleset.table],
+            operation: "list \(TrafficRuleset.tableSpecifier(family))"
         )
     }
 

@@ -13,6 +13,9 @@ import Synchronization
 /// set's elements in one transaction; the chains and the drop counter stay. Every other change
 /// replaces the table, and the counter with it: what it held is carried in `portFilterCounts`,
 /// so the total only grows while weftd runs.
+///
+/// A ruleset with an IPv6 side keeps `table ip6 weft` the same way, in the same transactions
+/// and checks; a later ruleset without one removes that table.
 public final class TrafficRuleKeeper: Sendable {
     public enum Outcome: Equatable, Sendable {
         /// No ruleset installed or asked for: nothing to check.
@@ -31,6 +34,10 @@ public final class TrafficRuleKeeper: Sendable {
         var wanted: TrafficRuleset?
         /// The chains as nft lists them after our last successful apply.
         var expected: [NFTChain] = []
+        /// The same for `table ip6 weft`.
+        var expectedIPv6: [NFTChain] = []
+        /// Whether the table in place has an IPv6 twin this keeper put there.
+        var ipv6Installed = false
         /// Whether the last apply succeeded (and `expected` is meaningful).
         var installed = false
         /// Whether this keeper ever put the table in place: only then does `remove` touch it.
@@ -86,7 +93,7 @@ public final class TrafficRuleKeeper: Sendable {
                     try apply(ruleset, &state)
                     return .installed
                 }
-                let differences: [String]
+                var differences: [String]
                 if let listing = try nft.listTable() {
                     differences = NFTListing(parsing: listing).differences(
                         from: state.expected,
@@ -95,6 +102,17 @@ public final class TrafficRuleKeeper: Sendable {
                     )
                 } else {
                     differences = ["missing \(TrafficRuleset.tableSpecifier)"]
+                }
+                if ruleset.ipv6Text != nil {
+                    if let listing = try nft.listTable(family: TrafficRuleset.ipv6Family) {
+                        differences += NFTListing(parsing: listing).differences(
+                            from: state.expectedIPv6,
+                            sets: [],
+                            counters: []
+                        ).map { "\(TrafficRuleset.ipv6Family): \($0)" }
+                    } else {
+                        differences.append("missing \(TrafficRuleset.ipv6TableSpecifier)")
+                    }
                 }
                 guard !differences.isEmpty else { return .intact }
                 try apply(ruleset, &state)
@@ -115,8 +133,11 @@ public final class TrafficRuleKeeper: Sendable {
             state.wanted = nil
             state.installed = false
             guard installedBefore else { return false }
-            try nft.apply(TrafficRuleset.removeScript, operation: "delete \(TrafficRuleset.tableSpecifier)")
+            var script = TrafficRuleset.removeScript
+            if state.ipv6Installed { script += TrafficRuleset.removeScript(TrafficRuleset.ipv6Family) }
+            try nft.apply(script, operation: "delete \(TrafficRuleset.tableSpecifier)")
             state.everInstalled = false
+            state.ipv6Installed = false
             return true
         }
     }
@@ -186,21 +207,34 @@ public final class TrafficRuleKeeper: Sendable {
     private func apply(_ ruleset: TrafficRuleset, _ state: inout State) throws(TrafficRulesError) {
         // The counter goes with the table; a table deleted by hand took it along, so its last reading stands in.
         let carried = state.everInstalled ? readCounter() ?? state.lastCount : PortFilterCounts()
-        try nft.apply(ruleset.applyScript, operation: "apply \(TrafficRuleset.tableSpecifier)")
+        var script = ruleset.applyScript
+        // An IPv6 table of an earlier ruleset goes in the same transaction.
+        if state.ipv6Installed && ruleset.ipv6Text == nil {
+            script += TrafficRuleset.removeScript(TrafficRuleset.ipv6Family)
+        }
+        try nft.apply(script, operation: "apply \(TrafficRuleset.tableSpecifier)")
         state.droppedBefore = state.droppedBefore + carried
         state.lastCount = PortFilterCounts()
         state.installed = true
         state.everInstalled = true
-        state.expected = ruleset.chains
-        // Calibrate on nft's own rendering when it lists what we asked for in other words.
-        if let listing = try? nft.listTable() {
-            let listed = NFTListing(parsing: listing)
-            if !listed.differences(from: ruleset.chains, sets: ruleset.sets, counters: ruleset.counters).isEmpty,
-                Self.sameShape(listed, ruleset.chains)
-            {
-                state.expected = listed.chains
-            }
+        state.ipv6Installed = ruleset.ipv6Text != nil
+        state.expected = calibrated(
+            ruleset.chains,
+            TrafficRuleset.family,
+            sets: ruleset.sets,
+            counters: ruleset.counters
+        )
+        state.expectedIPv6 = calibrated(ruleset.ipv6Chains, TrafficRuleset.ipv6Family, sets: [], counters: [])
+    }
+
+    /// `chains`, or nft's own rendering of them when it lists what we asked for in other words.
+    private func calibrated(_ chains: [NFTChain], _ family: String, sets: [NFTSet], counters: [String]) -> [NFTChain] {
+        guard !chains.isEmpty, let listing = try? nft.listTable(family: family) else { return chains }
+        let listed = NFTListing(parsing: listing)
+        if !listed.differences(from: chains, sets: sets, counters: counters).isEmpty, Self.sameShape(listed, chains) {
+            return listed.chains
         }
+        return chains
     }
 
     /// Same chain names in the same order, same number of lines in each, nothing else.

@@ -18,11 +18,31 @@ import Addressing
 /// forward: saddr N accept; daddr N accept — so a FORWARD policy of drop (Docker's) spares the overlay.
 ///
 /// input (`PortFilter`, udp and vxlan): the backend's UDP port open to the peers' PublicIPs only.
+///
+/// A dual-stack lease (`ipv6`) gets the same postrouting and forward chains for its IPv6Network and
+/// IPv6 subnet in `table ip6 weft`, as flanneld keeps its v6 rules beside the v4 ones (multicast
+/// there is ff00::/8); both tables are applied in one transaction.
 public struct TrafficRuleset: Equatable, Sendable {
     public static let family = "ip"
+    public static let ipv6Family = "ip6"
     public static let table = "weft"
     /// `table ip weft`, as nft names it in commands and messages.
-    public static var tableSpecifier: String { "table \(family) \(table)" }
+    public static var tableSpecifier: String { tableSpecifier(family) }
+    /// `table ip6 weft`.
+    public static var ipv6TableSpecifier: String { tableSpecifier(ipv6Family) }
+
+    static func tableSpecifier(_ family: String) -> String { "table \(family) \(table)" }
+
+    /// The IPv6Network and this host's IPv6 subnet of a dual-stack lease.
+    public struct IPv6Networks: Equatable, Sendable {
+        public var network: IPv6Prefix
+        public var subnet: IPv6Prefix
+
+        public init(network: IPv6Prefix, subnet: IPv6Prefix) {
+            self.network = network
+            self.subnet = subnet
+        }
+    }
 
     public var network: IPv4Prefix
     public var subnet: IPv4Prefix
@@ -34,6 +54,8 @@ public struct TrafficRuleset: Equatable, Sendable {
     public var fullyRandom: Bool
     /// --port-filter: the input chain, its set and its counter; nil without one.
     public var portFilter: PortFilter?
+    /// A dual-stack lease's IPv6 side: `table ip6 weft`; nil for an IPv4-only lease.
+    public var ipv6: IPv6Networks?
 
     public init(
         network: IPv4Prefix,
@@ -41,7 +63,8 @@ public struct TrafficRuleset: Equatable, Sendable {
         masquerade: Bool,
         forwardAccept: Bool,
         fullyRandom: Bool = true,
-        portFilter: PortFilter? = nil
+        portFilter: PortFilter? = nil,
+        ipv6: IPv6Networks? = nil
     ) {
         self.network = network
         self.subnet = subnet
@@ -49,6 +72,7 @@ public struct TrafficRuleset: Equatable, Sendable {
         self.forwardAccept = forwardAccept
         self.fullyRandom = fullyRandom
         self.portFilter = portFilter
+        self.ipv6 = ipv6
     }
 
     /// True when no chain is asked for: weftd then keeps no table.
@@ -68,6 +92,20 @@ public struct TrafficRuleset: Equatable, Sendable {
     /// The chains, written as `nft list table` prints them (nft 1.0.x), so a listing of a table
     /// nobody touched compares equal line for line.
     public var chains: [NFTChain] {
+        var chains = overlayChains(network: network, subnet: subnet)
+        if let portFilter { chains.append(portFilter.chain) }
+        return chains
+    }
+
+    /// The chains of `table ip6 weft`: empty for an IPv4-only lease or with neither flag.
+    public var ipv6Chains: [NFTChain] {
+        ipv6.map { overlayChains(network: $0.network, subnet: $0.subnet) } ?? []
+    }
+
+    /// postrouting and forward for one family's Network and subnet, as the flags ask.
+    private func overlayChains<Prefix: IPPrefix>(network: Prefix, subnet: Prefix) -> [NFTChain] {
+        let ip = Prefix.Address.bitWidth == 32 ? Self.family : Self.ipv6Family
+        let multicast = Prefix.Address.bitWidth == 32 ? "224.0.0.0/4" : "ff00::/8"
         var chains: [NFTChain] = []
         let n = "\(network)"
         let p = "\(subnet)"
@@ -79,10 +117,10 @@ public struct TrafficRuleset: Equatable, Sendable {
                     lines: [
                         "type nat hook postrouting priority srcnat; policy accept;",
                         "meta mark & 0x00004000 == 0x00004000 return",
-                        "ip saddr \(n) ip daddr \(n) return",
-                        "ip saddr != \(n) ip daddr \(p) return",
-                        "ip saddr \(n) ip daddr != 224.0.0.0/4 \(masquerade)",
-                        "ip saddr != \(n) ip daddr \(n) \(masquerade)",
+                        "\(ip) saddr \(n) \(ip) daddr \(n) return",
+                        "\(ip) saddr != \(n) \(ip) daddr \(p) return",
+                        "\(ip) saddr \(n) \(ip) daddr != \(multicast) \(masquerade)",
+                        "\(ip) saddr != \(n) \(ip) daddr \(n) \(masquerade)",
                     ]
                 )
             )
@@ -93,13 +131,12 @@ public struct TrafficRuleset: Equatable, Sendable {
                     name: "forward",
                     lines: [
                         "type filter hook forward priority filter; policy accept;",
-                        "ip saddr \(n) accept",
-                        "ip daddr \(n) accept",
+                        "\(ip) saddr \(n) accept",
+                        "\(ip) daddr \(n) accept",
                     ]
                 )
             )
         }
-        if let portFilter { chains.append(portFilter.chain) }
         return chains
     }
 
@@ -112,6 +149,16 @@ public struct TrafficRuleset: Equatable, Sendable {
     /// The table block, as `nft list table ip weft` prints it (but for a set's elements, which nft
     /// wraps two to a line and this writes on one).
     public var text: String {
+        Self.text(Self.family, chains: chains, sets: sets, counters: counters)
+    }
+
+    /// `table ip6 weft` as `nft list table ip6 weft` prints it; nil when no such table is wanted.
+    public var ipv6Text: String? {
+        let chains = ipv6Chains
+        return chains.isEmpty ? nil : Self.text(Self.ipv6Family, chains: chains, sets: [], counters: [])
+    }
+
+    private static func text(_ family: String, chains: [NFTChain], sets: [NFTSet], counters: [String]) -> String {
         var blocks: [String] = counters.map { "\tcounter \($0) {\n\t\tpackets 0 bytes 0\n\t}\n" }
         for set in sets {
             var block = "\tset \(set.name) {\n"
@@ -119,7 +166,7 @@ public struct TrafficRuleset: Equatable, Sendable {
             if !set.elements.isEmpty { block += "\t\telements = { \(set.elements.joined(separator: ", ")) }\n" }
             blocks.append(block + "\t}\n")
         }
-        var text = "\(Self.tableSpecifier) {\n" + blocks.joined(separator: "\n")
+        var text = "\(tableSpecifier(family)) {\n" + blocks.joined(separator: "\n")
         for (index, chain) in chains.enumerated() {
             if index > 0 || !blocks.isEmpty { text += "\n" }
             text += "\tchain \(chain.name) {\n"
@@ -131,13 +178,19 @@ public struct TrafficRuleset: Equatable, Sendable {
 
     /// One `nft -f -` transaction that leaves exactly this table whatever was there: the `add`
     /// makes the `delete` valid when the table is missing, and nft applies all three or none.
+    /// With `ipv6`, `table ip6 weft` is replaced in the same transaction.
     public var applyScript: String {
-        "add \(Self.tableSpecifier)\ndelete \(Self.tableSpecifier)\n" + text
+        var script = "add \(Self.tableSpecifier)\ndelete \(Self.tableSpecifier)\n" + text
+        if let ipv6Text { script += Self.removeScript(Self.ipv6Family) + ipv6Text }
+        return script
     }
 
-    /// One transaction that removes the table if it exists and succeeds if it does not.
-    public static var removeScript: String {
-        "add \(tableSpecifier)\ndelete \(tableSpecifier)\n"
+    /// One transaction that removes `table ip weft` if it exists and succeeds if it does not.
+    public static var removeScript: String { removeScript(family) }
+
+    /// The same for `table <family> weft`.
+    public static func removeScript(_ family: String) -> String {
+        "add \(tableSpecifier(family))\ndelete \(tableSpecifier(family))\n"
     }
 }
 

@@ -1,4 +1,5 @@
 import Addressing
+import Config
 import Foundation
 import Testing
 
@@ -133,5 +134,77 @@ func buildError(_ json: String) -> CNIError? {
             buildError(#"{"name":"n","ipam":{"routes":[{"gw":"10.244.1.1"}]}}"#)?.message
                 == "failed to assemble Delegate IPAM: failed to read IPAM routes: ipam.routes[0] has no \"dst\" string"
         )
+    }
+}
+
+@Suite struct DualStackDelegateConfigTests {
+    static let dual = SubnetLease(
+        network: IPv4Prefix("10.244.0.0/16")!,
+        subnet: IPv4Prefix("10.244.1.0/24")!,
+        ipv6Network: IPv6Prefix("fc00::/48")!,
+        ipv6Subnet: IPv6Prefix("fc00:0:0:1::/64")!,
+        mtu: 1450,
+        ipMasq: false
+    )
+
+    /// flannel's getDelegateIPAM: one range set per family, IPv4 first, and a route to each Network.
+    @Test func hostLocalGetsBothRangesAndBothRoutes() throws {
+        let text = try rendered(#"{"cniVersion":"1.0.0","name":"cbr0","type":"flannel"}"#, lease: Self.dual)
+        #expect(
+            text
+                == #"{"cniVersion":"1.0.0","ipam":{"ranges":[[{"subnet":"10.244.1.0/24"}],[{"subnet":"fc00:0:0:1::/64"}]],"#
+                + #""routes":[{"dst":"10.244.0.0/16"},{"dst":"fc00::/48"}],"type":"host-local"},"ipMasq":true,"isGateway":true,"mtu":1450,"name":"cbr0","type":"bridge"}"#
+        )
+    }
+
+    @Test func anIPv6OnlyLeaseHasOnlyItsRangeAndRouteAfterTheUsersRoutes() throws {
+        var lease = Self.dual
+        lease.network = nil
+        lease.subnet = nil
+        let delegate = try DelegateConfig.build(
+            try pluginConfig(#"{"name":"n","ipam":{"routes":[{"dst":"::/0"}]}}"#),
+            lease: lease
+        )
+        let ipam = try #require(delegate["ipam"] as? [String: Any])
+        #expect(
+            String(decoding: DelegateConfig.render(ipam), as: UTF8.self).contains(
+                #""ranges":[[{"subnet":"fc00:0:0:1::/64"}]]"#
+            )
+        )
+        let routes = try #require(ipam["routes"] as? [[String: Any]])
+        #expect(routes.compactMap { $0["dst"] as? String } == ["::/0", "fc00::/48"])
+    }
+}
+
+@Suite struct DualStackSubnetLeaseTests {
+    @Test func bothFamiliesAreReadAsNetworks() throws {
+        let env = try SubnetEnv.parse(
+            "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_IPV6_NETWORK=fc00::/48\nFLANNEL_IPV6_SUBNET=fc00:0:0:1::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"
+        )
+        let lease = try SubnetLease(env, path: "/x")
+        #expect(lease == DualStackDelegateConfigTests.dual.with(ipMasq: true))
+    }
+
+    @Test func eitherFamilySatisfiesFlannelsCheck() throws {
+        let v6only = try SubnetEnv.parse(
+            "FLANNEL_IPV6_NETWORK=fc00::/48\nFLANNEL_IPV6_SUBNET=fc00:0:0:1::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n"
+        )
+        let lease = try SubnetLease(v6only, path: "/x")
+        #expect(lease.subnet == nil && lease.ipv6Subnet == IPv6Prefix("fc00:0:0:1::/64")!)
+        let noSubnet = try SubnetEnv.parse("FLANNEL_IPV6_NETWORK=fc00::/48\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n")
+        #expect {
+            try SubnetLease(noSubnet, path: "/run/flannel/subnet.env")
+        } throws: { error in
+            (error as? CNIError)?.message
+                == "loadFlannelSubnetEnv failed: /run/flannel/subnet.env is missing FLANNEL_SUBNET, FLANNEL_IPV6_SUBNET"
+        }
+    }
+}
+
+extension SubnetLease {
+    fileprivate func with(ipMasq: Bool) -> SubnetLease {
+        var copy = self
+        copy.ipMasq = ipMasq
+        return copy
     }
 }

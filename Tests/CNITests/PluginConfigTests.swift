@@ -78,8 +78,8 @@ func parseError(_ json: String) -> CNIError? {
             "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"
         )
         let lease = try SubnetLease(env, path: "/x")
-        #expect(lease.subnet.description == "10.244.1.0/24")
-        #expect(lease.network.description == "10.244.0.0/16")
+        #expect(lease.subnet?.description == "10.244.1.0/24")
+        #expect(lease.network?.description == "10.244.0.0/16")
         #expect(lease.mtu == 1450 && lease.ipMasq)
     }
 

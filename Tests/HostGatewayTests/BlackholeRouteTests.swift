@@ -86,7 +86,7 @@ struct BlackholeRouteKernelTests {
             let (status, output) = try ThreeHostBed.run(["-n", bed.host(1), "route", "get", "10.244.1.2"])
             #expect(status != 0 && output.contains("Invalid argument"), "a blackholed destination: \(output)")
 
-            let removed = try bed.enter(bed.host(1)) { try BlackholeRoute.reconcile(wanted: nil) }
+            let removed = try bed.enter(bed.host(1)) { try BlackholeRoute.reconcile(wanted: nil, IPv4Prefix.self) }
             #expect(removed == BlackholeRoute.Change(added: nil, deleted: [subnet]))
             let (after, via) = try ThreeHostBed.run(["-n", bed.host(1), "route", "get", "10.244.1.2"])
             #expect(after == 0 && via.contains("via 198.18.0.2"), "without it, the Network's route: \(via)")

@@ -43,7 +43,7 @@ private let connected = KernelRoute(
     scope: 253
 )
 
-private func plan(_ table: [KernelRoute], _ wanted: [Route]) -> HostGatewayPlan {
+private func plan(_ table: [KernelRoute], _ wanted: [Route]) -> HostGatewayPlan<Route> {
     HostGatewayPlan(
         table: [connected] + table,
         wanted: wanted,

@@ -12,6 +12,7 @@ import TestThreads
 ///
 /// ```
 ///  cN 10.244.N.2/24 ── ctr0 10.244.N.1/24  hostN  ul0 198.18.0.N/24 ── port N of bridge br0 (namespace "lan")
+///     fc00:0:0:N::2/64      fc00:0:0:N::1/64        2001:db8::N/64
 /// ```
 /// for N = 1, 2, 3. Hosts forward; containers route by default through their host. Every namespace
 /// is deleted when `with` returns or throws, including when building fails part-way.
@@ -24,6 +25,16 @@ final class ThreeHostBed: Sendable {
     static func publicIP(_ host: Int) -> IPv4Address { IPv4Address(198, 18, 0, UInt8(host)) }
     static func subnet(_ host: Int) -> IPv4Prefix { IPv4Prefix(IPv4Address(10, 244, UInt8(host), 0), length: 24) }
     static func containerAddress(_ host: Int) -> IPv4Address { IPv4Address(10, 244, UInt8(host), 2) }
+
+    static let ipv6Network = IPv6Prefix("fc00::/48")!
+    static func publicIPv6(_ host: Int) -> IPv6Address { IPv6Address("2001:db8::\(host)")! }
+    static func ipv6Subnet(_ host: Int) -> IPv6Prefix { IPv6Prefix("fc00:0:0:\(host)::/64")! }
+    static func containerIPv6(_ host: Int) -> IPv6Address { IPv6Address("fc00:0:0:\(host)::2")! }
+
+    /// The IPv6 peer route host `n`'s dual-stack lease gives a host-gw network.
+    static func ipv6Route(_ host: Int) -> IPv6PeerRoute {
+        IPv6PeerRoute(subnet: ipv6Subnet(host), publicIPv6: publicIPv6(host), backend: .hostGateway)
+    }
 
     /// The peer route host `n` publishes, as the PeerWatcher hands it out for a host-gw network.
     static func route(_ host: Int) -> Route {
@@ -80,8 +91,15 @@ final class ThreeHostBed: Sendable {
             try must(["-n", c, "addr", "add", "\(Self.containerAddress(n))/24", "dev", "eth0"])
             try must(["-n", c, "link", "set", "eth0", "up"])
             try must(["-n", c, "route", "add", "default", "via", "10.244.\(n).1"])
-            let (status, output) = try Self.run(["netns", "exec", h, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
-            guard status == 0 else { throw TestFailure("sysctl in \(h): \(output)") }
+            // IPv6 beside it, without duplicate address detection so every address is usable at once.
+            try must(["-n", h, "-6", "addr", "add", "\(Self.publicIPv6(n))/64", "dev", "ul0", "nodad"])
+            try must(["-n", h, "-6", "addr", "add", "fc00:0:0:\(n)::1/64", "dev", "ctr0", "nodad"])
+            try must(["-n", c, "-6", "addr", "add", "\(Self.containerIPv6(n))/64", "dev", "eth0", "nodad"])
+            try must(["-n", c, "-6", "route", "add", "default", "via", "fc00:0:0:\(n)::1"])
+            for setting in ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"] {
+                let (status, output) = try Self.run(["netns", "exec", h, "sysctl", "-qw", setting])
+                guard status == 0 else { throw TestFailure("sysctl \(setting) in \(h): \(output)") }
+            }
         }
     }
 
@@ -101,9 +119,28 @@ final class ThreeHostBed: Sendable {
         }
     }
 
-    /// `ip -n <host N> route show` lines, trimmed.
-    func routes(_ n: Int) throws -> [String] {
-        let (_, output) = try Self.run(["-n", host(n), "route", "show"])
+    /// Host `n`'s IPv6HostGatewayRoutes, made as `hostGateway` makes the IPv4 one.
+    func hostGatewayIPv6(_ n: Int) throws -> HostRoutesOf<IPv6PeerRoute> {
+        let log = LogLines()
+        return try enter(host(n)) {
+            let index = try RouteNetlink.interfaceIndex("ul0")
+            let routes = try IPv6HostGatewayRoutes(
+                interfaceIndex: index,
+                address: Self.publicIPv6(n),
+                prefixLength: try IPv6HostGatewayRoutes.connectedPrefixLength(
+                    interfaceIndex: index,
+                    address: Self.publicIPv6(n)
+                ),
+                network: Self.ipv6Network,
+                log: { log.append($0) }
+            )
+            return HostRoutesOf(routes, log: log)
+        }
+    }
+
+    /// `ip -n <host N> route show` lines (`ip -6` with `family` "-6"), trimmed.
+    func routes(_ n: Int, family: String = "-4") throws -> [String] {
+        let (_, output) = try Self.run(["-n", host(n), family, "route", "show"])
         return output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
@@ -111,11 +148,11 @@ final class ThreeHostBed: Sendable {
         try must(["-n", host(n)] + arguments)
     }
 
-    /// One ping from container `from` to container `to`'s address; true when it came back.
-    func ping(from: Int, to: Int) throws -> Bool {
-        let (status, _) = try Self.run([
-            "netns", "exec", container(from), "ping", "-n", "-c", "1", "-W", "3", "\(Self.containerAddress(to))",
-        ])
+    /// One ping from container `from` to container `to`'s address (its IPv6 one with `ipv6`); true
+    /// when it came back.
+    func ping(from: Int, to: Int, ipv6: Bool = false) throws -> Bool {
+        let address = ipv6 ? "\(Self.containerIPv6(to))" : "\(Self.containerAddress(to))"
+        let (status, _) = try Self.run(["netns", "exec", container(from), "ping", "-n", "-c", "1", "-W", "3", address])
         return status == 0
     }
 
@@ -132,33 +169,35 @@ final class ThreeHostBed: Sendable {
     static func run(_ arguments: [String]) throws -> (Int32, String) { try runIP(arguments) }
 }
 
-/// One host's HostGatewayRoutes, shared between the test and the thread that made it.
-final class HostRoutes: Sendable {
-    let state: Mutex<HostGatewayRoutes>
+/// One host's HostGatewayRoutes (of either family), shared between the test and the thread that made it.
+final class HostRoutesOf<Peer: HostGatewayPeer>: Sendable {
+    let state: Mutex<HostGatewayRoutesOf<Peer>>
     let log: LogLines
 
-    init(_ routes: consuming HostGatewayRoutes, log: LogLines) {
+    init(_ routes: consuming HostGatewayRoutesOf<Peer>, log: LogLines) {
         state = Mutex(routes)
         self.log = log
     }
 
     @discardableResult
-    func reconcile(_ routes: [Route]) throws -> HostGatewayRoutes.Reconciliation {
+    func reconcile(_ routes: [Peer]) throws -> HostGatewayRoutesOf<Peer>.Reconciliation {
         try state.withLock { state throws(NetlinkError) in try state.reconcile(routes) }
     }
 
     @discardableResult
-    func resync() throws -> HostGatewayRoutes.Reconciliation {
+    func resync() throws -> HostGatewayRoutesOf<Peer>.Reconciliation {
         try state.withLock { state throws(NetlinkError) in try state.resync() }
     }
 
     @discardableResult
-    func removeAll() throws -> [KernelRoute] {
+    func removeAll() throws -> [KernelRouteOf<Peer.Address>] {
         try state.withLock { state throws(NetlinkError) in try state.removeAll() }
     }
 
-    var statistics: HostGatewayRoutes.Statistics { state.withLock { $0.statistics } }
+    var statistics: HostGatewayRoutesOf<Peer>.Statistics { state.withLock { $0.statistics } }
 }
+
+typealias HostRoutes = HostRoutesOf<Route>
 
 final class LogLines: Sendable {
     private let lines = Mutex<[String]>([])

@@ -60,7 +60,7 @@ private let gateway = IPv4Address(198, 18, 0, 2)
     }
 
     @Test func dumpRequestIsAnEmptyInetRtmsg() {
-        let bytes = RouteMessage.dumpRequest(sequence: 0x0102_0304).finished()
+        let bytes = RouteMessage.dumpRequest(family: UInt8(AF_INET), sequence: 0x0102_0304).finished()
         #expect(
             bytes == [
                 // RTM_GETROUTE 26, REQUEST|ROOT|MATCH (NLM_F_DUMP)
@@ -120,7 +120,7 @@ private let gateway = IPv4Address(198, 18, 0, 2)
 
     @Test func routesDecodeWithTheirTableProtocolAndMetric() throws {
         let replies = try NetlinkReply.split(Self.dumpDatagram[...], "test", "dump")
-        let routes = try replies.dropLast().map { try #require(try RouteMessage.decode($0.payload)) }
+        let routes: [KernelRoute] = try replies.dropLast().map { try #require(try RouteMessage.decode($0.payload)) }
         #expect(routes[0] == KernelRoute(destination: subnet, gateway: gateway, interfaceIndex: 3, routeProtocol: 87))
         #expect(routes[0].description == "10.244.2.0/24 via 198.18.0.2 dev 3 proto 87")
         #expect(
@@ -152,7 +152,7 @@ private let gateway = IPv4Address(198, 18, 0, 2)
     @Test func otherFamiliesAreSkipped() throws {
         var payload: [UInt8] = [10, 64, 0, 0, 254, 2, 0, 1, 0, 0, 0, 0]  // AF_INET6
         payload += [8, 0, 4, 0, 3, 0, 0, 0]
-        #expect(try RouteMessage.decode(payload) == nil)
+        #expect(try RouteMessage.decode(payload) as KernelRoute? == nil)
     }
 
     @Test func errorReplyCarriesTheErrnoAndTheKernelText() throws {
@@ -204,7 +204,7 @@ private let gateway = IPv4Address(198, 18, 0, 2)
             (longAttribute, "rtattr length 12"), (tinyAttribute, "rtattr length 2"),
         ] {
             do {
-                _ = try RouteMessage.decode(payload)
+                _ = try RouteMessage.decode(payload) as KernelRoute?
                 Issue.record("decoded a malformed rtmsg: \(detail)")
             } catch {
                 #expect(error.code == EBADMSG && error.subject.contains(detail), "\(error)")
@@ -225,17 +225,7 @@ private let gateway = IPv4Address(198, 18, 0, 2)
 struct RouteNetlinkKernelTests {
     /// A namespace with veth d0 (198.18.0.1/24) whose peer d1 is up, so d0 has carrier.
     private func withUnderlay(_ body: @escaping @Sendable (TestNamespace, Int32) throws -> Void) throws {
-        try TestNamespace.with { namespace in
-            for arguments in [
-                ["link", "add", "d0", "type", "veth", "peer", "name", "d1"],
-                ["addr", "add", "198.18.0.1/24", "dev", "d0"],
-                ["link", "set", "d1", "up"], ["link", "set", "d0", "up"],
-            ] {
-                let (status, output) = try TestNamespace.run(["-n", namespace.name] + arguments)
-                guard status == 0 else { throw TestFailure("ip \(arguments): \(output)") }
-            }
-            try namespace.enter { try body(namespace, try RouteNetlink.interfaceIndex("d0")) }
-        }
+        try withVethUnderlay(["addr", "add", "198.18.0.1/24", "dev", "d0"], body)
     }
 
     @Test func addedRouteShowsInIPRouteWithItsProtocol() throws {
@@ -415,5 +405,23 @@ struct RouteNetlinkKernelTests {
             }
             #expect(Set(routes) == expected)
         }
+    }
+}
+
+/// A namespace with veth d0, given its address by `addressArguments` (`ip` arguments), whose peer
+/// d1 is up so d0 has carrier; `body` runs inside it with d0's index.
+func withVethUnderlay(
+    _ addressArguments: [String],
+    _ body: @escaping @Sendable (TestNamespace, Int32) throws -> Void
+) throws {
+    try TestNamespace.with { namespace in
+        for arguments in [
+            ["link", "add", "d0", "type", "veth", "peer", "name", "d1"], addressArguments,
+            ["link", "set", "d1", "up"], ["link", "set", "d0", "up"],
+        ] {
+            let (status, output) = try TestNamespace.run(["-n", namespace.name] + arguments)
+            guard status == 0 else { throw TestFailure("ip \(arguments): \(output)") }
+        }
+        try namespace.enter { try body(namespace, try RouteNetlink.interfaceIndex("d0")) }
     }
 }

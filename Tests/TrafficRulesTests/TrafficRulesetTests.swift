@@ -89,13 +89,14 @@ import Testing
         #expect(verdict("10.244.3.2", "198.18.0.200", mark: 0x4000) == "return", "kube-proxy's mark")
     }
 
-    /// `ip saddr [!=] A ip daddr [!=] B` matching, for the test above.
-    static func matches(_ line: String, _ source: IPv4Address, _ destination: IPv4Address) -> Bool {
+    /// `ip saddr [!=] A ip daddr [!=] B` (`ip6 …` for IPv6) matching, for the tests above and IPv6's.
+    static func matches<Address: IPAddress>(_ line: String, _ source: Address, _ destination: Address) -> Bool {
+        let keyword = Address.bitWidth == 32 ? "ip" : "ip6"
         let words = line.split(separator: " ").map(String.init)
         var index = 0
         var matched = true
         while index < words.count {
-            guard words[index] == "ip", index + 2 < words.count else {
+            guard words[index] == keyword, index + 2 < words.count else {
                 index += 1
                 continue
             }
@@ -106,7 +107,7 @@ import Testing
                 negated = true
                 valueIndex += 1
             }
-            let prefix = IPv4Prefix(words[valueIndex])!
+            let prefix = Address.Prefix(words[valueIndex])!
             let address = field == "saddr" ? source : destination
             if prefix.contains(address) == negated { matched = false }
             index = valueIndex + 1

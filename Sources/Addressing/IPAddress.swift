@@ -1,0 +1,55 @@
+/// What code written once for both families needs of an address: its width, its bytes in network
+/// order (netlink attributes, nft set elements) and its prefix type. The per-packet code keeps
+/// the concrete types; this serves the control-plane layers (netlink, host-gw, nft).
+public protocol IPAddress: Hashable, Comparable, Sendable, LosslessStringConvertible {
+    associatedtype Prefix: IPPrefix where Prefix.Address == Self
+    /// 32 or 128.
+    static var bitWidth: Int { get }
+    static var any: Self { get }
+    /// The address in network order: 4 or 16 bytes.
+    var networkBytes: [UInt8] { get }
+    /// nil unless `bytes` holds exactly `bitWidth / 8` bytes (network order).
+    init?(networkBytes bytes: some Collection<UInt8>)
+}
+
+/// A network of either family: IPv4Prefix, IPv6Prefix.
+public protocol IPPrefix: Hashable, Sendable, LosslessStringConvertible {
+    associatedtype Address: IPAddress where Address.Prefix == Self
+    /// Masks off host bits.
+    init(_ address: Address, length: Int)
+    var network: Address { get }
+    var length: Int { get }
+    func contains(_ address: Address) -> Bool
+    func contains(_ other: Self) -> Bool
+}
+
+extension IPv4Address: IPAddress {
+    public typealias Prefix = IPv4Prefix
+    public static var bitWidth: Int { 32 }
+
+    public var networkBytes: [UInt8] { withUnsafeBytes(of: networkOrder) { Array($0) } }
+
+    public init?(networkBytes bytes: some Collection<UInt8>) {
+        guard bytes.count == 4 else { return nil }
+        self.init(bytes.reduce(0) { $0 << 8 | UInt32($1) })
+    }
+}
+
+extension IPv6Address: IPAddress {
+    public typealias Prefix = IPv6Prefix
+    public static var bitWidth: Int { 128 }
+
+    public var networkBytes: [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        bytes.withUnsafeMutableBytes { store(to: $0.baseAddress!) }
+        return bytes
+    }
+
+    public init?(networkBytes bytes: some Collection<UInt8>) {
+        guard bytes.count == 16 else { return nil }
+        self.init(bytes.reduce(0) { $0 << 8 | UInt128($1) })
+    }
+}
+
+extension IPv4Prefix: IPPrefix {}
+extension IPv6Prefix: IPPrefix {}

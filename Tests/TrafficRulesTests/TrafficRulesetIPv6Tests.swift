@@ -1,0 +1,76 @@
+import Addressing
+import Testing
+
+@testable import TrafficRules
+
+@Suite struct TrafficRulesetIPv6Tests {
+    static let ipv6 = TrafficRuleset.IPv6Networks(
+        network: IPv6Prefix("fc00::/48")!,
+        subnet: IPv6Prefix("fc00:0:0:3::/64")!
+    )
+
+    static func ruleset(masquerade: Bool = true, forward: Bool = true) -> TrafficRuleset {
+        var ruleset = TrafficRulesetTests.ruleset(masquerade: masquerade, forward: forward)
+        ruleset.ipv6 = ipv6
+        return ruleset
+    }
+
+    @Test func rendersTableIP6AsNftListsIt() {
+        // What nft 1.0.6 printed for this table after applying the same script.
+        #expect(
+            Self.ruleset().ipv6Text == """
+                table ip6 weft {
+                \tchain postrouting {
+                \t\ttype nat hook postrouting priority srcnat; policy accept;
+                \t\tmeta mark & 0x00004000 == 0x00004000 return
+                \t\tip6 saddr fc00::/48 ip6 daddr fc00::/48 return
+                \t\tip6 saddr != fc00::/48 ip6 daddr fc00:0:0:3::/64 return
+                \t\tip6 saddr fc00::/48 ip6 daddr != ff00::/8 masquerade fully-random
+                \t\tip6 saddr != fc00::/48 ip6 daddr fc00::/48 masquerade fully-random
+                \t}
+
+                \tchain forward {
+                \t\ttype filter hook forward priority filter; policy accept;
+                \t\tip6 saddr fc00::/48 accept
+                \t\tip6 daddr fc00::/48 accept
+                \t}
+                }
+
+                """
+        )
+        #expect(Self.ruleset().text == TrafficRulesetTests.ruleset().text, "table ip weft is unchanged")
+    }
+
+    @Test func eachFlagSelectsItsChainAndNoneMeansNoTable() {
+        #expect(Self.ruleset(forward: false).ipv6Chains.map(\.name) == ["postrouting"])
+        #expect(Self.ruleset(masquerade: false).ipv6Chains.map(\.name) == ["forward"])
+        #expect(Self.ruleset(masquerade: false, forward: false).ipv6Text == nil)
+        #expect(TrafficRulesetTests.ruleset().ipv6Text == nil, "an IPv4-only lease has no ip6 table")
+        #expect(!TrafficRulesetTests.ruleset().applyScript.contains("ip6"))
+    }
+
+    @Test func bothTablesAreReplacedInOneTransaction() {
+        let script = Self.ruleset().applyScript
+        #expect(script.hasPrefix("add table ip weft\ndelete table ip weft\ntable ip weft {\n"))
+        #expect(script.contains("}\nadd table ip6 weft\ndelete table ip6 weft\ntable ip6 weft {\n"))
+        #expect(script.hasSuffix(Self.ruleset().ipv6Text!))
+    }
+
+    /// flanneld's v6 rules' meaning, first match, on sample packets.
+    @Test func overlayTrafficKeepsItsSourceAndLeavingTrafficIsMasqueraded() {
+        let lines = Self.ruleset().ipv6Chains[0].lines.dropFirst(2)
+        func verdict(_ source: String, _ destination: String) -> String {
+            for line in lines where TrafficRulesetTests.matches(line, IPv6Address(source)!, IPv6Address(destination)!) {
+                return line.hasSuffix("return") ? "return" : "masquerade"
+            }
+            return "accept"
+        }
+        #expect(verdict("fc00:0:0:3::2", "fc00:0:0:7::2") == "return", "container → remote container")
+        #expect(verdict("fc00:0:0:7::2", "fc00:0:0:3::2") == "return", "remote container → local container")
+        #expect(verdict("fc00:0:0:3::2", "2001:db8::c8") == "masquerade", "container → outside the overlay")
+        #expect(verdict("fc00:0:0:3::2", "ff02::fb") == "accept", "multicast is never masqueraded")
+        #expect(verdict("2001:db8::1", "fc00:0:0:7::2") == "masquerade", "host → remote subnet")
+        #expect(verdict("2001:db8::1", "fc00:0:0:3::2") == "return", "host → its own containers")
+        #expect(verdict("2001:db8::1", "2001:db8::2") == "accept", "underlay traffic is not touched")
+    }
+}

@@ -1,10 +1,16 @@
-/// What code written once for both families needs of an address: its width, its bytes in network
-/// order (netlink attributes, nft set elements) and its prefix type. The per-packet code keeps
-/// the concrete types; this serves the control-plane layers (netlink, host-gw, nft).
+/// What code written once for both families needs of an address: its value as an integer (subnet
+/// arithmetic), its width, its bytes in network order (netlink attributes, nft set elements) and
+/// its prefix type. The per-packet code keeps the concrete types; this serves the control-plane
+/// layers (allocation, netlink, host-gw, nft), as NIO's SocketAddress .v4/.v6 made a parameter.
 public protocol IPAddress: Hashable, Comparable, Sendable, LosslessStringConvertible {
     associatedtype Prefix: IPPrefix where Prefix.Address == Self
+    /// The address as a host-order integer: UInt32 or UInt128.
+    associatedtype Value: FixedWidthInteger & UnsignedInteger & Sendable
+    var value: Value { get }
+    init(_ value: Value)
     /// 32 or 128.
     static var bitWidth: Int { get }
+    /// The unspecified address (0.0.0.0, ::), flannel's "unset".
     static var any: Self { get }
     /// The address in network order: 4 or 16 bytes.
     var networkBytes: [UInt8] { get }
@@ -19,8 +25,17 @@ public protocol IPPrefix: Hashable, Sendable, LosslessStringConvertible {
     init(_ address: Address, length: Int)
     var network: Address { get }
     var length: Int { get }
+    var last: Address { get }
     func contains(_ address: Address) -> Bool
     func contains(_ other: Self) -> Bool
+    func overlaps(_ other: Self) -> Bool
+    /// The prefix of the same length right after this one; nil past the family's last address.
+    var next: Self? { get }
+}
+
+extension IPPrefix {
+    /// Bits in an address of this family: 32 or 128.
+    public static var addressBits: Int { Address.bitWidth }
 }
 
 extension IPv4Address: IPAddress {

@@ -146,7 +146,7 @@ public typealias IPv4Allocation = SubnetAllocation<IPv4Prefix>
 public typealias IPv6Allocation = SubnetAllocation<IPv6Prefix>
 
 /// A family's names in the config and in flannel's messages.
-public protocol AllocatablePrefix: IPPrefixProtocol {
+public protocol AllocatablePrefix: IPPrefix {
     /// What the family's field names start with: "" (Network, SubnetLen) or "IPv6".
     static var fieldPrefix: String { get }
     /// "a SubnetLen", "an IPv6SubnetLen".

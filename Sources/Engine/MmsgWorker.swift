@@ -114,8 +114,8 @@ public enum MmsgWorker {
                 }
                 buffers.stageSend(staged, packet, publicIP: nextHop.publicIP.value, port: nextHop.port, socket: from)
                 staged += 1
-            case .replyToTUN:
-                counters.countDrop(.noRoute)
+            case .replyToTUN(let reason):
+                counters.countDrop(reason)
                 counters.count(.icmpReplies)
                 writeToTUN(tun, packet, counters: counters)
             case .drop(let reason):

@@ -225,8 +225,8 @@ struct UringLoop: ~Copyable {
                 return sendUnfitting(id, packet, to: nextHop, pathMTU: pathMTU)
             }
             send(id, packet, to: nextHop)
-        case .replyToTUN:
-            counters.countDrop(.noRoute)
+        case .replyToTUN(let reason):
+            counters.countDrop(reason)
             counters.count(.icmpReplies)
             writeToTUN(id, packet)
         case .drop(let reason):

@@ -49,8 +49,8 @@ extension UringLoop {
             } else {
                 batchOrSend(id, packet, to: nextHop)
             }
-        case .replyToTUN:
-            counters.countDrop(.noRoute)
+        case .replyToTUN(let reason):
+            counters.countDrop(reason)
             counters.count(.icmpReplies)
             writePlainToTUN(id, &packet)
         case .drop(let reason):

@@ -67,6 +67,37 @@ final class MemoryTUN {
     }
 }
 
+extension MemoryTUN {
+    /// Reads TCP segments behind virtio-net headers (the TCP header at `tcpOffset`), each shown to
+    /// `check`, until `length` bytes came or nothing more does; returns the stream from `sequence`
+    /// on, in order, and how many packets carried it.
+    func receiveStream(
+        from sequence: UInt32,
+        length: Int,
+        tcpOffset tcp: Int,
+        check: ([UInt8], VirtioNetHeader) -> Void
+    ) -> (bytes: [UInt8], packets: Int) {
+        var stream: [UInt32: [UInt8]] = [:]
+        var packets = 0
+        while stream.values.reduce(0, { $0 + $1.count }) < length, let arrived = next() {
+            packets += 1
+            let header = arrived.withUnsafeBytes { VirtioNetHeader(loadingFrom: $0.baseAddress!) }
+            let packet = Array(arrived[VirtioNetHeader.size...])
+            check(packet, header)
+            let data = tcp + Int(packet[tcp + 12] >> 4) * 4
+            let seq = packet[(tcp + 4)..<(tcp + 8)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            stream[seq] = Array(packet[data...])
+        }
+        var next = sequence
+        var assembled: [UInt8] = []
+        while let piece = stream[next] {
+            assembled += piece
+            next &+= UInt32(piece.count)
+        }
+        return (assembled, packets)
+    }
+}
+
 /// Two engines in this process's own namespace, no root: hosts A (10.244.1.0/24) and B
 /// (10.244.2.0/24) on 127.0.0.1 with ports of their own, each on a memory TUN, each routing the
 /// other's subnet to it; with `ipv6`, also A's fc00:0:0:1::/64 and B's fc00:0:0:2::/64.

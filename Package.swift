@@ -247,7 +247,7 @@ let package = Package(
         .executableTarget(
             name: "PacketBenchmarks",
             dependencies: [
-                "Addressing", "Packets", "Routes", "ReferencePaths", "TestSupport",
+                "Addressing", "Forwarding", "Packets", "Routes", "ReferencePaths", "TestSupport",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/PacketBenchmarks",

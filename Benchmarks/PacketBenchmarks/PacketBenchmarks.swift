@@ -69,6 +69,7 @@ let benchmarks: @Sendable () -> Void = {
 
     registerRouteBenchmarks()
     registerCoalescingBenchmarks()
+    registerForwarderBenchmarks()
 }
 
 /// A 20-byte IPv4 header from 10.244.1.2 to 10.244.2.3 covering the whole packet, checksum set.

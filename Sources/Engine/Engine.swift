@@ -9,7 +9,8 @@ import Timing
 
 /// The dataplane of one host: a multi-queue TUN, one UDP socket and one thread per worker, and
 /// the I/O loop that moves packets between them. The control plane publishes route tables into
-/// `publisher` and reads `counters`; nothing else crosses.
+/// `publisher` (and, when the overlay carries IPv6, IPv6 ones into `ipv6Publisher`) and reads
+/// `counters`; nothing else crosses.
 ///
 /// `start()` runs in the calling thread's network namespace, and the workers inherit it.
 /// `stop()` (or releasing the engine) stops and joins the workers and closes every fd, which
@@ -23,6 +24,9 @@ public final class Engine: @unchecked Sendable {
     public let configuration: EngineConfiguration
     public let counters: EngineCounters
     public let publisher: RouteTablePublisher
+    /// IPv6 routes beside `publisher`'s, published and read the same way. Its tables are empty and
+    /// unread unless the configuration has an IPv6 subnet.
+    public let ipv6Publisher: IPv6RouteTablePublisher
     private let log: Log
     private let stopSignal = StopSignal()
     private let lifecycle = Mutex(())
@@ -66,8 +70,14 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    /// `routes` is the initial table (the control plane publishes later ones into `publisher`).
-    public init(configuration: EngineConfiguration, routes: [Route] = [], log: @escaping Log = { _ in }) {
+    /// `routes` and `ipv6Routes` are the initial tables (the control plane publishes later ones
+    /// into `publisher` and `ipv6Publisher`).
+    public init(
+        configuration: EngineConfiguration,
+        routes: [Route] = [],
+        ipv6Routes: [IPv6Route] = [],
+        log: @escaping Log = { _ in }
+    ) {
         self.configuration = configuration
         self.log = log
         counters = EngineCounters(workerCount: max(configuration.workers, 1))
@@ -77,6 +87,14 @@ public final class Engine: @unchecked Sendable {
                 network: configuration.network,
                 subnetLength: configuration.subnetLength,
                 localSubnet: configuration.localSubnet
+            )
+        )
+        ipv6Publisher = IPv6RouteTablePublisher(
+            IPv6RouteSnapshot(
+                routes: ipv6Routes,
+                network: configuration.ipv6Network ?? IPv6Prefix(IPv6Address(0), length: 0),
+                subnetLength: configuration.ipv6SubnetLength,
+                localSubnet: configuration.ipv6Subnet
             )
         )
     }
@@ -92,11 +110,11 @@ public final class Engine: @unchecked Sendable {
     /// Errors that ended a worker early (each was also logged).
     public var workerFailures: [EngineError] { failures.errors.withLock { $0 } }
 
-    /// The TUN, with offloads: checksums, TCP segmentation (TSO4) and UDP segmentation (USO,
-    /// Linux ≥ 6.2), so applications' UDP GSO sends arrive as one super-packet too. TSO6 is not
-    /// offered (an IPv4 overlay carries no IPv6); USO6 is, because the kernel takes USO for both
-    /// families or neither, and an IPv6 packet never reaches this IPv4-only TUN (segmentation
-    /// would drop it as wrong_version). A kernel that refuses USO gets one line and TCP offloads.
+    /// The TUN, with offloads: checksums, TCP segmentation (TSO4, TSO6) and UDP segmentation (USO,
+    /// Linux ≥ 6.2), so applications' UDP GSO sends arrive as one super-packet too. Both families
+    /// are offered whether or not the overlay carries IPv6 (the kernel takes USO for both or
+    /// neither; without IPv6 on the TUN no IPv6 packet reaches it). A kernel that refuses USO
+    /// gets one line and TCP offloads.
     private static func openTUN(
         _ configuration: EngineConfiguration,
         offloads: Bool,
@@ -107,7 +125,7 @@ public final class Engine: @unchecked Sendable {
             return try TUNDevice(
                 name: configuration.tunName,
                 queueCount: configuration.workers,
-                offloads: [.checksum, .tso4, .uso4, .uso6]
+                offloads: [.checksum, .tso4, .tso6, .uso4, .uso6]
             )
         } catch  where error.code == EINVAL {
             log(
@@ -116,7 +134,7 @@ public final class Engine: @unchecked Sendable {
             return try TUNDevice(
                 name: configuration.tunName,
                 queueCount: configuration.workers,
-                offloads: [.checksum, .tso4]
+                offloads: [.checksum, .tso4, .tso6]
             )
         }
     }
@@ -221,7 +239,9 @@ public final class Engine: @unchecked Sendable {
                 backend: configuration.backend,
                 vni: configuration.vni,
                 vtepMAC: configuration.vtepMAC,
-                localSubnet: configuration.localSubnet
+                localSubnet: configuration.localSubnet,
+                ipv6Subnet: configuration.ipv6Subnet,
+                overlayMTU: configuration.tunMTU
             )
             for index in 0..<configuration.workers {
                 let setup = WorkerSetup(
@@ -230,6 +250,7 @@ public final class Engine: @unchecked Sendable {
                     socket: sockets[index].socket.fd,
                     forwarder: forwarder,
                     publisher: publisher,
+                    ipv6Publisher: ipv6Publisher,
                     counters: counters.workers[index],
                     batchSize: configuration.batchSize,
                     mtu: configuration.tunMTU,
@@ -298,10 +319,11 @@ public final class Engine: @unchecked Sendable {
     private func configureLink(_ configuration: EngineConfiguration) throws(EngineError) {
         var netlink = try RouteNetlink()
         let index = try RouteNetlink.interfaceIndex(configuration.tunName)
-        // The overlay is IPv4 only: without IPv6 on the TUN the kernel sends it no router
+        // An IPv4-only overlay: without IPv6 on the TUN the kernel sends it no router
         // solicitations or MLD reports, which would only be counted as wrong_version drops.
         // No such file means IPv6 is off on this host already.
-        if let problem = Self.enableSetting("/proc/sys/net/ipv6/conf/\(configuration.tunName)/disable_ipv6"),
+        if !configuration.carriesIPv6,
+            let problem = Self.enableSetting("/proc/sys/net/ipv6/conf/\(configuration.tunName)/disable_ipv6"),
             problem.code != ENOENT
         {
             log("IPv6 stays on \(configuration.tunName); its packets will be dropped as wrong_version: \(problem)")

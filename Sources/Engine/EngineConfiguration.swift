@@ -20,6 +20,14 @@ public struct EngineConfiguration: Sendable {
     public var subnetLength: Int
     /// This host's lease; its network address goes on the TUN as a /32 and sources ICMP replies.
     public var localSubnet: IPv4Prefix
+    /// flannel's IPv6Network, when the overlay carries IPv6 too (over the same IPv4 underlay);
+    /// routed into the TUN as a whole, as `network` is.
+    public var ipv6Network: IPv6Prefix?
+    /// flannel's IPv6SubnetLen (64 by default).
+    public var ipv6SubnetLength: Int
+    /// This host's IPv6 lease: its network address goes on the TUN and sources ICMPv6 errors.
+    /// Set together with `ipv6Network`.
+    public var ipv6Subnet: IPv6Prefix?
     /// The address the UDP sockets bind (the lease's PublicIP).
     public var publicIP: IPv4Address
     public var port: UInt16
@@ -60,9 +68,15 @@ public struct EngineConfiguration: Sendable {
         underlayMTU: Int = 1500,
         sourcePortCount: Int = EngineConfiguration.defaultSourcePortCount,
         offloads: Bool = false,
-        busyPoll: Duration = .zero
+        busyPoll: Duration = .zero,
+        ipv6Network: IPv6Prefix? = nil,
+        ipv6Subnet: IPv6Prefix? = nil,
+        ipv6SubnetLength: Int? = nil
     ) {
         self.tunName = tunName
+        self.ipv6Network = ipv6Network
+        self.ipv6Subnet = ipv6Subnet
+        self.ipv6SubnetLength = ipv6SubnetLength ?? ipv6Subnet?.length ?? 64
         self.network = network
         self.subnetLength = subnetLength ?? localSubnet.length
         self.localSubnet = localSubnet
@@ -101,6 +115,9 @@ public struct EngineConfiguration: Sendable {
     /// The TUN's MTU.
     public var tunMTU: Int { underlayMTU - overhead }
 
+    /// The overlay carries inner IPv6 too.
+    public var carriesIPv6: Bool { ipv6Subnet != nil }
+
     /// The first thing wrong with this configuration, as an error naming the field and the fix.
     func validate() throws(EngineError) {
         func refuse(_ problem: String) throws(EngineError) {
@@ -132,5 +149,19 @@ public struct EngineConfiguration: Sendable {
             try refuse("offloads with engine mmsg: only the uring engine has them; use --engine uring")
         }
         if !network.contains(localSubnet) { try refuse("subnet \(localSubnet) lies outside the network \(network)") }
+        if (ipv6Network == nil) != (ipv6Subnet == nil) {
+            let given = ipv6Network.map { "IPv6 network \($0)" } ?? ipv6Subnet.map { "IPv6 subnet \($0)" } ?? ""
+            try refuse("\(given) alone: give the IPv6 network and this host's IPv6 subnet together")
+        }
+        if let ipv6Network, let ipv6Subnet {
+            if !ipv6Network.contains(ipv6Subnet) {
+                try refuse("IPv6 subnet \(ipv6Subnet) lies outside the IPv6 network \(ipv6Network)")
+            }
+            if tunMTU < IPv6Header.minimumMTU {
+                try refuse(
+                    "underlay MTU \(underlayMTU): leaves a TUN MTU of \(tunMTU), below IPv6's minimum of \(IPv6Header.minimumMTU)"
+                )
+            }
+        }
     }
 }

@@ -34,14 +34,18 @@ public enum MmsgWorker {
         var paths = setup.pathMTUs
 
         let reader = setup.publisher.makeReader()
+        let ipv6Reader = setup.ipv6Publisher.makeReader()
+        let carriesIPv6 = forwarder.ipv6Subnet != nil
         while !stop.isStopped {
             let table = reader.current()
+            let ipv6Table = carriesIPv6 ? ipv6Reader.current() : nil
             let fromTUN = try forwardFromTUN(
                 buffers,
                 tun: tun,
                 socket: socket,
                 forwarder: forwarder,
                 table: table,
+                ipv6Table: ipv6Table,
                 counters: counters,
                 sourcePorts: setup.sourcePorts,
                 paths: &paths
@@ -52,16 +56,20 @@ public enum MmsgWorker {
                 socket: socket,
                 forwarder: forwarder,
                 table: table,
+                ipv6Table: ipv6Table,
                 counters: counters
             )
             reader.quiescent()
+            ipv6Reader.quiescent()
             if fromTUN != 0 || fromWire != 0 {
                 busyPoll.worked()
             } else if !busyPoll.keepPolling() {
                 counters.count(.idleWaits)
                 reader.goOffline()
+                ipv6Reader.goOffline()
                 let ready = weft_poll_either(tun, socket, idleMilliseconds)
                 reader.goOnline()
+                ipv6Reader.goOnline()
                 if ready < 0 { throw EngineError("poll", "TUN queue \(setup.index) and socket", code: -ready) }
             }
         }
@@ -74,6 +82,7 @@ public enum MmsgWorker {
         socket: Int32,
         forwarder: Forwarder,
         table: RouteTable,
+        ipv6Table: IPv6RouteTable? = nil,
         counters: WorkerCounters,
         sourcePorts: SourcePorts = .none,
         paths: inout PathMTUs
@@ -101,7 +110,7 @@ public enum MmsgWorker {
                 length: buffers.tunLengths[index],
                 capacity: buffers.slotBytes
             )
-            switch forwarder.fromTUN(&packet, table: table) {
+            switch forwarder.fromTUN(&packet, table: table, ipv6Table: ipv6Table) {
             case .send(let nextHop):
                 var from = sourcePorts.socket(for: packet, forwarder: forwarder, bound: socket)
                 if let pathMTU = paths.exceeded(payload: packet.length, to: nextHop.publicIP) {
@@ -114,8 +123,8 @@ public enum MmsgWorker {
                 }
                 buffers.stageSend(staged, packet, publicIP: nextHop.publicIP.value, port: nextHop.port, socket: from)
                 staged += 1
-            case .replyToTUN:
-                counters.countDrop(.noRoute)
+            case .replyToTUN(let reason):
+                counters.countDrop(reason)
                 counters.count(.icmpReplies)
                 writeToTUN(tun, packet, counters: counters)
             case .drop(let reason):
@@ -185,6 +194,7 @@ public enum MmsgWorker {
         socket: Int32,
         forwarder: Forwarder,
         table: RouteTable,
+        ipv6Table: IPv6RouteTable? = nil,
         counters: WorkerCounters
     ) throws(EngineError) -> Int {
         let received = Int(weft_recvmmsg(socket, buffers.receiveMessages, UInt32(buffers.batchSize)))
@@ -212,7 +222,7 @@ public enum MmsgWorker {
                 length: length,
                 capacity: buffers.slotBytes
             )
-            switch forwarder.fromWire(&packet, sender: sender, table: table) {
+            switch forwarder.fromWire(&packet, sender: sender, table: table, ipv6Table: ipv6Table) {
             case .deliver:
                 counters.countReceived(from: sender, bytes: length)
                 writeToTUN(tun, packet, counters: counters)

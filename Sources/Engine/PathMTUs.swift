@@ -69,12 +69,21 @@ struct PathMTUs {
     /// `pathMTU` cannot carry, turns it in place into ICMP fragmentation needed for its sender,
     /// naming the inner MTU that fits, and returns the reply (counted). Nil when no reply is due:
     /// no DF, an inner MTU below the kernel tunnels' 576, or a packet that gets no ICMP error.
+    /// An inner IPv6 packet (never fragmented on the way) is answered with Packet Too Big when the
+    /// inner MTU is at least IPv6's minimum of 1280; below it, it is sent whole, as IPv4 without DF.
     func answer(_ payload: PacketBuffer, pathMTU: Int, forwarder: Forwarder) -> PacketBuffer? {
         var inner = payload
-        guard inner.consume(encapsulation), IPv4.validate(inner) == nil, IPv4Header(inner).dontFragment else {
-            return nil
-        }
+        guard inner.consume(encapsulation), inner.length > 0 else { return nil }
         let innerMTU = PathFit.innerMTU(pathMTU: pathMTU, encapsulation: encapsulation)
+        if inner[0] >> 4 == 6 {
+            guard innerMTU >= IPv6Header.minimumMTU, let source = forwarder.ipv6Subnet?.network,
+                ICMPv6Error.replace(&inner, with: .packetTooBig(mtu: UInt32(innerMTU)), source: source)
+            else { return nil }
+            counters.countDrop(.exceedsPathMTU)
+            counters.count(.fragmentationNeededSent)
+            return inner
+        }
+        guard IPv4.validate(inner) == nil, IPv4Header(inner).dontFragment else { return nil }
         guard innerMTU >= PathFit.smallestAnsweredMTU,
             ICMPUnreachable.replace(
                 &inner,

@@ -104,12 +104,14 @@ struct UringLoop: ~Copyable {
     /// the loop looks again for that long after its last batch before it sleeps (`BusyPoll`).
     mutating func run(
         reader: borrowing RouteTableReader,
+        ipv6Reader: borrowing IPv6RouteTableReader,
         stop: StopSignal,
         idleMilliseconds: Int32,
         busyPoll budget: Duration = .zero,
         log: Engine.Log = { _ in }
     ) -> EngineError? {
         var busyPoll = BusyPoll(budget)
+        let carriesIPv6 = forwarder.ipv6Subnet != nil
         while !stop.isStopped {
             if let failure = armReceives() { return failure }
             let ready = Int(weft_peek_batch(ring, completions, UInt32(completionBatch)))
@@ -123,12 +125,17 @@ struct UringLoop: ~Copyable {
                 // back route-table reclamation.
                 counters.count(.idleWaits)
                 reader.goOffline()
+                ipv6Reader.goOffline()
                 _ = weft_submit_and_wait(ring, 1, idleMilliseconds)
                 reader.goOnline()
+                ipv6Reader.goOnline()
                 continue
             }
             let table = reader.current()
-            for index in 0..<ready { complete(completions[index].unsafelyUnwrapped.pointee, table: table) }
+            let ipv6Table = carriesIPv6 ? ipv6Reader.current() : nil
+            for index in 0..<ready {
+                complete(completions[index].unsafelyUnwrapped.pointee, table: table, ipv6Table: ipv6Table)
+            }
             sendBatch()
             if segmentationFellBack {
                 segmentationFellBack = false
@@ -139,6 +146,7 @@ struct UringLoop: ~Copyable {
             }
             weft_cq_advance(ring, UInt32(ready))
             reader.quiescent()
+            ipv6Reader.quiescent()
             returnStagedBuffers()
             _ = weft_submit_and_get_events(ring)
             busyPoll.worked()
@@ -147,11 +155,11 @@ struct UringLoop: ~Copyable {
     }
 
     @inline(__always)
-    private mutating func complete(_ completion: io_uring_cqe, table: RouteTable) {
+    private mutating func complete(_ completion: io_uring_cqe, table: RouteTable, ipv6Table: IPv6RouteTable?) {
         let id = Int(truncatingIfNeeded: completion.user_data & 0xFFFF_FFFF)
         switch UringOperation(rawValue: completion.user_data >> 32) {
-        case .tunRead: tunReadCompleted(completion, table: table)
-        case .socketReceive: receiveCompleted(completion, table: table)
+        case .tunRead: tunReadCompleted(completion, table: table, ipv6Table: ipv6Table)
+        case .socketReceive: receiveCompleted(completion, table: table, ipv6Table: ipv6Table)
         case .send: sendCompleted(id, result: completion.res)
         case .tunWrite: tunWriteCompleted(id, result: completion.res)
         case .segmentSend: segmentSendCompleted(id, result: completion.res)
@@ -198,7 +206,7 @@ struct UringLoop: ~Copyable {
         return id
     }
 
-    private mutating func tunReadCompleted(_ completion: io_uring_cqe, table: RouteTable) {
+    private mutating func tunReadCompleted(_ completion: io_uring_cqe, table: RouteTable, ipv6Table: IPv6RouteTable?) {
         if completion.flags & weft_cqe_more == 0 { tunRead.ended(completion.res, counters: counters) }
         guard let id = takeBuffer(completion, tun: true) else { return }
         let length = Int(completion.res)
@@ -212,21 +220,21 @@ struct UringLoop: ~Copyable {
             counters.countDrop(.oversize)
             return stage(id)
         }
-        if offloads { return superPacketRead(id, length: length, table: table) }
+        if offloads { return superPacketRead(id, length: length, table: table, ipv6Table: ipv6Table) }
         var packet = PacketBuffer(
             base: buffers.base(id),
             headroom: UringBufferLayout.headroom,
             length: length,
             capacity: buffers.packetCapacity(id)
         )
-        switch forwarder.fromTUN(&packet, table: table) {
+        switch forwarder.fromTUN(&packet, table: table, ipv6Table: ipv6Table) {
         case .send(let nextHop):
             if let pathMTU = paths.exceeded(payload: packet.length, to: nextHop.publicIP) {
                 return sendUnfitting(id, packet, to: nextHop, pathMTU: pathMTU)
             }
             send(id, packet, to: nextHop)
-        case .replyToTUN:
-            counters.countDrop(.noRoute)
+        case .replyToTUN(let reason):
+            counters.countDrop(reason)
             counters.count(.icmpReplies)
             writeToTUN(id, packet)
         case .drop(let reason):
@@ -235,7 +243,7 @@ struct UringLoop: ~Copyable {
         }
     }
 
-    private mutating func receiveCompleted(_ completion: io_uring_cqe, table: RouteTable) {
+    private mutating func receiveCompleted(_ completion: io_uring_cqe, table: RouteTable, ipv6Table: IPv6RouteTable?) {
         if completion.flags & weft_cqe_more == 0 { socketReceive.ended(completion.res, counters: counters) }
         guard let id = takeBuffer(completion, tun: false) else { return }
         guard completion.res >= 0 else { return stage(id) }
@@ -244,7 +252,7 @@ struct UringLoop: ~Copyable {
         var payloadLength: UInt32 = 0
         var address: UInt32 = 0
         var port: UInt16 = 0
-        if offloads { return coalescedReceive(id, completion.res, table: table) }
+        if offloads { return coalescedReceive(id, completion.res, table: table, ipv6Table: ipv6Table) }
         let parsed = weft_recvmsg_parse(
             buffers.providedAddress(id),
             completion.res,
@@ -269,7 +277,7 @@ struct UringLoop: ~Copyable {
             capacity: buffers.packetCapacity(id)
         )
         let sender = IPv4Address(networkOrder: address)
-        switch forwarder.fromWire(&packet, sender: sender, table: table) {
+        switch forwarder.fromWire(&packet, sender: sender, table: table, ipv6Table: ipv6Table) {
         case .deliver:
             counters.countReceived(from: sender, bytes: Int(payloadLength))
             writeToTUN(id, packet)

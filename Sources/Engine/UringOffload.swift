@@ -16,7 +16,7 @@ extension UringLoop {
     // MARK: Transmit
 
     /// A TUN read with offloads: `length` bytes of virtio-net header + packet at the headroom.
-    mutating func superPacketRead(_ id: Int, length: Int, table: RouteTable) {
+    mutating func superPacketRead(_ id: Int, length: Int, table: RouteTable, ipv6Table: IPv6RouteTable?) {
         let base = buffers.base(id)
         let headroom = UringBufferLayout.headroom
         guard length > VirtioNetHeader.size else {
@@ -39,7 +39,7 @@ extension UringLoop {
                 return stage(id)
             }
         }
-        switch forwarder.fromTUN(&packet, table: table) {
+        switch forwarder.fromTUN(&packet, table: table, ipv6Table: ipv6Table, isSuperPacket: isSuperPacket) {
         case .send(let nextHop):
             if isSuperPacket {
                 sendBatch()
@@ -49,8 +49,8 @@ extension UringLoop {
             } else {
                 batchOrSend(id, packet, to: nextHop)
             }
-        case .replyToTUN:
-            counters.countDrop(.noRoute)
+        case .replyToTUN(let reason):
+            counters.countDrop(reason)
             counters.count(.icmpReplies)
             writePlainToTUN(id, &packet)
         case .drop(let reason):
@@ -111,6 +111,7 @@ extension UringLoop {
             answer = true
         }
         if gap > 0 {
+            let etherType = inner[0] >> 4 == 6 ? EtherType.ipv6 : EtherType.ipv4
             for index in 0..<layout.count {
                 var headers = PacketBuffer(
                     base: output,
@@ -119,7 +120,7 @@ extension UringLoop {
                     capacity: layout.headerBytes
                 )
                 // The gap is the encapsulation's size exactly, so this cannot come up short.
-                guard forwarder.encapsulate(&headers, to: nextHop) else {
+                guard forwarder.encapsulate(&headers, to: nextHop, etherType: etherType) else {
                     counters.countDrop(.oversize)
                     return stage(id)
                 }
@@ -229,7 +230,7 @@ extension UringLoop {
     /// datagrams, when the TUN takes USO) of one flow are coalesced into super-packets, and every
     /// write gathers its virtio-net header and pieces from the buffer with one writev: nothing is
     /// copied in user space.
-    mutating func coalescedReceive(_ id: Int, _ result: Int32, table: RouteTable) {
+    mutating func coalescedReceive(_ id: Int, _ result: Int32, table: RouteTable, ipv6Table: IPv6RouteTable?) {
         var payloadOffset: Int32 = 0
         var payloadLength: UInt32 = 0
         var address: UInt32 = 0
@@ -266,7 +267,7 @@ extension UringLoop {
                 length: length,
                 capacity: buffers.packetCapacity(id)
             )
-            switch forwarder.fromWire(&packet, sender: sender, table: table) {
+            switch forwarder.fromWire(&packet, sender: sender, table: table, ipv6Table: ipv6Table) {
             case .deliver:
                 // Datagram payload bytes, as the packet-by-packet paths count (vxlan: headers included).
                 counters.countReceived(from: sender, bytes: length)
@@ -291,7 +292,7 @@ extension UringLoop {
                 length: segmentLength,
                 capacity: headroom + offset + segmentLength
             )
-            switch forwarder.fromWire(&segment, sender: sender, table: table) {
+            switch forwarder.fromWire(&segment, sender: sender, table: table, ipv6Table: ipv6Table) {
             case .deliver: break
             case .drop(let reason):
                 counters.countDrop(reason)

@@ -91,10 +91,13 @@ extension UringLoop {
     /// ICMP fragmentation needed for a super-packet (`inner`, in TUN buffer `id`) that does not
     /// fit `pathMTU`, written from the tail of the buffer's header region (the segment headers
     /// never reach it), so it can leave while the segments' sends still read the buffer.
-    /// False when no reply is due.
+    /// False when no reply is due. An IPv6 super-packet gets none: Packet Too Big quotes up to
+    /// 1232 bytes, more than this room; its TCP is cut to fit and its UDP sent to be fragmented.
     mutating func answerSuperPacket(_ id: Int, _ inner: PacketBuffer, pathMTU: Int) -> Bool {
         let innerMTU = PathFit.innerMTU(pathMTU: pathMTU, encapsulation: forwarder.headroom)
-        guard IPv4Header(inner).dontFragment, innerMTU >= PathFit.smallestAnsweredMTU else { return false }
+        guard inner[0] >> 4 == 4, IPv4Header(inner).dontFragment, innerMTU >= PathFit.smallestAnsweredMTU else {
+            return false
+        }
         let reply = buffers.base(id) + buffers.tunOutputOffset + buffers.regionBytes - Self.superPacketReplyRoom
         guard
             let length = ICMPUnreachable.write(

@@ -84,6 +84,7 @@ public enum UringWorker {
         try ring.register(buffers)
 
         let reader = setup.publisher.makeReader()
+        let ipv6Reader = setup.ipv6Publisher.makeReader()
         var loop = UringLoop(
             ring: ring.ring,
             buffers: buffers.layout,
@@ -101,12 +102,14 @@ public enum UringWorker {
         let index = setup.index
         let failure = loop.run(
             reader: reader,
+            ipv6Reader: ipv6Reader,
             stop: setup.stop,
             idleMilliseconds: WorkerSetup.idleWait.clampedMilliseconds,
             busyPoll: setup.busyPoll,
             log: { log("worker \(index): \($0)") }
         )
         reader.goOffline()
+        ipv6Reader.goOffline()
         let drained = loop.drain(milliseconds: 250)
         _ = consume loop
         _ = consume ring

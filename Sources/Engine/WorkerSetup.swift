@@ -1,3 +1,4 @@
+import Addressing
 import Forwarding
 import Routes
 import Synchronization
@@ -35,6 +36,8 @@ public struct WorkerSetup: ~Copyable {
     public let forwarder: Forwarder
     /// Created on the worker's own thread (`publisher.makeReader()` must run there).
     public let publisher: RouteTablePublisher
+    /// IPv6 routes, read only when the forwarder has an IPv6 subnet.
+    public let ipv6Publisher: IPv6RouteTablePublisher
     public let counters: WorkerCounters
     /// Packets per batch; 1 makes the mmsg loop move one packet per syscall (flannel's udp backend).
     public let batchSize: Int
@@ -59,6 +62,7 @@ public struct WorkerSetup: ~Copyable {
         socket: Int32,
         forwarder: Forwarder,
         publisher: RouteTablePublisher,
+        ipv6Publisher: IPv6RouteTablePublisher? = nil,
         counters: WorkerCounters,
         batchSize: Int,
         mtu: Int,
@@ -77,6 +81,7 @@ public struct WorkerSetup: ~Copyable {
             socket: socket,
             forwarder: forwarder,
             publisher: publisher,
+            ipv6Publisher: ipv6Publisher ?? Self.noIPv6Routes(),
             counters: counters,
             batchSize: batchSize,
             mtu: mtu,
@@ -97,6 +102,7 @@ public struct WorkerSetup: ~Copyable {
         socket: Int32,
         forwarder: Forwarder,
         publisher: RouteTablePublisher,
+        ipv6Publisher: IPv6RouteTablePublisher,
         counters: WorkerCounters,
         batchSize: Int,
         mtu: Int,
@@ -116,6 +122,7 @@ public struct WorkerSetup: ~Copyable {
         self.sourcePorts = sourcePorts
         self.forwarder = forwarder
         self.publisher = publisher
+        self.ipv6Publisher = ipv6Publisher
         self.counters = counters
         self.batchSize = batchSize
         self.mtu = mtu
@@ -126,6 +133,13 @@ public struct WorkerSetup: ~Copyable {
         self.busyPoll = busyPoll
         self.pathSocket = pathSocket
         self.pathReports = pathReports
+    }
+
+    /// An empty IPv6 table, for a worker whose forwarder carries no IPv6.
+    static func noIPv6Routes() -> IPv6RouteTablePublisher {
+        IPv6RouteTablePublisher(
+            IPv6RouteSnapshot(routes: [], network: IPv6Prefix(IPv6Address(0), length: 0), subnetLength: 64)
+        )
     }
 
     var pathMTUs: PathMTUs {

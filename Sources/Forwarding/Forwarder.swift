@@ -7,8 +7,10 @@ import Routes
 ///
 /// A trivial value (no references): copy one into each worker. Nothing here allocates or locks.
 ///
-/// TTL: the udp backend decrements it on both sides, as flannel's proxy does. The vxlan backend does
-/// not: the kernel's vxlan device leaves the TTL alone (the forwarding hops into and out of
+/// Inner IPv6 packets take the same pipeline with an IPv6 route table (Forwarder+IPv6.swift).
+///
+/// TTL (IPv6: the hop limit): the udp backend decrements it on both sides, as flannel's proxy
+/// does. The vxlan backend does not: the kernel's vxlan device leaves the TTL alone (the forwarding hops into and out of
 /// flannel.1 decrement it), and the kernel forwards into and out of Weft's TUN just the same, so a
 /// Weft node and a flannel.1 node hand the peer identical inner packets.
 public struct Forwarder: Sendable {
@@ -23,16 +25,31 @@ public struct Forwarder: Sendable {
     /// PublicIP, which anyone on the underlay can.
     public let localSubnet: IPv4Prefix
 
+    /// Our IPv6 lease's subnet, as `localSubnet` is for IPv4; nil when the overlay carries no IPv6
+    /// (every inner IPv6 packet from a peer is then `.notOurSubnet`, and none from the TUN is answered).
+    public let ipv6Subnet: IPv6Prefix?
+    /// The TUN's MTU: an inner IPv6 packet longer than this is answered with Packet Too Big naming it.
+    public let overlayMTU: Int
+
     /// The TUN's address (our lease's network address): the source of ICMP unreachables.
     @inlinable public var tunAddress: IPv4Address { localSubnet.network }
 
     /// `backend` is udp or vxlan; host-gw moves no packet through Weft.
-    public init(backend: Backend, vni: UInt32 = 1, vtepMAC: MACAddress = MACAddress(0), localSubnet: IPv4Prefix) {
+    public init(
+        backend: Backend,
+        vni: UInt32 = 1,
+        vtepMAC: MACAddress = MACAddress(0),
+        localSubnet: IPv4Prefix,
+        ipv6Subnet: IPv6Prefix? = nil,
+        overlayMTU: Int = Int(UInt16.max)
+    ) {
         precondition(backend != .hostGateway, "host-gw forwards in the kernel: there is no Weft pipeline for it")
         self.backend = backend
         self.vni = vni & 0xFF_FFFF
         self.vtepMAC = vtepMAC
         self.localSubnet = localSubnet
+        self.ipv6Subnet = ipv6Subnet
+        self.overlayMTU = overlayMTU
     }
 
     /// Bytes a packet read from the TUN needs in front of it so `fromTUN` encapsulates in place.
@@ -42,12 +59,23 @@ public struct Forwarder: Sendable {
     /// the peer that owns its destination, then encapsulate it in place for the backend.
     /// No route: the packet is turned into an ICMP net unreachable for its sender (`.replyToTUN`),
     /// or dropped when no reply is due (e.g. it was itself an ICMP error).
+    /// With `ipv6Table`, an IPv6 packet goes the IPv6 way (`ipv6FromTUN`); without, it is
+    /// `.wrongVersion`. IPv4 refuses it first, so IPv4's path pays nothing for IPv6.
+    /// `isSuperPacket`: a TSO/USO super-packet, which the engine cuts to the MTU after this.
     @inlinable
-    public func fromTUN(_ packet: inout PacketBuffer, table: RouteTable) -> TransmitVerdict {
-        if let reason = IPv4.validateAndTrim(&packet) { return .drop(reason) }
+    public func fromTUN(
+        _ packet: inout PacketBuffer,
+        table: RouteTable,
+        ipv6Table: IPv6RouteTable? = nil,
+        isSuperPacket: Bool = false
+    ) -> TransmitVerdict {
+        if let reason = IPv4.validateAndTrim(&packet) {
+            guard reason == .wrongVersion, let ipv6Table else { return .drop(reason) }
+            return ipv6FromTUN(&packet, table: ipv6Table, isSuperPacket: isSuperPacket)
+        }
         guard let nextHop = table.lookup(IPv4Header(packet).destination) else {
             return ICMPUnreachable.replace(&packet, with: .netUnreachable, source: tunAddress)
-                ? .replyToTUN : .drop(.noRoute)
+                ? .replyToTUN(.noRoute) : .drop(.noRoute)
         }
         if backend == .udp {
             if let reason = IPv4.decrementTTL(packet) { return .drop(reason) }
@@ -60,10 +88,15 @@ public struct Forwarder: Sendable {
 
     /// vxlan: prepends, in place, the VXLAN header with our VNI and the inner Ethernet header from
     /// our VtepMAC to `nextHop`'s; false when the headroom is short. `fromTUN` frames each packet
-    /// with it, and the engine each segment it cuts from a super-packet.
+    /// with it, and the engine each segment it cuts from a super-packet. `etherType` names the
+    /// inner packet's family (EtherType.ipv6 for IPv6).
     @inlinable
-    public func encapsulate(_ packet: inout PacketBuffer, to nextHop: NextHop) -> Bool {
-        VXLAN.encapsulate(&packet, vni: vni, source: vtepMAC, destination: nextHop.vtepMAC)
+    public func encapsulate(
+        _ packet: inout PacketBuffer,
+        to nextHop: NextHop,
+        etherType: UInt16 = EtherType.ipv4
+    ) -> Bool {
+        VXLAN.encapsulate(&packet, vni: vni, source: vtepMAC, destination: nextHop.vtepMAC, etherType: etherType)
     }
 
     /// The flow hash of a payload `fromTUN` made for sending: vxlan hashes the inner packet behind
@@ -79,10 +112,21 @@ public struct Forwarder: Sendable {
     /// A datagram's payload received from `sender` (the outer source address): decapsulate it,
     /// then admit it only from a current peer, only with an inner source inside that peer's
     /// subnet and only with an inner destination inside ours. On `.deliver` the buffer holds the
-    /// inner IPv4 packet for the TUN.
+    /// inner IPv4 packet for the TUN. With `ipv6Table`, an inner IPv6 packet (which IPv4's
+    /// decapsulation refuses for its version or EtherType) goes the IPv6 way (`ipv6FromWire`).
     @inlinable
-    public func fromWire(_ packet: inout PacketBuffer, sender: IPv4Address, table: RouteTable) -> ReceiveVerdict {
-        if let reason = decapsulate(&packet) { return .drop(reason) }
+    public func fromWire(
+        _ packet: inout PacketBuffer,
+        sender: IPv4Address,
+        table: RouteTable,
+        ipv6Table: IPv6RouteTable? = nil
+    ) -> ReceiveVerdict {
+        if let reason = decapsulate(&packet) {
+            // What IPv4's decapsulation says of an IPv6 packet, before it changed anything.
+            let ipv6Refusal: DropReason = backend == .udp ? .wrongVersion : .notIPv4
+            guard reason == ipv6Refusal, let ipv6Table else { return .drop(reason) }
+            return ipv6FromWire(&packet, sender: sender, table: ipv6Table, ipv4Table: table)
+        }
         if let reason = admit(packet, sender: sender, table: table) { return .drop(reason) }
         return .deliver
     }

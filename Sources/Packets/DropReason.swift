@@ -21,7 +21,7 @@ public enum DropReason: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     case wrongVNI
     /// Inner Ethernet destination is neither our VtepMAC nor broadcast.
     case notOurMAC
-    /// Inner EtherType is not IPv4 (0x0800).
+    /// Inner EtherType is not IPv4 (0x0800), nor IPv6 (0x86DD) where the overlay carries IPv6.
     case notIPv4
     /// Outer source is not a current lease's PublicIP.
     case unknownSender

@@ -3,7 +3,7 @@ extension VXLAN {
     /// vxlan device flannel creates ("srcport 0 0") spreads flows over.
     public static let sourcePortRange: ClosedRange<UInt16> = 32768...60999
 
-    /// The outer UDP source port for an inner IPv4 packet: a hash of its flow (addresses,
+    /// The outer UDP source port for an inner IPv4 (or IPv6) packet: a hash of its flow (addresses,
     /// protocol, and TCP/UDP ports), so one flow keeps one port and the underlay's ECMP and the
     /// receiver's RSS spread flows without reordering any. Ports are left out for fragments, as
     /// the kernel's flow dissector does, so every fragment of a datagram takes the same path.
@@ -18,11 +18,26 @@ extension VXLAN {
 
     /// The 32-bit hash `sourcePort` scales: the same fields, so a flow has one hash. The engine
     /// scales it onto its pool of source-port sockets instead (see `Engine.SourcePorts`).
+    /// An inner IPv6 packet hashes its addresses, next header and, for TCP and UDP right behind the
+    /// fixed header, its ports; the flow label is left out, as a host may change it mid-flow.
     @inlinable
     public static func flowHash(forInner packet: PacketBuffer) -> UInt32 {
         var flow: UInt64 = 0
         var extra: UInt64 = 0
-        if packet.length >= IPv4Header.minimumLength {
+        if packet.length >= IPv6Header.length, packet[0] >> 4 == 6 {
+            let bytes = packet.start
+            // Each 64-bit half of the addresses rotated differently, so swapping them changes the hash.
+            func half(_ offset: Int, _ rotation: UInt64) -> UInt64 {
+                let value = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+                return value << rotation | value >> (64 - rotation)
+            }
+            flow = half(8, 1) ^ half(16, 17) ^ half(24, 31) ^ half(32, 47)
+            let nextHeader = bytes.load(fromByteOffset: 6, as: UInt8.self)
+            extra = UInt64(nextHeader)
+            if nextHeader == IPProtocol.tcp || nextHeader == IPProtocol.udp, IPv6Header.length + 4 <= packet.length {
+                extra |= UInt64(bytes.loadUnaligned(fromByteOffset: IPv6Header.length, as: UInt32.self)) << 8
+            }
+        } else if packet.length >= IPv4Header.minimumLength {
             let bytes = packet.start
             // Addresses and protocol hashed as loaded: only determinism matters, not byte order.
             flow =

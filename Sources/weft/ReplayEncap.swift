@@ -114,8 +114,8 @@ struct ReplayEncap: ParsableCommand {
                 }
                 writer.write(packet.bytes, timestamp: captured.timestamp)
                 datagramsOut += 1
-            case .replyToTUN:
-                summary.drops.count(.noRoute)
+            case let .replyToTUN(reason):
+                summary.drops.count(reason)
                 repliesToTUN += 1
                 tunWriter?.write(packet.bytes, timestamp: captured.timestamp)
             case let .drop(reason):

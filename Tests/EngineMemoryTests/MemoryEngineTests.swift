@@ -137,24 +137,11 @@ struct MemoryOffloadTests {
                     payload: payload
                 )
             )
-            var stream: [UInt32: [UInt8]] = [:]
-            var packets = 0
-            while stream.values.reduce(0, { $0 + $1.count }) < payload.count, let arrived = bed.tunB.next() {
-                packets += 1
-                let header = arrived.withUnsafeBytes { VirtioNetHeader(loadingFrom: $0.baseAddress!) }
-                let packet = Array(arrived[VirtioNetHeader.size...])
+            let (assembled, packets) = bed.tunB.receiveStream(from: sequence, length: payload.count, tcpOffset: 20) {
+                packet,
+                header in
                 #expect(ipHeader(packet).checksumHolds)
                 #expect(header.gsoType.kind == .none || header.gsoType.kind == .tcpV4, "\(header)")
-                let tcp = 20
-                let data = tcp + Int(packet[tcp + 12] >> 4) * 4
-                let seq = packet[(tcp + 4)..<(tcp + 8)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-                stream[seq] = Array(packet[data...])
-            }
-            var next = sequence
-            var assembled: [UInt8] = []
-            while let piece = stream[next] {
-                assembled += piece
-                next &+= UInt32(piece.count)
             }
             #expect(
                 assembled == payload,

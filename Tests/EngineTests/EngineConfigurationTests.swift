@@ -79,6 +79,18 @@ struct EngineConfigurationTests {
             $0.port = 8472
             $0.sourcePortCount = 257
         },
+        Refusal("IPv6 subnet fc00:0:0:1::/64 alone: give the IPv6 network and this host's IPv6 subnet together") {
+            $0.ipv6Subnet = IPv6Prefix("fc00:0:0:1::/64")!
+        },
+        Refusal("IPv6 subnet fc01:0:0:1::/64 lies outside the IPv6 network fc00::/48") {
+            $0.ipv6Network = IPv6Prefix("fc00::/48")!
+            $0.ipv6Subnet = IPv6Prefix("fc01:0:0:1::/64")!
+        },
+        Refusal("underlay MTU 1300: leaves a TUN MTU of 1272, below IPv6's minimum of 1280") {
+            $0.ipv6Network = IPv6Prefix("fc00::/48")!
+            $0.ipv6Subnet = IPv6Prefix("fc00:0:0:1::/64")!
+            $0.underlayMTU = 1300
+        },
     ]
 
     @Test(arguments: refusals)

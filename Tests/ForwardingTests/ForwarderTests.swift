@@ -84,7 +84,7 @@ struct Bed: ~Copyable {
         let bed = Bed(backend: backend)
         let inner = Reference.udpPacket(from: local, to: IPv4Address(10, 245, 0, 1))
         let buffer = TestBuffer(inner)
-        #expect(Bed.forwarder(backend).fromTUN(&buffer.packet, table: bed.snapshot.table) == .replyToTUN)
+        #expect(Bed.forwarder(backend).fromTUN(&buffer.packet, table: bed.snapshot.table) == .replyToTUN(.noRoute))
         let reply = buffer.bytes
         #expect(reply.count == 20 + 8 + 20 + 8)
         #expect(Reference.checksum(reply[0..<20]) == 0)  // header sums to all ones
@@ -116,7 +116,7 @@ struct Bed: ~Copyable {
         // The local lease is never a next hop: a packet for it from the TUN would loop.
         let bed = Bed(backend: .vxlan)
         let buffer = TestBuffer(Reference.udpPacket(from: local, to: IPv4Address(10, 244, 2, 9)))
-        #expect(Bed.forwarder(.vxlan).fromTUN(&buffer.packet, table: bed.snapshot.table) == .replyToTUN)
+        #expect(Bed.forwarder(.vxlan).fromTUN(&buffer.packet, table: bed.snapshot.table) == .replyToTUN(.noRoute))
     }
 
     @Test(arguments: [

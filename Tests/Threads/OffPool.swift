@@ -1,14 +1,27 @@
 import Foundation
 import Testing
 
-/// Runs each test of a suite on a thread of its own instead of the Swift concurrency pool.
+/// Runs each test of a suite off the Swift concurrency pool: on a thread of its own (`.ownThread`),
+/// or on the one thread computing tests share (`.computeLane`).
 ///
 /// Swift Testing runs synchronous tests on the pool, which has one thread per core (two on this
 /// machine and on CI). A test that blocks in `waitUntilExit`, a semaphore, `poll` or a sleep holds
 /// one of them; two such tests at once stall every async test in the process for as long as they
-/// block, so etcd leases expire and timeouts fire seconds late. With this trait the blocking
-/// happens on the test's own thread and the pool stays free.
-public struct OwnThread: SuiteTrait, TestTrait, TestScoping {
+/// block, so etcd leases expire and timeouts fire seconds late. Tests that compute for seconds in a
+/// debug build (randomized comparisons against a reference, thousands of routes or nodes) did the
+/// same at the start of the run: every async test waited 10-30 s to be resumed, long enough for
+/// in-process fakes' deadlines to fire. Blocking tests get a thread each; computing tests take
+/// turns on one, which leaves the pool free without adding a runnable thread per test.
+public struct OffPool: SuiteTrait, TestTrait, TestScoping {
+    enum Lane {
+        case own
+        case compute
+    }
+
+    static let computeExecutor = ThreadExecutor()
+
+    let lane: Lane
+
     public var isRecursive: Bool { true }
 
     public func provideScope(
@@ -16,18 +29,21 @@ public struct OwnThread: SuiteTrait, TestTrait, TestScoping {
         testCase: Test.Case?,
         performing function: @Sendable () async throws -> Void
     ) async throws {
-        // The suite itself only groups; each test case (one per argument) gets its thread.
+        // The suite itself only groups; each test case (one per argument) runs off the pool.
         guard testCase != nil else { return try await function() }
-        let executor = ThreadExecutor()
-        defer { executor.finish() }
+        let executor = lane == .own ? ThreadExecutor() : Self.computeExecutor
+        defer { if lane == .own { executor.finish() } }
         // The test body and its structured children (async let, task groups) run on the executor.
         try await withTaskExecutorPreference(executor) { try await function() }
     }
 }
 
-extension Trait where Self == OwnThread {
-    /// Each test on a thread of its own: for tests that block (see `OwnThread`).
-    public static var ownThread: Self { OwnThread() }
+extension Trait where Self == OffPool {
+    /// Each test on a thread of its own: for tests that block (see `OffPool`).
+    public static var ownThread: Self { OffPool(lane: .own) }
+
+    /// Each test on the one thread shared by computing tests (see `OffPool`).
+    public static var computeLane: Self { OffPool(lane: .compute) }
 }
 
 /// One thread running the jobs given to it in order, until `finish`.
@@ -80,31 +96,4 @@ final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
             job.runSynchronously(on: asUnownedTaskExecutor())
         }
     }
-}
-
-/// Runs each test of a suite on one thread shared by every suite so marked, one job at a time.
-///
-/// For tests that compute for seconds in a debug build (randomized comparisons against a
-/// reference, thousands of routes or nodes). On the pool they held both threads at the start of
-/// the run, and every async test in the process waited 15-30 s to be resumed, long enough for
-/// in-process fakes' deadlines to fire. Taking turns on one thread of their own, they leave the
-/// pool free without adding a runnable thread per test.
-public struct ComputeLane: SuiteTrait, TestTrait, TestScoping {
-    static let executor = ThreadExecutor()
-
-    public var isRecursive: Bool { true }
-
-    public func provideScope(
-        for test: Test,
-        testCase: Test.Case?,
-        performing function: @Sendable () async throws -> Void
-    ) async throws {
-        guard testCase != nil else { return try await function() }
-        try await withTaskExecutorPreference(Self.executor) { try await function() }
-    }
-}
-
-extension Trait where Self == ComputeLane {
-    /// Each test on the one thread shared by computing tests (see `ComputeLane`).
-    public static var computeLane: Self { ComputeLane() }
 }

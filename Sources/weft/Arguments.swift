@@ -15,11 +15,15 @@ extension MACAddress: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
 }
 
-/// The backends whose packets pass through Weft (host-gw's go through kernel routes).
-enum TunnelBackend: String, ExpressibleByArgument, CaseIterable {
-    case udp, vxlan
+/// As an argument, only the backends whose packets pass through Weft: host-gw's go through kernel
+/// routes, so `--backend host-gw` is refused with the two that are taken.
+extension Backend: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let backend = Backend(rawValue: argument), backend != .hostGateway else { return nil }
+        self = backend
+    }
 
-    var backend: Backend { self == .udp ? .udp : .vxlan }
+    public static var allValueStrings: [String] { [Backend.udp.rawValue, Backend.vxlan.rawValue] }
 }
 
 /// A failure the user can act on: printed as one line, `weft: <message>`, exit status 1.

@@ -36,7 +36,7 @@ struct Dataplane: ParsableCommand {
     @Option(help: "This host's subnet (lease).") var subnet: IPv4Prefix
     @Option(name: .customLong("public-ip"), help: "Address the UDP sockets bind: this host's PublicIP.")
     var publicIP: IPv4Address
-    @Option(help: "udp or vxlan.") var backend: TunnelBackend = .udp
+    @Option(help: "udp or vxlan.") var backend: Backend = .udp
     @Option(help: "UDP port, ours and the peers' (default: 8285 for udp, 8472 for vxlan).") var port: UInt16?
     @Option(help: "vxlan: the VNI stamped on and required of every frame.") var vni: UInt32 = 1
     @Option(name: .customLong("vtep-mac"), help: "vxlan: this host's VtepMAC (as its lease publishes it).")
@@ -121,7 +121,7 @@ struct Dataplane: ParsableCommand {
             localSubnet: subnet,
             publicIP: publicIP,
             port: port ?? defaultPort,
-            backend: backend.backend,
+            backend: backend,
             vni: vni,
             vtepMAC: vtepMAC ?? MACAddress(0),
             engine: engine,
@@ -154,7 +154,7 @@ struct Dataplane: ParsableCommand {
                         publicIP: peer.publicIP,
                         port: port,
                         vtepMAC: peer.vtepMAC ?? MACAddress(0),
-                        backend: backend.backend
+                        backend: backend
                     )
                 )
             }

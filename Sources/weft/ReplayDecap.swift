@@ -25,7 +25,7 @@ struct ReplayDecap: ParsableCommand {
             """
     )
 
-    @Option(help: "udp or vxlan.") var backend: TunnelBackend
+    @Option(help: "udp or vxlan.") var backend: Backend
     @Option(help: "Our VNI (vxlan). Default: our lease's, else 1.") var vni: UInt32?
     @Option(
         name: .customLong("vtep-mac"),
@@ -46,7 +46,6 @@ struct ReplayDecap: ParsableCommand {
     }
 
     private func replay() throws {
-        let backend = self.backend.backend
         let port = self.port ?? (backend == .vxlan ? VXLAN.defaultPort : UDPBackend.defaultPort)
         let leases = try routes.map { path throws(LeaseFile.Failure) in try LeaseFile(path: path) }
         let ours = publicIP.flatMap { leases?.lease(publicIP: $0) }

@@ -19,7 +19,7 @@ struct ReplayEncap: ParsableCommand {
             """
     )
 
-    @Option(help: "udp or vxlan.") var backend: TunnelBackend
+    @Option(help: "udp or vxlan.") var backend: Backend
     @Option(
         help: ArgumentHelp("Leases as in etcd: {\"10.244.2.0-24\": {\"PublicIP\": ...}, ...}", valueName: "ROUTES.json")
     )
@@ -50,7 +50,6 @@ struct ReplayEncap: ParsableCommand {
                 "--public-ip \(publicIP) owns no lease in \(routes): encap needs our lease for the TUN address"
             )
         }
-        let backend = self.backend.backend
         let port = self.port ?? (backend == .vxlan ? VXLAN.defaultPort : UDPBackend.defaultPort)
         let mac = vtepMAC ?? ours.vxlan?.vtepMAC
         if backend == .vxlan && mac == nil {

@@ -28,6 +28,19 @@ import Testing
         expectOneLine(result, "cannot write capture /nonexistent-weft/out.pcap: No such file or directory")
     }
 
+    /// host-gw moves no packet through Weft: the argument parser names the two backends it takes.
+    @Test func hostGatewayIsNotABackendToReplay() throws {
+        let result = try WeftCommand.run([
+            "replay", "decap", "--backend", "host-gw", "--input", Fixture.path("udp-gso-underlay.pcap"),
+            "--output", Fixture.temporaryPath("out.pcap"),
+        ])
+        #expect(result.status != 0)
+        #expect(
+            result.error.contains("'host-gw' is invalid") && result.error.contains("one of 'udp' and 'vxlan'"),
+            "\(result.error)"
+        )
+    }
+
     @Test func vxlanDecapNeedsOurMAC() throws {
         let result = try WeftCommand.run([
             "replay", "decap", "--backend", "vxlan", "--input", Fixture.path("udp-gso-underlay.pcap"),

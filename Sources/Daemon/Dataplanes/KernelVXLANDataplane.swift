@@ -22,7 +22,7 @@ import Status
 /// Stopping leaves the device and its entries in the kernel, as flanneld does on exit: traffic
 /// keeps flowing across a restart, and the next run adopts the device and removes only what is no
 /// longer wanted. A weftd started with --vxlan-dataplane=weft removes the device instead.
-final class KernelVXLANDataplane: LeaseDataplane {
+final class KernelVXLANDataplane: KernelLeaseDataplane {
     /// How often the device's presence is checked.
     static let healthPeriod: Duration = .seconds(1)
 

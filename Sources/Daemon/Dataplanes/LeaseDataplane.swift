@@ -20,3 +20,21 @@ protocol LeaseDataplane: AnyObject, Sendable {
     func statsReport() -> StatsReport
     func stop() async
 }
+
+/// A dataplane the kernel forwards for (host-gw, the kernel vxlan device): ready once its first
+/// publication is in the kernel.
+protocol KernelLeaseDataplane: LeaseDataplane {
+    /// True once the first publication is in the kernel, false if the calling task was cancelled first.
+    func awaitFirstReconcile() async -> Bool
+}
+
+extension KernelLeaseDataplane {
+    /// Returns once the first publication is in the kernel; stops the dataplane and throws
+    /// CancellationError when the calling task is cancelled before (SIGTERM while etcd is away).
+    func awaitFirstReconcileOrStop() async throws {
+        guard await awaitFirstReconcile() else {
+            await stop()
+            throw CancellationError()
+        }
+    }
+}

@@ -22,11 +22,6 @@ public enum WeftdRun {
     }
 }
 
-/// Thrown for what weftd cannot do yet, or cannot start; the daemon prints it as one line.
-struct WeftdError: Error, CustomStringConvertible {
-    let description: String
-}
-
 struct WeftdRunner {
     let context: DaemonContext
     /// --ip-masq and --iptables-forward-rules: installed for each lease before ready.
@@ -247,10 +242,7 @@ struct WeftdRunner {
             } catch {
                 throw WeftdError(description: "cannot start host-gw routing for \(lease.subnet): \(error)")
             }
-            guard await hostGateway.awaitFirstReconcile() else {
-                await hostGateway.stop()
-                throw CancellationError()
-            }
+            try await hostGateway.awaitFirstReconcileOrStop()
             dataplane = hostGateway
         } else if identity.backend == .vxlan && options.vxlanDataplane == .kernel {
             let kernel: KernelVXLANDataplane
@@ -273,10 +265,7 @@ struct WeftdRunner {
                     description: "cannot set up the kernel vxlan device for \(lease.subnet): \(error)\(hint)"
                 )
             }
-            guard await kernel.awaitFirstReconcile() else {
-                await kernel.stop()
-                throw CancellationError()
-            }
+            try await kernel.awaitFirstReconcileOrStop()
             dataplane = kernel
         } else {
             do {

@@ -62,6 +62,12 @@ public struct DirectRoutesOf<Peer: HostGatewayPeer>: ~Copyable, Sendable {
 
     public var statistics: HostGatewayRoutesOf<Peer>.Statistics { routes.statistics }
 
+    /// The direct routes the kernel holds (`<subnet> via <PublicIP> dev <underlay> proto 87`); nil
+    /// with DirectRouting off.
+    public mutating func installedRoutes() throws(NetlinkError) -> [KernelRouteOf<Address>]? {
+        enabled ? try routes.ownedRoutes() : nil
+    }
+
     /// The subnets routed directly after the last split; nil with DirectRouting off.
     public var directSubnets: Set<Address.Prefix>? { enabled ? Set(split.direct.keys) : nil }
 

@@ -27,6 +27,20 @@ struct HostGatewayPlan<Peer: HostGatewayPeer>: Equatable {
     /// `backend` is the one the peers' leases must name: host-gw, or vxlan for DirectRouting's
     /// direct peers. `overlayIndex` is the vxlan device (kernel flannel.<VNI> or the engine's
     /// TUN) whose routes carry Weft's protocol too but belong to the vxlan dataplane: never owned here.
+    /// The routes of `table` this keeper owns: Weft's protocol and unicast (its other routes under
+    /// that protocol, BlackholeRoute's, are not peers' routes), inside the Network, and not through
+    /// `overlayIndex` (the vxlan device's own routes).
+    static func owned(
+        _ table: [KernelRouteOf<Address>],
+        network: Address.Prefix,
+        overlayIndex: Int32?
+    ) -> [KernelRouteOf<Address>] {
+        table.filter {
+            $0.routeProtocol == Keeper.routeProtocol && $0.type == UInt8(RTN_UNICAST)
+                && network.contains($0.destination) && (overlayIndex == nil || $0.interfaceIndex != overlayIndex)
+        }
+    }
+
     init(
         table: [KernelRouteOf<Address>],
         wanted: [Peer],
@@ -38,11 +52,7 @@ struct HostGatewayPlan<Peer: HostGatewayPeer>: Equatable {
         overlayIndex: Int32? = nil
     ) {
         let ours = Keeper.routeProtocol
-        // Unicast only: Weft's other routes under its protocol (BlackholeRoute) are not peers' routes.
-        let owned = table.filter {
-            $0.routeProtocol == ours && $0.type == UInt8(RTN_UNICAST) && network.contains($0.destination)
-                && (overlayIndex == nil || $0.interfaceIndex != overlayIndex)
-        }
+        let owned = Self.owned(table, network: network, overlayIndex: overlayIndex)
         var foreign: [Address.Prefix: KernelRouteOf<Address>] = [:]
         for route in table where route.routeProtocol != ours && foreign[route.destination] == nil {
             foreign[route.destination] = route

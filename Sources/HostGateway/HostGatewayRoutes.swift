@@ -177,6 +177,15 @@ public struct HostGatewayRoutesOf<Peer: HostGatewayPeer>: ~Copyable, Sendable {
         return try reconcileWanted().removed
     }
 
+    /// The routes the kernel's main table holds that this keeper owns, as the next reconcile sees them.
+    public mutating func ownedRoutes() throws(NetlinkError) -> [KernelRouteOf<Address>] {
+        HostGatewayPlan<Peer>.owned(
+            try netlink.mainTableRoutes(Address.self),
+            network: network,
+            overlayIndex: overlayIndex
+        )
+    }
+
     private mutating func reconcileWanted() throws(NetlinkError) -> Reconciliation {
         let plan = HostGatewayPlan(
             table: try netlink.mainTableRoutes(Address.self),

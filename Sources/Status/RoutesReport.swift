@@ -47,6 +47,9 @@ public struct RoutesReport: Codable, Equatable, Sendable {
         public var differences: [String]
         /// Why the entries could not be read, when they could not.
         public var error: String?
+        /// DirectRouting's routes through the underlay (`<subnet> via <PublicIP> dev eth0 proto 87`),
+        /// for peers the device does not carry; nil with DirectRouting off.
+        public var direct: [String]?
 
         public init(
             device: String,
@@ -54,7 +57,8 @@ public struct RoutesReport: Codable, Equatable, Sendable {
             fdb: [String],
             routes: [String],
             differences: [String] = [],
-            error: String? = nil
+            error: String? = nil,
+            direct: [String]? = nil
         ) {
             self.device = device
             self.neighbours = neighbours
@@ -62,6 +66,7 @@ public struct RoutesReport: Codable, Equatable, Sendable {
             self.routes = routes
             self.differences = differences
             self.error = error
+            self.direct = direct
         }
     }
 

@@ -86,6 +86,10 @@ struct RoutesCommand: ParsableCommand {
             text += "  \(title) (\(lines.count)):\n"
             for line in lines { text += "    \(line)\n" }
         }
+        if let direct = kernel.direct {
+            text += "  direct routes, DirectRouting (\(direct.count)):\n"
+            for line in direct { text += "    \(line)\n" }
+        }
         if kernel.differences.isEmpty {
             text += "  in step with the lease table\n"
         } else {

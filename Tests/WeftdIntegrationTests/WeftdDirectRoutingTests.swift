@@ -165,6 +165,11 @@ extension WeftdBeds {
                     report.kernel?.routes.count == 1 && report.kernel?.differences.isEmpty == true,
                     "\(String(describing: report.kernel))"
                 )
+                // The kernel section lists the direct route too, through the underlay.
+                #expect(
+                    report.kernel?.direct == ["\(subnets[2]!) via \(bed.hostIP(2)) dev eth0 proto 87"],
+                    "\(String(describing: report.kernel?.direct))"
+                )
                 let doctor = try bed.execResult(
                     bed.host(1),
                     [
@@ -181,6 +186,10 @@ extension WeftdBeds {
             }
             let table = try run([weftPath, "routes", "--socket", bed.statusSocket(1)]).output
             let rows = table.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            #expect(
+                !kernel || table.contains("direct routes, DirectRouting (1):\n    \(subnets[2]!) via \(bed.hostIP(2))"),
+                "\(table)"
+            )
             #expect(
                 rows.contains { $0.first == subnets[2]! && $0.last == "direct" }
                     && rows.contains { $0.first == subnets[Self.routedHost]! && $0.last == "vxlan" },

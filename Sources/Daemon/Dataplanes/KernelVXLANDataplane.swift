@@ -30,6 +30,7 @@ final class KernelVXLANDataplane: KernelLeaseDataplane {
     let config: NetworkConfig
     let mtu: Int
     private let deviceName: String
+    private let underlayName: String
     private let follower: KernelFollower<KernelVXLANState>
     private let health: Task<Void, Never>
     private let logger: Logger
@@ -119,6 +120,7 @@ final class KernelVXLANDataplane: KernelLeaseDataplane {
         self.config = config
         self.mtu = mtu
         deviceName = name
+        underlayName = interface.name
         self.logger = logger
         health = Task {
             while true {
@@ -143,7 +145,7 @@ final class KernelVXLANDataplane: KernelLeaseDataplane {
     func routesReport(at now: Date) -> RoutesReport {
         follower.routesReport(
             at: now,
-            kernel: follower.keeper.entries(deviceName: deviceName),
+            kernel: follower.keeper.entries(deviceName: deviceName, underlayName: underlayName),
             direct: follower.keeper.directSubnets
         )
     }

@@ -53,7 +53,8 @@ extension KernelKeeper where Held == KernelVXLANState {
 
     /// The entries Weft owns on the device, as `ip neigh`, `bridge fdb` and `ip route` print them,
     /// and how they differ from the last publication (nothing to compare before the first).
-    func entries(deviceName name: String) -> RoutesReport.KernelEntries {
+    /// With DirectRouting, also the routes through the underlay (`underlayName`) it holds.
+    func entries(deviceName name: String, underlayName: String) -> RoutesReport.KernelEntries {
         func neighbour(_ entry: NeighbourEntry) -> String {
             "\(entry.address) dev \(name) lladdr \(entry.mac.map { "\($0)" } ?? "-") PERMANENT"
         }
@@ -64,8 +65,11 @@ extension KernelKeeper where Held == KernelVXLANState {
             "\(entry.destination) via \(entry.gateway.map { "\($0)" } ?? "-") dev \(name) proto \(KernelRoute.protocolName(entry.routeProtocol))\(entry.onlink ? " onlink" : "")"
         }
         do throws(NetlinkError) {
-            let (listing, pending) = try withHeld { (state, published) throws(NetlinkError) in
-                (try state.device.listing(), published ? try state.device.pending() : nil)
+            let (listing, pending, direct) = try withHeld { (state, published) throws(NetlinkError) in
+                (
+                    try state.device.listing(), published ? try state.device.pending() : nil,
+                    try state.direct.installedRoutes()
+                )
             }
             var differences: [String] = []
             if let pending {
@@ -83,7 +87,10 @@ extension KernelKeeper where Held == KernelVXLANState {
                 neighbours: listing.neighbours.sorted { $0.address < $1.address }.map(neighbour),
                 fdb: listing.fdb.sorted { $0.mac.value < $1.mac.value }.map(fdb),
                 routes: listing.routes.sorted { $0.destination.network < $1.destination.network }.map(route),
-                differences: differences
+                differences: differences,
+                direct: direct?.sorted { $0.destination.network < $1.destination.network }.map {
+                    "\($0.destination) via \($0.gateway.map { "\($0)" } ?? "-") dev \(underlayName) proto \(KernelRoute.protocolName($0.routeProtocol))"
+                }
             )
         } catch {
             return RoutesReport.KernelEntries(device: name, neighbours: [], fdb: [], routes: [], error: "\(error)")

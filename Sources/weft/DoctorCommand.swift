@@ -143,18 +143,26 @@ struct DoctorProbe {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         facts.rules = Self.listRules()
         facts.flannelLeftovers = Self.findFlanneldRules()
-        facts.dataplane = readDataplane()
-        if let port = DoctorCheck.networkConfig(facts)?.backend.effectivePort, port != 0 {
-            facts.portFilter = readPortFilter(port: port, rules: facts.rules)
+        if let path = options.statusSocketPath {
+            let client = StatusClient(path: path)
+            let routes = Result { () throws(StatusClient.Failure) in try client.routes() }
+            facts.dataplane = Self.dataplane(routes, socket: path)
+            if case .success(let report) = routes, let stats = try? client.stats(),
+                let port = DoctorCheck.networkConfig(facts)?.backend.effectivePort, port != 0
+            {
+                facts.portFilter = Self.portFilter(port: port, routes: report, stats: stats, rules: facts.rules)
+            }
         }
         return facts
     }
 
-    /// The running weftd's /v1/routes through its status socket, the part doctor judges.
-    func readDataplane() -> DoctorFacts.DataplaneState {
-        guard let path = options.statusSocketPath else { return .notAsked }
-        do {
-            let report = try StatusClient(path: path).routes()
+    /// The running weftd's /v1/routes (read through its status socket), the part doctor judges.
+    static func dataplane(
+        _ routes: Result<RoutesReport, StatusClient.Failure>,
+        socket path: String
+    ) -> DoctorFacts.DataplaneState {
+        switch routes {
+        case .success(let report):
             let kernel = report.kernel
             return .running(
                 DoctorFacts.RunningDataplane(
@@ -168,7 +176,7 @@ struct DoctorProbe {
                     kernelError: kernel?.error
                 )
             )
-        } catch {
+        case .failure(let error):
             return .unreachable(socket: path, problem: "\(error)")
         }
     }
@@ -343,23 +351,25 @@ struct DoctorProbe {
     }
 
     /// weftd's port filter: what /v1/stats says it dropped, and nft's rule and set beside the peers
-    /// /v1/routes lists. nil when weftd does not answer.
-    func readPortFilter(port: UInt16, rules: DoctorFacts.Rules) -> DoctorFacts.PortFilterState? {
-        guard let path = options.statusSocketPath else { return nil }
-        let client = StatusClient(path: path)
-        guard let stats = try? client.stats(), let routes = try? client.routes() else { return nil }
+    /// /v1/routes lists. The set's differences are the ones weftd's own update would make.
+    static func portFilter(
+        port: UInt16,
+        routes: RoutesReport,
+        stats: StatsReport,
+        rules: DoctorFacts.Rules
+    ) -> DoctorFacts.PortFilterState {
         let expected = PortFilter(port: port, peers: Set(routes.routes.compactMap { IPv4Address($0.publicIP) }))
         let listing = if case .table(let text) = rules { NFTListing(parsing: text) } else { NFTListing(chains: []) }
         let installed = listing.chains.contains { $0.name == PortFilter.chainName && $0.lines == expected.chain.lines }
         let held = listing.sets.first { $0.name == PortFilter.setName }?.elements ?? []
-        let wanted = expected.set.elements
+        let (missing, stale) = expected.changes(from: Set(held.compactMap { IPv4Address($0) }))
         return DoctorFacts.PortFilterState(
             port: port,
             droppedPackets: stats.portFilter?.packets,
             droppedBytes: stats.portFilter?.bytes ?? 0,
             ruleInstalled: installed,
-            missing: wanted.filter { !held.contains($0) },
-            stale: held.filter { !wanted.contains($0) }
+            missing: missing.map { "\($0)" },
+            stale: stale.map { "\($0)" }
         )
     }
 

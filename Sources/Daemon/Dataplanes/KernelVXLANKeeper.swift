@@ -61,9 +61,11 @@ extension KernelKeeper where Held == KernelVXLANState {
         func fdb(_ entry: FDBEntry) -> String {
             "\(entry.mac) dev \(name) dst \(entry.destination.map { "\($0)" } ?? "-") self permanent"
         }
-        func route(_ entry: KernelRoute) -> String {
-            "\(entry.destination) via \(entry.gateway.map { "\($0)" } ?? "-") dev \(name) proto \(KernelRoute.protocolName(entry.routeProtocol))\(entry.onlink ? " onlink" : "")"
+        func route(_ entry: KernelRoute, dev: String) -> String {
+            "\(entry.destination) via \(entry.gateway.map { "\($0)" } ?? "-") dev \(dev) proto \(KernelRoute.protocolName(entry.routeProtocol))\(entry.onlink ? " onlink" : "")"
         }
+        func route(_ entry: KernelRoute) -> String { route(entry, dev: name) }
+        func byDestination(_ a: KernelRoute, _ b: KernelRoute) -> Bool { a.destination.network < b.destination.network }
         do throws(NetlinkError) {
             let (listing, pending, direct) = try withHeld { (state, published) throws(NetlinkError) in
                 (
@@ -86,11 +88,9 @@ extension KernelKeeper where Held == KernelVXLANState {
                 device: name,
                 neighbours: listing.neighbours.sorted { $0.address < $1.address }.map(neighbour),
                 fdb: listing.fdb.sorted { $0.mac.value < $1.mac.value }.map(fdb),
-                routes: listing.routes.sorted { $0.destination.network < $1.destination.network }.map(route),
+                routes: listing.routes.sorted(by: byDestination).map(route),
                 differences: differences,
-                direct: direct?.sorted { $0.destination.network < $1.destination.network }.map {
-                    "\($0.destination) via \($0.gateway.map { "\($0)" } ?? "-") dev \(underlayName) proto \(KernelRoute.protocolName($0.routeProtocol))"
-                }
+                direct: direct?.sorted(by: byDestination).map { route($0, dev: underlayName) }
             )
         } catch {
             return RoutesReport.KernelEntries(device: name, neighbours: [], fdb: [], routes: [], error: "\(error)")

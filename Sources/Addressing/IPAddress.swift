@@ -8,8 +8,6 @@ public protocol IPAddress: Hashable, Comparable, Sendable, LosslessStringConvert
     associatedtype Value: FixedWidthInteger & UnsignedInteger & Sendable
     var value: Value { get }
     init(_ value: Value)
-    /// 32 or 128.
-    static var bitWidth: Int { get }
     /// The unspecified address (0.0.0.0, ::), flannel's "unset".
     static var any: Self { get }
     /// The address in network order: 4 or 16 bytes.
@@ -33,14 +31,13 @@ public protocol IPPrefix: Hashable, Sendable, LosslessStringConvertible {
     var next: Self? { get }
 }
 
-extension IPPrefix {
-    /// Bits in an address of this family: 32 or 128.
-    public static var addressBits: Int { Address.bitWidth }
+extension IPAddress {
+    /// Bits in an address of this family: 32 or 128, the width of its integer value.
+    public static var bitWidth: Int { Value.bitWidth }
 }
 
 extension IPv4Address: IPAddress {
     public typealias Prefix = IPv4Prefix
-    public static var bitWidth: Int { 32 }
 
     public var networkBytes: [UInt8] { withUnsafeBytes(of: networkOrder) { Array($0) } }
 
@@ -52,7 +49,6 @@ extension IPv4Address: IPAddress {
 
 extension IPv6Address: IPAddress {
     public typealias Prefix = IPv6Prefix
-    public static var bitWidth: Int { 128 }
 
     public var networkBytes: [UInt8] {
         var bytes = [UInt8](repeating: 0, count: 16)

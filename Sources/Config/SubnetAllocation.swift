@@ -54,7 +54,7 @@ public struct SubnetAllocation<Prefix: AllocatablePrefix>: Equatable, Sendable {
             )
         }
         // Four subnets of at least four addresses each.
-        let smallest = Prefix.addressBits - 4
+        let smallest = Address.bitWidth - 4
         guard network.length <= smallest else {
             throw refuse(
                 networkField,
@@ -63,7 +63,7 @@ public struct SubnetAllocation<Prefix: AllocatablePrefix>: Equatable, Sendable {
         }
         let shortest = network.length + 2
         // Each host needs room for a tunnel address and a bridge address.
-        let longest = Prefix.addressBits - 2
+        let longest = Address.bitWidth - 2
         let lengthFix =
             "use \(a) \(lengthField) between \(shortest) and \(longest) (e.g. \"\(lengthField)\": \(max(Prefix.defaultSubnetLength, shortest)))"
         let length: Int
@@ -120,7 +120,7 @@ public struct SubnetAllocation<Prefix: AllocatablePrefix>: Equatable, Sendable {
     /// two bits more (at most a single address); SubnetMin the second subnet, SubnetMax the last.
     static func defaultSubnets(of network: Prefix) -> (length: Int, min: Address, max: Address) {
         let usual = Prefix.defaultSubnetLength
-        let length = network.length <= usual - 2 ? usual : min(network.length + 2, Prefix.addressBits)
+        let length = network.length <= usual - 2 ? usual : min(network.length + 2, Address.bitWidth)
         let (low, high) = bounds(of: network, length: length)
         return (length, low, high)
     }
@@ -128,12 +128,12 @@ public struct SubnetAllocation<Prefix: AllocatablePrefix>: Equatable, Sendable {
     /// The second and the last subnet of `length` in `network`: the first is skipped because
     /// its network address would collide with the Network's own.
     static func bounds(of network: Prefix, length: Int) -> (min: Address, max: Address) {
-        let size = Address.Value(1) << Address.Value(Prefix.addressBits - length)
+        let size = Address.Value(1) << Address.Value(Address.bitWidth - length)
         return (Address(network.network.value &+ size), Address(network.last.value &- (size - 1)))
     }
 
     /// Number of addresses in one lease.
-    public var subnetSize: Address.Value { Address.Value(1) << Address.Value(Prefix.addressBits - subnetLength) }
+    public var subnetSize: Address.Value { Address.Value(1) << Address.Value(Address.bitWidth - subnetLength) }
 
     /// Whether a lease (one found in the store for our PublicIP, or the previous subnet.env's)
     /// may be kept under this config: flannel's isSubnetConfigCompat.

@@ -11,18 +11,21 @@ public struct PeerRoutes: Sendable {
     public private(set) var skipped: [PeerSkipReason: Int] = [:]
     /// The routes of the last publish; nil before the first.
     public private(set) var published: [Route]?
+    /// The IPv6 peers of the last publish.
+    public private(set) var publishedIPv6: [IPv6Peer] = []
     public private(set) var generation: UInt64 = 0
 
     public init(config: NetworkConfig) {
         table = PeerTable(config: config)
     }
 
-    /// Publishes a snapshot into `publisher` when the routes differ from the last ones published
-    /// (or when `force`). Returns the publication, if one was made, and each skip reason whose
+    /// Publishes a snapshot into `publisher` when the routes or the IPv6 peers differ from the
+    /// last ones published (or when `force`). Returns the publication, if one was made, and each skip reason whose
     /// count grew since the last call, for the watcher to log.
     public mutating func publishIfChanged(
         to publisher: RouteTablePublisher,
         localSubnet: IPv4Prefix?,
+        localIPv6Subnet: IPv6Prefix? = nil,
         revision: Int64,
         now: () -> Duration,
         force: Bool = false
@@ -37,7 +40,8 @@ public struct PeerRoutes: Sendable {
             }
             skipped = skippedNow
         }
-        guard force || routes != published else { return (nil, grown) }
+        let ipv6Peers = table.config.ipv6 == nil ? [] : table.ipv6Peers(localSubnet: localIPv6Subnet)
+        guard force || routes != published || ipv6Peers != publishedIPv6 else { return (nil, grown) }
         generation += 1
         let network = table.config
         publisher.publish(
@@ -50,6 +54,14 @@ public struct PeerRoutes: Sendable {
             )
         )
         published = routes
-        return (RoutePublication(generation: generation, revision: revision, routes: routes, publishedAt: now()), grown)
+        publishedIPv6 = ipv6Peers
+        let publication = RoutePublication(
+            generation: generation,
+            revision: revision,
+            routes: routes,
+            ipv6Peers: ipv6Peers,
+            publishedAt: now()
+        )
+        return (publication, grown)
     }
 }

@@ -123,13 +123,22 @@ public struct RoutePublication: Sendable, Equatable {
     /// The store's version the table reflects.
     public var revision: Int64
     public var routes: [Route]
+    /// The peers' IPv6 halves (`PeerTable.ipv6Peers`); empty when the network has no IPv6.
+    public var ipv6Peers: [IPv6Peer]
     /// The watcher's clock right after the publish.
     public var publishedAt: Duration
 
-    public init(generation: UInt64, revision: Int64, routes: [Route], publishedAt: Duration) {
+    public init(
+        generation: UInt64,
+        revision: Int64,
+        routes: [Route],
+        ipv6Peers: [IPv6Peer] = [],
+        publishedAt: Duration
+    ) {
         self.generation = generation
         self.revision = revision
         self.routes = routes
+        self.ipv6Peers = ipv6Peers
         self.publishedAt = publishedAt
     }
 }

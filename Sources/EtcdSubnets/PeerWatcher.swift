@@ -362,6 +362,7 @@ public actor PeerWatcher: PeerWatching {
         let (publication, newlySkipped) = routes.publishIfChanged(
             to: publisher,
             localSubnet: configuration.localSubnet,
+            localIPv6Subnet: configuration.localIPv6Subnet,
             revision: statistics.revision,
             now: { clock.now },
             force: force

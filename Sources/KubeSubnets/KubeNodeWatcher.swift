@@ -217,6 +217,7 @@ actor KubeNodeWatcher: PeerWatching {
         let (publication, newlySkipped) = routes.publishIfChanged(
             to: publisher,
             localSubnet: localSubnet,
+            localIPv6Subnet: localIPv6Subnet,
             revision: Int64(mirror.lastResourceVersion) ?? 0,
             now: { clock.now },
             force: force

@@ -274,7 +274,20 @@ func dualStack(_ ipv6Fields: String) -> String {
 @Suite struct IPv6NetworkConfigRefusal {
     @Test func enableIPv6IsRefusedInOneLineNamingTheFix() {
         let error = configError(dualStack(#""IPv6Network":"fc00::/48""#))
-        expectOneLine(error, field: "EnableIPv6", mentions: ["IPv4", "set it to false"])
+        expectOneLine(error, field: "EnableIPv6", mentions: ["udp backend", "host-gw", "set it to false"])
+        let vxlan = configError(
+            #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}"#
+        )
+        expectOneLine(vxlan, field: "EnableIPv6", mentions: ["vxlan backend"])
+    }
+
+    /// host-gw routes IPv6 subnets via the peers' PublicIPv6, so a dual-stack host-gw network is taken.
+    @Test func enableIPv6IsTakenWithHostGateway() throws {
+        let config = try NetworkConfig.parse(
+            #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"host-gw"}}"#
+        )
+        #expect(config.ipv6?.network == IPv6Prefix("fc00::/48"))
+        #expect(config.backend.kind == .hostGateway)
     }
 
     @Test func theIPv6FieldsAreValidatedBeforeTheRefusal() {

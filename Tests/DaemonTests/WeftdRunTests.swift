@@ -143,6 +143,38 @@ import Testing
         #expect(!refusal.contains("\n"))
     }
 
+    @Test func hostGatewayRefusesAPublicIPv6TheInterfaceDoesNotHold() throws {
+        let interface = try #require(IPv6Address("2001:db8::1"))
+        #expect(WeftdRunner.hostGatewayRefusal(publicIP: interface, interfaceAddress: interface) == nil)
+        let natted = try #require(IPv6Address("2001:db8::99"))
+        let refusal = try #require(WeftdRunner.hostGatewayRefusal(publicIP: natted, interfaceAddress: interface))
+        #expect(refusal.contains("your PublicIPv6 2001:db8::99 differs from interface IP 2001:db8::1"))
+        #expect(refusal.contains("--public-ipv6") && !refusal.contains("--public-ip "))
+    }
+
+    /// flanneld stops when a dual-stack network meets an interface without any IPv6 address.
+    @Test func aDualStackNetworkNeedsAnIPv6AddressOnTheInterface() throws {
+        let dualStack = try NetworkConfig.parse(
+            #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"host-gw"}}"#
+        )
+        let ipv4Only = try NetworkConfig.parse(#"{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}"#)
+        var interface = ExternalInterface(
+            name: "eth0",
+            index: 2,
+            mtu: 1500,
+            address: IPv4Address(198, 18, 0, 1),
+            publicIP: IPv4Address(198, 18, 0, 1),
+            reason: "test",
+            others: []
+        )
+        let refusal = try #require(WeftdRunner.ipv6Refusal(dualStack, interface: interface))
+        #expect(refusal.contains("EnableIPv6") && refusal.contains("fc00::/48") && refusal.contains("eth0"))
+        #expect(refusal.contains("--iface") && refusal.contains("set EnableIPv6 false") && !refusal.contains("\n"))
+        #expect(WeftdRunner.ipv6Refusal(ipv4Only, interface: interface) == nil)
+        interface.ipv6Address = IPv6Address("2001:db8::1")
+        #expect(WeftdRunner.ipv6Refusal(dualStack, interface: interface) == nil)
+    }
+
     /// Before the watcher's first publication the keeper knows no wanted routes: a resync then
     /// would remove the previous run's routes, which still carry traffic, and report weftd ready.
     @Test func aResyncBeforeTheFirstPublicationReleasesNothing() async throws {

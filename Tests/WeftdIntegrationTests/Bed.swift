@@ -199,11 +199,12 @@ final class Bed {
     }
 
     /// Addresses container N from `subnet` (e.g. 10.244.7.0/24): host side .1, container .2,
-    /// default route via .1. Replaces earlier addresses.
+    /// default route via .1. Replaces earlier IPv4 addresses.
     func addressContainer(_ index: Int, subnet: String) throws {
         let (base, length) = Self.split(subnet)
-        try exec(host(index), ["/usr/sbin/ip", "addr", "flush", "dev", "c0"])
-        try exec(container(index), ["/usr/sbin/ip", "addr", "flush", "dev", "eth0"])
+        // IPv4 only: without their link-local addresses the veths' IPv6 neighbour discovery fails.
+        try exec(host(index), ["/usr/sbin/ip", "-4", "addr", "flush", "dev", "c0"])
+        try exec(container(index), ["/usr/sbin/ip", "-4", "addr", "flush", "dev", "eth0"])
         try exec(host(index), ["/usr/sbin/ip", "addr", "add", "\(base).1/\(length)", "dev", "c0"])
         try exec(container(index), ["/usr/sbin/ip", "addr", "add", "\(base).2/\(length)", "dev", "eth0"])
         try exec(container(index), ["/usr/sbin/ip", "route", "replace", "default", "via", "\(base).1"])

@@ -119,9 +119,9 @@ final class Dataplane: Sendable {
             keeper: keeper,
             publisher: engine.publisher,
             publications: publications,
-            onRoutes: { [direct] routes in
-                routeLog.record(routes)
-                direct?.reconcile(routes)
+            onPublication: { [direct] publication in
+                routeLog.record(publication.routes)
+                direct?.reconcile(publication.routes)
             }
         )
         self.subnet = lease.subnet

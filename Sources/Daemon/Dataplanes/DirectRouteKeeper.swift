@@ -1,4 +1,5 @@
 import Addressing
+import ControlPlane
 import HostGateway
 import Logging
 import Netlink
@@ -13,8 +14,8 @@ typealias DirectRouteKeeper = KernelKeeper<DirectRoutes>
 
 extension DirectRoutes: KernelReconciling {
     /// Splits a publication and makes the kernel's direct routes its direct peers'.
-    mutating func reconcileKernel(to wanted: [Route]) throws(NetlinkError) {
-        try apply(split(wanted).direct)
+    mutating func reconcileKernel(to routes: [Route], ipv6: [IPv6Peer]) throws(NetlinkError) {
+        try apply(split(routes).direct)
     }
 
     /// Splits the last publication again (reachability may have changed) and puts back removed routes.

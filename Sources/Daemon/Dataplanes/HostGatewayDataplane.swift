@@ -11,7 +11,8 @@ import Status
 /// One lease's host-gw dataplane (flannel's pkg/backend/hostgw): no TUN and no engine, the kernel
 /// forwards. A PeerWatcher feeds a route table of its own, and each publication is reconciled into
 /// the main table as `<peer subnet> via <peer PublicIP> dev <underlay> proto 87`; a resync every
-/// 10 s puts back what someone removed, as flannel's route check does.
+/// 10 s puts back what someone removed, as flannel's route check does. A dual-stack lease adds
+/// `<peer IPv6Subnet> via <peer PublicIPv6>` on the same interface, kept the same way.
 ///
 /// Stopping leaves the routes in the kernel, as flanneld does on exit: traffic keeps flowing across
 /// a restart, and the next run's first reconcile removes whatever is no longer wanted (a moved
@@ -20,7 +21,7 @@ final class HostGatewayDataplane: KernelLeaseDataplane {
     let subnet: IPv4Prefix
     let config: NetworkConfig
     let mtu: Int
-    private let follower: KernelFollower<HostGatewayRoutes>
+    private let follower: KernelFollower<HostGatewayState>
     private let interfaceName: String
     private let logger: Logger
 
@@ -51,6 +52,7 @@ final class HostGatewayDataplane: KernelLeaseDataplane {
         logger.info(
             "host-gw: kernel routes via \(interface.name) (index \(index)), peers must be on \(IPv4Prefix(interface.address, length: prefixLength))"
         )
+        let ipv6Routes = try Self.ipv6Routes(lease: lease, interface: interface, logger: logger)
         let (firstReconcile, reconciled) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         follower = KernelFollower(
             lease: lease,
@@ -58,7 +60,7 @@ final class HostGatewayDataplane: KernelLeaseDataplane {
             context: context,
             subnets: subnets,
             leaseKeeper: leaseKeeper,
-            keeper: KernelRouteKeeper(routes: routes, logger: logger, reconciled: reconciled),
+            keeper: KernelRouteKeeper(routes: routes, ipv6Routes: ipv6Routes, logger: logger, reconciled: reconciled),
             firstReconcile: firstReconcile
         )
         self.subnet = lease.subnet
@@ -76,19 +78,50 @@ final class HostGatewayDataplane: KernelLeaseDataplane {
 
     func statsReport() -> StatsReport { follower.statsReport() }
 
+    /// The IPv6 routes of a dual-stack lease, on the interface's IPv6 segment; nil without one.
+    /// The runner has made sure the interface has an IPv6 address (`WeftdRunner.ipv6Refusal`).
+    private static func ipv6Routes(
+        lease: AcquiredLease,
+        interface: ExternalInterface,
+        logger: Logger
+    ) throws(NetlinkError) -> IPv6HostGatewayRoutes? {
+        guard let network = lease.config.ipv6?.network, lease.ipv6Subnet != nil else { return nil }
+        guard let address = interface.ipv6Address else {
+            throw NetlinkError("host-gw interface", "\(interface.name) has no IPv6 address", code: EADDRNOTAVAIL)
+        }
+        let index = Int32(interface.index)
+        let prefixLength = try IPv6HostGatewayRoutes.connectedPrefixLength(interfaceIndex: index, address: address)
+        logger.info(
+            "host-gw: IPv6 kernel routes via \(interface.name), peers must be on \(IPv6Prefix(address, length: prefixLength))"
+        )
+        return try IPv6HostGatewayRoutes(
+            interfaceIndex: index,
+            address: address,
+            prefixLength: prefixLength,
+            network: network,
+            log: logHandler(logger)
+        )
+    }
+
     var summary: String {
         let installed = follower.keeper.statistics.installed
-        return "host-gw, \(installed) kernel route(s) via \(interfaceName), MTU \(mtu)"
+        let ipv6 = follower.keeper.ipv6Statistics.map { " and \($0.installed) IPv6" } ?? ""
+        return "host-gw, \(installed)\(ipv6) kernel route(s) via \(interfaceName), MTU \(mtu)"
     }
 
     /// Stops watching and resyncing; the routes stay (see the type's note). The lease is not touched.
     func stop() async {
         await follower.stop()
         let statistics = follower.keeper.statistics
-        let counts =
+        var counts =
             "\(statistics.added) added, \(statistics.replaced) replaced, \(statistics.removed) removed in this run"
+        var left = "\(statistics.installed)"
+        if let ipv6 = follower.keeper.ipv6Statistics {
+            counts += "; IPv6 \(ipv6.added) added, \(ipv6.replaced) replaced, \(ipv6.removed) removed"
+            left += " and \(ipv6.installed) IPv6"
+        }
         logger.info(
-            "host-gw dataplane for \(subnet) stopped: \(statistics.installed) route(s) left in the kernel as flanneld leaves them; \(counts)"
+            "host-gw dataplane for \(subnet) stopped: \(left) route(s) left in the kernel as flanneld leaves them; \(counts)"
         )
     }
 

@@ -44,9 +44,9 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
             keeper: leaseKeeper,
             publisher: publisher,
             publications: publications,
-            onRoutes: { routes in
-                onRoutes(routes)
-                keeper.reconcile(routes)
+            onPublication: { publication in
+                onRoutes(publication.routes)
+                keeper.reconcile(publication.routes, ipv6: publication.ipv6Peers)
             }
         )
         self.keeper = keeper

@@ -1,3 +1,4 @@
+import ControlPlane
 import Logging
 import Netlink
 import Routes
@@ -40,11 +41,11 @@ final class KernelKeeper<Held: KernelReconciling & ~Copyable>: Sendable {
     }
 
     /// Makes the kernel's state the publication's.
-    func reconcile(_ wanted: [Route]) {
+    func reconcile(_ routes: [Route], ipv6: [IPv6Peer] = []) {
         do throws(NetlinkError) {
             try state.withLock { (state) throws(NetlinkError) in
                 state.published = true
-                try state.held.reconcileKernel(to: wanted)
+                try state.held.reconcileKernel(to: routes, ipv6: ipv6)
             }
             markReconciled()
         } catch {

@@ -1,11 +1,13 @@
+import ControlPlane
 import Netlink
 import Routes
 
 /// What a `KernelKeeper` holds: kernel state a dataplane programs from the peer routes (host-gw
 /// routes, a kernel vxlan device's entries, DirectRouting's routes).
 protocol KernelReconciling: ~Copyable, Sendable {
-    /// Makes the kernel's state a publication's.
-    mutating func reconcileKernel(to wanted: [Route]) throws(NetlinkError)
+    /// Makes the kernel's state a publication's: its IPv4 routes and its peers' IPv6 halves
+    /// (empty when the network has no IPv6; a keeper of one family ignores the other).
+    mutating func reconcileKernel(to routes: [Route], ipv6: [IPv6Peer]) throws(NetlinkError)
     /// Makes it the last publication's again: puts back what someone removed, retries a failure.
     mutating func resyncKernel() throws(NetlinkError)
 }

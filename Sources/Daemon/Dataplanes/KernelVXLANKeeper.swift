@@ -1,4 +1,5 @@
 import Addressing
+import ControlPlane
 import HostGateway
 import KernelVXLAN
 import Logging
@@ -17,8 +18,8 @@ struct KernelVXLANState: ~Copyable, Sendable, KernelReconciling {
 
     /// The device's entries first, so a peer going direct has lost its VXLAN route before the
     /// direct one is added (see `DirectRoutes`).
-    mutating func reconcileKernel(to wanted: [Route]) throws(NetlinkError) {
-        let split = direct.split(wanted)
+    mutating func reconcileKernel(to routes: [Route], ipv6: [IPv6Peer]) throws(NetlinkError) {
+        let split = direct.split(routes)
         _ = try device.reconcile(split.tunnelled)
         try direct.apply(split.direct)
     }

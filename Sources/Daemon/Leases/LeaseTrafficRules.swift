@@ -1,6 +1,7 @@
 import Addressing
 import Config
 import ControlPlane
+import Glibc
 import HostGateway
 import Logging
 import Netlink
@@ -18,7 +19,10 @@ import TrafficRules
 /// filtering); with none, the filter is not installed: a table without it accepts as flanneld
 /// does, where one with an empty set would drop every peer. Readiness does not wait for it.
 ///
-/// The same resync keeps the blackhole route of --ip-blackhole-route (`BlackholeRoute`), as
+/// A dual-stack lease gets the same masquerade and forward rules for its IPv6Network in
+/// `table ip6 weft`, and its IPv6 subnet a blackhole route of its own.
+///
+/// The same resync keeps the blackhole routes of --ip-blackhole-route (`BlackholeRoute`), as
 /// flanneld's loop does, and subnet.env (`SubnetFile`). Readiness waits for neither; a failure is
 /// logged once.
 final class LeaseTrafficRules: Sendable {
@@ -32,17 +36,19 @@ final class LeaseTrafficRules: Sendable {
         /// period, or the lease taken again meanwhile, logs it once.
         var failure: String?
         var announced = false
-        /// The subnet the blackhole route is kept for (--ip-blackhole-route).
+        /// The subnets the blackhole routes are kept for (--ip-blackhole-route).
         var blackholeSubnet: IPv4Prefix?
+        var blackholeIPv6Subnet: IPv6Prefix?
         /// The lease the rules are for (its config names the backend and port); nil before the first.
-        var lease: (config: NetworkConfig, subnet: IPv4Prefix)?
+        var lease: AcquiredLease?
         /// The peers' PublicIPs as last published; nil before the first publication. Kept across
         /// dataplanes: a rebuilt one's watcher lists the same leases again.
         var peers: Set<IPv4Address>?
     }
     private let state = Mutex(State())
-    /// Failures to keep the blackhole route, each said once.
+    /// Failures to keep each family's blackhole route, each said once.
     private let blackholeProblems: ProblemLog
+    private let ipv6BlackholeProblems: ProblemLog
     /// The peers' addresses from every publication; newest only, so a burst applies its last one.
     private let peerUpdates: AsyncStream<Set<IPv4Address>>
 
@@ -50,6 +56,7 @@ final class LeaseTrafficRules: Sendable {
         self.context = context
         self.keeper = keeper
         blackholeProblems = ProblemLog(logger: context.logger)
+        ipv6BlackholeProblems = ProblemLog(logger: context.logger)
         let (updates, continuation) = AsyncStream<Set<IPv4Address>>.makeStream(bufferingPolicy: .bufferingNewest(1))
         peerUpdates = updates
         context.peerAddresses.follow { continuation.yield($0) }
@@ -59,17 +66,20 @@ final class LeaseTrafficRules: Sendable {
     private var options: DaemonOptions { context.options }
     private var logger: Logger { context.logger }
 
-    /// The rules for a lease's config and subnet under weftd's flags; the port filter only once
-    /// the peers are known.
-    func ruleset(for config: NetworkConfig, subnet: IPv4Prefix, peers: Set<IPv4Address>?) -> TrafficRuleset {
+    /// The rules for a lease under weftd's flags; the port filter only once the peers are known.
+    func ruleset(for lease: AcquiredLease, peers: Set<IPv4Address>?) -> TrafficRuleset {
+        let config = lease.config
         var ruleset = TrafficRuleset(
             network: config.network,
-            subnet: subnet,
+            subnet: lease.subnet,
             masquerade: options.ipMasq,
             forwardAccept: options.iptablesForwardRules,
             fullyRandom: !options.ipMasqFullyRandomDisable
         )
         if let port = filteredPort(config), let peers { ruleset.portFilter = PortFilter(port: port, peers: peers) }
+        if let network = config.ipv6?.network, let subnet = lease.ipv6Subnet {
+            ruleset.ipv6 = TrafficRuleset.IPv6Networks(network: network, subnet: subnet)
+        }
         return ruleset
     }
 
@@ -87,17 +97,22 @@ final class LeaseTrafficRules: Sendable {
     func install(for lease: AcquiredLease) {
         // Also without the flag: a blackhole route of an earlier run with it (or for an earlier lease) goes.
         let wanted = options.ipBlackholeRoute ? lease.subnet : nil
-        state.withLock { $0.blackholeSubnet = wanted }
-        keepBlackholeRoute(wanted)
+        let wantedIPv6 = options.ipBlackholeRoute ? lease.ipv6Subnet : nil
+        state.withLock {
+            $0.blackholeSubnet = wanted
+            $0.blackholeIPv6Subnet = wantedIPv6
+        }
+        keepBlackholeRoute(wanted, problems: blackholeProblems)
+        keepBlackholeRoute(wantedIPv6, problems: ipv6BlackholeProblems)
         // Under the lock, so a peer update cannot apply a ruleset computed for the lease before.
         let (ruleset, failure, carried) = state.withLock { state -> (TrafficRuleset, TrafficRulesError?, Bool) in
-            state.lease = (lease.config, lease.subnet)
+            state.lease = lease
             var carried = false
             if state.peers == nil, filteredPort(lease.config) != nil, let left = try? keeper.listedPeers() {
                 state.peers = left
                 carried = true
             }
-            let rules = self.ruleset(for: lease.config, subnet: lease.subnet, peers: state.peers)
+            let rules = self.ruleset(for: lease, peers: state.peers)
             do throws(TrafficRulesError) {
                 try keeper.install(rules)
                 return (rules, nil, carried)
@@ -111,7 +126,7 @@ final class LeaseTrafficRules: Sendable {
         }
         succeeded()
         if !ruleset.isEmpty {
-            logger.info("traffic rules: \(Self.describe(ruleset)) in \(TrafficRuleset.tableSpecifier)")
+            logger.info("traffic rules: \(Self.describe(ruleset))")
         }
         if let port = filteredPort(lease.config) {
             if let filter = ruleset.portFilter, carried {
@@ -142,7 +157,7 @@ final class LeaseTrafficRules: Sendable {
             let before = state.peers
             state.peers = peers
             guard let lease = state.lease, let port = filteredPort(lease.config) else { return .none }
-            let rules = self.ruleset(for: lease.config, subnet: lease.subnet, peers: peers)
+            let rules = self.ruleset(for: lease, peers: peers)
             guard rules != keeper.wanted else { return .none }
             do throws(TrafficRulesError) {
                 try keeper.install(rules)
@@ -212,7 +227,11 @@ final class LeaseTrafficRules: Sendable {
     }
 
     func report(_ outcome: TrafficRuleKeeper.Outcome) {
-        if options.ipBlackholeRoute { keepBlackholeRoute(state.withLock { $0.blackholeSubnet }) }
+        if options.ipBlackholeRoute {
+            let (subnet, ipv6Subnet) = state.withLock { ($0.blackholeSubnet, $0.blackholeIPv6Subnet) }
+            keepBlackholeRoute(subnet, problems: blackholeProblems)
+            keepBlackholeRoute(ipv6Subnet, problems: ipv6BlackholeProblems)
+        }
         context.subnetFile.keep()
         switch outcome {
         case .nothingWanted, .intact:
@@ -275,11 +294,12 @@ final class LeaseTrafficRules: Sendable {
         }
     }
 
-    /// Makes Weft's blackhole routes exactly the one for `subnet` (none when nil) and says what changed.
-    private func keepBlackholeRoute(_ subnet: IPv4Prefix?) {
+    /// Makes Weft's blackhole routes of `subnet`'s family exactly the one for `subnet` (none when
+    /// nil) and says what changed.
+    private func keepBlackholeRoute<Prefix: IPPrefix>(_ subnet: Prefix?, problems: ProblemLog) {
         do throws(NetlinkError) {
-            let change = try BlackholeRoute.reconcile(wanted: subnet)
-            let wasFailing = blackholeProblems.clear()
+            let change = try BlackholeRoute.reconcile(wanted: subnet, Prefix.self)
+            let wasFailing = problems.clear()
             for deleted in change.deleted {
                 logger.info(
                     "blackhole route for \(deleted) removed (\(deleted == subnet ? "its metric was not weftd's" : subnet == nil ? "--ip-blackhole-route is off" : "not this host's lease"))"
@@ -292,13 +312,16 @@ final class LeaseTrafficRules: Sendable {
             } else if wasFailing, let subnet {
                 logger.info("blackhole route for \(subnet) is in place now")
             }
+        } catch  where subnet == nil && error.code == EAFNOSUPPORT {
+            return  // a host without this family holds no blackhole of ours in it
         } catch {
             let line =
                 "blackhole route for \(subnet.map { "\($0)" } ?? "an earlier lease") not kept: \(error); retrying every \(options.iptablesResync)"
-            blackholeProblems.report(kind: line, line)
+            problems.report(kind: line, line)
         }
     }
 
+    /// The rules in one line, each table named after what it holds.
     static func describe(_ ruleset: TrafficRuleset) -> String {
         var parts: [String] = []
         if ruleset.masquerade {
@@ -310,6 +333,10 @@ final class LeaseTrafficRules: Sendable {
         if let filter = ruleset.portFilter {
             parts.append("UDP \(filter.port) open to \(filter.peers.count) peer(s) only")
         }
-        return parts.joined(separator: ", ")
+        var text = parts.joined(separator: ", ") + " in \(TrafficRuleset.tableSpecifier)"
+        if let ipv6 = ruleset.ipv6, ruleset.masquerade || ruleset.forwardAccept {
+            text += "; the same for \(ipv6.network) (own subnet \(ipv6.subnet)) in \(TrafficRuleset.ipv6TableSpecifier)"
+        }
+        return text
     }
 }

@@ -3,7 +3,7 @@ import Routes
 
 /// The peer watcher a lease's dataplane runs, whatever moves the packets: the peers' leases into
 /// `publisher`, changes of our own record told to the lease keeper, each publication's time kept
-/// in `publications` before `onRoutes` sees its routes, the peers' PublicIPs handed to the port
+/// in `publications` before `onPublication` sees it, the peers' PublicIPs handed to the port
 /// filter (`DaemonContext.peerAddresses`), and the table's freshness told to readiness.
 enum PeerFollowing {
     static func watcher(
@@ -13,7 +13,7 @@ enum PeerFollowing {
         keeper: any LeaseKeeper,
         publisher: RouteTablePublisher,
         publications: PublicationTimes,
-        onRoutes: @escaping @Sendable ([Route]) -> Void
+        onPublication: @escaping @Sendable (RoutePublication) -> Void
     ) -> any PeerWatching {
         subnets.peerWatcher(
             for: lease,
@@ -23,7 +23,7 @@ enum PeerFollowing {
             events: PeerWatchEvents(
                 published: { [peerAddresses = context.peerAddresses] in
                     publications.record(generation: $0.generation)
-                    onRoutes($0.routes)
+                    onPublication($0)
                     peerAddresses.publish($0.routes)
                 },
                 freshness: { [readiness = context.readiness] freshness in

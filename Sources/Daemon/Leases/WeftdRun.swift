@@ -73,14 +73,22 @@ struct WeftdRunner {
         let initial = try await retrying(problems) { () async throws(LeaseError) -> NetworkConfig? in
             try await subnets.networkConfig()
         }
-        // Before any lease, as flannel's hostgw.New runs before RegisterNetwork.
-        if initial.backend.kind == .hostGateway,
-            let refusal = Self.hostGatewayRefusal(
-                publicIP: context.interface.publicIP,
-                interfaceAddress: context.interface.address
-            )
-        {
+        // As flanneld's LookupExtIface fails on a dual-stack network without an IPv6 address.
+        if let refusal = Self.ipv6Refusal(initial, interface: context.interface) {
             throw WeftdError(description: refusal)
+        }
+        // Before any lease, as flannel's hostgw.New runs before RegisterNetwork.
+        if initial.backend.kind == .hostGateway {
+            let interface = context.interface
+            if let refusal = Self.hostGatewayRefusal(publicIP: interface.publicIP, interfaceAddress: interface.address)
+            {
+                throw WeftdError(description: refusal)
+            }
+            if initial.ipv6 != nil, let publicIPv6 = interface.publicIPv6, let address = interface.ipv6Address,
+                let refusal = Self.hostGatewayRefusal(publicIP: publicIPv6, interfaceAddress: address)
+            {
+                throw WeftdError(description: refusal)
+            }
         }
 
         // The backend is fixed for this run: it decides what our lease says (flanneld too reads
@@ -288,6 +296,8 @@ struct WeftdRunner {
                 SubnetEnv(
                     network: lease.config.network,
                     subnet: lease.subnet,
+                    ipv6Network: lease.ipv6Subnet == nil ? nil : lease.config.ipv6?.network,
+                    ipv6Subnet: lease.ipv6Subnet,
                     mtu: dataplane.mtu,
                     ipMasq: options.ipMasq
                 )
@@ -408,13 +418,24 @@ struct WeftdRunner {
         return attributes
     }
 
-    /// flannel's NAT check for host-gw, as one line, or nil: peers route to our PublicIP as an
-    /// on-link gateway, so it must be the address our interface holds, not one a NAT forwards.
-    static func hostGatewayRefusal(publicIP: IPv4Address, interfaceAddress: IPv4Address) -> String? {
+    /// flannel's NAT check for host-gw, as one line, or nil: peers route to our PublicIP (or
+    /// PublicIPv6) as an on-link gateway, so it must be the address our interface holds, not one a
+    /// NAT forwards.
+    static func hostGatewayRefusal<Address: IPAddress>(publicIP: Address, interfaceAddress: Address) -> String? {
         guard publicIP != interfaceAddress else { return nil }
+        let (name, flag) = Address.bitWidth == 32 ? ("PublicIP", "--public-ip") : ("PublicIPv6", "--public-ipv6")
         return
-            "your PublicIP \(publicIP) differs from interface IP \(interfaceAddress), meaning that probably you're on a NAT, which is not supported by host-gw backend; "
-            + "drop --public-ip (peers must reach \(interfaceAddress) on one L2 segment) or use the vxlan backend"
+            "your \(name) \(publicIP) differs from interface IP \(interfaceAddress), meaning that probably you're on a NAT, which is not supported by host-gw backend; "
+            + "drop \(flag) (peers must reach \(interfaceAddress) on one L2 segment) or use the vxlan backend"
+    }
+
+    /// A dual-stack network on an interface without an IPv6 address, as one line, or nil: the
+    /// lease would publish no PublicIPv6 and no peer could route our IPv6 subnet.
+    static func ipv6Refusal(_ config: NetworkConfig, interface: ExternalInterface) -> String? {
+        guard let ipv6 = config.ipv6, interface.ipv6Address == nil else { return nil }
+        return
+            "the network config has EnableIPv6 (IPv6Network \(ipv6.network)) but interface \(interface.name) has no usable IPv6 address; "
+            + "add one to \(interface.name), choose an interface that has one with --iface, or set EnableIPv6 false"
     }
 
     /// Runs `attempt` until it yields a value, logging each distinct failure once and keeping

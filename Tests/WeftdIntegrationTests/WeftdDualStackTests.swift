@@ -1,0 +1,174 @@
+import Foundation
+import Testing
+
+@testable import TestSupport
+
+extension WeftdBeds {
+    /// A dual-stack host-gw network: three weftd on one bridge with IPv4 and IPv6 underlay
+    /// addresses, each lease holding an IPv4 and an IPv6 subnet, and the kernel forwarding both
+    /// families along the routes weftd keeps (`<IPv6Subnet> via <PublicIPv6>`, as flannel's host-gw).
+    @Suite(.serialized, .enabled(if: bedUnavailable == nil, "\(bedUnavailable ?? "")"))
+    struct WeftdDualStackTests {
+        static let config =
+            #"{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"host-gw"}}"#
+
+        static func hostIPv6(_ index: Int) -> String { "2001:db8::\(index)" }
+
+        /// Host N's Weft IPv6 routes (proto 87), one per line.
+        static func weftIPv6Routes(_ bed: Bed, _ index: Int) -> String {
+            (try? bed.exec(bed.host(index), ["/usr/sbin/ip", "-6", "route", "show", "proto", "87"])) ?? ""
+        }
+
+        /// The IPv6 lease of weftd N from subnet.env: FLANNEL_IPV6_SUBNET fc00:0:0:5::1/64 → "fc00:0:0:5::".
+        static func ipv6Base(_ bed: Bed, _ index: Int) -> String? {
+            guard let value = bed.subnetEnv(index)["FLANNEL_IPV6_SUBNET"], value.hasSuffix("::1/64") else { return nil }
+            return String(value.dropLast("1/64".count))
+        }
+
+        /// Host N: an IPv6 underlay address beside its IPv4 one, and IPv6 forwarding.
+        static func addIPv6Underlay(_ bed: Bed, _ index: Int) throws {
+            try bed.exec(
+                bed.host(index),
+                ["/usr/sbin/ip", "-6", "addr", "add", "\(hostIPv6(index))/64", "dev", "eth0", "nodad"]
+            )
+            try bed.exec(bed.host(index), ["/usr/sbin/sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])
+        }
+
+        /// Container N's IPv6 side from `base` (fc00:0:0:5::): host side ::1, container ::2.
+        static func addressContainerIPv6(_ bed: Bed, _ index: Int, base: String) throws {
+            try bed.exec(bed.host(index), ["/usr/sbin/ip", "-6", "addr", "add", "\(base)1/64", "dev", "c0", "nodad"])
+            try bed.exec(
+                bed.container(index),
+                ["/usr/sbin/ip", "-6", "addr", "add", "\(base)2/64", "dev", "eth0", "nodad"]
+            )
+            try bed.exec(
+                bed.container(index),
+                ["/usr/sbin/ip", "-6", "route", "replace", "default", "via", "\(base)1"]
+            )
+        }
+
+        @Test(.timeLimit(.minutes(2)))
+        func threeHostsRouteBothFamiliesThroughTheKernel() throws {
+            let bed = try Bed(hosts: 3)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            try bed.putConfig(Self.config)
+            for index in 1...3 { try Self.addIPv6Underlay(bed, index) }
+            // Left in host 1 by a "previous run": a Weft IPv6 route no lease accounts for.
+            try bed.exec(
+                bed.host(1),
+                [
+                    "/usr/sbin/ip", "-6", "route", "add", "fc00:0:0:ff00::/64", "via", "2001:db8::40", "dev", "eth0",
+                    "proto", "87",
+                ]
+            )
+
+            let cluster = try bed.startReady([1, 2, 3], extra: ["--ip-masq", "--ip-blackhole-route"])
+            let daemons = cluster.daemons
+            var subnets = cluster.subnets
+            var bases: [Int: String] = [:]
+            for index in 1...3 {
+                let base = try #require(Self.ipv6Base(bed, index), "\(bed.subnetEnv(index))")
+                bases[index] = base
+                #expect(bed.subnetEnv(index)["FLANNEL_IPV6_NETWORK"] == "fc00::/48", "\(bed.subnetEnv(index))")
+                // flanneld's lease value for a dual-stack host-gw node: PublicIPv6, no backend data.
+                let key = WeftdEndToEndTests.key(subnets[index]!) + "&\(base)-64"
+                let value = try bed.etcdctlMust(["get", key, "--print-value-only"])
+                #expect(
+                    value
+                        == #"{"PublicIP":"\#(bed.hostIP(index))","PublicIPv6":"\#(Self.hostIPv6(index))","BackendType":"host-gw"}"#
+                        + "\n",
+                    "\(key): \(value)"
+                )
+                try bed.addressContainer(index, subnet: subnets[index]!)
+                try Self.addressContainerIPv6(bed, index, base: base)
+            }
+            // Ready means the first reconcile of both families is done: the stale IPv6 route is gone.
+            #expect(!Self.weftIPv6Routes(bed, 1).contains("fc00:0:0:ff00::/64"), "\(Self.weftIPv6Routes(bed, 1))")
+            for index in 1...3 {
+                for other in 1...3 where other != index {
+                    let line = "\(bases[other]!)/64 via \(Self.hostIPv6(other)) dev eth0"
+                    #expect(
+                        waitFor(.seconds(3)) { Self.weftIPv6Routes(bed, index).contains(line) } != nil,
+                        "host \(index): \(Self.weftIPv6Routes(bed, index))"
+                    )
+                }
+                let blackholes = try bed.exec(
+                    bed.host(index),
+                    ["/usr/sbin/ip", "-6", "route", "show", "type", "blackhole"]
+                )
+                #expect(blackholes.contains("\(bases[index]!)/64"), "host \(index): \(blackholes)")
+                let table = try bed.exec(bed.host(index), ["/usr/sbin/nft", "list", "table", "ip6", "weft"])
+                #expect(table.contains("fc00::/48") && table.contains("masquerade"), "host \(index): \(table)")
+            }
+            WeftdEndToEndTests.pingMatrix(bed, subnets, "dual-stack host-gw, IPv4")
+            Self.ping6Matrix(bed, bases, "dual-stack host-gw")
+            #expect(daemons[1]!.lines(containing: "host-gw: IPv6 kernel routes via eth0").count == 1)
+
+            // Host 3 leaves and its lease is deleted: the others drop both its routes.
+            #expect(daemons[3]!.stop(SIGTERM) == 0)
+            try bed.etcdctlMust(["del", WeftdEndToEndTests.key(subnets[3]!) + "&\(bases[3]!)-64"])
+            for index in 1...2 {
+                let gone = waitFor(.seconds(3), interval: .milliseconds(10)) {
+                    !Self.weftIPv6Routes(bed, index).contains(bases[3]!)
+                }
+                #expect(
+                    gone != nil,
+                    "host \(index) still routes to the departed peer: \(Self.weftIPv6Routes(bed, index))"
+                )
+            }
+            subnets[3] = nil
+            bases[3] = nil
+            for index in 1...2 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
+        }
+
+        /// A dual-stack network on a host whose interface has no IPv6 address at all: weftd stops with one
+        /// line naming the fix, as flanneld does, before taking a lease.
+        @Test(.timeLimit(.minutes(1)))
+        func anInterfaceWithoutIPv6StopsStartup() throws {
+            let bed = try Bed(hosts: 1)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            try bed.putConfig(Self.config)
+            // Not even a link-local address, which flanneld (and weftd) would take as a last resort.
+            try bed.exec(bed.host(1), ["/usr/sbin/sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=1"])
+            let weftd = try bed.startWeftd(1)
+            let exited = waitFor(.seconds(20), interval: .milliseconds(50)) { !weftd.isRunning }
+            #expect(exited != nil, "\(weftd.log.suffix(1500))")
+            #expect(
+                weftd.lines(containing: "has EnableIPv6").count == 1
+                    && weftd.lines(containing: "add one to eth0").count == 1,
+                "\(weftd.log.suffix(1500))"
+            )
+            let keys = try bed.etcdctlMust(["get", WeftdEndToEndTests.subnetsPrefix, "--prefix=true", "--keys-only"])
+            #expect(keys.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "no lease taken: \(keys)")
+        }
+
+        /// Waits until no address in the hosts and containers is still tentative: until DAD has
+        /// passed for the link-local addresses, the kernel holds back neighbour solicitations, and a
+        /// first ping can wait two seconds for its answer.
+        static func waitForSettledIPv6(_ bed: Bed, _ hosts: [Int]) {
+            let namespaces = hosts.flatMap { [bed.host($0), bed.container($0)] }
+            let settled = waitFor(.seconds(5), interval: .milliseconds(50)) {
+                namespaces.allSatisfy {
+                    ((try? bed.exec($0, ["/usr/sbin/ip", "-6", "addr", "show", "tentative"])) ?? "x").isEmpty
+                }
+            }
+            #expect(settled != nil, "IPv6 addresses still tentative after 5 s")
+        }
+
+        static func ping6Matrix(_ bed: Bed, _ bases: [Int: String], _ label: String) {
+            waitForSettledIPv6(bed, bases.keys.sorted())
+            for from in bases.keys.sorted() {
+                for to in bases.keys.sorted() where to != from {
+                    let target = "\(bases[to]!)2"
+                    let result = bed.ping(from: from, target, count: 2)
+                    #expect(
+                        result.status == 0,
+                        "\(label): container \(from) → \(target) (host \(to)): \(result.output)"
+                    )
+                }
+            }
+        }
+    }
+}

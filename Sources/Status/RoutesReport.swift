@@ -70,6 +70,21 @@ public struct RoutesReport: Codable, Equatable, Sendable {
         }
     }
 
+    /// A dual-stack network's IPv6 side: the IPv6Network, our IPv6 subnet and the peers' IPv6 subnets,
+    /// each with the address it is sent to (the PublicIPv6 for host-gw).
+    public struct IPv6Routes: Codable, Equatable, Sendable {
+        public var network: String
+        public var localSubnet: String
+        /// Sorted by subnet; `publicIP` "-" for a peer whose lease has no PublicIPv6 (not routed).
+        public var routes: [Entry]
+
+        public init(network: String, localSubnet: String, routes: [Entry]) {
+            self.network = network
+            self.localSubnet = localSubnet
+            self.routes = routes
+        }
+    }
+
     /// Increases by one with every table the peer watcher publishes (0: none published yet).
     public var generation: UInt64
     /// When that table was published (the dataplane's start for generation 0), ISO 8601 in UTC:
@@ -90,6 +105,8 @@ public struct RoutesReport: Codable, Equatable, Sendable {
     public var routes: [Entry]
     /// The kernel dataplane's own entries (vxlan); nil for the others.
     public var kernel: KernelEntries?
+    /// The IPv6 side of a dual-stack lease; nil for an IPv4-only one (and from an older weftd).
+    public var ipv6: IPv6Routes?
 
     public init(
         generation: UInt64,
@@ -100,7 +117,8 @@ public struct RoutesReport: Codable, Equatable, Sendable {
         backend: String,
         dataplane: String? = nil,
         routes: [Entry],
-        kernel: KernelEntries? = nil
+        kernel: KernelEntries? = nil,
+        ipv6: IPv6Routes? = nil
     ) {
         self.generation = generation
         self.publishedAt = publishedAt
@@ -111,5 +129,6 @@ public struct RoutesReport: Codable, Equatable, Sendable {
         self.dataplane = dataplane
         self.routes = routes
         self.kernel = kernel
+        self.ipv6 = ipv6
     }
 }

@@ -75,7 +75,22 @@ struct RoutesCommand: ParsableCommand {
             text += table.render()
         }
         if let kernel = report.kernel { text += kernelTable(kernel) }
+        if let ipv6 = report.ipv6 { text += ipv6Table(ipv6) }
         return text
+    }
+
+    /// A dual-stack lease's IPv6 side: our IPv6 subnet and each peer's, with where it is sent.
+    static func ipv6Table(_ ipv6: RoutesReport.IPv6Routes) -> String {
+        var text = "IPv6: local subnet \(ipv6.localSubnet) in \(ipv6.network)\n"
+        guard !ipv6.routes.isEmpty else { return text + "no IPv6 peers\n" }
+        var table = TextTable(["SUBNET", "VIA", "BACKEND", "VTEP MAC"])
+        for route in ipv6.routes {
+            table.append([
+                route.subnet, route.publicIP == "-" ? "- (no PublicIPv6)" : route.publicIP, route.backend,
+                route.vtepMAC ?? "-",
+            ])
+        }
+        return text + table.render()
     }
 
     /// The kernel's entries on the vxlan device, in the shapes `ip neigh`, `bridge fdb` and `ip route` print.

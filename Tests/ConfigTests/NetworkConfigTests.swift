@@ -215,7 +215,7 @@ func expectOneLine(
         expectOneLine(
             configError(#"{"Network":"10.3.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48"}"#),
             field: "EnableIPv6",
-            mentions: ["IPv4"]
+            mentions: ["udp backend", "host-gw"]
         )
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Status
 import Testing
 
 @testable import TestSupport
@@ -104,6 +105,16 @@ extension WeftdBeds {
             WeftdEndToEndTests.pingMatrix(bed, subnets, "dual-stack host-gw, IPv4")
             Self.ping6Matrix(bed, bases, "dual-stack host-gw")
             #expect(daemons[1]!.lines(containing: "host-gw: IPv6 kernel routes via eth0").count == 1)
+
+            // The status socket and `weft routes` show the IPv6 side: our subnet, the peers' via their PublicIPv6.
+            let report = try StatusClient(path: bed.statusSocket(1)).routes()
+            let ipv6 = try #require(report.ipv6, "\(report)")
+            #expect(ipv6.network == "fc00::/48" && ipv6.localSubnet == "\(bases[1]!)/64", "\(ipv6)")
+            #expect(ipv6.routes.map(\.subnet).sorted() == ["\(bases[2]!)/64", "\(bases[3]!)/64"].sorted(), "\(ipv6)")
+            #expect(Set(ipv6.routes.map(\.publicIP)) == [Self.hostIPv6(2), Self.hostIPv6(3)], "\(ipv6)")
+            let table = try run([weftPath, "routes", "--socket", bed.statusSocket(1)]).output
+            #expect(table.contains("IPv6: local subnet \(bases[1]!)/64 in fc00::/48"), "\(table)")
+            #expect(table.contains(Self.hostIPv6(2)) && table.contains(Self.hostIPv6(3)), "\(table)")
 
             // Host 3 leaves and its lease is deleted: the others drop both its routes.
             #expect(daemons[3]!.stop(SIGTERM) == 0)

@@ -3,6 +3,7 @@ import ControlPlane
 import Foundation
 import Routes
 import Status
+import Synchronization
 
 /// What both kernel dataplanes (host-gw, the kernel vxlan device) run: a peer watcher into a table
 /// of their own, read only for /v1/routes since the kernel forwards from its own entries; each
@@ -12,6 +13,15 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
     private let backend: Backend
     private let publisher: RouteTablePublisher
     private let publications: PublicationTimes
+    /// A dual-stack lease's IPv6Network and IPv6 subnet, for /v1/routes; nil on an IPv4-only one.
+    private let ipv6: (network: IPv6Prefix, localSubnet: IPv6Prefix)?
+    /// The last publication's IPv6 peers.
+    private let ipv6Peers = LastIPv6Peers()
+
+    /// Written by the watcher's callback, read by the reports.
+    final class LastIPv6Peers: Sendable {
+        let peers = Mutex<[IPv6Peer]>([])
+    }
     private let firstReconcile: AsyncStream<Void>
     private let watching: Task<Void, Never>
     private let resyncing: Task<Void, Never>
@@ -37,6 +47,7 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
             )
         )
         let publications = PublicationTimes()
+        let ipv6Peers = self.ipv6Peers
         let watcher = PeerFollowing.watcher(
             for: lease,
             context: context,
@@ -46,6 +57,7 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
             publications: publications,
             onPublication: { publication in
                 onRoutes(publication.routes)
+                ipv6Peers.peers.withLock { $0 = publication.ipv6Peers }
                 keeper.reconcile(publication.routes, ipv6: publication.ipv6Peers)
             }
         )
@@ -53,6 +65,7 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
         self.backend = backend
         self.publisher = publisher
         self.publications = publications
+        ipv6 = lease.ipv6Subnet.flatMap { subnet in lease.config.ipv6.map { ($0.network, subnet) } }
         self.firstReconcile = firstReconcile
         watching = Task { await watcher.run() }
         resyncing = keeper.resyncing()
@@ -78,6 +91,13 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
             dataplane: "kernel",
             kernel: kernel,
             direct: direct,
+            ipv6: ipv6.map {
+                DataplaneReports.ipv6Routes(
+                    network: $0.network,
+                    localSubnet: $0.localSubnet,
+                    peers: ipv6Peers.peers.withLock { $0 }
+                )
+            },
             at: now
         )
     }

@@ -1,4 +1,5 @@
 import Addressing
+import ControlPlane
 import Engine
 import Forwarding
 import Foundation
@@ -18,6 +19,7 @@ enum DataplaneReports {
         dataplane: String = "weft",
         kernel: RoutesReport.KernelEntries? = nil,
         direct: Set<IPv4Prefix>? = nil,
+        ipv6: RoutesReport.IPv6Routes? = nil,
         at now: Date
     ) -> RoutesReport {
         let (generation, network, local, entries) = publisher.withCurrent { table in
@@ -33,7 +35,25 @@ enum DataplaneReports {
             backend: backend.rawValue,
             dataplane: dataplane,
             routes: entries.sorted { $0.sortKey < $1.sortKey }.map(\.entry),
-            kernel: kernel
+            kernel: kernel,
+            ipv6: ipv6
+        )
+    }
+
+    /// The IPv6 side of a kernel dataplane's report: each peer's IPv6 subnet via its PublicIPv6.
+    static func ipv6Routes(network: IPv6Prefix, localSubnet: IPv6Prefix, peers: [IPv6Peer]) -> RoutesReport.IPv6Routes {
+        RoutesReport.IPv6Routes(
+            network: "\(network)",
+            localSubnet: "\(localSubnet)",
+            routes: peers.sorted { $0.subnet.network < $1.subnet.network }.map { peer in
+                RoutesReport.Entry(
+                    subnet: "\(peer.subnet)",
+                    publicIP: peer.publicIPv6.map { "\($0)" } ?? "-",
+                    port: nil,
+                    backend: peer.nextHop.backend.rawValue,
+                    vtepMAC: peer.vtepMAC.map { "\($0)" }
+                )
+            }
         )
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import KubeTestServer
 import Status
 import Testing
 
@@ -131,6 +132,49 @@ extension WeftdBeds {
             subnets[3] = nil
             bases[3] = nil
             for index in 1...2 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
+        }
+
+        /// Kubernetes mode: each Node's two podCIDRs are its lease, weftd annotates its PublicIPv6
+        /// as kube-flannel does, and the IPv6 podCIDRs are routed via the peers' PublicIPv6.
+        @Test(.timeLimit(.minutes(2)))
+        func kubernetesNodesWithTwoPodCIDRs() throws {
+            let kube = try KubeBed(hosts: 3, backend: "host-gw")
+            defer { kube.tearDown() }
+            let bed = kube.bed
+            try Self.config.write(toFile: kube.netConf, atomically: true, encoding: .utf8)
+            let nodes = (1...3).map { index in
+                Fixtures.node(
+                    bed.nodeName(index),
+                    podCIDRs: ["10.244.\(index).0/24", "fc00:0:0:\(index)::/64"],
+                    internalIP: bed.hostIP(index)
+                )
+            }
+            try kube.startServer(nodes: nodes)
+            for index in 1...3 { try Self.addIPv6Underlay(bed, index) }
+            let (daemons, subnets) = try bed.startReady([1, 2, 3])
+            var bases: [Int: String] = [:]
+            for index in 1...3 {
+                bases[index] = "fc00:0:0:\(index)::"
+                #expect(Self.ipv6Base(bed, index) == bases[index], "\(bed.subnetEnv(index))")
+                let annotations = try kube.annotations(of: bed.nodeName(index))
+                #expect(
+                    annotations[KubeBed.annotationPrefix + "public-ipv6"] == Self.hostIPv6(index),
+                    "\(annotations)"
+                )
+                try bed.addressContainer(index, subnet: subnets[index]!)
+                try Self.addressContainerIPv6(bed, index, base: bases[index]!)
+            }
+            for index in 1...3 {
+                for other in 1...3 where other != index {
+                    let line = "fc00:0:0:\(other)::/64 via \(Self.hostIPv6(other)) dev eth0"
+                    #expect(
+                        waitFor(.seconds(3)) { Self.weftIPv6Routes(bed, index).contains(line) } != nil,
+                        "host \(index): \(Self.weftIPv6Routes(bed, index))"
+                    )
+                }
+            }
+            Self.ping6Matrix(bed, bases, "kube dual-stack host-gw")
+            for index in 1...3 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
         }
 
         /// A dual-stack network on a host whose interface has no IPv6 address at all: weftd stops with one

@@ -87,14 +87,8 @@ extension WeftdBeds {
             }
             // Ready means the first reconcile of both families is done: the stale IPv6 route is gone.
             #expect(!Self.weftIPv6Routes(bed, 1).contains("fc00:0:0:ff00::/64"), "\(Self.weftIPv6Routes(bed, 1))")
+            Self.expectIPv6Routes(bed, bases)
             for index in 1...3 {
-                for other in 1...3 where other != index {
-                    let line = "\(bases[other]!)/64 via \(Self.hostIPv6(other)) dev eth0"
-                    #expect(
-                        waitFor(.seconds(3)) { Self.weftIPv6Routes(bed, index).contains(line) } != nil,
-                        "host \(index): \(Self.weftIPv6Routes(bed, index))"
-                    )
-                }
                 let blackholes = try bed.exec(
                     bed.host(index),
                     ["/usr/sbin/ip", "-6", "route", "show", "type", "blackhole"]
@@ -164,15 +158,7 @@ extension WeftdBeds {
                 try bed.addressContainer(index, subnet: subnets[index]!)
                 try Self.addressContainerIPv6(bed, index, base: bases[index]!)
             }
-            for index in 1...3 {
-                for other in 1...3 where other != index {
-                    let line = "fc00:0:0:\(other)::/64 via \(Self.hostIPv6(other)) dev eth0"
-                    #expect(
-                        waitFor(.seconds(3)) { Self.weftIPv6Routes(bed, index).contains(line) } != nil,
-                        "host \(index): \(Self.weftIPv6Routes(bed, index))"
-                    )
-                }
-            }
+            Self.expectIPv6Routes(bed, bases)
             Self.ping6Matrix(bed, bases, "kube dual-stack host-gw")
             for index in 1...3 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
         }
@@ -214,13 +200,17 @@ extension WeftdBeds {
 
         static func ping6Matrix(_ bed: Bed, _ bases: [Int: String], _ label: String) {
             waitForSettledIPv6(bed, bases.keys.sorted())
-            for from in bases.keys.sorted() {
-                for to in bases.keys.sorted() where to != from {
-                    let target = "\(bases[to]!)2"
-                    let result = bed.ping(from: from, target, count: 2)
+            WeftdEndToEndTests.pingEach(bed, bases.mapValues { "\($0)2" }, label)
+        }
+
+        /// Waits until each host routes every other host's IPv6 subnet (`bases`) via its PublicIPv6.
+        static func expectIPv6Routes(_ bed: Bed, _ bases: [Int: String]) {
+            for index in bases.keys.sorted() {
+                for other in bases.keys.sorted() where other != index {
+                    let line = "\(bases[other]!)/64 via \(hostIPv6(other)) dev eth0"
                     #expect(
-                        result.status == 0,
-                        "\(label): container \(from) → \(target) (host \(to)): \(result.output)"
+                        waitFor(.seconds(3)) { weftIPv6Routes(bed, index).contains(line) } != nil,
+                        "host \(index): \(weftIPv6Routes(bed, index))"
                     )
                 }
             }

@@ -30,9 +30,14 @@ extension WeftdBeds {
         }
 
         static func pingMatrix(_ bed: Bed, _ subnets: [Int: String], _ label: String) {
-            for from in subnets.keys.sorted() {
-                for to in subnets.keys.sorted() where to != from {
-                    let target = "\(Bed.split(subnets[to]!).0).2"
+            pingEach(bed, subnets.mapValues { "\(Bed.split($0).0).2" }, label)
+        }
+
+        /// Pings each container's `targets` address from every other container.
+        static func pingEach(_ bed: Bed, _ targets: [Int: String], _ label: String) {
+            for from in targets.keys.sorted() {
+                for to in targets.keys.sorted() where to != from {
+                    let target = targets[to]!
                     let result = bed.ping(from: from, target, count: 2)
                     #expect(
                         result.status == 0,

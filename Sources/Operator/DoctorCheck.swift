@@ -43,6 +43,7 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         checks.append(mtu(facts))
         checks += paths(facts)
         checks.append(ipForward(facts))
+        if let ipv6 = ipv6Forward(facts) { checks.append(ipv6) }
         checks.append(rules(facts))
         checks.append(flanneldRules(facts))
         checks.append(device(facts))
@@ -210,7 +211,7 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
             var check = DoctorCheck(
                 "subnet.env \(path)",
                 .ok,
-                "FLANNEL_SUBNET \(subnet), FLANNEL_MTU \(env.mtu.map(String.init) ?? "missing"), FLANNEL_IPMASQ \(env.ipMasq.map { $0 ? "true" : "false" } ?? "missing")"
+                "FLANNEL_SUBNET \(subnet)\(env.ipv6Subnet.map { ", FLANNEL_IPV6_SUBNET \($0)" } ?? ""), FLANNEL_MTU \(env.mtu.map(String.init) ?? "missing"), FLANNEL_IPMASQ \(env.ipMasq.map { $0 ? "true" : "false" } ?? "missing")"
             )
             if let config = networkConfig(facts), let network = env.network, network != config.network {
                 check = DoctorCheck(
@@ -226,9 +227,41 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
                     "FLANNEL_SUBNET \(subnet) is outside the config's Network \(config.network)",
                     fix: "restart weftd so it takes a lease in the Network, then restart the containers"
                 )
+            } else if let ipv6 = networkConfig(facts)?.ipv6 {
+                check = ipv6SubnetFile(path, env, network: ipv6.network) ?? check
             }
             return [check]
         }
+    }
+
+    /// A dual-stack config's subnet.env: the IPv6 lines present and in the IPv6Network; nil when so.
+    static func ipv6SubnetFile(_ path: String, _ env: SubnetEnv, network: IPv6Prefix) -> DoctorCheck? {
+        let restart = "restart weftd so it writes its IPv6 lease, then restart the containers"
+        guard let subnet = env.ipv6Subnet else {
+            return DoctorCheck(
+                "subnet.env \(path)",
+                .fail,
+                "has no FLANNEL_IPV6_SUBNET though the config has EnableIPv6",
+                fix: restart
+            )
+        }
+        if let written = env.ipv6Network, written != network {
+            return DoctorCheck(
+                "subnet.env \(path)",
+                .fail,
+                "FLANNEL_IPV6_NETWORK \(written) differs from the config's IPv6Network \(network)",
+                fix: restart
+            )
+        }
+        guard network.contains(subnet) else {
+            return DoctorCheck(
+                "subnet.env \(path)",
+                .fail,
+                "FLANNEL_IPV6_SUBNET \(subnet) is outside the config's IPv6Network \(network)",
+                fix: restart
+            )
+        }
+        return nil
     }
 
     static func lease(_ facts: DoctorFacts) -> DoctorCheck {
@@ -378,23 +411,40 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
     }
 
     static func ipForward(_ facts: DoctorFacts) -> DoctorCheck {
-        switch facts.ipForward {
+        forwarding("net.ipv4.ip_forward", facts.ipForward, traffic: "container traffic", unreadable: .warn)
+    }
+
+    /// With EnableIPv6 only: the kernel forwards the containers' IPv6 traffic only with it on, and
+    /// neither flanneld nor weftd turns it on. Unreadable means a host without IPv6: a failure then.
+    static func ipv6Forward(_ facts: DoctorFacts) -> DoctorCheck? {
+        guard networkConfig(facts)?.ipv6 != nil else { return nil }
+        return forwarding(
+            "net.ipv6.conf.all.forwarding",
+            facts.ipv6Forward,
+            traffic: "the containers' IPv6 traffic (EnableIPv6 is true)",
+            unreadable: .fail
+        )
+    }
+
+    private static func forwarding(
+        _ name: String,
+        _ value: String?,
+        traffic: String,
+        unreadable: Status
+    ) -> DoctorCheck {
+        let path = "/proc/sys/" + name.replacingOccurrences(of: ".", with: "/")
+        switch value {
         case "1":
-            return DoctorCheck("net.ipv4.ip_forward", .ok, "1")
+            return DoctorCheck(name, .ok, "1")
         case let value?:
             return DoctorCheck(
-                "net.ipv4.ip_forward",
+                name,
                 .fail,
-                "\(value): this host does not forward container traffic",
-                fix: "sysctl -w net.ipv4.ip_forward=1, and set it in /etc/sysctl.d/ to survive a reboot"
+                "\(value): this host does not forward \(traffic)",
+                fix: "sysctl -w \(name)=1, and set it in /etc/sysctl.d/ to survive a reboot"
             )
         case nil:
-            return DoctorCheck(
-                "net.ipv4.ip_forward",
-                .warn,
-                "cannot read /proc/sys/net/ipv4/ip_forward",
-                fix: "check it with sysctl net.ipv4.ip_forward"
-            )
+            return DoctorCheck(name, unreadable, "cannot read \(path)", fix: "check it with sysctl \(name)")
         }
     }
 

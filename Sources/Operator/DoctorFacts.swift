@@ -113,6 +113,8 @@ public struct DoctorFacts: Sendable {
     public var expectedDevice = "flannel0"
     /// The text of /proc/sys/net/ipv4/ip_forward, trimmed; nil when unreadable.
     public var ipForward: String?
+    /// The text of /proc/sys/net/ipv6/conf/all/forwarding, trimmed; nil when unreadable (no IPv6).
+    public var ipv6Forward: String?
     /// DF probes of the path to each peer (at most `PathProbe.peerLimit`), nil when not probed.
     public var paths: [PathProbe]?
     public var rules = Rules.absent

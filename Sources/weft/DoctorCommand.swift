@@ -139,8 +139,11 @@ struct DoctorProbe {
                 PathProbe(peer: $0, needed: needed, largest: Self.largestAnswered(peer: $0, upTo: needed))
             }
         }
-        facts.ipForward = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        func setting(_ path: String) -> String? {
+            (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        facts.ipForward = setting("/proc/sys/net/ipv4/ip_forward")
+        facts.ipv6Forward = setting("/proc/sys/net/ipv6/conf/all/forwarding")
         facts.rules = Self.listRules()
         facts.flannelLeftovers = Self.findFlanneldRules()
         if let path = options.statusSocketPath {
@@ -236,8 +239,14 @@ struct DoctorProbe {
                 config = .missing(key: configKey, message: EtcdLeaseFailure.configMissing(key: configKey).description)
             }
             guard let ownSubnet else { return (config, .unknown) }
-            let key = LeaseKey(subnet: ownSubnet).path(prefix: prefix)
-            guard let kv = try? await client.get(key).kvs.first else { return (config, .missing(key: key)) }
+            // A dual-stack lease's key names its IPv6 subnet too (10.244.3.0-24&fc00:0:0:3::-64):
+            // ours is the key under the IPv4 subnet's name, whatever its IPv6 half.
+            let ipv4Key = LeaseKey(subnet: ownSubnet).path(prefix: prefix)
+            let found = try? await client.range(prefix: ipv4Key).kvs.first {
+                LeaseKey(parsing: $0.key)?.subnet == ownSubnet
+            }
+            guard let kv = found ?? nil else { return (config, .missing(key: ipv4Key)) }
+            let key = kv.key
             do {
                 let attributes = try LeaseAttributes.parse(kv.value)
                 switch await LeasesCommand.expiry(client, kv.lease) {

@@ -373,3 +373,64 @@ import Testing
         #expect(!DoctorCheck.passed(checks))
     }
 }
+
+/// A dual-stack config adds what only its IPv6 side needs: IPv6 forwarding and subnet.env's IPv6 lines.
+@Suite struct DoctorDualStackTests {
+    static func dualStack(
+        ipv6Subnet: String? = "fc00:0:0:3::/64",
+        ipv6Network: String? = "fc00::/48"
+    ) throws
+        -> DoctorFacts
+    {
+        var facts = try DoctorCheckTests.healthy()
+        facts.config = .valid(
+            key: "/coreos.com/network/config",
+            try NetworkConfig.parse(
+                #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"host-gw"}}"#
+            )
+        )
+        facts.subnetFile = .parsed(
+            path: "/run/flannel/subnet.env",
+            SubnetEnv(
+                network: IPv4Prefix("10.244.0.0/16"),
+                subnet: IPv4Prefix("10.244.3.0/24"),
+                ipv6Network: ipv6Network.flatMap { IPv6Prefix($0) },
+                ipv6Subnet: ipv6Subnet.flatMap { IPv6Prefix($0) },
+                mtu: 1500,
+                ipMasq: false
+            )
+        )
+        facts.ipv6Forward = "1"
+        return facts
+    }
+
+    @Test func ipv6ForwardingIsCheckedOnlyWithEnableIPv6() throws {
+        let ipv4Only = DoctorCheck.evaluate(try DoctorCheckTests.healthy())
+        #expect(DoctorCheckTests.check(ipv4Only, "net.ipv6") == nil)
+
+        var facts = try Self.dualStack()
+        #expect(DoctorCheckTests.check(DoctorCheck.evaluate(facts), "net.ipv6.conf.all.forwarding")?.status == .ok)
+        facts.ipv6Forward = "0"
+        let off = try #require(DoctorCheckTests.check(DoctorCheck.evaluate(facts), "net.ipv6.conf.all.forwarding"))
+        #expect(off.status == .fail && off.detail.contains("IPv6 traffic"), "\(off)")
+        #expect(off.fix?.contains("sysctl -w net.ipv6.conf.all.forwarding=1") == true)
+        facts.ipv6Forward = nil
+        let unreadable = try #require(
+            DoctorCheckTests.check(DoctorCheck.evaluate(facts), "net.ipv6.conf.all.forwarding")
+        )
+        #expect(unreadable.status == .fail && unreadable.detail.contains("/proc/sys/net/ipv6/conf/all/forwarding"))
+    }
+
+    @Test func subnetEnvMustCarryTheIPv6LeaseInTheIPv6Network() throws {
+        func subnetEnvCheck(_ facts: DoctorFacts) -> DoctorCheck? {
+            DoctorCheckTests.check(DoctorCheck.evaluate(facts), "subnet.env")
+        }
+        #expect(subnetEnvCheck(try Self.dualStack())?.status == .ok)
+        let missing = try #require(subnetEnvCheck(try Self.dualStack(ipv6Subnet: nil)))
+        #expect(missing.status == .fail && missing.detail.contains("no FLANNEL_IPV6_SUBNET"), "\(missing)")
+        let outside = try #require(subnetEnvCheck(try Self.dualStack(ipv6Subnet: "fd00:0:0:3::/64")))
+        #expect(outside.status == .fail && outside.detail.contains("outside the config's IPv6Network"), "\(outside)")
+        let other = try #require(subnetEnvCheck(try Self.dualStack(ipv6Network: "fc00:1::/48")))
+        #expect(other.status == .fail && other.detail.contains("FLANNEL_IPV6_NETWORK fc00:1::/48 differs"), "\(other)")
+    }
+}

@@ -111,6 +111,21 @@ extension WeftdBeds {
             #expect(table.contains("IPv6: local subnet \(bases[1]!)/64 in fc00::/48"), "\(table)")
             #expect(table.contains(Self.hostIPv6(2)) && table.contains(Self.hostIPv6(3)), "\(table)")
 
+            // weft doctor with weftd's flags: the dual-stack lease, subnet.env's IPv6 lines, IPv6 forwarding.
+            let doctor = try bed.execResult(
+                bed.host(1),
+                [
+                    weftPath, "doctor", "--etcd-endpoints", bed.etcdEndpoint, "--subnet-file", bed.subnetFile(1),
+                    "--iface", bed.hostIP(1), "--status-socket", bed.statusSocket(1),
+                ]
+            )
+            for name in [
+                "net.ipv6.conf.all.forwarding", "subnet.env", "lease /coreos.com/network/subnets/", "dataplane",
+            ] {
+                let line = doctor.output.split(separator: "\n").first { $0.contains(name) }
+                #expect(line?.hasPrefix("ok ") == true, "\(name): \(doctor.output)")
+            }
+
             // Host 3 leaves and its lease is deleted: the others drop both its routes.
             #expect(daemons[3]!.stop(SIGTERM) == 0)
             try bed.etcdctlMust(["del", WeftdEndToEndTests.key(subnets[3]!) + "&\(bases[3]!)-64"])

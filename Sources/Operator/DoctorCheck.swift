@@ -45,6 +45,7 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         checks.append(ipForward(facts))
         if let ipv6 = ipv6Forward(facts) { checks.append(ipv6) }
         checks.append(rules(facts))
+        if let ipv6 = ipv6Rules(facts) { checks.append(ipv6) }
         checks.append(flanneldRules(facts))
         checks.append(device(facts))
         if let dataplane = dataplane(facts) { checks.append(dataplane) }
@@ -454,19 +455,29 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         guard subnetEnv(facts)?.ipMasq == true else {
             return DoctorCheck("masquerade rules", .ok, "not needed: FLANNEL_IPMASQ is not true")
         }
-        switch facts.rules {
+        return table("masquerade rules", "ip weft", facts.rules)
+    }
+
+    /// With EnableIPv6 and --ip-masq: the same chains for the IPv6Network in `table ip6 weft`.
+    static func ipv6Rules(_ facts: DoctorFacts) -> DoctorCheck? {
+        guard networkConfig(facts)?.ipv6 != nil, subnetEnv(facts)?.ipMasq == true else { return nil }
+        return table("IPv6 masquerade rules", "ip6 weft", facts.ipv6Rules)
+    }
+
+    private static func table(_ name: String, _ table: String, _ state: DoctorFacts.Rules) -> DoctorCheck {
+        switch state {
         case .unavailable(let problem):
             return DoctorCheck(
-                "masquerade rules",
+                name,
                 .warn,
                 "cannot list nftables: \(problem)",
-                fix: "check with nft list table ip weft"
+                fix: "check with nft list table \(table)"
             )
         case .absent:
             return DoctorCheck(
-                "masquerade rules",
+                name,
                 .fail,
-                "FLANNEL_IPMASQ=true but nftables has no table ip weft",
+                "FLANNEL_IPMASQ=true but nftables has no table \(table)",
                 fix:
                     "weftd --ip-masq installs it: restart weftd with --ip-masq, and check that nothing flushes the ruleset"
             )
@@ -474,17 +485,13 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
             let missing = ruleChains.filter { !listing.contains("chain \($0) {") && !listing.contains("chain \($0)\n") }
             guard missing.isEmpty else {
                 return DoctorCheck(
-                    "masquerade rules",
+                    name,
                     .fail,
-                    "table ip weft lacks chain \(missing.joined(separator: " and "))",
+                    "table \(table) lacks chain \(missing.joined(separator: " and "))",
                     fix: "restart weftd with --ip-masq to reinstall its rules"
                 )
             }
-            return DoctorCheck(
-                "masquerade rules",
-                .ok,
-                "table ip weft with chains \(ruleChains.joined(separator: " and "))"
-            )
+            return DoctorCheck(name, .ok, "table \(table) with chains \(ruleChains.joined(separator: " and "))")
         }
     }
 

@@ -84,7 +84,7 @@ public struct DoctorFacts: Sendable {
     }
 
     public enum Rules: Equatable, Sendable {
-        /// `nft list table ip weft` printed this.
+        /// `nft list table ip weft` (`ip6 weft`) printed this.
         case table(String)
         /// The table does not exist.
         case absent
@@ -118,6 +118,8 @@ public struct DoctorFacts: Sendable {
     /// DF probes of the path to each peer (at most `PathProbe.peerLimit`), nil when not probed.
     public var paths: [PathProbe]?
     public var rules = Rules.absent
+    /// `table ip6 weft`, read only when the config has EnableIPv6.
+    public var ipv6Rules = Rules.absent
     public var flannelLeftovers = FlannelLeftovers.found([])
     /// What the running weftd says about its dataplane through its status socket.
     public var dataplane = DataplaneState.notAsked

@@ -145,6 +145,9 @@ struct DoctorProbe {
         facts.ipForward = setting("/proc/sys/net/ipv4/ip_forward")
         facts.ipv6Forward = setting("/proc/sys/net/ipv6/conf/all/forwarding")
         facts.rules = Self.listRules()
+        if DoctorCheck.networkConfig(facts)?.ipv6 != nil {
+            facts.ipv6Rules = Self.listRules(family: TrafficRuleset.ipv6Family)
+        }
         facts.flannelLeftovers = Self.findFlanneldRules()
         if let path = options.statusSocketPath {
             let client = StatusClient(path: path)
@@ -402,9 +405,9 @@ struct DoctorProbe {
 
     /// `nft list table ip weft`: the masquerade and forward rules weftd --ip-masq installs, read
     /// the way weftd's own resync reads them.
-    static func listRules() -> DoctorFacts.Rules {
+    static func listRules(family: String = TrafficRuleset.family) -> DoctorFacts.Rules {
         do throws(TrafficRulesError) {
-            guard let table = try NFTables().listTable() else { return .absent }
+            guard let table = try NFTables().listTable(family: family) else { return .absent }
             return .table(table)
         } catch {
             return .unavailable(error.description)

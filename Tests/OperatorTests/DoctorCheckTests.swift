@@ -421,6 +421,24 @@ import Testing
         #expect(unreadable.status == .fail && unreadable.detail.contains("/proc/sys/net/ipv6/conf/all/forwarding"))
     }
 
+    @Test func ipMasqNeedsTableIP6WeftToo() throws {
+        var facts = try Self.dualStack()
+        #expect(DoctorCheckTests.check(DoctorCheck.evaluate(facts), "IPv6 masquerade") == nil, "FLANNEL_IPMASQ false")
+        if case .parsed(let path, var env) = facts.subnetFile {
+            env.ipMasq = true
+            facts.subnetFile = .parsed(path: path, env)
+        }
+        facts.rules = .table("table ip weft {\n\tchain postrouting {\n\tchain forward {\n")
+        let absent = try #require(DoctorCheckTests.check(DoctorCheck.evaluate(facts), "IPv6 masquerade rules"))
+        #expect(absent.status == .fail && absent.detail.contains("no table ip6 weft"), "\(absent)")
+        facts.ipv6Rules = .table("table ip6 weft {\n\tchain postrouting {\n")
+        let partial = try #require(DoctorCheckTests.check(DoctorCheck.evaluate(facts), "IPv6 masquerade rules"))
+        #expect(partial.status == .fail && partial.detail.contains("lacks chain forward"), "\(partial)")
+        facts.ipv6Rules = .table("table ip6 weft {\n\tchain postrouting {\n\tchain forward {\n")
+        #expect(DoctorCheckTests.check(DoctorCheck.evaluate(facts), "IPv6 masquerade rules")?.status == .ok)
+        #expect(DoctorCheckTests.check(DoctorCheck.evaluate(facts), "masquerade rules")?.status == .ok)
+    }
+
     @Test func subnetEnvMustCarryTheIPv6LeaseInTheIPv6Network() throws {
         func subnetEnvCheck(_ facts: DoctorFacts) -> DoctorCheck? {
             DoctorCheckTests.check(DoctorCheck.evaluate(facts), "subnet.env")

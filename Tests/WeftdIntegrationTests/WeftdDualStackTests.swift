@@ -121,6 +121,7 @@ extension WeftdBeds {
             )
             for name in [
                 "net.ipv6.conf.all.forwarding", "subnet.env", "lease /coreos.com/network/subnets/", "dataplane",
+                "IPv6 masquerade rules",
             ] {
                 let line = doctor.output.split(separator: "\n").first { $0.contains(name) }
                 #expect(line?.hasPrefix("ok ") == true, "\(name): \(doctor.output)")

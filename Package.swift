@@ -39,7 +39,8 @@ let package = Package(
         .target(name: "Forwarding", dependencies: ["Addressing", "Packets", "Routes"], path: "Sources/Forwarding"),
 
         // rtnetlink: links (a kernel vxlan device among them), addresses, routes, neighbours and FDB
-        // entries; its NetlinkError is SystemCallError under the module's name.
+        // entries, and the engine's TUN set up from them (TUNLink, which also writes the device's two
+        // sysctls: rtnetlink cannot set disable_ipv6); its NetlinkError is SystemCallError under the module's name.
         .target(name: "Netlink", dependencies: ["CShims", "Addressing", "SystemCalls"], path: "Sources/Netlink"),
 
         // The io_uring dataplane: TUN queues, UDP sockets, rings and provided buffers.

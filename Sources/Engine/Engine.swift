@@ -2,7 +2,6 @@ import Addressing
 import CShims
 import Forwarding
 import Glibc
-import Netlink
 import Routes
 import Synchronization
 import Timing
@@ -12,9 +11,10 @@ import Timing
 /// `publisher` (and, when the overlay carries IPv6, IPv6 ones into `ipv6Publisher`) and reads
 /// `counters`; nothing else crosses.
 ///
-/// `start()` runs in the calling thread's network namespace, and the workers inherit it.
+/// `start()` runs in the calling thread's network namespace, and the workers inherit it. It makes
+/// the TUN but leaves it down and unaddressed: the caller sets it up (`configuration.link`).
 /// `stop()` (or releasing the engine) stops and joins the workers and closes every fd, which
-/// removes the TUN and, with it, its address and route.
+/// removes the TUN and, with it, its addresses and routes.
 public final class Engine: @unchecked Sendable {
     // @unchecked: the mutable state is only touched inside `lifecycle`'s lock.
 
@@ -139,9 +139,10 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    /// Creates the TUN and sockets, configures the TUN as flannel does, picks the I/O loop and
-    /// starts the workers. Returns the loop chosen. Throws on the first failure, having released
-    /// whatever it created.
+    /// Creates the TUN and sockets, picks the I/O loop and starts the workers. Returns the loop
+    /// chosen. Throws on the first failure, having released whatever it created. The TUN is left
+    /// down: `configuration.link.configure` brings it up with its addresses and routes, and the
+    /// workers move packets from then on.
     @discardableResult
     public func start() throws(EngineError) -> EngineKind {
         try start(adopting: nil)
@@ -181,7 +182,6 @@ public final class Engine: @unchecked Sendable {
                 offloads = configuration.offloads && kind == .uring
                 if configuration.offloads && !offloads { log("offloads off: the \(kind.rawValue) engine has none") }
                 tun = try Self.openTUN(configuration, offloads: offloads, log: log)
-                try configureLink(configuration)
             }
             var sockets: [OwnedSocket] = []
             var segmentation: [Bool] = []
@@ -311,45 +311,6 @@ public final class Engine: @unchecked Sendable {
             log("io_uring unavailable (\(why)): running the recvmmsg/sendmmsg engine")
             return .mmsg
         }
-    }
-
-    /// flannel's udp backend layout: `<subnet network>/32` on the TUN, MTU = underlay − overhead,
-    /// link up, the whole Network routed into it; plus accept_local (see below). An address or route already there (a restart
-    /// onto a persistent device) is accepted.
-    private func configureLink(_ configuration: EngineConfiguration) throws(EngineError) {
-        var netlink = try RouteNetlink()
-        let index = try RouteNetlink.interfaceIndex(configuration.tunName)
-        // An IPv4-only overlay: without IPv6 on the TUN the kernel sends it no router
-        // solicitations or MLD reports, which would only be counted as wrong_version drops.
-        // No such file means IPv6 is off on this host already.
-        if !configuration.carriesIPv6,
-            let problem = Self.enableSetting("/proc/sys/net/ipv6/conf/\(configuration.tunName)/disable_ipv6"),
-            problem.code != ENOENT
-        {
-            log("IPv6 stays on \(configuration.tunName); its packets will be dropped as wrong_version: \(problem)")
-        }
-        try netlink.setLinkUp(index: index, mtu: configuration.tunMTU)
-        do {
-            try netlink.addAddress(configuration.localSubnet.network, prefixLength: 32, index: index)
-        } catch  where error.code == EEXIST {}
-        do {
-            try netlink.addRoute(configuration.network, index: index)
-        } catch  where error.code == EEXIST {}
-        if let problem = Self.enableSetting("/proc/sys/net/ipv4/conf/\(configuration.tunName)/accept_local") {
-            log("ICMP net unreachable replies will not reach local senders: \(problem)")
-        }
-    }
-
-    /// Writes "1" to a per-device sysctl; it goes with the TUN. Returns what went wrong, or nil.
-    /// accept_local: ICMP net unreachables come out of the TUN from the TUN's own address, which
-    /// the kernel drops as a martian source without it (flannel's proxy writes the same replies
-    /// without it, and they never reach the sender).
-    private static func enableSetting(_ path: String) -> EngineError? {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        if fd < 0 { return EngineError("open", path, code: errno) }
-        defer { close(fd) }
-        let written = weft_write(fd, "1", 1)
-        return written < 0 ? EngineError("write", path, code: Int32(-written)) : nil
     }
 }
 

@@ -1,5 +1,6 @@
 import Addressing
 import Glibc
+import Netlink
 import Packets
 import Routes
 import Timing
@@ -18,7 +19,7 @@ public struct EngineConfiguration: Sendable {
     public var network: IPv4Prefix
     /// flannel's SubnetLen (lets the route table index directly).
     public var subnetLength: Int
-    /// This host's lease; its network address goes on the TUN as a /32 and sources ICMP replies.
+    /// This host's lease; its network address goes on the TUN as a /32 (`link`) and sources ICMP replies.
     public var localSubnet: IPv4Prefix
     /// flannel's IPv6Network, when the overlay carries IPv6 too (over the same IPv4 underlay);
     /// routed into the TUN as a whole, as `network` is.
@@ -117,6 +118,18 @@ public struct EngineConfiguration: Sendable {
 
     /// The overlay carries inner IPv6 too.
     public var carriesIPv6: Bool { ipv6Subnet != nil }
+
+    /// What the TUN gets once `Engine.start` has made it: the engine moves packets on whatever the
+    /// TUN is given, and whoever starts it sets the link up (`TUNLink.configure`).
+    public var link: TUNLink {
+        TUNLink(
+            name: tunName,
+            mtu: tunMTU,
+            network: network,
+            subnet: localSubnet,
+            ipv6: ipv6Network.flatMap { network in ipv6Subnet.map { (network, $0) } }
+        )
+    }
 
     /// The first thing wrong with this configuration, as an error naming the field and the fix.
     func validate() throws(EngineError) {

@@ -3,6 +3,7 @@ import ArgumentParser
 import Daemon
 import Engine
 import Foundation
+import Netlink
 import Packets
 import Routes
 
@@ -91,10 +92,10 @@ struct Dataplane: ParsableCommand {
         sigaddset(&signals, SIGINT)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
-        let dataplane = Engine(configuration: configuration, routes: routes) { line in
-            FileHandle.standardError.write(Data("weft dataplane: \(line)\n".utf8))
-        }
+        let log: Engine.Log = { line in FileHandle.standardError.write(Data("weft dataplane: \(line)\n".utf8)) }
+        let dataplane = Engine(configuration: configuration, routes: routes, log: log)
         let kind = try dataplane.start()
+        try configuration.link.configure(warn: log)
         FileHandle.standardOutput.write(Data("ready engine=\(kind.rawValue) workers=\(workers)\n".utf8))
 
         var received: Int32 = 0

@@ -32,9 +32,6 @@ struct EngineIPv6Tests {
             defer { engineA.stop() }
             let engineB = try startEngine(bed, in: bed.hostB, kind: kind, backend: backend)
             defer { engineB.stop() }
-            for (host, subnet) in [(bed.hostA, Self.ipv6SubnetA), (bed.hostB, Self.ipv6SubnetB)] {
-                try configureTUN(host, subnet: subnet)
-            }
             for (from, to) in [(bed.containerA, Self.containerB), (bed.containerB, Self.containerA)] {
                 let (_, output) = try TwoHostBed.execute(
                     from,
@@ -75,13 +72,6 @@ struct EngineIPv6Tests {
         }
     }
 
-    /// What flanneld's IPv6 setup puts on the device: the subnet's address and the whole IPv6
-    /// network routed into it.
-    private func configureTUN(_ host: TestNamespace, subnet: IPv6Prefix) throws {
-        try TwoHostBed.mustRun(host, ["ip", "-6", "addr", "add", "\(subnet.network)/128", "dev", "flannel0", "nodad"])
-        try TwoHostBed.mustRun(host, ["ip", "-6", "route", "add", "\(Self.ipv6Network)", "dev", "flannel0"])
-    }
-
     private func startEngine(
         _ bed: TwoHostBed,
         in host: TestNamespace,
@@ -110,10 +100,6 @@ struct EngineIPv6Tests {
         )
         let route = Route(subnet: isA ? TwoHostBed.subnetB : TwoHostBed.subnetA, nextHop: hop)
         let ipv6Route = IPv6Route(subnet: isA ? Self.ipv6SubnetB : Self.ipv6SubnetA, nextHop: hop)
-        return try host.enter {
-            let engine = Engine(configuration: configuration, routes: [route], ipv6Routes: [ipv6Route])
-            try engine.start()
-            return engine
-        }
+        return try host.startEngine(configuration, routes: [route], ipv6Routes: [ipv6Route])
     }
 }

@@ -118,11 +118,7 @@ final class RouterBed: Sendable {
             subnet: isA ? TwoHostBed.subnetB : TwoHostBed.subnetA,
             nextHop: NextHop(publicIP: isA ? Self.publicB : Self.publicA, port: TwoHostBed.port, backend: .udp)
         )
-        return try host.enter {
-            let engine = Engine(configuration: configuration, routes: [peer], log: log)
-            try engine.start()
-            return engine
-        }
+        return try host.startEngine(configuration, routes: [peer], log: log)
     }
 
     private func address(_ namespace: String, _ device: String, _ cidr: String) throws {

@@ -34,13 +34,17 @@ func readIPv4Packet(fromAnyOf fds: [Int32], milliseconds: Int) -> [UInt8]? {
     return nil
 }
 
-/// Configures `flannel0` as flannel's udp backend does: 10.244.1.0/32, MTU 1472, 10.244.0.0/16 on the link.
+/// Configures `flannel0` as weftd does for the udp backend: 10.244.1.0/32, MTU 1472, 10.244.0.0/16 on the link.
 func configureFlannel0() throws {
-    var netlink = try RouteNetlink()
-    let index = try RouteNetlink.interfaceIndex("flannel0")
-    try netlink.setLinkUp(index: index, mtu: 1472)
-    try netlink.addAddress(IPv4Address(10, 244, 1, 0), prefixLength: 32, index: index)
-    try netlink.addRoute(IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16), index: index)
+    var warnings: [String] = []
+    try TUNLink(
+        name: "flannel0",
+        mtu: 1472,
+        network: IPv4Prefix(IPv4Address(10, 244, 0, 0), length: 16),
+        subnet: IPv4Prefix(IPv4Address(10, 244, 1, 0), length: 24)
+    )
+    .configure { warnings.append($0) }
+    if !warnings.isEmpty { throw TestFailure("flannel0: \(warnings)") }
 }
 
 @Suite(

@@ -123,11 +123,7 @@ final class TwoHostBed: Sendable {
             subnet: isA ? Self.subnetB : Self.subnetA,
             nextHop: NextHop(publicIP: isA ? Self.publicB : Self.publicA, port: Self.port, backend: .udp)
         )
-        return try host.enter {
-            let engine = Engine(configuration: configuration, routes: [peer], log: log)
-            try engine.start()
-            return engine
-        }
+        return try host.startEngine(configuration, routes: [peer], log: log)
     }
 
     /// Runs `command` in `namespace` to completion; its status and combined output.

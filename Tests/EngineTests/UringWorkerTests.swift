@@ -415,8 +415,7 @@ struct UringWorkerTests {
     @Test func unroutedDestinationGetsNetUnreachableFromTheWorker() throws {
         try withUringWorker { bed in
             // The reply comes from flannel0's own address, which the kernel treats as a martian
-            // source on input unless accept_local is set (see the report on ICMP replies).
-            try "1".write(toFile: "/proc/sys/net/ipv4/conf/flannel0/accept_local", atomically: false, encoding: .utf8)
+            // source on input unless accept_local is set (configureFlannel0 sets it, as weftd does).
             let (status, output) = try TestNamespace.run([
                 "netns", "exec", bed.namespace.name, "ping", "-c1", "-W1", "-n", "10.244.99.1",
             ])

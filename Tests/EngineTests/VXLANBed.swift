@@ -97,11 +97,7 @@ extension TwoHostBed {
                 backend: .vxlan
             )
         )
-        return try host.enter {
-            let engine = Engine(configuration: configuration, routes: [peer])
-            try engine.start()
-            return engine
-        }
+        return try host.startEngine(configuration, routes: [peer])
     }
 
     static func mustRun(_ namespace: TestNamespace, _ command: [String]) throws {

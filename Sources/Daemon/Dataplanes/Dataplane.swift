@@ -33,8 +33,9 @@ final class Dataplane: Sendable {
     /// How often the engine's workers are checked for failures.
     static let healthPeriod: Duration = .seconds(1)
 
-    /// Starts the engine in the calling thread's network namespace, then the watcher. Throws the
-    /// engine's error (the TUN, sockets and workers it made are released).
+    /// Starts the engine in the calling thread's network namespace, sets its TUN up, then starts
+    /// the watcher. Throws the engine's or the link's error (the TUN, sockets and workers the
+    /// engine made are released).
     ///
     /// `onFailure` is called once, within `healthPeriod`, when a worker stops with an error: its
     /// TUN queue or socket broke (the TUN was deleted, for one) and the dataplane no longer moves
@@ -85,6 +86,13 @@ final class Dataplane: Sendable {
             log: { logger.info("\($0)") }
         )
         try engine.start()
+        // The workers wait on a TUN that is down until this brings it up with its addresses and routes.
+        do throws(NetlinkError) {
+            try engine.configuration.link.configure(warn: { logger.warning("\($0)") })
+        } catch {
+            engine.stop()
+            throw error
+        }
 
         var direct: DirectRouteKeeper?
         if config.backend.kind == .vxlan {

@@ -1,0 +1,86 @@
+import Addressing
+import Glibc
+import SystemCalls
+
+/// What the engine's TUN gets once it exists, as flannel gives its device: MTU and up, the
+/// subnet's network address as a /32 and the whole Network routed into the link; with an IPv6
+/// half, the IPv6 subnet's network address as a /128 and the IPv6 Network routed into it too
+/// (flannel's vxlan `ConfigureIPv6`). Whoever starts the engine sets it up (`configure`); the
+/// addresses and routes go when the engine closes the TUN.
+public struct TUNLink: Sendable {
+    public var name: String
+    public var mtu: Int
+    /// flannel's Network.
+    public var network: IPv4Prefix
+    /// This host's lease.
+    public var subnet: IPv4Prefix
+    /// flannel's IPv6Network and this host's IPv6 lease, when the overlay carries IPv6.
+    public var ipv6: (network: IPv6Prefix, subnet: IPv6Prefix)?
+
+    public init(
+        name: String,
+        mtu: Int,
+        network: IPv4Prefix,
+        subnet: IPv4Prefix,
+        ipv6: (network: IPv6Prefix, subnet: IPv6Prefix)? = nil
+    ) {
+        self.name = name
+        self.mtu = mtu
+        self.network = network
+        self.subnet = subnet
+        self.ipv6 = ipv6
+    }
+
+    /// Sets the link up as described. An address or route already there (a restart onto a
+    /// persistent device) is accepted. A per-device setting that cannot be written is passed to
+    /// `warn` with what it costs, and the rest goes on; the first netlink refusal throws.
+    public func configure(warn: (String) -> Void) throws(NetlinkError) {
+        var netlink = try RouteNetlink()
+        let index = try RouteNetlink.interfaceIndex(name)
+        // Before the link comes up. IPv4 only: without IPv6 on the TUN the kernel sends it no router
+        // solicitations or MLD reports, which would only be counted as wrong_version drops (no such
+        // file: IPv6 is off on this host already). With IPv6, a host whose default turns it off
+        // would refuse the address below; that refusal is the error worth reporting, not this one.
+        if ipv6 != nil {
+            _ = Self.write("0", to: "/proc/sys/net/ipv6/conf/\(name)/disable_ipv6")
+        } else if let problem = Self.write("1", to: "/proc/sys/net/ipv6/conf/\(name)/disable_ipv6"),
+            problem.code != ENOENT
+        {
+            warn("IPv6 stays on \(name); its packets will be dropped as wrong_version: \(problem)")
+        }
+        try netlink.setLinkUp(index: index, mtu: mtu)
+        do {
+            try netlink.addAddress(subnet.network, prefixLength: 32, index: index)
+        } catch  where error.code == EEXIST {}
+        do {
+            try netlink.addRoute(network, index: index)
+        } catch  where error.code == EEXIST {}
+        if let ipv6 {
+            do {
+                try netlink.addAddress(ipv6.subnet.network, prefixLength: 128, index: index)
+            } catch  where error.code == EEXIST {}
+            do {
+                try netlink.addRoute(ipv6.network, index: index)
+            } catch  where error.code == EEXIST {}
+        }
+        // ICMP net unreachables come out of the TUN from the TUN's own address, which the kernel
+        // drops as a martian source without accept_local (flannel's proxy writes the same replies
+        // without it, and they never reach the sender).
+        if let problem = Self.write("1", to: "/proc/sys/net/ipv4/conf/\(name)/accept_local") {
+            warn("ICMP net unreachable replies will not reach local senders: \(problem)")
+        }
+    }
+
+    /// Writes `value` to a per-device sysctl (it goes with the device); what went wrong, or nil.
+    private static func write(_ value: String, to path: String) -> NetlinkError? {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        if fd < 0 { return NetlinkError("open", path, code: errno) }
+        defer { close(fd) }
+        do {
+            try SystemCall.writeAll(fd, Array(value.utf8), path)
+        } catch {
+            return error
+        }
+        return nil
+    }
+}

@@ -209,10 +209,17 @@ let package = Package(
 
         // Seeded randomness shared by tests and benchmarks.
         .target(name: "TestSupport", path: "Tests/Support"),
-        // The `.ownThread` test trait: tests that block run off the two-thread concurrency pool.
+        // The `.ownThread` test trait: tests that block run off the two-thread concurrency pool; and
+        // TiedProcess, a long-lived child (etcd) that dies with the test runner.
         .target(name: "TestThreads", dependencies: ["CShims"], path: "Tests/Threads"),
         // A real etcd per test (TLS, auth, halt/resume) for every test target that talks to etcd.
-        .target(name: "EtcdTestSupport", dependencies: ["Etcd"], path: "Tests/EtcdSupport"),
+        .target(name: "EtcdTestSupport", dependencies: ["Etcd", "TestThreads"], path: "Tests/EtcdSupport"),
+        // For TiedProcessTests: starts a child through TestThreads' TiedProcess, then waits to be SIGKILLed.
+        .executableTarget(
+            name: "weft-tied-process-helper",
+            dependencies: ["TestThreads"],
+            path: "Tests/TiedProcessHelper"
+        ),
 
         // A Kubernetes API server for tests (TLS, bearer tokens, flannel's RBAC, nodes and pods with
         // list/watch/patch as kube-apiserver answers them, plus controls to expire, throttle and drop).

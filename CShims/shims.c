@@ -10,8 +10,11 @@
 #include <spawn.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <linux/close_range.h>
 #include "CShims.h"
 
 _Static_assert(sizeof(struct weft_mmsghdr) == sizeof(struct mmsghdr), "weft_mmsghdr must match struct mmsghdr");
@@ -85,4 +88,54 @@ pid_t weft_spawn(const char *path, char *const argv[], char *const envp[], const
     posix_spawnattr_destroy(&attributes);
     close(output[0]); close(output[1]); close(errors[0]); close(errors[1]);
     return -error;
+}
+
+pid_t weft_spawn_tied(const char *path, char *const argv[], char *const envp[], int output_fd, int death_signal) {
+    // The child reports a failed exec through this pipe; a successful one closes it (O_CLOEXEC).
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) < 0) return -errno;
+    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0) { int error = errno; close(report[0]); close(report[1]); return -error; }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        // Between fork and exec in a threaded process: async-signal-safe calls only.
+        int error = 0;
+        if (prctl(PR_SET_PDEATHSIG, death_signal) < 0) error = errno;
+        // The process died before the prctl took hold: no signal will come.
+        if (!error && getppid() != parent) _exit(127);
+        sigset_t none;
+        sigemptyset(&none);
+        if (!error) error = sigprocmask(SIG_SETMASK, &none, NULL) < 0 ? errno : 0;
+        for (int signal = 1; !error && signal < NSIG; signal++) {
+            if (signal != SIGKILL && signal != SIGSTOP) (void)sigaction(signal, &(struct sigaction){.sa_handler = SIG_DFL}, NULL);
+        }
+        if (!error && dup2(null_fd, 0) < 0) error = errno;
+        if (!error && dup2(output_fd, 1) < 0) error = errno;
+        if (!error && dup2(output_fd, 2) < 0) error = errno;
+        // Not closed here: the report pipe must stay open until the exec, which closes them all.
+        if (!error && close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) error = errno;
+        if (!error) {
+            execve(path, argv, envp ? envp : environ);
+            error = errno;
+        }
+        (void)!write(report[1], &error, sizeof error);
+        _exit(127);
+    }
+    int error = pid < 0 ? errno : 0;
+    close(null_fd);
+    close(report[1]);
+    if (pid > 0) {
+        int failure = 0;
+        ssize_t count;
+        do {
+            count = read(report[0], &failure, sizeof failure);
+        } while (count < 0 && errno == EINTR);
+        if (count == sizeof failure) {
+            error = failure;
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+        }
+    }
+    close(report[0]);
+    return error ? -error : pid;
 }

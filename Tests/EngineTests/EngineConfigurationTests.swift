@@ -1,6 +1,7 @@
 import Addressing
 import Engine
 import Glibc
+import Netlink
 import Testing
 
 /// Configuration arithmetic and refusals: no kernel needed (start() validates before any syscall).
@@ -30,6 +31,28 @@ struct EngineConfigurationTests {
         #expect(defaults.tunMTU == 1472)
         #expect(configuration { $0.backend = .vxlan }.tunMTU == 1450)
         #expect(configuration { $0.underlayMTU = 9001 }.tunMTU == 8973)
+    }
+
+    /// The TUN's setup comes from the same fields the engine runs with, its MTU from `tunMTU`.
+    @Test func theLinkIsTheTUNsNameMTUSubnetsAndNetworks() {
+        let vxlan = configuration {
+            $0.tunName = "flannel.1"
+            $0.backend = .vxlan
+        }.link
+        #expect(vxlan.name == "flannel.1")
+        #expect(vxlan.mtu == 1450)
+        #expect(vxlan.network == network && vxlan.subnet == subnet)
+        #expect(vxlan.ipv6 == nil)
+
+        let ipv6Network = IPv6Prefix("fc00::/48")!
+        let ipv6Subnet = IPv6Prefix("fc00:0:0:1::/64")!
+        let dualStack = configuration {
+            $0.ipv6Network = ipv6Network
+            $0.ipv6Subnet = ipv6Subnet
+        }.link
+        #expect(dualStack.ipv6?.network == ipv6Network && dualStack.ipv6?.subnet == ipv6Subnet)
+        // Half an IPv6 configuration (refused by start) puts nothing IPv6 on the TUN.
+        #expect(configuration { $0.ipv6Subnet = ipv6Subnet }.link.ipv6 == nil)
     }
 
     struct Refusal: Sendable, CustomTestStringConvertible {

@@ -1,5 +1,6 @@
 import Etcd
 import Foundation
+import TestThreads
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -12,7 +13,8 @@ import Glibc
 
 /// A throwaway single-member etcd on loopback, started by a test and stopped (that pid only) after
 /// it. A class, so `halt()` and `resume()` can stop the process and start a new one on the same
-/// ports and data directory (reconnect tests). Shared by every test target that needs etcd.
+/// ports and data directory (reconnect tests). Shared by every test target that needs etcd. etcd
+/// dies with the test runner, however the runner ends (`TiedProcess`).
 public final class TestEtcd: @unchecked Sendable {
     public static let binary = "/usr/bin/etcd"
     public static let isAvailable = FileManager.default.isExecutableFile(atPath: binary)
@@ -20,7 +22,7 @@ public final class TestEtcd: @unchecked Sendable {
 
     public let endpoint: String
     /// Replaced only by `resume()`, which tests call between awaits, never concurrently.
-    public private(set) var process: Process
+    public private(set) var process: TiedProcess
     public let dataDirectory: URL
     /// Set when etcd serves https and requires client certificates signed by `tls.authority`.
     public let tls: TestCertificates?
@@ -33,7 +35,7 @@ public final class TestEtcd: @unchecked Sendable {
 
     private init(
         endpoint: String,
-        process: Process,
+        process: TiedProcess,
         dataDirectory: URL,
         tls: TestCertificates?,
         namespace: String?,
@@ -104,7 +106,7 @@ public final class TestEtcd: @unchecked Sendable {
     /// Sends `signal` to this etcd only (SIGKILL: the connections drop without any goodbye).
     public func kill(signal: Int32) async {
         if process.isRunning {
-            Glibc.kill(process.processIdentifier, signal)
+            process.signal(signal)
             await waitForExit()
         }
     }
@@ -112,11 +114,11 @@ public final class TestEtcd: @unchecked Sendable {
     /// Freezes the process (SIGSTOP): its sockets stay open and the kernel still acknowledges
     /// what arrives, but nothing answers; `thaw()` lets it go on.
     public func freeze() {
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGSTOP) }
+        process.signal(SIGSTOP)
     }
 
     public func thaw() {
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGCONT) }
+        process.signal(SIGCONT)
     }
 
     /// Stops the process (SIGTERM to its pid), keeping the data directory for `resume()`.
@@ -163,21 +165,13 @@ public final class TestEtcd: @unchecked Sendable {
         throw TestEtcdFailure("metric \(name) not found")
     }
 
-    private static func launch(arguments: [String], namespace: String?, logFile: URL) throws -> Process {
-        let process = Process()
-        if let namespace {
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-            process.arguments = ["netns", "exec", namespace, binary] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = arguments
-        }
+    private static func launch(arguments: [String], namespace: String?, logFile: URL) throws -> TiedProcess {
         let handle = try FileHandle(forWritingTo: logFile)
+        defer { try? handle.close() }
         handle.seekToEndOfFile()
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        return process
+        guard let namespace else { return try TiedProcess.launch(binary, arguments, output: handle) }
+        // `ip netns exec` execs etcd: the pid, and the death signal with it, stay etcd's.
+        return try TiedProcess.launch("/usr/sbin/ip", ["netns", "exec", namespace, binary] + arguments, output: handle)
     }
 
     private static func start(

@@ -1,5 +1,6 @@
 import Etcd
 import Foundation
+import TestThreads
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -10,12 +11,13 @@ import Glibc
 #endif
 
 /// Three etcd members on loopback, one data directory each, started and stopped (those pids only)
-/// by a test: for leader loss and failover under load.
+/// by a test: for leader loss and failover under load. They die with the test runner, however it
+/// ends (`TiedProcess`).
 public final class TestEtcdCluster: @unchecked Sendable {
     public struct Member {
         public let name: String
         public let client: String
-        public let process: Process
+        public let process: TiedProcess
     }
 
     public private(set) var members: [Member] = []
@@ -54,19 +56,19 @@ public final class TestEtcdCluster: @unchecked Sendable {
                 let peerURL = "http://127.0.0.1:\(peer)"
                 let log = directory.appendingPathComponent("\(name).log")
                 _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: TestEtcd.binary)
-                process.arguments = [
-                    "--name", name, "--data-dir", directory.appendingPathComponent(name).path,
-                    "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
-                    "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-                    "--initial-cluster", initial, "--initial-cluster-state", "new",
-                    "--heartbeat-interval", "50", "--election-timeout", "500",
-                ]
                 let handle = try FileHandle(forWritingTo: log)
-                process.standardOutput = handle
-                process.standardError = handle
-                try process.run()
+                defer { try? handle.close() }
+                let process = try TiedProcess.launch(
+                    TestEtcd.binary,
+                    [
+                        "--name", name, "--data-dir", directory.appendingPathComponent(name).path,
+                        "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+                        "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+                        "--initial-cluster", initial, "--initial-cluster-state", "new",
+                        "--heartbeat-interval", "50", "--election-timeout", "500",
+                    ],
+                    output: handle
+                )
                 cluster.members.append(Member(name: name, client: clientURL, process: process))
             }
             let client = try EtcdClient(endpoints: cluster.endpoints)
@@ -97,12 +99,12 @@ public final class TestEtcdCluster: @unchecked Sendable {
 
     /// SIGKILL to one member: no goodbye to its peers or clients.
     public func kill(_ member: Member) {
-        if member.process.isRunning { Glibc.kill(member.process.processIdentifier, SIGKILL) }
+        member.process.signal(SIGKILL)
     }
 
     func stop() {
         for member in members where member.process.isRunning {
-            Glibc.kill(member.process.processIdentifier, SIGCONT)
+            member.process.signal(SIGCONT)
             member.process.terminate()
             while member.process.isRunning { usleep(10_000) }
         }

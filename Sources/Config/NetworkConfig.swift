@@ -61,7 +61,7 @@ public struct NetworkConfig: Equatable, Sendable {
     public struct Scope: Sendable, Equatable {
         let refusesIPv6: Bool
 
-        /// What weftd's backends carry: EnableIPv6 is refused except under host-gw
+        /// What weftd's backends carry: EnableIPv6 is refused under vxlan
         /// (`refuseWhatWeftDoesNotCarry`).
         public static let carried = Scope(refusesIPv6: true)
         /// Dual-stack configs too, for the parts that handle IPv6 before the backends carry it
@@ -218,10 +218,10 @@ public struct NetworkConfig: Equatable, Sendable {
                 "EnableIPv4 false (an IPv6-only network) is not supported yet: Weft's backends carry IPv4 only; remove \"EnableIPv4\" or set it to true"
             )
         }
-        guard config.ipv6 == nil || !scope.refusesIPv6 || config.backend.kind == .hostGateway else {
+        guard config.ipv6 == nil || !scope.refusesIPv6 || config.backend.kind != .vxlan else {
             throw refuse(
                 "EnableIPv6",
-                "EnableIPv6 true is not supported yet with the \(config.backend.kind.rawValue) backend: Weft carries IPv6 through host-gw only so far (the IPv6 fields are valid); use Backend host-gw, or remove \"EnableIPv6\" or set it to false"
+                "EnableIPv6 true is not supported yet with the vxlan backend: Weft carries IPv6 through host-gw and udp only so far (the IPv6 fields are valid); use Backend host-gw or udp, or remove \"EnableIPv6\" or set it to false"
             )
         }
         return config

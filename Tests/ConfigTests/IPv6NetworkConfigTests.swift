@@ -273,21 +273,22 @@ func dualStack(_ ipv6Fields: String) -> String {
 
 @Suite struct IPv6NetworkConfigRefusal {
     @Test func enableIPv6IsRefusedInOneLineNamingTheFix() {
-        let error = configError(dualStack(#""IPv6Network":"fc00::/48""#))
-        expectOneLine(error, field: "EnableIPv6", mentions: ["udp backend", "host-gw", "set it to false"])
         let vxlan = configError(
             #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}"#
         )
-        expectOneLine(vxlan, field: "EnableIPv6", mentions: ["vxlan backend"])
+        expectOneLine(vxlan, field: "EnableIPv6", mentions: ["vxlan backend", "host-gw", "udp", "set it to false"])
     }
 
-    /// host-gw routes IPv6 subnets via the peers' PublicIPv6, so a dual-stack host-gw network is taken.
-    @Test func enableIPv6IsTakenWithHostGateway() throws {
-        let config = try NetworkConfig.parse(
-            #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"host-gw"}}"#
-        )
-        #expect(config.ipv6?.network == IPv6Prefix("fc00::/48"))
-        #expect(config.backend.kind == .hostGateway)
+    /// host-gw routes IPv6 subnets via the peers' PublicIPv6 and the udp engine carries inner IPv6,
+    /// so dual-stack host-gw and udp networks are taken (udp is the default backend).
+    @Test func enableIPv6IsTakenWithHostGatewayAndUDP() throws {
+        for (backend, kind) in [(#","Backend":{"Type":"host-gw"}"#, BackendConfig.Kind.hostGateway), ("", .udp)] {
+            let config = try NetworkConfig.parse(
+                #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48"\#(backend)}"#
+            )
+            #expect(config.ipv6?.network == IPv6Prefix("fc00::/48"))
+            #expect(config.backend.kind == kind)
+        }
     }
 
     @Test func theIPv6FieldsAreValidatedBeforeTheRefusal() {
@@ -324,16 +325,11 @@ func dualStack(_ ipv6Fields: String) -> String {
     }
 
     @Test func kubernetesModeRefusesTheSameWay() {
-        expectOneLine(
-            configError(#"{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48"}"#),
-            field: "EnableIPv6"
-        )
+        let vxlan = #"{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}"#
+        expectOneLine(configError(vxlan), field: "EnableIPv6")
         do {
-            _ = try NetworkConfig.parse(
-                #"{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48"}"#,
-                checks: .podCIDRs
-            )
-            Issue.record("EnableIPv6 parsed in Kubernetes mode")
+            _ = try NetworkConfig.parse(vxlan, checks: .podCIDRs)
+            Issue.record("EnableIPv6 with vxlan parsed in Kubernetes mode")
         } catch {
             #expect(error.field == "EnableIPv6")
         }

@@ -213,9 +213,11 @@ func expectOneLine(
 
     @Test func ipv6IsRefusedClearly() {
         expectOneLine(
-            configError(#"{"Network":"10.3.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48"}"#),
+            configError(
+                #"{"Network":"10.3.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}"#
+            ),
             field: "EnableIPv6",
-            mentions: ["udp backend", "host-gw"]
+            mentions: ["vxlan backend", "host-gw", "udp"]
         )
     }
 
@@ -516,7 +518,10 @@ func expectOneLine(
         (#"{"Network":"10.244.0.0/16","SubnetLen":"24"}"#, "SubnetLen"),
         (#"{"Network":"10.244.0.0/16","SubnetMin":"ten"}"#, "SubnetMin"),
         (#"{"Network":"10.244.0.0/16","Backend":{"Type":"bogus"}}"#, "Backend"),
-        (#"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48"}"#, "EnableIPv6"),
+        (
+            #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}"#,
+            "EnableIPv6"
+        ),
         (#"{"Network":"10.244.0.0/16","EnableIPv6":true}"#, "IPv6Network"),
     ])
     func syntaxTypesNetworkAndBackendAreStillChecked(json: String, field: String) {

@@ -144,6 +144,40 @@ extension WeftdBeds {
             for index in 1...2 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
         }
 
+        /// udp: the engine carries the containers' IPv6 packets over the IPv4 underlay (flannel's udp
+        /// backend carries IPv4 only): the TUN holds the IPv6 subnet's /128 and the IPv6Network's
+        /// route, and /v1/routes shows each IPv6 subnet via its peer's PublicIP and port.
+        @Test(.timeLimit(.minutes(2)))
+        func udpCarriesIPv6OverTheIPv4Underlay() throws {
+            let bed = try Bed(hosts: 3)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            try bed.putConfig(
+                #"{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"udp"}}"#
+            )
+            for index in 1...3 { try Self.addIPv6Underlay(bed, index) }
+            let (daemons, subnets) = try bed.startReady([1, 2, 3])
+            var bases: [Int: String] = [:]
+            for index in 1...3 {
+                let base = try #require(Self.ipv6Base(bed, index), "\(bed.subnetEnv(index))")
+                bases[index] = base
+                #expect(bed.subnetEnv(index)["FLANNEL_MTU"] == "1472", "\(bed.subnetEnv(index))")
+                let tun = try bed.exec(bed.host(index), ["/usr/sbin/ip", "-6", "addr", "show", "dev", "flannel0"])
+                #expect(tun.contains("\(base)/128"), "host \(index): \(tun)")
+                try bed.addressContainer(index, subnet: subnets[index]!)
+                try Self.addressContainerIPv6(bed, index, base: base)
+            }
+            WeftdEndToEndTests.pingMatrix(bed, subnets, "dual-stack udp, IPv4")
+            Self.ping6Matrix(bed, bases, "dual-stack udp")
+            let ipv6 = try #require(try StatusClient(path: bed.statusSocket(1)).routes().ipv6)
+            #expect(
+                Set(ipv6.routes.map { "\($0.subnet) \($0.publicIP):\($0.port ?? 0)" })
+                    == ["\(bases[2]!)/64 \(bed.hostIP(2)):8285", "\(bases[3]!)/64 \(bed.hostIP(3)):8285"],
+                "\(ipv6)"
+            )
+            for index in 1...3 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
+        }
+
         /// Kubernetes mode: each Node's two podCIDRs are its lease, weftd annotates its PublicIPv6
         /// as kube-flannel does, and the IPv6 podCIDRs are routed via the peers' PublicIPv6.
         @Test(.timeLimit(.minutes(2)))

@@ -15,6 +15,7 @@ extension Dataplane: LeaseDataplane {
             times: publications,
             backend: backend,
             direct: direct?.directSubnets,
+            ipv6: ipv6?.report,
             at: now
         )
     }

@@ -21,6 +21,8 @@ final class Dataplane: Sendable {
     let backend: Backend
     /// When each route table was published, for /v1/routes.
     let publications: PublicationTimes
+    /// A dual-stack lease's IPv6 side, for /v1/routes; nil on an IPv4-only one.
+    let ipv6: IPv6Side?
     /// vxlan only: DirectRouting's kernel routes (with it off, only a previous run's are removed).
     let direct: DirectRouteKeeper?
     private let watching: Task<Void, Never>
@@ -81,7 +83,11 @@ final class Dataplane: Sendable {
                 // Both backends segment and coalesce on io_uring; with --engine auto the engine
                 // turns offloads off itself (one line) when it falls back to recvmmsg/sendmmsg.
                 offloads: options.offloads && options.engine != .mmsg,
-                busyPoll: options.busyPoll
+                busyPoll: options.busyPoll,
+                // A dual-stack lease: inner IPv6 over the same IPv4 underlay (udp only, see NetworkConfig).
+                ipv6Network: lease.ipv6Subnet == nil ? nil : config.ipv6?.network,
+                ipv6Subnet: lease.ipv6Subnet,
+                ipv6SubnetLength: config.ipv6?.subnetLength
             ),
             log: { logger.info("\($0)") }
         )
@@ -120,6 +126,8 @@ final class Dataplane: Sendable {
 
         let routeLog = RouteLog(logger: logger)
         let publications = PublicationTimes()
+        let ipv6 = IPv6Side(lease, underlay: .ipv4)
+        let ipv6Publisher = engine.ipv6Publisher
         let watcher = PeerFollowing.watcher(
             for: lease,
             context: context,
@@ -129,6 +137,18 @@ final class Dataplane: Sendable {
             publications: publications,
             onPublication: { [direct] publication in
                 routeLog.record(publication.routes)
+                if let ipv6 {
+                    ipv6.record(publication.ipv6Peers)
+                    ipv6Publisher.publish(
+                        IPv6RouteSnapshot(
+                            routes: publication.ipv6Peers.map(\.route),
+                            network: ipv6.network,
+                            subnetLength: ipv6.localSubnet.length,
+                            localSubnet: ipv6.localSubnet,
+                            generation: publication.generation
+                        )
+                    )
+                }
                 direct?.reconcile(publication.routes)
             }
         )
@@ -138,6 +158,7 @@ final class Dataplane: Sendable {
         self.watcher = watcher
         self.backend = config.backend.kind == .vxlan ? .vxlan : .udp
         self.publications = publications
+        self.ipv6 = ipv6
         self.direct = direct
         self.logger = logger
         watching = Task { await watcher.run() }

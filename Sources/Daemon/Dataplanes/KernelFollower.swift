@@ -13,15 +13,8 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
     private let backend: Backend
     private let publisher: RouteTablePublisher
     private let publications: PublicationTimes
-    /// A dual-stack lease's IPv6Network and IPv6 subnet, for /v1/routes; nil on an IPv4-only one.
-    private let ipv6: (network: IPv6Prefix, localSubnet: IPv6Prefix)?
-    /// The last publication's IPv6 peers.
-    private let ipv6Peers = LastIPv6Peers()
-
-    /// Written by the watcher's callback, read by the reports.
-    final class LastIPv6Peers: Sendable {
-        let peers = Mutex<[IPv6Peer]>([])
-    }
+    /// A dual-stack lease's IPv6 side for /v1/routes; nil on an IPv4-only one.
+    private let ipv6: IPv6Side?
     private let firstReconcile: AsyncStream<Void>
     private let watching: Task<Void, Never>
     private let resyncing: Task<Void, Never>
@@ -47,7 +40,7 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
             )
         )
         let publications = PublicationTimes()
-        let ipv6Peers = self.ipv6Peers
+        let ipv6 = IPv6Side(lease, underlay: .ipv6)
         let watcher = PeerFollowing.watcher(
             for: lease,
             context: context,
@@ -57,7 +50,7 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
             publications: publications,
             onPublication: { publication in
                 onRoutes(publication.routes)
-                ipv6Peers.peers.withLock { $0 = publication.ipv6Peers }
+                ipv6?.record(publication.ipv6Peers)
                 keeper.reconcile(publication.routes, ipv6: publication.ipv6Peers)
             }
         )
@@ -65,7 +58,7 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
         self.backend = backend
         self.publisher = publisher
         self.publications = publications
-        ipv6 = lease.ipv6Subnet.flatMap { subnet in lease.config.ipv6.map { ($0.network, subnet) } }
+        self.ipv6 = ipv6
         self.firstReconcile = firstReconcile
         watching = Task { await watcher.run() }
         resyncing = keeper.resyncing()
@@ -91,13 +84,7 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
             dataplane: "kernel",
             kernel: kernel,
             direct: direct,
-            ipv6: ipv6.map {
-                DataplaneReports.ipv6Routes(
-                    network: $0.network,
-                    localSubnet: $0.localSubnet,
-                    peers: ipv6Peers.peers.withLock { $0 }
-                )
-            },
+            ipv6: ipv6?.report,
             at: now
         )
     }

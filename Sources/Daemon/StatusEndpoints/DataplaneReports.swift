@@ -1,5 +1,4 @@
 import Addressing
-import ControlPlane
 import Engine
 import Forwarding
 import Foundation
@@ -37,23 +36,6 @@ enum DataplaneReports {
             routes: entries.sorted { $0.sortKey < $1.sortKey }.map(\.entry),
             kernel: kernel,
             ipv6: ipv6
-        )
-    }
-
-    /// The IPv6 side of a kernel dataplane's report: each peer's IPv6 subnet via its PublicIPv6.
-    static func ipv6Routes(network: IPv6Prefix, localSubnet: IPv6Prefix, peers: [IPv6Peer]) -> RoutesReport.IPv6Routes {
-        RoutesReport.IPv6Routes(
-            network: "\(network)",
-            localSubnet: "\(localSubnet)",
-            routes: peers.sorted { $0.subnet.network < $1.subnet.network }.map { peer in
-                RoutesReport.Entry(
-                    subnet: "\(peer.subnet)",
-                    publicIP: peer.publicIPv6.map { "\($0)" } ?? "-",
-                    port: nil,
-                    backend: peer.nextHop.backend.rawValue,
-                    vtepMAC: peer.vtepMAC.map { "\($0)" }
-                )
-            }
         )
     }
 

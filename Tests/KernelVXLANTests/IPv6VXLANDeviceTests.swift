@@ -254,4 +254,84 @@ struct IPv6VXLANDeviceTests {
             #expect(try Self.ip(namespace, "-d", "link", "show", "flannel-v6.1").contains("local 2001:db8::1"))
         }
     }
+
+    /// flanneld's flannel-v6.1 with its entries (routes under proto boot, IPv6's metric 1024) is
+    /// adopted: the same device, the wanted peer's route rewritten under Weft's protocol, a departed
+    /// peer's entries and an old lease's address gone, an operator's route kept.
+    @Test func adoptsFlanneldsDeviceAndEntries() throws {
+        try TestNamespace.with { namespace in
+            _ = try Self.ip(namespace, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
+            _ = try Self.ip(namespace, "addr", "add", "2001:db8::1/64", "dev", "eth0", "nodad")
+            _ = try Self.ip(namespace, "link", "set", "eth0", "up")
+            for arguments in [
+                [
+                    "link", "add", "flannel-v6.1", "address", "0e:00:00:00:00:77", "type", "vxlan", "id", "1", "local",
+                    "2001:db8::1", "dev", "eth0", "dstport", "8472", "nolearning",
+                ],
+                ["link", "set", "flannel-v6.1", "mtu", "1430", "up"],
+                ["addr", "add", "fc00:0:0:9::/128", "dev", "flannel-v6.1", "nodad"],  // an old lease's
+                ["route", "add", "fc00:0:0:200::/64", "dev", "flannel-v6.1", "proto", "static"],  // an operator's
+            ] {
+                let (status, output) = try TestNamespace.run(["-n", namespace.name] + arguments)
+                #expect(status == 0, "ip \(arguments): \(output)")
+            }
+            for n: UInt16 in [2, 4] {
+                _ = try Self.ip(
+                    namespace,
+                    "-6",
+                    "neigh",
+                    "add",
+                    "\(Self.subnet(n).network)",
+                    "lladdr",
+                    "\(Self.mac(n))",
+                    "dev",
+                    "flannel-v6.1",
+                    "nud",
+                    "permanent"
+                )
+                let (status, output) = try Self.exec(
+                    namespace,
+                    "/usr/sbin/bridge",
+                    "fdb",
+                    "append",
+                    "\(Self.mac(n))",
+                    "dev",
+                    "flannel-v6.1",
+                    "dst",
+                    "\(Self.underlay(n))"
+                )
+                #expect(status == 0, "\(output)")
+                _ = try Self.ip(
+                    namespace,
+                    "-6",
+                    "route",
+                    "add",
+                    "\(Self.subnet(n))",
+                    "via",
+                    "\(Self.subnet(n).network)",
+                    "dev",
+                    "flannel-v6.1",
+                    "onlink"
+                )
+            }
+            let index = try namespace.enter { try RouteNetlink.interfaceIndex("flannel-v6.1") }
+
+            let (setup, result) = try Self.withDevice(namespace, 1) { device in
+                (try device.setUp(), try device.reconcile([Self.peer(2)]))
+            }
+            #expect(setup == .adopted)
+            #expect(try namespace.enter { try RouteNetlink.interfaceIndex("flannel-v6.1") } == index, "the same device")
+            #expect(result.added.map(\.route.subnet) == [Self.subnet(2)], "only the route is rewritten under proto 87")
+            #expect(result.removedRoutes.map(\.destination) == [Self.subnet(4)], "\(result)")
+            let routes = try Self.ip(namespace, "-6", "route", "show", "dev", "flannel-v6.1")
+            #expect(routes.contains("fc00:0:0:2::/64 via fc00:0:0:2:: proto 87 metric 1024 onlink"), "\(routes)")
+            #expect(!routes.contains("fc00:0:0:4::"), "\(routes)")
+            #expect(routes.contains("fc00:0:0:200::/64 proto static"), "an operator's route stays: \(routes)")
+            #expect(!(try Self.ip(namespace, "-6", "neigh", "show", "dev", "flannel-v6.1")).contains("fc00:0:0:4::"))
+            #expect(!(try Self.bridgeFDB(namespace)).contains("0e:00:00:00:00:04"))
+            let addresses = try Self.ip(namespace, "-6", "addr", "show", "dev", "flannel-v6.1")
+            #expect(addresses.contains("fc00:0:0:1::/128") && !addresses.contains("fc00:0:0:9::"), "\(addresses)")
+            #expect(try Self.ip(namespace, "link", "show", "flannel-v6.1").contains("link/ether 0e:00:00:00:00:01"))
+        }
+    }
 }

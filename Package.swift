@@ -365,7 +365,7 @@ let package = Package(
         // Plan tests run anywhere; the device tests need root (a network namespace) and skip otherwise.
         .testTarget(
             name: "KernelVXLANTests",
-            dependencies: ["KernelVXLAN", "Netlink", "Routes", "Addressing", "CShims", "TestThreads"]
+            dependencies: ["KernelVXLAN", "Netlink", "Routes", "Addressing", "CShims", "TestSupport", "TestThreads"]
         ),
         // Codec tests run anywhere; the kernel tests need root (a network namespace) and skip otherwise.
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Addressing", "CShims", "TestThreads"]),

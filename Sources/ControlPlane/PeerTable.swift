@@ -221,24 +221,3 @@ public struct PeerTable: Sendable {
         return .peer(subnet: subnet, nextHop: nextHop, ipv6: ipv6)
     }
 }
-
-/// A peer's IPv6 half: its subnet and what its lease publishes for reaching it over either underlay.
-public struct IPv6Peer: Sendable, Hashable {
-    public var subnet: IPv6Prefix
-    /// The peer's IPv4 next hop (as its IPv4 route has): Weft's engine carries inner IPv6 over it.
-    public var nextHop: NextHop
-    /// The lease's PublicIPv6: the IPv6 underlay of flannel's `flannel-v6.<VNI>` and host-gw's v6 routes.
-    public var publicIPv6: IPv6Address?
-    /// BackendV6Data's VtepMAC (vxlan leases with an IPv6 part).
-    public var vtepMAC: MACAddress?
-
-    public init(subnet: IPv6Prefix, nextHop: NextHop, publicIPv6: IPv6Address?, vtepMAC: MACAddress?) {
-        self.subnet = subnet
-        self.nextHop = nextHop
-        self.publicIPv6 = publicIPv6
-        self.vtepMAC = vtepMAC
-    }
-
-    /// The route over the IPv4 underlay.
-    public var route: IPv6Route { IPv6Route(subnet: subnet, nextHop: nextHop) }
-}

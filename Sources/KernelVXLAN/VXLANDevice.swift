@@ -4,10 +4,12 @@ import Glibc
 import Netlink
 import Routes
 
-/// flanneld's vxlan dataplane: the kernel's vxlan device flannel.<VNI> moves the packets, and Weft
-/// only programs it over rtnetlink, as flanneld does: the device (VNI, local address, underlay,
-/// port, learning off, GBP when asked, the VTEP MAC, MTU, the subnet's .0 as a /32, up), then per
-/// peer a neighbour, an FDB entry and an onlink route (see `VXLANEntriesPlan`).
+/// flanneld's vxlan dataplane: the kernel's vxlan device flannel.<VNI> (`VXLANDevice`, IPv4 over
+/// an IPv4 underlay) or flannel-v6.<VNI> (`IPv6VXLANDevice`, IPv6 over an IPv6 underlay) moves the
+/// packets, and Weft only programs it over rtnetlink, as flanneld does: the device (VNI, local
+/// address, underlay, port, learning off, GBP when asked, the VTEP MAC, MTU, the subnet's network
+/// address as a /32 or /128, up), then per peer a neighbour, an FDB entry and an onlink route (see
+/// `VXLANEntriesPlanOf`).
 ///
 /// `reconcile` reads the kernel's entries every time rather than trusting what it did before, so
 /// the first call after a restart removes the previous run's entries that are no longer wanted
@@ -18,7 +20,10 @@ import Routes
 /// call `setUp`, keep it in a `Mutex`, call `reconcile` from the peer watcher's publications and
 /// `resync` every 10 s; `isPresent` (or the name's index, read without the lock) tells whether
 /// someone deleted the device.
-public struct VXLANDevice: ~Copyable, Sendable {
+public struct VXLANDeviceOf<Peer: VXLANPeer>: ~Copyable, Sendable {
+    public typealias Address = Peer.Address
+    public typealias Plan = VXLANEntriesPlanOf<Peer>
+
     /// What `setUp` found under the device's name.
     public enum Setup: Equatable, Sendable {
         case created
@@ -29,11 +34,11 @@ public struct VXLANDevice: ~Copyable, Sendable {
 
     /// What one `reconcile` did.
     public struct Reconciliation: Equatable, Sendable {
-        public var added: [VXLANEntriesPlan.PeerEntries] = []
-        public var removedNeighbours: [NeighbourEntry] = []
-        public var removedFDB: [FDBEntry] = []
-        public var removedRoutes: [KernelRoute] = []
-        public var refused: [VXLANEntriesPlan.Refusal] = []
+        public var added: [Plan.PeerEntries] = []
+        public var removedNeighbours: [NeighbourEntryOf<Address>] = []
+        public var removedFDB: [FDBEntryOf<Address>] = []
+        public var removedRoutes: [KernelRouteOf<Address>] = []
+        public var refused: [Plan.Refusal] = []
         /// Peers whose entries were all in place already.
         public var kept = 0
     }
@@ -45,36 +50,36 @@ public struct VXLANDevice: ~Copyable, Sendable {
         public var written = 0
         public var removed = 0
         /// Peers refused by the last reconcile, by reason.
-        public var refused: [VXLANEntriesPlan.RefusalReason: Int] = [:]
+        public var refused: [VXLANRefusalReason: Int] = [:]
     }
 
     /// The kernel's entries on the device that Weft owns, for `weft routes`.
     public struct Listing: Equatable, Sendable {
-        public var neighbours: [NeighbourEntry]
-        public var fdb: [FDBEntry]
-        public var routes: [KernelRoute]
+        public var neighbours: [NeighbourEntryOf<Address>]
+        public var fdb: [FDBEntryOf<Address>]
+        public var routes: [KernelRouteOf<Address>]
     }
 
-    public let wanted: VXLANLink
-    public let network: IPv4Prefix
-    public let localSubnet: IPv4Prefix
-    /// Our PublicIP: a peer claiming it is refused.
-    public let publicIP: IPv4Address
+    public let wanted: VXLANLinkOf<Address>
+    public let network: Address.Prefix
+    public let localSubnet: Address.Prefix
+    /// Our PublicIP (PublicIPv6 for flannel-v6): a peer claiming it is refused.
+    public let publicIP: Address
     /// The device's index once `setUp` ran; 0 before.
     public private(set) var index: Int32 = 0
     public private(set) var statistics = Statistics()
 
     private var netlink: RouteNetlink
     private let log: @Sendable (String) -> Void
-    private var wantedRoutes: [Route] = []
-    private var previousRefusals: Set<VXLANEntriesPlan.Refusal> = []
+    private var wantedRoutes: [Peer] = []
+    private var previousRefusals: Set<Plan.Refusal> = []
 
     /// Opens a NETLINK_ROUTE socket in the calling thread's network namespace. Touches nothing until `setUp`.
     public init(
-        link: VXLANLink,
-        localSubnet: IPv4Prefix,
-        network: IPv4Prefix,
-        publicIP: IPv4Address,
+        link: VXLANLinkOf<Address>,
+        localSubnet: Address.Prefix,
+        network: Address.Prefix,
+        publicIP: Address,
         log: @escaping @Sendable (String) -> Void = { _ in }
     ) throws(NetlinkError) {
         netlink = try RouteNetlink()
@@ -85,11 +90,12 @@ public struct VXLANDevice: ~Copyable, Sendable {
         self.log = log
     }
 
-    /// The device's address, flannel's: the lease subnet's network address as a /32.
-    public var address: IPv4Address { localSubnet.network }
+    /// The device's address, flannel's: the lease subnet's network address as a /32 (/128).
+    public var address: Address { localSubnet.network }
 
     /// Creates the device, or adopts a compatible one (see `VXLANDeviceDecision`), then sets its
-    /// MAC and MTU, brings it up and makes the subnet's .0/32 its only address inside the Network.
+    /// MAC and MTU, brings it up and makes the subnet's address (/32, /128) its only address inside
+    /// the Network.
     public mutating func setUp() throws(NetlinkError) -> Setup {
         let setup: Setup
         let found = try netlink.linkState(named: wanted.name)
@@ -117,11 +123,13 @@ public struct VXLANDevice: ~Copyable, Sendable {
         }
         try netlink.configureLink(index: index, mac: mac, mtu: mtu)
         // Ours first: removing a device's last address would flush every route through it.
-        let current = try netlink.addresses(interfaceIndex: index)
-        if !current.contains(where: { $0.address == address && $0.prefixLength == 32 }) {
-            try netlink.addAddress(address, prefixLength: 32, index: index)
+        let hostLength = Address.bitWidth
+        let current = try netlink.addresses(interfaceIndex: index, Address.self)
+        if !current.contains(where: { $0.address == address && $0.prefixLength == hostLength }) {
+            try netlink.addAddress(address, prefixLength: hostLength, index: index)
         }
-        for old in current where network.contains(old.address) && !(old.address == address && old.prefixLength == 32) {
+        for old in current
+        where network.contains(old.address) && !(old.address == address && old.prefixLength == hostLength) {
             try netlink.deleteAddress(old)
             log("vxlan: removed address \(old.address)/\(old.prefixLength) from \(wanted.name), not our lease's")
         }
@@ -137,7 +145,7 @@ public struct VXLANDevice: ~Copyable, Sendable {
     /// publication's routes). Refused peers and per-entry kernel errors do not stop the others;
     /// only a failed dump throws.
     @discardableResult
-    public mutating func reconcile(_ routes: [Route]) throws(NetlinkError) -> Reconciliation {
+    public mutating func reconcile(_ routes: [Peer]) throws(NetlinkError) -> Reconciliation {
         wantedRoutes = routes
         return try reconcileWanted()
     }
@@ -146,7 +154,7 @@ public struct VXLANDevice: ~Copyable, Sendable {
     /// split made again, which may move peers): puts back what someone else removed, and brings
     /// the device up again if someone took it down (which flushed its routes).
     @discardableResult
-    public mutating func resync(_ routes: [Route]? = nil) throws(NetlinkError) -> Reconciliation {
+    public mutating func resync(_ routes: [Peer]? = nil) throws(NetlinkError) -> Reconciliation {
         if let routes { wantedRoutes = routes }
         if try !netlink.linkState(index: index).isUp {
             try netlink.configureLink(index: index)
@@ -159,28 +167,28 @@ public struct VXLANDevice: ~Copyable, Sendable {
     public mutating func listing() throws(NetlinkError) -> Listing {
         let index = index
         return Listing(
-            neighbours: try netlink.neighbours(interfaceIndex: index).filter(\.isPermanent),
-            fdb: try netlink.fdbEntries(interfaceIndex: index).filter { $0.destination != nil },
-            routes: try netlink.mainTableRoutes().filter { VXLANEntriesPlan.owns($0, device: index, network: network) }
+            neighbours: try netlink.neighbours(interfaceIndex: index, Address.self).filter(\.isPermanent),
+            fdb: try netlink.fdbEntries(interfaceIndex: index, Address.self).filter { $0.destination != nil },
+            routes: try netlink.mainTableRoutes(Address.self).filter { Plan.owns($0, device: index, network: network) }
         )
     }
 
     /// What a reconcile would change now, without changing it: entries missing or different from
     /// the last routes given, and entries no peer accounts for. Empty when the kernel is in step.
-    public mutating func pending() throws(NetlinkError) -> VXLANEntriesPlan {
+    public mutating func pending() throws(NetlinkError) -> Plan {
         try plan()
     }
 
-    private mutating func plan() throws(NetlinkError) -> VXLANEntriesPlan {
-        VXLANEntriesPlan(
+    private mutating func plan() throws(NetlinkError) -> Plan {
+        Plan(
             device: index,
             network: network,
             localSubnet: localSubnet,
             localAddress: publicIP,
             wanted: wantedRoutes,
-            neighbours: try netlink.neighbours(interfaceIndex: index),
-            fdb: try netlink.fdbEntries(interfaceIndex: index),
-            routes: try netlink.mainTableRoutes()
+            neighbours: try netlink.neighbours(interfaceIndex: index, Address.self),
+            fdb: try netlink.fdbEntries(interfaceIndex: index, Address.self),
+            routes: try netlink.mainTableRoutes(Address.self)
         )
     }
 
@@ -203,14 +211,15 @@ public struct VXLANDevice: ~Copyable, Sendable {
             }
         }
 
-        var failed = Set<IPv4Prefix>()
-        func refuse(_ peer: VXLANEntriesPlan.PeerEntries, _ error: NetlinkError) {
+        var failed = Set<Address.Prefix>()
+        func refuse(_ peer: Plan.PeerEntries, _ error: NetlinkError) {
             failed.insert(peer.route.subnet)
             result.refused.append(
-                VXLANEntriesPlan.Refusal(
+                Plan.Refusal(
                     route: peer.route,
                     reason: .kernelError,
-                    description: "vxlan: refusing peer \(peer.route.subnet) at \(peer.route.nextHop.publicIP): \(error)"
+                    description:
+                        "vxlan: refusing peer \(peer.route.subnet) at \(peer.fdb.destination.map { "\($0)" } ?? "-"): \(error)"
                 )
             )
         }
@@ -239,7 +248,7 @@ public struct VXLANDevice: ~Copyable, Sendable {
             if changed {
                 result.added.append(peer)
                 log(
-                    "vxlan: peer \(peer.route.subnet): neighbour \(peer.neighbour.address) lladdr \(peer.route.nextHop.vtepMAC), fdb dst \(peer.route.nextHop.publicIP), route via \(peer.neighbour.address) onlink"
+                    "vxlan: peer \(peer.route.subnet): neighbour \(peer.neighbour.address) lladdr \(peer.fdb.mac), fdb dst \(peer.fdb.destination.map { "\($0)" } ?? "-"), route via \(peer.neighbour.address) onlink"
                 )
             } else {
                 result.kept += 1
@@ -276,7 +285,7 @@ public struct VXLANDevice: ~Copyable, Sendable {
         statistics.written += written
         statistics.removed += removed
         statistics.refused = [:]
-        var current = Set<VXLANEntriesPlan.Refusal>()
+        var current = Set<Plan.Refusal>()
         for refusal in result.refused {
             statistics.refused[refusal.reason, default: 0] += 1
             current.insert(refusal)
@@ -286,3 +295,6 @@ public struct VXLANDevice: ~Copyable, Sendable {
         return result
     }
 }
+
+public typealias VXLANDevice = VXLANDeviceOf<Route>
+public typealias IPv6VXLANDevice = VXLANDeviceOf<IPv6Peer>

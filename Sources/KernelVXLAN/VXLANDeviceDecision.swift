@@ -1,7 +1,8 @@
+import Addressing
 import Netlink
 
-/// What to do with whatever holds the name flannel.<VNI> before the kernel dataplane starts,
-/// decided from the kernel's description of it alone.
+/// What to do with whatever holds the name flannel.<VNI> (flannel-v6.<VNI>) before the kernel
+/// dataplane starts, decided from the kernel's description of it alone.
 public enum VXLANDeviceDecision: Equatable, Sendable {
     /// Nothing by that name: create the device.
     case create
@@ -9,19 +10,28 @@ public enum VXLANDeviceDecision: Equatable, Sendable {
     /// traffic does not stop; its MAC, MTU and address are set to what the lease says.
     case adopt(index: Int32)
     /// A device weftd or flanneld made that cannot serve (weftd's TUN, or a vxlan device with
-    /// another VNI, port, address or underlay): delete it, with its entries, and create ours.
+    /// another VNI, port, address, address family or underlay): delete it, with its entries, and
+    /// create ours.
     case replace(index: Int32, reason: String)
     /// A device of another kind (a bridge, a veth): someone else's, left alone; weftd cannot start.
     case refuse(String)
 
-    public static func decide(existing: LinkState?, wanted: VXLANLink) -> VXLANDeviceDecision {
+    public static func decide<Address>(existing: LinkState?, wanted: VXLANLinkOf<Address>) -> VXLANDeviceDecision {
         guard let existing else { return .create }
         switch existing.kind {
         case "vxlan":
-            guard let attributes = existing.vxlan else {
+            guard let attributes = existing.vxlan(Address.self) else {
+                if let other = existing.vxlan?.local.map({ "\($0)" }) ?? existing.vxlan6?.local.map({ "\($0)" }) {
+                    return .replace(
+                        index: existing.index,
+                        reason: "a vxlan device with local address \(other), wanted an \(Address.familyName) one"
+                    )
+                }
                 return .replace(
                     index: existing.index,
-                    reason: "a vxlan device whose attributes the kernel did not report"
+                    reason: existing.vxlan == nil
+                        ? "a vxlan device whose attributes the kernel did not report"
+                        : "a vxlan device without a local address, wanted an \(Address.familyName) one"
                 )
             }
             if let incompatibility = attributes.incompatibility(with: wanted) {

@@ -2,19 +2,19 @@ import Addressing
 import CShims
 import Glibc
 
-/// An IPv4 neighbour (ARP) entry: `ip neigh add <address> lladdr <mac> dev <index> nud permanent`.
-/// flannel gives each peer's subnet address its VTEP MAC this way, so the kernel never ARPs over
-/// the tunnel.
-public struct NeighbourEntry: Hashable, Sendable {
+/// A neighbour entry of either family: `ip neigh add <address> lladdr <mac> dev <index> nud
+/// permanent`, ARP for IPv4 (`NeighbourEntry`), NDP for IPv6 (`IPv6NeighbourEntry`). flannel gives
+/// each peer's subnet address its VTEP MAC this way, so the kernel never resolves over the tunnel.
+public struct NeighbourEntryOf<Address: IPAddress>: Hashable, Sendable {
     public var interfaceIndex: Int32
     /// NDA_DST.
-    public var address: IPv4Address
+    public var address: Address
     /// NDA_LLADDR; nil for an entry still resolving or failed.
     public var mac: MACAddress?
     /// ndm_state: NUD_PERMANENT (0x80), NUD_REACHABLE, NUD_FAILED, ...
     public var state: UInt16
 
-    public init(interfaceIndex: Int32, address: IPv4Address, mac: MACAddress?, state: UInt16 = UInt16(NUD_PERMANENT)) {
+    public init(interfaceIndex: Int32, address: Address, mac: MACAddress?, state: UInt16 = UInt16(NUD_PERMANENT)) {
         self.interfaceIndex = interfaceIndex
         self.address = address
         self.mac = mac
@@ -24,7 +24,10 @@ public struct NeighbourEntry: Hashable, Sendable {
     public var isPermanent: Bool { state & UInt16(NUD_PERMANENT) != 0 }
 }
 
-extension NeighbourEntry: CustomStringConvertible {
+public typealias NeighbourEntry = NeighbourEntryOf<IPv4Address>
+public typealias IPv6NeighbourEntry = NeighbourEntryOf<IPv6Address>
+
+extension NeighbourEntryOf: CustomStringConvertible {
     /// `ip neigh`'s shape: "10.244.2.0 dev 5 lladdr 0e:00:00:00:00:02 PERMANENT"; dev is the index.
     public var description: String {
         "\(address) dev \(interfaceIndex)" + (mac.map { " lladdr \($0)" } ?? "")
@@ -33,13 +36,14 @@ extension NeighbourEntry: CustomStringConvertible {
 }
 
 /// A bridge forwarding entry on a vxlan device: `bridge fdb replace <mac> dev <index> dst
-/// <destination> self permanent`. flannel sends frames for each peer's VTEP MAC to its PublicIP so.
-public struct FDBEntry: Hashable, Sendable {
+/// <destination> self permanent`. flannel sends frames for each peer's VTEP MAC to its PublicIP
+/// (`FDBEntry`) or, on flannel-v6.<VNI>, its PublicIPv6 (`IPv6FDBEntry`) so.
+public struct FDBEntryOf<Address: IPAddress>: Hashable, Sendable {
     public var interfaceIndex: Int32
     /// NDA_LLADDR.
     public var mac: MACAddress
     /// NDA_DST: the remote VTEP's underlay address; nil for an entry without one.
-    public var destination: IPv4Address?
+    public var destination: Address?
     public var state: UInt16
     /// ndm_flags: NTF_SELF for the vxlan device's own table.
     public var flags: UInt8
@@ -47,7 +51,7 @@ public struct FDBEntry: Hashable, Sendable {
     public init(
         interfaceIndex: Int32,
         mac: MACAddress,
-        destination: IPv4Address?,
+        destination: Address?,
         state: UInt16 = UInt16(NUD_PERMANENT),
         flags: UInt8 = UInt8(NTF_SELF)
     ) {
@@ -59,7 +63,10 @@ public struct FDBEntry: Hashable, Sendable {
     }
 }
 
-extension FDBEntry: CustomStringConvertible {
+public typealias FDBEntry = FDBEntryOf<IPv4Address>
+public typealias IPv6FDBEntry = FDBEntryOf<IPv6Address>
+
+extension FDBEntryOf: CustomStringConvertible {
     /// `bridge fdb`'s shape: "0e:00:00:00:00:02 dev 5 dst 198.18.0.2 self permanent".
     public var description: String {
         var text = "\(mac) dev \(interfaceIndex)"
@@ -70,8 +77,9 @@ extension FDBEntry: CustomStringConvertible {
     }
 }
 
-/// struct ndmsg plus its attributes, both ways, for AF_INET neighbours and AF_BRIDGE FDB entries.
-/// Attribute numbers are linux/neighbour.h's (NDA_*).
+/// struct ndmsg plus its attributes, both ways, for AF_INET and AF_INET6 neighbours and AF_BRIDGE
+/// FDB entries (whose NDA_DST is a 4- or 16-byte address). Attribute numbers are linux/neighbour.h's
+/// (NDA_*).
 enum NeighbourMessage {
     static let headerSize = 12
 
@@ -80,13 +88,13 @@ enum NeighbourMessage {
         _ type: UInt16,
         flags: UInt16,
         sequence: UInt32,
-        family: Int32,
+        family: UInt8,
         index: Int32,
         state: UInt16,
         ndmFlags: UInt8
     ) -> NetlinkMessage {
         var message = NetlinkMessage(type: type, flags: flags, sequence: sequence)
-        message.append(UInt8(family))
+        message.append(family)
         message.append(UInt8(0))
         message.append(UInt16(0))
         message.append(index)
@@ -97,17 +105,22 @@ enum NeighbourMessage {
     }
 
     /// RTM_NEWNEIGH (NLM_F_CREATE | NLM_F_REPLACE) or RTM_DELNEIGH for `entry`; a delete carries NDA_DST only.
-    static func encode(_ entry: NeighbourEntry, type: UInt16, flags: UInt16, sequence: UInt32) -> NetlinkMessage {
+    static func encode<Address>(
+        _ entry: NeighbourEntryOf<Address>,
+        type: UInt16,
+        flags: UInt16,
+        sequence: UInt32
+    ) -> NetlinkMessage {
         var message = header(
             type,
             flags: flags,
             sequence: sequence,
-            family: AF_INET,
+            family: Address.netlinkFamily,
             index: entry.interfaceIndex,
             state: entry.state,
             ndmFlags: 0
         )
-        message.appendAttribute(type: UInt16(NDA_DST), entry.address.networkOrder)
+        message.appendAttribute(type: UInt16(NDA_DST), bytes: entry.address.networkBytes)
         if type == UInt16(RTM_NEWNEIGH), let mac = entry.mac {
             message.appendAttribute(type: UInt16(NDA_LLADDR), bytes: mac.bytes)
         }
@@ -116,26 +129,31 @@ enum NeighbourMessage {
 
     /// RTM_NEWNEIGH or RTM_DELNEIGH for an FDB `entry` (AF_BRIDGE): NDA_LLADDR, then NDA_DST, so a
     /// delete removes only that remote of the MAC.
-    static func encode(_ entry: FDBEntry, type: UInt16, flags: UInt16, sequence: UInt32) -> NetlinkMessage {
+    static func encode<Address>(
+        _ entry: FDBEntryOf<Address>,
+        type: UInt16,
+        flags: UInt16,
+        sequence: UInt32
+    ) -> NetlinkMessage {
         var message = header(
             type,
             flags: flags,
             sequence: sequence,
-            family: AF_BRIDGE,
+            family: UInt8(AF_BRIDGE),
             index: entry.interfaceIndex,
             state: entry.state,
             ndmFlags: entry.flags
         )
         message.appendAttribute(type: UInt16(NDA_LLADDR), bytes: entry.mac.bytes)
         if let destination = entry.destination {
-            message.appendAttribute(type: UInt16(NDA_DST), destination.networkOrder)
+            message.appendAttribute(type: UInt16(NDA_DST), bytes: destination.networkBytes)
         }
         return message
     }
 
     /// RTM_GETNEIGH with NLM_F_DUMP for `family`. A bare ndmsg asks the AF_BRIDGE dump for every
     /// device (rtnl_fdb_dump's legacy form); callers keep one device's entries.
-    static func dumpRequest(family: Int32, sequence: UInt32) -> NetlinkMessage {
+    static func dumpRequest(family: UInt8, sequence: UInt32) -> NetlinkMessage {
         header(
             UInt16(RTM_GETNEIGH),
             flags: UInt16(NLM_F_REQUEST) | weft_nlm_f_dump,
@@ -147,12 +165,12 @@ enum NeighbourMessage {
         )
     }
 
-    /// The fields of an RTM_NEWNEIGH payload: family, ifindex, state, flags, NDA_DST (IPv4 only) and
+    /// The fields of an RTM_NEWNEIGH payload: family, ifindex, state, flags, NDA_DST's bytes and
     /// NDA_LLADDR (6 bytes only). A short header or an attribute running past the payload throws EBADMSG.
     static func decode(
         _ payload: [UInt8]
     ) throws(NetlinkError)
-        -> (family: Int32, index: Int32, state: UInt16, flags: UInt8, destination: IPv4Address?, mac: MACAddress?)
+        -> (family: Int32, index: Int32, state: UInt16, flags: UInt8, destination: ArraySlice<UInt8>?, mac: MACAddress?)
     {
         guard payload.count >= headerSize else {
             throw NetlinkError(
@@ -161,7 +179,7 @@ enum NeighbourMessage {
                 code: EBADMSG
             )
         }
-        var destination: IPv4Address?
+        var destination: ArraySlice<UInt8>?
         var mac: MACAddress?
         for (type, range) in try RouteNetlink.attributes(
             payload,
@@ -169,9 +187,7 @@ enum NeighbourMessage {
             "RTM_GETNEIGH reply",
             "ndmsg"
         ) {
-            if type == UInt16(NDA_DST), range.count == 4 {
-                destination = IPv4Address(networkOrder: payload.loadNative(UInt32.self, at: range.lowerBound))
-            }
+            if type == UInt16(NDA_DST) { destination = payload[range] }
             if type == UInt16(NDA_LLADDR), range.count == 6 { mac = MACAddress(bytes: payload[range]) }
         }
         return (
@@ -181,19 +197,29 @@ enum NeighbourMessage {
         )
     }
 
-    static func neighbour(_ payload: [UInt8]) throws(NetlinkError) -> NeighbourEntry? {
+    /// A neighbour of `Address`'s family; nil for the other family's or one without an address.
+    static func neighbour<Address>(_ payload: [UInt8]) throws(NetlinkError) -> NeighbourEntryOf<Address>? {
         let fields = try decode(payload)
-        guard fields.family == AF_INET, let address = fields.destination else { return nil }
-        return NeighbourEntry(interfaceIndex: fields.index, address: address, mac: fields.mac, state: fields.state)
+        guard fields.family == Int32(Address.netlinkFamily),
+            let address = fields.destination.flatMap({ Address(networkBytes: $0) })
+        else { return nil }
+        return NeighbourEntryOf(interfaceIndex: fields.index, address: address, mac: fields.mac, state: fields.state)
     }
 
-    static func fdb(_ payload: [UInt8]) throws(NetlinkError) -> FDBEntry? {
+    /// An FDB entry whose destination is of `Address`'s family or absent; nil for one whose
+    /// destination is of the other family.
+    static func fdb<Address>(_ payload: [UInt8]) throws(NetlinkError) -> FDBEntryOf<Address>? {
         let fields = try decode(payload)
         guard fields.family == AF_BRIDGE, let mac = fields.mac else { return nil }
-        return FDBEntry(
+        var destination: Address?
+        if let bytes = fields.destination {
+            guard let address = Address(networkBytes: bytes) else { return nil }
+            destination = address
+        }
+        return FDBEntryOf(
             interfaceIndex: fields.index,
             mac: mac,
-            destination: fields.destination,
+            destination: destination,
             state: fields.state,
             flags: fields.flags
         )
@@ -203,14 +229,24 @@ enum NeighbourMessage {
 extension RouteNetlink {
     /// The IPv4 neighbour entries of link `index`.
     public mutating func neighbours(interfaceIndex index: Int32) throws(NetlinkError) -> [NeighbourEntry] {
-        var entries: [NeighbourEntry] = []
+        try neighbours(interfaceIndex: index, IPv4Address.self)
+    }
+
+    /// The neighbour entries of `family` (IPv4Address.self: ARP, IPv6Address.self: NDP) on link `index`.
+    public mutating func neighbours<Address>(
+        interfaceIndex index: Int32,
+        _ family: Address.Type
+    ) throws(NetlinkError) -> [NeighbourEntryOf<Address>] {
+        var entries: [NeighbourEntryOf<Address>] = []
         for payload in try dump(
-            { NeighbourMessage.dumpRequest(family: AF_INET, sequence: $0) },
+            { NeighbourMessage.dumpRequest(family: Address.netlinkFamily, sequence: $0) },
             "RTM_GETNEIGH dump",
-            "AF_INET",
+            Address.familyName,
             type: UInt16(RTM_NEWNEIGH)
         ) {
-            if let entry = try NeighbourMessage.neighbour(payload), entry.interfaceIndex == index {
+            if let entry: NeighbourEntryOf<Address> = try NeighbourMessage.neighbour(payload),
+                entry.interfaceIndex == index
+            {
                 entries.append(entry)
             }
         }
@@ -219,7 +255,7 @@ extension RouteNetlink {
 
     /// `ip neigh replace <address> lladdr <mac> dev <index> nud permanent`: adds the entry or
     /// rewrites the one already there for the address.
-    public mutating func replaceNeighbour(_ entry: NeighbourEntry) throws(NetlinkError) {
+    public mutating func replaceNeighbour<Address>(_ entry: NeighbourEntryOf<Address>) throws(NetlinkError) {
         let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
         try request(
             NeighbourMessage.encode(entry, type: UInt16(RTM_NEWNEIGH), flags: flags, sequence: nextSequence()),
@@ -229,7 +265,7 @@ extension RouteNetlink {
     }
 
     /// RTM_DELNEIGH for the entry's address on its link. ENOENT when there is none.
-    public mutating func deleteNeighbour(_ entry: NeighbourEntry) throws(NetlinkError) {
+    public mutating func deleteNeighbour<Address>(_ entry: NeighbourEntryOf<Address>) throws(NetlinkError) {
         try request(
             NeighbourMessage.encode(
                 entry,
@@ -242,23 +278,34 @@ extension RouteNetlink {
         )
     }
 
-    /// The FDB entries of link `index` (one per remote of each MAC, as `bridge fdb show dev` lists them).
+    /// The FDB entries of link `index` with an IPv4 destination or none.
     public mutating func fdbEntries(interfaceIndex index: Int32) throws(NetlinkError) -> [FDBEntry] {
-        var entries: [FDBEntry] = []
+        try fdbEntries(interfaceIndex: index, IPv4Address.self)
+    }
+
+    /// The FDB entries of link `index` whose destination is of `family` or absent (one per remote
+    /// of each MAC, as `bridge fdb show dev` lists them).
+    public mutating func fdbEntries<Address>(
+        interfaceIndex index: Int32,
+        _ family: Address.Type
+    ) throws(NetlinkError) -> [FDBEntryOf<Address>] {
+        var entries: [FDBEntryOf<Address>] = []
         for payload in try dump(
-            { NeighbourMessage.dumpRequest(family: AF_BRIDGE, sequence: $0) },
+            { NeighbourMessage.dumpRequest(family: UInt8(AF_BRIDGE), sequence: $0) },
             "RTM_GETNEIGH dump",
             "AF_BRIDGE",
             type: UInt16(RTM_NEWNEIGH)
         ) {
-            if let entry = try NeighbourMessage.fdb(payload), entry.interfaceIndex == index { entries.append(entry) }
+            if let entry: FDBEntryOf<Address> = try NeighbourMessage.fdb(payload), entry.interfaceIndex == index {
+                entries.append(entry)
+            }
         }
         return entries
     }
 
     /// `bridge fdb replace <mac> dev <index> dst <destination> self permanent`: adds the entry, or
     /// points the MAC's existing entry at the new destination (vxlan rewrites its first remote).
-    public mutating func replaceFDB(_ entry: FDBEntry) throws(NetlinkError) {
+    public mutating func replaceFDB<Address>(_ entry: FDBEntryOf<Address>) throws(NetlinkError) {
         let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
         try request(
             NeighbourMessage.encode(entry, type: UInt16(RTM_NEWNEIGH), flags: flags, sequence: nextSequence()),
@@ -268,7 +315,7 @@ extension RouteNetlink {
     }
 
     /// RTM_DELNEIGH for the entry's MAC and destination: only that remote goes. ENOENT when there is none.
-    public mutating func deleteFDB(_ entry: FDBEntry) throws(NetlinkError) {
+    public mutating func deleteFDB<Address>(_ entry: FDBEntryOf<Address>) throws(NetlinkError) {
         try request(
             NeighbourMessage.encode(
                 entry,

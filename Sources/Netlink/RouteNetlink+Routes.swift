@@ -57,7 +57,7 @@ extension IPAddress {
     /// rtmsg's and ifaddrmsg's family byte.
     static var netlinkFamily: UInt8 { UInt8(bitWidth == 32 ? AF_INET : AF_INET6) }
     /// "IPv4" or "IPv6", for errors.
-    static var familyName: String { bitWidth == 32 ? "IPv4" : "IPv6" }
+    public static var familyName: String { bitWidth == 32 ? "IPv4" : "IPv6" }
 }
 
 extension KernelRouteOf: CustomStringConvertible {

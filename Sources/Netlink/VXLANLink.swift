@@ -2,13 +2,15 @@ import Addressing
 import CShims
 import Glibc
 
-/// A kernel vxlan device as flanneld makes flannel.<VNI>: what is set at creation, and what decides
+/// A kernel vxlan device as flanneld makes flannel.<VNI> (`VXLANLink`, an IPv4 underlay) and
+/// flannel-v6.<VNI> (`IPv6VXLANLink`, an IPv6 underlay): what is set at creation, and what decides
 /// whether an existing device can be kept.
-public struct VXLANLink: Equatable, Sendable {
+public struct VXLANLinkOf<Address: IPAddress>: Equatable, Sendable {
     public var name: String
     public var vni: UInt32
-    /// IFLA_VXLAN_LOCAL: the outer source address, the lease's PublicIP.
-    public var local: IPv4Address?
+    /// IFLA_VXLAN_LOCAL (IPv4) or IFLA_VXLAN_LOCAL6 (IPv6): the outer source address, the
+    /// underlay interface's address of the family.
+    public var local: Address?
     /// IFLA_VXLAN_LINK: the underlay interface the outer packets leave by.
     public var underlayIndex: Int32?
     /// IFLA_VXLAN_PORT: the outer destination port (host order here, network order on the wire).
@@ -24,7 +26,7 @@ public struct VXLANLink: Equatable, Sendable {
     public init(
         name: String,
         vni: UInt32,
-        local: IPv4Address?,
+        local: Address?,
         underlayIndex: Int32?,
         port: UInt16,
         learning: Bool = false,
@@ -46,7 +48,7 @@ public struct VXLANLink: Equatable, Sendable {
     /// Why `self` (a device found in the kernel) cannot serve as `wanted`, or nil when it can:
     /// flannel's vxlanLinksIncompat (VNI, underlay device, local address, port, GBP), plus learning,
     /// which Weft's permanent entries do not want either. MAC and MTU are set on a kept device.
-    public func incompatibility(with wanted: VXLANLink) -> String? {
+    public func incompatibility(with wanted: Self) -> String? {
         if vni != wanted.vni { return "VNI \(vni), wanted \(wanted.vni)" }
         if let index = underlayIndex, let other = wanted.underlayIndex, index != other {
             return "underlay interface index \(index), wanted \(other)"
@@ -63,6 +65,9 @@ public struct VXLANLink: Equatable, Sendable {
     }
 }
 
+public typealias VXLANLink = VXLANLinkOf<IPv4Address>
+public typealias IPv6VXLANLink = VXLANLinkOf<IPv6Address>
+
 /// A link as an RTM_GETLINK reply describes it: its index and state, and its vxlan attributes when
 /// it is a vxlan device.
 public struct LinkState: Equatable, Sendable {
@@ -73,10 +78,22 @@ public struct LinkState: Equatable, Sendable {
     public var isUp: Bool
     public var mac: MACAddress?
     public var mtu: Int?
-    /// For kind "vxlan": the device's attributes (its MAC and MTU included).
+    /// For kind "vxlan" with an IPv4 local address or none: the device's attributes (its MAC and
+    /// MTU included).
     public var vxlan: VXLANLink?
+    /// For kind "vxlan" with an IPv6 local address (IFLA_VXLAN_LOCAL6): the device's attributes.
+    public var vxlan6: IPv6VXLANLink?
 
-    public init(index: Int32, name: String, kind: String?, isUp: Bool, mac: MACAddress?, mtu: Int?, vxlan: VXLANLink?) {
+    public init(
+        index: Int32,
+        name: String,
+        kind: String?,
+        isUp: Bool,
+        mac: MACAddress?,
+        mtu: Int?,
+        vxlan: VXLANLink?,
+        vxlan6: IPv6VXLANLink? = nil
+    ) {
         self.index = index
         self.name = name
         self.kind = kind
@@ -84,6 +101,13 @@ public struct LinkState: Equatable, Sendable {
         self.mac = mac
         self.mtu = mtu
         self.vxlan = vxlan
+        self.vxlan6 = vxlan6
+    }
+
+    /// The vxlan attributes if the device's local address is of `family` (a device without one
+    /// counts as IPv4's); nil for another kind or a vxlan device of the other family.
+    public func vxlan<Address>(_ family: Address.Type) -> VXLANLinkOf<Address>? {
+        Address.bitWidth == 32 ? vxlan as? VXLANLinkOf<Address> : vxlan6 as? VXLANLinkOf<Address>
     }
 }
 
@@ -92,7 +116,7 @@ public struct LinkState: Equatable, Sendable {
 enum LinkMessage {
     /// RTM_NEWLINK with NLM_F_CREATE | NLM_F_EXCL, as `ip link add <name> address <mac> mtu <mtu>
     /// type vxlan id <vni> local <ip> dev <underlay> dstport <port> nolearning [gbp]` sends it.
-    static func createVXLAN(_ link: VXLANLink, sequence: UInt32) -> NetlinkMessage {
+    static func createVXLAN<Address>(_ link: VXLANLinkOf<Address>, sequence: UInt32) -> NetlinkMessage {
         var message = NetlinkMessage(
             type: UInt16(RTM_NEWLINK),
             flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL),
@@ -112,7 +136,10 @@ enum LinkMessage {
         message.appendAttribute(type: UInt16(IFLA_INFO_KIND), bytes: Array("vxlan".utf8) + [0])
         let data = message.beginNested(type: UInt16(IFLA_INFO_DATA))
         message.appendAttribute(type: UInt16(IFLA_VXLAN_ID), link.vni)
-        if let local = link.local { message.appendAttribute(type: UInt16(IFLA_VXLAN_LOCAL), local.networkOrder) }
+        if let local = link.local {
+            let type = Address.bitWidth == 32 ? IFLA_VXLAN_LOCAL : IFLA_VXLAN_LOCAL6
+            message.appendAttribute(type: UInt16(type), bytes: local.networkBytes)
+        }
         if let index = link.underlayIndex {
             message.appendAttribute(type: UInt16(IFLA_VXLAN_LINK), UInt32(bitPattern: index))
         }
@@ -193,11 +220,13 @@ enum LinkMessage {
                 mac: state.mac,
                 mtu: state.mtu
             )
+            var local6: IPv6Address?
             for (type, range) in try RouteNetlink.attributes(payload, in: data, operation, "IFLA_INFO_DATA") {
                 switch (type, range.count) {
                 case (UInt16(IFLA_VXLAN_ID), 4): link.vni = payload.loadNative(UInt32.self, at: range.lowerBound)
                 case (UInt16(IFLA_VXLAN_LOCAL), 4):
                     link.local = IPv4Address(networkOrder: payload.loadNative(UInt32.self, at: range.lowerBound))
+                case (UInt16(IFLA_VXLAN_LOCAL6), 16): local6 = IPv6Address(networkBytes: payload[range])
                 case (UInt16(IFLA_VXLAN_LINK), 4):
                     let index = payload.loadNative(Int32.self, at: range.lowerBound)
                     link.underlayIndex = index == 0 ? nil : index
@@ -209,7 +238,21 @@ enum LinkMessage {
                 default: break
                 }
             }
-            state.vxlan = link
+            if let local6 {
+                state.vxlan6 = IPv6VXLANLink(
+                    name: link.name,
+                    vni: link.vni,
+                    local: local6,
+                    underlayIndex: link.underlayIndex,
+                    port: link.port,
+                    learning: link.learning,
+                    gbp: link.gbp,
+                    mac: link.mac,
+                    mtu: link.mtu
+                )
+            } else {
+                state.vxlan = link
+            }
         }
         return state
     }
@@ -218,7 +261,7 @@ enum LinkMessage {
 extension RouteNetlink {
     /// Creates the vxlan device `link` and returns its index. EEXIST when the name is taken.
     @discardableResult
-    public mutating func createVXLAN(_ link: VXLANLink) throws(NetlinkError) -> Int32 {
+    public mutating func createVXLAN<Address>(_ link: VXLANLinkOf<Address>) throws(NetlinkError) -> Int32 {
         try request(LinkMessage.createVXLAN(link, sequence: nextSequence()), "RTM_NEWLINK vxlan", link.name)
         return try Self.interfaceIndex(link.name)
     }

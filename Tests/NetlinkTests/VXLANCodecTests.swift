@@ -148,13 +148,13 @@ private let peerMAC = MACAddress(0x0E00_0000_0002)
             try NeighbourMessage.fdb(payload)
                 == FDBEntry(interfaceIndex: 5, mac: peerMAC, destination: IPv4Address(198, 18, 0, 2))
         )
-        #expect(try NeighbourMessage.neighbour(payload) == nil, "AF_BRIDGE is not a neighbour")
-        #expect(throws: NetlinkError.self) { try NeighbourMessage.fdb(Array(payload.prefix(10))) }
+        #expect(try NeighbourMessage.neighbour(payload) as NeighbourEntry? == nil, "AF_BRIDGE is not a neighbour")
+        #expect(throws: NetlinkError.self) { try NeighbourMessage.fdb(Array(payload.prefix(10))) as FDBEntry? }
     }
 
     @Test func aResolvingNeighbourHasNoMAC() throws {
         let payload: [UInt8] = [2, 0, 0, 0, 5, 0, 0, 0, 0x01, 0, 0, 1] + [8, 0, 1, 0, 10, 244, 2, 0]  // NUD_INCOMPLETE
-        let entry = try #require(try NeighbourMessage.neighbour(payload))
+        let entry: NeighbourEntry = try #require(try NeighbourMessage.neighbour(payload))
         #expect(entry.mac == nil && !entry.isPermanent && entry.address == IPv4Address(10, 244, 2, 0))
     }
 

@@ -1,5 +1,6 @@
 import Addressing
 import ControlPlane
+import Routes
 import Status
 import Synchronization
 

@@ -1,5 +1,4 @@
 import Addressing
-import ControlPlane
 import HostGateway
 import Logging
 import Netlink

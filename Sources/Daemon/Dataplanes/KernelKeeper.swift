@@ -1,4 +1,3 @@
-import ControlPlane
 import Logging
 import Netlink
 import Routes

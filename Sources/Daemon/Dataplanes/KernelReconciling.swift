@@ -1,4 +1,3 @@
-import ControlPlane
 import Netlink
 import Routes
 

@@ -1,4 +1,3 @@
-import ControlPlane
 import HostGateway
 import Logging
 import Netlink

@@ -210,6 +210,14 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/Support"),
         // The `.ownThread` test trait: tests that block run off the two-thread concurrency pool.
         .target(name: "TestThreads", dependencies: ["CShims"], path: "Tests/Threads"),
+        // Temporary files and the one-line error check shared by ConfigTests and ConfigRootTests.
+        .target(name: "ConfigTestSupport", dependencies: ["Config"], path: "Tests/ConfigSupport"),
+        // The rulesets shared by TrafficRulesTests and TrafficRulesRootTests.
+        .target(
+            name: "TrafficRulesTestSupport",
+            dependencies: ["TrafficRules", "Addressing"],
+            path: "Tests/TrafficRulesSupport"
+        ),
         // A real etcd per test (TLS, auth, halt/resume) for every test target that talks to etcd.
         .target(name: "EtcdTestSupport", dependencies: ["Etcd"], path: "Tests/EtcdSupport"),
 
@@ -278,7 +286,10 @@ let package = Package(
             dependencies: ["Routes", "Addressing", "ReferencePaths", "TestSupport", "TestThreads"]
         ),
         .testTarget(name: "CNITests", dependencies: ["CNI", "Config", "Addressing", "TestThreads"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport", "TestThreads"]),
+        .testTarget(
+            name: "ConfigTests",
+            dependencies: ["Config", "ConfigTestSupport", "Addressing", "TestSupport", "TestThreads"]
+        ),
         .testTarget(name: "OperatorTests", dependencies: ["Operator", "Config", "Addressing"]),
         // Fixtures are read from the source tree (#filePath), so relative kubeconfig paths resolve as written.
         .testTarget(
@@ -332,12 +343,17 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
-        .testTarget(name: "TrafficRulesTests", dependencies: ["TrafficRules", "Addressing"]),
+        .testTarget(
+            name: "TrafficRulesTests",
+            dependencies: ["TrafficRules", "TrafficRulesTestSupport", "Addressing"]
+        ),
         // The engine's configuration, counters and source ports, and two engines on memory TUNs and
         // loopback sockets: its forwarding, drops and offload paths without a kernel device.
         .testTarget(
             name: "EngineTests",
-            dependencies: ["Engine", "Forwarding", "Routes", "Packets", "Addressing", "CShims", "TestThreads"]
+            dependencies: [
+                "Engine", "Forwarding", "Routes", "Packets", "Addressing", "CShims", "TestSupport", "TestThreads",
+            ]
         ),
         .testTarget(name: "HostGatewayTests", dependencies: ["HostGateway", "Netlink", "Routes", "Addressing"]),
         .testTarget(
@@ -350,10 +366,14 @@ let package = Package(
         // (network namespaces, TUN devices, netlink, nft), the <Module>Tests beside it what runs as any
         // user; the *IntegrationTests below run the built executables end to end, also as root. Without
         // root they skip with a message; `swift test --skip 'RootTests|IntegrationTests'` leaves them out.
-        // The keepers run real nft in a namespace.
+
         // chattr +i and +a on subnet.env and its directory: only root sets them.
-        .testTarget(name: "ConfigRootTests", dependencies: ["Config"]),
-        .testTarget(name: "TrafficRulesRootTests", dependencies: ["TrafficRules", "Addressing", "TestThreads"]),
+        .testTarget(name: "ConfigRootTests", dependencies: ["Config", "ConfigTestSupport"]),
+        // The keepers run real nft in a namespace.
+        .testTarget(
+            name: "TrafficRulesRootTests",
+            dependencies: ["TrafficRules", "TrafficRulesTestSupport", "Addressing", "TestThreads"]
+        ),
         // weftd's interface choice inside a network namespace.
         .testTarget(name: "DaemonRootTests", dependencies: ["Daemon", "Addressing", "TestThreads"]),
         // Each test makes its own network namespaces: TUN devices, the engine between two or three hosts,

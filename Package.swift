@@ -212,6 +212,14 @@ let package = Package(
         // The `.ownThread` test trait: tests that block run off the two-thread concurrency pool; and
         // TiedProcess, a long-lived child (etcd) that dies with the test runner.
         .target(name: "TestThreads", dependencies: ["CShims"], path: "Tests/Threads"),
+        // Temporary files and the one-line error check shared by ConfigTests and ConfigRootTests.
+        .target(name: "ConfigTestSupport", dependencies: ["Config"], path: "Tests/ConfigSupport"),
+        // The rulesets shared by TrafficRulesTests and TrafficRulesRootTests.
+        .target(
+            name: "TrafficRulesTestSupport",
+            dependencies: ["TrafficRules", "Addressing"],
+            path: "Tests/TrafficRulesSupport"
+        ),
         // A real etcd per test (TLS, auth, halt/resume) for every test target that talks to etcd.
         .target(name: "EtcdTestSupport", dependencies: ["Etcd", "TestThreads"], path: "Tests/EtcdSupport"),
         // For TiedProcessTests: starts a child through TestThreads' TiedProcess, then waits to be SIGKILLed.
@@ -286,7 +294,10 @@ let package = Package(
             dependencies: ["Routes", "Addressing", "ReferencePaths", "TestSupport", "TestThreads"]
         ),
         .testTarget(name: "CNITests", dependencies: ["CNI", "Config", "Addressing", "TestThreads"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "Addressing", "TestSupport", "TestThreads"]),
+        .testTarget(
+            name: "ConfigTests",
+            dependencies: ["Config", "ConfigTestSupport", "Addressing", "TestSupport", "TestThreads"]
+        ),
         .testTarget(name: "OperatorTests", dependencies: ["Operator", "Config", "Addressing"]),
         // Fixtures are read from the source tree (#filePath), so relative kubeconfig paths resolve as written.
         .testTarget(
@@ -340,50 +351,75 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
-        // Ruleset and listing tests run anywhere; the keeper's tests run real nft in a namespace (root) and skip otherwise.
-        .testTarget(name: "TrafficRulesTests", dependencies: ["TrafficRules", "Addressing", "TestThreads"]),
-        // Needs root: weftd's interface choice inside a network namespace. Skips otherwise.
-        .testTarget(name: "DaemonIntegrationTests", dependencies: ["Daemon", "Addressing", "TestThreads"]),
-        // Needs root: each test makes its own network namespace.
-        // The engine on memory TUNs and loopback sockets: runs without root.
         .testTarget(
-            name: "EngineMemoryTests",
-            dependencies: ["Engine", "Routes", "Packets", "Addressing", "CShims", "TestThreads"]
+            name: "TrafficRulesTests",
+            dependencies: ["TrafficRules", "TrafficRulesTestSupport", "Addressing"]
         ),
+        // The engine's configuration, counters and source ports, and two engines on memory TUNs and
+        // loopback sockets: its forwarding, drops and offload paths without a kernel device.
         .testTarget(
             name: "EngineTests",
+            dependencies: [
+                "Engine", "Forwarding", "Routes", "Packets", "Addressing", "CShims", "TestSupport", "TestThreads",
+            ]
+        ),
+        .testTarget(name: "HostGatewayTests", dependencies: ["HostGateway", "Netlink", "Routes", "Addressing"]),
+        .testTarget(
+            name: "KernelVXLANTests",
+            dependencies: ["KernelVXLAN", "Netlink", "Routes", "Addressing", "CShims"]
+        ),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Addressing", "CShims"]),
+
+        // Root: a target named <Module>RootTests holds that module's tests that only a kernel can show
+        // (network namespaces, TUN devices, netlink, nft), the <Module>Tests beside it what runs as any
+        // user; the *IntegrationTests below run the built executables end to end, also as root. Without
+        // root they skip with a message; `swift test --skip 'RootTests|IntegrationTests'` leaves them out.
+
+        // chattr +i and +a on subnet.env and its directory: only root sets them.
+        .testTarget(name: "ConfigRootTests", dependencies: ["Config", "ConfigTestSupport"]),
+        // The keepers run real nft in a namespace.
+        .testTarget(
+            name: "TrafficRulesRootTests",
+            dependencies: ["TrafficRules", "TrafficRulesTestSupport", "Addressing", "TestThreads"]
+        ),
+        // weftd's interface choice inside a network namespace.
+        .testTarget(name: "DaemonRootTests", dependencies: ["Daemon", "Addressing", "TestThreads"]),
+        // Each test makes its own network namespaces: TUN devices, the engine between two or three hosts,
+        // offloads against the kernel's own segmentation, `weft dataplane` as a process.
+        .testTarget(
+            name: "EngineRootTests",
             dependencies: [
                 "Engine", "Netlink", "Forwarding", "Routes", "Packets", "Addressing", "TestSupport", "Capture",
                 "TestThreads",
             ]
         ),
-        // Plan tests run anywhere; the three-host namespace tests need root and skip otherwise.
+        // Three hosts' kernel routes in namespaces, and DirectRouting's routes through an underlay.
         .testTarget(
-            name: "HostGatewayTests",
+            name: "HostGatewayRootTests",
             dependencies: ["HostGateway", "Netlink", "Routes", "Addressing", "TestThreads"]
         ),
-        // Plan tests run anywhere; the device tests need root (a network namespace) and skip otherwise.
+        // The flannel.<VNI> device and its entries in a network namespace.
         .testTarget(
-            name: "KernelVXLANTests",
+            name: "KernelVXLANRootTests",
             dependencies: ["KernelVXLAN", "Netlink", "Routes", "Addressing", "CShims", "TestSupport", "TestThreads"]
         ),
-        // Codec tests run anywhere; the kernel tests need root (a network namespace) and skip otherwise.
-        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Addressing", "CShims", "TestThreads"]),
-        // Needs root: network namespaces, kernel VXLAN devices, tcpdump. Skips with a message otherwise.
-        .testTarget(name: "IntegrationTests", dependencies: ["Capture", "Packets", "Addressing", "TestThreads"]),
-        // Needs root and containernetworking-plugins: weft-cni run as a runtime runs it, delegating to
-        // the real bridge and host-local, containers on two hosts joined by `weft dataplane`. Skips otherwise.
-        .testTarget(name: "CNIIntegrationTests", dependencies: ["Addressing", "TestThreads", "TestSupport"]),
-        // Needs root, /usr/bin/etcd and nft: etcd in a network namespace of its own, its traffic
-        // dropped while the client holds connections to it. Skips otherwise.
+        // Routes, links, addresses, neighbours and FDB entries against the kernel in a network namespace.
+        .testTarget(name: "NetlinkRootTests", dependencies: ["Netlink", "Addressing", "CShims", "TestThreads"]),
+        // `weft replay` against the kernel's VXLAN in namespaces, with tcpdump.
+        .testTarget(name: "CaptureRootTests", dependencies: ["Capture", "Packets", "Addressing", "TestThreads"]),
+        // /usr/bin/etcd and nft: etcd in a network namespace of its own, its traffic dropped while the
+        // client holds connections to it.
         .testTarget(
-            name: "EtcdIntegrationTests",
+            name: "EtcdRootTests",
             dependencies: [
                 "Etcd", "HTTP1", "EtcdTestSupport", "CShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), "TestSupport",
             ]
         ),
+        // Needs root and containernetworking-plugins: weft-cni run as a runtime runs it, delegating to
+        // the real bridge and host-local, containers on two hosts joined by `weft dataplane`. Skips otherwise.
+        .testTarget(name: "CNIIntegrationTests", dependencies: ["Addressing", "TestThreads", "TestSupport"]),
         // Needs root, /usr/bin/etcd and iperf3: real weftd processes in namespaces, against etcd or
         // (Kubernetes mode) weft-kube-test-server in a namespace of its own. Skips otherwise.
         .testTarget(

@@ -1,4 +1,5 @@
 import Addressing
+import ConfigTestSupport
 import Foundation
 import Testing
 
@@ -8,25 +9,10 @@ import Testing
 import Glibc
 #endif
 
-/// A fresh directory under the system temp dir; remove it with `removeTemporaryDirectory`.
-func makeTemporaryDirectory() throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("weft-config-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-func removeTemporaryDirectory(_ path: String) {
-    try? FileManager.default.removeItem(atPath: path)
-}
-
 func permissions(_ path: String) -> UInt32 {
     var status = stat()
     guard lstat(path, &status) == 0 else { return 0xFFFF_FFFF }
     return UInt32(status.st_mode & 0o7777)
-}
-
-func contents(_ path: String) -> String? {
-    FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
 }
 
 // umask is per process: these tests run one at a time and restore it at once.

@@ -1,4 +1,5 @@
 import Addressing
+import ConfigTestSupport
 import Testing
 
 @testable import Config

@@ -1,4 +1,5 @@
 import Addressing
+import ConfigTestSupport
 import Testing
 
 @testable import Config
@@ -11,23 +12,6 @@ func configError(_ json: String, sourceLocation: SourceLocation = #_sourceLocati
         return nil
     } catch {
         return error
-    }
-}
-
-/// An error must be one line, start with its source, and name the field it is about.
-func expectOneLine(
-    _ error: ConfigError?,
-    field: String,
-    mentions: [String] = [],
-    sourceLocation: SourceLocation = #_sourceLocation
-) {
-    guard let error else { return }
-    let text = error.description
-    #expect(!text.contains("\n") && !text.contains("\r"), "not one line: \(text)", sourceLocation: sourceLocation)
-    #expect(error.field == field, "field \(error.field) != \(field): \(text)", sourceLocation: sourceLocation)
-    #expect(text.contains(field), "field \(field) not named: \(text)", sourceLocation: sourceLocation)
-    for word in mentions {
-        #expect(text.contains(word), "\(word) not mentioned: \(text)", sourceLocation: sourceLocation)
     }
 }
 

@@ -47,7 +47,11 @@ import Testing
         let (envStatus, _, envError) = try Self.run([], environment: ["FLANNELD_WORKERS": "many"])
         #expect(envStatus == 2 && envError.hasPrefix("weftd: FLANNELD_WORKERS (--workers): "))
         // Kubernetes mode outside a pod, with no kubeconfig: client-go's in-cluster error, one line.
-        let (kubeStatus, _, kube) = try Self.run(["--kube-subnet-mgr"], environment: ["KUBERNETES_SERVICE_HOST": ""])
+        // No status socket: /run/flannel is root's, and a run that stops at its config need not touch it.
+        let (kubeStatus, _, kube) = try Self.run(
+            ["--kube-subnet-mgr", "--status-socket="],
+            environment: ["KUBERNETES_SERVICE_HOST": ""]
+        )
         #expect(kubeStatus == 1, "\(kube)")
         #expect(
             kube.contains(
@@ -59,7 +63,7 @@ import Testing
 
     @Test(.enabled(if: missing == nil, "\(missing ?? "")"))
     func aMissingInterfaceIsAStartupFailure() throws {
-        let (status, _, log) = try Self.run(["--iface=weftd-none0", "--iface=198.18.254.254"])
+        let (status, _, log) = try Self.run(["--iface=weftd-none0", "--iface=198.18.254.254", "--status-socket="])
         #expect(status == 1)
         let errors = log.split(separator: "\n").filter { $0.contains("error") }
         #expect(errors.count == 1, "\(log)")

@@ -81,3 +81,18 @@ public func ipv4UDPPacket(
     bytes += [0x9C, 0x40, UInt8(port >> 8), UInt8(port & 0xFF), UInt8(udpLength >> 8), UInt8(udpLength & 0xFF), 0, 0]
     return bytes + payload
 }
+
+/// A VXLAN payload written out field by field (RFC 7348 §5), independent of Packets' encapsulation:
+/// the VXLAN header, then the inner Ethernet header (MACs six bytes each) and `inner`.
+public func vxlanFrame(
+    _ inner: [UInt8],
+    flags: UInt8 = 0x08,
+    vni: UInt32 = 1,
+    destination: [UInt8],
+    source: [UInt8],
+    etherType: UInt16 = 0x0800
+) -> [UInt8] {
+    precondition(destination.count == 6 && source.count == 6, "MAC addresses are six bytes")
+    return [flags, 0, 0, 0, UInt8(vni >> 16 & 0xFF), UInt8(vni >> 8 & 0xFF), UInt8(vni & 0xFF), 0]
+        + destination + source + [UInt8(etherType >> 8), UInt8(etherType & 0xFF)] + inner
+}

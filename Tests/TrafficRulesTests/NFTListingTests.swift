@@ -1,10 +1,11 @@
 import Addressing
 import Testing
+import TrafficRulesTestSupport
 
 @testable import TrafficRules
 
 @Suite struct NFTListingTests {
-    static let wanted = TrafficRulesetTests.ruleset()
+    static let wanted = Rulesets.ipv4()
 
     @Test func anUntouchedListingHasNoDifferences() {
         let listing = NFTListing(parsing: Self.wanted.text)
@@ -25,7 +26,7 @@ import Testing
             ]
         )
 
-        let forwardOnly = TrafficRulesetTests.ruleset(masquerade: false).text
+        let forwardOnly = Rulesets.ipv4(masquerade: false).text
         #expect(NFTListing(parsing: forwardOnly).differences(from: Self.wanted.chains) == ["missing chain postrouting"])
         #expect(
             NFTListing(parsing: "").differences(from: Self.wanted.chains) == [

@@ -1,30 +1,17 @@
 import Addressing
 import Testing
+import TrafficRulesTestSupport
 
 @testable import TrafficRules
 
 /// The port filter's chain, set and counter as weftd writes them and nft prints them, the element
 /// changes between two sets of peers, and the counter read from nft's JSON.
 @Suite struct PortFilterTests {
-    static let peers: Set<IPv4Address> = [
-        IPv4Address(198, 18, 0, 2), IPv4Address(198, 18, 0, 10), IPv4Address(198, 18, 0, 9),
-    ]
-
-    static func ruleset(forward: Bool = true, peers: Set<IPv4Address> = peers, port: UInt16 = 8472) -> TrafficRuleset {
-        TrafficRuleset(
-            network: TrafficRulesetTests.network,
-            subnet: TrafficRulesetTests.subnet,
-            masquerade: false,
-            forwardAccept: forward,
-            portFilter: PortFilter(port: port, peers: peers)
-        )
-    }
-
     @Test func rendersTheSetTheCounterAndTheInputChain() {
         // nft 1.0.6 reads this script and lists the table the same way, but for the elements,
         // which it wraps two to a line.
         #expect(
-            Self.ruleset().text == """
+            Rulesets.portFiltered().text == """
                 table ip weft {
                 \tcounter port-filter-dropped {
                 \t\tpackets 0 bytes 0
@@ -50,7 +37,7 @@ import Testing
                 """
         )
         // No peers: an empty set (nft takes no `elements = { }`), which drops every sender.
-        let lonely = Self.ruleset(forward: false, peers: [], port: 8285)
+        let lonely = Rulesets.portFiltered(forward: false, peers: [], port: 8285)
         #expect(lonely.sets == [NFTSet(name: "peers", lines: ["type ipv4_addr"], elements: [])])
         #expect(!lonely.text.contains("elements"))
         #expect(lonely.chains.map(\.name) == ["input"])
@@ -59,11 +46,11 @@ import Testing
         )
         #expect(!lonely.isEmpty, "a filter alone is a ruleset")
         #expect(lonely.counters == ["port-filter-dropped"])
-        #expect(TrafficRulesetTests.ruleset().sets.isEmpty && TrafficRulesetTests.ruleset().counters.isEmpty)
+        #expect(Rulesets.ipv4().sets.isEmpty && Rulesets.ipv4().counters.isEmpty)
     }
 
     @Test func onlyAChangeOfPeersIsAppliedInPlace() {
-        let base = Self.ruleset()
+        let base = Rulesets.portFiltered()
         var joined = base
         joined.portFilter!.peers.insert(IPv4Address(198, 18, 0, 3))
         #expect(joined.differsOnlyInPeers(from: base))
@@ -124,7 +111,7 @@ import Testing
     /// nft's listing of the filter: the elements wrapped two to a line in its own order, the
     /// counter with the kernel's values; neither is a difference, a missing or extra element is.
     @Test func aListingComparesElementsAsASetAndIgnoresCounterValues() {
-        let wanted = Self.ruleset()
+        let wanted = Rulesets.portFiltered()
         let listed = """
             table ip weft {
             \tcounter port-filter-dropped {
@@ -203,7 +190,7 @@ import Testing
                 == ["set peers is type ipv4_addr; flags interval, not type ipv4_addr"]
         )
         // Without a filter wanted, the filter's pieces are each a difference.
-        let plain = TrafficRulesetTests.ruleset(masquerade: false)
+        let plain = Rulesets.ipv4(masquerade: false)
         #expect(
             listing.differences(from: plain.chains, sets: plain.sets, counters: plain.counters)
                 == ["unexpected chain input", "unexpected set peers", "unexpected counter port-filter-dropped"]

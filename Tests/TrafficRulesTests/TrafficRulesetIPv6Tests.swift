@@ -1,24 +1,14 @@
 import Addressing
 import Testing
+import TrafficRulesTestSupport
 
 @testable import TrafficRules
 
 @Suite struct TrafficRulesetIPv6Tests {
-    static let ipv6 = TrafficRuleset.IPv6Networks(
-        network: IPv6Prefix("fc00::/48")!,
-        subnet: IPv6Prefix("fc00:0:0:3::/64")!
-    )
-
-    static func ruleset(masquerade: Bool = true, forward: Bool = true) -> TrafficRuleset {
-        var ruleset = TrafficRulesetTests.ruleset(masquerade: masquerade, forward: forward)
-        ruleset.ipv6 = ipv6
-        return ruleset
-    }
-
     @Test func rendersTableIP6AsNftListsIt() {
         // What nft 1.0.6 printed for this table after applying the same script.
         #expect(
-            Self.ruleset().ipv6Text == """
+            Rulesets.dualStack().ipv6Text == """
                 table ip6 weft {
                 \tchain postrouting {
                 \t\ttype nat hook postrouting priority srcnat; policy accept;
@@ -38,27 +28,27 @@ import Testing
 
                 """
         )
-        #expect(Self.ruleset().text == TrafficRulesetTests.ruleset().text, "table ip weft is unchanged")
+        #expect(Rulesets.dualStack().text == Rulesets.ipv4().text, "table ip weft is unchanged")
     }
 
     @Test func eachFlagSelectsItsChainAndNoneMeansNoTable() {
-        #expect(Self.ruleset(forward: false).ipv6Chains.map(\.name) == ["postrouting"])
-        #expect(Self.ruleset(masquerade: false).ipv6Chains.map(\.name) == ["forward"])
-        #expect(Self.ruleset(masquerade: false, forward: false).ipv6Text == nil)
-        #expect(TrafficRulesetTests.ruleset().ipv6Text == nil, "an IPv4-only lease has no ip6 table")
-        #expect(!TrafficRulesetTests.ruleset().applyScript.contains("ip6"))
+        #expect(Rulesets.dualStack(forward: false).ipv6Chains.map(\.name) == ["postrouting"])
+        #expect(Rulesets.dualStack(masquerade: false).ipv6Chains.map(\.name) == ["forward"])
+        #expect(Rulesets.dualStack(masquerade: false, forward: false).ipv6Text == nil)
+        #expect(Rulesets.ipv4().ipv6Text == nil, "an IPv4-only lease has no ip6 table")
+        #expect(!Rulesets.ipv4().applyScript.contains("ip6"))
     }
 
     @Test func bothTablesAreReplacedInOneTransaction() {
-        let script = Self.ruleset().applyScript
+        let script = Rulesets.dualStack().applyScript
         #expect(script.hasPrefix("add table ip weft\ndelete table ip weft\ntable ip weft {\n"))
         #expect(script.contains("}\nadd table ip6 weft\ndelete table ip6 weft\ntable ip6 weft {\n"))
-        #expect(script.hasSuffix(Self.ruleset().ipv6Text!))
+        #expect(script.hasSuffix(Rulesets.dualStack().ipv6Text!))
     }
 
     /// flanneld's v6 rules' meaning, first match, on sample packets.
     @Test func overlayTrafficKeepsItsSourceAndLeavingTrafficIsMasqueraded() {
-        let lines = Self.ruleset().ipv6Chains[0].lines.dropFirst(2)
+        let lines = Rulesets.dualStack().ipv6Chains[0].lines.dropFirst(2)
         func verdict(_ source: String, _ destination: String) -> String {
             for line in lines where TrafficRulesetTests.matches(line, IPv6Address(source)!, IPv6Address(destination)!) {
                 return line.hasSuffix("return") ? "return" : "masquerade"

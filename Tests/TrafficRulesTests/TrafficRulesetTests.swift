@@ -1,26 +1,14 @@
 import Addressing
 import Testing
+import TrafficRulesTestSupport
 
 @testable import TrafficRules
 
 @Suite struct TrafficRulesetTests {
-    static let network = IPv4Prefix("10.244.0.0/16")!
-    static let subnet = IPv4Prefix("10.244.3.0/24")!
-
-    static func ruleset(masquerade: Bool = true, forward: Bool = true, fullyRandom: Bool = true) -> TrafficRuleset {
-        TrafficRuleset(
-            network: network,
-            subnet: subnet,
-            masquerade: masquerade,
-            forwardAccept: forward,
-            fullyRandom: fullyRandom
-        )
-    }
-
     @Test func rendersTheTableAsNftListsIt() {
         // What nft 1.0.6 printed for this table after `nft -f` of the same script.
         #expect(
-            Self.ruleset().text == """
+            Rulesets.ipv4().text == """
                 table ip weft {
                 \tchain postrouting {
                 \t\ttype nat hook postrouting priority srcnat; policy accept;
@@ -43,11 +31,11 @@ import Testing
     }
 
     @Test func eachFlagSelectsItsChain() {
-        #expect(Self.ruleset(forward: false).chains.map(\.name) == ["postrouting"])
-        #expect(Self.ruleset(masquerade: false).chains.map(\.name) == ["forward"])
-        #expect(Self.ruleset(masquerade: false, forward: false).isEmpty)
-        #expect(Self.ruleset(masquerade: false, forward: false).chains.isEmpty)
-        let plain = Self.ruleset(fullyRandom: false).chains[0].lines
+        #expect(Rulesets.ipv4(forward: false).chains.map(\.name) == ["postrouting"])
+        #expect(Rulesets.ipv4(masquerade: false).chains.map(\.name) == ["forward"])
+        #expect(Rulesets.ipv4(masquerade: false, forward: false).isEmpty)
+        #expect(Rulesets.ipv4(masquerade: false, forward: false).chains.isEmpty)
+        let plain = Rulesets.ipv4(fullyRandom: false).chains[0].lines
         #expect(plain.filter { $0.hasSuffix(" masquerade") }.count == 2, "\(plain)")
         #expect(!plain.contains { $0.contains("fully-random") })
     }
@@ -55,7 +43,7 @@ import Testing
     /// The rule set's meaning, evaluated first-match on sample packets, so a reordering that
     /// changes who is masqueraded fails here and not only in a namespace.
     @Test func overlayTrafficKeepsItsSourceAndLeavingTrafficIsMasqueraded() {
-        let lines = Self.ruleset().chains[0].lines.dropFirst()
+        let lines = Rulesets.ipv4().chains[0].lines.dropFirst()
         func verdict(_ source: String, _ destination: String, mark: UInt32 = 0) -> String {
             let s = IPv4Address(source)!
             let d = IPv4Address(destination)!
@@ -116,16 +104,16 @@ import Testing
     }
 
     @Test func scriptsReplaceTheWholeTableInOneTransaction() {
-        let script = Self.ruleset().applyScript
+        let script = Rulesets.ipv4().applyScript
         #expect(script.hasPrefix("add table ip weft\ndelete table ip weft\ntable ip weft {\n"))
         #expect(script.components(separatedBy: "table ip weft").count == 4, "one add, one delete, one definition")
         #expect(TrafficRuleset.removeScript == "add table ip weft\ndelete table ip weft\n")
     }
 
     @Test func aNewSubnetChangesOnlyTheOwnSubnetRule() {
-        var moved = Self.ruleset()
+        var moved = Rulesets.ipv4()
         moved.subnet = IPv4Prefix("10.244.9.0/24")!
-        let before = Self.ruleset().chains[0].lines
+        let before = Rulesets.ipv4().chains[0].lines
         let after = moved.chains[0].lines
         let changed = zip(before, after).filter { $0 != $1 }
         #expect(changed.count == 1)

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import TestThreads
 import Testing
+import TrafficRulesTestSupport
 
 @testable import TrafficRules
 
@@ -56,7 +57,7 @@ struct TrafficRuleKeeperTests {
         let namespace = try Namespace()
         defer { namespace.close() }
         let keeper = TrafficRuleKeeper()
-        let ruleset = TrafficRulesetTests.ruleset()
+        let ruleset = Rulesets.ipv4()
 
         try namespace.inside { try keeper.install(ruleset) }
         try namespace.inside { try keeper.install(ruleset) }
@@ -123,7 +124,7 @@ struct TrafficRuleKeeperTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let later = directory + "/nft"
         let broken = TrafficRuleKeeper(nft: NFTables(path: later))
-        let ruleset = TrafficRulesetTests.ruleset()
+        let ruleset = Rulesets.ipv4()
         let error = try #require(throws: TrafficRulesError.self) {
             try namespace.inside { try broken.install(ruleset) }
         }

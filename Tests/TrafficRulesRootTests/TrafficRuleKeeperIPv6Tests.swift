@@ -1,5 +1,6 @@
 import Addressing
 import Testing
+import TrafficRulesTestSupport
 
 @testable import TrafficRules
 
@@ -14,7 +15,7 @@ extension TrafficRuleKeeperTests {
             return status == 0 ? output : nil
         }
         let keeper = TrafficRuleKeeper()
-        let ruleset = TrafficRulesetIPv6Tests.ruleset()
+        let ruleset = Rulesets.dualStack()
         try namespace.inside { try keeper.install(ruleset) }
         #expect(try namespace.listing() == ruleset.text)
         #expect(try listing6() == ruleset.ipv6Text)
@@ -38,7 +39,7 @@ extension TrafficRuleKeeperTests {
         #expect(try listing6() == ruleset.ipv6Text)
 
         // An IPv4-only ruleset takes the IPv6 table away; the dual-stack one brings it back.
-        try namespace.inside { try keeper.install(TrafficRulesetTests.ruleset()) }
+        try namespace.inside { try keeper.install(Rulesets.ipv4()) }
         #expect(try listing6() == nil)
         #expect(try namespace.listing() == ruleset.text)
         #expect(try namespace.inside { keeper.check() } == .intact)

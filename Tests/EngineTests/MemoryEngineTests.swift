@@ -9,7 +9,7 @@ import Testing
 
 /// The engine's forwarding without root: two engines on memory TUNs and loopback sockets, both
 /// I/O loops, both backends. What only a kernel can show (real TUN devices, offloads against the
-/// kernel's own segmentation, namespaces) stays in EngineTests.
+/// kernel's own segmentation, namespaces) is in EngineRootTests.
 @Suite(.ownThread, .timeLimit(.minutes(1)))
 struct MemoryEngineTests {
     static let kinds: [EngineConfiguration.Selection] = Engine.uringUnavailable == nil ? [.mmsg, .uring] : [.mmsg]

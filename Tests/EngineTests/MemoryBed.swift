@@ -179,13 +179,14 @@ struct MemoryBed {
         )
     }
 
-    /// A UDP port nothing on 127.0.0.1 holds at the moment.
+    /// A UDP port nothing on 127.0.0.1 holds at the moment. getsockname gives it in network order;
+    /// taken as it is, the engine bound the byte-swapped port, below 1024 now and then (refused without root).
     static func freePort() throws -> UInt16 {
         let fd = weft_udp_socket()
         guard fd >= 0 else { throw BedFailure("socket: \(-fd)") }
         defer { close(fd) }
         guard weft_bind_ipv4(fd, loopback.networkOrder, 0) == 0 else { throw BedFailure("bind 127.0.0.1:0") }
-        return UInt16(weft_local_port(fd))
+        return UInt16(bigEndian: UInt16(truncatingIfNeeded: weft_local_port(fd)))
     }
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import TestThreads
 import Testing
+import TrafficRulesTestSupport
 
 @testable import TrafficRules
 
@@ -26,7 +27,7 @@ struct PortFilterKeeperTests {
         let receiver = try namespace.inside { try Self.socket(bindingPort: Self.port) }
         defer { close(receiver) }
         let keeper = TrafficRuleKeeper()
-        var ruleset = PortFilterTests.ruleset(port: Self.port)
+        var ruleset = Rulesets.portFiltered(port: Self.port)
         func install(_ wanted: TrafficRuleset) throws { try namespace.inside { try keeper.install(wanted) } }
         try install(ruleset)
         let listed = try #require(try namespace.listing())
@@ -41,7 +42,7 @@ struct PortFilterKeeperTests {
         #expect(try namespace.inside { keeper.check() } == .intact)
         #expect(try namespace.inside { keeper.portFilterCounts() } == PortFilterCounts())
         #expect(
-            try namespace.inside { try TrafficRuleKeeper().listedPeers() } == PortFilterTests.peers,
+            try namespace.inside { try TrafficRuleKeeper().listedPeers() } == Rulesets.peers,
             "what a restarted weftd finds"
         )
 
@@ -117,7 +118,7 @@ struct PortFilterKeeperTests {
         #expect(try namespace.inside { try next.removeLeftoverPortFilter() } == true)
         let left = try #require(try namespace.listing())
         #expect(
-            NFTListing(parsing: left) == NFTListing(chains: [TrafficRulesetTests.ruleset(masquerade: false).chains[0]]),
+            NFTListing(parsing: left) == NFTListing(chains: [Rulesets.ipv4(masquerade: false).chains[0]]),
             "\(left)"
         )
         #expect(try namespace.inside { try next.removeLeftoverPortFilter() } == false)

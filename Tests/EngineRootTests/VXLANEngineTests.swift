@@ -4,6 +4,7 @@ import Engine
 import Foundation
 import Glibc
 import Packets
+import TestSupport
 import TestThreads
 import Testing
 
@@ -268,7 +269,7 @@ struct VXLANEngineTests {
     }
 }
 
-/// A VXLAN payload written out field by field (RFC 7348 §5), independent of Packets' encapsulation.
+/// TestSupport's VXLAN frame builder, for MACs as this target holds them (B's device by default).
 func vxlanFrame(
     _ inner: [UInt8],
     flags: UInt8 = 0x08,
@@ -277,6 +278,12 @@ func vxlanFrame(
     source: MACAddress = TwoHostBed.macA,
     etherType: UInt16 = 0x0800
 ) -> [UInt8] {
-    [flags, 0, 0, 0, UInt8(vni >> 16 & 0xFF), UInt8(vni >> 8 & 0xFF), UInt8(vni & 0xFF), 0]
-        + destination.bytes + source.bytes + [UInt8(etherType >> 8), UInt8(etherType & 0xFF)] + inner
+    vxlanFrame(
+        inner,
+        flags: flags,
+        vni: vni,
+        destination: destination.bytes,
+        source: source.bytes,
+        etherType: etherType
+    )
 }

@@ -1,3 +1,4 @@
+import ConfigTestSupport
 import Foundation
 import Testing
 
@@ -95,27 +96,5 @@ struct ImmutableFileTests {
         expectOneLine(error, field: "file", mentions: ["rename", "chattr -i -a \(directory)"])
         #expect(error.map { !$0.description.contains("chattr -i -a \(path)") } ?? false)
         #expect(contents(path) == "FLANNEL_MTU=1400\n")
-    }
-}
-
-@Suite struct PermissionHintTests {
-    @Test func eachErrnoGetsItsOwnFix() {
-        let root = AtomicFile.fix(for: EPERM, isRoot: true, attributesOf: "/run/flannel/subnet.env")
-        #expect(root.contains("chattr -i -a /run/flannel/subnet.env") && !root.contains("root"), "\(root)")
-        // Not root, EPERM and EACCES are permissions, which root has.
-        #expect(
-            AtomicFile.fix(for: EPERM, isRoot: false, attributesOf: "/x")
-                == "run as root or make the directory writable"
-        )
-        #expect(
-            AtomicFile.fix(for: EACCES, isRoot: false, attributesOf: "/x")
-                == "run as root or make the directory writable"
-        )
-        let refusedRoot = AtomicFile.fix(for: EACCES, isRoot: true, attributesOf: "/x")
-        #expect(
-            refusedRoot.contains("make the directory writable") && !refusedRoot.contains("run as root"),
-            "\(refusedRoot)"
-        )
-        #expect(AtomicFile.fix(for: EROFS, isRoot: true, attributesOf: "/x").contains("read-only"))
     }
 }

@@ -57,35 +57,20 @@ public struct NetworkConfig: Equatable, Sendable {
         self.ipv6 = ipv6
     }
 
-    /// Which valid configs `parse` returns.
-    public struct Scope: Sendable, Equatable {
-        let refusesIPv6: Bool
-
-        /// What weftd's backends carry: EnableIPv6 is refused under vxlan
-        /// (`refuseWhatWeftDoesNotCarry`).
-        public static let carried = Scope(refusesIPv6: true)
-        /// Dual-stack configs too, for the parts that handle IPv6 before the backends carry it
-        /// (the subnet managers, and their tests). An IPv6-only network is still refused: the
-        /// IPv4 fields of a NetworkConfig are not optional.
-        package static let dualStack = Scope(refusesIPv6: false)
-    }
-
     public static func parse(
         _ text: String,
-        checks: Checks = .allocation,
-        scope: Scope = .carried
+        checks: Checks = .allocation
     ) throws(ConfigError) -> NetworkConfig {
-        try parse(Array(text.utf8), checks: checks, scope: scope)
+        try parse(Array(text.utf8), checks: checks)
     }
 
     /// Decodes the config JSON like Go's encoding/json into flannel's Config struct (member names
     /// case-insensitive, unknown members ignored, later duplicates win), then validates for `checks`.
     public static func parse(
         _ bytes: [UInt8],
-        checks: Checks = .allocation,
-        scope: Scope = .carried
+        checks: Checks = .allocation
     ) throws(ConfigError) -> NetworkConfig {
-        try refuseWhatWeftDoesNotCarry(validated(bytes, checks: checks), scope: scope)
+        try refuseWhatWeftDoesNotCarry(validated(bytes, checks: checks))
     }
 
     /// The config as flannel accepts it, before Weft refuses what it does not carry: nil when
@@ -205,10 +190,7 @@ public struct NetworkConfig: Equatable, Sendable {
     /// 19). Everything has been validated by now, so a config that passes here is flannel-valid,
     /// and lifting a refusal is deleting its guard. `config` is nil when EnableIPv4 is false;
     /// lifting that refusal also needs a NetworkConfig whose IPv4 fields are optional.
-    static func refuseWhatWeftDoesNotCarry(
-        _ config: NetworkConfig?,
-        scope: Scope = .carried
-    ) throws(ConfigError) -> NetworkConfig {
+    static func refuseWhatWeftDoesNotCarry(_ config: NetworkConfig?) throws(ConfigError) -> NetworkConfig {
         func refuse(_ field: String, _ problem: String) -> ConfigError {
             ConfigError(source: "config", field: field, problem: problem)
         }
@@ -216,12 +198,6 @@ public struct NetworkConfig: Equatable, Sendable {
             throw refuse(
                 "EnableIPv4",
                 "EnableIPv4 false (an IPv6-only network) is not supported yet: Weft's backends carry IPv4 only; remove \"EnableIPv4\" or set it to true"
-            )
-        }
-        guard config.ipv6 == nil || !scope.refusesIPv6 || config.backend.kind != .vxlan else {
-            throw refuse(
-                "EnableIPv6",
-                "EnableIPv6 true is not supported yet with the vxlan backend: Weft carries IPv6 through host-gw and udp only so far (the IPv6 fields are valid); use Backend host-gw or udp, or remove \"EnableIPv6\" or set it to false"
             )
         }
         return config

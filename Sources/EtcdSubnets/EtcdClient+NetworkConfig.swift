@@ -5,10 +5,7 @@ import Etcd
 extension EtcdClient {
     /// Reads and validates `<prefix>/config`. A missing key is `.configMissing`, whose message
     /// gives the etcdctl command that creates it; flannel retries every second, and so should the caller.
-    public func networkConfig(
-        prefix: String,
-        scope: NetworkConfig.Scope = .carried
-    ) async throws(LeaseError) -> NetworkConfig {
+    public func networkConfig(prefix: String) async throws(LeaseError) -> NetworkConfig {
         let key = EtcdPath.config(prefix: prefix)
         let result: RangeResult
         do {
@@ -19,7 +16,7 @@ extension EtcdClient {
         }
         guard let kv = result.kvs.first else { throw LeaseError(.configMissing(key: key)) }
         do {
-            return try NetworkConfig.parse(kv.value, scope: scope)
+            return try NetworkConfig.parse(kv.value)
         } catch {
             throw LeaseError(.configInvalid(key: key, error))
         }

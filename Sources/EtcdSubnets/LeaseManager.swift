@@ -34,9 +34,6 @@ public actor LeaseManager: LeaseKeeper {
         /// This node's identity beside its PublicIP, written to the owner key of every lease we
         /// take; nil: no owner keys, flannel's rule alone (a lease with our PublicIP is ours).
         public var node: NodeOwner?
-        /// Which network configs are taken: `.dualStack` lets the lease carry an IPv6 subnet
-        /// before weftd's backends carry IPv6.
-        package var configScope: NetworkConfig.Scope = .carried
 
         public init(
             attributes: LeaseAttributes,
@@ -169,7 +166,7 @@ public actor LeaseManager: LeaseKeeper {
     }
 
     private func take(preferring preferred: [LeaseKey]) async throws(LeaseError) -> Record {
-        let config = try await client.networkConfig(prefix: configuration.prefix, scope: configuration.configScope)
+        let config = try await client.networkConfig(prefix: configuration.prefix)
         // Granted once and reused across lost races; revoked if no write ends up using it.
         var granted: Lease?
         var generator = SystemRandomNumberGenerator()

@@ -23,8 +23,6 @@ public struct KubeSubnetManager: SubnetManager {
         public var environment: [String: String] = [:]
         /// Where a pod's service-account token, ca.crt and namespace are.
         public var serviceAccountDirectory = "/var/run/secrets/kubernetes.io/serviceaccount"
-        /// `.dualStack` takes an EnableIPv6 net-conf.json before weftd's backends carry IPv6.
-        package var configScope: NetworkConfig.Scope = .carried
 
         public init() {}
     }
@@ -50,7 +48,7 @@ public struct KubeSubnetManager: SubnetManager {
         let source = try NodeNameSource.from(environment: options.environment)
         api = try KubeAPI(config: config, warn: warn)
         nodeNames = NodeNameResolver(source: source, api: api)
-        netConf = NetworkConfigFile(path: options.netConfigPath, scope: options.configScope)
+        netConf = NetworkConfigFile(path: options.netConfigPath)
         setNodeNetworkUnavailable = options.setNodeNetworkUnavailable
         warnings = config.warnings
     }

@@ -10,16 +10,9 @@ public struct NetworkConfigFile: Sendable {
     public static let defaultPath = "/etc/kube-flannel/net-conf.json"
 
     public let path: String
-    /// `.dualStack` takes an EnableIPv6 net-conf.json before weftd's backends carry IPv6.
-    let scope: NetworkConfig.Scope
 
     public init(path: String = Self.defaultPath) {
-        self.init(path: path, scope: .carried)
-    }
-
-    package init(path: String, scope: NetworkConfig.Scope) {
         self.path = path
-        self.scope = scope
     }
 
     /// The config, checked as flanneld checks net-conf.json (its syntax and types, a Network,
@@ -35,16 +28,15 @@ public struct NetworkConfigFile: Sendable {
                 "failed to read net conf \(path): \(error); mount the kube-flannel-cfg ConfigMap's net-conf.json there, or point --net-config-path at the file"
             )
         }
-        return try Self.parse(bytes, path: path, scope: scope)
+        return try Self.parse(bytes, path: path)
     }
 
     static func parse(
         _ bytes: [UInt8],
-        path: String,
-        scope: NetworkConfig.Scope = .carried
+        path: String
     ) throws(LeaseError) -> NetworkConfig {
         do {
-            return try NetworkConfig.parse(bytes, checks: .podCIDRs, scope: scope)
+            return try NetworkConfig.parse(bytes, checks: .podCIDRs)
         } catch {
             throw LeaseError(
                 .configInvalid,
@@ -72,7 +64,7 @@ public struct NetworkConfigFile: Sendable {
                 switch now {
                 case .success(let bytes):
                     do throws(LeaseError) {
-                        report(.success(try Self.parse(bytes, path: path, scope: scope)))
+                        report(.success(try Self.parse(bytes, path: path)))
                     } catch {
                         report(.failure(error))
                     }

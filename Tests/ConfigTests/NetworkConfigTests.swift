@@ -195,16 +195,6 @@ func configError(_ json: String, sourceLocation: SourceLocation = #_sourceLocati
         #expect(Array(config.subnets) == [IPv4Prefix("10.3.7.0/24")!])
     }
 
-    @Test func ipv6IsRefusedClearly() {
-        expectOneLine(
-            configError(
-                #"{"Network":"10.3.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}"#
-            ),
-            field: "EnableIPv6",
-            mentions: ["vxlan backend", "host-gw", "udp"]
-        )
-    }
-
     @Test func ipv4OffIsRefused() {
         expectOneLine(configError(#"{"EnableIPv4":false,"EnableIPv6":false}"#), field: "EnableIPv4")
     }
@@ -502,10 +492,6 @@ func configError(_ json: String, sourceLocation: SourceLocation = #_sourceLocati
         (#"{"Network":"10.244.0.0/16","SubnetLen":"24"}"#, "SubnetLen"),
         (#"{"Network":"10.244.0.0/16","SubnetMin":"ten"}"#, "SubnetMin"),
         (#"{"Network":"10.244.0.0/16","Backend":{"Type":"bogus"}}"#, "Backend"),
-        (
-            #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}"#,
-            "EnableIPv6"
-        ),
         (#"{"Network":"10.244.0.0/16","EnableIPv6":true}"#, "IPv6Network"),
     ])
     func syntaxTypesNetworkAndBackendAreStillChecked(json: String, field: String) {

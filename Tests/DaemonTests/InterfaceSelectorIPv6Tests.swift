@@ -101,8 +101,7 @@ import Testing
         let identity = WeftdRunner.Identity(backend: .hostGateway, vni: 1, vtepMAC: MACAddress(0))
         let ipv4Only = try NetworkConfig.parse(#"{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}"#)
         let dualStack = try NetworkConfig.parse(
-            #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"host-gw"}}"#,
-            scope: .dualStack
+            #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"host-gw"}}"#
         )
         #expect(
             WeftdRunner.leaseAttributes(identity, interface: interface, config: dualStack).json

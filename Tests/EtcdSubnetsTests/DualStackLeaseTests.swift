@@ -41,7 +41,6 @@ func dualStackManager(
     configure: (inout LeaseManager.Configuration) -> Void = { _ in }
 ) -> LeaseManager {
     var configuration = LeaseManager.Configuration(attributes: dualStackAttributes(host), prefix: prefix)
-    configuration.configScope = .dualStack
     configure(&configuration)
     return LeaseManager(client: client, configuration: configuration, clock: clock)
 }
@@ -162,15 +161,15 @@ struct DualStackLeaseTests {
         }
     }
 
-    @Test func weftdsOwnReadingStillRefusesEnableIPv6() async throws {
+    /// weftd's own reading of the config (no test scope) takes a dual-stack vxlan network.
+    @Test func weftdsOwnReadingTakesEnableIPv6() async throws {
         try await withNetwork(dualStackConfig) { _, client, prefix in
             let manager = LeaseManager(
                 client: client,
                 configuration: .init(attributes: dualStackAttributes(1), prefix: prefix)
             )
-            let error = await #expect(throws: LeaseError.self) { try await manager.acquire() }
-            #expect(error?.kind == .configInvalid)
-            #expect(error?.description.contains("EnableIPv6 true is not supported yet") == true)
+            let lease = try await manager.acquire()
+            #expect(lease.ipv6Subnet.map { IPv6Prefix("fc00::/48")!.contains($0) } == true, "\(lease)")
         }
     }
 }
@@ -182,7 +181,7 @@ struct DualStackPeerTests {
     /// (both halves) is neither a route nor an IPv6 peer, and its events reach the lease keeper.
     @Test func dualStackKeysBecomeIPv4RoutesAndIPv6Peers() async throws {
         try await withNetwork(dualStackConfig) { etcd, client, prefix in
-            let config = try await client.networkConfig(prefix: prefix, scope: .dualStack)
+            let config = try await client.networkConfig(prefix: prefix)
             let ownKeyEvents = Mutex<[Int64]>([])
             for host in 1...2 {
                 _ = try await etcd.etcdctl(

@@ -123,8 +123,7 @@ struct BackoffTests {
 /// The same order with an IPv6 half: both halves must fit and be free, as flannel's AcquireLease.
 struct DualStackSubnetChoiceTests {
     let config = try! NetworkConfig.parse(
-        #"{"Network":"10.244.0.0/16","SubnetMin":"10.244.1.0","SubnetMax":"10.244.4.0","EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetMin":"fc00:0:0:1::","IPv6SubnetMax":"fc00:0:0:3::"}"#,
-        scope: .dualStack
+        #"{"Network":"10.244.0.0/16","SubnetMin":"10.244.1.0","SubnetMax":"10.244.4.0","EnableIPv6":true,"IPv6Network":"fc00::/48","IPv6SubnetMin":"fc00:0:0:1::","IPv6SubnetMax":"fc00:0:0:3::"}"#
     )
     let us = IPv4Address("198.18.0.1")!
 

@@ -116,11 +116,9 @@ final class KubeBed: Sendable {
     func manager(
         node: String,
         setNodeNetworkUnavailable: Bool = true,
-        warnings: Lines = Lines(),
-        configScope: NetworkConfig.Scope = .carried
+        warnings: Lines = Lines()
     ) throws -> KubeSubnetManager {
         var options = KubeSubnetManager.Options()
-        options.configScope = configScope
         options.kubeconfigPath = kubeconfig
         options.netConfigPath = netConfPath
         options.environment = ["NODE_NAME": node]

@@ -54,7 +54,7 @@ struct KubeDualStackTests {
 
     @Test func bothPodCIDRsMakeTheLeaseAndBothFamiliesAreAnnotated() async throws {
         try await Self.withDualStack { bed in
-            let manager = try bed.manager(node: "n1", configScope: .dualStack)
+            let manager = try bed.manager(node: "n1")
             defer { Task { await manager.shutdown() } }
             let lease = try await manager.leaseKeeper(Self.request(1), log: { _, _ in }).acquire()
             #expect(lease.subnet == IPv4Prefix("10.244.1.0/24"))
@@ -66,11 +66,6 @@ struct KubeDualStackTests {
                 annotations["flannel.alpha.coreos.com/backend-v6-data"] == #"{"VNI":1,"VtepMAC":"0e:00:00:00:00:01"}"#
             )
             #expect(annotations["flannel.alpha.coreos.com/backend-data"] == #"{"VNI":1,"VtepMAC":"0a:00:00:00:00:01"}"#)
-
-            // weftd as it runs today still refuses the dual-stack net-conf.json.
-            let carried = try bed.manager(node: "n1")
-            defer { Task { await carried.shutdown() } }
-            await #expect(throws: LeaseError.self) { try await carried.networkConfig() }
         }
     }
 
@@ -80,7 +75,7 @@ struct KubeDualStackTests {
             node["kind"] = nil
             node["apiVersion"] = nil
             bed.server.store.put(.nodes, node)
-            let manager = try bed.manager(node: "n9", configScope: .dualStack)
+            let manager = try bed.manager(node: "n9")
             defer { Task { await manager.shutdown() } }
             let error = await #expect(throws: LeaseError.self) {
                 try await manager.leaseKeeper(Self.request(9), log: { _, _ in }).acquire()
@@ -96,7 +91,7 @@ struct KubeDualStackTests {
 
     @Test func peersIPv6HalvesComeFromTheirPodCIDRsAndAnnotations() async throws {
         try await Self.withDualStack { bed in
-            let manager = try bed.manager(node: "n1", configScope: .dualStack)
+            let manager = try bed.manager(node: "n1")
             let keeper = manager.leaseKeeper(Self.request(1), log: { _, _ in })
             let lease = try await keeper.acquire()
             let publisher = RouteTablePublisher(

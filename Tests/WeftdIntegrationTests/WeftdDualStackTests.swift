@@ -178,6 +178,51 @@ extension WeftdBeds {
             for index in 1...3 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
         }
 
+        /// vxlan on the kernel dataplane, as flanneld runs a dual-stack network: flannel.1 for IPv4
+        /// and flannel-v6.1 over the IPv6 underlay, its VtepMAC published as BackendV6Data; the
+        /// engine (--vxlan-dataplane=weft) has no IPv6 underlay and stops with the fix.
+        @Test(.timeLimit(.minutes(2)))
+        func vxlanRunsFlannelV6OnTheKernelDataplane() throws {
+            let bed = try Bed(hosts: 3)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            try bed.putConfig(
+                #"{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"vxlan","VNI":1}}"#
+            )
+            for index in 1...3 { try Self.addIPv6Underlay(bed, index) }
+            let (daemons, subnets) = try bed.startReady([1, 2, 3], vxlanDataplane: "kernel")
+            var bases: [Int: String] = [:]
+            for index in 1...3 {
+                let base = try #require(Self.ipv6Base(bed, index), "\(bed.subnetEnv(index))")
+                bases[index] = base
+                let device = try bed.exec(
+                    bed.host(index),
+                    ["/usr/sbin/ip", "-d", "addr", "show", "dev", "flannel-v6.1"]
+                )
+                #expect(
+                    device.contains("mtu 1430") && device.contains("local \(Self.hostIPv6(index))")
+                        && device.contains("\(base)/128"),
+                    "host \(index): \(device)"
+                )
+                let key = WeftdEndToEndTests.key(subnets[index]!) + "&\(base)-64"
+                let value = try bed.etcdctlMust(["get", key, "--print-value-only"])
+                #expect(value.contains(#""PublicIPv6":"\#(Self.hostIPv6(index))""#), "\(value)")
+                #expect(value.contains(#""BackendV6Data":{"VNI":1,"VtepMAC":""#), "\(value)")
+                try bed.addressContainer(index, subnet: subnets[index]!)
+                try Self.addressContainerIPv6(bed, index, base: base)
+            }
+            WeftdEndToEndTests.pingMatrix(bed, subnets, "dual-stack vxlan, IPv4")
+            Self.ping6Matrix(bed, bases, "dual-stack vxlan, flannel-v6.1")
+            let ipv6 = try #require(try StatusClient(path: bed.statusSocket(1)).routes().ipv6)
+            #expect(Set(ipv6.routes.map(\.publicIP)) == [Self.hostIPv6(2), Self.hostIPv6(3)], "\(ipv6)")
+            #expect(ipv6.routes.allSatisfy { $0.vtepMAC != nil && $0.backend == "vxlan" }, "\(ipv6)")
+            for index in 1...3 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
+
+            let engine = try bed.startWeftd(1, vxlanDataplane: "weft")
+            #expect(waitFor(.seconds(20), interval: .milliseconds(50)) { !engine.isRunning } != nil)
+            #expect(engine.lines(containing: "needs --vxlan-dataplane=kernel").count == 1, "\(engine.log.suffix(1500))")
+        }
+
         /// Kubernetes mode: each Node's two podCIDRs are its lease, weftd annotates its PublicIPv6
         /// as kube-flannel does, and the IPv6 podCIDRs are routed via the peers' PublicIPv6.
         @Test(.timeLimit(.minutes(2)))

@@ -20,6 +20,11 @@ extension Dataplane: LeaseDataplane {
         )
     }
 
+    func awaitFirstReconcile() async -> Bool {
+        for await _ in firstPublication { return true }
+        return false
+    }
+
     func statsReport() -> StatsReport {
         DataplaneReports.stats(
             engine.counters.snapshot(),

@@ -23,6 +23,8 @@ final class Dataplane: Sendable {
     let publications: PublicationTimes
     /// A dual-stack lease's IPv6 side, for /v1/routes; nil on an IPv4-only one.
     let ipv6: IPv6Side?
+    /// Ends with the watcher's first publication, once it is in the engine's tables.
+    let firstPublication: AsyncStream<Void>
     /// vxlan only: DirectRouting's kernel routes (with it off, only a previous run's are removed).
     let direct: DirectRouteKeeper?
     private let watching: Task<Void, Never>
@@ -128,6 +130,7 @@ final class Dataplane: Sendable {
         let publications = PublicationTimes()
         let ipv6 = IPv6Side(lease, underlay: .ipv4)
         let ipv6Publisher = engine.ipv6Publisher
+        let (firstPublication, published) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let watcher = PeerFollowing.watcher(
             for: lease,
             context: context,
@@ -150,6 +153,8 @@ final class Dataplane: Sendable {
                     )
                 }
                 direct?.reconcile(publication.routes)
+                published.yield()
+                published.finish()
             }
         )
         self.subnet = lease.subnet
@@ -159,6 +164,7 @@ final class Dataplane: Sendable {
         self.backend = config.backend.kind == .vxlan ? .vxlan : .udp
         self.publications = publications
         self.ipv6 = ipv6
+        self.firstPublication = firstPublication
         self.direct = direct
         self.logger = logger
         watching = Task { await watcher.run() }

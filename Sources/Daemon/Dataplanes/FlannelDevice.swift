@@ -10,6 +10,9 @@ public enum FlannelDevice {
 
     public static func vxlanName(vni: UInt32) -> String { "flannel.\(vni)" }
 
+    /// flannel's second vxlan device, for a dual-stack network's IPv6 overlay over the IPv6 underlay.
+    public static func ipv6VXLANName(vni: UInt32) -> String { "flannel-v6.\(vni)" }
+
     /// The device of `backend` (udp or vxlan; host-gw has none and gets udp's name).
     public static func name(_ backend: BackendConfig) -> String {
         name(vxlan: backend.kind == .vxlan, vni: backend.vni)

@@ -17,7 +17,7 @@ import Status
 /// Stopping leaves the routes in the kernel, as flanneld does on exit: traffic keeps flowing across
 /// a restart, and the next run's first reconcile removes whatever is no longer wanted (a moved
 /// lease's new dataplane does the same, with the same route protocol).
-final class HostGatewayDataplane: KernelLeaseDataplane {
+final class HostGatewayDataplane: LeaseDataplane {
     let subnet: IPv4Prefix
     let config: NetworkConfig
     let mtu: Int

@@ -22,7 +22,7 @@ import Status
 /// Stopping leaves the device and its entries in the kernel, as flanneld does on exit: traffic
 /// keeps flowing across a restart, and the next run adopts the device and removes only what is no
 /// longer wanted. A weftd started with --vxlan-dataplane=weft removes the device instead.
-final class KernelVXLANDataplane: KernelLeaseDataplane {
+final class KernelVXLANDataplane: LeaseDataplane {
     /// How often the device's presence is checked.
     static let healthPeriod: Duration = .seconds(1)
 
@@ -78,18 +78,21 @@ final class KernelVXLANDataplane: KernelLeaseDataplane {
             publicIP: interface.publicIP,
             log: HostGatewayDataplane.logHandler(logger)
         )
-        switch try device.setUp() {
-        case .created: logger.info("vxlan: created \(name), a kernel vxlan device")
-        case .adopted:
-            logger.info(
-                "vxlan: kept the existing kernel vxlan device \(name) and its entries (flanneld's or a previous run's)"
-            )
-        case .replaced(let reason): logger.info("vxlan: replaced \(name), \(reason), with a kernel vxlan device")
-        }
+        try Self.setUp(&device, name: name, logger: logger)
         let index = device.index
         logger.info(
             "vxlan: kernel dataplane on \(name) (index \(index)): VNI \(link.vni), local \(interface.address) dev \(interface.name), dstport \(link.port), MAC \(vtepMAC), MTU \(mtu), address \(device.address)/32"
         )
+
+        var ipv6Index: Int32?
+        let ipv6Device = try Self.ipv6Device(
+            lease: lease,
+            vtepMAC: vtepMAC,
+            interface: interface,
+            logger: logger,
+            index: &ipv6Index
+        )
+        let ipv6Name = ipv6Index == nil ? nil : FlannelDevice.ipv6VXLANName(vni: config.backend.vni)
 
         let direct = try DirectRoutes(
             enabled: config.backend.directRouting,
@@ -112,7 +115,13 @@ final class KernelVXLANDataplane: KernelLeaseDataplane {
             context: context,
             subnets: subnets,
             leaseKeeper: leaseKeeper,
-            keeper: KernelVXLANKeeper(device: device, direct: direct, logger: logger, reconciled: reconciled),
+            keeper: KernelVXLANKeeper(
+                device: device,
+                ipv6Device: ipv6Device,
+                direct: direct,
+                logger: logger,
+                reconciled: reconciled
+            ),
             firstReconcile: firstReconcile,
             onRoutes: { routeLog.record($0) }
         )
@@ -125,11 +134,85 @@ final class KernelVXLANDataplane: KernelLeaseDataplane {
         health = Task {
             while true {
                 do { try await Task.sleep(for: Self.healthPeriod) } catch { return }
-                guard (try? RouteNetlink.interfaceIndex(name)) != index else { continue }
-                onFailure("\(name) (index \(index)) was deleted")
-                return
+                if (try? RouteNetlink.interfaceIndex(name)) != index {
+                    onFailure("\(name) (index \(index)) was deleted")
+                    return
+                }
+                if let ipv6Name, let ipv6Index, (try? RouteNetlink.interfaceIndex(ipv6Name)) != ipv6Index {
+                    onFailure("\(ipv6Name) (index \(ipv6Index)) was deleted")
+                    return
+                }
             }
         }
+    }
+
+    /// Creates, adopts or replaces a device, and says which in one line.
+    private static func setUp<Peer: VXLANPeer>(
+        _ device: inout VXLANDeviceOf<Peer>,
+        name: String,
+        logger: Logger
+    ) throws(NetlinkError) {
+        switch try device.setUp() {
+        case .created: logger.info("vxlan: created \(name), a kernel vxlan device")
+        case .adopted:
+            logger.info(
+                "vxlan: kept the existing kernel vxlan device \(name) and its entries (flanneld's or a previous run's)"
+            )
+        case .replaced(let reason): logger.info("vxlan: replaced \(name), \(reason), with a kernel vxlan device")
+        }
+    }
+
+    /// A dual-stack lease's flannel-v6.<VNI>, as flanneld makes it: the same VNI, port and GBP over
+    /// the interface's IPv6 address, BackendV6Data's MAC, the lease's IPv6 subnet as a /128, and
+    /// an MTU 70 bytes below the underlay's (IPv6, UDP, VXLAN and the inner Ethernet header).
+    /// Nil for an IPv4-only lease; `index` is the device's. The runner has made sure the interface
+    /// has an IPv6 address.
+    private static func ipv6Device(
+        lease: AcquiredLease,
+        vtepMAC: MACAddress,
+        interface: ExternalInterface,
+        logger: Logger,
+        index: inout Int32?
+    ) throws(NetlinkError) -> IPv6VXLANDevice? {
+        let config = lease.config
+        guard let subnet = lease.ipv6Subnet, let network = config.ipv6?.network else { return nil }
+        let name = FlannelDevice.ipv6VXLANName(vni: config.backend.vni)
+        guard let local = interface.ipv6Address else {
+            throw NetlinkError("vxlan device", "\(name): \(interface.name) has no IPv6 address", code: EADDRNOTAVAIL)
+        }
+        let mtu = (config.backend.underlayMTU ?? interface.mtu) - 70
+        guard mtu >= 1280 else {
+            throw NetlinkError(
+                "vxlan device",
+                "\(name): an underlay MTU of \(config.backend.underlayMTU ?? interface.mtu) leaves \(mtu) (IPv6 needs 1280); raise Backend.MTU or the interface's MTU",
+                code: EINVAL
+            )
+        }
+        let mac = VTEPIdentity.ipv6MAC(from: vtepMAC)
+        let link = IPv6VXLANLink(
+            name: name,
+            vni: config.backend.vni,
+            local: local,
+            underlayIndex: Int32(interface.index),
+            port: config.backend.effectivePort,
+            learning: false,
+            gbp: config.backend.otherKeys["GBP"] == "true",
+            mac: mac,
+            mtu: mtu
+        )
+        var device = try IPv6VXLANDevice(
+            link: link,
+            localSubnet: subnet,
+            network: network,
+            publicIP: interface.publicIPv6 ?? local,
+            log: HostGatewayDataplane.logHandler(logger)
+        )
+        try setUp(&device, name: name, logger: logger)
+        index = device.index
+        logger.info(
+            "vxlan: kernel dataplane for IPv6 on \(name) (index \(device.index)): local \(local) dev \(interface.name), MAC \(mac), MTU \(mtu), address \(device.address)/128"
+        )
+        return device
     }
 
     /// Returns true once the first publication is in the kernel, false if the calling task was

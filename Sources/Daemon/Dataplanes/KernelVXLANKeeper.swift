@@ -13,6 +13,8 @@ typealias KernelVXLANKeeper = KernelKeeper<KernelVXLANState>
 /// A kernel vxlan device's entries and DirectRouting's routes, reconciled from one split.
 struct KernelVXLANState: ~Copyable, Sendable, KernelReconciling {
     var device: VXLANDevice
+    /// flannel-v6.<VNI> of a dual-stack lease; DirectRouting does not split the IPv6 peers.
+    var ipv6Device: IPv6VXLANDevice?
     var direct: DirectRoutes
 
     /// The device's entries first, so a peer going direct has lost its VXLAN route before the
@@ -21,24 +23,27 @@ struct KernelVXLANState: ~Copyable, Sendable, KernelReconciling {
         let split = direct.split(routes)
         _ = try device.reconcile(split.tunnelled)
         try direct.apply(split.direct)
+        _ = try ipv6Device?.reconcile(ipv6)
     }
 
     mutating func resyncKernel() throws(NetlinkError) {
         let split = direct.enabled ? direct.resplit() : nil
         _ = try device.resync(split?.tunnelled)
         if let split { try direct.apply(split.direct) }
+        _ = try ipv6Device?.resync()
     }
 }
 
 extension KernelKeeper where Held == KernelVXLANState {
     convenience init(
         device: consuming VXLANDevice,
+        ipv6Device: consuming IPv6VXLANDevice?,
         direct: consuming DirectRoutes,
         logger: Logger,
         reconciled: AsyncStream<Void>.Continuation
     ) {
         self.init(
-            KernelVXLANState(device: device, direct: direct),
+            KernelVXLANState(device: device, ipv6Device: ipv6Device, direct: direct),
             label: "vxlan",
             reads: "the kernel's entries",
             logger: logger,

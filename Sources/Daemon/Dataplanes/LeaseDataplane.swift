@@ -18,18 +18,15 @@ protocol LeaseDataplane: AnyObject, Sendable {
     func routesReport(at now: Date) -> RoutesReport
     /// GET /v1/stats.
     func statsReport() -> StatsReport
+    /// True once the peer watcher's first publication is in effect (in the kernel, or in the
+    /// engine's tables), false if the calling task was cancelled first. A dataplane is ready only
+    /// then: before it, a ready node would drop the traffic of peers it has not listed yet.
+    func awaitFirstReconcile() async -> Bool
     func stop() async
 }
 
-/// A dataplane the kernel forwards for (host-gw, the kernel vxlan device): ready once its first
-/// publication is in the kernel.
-protocol KernelLeaseDataplane: LeaseDataplane {
-    /// True once the first publication is in the kernel, false if the calling task was cancelled first.
-    func awaitFirstReconcile() async -> Bool
-}
-
-extension KernelLeaseDataplane {
-    /// Returns once the first publication is in the kernel; stops the dataplane and throws
+extension LeaseDataplane {
+    /// Returns once the first publication is in effect; stops the dataplane and throws
     /// CancellationError when the calling task is cancelled before (SIGTERM while etcd is away).
     func awaitFirstReconcileOrStop() async throws {
         guard await awaitFirstReconcile() else {

@@ -9,6 +9,13 @@ import Logging
 /// one in our existing lease wins, then the one kept in the file beside subnet.env, else a new
 /// random locally administered MAC, which is then kept in that file.
 enum VTEPIdentity {
+    /// The flannel-v6 device's MAC (BackendV6Data's VtepMAC): the IPv4 device's with one bit of
+    /// its second byte flipped, so it is as stable as that one without a file of its own, and
+    /// stays locally administered and unicast (the first byte is kept).
+    static func ipv6MAC(from mac: MACAddress) -> MACAddress {
+        MACAddress(mac.value ^ (1 << 32))
+    }
+
     /// `/run/flannel/subnet.env` → `/run/flannel/subnet.vtep-mac`.
     static func path(subnetFile: String) -> String {
         (subnetFile.hasSuffix(".env") ? String(subnetFile.dropLast(4)) : subnetFile) + ".vtep-mac"

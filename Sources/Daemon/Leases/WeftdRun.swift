@@ -74,7 +74,8 @@ struct WeftdRunner {
             try await subnets.networkConfig()
         }
         // As flanneld's LookupExtIface fails on a dual-stack network without an IPv6 address.
-        if let refusal = Self.ipv6Refusal(initial, interface: context.interface) {
+        if let refusal = Self.ipv6Refusal(initial, interface: context.interface, vxlanDataplane: options.vxlanDataplane)
+        {
             throw WeftdError(description: refusal)
         }
         // Before any lease, as flannel's hostgw.New runs before RegisterNetwork.
@@ -222,8 +223,9 @@ struct WeftdRunner {
         throw WeftdError(description: "the dataplane could not be rebuilt; see the lines above")
     }
 
-    /// Starts a dataplane for `lease`, writes subnet.env and marks the daemon ready. host-gw and the
-    /// kernel vxlan dataplane are ready only once the peers' entries are in the kernel (the first reconcile).
+    /// Starts a dataplane for `lease`, writes subnet.env and marks the daemon ready, only once the
+    /// peers' first publication is in effect: in the kernel (host-gw, the kernel vxlan device) or
+    /// in the engine's tables.
     private func start(
         _ lease: AcquiredLease,
         identity: Identity,
@@ -276,8 +278,9 @@ struct WeftdRunner {
             try await kernel.awaitFirstReconcileOrStop()
             dataplane = kernel
         } else {
+            let engine: Dataplane
             do {
-                dataplane = try Dataplane(
+                engine = try Dataplane(
                     lease: lease,
                     vtepMAC: identity.vtepMAC,
                     context: context,
@@ -288,6 +291,8 @@ struct WeftdRunner {
             } catch {
                 throw WeftdError(description: "cannot start the engine for \(lease.subnet): \(error)")
             }
+            try await engine.awaitFirstReconcileOrStop()
+            dataplane = engine
         }
         // Before subnet.env and readiness, as flanneld installs its rules before writing it.
         rules.install(for: lease)
@@ -410,7 +415,17 @@ struct WeftdRunner {
         var attributes: LeaseAttributes =
             switch identity.backend {
             case .vxlan:
-                .vxlan(publicIP: publicIP, data: VXLANLeaseData(configuredVNI: identity.vni, vtepMAC: identity.vtepMAC))
+                .vxlan(
+                    publicIP: publicIP,
+                    data: VXLANLeaseData(configuredVNI: identity.vni, vtepMAC: identity.vtepMAC),
+                    // flannel-v6.<VNI>'s VNI and MAC, as flanneld publishes them for a dual-stack network.
+                    dataV6: config.ipv6 == nil
+                        ? nil
+                        : VXLANLeaseData(
+                            configuredVNI: identity.vni,
+                            vtepMAC: VTEPIdentity.ipv6MAC(from: identity.vtepMAC)
+                        )
+                )
             case .hostGateway: .hostGateway(publicIP: publicIP)
             case .udp: .udp(publicIP: publicIP)
             }
@@ -429,13 +444,26 @@ struct WeftdRunner {
             + "drop \(flag) (peers must reach \(interfaceAddress) on one L2 segment) or use the vxlan backend"
     }
 
-    /// A dual-stack network on an interface without an IPv6 address, as one line, or nil: the
-    /// lease would publish no PublicIPv6 and no peer could route our IPv6 subnet.
-    static func ipv6Refusal(_ config: NetworkConfig, interface: ExternalInterface) -> String? {
-        guard let ipv6 = config.ipv6, interface.ipv6Address == nil else { return nil }
-        return
-            "the network config has EnableIPv6 (IPv6Network \(ipv6.network)) but interface \(interface.name) has no usable IPv6 address; "
-            + "add one to \(interface.name), choose an interface that has one with --iface, or set EnableIPv6 false"
+    /// Why a dual-stack network cannot run here, as one line, or nil: an interface without an
+    /// IPv6 address (the lease would publish no PublicIPv6 and no peer could route our IPv6
+    /// subnet), or vxlan on the engine, which has no IPv6 underlay (flannel-v6.<VNI> is the kernel's).
+    static func ipv6Refusal(
+        _ config: NetworkConfig,
+        interface: ExternalInterface,
+        vxlanDataplane: DaemonOptions.VXLANDataplane
+    ) -> String? {
+        guard let ipv6 = config.ipv6 else { return nil }
+        if interface.ipv6Address == nil {
+            return
+                "the network config has EnableIPv6 (IPv6Network \(ipv6.network)) but interface \(interface.name) has no usable IPv6 address; "
+                + "add one to \(interface.name), choose an interface that has one with --iface, or set EnableIPv6 false"
+        }
+        if config.backend.kind == .vxlan, vxlanDataplane == .weft {
+            return
+                "EnableIPv6 with the vxlan backend needs --vxlan-dataplane=kernel (flannel-v6.\(config.backend.vni) over the IPv6 underlay, as flanneld runs it); "
+                + "the user-space engine has no IPv6 underlay yet"
+        }
+        return nil
     }
 
     /// Runs `attempt` until it yields a value, logging each distinct failure once and keeping

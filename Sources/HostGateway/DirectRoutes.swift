@@ -117,4 +117,4 @@ public struct DirectRoutesOf<Peer: HostGatewayPeer>: ~Copyable, Sendable {
 }
 
 public typealias DirectRoutes = DirectRoutesOf<Route>
-public typealias IPv6DirectRoutes = DirectRoutesOf<IPv6PeerRoute>
+public typealias IPv6DirectRoutes = DirectRoutesOf<IPv6Peer>

@@ -80,8 +80,8 @@ public struct DirectRoutingSplitOf<Peer: HostGatewayPeer>: Sendable, Equatable {
         var nowDirect: [Address.Prefix: Address] = [:]
         var nowTunnelled: [Address.Prefix: Reach] = [:]
         for route in routes {
-            let publicIP = route.publicAddress
-            guard route.backend == .vxlan else {
+            // Without a PublicIP(v6) a peer cannot be routed directly: the device refuses it too.
+            guard let publicIP = route.publicAddress, route.backend == .vxlan else {
                 result.tunnelled.append(route)
                 continue
             }
@@ -124,4 +124,4 @@ public struct DirectRoutingSplitOf<Peer: HostGatewayPeer>: Sendable, Equatable {
 }
 
 public typealias DirectRoutingSplit = DirectRoutingSplitOf<Route>
-public typealias IPv6DirectRoutingSplit = DirectRoutingSplitOf<IPv6PeerRoute>
+public typealias IPv6DirectRoutingSplit = DirectRoutingSplitOf<IPv6Peer>

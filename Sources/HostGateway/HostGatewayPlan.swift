@@ -114,9 +114,16 @@ struct HostGatewayPlan<Peer: HostGatewayPeer>: Equatable {
         network: Address.Prefix,
         backend: Backend = .hostGateway
     ) -> Keeper.Refusal? {
-        let peer = "\(Keeper.logPrefix(backend)): refusing peer \(route.subnet) at \(route.publicAddress)"
+        let peer =
+            "\(Keeper.logPrefix(backend)): refusing peer \(route.subnet) at \(route.publicAddress.map { "\($0)" } ?? "-")"
         func refuse(_ reason: Keeper.RefusalReason, _ why: String) -> Keeper.Refusal {
             Keeper.Refusal(route: route, reason: reason, description: "\(peer): \(why)")
+        }
+        guard let gateway = route.publicAddress else {
+            return refuse(
+                .noPublicAddress,
+                "its lease has no PublicIPv6 to route its IPv6 subnet via; give that host an IPv6 address on its interface (or --public-ipv6) and restart its flanneld or weftd"
+            )
         }
         if route.backend != backend {
             return refuse(
@@ -127,13 +134,13 @@ struct HostGatewayPlan<Peer: HostGatewayPeer>: Equatable {
         if !network.contains(route.subnet) {
             return refuse(.outsideNetwork, "the subnet is outside the Network \(network)")
         }
-        if route.publicAddress == address {
+        if gateway == address {
             return refuse(.ownAddress, "that PublicIP is our own interface address; two hosts claim it")
         }
-        if !segment.contains(route.publicAddress) {
+        if !segment.contains(gateway) {
             return refuse(
                 .offSegment,
-                "\(route.publicAddress) is not on our L2 segment \(segment) (interface index \(interfaceIndex)); host-gw needs every host on one L2 segment, use the vxlan backend"
+                "\(gateway) is not on our L2 segment \(segment) (interface index \(interfaceIndex)); host-gw needs every host on one L2 segment, use the vxlan backend"
             )
         }
         if let foreign {

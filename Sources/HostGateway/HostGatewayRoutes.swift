@@ -42,6 +42,8 @@ public struct HostGatewayRoutesOf<Peer: HostGatewayPeer>: ~Copyable, Sendable {
         case ownAddress = "our own address"
         /// The route's backend is not host-gw.
         case otherBackend = "not a host-gw lease"
+        /// The lease publishes no address to route via (a dual-stack lease without PublicIPv6).
+        case noPublicAddress = "no PublicIPv6 in its lease"
         /// The subnet lies outside the flannel Network, where Weft owns no routes.
         case outsideNetwork = "outside the Network"
         /// A route with another protocol already exists for the subnet.
@@ -230,7 +232,7 @@ public struct HostGatewayRoutesOf<Peer: HostGatewayPeer>: ~Copyable, Sendable {
                         route: step.route,
                         reason: .kernelError,
                         description:
-                            "\(prefix): refusing peer \(step.route.subnet) at \(step.route.publicAddress): \(error)"
+                            "\(prefix): refusing peer \(step.route.subnet) at \(step.route.publicAddress.map { "\($0)" } ?? "-"): \(error)"
                     )
                 )
             }
@@ -254,7 +256,7 @@ public struct HostGatewayRoutesOf<Peer: HostGatewayPeer>: ~Copyable, Sendable {
 
     private struct RefusalKey: Hashable {
         var subnet: Prefix
-        var publicIP: Address
+        var publicIP: Address?
         var reason: RefusalReason
     }
 
@@ -283,4 +285,4 @@ public struct HostGatewayRoutesOf<Peer: HostGatewayPeer>: ~Copyable, Sendable {
 }
 
 public typealias HostGatewayRoutes = HostGatewayRoutesOf<Route>
-public typealias IPv6HostGatewayRoutes = HostGatewayRoutesOf<IPv6PeerRoute>
+public typealias IPv6HostGatewayRoutes = HostGatewayRoutesOf<IPv6Peer>

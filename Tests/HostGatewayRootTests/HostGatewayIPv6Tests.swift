@@ -10,7 +10,7 @@ import Testing
 
 private typealias Bed = ThreeHostBed
 
-private func others6(_ n: Int) -> [IPv6PeerRoute] { Bed.hostNumbers.filter { $0 != n }.map(Bed.ipv6Route) }
+private func others6(_ n: Int) -> [IPv6Peer] { Bed.hostNumbers.filter { $0 != n }.map(Bed.ipv6Route) }
 
 /// What `ip -6 route` prints for a Weft host-gw route to host `n`.
 private func weftLine6(_ n: Int) -> String {
@@ -23,21 +23,23 @@ private func weftLine6(_ n: Int) -> String {
 struct HostGatewayIPv6Tests {
     @Test func threeHostsReachEachOthersContainersOverIPv6() throws {
         try Bed.with { bed in
-            let far = IPv6PeerRoute(
-                subnet: IPv6Prefix("fc00:0:0:5::/64")!,
+            let far = Bed.ipv6Peer(
+                IPv6Prefix("fc00:0:0:5::/64")!,
                 publicIPv6: IPv6Address("2001:db9::5")!,
                 backend: .hostGateway
             )
-            var gateways: [Int: HostRoutesOf<IPv6PeerRoute>] = [:]
+            // A lease without PublicIPv6 has nothing to route its IPv6 subnet via.
+            let silent = Bed.ipv6Peer(IPv6Prefix("fc00:0:0:6::/64")!, publicIPv6: nil, backend: .hostGateway)
+            var gateways: [Int: HostRoutesOf<IPv6Peer>] = [:]
             for n in Bed.hostNumbers {
                 // The IPv4 routes first: the IPv6 instance must neither see nor touch them.
                 try bed.hostGateway(n).reconcile(Bed.hostNumbers.filter { $0 != n }.map(Bed.route))
                 let gateway = try bed.hostGatewayIPv6(n)
                 gateways[n] = gateway
-                let result = try gateway.reconcile(others6(n) + [far])
+                let result = try gateway.reconcile(others6(n) + [far, silent])
                 #expect(Set(result.added.map(\.destination)) == Set(others6(n).map(\.subnet)))
                 #expect(result.removed.isEmpty && result.kept == 0)
-                #expect(result.refused.map(\.reason) == [.offSegment])
+                #expect(result.refused.map(\.reason) == [.offSegment, .noPublicAddress])
                 #expect(
                     gateway.log.all.contains {
                         $0.hasPrefix(
@@ -143,8 +145,8 @@ struct HostGatewayIPv6Tests {
     .timeLimit(.minutes(1))
 )
 struct IPv6DirectRoutesTests {
-    static func peer(_ n: Int, _ publicIPv6: String) -> IPv6PeerRoute {
-        IPv6PeerRoute(subnet: IPv6Prefix("fc00:0:0:\(n)::/64")!, publicIPv6: IPv6Address(publicIPv6)!, backend: .vxlan)
+    static func peer(_ n: Int, _ publicIPv6: String) -> IPv6Peer {
+        Bed.ipv6Peer(IPv6Prefix("fc00:0:0:\(n)::/64")!, publicIPv6: IPv6Address(publicIPv6)!, backend: .vxlan)
     }
 
     @Test func directPeersGetRoutesViaTheirPublicIPv6AndRoutedOnesGoThroughVXLAN() throws {

@@ -31,9 +31,19 @@ final class ThreeHostBed: Sendable {
     static func ipv6Subnet(_ host: Int) -> IPv6Prefix { IPv6Prefix("fc00:0:0:\(host)::/64")! }
     static func containerIPv6(_ host: Int) -> IPv6Address { IPv6Address("fc00:0:0:\(host)::2")! }
 
-    /// The IPv6 peer route host `n`'s dual-stack lease gives a host-gw network.
-    static func ipv6Route(_ host: Int) -> IPv6PeerRoute {
-        IPv6PeerRoute(subnet: ipv6Subnet(host), publicIPv6: publicIPv6(host), backend: .hostGateway)
+    /// The IPv6 half of host `n`'s dual-stack lease, as a host-gw network's watcher hands it out.
+    static func ipv6Route(_ host: Int) -> IPv6Peer {
+        ipv6Peer(ipv6Subnet(host), publicIPv6: publicIPv6(host), backend: .hostGateway)
+    }
+
+    /// An IPv6 peer whose lease publishes `publicIPv6` (nil: none) for `backend`.
+    static func ipv6Peer(_ subnet: IPv6Prefix, publicIPv6: IPv6Address?, backend: Backend) -> IPv6Peer {
+        IPv6Peer(
+            subnet: subnet,
+            nextHop: NextHop(publicIP: IPv4Address(198, 18, 0, 99), port: 0, backend: backend),
+            publicIPv6: publicIPv6,
+            vtepMAC: nil
+        )
     }
 
     /// The peer route host `n` publishes, as the PeerWatcher hands it out for a host-gw network.
@@ -120,7 +130,7 @@ final class ThreeHostBed: Sendable {
     }
 
     /// Host `n`'s IPv6HostGatewayRoutes, made as `hostGateway` makes the IPv4 one.
-    func hostGatewayIPv6(_ n: Int) throws -> HostRoutesOf<IPv6PeerRoute> {
+    func hostGatewayIPv6(_ n: Int) throws -> HostRoutesOf<IPv6Peer> {
         let log = LogLines()
         return try enter(host(n)) {
             let index = try RouteNetlink.interfaceIndex("ul0")

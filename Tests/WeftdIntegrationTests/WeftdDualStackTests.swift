@@ -11,8 +11,9 @@ extension WeftdBeds {
     /// families along the routes weftd keeps (`<IPv6Subnet> via <PublicIPv6>`, as flannel's host-gw).
     @Suite(.serialized, .enabled(if: bedUnavailable == nil, "\(bedUnavailable ?? "")"))
     struct WeftdDualStackTests {
+        /// SubnetMax keeps leases below 10.244.201.0, so the subnets the test writes itself stay free.
         static let config =
-            #"{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"host-gw"}}"#
+            #"{"Network":"10.244.0.0/16","SubnetLen":24,"SubnetMax":"10.244.200.0","EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"host-gw"}}"#
 
         static func hostIPv6(_ index: Int) -> String { "2001:db8::\(index)" }
 
@@ -110,6 +111,22 @@ extension WeftdBeds {
             let table = try run([weftPath, "routes", "--socket", bed.statusSocket(1)]).output
             #expect(table.contains("IPv6: local subnet \(bases[1]!)/64 in fc00::/48"), "\(table)")
             #expect(table.contains(Self.hostIPv6(2)) && table.contains(Self.hostIPv6(3)), "\(table)")
+
+            // A dual-stack lease without PublicIPv6 (a peer whose interface has none): its IPv4
+            // subnet is routed, its IPv6 subnet refused in one line, once.
+            try bed.etcdctlMust([
+                "put", WeftdEndToEndTests.subnetsPrefix + "10.244.250.0-24&fc00:0:0:fa::-64",
+                #"{"PublicIP":"198.18.0.250","PublicIPv6":null,"BackendType":"host-gw"}"#,
+            ])
+            let refusal = "refusing peer fc00:0:0:fa::/64 at -: its lease has no PublicIPv6"
+            #expect(
+                waitFor(.seconds(3)) { daemons[1]!.lines(containing: refusal).count == 1 } != nil,
+                "\(daemons[1]!.log.suffix(1500))"
+            )
+            #expect(
+                waitFor(.seconds(3)) { WeftdHostGatewayTests.weftRoutes(bed, 1).contains("10.244.250.0/24") } != nil
+            )
+            try bed.etcdctlMust(["del", WeftdEndToEndTests.subnetsPrefix + "10.244.250.0-24&fc00:0:0:fa::-64"])
 
             // weft doctor with weftd's flags: the dual-stack lease, subnet.env's IPv6 lines, IPv6 forwarding.
             let doctor = try bed.execResult(

@@ -17,7 +17,7 @@ struct HostGatewayState: ~Copyable, Sendable, KernelReconciling {
     mutating func reconcileKernel(to routes: [Route], ipv6 peers: [IPv6Peer]) throws(NetlinkError) {
         var failure: NetlinkError?
         do { _ = try ipv4.reconcile(routes) } catch { failure = error }
-        do { _ = try ipv6?.reconcile(peers.compactMap(\.hostGatewayRoute)) } catch { failure = failure ?? error }
+        do { _ = try ipv6?.reconcile(peers) } catch { failure = failure ?? error }
         if let failure { throw failure }
     }
 
@@ -26,14 +26,6 @@ struct HostGatewayState: ~Copyable, Sendable, KernelReconciling {
         do { _ = try ipv4.resync() } catch { failure = error }
         do { _ = try ipv6?.resync() } catch { failure = failure ?? error }
         if let failure { throw failure }
-    }
-}
-
-extension IPv6Peer {
-    /// The host-gw route of this IPv6 half: via the peer's PublicIPv6, nil when its lease has none
-    /// (a peer without an IPv6 address cannot be the gateway of an IPv6 route).
-    var hostGatewayRoute: IPv6PeerRoute? {
-        publicIPv6.map { IPv6PeerRoute(subnet: subnet, publicIPv6: $0, backend: nextHop.backend) }
     }
 }
 

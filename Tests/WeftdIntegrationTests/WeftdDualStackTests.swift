@@ -235,6 +235,19 @@ extension WeftdBeds {
             #expect(ipv6.routes.allSatisfy { $0.vtepMAC != nil && $0.backend == "vxlan" }, "\(ipv6)")
             for index in 1...3 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
 
+            // DirectRouting: the hosts share one segment, so each family's peers are routed via their
+            // PublicIP(v6) on eth0, past both devices, and flannel-v6.1 keeps no route for them.
+            try bed.putConfig(
+                #"{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"vxlan","VNI":1,"DirectRouting":true}}"#
+            )
+            let direct = try bed.startReady([1, 2, 3], vxlanDataplane: "kernel")
+            #expect(direct.subnets == subnets, "the leases are taken again")
+            Self.expectIPv6Routes(bed, bases)
+            let v6Device = try bed.exec(bed.host(1), ["/usr/sbin/ip", "-6", "route", "show", "dev", "flannel-v6.1"])
+            #expect(!v6Device.contains(bases[2]!) && !v6Device.contains(bases[3]!), "\(v6Device)")
+            Self.ping6Matrix(bed, bases, "dual-stack vxlan with DirectRouting")
+            for index in 1...3 { #expect(direct.daemons[index]!.stop(SIGTERM) == 0) }
+
             let engine = try bed.startWeftd(1, vxlanDataplane: "weft")
             #expect(waitFor(.seconds(20), interval: .milliseconds(50)) { !engine.isRunning } != nil)
             #expect(engine.lines(containing: "needs --vxlan-dataplane=kernel").count == 1, "\(engine.log.suffix(1500))")

@@ -107,6 +107,18 @@ final class KernelVXLANDataplane: LeaseDataplane {
                 "vxlan: DirectRouting on: peers directly connected through \(interface.name) get a route via their PublicIP, the rest go through \(name)"
             )
         }
+        // flannel splits the IPv6 peers the same way, by their PublicIPv6 on the underlay.
+        var ipv6Direct: IPv6DirectRoutes?
+        if let ipv6Index, let address = interface.ipv6Address, let network = config.ipv6?.network {
+            ipv6Direct = try IPv6DirectRoutes(
+                enabled: config.backend.directRouting,
+                interfaceIndex: Int32(interface.index),
+                address: address,
+                network: network,
+                overlayIndex: ipv6Index,
+                log: HostGatewayDataplane.logHandler(logger)
+            )
+        }
         let (firstReconcile, reconciled) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let routeLog = RouteLog(logger: logger)
         follower = KernelFollower(
@@ -119,6 +131,7 @@ final class KernelVXLANDataplane: LeaseDataplane {
                 device: device,
                 ipv6Device: ipv6Device,
                 direct: direct,
+                ipv6Direct: ipv6Direct,
                 logger: logger,
                 reconciled: reconciled
             ),

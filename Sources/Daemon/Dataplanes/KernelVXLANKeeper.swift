@@ -13,9 +13,10 @@ typealias KernelVXLANKeeper = KernelKeeper<KernelVXLANState>
 /// A kernel vxlan device's entries and DirectRouting's routes, reconciled from one split.
 struct KernelVXLANState: ~Copyable, Sendable, KernelReconciling {
     var device: VXLANDevice
-    /// flannel-v6.<VNI> of a dual-stack lease; DirectRouting does not split the IPv6 peers.
+    /// flannel-v6.<VNI> of a dual-stack lease, and DirectRouting's split of the IPv6 peers.
     var ipv6Device: IPv6VXLANDevice?
     var direct: DirectRoutes
+    var ipv6Direct: IPv6DirectRoutes?
 
     /// The device's entries first, so a peer going direct has lost its VXLAN route before the
     /// direct one is added (see `DirectRoutes`).
@@ -23,14 +24,18 @@ struct KernelVXLANState: ~Copyable, Sendable, KernelReconciling {
         let split = direct.split(routes)
         _ = try device.reconcile(split.tunnelled)
         try direct.apply(split.direct)
-        _ = try ipv6Device?.reconcile(ipv6)
+        let split6 = ipv6Direct?.split(ipv6)
+        _ = try ipv6Device?.reconcile(split6?.tunnelled ?? ipv6)
+        if let split6 { try ipv6Direct?.apply(split6.direct) }
     }
 
     mutating func resyncKernel() throws(NetlinkError) {
         let split = direct.enabled ? direct.resplit() : nil
         _ = try device.resync(split?.tunnelled)
         if let split { try direct.apply(split.direct) }
-        _ = try ipv6Device?.resync()
+        let split6 = ipv6Direct?.enabled == true ? ipv6Direct?.resplit() : nil
+        _ = try ipv6Device?.resync(split6?.tunnelled)
+        if let split6 { try ipv6Direct?.apply(split6.direct) }
     }
 }
 
@@ -39,11 +44,12 @@ extension KernelKeeper where Held == KernelVXLANState {
         device: consuming VXLANDevice,
         ipv6Device: consuming IPv6VXLANDevice?,
         direct: consuming DirectRoutes,
+        ipv6Direct: consuming IPv6DirectRoutes?,
         logger: Logger,
         reconciled: AsyncStream<Void>.Continuation
     ) {
         self.init(
-            KernelVXLANState(device: device, ipv6Device: ipv6Device, direct: direct),
+            KernelVXLANState(device: device, ipv6Device: ipv6Device, direct: direct, ipv6Direct: ipv6Direct),
             label: "vxlan",
             reads: "the kernel's entries",
             logger: logger,

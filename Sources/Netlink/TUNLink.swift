@@ -42,8 +42,8 @@ public struct TUNLink: Sendable {
         // file: IPv6 is off on this host already). With IPv6, a host whose default turns it off
         // would refuse the address below; that refusal is the error worth reporting, not this one.
         if ipv6 != nil {
-            _ = Self.write("0", to: "/proc/sys/net/ipv6/conf/\(name)/disable_ipv6")
-        } else if let problem = Self.write("1", to: "/proc/sys/net/ipv6/conf/\(name)/disable_ipv6"),
+            _ = DeviceSetting.write("0", .ipv6, name, "disable_ipv6")
+        } else if let problem = DeviceSetting.write("1", .ipv6, name, "disable_ipv6"),
             problem.code != ENOENT
         {
             warn("IPv6 stays on \(name); its packets will be dropped as wrong_version: \(problem)")
@@ -66,21 +66,8 @@ public struct TUNLink: Sendable {
         // ICMP net unreachables come out of the TUN from the TUN's own address, which the kernel
         // drops as a martian source without accept_local (flannel's proxy writes the same replies
         // without it, and they never reach the sender).
-        if let problem = Self.write("1", to: "/proc/sys/net/ipv4/conf/\(name)/accept_local") {
+        if let problem = DeviceSetting.write("1", .ipv4, name, "accept_local") {
             warn("ICMP net unreachable replies will not reach local senders: \(problem)")
         }
-    }
-
-    /// Writes `value` to a per-device sysctl (it goes with the device); what went wrong, or nil.
-    private static func write(_ value: String, to path: String) -> NetlinkError? {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        if fd < 0 { return NetlinkError("open", path, code: errno) }
-        defer { close(fd) }
-        do {
-            try SystemCall.writeAll(fd, Array(value.utf8), path)
-        } catch {
-            return error
-        }
-        return nil
     }
 }

@@ -221,6 +221,11 @@ extension WeftdBeds {
                         && device.contains("\(base)/128"),
                     "host \(index): \(device)"
                 )
+                let acceptRA = try bed.exec(
+                    bed.host(index),
+                    ["/usr/sbin/sysctl", "-n", "net.ipv6.conf.flannel-v6/1.accept_ra"]
+                )
+                #expect(acceptRA.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "as flanneld sets it")
                 let key = WeftdEndToEndTests.key(subnets[index]!) + "&\(base)-64"
                 let value = try bed.etcdctlMust(["get", key, "--print-value-only"])
                 #expect(value.contains(#""PublicIPv6":"\#(Self.hostIPv6(index))""#), "\(value)")

@@ -160,6 +160,8 @@ final class KernelVXLANDataplane: LeaseDataplane {
     }
 
     /// Creates, adopts or replaces a device, and says which in one line.
+    /// As flanneld's vxlan device: accept_ra 0, since a router advertisement cannot come over the
+    /// tunnel (no multicast remote) and none should configure the overlay device.
     private static func setUp<Peer: VXLANPeer>(
         _ device: inout VXLANDeviceOf<Peer>,
         name: String,
@@ -172,6 +174,9 @@ final class KernelVXLANDataplane: LeaseDataplane {
                 "vxlan: kept the existing kernel vxlan device \(name) and its entries (flanneld's or a previous run's)"
             )
         case .replaced(let reason): logger.info("vxlan: replaced \(name), \(reason), with a kernel vxlan device")
+        }
+        if let problem = DeviceSetting.write("0", .ipv6, name, "accept_ra"), problem.code != ENOENT {
+            logger.warning("vxlan: \(name) may take IPv6 router advertisements: \(problem)")
         }
     }
 

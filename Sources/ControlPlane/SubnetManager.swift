@@ -86,11 +86,10 @@ public protocol LeaseKeeper: Sendable {
     func noticeOwnRecordChange(version: Int64) async
 }
 
-/// Follows the peers' leases into a route table until cancelled.
+/// Follows the peers' leases into a route table until cancelled. A lease that moves gets a new
+/// dataplane and with it a new watcher, so a watcher's own subnets never change.
 public protocol PeerWatching: Sendable {
     func run() async
-    /// After a re-acquisition moved us to another subnet: republishes without the new one.
-    func setLocalSubnet(_ subnet: IPv4Prefix?) async
 }
 
 /// What a peer watcher tells the daemon, as it happens.

@@ -69,7 +69,7 @@ public actor PeerWatcher: PeerWatching {
     public typealias Publication = RoutePublication
 
     private let client: EtcdClient
-    private var configuration: Configuration
+    private let configuration: Configuration
     private let publisher: RouteTablePublisher
     private let clock: any ControlPlaneClock
     private let log: LogHandler
@@ -155,13 +155,6 @@ public actor PeerWatcher: PeerWatching {
     private func isOwnKey(_ key: String) -> Bool {
         guard let localSubnet = configuration.localSubnet else { return false }
         return LeaseKey(parsing: key)?.subnet == localSubnet && key.hasPrefix(subnetsPrefix)
-    }
-
-    /// After a re-acquisition moved us to another subnet; republishes without the new one.
-    public func setLocalSubnet(_ subnet: IPv4Prefix?) {
-        guard subnet != configuration.localSubnet else { return }
-        configuration.localSubnet = subnet
-        publishIfChanged(receivedAt: clock.now)
     }
 
     /// The peers' IPv6 halves as last seen, for an IPv6 dataplane.

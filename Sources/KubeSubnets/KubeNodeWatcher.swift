@@ -25,7 +25,7 @@ actor KubeNodeWatcher: PeerWatching {
     private let log: LogHandler
     private let events: PeerWatchEvents
     private let clock = SystemClock()
-    private var localSubnet: IPv4Prefix?
+    private let localSubnet: IPv4Prefix?
     /// Our IPv6 podCIDR (a dual-stack lease): never an IPv6 peer.
     private let localIPv6Subnet: IPv6Prefix?
     private var routes: PeerRoutes
@@ -56,12 +56,6 @@ actor KubeNodeWatcher: PeerWatching {
     /// The peers' IPv6 halves as last seen, for an IPv6 dataplane.
     func ipv6Peers() -> [IPv6Peer] {
         routes.table.ipv6Peers(localSubnet: localIPv6Subnet)
-    }
-
-    func setLocalSubnet(_ subnet: IPv4Prefix?) {
-        guard subnet != localSubnet else { return }
-        localSubnet = subnet
-        publishIfChanged()
     }
 
     func run() async {

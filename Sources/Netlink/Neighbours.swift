@@ -237,45 +237,26 @@ extension RouteNetlink {
         interfaceIndex index: Int32,
         _ family: Address.Type
     ) throws(NetlinkError) -> [NeighbourEntryOf<Address>] {
-        var entries: [NeighbourEntryOf<Address>] = []
-        for payload in try dump(
-            { NeighbourMessage.dumpRequest(family: Address.netlinkFamily, sequence: $0) },
-            "RTM_GETNEIGH dump",
-            Address.familyName,
-            type: UInt16(RTM_NEWNEIGH)
-        ) {
-            if let entry: NeighbourEntryOf<Address> = try NeighbourMessage.neighbour(payload),
-                entry.interfaceIndex == index
-            {
-                entries.append(entry)
-            }
+        try entries(family: Address.netlinkFamily, Address.familyName) {
+            (payload) throws(NetlinkError) -> NeighbourEntryOf<Address>? in
+            try NeighbourMessage.neighbour(payload)
         }
-        return entries
+        .filter { $0.interfaceIndex == index }
     }
 
     /// `ip neigh replace <address> lladdr <mac> dev <index> nud permanent`: adds the entry or
     /// rewrites the one already there for the address.
     public mutating func replaceNeighbour<Address>(_ entry: NeighbourEntryOf<Address>) throws(NetlinkError) {
-        let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
-        try request(
-            NeighbourMessage.encode(entry, type: UInt16(RTM_NEWNEIGH), flags: flags, sequence: nextSequence()),
-            "RTM_NEWNEIGH replace",
-            "\(entry)"
-        )
+        try change(.replace, "RTM_NEWNEIGH replace", "\(entry)") {
+            NeighbourMessage.encode(entry, type: $0, flags: $1, sequence: $2)
+        }
     }
 
     /// RTM_DELNEIGH for the entry's address on its link. ENOENT when there is none.
     public mutating func deleteNeighbour<Address>(_ entry: NeighbourEntryOf<Address>) throws(NetlinkError) {
-        try request(
-            NeighbourMessage.encode(
-                entry,
-                type: UInt16(RTM_DELNEIGH),
-                flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
-                sequence: nextSequence()
-            ),
-            "RTM_DELNEIGH",
-            "\(entry)"
-        )
+        try change(.delete, "RTM_DELNEIGH", "\(entry)") {
+            NeighbourMessage.encode(entry, type: $0, flags: $1, sequence: $2)
+        }
     }
 
     /// The FDB entries of link `index` with an IPv4 destination or none.
@@ -289,43 +270,64 @@ extension RouteNetlink {
         interfaceIndex index: Int32,
         _ family: Address.Type
     ) throws(NetlinkError) -> [FDBEntryOf<Address>] {
-        var entries: [FDBEntryOf<Address>] = []
-        for payload in try dump(
-            { NeighbourMessage.dumpRequest(family: UInt8(AF_BRIDGE), sequence: $0) },
-            "RTM_GETNEIGH dump",
-            "AF_BRIDGE",
-            type: UInt16(RTM_NEWNEIGH)
-        ) {
-            if let entry: FDBEntryOf<Address> = try NeighbourMessage.fdb(payload), entry.interfaceIndex == index {
-                entries.append(entry)
-            }
+        try entries(family: UInt8(AF_BRIDGE), "AF_BRIDGE") { (payload) throws(NetlinkError) -> FDBEntryOf<Address>? in
+            try NeighbourMessage.fdb(payload)
         }
-        return entries
+        .filter { $0.interfaceIndex == index }
     }
 
     /// `bridge fdb replace <mac> dev <index> dst <destination> self permanent`: adds the entry, or
     /// points the MAC's existing entry at the new destination (vxlan rewrites its first remote).
     public mutating func replaceFDB<Address>(_ entry: FDBEntryOf<Address>) throws(NetlinkError) {
-        let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
-        try request(
-            NeighbourMessage.encode(entry, type: UInt16(RTM_NEWNEIGH), flags: flags, sequence: nextSequence()),
-            "RTM_NEWNEIGH fdb replace",
-            "\(entry)"
-        )
+        try change(.replace, "RTM_NEWNEIGH fdb replace", "\(entry)") {
+            NeighbourMessage.encode(entry, type: $0, flags: $1, sequence: $2)
+        }
     }
 
     /// RTM_DELNEIGH for the entry's MAC and destination: only that remote goes. ENOENT when there is none.
     public mutating func deleteFDB<Address>(_ entry: FDBEntryOf<Address>) throws(NetlinkError) {
-        try request(
-            NeighbourMessage.encode(
-                entry,
-                type: UInt16(RTM_DELNEIGH),
-                flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
-                sequence: nextSequence()
-            ),
-            "RTM_DELNEIGH fdb",
-            "\(entry)"
-        )
+        try change(.delete, "RTM_DELNEIGH fdb", "\(entry)") {
+            NeighbourMessage.encode(entry, type: $0, flags: $1, sequence: $2)
+        }
+    }
+
+    /// Every entry an RTM_GETNEIGH dump of `family` lists that `parse` reads (nil: skipped).
+    private mutating func entries<Entry>(
+        family: UInt8,
+        _ familyName: String,
+        _ parse: ([UInt8]) throws(NetlinkError) -> Entry?
+    ) throws(NetlinkError) -> [Entry] {
+        var entries: [Entry] = []
+        for payload in try dump(
+            { NeighbourMessage.dumpRequest(family: family, sequence: $0) },
+            "RTM_GETNEIGH dump",
+            familyName,
+            type: UInt16(RTM_NEWNEIGH)
+        ) {
+            if let entry = try parse(payload) { entries.append(entry) }
+        }
+        return entries
+    }
+
+    private enum Change {
+        case replace
+        case delete
+    }
+
+    /// RTM_NEWNEIGH creating or replacing, or RTM_DELNEIGH, for a neighbour or FDB entry that
+    /// `encode` writes given the message type, flags and sequence.
+    private mutating func change(
+        _ change: Change,
+        _ operation: String,
+        _ subject: String,
+        _ encode: (UInt16, UInt16, UInt32) -> NetlinkMessage
+    ) throws(NetlinkError) {
+        let (type, flags) =
+            switch change {
+            case .replace: (RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
+            case .delete: (RTM_DELNEIGH, NLM_F_REQUEST | NLM_F_ACK)
+            }
+        try request(encode(UInt16(type), UInt16(flags), nextSequence()), operation, subject)
     }
 
     /// The payloads of `type` in a dump, read again (up to four times) when the kernel marks it

@@ -10,7 +10,7 @@ extension RouteNetlink {
             flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
             sequence: nextSequence()
         )
-        Self.appendLinkHeader(&message, index: index)
+        message.appendLinkHeader(index: index)
         let replies = try exchange(message, "RTM_GETLINK", "index \(index)")
         guard let link = replies.first(where: { $0.type == UInt16(RTM_NEWLINK) }) else {
             throw NetlinkError("RTM_GETLINK", "index \(index): the reply holds no link", code: EBADMSG)
@@ -32,18 +32,8 @@ extension RouteNetlink {
             flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
             sequence: nextSequence()
         )
-        Self.appendLinkHeader(&message, index: index)
+        message.appendLinkHeader(index: index)
         try request(message, "RTM_DELLINK", "index \(index)")
-    }
-
-    /// struct ifinfomsg: family, pad, type, index, flags, change.
-    private static func appendLinkHeader(_ message: inout NetlinkMessage, index: Int32) {
-        message.append(UInt8(AF_UNSPEC))
-        message.append(UInt8(0))
-        message.append(UInt16(0))
-        message.append(index)
-        message.append(UInt32(0))
-        message.append(UInt32(0))
     }
 
     static let linkHeaderSize = 16

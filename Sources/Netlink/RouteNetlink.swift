@@ -31,13 +31,7 @@ public struct RouteNetlink: ~Copyable, Sendable {
             flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
             sequence: nextSequence()
         )
-        // struct ifinfomsg: family, pad, type, index, flags, change.
-        message.append(UInt8(AF_UNSPEC))
-        message.append(UInt8(0))
-        message.append(UInt16(0))
-        message.append(index)
-        message.append(UInt32(IFF_UP))
-        message.append(UInt32(IFF_UP))
+        message.appendLinkHeader(index: index, flags: UInt32(IFF_UP), change: UInt32(IFF_UP))
         if let mtu { message.appendAttribute(type: UInt16(IFLA_MTU), UInt32(mtu)) }
         try request(message, "RTM_NEWLINK", "index \(index)")
     }
@@ -116,6 +110,16 @@ struct NetlinkMessage {
     }
 
     /// An rtattr with a 4-byte payload in native order (indexes, metrics, the VNI).
+    /// struct ifinfomsg: family (AF_UNSPEC), pad, type, index, flags, and the mask of flags to change.
+    mutating func appendLinkHeader(index: Int32, flags: UInt32 = 0, change: UInt32 = 0) {
+        append(UInt8(AF_UNSPEC))
+        append(UInt8(0))
+        append(UInt16(0))
+        append(index)
+        append(flags)
+        append(change)
+    }
+
     mutating func appendAttribute(type: UInt16, _ value: UInt32) {
         append(UInt16(8))
         append(type)

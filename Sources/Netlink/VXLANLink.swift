@@ -122,13 +122,7 @@ enum LinkMessage {
             flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL),
             sequence: sequence
         )
-        // struct ifinfomsg: family, pad, type, index, flags, change.
-        message.append(UInt8(AF_UNSPEC))
-        message.append(UInt8(0))
-        message.append(UInt16(0))
-        message.append(Int32(0))
-        message.append(UInt32(0))
-        message.append(UInt32(0))
+        message.appendLinkHeader(index: 0)
         message.appendAttribute(type: UInt16(IFLA_IFNAME), bytes: Array(link.name.utf8) + [0])
         if let mac = link.mac { message.appendAttribute(type: UInt16(IFLA_ADDRESS), bytes: mac.bytes) }
         if let mtu = link.mtu { message.appendAttribute(type: UInt16(IFLA_MTU), UInt32(mtu)) }
@@ -158,12 +152,7 @@ enum LinkMessage {
             flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
             sequence: sequence
         )
-        message.append(UInt8(AF_UNSPEC))
-        message.append(UInt8(0))
-        message.append(UInt16(0))
-        message.append(index)
-        message.append(up ? UInt32(IFF_UP) : 0)
-        message.append(UInt32(IFF_UP))  // flags, then the change mask
+        message.appendLinkHeader(index: index, flags: up ? UInt32(IFF_UP) : 0, change: UInt32(IFF_UP))
         if let mac { message.appendAttribute(type: UInt16(IFLA_ADDRESS), bytes: mac.bytes) }
         if let mtu { message.appendAttribute(type: UInt16(IFLA_MTU), UInt32(mtu)) }
         return message
@@ -273,12 +262,7 @@ extension RouteNetlink {
             flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
             sequence: nextSequence()
         )
-        message.append(UInt8(AF_UNSPEC))
-        message.append(UInt8(0))
-        message.append(UInt16(0))
-        message.append(index)
-        message.append(UInt32(0))
-        message.append(UInt32(0))
+        message.appendLinkHeader(index: index)
         let replies = try exchange(message, "RTM_GETLINK", "index \(index)")
         guard let link = replies.first(where: { $0.type == UInt16(RTM_NEWLINK) }) else {
             throw NetlinkError("RTM_GETLINK", "index \(index): the reply holds no link", code: EBADMSG)

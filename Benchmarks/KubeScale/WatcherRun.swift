@@ -44,14 +44,7 @@ struct WatcherRun {
         )
         let keeper = manager.leaseKeeper(request, log: { _, _ in })
         let lease = try await keeper.acquire()
-        let publisher = RouteTablePublisher(
-            RouteSnapshot(
-                routes: [],
-                network: lease.config.network,
-                subnetLength: lease.config.subnetLength,
-                localSubnet: lease.subnet
-            )
-        )
+        let publisher = lease.emptyPublisher()
         let record = PublicationRecord()
         let watcher = manager.peerWatcher(
             for: lease,

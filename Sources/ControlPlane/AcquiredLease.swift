@@ -1,5 +1,6 @@
 import Addressing
 import Config
+import Routes
 
 /// The subnet this host holds, as its subnet manager last wrote or confirmed it. Says nothing of
 /// where it is kept (an etcd key and lease, a Node's podCIDR): `location` names that for log lines.
@@ -59,4 +60,14 @@ public enum LeaseChange: Sendable, Equatable {
     case acquired(AcquiredLease)
     case renewed(AcquiredLease)
     case lost(AcquiredLease, reason: String)
+}
+
+extension AcquiredLease {
+    /// A publisher of an empty table for this lease's network and subnet: what a peer watcher
+    /// publishes into, before its first publication.
+    public func emptyPublisher() -> RouteTablePublisher {
+        RouteTablePublisher(
+            RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength, localSubnet: subnet)
+        )
+    }
 }

@@ -31,14 +31,7 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
         firstReconcile: AsyncStream<Void>,
         onRoutes: @escaping @Sendable ([Route]) -> Void = { _ in }
     ) {
-        let publisher = RouteTablePublisher(
-            RouteSnapshot(
-                routes: [],
-                network: lease.config.network,
-                subnetLength: lease.config.subnetLength,
-                localSubnet: lease.subnet
-            )
-        )
+        let publisher = lease.emptyPublisher()
         let publications = PublicationTimes()
         let ipv6 = IPv6Side(lease, underlay: .ipv6)
         let watcher = PeerFollowing.watcher(

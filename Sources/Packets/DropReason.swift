@@ -44,7 +44,9 @@ public enum DropReason: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     case exceedsPathMTU
     /// IPv6 payload length past the buffer.
     case badPayloadLength
-    /// IPv6 hop limit would reach zero on this hop: answered with ICMPv6 Time Exceeded.
+    /// IPv6 hop limit would reach zero on this hop (udp, which routes rather than bridges): from
+    /// the TUN answered with ICMPv6 Time Exceeded; from the wire dropped unanswered, as flannel's
+    /// proxy drops an expired IPv4 packet.
     case hopLimitExpired
     /// An IPv6 TSO or USO super-packet with extension headers between the fixed header and TCP
     /// or UDP: Weft does not segment it (a routing header would change the checksum's addresses).

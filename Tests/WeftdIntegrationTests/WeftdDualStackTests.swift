@@ -258,6 +258,39 @@ extension WeftdBeds {
             #expect(engine.lines(containing: "needs --vxlan-dataplane=kernel").count == 1, "\(engine.log.suffix(1500))")
         }
 
+        /// A rebuilt dual-stack dataplane releases what the one before held: deleting flannel-v6.1
+        /// makes weftd build both devices, their keepers and netlink sockets again, and after five
+        /// rebuilds it holds as many descriptors as after the first start.
+        @Test(.timeLimit(.minutes(2)))
+        func rebuildsOfTheKernelDataplaneLeaveNoDescriptorsBehind() throws {
+            let bed = try Bed(hosts: 2)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            try bed.putConfig(
+                #"{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"vxlan","VNI":1}}"#
+            )
+            for index in 1...2 { try Self.addIPv6Underlay(bed, index) }
+            let (daemons, _) = try bed.startReady([1, 2], vxlanDataplane: "kernel")
+            let weftd = daemons[1]!
+            func descriptors() throws -> Int {
+                try #require(ProcessResources(pid: weftd.pid), "weftd exited: \(weftd.log.suffix(2000))").descriptors
+            }
+            let before = try descriptors()
+            for rebuild in 1...5 {
+                try bed.exec(bed.host(1), ["/usr/sbin/ip", "link", "del", "flannel-v6.1"])
+                let rebuilt = waitFor(.seconds(30), interval: .milliseconds(50)) {
+                    weftd.lines(containing: "rebuilt").count == rebuild && bed.readyz(1) == 200
+                }
+                try #require(rebuilt != nil, "rebuild \(rebuild): \(weftd.log.suffix(2000))")
+            }
+            let after = try descriptors()
+            print("weftd descriptors before 5 rebuilds of the dual-stack kernel dataplane: \(before), after: \(after)")
+            #expect(after <= before, "\(after - before) descriptor(s) per 5 rebuilds")
+            #expect(
+                try bed.exec(bed.host(1), ["/usr/sbin/ip", "link", "show", "flannel-v6.1"]).contains("flannel-v6.1")
+            )
+        }
+
         /// Kubernetes mode: each Node's two podCIDRs are its lease, weftd annotates its PublicIPv6
         /// as kube-flannel does, and the IPv6 podCIDRs are routed via the peers' PublicIPv6.
         @Test(.timeLimit(.minutes(2)))

@@ -18,11 +18,20 @@
 #   udp-gso       a sender in host A sends VXLAN datagrams with UDP_SEGMENT, as Weft's engine will:
 #                 the underlay shows UDP GSO super-frames (several VXLAN datagrams back to back in one
 #                 UDP payload); host B's kernel splits them and flannel.1 shows each inner packet.
+#   inner6        inner IPv6 over the IPv4 underlay, as Weft's engine carries it: flannel.1 also holds
+#                 fc00:0:0:N::/128 with an IPv6 route and neighbour per peer (the same VtepMAC), the
+#                 containers fc00:0:0:N::2/64; ping -6 (a 2000-byte one in IPv6 fragments), a short
+#                 TCP stream and UDP datagrams to a closed port (ICMPv6 port unreachables come back).
+#   underlay6     flannel's flannel-v6.1 device (vxlan over the IPv6 underlay 2001:db8::N/64, MTU 70
+#                 below eth0's, its own VtepMAC): the same traffic, written as <scenario>-flannelv6.pcap.
+#
+# Offloads are off in both IPv6 scenarios. IPv6 is turned on only on the devices they use, so the
+# IPv4 scenarios see no IPv6 noise.
 #
 # Usage: sudo scripts/capture-fixtures.sh [OUTDIR] [SCENARIO...]
-#        OUTDIR defaults to Tests/CaptureTests/Fixtures; SCENARIO defaults to all three.
+#        OUTDIR defaults to Tests/CaptureTests/Fixtures; SCENARIO defaults to all five.
 # Needs: root, ip, bridge, ethtool, tcpdump, iperf3, ping, python3. Touches only its own namespaces;
-# all traffic stays in 198.18.0.0/24 and 10.244.0.0/16.
+# all traffic stays in 198.18.0.0/24, 2001:db8::/64, 10.244.0.0/16 and fc00::/48.
 set -euo pipefail
 
 # A parent may start us with signals blocked (Foundation's Process spawns children with its
@@ -41,7 +50,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 outdir="${1:-$here/../Tests/CaptureTests/Fixtures}"
 shift || true
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(offloads-off offloads-on udp-gso)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(offloads-off offloads-on udp-gso inner6 underlay6)
 
 die() { echo "capture-fixtures: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, VXLAN devices, tcpdump)"
@@ -71,6 +80,8 @@ trap 'exit 130' INT TERM
 
 macA=aa:bb:cc:dd:ee:01; macB=aa:bb:cc:dd:ee:02
 publicA=198.18.0.1;     publicB=198.18.0.2
+mac6A=aa:bb:cc:dd:ee:11; mac6B=aa:bb:cc:dd:ee:12
+public6A=2001:db8::1;    public6B=2001:db8::2
 
 in_ns() { local ns="$1"; shift; ip netns exec "$ns" "$@"; }
 
@@ -113,10 +124,66 @@ build_bed() {
   ip -n "$hostB" route add 10.244.1.0/24 via 10.244.1.0 dev flannel.1 onlink
 }
 
+# Turns IPv6 on for one device (a name with a dot needs sysctl's slash form).
+enable_ipv6() { in_ns "$1" sysctl -qw "net/ipv6/conf/$2/disable_ipv6=0"; }
+
+ipv6_ready=
+build_ipv6_bed() {  # once, before the first IPv6 scenario
+  [ -z "$ipv6_ready" ] || return 0
+  ipv6_ready=1
+  local n host pod mac6 public6
+  for n in 1 2; do
+    if [ $n -eq 1 ]; then host=$hostA pod=$podA mac6=$mac6A public6=$public6A
+    else host=$hostB pod=$podB mac6=$mac6B public6=$public6B; fi
+    in_ns "$host" sysctl -qw net.ipv6.conf.all.forwarding=1
+    enable_ipv6 "$host" eth0; enable_ipv6 "$host" veth0; enable_ipv6 "$pod" eth0
+    ip -n "$host" addr add "$public6/64" dev eth0 nodad
+    ip -n "$host" addr add "fc00:0:0:$n::1/64" dev veth0 nodad
+    ip -n "$pod" addr add "fc00:0:0:$n::2/64" dev eth0 nodad
+    ip -n "$pod" route add default via "fc00:0:0:$n::1"
+    # inner6: flannel.1 carries the IPv6 subnet too, over the same IPv4 underlay.
+    enable_ipv6 "$host" flannel.1
+    ip -n "$host" addr add "fc00:0:0:$n::/128" dev flannel.1 nodad
+    # underlay6: flannel-v6.1 as flannel sets it up (DESIGN.md), left down until its scenario.
+    ip -n "$host" link add flannel-v6.1 address "$mac6" type vxlan id 1 local "$public6" dev eth0 dstport 8472 nolearning
+    enable_ipv6 "$host" flannel-v6.1
+    ip -n "$host" link set flannel-v6.1 mtu 1430
+    ip -n "$host" addr add "fc00:0:0:$n::/128" dev flannel-v6.1 nodad
+  done
+  ip netns exec "$hostA" bridge fdb append "$mac6B" dev flannel-v6.1 dst "$public6B"
+  ip netns exec "$hostB" bridge fdb append "$mac6A" dev flannel-v6.1 dst "$public6A"
+}
+
+# Points each host's route to the other's IPv6 subnet through `device` (flannel.1 or flannel-v6.1),
+# with the neighbour entry for the peer's gateway address, and takes the other device out.
+route_ipv6_via() {
+  local device="$1" other=flannel-v6.1 n host peer mac
+  [ "$device" = flannel.1 ] || other=flannel.1
+  for n in 1 2; do
+    if [ $n -eq 1 ]; then host=$hostA peer=2; else host=$hostB peer=1; fi
+    if [ "$device" = flannel.1 ]; then
+      if [ $n -eq 1 ]; then mac=$macB; else mac=$macA; fi
+    else
+      if [ $n -eq 1 ]; then mac=$mac6B; else mac=$mac6A; fi
+    fi
+    ip -n "$host" -6 route del "fc00:0:0:$peer::/64" 2>/dev/null || true
+    ip -n "$host" -6 neigh del "fc00:0:0:$peer::" dev "$other" 2>/dev/null || true
+    [ "$other" = flannel.1 ] || ip -n "$host" link set "$other" down
+    ip -n "$host" link set "$device" up
+    ip -n "$host" -6 neigh replace "fc00:0:0:$peer::" lladdr "$mac" dev "$device" nud permanent
+    ip -n "$host" -6 route add "fc00:0:0:$peer::/64" via "fc00:0:0:$peer::" dev "$device" onlink
+  done
+  # Both pods' containers keep a 1450-byte MTU; flannel-v6.1's is 1430, so use that for underlay6.
+  local mtu=1450
+  [ "$device" = flannel.1 ] || mtu=1430
+  ip -n "$podA" link set eth0 mtu $mtu
+  ip -n "$podB" link set eth0 mtu $mtu
+}
+
 set_offloads() {  # on|off for every device the traffic crosses
   local state="$1" ns dev
   for ns in "$hostA" "$hostB"; do
-    for dev in eth0 flannel.1 veth0; do
+    for dev in eth0 flannel.1 flannel-v6.1 veth0; do
       in_ns "$ns" ethtool -K "$dev" tso "$state" gso "$state" gro "$state" tx "$state" >/dev/null 2>&1 || true
     done
   done
@@ -165,6 +232,28 @@ ping_and_tcp() {
   in_ns "$podA" iperf3 -c 10.244.2.2 -n 200K -l 16K >/dev/null || die "iperf3 across the tunnel failed"
   wait "$server" 2>/dev/null || true
   pids=("${pids[@]/$server}")
+}
+
+# ping_and_tcp over IPv6, then UDP datagrams to a port nobody listens on: host B's container
+# answers each with an ICMPv6 port unreachable, which crosses the tunnel back.
+ping_tcp_udp_ipv6() {
+  local peer=fc00:0:0:2::2
+  in_ns "$podA" ping -6 -c 4 -i 0.2 -W 2 "$peer" >/dev/null || die "ping -6 across the tunnel failed"
+  in_ns "$podA" ping -6 -c 2 -i 0.2 -s 2000 -W 2 "$peer" >/dev/null || die "large ping -6 across the tunnel failed"
+  in_ns "$podB" iperf3 -s -1 -B "$peer" >/dev/null 2>&1 &
+  local server=$!
+  pids+=("$server")
+  sleep 0.5
+  in_ns "$podA" iperf3 -c "$peer" -n 64K -l 16K >/dev/null || die "iperf3 -6 across the tunnel failed"
+  wait "$server" 2>/dev/null || true
+  pids=("${pids[@]/$server}")
+  in_ns "$podA" python3 - "$peer" <<'PY'
+import socket, sys, time
+sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+for length in (32, 600, 1200):
+    sock.sendto(bytes(range(256)) * (length // 256) + bytes(length % 256), (sys.argv[1], 9))
+    time.sleep(0.1)
+PY
 }
 
 # Sends, from host A's public address, VXLAN datagrams to host B's flannel.1 with UDP_SEGMENT: each
@@ -219,7 +308,13 @@ run_scenario() {
   case "$scenario" in
     offloads-off|udp-gso) set_offloads off ;;
     offloads-on) set_offloads on ;;
-    *) die "unknown scenario $scenario (want offloads-off, offloads-on or udp-gso)" ;;
+    inner6|underlay6) build_ipv6_bed; set_offloads off ;;
+    *) die "unknown scenario $scenario (want offloads-off, offloads-on, udp-gso, inner6 or underlay6)" ;;
+  esac
+  local device=flannel.1 innerName=flannel1
+  case "$scenario" in
+    inner6) route_ipv6_via flannel.1 ;;
+    underlay6) route_ipv6_via flannel-v6.1; device=flannel-v6.1 innerName=flannelv6 ;;
   esac
   if [ "$scenario" = udp-gso ]; then
     # The sender's veth must pass UDP GSO super-frames through whole, and the receiving veth must
@@ -228,15 +323,19 @@ run_scenario() {
     in_ns "$hostA" ethtool -K eth0 tx on gso on tx-udp-segmentation on >/dev/null 2>&1 || true
     in_ns "$hostB" ethtool -K eth0 tx on gso on >/dev/null 2>&1 || true
   fi
-  local underlay="$outdir/$scenario-underlay.pcap" inner="$outdir/$scenario-flannel1.pcap"
+  local underlay="$outdir/$scenario-underlay.pcap" inner="$outdir/$scenario-$innerName.pcap"
   start_capture "$hostB" eth0 "$underlay" udp port 8472
-  start_capture "$hostB" flannel.1 "$inner" -Q in
+  start_capture "$hostB" "$device" "$inner" -Q in
   if [ "$scenario" = udp-gso ]; then
     # The same frames as Linux cooked captures (tcpdump -i any): SLL2, and SLL v1 as older tools write.
     start_capture "$hostB" any "$outdir/$scenario-underlay-sll2.pcap" udp port 8472
     start_capture "$hostB" any "$outdir/$scenario-underlay-sll.pcap" -y LINUX_SLL udp port 8472
   fi
-  if [ "$scenario" = udp-gso ]; then udp_gso_send; else ping_and_tcp; fi
+  case "$scenario" in
+    udp-gso) udp_gso_send ;;
+    inner6|underlay6) ping_tcp_udp_ipv6 ;;
+    *) ping_and_tcp ;;
+  esac
   stop_captures
   if [ "$scenario" = udp-gso ] && command -v editcap >/dev/null; then
     editcap -F pcapng "$underlay" "$outdir/$scenario-underlay.pcapng"  # libpcap reads pcapng too

@@ -4,12 +4,15 @@ import Foundation
 
 /// A ROUTES.json file for `weft replay`: a JSON object mapping flannel lease keys to lease values
 /// exactly as they sit in etcd under `<prefix>/subnets/`, e.g.
-/// `{"10.244.2.0-24": {"PublicIP":"198.18.0.2","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:02"}}}`.
+/// `{"10.244.2.0-24": {"PublicIP":"198.18.0.2","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:02"}}}`;
+/// a dual-stack lease's key names its IPv6 subnet too (`10.244.2.0-24&fc00:0:0:2::-64`).
 /// Keys go through Config's `LeaseKey` and values through `LeaseAttributes`, the same readers the
 /// control plane uses on etcd's answers.
 struct LeaseFile {
     struct Lease: Equatable {
         var subnet: IPv4Prefix
+        /// The IPv6 half of a dual-stack lease's key; nil for an IPv4 lease.
+        var ipv6Subnet: IPv6Prefix? = nil
         var attributes: LeaseAttributes
         /// BackendData of a vxlan lease; nil for other backends.
         var vxlan: VXLANLeaseData?
@@ -52,7 +55,7 @@ struct LeaseFile {
         }
         var leases: [Lease] = []
         for (key, value) in members {
-            guard let subnet = LeaseKey(parsing: key)?.subnet else {
+            guard let leaseKey = LeaseKey(parsing: key) else {
                 throw Failure(
                     path: path,
                     reason: "key \"\(key)\" is not a flannel subnet key (want e.g. 10.244.34.0-24)"
@@ -61,7 +64,12 @@ struct LeaseFile {
             do {
                 let text = try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed])
                 let attributes = try LeaseAttributes.parse([UInt8](text))
-                var lease = Lease(subnet: subnet, attributes: attributes, vxlan: nil)
+                var lease = Lease(
+                    subnet: leaseKey.subnet,
+                    ipv6Subnet: leaseKey.ipv6Subnet,
+                    attributes: attributes,
+                    vxlan: nil
+                )
                 if lease.isVXLAN { lease.vxlan = try attributes.vxlanData() }
                 leases.append(lease)
             } catch let error as ConfigError {

@@ -8,10 +8,12 @@ import Routes
 struct ReplayEncap: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "encap",
-        abstract: "Inner IPv4 packets in, the outer IPv4/UDP datagrams Weft would send out.",
+        abstract: "Inner IPv4 and IPv6 packets in, the outer IPv4/UDP datagrams Weft would send out.",
         discussion: """
-            INPUT holds inner IPv4 packets (link type RAW or EN10MB), as the TUN would hand them to \
-            Weft. OUTPUT (link type RAW) gets one outer IPv4/UDP datagram per packet sent, from \
+            INPUT holds inner IPv4 or IPv6 packets (link type RAW or EN10MB), as the TUN would hand \
+            them to Weft; IPv6 ones go to the leases whose keys name an IPv6 subnet \
+            (10.244.2.0-24&fc00:0:0:2::-64), over the same IPv4 underlay, and without one are \
+            wrong_version. OUTPUT (link type RAW) gets one outer IPv4/UDP datagram per packet sent, from \
             --public-ip to the PublicIP of the lease that owns the inner destination, with the \
             input packet's timestamp. The outer IPv4 identification counts datagrams from 1, so \
             the same input always gives the same output. ROUTES.json maps flannel lease keys to \
@@ -36,8 +38,13 @@ struct ReplayEncap: ParsableCommand {
     @Option(help: "flannel's Network. Default: the smallest prefix covering every lease.") var network: IPv4Prefix?
     @Option(help: "Inner packets (pcap or pcapng).") var input: String
     @Option(help: "Outer datagrams (pcap, link type RAW).") var output: String
-    @Option(name: .customLong("tun-output"), help: "Also write the ICMP unreachables Weft would write back to the TUN.")
+    @Option(
+        name: .customLong("tun-output"),
+        help: "Also write the ICMP and ICMPv6 errors Weft would write back to the TUN."
+    )
     var tunOutput: String?
+    @Option(help: "The TUN's MTU: a longer inner IPv6 packet is answered with Packet Too Big. Default: no limit.")
+    var mtu: Int?
 
     func run() throws {
         try reportingFailures { try replay() }
@@ -49,6 +56,9 @@ struct ReplayEncap: ParsableCommand {
             throw CommandFailure(
                 "--public-ip \(publicIP) owns no lease in \(routes): encap needs our lease for the TUN address"
             )
+        }
+        if let mtu, !(IPv6Header.minimumMTU...Int(UInt16.max)).contains(mtu) {
+            throw CommandFailure("--mtu \(mtu) is outside 1280...65535 (IPv6's minimum MTU up to a whole datagram)")
         }
         let port = self.port ?? (backend == .vxlan ? VXLAN.defaultPort : UDPBackend.defaultPort)
         let mac = vtepMAC ?? ours.vxlan?.vtepMAC
@@ -63,13 +73,16 @@ struct ReplayEncap: ParsableCommand {
             backend: backend,
             port: port,
             network: network,
-            localSubnet: ours.subnet
+            localSubnet: ours.subnet,
+            localIPv6Subnet: ours.ipv6Subnet
         )
         let forwarder = Forwarder(
             backend: backend,
             vni: vni ?? ours.vxlan.map { UInt32($0.vni) } ?? 1,
             vtepMAC: mac ?? MACAddress(0),
-            localSubnet: ours.subnet
+            localSubnet: ours.subnet,
+            ipv6Subnet: ours.ipv6Subnet,
+            overlayMTU: mtu ?? Int(UInt16.max)
         )
 
         var reader = try CaptureReader(path: input)
@@ -95,7 +108,7 @@ struct ReplayEncap: ParsableCommand {
                 continue
             }
             let sourcePort = backend == .vxlan ? VXLAN.sourcePort(forInner: packet) : port
-            switch forwarder.fromTUN(&packet, table: table.snapshot.table) {
+            switch forwarder.fromTUN(&packet, table: table.snapshot.table, ipv6Table: table.ipv6Table) {
             case let .send(nextHop):
                 let identification = UInt16(truncatingIfNeeded: datagramsOut + 1)
                 guard
@@ -130,7 +143,8 @@ struct ReplayEncap: ParsableCommand {
 
 /// Inner packets captured with an Ethernet header (tcpdump on a bridge or on flannel.1).
 enum InnerFrame {
-    /// Removes the Ethernet header (and one 802.1Q tag), or says why the frame holds no IPv4 packet.
+    /// Removes the Ethernet header (and one 802.1Q tag), or says why the frame holds no IPv4 or
+    /// IPv6 packet.
     static func stripEthernet(_ packet: inout PacketBuffer) -> DropReason? {
         guard packet.length >= Ethernet.headerLength else { return .truncated }
         var etherType = packet.load16(12)
@@ -140,6 +154,6 @@ enum InnerFrame {
             etherType = packet.load16(2)
             packet.consume(4)
         }
-        return etherType == EtherType.ipv4 ? nil : .notIPv4
+        return etherType == EtherType.ipv4 || etherType == EtherType.ipv6 ? nil : .notIPv4
     }
 }

@@ -4,6 +4,14 @@ import Routes
 /// Turns a ROUTES.json into what the pipeline reads: a route table and our own lease.
 struct ReplayRoutes: ~Copyable {
     let snapshot: RouteSnapshot
+    /// The dual-stack leases' IPv6 subnets, each reached over its lease's IPv4 next hop, as the
+    /// engine carries inner IPv6.
+    let ipv6Snapshot: IPv6RouteSnapshot
+    /// Some lease has an IPv6 subnet: the overlay carries IPv6 (without, the engine refuses inner
+    /// IPv6 as it refuses any other non-IPv4 packet).
+    let carriesIPv6: Bool
+    /// What the pipeline's `ipv6Table` parameter takes.
+    var ipv6Table: IPv6RouteTable? { carriesIPv6 ? ipv6Snapshot.table : nil }
     let network: IPv4Prefix
     /// The routes the table was built from, for messages.
     let routes: [Route]
@@ -19,23 +27,21 @@ struct ReplayRoutes: ~Copyable {
         backend: Backend,
         port: UInt16,
         network: IPv4Prefix?,
-        localSubnet: IPv4Prefix?
+        localSubnet: IPv4Prefix?,
+        localIPv6Subnet: IPv6Prefix? = nil
     ) throws(CommandFailure) {
         var routes: [Route] = []
+        var ipv6Routes: [IPv6Route] = []
         for lease in leases.leases {
+            let nextHop: NextHop
             if backend == .vxlan {
                 guard let mac = lease.vxlan?.vtepMAC else { continue }
-                routes.append(
-                    Route(
-                        subnet: lease.subnet,
-                        nextHop: NextHop(publicIP: lease.publicIP, port: port, vtepMAC: mac, backend: .vxlan)
-                    )
-                )
+                nextHop = NextHop(publicIP: lease.publicIP, port: port, vtepMAC: mac, backend: .vxlan)
             } else {
-                routes.append(
-                    Route(subnet: lease.subnet, nextHop: NextHop(publicIP: lease.publicIP, port: port, backend: .udp))
-                )
+                nextHop = NextHop(publicIP: lease.publicIP, port: port, backend: .udp)
             }
+            routes.append(Route(subnet: lease.subnet, nextHop: nextHop))
+            if let subnet6 = lease.ipv6Subnet { ipv6Routes.append(IPv6Route(subnet: subnet6, nextHop: nextHop)) }
         }
         let subnets = leases.leases.map(\.subnet)
         let covering = network ?? ReplayRoutes.covering(subnets)
@@ -53,6 +59,14 @@ struct ReplayRoutes: ~Copyable {
         )
         self.network = covering
         self.routes = routes
+        let subnets6 = leases.leases.compactMap(\.ipv6Subnet)
+        carriesIPv6 = !subnets6.isEmpty
+        ipv6Snapshot = IPv6RouteSnapshot(
+            routes: ipv6Routes,
+            network: ReplayRoutes.covering(subnets6),
+            subnetLength: localIPv6Subnet?.length ?? subnets6.first?.length ?? 64,
+            localSubnet: localIPv6Subnet
+        )
     }
 
     /// The longest prefix holding every subnet (0.0.0.0/0 for none).
@@ -60,6 +74,15 @@ struct ReplayRoutes: ~Copyable {
         guard var prefix = subnets.first else { return IPv4Prefix(.any, length: 0) }
         for subnet in subnets.dropFirst() {
             while !prefix.contains(subnet) { prefix = IPv4Prefix(prefix.network, length: prefix.length - 1) }
+        }
+        return prefix
+    }
+
+    /// The same for IPv6 subnets (::/0 for none).
+    static func covering(_ subnets: [IPv6Prefix]) -> IPv6Prefix {
+        guard var prefix = subnets.first else { return IPv6Prefix(.any, length: 0) }
+        for subnet in subnets.dropFirst() {
+            while !prefix.contains(subnet) { prefix = IPv6Prefix(prefix.network, length: prefix.length - 1) }
         }
         return prefix
     }

@@ -6,7 +6,8 @@ import Testing
 /// Records fresh kernel-VXLAN captures in throwaway network namespaces (scripts/capture-fixtures.sh)
 /// and checks that `weft replay decap` of host B's underlay gives exactly the inner packets host B's
 /// flannel.1 received, byte for byte and in order: with offloads off, with tunnel TSO super-frames,
-/// and with UDP GSO super-frames.
+/// with UDP GSO super-frames, and with inner IPv6; and that a flannel-v6.1 capture (IPv6 underlay,
+/// which the engine cannot take) is counted frame for frame as such, not replayed.
 @Suite(.ownThread) struct KernelVXLANReplayTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
@@ -63,7 +64,7 @@ import Testing
         let (status, log) = try Self.run("/bin/bash", [Self.script, directory.path])
         try #require(status == 0, "capture-fixtures.sh failed: \(log)")
 
-        for scenario in ["offloads-off", "offloads-on", "udp-gso"] {
+        for scenario in ["offloads-off", "offloads-on", "udp-gso", "inner6"] {
             let underlay = directory.appendingPathComponent("\(scenario)-underlay.pcap").path
             let received = try Self.packets(directory.appendingPathComponent("\(scenario)-flannel1.pcap").path)
             let output = directory.appendingPathComponent("\(scenario)-replayed.pcap").path
@@ -81,5 +82,20 @@ import Testing
             #expect(replayed == received.map { Array($0.dropFirst(14)) }, "\(scenario)")
             if scenario == "udp-gso" { #expect(summary.contains("gso super-frames: 3"), "\(summary)") }
         }
+
+        let underlay6 = directory.appendingPathComponent("underlay6-underlay.pcap").path
+        let frames = try Self.packets(underlay6)
+        #expect(!frames.isEmpty, "underlay6: the underlay carried nothing")
+        #expect(try !Self.packets(directory.appendingPathComponent("underlay6-flannelv6.pcap").path).isEmpty)
+        let (status6, summary6) = try Self.run(
+            Self.weft,
+            [
+                "replay", "decap", "--backend", "vxlan", "--vtep-mac", "aa:bb:cc:dd:ee:12", "--input", underlay6,
+                "--output", directory.appendingPathComponent("underlay6-replayed.pcap").path,
+            ]
+        )
+        #expect(status6 == 0, "\(summary6)")
+        #expect(summary6.contains("ipv6 underlay (not replayed): \(frames.count)\n"), "\(summary6)")
+        #expect(summary6.contains("packets out: 0\n"), "\(summary6)")
     }
 }

@@ -9,13 +9,13 @@ import Testing
     static let receiverMAC = "aa:bb:cc:dd:ee:02"
 
     /// The inner IPv4 packets host B's flannel.1 received (tcpdump -Q in), Ethernet header removed.
-    private func flannelInner(_ scenario: String) throws -> [[UInt8]] {
+    func flannelInner(_ scenario: String) throws -> [[UInt8]] {
         let (linkType, packets) = try Frames.read(Fixture.path("\(scenario)-flannel1.pcap"))
         #expect(linkType == .ethernet)
         return packets.map { Array($0.bytes.dropFirst(14)) }
     }
 
-    private func decap(_ input: String, _ extra: [String] = []) throws -> (WeftCommand.Result, [[UInt8]]) {
+    func decap(_ input: String, _ extra: [String] = []) throws -> (WeftCommand.Result, [[UInt8]]) {
         let output = Fixture.temporaryPath("inner.pcap")
         let result = try WeftCommand.run(
             [
@@ -52,7 +52,7 @@ import Testing
     }
 
     /// Frames towards host A, found by reading the outer IPv4 destination of each Ethernet frame.
-    private func framesToward(_ address: String, in name: String) throws -> Int {
+    func framesToward(_ address: String, in name: String) throws -> Int {
         let (_, frames) = try Frames.read(Fixture.path(name))
         return frames.filter { Frames.dotted($0.bytes, 14 + 16) == address }.count
     }

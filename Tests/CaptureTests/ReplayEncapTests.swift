@@ -6,7 +6,7 @@ import Testing
 /// `weft replay encap`, checked against the kernel's own encapsulation of the same packets, against
 /// committed golden outputs, against tshark's dissection, and by a round trip through decap.
 @Suite(.ownThread) struct ReplayEncapTests {
-    private func encap(
+    func encap(
         _ input: String,
         backend: String,
         routes: String = "bed-routes.json",
@@ -26,7 +26,7 @@ import Testing
     }
 
     /// Checks every outer header field independently; returns the UDP payloads.
-    private func outerPayloads(
+    func outerPayloads(
         _ datagrams: [CapturedPacket],
         destinationPort: Int,
         sourcePorts: ClosedRange<Int>
@@ -50,7 +50,7 @@ import Testing
     }
 
     /// What the kernel put in the UDP payload of each frame host A sent to host B.
-    private func kernelPayloads(_ underlay: String) throws -> [[UInt8]] {
+    func kernelPayloads(_ underlay: String) throws -> [[UInt8]] {
         try Frames.read(Fixture.path(underlay)).1.map(\.bytes)
             .filter { Frames.dotted($0, 14 + 16) == "198.18.0.2" }
             .map { Array($0[(14 + 20 + 8)...]) }
@@ -123,12 +123,7 @@ import Testing
         #expect(returned.map(\.timestamp) == inner.map(\.timestamp))
     }
 
-    static let tshark = ["/usr/bin/tshark", "/usr/local/bin/tshark"].first {
-        FileManager.default.isExecutableFile(atPath: $0)
-    }
-
-    // Needs tshark (scripts/setup installs it); skipped without it.
-    @Test(.enabled(if: tshark != nil, "tshark is not installed"))
+    @Test(.enabled(if: TShark.path != nil, "tshark is not installed"))
     func tsharkDissectsTheVNIMACsAndAddresses() throws {
         let (_, inner) = try Frames.read(Fixture.path("golden-inner.pcap"))
         let output = Fixture.temporaryPath("outer.pcap")
@@ -138,19 +133,7 @@ import Testing
             "--output", output,
         ])
         #expect(result.status == 0)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.tshark!)
-        process.arguments = [
-            "-r", output, "-d", "udp.port==8472,vxlan", "-T", "fields",
-            "-e", "vxlan.vni", "-e", "eth.dst", "-e", "eth.src", "-e", "ip.src", "-e", "ip.dst",
-        ]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        let lines = text.split(separator: "\n").map(String.init)
+        let lines = try TShark.fields(output, ["vxlan.vni", "eth.dst", "eth.src", "ip.src", "ip.dst"])
         #expect(lines.count == inner.count)
         for (line, packet) in zip(lines, inner.map(\.bytes)) {
             let innerSource = Frames.dotted(packet, 12)

@@ -258,6 +258,74 @@ extension WeftdBeds {
             #expect(engine.lines(containing: "needs --vxlan-dataplane=kernel").count == 1, "\(engine.log.suffix(1500))")
         }
 
+        /// IPv6 interop with a flanneld-style node: host 2 runs no weftd but a flannel-v6.1 made with
+        /// iproute2 as flanneld makes it, its lease written as flanneld writes it (BackendV6Data);
+        /// weftd on host 1 programs its entries for host 2 from that lease, host 2 gets its entries
+        /// for host 1 from weftd's lease, and the containers ping each other over IPv6.
+        @Test(.timeLimit(.minutes(2)))
+        func weftdAndAFlanneldStyleFlannelV6NodeReachEachOther() throws {
+            let bed = try Bed(hosts: 2)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            try bed.putConfig(
+                #"{"Network":"10.244.0.0/16","SubnetLen":24,"SubnetMax":"10.244.200.0","EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"vxlan","VNI":1}}"#
+            )
+            for index in 1...2 { try Self.addIPv6Underlay(bed, index) }
+            let flannel = bed.host(2)
+            let (flannelBase, flannelMAC6) = ("fc00:0:0:dc::", "0e:00:5e:00:00:06")
+            try bed.etcdctlMust([
+                "put", WeftdEndToEndTests.subnetsPrefix + "10.244.220.0-24&fc00:0:0:dc::-64",
+                #"{"PublicIP":"198.18.0.2","PublicIPv6":"2001:db8::2","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:5e:00:00:04"},"BackendV6Data":{"VNI":1,"VtepMAC":"\#(flannelMAC6)"}}"#,
+            ])
+            for command in [
+                [
+                    "link", "add", "flannel-v6.1", "address", flannelMAC6, "type", "vxlan", "id", "1", "local",
+                    Self.hostIPv6(2), "dev", "eth0", "dstport", "8472", "nolearning",
+                ],
+                ["link", "set", "flannel-v6.1", "mtu", "1430", "up"],
+                ["-6", "addr", "add", "\(flannelBase)/128", "dev", "flannel-v6.1", "nodad"],
+            ] {
+                try bed.exec(flannel, ["/usr/sbin/ip"] + command)
+            }
+            let (daemons, _) = try bed.startReady([1], vxlanDataplane: "kernel")
+            let weftBase = try #require(Self.ipv6Base(bed, 1), "\(bed.subnetEnv(1))")
+            // The flanneld side's entries for weftd's lease, from the BackendV6Data weftd published.
+            let value = try bed.etcdctlMust([
+                "get", WeftdEndToEndTests.subnetsPrefix, "--prefix=true", "--print-value-only",
+            ])
+            let published = try #require(
+                value.split(separator: "\n").first { $0.contains(#""PublicIP":"198.18.0.1""#) },
+                "\(value)"
+            )
+            let mac6 = try #require(
+                published.split(separator: "\"").drop { $0 != "BackendV6Data" }.dropFirst(6).first,
+                "\(published)"
+            )
+            for command in [
+                [
+                    "-6", "neigh", "replace", weftBase, "lladdr", String(mac6), "dev", "flannel-v6.1", "nud",
+                    "permanent",
+                ],
+                ["-6", "route", "add", "\(weftBase)/64", "via", weftBase, "dev", "flannel-v6.1", "onlink"],
+            ] {
+                try bed.exec(flannel, ["/usr/sbin/ip"] + command)
+            }
+            try bed.exec(
+                flannel,
+                [
+                    "/usr/sbin/bridge", "fdb", "append", String(mac6), "dev", "flannel-v6.1", "dst", Self.hostIPv6(1),
+                    "self", "permanent",
+                ]
+            )
+            // weftd's entries for the flanneld node, from its lease.
+            let neighbours = try bed.exec(bed.host(1), ["/usr/sbin/ip", "-6", "neigh", "show", "dev", "flannel-v6.1"])
+            #expect(neighbours.contains("\(flannelBase) lladdr \(flannelMAC6) PERMANENT"), "\(neighbours)")
+            try Self.addressContainerIPv6(bed, 1, base: weftBase)
+            try Self.addressContainerIPv6(bed, 2, base: flannelBase)
+            Self.ping6Matrix(bed, [1: weftBase, 2: flannelBase], "weftd ↔ flanneld-style flannel-v6.1")
+            #expect(daemons[1]!.stop(SIGTERM) == 0)
+        }
+
         /// A rebuilt dual-stack dataplane releases what the one before held: deleting flannel-v6.1
         /// makes weftd build both devices, their keepers and netlink sockets again, and after five
         /// rebuilds it holds as many descriptors as after the first start.

@@ -360,13 +360,17 @@ extension WeftdBeds {
         }
 
         /// Kubernetes mode: each Node's two podCIDRs are its lease, weftd annotates its PublicIPv6
-        /// as kube-flannel does, and the IPv6 podCIDRs are routed via the peers' PublicIPv6.
-        @Test(.timeLimit(.minutes(2)))
-        func kubernetesNodesWithTwoPodCIDRs() throws {
-            let kube = try KubeBed(hosts: 3, backend: "host-gw")
+        /// and backend-v6-data (the flannel-v6 device's VNI and MAC, "null" for host-gw) as
+        /// kube-flannel does, and the IPv6
+        /// podCIDRs are routed via the peers' PublicIPv6 (host-gw) or through flannel-v6.1 (vxlan).
+        @Test(.timeLimit(.minutes(2)), arguments: ["host-gw", "vxlan"])
+        func kubernetesNodesWithTwoPodCIDRs(backend: String) throws {
+            let kube = try KubeBed(hosts: 3, backend: backend)
             defer { kube.tearDown() }
             let bed = kube.bed
-            try Self.config.write(toFile: kube.netConf, atomically: true, encoding: .utf8)
+            try
+                #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"\#(backend)"}}"#
+                .write(toFile: kube.netConf, atomically: true, encoding: .utf8)
             let nodes = (1...3).map { index in
                 Fixtures.node(
                     bed.nodeName(index),
@@ -376,7 +380,7 @@ extension WeftdBeds {
             }
             try kube.startServer(nodes: nodes)
             for index in 1...3 { try Self.addIPv6Underlay(bed, index) }
-            let (daemons, subnets) = try bed.startReady([1, 2, 3])
+            let (daemons, subnets) = try bed.startReady([1, 2, 3], vxlanDataplane: "kernel")
             var bases: [Int: String] = [:]
             for index in 1...3 {
                 bases[index] = "fc00:0:0:\(index)::"
@@ -386,11 +390,16 @@ extension WeftdBeds {
                     annotations[KubeBed.annotationPrefix + "public-ipv6"] == Self.hostIPv6(index),
                     "\(annotations)"
                 )
+                let v6Data = annotations[KubeBed.annotationPrefix + "backend-v6-data"]
+                #expect(
+                    backend == "vxlan" ? v6Data?.hasPrefix(#"{"VNI":1,"VtepMAC":""#) == true : v6Data == "null",
+                    "\(annotations)"
+                )
                 try bed.addressContainer(index, subnet: subnets[index]!)
                 try Self.addressContainerIPv6(bed, index, base: bases[index]!)
             }
-            Self.expectIPv6Routes(bed, bases)
-            Self.ping6Matrix(bed, bases, "kube dual-stack host-gw")
+            if backend == "host-gw" { Self.expectIPv6Routes(bed, bases) }
+            Self.ping6Matrix(bed, bases, "kube dual-stack \(backend)")
             for index in 1...3 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
         }
 

@@ -22,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // Without its SubprocessFoundation trait: Spawn takes and gives bytes, and weft-cni needs no more Foundation.
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2", traits: []),
+        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
     ],
     targets: [
         // The only place C is called. liburing and libpcap are linked by the targets that call them
@@ -137,8 +140,16 @@ let package = Package(
         // The one place EINTR is retried and errno becomes an error (read, write, send, recv, poll, waitpid).
         .target(name: "SystemCalls", path: "Sources/SystemCalls"),
 
-        // Running a tool to completion (nft, CNI delegates) with no descriptor left behind.
-        .target(name: "Spawn", dependencies: ["CShims", "SystemCalls"], path: "Sources/Spawn"),
+        // Running a tool to completion (nft, CNI delegates) through swift-subprocess: output bounded,
+        // a deadline, no descriptor left behind.
+        .target(
+            name: "Spawn",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Sources/Spawn"
+        ),
 
         // File I/O around the pure modules: pcap capture files through libpcap.
         .target(

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stddef.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
@@ -46,48 +45,6 @@ int weft_sendmmsg(int fd, struct weft_mmsghdr *messages, unsigned count) {
         sent = sendmmsg(fd, (struct mmsghdr *)messages, count, 0);
     } while (sent < 0 && errno == EINTR);
     return sent < 0 ? -errno : sent;
-}
-
-pid_t weft_spawn(const char *path, char *const argv[], char *const envp[], const char *input_path,
-                 int *output_fd, int *errors_fd) {
-    int output[2], errors[2];
-    if (pipe2(output, O_CLOEXEC) < 0) return -errno;
-    if (pipe2(errors, O_CLOEXEC) < 0) { int error = errno; close(output[0]); close(output[1]); return -error; }
-    // weftd blocks the signals it waits for (SIGTERM, SIGINT, ...) and the child would inherit
-    // that mask: give it an empty mask and every signal's default action, as a shell would.
-    posix_spawnattr_t attributes;
-    int error = posix_spawnattr_init(&attributes);
-    if (error) { close(output[0]); close(output[1]); close(errors[0]); close(errors[1]); return -error; }
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attributes, &none);
-    posix_spawnattr_setsigdefault(&attributes, &all);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawn_file_actions_t actions;
-    error = posix_spawn_file_actions_init(&actions);
-    if (error == 0) {
-        // dup2 clears O_CLOEXEC on the child's 1 and 2; closefrom(3) drops whatever weftd holds
-        // without O_CLOEXEC (sockets of libraries, inherited descriptors), so nft never keeps one.
-        if (!error) error = posix_spawn_file_actions_addopen(&actions, 0, input_path ? input_path : "/dev/null", O_RDONLY, 0);
-        if (!error) error = posix_spawn_file_actions_adddup2(&actions, output[1], 1);
-        if (!error) error = posix_spawn_file_actions_adddup2(&actions, errors[1], 2);
-        if (!error) error = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-        pid_t pid = -1;
-        if (!error) error = posix_spawn(&pid, path, &actions, &attributes, argv, envp);
-        posix_spawn_file_actions_destroy(&actions);
-        if (!error) {
-            close(output[1]);
-            close(errors[1]);
-            *output_fd = output[0];
-            *errors_fd = errors[0];
-            posix_spawnattr_destroy(&attributes);
-            return pid;
-        }
-    }
-    posix_spawnattr_destroy(&attributes);
-    close(output[0]); close(output[1]); close(errors[0]); close(errors[1]);
-    return -error;
 }
 
 pid_t weft_spawn_tied(const char *path, char *const argv[], char *const envp[], int output_fd, int death_signal) {

@@ -7,6 +7,10 @@ import Spawn
 struct DelegatePlugin {
     let executable: String
 
+    /// Past this the delegate is killed: a runtime gives a whole ADD a few minutes (containerd's
+    /// default is 4), and a delegate that hangs must not hold the pod's setup for all of them.
+    static let timeout = Duration.seconds(120)
+
     /// The first regular file named `type` in the colon-separated `searchPath`.
     static func find(_ type: String, in searchPath: String) throws(CNIError) -> DelegatePlugin {
         let directories = searchPath.split(separator: ":").map(String.init)
@@ -35,8 +39,10 @@ struct DelegatePlugin {
     /// up like a pipe, and a delegate that exits without reading cannot raise SIGPIPE here. A
     /// delegate killed by a signal is our failure; any exit status is its answer. What it wrote to
     /// stderr is passed on to ours once it exits.
-    func invoke(configPath: String, environment: [String: String]) throws(CNIError) -> (status: Int32, output: [UInt8])
-    {
+    func invoke(
+        configPath: String,
+        environment: [String: String]
+    ) async throws(CNIError) -> (status: Int32, output: [UInt8]) {
         guard access(configPath, R_OK) == 0 else {
             throw CNIError(
                 .ioFailure,
@@ -45,7 +51,13 @@ struct DelegatePlugin {
         }
         let outcome: ChildProcess.Outcome
         do {
-            outcome = try ChildProcess.run(executable, arguments: [], environment: environment, inputPath: configPath)
+            outcome = try await ChildProcess.run(
+                executable,
+                arguments: [],
+                environment: environment,
+                inputPath: configPath,
+                timeout: Self.timeout
+            )
         } catch {
             throw CNIError(
                 .internal,

@@ -21,7 +21,7 @@ public enum Plugin {
 
     /// Runs one command. `input` is read only for commands that take a config (not VERSION), as a
     /// runtime may leave stdin open for VERSION.
-    public static func run(environment: [String: String], input: () -> [UInt8]) -> PluginOutput {
+    public static func run(environment: [String: String], input: () -> [UInt8]) async -> PluginOutput {
         var version = CNIVersion.current
         do throws(CNIError) {
             let request: CNIRequest
@@ -46,9 +46,9 @@ public enum Plugin {
 
             switch request.command {
             case "ADD":
-                return try add(request, config, environment: environment)
+                return try await add(request, config, environment: environment)
             case "DEL":
-                return try delete(request, config, environment: environment)
+                return try await delete(request, config, environment: environment)
             case "CHECK":
                 guard try CNIVersion.isAtLeast(config.effectiveVersion, "0.4.0") else {
                     throw CNIError(
@@ -74,7 +74,7 @@ public enum Plugin {
         _ request: CNIRequest,
         _ config: PluginConfig,
         environment: [String: String]
-    ) throws(CNIError) -> PluginOutput {
+    ) async throws(CNIError) -> PluginOutput {
         let lease = try SubnetLease.load(path: config.subnetFile)
         let delegate = try DelegateConfig.build(config, lease: lease)
         try refuseOwnNamespace(request.netns)
@@ -83,7 +83,10 @@ public enum Plugin {
         let store = SavedDelegates(directory: config.dataDir)
         try store.save(rendered, containerID: request.containerID)
         let plugin = try DelegatePlugin.find(delegate["type"] as! String, in: request.path)
-        let (status, output) = try plugin.invoke(configPath: store.path(request.containerID), environment: environment)
+        let (status, output) = try await plugin.invoke(
+            configPath: store.path(request.containerID),
+            environment: environment
+        )
         return PluginOutput(stdout: output, stderr: "", status: status)
     }
 
@@ -94,7 +97,7 @@ public enum Plugin {
         _ request: CNIRequest,
         _ config: PluginConfig,
         environment: [String: String]
-    ) throws(CNIError) -> PluginOutput {
+    ) async throws(CNIError) -> PluginOutput {
         if !request.netns.isEmpty { try refuseOwnNamespace(request.netns) }
         guard let (store, saved) = try findSaved(request, config) else { return .success() }
         guard case .success(let object) = CNIJSON.object(saved), let type = object["type"] as? String else {
@@ -107,7 +110,7 @@ public enum Plugin {
                 status: 0
             )
         }
-        let (status, output) = try DelegatePlugin.find(type, in: request.path).invoke(
+        let (status, output) = try await DelegatePlugin.find(type, in: request.path).invoke(
             configPath: store.path(request.containerID),
             environment: environment
         )

@@ -16,32 +16,33 @@ public struct NFTables: Sendable {
 
     /// Runs `script` as one nft command line: nft parses the whole buffer and commits it as one
     /// transaction, all or nothing. An argument, not `-f -`, so no pipe can raise SIGPIPE in weftd.
-    public func apply(_ script: String, operation: String) throws(TrafficRulesError) {
-        _ = try run([script], operation: operation)
+    public func apply(_ script: String, operation: String) async throws(TrafficRulesError) {
+        _ = try await run([script], operation: operation)
     }
 
     /// `nft list table ip weft` (`ip6 weft` for `family` "ip6"), or nil when the table does not exist.
-    public func listTable(family: String = TrafficRuleset.family) throws(TrafficRulesError) -> String? {
-        try listing(
+    public func listTable(family: String = TrafficRuleset.family) async throws(TrafficRulesError) -> String? {
+        try await listing(
             ["list", "table", family, TrafficRuleset.table],
             operation: "list \(TrafficRuleset.tableSpecifier(family))"
         )
     }
 
     /// Whether nft has `table <family> <table>`.
-    public func hasTable(family: String, _ table: String) throws(TrafficRulesError) -> Bool {
-        try listing(["list", "table", family, table], operation: "list table \(family) \(table)") != nil
+    public func hasTable(family: String, _ table: String) async throws(TrafficRulesError) -> Bool {
+        try await listing(["list", "table", family, table], operation: "list table \(family) \(table)") != nil
     }
 
     /// Whether nft has `chain <family> <table> <chain>` (false when the chain or its table is missing).
-    public func hasChain(family: String, table: String, _ chain: String) throws(TrafficRulesError) -> Bool {
-        try listing(["list", "chain", family, table, chain], operation: "list chain \(family) \(table) \(chain)") != nil
+    public func hasChain(family: String, table: String, _ chain: String) async throws(TrafficRulesError) -> Bool {
+        try await listing(["list", "chain", family, table, chain], operation: "list chain \(family) \(table) \(chain)")
+            != nil
     }
 
     /// What an `nft list …` printed, or nil when what it names does not exist.
-    private func listing(_ arguments: [String], operation: String) throws(TrafficRulesError) -> String? {
+    private func listing(_ arguments: [String], operation: String) async throws(TrafficRulesError) -> String? {
         do throws(TrafficRulesError) {
-            return try run(arguments, operation: operation)
+            return try await run(arguments, operation: operation)
         } catch {
             // ENOENT is how nft says it is not there (LC_ALL=C keeps strerror in English).
             if case .refused(_, let output) = error.reason, output.contains("No such file or directory") { return nil }
@@ -51,17 +52,23 @@ public struct NFTables: Sendable {
 
     /// Runs nft with `arguments` and returns its standard output; a non-zero exit throws with its
     /// standard error.
-    func run(_ arguments: [String], operation: String) throws(TrafficRulesError) -> String {
+    func run(_ arguments: [String], operation: String) async throws(TrafficRulesError) -> String {
         guard let path else { throw TrafficRulesError(operation: operation, .toolMissing(searched: Self.searchPaths)) }
         let outcome: ChildProcess.Outcome
         do {
-            outcome = try ChildProcess.run(
+            outcome = try await ChildProcess.run(
                 path,
                 arguments: arguments,
                 environment: ["LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
             )
+        } catch  where error.reason == .cannotStart(errno: ENOENT) {
+            // Removed since weftd found it at startup.
+            throw TrafficRulesError(operation: operation, .toolMissing(searched: [path]))
         } catch {
-            throw TrafficRulesError(operation: operation, .launch(path: path, problem: error.description))
+            if case .cannotStart = error.reason {
+                throw TrafficRulesError(operation: operation, .launch(path: path, problem: error.description))
+            }
+            throw TrafficRulesError(operation: operation, .unfinished(error.description))
         }
         guard outcome.succeeded else {
             let status: Int32 =

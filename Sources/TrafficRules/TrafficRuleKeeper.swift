@@ -16,7 +16,10 @@ import Synchronization
 ///
 /// A ruleset with an IPv6 side keeps `table ip6 weft` the same way, in the same transactions
 /// and checks; a later ruleset without one removes that table.
-public final class TrafficRuleKeeper: Sendable {
+///
+/// One nft transaction at a time: every operation holds the keeper's turn (`Turns`) for its whole
+/// length, awaits of nft included, since an actor alone would let a second call in at each await.
+public actor TrafficRuleKeeper {
     public enum Outcome: Equatable, Sendable {
         /// No ruleset installed or asked for: nothing to check.
         case nothingWanted
@@ -48,148 +51,193 @@ public final class TrafficRuleKeeper: Sendable {
         var lastCount = PortFilterCounts()
     }
 
-    public let nft: NFTables
-    private let state = Mutex(State())
+    public nonisolated let nft: NFTables
+    private var state = State()
+    private let turns = Turns()
+    /// The port filter's drops as last read, for a scrape that must not wait for nft.
+    private let lastCounts = Mutex<PortFilterCounts?>(nil)
 
     public init(nft: NFTables = NFTables()) {
         self.nft = nft
     }
 
-    public var wanted: TrafficRuleset? { state.withLock { $0.wanted } }
-    public var isInstalled: Bool { state.withLock { $0.installed } }
-
-    /// Makes `ruleset` the one kept and applies it now (an empty ruleset leaves nftables alone).
-    /// On failure it stays wanted, so the next `check` tries again.
-    public func install(_ ruleset: TrafficRuleset) throws(TrafficRulesError) {
-        try state.withLock { (state) throws(TrafficRulesError) in
-            if state.installed, let current = state.wanted, ruleset.differsOnlyInPeers(from: current),
-                let script = ruleset.portFilter?.elementScript(from: current.portFilter?.peers ?? [])
-            {
-                state.wanted = ruleset
-                do throws(TrafficRulesError) {
-                    try nft.apply(
-                        script,
-                        operation: "update set \(PortFilter.setName) in \(TrafficRuleset.tableSpecifier)"
-                    )
-                    return
-                } catch {
-                    // The set is not as last applied (an element deleted by hand, the table
-                    // flushed): the whole table below puts it right, in one transaction too.
-                }
-            }
-            state.wanted = ruleset
-            state.installed = false
-            guard !ruleset.isEmpty else { return }
-            try apply(ruleset, &state)
+    public var wanted: TrafficRuleset? {
+        get async {
+            await turns.take()
+            defer { turns.give() }
+            return state.wanted
         }
     }
 
-    /// Compares the table with the wanted ruleset and applies it again if they differ.
-    public func check() -> Outcome {
-        state.withLock { state -> Outcome in
-            guard let ruleset = state.wanted, !ruleset.isEmpty else { return .nothingWanted }
+    public var isInstalled: Bool {
+        get async {
+            await turns.take()
+            defer { turns.give() }
+            return state.installed
+        }
+    }
+
+    /// Makes `ruleset` the one kept and applies it now (an empty ruleset leaves nftables alone).
+    /// On failure it stays wanted, so the next `check` tries again.
+    public func install(_ ruleset: TrafficRuleset) async throws(TrafficRulesError) {
+        await turns.take()
+        defer { turns.give() }
+        defer { publishCounts() }
+        if state.installed, let current = state.wanted, ruleset.differsOnlyInPeers(from: current),
+            let script = ruleset.portFilter?.elementScript(from: current.portFilter?.peers ?? [])
+        {
+            state.wanted = ruleset
             do throws(TrafficRulesError) {
-                guard state.installed else {
-                    try apply(ruleset, &state)
-                    return .installed
-                }
-                var differences: [String]
-                if let listing = try nft.listTable() {
-                    differences = NFTListing(parsing: listing).differences(
-                        from: state.expected,
-                        sets: ruleset.sets,
-                        counters: ruleset.counters
-                    )
-                } else {
-                    differences = ["missing \(TrafficRuleset.tableSpecifier)"]
-                }
-                if ruleset.ipv6Text != nil {
-                    if let listing = try nft.listTable(family: TrafficRuleset.ipv6Family) {
-                        differences += NFTListing(parsing: listing).differences(
-                            from: state.expectedIPv6,
-                            sets: [],
-                            counters: []
-                        ).map { "\(TrafficRuleset.ipv6Family): \($0)" }
-                    } else {
-                        differences.append("missing \(TrafficRuleset.ipv6TableSpecifier)")
-                    }
-                }
-                guard !differences.isEmpty else { return .intact }
-                try apply(ruleset, &state)
-                return .restored(differences: differences)
+                try await nft.apply(
+                    script,
+                    operation: "update set \(PortFilter.setName) in \(TrafficRuleset.tableSpecifier)"
+                )
+                return
             } catch {
-                state.installed = false
-                return .failed(error)
+                // The set is not as last applied (an element deleted by hand, the table
+                // flushed): the whole table below puts it right, in one transaction too.
             }
+        }
+        state.wanted = ruleset
+        state.installed = false
+        guard !ruleset.isEmpty else { return }
+        try await apply(ruleset)
+    }
+
+    /// Compares the table with the wanted ruleset and applies it again if they differ; then reads
+    /// the port filter's counter for `lastPortFilterCounts`.
+    public func check() async -> Outcome {
+        await turns.take()
+        defer { turns.give() }
+        let outcome = await compareAndRestore()
+        await refreshCounts()
+        return outcome
+    }
+
+    private func compareAndRestore() async -> Outcome {
+        guard let ruleset = state.wanted, !ruleset.isEmpty else { return .nothingWanted }
+        do throws(TrafficRulesError) {
+            guard state.installed else {
+                try await apply(ruleset)
+                return .installed
+            }
+            var differences: [String]
+            if let listing = try await nft.listTable() {
+                differences = NFTListing(parsing: listing).differences(
+                    from: state.expected,
+                    sets: ruleset.sets,
+                    counters: ruleset.counters
+                )
+            } else {
+                differences = ["missing \(TrafficRuleset.tableSpecifier)"]
+            }
+            if ruleset.ipv6Text != nil {
+                if let listing = try await nft.listTable(family: TrafficRuleset.ipv6Family) {
+                    differences += NFTListing(parsing: listing).differences(
+                        from: state.expectedIPv6,
+                        sets: [],
+                        counters: []
+                    ).map { "\(TrafficRuleset.ipv6Family): \($0)" }
+                } else {
+                    differences.append("missing \(TrafficRuleset.ipv6TableSpecifier)")
+                }
+            }
+            guard !differences.isEmpty else { return .intact }
+            try await apply(ruleset)
+            return .restored(differences: differences)
+        } catch {
+            state.installed = false
+            return .failed(error)
         }
     }
 
     /// Deletes the table if this keeper ever installed it; returns whether it did. Nothing is
     /// wanted afterwards, so later checks leave nftables alone.
     @discardableResult
-    public func remove() throws(TrafficRulesError) -> Bool {
-        try state.withLock { (state) throws(TrafficRulesError) -> Bool in
-            let installedBefore = state.everInstalled
-            state.wanted = nil
-            state.installed = false
-            guard installedBefore else { return false }
-            var script = TrafficRuleset.removeScript
-            if state.ipv6Installed { script += TrafficRuleset.removeScript(TrafficRuleset.ipv6Family) }
-            try nft.apply(script, operation: "delete \(TrafficRuleset.tableSpecifier)")
-            state.everInstalled = false
-            state.ipv6Installed = false
-            return true
-        }
+    public func remove() async throws(TrafficRulesError) -> Bool {
+        await turns.take()
+        defer { turns.give() }
+        defer { publishCounts() }
+        let installedBefore = state.everInstalled
+        state.wanted = nil
+        state.installed = false
+        guard installedBefore else { return false }
+        var script = TrafficRuleset.removeScript
+        if state.ipv6Installed { script += TrafficRuleset.removeScript(TrafficRuleset.ipv6Family) }
+        try await nft.apply(script, operation: "delete \(TrafficRuleset.tableSpecifier)")
+        state.everInstalled = false
+        state.ipv6Installed = false
+        return true
     }
 
     /// Deletes the port filter an earlier run left in `table ip weft` when the wanted ruleset is
     /// empty (any other replaces the whole table). Rules outlive weftd as flanneld's do, but a
     /// filter nobody keeps would drop every peer that joins later. Returns whether it deleted one.
     @discardableResult
-    public func removeLeftoverPortFilter() throws(TrafficRulesError) -> Bool {
-        try state.withLock { (state) throws(TrafficRulesError) -> Bool in
-            guard state.wanted?.isEmpty ?? true, let text = try nft.listTable() else { return false }
-            let listing = NFTListing(parsing: text)
-            let table = "\(TrafficRuleset.family) \(TrafficRuleset.table)"
-            var script = ""
-            if listing.chains.contains(where: { $0.name == PortFilter.chainName }) {
-                script += "delete chain \(table) \(PortFilter.chainName)\n"
-            }
-            if listing.sets.contains(where: { $0.name == PortFilter.setName }) {
-                script += "delete set \(table) \(PortFilter.setName)\n"
-            }
-            if listing.counters.contains(PortFilter.counterName) {
-                script += "delete counter \(table) \(PortFilter.counterName)\n"
-            }
-            guard !script.isEmpty else { return false }
-            try nft.apply(script, operation: "delete the port filter from \(TrafficRuleset.tableSpecifier)")
-            return true
+    public func removeLeftoverPortFilter() async throws(TrafficRulesError) -> Bool {
+        await turns.take()
+        defer { turns.give() }
+        guard state.wanted?.isEmpty ?? true, let text = try await nft.listTable() else { return false }
+        let listing = NFTListing(parsing: text)
+        let table = "\(TrafficRuleset.family) \(TrafficRuleset.table)"
+        var script = ""
+        if listing.chains.contains(where: { $0.name == PortFilter.chainName }) {
+            script += "delete chain \(table) \(PortFilter.chainName)\n"
         }
+        if listing.sets.contains(where: { $0.name == PortFilter.setName }) {
+            script += "delete set \(table) \(PortFilter.setName)\n"
+        }
+        if listing.counters.contains(PortFilter.counterName) {
+            script += "delete counter \(table) \(PortFilter.counterName)\n"
+        }
+        guard !script.isEmpty else { return false }
+        try await nft.apply(script, operation: "delete the port filter from \(TrafficRuleset.tableSpecifier)")
+        return true
     }
 
     /// The peers in the port filter's set as nft lists it now: at startup, the ones an earlier run
     /// left. Nil when there is no such set.
-    public func listedPeers() throws(TrafficRulesError) -> Set<IPv4Address>? {
-        guard let text = try nft.listTable(),
+    public func listedPeers() async throws(TrafficRulesError) -> Set<IPv4Address>? {
+        guard let text = try await nft.listTable(),
             let set = NFTListing(parsing: text).sets.first(where: { $0.name == PortFilter.setName })
         else { return nil }
         return Set(set.elements.compactMap { IPv4Address($0) })
     }
 
     /// The port filter's drops since this keeper first installed it: the counter of the table in
-    /// place plus what the tables it replaced had counted. Nil when no port filter is wanted.
-    public func portFilterCounts() -> PortFilterCounts? {
-        state.withLock { state -> PortFilterCounts? in
-            guard state.wanted?.portFilter != nil, state.everInstalled else { return nil }
-            if let now = readCounter() { state.lastCount = now }
-            return state.droppedBefore + state.lastCount
+    /// place, read now, plus what the tables it replaced had counted. Nil when no port filter is wanted.
+    public func portFilterCounts() async -> PortFilterCounts? {
+        await turns.take()
+        defer { turns.give() }
+        return await refreshCounts()
+    }
+
+    /// `portFilterCounts` as of the last check or read, without waiting for nft or for a
+    /// transaction in progress: what a metrics scrape shows.
+    public nonisolated var lastPortFilterCounts: PortFilterCounts? { lastCounts.withLock { $0 } }
+
+    /// Reads the counter, for `lastPortFilterCounts` too; the caller holds the turn.
+    @discardableResult
+    private func refreshCounts() async -> PortFilterCounts? {
+        if state.wanted?.portFilter != nil, state.everInstalled, let now = await readCounter() {
+            state.lastCount = now
         }
+        return publishCounts()
+    }
+
+    /// The counts as `state` has them, made `lastPortFilterCounts`.
+    @discardableResult
+    private func publishCounts() -> PortFilterCounts? {
+        let counts =
+            state.wanted?.portFilter != nil && state.everInstalled ? state.droppedBefore + state.lastCount : nil
+        lastCounts.withLock { $0 = counts }
+        return counts
     }
 
     /// `nft -j list counter ip weft port-filter-dropped`; nil when it is not there.
-    private func readCounter() -> PortFilterCounts? {
+    private func readCounter() async -> PortFilterCounts? {
         let arguments = ["-j", "list", "counter", TrafficRuleset.family, TrafficRuleset.table, PortFilter.counterName]
-        guard let json = try? nft.run(arguments, operation: "list counter \(PortFilter.counterName)") else {
+        guard let json = try? await nft.run(arguments, operation: "list counter \(PortFilter.counterName)") else {
             return nil
         }
         return PortFilterCounts(nftJSON: json)
@@ -200,36 +248,42 @@ public final class TrafficRuleKeeper: Sendable {
     public func run(every period: Duration, report: @Sendable (Outcome) -> Void) async {
         while true {
             do { try await Task.sleep(for: period) } catch { return }
-            report(check())
+            report(await check())
         }
     }
 
-    private func apply(_ ruleset: TrafficRuleset, _ state: inout State) throws(TrafficRulesError) {
+    /// The caller holds the turn.
+    private func apply(_ ruleset: TrafficRuleset) async throws(TrafficRulesError) {
         // The counter goes with the table; a table deleted by hand took it along, so its last reading stands in.
-        let carried = state.everInstalled ? readCounter() ?? state.lastCount : PortFilterCounts()
+        let carried = state.everInstalled ? await readCounter() ?? state.lastCount : PortFilterCounts()
         var script = ruleset.applyScript
         // An IPv6 table of an earlier ruleset goes in the same transaction.
         if state.ipv6Installed && ruleset.ipv6Text == nil {
             script += TrafficRuleset.removeScript(TrafficRuleset.ipv6Family)
         }
-        try nft.apply(script, operation: "apply \(TrafficRuleset.tableSpecifier)")
+        try await nft.apply(script, operation: "apply \(TrafficRuleset.tableSpecifier)")
         state.droppedBefore = state.droppedBefore + carried
         state.lastCount = PortFilterCounts()
         state.installed = true
         state.everInstalled = true
         state.ipv6Installed = ruleset.ipv6Text != nil
-        state.expected = calibrated(
+        state.expected = await calibrated(
             ruleset.chains,
             TrafficRuleset.family,
             sets: ruleset.sets,
             counters: ruleset.counters
         )
-        state.expectedIPv6 = calibrated(ruleset.ipv6Chains, TrafficRuleset.ipv6Family, sets: [], counters: [])
+        state.expectedIPv6 = await calibrated(ruleset.ipv6Chains, TrafficRuleset.ipv6Family, sets: [], counters: [])
     }
 
     /// `chains`, or nft's own rendering of them when it lists what we asked for in other words.
-    private func calibrated(_ chains: [NFTChain], _ family: String, sets: [NFTSet], counters: [String]) -> [NFTChain] {
-        guard !chains.isEmpty, let listing = try? nft.listTable(family: family) else { return chains }
+    private func calibrated(
+        _ chains: [NFTChain],
+        _ family: String,
+        sets: [NFTSet],
+        counters: [String]
+    ) async -> [NFTChain] {
+        guard !chains.isEmpty, let listing = try? await nft.listTable(family: family) else { return chains }
         let listed = NFTListing(parsing: listing)
         if !listed.differences(from: chains, sets: sets, counters: counters).isEmpty, Self.sameShape(listed, chains) {
             return listed.chains

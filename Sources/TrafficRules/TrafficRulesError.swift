@@ -6,6 +6,8 @@ public struct TrafficRulesError: Error, Equatable, Sendable, CustomStringConvert
         case toolMissing(searched: [String])
         /// nft could not be started (the executable is there but exec failed).
         case launch(path: String, problem: String)
+        /// nft started but gave no answer: killed at the deadline, or too much output.
+        case unfinished(String)
         /// nft ran and refused; `output` is its standard error.
         case refused(status: Int32, output: String)
     }
@@ -28,6 +30,8 @@ public struct TrafficRulesError: Error, Equatable, Sendable, CustomStringConvert
                 "cannot \(operation): no nft executable (looked in \(searched.joined(separator: ", "))); install nftables (apt-get install nftables), \(off)"
         case .launch(let path, let problem):
             return "cannot \(operation): starting \(path) failed: \(problem); check that it is executable, \(off)"
+        case .unfinished(let problem):
+            return "cannot \(operation): \(problem)"
         case .refused(let status, let output):
             let message = Self.firstLine(output)
             if output.contains("Operation not permitted") || output.contains("Permission denied") {

@@ -1,7 +1,7 @@
 import CNI
 import Foundation
 
-let output = Plugin.run(environment: ProcessInfo.processInfo.environment) {
+let output = await Plugin.run(environment: ProcessInfo.processInfo.environment) {
     [UInt8](FileHandle.standardInput.readDataToEndOfFile())
 }
 FileHandle.standardOutput.write(Data(output.stdout))

@@ -135,20 +135,24 @@ struct DoctorProbe {
             let needed = DoctorCheck.subnetEnv(facts)?.mtu.map { $0 + overhead } ?? choice.mtu
             let all = if let kubePeers { kubePeers } else { await readPeers(endpoints: reachable) }
             let peers = all.filter { $0 != choice.publicIP }.prefix(PathProbe.peerLimit)
-            facts.paths = peers.map {
-                PathProbe(peer: $0, needed: needed, largest: Self.largestAnswered(peer: $0, upTo: needed))
+            var paths: [PathProbe] = []
+            for peer in peers {
+                paths.append(
+                    PathProbe(peer: peer, needed: needed, largest: await Self.largestAnswered(peer: peer, upTo: needed))
+                )
             }
+            facts.paths = paths
         }
         func setting(_ path: String) -> String? {
             (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         facts.ipForward = setting("/proc/sys/net/ipv4/ip_forward")
         facts.ipv6Forward = setting("/proc/sys/net/ipv6/conf/all/forwarding")
-        facts.rules = Self.listRules()
+        facts.rules = await Self.listRules()
         if DoctorCheck.networkConfig(facts)?.ipv6 != nil {
-            facts.ipv6Rules = Self.listRules(family: TrafficRuleset.ipv6Family)
+            facts.ipv6Rules = await Self.listRules(family: TrafficRuleset.ipv6Family)
         }
-        facts.flannelLeftovers = Self.findFlanneldRules()
+        facts.flannelLeftovers = await Self.findFlanneldRules()
         if let path = options.statusSocketPath {
             let client = StatusClient(path: path)
             let routes = Result { () throws(StatusClient.Failure) in try client.routes() }
@@ -314,20 +318,21 @@ struct DoctorProbe {
 
     /// The largest IP packet with DF that `peer` answers, up to `needed`; nil when even the
     /// smallest gets no answer. Binary search, each size given two echoes (one may be lost).
-    static func largestAnswered(peer: String, upTo needed: Int) -> Int? {
+    static func largestAnswered(peer: String, upTo needed: Int) async -> Int? {
         guard
             let ping = ["/usr/bin/ping", "/bin/ping"].first(where: { FileManager.default.isExecutableFile(atPath: $0) })
         else { return nil }
-        func answers(_ size: Int) -> Bool {
+        func answers(_ size: Int) async -> Bool {
             let arguments = ["-n", "-q", "-c", "2", "-i", "0.2", "-W", "1", "-M", "do", "-s", String(size - 28), peer]
-            return (try? ChildProcess.run(ping, arguments: arguments, environment: ["LC_ALL": "C"]))?.succeeded == true
+            let outcome = try? await ChildProcess.run(ping, arguments: arguments, environment: ["LC_ALL": "C"])
+            return outcome?.succeeded == true
         }
-        if answers(needed) { return needed }
-        guard answers(PathProbe.smallest) else { return nil }
+        if await answers(needed) { return needed }
+        guard await answers(PathProbe.smallest) else { return nil }
         var (low, high) = (PathProbe.smallest, needed)  // low answered, high did not
         while high - low > 1 {
             let middle = (low + high) / 2
-            if answers(middle) { low = middle } else { high = middle }
+            if await answers(middle) { low = middle } else { high = middle }
         }
         return low
     }
@@ -386,15 +391,15 @@ struct DoctorProbe {
     }
 
     /// flanneld's tables (nftables mode) and chains (iptables-nft), each asked of nft by name.
-    static func findFlanneldRules() -> DoctorFacts.FlannelLeftovers {
+    static func findFlanneldRules() async -> DoctorFacts.FlannelLeftovers {
         let nft = NFTables()
         do throws(TrafficRulesError) {
             var found: [String] = []
-            for (family, table) in DoctorCheck.flanneldTables where try nft.hasTable(family: family, table) {
+            for (family, table) in DoctorCheck.flanneldTables where try await nft.hasTable(family: family, table) {
                 found.append("table \(family) \(table)")
             }
             for (family, table, chain) in DoctorCheck.flanneldChains
-            where try nft.hasChain(family: family, table: table, chain) {
+            where try await nft.hasChain(family: family, table: table, chain) {
                 found.append("chain \(family) \(table) \(chain)")
             }
             return .found(found)
@@ -405,9 +410,9 @@ struct DoctorProbe {
 
     /// `nft list table ip weft`: the masquerade and forward rules weftd --ip-masq installs, read
     /// the way weftd's own resync reads them.
-    static func listRules(family: String = TrafficRuleset.family) -> DoctorFacts.Rules {
+    static func listRules(family: String = TrafficRuleset.family) async -> DoctorFacts.Rules {
         do throws(TrafficRulesError) {
-            guard let table = try NFTables().listTable(family: family) else { return .absent }
+            guard let table = try await NFTables().listTable(family: family) else { return .absent }
             return .table(table)
         } catch {
             return .unavailable(error.description)

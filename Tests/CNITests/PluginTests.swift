@@ -52,9 +52,9 @@ final class PluginBed {
         id: String = "ctr1",
         config: String? = nil,
         extra: [String: String] = [:]
-    ) -> PluginOutput {
+    ) async -> PluginOutput {
         let input = Array((config ?? self.config()).utf8)
-        return Plugin.run(environment: environment(command, id: id, extra: extra)) { input }
+        return await Plugin.run(environment: environment(command, id: id, extra: extra)) { input }
     }
 
     func recorded(_ name: String) -> String? { try? String(contentsOfFile: "\(directory)/\(name)", encoding: .utf8) }
@@ -74,9 +74,9 @@ func errorObject(_ output: PluginOutput) -> [String: Any]? {
 
 @Suite(.ownThread, .timeLimit(.minutes(1)))
 struct PluginTests {
-    @Test func addSavesTheRenderedConfigPrivatelyAndPassesTheDelegatesResultOn() throws {
+    @Test func addSavesTheRenderedConfigPrivatelyAndPassesTheDelegatesResultOn() async throws {
         let bed = try PluginBed()
-        let output = bed.run("ADD")
+        let output = await bed.run("ADD")
         #expect(output.status == 0, "\(text(output.stdout))")
         #expect(text(output.stdout) == "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.244.1.2/24\"}]}\n")
 
@@ -102,29 +102,29 @@ struct PluginTests {
     }
 
     /// More than a pipe's 64 KB: the delegate reads it from the saved file, so nothing blocks.
-    @Test func aLargeConfigReachesTheDelegateWhole() throws {
+    @Test func aLargeConfigReachesTheDelegateWhole() async throws {
         let bed = try PluginBed()
         let padding = String(repeating: "x", count: 200_000)
-        let output = bed.run("ADD", config: bed.config(extra: #","runtimeConfig":{"padding":"\#(padding)"}"#))
+        let output = await bed.run("ADD", config: bed.config(extra: #","runtimeConfig":{"padding":"\#(padding)"}"#))
         #expect(output.status == 0)
         let sent = try #require(bed.recorded("stdin-ADD"))
         #expect(sent.count > 200_000 && sent == bed.recorded("data/cni/ctr1"))
     }
 
-    @Test func aFailingDelegatesErrorAndStatusArePassedOn() throws {
+    @Test func aFailingDelegatesErrorAndStatusArePassedOn() async throws {
         let bed = try PluginBed()
-        let output = bed.run("ADD", extra: ["FAKE_STATUS": "3"])
+        let output = await bed.run("ADD", extra: ["FAKE_STATUS": "3"])
         #expect(output.status == 3)
         #expect(text(output.stdout).hasSuffix("{\"code\":11,\"msg\":\"fake failure\"}\n"))
         #expect(bed.recorded("data/cni/ctr1") != nil, "kept for the runtime's DEL")
     }
 
-    @Test func delRunsTheDelegateOnTheSavedConfigThenRemovesIt() throws {
+    @Test func delRunsTheDelegateOnTheSavedConfigThenRemovesIt() async throws {
         let bed = try PluginBed()
-        #expect(bed.run("ADD").status == 0)
+        #expect(await bed.run("ADD").status == 0)
         let saved = try #require(bed.recorded("data/cni/ctr1"))
         // DEL's own config could differ (a changed conflist): the saved one is what counts.
-        let output = bed.run(
+        let output = await bed.run(
             "DEL",
             config: bed.config(extra: #","delegate":{"type":"ipvlan"}"#),
             extra: ["CNI_NETNS": ""]
@@ -134,52 +134,52 @@ struct PluginTests {
         #expect(bed.recorded("data/cni/ctr1") == nil)
     }
 
-    @Test func delOfAnUnknownContainerSucceedsWithoutTheDelegate() throws {
+    @Test func delOfAnUnknownContainerSucceedsWithoutTheDelegate() async throws {
         let bed = try PluginBed()
-        let output = bed.run("DEL", id: "never-added")
+        let output = await bed.run("DEL", id: "never-added")
         #expect(output == PluginOutput(stdout: [], stderr: "", status: 0))
         #expect(bed.recorded("stdin-DEL") == nil)
     }
 
-    @Test func aFailedDelKeepsTheFileForTheRetry() throws {
+    @Test func aFailedDelKeepsTheFileForTheRetry() async throws {
         let bed = try PluginBed()
-        #expect(bed.run("ADD").status == 0)
-        let failed = bed.run("DEL", extra: ["FAKE_STATUS": "1"])
+        #expect(await bed.run("ADD").status == 0)
+        let failed = await bed.run("DEL", extra: ["FAKE_STATUS": "1"])
         #expect(failed.status == 1)
         #expect(bed.recorded("data/cni/ctr1") != nil)
         bed.removeRecords()
-        #expect(bed.run("DEL").status == 0)
+        #expect(await bed.run("DEL").status == 0)
         #expect(bed.recorded("stdin-DEL") != nil && bed.recorded("data/cni/ctr1") == nil)
     }
 
-    @Test func checkPassesWhileTheContainersAddressIsInTheLease() throws {
+    @Test func checkPassesWhileTheContainersAddressIsInTheLease() async throws {
         let bed = try PluginBed()
-        let added = bed.run("ADD")
+        let added = await bed.run("ADD")
         #expect(added.status == 0, "\(text(added.stdout)) \(added.stderr)")
         let prevResult =
             #","prevResult":{"cniVersion":"1.0.0","ips":[{"address":"10.244.1.2/24","gateway":"10.244.1.1"},{"address":"fd00::2/64"}]}"#
-        let output = bed.run("CHECK", config: bed.config(extra: prevResult))
+        let output = await bed.run("CHECK", config: bed.config(extra: prevResult))
         #expect(output == PluginOutput(stdout: [], stderr: "", status: 0), "\(text(output.stdout))")
         #expect(bed.recorded("stdin-CHECK") == nil, "bridge 1.1.1's CHECK is not run")
 
         // weftd took another subnet: the container's address no longer routes here.
         try "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.7.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n"
             .write(toFile: bed.subnetFile, atomically: true, encoding: .utf8)
-        let moved = bed.run("CHECK", config: bed.config(extra: prevResult))
+        let moved = await bed.run("CHECK", config: bed.config(extra: prevResult))
         #expect(moved.status == 1)
         #expect(
             errorObject(moved)?["msg"] as? String
                 == "container address 10.244.1.2 is outside this host's subnet 10.244.7.0/24 (\(bed.subnetFile))"
         )
 
-        let unknown = bed.run("CHECK", id: "never-added")
+        let unknown = await bed.run("CHECK", id: "never-added")
         #expect(unknown.status == 1 && errorObject(unknown)?["code"] as? Int == 3)
-        let old = bed.run("CHECK", config: bed.config(version: "0.3.1"))
+        let old = await bed.run("CHECK", config: bed.config(version: "0.3.1"))
         #expect(errorObject(old)?["msg"] as? String == "config version does not allow CHECK")
     }
 
-    @Test func versionListsTheSupportedVersionsWithoutReadingStdin() {
-        let output = Plugin.run(environment: ["CNI_COMMAND": "VERSION"]) {
+    @Test func versionListsTheSupportedVersionsWithoutReadingStdin() async {
+        let output = await Plugin.run(environment: ["CNI_COMMAND": "VERSION"]) {
             Issue.record("VERSION read stdin")
             return []
         }
@@ -191,16 +191,16 @@ struct PluginTests {
         )
     }
 
-    @Test func runByHandItSaysWhatItIs() {
-        let output = Plugin.run(environment: [:]) { [] }
+    @Test func runByHandItSaysWhatItIs() async {
+        let output = await Plugin.run(environment: [:]) { [] }
         #expect(output.status == 0 && output.stdout.isEmpty)
         #expect(output.stderr.contains("CNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0"))
     }
 
-    @Test func errorsAreCNIErrorJSONWithTheConfigsVersion() throws {
+    @Test func errorsAreCNIErrorJSONWithTheConfigsVersion() async throws {
         let bed = try PluginBed()
         try FileManager.default.removeItem(atPath: bed.subnetFile)
-        let output = bed.run("ADD", config: bed.config(version: "0.4.0"))
+        let output = await bed.run("ADD", config: bed.config(version: "0.4.0"))
         #expect(output.status == 1)
         let object = try #require(errorObject(output), "\(text(output.stdout))")
         #expect(object["cniVersion"] as? String == "0.4.0")
@@ -211,28 +211,28 @@ struct PluginTests {
         #expect(object["details"] is String)
         #expect(bed.recorded("stdin-ADD") == nil && bed.recorded("data/cni/ctr1") == nil)
 
-        let newer = bed.run("ADD", config: bed.config(version: "1.1.0"))
+        let newer = await bed.run("ADD", config: bed.config(version: "1.1.0"))
         #expect(errorObject(newer)?["code"] as? Int == 1)
         #expect(
             errorObject(newer)?["details"] as? String
                 == #"config is "1.1.0", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0"]"#
         )
-        let unknown = bed.run("GC")
+        let unknown = await bed.run("GC")
         #expect(errorObject(unknown)?["msg"] as? String == "unknown CNI_COMMAND: GC")
     }
 
-    @Test func aMissingDelegateIsNamedWithTheSearchPath() throws {
+    @Test func aMissingDelegateIsNamedWithTheSearchPath() async throws {
         let bed = try PluginBed()
-        let output = bed.run("ADD", config: bed.config(extra: #","delegate":{"type":"macvlan"}"#))
+        let output = await bed.run("ADD", config: bed.config(extra: #","delegate":{"type":"macvlan"}"#))
         #expect(
             errorObject(output)?["msg"] as? String
                 == "failed to find plugin \"macvlan\" in path [/nonexistent-dir \(bed.binDir)]"
         )
     }
 
-    @Test func thePluginsOwnNamespaceIsRefused() throws {
+    @Test func thePluginsOwnNamespaceIsRefused() async throws {
         let bed = try PluginBed()
-        let output = bed.run("ADD", extra: ["CNI_NETNS": "/proc/self/ns/net"])
+        let output = await bed.run("ADD", extra: ["CNI_NETNS": "/proc/self/ns/net"])
         #expect(errorObject(output)?["code"] as? Int == 8)
         #expect(bed.recorded("stdin-ADD") == nil)
     }

@@ -20,16 +20,15 @@ struct PortFilterKeeperTests {
     static let datagramBytes: UInt64 = 50
 
     @Test(.timeLimit(.minutes(1)))
-    func dropsAndCountsStrangersFollowsPeersAndKeepsItsCount() throws {
+    func dropsAndCountsStrangersFollowsPeersAndKeepsItsCount() async throws {
         let namespace = try TrafficRuleKeeperTests.Namespace()
         defer { namespace.close() }
         #expect(try runIP(["-n", namespace.name, "link", "set", "lo", "up"]).0 == 0)
         let receiver = try namespace.inside { try Self.socket(bindingPort: Self.port) }
         defer { close(receiver) }
-        let keeper = TrafficRuleKeeper()
+        let keeper = TrafficRuleKeeper(nft: namespace.tables)
         var ruleset = Rulesets.portFiltered(port: Self.port)
-        func install(_ wanted: TrafficRuleset) throws { try namespace.inside { try keeper.install(wanted) } }
-        try install(ruleset)
+        try await keeper.install(ruleset)
         let listed = try #require(try namespace.listing())
         #expect(
             NFTListing(parsing: listed).differences(
@@ -39,57 +38,57 @@ struct PortFilterKeeperTests {
             ).isEmpty,
             "\(listed)"
         )
-        #expect(try namespace.inside { keeper.check() } == .intact)
-        #expect(try namespace.inside { keeper.portFilterCounts() } == PortFilterCounts())
+        #expect(await keeper.check() == .intact)
+        #expect(await keeper.portFilterCounts() == PortFilterCounts())
         #expect(
-            try namespace.inside { try TrafficRuleKeeper().listedPeers() } == Rulesets.peers,
+            try await TrafficRuleKeeper(nft: namespace.tables).listedPeers() == Rulesets.peers,
             "what a restarted weftd finds"
         )
 
         // 1. A stranger: dropped before the socket, counted.
         try namespace.inside { try Self.send(5, "stranger", to: Self.port) }
         #expect(
-            try namespace.inside { keeper.portFilterCounts() }
+            await keeper.portFilterCounts()
                 == PortFilterCounts(packets: 5, bytes: 5 * Self.datagramBytes)
         )
 
         // 2. Admitted as a peer (the set changed in place: the counter keeps its count); the first
         //    datagram the socket holds is the one sent after, so none of the five got through.
         ruleset.portFilter!.peers.insert(Self.loopback)
-        try install(ruleset)
+        try await keeper.install(ruleset)
         try namespace.inside { try Self.send(1, "peer", to: Self.port) }
         #expect(try Self.receiveAll(receiver) == ["peer"])
         #expect(
-            try namespace.inside { keeper.portFilterCounts() }
+            await keeper.portFilterCounts()
                 == PortFilterCounts(packets: 5, bytes: 5 * Self.datagramBytes)
         )
-        #expect(try namespace.inside { keeper.check() } == .intact)
+        #expect(await keeper.check() == .intact)
 
         // 3. Removed again: dropped again.
         ruleset.portFilter!.peers.remove(Self.loopback)
-        try install(ruleset)
+        try await keeper.install(ruleset)
         try namespace.inside { try Self.send(2, "stranger", to: Self.port) }
-        #expect(try namespace.inside { keeper.portFilterCounts() }?.packets == 7)
+        #expect(await keeper.portFilterCounts()?.packets == 7)
 
         // 4. A whole new table (the forward chain gone) starts a new counter; the total carries on.
         ruleset.forwardAccept = false
-        try install(ruleset)
+        try await keeper.install(ruleset)
         #expect(try namespace.listing()?.contains("chain forward") == false)
-        #expect(try namespace.inside { keeper.portFilterCounts() }?.packets == 7)
+        #expect(await keeper.portFilterCounts()?.packets == 7)
         try namespace.inside { try Self.send(1, "stranger", to: Self.port) }
-        #expect(try namespace.inside { keeper.portFilterCounts() }?.packets == 8)
+        #expect(await keeper.portFilterCounts()?.packets == 8)
 
         // 5. Tampering: the table deleted (its counter with it: the last reading stands in), an
         //    element deleted, a set out of step when the next change comes.
         #expect(try namespace.nft(["delete", "table", "ip", "weft"]).0 == 0)
-        #expect(try namespace.inside { keeper.check() } == .restored(differences: ["missing table ip weft"]))
-        #expect(try namespace.inside { keeper.portFilterCounts() }?.packets == 8)
+        #expect(await keeper.check() == .restored(differences: ["missing table ip weft"]))
+        #expect(await keeper.portFilterCounts()?.packets == 8)
         #expect(try namespace.nft(["delete", "element", "ip", "weft", "peers", "{ 198.18.0.9 }"]).0 == 0)
-        #expect(try namespace.inside { keeper.check() } == .restored(differences: ["missing in set peers: 198.18.0.9"]))
+        #expect(await keeper.check() == .restored(differences: ["missing in set peers: 198.18.0.9"]))
         #expect(try namespace.nft(["delete", "element", "ip", "weft", "peers", "{ 198.18.0.2 }"]).0 == 0)
         ruleset.portFilter!.peers.remove(IPv4Address(198, 18, 0, 2))
         ruleset.portFilter!.peers.insert(Self.loopback)
-        try install(ruleset)  // "delete element 198.18.0.2" fails: the whole table instead
+        try await keeper.install(ruleset)  // "delete element 198.18.0.2" fails: the whole table instead
         let relisted = try #require(try namespace.listing())
         #expect(
             NFTListing(parsing: relisted).differences(
@@ -101,29 +100,29 @@ struct PortFilterKeeperTests {
         )
         try namespace.inside { try Self.send(1, "peer again", to: Self.port) }
         #expect(try Self.receiveAll(receiver) == ["peer again"])
-        #expect(try namespace.inside { keeper.portFilterCounts() }?.packets == 8)
+        #expect(await keeper.portFilterCounts()?.packets == 8)
 
         // 6. A filter left by an earlier run: deleted by a keeper that wants no rules, left by one that wants some.
         ruleset.forwardAccept = true
-        try install(ruleset)
-        #expect(try namespace.inside { try keeper.removeLeftoverPortFilter() } == false)
-        let next = TrafficRuleKeeper()
+        try await keeper.install(ruleset)
+        #expect(try await keeper.removeLeftoverPortFilter() == false)
+        let next = TrafficRuleKeeper(nft: namespace.tables)
         let nothing = TrafficRuleset(
             network: ruleset.network,
             subnet: ruleset.subnet,
             masquerade: false,
             forwardAccept: false
         )
-        try namespace.inside { try next.install(nothing) }
-        #expect(try namespace.inside { try next.removeLeftoverPortFilter() } == true)
+        try await next.install(nothing)
+        #expect(try await next.removeLeftoverPortFilter() == true)
         let left = try #require(try namespace.listing())
         #expect(
             NFTListing(parsing: left) == NFTListing(chains: [Rulesets.ipv4(masquerade: false).chains[0]]),
             "\(left)"
         )
-        #expect(try namespace.inside { try next.removeLeftoverPortFilter() } == false)
-        #expect(try namespace.inside { try next.listedPeers() } == nil)
-        #expect(try namespace.inside { next.portFilterCounts() } == nil, "no filter wanted, no count")
+        #expect(try await next.removeLeftoverPortFilter() == false)
+        #expect(try await next.listedPeers() == nil)
+        #expect(await next.portFilterCounts() == nil, "no filter wanted, no count")
     }
 
     /// A UDP socket bound to 127.0.0.1:`port` in the calling thread's namespace, waiting up to 5 s per receive.

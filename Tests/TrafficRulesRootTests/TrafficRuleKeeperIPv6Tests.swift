@@ -7,19 +7,19 @@ import TrafficRulesTestSupport
 /// `table ip6 weft` kept beside `table ip weft` by one keeper, against the real nft in a namespace.
 extension TrafficRuleKeeperTests {
     @Test(.timeLimit(.minutes(1)))
-    func keepsTheIPv6TableBesideTheIPv4One() throws {
+    func keepsTheIPv6TableBesideTheIPv4One() async throws {
         let namespace = try Namespace()
         defer { namespace.close() }
         func listing6() throws -> String? {
             let (status, output) = try namespace.nft(["list", "table", "ip6", "weft"])
             return status == 0 ? output : nil
         }
-        let keeper = TrafficRuleKeeper()
+        let keeper = TrafficRuleKeeper(nft: namespace.tables)
         let ruleset = Rulesets.dualStack()
-        try namespace.inside { try keeper.install(ruleset) }
+        try await keeper.install(ruleset)
         #expect(try namespace.listing() == ruleset.text)
         #expect(try listing6() == ruleset.ipv6Text)
-        #expect(try namespace.inside { keeper.check() } == .intact)
+        #expect(await keeper.check() == .intact)
 
         // One IPv6 rule deleted by handle.
         let masquerade = "ip6 saddr fc00::/48 ip6 daddr != ff00::/8 masquerade fully-random"
@@ -28,25 +28,25 @@ extension TrafficRuleKeeperTests {
         let handle = try #require(line.split(separator: " ").last)
         #expect(try namespace.nft(["delete", "rule", "ip6", "weft", "postrouting", "handle", String(handle)]).0 == 0)
         #expect(
-            try namespace.inside { keeper.check() }
+            await keeper.check()
                 == .restored(differences: ["ip6: missing in postrouting: \(masquerade)"])
         )
         #expect(try listing6() == ruleset.ipv6Text)
 
         // The IPv6 table deleted.
         #expect(try namespace.nft(["delete", "table", "ip6", "weft"]).0 == 0)
-        #expect(try namespace.inside { keeper.check() } == .restored(differences: ["missing table ip6 weft"]))
+        #expect(await keeper.check() == .restored(differences: ["missing table ip6 weft"]))
         #expect(try listing6() == ruleset.ipv6Text)
 
         // An IPv4-only ruleset takes the IPv6 table away; the dual-stack one brings it back.
-        try namespace.inside { try keeper.install(Rulesets.ipv4()) }
+        try await keeper.install(Rulesets.ipv4())
         #expect(try listing6() == nil)
         #expect(try namespace.listing() == ruleset.text)
-        #expect(try namespace.inside { keeper.check() } == .intact)
-        try namespace.inside { try keeper.install(ruleset) }
+        #expect(await keeper.check() == .intact)
+        try await keeper.install(ruleset)
         #expect(try listing6() == ruleset.ipv6Text)
 
-        #expect(try namespace.inside { try keeper.remove() } == true)
+        #expect(try await keeper.remove() == true)
         #expect(try namespace.listing() == nil)
         #expect(try listing6() == nil)
     }

@@ -46,6 +46,9 @@ final class LeaseTrafficRules: Sendable {
         var peers: Set<IPv4Address>?
     }
     private let state = Mutex(State())
+    /// `install(for:)` and `follow` one at a time, so a peer update cannot apply a ruleset computed
+    /// for the lease before.
+    private let turns = Turns()
     /// Failures to keep each family's blackhole route, each said once.
     private let blackholeProblems: ProblemLog
     private let ipv6BlackholeProblems: ProblemLog
@@ -60,7 +63,7 @@ final class LeaseTrafficRules: Sendable {
         let (updates, continuation) = AsyncStream<Set<IPv4Address>>.makeStream(bufferingPolicy: .bufferingNewest(1))
         peerUpdates = updates
         context.peerAddresses.follow { continuation.yield($0) }
-        context.status.countPortFilterDrops { [keeper] in keeper.portFilterCounts() }
+        context.status.countPortFilterDrops { [keeper] in keeper.lastPortFilterCounts }
     }
 
     private var options: DaemonOptions { context.options }
@@ -94,7 +97,7 @@ final class LeaseTrafficRules: Sendable {
 
     /// Applies the rules for `lease` (a new subnet replaces the whole table in one transaction).
     /// A failure is kept for `markReady` to report; the resync tries again.
-    func install(for lease: AcquiredLease) {
+    func install(for lease: AcquiredLease) async {
         // Also without the flag: a blackhole route of an earlier run with it (or for an earlier lease) goes.
         let wanted = options.ipBlackholeRoute ? lease.subnet : nil
         let wantedIPv6 = options.ipBlackholeRoute ? lease.ipv6Subnet : nil
@@ -104,21 +107,24 @@ final class LeaseTrafficRules: Sendable {
         }
         keepBlackholeRoute(wanted, problems: blackholeProblems)
         keepBlackholeRoute(wantedIPv6, problems: ipv6BlackholeProblems)
-        // Under the lock, so a peer update cannot apply a ruleset computed for the lease before.
-        let (ruleset, failure, carried) = state.withLock { state -> (TrafficRuleset, TrafficRulesError?, Bool) in
+        await turns.take()
+        defer { turns.give() }
+        var peers = state.withLock { state in
             state.lease = lease
-            var carried = false
-            if state.peers == nil, filteredPort(lease.config) != nil, let left = try? keeper.listedPeers() {
-                state.peers = left
-                carried = true
-            }
-            let rules = self.ruleset(for: lease, peers: state.peers)
-            do throws(TrafficRulesError) {
-                try keeper.install(rules)
-                return (rules, nil, carried)
-            } catch {
-                return (rules, error, carried)
-            }
+            return state.peers
+        }
+        var carried = false
+        if peers == nil, filteredPort(lease.config) != nil, let left = try? await keeper.listedPeers() {
+            state.withLock { $0.peers = left }
+            peers = left
+            carried = true
+        }
+        let ruleset = self.ruleset(for: lease, peers: peers)
+        var failure: TrafficRulesError?
+        do throws(TrafficRulesError) {
+            try await keeper.install(ruleset)
+        } catch {
+            failure = error
         }
         if let failure {
             failed(failure, fromResync: false)
@@ -137,34 +143,43 @@ final class LeaseTrafficRules: Sendable {
                 logger.info("port filter: UDP \(port) open to all until the peers' leases are listed")
             }
         }
-        if ruleset.isEmpty, filteredPort(lease.config) == nil { removeLeftoverPortFilter() }
+        if ruleset.isEmpty, filteredPort(lease.config) == nil { await removeLeftoverPortFilter() }
     }
 
     /// Follows the peers' PublicIPs into the port filter's set until cancelled.
     func followPeers() async {
-        for await peers in peerUpdates { follow(peers) }
+        for await peers in peerUpdates { await follow(peers) }
     }
 
     /// Puts `peers` in the port filter's set: the elements changed in one nft transaction, the
     /// whole table only if the set was not as last applied. A failure is handled as a resync's.
-    func follow(_ peers: Set<IPv4Address>) {
+    func follow(_ peers: Set<IPv4Address>) async {
         enum Outcome {
             case none
             case applied(port: UInt16, before: Set<IPv4Address>?)
             case failed(TrafficRulesError)
         }
-        let outcome = state.withLock { state -> Outcome in
-            let before = state.peers
-            state.peers = peers
-            guard let lease = state.lease, let port = filteredPort(lease.config) else { return .none }
+        await turns.take()
+        defer { turns.give() }
+        let (before, lease) = state.withLock { state in
+            defer { state.peers = peers }
+            return (state.peers, state.lease)
+        }
+        let outcome: Outcome
+        if let lease, let port = filteredPort(lease.config) {
             let rules = self.ruleset(for: lease, peers: peers)
-            guard rules != keeper.wanted else { return .none }
-            do throws(TrafficRulesError) {
-                try keeper.install(rules)
-                return .applied(port: port, before: before)
-            } catch {
-                return .failed(error)
+            if rules == (await keeper.wanted) {
+                outcome = .none
+            } else {
+                do throws(TrafficRulesError) {
+                    try await keeper.install(rules)
+                    outcome = .applied(port: port, before: before)
+                } catch {
+                    outcome = .failed(error)
+                }
             }
+        } else {
+            outcome = .none
         }
         switch outcome {
         case .none:
@@ -188,9 +203,9 @@ final class LeaseTrafficRules: Sendable {
     }
 
     /// No filter wanted and no table: a filter an earlier run left is deleted, said in one line.
-    private func removeLeftoverPortFilter() {
+    private func removeLeftoverPortFilter() async {
         do throws(TrafficRulesError) {
-            if try keeper.removeLeftoverPortFilter() {
+            if try await keeper.removeLeftoverPortFilter() {
                 logger.info(
                     "port filter: deleted the one an earlier run left in \(TrafficRuleset.tableSpecifier) (--port-filter is off or the backend has no port)"
                 )
@@ -250,10 +265,10 @@ final class LeaseTrafficRules: Sendable {
     }
 
     /// On a clean stop with --ip-masq-cleanup: deletes the table this run installed.
-    func removeOnStop() {
+    func removeOnStop() async {
         guard options.ipMasqCleanup else { return }
         do throws(TrafficRulesError) {
-            if try keeper.remove() {
+            if try await keeper.remove() {
                 logger.info("traffic rules: deleted \(TrafficRuleset.tableSpecifier) (--ip-masq-cleanup)")
             }
         } catch {

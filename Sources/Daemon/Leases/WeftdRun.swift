@@ -217,7 +217,7 @@ struct WeftdRunner {
         context.status.detach()
         await dataplane.stop()
         if Task.isCancelled {
-            rules.removeOnStop()
+            await rules.removeOnStop()
             return
         }
         throw WeftdError(description: "the dataplane could not be rebuilt; see the lines above")
@@ -295,7 +295,7 @@ struct WeftdRunner {
             dataplane = engine
         }
         // Before subnet.env and readiness, as flanneld installs its rules before writing it.
-        rules.install(for: lease)
+        await rules.install(for: lease)
         do {
             try context.publish(
                 SubnetEnv(

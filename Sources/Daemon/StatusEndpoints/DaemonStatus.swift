@@ -10,7 +10,8 @@ import TrafficRules
 public final class DaemonStatus: StatusEndpoints {
     private let current = Mutex<(any LeaseDataplane)?>(nil)
     private let exporter: StatusMetrics
-    /// Reads the port filter's drop counter from nft at each scrape (nil without a filter); set by `LeaseTrafficRules`.
+    /// The port filter's drop counts as nft last gave them, at each resync and rules change (nil
+    /// without a filter): a scrape does not wait for nft. Set by `LeaseTrafficRules`.
     private let portFilterDrops = Mutex<(@Sendable () -> PortFilterCounts?)?>(nil)
 
     /// `registry` is the one swift-metrics reports into for this process (see `processRegistry`).

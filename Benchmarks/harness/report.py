@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Turns the raw measurements `run` left in WORKDIR into OUTDIR/latest.json, OUTDIR/latest.png and a
-table on stdout, every metric also as a ratio to the kernel-vxlan row.
+table on stdout, every metric also as a ratio to the kernel-vxlan row (the IPv6 rows' to kernel-vxlan6,
+measured in the same run).
 
 Usage: report.py WORKDIR OUTDIR
 Exit status 1 when a row failed (skipped rows do not count) or the kernel-vxlan row ran and failed.
@@ -12,9 +13,11 @@ import re
 import sys
 
 BASELINE = "kernel-vxlan"
+# Each inner family's rows are compared with the kernel carrying that family.
+BASELINES = {"ipv4": BASELINE, "ipv6": "kernel-vxlan6"}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-# key, label, unit, which way is better. Ratios are always row / kernel-vxlan.
+# key, label, unit, which way is better. Ratios are always row / its family's baseline.
 METRICS = [
     ("tcp_gbit_s", "TCP single stream", "Gbit/s", "higher"),
     ("udp64_delivered_pps", "UDP 64 B delivered", "packets/s", "higher"),
@@ -206,6 +209,7 @@ def read_row(directory):
     status, _, reason = status_line.partition(": ")
     row = {
         "name": read_text(path("name"), "").strip(),
+        "family": "ipv6" if (read_text(path("family"), "4") or "4").strip() == "6" else "ipv4",
         "status": status,
         "reason": reason or None,
         "dataplane": (read_text(path("dataplane"), "") or "").strip().splitlines(),
@@ -250,8 +254,9 @@ def read_row(directory):
         # Datagrams that reached pod2's UDP layer: queued at the sink (InDatagrams counts them when
         # read, so at most the few its buffer holds are missed), refused by its full buffer, or,
         # had the sink not been there, refused for want of a socket.
-        delivered = sum(rx_after.get(name, 0) - rx_before.get(name, 0)
-                        for name in ("UdpInDatagrams", "UdpRcvbufErrors", "UdpNoPorts"))
+        # IPv4's counters in /proc/net/snmp, IPv6's in snmp6 (Udp6…): each row moves only its family's.
+        delivered = sum(rx_after.get(prefix + name, 0) - rx_before.get(prefix + name, 0)
+                        for prefix in ("Udp", "Udp6") for name in ("InDatagrams", "RcvbufErrors", "NoPorts"))
         seconds = udp_window["wall_s"]
         row["udp64"] = {
             "ip_packet_bytes": 64,
@@ -260,7 +265,8 @@ def read_row(directory):
             "sender_tx_dropped": tx_after["tx_dropped"] - tx_before["tx_dropped"],
             "delivered_packets": delivered,
             "receiver_interface_packets": rx_after["rx_packets"] - rx_before["rx_packets"],
-            "receiver_checksum_errors": rx_after.get("UdpInCsumErrors", 0) - rx_before.get("UdpInCsumErrors", 0),
+            "receiver_checksum_errors": sum(rx_after.get(name, 0) - rx_before.get(name, 0)
+                                            for name in ("UdpInCsumErrors", "Udp6InCsumErrors")),
             "seconds": seconds,
             "sent_pps": sent / seconds,
             "delivered_pps": delivered / seconds,
@@ -319,7 +325,7 @@ def print_table(rows, ratios):
         cpu = (row.get("tcp") or {}).get("cpu") or {}
         counted = cpu.get("cgroup") or cpu.get("system_wide") or {}
         dataplane = counted.get("dataplane_user_s", 0) + counted.get("dataplane_system_s", 0)
-        cells.append(format_number(dataplane) if row["name"] != BASELINE else "(in kernel)")
+        cells.append(format_number(dataplane) if row["name"] not in BASELINES.values() else "(in kernel)")
         lines.append(cells)
     widths = [max(len(line[i]) for line in lines if len(line) == len(header)) for i in range(len(header))]
     widths[0] = max(len(line[0]) for line in lines)
@@ -328,7 +334,7 @@ def print_table(rows, ratios):
             print(line[0].ljust(widths[0]) + "  " + line[1])
         else:
             print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
-    print("(xN) = ratio to %s; %s" % (BASELINE, ", ".join("%s: %s is better" % (label, better) for _, label, _, better in METRICS)))
+    print("(xN) = ratio to %s (IPv6 rows: to %s); %s" % (BASELINE, BASELINES["ipv6"], ", ".join("%s: %s is better" % (label, better) for _, label, _, better in METRICS)))
 
 
 def draw_chart(rows, ratios, path):
@@ -350,22 +356,27 @@ def draw_chart(rows, ratios, path):
             if ratio is not None:
                 xs.append(position - 0.4 + width * (index + 0.5))
                 heights.append(ratio)
-        bars = axes.bar(xs, heights, width, label=name)
+        family = next(row["family"] for row in rows if row["name"] == name)
+        label = name if family == "ipv4" else "%s (vs %s)" % (name, BASELINES[family])
+        # Hatched: an IPv6 row (the default palette has 10 colours; the IPv6 rows are the 9th to 11th).
+        bars = axes.bar(xs, heights, width, label=label, hatch="//" if family == "ipv6" else None)
         axes.bar_label(bars, fmt="%.2f", fontsize=7)
     axes.axhline(1.0, color="black", linewidth=0.8)
     every = [value for name in measured for value in ratios[name].values() if value]
     if every and max(every) / min(every) > 20:
         axes.set_yscale("log")  # ratios from x0.02 to x400 (a slow row) stay readable on one chart
     axes.set_xticks(range(len(METRICS)))
-    baseline = next((row for row in rows if row["name"] == BASELINE and row["status"] == "ok"), None)
+    baselines = [row for name in BASELINES.values() for row in rows if row["name"] == name and row["status"] == "ok"]
     labels = []
     for key, label, unit, better in METRICS:
         text = "%s\n(%s is better)" % (label, better)
-        if baseline and baseline["metrics"].get(key) is not None:
-            text += "\nkernel: %s %s" % (format_number(baseline["metrics"][key]), unit)
+        for baseline in baselines:
+            if baseline["metrics"].get(key) is not None:
+                text += "\n%s: %s %s" % (baseline["name"], format_number(baseline["metrics"][key]), unit)
         labels.append(text)
     axes.set_xticklabels(labels, fontsize=9)
-    axes.set_ylabel("ratio to %s%s" % (BASELINE, " (log scale)" if axes.get_yscale() == "log" else ""))
+    axes.set_ylabel("ratio to %s%s%s" % (BASELINE, " (IPv6 rows: %s)" % BASELINES["ipv6"] if len(baselines) > 1 else "",
+                                         " (log scale)" if axes.get_yscale() == "log" else ""))
     title = "Weft dataplanes vs flannel's kernel VXLAN (same namespace bed, one run)"
     if skipped:
         title += "\nnot measured: " + ", ".join(skipped)
@@ -391,12 +402,10 @@ def main():
     for row in rows:
         row["metrics"] = metric_values(row)
 
-    baseline = next((row for row in rows if row["name"] == BASELINE and row["status"] == "ok"), None)
     ratios = {}
-    if baseline:
-        for row in rows:
-            if row["status"] != "ok":
-                continue
+    for row in rows:
+        baseline = next((base for base in rows if base["name"] == BASELINES[row["family"]] and base["status"] == "ok"), None)
+        if baseline and row["status"] == "ok":
             ratios[row["name"]] = {
                 key: (row["metrics"][key] / baseline["metrics"][key]
                       if row["metrics"].get(key) is not None and baseline["metrics"].get(key) else None)
@@ -427,13 +436,15 @@ def main():
             "weft_workers": int(settings.get("workers", "0")),
             "weft_busy_poll_us": int(settings.get("busy_poll_us", "0")),
             "tcp_streams": int(settings.get("streams", "1")),
-            "tcp": "iperf3 -c 10.244.2.2 -t D -P streams, pod1 -> pod2; Gbit/s as received (all streams)",
+            "tcp": "iperf3 -c 10.244.2.2 (IPv6 rows: fc00:0:0:2::2) -t D -P streams, pod1 -> pod2; "
+                   "Gbit/s as received (all streams)",
             "udp64": "trafgen on one CPU in pod1: 64-byte IPv4 packets (20 IP + 8 UDP + 36 payload; "
                      "78-byte frames on the container veth), one flow 10.244.1.2:40000 -> 10.244.2.2:9; "
                      "sent = pod1 eth0 tx_packets delta, delivered = datagrams that reached pod2's UDP layer "
                      "(/proc/net/snmp Udp InDatagrams + RcvbufErrors + NoPorts deltas; a sink socket on port 9 "
-                     "that is never read)",
-            "ping": "ping -i 0.01 pod1 -> pod2 on an idle path; p99 nearest-rank",
+                     "that is never read). IPv6 rows: 64-byte IPv6 packets (40 IP + 8 UDP + 16 payload), "
+                     "fc00:0:0:1::2 -> fc00:0:0:2::2, /proc/net/snmp6 Udp6 counters",
+            "ping": "ping -4/-6 -i 0.01 pod1 -> pod2 on an idle path; p99 nearest-rank",
             "cpu_method": settings.get("cpu_method"),
             "cpu": "cgroup: cost_s = kernel time (system + irq + softirq) of the processes the harness started "
                    "(cpuacct; tick accounting charges softirq to the interrupted task) + the dataplane group's "
@@ -441,11 +452,15 @@ def main():
                    "less the background rate sampled while the dataplane idled, plus the dataplane processes' "
                    "utime. cpu_s_per_gb = cost_s (cgroup where available) / GB received by iperf3",
             "offloads": "kernel defaults on every device; none changed (recorded under 'offloads')",
-            "sysctls": "hosts: net.ipv4.ip_forward=1, rp_filter=0 (all, default, eth0, veth0); "
-                       "every namespace: IPv6 disabled",
+            "sysctls": "hosts: net.ipv4.ip_forward=1, rp_filter=0 (all, default, eth0, veth0), "
+                       "net.ipv6.conf.all.forwarding=1; every namespace: IPv6 disabled, except during an IPv6 "
+                       "row on the container veths (fc00:0:0:N::1/64 and ::2/64, no DAD) and the tunnel device",
+            "ipv6_underlay": "the IPv6 rows carry inner IPv6 over the IPv4 underlay (198.18.0.N), as Weft's engine "
+                             "does; kernel-vxlan6 is flannel.1 (VNI 1, port 8472, MTU 1450) with flannel's IPv6 entries",
         },
         "offloads": read_offloads(work),
         "baseline": BASELINE,
+        "baselines": BASELINES,
         "metrics": [{"key": k, "label": l, "unit": u, "better": b} for k, l, u, b in METRICS],
         "rows": rows,
         "ratios": ratios,

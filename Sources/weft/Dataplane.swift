@@ -24,7 +24,10 @@ struct Dataplane: ParsableCommand {
             standard error. With --vxlan-dataplane kernel the kernel's vxlan device moves the \
             packets instead: created and given each peer's neighbour, FDB entry and onlink route \
             as weftd does, `ready engine=kernel workers=0` once they are in place, and on the \
-            signal the device is deleted and the report names its entries and counters.
+            signal the device is deleted and the report names its entries and counters. \
+            With --ipv6-network and --ipv6-subnet the engine carries inner IPv6 too, over the same \
+            IPv4 underlay: the TUN also gets <IPv6 subnet network>/128 and the IPv6 network, and \
+            --ipv6-peer routes a peer's IPv6 subnet to its PublicIP (Weft's engine only).
             """
     )
 
@@ -56,7 +59,22 @@ struct Dataplane: ParsableCommand {
             valueName: "subnet=public-ip[,vtep-mac]"
         )
     )
-    var peer: [PeerRoute] = []
+    var peer: [PeerRoute<IPv4Prefix>] = []
+    @Option(
+        name: .customLong("ipv6-network"),
+        help: "flannel's IPv6Network: the overlay carries inner IPv6 too, over the IPv4 underlay (engine only)."
+    )
+    var ipv6Network: IPv6Prefix?
+    @Option(name: .customLong("ipv6-subnet"), help: "This host's IPv6 subnet (lease); needs --ipv6-network.")
+    var ipv6Subnet: IPv6Prefix?
+    @Option(
+        name: .customLong("ipv6-peer"),
+        help: ArgumentHelp(
+            "A peer's IPv6 subnet and its (IPv4) PublicIP, and for vxlan its VtepMAC; repeat per peer.",
+            valueName: "ipv6-subnet=public-ip[,vtep-mac]"
+        )
+    )
+    var ipv6Peer: [PeerRoute<IPv6Prefix>] = []
     @Option(name: .customLong("underlay-mtu"), help: "MTU of the interface the datagrams leave by.")
     var underlayMTU = 1500
     @Flag(help: "TUN offloads + UDP GSO/GRO: 64 KB TCP super-packets in, one segmented send out (uring engine).")
@@ -85,6 +103,7 @@ struct Dataplane: ParsableCommand {
     private func runEngine() throws {
         let configuration = try configuration()
         let routes = try self.routes(port: configuration.port)
+        let ipv6Routes = try self.ipv6Routes(port: configuration.port)
         // Blocked before the workers exist so they inherit the mask and sigwait below gets the signal.
         var signals = sigset_t()
         sigemptyset(&signals)
@@ -93,7 +112,7 @@ struct Dataplane: ParsableCommand {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         let log: Engine.Log = { line in FileHandle.standardError.write(Data("weft dataplane: \(line)\n".utf8)) }
-        let dataplane = Engine(configuration: configuration, routes: routes, log: log)
+        let dataplane = Engine(configuration: configuration, routes: routes, ipv6Routes: ipv6Routes, log: log)
         let kind = try dataplane.start()
         try configuration.link.configure(warn: log)
         FileHandle.standardOutput.write(Data("ready engine=\(kind.rawValue) workers=\(workers)\n".utf8))
@@ -115,6 +134,15 @@ struct Dataplane: ParsableCommand {
             throw CommandFailure("--backend vxlan needs --vtep-mac: the MAC this host's lease publishes as VtepMAC")
         }
         if backend == .udp, vtepMAC != nil { throw CommandFailure("--vtep-mac is for --backend vxlan only") }
+        switch (ipv6Network, ipv6Subnet) {
+        case (.some, nil):
+            throw CommandFailure("--ipv6-network needs --ipv6-subnet: this host's IPv6 lease, as fc00:0:0:1::/64")
+        case (nil, .some):
+            throw CommandFailure("--ipv6-subnet needs --ipv6-network: flannel's IPv6Network, as fc00::/48")
+        case (nil, nil) where !ipv6Peer.isEmpty:
+            throw CommandFailure("--ipv6-peer needs --ipv6-network and --ipv6-subnet: this host's IPv6 half")
+        default: break
+        }
         let defaultPort = backend == .vxlan ? VXLAN.defaultPort : UDPBackend.defaultPort
         return EngineConfiguration(
             tunName: tun ?? FlannelDevice.name(vxlan: backend == .vxlan, vni: vni),
@@ -131,34 +159,40 @@ struct Dataplane: ParsableCommand {
             underlayMTU: underlayMTU,
             sourcePortCount: sourcePorts,
             offloads: offloads,
-            busyPoll: .microseconds(busyPoll)
+            busyPoll: .microseconds(busyPoll),
+            ipv6Network: ipv6Network,
+            ipv6Subnet: ipv6Subnet
         )
     }
 
     /// The static route table: every peer on `port`, with its VtepMAC for vxlan.
     func routes(port: UInt16) throws -> [Route] {
-        try peer.map { peer in
-            switch (backend, peer.vtepMAC) {
-            case (.vxlan, nil):
-                throw CommandFailure(
-                    "--peer \(peer.subnet)=\(peer.publicIP): --backend vxlan needs the peer's VtepMAC "
-                        + "(--peer \(peer.subnet)=\(peer.publicIP),aa:bb:cc:dd:ee:ff)"
-                )
-            case (.udp, .some):
-                throw CommandFailure(
-                    "--peer \(peer.subnet)=\(peer.publicIP),\(peer.vtepMAC!): a VtepMAC is for --backend vxlan only"
-                )
-            default:
-                return Route(
-                    subnet: peer.subnet,
-                    nextHop: NextHop(
-                        publicIP: peer.publicIP,
-                        port: port,
-                        vtepMAC: peer.vtepMAC ?? MACAddress(0),
-                        backend: backend
-                    )
-                )
-            }
+        try peer.map { Route(subnet: $0.subnet, nextHop: try nextHop($0, flag: "--peer", port: port)) }
+    }
+
+    /// The IPv6 routes: each peer's IPv6 subnet to its IPv4 PublicIP, as `routes`.
+    func ipv6Routes(port: UInt16) throws -> [IPv6Route] {
+        try ipv6Peer.map { IPv6Route(subnet: $0.subnet, nextHop: try nextHop($0, flag: "--ipv6-peer", port: port)) }
+    }
+
+    private func nextHop(_ peer: PeerRoute<some IPPrefix>, flag: String, port: UInt16) throws -> NextHop {
+        switch (backend, peer.vtepMAC) {
+        case (.vxlan, nil):
+            throw CommandFailure(
+                "\(flag) \(peer.subnet)=\(peer.publicIP): --backend vxlan needs the peer's VtepMAC "
+                    + "(\(flag) \(peer.subnet)=\(peer.publicIP),aa:bb:cc:dd:ee:ff)"
+            )
+        case (.udp, .some(let mac)):
+            throw CommandFailure(
+                "\(flag) \(peer.subnet)=\(peer.publicIP),\(mac): a VtepMAC is for --backend vxlan only"
+            )
+        default:
+            return NextHop(
+                publicIP: peer.publicIP,
+                port: port,
+                vtepMAC: peer.vtepMAC ?? MACAddress(0),
+                backend: backend
+            )
         }
     }
 
@@ -192,15 +226,17 @@ struct Dataplane: ParsableCommand {
     }
 }
 
-/// `--peer 10.244.2.0/24=198.18.0.2` (udp) or `--peer 10.244.2.0/24=198.18.0.2,aa:bb:cc:dd:ee:ff` (vxlan).
-struct PeerRoute: ExpressibleByArgument {
-    let subnet: IPv4Prefix
+/// `--peer 10.244.2.0/24=198.18.0.2` (udp) or `--peer 10.244.2.0/24=198.18.0.2,aa:bb:cc:dd:ee:ff`
+/// (vxlan); `--ipv6-peer fc00:0:0:2::/64=198.18.0.2[,…]` the same with an IPv6 subnet (the underlay
+/// stays IPv4).
+struct PeerRoute<Subnet: IPPrefix>: ExpressibleByArgument {
+    let subnet: Subnet
     let publicIP: IPv4Address
     let vtepMAC: MACAddress?
 
     init?(argument: String) {
         let parts = argument.split(separator: "=", omittingEmptySubsequences: false)
-        guard parts.count == 2, let subnet = IPv4Prefix(parts[0]) else { return nil }
+        guard parts.count == 2, let subnet = Subnet(String(parts[0])) else { return nil }
         let target = parts[1].split(separator: ",", omittingEmptySubsequences: false)
         guard target.count <= 2, let publicIP = IPv4Address(target[0]) else { return nil }
         if target.count == 2 {

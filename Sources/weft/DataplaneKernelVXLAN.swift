@@ -24,6 +24,11 @@ extension Dataplane {
         guard backend == .vxlan else {
             throw CommandFailure("--vxlan-dataplane kernel is for --backend vxlan only")
         }
+        if ipv6Network != nil || ipv6Subnet != nil || !ipv6Peer.isEmpty {
+            throw CommandFailure(
+                "--ipv6-network, --ipv6-subnet and --ipv6-peer are for Weft's engine (--vxlan-dataplane weft); this kernel device carries IPv4"
+            )
+        }
         if offloads {
             throw CommandFailure(
                 "--offloads is for Weft's engine; the kernel's vxlan device uses the kernel's own offloads"

@@ -127,10 +127,10 @@ final class NamespaceProcess {
     }
 }
 
-/// `ping -c count -i interval` from `namespace`, run to completion.
+/// `ping -c count -i interval` from `namespace`, run to completion (IPv4 or IPv6, as `destination` is).
 func ping(
     from namespace: TestNamespace,
-    _ destination: IPv4Address,
+    _ destination: some IPAddress,
     count: Int,
     interval: String = "0.2"
 ) throws -> PingResult {

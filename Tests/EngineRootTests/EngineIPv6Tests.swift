@@ -16,23 +16,19 @@ import Testing
     .timeLimit(.minutes(2))
 )
 struct EngineIPv6Tests {
-    static let ipv6Network = IPv6Prefix("fc00::/48")!
-    static let ipv6SubnetA = IPv6Prefix("fc00:0:0:1::/64")!
-    static let ipv6SubnetB = IPv6Prefix("fc00:0:0:2::/64")!
-    static let containerA = IPv6Address("fc00:0:0:1::2")!
-    static let containerB = IPv6Address("fc00:0:0:2::2")!
-
     static let kinds: [EngineKind] = Engine.uringUnavailable == nil ? [.mmsg, .uring] : [.mmsg]
 
     @Test(arguments: kinds, [Backend.udp, .vxlan])
     func containersPing6AcrossTheIPv4Underlay(kind: EngineKind, backend: Backend) throws {
         try TwoHostBed.with { bed in
-            try enableIPv6(bed)
+            try bed.enableIPv6()
             let engineA = try startEngine(bed, in: bed.hostA, kind: kind, backend: backend)
             defer { engineA.stop() }
             let engineB = try startEngine(bed, in: bed.hostB, kind: kind, backend: backend)
             defer { engineB.stop() }
-            for (from, to) in [(bed.containerA, Self.containerB), (bed.containerB, Self.containerA)] {
+            for (from, to) in [
+                (bed.containerA, TwoHostBed.ipv6ContainerB), (bed.containerB, TwoHostBed.ipv6ContainerA),
+            ] {
                 let (_, output) = try TwoHostBed.execute(
                     from,
                     ["ping", "-6", "-n", "-c", "5", "-i", "0.2", "-W", "2", "\(to)"]
@@ -48,27 +44,6 @@ struct EngineIPv6Tests {
             #expect(a.drops[.spoofedSource] == 0 && b.drops[.spoofedSource] == 0)
             #expect(a.drops[.notOurSubnet] == 0 && b.drops[.notOurSubnet] == 0)
             #expect(engineA.workerFailures.isEmpty && engineB.workerFailures.isEmpty)
-        }
-    }
-
-    /// `TwoHostBed` turns IPv6 off in the hosts; here it is on, with forwarding, and each container
-    /// gets its IPv6 address behind its host's ctr0 (no duplicate address detection: no waiting).
-    private func enableIPv6(_ bed: TwoHostBed) throws {
-        for (host, container, subnet, address) in [
-            (bed.hostA, bed.containerA, Self.ipv6SubnetA, Self.containerA),
-            (bed.hostB, bed.containerB, Self.ipv6SubnetB, Self.containerB),
-        ] {
-            try TwoHostBed.sysctl(
-                host,
-                "net.ipv6.conf.all.disable_ipv6=0",
-                "net.ipv6.conf.default.disable_ipv6=0",
-                "net.ipv6.conf.ctr0.disable_ipv6=0",
-                "net.ipv6.conf.all.forwarding=1"
-            )
-            let gateway = IPv6Address(subnet.network.value | 1)
-            try TwoHostBed.mustRun(host, ["ip", "-6", "addr", "add", "\(gateway)/64", "dev", "ctr0", "nodad"])
-            try TwoHostBed.mustRun(container, ["ip", "-6", "addr", "add", "\(address)/64", "dev", "eth0", "nodad"])
-            try TwoHostBed.mustRun(container, ["ip", "-6", "route", "add", "default", "via", "\(gateway)"])
         }
     }
 
@@ -89,8 +64,8 @@ struct EngineIPv6Tests {
             vni: 1,
             vtepMAC: isA ? TwoHostBed.macA : TwoHostBed.macB,
             engine: kind == .uring ? .uring : .mmsg,
-            ipv6Network: Self.ipv6Network,
-            ipv6Subnet: isA ? Self.ipv6SubnetA : Self.ipv6SubnetB
+            ipv6Network: TwoHostBed.ipv6Network,
+            ipv6Subnet: isA ? TwoHostBed.ipv6SubnetA : TwoHostBed.ipv6SubnetB
         )
         let hop = NextHop(
             publicIP: isA ? TwoHostBed.publicB : TwoHostBed.publicA,
@@ -99,7 +74,7 @@ struct EngineIPv6Tests {
             backend: backend
         )
         let route = Route(subnet: isA ? TwoHostBed.subnetB : TwoHostBed.subnetA, nextHop: hop)
-        let ipv6Route = IPv6Route(subnet: isA ? Self.ipv6SubnetB : Self.ipv6SubnetA, nextHop: hop)
+        let ipv6Route = IPv6Route(subnet: isA ? TwoHostBed.ipv6SubnetB : TwoHostBed.ipv6SubnetA, nextHop: hop)
         return try host.startEngine(configuration, routes: [route], ipv6Routes: [ipv6Route])
     }
 }

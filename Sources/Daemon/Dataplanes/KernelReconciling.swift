@@ -10,3 +10,15 @@ protocol KernelReconciling: ~Copyable, Sendable {
     /// Makes it the last publication's again: puts back what someone removed, retries a failure.
     mutating func resyncKernel() throws(NetlinkError)
 }
+
+/// Runs both families' part of a reconcile or resync even when the first fails, so a problem in
+/// one family's table does not hold the other's entries back; throws the first failure.
+func eachFamily(
+    _ ipv4: () throws(NetlinkError) -> Void,
+    _ ipv6: () throws(NetlinkError) -> Void
+) throws(NetlinkError) {
+    var failure: NetlinkError?
+    do { try ipv4() } catch { failure = error }
+    do { try ipv6() } catch { failure = failure ?? error }
+    if let failure { throw failure }
+}

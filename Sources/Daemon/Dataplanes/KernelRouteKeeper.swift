@@ -12,20 +12,18 @@ struct HostGatewayState: ~Copyable, Sendable, KernelReconciling {
     var ipv4: HostGatewayRoutes
     var ipv6: IPv6HostGatewayRoutes?
 
-    /// Both families even when the first fails, so an IPv4 table problem does not hold the IPv6
-    /// routes back; the first failure is thrown for the keeper to report.
     mutating func reconcileKernel(to routes: [Route], ipv6 peers: [IPv6Peer]) throws(NetlinkError) {
-        var failure: NetlinkError?
-        do { _ = try ipv4.reconcile(routes) } catch { failure = error }
-        do { _ = try ipv6?.reconcile(peers) } catch { failure = failure ?? error }
-        if let failure { throw failure }
+        try eachFamily(
+            { () throws(NetlinkError) in _ = try ipv4.reconcile(routes) },
+            { () throws(NetlinkError) in _ = try ipv6?.reconcile(peers) }
+        )
     }
 
     mutating func resyncKernel() throws(NetlinkError) {
-        var failure: NetlinkError?
-        do { _ = try ipv4.resync() } catch { failure = error }
-        do { _ = try ipv6?.resync() } catch { failure = failure ?? error }
-        if let failure { throw failure }
+        try eachFamily(
+            { () throws(NetlinkError) in _ = try ipv4.resync() },
+            { () throws(NetlinkError) in _ = try ipv6?.resync() }
+        )
     }
 }
 

@@ -18,24 +18,36 @@ struct KernelVXLANState: ~Copyable, Sendable, KernelReconciling {
     var direct: DirectRoutes
     var ipv6Direct: IPv6DirectRoutes?
 
-    /// The device's entries first, so a peer going direct has lost its VXLAN route before the
-    /// direct one is added (see `DirectRoutes`).
+    /// Per family, the device's entries first, so a peer going direct has lost its VXLAN route
+    /// before the direct one is added (see `DirectRoutes`).
     mutating func reconcileKernel(to routes: [Route], ipv6: [IPv6Peer]) throws(NetlinkError) {
-        let split = direct.split(routes)
-        _ = try device.reconcile(split.tunnelled)
-        try direct.apply(split.direct)
-        let split6 = ipv6Direct?.split(ipv6)
-        _ = try ipv6Device?.reconcile(split6?.tunnelled ?? ipv6)
-        if let split6 { try ipv6Direct?.apply(split6.direct) }
+        try eachFamily(
+            { () throws(NetlinkError) in
+                let split = direct.split(routes)
+                _ = try device.reconcile(split.tunnelled)
+                try direct.apply(split.direct)
+            },
+            { () throws(NetlinkError) in
+                let split6 = ipv6Direct?.split(ipv6)
+                _ = try ipv6Device?.reconcile(split6?.tunnelled ?? ipv6)
+                if let split6 { try ipv6Direct?.apply(split6.direct) }
+            }
+        )
     }
 
     mutating func resyncKernel() throws(NetlinkError) {
-        let split = direct.enabled ? direct.resplit() : nil
-        _ = try device.resync(split?.tunnelled)
-        if let split { try direct.apply(split.direct) }
-        let split6 = ipv6Direct?.enabled == true ? ipv6Direct?.resplit() : nil
-        _ = try ipv6Device?.resync(split6?.tunnelled)
-        if let split6 { try ipv6Direct?.apply(split6.direct) }
+        try eachFamily(
+            { () throws(NetlinkError) in
+                let split = direct.enabled ? direct.resplit() : nil
+                _ = try device.resync(split?.tunnelled)
+                if let split { try direct.apply(split.direct) }
+            },
+            { () throws(NetlinkError) in
+                let split6 = ipv6Direct?.enabled == true ? ipv6Direct?.resplit() : nil
+                _ = try ipv6Device?.resync(split6?.tunnelled)
+                if let split6 { try ipv6Direct?.apply(split6.direct) }
+            }
+        )
     }
 }
 

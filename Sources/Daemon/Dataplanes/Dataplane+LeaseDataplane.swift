@@ -20,10 +20,7 @@ extension Dataplane: LeaseDataplane {
         )
     }
 
-    func awaitFirstReconcile() async -> Bool {
-        for await _ in firstPublication { return true }
-        return false
-    }
+    func awaitFirstReconcile() async -> Bool { await firstPublication.wait() }
 
     func statsReport() -> StatsReport {
         DataplaneReports.stats(

@@ -24,7 +24,7 @@ final class Dataplane: Sendable {
     /// A dual-stack lease's IPv6 side, for /v1/routes; nil on an IPv4-only one.
     let ipv6: IPv6Side?
     /// Ends with the watcher's first publication, once it is in the engine's tables.
-    let firstPublication: AsyncStream<Void>
+    let firstPublication: FirstPublication
     /// vxlan only: DirectRouting's kernel routes (with it off, only a previous run's are removed).
     let direct: DirectRouteKeeper?
     private let watching: Task<Void, Never>
@@ -130,7 +130,7 @@ final class Dataplane: Sendable {
         let publications = PublicationTimes()
         let ipv6 = IPv6Side(lease, underlay: .ipv4)
         let ipv6Publisher = engine.ipv6Publisher
-        let (firstPublication, published) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let firstPublication = FirstPublication()
         let watcher = PeerFollowing.watcher(
             for: lease,
             context: context,
@@ -153,8 +153,7 @@ final class Dataplane: Sendable {
                     )
                 }
                 direct?.reconcile(publication.routes)
-                published.yield()
-                published.finish()
+                firstPublication.fire()
             }
         )
         self.subnet = lease.subnet

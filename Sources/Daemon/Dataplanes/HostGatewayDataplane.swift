@@ -53,14 +53,19 @@ final class HostGatewayDataplane: LeaseDataplane {
             "host-gw: kernel routes via \(interface.name) (index \(index)), peers must be on \(IPv4Prefix(interface.address, length: prefixLength))"
         )
         let ipv6Routes = try Self.ipv6Routes(lease: lease, interface: interface, logger: logger)
-        let (firstReconcile, reconciled) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let firstReconcile = FirstPublication()
         follower = KernelFollower(
             lease: lease,
             backend: .hostGateway,
             context: context,
             subnets: subnets,
             leaseKeeper: leaseKeeper,
-            keeper: KernelRouteKeeper(routes: routes, ipv6Routes: ipv6Routes, logger: logger, reconciled: reconciled),
+            keeper: KernelRouteKeeper(
+                routes: routes,
+                ipv6Routes: ipv6Routes,
+                logger: logger,
+                reconciled: firstReconcile
+            ),
             firstReconcile: firstReconcile
         )
         self.subnet = lease.subnet

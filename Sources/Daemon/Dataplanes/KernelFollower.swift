@@ -15,12 +15,12 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
     private let publications: PublicationTimes
     /// A dual-stack lease's IPv6 side for /v1/routes; nil on an IPv4-only one.
     private let ipv6: IPv6Side?
-    private let firstReconcile: AsyncStream<Void>
+    private let firstReconcile: FirstPublication
     private let watching: Task<Void, Never>
     private let resyncing: Task<Void, Never>
 
-    /// Starts the watcher and the resync. `firstReconcile` is fed by the continuation `keeper` was
-    /// made with; `onRoutes` sees each publication before the keeper reconciles it.
+    /// Starts the watcher and the resync. `firstReconcile` is the one `keeper` was made with and
+    /// fires; `onRoutes` sees each publication before the keeper reconciles it.
     init(
         lease: AcquiredLease,
         backend: Backend,
@@ -28,7 +28,7 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
         subnets: any SubnetManager,
         leaseKeeper: any LeaseKeeper,
         keeper: KernelKeeper<Held>,
-        firstReconcile: AsyncStream<Void>,
+        firstReconcile: FirstPublication,
         onRoutes: @escaping @Sendable ([Route]) -> Void = { _ in }
     ) {
         let publisher = lease.emptyPublisher()
@@ -59,10 +59,7 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
 
     /// Returns true once the first publication is in the kernel, false if the calling task was
     /// cancelled before that (SIGTERM while etcd is away, say).
-    func awaitFirstReconcile() async -> Bool {
-        for await _ in firstReconcile { return true }
-        return false
-    }
+    func awaitFirstReconcile() async -> Bool { await firstReconcile.wait() }
 
     /// `kernel` the dataplane's own entries; `direct` the subnets DirectRouting routes directly.
     func routesReport(

@@ -23,14 +23,14 @@ final class KernelKeeper<Held: KernelReconciling & ~Copyable>: Sendable {
     private let label: String
     private let reads: String
     /// Told of the first success (it releases awaitFirstReconcile); nil when no one waits.
-    private let reconciled: AsyncStream<Void>.Continuation?
+    private let reconciled: FirstPublication?
 
     init(
         _ held: consuming Held,
         label: String,
         reads: String,
         logger: Logger,
-        reconciled: AsyncStream<Void>.Continuation? = nil
+        reconciled: FirstPublication? = nil
     ) {
         state = Mutex(State(held: held))
         self.label = label
@@ -86,7 +86,6 @@ final class KernelKeeper<Held: KernelReconciling & ~Copyable>: Sendable {
     }
 
     private func markReconciled() {
-        reconciled?.yield()
-        reconciled?.finish()
+        reconciled?.fire()
     }
 }

@@ -32,7 +32,7 @@ extension KernelKeeper where Held == HostGatewayState {
         routes: consuming HostGatewayRoutes,
         ipv6Routes: consuming IPv6HostGatewayRoutes? = nil,
         logger: Logger,
-        reconciled: AsyncStream<Void>.Continuation
+        reconciled: FirstPublication
     ) {
         self.init(
             HostGatewayState(ipv4: routes, ipv6: ipv6Routes),

@@ -119,7 +119,7 @@ final class KernelVXLANDataplane: LeaseDataplane {
                 log: HostGatewayDataplane.logHandler(logger)
             )
         }
-        let (firstReconcile, reconciled) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let firstReconcile = FirstPublication()
         let routeLog = RouteLog(logger: logger)
         follower = KernelFollower(
             lease: lease,
@@ -133,7 +133,7 @@ final class KernelVXLANDataplane: LeaseDataplane {
                 direct: direct,
                 ipv6Direct: ipv6Direct,
                 logger: logger,
-                reconciled: reconciled
+                reconciled: firstReconcile
             ),
             firstReconcile: firstReconcile,
             onRoutes: { routeLog.record($0) }

@@ -58,7 +58,7 @@ extension KernelKeeper where Held == KernelVXLANState {
         direct: consuming DirectRoutes,
         ipv6Direct: consuming IPv6DirectRoutes?,
         logger: Logger,
-        reconciled: AsyncStream<Void>.Continuation
+        reconciled: FirstPublication
     ) {
         self.init(
             KernelVXLANState(device: device, ipv6Device: ipv6Device, direct: direct, ipv6Direct: ipv6Direct),

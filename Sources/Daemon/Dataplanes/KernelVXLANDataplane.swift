@@ -51,37 +51,23 @@ final class KernelVXLANDataplane: LeaseDataplane {
         let config = lease.config
         let name = FlannelDevice.name(config.backend)
         let mtu = config.backend.overlayMTU(underlayMTU: interface.mtu)
-        guard mtu >= 68 else {
-            throw NetlinkError(
-                "vxlan device",
-                "\(name): an underlay MTU of \(config.backend.underlayMTU ?? interface.mtu) leaves \(mtu) (IPv4 needs 68); raise Backend.MTU or the interface's MTU",
-                code: EINVAL
-            )
-        }
         // The local address is the interface's, as flanneld's vtepAddr is: with --public-ip behind
         // NAT the advertised address is not on this host.
-        let link = VXLANLink(
-            name: name,
-            vni: config.backend.vni,
+        let device: VXLANDevice = try Self.device(
+            name,
             local: interface.address,
-            underlayIndex: Int32(interface.index),
-            port: config.backend.effectivePort,
-            learning: false,
-            gbp: config.backend.otherKeys["GBP"] == "true",
             mac: vtepMAC,
-            mtu: mtu
-        )
-        var device = try VXLANDevice(
-            link: link,
+            mtu: mtu,
             localSubnet: lease.subnet,
             network: config.network,
             publicIP: interface.publicIP,
-            log: HostGatewayDataplane.logHandler(logger)
+            config: config,
+            interface: interface,
+            logger: logger
         )
-        try Self.setUp(&device, name: name, logger: logger)
         let index = device.index
         logger.info(
-            "vxlan: kernel dataplane on \(name) (index \(index)): VNI \(link.vni), local \(interface.address) dev \(interface.name), dstport \(link.port), MAC \(vtepMAC), MTU \(mtu), address \(device.address)/32"
+            "vxlan: kernel dataplane on \(name) (index \(index)): VNI \(config.backend.vni), local \(interface.address) dev \(interface.name), dstport \(config.backend.effectivePort), MAC \(vtepMAC), MTU \(mtu), address \(device.address)/32"
         )
 
         var ipv6Index: Int32?
@@ -159,14 +145,49 @@ final class KernelVXLANDataplane: LeaseDataplane {
         }
     }
 
-    /// Creates, adopts or replaces a device, and says which in one line.
-    /// As flanneld's vxlan device: accept_ra 0, since a router advertisement cannot come over the
-    /// tunnel (no multicast remote) and none should configure the overlay device.
-    private static func setUp<Peer: VXLANPeer>(
-        _ device: inout VXLANDeviceOf<Peer>,
-        name: String,
+    /// One of the lease's vxlan devices, as flanneld makes it: the config's VNI, port and GBP,
+    /// learning off, over `local` on the interface, created, adopted or replaced (said in one
+    /// line), with accept_ra 0, since a router advertisement cannot come over the tunnel (no
+    /// multicast remote) and none should configure it. An `mtu` below the family's minimum
+    /// (IPv4's 68, IPv6's 1280) is refused, naming the fix.
+    private static func device<Peer: VXLANPeer>(
+        _ name: String,
+        local: Peer.Address,
+        mac: MACAddress,
+        mtu: Int,
+        localSubnet: Peer.Address.Prefix,
+        network: Peer.Address.Prefix,
+        publicIP: Peer.Address,
+        config: NetworkConfig,
+        interface: ExternalInterface,
         logger: Logger
-    ) throws(NetlinkError) {
+    ) throws(NetlinkError) -> VXLANDeviceOf<Peer> {
+        let (family, minimum) = Peer.Address.bitWidth == 32 ? ("IPv4", 68) : ("IPv6", 1280)
+        guard mtu >= minimum else {
+            throw NetlinkError(
+                "vxlan device",
+                "\(name): an underlay MTU of \(config.backend.underlayMTU ?? interface.mtu) leaves \(mtu) (\(family) needs \(minimum)); raise Backend.MTU or the interface's MTU",
+                code: EINVAL
+            )
+        }
+        let link = VXLANLinkOf<Peer.Address>(
+            name: name,
+            vni: config.backend.vni,
+            local: local,
+            underlayIndex: Int32(interface.index),
+            port: config.backend.effectivePort,
+            learning: false,
+            gbp: config.backend.otherKeys["GBP"] == "true",
+            mac: mac,
+            mtu: mtu
+        )
+        var device = try VXLANDeviceOf<Peer>(
+            link: link,
+            localSubnet: localSubnet,
+            network: network,
+            publicIP: publicIP,
+            log: HostGatewayDataplane.logHandler(logger)
+        )
         switch try device.setUp() {
         case .created: logger.info("vxlan: created \(name), a kernel vxlan device")
         case .adopted:
@@ -178,6 +199,7 @@ final class KernelVXLANDataplane: LeaseDataplane {
         if let problem = DeviceSetting.write("0", .ipv6, name, "accept_ra"), problem.code != ENOENT {
             logger.warning("vxlan: \(name) may take IPv6 router advertisements: \(problem)")
         }
+        return device
     }
 
     /// A dual-stack lease's flannel-v6.<VNI>, as flanneld makes it: the same VNI, port and GBP over
@@ -198,34 +220,21 @@ final class KernelVXLANDataplane: LeaseDataplane {
         guard let local = interface.ipv6Address else {
             throw NetlinkError("vxlan device", "\(name): \(interface.name) has no IPv6 address", code: EADDRNOTAVAIL)
         }
+        // IPv6's 40-byte header where flannel.<VNI> has IPv4's 20.
         let mtu = (config.backend.underlayMTU ?? interface.mtu) - 70
-        guard mtu >= 1280 else {
-            throw NetlinkError(
-                "vxlan device",
-                "\(name): an underlay MTU of \(config.backend.underlayMTU ?? interface.mtu) leaves \(mtu) (IPv6 needs 1280); raise Backend.MTU or the interface's MTU",
-                code: EINVAL
-            )
-        }
         let mac = VTEPIdentity.ipv6MAC(from: vtepMAC)
-        let link = IPv6VXLANLink(
-            name: name,
-            vni: config.backend.vni,
+        let device: IPv6VXLANDevice = try self.device(
+            name,
             local: local,
-            underlayIndex: Int32(interface.index),
-            port: config.backend.effectivePort,
-            learning: false,
-            gbp: config.backend.otherKeys["GBP"] == "true",
             mac: mac,
-            mtu: mtu
-        )
-        var device = try IPv6VXLANDevice(
-            link: link,
+            mtu: mtu,
             localSubnet: subnet,
             network: network,
             publicIP: interface.publicIPv6 ?? local,
-            log: HostGatewayDataplane.logHandler(logger)
+            config: config,
+            interface: interface,
+            logger: logger
         )
-        try setUp(&device, name: name, logger: logger)
         index = device.index
         logger.info(
             "vxlan: kernel dataplane for IPv6 on \(name) (index \(device.index)): local \(local) dev \(interface.name), MAC \(mac), MTU \(mtu), address \(device.address)/128"

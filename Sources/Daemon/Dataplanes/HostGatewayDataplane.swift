@@ -37,20 +37,11 @@ final class HostGatewayDataplane: LeaseDataplane {
         let interface = context.interface
         let logger = context.logger
         let config = lease.config
-        let index = Int32(interface.index)
-        let prefixLength = try HostGatewayRoutes.connectedPrefixLength(
-            interfaceIndex: index,
-            address: interface.address
-        )
-        let routes = try HostGatewayRoutes(
-            interfaceIndex: index,
+        let routes: HostGatewayRoutes = try Self.routes(
             address: interface.address,
-            prefixLength: prefixLength,
             network: config.network,
-            log: Self.logHandler(logger)
-        )
-        logger.info(
-            "host-gw: kernel routes via \(interface.name) (index \(index)), peers must be on \(IPv4Prefix(interface.address, length: prefixLength))"
+            interface: interface,
+            logger: logger
         )
         let ipv6Routes = try Self.ipv6Routes(lease: lease, interface: interface, logger: logger)
         let firstReconcile = FirstPublication()
@@ -94,12 +85,30 @@ final class HostGatewayDataplane: LeaseDataplane {
         guard let address = interface.ipv6Address else {
             throw NetlinkError("host-gw interface", "\(interface.name) has no IPv6 address", code: EADDRNOTAVAIL)
         }
-        let index = Int32(interface.index)
-        let prefixLength = try IPv6HostGatewayRoutes.connectedPrefixLength(interfaceIndex: index, address: address)
-        logger.info(
-            "host-gw: IPv6 kernel routes via \(interface.name), peers must be on \(IPv6Prefix(address, length: prefixLength))"
+        let routes: IPv6HostGatewayRoutes = try self.routes(
+            address: address,
+            network: network,
+            interface: interface,
+            logger: logger
         )
-        return try IPv6HostGatewayRoutes(
+        return routes
+    }
+
+    /// One family's routes via `interface`, whose address there is `address`: peers must be on its
+    /// connected prefix (said in one line).
+    private static func routes<Peer: HostGatewayPeer>(
+        address: Peer.Address,
+        network: Peer.Address.Prefix,
+        interface: ExternalInterface,
+        logger: Logger
+    ) throws(NetlinkError) -> HostGatewayRoutesOf<Peer> {
+        let index = Int32(interface.index)
+        let prefixLength = try HostGatewayRoutesOf<Peer>.connectedPrefixLength(interfaceIndex: index, address: address)
+        let family = Peer.Address.bitWidth == 32 ? "" : "IPv6 "
+        logger.info(
+            "host-gw: \(family)kernel routes via \(interface.name) (index \(index)), peers must be on \(Peer.Address.Prefix(address, length: prefixLength))"
+        )
+        return try HostGatewayRoutesOf<Peer>(
             interfaceIndex: index,
             address: address,
             prefixLength: prefixLength,

@@ -27,18 +27,15 @@ final class Dataplane: Sendable {
     let firstPublication: FirstPublication
     /// vxlan only: DirectRouting's kernel routes (with it off, only a previous run's are removed).
     let direct: DirectRouteKeeper?
-    private let watching: Task<Void, Never>
-    /// DirectRouting's 10 s resync; nil without it.
-    private let resyncing: Task<Void, Never>?
-    /// Watches for workers that stopped with an error (see `init`).
-    private let health: Task<Void, Never>
+    /// Told when a worker stopped with an error (see `init`).
+    private let onFailure: @Sendable (String) -> Void
     private let logger: Logger
 
     /// How often the engine's workers are checked for failures.
     static let healthPeriod: Duration = .seconds(1)
 
-    /// Starts the engine in the calling thread's network namespace, sets its TUN up, then starts
-    /// the watcher. Throws the engine's or the link's error (the TUN, sockets and workers the
+    /// Starts the engine in the calling thread's network namespace and sets its TUN up; `run`
+    /// watches the peers. Throws the engine's or the link's error (the TUN, sockets and workers the
     /// engine made are released).
     ///
     /// `onFailure` is called once, within `healthPeriod`, when a worker stops with an error: its
@@ -166,35 +163,37 @@ final class Dataplane: Sendable {
         self.firstPublication = firstPublication
         self.direct = direct
         self.logger = logger
-        watching = Task { await watcher.run() }
-        if let direct, direct.enabled {
-            resyncing = direct.resyncing()
-        } else {
-            resyncing = nil
+        self.onFailure = onFailure
+    }
+
+    /// Watches the peers, resyncs DirectRouting's routes (with it on) and checks the workers
+    /// until cancelled.
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.watcher.run() }
+            if let direct, direct.enabled { group.addTask { await direct.runResyncs() } }
+            group.addTask { await self.checkWorkers() }
         }
-        health = Task { [engine] in
-            while true {
-                do { try await Task.sleep(for: Self.healthPeriod) } catch { return }
-                let failures = engine.workerFailures
-                guard let first = failures.first else { continue }
-                onFailure("\(failures.count) of \(engine.configuration.workers) worker(s) stopped: \(first)")
-                return
-            }
+    }
+
+    /// Reports the first workers found stopped with an error through `onFailure`.
+    private func checkWorkers() async {
+        while true {
+            do { try await Task.sleep(for: Self.healthPeriod) } catch { return }
+            let failures = engine.workerFailures
+            guard let first = failures.first else { continue }
+            onFailure("\(failures.count) of \(engine.configuration.workers) worker(s) stopped: \(first)")
+            return
         }
     }
 
     /// The TUN's MTU, which subnet.env announces as FLANNEL_MTU.
     var tunMTU: Int { engine.configuration.tunMTU }
 
-    /// Stops watching, then stops the engine (removing the TUN with its address and route) and
+    /// Once `run` has returned, stops the engine (removing the TUN with its address and route) and
     /// logs what it moved. The lease is not touched, nor DirectRouting's routes (host-gw leaves
     /// its routes the same way; the next run reconciles them).
     func stop() async {
-        health.cancel()
-        watching.cancel()
-        resyncing?.cancel()
-        await watching.value
-        await resyncing?.value
         engine.stop()
         logger.info("engine for \(subnet) stopped: \(Self.describe(engine.counters.snapshot()))")
     }

@@ -25,8 +25,8 @@ final class HostGatewayDataplane: LeaseDataplane {
     private let interfaceName: String
     private let logger: Logger
 
-    /// Opens the route socket in the process's network namespace (the host's) and starts the
-    /// watcher and the resync. Throws when the interface's connected prefix cannot be read or the
+    /// Opens the route socket in the process's network namespace (the host's); `run` watches and
+    /// resyncs. Throws when the interface's connected prefix cannot be read or the
     /// socket cannot be opened; no route is touched before the first publication.
     init(
         lease: AcquiredLease,
@@ -123,9 +123,11 @@ final class HostGatewayDataplane: LeaseDataplane {
         return "host-gw, \(installed)\(ipv6) kernel route(s) via \(interfaceName), MTU \(mtu)"
     }
 
-    /// Stops watching and resyncing; the routes stay (see the type's note). The lease is not touched.
+    /// Watches the peers and resyncs until cancelled.
+    func run() async { await follower.run() }
+
+    /// Says what it leaves: the routes stay (see the type's note). The lease is not touched.
     func stop() async {
-        await follower.stop()
         let statistics = follower.keeper.statistics
         var counts =
             "\(statistics.added) added, \(statistics.replaced) replaced, \(statistics.removed) removed in this run"

@@ -8,6 +8,7 @@ import Synchronization
 /// What both kernel dataplanes (host-gw, the kernel vxlan device) run: a peer watcher into a table
 /// of their own, read only for /v1/routes since the kernel forwards from its own entries; each
 /// publication reconciled by a `KernelKeeper`; the keeper's resync; the wait for the first reconcile.
+/// The watcher and the resync run in `run`, as child tasks of whoever runs the dataplane.
 final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
     let keeper: KernelKeeper<Held>
     private let backend: Backend
@@ -16,11 +17,10 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
     /// A dual-stack lease's IPv6 side for /v1/routes; nil on an IPv4-only one.
     private let ipv6: IPv6Side?
     private let firstReconcile: FirstPublication
-    private let watching: Task<Void, Never>
-    private let resyncing: Task<Void, Never>
+    private let watcher: any PeerWatching
 
-    /// Starts the watcher and the resync. `firstReconcile` is the one `keeper` was made with and
-    /// fires; `onRoutes` sees each publication before the keeper reconciles it.
+    /// `firstReconcile` is the one `keeper` was made with and fires; `onRoutes` sees each
+    /// publication before the keeper reconciles it.
     init(
         lease: AcquiredLease,
         backend: Backend,
@@ -53,8 +53,16 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
         self.publications = publications
         self.ipv6 = ipv6
         self.firstReconcile = firstReconcile
-        watching = Task { await watcher.run() }
-        resyncing = keeper.resyncing()
+        self.watcher = watcher
+    }
+
+    /// Watches the peers and resyncs until the calling task is cancelled; what the keeper put in
+    /// the kernel stays then.
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.watcher.run() }
+            group.addTask { await self.keeper.runResyncs() }
+        }
     }
 
     /// Returns true once the first publication is in the kernel, false if the calling task was
@@ -91,13 +99,5 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
             drops: [:],
             peers: []
         )
-    }
-
-    /// Stops watching and resyncing; what the keeper put in the kernel stays.
-    func stop() async {
-        watching.cancel()
-        resyncing.cancel()
-        await watching.value
-        await resyncing.value
     }
 }

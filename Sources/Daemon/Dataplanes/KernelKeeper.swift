@@ -68,13 +68,11 @@ final class KernelKeeper<Held: KernelReconciling & ~Copyable>: Sendable {
         }
     }
 
-    /// Resyncs every `resyncInterval` until the task is cancelled.
-    func resyncing() -> Task<Void, Never> {
-        Task {
-            while true {
-                do { try await Task.sleep(for: Self.resyncInterval) } catch { return }
-                resync()
-            }
+    /// Resyncs every `resyncInterval` until the calling task is cancelled.
+    func runResyncs() async {
+        while true {
+            do { try await Task.sleep(for: Self.resyncInterval) } catch { return }
+            resync()
         }
     }
 

@@ -32,11 +32,13 @@ final class KernelVXLANDataplane: LeaseDataplane {
     private let deviceName: String
     private let underlayName: String
     private let follower: KernelFollower<KernelVXLANState>
-    private let health: Task<Void, Never>
+    /// The devices whose presence `run` checks: name and index, IPv4's first.
+    private let devices: [(name: String, index: Int32)]
+    private let onFailure: @Sendable (String) -> Void
     private let logger: Logger
 
-    /// Sets up the device in the process's network namespace (the host's) and starts the watcher,
-    /// the resync and the presence check. Throws when the device cannot be made or configured; no
+    /// Sets up the device in the process's network namespace (the host's); `run` watches, resyncs
+    /// and checks the device's presence. Throws when the device cannot be made or configured; no
     /// peer entry is touched before the first publication.
     init(
         lease: AcquiredLease,
@@ -78,7 +80,6 @@ final class KernelVXLANDataplane: LeaseDataplane {
             logger: logger,
             index: &ipv6Index
         )
-        let ipv6Name = ipv6Index == nil ? nil : FlannelDevice.ipv6VXLANName(vni: config.backend.vni)
 
         let direct = try DirectRoutes(
             enabled: config.backend.directRouting,
@@ -130,17 +131,27 @@ final class KernelVXLANDataplane: LeaseDataplane {
         deviceName = name
         underlayName = interface.name
         self.logger = logger
-        health = Task {
-            while true {
-                do { try await Task.sleep(for: Self.healthPeriod) } catch { return }
-                if (try? RouteNetlink.interfaceIndex(name)) != index {
-                    onFailure("\(name) (index \(index)) was deleted")
-                    return
-                }
-                if let ipv6Name, let ipv6Index, (try? RouteNetlink.interfaceIndex(ipv6Name)) != ipv6Index {
-                    onFailure("\(ipv6Name) (index \(ipv6Index)) was deleted")
-                    return
-                }
+        self.onFailure = onFailure
+        var devices = [(name: name, index: index)]
+        if let ipv6Index { devices.append((FlannelDevice.ipv6VXLANName(vni: config.backend.vni), ipv6Index)) }
+        self.devices = devices
+    }
+
+    /// Watches the peers, resyncs and checks that the devices are there until cancelled.
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.follower.run() }
+            group.addTask { await self.checkDevices() }
+        }
+    }
+
+    /// Reports the first device found deleted (or replaced: another index) through `onFailure`.
+    private func checkDevices() async {
+        while true {
+            do { try await Task.sleep(for: Self.healthPeriod) } catch { return }
+            for device in devices where (try? RouteNetlink.interfaceIndex(device.name)) != device.index {
+                onFailure("\(device.name) (index \(device.index)) was deleted")
+                return
             }
         }
     }
@@ -262,11 +273,8 @@ final class KernelVXLANDataplane: LeaseDataplane {
 
     func statsReport() -> StatsReport { follower.statsReport() }
 
-    /// Stops watching, resyncing and checking; the device and its entries stay (see the type's note).
+    /// Says what it leaves: the device and its entries stay (see the type's note).
     func stop() async {
-        health.cancel()
-        await follower.stop()
-        await health.value
         let statistics = follower.keeper.statistics
         let direct = follower.keeper.directSubnets.map { " and \($0.count) direct route(s)" } ?? ""
         logger.info(

@@ -22,16 +22,9 @@ protocol LeaseDataplane: AnyObject, Sendable {
     /// engine's tables), false if the calling task was cancelled first. A dataplane is ready only
     /// then: before it, a ready node would drop the traffic of peers it has not listed yet.
     func awaitFirstReconcile() async -> Bool
+    /// The dataplane's services (its peer watcher, resyncs, health checks) until the calling task
+    /// is cancelled: the runner runs them as child tasks of the dataplane's generation.
+    func run() async
+    /// Releases what the dataplane holds, once `run` has returned.
     func stop() async
-}
-
-extension LeaseDataplane {
-    /// Returns once the first publication is in effect; stops the dataplane and throws
-    /// CancellationError when the calling task is cancelled before (SIGTERM while etcd is away).
-    func awaitFirstReconcileOrStop() async throws {
-        guard await awaitFirstReconcile() else {
-            await stop()
-            throw CancellationError()
-        }
-    }
 }

@@ -109,155 +109,190 @@ struct WeftdRunner {
         let first = try await retrying(problems) { () async throws(LeaseError) -> AcquiredLease? in
             try await manager.acquire()
         }
+        switch await runGenerations(first: first, identity: identity, subnets: subnets, manager: manager) {
+        case .failed(let error):
+            throw error
+        case .stopped(let wasReady):
+            guard Task.isCancelled else {
+                throw WeftdError(description: "the lease keeper stopped following the lease; see the lines above")
+            }
+            if wasReady { await rules.removeOnStop() }
+        }
+    }
+
+    /// How the run ended.
+    enum RunEnd {
+        /// Cancelled (SIGTERM); `wasReady` once a dataplane had been ready, and the rules installed.
+        case stopped(wasReady: Bool)
+        /// A dataplane could not be started where no retry is due.
+        case failed(any Error)
+    }
+
+    /// Why the next dataplane is started, which decides what its failure to start means.
+    enum Attempt {
+        /// The run's first: a failure ends the run with its error.
+        case first
+        /// After the last one stopped forwarding: tried again, paced by `RebuildPacing`, until one starts.
+        case rebuild
+        /// For a lease that moved or came back under another config: a failure ends the run.
+        case leaseChange
+    }
+
+    /// What ended a dataplane's generation (see `generation`).
+    enum GenerationEnd {
+        /// The run was cancelled, or the lease keeper's changes ended.
+        case stopped
+        /// It could not be built, or not made ready (subnet.env).
+        case notStarted(any Error)
+        /// It stopped forwarding (`RunEvent.dataplaneFailed`): build one again for the same lease.
+        case failed
+        /// The lease moved, or came back under another config: build one for it.
+        case leaseChanged(AcquiredLease)
+    }
+
+    /// Runs one dataplane after another until the run is cancelled or one cannot be started.
+    /// Keeping the lease, the traffic rules' resync and their peer following start with the
+    /// first dataplane ready, and run beside every generation.
+    private func runGenerations(
+        first: AcquiredLease,
+        identity: Identity,
+        subnets: any SubnetManager,
+        manager: any LeaseKeeper
+    ) async -> RunEnd {
         // The lease's changes and the dataplanes' failures, in one stream. Each dataplane gets a
         // serial, so a failure reported by one already replaced is ignored.
         let (events, sink) = AsyncStream<RunEvent>.makeStream()
+        var pending = events.makeAsyncIterator()
+        var lease = first
+        var attempt = Attempt.first
         var serial = 0
-        func reportingFailure(of serial: Int) -> @Sendable (String) -> Void {
-            { reason in sink.yield(.dataplaneFailed(serial: serial, reason: reason)) }
-        }
-        var dataplane = try await start(
-            first,
-            identity: identity,
-            subnets: subnets,
-            manager: manager,
-            onFailure: reportingFailure(of: serial)
-        )
-
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await manager.run() }
-            group.addTask { await rules.resync() }
-            group.addTask { await rules.followPeers() }
-            group.addTask {
-                for await change in manager.changes { sink.yield(.lease(change)) }
-                sink.finish()
-            }
-            var monitor = Task { await ConfigMonitor(subnets: subnets, running: first.config, logger: logger).run() }
-            var current = first
-            var rebuilds = RebuildPacing()
-            // Ends when the body is cancelled (SIGTERM): an AsyncStream iteration returns nil then.
-            for await event in events {
-                switch event {
-                case .dataplaneFailed(let failed, let reason):
-                    guard failed == serial else { break }
-                    logger.error("the dataplane for \(current.subnet) stopped forwarding (\(reason)); rebuilding it")
-                    rules.withdrawReady()
-                    context.readiness.markNotReady("rebuilding the dataplane for \(current.subnet): \(reason)")
-                    context.status.detach()
-                    await dataplane.stop()
-                    serial += 1
-                    guard
-                        let rebuilt = await rebuild(
-                            current,
-                            identity: identity,
-                            subnets: subnets,
-                            manager: manager,
-                            pacing: &rebuilds,
-                            onFailure: reportingFailure(of: serial)
-                        )
-                    else {
-                        monitor.cancel()
-                        group.cancelAll()
-                        return
+        var rebuilds = RebuildPacing()
+        var lastError: String?
+        var wasReady = false
+        return await withDiscardingTaskGroup { shared -> RunEnd in
+            defer { shared.cancelAll() }
+            while true {
+                if attempt == .rebuild {
+                    let wait = rebuilds.next()
+                    if wait > .zero {
+                        do { try await Task.sleep(for: wait) } catch { return .stopped(wasReady: wasReady) }
                     }
-                    dataplane = rebuilt
-                case .lease(.acquired(let lease))
-                where lease.subnet == dataplane.subnet && lease.config == dataplane.config:
-                    current = lease
-                    if !context.readiness.current.isReady {
-                        logger.info("lease \(lease.subnet) taken again; the dataplane stayed up")
-                        markReady(lease, dataplane)
+                    if Task.isCancelled { return .stopped(wasReady: wasReady) }
+                }
+                serial += 1
+                let subnet = lease.subnet
+                let end = await generation(
+                    &lease,
+                    serial: serial,
+                    identity: identity,
+                    subnets: subnets,
+                    manager: manager,
+                    events: &pending,
+                    sink: sink
+                ) {
+                    if attempt == .rebuild { logger.info("dataplane for \(subnet) rebuilt") }
+                    lastError = nil
+                    guard !wasReady else { return }
+                    wasReady = true
+                    shared.addTask { await manager.run() }
+                    shared.addTask { await rules.resync() }
+                    shared.addTask { await rules.followPeers() }
+                    shared.addTask {
+                        for await change in manager.changes { sink.yield(.lease(change)) }
+                        sink.finish()
                     }
-                case .lease(.acquired(let lease)):
-                    current = lease
-                    if lease.subnet != dataplane.subnet {
-                        logger.error(
-                            "LEASE MOVED from \(dataplane.subnet) to \(lease.subnet): rebuilding the dataplane; containers addressed from \(dataplane.subnet) must be restarted"
-                        )
-                    } else {
-                        logger.warning(
-                            "lease \(lease.subnet) taken again under a changed network config: rebuilding the dataplane"
-                        )
-                    }
-                    rules.withdrawReady()
-                    context.readiness.markNotReady("rebuilding the dataplane for \(lease.subnet)")
-                    monitor.cancel()
-                    context.status.detach()
-                    await dataplane.stop()
-                    serial += 1
-                    do {
-                        dataplane = try await start(
-                            lease,
-                            identity: identity,
-                            subnets: subnets,
-                            manager: manager,
-                            onFailure: reportingFailure(of: serial)
-                        )
-                    } catch {
-                        logger.error("cannot start the dataplane for \(lease.subnet): \(error); stopping")
-                        group.cancelAll()
-                        monitor.cancel()
-                        return
-                    }
-                    monitor = Task {
-                        await ConfigMonitor(subnets: subnets, running: lease.config, logger: logger).run()
-                    }
-                case .lease(.renewed):
-                    break  // the lease manager logs renewals at debug level
-                case .lease(.lost(let lease, let reason)):
-                    rules.withdrawReady()
-                    context.markNotReady(
-                        "lease \(lease.subnet) lost (\(reason)); taking it again, the dataplane stays up meanwhile"
-                    )
+                }
+                switch end {
+                case .stopped:
+                    return .stopped(wasReady: wasReady)
+                case .failed:
+                    attempt = .rebuild
+                case .leaseChanged(let changed):
+                    lease = changed
+                    attempt = .leaseChange
+                case .notStarted(let error) where attempt == .first:
+                    return .failed(error)
+                case .notStarted(let error) where attempt == .leaseChange:
+                    logger.error("cannot start the dataplane for \(lease.subnet): \(error); stopping")
+                    return .failed(WeftdError(description: "the dataplane could not be rebuilt; see the lines above"))
+                case .notStarted(let error):
+                    let text = "cannot rebuild the dataplane for \(lease.subnet): \(error); trying again"
+                    if text != lastError { logger.error("\(text)") }
+                    lastError = text
+                    context.readiness.markNotReady(text)
                 }
             }
-            monitor.cancel()
-            group.cancelAll()
+        }
+    }
+
+    /// One dataplane for `lease`, from start to stop: built, its services and the config monitor
+    /// run as child tasks, ready (`onReady` after the rules, subnet.env and readiness) only once
+    /// the peers' first publication is in effect, then following the run's events until one ends
+    /// it. The services end before the dataplane is stopped.
+    private func generation(
+        _ lease: inout AcquiredLease,
+        serial: Int,
+        identity: Identity,
+        subnets: any SubnetManager,
+        manager: any LeaseKeeper,
+        events: inout AsyncStream<RunEvent>.Iterator,
+        sink: AsyncStream<RunEvent>.Continuation,
+        onReady: () -> Void
+    ) async -> GenerationEnd {
+        let dataplane: any LeaseDataplane
+        do {
+            dataplane = try build(lease, identity: identity, subnets: subnets, manager: manager) { reason in
+                sink.yield(.dataplaneFailed(serial: serial, reason: reason))
+            }
+        } catch {
+            return .notStarted(error)
+        }
+        let config = lease.config
+        let end = await withDiscardingTaskGroup { services -> GenerationEnd in
+            defer { services.cancelAll() }
+            services.addTask { await dataplane.run() }
+            guard await dataplane.awaitFirstReconcile() else { return .stopped }
+            do {
+                try await becomeReady(lease, dataplane)
+            } catch {
+                return .notStarted(error)
+            }
+            onReady()
+            services.addTask { [logger] in
+                await ConfigMonitor(subnets: subnets, running: config, logger: logger).run()
+            }
+            return await follow(&events, serial: serial, lease: &lease, dataplane: dataplane)
         }
         context.status.detach()
         await dataplane.stop()
-        if Task.isCancelled {
-            await rules.removeOnStop()
-            return
-        }
-        throw WeftdError(description: "the dataplane could not be rebuilt; see the lines above")
+        return end
     }
 
-    /// Starts a dataplane for `lease`, writes subnet.env and marks the daemon ready, only once the
-    /// peers' first publication is in effect: in the kernel (host-gw, the kernel vxlan device) or
-    /// in the engine's tables.
-    private func start(
+    /// Builds a dataplane for `lease`: the engine, the kernel vxlan device or host-gw's route
+    /// socket, whose services `run` then runs.
+    private func build(
         _ lease: AcquiredLease,
         identity: Identity,
         subnets: any SubnetManager,
         manager: any LeaseKeeper,
         onFailure: @escaping @Sendable (String) -> Void
-    ) async throws -> any LeaseDataplane {
+    ) throws -> any LeaseDataplane {
         guard lease.config.backend.kind == identity.backend, lease.config.backend.vni == identity.vni else {
             throw WeftdError(
                 description:
                     "the network config's Backend changed from \(identity.backend.rawValue) to \(lease.config.backend.kind.rawValue) (or its VNI changed) since weftd started; restart weftd to publish a lease for it"
             )
         }
-        let dataplane: any LeaseDataplane
         if identity.backend == .hostGateway {
-            let hostGateway: HostGatewayDataplane
             do {
-                hostGateway = try HostGatewayDataplane(
-                    lease: lease,
-                    context: context,
-                    subnets: subnets,
-                    leaseKeeper: manager
-                )
+                return try HostGatewayDataplane(lease: lease, context: context, subnets: subnets, leaseKeeper: manager)
             } catch {
                 throw WeftdError(description: "cannot start host-gw routing for \(lease.subnet): \(error)")
             }
-            try await hostGateway.awaitFirstReconcileOrStop()
-            dataplane = hostGateway
-        } else if identity.backend == .vxlan && options.vxlanDataplane == .kernel {
-            let kernel: KernelVXLANDataplane
+        }
+        if identity.backend == .vxlan && options.vxlanDataplane == .kernel {
             do throws(NetlinkError) {
-                kernel = try KernelVXLANDataplane(
+                return try KernelVXLANDataplane(
                     lease: lease,
                     vtepMAC: identity.vtepMAC,
                     context: context,
@@ -275,25 +310,24 @@ struct WeftdRunner {
                     description: "cannot set up the kernel vxlan device for \(lease.subnet): \(error)\(hint)"
                 )
             }
-            try await kernel.awaitFirstReconcileOrStop()
-            dataplane = kernel
-        } else {
-            let engine: Dataplane
-            do {
-                engine = try Dataplane(
-                    lease: lease,
-                    vtepMAC: identity.vtepMAC,
-                    context: context,
-                    subnets: subnets,
-                    keeper: manager,
-                    onFailure: onFailure
-                )
-            } catch {
-                throw WeftdError(description: "cannot start the engine for \(lease.subnet): \(error)")
-            }
-            try await engine.awaitFirstReconcileOrStop()
-            dataplane = engine
         }
+        do {
+            return try Dataplane(
+                lease: lease,
+                vtepMAC: identity.vtepMAC,
+                context: context,
+                subnets: subnets,
+                keeper: manager,
+                onFailure: onFailure
+            )
+        } catch {
+            throw WeftdError(description: "cannot start the engine for \(lease.subnet): \(error)")
+        }
+    }
+
+    /// Once the peers' first publication is in effect: installs the traffic rules, writes
+    /// subnet.env and marks the daemon ready.
+    private func becomeReady(_ lease: AcquiredLease, _ dataplane: any LeaseDataplane) async throws {
         // Before subnet.env and readiness, as flanneld installs its rules before writing it.
         await rules.install(for: lease)
         do {
@@ -308,12 +342,60 @@ struct WeftdRunner {
                 )
             )
         } catch {
-            await dataplane.stop()
             throw WeftdError(description: "\(error)")
         }
         context.status.attach(dataplane)
         markReady(lease, dataplane)
-        return dataplane
+    }
+
+    /// Follows the run's events for the running `dataplane` until one ends its generation; a
+    /// lease taken again for the same subnet and config only updates `current`.
+    private func follow(
+        _ events: inout AsyncStream<RunEvent>.Iterator,
+        serial: Int,
+        lease current: inout AcquiredLease,
+        dataplane: any LeaseDataplane
+    ) async -> GenerationEnd {
+        // Ends when the run is cancelled (SIGTERM): the iteration returns nil then.
+        while let event = await events.next() {
+            switch event {
+            case .dataplaneFailed(let failed, let reason):
+                guard failed == serial else { continue }
+                logger.error("the dataplane for \(current.subnet) stopped forwarding (\(reason)); rebuilding it")
+                rules.withdrawReady()
+                context.readiness.markNotReady("rebuilding the dataplane for \(current.subnet): \(reason)")
+                return .failed
+            case .lease(.acquired(let lease))
+            where lease.subnet == dataplane.subnet && lease.config == dataplane.config:
+                current = lease
+                if !context.readiness.current.isReady {
+                    logger.info("lease \(lease.subnet) taken again; the dataplane stayed up")
+                    markReady(lease, dataplane)
+                }
+            case .lease(.acquired(let lease)):
+                current = lease
+                if lease.subnet != dataplane.subnet {
+                    logger.error(
+                        "LEASE MOVED from \(dataplane.subnet) to \(lease.subnet): rebuilding the dataplane; containers addressed from \(dataplane.subnet) must be restarted"
+                    )
+                } else {
+                    logger.warning(
+                        "lease \(lease.subnet) taken again under a changed network config: rebuilding the dataplane"
+                    )
+                }
+                rules.withdrawReady()
+                context.readiness.markNotReady("rebuilding the dataplane for \(lease.subnet)")
+                return .leaseChanged(lease)
+            case .lease(.renewed):
+                break  // the lease manager logs renewals at debug level
+            case .lease(.lost(let lease, let reason)):
+                rules.withdrawReady()
+                context.markNotReady(
+                    "lease \(lease.subnet) lost (\(reason)); taking it again, the dataplane stays up meanwhile"
+                )
+            }
+        }
+        return .stopped
     }
 
     /// What the run loop reacts to.
@@ -339,43 +421,6 @@ struct WeftdRunner {
                 lastRebuild = now
             }
             return attempt == 0 ? .zero : Self.backoff.delay(attempt: attempt - 1)
-        }
-    }
-
-    /// Starts a dataplane for `lease` after the last one failed, and keeps trying (paced by
-    /// `pacing`, not ready meanwhile, each distinct error logged once) until one starts. Nil when
-    /// the run is cancelled first.
-    private func rebuild(
-        _ lease: AcquiredLease,
-        identity: Identity,
-        subnets: any SubnetManager,
-        manager: any LeaseKeeper,
-        pacing: inout RebuildPacing,
-        onFailure: @escaping @Sendable (String) -> Void
-    ) async -> (any LeaseDataplane)? {
-        var lastError: String?
-        while true {
-            let wait = pacing.next()
-            if wait > .zero {
-                do { try await Task.sleep(for: wait) } catch { return nil }
-            }
-            if Task.isCancelled { return nil }
-            do {
-                let dataplane = try await start(
-                    lease,
-                    identity: identity,
-                    subnets: subnets,
-                    manager: manager,
-                    onFailure: onFailure
-                )
-                logger.info("dataplane for \(lease.subnet) rebuilt")
-                return dataplane
-            } catch {
-                let text = "cannot rebuild the dataplane for \(lease.subnet): \(error); trying again"
-                if text != lastError { logger.error("\(text)") }
-                lastError = text
-                context.readiness.markNotReady(text)
-            }
         }
     }
 

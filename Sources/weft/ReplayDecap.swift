@@ -19,8 +19,8 @@ struct ReplayDecap: ParsableCommand {
             underlay are replayed as the engine carries them, when a lease in ROUTES.json has an \
             IPv6 subnet (10.244.1.0-24&fc00:0:0:1::-64), or always without --routes. A UDP GSO \
             super-frame (several datagrams of one UDP_SEGMENT send, seen whole on a veth) is cut \
-            into its datagrams (inner IPv4 only: one of inner IPv6 stays one datagram): the \
-            first one's length, from its inner IPv4 total length, is the segment size. A tunnel TSO \
+            into its datagrams: the first one's length, from its inner IPv4 total length or IPv6 \
+            payload length, is the segment size. A tunnel TSO \
             frame from a kernel VXLAN device is one datagram and gives one large inner packet, as \
             the receiving flannel.1 shows it. The outer UDP checksum is not checked: captures taken \
             on the host carry offload's partial sums. OUTPUT (link type RAW) gets the inner packets, \

@@ -176,7 +176,7 @@ let package = Package(
         // node mirror a list+watch keeps. The only I/O is reading kubeconfig, token and CA files.
         .target(
             name: "KubeModel",
-            dependencies: ["Config", "Addressing", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Config", "Addressing", "SystemCalls", .product(name: "Yams", package: "Yams")],
             path: "Sources/KubeModel"
         ),
 

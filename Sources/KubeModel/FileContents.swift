@@ -1,3 +1,5 @@
+import SystemCalls
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -18,10 +20,11 @@ enum FileContents {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
         while true {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw failure("read", path, errno)
+            let count: Int
+            do throws(SystemCallError) {
+                count = try SystemCall.read(descriptor, into: &chunk)
+            } catch {
+                throw failure("read", path, error.code)
             }
             if count == 0 { return bytes }
             bytes += chunk[0..<count]

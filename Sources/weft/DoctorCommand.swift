@@ -350,6 +350,7 @@ struct DoctorProbe {
             let others = chosen.others.filter { other in !Self.deviceNames.contains { other.hasPrefix($0 + " ") } }
             let requested =
                 !request.interfaces.isEmpty || !request.regexes.isEmpty || request.canReach != nil
+                || request.canReachIPv6 != nil
                 || request.publicIP != nil
             return .success(
                 DoctorFacts.Interface(

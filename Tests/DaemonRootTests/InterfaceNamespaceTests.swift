@@ -64,6 +64,9 @@ import Testing
             ["addr", "add", "198.19.0.2/24", "dev", "wb"],
             ["addr", "add", "198.19.7.7/24", "dev", "wb"],
             ["route", "add", "default", "via", "198.19.0.1", "dev", "wb"],
+            ["addr", "add", "2001:db8:a::2/64", "dev", "wa", "nodad"],
+            ["addr", "add", "2001:db8:b::2/64", "dev", "wb", "nodad"],
+            ["-6", "route", "add", "2001:db8:77::/48", "via", "2001:db8:a::1", "dev", "wa"],
         ] {
             try run(["-n", name] + command)
         }
@@ -138,6 +141,11 @@ import Testing
                     "holds --public-ip=198.19.7.7"
                 ),
             ]
+            // An IPv6 target: the interface its route leaves through, and that source as the IPv6 address.
+            let byIPv6 = try Self.select(InterfaceRequest(canReachIPv6: IPv6Address("2001:db8:77::1")!), in: namespace)
+            #expect(byIPv6.name == "wa" && byIPv6.address == IPv4Address(198, 18, 0, 2), "\(byIPv6)")
+            #expect(byIPv6.ipv6Address == IPv6Address("2001:db8:a::2"), "\(byIPv6)")
+            #expect(byIPv6.reason.contains("--iface-can-reach=2001:db8:77::1 leaves through it from 2001:db8:a::2"))
             for (request, name, index, mtu, address, reason) in cases {
                 let chosen = try Self.select(request, in: namespace)
                 #expect(chosen.name == name, "\(request)")

@@ -69,6 +69,9 @@ import Testing
         Row(flag: "iface", value: "eth1") { $0.interfaces == ["eth1"] },
         Row(flag: "iface-regex", value: "^veth[0-9]$") { $0.interfaceRegexes == ["^veth[0-9]$"] },
         Row(flag: "iface-can-reach", value: "198.18.0.9") { $0.interfaceCanReach == IPv4Address(198, 18, 0, 9) },
+        Row(flag: "iface-can-reach", value: "2001:db8::9") {
+            $0.interfaceCanReachIPv6 == IPv6Address("2001:db8::9") && $0.interfaceCanReach == nil
+        },
         Row(flag: "public-ip", value: "198.19.1.2") { $0.publicIP == IPv4Address(198, 19, 1, 2) },
         Row(flag: "subnet-file", value: "/tmp/weft/subnet.env") { $0.subnetFile == "/tmp/weft/subnet.env" },
         Row(flag: "subnet-lease-renew-margin", value: "90") { $0.subnetLeaseRenewMargin == .seconds(90 * 60) },
@@ -241,6 +244,7 @@ import Testing
         Bad([], ["FLANNELD_PUBLIC_IPV6": "::"], names: "FLANNELD_PUBLIC_IPV6 (--public-ipv6)", fix: "unicast IPv6"),
         Bad(["--public-ip=198.18.0.256"], names: "--public-ip", fix: "--public-ip=198.18.0.1"),
         Bad(["--iface-can-reach=nowhere"], names: "--iface-can-reach", fix: "--iface-can-reach=198.18.0.1"),
+        Bad(["--iface-can-reach=ff02::1"], names: "--iface-can-reach", fix: "--iface-can-reach=198.18.0.1"),
         Bad(["--iface-regex=eth[0-"], names: "--iface-regex", fix: "--iface-regex="),
         Bad(["--ip-masq=yes"], names: "--ip-masq", fix: "--ip-masq=false"),
         Bad([], ["FLANNELD_IP_MASQ": "on"], names: "FLANNELD_IP_MASQ (--ip-masq)", fix: "--ip-masq=true"),

@@ -41,8 +41,22 @@ import Testing
         HostRoute(interface: "eth0", destination: IPv4Prefix("0.0.0.0/0")!, gateway: v4("198.18.0.1"))
     ]
 
-    static func select(_ request: InterfaceRequest) throws -> ExternalInterface {
-        try InterfaceSelector.select(request, interfaces: host, routes: routes)
+    static func select(_ request: InterfaceRequest, reach: IPv6Address? = nil) throws -> ExternalInterface {
+        try InterfaceSelector.select(request, interfaces: host, routes: routes, reachSourceIPv6: reach)
+    }
+
+    @Test func canReachAnIPv6TargetChoosesTheInterfaceAndTheIPv6AddressHoldingTheSource() throws {
+        let request = InterfaceRequest(canReachIPv6: Self.v6("2001:db8:1:ff::1"))
+        let chosen = try Self.select(request, reach: Self.v6("2001:db8:1::3"))
+        #expect(chosen.name == "eth1" && chosen.address == Self.v4("198.19.0.2"))
+        #expect(chosen.ipv6Address == Self.v6("2001:db8:1::3") && chosen.publicIPv6 == Self.v6("2001:db8:1::3"))
+        #expect(chosen.reason.contains("--iface-can-reach=2001:db8:1:ff::1 leaves through it from 2001:db8:1::3"))
+        // A source no interface holds (no route, say) is refused, naming the target.
+        #expect(
+            throws: InterfaceSelectionError(
+                "--iface-can-reach=2001:db8:1:ff::1: no local interface holds the source address toward it; check the routes or use --iface"
+            )
+        ) { try Self.select(request, reach: Self.v6("2001:db8:9::9")) }
     }
 
     @Test func theChosenInterfacesFirstGlobalAddressIsItsIPv6Address() throws {

@@ -78,35 +78,62 @@ public enum HostNetwork {
     /// The source address the kernel would use toward `destination`: connect() on a UDP socket
     /// picks the route and source without sending anything (what `ip route get` reports).
     public static func sourceAddress(toward destination: IPv4Address) throws(Failure) -> IPv4Address {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket failed: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
         var target = sockaddr_in()
         target.sin_family = sa_family_t(AF_INET)
         target.sin_port = UInt16(9).bigEndian  // discard; nothing is sent
         target.sin_addr.s_addr = destination.networkOrder
-        let connected = withUnsafePointer(to: &target) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
+        let local = try connectedSource(AF_INET, target, destination: destination)
+        return IPv4Address(networkOrder: local.sin_addr.s_addr)
+    }
+
+    /// The same toward an IPv6 destination.
+    public static func sourceAddress(toward destination: IPv6Address) throws(Failure) -> IPv6Address {
+        var target = sockaddr_in6()
+        target.sin6_family = sa_family_t(AF_INET6)
+        target.sin6_port = UInt16(9).bigEndian
+        withUnsafeMutableBytes(of: &target.sin6_addr) { $0.copyBytes(from: destination.networkBytes) }
+        let local = try connectedSource(AF_INET6, target, destination: destination)
+        return withUnsafeBytes(of: local.sin6_addr) { IPv6Address(networkBytes: $0)! }
+    }
+
+    /// Connects a UDP socket of `family` to `target` (a sockaddr_in or sockaddr_in6) and returns
+    /// the local address the kernel bound, of the same type.
+    private static func connectedSource<SocketAddress>(
+        _ family: Int32,
+        _ target: SocketAddress,
+        destination: any IPAddress
+    ) throws(Failure) -> SocketAddress {
+        let fd = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket failed: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let size = socklen_t(MemoryLayout<SocketAddress>.size)
+        let connected = withUnsafeBytes(of: target) {
+            connect(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), size)
         }
         guard connected == 0 else {
             throw Failure(
                 description: "no route to --iface-can-reach=\(destination): \(String(cString: strerror(errno)))"
             )
         }
-        var local = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &local) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        var local = target
+        var length = size
+        let named = withUnsafeMutableBytes(of: &local) {
+            getsockname(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
         }
         guard named == 0 else { throw Failure(description: "getsockname failed: \(String(cString: strerror(errno)))") }
-        return IPv4Address(networkOrder: local.sin_addr.s_addr)
+        return local
     }
 
     /// Reads this namespace and runs InterfaceSelector on it.
     public static func selectInterface(_ request: InterfaceRequest) throws -> ExternalInterface {
         let reach = try request.canReach.map { (target) throws(Failure) in try sourceAddress(toward: target) }
-        return try InterfaceSelector.select(request, interfaces: interfaces(), routes: routes(), reachSource: reach)
+        let reachIPv6 = try request.canReachIPv6.map { (target) throws(Failure) in try sourceAddress(toward: target) }
+        return try InterfaceSelector.select(
+            request,
+            interfaces: interfaces(),
+            routes: routes(),
+            reachSource: reach,
+            reachSourceIPv6: reachIPv6
+        )
     }
 }

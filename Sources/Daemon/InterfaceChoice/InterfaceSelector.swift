@@ -3,23 +3,26 @@ import Addressing
 /// flanneld's LookupExtIface, without the kernel: every --iface in order (an IPv4 or IPv6 address
 /// selects the interface holding it, anything else is a name; the first that exists wins), then
 /// every --iface-regex (tested against all IPv4 addresses, then all IPv6 addresses, then all
-/// names), then --iface-can-reach, then --public-ip's (else --public-ipv6's) own interface, and
+/// names), then --iface-can-reach (an IPv6 target names the IPv6 address too), then --public-ip's (else --public-ipv6's) own interface, and
 /// with none of these the default route's interface. The IPv6 address is the one an --iface or
 /// --iface-regex named, else the interface's first usable one, as flanneld takes it.
 public enum InterfaceSelector {
-    /// `reachSource` is the source address the kernel picks toward `request.canReach` (HostNetwork
-    /// computes it; ignored without --iface-can-reach).
+    /// `reachSource` is the source address the kernel picks toward `request.canReach`, and
+    /// `reachSourceIPv6` toward `request.canReachIPv6` (HostNetwork computes them; ignored without
+    /// --iface-can-reach).
     public static func select(
         _ request: InterfaceRequest,
         interfaces: [HostInterface],
         routes: [HostRoute],
-        reachSource: IPv4Address? = nil
+        reachSource: IPv4Address? = nil,
+        reachSourceIPv6: IPv6Address? = nil
     ) throws(InterfaceSelectionError) -> ExternalInterface {
         let (interface, address, reason, ipv6Named) = try choose(
             request,
             interfaces: interfaces,
             routes: routes,
-            reachSource: reachSource
+            reachSource: reachSource,
+            reachSourceIPv6: reachSourceIPv6
         )
         guard let address else {
             throw InterfaceSelectionError(
@@ -53,7 +56,8 @@ public enum InterfaceSelector {
         _ request: InterfaceRequest,
         interfaces: [HostInterface],
         routes: [HostRoute],
-        reachSource: IPv4Address?
+        reachSource: IPv4Address?,
+        reachSourceIPv6: IPv6Address?
     ) throws(InterfaceSelectionError) -> (HostInterface, IPv4Address?, String, ipv6: IPv6Address?) {
         func holding(_ address: IPv4Address) -> HostInterface? {
             interfaces.first { $0.addresses.contains(address) }
@@ -112,13 +116,21 @@ public enum InterfaceSelector {
             )
         }
 
+        func unreachable(_ target: any IPAddress) -> InterfaceSelectionError {
+            InterfaceSelectionError(
+                "--iface-can-reach=\(target): no local interface holds the source address toward it; check the routes or use --iface"
+            )
+        }
         if let target = request.canReach {
-            guard let source = reachSource, let interface = holding(source) else {
-                throw InterfaceSelectionError(
-                    "--iface-can-reach=\(target): no local interface holds the source address toward it; check the routes or use --iface"
-                )
-            }
+            guard let source = reachSource, let interface = holding(source) else { throw unreachable(target) }
             return (interface, source, "--iface-can-reach=\(target) leaves through it from \(source)", nil)
+        }
+        if let target = request.canReachIPv6 {
+            guard let source = reachSourceIPv6, let interface = holding(source) else { throw unreachable(target) }
+            return (
+                interface, interface.preferredAddress, "--iface-can-reach=\(target) leaves through it from \(source)",
+                source
+            )
         }
 
         if let publicIP = request.publicIP {

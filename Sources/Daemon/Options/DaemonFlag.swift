@@ -260,9 +260,23 @@ struct DaemonFlag: Sendable {
             .string,
             "IP",
             example: "198.18.0.1",
-            "use the interface and source address the kernel would use to reach this IPv4 address"
+            "use the interface and source address the kernel would use to reach this IPv4 or IPv6 address"
         ) { options, value, variable throws(DaemonOptionsError) in
-            options.interfaceCanReach = try address(value, flag: "--iface-can-reach", variable: variable)
+            if let address = IPv6Address(value), HostInterface.isUnicast(address) {
+                options.interfaceCanReachIPv6 = address
+                options.interfaceCanReach = nil
+                return
+            }
+            guard let address = IPv4Address(value) else {
+                throw DaemonOptionsError(
+                    flag: "--iface-can-reach",
+                    environmentVariable: variable,
+                    problem:
+                        "\(DaemonOptionsError.show(value)) is not a unicast IPv4 or IPv6 address; write e.g. --iface-can-reach=198.18.0.1"
+                )
+            }
+            options.interfaceCanReach = address
+            options.interfaceCanReachIPv6 = nil
         },
         DaemonFlag(
             "public-ip",

@@ -42,7 +42,10 @@ public struct DaemonOptions: Equatable, Sendable {
     public var interfaces: [String] = []
     /// --iface-regex, in order, validated as regular expressions; tried after every --iface.
     public var interfaceRegexes: [String] = []
+    /// --iface-can-reach: the interface (and source address) the kernel would use toward it; an
+    /// IPv6 target chooses the interface and its IPv6 address. At most one is set: the last given.
     public var interfaceCanReach: IPv4Address?
+    public var interfaceCanReachIPv6: IPv6Address?
     /// The address other hosts send to; nil means the chosen interface's address.
     public var publicIP: IPv4Address?
     /// --public-ipv6: the IPv6 address a dual-stack lease advertises; nil means the interface's.

@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import TestSupport
 import TestThreads
+import Testing
 
 /// A UDP socket bound to `address`:`port` (0: any port), made in the calling thread's namespace.
 /// The caller closes it.
@@ -120,6 +121,18 @@ final class NamespaceProcess {
         let rest = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: pending + [UInt8](rest), as: UTF8.self))
+    }
+
+    /// SIGTERM, then the JSON report `weft dataplane` prints as it stops, which must exit 0.
+    func stopAndReport(sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+        process.terminate()
+        let (status, output) = finish()
+        #expect(status == 0, "\(output)", sourceLocation: sourceLocation)
+        return try #require(
+            try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
+            "\(output)",
+            sourceLocation: sourceLocation
+        )
     }
 
     func stop() {

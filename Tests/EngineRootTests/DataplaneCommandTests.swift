@@ -4,19 +4,11 @@ import Foundation
 import TestThreads
 import Testing
 
-/// The built `weft` next to this test bundle (`swift build --build-tests` builds both), or nil.
-let weftExecutable: String? = {
-    guard let bundle = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
-    let path = URL(fileURLWithPath: bundle).deletingLastPathComponent().appendingPathComponent("weft").path
-    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
-}()
-
 /// `weft dataplane` as the benchmark harness runs it: the ready line, SIGTERM, the JSON counters,
 /// the TUN gone afterwards. Batch size 1 on both hosts: one packet per syscall still forwards.
 @Suite(
     .ownThread,
-    .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
-    .enabled(if: weftExecutable != nil, "no weft executable next to the test bundle: run swift build --build-tests"),
+    .weftDataplaneRuns,
     .serialized,
     .timeLimit(.minutes(1))
 )
@@ -72,13 +64,7 @@ struct DataplaneCommandTests {
                 "weft dataplane --batch 1: ping RTT avg A→B \(there.averageRTT ?? -1) ms, B→A \(back.averageRTT ?? -1) ms"
             )
 
-            processA.process.terminate()
-            let (status, output) = processA.finish()
-            #expect(status == 0)
-            let report = try #require(
-                try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
-                "\(output)"
-            )
+            let report = try processA.stopAndReport()
             #expect(report["engine"] as? String == "mmsg")
             #expect(report["workers"] as? Int == 1)
             let drops = try #require(report["drops"] as? [String: Int])
@@ -88,7 +74,7 @@ struct DataplaneCommandTests {
             let traffic = try #require(report["traffic"] as? [String: Int])
             #expect(traffic["icmp_replies"] == 1)
             // A sent 5 requests and 5 replies to B, and received as many.
-            let peer = try #require((report["peers"] as? [String: [String: Int]])?["198.18.0.2"], "\(output)")
+            let peer = try #require((report["peers"] as? [String: [String: Int]])?["198.18.0.2"], "\(report)")
             #expect(peer["sent_packets"] == 10 && peer["received_packets"] == 10, "\(peer)")
             #expect(peer["sent_bytes"] == 10 * 84 && peer["received_bytes"] == 10 * 84, "\(peer)")
             #expect(traffic["wire_sent_packets"] == 10 && traffic["wire_received_packets"] == 10)
@@ -130,14 +116,8 @@ struct DataplaneCommandTests {
             let flooded = try #require(residentBytes(of: pid))
             let overflow = try TwoHostBed.receiveBufferErrors(bed.hostA) - overflowBefore
 
-            dataplane.process.terminate()
-            let (status, output) = dataplane.finish()
-            #expect(status == 0)
             // The floods did reach the engine: every datagram the socket took was dropped by reason.
-            let report = try #require(
-                try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
-                "\(output)"
-            )
+            let report = try dataplane.stopAndReport()
             let drops = try #require(report["drops"] as? [String: Int])
             #expect(
                 UInt64(drops.values.reduce(0, +)) == UInt64(2 * datagrams) - overflow,
@@ -156,19 +136,11 @@ struct DataplaneCommandTests {
     }
 
     @Test func badArgumentsFailWithOneLine() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: weftExecutable!)
-        process.arguments = [
+        let (status, output) = try runWeft([
             "dataplane", "--network", "10.244.0.0/16", "--subnet", "10.245.1.0/24", "--public-ip", "127.0.0.1",
             "--engine", "mmsg", "--tun", "weft-bad-args",
-        ]
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 1)
+        ])
+        #expect(status == 1)
         #expect(
             output
                 == "weft: engine configuration subnet 10.245.1.0/24 lies outside the network 10.244.0.0/16: Invalid argument (errno 22)\n"

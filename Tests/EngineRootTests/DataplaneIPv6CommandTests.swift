@@ -9,8 +9,7 @@ import Testing
 /// containers, and the one-line refusals of IPv6 flags that do not fit together.
 @Suite(
     .ownThread,
-    .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
-    .enabled(if: weftExecutable != nil, "no weft executable next to the test bundle: run swift build --build-tests"),
+    .weftDataplaneRuns,
     .serialized,
     .timeLimit(.minutes(1))
 )
@@ -59,19 +58,13 @@ struct DataplaneIPv6CommandTests {
             let ipv4 = try ping(from: bed.containerA, TwoHostBed.containerAddressB, count: 2)
             #expect(ipv4.received == 2, "\(ipv4.output)")
 
-            processA.process.terminate()
-            let (status, output) = processA.finish()
-            #expect(status == 0)
-            let report = try #require(
-                try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
-                "\(output)"
-            )
+            let report = try processA.stopAndReport()
             // A sent 5 echo requests and 5 replies over IPv6 (104 bytes: 40 + 8 + 56) and 2 IPv4
             // requests (84 bytes) to B, and received as many; vxlan adds 22 bytes of VXLAN and inner
             // Ethernet to each.
             let framing = backend == "vxlan" ? 22 : 0
             let bytes = 10 * (104 + framing) + 2 * (84 + framing)
-            let peer = try #require((report["peers"] as? [String: [String: Int]])?["198.18.0.2"], "\(output)")
+            let peer = try #require((report["peers"] as? [String: [String: Int]])?["198.18.0.2"], "\(report)")
             #expect(peer["sent_packets"] == 12 && peer["received_packets"] == 12, "\(peer)")
             #expect(peer["sent_bytes"] == bytes && peer["received_bytes"] == bytes, "\(peer)")
             let drops = try #require(report["drops"] as? [String: Int])
@@ -122,7 +115,7 @@ struct DataplaneIPv6CommandTests {
     /// Each refused with one line before a device exists: none named weft-bad-ipv6 is left behind.
     @Test(arguments: refusals)
     func ipv6ArgumentsAreRefusedWithOneLine(_ extra: [String], _ expected: String) throws {
-        let (status, output) = try DataplaneVXLANCommandTests.runWeft(
+        let (status, output) = try runWeft(
             [
                 "dataplane", "--network", "10.244.0.0/16", "--subnet", "10.244.1.0/24", "--public-ip", "127.0.0.1",
                 "--engine", "mmsg", "--tun", "weft-bad-ipv6",

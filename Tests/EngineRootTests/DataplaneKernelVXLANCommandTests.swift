@@ -9,8 +9,7 @@ import Testing
 /// after SIGTERM, and the refusals that come before anything in the kernel is touched.
 @Suite(
     .ownThread,
-    .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
-    .enabled(if: weftExecutable != nil, "no weft executable next to the test bundle: run swift build --build-tests"),
+    .weftDataplaneRuns,
     .serialized,
     .timeLimit(.minutes(1))
 )
@@ -94,13 +93,7 @@ struct DataplaneKernelVXLANCommandTests {
             let back = try ping(from: bed.containerB, TwoHostBed.containerAddressA, count: 3)
             #expect(back.received == 3, "\(back.output)")
 
-            processA.process.terminate()
-            let (status, output) = processA.finish()
-            #expect(status == 0)
-            let report = try #require(
-                try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
-                "\(output)"
-            )
+            let report = try processA.stopAndReport()
             #expect(report["engine"] as? String == "kernel" && report["device"] as? String == "flannel.1", "\(report)")
             #expect(report["peers"] as? Int == 1 && report["entries_written"] as? Int == 3, "\(report)")
             let entries = try #require(report["entries"] as? [String: [String]], "\(report)")
@@ -145,7 +138,7 @@ struct DataplaneKernelVXLANCommandTests {
     @Test(arguments: refusals)
     func kernelArgumentsAreRefusedWithOneLine(_ extra: [String], _ expected: String) throws {
         let publicIP = extra.contains("--public-ip") ? [] : ["--public-ip", "127.0.0.1"]
-        let (status, output) = try DataplaneVXLANCommandTests.runWeft(
+        let (status, output) = try runWeft(
             [
                 "dataplane", "--vxlan-dataplane", "kernel", "--network", "10.244.0.0/16", "--subnet", "10.244.1.0/24",
                 "--tun", "weft-bad-kernel",

@@ -7,8 +7,7 @@ import Testing
 /// `weft dataplane --backend vxlan` as the benchmark harness runs it, and its argument refusals.
 @Suite(
     .ownThread,
-    .enabled(if: TestNamespace.missing == nil, "\(TestNamespace.missing ?? "")"),
-    .enabled(if: weftExecutable != nil, "no weft executable next to the test bundle: run swift build --build-tests"),
+    .weftDataplaneRuns,
     .serialized,
     .timeLimit(.minutes(1))
 )
@@ -71,17 +70,11 @@ struct DataplaneVXLANCommandTests {
             let back = try ping(from: bed.containerB, TwoHostBed.containerAddressA, count: 3)
             #expect(back.received == 3, "\(back.output)")
 
-            processA.process.terminate()
-            let (status, output) = processA.finish()
-            #expect(status == 0)
-            let report = try #require(
-                try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
-                "\(output)"
-            )
+            let report = try processA.stopAndReport()
             let drops = try #require(report["drops"] as? [String: Int])
             #expect(drops.values.allSatisfy { $0 == 0 }, "\(drops)")
             // 3 requests and 3 replies each way, each an 84-byte ping plus 22 bytes of VXLAN and inner Ethernet.
-            let peer = try #require((report["peers"] as? [String: [String: Int]])?["198.18.0.2"], "\(output)")
+            let peer = try #require((report["peers"] as? [String: [String: Int]])?["198.18.0.2"], "\(report)")
             #expect(peer["sent_packets"] == 6 && peer["received_packets"] == 6, "\(peer)")
             #expect(peer["sent_bytes"] == 6 * 106 && peer["received_bytes"] == 6 * 106, "\(peer)")
         }
@@ -101,7 +94,7 @@ struct DataplaneVXLANCommandTests {
 
     @Test(arguments: refusals)
     func vxlanArgumentsAreRefusedWithOneLine(_ extra: [String], _ expected: String) throws {
-        let (status, output) = try Self.runWeft(
+        let (status, output) = try runWeft(
             [
                 "dataplane", "--backend", "vxlan", "--network", "10.244.0.0/16", "--subnet", "10.244.1.0/24",
                 "--public-ip", "127.0.0.1", "--engine", "mmsg", "--tun", "weft-bad-vxlan",
@@ -112,7 +105,7 @@ struct DataplaneVXLANCommandTests {
     }
 
     @Test func udpPeersTakeNoVtepMAC() throws {
-        let (status, output) = try Self.runWeft([
+        let (status, output) = try runWeft([
             "dataplane", "--network", "10.244.0.0/16", "--subnet", "10.244.1.0/24",
             "--public-ip", "127.0.0.1", "--engine", "mmsg", "--tun", "weft-bad-udp",
             "--peer", "10.244.2.0/24=198.18.0.2,02:00:c6:12:00:02",
@@ -121,19 +114,5 @@ struct DataplaneVXLANCommandTests {
         #expect(
             output == "weft: --peer 10.244.2.0/24=198.18.0.2,02:00:c6:12:00:02: a VtepMAC is for --backend vxlan only\n"
         )
-    }
-
-    /// `weft arguments…` to completion: exit status and standard error.
-    static func runWeft(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: weftExecutable!)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
     }
 }

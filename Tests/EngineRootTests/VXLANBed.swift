@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import Glibc
 import Routes
+import TestSupport
 import TestThreads
 
 /// The vxlan backend on `TwoHostBed`: a Weft engine or a kernel flannel.1 on either host, and
@@ -204,7 +205,10 @@ func iperf3(
 ) throws -> Double {
     let serverProcess = try server.start(["iperf3", "-s", "-1", "-B", "\(address)"])
     defer { end(serverProcess) }
-    Thread.sleep(forTimeInterval: 0.5)
+    let listening = waitFor(.seconds(10), interval: .milliseconds(20)) {
+        ((try? TwoHostBed.execute(server, ["ss", "-Hltn", "src", "\(address):5201"]))?.1 ?? "").contains(":5201")
+    }
+    guard listening != nil else { throw TestFailure("iperf3 -s on \(address) did not listen") }
     // SIGKILL: children inherit the test runner's blocked SIGTERM.
     let (status, output) = try TwoHostBed.execute(
         client,

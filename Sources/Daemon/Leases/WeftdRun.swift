@@ -241,9 +241,8 @@ struct WeftdRunner {
         }
         let dataplane: any LeaseDataplane
         if identity.backend == .hostGateway {
-            let hostGateway: HostGatewayDataplane
             do {
-                hostGateway = try HostGatewayDataplane(
+                dataplane = try HostGatewayDataplane(
                     lease: lease,
                     context: context,
                     subnets: subnets,
@@ -252,12 +251,9 @@ struct WeftdRunner {
             } catch {
                 throw WeftdError(description: "cannot start host-gw routing for \(lease.subnet): \(error)")
             }
-            try await hostGateway.awaitFirstReconcileOrStop()
-            dataplane = hostGateway
         } else if identity.backend == .vxlan && options.vxlanDataplane == .kernel {
-            let kernel: KernelVXLANDataplane
             do throws(NetlinkError) {
-                kernel = try KernelVXLANDataplane(
+                dataplane = try KernelVXLANDataplane(
                     lease: lease,
                     vtepMAC: identity.vtepMAC,
                     context: context,
@@ -275,12 +271,9 @@ struct WeftdRunner {
                     description: "cannot set up the kernel vxlan device for \(lease.subnet): \(error)\(hint)"
                 )
             }
-            try await kernel.awaitFirstReconcileOrStop()
-            dataplane = kernel
         } else {
-            let engine: Dataplane
             do {
-                engine = try Dataplane(
+                dataplane = try Dataplane(
                     lease: lease,
                     vtepMAC: identity.vtepMAC,
                     context: context,
@@ -291,9 +284,8 @@ struct WeftdRunner {
             } catch {
                 throw WeftdError(description: "cannot start the engine for \(lease.subnet): \(error)")
             }
-            try await engine.awaitFirstReconcileOrStop()
-            dataplane = engine
         }
+        try await dataplane.awaitFirstReconcileOrStop()
         // Before subnet.env and readiness, as flanneld installs its rules before writing it.
         await rules.install(for: lease)
         do {

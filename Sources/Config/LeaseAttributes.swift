@@ -130,29 +130,31 @@ public struct LeaseAttributes: Equatable, Sendable {
 
     /// The vxlan fields of BackendData, for a lease whose BackendType is "vxlan".
     public func vxlanData() throws(ConfigError) -> VXLANLeaseData {
-        guard let backendData else {
-            throw ConfigError(
-                source: "lease",
-                field: "BackendData",
-                problem:
-                    "BackendData is missing, so the peer's VtepMAC is unknown; the peer must publish {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}"
-            )
-        }
-        return try VXLANLeaseData.parse(backendData)
+        try Self.vxlanData(backendData, field: "BackendData", mac: "VtepMAC", peer: "the peer")
     }
 
     /// The vxlan fields of BackendV6Data, for a dual-stack vxlan lease: the peer's flannel-v6
     /// device.
     public func vxlanV6Data() throws(ConfigError) -> VXLANLeaseData {
-        guard let backendV6Data else {
+        try Self.vxlanData(backendV6Data, field: "BackendV6Data", mac: "IPv6 VtepMAC", peer: "a dual-stack vxlan peer")
+    }
+
+    /// `data`, the raw JSON of `field`, read as vxlan's; a lease without it leaves `peer`'s `mac` unknown.
+    private static func vxlanData(
+        _ data: String?,
+        field: String,
+        mac: String,
+        peer: String
+    ) throws(ConfigError) -> VXLANLeaseData {
+        guard let data else {
             throw ConfigError(
                 source: "lease",
-                field: "BackendV6Data",
+                field: field,
                 problem:
-                    "BackendV6Data is missing, so the peer's IPv6 VtepMAC is unknown; a dual-stack vxlan peer must publish {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}"
+                    "\(field) is missing, so the peer's \(mac) is unknown; \(peer) must publish {\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}"
             )
         }
-        return try VXLANLeaseData.parse(backendV6Data, field: "BackendV6Data")
+        return try VXLANLeaseData.parse(data, field: field)
     }
 }
 

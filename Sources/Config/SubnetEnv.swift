@@ -68,33 +68,23 @@ public struct SubnetEnv: Equatable, Sendable {
             guard let line = found[key], !line.value.isEmpty else { return nil }
             return (line.value, ConfigError.Maker(source: "\(file) line \(line.number)", field: key))
         }
-        func cidr(_ key: String, example: String) throws(ConfigError) -> IPv4Prefix? {
+        /// `Prefix`'s CIDR at `key`; `family` ("IPv4", "IPv6") names it in the error.
+        func cidr<Prefix: IPPrefix>(_ key: String, _ family: String, example: String) throws(ConfigError) -> Prefix? {
             guard let (text, refuse) = value(key) else { return nil }
             guard !text.contains(",") else { return nil }
-            guard let prefix = IPv4Prefix(text) else {
+            guard let prefix = Prefix(text) else {
                 throw refuse(
-                    "\(key)=\(ConfigError.show(text)) is not an IPv4 CIDR; write e.g. \(key)=\(example) or delete the file to start afresh"
-                )
-            }
-            return prefix
-        }
-
-        func ipv6CIDR(_ key: String, example: String) throws(ConfigError) -> IPv6Prefix? {
-            guard let (text, refuse) = value(key) else { return nil }
-            guard !text.contains(",") else { return nil }
-            guard let prefix = IPv6Prefix(text) else {
-                throw refuse(
-                    "\(key)=\(ConfigError.show(text)) is not an IPv6 CIDR; write e.g. \(key)=\(example) or delete the file to start afresh"
+                    "\(key)=\(ConfigError.show(text)) is not an \(family) CIDR; write e.g. \(key)=\(example) or delete the file to start afresh"
                 )
             }
             return prefix
         }
 
         var env = SubnetEnv(network: nil, subnet: nil, mtu: nil, ipMasq: nil)
-        env.network = try cidr("FLANNEL_NETWORK", example: "10.244.0.0/16")
-        env.subnet = try cidr("FLANNEL_SUBNET", example: "10.244.34.1/24")
-        env.ipv6Network = try ipv6CIDR("FLANNEL_IPV6_NETWORK", example: "fc00::/48")
-        env.ipv6Subnet = try ipv6CIDR("FLANNEL_IPV6_SUBNET", example: "fc00:0:0:5::1/64")
+        env.network = try cidr("FLANNEL_NETWORK", "IPv4", example: "10.244.0.0/16")
+        env.subnet = try cidr("FLANNEL_SUBNET", "IPv4", example: "10.244.34.1/24")
+        env.ipv6Network = try cidr("FLANNEL_IPV6_NETWORK", "IPv6", example: "fc00::/48")
+        env.ipv6Subnet = try cidr("FLANNEL_IPV6_SUBNET", "IPv6", example: "fc00:0:0:5::1/64")
         if let (text, refuse) = value("FLANNEL_MTU") {
             guard let mtu = Int(text), (68...65535).contains(mtu), text.first != "+" else {
                 throw refuse(

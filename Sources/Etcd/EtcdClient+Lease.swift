@@ -29,11 +29,10 @@ extension EtcdClient {
     /// Renews `lease` once; returns its new TTL in seconds, or nil if etcd no longer has it
     /// (expired or revoked: the keys attached to it are gone and a new lease must be granted).
     public func keepAliveOnce(lease: LeaseID) async throws(EtcdError) -> Int64? {
-        let chunk = try await transport.call(
+        let chunk = try await leaseCall(
             "keep lease \(lease) alive",
-            path: "/v3/lease/keepalive",
-            body: Wire.LeaseIDRequest(ID: GatewayInt64(lease.value)),
-            safety: .idempotent,
+            "/v3/lease/keepalive",
+            lease,
             as: Wire.LeaseKeepAliveChunk.self
         )
         if let error = chunk.error {
@@ -53,27 +52,36 @@ extension EtcdClient {
 
     /// Revokes `lease`, deleting every key attached to it. Revoking an unknown lease throws `.server(code: 5)`.
     public func revokeLease(_ lease: LeaseID) async throws(EtcdError) {
-        _ = try await transport.call(
-            "revoke lease \(lease)",
-            path: "/v3/lease/revoke",
-            body: Wire.LeaseIDRequest(ID: GatewayInt64(lease.value)),
-            safety: .idempotent,
-            as: Wire.Empty.self
-        )
+        _ = try await leaseCall("revoke lease \(lease)", "/v3/lease/revoke", lease, as: Wire.Empty.self)
     }
 
     /// The time left on `lease`, or nil if it expired or never existed (etcd answers TTL -1).
     public func timeToLive(lease: LeaseID) async throws(EtcdError) -> LeaseTimeToLive? {
-        let response = try await transport.call(
+        let response = try await leaseCall(
             "lease \(lease) time-to-live",
-            path: "/v3/lease/timetolive",
-            body: Wire.LeaseIDRequest(ID: GatewayInt64(lease.value)),
-            safety: .idempotent,
+            "/v3/lease/timetolive",
+            lease,
             as: Wire.LeaseTimeToLiveResponse.self
         )
         // Under a second left reads TTL 0, which the gateway omits; only an explicit -1 means gone.
         let ttl = response.TTL?.value ?? 0
         guard ttl >= 0 else { return nil }
         return LeaseTimeToLive(ttl: ttl, grantedTTL: response.grantedTTL?.value ?? 0)
+    }
+
+    /// The call every lease request but the grant makes: `lease`'s ID to `path`, safe to retry.
+    private func leaseCall<Response: Decodable>(
+        _ operation: String,
+        _ path: String,
+        _ lease: LeaseID,
+        as type: Response.Type
+    ) async throws(EtcdError) -> Response {
+        try await transport.call(
+            operation,
+            path: path,
+            body: Wire.LeaseIDRequest(ID: GatewayInt64(lease.value)),
+            safety: .idempotent,
+            as: type
+        )
     }
 }

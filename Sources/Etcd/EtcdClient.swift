@@ -77,14 +77,7 @@ public final class EtcdClient: Sendable {
 
     /// The key if it exists (an empty `kvs` otherwise), with the store's revision.
     public func get(_ key: String) async throws(EtcdError) -> RangeResult {
-        let response = try await transport.call(
-            "get \(key)",
-            path: "/v3/kv/range",
-            body: Wire.RangeRequest(key: GatewayBytes(key)),
-            safety: .idempotent,
-            as: Wire.RangeResponse.self
-        )
-        return RangeResult(response)
+        try await range(Wire.RangeRequest(key: GatewayBytes(key)), "get \(key)")
     }
 
     /// Every key starting with `prefix`, in key order, with the store's revision.
@@ -93,14 +86,19 @@ public final class EtcdClient: Sendable {
             key: GatewayBytes(prefix),
             range_end: GatewayBytes(prefixRangeEnd(Array(prefix.utf8)))
         )
-        let response = try await transport.call(
-            "range \(prefix)",
-            path: "/v3/kv/range",
-            body: request,
-            safety: .idempotent,
-            as: Wire.RangeResponse.self
+        return try await range(request, "range \(prefix)")
+    }
+
+    private func range(_ request: Wire.RangeRequest, _ operation: String) async throws(EtcdError) -> RangeResult {
+        RangeResult(
+            try await transport.call(
+                operation,
+                path: "/v3/kv/range",
+                body: request,
+                safety: .idempotent,
+                as: Wire.RangeResponse.self
+            )
         )
-        return RangeResult(response)
     }
 
     /// Sets `key`, attached to `lease` if given; returns the revision of the write.

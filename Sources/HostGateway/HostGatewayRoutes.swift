@@ -206,21 +206,11 @@ public struct HostGatewayRoutesOf<Peer: HostGatewayPeer>: ~Copyable, Sendable {
             let desired = step.desired
             do throws(NetlinkError) {
                 if let old = step.replacing {
-                    try netlink.replaceRoute(
-                        desired.destination,
-                        via: desired.gateway!,
-                        interfaceIndex: interfaceIndex,
-                        routeProtocol: Self.routeProtocol
-                    )
+                    try netlink.replaceRoute(desired)
                     result.replaced.append(desired)
                     log("\(prefix): route \(desired) replaces \(old)")
                 } else {
-                    try netlink.addRoute(
-                        desired.destination,
-                        via: desired.gateway!,
-                        interfaceIndex: interfaceIndex,
-                        routeProtocol: Self.routeProtocol
-                    )
+                    try netlink.addRoute(desired)
                     result.added.append(desired)
                     log("\(prefix): added route \(desired)")
                 }

@@ -196,19 +196,10 @@ public struct VXLANDeviceOf<Peer: VXLANPeer>: ~Copyable, Sendable {
         let plan = try plan()
         var result = Reconciliation(refused: plan.refused)
         var written = 0
-        var removed = 0
 
         // Routes first, so no route points at a neighbour that is about to go.
-        for route in plan.staleRoutes {
-            do throws(NetlinkError) {
-                try netlink.deleteRoute(route)
-                result.removedRoutes.append(route)
-                removed += 1
-            } catch  where error.code == ESRCH {
-                // Already gone.
-            } catch {
-                log("vxlan: cannot remove route \(route): \(error)")
-            }
+        result.removedRoutes = removeStale(plan.staleRoutes, "route", gone: ESRCH) {
+            (netlink, route) throws(NetlinkError) in try netlink.deleteRoute(route)
         }
 
         var failed = Set<Address.Prefix>()
@@ -255,25 +246,11 @@ public struct VXLANDeviceOf<Peer: VXLANPeer>: ~Copyable, Sendable {
             }
         }
 
-        for neighbour in plan.staleNeighbours {
-            do throws(NetlinkError) {
-                try netlink.deleteNeighbour(neighbour)
-                result.removedNeighbours.append(neighbour)
-                removed += 1
-            } catch  where error.code == ENOENT {
-            } catch {
-                log("vxlan: cannot remove neighbour \(neighbour): \(error)")
-            }
+        result.removedNeighbours = removeStale(plan.staleNeighbours, "neighbour", gone: ENOENT) {
+            (netlink, neighbour) throws(NetlinkError) in try netlink.deleteNeighbour(neighbour)
         }
-        for entry in plan.staleFDB {
-            do throws(NetlinkError) {
-                try netlink.deleteFDB(entry)
-                result.removedFDB.append(entry)
-                removed += 1
-            } catch  where error.code == ENOENT {
-            } catch {
-                log("vxlan: cannot remove fdb entry \(entry): \(error)")
-            }
+        result.removedFDB = removeStale(plan.staleFDB, "fdb entry", gone: ENOENT) {
+            (netlink, entry) throws(NetlinkError) in try netlink.deleteFDB(entry)
         }
         if !(result.removedRoutes.isEmpty && result.removedNeighbours.isEmpty && result.removedFDB.isEmpty) {
             log(
@@ -283,7 +260,7 @@ public struct VXLANDeviceOf<Peer: VXLANPeer>: ~Copyable, Sendable {
 
         statistics.peers = plan.peers.count - failed.count
         statistics.written += written
-        statistics.removed += removed
+        statistics.removed += result.removedRoutes.count + result.removedNeighbours.count + result.removedFDB.count
         statistics.refused = [:]
         var current = Set<Plan.Refusal>()
         for refusal in result.refused {
@@ -293,6 +270,27 @@ public struct VXLANDeviceOf<Peer: VXLANPeer>: ~Copyable, Sendable {
         }
         previousRefusals = current
         return result
+    }
+
+    /// The `entries` that `delete` removed; one already gone (the kernel answers `gone`) is passed
+    /// over, any other failure logged and left for the next reconcile.
+    private mutating func removeStale<Entry>(
+        _ entries: [Entry],
+        _ what: String,
+        gone: Int32,
+        _ delete: (inout RouteNetlink, Entry) throws(NetlinkError) -> Void
+    ) -> [Entry] {
+        var removed: [Entry] = []
+        for entry in entries {
+            do throws(NetlinkError) {
+                try delete(&netlink, entry)
+                removed.append(entry)
+            } catch  where error.code == gone {
+            } catch {
+                log("vxlan: cannot remove \(what) \(entry): \(error)")
+            }
+        }
+        return removed
     }
 }
 

@@ -39,16 +39,7 @@ public struct APIRequest: Equatable, Sendable, CustomStringConvertible {
     /// `GET /api/v1/nodes/{name}`, with `?resourceVersion=0` for a cache read (the alloc backend's).
     public static func getNode(_ name: String, resourceVersion: String? = nil) -> APIRequest {
         let query = resourceVersion.map { "?" + encodeQuery([("resourceVersion", $0)]) } ?? ""
-        return APIRequest(
-            method: "GET",
-            verb: .get,
-            resource: "nodes",
-            subresource: nil,
-            namespace: nil,
-            name: name,
-            path: "/api/v1/nodes/\(escapePath(name))\(query)",
-            contentType: nil
-        )
+        return nodes(.get, name: name, path: "/api/v1/nodes/\(escapePath(name))\(query)")
     }
 
     /// The reflector's list: `limit=500&resourceVersion=<rv>` for the first page, `continue=<token>&limit=500` after.
@@ -59,16 +50,7 @@ public struct APIRequest: Equatable, Sendable, CustomStringConvertible {
         } else if !resourceVersion.isEmpty {
             query.append(("resourceVersion", resourceVersion))
         }
-        return APIRequest(
-            method: "GET",
-            verb: .list,
-            resource: "nodes",
-            subresource: nil,
-            namespace: nil,
-            name: nil,
-            path: "/api/v1/nodes?\(encodeQuery(query))",
-            contentType: nil
-        )
+        return nodes(.list, path: "/api/v1/nodes?\(encodeQuery(query))")
     }
 
     /// The reflector's watch from `resourceVersion`, with bookmarks and a server-side timeout.
@@ -77,29 +59,30 @@ public struct APIRequest: Equatable, Sendable, CustomStringConvertible {
             ("allowWatchBookmarks", "true"), ("resourceVersion", resourceVersion),
             ("timeoutSeconds", String(timeoutSeconds)), ("watch", "true"),
         ]
-        return APIRequest(
-            method: "GET",
-            verb: .watch,
-            resource: "nodes",
-            subresource: nil,
-            namespace: nil,
-            name: nil,
-            path: "/api/v1/nodes?\(encodeQuery(query))",
-            contentType: nil
-        )
+        return nodes(.watch, path: "/api/v1/nodes?\(encodeQuery(query))")
     }
 
     /// `PATCH /api/v1/nodes/{name}/status`: every write flannel makes (annotations and the condition).
     public static func patchNodeStatus(_ name: String) -> APIRequest {
+        nodes(.patch, name: name, subresource: "status", path: "/api/v1/nodes/\(escapePath(name))/status")
+    }
+
+    /// A request on the cluster-scoped nodes: GET for reads, PATCH with a strategic merge patch.
+    private static func nodes(
+        _ verb: Verb,
+        name: String? = nil,
+        subresource: String? = nil,
+        path: String
+    ) -> APIRequest {
         APIRequest(
-            method: "PATCH",
-            verb: .patch,
+            method: verb == .patch ? "PATCH" : "GET",
+            verb: verb,
             resource: "nodes",
-            subresource: "status",
+            subresource: subresource,
             namespace: nil,
             name: name,
-            path: "/api/v1/nodes/\(escapePath(name))/status",
-            contentType: strategicMergePatch
+            path: path,
+            contentType: verb == .patch ? strategicMergePatch : nil
         )
     }
 

@@ -62,7 +62,14 @@ enum KubeconfigLoader {
         }
 
         let clusterLabel = "kubeconfig cluster \(KubeError.quoted(clusterName))"
-        let authority = try certificateAuthority(cluster, label: clusterLabel, directory: directory)
+        let authority = try pem(
+            file: cluster.certificateAuthority,
+            data: cluster.certificateAuthorityData,
+            field: "certificate-authority",
+            short: "certificate-authority",
+            label: clusterLabel,
+            directory: directory
+        )
         let insecure = cluster.insecureSkipTLSVerify ?? false
         if insecure {
             guard authority == nil else {
@@ -114,42 +121,6 @@ enum KubeconfigLoader {
         )
     }
 
-    private static func certificateAuthority(
-        _ cluster: Kubeconfig.Cluster,
-        label: String,
-        directory: String
-    ) throws(KubeError) -> (bytes: [UInt8], source: String)? {
-        let file = cluster.certificateAuthority ?? ""
-        let data = cluster.certificateAuthorityData ?? ""
-        if !file.isEmpty && !data.isEmpty {
-            throw KubeError(
-                .clientConfig,
-                "invalid configuration: certificate-authority-data and certificate-authority are both specified for \(clusterName(label)). certificate-authority-data will override.",
-                fix: "keep only one of them in \(label)"
-            )
-        }
-        if !data.isEmpty {
-            return (
-                try decodeBase64(data, field: "certificate-authority-data", label: label),
-                "\(label) certificate-authority-data"
-            )
-        }
-        if !file.isEmpty {
-            let path = resolve(file, against: directory)
-            do {
-                return (try FileContents.load(path), "\(label) certificate-authority \(path)")
-            } catch {
-                throw KubeError(
-                    .clientConfig,
-                    "invalid configuration: unable to read certificate-authority \(path) for \(clusterName(label)) due to \(error.problem)",
-                    fix:
-                        "fix certificate-authority in \(label) (a relative path is taken from the kubeconfig's directory)"
-                )
-            }
-        }
-        return nil
-    }
-
     private static func bearerToken(
         _ user: Kubeconfig.User,
         label: String,
@@ -197,6 +168,7 @@ enum KubeconfigLoader {
             file: user.clientCertificate,
             data: user.clientCertificateData,
             field: "client-certificate",
+            short: "client-cert",
             label: label,
             directory: directory
         )
@@ -204,6 +176,7 @@ enum KubeconfigLoader {
             file: user.clientKey,
             data: user.clientKeyData,
             field: "client-key",
+            short: "client-key",
             label: label,
             directory: directory
         )
@@ -227,16 +200,18 @@ enum KubeconfigLoader {
         }
     }
 
+    /// A PEM given inline as `field`-data (base64) or as the file `field` names; `short` is the
+    /// name client-go's messages use for it.
     private static func pem(
         file: String?,
         data: String?,
         field: String,
+        short: String,
         label: String,
         directory: String
     ) throws(KubeError) -> (bytes: [UInt8], source: String)? {
         let file = file ?? ""
         let data = data ?? ""
-        let short = field == "client-certificate" ? "client-cert" : "client-key"
         if !file.isEmpty && !data.isEmpty {
             throw KubeError(
                 .clientConfig,

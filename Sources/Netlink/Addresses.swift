@@ -59,13 +59,7 @@ enum AddressMessage {
 
     /// An RTM_NEWADDR payload; nil for another family. Short or overrunning input throws EBADMSG.
     static func decode<Address>(_ payload: [UInt8]) throws(NetlinkError) -> LinkAddressOf<Address>? {
-        guard payload.count >= headerSize else {
-            throw NetlinkError(
-                "RTM_GETADDR reply",
-                "ifaddrmsg of \(payload.count) bytes (needs \(headerSize))",
-                code: EBADMSG
-            )
-        }
+        try RouteNetlink.requireHeader(payload, headerSize, "RTM_GETADDR reply", "ifaddrmsg")
         guard payload[0] == Address.netlinkFamily else { return nil }
         var local: Address?
         var address: Address?
@@ -100,19 +94,14 @@ extension RouteNetlink {
         interfaceIndex index: Int32,
         _ family: Address.Type
     ) throws(NetlinkError) -> [LinkAddressOf<Address>] {
-        var found: [LinkAddressOf<Address>] = []
-        for payload in try dump(
+        try dump(
             { AddressMessage.dumpRequest(family: Address.netlinkFamily, sequence: $0) },
             "RTM_GETADDR dump",
             Address.familyName,
-            type: UInt16(RTM_NEWADDR)
-        ) {
-            if let address: LinkAddressOf<Address> = try AddressMessage.decode(payload), address.interfaceIndex == index
-            {
-                found.append(address)
-            }
-        }
-        return found
+            type: UInt16(RTM_NEWADDR),
+            AddressMessage.decode
+        )
+        .filter { $0.interfaceIndex == index }
     }
 
     /// RTM_DELADDR. EADDRNOTAVAIL when the link does not hold it.

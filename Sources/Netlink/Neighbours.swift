@@ -83,27 +83,6 @@ extension FDBEntryOf: CustomStringConvertible {
 enum NeighbourMessage {
     static let headerSize = 12
 
-    /// struct ndmsg: family, pad1, pad2, ifindex, state, flags, type.
-    private static func header(
-        _ type: UInt16,
-        flags: UInt16,
-        sequence: UInt32,
-        family: UInt8,
-        index: Int32,
-        state: UInt16,
-        ndmFlags: UInt8
-    ) -> NetlinkMessage {
-        var message = NetlinkMessage(type: type, flags: flags, sequence: sequence)
-        message.append(family)
-        message.append(UInt8(0))
-        message.append(UInt16(0))
-        message.append(index)
-        message.append(state)
-        message.append(ndmFlags)
-        message.append(UInt8(0))
-        return message
-    }
-
     /// RTM_NEWNEIGH (NLM_F_CREATE | NLM_F_REPLACE) or RTM_DELNEIGH for `entry`; a delete carries NDA_DST only.
     static func encode<Address>(
         _ entry: NeighbourEntryOf<Address>,
@@ -111,15 +90,8 @@ enum NeighbourMessage {
         flags: UInt16,
         sequence: UInt32
     ) -> NetlinkMessage {
-        var message = header(
-            type,
-            flags: flags,
-            sequence: sequence,
-            family: Address.netlinkFamily,
-            index: entry.interfaceIndex,
-            state: entry.state,
-            ndmFlags: 0
-        )
+        var message = NetlinkMessage(type: type, flags: flags, sequence: sequence)
+        message.appendNeighbourHeader(family: Address.netlinkFamily, index: entry.interfaceIndex, state: entry.state)
         message.appendAttribute(type: UInt16(NDA_DST), bytes: entry.address.networkBytes)
         if type == UInt16(RTM_NEWNEIGH), let mac = entry.mac {
             message.appendAttribute(type: UInt16(NDA_LLADDR), bytes: mac.bytes)
@@ -135,14 +107,12 @@ enum NeighbourMessage {
         flags: UInt16,
         sequence: UInt32
     ) -> NetlinkMessage {
-        var message = header(
-            type,
-            flags: flags,
-            sequence: sequence,
+        var message = NetlinkMessage(type: type, flags: flags, sequence: sequence)
+        message.appendNeighbourHeader(
             family: UInt8(AF_BRIDGE),
             index: entry.interfaceIndex,
             state: entry.state,
-            ndmFlags: entry.flags
+            flags: entry.flags
         )
         message.appendAttribute(type: UInt16(NDA_LLADDR), bytes: entry.mac.bytes)
         if let destination = entry.destination {
@@ -154,15 +124,13 @@ enum NeighbourMessage {
     /// RTM_GETNEIGH with NLM_F_DUMP for `family`. A bare ndmsg asks the AF_BRIDGE dump for every
     /// device (rtnl_fdb_dump's legacy form); callers keep one device's entries.
     static func dumpRequest(family: UInt8, sequence: UInt32) -> NetlinkMessage {
-        header(
-            UInt16(RTM_GETNEIGH),
+        var message = NetlinkMessage(
+            type: UInt16(RTM_GETNEIGH),
             flags: UInt16(NLM_F_REQUEST) | weft_nlm_f_dump,
-            sequence: sequence,
-            family: family,
-            index: 0,
-            state: 0,
-            ndmFlags: 0
+            sequence: sequence
         )
+        message.appendNeighbourHeader(family: family, index: 0, state: 0)
+        return message
     }
 
     /// The fields of an RTM_NEWNEIGH payload: family, ifindex, state, flags, NDA_DST's bytes and
@@ -172,13 +140,7 @@ enum NeighbourMessage {
     ) throws(NetlinkError)
         -> (family: Int32, index: Int32, state: UInt16, flags: UInt8, destination: ArraySlice<UInt8>?, mac: MACAddress?)
     {
-        guard payload.count >= headerSize else {
-            throw NetlinkError(
-                "RTM_GETNEIGH reply",
-                "ndmsg of \(payload.count) bytes (needs \(headerSize))",
-                code: EBADMSG
-            )
-        }
+        try RouteNetlink.requireHeader(payload, headerSize, "RTM_GETNEIGH reply", "ndmsg")
         var destination: ArraySlice<UInt8>?
         var mac: MACAddress?
         for (type, range) in try RouteNetlink.attributes(
@@ -226,6 +188,19 @@ enum NeighbourMessage {
     }
 }
 
+extension NetlinkMessage {
+    /// struct ndmsg: family, pad1, pad2, ifindex, state, flags, type.
+    mutating func appendNeighbourHeader(family: UInt8, index: Int32, state: UInt16, flags: UInt8 = 0) {
+        append(family)
+        append(UInt8(0))
+        append(UInt16(0))
+        append(index)
+        append(state)
+        append(flags)
+        append(UInt8(0))
+    }
+}
+
 extension RouteNetlink {
     /// The IPv4 neighbour entries of link `index`.
     public mutating func neighbours(interfaceIndex index: Int32) throws(NetlinkError) -> [NeighbourEntry] {
@@ -237,26 +212,19 @@ extension RouteNetlink {
         interfaceIndex index: Int32,
         _ family: Address.Type
     ) throws(NetlinkError) -> [NeighbourEntryOf<Address>] {
-        try entries(family: Address.netlinkFamily, Address.familyName) {
-            (payload) throws(NetlinkError) -> NeighbourEntryOf<Address>? in
-            try NeighbourMessage.neighbour(payload)
-        }
-        .filter { $0.interfaceIndex == index }
+        try neighbourDump(family: Address.netlinkFamily, Address.familyName, NeighbourMessage.neighbour)
+            .filter { $0.interfaceIndex == index }
     }
 
     /// `ip neigh replace <address> lladdr <mac> dev <index> nud permanent`: adds the entry or
     /// rewrites the one already there for the address.
     public mutating func replaceNeighbour<Address>(_ entry: NeighbourEntryOf<Address>) throws(NetlinkError) {
-        try change(.replace, "RTM_NEWNEIGH replace", "\(entry)") {
-            NeighbourMessage.encode(entry, type: $0, flags: $1, sequence: $2)
-        }
+        try change(.replace, "RTM_NEWNEIGH replace", entry, NeighbourMessage.encode)
     }
 
     /// RTM_DELNEIGH for the entry's address on its link. ENOENT when there is none.
     public mutating func deleteNeighbour<Address>(_ entry: NeighbourEntryOf<Address>) throws(NetlinkError) {
-        try change(.delete, "RTM_DELNEIGH", "\(entry)") {
-            NeighbourMessage.encode(entry, type: $0, flags: $1, sequence: $2)
-        }
+        try change(.delete, "RTM_DELNEIGH", entry, NeighbourMessage.encode)
     }
 
     /// The FDB entries of link `index` with an IPv4 destination or none.
@@ -270,43 +238,19 @@ extension RouteNetlink {
         interfaceIndex index: Int32,
         _ family: Address.Type
     ) throws(NetlinkError) -> [FDBEntryOf<Address>] {
-        try entries(family: UInt8(AF_BRIDGE), "AF_BRIDGE") { (payload) throws(NetlinkError) -> FDBEntryOf<Address>? in
-            try NeighbourMessage.fdb(payload)
-        }
-        .filter { $0.interfaceIndex == index }
+        try neighbourDump(family: UInt8(AF_BRIDGE), "AF_BRIDGE", NeighbourMessage.fdb)
+            .filter { $0.interfaceIndex == index }
     }
 
     /// `bridge fdb replace <mac> dev <index> dst <destination> self permanent`: adds the entry, or
     /// points the MAC's existing entry at the new destination (vxlan rewrites its first remote).
     public mutating func replaceFDB<Address>(_ entry: FDBEntryOf<Address>) throws(NetlinkError) {
-        try change(.replace, "RTM_NEWNEIGH fdb replace", "\(entry)") {
-            NeighbourMessage.encode(entry, type: $0, flags: $1, sequence: $2)
-        }
+        try change(.replace, "RTM_NEWNEIGH fdb replace", entry, NeighbourMessage.encode)
     }
 
     /// RTM_DELNEIGH for the entry's MAC and destination: only that remote goes. ENOENT when there is none.
     public mutating func deleteFDB<Address>(_ entry: FDBEntryOf<Address>) throws(NetlinkError) {
-        try change(.delete, "RTM_DELNEIGH fdb", "\(entry)") {
-            NeighbourMessage.encode(entry, type: $0, flags: $1, sequence: $2)
-        }
-    }
-
-    /// Every entry an RTM_GETNEIGH dump of `family` lists that `parse` reads (nil: skipped).
-    private mutating func entries<Entry>(
-        family: UInt8,
-        _ familyName: String,
-        _ parse: ([UInt8]) throws(NetlinkError) -> Entry?
-    ) throws(NetlinkError) -> [Entry] {
-        var entries: [Entry] = []
-        for payload in try dump(
-            { NeighbourMessage.dumpRequest(family: family, sequence: $0) },
-            "RTM_GETNEIGH dump",
-            familyName,
-            type: UInt16(RTM_NEWNEIGH)
-        ) {
-            if let entry = try parse(payload) { entries.append(entry) }
-        }
-        return entries
+        try change(.delete, "RTM_DELNEIGH fdb", entry, NeighbourMessage.encode)
     }
 
     private enum Change {
@@ -314,34 +258,54 @@ extension RouteNetlink {
         case delete
     }
 
-    /// RTM_NEWNEIGH creating or replacing, or RTM_DELNEIGH, for a neighbour or FDB entry that
+    /// RTM_NEWNEIGH creating or replacing, or RTM_DELNEIGH, for a neighbour or FDB `entry` that
     /// `encode` writes given the message type, flags and sequence.
-    private mutating func change(
+    private mutating func change<Entry: CustomStringConvertible>(
         _ change: Change,
         _ operation: String,
-        _ subject: String,
-        _ encode: (UInt16, UInt16, UInt32) -> NetlinkMessage
+        _ entry: Entry,
+        _ encode: (Entry, UInt16, UInt16, UInt32) -> NetlinkMessage
     ) throws(NetlinkError) {
         let (type, flags) =
             switch change {
             case .replace: (RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
             case .delete: (RTM_DELNEIGH, NLM_F_REQUEST | NLM_F_ACK)
             }
-        try request(encode(UInt16(type), UInt16(flags), nextSequence()), operation, subject)
+        try request(encode(entry, UInt16(type), UInt16(flags), nextSequence()), operation, "\(entry)")
     }
 
-    /// The payloads of `type` in a dump, read again (up to four times) when the kernel marks it
-    /// interrupted by a concurrent change (NLM_F_DUMP_INTR).
-    mutating func dump(
+    /// Every entry an RTM_GETNEIGH dump of `family` lists that `parse` reads (nil: skipped).
+    private mutating func neighbourDump<Entry>(
+        family: UInt8,
+        _ familyName: String,
+        _ parse: ([UInt8]) throws(NetlinkError) -> Entry?
+    ) throws(NetlinkError) -> [Entry] {
+        try dump(
+            { NeighbourMessage.dumpRequest(family: family, sequence: $0) },
+            "RTM_GETNEIGH dump",
+            familyName,
+            type: UInt16(RTM_NEWNEIGH),
+            parse
+        )
+    }
+
+    /// What `parse` reads from each payload of `type` in a dump (nil: skipped), the dump read again
+    /// (up to four times) when the kernel marks it interrupted by a concurrent change (NLM_F_DUMP_INTR).
+    mutating func dump<Entry>(
         _ makeRequest: (UInt32) -> NetlinkMessage,
         _ operation: String,
         _ subject: String,
-        type: UInt16
-    ) throws(NetlinkError) -> [[UInt8]] {
+        type: UInt16,
+        _ parse: ([UInt8]) throws(NetlinkError) -> Entry?
+    ) throws(NetlinkError) -> [Entry] {
         for _ in 0..<4 {
             let replies = try exchange(makeRequest(nextSequence()), operation, subject, dump: true)
             if replies.contains(where: { $0.flags & weft_nlm_f_dump_intr != 0 }) { continue }
-            return replies.filter { $0.type == type }.map(\.payload)
+            var entries: [Entry] = []
+            for reply in replies where reply.type == type {
+                if let entry = try parse(reply.payload) { entries.append(entry) }
+            }
+            return entries
         }
         throw NetlinkError(operation, "\(subject) (interrupted four times by concurrent changes)", code: EAGAIN)
     }

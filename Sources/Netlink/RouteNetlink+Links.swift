@@ -5,6 +5,11 @@ extension RouteNetlink {
     /// The kind of link `index` as `ip -d link` names it (IFLA_INFO_KIND: "vxlan", "tun", "veth",
     /// ...); nil for a link without one (a physical NIC, lo).
     public mutating func linkKind(index: Int32) throws(NetlinkError) -> String? {
+        try Self.linkKind(newLink: linkPayload(index: index))
+    }
+
+    /// The RTM_NEWLINK payload an RTM_GETLINK of link `index` answers with.
+    mutating func linkPayload(index: Int32) throws(NetlinkError) -> [UInt8] {
         var message = NetlinkMessage(
             type: UInt16(RTM_GETLINK),
             flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
@@ -15,7 +20,7 @@ extension RouteNetlink {
         guard let link = replies.first(where: { $0.type == UInt16(RTM_NEWLINK) }) else {
             throw NetlinkError("RTM_GETLINK", "index \(index): the reply holds no link", code: EBADMSG)
         }
-        return try Self.linkKind(newLink: link.payload)
+        return link.payload
     }
 
     /// The index and kind of the link named `name` in the calling thread's network namespace; nil
@@ -41,13 +46,7 @@ extension RouteNetlink {
     /// IFLA_INFO_KIND inside IFLA_LINKINFO of an RTM_NEWLINK payload, nil when absent. A short
     /// header or an attribute running past its parent throws EBADMSG.
     static func linkKind(newLink payload: [UInt8]) throws(NetlinkError) -> String? {
-        guard payload.count >= linkHeaderSize else {
-            throw NetlinkError(
-                "RTM_GETLINK reply",
-                "ifinfomsg of \(payload.count) bytes (needs \(linkHeaderSize))",
-                code: EBADMSG
-            )
-        }
+        try RouteNetlink.requireHeader(payload, linkHeaderSize, "RTM_GETLINK reply", "ifinfomsg")
         for (type, value) in try attributes(
             payload,
             in: linkHeaderSize..<payload.count,
@@ -61,6 +60,18 @@ extension RouteNetlink {
             }
         }
         return nil
+    }
+
+    /// Throws EBADMSG for `operation` when `payload` is shorter than its `headerSize`-byte
+    /// `message` header (rtmsg, ifinfomsg, ...).
+    static func requireHeader(
+        _ payload: [UInt8],
+        _ headerSize: Int,
+        _ operation: String,
+        _ message: String
+    ) throws(NetlinkError) {
+        guard payload.count < headerSize else { return }
+        throw NetlinkError(operation, "\(message) of \(payload.count) bytes (needs \(headerSize))", code: EBADMSG)
     }
 
     /// The attributes (type without the nested and byte-order flags, value's byte range) that fill

@@ -88,58 +88,30 @@ extension KernelRouteOf: CustomStringConvertible {
 }
 
 extension RouteNetlink {
-    /// RTM_NEWROUTE with NLM_F_EXCL: `destination via gateway dev index proto routeProtocol`, main
-    /// table. EEXIST when any route for `destination` with the same metric is already there.
-    public mutating func addRoute<Address: IPAddress>(
-        _ destination: Address.Prefix,
-        via gateway: Address,
-        interfaceIndex: Int32,
-        routeProtocol: UInt8
-    ) throws(NetlinkError) {
-        try addRoute(
-            KernelRouteOf(
-                destination: destination,
-                gateway: gateway,
-                interfaceIndex: interfaceIndex,
-                routeProtocol: routeProtocol
-            )
-        )
-    }
-
-    /// RTM_NEWROUTE with NLM_F_EXCL for `route` as given (any type: a blackhole has no gateway or device).
+    /// RTM_NEWROUTE with NLM_F_EXCL for `route` as given (any type: a blackhole has no gateway or
+    /// device). EEXIST when any route for its destination with the same metric is already there.
     public mutating func addRoute<Address>(_ route: KernelRouteOf<Address>) throws(NetlinkError) {
-        let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
-        try request(
-            RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
-            "RTM_NEWROUTE",
-            "\(route)"
-        )
+        try newRoute(route, NLM_F_EXCL, "RTM_NEWROUTE")
     }
 
-    /// RTM_NEWROUTE with NLM_F_REPLACE: installs the route, or rewrites the gateway, device and
-    /// protocol of the route already there for `destination` (same metric and TOS), whoever owns it.
-    public mutating func replaceRoute<Address: IPAddress>(
-        _ destination: Address.Prefix,
-        via gateway: Address,
-        interfaceIndex: Int32,
-        routeProtocol: UInt8
-    ) throws(NetlinkError) {
-        try replaceRoute(
-            KernelRouteOf(
-                destination: destination,
-                gateway: gateway,
-                interfaceIndex: interfaceIndex,
-                routeProtocol: routeProtocol
-            )
-        )
-    }
-
-    /// RTM_NEWROUTE with NLM_F_REPLACE for `route` as given (an onlink route included).
+    /// RTM_NEWROUTE with NLM_F_REPLACE for `route` as given (an onlink route included): installs it,
+    /// or rewrites the gateway, device and protocol of the route already there for its destination
+    /// (same metric and TOS), whoever owns it.
     public mutating func replaceRoute<Address>(_ route: KernelRouteOf<Address>) throws(NetlinkError) {
-        let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)
+        try newRoute(route, NLM_F_REPLACE, "RTM_NEWROUTE replace")
+    }
+
+    /// RTM_NEWROUTE creating `route`, with `mode` (NLM_F_EXCL or NLM_F_REPLACE) saying what happens
+    /// to one already there.
+    private mutating func newRoute<Address>(
+        _ route: KernelRouteOf<Address>,
+        _ mode: Int32,
+        _ operation: String
+    ) throws(NetlinkError) {
+        let flags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | mode)
         try request(
             RouteMessage.encode(route, type: UInt16(RTM_NEWROUTE), flags: flags, sequence: nextSequence()),
-            "RTM_NEWROUTE replace",
+            operation,
             "\(route)"
         )
     }
@@ -192,17 +164,14 @@ extension RouteNetlink {
     public mutating func mainTableRoutes<Address>(
         _ family: Address.Type
     ) throws(NetlinkError) -> [KernelRouteOf<Address>] {
-        var routes: [KernelRouteOf<Address>] = []
-        for payload in try dump(
+        try dump(
             { RouteMessage.dumpRequest(family: Address.netlinkFamily, sequence: $0) },
             "RTM_GETROUTE dump",
             "\(Address.familyName) main table",
-            type: UInt16(RTM_NEWROUTE)
-        ) {
-            guard let route: KernelRouteOf<Address> = try RouteMessage.decode(payload) else { continue }
-            if route.table == UInt32(RT_TABLE_MAIN.rawValue) { routes.append(route) }
-        }
-        return routes
+            type: UInt16(RTM_NEWROUTE),
+            RouteMessage.decode
+        )
+        .filter { $0.table == UInt32(RT_TABLE_MAIN.rawValue) }
     }
 
     /// Sends `message` and collects the replies carrying its sequence number: until the ACK for a
@@ -390,13 +359,7 @@ enum RouteMessage {
     /// destination length above the family's width, or an attribute running past the payload
     /// throws EBADMSG.
     static func decode<Address>(_ payload: [UInt8]) throws(NetlinkError) -> KernelRouteOf<Address>? {
-        guard payload.count >= headerSize else {
-            throw NetlinkError(
-                "RTM_GETROUTE reply",
-                "rtmsg of \(payload.count) bytes (needs \(headerSize))",
-                code: EBADMSG
-            )
-        }
+        try RouteNetlink.requireHeader(payload, headerSize, "RTM_GETROUTE reply", "rtmsg")
         guard payload[0] == Address.netlinkFamily else { return nil }
         let length = Int(payload[1])
         guard length <= Address.bitWidth else {

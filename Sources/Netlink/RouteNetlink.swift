@@ -109,7 +109,6 @@ struct NetlinkMessage {
         withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) }
     }
 
-    /// An rtattr with a 4-byte payload in native order (indexes, metrics, the VNI).
     /// struct ifinfomsg: family (AF_UNSPEC), pad, type, index, flags, and the mask of flags to change.
     mutating func appendLinkHeader(index: Int32, flags: UInt32 = 0, change: UInt32 = 0) {
         append(UInt8(AF_UNSPEC))
@@ -120,6 +119,7 @@ struct NetlinkMessage {
         append(change)
     }
 
+    /// An rtattr with a 4-byte payload in native order (indexes, metrics, the VNI).
     mutating func appendAttribute(type: UInt16, _ value: UInt32) {
         append(UInt16(8))
         append(type)

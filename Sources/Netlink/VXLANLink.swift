@@ -161,13 +161,7 @@ enum LinkMessage {
     /// An RTM_NEWLINK payload. A short header or an attribute running past its parent throws EBADMSG.
     static func decode(_ payload: [UInt8]) throws(NetlinkError) -> LinkState {
         let operation = "RTM_GETLINK reply"
-        guard payload.count >= RouteNetlink.linkHeaderSize else {
-            throw NetlinkError(
-                operation,
-                "ifinfomsg of \(payload.count) bytes (needs \(RouteNetlink.linkHeaderSize))",
-                code: EBADMSG
-            )
-        }
+        try RouteNetlink.requireHeader(payload, RouteNetlink.linkHeaderSize, operation, "ifinfomsg")
         var state = LinkState(
             index: payload.loadNative(Int32.self, at: 4),
             name: "",
@@ -257,17 +251,7 @@ extension RouteNetlink {
 
     /// Link `index` as the kernel reports it, its vxlan attributes included.
     public mutating func linkState(index: Int32) throws(NetlinkError) -> LinkState {
-        var message = NetlinkMessage(
-            type: UInt16(RTM_GETLINK),
-            flags: UInt16(NLM_F_REQUEST | NLM_F_ACK),
-            sequence: nextSequence()
-        )
-        message.appendLinkHeader(index: index)
-        let replies = try exchange(message, "RTM_GETLINK", "index \(index)")
-        guard let link = replies.first(where: { $0.type == UInt16(RTM_NEWLINK) }) else {
-            throw NetlinkError("RTM_GETLINK", "index \(index): the reply holds no link", code: EBADMSG)
-        }
-        return try LinkMessage.decode(link.payload)
+        try LinkMessage.decode(linkPayload(index: index))
     }
 
     /// The link named `name`, nil when there is none in the calling thread's network namespace.

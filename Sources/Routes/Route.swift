@@ -29,44 +29,29 @@ public struct NextHop: Hashable, Sendable {
     }
 }
 
-/// One peer's subnet and how to reach it.
-public struct Route: Hashable, Sendable {
-    public var subnet: IPv4Prefix
-    public var nextHop: NextHop
-
-    @inlinable
-    public init(subnet: IPv4Prefix, nextHop: NextHop) {
-        self.subnet = subnet
-        self.nextHop = nextHop
-    }
-}
-
-extension Route: CustomStringConvertible {
-    /// One line for `weft` status output, e.g. "10.244.3.0/24 via 198.18.0.3:8472 vxlan aa:bb:cc:dd:ee:ff".
-    public var description: String {
-        let via = "\(subnet) via \(nextHop.publicIP):\(nextHop.port) \(nextHop.backend.rawValue)"
-        return nextHop.backend == .vxlan ? "\(via) \(nextHop.vtepMAC)" : via
-    }
-}
-
-/// One peer's IPv6 subnet and how to reach it. The next hop is the peer's IPv4 underlay, as the
-/// udp backend carries inner IPv6 over it; an IPv6 underlay (flannel's vxlan `flannel-v6` device)
-/// will need a next hop of its own, which changes only `IPv6Routing.Hop`.
+/// One peer's subnet of either family and how to reach it: `Route` (IPv4) or `IPv6Route`. The
+/// next hop is the peer's IPv4 underlay for both, as the udp backend carries inner IPv6 over it; an
+/// IPv6 underlay (flannel's vxlan `flannel-v6` device) will need a next hop of its own, which
+/// changes only `IPv6Routing.Hop`.
 ///
-/// Trivial (no references), 48 bytes.
-public struct IPv6Route: Hashable, Sendable {
-    public var subnet: IPv6Prefix
+/// Trivial (no references); an IPv6 route is 48 bytes.
+public struct RouteOf<Prefix: IPPrefix>: Hashable, Sendable {
+    public var subnet: Prefix
     public var nextHop: NextHop
 
     @inlinable
-    public init(subnet: IPv6Prefix, nextHop: NextHop) {
+    public init(subnet: Prefix, nextHop: NextHop) {
         self.subnet = subnet
         self.nextHop = nextHop
     }
 }
 
-extension IPv6Route: CustomStringConvertible {
-    /// One line for `weft` status output, e.g. "fc00:0:0:3::/64 via 198.18.0.3:8285 udp".
+public typealias Route = RouteOf<IPv4Prefix>
+public typealias IPv6Route = RouteOf<IPv6Prefix>
+
+extension RouteOf: CustomStringConvertible {
+    /// One line for `weft` status output, e.g. "10.244.3.0/24 via 198.18.0.3:8472 vxlan aa:bb:cc:dd:ee:ff"
+    /// or "fc00:0:0:3::/64 via 198.18.0.3:8285 udp".
     public var description: String {
         let via = "\(subnet) via \(nextHop.publicIP):\(nextHop.port) \(nextHop.backend.rawValue)"
         return nextHop.backend == .vxlan ? "\(via) \(nextHop.vtepMAC)" : via

@@ -33,6 +33,15 @@ struct StatusSocketOptions: ParsableArguments {
     }
 
     var client: StatusClient { StatusClient(path: path) }
+
+    /// Prints what `fetch` asks weftd for: as JSON with --json, else as `table` lays it out.
+    func show<Report: Encodable>(
+        _ fetch: (StatusClient) throws -> Report,
+        _ table: (Report) -> String
+    ) throws {
+        let report = try fetch(client)
+        print(json ? try JSONOutput.render(report) : table(report), terminator: "")
+    }
 }
 
 struct RoutesCommand: ParsableCommand {
@@ -46,10 +55,7 @@ struct RoutesCommand: ParsableCommand {
     @OptionGroup var options: StatusSocketOptions
 
     func run() throws {
-        try reportingFailures {
-            let report = try options.client.routes()
-            print(options.json ? try JSONOutput.render(report) : Self.table(report), terminator: "")
-        }
+        try reportingFailures { try options.show({ try $0.routes() }, Self.table) }
     }
 
     static func table(_ report: RoutesReport) -> String {
@@ -129,10 +135,7 @@ struct StatsCommand: ParsableCommand {
     @OptionGroup var options: StatusSocketOptions
 
     func run() throws {
-        try reportingFailures {
-            let report = try options.client.stats()
-            print(options.json ? try JSONOutput.render(report) : Self.table(report), terminator: "")
-        }
+        try reportingFailures { try options.show({ try $0.stats() }, Self.table) }
     }
 
     static func table(_ report: StatsReport) -> String {

@@ -31,16 +31,22 @@ struct RouteNetlinkIPv6KernelTests {
     @Test func addReplaceListAndDelete() throws {
         try withUnderlay { namespace, index in
             var netlink = try RouteNetlink()
-            try netlink.addRoute(subnet, via: gateway, interfaceIndex: index, routeProtocol: 87)
+            try netlink.addRoute(
+                KernelIPv6Route(destination: subnet, gateway: gateway, interfaceIndex: index, routeProtocol: 87)
+            )
             #expect(
                 try shown(namespace, "route", "show", "\(subnet)")
                     == "fc00:0:0:2::/64 via 2001:db8::2 dev d0 proto 87 metric 1024 pref medium"
             )
             #expect(throws: NetlinkError.self) {
-                try netlink.addRoute(subnet, via: gateway, interfaceIndex: index, routeProtocol: 87)
+                try netlink.addRoute(
+                    KernelIPv6Route(destination: subnet, gateway: gateway, interfaceIndex: index, routeProtocol: 87)
+                )
             }
             let moved = IPv6Address("2001:db8::3")!
-            try netlink.replaceRoute(subnet, via: moved, interfaceIndex: index, routeProtocol: 87)
+            try netlink.replaceRoute(
+                KernelIPv6Route(destination: subnet, gateway: moved, interfaceIndex: index, routeProtocol: 87)
+            )
             #expect(
                 try shown(namespace, "route", "show", "\(subnet)").hasPrefix("fc00:0:0:2::/64 via 2001:db8::3 dev d0")
             )

@@ -26,7 +26,9 @@ struct RouteNetlinkKernelTests {
     @Test func addedRouteShowsInIPRouteWithItsProtocol() throws {
         try withUnderlay { namespace, index in
             var netlink = try RouteNetlink()
-            try netlink.addRoute(subnet, via: gateway, interfaceIndex: index, routeProtocol: 87)
+            try netlink.addRoute(
+                KernelRoute(destination: subnet, gateway: gateway, interfaceIndex: index, routeProtocol: 87)
+            )
             let (_, shown) = try namespace.ip("-d", "route", "show", "10.244.2.0/24")
             #expect(
                 shown.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -34,14 +36,28 @@ struct RouteNetlinkKernelTests {
             )
 
             #expect {
-                try netlink.addRoute(subnet, via: IPv4Address(198, 18, 0, 3), interfaceIndex: index, routeProtocol: 87)
+                try netlink.addRoute(
+                    KernelRoute(
+                        destination: subnet,
+                        gateway: IPv4Address(198, 18, 0, 3),
+                        interfaceIndex: index,
+                        routeProtocol: 87
+                    )
+                )
             } throws: { error in
                 (error as? NetlinkError).map {
                     $0.code == EEXIST && $0.operation == "RTM_NEWROUTE"
                         && $0.subject.hasPrefix("10.244.2.0/24 via 198.18.0.3")
                 } ?? false
             }
-            try netlink.replaceRoute(subnet, via: IPv4Address(198, 18, 0, 3), interfaceIndex: index, routeProtocol: 87)
+            try netlink.replaceRoute(
+                KernelRoute(
+                    destination: subnet,
+                    gateway: IPv4Address(198, 18, 0, 3),
+                    interfaceIndex: index,
+                    routeProtocol: 87
+                )
+            )
             let (_, replaced) = try namespace.ip("route", "show", "10.244.2.0/24")
             #expect(
                 replaced.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -115,7 +131,14 @@ struct RouteNetlinkKernelTests {
 
             var own = foreign
             own.destination = IPv4Prefix(IPv4Address(10, 244, 10, 0), length: 24)
-            try netlink.addRoute(own.destination, via: own.gateway!, interfaceIndex: index, routeProtocol: 87)
+            try netlink.addRoute(
+                KernelRoute(
+                    destination: own.destination,
+                    gateway: own.gateway!,
+                    interfaceIndex: index,
+                    routeProtocol: 87
+                )
+            )
             try netlink.deleteRoute(own)
             let (_, gone) = try namespace.ip("route", "show", "10.244.10.0/24")
             #expect(gone.isEmpty, "\(gone)")
@@ -126,7 +149,14 @@ struct RouteNetlinkKernelTests {
         try withUnderlay { _, index in
             var netlink = try RouteNetlink()
             #expect {
-                try netlink.addRoute(subnet, via: IPv4Address(198, 19, 0, 5), interfaceIndex: index, routeProtocol: 87)
+                try netlink.addRoute(
+                    KernelRoute(
+                        destination: subnet,
+                        gateway: IPv4Address(198, 19, 0, 5),
+                        interfaceIndex: index,
+                        routeProtocol: 87
+                    )
+                )
             } throws: { error in
                 guard let error = error as? NetlinkError else { return false }
                 return error.code == ENETUNREACH && error.description.contains("10.244.2.0/24 via 198.19.0.5")

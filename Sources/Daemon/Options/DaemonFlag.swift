@@ -86,6 +86,19 @@ struct DaemonFlag: Sendable {
         }
     }
 
+    static func ipv4(
+        _ name: String,
+        _ keyPath: WritableKeyPath<DaemonOptions, IPv4Address?> & Sendable,
+        _ help: String
+    ) -> DaemonFlag {
+        DaemonFlag(name, .string, "IP", example: "198.18.0.1", help) {
+            options,
+            value,
+            variable throws(DaemonOptionsError) in
+            options[keyPath: keyPath] = try address(value, flag: "--\(name)", variable: variable)
+        }
+    }
+
     static func ignoredText(_ name: String, example: String, _ help: String) -> DaemonFlag {
         DaemonFlag(name, .string, "VALUE", example: example, help) { options, value, _ in
             options.ignored.append("--\(name)")
@@ -278,15 +291,11 @@ struct DaemonFlag: Sendable {
             options.interfaceCanReach = address
             options.interfaceCanReachIPv6 = nil
         },
-        DaemonFlag(
+        ipv4(
             "public-ip",
-            .string,
-            "IP",
-            example: "198.18.0.1",
+            \.publicIP,
             "IPv4 address other hosts reach this one at (default: the interface's address)"
-        ) { options, value, variable throws(DaemonOptionsError) in
-            options.publicIP = try address(value, flag: "--public-ip", variable: variable)
-        },
+        ),
         DaemonFlag(
             "public-ipv6",
             .string,
@@ -553,32 +562,18 @@ struct DaemonFlag: Sendable {
             }
             options.dockerOptions.combinedKey = value
         },
-        DaemonFlag(
+        flag(
             "docker-opts-individual",
-            .bool,
-            example: "true",
-            default: "false",
+            \.dockerIndividual,
+            default: false,
             "Weft: write the DOCKER_OPT_* variables (mk-docker-opts.sh -i); with neither this nor --docker-opts-combined, both forms are written"
-        ) { options, value, variable throws(DaemonOptionsError) in
-            options.dockerIndividual = try DaemonOptions.parseBool(
-                value,
-                flag: "--docker-opts-individual",
-                variable: variable
-            )
-        },
-        DaemonFlag(
+        ),
+        flag(
             "docker-opts-combined",
-            .bool,
-            example: "true",
-            default: "false",
+            \.dockerCombined,
+            default: false,
             "Weft: write the combined variable (mk-docker-opts.sh -c)"
-        ) { options, value, variable throws(DaemonOptionsError) in
-            options.dockerCombined = try DaemonOptions.parseBool(
-                value,
-                flag: "--docker-opts-combined",
-                variable: variable
-            )
-        },
+        ),
         DaemonFlag(
             "docker-opts-no-ip-masq",
             .bool,

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import TestSupport
+import TestThreads
 import Testing
 
 /// Why these tests cannot run here, or nil: they need root (namespaces, TUN), etcd, etcdctl,
@@ -58,42 +59,39 @@ func must(_ arguments: [String]) throws -> String {
     return result.output
 }
 
-/// A process we started, stopped only by its pid.
-final class Started {
-    let process = Process()
+/// A process we started, stopped only by its pid. It dies with the test runner, even a SIGKILLed
+/// one (`TiedProcess`), so no etcd or weftd outlives a run that was killed.
+final class Started: Sendable {
+    let process: TiedProcess
     let logPath: String?
 
     init(_ arguments: [String], logPath: String?) throws {
         self.logPath = logPath
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        process.standardInput = FileHandle.nullDevice
-        if let logPath {
-            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-            let handle = FileHandle(forWritingAtPath: logPath)!
-            process.standardOutput = handle
-            process.standardError = handle
-        } else {
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
+        if let logPath { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        guard let output = FileHandle(forWritingAtPath: logPath ?? "/dev/null") else {
+            throw BedFailure("cannot open \(logPath ?? "/dev/null") for \(arguments[0])'s output")
         }
-        try process.run()
+        defer { try? output.close() }
+        process = try TiedProcess.launch(arguments[0], Array(arguments.dropFirst()), output: output)
     }
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { process.pid }
     var isRunning: Bool { process.isRunning }
+    /// The exit status, or 128 + the signal that ended it; nil while it runs.
+    var terminationStatus: Int32? { process.terminationStatus }
 
     /// Sends `signal` and waits up to `timeout` for the exit; SIGKILL after that. Returns the
-    /// exit status (or the signal number for a killed process).
+    /// exit status (128 + the signal for a killed process).
     @discardableResult
     func stop(_ signal: Int32 = SIGTERM, timeout: Duration = .seconds(5)) -> Int32 {
-        guard process.isRunning else { return process.terminationStatus }
-        kill(pid, signal)
-        if waitFor(timeout, { !process.isRunning }) == nil {
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
+        if process.isRunning {
+            process.signal(signal)
+            if waitFor(timeout, { !process.isRunning }) == nil {
+                process.signal(SIGKILL)
+                _ = waitFor(.seconds(30)) { !process.isRunning }
+            }
         }
-        return process.terminationStatus
+        return process.terminationStatus ?? -1
     }
 
     var log: String {
@@ -166,6 +164,26 @@ final class Bed {
 
     func execResult(_ namespace: String, _ command: [String]) throws -> CommandResult {
         try run(["/usr/sbin/ip", "netns", "exec", namespace] + command)
+    }
+
+    /// iperf3's server in container `index`, bound to `address`, for one test (`once`) or until
+    /// the bed is torn down; returns it once it listens on 5201.
+    @discardableResult
+    func startIPerfServer(in index: Int, address: String, once: Bool = true) throws -> Started {
+        let server = try Started(
+            ["/usr/sbin/ip", "netns", "exec", container(index), "/usr/bin/iperf3", "-s"] + (once ? ["-1"] : [])
+                + ["-B", address],
+            logPath: nil
+        )
+        started.append(server)
+        let listening = waitFor(WeftdBeds.hangGuard, interval: .milliseconds(50)) {
+            ((try? execResult(container(index), ["/usr/bin/ss", "-Hltn", "src", "\(address):5201"]))?.output ?? "")
+                .contains(":5201")
+        }
+        guard listening != nil else {
+            throw BedFailure("iperf3 -s on \(address) in \(container(index)) did not listen")
+        }
+        return server
     }
 
     private func makeUnderlay() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// A finished `weft` run, standard output and error apart (JSON is read from standard output).
@@ -12,25 +13,11 @@ struct WeftResult {
 extension Bed {
     /// Runs `weft` in `namespace` with `arguments`; `environment` replaces the inherited one.
     func weft(_ namespace: String, _ arguments: [String], environment: [String: String]? = nil) throws -> WeftResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = ["netns", "exec", namespace, weftPath] + arguments
-        if let environment { process.environment = environment }
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Standard error is small (one line); read it after standard output to its end.
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return WeftResult(
-            status: process.terminationStatus,
-            output: String(decoding: out, as: UTF8.self),
-            error: String(decoding: err, as: UTF8.self)
+        let result = try runCommand(
+            ["/usr/sbin/ip", "netns", "exec", namespace, weftPath] + arguments,
+            environment: environment
         )
+        return WeftResult(status: result.status, output: result.output, error: result.error)
     }
 
     /// The config key's value and mod_revision as etcdctl sees them ("" and 0 when absent).

@@ -99,15 +99,7 @@ extension WeftdBeds {
             }
 
             // TCP through the overlay.
-            let server = try Started(
-                [
-                    "/usr/sbin/ip", "netns", "exec", bed.container(2), "/usr/bin/iperf3", "-s", "-1", "-B",
-                    "\(Bed.split(subnets[2]!).0).2",
-                ],
-                logPath: nil
-            )
-            bed.started.append(server)
-            Thread.sleep(forTimeInterval: 0.3)
+            try bed.startIPerfServer(in: 2, address: "\(Bed.split(subnets[2]!).0).2")
             let iperf = try bed.execResult(
                 bed.container(1),
                 ["/usr/bin/iperf3", "-c", "\(Bed.split(subnets[2]!).0).2", "-t", "2", "-J"]
@@ -622,15 +614,7 @@ extension WeftdBeds {
 
             // TCP both ways between weftd 1's container and the kernel node's.
             let kernelContainer = "\(kernelBase).2"
-            let server = try Started(
-                [
-                    "/usr/sbin/ip", "netns", "exec", bed.container(Self.kernelHost), "/usr/bin/iperf3", "-s", "-B",
-                    kernelContainer,
-                ],
-                logPath: nil
-            )
-            bed.started.append(server)
-            Thread.sleep(forTimeInterval: 0.3)
+            let server = try bed.startIPerfServer(in: Self.kernelHost, address: kernelContainer, once: false)
             for (reverse, label) in [(false, "weftd 1 → kernel 4"), (true, "kernel 4 → weftd 1")] {
                 // Bounded: with a broken checksum path TCP stalls in both directions (ACKs are dropped too).
                 let iperf = try bed.execResult(
@@ -861,7 +845,7 @@ extension WeftdBeds {
             // No NAT under host-gw (host 3's health port is free now): a --public-ip the interface does not hold ends weftd with flannel's line.
             let natted = try bed.startWeftd(3, extra: ["--public-ip", "198.18.0.33"])
             #expect(waitFor(.seconds(5)) { !natted.isRunning } != nil)
-            #expect(natted.process.terminationStatus != 0)
+            #expect(natted.terminationStatus != 0)
             #expect(
                 natted.lines(containing: "differs from interface IP 198.18.0.3, meaning that probably you're on a NAT")
                     .count == 1,

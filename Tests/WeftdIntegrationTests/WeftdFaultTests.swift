@@ -196,6 +196,12 @@ extension WeftdBeds {
 
             daemons[1]!.stop(SIGKILL)
             for namespace in [bed.host(1), bed.container(1)] { try must(["/usr/sbin/ip", "netns", "del", namespace]) }
+            // The kernel tears a deleted namespace's devices down in the background: the old veth's
+            // underlay end (h1) must be gone before the host is made again.
+            let gone = waitFor(.seconds(20)) {
+                (try? bed.execResult(bed.underlay, ["/usr/sbin/ip", "link", "show", "h1"]))?.status != 0
+            }
+            #expect(gone != nil, "h1 outlived host 1's namespace")
             try FileManager.default.removeItem(atPath: bed.subnetFile(1))
             try bed.addHost(1)
             let rebooted = try bed.startWeftd(1)
@@ -231,15 +237,7 @@ extension WeftdBeds {
                     """,
                 ]
             )
-            let server = try Started(
-                [
-                    "/usr/sbin/ip", "netns", "exec", bed.container(2), "/usr/bin/iperf3", "-s", "-1", "-B",
-                    "\(Bed.split(subnets[2]!).0).2",
-                ],
-                logPath: nil
-            )
-            bed.started.append(server)
-            Thread.sleep(forTimeInterval: 0.3)
+            try bed.startIPerfServer(in: 2, address: "\(Bed.split(subnets[2]!).0).2")
             // A fixed amount, not a duration: it must all arrive, however slowly.
             let iperf = try bed.execResult(
                 bed.container(1),

@@ -175,20 +175,7 @@ extension WeftdBeds {
 
             // TCP both ways between the kernel dataplane and the engine.
             let engineContainer = "\(Bed.split(subnets[Self.engineHost]!).0).2"
-            let server = try Started(
-                [
-                    "/usr/sbin/ip", "netns", "exec", bed.container(Self.engineHost), "/usr/bin/iperf3", "-s", "-B",
-                    engineContainer,
-                ],
-                logPath: nil
-            )
-            bed.started.append(server)
-            #expect(
-                waitFor(WeftdBeds.hangGuard, interval: .milliseconds(50)) {
-                    ((try? bed.execResult(bed.container(Self.engineHost), ["/usr/bin/ss", "-ltn"]))?.output ?? "")
-                        .contains(":5201")
-                } != nil
-            )
+            let server = try bed.startIPerfServer(in: Self.engineHost, address: engineContainer, once: false)
             for (reverse, label) in [(false, "kernel 1 → engine 2"), (true, "engine 2 → kernel 1")] {
                 let iperf = try bed.execResult(
                     bed.container(Self.kernelHost),

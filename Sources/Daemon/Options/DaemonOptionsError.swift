@@ -1,3 +1,5 @@
+import Config
+
 /// A flag or FLANNELD_* value weftd cannot use. `description` is one line that names the flag
 /// (and the environment variable when the value came from there) and says how to fix it;
 /// weftd prints it and exits 2.
@@ -12,7 +14,7 @@ public struct DaemonOptionsError: Error, Equatable, Sendable, CustomStringConver
     public init(flag: String, environmentVariable: String? = nil, problem: String) {
         self.flag = flag
         self.environmentVariable = environmentVariable
-        self.problem = DaemonOptionsError.singleLine(problem)
+        self.problem = ConfigError.singleLine(problem)
     }
 
     public var description: String {
@@ -22,20 +24,8 @@ public struct DaemonOptionsError: Error, Equatable, Sendable, CustomStringConver
 
     /// A user value inside a message: quoted, control bytes escaped, cut to a readable length.
     static func show(_ value: some StringProtocol, limit: Int = 60) -> String {
-        let text = singleLine(String(value))
+        let text = ConfigError.singleLine(String(value))
         if text.count <= limit { return "\"\(text)\"" }
         return "\"\(text.prefix(limit))...\""
-    }
-
-    static func singleLine(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            if scalar.value < 0x20 || scalar.value == 0x7F {
-                out += "\\u{\(String(scalar.value, radix: 16))}"
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
     }
 }

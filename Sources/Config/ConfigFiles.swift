@@ -110,26 +110,21 @@ public enum AtomicFile {
             throw failure("open the file", path)
         }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count: Int
-            do {
-                count = try SystemCall.read(fd, into: &chunk)
-            } catch {
-                throw failure("read the file", path, code: error.code)
-            }
-            if count == 0 { return bytes }
-            bytes += chunk[0..<count]
-            guard bytes.count <= limit else {
-                throw ConfigError(
-                    source: path,
-                    field: "file",
-                    problem:
-                        "the file is larger than \(limit) bytes, which no file Weft reads or installs is; check the path"
-                )
-            }
+        let bytes: [UInt8]?
+        do {
+            bytes = try SystemCall.readAll(fd, limit: limit, chunkSize: 4096)
+        } catch {
+            throw failure("read the file", path, code: error.code)
         }
+        guard let bytes else {
+            throw ConfigError(
+                source: path,
+                field: "file",
+                problem:
+                    "the file is larger than \(limit) bytes, which no file Weft reads or installs is; check the path"
+            )
+        }
+        return bytes
     }
 
     static func split(_ path: String) -> (directory: String, base: String) {

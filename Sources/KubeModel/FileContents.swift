@@ -17,25 +17,20 @@ enum FileContents {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw failure("open", path, errno) }
         defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        while true {
-            let count: Int
-            do throws(SystemCallError) {
-                count = try SystemCall.read(descriptor, into: &chunk)
-            } catch {
-                throw failure("read", path, error.code)
-            }
-            if count == 0 { return bytes }
-            bytes += chunk[0..<count]
-            guard bytes.count <= maximumSize else {
-                throw KubeError(
-                    .file,
-                    "read \(path): larger than \(maximumSize >> 20) MiB",
-                    fix: "check the path: it should name a kubeconfig, token or PEM file"
-                )
-            }
+        let bytes: [UInt8]?
+        do throws(SystemCallError) {
+            bytes = try SystemCall.readAll(descriptor, limit: maximumSize, chunkSize: 64 << 10)
+        } catch {
+            throw failure("read", path, error.code)
         }
+        guard let bytes else {
+            throw KubeError(
+                .file,
+                "read \(path): larger than \(maximumSize >> 20) MiB",
+                fix: "check the path: it should name a kubeconfig, token or PEM file"
+            )
+        }
+        return bytes
     }
 
     private static func failure(_ operation: String, _ path: String, _ code: Int32) -> KubeError {

@@ -26,6 +26,8 @@ public struct StatusClient: Sendable {
     }
 
     public let path: String
+    /// Far above any /v1/routes of a large cluster; a longer reply is not weftd's.
+    static let replyLimit = 64 << 20
     /// Guards against a server that accepts and never answers; weftd answers in milliseconds.
     public var timeout: Duration = .seconds(10)
 
@@ -70,17 +72,14 @@ public struct StatusClient: Sendable {
         } catch {
             throw Failure(path: path, reason: .exchange("send failed: \(error.reason)"))
         }
-        var reply: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            let count: Int
-            do {
-                count = try SystemCall.receive(fd, into: &buffer)
-            } catch {
-                throw Failure(path: path, reason: .exchange("receive failed: \(error.reason)"))
-            }
-            if count == 0 { break }
-            reply += buffer[0..<count]
+        let reply: [UInt8]?
+        do {
+            reply = try SystemCall.readAll(fd, limit: Self.replyLimit)
+        } catch {
+            throw Failure(path: path, reason: .exchange("receive failed: \(error.reason)"))
+        }
+        guard let reply else {
+            throw Failure(path: path, reason: .exchange("the reply is larger than \(Self.replyLimit >> 20) MiB"))
         }
         return try Self.body(of: reply, path: path, target: target)
     }

@@ -114,12 +114,21 @@ public enum SystemCall {
         try retrying("read", subject()) { buffer.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) } }
     }
 
-    /// recv(2) into `buffer`; 0 is the peer's end of stream.
-    public static func receive(
+    /// read(2) until end of file (a socket: the peer's end of stream): the bytes, or nil once they
+    /// pass `limit`, where the caller says what it expected instead.
+    public static func readAll(
         _ fd: Int32,
-        into buffer: inout [UInt8],
+        limit: Int,
+        chunkSize: Int = 16_384,
         _ subject: @autoclosure () -> String = ""
-    ) throws(SystemCallError) -> Int {
-        try retrying("recv", subject()) { buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }
+    ) throws(SystemCallError) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: chunkSize)
+        while true {
+            let count = try read(fd, into: &chunk, subject())
+            if count == 0 { return bytes }
+            bytes += chunk[0..<count]
+            if bytes.count > limit { return nil }
+        }
     }
 }

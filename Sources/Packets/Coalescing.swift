@@ -518,50 +518,26 @@ struct CoalescingSegment {
     init?(_ packet: PacketBuffer, udp: Bool) {
         typealias F = GSOFields
         let ip = packet.start
-        guard packet.length >= F.ipMinimumHeader else { return nil }
-        let versionIHL = F.load8(ip, F.ipVersionIHL)
-        let isIPv6 = versionIHL >> 4 == 6
-        let ipHeaderLength: Int
-        let totalLength: Int
-        let proto: UInt8
-        if isIPv6 {
-            guard packet.length >= F.ip6Header else { return nil }
-            ipHeaderLength = F.ip6Header
-            totalLength = F.ip6Header + Int(F.load16(ip, F.ip6PayloadLength))
-            // An extension header in front of TCP or UDP fails the protocol test.
-            proto = F.load8(ip, F.ip6NextHeader)
-            guard totalLength <= packet.length, proto == F.protocolTCP || (udp && proto == F.protocolUDP) else {
-                return nil
-            }
-        } else {
-            ipHeaderLength = Int(versionIHL & 0x0F) * 4
-            totalLength = Int(F.load16(ip, F.ipTotalLength))
-            proto = F.load8(ip, F.ipProtocol)
-            guard versionIHL >> 4 == 4, ipHeaderLength >= F.ipMinimumHeader, totalLength <= packet.length,
-                proto == F.protocolTCP || (udp && proto == F.protocolUDP),
-                F.load16(ip, F.ipFlagsFragment) & F.ipMoreFragmentsOrOffset == 0
-            else { return nil }
-        }
-        let transport = ip + ipHeaderLength
-        let transportHeaderLength: Int
-        if proto == F.protocolUDP {
-            guard ipHeaderLength + F.udpHeader <= totalLength,
-                Int(F.load16(transport, F.udpLength)) == totalLength - ipHeaderLength
-            else { return nil }
-            transportHeaderLength = F.udpHeader
-        } else {
-            guard ipHeaderLength + F.tcpMinimumHeader <= totalLength else { return nil }
-            transportHeaderLength = Int(F.load8(transport, F.tcpDataOffset) >> 4) * 4
-            guard transportHeaderLength >= F.tcpMinimumHeader, ipHeaderLength + transportHeaderLength <= totalLength
-            else { return nil }
+        // An extension header in front of TCP or UDP fails the protocol test.
+        guard case .valid(let header) = CheckedIPHeader.read(packet),
+            header.proto == F.protocolTCP || (udp && header.proto == F.protocolUDP), !header.isFragment(ip),
+            case .valid(let transportHeaderLength) = header.transportHeaderLength(
+                ip,
+                isTCP: header.proto == F.protocolTCP
+            )
+        else { return nil }
+        let transport = ip + header.headerLength
+        let isUDP = header.proto == F.protocolUDP
+        guard !isUDP || Int(F.load16(transport, F.udpLength)) == header.totalLength - header.headerLength else {
+            return nil
         }
         self.ip = ip
         self.transport = transport
-        self.isUDP = proto == F.protocolUDP
-        self.isIPv6 = isIPv6
-        self.ipHeaderLength = ipHeaderLength
+        self.isUDP = isUDP
+        self.isIPv6 = header.isIPv6
+        self.ipHeaderLength = header.headerLength
         self.transportHeaderLength = transportHeaderLength
-        self.totalLength = totalLength
+        self.totalLength = header.totalLength
     }
 
     /// The IPv4 header checksum (IPv6 has none) and the transport checksum verify; a UDP checksum

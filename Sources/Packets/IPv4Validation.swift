@@ -1,5 +1,7 @@
 /// Checks on an IPv4 packet before anything reads its fields.
-public enum IPv4 {
+public enum IPv4: IPVersion {
+    @inlinable public static var etherType: UInt16 { EtherType.ipv4 }
+
     /// Why the packet cannot be read as IPv4, or nil when its header is sound. Checked in this order:
     /// 20 bytes present, version 4, IHL in 5...15 with the header inside the buffer, total length
     /// covering the header and inside the buffer. The header checksum is not verified: the kernel
@@ -22,14 +24,6 @@ public enum IPv4 {
     @inlinable
     public static func trim(_ packet: inout PacketBuffer) {
         packet.length = Int(packet.load16(2))
-    }
-
-    /// `validate`, then `trim` when the packet is sound.
-    @inlinable
-    public static func validateAndTrim(_ packet: inout PacketBuffer) -> DropReason? {
-        if let reason = validate(packet) { return reason }
-        trim(&packet)
-        return nil
     }
 
     /// Decrements the TTL and patches the header checksum incrementally (RFC 1624), or returns

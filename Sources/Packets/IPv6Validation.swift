@@ -1,5 +1,7 @@
 /// Checks on an IPv6 packet before anything reads its fields.
-public enum IPv6 {
+public enum IPv6: IPVersion {
+    @inlinable public static var etherType: UInt16 { EtherType.ipv6 }
+
     /// Why the packet cannot be read as IPv6, or nil when its fixed header is sound. Checked in
     /// this order: 40 bytes present, version 6, payload length inside the buffer. Extension headers
     /// are not looked into: the packet is forwarded with them as it came. A payload length of 0
@@ -18,14 +20,6 @@ public enum IPv6 {
     @inlinable
     public static func trim(_ packet: inout PacketBuffer) {
         packet.length = IPv6Header.length + Int(packet.load16(4))
-    }
-
-    /// `validate`, then `trim` when the packet is sound.
-    @inlinable
-    public static func validateAndTrim(_ packet: inout PacketBuffer) -> DropReason? {
-        if let reason = validate(packet) { return reason }
-        trim(&packet)
-        return nil
     }
 
     /// Decrements the hop limit, or returns `.hopLimitExpired` without touching the packet when

@@ -204,27 +204,29 @@ package struct SuperPacket {
 
     let bytes: UnsafeRawPointer
     package let isTCP: Bool
-    /// Behind a 40-byte IPv6 fixed header (no extension headers); IPv4 otherwise.
-    package let isIPv6: Bool
-    let ipHeaderLength: Int
+    let ip: CheckedIPHeader
     package let headersLength: Int
     package let segmentPayload: Int
-    package let payloadLength: Int
     package let count: Int
+    /// Behind a 40-byte IPv6 fixed header (no extension headers); IPv4 otherwise.
+    package var isIPv6: Bool { ip.isIPv6 }
+    var ipHeaderLength: Int { ip.headerLength }
+    package var payloadLength: Int { ip.totalLength - headersLength }
     package var lastPayload: Int { payloadLength - (count - 1) * segmentPayload }
+
+    init(bytes: UnsafeRawPointer, isTCP: Bool, ip: CheckedIPHeader, headersLength: Int, segmentPayload: Int) {
+        self.bytes = bytes
+        self.isTCP = isTCP
+        self.ip = ip
+        self.headersLength = headersLength
+        self.segmentPayload = segmentPayload
+        let payloadLength = ip.totalLength - headersLength
+        count = payloadLength == 0 ? 1 : (payloadLength + segmentPayload - 1) / segmentPayload
+    }
 
     /// The same packet cut into payloads of `segmentPayload` bytes (sequence numbers follow).
     func cut(segmentPayload: Int) -> SuperPacket {
-        SuperPacket(
-            bytes: bytes,
-            isTCP: isTCP,
-            isIPv6: isIPv6,
-            ipHeaderLength: ipHeaderLength,
-            headersLength: headersLength,
-            segmentPayload: segmentPayload,
-            payloadLength: payloadLength,
-            count: payloadLength == 0 ? 1 : (payloadLength + segmentPayload - 1) / segmentPayload
-        )
+        SuperPacket(bytes: bytes, isTCP: isTCP, ip: ip, headersLength: headersLength, segmentPayload: segmentPayload)
     }
 
     /// The super-packet `header` describes; nil for NONE (a single packet); the drop reason when
@@ -232,75 +234,46 @@ package struct SuperPacket {
     package static func parse(_ packet: PacketBuffer, header: VirtioNetHeader) -> Parsed {
         let bytes = UnsafeRawPointer(packet.start)
         if let reason = header.validate(packetLength: packet.length) { return .dropped(reason) }
-
-        guard packet.length >= F.ipMinimumHeader else { return .dropped(.truncated) }
-        let versionIHL = F.load8(bytes, F.ipVersionIHL)
-        let isIPv6 = versionIHL >> 4 == 6
-        let ipHeaderLength: Int
-        let totalLength: Int
-        let proto: UInt8
-        if isIPv6 {
-            guard packet.length >= F.ip6Header else { return .dropped(.truncated) }
-            ipHeaderLength = F.ip6Header
-            totalLength = F.ip6Header + Int(F.load16(bytes, F.ip6PayloadLength))
-            guard totalLength <= packet.length else { return .dropped(.badPayloadLength) }
-            proto = F.load8(bytes, F.ip6NextHeader)
-        } else {
-            guard versionIHL >> 4 == 4 else { return .dropped(.wrongVersion) }
-            ipHeaderLength = Int(versionIHL & 0x0F) * 4
-            guard ipHeaderLength >= F.ipMinimumHeader, ipHeaderLength <= packet.length else { return .dropped(.badIHL) }
-            totalLength = Int(F.load16(bytes, F.ipTotalLength))
-            guard totalLength >= ipHeaderLength, totalLength <= packet.length else { return .dropped(.badTotalLength) }
-            proto = F.load8(bytes, F.ipProtocol)
+        let ip: CheckedIPHeader
+        switch CheckedIPHeader.read(packet) {
+        case .dropped(let reason): return .dropped(reason)
+        case .valid(let checked): ip = checked
         }
 
         let isTCP: Bool
         switch header.gsoType.kind {
         case .none: return .single
-        case .tcpV4 where !isIPv6, .tcpV6 where isIPv6: isTCP = true
+        case .tcpV4 where !ip.isIPv6, .tcpV6 where ip.isIPv6: isTCP = true
         case .udpL4: isTCP = false
         default: return .dropped(.badVirtioHeader)  // UFO, or TCP of the other IP version.
         }
-        if isIPv6 {
-            guard !IPv6NextHeader.isExtensionHeader(proto) else { return .dropped(.ipv6ExtensionHeaders) }
-        } else {
-            guard F.load16(bytes, F.ipFlagsFragment) & F.ipMoreFragmentsOrOffset == 0 else {
-                return .dropped(.badVirtioHeader)
-            }
+        guard !(ip.isIPv6 && IPv6NextHeader.isExtensionHeader(ip.proto)) else {
+            return .dropped(.ipv6ExtensionHeaders)
         }
-        guard proto == (isTCP ? F.protocolTCP : F.protocolUDP) else { return .dropped(.badVirtioHeader) }
+        guard !ip.isFragment(bytes), ip.proto == (isTCP ? F.protocolTCP : F.protocolUDP) else {
+            return .dropped(.badVirtioHeader)
+        }
 
-        let transportHeaderLength: Int
-        if isTCP {
-            guard ipHeaderLength + F.tcpMinimumHeader <= totalLength else { return .dropped(.truncated) }
-            transportHeaderLength = Int(F.load8(bytes, ipHeaderLength + F.tcpDataOffset) >> 4) * 4
-            guard transportHeaderLength >= F.tcpMinimumHeader else { return .dropped(.badTCPHeader) }
-            guard ipHeaderLength + transportHeaderLength <= totalLength else { return .dropped(.truncated) }
-        } else {
-            transportHeaderLength = F.udpHeader
-            guard ipHeaderLength + transportHeaderLength <= totalLength else { return .dropped(.truncated) }
+        let headersLength: Int
+        switch ip.transportHeaderLength(bytes, isTCP: isTCP) {
+        case .dropped(let reason): return .dropped(reason)
+        case .valid(let length): headersLength = ip.headerLength + length
         }
-        let headersLength = ipHeaderLength + transportHeaderLength
-        guard Int(header.headerLength) >= headersLength, Int(header.headerLength) <= totalLength else {
+        guard Int(header.headerLength) >= headersLength, Int(header.headerLength) <= ip.totalLength else {
             return .dropped(.badVirtioHeader)
         }
         if header.flags.contains(.needsChecksum) {
-            guard Int(header.checksumStart) == ipHeaderLength,
+            guard Int(header.checksumStart) == ip.headerLength,
                 Int(header.checksumOffset) == (isTCP ? F.tcpChecksum : F.udpChecksum)
             else { return .dropped(.badVirtioHeader) }
         }
-        let segmentPayload = Int(header.gsoSize)
-        let payloadLength = totalLength - headersLength
         return .superPacket(
             SuperPacket(
                 bytes: bytes,
                 isTCP: isTCP,
-                isIPv6: isIPv6,
-                ipHeaderLength: ipHeaderLength,
+                ip: ip,
                 headersLength: headersLength,
-                segmentPayload: segmentPayload,
-                payloadLength: payloadLength,
-                count: payloadLength == 0 ? 1 : (payloadLength + segmentPayload - 1) / segmentPayload
+                segmentPayload: Int(header.gsoSize)
             )
         )
     }

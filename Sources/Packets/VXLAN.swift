@@ -36,26 +36,31 @@ public enum VXLAN {
     /// device flannel configures accepts: our VNI, and a frame for our VtepMAC or broadcast.
     @inlinable
     public static func decapsulate(_ packet: inout PacketBuffer, vni: UInt32, localMAC: MACAddress) -> DropReason? {
-        if let reason = checkHeaders(packet, vni: vni, localMAC: localMAC) { return reason }
-        // ARP (0x0806) lands here too. flannel's permanent neighbour entries mean none should
-        // cross the tunnel; answering ARP for our subnet address is future work.
-        guard packet.load16(headerLength + 12) == EtherType.ipv4 else { return .notIPv4 }
-        var inner = packet
-        inner.consume(overhead)
-        if let reason = IPv4.validateAndTrim(&inner) { return reason }
-        packet = inner
-        return nil
+        decapsulate(&packet, vni: vni, localMAC: localMAC, carrying: IPv4.self)
     }
 
     /// `decapsulate` for a frame carrying IPv6 (EtherType 0x86DD): the inner IPv6 packet, trimmed
     /// to its payload length, or the reason to drop (`.notIPv4`: neither family).
     @inlinable
     public static func decapsulateIPv6(_ packet: inout PacketBuffer, vni: UInt32, localMAC: MACAddress) -> DropReason? {
+        decapsulate(&packet, vni: vni, localMAC: localMAC, carrying: IPv6.self)
+    }
+
+    /// Both: the frame's EtherType must be `Family`'s and the inner packet must pass its checks.
+    @inlinable @inline(__always)
+    static func decapsulate<Family: IPVersion>(
+        _ packet: inout PacketBuffer,
+        vni: UInt32,
+        localMAC: MACAddress,
+        carrying family: Family.Type
+    ) -> DropReason? {
         if let reason = checkHeaders(packet, vni: vni, localMAC: localMAC) { return reason }
-        guard packet.load16(headerLength + 12) == EtherType.ipv6 else { return .notIPv4 }
+        // ARP (0x0806) lands here too. flannel's permanent neighbour entries mean none should
+        // cross the tunnel; answering ARP for our subnet address is future work.
+        guard packet.load16(headerLength + 12) == Family.etherType else { return .notIPv4 }
         var inner = packet
         inner.consume(overhead)
-        if let reason = IPv6.validateAndTrim(&inner) { return reason }
+        if let reason = Family.validateAndTrim(&inner) { return reason }
         packet = inner
         return nil
     }

@@ -376,6 +376,26 @@ func aFlagInTheMiddle(_ case_: FlagInTheMiddle) {
     expectGroups(coalesce(batch, with: &coalescer), inputs: batch, [[0, 3], [1], [2], [4], [5], [6], [7], [8]])
 }
 
+// Coalescing reads IP headers through the checks segmentation uses (CheckedIPHeader); each fails one.
+@Test func segmentsWithMalformedIPHeadersPassThroughUntouched() {
+    let defects: [(String, (inout [UInt8]) -> Void)] = [
+        ("IHL 4", { $0[0] = 0x44 }),
+        ("total length past the buffer", { T.put16(&$0, 2, UInt16($0.count + 1)) }),
+        ("total length inside the TCP header", { T.put16(&$0, 2, 39) }),
+    ]
+    var coalescer = Coalescer(batchCapacity: 8)
+    for (name, defect) in defects {
+        let segments = flow([1398, 1398, 1398]).map { segment in
+            var segment = segment
+            defect(&segment)
+            return segment
+        }
+        let outputs = coalesce(segments, with: &coalescer)
+        #expect(outputs.map(\.index) == [0, 1, 2], "\(name)")
+        expectGroups(outputs, inputs: segments, [[0], [1], [2]])
+    }
+}
+
 @Test func anUnmergeableSegmentOfTheFlowKeepsItsPlace() {
     // A pure ACK of the same flow between data segments: nothing after it may jump ahead of it.
     let data = flow([1398, 1398, 1398, 1398])

@@ -356,6 +356,18 @@ func segmentingThenCoalescingGivesBackTheTSO6SuperPacket(mss: Int) {
     }
 }
 
+@Test func ipv6SegmentsWhosePayloadLengthRunsPastTheBufferPassThrough() {
+    let segments = flow6(Array(repeating: 1428, count: 3)).map { segment in
+        var segment = segment
+        T.put16(&segment, 4, UInt16(segment.count - 39))
+        return segment
+    }
+    var coalescer = Coalescer(batchCapacity: 8)
+    let written = coalesce(segments, with: &coalescer)
+    #expect(written.map(\.index) == [0, 1, 2])
+    #expect(written.allSatisfy { $0.header == .plain && $0.packet == segments[$0.index] })
+}
+
 @Test func ipv6PacketsWithExtensionHeadersPassThroughAndCloseTheirFlow() {
     var segments = flow6(Array(repeating: 1428, count: 5))
     // Segment 2 carries a destination-options header: it passes through untouched, and 3 and 4

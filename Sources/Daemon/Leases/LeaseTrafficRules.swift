@@ -36,10 +36,8 @@ final class LeaseTrafficRules: Sendable {
         /// period, or the lease taken again meanwhile, logs it once.
         var failure: String?
         var announced = false
-        /// The subnets the blackhole routes are kept for (--ip-blackhole-route).
-        var blackholeSubnet: IPv4Prefix?
-        var blackholeIPv6Subnet: IPv6Prefix?
-        /// The lease the rules are for (its config names the backend and port); nil before the first.
+        /// The lease the rules and the blackhole routes are for (its config names the backend and
+        /// port); nil before the first.
         var lease: AcquiredLease?
         /// The peers' PublicIPs as last published; nil before the first publication. Kept across
         /// dataplanes: a rebuilt one's watcher lists the same leases again.
@@ -98,21 +96,12 @@ final class LeaseTrafficRules: Sendable {
     /// Applies the rules for `lease` (a new subnet replaces the whole table in one transaction).
     /// A failure is kept for `markReady` to report; the resync tries again.
     func install(for lease: AcquiredLease) async {
+        state.withLock { $0.lease = lease }
         // Also without the flag: a blackhole route of an earlier run with it (or for an earlier lease) goes.
-        let wanted = options.ipBlackholeRoute ? lease.subnet : nil
-        let wantedIPv6 = options.ipBlackholeRoute ? lease.ipv6Subnet : nil
-        state.withLock {
-            $0.blackholeSubnet = wanted
-            $0.blackholeIPv6Subnet = wantedIPv6
-        }
-        keepBlackholeRoute(wanted, problems: blackholeProblems)
-        keepBlackholeRoute(wantedIPv6, problems: ipv6BlackholeProblems)
+        keepBlackholeRoutes()
         await turns.take()
         defer { turns.give() }
-        var peers = state.withLock { state in
-            state.lease = lease
-            return state.peers
-        }
+        var peers = state.withLock { $0.peers }
         var carried = false
         if peers == nil, filteredPort(lease.config) != nil, let left = try? await keeper.listedPeers() {
             state.withLock { $0.peers = left }
@@ -250,11 +239,7 @@ final class LeaseTrafficRules: Sendable {
     }
 
     func report(_ outcome: TrafficRuleKeeper.Outcome) {
-        if options.ipBlackholeRoute {
-            let (subnet, ipv6Subnet) = state.withLock { ($0.blackholeSubnet, $0.blackholeIPv6Subnet) }
-            keepBlackholeRoute(subnet, problems: blackholeProblems)
-            keepBlackholeRoute(ipv6Subnet, problems: ipv6BlackholeProblems)
-        }
+        if options.ipBlackholeRoute { keepBlackholeRoutes() }
         context.subnetFile.keep()
         switch outcome {
         case .nothingWanted, .intact:
@@ -315,6 +300,14 @@ final class LeaseTrafficRules: Sendable {
         } else if say {
             logger.warning("\(line)")
         }
+    }
+
+    /// Makes Weft's blackhole routes of both families exactly the held lease's subnets with
+    /// --ip-blackhole-route, none without it.
+    private func keepBlackholeRoutes() {
+        let lease = options.ipBlackholeRoute ? state.withLock { $0.lease } : nil
+        keepBlackholeRoute(lease?.subnet, problems: blackholeProblems)
+        keepBlackholeRoute(lease?.ipv6Subnet, problems: ipv6BlackholeProblems)
     }
 
     /// Makes Weft's blackhole routes of `subnet`'s family exactly the one for `subnet` (none when

@@ -49,7 +49,8 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         checks.append(flanneldRules(facts))
         checks.append(device(facts))
         if let dataplane = dataplane(facts) { checks.append(dataplane) }
-        if let portFilter = portFilter(facts) { checks.append(portFilter) }
+        if let portFilter = portFilter(facts.portFilter) { checks.append(portFilter) }
+        if let portFilter = portFilter(facts.ipv6PortFilter, ipv6: true) { checks.append(portFilter) }
         return checks
     }
 
@@ -582,15 +583,16 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
     }
 
     /// Whether the udp/vxlan port takes datagrams from the peers only, as weftd means it to: the
-    /// input rule in place and the set holding exactly the peers' PublicIPs. nil when not asked.
-    static func portFilter(_ facts: DoctorFacts) -> DoctorCheck? {
-        guard let filter = facts.portFilter else { return nil }
-        let name = "port filter"
+    /// input rule in place and the set holding exactly the peers' PublicIPs (PublicIPv6 over the
+    /// IPv6 underlay, `ipv6`). nil when not asked.
+    static func portFilter(_ filter: DoctorFacts.PortFilterState?, ipv6: Bool = false) -> DoctorCheck? {
+        guard let filter else { return nil }
+        let name = ipv6 ? "port filter (IPv6 underlay)" : "port filter"
         guard let dropped = filter.droppedPackets else {
             return DoctorCheck(
                 name,
                 .warn,
-                "off: UDP \(filter.port) takes datagrams from anyone who can reach it",
+                "off: UDP \(filter.port)\(ipv6 ? " over IPv6" : "") takes datagrams from anyone who can reach it",
                 fix:
                     "weftd filters by default; restart it without --port-filter=false unless a NAT between the nodes rewrites their addresses"
             )
@@ -599,7 +601,7 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
             return DoctorCheck(
                 name,
                 .fail,
-                "weftd filters UDP \(filter.port) but table ip weft has no input rule for it",
+                "weftd filters UDP \(filter.port) but \(filter.table) has no input rule for it",
                 fix: "weftd's resync (--iptables-resync) reinstalls it; check that nothing flushes the ruleset"
             )
         }

@@ -126,6 +126,9 @@ public struct DoctorFacts: Sendable {
     /// The port filter as the running weftd reports it and nft lists it; nil when weftd was not
     /// asked or carries no port (host-gw).
     public var portFilter: PortFilterState?
+    /// The same over the IPv6 underlay (`table ip6 weft`), for a dual-stack lease on kernel vxlan
+    /// (flannel-v6.<VNI> on the same port); nil otherwise.
+    public var ipv6PortFilter: PortFilterState?
 
     public init() {}
 
@@ -138,8 +141,10 @@ public struct DoctorFacts: Sendable {
         /// runs without the filter (--port-filter=false).
         public var droppedPackets: UInt64?
         public var droppedBytes: UInt64
-        /// Whether table ip weft's input chain drops strangers' datagrams to `port`.
+        /// Whether the table's input chain drops strangers' datagrams to `port`.
         public var ruleInstalled: Bool
+        /// The table it is in: "table ip weft", or "table ip6 weft" for the IPv6 underlay.
+        public var table: String
         /// Peers' PublicIPs the set lacks (their datagrams are dropped), and addresses it holds that
         /// no peer has (accepted from anyone there).
         public var missing: [String]
@@ -151,7 +156,8 @@ public struct DoctorFacts: Sendable {
             droppedBytes: UInt64 = 0,
             ruleInstalled: Bool,
             missing: [String] = [],
-            stale: [String] = []
+            stale: [String] = [],
+            table: String = "table ip weft"
         ) {
             self.port = port
             self.droppedPackets = droppedPackets
@@ -159,6 +165,7 @@ public struct DoctorFacts: Sendable {
             self.ruleInstalled = ruleInstalled
             self.missing = missing
             self.stale = stale
+            self.table = table
         }
     }
 

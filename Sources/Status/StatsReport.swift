@@ -49,6 +49,9 @@ public struct StatsReport: Codable, Equatable, Sendable {
     /// started: datagrams from addresses that hold no lease, which the engine never sees. nil
     /// without the filter (host-gw, --port-filter=false, or not installed yet).
     public var portFilter: Dropped?
+    /// The same over the IPv6 underlay (kernel vxlan's flannel-v6.<VNI> in a dual-stack network):
+    /// datagrams from addresses no peer publishes as its PublicIPv6. nil without that filter.
+    public var portFilterIPv6: Dropped?
 
     /// Packets and bytes dropped.
     public struct Dropped: Codable, Equatable, Sendable {
@@ -69,7 +72,8 @@ public struct StatsReport: Codable, Equatable, Sendable {
         traffic: [String: UInt64],
         drops: [String: UInt64],
         peers: [Peer],
-        portFilter: Dropped? = nil
+        portFilter: Dropped? = nil,
+        portFilterIPv6: Dropped? = nil
     ) {
         self.engine = engine
         self.workers = workers
@@ -79,5 +83,6 @@ public struct StatsReport: Codable, Equatable, Sendable {
         self.drops = drops
         self.peers = peers
         self.portFilter = portFilter
+        self.portFilterIPv6 = portFilterIPv6
     }
 }

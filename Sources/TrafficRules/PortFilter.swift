@@ -12,6 +12,10 @@ import Foundation
 ///     set peers { type ipv4_addr; elements = { <each peer's PublicIP> } }
 ///     chain input: udp dport <port> ip saddr != @peers counter name "port-filter-dropped" drop
 ///
+/// A backend that listens on the same port over the IPv6 underlay too (kernel vxlan's
+/// flannel-v6.<VNI> in a dual-stack network) gets the same set, chain and counter in
+/// `table ip6 weft`, holding the peers' PublicIPv6 (`ipv6Peers`, type ipv6_addr).
+///
 /// The set holds each lease's PublicIP as advertised: a peer whose datagrams arrive from another
 /// address (a NAT between the nodes rewriting the source) is dropped, as the engine's own
 /// unknown-sender check drops it.
@@ -24,40 +28,72 @@ public struct PortFilter: Equatable, Sendable {
     public var port: UInt16
     /// Each peer's PublicIP as its lease advertises it.
     public var peers: Set<IPv4Address>
+    /// Each peer's PublicIPv6, when the backend listens over the IPv6 underlay too; nil when it
+    /// does not (no `table ip6 weft` filter).
+    public var ipv6Peers: Set<IPv6Address>?
 
-    public init(port: UInt16, peers: Set<IPv4Address>) {
+    public init(port: UInt16, peers: Set<IPv4Address>, ipv6Peers: Set<IPv6Address>? = nil) {
         self.port = port
         self.peers = peers
+        self.ipv6Peers = ipv6Peers
     }
 
-    /// The chain, as `nft list table` prints it.
-    public var chain: NFTChain {
+    /// The chain of `table ip weft`, as `nft list table` prints it.
+    public var chain: NFTChain { Self.chain(TrafficRuleset.family, port: port) }
+
+    /// The chain of `table ip6 weft`; nil without an IPv6 side.
+    public var ipv6Chain: NFTChain? { ipv6Peers == nil ? nil : Self.chain(TrafficRuleset.ipv6Family, port: port) }
+
+    private static func chain(_ ip: String, port: UInt16) -> NFTChain {
         NFTChain(
-            name: Self.chainName,
+            name: chainName,
             lines: [
                 "type filter hook input priority filter; policy accept;",
-                "udp dport \(port) ip saddr != @\(Self.setName) counter name \"\(Self.counterName)\" drop",
+                "udp dport \(port) \(ip) saddr != @\(setName) counter name \"\(counterName)\" drop",
             ]
         )
     }
 
     /// The set of peers, its elements in nft's address order.
-    public var set: NFTSet {
-        NFTSet(name: Self.setName, lines: ["type ipv4_addr"], elements: peers.sorted().map { "\($0)" })
+    public var set: NFTSet { Self.set(of: peers) }
+
+    /// The set of peers' PublicIPv6 in `table ip6 weft`; nil without an IPv6 side.
+    public var ipv6Set: NFTSet? { ipv6Peers.map { Self.set(of: $0) } }
+
+    private static func set<Address: IPAddress>(of peers: Set<Address>) -> NFTSet {
+        let type = Address.bitWidth == 32 ? "ipv4_addr" : "ipv6_addr"
+        return NFTSet(name: setName, lines: ["type \(type)"], elements: peers.sorted().map { "\($0)" })
     }
 
     /// What turns the set holding `old` into this filter's: each address added and removed, in
     /// address order.
     public func changes(from old: Set<IPv4Address>) -> (added: [IPv4Address], removed: [IPv4Address]) {
-        (peers.subtracting(old).sorted(), old.subtracting(peers).sorted())
+        Self.changes(peers, from: old)
     }
 
-    /// One nft transaction that turns the set holding `old` into this filter's, nil when they are
-    /// equal. All or nothing: a datagram meets the old set or the new one, never a half-made one.
-    public func elementScript(from old: Set<IPv4Address>) -> String? {
-        let (added, removed) = changes(from: old)
-        guard !added.isEmpty || !removed.isEmpty else { return nil }
-        let set = "\(TrafficRuleset.family) \(TrafficRuleset.table) \(Self.setName)"
+    public static func changes<Address: IPAddress>(
+        _ new: Set<Address>,
+        from old: Set<Address>
+    ) -> (added: [Address], removed: [Address]) {
+        (new.subtracting(old).sorted(), old.subtracting(new).sorted())
+    }
+
+    /// One nft transaction that turns the sets holding `old` (and `oldIPv6`, in `table ip6 weft`)
+    /// into this filter's, nil when they are equal. All or nothing: a datagram meets the old sets
+    /// or the new ones, never a half-made one.
+    public func elementScript(from old: Set<IPv4Address>, ipv6 oldIPv6: Set<IPv6Address> = []) -> String? {
+        var script = Self.elementLines(TrafficRuleset.family, peers, from: old)
+        if let ipv6Peers { script += Self.elementLines(TrafficRuleset.ipv6Family, ipv6Peers, from: oldIPv6) }
+        return script.isEmpty ? nil : script
+    }
+
+    private static func elementLines<Address: IPAddress>(
+        _ family: String,
+        _ new: Set<Address>,
+        from old: Set<Address>
+    ) -> String {
+        let (added, removed) = changes(new, from: old)
+        let set = "\(family) \(TrafficRuleset.table) \(setName)"
         var script = ""
         if !added.isEmpty { script += "add element \(set) { \(added.map { "\($0)" }.joined(separator: ", ")) }\n" }
         if !removed.isEmpty {

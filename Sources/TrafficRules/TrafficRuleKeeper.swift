@@ -15,7 +15,8 @@ import Synchronization
 /// so the total only grows while weftd runs.
 ///
 /// A ruleset with an IPv6 side keeps `table ip6 weft` the same way, in the same transactions
-/// and checks; a later ruleset without one removes that table.
+/// and checks; a later ruleset without one removes that table. The port filter's IPv6 set changes
+/// in the same transaction as the IPv4 one, and its counter is carried the same way.
 ///
 /// One nft transaction at a time: every operation holds the keeper's turn (`Turns`) for its whole
 /// length, awaits of nft included, since an actor alone would let a second call in at each await.
@@ -45,17 +46,24 @@ public actor TrafficRuleKeeper {
         var installed = false
         /// Whether this keeper ever put the table in place: only then does `remove` touch it.
         var everInstalled = false
-        /// The port filter's drops counted by tables this keeper replaced since.
+        /// The port filter's drops by family (`TrafficRuleset.family`, `.ipv6Family`).
+        var tallies: [String: Tally] = [:]
+    }
+
+    private struct Tally {
+        /// Counted by tables this keeper replaced since.
         var droppedBefore = PortFilterCounts()
         /// The current table's counter as last read.
         var lastCount = PortFilterCounts()
     }
 
+    private static let families = [TrafficRuleset.family, TrafficRuleset.ipv6Family]
+
     public nonisolated let nft: NFTables
     private var state = State()
     private let turns = Turns()
-    /// The port filter's drops as last read, for a scrape that must not wait for nft.
-    private let lastCounts = Mutex<PortFilterCounts?>(nil)
+    /// The port filter's drops as last read by family, for a scrape that must not wait for nft.
+    private let lastCounts = Mutex<[String: PortFilterCounts]>([:])
 
     public init(nft: NFTables = NFTables()) {
         self.nft = nft
@@ -84,7 +92,10 @@ public actor TrafficRuleKeeper {
         defer { turns.give() }
         defer { publishCounts() }
         if state.installed, let current = state.wanted, ruleset.differsOnlyInPeers(from: current),
-            let script = ruleset.portFilter?.elementScript(from: current.portFilter?.peers ?? [])
+            let script = ruleset.portFilter?.elementScript(
+                from: current.portFilter?.peers ?? [],
+                ipv6: current.portFilter?.ipv6Peers ?? []
+            )
         {
             state.wanted = ruleset
             do throws(TrafficRulesError) {
@@ -135,8 +146,8 @@ public actor TrafficRuleKeeper {
                 if let listing = try await nft.listTable(family: TrafficRuleset.ipv6Family) {
                     differences += NFTListing(parsing: listing).differences(
                         from: state.expectedIPv6,
-                        sets: [],
-                        counters: []
+                        sets: ruleset.ipv6Sets,
+                        counters: ruleset.ipv6Counters
                     ).map { "\(TrafficRuleset.ipv6Family): \($0)" }
                 } else {
                     differences.append("missing \(TrafficRuleset.ipv6TableSpecifier)")
@@ -170,25 +181,29 @@ public actor TrafficRuleKeeper {
         return true
     }
 
-    /// Deletes the port filter an earlier run left in `table ip weft` when the wanted ruleset is
-    /// empty (any other replaces the whole table). Rules outlive weftd as flanneld's do, but a
-    /// filter nobody keeps would drop every peer that joins later. Returns whether it deleted one.
+    /// Deletes the port filter an earlier run left in `table ip weft` and `table ip6 weft` when the
+    /// wanted ruleset is empty (any other replaces the whole tables), in one transaction; the
+    /// tables' other chains stay. Rules outlive weftd as flanneld's do, but a filter nobody keeps
+    /// would drop every peer that joins later. Returns whether it deleted one.
     @discardableResult
     public func removeLeftoverPortFilter() async throws(TrafficRulesError) -> Bool {
         await turns.take()
         defer { turns.give() }
-        guard state.wanted?.isEmpty ?? true, let text = try await nft.listTable() else { return false }
-        let listing = NFTListing(parsing: text)
-        let table = "\(TrafficRuleset.family) \(TrafficRuleset.table)"
+        guard state.wanted?.isEmpty ?? true else { return false }
         var script = ""
-        if listing.chains.contains(where: { $0.name == PortFilter.chainName }) {
-            script += "delete chain \(table) \(PortFilter.chainName)\n"
-        }
-        if listing.sets.contains(where: { $0.name == PortFilter.setName }) {
-            script += "delete set \(table) \(PortFilter.setName)\n"
-        }
-        if listing.counters.contains(PortFilter.counterName) {
-            script += "delete counter \(table) \(PortFilter.counterName)\n"
+        for family in Self.families {
+            guard let text = try await nft.listTable(family: family) else { continue }
+            let listing = NFTListing(parsing: text)
+            let table = "\(family) \(TrafficRuleset.table)"
+            if listing.chains.contains(where: { $0.name == PortFilter.chainName }) {
+                script += "delete chain \(table) \(PortFilter.chainName)\n"
+            }
+            if listing.sets.contains(where: { $0.name == PortFilter.setName }) {
+                script += "delete set \(table) \(PortFilter.setName)\n"
+            }
+            if listing.counters.contains(PortFilter.counterName) {
+                script += "delete counter \(table) \(PortFilter.counterName)\n"
+            }
         }
         guard !script.isEmpty else { return false }
         try await nft.apply(script, operation: "delete the port filter from \(TrafficRuleset.tableSpecifier)")
@@ -198,45 +213,74 @@ public actor TrafficRuleKeeper {
     /// The peers in the port filter's set as nft lists it now: at startup, the ones an earlier run
     /// left. Nil when there is no such set.
     public func listedPeers() async throws(TrafficRulesError) -> Set<IPv4Address>? {
-        guard let text = try await nft.listTable(),
-            let set = NFTListing(parsing: text).sets.first(where: { $0.name == PortFilter.setName })
-        else { return nil }
-        return Set(set.elements.compactMap { IPv4Address($0) })
+        try await listedPeers(IPv4Address.self)
     }
 
-    /// The port filter's drops since this keeper first installed it: the counter of the table in
-    /// place, read now, plus what the tables it replaced had counted. Nil when no port filter is wanted.
-    public func portFilterCounts() async -> PortFilterCounts? {
+    /// The same for the IPv6 set in `table ip6 weft`.
+    public func listedIPv6Peers() async throws(TrafficRulesError) -> Set<IPv6Address>? {
+        try await listedPeers(IPv6Address.self)
+    }
+
+    private func listedPeers<Address: IPAddress>(
+        _: Address.Type
+    ) async throws(TrafficRulesError) -> Set<Address>? {
+        let family = Address.bitWidth == 32 ? TrafficRuleset.family : TrafficRuleset.ipv6Family
+        guard let text = try await nft.listTable(family: family),
+            let set = NFTListing(parsing: text).sets.first(where: { $0.name == PortFilter.setName })
+        else { return nil }
+        return Set(set.elements.compactMap { Address($0) })
+    }
+
+    /// The port filter's drops in `family`'s table since this keeper first installed it: the
+    /// counter of the table in place, read now, plus what the tables it replaced had counted. Nil
+    /// when no port filter is wanted there.
+    public func portFilterCounts(family: String = TrafficRuleset.family) async -> PortFilterCounts? {
         await turns.take()
         defer { turns.give() }
-        return await refreshCounts()
+        return await refreshCounts()[family]
     }
 
     /// `portFilterCounts` as of the last check or read, without waiting for nft or for a
     /// transaction in progress: what a metrics scrape shows.
-    public nonisolated var lastPortFilterCounts: PortFilterCounts? { lastCounts.withLock { $0 } }
+    public nonisolated var lastPortFilterCounts: PortFilterCounts? {
+        lastCounts.withLock { $0[TrafficRuleset.family] }
+    }
 
-    /// Reads the counter, for `lastPortFilterCounts` too; the caller holds the turn.
+    /// The same for the IPv6 underlay (`table ip6 weft`).
+    public nonisolated var lastIPv6PortFilterCounts: PortFilterCounts? {
+        lastCounts.withLock { $0[TrafficRuleset.ipv6Family] }
+    }
+
+    /// The families whose table the wanted ruleset filters in.
+    private var filteredFamilies: [String] {
+        guard state.everInstalled, let filter = state.wanted?.portFilter else { return [] }
+        return filter.ipv6Peers == nil ? [TrafficRuleset.family] : Self.families
+    }
+
+    /// Reads the counters, for `lastPortFilterCounts` too; the caller holds the turn.
     @discardableResult
-    private func refreshCounts() async -> PortFilterCounts? {
-        if state.wanted?.portFilter != nil, state.everInstalled, let now = await readCounter() {
-            state.lastCount = now
+    private func refreshCounts() async -> [String: PortFilterCounts] {
+        for family in filteredFamilies {
+            if let now = await readCounter(family) { state.tallies[family, default: Tally()].lastCount = now }
         }
         return publishCounts()
     }
 
     /// The counts as `state` has them, made `lastPortFilterCounts`.
     @discardableResult
-    private func publishCounts() -> PortFilterCounts? {
-        let counts =
-            state.wanted?.portFilter != nil && state.everInstalled ? state.droppedBefore + state.lastCount : nil
+    private func publishCounts() -> [String: PortFilterCounts] {
+        var counts: [String: PortFilterCounts] = [:]
+        for family in filteredFamilies {
+            let tally = state.tallies[family] ?? Tally()
+            counts[family] = tally.droppedBefore + tally.lastCount
+        }
         lastCounts.withLock { $0 = counts }
         return counts
     }
 
-    /// `nft -j list counter ip weft port-filter-dropped`; nil when it is not there.
-    private func readCounter() async -> PortFilterCounts? {
-        let arguments = ["-j", "list", "counter", TrafficRuleset.family, TrafficRuleset.table, PortFilter.counterName]
+    /// `nft -j list counter <family> weft port-filter-dropped`; nil when it is not there.
+    private func readCounter(_ family: String) async -> PortFilterCounts? {
+        let arguments = ["-j", "list", "counter", family, TrafficRuleset.table, PortFilter.counterName]
         guard let json = try? await nft.run(arguments, operation: "list counter \(PortFilter.counterName)") else {
             return nil
         }
@@ -254,16 +298,23 @@ public actor TrafficRuleKeeper {
 
     /// The caller holds the turn.
     private func apply(_ ruleset: TrafficRuleset) async throws(TrafficRulesError) {
-        // The counter goes with the table; a table deleted by hand took it along, so its last reading stands in.
-        let carried = state.everInstalled ? await readCounter() ?? state.lastCount : PortFilterCounts()
+        // The counters go with the tables; a table deleted by hand took its along, so its last reading stands in.
+        var carried: [String: PortFilterCounts] = [:]
+        if state.everInstalled {
+            for family in Self.families {
+                carried[family] = await readCounter(family) ?? state.tallies[family]?.lastCount
+            }
+        }
         var script = ruleset.applyScript
         // An IPv6 table of an earlier ruleset goes in the same transaction.
         if state.ipv6Installed && ruleset.ipv6Text == nil {
             script += TrafficRuleset.removeScript(TrafficRuleset.ipv6Family)
         }
         try await nft.apply(script, operation: "apply \(TrafficRuleset.tableSpecifier)")
-        state.droppedBefore = state.droppedBefore + carried
-        state.lastCount = PortFilterCounts()
+        for family in Self.families {
+            let before = state.tallies[family]?.droppedBefore ?? PortFilterCounts()
+            state.tallies[family] = Tally(droppedBefore: before + (carried[family] ?? PortFilterCounts()))
+        }
         state.installed = true
         state.everInstalled = true
         state.ipv6Installed = ruleset.ipv6Text != nil
@@ -273,7 +324,12 @@ public actor TrafficRuleKeeper {
             sets: ruleset.sets,
             counters: ruleset.counters
         )
-        state.expectedIPv6 = await calibrated(ruleset.ipv6Chains, TrafficRuleset.ipv6Family, sets: [], counters: [])
+        state.expectedIPv6 = await calibrated(
+            ruleset.ipv6Chains,
+            TrafficRuleset.ipv6Family,
+            sets: ruleset.ipv6Sets,
+            counters: ruleset.ipv6Counters
+        )
     }
 
     /// `chains`, or nft's own rendering of them when it lists what we asked for in other words.

@@ -21,7 +21,8 @@ import Addressing
 ///
 /// A dual-stack lease (`ipv6`) gets the same postrouting and forward chains for its IPv6Network and
 /// IPv6 subnet in `table ip6 weft`, as flanneld keeps its v6 rules beside the v4 ones (multicast
-/// there is ff00::/8); both tables are applied in one transaction.
+/// there is ff00::/8), and there the port filter's IPv6 side (`PortFilter.ipv6Peers`) when the
+/// backend listens over the IPv6 underlay; both tables are applied in one transaction.
 public struct TrafficRuleset: Equatable, Sendable {
     public static let family = "ip"
     public static let ipv6Family = "ip6"
@@ -81,11 +82,13 @@ public struct TrafficRuleset: Equatable, Sendable {
     /// Whether `other` is this ruleset with another set of peers: then the set's elements are
     /// changed in place, and the chains and the counter stay as they are.
     public func differsOnlyInPeers(from other: TrafficRuleset) -> Bool {
-        guard let filter = portFilter, let otherFilter = other.portFilter, filter.peers != otherFilter.peers else {
-            return false
-        }
+        guard let filter = portFilter, let otherFilter = other.portFilter,
+            filter.peers != otherFilter.peers || filter.ipv6Peers != otherFilter.ipv6Peers,
+            (filter.ipv6Peers == nil) == (otherFilter.ipv6Peers == nil)
+        else { return false }
         var same = other
         same.portFilter?.peers = filter.peers
+        same.portFilter?.ipv6Peers = filter.ipv6Peers
         return same == self
     }
 
@@ -97,9 +100,12 @@ public struct TrafficRuleset: Equatable, Sendable {
         return chains
     }
 
-    /// The chains of `table ip6 weft`: empty for an IPv4-only lease or with neither flag.
+    /// The chains of `table ip6 weft`: empty for an IPv4-only lease with no IPv6 port filter, or
+    /// with no flag asking for one.
     public var ipv6Chains: [NFTChain] {
-        ipv6.map { overlayChains(network: $0.network, subnet: $0.subnet) } ?? []
+        var chains = ipv6.map { overlayChains(network: $0.network, subnet: $0.subnet) } ?? []
+        if let chain = portFilter?.ipv6Chain { chains.append(chain) }
+        return chains
     }
 
     /// postrouting and forward for one family's Network and subnet, as the flags ask.
@@ -146,6 +152,12 @@ public struct TrafficRuleset: Equatable, Sendable {
     /// The named counters (the port filter's drops); their values are the kernel's, never compared.
     public var counters: [String] { portFilter == nil ? [] : [PortFilter.counterName] }
 
+    /// The named sets of `table ip6 weft` (the port filter's IPv6 peers).
+    public var ipv6Sets: [NFTSet] { portFilter?.ipv6Set.map { [$0] } ?? [] }
+
+    /// The named counters of `table ip6 weft`.
+    public var ipv6Counters: [String] { portFilter?.ipv6Peers == nil ? [] : [PortFilter.counterName] }
+
     /// The table block, as `nft list table ip weft` prints it (but for a set's elements, which nft
     /// wraps two to a line and this writes on one).
     public var text: String {
@@ -155,7 +167,7 @@ public struct TrafficRuleset: Equatable, Sendable {
     /// `table ip6 weft` as `nft list table ip6 weft` prints it; nil when no such table is wanted.
     public var ipv6Text: String? {
         let chains = ipv6Chains
-        return chains.isEmpty ? nil : Self.text(Self.ipv6Family, chains: chains, sets: [], counters: [])
+        return chains.isEmpty ? nil : Self.text(Self.ipv6Family, chains: chains, sets: ipv6Sets, counters: ipv6Counters)
     }
 
     private static func text(_ family: String, chains: [NFTChain], sets: [NFTSet], counters: [String]) -> String {

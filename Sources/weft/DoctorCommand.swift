@@ -161,6 +161,14 @@ struct DoctorProbe {
                 let port = DoctorCheck.networkConfig(facts)?.backend.effectivePort, port != 0
             {
                 facts.portFilter = Self.portFilter(port: port, routes: report, stats: stats, rules: facts.rules)
+                if let ipv6 = report.ipv6, report.backend == "vxlan", report.dataplane == "kernel" {
+                    facts.ipv6PortFilter = Self.ipv6PortFilter(
+                        port: port,
+                        routes: ipv6,
+                        stats: stats,
+                        rules: facts.ipv6Rules
+                    )
+                }
             }
         }
         return facts
@@ -388,6 +396,34 @@ struct DoctorProbe {
             ruleInstalled: installed,
             missing: missing.map { "\($0)" },
             stale: stale.map { "\($0)" }
+        )
+    }
+
+    /// The same over the IPv6 underlay of a dual-stack lease on kernel vxlan: `table ip6 weft`'s
+    /// rule and set beside the PublicIPv6 of the peers /v1/routes lists.
+    static func ipv6PortFilter(
+        port: UInt16,
+        routes: RoutesReport.IPv6Routes,
+        stats: StatsReport,
+        rules: DoctorFacts.Rules
+    ) -> DoctorFacts.PortFilterState {
+        let peers = Set(routes.routes.compactMap { IPv6Address($0.publicIP) })
+        let expected = PortFilter(port: port, peers: [], ipv6Peers: peers)
+        let listing = if case .table(let text) = rules { NFTListing(parsing: text) } else { NFTListing(chains: []) }
+        let installed = listing.chains.contains {
+            $0.name == PortFilter.chainName && $0.lines == expected.ipv6Chain?.lines
+        }
+        let held = Set(
+            (listing.sets.first { $0.name == PortFilter.setName }?.elements ?? []).compactMap { IPv6Address($0) }
+        )
+        return DoctorFacts.PortFilterState(
+            port: port,
+            droppedPackets: stats.portFilterIPv6?.packets,
+            droppedBytes: stats.portFilterIPv6?.bytes ?? 0,
+            ruleInstalled: installed,
+            missing: peers.subtracting(held).sorted().map { "\($0)" },
+            stale: held.subtracting(peers).sorted().map { "\($0)" },
+            table: TrafficRuleset.ipv6TableSpecifier
         )
     }
 

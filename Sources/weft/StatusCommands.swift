@@ -174,6 +174,10 @@ struct StatsCommand: ParsableCommand {
             text +=
                 "\nport filter: \(filtered.packets) packet(s), \(filtered.bytes) byte(s) from addresses holding no lease dropped before the engine\n"
         }
+        if let filtered = report.portFilterIPv6 {
+            text +=
+                "port filter over IPv6: \(filtered.packets) packet(s), \(filtered.bytes) byte(s) from addresses holding no lease dropped before flannel-v6\n"
+        }
         return text
     }
 }

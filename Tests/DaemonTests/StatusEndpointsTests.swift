@@ -138,6 +138,20 @@ func sample(_ text: String, _ name: String, _ labels: [(String, String)] = []) -
             )
         )
         #expect(text.contains("# HELP weft_port_filter_dropped_bytes_total "))
+        #expect(sample(text, "weft_port_filter_ipv6_dropped_packets_total") == nil, "no IPv6 filter, no series")
+
+        // The IPv6 underlay's filter (dual-stack kernel vxlan): its own series beside the IPv4 ones.
+        let both = exporter.render(
+            routes: nil,
+            stats: nil,
+            portFilter: PortFilterCounts(packets: 11, bytes: 660),
+            ipv6PortFilter: PortFilterCounts(packets: 4, bytes: 400)
+        )
+        #expect(sample(both, "weft_port_filter_dropped_packets_total") == 11, "\(both)")
+        #expect(sample(both, "weft_port_filter_ipv6_dropped_packets_total") == 4)
+        #expect(sample(both, "weft_port_filter_ipv6_dropped_bytes_total") == 400)
+        #expect(both.contains("# TYPE weft_port_filter_ipv6_dropped_packets_total counter\n"))
+        #expect(both.contains("# HELP weft_port_filter_ipv6_dropped_bytes_total "))
     }
 
     @Test func controlPlaneCountersReachTheProcessRegistry() {

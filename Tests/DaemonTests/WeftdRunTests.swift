@@ -108,7 +108,7 @@ import Testing
 
     @Test func thePortFilterFollowsEachPeerOnceAndSaysWhatChanged() {
         let feed = PeerAddressFeed()
-        let seen = Mutex<[Set<IPv4Address>]>([])
+        let seen = Mutex<[PeerAddresses]>([])
         let a = IPv4Address(198, 18, 0, 2)
         let b = IPv4Address(198, 18, 0, 3)
         let route = { (subnet: String, publicIP: IPv4Address) in
@@ -118,7 +118,26 @@ import Testing
         feed.follow { peers in seen.withLock { $0.append(peers) } }
         feed.publish([route("10.244.2.0/24", a), route("10.244.3.0/24", b), route("10.244.4.0/24", b)])
         feed.publish([])
-        #expect(seen.withLock { $0 } == [[a, b], []], "one address per peer, however many subnets it routes")
+        // A dual-stack publication: each PublicIPv6 once; a lease without one adds none.
+        let a6 = IPv6Address("2001:db8::2")!
+        let ipv6Peer = { (subnet: String, publicIPv6: IPv6Address?) in
+            IPv6Peer(
+                subnet: IPv6Prefix(subnet)!,
+                nextHop: NextHop(publicIP: a, port: 8472, backend: .vxlan),
+                publicIPv6: publicIPv6,
+                vtepMAC: nil
+            )
+        }
+        feed.publish(
+            [route("10.244.2.0/24", a)],
+            ipv6: [ipv6Peer("fc00:0:0:2::/64", a6), ipv6Peer("fc00:0:0:5::/64", a6), ipv6Peer("fc00:0:0:6::/64", nil)]
+        )
+        #expect(
+            seen.withLock { $0 } == [
+                PeerAddresses(ipv4: [a, b]), PeerAddresses(ipv4: []), PeerAddresses(ipv4: [a], ipv6: [a6]),
+            ],
+            "one address per peer, however many subnets it routes"
+        )
 
         #expect(
             LeaseTrafficRules.describePeers(port: 8472, before: nil, after: [a])
@@ -127,6 +146,14 @@ import Testing
         #expect(
             LeaseTrafficRules.describePeers(port: 8285, before: [a], after: [b, IPv4Address(198, 18, 0, 10)])
                 == "UDP 8285 open to 2 peer(s) only; added 198.18.0.3, 198.18.0.10; removed 198.18.0.2"
+        )
+        #expect(
+            LeaseTrafficRules.describePeers(port: 8472, before: nil, after: [a6])
+                == "UDP 8472 over IPv6 open to 1 peer(s) only (table ip6 weft set peers)"
+        )
+        #expect(
+            LeaseTrafficRules.describePeers(port: 8472, before: [a6], after: [IPv6Address("2001:db8::3")!])
+                == "UDP 8472 over IPv6 open to 1 peer(s) only; added 2001:db8::3; removed 2001:db8::2"
         )
     }
 

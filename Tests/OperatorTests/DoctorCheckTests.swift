@@ -236,6 +236,35 @@ import Testing
         #expect(stale.status == .warn && stale.detail.contains("holds 1 address(es) no peer has"), "\(stale)")
     }
 
+    /// The IPv6 underlay's filter (dual-stack kernel vxlan) is a check of its own, naming table ip6 weft.
+    @Test func thePortFilterOverTheIPv6Underlay() throws {
+        var facts = try Self.healthy()
+        facts.portFilter = .init(port: 8472, droppedPackets: 0, ruleInstalled: true)
+        #expect(Self.check(DoctorCheck.evaluate(facts), "port filter (IPv6 underlay)") == nil, "not asked")
+        facts.ipv6PortFilter = .init(
+            port: 8472,
+            droppedPackets: 4,
+            droppedBytes: 400,
+            ruleInstalled: true,
+            table: "table ip6 weft"
+        )
+        #expect(
+            Self.check(DoctorCheck.evaluate(facts), "port filter (IPv6 underlay)")
+                == DoctorCheck(
+                    "port filter (IPv6 underlay)",
+                    .ok,
+                    "UDP 8472 open to the peers only; 4 datagram(s) (400 bytes) from elsewhere dropped"
+                )
+        )
+        facts.ipv6PortFilter = .init(port: 8472, droppedPackets: 0, ruleInstalled: false, table: "table ip6 weft")
+        let noRule = try #require(Self.check(DoctorCheck.evaluate(facts), "port filter (IPv6 underlay)"))
+        #expect(noRule.status == .fail && noRule.detail.contains("table ip6 weft has no input rule"), "\(noRule)")
+        facts.ipv6PortFilter = .init(port: 8472, droppedPackets: 0, ruleInstalled: true, missing: ["2001:db8::2"])
+        let lacking = try #require(Self.check(DoctorCheck.evaluate(facts), "port filter (IPv6 underlay)"))
+        #expect(lacking.status == .fail && lacking.detail.contains("2001:db8::2"), "\(lacking)")
+        #expect(Self.check(DoctorCheck.evaluate(facts), "port filter")?.status == .ok, "the IPv4 check stands apart")
+    }
+
     /// The running weftd's dataplane: named when it answers, the kernel's entries judged against
     /// the lease table, a warning when its socket does not answer, no check when not asked.
     @Test func theRunningDataplaneAndTheKernelsEntries() throws {

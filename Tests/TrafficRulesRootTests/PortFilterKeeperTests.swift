@@ -125,38 +125,36 @@ struct PortFilterKeeperTests {
         #expect(await next.portFilterCounts() == nil, "no filter wanted, no count")
     }
 
-    /// A UDP socket bound to 127.0.0.1:`port` in the calling thread's namespace, waiting up to 5 s per receive.
-    static func socket(bindingPort port: UInt16) throws -> Int32 {
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    /// A UDP socket bound to 127.0.0.1:`port` (`ipv6`: [::1]:`port`) in the calling thread's
+    /// namespace, waiting up to 5 s per receive.
+    static func socket(bindingPort port: UInt16, ipv6: Bool = false) throws -> Int32 {
+        var (address, length) = Self.loopbackAddress(port, ipv6: ipv6)
+        let fd = Glibc.socket(Int32(address.ss_family), Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { throw SetupFailure(description: "socket: \(String(cString: strerror(errno)))") }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = Self.address(port)
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
         }
         guard bound == 0 else {
             close(fd)
-            throw SetupFailure(description: "bind 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
+            throw SetupFailure(description: "bind loopback port \(port): \(String(cString: strerror(errno)))")
         }
         return fd
     }
 
-    /// `count` datagrams from 127.0.0.1 to 127.0.0.1:`port`, each `text` padded to 22 bytes.
-    static func send(_ count: Int, _ text: String, to port: UInt16) throws {
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    /// `count` datagrams from 127.0.0.1 to 127.0.0.1:`port` (`ipv6`: ::1 to [::1]:`port`), each
+    /// `text` padded to 22 bytes.
+    static func send(_ count: Int, _ text: String, to port: UInt16, ipv6: Bool = false) throws {
+        var (address, length) = Self.loopbackAddress(port, ipv6: ipv6)
+        let fd = Glibc.socket(Int32(address.ss_family), Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { throw SetupFailure(description: "socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var address = Self.address(port)
         let payload = Array(text.utf8) + [UInt8](repeating: 0, count: 22 - text.utf8.count)
         for _ in 0..<count {
             let sent = withUnsafePointer(to: &address) { pointer in
                 pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { destination in
-                    payload.withUnsafeBytes {
-                        sendto(fd, $0.baseAddress, $0.count, 0, destination, socklen_t(MemoryLayout<sockaddr_in>.size))
-                    }
+                    payload.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, 0, destination, length) }
                 }
             }
             guard sent == payload.count else {
@@ -182,11 +180,24 @@ struct PortFilterKeeperTests {
         }
     }
 
-    static func address(_ port: UInt16) -> sockaddr_in {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return address
+    /// The loopback address of either family at `port`, and its length.
+    static func loopbackAddress(_ port: UInt16, ipv6: Bool) -> (sockaddr_storage, socklen_t) {
+        var storage = sockaddr_storage()
+        if ipv6 {
+            withUnsafeMutableBytes(of: &storage) { raw in
+                let address = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self)
+                address.pointee.sin6_family = sa_family_t(AF_INET6)
+                address.pointee.sin6_port = port.bigEndian
+                address.pointee.sin6_addr = in6addr_loopback
+            }
+            return (storage, socklen_t(MemoryLayout<sockaddr_in6>.size))
+        }
+        withUnsafeMutableBytes(of: &storage) { raw in
+            let address = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in.self)
+            address.pointee.sin_family = sa_family_t(AF_INET)
+            address.pointee.sin_port = port.bigEndian
+            address.pointee.sin_addr.s_addr = inet_addr("127.0.0.1")
+        }
+        return (storage, socklen_t(MemoryLayout<sockaddr_in>.size))
     }
 }

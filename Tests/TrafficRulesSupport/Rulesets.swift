@@ -13,6 +13,10 @@ public enum Rulesets {
     public static let peers: Set<IPv4Address> = [
         IPv4Address(198, 18, 0, 2), IPv4Address(198, 18, 0, 10), IPv4Address(198, 18, 0, 9),
     ]
+    /// The same peers' PublicIPv6.
+    public static let ipv6Peers: Set<IPv6Address> = [
+        IPv6Address("2001:db8::2")!, IPv6Address("2001:db8::a")!, IPv6Address("2001:db8::9")!,
+    ]
 
     /// `table ip weft` alone.
     public static func ipv4(masquerade: Bool = true, forward: Bool = true, fullyRandom: Bool = true) -> TrafficRuleset {
@@ -45,5 +49,20 @@ public enum Rulesets {
             forwardAccept: forward,
             portFilter: PortFilter(port: port, peers: peers)
         )
+    }
+
+    /// A dual-stack lease masquerading, its port filter on both underlays: `table ip weft` and
+    /// `table ip6 weft` each with the input chain, the set and the counter.
+    public static func dualStackPortFiltered(
+        masquerade: Bool = true,
+        peers: Set<IPv4Address> = peers,
+        ipv6Peers: Set<IPv6Address> = ipv6Peers,
+        port: UInt16 = 8472
+    ) -> TrafficRuleset {
+        var ruleset = portFiltered(forward: false, peers: peers, port: port)
+        ruleset.masquerade = masquerade
+        ruleset.ipv6 = ipv6
+        ruleset.portFilter?.ipv6Peers = ipv6Peers
+        return ruleset
     }
 }

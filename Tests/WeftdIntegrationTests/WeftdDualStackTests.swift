@@ -207,6 +207,9 @@ extension WeftdBeds {
                 #"{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"vxlan","VNI":1}}"#
             )
             for index in 1...3 { try Self.addIPv6Underlay(bed, index) }
+            // On the underlay beside the hosts, holding no lease: a stranger over either family.
+            let stranger = try bed.addOutsideHost(WeftdPortFilterTests.strangerIP)
+            try bed.exec(stranger, ["/usr/sbin/ip", "-6", "addr", "add", "2001:db8::c8/64", "dev", "eth0", "nodad"])
             let (daemons, subnets) = try bed.startReady([1, 2, 3], vxlanDataplane: "kernel")
             var bases: [Int: String] = [:]
             for index in 1...3 {
@@ -233,18 +236,44 @@ extension WeftdBeds {
                 try bed.addressContainer(index, subnet: subnets[index]!)
                 try Self.addressContainerIPv6(bed, index, base: base)
             }
+            // The port filter (on by default) covers flannel-v6.1's port: table ip6 weft's set holds
+            // the peers' PublicIPv6, which the IPv6 pings below come from.
             #expect(
-                daemons[1]!.lines(
-                    containing: "port filter: UDP 8472 over the IPv6 underlay (flannel-v6.1) is not filtered yet"
-                )
-                .count == 1,
-                "\(daemons[1]!.log.suffix(1500))"
+                waitFor(WeftdBeds.hangGuard) {
+                    WeftdPortFilterTests.peers(bed, 1, family: "ip6") == [Self.hostIPv6(2), Self.hostIPv6(3)]
+                } != nil,
+                "host 1's IPv6 set: \(WeftdPortFilterTests.peers(bed, 1, family: "ip6") ?? [])"
             )
             WeftdEndToEndTests.pingMatrix(bed, subnets, "dual-stack vxlan, IPv4")
             Self.ping6Matrix(bed, bases, "dual-stack vxlan, flannel-v6.1")
             let ipv6 = try #require(try StatusClient(path: bed.statusSocket(1)).routes().ipv6)
             #expect(Set(ipv6.routes.map(\.publicIP)) == [Self.hostIPv6(2), Self.hostIPv6(3)], "\(ipv6)")
             #expect(ipv6.routes.allSatisfy { $0.vtepMAC != nil && $0.backend == "vxlan" }, "\(ipv6)")
+
+            // The stranger's VXLAN datagrams to host 1 over the IPv6 underlay: dropped before
+            // flannel-v6.1 and counted apart from the IPv4 filter's; the containers still reach each other.
+            let datagram = WeftdPortFilterTests.vxlanFrame(source: "10.244.99.2", destination: "10.244.98.2")
+            try WeftdPortFilterTests.send(4, datagram, from: stranger, to: Self.hostIPv6(1), port: 8472)
+            let dropped = StatsReport.Dropped(packets: 4, bytes: UInt64(4 * (48 + datagram.count)))
+            let client = StatusClient(path: bed.statusSocket(1))
+            #expect(
+                waitFor(WeftdBeds.hangGuard, interval: .milliseconds(100)) {
+                    (try? client.stats())?.portFilterIPv6 == dropped
+                } != nil,
+                "/v1/stats: \(String(describing: try? client.stats()))"
+            )
+            #expect(try client.stats().portFilter?.packets == 0, "the IPv4 filter saw none")
+            #expect(bed.metric(1, "weft_port_filter_ipv6_dropped_packets_total") == 4)
+            Self.ping6Matrix(bed, bases, "dual-stack vxlan, after the stranger")
+            let doctor = try bed.execResult(
+                bed.host(1),
+                [
+                    weftPath, "doctor", "--etcd-endpoints", bed.etcdEndpoint, "--subnet-file", bed.subnetFile(1),
+                    "--iface", bed.hostIP(1), "--status-socket", bed.statusSocket(1),
+                ]
+            )
+            let check = doctor.output.split(separator: "\n").first { $0.contains("port filter (IPv6 underlay)") }
+            #expect(check?.hasPrefix("ok ") == true && check?.contains("4 datagram(s)") == true, "\(doctor.output)")
             for index in 1...3 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
 
             // DirectRouting: the hosts share one segment, so each family's peers are routed via their
@@ -254,6 +283,14 @@ extension WeftdBeds {
             )
             let direct = try bed.startReady([1, 2, 3], vxlanDataplane: "kernel")
             #expect(direct.subnets == subnets, "the leases are taken again")
+            // A restart keeps filtering both underlays with the sets the stopped run left.
+            #expect(
+                !direct.daemons[1]!.lines(
+                    containing: "UDP 8472 open to the 2 peer(s) (2 over the IPv6 underlay) an earlier run left"
+                )
+                .isEmpty,
+                "\(direct.daemons[1]!.log.suffix(1500))"
+            )
             Self.expectIPv6Routes(bed, bases)
             let v6Device = try bed.exec(bed.host(1), ["/usr/sbin/ip", "-6", "route", "show", "dev", "flannel-v6.1"])
             #expect(!v6Device.contains(bases[2]!) && !v6Device.contains(bases[3]!), "\(v6Device)")
@@ -387,6 +424,9 @@ extension WeftdBeds {
             }
             try kube.startServer(nodes: nodes)
             for index in 1...3 { try Self.addIPv6Underlay(bed, index) }
+            // On the underlay beside the hosts, holding no lease: a stranger over either family.
+            let stranger = try bed.addOutsideHost(WeftdPortFilterTests.strangerIP)
+            try bed.exec(stranger, ["/usr/sbin/ip", "-6", "addr", "add", "2001:db8::c8/64", "dev", "eth0", "nodad"])
             let (daemons, subnets) = try bed.startReady([1, 2, 3], vxlanDataplane: "kernel")
             var bases: [Int: String] = [:]
             for index in 1...3 {

@@ -238,12 +238,13 @@ extension WeftdBeds {
             )
         }
 
-        /// The elements of host N's `set ip weft peers`, sorted; nil when there is no such set.
-        static func peers(_ bed: Bed, _ index: Int) -> [String]? {
+        /// The elements of host N's `set ip weft peers` (`family` ip6: `set ip6 weft peers`),
+        /// sorted; nil when there is no such set.
+        static func peers(_ bed: Bed, _ index: Int, family: String = "ip") -> [String]? {
             guard
                 let result = try? bed.execResult(
                     bed.host(index),
-                    [Bed.nftPath!, "list", "set", "ip", "weft", "peers"]
+                    [Bed.nftPath!, "list", "set", family, "weft", "peers"]
                 ), result.status == 0
             else {
                 return nil
@@ -253,7 +254,10 @@ extension WeftdBeds {
             else { return [] }
             return result.output[start.upperBound..<end]
                 .split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init)
-                .sorted { WeftdFloodTests.octets($0).lexicographicallyPrecedes(WeftdFloodTests.octets($1)) }
+                .sorted {
+                    family == "ip"
+                        ? WeftdFloodTests.octets($0).lexicographicallyPrecedes(WeftdFloodTests.octets($1)) : $0 < $1
+                }
         }
 
         /// A VXLAN datagram's payload as flannel.1 would send it (VNI 1) carrying a UDP packet
@@ -270,7 +274,8 @@ extension WeftdBeds {
             return header + ethernet + inner
         }
 
-        /// Sends `datagram` `count` times from a thread in `namespace` to `host`:`port`.
+        /// Sends `datagram` `count` times from a thread in `namespace` to `host`:`port` (an IPv4
+        /// or an IPv6 address).
         static func send(
             _ count: Int,
             _ datagram: [UInt8],
@@ -279,25 +284,35 @@ extension WeftdBeds {
             port: UInt16
         ) throws {
             try inNetworkNamespace(namespace) { () throws in
-                let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+                var address = sockaddr_storage()
+                let length: Int
+                if host.contains(":") {
+                    length = MemoryLayout<sockaddr_in6>.size
+                    try withUnsafeMutableBytes(of: &address) { raw in
+                        let ipv6 = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self)
+                        ipv6.pointee.sin6_family = sa_family_t(AF_INET6)
+                        ipv6.pointee.sin6_port = port.bigEndian
+                        guard inet_pton(AF_INET6, host, &ipv6.pointee.sin6_addr) == 1 else {
+                            throw BedFailure("not an IPv6 address: \(host)")
+                        }
+                    }
+                } else {
+                    length = MemoryLayout<sockaddr_in>.size
+                    withUnsafeMutableBytes(of: &address) { raw in
+                        let ipv4 = raw.baseAddress!.assumingMemoryBound(to: sockaddr_in.self)
+                        ipv4.pointee.sin_family = sa_family_t(AF_INET)
+                        ipv4.pointee.sin_port = port.bigEndian
+                        ipv4.pointee.sin_addr.s_addr = inet_addr(host)
+                    }
+                }
+                let fd = socket(Int32(address.ss_family), Int32(SOCK_DGRAM.rawValue), 0)
                 guard fd >= 0 else { throw BedFailure("socket: \(String(cString: strerror(errno)))") }
                 defer { close(fd) }
-                var address = sockaddr_in()
-                address.sin_family = sa_family_t(AF_INET)
-                address.sin_port = port.bigEndian
-                address.sin_addr.s_addr = inet_addr(host)
                 for _ in 0..<count {
                     let sent = withUnsafePointer(to: &address) { pointer in
                         pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { destination in
                             datagram.withUnsafeBytes {
-                                sendto(
-                                    fd,
-                                    $0.baseAddress,
-                                    $0.count,
-                                    0,
-                                    destination,
-                                    socklen_t(MemoryLayout<sockaddr_in>.size)
-                                )
+                                sendto(fd, $0.baseAddress, $0.count, 0, destination, socklen_t(length))
                             }
                         }
                     }

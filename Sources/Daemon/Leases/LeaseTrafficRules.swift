@@ -14,7 +14,9 @@ import TrafficRules
 /// dataplane; weftd stays not ready, says why once, and the resync keeps trying.
 ///
 /// The port filter (--port-filter, udp and vxlan) follows the peers' PublicIPs from each route-table
-/// publication (`DaemonContext.peerAddresses`), on a task of its own so no watcher waits for nft.
+/// publication (`DaemonContext.peerAddresses`), on a task of its own so no watcher waits for nft;
+/// for a dual-stack lease on kernel vxlan, whose flannel-v6.<VNI> listens on the same port over the
+/// IPv6 underlay, their PublicIPv6 too, in `table ip6 weft`.
 /// Until the first publication the set holds the peers an earlier run left in it (a restart keeps
 /// filtering); with none, the filter is not installed: a table without it accepts as flanneld
 /// does, where one with an empty set would drop every peer. Readiness does not wait for it.
@@ -36,14 +38,12 @@ final class LeaseTrafficRules: Sendable {
         /// period, or the lease taken again meanwhile, logs it once.
         var failure: String?
         var announced = false
-        /// The subnets the blackhole routes are kept for (--ip-blackhole-route).
-        var blackholeSubnet: IPv4Prefix?
-        var blackholeIPv6Subnet: IPv6Prefix?
-        /// The lease the rules are for (its config names the backend and port); nil before the first.
+        /// The lease the rules and the blackhole routes are for (its config names the backend and
+        /// port); nil before the first.
         var lease: AcquiredLease?
-        /// The peers' PublicIPs as last published; nil before the first publication. Kept across
+        /// The peers' addresses as last published; nil before the first publication. Kept across
         /// dataplanes: a rebuilt one's watcher lists the same leases again.
-        var peers: Set<IPv4Address>?
+        var peers: PeerAddresses?
     }
     private let state = Mutex(State())
     /// `install(for:)` and `follow` one at a time, so a peer update cannot apply a ruleset computed
@@ -53,24 +53,26 @@ final class LeaseTrafficRules: Sendable {
     private let blackholeProblems: ProblemLog
     private let ipv6BlackholeProblems: ProblemLog
     /// The peers' addresses from every publication; newest only, so a burst applies its last one.
-    private let peerUpdates: AsyncStream<Set<IPv4Address>>
+    private let peerUpdates: AsyncStream<PeerAddresses>
 
     init(context: DaemonContext, keeper: TrafficRuleKeeper = TrafficRuleKeeper()) {
         self.context = context
         self.keeper = keeper
         blackholeProblems = ProblemLog(logger: context.logger)
         ipv6BlackholeProblems = ProblemLog(logger: context.logger)
-        let (updates, continuation) = AsyncStream<Set<IPv4Address>>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let (updates, continuation) = AsyncStream<PeerAddresses>.makeStream(bufferingPolicy: .bufferingNewest(1))
         peerUpdates = updates
         context.peerAddresses.follow { continuation.yield($0) }
-        context.status.countPortFilterDrops { [keeper] in keeper.lastPortFilterCounts }
+        context.status.countPortFilterDrops { [keeper] in
+            (keeper.lastPortFilterCounts, keeper.lastIPv6PortFilterCounts)
+        }
     }
 
     private var options: DaemonOptions { context.options }
     private var logger: Logger { context.logger }
 
     /// The rules for a lease under weftd's flags; the port filter only once the peers are known.
-    func ruleset(for lease: AcquiredLease, peers: Set<IPv4Address>?) -> TrafficRuleset {
+    func ruleset(for lease: AcquiredLease, peers: PeerAddresses?) -> TrafficRuleset {
         let config = lease.config
         var ruleset = TrafficRuleset(
             network: config.network,
@@ -79,7 +81,13 @@ final class LeaseTrafficRules: Sendable {
             forwardAccept: options.iptablesForwardRules,
             fullyRandom: !options.ipMasqFullyRandomDisable
         )
-        if let port = filteredPort(config), let peers { ruleset.portFilter = PortFilter(port: port, peers: peers) }
+        if let port = filteredPort(config), let peers {
+            ruleset.portFilter = PortFilter(
+                port: port,
+                peers: peers.ipv4,
+                ipv6Peers: filtersIPv6Underlay(lease) ? peers.ipv6 : nil
+            )
+        }
         if let network = config.ipv6?.network, let subnet = lease.ipv6Subnet {
             ruleset.ipv6 = TrafficRuleset.IPv6Networks(network: network, subnet: subnet)
         }
@@ -95,26 +103,26 @@ final class LeaseTrafficRules: Sendable {
         return config.backend.effectivePort
     }
 
+    /// Whether the backend listens on the filtered port over the IPv6 underlay too: a dual-stack
+    /// lease on kernel vxlan (flannel-v6.<VNI>). Weft's engine and host-gw have no IPv6 socket.
+    func filtersIPv6Underlay(_ lease: AcquiredLease) -> Bool {
+        lease.ipv6Subnet != nil && lease.config.backend.kind == .vxlan && options.vxlanDataplane == .kernel
+    }
+
     /// Applies the rules for `lease` (a new subnet replaces the whole table in one transaction).
     /// A failure is kept for `markReady` to report; the resync tries again.
     func install(for lease: AcquiredLease) async {
+        state.withLock { $0.lease = lease }
         // Also without the flag: a blackhole route of an earlier run with it (or for an earlier lease) goes.
-        let wanted = options.ipBlackholeRoute ? lease.subnet : nil
-        let wantedIPv6 = options.ipBlackholeRoute ? lease.ipv6Subnet : nil
-        state.withLock {
-            $0.blackholeSubnet = wanted
-            $0.blackholeIPv6Subnet = wantedIPv6
-        }
-        keepBlackholeRoute(wanted, problems: blackholeProblems)
-        keepBlackholeRoute(wantedIPv6, problems: ipv6BlackholeProblems)
+        keepBlackholeRoutes()
         await turns.take()
         defer { turns.give() }
-        var peers = state.withLock { state in
-            state.lease = lease
-            return state.peers
-        }
+        var peers = state.withLock { $0.peers }
         var carried = false
-        if peers == nil, filteredPort(lease.config) != nil, let left = try? await keeper.listedPeers() {
+        if peers == nil, filteredPort(lease.config) != nil, let leftIPv4 = try? await keeper.listedPeers() {
+            // Without an IPv6 set left, the IPv6 underlay stays open until the leases are listed.
+            let leftIPv6 = filtersIPv6Underlay(lease) ? (try? await keeper.listedIPv6Peers()) : nil
+            let left = PeerAddresses(ipv4: leftIPv4, ipv6: leftIPv6)
             state.withLock { $0.peers = left }
             peers = left
             carried = true
@@ -136,19 +144,12 @@ final class LeaseTrafficRules: Sendable {
         }
         if let port = filteredPort(lease.config) {
             if let filter = ruleset.portFilter, carried {
+                let ipv6 = filter.ipv6Peers.map { " (\($0.count) over the IPv6 underlay)" } ?? ""
                 logger.info(
-                    "port filter: UDP \(port) open to the \(filter.peers.count) peer(s) an earlier run left in the set until the peers' leases are listed"
+                    "port filter: UDP \(port) open to the \(filter.peers.count) peer(s)\(ipv6) an earlier run left in the sets until the peers' leases are listed"
                 )
             } else if ruleset.portFilter == nil {
                 logger.info("port filter: UDP \(port) open to all until the peers' leases are listed")
-            }
-            // flannel-v6.<VNI> listens on the same port over the IPv6 underlay, which the filter
-            // (table ip weft) does not cover: said, so no one takes that side for filtered.
-            if lease.ipv6Subnet != nil, lease.config.backend.kind == .vxlan {
-                let line =
-                    "port filter: UDP \(port) over the IPv6 underlay (flannel-v6.\(lease.config.backend.vni)) is not filtered yet; "
-                    + "drop it from non-peers with your own ip6 rules if the IPv6 underlay is reachable from outside the cluster"
-                logger.warning("\(line)")
             }
         }
         if ruleset.isEmpty, filteredPort(lease.config) == nil { await removeLeftoverPortFilter() }
@@ -159,12 +160,12 @@ final class LeaseTrafficRules: Sendable {
         for await peers in peerUpdates { await follow(peers) }
     }
 
-    /// Puts `peers` in the port filter's set: the elements changed in one nft transaction, the
-    /// whole table only if the set was not as last applied. A failure is handled as a resync's.
-    func follow(_ peers: Set<IPv4Address>) async {
+    /// Puts `peers` in the port filter's sets: the elements changed in one nft transaction, the
+    /// whole tables only if the sets were not as last applied. A failure is handled as a resync's.
+    func follow(_ peers: PeerAddresses) async {
         enum Outcome {
             case none
-            case applied(port: UInt16, before: Set<IPv4Address>?)
+            case applied(port: UInt16, before: PeerAddresses?, ipv6: Bool)
             case failed(TrafficRulesError)
         }
         await turns.take()
@@ -181,7 +182,7 @@ final class LeaseTrafficRules: Sendable {
             } else {
                 do throws(TrafficRulesError) {
                     try await keeper.install(rules)
-                    outcome = .applied(port: port, before: before)
+                    outcome = .applied(port: port, before: before, ipv6: rules.portFilter?.ipv6Peers != nil)
                 } catch {
                     outcome = .failed(error)
                 }
@@ -192,19 +193,29 @@ final class LeaseTrafficRules: Sendable {
         switch outcome {
         case .none:
             break
-        case .applied(let port, let before):
-            logger.info("port filter: \(Self.describePeers(port: port, before: before, after: peers))")
+        case .applied(let port, let before, let ipv6):
+            if before?.ipv4 != peers.ipv4 {
+                logger.info("port filter: \(Self.describePeers(port: port, before: before?.ipv4, after: peers.ipv4))")
+            }
+            if ipv6, let after = peers.ipv6, before?.ipv6 != after {
+                logger.info("port filter: \(Self.describePeers(port: port, before: before?.ipv6, after: after))")
+            }
             succeeded()
         case .failed(let error):
             failed(error, fromResync: true)
         }
     }
 
-    /// "UDP 8472 open to 3 peer(s) only; added 198.18.0.3; removed 198.18.0.4".
-    static func describePeers(port: UInt16, before: Set<IPv4Address>?, after: Set<IPv4Address>) -> String {
-        var text = "UDP \(port) open to \(after.count) peer(s) only"
-        guard let before else { return text + " (\(TrafficRuleset.tableSpecifier) set \(PortFilter.setName))" }
-        let (added, removed) = PortFilter(port: port, peers: after).changes(from: before)
+    /// "UDP 8472 open to 3 peer(s) only; added 198.18.0.3; removed 198.18.0.4", and for the IPv6
+    /// underlay "UDP 8472 over IPv6 open to …".
+    static func describePeers<Address: IPAddress>(port: UInt16, before: Set<Address>?, after: Set<Address>) -> String {
+        let isIPv6 = Address.bitWidth == 128
+        var text = "UDP \(port)\(isIPv6 ? " over IPv6" : "") open to \(after.count) peer(s) only"
+        guard let before else {
+            let table = isIPv6 ? TrafficRuleset.ipv6TableSpecifier : TrafficRuleset.tableSpecifier
+            return text + " (\(table) set \(PortFilter.setName))"
+        }
+        let (added, removed) = PortFilter.changes(after, from: before)
         if !added.isEmpty { text += "; added " + added.map { "\($0)" }.joined(separator: ", ") }
         if !removed.isEmpty { text += "; removed " + removed.map { "\($0)" }.joined(separator: ", ") }
         return text
@@ -215,7 +226,7 @@ final class LeaseTrafficRules: Sendable {
         do throws(TrafficRulesError) {
             if try await keeper.removeLeftoverPortFilter() {
                 logger.info(
-                    "port filter: deleted the one an earlier run left in \(TrafficRuleset.tableSpecifier) (--port-filter is off or the backend has no port)"
+                    "port filter: deleted the one an earlier run left in \(TrafficRuleset.tableSpecifier) or \(TrafficRuleset.ipv6TableSpecifier) (--port-filter is off or the backend has no port)"
                 )
             }
         } catch {
@@ -250,11 +261,7 @@ final class LeaseTrafficRules: Sendable {
     }
 
     func report(_ outcome: TrafficRuleKeeper.Outcome) {
-        if options.ipBlackholeRoute {
-            let (subnet, ipv6Subnet) = state.withLock { ($0.blackholeSubnet, $0.blackholeIPv6Subnet) }
-            keepBlackholeRoute(subnet, problems: blackholeProblems)
-            keepBlackholeRoute(ipv6Subnet, problems: ipv6BlackholeProblems)
-        }
+        if options.ipBlackholeRoute { keepBlackholeRoutes() }
         context.subnetFile.keep()
         switch outcome {
         case .nothingWanted, .intact:
@@ -317,6 +324,14 @@ final class LeaseTrafficRules: Sendable {
         }
     }
 
+    /// Makes Weft's blackhole routes of both families exactly the held lease's subnets with
+    /// --ip-blackhole-route, none without it.
+    private func keepBlackholeRoutes() {
+        let lease = options.ipBlackholeRoute ? state.withLock { $0.lease } : nil
+        keepBlackholeRoute(lease?.subnet, problems: blackholeProblems)
+        keepBlackholeRoute(lease?.ipv6Subnet, problems: ipv6BlackholeProblems)
+    }
+
     /// Makes Weft's blackhole routes of `subnet`'s family exactly the one for `subnet` (none when
     /// nil) and says what changed.
     private func keepBlackholeRoute<Prefix: IPPrefix>(_ subnet: Prefix?, problems: ProblemLog) {
@@ -357,8 +372,15 @@ final class LeaseTrafficRules: Sendable {
             parts.append("UDP \(filter.port) open to \(filter.peers.count) peer(s) only")
         }
         var text = parts.joined(separator: ", ") + " in \(TrafficRuleset.tableSpecifier)"
+        var ipv6Parts: [String] = []
         if let ipv6 = ruleset.ipv6, ruleset.masquerade || ruleset.forwardAccept {
-            text += "; the same for \(ipv6.network) (own subnet \(ipv6.subnet)) in \(TrafficRuleset.ipv6TableSpecifier)"
+            ipv6Parts.append("the same for \(ipv6.network) (own subnet \(ipv6.subnet))")
+        }
+        if let filter = ruleset.portFilter, let peers = filter.ipv6Peers {
+            ipv6Parts.append("UDP \(filter.port) over the IPv6 underlay open to \(peers.count) peer(s) only")
+        }
+        if !ipv6Parts.isEmpty {
+            text += "; " + ipv6Parts.joined(separator: ", ") + " in \(TrafficRuleset.ipv6TableSpecifier)"
         }
         return text
     }

@@ -24,7 +24,7 @@ enum PeerFollowing {
                 published: { [peerAddresses = context.peerAddresses] in
                     publications.record(generation: $0.generation)
                     onPublication($0)
-                    peerAddresses.publish($0.routes)
+                    peerAddresses.publish($0.routes, ipv6: $0.ipv6Peers)
                 },
                 freshness: { [readiness = context.readiness] freshness in
                     switch freshness {

@@ -10,9 +10,12 @@ import TrafficRules
 public final class DaemonStatus: StatusEndpoints {
     private let current = Mutex<(any LeaseDataplane)?>(nil)
     private let exporter: StatusMetrics
-    /// The port filter's drop counts as nft last gave them, at each resync and rules change (nil
-    /// without a filter): a scrape does not wait for nft. Set by `LeaseTrafficRules`.
-    private let portFilterDrops = Mutex<(@Sendable () -> PortFilterCounts?)?>(nil)
+    /// The port filter's drop counts as nft last gave them, at each resync and rules change, in
+    /// `table ip weft` and `table ip6 weft` (each nil without a filter there): a scrape does not
+    /// wait for nft. Set by `LeaseTrafficRules`.
+    private let portFilterDrops = Mutex<(@Sendable () -> PortFilterDrops)?>(nil)
+
+    typealias PortFilterDrops = (ipv4: PortFilterCounts?, ipv6: PortFilterCounts?)
 
     /// `registry` is the one swift-metrics reports into for this process (see `processRegistry`).
     public init(registry: PrometheusCollectorRegistry = DaemonStatus.processRegistry) {
@@ -35,7 +38,7 @@ public final class DaemonStatus: StatusEndpoints {
         current.withLock { $0 = nil }
     }
 
-    func countPortFilterDrops(_ read: @escaping @Sendable () -> PortFilterCounts?) {
+    func countPortFilterDrops(_ read: @escaping @Sendable () -> PortFilterDrops) {
         portFilterDrops.withLock { $0 = read }
     }
 
@@ -45,19 +48,20 @@ public final class DaemonStatus: StatusEndpoints {
 
     public func stats() -> StatsReport? {
         guard var report = current.withLock({ $0 })?.statsReport() else { return nil }
-        if let counts = portFilterDrops.withLock({ $0 })?() {
-            report.portFilter = StatsReport.Dropped(packets: counts.packets, bytes: counts.bytes)
-        }
+        let drops = portFilterDrops.withLock { $0 }?()
+        report.portFilter = drops?.ipv4.map { StatsReport.Dropped(packets: $0.packets, bytes: $0.bytes) }
+        report.portFilterIPv6 = drops?.ipv6.map { StatsReport.Dropped(packets: $0.packets, bytes: $0.bytes) }
         return report
     }
 
     public func metrics() -> String {
         let dataplane = current.withLock { $0 }
-        let portFilter = portFilterDrops.withLock { $0 }?()
+        let drops = portFilterDrops.withLock { $0 }?()
         return exporter.render(
             routes: dataplane?.routesReport(at: Date()),
             stats: dataplane?.statsReport(),
-            portFilter: portFilter
+            portFilter: drops?.ipv4,
+            ipv6PortFilter: drops?.ipv6
         )
     }
 }

@@ -25,14 +25,23 @@ final class StatusMetrics: Sendable {
 
     /// Prometheus text format 0.0.4 for the registry after copying `routes` and `stats` in (nil
     /// before the first dataplane: the control plane's counters only), and the port filter's
-    /// drops (nil without a filter).
-    func render(routes: RoutesReport?, stats: StatsReport?, portFilter: PortFilterCounts? = nil) -> String {
+    /// drops over each underlay (nil without a filter there).
+    func render(
+        routes: RoutesReport?,
+        stats: StatsReport?,
+        portFilter: PortFilterCounts? = nil,
+        ipv6PortFilter: PortFilterCounts? = nil
+    ) -> String {
         scrape.withLock { state in
             if let routes { record(routes) }
             if let stats { record(stats, into: &state) }
             if let portFilter {
                 setCounter(registry.makeCounter(descriptor: Self.portFilterPackets), to: portFilter.packets)
                 setCounter(registry.makeCounter(descriptor: Self.portFilterBytes), to: portFilter.bytes)
+            }
+            if let ipv6PortFilter {
+                setCounter(registry.makeCounter(descriptor: Self.ipv6PortFilterPackets), to: ipv6PortFilter.packets)
+                setCounter(registry.makeCounter(descriptor: Self.ipv6PortFilterBytes), to: ipv6PortFilter.bytes)
             }
             return registry.emitToString()
         }
@@ -138,6 +147,22 @@ final class StatusMetrics: Sendable {
             metricName: "weft_port_filter_dropped_bytes",
             unitName: "total",
             helpText: "Bytes of the datagrams the port filter dropped, IP headers included (--port-filter)"
+        )
+    }
+    static var ipv6PortFilterPackets: MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: "weft_port_filter_ipv6_dropped_packets",
+            unitName: "total",
+            helpText:
+                "Datagrams to the backend's UDP port over the IPv6 underlay from a source that is not a peer's PublicIPv6, dropped by nftables before flannel-v6.<VNI> (--port-filter)"
+        )
+    }
+    static var ipv6PortFilterBytes: MetricNameDescriptor {
+        MetricNameDescriptor(
+            metricName: "weft_port_filter_ipv6_dropped_bytes",
+            unitName: "total",
+            helpText:
+                "Bytes of the datagrams the port filter dropped over the IPv6 underlay, IPv6 headers included (--port-filter)"
         )
     }
     static var peerBytes: MetricNameDescriptor {

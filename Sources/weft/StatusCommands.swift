@@ -171,8 +171,10 @@ struct StatsCommand: ParsableCommand {
         }
         text += "\n" + (drops.isEmpty ? "no drops\n" : drops.render())
         if let filtered = report.portFilter {
+            // The kernel dataplane's flannel.<VNI> reads the port where the engine would.
+            let reader = report.engine == "kernel" ? "the vxlan device" : "the engine"
             text +=
-                "\nport filter: \(filtered.packets) packet(s), \(filtered.bytes) byte(s) from addresses holding no lease dropped before the engine\n"
+                "\nport filter: \(filtered.packets) packet(s), \(filtered.bytes) byte(s) from addresses holding no lease dropped before \(reader)\n"
         }
         if let filtered = report.portFilterIPv6 {
             text +=

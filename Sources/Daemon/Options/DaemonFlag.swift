@@ -378,7 +378,7 @@ struct DaemonFlag: Sendable {
             "ip-masq-cleanup",
             \.ipMasqCleanup,
             default: false,
-            "Weft: delete the masquerade and forward rules (nftables table ip weft) on a clean stop; flanneld leaves them"
+            "Weft: delete the masquerade and forward rules (nftables table ip weft, and ip6 weft on a dual-stack network) on a clean stop; flanneld leaves them"
         ),
         DaemonFlag(
             "iptables-resync",
@@ -386,7 +386,7 @@ struct DaemonFlag: Sendable {
             "SECONDS",
             example: "5",
             default: "5",
-            "seconds between checks of the masquerade, forward and port-filter rules (nftables table ip weft)"
+            "seconds between checks of the masquerade, forward and port-filter rules (nftables table ip weft, and ip6 weft)"
         ) { options, value, variable throws(DaemonOptionsError) in
             options.iptablesResync = .seconds(
                 try integer(value, in: 1...86400, flag: "--iptables-resync", variable: variable, example: "5")
@@ -402,8 +402,8 @@ struct DaemonFlag: Sendable {
             "port-filter",
             \.portFilter,
             default: true,
-            "Weft: drop UDP to the backend's port (udp 8285, vxlan 8472, or Backend.Port) from any source that is not a peer's PublicIP, "
-                + "counted in /metrics (nftables table ip weft); --port-filter=false accepts it from anyone, as flanneld does (needed when a NAT between the nodes rewrites their addresses)"
+            "Weft: drop UDP to the backend's port (udp 8285, vxlan 8472, or Backend.Port) from any source that is not a peer's PublicIP "
+                + "(PublicIPv6 over a dual-stack vxlan's IPv6 underlay), counted in /metrics (nftables table ip weft, and ip6 weft); --port-filter=false accepts it from anyone, as flanneld does (needed when a NAT between the nodes rewrites their addresses)"
         ),
         flag(
             "ip-blackhole-route",

@@ -189,13 +189,10 @@ public final class Engine: @unchecked Sendable {
             for index in 0..<configuration.workers {
                 let socket = try UDPSocket(address: configuration.publicIP, port: configuration.port)
                 try socket.setPathMTUDiscovery(weft_pmtu_do)
-                let pathSocket = try UDPSocket(
+                let pathSocket = try UDPSocket.sendOnly(
                     address: configuration.publicIP,
-                    port: 0,
-                    reusePort: false,
-                    receiveBufferBytes: 4096
+                    pathMTUDiscovery: weft_pmtu_omit
                 )
-                try pathSocket.setPathMTUDiscovery(weft_pmtu_omit)
                 pathSockets.append(OwnedSocket(pathSocket))
                 if offloads {
                     try socket.enableReceiveCoalescing()
@@ -215,16 +212,8 @@ public final class Engine: @unchecked Sendable {
             let perWorker = configuration.sourceSocketsPerWorker
             var sourceSockets: [OwnedSocket] = []
             for _ in 0..<(configuration.workers * perWorker) {
-                // Port 0: the kernel picks from ip_local_port_range, the range its vxlan device
-                // spreads flows over. Nothing is sent to these ports; a small receive buffer
-                // bounds what a stray sender could park there.
-                let socket = try UDPSocket(
-                    address: configuration.publicIP,
-                    port: 0,
-                    reusePort: false,
-                    receiveBufferBytes: 4096
-                )
-                try socket.setPathMTUDiscovery(weft_pmtu_do)
+                // Its port comes from ip_local_port_range, the range the kernel's vxlan device spreads flows over.
+                let socket = try UDPSocket.sendOnly(address: configuration.publicIP, pathMTUDiscovery: weft_pmtu_do)
                 sourceSockets.append(OwnedSocket(socket))
             }
             let queues = tun.queues

@@ -14,14 +14,21 @@ import SystemCalls
 /// with one recvmmsg, run `fromWire` on each and write the delivered ones to the TUN (the TUN has
 /// no batched write). Only when a round moved nothing (and no `--busy-poll` budget is left, see
 /// `BusyPoll`) does the worker go offline and poll both fds, for at most `WorkerSetup.idleWait`.
-public enum MmsgWorker {
+public struct MmsgWorker: ~Copyable {
+    // One worker's state, made and owned by `run`: plain pointers and values (no class reference).
+    let buffers: MmsgBuffers
+    let tun: Int32
+    let socket: Int32
+    let forwarder: Forwarder
+    let counters: WorkerCounters
+    let sourcePorts: SourcePorts
+    var paths: PathMTUs
+
     public static func run(_ setup: consuming WorkerSetup) throws(EngineError) {
         let tun = setup.tunQueue
-        let socket = setup.socket
         let forwarder = setup.forwarder
         let counters = setup.counters
         let stop = setup.stop
-        let buffers = MmsgBuffers(batchSize: setup.batchSize, mtu: setup.mtu, headroom: forwarder.headroom)
         // The TUN queue is handed over blocking (io_uring wants that); this loop reads until EAGAIN.
         let wasNonblocking = try EngineError.check(
             weft_set_nonblocking(tun, 1),
@@ -31,7 +38,15 @@ public enum MmsgWorker {
         defer { if wasNonblocking == 0 { _ = weft_set_nonblocking(tun, 0) } }
         let idleMilliseconds = WorkerSetup.idleWait.clampedMilliseconds
         var busyPoll = BusyPoll(setup.busyPoll)
-        var paths = setup.pathMTUs
+        var worker = MmsgWorker(
+            buffers: MmsgBuffers(batchSize: setup.batchSize, mtu: setup.mtu, headroom: forwarder.headroom),
+            tun: tun,
+            socket: setup.socket,
+            forwarder: forwarder,
+            counters: counters,
+            sourcePorts: setup.sourcePorts,
+            paths: setup.pathMTUs
+        )
 
         let reader = setup.publisher.makeReader()
         let ipv6Reader = setup.ipv6Publisher.makeReader()
@@ -39,26 +54,8 @@ public enum MmsgWorker {
         while !stop.isStopped {
             let table = reader.current()
             let ipv6Table = carriesIPv6 ? ipv6Reader.current() : nil
-            let fromTUN = try forwardFromTUN(
-                buffers,
-                tun: tun,
-                socket: socket,
-                forwarder: forwarder,
-                table: table,
-                ipv6Table: ipv6Table,
-                counters: counters,
-                sourcePorts: setup.sourcePorts,
-                paths: &paths
-            )
-            let fromWire = try forwardFromWire(
-                buffers,
-                tun: tun,
-                socket: socket,
-                forwarder: forwarder,
-                table: table,
-                ipv6Table: ipv6Table,
-                counters: counters
-            )
+            let fromTUN = try worker.forwardFromTUN(table: table, ipv6Table: ipv6Table)
+            let fromWire = try worker.forwardFromWire(table: table, ipv6Table: ipv6Table)
             reader.quiescent()
             ipv6Reader.quiescent()
             if fromTUN != 0 || fromWire != 0 {
@@ -67,7 +64,7 @@ public enum MmsgWorker {
                 counters.count(.idleWaits)
                 reader.goOffline()
                 ipv6Reader.goOffline()
-                let ready = weft_poll_either(tun, socket, idleMilliseconds)
+                let ready = weft_poll_either(tun, worker.socket, idleMilliseconds)
                 reader.goOnline()
                 ipv6Reader.goOnline()
                 if ready < 0 { throw EngineError("poll", "TUN queue \(setup.index) and socket", code: -ready) }
@@ -76,17 +73,7 @@ public enum MmsgWorker {
     }
 
     /// One batch TUN → peers. Returns how many packets were read.
-    static func forwardFromTUN(
-        _ buffers: borrowing MmsgBuffers,
-        tun: Int32,
-        socket: Int32,
-        forwarder: Forwarder,
-        table: RouteTable,
-        ipv6Table: IPv6RouteTable? = nil,
-        counters: WorkerCounters,
-        sourcePorts: SourcePorts = .none,
-        paths: inout PathMTUs
-    ) throws(EngineError) -> Int {
+    mutating func forwardFromTUN(table: RouteTable, ipv6Table: IPv6RouteTable?) throws(EngineError) -> Int {
         let headroom = buffers.headroom
         let readBytes = buffers.slotBytes - headroom
         var read = 0
@@ -115,7 +102,7 @@ public enum MmsgWorker {
                 var from = sourcePorts.socket(for: packet, forwarder: forwarder, bound: socket)
                 if let pathMTU = paths.exceeded(payload: packet.length, to: nextHop.publicIP) {
                     if let reply = paths.answer(packet, pathMTU: pathMTU, forwarder: forwarder) {
-                        writeToTUN(tun, reply, counters: counters)
+                        writeToTUN(reply)
                         continue
                     }
                     from = paths.socket
@@ -126,7 +113,7 @@ public enum MmsgWorker {
             case .replyToTUN(let reason):
                 counters.countDrop(reason)
                 counters.count(.icmpReplies)
-                writeToTUN(tun, packet, counters: counters)
+                writeToTUN(packet)
             case .drop(let reason):
                 counters.countDrop(reason)
             }
@@ -143,7 +130,7 @@ public enum MmsgWorker {
             guard result > 0 else {
                 counters.count(.sendErrors)
                 if result == -Int(EMSGSIZE) {
-                    resendToFit(buffers, sent, tun: tun, forwarder: forwarder, counters: counters, paths: &paths)
+                    resendToFit(sent)
                 }
                 sent += 1
                 continue
@@ -161,14 +148,7 @@ public enum MmsgWorker {
 
     /// Staged send `index` failed with EMSGSIZE: learn the path MTU to its peer, then answer its
     /// packet with ICMP fragmentation needed (DF) or send it from the path socket (`PathMTUs`).
-    private static func resendToFit(
-        _ buffers: borrowing MmsgBuffers,
-        _ index: Int,
-        tun: Int32,
-        forwarder: Forwarder,
-        counters: WorkerCounters,
-        paths: inout PathMTUs
-    ) {
+    private mutating func resendToFit(_ index: Int) {
         let peer = IPv4Address(buffers.sendPeers[index])
         let port = UInt16(bigEndian: buffers.sendNames[index].sin_port)
         let vector = buffers.sendVectors[index]
@@ -177,7 +157,7 @@ public enum MmsgWorker {
         if let pathMTU = paths.learn(peer, port: port),
             let reply = paths.answer(packet, pathMTU: pathMTU, forwarder: forwarder)
         {
-            return writeToTUN(tun, reply, counters: counters)
+            return writeToTUN(reply)
         }
         counters.count(.pathMTULimitedSends)
         let sent = weft_sendto_ipv4(paths.socket, start, vector.iov_len, peer.networkOrder, port.bigEndian)
@@ -188,15 +168,7 @@ public enum MmsgWorker {
     }
 
     /// One batch peers → TUN. Returns how many datagrams were received.
-    static func forwardFromWire(
-        _ buffers: borrowing MmsgBuffers,
-        tun: Int32,
-        socket: Int32,
-        forwarder: Forwarder,
-        table: RouteTable,
-        ipv6Table: IPv6RouteTable? = nil,
-        counters: WorkerCounters
-    ) throws(EngineError) -> Int {
+    func forwardFromWire(table: RouteTable, ipv6Table: IPv6RouteTable?) throws(EngineError) -> Int {
         let received = Int(weft_recvmmsg(socket, buffers.receiveMessages, UInt32(buffers.batchSize)))
         if received < 0 {
             switch Int32(-received) {
@@ -225,7 +197,7 @@ public enum MmsgWorker {
             switch forwarder.fromWire(&packet, sender: sender, table: table, ipv6Table: ipv6Table) {
             case .deliver:
                 counters.countReceived(from: sender, bytes: length)
-                writeToTUN(tun, packet, counters: counters)
+                writeToTUN(packet)
             case .drop(let reason):
                 counters.countDrop(reason)
             }
@@ -235,7 +207,7 @@ public enum MmsgWorker {
 
     /// One write per packet: a TUN write is one packet and never blocks (it queues to the stack).
     @inline(__always)
-    static func writeToTUN(_ tun: Int32, _ packet: PacketBuffer, counters: WorkerCounters) {
+    func writeToTUN(_ packet: PacketBuffer) {
         let written = SystemCall.retryingNegatedErrno { weft_write(tun, packet.start, packet.length) }
         if written < 0 {
             counters.count(.tunWriteErrors)

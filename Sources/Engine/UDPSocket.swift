@@ -46,6 +46,14 @@ public struct UDPSocket: ~Copyable {
         self.fd = fd
     }
 
+    /// A socket that only sends, from a port the kernel picks out of ip_local_port_range. Nothing is
+    /// sent to it, so a small receive buffer bounds what a stray sender could park there.
+    public static func sendOnly(address: IPv4Address, pathMTUDiscovery mode: Int32) throws(EngineError) -> UDPSocket {
+        let socket = try UDPSocket(address: address, port: 0, reusePort: false, receiveBufferBytes: 4096)
+        try socket.setPathMTUDiscovery(mode)
+        return socket
+    }
+
     deinit { close(fd) }
 
     /// UDP_GRO: the kernel may hand one receive many same-sized datagrams, their size in a cmsg.

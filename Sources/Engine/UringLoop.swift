@@ -54,37 +54,30 @@ struct UringLoop: ~Copyable {
     let coalescedWrites: UnsafeMutablePointer<CoalescedWrite>
     let gatherPieces: UnsafeMutablePointer<GatherPiece>
 
+    /// `setup`'s worker on `ring` and `buffers`, reaping up to `completionBatch` completions at once.
     init(
+        _ setup: borrowing WorkerSetup,
         ring: UnsafeMutablePointer<io_uring>,
         buffers: UringBufferLayout,
-        tunQueue: Int32,
-        socket: Int32,
-        forwarder: Forwarder,
-        counters: WorkerCounters,
-        completionBatch: Int,
-        sourcePorts: SourcePorts = .none,
-        offloads: Bool = false,
-        segmentation: Bool = false,
-        coalescesUDP: Bool = false,
-        paths: PathMTUs
+        completionBatch: Int
     ) {
         self.ring = ring
         self.buffers = buffers
-        self.tunQueue = tunQueue
-        self.socket = socket
-        self.sourcePorts = sourcePorts
-        self.forwarder = forwarder
-        self.counters = counters
+        tunQueue = setup.tunQueue
+        socket = setup.socket
+        sourcePorts = setup.sourcePorts
+        forwarder = setup.forwarder
+        counters = setup.counters
         self.completionBatch = completionBatch
         completions = .allocate(capacity: completionBatch)
         tunRead = MultishotReceive(available: buffers.buffersPerGroup)
         socketReceive = MultishotReceive(available: buffers.buffersPerGroup)
         pending = .allocate(capacity: buffers.bufferCount)
         pending.initialize(repeating: 0, count: buffers.bufferCount)
-        self.offloads = offloads
-        self.segmentation = segmentation
-        self.paths = paths
-        coalescer = Coalescer(batchCapacity: Self.segmentsPerReceive, udp: coalescesUDP)
+        offloads = setup.offloads
+        segmentation = setup.segmentation
+        paths = setup.pathMTUs
+        coalescer = Coalescer(batchCapacity: Self.segmentsPerReceive, udp: setup.coalescesUDP)
         receivedSegments = .allocate(capacity: Self.segmentsPerReceive)
         coalescedWrites = .allocate(capacity: Self.segmentsPerReceive)
         gatherPieces = .allocate(capacity: 2 * Self.segmentsPerReceive)
@@ -156,17 +149,25 @@ struct UringLoop: ~Copyable {
 
     @inline(__always)
     private mutating func complete(_ completion: io_uring_cqe, table: RouteTable, ipv6Table: IPv6RouteTable?) {
-        let id = Int(truncatingIfNeeded: completion.user_data & 0xFFFF_FFFF)
         switch UringOperation(rawValue: completion.user_data >> 32) {
         case .tunRead: tunReadCompleted(completion, table: table, ipv6Table: ipv6Table)
         case .socketReceive: receiveCompleted(completion, table: table, ipv6Table: ipv6Table)
+        default: outputCompleted(completion)
+        }
+    }
+
+    /// A send's or TUN write's completion: every operation but the receives (and cancels, ignored).
+    @inline(__always)
+    private mutating func outputCompleted(_ completion: io_uring_cqe) {
+        let id = Int(truncatingIfNeeded: completion.user_data & 0xFFFF_FFFF)
+        switch UringOperation(rawValue: completion.user_data >> 32) {
         case .send: sendCompleted(id, result: completion.res)
         case .tunWrite: tunWriteCompleted(id, result: completion.res)
         case .segmentSend: segmentSendCompleted(id, result: completion.res)
         case .batchSend: batchSendCompleted(id, result: completion.res)
         case .pathSend: pathSendCompleted(id, result: completion.res)
         case .pathSegmentSend: pathSegmentSendCompleted(id, result: completion.res)
-        case .cancel, nil: break
+        case .tunRead, .socketReceive, .cancel, nil: break
         }
     }
 
@@ -415,19 +416,12 @@ struct UringLoop: ~Copyable {
             let ready = Int(weft_peek_batch(ring, completions, UInt32(completionBatch)))
             for index in 0..<ready {
                 let completion = completions[index].unsafelyUnwrapped.pointee
-                let id = Int(truncatingIfNeeded: completion.user_data & 0xFFFF_FFFF)
                 switch UringOperation(rawValue: completion.user_data >> 32) {
                 case .tunRead:
                     if completion.flags & weft_cqe_more == 0 { tunRead.armed = false }
                 case .socketReceive:
                     if completion.flags & weft_cqe_more == 0 { socketReceive.armed = false }
-                case .send: sendCompleted(id, result: completion.res)
-                case .tunWrite: tunWriteCompleted(id, result: completion.res)
-                case .segmentSend: segmentSendCompleted(id, result: completion.res)
-                case .batchSend: batchSendCompleted(id, result: completion.res)
-                case .pathSend: pathSendCompleted(id, result: completion.res)
-                case .pathSegmentSend: pathSegmentSendCompleted(id, result: completion.res)
-                case .cancel, nil: break
+                default: outputCompleted(completion)
                 }
             }
             weft_cq_advance(ring, UInt32(ready))

@@ -85,20 +85,7 @@ public enum UringWorker {
 
         let reader = setup.publisher.makeReader()
         let ipv6Reader = setup.ipv6Publisher.makeReader()
-        var loop = UringLoop(
-            ring: ring.ring,
-            buffers: buffers.layout,
-            tunQueue: setup.tunQueue,
-            socket: setup.socket,
-            forwarder: setup.forwarder,
-            counters: setup.counters,
-            completionBatch: sizing.completionBatch,
-            sourcePorts: setup.sourcePorts,
-            offloads: setup.offloads,
-            segmentation: setup.segmentation,
-            coalescesUDP: setup.coalescesUDP,
-            paths: setup.pathMTUs
-        )
+        var loop = UringLoop(setup, ring: ring.ring, buffers: buffers.layout, completionBatch: sizing.completionBatch)
         let index = setup.index
         let failure = loop.run(
             reader: reader,

@@ -87,7 +87,7 @@ struct RoutesCommand: ParsableCommand {
 
     /// A dual-stack lease's IPv6 side: our IPv6 subnet and each peer's, with where it is sent.
     static func ipv6Table(_ ipv6: RoutesReport.IPv6Routes) -> String {
-        var text = "IPv6: local subnet \(ipv6.localSubnet) in \(ipv6.network)\n"
+        let text = "IPv6: local subnet \(ipv6.localSubnet) in \(ipv6.network)\n"
         guard !ipv6.routes.isEmpty else { return text + "no IPv6 peers\n" }
         var table = TextTable(["SUBNET", "VIA", "BACKEND", "VTEP MAC"])
         for route in ipv6.routes {

@@ -102,7 +102,7 @@ import Testing
             #expect(capture.all.isEmpty, "a first start says nothing")
 
             func previous(_ subnet: String) -> IPv4Prefix? {
-                FileManager.default.createFile(
+                _ = FileManager.default.createFile(
                     atPath: path,
                     contents: Data("FLANNEL_NETWORK=10.99.0.0/16\nFLANNEL_SUBNET=\(subnet)\n".utf8)
                 )

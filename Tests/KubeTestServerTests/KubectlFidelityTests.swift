@@ -43,7 +43,7 @@ struct KubectlFidelityTests {
         try await TestAPI.with { api in
             let watch = try kubectl.background(api, "get", "nodes", "--watch", "-o", "json", "--output-watch-events")
             defer { watch.stop() }
-            try await watch.waitForEvents("the listed nodes as ADDED") { events in
+            _ = try await watch.waitForEvents("the listed nodes as ADDED") { events in
                 Set(events.filter { $0.type == "ADDED" }.compactMap(\.name)) == ["n1", "n2", "n3"]
             }
             _ = try await kubectl.ok(api, "annotate", "node", "n2", "example.com/watched=yes")

@@ -63,7 +63,7 @@ struct TUNLinkTests {
     }
 
     @Test func aMissingDeviceThrows() throws {
-        try TestNamespace.with { namespace in
+        _ = try TestNamespace.with { namespace in
             try namespace.enter {
                 #expect(throws: NetlinkError.self) { try Self.ipv4Only.configure { _ in } }
             }

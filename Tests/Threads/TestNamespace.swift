@@ -2,7 +2,6 @@ import CShims
 import Foundation
 import Glibc
 import Synchronization
-import TestThreads
 
 /// A network namespace of its own for one test: `ip netns add` on creation, `ip netns del` in
 /// `withTestNamespace`'s defer whatever the body does. The body runs on a dedicated thread that

@@ -63,7 +63,11 @@ extension WeftdBeds {
             try bed.putConfig(Bed.udpConfig)
             let (daemons, subnets) = try bed.startReady([1, 2])
             for index in [1, 2] { try bed.addressContainer(index, subnet: subnets[index]!) }
-            #expect(bed.metric(1, "weft_route_table_confirmed") == 1)
+            // Ready comes with the first publication; the watch opens right after the list that made it.
+            #expect(
+                waitFor(.seconds(10)) { bed.metric(1, "weft_route_table_confirmed") == 1 } != nil,
+                "the watch never opened: \(daemons[1]!.log.suffix(3000))"
+            )
 
             try bed.blackholeEtcd(from: 1)
             bed.etcd?.stop(SIGKILL)
@@ -244,7 +248,7 @@ extension WeftdBeds {
                 ["/usr/bin/iperf3", "-c", "\(Bed.split(subnets[2]!).0).2", "-n", "20M", "-J"]
             )
             #expect(iperf.status == 0, "\(iperf.output.suffix(2000))")
-            #expect(WeftdEndToEndTests.receivedBitsPerSecond(iperf.output) > 0)
+            #expect(WeftdEndToEndTests.receivedBitsPerSecond(iperf.output) > 0, "\(iperf.output.suffix(2000))")
             let dropped = try bed.exec(bed.host(1), ["/usr/sbin/nft", "list", "table", "inet", "wfloss"])
             #expect(
                 dropped.contains("counter packets") && !dropped.contains("counter packets 0 bytes 0 drop"),

@@ -40,7 +40,7 @@ struct Kubectl: Sendable, CustomTestStringConvertible {
         if let newest = versioned.first { candidates.append("\(sdk)/\(newest)") }
         for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
             let path = "\(directory)/kubectl"
-            let resolved = (try? URL(fileURLWithPath: path).resolvingSymlinksInPath().path) ?? path
+            let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
             if fileManager.isExecutableFile(atPath: path), !resolved.hasPrefix(sdk) { candidates.append(path) }
         }
         var found: [Kubectl] = []

@@ -351,7 +351,9 @@ let package = Package(
         .testTarget(name: "ForwardingTests", dependencies: ["Forwarding", "Packets", "Routes", "Addressing"]),
         .testTarget(
             name: "CaptureTests",
-            dependencies: ["Capture", "Forwarding", "Packets", "Routes", "Config", "Addressing", "TestThreads"],
+            dependencies: [
+                "Capture", "Forwarding", "Packets", "Routes", "Config", "Addressing", "TestSupport", "TestThreads",
+            ],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
@@ -394,7 +396,7 @@ let package = Package(
             dependencies: ["TrafficRules", "TrafficRulesTestSupport", "Addressing", "TestThreads"]
         ),
         // weftd's interface choice inside a network namespace.
-        .testTarget(name: "DaemonRootTests", dependencies: ["Daemon", "Addressing", "TestThreads"]),
+        .testTarget(name: "DaemonRootTests", dependencies: ["Daemon", "Addressing", "TestSupport", "TestThreads"]),
         // Each test makes its own network namespaces: TUN devices, the engine between two or three hosts,
         // offloads against the kernel's own segmentation, `weft dataplane` as a process.
         .testTarget(

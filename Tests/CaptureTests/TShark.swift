@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// tshark, the independent dissector the capture tests check Weft's and the kernel's bytes with
 /// (scripts/setup installs it; tests that need it are skipped without it).
@@ -11,16 +12,9 @@ enum TShark {
     /// times in a frame, as in the outer and inner headers, gives its values comma-separated).
     /// Port 8472 is dissected as VXLAN.
     static func fields(_ capture: String, _ fields: [String]) throws -> [String] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path!)
-        process.arguments =
-            ["-r", capture, "-d", "udp.port==8472,vxlan", "-T", "fields"] + fields.flatMap { ["-e", $0] }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let text = try runCommand(
+            [path!, "-r", capture, "-d", "udp.port==8472,vxlan", "-T", "fields"] + fields.flatMap { ["-e", $0] }
+        ).output
         return text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Runs the `weft` executable built beside the tests. `swift build --build-tests` (and so
 /// `swift test`) builds every product into one directory, which also holds this target's
@@ -32,23 +33,8 @@ struct WeftCommand {
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
             throw Missing(path: executable.path)
         }
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        // Read before waiting: a full pipe would block the child.
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus,
-            output: String(decoding: outputData, as: UTF8.self),
-            error: String(decoding: errorData, as: UTF8.self)
-        )
+        let result = try runCommand([executable.path] + arguments)
+        return Result(status: result.status, output: result.output, error: result.error)
     }
 
     struct Missing: Error, CustomStringConvertible {

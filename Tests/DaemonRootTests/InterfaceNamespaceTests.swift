@@ -3,6 +3,7 @@ import Daemon
 import Foundation
 import Glibc
 import Synchronization
+import TestSupport
 import TestThreads
 import Testing
 
@@ -23,19 +24,11 @@ import Testing
 
     @discardableResult
     static func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ip)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw NamespaceError(description: "ip \(arguments.joined(separator: " ")): \(output)")
+        let result = try runCommand([ip] + arguments, errors: .merged)
+        guard result.status == 0 else {
+            throw NamespaceError(description: "ip \(arguments.joined(separator: " ")): \(result.output)")
         }
-        return output
+        return result.output
     }
 
     struct NamespaceError: Error, CustomStringConvertible { let description: String }

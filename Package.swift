@@ -232,7 +232,11 @@ let package = Package(
             path: "Tests/TrafficRulesSupport"
         ),
         // A real etcd per test (TLS, auth, halt/resume) for every test target that talks to etcd.
-        .target(name: "EtcdTestSupport", dependencies: ["Etcd", "TestThreads"], path: "Tests/EtcdSupport"),
+        .target(
+            name: "EtcdTestSupport",
+            dependencies: ["Etcd", "TestSupport", "TestThreads"],
+            path: "Tests/EtcdSupport"
+        ),
         // For TiedProcessTests: starts a child through TestThreads' TiedProcess, then waits to be SIGKILLed.
         .executableTarget(
             name: "weft-tied-process-helper",
@@ -251,6 +255,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
+                "TestSupport",
             ],
             path: "Tests/KubeServer",
             exclude: ["README.md"]
@@ -326,7 +331,7 @@ let package = Package(
             ]
         ),
         // The fake API server against real kubectl (Debian's 1.20 and a newer one when present) and raw HTTP.
-        .testTarget(name: "KubeTestServerTests", dependencies: ["KubeTestServer", "TestThreads"]),
+        .testTarget(name: "KubeTestServerTests", dependencies: ["KubeTestServer", "TestSupport", "TestThreads"]),
         .testTarget(
             name: "EtcdTests",
             dependencies: ["Timing", "Etcd", "TestSupport", "EtcdTestSupport", "TestThreads"]

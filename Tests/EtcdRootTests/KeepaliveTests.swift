@@ -59,7 +59,7 @@ struct KeepaliveTests {
                 // keepalive (two hours) or none at all.
                 #expect(waited >= .seconds(15) && waited < TCPKeepalive().bound + .seconds(20), "\(waited)")
                 // The idle pooled connection went the same way, without a request to find it dead.
-                #expect(try await eventually(timeout: .seconds(20)) { client.transport.http.openConnections == 0 })
+                #expect(await eventually(timeout: .seconds(20)) { client.transport.http.openConnections == 0 })
 
                 try await namespace.heal()
                 let healed = try await within(seconds: 60) { () async throws -> [String] in

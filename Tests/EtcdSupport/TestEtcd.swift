@@ -1,5 +1,6 @@
 import Etcd
 import Foundation
+import TestSupport
 import TestThreads
 import Testing
 
@@ -265,29 +266,13 @@ public func runTool(
     environment: [String: String]? = nil,
     directory: URL? = nil
 ) async throws -> (Int32, String) {
-    let tool = Process()
-    tool.executableURL = URL(fileURLWithPath: path)
-    tool.arguments = arguments
-    if let environment { tool.environment = environment }
-    if let directory { tool.currentDirectoryURL = directory }
-    // A file, not a pipe: nothing has to drain it while the tool runs.
-    let output = FileManager.default.temporaryDirectory.appendingPathComponent("weft-tool-\(UUID().uuidString)")
-    _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: output) }
-    let handle = try FileHandle(forWritingTo: output)
-    defer { try? handle.close() }
-    tool.standardOutput = handle
-    tool.standardError = handle
-    let status = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
-        tool.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-        do {
-            try tool.run()
-        } catch {
-            tool.terminationHandler = nil
-            continuation.resume(throwing: error)
-        }
-    }
-    return (status, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
+    let result = try await runCommandAsync(
+        [path] + arguments,
+        environment: environment,
+        directory: directory?.path,
+        errors: .merged
+    )
+    return (result.status, result.output)
 }
 
 /// Runs `body`, failing if it takes longer than `seconds` (a hang becomes a failure, not a stuck test run).

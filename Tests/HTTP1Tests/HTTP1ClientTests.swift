@@ -31,7 +31,7 @@ struct HTTP1ClientTests {
         #expect(client.openConnections == 1)
         await client.shutdown()
         #expect(client.openConnections == 0)
-        #expect(try await eventually { server.open == 0 })
+        #expect(await eventually { server.open == 0 })
         await server.stop()
     }
 
@@ -42,7 +42,7 @@ struct HTTP1ClientTests {
             #expect(String(decoding: try await Self.get(client, server, "/close").body, as: UTF8.self) == "bye")
         }
         #expect(server.connections == 2)
-        #expect(try await eventually { client.openConnections == 0 })
+        #expect(await eventually { client.openConnections == 0 })
         await client.shutdown()
         await server.stop()
     }
@@ -54,7 +54,7 @@ struct HTTP1ClientTests {
         #expect(client.openConnections == 1)
         await server.closeConnections()
         // The pool notices the close by itself, not only when the next call finds the connection dead.
-        #expect(try await eventually { client.openConnections == 0 })
+        #expect(await eventually { client.openConnections == 0 })
         #expect(String(decoding: try await Self.get(client, server, "/hello").body, as: UTF8.self) == "hello")
         #expect(server.connections == 2)
         await client.shutdown()
@@ -73,7 +73,7 @@ struct HTTP1ClientTests {
         let bodies = try await [a, b, c].map { String(decoding: $0.body, as: UTF8.self) }
         #expect(bodies == Array(repeating: "part0;part1;part2;", count: 3))
         #expect(server.connections == 3)
-        #expect(try await eventually { client.openConnections == 1 && server.open == 1 })
+        #expect(await eventually { client.openConnections == 1 && server.open == 1 })
         await client.shutdown()
         await server.stop()
     }
@@ -114,7 +114,7 @@ struct HTTP1ClientTests {
             #expect(waited >= .milliseconds(300) && waited < .seconds(30), "\(path): \(waited)")
         }
         // A timed-out connection is closed, never reused.
-        #expect(try await eventually { client.openConnections == 0 && server.open == 0 })
+        #expect(await eventually { client.openConnections == 0 && server.open == 0 })
         await client.shutdown()
         await server.stop()
     }
@@ -149,13 +149,13 @@ struct HTTP1ClientTests {
                 return error
             }
         }
-        #expect(try await eventually { server.connections == 1 })
+        #expect(await eventually { server.connections == 1 })
         try await Task.sleep(for: .milliseconds(100))
         let cancelled = ContinuousClock.now
         call.cancel()
         #expect(await call.value?.kind == .cancelled)
         #expect(ContinuousClock.now - cancelled < .seconds(5))
-        #expect(try await eventually { client.openConnections == 0 && server.open == 0 })
+        #expect(await eventually { client.openConnections == 0 && server.open == 0 })
         await client.shutdown()
         await server.stop()
     }
@@ -173,7 +173,7 @@ struct HTTP1ClientTests {
         // Each chunk is read as it comes (100 ms apart), not after the end.
         #expect(pieces == ["part0;", "part1;", "part2;"])
         // A stream's connection is its own and closes with its end.
-        #expect(try await eventually { client.openConnections == 0 && server.open == 0 })
+        #expect(await eventually { client.openConnections == 0 && server.open == 0 })
         await client.shutdown()
         await server.stop()
     }
@@ -200,7 +200,7 @@ struct HTTP1ClientTests {
             stream.close()
             requests.finish()
             #expect(
-                try await eventually { client.openConnections == 0 && server.open == 0 },
+                await eventually { client.openConnections == 0 && server.open == 0 },
                 "length \(String(describing: length))"
             )
         }
@@ -220,7 +220,7 @@ struct HTTP1ClientTests {
         } catch {
             #expect(error.kind == .timedOut)
         }
-        #expect(try await eventually { client.openConnections == 0 })
+        #expect(await eventually { client.openConnections == 0 })
         do {
             let (parts, requests) = AsyncStream<ByteBuffer>.makeStream()
             defer { requests.finish() }
@@ -236,7 +236,7 @@ struct HTTP1ClientTests {
             #expect(client.openConnections == 1)
             _ = stream
         }
-        #expect(try await eventually { client.openConnections == 0 && server.open == 0 })
+        #expect(await eventually { client.openConnections == 0 && server.open == 0 })
         await client.shutdown()
         await server.stop()
     }
@@ -262,7 +262,7 @@ struct HTTP1ClientTests {
             String(decoding: try await whole.collect(upTo: 1 << 20, timeout: .seconds(10)), as: UTF8.self)
                 == "part0;part1;part2;"
         )
-        #expect(try await eventually { client.openConnections == 0 && server.open == 0 })
+        #expect(await eventually { client.openConnections == 0 && server.open == 0 })
         await client.shutdown()
         await server.stop()
     }
@@ -298,7 +298,7 @@ struct HTTP1ClientTests {
         } catch {
             #expect(error.kind == .shutDown)
         }
-        #expect(try await eventually { server.open == 0 })
+        #expect(await eventually { server.open == 0 })
         await server.stop()
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 
 /// A throwaway CA and a server certificate for the API server, made with the openssl command line.
 /// The subject alternative names are parameters: 127.0.0.1 in-process, a 198.18.x address when the
@@ -58,19 +59,10 @@ public struct ServerCertificates: Sendable {
     }
 
     private func run(_ arguments: [String]) throws {
-        let tool = Process()
-        tool.executableURL = URL(fileURLWithPath: Self.openssl)
-        tool.arguments = arguments
-        tool.currentDirectoryURL = directory
-        let output = Pipe()
-        tool.standardOutput = output
-        tool.standardError = output
-        try tool.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        tool.waitUntilExit()
-        guard tool.terminationStatus == 0 else {
+        let result = try runCommand([Self.openssl] + arguments, directory: directory.path, errors: .merged)
+        guard result.status == 0 else {
             throw CertificateFailure(
-                description: "openssl \(arguments.joined(separator: " ")) exited \(tool.terminationStatus): \(text)"
+                description: "openssl \(arguments.joined(separator: " ")) exited \(result.status): \(result.output)"
             )
         }
     }

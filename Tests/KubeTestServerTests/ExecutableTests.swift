@@ -1,5 +1,6 @@
 import Foundation
 import KubeTestServer
+import TestSupport
 import Testing
 
 /// `swift test` runs the test bundle from the products directory, where the executable is built too.
@@ -154,13 +155,7 @@ struct KubeServerNamespaceTests {
         guard try await run(ip, ["netns", "add", namespace]).status == 0 else {
             throw HarnessFailure("ip netns add \(namespace) failed")
         }
-        defer {
-            let remove = Process()
-            remove.executableURL = URL(fileURLWithPath: ip)
-            remove.arguments = ["netns", "del", namespace]
-            try? remove.run()
-            remove.waitUntilExit()
-        }
+        defer { _ = try? runCommand([ip, "netns", "del", namespace]) }
         for command in [["link", "set", "lo", "up"], ["addr", "add", "\(address)/32", "dev", "lo"]] {
             let (status, output) = try await run(ip, ["-n", namespace] + command)
             guard status == 0 else {

@@ -1,6 +1,7 @@
 import Foundation
 import KubeTestServer
 import Synchronization
+import TestSupport
 import Testing
 
 struct HarnessFailure: Error, CustomStringConvertible {
@@ -119,40 +120,12 @@ func runCapturing(
     environment: [String: String]? = nil,
     timeout: Double = 60
 ) async throws -> (status: Int32, stdout: String, stderr: String) {
-    let tool = Process()
-    tool.executableURL = URL(fileURLWithPath: path)
-    tool.arguments = arguments
-    if let environment { tool.environment = environment }
-    // Files, not pipes: nothing has to drain them while the tool runs.
-    let stem = FileManager.default.temporaryDirectory.appendingPathComponent("weft-kube-out-\(UUID().uuidString)").path
-    let files = [stem + ".out", stem + ".err"]
-    for file in files { _ = FileManager.default.createFile(atPath: file, contents: nil) }
-    defer { for file in files { try? FileManager.default.removeItem(atPath: file) } }
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: files[0]))
-    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: files[1]))
-    defer {
-        try? out.close()
-        try? err.close()
-    }
-    tool.standardOutput = out
-    tool.standardError = err
-    tool.standardInput = FileHandle.nullDevice
-    let watchdog = Task {
-        try await Task.sleep(for: .seconds(timeout))
-        if tool.isRunning { kill(tool.processIdentifier, SIGKILL) }
-    }
-    defer { watchdog.cancel() }
-    let status = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
-        tool.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-        do {
-            try tool.run()
-        } catch {
-            tool.terminationHandler = nil
-            continuation.resume(throwing: error)
-        }
-    }
-    let read = { (file: String) in (try? String(contentsOfFile: file, encoding: .utf8)) ?? "" }
-    return (status, read(files[0]), read(files[1]))
+    let result = try await runCommandAsync(
+        [path] + arguments,
+        environment: environment,
+        timeout: .seconds(timeout)
+    )
+    return (result.status, result.output, result.error)
 }
 
 /// A long-running tool (a watch) whose output is read while it runs; `stop` kills that pid only.

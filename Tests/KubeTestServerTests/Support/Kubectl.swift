@@ -1,5 +1,6 @@
 import Foundation
 import KubeTestServer
+import TestSupport
 import Testing
 
 /// A real kubectl binary and its version. Found from, in order: `WEFT_KUBECTL` (a path, must work),
@@ -58,16 +59,9 @@ struct Kubectl: Sendable, CustomTestStringConvertible {
 
     /// `kubectl version --client -o json`, run once per binary at discovery.
     private static func probe(_ path: String) -> Kubectl? {
-        let tool = Process()
-        tool.executableURL = URL(fileURLWithPath: path)
-        tool.arguments = ["version", "--client", "-o", "json"]
-        let pipe = Pipe()
-        tool.standardOutput = pipe
-        tool.standardError = FileHandle.nullDevice
-        guard (try? tool.run()) != nil else { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        tool.waitUntilExit()
-        guard let json = try? JSONValue.parse(Array(data)), let client = json["clientVersion"],
+        guard let probe = try? runCommand([path, "version", "--client", "-o", "json"]) else { return nil }
+        let data = Array(probe.output.utf8)
+        guard let json = try? JSONValue.parse(data), let client = json["clientVersion"],
             let minorText = client["minor"]?.string, let minor = Int(minorText.filter(\.isNumber)),
             let version = client["gitVersion"]?.string
         else { return nil }

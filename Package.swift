@@ -365,7 +365,7 @@ let package = Package(
             name: "DaemonTests",
             dependencies: [
                 "Daemon", "Addressing", "Config", "ControlPlane", "EtcdSubnets", "Etcd", "Engine", "Routes",
-                "HostGateway", "Status", "TestThreads", "TrafficRules",
+                "HostGateway", "Status", "TestSupport", "TestThreads", "TrafficRules",
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
@@ -394,7 +394,7 @@ let package = Package(
         // root they skip with a message; `swift test --skip 'RootTests|IntegrationTests'` leaves them out.
 
         // chattr +i and +a on subnet.env and its directory: only root sets them.
-        .testTarget(name: "ConfigRootTests", dependencies: ["Config", "ConfigTestSupport"]),
+        .testTarget(name: "ConfigRootTests", dependencies: ["Config", "ConfigTestSupport", "TestSupport"]),
         // The keepers run real nft in a namespace.
         .testTarget(
             name: "TrafficRulesRootTests",
@@ -424,7 +424,10 @@ let package = Package(
         // Routes, links, addresses, neighbours and FDB entries against the kernel in a network namespace.
         .testTarget(name: "NetlinkRootTests", dependencies: ["Netlink", "Addressing", "CShims", "TestThreads"]),
         // `weft replay` against the kernel's VXLAN in namespaces, with tcpdump.
-        .testTarget(name: "CaptureRootTests", dependencies: ["Capture", "Packets", "Addressing", "TestThreads"]),
+        .testTarget(
+            name: "CaptureRootTests",
+            dependencies: ["Capture", "Packets", "Addressing", "TestSupport", "TestThreads"]
+        ),
         // /usr/bin/etcd and nft: etcd in a network namespace of its own, its traffic dropped while the
         // client holds connections to it.
         .testTarget(

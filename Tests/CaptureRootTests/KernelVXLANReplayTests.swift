@@ -1,5 +1,6 @@
 import Capture
 import Foundation
+import TestSupport
 import TestThreads
 import Testing
 
@@ -35,16 +36,8 @@ import Testing
 
     @discardableResult
     static func run(_ executable: String, _ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        let result = try runCommand([executable] + arguments, errors: .merged)
+        return (result.status, result.output)
     }
 
     static func packets(_ path: String) throws -> [[UInt8]] {

@@ -1,5 +1,6 @@
 import ConfigTestSupport
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Config
@@ -11,14 +12,7 @@ import Glibc
 /// Runs chattr with `arguments`; true when it succeeded.
 @discardableResult
 func chattr(_ arguments: String...) -> Bool {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/chattr")
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    guard (try? process.run()) != nil else { return false }
-    process.waitUntilExit()
-    return process.terminationStatus == 0
+    (try? runCommand(["/usr/bin/chattr"] + arguments))?.status == 0
 }
 
 /// Why `chattr +i` cannot be tried here, or nil.

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Status
+import TestSupport
 import TestThreads
 import Testing
 
@@ -17,19 +18,8 @@ import Testing
         FileManager.default.isExecutableFile(atPath: weftd) ? nil : "no weftd executable at \(weftd); swift build first"
 
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: weftd)
-        process.arguments = arguments
-        process.environment = environment
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, stdout, stderr)
+        let result = try runCommand([weftd] + arguments, environment: environment)
+        return (result.status, result.output, result.error)
     }
 
     @Test(.enabled(if: missing == nil, "\(missing ?? "")"))

@@ -80,7 +80,7 @@ struct PathMTUs {
                 ICMPv6Error.replace(&inner, with: .packetTooBig(mtu: UInt32(innerMTU)), source: source)
             else { return nil }
             counters.countDrop(.exceedsPathMTU)
-            counters.count(.fragmentationNeededSent)
+            counters.count(.packetTooBigSent)
             return inner
         }
         guard IPv4.validate(inner) == nil, IPv4Header(inner).dontFragment else { return nil }

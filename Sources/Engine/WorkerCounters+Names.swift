@@ -19,6 +19,7 @@ extension WorkerCounters.Traffic: CustomStringConvertible {
         case .batchedPackets: "batched_packets"
         case .idleWaits: "idle_waits"
         case .fragmentationNeededSent: "frag_needed_sent"
+        case .packetTooBigSent: "packet_too_big_sent"
         case .pathMTULimitedSends: "path_mtu_limited_sends"
         case .pathMTUUpdates: "path_mtu_updates"
         }

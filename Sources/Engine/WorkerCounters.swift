@@ -32,10 +32,11 @@ public struct WorkerCounters: @unchecked Sendable {
         /// Times the worker found nothing to do and slept in the kernel (each one a wake-up later).
         case idleWaits
         /// A smaller MTU on the way to a peer (UringPathMTU.swift): ICMP fragmentation needed
-        /// written back to the TUN for DF packets that do not fit; sends made to fit it (TCP
-        /// super-packets cut smaller than their sender's MSS, datagrams sent to be fragmented);
-        /// times a worker learned a peer's path MTU from the kernel.
-        case fragmentationNeededSent, pathMTULimitedSends, pathMTUUpdates
+        /// written back to the TUN for IPv4 packets with DF that do not fit, and ICMPv6 Packet Too
+        /// Big for IPv6 ones; sends made to fit it (TCP super-packets cut smaller than their
+        /// sender's MSS, datagrams sent to be fragmented); times a worker learned a peer's path
+        /// MTU from the kernel.
+        case fragmentationNeededSent, packetTooBigSent, pathMTULimitedSends, pathMTUUpdates
     }
 
     /// Per-peer slots: open addressing on the peer's PublicIP; a full table counts into `overflow`.

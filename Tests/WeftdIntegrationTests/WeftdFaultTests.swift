@@ -41,6 +41,19 @@ extension Bed {
         return nil
     }
 
+    /// Waits until each host's route table is confirmed current: its watch is open. weftd is
+    /// ready with its first publication, and the watch opens right after the list that made it,
+    /// so a test that takes etcd away at once must wait for this first.
+    func expectConfirmed(_ hosts: [Int], sourceLocation: SourceLocation = #_sourceLocation) {
+        for index in hosts {
+            #expect(
+                waitFor(.seconds(10)) { metric(index, "weft_route_table_confirmed") == 1 } != nil,
+                "weftd \(index)'s watch never opened",
+                sourceLocation: sourceLocation
+            )
+        }
+    }
+
     /// /readyz's body in host N.
     func readyzBody(_ index: Int) -> String {
         (try? execResult(host(index), ["/usr/bin/curl", "-s", "-m", "2", "http://127.0.0.1:8471/readyz"]).output) ?? ""
@@ -63,11 +76,7 @@ extension WeftdBeds {
             try bed.putConfig(Bed.udpConfig)
             let (daemons, subnets) = try bed.startReady([1, 2])
             for index in [1, 2] { try bed.addressContainer(index, subnet: subnets[index]!) }
-            // Ready comes with the first publication; the watch opens right after the list that made it.
-            #expect(
-                waitFor(.seconds(10)) { bed.metric(1, "weft_route_table_confirmed") == 1 } != nil,
-                "the watch never opened: \(daemons[1]!.log.suffix(3000))"
-            )
+            bed.expectConfirmed([1, 2])
 
             try bed.blackholeEtcd(from: 1)
             bed.etcd?.stop(SIGKILL)
@@ -116,6 +125,7 @@ extension WeftdBeds {
                 #"{"Network":"10.244.0.0/16","SubnetLen":24,"SubnetMin":"10.244.1.0","SubnetMax":"10.244.3.0","Backend":{"Type":"udp"}}"#
             try bed.putConfig(config)
             let (daemons, subnets) = try bed.startReady([1, 2])
+            bed.expectConfirmed([1, 2])
 
             bed.stopEtcd()
             try FileManager.default.removeItem(atPath: bed.etcdDataDirectory)
@@ -320,6 +330,7 @@ extension WeftdBeds {
                 extra: ["--subnet-lease-ttl", "6s", "--subnet-lease-renew-margin", "3s"]
             )
             for index in [1, 2] { try bed.addressContainer(index, subnet: subnets[index]!) }
+            bed.expectConfirmed([1, 2])
 
             let etcdPID = try #require(bed.etcd?.pid)
             kill(etcdPID, SIGSTOP)

@@ -238,6 +238,13 @@ extension WeftdBeds {
             try bed.putConfig(Bed.udpConfig)
             let (daemons, subnets) = try bed.startReady([1, 2])
             for index in [1, 2] { try bed.addressContainer(index, subnet: subnets[index]!) }
+            // Host 1 may have been ready before host 2's lease existed: its route follows the watch.
+            let container2 = "\(Bed.split(subnets[2]!).0).2"
+            #expect(
+                waitFor(.seconds(10), interval: .milliseconds(200)) {
+                    bed.ping(from: 1, container2, count: 1).status == 0
+                } != nil
+            )
             try bed.exec(
                 bed.host(1),
                 [

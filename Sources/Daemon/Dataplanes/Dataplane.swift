@@ -31,14 +31,11 @@ final class Dataplane: Sendable {
     private let onFailure: @Sendable (String) -> Void
     private let logger: Logger
 
-    /// How often the engine's workers are checked for failures.
-    static let healthPeriod: Duration = .seconds(1)
-
     /// Starts the engine in the calling thread's network namespace and sets its TUN up; `run`
     /// watches the peers. Throws the engine's or the link's error (the TUN, sockets and workers the
     /// engine made are released).
     ///
-    /// `onFailure` is called once, within `healthPeriod`, when a worker stops with an error: its
+    /// `onFailure` is called once, within `HealthCheck.period`, when a worker stops with an error: its
     /// TUN queue or socket broke (the TUN was deleted, for one) and the dataplane no longer moves
     /// all traffic. flanneld recreates a deleted flannel.1 the same way, through its runner.
     init(
@@ -178,12 +175,11 @@ final class Dataplane: Sendable {
 
     /// Reports the first workers found stopped with an error through `onFailure`.
     private func checkWorkers() async {
-        while true {
-            do { try await Task.sleep(for: Self.healthPeriod) } catch { return }
+        await HealthCheck.run(report: onFailure) {
             let failures = engine.workerFailures
-            guard let first = failures.first else { continue }
-            onFailure("\(failures.count) of \(engine.configuration.workers) worker(s) stopped: \(first)")
-            return
+            return failures.first.map {
+                "\(failures.count) of \(engine.configuration.workers) worker(s) stopped: \($0)"
+            }
         }
     }
 

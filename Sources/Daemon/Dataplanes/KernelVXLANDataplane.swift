@@ -23,9 +23,6 @@ import Status
 /// keeps flowing across a restart, and the next run adopts the device and removes only what is no
 /// longer wanted. A weftd started with --vxlan-dataplane=weft removes the device instead.
 final class KernelVXLANDataplane: LeaseDataplane {
-    /// How often the device's presence is checked.
-    static let healthPeriod: Duration = .seconds(1)
-
     let subnet: IPv4Prefix
     let config: NetworkConfig
     let mtu: Int
@@ -147,12 +144,9 @@ final class KernelVXLANDataplane: LeaseDataplane {
 
     /// Reports the first device found deleted (or replaced: another index) through `onFailure`.
     private func checkDevices() async {
-        while true {
-            do { try await Task.sleep(for: Self.healthPeriod) } catch { return }
-            for device in devices where (try? RouteNetlink.interfaceIndex(device.name)) != device.index {
-                onFailure("\(device.name) (index \(device.index)) was deleted")
-                return
-            }
+        await HealthCheck.run(report: onFailure) {
+            devices.first { (try? RouteNetlink.interfaceIndex($0.name)) != $0.index }
+                .map { "\($0.name) (index \($0.index)) was deleted" }
         }
     }
 

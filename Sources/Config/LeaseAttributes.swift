@@ -37,17 +37,17 @@ public struct LeaseAttributes: Equatable, Sendable {
     }
 
     /// What a vxlan node publishes; a dual-stack one adds its IPv6 address and the flannel-v6
-    /// device's VNI and VtepMAC as BackendV6Data.
+    /// device's VNI and VtepMAC as BackendV6Data, and an IPv6-only one has that alone (no `data`).
     public static func vxlan(
         publicIP: IPv4Address,
-        data: VXLANLeaseData,
+        data: VXLANLeaseData?,
         publicIPv6: IPv6Address? = nil,
         dataV6: VXLANLeaseData? = nil
     ) -> LeaseAttributes {
         var attributes = LeaseAttributes(
             publicIP: publicIP,
             backendType: "vxlan",
-            backendData: data.json,
+            backendData: data?.json,
             backendV6Data: dataV6?.json
         )
         attributes.publicIPv6Address = publicIPv6
@@ -238,5 +238,19 @@ public struct VXLANLeaseData: Equatable, Sendable {
             value = value << 16 | UInt64(word)
         }
         return MACAddress(value)
+    }
+}
+
+extension LeaseAttributes {
+    /// Whether `other` was published by the host that publishes these: flannel knows a host by its
+    /// PublicIP; on an IPv6-only network, where hosts may have no IPv4 address (PublicIP
+    /// "0.0.0.0" for all), by its PublicIPv6.
+    public func isSameHost(as other: LeaseAttributes, ipv6Only: Bool) -> Bool {
+        ipv6Only ? publicIPv6Address != nil && publicIPv6Address == other.publicIPv6Address : publicIP == other.publicIP
+    }
+
+    /// The address that names the publishing host in log lines: PublicIPv6 on an IPv6-only network.
+    public func hostName(ipv6Only: Bool) -> String {
+        ipv6Only ? publicIPv6 ?? "no PublicIPv6" : publicIP.description
     }
 }

@@ -2,17 +2,23 @@ import Addressing
 
 /// The etcd key of a lease, `<prefix>/subnets/10.244.34.0-24` or, for a dual-stack lease,
 /// `<prefix>/subnets/10.244.34.0-24&fc00:0:0:5::-64`, and the other keys flannel derives from
-/// its --etcd-prefix.
+/// its --etcd-prefix. An IPv6-only lease is written as flannel's MakeSubnetKey writes one with an
+/// empty IPv4 half, `0.0.0.0-0&fc00:0:0:5::-64`, which flannel's pattern reads too.
 public struct LeaseKey: Hashable, Sendable {
-    /// The IPv4 subnet. flannel writes an IPv6-only lease with an empty one, "0.0.0.0-0&...".
-    public var subnet: IPv4Prefix
+    /// The IPv4 subnet; nil for an IPv6-only lease ("0.0.0.0-0&...").
+    public var subnet: IPv4Prefix?
     /// The IPv6 subnet of a dual-stack (or IPv6-only) lease; nil for an IPv4 lease.
     public var ipv6Subnet: IPv6Prefix?
 
-    public init(subnet: IPv4Prefix, ipv6Subnet: IPv6Prefix? = nil) {
+    /// At least one of the halves.
+    public init(subnet: IPv4Prefix?, ipv6Subnet: IPv6Prefix? = nil) {
+        precondition(subnet != nil || ipv6Subnet != nil, "a lease key names at least one subnet")
         self.subnet = subnet
         self.ipv6Subnet = ipv6Subnet
     }
+
+    /// The IPv4 half flannel writes for an IPv6-only lease.
+    static let emptyIPv4 = IPv4Prefix(IPv4Address(0), length: 0)
 
     /// Reads a whole key or just its last element. flannel's pattern is
     /// `(\d+\.\d+.\d+.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$` with the IPv4 length read as a 5-bit
@@ -23,7 +29,9 @@ public struct LeaseKey: Hashable, Sendable {
         let name = key.split(separator: "/", omittingEmptySubsequences: false).last ?? key
         let halves = name.split(separator: "&", maxSplits: 1, omittingEmptySubsequences: false)
         guard let subnet = IPv4Prefix(leaseKey: halves[0]), subnet.length <= 31 else { return nil }
-        self.subnet = subnet
+        // 0.0.0.0/0 with an IPv6 half is an IPv6-only lease; alone it stays an IPv4 key no
+        // config fits (no Network covers every address).
+        self.subnet = halves.count == 2 && subnet == Self.emptyIPv4 ? nil : subnet
         ipv6Subnet = nil
         if halves.count == 2 {
             let v6 = halves[1]
@@ -45,11 +53,20 @@ public struct LeaseKey: Hashable, Sendable {
     }
 
     /// The last element of the key as flanneld writes it: "10.244.34.0-24", with
-    /// "&fc00:0:0:5::-64" appended for a lease that has an IPv6 subnet.
+    /// "&fc00:0:0:5::-64" appended for a lease that has an IPv6 subnet ("0.0.0.0-0&..." without IPv4).
     public var name: String {
-        guard let ipv6Subnet else { return subnet.leaseKey }
-        return "\(subnet.leaseKey)&\(FlannelIPv6Text.prefix(ipv6Subnet, separator: "-"))"
+        let ipv4 = (subnet ?? Self.emptyIPv4).leaseKey
+        guard let ipv6Subnet else { return ipv4 }
+        return "\(ipv4)&\(FlannelIPv6Text.prefix(ipv6Subnet, separator: "-"))"
     }
+
+    /// "10.244.3.0/24", "10.244.3.0/24 and fc00:0:0:3::/64" or "fc00:0:0:3::/64", for log lines.
+    public var subnets: String {
+        [subnet?.description, ipv6Subnet?.description].compactMap { $0 }.joined(separator: " and ")
+    }
+
+    /// The subnet that names the lease in log lines: the IPv4 one, or the IPv6 one of an IPv6-only lease.
+    public var label: String { subnet?.description ?? ipv6Subnet?.description ?? "" }
 
     /// `<prefix>/subnets/<name>`, joined and cleaned as Go's path.Join does.
     public func path(prefix: String) -> String {

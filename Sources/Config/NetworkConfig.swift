@@ -2,8 +2,8 @@ import Addressing
 
 /// flannel's network configuration (the JSON at `<prefix>/config`, or net-conf.json in Kubernetes
 /// mode), with flannel's defaults applied and, where leases are allocated from it, its validation
-/// (CheckNetworkConfig) passed. The IPv4 fields are always present: a network without IPv4
-/// (EnableIPv4 false) is refused until Weft's backends carry IPv6 (issue 19).
+/// (CheckNetworkConfig) passed. Either family may be absent (EnableIPv4 false makes an IPv6-only
+/// network), never both.
 public struct NetworkConfig: Equatable, Sendable {
     /// What the config is checked for. flannel runs CheckNetworkConfig only where it allocates
     /// subnets itself (etcd); in Kubernetes mode each node's subnet is its podCIDR, SubnetLen,
@@ -18,21 +18,24 @@ public struct NetworkConfig: Equatable, Sendable {
         case podCIDRs
     }
 
-    /// Network, SubnetLen, SubnetMin and SubnetMax.
-    public let ipv4: IPv4Allocation
+    /// Network, SubnetLen, SubnetMin and SubnetMax; nil when EnableIPv4 is false.
+    public let ipv4: IPv4Allocation?
     public let backend: BackendConfig
     /// Parsed for completeness; the masquerade rules decide what to do with it.
     public let enableNFTables: Bool
     /// The IPv6 overlay when EnableIPv6 is true, nil otherwise.
     public let ipv6: IPv6Allocation?
 
-    /// The whole overlay, host bits masked off ("10.1.2.3/16" is 10.1.0.0/16).
-    public var network: IPv4Prefix { ipv4.network }
-    /// Prefix length of each host's lease.
-    public var subnetLength: Int { ipv4.subnetLength }
+    /// The IPv4 overlay, host bits masked off ("10.1.2.3/16" is 10.1.0.0/16); nil when IPv6-only.
+    public var network: IPv4Prefix? { ipv4?.network }
+    /// Prefix length of each host's IPv4 lease.
+    public var subnetLength: Int? { ipv4?.subnetLength }
     /// First address of the lowest and of the highest subnet a lease may take (both inclusive).
-    public var subnetMin: IPv4Address { ipv4.subnetMin }
-    public var subnetMax: IPv4Address { ipv4.subnetMax }
+    public var subnetMin: IPv4Address? { ipv4?.subnetMin }
+    public var subnetMax: IPv4Address? { ipv4?.subnetMax }
+
+    /// True for an IPv6-only network (EnableIPv4 false).
+    public var isIPv6Only: Bool { ipv4 == nil }
 
     /// Applies flannel's defaults and checks (IPv4Allocation) to the IPv4 fields.
     public init(
@@ -57,6 +60,14 @@ public struct NetworkConfig: Equatable, Sendable {
         self.ipv6 = ipv6
     }
 
+    /// An IPv6-only network (EnableIPv4 false): IPv6Network and its subnet fields alone.
+    public init(ipv6: IPv6Allocation, backend: BackendConfig = .udp, enableNFTables: Bool = false) {
+        ipv4 = nil
+        self.ipv6 = ipv6
+        self.backend = backend
+        self.enableNFTables = enableNFTables
+    }
+
     public static func parse(
         _ text: String,
         checks: Checks = .allocation
@@ -70,12 +81,12 @@ public struct NetworkConfig: Equatable, Sendable {
         _ bytes: [UInt8],
         checks: Checks = .allocation
     ) throws(ConfigError) -> NetworkConfig {
-        try refuseWhatWeftDoesNotCarry(validated(bytes, checks: checks))
+        try validated(bytes, checks: checks)
     }
 
-    /// The config as flannel accepts it, before Weft refuses what it does not carry: nil when
-    /// EnableIPv4 is false, `ipv6` set when EnableIPv6 is true.
-    static func validated(_ bytes: [UInt8], checks: Checks) throws(ConfigError) -> NetworkConfig? {
+    /// The config as flannel accepts it: `ipv4` nil when EnableIPv4 is false, `ipv6` set when
+    /// EnableIPv6 is true.
+    static func validated(_ bytes: [UInt8], checks: Checks) throws(ConfigError) -> NetworkConfig {
         let document: JSONDocument
         do {
             document = try JSONDocument(bytes)
@@ -170,7 +181,11 @@ public struct NetworkConfig: Equatable, Sendable {
                 checks: checks
             )
         }
-        guard enableIPv4 else { return nil }
+        guard enableIPv4 else {
+            // Checked above: EnableIPv6 is true, so the IPv6 half exists.
+            guard let ipv6 else { preconditionFailure("an IPv6-only config without IPv6") }
+            return NetworkConfig(ipv6: ipv6, backend: backend, enableNFTables: enableNFTables)
+        }
         guard let network else {
             throw decoder.error("Network", "Network is missing; add it, e.g. \"Network\": \"10.244.0.0/16\"")
         }
@@ -184,23 +199,6 @@ public struct NetworkConfig: Equatable, Sendable {
             ipv6: ipv6,
             checks: checks
         )
-    }
-
-    /// The one place that refuses what flannel runs but Weft's backends do not carry yet (issue
-    /// 19). Everything has been validated by now, so a config that passes here is flannel-valid,
-    /// and lifting a refusal is deleting its guard. `config` is nil when EnableIPv4 is false;
-    /// lifting that refusal also needs a NetworkConfig whose IPv4 fields are optional.
-    static func refuseWhatWeftDoesNotCarry(_ config: NetworkConfig?) throws(ConfigError) -> NetworkConfig {
-        func refuse(_ field: String, _ problem: String) -> ConfigError {
-            ConfigError(source: "config", field: field, problem: problem)
-        }
-        guard let config else {
-            throw refuse(
-                "EnableIPv4",
-                "EnableIPv4 false (an IPv6-only network) is not supported yet: Weft's backends carry IPv4 only; remove \"EnableIPv4\" or set it to true"
-            )
-        }
-        return config
     }
 }
 

@@ -50,35 +50,44 @@ public struct SubnetRange: Sequence, Equatable, Sendable {
 }
 
 extension NetworkConfig {
-    /// Number of addresses in one lease.
-    public var subnetSize: UInt32 { ipv4.subnetSize }
+    /// Number of addresses in one IPv4 lease; nil for an IPv6-only network.
+    public var subnetSize: UInt32? { ipv4?.subnetSize }
 
-    public var subnets: SubnetRange {
-        SubnetRange(
-            first: IPv4Prefix(subnetMin, length: subnetLength),
-            last: IPv4Prefix(subnetMax, length: subnetLength)
-        )
+    /// The IPv4 subnets a lease may take; nil for an IPv6-only network.
+    public var subnets: SubnetRange? {
+        ipv4.map {
+            SubnetRange(
+                first: IPv4Prefix($0.subnetMin, length: $0.subnetLength),
+                last: IPv4Prefix($0.subnetMax, length: $0.subnetLength)
+            )
+        }
     }
 
-    /// Whether a lease (e.g. one found in etcd for our PublicIP, or the previous FLANNEL_SUBNET)
-    /// may be kept under this config.
-    public func fits(_ subnet: IPv4Prefix) -> Bool { ipv4.fits(subnet) }
+    /// Whether an IPv4 lease (e.g. one found in etcd for our PublicIP, or the previous
+    /// FLANNEL_SUBNET) may be kept under this config: never on an IPv6-only network.
+    public func fits(_ subnet: IPv4Prefix) -> Bool { ipv4?.fits(subnet) ?? false }
 
     /// flannel's isSubnetConfigCompat and isIPv6SubnetConfigCompat together: both halves of a
-    /// lease fit, and it has an IPv6 subnet exactly when EnableIPv6 is true, so a lease taken
+    /// lease fit, and it has each half exactly when its family is enabled, so a lease taken
     /// before IPv6 was switched on (or off) is given up and taken again with the right halves.
     public func fits(_ key: LeaseKey) -> Bool {
-        guard fits(key.subnet) else { return false }
+        switch (ipv4, key.subnet) {
+        case (nil, nil): break
+        case (let ipv4?, let subnet?): guard ipv4.fits(subnet) else { return false }
+        default: return false
+        }
         guard let ipv6 else { return key.ipv6Subnet == nil }
         return key.ipv6Subnet.map(ipv6.fits) ?? false
     }
 
-    /// Why `subnet` cannot be a lease under this config, for a message; nil when it `fits`.
+    /// Why `subnet` cannot be an IPv4 lease under this config, for a message; nil when it `fits`.
     public func misfit(_ subnet: IPv4Prefix) -> String? {
+        guard let ipv4 else { return "\(subnet) is IPv4, but the network has no IPv4 (EnableIPv4 is false)" }
+        let network = ipv4.network
         if !network.contains(subnet) { return "\(subnet) lies outside the Network \(network)" }
-        if subnet.length != subnetLength { return "\(subnet) is not a /\(subnetLength) (the SubnetLen)" }
-        if subnet.network < subnetMin { return "\(subnet) lies below SubnetMin \(subnetMin)" }
-        if subnet.network > subnetMax { return "\(subnet) lies above SubnetMax \(subnetMax)" }
+        if subnet.length != ipv4.subnetLength { return "\(subnet) is not a /\(ipv4.subnetLength) (the SubnetLen)" }
+        if subnet.network < ipv4.subnetMin { return "\(subnet) lies below SubnetMin \(ipv4.subnetMin)" }
+        if subnet.network > ipv4.subnetMax { return "\(subnet) lies above SubnetMax \(ipv4.subnetMax)" }
         return nil
     }
 }

@@ -5,7 +5,8 @@ import Routes
 /// The subnet this host holds, as its subnet manager last wrote or confirmed it. Says nothing of
 /// where it is kept (an etcd key and lease, a Node's podCIDR): `location` names that for log lines.
 public struct AcquiredLease: Sendable, Equatable {
-    public var subnet: IPv4Prefix
+    /// The IPv4 subnet; nil on an IPv6-only network (EnableIPv4 false).
+    public var subnet: IPv4Prefix?
     /// The IPv6 half of a dual-stack lease; nil when the network has no IPv6 (EnableIPv6 false).
     public var ipv6Subnet: IPv6Prefix?
     /// How long the lease lasts unless renewed; nil when it does not expire (an etcd
@@ -21,7 +22,7 @@ public struct AcquiredLease: Sendable, Equatable {
     public var location: String
 
     public init(
-        subnet: IPv4Prefix,
+        subnet: IPv4Prefix?,
         ttl: Duration?,
         origin: LeaseOrigin,
         config: NetworkConfig,
@@ -63,11 +64,20 @@ public enum LeaseChange: Sendable, Equatable {
 }
 
 extension AcquiredLease {
+    /// Both subnets, as the etcd key names them.
+    public var leaseKey: LeaseKey { LeaseKey(subnet: subnet, ipv6Subnet: ipv6Subnet) }
+
+    /// "10.244.3.0/24", "10.244.3.0/24 and fc00:0:0:3::/64" or "fc00:0:0:3::/64", for log lines.
+    public var subnets: String { leaseKey.subnets }
+
+    /// The subnet that names the lease in log lines: the IPv4 one, or the IPv6 one of an IPv6-only lease.
+    public var label: String { leaseKey.label }
+
     /// A publisher of an empty table for this lease's network and subnet: what a peer watcher
     /// publishes into, before its first publication.
     public func emptyPublisher() -> RouteTablePublisher {
         RouteTablePublisher(
-            RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength, localSubnet: subnet)
+            RouteSnapshot(routes: [], config: config, localSubnet: subnet)
         )
     }
 }

@@ -43,15 +43,8 @@ public struct PeerRoutes: Sendable {
         let ipv6Peers = table.config.ipv6 == nil ? [] : table.ipv6Peers(localSubnet: localIPv6Subnet)
         guard force || routes != published || ipv6Peers != publishedIPv6 else { return (nil, grown) }
         generation += 1
-        let network = table.config
         publisher.publish(
-            RouteSnapshot(
-                routes: routes,
-                network: network.network,
-                subnetLength: network.subnetLength,
-                localSubnet: localSubnet,
-                generation: generation
-            )
+            RouteSnapshot(routes: routes, config: table.config, localSubnet: localSubnet, generation: generation)
         )
         published = routes
         publishedIPv6 = ipv6Peers
@@ -63,5 +56,19 @@ public struct PeerRoutes: Sendable {
             publishedAt: now()
         )
         return (publication, grown)
+    }
+}
+
+extension RouteSnapshotOf where Family == IPv4Routing {
+    /// The IPv4 table of `config`'s network; an IPv6-only network's is empty (nothing is IPv4 there).
+    public init(routes: [Route], config: NetworkConfig, localSubnet: IPv4Prefix? = nil, generation: UInt64 = 0) {
+        let ipv4 = config.ipv4
+        self.init(
+            routes: ipv4 == nil ? [] : routes,
+            network: ipv4?.network ?? IPv4Prefix(IPv4Address(0), length: 32),
+            subnetLength: ipv4?.subnetLength ?? 32,
+            localSubnet: localSubnet,
+            generation: generation
+        )
     }
 }

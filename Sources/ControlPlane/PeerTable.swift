@@ -9,9 +9,11 @@ public enum PeerSkipReason: String, Sendable, Hashable, CaseIterable, CustomStri
     case badKey = "bad key"
     /// The value is not flannel's lease JSON.
     case badJSON = "bad JSON"
-    /// The value has no PublicIP (or 0.0.0.0), so there is nowhere to send to.
+    /// The value has no PublicIP (or 0.0.0.0; on an IPv6-only network no PublicIPv6), so there is
+    /// nowhere to send to.
     case missingPublicIP = "missing PublicIP"
-    /// The subnet does not lie inside the Network.
+    /// The subnet does not lie inside the Network (IPv6-only: the IPv6Network), or the lease lacks
+    /// the half the network needs.
     case outsideNetwork = "subnet outside Network"
     /// The subnet overlaps ours without being our own key.
     case overlapsLocal = "overlaps our subnet"
@@ -28,8 +30,9 @@ public enum PeerSkipReason: String, Sendable, Hashable, CaseIterable, CustomStri
 /// (an etcd key and value, a Node's podCIDR and annotations) turns into this, and the table
 /// decides the rest the same way for every store.
 public enum PeerRecord: Sendable, Equatable {
-    /// `ipv6Subnet`: the IPv6 half of a dual-stack lease (the key's or the Node's second podCIDR).
-    case lease(subnet: IPv4Prefix, attributes: LeaseAttributes, ipv6Subnet: IPv6Prefix? = nil)
+    /// `ipv6Subnet`: the IPv6 half of a dual-stack lease (the key's or the Node's second podCIDR);
+    /// `subnet` is nil for an IPv6-only lease.
+    case lease(subnet: IPv4Prefix?, attributes: LeaseAttributes, ipv6Subnet: IPv6Prefix? = nil)
     /// Unreadable for `reason`; `subnet` when known (the record still occupies it).
     case unreadable(PeerSkipReason, subnet: IPv4Prefix?)
 }
@@ -38,7 +41,8 @@ public enum PeerRecord: Sendable, Equatable {
 /// the routes they make. Pure: a subnet manager's watcher feeds it listings and changes.
 public struct PeerTable: Sendable {
     enum Entry: Equatable {
-        case peer(subnet: IPv4Prefix, nextHop: NextHop, ipv6: IPv6Peer? = nil)
+        /// `subnet` is nil on an IPv6-only network, where `ipv6` is always set.
+        case peer(subnet: IPv4Prefix?, nextHop: NextHop, ipv6: IPv6Peer? = nil)
         case skipped(PeerSkipReason, subnet: IPv4Prefix?)
     }
 
@@ -98,7 +102,8 @@ public struct PeerTable: Sendable {
         for entry in fresh.values {
             switch entry {
             case .skipped(let reason, _): skippedCounts[reason, default: 0] += 1
-            case .peer(let subnet, let nextHop, _): ordered.append(Route(subnet: subnet, nextHop: nextHop))
+            case .peer(let subnet?, let nextHop, _): ordered.append(Route(subnet: subnet, nextHop: nextHop))
+            case .peer(nil, _, _): break
             }
         }
         ordered.sort { Self.precedes($0.subnet, $1.subnet) }
@@ -143,9 +148,11 @@ public struct PeerTable: Sendable {
         switch entry {
         case .skipped(let reason, _):
             skippedCounts[reason, default: 0] += 1
-        case .peer(let subnet, let nextHop, _):
+        case .peer(let subnet?, let nextHop, _):
             // After any routes of the same subnet: the newest of equal subnets comes last.
             ordered.insert(Route(subnet: subnet, nextHop: nextHop), at: firstIndex { Self.precedes(subnet, $0) })
+        case .peer(nil, _, _):
+            break
         }
     }
 
@@ -154,7 +161,9 @@ public struct PeerTable: Sendable {
         case .skipped(let reason, _):
             let left = (skippedCounts[reason] ?? 1) - 1
             skippedCounts[reason] = left > 0 ? left : nil
-        case .peer(let subnet, let nextHop, _):
+        case .peer(nil, _, _):
+            break
+        case .peer(let subnet?, let nextHop, _):
             let route = Route(subnet: subnet, nextHop: nextHop)
             var index = firstIndex { !Self.precedes($0, subnet) }
             while index < ordered.count, ordered[index].subnet == subnet, ordered[index] != route { index += 1 }
@@ -182,7 +191,7 @@ public struct PeerTable: Sendable {
     }
 
     static func entry(_ record: PeerRecord, config: NetworkConfig) -> Entry {
-        let subnet: IPv4Prefix
+        let subnet: IPv4Prefix?
         let attributes: LeaseAttributes
         let ipv6Subnet: IPv6Prefix?
         switch record {
@@ -191,8 +200,18 @@ public struct PeerTable: Sendable {
             (subnet, attributes, ipv6Subnet) = (leased, published, leased6)
         }
         let publicIP = attributes.publicIP
-        guard publicIP != .any else { return .skipped(.missingPublicIP, subnet: subnet) }
-        guard config.network.contains(subnet) else { return .skipped(.outsideNetwork, subnet: subnet) }
+        // An IPv6-only network's peers are reached over their PublicIPv6 alone (flannel writes
+        // PublicIP "0.0.0.0" there), and their vxlan MAC is BackendV6Data's.
+        let ipv6Only = config.ipv4 == nil
+        if let network = config.network {
+            guard let subnet, network.contains(subnet) else { return .skipped(.outsideNetwork, subnet: subnet) }
+            guard publicIP != .any else { return .skipped(.missingPublicIP, subnet: subnet) }
+        } else {
+            guard let ipv6Subnet, let network6 = config.ipv6?.network, network6.contains(ipv6Subnet) else {
+                return .skipped(.outsideNetwork, subnet: subnet)
+            }
+            guard attributes.publicIPv6Address != nil else { return .skipped(.missingPublicIP, subnet: subnet) }
+        }
         let port = config.backend.effectivePort
         let nextHop: NextHop
         switch config.backend.kind {
@@ -204,7 +223,9 @@ public struct PeerTable: Sendable {
             }
             nextHop = NextHop(publicIP: publicIP, port: 0, backend: .hostGateway)
         case .vxlan:
-            guard let data = try? attributes.vxlanData() else { return .skipped(.badBackendData, subnet: subnet) }
+            guard let data = try? (ipv6Only ? attributes.vxlanV6Data() : attributes.vxlanData()) else {
+                return .skipped(.badBackendData, subnet: subnet)
+            }
             nextHop = NextHop(publicIP: publicIP, port: port, vtepMAC: data.vtepMAC, backend: .vxlan)
         }
         // The IPv6 half rides along when the network has one and the subnet lies in it; without
@@ -218,6 +239,6 @@ public struct PeerTable: Sendable {
                 vtepMAC: try? attributes.vxlanV6Data().vtepMAC
             )
         }
-        return .peer(subnet: subnet, nextHop: nextHop, ipv6: ipv6)
+        return .peer(subnet: ipv6Only ? nil : subnet, nextHop: nextHop, ipv6: ipv6)
     }
 }

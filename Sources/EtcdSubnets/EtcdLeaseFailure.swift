@@ -17,9 +17,11 @@ public enum EtcdLeaseFailure: Sendable, Equatable, CustomStringConvertible {
     /// Other hosts kept winning the compare-and-create transaction.
     case contended(attempts: Int)
     /// The lease with our PublicIP belongs to another node (its owner key names another node ID).
+    /// `subnets` as the key names them; `ipv6Only` when hosts are known by their PublicIPv6.
     case ownedByAnotherNode(
-        subnet: IPv4Prefix,
-        publicIP: IPv4Address,
+        subnets: String,
+        publicIP: String,
+        ipv6Only: Bool,
         key: String,
         ownerKey: String,
         owner: NodeOwner,
@@ -49,10 +51,11 @@ public enum EtcdLeaseFailure: Sendable, Equatable, CustomStringConvertible {
         case .contended(let attempts):
             return
                 "lost the race for a free subnet \(attempts) times in a row (other hosts took each one first); retry, or check for many hosts starting at once"
-        case .ownedByAnotherNode(let subnet, let publicIP, let key, let ownerKey, let owner, let us):
+        case .ownedByAnotherNode(let subnets, let publicIP, let ipv6Only, let key, let ownerKey, let owner, let us):
+            let (name, flag) = ipv6Only ? ("PublicIPv6", "--public-ipv6") : ("PublicIP", "--public-ip")
             return
-                "PublicIP \(publicIP) already belongs to node \(owner.hostname) (node ID \(owner.nodeID)), which holds \(subnet); this node (\(us.hostname), \(us.nodeID)) will not take it: "
-                + "two nodes cannot share a PublicIP. Give this node its own --public-ip (or --iface), or, if that node is gone for good, delete its lease: ETCDCTL_API=3 etcdctl del \(key) && etcdctl del \(ownerKey)"
+                "\(name) \(publicIP) already belongs to node \(owner.hostname) (node ID \(owner.nodeID)), which holds \(subnets); this node (\(us.hostname), \(us.nodeID)) will not take it: "
+                + "two nodes cannot share a \(name). Give this node its own \(flag) (or --iface), or, if that node is gone for good, delete its lease: ETCDCTL_API=3 etcdctl del \(key) && etcdctl del \(ownerKey)"
         case .etcd(let error):
             return error.description
         }

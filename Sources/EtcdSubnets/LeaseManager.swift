@@ -112,7 +112,6 @@ public actor LeaseManager: LeaseKeeper {
         (changes, changeSink) = AsyncStream.makeStream(of: LeaseChange.self)
     }
 
-    private var publicIP: IPv4Address { configuration.attributes.publicIP }
     private var value: String { configuration.attributes.json }
     private var subnetsPrefix: String { EtcdPath.subnets(prefix: configuration.prefix) + "/" }
 
@@ -130,9 +129,10 @@ public actor LeaseManager: LeaseKeeper {
     public func acquireRecord() async throws(LeaseError) -> Record {
         if let record { return record }
         if let acquisition { return try await acquisition.value.get() }
-        let previous = configuration.previousSubnet.map {
-            LeaseKey(subnet: $0, ipv6Subnet: configuration.previousIPv6Subnet)
-        }
+        // An IPv6-only network's previous lease is its IPv6 subnet alone.
+        let previous =
+            configuration.previousSubnet != nil || configuration.previousIPv6Subnet != nil
+            ? LeaseKey(subnet: configuration.previousSubnet, ipv6Subnet: configuration.previousIPv6Subnet) : nil
         let preferred = [lostSubnet, previous].compactMap { $0 }
         let task = Task { () async -> Result<Record, LeaseError> in
             do throws(LeaseError) {
@@ -177,7 +177,7 @@ public actor LeaseManager: LeaseKeeper {
                 let (choice, stale) = SubnetChoice.choose(
                     listing: leases,
                     config: config,
-                    publicIP: publicIP,
+                    attributes: configuration.attributes,
                     requested: preferred,
                     using: &generator
                 )
@@ -196,12 +196,14 @@ public actor LeaseManager: LeaseKeeper {
                 let outcome: Record?
                 switch choice {
                 case .outOfSubnets:
+                    // Only chosen when the network has IPv4.
+                    let ipv4 = config.ipv4!
                     throw LeaseError(
                         .outOfSubnets(
-                            network: config.network,
-                            subnetMin: config.subnetMin,
-                            subnetMax: config.subnetMax,
-                            subnets: config.subnets.count,
+                            network: ipv4.network,
+                            subnetMin: ipv4.subnetMin,
+                            subnetMax: ipv4.subnetMax,
+                            subnets: config.subnets?.count ?? 0,
                             prefix: configuration.prefix
                         )
                     )
@@ -266,8 +268,9 @@ public actor LeaseManager: LeaseKeeper {
         else { return }
         throw LeaseError(
             .ownedByAnotherNode(
-                subnet: subnets.subnet,
-                publicIP: publicIP,
+                subnets: subnets.subnets,
+                publicIP: configuration.attributes.hostName(ipv6Only: subnets.subnet == nil),
+                ipv6Only: subnets.subnet == nil,
                 key: kv.key,
                 ownerKey: ownerKey,
                 owner: owner,
@@ -517,8 +520,11 @@ public actor LeaseManager: LeaseKeeper {
                 return
             }
             let holder = try? LeaseAttributes.parse(kv.value)
-            guard kv.lease == lease.etcdLease, holder?.publicIP == publicIP else {
-                lose("\(lease.key) now belongs to \(holder?.publicIP.description ?? "an unreadable value")")
+            let ipv6Only = lease.lease.config.isIPv6Only
+            guard kv.lease == lease.etcdLease,
+                holder?.isSameHost(as: configuration.attributes, ipv6Only: ipv6Only) == true
+            else {
+                lose("\(lease.key) now belongs to \(holder?.hostName(ipv6Only: ipv6Only) ?? "an unreadable value")")
                 return
             }
             record?.revision = kv.modRevision
@@ -584,14 +590,4 @@ public actor LeaseManager: LeaseKeeper {
             throw LeaseError(.etcd(error))
         }
     }
-}
-
-extension AcquiredLease {
-    /// Both subnets, as the etcd key names them.
-    var leaseKey: LeaseKey { LeaseKey(subnet: subnet, ipv6Subnet: ipv6Subnet) }
-}
-
-extension LeaseKey {
-    /// "10.244.3.0/24", or "10.244.3.0/24 and fc00:0:0:3::/64", for log lines.
-    var subnets: String { ipv6Subnet.map { "\(subnet) and \($0)" } ?? "\(subnet)" }
 }

@@ -151,10 +151,18 @@ public actor PeerWatcher: PeerWatching {
 
     private var subnetsPrefix: String { EtcdPath.subnets(prefix: configuration.prefix) + "/" }
     /// Whether `key` is our lease's: the key of a dual-stack lease names its IPv6 subnet too,
-    /// and no other key can hold our IPv4 subnet.
+    /// and no other key can hold our IPv4 subnet; an IPv6-only lease is known by its IPv6 subnet.
     private func isOwnKey(_ key: String) -> Bool {
-        guard let localSubnet = configuration.localSubnet else { return false }
-        return LeaseKey(parsing: key)?.subnet == localSubnet && key.hasPrefix(subnetsPrefix)
+        guard key.hasPrefix(subnetsPrefix), let parsed = LeaseKey(parsing: key) else { return false }
+        if let localSubnet = configuration.localSubnet { return parsed.subnet == localSubnet }
+        guard let localIPv6Subnet = configuration.localIPv6Subnet else { return false }
+        return parsed.subnet == nil && parsed.ipv6Subnet == localIPv6Subnet
+    }
+
+    /// Our lease's subnets for log lines; nil when the watcher has none (a read-only watcher).
+    private var ownSubnets: String? {
+        guard configuration.localSubnet != nil || configuration.localIPv6Subnet != nil else { return nil }
+        return LeaseKey(subnet: configuration.localSubnet, ipv6Subnet: configuration.localIPv6Subnet).subnets
     }
 
     /// The peers' IPv6 halves as last seen, for an IPv6 dataplane.
@@ -287,12 +295,12 @@ public actor PeerWatcher: PeerWatching {
         }
         statistics.revision = listing.revision
         publishIfChanged(receivedAt: receivedAt, force: routes.published == nil)
-        if let localSubnet = configuration.localSubnet, !listing.kvs.contains(where: { isOwnKey($0.key) }) {
+        if let ownSubnets, !listing.kvs.contains(where: { isOwnKey($0.key) }) {
             // Our key is gone, whatever the revisions say: a store restored or rebuilt can reach
             // the revision we last saw again, so only its content shows it went back.
             log(
                 .warning,
-                "our lease key for \(localSubnet) is missing from etcd's listing at revision \(listing.revision); re-asserting it"
+                "our lease key for \(ownSubnets) is missing from etcd's listing at revision \(listing.revision); re-asserting it"
             )
             await onRecheckLease?()
         }

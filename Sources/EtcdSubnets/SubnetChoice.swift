@@ -11,7 +11,7 @@ struct ListedLease {
     /// nil when the value is not flannel's JSON: the key still occupies its subnets.
     var attributes: LeaseAttributes?
 
-    var subnet: IPv4Prefix { key.subnet }
+    var subnet: IPv4Prefix? { key.subnet }
 }
 
 /// What to do with one listing of `<prefix>/subnets/`: pure, so the order of preference is
@@ -21,7 +21,7 @@ enum SubnetChoice: Equatable {
     case existing(KeyValue, LeaseKey)
     case create(LeaseKey, LeaseOrigin)
     case outOfSubnets
-    /// IPv4 subnets are free but no IPv6 one is: flannel's "out of subnets" too.
+    /// No IPv6 subnet is free (the IPv4 ones are, or the network is IPv6-only): flannel's "out of subnets" too.
     case outOfIPv6Subnets(IPv6Allocation)
 
     /// flannel's AcquireLease steps 2–4. `stale`: our own leased keys that no longer fit the
@@ -30,11 +30,11 @@ enum SubnetChoice: Equatable {
     static func choose(
         listing: [ListedLease],
         config: NetworkConfig,
-        publicIP: IPv4Address,
+        attributes: LeaseAttributes,
         requested: [LeaseKey],
         using generator: inout some RandomNumberGenerator
     ) -> (choice: SubnetChoice, stale: [KeyValue]) {
-        let ours = listing.filter { $0.attributes?.publicIP == publicIP }
+        let ours = listing.filter { $0.attributes?.isSameHost(as: attributes, ipv6Only: config.isIPv6Only) == true }
         let stale = ours.filter { $0.kv.lease != nil && !config.fits($0.key) }.map(\.kv)
         if let reserved = ours.first(where: { $0.kv.lease == nil && config.fits($0.key) }) {
             return (.reservation(reserved.kv, reserved.key), stale)
@@ -45,10 +45,10 @@ enum SubnetChoice: Equatable {
 
         let staleKeys = Set(stale.map(\.key))
         let taken = listing.filter { !staleKeys.contains($0.kv.key) }
-        let occupancy = Occupancy(taken.map(\.key.subnet), length: config.subnetLength)
+        let occupancy = config.ipv4.map { Occupancy(taken.compactMap(\.key.subnet), length: $0.subnetLength) }
         let occupancy6 = config.ipv6.map { Occupancy(taken.compactMap(\.key.ipv6Subnet), length: $0.subnetLength) }
         func isFree(_ key: LeaseKey) -> Bool {
-            guard !occupancy.overlaps(key.subnet) else { return false }
+            if let occupancy, let subnet = key.subnet, occupancy.overlaps(subnet) { return false }
             guard let occupancy6, let subnet6 = key.ipv6Subnet else { return true }
             return !occupancy6.overlaps(subnet6)
         }
@@ -57,8 +57,12 @@ enum SubnetChoice: Equatable {
         }
         // flannel collects at most the first 100 free subnets of each family and picks one of
         // each uniformly, so hosts starting together rarely collide while the scan stays short.
-        guard let subnet = occupancy.firstFree(in: config.ipv4).randomElement(using: &generator) else {
-            return (.outOfSubnets, stale)
+        var subnet: IPv4Prefix?
+        if let ipv4 = config.ipv4, let occupancy {
+            guard let free = occupancy.firstFree(in: ipv4).randomElement(using: &generator) else {
+                return (.outOfSubnets, stale)
+            }
+            subnet = free
         }
         guard let ipv6 = config.ipv6, let occupancy6 else { return (.create(LeaseKey(subnet: subnet), .random), stale) }
         guard let subnet6 = occupancy6.firstFree(in: ipv6).randomElement(using: &generator) else {

@@ -41,7 +41,7 @@ actor KubeLeaseKeeper: LeaseKeeper {
         let publicIPv6 = lease.attributes.publicIPv6.map { ", public-ipv6 \($0)" } ?? ""
         log(
             .info,
-            "acquired \(lease.subnet)\(ipv6) (\(lease.location)), public-ip \(lease.attributes.publicIP)\(publicIPv6)"
+            "acquired \(lease.label)\(ipv6) (\(lease.location)), public-ip \(lease.attributes.publicIP)\(publicIPv6)"
         )
         sink.yield(.acquired(lease))
         return lease
@@ -50,12 +50,19 @@ actor KubeLeaseKeeper: LeaseKeeper {
     /// Reads our node, checks its podCIDR against the Network, and patches what differs.
     private func take() async throws(LeaseError) -> AcquiredLease {
         let config = try await manager.networkConfig()
+        guard let network = config.network else {
+            // weftd refuses this before it asks for a lease; said again for any other caller.
+            throw LeaseError(
+                .configInvalid,
+                "an IPv6-only network (EnableIPv4 false) is not supported in Kubernetes mode yet; set EnableIPv4 true (dual-stack) in net-conf.json"
+            )
+        }
         do throws(KubeError) {
             let name = try await manager.nodeNames.name()
             let node = try APIDecoding.node(try await manager.api.call(.getNode(name)))
             let own = try OwnLease.acquire(
                 node: node,
-                network: config.network,
+                network: network,
                 ipv6Network: config.ipv6?.network,
                 attributes: request.attributes,
                 keys: manager.keys
@@ -130,8 +137,8 @@ actor KubeLeaseKeeper: LeaseKeeper {
         do throws(LeaseError) {
             let lease = try await take()
             if lease.subnet != held.subnet {
-                log(.warning, "LOST lease \(held.subnet): \(lease.location) is now \(lease.subnet)")
-                sink.yield(.lost(held, reason: "the node's podCIDR changed to \(lease.subnet)"))
+                log(.warning, "LOST lease \(held.label): \(lease.location) is now \(lease.label)")
+                sink.yield(.lost(held, reason: "the node's podCIDR changed to \(lease.label)"))
                 current = lease
                 sink.yield(.acquired(lease))
             } else if lease != held {
@@ -141,7 +148,7 @@ actor KubeLeaseKeeper: LeaseKeeper {
         } catch {
             log(
                 .warning,
-                "cannot check this node's lease (\(held.location)): \(error); the dataplane keeps \(held.subnet)"
+                "cannot check this node's lease (\(held.location)): \(error); the dataplane keeps \(held.label)"
             )
         }
     }

@@ -36,7 +36,7 @@ actor KubeNodeWatcher: PeerWatching {
     init(
         manager: KubeSubnetManager,
         network: NetworkConfig,
-        localSubnet: IPv4Prefix,
+        localSubnet: IPv4Prefix?,
         localIPv6Subnet: IPv6Prefix? = nil,
         keeper: any LeaseKeeper,
         publisher: RouteTablePublisher,

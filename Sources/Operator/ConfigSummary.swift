@@ -28,10 +28,21 @@ public struct ConfigSummary: Equatable, Sendable {
         func add(_ name: String, _ value: String, written isWritten: Bool) {
             fields.append(Field(name: name, value: value, isDefault: !isWritten))
         }
-        add("Network", config.network.description, written: true)
-        add("SubnetLen", String(config.subnetLength), written: written.has("SubnetLen", unlessZero: true))
-        add("SubnetMin", config.subnetMin.description, written: written.has("SubnetMin", unlessZero: true))
-        add("SubnetMax", config.subnetMax.description, written: written.has("SubnetMax", unlessZero: true))
+        if let ipv4 = config.ipv4 {
+            add("Network", ipv4.network.description, written: true)
+            add("SubnetLen", String(ipv4.subnetLength), written: written.has("SubnetLen", unlessZero: true))
+            add("SubnetMin", ipv4.subnetMin.description, written: written.has("SubnetMin", unlessZero: true))
+            add("SubnetMax", ipv4.subnetMax.description, written: written.has("SubnetMax", unlessZero: true))
+        } else {
+            add("EnableIPv4", "false", written: true)
+        }
+        if let ipv6 = config.ipv6 {
+            add("EnableIPv6", "true", written: true)
+            add("IPv6Network", ipv6.network.description, written: true)
+            add("IPv6SubnetLen", String(ipv6.subnetLength), written: written.has("IPv6SubnetLen", unlessZero: true))
+            add("IPv6SubnetMin", ipv6.subnetMin.description, written: written.has("IPv6SubnetMin"))
+            add("IPv6SubnetMax", ipv6.subnetMax.description, written: written.has("IPv6SubnetMax"))
+        }
         let backend = config.backend
         add("Backend.Type", backend.kind.rawValue, written: written.has("Backend", "Type"))
         switch backend.kind {

@@ -174,8 +174,10 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
         case .invalid(let key, let problem):
             return DoctorCheck("config \(key)", .fail, "invalid: \(problem)", fix: "correct it with weft config set")
         case .valid(let key, let config):
-            var detail =
-                "Network \(config.network), SubnetLen \(config.subnetLength), backend \(config.backend.kind.rawValue)"
+            let ipv4 = config.ipv4.map { "Network \($0.network), SubnetLen \($0.subnetLength)" }
+            let ipv6 = config.ipv6.map { "IPv6Network \($0.network), IPv6SubnetLen \($0.subnetLength)" }
+            // The IPv4 half, or the IPv6 one of an IPv6-only network.
+            var detail = "\(ipv4 ?? ipv6 ?? ""), backend \(config.backend.kind.rawValue)"
             if config.backend.kind == .vxlan {
                 detail += " (VNI \(config.backend.vni), port \(config.backend.effectivePort))"
             }
@@ -200,6 +202,18 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
                 DoctorCheck("subnet.env \(path)", .fail, problem, fix: "delete it and restart weftd to write it afresh")
             ]
         case .parsed(let path, let env):
+            let config = networkConfig(facts)
+            let summary =
+                "FLANNEL_MTU \(env.mtu.map(String.init) ?? "missing"), FLANNEL_IPMASQ \(env.ipMasq.map { $0 ? "true" : "false" } ?? "missing")"
+            // An IPv6-only network's file has only the IPv6 lines, as flanneld writes it.
+            if let config, config.ipv4 == nil, let ipv6 = config.ipv6 {
+                let check = DoctorCheck(
+                    "subnet.env \(path)",
+                    .ok,
+                    "FLANNEL_IPV6_SUBNET \(env.ipv6Subnet.map(String.init(describing:)) ?? "missing"), \(summary)"
+                )
+                return [ipv6SubnetFile(path, env, network: ipv6.network) ?? check]
+            }
             guard let subnet = env.subnet else {
                 return [
                     DoctorCheck(
@@ -213,23 +227,23 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
             var check = DoctorCheck(
                 "subnet.env \(path)",
                 .ok,
-                "FLANNEL_SUBNET \(subnet)\(env.ipv6Subnet.map { ", FLANNEL_IPV6_SUBNET \($0)" } ?? ""), FLANNEL_MTU \(env.mtu.map(String.init) ?? "missing"), FLANNEL_IPMASQ \(env.ipMasq.map { $0 ? "true" : "false" } ?? "missing")"
+                "FLANNEL_SUBNET \(subnet)\(env.ipv6Subnet.map { ", FLANNEL_IPV6_SUBNET \($0)" } ?? ""), \(summary)"
             )
-            if let config = networkConfig(facts), let network = env.network, network != config.network {
+            if let network = config?.network, let written = env.network, written != network {
                 check = DoctorCheck(
                     "subnet.env \(path)",
                     .fail,
-                    "FLANNEL_NETWORK \(network) differs from the config's Network \(config.network)",
+                    "FLANNEL_NETWORK \(written) differs from the config's Network \(network)",
                     fix: "restart weftd so it takes a lease in the new Network, then restart the containers"
                 )
-            } else if let config = networkConfig(facts), !config.network.contains(subnet) {
+            } else if let network = config?.network, !network.contains(subnet) {
                 check = DoctorCheck(
                     "subnet.env \(path)",
                     .fail,
-                    "FLANNEL_SUBNET \(subnet) is outside the config's Network \(config.network)",
+                    "FLANNEL_SUBNET \(subnet) is outside the config's Network \(network)",
                     fix: "restart weftd so it takes a lease in the Network, then restart the containers"
                 )
-            } else if let ipv6 = networkConfig(facts)?.ipv6 {
+            } else if let ipv6 = config?.ipv6 {
                 check = ipv6SubnetFile(path, env, network: ipv6.network) ?? check
             }
             return [check]

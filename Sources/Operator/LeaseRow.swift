@@ -60,9 +60,10 @@ public struct LeaseRow: Equatable, Sendable, Encodable {
     public init(_ record: LeaseRecord, ownSubnet: IPv4Prefix?) {
         let name = String(record.key.split(separator: "/").last ?? Substring(record.key))
         let key = LeaseKey(parsing: record.key)
-        subnet = key.map { $0.subnet.description } ?? name
+        // An IPv6-only lease has no IPv4 subnet: its IPv6 one names it in the SUBNET column too.
+        subnet = key.map { $0.subnet?.description ?? $0.ipv6Subnet?.description ?? "-" } ?? name
         ipv6Subnet = key?.ipv6Subnet?.description
-        thisHost = key != nil && key?.subnet == ownSubnet
+        thisHost = ownSubnet != nil && key?.subnet == ownSubnet
         switch record.expiry {
         case .never: expiresIn = "never (reservation)"
         case .seconds(let seconds):

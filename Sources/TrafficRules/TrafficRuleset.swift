@@ -45,8 +45,10 @@ public struct TrafficRuleset: Equatable, Sendable {
         }
     }
 
-    public var network: IPv4Prefix
-    public var subnet: IPv4Prefix
+    /// The Network and this host's subnet; nil (both) on an IPv6-only network, whose `table ip
+    /// weft` then has no postrouting or forward chain.
+    public var network: IPv4Prefix?
+    public var subnet: IPv4Prefix?
     /// --ip-masq: the postrouting chain.
     public var masquerade: Bool
     /// --iptables-forward-rules: the forward chain.
@@ -59,8 +61,8 @@ public struct TrafficRuleset: Equatable, Sendable {
     public var ipv6: IPv6Networks?
 
     public init(
-        network: IPv4Prefix,
-        subnet: IPv4Prefix,
+        network: IPv4Prefix?,
+        subnet: IPv4Prefix?,
         masquerade: Bool,
         forwardAccept: Bool,
         fullyRandom: Bool = true,
@@ -95,7 +97,8 @@ public struct TrafficRuleset: Equatable, Sendable {
     /// The chains, written as `nft list table` prints them (nft 1.0.x), so a listing of a table
     /// nobody touched compares equal line for line.
     public var chains: [NFTChain] {
-        var chains = overlayChains(network: network, subnet: subnet)
+        var chains: [NFTChain] = []
+        if let network, let subnet { chains = overlayChains(network: network, subnet: subnet) }
         if let portFilter { chains.append(portFilter.chain) }
         return chains
     }

@@ -61,11 +61,19 @@ struct LeaseFile {
                     reason: "key \"\(key)\" is not a flannel subnet key (want e.g. 10.244.34.0-24)"
                 )
             }
+            // The engine replays carry the IPv4 overlay, as the engine does.
+            guard let subnet = leaseKey.subnet else {
+                throw Failure(
+                    path: path,
+                    reason:
+                        "key \"\(key)\" is an IPv6-only lease; replay carries the IPv4 overlay, give keys with an IPv4 subnet"
+                )
+            }
             do {
                 let text = try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed])
                 let attributes = try LeaseAttributes.parse([UInt8](text))
                 var lease = Lease(
-                    subnet: leaseKey.subnet,
+                    subnet: subnet,
                     ipv6Subnet: leaseKey.ipv6Subnet,
                     attributes: attributes,
                     vxlan: nil

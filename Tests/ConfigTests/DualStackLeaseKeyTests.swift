@@ -32,15 +32,30 @@ import Testing
         #expect(try #require(LeaseKey(parsing: read)).name == written)
     }
 
-    @Test func anIPv6OnlyLeaseHasTheEmptyIPv4Subnet() throws {
-        // flanneld's MakeSubnetKey with EnableIPv4 false prints its zero IP4Net.
+    @Test func anIPv6OnlyLeaseIsWrittenWithTheEmptyIPv4Subnet() throws {
+        // flanneld's MakeSubnetKey with EnableIPv4 false prints its zero IP4Net; read back, the
+        // lease has no IPv4 subnet at all.
         let key = try #require(LeaseKey(parsing: "0.0.0.0-0&fc00:0:0:7::-64"))
-        #expect(key.subnet == IPv4Prefix("0.0.0.0/0"))
+        #expect(key.subnet == nil)
         #expect(key.ipv6Subnet == IPv6Prefix("fc00:0:0:7::/64"))
-        #expect(
-            LeaseKey(subnet: IPv4Prefix(.any, length: 0), ipv6Subnet: IPv6Prefix("fc00:0:0:7::/64")).name
-                == "0.0.0.0-0&fc00:0:0:7::-64"
+        #expect(key.label == "fc00:0:0:7::/64" && key.subnets == "fc00:0:0:7::/64")
+        #expect(LeaseKey(subnet: nil, ipv6Subnet: IPv6Prefix("fc00:0:0:7::/64")).name == "0.0.0.0-0&fc00:0:0:7::-64")
+        #expect(LeaseKey(subnet: nil, ipv6Subnet: IPv6Prefix("fc00:0:0:7::/64")) == key)
+        // Alone, 0.0.0.0-0 stays an IPv4 key (one no Network fits).
+        #expect(LeaseKey(parsing: "0.0.0.0-0")?.subnet == IPv4Prefix("0.0.0.0/0"))
+    }
+
+    @Test func anIPv6OnlyKeyFitsOnlyAnIPv6OnlyConfig() throws {
+        let ipv6Only = try NetworkConfig.parse(#"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48"}"#)
+        let dualStack = try NetworkConfig.parse(
+            #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48"}"#
         )
+        let key = try #require(LeaseKey(parsing: "0.0.0.0-0&fc00:0:0:7::-64"))
+        #expect(ipv6Only.fits(key))
+        #expect(!dualStack.fits(key))
+        #expect(!ipv6Only.fits(try #require(LeaseKey(parsing: "10.244.7.0-24&fc00:0:0:7::-64"))))
+        #expect(!ipv6Only.fits(try #require(LeaseKey(parsing: "0.0.0.0-0&fd00:0:0:7::-64"))), "outside IPv6Network")
+        #expect(ipv6Only.misfit(IPv4Prefix("10.244.7.0/24")!)?.contains("EnableIPv4 is false") == true)
     }
 
     @Test func prefixLengthsAreFiveAndSevenBits() {

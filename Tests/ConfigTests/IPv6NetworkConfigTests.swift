@@ -4,9 +4,9 @@ import Testing
 
 @testable import Config
 
-/// The config as flannel validates it, before Weft's refusal of what it does not carry.
+/// The IPv6 half of the config as flannel validates it.
 func validatedIPv6(_ json: String, checks: NetworkConfig.Checks = .allocation) throws -> IPv6Allocation? {
-    try NetworkConfig.validated(Array(json.utf8), checks: checks)?.ipv6
+    try NetworkConfig.validated(Array(json.utf8), checks: checks).ipv6
 }
 
 func validationError(
@@ -98,23 +98,28 @@ func dualStack(_ ipv6Fields: String) -> String {
     }
 
     @Test func ipv6IsAbsentWhenEnableIPv6IsFalse() throws {
-        let config = try #require(
-            try NetworkConfig.validated(
-                Array(#"{"Network":"10.3.0.0/16","IPv6Network":"fc00::/48"}"#.utf8),
-                checks: .allocation
-            )
+        let config = try NetworkConfig.validated(
+            Array(#"{"Network":"10.3.0.0/16","IPv6Network":"fc00::/48"}"#.utf8),
+            checks: .allocation
         )
         #expect(config.ipv6 == nil)
         #expect(try NetworkConfig.parse(#"{"Network":"10.3.0.0/16","IPv6Network":"fc00::/48"}"#) == config)
     }
 
-    @Test func ipv6OnlyIsValidForFlannel() throws {
-        // EnableIPv4 false needs no Network; flannel accepts it, Weft's gate refuses it later.
-        let config = try NetworkConfig.validated(
-            Array(#"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48"}"#.utf8),
-            checks: .allocation
+    @Test func ipv6OnlyNeedsNoNetwork() throws {
+        // EnableIPv4 false: the IPv4 fields are not read for the lease, as flannel skips them.
+        let config = try NetworkConfig.parse(#"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48"}"#)
+        #expect(config.ipv4 == nil && config.isIPv6Only)
+        #expect(config.network == nil && config.subnets == nil)
+        #expect(config.ipv6?.network == IPv6Prefix("fc00::/48") && config.ipv6?.subnetLength == 64)
+        #expect(config.backend.kind == .udp)
+    }
+
+    @Test func ipv6OnlyIgnoresAnIPv4NetworkItHasTurnedOff() throws {
+        let config = try NetworkConfig.parse(
+            #"{"Network":"10.5.0.0/16","EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"host-gw"}}"#
         )
-        #expect(config == nil)
+        #expect(config.ipv4 == nil && config.ipv6?.network == IPv6Prefix("fc00::/48"))
     }
 }
 
@@ -288,7 +293,7 @@ func dualStack(_ ipv6Fields: String) -> String {
         }
     }
 
-    @Test func theIPv6FieldsAreValidatedBeforeTheRefusal() {
+    @Test func theIPv6FieldsAreValidated() {
         expectOneLine(configError(dualStack(#""IPv6Network":"fc00::/48","IPv6SubnetLen":127"#)), field: "IPv6SubnetLen")
         expectOneLine(configError(dualStack(#""IPv6Network":"fc00::/125""#)), field: "IPv6Network")
         expectOneLine(configError(#"{"EnableIPv6":true}"#), field: "IPv6Network", mentions: ["missing"])
@@ -298,18 +303,10 @@ func dualStack(_ ipv6Fields: String) -> String {
         )
     }
 
-    @Test func theIPv4FieldsAreValidatedBeforeTheRefusal() {
+    @Test func theIPv4FieldsAreValidatedBesideTheIPv6Ones() {
         expectOneLine(
             configError(#"{"Network":"10.0.0.0/16","SubnetLen":31,"EnableIPv6":true,"IPv6Network":"fc00::/48"}"#),
             field: "SubnetLen"
-        )
-    }
-
-    @Test func ipv6OnlyIsRefusedInOneLineNamingTheFix() {
-        expectOneLine(
-            configError(#"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48"}"#),
-            field: "EnableIPv4",
-            mentions: ["IPv6-only", "set it to true"]
         )
     }
 

@@ -183,8 +183,8 @@ import Testing
     }
 
     @Test func prefixLengthIsFiveBits() {
-        #expect(LeaseKey(parsing: "10.0.0.0-31")?.subnet.length == 31)
-        #expect(LeaseKey(parsing: "0.0.0.0-0")?.subnet.length == 0)
+        #expect(LeaseKey(parsing: "10.0.0.0-31")?.subnet?.length == 31)
+        #expect(LeaseKey(parsing: "0.0.0.0-0")?.subnet?.length == 0)
         #expect(LeaseKey(parsing: "10.0.0.0-32") == nil)
     }
 

@@ -35,7 +35,7 @@ struct PeerRoutesIPv6Tests {
     @Test func aPublicationHoldsTheIPv6PeersAndAnIPv6OnlyChangeIsPublished() throws {
         var routes = PeerRoutes(config: dualStack)
         let publisher = RouteTablePublisher(
-            RouteSnapshot(routes: [], network: dualStack.network, subnetLength: 24, localSubnet: nil)
+            RouteSnapshot(routes: [], config: dualStack)
         )
         routes.table.put("own", lease(1, publicIPv6: "2001:db8::1"))
         routes.table.put("peer", lease(2, publicIPv6: "2001:db8::2"))
@@ -57,10 +57,71 @@ struct PeerRoutesIPv6Tests {
         let ipv4Only = try NetworkConfig.parse(#"{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}"#)
         var routes = PeerRoutes(config: ipv4Only)
         let publisher = RouteTablePublisher(
-            RouteSnapshot(routes: [], network: ipv4Only.network, subnetLength: 24, localSubnet: nil)
+            RouteSnapshot(routes: [], config: ipv4Only)
         )
         routes.table.put("peer", lease(2, publicIPv6: "2001:db8::2"))
         let publication = try #require(publish(&routes, publisher))
         #expect(publication.routes.count == 1 && publication.ipv6Peers.isEmpty)
+    }
+
+    /// An IPv6-only network (EnableIPv4 false): every peer is its IPv6 half alone, reached over its
+    /// PublicIPv6, and the IPv4 table stays empty.
+    @Test func anIPv6OnlyNetworkPublishesIPv6PeersAndNoIPv4Routes() throws {
+        let ipv6Only = try NetworkConfig.parse(
+            #"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"host-gw"}}"#
+        )
+        var routes = PeerRoutes(config: ipv6Only)
+        let publisher = RouteTablePublisher(RouteSnapshot(routes: [], config: ipv6Only))
+        func ipv6OnlyLease(_ host: Int, publicIPv6: String?) -> PeerRecord {
+            .lease(
+                subnet: nil,
+                attributes: .hostGateway(publicIP: .any, publicIPv6: publicIPv6.flatMap { IPv6Address($0) }),
+                ipv6Subnet: IPv6Prefix("fc00:0:0:\(host)::/64")!
+            )
+        }
+        routes.table.put("own", ipv6OnlyLease(1, publicIPv6: "2001:db8::1"))
+        routes.table.put("peer", ipv6OnlyLease(2, publicIPv6: "2001:db8::2"))
+        routes.table.put("no PublicIPv6", ipv6OnlyLease(3, publicIPv6: nil))
+        // A dual-stack lease left from before IPv4 was turned off still routes its IPv6 half.
+        routes.table.put("dual-stack", lease(4, publicIPv6: "2001:db8::4"))
+        routes.table.put(
+            "outside",
+            .lease(
+                subnet: nil,
+                attributes: .hostGateway(publicIP: .any, publicIPv6: IPv6Address("2001:db8::5")),
+                ipv6Subnet: IPv6Prefix("fd00:0:0:5::/64")!
+            )
+        )
+        let publication = try #require(
+            routes.publishIfChanged(
+                to: publisher,
+                localSubnet: nil,
+                localIPv6Subnet: IPv6Prefix("fc00:0:0:1::/64"),
+                revision: 1,
+                now: { .zero }
+            ).publication
+        )
+        #expect(publication.routes.isEmpty)
+        #expect(
+            publication.ipv6Peers.map(\.subnet) == [IPv6Prefix("fc00:0:0:2::/64")!, IPv6Prefix("fc00:0:0:4::/64")!]
+        )
+        #expect(publication.ipv6Peers.map(\.publicIPv6) == [IPv6Address("2001:db8::2"), IPv6Address("2001:db8::4")])
+        #expect(routes.skipped == [.missingPublicIP: 1, .outsideNetwork: 1])
+        #expect(publisher.withCurrent { $0.count } == 0, "the IPv4 table is empty")
+    }
+
+    /// vxlan on an IPv6-only network: flanneld publishes BackendV6Data alone, and that is the MAC.
+    @Test func anIPv6OnlyVXLANPeerIsReadFromBackendV6Data() throws {
+        let ipv6Only = try NetworkConfig.parse(
+            #"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}"#
+        )
+        var table = PeerTable(config: ipv6Only)
+        let attributes = try LeaseAttributes.parse(
+            #"{"PublicIP":"0.0.0.0","PublicIPv6":"2001:db8::2","BackendType":"vxlan","BackendV6Data":{"VNI":1,"VtepMAC":"0e:00:00:00:00:06"}}"#
+        )
+        table.put("peer", .lease(subnet: nil, attributes: attributes, ipv6Subnet: IPv6Prefix("fc00:0:0:2::/64")!))
+        let peer = try #require(table.ipv6Peers(localSubnet: nil).first)
+        #expect(peer.vtepMAC == MACAddress("0e:00:00:00:00:06") && peer.publicIPv6 == IPv6Address("2001:db8::2"))
+        #expect(table.routes(localSubnet: nil).routes.isEmpty)
     }
 }

@@ -210,6 +210,72 @@ import Testing
         #expect(WeftdRunner.ipv6Refusal(dualStack, interface: interface, vxlanDataplane: .weft) == nil, "host-gw")
     }
 
+    /// An IPv6-only network runs where flanneld runs one (host-gw, vxlan's flannel-v6.<VNI>); the
+    /// engine and Kubernetes mode carry IPv4 podCIDRs and overlays, and say so in one line.
+    @Test func anIPv6OnlyNetworkRunsOnHostGatewayAndTheKernelsVXLAN() throws {
+        func ipv6Only(_ type: String) throws -> NetworkConfig {
+            try NetworkConfig.parse(
+                #"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"\#(type)"}}"#
+            )
+        }
+        var interface = ExternalInterface(
+            name: "eth0",
+            index: 2,
+            mtu: 1500,
+            address: IPv4Address(198, 18, 0, 1),
+            publicIP: IPv4Address(198, 18, 0, 1),
+            reason: "test",
+            others: []
+        )
+        interface.ipv6Address = IPv6Address("2001:db8::1")
+        #expect(WeftdRunner.ipv6Refusal(try ipv6Only("host-gw"), interface: interface, vxlanDataplane: .weft) == nil)
+        #expect(WeftdRunner.ipv6Refusal(try ipv6Only("vxlan"), interface: interface, vxlanDataplane: .kernel) == nil)
+        let refusals = [
+            WeftdRunner.ipv6Refusal(try ipv6Only("udp"), interface: interface, vxlanDataplane: .weft),
+            WeftdRunner.ipv6Refusal(try ipv6Only("vxlan"), interface: interface, vxlanDataplane: .weft),
+            WeftdRunner.ipv6Refusal(
+                try ipv6Only("host-gw"),
+                interface: interface,
+                vxlanDataplane: .weft,
+                kubernetes: true
+            ),
+        ]
+        for (refusal, fix) in zip(refusals, ["host-gw or vxlan", "--vxlan-dataplane=kernel", "EnableIPv4 true"]) {
+            let line = try #require(refusal)
+            #expect(line.contains("IPv6-only") && line.contains(fix) && !line.contains("\n"), "\(line)")
+        }
+        // Without an IPv6 address on the interface an IPv6-only network cannot run at all.
+        interface.ipv6Address = nil
+        let missing = try #require(
+            WeftdRunner.ipv6Refusal(try ipv6Only("host-gw"), interface: interface, vxlanDataplane: .weft)
+        )
+        #expect(missing.contains("no usable IPv6 address"), "\(missing)")
+    }
+
+    /// What an IPv6-only vxlan lease publishes: flannel-v6.<VNI>'s BackendV6Data and no BackendData,
+    /// as flanneld (which makes no flannel.<VNI> then).
+    @Test func anIPv6OnlyVXLANLeasePublishesBackendV6DataAlone() throws {
+        let config = try NetworkConfig.parse(
+            #"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}"#
+        )
+        var interface = ExternalInterface(
+            name: "eth0",
+            index: 2,
+            mtu: 1500,
+            address: IPv4Address(198, 18, 0, 1),
+            publicIP: IPv4Address(198, 18, 0, 1),
+            reason: "test",
+            others: []
+        )
+        interface.ipv6Address = IPv6Address("2001:db8::1")
+        interface.publicIPv6 = IPv6Address("2001:db8::1")
+        let identity = WeftdRunner.Identity(backend: .vxlan, vni: 1, vtepMAC: MACAddress("0a:00:00:00:00:01")!)
+        let attributes = WeftdRunner.leaseAttributes(identity, interface: interface, config: config)
+        #expect(attributes.backendData == nil)
+        #expect(try attributes.vxlanV6Data().vtepMAC == VTEPIdentity.ipv6MAC(from: MACAddress("0a:00:00:00:00:01")!))
+        #expect(attributes.publicIPv6 == "2001:db8::1")
+    }
+
     /// Before the watcher's first publication the keeper knows no wanted routes: a resync then
     /// would remove the previous run's routes, which still carry traffic, and report weftd ready.
     @Test func aResyncBeforeTheFirstPublicationReleasesNothing() async throws {

@@ -294,7 +294,7 @@ import Testing
 
     @Test func netConfIsFlannelsDefaultAndWeftdReadsIt() throws {
         let config = try NetworkConfig.parse(try configMapData("net-conf.json"))
-        #expect(config.network.description == "10.244.0.0/16")
+        #expect(config.network?.description == "10.244.0.0/16")
         #expect(config.backend.kind == .vxlan)
     }
 }

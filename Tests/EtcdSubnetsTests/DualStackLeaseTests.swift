@@ -67,7 +67,7 @@ struct DualStackLeaseTests {
             let expected = zip(1...3, leases).map { host, lease in
                 let v6 = lease.lease.ipv6Subnet!
                 return (
-                    "\(prefix)/subnets/\(lease.subnet.network)-24&\(v6.network)-64",
+                    "\(prefix)/subnets/\(lease.subnet!.network)-24&\(v6.network)-64",
                     flannelDualStackValue(host)
                 )
             }.sorted { $0.0 < $1.0 }
@@ -108,7 +108,7 @@ struct DualStackLeaseTests {
         try await withNetwork(vxlanConfig) { etcd, client, prefix in
             let ipv4Only = try await dualStackManager(client, host: 5, prefix: prefix).acquireRecord()
             #expect(ipv4Only.lease.ipv6Subnet == nil)
-            #expect(ipv4Only.key == "\(prefix)/subnets/\(ipv4Only.subnet.network)-24")
+            #expect(ipv4Only.key == "\(prefix)/subnets/\(ipv4Only.subnet!.network)-24")
 
             try await etcd.putConfig(dualStackConfig, prefix: prefix)
             let dual = try await dualStackManager(client, host: 5, prefix: prefix).acquireRecord()
@@ -191,7 +191,7 @@ struct DualStackPeerTests {
                 )
             }
             let publisher = RouteTablePublisher(
-                RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength)
+                RouteSnapshot(routes: [], config: config)
             )
             var configuration = PeerWatcher.Configuration(
                 network: config,

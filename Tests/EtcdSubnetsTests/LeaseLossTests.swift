@@ -123,7 +123,7 @@ struct LeaseLossTests {
             #expect(changes.all == [.acquired(first.lease)])
             clock.advance(by: .seconds(61))
             #expect(await eventually { changes.all.count == 2 })
-            guard case .renewed(let renewed) = changes.all.last else {
+            guard case .renewed = changes.all.last else {
                 Issue.record("expected a renewal, got \(changes.all)")
                 return
             }
@@ -170,7 +170,7 @@ struct LeaseLossTests {
             }
             #expect(second.subnet != first.subnet)
             #expect(
-                log.lines(at: .warning).contains { $0.contains("CHANGED from \(first.subnet) to \(second.subnet)") }
+                log.lines(at: .warning).contains { $0.contains("CHANGED from \(first.subnet!) to \(second.subnet!)") }
             )
             // The other host's lease is untouched.
             let kv = try #require(try await client.get(thief.key).kvs.first)

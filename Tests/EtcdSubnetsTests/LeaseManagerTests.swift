@@ -28,16 +28,16 @@ struct LeaseManagerTests {
             }
             #expect(Set(leases.map(\.subnet)).count == 3)
             for lease in leases {
-                #expect(lease.subnet.length == 24)
+                #expect(lease.subnet?.length == 24)
                 // SubnetMin/Max default to the second and the last /24 of the /16.
-                #expect(lease.subnet.network >= IPv4Address("10.244.1.0")!)
-                #expect(lease.subnet.network <= IPv4Address("10.244.255.0")!)
+                #expect(lease.subnet!.network >= IPv4Address("10.244.1.0")!)
+                #expect(lease.subnet!.network <= IPv4Address("10.244.255.0")!)
                 #expect(lease.origin == .random)
             }
 
             let stored = try await etcd.subnetKeys(prefix: prefix)
             let expected = zip(hosts, leases).map { host, lease in
-                let name = "\(lease.subnet.network)-24"
+                let name = "\(lease.subnet!.network)-24"
                 return ("\(prefix)/subnets/\(name)", flannelVXLANValue(publicIP: host.0, mac: host.1))
             }.sorted { $0.0 < $1.0 }
             #expect(stored.map(\.key) == expected.map(\.0))
@@ -87,7 +87,7 @@ struct LeaseManagerTests {
             // The v2 API's data lives in another key space: the v3 key is still missing.
             try await etcd.putConfig(#"{"Network":"10.5.0.0/16"}"#, prefix: prefix)
             let lease = try await manager.acquireRecord()
-            #expect(IPv4Prefix("10.5.0.0/16")!.contains(lease.subnet))
+            #expect(IPv4Prefix("10.5.0.0/16")!.contains(try #require(lease.subnet)))
             // The udp backend writes no BackendType.
             #expect(
                 try await etcd.subnetKeys(prefix: prefix).map(\.value) == [
@@ -317,7 +317,7 @@ struct LeaseManagerTests {
             #expect(held.etcdLease != first.etcdLease)
             let kv = try #require(try await client.get(held.key).kvs.first)
             #expect(kv.lease == held.etcdLease)
-            #expect(log.lines(at: .warning).contains { $0.contains("LOST lease \(first.subnet)") })
+            #expect(log.lines(at: .warning).contains { $0.contains("LOST lease \(first.subnet!)") })
             #expect(!log.lines(at: .warning).contains { $0.contains("CHANGED") })
         }
     }

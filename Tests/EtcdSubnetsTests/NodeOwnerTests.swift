@@ -52,7 +52,7 @@ struct DuplicatePublicIPTests {
                     Issue.record("expected ownedByAnotherNode, got \(error)")
                     return
                 }
-                #expect(error.description.contains("node host-aaaa (node ID aaaa), which holds \(first.subnet)"))
+                #expect(error.description.contains("node host-aaaa (node ID aaaa), which holds \(first.subnet!)"))
                 #expect(error.description.contains("PublicIP 198.18.0.1 already belongs to node host-aaaa"))
                 #expect(error.description.contains("Give this node its own --public-ip"))
                 #expect(error.description.contains("etcdctl del \(first.key)"))

@@ -28,7 +28,7 @@ private func watcher(
     told: Told
 ) -> (PeerWatcher, RouteTablePublisher) {
     let publisher = RouteTablePublisher(
-        RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength)
+        RouteSnapshot(routes: [], config: config)
     )
     var configuration = PeerWatcher.Configuration(network: config, localSubnet: cidr("10.244.1.0/24"), prefix: prefix)
     configuration.backoff = Backoff(initial: .milliseconds(100), maximum: .milliseconds(500))

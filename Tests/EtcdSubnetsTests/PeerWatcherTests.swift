@@ -28,7 +28,7 @@ private func makeWatcher(
     beforeWatch: (@Sendable (Int64) async -> Void)? = nil
 ) -> (PeerWatcher, RouteTablePublisher) {
     let publisher = RouteTablePublisher(
-        RouteSnapshot(routes: [], network: config.network, subnetLength: config.subnetLength)
+        RouteSnapshot(routes: [], config: config)
     )
     var configuration = PeerWatcher.Configuration(network: config, localSubnet: localSubnet, prefix: prefix)
     configuration.backoff = backoff
@@ -187,7 +187,7 @@ struct PeerWatcherTests {
             let manager = LeaseManager(client: client, configuration: leaseConfiguration, clock: ManualClock())
             let lease = try await manager.acquireRecord()
             let publisher = RouteTablePublisher(
-                RouteSnapshot(routes: [], network: lease.config.network, subnetLength: 24)
+                RouteSnapshot(routes: [], config: lease.config)
             )
             let watcher = PeerWatcher(
                 client: client,

@@ -34,7 +34,7 @@ struct SubnetChoiceTests {
         let (choice, stale) = SubnetChoice.choose(
             listing: listing,
             config: config,
-            publicIP: us,
+            attributes: LeaseAttributes(publicIP: us),
             requested: requested.map { LeaseKey(subnet: $0) },
             using: &generator
         )
@@ -93,7 +93,7 @@ struct SubnetChoiceTests {
                 Issue.record("expected a random subnet")
                 return
             }
-            picks.insert(subnet.subnet)
+            picks.insert(subnet.subnet!)
         }
         #expect(picks == [cidr("10.244.1.0/24"), cidr("10.244.3.0/24"), cidr("10.244.4.0/24")])
     }
@@ -145,7 +145,7 @@ struct DualStackSubnetChoiceTests {
         return SubnetChoice.choose(
             listing: listing,
             config: config,
-            publicIP: us,
+            attributes: LeaseAttributes(publicIP: us),
             requested: requested,
             using: &generator
         )

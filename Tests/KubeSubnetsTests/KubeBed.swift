@@ -136,7 +136,7 @@ final class KubeBed: Sendable {
         )
         let lease = try await keeper.acquire()
         let publisher = RouteTablePublisher(
-            RouteSnapshot(routes: [], network: lease.config.network, subnetLength: 24, localSubnet: lease.subnet)
+            RouteSnapshot(routes: [], config: lease.config, localSubnet: lease.subnet)
         )
         let seen = Observed()
         let log = Lines()

@@ -95,7 +95,7 @@ struct KubeDualStackTests {
             let keeper = manager.leaseKeeper(Self.request(1), log: { _, _ in })
             let lease = try await keeper.acquire()
             let publisher = RouteTablePublisher(
-                RouteSnapshot(routes: [], network: lease.config.network, subnetLength: 24, localSubnet: lease.subnet)
+                RouteSnapshot(routes: [], config: lease.config, localSubnet: lease.subnet)
             )
             let log = Lines()
             let watcher = try #require(

@@ -22,7 +22,7 @@ struct NetworkConfigFileTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         write(#"{"Network":"10.244.0.0/16","EnableNFTables":false,"Backend":{"Type":"vxlan"}}"#)
         let config = try NetworkConfigFile(path: directory + "/net-conf.json").read()
-        #expect(config.network.description == "10.244.0.0/16")
+        #expect(config.network?.description == "10.244.0.0/16")
         #expect(config.backend.kind == .vxlan)
     }
 
@@ -32,7 +32,7 @@ struct NetworkConfigFileTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         write(#"{"Network":"10.244.0.0/16","SubnetLen":31,"Backend":{"Type":"host-gw"}}"#)
         let config = try NetworkConfigFile(path: directory + "/net-conf.json").read()
-        #expect(config.network.description == "10.244.0.0/16")
+        #expect(config.network?.description == "10.244.0.0/16")
         #expect(config.backend.kind == .hostGateway)
         #expect(config.subnetLength == 24, "SubnetLen 31 is not used in Kubernetes mode; the default stands in")
     }
@@ -78,7 +78,7 @@ struct NetworkConfigFileTests {
         write("{broken")
         try await waitUntil { count() == 3 }
         let last = readings.list.withLock { $0 }
-        #expect((try? last[1].get())?.network.description == "10.245.0.0/16")
+        #expect((try? last[1].get())?.network?.description == "10.245.0.0/16")
         guard case .failure(let error) = last[2] else {
             Issue.record("broken JSON must be reported as a failure")
             return

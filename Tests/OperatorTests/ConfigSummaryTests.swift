@@ -126,4 +126,18 @@ import Testing
         #expect(throws: ConfigError.self) { try NetworkConfig.parse(hostile.json) }
         #expect(hostile.json.hasPrefix(#"{"Network":"10.0.0.0/8\","#))
     }
+
+    @Test func anIPv6OnlyConfigShowsItsIPv6FieldsAndNoIPv4Ones() throws {
+        let raw = #"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"host-gw"}}"#
+        let summary = ConfigSummary(try NetworkConfig.parse(raw), raw: raw)
+        #expect(
+            summary.fields.map(\.name) == [
+                "EnableIPv4", "EnableIPv6", "IPv6Network", "IPv6SubnetLen", "IPv6SubnetMin", "IPv6SubnetMax",
+                "Backend.Type",
+            ]
+        )
+        #expect(summary["IPv6SubnetLen"] == .init(name: "IPv6SubnetLen", value: "64", isDefault: true))
+        #expect(summary["IPv6SubnetMin"] == .init(name: "IPv6SubnetMin", value: "fc00:0:0:1::", isDefault: true))
+        #expect(summary["Network"] == nil)
+    }
 }

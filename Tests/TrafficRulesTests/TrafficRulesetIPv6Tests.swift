@@ -39,6 +39,16 @@ import TrafficRulesTestSupport
         #expect(!Rulesets.ipv4().applyScript.contains("ip6"))
     }
 
+    /// An IPv6-only network's rules are all in `table ip6 weft`; `table ip weft` has no chain.
+    @Test func anIPv6OnlyLeaseHasItsChainsInTableIP6Alone() {
+        var ipv6Only = Rulesets.dualStack()
+        ipv6Only.network = nil
+        ipv6Only.subnet = nil
+        #expect(ipv6Only.chains.isEmpty)
+        #expect(ipv6Only.ipv6Text == Rulesets.dualStack().ipv6Text)
+        #expect(!ipv6Only.text.contains("chain") && !ipv6Only.applyScript.contains("ip saddr"))
+    }
+
     @Test func bothTablesAreReplacedInOneTransaction() {
         let script = Rulesets.dualStack().applyScript
         #expect(script.hasPrefix("add table ip weft\ndelete table ip weft\ntable ip weft {\n"))

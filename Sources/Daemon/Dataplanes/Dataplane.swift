@@ -12,6 +12,8 @@ import Routes
 /// route table. Both are bound to the subnet they were built for: a new subnet means a new
 /// Dataplane, because an Engine starts once and its TUN carries the subnet's address.
 final class Dataplane: Sendable {
+    let leaseKey: LeaseKey
+    /// The IPv4 subnet: the engine carries the IPv4 overlay (IPv6-only networks run on the kernel).
     let subnet: IPv4Prefix
     /// The network config the engine and the watcher were built with.
     let config: NetworkConfig
@@ -49,6 +51,14 @@ final class Dataplane: Sendable {
         let options = context.options
         let logger = context.logger
         let config = lease.config
+        // WeftdRunner.ipv6Refusal turns an IPv6-only network away before it gets here.
+        guard let ipv4 = config.ipv4, let subnet = lease.subnet else {
+            throw EngineError(
+                "engine configuration",
+                "an IPv6-only network (EnableIPv4 false) has no IPv4 overlay for the engine; use host-gw or --vxlan-dataplane=kernel",
+                code: EINVAL
+            )
+        }
         let tunName = FlannelDevice.name(config.backend)
         do throws(NetlinkError) {
             if config.backend.kind == .vxlan, try FlannelDevice.removeKernelVXLAN(named: tunName) {
@@ -62,9 +72,9 @@ final class Dataplane: Sendable {
         let engine = Engine(
             configuration: EngineConfiguration(
                 tunName: tunName,
-                network: config.network,
-                subnetLength: config.subnetLength,
-                localSubnet: lease.subnet,
+                network: ipv4.network,
+                subnetLength: ipv4.subnetLength,
+                localSubnet: subnet,
                 // Bind the interface's own address: with --public-ip behind NAT the advertised one is not local.
                 publicIP: context.interface.address,
                 port: config.backend.effectivePort,
@@ -104,7 +114,7 @@ final class Dataplane: Sendable {
                     enabled: config.backend.directRouting,
                     interfaceIndex: Int32(interface.index),
                     address: interface.address,
-                    network: config.network,
+                    network: ipv4.network,
                     overlayIndex: try RouteNetlink.interfaceIndex(tunName),
                     log: HostGatewayDataplane.logHandler(logger)
                 )
@@ -150,7 +160,8 @@ final class Dataplane: Sendable {
                 firstPublication.fire()
             }
         )
-        self.subnet = lease.subnet
+        self.subnet = subnet
+        leaseKey = lease.leaseKey
         self.config = config
         self.engine = engine
         self.watcher = watcher

@@ -18,7 +18,7 @@ import Status
 /// a restart, and the next run's first reconcile removes whatever is no longer wanted (a moved
 /// lease's new dataplane does the same, with the same route protocol).
 final class HostGatewayDataplane: LeaseDataplane {
-    let subnet: IPv4Prefix
+    let leaseKey: LeaseKey
     let config: NetworkConfig
     let mtu: Int
     private let follower: KernelFollower<HostGatewayState>
@@ -37,12 +37,12 @@ final class HostGatewayDataplane: LeaseDataplane {
         let interface = context.interface
         let logger = context.logger
         let config = lease.config
-        let routes: HostGatewayRoutes = try Self.routes(
-            address: interface.address,
-            network: config.network,
-            interface: interface,
-            logger: logger
-        )
+        // An IPv6-only network routes IPv6 alone, as flannel's hostgw adds its IPv4 half only when
+        // EnableIPv4 is true.
+        var routes: HostGatewayRoutes?
+        if let network = config.network {
+            routes = try Self.routes(address: interface.address, network: network, interface: interface, logger: logger)
+        }
         let ipv6Routes = try Self.ipv6Routes(lease: lease, interface: interface, logger: logger)
         let firstReconcile = FirstPublication()
         follower = KernelFollower(
@@ -59,7 +59,7 @@ final class HostGatewayDataplane: LeaseDataplane {
             ),
             firstReconcile: firstReconcile
         )
-        self.subnet = lease.subnet
+        leaseKey = lease.leaseKey
         self.config = config
         mtu = interface.mtu
         interfaceName = interface.name
@@ -118,9 +118,12 @@ final class HostGatewayDataplane: LeaseDataplane {
     }
 
     var summary: String {
-        let installed = follower.keeper.statistics.installed
-        let ipv6 = follower.keeper.ipv6Statistics.map { " and \($0.installed) IPv6" } ?? ""
-        return "host-gw, \(installed)\(ipv6) kernel route(s) via \(interfaceName), MTU \(mtu)"
+        let counts = [
+            follower.keeper.statistics.map { "\($0.installed)" },
+            follower.keeper.ipv6Statistics.map { "\($0.installed) IPv6" },
+        ]
+        return
+            "host-gw, \(counts.compactMap { $0 }.joined(separator: " and ")) kernel route(s) via \(interfaceName), MTU \(mtu)"
     }
 
     /// Watches the peers and resyncs until cancelled.
@@ -128,16 +131,18 @@ final class HostGatewayDataplane: LeaseDataplane {
 
     /// Says what it leaves: the routes stay (see the type's note). The lease is not touched.
     func stop() async {
-        let statistics = follower.keeper.statistics
-        var counts =
-            "\(statistics.added) added, \(statistics.replaced) replaced, \(statistics.removed) removed in this run"
-        var left = "\(statistics.installed)"
+        var counts: [String] = []
+        var left: [String] = []
+        if let ipv4 = follower.keeper.statistics {
+            counts.append("\(ipv4.added) added, \(ipv4.replaced) replaced, \(ipv4.removed) removed in this run")
+            left.append("\(ipv4.installed)")
+        }
         if let ipv6 = follower.keeper.ipv6Statistics {
-            counts += "; IPv6 \(ipv6.added) added, \(ipv6.replaced) replaced, \(ipv6.removed) removed"
-            left += " and \(ipv6.installed) IPv6"
+            counts.append("IPv6 \(ipv6.added) added, \(ipv6.replaced) replaced, \(ipv6.removed) removed")
+            left.append("\(ipv6.installed) IPv6")
         }
         logger.info(
-            "host-gw dataplane for \(subnet) stopped: \(left) route(s) left in the kernel as flanneld leaves them; \(counts)"
+            "host-gw dataplane for \(leaseKey.label) stopped: \(left.joined(separator: " and ")) route(s) left in the kernel as flanneld leaves them; \(counts.joined(separator: "; "))"
         )
     }
 

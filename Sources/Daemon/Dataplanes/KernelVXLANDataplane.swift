@@ -23,7 +23,7 @@ import Status
 /// keeps flowing across a restart, and the next run adopts the device and removes only what is no
 /// longer wanted. A weftd started with --vxlan-dataplane=weft removes the device instead.
 final class KernelVXLANDataplane: LeaseDataplane {
-    let subnet: IPv4Prefix
+    let leaseKey: LeaseKey
     let config: NetworkConfig
     let mtu: Int
     private let deviceName: String
@@ -50,24 +50,46 @@ final class KernelVXLANDataplane: LeaseDataplane {
         let config = lease.config
         let name = FlannelDevice.name(config.backend)
         let mtu = config.backend.overlayMTU(underlayMTU: interface.mtu)
-        // The local address is the interface's, as flanneld's vtepAddr is: with --public-ip behind
-        // NAT the advertised address is not on this host.
-        let device: VXLANDevice = try Self.device(
-            name,
-            local: interface.address,
-            mac: vtepMAC,
-            mtu: mtu,
-            localSubnet: lease.subnet,
-            network: config.network,
-            publicIP: interface.publicIP,
-            config: config,
-            interface: interface,
-            logger: logger
-        )
-        let index = device.index
-        logger.info(
-            "vxlan: kernel dataplane on \(name) (index \(index)): VNI \(config.backend.vni), local \(interface.address) dev \(interface.name), dstport \(config.backend.effectivePort), MAC \(vtepMAC), MTU \(mtu), address \(device.address)/32"
-        )
+        // flannel.<VNI> and its DirectRouting split, for the IPv4 overlay; an IPv6-only network
+        // has neither, as flanneld makes flannel.<VNI> only when EnableIPv4 is true.
+        var device: VXLANDevice?
+        var direct: DirectRoutes?
+        var index: Int32?
+        if let ipv4 = config.ipv4, let subnet = lease.subnet {
+            // The local address is the interface's, as flanneld's vtepAddr is: with --public-ip
+            // behind NAT the advertised address is not on this host.
+            let made: VXLANDevice = try Self.device(
+                name,
+                local: interface.address,
+                mac: vtepMAC,
+                mtu: mtu,
+                localSubnet: subnet,
+                network: ipv4.network,
+                publicIP: interface.publicIP,
+                config: config,
+                interface: interface,
+                logger: logger
+            )
+            logger.info(
+                "vxlan: kernel dataplane on \(name) (index \(made.index)): VNI \(config.backend.vni), local \(interface.address) dev \(interface.name), dstport \(config.backend.effectivePort), MAC \(vtepMAC), MTU \(mtu), address \(made.address)/32"
+            )
+            let routes = try DirectRoutes(
+                enabled: config.backend.directRouting,
+                interfaceIndex: Int32(interface.index),
+                address: interface.address,
+                network: ipv4.network,
+                overlayIndex: made.index,
+                log: HostGatewayDataplane.logHandler(logger)
+            )
+            if routes.enabled {
+                logger.info(
+                    "vxlan: DirectRouting on: peers directly connected through \(interface.name) get a route via their PublicIP, the rest go through \(name)"
+                )
+            }
+            index = made.index
+            device = consume made
+            direct = consume routes
+        }
 
         var ipv6Index: Int32?
         let ipv6Device = try Self.ipv6Device(
@@ -78,19 +100,6 @@ final class KernelVXLANDataplane: LeaseDataplane {
             index: &ipv6Index
         )
 
-        let direct = try DirectRoutes(
-            enabled: config.backend.directRouting,
-            interfaceIndex: Int32(interface.index),
-            address: interface.address,
-            network: config.network,
-            overlayIndex: index,
-            log: HostGatewayDataplane.logHandler(logger)
-        )
-        if direct.enabled {
-            logger.info(
-                "vxlan: DirectRouting on: peers directly connected through \(interface.name) get a route via their PublicIP, the rest go through \(name)"
-            )
-        }
         // flannel splits the IPv6 peers the same way, by their PublicIPv6 on the underlay.
         var ipv6Direct: IPv6DirectRoutes?
         if let ipv6Index, let address = interface.ipv6Address, let network = config.ipv6?.network {
@@ -122,14 +131,15 @@ final class KernelVXLANDataplane: LeaseDataplane {
             firstReconcile: firstReconcile,
             onRoutes: { routeLog.record($0) }
         )
-        subnet = lease.subnet
+        leaseKey = lease.leaseKey
         self.config = config
-        self.mtu = mtu
-        deviceName = name
+        // An IPv6-only network's subnet.env announces flannel-v6.<VNI>'s MTU: it is the only device.
+        self.mtu = index == nil ? Self.ipv6MTU(config, interface: interface) : mtu
+        deviceName = index == nil ? FlannelDevice.ipv6VXLANName(vni: config.backend.vni) : name
         underlayName = interface.name
         self.logger = logger
         self.onFailure = onFailure
-        var devices = [(name: name, index: index)]
+        var devices: [(name: String, index: Int32)] = index.map { [(name, $0)] } ?? []
         if let ipv6Index { devices.append((FlannelDevice.ipv6VXLANName(vni: config.backend.vni), ipv6Index)) }
         self.devices = devices
     }
@@ -225,8 +235,7 @@ final class KernelVXLANDataplane: LeaseDataplane {
         guard let local = interface.ipv6Address else {
             throw NetlinkError("vxlan device", "\(name): \(interface.name) has no IPv6 address", code: EADDRNOTAVAIL)
         }
-        // IPv6's 40-byte header where flannel.<VNI> has IPv4's 20.
-        let mtu = (config.backend.underlayMTU ?? interface.mtu) - 70
+        let mtu = ipv6MTU(config, interface: interface)
         let mac = VTEPIdentity.ipv6MAC(from: vtepMAC)
         let device: IPv6VXLANDevice = try self.device(
             name,
@@ -247,6 +256,11 @@ final class KernelVXLANDataplane: LeaseDataplane {
         return device
     }
 
+    /// flannel-v6.<VNI>'s MTU: IPv6's 40-byte header where flannel.<VNI> has IPv4's 20.
+    private static func ipv6MTU(_ config: NetworkConfig, interface: ExternalInterface) -> Int {
+        (config.backend.underlayMTU ?? interface.mtu) - 70
+    }
+
     /// Returns true once the first publication is in the kernel, false if the calling task was
     /// cancelled before that.
     func awaitFirstReconcile() async -> Bool { await follower.awaitFirstReconcile() }
@@ -254,7 +268,7 @@ final class KernelVXLANDataplane: LeaseDataplane {
     var summary: String {
         let direct = follower.keeper.directSubnets.map { ", \($0.count) routed directly" } ?? ""
         return
-            "kernel vxlan device \(deviceName), \(follower.keeper.statistics.peers) peer(s) through it\(direct), MTU \(mtu)"
+            "kernel vxlan device \(deviceName), \(follower.keeper.counts.peers) peer(s) through it\(direct), MTU \(mtu)"
     }
 
     func routesReport(at now: Date) -> RoutesReport {
@@ -269,10 +283,10 @@ final class KernelVXLANDataplane: LeaseDataplane {
 
     /// Says what it leaves: the device and its entries stay (see the type's note).
     func stop() async {
-        let statistics = follower.keeper.statistics
+        let statistics = follower.keeper.counts
         let direct = follower.keeper.directSubnets.map { " and \($0.count) direct route(s)" } ?? ""
         logger.info(
-            "kernel vxlan dataplane for \(subnet) stopped: \(deviceName) and the entries of \(statistics.peers) peer(s)\(direct) left in the kernel as flanneld leaves them; \(statistics.written) entries written, \(statistics.removed) removed in this run"
+            "kernel vxlan dataplane for \(leaseKey.label) stopped: \(deviceName) and the entries of \(statistics.peers) peer(s)\(direct) left in the kernel as flanneld leaves them; \(statistics.written) entries written, \(statistics.removed) removed in this run"
         )
     }
 }

@@ -12,10 +12,11 @@ typealias KernelVXLANKeeper = KernelKeeper<KernelVXLANState>
 
 /// A kernel vxlan device's entries and DirectRouting's routes, reconciled from one split.
 struct KernelVXLANState: ~Copyable, Sendable, KernelReconciling {
-    var device: VXLANDevice
-    /// flannel-v6.<VNI> of a dual-stack lease, and DirectRouting's split of the IPv6 peers.
+    /// flannel.<VNI> and DirectRouting's split of the IPv4 peers; nil on an IPv6-only network.
+    var device: VXLANDevice?
+    var direct: DirectRoutes?
+    /// flannel-v6.<VNI> of a dual-stack or IPv6-only lease, and DirectRouting's split of the IPv6 peers.
     var ipv6Device: IPv6VXLANDevice?
-    var direct: DirectRoutes
     var ipv6Direct: IPv6DirectRoutes?
 
     /// Per family, the device's entries first, so a peer going direct has lost its VXLAN route
@@ -23,9 +24,9 @@ struct KernelVXLANState: ~Copyable, Sendable, KernelReconciling {
     mutating func reconcileKernel(to routes: [Route], ipv6: [IPv6Peer]) throws(NetlinkError) {
         try eachFamily(
             { () throws(NetlinkError) in
-                let split = direct.split(routes)
-                _ = try device.reconcile(split.tunnelled)
-                try direct.apply(split.direct)
+                let split = direct?.split(routes)
+                _ = try device?.reconcile(split?.tunnelled ?? routes)
+                if let split { try direct?.apply(split.direct) }
             },
             { () throws(NetlinkError) in
                 let split6 = ipv6Direct?.split(ipv6)
@@ -38,9 +39,9 @@ struct KernelVXLANState: ~Copyable, Sendable, KernelReconciling {
     mutating func resyncKernel() throws(NetlinkError) {
         try eachFamily(
             { () throws(NetlinkError) in
-                let split = direct.enabled ? direct.resplit() : nil
-                _ = try device.resync(split?.tunnelled)
-                if let split { try direct.apply(split.direct) }
+                let split = direct?.enabled == true ? direct?.resplit() : nil
+                _ = try device?.resync(split?.tunnelled)
+                if let split { try direct?.apply(split.direct) }
             },
             { () throws(NetlinkError) in
                 let split6 = ipv6Direct?.enabled == true ? ipv6Direct?.resplit() : nil
@@ -53,15 +54,15 @@ struct KernelVXLANState: ~Copyable, Sendable, KernelReconciling {
 
 extension KernelKeeper where Held == KernelVXLANState {
     convenience init(
-        device: consuming VXLANDevice,
+        device: consuming VXLANDevice?,
         ipv6Device: consuming IPv6VXLANDevice?,
-        direct: consuming DirectRoutes,
+        direct: consuming DirectRoutes?,
         ipv6Direct: consuming IPv6DirectRoutes?,
         logger: Logger,
         reconciled: FirstPublication
     ) {
         self.init(
-            KernelVXLANState(device: device, ipv6Device: ipv6Device, direct: direct, ipv6Direct: ipv6Direct),
+            KernelVXLANState(device: device, direct: direct, ipv6Device: ipv6Device, ipv6Direct: ipv6Direct),
             label: "vxlan",
             reads: "the kernel's entries",
             logger: logger,
@@ -69,15 +70,25 @@ extension KernelKeeper where Held == KernelVXLANState {
         )
     }
 
-    var statistics: VXLANDevice.Statistics { withHeld { state, _ in state.device.statistics } }
+    /// flannel.<VNI>'s peers with entries and entries written and removed in this run; on an
+    /// IPv6-only network (no flannel.<VNI>) flannel-v6.<VNI>'s.
+    var counts: (peers: Int, written: Int, removed: Int) {
+        withHeld { state, _ in
+            if let ipv4 = state.device?.statistics { return (ipv4.peers, ipv4.written, ipv4.removed) }
+            let ipv6 = state.ipv6Device?.statistics
+            return (ipv6?.peers ?? 0, ipv6?.written ?? 0, ipv6?.removed ?? 0)
+        }
+    }
 
     /// The subnets routed directly now (nil with DirectRouting off), for /v1/routes.
-    var directSubnets: Set<IPv4Prefix>? { withHeld { state, _ in state.direct.directSubnets } }
+    var directSubnets: Set<IPv4Prefix>? { withHeld { state, _ in state.direct?.directSubnets } }
 
     /// The entries Weft owns on the device, as `ip neigh`, `bridge fdb` and `ip route` print them,
     /// and how they differ from the last publication (nothing to compare before the first).
     /// With DirectRouting, also the routes through the underlay (`underlayName`) it holds.
-    func entries(deviceName name: String, underlayName: String) -> RoutesReport.KernelEntries {
+    /// Nil on an IPv6-only network (no flannel.<VNI>).
+    func entries(deviceName name: String, underlayName: String) -> RoutesReport.KernelEntries? {
+        guard withHeld({ state, _ in state.device != nil }) else { return nil }
         func neighbour(_ entry: NeighbourEntry) -> String {
             "\(entry.address) dev \(name) lladdr \(entry.mac.map { "\($0)" } ?? "-") PERMANENT"
         }
@@ -91,9 +102,10 @@ extension KernelKeeper where Held == KernelVXLANState {
         func byDestination(_ a: KernelRoute, _ b: KernelRoute) -> Bool { a.destination.network < b.destination.network }
         do throws(NetlinkError) {
             let (listing, pending, direct) = try withHeld { (state, published) throws(NetlinkError) in
+                // Checked above: the device exists (and with it `direct`).
                 (
-                    try state.device.listing(), published ? try state.device.pending() : nil,
-                    try state.direct.installedRoutes()
+                    try state.device!.listing(), published ? try state.device!.pending() : nil,
+                    try state.direct?.installedRoutes()
                 )
             }
             var differences: [String] = []

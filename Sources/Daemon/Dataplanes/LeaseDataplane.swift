@@ -7,7 +7,8 @@ import Status
 /// user-space `Dataplane` (udp, vxlan), the kernel-routed `HostGatewayDataplane`, or the kernel's
 /// vxlan device programmed by `KernelVXLANDataplane`.
 protocol LeaseDataplane: AnyObject, Sendable {
-    var subnet: IPv4Prefix { get }
+    /// The lease's subnets the dataplane was built for.
+    var leaseKey: LeaseKey { get }
     /// The network config the dataplane was built with.
     var config: NetworkConfig { get }
     /// What subnet.env announces as FLANNEL_MTU.

@@ -362,25 +362,36 @@ final class LeaseTrafficRules: Sendable {
     /// The rules in one line, each table named after what it holds.
     static func describe(_ ruleset: TrafficRuleset) -> String {
         var parts: [String] = []
-        if ruleset.masquerade {
-            parts.append(
-                "masquerade traffic leaving \(ruleset.network) (own subnet \(ruleset.subnet)\(ruleset.fullyRandom ? ", fully-random" : ""))"
-            )
+        let fullyRandom = ruleset.fullyRandom ? ", fully-random" : ""
+        if ruleset.masquerade, let network = ruleset.network, let subnet = ruleset.subnet {
+            parts.append("masquerade traffic leaving \(network) (own subnet \(subnet)\(fullyRandom))")
         }
-        if ruleset.forwardAccept { parts.append("forward accept for \(ruleset.network)") }
+        if ruleset.forwardAccept, let network = ruleset.network { parts.append("forward accept for \(network)") }
         if let filter = ruleset.portFilter {
             parts.append("UDP \(filter.port) open to \(filter.peers.count) peer(s) only")
         }
-        var text = parts.joined(separator: ", ") + " in \(TrafficRuleset.tableSpecifier)"
+        var text = parts.isEmpty ? "" : parts.joined(separator: ", ") + " in \(TrafficRuleset.tableSpecifier)"
         var ipv6Parts: [String] = []
         if let ipv6 = ruleset.ipv6, ruleset.masquerade || ruleset.forwardAccept {
-            ipv6Parts.append("the same for \(ipv6.network) (own subnet \(ipv6.subnet))")
+            // An IPv6-only network's rules are all here: say them in full.
+            let what =
+                ruleset.network != nil
+                ? "the same for"
+                : [
+                    ruleset.masquerade ? "masquerade traffic leaving" : nil,
+                    ruleset.forwardAccept ? "forward accept for" : nil,
+                ].compactMap { $0 }.joined(separator: " and ")
+            ipv6Parts.append(
+                "\(what) \(ipv6.network) (own subnet \(ipv6.subnet)\(ruleset.network == nil && ruleset.masquerade ? fullyRandom : ""))"
+            )
         }
         if let filter = ruleset.portFilter, let peers = filter.ipv6Peers {
             ipv6Parts.append("UDP \(filter.port) over the IPv6 underlay open to \(peers.count) peer(s) only")
         }
         if !ipv6Parts.isEmpty {
-            text += "; " + ipv6Parts.joined(separator: ", ") + " in \(TrafficRuleset.ipv6TableSpecifier)"
+            text +=
+                (text.isEmpty ? "" : "; ") + ipv6Parts.joined(separator: ", ")
+                + " in \(TrafficRuleset.ipv6TableSpecifier)"
         }
         return text
     }

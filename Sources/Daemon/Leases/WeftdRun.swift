@@ -74,8 +74,12 @@ struct WeftdRunner {
             try await subnets.networkConfig()
         }
         // As flanneld's LookupExtIface fails on a dual-stack network without an IPv6 address.
-        if let refusal = Self.ipv6Refusal(initial, interface: context.interface, vxlanDataplane: options.vxlanDataplane)
-        {
+        if let refusal = Self.ipv6Refusal(
+            initial,
+            interface: context.interface,
+            vxlanDataplane: options.vxlanDataplane,
+            kubernetes: options.kubeSubnetManager
+        ) {
             throw WeftdError(description: refusal)
         }
         // Before any lease, as flannel's hostgw.New runs before RegisterNetwork.
@@ -180,7 +184,7 @@ struct WeftdRunner {
                     if Task.isCancelled { return .stopped(wasReady: wasReady) }
                 }
                 serial += 1
-                let subnet = lease.subnet
+                let subnet = lease.label
                 let end = await generation(
                     &lease,
                     serial: serial,
@@ -213,10 +217,10 @@ struct WeftdRunner {
                 case .notStarted(let error) where attempt == .first:
                     return .failed(error)
                 case .notStarted(let error) where attempt == .leaseChange:
-                    logger.error("cannot start the dataplane for \(lease.subnet): \(error); stopping")
+                    logger.error("cannot start the dataplane for \(lease.label): \(error); stopping")
                     return .failed(WeftdError(description: "the dataplane could not be rebuilt; see the lines above"))
                 case .notStarted(let error):
-                    let text = "cannot rebuild the dataplane for \(lease.subnet): \(error); trying again"
+                    let text = "cannot rebuild the dataplane for \(lease.label): \(error); trying again"
                     if text != lastError { logger.error("\(text)") }
                     lastError = text
                     context.readiness.markNotReady(text)
@@ -283,11 +287,20 @@ struct WeftdRunner {
                     "the network config's Backend changed from \(identity.backend.rawValue) to \(lease.config.backend.kind.rawValue) (or its VNI changed) since weftd started; restart weftd to publish a lease for it"
             )
         }
+        // A lease taken again under a config changed since the start (EnableIPv4 turned off, say).
+        if let refusal = Self.ipv6Refusal(
+            lease.config,
+            interface: context.interface,
+            vxlanDataplane: options.vxlanDataplane,
+            kubernetes: options.kubeSubnetManager
+        ) {
+            throw WeftdError(description: refusal)
+        }
         if identity.backend == .hostGateway {
             do {
                 return try HostGatewayDataplane(lease: lease, context: context, subnets: subnets, leaseKeeper: manager)
             } catch {
-                throw WeftdError(description: "cannot start host-gw routing for \(lease.subnet): \(error)")
+                throw WeftdError(description: "cannot start host-gw routing for \(lease.label): \(error)")
             }
         }
         if identity.backend == .vxlan && options.vxlanDataplane == .kernel {
@@ -307,7 +320,7 @@ struct WeftdRunner {
                     ? "; the kernel has no vxlan support (modprobe vxlan), or run weftd with --vxlan-dataplane=weft"
                     : ""
                 throw WeftdError(
-                    description: "cannot set up the kernel vxlan device for \(lease.subnet): \(error)\(hint)"
+                    description: "cannot set up the kernel vxlan device for \(lease.label): \(error)\(hint)"
                 )
             }
         }
@@ -321,7 +334,7 @@ struct WeftdRunner {
                 onFailure: onFailure
             )
         } catch {
-            throw WeftdError(description: "cannot start the engine for \(lease.subnet): \(error)")
+            throw WeftdError(description: "cannot start the engine for \(lease.label): \(error)")
         }
     }
 
@@ -361,37 +374,37 @@ struct WeftdRunner {
             switch event {
             case .dataplaneFailed(let failed, let reason):
                 guard failed == serial else { continue }
-                logger.error("the dataplane for \(current.subnet) stopped forwarding (\(reason)); rebuilding it")
+                logger.error("the dataplane for \(current.label) stopped forwarding (\(reason)); rebuilding it")
                 rules.withdrawReady()
-                context.readiness.markNotReady("rebuilding the dataplane for \(current.subnet): \(reason)")
+                context.readiness.markNotReady("rebuilding the dataplane for \(current.label): \(reason)")
                 return .failed
             case .lease(.acquired(let lease))
-            where lease.subnet == dataplane.subnet && lease.config == dataplane.config:
+            where lease.leaseKey == dataplane.leaseKey && lease.config == dataplane.config:
                 current = lease
                 if !context.readiness.current.isReady {
-                    logger.info("lease \(lease.subnet) taken again; the dataplane stayed up")
+                    logger.info("lease \(lease.label) taken again; the dataplane stayed up")
                     markReady(lease, dataplane)
                 }
             case .lease(.acquired(let lease)):
                 current = lease
-                if lease.subnet != dataplane.subnet {
+                if lease.leaseKey != dataplane.leaseKey {
                     logger.error(
-                        "LEASE MOVED from \(dataplane.subnet) to \(lease.subnet): rebuilding the dataplane; containers addressed from \(dataplane.subnet) must be restarted"
+                        "LEASE MOVED from \(dataplane.leaseKey.label) to \(lease.label): rebuilding the dataplane; containers addressed from \(dataplane.leaseKey.label) must be restarted"
                     )
                 } else {
                     logger.warning(
-                        "lease \(lease.subnet) taken again under a changed network config: rebuilding the dataplane"
+                        "lease \(lease.label) taken again under a changed network config: rebuilding the dataplane"
                     )
                 }
                 rules.withdrawReady()
-                context.readiness.markNotReady("rebuilding the dataplane for \(lease.subnet)")
+                context.readiness.markNotReady("rebuilding the dataplane for \(lease.label)")
                 return .leaseChanged(lease)
             case .lease(.renewed):
                 break  // the lease manager logs renewals at debug level
             case .lease(.lost(let lease, let reason)):
                 rules.withdrawReady()
                 context.markNotReady(
-                    "lease \(lease.subnet) lost (\(reason)); taking it again, the dataplane stays up meanwhile"
+                    "lease \(lease.label) lost (\(reason)); taking it again, the dataplane stays up meanwhile"
                 )
             }
         }
@@ -426,7 +439,7 @@ struct WeftdRunner {
 
     /// Ready only with the traffic rules in place (see LeaseTrafficRules.markReady).
     private func markReady(_ lease: AcquiredLease, _ dataplane: any LeaseDataplane) {
-        rules.markReady("lease \(lease.subnet) (\(lease.origin)); \(dataplane.summary)")
+        rules.markReady("lease \(lease.label) (\(lease.origin)); \(dataplane.summary)")
     }
 
     /// What this run publishes in its lease.
@@ -462,7 +475,9 @@ struct WeftdRunner {
             case .vxlan:
                 .vxlan(
                     publicIP: publicIP,
-                    data: VXLANLeaseData(configuredVNI: identity.vni, vtepMAC: identity.vtepMAC),
+                    // flannel.<VNI>'s, which an IPv6-only network does not have (flanneld writes none there).
+                    data: config.isIPv6Only
+                        ? nil : VXLANLeaseData(configuredVNI: identity.vni, vtepMAC: identity.vtepMAC),
                     // flannel-v6.<VNI>'s VNI and MAC, as flanneld publishes them for a dual-stack network.
                     dataV6: config.ipv6 == nil
                         ? nil
@@ -492,12 +507,32 @@ struct WeftdRunner {
     /// Why a dual-stack network cannot run here, as one line, or nil: an interface without an
     /// IPv6 address (the lease would publish no PublicIPv6 and no peer could route our IPv6
     /// subnet), or vxlan on the engine, which has no IPv6 underlay (flannel-v6.<VNI> is the kernel's).
+    /// An IPv6-only network (EnableIPv4 false) runs where flanneld runs one: host-gw, and vxlan on
+    /// the kernel's flannel-v6.<VNI>. The engine (udp, --vxlan-dataplane=weft) carries the IPv4
+    /// overlay, and Kubernetes mode reads IPv4 podCIDRs; each is refused in one line.
     static func ipv6Refusal(
         _ config: NetworkConfig,
         interface: ExternalInterface,
-        vxlanDataplane: DaemonOptions.VXLANDataplane
+        vxlanDataplane: DaemonOptions.VXLANDataplane,
+        kubernetes: Bool = false
     ) -> String? {
         guard let ipv6 = config.ipv6 else { return nil }
+        if config.isIPv6Only {
+            if kubernetes {
+                return
+                    "an IPv6-only network (EnableIPv4 false) is not supported in Kubernetes mode yet; set EnableIPv4 true with the Node's IPv4 podCIDR (dual-stack), or run weftd with etcd"
+            }
+            switch config.backend.kind {
+            case .udp:
+                return
+                    "an IPv6-only network (EnableIPv4 false) cannot use the udp backend, which carries the IPv4 overlay (flannel's is IPv4 only); use Backend.Type host-gw or vxlan"
+            case .vxlan where vxlanDataplane == .weft:
+                return
+                    "an IPv6-only network (EnableIPv4 false) with the vxlan backend needs --vxlan-dataplane=kernel (flannel-v6.\(config.backend.vni) over the IPv6 underlay, as flanneld runs it); the user-space engine carries the IPv4 overlay"
+            case .vxlan, .hostGateway:
+                break
+            }
+        }
         if interface.ipv6Address == nil {
             return
                 "the network config has EnableIPv6 (IPv6Network \(ipv6.network)) but interface \(interface.name) has no usable IPv6 address; "

@@ -210,6 +210,8 @@ def read_row(directory):
     row = {
         "name": read_text(path("name"), "").strip(),
         "family": "ipv6" if (read_text(path("family"), "4") or "4").strip() == "6" else "ipv4",
+        # The tunnel's outer family: IPv4 (198.18.0.N) but for the -u6 rows (2001:db8::N).
+        "underlay": "ipv6" if (read_text(path("underlay"), "4") or "4").strip() == "6" else "ipv4",
         "status": status,
         "reason": reason or None,
         "dataplane": (read_text(path("dataplane"), "") or "").strip().splitlines(),
@@ -306,14 +308,14 @@ def format_number(value, digits=3):
 
 
 def print_table(rows, ratios):
-    header = ["row"] + ["%s (%s)" % (label, unit) for _, label, unit, _ in METRICS] + ["UDP loss", "dataplane CPU s (TCP)"]
+    header = ["row", "inner/underlay"] + ["%s (%s)" % (label, unit) for _, label, unit, _ in METRICS] + ["UDP loss", "dataplane CPU s (TCP)"]
     lines = [header]
     for row in rows:
         if row["status"] != "ok":
             lines.append([row["name"], "%s: %s" % (row["status"], row["reason"] or "")])
             continue
         values = row["metrics"]
-        cells = [row["name"]]
+        cells = [row["name"], "%s/%s" % (row["family"].replace("ip", "IP"), row["underlay"].replace("ip", "IP"))]
         for key, _, _, _ in METRICS:
             ratio = ratios.get(row["name"], {}).get(key)
             cell = format_number(values.get(key))
@@ -325,7 +327,7 @@ def print_table(rows, ratios):
         cpu = (row.get("tcp") or {}).get("cpu") or {}
         counted = cpu.get("cgroup") or cpu.get("system_wide") or {}
         dataplane = counted.get("dataplane_user_s", 0) + counted.get("dataplane_system_s", 0)
-        cells.append(format_number(dataplane) if row["name"] not in BASELINES.values() else "(in kernel)")
+        cells.append(format_number(dataplane) if not row["name"].startswith("kernel-") else "(in kernel)")
         lines.append(cells)
     widths = [max(len(line[i]) for line in lines if len(line) == len(header)) for i in range(len(header))]
     widths[0] = max(len(line[0]) for line in lines)
@@ -356,10 +358,13 @@ def draw_chart(rows, ratios, path):
             if ratio is not None:
                 xs.append(position - 0.4 + width * (index + 0.5))
                 heights.append(ratio)
-        family = next(row["family"] for row in rows if row["name"] == name)
-        label = name if family == "ipv4" else "%s (vs %s)" % (name, BASELINES[family])
-        # Hatched: an IPv6 row (the default palette has 10 colours; the IPv6 rows are the 9th to 11th).
-        bars = axes.bar(xs, heights, width, label=label, hatch="//" if family == "ipv6" else None)
+        row = next(row for row in rows if row["name"] == name)
+        label = name if row["family"] == "ipv4" else "%s (vs %s)" % (name, BASELINES[row["family"]])
+        if row["underlay"] == "ipv6":
+            label += ", IPv6 underlay"
+        # Hatched: an IPv6 row; 20 colours, so a full run's 14 rows each have their own.
+        bars = axes.bar(xs, heights, width, label=label, color=plt.cm.tab20(index % 20),
+                        hatch="//" if row["family"] == "ipv6" else None)
         axes.bar_label(bars, fmt="%.2f", fontsize=7)
     axes.axhline(1.0, color="black", linewidth=0.8)
     every = [value for name in measured for value in ratios[name].values() if value]
@@ -451,12 +456,17 @@ def main():
                    "user and kernel time + ksoftirqd's time. system_wide: /proc/stat system + irq + softirq "
                    "less the background rate sampled while the dataplane idled, plus the dataplane processes' "
                    "utime. cpu_s_per_gb = cost_s (cgroup where available) / GB received by iperf3",
-            "offloads": "kernel defaults on every device; none changed (recorded under 'offloads')",
+            "offloads": "kernel defaults on every device of the bed; none changed (recorded under 'offloads'). "
+                        "The --offloads rows' TUNs as weft set them up are recorded there too, as '<row>/hostN/<tun>'",
             "sysctls": "hosts: net.ipv4.ip_forward=1, rp_filter=0 (all, default, eth0, veth0), "
                        "net.ipv6.conf.all.forwarding=1; every namespace: IPv6 disabled, except during an IPv6 "
-                       "row on the container veths (fc00:0:0:N::1/64 and ::2/64, no DAD) and the tunnel device",
+                       "row on the container veths (fc00:0:0:N::1/64 and ::2/64, no DAD) and the tunnel device, "
+                       "and during a -u6 row on the hosts' eth0 (2001:db8::N/64, no DAD)",
             "ipv6_underlay": "the IPv6 rows carry inner IPv6 over the IPv4 underlay (198.18.0.N), as Weft's engine "
-                             "does; kernel-vxlan6 is flannel.1 (VNI 1, port 8472, MTU 1450) with flannel's IPv6 entries",
+                             "does; kernel-vxlan6 is flannel.1 (VNI 1, port 8472, MTU 1450) with flannel's IPv6 entries. "
+                             "The -u6 rows (each row's 'underlay': ipv6) tunnel over an IPv6 underlay, eth0 2001:db8::N/64: "
+                             "kernel-vxlan6-u6 is flanneld's flannel-v6.1 (VNI 1, port 8472, MTU 1430 = 1500 - 70), "
+                             "container MTU 1430",
         },
         "offloads": read_offloads(work),
         "baseline": BASELINE,

@@ -8,11 +8,12 @@ import Routes
 /// `HostGatewayRoutes` that leaves the vxlan device's own routes alone. The caller sends the
 /// tunnelled peers through VXLAN as without DirectRouting.
 ///
-/// Order, for a peer that moves: the vxlan side is reconciled first, then `apply`. A peer going
-/// direct loses its VXLAN route before the direct one is added (two routes for one subnet at one
-/// metric cannot coexist); a peer going back to VXLAN has its direct route rewritten in place by
-/// the vxlan route's NLM_F_REPLACE (kernel device), or needs none removed first (the engine's TUN
-/// carries the whole Network, and the direct /24 simply goes).
+/// Order, for a peer that moves: `withdraw`, then the vxlan side is reconciled, then `apply`. A
+/// peer going direct loses its VXLAN route before the direct one is added (two routes for one
+/// subnet at one metric cannot coexist); a peer going back to VXLAN loses its direct route first
+/// (`withdraw`), since IPv6 refuses the device's onlink route while a route for the same subnet
+/// leaves through the underlay ("Nexthop has invalid gateway or device mismatch"); IPv4 would
+/// rewrite it in place, and the engine's TUN carries the whole Network, so there it simply goes.
 ///
 /// With DirectRouting off (`enabled` false) nothing is looked up and every peer is tunnelled, but
 /// the first `apply` still removes the direct routes a previous run left, which would otherwise
@@ -31,6 +32,9 @@ public struct DirectRoutesOf<Peer: HostGatewayPeer>: ~Copyable, Sendable {
     /// The last routes given to `split`, for `resplit`.
     private var given: [Peer]?
     private var cleaned = false
+    /// The subnets routed directly as of the last `apply` or `withdraw`; nil before the first
+    /// (the kernel's table then says which a previous run left).
+    private var applied: Set<Address.Prefix>?
 
     /// Opens two NETLINK_ROUTE sockets (routes, lookups) in the calling thread's network namespace.
     /// `overlayIndex` is the vxlan device's (flannel.<VNI> or the engine's TUN). Touches nothing yet.
@@ -112,7 +116,28 @@ public struct DirectRoutesOf<Peer: HostGatewayPeer>: ~Copyable, Sendable {
             }
             return HostGatewayRoutesOf<Peer>.Reconciliation(removed: removed)
         }
+        defer { applied = Set(direct.map(\.subnet)) }
         return try routes.reconcile(direct)
+    }
+
+    /// Before the vxlan side takes them: removes the direct routes of every subnet `result` does
+    /// not keep direct (with DirectRouting off, every one a previous run left, or host-gw's with
+    /// the same protocol), and adds none. Only a failed table dump throws.
+    public mutating func withdraw(leaving result: DirectRoutingSplitOf<Peer>.Result) throws(NetlinkError) {
+        guard enabled else {
+            try apply([])
+            return
+        }
+        let installed: Set<Address.Prefix>
+        if let applied {
+            installed = applied
+        } else {
+            installed = Set(try routes.ownedRoutes().map(\.destination))
+        }
+        let staying = result.direct.filter { installed.contains($0.subnet) }
+        guard staying.count < installed.count else { return }
+        _ = try routes.reconcile(staying)
+        applied = Set(staying.map(\.subnet))
     }
 }
 

@@ -198,4 +198,64 @@ struct IPv6DirectRoutesTests {
             }
         }
     }
+
+    /// A peer going back through VXLAN loses its direct route before the device takes its subnet:
+    /// IPv6 refuses the device's onlink route while one for the same subnet leaves through the
+    /// underlay. `withdraw` removes and adds nothing; with DirectRouting off it removes what a
+    /// previous run (or host-gw) left.
+    @Test func withdrawRemovesTheRoutesOfPeersGoingBackThroughVXLANAndAddsNone() throws {
+        try TestNamespace.with { namespace in
+            for arguments in [
+                ["link", "add", "d0", "type", "veth", "peer", "name", "d1"],
+                ["-6", "addr", "add", "2001:db8::1/64", "dev", "d0", "nodad"],
+                ["link", "set", "d1", "up"], ["link", "set", "d0", "up"],
+                ["link", "add", "ov0", "type", "veth", "peer", "name", "ov1"],
+                ["link", "set", "ov1", "up"], ["link", "set", "ov0", "up"],
+            ] {
+                let (status, output) = try TestNamespace.run(["-n", namespace.name] + arguments)
+                guard status == 0 else { throw TestFailure("ip \(arguments): \(output)") }
+            }
+            try namespace.enter {
+                func make(enabled: Bool) throws -> IPv6DirectRoutes {
+                    try IPv6DirectRoutes(
+                        enabled: enabled,
+                        interfaceIndex: try RouteNetlink.interfaceIndex("d0"),
+                        address: IPv6Address("2001:db8::1")!,
+                        network: IPv6Prefix("fc00::/48")!,
+                        overlayIndex: try RouteNetlink.interfaceIndex("ov0")
+                    )
+                }
+                func routes() throws -> String { try namespace.ip("-6", "route", "show", "root", "fc00::/48").1 }
+                func ip(_ arguments: [String]) throws {
+                    let (status, output) = try TestNamespace.run(["-n", namespace.name] + arguments)
+                    guard status == 0 else { throw TestFailure("ip \(arguments): \(output)") }
+                }
+                var direct = try make(enabled: true)
+                let near = Self.peer(2, "2001:db8::2")
+                let other = Self.peer(4, "2001:db8::4")
+                try direct.apply(direct.split([near, other]).direct)
+                #expect(try routes().contains("fc00:0:0:2::/64 via 2001:db8::2"))
+                // 2001:db8::2 is now reached through a router: near goes back through VXLAN.
+                try ip(["-6", "route", "add", "2001:db8::2/128", "via", "2001:db8::fe", "dev", "d0"])
+                let moved = direct.split([near, other])
+                #expect(moved.tunnelled == [near] && moved.direct == [other])
+                try direct.withdraw(leaving: moved)
+                let withdrawn = try routes()
+                #expect(!withdrawn.contains("fc00:0:0:2::/64"), "\(withdrawn)")
+                #expect(
+                    withdrawn.contains("fc00:0:0:4::/64 via 2001:db8::4"),
+                    "the peer staying direct keeps its route"
+                )
+                // The device's onlink route for the subnet is now accepted.
+                try ip(["-6", "route", "replace", "fc00:0:0:2::/64", "via", "fc00:0:0:2::", "dev", "ov0", "onlink"])
+                #expect(try routes().contains("fc00:0:0:2::/64 via fc00:0:0:2:: dev ov0"))
+
+                // DirectRouting off: a previous run's direct route goes before the device's reconcile.
+                var off = try make(enabled: false)
+                try off.withdraw(leaving: off.split([near, other]))
+                let cleaned = try routes()
+                #expect(!cleaned.contains("via 2001:db8::4"), "\(cleaned)")
+            }
+        }
+    }
 }

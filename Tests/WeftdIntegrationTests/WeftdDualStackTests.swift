@@ -302,6 +302,102 @@ extension WeftdBeds {
             #expect(engine.lines(containing: "needs --vxlan-dataplane=kernel").count == 1, "\(engine.log.suffix(1500))")
         }
 
+        /// An IPv6-only network (EnableIPv4 false), as flanneld runs one on host-gw and on vxlan's
+        /// flannel-v6.<VNI>: each lease is its IPv6 subnet alone under `0.0.0.0-0&<ipv6>-<len>`,
+        /// subnet.env has only the IPv6 lines, no IPv4 route or device is made, a restarted host
+        /// finds its lease by PublicIPv6, and the containers reach each other over IPv6. The udp
+        /// backend, which carries the IPv4 overlay, stops with the fix.
+        @Test(.timeLimit(.minutes(3)))
+        func anIPv6OnlyNetworkRunsOnHostGatewayAndFlannelV6() throws {
+            let bed = try Bed(hosts: 3)
+            defer { bed.tearDown() }
+            try bed.startEtcd()
+            func ipv6Only(_ backend: String) -> String {
+                #"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"\#(backend)"}}"#
+            }
+            try bed.putConfig(ipv6Only("host-gw"))
+            for index in 1...3 { try Self.addIPv6Underlay(bed, index) }
+            /// Starts weftd in `hosts` and waits for each to be ready with its IPv6 subnet in subnet.env.
+            func startReady(_ hosts: [Int], vxlanDataplane: String = "weft") throws -> ([Int: Started], [Int: String]) {
+                var daemons: [Int: Started] = [:]
+                for index in hosts {
+                    daemons[index] = try bed.startWeftd(index, vxlanDataplane: vxlanDataplane, extra: ["--ip-masq"])
+                }
+                var bases: [Int: String] = [:]
+                for index in hosts {
+                    let ready = waitFor(.seconds(60), interval: .milliseconds(50)) {
+                        bed.readyz(index) == 200 && Self.ipv6Base(bed, index) != nil
+                    }
+                    try #require(ready != nil, "weftd \(index): \(daemons[index]!.log.suffix(3000))")
+                    bases[index] = Self.ipv6Base(bed, index)
+                }
+                return (daemons, bases)
+            }
+
+            var (daemons, bases) = try startReady([1, 2, 3])
+            for index in 1...3 {
+                let env = bed.subnetEnv(index)
+                #expect(env["FLANNEL_NETWORK"] == nil && env["FLANNEL_SUBNET"] == nil, "\(env)")
+                #expect(env["FLANNEL_IPV6_NETWORK"] == "fc00::/48" && env["FLANNEL_MTU"] == "1500", "\(env)")
+                let key = WeftdEndToEndTests.subnetsPrefix + "0.0.0.0-0&\(bases[index]!)-64"
+                let value = try bed.etcdctlMust(["get", key, "--print-value-only"])
+                #expect(
+                    value
+                        == #"{"PublicIP":"\#(bed.hostIP(index))","PublicIPv6":"\#(Self.hostIPv6(index))","BackendType":"host-gw"}"#
+                        + "\n",
+                    "\(key): \(value)"
+                )
+                try Self.addressContainerIPv6(bed, index, base: bases[index]!)
+                let ipv4Routes = WeftdHostGatewayTests.weftRoutes(bed, index)
+                #expect(ipv4Routes.isEmpty, "host \(index) has no IPv4 overlay: \(ipv4Routes)")
+                let table = try bed.exec(bed.host(index), ["/usr/sbin/nft", "list", "table", "ip6", "weft"])
+                #expect(table.contains("fc00::/48") && table.contains("masquerade"), "host \(index): \(table)")
+            }
+            #expect(Set(bases.values).count == 3)
+            Self.expectIPv6Routes(bed, bases)
+            Self.ping6Matrix(bed, bases, "IPv6-only host-gw")
+            #expect(
+                daemons[1]!.lines(containing: "lease \(bases[1]!)/64 (").count == 1,
+                "the ready line names the IPv6 subnet: \(daemons[1]!.log.suffix(1500))"
+            )
+
+            // A restart takes the same subnet again: the lease is found by its PublicIPv6.
+            #expect(daemons[1]!.stop(SIGTERM) == 0)
+            let restarted = try startReady([1])
+            daemons[1] = restarted.0[1]
+            #expect(restarted.1[1] == bases[1], "\(daemons[1]!.log.suffix(1500))")
+            for index in 1...3 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
+
+            // vxlan: flannel-v6.1 alone, its MAC published as BackendV6Data and no BackendData.
+            try bed.putConfig(ipv6Only("vxlan"))
+            let hostGatewayBases = bases
+            (daemons, bases) = try startReady([1, 2, 3], vxlanDataplane: "kernel")
+            #expect(bases == hostGatewayBases, "each host keeps its IPv6 lease across the backend change")
+            for index in 1...3 {
+                #expect(bed.subnetEnv(index)["FLANNEL_MTU"] == "1430", "\(bed.subnetEnv(index))")
+                let links = try bed.exec(bed.host(index), ["/usr/sbin/ip", "-o", "link", "show"])
+                #expect(links.contains("flannel-v6.1") && !links.contains("flannel.1"), "host \(index): \(links)")
+                let key = WeftdEndToEndTests.subnetsPrefix + "0.0.0.0-0&\(bases[index]!)-64"
+                let value = try bed.etcdctlMust(["get", key, "--print-value-only"])
+                #expect(
+                    value.contains(#""BackendV6Data":{"VNI":1,"VtepMAC":""#) && !value.contains("\"BackendData\""),
+                    "\(key): \(value)"
+                )
+                if bases[index] != hostGatewayBases[index] {
+                    try Self.addressContainerIPv6(bed, index, base: bases[index]!)
+                }
+            }
+            Self.ping6Matrix(bed, bases, "IPv6-only vxlan, flannel-v6.1")
+            let ipv6 = try #require(try StatusClient(path: bed.statusSocket(1)).routes().ipv6)
+            #expect(Set(ipv6.routes.map(\.publicIP)) == [Self.hostIPv6(2), Self.hostIPv6(3)], "\(ipv6)")
+            for index in 1...3 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
+
+            try bed.putConfig(ipv6Only("udp"))
+            let udp = try bed.startWeftd(1)
+            #expect(waitFor(.seconds(20), interval: .milliseconds(50)) { !udp.isRunning } != nil)
+            #expect(udp.lines(containing: "cannot use the udp backend").count == 1, "\(udp.log.suffix(1500))")
+        }
+
         /// IPv6 interop with a flanneld-style node: host 2 runs no weftd but a flannel-v6.1 made with
         /// iproute2 as flanneld makes it, its lease written as flanneld writes it (BackendV6Data);
         /// weftd on host 1 programs its entries for host 2 from that lease, host 2 gets its entries

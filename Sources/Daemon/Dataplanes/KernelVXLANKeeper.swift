@@ -19,17 +19,20 @@ struct KernelVXLANState: ~Copyable, Sendable, KernelReconciling {
     var ipv6Device: IPv6VXLANDevice?
     var ipv6Direct: IPv6DirectRoutes?
 
-    /// Per family, the device's entries first, so a peer going direct has lost its VXLAN route
-    /// before the direct one is added (see `DirectRoutes`).
+    /// Per family, in `DirectRoutes`' order: direct routes of subnets going (back) through the
+    /// device first, then the device's entries, then the direct routes, so a peer going direct has
+    /// lost its VXLAN route before the direct one is added, and the reverse.
     mutating func reconcileKernel(to routes: [Route], ipv6: [IPv6Peer]) throws(NetlinkError) {
         try eachFamily(
             { () throws(NetlinkError) in
                 let split = direct?.split(routes)
+                if let split { try direct?.withdraw(leaving: split) }
                 _ = try device?.reconcile(split?.tunnelled ?? routes)
                 if let split { try direct?.apply(split.direct) }
             },
             { () throws(NetlinkError) in
                 let split6 = ipv6Direct?.split(ipv6)
+                if let split6 { try ipv6Direct?.withdraw(leaving: split6) }
                 _ = try ipv6Device?.reconcile(split6?.tunnelled ?? ipv6)
                 if let split6 { try ipv6Direct?.apply(split6.direct) }
             }
@@ -40,11 +43,13 @@ struct KernelVXLANState: ~Copyable, Sendable, KernelReconciling {
         try eachFamily(
             { () throws(NetlinkError) in
                 let split = direct?.enabled == true ? direct?.resplit() : nil
+                if let split { try direct?.withdraw(leaving: split) }
                 _ = try device?.resync(split?.tunnelled)
                 if let split { try direct?.apply(split.direct) }
             },
             { () throws(NetlinkError) in
                 let split6 = ipv6Direct?.enabled == true ? ipv6Direct?.resplit() : nil
+                if let split6 { try ipv6Direct?.withdraw(leaving: split6) }
                 _ = try ipv6Device?.resync(split6?.tunnelled)
                 if let split6 { try ipv6Direct?.apply(split6.direct) }
             }

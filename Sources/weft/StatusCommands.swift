@@ -60,10 +60,16 @@ struct RoutesCommand: ParsableCommand {
 
     static func table(_ report: RoutesReport) -> String {
         let dataplane = report.dataplane.map { ", \($0) dataplane" } ?? ""
+        // An IPv6-only lease's report has no IPv4 network; its routes are all in the IPv6 table.
+        let local =
+            report.network.isEmpty
+            ? "no IPv4 overlay (IPv6-only)" : "local subnet \(report.localSubnet) in \(report.network)"
         var text =
             "generation \(report.generation), published \(report.publishedAt) (\(seconds(report.ageSeconds)) ago); "
-            + "local subnet \(report.localSubnet) in \(report.network), backend \(report.backend)\(dataplane)\n"
-        if report.routes.isEmpty {
+            + "\(local), backend \(report.backend)\(dataplane)\n"
+        if report.network.isEmpty {
+            // Nothing to list before the IPv6 table.
+        } else if report.routes.isEmpty {
             text += "no peers\n"
         } else {
             // ROUTE only with DirectRouting: "direct" (a kernel route via the PublicIP) or "vxlan".

@@ -390,6 +390,9 @@ extension WeftdBeds {
             Self.ping6Matrix(bed, bases, "IPv6-only vxlan, flannel-v6.1")
             let ipv6 = try #require(try StatusClient(path: bed.statusSocket(1)).routes().ipv6)
             #expect(Set(ipv6.routes.map(\.publicIP)) == [Self.hostIPv6(2), Self.hostIPv6(3)], "\(ipv6)")
+            let table = try run([weftPath, "routes", "--socket", bed.statusSocket(1)]).output
+            #expect(table.contains("no IPv4 overlay (IPv6-only)") && !table.contains("0.0.0.0"), "\(table)")
+            #expect(table.contains("IPv6: local subnet \(bases[1]!)/64 in fc00::/48"), "\(table)")
             for index in 1...3 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
 
             try bed.putConfig(ipv6Only("udp"))

@@ -39,6 +39,8 @@ public final class Engine: @unchecked Sendable {
         let kind: EngineKind
         var tun: TUNDevice?
         var sockets: [OwnedSocket]
+        /// Per worker, the IPv6 underlay's socket (vxlan with PublicIPv6; else none).
+        var ipv6Sockets: [OwnedSocket] = []
         /// Per worker, the IP_PMTUDISC_OMIT socket of `PathMTUs`.
         var pathSockets: [OwnedSocket] = []
         /// vxlan: each worker's source-port sockets, and their fds in one block the workers read.
@@ -63,6 +65,7 @@ public final class Engine: @unchecked Sendable {
         /// Only once no worker runs.
         func release() {
             sockets = []
+            ipv6Sockets = []
             sourceSockets = []
             pathSockets = []
             tun = nil
@@ -209,6 +212,12 @@ public final class Engine: @unchecked Sendable {
                 }
                 sockets.append(OwnedSocket(socket))
             }
+            var ipv6Sockets: [OwnedSocket] = []
+            if configuration.hasIPv6Underlay, let publicIPv6 = configuration.publicIPv6 {
+                for _ in 0..<configuration.workers {
+                    ipv6Sockets.append(OwnedSocket(try UDPSocket(ipv6: publicIPv6, port: configuration.port)))
+                }
+            }
             let perWorker = configuration.sourceSocketsPerWorker
             var sourceSockets: [OwnedSocket] = []
             for _ in 0..<(configuration.workers * perWorker) {
@@ -221,6 +230,7 @@ public final class Engine: @unchecked Sendable {
             let coalescesUDP = tun.offloads.contains(.uso4)
             let running = Running(kind: kind, tun: tun, sockets: sockets, sourceSockets: sourceSockets)
             running.pathSockets = pathSockets
+            running.ipv6Sockets = ipv6Sockets
             self.running = running
             let pathReports = PathMTUReports(log: log)
 
@@ -230,13 +240,15 @@ public final class Engine: @unchecked Sendable {
                 vtepMAC: configuration.vtepMAC,
                 localSubnet: configuration.localSubnet,
                 ipv6Subnet: configuration.ipv6Subnet,
-                overlayMTU: configuration.tunMTU
+                overlayMTU: configuration.tunMTU,
+                ipv6VtepMAC: configuration.hasIPv6Underlay ? configuration.effectiveIPv6VtepMAC : nil
             )
             for index in 0..<configuration.workers {
                 let setup = WorkerSetup(
                     index: index,
                     tunQueue: queues[index],
                     socket: sockets[index].socket.fd,
+                    ipv6Socket: ipv6Sockets.isEmpty ? -1 : ipv6Sockets[index].socket.fd,
                     forwarder: forwarder,
                     publisher: publisher,
                     ipv6Publisher: ipv6Publisher,
@@ -268,6 +280,9 @@ public final class Engine: @unchecked Sendable {
                 "engine \(kind.rawValue)\(offloads ? " with offloads" : ""): \(configuration.workers) worker(s), batch \(configuration.batchSize), "
                     + backend
                     + "\(configuration.tunName) mtu \(configuration.tunMTU), \(configuration.publicIP):\(configuration.port)"
+                    + (configuration.hasIPv6Underlay
+                        ? ", IPv6 underlay [\(configuration.publicIPv6!)]:\(configuration.port) vtep \(configuration.effectiveIPv6VtepMAC) inner mtu \(configuration.ipv6UnderlayMTU)"
+                        : "")
                     + (configuration.busyPoll > .zero ? ", busy poll \(configuration.busyPoll.microseconds) µs" : "")
             )
             return kind

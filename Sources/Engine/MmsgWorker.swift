@@ -19,6 +19,8 @@ public struct MmsgWorker: ~Copyable {
     let buffers: MmsgBuffers
     let tun: Int32
     let socket: Int32
+    /// The IPv6 underlay's socket, or -1.
+    let ipv6Socket: Int32
     let forwarder: Forwarder
     let counters: WorkerCounters
     let sourcePorts: SourcePorts
@@ -42,6 +44,7 @@ public struct MmsgWorker: ~Copyable {
             buffers: MmsgBuffers(batchSize: setup.batchSize, mtu: setup.mtu, headroom: forwarder.headroom),
             tun: tun,
             socket: setup.socket,
+            ipv6Socket: setup.ipv6Socket,
             forwarder: forwarder,
             counters: counters,
             sourcePorts: setup.sourcePorts,
@@ -55,7 +58,10 @@ public struct MmsgWorker: ~Copyable {
             let table = reader.current()
             let ipv6Table = carriesIPv6 ? ipv6Reader.current() : nil
             let fromTUN = try worker.forwardFromTUN(table: table, ipv6Table: ipv6Table)
-            let fromWire = try worker.forwardFromWire(table: table, ipv6Table: ipv6Table)
+            var fromWire = try worker.forwardFromWire(table: table, ipv6Table: ipv6Table)
+            if worker.ipv6Socket >= 0, let ipv6Table {
+                fromWire += try worker.forwardFromIPv6Wire(table: ipv6Table)
+            }
             reader.quiescent()
             ipv6Reader.quiescent()
             if fromTUN != 0 || fromWire != 0 {
@@ -64,7 +70,7 @@ public struct MmsgWorker: ~Copyable {
                 counters.count(.idleWaits)
                 reader.goOffline()
                 ipv6Reader.goOffline()
-                let ready = weft_poll_either(tun, worker.socket, idleMilliseconds)
+                let ready = weft_poll_either(tun, worker.socket, worker.ipv6Socket, idleMilliseconds)
                 reader.goOnline()
                 ipv6Reader.goOnline()
                 if ready < 0 { throw EngineError("poll", "TUN queue \(setup.index) and socket", code: -ready) }
@@ -110,6 +116,11 @@ public struct MmsgWorker: ~Copyable {
                 }
                 buffers.stageSend(staged, packet, publicIP: nextHop.publicIP.value, port: nextHop.port, socket: from)
                 staged += 1
+            case .sendIPv6(let hop):
+                // From the bound port: the source-port pool is IPv4. The path is the interface's
+                // MTU − 70 (what the forwarder holds inner IPv6 to), not learned.
+                buffers.stageSend(staged, packet, to: hop, socket: ipv6Socket)
+                staged += 1
             case .replyToTUN(let reason):
                 counters.countDrop(reason)
                 counters.count(.icmpReplies)
@@ -129,7 +140,7 @@ public struct MmsgWorker: ~Copyable {
             // The kernel stops at the first failing message and reports it only when it is the first.
             guard result > 0 else {
                 counters.count(.sendErrors)
-                if result == -Int(EMSGSIZE) {
+                if result == -Int(EMSGSIZE) && from != ipv6Socket {
                     resendToFit(sent)
                 }
                 sent += 1
@@ -169,7 +180,14 @@ public struct MmsgWorker: ~Copyable {
 
     /// One batch peers → TUN. Returns how many datagrams were received.
     func forwardFromWire(table: RouteTable, ipv6Table: IPv6RouteTable?) throws(EngineError) -> Int {
-        let received = Int(weft_recvmmsg(socket, buffers.receiveMessages, UInt32(buffers.batchSize)))
+        let received = Int(
+            weft_recvmmsg(
+                socket,
+                buffers.receiveMessages,
+                UInt32(buffers.batchSize),
+                UInt32(MemoryLayout<sockaddr_in>.size)
+            )
+        )
         if received < 0 {
             switch Int32(-received) {
             case EAGAIN: return 0
@@ -197,6 +215,51 @@ public struct MmsgWorker: ~Copyable {
             switch forwarder.fromWire(&packet, sender: sender, table: table, ipv6Table: ipv6Table) {
             case .deliver:
                 counters.countReceived(from: sender, bytes: length)
+                writeToTUN(packet)
+            case .drop(let reason):
+                counters.countDrop(reason)
+            }
+        }
+        return received
+    }
+
+    /// One batch from the IPv6 underlay's socket → TUN, on the same wire slots. Returns how many
+    /// datagrams were received.
+    func forwardFromIPv6Wire(table: IPv6RouteTable) throws(EngineError) -> Int {
+        let received = Int(
+            weft_recvmmsg(
+                ipv6Socket,
+                buffers.receiveMessages6,
+                UInt32(buffers.batchSize),
+                UInt32(MemoryLayout<sockaddr_in6>.size)
+            )
+        )
+        if received < 0 {
+            switch Int32(-received) {
+            case EAGAIN, ENOMEM, ENOBUFS, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH: return 0
+            default: throw EngineError("recvmmsg", "IPv6 socket fd \(ipv6Socket)", code: Int32(-received))
+            }
+        }
+        for index in 0..<received {
+            let message = buffers.receiveMessages6[index]
+            let length = Int(message.msg_len)
+            counters.count(.wireReceivedPackets)
+            counters.count(.wireReceivedBytes, by: UInt64(length))
+            if message.msg_hdr.msg_flags & weft_msg_trunc != 0 {
+                counters.countDrop(.oversize)
+                continue
+            }
+            var packet = PacketBuffer(
+                base: buffers.wireSlot(index),
+                headroom: 0,
+                length: length,
+                capacity: buffers.slotBytes
+            )
+            var peer = IPv4Address(0)
+            let sender = IPv6Names.address(buffers.receiveNames6 + index)
+            switch forwarder.ipv6UnderlayFromWire(&packet, sender: sender, table: table, peer: &peer) {
+            case .deliver:
+                counters.countReceived(from: peer, bytes: length)
                 writeToTUN(packet)
             case .drop(let reason):
                 counters.countDrop(reason)

@@ -46,6 +46,55 @@ public struct UDPSocket: ~Copyable {
         self.fd = fd
     }
 
+    /// An IPv6 UDP socket (IPV6_V6ONLY) bound to [`address`]:`port`, one per worker beside the
+    /// IPv4 one: the vxlan IPv6 underlay (flannel's `flannel-v6.<VNI>`). Left at the kernel's
+    /// IPv6 path MTU default: a datagram larger than the path is fragmented at the source.
+    public init(
+        ipv6 address: IPv6Address,
+        port: UInt16,
+        reusePort: Bool = true,
+        bufferBytes: Int = UDPSocket.defaultBufferBytes
+    ) throws(EngineError) {
+        let fd = try EngineError.check(weft_udp6_socket(), "socket(AF_INET6, SOCK_DGRAM)", "")
+        do throws(EngineError) {
+            if reusePort {
+                try EngineError.check(
+                    weft_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1),
+                    "SO_REUSEPORT",
+                    "[\(address)]:\(port)"
+                )
+            }
+            try EngineError.check(weft_socket_set_buffer(fd, 1, Int32(bufferBytes)), "SO_RCVBUF", "\(bufferBytes)")
+            try EngineError.check(weft_socket_set_buffer(fd, 0, Int32(bufferBytes)), "SO_SNDBUF", "\(bufferBytes)")
+            var bytes: (UInt64, UInt64) = (0, 0)
+            withUnsafeMutableBytes(of: &bytes) { address.store(to: $0.baseAddress!) }
+            let bound = withUnsafeBytes(of: &bytes) { weft_bind_ipv6(fd, $0.baseAddress, port.bigEndian) }
+            try EngineError.check(bound, "bind", "[\(address)]:\(port)")
+            let local = try EngineError.check(weft_local_port(fd), "getsockname", "[\(address)]:\(port)")
+            self.port = UInt16(bigEndian: UInt16(truncatingIfNeeded: local))
+        } catch {
+            close(fd)
+            throw error
+        }
+        self.fd = fd
+    }
+
+    /// One datagram to [`address`]:`port` from an IPv6 socket (tests, control traffic). Returns bytes sent.
+    @discardableResult
+    public func send(
+        _ bytes: UnsafeRawBufferPointer,
+        to address: IPv6Address,
+        port: UInt16
+    ) throws(EngineError) -> Int {
+        var name: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &name) { address.store(to: $0.baseAddress!) }
+        let sent = withUnsafeBytes(of: &name) {
+            weft_sendto_ipv6(fd, bytes.baseAddress, bytes.count, $0.baseAddress, port.bigEndian)
+        }
+        if sent < 0 { throw EngineError("sendto", "[\(address)]:\(port)", code: Int32(-sent)) }
+        return sent
+    }
+
     /// A socket that only sends, from a port the kernel picks out of ip_local_port_range. Nothing is
     /// sent to it, so a small receive buffer bounds what a stray sender could park there.
     public static func sendOnly(address: IPv4Address, pathMTUDiscovery mode: Int32) throws(EngineError) -> UDPSocket {

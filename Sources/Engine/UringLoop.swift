@@ -15,6 +15,8 @@ enum UringOperation: UInt64 {
     case batchSend
     /// A send from the path socket (`PathMTUs`) of one packet, or of a super-packet's slot (bits 16…).
     case pathSend, pathSegmentSend
+    /// The IPv6 underlay socket's multishot recvmsg (into the socket group).
+    case ipv6SocketReceive
 
     @inline(__always) func userData(_ id: Int = 0) -> UInt64 { rawValue << 32 | UInt64(truncatingIfNeeded: id) }
 }
@@ -26,6 +28,8 @@ struct UringLoop: ~Copyable {
     let buffers: UringBufferLayout
     let tunQueue: Int32
     let socket: Int32
+    /// The IPv6 underlay's socket, or -1.
+    let ipv6Socket: Int32
     let sourcePorts: SourcePorts
     let forwarder: Forwarder
     let counters: WorkerCounters
@@ -34,6 +38,9 @@ struct UringLoop: ~Copyable {
 
     private var tunRead: MultishotReceive
     private var socketReceive: MultishotReceive
+    /// The IPv6 socket's receive: it takes from the socket group too, so the group's count and
+    /// staging stay in `socketReceive` and only this request's own state is kept here.
+    private var ipv6Receive: MultishotReceive
     /// Sends and TUN writes submitted and not yet completed.
     var inFlight = 0
     /// Per buffer id, its sends and TUN writes not yet completed: it goes back to its ring at 0.
@@ -65,6 +72,7 @@ struct UringLoop: ~Copyable {
         self.buffers = buffers
         tunQueue = setup.tunQueue
         socket = setup.socket
+        ipv6Socket = setup.ipv6Socket
         sourcePorts = setup.sourcePorts
         forwarder = setup.forwarder
         counters = setup.counters
@@ -72,6 +80,7 @@ struct UringLoop: ~Copyable {
         completions = .allocate(capacity: completionBatch)
         tunRead = MultishotReceive(available: buffers.buffersPerGroup)
         socketReceive = MultishotReceive(available: buffers.buffersPerGroup)
+        ipv6Receive = MultishotReceive(available: 0)
         pending = .allocate(capacity: buffers.bufferCount)
         pending.initialize(repeating: 0, count: buffers.bufferCount)
         offloads = setup.offloads
@@ -152,6 +161,7 @@ struct UringLoop: ~Copyable {
         switch UringOperation(rawValue: completion.user_data >> 32) {
         case .tunRead: tunReadCompleted(completion, table: table, ipv6Table: ipv6Table)
         case .socketReceive: receiveCompleted(completion, table: table, ipv6Table: ipv6Table)
+        case .ipv6SocketReceive: ipv6ReceiveCompleted(completion, ipv6Table: ipv6Table)
         default: outputCompleted(completion)
         }
     }
@@ -167,7 +177,7 @@ struct UringLoop: ~Copyable {
         case .batchSend: batchSendCompleted(id, result: completion.res)
         case .pathSend: pathSendCompleted(id, result: completion.res)
         case .pathSegmentSend: pathSegmentSendCompleted(id, result: completion.res)
-        case .tunRead, .socketReceive, .cancel, nil: break
+        case .tunRead, .socketReceive, .ipv6SocketReceive, .cancel, nil: break
         }
     }
 
@@ -192,6 +202,19 @@ struct UringLoop: ~Copyable {
             weft_prep_recvmsg_multishot(entry, socket, buffers.receiveMessage, UringBufferLayout.socketGroup)
             weft_sqe_set_user_data(entry, UringOperation.socketReceive.userData())
             socketReceive.armed = true
+        }
+        if ipv6Socket >= 0 && !ipv6Receive.armed && socketReceive.available > 0 {
+            if ipv6Receive.hasFailed {
+                return EngineError(
+                    "io_uring multishot recvmsg",
+                    "IPv6 socket fd \(ipv6Socket)",
+                    code: ipv6Receive.lastError
+                )
+            }
+            let entry = nextSubmission()
+            weft_prep_recvmsg_multishot(entry, ipv6Socket, buffers.ipv6ReceiveMessage, UringBufferLayout.socketGroup)
+            weft_sqe_set_user_data(entry, UringOperation.ipv6SocketReceive.userData())
+            ipv6Receive.armed = true
         }
         return nil
     }
@@ -234,6 +257,8 @@ struct UringLoop: ~Copyable {
                 return sendUnfitting(id, packet, to: nextHop, pathMTU: pathMTU)
             }
             send(id, packet, to: nextHop)
+        case .sendIPv6(let hop):
+            send(id, packet, to: hop)
         case .replyToTUN(let reason):
             counters.countDrop(reason)
             counters.count(.icmpReplies)
@@ -288,6 +313,51 @@ struct UringLoop: ~Copyable {
         }
     }
 
+    /// A datagram on the IPv6 underlay's socket: into the socket group like the IPv4 socket's,
+    /// its name a sockaddr_in6 (see `UringBuffers`).
+    private mutating func ipv6ReceiveCompleted(_ completion: io_uring_cqe, ipv6Table: IPv6RouteTable?) {
+        if completion.flags & weft_cqe_more == 0 { ipv6Receive.ended(completion.res, counters: counters) }
+        guard let id = takeBuffer(completion, tun: false) else { return }
+        guard completion.res >= 0, let ipv6Table else { return stage(id) }
+        ipv6Receive.failures = 0
+        var payloadOffset: Int32 = 0
+        var payloadLength: UInt32 = 0
+        var address: (UInt64, UInt64) = (0, 0)
+        let parsed = withUnsafeMutableBytes(of: &address) {
+            weft_recvmsg_parse6(
+                buffers.providedAddress(id),
+                completion.res,
+                buffers.ipv6ReceiveMessage,
+                &payloadOffset,
+                &payloadLength,
+                $0.baseAddress
+            )
+        }
+        counters.count(.wireReceivedPackets)
+        counters.count(.wireReceivedBytes, by: UInt64(payloadLength))
+        let headroom = UringBufferLayout.headroom - UringBufferLayout.receivePrefix + Int(payloadOffset)
+        guard parsed == 0, headroom + Int(payloadLength) <= buffers.packetCapacity(id) else {
+            counters.countDrop(parsed < 0 ? .truncated : .oversize)
+            return stage(id)
+        }
+        var packet = PacketBuffer(
+            base: buffers.base(id),
+            headroom: headroom,
+            length: Int(payloadLength),
+            capacity: buffers.packetCapacity(id)
+        )
+        let sender = withUnsafeBytes(of: &address) { IPv6Address(loadingFrom: $0.baseAddress!) }
+        var peer = IPv4Address(0)
+        switch forwarder.ipv6UnderlayFromWire(&packet, sender: sender, table: ipv6Table, peer: &peer) {
+        case .deliver:
+            counters.countReceived(from: peer, bytes: Int(payloadLength))
+            writeToTUN(id, packet)
+        case .drop(let reason):
+            counters.countDrop(reason)
+            stage(id)
+        }
+    }
+
     // MARK: Sending
 
     @inline(__always)
@@ -314,6 +384,23 @@ struct UringLoop: ~Copyable {
         peer.pointee.sin_family = sa_family_t(AF_INET)
         peer.pointee.sin_port = nextHop.port.bigEndian
         peer.pointee.sin_addr.s_addr = nextHop.publicIP.networkOrder
+        buffers.messages[id].msg_name = UnsafeMutableRawPointer(peer)
+        buffers.messages[id].msg_namelen = socklen_t(MemoryLayout<sockaddr_in>.size)
+    }
+
+    /// Sends buffer `id`'s packet over the IPv6 underlay from the IPv6 socket (its bound port:
+    /// the source-port pool is IPv4). Its message names the sockaddr_in6; `peers` keeps the
+    /// peer's IPv4 PublicIP for its counters. The path is held to the interface's MTU − 70 by
+    /// the forwarder, not learned: an EMSGSIZE is counted as a send error only.
+    @inline(__always)
+    mutating func send(_ id: Int, _ packet: PacketBuffer, to hop: IPv6Hop) {
+        let name = buffers.ipv6Peers + id
+        IPv6Names.set(name, hop)
+        buffers.peers[id].sin_addr.s_addr = hop.peer.networkOrder
+        buffers.messages[id].msg_name = UnsafeMutableRawPointer(name)
+        buffers.messages[id].msg_namelen = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        buffers.vectors[id] = iovec(iov_base: packet.start, iov_len: packet.length)
+        submitSend(id, from: ipv6Socket)
     }
 
     /// One of `id`'s writes; with offloads the packet must already start with its virtio-net header.
@@ -331,7 +418,8 @@ struct UringLoop: ~Copyable {
         inFlight -= 1
         // -ENETUNREACH, -EAGAIN…: the packet is lost, the worker goes on; -EMSGSIZE is resent to fit.
         countSend(id, result: result)
-        if result == -EMSGSIZE { resendToFit(id) }
+        let overIPv6 = buffers.messages[id].msg_namelen == socklen_t(MemoryLayout<sockaddr_in6>.size)
+        if result == -EMSGSIZE && !overIPv6 { resendToFit(id) }
         release(id)
     }
 
@@ -408,8 +496,9 @@ struct UringLoop: ~Copyable {
         sendBatch()
         if tunRead.armed { cancel(.tunRead) }
         if socketReceive.armed { cancel(.socketReceive) }
+        if ipv6Receive.armed { cancel(.ipv6SocketReceive) }
         let deadline = ContinuousClock.now + .milliseconds(milliseconds)
-        while tunRead.armed || socketReceive.armed || inFlight > 0 {
+        while tunRead.armed || socketReceive.armed || ipv6Receive.armed || inFlight > 0 {
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return false }
             _ = weft_submit_and_wait(ring, 1, max(1, left.clampedMilliseconds))
@@ -421,6 +510,8 @@ struct UringLoop: ~Copyable {
                     if completion.flags & weft_cqe_more == 0 { tunRead.armed = false }
                 case .socketReceive:
                     if completion.flags & weft_cqe_more == 0 { socketReceive.armed = false }
+                case .ipv6SocketReceive:
+                    if completion.flags & weft_cqe_more == 0 { ipv6Receive.armed = false }
                 default: outputCompleted(completion)
                 }
             }

@@ -49,6 +49,15 @@ extension UringLoop {
             } else {
                 batchOrSend(id, packet, to: nextHop)
             }
+        case .sendIPv6(let hop):
+            // Offloads are refused with the IPv6 underlay (EngineConfiguration); an adopted TUN's
+            // plain packet still goes, its super-packet cannot be cut here.
+            guard !isSuperPacket else {
+                counters.countDrop(.oversize)
+                return stage(id)
+            }
+            sendBatch()
+            send(id, packet, to: hop)
         case .replyToTUN(let reason):
             counters.countDrop(reason)
             counters.count(.icmpReplies)

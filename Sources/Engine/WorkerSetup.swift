@@ -31,6 +31,8 @@ public struct WorkerSetup: ~Copyable {
     public let tunQueue: Int32
     /// This worker's UDP socket (SO_REUSEPORT, bound to the backend port).
     public let socket: Int32
+    /// The IPv6 underlay's socket ([PublicIPv6]:port, IPV6_V6ONLY), or -1 when there is none.
+    public let ipv6Socket: Int32
     /// vxlan: the sockets sends leave from, by inner flow (empty: from `socket`).
     public let sourcePorts: SourcePorts
     public let forwarder: Forwarder
@@ -60,6 +62,7 @@ public struct WorkerSetup: ~Copyable {
         index: Int,
         tunQueue: Int32,
         socket: Int32,
+        ipv6Socket: Int32 = -1,
         forwarder: Forwarder,
         publisher: RouteTablePublisher,
         ipv6Publisher: IPv6RouteTablePublisher? = nil,
@@ -79,6 +82,7 @@ public struct WorkerSetup: ~Copyable {
             index: index,
             tunQueue: tunQueue,
             socket: socket,
+            ipv6Socket: ipv6Socket,
             forwarder: forwarder,
             publisher: publisher,
             ipv6Publisher: ipv6Publisher ?? Self.noIPv6Routes(),
@@ -100,6 +104,7 @@ public struct WorkerSetup: ~Copyable {
         index: Int,
         tunQueue: Int32,
         socket: Int32,
+        ipv6Socket: Int32,
         forwarder: Forwarder,
         publisher: RouteTablePublisher,
         ipv6Publisher: IPv6RouteTablePublisher,
@@ -119,6 +124,7 @@ public struct WorkerSetup: ~Copyable {
         self.index = index
         self.tunQueue = tunQueue
         self.socket = socket
+        self.ipv6Socket = ipv6Socket
         self.sourcePorts = sourcePorts
         self.forwarder = forwarder
         self.publisher = publisher

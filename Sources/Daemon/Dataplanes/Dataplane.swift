@@ -59,6 +59,16 @@ final class Dataplane: Sendable {
         } catch {
             throw error
         }
+        // vxlan on a dual-stack lease: inner IPv6 over the IPv6 underlay from the interface's own
+        // IPv6 address (as IPv4 binds its own), flannel-v6's MAC as the lease publishes it.
+        let ipv6Underlay = config.backend.kind == .vxlan && lease.ipv6Subnet != nil
+        let publicIPv6 = ipv6Underlay ? context.interface.ipv6Address : nil
+        let offloads = options.offloads && options.engine != .mmsg
+        if offloads && publicIPv6 != nil {
+            logger.info(
+                "offloads off: the engine does not yet cut super-packets for vxlan's IPv6 underlay (dual-stack network); packets move one by one"
+            )
+        }
         let engine = Engine(
             configuration: EngineConfiguration(
                 tunName: tunName,
@@ -78,12 +88,14 @@ final class Dataplane: Sendable {
                     ? config.backend.underlayMTU ?? context.interface.mtu : context.interface.mtu,
                 // Both backends segment and coalesce on io_uring; with --engine auto the engine
                 // turns offloads off itself (one line) when it falls back to recvmmsg/sendmmsg.
-                offloads: options.offloads && options.engine != .mmsg,
+                offloads: offloads && publicIPv6 == nil,
                 busyPoll: options.busyPoll,
-                // A dual-stack lease: inner IPv6 over the same IPv4 underlay (udp only, see NetworkConfig).
+                // A dual-stack lease: inner IPv6 over the IPv4 underlay (udp) or the IPv6 one (vxlan).
                 ipv6Network: lease.ipv6Subnet == nil ? nil : config.ipv6?.network,
                 ipv6Subnet: lease.ipv6Subnet,
-                ipv6SubnetLength: config.ipv6?.subnetLength
+                ipv6SubnetLength: config.ipv6?.subnetLength,
+                publicIPv6: publicIPv6,
+                ipv6VtepMAC: VTEPIdentity.ipv6MAC(from: vtepMAC)
             ),
             log: { logger.info("\($0)") }
         )
@@ -122,7 +134,7 @@ final class Dataplane: Sendable {
 
         let routeLog = RouteLog(logger: logger)
         let publications = PublicationTimes()
-        let ipv6 = IPv6Side(lease, underlay: .ipv4)
+        let ipv6 = IPv6Side(lease, underlay: engine.configuration.hasIPv6Underlay ? .perPeer : .ipv4)
         let ipv6Publisher = engine.ipv6Publisher
         let firstPublication = FirstPublication()
         let watcher = PeerFollowing.watcher(

@@ -74,8 +74,7 @@ struct WeftdRunner {
             try await subnets.networkConfig()
         }
         // As flanneld's LookupExtIface fails on a dual-stack network without an IPv6 address.
-        if let refusal = Self.ipv6Refusal(initial, interface: context.interface, vxlanDataplane: options.vxlanDataplane)
-        {
+        if let refusal = Self.ipv6Refusal(initial, interface: context.interface) {
             throw WeftdError(description: refusal)
         }
         // Before any lease, as flannel's hostgw.New runs before RegisterNetwork.
@@ -491,22 +490,14 @@ struct WeftdRunner {
 
     /// Why a dual-stack network cannot run here, as one line, or nil: an interface without an
     /// IPv6 address (the lease would publish no PublicIPv6 and no peer could route our IPv6
-    /// subnet), or vxlan on the engine, which has no IPv6 underlay (flannel-v6.<VNI> is the kernel's).
-    static func ipv6Refusal(
-        _ config: NetworkConfig,
-        interface: ExternalInterface,
-        vxlanDataplane: DaemonOptions.VXLANDataplane
-    ) -> String? {
+    /// subnet). vxlan carries IPv6 over the IPv6 underlay on either dataplane (the kernel's
+    /// flannel-v6.<VNI>, or the engine's IPv6 socket).
+    static func ipv6Refusal(_ config: NetworkConfig, interface: ExternalInterface) -> String? {
         guard let ipv6 = config.ipv6 else { return nil }
         if interface.ipv6Address == nil {
             return
                 "the network config has EnableIPv6 (IPv6Network \(ipv6.network)) but interface \(interface.name) has no usable IPv6 address; "
                 + "add one to \(interface.name), choose an interface that has one with --iface, or set EnableIPv6 false"
-        }
-        if config.backend.kind == .vxlan, vxlanDataplane == .weft {
-            return
-                "EnableIPv6 with the vxlan backend needs --vxlan-dataplane=kernel (flannel-v6.\(config.backend.vni) over the IPv6 underlay, as flanneld runs it); "
-                + "the user-space engine has no IPv6 underlay yet"
         }
         return nil
     }

@@ -30,17 +30,19 @@ static inline int weft_set_nonblocking(int fd, int nonblocking) {
     return (flags & O_NONBLOCK) ? 1 : 0;
 }
 
-/// Points message `message` at one buffer and one IPv4 address slot. The iovec and the address
-/// must outlive every call that uses the message.
-static inline void weft_mmsg_prepare(struct weft_mmsghdr *message, struct iovec *vector, struct sockaddr_in *name,
+/// Points message `message` at one buffer and one address slot of `family` (AF_INET: a
+/// sockaddr_in, AF_INET6: a sockaddr_in6). The iovec and the address must outlive every call that
+/// uses the message.
+static inline void weft_mmsg_prepare(struct weft_mmsghdr *message, struct iovec *vector, void *name, int family,
                                      void *bytes, size_t count) {
+    socklen_t length = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     memset(message, 0, sizeof(*message));
-    memset(name, 0, sizeof(*name));
-    name->sin_family = AF_INET;
+    memset(name, 0, length);
+    ((struct sockaddr *)name)->sa_family = (sa_family_t)family;
     vector->iov_base = bytes;
     vector->iov_len = count;
     message->msg_hdr.msg_name = name;
-    message->msg_hdr.msg_namelen = sizeof(*name);
+    message->msg_hdr.msg_namelen = length;
     message->msg_hdr.msg_iov = vector;
     message->msg_hdr.msg_iovlen = 1;
 }
@@ -70,18 +72,5 @@ static inline int weft_poll_either(int first, int second, int third, int millise
     return (entries[0].revents ? 1 : 0) | (entries[1].revents ? 2 : 0) | (entries[2].revents ? 4 : 0);
 }
 
-/// `weft_mmsg_prepare` for an IPv6 address slot.
-static inline void weft_mmsg_prepare6(struct weft_mmsghdr *message, struct iovec *vector, struct sockaddr_in6 *name,
-                                      void *bytes, size_t count) {
-    memset(message, 0, sizeof(*message));
-    memset(name, 0, sizeof(*name));
-    name->sin6_family = AF_INET6;
-    vector->iov_base = bytes;
-    vector->iov_len = count;
-    message->msg_hdr.msg_name = name;
-    message->msg_hdr.msg_namelen = sizeof(*name);
-    message->msg_hdr.msg_iov = vector;
-    message->msg_hdr.msg_iovlen = 1;
-}
 
 #endif

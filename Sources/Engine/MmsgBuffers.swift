@@ -68,19 +68,23 @@ struct MmsgBuffers: ~Copyable {
         receiveNames6 = .allocate(capacity: batchSize)
         for index in 0..<batchSize {
             sendNames6[index].sin6_family = sa_family_t(AF_INET6)
-            weft_mmsg_prepare6(
-                receiveMessages6 + index,
-                receiveVectors + index,
-                receiveNames6 + index,
-                wireSlot(index),
-                slotBytes
-            )
-            weft_mmsg_prepare(sendMessages + index, sendVectors + index, sendNames + index, tunSlot(index), 0)
+            weft_mmsg_prepare(sendMessages + index, sendVectors + index, sendNames + index, AF_INET, tunSlot(index), 0)
+            let slot = wireSlot(index)
             weft_mmsg_prepare(
                 receiveMessages + index,
                 receiveVectors + index,
                 receiveNames + index,
-                wireSlot(index),
+                AF_INET,
+                slot,
+                slotBytes
+            )
+            // The same slot and iovec, for the IPv6 socket's receives.
+            weft_mmsg_prepare(
+                receiveMessages6 + index,
+                receiveVectors + index,
+                receiveNames6 + index,
+                AF_INET6,
+                slot,
                 slotBytes
             )
         }

@@ -180,45 +180,13 @@ public struct MmsgWorker: ~Copyable {
 
     /// One batch peers → TUN. Returns how many datagrams were received.
     func forwardFromWire(table: RouteTable, ipv6Table: IPv6RouteTable?) throws(EngineError) -> Int {
-        let received = Int(
-            weft_recvmmsg(
-                socket,
-                buffers.receiveMessages,
-                UInt32(buffers.batchSize),
-                UInt32(MemoryLayout<sockaddr_in>.size)
-            )
-        )
-        if received < 0 {
-            switch Int32(-received) {
-            case EAGAIN: return 0
-            // Transient: memory pressure, or a queued ICMP error on the socket.
-            case ENOMEM, ENOBUFS, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH: return 0
-            default: throw EngineError("recvmmsg", "socket fd \(socket)", code: Int32(-received))
-            }
-        }
+        let received = try receive(socket, buffers.receiveMessages, nameLength: MemoryLayout<sockaddr_in>.size)
         for index in 0..<received {
-            let message = buffers.receiveMessages[index]
-            let length = Int(message.msg_len)
-            counters.count(.wireReceivedPackets)
-            counters.count(.wireReceivedBytes, by: UInt64(length))
-            if message.msg_hdr.msg_flags & weft_msg_trunc != 0 {
-                counters.countDrop(.oversize)
-                continue
-            }
+            guard var packet = receivedPacket(buffers.receiveMessages[index], slot: index) else { continue }
+            let length = packet.length
             let sender = IPv4Address(networkOrder: buffers.receiveNames[index].sin_addr.s_addr)
-            var packet = PacketBuffer(
-                base: buffers.wireSlot(index),
-                headroom: 0,
-                length: length,
-                capacity: buffers.slotBytes
-            )
-            switch forwarder.fromWire(&packet, sender: sender, table: table, ipv6Table: ipv6Table) {
-            case .deliver:
-                counters.countReceived(from: sender, bytes: length)
-                writeToTUN(packet)
-            case .drop(let reason):
-                counters.countDrop(reason)
-            }
+            let verdict = forwarder.fromWire(&packet, sender: sender, table: table, ipv6Table: ipv6Table)
+            deliver(packet, verdict, from: sender, bytes: length)
         }
         return received
     }
@@ -226,46 +194,59 @@ public struct MmsgWorker: ~Copyable {
     /// One batch from the IPv6 underlay's socket → TUN, on the same wire slots. Returns how many
     /// datagrams were received.
     func forwardFromIPv6Wire(table: IPv6RouteTable) throws(EngineError) -> Int {
-        let received = Int(
-            weft_recvmmsg(
-                ipv6Socket,
-                buffers.receiveMessages6,
-                UInt32(buffers.batchSize),
-                UInt32(MemoryLayout<sockaddr_in6>.size)
-            )
-        )
-        if received < 0 {
-            switch Int32(-received) {
-            case EAGAIN, ENOMEM, ENOBUFS, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH: return 0
-            default: throw EngineError("recvmmsg", "IPv6 socket fd \(ipv6Socket)", code: Int32(-received))
-            }
-        }
+        let received = try receive(ipv6Socket, buffers.receiveMessages6, nameLength: MemoryLayout<sockaddr_in6>.size)
         for index in 0..<received {
-            let message = buffers.receiveMessages6[index]
-            let length = Int(message.msg_len)
-            counters.count(.wireReceivedPackets)
-            counters.count(.wireReceivedBytes, by: UInt64(length))
-            if message.msg_hdr.msg_flags & weft_msg_trunc != 0 {
-                counters.countDrop(.oversize)
-                continue
-            }
-            var packet = PacketBuffer(
-                base: buffers.wireSlot(index),
-                headroom: 0,
-                length: length,
-                capacity: buffers.slotBytes
-            )
+            guard var packet = receivedPacket(buffers.receiveMessages6[index], slot: index) else { continue }
+            let length = packet.length
             var peer = IPv4Address(0)
             let sender = IPv6Names.address(buffers.receiveNames6 + index)
-            switch forwarder.ipv6UnderlayFromWire(&packet, sender: sender, table: table, peer: &peer) {
-            case .deliver:
-                counters.countReceived(from: peer, bytes: length)
-                writeToTUN(packet)
-            case .drop(let reason):
-                counters.countDrop(reason)
-            }
+            let verdict = forwarder.ipv6UnderlayFromWire(&packet, sender: sender, table: table, peer: &peer)
+            deliver(packet, verdict, from: peer, bytes: length)
         }
         return received
+    }
+
+    /// Writes `packet` to the TUN and counts its `bytes` (the datagram's) from `peer`, or counts the drop.
+    @inline(__always)
+    private func deliver(_ packet: PacketBuffer, _ verdict: ReceiveVerdict, from peer: IPv4Address, bytes: Int) {
+        switch verdict {
+        case .deliver:
+            counters.countReceived(from: peer, bytes: bytes)
+            writeToTUN(packet)
+        case .drop(let reason):
+            counters.countDrop(reason)
+        }
+    }
+
+    /// One recvmmsg into the wire slots through `messages` (names of `nameLength` bytes): how many
+    /// datagrams arrived, 0 when none or on a transient error.
+    private func receive(
+        _ fd: Int32,
+        _ messages: UnsafeMutablePointer<weft_mmsghdr>,
+        nameLength: Int
+    ) throws(EngineError) -> Int {
+        let received = Int(weft_recvmmsg(fd, messages, UInt32(buffers.batchSize), UInt32(nameLength)))
+        guard received < 0 else { return received }
+        switch Int32(-received) {
+        case EAGAIN: return 0
+        // Transient: memory pressure, or a queued ICMP error on the socket.
+        case ENOMEM, ENOBUFS, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH: return 0
+        default: throw EngineError("recvmmsg", "socket fd \(fd)", code: Int32(-received))
+        }
+    }
+
+    /// The datagram `message` put in wire slot `slot`, counted; nil (counted as oversize) when it
+    /// was truncated.
+    @inline(__always)
+    private func receivedPacket(_ message: weft_mmsghdr, slot: Int) -> PacketBuffer? {
+        let length = Int(message.msg_len)
+        counters.count(.wireReceivedPackets)
+        counters.count(.wireReceivedBytes, by: UInt64(length))
+        if message.msg_hdr.msg_flags & weft_msg_trunc != 0 {
+            counters.countDrop(.oversize)
+            return nil
+        }
+        return PacketBuffer(base: buffers.wireSlot(slot), headroom: 0, length: length, capacity: buffers.slotBytes)
     }
 
     /// One write per packet: a TUN write is one packet and never blocks (it queues to the stack).

@@ -20,30 +20,14 @@ public struct UDPSocket: ~Copyable {
         bufferBytes: Int = UDPSocket.defaultBufferBytes,
         receiveBufferBytes: Int? = nil
     ) throws(EngineError) {
-        let fd = try EngineError.check(weft_udp_socket(), "socket(AF_INET, SOCK_DGRAM)", "")
-        do throws(EngineError) {
-            if reusePort {
-                try EngineError.check(
-                    weft_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1),
-                    "SO_REUSEPORT",
-                    "\(address):\(port)"
-                )
-            }
-            let receiveBytes = receiveBufferBytes ?? bufferBytes
-            try EngineError.check(weft_socket_set_buffer(fd, 1, Int32(receiveBytes)), "SO_RCVBUF", "\(receiveBytes)")
-            try EngineError.check(weft_socket_set_buffer(fd, 0, Int32(bufferBytes)), "SO_SNDBUF", "\(bufferBytes)")
-            try EngineError.check(
-                weft_bind_ipv4(fd, address.networkOrder, port.bigEndian),
-                "bind",
-                "\(address):\(port)"
-            )
-            let bound = try EngineError.check(weft_local_port(fd), "getsockname", "\(address):\(port)")
-            self.port = UInt16(bigEndian: UInt16(truncatingIfNeeded: bound))
-        } catch {
-            close(fd)
-            throw error
-        }
-        self.fd = fd
+        try self.init(
+            opening: weft_udp_socket(),
+            family: "AF_INET",
+            name: "\(address):\(port)",
+            reusePort: reusePort,
+            receiveBytes: receiveBufferBytes ?? bufferBytes,
+            sendBytes: bufferBytes
+        ) { fd in weft_bind_ipv4(fd, address.networkOrder, port.bigEndian) }
     }
 
     /// An IPv6 UDP socket (IPV6_V6ONLY) bound to [`address`]:`port`, one per worker beside the
@@ -55,23 +39,41 @@ public struct UDPSocket: ~Copyable {
         reusePort: Bool = true,
         bufferBytes: Int = UDPSocket.defaultBufferBytes
     ) throws(EngineError) {
-        let fd = try EngineError.check(weft_udp6_socket(), "socket(AF_INET6, SOCK_DGRAM)", "")
-        do throws(EngineError) {
-            if reusePort {
-                try EngineError.check(
-                    weft_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1),
-                    "SO_REUSEPORT",
-                    "[\(address)]:\(port)"
-                )
-            }
-            try EngineError.check(weft_socket_set_buffer(fd, 1, Int32(bufferBytes)), "SO_RCVBUF", "\(bufferBytes)")
-            try EngineError.check(weft_socket_set_buffer(fd, 0, Int32(bufferBytes)), "SO_SNDBUF", "\(bufferBytes)")
+        try self.init(
+            opening: weft_udp6_socket(),
+            family: "AF_INET6",
+            name: "[\(address)]:\(port)",
+            reusePort: reusePort,
+            receiveBytes: bufferBytes,
+            sendBytes: bufferBytes
+        ) { fd in
             var bytes: (UInt64, UInt64) = (0, 0)
             withUnsafeMutableBytes(of: &bytes) { address.store(to: $0.baseAddress!) }
-            let bound = withUnsafeBytes(of: &bytes) { weft_bind_ipv6(fd, $0.baseAddress, port.bigEndian) }
-            try EngineError.check(bound, "bind", "[\(address)]:\(port)")
-            let local = try EngineError.check(weft_local_port(fd), "getsockname", "[\(address)]:\(port)")
-            self.port = UInt16(bigEndian: UInt16(truncatingIfNeeded: local))
+            return withUnsafeBytes(of: &bytes) { weft_bind_ipv6(fd, $0.baseAddress, port.bigEndian) }
+        }
+    }
+
+    /// Takes the socket `opened` returned (or its -errno), sets its options, binds it with `bind`
+    /// (a result ≥ 0 or -errno) and reads the port it got; closes it on any failure.
+    private init(
+        opening opened: Int32,
+        family: String,
+        name: String,
+        reusePort: Bool,
+        receiveBytes: Int,
+        sendBytes: Int,
+        bind: (Int32) -> Int32
+    ) throws(EngineError) {
+        let fd = try EngineError.check(opened, "socket(\(family), SOCK_DGRAM)", "")
+        do throws(EngineError) {
+            if reusePort {
+                try EngineError.check(weft_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1), "SO_REUSEPORT", name)
+            }
+            try EngineError.check(weft_socket_set_buffer(fd, 1, Int32(receiveBytes)), "SO_RCVBUF", "\(receiveBytes)")
+            try EngineError.check(weft_socket_set_buffer(fd, 0, Int32(sendBytes)), "SO_SNDBUF", "\(sendBytes)")
+            try EngineError.check(bind(fd), "bind", name)
+            let bound = try EngineError.check(weft_local_port(fd), "getsockname", name)
+            self.port = UInt16(bigEndian: UInt16(truncatingIfNeeded: bound))
         } catch {
             close(fd)
             throw error

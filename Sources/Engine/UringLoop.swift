@@ -288,29 +288,54 @@ struct UringLoop: ~Copyable {
             &address,
             &port
         )
-        counters.count(.wireReceivedPackets)
-        counters.count(.wireReceivedBytes, by: UInt64(payloadLength))
-        let headroom = UringBufferLayout.headroom - UringBufferLayout.receivePrefix + Int(payloadOffset)
-        guard parsed == 0, headroom + Int(payloadLength) <= buffers.packetCapacity(id) else {
-            // MSG_TRUNC: the datagram was larger than any packet we could forward.
-            counters.countDrop(parsed < 0 ? .truncated : .oversize)
-            return stage(id)
+        guard var packet = receivedPacket(id, parsed: parsed, offset: payloadOffset, length: payloadLength) else {
+            return
         }
-        var packet = PacketBuffer(
-            base: buffers.base(id),
-            headroom: headroom,
-            length: Int(payloadLength),
-            capacity: buffers.packetCapacity(id)
-        )
         let sender = IPv4Address(networkOrder: address)
-        switch forwarder.fromWire(&packet, sender: sender, table: table, ipv6Table: ipv6Table) {
+        let verdict = forwarder.fromWire(&packet, sender: sender, table: table, ipv6Table: ipv6Table)
+        deliver(id, packet, verdict, from: sender, bytes: Int(payloadLength))
+    }
+
+    /// Writes buffer `id`'s `packet` to the TUN and counts its `bytes` (the datagram's) from
+    /// `peer`, or counts the drop and stages the buffer back.
+    @inline(__always)
+    private mutating func deliver(
+        _ id: Int,
+        _ packet: PacketBuffer,
+        _ verdict: ReceiveVerdict,
+        from peer: IPv4Address,
+        bytes: Int
+    ) {
+        switch verdict {
         case .deliver:
-            counters.countReceived(from: sender, bytes: Int(payloadLength))
+            counters.countReceived(from: peer, bytes: bytes)
             writeToTUN(id, packet)
         case .drop(let reason):
             counters.countDrop(reason)
             stage(id)
         }
+    }
+
+    /// Socket buffer `id`'s datagram as a weft_recvmsg_parse told it (its result, the payload's
+    /// offset from the provided address and its length), counted; nil when it is malformed or
+    /// does not fit the buffer (counted, the buffer staged back).
+    @inline(__always)
+    private mutating func receivedPacket(_ id: Int, parsed: Int32, offset: Int32, length: UInt32) -> PacketBuffer? {
+        counters.count(.wireReceivedPackets)
+        counters.count(.wireReceivedBytes, by: UInt64(length))
+        let headroom = UringBufferLayout.headroom - UringBufferLayout.receivePrefix + Int(offset)
+        guard parsed == 0, headroom + Int(length) <= buffers.packetCapacity(id) else {
+            // MSG_TRUNC: the datagram was larger than any packet we could forward.
+            counters.countDrop(parsed < 0 ? .truncated : .oversize)
+            stage(id)
+            return nil
+        }
+        return PacketBuffer(
+            base: buffers.base(id),
+            headroom: headroom,
+            length: Int(length),
+            capacity: buffers.packetCapacity(id)
+        )
     }
 
     /// A datagram on the IPv6 underlay's socket: into the socket group like the IPv4 socket's,
@@ -333,29 +358,13 @@ struct UringLoop: ~Copyable {
                 $0.baseAddress
             )
         }
-        counters.count(.wireReceivedPackets)
-        counters.count(.wireReceivedBytes, by: UInt64(payloadLength))
-        let headroom = UringBufferLayout.headroom - UringBufferLayout.receivePrefix + Int(payloadOffset)
-        guard parsed == 0, headroom + Int(payloadLength) <= buffers.packetCapacity(id) else {
-            counters.countDrop(parsed < 0 ? .truncated : .oversize)
-            return stage(id)
+        guard var packet = receivedPacket(id, parsed: parsed, offset: payloadOffset, length: payloadLength) else {
+            return
         }
-        var packet = PacketBuffer(
-            base: buffers.base(id),
-            headroom: headroom,
-            length: Int(payloadLength),
-            capacity: buffers.packetCapacity(id)
-        )
         let sender = withUnsafeBytes(of: &address) { IPv6Address(loadingFrom: $0.baseAddress!) }
         var peer = IPv4Address(0)
-        switch forwarder.ipv6UnderlayFromWire(&packet, sender: sender, table: ipv6Table, peer: &peer) {
-        case .deliver:
-            counters.countReceived(from: peer, bytes: Int(payloadLength))
-            writeToTUN(id, packet)
-        case .drop(let reason):
-            counters.countDrop(reason)
-            stage(id)
-        }
+        let verdict = forwarder.ipv6UnderlayFromWire(&packet, sender: sender, table: ipv6Table, peer: &peer)
+        deliver(id, packet, verdict, from: peer, bytes: Int(payloadLength))
     }
 
     // MARK: Sending

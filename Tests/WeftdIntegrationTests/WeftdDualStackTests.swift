@@ -201,14 +201,7 @@ extension WeftdBeds {
         func vxlanRunsFlannelV6OnTheKernelDataplane() throws {
             let bed = try Bed(hosts: 3)
             defer { bed.tearDown() }
-            try bed.startEtcd()
-            try bed.putConfig(
-                #"{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"vxlan","VNI":1}}"#
-            )
-            for index in 1...3 { try Self.addIPv6Underlay(bed, index) }
-            // On the underlay beside the hosts, holding no lease: a stranger over either family.
-            let stranger = try bed.addOutsideHost(WeftdPortFilterTests.strangerIP)
-            try bed.exec(stranger, ["/usr/sbin/ip", "-6", "addr", "add", "2001:db8::c8/64", "dev", "eth0", "nodad"])
+            let stranger = try Self.prepareDualStackVXLAN(bed)
             let (daemons, subnets) = try bed.startReady([1, 2, 3], vxlanDataplane: "kernel")
             var bases: [Int: String] = [:]
             for index in 1...3 {
@@ -251,16 +244,7 @@ extension WeftdBeds {
 
             // The stranger's VXLAN datagrams to host 1 over the IPv6 underlay: dropped before
             // flannel-v6.1 and counted apart from the IPv4 filter's; the containers still reach each other.
-            let datagram = WeftdPortFilterTests.vxlanFrame(source: "10.244.99.2", destination: "10.244.98.2")
-            try WeftdPortFilterTests.send(4, datagram, from: stranger, to: Self.hostIPv6(1), port: 8472)
-            let dropped = StatsReport.Dropped(packets: 4, bytes: UInt64(4 * (48 + datagram.count)))
-            let client = StatusClient(path: bed.statusSocket(1))
-            #expect(
-                waitFor(WeftdBeds.hangGuard, interval: .milliseconds(100)) {
-                    (try? client.stats())?.portFilterIPv6 == dropped
-                } != nil,
-                "/v1/stats: \(String(describing: try? client.stats()))"
-            )
+            let client = try Self.expectStrangerDroppedOverIPv6(bed, stranger)
             #expect(try client.stats().portFilter?.packets == 0, "the IPv4 filter saw none")
             #expect(bed.metric(1, "weft_port_filter_ipv6_dropped_packets_total") == 4)
             Self.ping6Matrix(bed, bases, "dual-stack vxlan, after the stranger")
@@ -306,13 +290,7 @@ extension WeftdBeds {
         func vxlanCarriesIPv6OverTheIPv6UnderlayOnTheEngine() throws {
             let bed = try Bed(hosts: 3)
             defer { bed.tearDown() }
-            try bed.startEtcd()
-            try bed.putConfig(
-                #"{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"vxlan","VNI":1}}"#
-            )
-            for index in 1...3 { try Self.addIPv6Underlay(bed, index) }
-            let stranger = try bed.addOutsideHost(WeftdPortFilterTests.strangerIP)
-            try bed.exec(stranger, ["/usr/sbin/ip", "-6", "addr", "add", "2001:db8::c8/64", "dev", "eth0", "nodad"])
+            let stranger = try Self.prepareDualStackVXLAN(bed)
             var daemons: [Int: Started] = [:]
             for index in 1...3 {
                 daemons[index] = try bed.startWeftd(index, vxlanDataplane: index == 3 ? "kernel" : "weft")
@@ -352,16 +330,7 @@ extension WeftdBeds {
             )
 
             // The stranger's datagrams to the engine's IPv6 socket: dropped by the port filter.
-            let datagram = WeftdPortFilterTests.vxlanFrame(source: "10.244.99.2", destination: "10.244.98.2")
-            try WeftdPortFilterTests.send(4, datagram, from: stranger, to: Self.hostIPv6(1), port: 8472)
-            let dropped = StatsReport.Dropped(packets: 4, bytes: UInt64(4 * (48 + datagram.count)))
-            let client = StatusClient(path: bed.statusSocket(1))
-            #expect(
-                waitFor(WeftdBeds.hangGuard, interval: .milliseconds(100)) {
-                    (try? client.stats())?.portFilterIPv6 == dropped
-                } != nil,
-                "/v1/stats: \(String(describing: try? client.stats()))"
-            )
+            try Self.expectStrangerDroppedOverIPv6(bed, stranger)
             Self.ping6Matrix(bed, bases, "dual-stack vxlan on the engine, after the stranger")
             for index in 1...3 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
         }
@@ -534,6 +503,36 @@ extension WeftdBeds {
             )
             let keys = try bed.etcdctlMust(["get", WeftdEndToEndTests.subnetsPrefix, "--prefix=true", "--keys-only"])
             #expect(keys.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "no lease taken: \(keys)")
+        }
+
+        /// Etcd with a dual-stack vxlan config, the hosts' IPv6 underlay addresses, and beside them on
+        /// the underlay, holding no lease, a stranger over either family (returned).
+        static func prepareDualStackVXLAN(_ bed: Bed) throws -> String {
+            try bed.startEtcd()
+            try bed.putConfig(
+                #"{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"vxlan","VNI":1}}"#
+            )
+            for index in 1...bed.hostCount { try addIPv6Underlay(bed, index) }
+            let stranger = try bed.addOutsideHost(WeftdPortFilterTests.strangerIP)
+            try bed.exec(stranger, ["/usr/sbin/ip", "-6", "addr", "add", "2001:db8::c8/64", "dev", "eth0", "nodad"])
+            return stranger
+        }
+
+        /// The stranger sends 4 VXLAN datagrams to host 1 over the IPv6 underlay: the port filter's
+        /// IPv6 set drops them (/v1/stats). Returns host 1's status client.
+        @discardableResult
+        static func expectStrangerDroppedOverIPv6(_ bed: Bed, _ stranger: String) throws -> StatusClient {
+            let datagram = WeftdPortFilterTests.vxlanFrame(source: "10.244.99.2", destination: "10.244.98.2")
+            try WeftdPortFilterTests.send(4, datagram, from: stranger, to: hostIPv6(1), port: 8472)
+            let dropped = StatsReport.Dropped(packets: 4, bytes: UInt64(4 * (48 + datagram.count)))
+            let client = StatusClient(path: bed.statusSocket(1))
+            #expect(
+                waitFor(WeftdBeds.hangGuard, interval: .milliseconds(100)) {
+                    (try? client.stats())?.portFilterIPv6 == dropped
+                } != nil,
+                "/v1/stats: \(String(describing: try? client.stats()))"
+            )
+            return client
         }
 
         /// Waits until no address in the hosts and containers is still tentative: until DAD has

@@ -215,7 +215,9 @@ public final class Engine: @unchecked Sendable {
             var ipv6Sockets: [OwnedSocket] = []
             if configuration.hasIPv6Underlay, let publicIPv6 = configuration.publicIPv6 {
                 for _ in 0..<configuration.workers {
-                    ipv6Sockets.append(OwnedSocket(try UDPSocket(ipv6: publicIPv6, port: configuration.port)))
+                    let socket = try UDPSocket(ipv6: publicIPv6, port: configuration.port)
+                    if offloads { try socket.enableReceiveCoalescing() }
+                    ipv6Sockets.append(OwnedSocket(socket))
                 }
             }
             let perWorker = configuration.sourceSocketsPerWorker

@@ -199,11 +199,6 @@ public struct EngineConfiguration: Sendable {
             if ipv6Subnet == nil {
                 try refuse("public IPv6 \(publicIPv6) without an IPv6 subnet: give the IPv6 network and subnet too")
             }
-            if offloads {
-                try refuse(
-                    "offloads with the IPv6 underlay (public IPv6 \(publicIPv6)): not supported yet; drop offloads or the public IPv6"
-                )
-            }
             if ipv6UnderlayMTU < IPv6Header.minimumMTU {
                 try refuse(
                     "underlay MTU \(underlayMTU): leaves \(ipv6UnderlayMTU) for inner IPv6 over the IPv6 underlay, below IPv6's minimum of \(IPv6Header.minimumMTU)"

@@ -22,9 +22,10 @@ import Packets
 /// headers and is sent from where it was received: a packet is never copied.
 ///
 /// The IPv6 underlay's socket receives into the same group with a sockaddr_in6 (28) as name, so
-/// its payload lands 12 bytes further in, at base + 76: still ≥ 64 in front, and 12 bytes less
-/// behind, which its datagrams never need (their outer IPv6 header leaves them 20 bytes shorter
-/// than the IPv4 underlay's). Offloads are not taken with the IPv6 underlay (`EngineConfiguration`).
+/// its payload lands 12 bytes further in, at base + 76 (with offloads too: the provided address
+/// is then base + 8): still ≥ 64 in front, and 12 bytes less behind, which its datagrams never
+/// need (their outer IPv6 header leaves them 20 bytes shorter than the IPv4 underlay's, and a
+/// UDP_GRO receive still has more than 65,535 bytes of room).
 ///
 /// With offloads a UDP_GRO cmsg (24) also lands in front of the payload (56 ≤ 64), every buffer
 /// has a 64 KB receive region, and TUN buffers have a second region behind it where the headers of

@@ -160,8 +160,8 @@ struct UringLoop: ~Copyable {
     private mutating func complete(_ completion: io_uring_cqe, table: RouteTable, ipv6Table: IPv6RouteTable?) {
         switch UringOperation(rawValue: completion.user_data >> 32) {
         case .tunRead: tunReadCompleted(completion, table: table, ipv6Table: ipv6Table)
-        case .socketReceive: receiveCompleted(completion, table: table, ipv6Table: ipv6Table)
-        case .ipv6SocketReceive: ipv6ReceiveCompleted(completion, ipv6Table: ipv6Table)
+        case .socketReceive: receiveCompleted(completion, overIPv6: false, table: table, ipv6Table: ipv6Table)
+        case .ipv6SocketReceive: receiveCompleted(completion, overIPv6: true, table: table, ipv6Table: ipv6Table)
         default: outputCompleted(completion)
         }
     }
@@ -269,102 +269,42 @@ struct UringLoop: ~Copyable {
         }
     }
 
-    private mutating func receiveCompleted(_ completion: io_uring_cqe, table: RouteTable, ipv6Table: IPv6RouteTable?) {
-        if completion.flags & weft_cqe_more == 0 { socketReceive.ended(completion.res, counters: counters) }
+    /// A datagram on the IPv4 socket or (`overIPv6`) the IPv6 underlay's, both into the socket
+    /// group; the IPv6 one's name is a sockaddr_in6 (see `UringBuffers`).
+    private mutating func receiveCompleted(
+        _ completion: io_uring_cqe,
+        overIPv6: Bool,
+        table: RouteTable,
+        ipv6Table: IPv6RouteTable?
+    ) {
+        if completion.flags & weft_cqe_more == 0 {
+            if overIPv6 {
+                ipv6Receive.ended(completion.res, counters: counters)
+            } else {
+                socketReceive.ended(completion.res, counters: counters)
+            }
+        }
         guard let id = takeBuffer(completion, tun: false) else { return }
         guard completion.res >= 0 else { return stage(id) }
-        socketReceive.failures = 0
-        var payloadOffset: Int32 = 0
-        var payloadLength: UInt32 = 0
-        var address: UInt32 = 0
-        var port: UInt16 = 0
-        if offloads { return coalescedReceive(id, completion.res, table: table, ipv6Table: ipv6Table) }
-        let parsed = weft_recvmsg_parse(
-            buffers.providedAddress(id),
-            completion.res,
-            buffers.receiveMessage,
-            &payloadOffset,
-            &payloadLength,
-            &address,
-            &port
-        )
-        guard var packet = receivedPacket(id, parsed: parsed, offset: payloadOffset, length: payloadLength) else {
-            return
+        if overIPv6 { ipv6Receive.failures = 0 } else { socketReceive.failures = 0 }
+        let received = ReceivedDatagram(buffers, id, completion.res, overIPv6: overIPv6)
+        if offloads { return coalescedReceive(id, received, table: table, ipv6Table: ipv6Table) }
+        counters.count(.wireReceivedPackets)
+        counters.count(.wireReceivedBytes, by: UInt64(received.length))
+        guard var packet = received.packet(buffers, id) else {
+            // MSG_TRUNC: the datagram was larger than any packet we could forward.
+            counters.countDrop(received.parsed < 0 ? .truncated : .oversize)
+            return stage(id)
         }
-        let sender = IPv4Address(networkOrder: address)
-        let verdict = forwarder.fromWire(&packet, sender: sender, table: table, ipv6Table: ipv6Table)
-        deliver(id, packet, verdict, from: sender, bytes: Int(payloadLength))
-    }
-
-    /// Writes buffer `id`'s `packet` to the TUN and counts its `bytes` (the datagram's) from
-    /// `peer`, or counts the drop and stages the buffer back.
-    @inline(__always)
-    private mutating func deliver(
-        _ id: Int,
-        _ packet: PacketBuffer,
-        _ verdict: ReceiveVerdict,
-        from peer: IPv4Address,
-        bytes: Int
-    ) {
+        let (verdict, peer) = received.sender.admit(&packet, forwarder, table: table, ipv6Table: ipv6Table)
         switch verdict {
         case .deliver:
-            counters.countReceived(from: peer, bytes: bytes)
+            counters.countReceived(from: peer, bytes: received.length)
             writeToTUN(id, packet)
         case .drop(let reason):
             counters.countDrop(reason)
             stage(id)
         }
-    }
-
-    /// Socket buffer `id`'s datagram as a weft_recvmsg_parse told it (its result, the payload's
-    /// offset from the provided address and its length), counted; nil when it is malformed or
-    /// does not fit the buffer (counted, the buffer staged back).
-    @inline(__always)
-    private mutating func receivedPacket(_ id: Int, parsed: Int32, offset: Int32, length: UInt32) -> PacketBuffer? {
-        counters.count(.wireReceivedPackets)
-        counters.count(.wireReceivedBytes, by: UInt64(length))
-        let headroom = UringBufferLayout.headroom - UringBufferLayout.receivePrefix + Int(offset)
-        guard parsed == 0, headroom + Int(length) <= buffers.packetCapacity(id) else {
-            // MSG_TRUNC: the datagram was larger than any packet we could forward.
-            counters.countDrop(parsed < 0 ? .truncated : .oversize)
-            stage(id)
-            return nil
-        }
-        return PacketBuffer(
-            base: buffers.base(id),
-            headroom: headroom,
-            length: Int(length),
-            capacity: buffers.packetCapacity(id)
-        )
-    }
-
-    /// A datagram on the IPv6 underlay's socket: into the socket group like the IPv4 socket's,
-    /// its name a sockaddr_in6 (see `UringBuffers`).
-    private mutating func ipv6ReceiveCompleted(_ completion: io_uring_cqe, ipv6Table: IPv6RouteTable?) {
-        if completion.flags & weft_cqe_more == 0 { ipv6Receive.ended(completion.res, counters: counters) }
-        guard let id = takeBuffer(completion, tun: false) else { return }
-        guard completion.res >= 0, let ipv6Table else { return stage(id) }
-        ipv6Receive.failures = 0
-        var payloadOffset: Int32 = 0
-        var payloadLength: UInt32 = 0
-        var address: (UInt64, UInt64) = (0, 0)
-        let parsed = withUnsafeMutableBytes(of: &address) {
-            weft_recvmsg_parse6(
-                buffers.providedAddress(id),
-                completion.res,
-                buffers.ipv6ReceiveMessage,
-                &payloadOffset,
-                &payloadLength,
-                $0.baseAddress
-            )
-        }
-        guard var packet = receivedPacket(id, parsed: parsed, offset: payloadOffset, length: payloadLength) else {
-            return
-        }
-        let sender = withUnsafeBytes(of: &address) { IPv6Address(loadingFrom: $0.baseAddress!) }
-        var peer = IPv4Address(0)
-        let verdict = forwarder.ipv6UnderlayFromWire(&packet, sender: sender, table: ipv6Table, peer: &peer)
-        deliver(id, packet, verdict, from: peer, bytes: Int(payloadLength))
     }
 
     // MARK: Sending
@@ -393,8 +333,33 @@ struct UringLoop: ~Copyable {
         peer.pointee.sin_family = sa_family_t(AF_INET)
         peer.pointee.sin_port = nextHop.port.bigEndian
         peer.pointee.sin_addr.s_addr = nextHop.publicIP.networkOrder
-        buffers.messages[id].msg_name = UnsafeMutableRawPointer(peer)
+        namesIPv4Peer(id)
+    }
+
+    /// Buffer `id`'s message names its sockaddr_in in `peers` again (the IPv6 underlay's sends
+    /// point it elsewhere).
+    @inline(__always)
+    func namesIPv4Peer(_ id: Int) {
+        buffers.messages[id].msg_name = UnsafeMutableRawPointer(buffers.peers + id)
         buffers.messages[id].msg_namelen = socklen_t(MemoryLayout<sockaddr_in>.size)
+    }
+
+    /// Buffer `id`'s sends go over the IPv6 underlay (its message names a sockaddr_in6): no path
+    /// MTU is learned for it, so an EMSGSIZE is a send error only.
+    @inline(__always)
+    func sendsOverIPv6(_ id: Int) -> Bool {
+        buffers.messages[id].msg_namelen == socklen_t(MemoryLayout<sockaddr_in6>.size)
+    }
+
+    /// Buffer `id`'s sends go over the IPv6 underlay to `hop`: its message names the sockaddr_in6,
+    /// and `peers` keeps the peer's IPv4 PublicIP for its counters.
+    @inline(__always)
+    func address(_ id: Int, to hop: IPv6Hop) {
+        let name = buffers.ipv6Peers + id
+        IPv6Names.set(name, hop)
+        buffers.peers[id].sin_addr.s_addr = hop.peer.networkOrder
+        buffers.messages[id].msg_name = UnsafeMutableRawPointer(name)
+        buffers.messages[id].msg_namelen = socklen_t(MemoryLayout<sockaddr_in6>.size)
     }
 
     /// Sends buffer `id`'s packet over the IPv6 underlay from the IPv6 socket (its bound port:
@@ -403,11 +368,7 @@ struct UringLoop: ~Copyable {
     /// the forwarder, not learned: an EMSGSIZE is counted as a send error only.
     @inline(__always)
     mutating func send(_ id: Int, _ packet: PacketBuffer, to hop: IPv6Hop) {
-        let name = buffers.ipv6Peers + id
-        IPv6Names.set(name, hop)
-        buffers.peers[id].sin_addr.s_addr = hop.peer.networkOrder
-        buffers.messages[id].msg_name = UnsafeMutableRawPointer(name)
-        buffers.messages[id].msg_namelen = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        address(id, to: hop)
         buffers.vectors[id] = iovec(iov_base: packet.start, iov_len: packet.length)
         submitSend(id, from: ipv6Socket)
     }
@@ -427,8 +388,7 @@ struct UringLoop: ~Copyable {
         inFlight -= 1
         // -ENETUNREACH, -EAGAIN…: the packet is lost, the worker goes on; -EMSGSIZE is resent to fit.
         countSend(id, result: result)
-        let overIPv6 = buffers.messages[id].msg_namelen == socklen_t(MemoryLayout<sockaddr_in6>.size)
-        if result == -EMSGSIZE && !overIPv6 { resendToFit(id) }
+        if result == -EMSGSIZE && !sendsOverIPv6(id) { resendToFit(id) }
         release(id)
     }
 

@@ -28,32 +28,8 @@ struct DataplaneIPv6UnderlayCommandTests {
     @Test(arguments: engines)
     func containersPing6OverTheIPv6UnderlayWithAFlannelV6Device(engine: String) throws {
         try TwoHostBed.with { bed in
-            try bed.enableIPv6()
-            try bed.useVXLANMTU()
-            for (namespace, address) in [
-                (bed.hostA, Self.publicIPv6A), (bed.hostB, Self.publicIPv6B), (bed.stranger, Self.publicIPv6Stranger),
-            ] {
-                try TwoHostBed.sysctl(
-                    namespace,
-                    "net.ipv6.conf.all.disable_ipv6=0",
-                    "net.ipv6.conf.ul0.disable_ipv6=0",
-                    "net.ipv6.conf.ul0.accept_dad=0"
-                )
-                try TwoHostBed.mustRun(namespace, ["ip", "-6", "addr", "add", "\(address)/64", "dev", "ul0", "nodad"])
-            }
-            try Self.makeFlannelV6(in: bed.hostB)
-
-            let processA = try NamespaceProcess(
-                bed.hostA,
-                [
-                    weftExecutable!, "dataplane", "--engine", engine, "--backend", "vxlan", "--vni", "1",
-                    "--vtep-mac", "\(TwoHostBed.macA)", "--network", "10.244.0.0/16", "--subnet", "10.244.1.0/24",
-                    "--public-ip", "198.18.0.1", "--peer", "10.244.2.0/24=198.18.0.2,\(TwoHostBed.macB)",
-                    "--ipv6-network", "fc00::/48", "--ipv6-subnet", "fc00:0:0:1::/64",
-                    "--public-ipv6", "\(Self.publicIPv6A)", "--ipv6-vtep-mac", "\(Self.macA6)",
-                    "--ipv6-peer", "fc00:0:0:2::/64=198.18.0.2,[\(Self.publicIPv6B)],\(Self.macB6)",
-                ]
-            )
+            try Self.prepare(bed)
+            let processA = try Self.startDataplane(on: bed, engine: engine)
             defer { processA.stop() }
             #expect(processA.readLine(milliseconds: 20_000) == "ready engine=\(engine) workers=1")
 
@@ -95,6 +71,93 @@ struct DataplaneIPv6UnderlayCommandTests {
             #expect(drops["unknown_sender"] == 1, "\(drops)")
             #expect(drops["spoofed_source"] == 0 && drops["not_our_mac"] == 0, "\(drops)")
         }
+    }
+
+    /// With offloads, TCP crosses the IPv6 underlay both ways: host A's super-packets leave cut to
+    /// the underlay's MTU − 70 in UDP_SEGMENT sends. To a kernel flannel-v6.1, whose datagrams come
+    /// back one by one; to a second engine with offloads, whose UDP_SEGMENT sends reach A's IPv6
+    /// socket coalesced by UDP_GRO and go to the TUN as super-packets again.
+    @Test(
+        .enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")"),
+        arguments: ["kernel", "engine"]
+    )
+    func tcpCrossesTheIPv6UnderlayWithOffloads(peer: String) throws {
+        try TwoHostBed.with { bed in
+            try Self.prepare(bed, flannelV6OnB: peer == "kernel")
+            // The kernel device leaves the inner checksum to the NIC; over veth nothing finishes it
+            // unless the veths do (which also keeps GSO sends from crossing them whole).
+            if peer == "kernel" { try bed.finishChecksumsOnTheUnderlay() }
+            let processA = try Self.startDataplane(on: bed, engine: "uring", extra: ["--offloads"])
+            defer { processA.stop() }
+            #expect(processA.readLine(milliseconds: 20_000) == "ready engine=uring workers=1")
+            let processB =
+                peer == "engine"
+                ? try Self.startDataplane(on: bed, hostA: false, engine: "uring", extra: ["--offloads"]) : nil
+            defer { processB?.stop() }
+            if let processB { #expect(processB.readLine(milliseconds: 20_000) == "ready engine=uring workers=1") }
+            let there = try iperf3(from: bed.containerA, to: bed.containerB, address: TwoHostBed.ipv6ContainerB)
+            let back = try iperf3(from: bed.containerB, to: bed.containerA, address: TwoHostBed.ipv6ContainerA)
+            #expect(there > 0 && back > 0)
+            print(
+                "TCP over the IPv6 underlay with offloads, peer \(peer): A→B \(there / 1e9) Gbit/s, B→A \(back / 1e9) Gbit/s"
+            )
+            let report = try processA.stopAndReport()
+            let traffic = try #require(report["traffic"] as? [String: Int], "\(report)")
+            // Super-packets in from the TUN; from an engine, UDP_GRO receives written as super-packets.
+            #expect((traffic["tun_read_bytes"] ?? 0) > (traffic["tun_read_packets"] ?? 0) * 1500, "\(traffic)")
+            if peer == "engine" {
+                #expect((traffic["coalesced_segments"] ?? 0) > 0, "\(traffic)")
+                #expect((traffic["tun_written_packets"] ?? 0) < (traffic["wire_received_packets"] ?? 0), "\(traffic)")
+            }
+            #expect(traffic["send_errors"] == 0, "\(traffic)")
+            let drops = try #require(report["drops"] as? [String: Int])
+            #expect(drops["unknown_sender"] == 0 && drops["spoofed_source"] == 0, "\(drops)")
+            #expect(drops["oversize"] == 0 && drops["exceeds_path_mtu"] == 0, "\(drops)")
+            let counted = try #require((report["peers"] as? [String: [String: Int]])?["198.18.0.2"], "\(report)")
+            #expect((counted["sent_packets"] ?? 0) > 1000 && (counted["received_packets"] ?? 0) > 1000, "\(counted)")
+        }
+    }
+
+    /// The hosts' IPv6 underlay (2001:db8::1, ::2, the stranger ::3 on ul0), IPv6 in the
+    /// containers, and host B's flannel-v6.1 unless B runs an engine.
+    static func prepare(_ bed: TwoHostBed, flannelV6OnB: Bool = true) throws {
+        try bed.enableIPv6()
+        try bed.useVXLANMTU()
+        for (namespace, address) in [
+            (bed.hostA, publicIPv6A), (bed.hostB, publicIPv6B), (bed.stranger, publicIPv6Stranger),
+        ] {
+            try TwoHostBed.sysctl(
+                namespace,
+                "net.ipv6.conf.all.disable_ipv6=0",
+                "net.ipv6.conf.ul0.disable_ipv6=0",
+                "net.ipv6.conf.ul0.accept_dad=0"
+            )
+            try TwoHostBed.mustRun(namespace, ["ip", "-6", "addr", "add", "\(address)/64", "dev", "ul0", "nodad"])
+        }
+        if flannelV6OnB { try makeFlannelV6(in: bed.hostB) }
+    }
+
+    /// `weft dataplane` on host A (or B), with the other host's IPv6 subnet behind its PublicIPv6.
+    static func startDataplane(
+        on bed: TwoHostBed,
+        hostA: Bool = true,
+        engine: String,
+        extra: [String] = []
+    ) throws -> NamespaceProcess {
+        let (n, other) = hostA ? (1, 2) : (2, 1)
+        let (mac, otherMAC) = hostA ? (TwoHostBed.macA, TwoHostBed.macB) : (TwoHostBed.macB, TwoHostBed.macA)
+        let (mac6, otherMAC6) = hostA ? (macA6, macB6) : (macB6, macA6)
+        return try NamespaceProcess(
+            hostA ? bed.hostA : bed.hostB,
+            [
+                weftExecutable!, "dataplane", "--engine", engine, "--backend", "vxlan", "--vni", "1",
+                "--vtep-mac", "\(mac)", "--network", "10.244.0.0/16", "--subnet", "10.244.\(n).0/24",
+                "--public-ip", "198.18.0.\(n)", "--peer", "10.244.\(other).0/24=198.18.0.\(other),\(otherMAC)",
+                "--ipv6-network", "fc00::/48", "--ipv6-subnet", "fc00:0:0:\(n)::/64",
+                "--public-ipv6", "2001:db8::\(n)", "--ipv6-vtep-mac", "\(mac6)",
+                "--ipv6-peer", "fc00:0:0:\(other)::/64=198.18.0.\(other),[2001:db8::\(other)],\(otherMAC6)",
+            ] + extra
+        )
     }
 
     /// flanneld's flannel-v6.1 for B's lease fc00:0:0:2::/64 with A (fc00:0:0:1::/64 at 2001:db8::1) as peer.

@@ -195,18 +195,19 @@ struct VXLANFrame: CustomStringConvertible {
 /// `iperf3 -c` from `client` to `server` (a container address) for `seconds`, `streams` flows: the
 /// bits per second the receiver counted. The server is started and stopped here. The client is
 /// killed 20 s after its time is up (a stalled path can keep it waiting for ever), which fails.
-func iperf3(
+func iperf3<Address: IPAddress>(
     from client: TestNamespace,
     to server: TestNamespace,
-    address: IPv4Address,
+    address: Address,
     seconds: Int = 2,
     streams: Int = 1,
     bitsPerSecondPerStream: String? = nil
 ) throws -> Double {
     let serverProcess = try server.start(["iperf3", "-s", "-1", "-B", "\(address)"])
     defer { end(serverProcess) }
+    let socket = Address.Value.bitWidth == 128 ? "[\(address)]:5201" : "\(address):5201"
     let listening = waitFor(.seconds(10), interval: .milliseconds(20)) {
-        ((try? TwoHostBed.execute(server, ["ss", "-Hltn", "src", "\(address):5201"]))?.1 ?? "").contains(":5201")
+        ((try? TwoHostBed.execute(server, ["ss", "-Hltn", "src", socket]))?.1 ?? "").contains(":5201")
     }
     guard listening != nil else { throw TestFailure("iperf3 -s on \(address) did not listen") }
     // SIGKILL: children inherit the test runner's blocked SIGTERM.

@@ -63,12 +63,6 @@ final class Dataplane: Sendable {
         // IPv6 address (as IPv4 binds its own), flannel-v6's MAC as the lease publishes it.
         let ipv6Underlay = config.backend.kind == .vxlan && lease.ipv6Subnet != nil
         let publicIPv6 = ipv6Underlay ? context.interface.ipv6Address : nil
-        let offloads = options.offloads && options.engine != .mmsg
-        if offloads && publicIPv6 != nil {
-            logger.info(
-                "offloads off: the engine does not yet cut super-packets for vxlan's IPv6 underlay (dual-stack network); packets move one by one"
-            )
-        }
         let engine = Engine(
             configuration: EngineConfiguration(
                 tunName: tunName,
@@ -88,7 +82,7 @@ final class Dataplane: Sendable {
                     ? config.backend.underlayMTU ?? context.interface.mtu : context.interface.mtu,
                 // Both backends segment and coalesce on io_uring; with --engine auto the engine
                 // turns offloads off itself (one line) when it falls back to recvmmsg/sendmmsg.
-                offloads: offloads && publicIPv6 == nil,
+                offloads: options.offloads && options.engine != .mmsg,
                 busyPoll: options.busyPoll,
                 // A dual-stack lease: inner IPv6 over the IPv4 underlay (udp) or the IPv6 one (vxlan).
                 ipv6Network: lease.ipv6Subnet == nil ? nil : config.ipv6?.network,

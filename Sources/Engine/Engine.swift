@@ -43,23 +43,36 @@ public final class Engine: @unchecked Sendable {
         var ipv6Sockets: [OwnedSocket] = []
         /// Per worker, the IP_PMTUDISC_OMIT socket of `PathMTUs`.
         var pathSockets: [OwnedSocket] = []
-        /// vxlan: each worker's source-port sockets, and their fds in one block the workers read.
+        /// vxlan: each worker's source-port sockets, the IPv4 ones and then (with the IPv6
+        /// underlay) the IPv6 ones from `ipv6SourceStart` on, and their fds in one block the
+        /// workers read.
         var sourceSockets: [OwnedSocket] = []
         let sourceFDs: UnsafeMutableBufferPointer<Int32>
+        let ipv6SourceStart: Int
         var threads: [pthread_t] = []
 
-        init(kind: EngineKind, tun: consuming TUNDevice, sockets: [OwnedSocket], sourceSockets: [OwnedSocket]) {
+        init(
+            kind: EngineKind,
+            tun: consuming TUNDevice,
+            sockets: [OwnedSocket],
+            sourceSockets: [OwnedSocket],
+            ipv6SourceSockets: [OwnedSocket]
+        ) {
             self.kind = kind
             self.tun = .some(tun)
             self.sockets = sockets
-            self.sourceSockets = sourceSockets
-            sourceFDs = .allocate(capacity: sourceSockets.count)
-            _ = sourceFDs.initialize(from: sourceSockets.map { $0.socket.fd })
+            self.sourceSockets = sourceSockets + ipv6SourceSockets
+            ipv6SourceStart = sourceSockets.count
+            sourceFDs = .allocate(capacity: self.sourceSockets.count)
+            _ = sourceFDs.initialize(from: self.sourceSockets.map { $0.socket.fd })
         }
 
-        /// Worker `index`'s slice of the source-port sockets.
-        func sourcePorts(worker index: Int, perWorker: Int) -> SourcePorts {
-            SourcePorts(sockets: UnsafeBufferPointer(rebasing: sourceFDs[index * perWorker..<(index + 1) * perWorker]))
+        /// Worker `index`'s slice of the source-port sockets of the IPv4 or the IPv6 underlay
+        /// (none without the IPv6 underlay).
+        func sourcePorts(worker index: Int, perWorker: Int, ipv6: Bool = false) -> SourcePorts {
+            let start = (ipv6 ? ipv6SourceStart : 0) + index * perWorker
+            guard start + perWorker <= sourceFDs.count else { return .none }
+            return SourcePorts(sockets: UnsafeBufferPointer(rebasing: sourceFDs[start..<start + perWorker]))
         }
 
         /// Only once no worker runs.
@@ -227,10 +240,22 @@ public final class Engine: @unchecked Sendable {
                 let socket = try UDPSocket.sendOnly(address: configuration.publicIP, pathMTUDiscovery: weft_pmtu_do)
                 sourceSockets.append(OwnedSocket(socket))
             }
+            var ipv6SourceSockets: [OwnedSocket] = []
+            if let publicIPv6 = configuration.publicIPv6, !ipv6Sockets.isEmpty {
+                for _ in 0..<(configuration.workers * perWorker) {
+                    ipv6SourceSockets.append(OwnedSocket(try UDPSocket.sendOnly(ipv6: publicIPv6)))
+                }
+            }
             let queues = tun.queues
             // A TUN that takes USO takes the UDP super-packets the coalescer makes (GSO_UDP_L4).
             let coalescesUDP = tun.offloads.contains(.uso4)
-            let running = Running(kind: kind, tun: tun, sockets: sockets, sourceSockets: sourceSockets)
+            let running = Running(
+                kind: kind,
+                tun: tun,
+                sockets: sockets,
+                sourceSockets: sourceSockets,
+                ipv6SourceSockets: ipv6SourceSockets
+            )
             running.pathSockets = pathSockets
             running.ipv6Sockets = ipv6Sockets
             self.running = running
@@ -259,6 +284,7 @@ public final class Engine: @unchecked Sendable {
                     mtu: configuration.tunMTU,
                     stop: stopSignal,
                     sourcePorts: running.sourcePorts(worker: index, perWorker: perWorker),
+                    ipv6SourcePorts: running.sourcePorts(worker: index, perWorker: perWorker, ipv6: true),
                     offloads: offloads,
                     segmentation: segmentation[index],
                     coalescesUDP: coalescesUDP,

@@ -125,6 +125,12 @@ struct MmsgBuffers: ~Copyable {
         sendPeers[index] = publicIP
     }
 
+    /// Send number `index` goes over the IPv6 underlay (its message names a sockaddr_in6).
+    @inline(__always)
+    func sendsOverIPv6(_ index: Int) -> Bool {
+        sendMessages[index].msg_hdr.msg_namelen == socklen_t(MemoryLayout<sockaddr_in6>.size)
+    }
+
     /// Queues `packet` as send number `index`, over the IPv6 underlay to `hop` from `socket`.
     @inline(__always)
     func stageSend(_ index: Int, _ packet: PacketBuffer, to hop: IPv6Hop, socket: Int32) {

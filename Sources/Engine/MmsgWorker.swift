@@ -24,6 +24,7 @@ public struct MmsgWorker: ~Copyable {
     let forwarder: Forwarder
     let counters: WorkerCounters
     let sourcePorts: SourcePorts
+    let ipv6SourcePorts: SourcePorts
     var paths: PathMTUs
 
     public static func run(_ setup: consuming WorkerSetup) throws(EngineError) {
@@ -48,6 +49,7 @@ public struct MmsgWorker: ~Copyable {
             forwarder: forwarder,
             counters: counters,
             sourcePorts: setup.sourcePorts,
+            ipv6SourcePorts: setup.ipv6SourcePorts,
             paths: setup.pathMTUs
         )
 
@@ -117,9 +119,9 @@ public struct MmsgWorker: ~Copyable {
                 buffers.stageSend(staged, packet, publicIP: nextHop.publicIP.value, port: nextHop.port, socket: from)
                 staged += 1
             case .sendIPv6(let hop):
-                // From the bound port: the source-port pool is IPv4. The path is the interface's
-                // MTU − 70 (what the forwarder holds inner IPv6 to), not learned.
-                buffers.stageSend(staged, packet, to: hop, socket: ipv6Socket)
+                // The path is the interface's MTU − 70 (what the forwarder holds inner IPv6 to), not learned.
+                let from = ipv6SourcePorts.socket(for: packet, forwarder: forwarder, bound: ipv6Socket)
+                buffers.stageSend(staged, packet, to: hop, socket: from)
                 staged += 1
             case .replyToTUN(let reason):
                 counters.countDrop(reason)
@@ -140,7 +142,7 @@ public struct MmsgWorker: ~Copyable {
             // The kernel stops at the first failing message and reports it only when it is the first.
             guard result > 0 else {
                 counters.count(.sendErrors)
-                if result == -Int(EMSGSIZE) && from != ipv6Socket {
+                if result == -Int(EMSGSIZE) && !buffers.sendsOverIPv6(sent) {
                     resendToFit(sent)
                 }
                 sent += 1

@@ -37,14 +37,15 @@ public struct UDPSocket: ~Copyable {
         ipv6 address: IPv6Address,
         port: UInt16,
         reusePort: Bool = true,
-        bufferBytes: Int = UDPSocket.defaultBufferBytes
+        bufferBytes: Int = UDPSocket.defaultBufferBytes,
+        receiveBufferBytes: Int? = nil
     ) throws(EngineError) {
         try self.init(
             opening: weft_udp6_socket(),
             family: "AF_INET6",
             name: "[\(address)]:\(port)",
             reusePort: reusePort,
-            receiveBytes: bufferBytes,
+            receiveBytes: receiveBufferBytes ?? bufferBytes,
             sendBytes: bufferBytes
         ) { fd in
             var bytes: (UInt64, UInt64) = (0, 0)
@@ -103,6 +104,11 @@ public struct UDPSocket: ~Copyable {
         let socket = try UDPSocket(address: address, port: 0, reusePort: false, receiveBufferBytes: 4096)
         try socket.setPathMTUDiscovery(mode)
         return socket
+    }
+
+    /// `sendOnly` on the IPv6 underlay, at the kernel's IPv6 path MTU default.
+    public static func sendOnly(ipv6 address: IPv6Address) throws(EngineError) -> UDPSocket {
+        try UDPSocket(ipv6: address, port: 0, reusePort: false, receiveBufferBytes: 4096)
     }
 
     deinit { close(fd) }

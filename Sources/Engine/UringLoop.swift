@@ -31,6 +31,7 @@ struct UringLoop: ~Copyable {
     /// The IPv6 underlay's socket, or -1.
     let ipv6Socket: Int32
     let sourcePorts: SourcePorts
+    let ipv6SourcePorts: SourcePorts
     let forwarder: Forwarder
     let counters: WorkerCounters
     let completionBatch: Int
@@ -74,6 +75,7 @@ struct UringLoop: ~Copyable {
         socket = setup.socket
         ipv6Socket = setup.ipv6Socket
         sourcePorts = setup.sourcePorts
+        ipv6SourcePorts = setup.ipv6SourcePorts
         forwarder = setup.forwarder
         counters = setup.counters
         self.completionBatch = completionBatch
@@ -362,15 +364,14 @@ struct UringLoop: ~Copyable {
         buffers.messages[id].msg_namelen = socklen_t(MemoryLayout<sockaddr_in6>.size)
     }
 
-    /// Sends buffer `id`'s packet over the IPv6 underlay from the IPv6 socket (its bound port:
-    /// the source-port pool is IPv4). Its message names the sockaddr_in6; `peers` keeps the
-    /// peer's IPv4 PublicIP for its counters. The path is held to the interface's MTU − 70 by
-    /// the forwarder, not learned: an EMSGSIZE is counted as a send error only.
+    /// Sends buffer `id`'s packet over the IPv6 underlay, from the IPv6 source-port socket of its
+    /// flow. The path is held to the interface's MTU − 70 by the forwarder, not learned: an
+    /// EMSGSIZE is counted as a send error only.
     @inline(__always)
     mutating func send(_ id: Int, _ packet: PacketBuffer, to hop: IPv6Hop) {
         address(id, to: hop)
         buffers.vectors[id] = iovec(iov_base: packet.start, iov_len: packet.length)
-        submitSend(id, from: ipv6Socket)
+        submitSend(id, from: ipv6SourcePorts.socket(for: packet, forwarder: forwarder, bound: ipv6Socket))
     }
 
     /// One of `id`'s writes; with offloads the packet must already start with its virtio-net header.

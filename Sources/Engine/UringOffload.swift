@@ -148,7 +148,8 @@ extension UringLoop {
             (output + layout.headerOffset(ofSegment: index)).copyMemory(from: packet.start, byteCount: gap)
         }
         address(id, to: hop)
-        submitSegmentSends(id, layout, headers: output, payload: inner, from: ipv6Socket)
+        let sender = ipv6SourcePorts.socket(for: packet, forwarder: forwarder, bound: ipv6Socket)
+        submitSegmentSends(id, layout, headers: output, payload: inner, from: sender)
     }
 
     /// Writes the headers of `inner`'s segments, each cut to `innerMTU`, into buffer `id`'s header

@@ -35,6 +35,8 @@ public struct WorkerSetup: ~Copyable {
     public let ipv6Socket: Int32
     /// vxlan: the sockets sends leave from, by inner flow (empty: from `socket`).
     public let sourcePorts: SourcePorts
+    /// The same on the IPv6 underlay (empty: from `ipv6Socket`).
+    public let ipv6SourcePorts: SourcePorts
     public let forwarder: Forwarder
     /// Created on the worker's own thread (`publisher.makeReader()` must run there).
     public let publisher: RouteTablePublisher
@@ -71,6 +73,7 @@ public struct WorkerSetup: ~Copyable {
         mtu: Int,
         stop: StopSignal,
         sourcePorts: SourcePorts = .none,
+        ipv6SourcePorts: SourcePorts = .none,
         offloads: Bool = false,
         segmentation: Bool = false,
         coalescesUDP: Bool = false,
@@ -91,6 +94,7 @@ public struct WorkerSetup: ~Copyable {
             mtu: mtu,
             stop: stop,
             sourcePorts: sourcePorts,
+            ipv6SourcePorts: ipv6SourcePorts,
             offloads: offloads,
             segmentation: segmentation,
             coalescesUDP: coalescesUDP,
@@ -113,6 +117,7 @@ public struct WorkerSetup: ~Copyable {
         mtu: Int,
         stop: StopSignal,
         sourcePorts: SourcePorts,
+        ipv6SourcePorts: SourcePorts,
         offloads: Bool,
         segmentation: Bool,
         coalescesUDP: Bool,
@@ -126,6 +131,7 @@ public struct WorkerSetup: ~Copyable {
         self.socket = socket
         self.ipv6Socket = ipv6Socket
         self.sourcePorts = sourcePorts
+        self.ipv6SourcePorts = ipv6SourcePorts
         self.forwarder = forwarder
         self.publisher = publisher
         self.ipv6Publisher = ipv6Publisher

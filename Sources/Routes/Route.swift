@@ -66,12 +66,13 @@ extension NextHop {
 /// `flannel-v6.<VNI>` device: the lease's PublicIPv6 (`::` when it has none) and BackendV6Data's
 /// VtepMAC.
 ///
-/// Trivial (no references), 80 bytes.
+/// Trivial (no references), 64 bytes: one cache line, with the fields in this order (the subnet's
+/// 8-byte length leaves room for the next hop and the MAC before the 16-aligned address).
 public struct IPv6Route: Hashable, Sendable {
     public var subnet: IPv6Prefix
-    public var publicIPv6: IPv6Address
     public var nextHop: NextHop
     public var vtepMAC: MACAddress
+    public var publicIPv6: IPv6Address
 
     @inlinable
     public init(

@@ -95,8 +95,36 @@ struct DataplaneIPv6UnderlayCommandTests {
                 ? try Self.startDataplane(on: bed, hostA: false, engine: "uring", extra: ["--offloads"]) : nil
             defer { processB?.stop() }
             if let processB { #expect(processB.readLine(milliseconds: 20_000) == "ready engine=uring workers=1") }
+            // Captured at a modest rate (tshark reads the whole file), then measured at full speed.
+            let capture = try UnderlayCapture(bed.hostA, device: "ul0")
+            _ = try iperf3(
+                from: bed.containerA,
+                to: bed.containerB,
+                address: TwoHostBed.ipv6ContainerB,
+                seconds: 1,
+                streams: 2,
+                bitsPerSecondPerStream: "20M"
+            )
+            let frames = try capture.finish()
             let there = try iperf3(from: bed.containerA, to: bed.containerB, address: TwoHostBed.ipv6ContainerB)
             let back = try iperf3(from: bed.containerB, to: bed.containerA, address: TwoHostBed.ipv6ContainerA)
+            // What A sent: outer IPv6 to B's PublicIPv6 (with a good outer checksum where the veths
+            // compute it: to the kernel peer), and each inner TCP flow from one source port of the
+            // pool (not the bound 8472), as the kernel device spreads them.
+            let fromA = frames.filter { $0.outerIPv6Source == "\(Self.publicIPv6A)" }
+            #expect(fromA.count > 100, "\(frames.count) frames, \(fromA.count) from A: \(frames.prefix(3))")
+            #expect(fromA.allSatisfy { $0.outerIPv6Destination == "\(Self.publicIPv6B)" && $0.destinationPort == 8472 })
+            if peer == "kernel" {
+                #expect(fromA.allSatisfy { $0.checksumStatus == 1 }, "\(fromA.first { $0.checksumStatus != 1 } as Any)")
+            }
+            var portsByFlow: [String: Set<Int>] = [:]
+            for frame in fromA {
+                if let flow = frame.innerIPv6Flow, let port = frame.sourcePort {
+                    portsByFlow[flow, default: []].insert(port)
+                }
+            }
+            #expect(portsByFlow.count >= 2 && portsByFlow.values.allSatisfy { $0.count == 1 }, "\(portsByFlow)")
+            #expect(!portsByFlow.values.contains([8472]), "\(portsByFlow)")
             #expect(there > 0 && back > 0)
             print(
                 "TCP over the IPv6 underlay with offloads, peer \(peer): A→B \(there / 1e9) Gbit/s, B→A \(back / 1e9) Gbit/s"

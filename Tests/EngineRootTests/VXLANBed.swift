@@ -133,7 +133,7 @@ final class UnderlayCapture {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let fields = [
             "ip.src", "ip.dst", "udp.srcport", "udp.dstport", "udp.checksum", "udp.checksum.status", "vxlan.vni",
-            "vxlan.flags", "eth.src", "eth.dst", "tcp.srcport", "tcp.dstport", "ip.proto",
+            "vxlan.flags", "eth.src", "eth.dst", "tcp.srcport", "tcp.dstport", "ip.proto", "ipv6.src", "ipv6.dst",
         ]
         let tshark = Process()
         tshark.executableURL = URL(fileURLWithPath: "/usr/bin/tshark")
@@ -168,6 +168,15 @@ struct VXLANFrame: CustomStringConvertible {
     let values: [String: [String]]
 
     var outerSource: String? { values["ip.src"]?.first }
+    /// Over the IPv6 underlay (no IPv4 header at all): the outer and inner IPv6 addresses.
+    var outerIPv6Source: String? { values["ip.src"]?.isEmpty != false ? values["ipv6.src"]?.first : nil }
+    var outerIPv6Destination: String? { values["ip.src"]?.isEmpty != false ? values["ipv6.dst"]?.first : nil }
+    var innerIPv6Flow: String? {
+        guard let addresses = values["ipv6.src"], addresses.count >= 2, let destinations = values["ipv6.dst"],
+            let source = values["tcp.srcport"]?.first, let destination = values["tcp.dstport"]?.first
+        else { return nil }
+        return "[\(addresses[1])]:\(source)>[\(destinations.last ?? "?")]:\(destination)"
+    }
     var innerSource: String? { values["ip.src"]?.last }
     var innerDestination: String? { values["ip.dst"]?.last }
     var sourcePort: Int? { values["udp.srcport"]?.first.flatMap { Int($0) } }

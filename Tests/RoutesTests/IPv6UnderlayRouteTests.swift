@@ -63,6 +63,12 @@ import Testing
         #expect(!table.isPeer(publicIP: IPv6Address(UInt128(Self.hopA.publicIP.value))))
     }
 
+    @Test func anIPv6RouteIsOneTrivialCacheLine() {
+        #expect(MemoryLayout<IPv6Route>.stride == 64)
+        #expect(_isPOD(IPv6Route.self))
+        #expect(MemoryLayout<IPv6Hop>.stride == 32)
+    }
+
     @Test func udpLeasesStayOnTheIPv4UnderlayWhateverTheyPublish() {
         let udp = NextHop(publicIP: IPv4Address(198, 18, 0, 1), port: 8285, backend: .udp)
         let route = IPv6Peer(

@@ -50,8 +50,9 @@ struct UringLoop: ~Copyable {
     let offloads: Bool
     /// UDP_SEGMENT sends are taken on this socket; false sends each segment on its own.
     var segmentation: Bool
-    /// A send just turned `segmentation` off (EIO); `run` says so once, between batches.
-    var segmentationFellBack = false
+    /// A send just turned `segmentation` off, with this errno (EIO, or over the IPv6 underlay
+    /// EINVAL or EMSGSIZE); `run` says so once, between batches. 0: none.
+    var segmentationFellBack: Int32 = 0
     var coalescer: Coalescer
     /// Small packets waiting to leave in one send (UringSendBatch.swift).
     var batch = OpenBatch()
@@ -141,12 +142,14 @@ struct UringLoop: ~Copyable {
                 complete(completions[index].unsafelyUnwrapped.pointee, table: table, ipv6Table: ipv6Table)
             }
             sendBatch()
-            if segmentationFellBack {
-                segmentationFellBack = false
-                log(
-                    "a UDP_SEGMENT send failed with EIO (the route cannot take UDP GSO: IPsec on the underlay, or, on "
-                        + "older kernels, a device without tx checksumming): sending one datagram per segment from now on"
-                )
+            if segmentationFellBack != 0 {
+                let cause =
+                    segmentationFellBack == EIO
+                    ? "EIO (the route cannot take UDP GSO: IPsec on the underlay, or, on older kernels, a device without tx checksumming)"
+                    : "\(segmentationFellBack == EINVAL ? "EINVAL" : "EMSGSIZE") over the IPv6 underlay (its path MTU is below the interface's, "
+                        + "and the kernel cuts no UDP GSO send to fit: each datagram alone it fragments)"
+                segmentationFellBack = 0
+                log("a UDP_SEGMENT send failed with \(cause): sending one datagram per segment from now on")
             }
             weft_cq_advance(ring, UInt32(ready))
             reader.quiescent()

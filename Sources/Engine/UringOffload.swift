@@ -247,13 +247,17 @@ extension UringLoop {
 
     /// Counts a completed send of `datagrams` datagrams to buffer `id`'s peer; false when it failed.
     /// EIO on a send of several: the route's device cannot checksum a GSO send, so later sends go
-    /// one datagram each. This send's datagrams are lost, as any failed send's are.
+    /// one datagram each. The same over the IPv6 underlay for EINVAL or EMSGSIZE: its path MTU
+    /// fell below the datagrams (no path MTU is learned for it), and the kernel fragments a
+    /// datagram sent alone where it refuses a GSO send. This send's datagrams are lost, as any
+    /// failed send's are.
     @discardableResult
     mutating func countSegmentSend(_ result: Int32, datagrams: Int, peerOf id: Int) -> Bool {
         guard result >= 0 else {
-            if result == -EIO && datagrams > 1 && segmentation {
+            let pathTooSmall = (result == -EINVAL || result == -EMSGSIZE) && sendsOverIPv6(id)
+            if (result == -EIO || pathTooSmall) && datagrams > 1 && segmentation {
                 segmentation = false
-                segmentationFellBack = true
+                segmentationFellBack = -result
                 counters.count(.segmentationFallbacks)
             }
             counters.count(.sendErrors)

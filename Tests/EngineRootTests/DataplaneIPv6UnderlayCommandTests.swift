@@ -146,6 +146,36 @@ struct DataplaneIPv6UnderlayCommandTests {
         }
     }
 
+    /// A path to B's PublicIPv6 narrower than the interface (a route MTU of 1400 on A): the
+    /// IPv6 underlay learns no path MTU, and the kernel refuses UDP_SEGMENT sends whose datagrams
+    /// exceed the route. A falls back to one datagram per send, which the kernel fragments, and
+    /// TCP still crosses.
+    @Test(
+        .enabled(if: Engine.uringUnavailable == nil, "io_uring engine: \(Engine.uringUnavailable?.description ?? "")")
+    )
+    func aNarrowerIPv6PathFallsBackToSendsTheKernelFragments() throws {
+        try TwoHostBed.with { bed in
+            try Self.prepare(bed, flannelV6OnB: false)
+            try TwoHostBed.mustRun(
+                bed.hostA,
+                ["ip", "-6", "route", "add", "\(Self.publicIPv6B)/128", "dev", "ul0", "mtu", "1400"]
+            )
+            let processA = try Self.startDataplane(on: bed, engine: "uring", extra: ["--offloads"])
+            defer { processA.stop() }
+            let processB = try Self.startDataplane(on: bed, hostA: false, engine: "uring", extra: ["--offloads"])
+            defer { processB.stop() }
+            #expect(processA.readLine(milliseconds: 20_000) == "ready engine=uring workers=1")
+            #expect(processB.readLine(milliseconds: 20_000) == "ready engine=uring workers=1")
+            let rate = try iperf3(from: bed.containerA, to: bed.containerB, address: TwoHostBed.ipv6ContainerB)
+            #expect(rate > 0)
+            let report = try processA.stopAndReport()
+            let traffic = try #require(report["traffic"] as? [String: Int], "\(report)")
+            #expect(traffic["segmentation_fallbacks"] == 1, "\(traffic)")
+            let peer = try #require((report["peers"] as? [String: [String: Int]])?["198.18.0.2"], "\(report)")
+            #expect((peer["sent_packets"] ?? 0) > 1000, "\(peer)")
+        }
+    }
+
     /// The hosts' IPv6 underlay (2001:db8::1, ::2, the stranger ::3 on ul0), IPv6 in the
     /// containers, and host B's flannel-v6.1 unless B runs an engine.
     static func prepare(_ bed: TwoHostBed, flannelV6OnB: Bool = true) throws {

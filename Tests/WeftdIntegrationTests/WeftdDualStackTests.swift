@@ -333,6 +333,20 @@ extension WeftdBeds {
             try Self.expectStrangerDroppedOverIPv6(bed, stranger)
             Self.ping6Matrix(bed, bases, "dual-stack vxlan on the engine, after the stranger")
             for index in 1...3 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
+
+            // DirectRouting: the engines route each family's peers via their PublicIP(v6) on eth0,
+            // past the TUN, as the kernel dataplane does.
+            try bed.putConfig(
+                #"{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"vxlan","VNI":1,"DirectRouting":true}}"#
+            )
+            var direct: [Int: Started] = [:]
+            for index in 1...3 {
+                direct[index] = try bed.startWeftd(index, vxlanDataplane: index == 3 ? "kernel" : "weft")
+            }
+            #expect(try bed.waitReady([1, 2, 3], direct) == subnets, "the leases are taken again")
+            Self.expectIPv6Routes(bed, bases)
+            Self.ping6Matrix(bed, bases, "dual-stack vxlan on the engine with DirectRouting")
+            for index in 1...3 { #expect(direct[index]!.stop(SIGTERM) == 0) }
         }
 
         /// IPv6 interop with a flanneld-style node: host 2 runs no weftd but a flannel-v6.1 made with

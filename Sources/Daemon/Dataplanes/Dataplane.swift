@@ -106,12 +106,13 @@ final class Dataplane: Sendable {
         if config.backend.kind == .vxlan {
             do throws(NetlinkError) {
                 let interface = context.interface
+                let overlayIndex = try RouteNetlink.interfaceIndex(tunName)
                 let routes = try DirectRoutes(
                     enabled: config.backend.directRouting,
                     interfaceIndex: Int32(interface.index),
                     address: interface.address,
                     network: config.network,
-                    overlayIndex: try RouteNetlink.interfaceIndex(tunName),
+                    overlayIndex: overlayIndex,
                     log: HostGatewayDataplane.logHandler(logger)
                 )
                 if routes.enabled {
@@ -119,7 +120,19 @@ final class Dataplane: Sendable {
                         "vxlan: DirectRouting on: peers directly connected through \(interface.name) get a route via their PublicIP, past the engine; the rest go through \(tunName)"
                     )
                 }
-                direct = DirectRouteKeeper(routes: routes, logger: logger)
+                // With the IPv6 underlay, the IPv6 peers are split by their PublicIPv6, as flannel does.
+                var ipv6Routes: IPv6DirectRoutes?
+                if let publicIPv6, let network = config.ipv6?.network {
+                    ipv6Routes = try IPv6DirectRoutes(
+                        enabled: config.backend.directRouting,
+                        interfaceIndex: Int32(interface.index),
+                        address: publicIPv6,
+                        network: network,
+                        overlayIndex: overlayIndex,
+                        log: HostGatewayDataplane.logHandler(logger)
+                    )
+                }
+                direct = DirectRouteKeeper(routes: routes, ipv6: ipv6Routes, logger: logger)
             } catch {
                 engine.stop()
                 throw error
@@ -152,7 +165,7 @@ final class Dataplane: Sendable {
                         )
                     )
                 }
-                direct?.reconcile(publication.routes)
+                direct?.reconcile(publication.routes, ipv6: publication.ipv6Peers)
                 firstPublication.fire()
             }
         )

@@ -28,9 +28,9 @@ int weft_pipe(int ends[2]) {
     return pipe2(ends, O_CLOEXEC) < 0 ? -errno : 0;
 }
 
-int weft_recvmmsg(int fd, struct weft_mmsghdr *messages, unsigned count) {
+int weft_recvmmsg(int fd, struct weft_mmsghdr *messages, unsigned count, unsigned name_length) {
     for (unsigned index = 0; index < count; index++) {
-        messages[index].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+        messages[index].msg_hdr.msg_namelen = name_length;
     }
     int received;
     do {

@@ -95,7 +95,40 @@ static inline int weft_bind_ipv4(int fd, uint32_t address, uint16_t port) {
     return bind(fd, (struct sockaddr *)&socket_address, sizeof(socket_address)) < 0 ? -errno : 0;
 }
 
-/// The bound port, network order; or -errno.
+/// An IPv6 UDP socket that carries IPv6 only (IPV6_V6ONLY): the IPv4 underlay has its own.
+static inline int weft_udp6_socket(void) {
+    int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+/// `address`: 16 bytes, network order; `port` network order.
+static inline int weft_bind_ipv6(int fd, const void *address, uint16_t port) {
+    struct sockaddr_in6 socket_address;
+    memset(&socket_address, 0, sizeof(socket_address));
+    socket_address.sin6_family = AF_INET6;
+    memcpy(&socket_address.sin6_addr, address, 16);
+    socket_address.sin6_port = port;
+    return bind(fd, (struct sockaddr *)&socket_address, sizeof(socket_address)) < 0 ? -errno : 0;
+}
+
+static inline long weft_sendto_ipv6(int fd, const void *bytes, size_t count, const void *address, uint16_t port) {
+    struct sockaddr_in6 socket_address;
+    memset(&socket_address, 0, sizeof(socket_address));
+    socket_address.sin6_family = AF_INET6;
+    memcpy(&socket_address.sin6_addr, address, 16);
+    socket_address.sin6_port = port;
+    ssize_t sent = sendto(fd, bytes, count, 0, (struct sockaddr *)&socket_address, sizeof(socket_address));
+    return sent < 0 ? -errno : sent;
+}
+
+/// The bound port, network order; or -errno. Either family: the port sits at the same offset.
 static inline int weft_local_port(int fd) {
     struct sockaddr_in socket_address;
     socklen_t length = sizeof(socket_address);
@@ -277,6 +310,22 @@ static inline int weft_recvmsg_parse(void *buffer, int length, struct msghdr *me
         *port = name->sin_port;
     } else {
         *address = 0; *port = 0;
+    }
+    return (out->flags & MSG_TRUNC) ? 1 : 0;
+}
+
+/// `weft_recvmsg_parse` for the IPv6 socket: the sender's 16 address bytes land at `address`.
+static inline int weft_recvmsg_parse6(void *buffer, int length, struct msghdr *message, int *payload_offset, unsigned *payload_length, void *address) {
+    struct io_uring_recvmsg_out *out = io_uring_recvmsg_validate(buffer, length, message);
+    if (out == NULL) return -1;
+    unsigned char *payload = (unsigned char *)io_uring_recvmsg_payload(out, message);
+    *payload_offset = (int)(payload - (unsigned char *)buffer);
+    *payload_length = io_uring_recvmsg_payload_length(out, length, message);
+    if (out->namelen >= sizeof(struct sockaddr_in6)) {
+        struct sockaddr_in6 *name = (struct sockaddr_in6 *)io_uring_recvmsg_name(out);
+        memcpy(address, &name->sin6_addr, 16);
+    } else {
+        memset(address, 0, 16);
     }
     return (out->flags & MSG_TRUNC) ? 1 : 0;
 }

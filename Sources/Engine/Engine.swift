@@ -39,30 +39,46 @@ public final class Engine: @unchecked Sendable {
         let kind: EngineKind
         var tun: TUNDevice?
         var sockets: [OwnedSocket]
+        /// Per worker, the IPv6 underlay's socket (vxlan with PublicIPv6; else none).
+        var ipv6Sockets: [OwnedSocket] = []
         /// Per worker, the IP_PMTUDISC_OMIT socket of `PathMTUs`.
         var pathSockets: [OwnedSocket] = []
-        /// vxlan: each worker's source-port sockets, and their fds in one block the workers read.
+        /// vxlan: each worker's source-port sockets, the IPv4 ones and then (with the IPv6
+        /// underlay) the IPv6 ones from `ipv6SourceStart` on, and their fds in one block the
+        /// workers read.
         var sourceSockets: [OwnedSocket] = []
         let sourceFDs: UnsafeMutableBufferPointer<Int32>
+        let ipv6SourceStart: Int
         var threads: [pthread_t] = []
 
-        init(kind: EngineKind, tun: consuming TUNDevice, sockets: [OwnedSocket], sourceSockets: [OwnedSocket]) {
+        init(
+            kind: EngineKind,
+            tun: consuming TUNDevice,
+            sockets: [OwnedSocket],
+            sourceSockets: [OwnedSocket],
+            ipv6SourceSockets: [OwnedSocket]
+        ) {
             self.kind = kind
             self.tun = .some(tun)
             self.sockets = sockets
-            self.sourceSockets = sourceSockets
-            sourceFDs = .allocate(capacity: sourceSockets.count)
-            _ = sourceFDs.initialize(from: sourceSockets.map { $0.socket.fd })
+            self.sourceSockets = sourceSockets + ipv6SourceSockets
+            ipv6SourceStart = sourceSockets.count
+            sourceFDs = .allocate(capacity: self.sourceSockets.count)
+            _ = sourceFDs.initialize(from: self.sourceSockets.map { $0.socket.fd })
         }
 
-        /// Worker `index`'s slice of the source-port sockets.
-        func sourcePorts(worker index: Int, perWorker: Int) -> SourcePorts {
-            SourcePorts(sockets: UnsafeBufferPointer(rebasing: sourceFDs[index * perWorker..<(index + 1) * perWorker]))
+        /// Worker `index`'s slice of the source-port sockets of the IPv4 or the IPv6 underlay
+        /// (none without the IPv6 underlay).
+        func sourcePorts(worker index: Int, perWorker: Int, ipv6: Bool = false) -> SourcePorts {
+            let start = (ipv6 ? ipv6SourceStart : 0) + index * perWorker
+            guard start + perWorker <= sourceFDs.count else { return .none }
+            return SourcePorts(sockets: UnsafeBufferPointer(rebasing: sourceFDs[start..<start + perWorker]))
         }
 
         /// Only once no worker runs.
         func release() {
             sockets = []
+            ipv6Sockets = []
             sourceSockets = []
             pathSockets = []
             tun = nil
@@ -209,6 +225,14 @@ public final class Engine: @unchecked Sendable {
                 }
                 sockets.append(OwnedSocket(socket))
             }
+            var ipv6Sockets: [OwnedSocket] = []
+            if configuration.hasIPv6Underlay, let publicIPv6 = configuration.publicIPv6 {
+                for _ in 0..<configuration.workers {
+                    let socket = try UDPSocket(ipv6: publicIPv6, port: configuration.port)
+                    if offloads { try socket.enableReceiveCoalescing() }
+                    ipv6Sockets.append(OwnedSocket(socket))
+                }
+            }
             let perWorker = configuration.sourceSocketsPerWorker
             var sourceSockets: [OwnedSocket] = []
             for _ in 0..<(configuration.workers * perWorker) {
@@ -216,11 +240,24 @@ public final class Engine: @unchecked Sendable {
                 let socket = try UDPSocket.sendOnly(address: configuration.publicIP, pathMTUDiscovery: weft_pmtu_do)
                 sourceSockets.append(OwnedSocket(socket))
             }
+            var ipv6SourceSockets: [OwnedSocket] = []
+            if let publicIPv6 = configuration.publicIPv6, !ipv6Sockets.isEmpty {
+                for _ in 0..<(configuration.workers * perWorker) {
+                    ipv6SourceSockets.append(OwnedSocket(try UDPSocket.sendOnly(ipv6: publicIPv6)))
+                }
+            }
             let queues = tun.queues
             // A TUN that takes USO takes the UDP super-packets the coalescer makes (GSO_UDP_L4).
             let coalescesUDP = tun.offloads.contains(.uso4)
-            let running = Running(kind: kind, tun: tun, sockets: sockets, sourceSockets: sourceSockets)
+            let running = Running(
+                kind: kind,
+                tun: tun,
+                sockets: sockets,
+                sourceSockets: sourceSockets,
+                ipv6SourceSockets: ipv6SourceSockets
+            )
             running.pathSockets = pathSockets
+            running.ipv6Sockets = ipv6Sockets
             self.running = running
             let pathReports = PathMTUReports(log: log)
 
@@ -230,13 +267,15 @@ public final class Engine: @unchecked Sendable {
                 vtepMAC: configuration.vtepMAC,
                 localSubnet: configuration.localSubnet,
                 ipv6Subnet: configuration.ipv6Subnet,
-                overlayMTU: configuration.tunMTU
+                overlayMTU: configuration.tunMTU,
+                ipv6VtepMAC: configuration.hasIPv6Underlay ? configuration.effectiveIPv6VtepMAC : nil
             )
             for index in 0..<configuration.workers {
                 let setup = WorkerSetup(
                     index: index,
                     tunQueue: queues[index],
                     socket: sockets[index].socket.fd,
+                    ipv6Socket: ipv6Sockets.isEmpty ? -1 : ipv6Sockets[index].socket.fd,
                     forwarder: forwarder,
                     publisher: publisher,
                     ipv6Publisher: ipv6Publisher,
@@ -245,6 +284,7 @@ public final class Engine: @unchecked Sendable {
                     mtu: configuration.tunMTU,
                     stop: stopSignal,
                     sourcePorts: running.sourcePorts(worker: index, perWorker: perWorker),
+                    ipv6SourcePorts: running.sourcePorts(worker: index, perWorker: perWorker, ipv6: true),
                     offloads: offloads,
                     segmentation: segmentation[index],
                     coalescesUDP: coalescesUDP,
@@ -268,6 +308,9 @@ public final class Engine: @unchecked Sendable {
                 "engine \(kind.rawValue)\(offloads ? " with offloads" : ""): \(configuration.workers) worker(s), batch \(configuration.batchSize), "
                     + backend
                     + "\(configuration.tunName) mtu \(configuration.tunMTU), \(configuration.publicIP):\(configuration.port)"
+                    + (configuration.hasIPv6Underlay
+                        ? ", IPv6 underlay [\(configuration.publicIPv6!)]:\(configuration.port) vtep \(configuration.effectiveIPv6VtepMAC) inner mtu \(configuration.ipv6UnderlayMTU)"
+                        : "")
                     + (configuration.busyPoll > .zero ? ", busy poll \(configuration.busyPoll.microseconds) µs" : "")
             )
             return kind

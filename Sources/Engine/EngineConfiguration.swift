@@ -31,6 +31,12 @@ public struct EngineConfiguration: Sendable {
     public var ipv6Subnet: IPv6Prefix?
     /// The address the UDP sockets bind (the lease's PublicIP).
     public var publicIP: IPv4Address
+    /// vxlan: the lease's PublicIPv6. With it (and an IPv6 subnet) each worker also binds
+    /// [publicIPv6]:port and inner IPv6 crosses the IPv6 underlay to peers that have one too, as
+    /// flannel's `flannel-v6.<VNI>` carries it.
+    public var publicIPv6: IPv6Address?
+    /// BackendV6Data's VtepMAC: flannel-v6's own MAC (nil: `vtepMAC`).
+    public var ipv6VtepMAC: MACAddress?
     public var port: UInt16
     /// udp (the inner packet is the whole datagram) or vxlan (over an L3 TUN, headers in front).
     public var backend: Backend
@@ -72,8 +78,12 @@ public struct EngineConfiguration: Sendable {
         busyPoll: Duration = .zero,
         ipv6Network: IPv6Prefix? = nil,
         ipv6Subnet: IPv6Prefix? = nil,
-        ipv6SubnetLength: Int? = nil
+        ipv6SubnetLength: Int? = nil,
+        publicIPv6: IPv6Address? = nil,
+        ipv6VtepMAC: MACAddress? = nil
     ) {
+        self.publicIPv6 = publicIPv6
+        self.ipv6VtepMAC = ipv6VtepMAC
         self.tunName = tunName
         self.ipv6Network = ipv6Network
         self.ipv6Subnet = ipv6Subnet
@@ -119,6 +129,19 @@ public struct EngineConfiguration: Sendable {
     /// The overlay carries inner IPv6 too.
     public var carriesIPv6: Bool { ipv6Subnet != nil }
 
+    /// Each worker has an IPv6 socket on [publicIPv6]:port (vxlan, dual-stack, with PublicIPv6).
+    public var hasIPv6Underlay: Bool { backend == .vxlan && publicIPv6 != nil && ipv6Subnet != nil }
+
+    /// The IPv6 underlay's VtepMAC: BackendV6Data's, or the IPv4 one when none was given.
+    public var effectiveIPv6VtepMAC: MACAddress { ipv6VtepMAC ?? vtepMAC }
+
+    /// Outer IPv6 + UDP (48) plus VXLAN and inner Ethernet (22): flannel-v6's 70.
+    public static let ipv6UnderlayOverhead = 48 + VXLAN.overhead
+
+    /// The largest inner IPv6 packet the IPv6 underlay carries; the TUN routes the IPv6 network
+    /// with it, so TCP picks its MSS without a Packet Too Big first.
+    public var ipv6UnderlayMTU: Int { underlayMTU - Self.ipv6UnderlayOverhead }
+
     /// What the TUN gets once `Engine.start` has made it: the engine moves packets on whatever the
     /// TUN is given, and whoever starts it sets the link up (`TUNLink.configure`).
     public var link: TUNLink {
@@ -127,7 +150,8 @@ public struct EngineConfiguration: Sendable {
             mtu: tunMTU,
             network: network,
             subnet: localSubnet,
-            ipv6: ipv6Network.flatMap { network in ipv6Subnet.map { (network, $0) } }
+            ipv6: ipv6Network.flatMap { network in ipv6Subnet.map { (network, $0) } },
+            ipv6RouteMTU: hasIPv6Underlay ? ipv6UnderlayMTU : nil
         )
     }
 
@@ -165,6 +189,25 @@ public struct EngineConfiguration: Sendable {
         if (ipv6Network == nil) != (ipv6Subnet == nil) {
             let given = ipv6Network.map { "IPv6 network \($0)" } ?? ipv6Subnet.map { "IPv6 subnet \($0)" } ?? ""
             try refuse("\(given) alone: give the IPv6 network and this host's IPv6 subnet together")
+        }
+        if let publicIPv6 {
+            if backend != .vxlan {
+                try refuse(
+                    "public IPv6 \(publicIPv6) with backend udp: flannel's udp is IPv4-only; drop the IPv6 underlay"
+                )
+            }
+            if ipv6Subnet == nil {
+                try refuse("public IPv6 \(publicIPv6) without an IPv6 subnet: give the IPv6 network and subnet too")
+            }
+            if ipv6UnderlayMTU < IPv6Header.minimumMTU {
+                try refuse(
+                    "underlay MTU \(underlayMTU): leaves \(ipv6UnderlayMTU) for inner IPv6 over the IPv6 underlay, below IPv6's minimum of \(IPv6Header.minimumMTU)"
+                )
+            }
+            let mac = effectiveIPv6VtepMAC
+            if mac.value == 0 || mac.byte(0) & 1 != 0 {
+                try refuse("IPv6 VTEP MAC \(mac): give the IPv6 VTEP a unicast MAC")
+            }
         }
         if let ipv6Network, let ipv6Subnet {
             if !ipv6Network.contains(ipv6Subnet) {

@@ -1,6 +1,8 @@
+import Addressing
 import CShims
 import Glibc
 import Packets
+import Routes
 
 /// Everything the mmsg loop touches per packet, allocated once before the first batch: a slot per
 /// packet on each side, and the mmsghdr / iovec / sockaddr_in arrays that point into them. The
@@ -30,6 +32,13 @@ struct MmsgBuffers: ~Copyable {
     let receiveVectors: UnsafeMutablePointer<iovec>
     let receiveNames: UnsafeMutablePointer<sockaddr_in>
 
+    /// The IPv6 underlay: each send's sockaddr_in6 (a staged send names it instead of its
+    /// sockaddr_in), and receive headers on the same wire slots with sockaddr_in6 names. One
+    /// recvmmsg batch is done with its slots before the other socket's begins.
+    let sendNames6: UnsafeMutablePointer<sockaddr_in6>
+    let receiveMessages6: UnsafeMutablePointer<weft_mmsghdr>
+    let receiveNames6: UnsafeMutablePointer<sockaddr_in6>
+
     /// `mtu` is the TUN's; `headroom` the forwarder's. A slot also holds the largest ICMP reply
     /// `fromTUN` may write over a short packet, and a datagram of mtu + headroom (the most a peer
     /// with the same MTU sends us).
@@ -53,13 +62,29 @@ struct MmsgBuffers: ~Copyable {
         receiveMessages = .allocate(capacity: batchSize)
         receiveVectors = .allocate(capacity: batchSize)
         receiveNames = .allocate(capacity: batchSize)
+        sendNames6 = .allocate(capacity: batchSize)
+        sendNames6.initialize(repeating: sockaddr_in6(), count: batchSize)
+        receiveMessages6 = .allocate(capacity: batchSize)
+        receiveNames6 = .allocate(capacity: batchSize)
         for index in 0..<batchSize {
-            weft_mmsg_prepare(sendMessages + index, sendVectors + index, sendNames + index, tunSlot(index), 0)
+            sendNames6[index].sin6_family = sa_family_t(AF_INET6)
+            weft_mmsg_prepare(sendMessages + index, sendVectors + index, sendNames + index, AF_INET, tunSlot(index), 0)
+            let slot = wireSlot(index)
             weft_mmsg_prepare(
                 receiveMessages + index,
                 receiveVectors + index,
                 receiveNames + index,
-                wireSlot(index),
+                AF_INET,
+                slot,
+                slotBytes
+            )
+            // The same slot and iovec, for the IPv6 socket's receives.
+            weft_mmsg_prepare(
+                receiveMessages6 + index,
+                receiveVectors + index,
+                receiveNames6 + index,
+                AF_INET6,
+                slot,
                 slotBytes
             )
         }
@@ -76,6 +101,9 @@ struct MmsgBuffers: ~Copyable {
         receiveMessages.deallocate()
         receiveVectors.deallocate()
         receiveNames.deallocate()
+        sendNames6.deallocate()
+        receiveMessages6.deallocate()
+        receiveNames6.deallocate()
     }
 
     @inline(__always) func tunSlot(_ index: Int) -> UnsafeMutableRawPointer { memory + index &* slotBytes }
@@ -92,6 +120,26 @@ struct MmsgBuffers: ~Copyable {
         sendVectors[index].iov_len = packet.length
         sendNames[index].sin_addr.s_addr = publicIP.bigEndian
         sendNames[index].sin_port = port.bigEndian
+        sendMessages[index].msg_hdr.msg_name = UnsafeMutableRawPointer(sendNames + index)
+        sendMessages[index].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_in>.size)
         sendPeers[index] = publicIP
+    }
+
+    /// Send number `index` goes over the IPv6 underlay (its message names a sockaddr_in6).
+    @inline(__always)
+    func sendsOverIPv6(_ index: Int) -> Bool {
+        sendMessages[index].msg_hdr.msg_namelen == socklen_t(MemoryLayout<sockaddr_in6>.size)
+    }
+
+    /// Queues `packet` as send number `index`, over the IPv6 underlay to `hop` from `socket`.
+    @inline(__always)
+    func stageSend(_ index: Int, _ packet: PacketBuffer, to hop: IPv6Hop, socket: Int32) {
+        sendSockets[index] = socket
+        sendVectors[index].iov_base = packet.start
+        sendVectors[index].iov_len = packet.length
+        IPv6Names.set(sendNames6 + index, hop)
+        sendMessages[index].msg_hdr.msg_name = UnsafeMutableRawPointer(sendNames6 + index)
+        sendMessages[index].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        sendPeers[index] = hop.peer.value
     }
 }

@@ -19,9 +19,12 @@ public struct MmsgWorker: ~Copyable {
     let buffers: MmsgBuffers
     let tun: Int32
     let socket: Int32
+    /// The IPv6 underlay's socket, or -1.
+    let ipv6Socket: Int32
     let forwarder: Forwarder
     let counters: WorkerCounters
     let sourcePorts: SourcePorts
+    let ipv6SourcePorts: SourcePorts
     var paths: PathMTUs
 
     public static func run(_ setup: consuming WorkerSetup) throws(EngineError) {
@@ -42,9 +45,11 @@ public struct MmsgWorker: ~Copyable {
             buffers: MmsgBuffers(batchSize: setup.batchSize, mtu: setup.mtu, headroom: forwarder.headroom),
             tun: tun,
             socket: setup.socket,
+            ipv6Socket: setup.ipv6Socket,
             forwarder: forwarder,
             counters: counters,
             sourcePorts: setup.sourcePorts,
+            ipv6SourcePorts: setup.ipv6SourcePorts,
             paths: setup.pathMTUs
         )
 
@@ -55,7 +60,10 @@ public struct MmsgWorker: ~Copyable {
             let table = reader.current()
             let ipv6Table = carriesIPv6 ? ipv6Reader.current() : nil
             let fromTUN = try worker.forwardFromTUN(table: table, ipv6Table: ipv6Table)
-            let fromWire = try worker.forwardFromWire(table: table, ipv6Table: ipv6Table)
+            var fromWire = try worker.forwardFromWire(table: table, ipv6Table: ipv6Table)
+            if worker.ipv6Socket >= 0, let ipv6Table {
+                fromWire += try worker.forwardFromIPv6Wire(table: ipv6Table)
+            }
             reader.quiescent()
             ipv6Reader.quiescent()
             if fromTUN != 0 || fromWire != 0 {
@@ -64,7 +72,7 @@ public struct MmsgWorker: ~Copyable {
                 counters.count(.idleWaits)
                 reader.goOffline()
                 ipv6Reader.goOffline()
-                let ready = weft_poll_either(tun, worker.socket, idleMilliseconds)
+                let ready = weft_poll_either(tun, worker.socket, worker.ipv6Socket, idleMilliseconds)
                 reader.goOnline()
                 ipv6Reader.goOnline()
                 if ready < 0 { throw EngineError("poll", "TUN queue \(setup.index) and socket", code: -ready) }
@@ -110,6 +118,11 @@ public struct MmsgWorker: ~Copyable {
                 }
                 buffers.stageSend(staged, packet, publicIP: nextHop.publicIP.value, port: nextHop.port, socket: from)
                 staged += 1
+            case .sendIPv6(let hop):
+                // The path is the interface's MTU − 70 (what the forwarder holds inner IPv6 to), not learned.
+                let from = ipv6SourcePorts.socket(for: packet, forwarder: forwarder, bound: ipv6Socket)
+                buffers.stageSend(staged, packet, to: hop, socket: from)
+                staged += 1
             case .replyToTUN(let reason):
                 counters.countDrop(reason)
                 counters.count(.icmpReplies)
@@ -129,7 +142,7 @@ public struct MmsgWorker: ~Copyable {
             // The kernel stops at the first failing message and reports it only when it is the first.
             guard result > 0 else {
                 counters.count(.sendErrors)
-                if result == -Int(EMSGSIZE) {
+                if result == -Int(EMSGSIZE) && !buffers.sendsOverIPv6(sent) {
                     resendToFit(sent)
                 }
                 sent += 1
@@ -169,40 +182,73 @@ public struct MmsgWorker: ~Copyable {
 
     /// One batch peers → TUN. Returns how many datagrams were received.
     func forwardFromWire(table: RouteTable, ipv6Table: IPv6RouteTable?) throws(EngineError) -> Int {
-        let received = Int(weft_recvmmsg(socket, buffers.receiveMessages, UInt32(buffers.batchSize)))
-        if received < 0 {
-            switch Int32(-received) {
-            case EAGAIN: return 0
-            // Transient: memory pressure, or a queued ICMP error on the socket.
-            case ENOMEM, ENOBUFS, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH: return 0
-            default: throw EngineError("recvmmsg", "socket fd \(socket)", code: Int32(-received))
-            }
-        }
+        let received = try receive(socket, buffers.receiveMessages, nameLength: MemoryLayout<sockaddr_in>.size)
         for index in 0..<received {
-            let message = buffers.receiveMessages[index]
-            let length = Int(message.msg_len)
-            counters.count(.wireReceivedPackets)
-            counters.count(.wireReceivedBytes, by: UInt64(length))
-            if message.msg_hdr.msg_flags & weft_msg_trunc != 0 {
-                counters.countDrop(.oversize)
-                continue
-            }
+            guard var packet = receivedPacket(buffers.receiveMessages[index], slot: index) else { continue }
+            let length = packet.length
             let sender = IPv4Address(networkOrder: buffers.receiveNames[index].sin_addr.s_addr)
-            var packet = PacketBuffer(
-                base: buffers.wireSlot(index),
-                headroom: 0,
-                length: length,
-                capacity: buffers.slotBytes
-            )
-            switch forwarder.fromWire(&packet, sender: sender, table: table, ipv6Table: ipv6Table) {
-            case .deliver:
-                counters.countReceived(from: sender, bytes: length)
-                writeToTUN(packet)
-            case .drop(let reason):
-                counters.countDrop(reason)
-            }
+            let verdict = forwarder.fromWire(&packet, sender: sender, table: table, ipv6Table: ipv6Table)
+            deliver(packet, verdict, from: sender, bytes: length)
         }
         return received
+    }
+
+    /// One batch from the IPv6 underlay's socket → TUN, on the same wire slots. Returns how many
+    /// datagrams were received.
+    func forwardFromIPv6Wire(table: IPv6RouteTable) throws(EngineError) -> Int {
+        let received = try receive(ipv6Socket, buffers.receiveMessages6, nameLength: MemoryLayout<sockaddr_in6>.size)
+        for index in 0..<received {
+            guard var packet = receivedPacket(buffers.receiveMessages6[index], slot: index) else { continue }
+            let length = packet.length
+            var peer = IPv4Address(0)
+            let sender = IPv6Names.address(buffers.receiveNames6 + index)
+            let verdict = forwarder.ipv6UnderlayFromWire(&packet, sender: sender, table: table, peer: &peer)
+            deliver(packet, verdict, from: peer, bytes: length)
+        }
+        return received
+    }
+
+    /// Writes `packet` to the TUN and counts its `bytes` (the datagram's) from `peer`, or counts the drop.
+    @inline(__always)
+    private func deliver(_ packet: PacketBuffer, _ verdict: ReceiveVerdict, from peer: IPv4Address, bytes: Int) {
+        switch verdict {
+        case .deliver:
+            counters.countReceived(from: peer, bytes: bytes)
+            writeToTUN(packet)
+        case .drop(let reason):
+            counters.countDrop(reason)
+        }
+    }
+
+    /// One recvmmsg into the wire slots through `messages` (names of `nameLength` bytes): how many
+    /// datagrams arrived, 0 when none or on a transient error.
+    private func receive(
+        _ fd: Int32,
+        _ messages: UnsafeMutablePointer<weft_mmsghdr>,
+        nameLength: Int
+    ) throws(EngineError) -> Int {
+        let received = Int(weft_recvmmsg(fd, messages, UInt32(buffers.batchSize), UInt32(nameLength)))
+        guard received < 0 else { return received }
+        switch Int32(-received) {
+        case EAGAIN: return 0
+        // Transient: memory pressure, or a queued ICMP error on the socket.
+        case ENOMEM, ENOBUFS, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH: return 0
+        default: throw EngineError("recvmmsg", "socket fd \(fd)", code: Int32(-received))
+        }
+    }
+
+    /// The datagram `message` put in wire slot `slot`, counted; nil (counted as oversize) when it
+    /// was truncated.
+    @inline(__always)
+    private func receivedPacket(_ message: weft_mmsghdr, slot: Int) -> PacketBuffer? {
+        let length = Int(message.msg_len)
+        counters.count(.wireReceivedPackets)
+        counters.count(.wireReceivedBytes, by: UInt64(length))
+        if message.msg_hdr.msg_flags & weft_msg_trunc != 0 {
+            counters.countDrop(.oversize)
+            return nil
+        }
+        return PacketBuffer(base: buffers.wireSlot(slot), headroom: 0, length: length, capacity: buffers.slotBytes)
     }
 
     /// One write per packet: a TUN write is one packet and never blocks (it queues to the stack).

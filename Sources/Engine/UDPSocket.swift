@@ -20,24 +20,60 @@ public struct UDPSocket: ~Copyable {
         bufferBytes: Int = UDPSocket.defaultBufferBytes,
         receiveBufferBytes: Int? = nil
     ) throws(EngineError) {
-        let fd = try EngineError.check(weft_udp_socket(), "socket(AF_INET, SOCK_DGRAM)", "")
+        try self.init(
+            opening: weft_udp_socket(),
+            family: "AF_INET",
+            name: "\(address):\(port)",
+            reusePort: reusePort,
+            receiveBytes: receiveBufferBytes ?? bufferBytes,
+            sendBytes: bufferBytes
+        ) { fd in weft_bind_ipv4(fd, address.networkOrder, port.bigEndian) }
+    }
+
+    /// An IPv6 UDP socket (IPV6_V6ONLY) bound to [`address`]:`port`, one per worker beside the
+    /// IPv4 one: the vxlan IPv6 underlay (flannel's `flannel-v6.<VNI>`). Left at the kernel's
+    /// IPv6 path MTU default: a datagram larger than the path is fragmented at the source.
+    public init(
+        ipv6 address: IPv6Address,
+        port: UInt16,
+        reusePort: Bool = true,
+        bufferBytes: Int = UDPSocket.defaultBufferBytes,
+        receiveBufferBytes: Int? = nil
+    ) throws(EngineError) {
+        try self.init(
+            opening: weft_udp6_socket(),
+            family: "AF_INET6",
+            name: "[\(address)]:\(port)",
+            reusePort: reusePort,
+            receiveBytes: receiveBufferBytes ?? bufferBytes,
+            sendBytes: bufferBytes
+        ) { fd in
+            var bytes: (UInt64, UInt64) = (0, 0)
+            withUnsafeMutableBytes(of: &bytes) { address.store(to: $0.baseAddress!) }
+            return withUnsafeBytes(of: &bytes) { weft_bind_ipv6(fd, $0.baseAddress, port.bigEndian) }
+        }
+    }
+
+    /// Takes the socket `opened` returned (or its -errno), sets its options, binds it with `bind`
+    /// (a result ≥ 0 or -errno) and reads the port it got; closes it on any failure.
+    private init(
+        opening opened: Int32,
+        family: String,
+        name: String,
+        reusePort: Bool,
+        receiveBytes: Int,
+        sendBytes: Int,
+        bind: (Int32) -> Int32
+    ) throws(EngineError) {
+        let fd = try EngineError.check(opened, "socket(\(family), SOCK_DGRAM)", "")
         do throws(EngineError) {
             if reusePort {
-                try EngineError.check(
-                    weft_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1),
-                    "SO_REUSEPORT",
-                    "\(address):\(port)"
-                )
+                try EngineError.check(weft_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1), "SO_REUSEPORT", name)
             }
-            let receiveBytes = receiveBufferBytes ?? bufferBytes
             try EngineError.check(weft_socket_set_buffer(fd, 1, Int32(receiveBytes)), "SO_RCVBUF", "\(receiveBytes)")
-            try EngineError.check(weft_socket_set_buffer(fd, 0, Int32(bufferBytes)), "SO_SNDBUF", "\(bufferBytes)")
-            try EngineError.check(
-                weft_bind_ipv4(fd, address.networkOrder, port.bigEndian),
-                "bind",
-                "\(address):\(port)"
-            )
-            let bound = try EngineError.check(weft_local_port(fd), "getsockname", "\(address):\(port)")
+            try EngineError.check(weft_socket_set_buffer(fd, 0, Int32(sendBytes)), "SO_SNDBUF", "\(sendBytes)")
+            try EngineError.check(bind(fd), "bind", name)
+            let bound = try EngineError.check(weft_local_port(fd), "getsockname", name)
             self.port = UInt16(bigEndian: UInt16(truncatingIfNeeded: bound))
         } catch {
             close(fd)
@@ -46,12 +82,33 @@ public struct UDPSocket: ~Copyable {
         self.fd = fd
     }
 
+    /// One datagram to [`address`]:`port` from an IPv6 socket (tests, control traffic). Returns bytes sent.
+    @discardableResult
+    public func send(
+        _ bytes: UnsafeRawBufferPointer,
+        to address: IPv6Address,
+        port: UInt16
+    ) throws(EngineError) -> Int {
+        var name: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &name) { address.store(to: $0.baseAddress!) }
+        let sent = withUnsafeBytes(of: &name) {
+            weft_sendto_ipv6(fd, bytes.baseAddress, bytes.count, $0.baseAddress, port.bigEndian)
+        }
+        if sent < 0 { throw EngineError("sendto", "[\(address)]:\(port)", code: Int32(-sent)) }
+        return sent
+    }
+
     /// A socket that only sends, from a port the kernel picks out of ip_local_port_range. Nothing is
     /// sent to it, so a small receive buffer bounds what a stray sender could park there.
     public static func sendOnly(address: IPv4Address, pathMTUDiscovery mode: Int32) throws(EngineError) -> UDPSocket {
         let socket = try UDPSocket(address: address, port: 0, reusePort: false, receiveBufferBytes: 4096)
         try socket.setPathMTUDiscovery(mode)
         return socket
+    }
+
+    /// `sendOnly` on the IPv6 underlay, at the kernel's IPv6 path MTU default.
+    public static func sendOnly(ipv6 address: IPv6Address) throws(EngineError) -> UDPSocket {
+        try UDPSocket(ipv6: address, port: 0, reusePort: false, receiveBufferBytes: 4096)
     }
 
     deinit { close(fd) }

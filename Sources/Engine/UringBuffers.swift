@@ -21,6 +21,12 @@ import Packets
 /// lands at base + headroom too. Either way the packet has `headroom` bytes in front for outer
 /// headers and is sent from where it was received: a packet is never copied.
 ///
+/// The IPv6 underlay's socket receives into the same group with a sockaddr_in6 (28) as name, so
+/// its payload lands 12 bytes further in, at base + 76 (with offloads too: the provided address
+/// is then base + 8): still ≥ 64 in front, and 12 bytes less behind, which its datagrams never
+/// need (their outer IPv6 header leaves them 20 bytes shorter than the IPv4 underlay's, and a
+/// UDP_GRO receive still has more than 65,535 bytes of room).
+///
 /// With offloads a UDP_GRO cmsg (24) also lands in front of the payload (56 ≤ 64), every buffer
 /// has a 64 KB receive region, and TUN buffers have a second region behind it where the headers of
 /// a super-packet's segments are written; each send gathers them and the payload where it was read.
@@ -61,8 +67,10 @@ struct UringBuffers: ~Copyable {
         let messages = UnsafeMutablePointer<msghdr>.allocate(capacity: count)
         let vectors = UnsafeMutablePointer<iovec>.allocate(capacity: count)
         let peers = UnsafeMutablePointer<sockaddr_in>.allocate(capacity: count)
+        let ipv6Peers = UnsafeMutablePointer<sockaddr_in6>.allocate(capacity: count)
         vectors.initialize(repeating: iovec(), count: count)
         peers.initialize(repeating: sockaddr_in(), count: count)
+        ipv6Peers.initialize(repeating: sockaddr_in6(), count: count)
         for id in 0..<count {
             var message = msghdr()
             message.msg_name = UnsafeMutableRawPointer(peers + id)
@@ -78,6 +86,9 @@ struct UringBuffers: ~Copyable {
         template.msg_namelen = socklen_t(MemoryLayout<sockaddr_in>.size)
         template.msg_controllen = sizing.offloads ? Int(weft_gro_control_size) : 0
         receiveMessage.initialize(to: template)
+        let ipv6ReceiveMessage = UnsafeMutablePointer<msghdr>.allocate(capacity: 1)
+        template.msg_namelen = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        ipv6ReceiveMessage.initialize(to: template)
 
         self.slabBytes = slabBytes
         self.ringBytes = oneRing * 2
@@ -97,7 +108,9 @@ struct UringBuffers: ~Copyable {
             messages: messages,
             vectors: vectors,
             peers: peers,
+            ipv6Peers: ipv6Peers,
             receiveMessage: receiveMessage,
+            ipv6ReceiveMessage: ipv6ReceiveMessage,
             sends: sends,
             gathers: gathers,
             batches: batches
@@ -110,7 +123,9 @@ struct UringBuffers: ~Copyable {
         layout.messages.deallocate()
         layout.vectors.deallocate()
         layout.peers.deallocate()
+        layout.ipv6Peers.deallocate()
         layout.receiveMessage.deallocate()
+        layout.ipv6ReceiveMessage.deallocate()
         sends.deallocate()
         gathers.deallocate()
         batches.deallocate()
@@ -158,7 +173,12 @@ struct UringBufferLayout {
     let messages: UnsafeMutablePointer<msghdr>
     let vectors: UnsafeMutablePointer<iovec>
     let peers: UnsafeMutablePointer<sockaddr_in>
+    /// Per buffer id, the sockaddr_in6 its message names instead when it goes over the IPv6
+    /// underlay (`peers` then keeps the peer's IPv4 PublicIP, for its counters).
+    let ipv6Peers: UnsafeMutablePointer<sockaddr_in6>
     let receiveMessage: UnsafeMutablePointer<msghdr>
+    /// The IPv6 socket's recvmsg template: a sockaddr_in6 name.
+    let ipv6ReceiveMessage: UnsafeMutablePointer<msghdr>
     let sends: SegmentSends
     let gathers: GatherWrites
     let batches: SendBatches
@@ -171,7 +191,9 @@ struct UringBufferLayout {
         messages: UnsafeMutablePointer<msghdr>,
         vectors: UnsafeMutablePointer<iovec>,
         peers: UnsafeMutablePointer<sockaddr_in>,
+        ipv6Peers: UnsafeMutablePointer<sockaddr_in6>,
         receiveMessage: UnsafeMutablePointer<msghdr>,
+        ipv6ReceiveMessage: UnsafeMutablePointer<msghdr>,
         sends: SegmentSends,
         gathers: GatherWrites,
         batches: SendBatches
@@ -196,7 +218,9 @@ struct UringBufferLayout {
         self.messages = messages
         self.vectors = vectors
         self.peers = peers
+        self.ipv6Peers = ipv6Peers
         self.receiveMessage = receiveMessage
+        self.ipv6ReceiveMessage = ipv6ReceiveMessage
         self.sends = sends
         self.gathers = gathers
         self.batches = batches

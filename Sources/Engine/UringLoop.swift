@@ -15,6 +15,8 @@ enum UringOperation: UInt64 {
     case batchSend
     /// A send from the path socket (`PathMTUs`) of one packet, or of a super-packet's slot (bits 16…).
     case pathSend, pathSegmentSend
+    /// The IPv6 underlay socket's multishot recvmsg (into the socket group).
+    case ipv6SocketReceive
 
     @inline(__always) func userData(_ id: Int = 0) -> UInt64 { rawValue << 32 | UInt64(truncatingIfNeeded: id) }
 }
@@ -26,7 +28,10 @@ struct UringLoop: ~Copyable {
     let buffers: UringBufferLayout
     let tunQueue: Int32
     let socket: Int32
+    /// The IPv6 underlay's socket, or -1.
+    let ipv6Socket: Int32
     let sourcePorts: SourcePorts
+    let ipv6SourcePorts: SourcePorts
     let forwarder: Forwarder
     let counters: WorkerCounters
     let completionBatch: Int
@@ -34,6 +39,9 @@ struct UringLoop: ~Copyable {
 
     private var tunRead: MultishotReceive
     private var socketReceive: MultishotReceive
+    /// The IPv6 socket's receive: it takes from the socket group too, so the group's count and
+    /// staging stay in `socketReceive` and only this request's own state is kept here.
+    private var ipv6Receive: MultishotReceive
     /// Sends and TUN writes submitted and not yet completed.
     var inFlight = 0
     /// Per buffer id, its sends and TUN writes not yet completed: it goes back to its ring at 0.
@@ -42,8 +50,9 @@ struct UringLoop: ~Copyable {
     let offloads: Bool
     /// UDP_SEGMENT sends are taken on this socket; false sends each segment on its own.
     var segmentation: Bool
-    /// A send just turned `segmentation` off (EIO); `run` says so once, between batches.
-    var segmentationFellBack = false
+    /// A send just turned `segmentation` off, with this errno (EIO, or over the IPv6 underlay
+    /// EINVAL or EMSGSIZE); `run` says so once, between batches. 0: none.
+    var segmentationFellBack: Int32 = 0
     var coalescer: Coalescer
     /// Small packets waiting to leave in one send (UringSendBatch.swift).
     var batch = OpenBatch()
@@ -65,13 +74,16 @@ struct UringLoop: ~Copyable {
         self.buffers = buffers
         tunQueue = setup.tunQueue
         socket = setup.socket
+        ipv6Socket = setup.ipv6Socket
         sourcePorts = setup.sourcePorts
+        ipv6SourcePorts = setup.ipv6SourcePorts
         forwarder = setup.forwarder
         counters = setup.counters
         self.completionBatch = completionBatch
         completions = .allocate(capacity: completionBatch)
         tunRead = MultishotReceive(available: buffers.buffersPerGroup)
         socketReceive = MultishotReceive(available: buffers.buffersPerGroup)
+        ipv6Receive = MultishotReceive(available: 0)
         pending = .allocate(capacity: buffers.bufferCount)
         pending.initialize(repeating: 0, count: buffers.bufferCount)
         offloads = setup.offloads
@@ -130,12 +142,14 @@ struct UringLoop: ~Copyable {
                 complete(completions[index].unsafelyUnwrapped.pointee, table: table, ipv6Table: ipv6Table)
             }
             sendBatch()
-            if segmentationFellBack {
-                segmentationFellBack = false
-                log(
-                    "a UDP_SEGMENT send failed with EIO (the route cannot take UDP GSO: IPsec on the underlay, or, on "
-                        + "older kernels, a device without tx checksumming): sending one datagram per segment from now on"
-                )
+            if segmentationFellBack != 0 {
+                let cause =
+                    segmentationFellBack == EIO
+                    ? "EIO (the route cannot take UDP GSO: IPsec on the underlay, or, on older kernels, a device without tx checksumming)"
+                    : "\(segmentationFellBack == EINVAL ? "EINVAL" : "EMSGSIZE") over the IPv6 underlay (its path MTU is below the interface's, "
+                        + "and the kernel cuts no UDP GSO send to fit: each datagram alone it fragments)"
+                segmentationFellBack = 0
+                log("a UDP_SEGMENT send failed with \(cause): sending one datagram per segment from now on")
             }
             weft_cq_advance(ring, UInt32(ready))
             reader.quiescent()
@@ -151,7 +165,8 @@ struct UringLoop: ~Copyable {
     private mutating func complete(_ completion: io_uring_cqe, table: RouteTable, ipv6Table: IPv6RouteTable?) {
         switch UringOperation(rawValue: completion.user_data >> 32) {
         case .tunRead: tunReadCompleted(completion, table: table, ipv6Table: ipv6Table)
-        case .socketReceive: receiveCompleted(completion, table: table, ipv6Table: ipv6Table)
+        case .socketReceive: receiveCompleted(completion, overIPv6: false, table: table, ipv6Table: ipv6Table)
+        case .ipv6SocketReceive: receiveCompleted(completion, overIPv6: true, table: table, ipv6Table: ipv6Table)
         default: outputCompleted(completion)
         }
     }
@@ -167,7 +182,7 @@ struct UringLoop: ~Copyable {
         case .batchSend: batchSendCompleted(id, result: completion.res)
         case .pathSend: pathSendCompleted(id, result: completion.res)
         case .pathSegmentSend: pathSegmentSendCompleted(id, result: completion.res)
-        case .tunRead, .socketReceive, .cancel, nil: break
+        case .tunRead, .socketReceive, .ipv6SocketReceive, .cancel, nil: break
         }
     }
 
@@ -192,6 +207,19 @@ struct UringLoop: ~Copyable {
             weft_prep_recvmsg_multishot(entry, socket, buffers.receiveMessage, UringBufferLayout.socketGroup)
             weft_sqe_set_user_data(entry, UringOperation.socketReceive.userData())
             socketReceive.armed = true
+        }
+        if ipv6Socket >= 0 && !ipv6Receive.armed && socketReceive.available > 0 {
+            if ipv6Receive.hasFailed {
+                return EngineError(
+                    "io_uring multishot recvmsg",
+                    "IPv6 socket fd \(ipv6Socket)",
+                    code: ipv6Receive.lastError
+                )
+            }
+            let entry = nextSubmission()
+            weft_prep_recvmsg_multishot(entry, ipv6Socket, buffers.ipv6ReceiveMessage, UringBufferLayout.socketGroup)
+            weft_sqe_set_user_data(entry, UringOperation.ipv6SocketReceive.userData())
+            ipv6Receive.armed = true
         }
         return nil
     }
@@ -234,6 +262,8 @@ struct UringLoop: ~Copyable {
                 return sendUnfitting(id, packet, to: nextHop, pathMTU: pathMTU)
             }
             send(id, packet, to: nextHop)
+        case .sendIPv6(let hop):
+            send(id, packet, to: hop)
         case .replyToTUN(let reason):
             counters.countDrop(reason)
             counters.count(.icmpReplies)
@@ -244,43 +274,37 @@ struct UringLoop: ~Copyable {
         }
     }
 
-    private mutating func receiveCompleted(_ completion: io_uring_cqe, table: RouteTable, ipv6Table: IPv6RouteTable?) {
-        if completion.flags & weft_cqe_more == 0 { socketReceive.ended(completion.res, counters: counters) }
+    /// A datagram on the IPv4 socket or (`overIPv6`) the IPv6 underlay's, both into the socket
+    /// group; the IPv6 one's name is a sockaddr_in6 (see `UringBuffers`).
+    private mutating func receiveCompleted(
+        _ completion: io_uring_cqe,
+        overIPv6: Bool,
+        table: RouteTable,
+        ipv6Table: IPv6RouteTable?
+    ) {
+        if completion.flags & weft_cqe_more == 0 {
+            if overIPv6 {
+                ipv6Receive.ended(completion.res, counters: counters)
+            } else {
+                socketReceive.ended(completion.res, counters: counters)
+            }
+        }
         guard let id = takeBuffer(completion, tun: false) else { return }
         guard completion.res >= 0 else { return stage(id) }
-        socketReceive.failures = 0
-        var payloadOffset: Int32 = 0
-        var payloadLength: UInt32 = 0
-        var address: UInt32 = 0
-        var port: UInt16 = 0
-        if offloads { return coalescedReceive(id, completion.res, table: table, ipv6Table: ipv6Table) }
-        let parsed = weft_recvmsg_parse(
-            buffers.providedAddress(id),
-            completion.res,
-            buffers.receiveMessage,
-            &payloadOffset,
-            &payloadLength,
-            &address,
-            &port
-        )
+        if overIPv6 { ipv6Receive.failures = 0 } else { socketReceive.failures = 0 }
+        let received = ReceivedDatagram(buffers, id, completion.res, overIPv6: overIPv6)
+        if offloads { return coalescedReceive(id, received, table: table, ipv6Table: ipv6Table) }
         counters.count(.wireReceivedPackets)
-        counters.count(.wireReceivedBytes, by: UInt64(payloadLength))
-        let headroom = UringBufferLayout.headroom - UringBufferLayout.receivePrefix + Int(payloadOffset)
-        guard parsed == 0, headroom + Int(payloadLength) <= buffers.packetCapacity(id) else {
+        counters.count(.wireReceivedBytes, by: UInt64(received.length))
+        guard var packet = received.packet(buffers, id) else {
             // MSG_TRUNC: the datagram was larger than any packet we could forward.
-            counters.countDrop(parsed < 0 ? .truncated : .oversize)
+            counters.countDrop(received.parsed < 0 ? .truncated : .oversize)
             return stage(id)
         }
-        var packet = PacketBuffer(
-            base: buffers.base(id),
-            headroom: headroom,
-            length: Int(payloadLength),
-            capacity: buffers.packetCapacity(id)
-        )
-        let sender = IPv4Address(networkOrder: address)
-        switch forwarder.fromWire(&packet, sender: sender, table: table, ipv6Table: ipv6Table) {
+        let (verdict, peer) = received.sender.admit(&packet, forwarder, table: table, ipv6Table: ipv6Table)
+        switch verdict {
         case .deliver:
-            counters.countReceived(from: sender, bytes: Int(payloadLength))
+            counters.countReceived(from: peer, bytes: received.length)
             writeToTUN(id, packet)
         case .drop(let reason):
             counters.countDrop(reason)
@@ -314,6 +338,43 @@ struct UringLoop: ~Copyable {
         peer.pointee.sin_family = sa_family_t(AF_INET)
         peer.pointee.sin_port = nextHop.port.bigEndian
         peer.pointee.sin_addr.s_addr = nextHop.publicIP.networkOrder
+        namesIPv4Peer(id)
+    }
+
+    /// Buffer `id`'s message names its sockaddr_in in `peers` again (the IPv6 underlay's sends
+    /// point it elsewhere).
+    @inline(__always)
+    func namesIPv4Peer(_ id: Int) {
+        buffers.messages[id].msg_name = UnsafeMutableRawPointer(buffers.peers + id)
+        buffers.messages[id].msg_namelen = socklen_t(MemoryLayout<sockaddr_in>.size)
+    }
+
+    /// Buffer `id`'s sends go over the IPv6 underlay (its message names a sockaddr_in6): no path
+    /// MTU is learned for it, so an EMSGSIZE is a send error only.
+    @inline(__always)
+    func sendsOverIPv6(_ id: Int) -> Bool {
+        buffers.messages[id].msg_namelen == socklen_t(MemoryLayout<sockaddr_in6>.size)
+    }
+
+    /// Buffer `id`'s sends go over the IPv6 underlay to `hop`: its message names the sockaddr_in6,
+    /// and `peers` keeps the peer's IPv4 PublicIP for its counters.
+    @inline(__always)
+    func address(_ id: Int, to hop: IPv6Hop) {
+        let name = buffers.ipv6Peers + id
+        IPv6Names.set(name, hop)
+        buffers.peers[id].sin_addr.s_addr = hop.peer.networkOrder
+        buffers.messages[id].msg_name = UnsafeMutableRawPointer(name)
+        buffers.messages[id].msg_namelen = socklen_t(MemoryLayout<sockaddr_in6>.size)
+    }
+
+    /// Sends buffer `id`'s packet over the IPv6 underlay, from the IPv6 source-port socket of its
+    /// flow. The path is held to the interface's MTU − 70 by the forwarder, not learned: an
+    /// EMSGSIZE is counted as a send error only.
+    @inline(__always)
+    mutating func send(_ id: Int, _ packet: PacketBuffer, to hop: IPv6Hop) {
+        address(id, to: hop)
+        buffers.vectors[id] = iovec(iov_base: packet.start, iov_len: packet.length)
+        submitSend(id, from: ipv6SourcePorts.socket(for: packet, forwarder: forwarder, bound: ipv6Socket))
     }
 
     /// One of `id`'s writes; with offloads the packet must already start with its virtio-net header.
@@ -331,7 +392,7 @@ struct UringLoop: ~Copyable {
         inFlight -= 1
         // -ENETUNREACH, -EAGAIN…: the packet is lost, the worker goes on; -EMSGSIZE is resent to fit.
         countSend(id, result: result)
-        if result == -EMSGSIZE { resendToFit(id) }
+        if result == -EMSGSIZE && !sendsOverIPv6(id) { resendToFit(id) }
         release(id)
     }
 
@@ -408,8 +469,9 @@ struct UringLoop: ~Copyable {
         sendBatch()
         if tunRead.armed { cancel(.tunRead) }
         if socketReceive.armed { cancel(.socketReceive) }
+        if ipv6Receive.armed { cancel(.ipv6SocketReceive) }
         let deadline = ContinuousClock.now + .milliseconds(milliseconds)
-        while tunRead.armed || socketReceive.armed || inFlight > 0 {
+        while tunRead.armed || socketReceive.armed || ipv6Receive.armed || inFlight > 0 {
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return false }
             _ = weft_submit_and_wait(ring, 1, max(1, left.clampedMilliseconds))
@@ -421,6 +483,8 @@ struct UringLoop: ~Copyable {
                     if completion.flags & weft_cqe_more == 0 { tunRead.armed = false }
                 case .socketReceive:
                     if completion.flags & weft_cqe_more == 0 { socketReceive.armed = false }
+                case .ipv6SocketReceive:
+                    if completion.flags & weft_cqe_more == 0 { ipv6Receive.armed = false }
                 default: outputCompleted(completion)
                 }
             }

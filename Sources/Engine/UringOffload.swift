@@ -49,6 +49,14 @@ extension UringLoop {
             } else {
                 batchOrSend(id, packet, to: nextHop)
             }
+        case .sendIPv6(let hop):
+            // Small packets leave one by one: the send batches name IPv4 peers.
+            sendBatch()
+            if isSuperPacket {
+                sendIPv6Segments(id, packet, header: header, to: hop)
+            } else {
+                send(id, packet, to: hop)
+            }
         case .replyToTUN(let reason):
             counters.countDrop(reason)
             counters.count(.icmpReplies)
@@ -82,20 +90,7 @@ extension UringLoop {
         let output = buffers.base(id) + buffers.tunOutputOffset
         let pathMTU = paths.known(nextHop.publicIP)
         let innerMTU = pathMTU.map { PathFit.innerMTU(pathMTU: $0, encapsulation: gap) } ?? .max
-        let layout: GatheredSegments
-        switch Segmentation.segmentHeaders(
-            inner,
-            header: header,
-            into: output,
-            capacity: buffers.regionBytes - Self.superPacketReplyRoom,
-            gap: gap,
-            innerMTU: innerMTU
-        ) {
-        case .segmented(let result): layout = result
-        case .dropped(let reason):
-            counters.countDrop(reason)
-            return stage(id)
-        }
+        guard let layout = segmentLayout(id, inner, header: header, into: output, innerMTU: innerMTU) else { return }
         var answer = false
         if let pathMTU, layout.headersLength + layout.segmentPayload > innerMTU {
             // UDP datagrams larger than the path.
@@ -126,21 +121,71 @@ extension UringLoop {
                 }
             }
         }
-        submitSegmentSends(id, layout, headers: output, payload: inner, to: nextHop, from: sender)
+        address(id, to: nextHop)
+        submitSegmentSends(id, layout, headers: output, payload: inner, from: sender)
         // After the sends, which set the buffer's count of pending operations.
         if answer, let pathMTU, pending[id] > 0 { _ = answerSuperPacket(id, inner, pathMTU: pathMTU) }
+    }
+
+    /// `sendSegments` over the IPv6 underlay, from the IPv6 socket: TCP is cut so that every
+    /// segment fits the underlay's MTU − 70 (`Forwarder.ipv6UnderlayMTU`; the kernel writes the
+    /// outer IPv6 and UDP headers), each segment framed as `fromTUN` framed the whole
+    /// super-packet. UDP datagrams longer than that cannot be cut and are dropped as
+    /// exceeds_path_mtu (no path MTU is learned for the IPv6 underlay).
+    private mutating func sendIPv6Segments(_ id: Int, _ packet: PacketBuffer, header: VirtioNetHeader, to hop: IPv6Hop)
+    {
+        let gap = forwarder.headroom
+        var inner = packet
+        inner.consume(gap)
+        let output = buffers.base(id) + buffers.tunOutputOffset
+        let innerMTU = forwarder.ipv6UnderlayMTU
+        guard let layout = segmentLayout(id, inner, header: header, into: output, innerMTU: innerMTU) else { return }
+        guard layout.headersLength + layout.segmentPayload <= innerMTU else {
+            counters.countDrop(.exceedsPathMTU)
+            return stage(id)
+        }
+        for index in 0..<layout.count {
+            (output + layout.headerOffset(ofSegment: index)).copyMemory(from: packet.start, byteCount: gap)
+        }
+        address(id, to: hop)
+        let sender = ipv6SourcePorts.socket(for: packet, forwarder: forwarder, bound: ipv6Socket)
+        submitSegmentSends(id, layout, headers: output, payload: inner, from: sender)
+    }
+
+    /// Writes the headers of `inner`'s segments, each cut to `innerMTU`, into buffer `id`'s header
+    /// region at `output`; nil (the drop counted, the buffer staged) when it cannot be cut.
+    private mutating func segmentLayout(
+        _ id: Int,
+        _ inner: PacketBuffer,
+        header: VirtioNetHeader,
+        into output: UnsafeMutableRawPointer,
+        innerMTU: Int
+    ) -> GatheredSegments? {
+        switch Segmentation.segmentHeaders(
+            inner,
+            header: header,
+            into: output,
+            capacity: buffers.regionBytes - Self.superPacketReplyRoom,
+            gap: forwarder.headroom,
+            innerMTU: innerMTU
+        ) {
+        case .segmented(let layout): return layout
+        case .dropped(let reason):
+            counters.countDrop(reason)
+            stage(id)
+            return nil
+        }
     }
 
     /// Sends the segments `layout` describes (each datagram: its gap and headers at `headers`, its
     /// payload where it lies in `payload`, the super-packet) from `sender` in as few UDP_SEGMENT
     /// sends as the kernel takes (`segmentsPerSend`), each from its own slot and gathering headers
-    /// and payload: the payload is not copied.
+    /// and payload: the payload is not copied. They go where buffer `id`'s message names (`address`).
     mutating func submitSegmentSends(
         _ id: Int,
         _ layout: GatheredSegments,
         headers output: UnsafeMutableRawPointer,
         payload packet: PacketBuffer,
-        to nextHop: NextHop,
         from sender: Int32
     ) {
         let perSend = segmentation ? layout.segmentsPerSend() : 1
@@ -150,7 +195,6 @@ extension UringLoop {
             counters.countDrop(.oversize)
             return stage(id)
         }
-        address(id, to: nextHop)
         let vectors = sends.vectors(id)
         for index in 0..<layout.count {
             vectors[2 * index] = iovec(
@@ -166,6 +210,8 @@ extension UringLoop {
             let first = index * perSend
             let count = min(perSend, layout.count - first)
             let slot = sends.slot(id, index)
+            sends.messages[slot].msg_name = buffers.messages[id].msg_name
+            sends.messages[slot].msg_namelen = buffers.messages[id].msg_namelen
             sends.messages[slot].msg_iov = vectors + 2 * first
             sends.messages[slot].msg_iovlen = 2 * count
             sends.segments[slot] = Int32(count)
@@ -191,7 +237,7 @@ extension UringLoop {
         let slot = tagged >> 16
         guard id < buffers.buffersPerGroup, slot < buffers.sends.slotsPerBuffer else { return }
         inFlight -= 1
-        if result == -EMSGSIZE {
+        if result == -EMSGSIZE && !sendsOverIPv6(id) {
             counters.count(.sendErrors)
             return resendSlotToFit(tagged)
         }
@@ -201,13 +247,17 @@ extension UringLoop {
 
     /// Counts a completed send of `datagrams` datagrams to buffer `id`'s peer; false when it failed.
     /// EIO on a send of several: the route's device cannot checksum a GSO send, so later sends go
-    /// one datagram each. This send's datagrams are lost, as any failed send's are.
+    /// one datagram each. The same over the IPv6 underlay for EINVAL or EMSGSIZE: its path MTU
+    /// fell below the datagrams (no path MTU is learned for it), and the kernel fragments a
+    /// datagram sent alone where it refuses a GSO send. This send's datagrams are lost, as any
+    /// failed send's are.
     @discardableResult
     mutating func countSegmentSend(_ result: Int32, datagrams: Int, peerOf id: Int) -> Bool {
         guard result >= 0 else {
-            if result == -EIO && datagrams > 1 && segmentation {
+            let pathTooSmall = (result == -EINVAL || result == -EMSGSIZE) && sendsOverIPv6(id)
+            if (result == -EIO || pathTooSmall) && datagrams > 1 && segmentation {
                 segmentation = false
-                segmentationFellBack = true
+                segmentationFellBack = -result
                 counters.count(.segmentationFallbacks)
             }
             counters.count(.sendErrors)
@@ -230,47 +280,34 @@ extension UringLoop {
     /// datagrams, when the TUN takes USO) of one flow are coalesced into super-packets, and every
     /// write gathers its virtio-net header and pieces from the buffer with one writev: nothing is
     /// copied in user space.
-    mutating func coalescedReceive(_ id: Int, _ result: Int32, table: RouteTable, ipv6Table: IPv6RouteTable?) {
-        var payloadOffset: Int32 = 0
-        var payloadLength: UInt32 = 0
-        var address: UInt32 = 0
-        var port: UInt16 = 0
-        let provided = buffers.providedAddress(id)
-        let parsed = weft_recvmsg_parse(
-            provided,
-            result,
-            buffers.receiveMessage,
-            &payloadOffset,
-            &payloadLength,
-            &address,
-            &port
-        )
+    mutating func coalescedReceive(
+        _ id: Int,
+        _ received: ReceivedDatagram,
+        table: RouteTable,
+        ipv6Table: IPv6RouteTable?
+    ) {
         let base = buffers.base(id)
-        let headroom = (provided - base) + Int(payloadOffset)
-        let length = Int(payloadLength)
-        guard parsed == 0, headroom + length <= buffers.packetCapacity(id) else {
+        let headroom = received.headroom
+        let length = received.length
+        guard let whole = received.packet(buffers, id) else {
             counters.count(.wireReceivedPackets)
             counters.count(.wireReceivedBytes, by: UInt64(length))
-            counters.countDrop(parsed < 0 ? .truncated : .oversize)
+            counters.countDrop(received.parsed < 0 ? .truncated : .oversize)
             return stage(id)
         }
-        let sender = IPv4Address(networkOrder: address)
-        let segmentSize = Int(weft_recvmsg_gro_size(provided, result, buffers.receiveMessage))
+        let sender = received.sender
+        let segmentSize = Int(weft_recvmsg_gro_size(buffers.providedAddress(id), received.result, received.message))
 
         if segmentSize <= 0 || segmentSize >= length {
             counters.count(.wireReceivedPackets)
             counters.count(.wireReceivedBytes, by: UInt64(length))
             // One datagram: its header goes where the recvmsg prefix was.
-            var packet = PacketBuffer(
-                base: base,
-                headroom: headroom,
-                length: length,
-                capacity: buffers.packetCapacity(id)
-            )
-            switch forwarder.fromWire(&packet, sender: sender, table: table, ipv6Table: ipv6Table) {
+            var packet = whole
+            let (verdict, peer) = sender.admit(&packet, forwarder, table: table, ipv6Table: ipv6Table)
+            switch verdict {
             case .deliver:
                 // Datagram payload bytes, as the packet-by-packet paths count (vxlan: headers included).
-                counters.countReceived(from: sender, bytes: length)
+                counters.countReceived(from: peer, bytes: length)
                 writePlainToTUN(id, &packet)
             case .drop(let reason):
                 counters.countDrop(reason)
@@ -292,7 +329,8 @@ extension UringLoop {
                 length: segmentLength,
                 capacity: headroom + offset + segmentLength
             )
-            switch forwarder.fromWire(&segment, sender: sender, table: table, ipv6Table: ipv6Table) {
+            let (verdict, peer) = sender.admit(&segment, forwarder, table: table, ipv6Table: ipv6Table)
+            switch verdict {
             case .deliver: break
             case .drop(let reason):
                 counters.countDrop(reason)
@@ -302,7 +340,7 @@ extension UringLoop {
                 counters.countDrop(.oversize)
                 continue
             }
-            counters.countReceived(from: sender, bytes: segmentLength)
+            counters.countReceived(from: peer, bytes: segmentLength)
             receivedSegments[count] = segment
             count += 1
         }

@@ -76,6 +76,7 @@ extension UringLoop {
             for index in 0..<count {
                 let id = Int(batches.ids[slot * SendBatches.packetsPerBatch + index])
                 buffers.peers[id] = peer
+                namesIPv4Peer(id)
                 buffers.vectors[id] = batches.vectors[slot * SendBatches.packetsPerBatch + index]
                 resendToFit(id, learned: learned)
                 release(id)

@@ -31,8 +31,12 @@ public struct WorkerSetup: ~Copyable {
     public let tunQueue: Int32
     /// This worker's UDP socket (SO_REUSEPORT, bound to the backend port).
     public let socket: Int32
+    /// The IPv6 underlay's socket ([PublicIPv6]:port, IPV6_V6ONLY), or -1 when there is none.
+    public let ipv6Socket: Int32
     /// vxlan: the sockets sends leave from, by inner flow (empty: from `socket`).
     public let sourcePorts: SourcePorts
+    /// The same on the IPv6 underlay (empty: from `ipv6Socket`).
+    public let ipv6SourcePorts: SourcePorts
     public let forwarder: Forwarder
     /// Created on the worker's own thread (`publisher.makeReader()` must run there).
     public let publisher: RouteTablePublisher
@@ -60,6 +64,7 @@ public struct WorkerSetup: ~Copyable {
         index: Int,
         tunQueue: Int32,
         socket: Int32,
+        ipv6Socket: Int32 = -1,
         forwarder: Forwarder,
         publisher: RouteTablePublisher,
         ipv6Publisher: IPv6RouteTablePublisher? = nil,
@@ -68,6 +73,7 @@ public struct WorkerSetup: ~Copyable {
         mtu: Int,
         stop: StopSignal,
         sourcePorts: SourcePorts = .none,
+        ipv6SourcePorts: SourcePorts = .none,
         offloads: Bool = false,
         segmentation: Bool = false,
         coalescesUDP: Bool = false,
@@ -79,6 +85,7 @@ public struct WorkerSetup: ~Copyable {
             index: index,
             tunQueue: tunQueue,
             socket: socket,
+            ipv6Socket: ipv6Socket,
             forwarder: forwarder,
             publisher: publisher,
             ipv6Publisher: ipv6Publisher ?? Self.noIPv6Routes(),
@@ -87,6 +94,7 @@ public struct WorkerSetup: ~Copyable {
             mtu: mtu,
             stop: stop,
             sourcePorts: sourcePorts,
+            ipv6SourcePorts: ipv6SourcePorts,
             offloads: offloads,
             segmentation: segmentation,
             coalescesUDP: coalescesUDP,
@@ -100,6 +108,7 @@ public struct WorkerSetup: ~Copyable {
         index: Int,
         tunQueue: Int32,
         socket: Int32,
+        ipv6Socket: Int32,
         forwarder: Forwarder,
         publisher: RouteTablePublisher,
         ipv6Publisher: IPv6RouteTablePublisher,
@@ -108,6 +117,7 @@ public struct WorkerSetup: ~Copyable {
         mtu: Int,
         stop: StopSignal,
         sourcePorts: SourcePorts,
+        ipv6SourcePorts: SourcePorts,
         offloads: Bool,
         segmentation: Bool,
         coalescesUDP: Bool,
@@ -119,7 +129,9 @@ public struct WorkerSetup: ~Copyable {
         self.index = index
         self.tunQueue = tunQueue
         self.socket = socket
+        self.ipv6Socket = ipv6Socket
         self.sourcePorts = sourcePorts
+        self.ipv6SourcePorts = ipv6SourcePorts
         self.forwarder = forwarder
         self.publisher = publisher
         self.ipv6Publisher = ipv6Publisher

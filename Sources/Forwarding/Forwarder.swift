@@ -30,6 +30,10 @@ public struct Forwarder: Sendable {
     public let ipv6Subnet: IPv6Prefix?
     /// The TUN's MTU: an inner IPv6 packet longer than this is answered with Packet Too Big naming it.
     public let overlayMTU: Int
+    /// vxlan with an IPv6 underlay (flannel's `flannel-v6.<VNI>`): BackendV6Data's VtepMAC, the
+    /// inner Ethernet source of what we send over it and the destination we accept from it; nil
+    /// when this host has no PublicIPv6, and inner IPv6 crosses the IPv4 underlay.
+    public let ipv6VtepMAC: MACAddress?
 
     /// The TUN's address (our lease's network address): the source of ICMP unreachables.
     @inlinable public var tunAddress: IPv4Address { localSubnet.network }
@@ -41,7 +45,8 @@ public struct Forwarder: Sendable {
         vtepMAC: MACAddress = MACAddress(0),
         localSubnet: IPv4Prefix,
         ipv6Subnet: IPv6Prefix? = nil,
-        overlayMTU: Int = Int(UInt16.max)
+        overlayMTU: Int = Int(UInt16.max),
+        ipv6VtepMAC: MACAddress? = nil
     ) {
         precondition(backend != .hostGateway, "host-gw forwards in the kernel: there is no Weft pipeline for it")
         self.backend = backend
@@ -50,7 +55,12 @@ public struct Forwarder: Sendable {
         self.localSubnet = localSubnet
         self.ipv6Subnet = ipv6Subnet
         self.overlayMTU = overlayMTU
+        self.ipv6VtepMAC = backend == .vxlan ? ipv6VtepMAC : nil
     }
+
+    /// The largest inner IPv6 packet the IPv6 underlay carries: its 40-byte outer header leaves
+    /// 20 bytes less than IPv4's (flannel-v6's MTU is the interface's − 70, flannel.1's − 50).
+    @inlinable public var ipv6UnderlayMTU: Int { overlayMTU - (IPv6Header.length - IPv4Header.minimumLength) }
 
     /// Bytes a packet read from the TUN needs in front of it so `fromTUN` encapsulates in place.
     @inlinable public var headroom: Int { backend == .vxlan ? VXLAN.overhead : 0 }

@@ -59,8 +59,13 @@ public struct RouteNetlink: ~Copyable, Sendable {
         try request(message, "RTM_NEWADDR", "\(address)/\(prefixLength)")
     }
 
-    /// RTM_NEWROUTE: `prefix` out of the link with link scope (no gateway), in the main table.
-    public mutating func addRoute<Prefix: IPPrefix>(_ prefix: Prefix, index: Int32) throws(NetlinkError) {
+    /// RTM_NEWROUTE: `prefix` out of the link with link scope (no gateway), in the main table;
+    /// with `mtu`, the route's MTU metric (`ip route add … mtu <mtu>`).
+    public mutating func addRoute<Prefix: IPPrefix>(
+        _ prefix: Prefix,
+        index: Int32,
+        mtu: Int? = nil
+    ) throws(NetlinkError) {
         var message = NetlinkMessage(
             type: UInt16(RTM_NEWROUTE),
             flags: UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL),
@@ -78,6 +83,13 @@ public struct RouteNetlink: ~Copyable, Sendable {
         message.append(UInt32(0))
         message.appendAttribute(type: UInt16(RTA_DST.rawValue), bytes: prefix.network.networkBytes)
         message.appendAttribute(type: UInt16(RTA_OIF.rawValue), UInt32(bitPattern: index))
+        if let mtu {
+            // RTA_METRICS holds one rtattr per metric, as iproute2 sends it.
+            var metric: [UInt8] = []
+            for value in [UInt16(8), UInt16(RTAX_MTU)] { withUnsafeBytes(of: value) { metric.append(contentsOf: $0) } }
+            withUnsafeBytes(of: UInt32(mtu)) { metric.append(contentsOf: $0) }
+            message.appendAttribute(type: UInt16(RTA_METRICS.rawValue), bytes: metric)
+        }
         try request(message, "RTM_NEWROUTE", "\(prefix)")
     }
 

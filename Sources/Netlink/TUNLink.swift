@@ -16,19 +16,24 @@ public struct TUNLink: Sendable {
     public var subnet: IPv4Prefix
     /// flannel's IPv6Network and this host's IPv6 lease, when the overlay carries IPv6.
     public var ipv6: (network: IPv6Prefix, subnet: IPv6Prefix)?
+    /// The IPv6 network's route MTU, when inner IPv6 fits less than `mtu` (the vxlan IPv6
+    /// underlay's 40-byte outer header): TCP then picks its MSS from it with no Packet Too Big.
+    public var ipv6RouteMTU: Int?
 
     public init(
         name: String,
         mtu: Int,
         network: IPv4Prefix,
         subnet: IPv4Prefix,
-        ipv6: (network: IPv6Prefix, subnet: IPv6Prefix)? = nil
+        ipv6: (network: IPv6Prefix, subnet: IPv6Prefix)? = nil,
+        ipv6RouteMTU: Int? = nil
     ) {
         self.name = name
         self.mtu = mtu
         self.network = network
         self.subnet = subnet
         self.ipv6 = ipv6
+        self.ipv6RouteMTU = ipv6RouteMTU
     }
 
     /// Sets the link up as described. An address or route already there (a restart onto a
@@ -60,7 +65,7 @@ public struct TUNLink: Sendable {
                 try netlink.addAddress(ipv6.subnet.network, prefixLength: 128, index: index)
             } catch  where error.code == EEXIST {}
             do {
-                try netlink.addRoute(ipv6.network, index: index)
+                try netlink.addRoute(ipv6.network, index: index, mtu: ipv6RouteMTU)
             } catch  where error.code == EEXIST {}
         }
         // ICMP net unreachables come out of the TUN from the TUN's own address, which the kernel

@@ -126,8 +126,8 @@ public struct DoctorFacts: Sendable {
     /// The port filter as the running weftd reports it and nft lists it; nil when weftd was not
     /// asked or carries no port (host-gw).
     public var portFilter: PortFilterState?
-    /// The same over the IPv6 underlay (`table ip6 weft`), for a dual-stack lease on kernel vxlan
-    /// (flannel-v6.<VNI> on the same port); nil otherwise.
+    /// The same over the IPv6 underlay (`table ip6 weft`), for a dual-stack vxlan lease
+    /// (flannel-v6.<VNI>, or the engine's IPv6 socket, on the same port); nil otherwise.
     public var ipv6PortFilter: PortFilterState?
 
     public init() {}

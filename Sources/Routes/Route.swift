@@ -29,12 +29,10 @@ public struct NextHop: Hashable, Sendable {
     }
 }
 
-/// One peer's subnet of either family and how to reach it: `Route` (IPv4) or `IPv6Route`. The
-/// next hop is the peer's IPv4 underlay for both, as the udp backend carries inner IPv6 over it; an
-/// IPv6 underlay (flannel's vxlan `flannel-v6` device) will need a next hop of its own, which
-/// changes only `IPv6Routing.Hop`.
+/// One peer's IPv4 subnet and how to reach it (`Route`); IPv6 subnets have `IPv6Route`, which
+/// adds the IPv6 underlay.
 ///
-/// Trivial (no references); an IPv6 route is 48 bytes.
+/// Trivial (no references).
 public struct RouteOf<Prefix: IPPrefix>: Hashable, Sendable {
     public var subnet: Prefix
     public var nextHop: NextHop
@@ -47,13 +45,76 @@ public struct RouteOf<Prefix: IPPrefix>: Hashable, Sendable {
 }
 
 public typealias Route = RouteOf<IPv4Prefix>
-public typealias IPv6Route = RouteOf<IPv6Prefix>
 
 extension RouteOf: CustomStringConvertible {
-    /// One line for `weft` status output, e.g. "10.244.3.0/24 via 198.18.0.3:8472 vxlan aa:bb:cc:dd:ee:ff"
-    /// or "fc00:0:0:3::/64 via 198.18.0.3:8285 udp".
+    /// One line for `weft` status output, e.g. "10.244.3.0/24 via 198.18.0.3:8472 vxlan aa:bb:cc:dd:ee:ff".
+    public var description: String { nextHop.describe(subnet) }
+}
+
+extension NextHop {
+    /// "<subnet> via 198.18.0.3:8472 vxlan aa:bb:cc:dd:ee:ff", or without the MAC for udp.
+    func describe(_ subnet: some IPPrefix) -> String {
+        let via = "\(subnet) via \(publicIP):\(port) \(backend.rawValue)"
+        return backend == .vxlan ? "\(via) \(vtepMAC)" : via
+    }
+}
+
+/// One peer's IPv6 subnet and how to reach it. `nextHop` is the peer's IPv4 next hop, as its IPv4
+/// route has: inner IPv6 crosses the IPv4 underlay to it (udp; vxlan when either side has no IPv6
+/// underlay), and the engine counts the peer's traffic under its PublicIP whichever underlay
+/// carries it. `publicIPv6` and `vtepMAC` are the IPv6 underlay of flannel's vxlan
+/// `flannel-v6.<VNI>` device: the lease's PublicIPv6 (`::` when it has none) and BackendV6Data's
+/// VtepMAC.
+///
+/// Trivial (no references), 64 bytes: one cache line, with the fields in this order (the subnet's
+/// 8-byte length leaves room for the next hop and the MAC before the 16-aligned address).
+public struct IPv6Route: Hashable, Sendable {
+    public var subnet: IPv6Prefix
+    public var nextHop: NextHop
+    public var vtepMAC: MACAddress
+    public var publicIPv6: IPv6Address
+
+    @inlinable
+    public init(
+        subnet: IPv6Prefix,
+        nextHop: NextHop,
+        publicIPv6: IPv6Address = .any,
+        vtepMAC: MACAddress = MACAddress(0)
+    ) {
+        self.subnet = subnet
+        self.publicIPv6 = publicIPv6
+        self.nextHop = nextHop
+        self.vtepMAC = vtepMAC
+    }
+
+    /// The peer can be reached over the IPv6 underlay (a vxlan lease with PublicIPv6).
+    @inlinable public var hasIPv6Underlay: Bool { publicIPv6 != .any && nextHop.backend == .vxlan }
+
+    /// Where a datagram over the IPv6 underlay goes.
+    @inlinable public var ipv6Hop: IPv6Hop { IPv6Hop(address: publicIPv6, peer: nextHop.publicIP, port: nextHop.port) }
+}
+
+extension IPv6Route: CustomStringConvertible {
+    /// "fc00:0:0:3::/64 via 198.18.0.3:8285 udp", or over the IPv6 underlay
+    /// "fc00:0:0:3::/64 via [2001:db8::3]:8472 vxlan aa:bb:cc:dd:ee:ff".
     public var description: String {
-        let via = "\(subnet) via \(nextHop.publicIP):\(nextHop.port) \(nextHop.backend.rawValue)"
-        return nextHop.backend == .vxlan ? "\(via) \(nextHop.vtepMAC)" : via
+        guard hasIPv6Underlay else { return nextHop.describe(subnet) }
+        return "\(subnet) via [\(publicIPv6)]:\(nextHop.port) vxlan \(vtepMAC)"
+    }
+}
+
+/// Where a vxlan datagram over the IPv6 underlay goes: the peer's PublicIPv6 and port, and its
+/// IPv4 PublicIP, under which the engine counts it. Trivial, 32 bytes.
+public struct IPv6Hop: Hashable, Sendable {
+    public var address: IPv6Address
+    /// The peer's IPv4 PublicIP: its name in the per-peer counters.
+    public var peer: IPv4Address
+    public var port: UInt16
+
+    @inlinable
+    public init(address: IPv6Address, peer: IPv4Address, port: UInt16) {
+        self.address = address
+        self.peer = peer
+        self.port = port
     }
 }

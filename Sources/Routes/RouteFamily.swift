@@ -22,6 +22,8 @@ public protocol RouteFamily {
     static func subnet(of entry: Entry) -> Prefix
     static func nextHop(of entry: Entry) -> Hop
     static func peer(of entry: Entry) -> PeerAddress
+    /// A second underlay address the entry's peer sends from (IPv6: its PublicIPv6), or nil.
+    static func otherPeer(of entry: Entry) -> PeerAddress?
 }
 
 extension RouteFamily {
@@ -43,20 +45,39 @@ public enum IPv4Routing: RouteFamily {
     @inlinable public static func subnet(of entry: Route) -> IPv4Prefix { entry.subnet }
     @inlinable public static func nextHop(of entry: Route) -> NextHop { entry.nextHop }
     @inlinable public static func peer(of entry: Route) -> IPv4Address { entry.nextHop.publicIP }
+    @inlinable public static func otherPeer(of entry: Route) -> IPv4Address? { nil }
 }
 
-/// IPv6 overlays: flannel's IPv6Network and IPv6SubnetLen (a /48 or /56 of /64s by default).
+/// IPv6 overlays: flannel's IPv6Network and IPv6SubnetLen (a /48 or /56 of /64s by default). A
+/// lookup answers the IPv4 next hop; `lookupRoute` the IPv6 underlay too. A peer's underlay
+/// addresses are IPv6 ones, its IPv4 PublicIP in IPv4-mapped form (::ffff:198.18.0.3) beside its
+/// PublicIPv6, so one `isPeer` knows senders of either underlay.
 public enum IPv6Routing: RouteFamily {
     public typealias Key = UInt128
     public typealias Entry = IPv6Route
     public typealias Hop = NextHop
+    public typealias PeerAddress = IPv6Address
 
     @inlinable public static func key(_ address: IPv6Address) -> UInt128 { address.value }
     @inlinable public static func network(of prefix: IPv6Prefix) -> UInt128 { prefix.network.value }
     @inlinable public static func length(of prefix: IPv6Prefix) -> Int { prefix.length }
     @inlinable public static func subnet(of entry: IPv6Route) -> IPv6Prefix { entry.subnet }
     @inlinable public static func nextHop(of entry: IPv6Route) -> NextHop { entry.nextHop }
-    @inlinable public static func peer(of entry: IPv6Route) -> IPv4Address { entry.nextHop.publicIP }
+    @inlinable public static func peer(of entry: IPv6Route) -> IPv6Address { mapped(entry.nextHop.publicIP) }
+    @inlinable public static func otherPeer(of entry: IPv6Route) -> IPv6Address? {
+        entry.hasIPv6Underlay ? entry.publicIPv6 : nil
+    }
+
+    /// ::ffff:a.b.c.d.
+    @inlinable public static func mapped(_ address: IPv4Address) -> IPv6Address {
+        IPv6Address(0xFFFF << 32 | UInt128(address.value))
+    }
+}
+
+extension RouteTableOf where Family == IPv6Routing {
+    /// Whether `publicIP` is the IPv4 underlay address of any route's peer.
+    @inlinable
+    public func isPeer(publicIP: IPv4Address) -> Bool { isPeer(publicIP: IPv6Routing.mapped(publicIP)) }
 }
 
 /// The IPv4 table, snapshot, publisher and reader the engine and control plane use.

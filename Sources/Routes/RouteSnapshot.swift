@@ -101,7 +101,13 @@ enum RouteTableBuilder<Family: RouteFamily> {
         precondition(_isPOD(Family.Entry.self), "route entries are freed without deinitialization")
 
         let entries = orderedEntries(routes, localSubnet: localSubnet)
-        let peers = sortedUnique(entries.map(Family.peer(of:)))
+        var addresses: [Family.PeerAddress] = []
+        addresses.reserveCapacity(entries.count)
+        for entry in entries {
+            addresses.append(Family.peer(of: entry))
+            if let other = Family.otherPeer(of: entry) { addresses.append(other) }
+        }
+        let peers = sortedUnique(addresses)
 
         let networkKey = Family.network(of: network)
         let networkLength = Family.length(of: network)

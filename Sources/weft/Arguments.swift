@@ -11,6 +11,10 @@ extension IPv4Prefix: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
 }
 
+extension IPv6Address: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
 extension IPv6Prefix: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
 }

@@ -27,7 +27,13 @@ struct Dataplane: ParsableCommand {
             signal the device is deleted and the report names its entries and counters. \
             With --ipv6-network and --ipv6-subnet the engine carries inner IPv6 too, over the same \
             IPv4 underlay: the TUN also gets <IPv6 subnet network>/128 and the IPv6 network, and \
-            --ipv6-peer routes a peer's IPv6 subnet to its PublicIP (Weft's engine only).
+            --ipv6-peer routes a peer's IPv6 subnet to its PublicIP (Weft's engine only). With \
+            --backend vxlan and --public-ipv6, inner IPv6 crosses the IPv6 underlay instead, as \
+            flannel's flannel-v6.<vni> carries it: each worker also binds [--public-ipv6]:port, \
+            and a peer given as --ipv6-peer fc00:0:0:2::/64=198.18.0.2,[2001:db8::2],<its v6 \
+            VtepMAC> is sent to over IPv6 (outer IPv6 + UDP, 70 bytes in all, so the IPv6 \
+            network's route on the TUN gets MTU <underlay MTU> - 70); a peer without a bracketed \
+            address is still reached over IPv4. The peer's IPv4 PublicIP names it in the counters.
             """
     )
 
@@ -70,11 +76,22 @@ struct Dataplane: ParsableCommand {
     @Option(
         name: .customLong("ipv6-peer"),
         help: ArgumentHelp(
-            "A peer's IPv6 subnet and its (IPv4) PublicIP, and for vxlan its VtepMAC; repeat per peer.",
-            valueName: "ipv6-subnet=public-ip[,vtep-mac]"
+            "A peer's IPv6 subnet and its (IPv4) PublicIP, for vxlan its VtepMAC, and with --public-ipv6 its PublicIPv6 in brackets (then the VtepMAC is its BackendV6Data one); repeat per peer.",
+            valueName: "ipv6-subnet=public-ip[,[public-ipv6]][,vtep-mac]"
         )
     )
     var ipv6Peer: [PeerRoute<IPv6Prefix>] = []
+    @Option(
+        name: .customLong("public-ipv6"),
+        help:
+            "vxlan with --ipv6-network: this host's PublicIPv6; inner IPv6 crosses the IPv6 underlay to peers given one (flannel-v6)."
+    )
+    var publicIPv6: IPv6Address?
+    @Option(
+        name: .customLong("ipv6-vtep-mac"),
+        help: "vxlan with --public-ipv6: this host's BackendV6Data VtepMAC (default: --vtep-mac)."
+    )
+    var ipv6VtepMAC: MACAddress?
     @Option(name: .customLong("underlay-mtu"), help: "MTU of the interface the datagrams leave by.")
     var underlayMTU = 1500
     @Flag(help: "TUN offloads + UDP GSO/GRO: 64 KB TCP super-packets in, one segmented send out (uring engine).")
@@ -161,18 +178,37 @@ struct Dataplane: ParsableCommand {
             offloads: offloads,
             busyPoll: .microseconds(busyPoll),
             ipv6Network: ipv6Network,
-            ipv6Subnet: ipv6Subnet
+            ipv6Subnet: ipv6Subnet,
+            publicIPv6: publicIPv6,
+            ipv6VtepMAC: ipv6VtepMAC
         )
     }
 
     /// The static route table: every peer on `port`, with its VtepMAC for vxlan.
     func routes(port: UInt16) throws -> [Route] {
-        try peer.map { Route(subnet: $0.subnet, nextHop: try nextHop($0, flag: "--peer", port: port)) }
+        try peer.map { peer in
+            if let publicIPv6 = peer.publicIPv6 {
+                throw CommandFailure(
+                    "--peer \(peer.subnet): an IPv6 underlay address ([\(publicIPv6)]) is for --ipv6-peer"
+                )
+            }
+            return Route(subnet: peer.subnet, nextHop: try nextHop(peer, flag: "--peer", port: port))
+        }
     }
 
-    /// The IPv6 routes: each peer's IPv6 subnet to its IPv4 PublicIP, as `routes`.
+    /// The IPv6 routes: each peer's IPv6 subnet to its IPv4 PublicIP, as `routes`, and to its
+    /// PublicIPv6 when one is given in brackets (vxlan's IPv6 underlay).
     func ipv6Routes(port: UInt16) throws -> [IPv6Route] {
-        try ipv6Peer.map { IPv6Route(subnet: $0.subnet, nextHop: try nextHop($0, flag: "--ipv6-peer", port: port)) }
+        try ipv6Peer.map { peer in
+            let hop = try nextHop(peer, flag: "--ipv6-peer", port: port)
+            guard let publicIPv6 = peer.publicIPv6 else { return IPv6Route(subnet: peer.subnet, nextHop: hop) }
+            guard backend == .vxlan else {
+                throw CommandFailure(
+                    "--ipv6-peer \(peer.subnet): an IPv6 underlay ([\(publicIPv6)]) is for --backend vxlan only"
+                )
+            }
+            return IPv6Route(subnet: peer.subnet, nextHop: hop, publicIPv6: publicIPv6, vtepMAC: hop.vtepMAC)
+        }
     }
 
     private func nextHop(_ peer: PeerRoute<some IPPrefix>, flag: String, port: UInt16) throws -> NextHop {
@@ -227,20 +263,30 @@ struct Dataplane: ParsableCommand {
 }
 
 /// `--peer 10.244.2.0/24=198.18.0.2` (udp) or `--peer 10.244.2.0/24=198.18.0.2,aa:bb:cc:dd:ee:ff`
-/// (vxlan); `--ipv6-peer fc00:0:0:2::/64=198.18.0.2[,…]` the same with an IPv6 subnet (the underlay
-/// stays IPv4).
+/// (vxlan); `--ipv6-peer fc00:0:0:2::/64=198.18.0.2[,…]` the same with an IPv6 subnet, and
+/// `--ipv6-peer fc00:0:0:2::/64=198.18.0.2,[2001:db8::2],aa:bb:cc:dd:ee:ff` with the peer's
+/// PublicIPv6 (vxlan's IPv6 underlay).
 struct PeerRoute<Subnet: IPPrefix>: ExpressibleByArgument {
     let subnet: Subnet
     let publicIP: IPv4Address
+    let publicIPv6: IPv6Address?
     let vtepMAC: MACAddress?
 
     init?(argument: String) {
         let parts = argument.split(separator: "=", omittingEmptySubsequences: false)
         guard parts.count == 2, let subnet = Subnet(String(parts[0])) else { return nil }
-        let target = parts[1].split(separator: ",", omittingEmptySubsequences: false)
-        guard target.count <= 2, let publicIP = IPv4Address(target[0]) else { return nil }
-        if target.count == 2 {
-            guard let mac = MACAddress(target[1]) else { return nil }
+        var target = parts[1].split(separator: ",", omittingEmptySubsequences: false)[...]
+        guard target.count <= 3, let publicIP = IPv4Address(target.removeFirst()) else { return nil }
+        if let bracketed = target.first, bracketed.hasPrefix("["), bracketed.hasSuffix("]") {
+            guard let address = IPv6Address(bracketed.dropFirst().dropLast()) else { return nil }
+            publicIPv6 = address
+            target.removeFirst()
+        } else {
+            publicIPv6 = nil
+        }
+        guard target.count <= 1 else { return nil }
+        if let text = target.first {
+            guard let mac = MACAddress(text) else { return nil }
             vtepMAC = mac
         } else {
             vtepMAC = nil

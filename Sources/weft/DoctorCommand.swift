@@ -161,7 +161,7 @@ struct DoctorProbe {
                 let port = DoctorCheck.networkConfig(facts)?.backend.effectivePort, port != 0
             {
                 facts.portFilter = Self.portFilter(port: port, routes: report, stats: stats, rules: facts.rules)
-                if let ipv6 = report.ipv6, report.backend == "vxlan", report.dataplane == "kernel" {
+                if let ipv6 = report.ipv6, report.backend == "vxlan" {
                     facts.ipv6PortFilter = Self.ipv6PortFilter(
                         port: port,
                         routes: ipv6,
@@ -399,8 +399,8 @@ struct DoctorProbe {
         )
     }
 
-    /// The same over the IPv6 underlay of a dual-stack lease on kernel vxlan: `table ip6 weft`'s
-    /// rule and set beside the PublicIPv6 of the peers /v1/routes lists.
+    /// The same over the IPv6 underlay of a dual-stack vxlan lease (either dataplane): `table ip6
+    /// weft`'s rule and set beside the PublicIPv6 of the peers /v1/routes lists.
     static func ipv6PortFilter(
         port: UInt16,
         routes: RoutesReport.IPv6Routes,

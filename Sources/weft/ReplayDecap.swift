@@ -14,8 +14,8 @@ struct ReplayDecap: ParsableCommand {
             INPUT holds frames as tcpdump writes them on the underlay (EN10MB with or without an \
             802.1Q tag, RAW, LINUX_SLL, LINUX_SLL2), pcap or pcapng. Only IPv4/UDP to --port is \
             ours; everything else counts as not_our_traffic, except IPv6/UDP to --port (a \
-            flannel-v6.<VNI> device's traffic): Weft's engine has no IPv6 underlay, so those frames \
-            are counted on their own line and not replayed. Inner IPv6 packets over the IPv4 \
+            flannel-v6.<VNI> device's traffic, or the engine's over its IPv6 underlay): replay has no \
+            IPv6 underlay, so those frames are counted on their own line and not replayed. Inner IPv6 packets over the IPv4 \
             underlay are replayed as the engine carries them, when a lease in ROUTES.json has an \
             IPv6 subnet (10.244.1.0-24&fc00:0:0:1::-64), or always without --routes. A UDP GSO \
             super-frame (several datagrams of one UDP_SEGMENT send, seen whole on a veth) is cut \
@@ -156,7 +156,7 @@ struct ReplayDecap: ParsableCommand {
         if ipv6Underlay > 0 {
             FileHandle.standardError.write(
                 Data(
-                    "weft: \(ipv6Underlay) frames of \(input) are UDP to port \(port) over an IPv6 underlay (a flannel-v6.<VNI> device's); Weft's engine has no IPv6 underlay yet, so they were counted, not replayed\n"
+                    "weft: \(ipv6Underlay) frames of \(input) are UDP to port \(port) over an IPv6 underlay (a flannel-v6.<VNI> device's); replay has no IPv6 underlay (it writes IPv4 outer headers only), so they were counted, not replayed\n"
                         .utf8
                 )
             )

@@ -126,6 +126,9 @@ struct ReplayEncap: ParsableCommand {
                 }
                 writer.write(packet.bytes, timestamp: captured.timestamp)
                 datagramsOut += 1
+            case .sendIPv6:
+                // Not reached: replay writes IPv4 outer headers, and its forwarder has no IPv6 underlay.
+                summary.drops.count(.noRoute)
             case let .replyToTUN(reason):
                 summary.drops.count(reason)
                 repliesToTUN += 1

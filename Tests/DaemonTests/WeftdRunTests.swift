@@ -194,20 +194,22 @@ import Testing
             reason: "test",
             others: []
         )
-        let refusal = try #require(WeftdRunner.ipv6Refusal(dualStack, interface: interface, vxlanDataplane: .kernel))
+        let refusal = try #require(WeftdRunner.ipv6Refusal(dualStack, interface: interface, vxlanDataplane: .weft))
         #expect(refusal.contains("EnableIPv6") && refusal.contains("fc00::/48") && refusal.contains("eth0"))
         #expect(refusal.contains("--iface") && refusal.contains("set EnableIPv6 false") && !refusal.contains("\n"))
-        #expect(WeftdRunner.ipv6Refusal(ipv4Only, interface: interface, vxlanDataplane: .kernel) == nil)
+        #expect(WeftdRunner.ipv6Refusal(ipv4Only, interface: interface, vxlanDataplane: .weft) == nil)
         interface.ipv6Address = IPv6Address("2001:db8::1")
-        #expect(WeftdRunner.ipv6Refusal(dualStack, interface: interface, vxlanDataplane: .kernel) == nil)
-        // vxlan's IPv6 overlay is flannel-v6.<VNI>, the kernel's: the engine has no IPv6 underlay.
+        #expect(WeftdRunner.ipv6Refusal(dualStack, interface: interface, vxlanDataplane: .weft) == nil)
+        // vxlan's IPv6 overlay crosses the IPv6 underlay on either dataplane (flannel-v6.<VNI>, or
+        // the engine's IPv6 socket); without an IPv6 address it is refused like any other.
         let vxlan = try NetworkConfig.parse(
             #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}"#
         )
-        #expect(WeftdRunner.ipv6Refusal(vxlan, interface: interface, vxlanDataplane: .kernel) == nil)
-        let engine = try #require(WeftdRunner.ipv6Refusal(vxlan, interface: interface, vxlanDataplane: .weft))
-        #expect(engine.contains("--vxlan-dataplane=kernel") && engine.contains("flannel-v6.1"), "\(engine)")
-        #expect(WeftdRunner.ipv6Refusal(dualStack, interface: interface, vxlanDataplane: .weft) == nil, "host-gw")
+        for dataplane in [DaemonOptions.VXLANDataplane.weft, .kernel] {
+            #expect(WeftdRunner.ipv6Refusal(vxlan, interface: interface, vxlanDataplane: dataplane) == nil)
+        }
+        interface.ipv6Address = nil
+        #expect(WeftdRunner.ipv6Refusal(vxlan, interface: interface, vxlanDataplane: .weft) != nil)
     }
 
     /// An IPv6-only network runs where flanneld runs one (host-gw, vxlan's flannel-v6.<VNI>); the

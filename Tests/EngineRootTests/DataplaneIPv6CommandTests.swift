@@ -110,6 +110,25 @@ struct DataplaneIPv6CommandTests {
             ],
             "weft: --ipv6-network, --ipv6-subnet and --ipv6-peer are for Weft's engine (--vxlan-dataplane weft); this kernel device carries IPv4\n"
         ),
+        (
+            ["--peer", "10.244.2.0/24=198.18.0.2,[2001:db8::2]"],
+            "weft: --peer 10.244.2.0/24: an IPv6 underlay address ([2001:db8::2]) is for --ipv6-peer\n"
+        ),
+        (
+            [
+                "--ipv6-network", "fc00::/48", "--ipv6-subnet", "fc00:0:0:1::/64", "--ipv6-peer",
+                "fc00:0:0:2::/64=198.18.0.2,[2001:db8::2]",
+            ],
+            "weft: --ipv6-peer fc00:0:0:2::/64: an IPv6 underlay ([2001:db8::2]) is for --backend vxlan only\n"
+        ),
+        (
+            ["--ipv6-network", "fc00::/48", "--ipv6-subnet", "fc00:0:0:1::/64", "--public-ipv6", "2001:db8::1"],
+            "weft: engine configuration public IPv6 2001:db8::1 with backend udp: flannel's udp is IPv4-only; drop the IPv6 underlay: Invalid argument (errno 22)\n"
+        ),
+        (
+            ["--backend", "vxlan", "--vtep-mac", "02:00:c6:12:00:01", "--public-ipv6", "2001:db8::1"],
+            "weft: engine configuration public IPv6 2001:db8::1 without an IPv6 subnet: give the IPv6 network and subnet too: Invalid argument (errno 22)\n"
+        ),
     ]
 
     /// Each refused with one line before a device exists: none named weft-bad-ipv6 is left behind.

@@ -133,7 +133,7 @@ final class UnderlayCapture {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let fields = [
             "ip.src", "ip.dst", "udp.srcport", "udp.dstport", "udp.checksum", "udp.checksum.status", "vxlan.vni",
-            "vxlan.flags", "eth.src", "eth.dst", "tcp.srcport", "tcp.dstport", "ip.proto",
+            "vxlan.flags", "eth.src", "eth.dst", "tcp.srcport", "tcp.dstport", "ip.proto", "ipv6.src", "ipv6.dst",
         ]
         let tshark = Process()
         tshark.executableURL = URL(fileURLWithPath: "/usr/bin/tshark")
@@ -168,6 +168,15 @@ struct VXLANFrame: CustomStringConvertible {
     let values: [String: [String]]
 
     var outerSource: String? { values["ip.src"]?.first }
+    /// Over the IPv6 underlay (no IPv4 header at all): the outer and inner IPv6 addresses.
+    var outerIPv6Source: String? { values["ip.src"]?.isEmpty != false ? values["ipv6.src"]?.first : nil }
+    var outerIPv6Destination: String? { values["ip.src"]?.isEmpty != false ? values["ipv6.dst"]?.first : nil }
+    var innerIPv6Flow: String? {
+        guard let addresses = values["ipv6.src"], addresses.count >= 2, let destinations = values["ipv6.dst"],
+            let source = values["tcp.srcport"]?.first, let destination = values["tcp.dstport"]?.first
+        else { return nil }
+        return "[\(addresses[1])]:\(source)>[\(destinations.last ?? "?")]:\(destination)"
+    }
     var innerSource: String? { values["ip.src"]?.last }
     var innerDestination: String? { values["ip.dst"]?.last }
     var sourcePort: Int? { values["udp.srcport"]?.first.flatMap { Int($0) } }
@@ -195,18 +204,19 @@ struct VXLANFrame: CustomStringConvertible {
 /// `iperf3 -c` from `client` to `server` (a container address) for `seconds`, `streams` flows: the
 /// bits per second the receiver counted. The server is started and stopped here. The client is
 /// killed 20 s after its time is up (a stalled path can keep it waiting for ever), which fails.
-func iperf3(
+func iperf3<Address: IPAddress>(
     from client: TestNamespace,
     to server: TestNamespace,
-    address: IPv4Address,
+    address: Address,
     seconds: Int = 2,
     streams: Int = 1,
     bitsPerSecondPerStream: String? = nil
 ) throws -> Double {
     let serverProcess = try server.start(["iperf3", "-s", "-1", "-B", "\(address)"])
     defer { end(serverProcess) }
+    let socket = Address.Value.bitWidth == 128 ? "[\(address)]:5201" : "\(address):5201"
     let listening = waitFor(.seconds(10), interval: .milliseconds(20)) {
-        ((try? TwoHostBed.execute(server, ["ss", "-Hltn", "src", "\(address):5201"]))?.1 ?? "").contains(":5201")
+        ((try? TwoHostBed.execute(server, ["ss", "-Hltn", "src", socket]))?.1 ?? "").contains(":5201")
     }
     guard listening != nil else { throw TestFailure("iperf3 -s on \(address) did not listen") }
     // SIGKILL: children inherit the test runner's blocked SIGTERM.

@@ -196,20 +196,12 @@ extension WeftdBeds {
         }
 
         /// vxlan on the kernel dataplane, as flanneld runs a dual-stack network: flannel.1 for IPv4
-        /// and flannel-v6.1 over the IPv6 underlay, its VtepMAC published as BackendV6Data; the
-        /// engine (--vxlan-dataplane=weft) has no IPv6 underlay and stops with the fix.
+        /// and flannel-v6.1 over the IPv6 underlay, its VtepMAC published as BackendV6Data.
         @Test(.timeLimit(.minutes(2)))
         func vxlanRunsFlannelV6OnTheKernelDataplane() throws {
             let bed = try Bed(hosts: 3)
             defer { bed.tearDown() }
-            try bed.startEtcd()
-            try bed.putConfig(
-                #"{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"vxlan","VNI":1}}"#
-            )
-            for index in 1...3 { try Self.addIPv6Underlay(bed, index) }
-            // On the underlay beside the hosts, holding no lease: a stranger over either family.
-            let stranger = try bed.addOutsideHost(WeftdPortFilterTests.strangerIP)
-            try bed.exec(stranger, ["/usr/sbin/ip", "-6", "addr", "add", "2001:db8::c8/64", "dev", "eth0", "nodad"])
+            let stranger = try Self.prepareDualStackVXLAN(bed)
             let (daemons, subnets) = try bed.startReady([1, 2, 3], vxlanDataplane: "kernel")
             var bases: [Int: String] = [:]
             for index in 1...3 {
@@ -252,16 +244,7 @@ extension WeftdBeds {
 
             // The stranger's VXLAN datagrams to host 1 over the IPv6 underlay: dropped before
             // flannel-v6.1 and counted apart from the IPv4 filter's; the containers still reach each other.
-            let datagram = WeftdPortFilterTests.vxlanFrame(source: "10.244.99.2", destination: "10.244.98.2")
-            try WeftdPortFilterTests.send(4, datagram, from: stranger, to: Self.hostIPv6(1), port: 8472)
-            let dropped = StatsReport.Dropped(packets: 4, bytes: UInt64(4 * (48 + datagram.count)))
-            let client = StatusClient(path: bed.statusSocket(1))
-            #expect(
-                waitFor(WeftdBeds.hangGuard, interval: .milliseconds(100)) {
-                    (try? client.stats())?.portFilterIPv6 == dropped
-                } != nil,
-                "/v1/stats: \(String(describing: try? client.stats()))"
-            )
+            let client = try Self.expectStrangerDroppedOverIPv6(bed, stranger)
             #expect(try client.stats().portFilter?.packets == 0, "the IPv4 filter saw none")
             #expect(bed.metric(1, "weft_port_filter_ipv6_dropped_packets_total") == 4)
             Self.ping6Matrix(bed, bases, "dual-stack vxlan, after the stranger")
@@ -296,10 +279,74 @@ extension WeftdBeds {
             #expect(!v6Device.contains(bases[2]!) && !v6Device.contains(bases[3]!), "\(v6Device)")
             Self.ping6Matrix(bed, bases, "dual-stack vxlan with DirectRouting")
             for index in 1...3 { #expect(direct.daemons[index]!.stop(SIGTERM) == 0) }
+        }
 
-            let engine = try bed.startWeftd(1, vxlanDataplane: "weft")
-            #expect(waitFor(.seconds(20), interval: .milliseconds(50)) { !engine.isRunning } != nil)
-            #expect(engine.lines(containing: "needs --vxlan-dataplane=kernel").count == 1, "\(engine.log.suffix(1500))")
+        /// vxlan on Weft's engine (--vxlan-dataplane=weft): inner IPv6 crosses the IPv6 underlay as
+        /// flannel-v6.1 carries it, so two engine hosts and a kernel-dataplane host (flannel-v6.1)
+        /// reach each other over IPv6. The TUN routes the IPv6Network with MTU 1430, /v1/routes
+        /// shows each IPv6 subnet via its peer's PublicIPv6, and the port filter guards the
+        /// engine's IPv6 socket as it guards flannel-v6.1's.
+        @Test(.timeLimit(.minutes(2)))
+        func vxlanCarriesIPv6OverTheIPv6UnderlayOnTheEngine() throws {
+            let bed = try Bed(hosts: 3)
+            defer { bed.tearDown() }
+            let stranger = try Self.prepareDualStackVXLAN(bed)
+            var daemons: [Int: Started] = [:]
+            for index in 1...3 {
+                daemons[index] = try bed.startWeftd(index, vxlanDataplane: index == 3 ? "kernel" : "weft")
+            }
+            let subnets = try bed.waitReady([1, 2, 3], daemons)
+            var bases: [Int: String] = [:]
+            for index in 1...3 {
+                let base = try #require(Self.ipv6Base(bed, index), "\(bed.subnetEnv(index))")
+                bases[index] = base
+                try bed.addressContainer(index, subnet: subnets[index]!)
+                try Self.addressContainerIPv6(bed, index, base: base)
+            }
+            for index in 1...2 {
+                let route = try bed.exec(bed.host(index), ["/usr/sbin/ip", "-6", "route", "show", "dev", "flannel.1"])
+                #expect(route.contains("fc00::/48") && route.contains("mtu 1430"), "host \(index): \(route)")
+            }
+            #expect(
+                waitFor(WeftdBeds.hangGuard) {
+                    WeftdPortFilterTests.peers(bed, 1, family: "ip6") == [Self.hostIPv6(2), Self.hostIPv6(3)]
+                } != nil,
+                "host 1's IPv6 set: \(WeftdPortFilterTests.peers(bed, 1, family: "ip6") ?? [])"
+            )
+            WeftdEndToEndTests.pingMatrix(bed, subnets, "dual-stack vxlan on the engine, IPv4")
+            Self.ping6Matrix(bed, bases, "dual-stack vxlan, engine and flannel-v6.1")
+            // Host 3's IPv6 packets from the engines came through flannel-v6.1: over the IPv6 underlay.
+            let v6Device = try bed.exec(bed.host(3), ["/usr/sbin/ip", "-s", "link", "show", "flannel-v6.1"])
+            let lines = v6Device.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            let received = lines.firstIndex { $0.hasPrefix("RX:") }.flatMap { index in
+                index + 1 < lines.count ? Int(lines[index + 1].split(separator: " ")[1]) : nil
+            }
+            #expect((received ?? 0) >= 8, "host 3's flannel-v6.1: \(v6Device)")
+            let ipv6 = try #require(try StatusClient(path: bed.statusSocket(1)).routes().ipv6)
+            #expect(
+                Set(ipv6.routes.map { "[\($0.publicIP)]:\($0.port ?? 0)" })
+                    == ["[\(Self.hostIPv6(2))]:8472", "[\(Self.hostIPv6(3))]:8472"],
+                "\(ipv6)"
+            )
+
+            // The stranger's datagrams to the engine's IPv6 socket: dropped by the port filter.
+            try Self.expectStrangerDroppedOverIPv6(bed, stranger)
+            Self.ping6Matrix(bed, bases, "dual-stack vxlan on the engine, after the stranger")
+            for index in 1...3 { #expect(daemons[index]!.stop(SIGTERM) == 0) }
+
+            // DirectRouting: the engines route each family's peers via their PublicIP(v6) on eth0,
+            // past the TUN, as the kernel dataplane does.
+            try bed.putConfig(
+                #"{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"vxlan","VNI":1,"DirectRouting":true}}"#
+            )
+            var direct: [Int: Started] = [:]
+            for index in 1...3 {
+                direct[index] = try bed.startWeftd(index, vxlanDataplane: index == 3 ? "kernel" : "weft")
+            }
+            #expect(try bed.waitReady([1, 2, 3], direct) == subnets, "the leases are taken again")
+            Self.expectIPv6Routes(bed, bases)
+            Self.ping6Matrix(bed, bases, "dual-stack vxlan on the engine with DirectRouting")
+            for index in 1...3 { #expect(direct[index]!.stop(SIGTERM) == 0) }
         }
 
         /// An IPv6-only network (EnableIPv4 false), as flanneld runs one on host-gw and on vxlan's
@@ -569,6 +616,36 @@ extension WeftdBeds {
             )
             let keys = try bed.etcdctlMust(["get", WeftdEndToEndTests.subnetsPrefix, "--prefix=true", "--keys-only"])
             #expect(keys.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "no lease taken: \(keys)")
+        }
+
+        /// Etcd with a dual-stack vxlan config, the hosts' IPv6 underlay addresses, and beside them on
+        /// the underlay, holding no lease, a stranger over either family (returned).
+        static func prepareDualStackVXLAN(_ bed: Bed) throws -> String {
+            try bed.startEtcd()
+            try bed.putConfig(
+                #"{"Network":"10.244.0.0/16","SubnetLen":24,"EnableIPv6":true,"IPv6Network":"fc00:0:0::/48","Backend":{"Type":"vxlan","VNI":1}}"#
+            )
+            for index in 1...bed.hostCount { try addIPv6Underlay(bed, index) }
+            let stranger = try bed.addOutsideHost(WeftdPortFilterTests.strangerIP)
+            try bed.exec(stranger, ["/usr/sbin/ip", "-6", "addr", "add", "2001:db8::c8/64", "dev", "eth0", "nodad"])
+            return stranger
+        }
+
+        /// The stranger sends 4 VXLAN datagrams to host 1 over the IPv6 underlay: the port filter's
+        /// IPv6 set drops them (/v1/stats). Returns host 1's status client.
+        @discardableResult
+        static func expectStrangerDroppedOverIPv6(_ bed: Bed, _ stranger: String) throws -> StatusClient {
+            let datagram = WeftdPortFilterTests.vxlanFrame(source: "10.244.99.2", destination: "10.244.98.2")
+            try WeftdPortFilterTests.send(4, datagram, from: stranger, to: hostIPv6(1), port: 8472)
+            let dropped = StatsReport.Dropped(packets: 4, bytes: UInt64(4 * (48 + datagram.count)))
+            let client = StatusClient(path: bed.statusSocket(1))
+            #expect(
+                waitFor(WeftdBeds.hangGuard, interval: .milliseconds(100)) {
+                    (try? client.stats())?.portFilterIPv6 == dropped
+                } != nil,
+                "/v1/stats: \(String(describing: try? client.stats()))"
+            )
+            return client
         }
 
         /// Waits until no address in the hosts and containers is still tentative: until DAD has

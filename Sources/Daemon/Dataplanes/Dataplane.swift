@@ -69,6 +69,10 @@ final class Dataplane: Sendable {
         } catch {
             throw error
         }
+        // vxlan on a dual-stack lease: inner IPv6 over the IPv6 underlay from the interface's own
+        // IPv6 address (as IPv4 binds its own), flannel-v6's MAC as the lease publishes it.
+        let ipv6Underlay = config.backend.kind == .vxlan && lease.ipv6Subnet != nil
+        let publicIPv6 = ipv6Underlay ? context.interface.ipv6Address : nil
         let engine = Engine(
             configuration: EngineConfiguration(
                 tunName: tunName,
@@ -90,10 +94,12 @@ final class Dataplane: Sendable {
                 // turns offloads off itself (one line) when it falls back to recvmmsg/sendmmsg.
                 offloads: options.offloads && options.engine != .mmsg,
                 busyPoll: options.busyPoll,
-                // A dual-stack lease: inner IPv6 over the same IPv4 underlay (udp only, see NetworkConfig).
+                // A dual-stack lease: inner IPv6 over the IPv4 underlay (udp) or the IPv6 one (vxlan).
                 ipv6Network: lease.ipv6Subnet == nil ? nil : config.ipv6?.network,
                 ipv6Subnet: lease.ipv6Subnet,
-                ipv6SubnetLength: config.ipv6?.subnetLength
+                ipv6SubnetLength: config.ipv6?.subnetLength,
+                publicIPv6: publicIPv6,
+                ipv6VtepMAC: VTEPIdentity.ipv6MAC(from: vtepMAC)
             ),
             log: { logger.info("\($0)") }
         )
@@ -110,12 +116,13 @@ final class Dataplane: Sendable {
         if config.backend.kind == .vxlan {
             do throws(NetlinkError) {
                 let interface = context.interface
+                let overlayIndex = try RouteNetlink.interfaceIndex(tunName)
                 let routes = try DirectRoutes(
                     enabled: config.backend.directRouting,
                     interfaceIndex: Int32(interface.index),
                     address: interface.address,
                     network: ipv4.network,
-                    overlayIndex: try RouteNetlink.interfaceIndex(tunName),
+                    overlayIndex: overlayIndex,
                     log: HostGatewayDataplane.logHandler(logger)
                 )
                 if routes.enabled {
@@ -123,7 +130,19 @@ final class Dataplane: Sendable {
                         "vxlan: DirectRouting on: peers directly connected through \(interface.name) get a route via their PublicIP, past the engine; the rest go through \(tunName)"
                     )
                 }
-                direct = DirectRouteKeeper(routes: routes, logger: logger)
+                // With the IPv6 underlay, the IPv6 peers are split by their PublicIPv6, as flannel does.
+                var ipv6Routes: IPv6DirectRoutes?
+                if let publicIPv6, let network = config.ipv6?.network {
+                    ipv6Routes = try IPv6DirectRoutes(
+                        enabled: config.backend.directRouting,
+                        interfaceIndex: Int32(interface.index),
+                        address: publicIPv6,
+                        network: network,
+                        overlayIndex: overlayIndex,
+                        log: HostGatewayDataplane.logHandler(logger)
+                    )
+                }
+                direct = DirectRouteKeeper(routes: routes, ipv6: ipv6Routes, logger: logger)
             } catch {
                 engine.stop()
                 throw error
@@ -132,7 +151,7 @@ final class Dataplane: Sendable {
 
         let routeLog = RouteLog(logger: logger)
         let publications = PublicationTimes()
-        let ipv6 = IPv6Side(lease, underlay: .ipv4)
+        let ipv6 = IPv6Side(lease, underlay: engine.configuration.hasIPv6Underlay ? .perPeer : .ipv4)
         let ipv6Publisher = engine.ipv6Publisher
         let firstPublication = FirstPublication()
         let watcher = PeerFollowing.watcher(
@@ -156,7 +175,7 @@ final class Dataplane: Sendable {
                         )
                     )
                 }
-                direct?.reconcile(publication.routes)
+                direct?.reconcile(publication.routes, ipv6: publication.ipv6Peers)
                 firstPublication.fire()
             }
         )

@@ -104,9 +104,10 @@ final class LeaseTrafficRules: Sendable {
     }
 
     /// Whether the backend listens on the filtered port over the IPv6 underlay too: a dual-stack
-    /// lease on kernel vxlan (flannel-v6.<VNI>). Weft's engine and host-gw have no IPv6 socket.
+    /// vxlan lease, on the kernel's flannel-v6.<VNI> or the engine's IPv6 socket. udp and host-gw
+    /// have no IPv6 socket.
     func filtersIPv6Underlay(_ lease: AcquiredLease) -> Bool {
-        lease.ipv6Subnet != nil && lease.config.backend.kind == .vxlan && options.vxlanDataplane == .kernel
+        lease.ipv6Subnet != nil && lease.config.backend.kind == .vxlan
     }
 
     /// Applies the rules for `lease` (a new subnet replaces the whole table in one transaction).

@@ -506,10 +506,11 @@ struct WeftdRunner {
 
     /// Why a dual-stack network cannot run here, as one line, or nil: an interface without an
     /// IPv6 address (the lease would publish no PublicIPv6 and no peer could route our IPv6
-    /// subnet), or vxlan on the engine, which has no IPv6 underlay (flannel-v6.<VNI> is the kernel's).
-    /// An IPv6-only network (EnableIPv4 false) runs where flanneld runs one: host-gw, and vxlan on
-    /// the kernel's flannel-v6.<VNI>. The engine (udp, --vxlan-dataplane=weft) carries the IPv4
-    /// overlay, and Kubernetes mode reads IPv4 podCIDRs; each is refused in one line.
+    /// subnet). vxlan carries a dual-stack network's IPv6 over the IPv6 underlay on either
+    /// dataplane (the kernel's flannel-v6.<VNI>, or the engine's IPv6 socket). An IPv6-only network
+    /// (EnableIPv4 false) runs where flanneld runs one: host-gw, and vxlan on the kernel's
+    /// flannel-v6.<VNI>. The engine (udp, --vxlan-dataplane=weft) carries the IPv4 overlay, and
+    /// Kubernetes mode reads IPv4 podCIDRs; each is refused in one line.
     static func ipv6Refusal(
         _ config: NetworkConfig,
         interface: ExternalInterface,
@@ -537,11 +538,6 @@ struct WeftdRunner {
             return
                 "the network config has EnableIPv6 (IPv6Network \(ipv6.network)) but interface \(interface.name) has no usable IPv6 address; "
                 + "add one to \(interface.name), choose an interface that has one with --iface, or set EnableIPv6 false"
-        }
-        if config.backend.kind == .vxlan, vxlanDataplane == .weft {
-            return
-                "EnableIPv6 with the vxlan backend needs --vxlan-dataplane=kernel (flannel-v6.\(config.backend.vni) over the IPv6 underlay, as flanneld runs it); "
-                + "the user-space engine has no IPv6 underlay yet"
         }
         return nil
     }

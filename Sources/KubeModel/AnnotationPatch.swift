@@ -34,7 +34,8 @@ public enum AnnotationPatch {
 
         var result = current
         result[keys.backendType] = type
-        // vxlan without data (no VTEP yet) publishes neither data nor address; other types always do.
+        // vxlan without data (no flannel.<VNI>: an IPv6-only network) publishes neither data nor
+        // address; other types always do, host-gw on an IPv6-only network "null" and "0.0.0.0".
         if (type == "vxlan" && data != "null") || (type == "wireguard" && data != "null") || type != "vxlan" {
             result[keys.backendData] = data
             result[keys.publicIP] = overwrite.isEmpty ? publicIP : overwrite

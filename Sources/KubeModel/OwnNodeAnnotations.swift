@@ -20,7 +20,8 @@ public struct OwnNodeAnnotations: Equatable, Sendable {
     public func nodePublicIP() throws(KubeError) -> IPv4Address? {
         try address(
             keys.nodePublicIP,
-            purpose: "a local address of this node (it chooses the interface, like --public-ip)"
+            purpose: "a local address of this node (it chooses the interface, like --public-ip)",
+            as: IPv4Address.self
         )
     }
 
@@ -28,7 +29,16 @@ public struct OwnNodeAnnotations: Equatable, Sendable {
     /// into public-ip unchecked; Weft refuses one that is not an IPv4 address, since every peer
     /// would skip the lease.
     public func publicIPOverwrite() throws(KubeError) -> IPv4Address? {
-        try address(keys.publicIPOverwrite, purpose: "the IPv4 address peers reach this node at")
+        try address(keys.publicIPOverwrite, purpose: "the IPv4 address peers reach this node at", as: IPv4Address.self)
+    }
+
+    /// public-ipv6-overwrite: public-ip-overwrite's IPv6 counterpart, refused unless an IPv6 address.
+    public func publicIPv6Overwrite() throws(KubeError) -> IPv6Address? {
+        try address(
+            keys.publicIPv6Overwrite,
+            purpose: "the IPv6 address peers reach this node at",
+            as: IPv6Address.self
+        )
     }
 
     /// The VtepMAC of our last backend-data, so flannel.1 keeps its MAC across restarts and peers'
@@ -39,12 +49,17 @@ public struct OwnNodeAnnotations: Equatable, Sendable {
         return try? VXLANLeaseData.parse(raw).vtepMAC
     }
 
-    private func address(_ key: String, purpose: String) throws(KubeError) -> IPv4Address? {
+    private func address<Address: IPAddress>(
+        _ key: String,
+        purpose: String,
+        as _: Address.Type
+    ) throws(KubeError) -> Address? {
         guard let text = annotations[key], !text.isEmpty else { return nil }
-        guard let address = IPv4Address(text.trimmingASCIIWhitespace) else {
+        guard let address = Address(text.trimmingASCIIWhitespace) else {
+            let family = Address.bitWidth == 32 ? "IPv4" : "IPv6"
             throw KubeError(
                 .annotation,
-                "node \(KubeError.quoted(nodeName)) annotation \(key) \(KubeError.quoted(text)) is not an IPv4 address",
+                "node \(KubeError.quoted(nodeName)) annotation \(key) \(KubeError.quoted(text)) is not an \(family) address",
                 fix:
                     "kubectl annotate node \(nodeName) --overwrite \(key)=<\(purpose)>, or remove it with kubectl annotate node \(nodeName) \(key)-"
             )

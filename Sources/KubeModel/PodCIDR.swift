@@ -1,7 +1,7 @@
 import Addressing
 
-/// One entry of spec.podCIDRs, parsed as Go's net.ParseCIDR would and sorted by family. Weft
-/// carries IPv4; an IPv6 entry is kept as text so it can be named (and used once IPv6 is).
+/// One entry of spec.podCIDRs, parsed as Go's net.ParseCIDR would and sorted by family. An IPv6
+/// entry is kept as the node's text, so a line that names it shows it as the node has it.
 public enum PodCIDR: Equatable, Sendable, CustomStringConvertible {
     case ipv4(IPv4Prefix)
     case ipv6(String)

@@ -58,7 +58,8 @@ extension KubeSubnetManager {
             )
             if let network {
                 do {
-                    diagnosis.podCIDR = .success(try OwnSubnet.select(node: node, network: network).subnet)
+                    let own = try OwnSubnet.select(node: node, network: network)
+                    if let subnet = own.subnet { diagnosis.podCIDR = .success(subnet) }
                 } catch {
                     diagnosis.podCIDR = .failure(error)
                 }

@@ -37,11 +37,9 @@ actor KubeLeaseKeeper: LeaseKeeper {
         if let current { return current }
         let lease = try await take()
         current = lease
-        let ipv6 = lease.ipv6Subnet.map { " and \($0)" } ?? ""
-        let publicIPv6 = lease.attributes.publicIPv6.map { ", public-ipv6 \($0)" } ?? ""
         log(
             .info,
-            "acquired \(lease.label)\(ipv6) (\(lease.location)), public-ip \(lease.attributes.publicIP)\(publicIPv6)"
+            "acquired \(lease.subnets) (\(lease.location)), \(Self.addresses(lease.attributes, ipv6Only: lease.subnet == nil))"
         )
         sink.yield(.acquired(lease))
         return lease
@@ -50,30 +48,26 @@ actor KubeLeaseKeeper: LeaseKeeper {
     /// Reads our node, checks its podCIDR against the Network, and patches what differs.
     private func take() async throws(LeaseError) -> AcquiredLease {
         let config = try await manager.networkConfig()
-        guard let network = config.network else {
-            // weftd refuses this before it asks for a lease; said again for any other caller.
-            throw LeaseError(
-                .configInvalid,
-                "an IPv6-only network (EnableIPv4 false) is not supported in Kubernetes mode yet; set EnableIPv4 true (dual-stack) in net-conf.json"
-            )
-        }
         do throws(KubeError) {
             let name = try await manager.nodeNames.name()
             let node = try APIDecoding.node(try await manager.api.call(.getNode(name)))
             let own = try OwnLease.acquire(
                 node: node,
-                network: network,
+                network: config.network,
                 ipv6Network: config.ipv6?.network,
                 attributes: request.attributes,
                 keys: manager.keys
             )
             if let note = own.subnet.note(node: name), noted.insert(note).inserted { log(.info, note) }
+            var attributes = request.attributes
+            attributes.publicIP = own.advertisedPublicIP
+            if config.ipv6 != nil { attributes.publicIPv6Address = own.advertisedPublicIPv6 }
             if let patch = own.annotationPatch {
                 _ = try await manager.api.call(.patchNodeStatus(name), body: patch)
                 let type = request.attributes.backendType
                 log(
                     .info,
-                    "annotated node \(name) with this host's lease attributes (public-ip \(own.advertisedPublicIP), backend-type \(type.isEmpty ? "empty, as flannel's udp backend writes it" : type))"
+                    "annotated node \(name) with this host's lease attributes (\(Self.addresses(attributes, ipv6Only: config.isIPv6Only)), backend-type \(type.isEmpty ? "empty, as flannel's udp backend writes it" : type))"
                 )
             }
             if manager.setNodeNetworkUnavailable, !conditionReported {
@@ -89,8 +83,6 @@ actor KubeLeaseKeeper: LeaseKeeper {
                     conditionReported = true
                 }
             }
-            var attributes = request.attributes
-            attributes.publicIP = own.advertisedPublicIP
             return AcquiredLease(
                 subnet: own.subnet.subnet,
                 ttl: nil,
@@ -136,7 +128,7 @@ actor KubeLeaseKeeper: LeaseKeeper {
         guard let held = current else { return }
         do throws(LeaseError) {
             let lease = try await take()
-            if lease.subnet != held.subnet {
+            if lease.leaseKey != held.leaseKey {
                 log(.warning, "LOST lease \(held.label): \(lease.location) is now \(lease.label)")
                 sink.yield(.lost(held, reason: "the node's podCIDR changed to \(lease.label)"))
                 current = lease
@@ -151,6 +143,13 @@ actor KubeLeaseKeeper: LeaseKeeper {
                 "cannot check this node's lease (\(held.location)): \(error); the dataplane keeps \(held.label)"
             )
         }
+    }
+
+    /// "public-ip 198.18.0.1, public-ipv6 2001:db8::1", or the IPv6 address alone on an IPv6-only network.
+    private static func addresses(_ attributes: LeaseAttributes, ipv6Only: Bool) -> String {
+        let publicIPv6 = attributes.publicIPv6.map { "public-ipv6 \($0)" }
+        if ipv6Only { return publicIPv6 ?? "no public-ipv6" }
+        return (["public-ip \(attributes.publicIP)"] + [publicIPv6].compactMap { $0 }).joined(separator: ", ")
     }
 
     func recheck() {

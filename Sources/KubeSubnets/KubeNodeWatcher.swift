@@ -26,7 +26,7 @@ actor KubeNodeWatcher: PeerWatching {
     private let events: PeerWatchEvents
     private let clock = SystemClock()
     private let localSubnet: IPv4Prefix?
-    /// Our IPv6 podCIDR (a dual-stack lease): never an IPv6 peer.
+    /// Our IPv6 podCIDR (a dual-stack or IPv6-only lease): never an IPv6 peer.
     private let localIPv6Subnet: IPv6Prefix?
     private var routes: PeerRoutes
     private var mirror = NodeMirror()
@@ -66,8 +66,14 @@ actor KubeNodeWatcher: PeerWatching {
             do throws(KubeError) {
                 let name = try await manager.nodeNames.name()
                 if view == nil {
-                    let ipv6 = routes.table.config.ipv6 != nil
-                    view = PeerLeaseView(reader: PeerLeaseReader(keys: manager.keys, ownNodeName: name, ipv6: ipv6))
+                    let config = routes.table.config
+                    let reader = PeerLeaseReader(
+                        keys: manager.keys,
+                        ownNodeName: name,
+                        ipv4: config.ipv4 != nil,
+                        ipv6: config.ipv6 != nil
+                    )
+                    view = PeerLeaseView(reader: reader)
                 }
                 if needsList {
                     try await list(ownName: name)
@@ -203,7 +209,10 @@ actor KubeNodeWatcher: PeerWatching {
     private func ownLeaseChanged(_ old: Node, _ new: Node) -> Bool {
         guard old.spec == new.spec else { return true }
         let keys = manager.keys
-        let ours = [keys.backendData, keys.backendType, keys.publicIP, keys.kubeSubnetManager, keys.publicIPOverwrite]
+        let ours = [
+            keys.backendData, keys.backendType, keys.publicIP, keys.kubeSubnetManager, keys.publicIPOverwrite,
+            keys.backendV6Data, keys.publicIPv6, keys.publicIPv6Overwrite,
+        ]
         return ours.contains { old.annotations[$0] != new.annotations[$0] }
     }
 

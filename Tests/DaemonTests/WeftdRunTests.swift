@@ -212,8 +212,8 @@ import Testing
         #expect(WeftdRunner.ipv6Refusal(vxlan, interface: interface, vxlanDataplane: .weft) != nil)
     }
 
-    /// An IPv6-only network runs where flanneld runs one (host-gw, vxlan's flannel-v6.<VNI>); the
-    /// engine and Kubernetes mode carry IPv4 podCIDRs and overlays, and say so in one line.
+    /// An IPv6-only network runs where flanneld runs one (host-gw, vxlan's flannel-v6.<VNI>), with
+    /// etcd or in Kubernetes mode alike; the engine carries IPv4 overlays and says so in one line.
     @Test func anIPv6OnlyNetworkRunsOnHostGatewayAndTheKernelsVXLAN() throws {
         func ipv6Only(_ type: String) throws -> NetworkConfig {
             try NetworkConfig.parse(
@@ -235,14 +235,8 @@ import Testing
         let refusals = [
             WeftdRunner.ipv6Refusal(try ipv6Only("udp"), interface: interface, vxlanDataplane: .weft),
             WeftdRunner.ipv6Refusal(try ipv6Only("vxlan"), interface: interface, vxlanDataplane: .weft),
-            WeftdRunner.ipv6Refusal(
-                try ipv6Only("host-gw"),
-                interface: interface,
-                vxlanDataplane: .weft,
-                kubernetes: true
-            ),
         ]
-        for (refusal, fix) in zip(refusals, ["host-gw or vxlan", "--vxlan-dataplane=kernel", "EnableIPv4 true"]) {
+        for (refusal, fix) in zip(refusals, ["host-gw or vxlan", "--vxlan-dataplane=kernel"]) {
             let line = try #require(refusal)
             #expect(line.contains("IPv6-only") && line.contains(fix) && !line.contains("\n"), "\(line)")
         }
@@ -274,6 +268,7 @@ import Testing
         let identity = WeftdRunner.Identity(backend: .vxlan, vni: 1, vtepMAC: MACAddress("0a:00:00:00:00:01")!)
         let attributes = WeftdRunner.leaseAttributes(identity, interface: interface, config: config)
         #expect(attributes.backendData == nil)
+        #expect(attributes.publicIP == .any, "flanneld sets PublicIP only with EnableIPv4")
         #expect(try attributes.vxlanV6Data().vtepMAC == VTEPIdentity.ipv6MAC(from: MACAddress("0a:00:00:00:00:01")!))
         #expect(attributes.publicIPv6 == "2001:db8::1")
     }

@@ -12,10 +12,10 @@ import Testing
         #expect(own.note(node: "worker-1") == nil)
     }
 
-    @Test func dualStackUsesIPv4AndNamesIPv6AsNotYetSupported() throws {
+    @Test func dualStackNodeOnAnIPv4NetworkUsesIPv4AndNamesIPv6() throws {
         let own = try OwnSubnet.select(node: Fixture.node("node-dualstack.json"), network: network)
         #expect(own.subnet == IPv4Prefix("10.244.2.0/24")!)
-        #expect(own.ignoredIPv6 == "fd00:10:244:2::/64")
+        #expect(own.ignored == "fd00:10:244:2::/64")
         #expect(
             own.note(node: "worker-2")
                 == "node \"worker-2\" also has the IPv6 pod cidr fd00:10:244:2::/64; the network config has no IPv6 (EnableIPv6), so only 10.244.2.0/24 is carried"
@@ -25,7 +25,7 @@ import Testing
     @Test func ipv6FirstOrderStillFindsIPv4() throws {
         let own = try OwnSubnet.select(node: Fixture.node("node-v6-first.json"), network: network)
         #expect(own.subnet == IPv4Prefix("10.244.6.0/24")!)
-        #expect(own.ignoredIPv6 == "fd00:10:244:6::/64")
+        #expect(own.ignored == "fd00:10:244:6::/64")
     }
 
     @Test func noPodCIDRGivesFlannelsTextAndTheFix() throws {
@@ -68,12 +68,12 @@ import Testing
         #expect(throws: KubeError.self) { try OwnSubnet.select(node: node, network: network) }
     }
 
-    @Test func ipv6OnlyIsNamedAsUnsupported() {
+    @Test func anIPv6OnlyNodeOnAnIPv4NetworkIsNamed() {
         let node = Node.make("v6", podCIDRs: ["fd00:10:244:7::/64"])
         let error = #expect(throws: KubeError.self) { try OwnSubnet.select(node: node, network: network) }
         #expect(
             error?.problem
-                == "node \"v6\" has only the IPv6 pod cidr fd00:10:244:7::/64: IPv6 is not yet supported by Weft"
+                == "node \"v6\" has only the IPv6 pod cidr fd00:10:244:7::/64, but the network config carries IPv4 (Network 10.244.0.0/16)"
         )
     }
 

@@ -2,10 +2,11 @@ import Addressing
 import Config
 import ControlPlane
 import Foundation
-import KubeSubnets
 import KubeTestServer
 import Routes
 import Synchronization
+
+@testable import KubeSubnets
 
 /// The Kubernetes API stand-in (TLS, bearer tokens, flannel's RBAC) with a kubeconfig for weftd's
 /// service account, a net-conf.json, and nodes n1 (ours, 10.244.1.0/24), n2 (a vxlan peer already
@@ -126,32 +127,41 @@ final class KubeBed: Sendable {
         return try KubeSubnetManager(options, warn: { warnings.append($0) })
     }
 
-    /// Node `node`'s manager with its lease taken (vxlan, 198.18.0.1) and its peer watcher running,
-    /// what it publishes and its freshness recorded in `seen`, its lines in `log`.
-    func watchPeers(asNode node: String) async throws -> PeerWatch {
+    /// Node `node`'s manager with its lease taken (by default vxlan, 198.18.0.1) and its peer
+    /// watcher running, what it publishes and its freshness recorded in `seen`, its lines in `log`.
+    func watchPeers(
+        asNode node: String,
+        request: LeaseRequest = KubeBed.request(publicIP: "198.18.0.1", mac: "0a:00:00:00:00:01")
+    ) async throws -> PeerWatch {
         let manager = try manager(node: node)
-        let keeper = manager.leaseKeeper(
-            Self.request(publicIP: "198.18.0.1", mac: "0a:00:00:00:00:01"),
-            log: { _, _ in }
-        )
+        let keeper = manager.leaseKeeper(request, log: { _, _ in })
         let lease = try await keeper.acquire()
-        let publisher = RouteTablePublisher(
-            RouteSnapshot(routes: [], config: lease.config, localSubnet: lease.subnet)
-        )
+        let publisher = lease.emptyPublisher()
         let seen = Observed()
         let log = Lines()
-        let watcher = manager.peerWatcher(
-            for: lease,
-            keeper: keeper,
+        guard
+            let watcher = manager.peerWatcher(
+                for: lease,
+                keeper: keeper,
+                publisher: publisher,
+                log: log.log,
+                events: PeerWatchEvents(published: { seen.routes($0.routes) }, freshness: { seen.freshness($0) })
+            ) as? KubeNodeWatcher
+        else { preconditionFailure("Kubernetes mode's peer watcher is a KubeNodeWatcher") }
+        return PeerWatch(
+            manager: manager,
+            watcher: watcher,
             publisher: publisher,
-            log: log.log,
-            events: PeerWatchEvents(published: { seen.routes($0.routes) }, freshness: { seen.freshness($0) })
+            seen: seen,
+            log: log,
+            running: Task { await watcher.run() }
         )
-        return PeerWatch(manager: manager, seen: seen, log: log, running: Task { await watcher.run() })
     }
 
     struct PeerWatch {
         let manager: KubeSubnetManager
+        let watcher: KubeNodeWatcher
+        let publisher: RouteTablePublisher
         let seen: Observed
         let log: Lines
         let running: Task<Void, Never>

@@ -91,28 +91,9 @@ struct KubeDualStackTests {
 
     @Test func peersIPv6HalvesComeFromTheirPodCIDRsAndAnnotations() async throws {
         try await Self.withDualStack { bed in
-            let manager = try bed.manager(node: "n1")
-            let keeper = manager.leaseKeeper(Self.request(1), log: { _, _ in })
-            let lease = try await keeper.acquire()
-            let publisher = RouteTablePublisher(
-                RouteSnapshot(routes: [], config: lease.config, localSubnet: lease.subnet)
-            )
-            let log = Lines()
-            let watcher = try #require(
-                manager.peerWatcher(
-                    for: lease,
-                    keeper: keeper,
-                    publisher: publisher,
-                    log: log.log,
-                    events: PeerWatchEvents()
-                )
-                    as? KubeNodeWatcher
-            )
-            let running = Task { await watcher.run() }
-            defer {
-                running.cancel()
-                Task { await manager.shutdown() }
-            }
+            let watch = try await bed.watchPeers(asNode: "n1", request: Self.request(1))
+            defer { watch.stop() }
+            let (watcher, publisher, log) = (watch.watcher, watch.publisher, watch.log)
             let n4 = IPv6Peer(
                 subnet: IPv6Prefix("fc00:0:0:4::/64")!,
                 nextHop: NextHop(

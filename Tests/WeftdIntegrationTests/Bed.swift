@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Status
 import TestSupport
 import TestThreads
 import Testing
@@ -340,7 +341,7 @@ final class Bed {
     func statusSocket(_ index: Int) -> String { "\(directory)/weftd-\(index).sock" }
 
     /// Starts weftd in each of `hosts` (with `engine`, `vxlanDataplane` and `extra`) and waits until
-    /// all are ready: the daemons and their subnets.
+    /// all are ready and have settled (`settle`): the daemons and their subnets.
     func startReady(
         _ hosts: [Int],
         engine: String = "auto",
@@ -353,7 +354,24 @@ final class Bed {
         for index in hosts {
             daemons[index] = try startWeftd(index, engine: engine, vxlanDataplane: vxlanDataplane, extra: extra)
         }
-        return (daemons, try waitReady(hosts, daemons))
+        let subnets = try waitReady(hosts, daemons)
+        settle(subnets)
+        return (daemons, subnets)
+    }
+
+    /// Waits, up to 5 s and never failing, until each host's route table holds every other host's
+    /// subnet. weftd is ready at its first publication; a peer started at the same moment may take
+    /// its lease after that listing, and its route then arrives through the watch a moment later,
+    /// so a test that pings at once would race it. A test expecting a route to be missing pays the
+    /// 5 s and checks for itself.
+    func settle(_ subnets: [Int: String]) {
+        for index in subnets.keys {
+            let others = Set(subnets.filter { $0.key != index }.values)
+            _ = waitFor(.seconds(5), interval: .milliseconds(20)) {
+                guard let report = try? StatusClient(path: self.statusSocket(index)).routes() else { return false }
+                return others.isSubset(of: report.routes.map(\.subnet))
+            }
+        }
     }
 
     /// Waits for /readyz 200 in every listed host and returns their subnets.

@@ -390,9 +390,9 @@ extension WeftdBeds {
                 let value = try bed.etcdctlMust(["get", key, "--print-value-only"])
                 #expect(
                     value
-                        == #"{"PublicIP":"\#(bed.hostIP(index))","PublicIPv6":"\#(Self.hostIPv6(index))","BackendType":"host-gw"}"#
+                        == #"{"PublicIP":"0.0.0.0","PublicIPv6":"\#(Self.hostIPv6(index))","BackendType":"host-gw"}"#
                         + "\n",
-                    "\(key): \(value)"
+                    "flanneld's value, PublicIP unset: \(key): \(value)"
                 )
                 try Self.addressContainerIPv6(bed, index, base: bases[index]!)
                 let ipv4Routes = WeftdHostGatewayTests.weftRoutes(bed, index)

@@ -77,8 +77,7 @@ struct WeftdRunner {
         if let refusal = Self.ipv6Refusal(
             initial,
             interface: context.interface,
-            vxlanDataplane: options.vxlanDataplane,
-            kubernetes: options.kubeSubnetManager
+            vxlanDataplane: options.vxlanDataplane
         ) {
             throw WeftdError(description: refusal)
         }
@@ -291,8 +290,7 @@ struct WeftdRunner {
         if let refusal = Self.ipv6Refusal(
             lease.config,
             interface: context.interface,
-            vxlanDataplane: options.vxlanDataplane,
-            kubernetes: options.kubeSubnetManager
+            vxlanDataplane: options.vxlanDataplane
         ) {
             throw WeftdError(description: refusal)
         }
@@ -469,7 +467,9 @@ struct WeftdRunner {
         interface: ExternalInterface,
         config: NetworkConfig
     ) -> LeaseAttributes {
-        let publicIP = interface.publicIP
+        // flanneld sets PublicIP only with EnableIPv4: an IPv6-only lease publishes 0.0.0.0, and
+        // its host is known by PublicIPv6.
+        let publicIP = config.isIPv6Only ? .any : interface.publicIP
         var attributes: LeaseAttributes =
             switch identity.backend {
             case .vxlan:
@@ -509,20 +509,15 @@ struct WeftdRunner {
     /// subnet). vxlan carries a dual-stack network's IPv6 over the IPv6 underlay on either
     /// dataplane (the kernel's flannel-v6.<VNI>, or the engine's IPv6 socket). An IPv6-only network
     /// (EnableIPv4 false) runs where flanneld runs one: host-gw, and vxlan on the kernel's
-    /// flannel-v6.<VNI>. The engine (udp, --vxlan-dataplane=weft) carries the IPv4 overlay, and
-    /// Kubernetes mode reads IPv4 podCIDRs; each is refused in one line.
+    /// flannel-v6.<VNI>, with etcd or in Kubernetes mode (the Node's IPv6 podCIDR). The engine
+    /// (udp, --vxlan-dataplane=weft) carries the IPv4 overlay: refused in one line.
     static func ipv6Refusal(
         _ config: NetworkConfig,
         interface: ExternalInterface,
-        vxlanDataplane: DaemonOptions.VXLANDataplane,
-        kubernetes: Bool = false
+        vxlanDataplane: DaemonOptions.VXLANDataplane
     ) -> String? {
         guard let ipv6 = config.ipv6 else { return nil }
         if config.isIPv6Only {
-            if kubernetes {
-                return
-                    "an IPv6-only network (EnableIPv4 false) is not supported in Kubernetes mode yet; set EnableIPv4 true with the Node's IPv4 podCIDR (dual-stack), or run weftd with etcd"
-            }
             switch config.backend.kind {
             case .udp:
                 return

@@ -466,7 +466,8 @@ def main():
                              "does; kernel-vxlan6 is flannel.1 (VNI 1, port 8472, MTU 1450) with flannel's IPv6 entries. "
                              "The -u6 rows (each row's 'underlay': ipv6) tunnel over an IPv6 underlay, eth0 2001:db8::N/64: "
                              "kernel-vxlan6-u6 is flanneld's flannel-v6.1 (VNI 1, port 8472, MTU 1430 = 1500 - 70), "
-                             "container MTU 1430",
+                             "weft-vxlan6-u6 and weft-vxlan6-offloads-u6 Weft's engine sending from [2001:db8::N]:8472's "
+                             "socket with flannel-v6.1's MACs; container MTU 1430",
         },
         "offloads": read_offloads(work),
         "baseline": BASELINE,

@@ -48,6 +48,15 @@ public struct TUNLink: Sendable {
         // would refuse the address below; that refusal is the error worth reporting, not this one.
         if ipv6 != nil {
             _ = DeviceSetting.write("0", .ipv6, name, "disable_ipv6")
+            // No advertisements taken from the TUN, as flanneld sets accept_ra 0 on flannel-v6.<VNI>,
+            // and no router solicitations sent into it (the engine would count each as no_route).
+            for (key, what) in [
+                ("router_solicitations", "router solicitations"), ("accept_ra", "router advertisements"),
+            ] {
+                if let problem = DeviceSetting.write("0", .ipv6, name, key) {
+                    warn("\(name) keeps \(what) on (\(key)): \(problem)")
+                }
+            }
         } else if let problem = DeviceSetting.write("1", .ipv6, name, "disable_ipv6"),
             problem.code != ENOENT
         {

@@ -179,21 +179,24 @@ import Testing
         #expect(refusal.contains("--public-ipv6") && !refusal.contains("--public-ip "))
     }
 
+    /// eth0 with 198.18.0.1 and no IPv6 address.
+    static let eth0 = ExternalInterface(
+        name: "eth0",
+        index: 2,
+        mtu: 1500,
+        address: IPv4Address(198, 18, 0, 1),
+        publicIP: IPv4Address(198, 18, 0, 1),
+        reason: "test",
+        others: []
+    )
+
     /// flanneld stops when a dual-stack network meets an interface without any IPv6 address.
     @Test func aDualStackNetworkNeedsAnIPv6AddressOnTheInterface() throws {
         let dualStack = try NetworkConfig.parse(
             #"{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"host-gw"}}"#
         )
         let ipv4Only = try NetworkConfig.parse(#"{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}"#)
-        var interface = ExternalInterface(
-            name: "eth0",
-            index: 2,
-            mtu: 1500,
-            address: IPv4Address(198, 18, 0, 1),
-            publicIP: IPv4Address(198, 18, 0, 1),
-            reason: "test",
-            others: []
-        )
+        var interface = Self.eth0
         let refusal = try #require(WeftdRunner.ipv6Refusal(dualStack, interface: interface, vxlanDataplane: .weft))
         #expect(refusal.contains("EnableIPv6") && refusal.contains("fc00::/48") && refusal.contains("eth0"))
         #expect(refusal.contains("--iface") && refusal.contains("set EnableIPv6 false") && !refusal.contains("\n"))
@@ -220,15 +223,7 @@ import Testing
                 #"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"\#(type)"}}"#
             )
         }
-        var interface = ExternalInterface(
-            name: "eth0",
-            index: 2,
-            mtu: 1500,
-            address: IPv4Address(198, 18, 0, 1),
-            publicIP: IPv4Address(198, 18, 0, 1),
-            reason: "test",
-            others: []
-        )
+        var interface = Self.eth0
         interface.ipv6Address = IPv6Address("2001:db8::1")
         #expect(WeftdRunner.ipv6Refusal(try ipv6Only("host-gw"), interface: interface, vxlanDataplane: .weft) == nil)
         #expect(WeftdRunner.ipv6Refusal(try ipv6Only("vxlan"), interface: interface, vxlanDataplane: .kernel) == nil)
@@ -254,15 +249,7 @@ import Testing
         let config = try NetworkConfig.parse(
             #"{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}"#
         )
-        var interface = ExternalInterface(
-            name: "eth0",
-            index: 2,
-            mtu: 1500,
-            address: IPv4Address(198, 18, 0, 1),
-            publicIP: IPv4Address(198, 18, 0, 1),
-            reason: "test",
-            others: []
-        )
+        var interface = Self.eth0
         interface.ipv6Address = IPv6Address("2001:db8::1")
         interface.publicIPv6 = IPv6Address("2001:db8::1")
         let identity = WeftdRunner.Identity(backend: .vxlan, vni: 1, vtepMAC: MACAddress("0a:00:00:00:00:01")!)

@@ -149,19 +149,33 @@ struct IPv6DirectRoutesTests {
         Bed.ipv6Peer(IPv6Prefix("fc00:0:0:\(n)::/64")!, publicIPv6: IPv6Address(publicIPv6)!, backend: .vxlan)
     }
 
+    /// `ip -n <namespace> <arguments>`, thrown when it fails.
+    static func ip(_ arguments: [String], in namespace: TestNamespace) throws {
+        let (status, output) = try TestNamespace.run(["-n", namespace.name] + arguments)
+        guard status == 0 else { throw TestFailure("ip \(arguments): \(output)") }
+    }
+
+    /// The underlay d0 (2001:db8::1/64, its peer end d1) and the overlay device ov0, both up.
+    static func makeUnderlayAndOverlay(in namespace: TestNamespace) throws {
+        for arguments in [
+            ["link", "add", "d0", "type", "veth", "peer", "name", "d1"],
+            ["-6", "addr", "add", "2001:db8::1/64", "dev", "d0", "nodad"],
+            ["link", "set", "d1", "up"], ["link", "set", "d0", "up"],
+            ["link", "add", "ov0", "type", "veth", "peer", "name", "ov1"],
+            ["link", "set", "ov1", "up"], ["link", "set", "ov0", "up"],
+        ] {
+            try ip(arguments, in: namespace)
+        }
+    }
+
     @Test func directPeersGetRoutesViaTheirPublicIPv6AndRoutedOnesGoThroughVXLAN() throws {
         try TestNamespace.with { namespace in
+            try Self.makeUnderlayAndOverlay(in: namespace)
             for arguments in [
-                ["link", "add", "d0", "type", "veth", "peer", "name", "d1"],
-                ["-6", "addr", "add", "2001:db8::1/64", "dev", "d0", "nodad"],
-                ["link", "set", "d1", "up"], ["link", "set", "d0", "up"],
-                ["link", "add", "ov0", "type", "veth", "peer", "name", "ov1"],
-                ["link", "set", "ov1", "up"], ["link", "set", "ov0", "up"],
                 ["-6", "route", "add", "2001:db8:1::/64", "via", "2001:db8::fe", "dev", "d0"],
                 ["-6", "route", "add", "fc00:0:0:9::/64", "dev", "ov0", "proto", "87"],
             ] {
-                let (status, output) = try TestNamespace.run(["-n", namespace.name] + arguments)
-                guard status == 0 else { throw TestFailure("ip \(arguments): \(output)") }
+                try Self.ip(arguments, in: namespace)
             }
             try namespace.enter {
                 let lines = Mutex<[String]>([])
@@ -205,16 +219,7 @@ struct IPv6DirectRoutesTests {
     /// previous run (or host-gw) left.
     @Test func withdrawRemovesTheRoutesOfPeersGoingBackThroughVXLANAndAddsNone() throws {
         try TestNamespace.with { namespace in
-            for arguments in [
-                ["link", "add", "d0", "type", "veth", "peer", "name", "d1"],
-                ["-6", "addr", "add", "2001:db8::1/64", "dev", "d0", "nodad"],
-                ["link", "set", "d1", "up"], ["link", "set", "d0", "up"],
-                ["link", "add", "ov0", "type", "veth", "peer", "name", "ov1"],
-                ["link", "set", "ov1", "up"], ["link", "set", "ov0", "up"],
-            ] {
-                let (status, output) = try TestNamespace.run(["-n", namespace.name] + arguments)
-                guard status == 0 else { throw TestFailure("ip \(arguments): \(output)") }
-            }
+            try Self.makeUnderlayAndOverlay(in: namespace)
             try namespace.enter {
                 func make(enabled: Bool) throws -> IPv6DirectRoutes {
                     try IPv6DirectRoutes(
@@ -226,10 +231,7 @@ struct IPv6DirectRoutesTests {
                     )
                 }
                 func routes() throws -> String { try namespace.ip("-6", "route", "show", "root", "fc00::/48").1 }
-                func ip(_ arguments: [String]) throws {
-                    let (status, output) = try TestNamespace.run(["-n", namespace.name] + arguments)
-                    guard status == 0 else { throw TestFailure("ip \(arguments): \(output)") }
-                }
+                func ip(_ arguments: [String]) throws { try Self.ip(arguments, in: namespace) }
                 var direct = try make(enabled: true)
                 let near = Self.peer(2, "2001:db8::2")
                 let other = Self.peer(4, "2001:db8::4")

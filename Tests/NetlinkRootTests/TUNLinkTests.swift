@@ -58,6 +58,9 @@ struct TUNLinkTests {
             #expect(try Self.routes(namespace, "-4") == ["10.244.0.0/16"])
             #expect(try Self.routes(namespace, "-6").contains("fc00::/48"))
             #expect(try Self.setting("ipv6/conf/flannel0/disable_ipv6") == "0")
+            // As flanneld's flannel-v6.<VNI>: no router advertisements taken, no solicitations sent.
+            #expect(try Self.setting("ipv6/conf/flannel0/accept_ra") == "0")
+            #expect(try Self.setting("ipv6/conf/flannel0/router_solicitations") == "0")
             #expect(try Self.setting("ipv4/conf/flannel0/accept_local") == "1")
         }
     }

@@ -202,7 +202,7 @@ public struct PeerTable: Sendable {
         let publicIP = attributes.publicIP
         // An IPv6-only network's peers are reached over their PublicIPv6 alone (flannel writes
         // PublicIP "0.0.0.0" there), and their vxlan MAC is BackendV6Data's.
-        let ipv6Only = config.ipv4 == nil
+        let ipv6Only = config.isIPv6Only
         if let network = config.network {
             guard let subnet, network.contains(subnet) else { return .skipped(.outsideNetwork, subnet: subnet) }
             guard publicIP != .any else { return .skipped(.missingPublicIP, subnet: subnet) }

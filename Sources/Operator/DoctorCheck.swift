@@ -206,7 +206,7 @@ public struct DoctorCheck: Equatable, Sendable, Encodable {
             let summary =
                 "FLANNEL_MTU \(env.mtu.map(String.init) ?? "missing"), FLANNEL_IPMASQ \(env.ipMasq.map { $0 ? "true" : "false" } ?? "missing")"
             // An IPv6-only network's file has only the IPv6 lines, as flanneld writes it.
-            if let config, config.ipv4 == nil, let ipv6 = config.ipv6 {
+            if let config, config.isIPv6Only, let ipv6 = config.ipv6 {
                 let check = DoctorCheck(
                     "subnet.env \(path)",
                     .ok,

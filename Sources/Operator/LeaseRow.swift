@@ -61,7 +61,7 @@ public struct LeaseRow: Equatable, Sendable, Encodable {
         let name = String(record.key.split(separator: "/").last ?? Substring(record.key))
         let key = LeaseKey(parsing: record.key)
         // An IPv6-only lease has no IPv4 subnet: its IPv6 one names it in the SUBNET column too.
-        subnet = key.map { $0.subnet?.description ?? $0.ipv6Subnet?.description ?? "-" } ?? name
+        subnet = key.map(\.label) ?? name
         ipv6Subnet = key?.ipv6Subnet?.description
         thisHost = ownSubnet != nil && key?.subnet == ownSubnet
         switch record.expiry {

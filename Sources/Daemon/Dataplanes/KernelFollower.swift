@@ -18,8 +18,6 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
     private let ipv6: IPv6Side?
     private let firstReconcile: FirstPublication
     private let watcher: any PeerWatching
-    /// An IPv6-only lease: the IPv4 table stays empty and is not shown.
-    private let ipv6Only: Bool
 
     /// `firstReconcile` is the one `keeper` was made with and fires; `onRoutes` sees each
     /// publication before the keeper reconciles it.
@@ -56,7 +54,6 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
         self.ipv6 = ipv6
         self.firstReconcile = firstReconcile
         self.watcher = watcher
-        ipv6Only = lease.subnet == nil
     }
 
     /// Watches the peers and resyncs until the calling task is cancelled; what the keeper put in
@@ -86,7 +83,6 @@ final class KernelFollower<Held: KernelReconciling & ~Copyable>: Sendable {
             kernel: kernel,
             direct: direct,
             ipv6: ipv6?.report,
-            ipv6Only: ipv6Only,
             at: now
         )
     }

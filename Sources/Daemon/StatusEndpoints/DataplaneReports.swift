@@ -10,8 +10,9 @@ import Status
 /// an engine, the workers' counters (relaxed loads; nothing on the packet path changes).
 enum DataplaneReports {
     /// `dataplane` is "weft" (the engine) or "kernel"; `kernel` the kernel dataplane's own entries;
-    /// `direct` the subnets DirectRouting routes directly (nil when it is off). An IPv6-only lease
-    /// (`ipv6Only`) has no IPv4 table to show: its network and local subnet are empty.
+    /// `direct` the subnets DirectRouting routes directly (nil when it is off). A table without a
+    /// local subnet is an IPv6-only lease's, which has no IPv4 table to show: its network and local
+    /// subnet are empty.
     static func routes(
         _ publisher: RouteTablePublisher,
         times: PublicationTimes,
@@ -20,7 +21,6 @@ enum DataplaneReports {
         kernel: RoutesReport.KernelEntries? = nil,
         direct: Set<IPv4Prefix>? = nil,
         ipv6: RoutesReport.IPv6Routes? = nil,
-        ipv6Only: Bool = false,
         at now: Date
     ) -> RoutesReport {
         let (generation, network, local, entries) = publisher.withCurrent { table in
@@ -31,7 +31,7 @@ enum DataplaneReports {
             generation: generation,
             publishedAt: timestamp(publishedAt),
             ageSeconds: max(0, now.timeIntervalSince(publishedAt)),
-            network: ipv6Only ? "" : "\(network)",
+            network: local == nil ? "" : "\(network)",
             localSubnet: local.map { "\($0)" } ?? "",
             backend: backend.rawValue,
             dataplane: dataplane,

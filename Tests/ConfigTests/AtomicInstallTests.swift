@@ -36,10 +36,24 @@ import TestThreads
         defer { removeTemporaryDirectory(root) }
         let plugin = "\(root)/flannel"
         try AtomicFile.install("/bin/sleep", to: plugin, mode: 0o755)
-        let running = Process()
-        running.executableURL = URL(fileURLWithPath: plugin)
-        running.arguments = ["30"]
-        try running.run()
+        // A child another test's thread forks in the same moment inherits the installer's write
+        // descriptor until it execs, and exec then fails with ETXTBSY; ChildProcess (and libcni)
+        // retry for this, and so does the test, for a second at most.
+        func startPlugin(attempt: Int = 1) throws -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: plugin)
+            process.arguments = ["30"]
+            do {
+                try process.run()
+                return process
+            } catch let error as NSError
+                where attempt < 50 && (error.userInfo[NSUnderlyingErrorKey] as? NSError)?.code == Int(ETXTBSY)
+            {
+                usleep(20_000)
+                return try startPlugin(attempt: attempt + 1)
+            }
+        }
+        let running = try startPlugin()
         defer {
             kill(running.processIdentifier, SIGKILL)
             running.waitUntilExit()
